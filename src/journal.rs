@@ -1,0 +1,226 @@
+//! The journal of host changes: what glassbox made on the host that outlives a process.
+//!
+//! Every such change (a cgroup, a link or bridge, a firewall rule, an address lease, a mount
+//! outside a private namespace, a cache entry, a temporary directory) is written here
+//! *before* it is made and struck off once undone. `glassbox cleanup` undoes what the journal
+//! lists whose owner is gone — never a guess by name pattern.
+//!
+//! One file per entry under `$STATE/journal/`, written whole with a rename, so that a crash
+//! never leaves half an entry. `$STATE` is `$GLASSBOX_STATE_DIR` or `/run/glassbox` (a tmpfs:
+//! a reboot forgets what a reboot undid anyway).
+
+use crate::error::{Error, Result};
+use serde::{Deserialize, Serialize};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+/// A host change that must be undone.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Resource {
+    /// A cgroup directory (v1 or v2).
+    Cgroup { path: PathBuf },
+    /// A mount made where it is visible to the host.
+    Mount { target: PathBuf },
+    /// A temporary directory (an export in progress, a container's upper dir).
+    Dir { path: PathBuf },
+    /// A network link (veth end) in the host's network namespace.
+    Link { name: String },
+    /// A bridge that glassbox created.
+    Bridge { name: String },
+    /// A firewall rule; `delete` is the command that removes it.
+    FirewallRule { delete: Vec<String> },
+    /// An address handed out on a network.
+    Lease { network: String, address: String },
+}
+
+impl Resource {
+    /// In plain words, for `cleanup`'s report.
+    pub fn describe(&self) -> String {
+        match self {
+            Resource::Cgroup { path } => format!("cgroup {}", path.display()),
+            Resource::Mount { target } => format!("mount on {}", target.display()),
+            Resource::Dir { path } => format!("directory {}", path.display()),
+            Resource::Link { name } => format!("link {name}"),
+            Resource::Bridge { name } => format!("bridge {name}"),
+            Resource::FirewallRule { delete } => {
+                format!("firewall rule (undone by: {})", delete.join(" "))
+            }
+            Resource::Lease { network, address } => {
+                format!("address {address} on network {network}")
+            }
+        }
+    }
+}
+
+/// The process that made a change: alive while its pid has the same start time and boot.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Owner {
+    pub pid: u32,
+    /// Field 22 of /proc/PID/stat: clock ticks after boot at which the process started.
+    pub start_time: u64,
+    pub boot_id: String,
+}
+
+impl Owner {
+    pub fn current() -> Owner {
+        let pid = std::process::id();
+        Owner {
+            pid,
+            start_time: start_time(pid).unwrap_or(0),
+            boot_id: boot_id(),
+        }
+    }
+
+    /// Whether the owning process still runs (a reused pid or a new boot does not count).
+    pub fn is_alive(&self) -> bool {
+        self.boot_id == boot_id() && start_time(self.pid) == Some(self.start_time)
+    }
+}
+
+/// The start time of a process, from /proc/PID/stat (the fields after the `)` of its name).
+pub fn start_time(pid: u32) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let after = &stat[stat.rfind(')')? + 2..];
+    after.split(' ').nth(19)?.parse().ok()
+}
+
+fn boot_id() -> String {
+    crate::host::read_trimmed("/proc/sys/kernel/random/boot_id").unwrap_or_default()
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Entry {
+    pub id: String,
+    pub owner: Owner,
+    /// Seconds since the epoch.
+    pub created: u64,
+    pub resource: Resource,
+}
+
+pub struct Journal {
+    dir: PathBuf,
+}
+
+/// glassbox's state directory.
+pub fn state_dir() -> PathBuf {
+    std::env::var_os("GLASSBOX_STATE_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("/run/glassbox"))
+}
+
+impl Journal {
+    /// The journal in the state directory, created if missing.
+    pub fn open() -> Result<Journal> {
+        Self::at(&state_dir().join("journal"))
+    }
+
+    pub fn at(dir: &Path) -> Result<Journal> {
+        std::fs::create_dir_all(dir).map_err(|e| {
+            Error::io(
+                format!(
+                    "cannot create glassbox's journal directory {}",
+                    dir.display()
+                ),
+                &e,
+                "run as root, or set GLASSBOX_STATE_DIR to a directory you can write",
+            )
+        })?;
+        Ok(Journal {
+            dir: dir.to_path_buf(),
+        })
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Write down a change *before* making it. Returns the entry's id, for [`Journal::strike`].
+    pub fn record(&self, resource: Resource) -> Result<String> {
+        use std::sync::atomic::{AtomicU32, Ordering};
+        static SEQ: AtomicU32 = AtomicU32::new(0);
+        let owner = Owner::current();
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default();
+        let id = format!(
+            "{:020}-{}-{}",
+            now.as_nanos(),
+            owner.pid,
+            SEQ.fetch_add(1, Ordering::SeqCst)
+        );
+        let entry = Entry {
+            id: id.clone(),
+            owner,
+            created: now.as_secs(),
+            resource,
+        };
+        let text = serde_json::to_vec_pretty(&entry).expect("a journal entry serializes");
+        let tmp = self.dir.join(format!(".{id}.tmp"));
+        let fail = |e: std::io::Error| {
+            Error::io(
+                format!("cannot write the journal entry {}", tmp.display()),
+                &e,
+                "check that the state directory is writable and not full",
+            )
+        };
+        let mut f = std::fs::File::create(&tmp).map_err(fail)?;
+        f.write_all(&text).map_err(fail)?;
+        f.sync_all().map_err(fail)?;
+        std::fs::rename(&tmp, self.dir.join(format!("{id}.json"))).map_err(fail)?;
+        Ok(id)
+    }
+
+    /// Strike off an entry once its change is undone. Striking a missing entry is fine.
+    pub fn strike(&self, id: &str) {
+        let _ = std::fs::remove_file(self.dir.join(format!("{id}.json")));
+    }
+
+    /// Every entry, oldest first. Unreadable files are skipped (and left for a person to see).
+    pub fn entries(&self) -> Vec<Entry> {
+        let mut out: Vec<Entry> = std::fs::read_dir(&self.dir)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .filter(|e| e.file_name().to_string_lossy().ends_with(".json"))
+            .filter_map(|e| std::fs::read(e.path()).ok())
+            .filter_map(|b| serde_json::from_slice(&b).ok())
+            .collect();
+        out.sort_by(|a: &Entry, b: &Entry| a.id.cmp(&b.id));
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn record_then_strike() {
+        let dir = tempfile::tempdir().unwrap();
+        let j = Journal::at(dir.path()).unwrap();
+        let id = j
+            .record(Resource::Dir {
+                path: "/tmp/x".into(),
+            })
+            .unwrap();
+        let e = j.entries();
+        assert_eq!(e.len(), 1);
+        assert_eq!(
+            e[0].resource,
+            Resource::Dir {
+                path: "/tmp/x".into()
+            }
+        );
+        assert!(e[0].owner.is_alive());
+        j.strike(&id);
+        assert!(j.entries().is_empty());
+    }
+
+    #[test]
+    fn an_owner_with_another_start_time_is_dead() {
+        let mut o = Owner::current();
+        o.start_time += 1;
+        assert!(!o.is_alive());
+    }
+}

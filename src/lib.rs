@@ -1,0 +1,97 @@
+//! glassbox: a Linux containerizer built to teach. The binary (`main.rs`) only parses and
+//! calls [`dispatch`]; everything else lives here so tests can reach it.
+
+pub mod cleanup;
+pub mod cli;
+pub mod doctor;
+pub mod error;
+pub mod explain;
+pub mod host;
+pub mod journal;
+pub mod narrate;
+pub mod stages;
+pub mod sys;
+
+use cli::{Cli, Command, GlobalArgs};
+use colored::Colorize;
+use error::Result;
+use narrate::{Level, NarrateOpts, Narrator};
+use sys::Sys;
+
+/// The narrator's settings from the global flags.
+pub fn narrate_opts(g: &GlobalArgs) -> NarrateOpts {
+    let level = if g.quiet {
+        Level::Quiet
+    } else {
+        match (g.verbose, g.explain) {
+            (0, false) => Level::Normal,
+            (0, true) | (1, _) => Level::Verbose,
+            _ => Level::Detail,
+        }
+    };
+    NarrateOpts {
+        level,
+        color: g.color,
+        trace: g.trace.clone(),
+        dry_run: g.dry_run,
+    }
+}
+
+/// Run one subcommand; returns the exit code.
+pub fn dispatch(cli: &Cli) -> Result<i32> {
+    let narrator = Narrator::new(&narrate_opts(&cli.global))?;
+    let sys = Sys::new(&narrator);
+    match &cli.command {
+        Command::Unshare(a) => stages::unshare::main(a, &sys),
+        Command::Chroot(a) => stages::root::chroot_main(a, &sys),
+        Command::PivotRoot(a) => stages::root::pivot_root_main(a, &sys),
+        Command::Mount(a) => stages::mounts::main(a, &sys),
+        Command::Enter(a) => stages::enter::main(a, &sys),
+        Command::Cgroup(a) => stages::cgroups::main(a, &sys),
+        Command::Explain(a) => explain::main(a),
+        Command::Doctor(a) => doctor::main(a),
+        Command::Cleanup => cleanup_main(&sys),
+    }
+}
+
+fn cleanup_main(sys: &Sys) -> Result<i32> {
+    let journal = journal::Journal::open()?;
+    sys.narrator.stage(
+        "cleanup",
+        "undo what glassbox left on the host, as its journal lists",
+    );
+    let report = cleanup::cleanup(sys, &journal);
+    if report.undone.is_empty() && report.failed.is_empty() && report.in_use.is_empty() {
+        println!(
+            "Nothing to clean up: the journal ({}) lists nothing.",
+            journal.dir().display()
+        );
+        return Ok(0);
+    }
+    for u in &report.undone {
+        println!("removed {u}");
+    }
+    for u in &report.in_use {
+        println!("left {u}");
+    }
+    for f in &report.failed {
+        println!("could not remove {f}");
+    }
+    Ok(if report.failed.is_empty() {
+        0
+    } else {
+        error::exit::GLASSBOX
+    })
+}
+
+/// Print an error once, at the top: what failed, the errno in plain words, what to do.
+pub fn report_error(err: &error::Error, g: &GlobalArgs) {
+    let color = narrate::use_color(g.color);
+    colored::control::set_override(color);
+    eprintln!("{} {}", "glassbox: error:".red().bold(), err);
+}
+
+/// Print an error from a forked child (which has no command line of its own to consult).
+pub fn report_child_error(err: &error::Error) {
+    eprintln!("{} {}", "glassbox: error:".red().bold(), err);
+}

@@ -1,0 +1,390 @@
+//! The narrator: everything glassbox tells the user about what it does.
+//!
+//! Narration goes to stderr so the container's own stdout stays clean. Each syscall is shown
+//! *before* it is made (so a hang or a crash still shows the call) and its result is appended
+//! the way strace prints it. `--trace FILE` writes the same events as JSON lines.
+
+pub mod catalog;
+
+use crate::error::errno_words;
+use colored::Colorize;
+use nix::errno::Errno;
+use serde::Serialize;
+use std::cell::RefCell;
+use std::fs::File;
+use std::io::Write;
+
+/// How much to say.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Level {
+    /// `-q`: nothing but errors.
+    Quiet = 0,
+    /// Stage headers and one strace-like line per call.
+    Normal = 1,
+    /// `-v`/`--explain`: also the explanation, the by-hand equivalent and the man page.
+    Verbose = 2,
+    /// `-vv`: also per-item detail (each file an export writes).
+    Detail = 3,
+}
+
+/// When to colour the output.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ColorChoice {
+    Auto,
+    Always,
+    Never,
+}
+
+/// A syscall as the narrator shows it: name and arguments rendered as strace renders them.
+#[derive(Debug, Clone, Serialize)]
+pub struct Call {
+    /// The syscall's name, as strace shows it (`unshare`, `mount`, `pivot_root`).
+    pub name: String,
+    /// Each argument rendered as strace renders it (`"proc"`, `MS_NOSUID|MS_NODEV`, `NULL`).
+    pub args: Vec<String>,
+    /// The man page: `unshare(2)`.
+    pub man: String,
+    /// One line: why glassbox makes this call here.
+    pub why: String,
+    /// The shell command that does the same by hand, when there is one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub by_hand: Option<String>,
+    /// The call may block for long (wait4): shown on a line of its own before it is made,
+    /// and again with its result, so the command's own output never lands mid-line.
+    #[serde(skip)]
+    pub blocks: bool,
+}
+
+impl Call {
+    pub fn new(name: &str, args: Vec<String>, man: &str, why: impl Into<String>) -> Self {
+        Call {
+            name: name.to_string(),
+            args,
+            man: man.to_string(),
+            why: why.into(),
+            by_hand: None,
+            blocks: false,
+        }
+    }
+
+    pub fn blocking(mut self) -> Self {
+        self.blocks = true;
+        self
+    }
+
+    pub fn by_hand(mut self, cmd: impl Into<String>) -> Self {
+        self.by_hand = Some(cmd.into());
+        self
+    }
+
+    /// `name(arg, arg, …)` as strace prints it.
+    pub fn render(&self) -> String {
+        format!("{}({})", self.name, self.args.join(", "))
+    }
+}
+
+/// One line of the JSON trace.
+#[derive(Debug, Serialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+enum TraceEvent<'a> {
+    Stage {
+        stage: &'a str,
+        title: &'a str,
+    },
+    Call {
+        stage: &'a str,
+        #[serde(flatten)]
+        call: &'a Call,
+        /// The return value, when the call succeeded (absent for a call that does not return).
+        #[serde(skip_serializing_if = "Option::is_none")]
+        result: Option<i64>,
+        /// The errno name, when the call failed.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        errno: Option<String>,
+        dry_run: bool,
+        pid: u32,
+    },
+    Note {
+        stage: &'a str,
+        text: &'a str,
+    },
+}
+
+/// Settings for the narrator, from the global command-line flags.
+#[derive(Debug, Clone)]
+pub struct NarrateOpts {
+    pub level: Level,
+    pub color: ColorChoice,
+    pub trace: Option<std::path::PathBuf>,
+    pub dry_run: bool,
+}
+
+impl Default for NarrateOpts {
+    fn default() -> Self {
+        NarrateOpts {
+            level: Level::Normal,
+            color: ColorChoice::Auto,
+            trace: None,
+            dry_run: false,
+        }
+    }
+}
+
+pub struct Narrator {
+    pub level: Level,
+    pub dry_run: bool,
+    color: bool,
+    trace: RefCell<Option<File>>,
+    stage: RefCell<String>,
+    /// A call line written without its result yet.
+    pending: RefCell<bool>,
+}
+
+/// Whether colour should be used on stderr for this choice, following NO_COLOR.
+pub fn use_color(choice: ColorChoice) -> bool {
+    use std::io::IsTerminal;
+    match choice {
+        ColorChoice::Always => true,
+        ColorChoice::Never => false,
+        ColorChoice::Auto => {
+            std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+                && std::io::stderr().is_terminal()
+        }
+    }
+}
+
+impl Narrator {
+    pub fn new(opts: &NarrateOpts) -> crate::error::Result<Self> {
+        let trace = match &opts.trace {
+            Some(path) => Some(
+                std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(path)
+                    .map_err(|e| {
+                        crate::error::Error::io(
+                            format!("cannot open the trace file {}", path.display()),
+                            &e,
+                            "give --trace a path in a directory you can write to",
+                        )
+                    })?,
+            ),
+            None => None,
+        };
+        let color = use_color(opts.color);
+        colored::control::set_override(color);
+        Ok(Narrator {
+            level: opts.level,
+            dry_run: opts.dry_run,
+            color,
+            trace: RefCell::new(trace),
+            stage: RefCell::new(String::new()),
+            pending: RefCell::new(false),
+        })
+    }
+
+    /// A narrator that says nothing and makes every call (for library use and unit tests).
+    pub fn silent() -> Self {
+        Narrator {
+            level: Level::Quiet,
+            dry_run: false,
+            color: false,
+            trace: RefCell::new(None),
+            stage: RefCell::new(String::new()),
+            pending: RefCell::new(false),
+        }
+    }
+
+    pub fn colored(&self) -> bool {
+        self.color
+    }
+
+    fn emit(&self, event: &TraceEvent) {
+        if let Some(f) = self.trace.borrow_mut().as_mut() {
+            if let Ok(mut line) = serde_json::to_string(event) {
+                line.push('\n');
+                // One write per event: O_APPEND keeps lines whole across processes.
+                let _ = f.write_all(line.as_bytes());
+            }
+        }
+    }
+
+    fn err_line(&self, text: &str) {
+        self.finish_pending();
+        let mut e = std::io::stderr().lock();
+        let _ = writeln!(e, "{text}");
+    }
+
+    fn finish_pending(&self) {
+        if self.pending.replace(false) {
+            let _ = writeln!(std::io::stderr().lock());
+        }
+    }
+
+    /// The current stage's name.
+    pub fn current_stage(&self) -> String {
+        self.stage.borrow().clone()
+    }
+
+    /// A stage header: `▶ unshare — new namespaces for this process`.
+    pub fn stage(&self, stage: &str, title: &str) {
+        *self.stage.borrow_mut() = stage.to_string();
+        self.emit(&TraceEvent::Stage { stage, title });
+        if self.level >= Level::Normal {
+            let head = format!("▶ {stage}");
+            self.err_line(&format!("{} — {}", head.bold().cyan(), title));
+            if self.level >= Level::Verbose {
+                if let Some(entry) = catalog::lookup(stage) {
+                    self.explanation(&entry.explain, entry.by_hand.as_deref(), &entry.man);
+                }
+            }
+        }
+    }
+
+    /// A line of plain narration (what is about to happen, a summary).
+    pub fn note(&self, text: &str) {
+        let stage = self.current_stage();
+        self.emit(&TraceEvent::Note {
+            stage: &stage,
+            text,
+        });
+        if self.level >= Level::Normal {
+            self.err_line(&format!("  {}", text.dimmed()));
+        }
+    }
+
+    /// Detail shown only at `-v` and above.
+    pub fn verbose(&self, text: &str) {
+        if self.level >= Level::Verbose {
+            self.err_line(&format!("    {}", text.dimmed()));
+        }
+    }
+
+    /// Per-item detail shown only at `-vv`.
+    pub fn detail(&self, text: &str) {
+        if self.level >= Level::Detail {
+            self.err_line(&format!("    {}", text.dimmed()));
+        }
+    }
+
+    /// A warning is shown at every level but `-q`.
+    pub fn warn(&self, text: &str) {
+        let stage = self.current_stage();
+        self.emit(&TraceEvent::Note {
+            stage: &stage,
+            text,
+        });
+        if self.level >= Level::Normal {
+            self.err_line(&format!("  {} {}", "warning:".yellow().bold(), text));
+        }
+    }
+
+    fn explanation(&self, text: &str, by_hand: Option<&str>, man: &str) {
+        for line in text.trim().lines() {
+            self.err_line(&format!("    {}", line.dimmed()));
+        }
+        if let Some(cmd) = by_hand {
+            self.err_line(&format!("    {} {}", "by hand:".italic(), cmd));
+        }
+        if !man.is_empty() {
+            self.err_line(&format!("    {} {}", "man:".italic(), man));
+        }
+    }
+
+    /// Called before a syscall is made: shows it, without its result yet.
+    pub fn before(&self, call: &Call) {
+        if self.level >= Level::Normal && call.blocks {
+            self.err_line(&format!("  {} {}", call.render().green(), "…".dimmed()));
+        } else if self.level >= Level::Normal {
+            self.finish_pending();
+            let mut e = std::io::stderr().lock();
+            let _ = write!(e, "  {}", call.render().green());
+            let _ = e.flush();
+            *self.pending.borrow_mut() = true;
+        }
+    }
+
+    /// Called after a syscall returned: appends `= 0` or `= -1 EPERM (…)`, and records it.
+    pub fn after(&self, call: &Call, result: Result<i64, Errno>) {
+        let stage = self.current_stage();
+        self.emit(&TraceEvent::Call {
+            stage: &stage,
+            call,
+            result: result.ok(),
+            errno: result.err().map(|e| format!("{e:?}")),
+            dry_run: self.dry_run,
+            pid: std::process::id(),
+        });
+        if self.level < Level::Normal {
+            return;
+        }
+        let tail = match result {
+            _ if self.dry_run => format!(" = ? {}", "(dry run: not made)".dimmed()),
+            Ok(v) => format!(" = {v}"),
+            Err(e) => format!(" = -1 {}", errno_words(e).red().bold()),
+        };
+        let mut e = std::io::stderr().lock();
+        if !self.pending.replace(false) {
+            let _ = write!(e, "  {}", call.render().green());
+        }
+        let _ = writeln!(e, "{tail}");
+        drop(e);
+        if self.level >= Level::Verbose {
+            self.verbose_call(call);
+        }
+    }
+
+    /// For a call that does not return when it works (execve): record it before it is made.
+    pub fn before_no_return(&self, call: &Call) {
+        let stage = self.current_stage();
+        self.emit(&TraceEvent::Call {
+            stage: &stage,
+            call,
+            result: None,
+            errno: None,
+            dry_run: self.dry_run,
+            pid: std::process::id(),
+        });
+        if self.level >= Level::Normal {
+            let tail = if self.dry_run {
+                format!(" = ? {}", "(dry run: not made)".dimmed())
+            } else {
+                " = ?".to_string()
+            };
+            self.err_line(&format!("  {}{}", call.render().green(), tail));
+            if self.level >= Level::Verbose {
+                self.verbose_call(call);
+            }
+        }
+    }
+
+    fn verbose_call(&self, call: &Call) {
+        self.err_line(&format!("    {} {}", "why:".italic(), call.why));
+        let entry = catalog::lookup(&call.name);
+        if let Some(entry) = &entry {
+            for line in entry.explain.trim().lines() {
+                self.err_line(&format!("    {}", line.dimmed()));
+            }
+        }
+        let by_hand = call
+            .by_hand
+            .clone()
+            .or_else(|| entry.as_ref().and_then(|e| e.by_hand.clone()));
+        if let Some(cmd) = by_hand {
+            self.err_line(&format!("    {} {}", "by hand:".italic(), cmd));
+        }
+        self.err_line(&format!("    {} {}", "man:".italic(), call.man));
+    }
+
+    /// The hint after a failed call, in plain words.
+    pub fn hint(&self, text: &str) {
+        if self.level >= Level::Normal {
+            self.err_line(&format!("    {} {}", "hint:".yellow().bold(), text));
+        }
+    }
+
+    /// Forget a half-written line (in a child right after fork: the parent finishes it).
+    pub fn forget_pending(&self) {
+        *self.pending.borrow_mut() = false;
+    }
+}

@@ -1,0 +1,45 @@
+//! The stages: each owns its concept end to end (plan, apply, undo, explain).
+
+pub mod cgroups;
+pub mod enter;
+pub mod mounts;
+pub mod network;
+pub mod root;
+pub mod unshare;
+
+use crate::error::Result;
+use crate::sys::process::{forward_signals_to, Ended, Forked};
+use crate::sys::Sys;
+
+/// Run the rest of the command line in place of this process (the util-linux model).
+pub fn exec_tail(sys: &Sys, command: &[String]) -> Result<i32> {
+    sys.exec(
+        command,
+        "run the rest of the command line in place of glassbox",
+    )?;
+    Ok(0)
+}
+
+/// Fork, run `command` in the child, wait in the parent; returns how the child ended.
+/// Signals to glassbox are passed on to the child, so glassbox stays to clean up.
+pub fn fork_exec_wait(
+    sys: &Sys,
+    ns_flags: libc::c_int,
+    command: &[String],
+    why: &str,
+) -> Result<Ended> {
+    match sys.fork(ns_flags, why)? {
+        Forked::Child => {
+            let err = match sys.exec(command, "the child becomes the command") {
+                Err(e) => e,
+                Ok(never) => match never {},
+            };
+            crate::report_child_error(&err);
+            std::process::exit(err.code);
+        }
+        Forked::Parent(pid) => {
+            forward_signals_to(pid);
+            sys.wait(pid, "wait for the command to end, then report and clean up")
+        }
+    }
+}

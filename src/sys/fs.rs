@@ -1,0 +1,154 @@
+//! File calls that change the host or the container's tree: mkdir(2), rmdir(2), mknod(2),
+//! symlink(2), and writes to kernel files (/proc, /sys/fs/cgroup) shown as the write they are.
+
+use super::{check, cstring, diagnose, qpath, quote, Diagnosis, Sys};
+use crate::error::{Error, Result};
+use crate::narrate::Call;
+use std::io::Write;
+use std::os::fd::AsRawFd;
+use std::path::Path;
+
+impl Sys<'_> {
+    /// mkdir(2).
+    pub fn mkdir(&self, path: &Path, mode: u32, why: &str) -> Result<()> {
+        let p = cstring(&path.to_string_lossy())?;
+        let call = Call::new(
+            "mkdir",
+            vec![qpath(path), format!("0{mode:o}")],
+            "mkdir(2)",
+            why,
+        )
+        .by_hand(format!("mkdir -m {mode:o} {}", path.display()));
+        self.call_plain(call, || {
+            check(unsafe { libc::mkdir(p.as_ptr(), mode as libc::mode_t) } as libc::c_long)
+        })?;
+        Ok(())
+    }
+
+    /// rmdir(2).
+    pub fn rmdir(&self, path: &Path, why: &str) -> Result<()> {
+        let p = cstring(&path.to_string_lossy())?;
+        let call = Call::new("rmdir", vec![qpath(path)], "rmdir(2)", why)
+            .by_hand(format!("rmdir {}", path.display()));
+        self.call_plain(call, || {
+            check(unsafe { libc::rmdir(p.as_ptr()) } as libc::c_long)
+        })?;
+        Ok(())
+    }
+
+    /// mknod(2) for a character device, with its major and minor numbers.
+    pub fn mknod_char(
+        &self,
+        path: &Path,
+        mode: u32,
+        major: u32,
+        minor: u32,
+        why: &str,
+    ) -> Result<()> {
+        let p = cstring(&path.to_string_lossy())?;
+        let dev = libc::makedev(major, minor);
+        let call = Call::new(
+            "mknod",
+            vec![
+                qpath(path),
+                format!("S_IFCHR|{mode:#o}"),
+                format!("makedev({major:#x}, {minor:#x})"),
+            ],
+            "mknod(2)",
+            why,
+        )
+        .by_hand(format!(
+            "mknod -m {mode:o} {} c {major} {minor}",
+            path.display()
+        ));
+        self.call_plain(call, || {
+            check(unsafe { libc::mknod(p.as_ptr(), libc::S_IFCHR | mode, dev) } as libc::c_long)
+        })?;
+        Ok(())
+    }
+
+    /// symlink(2): make `link` point at `target`.
+    pub fn symlink(&self, target: &str, link: &Path, why: &str) -> Result<()> {
+        let t = cstring(target)?;
+        let l = cstring(&link.to_string_lossy())?;
+        let call = Call::new(
+            "symlink",
+            vec![quote(target), qpath(link)],
+            "symlink(2)",
+            why,
+        )
+        .by_hand(format!("ln -s {target} {}", link.display()));
+        self.call_plain(call, || {
+            check(unsafe { libc::symlink(t.as_ptr(), l.as_ptr()) } as libc::c_long)
+        })?;
+        Ok(())
+    }
+
+    /// Write `value` to a kernel file (a cgroup limit, a uid_map, a sysctl) in one write(2),
+    /// narrated as `write(3</path>, "value", N)`, by hand `echo value > path`.
+    /// `diagnose` explains a refusal (the kernel answers through the write's errno).
+    pub fn write_file(
+        &self,
+        path: &Path,
+        value: &str,
+        why: &str,
+        diagnose: impl FnOnce(nix::errno::Errno) -> Diagnosis,
+    ) -> Result<()> {
+        let by_hand = format!("echo {value} > {}", path.display());
+        if self.dry_run() {
+            let call = Call::new(
+                "write",
+                vec![
+                    format!("?<{}>", path.display()),
+                    quote(value),
+                    value.len().to_string(),
+                ],
+                "write(2)",
+                why,
+            )
+            .by_hand(by_hand);
+            return self
+                .call(call, || Ok(value.len() as i64), diagnose)
+                .map(|_| ());
+        }
+        let mut file = std::fs::OpenOptions::new()
+            .write(true)
+            .open(path)
+            .map_err(|e| {
+                let todo = match e.raw_os_error() {
+                    Some(libc::ENOENT) => "check that the file exists: the kernel feature behind it may be missing (see `glassbox doctor`)",
+                    Some(libc::EACCES) | Some(libc::EPERM) | Some(libc::EROFS) => "run glassbox as root (sudo)",
+                    _ => "see `glassbox doctor` for what this host supports",
+                };
+                Error::io(format!("cannot open {} to write {value:?}", path.display()), &e, todo)
+            })?;
+        let fd = file.as_raw_fd();
+        let call = Call::new(
+            "write",
+            vec![
+                format!("{fd}<{}>", path.display()),
+                quote(value),
+                value.len().to_string(),
+            ],
+            "write(2)",
+            why,
+        )
+        .by_hand(by_hand);
+        self.call(
+            call,
+            || match file.write(value.as_bytes()) {
+                Ok(n) => Ok(n as i64),
+                Err(e) => Err(nix::errno::Errno::from_raw(
+                    e.raw_os_error().unwrap_or(libc::EIO),
+                )),
+            },
+            diagnose,
+        )?;
+        Ok(())
+    }
+
+    /// [`Sys::write_file`] with the generic diagnosis.
+    pub fn write_file_plain(&self, path: &Path, value: &str, why: &str) -> Result<()> {
+        self.write_file(path, value, why, |e| diagnose::generic("write", e))
+    }
+}

@@ -1,0 +1,158 @@
+//! Mount-table and root calls: mount(2), umount2(2), pivot_root(2), chroot(2), chdir(2).
+
+use super::{check, cstring, diagnose, qpath, quote, render_flags, Sys};
+use crate::error::Result;
+use crate::narrate::Call;
+use std::path::Path;
+
+/// The MS_* flags, in ascending bit order, as strace names them.
+pub const MS_FLAGS: &[(u64, &str)] = &[
+    (libc::MS_RDONLY, "MS_RDONLY"),
+    (libc::MS_NOSUID, "MS_NOSUID"),
+    (libc::MS_NODEV, "MS_NODEV"),
+    (libc::MS_NOEXEC, "MS_NOEXEC"),
+    (libc::MS_SYNCHRONOUS, "MS_SYNCHRONOUS"),
+    (libc::MS_REMOUNT, "MS_REMOUNT"),
+    (libc::MS_MANDLOCK, "MS_MANDLOCK"),
+    (libc::MS_DIRSYNC, "MS_DIRSYNC"),
+    (libc::MS_NOATIME, "MS_NOATIME"),
+    (libc::MS_NODIRATIME, "MS_NODIRATIME"),
+    (libc::MS_BIND, "MS_BIND"),
+    (libc::MS_MOVE, "MS_MOVE"),
+    (libc::MS_REC, "MS_REC"),
+    (libc::MS_SILENT, "MS_SILENT"),
+    (libc::MS_POSIXACL, "MS_POSIXACL"),
+    (libc::MS_UNBINDABLE, "MS_UNBINDABLE"),
+    (libc::MS_PRIVATE, "MS_PRIVATE"),
+    (libc::MS_SLAVE, "MS_SLAVE"),
+    (libc::MS_SHARED, "MS_SHARED"),
+    (libc::MS_RELATIME, "MS_RELATIME"),
+    (libc::MS_STRICTATIME, "MS_STRICTATIME"),
+];
+
+pub const UMOUNT_FLAGS: &[(u64, &str)] = &[
+    (libc::MNT_FORCE as u64, "MNT_FORCE"),
+    (libc::MNT_DETACH as u64, "MNT_DETACH"),
+    (libc::MNT_EXPIRE as u64, "MNT_EXPIRE"),
+    (libc::UMOUNT_NOFOLLOW as u64, "UMOUNT_NOFOLLOW"),
+];
+
+/// What a mount(2) call takes; `None` is a NULL pointer.
+pub struct MountArgs<'a> {
+    pub source: Option<&'a str>,
+    pub target: &'a Path,
+    pub fstype: Option<&'a str>,
+    pub flags: libc::c_ulong,
+    pub data: Option<&'a str>,
+}
+
+fn opt_quote(s: Option<&str>) -> String {
+    s.map(quote).unwrap_or_else(|| "NULL".into())
+}
+
+impl Sys<'_> {
+    /// mount(2). `by_hand` is the mount(8) command that does the same.
+    pub fn mount(&self, m: &MountArgs, why: &str, by_hand: &str) -> Result<()> {
+        let src = m.source.map(cstring).transpose()?;
+        let tgt = cstring(&m.target.to_string_lossy())?;
+        let fst = m.fstype.map(cstring).transpose()?;
+        let dat = m.data.map(cstring).transpose()?;
+        let call = Call::new(
+            "mount",
+            vec![
+                opt_quote(m.source),
+                qpath(m.target),
+                opt_quote(m.fstype),
+                render_flags(m.flags, MS_FLAGS),
+                opt_quote(m.data),
+            ],
+            "mount(2)",
+            why,
+        )
+        .by_hand(by_hand);
+        let ptr =
+            |c: &Option<std::ffi::CString>| c.as_ref().map_or(std::ptr::null(), |c| c.as_ptr());
+        self.call(
+            call,
+            || {
+                check(unsafe {
+                    libc::mount(
+                        ptr(&src),
+                        tgt.as_ptr(),
+                        ptr(&fst),
+                        m.flags,
+                        ptr(&dat) as *const libc::c_void,
+                    )
+                } as libc::c_long)
+            },
+            |errno| diagnose::mount(m, errno),
+        )?;
+        Ok(())
+    }
+
+    /// umount2(2).
+    pub fn umount2(&self, target: &Path, flags: libc::c_int, why: &str) -> Result<()> {
+        let tgt = cstring(&target.to_string_lossy())?;
+        let lazy = if flags & libc::MNT_DETACH != 0 {
+            " -l"
+        } else {
+            ""
+        };
+        let call = Call::new(
+            "umount2",
+            vec![qpath(target), render_flags(flags as u64, UMOUNT_FLAGS)],
+            "umount2(2)",
+            why,
+        )
+        .by_hand(format!("umount{lazy} {}", target.display()));
+        self.call_plain(call, || {
+            check(unsafe { libc::umount2(tgt.as_ptr(), flags) } as libc::c_long)
+        })?;
+        Ok(())
+    }
+
+    /// pivot_root(2): make `new_root` the root, and put the old root at `put_old`.
+    pub fn pivot_root(&self, new_root: &Path, put_old: &Path, why: &str) -> Result<()> {
+        let n = cstring(&new_root.to_string_lossy())?;
+        let o = cstring(&put_old.to_string_lossy())?;
+        let call = Call::new(
+            "pivot_root",
+            vec![qpath(new_root), qpath(put_old)],
+            "pivot_root(2)",
+            why,
+        )
+        .by_hand(format!(
+            "pivot_root {} {}",
+            new_root.display(),
+            put_old.display()
+        ));
+        self.call(
+            call,
+            || check(unsafe { libc::syscall(libc::SYS_pivot_root, n.as_ptr(), o.as_ptr()) }),
+            |errno| diagnose::pivot_root(new_root, put_old, errno),
+        )?;
+        Ok(())
+    }
+
+    /// chroot(2): change this process's root directory.
+    pub fn chroot(&self, dir: &Path, why: &str) -> Result<()> {
+        let d = cstring(&dir.to_string_lossy())?;
+        let call = Call::new("chroot", vec![qpath(dir)], "chroot(2)", why)
+            .by_hand(format!("chroot {}", dir.display()));
+        self.call_plain(call, || {
+            check(unsafe { libc::chroot(d.as_ptr()) } as libc::c_long)
+        })?;
+        Ok(())
+    }
+
+    /// chdir(2): change the working directory.
+    pub fn chdir(&self, dir: &Path, why: &str) -> Result<()> {
+        let d = cstring(&dir.to_string_lossy())?;
+        let call = Call::new("chdir", vec![qpath(dir)], "chdir(2)", why)
+            .by_hand(format!("cd {}", dir.display()));
+        self.call_plain(call, || {
+            check(unsafe { libc::chdir(d.as_ptr()) } as libc::c_long)
+        })?;
+        Ok(())
+    }
+}

@@ -1,0 +1,305 @@
+//! Process calls: clone(2) as fork, execve(2), wait4(2), kill(2), prctl(2).
+
+use super::{check, cstring, diagnose, quote, Sys};
+use crate::error::{exit, Error, Result};
+use crate::narrate::Call;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicI32, Ordering};
+
+/// Which side of a fork this process is on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Forked {
+    Parent(i32),
+    Child,
+}
+
+/// How a waited-for child ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ended {
+    Exited(i32),
+    Signaled(i32),
+}
+
+impl Ended {
+    /// The exit code `docker run` would give: the status, or 128+N for signal N.
+    pub fn code(self) -> i32 {
+        match self {
+            Ended::Exited(c) => c,
+            Ended::Signaled(s) => 128 + s,
+        }
+    }
+
+    /// In plain words: `exited with status 0`, `killed by signal 9 (SIGKILL)`.
+    pub fn describe(self) -> String {
+        match self {
+            Ended::Exited(c) => format!("exited with status {c}"),
+            Ended::Signaled(s) => {
+                let name = nix::sys::signal::Signal::try_from(s)
+                    .map(|s| s.as_str().to_string())
+                    .unwrap_or_else(|_| format!("signal {s}"));
+                format!("killed by signal {s} ({name})")
+            }
+        }
+    }
+}
+
+/// The PATH used when the process has none (as Docker sets it).
+pub const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+/// The pid that SIGINT/SIGTERM/SIGHUP/SIGQUIT to glassbox are passed on to (0: none).
+static FORWARD_TO: AtomicI32 = AtomicI32::new(0);
+
+extern "C" fn forward_signal(sig: libc::c_int) {
+    let pid = FORWARD_TO.load(Ordering::SeqCst);
+    if pid > 0 {
+        // kill(2) is async-signal-safe.
+        unsafe { libc::kill(pid, sig) };
+    }
+}
+
+/// From now on, pass SIGINT, SIGTERM, SIGHUP and SIGQUIT on to `pid` instead of dying,
+/// so that glassbox stays to clean up after the command ends.
+pub fn forward_signals_to(pid: i32) {
+    FORWARD_TO.store(pid, Ordering::SeqCst);
+    for sig in [libc::SIGINT, libc::SIGTERM, libc::SIGHUP, libc::SIGQUIT] {
+        unsafe {
+            let mut sa: libc::sigaction = std::mem::zeroed();
+            sa.sa_sigaction = forward_signal as *const () as usize;
+            sa.sa_flags = libc::SA_RESTART;
+            libc::sigemptyset(&mut sa.sa_mask);
+            libc::sigaction(sig, &sa, std::ptr::null_mut());
+        }
+    }
+}
+
+/// Find `cmd` on PATH the way execvp(3) does; a name with a `/` is taken as it is.
+pub fn find_command(cmd: &str, path_var: Option<&str>) -> Option<PathBuf> {
+    if cmd.contains('/') {
+        return Some(PathBuf::from(cmd));
+    }
+    let path = path_var.unwrap_or(DEFAULT_PATH);
+    path.split(':')
+        .filter(|d| !d.is_empty())
+        .map(|d| Path::new(d).join(cmd))
+        .find(|p| p.is_file())
+}
+
+impl Sys<'_> {
+    /// clone(2) used as fork(2), optionally with CLONE_NEW* flags for the child.
+    /// The child waits until the parent has narrated the result, so lines never interleave.
+    pub fn fork(&self, ns_flags: libc::c_int, why: &str) -> Result<Forked> {
+        let flags = ns_flags | libc::SIGCHLD;
+        let mut shown = super::ns::clone_flags(ns_flags);
+        shown = if shown == "0" {
+            "SIGCHLD".into()
+        } else {
+            format!("{shown}|SIGCHLD")
+        };
+        let call = Call::new(
+            "clone",
+            vec!["child_stack=NULL".into(), format!("flags={shown}")],
+            "clone(2)",
+            why,
+        );
+        if self.dry_run() {
+            self.narrator.before(&call);
+            self.narrator.after(&call, Ok(0));
+            self.narrator
+                .note("(dry run: the plan goes on as the child would)");
+            return Ok(Forked::Child);
+        }
+        let mut fds = [0; 2];
+        if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
+            let e = nix::errno::Errno::last();
+            return Err(Error::sys(
+                "cannot make a pipe to start the child",
+                e,
+                "check the limit on open files (ulimit -n)",
+            ));
+        }
+        let (r, w) = (fds[0], fds[1]);
+        self.narrator.before(&call);
+        let ret = unsafe {
+            libc::syscall(
+                libc::SYS_clone,
+                flags as libc::c_ulong,
+                0usize,
+                0usize,
+                0usize,
+                0usize,
+            )
+        };
+        if ret == 0 {
+            self.narrator.forget_pending();
+            unsafe { libc::close(w) };
+            let mut b = [0u8; 1];
+            while unsafe { libc::read(r, b.as_mut_ptr() as *mut libc::c_void, 1) } > 0 {}
+            unsafe { libc::close(r) };
+            return Ok(Forked::Child);
+        }
+        let result = check(ret);
+        self.narrator.after(&call, result);
+        unsafe {
+            libc::close(w);
+            libc::close(r);
+        }
+        match result {
+            Ok(pid) => Ok(Forked::Parent(pid as i32)),
+            Err(errno) => {
+                let d = diagnose::clone(ns_flags, errno);
+                let mut e = Error::sys(format!("{} failed", call.render()), errno, d.todo);
+                e.why = d.why;
+                Err(e)
+            }
+        }
+    }
+
+    /// wait4(2): wait for `pid` to end; returns how it ended.
+    pub fn wait(&self, pid: i32, why: &str) -> Result<Ended> {
+        let mut status: libc::c_int = 0;
+        let call = Call::new(
+            "wait4",
+            vec![pid.to_string(), "...".into(), "0".into(), "NULL".into()],
+            "wait4(2)",
+            why,
+        )
+        .blocking();
+        if self.dry_run() {
+            self.call_plain(call, || Ok(0))?;
+            return Ok(Ended::Exited(0));
+        }
+        loop {
+            let ret = self.call_plain(call.clone(), || {
+                check(
+                    unsafe { libc::wait4(pid, &mut status, 0, std::ptr::null_mut()) }
+                        as libc::c_long,
+                )
+            });
+            match ret {
+                Err(e) if e.errno == Some(nix::errno::Errno::EINTR) => continue,
+                Err(e) => return Err(e),
+                Ok(_) => break,
+            }
+        }
+        Ok(if libc::WIFSIGNALED(status) {
+            Ended::Signaled(libc::WTERMSIG(status))
+        } else {
+            Ended::Exited(libc::WEXITSTATUS(status))
+        })
+    }
+
+    /// kill(2).
+    pub fn kill(&self, pid: i32, sig: libc::c_int, why: &str) -> Result<()> {
+        let name = nix::sys::signal::Signal::try_from(sig)
+            .map(|s| s.as_str().to_string())
+            .unwrap_or_else(|_| sig.to_string());
+        let call = Call::new("kill", vec![pid.to_string(), name.clone()], "kill(2)", why)
+            .by_hand(format!("kill -{} {pid}", name.trim_start_matches("SIG")));
+        self.call_plain(call, || {
+            check(unsafe { libc::kill(pid, sig) } as libc::c_long)
+        })?;
+        Ok(())
+    }
+
+    /// prctl(PR_SET_PDEATHSIG, sig): get `sig` when the parent dies.
+    pub fn set_parent_death_signal(&self, sig: libc::c_int, why: &str) -> Result<()> {
+        let name = nix::sys::signal::Signal::try_from(sig)
+            .map(|s| s.as_str().to_string())
+            .unwrap_or_else(|_| sig.to_string());
+        let call = Call::new(
+            "prctl",
+            vec!["PR_SET_PDEATHSIG".into(), name],
+            "prctl(2)",
+            why,
+        );
+        self.call_plain(call, || {
+            check(
+                unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, sig as libc::c_ulong, 0, 0, 0) }
+                    as libc::c_long,
+            )
+        })?;
+        Ok(())
+    }
+
+    /// prctl(PR_SET_NO_NEW_PRIVS, 1): no setuid bit or file capability can raise privileges.
+    pub fn set_no_new_privs(&self, why: &str) -> Result<()> {
+        let call = Call::new(
+            "prctl",
+            vec![
+                "PR_SET_NO_NEW_PRIVS".into(),
+                "1".into(),
+                "0".into(),
+                "0".into(),
+                "0".into(),
+            ],
+            "prctl(2)",
+            why,
+        );
+        self.call_plain(call, || {
+            check(unsafe { libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) } as libc::c_long)
+        })?;
+        Ok(())
+    }
+
+    /// execve(2): replace this process with `argv[0]`, looked up on PATH as execvp(3) does.
+    /// Returns only on failure: 127 when the command is not found, 126 when it cannot run.
+    pub fn exec(&self, argv: &[String], why: &str) -> Result<std::convert::Infallible> {
+        let Some(cmd) = argv.first() else {
+            return Err(Error::usage(
+                "no command was given to run",
+                "put the command after `--`, for example `-- /bin/sh`",
+            ));
+        };
+        let path_var = std::env::var("PATH").ok();
+        let found = find_command(cmd, path_var.as_deref());
+        let Some(path) = found else {
+            return Err(Error::new(
+                format!(
+                    "the command {cmd:?} was not found on PATH ({})",
+                    path_var.as_deref().unwrap_or(DEFAULT_PATH)
+                ),
+                "check the name, or give the full path of the program inside this root",
+            )
+            .with_code(exit::NOT_FOUND));
+        };
+        let c_path = cstring(&path.to_string_lossy())?;
+        let c_argv: Vec<std::ffi::CString> =
+            argv.iter().map(|a| cstring(a)).collect::<Result<_>>()?;
+        let mut ptrs: Vec<*const libc::c_char> = c_argv.iter().map(|c| c.as_ptr()).collect();
+        ptrs.push(std::ptr::null());
+        let env_count = std::env::vars_os().count();
+        let shown_argv = format!(
+            "[{}]",
+            argv.iter().map(|a| quote(a)).collect::<Vec<_>>().join(", ")
+        );
+        let call = Call::new(
+            "execve",
+            vec![
+                quote(&path.to_string_lossy()),
+                shown_argv,
+                format!("... /* {env_count} vars */"),
+            ],
+            "execve(2)",
+            why,
+        );
+        self.narrator.before_no_return(&call);
+        if self.dry_run() {
+            std::process::exit(0);
+        }
+        extern "C" {
+            static environ: *const *const libc::c_char;
+        }
+        unsafe { libc::execve(c_path.as_ptr(), ptrs.as_ptr(), environ) };
+        let errno = nix::errno::Errno::last();
+        self.narrator.after(&call, Err(errno));
+        let code = if errno == nix::errno::Errno::ENOENT {
+            exit::NOT_FOUND
+        } else {
+            exit::CANNOT_INVOKE
+        };
+        let d = diagnose::execve(&path, errno);
+        let mut e = Error::sys(format!("{} failed", call.render()), errno, d.todo).with_code(code);
+        e.why = d.why;
+        Err(e)
+    }
+}

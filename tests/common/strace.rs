@@ -1,0 +1,390 @@
+//! The strace-honesty harness: run glassbox under `strace -f` and under `--trace`, then check
+//! that every narrated call appears in strace with the same arguments and result, and that
+//! glassbox made no namespace, mount, root, hostname or cgroup-file call it did not narrate.
+
+use serde_json::Value;
+use std::collections::HashMap;
+use std::path::Path;
+use std::process::{Command, Output};
+
+/// One syscall as strace printed it.
+#[derive(Debug, Clone)]
+pub struct Syscall {
+    pub pid: u32,
+    pub name: String,
+    pub args: Vec<String>,
+    /// `0`, `4242`, `-1 EPERM (Operation not permitted)`, or `?`.
+    pub result: String,
+    /// Whether the process was glassbox when it made the call.
+    pub by_glassbox: bool,
+}
+
+/// What a traced run gave.
+pub struct Traced {
+    pub output: Output,
+    pub events: Vec<Value>,
+    pub calls: Vec<Syscall>,
+}
+
+/// Calls that change isolation state: glassbox must narrate every one it makes.
+const WATCHED: &[&str] = &[
+    "unshare",
+    "setns",
+    "mount",
+    "umount2",
+    "pivot_root",
+    "chroot",
+    "sethostname",
+];
+
+/// Run `glassbox ARGS…` (and any glassbox it chains to) under strace and --trace.
+pub fn run(args: &[&str]) -> Traced {
+    run_with(args, |_| {})
+}
+
+/// As [`run`], with a hook to adjust the command (environment, stdin).
+pub fn run_with(args: &[&str], adjust: impl FnOnce(&mut Command)) -> Traced {
+    let dir = tempfile::tempdir().unwrap();
+    let strace_out = dir.path().join("strace.txt");
+    let trace = dir.path().join("trace.jsonl");
+    let mut cmd = Command::new("strace");
+    cmd.args(["-f", "-y", "-qq", "-s", "4096", "-o"])
+        .arg(&strace_out)
+        .arg(super::bin())
+        .args(args)
+        .env("NO_COLOR", "1")
+        .env("GLASSBOX_TRACE", &trace);
+    adjust(&mut cmd);
+    let output = cmd.output().expect("strace runs (is it installed?)");
+    let events = std::fs::read_to_string(&trace)
+        .unwrap_or_default()
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("every trace line is JSON"))
+        .collect();
+    let calls = parse(
+        &std::fs::read_to_string(&strace_out).unwrap_or_default(),
+        &super::bin(),
+    );
+    Traced {
+        output,
+        events,
+        calls,
+    }
+}
+
+impl Traced {
+    /// The narrated call events.
+    pub fn narrated(&self) -> Vec<&Value> {
+        self.events
+            .iter()
+            .filter(|e| e["event"] == "call")
+            .collect()
+    }
+
+    /// Assert the narration is honest both ways; panics with a readable report if not.
+    pub fn assert_honest(&self) {
+        let mut used = vec![false; self.calls.len()];
+        let mut problems = Vec::new();
+        for ev in self.narrated() {
+            if ev["dry_run"] == true {
+                continue;
+            }
+            let found = self
+                .calls
+                .iter()
+                .enumerate()
+                .find(|(i, c)| !used[*i] && matches(ev, c));
+            match found {
+                Some((i, _)) => used[i] = true,
+                None => problems.push(format!(
+                    "narrated but not seen by strace: {}",
+                    show_event(ev)
+                )),
+            }
+        }
+        for (i, c) in self.calls.iter().enumerate() {
+            if used[i] || !c.by_glassbox || !is_watched(c) {
+                continue;
+            }
+            problems.push(format!(
+                "made by glassbox but not narrated: [pid {}] {}({}) = {}",
+                c.pid,
+                c.name,
+                c.args.join(", "),
+                c.result
+            ));
+        }
+        assert!(
+            problems.is_empty(),
+            "the narration is not honest:\n  {}\n--- stderr ---\n{}",
+            problems.join("\n  "),
+            String::from_utf8_lossy(&self.output.stderr)
+        );
+    }
+
+    /// The names of the narrated calls, in order (for asserting a stage's sequence).
+    pub fn narrated_names(&self) -> Vec<String> {
+        self.narrated()
+            .iter()
+            .map(|e| e["name"].as_str().unwrap_or("").to_string())
+            .collect()
+    }
+}
+
+fn show_event(ev: &Value) -> String {
+    let args: Vec<String> = ev["args"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|a| a.as_str().unwrap_or("").to_string())
+        .collect();
+    let res = if let Some(e) = ev["errno"].as_str() {
+        format!("-1 {e}")
+    } else {
+        ev["result"].to_string()
+    };
+    format!(
+        "{}({}) = {}",
+        ev["name"].as_str().unwrap_or("?"),
+        args.join(", "),
+        res
+    )
+}
+
+/// Whether a strace call is one glassbox must narrate.
+fn is_watched(c: &Syscall) -> bool {
+    if WATCHED.contains(&c.name.as_str()) {
+        return true;
+    }
+    let first = c.args.first().map(String::as_str).unwrap_or("");
+    match c.name.as_str() {
+        "clone" | "clone3" => c.args.iter().any(|a| a.contains("CLONE_NEW")),
+        "write" => is_kernel_control_file(first),
+        "mkdir" | "rmdir" => first.starts_with("\"/sys/fs/cgroup"),
+        "mkdirat" | "unlinkat" => c
+            .args
+            .get(1)
+            .is_some_and(|a| a.starts_with("\"/sys/fs/cgroup")),
+        _ => false,
+    }
+}
+
+/// Files whose writes change isolation: cgroup files and user-namespace maps.
+fn is_kernel_control_file(fd_arg: &str) -> bool {
+    let Some(path) = fd_arg.split_once('<').map(|(_, p)| p.trim_end_matches('>')) else {
+        return false;
+    };
+    path.starts_with("/sys/fs/cgroup")
+        || path.ends_with("/uid_map")
+        || path.ends_with("/gid_map")
+        || path.ends_with("/setgroups")
+}
+
+/// Whether a narrated event and a strace line are the same call.
+fn matches(ev: &Value, c: &Syscall) -> bool {
+    let name = ev["name"].as_str().unwrap_or("");
+    let mut nargs: Vec<String> = ev["args"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|a| a.as_str().unwrap_or("").to_string())
+        .collect();
+    let mut sargs = c.args.clone();
+    // glibc may make the *at form of a call: drop its AT_FDCWD to compare.
+    let same_name = name == c.name
+        || (format!("{name}at") == c.name && sargs.first().map(String::as_str) == Some("AT_FDCWD"))
+        || (name == "clone" && c.name == "clone3");
+    if !same_name {
+        return false;
+    }
+    if c.name.ends_with("at") && name != c.name {
+        sargs.remove(0);
+    }
+    if name == "symlink" && c.name == "symlinkat" {
+        // symlinkat(target, AT_FDCWD, link)
+        sargs = c
+            .args
+            .iter()
+            .filter(|a| *a != "AT_FDCWD")
+            .cloned()
+            .collect();
+    }
+    // Result.
+    if let Some(errno) = ev["errno"].as_str() {
+        if !c.result.starts_with(&format!("-1 {errno}")) {
+            return false;
+        }
+    } else if let Some(r) = ev["result"].as_i64() {
+        if c.result.split_whitespace().next() != Some(&r.to_string()) {
+            return false;
+        }
+    }
+    if nargs.len() > sargs.len() {
+        return false;
+    }
+    for (n, s) in nargs.iter_mut().zip(&sargs) {
+        if !arg_matches(n, s) {
+            return false;
+        }
+    }
+    true
+}
+
+fn arg_matches(narrated: &str, seen: &str) -> bool {
+    if narrated.starts_with("...") {
+        return true;
+    }
+    if narrated == seen {
+        return true;
+    }
+    // Flags compare as sets.
+    if narrated.contains('|') || seen.contains('|') {
+        let set = |s: &str| {
+            let mut v: Vec<String> = s
+                .trim_start_matches("flags=")
+                .split('|')
+                .map(|x| x.trim().to_string())
+                .collect();
+            v.sort();
+            v
+        };
+        let prefix = |s: &str| s.starts_with("flags=");
+        return prefix(narrated) == prefix(seen) && set(narrated) == set(seen);
+    }
+    // A descriptor shown as N</path>: /proc/self/… is /proc/PID/… to strace -y.
+    if let (Some((nfd, npath)), Some((sfd, spath))) =
+        (narrated.split_once('<'), seen.split_once('<'))
+    {
+        if nfd != sfd && nfd != "?" {
+            return false;
+        }
+        if let Some(rest) = npath.strip_prefix("/proc/self/") {
+            return spath.starts_with("/proc/") && spath.ends_with(rest);
+        }
+        return npath == spath;
+    }
+    false
+}
+
+/// Parse `strace -f -o FILE` output, joining unfinished/resumed pairs and marking which
+/// process was glassbox (it is glassbox until it execs something else; a new process is
+/// what its parent was).
+pub fn parse(text: &str, glassbox: &Path) -> Vec<Syscall> {
+    let gb_name = glassbox.file_name().unwrap().to_string_lossy().to_string();
+    let mut pending: HashMap<u32, String> = HashMap::new();
+    let mut is_gb: HashMap<u32, bool> = HashMap::new();
+    let mut out = Vec::new();
+    let mut first = true;
+    for raw in text.lines() {
+        let Some((pid_s, rest)) = raw.split_once(' ') else {
+            continue;
+        };
+        let Ok(pid) = pid_s.trim().parse::<u32>() else {
+            continue;
+        };
+        let rest = rest.trim_start();
+        if first {
+            // strace's own child execs glassbox first.
+            is_gb.insert(pid, false);
+            first = false;
+        }
+        let line = if let Some(head) = rest.strip_suffix("<unfinished ...>") {
+            pending.insert(pid, head.to_string());
+            continue;
+        } else if let Some(tail) = rest.strip_prefix("<... ") {
+            let after = tail.split_once(" resumed>").map(|x| x.1).unwrap_or("");
+            format!("{}{}", pending.remove(&pid).unwrap_or_default(), after)
+        } else {
+            rest.to_string()
+        };
+        if line.starts_with("+++") || line.starts_with("---") {
+            continue;
+        }
+        let Some((name, after_name)) = line.split_once('(') else {
+            continue;
+        };
+        let Some(eq) = after_name.rfind(") = ").or_else(|| after_name.rfind(")")) else {
+            continue;
+        };
+        let arg_text = &after_name[..eq];
+        let result = after_name[eq..]
+            .trim_start_matches(')')
+            .trim()
+            .trim_start_matches('=')
+            .trim()
+            .to_string();
+        let args = split_args(arg_text);
+        let was_gb = *is_gb.entry(pid).or_insert(true);
+        if name == "execve" && !result.starts_with("-1") {
+            let path = args.first().cloned().unwrap_or_default();
+            let now_gb = path.trim_matches('"').ends_with(&format!("/{gb_name}"));
+            is_gb.insert(pid, now_gb);
+        }
+        if (name == "clone" || name == "clone3" || name == "fork" || name == "vfork")
+            && !result.starts_with("-1")
+        {
+            if let Ok(child) = result
+                .split_whitespace()
+                .next()
+                .unwrap_or("")
+                .parse::<u32>()
+            {
+                is_gb.entry(child).or_insert(was_gb);
+            }
+        }
+        out.push(Syscall {
+            pid,
+            name: name.to_string(),
+            args,
+            result,
+            by_glassbox: was_gb,
+        });
+    }
+    out
+}
+
+/// Split strace's argument text at top-level commas (not inside quotes, [], {} or ()).
+fn split_args(s: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut depth = 0i32;
+    let mut in_str = false;
+    let mut esc = false;
+    let mut cur = String::new();
+    for ch in s.chars() {
+        if in_str {
+            cur.push(ch);
+            if esc {
+                esc = false;
+            } else if ch == '\\' {
+                esc = true;
+            } else if ch == '"' {
+                in_str = false;
+            }
+            continue;
+        }
+        match ch {
+            '"' => {
+                in_str = true;
+                cur.push(ch);
+            }
+            '[' | '{' | '(' => {
+                depth += 1;
+                cur.push(ch);
+            }
+            ']' | '}' | ')' => {
+                depth -= 1;
+                cur.push(ch);
+            }
+            ',' if depth == 0 => {
+                out.push(cur.trim().to_string());
+                cur.clear();
+            }
+            _ => cur.push(ch),
+        }
+    }
+    if !cur.trim().is_empty() {
+        out.push(cur.trim().to_string());
+    }
+    // strace may end a string with ... when it truncates it.
+    out
+}
