@@ -12,7 +12,8 @@ pub fn main(a: &ExplainArgs) -> Result<i32> {
         return Ok(0);
     }
     let name = a.name.as_deref().unwrap_or_default();
-    let Some(e) = catalog::lookup(name) else {
+    let found = catalog::lookup_all(name);
+    if found.is_empty() {
         let near: Vec<&str> = catalog::entries()
             .iter()
             .map(|e| e.name.as_str())
@@ -30,27 +31,32 @@ pub fn main(a: &ExplainArgs) -> Result<i32> {
             format!("nothing in the catalog is called {name:?}"),
             todo,
         ));
-    };
+    }
     let colored_out = {
         use std::io::IsTerminal;
         std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none()
     };
     colored::control::set_override(colored_out);
-    let man = if e.man.is_empty() {
-        String::new()
-    } else {
-        format!("  [{}]", e.man)
-    };
-    println!("{} ({}){}", e.name.bold(), e.kind, man);
-    println!("{}", e.summary);
-    println!();
-    println!("{}", e.explain.trim());
-    if let Some(cmd) = &e.by_hand {
+    for (i, e) in found.iter().enumerate() {
+        if i > 0 {
+            println!();
+        }
+        let man = if e.man.is_empty() {
+            String::new()
+        } else {
+            format!("  [{}]", e.man)
+        };
+        println!("{} ({}){}", e.name.bold(), e.kind, man);
+        println!("{}", e.summary);
         println!();
-        println!("{} {}", "By hand:".bold(), cmd);
-    }
-    if !e.see_also.is_empty() {
-        println!("{} {}", "See also:".bold(), e.see_also.join(", "));
+        println!("{}", e.explain.trim());
+        if let Some(cmd) = &e.by_hand {
+            println!();
+            println!("{} {}", "By hand:".bold(), cmd);
+        }
+        if !e.see_also.is_empty() {
+            println!("{} {}", "See also:".bold(), e.see_also.join(", "));
+        }
     }
     Ok(0)
 }

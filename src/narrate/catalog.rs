@@ -64,12 +64,30 @@ pub fn entries() -> &'static [Entry] {
     })
 }
 
-/// The entry for a name or alias, ignoring case and `-`/`_` differences.
-pub fn lookup(name: &str) -> Option<Entry> {
+/// Every entry (of any kind) for a name or alias, ignoring case and `-`/`_` differences:
+/// a stage and a syscall may share a name (`unshare`, `pivot-root`/`pivot_root`).
+pub fn lookup_all(name: &str) -> Vec<&'static Entry> {
     let key = normalize(name);
     entries()
         .iter()
-        .find(|e| normalize(&e.name) == key || e.aliases.iter().any(|a| normalize(a) == key))
+        .filter(|e| normalize(&e.name) == key || e.aliases.iter().any(|a| normalize(a) == key))
+        .collect()
+}
+
+/// The entry for a name: a syscall or flag first, then anything else.
+pub fn lookup(name: &str) -> Option<Entry> {
+    let all = lookup_all(name);
+    all.iter()
+        .find(|e| e.kind != "stage")
+        .or(all.first())
+        .map(|e| (*e).clone())
+}
+
+/// The entry of one kind for a name (`stage` for a stage header, `syscall` for a call).
+pub fn lookup_kind(name: &str, kind: &str) -> Option<Entry> {
+    lookup_all(name)
+        .into_iter()
+        .find(|e| e.kind == kind)
         .cloned()
 }
 
@@ -90,12 +108,33 @@ mod tests {
     }
 
     #[test]
-    fn names_are_unique() {
+    fn names_are_unique_within_a_kind() {
         let mut seen = std::collections::HashSet::new();
         for e in entries() {
             for n in std::iter::once(&e.name).chain(&e.aliases) {
-                assert!(seen.insert(normalize(n)), "{n} is in the catalog twice");
+                assert!(
+                    seen.insert((e.kind.clone(), normalize(n))),
+                    "{} {n} is in the catalog twice",
+                    e.kind
+                );
             }
+        }
+    }
+
+    #[test]
+    fn every_entry_has_a_known_kind_and_text() {
+        for e in entries() {
+            assert!(
+                ["syscall", "flag", "stage", "file"].contains(&e.kind.as_str()),
+                "{}: kind {}",
+                e.name,
+                e.kind
+            );
+            assert!(
+                !e.summary.trim().is_empty() && !e.explain.trim().is_empty(),
+                "{} has no text",
+                e.name
+            );
         }
     }
 }

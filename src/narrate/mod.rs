@@ -234,7 +234,7 @@ impl Narrator {
             let head = format!("▶ {stage}");
             self.err_line(&format!("{} — {}", head.bold().cyan(), title));
             if self.level >= Level::Verbose {
-                if let Some(entry) = catalog::lookup(stage) {
+                if let Some(entry) = catalog::lookup_kind(stage, "stage") {
                     self.explanation(&entry.explain, entry.by_hand.as_deref(), &entry.man);
                 }
             }
@@ -360,7 +360,7 @@ impl Narrator {
 
     fn verbose_call(&self, call: &Call) {
         self.err_line(&format!("    {} {}", "why:".italic(), call.why));
-        let entry = catalog::lookup(&call.name);
+        let entry = catalog::lookup_kind(&call.name, "syscall");
         if let Some(entry) = &entry {
             for line in entry.explain.trim().lines() {
                 self.err_line(&format!("    {}", line.dimmed()));
