@@ -166,7 +166,11 @@ pub fn pivot_root(new_root: &Path, put_old: &Path, errno: Errno) -> Diagnosis {
             }
             if !old_abs.starts_with(&new_abs) {
                 return d(
-                    format!("the place for the old root ({}) is not under the new root ({})", old_abs.display(), new_abs.display()),
+                    format!(
+                        "the place for the old root ({}) is not under the new root ({})",
+                        old_abs.display(),
+                        new_abs.display()
+                    ),
                     "give a put_old directory inside the new root",
                 );
             }
@@ -190,17 +194,39 @@ pub fn pivot_root(new_root: &Path, put_old: &Path, errno: Errno) -> Diagnosis {
                     "run pivot-root outside a chroot; in an initramfs use switch_root instead",
                 );
             }
-            d("the kernel found the arguments invalid", "check that both paths are directories and the new root is a mount point")
+            d(
+                "the kernel found the arguments invalid",
+                "check that both paths are directories and the new root is a mount point",
+            )
         }
-        Errno::EBUSY => d(
-            "the new root or the old-root place is already the current root or has something mounted on it",
-            "pick a fresh root directory; unmount what is mounted on the put_old directory",
-        ),
+        Errno::EBUSY => {
+            let root_mount = mountinfo::mount_of(&mounts, Path::new("/")).map(|m| m.id);
+            let on_root = |p: &Path| mountinfo::mount_of(&mounts, p).map(|m| m.id) == root_mount;
+            if on_root(&new_abs) || on_root(&old_abs) {
+                let which = if on_root(&new_abs) {
+                    &new_abs
+                } else {
+                    &old_abs
+                };
+                d(
+                    format!("{} is on the same mount as the current root: pivot_root needs the new root to be a mount point of its own", which.display()),
+                    format!("bind-mount the new root onto itself first: mount --bind {0} {0} (glassbox pivot-root does this for you)", new_abs.display()),
+                )
+            } else {
+                d(
+                    "something is mounted on the put_old directory",
+                    "pick an empty, unmounted directory inside the new root for the old root",
+                )
+            }
+        }
         Errno::EPERM if !is_root() => d(
             "pivot_root needs CAP_SYS_ADMIN in the mount namespace's owning user namespace",
             "run as root, or inside glassbox unshare --user --map-root-user --mount",
         ),
-        Errno::ENOTDIR => d("the new root or the put_old path is not a directory", "give directories for both"),
+        Errno::ENOTDIR => d(
+            "the new root or the put_old path is not a directory",
+            "give directories for both",
+        ),
         _ => generic("pivot_root", errno),
     }
 }

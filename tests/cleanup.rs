@@ -1,0 +1,159 @@
+//! The journal and `glassbox cleanup`: entries left by a dead owner are undone and struck,
+//! entries of a live owner are left, and a second cleanup has nothing to do.
+
+mod common;
+use common::*;
+use glassbox::journal::{Entry, Journal, Owner, Resource};
+use std::path::Path;
+
+/// An owner that really ran and is gone: a child's pid and start time, read while it lived.
+fn dead_owner() -> Owner {
+    let mut child = std::process::Command::new("sleep")
+        .arg("5")
+        .spawn()
+        .unwrap();
+    let pid = child.id();
+    let start_time = glassbox::journal::start_time(pid).unwrap();
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let owner = Owner {
+        pid,
+        start_time,
+        boot_id: Owner::current().boot_id,
+    };
+    assert!(!owner.is_alive());
+    owner
+}
+
+fn leave_entry(journal_dir: &Path, owner: Owner, resource: Resource, id: &str) {
+    let e = Entry {
+        id: id.into(),
+        owner,
+        created: 0,
+        resource,
+    };
+    std::fs::write(
+        journal_dir.join(format!("{id}.json")),
+        serde_json::to_vec(&e).unwrap(),
+    )
+    .unwrap();
+}
+
+fn cleanup(state: &Path) -> std::process::Output {
+    glassbox()
+        .arg("cleanup")
+        .env("GLASSBOX_STATE_DIR", state)
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn an_empty_journal_has_nothing_to_clean() {
+    let state = tempfile::tempdir().unwrap();
+    let o = cleanup(state.path());
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        stdout(&o).starts_with("Nothing to clean up"),
+        "{}",
+        stdout(&o)
+    );
+}
+
+#[test]
+fn what_a_dead_owner_left_is_removed_once() {
+    let state = tempfile::tempdir().unwrap();
+    let journal = Journal::at(&state.path().join("journal")).unwrap();
+    let leftover = state.path().join("export-in-progress");
+    std::fs::create_dir_all(leftover.join("etc")).unwrap();
+    std::fs::write(leftover.join("etc/passwd"), "root:x:0:0::/:/bin/sh\n").unwrap();
+    leave_entry(
+        journal.dir(),
+        dead_owner(),
+        Resource::Dir {
+            path: leftover.clone(),
+        },
+        "00000000000000000001-1-0",
+    );
+
+    let o = cleanup(state.path());
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(
+        stdout(&o),
+        format!("removed directory {}\n", leftover.display())
+    );
+    assert!(!leftover.exists());
+    assert!(journal.entries().is_empty(), "the entry was not struck");
+
+    let again = cleanup(state.path());
+    assert!(again.status.success());
+    assert!(stdout(&again).starts_with("Nothing to clean up"));
+}
+
+#[test]
+fn a_live_owner_keeps_its_entries() {
+    let state = tempfile::tempdir().unwrap();
+    let journal = Journal::at(&state.path().join("journal")).unwrap();
+    let dir = state.path().join("in-use");
+    std::fs::create_dir(&dir).unwrap();
+    let id = journal.record(Resource::Dir { path: dir.clone() }).unwrap();
+    let o = cleanup(state.path());
+    assert!(o.status.success());
+    assert!(
+        stdout(&o).contains(&format!(
+            "left directory {} (in use by running glassbox pid {})",
+            dir.display(),
+            std::process::id()
+        )),
+        "{}",
+        stdout(&o)
+    );
+    assert!(dir.exists());
+    journal.strike(&id);
+    assert!(journal.entries().is_empty());
+}
+
+#[test]
+fn a_mount_left_by_a_dead_owner_is_detached() {
+    if !root_or_skip("a_mount_left_by_a_dead_owner_is_detached")
+        || !tool_or_skip("cleanup_mount", "unshare")
+    {
+        return;
+    }
+    let state = tempfile::tempdir().unwrap();
+    let journal = Journal::at(&state.path().join("journal")).unwrap();
+    let target = state.path().join("mnt");
+    std::fs::create_dir(&target).unwrap();
+    leave_entry(
+        journal.dir(),
+        dead_owner(),
+        Resource::Mount {
+            target: target.clone(),
+        },
+        "00000000000000000002-1-0",
+    );
+    let host = host_mounts();
+    // The leftover mount lives in a private mount namespace, so the host is never touched.
+    let script = format!(
+        "mount -t tmpfs leftover {t} && {gb} cleanup && ! grep -q ' {t} ' /proc/self/mountinfo",
+        t = target.display(),
+        gb = bin().display()
+    );
+    let o = std::process::Command::new("unshare")
+        .args(["--mount", "--propagation", "private", "sh", "-c", &script])
+        .env("GLASSBOX_STATE_DIR", state.path())
+        .env("NO_COLOR", "1")
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}{}", stdout(&o), stderr(&o));
+    assert!(
+        stderr(&o).contains(&format!(
+            "umount2(\"{}\", MNT_DETACH) = 0",
+            target.display()
+        )),
+        "{}",
+        stderr(&o)
+    );
+    assert!(stdout(&o).contains(&format!("removed mount on {}", target.display())));
+    assert!(journal.entries().is_empty());
+    assert_eq!(host_mounts(), host);
+}
