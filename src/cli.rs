@@ -70,6 +70,8 @@ pub enum Command {
     Enter(EnterArgs),
     /// Put COMMAND in a new cgroup with memory, CPU and pids limits; report how it ended.
     Cgroup(CgroupArgs),
+    /// Cut capabilities to Docker's default set, set no_new_privs and a seccomp filter, then run COMMAND.
+    Security(SecurityArgs),
     /// Explain a syscall, a flag or a stage, without running anything.
     Explain(ExplainArgs),
     /// Check what this host supports: root, namespaces, cgroups, overlayfs, netfilter.
@@ -185,6 +187,30 @@ pub struct CgroupArgs {
     /// Most processes the command may have at once.
     #[arg(long, alias = "pids-limit", value_name = "N")]
     pub pids: Option<i64>,
+    #[command(flatten)]
+    pub tail: Tail,
+}
+
+#[derive(Args, Debug, Clone, Default)]
+pub struct SecurityOpts {
+    /// Add a capability to the default set (a name from capabilities(7), or ALL). May be repeated.
+    #[arg(long, value_name = "CAP")]
+    pub cap_add: Vec<String>,
+    /// Drop a capability from the default set (or ALL). May be repeated.
+    #[arg(long, value_name = "CAP")]
+    pub cap_drop: Vec<String>,
+    /// Keep every capability and install no seccomp filter (as docker run --privileged).
+    #[arg(long)]
+    pub privileged: bool,
+    /// `seccomp=unconfined` turns the seccomp filter off; `no-new-privileges=false` leaves no_new_privs unset.
+    #[arg(long, value_name = "OPT")]
+    pub security_opt: Vec<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct SecurityArgs {
+    #[command(flatten)]
+    pub opts: SecurityOpts,
     #[command(flatten)]
     pub tail: Tail,
 }

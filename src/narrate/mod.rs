@@ -77,6 +77,16 @@ impl Call {
         self
     }
 
+    /// The call cut to a readable length for an error message.
+    pub fn render_short(&self) -> String {
+        let full = self.render();
+        if full.chars().count() <= 160 {
+            return full;
+        }
+        let head: String = full.chars().take(150).collect();
+        format!("{head}…)")
+    }
+
     /// `name(arg, arg, …)` as strace prints it.
     pub fn render(&self) -> String {
         format!("{}({})", self.name, self.args.join(", "))

@@ -5,6 +5,7 @@ pub mod enter;
 pub mod mounts;
 pub mod network;
 pub mod root;
+pub mod security;
 pub mod unshare;
 
 use crate::error::Result;

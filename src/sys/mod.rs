@@ -16,6 +16,7 @@ pub mod fs;
 pub mod mount;
 pub mod ns;
 pub mod process;
+pub mod security;
 
 use crate::error::{Error, Result};
 use crate::narrate::{Call, Narrator};
@@ -57,7 +58,7 @@ impl<'n> Sys<'n> {
             if let Some(why) = &d.why {
                 self.narrator.hint(why);
             }
-            let mut err = Error::sys(format!("{} failed", call.render()), errno, d.todo);
+            let mut err = Error::sys(format!("{} failed", call.render_short()), errno, d.todo);
             err.why = d.why;
             err
         })

@@ -147,7 +147,7 @@ impl Sys<'_> {
             Ok(pid) => Ok(Forked::Parent(pid as i32)),
             Err(errno) => {
                 let d = diagnose::clone(ns_flags, errno);
-                let mut e = Error::sys(format!("{} failed", call.render()), errno, d.todo);
+                let mut e = Error::sys(format!("{} failed", call.render_short()), errno, d.todo);
                 e.why = d.why;
                 Err(e)
             }
@@ -298,7 +298,8 @@ impl Sys<'_> {
             exit::CANNOT_INVOKE
         };
         let d = diagnose::execve(&path, errno);
-        let mut e = Error::sys(format!("{} failed", call.render()), errno, d.todo).with_code(code);
+        let mut e =
+            Error::sys(format!("{} failed", call.render_short()), errno, d.todo).with_code(code);
         e.why = d.why;
         Err(e)
     }

@@ -160,6 +160,10 @@ fn is_watched(c: &Syscall) -> bool {
     match c.name.as_str() {
         "clone" | "clone3" => c.args.iter().any(|a| a.contains("CLONE_NEW")),
         "write" => is_kernel_control_file(first),
+        "prctl" => matches!(
+            first,
+            "PR_CAPBSET_DROP" | "PR_SET_NO_NEW_PRIVS" | "PR_CAP_AMBIENT"
+        ),
         "mkdir" | "rmdir" => first.starts_with("\"/sys/fs/cgroup"),
         "mkdirat" | "unlinkat" => c
             .args
@@ -231,11 +235,12 @@ fn matches(ev: &Value, c: &Syscall) -> bool {
 }
 
 fn arg_matches(narrated: &str, seen: &str) -> bool {
-    if narrated.starts_with("...") {
-        return true;
-    }
     if narrated == seen {
         return true;
+    }
+    // `...` stands for any text: `{len=190, filter=...}` matches `{len=190, filter=0x55e9…}`.
+    if narrated.contains("...") {
+        return glob(narrated, seen);
     }
     // Flags compare as sets.
     if narrated.contains('|') || seen.contains('|') {
@@ -264,6 +269,22 @@ fn arg_matches(narrated: &str, seen: &str) -> bool {
         return npath == spath;
     }
     false
+}
+
+fn glob(pattern: &str, text: &str) -> bool {
+    let parts: Vec<&str> = pattern.split("...").collect();
+    let (first, last) = (parts[0], parts[parts.len() - 1]);
+    if !text.starts_with(first) || text.len() < first.len() + last.len() || !text.ends_with(last) {
+        return false;
+    }
+    let mut rest = &text[first.len()..text.len() - last.len()];
+    for mid in &parts[1..parts.len() - 1] {
+        match rest.find(mid) {
+            Some(i) => rest = &rest[i + mid.len()..],
+            None => return false,
+        }
+    }
+    true
 }
 
 /// Parse `strace -f -o FILE` output, joining unfinished/resumed pairs and marking which
