@@ -72,6 +72,8 @@ pub enum Command {
     Cgroup(CgroupArgs),
     /// Cut capabilities to Docker's default set, set no_new_privs and a seccomp filter, then run COMMAND.
     Security(SecurityArgs),
+    /// Show a process's namespaces (next to the host's), root, cgroups, mounts and privileges.
+    Inspect(InspectArgs),
     /// Explain a syscall, a flag or a stage, without running anything.
     Explain(ExplainArgs),
     /// Check what this host supports: root, namespaces, cgroups, overlayfs, netfilter.
@@ -213,6 +215,15 @@ pub struct SecurityArgs {
     pub opts: SecurityOpts,
     #[command(flatten)]
     pub tail: Tail,
+}
+
+#[derive(Args, Debug)]
+pub struct InspectArgs {
+    /// The process to look at.
+    pub pid: i32,
+    /// Print the findings as JSON.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Args, Debug)]

@@ -7,6 +7,7 @@ pub mod doctor;
 pub mod error;
 pub mod explain;
 pub mod host;
+pub mod inspect;
 pub mod journal;
 pub mod narrate;
 pub mod stages;
@@ -49,6 +50,7 @@ pub fn dispatch(cli: &Cli) -> Result<i32> {
         Command::Enter(a) => stages::enter::main(a, &sys),
         Command::Cgroup(a) => stages::cgroups::main(a, &sys),
         Command::Security(a) => stages::security::main(a, &sys),
+        Command::Inspect(a) => inspect::main(a),
         Command::Explain(a) => explain::main(a),
         Command::Doctor(a) => doctor::main(a),
         Command::Cleanup => cleanup_main(&sys),
