@@ -74,6 +74,8 @@ pub enum Command {
     Security(SecurityArgs),
     /// Show a process's namespaces (next to the host's), root, cgroups, mounts and privileges.
     Inspect(InspectArgs),
+    /// The lessons: list them, read one in the terminal, or check its exercises.
+    Lesson(LessonArgs),
     /// Explain a syscall, a flag or a stage, without running anything.
     Explain(ExplainArgs),
     /// Check what this host supports: root, namespaces, cgroups, overlayfs, netfilter.
@@ -224,6 +226,15 @@ pub struct InspectArgs {
     /// Print the findings as JSON.
     #[arg(long)]
     pub json: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct LessonArgs {
+    /// The lesson to show (without it: the list).
+    pub number: Option<u32>,
+    /// Run the lesson's exercise checks on this machine and say which are done.
+    #[arg(long, requires = "number")]
+    pub check: bool,
 }
 
 #[derive(Args, Debug)]

@@ -9,6 +9,7 @@ pub mod explain;
 pub mod host;
 pub mod inspect;
 pub mod journal;
+pub mod lesson;
 pub mod narrate;
 pub mod stages;
 pub mod sys;
@@ -51,6 +52,7 @@ pub fn dispatch(cli: &Cli) -> Result<i32> {
         Command::Cgroup(a) => stages::cgroups::main(a, &sys),
         Command::Security(a) => stages::security::main(a, &sys),
         Command::Inspect(a) => inspect::main(a),
+        Command::Lesson(a) => lesson::main(a),
         Command::Explain(a) => explain::main(a),
         Command::Doctor(a) => doctor::main(a),
         Command::Cleanup => cleanup_main(&sys),

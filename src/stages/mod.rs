@@ -29,7 +29,8 @@ pub fn fork_exec_wait(
     command: &[String],
     why: &str,
 ) -> Result<Ended> {
-    match sys.fork(ns_flags, why)? {
+    let (forked, gate) = sys.fork_gated(ns_flags, why)?;
+    match forked {
         Forked::Child => {
             let err = match sys.exec(command, "the child becomes the command") {
                 Err(e) => e,
@@ -40,7 +41,11 @@ pub fn fork_exec_wait(
         }
         Forked::Parent(pid) => {
             forward_signals_to(pid);
-            sys.wait(pid, "wait for the command to end, then report and clean up")
+            sys.wait_releasing(
+                pid,
+                gate,
+                "wait for the command to end, then report and clean up",
+            )
         }
     }
 }

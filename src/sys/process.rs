@@ -13,6 +13,17 @@ pub enum Forked {
     Child,
 }
 
+/// Holds a forked child at its start; dropping it lets the child go on.
+pub struct ChildGate {
+    fd: libc::c_int,
+}
+
+impl Drop for ChildGate {
+    fn drop(&mut self) {
+        unsafe { libc::close(self.fd) };
+    }
+}
+
 /// How a waited-for child ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Ended {
@@ -88,6 +99,19 @@ impl Sys<'_> {
     /// clone(2) used as fork(2), optionally with CLONE_NEW* flags for the child.
     /// The child waits until the parent has narrated the result, so lines never interleave.
     pub fn fork(&self, ns_flags: libc::c_int, why: &str) -> Result<Forked> {
+        let (forked, gate) = self.fork_gated(ns_flags, why)?;
+        drop(gate);
+        Ok(forked)
+    }
+
+    /// As [`Sys::fork`], but the child stays blocked until the parent drops (or opens) the
+    /// returned gate: the parent can first prepare what the child needs (uid maps, a cgroup,
+    /// a network device) and narrate it, then let the child go on.
+    pub fn fork_gated(
+        &self,
+        ns_flags: libc::c_int,
+        why: &str,
+    ) -> Result<(Forked, Option<ChildGate>)> {
         let flags = ns_flags | libc::SIGCHLD;
         let mut shown = super::ns::clone_flags(ns_flags);
         shown = if shown == "0" {
@@ -106,7 +130,7 @@ impl Sys<'_> {
             self.narrator.after(&call, Ok(0));
             self.narrator
                 .note("(dry run: the plan goes on as the child would)");
-            return Ok(Forked::Child);
+            return Ok((Forked::Child, None));
         }
         let mut fds = [0; 2];
         if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
@@ -133,18 +157,22 @@ impl Sys<'_> {
             self.narrator.forget_pending();
             unsafe { libc::close(w) };
             let mut b = [0u8; 1];
-            while unsafe { libc::read(r, b.as_mut_ptr() as *mut libc::c_void, 1) } > 0 {}
+            // EOF comes when the parent drops the gate; EINTR just means read again.
+            loop {
+                let n = unsafe { libc::read(r, b.as_mut_ptr() as *mut libc::c_void, 1) };
+                if n == 0 || (n < 0 && nix::errno::Errno::last() != nix::errno::Errno::EINTR) {
+                    break;
+                }
+            }
             unsafe { libc::close(r) };
-            return Ok(Forked::Child);
+            return Ok((Forked::Child, None));
         }
         let result = check(ret);
         self.narrator.after(&call, result);
-        unsafe {
-            libc::close(w);
-            libc::close(r);
-        }
+        unsafe { libc::close(r) };
+        let gate = ChildGate { fd: w };
         match result {
-            Ok(pid) => Ok(Forked::Parent(pid as i32)),
+            Ok(pid) => Ok((Forked::Parent(pid as i32), Some(gate))),
             Err(errno) => {
                 let d = diagnose::clone(ns_flags, errno);
                 let mut e = Error::sys(format!("{} failed", call.render_short()), errno, d.todo);
@@ -156,6 +184,13 @@ impl Sys<'_> {
 
     /// wait4(2): wait for `pid` to end; returns how it ended.
     pub fn wait(&self, pid: i32, why: &str) -> Result<Ended> {
+        self.wait_releasing(pid, None, why)
+    }
+
+    /// wait4(2), opening `gate` only once the wait is narrated, so the child's output
+    /// never lands in the middle of glassbox's lines.
+    pub fn wait_releasing(&self, pid: i32, gate: Option<ChildGate>, why: &str) -> Result<Ended> {
+        let mut gate = gate;
         let mut status: libc::c_int = 0;
         let call = Call::new(
             "wait4",
@@ -170,6 +205,7 @@ impl Sys<'_> {
         }
         loop {
             let ret = self.call_plain(call.clone(), || {
+                drop(gate.take());
                 check(
                     unsafe { libc::wait4(pid, &mut status, 0, std::ptr::null_mut()) }
                         as libc::c_long,

@@ -1,0 +1,134 @@
+//! `glassbox lesson [N] [--check]`: the lessons in the terminal.
+//!
+//! The lesson files are embedded at build time (build.rs). On a terminal a lesson is rendered
+//! (headings, code, emphasis) and paged when longer than the screen; piped, it is printed as
+//! plain markdown. `--check` runs the exercise checks and says, for each, done or not yet.
+
+pub mod parse;
+
+use crate::error::{Error, Result};
+use parse::Lesson;
+use std::io::{IsTerminal, Write};
+
+include!(concat!(env!("OUT_DIR"), "/lessons.rs"));
+
+/// Every lesson, in order.
+pub fn all() -> Vec<Lesson> {
+    LESSON_FILES
+        .iter()
+        .map(|(name, text)| parse::parse(name, text))
+        .collect()
+}
+
+fn find(n: u32) -> Result<Lesson> {
+    all().into_iter().find(|l| l.number == n).ok_or_else(|| {
+        Error::usage(
+            format!("there is no lesson {n}"),
+            "run `glassbox lesson` to list the lessons",
+        )
+    })
+}
+
+pub fn main(a: &crate::cli::LessonArgs) -> Result<i32> {
+    match (a.number, a.check) {
+        (None, _) => {
+            list();
+            Ok(0)
+        }
+        (Some(n), false) => {
+            show(&find(n)?);
+            Ok(0)
+        }
+        (Some(n), true) => check(&find(n)?),
+    }
+}
+
+fn list() {
+    println!(
+        "The lessons (read one with `glassbox lesson N`, check your exercises with `--check`):"
+    );
+    for l in all() {
+        println!("  {:>2}  {}", l.number, l.title);
+    }
+}
+
+fn show(l: &Lesson) {
+    let out = std::io::stdout();
+    if !out.is_terminal() {
+        print!("{}", l.text);
+        return;
+    }
+    let skin = termimad::MadSkin::default();
+    let (width, height) = termimad::terminal_size();
+    let rendered = skin
+        .text(l.text, Some(width.clamp(40, 100) as usize))
+        .to_string();
+    if rendered.lines().count() + 2 > height as usize && page(&rendered) {
+        return;
+    }
+    print!("{rendered}");
+}
+
+/// Show `text` through the pager (`$PAGER`, else `less -R`); false if none could start.
+fn page(text: &str) -> bool {
+    let pager = std::env::var("PAGER").unwrap_or_else(|_| "less -R".into());
+    let mut parts = pager.split_whitespace();
+    let Some(prog) = parts.next() else {
+        return false;
+    };
+    let Ok(mut child) = std::process::Command::new(prog)
+        .args(parts)
+        .stdin(std::process::Stdio::piped())
+        .spawn()
+    else {
+        return false;
+    };
+    if let Some(mut stdin) = child.stdin.take() {
+        let _ = stdin.write_all(text.as_bytes());
+    }
+    child.wait().is_ok()
+}
+
+/// Run each exercise's check: done, or not yet with the hint.
+fn check(l: &Lesson) -> Result<i32> {
+    if l.exercises.is_empty() {
+        println!("Lesson {} has no exercises to check.", l.number);
+        return Ok(0);
+    }
+    println!("{}", l.title);
+    // The checks call glassbox too: find it where this one is, even when it is not on PATH.
+    let path = match std::env::current_exe()
+        .ok()
+        .and_then(|p| p.parent().map(|d| d.to_path_buf()))
+    {
+        Some(dir) => format!(
+            "{}:{}",
+            dir.display(),
+            std::env::var("PATH").unwrap_or_default()
+        ),
+        None => std::env::var("PATH").unwrap_or_default(),
+    };
+    let mut done = 0;
+    for (i, e) in l.exercises.iter().enumerate() {
+        let ok = e.check.as_deref().is_some_and(|c| {
+            std::process::Command::new("sh")
+                .args(["-c", c])
+                .env("PATH", &path)
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null())
+                .status()
+                .is_ok_and(|s| s.success())
+        });
+        if ok {
+            done += 1;
+            println!("  ✓ exercise {}: {} — done", i + 1, e.title);
+        } else {
+            println!("  ✗ exercise {}: {} — not yet", i + 1, e.title);
+            if let Some(h) = &e.hint {
+                println!("      hint: {h}");
+            }
+        }
+    }
+    println!("{done} of {} done.", l.exercises.len());
+    Ok(if done == l.exercises.len() { 0 } else { 1 })
+}

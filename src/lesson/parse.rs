@@ -1,0 +1,227 @@
+//! Lessons as data: title, runnable console blocks, exercises with their checks.
+//!
+//! A lesson is markdown. Commands the learner types are in ```console blocks, each command
+//! on a line starting with `$ ` (a trailing `\` continues it on the next line) followed by
+//! the output to expect. In expected output, a line `...` stands for any number of lines and
+//! `[..]` inside a line for any text (pids, addresses, times). An exercise is a `### Exercise`
+//! heading followed, anywhere in its section, by `<!-- check: SHELL -->` (exits 0 when the
+//! learner has done it) and `<!-- hint: TEXT -->`. A lesson that needs its own network
+//! namespace when tested says `<!-- test: netns -->`.
+
+/// One command of a console block and the output the lesson shows for it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Step {
+    pub command: String,
+    pub expected: Vec<String>,
+    /// The line in the lesson file where the command is.
+    pub line: usize,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Exercise {
+    pub title: String,
+    pub check: Option<String>,
+    pub hint: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Lesson {
+    pub number: u32,
+    pub slug: String,
+    pub title: String,
+    pub text: &'static str,
+    pub steps: Vec<Step>,
+    pub exercises: Vec<Exercise>,
+    /// Test this lesson inside a throwaway network namespace.
+    pub needs_netns: bool,
+}
+
+fn comment_value<'a>(line: &'a str, key: &str) -> Option<&'a str> {
+    let t = line.trim();
+    let inner = t.strip_prefix("<!--")?.strip_suffix("-->")?.trim();
+    inner.strip_prefix(key)?.strip_prefix(':').map(str::trim)
+}
+
+/// Parse one lesson file (`NN-slug.md`).
+pub fn parse(file_name: &str, text: &'static str) -> Lesson {
+    let stem = file_name.trim_end_matches(".md");
+    let (num, slug) = stem.split_once('-').unwrap_or(("0", stem));
+    let title = text
+        .lines()
+        .find_map(|l| l.strip_prefix("# "))
+        .unwrap_or(stem)
+        .trim()
+        .to_string();
+    let mut steps = Vec::new();
+    let mut exercises: Vec<Exercise> = Vec::new();
+    let mut in_console = false;
+    let mut in_other_fence = false;
+    let mut pending: Option<Step> = None;
+    let mut continuing = false;
+    let mut needs_netns = false;
+    for (i, line) in text.lines().enumerate() {
+        let fence = line.trim_start().starts_with("```");
+        if in_console {
+            if fence {
+                in_console = false;
+                steps.extend(pending.take());
+                continue;
+            }
+            if continuing {
+                if let Some(s) = pending.as_mut() {
+                    let part = line.trim_end();
+                    continuing = part.ends_with('\\');
+                    s.command.push('\n');
+                    s.command.push_str(part);
+                }
+                continue;
+            }
+            if let Some(cmd) = line.strip_prefix("$ ") {
+                steps.extend(pending.take());
+                continuing = cmd.trim_end().ends_with('\\');
+                pending = Some(Step {
+                    command: cmd.trim_end().to_string(),
+                    expected: Vec::new(),
+                    line: i + 1,
+                });
+            } else if let Some(s) = pending.as_mut() {
+                s.expected.push(line.trim_end().to_string());
+            }
+            continue;
+        }
+        if fence {
+            if in_other_fence {
+                in_other_fence = false;
+            } else if line
+                .trim_start()
+                .trim_start_matches('`')
+                .starts_with("console")
+            {
+                in_console = true;
+            } else {
+                in_other_fence = true;
+            }
+            continue;
+        }
+        if in_other_fence {
+            continue;
+        }
+        if let Some(t) = line.strip_prefix("### Exercise") {
+            let title = t
+                .trim_start_matches(|c: char| c == ':' || c.is_ascii_digit() || c == ' ')
+                .trim()
+                .to_string();
+            exercises.push(Exercise {
+                title,
+                check: None,
+                hint: None,
+            });
+        } else if let Some(c) = comment_value(line, "check") {
+            if let Some(e) = exercises.last_mut() {
+                e.check = Some(c.to_string());
+            }
+        } else if let Some(h) = comment_value(line, "hint") {
+            if let Some(e) = exercises.last_mut() {
+                e.hint = Some(h.to_string());
+            }
+        } else if comment_value(line, "test") == Some("netns") {
+            needs_netns = true;
+        }
+    }
+    Lesson {
+        number: num.parse().unwrap_or(0),
+        slug: slug.to_string(),
+        title,
+        text,
+        steps,
+        exercises,
+        needs_netns,
+    }
+}
+
+/// Whether `actual` output matches the `expected` lines (`...` lines and `[..]` wildcards).
+pub fn output_matches(expected: &[String], actual: &[&str]) -> bool {
+    match expected.split_first() {
+        None => actual.is_empty(),
+        Some((e, rest)) if e.trim() == "..." => {
+            (0..=actual.len()).any(|skip| output_matches(rest, &actual[skip..]))
+        }
+        Some((e, rest)) => match actual.split_first() {
+            Some((a, arest)) => line_matches(e, a) && output_matches(rest, arest),
+            None => false,
+        },
+    }
+}
+
+/// One line against a pattern where `[..]` stands for any text.
+pub fn line_matches(pattern: &str, line: &str) -> bool {
+    let line = line.trim_end();
+    let parts: Vec<&str> = pattern.trim_end().split("[..]").collect();
+    if parts.len() == 1 {
+        return parts[0] == line;
+    }
+    let (first, last) = (parts[0], parts[parts.len() - 1]);
+    if !line.starts_with(first) || line.len() < first.len() + last.len() || !line.ends_with(last) {
+        return false;
+    }
+    let mut rest = &line[first.len()..line.len() - last.len()];
+    for mid in &parts[1..parts.len() - 1] {
+        match rest.find(mid) {
+            Some(i) => rest = &rest[i + mid.len()..],
+            None => return false,
+        }
+    }
+    true
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SAMPLE: &str = "# Lesson: a sample\n<!-- test: netns -->\n\n```console\n$ echo hi\nhi\n$ printf 'a\\nb\\n' \\\n  | cat\na\n...\n```\n\n```sh\n$ not a step\n```\n\n### Exercise 1: Do it\nText.\n<!-- check: test -e /tmp -->\n<!-- hint: make it -->\n";
+
+    #[test]
+    fn parses_steps_exercises_and_options() {
+        let l = parse("01-sample.md", SAMPLE);
+        assert_eq!(
+            (l.number, l.slug.as_str(), l.title.as_str()),
+            (1, "sample", "Lesson: a sample")
+        );
+        assert!(l.needs_netns);
+        assert_eq!(l.steps.len(), 2);
+        assert_eq!(
+            l.steps[0],
+            Step {
+                command: "echo hi".into(),
+                expected: vec!["hi".into()],
+                line: 5
+            }
+        );
+        assert_eq!(l.steps[1].command, "printf 'a\\nb\\n' \\\n  | cat");
+        assert_eq!(l.steps[1].expected, vec!["a", "..."]);
+        assert_eq!(
+            l.exercises,
+            vec![Exercise {
+                title: "Do it".into(),
+                check: Some("test -e /tmp".into()),
+                hint: Some("make it".into())
+            }]
+        );
+    }
+
+    #[test]
+    fn wildcards_match_what_varies_and_nothing_else() {
+        assert!(line_matches(
+            "clone(child_stack=NULL, flags=SIGCHLD) = [..]",
+            "clone(child_stack=NULL, flags=SIGCHLD) = 4242"
+        ));
+        assert!(!line_matches("pid [..] ended", "pid 7 is running"));
+        assert!(output_matches(
+            &["a".into(), "...".into(), "z".into()],
+            &["a", "b", "c", "z"]
+        ));
+        assert!(output_matches(&["a".into(), "...".into()], &["a"]));
+        assert!(!output_matches(&["a".into(), "z".into()], &["a", "b", "z"]));
+        assert!(!output_matches(&["a".into()], &["a", "extra"]));
+    }
+}

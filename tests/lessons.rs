@@ -1,0 +1,217 @@
+//! Every command of every lesson runs, and its output must match what the lesson shows.
+//!
+//! Each lesson runs as one shell session in a fresh working directory (so a lesson's steps
+//! build on each other, as they do for a learner), with stderr merged into stdout as a
+//! terminal shows them, colour off, glassbox's state in a temp dir, and, for lessons that
+//! say so, inside a throwaway network namespace.
+
+mod common;
+use common::*;
+use glassbox::lesson::parse::{output_matches, Lesson};
+
+const MARK: &str = "@@glassbox-lesson-step@@";
+
+fn run_lesson(l: &Lesson) -> Vec<String> {
+    let work = tempfile::tempdir().unwrap();
+    let state = tempfile::tempdir().unwrap();
+    let mut script = String::from("exec 2>&1\n");
+    for s in &l.steps {
+        script.push_str(&format!("echo '{MARK}'\n{}\n", s.command));
+    }
+    script.push_str(&format!("echo '{MARK}'\n"));
+    let bin_dir = bin().parent().unwrap().to_path_buf();
+    let path = format!(
+        "{}:{}",
+        bin_dir.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let mut cmd = if l.needs_netns {
+        let mut c = std::process::Command::new("unshare");
+        c.args(["--net", "sh", "-c", &script]);
+        c
+    } else {
+        let mut c = std::process::Command::new("sh");
+        c.args(["-c", &script]);
+        c
+    };
+    let out = cmd
+        .current_dir(work.path())
+        .env("PATH", path)
+        .env("NO_COLOR", "1")
+        .env("TERM", "dumb")
+        .env("GLASSBOX_STATE_DIR", state.path())
+        .env_remove("GLASSBOX_TRACE")
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let chunks: Vec<&str> = text.split(&format!("{MARK}\n")).skip(1).collect();
+    let mut problems = Vec::new();
+    for (i, s) in l.steps.iter().enumerate() {
+        let got: Vec<&str> = chunks
+            .get(i)
+            .map(|c| c.lines().collect())
+            .unwrap_or_default();
+        if !output_matches(&s.expected, &got) {
+            problems.push(format!(
+                "lessons/{:02}-{}.md:{}: `$ {}`\n  the lesson shows:\n    {}\n  it printed:\n    {}",
+                l.number,
+                l.slug,
+                s.line,
+                s.command,
+                s.expected.join("\n    "),
+                got.join("\n    ")
+            ));
+        }
+    }
+    // Whatever a lesson left in glassbox's journal is a leak.
+    let leftovers = glassbox()
+        .arg("cleanup")
+        .env("GLASSBOX_STATE_DIR", state.path())
+        .output()
+        .unwrap();
+    if !stdout(&leftovers).starts_with("Nothing to clean up") {
+        problems.push(format!(
+            "lesson {} left host changes behind:\n{}",
+            l.number,
+            stdout(&leftovers)
+        ));
+    }
+    problems
+}
+
+#[test]
+fn every_lesson_command_shows_what_the_lesson_says() {
+    if !root_or_skip("every_lesson_command_shows_what_the_lesson_says") {
+        return;
+    }
+    let mounts = host_mounts();
+    let mut problems = Vec::new();
+    let lessons = glassbox::lesson::all();
+    for l in &lessons {
+        problems.extend(run_lesson(l));
+    }
+    assert!(
+        problems.is_empty(),
+        "{} lesson step(s) drifted from the tool:\n\n{}",
+        problems.len(),
+        problems.join("\n\n")
+    );
+    assert_eq!(
+        host_mounts(),
+        mounts,
+        "a lesson changed the host's mount table"
+    );
+}
+
+#[test]
+fn every_lesson_has_steps_and_checked_exercises() {
+    for l in glassbox::lesson::all() {
+        assert!(!l.steps.is_empty(), "lesson {} has no commands", l.number);
+        assert!(
+            !l.exercises.is_empty(),
+            "lesson {} has no exercises",
+            l.number
+        );
+        for e in &l.exercises {
+            assert!(
+                e.check.is_some() && e.hint.is_some(),
+                "lesson {} exercise {:?} lacks a check or a hint",
+                l.number,
+                e.title
+            );
+        }
+    }
+}
+
+#[test]
+fn lesson_lists_and_prints_when_piped() {
+    let o = glassbox().arg("lesson").output().unwrap();
+    assert!(o.status.success());
+    for l in glassbox::lesson::all() {
+        assert!(stdout(&o).contains(&l.title), "{}", stdout(&o));
+        let one = glassbox()
+            .args(["lesson", &l.number.to_string()])
+            .output()
+            .unwrap();
+        assert_eq!(
+            stdout(&one),
+            l.text,
+            "piped, a lesson prints as its markdown"
+        );
+    }
+    let missing = glassbox().args(["lesson", "99"]).output().unwrap();
+    assert_eq!(missing.status.code(), Some(125));
+    assert!(stderr(&missing).contains("there is no lesson 99"));
+}
+
+#[test]
+fn lesson_3_exercises_are_not_done_then_done() {
+    if !root_or_skip("lesson_3_exercises_are_not_done_then_done")
+        || !tool_or_skip("lesson3", "nsenter")
+    {
+        return;
+    }
+    let check = || {
+        glassbox()
+            .args(["lesson", "3", "--check"])
+            .output()
+            .unwrap()
+    };
+    // Other tests may run sleeps; only the count of done exercises going up is asserted.
+    let before = check();
+    assert!(
+        stdout(&before).contains("exercise 1: Two processes, one namespace"),
+        "{}",
+        stdout(&before)
+    );
+    let mut one = glassbox()
+        .args([
+            "-q",
+            "unshare",
+            "--uts",
+            "--hostname",
+            "lab",
+            "--",
+            "sleep",
+            "300",
+        ])
+        .spawn()
+        .unwrap();
+    let mut two = glassbox()
+        .args([
+            "-q",
+            "unshare",
+            "--net",
+            "--",
+            "sh",
+            "-c",
+            "ip link set lo up; exec sleep 300",
+        ])
+        .spawn()
+        .unwrap();
+    let mut after = check();
+    for _ in 0..100 {
+        if stdout(&after).contains("2 of 2 done.") {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        after = check();
+    }
+    for c in [&mut one, &mut two] {
+        // The sleeps are the glassbox children's exec'd selves: kill the process (it is sleep now).
+        c.kill().unwrap();
+        c.wait().unwrap();
+    }
+    assert!(
+        stdout(&after).contains("✓ exercise 1: Two processes, one namespace — done"),
+        "{}",
+        stdout(&after)
+    );
+    assert!(
+        stdout(&after).contains("✓ exercise 2: A loopback of its own — done"),
+        "{}",
+        stdout(&after)
+    );
+    assert!(after.status.success());
+}
