@@ -57,6 +57,8 @@ pub struct GlobalArgs {
 
 #[derive(Subcommand, Debug)]
 pub enum Command {
+    /// Run COMMAND in a new container made from every stage (as docker run).
+    Run(RunArgs),
     /// Unshare namespaces, then run COMMAND (as unshare(1)).
     Unshare(UnshareArgs),
     /// Change root with chroot(2) and run COMMAND (as chroot(8)); escapable, see `explain chroot`.
@@ -89,6 +91,96 @@ pub enum Command {
 pub struct Tail {
     /// The command to run, and its arguments (after `--`).
     #[arg(last = true, required = true, value_name = "COMMAND")]
+    pub command: Vec<String>,
+}
+
+#[derive(Args, Debug, Clone)]
+#[command(
+    after_help = "Docker's `-v` is `--volume` here: in glassbox `-v` means verbose.\n\
+Examples:\n  glassbox run busybox sh -c 'hostname; ps'\n  glassbox run --memory 64m --pids-limit 20 busybox sh\n  glassbox run --dry-run busybox true      (the whole plan, nothing done)"
+)]
+pub struct RunArgs {
+    /// A name for the container (letters, digits, `_.-`).
+    #[arg(long)]
+    pub name: Option<String>,
+    /// The container's hostname (default: the name, or the container id).
+    #[arg(long)]
+    pub hostname: Option<String>,
+    /// Set an environment variable: NAME=VALUE, or NAME to pass the host's value. May be repeated.
+    #[arg(short = 'e', long = "env", value_name = "NAME[=VALUE]")]
+    pub env: Vec<String>,
+    /// Read environment variables from a file of NAME=VALUE lines.
+    #[arg(long, value_name = "FILE")]
+    pub env_file: Vec<PathBuf>,
+    /// The working directory inside the container.
+    #[arg(short = 'w', long, value_name = "DIR")]
+    pub workdir: Option<String>,
+    /// Run as this user inside: UID[:GID] (names are looked up in the image's /etc/passwd).
+    #[arg(short = 'u', long, value_name = "USER[:GROUP]")]
+    pub user: Option<String>,
+    /// Bind-mount HOST onto CTR (`:ro` for read-only). May be repeated.
+    #[arg(long, value_name = "HOST:CTR[:ro]")]
+    pub volume: Vec<String>,
+    /// Publish a container port on the host: HOST:CTR[/tcp|/udp]. May be repeated.
+    #[arg(short = 'p', long, value_name = "HOST:CTR")]
+    pub publish: Vec<String>,
+    /// bridge (default), none, host, or a network made with `glassbox network create`.
+    #[arg(long, value_name = "NET")]
+    pub network: Option<String>,
+    /// Memory limit (as docker run --memory: 64m, 1g).
+    #[arg(short = 'm', long, value_name = "SIZE")]
+    pub memory: Option<String>,
+    /// Memory plus swap limit (-1: unlimited swap).
+    #[arg(long, value_name = "SIZE")]
+    pub memory_swap: Option<String>,
+    /// CPUs the container may use (0.5 = half a CPU).
+    #[arg(long, value_name = "N")]
+    pub cpus: Option<String>,
+    /// Relative CPU weight (default 1024).
+    #[arg(long, value_name = "N")]
+    pub cpu_shares: Option<u64>,
+    /// Most processes the container may have at once.
+    #[arg(long, value_name = "N")]
+    pub pids_limit: Option<i64>,
+    /// Mount the container's root filesystem read-only.
+    #[arg(long)]
+    pub read_only: bool,
+    /// Mount a tmpfs at this path inside (PATH or PATH:SIZE). May be repeated.
+    #[arg(long, value_name = "PATH[:SIZE]")]
+    pub tmpfs: Vec<String>,
+    #[command(flatten)]
+    pub security: SecurityOpts,
+    /// `host` (default when root) or `private`: with `private`, a user namespace maps root
+    /// inside to your own uid outside (rootless); some stages then cannot run.
+    #[arg(long, value_name = "MODE")]
+    pub userns: Option<String>,
+    /// Remove the container when it ends (glassbox containers are always removed for now).
+    #[arg(long)]
+    pub rm: bool,
+    /// Keep stdin open (the container reads your input).
+    #[arg(short = 'i', long)]
+    pub interactive: bool,
+    /// Give the container a terminal.
+    #[arg(short = 't', long)]
+    pub tty: bool,
+    /// Pause before each stage, explain it, and say how to look at the half-built container.
+    #[arg(long)]
+    pub step: bool,
+    /// Leave out a stage (rootfs, namespaces, mounts, cgroup, network, security). May be repeated.
+    #[arg(long, value_name = "STAGE")]
+    pub skip: Vec<String>,
+    /// Run only these stages (the others are left out). May be repeated.
+    #[arg(long, value_name = "STAGE")]
+    pub only: Vec<String>,
+    /// The root filesystem: a directory, an image tarball, or `busybox`.
+    #[arg(value_name = "ROOTFS|IMAGE")]
+    pub image: String,
+    /// The command and its arguments (default: the image's).
+    #[arg(
+        trailing_var_arg = true,
+        allow_hyphen_values = true,
+        value_name = "COMMAND"
+    )]
     pub command: Vec<String>,
 }
 

@@ -11,6 +11,7 @@ pub mod inspect;
 pub mod journal;
 pub mod lesson;
 pub mod narrate;
+pub mod run;
 pub mod stages;
 pub mod sys;
 
@@ -44,6 +45,7 @@ pub fn dispatch(cli: &Cli) -> Result<i32> {
     let narrator = Narrator::new(&narrate_opts(&cli.global))?;
     let sys = Sys::new(&narrator);
     match &cli.command {
+        Command::Run(a) => run::main(a, &sys),
         Command::Unshare(a) => stages::unshare::main(a, &sys),
         Command::Chroot(a) => stages::root::chroot_main(a, &sys),
         Command::PivotRoot(a) => stages::root::pivot_root_main(a, &sys),

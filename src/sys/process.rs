@@ -280,13 +280,29 @@ impl Sys<'_> {
     /// execve(2): replace this process with `argv[0]`, looked up on PATH as execvp(3) does.
     /// Returns only on failure: 127 when the command is not found, 126 when it cannot run.
     pub fn exec(&self, argv: &[String], why: &str) -> Result<std::convert::Infallible> {
+        self.exec_env(argv, None, why)
+    }
+
+    /// execve(2) with an environment of its own (`None`: this process's); PATH is looked
+    /// up in that environment, as the command would see it.
+    pub fn exec_env(
+        &self,
+        argv: &[String],
+        env: Option<&[String]>,
+        why: &str,
+    ) -> Result<std::convert::Infallible> {
         let Some(cmd) = argv.first() else {
             return Err(Error::usage(
                 "no command was given to run",
                 "put the command after `--`, for example `-- /bin/sh`",
             ));
         };
-        let path_var = std::env::var("PATH").ok();
+        let path_var = match env {
+            Some(env) => env
+                .iter()
+                .find_map(|e| e.strip_prefix("PATH=").map(String::from)),
+            None => std::env::var("PATH").ok(),
+        };
         let found = find_command(cmd, path_var.as_deref());
         let Some(path) = found else {
             return Err(Error::new(
@@ -303,7 +319,13 @@ impl Sys<'_> {
             argv.iter().map(|a| cstring(a)).collect::<Result<_>>()?;
         let mut ptrs: Vec<*const libc::c_char> = c_argv.iter().map(|c| c.as_ptr()).collect();
         ptrs.push(std::ptr::null());
-        let env_count = std::env::vars_os().count();
+        let c_env: Option<Vec<std::ffi::CString>> = env
+            .map(|e| e.iter().map(|v| cstring(v)).collect::<Result<_>>())
+            .transpose()?;
+        let mut env_ptrs: Vec<*const libc::c_char> =
+            c_env.iter().flatten().map(|c| c.as_ptr()).collect();
+        env_ptrs.push(std::ptr::null());
+        let env_count = env.map_or_else(|| std::env::vars_os().count(), |e| e.len());
         let shown_argv = format!(
             "[{}]",
             argv.iter().map(|a| quote(a)).collect::<Vec<_>>().join(", ")
@@ -325,7 +347,12 @@ impl Sys<'_> {
         extern "C" {
             static environ: *const *const libc::c_char;
         }
-        unsafe { libc::execve(c_path.as_ptr(), ptrs.as_ptr(), environ) };
+        let envp = if c_env.is_some() {
+            env_ptrs.as_ptr()
+        } else {
+            unsafe { environ }
+        };
+        unsafe { libc::execve(c_path.as_ptr(), ptrs.as_ptr(), envp) };
         let errno = nix::errno::Errno::last();
         self.narrator.after(&call, Err(errno));
         let code = if errno == nix::errno::Errno::ENOENT {

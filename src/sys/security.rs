@@ -246,3 +246,56 @@ impl Sys<'_> {
         Ok(())
     }
 }
+
+impl Sys<'_> {
+    /// setgroups(2): the supplementary groups (none, for a container user).
+    pub fn setgroups(&self, groups: &[u32], why: &str) -> Result<()> {
+        let shown = format!(
+            "[{}]",
+            groups
+                .iter()
+                .map(|g| g.to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+        let call = Call::new(
+            "setgroups",
+            vec![groups.len().to_string(), shown],
+            "setgroups(2)",
+            why,
+        );
+        let list: Vec<libc::gid_t> = groups.to_vec();
+        self.call_plain(call, || {
+            check(unsafe { libc::setgroups(list.len(), list.as_ptr()) } as libc::c_long)
+        })?;
+        Ok(())
+    }
+
+    /// setresgid(2): real, effective and saved group id at once.
+    pub fn setresgid(&self, gid: u32, why: &str) -> Result<()> {
+        let call = Call::new(
+            "setresgid",
+            vec![gid.to_string(), gid.to_string(), gid.to_string()],
+            "setresgid(2)",
+            why,
+        );
+        self.call_plain(call, || {
+            check(unsafe { libc::setresgid(gid, gid, gid) } as libc::c_long)
+        })?;
+        Ok(())
+    }
+
+    /// setresuid(2): real, effective and saved user id at once (capabilities go with uid 0).
+    pub fn setresuid(&self, uid: u32, why: &str) -> Result<()> {
+        let call = Call::new(
+            "setresuid",
+            vec![uid.to_string(), uid.to_string(), uid.to_string()],
+            "setresuid(2)",
+            why,
+        );
+        self.call_plain(call, || {
+            check(unsafe { libc::setresuid(uid, uid, uid) } as libc::c_long)
+        })?;
+        Ok(())
+    }
+}
