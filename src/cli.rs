@@ -58,7 +58,7 @@ pub struct GlobalArgs {
 #[derive(Subcommand, Debug)]
 pub enum Command {
     /// Run COMMAND in a new container made from every stage (as docker run).
-    Run(RunArgs),
+    Run(Box<RunArgs>),
     /// Unshare namespaces, then run COMMAND (as unshare(1)).
     Unshare(UnshareArgs),
     /// Change root with chroot(2) and run COMMAND (as chroot(8)); escapable, see `explain chroot`.
