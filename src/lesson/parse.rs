@@ -5,7 +5,8 @@
 //! the output to expect. In expected output, a line `...` stands for any number of lines and
 //! `[..]` inside a line for any text (pids, addresses, times). An exercise is a `### Exercise`
 //! heading followed, anywhere in its section, by `<!-- check: SHELL -->` (exits 0 when the
-//! learner has done it) and `<!-- hint: TEXT -->`. A lesson that needs its own network
+//! learner has done it), `<!-- hint: TEXT -->` and `<!-- solution: SHELL -->` (what the
+//! tests run, in the background, to show the check turns to done). A lesson that needs its own network
 //! namespace when tested says `<!-- test: netns -->`.
 
 /// One command of a console block and the output the lesson shows for it.
@@ -22,6 +23,7 @@ pub struct Exercise {
     pub title: String,
     pub check: Option<String>,
     pub hint: Option<String>,
+    pub solution: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -115,6 +117,7 @@ pub fn parse(file_name: &str, text: &'static str) -> Lesson {
                 title,
                 check: None,
                 hint: None,
+                solution: None,
             });
         } else if let Some(c) = comment_value(line, "check") {
             if let Some(e) = exercises.last_mut() {
@@ -123,6 +126,10 @@ pub fn parse(file_name: &str, text: &'static str) -> Lesson {
         } else if let Some(h) = comment_value(line, "hint") {
             if let Some(e) = exercises.last_mut() {
                 e.hint = Some(h.to_string());
+            }
+        } else if let Some(so) = comment_value(line, "solution") {
+            if let Some(e) = exercises.last_mut() {
+                e.solution = Some(so.to_string());
             }
         } else if comment_value(line, "test") == Some("netns") {
             needs_netns = true;
@@ -204,7 +211,8 @@ mod tests {
             vec![Exercise {
                 title: "Do it".into(),
                 check: Some("test -e /tmp".into()),
-                hint: Some("make it".into())
+                hint: Some("make it".into()),
+                solution: None
             }]
         );
     }
