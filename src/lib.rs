@@ -49,7 +49,7 @@ pub fn dispatch(cli: &Cli) -> Result<i32> {
         Command::Enter(a) => stages::enter::main(a, &sys),
         Command::Cgroup(a) => stages::cgroups::main(a, &sys),
         Command::Explain(a) => explain::main(a),
-        Command::Doctor(a) => doctor::main(a),
+        Command::Doctor(a) => doctor::main(a, &cli.global),
         Command::Cleanup => cleanup_main(&sys),
     }
 }
