@@ -727,7 +727,11 @@ fn overlay_checks(f: &Facts) -> Vec<Check> {
                     "overlay",
                     Warn,
                     false,
-                    format!("an overlay mount failed: {e}"),
+                    if e.starts_with("not tried") || e.starts_with("could not") {
+                        format!("overlayfs: the probe could not run ({e})")
+                    } else {
+                        format!("an overlay mount failed: {e}")
+                    },
                 )
                 .todo(if listed {
                     "image layers are unpacked into one directory instead; see dmesg for why"
