@@ -340,6 +340,9 @@ pub struct ExplainArgs {
 }
 
 #[derive(Args, Debug)]
+#[command(
+    after_help = "Each line is marked ✓ (fine), ! (works, worth knowing) or ✗ (missing), with what to do.\n\nExit status: 0 when everything `glassbox run` needs is here; 1 when one of its requirements is missing (root; the mount, pid, uts, ipc and net namespaces; a cgroup hierarchy with the memory, cpu and pids controllers; a static busybox for the default rootfs); 125 when doctor itself failed."
+)]
 pub struct DoctorArgs {
     /// Print the findings as JSON.
     #[arg(long)]

@@ -56,7 +56,7 @@ pub fn dispatch(cli: &Cli) -> Result<i32> {
         Command::Inspect(a) => inspect::main(a),
         Command::Lesson(a) => lesson::main(a),
         Command::Explain(a) => explain::main(a),
-        Command::Doctor(a) => doctor::main(a),
+        Command::Doctor(a) => doctor::main(a, &cli.global),
         Command::Cleanup => cleanup_main(&sys),
     }
 }

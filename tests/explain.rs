@@ -1,0 +1,97 @@
+//! `glassbox explain`: an entry printed without running anything, the list, and a wrong name.
+
+mod common;
+use common::*;
+
+#[test]
+fn explain_execve_prints_its_catalog_entry() {
+    let o = glassbox().args(["explain", "execve"]).output().unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let out = stdout(&o);
+    assert!(out.starts_with("execve (syscall)  [execve(2)]\n"), "{out}");
+    assert!(
+        out.contains("Replace this process's program with another"),
+        "{out}"
+    );
+    assert!(out.contains("By hand: exec cmd"), "{out}");
+    assert!(out.contains("See also: fork, clone"), "{out}");
+    assert!(!out.contains('\x1b'), "colour on a pipe: {out:?}");
+    assert_eq!(
+        stderr(&o),
+        "",
+        "explain runs nothing, so it narrates nothing"
+    );
+}
+
+#[test]
+fn explain_finds_an_entry_by_its_alias_and_ignores_case() {
+    let o = glassbox().args(["explain", "waitpid"]).output().unwrap();
+    assert_eq!(o.status.code(), Some(0));
+    assert!(stdout(&o).starts_with("wait4 (syscall)"), "{}", stdout(&o));
+    let o = glassbox()
+        .args(["explain", "pr_set_no_new_privs"])
+        .output()
+        .unwrap();
+    assert!(
+        stdout(&o).starts_with("PR_SET_NO_NEW_PRIVS (flag)"),
+        "{}",
+        stdout(&o)
+    );
+}
+
+#[test]
+fn explain_list_lists_every_kind_and_each_listed_name_explains() {
+    let o = glassbox().args(["explain", "--list"]).output().unwrap();
+    assert_eq!(o.status.code(), Some(0));
+    let out = stdout(&o);
+    for heading in ["syscalls:", "flags:", "files:"] {
+        assert!(out.lines().any(|l| l == heading), "no {heading} in {out}");
+    }
+    let names: Vec<&str> = out
+        .lines()
+        .filter(|l| l.starts_with("  "))
+        .filter_map(|l| l.split_whitespace().next())
+        .collect();
+    for expected in [
+        "execve",
+        "clone",
+        "PR_SET_NO_NEW_PRIVS",
+        "/proc/self/uid_map",
+        "openat",
+    ] {
+        assert!(
+            names.contains(&expected),
+            "{expected} not listed: {names:?}"
+        );
+    }
+    for name in names {
+        let o = glassbox().args(["explain", name]).output().unwrap();
+        assert_eq!(o.status.code(), Some(0), "explain {name}: {}", stderr(&o));
+        assert!(
+            stdout(&o).lines().any(|l| l.starts_with(name)),
+            "explain {name} does not print it: {}",
+            stdout(&o)
+        );
+    }
+}
+
+#[test]
+fn explain_an_unknown_name_exits_125_with_a_suggestion() {
+    let o = glassbox().args(["explain", "execv"]).output().unwrap();
+    assert_eq!(o.status.code(), Some(125));
+    let err = stderr(&o);
+    assert!(
+        err.contains("glassbox: error: nothing in the catalog is called \"execv\""),
+        "{err}"
+    );
+    assert!(err.contains("did you mean execve?"), "{err}");
+    assert_eq!(stdout(&o), "");
+
+    let o = glassbox().args(["explain", "qqqq"]).output().unwrap();
+    assert_eq!(o.status.code(), Some(125));
+    assert!(
+        stderr(&o).contains("`glassbox explain --list`"),
+        "{}",
+        stderr(&o)
+    );
+}

@@ -1,0 +1,184 @@
+//! The narrator's levels, colour rules and JSON trace, seen from the outside on
+//! `glassbox unshare --uts --hostname x -- true` (root) and its `--dry-run` (no root).
+
+mod common;
+use common::*;
+use serde_json::Value;
+
+const SUBJECT: &[&str] = &["unshare", "--uts", "--hostname", "gbnarr", "--", "true"];
+
+/// Run glassbox with `flags` before the subject; NO_COLOR unless `keep_color_env`.
+fn run(flags: &[&str], dry: bool) -> std::process::Output {
+    let mut c = glassbox();
+    if dry {
+        c.arg("--dry-run");
+    }
+    c.args(flags).args(SUBJECT).output().unwrap()
+}
+
+/// True when this test can make the real calls; otherwise it uses --dry-run.
+fn real() -> bool {
+    nix::unistd::geteuid().is_root()
+}
+
+#[test]
+fn quiet_says_nothing_on_success() {
+    if !root_or_skip("quiet_says_nothing_on_success") {
+        return;
+    }
+    let o = run(&["-q"], false);
+    assert_eq!(o.status.code(), Some(0));
+    assert_eq!(stderr(&o), "");
+}
+
+#[test]
+fn quiet_still_prints_errors() {
+    // Bad input: refused before any call, with root or without.
+    let o = glassbox()
+        .args(["-q", "unshare", "--", "true"])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(125));
+    assert!(
+        stderr(&o).starts_with("glassbox: error: no namespace was asked for"),
+        "{}",
+        stderr(&o)
+    );
+    if !root_or_skip("quiet_still_prints_errors (a failed exec)") {
+        return;
+    }
+    let o = glassbox()
+        .args(["-q", "unshare", "--uts", "--", "no-such-command-gbnarr"])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(127));
+    let err = stderr(&o);
+    assert!(err.contains("glassbox: error:"), "{err}");
+    assert!(
+        !err.contains("unshare(CLONE_NEWUTS)"),
+        "-q showed a call line: {err}"
+    );
+}
+
+#[test]
+fn default_level_shows_the_stage_header_and_one_line_per_call() {
+    let dry = !real();
+    let o = run(&[], dry);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let err = stderr(&o);
+    let result = if dry {
+        "= ? (dry run: not made)"
+    } else {
+        "= 0"
+    };
+    assert!(err.starts_with("▶ unshare — "), "{err}");
+    assert!(
+        err.contains(&format!("  unshare(CLONE_NEWUTS) {result}\n")),
+        "{err}"
+    );
+    assert!(
+        err.contains(&format!("  sethostname(\"gbnarr\", 6) {result}\n")),
+        "{err}"
+    );
+    assert!(err.contains("  execve(\"/"), "{err}");
+    assert!(!err.contains("why:") && !err.contains("man:"), "{err}");
+}
+
+#[test]
+fn verbose_adds_why_by_hand_and_man() {
+    let dry = !real();
+    for flag in ["-v", "--explain"] {
+        let o = run(&[flag], dry);
+        assert_eq!(o.status.code(), Some(0));
+        let err = stderr(&o);
+        assert!(err.contains("    why: new namespaces"), "{flag}: {err}");
+        assert!(
+            err.contains("    by hand: unshare --uts\n"),
+            "{flag}: {err}"
+        );
+        assert!(err.contains("    man: unshare(2)\n"), "{flag}: {err}");
+        assert!(
+            err.contains("    by hand: hostname gbnarr\n"),
+            "{flag}: {err}"
+        );
+        assert!(err.contains("    man: execve(2)\n"), "{flag}: {err}");
+        // The catalog's explanation of execve comes with it.
+        assert!(err.contains("execve loads a new program"), "{flag}: {err}");
+    }
+}
+
+#[test]
+fn no_colour_when_piped_or_with_no_color_and_colour_when_always() {
+    let dry = !real();
+    // NO_COLOR set (glassbox() sets it).
+    let o = run(&[], dry);
+    assert!(!stderr(&o).contains('\x1b'), "{:?}", stderr(&o));
+    // NO_COLOR unset, but stderr is a pipe.
+    let mut c = glassbox();
+    c.env_remove("NO_COLOR");
+    if dry {
+        c.arg("--dry-run");
+    }
+    let o = c.args(SUBJECT).output().unwrap();
+    assert!(!stderr(&o).contains('\x1b'), "{:?}", stderr(&o));
+    // --color always colours even a pipe.
+    let o = run(&["--color", "always"], dry);
+    assert!(stderr(&o).contains("\x1b["), "{:?}", stderr(&o));
+    let o = run(&["--color", "never"], dry);
+    assert!(!stderr(&o).contains('\x1b'));
+}
+
+fn trace_of(flags: &[&str], dry: bool) -> (std::process::Output, Vec<Value>) {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("trace.jsonl");
+    let mut all = vec!["--trace", file.to_str().unwrap()];
+    all.extend_from_slice(flags);
+    let o = run(&all, dry);
+    let text = std::fs::read_to_string(&file).expect("the trace file was written");
+    let events = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+        .collect();
+    (o, events)
+}
+
+#[test]
+fn trace_writes_one_json_event_per_line() {
+    let dry = !real();
+    let (o, events) = trace_of(&[], dry);
+    assert_eq!(o.status.code(), Some(0));
+    assert_eq!(events[0]["event"], "stage");
+    assert_eq!(events[0]["stage"], "unshare");
+    let calls: Vec<&Value> = events.iter().filter(|e| e["event"] == "call").collect();
+    let names: Vec<&str> = calls.iter().map(|e| e["name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["unshare", "sethostname", "execve"]);
+    assert_eq!(calls[0]["args"], serde_json::json!(["CLONE_NEWUTS"]));
+    assert_eq!(calls[0]["result"], 0);
+    assert_eq!(calls[1]["args"], serde_json::json!(["\"gbnarr\"", "6"]));
+    assert_eq!(calls[0]["dry_run"], dry);
+    // execve does not return when it works: no result.
+    assert!(calls[2].get("result").is_none());
+    assert_eq!(calls[0]["man"], "unshare(2)");
+}
+
+#[test]
+fn trace_is_written_even_when_quiet() {
+    let dry = !real();
+    let (o, events) = trace_of(&["-q"], dry);
+    assert_eq!(o.status.code(), Some(0));
+    assert_eq!(stderr(&o), "");
+    assert_eq!(events.iter().filter(|e| e["event"] == "call").count(), 3);
+}
+
+#[test]
+fn dry_run_needs_no_root_and_changes_nothing() {
+    let before = nix::unistd::gethostname().unwrap();
+    let (o, events) = trace_of(&[], true);
+    assert_eq!(o.status.code(), Some(0));
+    assert!(stderr(&o).contains("(dry run: not made)"));
+    assert!(events
+        .iter()
+        .filter(|e| e["event"] == "call")
+        .all(|e| e["dry_run"] == true));
+    assert_eq!(nix::unistd::gethostname().unwrap(), before);
+}
