@@ -3,6 +3,9 @@
 use clap::Parser;
 
 fn main() {
+    // Rust ignores SIGPIPE; restore the default so `glassbox … | head` ends quietly, and so
+    // the commands glassbox execs start with the disposition every program expects.
+    unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
     let cli = match glassbox::cli::Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {

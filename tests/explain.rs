@@ -95,3 +95,44 @@ fn explain_an_unknown_name_exits_125_with_a_suggestion() {
         stderr(&o)
     );
 }
+
+#[test]
+fn a_closed_pipe_ends_glassbox_quietly() {
+    let o = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(format!("{} explain --list | head -1", bin().display()))
+        .output()
+        .unwrap();
+    assert!(o.status.success());
+    assert!(!stderr(&o).contains("panicked"), "{}", stderr(&o));
+}
+
+#[test]
+fn commands_start_with_the_default_sigpipe() {
+    // SigIgn in /proc/self/status: bit 13 (SIGPIPE) must not be set for the exec'd command.
+    let o = glassbox()
+        .args(["-q", "--dry-run", "unshare", "--uts", "--", "true"])
+        .output()
+        .unwrap();
+    assert!(o.status.success());
+    if nix::unistd::geteuid().is_root() {
+        let o = glassbox()
+            .args([
+                "-q",
+                "unshare",
+                "--uts",
+                "--",
+                "grep",
+                "SigIgn",
+                "/proc/self/status",
+            ])
+            .output()
+            .unwrap();
+        let mask = u64::from_str_radix(stdout(&o).split_whitespace().last().unwrap(), 16).unwrap();
+        assert_eq!(
+            mask & (1 << (libc::SIGPIPE - 1)),
+            0,
+            "SIGPIPE is ignored in the command"
+        );
+    }
+}
