@@ -1,0 +1,450 @@
+//! The cgroup stage on the real kernel (this VM is hybrid: memory, cpu and pids on cgroup v1,
+//! an empty v2 tree at /sys/fs/cgroup/unified). Every test uses its own cgroup name and a
+//! guard that removes whatever a failing run might leave, and asserts that glassbox itself
+//! left nothing.
+
+mod common;
+use common::*;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// The hierarchies a glassbox cgroup can appear in on this host.
+fn hierarchies() -> Vec<PathBuf> {
+    let host = glassbox::host::cgroups::CgroupHost::current();
+    let mut v: Vec<PathBuf> = ["memory", "cpu", "pids"]
+        .iter()
+        .filter_map(|c| host.place(c).map(|p| p.mount))
+        .collect();
+    v.extend(host.v2_mount);
+    v.dedup();
+    v
+}
+
+/// A unique cgroup name for a test, and a guard that removes it (and the glassbox parent,
+/// if empty) whatever happens, killing what is left inside first.
+struct Name {
+    name: String,
+    state: tempfile::TempDir,
+}
+
+impl Name {
+    fn new(test: &str) -> Name {
+        Name {
+            name: format!("gbt-{test}-{}", std::process::id()),
+            state: tempfile::tempdir().unwrap(),
+        }
+    }
+    fn dirs(&self) -> Vec<PathBuf> {
+        hierarchies()
+            .into_iter()
+            .map(|h| h.join("glassbox").join(&self.name))
+            .collect()
+    }
+    /// The directories of this test's cgroup that exist now.
+    fn left(&self) -> Vec<PathBuf> {
+        self.dirs().into_iter().filter(|d| d.exists()).collect()
+    }
+    fn cmd(&self) -> Command {
+        let mut c = glassbox();
+        c.env("GLASSBOX_STATE_DIR", self.state.path());
+        c
+    }
+    fn journal_entries(&self) -> usize {
+        std::fs::read_dir(self.state.path().join("journal"))
+            .map(|d| d.count())
+            .unwrap_or(0)
+    }
+}
+
+impl Drop for Name {
+    fn drop(&mut self) {
+        for d in self.left() {
+            let kill = d.join("cgroup.kill");
+            if kill.exists() {
+                let _ = std::fs::write(&kill, "1");
+            }
+            for _ in 0..200 {
+                let procs = std::fs::read_to_string(d.join("cgroup.procs")).unwrap_or_default();
+                if procs.trim().is_empty() {
+                    break;
+                }
+                for p in procs.split_whitespace() {
+                    let _ = Command::new("kill").args(["-9", p]).status();
+                }
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            let _ = std::fs::remove_dir(&d);
+            if let Some(parent) = d.parent() {
+                let _ = std::fs::remove_dir(parent);
+            }
+        }
+    }
+}
+
+/// The percentage in the report's `(NN% of one CPU)`.
+fn cpu_percent(report: &str) -> f64 {
+    let i = report
+        .find("% of one CPU")
+        .expect("the report shows CPU use");
+    let start = report[..i].rfind('(').unwrap() + 1;
+    report[start..i].parse().unwrap()
+}
+
+/// Wait (up to a generous bound, not a timing assertion) until `f` holds.
+fn wait_until(what: &str, mut f: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !f() {
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "gave up waiting: {what}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn fork_bomb_stops_at_the_pids_limit() {
+    if !root_or_skip("fork_bomb_stops_at_the_pids_limit") || !tool_or_skip("pids", "strace") {
+        return;
+    }
+    let n = Name::new("pids");
+    let state = n.state.path().to_path_buf();
+    // Forks until fork fails: the shell then gives up (exit 2) and the sleeps it left
+    // behind are killed by glassbox.
+    let t = strace::run_with(
+        &[
+            "cgroup",
+            "--name",
+            &n.name,
+            "--pids",
+            "20",
+            "--",
+            "sh",
+            "-c",
+            "i=0; while [ $i -lt 200 ]; do sleep 30 & i=$((i+1)); done; wait",
+        ],
+        |c| {
+            c.env("GLASSBOX_STATE_DIR", &state);
+        },
+    );
+    let err = stderr(&t.output);
+    assert!(err.contains("Cannot fork") || err.contains("fork"), "{err}");
+    assert_eq!(t.output.status.code(), Some(2), "{err}");
+    assert!(err.contains("the pids limit of 20 was hit"), "{err}");
+    assert!(
+        err.contains("pids.max>, \"20\", 2) = 2"),
+        "the limit write is narrated: {err}"
+    );
+    assert!(n.left().is_empty(), "left behind: {:?}", n.left());
+    assert_eq!(n.journal_entries(), 0, "the journal still lists something");
+    t.assert_honest();
+    // The host can still fork.
+    assert!(Command::new("true").status().unwrap().success());
+}
+
+#[test]
+fn memory_hog_is_oom_killed_and_exits_137() {
+    if !root_or_skip("memory_hog_is_oom_killed_and_exits_137") {
+        return;
+    }
+    let n = Name::new("oom");
+    // dd fills a 256 MiB buffer: past 32 MiB the OOM killer ends it.
+    let o = n
+        .cmd()
+        .args(["cgroup", "--name", &n.name, "--memory", "32M", "--"])
+        .args(["dd", "if=/dev/zero", "of=/dev/null", "bs=256M", "count=1"])
+        .output()
+        .unwrap();
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(137), "{err}");
+    assert!(err.contains("killed by the OOM killer"), "{err}");
+    assert!(err.contains("the 32.0 MiB limit"), "{err}");
+    assert!(
+        err.contains("memory.limit_in_bytes>, \"33554432\", 8) = 8")
+            || err.contains("memory.max>, \"33554432\", 8) = 8"),
+        "{err}"
+    );
+    assert!(n.left().is_empty(), "left behind: {:?}", n.left());
+}
+
+#[test]
+fn busy_loop_gets_about_its_cpu_quota_and_is_throttled() {
+    if !root_or_skip("busy_loop_gets_about_its_cpu_quota_and_is_throttled") {
+        return;
+    }
+    let n = Name::new("cpu");
+    let o = n
+        .cmd()
+        .args(["cgroup", "--name", &n.name, "--cpus", "0.2", "--"])
+        .args(["timeout", "2", "sh", "-c", "while :; do :; done"])
+        .output()
+        .unwrap();
+    let err = stderr(&o);
+    // timeout(1) ends the loop after 2 s and exits 124.
+    assert_eq!(o.status.code(), Some(124), "{err}");
+    assert!(
+        err.contains("cpu.cfs_quota_us>, \"20000\", 5) = 5")
+            || err.contains("cpu.max>, \"20000 100000\""),
+        "{err}"
+    );
+    // A measured share of one CPU, with a generous band (the quota is 20%).
+    let pct = cpu_percent(&err);
+    assert!((10.0..=35.0).contains(&pct), "{pct}% of one CPU: {err}");
+    assert!(err.contains("cpu: throttled in"), "{err}");
+    assert!(n.left().is_empty(), "left behind: {:?}", n.left());
+}
+
+#[test]
+fn limits_and_moves_are_narrated_honestly() {
+    if !root_or_skip("limits_and_moves_are_narrated_honestly") || !tool_or_skip("honest", "strace")
+    {
+        return;
+    }
+    let n = Name::new("honest");
+    let state = n.state.path().to_path_buf();
+    let t = strace::run_with(
+        &[
+            "cgroup",
+            "--name",
+            &n.name,
+            "--memory",
+            "64m",
+            "--cpus",
+            "0.5",
+            "--cpu-shares",
+            "512",
+            "--pids",
+            "50",
+            "--",
+            "sh",
+            "-c",
+            "sleep 30 & cat /proc/self/cgroup",
+        ],
+        |c| {
+            c.env("GLASSBOX_STATE_DIR", &state);
+        },
+    );
+    let out = stdout(&t.output);
+    assert!(t.output.status.success(), "{}", stderr(&t.output));
+    // The command ran inside every cgroup.
+    for ctrl in ["memory", "cpu", "pids"] {
+        assert!(
+            out.contains(&format!(":{ctrl}:/glassbox/{}", n.name)),
+            "{ctrl} missing from {out}"
+        );
+    }
+    assert!(out.contains(&format!("0::/glassbox/{}", n.name)), "{out}");
+    let names = t.narrated_names();
+    assert!(
+        names.iter().filter(|n| *n == "mkdir").count() >= 4,
+        "{names:?}"
+    );
+    assert!(names.iter().any(|n| n == "rmdir"), "{names:?}");
+    // The sleep left behind was killed through cgroup.kill before the removal.
+    assert!(stderr(&t.output).contains("cgroup.kill>, \"1\", 1) = 1"));
+    t.assert_honest();
+    assert!(n.left().is_empty(), "left behind: {:?}", n.left());
+}
+
+/// cgroup v2 mechanics for real on this host's v2 tree (no controllers there): create,
+/// move a process in, kill it with cgroup.kill, remove — through the stage's own functions.
+#[test]
+fn v2_create_move_kill_remove() {
+    if !root_or_skip("v2_create_move_kill_remove") {
+        return;
+    }
+    use glassbox::host::cgroups::{CgroupHost, Layout};
+    use glassbox::stages::cgroups::{apply, limits::Limits, plan, undo};
+    let Some(v2) = CgroupHost::current().v2_mount else {
+        eprintln!("SKIPPED v2_create_move_kill_remove: no cgroup v2 tree on this host");
+        return;
+    };
+    let n = Name::new("v2");
+    let host = CgroupHost {
+        layout: Layout::V2,
+        v2_mount: Some(v2.clone()),
+        v2_controllers: Vec::new(),
+        v1_hierarchies: Vec::new(),
+    };
+    let p = plan(&host, &Limits::default(), &n.name).unwrap();
+    let narrator = glassbox::narrate::Narrator::silent();
+    let sys = glassbox::sys::Sys::new(&narrator);
+    let journal = glassbox::journal::Journal::at(&n.state.path().join("journal")).unwrap();
+    let mut made = apply(&sys, Some(&journal), &p).unwrap();
+    let dir = v2.join("glassbox").join(&n.name);
+    assert!(dir.join("cgroup.kill").exists());
+    assert!(journal
+        .entries()
+        .iter()
+        .any(|e| e.resource == glassbox::journal::Resource::Cgroup { path: dir.clone() }));
+
+    let mut child = Command::new("sleep").arg("60").spawn().unwrap();
+    std::fs::write(dir.join("cgroup.procs"), child.id().to_string()).unwrap();
+    let cg = std::fs::read_to_string(format!("/proc/{}/cgroup", child.id())).unwrap();
+    assert!(cg.contains(&format!("0::/glassbox/{}", n.name)), "{cg}");
+    assert!(std::fs::read_to_string(dir.join("cgroup.events"))
+        .unwrap()
+        .contains("populated 1"));
+
+    undo(&sys, Some(&journal), &mut made);
+    let status = child.wait().unwrap();
+    use std::os::unix::process::ExitStatusExt;
+    assert_eq!(status.signal(), Some(9), "cgroup.kill sends SIGKILL");
+    assert!(!dir.exists(), "the v2 cgroup was not removed");
+    assert!(journal.entries().is_empty(), "the journal still lists it");
+}
+
+#[test]
+fn sigterm_is_forwarded_and_the_cgroup_still_removed() {
+    if !root_or_skip("sigterm_is_forwarded_and_the_cgroup_still_removed") {
+        return;
+    }
+    let n = Name::new("term");
+    let mut gb = n
+        .cmd()
+        .args([
+            "-q", "cgroup", "--name", &n.name, "--pids", "10", "--", "sleep", "60",
+        ])
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let v2procs = n.dirs().last().unwrap().join("cgroup.procs");
+    wait_until("the command is in its cgroup", || {
+        std::fs::read_to_string(&v2procs).is_ok_and(|s| !s.trim().is_empty())
+    });
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(gb.id() as i32),
+        nix::sys::signal::SIGTERM,
+    )
+    .unwrap();
+    let status = gb.wait().unwrap();
+    // sleep died of the forwarded SIGTERM: 128 + 15.
+    assert_eq!(status.code(), Some(143));
+    assert!(n.left().is_empty(), "left behind: {:?}", n.left());
+    assert_eq!(n.journal_entries(), 0);
+}
+
+#[test]
+fn cleanup_after_kill_9_removes_the_cgroups() {
+    if !root_or_skip("cleanup_after_kill_9_removes_the_cgroups") {
+        return;
+    }
+    let n = Name::new("kill9");
+    let mut gb = n
+        .cmd()
+        .args([
+            "-q", "cgroup", "--name", &n.name, "--memory", "64m", "--pids", "10", "--",
+        ])
+        .args(["sh", "-c", "echo $$; exec sleep 60"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(gb.stdout.as_mut().unwrap()),
+        &mut line,
+    )
+    .unwrap();
+    let pid: i32 = line.trim().parse().unwrap();
+    gb.kill().unwrap(); // SIGKILL: glassbox gets no chance to clean up.
+    gb.wait().unwrap();
+    assert_eq!(
+        n.left().len(),
+        3,
+        "memory, pids and v2 cgroups stay after kill -9"
+    );
+    assert!(n.journal_entries() > 0);
+
+    let o = n.cmd().arg("cleanup").output().unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = stdout(&o);
+    assert!(
+        out.contains(&format!("removed cgroup {}", n.dirs()[0].display())),
+        "{out}"
+    );
+    assert!(n.left().is_empty(), "left behind: {:?}", n.left());
+    assert_eq!(n.journal_entries(), 0);
+    // The command in it was killed too (its pid is gone or a zombie about to be reaped).
+    wait_until("the command is gone", || {
+        std::fs::read_to_string(format!("/proc/{pid}/stat"))
+            .map(|s| s.contains(") Z "))
+            .unwrap_or(true)
+    });
+    // Safe to run again.
+    let again = n.cmd().arg("cleanup").output().unwrap();
+    assert!(again.status.success());
+    assert!(
+        stdout(&again).contains("Nothing to clean up"),
+        "{}",
+        stdout(&again)
+    );
+}
+
+#[test]
+fn bad_input_is_one_clear_sentence_and_creates_nothing() {
+    for (args, says) in [
+        (vec!["--memory", "12XB"], "--memory \"12XB\" is not a size"),
+        (vec!["--cpus", "-1"], "--cpus -1 is not more than 0"),
+        (vec!["--pids", "0"], "--pids 0 is not a usable limit"),
+        (
+            vec!["--cpus", "0.005"],
+            "below the kernel's minimum CPU quota",
+        ),
+        (vec!["--memory", "1m"], "below the smallest memory limit"),
+        (
+            vec!["--name", "../up", "--pids", "5"],
+            "not a usable cgroup name",
+        ),
+    ] {
+        let n = Name::new("bad");
+        let name = ["--name", n.name.as_str()];
+        let o = n
+            .cmd()
+            .arg("cgroup")
+            .args(if args[0] == "--name" {
+                &[][..]
+            } else {
+                &name[..]
+            })
+            .args(&args)
+            .args(["--", "true"])
+            .output()
+            .unwrap();
+        let err = stderr(&o);
+        assert_eq!(o.status.code(), Some(125), "{args:?}: {err}");
+        assert!(err.starts_with("glassbox: error: "), "{args:?}: {err}");
+        assert!(err.contains(says), "{args:?}: {err}");
+        // One sentence, then what to do; no call was narrated.
+        assert_eq!(err.lines().count(), 2, "{args:?}: {err}");
+        assert!(!err.contains("mkdir("), "{args:?}: {err}");
+        assert!(n.left().is_empty(), "{args:?} created {:?}", n.left());
+        assert_eq!(n.journal_entries(), 0);
+    }
+}
+
+#[test]
+fn dry_run_shows_the_plan_and_touches_nothing() {
+    let n = Name::new("dry");
+    let o = n
+        .cmd()
+        .args([
+            "--dry-run",
+            "cgroup",
+            "--name",
+            &n.name,
+            "--memory",
+            "64m",
+            "--pids",
+            "20",
+        ])
+        .args(["--", "true"])
+        .output()
+        .unwrap();
+    let err = stderr(&o);
+    assert!(o.status.success(), "{err}");
+    assert!(err.contains("pids.max>, \"20\", 2) = ?"), "{err}");
+    assert!(err.contains("(dry run: not made)"), "{err}");
+    assert!(n.left().is_empty());
+    assert!(!Path::new(&n.state.path().join("journal")).exists());
+}
