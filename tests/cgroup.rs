@@ -9,10 +9,11 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-/// The hierarchies a glassbox cgroup can appear in on this host.
+/// The hierarchies a glassbox cgroup can appear in on this host (freezer: for the pure-v1
+/// test, which uses it to kill).
 fn hierarchies() -> Vec<PathBuf> {
     let host = glassbox::host::cgroups::CgroupHost::current();
-    let mut v: Vec<PathBuf> = ["memory", "cpu", "pids"]
+    let mut v: Vec<PathBuf> = ["memory", "cpu", "pids", "freezer"]
         .iter()
         .filter_map(|c| host.place(c).map(|p| p.mount))
         .collect();
@@ -140,6 +141,38 @@ fn fork_bomb_stops_at_the_pids_limit() {
     assert_eq!(n.journal_entries(), 0, "the journal still lists something");
     t.assert_honest();
     // The host can still fork.
+    assert!(Command::new("true").status().unwrap().success());
+}
+
+/// A real fork bomb: every process forks two more and exits. Under --pids 20 the forks
+/// fail at the limit and the bomb dies out; the memory and CPU limits are a second fence
+/// for the shared machine should the pids limit ever not hold.
+#[test]
+fn real_fork_bomb_is_stopped_and_the_host_is_fine() {
+    if !root_or_skip("real_fork_bomb_is_stopped_and_the_host_is_fine") {
+        return;
+    }
+    let n = Name::new("bomb");
+    let o = n
+        .cmd()
+        .args([
+            "cgroup", "--name", &n.name, "--pids", "20", "--memory", "64m",
+        ])
+        .args([
+            "--cpus",
+            "0.5",
+            "--",
+            "sh",
+            "-c",
+            "b() { b & b & }; b; sleep 1",
+        ])
+        .output()
+        .unwrap();
+    let err = stderr(&o);
+    assert!(err.contains("Cannot fork"), "fork failed inside: {err}");
+    assert!(err.contains("the pids limit of 20 was hit"), "{err}");
+    assert_eq!(o.status.code(), Some(0), "{err}");
+    assert!(n.left().is_empty(), "left behind: {:?}", n.left());
     assert!(Command::new("true").status().unwrap().success());
 }
 
@@ -447,4 +480,85 @@ fn dry_run_shows_the_plan_and_touches_nothing() {
     assert!(err.contains("(dry run: not made)"), "{err}");
     assert!(n.left().is_empty());
     assert!(!Path::new(&n.state.path().join("journal")).exists());
+}
+
+/// The pure-v1 path for real: the host seen without its v2 tree, as on an older distribution.
+/// pids limit written on the v1 pids hierarchy, a forking shell moved in, then undo freezes,
+/// kills and removes (the v1 way, with no cgroup.kill).
+#[test]
+fn v1_only_limit_freeze_kill_remove() {
+    if !root_or_skip("v1_only_limit_freeze_kill_remove") {
+        return;
+    }
+    use glassbox::host::cgroups::{CgroupHost, Layout};
+    use glassbox::stages::cgroups::{apply, limits::Limits, plan, undo};
+    let real = CgroupHost::current();
+    if real.place("pids").is_none_or(|p| p.version != 1) {
+        eprintln!("SKIPPED v1_only_limit_freeze_kill_remove: no v1 pids hierarchy here");
+        return;
+    }
+    let n = Name::new("v1");
+    let host = CgroupHost {
+        layout: Layout::V1,
+        v2_mount: None,
+        v2_controllers: Vec::new(),
+        v1_hierarchies: real.v1_hierarchies.clone(),
+    };
+    let limits = Limits {
+        pids: Some(Some(50)),
+        ..Default::default()
+    };
+    let p = plan(&host, &limits, &n.name).unwrap();
+    let trace = n.state.path().join("trace.jsonl");
+    let narrator = glassbox::narrate::Narrator::new(&glassbox::narrate::NarrateOpts {
+        level: glassbox::narrate::Level::Quiet,
+        trace: Some(trace.clone()),
+        ..Default::default()
+    })
+    .unwrap();
+    let sys = glassbox::sys::Sys::new(&narrator);
+    let journal = glassbox::journal::Journal::at(&n.state.path().join("journal")).unwrap();
+    let mut made = apply(&sys, Some(&journal), &p).unwrap();
+    let dirs = p.dirs();
+    let pids_dir = dirs
+        .iter()
+        .find(|d| d.starts_with(real.place("pids").unwrap().mount))
+        .unwrap();
+    assert_eq!(
+        std::fs::read_to_string(pids_dir.join("pids.max"))
+            .unwrap()
+            .trim(),
+        "50"
+    );
+
+    // A shell that keeps forking sleeps, moved into every cgroup of the plan.
+    let mut child = Command::new("sh")
+        .args(["-c", "read x; while :; do sleep 5 & sleep 0.05; done"])
+        .stdin(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    for d in &dirs {
+        std::fs::write(d.join("cgroup.procs"), child.id().to_string()).unwrap();
+    }
+    drop(child.stdin.take()); // read returns: the loop starts, inside the cgroups
+    wait_until("the shell has forked", || {
+        std::fs::read_to_string(pids_dir.join("cgroup.procs")).is_ok_and(|s| s.lines().count() >= 4)
+    });
+    undo(&sys, Some(&journal), &mut made);
+    use std::os::unix::process::ExitStatusExt;
+    assert_eq!(child.wait().unwrap().signal(), Some(9));
+    assert!(dirs.iter().all(|d| !d.exists()), "left behind: {dirs:?}");
+    assert!(journal.entries().is_empty());
+    // Without cgroup.kill, the freezer cgroup was frozen, its processes killed, then thawed.
+    let events = std::fs::read_to_string(&trace).unwrap();
+    if real.place("freezer").is_some() {
+        let at = |needle: &str| {
+            events
+                .find(needle)
+                .unwrap_or_else(|| panic!("no {needle} in {events}"))
+        };
+        let (frozen, kill, thawed) = (at("FROZEN"), at("\"name\":\"kill\""), at("THAWED"));
+        assert!(frozen < kill && kill < thawed, "{events}");
+    }
 }

@@ -140,6 +140,18 @@ pub fn plan(host: &CgroupHost, limits: &Limits, name: &str) -> Result<Plan> {
                 writes: Vec::new(),
             });
         }
+    } else if let Some(f) = host.place("freezer").filter(|_| !groups.is_empty()) {
+        // Pure v1 has no cgroup.kill: a freezer cgroup lets glassbox stop every process
+        // before killing them, so none can fork meanwhile. Made last, removed first.
+        match groups.iter_mut().find(|g| g.mount == f.mount) {
+            Some(g) => g.controllers.push("freezer"),
+            None => groups.push(Group {
+                version: 1,
+                mount: f.mount,
+                controllers: vec!["freezer"],
+                writes: Vec::new(),
+            }),
+        }
     }
     groups.sort_by_key(|g| g.version == 2);
     for g in &mut groups {
@@ -454,8 +466,10 @@ pub fn remove_cgroup(sys: &Sys, path: &Path) -> Result<()> {
             )?;
             explain_file(sys, "cgroup.kill");
         }
+    } else if path.join("freezer.state").exists() && !procs(path).is_empty() {
+        freeze_and_kill(sys, path)?;
     } else {
-        // cgroup v1 has no cgroup.kill: kill what is listed until nothing is left (the pids
+        // cgroup v1 without a freezer: kill what is listed until nothing is left (the pids
         // limit, if any, bounds how many new ones can appear meanwhile).
         for _ in 0..50 {
             let left = procs(path);
@@ -490,6 +504,44 @@ pub fn remove_cgroup(sys: &Sys, path: &Path) -> Result<()> {
         remove_parent_if_empty(sys, parent)?;
     }
     Ok(())
+}
+
+/// cgroup v1: freeze the cgroup so no process in it can run (or fork), send each one
+/// SIGKILL, then thaw it so the kills take effect.
+fn freeze_and_kill(sys: &Sys, path: &Path) -> Result<()> {
+    let state = path.join("freezer.state");
+    sys.write_file(
+        &state,
+        "FROZEN",
+        "stop every process in the cgroup, so none can fork while they are killed",
+        write_diagnosis(&state, "FROZEN"),
+    )?;
+    explain_file(sys, "freezer.state");
+    for _ in 0..300 {
+        let now = std::fs::read_to_string(&state).unwrap_or_default();
+        if now.trim() == "FROZEN" {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    let pids: Vec<i32> = std::fs::read_to_string(path.join("cgroup.procs"))
+        .unwrap_or_default()
+        .split_whitespace()
+        .filter_map(|p| p.parse().ok())
+        .collect();
+    for pid in pids {
+        let _ = sys.kill(
+            pid,
+            libc::SIGKILL,
+            "a process left in the frozen cgroup: it dies as soon as it is thawed",
+        );
+    }
+    sys.write_file(
+        &state,
+        "THAWED",
+        "let the processes run again, so the pending SIGKILLs end them",
+        write_diagnosis(&state, "THAWED"),
+    )
 }
 
 /// `glassbox cgroup`: plan, apply, fork, enter, exec; wait, report, undo.
