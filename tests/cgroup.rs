@@ -562,3 +562,72 @@ fn v1_only_limit_freeze_kill_remove() {
         assert!(frozen < kill && kill < thawed, "{events}");
     }
 }
+
+/// What the kernel itself refuses, and the diagnosis glassbox gives for it: a CPU quota
+/// under 1 ms (EINVAL), and on this hybrid host a v1-bound controller enabled in v2 (ENOENT).
+#[test]
+fn kernel_refusals_are_diagnosed() {
+    if !root_or_skip("kernel_refusals_are_diagnosed") {
+        return;
+    }
+    use glassbox::host::cgroups::CgroupHost;
+    use glassbox::stages::cgroups::{apply, limits::Limits, plan, undo};
+    use glassbox::sys::diagnose::cgroup_write;
+    let host = CgroupHost::current();
+    let n = Name::new("refuse");
+    let limits = Limits {
+        cpus: Some(glassbox::stages::cgroups::limits::parse_cpus("0.5").unwrap()),
+        ..Default::default()
+    };
+    let p = plan(&host, &limits, &n.name).unwrap();
+    let narrator = glassbox::narrate::Narrator::silent();
+    let sys = glassbox::sys::Sys::new(&narrator);
+    let journal = glassbox::journal::Journal::at(&n.state.path().join("journal")).unwrap();
+    let mut made = apply(&sys, Some(&journal), &p).unwrap();
+    let cpu = p
+        .groups
+        .iter()
+        .find(|g| g.controllers.contains(&"cpu"))
+        .unwrap();
+    let file = cpu.dir(&n.name).join(if cpu.version == 1 {
+        "cpu.cfs_quota_us"
+    } else {
+        "cpu.max"
+    });
+    let value = if cpu.version == 1 {
+        "500"
+    } else {
+        "500 100000"
+    };
+    let e = sys
+        .write_file(&file, value, "test", |errno| {
+            cgroup_write(&file, value, errno)
+        })
+        .unwrap_err();
+    assert_eq!(e.errno, Some(nix::errno::Errno::EINVAL));
+    assert!(
+        e.why.as_deref().unwrap().contains("at least 1000 µs"),
+        "{e}"
+    );
+
+    let v2 = p.groups.iter().find(|g| g.version == 2);
+    let memory_on_v1 = host.place("memory").is_some_and(|m| m.version == 1);
+    if let (Some(v2), true) = (v2, memory_on_v1) {
+        let sc = v2.dir(&n.name).join("cgroup.subtree_control");
+        let e = sys
+            .write_file(&sc, "+memory", "test", |errno| {
+                cgroup_write(&sc, "+memory", errno)
+            })
+            .unwrap_err();
+        assert_eq!(e.errno, Some(nix::errno::Errno::ENOENT));
+        assert!(
+            e.why
+                .as_deref()
+                .unwrap()
+                .contains("bound to a cgroup v1 hierarchy"),
+            "{e}"
+        );
+    }
+    undo(&sys, Some(&journal), &mut made);
+    assert!(n.left().is_empty(), "left behind: {:?}", n.left());
+}

@@ -322,6 +322,10 @@ pub fn cgroup_write(path: &Path, value: &str, errno: Errno) -> Diagnosis {
             format!("{} does not allow this for {file} (a threaded cgroup, or a controller not delegated here)", dir.display()),
             "see `glassbox doctor` for this host's cgroup layout",
         ),
+        Errno::ENOENT if file == "cgroup.subtree_control" => d(
+            format!("{value:?} names a controller that {} cannot hand to its children: it is not in its cgroup.controllers (the controller is bound to a cgroup v1 hierarchy, or the parent has not enabled it)", dir.display()),
+            format!("cat {} shows what can be enabled; on a hybrid host, leave the controller to its v1 hierarchy (see `glassbox doctor`)", dir.join("cgroup.controllers").display()),
+        ),
         Errno::ENOENT => d(
             format!("{file} does not exist in {}: the {controller} controller is not enabled for this cgroup, or this kernel lacks that feature", dir.display()),
             format!("on cgroup v2, enable it in the parent: echo +{controller} > {}; see `glassbox doctor`", dir.parent().unwrap_or(Path::new("/")).join("cgroup.subtree_control").display()),
@@ -367,5 +371,11 @@ mod cgroup_tests {
             Errno::EOPNOTSUPP,
         );
         assert!(s.todo.contains("echo +cpu"));
+        let e = cgroup_write(
+            Path::new("/sys/fs/cgroup/unified/glassbox/cgroup.subtree_control"),
+            "+memory",
+            Errno::ENOENT,
+        );
+        assert!(e.why.unwrap().contains("not in its cgroup.controllers"));
     }
 }
