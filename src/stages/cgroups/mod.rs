@@ -594,10 +594,20 @@ pub fn main(a: &CgroupArgs, sys: &Sys) -> Result<i32> {
     let pid = match forked {
         Forked::Child => {
             let err = match enter(sys, &plan) {
-                Ok(()) => match sys.exec(&a.tail.command, "the child becomes the command") {
-                    Err(e) => e,
-                    Ok(never) => match never {},
-                },
+                Ok(()) => {
+                    if sys.dry_run() {
+                        let mut dirs = plan.dirs();
+                        dirs.reverse();
+                        n.note(&format!(
+                            "(dry run) the command would run now; when it ends glassbox reports what the kernel counted, kills what is left, and removes {}",
+                            dirs.iter().map(|d| d.display().to_string()).collect::<Vec<_>>().join(", ")
+                        ));
+                    }
+                    match sys.exec(&a.tail.command, "the child becomes the command") {
+                        Err(e) => e,
+                        Ok(never) => match never {},
+                    }
+                }
                 Err(e) => e,
             };
             crate::report_child_error(&err);
@@ -682,6 +692,44 @@ mod tests {
         let e = plan(&host, &limits(), "t2").unwrap_err();
         assert!(e.what.contains("memory controller"), "{}", e.what);
         assert!(e.what.contains("/sys/fs/cgroup/unified"), "{}", e.what);
+    }
+
+    #[test]
+    fn v1_plan_with_comounted_cpu_and_a_freezer_to_kill_with() {
+        let v1 = "\
+25 18 0:22 / /sys/fs/cgroup rw - tmpfs tmpfs ro,mode=755
+26 25 0:23 / /sys/fs/cgroup/cpu,cpuacct rw - cgroup cgroup rw,cpu,cpuacct
+27 25 0:24 / /sys/fs/cgroup/memory rw - cgroup cgroup rw,memory
+28 25 0:25 / /sys/fs/cgroup/pids rw - cgroup cgroup rw,pids
+29 25 0:26 / /sys/fs/cgroup/freezer rw - cgroup cgroup rw,freezer
+";
+        let host = CgroupHost::detect(&parse(v1), |_| None);
+        let p = plan(&host, &limits(), "t4").unwrap();
+        let dirs: Vec<String> = p.dirs().iter().map(|d| d.display().to_string()).collect();
+        assert_eq!(
+            dirs,
+            vec![
+                "/sys/fs/cgroup/memory/glassbox/t4",
+                "/sys/fs/cgroup/cpu,cpuacct/glassbox/t4",
+                "/sys/fs/cgroup/pids/glassbox/t4",
+                "/sys/fs/cgroup/freezer/glassbox/t4",
+            ]
+        );
+        assert_eq!(p.groups[1].writes[1].file, "cpu.cfs_quota_us");
+        assert_eq!(p.groups[1].writes[1].value, "20000");
+        assert!(p.groups[3].writes.is_empty());
+    }
+
+    #[test]
+    fn v2_plan_is_one_cgroup_with_every_controller() {
+        let v2 = "30 23 0:26 / /sys/fs/cgroup rw - cgroup2 cgroup2 rw,nsdelegate\n";
+        let host = CgroupHost::detect(&parse(v2), |_| Some("cpuset cpu io memory pids\n".into()));
+        let p = plan(&host, &limits(), "t5").unwrap();
+        assert_eq!(p.groups.len(), 1);
+        assert_eq!(p.dirs()[0], PathBuf::from("/sys/fs/cgroup/glassbox/t5"));
+        assert_eq!(p.groups[0].controllers, vec!["memory", "cpu", "pids"]);
+        let files: Vec<&str> = p.groups[0].writes.iter().map(|w| w.file).collect();
+        assert_eq!(files, vec!["memory.max", "cpu.max", "pids.max"]);
     }
 
     #[test]
