@@ -457,6 +457,32 @@ fn bad_input_is_one_clear_sentence_and_creates_nothing() {
 }
 
 #[test]
+fn a_missing_command_exits_127_before_anything_is_made() {
+    let n = Name::new("nocmd");
+    let o = n
+        .cmd()
+        .args([
+            "cgroup",
+            "--name",
+            &n.name,
+            "--pids",
+            "5",
+            "--",
+            "no-such-command-gb",
+        ])
+        .output()
+        .unwrap();
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(127), "{err}");
+    assert!(
+        err.contains("\"no-such-command-gb\" was not found"),
+        "{err}"
+    );
+    assert!(!err.contains("mkdir("), "{err}");
+    assert!(n.left().is_empty());
+}
+
+#[test]
 fn dry_run_shows_the_plan_and_touches_nothing() {
     let n = Name::new("dry");
     let o = n

@@ -565,6 +565,17 @@ pub fn main(a: &CgroupArgs, sys: &Sys) -> Result<i32> {
             "pick another --name, or run `glassbox cleanup` if a killed glassbox left it",
         ));
     }
+    // A command that cannot be found is known now: say so before anything is created.
+    if let Some(cmd) = a.tail.command.first() {
+        let path_var = std::env::var("PATH").ok();
+        if crate::sys::process::find_command(cmd, path_var.as_deref()).is_none() {
+            return Err(Error::new(
+                format!("the command {cmd:?} was not found on PATH, so no cgroup was made for it"),
+                "check the name, or give the full path of the program",
+            )
+            .with_code(crate::error::exit::NOT_FOUND));
+        }
+    }
     if !sys.dry_run() && !crate::host::is_root() {
         return Err(Error::new(
             "glassbox cgroup needs root: only root may create cgroups under /sys/fs/cgroup",
