@@ -93,7 +93,9 @@ pub struct Made {
 
 /// A cgroup name: one path component of letters, digits, `-`, `_` and `.`.
 pub fn check_name(name: &str) -> Result<()> {
+    // "glassbox" is the parent's name: a cgroup glassbox/glassbox would be taken for it.
     let ok = !name.is_empty()
+        && name != PARENT
         && name.len() <= 64
         && !name.starts_with('.')
         && name
@@ -104,7 +106,7 @@ pub fn check_name(name: &str) -> Result<()> {
     } else {
         Err(Error::usage(
             format!("--name {name:?} is not a usable cgroup name"),
-            "use 1 to 64 letters, digits, '-', '_' or '.', not starting with '.'",
+            "use 1 to 64 letters, digits, '-', '_' or '.', not starting with '.' (and not \"glassbox\", the parent's name)",
         ))
     }
 }
@@ -343,6 +345,13 @@ fn enable_controllers(sys: &Sys, cgroup: &Path, ctrls: &[&str], what: &str) -> R
         write_diagnosis(&file, &value),
     )?;
     explain_file(sys, "cgroup.subtree_control");
+    if !cgroup.ends_with(PARENT) {
+        // Not undone: other cgroups may come to rely on it (systemd and docker do the same).
+        sys.narrator.warn(&format!(
+            "{} now hands {value} to its children; glassbox leaves that as it is",
+            cgroup.display()
+        ));
+    }
     Ok(())
 }
 
@@ -745,7 +754,7 @@ mod tests {
 
     #[test]
     fn bad_names_are_refused() {
-        for bad in ["", "..", "a/b", ".x", "x y"] {
+        for bad in ["", "..", "a/b", ".x", "x y", "glassbox"] {
             assert!(check_name(bad).is_err(), "{bad}");
         }
         check_name("gb-12.test_x").unwrap();
