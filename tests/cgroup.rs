@@ -70,8 +70,11 @@ impl Drop for Name {
                 if procs.trim().is_empty() {
                     break;
                 }
-                for p in procs.split_whitespace() {
-                    let _ = Command::new("kill").args(["-9", p]).status();
+                for p in procs.split_whitespace().filter_map(|p| p.parse().ok()) {
+                    let _ = nix::sys::signal::kill(
+                        nix::unistd::Pid::from_raw(p),
+                        nix::sys::signal::SIGKILL,
+                    );
                 }
                 std::thread::sleep(Duration::from_millis(10));
             }
