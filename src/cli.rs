@@ -272,16 +272,21 @@ pub struct CgroupArgs {
     #[arg(short, long, value_name = "SIZE")]
     pub memory: Option<String>,
     /// Memory plus swap limit (-1 for unlimited swap), as docker run --memory-swap.
-    #[arg(long, value_name = "SIZE")]
+    #[arg(long, value_name = "SIZE", allow_negative_numbers = true)]
     pub memory_swap: Option<String>,
     /// CPUs the command may use, as a fraction: 0.5 is half of one CPU.
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", allow_negative_numbers = true)]
     pub cpus: Option<String>,
     /// Relative CPU weight (default 1024), as docker run --cpu-shares.
     #[arg(long, value_name = "N")]
     pub cpu_shares: Option<u64>,
-    /// Most processes the command may have at once.
-    #[arg(long, alias = "pids-limit", value_name = "N")]
+    /// Most processes the command may have at once (-1 for no limit).
+    #[arg(
+        long,
+        alias = "pids-limit",
+        value_name = "N",
+        allow_negative_numbers = true
+    )]
     pub pids: Option<i64>,
     #[command(flatten)]
     pub tail: Tail,

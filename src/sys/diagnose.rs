@@ -296,3 +296,112 @@ pub fn execve(path: &Path, errno: Errno) -> Diagnosis {
         _ => generic("execve", errno),
     }
 }
+
+/// A write to a cgroup file refused: EINVAL (a value the kernel does not take), EBUSY and
+/// EOPNOTSUPP (= ENOTSUP on Linux: controller delegation rules of v2), ENOENT (no such
+/// controller file).
+pub fn cgroup_write(path: &Path, value: &str, errno: Errno) -> Diagnosis {
+    let file = path
+        .file_name()
+        .map(|f| f.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let dir = path.parent().unwrap_or(Path::new("/"));
+    let controller = file.split('.').next().unwrap_or("").to_string();
+    match errno {
+        Errno::EINVAL if file == "cpu.max" || file == "cpu.cfs_quota_us" || file == "cpu.cfs_period_us" => d(
+            format!("the kernel does not take {value:?} for {file}: a CPU quota and period must each be at least 1000 µs (1 ms), and the period at most 1 s"),
+            "give --cpus 0.01 or more",
+        ),
+        Errno::EINVAL if file == "cpu.weight" => d(
+            format!("cpu.weight takes 1 to 10000, not {value:?}"),
+            "give --cpu-shares between 2 and 262144",
+        ),
+        Errno::EINVAL if file == "memory.memsw.limit_in_bytes" => d(
+            "the memory+swap limit cannot be below the memory limit (memory.limit_in_bytes)",
+            "give --memory-swap at least as large as --memory",
+        ),
+        Errno::EINVAL if file == "cgroup.subtree_control" => d(
+            format!("the kernel knows no controller named in {value:?}"),
+            format!("see which controllers are offered: cat {}", dir.join("cgroup.controllers").display()),
+        ),
+        Errno::EINVAL => d(
+            format!("the kernel does not accept {value:?} for {file}: it is below the kernel's minimum or not a value this file takes"),
+            format!("check the value against the cgroup documentation for {file} (`glassbox explain {file}`)"),
+        ),
+        Errno::EBUSY if file == "cgroup.subtree_control" => d(
+            format!("{} holds processes of its own; cgroup v2's \"no internal processes\" rule forbids enabling controllers for children of a cgroup with processes in it", dir.display()),
+            "move those processes into a child cgroup first (their pids are in cgroup.procs)",
+        ),
+        Errno::EBUSY if file == "memory.limit_in_bytes" || file == "memory.max" => d(
+            "the cgroup already uses more memory than the new limit, and the kernel could not reclaim enough",
+            "give a larger --memory",
+        ),
+        Errno::EBUSY => d(
+            format!("{file} cannot be changed while the cgroup is in this state (in use)"),
+            "run `glassbox cleanup`, then try again",
+        ),
+        Errno::EOPNOTSUPP if file == "cgroup.subtree_control" => d(
+            format!("a controller in {value:?} cannot be enabled here: the parent does not enable it for this cgroup (its cgroup.subtree_control), or it is bound to a cgroup v1 hierarchy"),
+            format!("enable it in every ancestor first (echo +{} > …/cgroup.subtree_control from the root down), or see `glassbox doctor`", value.trim_start_matches('+').split_whitespace().next().unwrap_or("")),
+        ),
+        Errno::EOPNOTSUPP => d(
+            format!("{} does not allow this for {file} (a threaded cgroup, or a controller not delegated here)", dir.display()),
+            "see `glassbox doctor` for this host's cgroup layout",
+        ),
+        Errno::ENOENT if file == "cgroup.subtree_control" => d(
+            format!("{value:?} names a controller that {} cannot hand to its children: it is not in its cgroup.controllers (the controller is bound to a cgroup v1 hierarchy, or the parent has not enabled it)", dir.display()),
+            format!("cat {} shows what can be enabled; on a hybrid host, leave the controller to its v1 hierarchy (see `glassbox doctor`)", dir.join("cgroup.controllers").display()),
+        ),
+        Errno::ENOENT => d(
+            format!("{file} does not exist in {}: the {controller} controller is not enabled for this cgroup, or this kernel lacks that feature", dir.display()),
+            format!("on cgroup v2, enable it in the parent: echo +{controller} > {}; see `glassbox doctor`", dir.parent().unwrap_or(Path::new("/")).join("cgroup.subtree_control").display()),
+        ),
+        Errno::ESRCH if file == "cgroup.procs" => d(
+            format!("the process {value} is gone: it ended before it could be moved"),
+            "nothing to do: the command had already ended",
+        ),
+        _ => generic("write", errno),
+    }
+}
+
+#[cfg(test)]
+mod cgroup_tests {
+    use super::*;
+
+    #[test]
+    fn cgroup_write_diagnoses_name_the_cause() {
+        let q = cgroup_write(
+            Path::new("/sys/fs/cgroup/cpu/g/x/cpu.cfs_quota_us"),
+            "500",
+            Errno::EINVAL,
+        );
+        assert!(q.why.unwrap().contains("at least 1000"));
+        let b = cgroup_write(
+            Path::new("/sys/fs/cgroup/glassbox/cgroup.subtree_control"),
+            "+memory",
+            Errno::EBUSY,
+        );
+        assert!(b.why.unwrap().contains("no internal processes"));
+        let n = cgroup_write(
+            Path::new("/sys/fs/cgroup/glassbox/x/memory.max"),
+            "1",
+            Errno::ENOENT,
+        );
+        assert!(n.why.unwrap().contains("memory controller is not enabled"));
+        assert!(n
+            .todo
+            .contains("/sys/fs/cgroup/glassbox/cgroup.subtree_control"));
+        let s = cgroup_write(
+            Path::new("/sys/fs/cgroup/glassbox/cgroup.subtree_control"),
+            "+cpu",
+            Errno::EOPNOTSUPP,
+        );
+        assert!(s.todo.contains("echo +cpu"));
+        let e = cgroup_write(
+            Path::new("/sys/fs/cgroup/unified/glassbox/cgroup.subtree_control"),
+            "+memory",
+            Errno::ENOENT,
+        );
+        assert!(e.why.unwrap().contains("not in its cgroup.controllers"));
+    }
+}

@@ -1,47 +1,503 @@
-//! The cgroup stage. (Being built: see issue 6.)
+//! The cgroup stage: put a command in a new cgroup with memory, CPU and pids limits, wait,
+//! say how it ended, and remove the cgroup.
+//!
+//! One driver for the three layouts people meet — pure v2, pure v1 and hybrid. It asks the
+//! host where each controller lives (`CgroupHost::place`), makes one cgroup under a
+//! `glassbox` parent in every hierarchy that holds a requested controller, and on a host with
+//! a v2 tree also one there (even with no controllers it gives `cgroup.kill`, `cpu.stat`
+//! usage and one place that holds every process). Only the file names and units differ
+//! between v1 and v2 (`v1.rs`, `v2.rs`).
+//!
+//! The steps are separate so `run` can use them: [`plan`] (pure: validate and decide),
+//! [`apply`] (mkdir and limit writes, journaled), [`enter`] (the child writes its own pid into
+//! every cgroup before it execs), [`report`], and [`undo`].
+
+pub mod limits;
+pub mod report;
+pub mod v1;
+pub mod v2;
 
 use crate::cli::CgroupArgs;
 use crate::error::{Error, Result};
-use crate::sys::Sys;
-use std::path::Path;
+use crate::host::cgroups::{CgroupHost, Layout};
+use crate::journal::{Journal, Resource};
+use crate::sys::process::{forward_signals_to, Ended, Forked};
+use crate::sys::{diagnose, Sys};
+use limits::Limits;
+use std::path::{Path, PathBuf};
 
-pub fn main(_a: &CgroupArgs, _sys: &Sys) -> Result<i32> {
-    Err(Error::new(
-        "glassbox cgroup is not built yet",
-        "follow issue 6",
-    ))
+/// The directory glassbox's cgroups live under, in each hierarchy.
+pub const PARENT: &str = "glassbox";
+
+/// One limit file to write.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LimitWrite {
+    pub file: &'static str,
+    pub value: String,
+    pub why: String,
+}
+
+impl LimitWrite {
+    pub fn new(file: &'static str, value: String, why: impl Into<String>) -> Self {
+        LimitWrite {
+            file,
+            value,
+            why: why.into(),
+        }
+    }
+}
+
+/// The cgroup to make in one hierarchy.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Group {
+    pub version: u8,
+    /// The hierarchy's mount point.
+    pub mount: PathBuf,
+    /// The requested controllers that live in this hierarchy (none: the v2 group on a hybrid
+    /// host, made for cgroup.kill and accounting).
+    pub controllers: Vec<&'static str>,
+    pub writes: Vec<LimitWrite>,
+}
+
+impl Group {
+    pub fn parent(&self) -> PathBuf {
+        self.mount.join(PARENT)
+    }
+    pub fn dir(&self, name: &str) -> PathBuf {
+        self.parent().join(name)
+    }
+}
+
+/// Everything the stage will do, decided before the first syscall.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Plan {
+    pub name: String,
+    pub limits: Limits,
+    pub layout: Layout,
+    /// v2 last, so it is made last and removed first: its cgroup.kill ends every process.
+    pub groups: Vec<Group>,
+}
+
+impl Plan {
+    pub fn dirs(&self) -> Vec<PathBuf> {
+        self.groups.iter().map(|g| g.dir(&self.name)).collect()
+    }
+}
+
+/// What [`apply`] made, in order, with its journal entries.
+#[derive(Debug, Default)]
+pub struct Made {
+    /// (directory, journal entry id) for every cgroup directory created (parents included).
+    pub dirs: Vec<(PathBuf, Option<String>)>,
+}
+
+/// A cgroup name: one path component of letters, digits, `-`, `_` and `.`.
+pub fn check_name(name: &str) -> Result<()> {
+    // "glassbox" is the parent's name: a cgroup glassbox/glassbox would be taken for it.
+    let ok = !name.is_empty()
+        && name != PARENT
+        && name.len() <= 64
+        && !name.starts_with('.')
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::usage(
+            format!("--name {name:?} is not a usable cgroup name"),
+            "use 1 to 64 letters, digits, '-', '_' or '.', not starting with '.' (and not \"glassbox\", the parent's name)",
+        ))
+    }
+}
+
+/// Decide where each requested controller lives and what to write there. Pure: reads the
+/// host description only; a missing controller is an error naming where it would be.
+pub fn plan(host: &CgroupHost, limits: &Limits, name: &str) -> Result<Plan> {
+    check_name(name)?;
+    let mut groups: Vec<Group> = Vec::new();
+    for ctrl in limits.controllers() {
+        let Some(place) = host.place(ctrl) else {
+            return Err(missing_controller(host, ctrl));
+        };
+        match groups
+            .iter_mut()
+            .find(|g| g.mount == place.mount && g.version == place.version)
+        {
+            Some(g) => g.controllers.push(ctrl),
+            None => groups.push(Group {
+                version: place.version,
+                mount: place.mount,
+                controllers: vec![ctrl],
+                writes: Vec::new(),
+            }),
+        }
+    }
+    if let Some(v2) = &host.v2_mount {
+        if !groups.iter().any(|g| g.version == 2) {
+            groups.push(Group {
+                version: 2,
+                mount: v2.clone(),
+                controllers: Vec::new(),
+                writes: Vec::new(),
+            });
+        }
+    } else if let Some(f) = host.place("freezer").filter(|_| !groups.is_empty()) {
+        // Pure v1 has no cgroup.kill: a freezer cgroup lets glassbox stop every process
+        // before killing them, so none can fork meanwhile. Made last, removed first.
+        match groups.iter_mut().find(|g| g.mount == f.mount) {
+            Some(g) => g.controllers.push("freezer"),
+            None => groups.push(Group {
+                version: 1,
+                mount: f.mount,
+                controllers: vec!["freezer"],
+                writes: Vec::new(),
+            }),
+        }
+    }
+    groups.sort_by_key(|g| g.version == 2);
+    for g in &mut groups {
+        g.writes = if g.version == 2 {
+            v2::writes(limits, &g.controllers)
+        } else {
+            v1::writes(limits, &g.controllers)
+        };
+        if g.version == 1
+            && limits.memory_swap.is_some()
+            && g.controllers.contains(&"memory")
+            && !g.mount.join("memory.memsw.limit_in_bytes").exists()
+        {
+            return Err(Error::usage(
+                format!(
+                    "--memory-swap cannot be applied: this kernel does not account swap in cgroup v1 (there is no {})",
+                    g.mount.join("memory.memsw.limit_in_bytes").display()
+                ),
+                "boot with swapaccount=1 on the kernel command line, or leave out --memory-swap",
+            ));
+        }
+    }
+    Ok(Plan {
+        name: name.to_string(),
+        limits: limits.clone(),
+        layout: host.layout,
+        groups,
+    })
+}
+
+/// The error for a requested controller this host does not offer.
+fn missing_controller(host: &CgroupHost, ctrl: &str) -> Error {
+    let flag = match ctrl {
+        "memory" => "--memory/--memory-swap",
+        "cpu" => "--cpus/--cpu-shares",
+        _ => "--pids",
+    };
+    let where_ = match (&host.v2_mount, host.layout) {
+        (_, Layout::None) => "no cgroup filesystem is mounted at all".to_string(),
+        (Some(v2), _) => format!(
+            "no cgroup v1 hierarchy has it, and the cgroup v2 root {} does not list it in cgroup.controllers",
+            v2.display()
+        ),
+        (None, _) => format!("no cgroup v1 hierarchy has it (it would be mounted at /sys/fs/cgroup/{ctrl})"),
+    };
+    let todo = match host.layout {
+        Layout::V2 => format!("check that the kernel has the {ctrl} controller (cat /sys/fs/cgroup/cgroup.controllers), or leave out {flag}"),
+        Layout::None => "mount cgroup2: mount -t cgroup2 none /sys/fs/cgroup (see `glassbox doctor`)".to_string(),
+        _ => format!("mount it: mkdir -p /sys/fs/cgroup/{ctrl} && mount -t cgroup -o {ctrl} none /sys/fs/cgroup/{ctrl}; or leave out {flag}"),
+    };
+    Error::new(
+        format!("the {ctrl} controller that {flag} needs is not available on this host: {where_}"),
+        todo,
+    )
+}
+
+/// The diagnosis for a refused write to a cgroup file.
+fn write_diagnosis(
+    path: &Path,
+    value: &str,
+) -> impl FnOnce(nix::errno::Errno) -> crate::sys::Diagnosis {
+    let path = path.to_path_buf();
+    let value = value.to_string();
+    move |errno| diagnose::cgroup_write(&path, &value, errno)
+}
+
+/// Create the cgroups and write the limits. On failure, what was made is removed again.
+pub fn apply(sys: &Sys, journal: Option<&Journal>, plan: &Plan) -> Result<Made> {
+    let mut made = Made::default();
+    match apply_inner(sys, journal, plan, &mut made) {
+        Ok(()) => Ok(made),
+        Err(e) => {
+            undo(sys, journal, &mut made);
+            Err(e)
+        }
+    }
+}
+
+fn apply_inner(sys: &Sys, journal: Option<&Journal>, plan: &Plan, made: &mut Made) -> Result<()> {
+    let n = sys.narrator;
+    for g in &plan.groups {
+        let dir = g.dir(&plan.name);
+        n.note(&format!(
+            "cgroup v{} hierarchy at {}{}",
+            g.version,
+            g.mount.display(),
+            if g.controllers.is_empty() {
+                " (no controller of ours here: used to hold, count and kill the processes)"
+                    .to_string()
+            } else {
+                format!(": {}", g.controllers.join(", "))
+            }
+        ));
+        // Another run may remove an empty parent between our mkdirs: try again then.
+        let mut tries = 0;
+        loop {
+            tries += 1;
+            ensure_parent(sys, journal, g, made)?;
+            let id = record(journal, &dir)?;
+            match sys.mkdir(
+                &dir,
+                0o755,
+                "a new cgroup: the kernel fills the directory with its control files",
+            ) {
+                Ok(()) => {
+                    made.dirs.push((dir.clone(), id));
+                    break;
+                }
+                Err(e) => {
+                    if let (Some(j), Some(id)) = (journal, &id) {
+                        j.strike(id);
+                    }
+                    if e.errno == Some(nix::errno::Errno::ENOENT) && tries < 3 {
+                        continue;
+                    }
+                    return Err(e);
+                }
+            }
+        }
+        for w in &g.writes {
+            let path = dir.join(w.file);
+            sys.write_file(&path, &w.value, &w.why, write_diagnosis(&path, &w.value))?;
+            explain_file(sys, w.file);
+        }
+    }
+    Ok(())
+}
+
+fn record(journal: Option<&Journal>, dir: &Path) -> Result<Option<String>> {
+    journal
+        .map(|j| {
+            j.record(Resource::Cgroup {
+                path: dir.to_path_buf(),
+            })
+        })
+        .transpose()
+}
+
+/// The shared `glassbox` parent: made if missing (journaled), and on v2 with our
+/// controllers enabled for its children.
+fn ensure_parent(sys: &Sys, journal: Option<&Journal>, g: &Group, made: &mut Made) -> Result<()> {
+    let parent = g.parent();
+    if g.version == 2 && !g.controllers.is_empty() {
+        enable_controllers(sys, &g.mount, &g.controllers, "the v2 root")?;
+    }
+    if !parent.exists() {
+        let id = record(journal, &parent)?;
+        match sys.mkdir(
+            &parent,
+            0o755,
+            "the parent all glassbox cgroups go under, so they are easy to find",
+        ) {
+            Ok(()) => made.dirs.push((parent.clone(), id)),
+            Err(e) => {
+                if let (Some(j), Some(id)) = (journal, &id) {
+                    j.strike(id);
+                }
+                // Another run made it at the same moment: fine.
+                if e.errno != Some(nix::errno::Errno::EEXIST) {
+                    return Err(e);
+                }
+            }
+        }
+    }
+    if g.version == 2 && !g.controllers.is_empty() {
+        enable_controllers(sys, &parent, &g.controllers, "the glassbox parent")?;
+    }
+    Ok(())
+}
+
+/// On v2, a controller's files appear in a cgroup only when its parent lists the controller
+/// in cgroup.subtree_control. Enable the ones not yet enabled there.
+fn enable_controllers(sys: &Sys, cgroup: &Path, ctrls: &[&str], what: &str) -> Result<()> {
+    let file = cgroup.join("cgroup.subtree_control");
+    let enabled = std::fs::read_to_string(&file).unwrap_or_default();
+    let missing: Vec<String> = ctrls
+        .iter()
+        .filter(|c| !enabled.split_whitespace().any(|e| e == **c))
+        .map(|c| format!("+{c}"))
+        .collect();
+    if missing.is_empty() {
+        return Ok(());
+    }
+    let value = missing.join(" ");
+    sys.write_file(
+        &file,
+        &value,
+        &format!("enable {} for the cgroups under {what}", ctrls.join(", ")),
+        write_diagnosis(&file, &value),
+    )?;
+    explain_file(sys, "cgroup.subtree_control");
+    if !cgroup.ends_with(PARENT) {
+        // Not undone: other cgroups may come to rely on it (systemd and docker do the same).
+        sys.narrator.warn(&format!(
+            "{} now hands {value} to its children; glassbox leaves that as it is",
+            cgroup.display()
+        ));
+    }
+    Ok(())
+}
+
+/// At -v, the catalog's explanation of a cgroup file after its write.
+fn explain_file(sys: &Sys, file: &str) {
+    if let Some(e) = crate::narrate::catalog::lookup_kind(file, "file") {
+        sys.narrator
+            .verbose(&format!("{}: {}", e.name, e.summary.trim()));
+        for line in e.explain.trim().lines() {
+            sys.narrator.verbose(line);
+        }
+    }
+}
+
+/// In the child, before exec: move this process into every cgroup of the plan.
+pub fn enter(sys: &Sys, plan: &Plan) -> Result<()> {
+    let pid = std::process::id().to_string();
+    for dir in plan.dirs() {
+        let procs = dir.join("cgroup.procs");
+        sys.write_file(
+            &procs,
+            &pid,
+            "move this process into the cgroup: from now on its children are born there too",
+            write_diagnosis(&procs, &pid),
+        )?;
+        explain_file(sys, "cgroup.procs");
+    }
+    Ok(())
+}
+
+/// Remove what [`apply`] made, newest first, striking each journal entry once it is gone.
+/// Errors are shown as warnings: the journal keeps what could not be removed for cleanup.
+pub fn undo(sys: &Sys, journal: Option<&Journal>, made: &mut Made) {
+    while let Some((dir, id)) = made.dirs.pop() {
+        let res = if dir.file_name().is_some_and(|n| n == PARENT) {
+            remove_parent_if_empty(sys, &dir)
+        } else {
+            remove_cgroup(sys, &dir)
+        };
+        match res {
+            Ok(()) => {
+                if let (Some(j), Some(id)) = (journal, id) {
+                    j.strike(&id);
+                }
+            }
+            Err(e) => sys.narrator.warn(&format!(
+                "{} is left behind: {}; `glassbox cleanup` will try again",
+                dir.display(),
+                e.what
+            )),
+        }
+    }
+}
+
+/// Child cgroup directories of `dir`.
+fn child_cgroups(dir: &Path) -> Vec<PathBuf> {
+    std::fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+        .map(|e| e.path())
+        .collect()
+}
+
+/// Remove the shared `glassbox` parent if no other run uses it (the last run out removes it).
+/// In use by another run counts as done: that run removes it when it ends.
+fn remove_parent_if_empty(sys: &Sys, parent: &Path) -> Result<()> {
+    if !parent.exists() || !child_cgroups(parent).is_empty() {
+        return Ok(());
+    }
+    match sys.rmdir(
+        parent,
+        "the glassbox parent holds no cgroup any more: remove it too",
+    ) {
+        Err(e)
+            if matches!(
+                e.errno,
+                Some(nix::errno::Errno::EBUSY | nix::errno::Errno::ENOENT)
+            ) =>
+        {
+            Ok(())
+        }
+        other => other,
+    }
 }
 
 /// Kill what is left in a cgroup and remove it. Already gone counts as removed.
+/// A cgroup that holds other cgroups is left alone (another run is using it).
 pub fn remove_cgroup(sys: &Sys, path: &Path) -> Result<()> {
     if !path.exists() {
         return Ok(());
     }
+    if path.file_name().is_some_and(|n| n == PARENT) {
+        if !child_cgroups(path).is_empty() {
+            return Err(Error::new(
+                format!(
+                    "{} still holds the cgroups of a running glassbox",
+                    path.display()
+                ),
+                "run `glassbox cleanup` again once that run has ended",
+            ));
+        }
+        return remove_parent_if_empty(sys, path);
+    }
+    let procs = |p: &Path| -> Vec<i32> {
+        std::fs::read_to_string(p.join("cgroup.procs"))
+            .unwrap_or_default()
+            .split_whitespace()
+            .filter_map(|p| p.parse().ok())
+            .collect()
+    };
     let kill = path.join("cgroup.kill");
     if kill.exists() {
-        sys.write_file_plain(
-            &kill,
-            "1",
-            "kill every process left in the cgroup (cgroup v2)",
-        )?;
-    } else if let Ok(procs) = std::fs::read_to_string(path.join("cgroup.procs")) {
-        for pid in procs
-            .split_whitespace()
-            .filter_map(|p| p.parse::<i32>().ok())
-        {
-            let _ = sys.kill(
-                pid,
-                libc::SIGKILL,
-                "a process left in the cgroup must end before the cgroup can go",
-            );
+        if !procs(path).is_empty() {
+            sys.write_file(
+                &kill,
+                "1",
+                "kill every process left in the cgroup, even ones forked meanwhile (cgroup v2)",
+                write_diagnosis(&kill, "1"),
+            )?;
+            explain_file(sys, "cgroup.kill");
+        }
+    } else if path.join("freezer.state").exists() && !procs(path).is_empty() {
+        freeze_and_kill(sys, path)?;
+    } else {
+        // cgroup v1 without a freezer: kill what is listed until nothing is left (the pids
+        // limit, if any, bounds how many new ones can appear meanwhile).
+        for _ in 0..50 {
+            let left = procs(path);
+            if left.is_empty() {
+                break;
+            }
+            for pid in left {
+                let _ = sys.kill(
+                    pid,
+                    libc::SIGKILL,
+                    "a process left in the cgroup must end before the cgroup can go",
+                );
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
         }
     }
     // The kernel removes a cgroup only once its last process has fully exited.
-    for _ in 0..200 {
-        let empty = std::fs::read_to_string(path.join("cgroup.procs"))
-            .map(|s| s.trim().is_empty())
-            .unwrap_or(true);
-        if empty {
+    for _ in 0..300 {
+        if procs(path).is_empty() {
             break;
         }
         std::thread::sleep(std::time::Duration::from_millis(10));
@@ -49,5 +505,299 @@ pub fn remove_cgroup(sys: &Sys, path: &Path) -> Result<()> {
     sys.rmdir(
         path,
         "remove the cgroup directory: the kernel frees the cgroup",
+    )?;
+    if let Some(parent) = path
+        .parent()
+        .filter(|p| p.file_name().is_some_and(|n| n == PARENT))
+    {
+        remove_parent_if_empty(sys, parent)?;
+    }
+    Ok(())
+}
+
+/// cgroup v1: freeze the cgroup so no process in it can run (or fork), send each one
+/// SIGKILL, then thaw it so the kills take effect.
+fn freeze_and_kill(sys: &Sys, path: &Path) -> Result<()> {
+    let state = path.join("freezer.state");
+    sys.write_file(
+        &state,
+        "FROZEN",
+        "stop every process in the cgroup, so none can fork while they are killed",
+        write_diagnosis(&state, "FROZEN"),
+    )?;
+    explain_file(sys, "freezer.state");
+    for _ in 0..300 {
+        let now = std::fs::read_to_string(&state).unwrap_or_default();
+        if now.trim() == "FROZEN" {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    let pids: Vec<i32> = std::fs::read_to_string(path.join("cgroup.procs"))
+        .unwrap_or_default()
+        .split_whitespace()
+        .filter_map(|p| p.parse().ok())
+        .collect();
+    for pid in pids {
+        let _ = sys.kill(
+            pid,
+            libc::SIGKILL,
+            "a process left in the frozen cgroup: it dies as soon as it is thawed",
+        );
+    }
+    sys.write_file(
+        &state,
+        "THAWED",
+        "let the processes run again, so the pending SIGKILLs end them",
+        write_diagnosis(&state, "THAWED"),
     )
+}
+
+/// `glassbox cgroup`: plan, apply, fork, enter, exec; wait, report, undo.
+pub fn main(a: &CgroupArgs, sys: &Sys) -> Result<i32> {
+    let limits = Limits::from_args(a)?;
+    let name = a
+        .name
+        .clone()
+        .unwrap_or_else(|| format!("gb-{}", std::process::id()));
+    let host = CgroupHost::current();
+    let plan = plan(&host, &limits, &name)?;
+    if plan.groups.is_empty() {
+        return Err(Error::new(
+            "there is no cgroup hierarchy to put the command in: no limit was asked for and this host has no cgroup v2 tree",
+            "give a limit (--memory, --cpus, --cpu-shares, --pids)",
+        ));
+    }
+    if let Some(d) = plan.dirs().into_iter().find(|d| d.exists()) {
+        return Err(Error::usage(
+            format!("a cgroup named {name:?} already exists ({})", d.display()),
+            "pick another --name, or run `glassbox cleanup` if a killed glassbox left it",
+        ));
+    }
+    // A command that cannot be found is known now: say so before anything is created.
+    if let Some(cmd) = a.tail.command.first() {
+        let path_var = std::env::var("PATH").ok();
+        if crate::sys::process::find_command(cmd, path_var.as_deref()).is_none() {
+            return Err(Error::new(
+                format!("the command {cmd:?} was not found on PATH, so no cgroup was made for it"),
+                "check the name, or give the full path of the program",
+            )
+            .with_code(crate::error::exit::NOT_FOUND));
+        }
+    }
+    if !sys.dry_run() && !crate::host::is_root() {
+        return Err(Error::new(
+            "glassbox cgroup needs root: only root may create cgroups under /sys/fs/cgroup",
+            "run it with sudo (or use --dry-run to see the plan)",
+        ));
+    }
+    let n = sys.narrator;
+    n.stage("cgroup", "limit memory, CPU and processes for the command");
+    n.note(&format!("this host: {}", plan.layout.describe()));
+    let journal = if sys.dry_run() {
+        None
+    } else {
+        Some(Journal::open()?)
+    };
+    let mut made = apply(sys, journal.as_ref(), &plan)?;
+    let started = std::time::Instant::now();
+    let forked = match sys.fork(
+        0,
+        "a child for the command; it joins the cgroups before it execs",
+    ) {
+        Ok(f) => f,
+        Err(e) => {
+            undo(sys, journal.as_ref(), &mut made);
+            return Err(e);
+        }
+    };
+    let pid = match forked {
+        Forked::Child => {
+            let err = match enter(sys, &plan) {
+                Ok(()) => {
+                    if sys.dry_run() {
+                        let mut dirs = plan.dirs();
+                        dirs.reverse();
+                        n.note(&format!(
+                            "(dry run) the command would run now; when it ends glassbox reports what the kernel counted, kills what is left, and removes {}",
+                            dirs.iter().map(|d| d.display().to_string()).collect::<Vec<_>>().join(", ")
+                        ));
+                    }
+                    match sys.exec(&a.tail.command, "the child becomes the command") {
+                        Err(e) => e,
+                        Ok(never) => match never {},
+                    }
+                }
+                Err(e) => e,
+            };
+            crate::report_child_error(&err);
+            std::process::exit(err.code);
+        }
+        Forked::Parent(pid) => pid,
+    };
+    forward_signals_to(pid);
+    let waited = sys.wait(pid, "wait for the command to end, then report and clean up");
+    let wall = started.elapsed();
+    let usage = report::read(&plan.groups, &plan.name);
+    let code = match waited {
+        Ok(ended) => {
+            for line in report::lines(&usage, &plan.limits, ended, wall) {
+                n.note(&line);
+            }
+            Ok(exit_code(ended, &usage))
+        }
+        Err(e) => Err(e),
+    };
+    undo(sys, journal.as_ref(), &mut made);
+    code
+}
+
+/// The command's exit code as docker gives it; an OOM kill is 137 (128 + SIGKILL).
+pub fn exit_code(ended: Ended, usage: &report::Usage) -> i32 {
+    match ended {
+        Ended::Signaled(libc::SIGKILL) if usage.oom_kills.unwrap_or(0) > 0 => 137,
+        e => e.code(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::host::mountinfo::parse;
+
+    const HYBRID: &str = "\
+31 23 0:28 / /sys/fs/cgroup rw,relatime - tmpfs tmpfs rw,mode=755
+32 31 0:29 / /sys/fs/cgroup/cpu rw,relatime - cgroup cgroup rw,cpu
+35 31 0:32 / /sys/fs/cgroup/memory rw,relatime - cgroup cgroup rw,memory
+39 31 0:36 / /sys/fs/cgroup/pids rw,relatime - cgroup cgroup rw,pids
+41 31 0:38 / /sys/fs/cgroup/unified rw,relatime - cgroup2 cgroup2 rw
+";
+
+    fn limits() -> Limits {
+        Limits {
+            memory: Some(32 << 20),
+            pids: Some(Some(20)),
+            cpus: Some(limits::Cpus {
+                quota_us: 20_000,
+                period_us: 100_000,
+            }),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn hybrid_plan_has_one_cgroup_per_hierarchy_and_v2_last() {
+        let host = CgroupHost::detect(&parse(HYBRID), |_| Some(String::new()));
+        let p = plan(&host, &limits(), "t1").unwrap();
+        let dirs: Vec<String> = p.dirs().iter().map(|d| d.display().to_string()).collect();
+        assert_eq!(
+            dirs,
+            vec![
+                "/sys/fs/cgroup/memory/glassbox/t1",
+                "/sys/fs/cgroup/cpu/glassbox/t1",
+                "/sys/fs/cgroup/pids/glassbox/t1",
+                "/sys/fs/cgroup/unified/glassbox/t1",
+            ]
+        );
+        assert_eq!(p.groups[0].writes[0].file, "memory.limit_in_bytes");
+        assert!(p.groups[3].writes.is_empty());
+    }
+
+    #[test]
+    fn a_missing_controller_is_an_error_that_says_where() {
+        let host = CgroupHost::detect(
+            &parse("41 31 0:38 / /sys/fs/cgroup/unified rw - cgroup2 cgroup2 rw\n"),
+            |_| Some("hugetlb\n".into()),
+        );
+        let e = plan(&host, &limits(), "t2").unwrap_err();
+        assert!(e.what.contains("memory controller"), "{}", e.what);
+        assert!(e.what.contains("/sys/fs/cgroup/unified"), "{}", e.what);
+    }
+
+    #[test]
+    fn v1_plan_with_comounted_cpu_and_a_freezer_to_kill_with() {
+        let v1 = "\
+25 18 0:22 / /sys/fs/cgroup rw - tmpfs tmpfs ro,mode=755
+26 25 0:23 / /sys/fs/cgroup/cpu,cpuacct rw - cgroup cgroup rw,cpu,cpuacct
+27 25 0:24 / /sys/fs/cgroup/memory rw - cgroup cgroup rw,memory
+28 25 0:25 / /sys/fs/cgroup/pids rw - cgroup cgroup rw,pids
+29 25 0:26 / /sys/fs/cgroup/freezer rw - cgroup cgroup rw,freezer
+";
+        let host = CgroupHost::detect(&parse(v1), |_| None);
+        let p = plan(&host, &limits(), "t4").unwrap();
+        let dirs: Vec<String> = p.dirs().iter().map(|d| d.display().to_string()).collect();
+        assert_eq!(
+            dirs,
+            vec![
+                "/sys/fs/cgroup/memory/glassbox/t4",
+                "/sys/fs/cgroup/cpu,cpuacct/glassbox/t4",
+                "/sys/fs/cgroup/pids/glassbox/t4",
+                "/sys/fs/cgroup/freezer/glassbox/t4",
+            ]
+        );
+        assert_eq!(p.groups[1].writes[1].file, "cpu.cfs_quota_us");
+        assert_eq!(p.groups[1].writes[1].value, "20000");
+        assert!(p.groups[3].writes.is_empty());
+    }
+
+    #[test]
+    fn v2_plan_is_one_cgroup_with_every_controller() {
+        let v2 = "30 23 0:26 / /sys/fs/cgroup rw - cgroup2 cgroup2 rw,nsdelegate\n";
+        let host = CgroupHost::detect(&parse(v2), |_| Some("cpuset cpu io memory pids\n".into()));
+        let p = plan(&host, &limits(), "t5").unwrap();
+        assert_eq!(p.groups.len(), 1);
+        assert_eq!(p.dirs()[0], PathBuf::from("/sys/fs/cgroup/glassbox/t5"));
+        assert_eq!(p.groups[0].controllers, vec!["memory", "cpu", "pids"]);
+        let files: Vec<&str> = p.groups[0].writes.iter().map(|w| w.file).collect();
+        assert_eq!(files, vec!["memory.max", "cpu.max", "pids.max"]);
+    }
+
+    #[test]
+    fn bad_names_are_refused() {
+        for bad in ["", "..", "a/b", ".x", "x y", "glassbox"] {
+            assert!(check_name(bad).is_err(), "{bad}");
+        }
+        check_name("gb-12.test_x").unwrap();
+    }
+
+    /// The v2 driver on a directory standing in for a v2 root (regular files, not the kernel):
+    /// checks which files are written with what, and that undo removes everything.
+    #[test]
+    fn v2_driver_writes_into_a_stand_in_tree() {
+        let root = tempfile::tempdir().unwrap();
+        let mount = root.path().to_path_buf();
+        std::fs::write(mount.join("cgroup.subtree_control"), "").unwrap();
+        let host = CgroupHost {
+            layout: Layout::V2,
+            v2_mount: Some(mount.clone()),
+            v2_controllers: vec!["memory".into(), "cpu".into(), "pids".into()],
+            v1_hierarchies: Vec::new(),
+        };
+        let p = plan(&host, &limits(), "t3").unwrap();
+        assert_eq!(p.groups.len(), 1);
+        // The kernel would create these files on mkdir; the stand-in makes them first.
+        let narrator = crate::narrate::Narrator::silent();
+        let sys = Sys::new(&narrator);
+        let parent = mount.join("glassbox");
+        std::fs::create_dir(&parent).unwrap();
+        std::fs::write(parent.join("cgroup.subtree_control"), "").unwrap();
+        let dir = parent.join("t3");
+        std::fs::create_dir(&dir).unwrap();
+        for f in ["memory.max", "cpu.max", "pids.max"] {
+            std::fs::write(dir.join(f), "").unwrap();
+        }
+        for w in &p.groups[0].writes {
+            sys.write_file_plain(&dir.join(w.file), &w.value, &w.why)
+                .unwrap();
+        }
+        let read = |f: &str| std::fs::read_to_string(dir.join(f)).unwrap();
+        assert_eq!(read("memory.max"), "33554432");
+        assert_eq!(read("cpu.max"), "20000 100000");
+        assert_eq!(read("pids.max"), "20");
+        enable_controllers(&sys, &mount, &p.groups[0].controllers, "the root").unwrap();
+        assert_eq!(
+            std::fs::read_to_string(mount.join("cgroup.subtree_control")).unwrap(),
+            "+memory +cpu +pids"
+        );
+    }
 }
