@@ -167,7 +167,7 @@ fn real_fork_bomb_is_stopped_and_the_host_is_fine() {
             "--",
             "sh",
             "-c",
-            "b() { b & b & }; b; sleep 1",
+            "b() { b & b & }; b; until sleep 1; do :; done; exit 0",
         ])
         .output()
         .unwrap();
