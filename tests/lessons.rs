@@ -11,6 +11,9 @@ use glassbox::lesson::parse::{output_matches, Lesson};
 
 const MARK: &str = "@@glassbox-lesson-step@@";
 
+/// The lesson run and the exercise checks both make cgroups and sleeps: one at a time.
+static MACHINE: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 fn run_lesson(l: &Lesson) -> Vec<String> {
     let work = tempfile::tempdir().unwrap();
     let state = tempfile::tempdir().unwrap();
@@ -85,6 +88,7 @@ fn every_lesson_command_shows_what_the_lesson_says() {
     if !root_or_skip("every_lesson_command_shows_what_the_lesson_says") {
         return;
     }
+    let _one_at_a_time = MACHINE.lock().unwrap_or_else(|e| e.into_inner());
     let mounts = host_mounts();
     let mut problems = Vec::new();
     let lessons = glassbox::lesson::all();
@@ -150,6 +154,7 @@ fn every_exercise_check_turns_done_when_its_solution_runs() {
     if !root_or_skip("every_exercise_check_turns_done_when_its_solution_runs") {
         return;
     }
+    let _one_at_a_time = MACHINE.lock().unwrap_or_else(|e| e.into_inner());
     let bin_dir = bin().parent().unwrap().to_path_buf();
     let path = format!(
         "{}:{}",
@@ -169,9 +174,11 @@ fn every_exercise_check_turns_done_when_its_solution_runs() {
             };
             let done_line = format!("✓ exercise {}: {} — done", i + 1, e.title);
             // The solution runs in its own process group, so all of it can be stopped after.
+            let state = tempfile::tempdir().unwrap();
             let mut child = std::process::Command::new("setsid")
                 .args(["sh", "-c", solution])
                 .env("PATH", &path)
+                .env("GLASSBOX_STATE_DIR", state.path())
                 .env("NO_COLOR", "1")
                 .stdout(std::process::Stdio::null())
                 .stderr(std::process::Stdio::null())
@@ -189,8 +196,30 @@ fn every_exercise_check_turns_done_when_its_solution_runs() {
                 }
                 std::thread::sleep(std::time::Duration::from_millis(50));
             }
-            unsafe { libc::kill(-(child.id() as i32), libc::SIGKILL) };
+            // SIGTERM first: glassbox passes it on, then removes what it made.
+            let group = -(child.id() as i32);
+            unsafe { libc::kill(group, libc::SIGTERM) };
             let _ = child.wait();
+            for _ in 0..500 {
+                if unsafe { libc::kill(group, 0) } != 0 {
+                    break;
+                }
+                std::thread::sleep(std::time::Duration::from_millis(10));
+            }
+            unsafe { libc::kill(group, libc::SIGKILL) };
+            let leftovers = glassbox()
+                .arg("cleanup")
+                .env("GLASSBOX_STATE_DIR", state.path())
+                .output()
+                .unwrap();
+            if !stdout(&leftovers).starts_with("Nothing to clean up") {
+                problems.push(format!(
+                    "lesson {} exercise {}: the solution left host changes:\n{}",
+                    l.number,
+                    i + 1,
+                    stdout(&leftovers)
+                ));
+            }
             if !seen.contains(&done_line) {
                 problems.push(format!(
                     "lesson {} exercise {}: the check never said done:\n{seen}",
