@@ -368,7 +368,14 @@ fn explain_file(sys: &Sys, file: &str) {
 
 /// In the child, before exec: move this process into every cgroup of the plan.
 pub fn enter(sys: &Sys, plan: &Plan) -> Result<()> {
-    let pid = std::process::id().to_string();
+    attach(sys, plan, std::process::id() as i32)
+}
+
+/// Move process `pid` into every cgroup of the plan (from the parent, as `run` does while
+/// the child waits at its gate: inside its own pid namespace the child is PID 1, a number
+/// that means another process out here).
+pub fn attach(sys: &Sys, plan: &Plan, pid: i32) -> Result<()> {
+    let pid = pid.to_string();
     for dir in plan.dirs() {
         let procs = dir.join("cgroup.procs");
         sys.write_file(
