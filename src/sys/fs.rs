@@ -51,7 +51,7 @@ impl Sys<'_> {
             "mknod",
             vec![
                 qpath(path),
-                format!("S_IFCHR|{mode:#o}"),
+                format!("S_IFCHR|0{mode:o}"),
                 format!("makedev({major:#x}, {minor:#x})"),
             ],
             "mknod(2)",
