@@ -202,7 +202,8 @@ pub fn resolve_beneath(
         std::ffi::CString::new(rel.as_os_str().as_encoded_bytes()).map_err(|_| Refused::Missing)?
     };
     let mut how: libc::open_how = unsafe { std::mem::zeroed() };
-    how.flags = (libc::O_PATH | libc::O_CLOEXEC | libc::O_NOFOLLOW) as u64;
+    // No O_NOFOLLOW: with O_PATH it would hand back the link itself instead of refusing it.
+    how.flags = (libc::O_PATH | libc::O_CLOEXEC) as u64;
     how.resolve = libc::RESOLVE_BENEATH | libc::RESOLVE_NO_SYMLINKS | libc::RESOLVE_NO_MAGICLINKS;
     use std::os::fd::AsRawFd;
     let fd = unsafe {
