@@ -378,9 +378,11 @@ fn remount_ro(sys: &Sys, p: &Path, why: &str) -> Result<()> {
 }
 
 pub fn main(a: &Args, sys: &Sys) -> Result<i32> {
-    let p = plan(a)?;
     if !sys.dry_run() {
         super::root::require_cap("mount", super::root::CAP_SYS_ADMIN, "CAP_SYS_ADMIN (root)")?;
+    }
+    let p = plan(a)?;
+    if !sys.dry_run() {
         super::root::check_private_mount_ns("mount")?;
     }
     let n = sys.narrator;

@@ -162,11 +162,11 @@ fn check_command_inside(dir: &Path, command: &[String]) -> Result<()> {
 }
 
 pub fn chroot_main(a: &RootArgs, sys: &Sys) -> Result<i32> {
-    let dir = check_dir(&a.dir)?;
-    check_command_inside(&dir, &a.tail.command)?;
     if !sys.dry_run() {
         require_cap("chroot", CAP_SYS_CHROOT, "CAP_SYS_CHROOT (root)")?;
     }
+    let dir = check_dir(&a.dir)?;
+    check_command_inside(&dir, &a.tail.command)?;
     let n = sys.narrator;
     n.stage(
         "chroot",
@@ -182,10 +182,12 @@ pub fn chroot_main(a: &RootArgs, sys: &Sys) -> Result<i32> {
 }
 
 pub fn pivot_root_main(a: &RootArgs, sys: &Sys) -> Result<i32> {
+    if !sys.dry_run() {
+        require_cap("pivot-root", CAP_SYS_ADMIN, "CAP_SYS_ADMIN (root)")?;
+    }
     let dir = check_dir(&a.dir)?;
     check_command_inside(&dir, &a.tail.command)?;
     if !sys.dry_run() {
-        require_cap("pivot-root", CAP_SYS_ADMIN, "CAP_SYS_ADMIN (root)")?;
         check_private_mount_ns("pivot-root")?;
     }
     let n = sys.narrator;

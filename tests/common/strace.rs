@@ -44,10 +44,27 @@ pub fn run(args: &[&str]) -> Traced {
 
 /// As [`run`], with a hook to adjust the command (environment, stdin).
 pub fn run_with(args: &[&str], adjust: impl FnOnce(&mut Command)) -> Traced {
+    run_full(None, args, adjust)
+}
+
+/// As [`run`], with glassbox started as `user` (strace -u USER): for non-root tests.
+pub fn run_as(user: &str, args: &[&str]) -> Traced {
+    run_full(Some(user), args, |_| {})
+}
+
+fn run_full(user: Option<&str>, args: &[&str], adjust: impl FnOnce(&mut Command)) -> Traced {
+    use std::os::unix::fs::PermissionsExt;
     let dir = tempfile::tempdir().unwrap();
     let strace_out = dir.path().join("strace.txt");
     let trace = dir.path().join("trace.jsonl");
     let mut cmd = Command::new("strace");
+    if let Some(u) = user {
+        // The traced glassbox runs as `u` and must be able to append to the trace file.
+        std::fs::write(&trace, "").unwrap();
+        std::fs::set_permissions(&trace, std::fs::Permissions::from_mode(0o666)).unwrap();
+        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o711)).unwrap();
+        cmd.args(["-u", u]);
+    }
     cmd.args(["-f", "-y", "-qq", "-s", "4096", "-o"])
         .arg(&strace_out)
         .arg(super::bin())
