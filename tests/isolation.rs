@@ -15,7 +15,10 @@ struct Rootfs {
 }
 
 fn rootfs() -> Rootfs {
-    let dir = tempfile::Builder::new().prefix("gb-iso-").tempdir().unwrap();
+    let dir = tempfile::Builder::new()
+        .prefix("gb-iso-")
+        .tempdir()
+        .unwrap();
     let path = dir.path().join("rootfs");
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("rootfs-scripts/busybox.sh");
     let o = Command::new("sh").arg(&script).arg(&path).output().unwrap();
@@ -58,7 +61,7 @@ fn the_by_hand_chain_makes_a_container_from_a_busybox_rootfs() {
     let root = r.path.to_str().unwrap();
     let _m = MountsUnchanged::now();
     let host_name = nix::unistd::gethostname().unwrap();
-    let script = "echo pid=$$; hostname; ps -o pid | tail -n +2 | tr -d ' ' | tr '\\n' ,; echo; \
+    let script = "echo pid=$$; hostname; ps -o pid,comm > /tmp/ps; tail -n +2 /tmp/ps | tr -s ' ' | tr '\\n' ,; echo; \
         ls /sys/class/net | tr '\\n' ,; echo; \
         echo keys=$(cat /proc/keys | wc -c); echo x > /proc/keys; echo keys-after=$(cat /proc/keys | wc -c); \
         touch /proc/acpi/gb 2>/dev/null || echo acpi-ro; \
@@ -68,34 +71,80 @@ fn the_by_hand_chain_makes_a_container_from_a_busybox_rootfs() {
         test -d /tmp/gb-iso-old || echo no-host; \
         grep -c . /proc/self/mountinfo";
     let t = strace::run(&[
-        "unshare", "--mount", "--uts", "--ipc", "--net", "--pid", "--fork", "--hostname", "box",
-        "--", &gb(), "mount", "--root", root, "proc", "sys", "tmp", "dev", "devpts", "shm",
-        "--", &gb(), "pivot-root", root, "--", "/bin/sh", "-c", script,
+        "unshare",
+        "--mount",
+        "--uts",
+        "--ipc",
+        "--net",
+        "--pid",
+        "--fork",
+        "--hostname",
+        "box",
+        "--",
+        &gb(),
+        "mount",
+        "--root",
+        root,
+        "proc",
+        "sys",
+        "tmp",
+        "dev",
+        "devpts",
+        "shm",
+        "--",
+        &gb(),
+        "pivot-root",
+        root,
+        "--",
+        "/bin/sh",
+        "-c",
+        script,
     ]);
     let out = stdout(&t.output);
     assert!(t.output.status.success(), "{}\n{out}", stderr(&t.output));
     let lines: Vec<&str> = out.lines().collect();
     assert_eq!(lines[0], "pid=1", "{out}");
     assert_eq!(lines[1], "box", "{out}");
-    // ps sees the shell (1) and itself, nothing of the host.
-    let pids: Vec<&str> = lines[2].split(',').filter(|s| !s.is_empty()).collect();
-    assert!(pids.len() <= 3 && pids.contains(&"1"), "ps saw {pids:?}");
-    assert_eq!(lines[3], "lo,", "only lo in the new network namespace: {out}");
+    // ps sees the shell as PID 1 and itself, nothing of the host.
+    let procs: Vec<Vec<&str>> = lines[2]
+        .split(',')
+        .filter(|s| !s.trim().is_empty())
+        .map(|s| s.split_whitespace().collect())
+        .collect();
+    assert_eq!(procs.len(), 2, "ps saw {procs:?}");
+    assert_eq!(procs[0], vec!["1", "sh"], "ps saw {procs:?}");
+    assert_eq!(procs[1][1], "ps", "ps saw {procs:?}");
+    assert_eq!(
+        lines[3], "lo,",
+        "only lo in the new network namespace: {out}"
+    );
     assert_eq!(lines[4], "keys=0", "masked /proc/keys reads empty: {out}");
-    assert_eq!(lines[5], "keys-after=0", "a write to masked /proc/keys lands nowhere: {out}");
+    assert_eq!(
+        lines[5], "keys-after=0",
+        "a write to masked /proc/keys lands nowhere: {out}"
+    );
     assert_eq!(lines[6], "acpi-ro", "{out}");
     assert_eq!(lines[7], "sys-ro", "/sys is read-only inside: {out}");
-    assert_eq!(lines[8], "procsys-ro", "/proc/sys is read-only inside: {out}");
     assert_eq!(
-        lines[9],
-        "fd,full,null,ptmx,pts,random,shm,stderr,stdin,stdout,tty,urandom,zero,",
+        lines[8], "procsys-ro",
+        "/proc/sys is read-only inside: {out}"
+    );
+    assert_eq!(
+        lines[9], "fd,full,null,ptmx,pts,random,shm,stderr,stdin,stdout,tty,urandom,zero,",
         "only the safe devices in /dev"
     );
     assert_eq!(lines[10], "no-host", "{out}");
     assert_eq!(nix::unistd::gethostname().unwrap(), host_name);
     let names = t.narrated_names();
-    let pr = names.iter().position(|n| n == "pivot_root").expect("pivot_root narrated");
-    assert_eq!(names[pr + 1], "umount2", "the old root is detached right after the pivot");
+    let pr = names
+        .iter()
+        .position(|n| n == "pivot_root")
+        .expect("pivot_root narrated");
+    assert_eq!(
+        names[pr + 1],
+        "umount2",
+        "the old root is detached right after the pivot"
+    );
     t.assert_honest();
 }
 
@@ -106,8 +155,19 @@ fn ps_in_a_new_pid_namespace_with_its_own_proc_shows_pid_1_only() {
     }
     let _m = MountsUnchanged::now();
     let t = strace::run(&[
-        "unshare", "--pid", "--fork", "--mount", "--", &gb(), "mount", "proc", "--", "ps", "-e",
-        "-o", "pid=",
+        "unshare",
+        "--pid",
+        "--fork",
+        "--mount",
+        "--",
+        &gb(),
+        "mount",
+        "proc",
+        "--",
+        "ps",
+        "-e",
+        "-o",
+        "pid=",
     ]);
     assert!(t.output.status.success(), "{}", stderr(&t.output));
     assert_eq!(stdout(&t.output).trim(), "1", "ps saw more than itself");
@@ -119,29 +179,19 @@ fn an_ipc_object_made_inside_is_invisible_outside() {
     if !ready("ipc") || !tool_or_skip("ipc", "ipcmk") {
         return;
     }
+    let host_queues = || stdout(&Command::new("ipcs").arg("-q").output().unwrap());
+    let before = host_queues();
     let t = strace::run(&[
-        "unshare", "--ipc", "--", "sh", "-c", "ipcmk -Q >/dev/null && ipcs -q | grep -c '^0x'",
+        "unshare",
+        "--ipc",
+        "--",
+        "sh",
+        "-c",
+        "ipcmk -Q >/dev/null && ipcs -q | grep -c '^0x'",
     ]);
     assert!(t.output.status.success(), "{}", stderr(&t.output));
-    assert_eq!(stdout(&t.output).trim(), "1", "the queue was made inside");
-    let inside_key = {
-        // The queue's key is gone with the namespace; the host's list must not hold any queue
-        // that the test made. Compare the host's queue count before and after a fresh run.
-        let before = Command::new("ipcs").arg("-q").output().unwrap();
-        let t2 = strace::run(&["unshare", "--ipc", "--", "ipcmk", "-Q"]);
-        assert!(t2.output.status.success());
-        let after = Command::new("ipcs").arg("-q").output().unwrap();
-        assert_eq!(stdout(&before), stdout(&after), "the host saw a new queue");
-        t2.assert_honest();
-        stdout(&t2.output)
-    };
-    let id = inside_key.split_whitespace().last().unwrap_or("").to_string();
-    let host = stdout(&Command::new("ipcs").arg("-q").output().unwrap());
-    assert!(
-        !host.lines().any(|l| l.split_whitespace().nth(1) == Some(id.as_str()))
-            || id.is_empty(),
-        "queue {id} visible on the host:\n{host}"
-    );
+    assert_eq!(stdout(&t.output).trim(), "1", "the queue is there inside");
+    assert_eq!(host_queues(), before, "the host saw the queue made inside");
     t.assert_honest();
 }
 
@@ -151,7 +201,12 @@ fn a_new_network_namespace_has_only_lo() {
         return;
     }
     let t = strace::run(&[
-        "unshare", "--net", "--", "sh", "-c", "tail -n +3 /proc/net/dev | cut -d: -f1 | tr -d ' '",
+        "unshare",
+        "--net",
+        "--",
+        "sh",
+        "-c",
+        "tail -n +3 /proc/net/dev | cut -d: -f1 | tr -d ' '",
     ]);
     assert!(t.output.status.success(), "{}", stderr(&t.output));
     assert_eq!(stdout(&t.output), "lo\n");
@@ -166,7 +221,12 @@ fn map_root_user_as_nobody_is_root_inside_and_nobody_outside() {
     let t = strace::run_as(
         "nobody",
         &[
-            "unshare", "--user", "--map-root-user", "--", "sh", "-c",
+            "unshare",
+            "--user",
+            "--map-root-user",
+            "--",
+            "sh",
+            "-c",
             "id -u; cat /proc/self/uid_map; sleep 0 & echo $!",
         ],
     );
@@ -175,13 +235,25 @@ fn map_root_user_as_nobody_is_root_inside_and_nobody_outside() {
     let lines: Vec<&str> = out.lines().collect();
     assert_eq!(lines[0], "0", "uid inside");
     let map: Vec<&str> = lines[1].split_whitespace().collect();
-    assert_eq!(map, vec!["0", "65534", "1"], "uid 0 inside is 65534 outside");
+    assert_eq!(
+        map,
+        vec!["0", "65534", "1"],
+        "uid 0 inside is 65534 outside"
+    );
     t.assert_honest();
     // Outside, the same process runs as the real (nobody) uid: seen from the host by setpriv.
     let o = Command::new("setpriv")
         .args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"])
         .arg(bin())
-        .args(["-q", "unshare", "--user", "--map-root-user", "--", "sh", "-c"])
+        .args([
+            "-q",
+            "unshare",
+            "--user",
+            "--map-root-user",
+            "--",
+            "sh",
+            "-c",
+        ])
         .arg("stat -c %u /proc/self/ && id -u")
         .output()
         .unwrap();
@@ -191,7 +263,15 @@ fn map_root_user_as_nobody_is_root_inside_and_nobody_outside() {
     let o = Command::new("setpriv")
         .args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"])
         .arg(bin())
-        .args(["-q", "unshare", "--user", "--map-root-user", "--", "sh", "-c"])
+        .args([
+            "-q",
+            "unshare",
+            "--user",
+            "--map-root-user",
+            "--",
+            "sh",
+            "-c",
+        ])
         .arg("sleep 30 & echo $!; wait")
         .stdout(std::process::Stdio::piped())
         .spawn()
@@ -246,7 +326,10 @@ fn build_escape(r: &Rootfs) -> bool {
         .output()
         .unwrap();
     if !o.status.success() {
-        let msg = format!("gcc -static failed (is libc6-dev installed?): {}", stderr(&o));
+        let msg = format!(
+            "gcc -static failed (is libc6-dev installed?): {}",
+            stderr(&o)
+        );
         if std::env::var("CI").as_deref() == Ok("true") {
             panic!("{msg}");
         }
@@ -265,7 +348,10 @@ fn the_chroot_escape_reaches_the_host_under_chroot_but_not_under_pivot_root() {
     if !build_escape(&r) {
         return;
     }
-    let marker_dir = tempfile::Builder::new().prefix("gb-host-marker-").tempdir().unwrap();
+    let marker_dir = tempfile::Builder::new()
+        .prefix("gb-host-marker-")
+        .tempdir()
+        .unwrap();
     let marker = marker_dir.path().join("only-on-the-host");
     std::fs::write(&marker, "host").unwrap();
     let root = r.path.to_str().unwrap();
@@ -278,7 +364,15 @@ fn the_chroot_escape_reaches_the_host_under_chroot_but_not_under_pivot_root() {
     t.assert_honest();
 
     let t = strace::run(&[
-        "unshare", "--mount", "--", &gb(), "pivot-root", root, "--", "/escape", m,
+        "unshare",
+        "--mount",
+        "--",
+        &gb(),
+        "pivot-root",
+        root,
+        "--",
+        "/escape",
+        m,
     ]);
     assert_eq!(stdout(&t.output), "CONTAINED\n", "{}", stderr(&t.output));
     assert_eq!(t.output.status.code(), Some(1));
@@ -295,9 +389,31 @@ fn enter_joins_a_running_containers_namespaces_root_and_cwd() {
     let _m = MountsUnchanged::now();
     let mut child = glassbox()
         .args([
-            "-q", "unshare", "--mount", "--uts", "--ipc", "--net", "--pid", "--fork",
-            "--hostname", "entered", "--", &gb(), "-q", "mount", "--root", root, "proc", "--",
-            &gb(), "-q", "pivot-root", root, "--", "/bin/sh", "-c",
+            "-q",
+            "unshare",
+            "--mount",
+            "--uts",
+            "--ipc",
+            "--net",
+            "--pid",
+            "--fork",
+            "--hostname",
+            "entered",
+            "--",
+            &gb(),
+            "-q",
+            "mount",
+            "--root",
+            root,
+            "proc",
+            "--",
+            &gb(),
+            "-q",
+            "pivot-root",
+            root,
+            "--",
+            "/bin/sh",
+            "-c",
             "cd /etc && echo ready && exec sleep 600",
         ])
         .stdout(std::process::Stdio::piped())
@@ -324,9 +440,18 @@ fn enter_joins_a_running_containers_namespaces_root_and_cwd() {
     ]);
     let out = stdout(&t.output);
     assert!(t.output.status.success(), "{}\n{out}", stderr(&t.output));
-    assert_eq!(out, "entered\n/etc\n1\n1\nbusybox\n", "{}", stderr(&t.output));
+    assert_eq!(
+        out,
+        "entered\n/etc\n1\n1\nbusybox\n",
+        "{}",
+        stderr(&t.output)
+    );
     let names = t.narrated_names();
-    assert_eq!(names.iter().filter(|n| *n == "setns").count(), 5, "{names:?}");
+    assert_eq!(
+        names.iter().filter(|n| *n == "setns").count(),
+        5,
+        "{names:?}"
+    );
     t.assert_honest();
     drop(guard);
 }
@@ -335,9 +460,12 @@ fn find_descendant_named(pid: u32, name: &str) -> Option<u32> {
     for _ in 0..100 {
         let mut stack = vec![pid];
         while let Some(p) = stack.pop() {
-            let children = std::fs::read_to_string(format!("/proc/{p}/task/{p}/children"))
-                .unwrap_or_default();
-            for c in children.split_whitespace().filter_map(|c| c.parse::<u32>().ok()) {
+            let children =
+                std::fs::read_to_string(format!("/proc/{p}/task/{p}/children")).unwrap_or_default();
+            for c in children
+                .split_whitespace()
+                .filter_map(|c| c.parse::<u32>().ok())
+            {
                 let comm = std::fs::read_to_string(format!("/proc/{c}/comm")).unwrap_or_default();
                 if comm.trim() == name {
                     return Some(c);
@@ -371,7 +499,16 @@ fn a_missing_root_directory_is_refused() {
         "glassbox: error: the new root /no/such/gb-root cannot be used: ENOENT",
     );
     fails_with(
-        &["unshare", "--mount", "--", &gb(), "pivot-root", "/no/such/gb-root", "--", "/bin/sh"],
+        &[
+            "unshare",
+            "--mount",
+            "--",
+            &gb(),
+            "pivot-root",
+            "/no/such/gb-root",
+            "--",
+            "/bin/sh",
+        ],
         125,
         "the new root /no/such/gb-root cannot be used",
     );
@@ -390,7 +527,12 @@ fn a_command_missing_from_the_new_root_exits_127() {
     }
     let r = rootfs();
     fails_with(
-        &["chroot", r.path.to_str().unwrap(), "--", "/usr/bin/no-such-thing"],
+        &[
+            "chroot",
+            r.path.to_str().unwrap(),
+            "--",
+            "/usr/bin/no-such-thing",
+        ],
         127,
         "is not in the new root",
     );
@@ -406,14 +548,24 @@ fn a_rootfs_whose_proc_is_a_symlink_is_refused() {
     std::os::unix::fs::symlink("/proc", r.path.join("proc")).unwrap();
     let _m = MountsUnchanged::now();
     let t = strace::run(&[
-        "unshare", "--mount", "--", &gb(), "mount", "--root", r.path.to_str().unwrap(), "proc",
-        "--", "true",
+        "unshare",
+        "--mount",
+        "--",
+        &gb(),
+        "mount",
+        "--root",
+        r.path.to_str().unwrap(),
+        "proc",
+        "--",
+        "true",
     ]);
     assert_eq!(t.output.status.code(), Some(125));
     let err = stderr(&t.output);
     assert!(err.contains("/rootfs/proc is a symlink"), "{err}");
     assert!(
-        !t.calls.iter().any(|c| c.name == "mount" && c.args.first().is_some_and(|a| a == "\"proc\"")),
+        !t.calls
+            .iter()
+            .any(|c| c.name == "mount" && c.args.first().is_some_and(|a| a == "\"proc\"")),
         "proc was mounted although its mount point is a symlink"
     );
     t.assert_honest();
@@ -430,14 +582,31 @@ fn a_volume_target_climbing_out_is_refused() {
     let _m = MountsUnchanged::now();
     fails_with(
         &[
-            "unshare", "--mount", "--", &gb(), "mount", "--root", r.path.to_str().unwrap(),
-            "--volume", "/tmp:/escape-link/tmp", "--", "true",
+            "unshare",
+            "--mount",
+            "--",
+            &gb(),
+            "mount",
+            "--root",
+            r.path.to_str().unwrap(),
+            "--volume",
+            "/tmp:/escape-link/tmp",
+            "--",
+            "true",
         ],
         125,
         "is a symlink",
     );
     fails_with(
-        &["mount", "--root", "/tmp", "--volume", "/tmp:/a/../../etc", "--", "true"],
+        &[
+            "mount",
+            "--root",
+            "/tmp",
+            "--volume",
+            "/tmp:/a/../../etc",
+            "--",
+            "true",
+        ],
         125,
         "holds `..`",
     );
@@ -449,20 +618,41 @@ fn volumes_are_bound_and_ro_ones_are_read_only() {
         return;
     }
     let r = rootfs();
-    let host = tempfile::Builder::new().prefix("gb-vol-").tempdir().unwrap();
+    let host = tempfile::Builder::new()
+        .prefix("gb-vol-")
+        .tempdir()
+        .unwrap();
     std::fs::write(host.path().join("hello"), "from the host\n").unwrap();
     let hv = host.path().to_str().unwrap();
     let root = r.path.to_str().unwrap();
     let _m = MountsUnchanged::now();
     let t = strace::run(&[
-        "unshare", "--mount", "--", &gb(), "mount", "--root", root,
-        "--volume", &format!("{hv}:/data"), "--volume", &format!("{hv}:/ro:ro"),
-        "--", &gb(), "pivot-root", root, "--", "/bin/sh", "-c",
+        "unshare",
+        "--mount",
+        "--",
+        &gb(),
+        "mount",
+        "--root",
+        root,
+        "--volume",
+        &format!("{hv}:/data"),
+        "--volume",
+        &format!("{hv}:/ro:ro"),
+        "--",
+        &gb(),
+        "pivot-root",
+        root,
+        "--",
+        "/bin/sh",
+        "-c",
         "cat /data/hello; echo w > /data/written; echo x > /ro/no 2>/dev/null || echo ro-refused",
     ]);
     assert!(t.output.status.success(), "{}", stderr(&t.output));
     assert_eq!(stdout(&t.output), "from the host\nro-refused\n");
-    assert!(host.path().join("written").exists(), "the rw volume is the host directory");
+    assert!(
+        host.path().join("written").exists(),
+        "the rw volume is the host directory"
+    );
     assert!(!host.path().join("no").exists());
     t.assert_honest();
 }
@@ -521,7 +711,8 @@ fn root_only_stages_as_nobody_say_so() {
         let err = stderr(&o);
         assert_eq!(o.status.code(), Some(125), "{stage}: {err}");
         assert!(
-            err.contains(&format!("glassbox {stage} needs CAP_SYS_")) && err.contains("does not have it"),
+            err.contains(&format!("glassbox {stage} needs CAP_SYS_"))
+                && err.contains("does not have it"),
             "{stage}: {err}"
         );
         assert_eq!(err.matches("glassbox: error:").count(), 1, "{err}");
@@ -530,11 +721,26 @@ fn root_only_stages_as_nobody_say_so() {
 
 #[test]
 fn explain_has_real_entries_for_the_isolation_calls() {
-    for name in ["CLONE_NEWPID", "unshare", "pivot_root", "chroot", "setns", "MS_PRIVATE", "mount", "enter"] {
+    for name in [
+        "CLONE_NEWPID",
+        "unshare",
+        "pivot_root",
+        "chroot",
+        "setns",
+        "MS_PRIVATE",
+        "mount",
+        "enter",
+    ] {
         let o = glassbox().args(["explain", name]).output().unwrap();
         assert!(o.status.success(), "explain {name}: {}", stderr(&o));
-        assert!(stdout(&o).lines().count() > 4, "explain {name} is too short");
+        assert!(
+            stdout(&o).lines().count() > 4,
+            "explain {name} is too short"
+        );
     }
     let o = glassbox().args(["explain", "chroot"]).output().unwrap();
-    assert!(stdout(&o).contains("escape"), "chroot must say it is escapable");
+    assert!(
+        stdout(&o).contains("escape"),
+        "chroot must say it is escapable"
+    );
 }

@@ -206,7 +206,18 @@ fn matches(ev: &Value, c: &Syscall) -> bool {
         .flatten()
         .map(|a| a.as_str().unwrap_or("").to_string())
         .collect();
-    let mut sargs = c.args.clone();
+    // strace -y shows AT_FDCWD with the working directory: `AT_FDCWD</tmp>`.
+    let mut sargs: Vec<String> = c
+        .args
+        .iter()
+        .map(|a| {
+            if a.starts_with("AT_FDCWD<") {
+                "AT_FDCWD".to_string()
+            } else {
+                a.clone()
+            }
+        })
+        .collect();
     // glibc may make the *at form of a call: drop its AT_FDCWD to compare.
     let same_name = name == c.name
         || (format!("{name}at") == c.name && sargs.first().map(String::as_str) == Some("AT_FDCWD"))
@@ -222,7 +233,7 @@ fn matches(ev: &Value, c: &Syscall) -> bool {
         sargs = c
             .args
             .iter()
-            .filter(|a| *a != "AT_FDCWD")
+            .filter(|a| *a != "AT_FDCWD" && !a.starts_with("AT_FDCWD<"))
             .cloned()
             .collect();
     }
