@@ -1,12 +1,679 @@
-//! The mount stage. (Being built: see issue 5.)
+//! The mount stage: `glassbox mount [--root DIR] proc sys tmp dev devpts shm
+//! [--volume HOST:CTR[:ro]]… -- CMD…`.
+//!
+//! It mounts each filesystem a container needs the way runc (and so Docker) mounts it, inside
+//! DIR (default: the current root), then runs the rest of the command line:
+//!
+//! - proc: `mount -t proc` with nosuid,nodev,noexec; then Docker's masked paths (/proc/kcore,
+//!   /proc/keys, … — /dev/null bound over files, an empty read-only tmpfs over directories)
+//!   and read-only paths (/proc/sys, /proc/sysrq-trigger, … — bound onto themselves, then
+//!   remounted read-only);
+//! - sys: sysfs read-only (and /sys/firmware masked);
+//! - tmp: a tmpfs on /tmp with a size;
+//! - dev: a small tmpfs on /dev holding only null, zero, full, random, urandom and tty (made with
+//!   mknod, or bound from the host's /dev inside a user namespace, where mknod is not allowed),
+//!   and the links fd, stdin, stdout, stderr and ptmx;
+//! - devpts: a new devpts instance on /dev/pts (its own pty numbers); shm: a tmpfs on /dev/shm;
+//! - volumes: bind mounts, remounted read-only for `:ro`.
+//!
+//! Every mount target is resolved inside the root by the kernel (openat2 with RESOLVE_BENEATH
+//! and RESOLVE_NO_SYMLINKS), never by comparing strings: a root filesystem whose /proc is a
+//! symlink to /proc of the host, or a volume target with `..`, is refused.
+//! The stage refuses to run in the host's mount namespace, where it would change the host's
+//! mount table: run it after `glassbox unshare --mount`. The by-hand chain:
+//!
+//! ```text
+//! glassbox unshare --mount --uts --ipc --net --pid --fork -- \
+//!   glassbox mount --root ROOTFS proc sys tmp dev -- \
+//!   glassbox pivot-root ROOTFS -- /bin/sh
+//! ```
 
-use crate::cli::MountArgs;
+use crate::cli::MountArgs as Args;
 use crate::error::{Error, Result};
+use crate::sys::mount::{resolve_beneath, MountArgs, Refused};
 use crate::sys::Sys;
+use std::path::{Component, Path, PathBuf};
 
-pub fn main(_a: &MountArgs, _sys: &Sys) -> Result<i32> {
-    Err(Error::new(
-        "glassbox mount is not built yet",
-        "follow issue 5",
-    ))
+/// The filesystems this stage knows, in the order they are mounted.
+pub const FILESYSTEMS: &[(&str, &str)] = &[
+    ("proc", "/proc: the processes of this pid namespace"),
+    ("sys", "/sys: the kernel's devices and settings, read-only"),
+    ("tmp", "/tmp: a tmpfs with a size"),
+    ("dev", "/dev: a tmpfs with only the safe devices"),
+    ("devpts", "/dev/pts: a new devpts instance for terminals"),
+    ("shm", "/dev/shm: a tmpfs for POSIX shared memory"),
+];
+
+/// Docker's default masked paths (moby oci/defaults.go): hidden from the container.
+pub const MASKED: &[&str] = &[
+    "/proc/asound",
+    "/proc/acpi",
+    "/proc/interrupts",
+    "/proc/kcore",
+    "/proc/keys",
+    "/proc/latency_stats",
+    "/proc/timer_list",
+    "/proc/timer_stats",
+    "/proc/sched_debug",
+    "/proc/scsi",
+    "/sys/firmware",
+    "/sys/devices/virtual/powercap",
+];
+
+/// Docker's default read-only paths.
+pub const READONLY: &[&str] = &[
+    "/proc/bus",
+    "/proc/fs",
+    "/proc/irq",
+    "/proc/sys",
+    "/proc/sysrq-trigger",
+];
+
+/// The device nodes on /dev: name, major, minor (as runc's default devices).
+pub const DEVICES: &[(&str, u32, u32)] = &[
+    ("null", 1, 3),
+    ("zero", 1, 5),
+    ("full", 1, 7),
+    ("random", 1, 8),
+    ("urandom", 1, 9),
+    ("tty", 5, 0),
+];
+
+/// The links on /dev: name and target.
+pub const DEV_LINKS: &[(&str, &str)] = &[
+    ("fd", "/proc/self/fd"),
+    ("stdin", "/proc/self/fd/0"),
+    ("stdout", "/proc/self/fd/1"),
+    ("stderr", "/proc/self/fd/2"),
+    ("ptmx", "pts/ptmx"),
+];
+
+/// The inode of the initial user namespace (PROC_USER_INIT_INO), fixed by the kernel.
+const INIT_USER_NS: u64 = 0xEFFF_FFFD;
+/// The inode of the initial pid namespace (PROC_PID_INIT_INO).
+const INIT_PID_NS: u64 = 0xEFFF_FFFC;
+/// The inode of the initial network namespace (PROC_NET_INIT_INO, kernels ≥ 6.x; older ones
+/// number it dynamically and the warning below is then only skipped).
+const INIT_NET_NS: u64 = 0xEFFF_FFF9;
+
+/// A parsed `--volume HOST:CTR[:ro]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Volume {
+    pub host: PathBuf,
+    pub ctr: PathBuf,
+    pub read_only: bool,
+}
+
+/// Parse `HOST:CTR[:ro|:rw]`; CTR must be absolute and may not hold `..`.
+pub fn parse_volume(s: &str) -> Result<Volume> {
+    let parts: Vec<&str> = s.split(':').collect();
+    let (host, ctr, mode) = match parts.as_slice() {
+        [h, c] => (*h, *c, None),
+        [h, c, m] => (*h, *c, Some(*m)),
+        _ => {
+            return Err(Error::usage(
+                format!("the volume {s:?} is not HOST:CTR or HOST:CTR:ro"),
+                "write it as --volume /host/dir:/dir/in/container[:ro]",
+            ))
+        }
+    };
+    let read_only = match mode {
+        None | Some("rw") => false,
+        Some("ro") => true,
+        Some(m) => {
+            return Err(Error::usage(
+                format!("the volume option {m:?} in {s:?} is not ro or rw"),
+                "end the volume with :ro for read-only, or leave it off",
+            ))
+        }
+    };
+    if host.is_empty() || ctr.is_empty() {
+        return Err(Error::usage(
+            format!("the volume {s:?} has an empty side"),
+            "write it as --volume /host/dir:/dir/in/container[:ro]",
+        ));
+    }
+    let ctr = PathBuf::from(ctr);
+    if !ctr.is_absolute() || ctr.components().any(|c| c == Component::ParentDir) {
+        return Err(Error::usage(
+            format!(
+                "the container path {} of the volume {s:?} is not absolute or holds `..`",
+                ctr.display()
+            ),
+            "give the container side as an absolute path without `..`, for example /data",
+        ));
+    }
+    let host = std::fs::canonicalize(host).map_err(|e| {
+        Error::io(
+            format!("the host side {host:?} of the volume {s:?} cannot be used"),
+            &e,
+            "give a file or directory that exists on the host",
+        )
+    })?;
+    Ok(Volume {
+        host,
+        ctr,
+        read_only,
+    })
+}
+
+/// Check a size like `64m`, `1g`, `65536k` or a plain number of bytes.
+fn check_size(s: &str) -> Result<()> {
+    let digits = s.trim_end_matches(['k', 'm', 'g', 'K', 'M', 'G']);
+    if digits.is_empty()
+        || !digits.chars().all(|c| c.is_ascii_digit())
+        || s.len() - digits.len() > 1
+    {
+        return Err(Error::usage(
+            format!("the size {s:?} is not a number of bytes with an optional k, m or g"),
+            "give a size such as --tmp-size 64m",
+        ));
+    }
+    Ok(())
+}
+
+/// What the stage will do, checked before the first call.
+struct Plan {
+    root: PathBuf,
+    fs: Vec<&'static str>,
+    volumes: Vec<Volume>,
+    tmp_size: String,
+    in_user_ns: bool,
+}
+
+fn plan(a: &Args) -> Result<Plan> {
+    let root = match &a.root {
+        None => PathBuf::from("/"),
+        Some(r) => std::fs::canonicalize(r).map_err(|e| {
+            Error::io(
+                format!("the root {} cannot be used", r.display()),
+                &e,
+                "give a directory that holds a root filesystem (rootfs-scripts/busybox.sh DIR makes one)",
+            )
+        })?,
+    };
+    if !root.is_dir() {
+        return Err(Error::usage(
+            format!("the root {} is not a directory", root.display()),
+            "give --root a directory that holds a root filesystem",
+        ));
+    }
+    for name in &a.filesystems {
+        if !FILESYSTEMS.iter().any(|(n, _)| n == name) {
+            return Err(Error::usage(
+                format!("glassbox mount does not know the filesystem {name:?}"),
+                format!(
+                    "use some of: {}",
+                    FILESYSTEMS
+                        .iter()
+                        .map(|(n, _)| *n)
+                        .collect::<Vec<_>>()
+                        .join(" ")
+                ),
+            ));
+        }
+    }
+    let fs: Vec<&'static str> = FILESYSTEMS
+        .iter()
+        .map(|(n, _)| *n)
+        .filter(|n| a.filesystems.iter().any(|f| f == n))
+        .collect();
+    let volumes = a
+        .volume
+        .iter()
+        .map(|v| parse_volume(v))
+        .collect::<Result<Vec<_>>>()?;
+    if fs.is_empty() && volumes.is_empty() {
+        return Err(Error::usage(
+            "no filesystem or volume was given to mount",
+            "name some of: proc sys tmp dev devpts shm, or add --volume HOST:CTR",
+        ));
+    }
+    check_size(&a.tmp_size)?;
+    // Every mount point that exists already must be a real directory inside the root.
+    let mut targets: Vec<PathBuf> = fs
+        .iter()
+        .map(|f| Path::new("/").join(mount_point(f)))
+        .collect();
+    targets.extend(volumes.iter().map(|v| v.ctr.clone()));
+    for t in &targets {
+        match resolve_beneath(&root, t) {
+            Ok(_) | Err(Refused::Missing) => {}
+            Err(r) => return Err(refusal(&root, t, r)),
+        }
+    }
+    let in_user_ns = super::root::ns_inode("/proc/self/ns/user").is_some_and(|i| i != INIT_USER_NS);
+    if fs.contains(&"dev") && in_user_ns && root == Path::new("/") {
+        return Err(Error::usage(
+            "glassbox mount dev in a user namespace needs --root: its devices are bound from the host's /dev, which a new /dev on / would hide",
+            "give the root filesystem with --root DIR",
+        ));
+    }
+    Ok(Plan {
+        root,
+        fs,
+        volumes,
+        tmp_size: a.tmp_size.clone(),
+        in_user_ns,
+    })
+}
+
+fn mount_point(fs: &str) -> &'static str {
+    match fs {
+        "proc" => "proc",
+        "sys" => "sys",
+        "tmp" => "tmp",
+        "dev" => "dev",
+        "devpts" => "dev/pts",
+        _ => "dev/shm",
+    }
+}
+
+/// One sentence for a refused mount target.
+fn refusal(root: &Path, rel: &Path, r: Refused) -> Error {
+    let shown = root.join(rel.strip_prefix("/").unwrap_or(rel));
+    match r {
+        Refused::Symlink => Error::usage(
+            format!("the mount target {} is a symlink (or lies under one): a root filesystem could point it anywhere, even at the host, so glassbox refuses it", shown.display()),
+            "make it a real directory in the root filesystem (rm the link, mkdir the directory)",
+        ),
+        Refused::ClimbsOut => Error::usage(
+            format!("the mount target {} climbs out of the root {}", rel.display(), root.display()),
+            "give a path inside the root, without `..`",
+        ),
+        Refused::Missing => Error::usage(
+            format!("the mount target {} does not exist", shown.display()),
+            "create it in the root filesystem first",
+        ),
+        Refused::Other(e) => Error::sys(
+            format!("cannot look up the mount target {} inside the root", shown.display()),
+            e,
+            "check the root filesystem's permissions",
+        ),
+    }
+}
+
+/// The host path of `rel` inside the root, resolved safely; a missing last component is made
+/// as a directory (as Docker makes missing mount points) when `create` is true.
+fn target(sys: &Sys, root: &Path, rel: &str, create: bool) -> Result<Option<PathBuf>> {
+    let relp = Path::new(rel);
+    match resolve_beneath(root, relp) {
+        Ok((p, _fd)) => Ok(Some(p)),
+        Err(Refused::Missing) if create => {
+            let parent = relp.parent().unwrap_or(Path::new(""));
+            let (pp, _fd) = resolve_beneath(root, parent).map_err(|r| refusal(root, parent, r))?;
+            let p = pp.join(relp.file_name().unwrap_or_default());
+            sys.mkdir(&p, 0o755, "make the missing mount point")?;
+            Ok(Some(p))
+        }
+        Err(Refused::Missing) => Ok(None),
+        Err(r) => Err(refusal(root, relp, r)),
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn mount(
+    sys: &Sys,
+    source: Option<&str>,
+    target: &Path,
+    fstype: Option<&str>,
+    flags: libc::c_ulong,
+    data: Option<&str>,
+    why: &str,
+    by_hand: &str,
+) -> Result<()> {
+    sys.mount(
+        &MountArgs {
+            source,
+            target,
+            fstype,
+            flags,
+            data,
+        },
+        why,
+        by_hand,
+    )
+}
+
+/// The flags a read-only remount must keep: in a user namespace the kernel locks nosuid,
+/// nodev, noexec and the atime flags of a mount, and refuses a remount that drops them.
+fn kept_flags(path: &Path) -> libc::c_ulong {
+    let Ok(c) = std::ffi::CString::new(path.as_os_str().as_encoded_bytes()) else {
+        return 0;
+    };
+    let mut st: libc::statvfs = unsafe { std::mem::zeroed() };
+    if unsafe { libc::statvfs(c.as_ptr(), &mut st) } != 0 {
+        return 0;
+    }
+    let f = st.f_flag;
+    let mut out = 0;
+    for (st_bit, ms) in [
+        (libc::ST_NOSUID, libc::MS_NOSUID),
+        (libc::ST_NODEV, libc::MS_NODEV),
+        (libc::ST_NOEXEC, libc::MS_NOEXEC),
+        (libc::ST_NOATIME, libc::MS_NOATIME),
+        (libc::ST_NODIRATIME, libc::MS_NODIRATIME),
+        (libc::ST_RELATIME, libc::MS_RELATIME),
+    ] {
+        if f & st_bit != 0 {
+            out |= ms;
+        }
+    }
+    out
+}
+
+/// Remount a bind mount read-only, keeping its locked flags.
+fn remount_ro(sys: &Sys, p: &Path, why: &str) -> Result<()> {
+    let flags = libc::MS_BIND | libc::MS_REMOUNT | libc::MS_RDONLY | kept_flags(p);
+    mount(
+        sys,
+        None,
+        p,
+        None,
+        flags,
+        None,
+        why,
+        &format!("mount -o remount,bind,ro {}", p.display()),
+    )
+}
+
+pub fn main(a: &Args, sys: &Sys) -> Result<i32> {
+    if !sys.dry_run() {
+        super::root::require_cap("mount", super::root::CAP_SYS_ADMIN, "CAP_SYS_ADMIN (root)")?;
+    }
+    let p = plan(a)?;
+    if !sys.dry_run() {
+        super::root::check_private_mount_ns("mount")?;
+    }
+    let n = sys.narrator;
+    n.stage(
+        "mount",
+        "mount the filesystems a container needs, as a runtime does",
+    );
+    let root = &p.root;
+    for fs in &p.fs {
+        let title = FILESYSTEMS
+            .iter()
+            .find(|(f, _)| f == fs)
+            .map(|(_, t)| *t)
+            .unwrap_or("");
+        n.note(title);
+        match *fs {
+            "proc" => mount_proc(sys, root)?,
+            "sys" => mount_sys(sys, root)?,
+            "tmp" => {
+                let t = target(sys, root, "tmp", true)?.expect("created");
+                let data = format!("mode=1777,size={}", p.tmp_size);
+                mount(sys, Some("tmpfs"), &t, Some("tmpfs"), libc::MS_NOSUID | libc::MS_NODEV, Some(&data),
+                    "a private, size-limited /tmp in memory: nothing written there reaches the host's disk",
+                    &format!("mount -t tmpfs -o nosuid,nodev,{data} tmpfs {}", t.display()))?;
+            }
+            "dev" => mount_dev(sys, root, p.in_user_ns)?,
+            "devpts" => {
+                let t = target(sys, root, "dev/pts", true)?.expect("created");
+                let data = "newinstance,ptmxmode=0666,mode=0620";
+                mount(sys, Some("devpts"), &t, Some("devpts"), libc::MS_NOSUID | libc::MS_NOEXEC, Some(data),
+                    "a new devpts instance: the container's terminals are its own, and it cannot open the host's",
+                    &format!("mount -t devpts -o nosuid,noexec,{data} devpts {}", t.display()))?;
+            }
+            _ => {
+                let t = target(sys, root, "dev/shm", true)?.expect("created");
+                let data = "mode=1777,size=65536k";
+                mount(
+                    sys,
+                    Some("shm"),
+                    &t,
+                    Some("tmpfs"),
+                    libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC,
+                    Some(data),
+                    "a tmpfs of its own for POSIX shared memory (shm_open), not the host's",
+                    &format!(
+                        "mount -t tmpfs -o nosuid,nodev,noexec,{data} shm {}",
+                        t.display()
+                    ),
+                )?;
+            }
+        }
+    }
+    for v in &p.volumes {
+        mount_volume(sys, root, v)?;
+    }
+    super::exec_tail(sys, &a.tail.command)
+}
+
+fn mount_proc(sys: &Sys, root: &Path) -> Result<()> {
+    if super::root::ns_inode("/proc/self/ns/pid") == Some(INIT_PID_NS) {
+        sys.narrator.warn("this process is in the host's pid namespace: the new /proc shows every host process (run inside glassbox unshare --pid --fork)");
+    }
+    let t = target(sys, root, "proc", true)?.expect("created");
+    mount(
+        sys,
+        Some("proc"),
+        &t,
+        Some("proc"),
+        libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC,
+        None,
+        "a proc of this pid namespace: ps and /proc show only its processes",
+        &format!("mount -t proc -o nosuid,nodev,noexec proc {}", t.display()),
+    )?;
+    mask_and_protect(sys, root, "/proc/")
+}
+
+fn mount_sys(sys: &Sys, root: &Path) -> Result<()> {
+    if super::root::ns_inode("/proc/self/ns/net") == Some(INIT_NET_NS) {
+        sys.narrator.warn("this process is in the host's network namespace: /sys/class/net shows the host's interfaces (run inside glassbox unshare --net)");
+    }
+    let t = target(sys, root, "sys", true)?.expect("created");
+    mount(sys, Some("sysfs"), &t, Some("sysfs"), libc::MS_RDONLY | libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC, None,
+        "sysfs read-only: the container may look at the kernel's devices and settings, not change them",
+        &format!("mount -t sysfs -o ro,nosuid,nodev,noexec sysfs {}", t.display()))?;
+    mask_and_protect(sys, root, "/sys/")
+}
+
+/// Docker's masked and read-only paths under `prefix` (/proc/ or /sys/).
+fn mask_and_protect(sys: &Sys, root: &Path, prefix: &str) -> Result<()> {
+    for m in MASKED.iter().filter(|m| m.starts_with(prefix)) {
+        let Some(t) = target(sys, root, m, false)? else {
+            sys.narrator.detail(&format!(
+                "{m} does not exist on this kernel: nothing to mask"
+            ));
+            continue;
+        };
+        let is_dir = std::fs::symlink_metadata(&t)
+            .map(|m| m.is_dir())
+            .unwrap_or(false);
+        if is_dir {
+            mount(
+                sys,
+                Some("tmpfs"),
+                &t,
+                Some("tmpfs"),
+                libc::MS_RDONLY,
+                None,
+                &format!("mask {m}: an empty read-only tmpfs hides what the kernel shows there"),
+                &format!("mount -t tmpfs -o ro tmpfs {}", t.display()),
+            )?;
+        } else {
+            mount(sys, Some("/dev/null"), &t, None, libc::MS_BIND, None,
+                &format!("mask {m}: /dev/null bound over it, so it reads empty and what is written there goes nowhere"),
+                &format!("mount --bind /dev/null {}", t.display()))?;
+        }
+    }
+    for r in READONLY.iter().filter(|r| r.starts_with(prefix)) {
+        let Some(t) = target(sys, root, r, false)? else {
+            continue;
+        };
+        let ts = t.to_string_lossy().to_string();
+        mount(
+            sys,
+            Some(&ts),
+            &t,
+            None,
+            libc::MS_BIND | libc::MS_REC,
+            None,
+            &format!("{r}: bind it onto itself, so it can get mount flags of its own"),
+            &format!("mount --rbind {ts} {ts}"),
+        )?;
+        remount_ro(
+            sys,
+            &t,
+            &format!(
+                "{r} read-only: the container may read these kernel settings, not change them"
+            ),
+        )?;
+    }
+    Ok(())
+}
+
+fn mount_dev(sys: &Sys, root: &Path, in_user_ns: bool) -> Result<()> {
+    let t = target(sys, root, "dev", true)?.expect("created");
+    mount(sys, Some("tmpfs"), &t, Some("tmpfs"), libc::MS_NOSUID | libc::MS_STRICTATIME, Some("mode=755,size=65536k"),
+        "an empty /dev of its own: only the devices put there next are reachable, not the host's disks",
+        &format!("mount -t tmpfs -o nosuid,strictatime,mode=755,size=65536k tmpfs {}", t.display()))?;
+    // mknod's mode is cut by the umask; the devices must be 0666 as on every Linux.
+    let old_umask = unsafe { libc::umask(0) };
+    let result = make_devices(sys, &t, in_user_ns);
+    unsafe { libc::umask(old_umask) };
+    result?;
+    for (name, to) in DEV_LINKS {
+        sys.symlink(
+            to,
+            &t.join(name),
+            &format!("/dev/{name}, as every Linux has it"),
+        )?;
+    }
+    Ok(())
+}
+
+fn make_devices(sys: &Sys, dev: &Path, in_user_ns: bool) -> Result<()> {
+    if in_user_ns {
+        sys.narrator.note("in a user namespace mknod is not allowed: each device is an empty file with the host's device bound over it (as runc does)");
+    }
+    for (name, major, minor) in DEVICES {
+        let p = dev.join(name);
+        if in_user_ns {
+            if !sys.dry_run() {
+                std::fs::File::create(&p).map_err(|e| {
+                    Error::io(
+                        format!("cannot create {} to bind a device onto", p.display()),
+                        &e,
+                        "check that the tmpfs on /dev was mounted",
+                    )
+                })?;
+            }
+            let host = format!("/dev/{name}");
+            mount(
+                sys,
+                Some(&host),
+                &p,
+                None,
+                libc::MS_BIND,
+                None,
+                &format!("the host's /dev/{name}, bound in"),
+                &format!("touch {0}; mount --bind {host} {0}", p.display()),
+            )?;
+        } else {
+            sys.mknod_char(
+                &p,
+                0o666,
+                *major,
+                *minor,
+                &format!("/dev/{name}: character device {major}:{minor}"),
+            )?;
+        }
+    }
+    Ok(())
+}
+
+fn mount_volume(sys: &Sys, root: &Path, v: &Volume) -> Result<()> {
+    let rel = v
+        .ctr
+        .strip_prefix("/")
+        .unwrap_or(&v.ctr)
+        .to_string_lossy()
+        .to_string();
+    sys.narrator.note(&format!(
+        "volume: {} on {}{}",
+        v.host.display(),
+        v.ctr.display(),
+        if v.read_only { " (read-only)" } else { "" }
+    ));
+    let t = if v.host.is_dir() {
+        target(sys, root, &rel, true)?.expect("created")
+    } else {
+        match target(sys, root, &rel, false)? {
+            Some(t) => t,
+            None => return Err(refusal(root, &v.ctr, Refused::Missing)),
+        }
+    };
+    let hs = v.host.to_string_lossy().to_string();
+    mount(
+        sys,
+        Some(&hs),
+        &t,
+        None,
+        libc::MS_BIND | libc::MS_REC,
+        None,
+        "a bind mount: the same files seen at a second place, inside the root",
+        &format!("mount --rbind {hs} {}", t.display()),
+    )?;
+    if v.read_only {
+        remount_ro(
+            sys,
+            &t,
+            "read-only: a bind mount takes MS_RDONLY only in a second call, a remount",
+        )?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn volumes_parse_and_bad_ones_are_refused() {
+        let v = parse_volume("/tmp:/data:ro").unwrap();
+        assert_eq!(v.ctr, PathBuf::from("/data"));
+        assert!(v.read_only);
+        assert!(!parse_volume("/tmp:/data").unwrap().read_only);
+        assert!(parse_volume("/tmp:data").is_err());
+        assert!(parse_volume("/tmp:/a/../../etc").is_err());
+        assert!(parse_volume("/tmp:/data:rx").is_err());
+        assert!(parse_volume("/no/such/dir/here:/data").is_err());
+        assert!(parse_volume("/tmp").is_err());
+    }
+
+    #[test]
+    fn sizes_are_checked() {
+        assert!(check_size("64m").is_ok());
+        assert!(check_size("1048576").is_ok());
+        assert!(check_size("m").is_err());
+        assert!(check_size("64mb").is_err());
+    }
+
+    #[test]
+    fn the_resolver_refuses_symlinks_and_climbing_out() {
+        let d = tempfile::tempdir().unwrap();
+        std::fs::create_dir(d.path().join("real")).unwrap();
+        std::os::unix::fs::symlink("/proc", d.path().join("link")).unwrap();
+        std::os::unix::fs::symlink("real", d.path().join("rel")).unwrap();
+        assert!(resolve_beneath(d.path(), Path::new("/real")).is_ok());
+        assert_eq!(
+            resolve_beneath(d.path(), Path::new("/link")).unwrap_err(),
+            Refused::Symlink
+        );
+        assert_eq!(
+            resolve_beneath(d.path(), Path::new("rel")).unwrap_err(),
+            Refused::Symlink
+        );
+        assert_eq!(
+            resolve_beneath(d.path(), Path::new("real/../../etc")).unwrap_err(),
+            Refused::ClimbsOut
+        );
+        assert_eq!(
+            resolve_beneath(d.path(), Path::new("nothere")).unwrap_err(),
+            Refused::Missing
+        );
+    }
 }

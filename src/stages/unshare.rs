@@ -65,6 +65,11 @@ pub fn main(a: &UnshareArgs, sys: &Sys) -> Result<i32> {
     }
     if flags & libc::CLONE_NEWNS != 0 {
         make_mounts_private(sys)?;
+        // Tell later stages (mount, pivot-root) this namespace is private, by its inode:
+        // a new /proc in a new pid namespace hides the host's PID 1 they would compare with.
+        if let Some(ino) = super::root::ns_inode("/proc/self/ns/mnt") {
+            std::env::set_var(super::root::PRIVATE_MNT_NS_ENV, ino.to_string());
+        }
     }
     if let Some(h) = &a.hostname {
         sys.sethostname(

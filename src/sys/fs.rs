@@ -49,11 +49,17 @@ impl Sys<'_> {
         let dev = libc::makedev(major, minor);
         let call = Call::new(
             "mknod",
-            vec![
-                qpath(path),
-                format!("S_IFCHR|{mode:#o}"),
-                format!("makedev({major:#x}, {minor:#x})"),
-            ],
+            vec![qpath(path), format!("S_IFCHR|0{mode:o}"), {
+                // strace prints 0 as `0` and other numbers in hex.
+                let h = |n: u32| {
+                    if n == 0 {
+                        "0".to_string()
+                    } else {
+                        format!("{n:#x}")
+                    }
+                };
+                format!("makedev({}, {})", h(major), h(minor))
+            }],
             "mknod(2)",
             why,
         )

@@ -156,3 +156,85 @@ impl Sys<'_> {
         Ok(())
     }
 }
+
+/// Why a path inside a root was refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Refused {
+    /// A component is a symlink (a rootfs could point it anywhere, even at the host).
+    Symlink,
+    /// The path climbs out of the root (`..` past it).
+    ClimbsOut,
+    /// It does not exist.
+    Missing,
+    /// Any other errno from the kernel.
+    Other(nix::errno::Errno),
+}
+
+/// Resolve `rel` inside `root` the way the kernel resolves it, not by comparing strings:
+/// openat2(2) with RESOLVE_BENEATH (no `..` or absolute jump out of the root) and
+/// RESOLVE_NO_SYMLINKS (no symlink anywhere on the way). Returns the host path of the target
+/// (root joined with the checked components) and an O_PATH descriptor for it.
+/// It only looks: nothing is changed, so it is not narrated as a call.
+pub fn resolve_beneath(
+    root: &Path,
+    rel: &Path,
+) -> std::result::Result<(std::path::PathBuf, std::os::fd::OwnedFd), Refused> {
+    use std::os::fd::FromRawFd;
+    let rel = rel.strip_prefix("/").unwrap_or(rel);
+    let croot = std::ffi::CString::new(root.as_os_str().as_encoded_bytes())
+        .map_err(|_| Refused::Missing)?;
+    let rootfd = unsafe {
+        libc::open(
+            croot.as_ptr(),
+            libc::O_PATH | libc::O_DIRECTORY | libc::O_CLOEXEC,
+        )
+    };
+    if rootfd < 0 {
+        return Err(match nix::errno::Errno::last() {
+            nix::errno::Errno::ENOENT => Refused::Missing,
+            e => Refused::Other(e),
+        });
+    }
+    let rootfd = unsafe { std::os::fd::OwnedFd::from_raw_fd(rootfd) };
+    let target = if rel.as_os_str().is_empty() {
+        std::ffi::CString::new(".").unwrap()
+    } else {
+        std::ffi::CString::new(rel.as_os_str().as_encoded_bytes()).map_err(|_| Refused::Missing)?
+    };
+    let mut how: libc::open_how = unsafe { std::mem::zeroed() };
+    // No O_NOFOLLOW: with O_PATH it would hand back the link itself instead of refusing it.
+    how.flags = (libc::O_PATH | libc::O_CLOEXEC) as u64;
+    how.resolve = libc::RESOLVE_BENEATH | libc::RESOLVE_NO_SYMLINKS | libc::RESOLVE_NO_MAGICLINKS;
+    use std::os::fd::AsRawFd;
+    let fd = unsafe {
+        libc::syscall(
+            libc::SYS_openat2,
+            rootfd.as_raw_fd(),
+            target.as_ptr(),
+            &how as *const libc::open_how,
+            std::mem::size_of::<libc::open_how>(),
+        )
+    };
+    if fd < 0 {
+        return Err(match nix::errno::Errno::last() {
+            nix::errno::Errno::ELOOP => Refused::Symlink,
+            nix::errno::Errno::EXDEV => Refused::ClimbsOut,
+            nix::errno::Errno::ENOENT => Refused::Missing,
+            e => Refused::Other(e),
+        });
+    }
+    let fd = unsafe { std::os::fd::OwnedFd::from_raw_fd(fd as i32) };
+    Ok((root.join(rel), fd))
+}
+
+impl Sys<'_> {
+    /// fchdir(2): change the working directory to an open directory.
+    pub fn fchdir(&self, fd: std::os::fd::BorrowedFd, shown: &str, why: &str) -> Result<()> {
+        use std::os::fd::AsRawFd;
+        let raw = fd.as_raw_fd();
+        let call = Call::new("fchdir", vec![format!("{raw}<{shown}>")], "fchdir(2)", why)
+            .by_hand(format!("cd {shown}"));
+        self.call_plain(call, || check(unsafe { libc::fchdir(raw) } as libc::c_long))?;
+        Ok(())
+    }
+}

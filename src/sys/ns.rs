@@ -73,12 +73,21 @@ impl Sys<'_> {
         Ok(())
     }
 
-    /// setns(2): join the namespace that `fd` (an open /proc/PID/ns/KIND) refers to.
-    pub fn setns(&self, fd: BorrowedFd, path: &str, nstype: libc::c_int, why: &str) -> Result<()> {
+    /// setns(2): join the namespace that `fd` refers to. `link` is what the namespace file
+    /// points at (`net:[4026532008]`, as strace -y shows the descriptor) and `path` the file
+    /// it was opened from (`/proc/4242/ns/net`, for the by-hand nsenter line).
+    pub fn setns(
+        &self,
+        fd: BorrowedFd,
+        link: &str,
+        path: &str,
+        nstype: libc::c_int,
+        why: &str,
+    ) -> Result<()> {
         let raw = fd.as_raw_fd();
         let call = Call::new(
             "setns",
-            vec![format!("{raw}<{path}>"), clone_flags(nstype)],
+            vec![format!("{raw}<{link}>"), clone_flags(nstype)],
             "setns(2)",
             why,
         )

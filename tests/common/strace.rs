@@ -44,10 +44,27 @@ pub fn run(args: &[&str]) -> Traced {
 
 /// As [`run`], with a hook to adjust the command (environment, stdin).
 pub fn run_with(args: &[&str], adjust: impl FnOnce(&mut Command)) -> Traced {
+    run_full(None, args, adjust)
+}
+
+/// As [`run`], with glassbox started as `user` (strace -u USER): for non-root tests.
+pub fn run_as(user: &str, args: &[&str]) -> Traced {
+    run_full(Some(user), args, |_| {})
+}
+
+fn run_full(user: Option<&str>, args: &[&str], adjust: impl FnOnce(&mut Command)) -> Traced {
+    use std::os::unix::fs::PermissionsExt;
     let dir = tempfile::tempdir().unwrap();
     let strace_out = dir.path().join("strace.txt");
     let trace = dir.path().join("trace.jsonl");
     let mut cmd = Command::new("strace");
+    if let Some(u) = user {
+        // The traced glassbox runs as `u` and must be able to append to the trace file.
+        std::fs::write(&trace, "").unwrap();
+        std::fs::set_permissions(&trace, std::fs::Permissions::from_mode(0o666)).unwrap();
+        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o711)).unwrap();
+        cmd.args(["-u", u]);
+    }
     cmd.args(["-f", "-y", "-qq", "-s", "4096", "-o"])
         .arg(&strace_out)
         .arg(super::bin())
@@ -193,7 +210,18 @@ fn matches(ev: &Value, c: &Syscall) -> bool {
         .flatten()
         .map(|a| a.as_str().unwrap_or("").to_string())
         .collect();
-    let mut sargs = c.args.clone();
+    // strace -y shows AT_FDCWD with the working directory: `AT_FDCWD</tmp>`.
+    let mut sargs: Vec<String> = c
+        .args
+        .iter()
+        .map(|a| {
+            if a.starts_with("AT_FDCWD<") {
+                "AT_FDCWD".to_string()
+            } else {
+                a.clone()
+            }
+        })
+        .collect();
     // glibc may make the *at form of a call: drop its AT_FDCWD to compare.
     let same_name = name == c.name
         || (format!("{name}at") == c.name && sargs.first().map(String::as_str) == Some("AT_FDCWD"))
@@ -209,7 +237,7 @@ fn matches(ev: &Value, c: &Syscall) -> bool {
         sargs = c
             .args
             .iter()
-            .filter(|a| *a != "AT_FDCWD")
+            .filter(|a| *a != "AT_FDCWD" && !a.starts_with("AT_FDCWD<"))
             .cloned()
             .collect();
     }
