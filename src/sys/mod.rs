@@ -16,6 +16,7 @@ pub mod fs;
 pub mod mount;
 pub mod ns;
 pub mod process;
+pub mod tree;
 
 use crate::error::{Error, Result};
 use crate::narrate::{Call, Narrator};
