@@ -559,16 +559,19 @@ pub fn stat_at(dir: &DirFd, name: &str) -> Option<libc::stat> {
     (r == 0).then_some(st)
 }
 
-/// The names in an open directory (getdents64 through nix), without `.` and `..`.
+/// The names in a directory (getdents64 through nix), without `.` and `..`. The handle may
+/// be an `O_PATH` one: the directory is opened for reading through it.
 pub fn list_dir(dir: &DirFd) -> Vec<String> {
-    let Ok(dup) = dir.fd.try_clone() else {
-        return Vec::new();
-    };
-    let Ok(mut d) = nix::dir::Dir::from_fd(dup) else {
+    let Ok(mut d) = nix::dir::Dir::openat(
+        &dir.fd,
+        ".",
+        nix::fcntl::OFlag::O_RDONLY | nix::fcntl::OFlag::O_DIRECTORY | nix::fcntl::OFlag::O_CLOEXEC,
+        nix::sys::stat::Mode::empty(),
+    ) else {
         return Vec::new();
     };
     d.iter()
-        .flatten()
+        .map_while(|e| e.ok())
         .map(|e| e.file_name().to_owned())
         .filter(|n: &CString| n.as_bytes() != b"." && n.as_bytes() != b"..")
         .map(|n| String::from_utf8_lossy(n.as_bytes()).into_owned())

@@ -1,7 +1,7 @@
 //! Safe extraction: tar entries (or a directory's files) made inside the target directory
 //! through root-scoped descriptors, never by joining strings onto a host path.
 //!
-//! Every name is checked first (no `..`, no absolute names, nothing that names the root
+//! Every name is checked first (no `..`; a leading `/` means the image's root; nothing that names the root
 //! itself), then its parent is reached with openat2(2) `RESOLVE_BENEATH`, so a symlink that
 //! leads out of the tree makes the kernel refuse instead of writing outside. Within one
 //! layer, a name that comes back as another kind of entry (a symlink, then a file or a
@@ -109,6 +109,8 @@ pub struct Extractor<'s, 'n> {
     dirs: Vec<(String, u32, i64)>,
     warned_devices: bool,
     buf: Vec<u8>,
+    /// Bytes written for the last regular file (to catch an archive that ends inside one).
+    last_written: u64,
 }
 
 /// An error for an archive entry: one sentence naming the entry.
@@ -139,14 +141,9 @@ fn syserr(name: &str, (errno, call): (Errno, String)) -> Error {
     )
 }
 
-/// Split an archive name into checked components: no `..`, not absolute, not empty.
+/// Split an archive name into checked components inside the root: no `..`.
 pub fn components(name: &str) -> Result<Vec<String>> {
-    if name.starts_with('/') {
-        return Err(hostile(
-            name,
-            "it is an absolute name; image archives hold names relative to their root",
-        ));
-    }
+    // A leading `/` names the image's root, as Docker and GNU tar read it (umoci writes "/").
     let mut out = Vec::new();
     for c in name.split('/') {
         match c {
@@ -170,6 +167,7 @@ impl<'s, 'n> Extractor<'s, 'n> {
             dirs: Vec::new(),
             warned_devices: false,
             buf: vec![0; 256 * 1024],
+            last_written: 0,
         }
     }
 
@@ -277,7 +275,6 @@ impl<'s, 'n> Extractor<'s, 'n> {
         if layered && base.starts_with(".wh.") {
             return self.whiteout(name, dirs, base);
         }
-        sys.narrator.detail(&format!("{} {}", kind_char, key));
         let mode = meta.mode & 0o7777;
         if mode & 0o6000 != 0 {
             self.stats.setuid += 1;
@@ -488,6 +485,7 @@ impl<'s, 'n> Extractor<'s, 'n> {
                 }
             }
         }
+        self.last_written = total;
         Ok(total)
     }
 
@@ -581,9 +579,26 @@ impl<'s, 'n> Extractor<'s, 'n> {
     pub fn apply_tar(&mut self, reader: impl Read, layered: bool) -> Result<()> {
         let mut ar = tar::Archive::new(reader);
         let entries = ar.entries().map_err(|e| read_error("the archive", &e))?;
+        let mut any = false;
         for entry in entries {
-            let mut entry = entry.map_err(|e| read_error("the archive", &e))?;
+            let mut entry = match entry {
+                Ok(e) => e,
+                // Some tools (umoci 0.4) end a layer right after the last file's data, with
+                // no padding or end-of-archive blocks. Every entry so far was whole, and the
+                // layer's digest is checked at its end, so this is the end of the layer.
+                Err(e) if layered && any && is_eof(&e) => {
+                    self.sys.narrator.detail(
+                        "the layer ends without end-of-archive blocks (every entry was whole)",
+                    );
+                    break;
+                }
+                Err(e) => return Err(read_error("the archive", &e)),
+            };
+            any = true;
             let (name, kind, meta, link, dev) = header_of(&mut entry)?;
+            let expect = entry.size();
+            let sparse = entry.header().entry_type().is_gnu_sparse();
+            self.last_written = 0;
             self.entry(
                 &name,
                 kind,
@@ -593,6 +608,12 @@ impl<'s, 'n> Extractor<'s, 'n> {
                 Some(Data::Reader(&mut entry)),
                 layered,
             )?;
+            if kind == '0' && !sparse && self.last_written < expect && !name.contains(".wh.") {
+                return Err(Error::new(
+                    format!("the archive ends inside {name:?}: it is truncated"),
+                    "download or copy the archive again",
+                ));
+            }
         }
         Ok(())
     }
@@ -700,13 +721,17 @@ fn header_of<R: Read>(entry: &mut tar::Entry<R>) -> Result<Header> {
     Ok((name, kind, meta, link, dev))
 }
 
+fn is_eof(e: &std::io::Error) -> bool {
+    let msg = e.to_string();
+    e.kind() == std::io::ErrorKind::UnexpectedEof
+        || msg.contains("unexpected EOF")
+        || msg.contains("failed to fill whole buffer")
+}
+
 /// A read error while decoding an archive, in plain words.
 pub fn read_error(what: &str, e: &std::io::Error) -> Error {
     let msg = e.to_string();
-    if e.kind() == std::io::ErrorKind::UnexpectedEof
-        || msg.contains("unexpected EOF")
-        || msg.contains("failed to fill whole buffer")
-    {
+    if is_eof(e) {
         return Error::new(
             format!("{what} ends too early: the archive is truncated"),
             "download or copy the archive again",
