@@ -59,6 +59,9 @@ pub struct GlobalArgs {
 pub enum Command {
     /// Run COMMAND in a new container made from every stage (as docker run).
     Run(Box<RunArgs>),
+    /// Turn an image (tarball, docker save archive, OCI layout, directory, or `busybox`)
+    /// into a root filesystem in DIR, safely: nothing is ever written outside DIR.
+    Export(ExportArgs),
     /// Unshare namespaces, then run COMMAND (as unshare(1)).
     Unshare(UnshareArgs),
     /// Change root with chroot(2) and run COMMAND (as chroot(8)); escapable, see `explain chroot`.
@@ -352,4 +355,24 @@ pub struct DoctorArgs {
     /// Print the findings as JSON.
     #[arg(long)]
     pub json: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct ExportArgs {
+    /// A tar (plain, gzip, zstd) as docker export writes it, a docker save archive, an OCI
+    /// image layout (directory or tar), a directory, or the word `busybox` (offline default).
+    #[arg(value_name = "SOURCE")]
+    pub source: String,
+    /// The directory to make the root filesystem in (new or empty; see --force).
+    #[arg(value_name = "DIR", required_unless_present = "inspect")]
+    pub dir: Option<PathBuf>,
+    /// Replace the contents of a non-empty DIR.
+    #[arg(long)]
+    pub force: bool,
+    /// Show the source's layers, sizes and config without extracting anything.
+    #[arg(long)]
+    pub inspect: bool,
+    /// The platform to take from an OCI index with several (default: this host's).
+    #[arg(long, value_name = "OS/ARCH")]
+    pub platform: Option<String>,
 }

@@ -2,6 +2,7 @@
 
 pub mod cgroups;
 pub mod enter;
+pub mod export;
 pub mod mounts;
 pub mod network;
 pub mod root;

@@ -17,6 +17,7 @@ pub mod mount;
 pub mod ns;
 pub mod process;
 pub mod security;
+pub mod tree;
 
 use crate::error::{Error, Result};
 use crate::narrate::{Call, Narrator};

@@ -367,3 +367,19 @@ impl Sys<'_> {
         Err(e)
     }
 }
+
+impl Sys<'_> {
+    /// dup2(2): make descriptor `to` a copy of `from` (stdin from /dev/null, say).
+    pub fn dup2(&self, from: i32, to: i32, why: &str) -> Result<()> {
+        let call = Call::new(
+            "dup2",
+            vec![from.to_string(), to.to_string()],
+            "dup2(2)",
+            why,
+        );
+        self.call_plain(call, || {
+            check(unsafe { libc::dup2(from, to) } as libc::c_long)
+        })?;
+        Ok(())
+    }
+}

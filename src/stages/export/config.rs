@@ -1,0 +1,223 @@
+//! The image's run configuration (what `docker inspect` shows under `Config`), kept beside
+//! the root filesystem so that `run` can start the container as Docker would.
+//!
+//! Where: `DIR.config.json`, next to DIR (for `./rootfs`, `./rootfs.config.json`). Not inside
+//! DIR, so the container never sees it and a rootfs stays exactly what the image holds.
+
+use crate::error::{Error, Result};
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+
+/// Env, Cmd, Entrypoint, WorkingDir, User and ExposedPorts, as the image config has them.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ImageConfig {
+    #[serde(rename = "Env", default, skip_serializing_if = "Vec::is_empty")]
+    pub env: Vec<String>,
+    #[serde(rename = "Cmd", default, skip_serializing_if = "Option::is_none")]
+    pub cmd: Option<Vec<String>>,
+    #[serde(
+        rename = "Entrypoint",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub entrypoint: Option<Vec<String>>,
+    #[serde(
+        rename = "WorkingDir",
+        default,
+        skip_serializing_if = "String::is_empty"
+    )]
+    pub working_dir: String,
+    #[serde(rename = "User", default, skip_serializing_if = "String::is_empty")]
+    pub user: String,
+    /// "80/tcp" and the like, sorted.
+    #[serde(
+        rename = "ExposedPorts",
+        default,
+        skip_serializing_if = "Vec::is_empty"
+    )]
+    pub exposed_ports: Vec<String>,
+}
+
+/// The `config` object of an image config blob (docker and OCI spell it alike, but Docker
+/// writes `null` for empty lists and ExposedPorts is a map).
+#[derive(Deserialize, Default)]
+struct RawConfig {
+    #[serde(rename = "Env", default)]
+    env: Option<Vec<String>>,
+    #[serde(rename = "Cmd", default)]
+    cmd: Option<Vec<String>>,
+    #[serde(rename = "Entrypoint", default)]
+    entrypoint: Option<Vec<String>>,
+    #[serde(rename = "WorkingDir", default)]
+    working_dir: Option<String>,
+    #[serde(rename = "User", default)]
+    user: Option<String>,
+    #[serde(rename = "ExposedPorts", default)]
+    exposed_ports: Option<std::collections::BTreeMap<String, serde_json::Value>>,
+}
+
+#[derive(Deserialize)]
+struct RawImage {
+    #[serde(default)]
+    config: Option<RawConfig>,
+    #[serde(default)]
+    rootfs: Option<RawRootfs>,
+    #[serde(default)]
+    architecture: Option<String>,
+    #[serde(default)]
+    os: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct RawRootfs {
+    #[serde(default)]
+    diff_ids: Vec<String>,
+}
+
+/// What an image config blob says: the run config, the layers' diff_ids and the platform.
+pub struct Parsed {
+    pub config: ImageConfig,
+    pub diff_ids: Vec<String>,
+    pub platform: String,
+}
+
+/// Parse an image config blob (docker-save `<id>.json` or an OCI config).
+pub fn parse(bytes: &[u8], what: &str) -> Result<Parsed> {
+    let raw: RawImage = serde_json::from_slice(bytes).map_err(|e| {
+        Error::new(
+            format!("the image config {what} is not valid JSON: {e}"),
+            "the image is damaged; export or save it again",
+        )
+    })?;
+    let c = raw.config.unwrap_or_default();
+    Ok(Parsed {
+        config: ImageConfig {
+            env: c.env.unwrap_or_default(),
+            cmd: c.cmd,
+            entrypoint: c.entrypoint,
+            working_dir: c.working_dir.unwrap_or_default(),
+            user: c.user.unwrap_or_default(),
+            exposed_ports: c.exposed_ports.unwrap_or_default().into_keys().collect(),
+        },
+        diff_ids: raw.rootfs.map(|r| r.diff_ids).unwrap_or_default(),
+        platform: format!(
+            "{}/{}",
+            raw.os.unwrap_or_else(|| "?".into()),
+            raw.architecture.unwrap_or_else(|| "?".into())
+        ),
+    })
+}
+
+/// Where the config of the rootfs in `dir` is kept: `DIR.config.json` beside it.
+pub fn config_path(dir: &Path) -> PathBuf {
+    let dir = dir.components().as_path();
+    let mut name = dir
+        .file_name()
+        .map(|n| n.to_os_string())
+        .unwrap_or_else(|| "rootfs".into());
+    name.push(".config.json");
+    dir.with_file_name(name)
+}
+
+/// The config saved by `glassbox export` for the rootfs in `dir`; `None` when there is none
+/// (a rootfs made by hand, or a plain tar that carries no config).
+pub fn load_config(dir: &Path) -> Result<Option<ImageConfig>> {
+    let path = config_path(dir);
+    match std::fs::read(&path) {
+        Ok(b) => serde_json::from_slice(&b).map(Some).map_err(|e| {
+            Error::new(
+                format!("the image config {} is not valid JSON: {e}", path.display()),
+                "remove it, or export the image again",
+            )
+        }),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(Error::io(
+            format!("cannot read the image config {}", path.display()),
+            &e,
+            "check its permissions",
+        )),
+    }
+}
+
+impl ImageConfig {
+    /// As `docker inspect` would summarise it, one field a line.
+    pub fn describe(&self) -> String {
+        let list = |v: &[String]| {
+            v.iter()
+                .map(|s| format!("{s:?}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        let mut out = String::new();
+        out += &format!("  Env:          [{}]\n", list(&self.env));
+        out += &format!(
+            "  Entrypoint:   {}\n",
+            self.entrypoint
+                .as_deref()
+                .map(|v| format!("[{}]", list(v)))
+                .unwrap_or("none".into())
+        );
+        out += &format!(
+            "  Cmd:          {}\n",
+            self.cmd
+                .as_deref()
+                .map(|v| format!("[{}]", list(v)))
+                .unwrap_or("none".into())
+        );
+        out += &format!(
+            "  WorkingDir:   {}\n",
+            if self.working_dir.is_empty() {
+                "/"
+            } else {
+                &self.working_dir
+            }
+        );
+        out += &format!(
+            "  User:         {}\n",
+            if self.user.is_empty() {
+                "root (default)"
+            } else {
+                &self.user
+            }
+        );
+        out += &format!("  ExposedPorts: [{}]\n", self.exposed_ports.join(", "));
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn config_sits_beside_the_dir() {
+        assert_eq!(
+            config_path(Path::new("/x/rootfs")),
+            PathBuf::from("/x/rootfs.config.json")
+        );
+        assert_eq!(
+            config_path(Path::new("/x/rootfs/")),
+            PathBuf::from("/x/rootfs.config.json")
+        );
+        assert_eq!(
+            config_path(Path::new("rootfs")),
+            PathBuf::from("rootfs.config.json")
+        );
+    }
+
+    #[test]
+    fn docker_nulls_and_port_maps_parse() {
+        let p = parse(
+            br#"{"architecture":"amd64","os":"linux","config":{"Env":["PATH=/bin"],"Cmd":null,"Entrypoint":["/init"],"ExposedPorts":{"80/tcp":{}},"WorkingDir":"/srv"},"rootfs":{"type":"layers","diff_ids":["sha256:ab"]}}"#,
+            "test",
+        )
+        .unwrap();
+        assert_eq!(p.config.env, vec!["PATH=/bin"]);
+        assert_eq!(p.config.cmd, None);
+        assert_eq!(p.config.entrypoint, Some(vec!["/init".to_string()]));
+        assert_eq!(p.config.exposed_ports, vec!["80/tcp"]);
+        assert_eq!(p.config.working_dir, "/srv");
+        assert_eq!(p.diff_ids, vec!["sha256:ab"]);
+        assert_eq!(p.platform, "linux/amd64");
+    }
+}

@@ -1,0 +1,754 @@
+//! Safe extraction: tar entries (or a directory's files) made inside the target directory
+//! through root-scoped descriptors, never by joining strings onto a host path.
+//!
+//! Every name is checked first (no `..`; a leading `/` means the image's root; nothing that names the root
+//! itself), then its parent is reached with openat2(2) `RESOLVE_BENEATH`, so a symlink that
+//! leads out of the tree makes the kernel refuse instead of writing outside. Within one
+//! layer, a name that comes back as another kind of entry (a symlink, then a file or a
+//! directory through it) is refused: it is how hostile archives write through links.
+
+use crate::error::{Error, Result};
+use crate::sys::tree::{list_dir, stat_at, DirFd, RESOLVE_SCOPED};
+use crate::sys::Sys;
+use nix::errno::Errno;
+use std::collections::HashMap;
+use std::io::{Read, Write};
+use std::os::fd::AsRawFd;
+
+/// What one layer (or one archive) did, for the summary line.
+#[derive(Debug, Default, Clone)]
+pub struct Stats {
+    pub files: u64,
+    pub dirs: u64,
+    pub symlinks: u64,
+    pub hardlinks: u64,
+    pub devices: u64,
+    pub bytes: u64,
+    pub whiteouts: u64,
+    pub opaque: u64,
+    pub skipped: u64,
+    pub setuid: u64,
+}
+
+impl Stats {
+    pub fn summary(&self) -> String {
+        let mut s = format!(
+            "{} files ({}), {} dirs, {} symlinks, {} hardlinks",
+            self.files,
+            human_bytes(self.bytes),
+            self.dirs,
+            self.symlinks,
+            self.hardlinks
+        );
+        if self.devices > 0 {
+            s += &format!(", {} device nodes/FIFOs", self.devices);
+        }
+        if self.whiteouts + self.opaque > 0 {
+            s += &format!(
+                ", {} whiteouts and {} opaque directories applied",
+                self.whiteouts, self.opaque
+            );
+        }
+        if self.skipped > 0 {
+            s += &format!(", {} entries skipped", self.skipped);
+        }
+        s
+    }
+}
+
+pub fn human_bytes(n: u64) -> String {
+    if n >= 1 << 30 {
+        format!("{:.1} GiB", n as f64 / (1u64 << 30) as f64)
+    } else if n >= 1 << 20 {
+        format!("{:.1} MiB", n as f64 / (1u64 << 20) as f64)
+    } else if n >= 1 << 10 {
+        format!("{:.1} KiB", n as f64 / 1024.0)
+    } else {
+        format!("{n} B")
+    }
+}
+
+/// The kind of an entry, as far as the "same name, other kind" rule cares.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Dir,
+    Symlink,
+    File,
+}
+
+/// One entry to make, whatever it came from (a tar header, a directory walk).
+pub struct Meta {
+    pub mode: u32,
+    pub uid: u32,
+    pub gid: u32,
+    pub mtime: i64,
+}
+
+/// Where a regular file's bytes come from.
+pub enum Data<'a> {
+    Reader(&'a mut dyn Read),
+    /// A byte range of an open file (copied in the kernel with copy_file_range(2)).
+    Range {
+        fd: i32,
+        offset: u64,
+        len: u64,
+    },
+}
+
+pub struct Extractor<'s, 'n> {
+    sys: &'s Sys<'n>,
+    root: DirFd,
+    is_root: bool,
+    pub stats: Stats,
+    /// Names made by the current layer and their kind.
+    names: HashMap<String, Kind>,
+    /// The last parent directory reached, kept while nothing could have changed the way to it.
+    cache: Option<(String, DirFd)>,
+    /// Directories whose mode and mtime are set at the end (a read-only directory must
+    /// still take its children first).
+    dirs: Vec<(String, u32, i64)>,
+    warned_devices: bool,
+    buf: Vec<u8>,
+    /// Bytes written for the last regular file (to catch an archive that ends inside one).
+    last_written: u64,
+}
+
+/// An error for an archive entry: one sentence naming the entry.
+pub fn hostile(name: &str, what: &str) -> Error {
+    Error::new(
+        format!("refusing the archive entry {name:?}: {what}"),
+        "this archive tries to reach outside the target directory or is damaged; nothing was written outside it — use an image you trust",
+    )
+}
+
+fn syserr(name: &str, (errno, call): (Errno, String)) -> Error {
+    if errno == Errno::EXDEV {
+        return hostile(
+            name,
+            "its path goes through a symlink that leads outside the target directory (openat2 RESOLVE_BENEATH refused it with EXDEV)",
+        );
+    }
+    let todo = match errno {
+        Errno::ENOSPC | Errno::EDQUOT => "free space on the target filesystem, or export somewhere with more room",
+        Errno::EACCES | Errno::EPERM => "run glassbox as root (sudo) to keep owners and device nodes, or export into a directory you own",
+        Errno::ENOTDIR => "the archive puts an entry under something that is not a directory; it is damaged",
+        _ => "check the archive and the target directory",
+    };
+    Error::sys(
+        format!("cannot extract {name:?}: {call} failed"),
+        errno,
+        todo,
+    )
+}
+
+/// Split an archive name into checked components inside the root: no `..`.
+pub fn components(name: &str) -> Result<Vec<String>> {
+    // A leading `/` names the image's root, as Docker and GNU tar read it (umoci writes "/").
+    let mut out = Vec::new();
+    for c in name.split('/') {
+        match c {
+            "" | "." => {}
+            ".." => return Err(hostile(name, "it climbs out with `..`")),
+            c => out.push(c.to_string()),
+        }
+    }
+    Ok(out)
+}
+
+impl<'s, 'n> Extractor<'s, 'n> {
+    pub fn new(sys: &'s Sys<'n>, root: DirFd) -> Self {
+        Extractor {
+            sys,
+            root,
+            is_root: nix::unistd::geteuid().is_root(),
+            stats: Stats::default(),
+            names: HashMap::new(),
+            cache: None,
+            dirs: Vec::new(),
+            warned_devices: false,
+            buf: vec![0; 256 * 1024],
+            last_written: 0,
+        }
+    }
+
+    /// Start a new layer: its names are tracked afresh; returns the last layer's stats.
+    pub fn next_layer(&mut self) -> Stats {
+        self.names.clear();
+        self.cache = None;
+        std::mem::take(&mut self.stats)
+    }
+
+    /// Reach the directory `comps` (relative to the root), creating missing ones (0755).
+    fn parent(&mut self, full: &str, comps: &[String]) -> Result<&DirFd> {
+        let key = comps.join("/");
+        if self.cache.as_ref().is_some_and(|(k, _)| *k == key) {
+            return Ok(&self.cache.as_ref().unwrap().1);
+        }
+        let fd = if key.is_empty() {
+            dup(&self.root)?
+        } else {
+            match self.sys.openat2_dir(&self.root, &key, RESOLVE_SCOPED) {
+                Ok(fd) => fd,
+                Err((Errno::ENOENT, _)) => self.make_parents(full, comps)?,
+                Err(e) => return Err(syserr(full, e)),
+            }
+        };
+        self.cache = Some((key, fd));
+        Ok(&self.cache.as_ref().unwrap().1)
+    }
+
+    /// mkdir -p inside the root, one component at a time, each reached beneath the root.
+    fn make_parents(&mut self, full: &str, comps: &[String]) -> Result<DirFd> {
+        let mut at = dup(&self.root)?;
+        for i in 0..comps.len() {
+            let prefix = comps[..=i].join("/");
+            match self.sys.openat2_dir(&self.root, &prefix, RESOLVE_SCOPED) {
+                Ok(fd) => at = fd,
+                Err((Errno::ENOENT, _)) => {
+                    match self.sys.mkdirat(&at, &comps[i], 0o755) {
+                        Ok(()) | Err((Errno::EEXIST, _)) => {}
+                        Err(e) => return Err(syserr(full, e)),
+                    }
+                    at = self
+                        .sys
+                        .openat2_dir(&self.root, &prefix, RESOLVE_SCOPED)
+                        .map_err(|e| syserr(full, e))?;
+                }
+                Err(e) => return Err(syserr(full, e)),
+            }
+        }
+        Ok(at)
+    }
+
+    /// Record `name` as made by this layer with `kind`; refuse it as another kind.
+    fn claim(&mut self, name: &str, key: &str, kind: Kind) -> Result<()> {
+        match self.names.insert(key.to_string(), kind) {
+            Some(prev) if prev != kind => Err(hostile(
+                name,
+                &format!("the same archive made this name a {prev:?} before and now a {kind:?} (a way to write through a link)"),
+            )),
+            _ => Ok(()),
+        }
+    }
+
+    /// Remove whatever is at `name` in `dir` (a whole tree if a directory).
+    fn remove_at(&self, dir: &DirFd, name: &str) -> std::result::Result<(), (Errno, String)> {
+        let Some(st) = stat_at(dir, name) else {
+            return Ok(());
+        };
+        if st.st_mode & libc::S_IFMT == libc::S_IFDIR {
+            let sub = self.sys.open_subdir(dir, name)?;
+            for child in list_dir(&sub) {
+                self.remove_at(&sub, &child)?;
+            }
+            self.sys.unlinkat(dir, name, true)
+        } else {
+            self.sys.unlinkat(dir, name, false)
+        }
+    }
+
+    /// Make one entry. `kind_char` is the tar type: '0' file, '5' dir, '2' symlink,
+    /// '1' hardlink, '3' char, '4' block, '6' fifo. `link` is the symlink or hardlink target.
+    #[allow(clippy::too_many_arguments)]
+    pub fn entry(
+        &mut self,
+        name: &str,
+        kind_char: char,
+        meta: &Meta,
+        link: Option<&str>,
+        dev: (u32, u32),
+        data: Option<Data>,
+        layered: bool,
+    ) -> Result<()> {
+        let sys = self.sys;
+        let comps = components(name)?;
+        let Some((base, dirs)) = comps.split_last() else {
+            if kind_char == '5' {
+                return Ok(()); // "./": the root itself; its mode stays the staging dir's.
+            }
+            return Err(hostile(
+                name,
+                "it names the root directory itself as something other than a directory",
+            ));
+        };
+        let key = comps.join("/");
+        if layered && base.starts_with(".wh.") {
+            return self.whiteout(name, dirs, base);
+        }
+        let mode = meta.mode & 0o7777;
+        if mode & 0o6000 != 0 {
+            self.stats.setuid += 1;
+        }
+        match kind_char {
+            '5' => {
+                self.claim(name, &key, Kind::Dir)?;
+                let parent = self.parent(name, dirs)?;
+                match sys.mkdirat(parent, base, 0o700) {
+                    Ok(()) => {}
+                    Err((Errno::EEXIST, _)) => {
+                        let is_dir = stat_at(parent, base)
+                            .is_some_and(|s| s.st_mode & libc::S_IFMT == libc::S_IFDIR);
+                        if !is_dir {
+                            // A lower layer's file or symlink: replaced, as Docker does.
+                            self.replace(name, dirs, base)?;
+                            let parent = self.parent(name, dirs)?;
+                            sys.mkdirat(parent, base, 0o700)
+                                .map_err(|e| syserr(name, e))?;
+                        }
+                    }
+                    Err(e) => return Err(syserr(name, e)),
+                }
+                self.chown_at(name, dirs, base, meta)?;
+                self.dirs.push((key, mode, meta.mtime));
+                self.stats.dirs += 1;
+            }
+            '2' => {
+                let target = link.unwrap_or("");
+                if target.is_empty() {
+                    return Err(hostile(name, "it is a symlink with an empty target"));
+                }
+                self.claim(name, &key, Kind::Symlink)?;
+                let parent = self.parent(name, dirs)?;
+                let made = sys.symlinkat(target, parent, base);
+                if let Err((Errno::EEXIST, _)) = made {
+                    self.replace(name, dirs, base)?;
+                    let parent = self.parent(name, dirs)?;
+                    sys.symlinkat(target, parent, base)
+                        .map_err(|e| syserr(name, e))?;
+                } else {
+                    made.map_err(|e| syserr(name, e))?;
+                }
+                // A new symlink may change where later names lead.
+                self.cache = None;
+                self.chown_at(name, dirs, base, meta)?;
+                let parent = self.parent(name, dirs)?;
+                let (fd, shown) = (parent.raw(), parent.shown.clone());
+                self.sys
+                    .utimensat(fd, &shown, base, meta.mtime)
+                    .map_err(|e| syserr(name, e))?;
+                self.stats.symlinks += 1;
+            }
+            '1' => {
+                let target = link.unwrap_or("");
+                let tcomps = components(target).map_err(|_| {
+                    hostile(
+                        name,
+                        &format!("it is a hard link to {target:?}, outside the archive's tree"),
+                    )
+                })?;
+                let Some((tbase, tdirs)) = tcomps.split_last() else {
+                    return Err(hostile(name, "it is a hard link to the root directory"));
+                };
+                self.claim(name, &key, Kind::File)?;
+                let tparent = self.parent(target, tdirs)?;
+                let tparent = dup(tparent)?;
+                let parent = self.parent(name, dirs)?;
+                let made = sys.linkat(&tparent, tbase, parent, base);
+                if let Err((Errno::EEXIST, _)) = made {
+                    self.replace(name, dirs, base)?;
+                    let parent = self.parent(name, dirs)?;
+                    sys.linkat(&tparent, tbase, parent, base)
+                        .map_err(|e| syserr(name, e))?;
+                } else {
+                    made.map_err(|e| syserr(name, e))?;
+                }
+                self.stats.hardlinks += 1;
+            }
+            '3' | '4' | '6' => {
+                let kind = match kind_char {
+                    '3' => libc::S_IFCHR,
+                    '4' => libc::S_IFBLK,
+                    _ => libc::S_IFIFO,
+                };
+                if kind != libc::S_IFIFO && !self.is_root {
+                    if !self.warned_devices {
+                        sys.narrator.warn("device nodes in the image are skipped: only root may make them (mknod needs CAP_MKNOD)");
+                        self.warned_devices = true;
+                    }
+                    self.stats.skipped += 1;
+                    return Ok(());
+                }
+                self.claim(name, &key, Kind::File)?;
+                let parent = self.parent(name, dirs)?;
+                let made = sys.mknodat(parent, base, kind, mode & 0o777, dev.0, dev.1);
+                if let Err((Errno::EEXIST, _)) = made {
+                    self.replace(name, dirs, base)?;
+                    let parent = self.parent(name, dirs)?;
+                    sys.mknodat(parent, base, kind, mode & 0o777, dev.0, dev.1)
+                        .map_err(|e| syserr(name, e))?;
+                } else {
+                    made.map_err(|e| syserr(name, e))?;
+                }
+                self.chown_at(name, dirs, base, meta)?;
+                let parent = self.parent(name, dirs)?;
+                let parent = dup(parent)?;
+                sys.fchmodat(&parent, base, mode)
+                    .map_err(|e| syserr(name, e))?;
+                self.stats.devices += 1;
+            }
+            _ => {
+                // '0' and anything else carrying data as a regular file.
+                self.claim(name, &key, Kind::File)?;
+                let parent = self.parent(name, dirs)?;
+                let made = sys.create_file_at(parent, base, 0o600);
+                let file = match made {
+                    Err((Errno::EEXIST, _)) => {
+                        self.replace(name, dirs, base)?;
+                        let parent = self.parent(name, dirs)?;
+                        sys.create_file_at(parent, base, 0o600)
+                            .map_err(|e| syserr(name, e))?
+                    }
+                    other => other.map_err(|e| syserr(name, e))?,
+                };
+                let shown = format!("{}/{}", self.root.shown, key);
+                let n = self.write_data(name, &file, data)?;
+                let fd = file.as_raw_fd();
+                if self.is_root {
+                    sys.fchownat(fd, &shown, "", meta.uid, meta.gid)
+                        .map_err(|e| syserr(name, e))?;
+                }
+                // After chown: chown clears setuid/setgid, and the image's bits are kept.
+                sys.fchmod(fd, &shown, mode).map_err(|e| syserr(name, e))?;
+                sys.utimensat(fd, &shown, "", meta.mtime)
+                    .map_err(|e| syserr(name, e))?;
+                self.stats.files += 1;
+                self.stats.bytes += n;
+            }
+        }
+        Ok(())
+    }
+
+    /// Remove what an entry replaces (from a lower layer, or an earlier same-kind entry).
+    fn replace(&mut self, name: &str, dirs: &[String], base: &str) -> Result<()> {
+        let parent = self.parent(name, dirs)?;
+        let parent = dup(parent)?;
+        self.remove_at(&parent, base).map_err(|e| syserr(name, e))
+    }
+
+    fn chown_at(&mut self, name: &str, dirs: &[String], base: &str, meta: &Meta) -> Result<()> {
+        if !self.is_root {
+            return Ok(());
+        }
+        let parent = self.parent(name, dirs)?;
+        let (fd, shown) = (parent.raw(), parent.shown.clone());
+        self.sys
+            .fchownat(fd, &shown, base, meta.uid, meta.gid)
+            .map_err(|e| syserr(name, e))
+    }
+
+    fn write_data(&mut self, name: &str, file: &std::fs::File, data: Option<Data>) -> Result<u64> {
+        let werr = |e: std::io::Error| {
+            let errno = Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO));
+            syserr(name, (errno, format!("write to {name:?}")))
+        };
+        let mut total = 0u64;
+        match data {
+            None => {}
+            Some(Data::Range { fd, offset, len }) => {
+                let mut off = offset as libc::loff_t;
+                let mut left = len;
+                while left > 0 {
+                    let n = unsafe {
+                        libc::copy_file_range(
+                            fd,
+                            &mut off,
+                            file.as_raw_fd(),
+                            std::ptr::null_mut(),
+                            left as usize,
+                            0,
+                        )
+                    };
+                    if n < 0 {
+                        return Err(werr(std::io::Error::last_os_error()));
+                    }
+                    if n == 0 {
+                        return Err(Error::new(
+                            format!("the archive ends inside {name:?}: it is truncated"),
+                            "download or copy the archive again",
+                        ));
+                    }
+                    left -= n as u64;
+                    total += n as u64;
+                }
+            }
+            Some(Data::Reader(r)) => {
+                let mut f = file;
+                loop {
+                    let n = match r.read(&mut self.buf) {
+                        Ok(0) => break,
+                        Ok(n) => n,
+                        Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                        Err(e) => return Err(read_error(name, &e)),
+                    };
+                    f.write_all(&self.buf[..n]).map_err(werr)?;
+                    total += n as u64;
+                }
+            }
+        }
+        self.last_written = total;
+        Ok(total)
+    }
+
+    /// A whiteout: `.wh.NAME` deletes NAME from the layers below; `.wh..wh..opq` empties
+    /// its directory of what lower layers put there.
+    fn whiteout(&mut self, name: &str, dirs: &[String], base: &str) -> Result<()> {
+        let parent = if dirs.is_empty() {
+            dup(&self.root)?
+        } else {
+            match self
+                .sys
+                .openat2_dir(&self.root, &dirs.join("/"), RESOLVE_SCOPED)
+            {
+                Ok(p) => p,
+                Err((Errno::ENOENT, _)) => return Ok(()), // nothing below to hide
+                Err(e) => return Err(syserr(name, e)),
+            }
+        };
+        self.cache = None;
+        if base == ".wh..wh..opq" {
+            let dirkey = dirs.join("/");
+            for child in list_dir(&parent) {
+                let ck = if dirkey.is_empty() {
+                    child.clone()
+                } else {
+                    format!("{dirkey}/{child}")
+                };
+                if !self.names.contains_key(&ck) {
+                    self.remove_at(&parent, &child)
+                        .map_err(|e| syserr(name, e))?;
+                }
+            }
+            self.sys.narrator.detail(&format!("opaque {dirkey}/"));
+            self.stats.opaque += 1;
+            return Ok(());
+        }
+        let victim = &base[4..];
+        if victim.is_empty() || victim == "." || victim == ".." || victim.starts_with(".wh.") {
+            return Err(hostile(
+                name,
+                "it is a whiteout for a name that cannot be deleted",
+            ));
+        }
+        self.sys.narrator.detail(&format!(
+            "whiteout {}",
+            [dirs.join("/"), victim.to_string()].join("/")
+        ));
+        self.remove_at(&parent, victim)
+            .map_err(|e| syserr(name, e))?;
+        self.stats.whiteouts += 1;
+        Ok(())
+    }
+
+    /// Set the directories' modes and times last (children first, so a read-only directory
+    /// can still be filled and its mtime is not bumped by its children).
+    pub fn finish_dirs(&mut self) -> Result<()> {
+        let mut dirs = std::mem::take(&mut self.dirs);
+        dirs.sort_by(|a, b| b.0.cmp(&a.0));
+        dirs.dedup_by(|a, b| a.0 == b.0);
+        self.cache = None;
+        for (key, mode, mtime) in dirs {
+            let comps: Vec<String> = key.split('/').map(String::from).collect();
+            let (base, parent_comps) = comps.split_last().unwrap();
+            let parent = if parent_comps.is_empty() {
+                dup(&self.root)?
+            } else {
+                match self
+                    .sys
+                    .openat2_dir(&self.root, &parent_comps.join("/"), RESOLVE_SCOPED)
+                {
+                    Ok(p) => p,
+                    Err((Errno::ENOENT, _)) => continue, // deleted by a later whiteout
+                    Err(e) => return Err(syserr(&key, e)),
+                }
+            };
+            match stat_at(&parent, base) {
+                Some(s) if s.st_mode & libc::S_IFMT == libc::S_IFDIR => {}
+                _ => continue,
+            }
+            self.sys
+                .fchmodat(&parent, base, mode)
+                .map_err(|e| syserr(&key, e))?;
+            self.sys
+                .utimensat(parent.raw(), &parent.shown, base, mtime)
+                .map_err(|e| syserr(&key, e))?;
+        }
+        Ok(())
+    }
+
+    /// Apply one tar stream (a layer or a whole export). `layered` turns whiteouts on.
+    pub fn apply_tar(&mut self, reader: impl Read, layered: bool) -> Result<()> {
+        let mut ar = tar::Archive::new(reader);
+        let entries = ar.entries().map_err(|e| read_error("the archive", &e))?;
+        let mut any = false;
+        for entry in entries {
+            let mut entry = match entry {
+                Ok(e) => e,
+                // Some tools (umoci 0.4) end a layer right after the last file's data, with
+                // no padding or end-of-archive blocks. Every entry so far was whole, and the
+                // layer's digest is checked at its end, so this is the end of the layer.
+                Err(e) if layered && any && is_eof(&e) => {
+                    self.sys.narrator.detail(
+                        "the layer ends without end-of-archive blocks (every entry was whole)",
+                    );
+                    break;
+                }
+                Err(e) => return Err(read_error("the archive", &e)),
+            };
+            any = true;
+            let (name, kind, meta, link, dev) = header_of(&mut entry)?;
+            let expect = entry.size();
+            let sparse = entry.header().entry_type().is_gnu_sparse();
+            self.last_written = 0;
+            self.entry(
+                &name,
+                kind,
+                &meta,
+                link.as_deref(),
+                dev,
+                Some(Data::Reader(&mut entry)),
+                layered,
+            )?;
+            if kind == '0' && !sparse && self.last_written < expect && !name.contains(".wh.") {
+                return Err(Error::new(
+                    format!("the archive ends inside {name:?}: it is truncated"),
+                    "download or copy the archive again",
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// Apply a plain, uncompressed tar file: headers are read and data is copied in the
+    /// kernel (copy_file_range), without passing through this process.
+    pub fn apply_tar_file(&mut self, file: &std::fs::File) -> Result<()> {
+        let mut ar = tar::Archive::new(file);
+        let src = file.as_raw_fd();
+        let entries = ar
+            .entries_with_seek()
+            .map_err(|e| read_error("the archive", &e))?;
+        for entry in entries {
+            let mut entry = entry.map_err(|e| read_error("the archive", &e))?;
+            let (name, kind, meta, link, dev) = header_of(&mut entry)?;
+            let sparse = entry.header().entry_type().is_gnu_sparse();
+            if sparse {
+                self.entry(
+                    &name,
+                    kind,
+                    &meta,
+                    link.as_deref(),
+                    dev,
+                    Some(Data::Reader(&mut entry)),
+                    false,
+                )?;
+            } else {
+                let data = Data::Range {
+                    fd: src,
+                    offset: entry.raw_file_position(),
+                    len: entry.size(),
+                };
+                self.entry(&name, kind, &meta, link.as_deref(), dev, Some(data), false)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Another descriptor for the same directory.
+fn dup(d: &DirFd) -> Result<DirFd> {
+    Ok(DirFd {
+        fd: d.fd.try_clone().map_err(|e| {
+            Error::io(
+                "cannot duplicate a directory descriptor",
+                &e,
+                "raise the open-files limit (ulimit -n)",
+            )
+        })?,
+        shown: d.shown.clone(),
+    })
+}
+
+type Header = (String, char, Meta, Option<String>, (u32, u32));
+
+fn header_of<R: Read>(entry: &mut tar::Entry<R>) -> Result<Header> {
+    let raw = entry.path_bytes();
+    let name = String::from_utf8(raw.to_vec()).map_err(|_| {
+        Error::new(
+            format!(
+                "the archive holds a name that is not UTF-8: {:?}",
+                String::from_utf8_lossy(&raw)
+            ),
+            "glassbox extracts UTF-8 names only; repack the image",
+        )
+    })?;
+    let h = entry.header();
+    use tar::EntryType as T;
+    let kind = match h.entry_type() {
+        T::Regular | T::Continuous | T::GNUSparse => '0',
+        T::Directory => '5',
+        T::Symlink => '2',
+        T::Link => '1',
+        T::Char => '3',
+        T::Block => '4',
+        T::Fifo => '6',
+        other => {
+            return Err(Error::new(
+                format!("the archive entry {name:?} has a type glassbox does not know ({other:?})"),
+                "repack the image with GNU tar",
+            ))
+        }
+    };
+    let link = match entry.link_name_bytes() {
+        Some(l) => Some(String::from_utf8(l.to_vec()).map_err(|_| {
+            Error::new(
+                format!("the link target of {name:?} is not UTF-8"),
+                "repack the image",
+            )
+        })?),
+        None => None,
+    };
+    let h = entry.header();
+    let num = |r: std::io::Result<u64>| r.unwrap_or(0);
+    let meta = Meta {
+        mode: h.mode().unwrap_or(0o644),
+        uid: num(h.uid()) as u32,
+        gid: num(h.gid()) as u32,
+        mtime: num(h.mtime()) as i64,
+    };
+    let dev = (
+        h.device_major().ok().flatten().unwrap_or(0),
+        h.device_minor().ok().flatten().unwrap_or(0),
+    );
+    Ok((name, kind, meta, link, dev))
+}
+
+fn is_eof(e: &std::io::Error) -> bool {
+    let msg = e.to_string();
+    e.kind() == std::io::ErrorKind::UnexpectedEof
+        || msg.contains("unexpected EOF")
+        || msg.contains("failed to fill whole buffer")
+}
+
+/// A read error while decoding an archive, in plain words.
+pub fn read_error(what: &str, e: &std::io::Error) -> Error {
+    let msg = e.to_string();
+    if is_eof(e) {
+        return Error::new(
+            format!("{what} ends too early: the archive is truncated"),
+            "download or copy the archive again",
+        );
+    }
+    if msg.contains("corrupt deflate")
+        || msg.contains("invalid gzip")
+        || msg.contains("Unknown frame")
+        || msg.contains("checksum")
+    {
+        return Error::new(
+            format!("{what} is damaged: {msg}"),
+            "download or copy the archive again",
+        );
+    }
+    Error::new(
+        format!("cannot read {what}: {msg}"),
+        "check that the source is a tar archive (plain, gzip or zstd) or an image",
+    )
+}

@@ -1,0 +1,456 @@
+//! The export stage: an image (tarball, docker save archive, OCI layout, directory, or the
+//! word `busybox`) becomes a root filesystem in DIR — the `docker export` + `tar xf` of the
+//! classic lesson, done so that no archive can write outside DIR.
+//!
+//! Plan first: the source is told by its content and its manifests and configs are read and
+//! checked before anything is written. Then everything is made in a staging directory beside
+//! DIR (journaled before it exists), and one renameat2(2) puts it in place: a failed or
+//! interrupted export leaves DIR as it was. The image's run config goes to `DIR.config.json`
+//! (see [`config`]).
+
+pub mod busybox;
+pub mod config;
+pub mod copy;
+pub mod detect;
+pub mod extract;
+pub mod image;
+pub mod stream;
+
+use crate::cli::ExportArgs;
+use crate::error::{Error, Result};
+use crate::journal::{Journal, Resource};
+use crate::sys::Sys;
+use detect::{Source, Store};
+use extract::{human_bytes, Extractor};
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+
+pub use config::{config_path, load_config, ImageConfig};
+
+/// What will be applied: the layers of an image, or one tree.
+#[allow(clippy::large_enum_variant)] // one per export
+enum Plan {
+    Busybox,
+    Directory(PathBuf),
+    Tar {
+        path: PathBuf,
+        compression: stream::Compression,
+        size: u64,
+    },
+    Layers {
+        store: Store,
+        image: image::Image,
+    },
+}
+
+fn plan(source: Source, platform: Option<&str>, sys: &Sys) -> Result<Plan> {
+    if platform.is_some() && !matches!(source, Source::Oci(_)) {
+        sys.narrator
+            .warn("--platform applies to OCI layouts with several platforms; this source has one");
+    }
+    Ok(match source {
+        Source::Busybox => Plan::Busybox,
+        Source::Directory(p) => Plan::Directory(p),
+        Source::Tar {
+            path,
+            compression,
+            size,
+        } => Plan::Tar {
+            path,
+            compression,
+            size,
+        },
+        Source::DockerSave(store) => {
+            let (image, count) = image::docker_save(&store)?;
+            if count > 1 {
+                sys.narrator.warn(&format!(
+                    "the archive holds {count} images; exporting the first"
+                ));
+            }
+            Plan::Layers { store, image }
+        }
+        Source::Oci(store) => {
+            let image = image::oci(&store, platform)?;
+            Plan::Layers { store, image }
+        }
+    })
+}
+
+pub fn main(a: &ExportArgs, sys: &Sys) -> Result<i32> {
+    if a.inspect {
+        return inspect(a, sys);
+    }
+    let Some(dir) = &a.dir else {
+        return Err(Error::usage(
+            "export needs a target directory",
+            "glassbox export SOURCE DIR (or --inspect SOURCE)",
+        ));
+    };
+    // Validate everything before the first write.
+    let dir = absolute(dir)?;
+    let parent = dir.parent().filter(|p| p.is_dir()).ok_or_else(|| {
+        Error::usage(
+            format!(
+                "the directory {} cannot be made: its parent does not exist",
+                dir.display()
+            ),
+            "create the parent directory first",
+        )
+    })?;
+    let name = dir.file_name().and_then(|n| n.to_str()).ok_or_else(|| {
+        Error::usage(
+            format!("{} has no usable name", dir.display()),
+            "give a directory name in UTF-8",
+        )
+    })?;
+    let exists = match std::fs::symlink_metadata(&dir) {
+        Ok(m) if m.file_type().is_symlink() => {
+            return Err(Error::usage(
+                format!("{} is a symlink", dir.display()),
+                "give the real directory it points to",
+            ))
+        }
+        Ok(m) if !m.is_dir() => {
+            return Err(Error::usage(
+                format!("{} exists and is not a directory", dir.display()),
+                "give another DIR",
+            ))
+        }
+        Ok(_) => {
+            let non_empty = std::fs::read_dir(&dir)
+                .map(|mut r| r.next().is_some())
+                .unwrap_or(true);
+            if non_empty && !a.force {
+                return Err(Error::usage(
+                    format!("{} is not empty", dir.display()),
+                    "give an empty or new directory, or --force to replace its contents",
+                ));
+            }
+            true
+        }
+        Err(_) => false,
+    };
+    let source = detect::detect(&a.source)?;
+    let n = sys.narrator;
+    n.stage(
+        "export",
+        "turn an image into a root filesystem in a directory",
+    );
+    n.note(&format!("source: {}", source.describe()));
+    let plan = plan(source, a.platform.as_deref(), sys)?;
+    let image_config = match &plan {
+        Plan::Layers { image, .. } => {
+            n.note(&format!(
+                "image {} for {}: {} layers, applied in order into one tree; whiteouts (.wh.NAME) delete, opaque markers empty a directory",
+                image.tags.first().map(String::as_str).unwrap_or("(untagged)"),
+                image.platform,
+                image.layers.len()
+            ));
+            Some(image.config.clone())
+        }
+        Plan::Busybox => Some(ImageConfig {
+            env: vec!["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin".into()],
+            cmd: Some(vec!["/bin/sh".into()]),
+            ..Default::default()
+        }),
+        _ => None,
+    };
+    let staging = parent.join(format!(".{name}.glassbox-export-{}", std::process::id()));
+    n.note(&format!(
+        "everything is made in {} and renamed onto {} at the end, so a failure leaves {} as it was",
+        staging.display(),
+        dir.display(),
+        dir.display()
+    ));
+    n.note("every path is reached with openat2(RESOLVE_BENEATH): the kernel refuses any name, `..` or symlink that would lead outside; entries are made with *at calls and O_NOFOLLOW, owners, modes (setuid bits kept, as Docker keeps them) and times as the image says");
+    if sys.dry_run() {
+        n.note("dry run: nothing extracted");
+        return Ok(0);
+    }
+    let journal = Journal::open()?;
+    let id = journal.record(Resource::Dir {
+        path: staging.clone(),
+    })?;
+    let made = sys
+        .mkdir(
+            &staging,
+            0o755,
+            "the staging directory: the new rootfs is made here, out of sight",
+        )
+        .and_then(|_| fill(sys, &staging, plan));
+    if let Err(e) = made {
+        remove_staging(sys, &journal, &id, &staging);
+        return Err(e);
+    }
+    let placed = if exists {
+        sys.renameat2(
+            &staging,
+            &dir,
+            true,
+            "swap the new tree with the old DIR in one step (--force)",
+        )
+    } else {
+        sys.renameat2(
+            &staging,
+            &dir,
+            false,
+            "put the finished tree in place in one step",
+        )
+    };
+    if let Err(e) = placed {
+        remove_staging(sys, &journal, &id, &staging);
+        return Err(e);
+    }
+    // After an exchange the staging path holds the old tree: remove it.
+    remove_staging(sys, &journal, &id, &staging);
+    write_config(&dir, image_config.as_ref())?;
+    match &image_config {
+        Some(_) => n.note(&format!(
+            "image config (Env, Cmd, Entrypoint, WorkingDir, User, ExposedPorts) saved in {}",
+            config_path(&dir).display()
+        )),
+        None => n.note("the source carries no image config (a plain tar or directory): none saved"),
+    }
+    println!("exported {} into {}", a.source, dir.display());
+    Ok(0)
+}
+
+fn absolute(p: &Path) -> Result<PathBuf> {
+    let p = if p.is_absolute() {
+        p.to_path_buf()
+    } else {
+        std::env::current_dir()
+            .map_err(|e| {
+                Error::io(
+                    "cannot read the current directory",
+                    &e,
+                    "cd somewhere that exists",
+                )
+            })?
+            .join(p)
+    };
+    // Lexically drop `.` and trailing slashes; `..` is left for the kernel.
+    Ok(p.components().collect())
+}
+
+fn remove_staging(sys: &Sys, journal: &Journal, id: &str, staging: &Path) {
+    if staging.exists() {
+        sys.narrator.note(&format!("rm -rf {}", staging.display()));
+        if std::fs::remove_dir_all(staging).is_err() {
+            sys.narrator.warn(&format!(
+                "could not remove {}: `glassbox cleanup` will",
+                staging.display()
+            ));
+            return;
+        }
+    }
+    journal.strike(id);
+}
+
+fn write_config(dir: &Path, cfg: Option<&ImageConfig>) -> Result<()> {
+    let path = config_path(dir);
+    let Some(cfg) = cfg else {
+        let _ = std::fs::remove_file(&path); // a stale config from a replaced tree
+        return Ok(());
+    };
+    let tmp = path.with_extension("json.tmp");
+    let text = serde_json::to_vec_pretty(cfg).expect("a config serializes");
+    std::fs::write(&tmp, text)
+        .and_then(|_| std::fs::rename(&tmp, &path))
+        .map_err(|e| {
+            Error::io(
+                format!("cannot write the image config {}", path.display()),
+                &e,
+                "check that the directory is writable",
+            )
+        })
+}
+
+fn progress(total: u64, sys: &Sys) -> Option<indicatif::ProgressBar> {
+    use crate::narrate::Level;
+    let lvl = sys.narrator.level;
+    if total < 8 << 20
+        || !std::io::stderr().is_terminal()
+        || lvl >= Level::Detail
+        || lvl == Level::Quiet
+    {
+        return None;
+    }
+    let pb = indicatif::ProgressBar::new(total);
+    pb.set_style(
+        indicatif::ProgressStyle::with_template(
+            "  {bar:40} {bytes}/{total_bytes} {binary_bytes_per_sec} {eta}",
+        )
+        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    Some(pb)
+}
+
+/// Make the tree in `staging`.
+fn fill(sys: &Sys, staging: &Path, plan: Plan) -> Result<()> {
+    let n = sys.narrator;
+    let root = sys.open_tree_root(
+        staging,
+        "the handle every path of the image is resolved beneath",
+    )?;
+    let mut ex = Extractor::new(sys, root);
+    match plan {
+        Plan::Busybox => {
+            busybox::make(&mut ex)?;
+            n.note(&format!("busybox rootfs: {}", ex.stats.summary()));
+        }
+        Plan::Directory(src) => {
+            copy::copy(&mut ex, &src)?;
+            n.note(&format!("copied: {}", ex.stats.summary()));
+        }
+        Plan::Tar {
+            path,
+            compression,
+            size,
+        } => {
+            let f = std::fs::File::open(&path).map_err(|e| {
+                Error::io(
+                    format!("cannot open {}", path.display()),
+                    &e,
+                    "check its permissions",
+                )
+            })?;
+            if compression == stream::Compression::None {
+                ex.apply_tar_file(&f)?;
+            } else {
+                let pb = progress(size, sys);
+                let mut s = stream::LayerStream::new(Box::new(f), pb.clone())
+                    .map_err(|e| extract::read_error(&path.display().to_string(), &e))?;
+                let r = ex.apply_tar(&mut s, false);
+                if let Some(pb) = pb {
+                    pb.finish_and_clear();
+                }
+                r?;
+                s.finish(&path.display().to_string())?;
+            }
+            ex.finish_dirs()?;
+            n.note(&format!("extracted: {}", ex.stats.summary()));
+        }
+        Plan::Layers { store, image } => {
+            let total = image.layers.iter().map(|l| l.size).sum();
+            let pb = progress(total, sys);
+            let count = image.layers.len();
+            for (i, layer) in image.layers.iter().enumerate() {
+                let (raw, _) = store.open(&layer.member)?;
+                let mut s = stream::LayerStream::new(raw, pb.clone())
+                    .map_err(|e| extract::read_error(&layer.member, &e))?;
+                let comp = s.compression;
+                let what = format!("the layer {}", layer.member);
+                ex.apply_tar(&mut s, true)?;
+                let (blob, tar) = s.finish(&what)?;
+                if let Some(d) = &layer.blob_digest {
+                    if *d != blob {
+                        return Err(stream::mismatch(&what, d, &blob));
+                    }
+                }
+                if let Some(d) = &layer.diff_id {
+                    if *d != tar {
+                        return Err(stream::mismatch(
+                            &format!("the uncompressed {what}"),
+                            d,
+                            &tar,
+                        ));
+                    }
+                }
+                let stats = ex.next_layer();
+                let line = format!(
+                    "layer {}/{count} {} ({}, {}{}): {}",
+                    i + 1,
+                    short(
+                        layer
+                            .blob_digest
+                            .as_deref()
+                            .or(layer.diff_id.as_deref())
+                            .unwrap_or(&layer.member)
+                    ),
+                    human_bytes(layer.size),
+                    comp.name(),
+                    if layer.blob_digest.is_some() || layer.diff_id.is_some() {
+                        ", sha256 checked"
+                    } else {
+                        ""
+                    },
+                    stats.summary()
+                );
+                match &pb {
+                    Some(pb) => pb.suspend(|| n.note(&line)),
+                    None => n.note(&line),
+                }
+            }
+            if let Some(pb) = pb {
+                pb.finish_and_clear();
+            }
+            ex.finish_dirs()?;
+        }
+    }
+    Ok(())
+}
+
+fn short(d: &str) -> String {
+    if d.len() > 19 {
+        format!("{}…", &d[..19])
+    } else {
+        d.to_string()
+    }
+}
+
+/// `glassbox export --inspect SOURCE`: what the source holds, without extracting.
+fn inspect(a: &ExportArgs, sys: &Sys) -> Result<i32> {
+    let source = detect::detect(&a.source)?;
+    println!("source:   {}", source.describe());
+    match plan(source, a.platform.as_deref(), sys)? {
+        Plan::Busybox => {
+            let bb = busybox::find()?;
+            println!(
+                "busybox:  {} ({} applets)",
+                bb.display(),
+                busybox::applets(&bb)?.len()
+            );
+            println!("config:   Cmd [\"/bin/sh\"]");
+        }
+        Plan::Directory(p) => {
+            println!("a directory: {} is copied as it is; no config", p.display())
+        }
+        Plan::Tar {
+            size, compression, ..
+        } => {
+            println!(
+                "layers:   1 ({}, {})",
+                compression.name(),
+                human_bytes(size)
+            );
+            println!("config:   none (a plain tar carries no image config)");
+        }
+        Plan::Layers { image, .. } => {
+            println!(
+                "image:    {}",
+                if image.tags.is_empty() {
+                    "(untagged)".into()
+                } else {
+                    image.tags.join(", ")
+                }
+            );
+            println!("platform: {}", image.platform);
+            println!("layers:   {}", image.layers.len());
+            for (i, l) in image.layers.iter().enumerate() {
+                println!(
+                    "  {:>2}  {:>10}  {}",
+                    i + 1,
+                    human_bytes(l.size),
+                    l.blob_digest
+                        .as_deref()
+                        .or(l.diff_id.as_deref())
+                        .unwrap_or(&l.member)
+                );
+            }
+            println!("config:");
+            print!("{}", image.config.describe());
+        }
+    }
+    Ok(0)
+}

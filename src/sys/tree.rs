@@ -1,0 +1,579 @@
+//! Root-scoped file creation for `export`: every path an image archive names is resolved
+//! inside the target directory by the kernel, never by string prefix.
+//!
+//! The idea: open the target directory once (`O_PATH`), then reach each parent directory with
+//! openat2(2) and `RESOLVE_BENEATH|RESOLVE_NO_MAGICLINKS`, which makes the kernel refuse
+//! (`EXDEV`) any resolution that would leave the directory — through `..`, an absolute
+//! symlink or a symlink chain that climbs out. The entry itself is then made with an `*at`
+//! call relative to that parent's descriptor, with `O_NOFOLLOW`/`AT_SYMLINK_NOFOLLOW`, so a
+//! symlink already in place is never written through.
+//!
+//! Untar makes thousands of these calls, so each one is narrated only at `-vv` (the stage
+//! narrates the idea and a summary per layer); they still go through here, one method per
+//! real syscall, with the arguments as strace shows them.
+
+use super::{check, qpath, quote, render_flags, Sys};
+use crate::error::{Error, Result};
+use crate::narrate::{Call, Level};
+use nix::errno::Errno;
+use std::ffi::CString;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::path::Path;
+
+const OPEN_FLAGS: &[(u64, &str)] = &[
+    (libc::O_WRONLY as u64, "O_WRONLY"),
+    (libc::O_CREAT as u64, "O_CREAT"),
+    (libc::O_EXCL as u64, "O_EXCL"),
+    (libc::O_NOFOLLOW as u64, "O_NOFOLLOW"),
+    (libc::O_CLOEXEC as u64, "O_CLOEXEC"),
+    (libc::O_PATH as u64, "O_PATH"),
+    (libc::O_DIRECTORY as u64, "O_DIRECTORY"),
+    (libc::O_RDONLY as u64, "O_RDONLY"),
+];
+
+const RESOLVE_FLAGS: &[(u64, &str)] = &[
+    (libc::RESOLVE_BENEATH, "RESOLVE_BENEATH"),
+    (libc::RESOLVE_IN_ROOT, "RESOLVE_IN_ROOT"),
+    (libc::RESOLVE_NO_MAGICLINKS, "RESOLVE_NO_MAGICLINKS"),
+    (libc::RESOLVE_NO_XDEV, "RESOLVE_NO_XDEV"),
+];
+
+/// How the export resolves paths inside the target: beneath it, no /proc magic links.
+pub const RESOLVE_SCOPED: u64 = libc::RESOLVE_BENEATH | libc::RESOLVE_NO_MAGICLINKS;
+
+/// A directory descriptor and the path it stands for (relative to the root, for narration).
+pub struct DirFd {
+    pub fd: OwnedFd,
+    pub shown: String,
+}
+
+impl DirFd {
+    pub fn raw(&self) -> RawFd {
+        self.fd.as_raw_fd()
+    }
+    fn render(&self) -> String {
+        format!("{}<{}>", self.raw(), self.shown)
+    }
+}
+
+fn cname(name: &str) -> Result<CString> {
+    CString::new(name).map_err(|_| {
+        Error::new(
+            format!("the archive holds a name with a NUL byte: {name:?}"),
+            "this archive is damaged or hostile; use another image",
+        )
+    })
+}
+
+fn cret(ret: libc::c_int) -> std::result::Result<i64, Errno> {
+    check(ret as libc::c_long)
+}
+
+impl Sys<'_> {
+    /// A per-file call: narrated only at `-vv`; on failure an error that names the call.
+    /// The call's text is only built when it is shown or has failed (untar makes thousands).
+    fn quiet_call(
+        &self,
+        build: impl Fn() -> Call,
+        make: impl FnOnce() -> std::result::Result<i64, Errno>,
+    ) -> std::result::Result<i64, (Errno, String)> {
+        let result = make();
+        if self.narrator.level >= Level::Detail {
+            let tail = match result {
+                Ok(v) => format!("= {v}"),
+                Err(e) => format!("= -1 {}", crate::error::errno_words(e)),
+            };
+            self.narrator
+                .detail(&format!("{} {tail}", build().render()));
+        }
+        result.map_err(|e| (e, build().render()))
+    }
+
+    /// open(2) the target directory with `O_PATH|O_DIRECTORY`: the handle every later path is
+    /// resolved beneath. Narrated at the normal level: it is the idea of the whole stage.
+    pub fn open_tree_root(&self, path: &Path, why: &str) -> Result<DirFd> {
+        let p = super::cstring(&path.to_string_lossy())?;
+        let flags = libc::O_PATH | libc::O_DIRECTORY | libc::O_CLOEXEC;
+        let call = Call::new(
+            "openat",
+            vec![
+                "AT_FDCWD".into(),
+                qpath(path),
+                render_flags(flags as u64, OPEN_FLAGS),
+            ],
+            "openat(2)",
+            why,
+        );
+        let fd = self.call_plain(call, || {
+            cret(unsafe { libc::openat(libc::AT_FDCWD, p.as_ptr(), flags) })
+        })?;
+        Ok(DirFd {
+            fd: unsafe { OwnedFd::from_raw_fd(fd as RawFd) },
+            shown: path.display().to_string(),
+        })
+    }
+
+    /// openat2(2) a directory `rel` beneath `root` with `resolve` flags; `O_PATH|O_DIRECTORY`.
+    /// Returns the errno too, so the caller can tell "missing" (ENOENT) from "escapes" (EXDEV).
+    pub fn openat2_dir(
+        &self,
+        root: &DirFd,
+        rel: &str,
+        resolve: u64,
+    ) -> std::result::Result<DirFd, (Errno, String)> {
+        let p = CString::new(rel).map_err(|_| (Errno::EINVAL, format!("{rel:?}")))?;
+        let flags = (libc::O_PATH | libc::O_DIRECTORY | libc::O_CLOEXEC) as u64;
+        let build = || {
+            Call::new(
+                "openat2",
+                vec![
+                    root.render(),
+                    quote(rel),
+                    format!(
+                        "{{flags={}, resolve={}}}",
+                        render_flags(flags, OPEN_FLAGS),
+                        render_flags(resolve, RESOLVE_FLAGS)
+                    ),
+                    "24".into(),
+                ],
+                "openat2(2)",
+                "reach the parent directory without leaving the root",
+            )
+        };
+        let fd = self.quiet_call(build, || {
+            let mut how: libc::open_how = unsafe { std::mem::zeroed() };
+            how.flags = flags;
+            how.resolve = resolve;
+            check(unsafe {
+                libc::syscall(
+                    libc::SYS_openat2,
+                    root.raw(),
+                    p.as_ptr(),
+                    &how as *const libc::open_how,
+                    std::mem::size_of::<libc::open_how>(),
+                )
+            })
+        })?;
+        Ok(DirFd {
+            fd: unsafe { OwnedFd::from_raw_fd(fd as RawFd) },
+            shown: format!("{}/{}", root.shown, rel),
+        })
+    }
+
+    /// openat(2) a new regular file `name` in `dir`: `O_CREAT|O_EXCL|O_NOFOLLOW`, so an
+    /// existing file or symlink is never opened, let alone written through.
+    pub fn create_file_at(
+        &self,
+        dir: &DirFd,
+        name: &str,
+        mode: u32,
+    ) -> std::result::Result<std::fs::File, (Errno, String)> {
+        let n = cname(name).map_err(|_| (Errno::EINVAL, name.to_string()))?;
+        let flags =
+            libc::O_WRONLY | libc::O_CREAT | libc::O_EXCL | libc::O_NOFOLLOW | libc::O_CLOEXEC;
+        let build = || {
+            Call::new(
+                "openat",
+                vec![
+                    dir.render(),
+                    quote(name),
+                    render_flags(flags as u64, OPEN_FLAGS),
+                    format!("0{mode:o}"),
+                ],
+                "openat(2)",
+                "create a regular file from the archive",
+            )
+        };
+        let fd = self.quiet_call(build, || {
+            cret(unsafe { libc::openat(dir.raw(), n.as_ptr(), flags, mode as libc::c_uint) })
+        })?;
+        Ok(unsafe { std::fs::File::from_raw_fd(fd as RawFd) })
+    }
+
+    /// mkdirat(2).
+    pub fn mkdirat(
+        &self,
+        dir: &DirFd,
+        name: &str,
+        mode: u32,
+    ) -> std::result::Result<(), (Errno, String)> {
+        let n = cname(name).map_err(|_| (Errno::EINVAL, name.to_string()))?;
+        let build = || {
+            Call::new(
+                "mkdirat",
+                vec![dir.render(), quote(name), format!("0{mode:o}")],
+                "mkdir(2)",
+                "create a directory from the archive",
+            )
+        };
+        self.quiet_call(build, || {
+            cret(unsafe { libc::mkdirat(dir.raw(), n.as_ptr(), mode as libc::mode_t) })
+        })?;
+        Ok(())
+    }
+
+    /// symlinkat(2): the target is stored as the archive has it, never resolved here.
+    pub fn symlinkat(
+        &self,
+        target: &str,
+        dir: &DirFd,
+        name: &str,
+    ) -> std::result::Result<(), (Errno, String)> {
+        let n = cname(name).map_err(|_| (Errno::EINVAL, name.to_string()))?;
+        let t = cname(target).map_err(|_| (Errno::EINVAL, target.to_string()))?;
+        let build = || {
+            Call::new(
+                "symlinkat",
+                vec![quote(target), dir.render(), quote(name)],
+                "symlink(2)",
+                "create a symbolic link from the archive",
+            )
+        };
+        self.quiet_call(build, || {
+            cret(unsafe { libc::symlinkat(t.as_ptr(), dir.raw(), n.as_ptr()) })
+        })?;
+        Ok(())
+    }
+
+    /// linkat(2) with flags 0: a symlink as the old name is linked itself, not followed.
+    pub fn linkat(
+        &self,
+        olddir: &DirFd,
+        oldname: &str,
+        newdir: &DirFd,
+        newname: &str,
+    ) -> std::result::Result<(), (Errno, String)> {
+        let o = cname(oldname).map_err(|_| (Errno::EINVAL, oldname.to_string()))?;
+        let n = cname(newname).map_err(|_| (Errno::EINVAL, newname.to_string()))?;
+        let build = || {
+            Call::new(
+                "linkat",
+                vec![
+                    olddir.render(),
+                    quote(oldname),
+                    newdir.render(),
+                    quote(newname),
+                    "0".into(),
+                ],
+                "link(2)",
+                "create a hard link from the archive",
+            )
+        };
+        self.quiet_call(build, || {
+            cret(unsafe { libc::linkat(olddir.raw(), o.as_ptr(), newdir.raw(), n.as_ptr(), 0) })
+        })?;
+        Ok(())
+    }
+
+    /// mknodat(2) for a character or block device or a FIFO (`kind` is `S_IFCHR`, `S_IFBLK`
+    /// or `S_IFIFO`).
+    pub fn mknodat(
+        &self,
+        dir: &DirFd,
+        name: &str,
+        kind: u32,
+        mode: u32,
+        major: u32,
+        minor: u32,
+    ) -> std::result::Result<(), (Errno, String)> {
+        let n = cname(name).map_err(|_| (Errno::EINVAL, name.to_string()))?;
+        let kind_name = match kind {
+            libc::S_IFCHR => "S_IFCHR",
+            libc::S_IFBLK => "S_IFBLK",
+            _ => "S_IFIFO",
+        };
+        let build = || {
+            let mut args = vec![dir.render(), quote(name), format!("{kind_name}|0{mode:o}")];
+            if kind != libc::S_IFIFO {
+                args.push(format!("makedev({major:#x}, {minor:#x})"));
+            }
+            Call::new(
+                "mknodat",
+                args,
+                "mknod(2)",
+                "create a device node or FIFO from the archive",
+            )
+        };
+        self.quiet_call(build, || {
+            cret(unsafe {
+                libc::mknodat(
+                    dir.raw(),
+                    n.as_ptr(),
+                    kind | mode,
+                    libc::makedev(major, minor),
+                )
+            })
+        })?;
+        Ok(())
+    }
+
+    /// fchownat(2) with `AT_SYMLINK_NOFOLLOW` (a symlink gets the owner, not its target);
+    /// `name` "" with `AT_EMPTY_PATH` for an open file.
+    pub fn fchownat(
+        &self,
+        dir: RawFd,
+        shown: &str,
+        name: &str,
+        uid: u32,
+        gid: u32,
+    ) -> std::result::Result<(), (Errno, String)> {
+        let n = cname(name).map_err(|_| (Errno::EINVAL, name.to_string()))?;
+        let flags = if name.is_empty() {
+            libc::AT_EMPTY_PATH | libc::AT_SYMLINK_NOFOLLOW
+        } else {
+            libc::AT_SYMLINK_NOFOLLOW
+        };
+        let build = || {
+            let f = if name.is_empty() {
+                "AT_EMPTY_PATH|AT_SYMLINK_NOFOLLOW"
+            } else {
+                "AT_SYMLINK_NOFOLLOW"
+            };
+            Call::new(
+                "fchownat",
+                vec![
+                    format!("{dir}<{shown}>"),
+                    quote(name),
+                    uid.to_string(),
+                    gid.to_string(),
+                    f.into(),
+                ],
+                "chown(2)",
+                "give the entry the owner the image says",
+            )
+        };
+        self.quiet_call(build, || {
+            cret(unsafe { libc::fchownat(dir, n.as_ptr(), uid, gid, flags) })
+        })?;
+        Ok(())
+    }
+
+    /// fchmod(2) on an open file (setuid and setgid bits kept as the image has them).
+    pub fn fchmod(
+        &self,
+        fd: RawFd,
+        shown: &str,
+        mode: u32,
+    ) -> std::result::Result<(), (Errno, String)> {
+        let build = || {
+            Call::new(
+                "fchmod",
+                vec![format!("{fd}<{shown}>"), format!("0{mode:o}")],
+                "chmod(2)",
+                "give the file the mode the image says",
+            )
+        };
+        self.quiet_call(build, || {
+            cret(unsafe { libc::fchmod(fd, mode as libc::mode_t) })
+        })?;
+        Ok(())
+    }
+
+    /// fchmodat(2) for an entry that is not a symlink (Linux cannot chmod a symlink).
+    pub fn fchmodat(
+        &self,
+        dir: &DirFd,
+        name: &str,
+        mode: u32,
+    ) -> std::result::Result<(), (Errno, String)> {
+        let n = cname(name).map_err(|_| (Errno::EINVAL, name.to_string()))?;
+        let build = || {
+            Call::new(
+                "fchmodat",
+                vec![dir.render(), quote(name), format!("0{mode:o}")],
+                "chmod(2)",
+                "give the entry the mode the image says",
+            )
+        };
+        self.quiet_call(build, || {
+            cret(unsafe { libc::fchmodat(dir.raw(), n.as_ptr(), mode as libc::mode_t, 0) })
+        })?;
+        Ok(())
+    }
+
+    /// utimensat(2) with `AT_SYMLINK_NOFOLLOW`: the modification time the image says
+    /// (`name` "" and `AT_EMPTY_PATH` for an open file).
+    pub fn utimensat(
+        &self,
+        dir: RawFd,
+        shown: &str,
+        name: &str,
+        mtime: i64,
+    ) -> std::result::Result<(), (Errno, String)> {
+        let n = cname(name).map_err(|_| (Errno::EINVAL, name.to_string()))?;
+        let build = || {
+            Call::new(
+                "utimensat",
+                vec![
+                    format!("{dir}<{shown}>"),
+                    if name.is_empty() {
+                        "NULL".into()
+                    } else {
+                        quote(name)
+                    },
+                    format!("[UTIME_OMIT, {{tv_sec={mtime}, tv_nsec=0}}]"),
+                    if name.is_empty() {
+                        "0".into()
+                    } else {
+                        "AT_SYMLINK_NOFOLLOW".into()
+                    },
+                ],
+                "utimensat(2)",
+                "give the entry the modification time the image says",
+            )
+        };
+        self.quiet_call(build, || {
+            let times = [
+                libc::timespec {
+                    tv_sec: 0,
+                    tv_nsec: libc::UTIME_OMIT,
+                },
+                libc::timespec {
+                    tv_sec: mtime as libc::time_t,
+                    tv_nsec: 0,
+                },
+            ];
+            if name.is_empty() {
+                cret(unsafe { libc::futimens(dir, times.as_ptr()) })
+            } else {
+                cret(unsafe {
+                    libc::utimensat(dir, n.as_ptr(), times.as_ptr(), libc::AT_SYMLINK_NOFOLLOW)
+                })
+            }
+        })?;
+        Ok(())
+    }
+
+    /// unlinkat(2): remove an entry (`AT_REMOVEDIR` for an empty directory).
+    pub fn unlinkat(
+        &self,
+        dir: &DirFd,
+        name: &str,
+        is_dir: bool,
+    ) -> std::result::Result<(), (Errno, String)> {
+        let n = cname(name).map_err(|_| (Errno::EINVAL, name.to_string()))?;
+        let flags = if is_dir { libc::AT_REMOVEDIR } else { 0 };
+        let build = || {
+            Call::new(
+                "unlinkat",
+                vec![
+                    dir.render(),
+                    quote(name),
+                    if is_dir {
+                        "AT_REMOVEDIR".into()
+                    } else {
+                        "0".into()
+                    },
+                ],
+                "unlink(2)",
+                "remove what a whiteout or a replacing entry says to remove",
+            )
+        };
+        self.quiet_call(build, || {
+            cret(unsafe { libc::unlinkat(dir.raw(), n.as_ptr(), flags) })
+        })?;
+        Ok(())
+    }
+
+    /// openat(2) a directory entry `name` of `dir` to list it (`O_DIRECTORY|O_NOFOLLOW`).
+    pub fn open_subdir(
+        &self,
+        dir: &DirFd,
+        name: &str,
+    ) -> std::result::Result<DirFd, (Errno, String)> {
+        let n = cname(name).map_err(|_| (Errno::EINVAL, name.to_string()))?;
+        let flags = libc::O_RDONLY | libc::O_DIRECTORY | libc::O_NOFOLLOW | libc::O_CLOEXEC;
+        let build = || {
+            Call::new(
+                "openat",
+                vec![
+                    dir.render(),
+                    quote(name),
+                    render_flags(flags as u64, OPEN_FLAGS),
+                ],
+                "openat(2)",
+                "open a directory to empty it",
+            )
+        };
+        let fd = self.quiet_call(build, || {
+            cret(unsafe { libc::openat(dir.raw(), n.as_ptr(), flags) })
+        })?;
+        Ok(DirFd {
+            fd: unsafe { OwnedFd::from_raw_fd(fd as RawFd) },
+            shown: format!("{}/{}", dir.shown, name),
+        })
+    }
+
+    /// renameat2(2), narrated at the normal level: the step that makes an export appear
+    /// whole (`RENAME_EXCHANGE` swaps two directories in one step for `--force`).
+    pub fn renameat2(&self, from: &Path, to: &Path, exchange: bool, why: &str) -> Result<()> {
+        let f = super::cstring(&from.to_string_lossy())?;
+        let t = super::cstring(&to.to_string_lossy())?;
+        let flags = if exchange {
+            libc::RENAME_EXCHANGE
+        } else {
+            libc::RENAME_NOREPLACE
+        };
+        let call = Call::new(
+            "renameat2",
+            vec![
+                "AT_FDCWD".into(),
+                qpath(from),
+                "AT_FDCWD".into(),
+                qpath(to),
+                if exchange {
+                    "RENAME_EXCHANGE".into()
+                } else {
+                    "RENAME_NOREPLACE".into()
+                },
+            ],
+            "rename(2)",
+            why,
+        )
+        .by_hand(if exchange {
+            format!("mv -T --exchange {} {}", from.display(), to.display())
+        } else {
+            format!("mv -T {} {}", from.display(), to.display())
+        });
+        self.call_plain(call, || {
+            check(unsafe {
+                libc::syscall(
+                    libc::SYS_renameat2,
+                    libc::AT_FDCWD,
+                    f.as_ptr(),
+                    libc::AT_FDCWD,
+                    t.as_ptr(),
+                    flags,
+                )
+            })
+        })?;
+        Ok(())
+    }
+}
+
+/// What is at `name` in `dir`, without following a symlink (fstatat(2), a read-only query).
+pub fn stat_at(dir: &DirFd, name: &str) -> Option<libc::stat> {
+    let n = CString::new(name).ok()?;
+    let mut st: libc::stat = unsafe { std::mem::zeroed() };
+    let r = unsafe { libc::fstatat(dir.raw(), n.as_ptr(), &mut st, libc::AT_SYMLINK_NOFOLLOW) };
+    (r == 0).then_some(st)
+}
+
+/// The names in a directory (getdents64 through nix), without `.` and `..`. The handle may
+/// be an `O_PATH` one: the directory is opened for reading through it.
+pub fn list_dir(dir: &DirFd) -> Vec<String> {
+    let Ok(mut d) = nix::dir::Dir::openat(
+        &dir.fd,
+        ".",
+        nix::fcntl::OFlag::O_RDONLY | nix::fcntl::OFlag::O_DIRECTORY | nix::fcntl::OFlag::O_CLOEXEC,
+        nix::sys::stat::Mode::empty(),
+    ) else {
+        return Vec::new();
+    };
+    d.iter()
+        .map_while(|e| e.ok())
+        .map(|e| e.file_name().to_owned())
+        .filter(|n: &CString| n.as_bytes() != b"." && n.as_bytes() != b"..")
+        .map(|n| String::from_utf8_lossy(n.as_bytes()).into_owned())
+        .collect()
+}
