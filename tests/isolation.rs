@@ -260,7 +260,7 @@ fn map_root_user_as_nobody_is_root_inside_and_nobody_outside() {
     assert!(o.status.success(), "{}", stderr(&o));
     // /proc/self is owned by the process's uid, shown through the map: 0 inside.
     assert_eq!(stdout(&o), "0\n0\n");
-    let o = Command::new("setpriv")
+    let mut o = Command::new("setpriv")
         .args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"])
         .arg(bin())
         .args([
@@ -276,7 +276,7 @@ fn map_root_user_as_nobody_is_root_inside_and_nobody_outside() {
         .stdout(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    let mut reader = std::io::BufReader::new(o.stdout.unwrap());
+    let mut reader = std::io::BufReader::new(o.stdout.take().unwrap());
     let mut line = String::new();
     std::io::BufRead::read_line(&mut reader, &mut line).unwrap();
     let pid: i32 = line.trim().parse().unwrap();
@@ -285,6 +285,7 @@ fn map_root_user_as_nobody_is_root_inside_and_nobody_outside() {
         nix::unistd::Pid::from_raw(pid),
         nix::sys::signal::Signal::SIGKILL,
     );
+    let _ = o.wait();
     let uid_line = status.lines().find(|l| l.starts_with("Uid:")).unwrap();
     assert_eq!(
         uid_line.split_whitespace().nth(1),
