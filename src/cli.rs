@@ -240,7 +240,7 @@ pub struct RootArgs {
     pub tail: Tail,
 }
 
-#[derive(Args, Debug)]
+#[derive(Args, Debug, Clone)]
 pub struct MountArgs {
     /// The root filesystem the mounts go into (default: the current root).
     #[arg(long, value_name = "DIR")]

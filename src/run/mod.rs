@@ -1,15 +1,400 @@
-//! `glassbox run`: every stage composed into one container. (Being built: see issue 8.)
+//! `glassbox run`: every stage composed into one container, as `docker run` does.
+//!
+//! The parent stays in the host's namespaces. The child is cloned straight into new ones
+//! (clone(2) with CLONE_NEW* flags: it is PID 1 of its pid namespace from its first
+//! instruction) and waits at a gate while the parent attaches it to its cgroups and wires
+//! its network. Let go, the child mounts its root filesystem (an overlay over the image) and
+//! the filesystems a container needs, pivots into it, cuts its privileges and execs the
+//! command. The parent forwards signals, waits, reports how the command ended and undoes
+//! what it made, on every path; what a SIGKILL of glassbox leaves behind is in the journal
+//! for `glassbox cleanup`, and PR_SET_PDEATHSIG takes the container down with its parent.
 
 pub mod config;
+pub mod rootfs;
+mod step;
 
-use crate::cli::RunArgs;
+use crate::cli::{CgroupArgs, MountArgs as MountCli, RunArgs, Tail};
 use crate::error::{Error, Result};
+use crate::journal::Journal;
+use crate::stages::cgroups::{self, limits::Limits};
+use crate::stages::security::SecurityPlan;
+use crate::sys::mount::MountArgs;
+use crate::sys::process::{forward_signals_to, Forked};
 use crate::sys::Sys;
+use config::Stage;
+use std::path::Path;
 
-pub fn main(a: &RunArgs, _sys: &Sys) -> Result<i32> {
-    config::stages(&a.skip, &a.only)?;
-    Err(Error::new(
-        "glassbox run is not built yet",
-        "follow issue 8; meanwhile chain the stage subcommands",
-    ))
+/// How the container is networked (`--network`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Network {
+    /// The host's own network namespace.
+    Host,
+    /// A network namespace of its own with only a loopback device.
+    None,
+}
+
+/// Everything `run` will do, settled before the first syscall.
+pub struct Plan {
+    pub id: String,
+    pub name: String,
+    pub hostname: String,
+    pub stages: Vec<Stage>,
+    pub image: rootfs::Image,
+    pub command: Vec<String>,
+    pub env: Vec<String>,
+    pub workdir: String,
+    pub user: Option<(u32, u32)>,
+    pub network: Network,
+    pub limits: Option<Limits>,
+    pub security: SecurityPlan,
+    pub mounts: MountCli,
+    pub read_only: bool,
+    pub interactive: bool,
+    pub step: bool,
+}
+
+impl Plan {
+    pub fn has(&self, s: Stage) -> bool {
+        self.stages.contains(&s)
+    }
+
+    /// The namespaces the child is cloned into.
+    pub fn clone_flags(&self) -> libc::c_int {
+        if !self.has(Stage::Namespaces) {
+            return if self.has(Stage::Mounts) || self.has(Stage::Rootfs) {
+                libc::CLONE_NEWNS
+            } else {
+                0
+            };
+        }
+        let mut f =
+            libc::CLONE_NEWNS | libc::CLONE_NEWUTS | libc::CLONE_NEWIPC | libc::CLONE_NEWPID;
+        if self.network != Network::Host {
+            f |= libc::CLONE_NEWNET;
+        }
+        f
+    }
+}
+
+fn cgroup_args(a: &RunArgs, name: &str) -> CgroupArgs {
+    CgroupArgs {
+        name: Some(name.to_string()),
+        memory: a.memory.clone(),
+        memory_swap: a.memory_swap.clone(),
+        cpus: a.cpus.clone(),
+        cpu_shares: a.cpu_shares,
+        pids: a.pids_limit,
+        tail: Tail { command: vec![] },
+    }
+}
+
+/// Check every flag and settle the plan. Nothing is changed on the host.
+pub fn plan(a: &RunArgs, sys: &Sys) -> Result<Plan> {
+    let stages = config::stages(&a.skip, &a.only)?;
+    let id = config::new_id();
+    let name = match &a.name {
+        Some(n) => {
+            config::check_name(n)?;
+            n.clone()
+        }
+        None => format!("gb-{id}"),
+    };
+    let hostname = a.hostname.clone().unwrap_or_else(|| id.clone());
+    config::check_hostname(&hostname)?;
+    let network = match a.network.as_deref() {
+        None | Some("none") => Network::None,
+        Some("host") => Network::Host,
+        Some(other) => {
+            return Err(Error::usage(
+                format!("the network {other:?} is not one glassbox run knows"),
+                "use --network none or --network host",
+            ))
+        }
+    };
+    let security = SecurityPlan::from_opts(&a.security)?;
+    let limits = Limits::from_args(&cgroup_args(a, &name))?;
+    let limits = (!limits.controllers().is_empty()).then_some(limits);
+    if a.tty {
+        use std::io::IsTerminal;
+        if !std::io::stdin().is_terminal() {
+            return Err(Error::usage(
+                "-t was given but stdin is not a terminal",
+                "leave out -t, or run glassbox from a terminal",
+            ));
+        }
+    }
+    let image = rootfs::resolve(sys, &a.image)?;
+    let command = if a.command.is_empty() {
+        rootfs::default_command(&image.config)
+    } else {
+        a.command.clone()
+    };
+    if command.is_empty() {
+        return Err(Error::usage(
+            "no command to run: the image has none",
+            "give the command after the image, for example: glassbox run busybox sh",
+        ));
+    }
+    let env = config::environment(&image.config.env, &hostname, a)?;
+    let workdir = a
+        .workdir
+        .clone()
+        .or_else(|| Some(image.config.working_dir.clone()))
+        .filter(|w| !w.is_empty())
+        .unwrap_or_else(|| "/".into());
+    if !workdir.starts_with('/') {
+        return Err(Error::usage(
+            format!("the working directory {workdir:?} is not absolute"),
+            "give -w a path that starts with /",
+        ));
+    }
+    let user = match a
+        .user
+        .clone()
+        .or_else(|| Some(image.config.user.clone()))
+        .filter(|u| !u.is_empty())
+    {
+        Some(u) => Some(config::resolve_user(&u, &image.rootfs)?),
+        None => None,
+    };
+    let mut filesystems: Vec<String> = ["proc", "sys", "dev", "devpts", "shm"]
+        .map(String::from)
+        .to_vec();
+    if network == Network::Host {
+        // sysfs belongs to a network namespace: the host's cannot be mounted from inside.
+        filesystems.retain(|f| f != "sys");
+    }
+    let mounts = MountCli {
+        root: Some(image.rootfs.clone()),
+        filesystems,
+        volume: a.volume.clone(),
+        tmp_size: "64m".into(),
+        tail: Tail { command: vec![] },
+    };
+    crate::stages::mounts::plan(&mounts)?;
+    Ok(Plan {
+        id,
+        name,
+        hostname,
+        stages,
+        image,
+        command,
+        env,
+        workdir,
+        user,
+        network,
+        limits,
+        security,
+        mounts,
+        read_only: a.read_only,
+        interactive: a.interactive,
+        step: a.step,
+    })
+}
+
+/// What the parent made, to undo on every path.
+#[derive(Default)]
+struct Made {
+    cgroups: Option<(cgroups::Plan, cgroups::Made)>,
+    fs: Option<rootfs::ContainerFs>,
+}
+
+pub fn main(a: &RunArgs, sys: &Sys) -> Result<i32> {
+    let plan = plan(a, sys)?;
+    if !sys.dry_run() && !crate::host::is_root() {
+        return Err(Error::new(
+            "glassbox run needs root: it makes namespaces, mounts and cgroups",
+            "run it with sudo, or see the whole plan without root: glassbox run --dry-run …",
+        ));
+    }
+    let journal = if sys.dry_run() {
+        None
+    } else {
+        Some(Journal::open()?)
+    };
+    let n = sys.narrator;
+    n.stage(
+        "run",
+        &format!(
+            "container {} ({}) from {}",
+            plan.name,
+            plan.id,
+            plan.image.describe()
+        ),
+    );
+    n.note(&format!(
+        "stages: {}",
+        plan.stages
+            .iter()
+            .map(|s| s.name())
+            .collect::<Vec<_>>()
+            .join(", ")
+    ));
+    let mut made = Made::default();
+    let result = run_container(sys, journal.as_ref(), &plan, &mut made);
+    undo(sys, journal.as_ref(), &mut made);
+    result
+}
+
+fn run_container(
+    sys: &Sys,
+    journal: Option<&Journal>,
+    plan: &Plan,
+    made: &mut Made,
+) -> Result<i32> {
+    let n = sys.narrator;
+    if plan.has(Stage::Rootfs) {
+        step::pause(sys, plan, Stage::Rootfs);
+        made.fs = Some(rootfs::prepare(sys, journal, plan)?);
+    }
+    let mut cgroup_plan = None;
+    if let (true, Some(limits)) = (plan.has(Stage::Cgroup), &plan.limits) {
+        step::pause(sys, plan, Stage::Cgroup);
+        n.stage(
+            "cgroup",
+            "limit memory, CPU and processes for the container",
+        );
+        let cp = cgroups::plan(
+            &crate::host::cgroups::CgroupHost::current(),
+            limits,
+            &plan.name,
+        )?;
+        let m = cgroups::apply(sys, journal, &cp)?;
+        made.cgroups = Some((cp.clone(), m));
+        cgroup_plan = Some(cp);
+    }
+    step::pause(sys, plan, Stage::Namespaces);
+    n.stage(
+        "namespaces",
+        "clone the container's first process straight into new namespaces",
+    );
+    let (forked, gate) = sys.fork_gated(
+        plan.clone_flags(),
+        "the container's first process: PID 1 of its own pid namespace",
+    )?;
+    match forked {
+        Forked::Child => {
+            let err = match child(sys, plan, made.fs.as_ref()) {
+                Err(e) => e,
+                Ok(never) => match never {},
+            };
+            crate::report_child_error(&err);
+            std::process::exit(err.code);
+        }
+        Forked::Parent(pid) => {
+            n.stage(
+                "run",
+                "the parent prepares what the child cannot do for itself",
+            );
+            if let Some(cp) = &cgroup_plan {
+                cgroups::attach(sys, cp, pid)?;
+            }
+            forward_signals_to(pid);
+            let start = std::time::Instant::now();
+            let ended = sys.wait_releasing(pid, gate, "wait for the container to end")?;
+            n.stage("run", "the container ended");
+            n.note(&format!("the command {}", ended.describe()));
+            let code = match (&plan.limits, &cgroup_plan) {
+                (Some(limits), Some(cp)) => {
+                    let usage = cgroups::report::read(&cp.groups, &cp.name);
+                    for line in cgroups::report::lines(&usage, limits, ended, start.elapsed()) {
+                        n.note(&line);
+                    }
+                    cgroups::exit_code(ended, &usage)
+                }
+                _ => ended.code(),
+            };
+            Ok(code)
+        }
+    }
+}
+
+fn undo(sys: &Sys, journal: Option<&Journal>, made: &mut Made) {
+    if let Some((_, m)) = made.cgroups.as_mut() {
+        cgroups::undo(sys, journal, m);
+    }
+    if let Some(fs) = made.fs.take() {
+        rootfs::remove(sys, journal, fs);
+    }
+}
+
+/// The container's side: everything from here on happens inside its namespaces.
+fn child(
+    sys: &Sys,
+    plan: &Plan,
+    fs: Option<&rootfs::ContainerFs>,
+) -> Result<std::convert::Infallible> {
+    let n = sys.narrator;
+    n.stage(
+        "container",
+        "the child, in its new namespaces, builds the container around itself",
+    );
+    sys.set_parent_death_signal(
+        libc::SIGKILL,
+        "if glassbox dies, the container dies with it: nothing is left running unwatched",
+    )?;
+    if !plan.interactive {
+        rootfs::stdin_from_null(sys)?;
+    }
+    if plan.clone_flags() & libc::CLONE_NEWNS != 0 {
+        crate::stages::unshare::make_mounts_private(sys)?;
+    }
+    if plan.has(Stage::Namespaces) {
+        sys.sethostname(
+            &plan.hostname,
+            "the container's own hostname, in its own UTS namespace",
+        )?;
+        if plan.network == Network::None {
+            n.note("network none: only a loopback device, which the container may bring up");
+        }
+    }
+    let root = match fs {
+        Some(fs) => Some(rootfs::mount_root(sys, fs, plan)?),
+        None => None,
+    };
+    if plan.has(Stage::Mounts) {
+        step::pause(sys, plan, Stage::Mounts);
+        let mut m = plan.mounts.clone();
+        m.root = Some(root.clone().unwrap_or_else(|| "/".into()));
+        let mp = crate::stages::mounts::plan(&m)?;
+        crate::stages::mounts::apply(sys, &mp)?;
+    }
+    if let Some(root) = &root {
+        crate::stages::root::pivot_into(sys, root)?;
+        if plan.read_only {
+            sys.mount(
+                &MountArgs {
+                    source: None,
+                    target: Path::new("/"),
+                    fstype: None,
+                    flags: libc::MS_BIND | libc::MS_REMOUNT | libc::MS_RDONLY,
+                    data: None,
+                },
+                "--read-only: the root filesystem refuses every write",
+                "mount -o remount,bind,ro /",
+            )?;
+        }
+    }
+    if plan.has(Stage::Security) {
+        step::pause(sys, plan, Stage::Security);
+        crate::stages::security::apply(sys, &plan.security)?;
+    }
+    if let Some((uid, gid)) = plan.user {
+        n.stage("user", "become the container's user");
+        sys.setgroups(&[], "no supplementary groups from the host")?;
+        sys.setresgid(gid, "the group the container runs as")?;
+        sys.setresuid(
+            uid,
+            "the user the container runs as: a non-zero uid loses every capability",
+        )?;
+    }
+    sys.chdir(
+        Path::new(&plan.workdir),
+        "the container's working directory",
+    )?;
+    sys.exec_env(
+        &plan.command,
+        Some(&plan.env),
+        "the container's command replaces glassbox as its PID 1",
+    )
 }

@@ -173,7 +173,7 @@ fn check_size(s: &str) -> Result<()> {
 }
 
 /// What the stage will do, checked before the first call.
-struct Plan {
+pub struct Plan {
     root: PathBuf,
     fs: Vec<&'static str>,
     volumes: Vec<Volume>,
@@ -181,7 +181,7 @@ struct Plan {
     in_user_ns: bool,
 }
 
-fn plan(a: &Args) -> Result<Plan> {
+pub fn plan(a: &Args) -> Result<Plan> {
     let root = match &a.root {
         None => PathBuf::from("/"),
         Some(r) => std::fs::canonicalize(r).map_err(|e| {
@@ -385,6 +385,12 @@ pub fn main(a: &Args, sys: &Sys) -> Result<i32> {
     if !sys.dry_run() {
         super::root::check_private_mount_ns("mount")?;
     }
+    apply(sys, &p)?;
+    super::exec_tail(sys, &a.tail.command)
+}
+
+/// Mount everything the plan holds (what `glassbox mount` and `run` both do).
+pub fn apply(sys: &Sys, p: &Plan) -> Result<()> {
     let n = sys.narrator;
     n.stage(
         "mount",
@@ -438,7 +444,7 @@ pub fn main(a: &Args, sys: &Sys) -> Result<i32> {
     for v in &p.volumes {
         mount_volume(sys, root, v)?;
     }
-    super::exec_tail(sys, &a.tail.command)
+    Ok(())
 }
 
 fn mount_proc(sys: &Sys, root: &Path) -> Result<()> {

@@ -190,6 +190,14 @@ pub fn pivot_root_main(a: &RootArgs, sys: &Sys) -> Result<i32> {
     if !sys.dry_run() {
         check_private_mount_ns("pivot-root")?;
     }
+    pivot_into(sys, &dir)?;
+    super::exec_tail(sys, &a.tail.command)
+}
+
+/// Make `dir` the root of this mount namespace and detach the old root (what
+/// `glassbox pivot-root` and `run` both do).
+pub fn pivot_into(sys: &Sys, dir: &Path) -> Result<()> {
+    let dir = dir.to_path_buf();
     let n = sys.narrator;
     n.stage(
         "pivot-root",
@@ -222,5 +230,5 @@ pub fn pivot_root_main(a: &RootArgs, sys: &Sys) -> Result<i32> {
     )?;
     sys.chdir(Path::new("/"), "start at the new root")?;
     n.note("the old root is gone from this mount namespace: unlike chroot, there is nothing to climb back to");
-    super::exec_tail(sys, &a.tail.command)
+    Ok(())
 }

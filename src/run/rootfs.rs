@@ -1,0 +1,261 @@
+//! The container's root filesystem: the image, read-only and shared, under an overlay with
+//! a writable layer of the container's own (copy-on-write, as Docker's overlay2 does).
+
+use super::Plan;
+use crate::cli::ExportArgs;
+use crate::error::{Error, Result};
+use crate::journal::{Journal, Resource};
+use crate::stages::export::config::{load_config, ImageConfig};
+use crate::sys::mount::MountArgs;
+use crate::sys::Sys;
+use std::path::{Path, PathBuf};
+
+/// Where glassbox keeps images and containers: $GLASSBOX_DATA_DIR, else beside a
+/// $GLASSBOX_STATE_DIR (tests), else /var/lib/glassbox.
+pub fn data_dir() -> PathBuf {
+    if let Some(d) = std::env::var_os("GLASSBOX_DATA_DIR") {
+        return PathBuf::from(d);
+    }
+    if std::env::var_os("GLASSBOX_STATE_DIR").is_some() {
+        return crate::journal::state_dir().join("data");
+    }
+    PathBuf::from("/var/lib/glassbox")
+}
+
+/// A container's own directories: the writable layer, overlay's work dir, the mount point.
+pub struct ContainerFs {
+    pub dir: PathBuf,
+    pub upper: PathBuf,
+    pub work: PathBuf,
+    pub merged: PathBuf,
+    journal_id: Option<String>,
+}
+
+/// Make the container's directories (journaled first), with /etc/hostname and /etc/hosts
+/// in its writable layer.
+pub fn prepare(sys: &Sys, journal: Option<&Journal>, plan: &Plan) -> Result<ContainerFs> {
+    let dir = data_dir().join("containers").join(&plan.id);
+    let fs = ContainerFs {
+        upper: dir.join("upper"),
+        work: dir.join("work"),
+        merged: dir.join("merged"),
+        dir: dir.clone(),
+        journal_id: None,
+    };
+    let n = sys.narrator;
+    n.stage(
+        "rootfs",
+        "the container's root: the image read-only, a writable layer of its own on top",
+    );
+    if sys.dry_run() {
+        n.note(&format!("mkdir -p {}/{{upper,work,merged}}", dir.display()));
+        return Ok(fs);
+    }
+    let journal_id = match journal {
+        Some(j) => Some(j.record(Resource::Dir { path: dir.clone() })?),
+        None => None,
+    };
+    let fail = |e: std::io::Error| {
+        Error::io(
+            format!("cannot make the container's directory {}", dir.display()),
+            &e,
+            "check that the data directory is writable (GLASSBOX_DATA_DIR) and not full",
+        )
+    };
+    for d in [&fs.upper, &fs.work, &fs.merged] {
+        std::fs::create_dir_all(d).map_err(fail)?;
+    }
+    n.note(&format!("mkdir -p {}/{{upper,work,merged}}", dir.display()));
+    if plan.image.rootfs.join("etc").is_dir() {
+        let etc = fs.upper.join("etc");
+        std::fs::create_dir_all(&etc).map_err(fail)?;
+        std::fs::write(etc.join("hostname"), format!("{}\n", plan.hostname)).map_err(fail)?;
+        std::fs::write(
+            etc.join("hosts"),
+            format!(
+                "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n127.0.1.1\t{}\n",
+                plan.hostname
+            ),
+        )
+        .map_err(fail)?;
+        n.note("wrote /etc/hostname and /etc/hosts into the writable layer (the image stays untouched)");
+    }
+    Ok(ContainerFs { journal_id, ..fs })
+}
+
+/// In the child: mount the overlay at `merged` and return it (the root to pivot into).
+pub fn mount_root(sys: &Sys, fs: &ContainerFs, plan: &Plan) -> Result<PathBuf> {
+    let lower = plan.image.rootfs.display().to_string();
+    // Read-only: the writable layer becomes one more read-only layer, so /etc/hostname shows.
+    let data = if plan.read_only {
+        format!("lowerdir={}:{}", fs.upper.display(), lower)
+    } else {
+        format!(
+            "lowerdir={},upperdir={},workdir={}",
+            lower,
+            fs.upper.display(),
+            fs.work.display()
+        )
+    };
+    sys.mount(
+        &MountArgs { source: Some("overlay"), target: &fs.merged, fstype: Some("overlay"), flags: 0, data: Some(&data) },
+        "one view of the image (lowerdir, read-only, shared by every container of it) and this container's own changes (upperdir)",
+        &format!("mount -t overlay overlay -o {data} {}", fs.merged.display()),
+    )?;
+    Ok(fs.merged.clone())
+}
+
+/// In the parent, after the container ended: remove its directories.
+pub fn remove(sys: &Sys, journal: Option<&Journal>, fs: ContainerFs) {
+    if sys.dry_run() {
+        return;
+    }
+    match std::fs::remove_dir_all(&fs.dir) {
+        Ok(()) => {
+            sys.narrator.note(&format!(
+                "rm -rf {} (the container's writable layer)",
+                fs.dir.display()
+            ));
+            if let (Some(j), Some(id)) = (journal, &fs.journal_id) {
+                j.strike(id);
+            }
+        }
+        Err(e) => sys.narrator.warn(&format!(
+            "could not remove {}: {e}; `glassbox cleanup` will",
+            fs.dir.display()
+        )),
+    }
+}
+
+/// Without -i, the container reads nothing: stdin comes from /dev/null, as with docker run.
+pub fn stdin_from_null(sys: &Sys) -> Result<()> {
+    let null = std::fs::File::open("/dev/null").map_err(|e| {
+        Error::io(
+            "cannot open /dev/null",
+            &e,
+            "check that /dev/null exists on this host",
+        )
+    })?;
+    use std::os::fd::AsRawFd;
+    sys.dup2(
+        null.as_raw_fd(),
+        0,
+        "no -i: the container's stdin reads from /dev/null",
+    )
+}
+
+/// What the container is made from: a root filesystem directory and its run config.
+pub struct Image {
+    pub rootfs: PathBuf,
+    pub config: ImageConfig,
+    /// As the user named it: `busybox`, `./rootfs`, `alpine.tar`.
+    pub source: String,
+}
+
+impl Image {
+    pub fn describe(&self) -> String {
+        format!("{} ({})", self.source, self.rootfs.display())
+    }
+}
+
+/// The command an image runs when none is given: Entrypoint + Cmd, else a shell.
+pub fn default_command(c: &ImageConfig) -> Vec<String> {
+    let mut cmd: Vec<String> = c.entrypoint.clone().unwrap_or_default();
+    cmd.extend(c.cmd.clone().unwrap_or_default());
+    if cmd.is_empty() {
+        cmd.push("/bin/sh".into());
+    }
+    cmd
+}
+
+/// A root filesystem directory as it is, or an image (`busybox`, a tarball, an OCI layout)
+/// exported once into glassbox's image cache, keyed by the source's digest, and reused.
+pub fn resolve(sys: &Sys, source: &str) -> Result<Image> {
+    let path = Path::new(source);
+    if source != "busybox" && path.is_dir() && !path.join("oci-layout").exists() {
+        let rootfs = std::fs::canonicalize(path).map_err(|e| {
+            Error::io(
+                format!("cannot use {source} as a root filesystem"),
+                &e,
+                "give a directory that holds a root filesystem",
+            )
+        })?;
+        let config = load_config(&rootfs)?.unwrap_or_default();
+        return Ok(Image {
+            rootfs,
+            config,
+            source: source.to_string(),
+        });
+    }
+    let key = if source == "busybox" {
+        "busybox".to_string()
+    } else {
+        cache_key(path)?
+    };
+    let rootfs = data_dir().join("images").join(&key).join("rootfs");
+    let parent = rootfs.parent().expect("has a parent");
+    std::fs::create_dir_all(parent).map_err(|e| {
+        Error::io(
+            format!("cannot make the image cache {}", parent.display()),
+            &e,
+            "check that the data directory is writable (GLASSBOX_DATA_DIR)",
+        )
+    })?;
+    // Containers started at once share one export: the first takes the lock and exports.
+    let lock = std::fs::File::create(parent.join("lock")).map_err(|e| {
+        Error::io(
+            "cannot lock the image cache",
+            &e,
+            "check that the data directory is writable",
+        )
+    })?;
+    let _guard = nix::fcntl::Flock::lock(lock, nix::fcntl::FlockArg::LockExclusive)
+        .map_err(|(_, e)| Error::sys("cannot lock the image cache", e, "try again"))?;
+    if !rootfs.is_dir() {
+        let args = ExportArgs {
+            source: source.to_string(),
+            dir: Some(rootfs.clone()),
+            force: false,
+            inspect: false,
+            platform: None,
+        };
+        crate::stages::export::main(&args, sys)?;
+    } else {
+        sys.narrator.note(&format!(
+            "image {source}: already exported to {} (the cache)",
+            rootfs.display()
+        ));
+    }
+    let config = load_config(&rootfs)?.unwrap_or_default();
+    Ok(Image {
+        rootfs,
+        config,
+        source: source.to_string(),
+    })
+}
+
+/// The sha256 of an image file (or of an OCI layout's index.json): the cache key.
+fn cache_key(path: &Path) -> Result<String> {
+    use sha2::Digest;
+    let file = if path.is_dir() {
+        path.join("index.json")
+    } else {
+        path.to_path_buf()
+    };
+    let mut f = std::fs::File::open(&file).map_err(|e| {
+        Error::io(
+            format!("cannot read the image {}", path.display()),
+            &e,
+            "give a directory, an image tarball, or busybox",
+        )
+    })?;
+    let mut h = sha2::Sha256::new();
+    std::io::copy(&mut f, &mut h).map_err(|e| {
+        Error::io(
+            format!("cannot read the image {}", path.display()),
+            &e,
+            "check the file",
+        )
+    })?;
+    Ok(h.finalize().iter().map(|b| format!("{b:02x}")).collect())
+}

@@ -1,0 +1,49 @@
+//! `run --step`: pause before each stage, say what it will do, and how to look at the
+//! half-built container from another terminal.
+
+use super::config::Stage;
+use super::Plan;
+use crate::sys::Sys;
+use std::io::BufRead;
+
+/// This process's pid as the host sees it (the first NSpid entry), even inside a new pid
+/// namespace, while /proc is still the host's.
+pub fn host_pid() -> i32 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines().find_map(|l| {
+                l.strip_prefix("NSpid:")
+                    .map(|v| v.split_whitespace().next().unwrap_or("").to_string())
+            })
+        })
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| std::process::id() as i32)
+}
+
+/// Before `stage`: explain it and wait for Enter (from the terminal, else from stdin).
+pub fn pause(sys: &Sys, plan: &Plan, stage: Stage) {
+    if !plan.step || sys.dry_run() {
+        return;
+    }
+    let summary = crate::narrate::catalog::lookup_kind(stage.name(), "stage")
+        .map(|e| e.summary)
+        .unwrap_or_default();
+    let pid = host_pid();
+    eprintln!();
+    eprintln!("── next stage: {} — {}", stage.name(), summary.trim());
+    eprintln!("   glassbox `explain {}` says more. From another terminal, look at the half-built container:", stage.name());
+    eprintln!(
+        "     glassbox inspect {pid}      nsenter -t {pid} -a sh      cat /proc/{pid}/mountinfo"
+    );
+    eprintln!("   Press Enter to go on.");
+    let mut line = String::new();
+    match std::fs::File::open("/dev/tty") {
+        Ok(tty) => {
+            let _ = std::io::BufReader::new(tty).read_line(&mut line);
+        }
+        Err(_) => {
+            let _ = std::io::stdin().lock().read_line(&mut line);
+        }
+    }
+}
