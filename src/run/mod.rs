@@ -171,7 +171,10 @@ pub fn plan(a: &RunArgs, sys: &Sys) -> Result<Plan> {
         tmp_size: "64m".into(),
         tail: Tail { command: vec![] },
     };
-    crate::stages::mounts::plan(&mounts)?;
+    // In a dry run the image may not be exported yet: its mounts are checked when it is.
+    if image.rootfs.is_dir() {
+        crate::stages::mounts::plan(&mounts)?;
+    }
     Ok(Plan {
         id,
         name,
@@ -356,8 +359,17 @@ fn child(
         step::pause(sys, plan, Stage::Mounts);
         let mut m = plan.mounts.clone();
         m.root = Some(root.clone().unwrap_or_else(|| "/".into()));
-        let mp = crate::stages::mounts::plan(&m)?;
-        crate::stages::mounts::apply(sys, &mp)?;
+        if sys.dry_run() && !m.root.as_ref().is_some_and(|r| r.is_dir()) {
+            // Nothing was mounted: show the mounts on the image's own directory instead.
+            n.note("dry run: the overlay is not there, so the mounts are shown on the image's directory");
+            m.root = Some(plan.image.rootfs.clone());
+        }
+        if m.root.as_ref().is_some_and(|r| r.is_dir()) {
+            let mp = crate::stages::mounts::plan(&m)?;
+            crate::stages::mounts::apply(sys, &mp)?;
+        } else {
+            n.note("dry run: the image is not exported yet, so its mounts cannot be planned");
+        }
     }
     if let Some(root) = &root {
         crate::stages::root::pivot_into(sys, root)?;

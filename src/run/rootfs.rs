@@ -193,6 +193,13 @@ pub fn resolve(sys: &Sys, source: &str) -> Result<Image> {
         cache_key(path)?
     };
     let rootfs = data_dir().join("images").join(&key).join("rootfs");
+    if sys.dry_run() {
+        if !rootfs.is_dir() {
+            sys.narrator.note(&format!("dry run: {source} would be exported into {}", rootfs.display()));
+        }
+        let config = load_config(&rootfs)?.unwrap_or_default();
+        return Ok(Image { rootfs, config, source: source.to_string() });
+    }
     let parent = rootfs.parent().expect("has a parent");
     std::fs::create_dir_all(parent).map_err(|e| {
         Error::io(
@@ -219,7 +226,7 @@ pub fn resolve(sys: &Sys, source: &str) -> Result<Image> {
             inspect: false,
             platform: None,
         };
-        crate::stages::export::main(&args, sys)?;
+        crate::stages::export::export(&args, sys)?;
     } else {
         sys.narrator.note(&format!(
             "image {source}: already exported to {} (the cache)",

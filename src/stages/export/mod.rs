@@ -80,6 +80,14 @@ pub fn main(a: &ExportArgs, sys: &Sys) -> Result<i32> {
     if a.inspect {
         return inspect(a, sys);
     }
+    let dir = export(a, sys)?;
+    println!("exported {} into {}", a.source, dir.display());
+    Ok(0)
+}
+
+/// Export `a.source` into `a.dir`; returns the directory. Prints nothing on stdout, so
+/// `run` can export an image without mixing it into the container's output.
+pub fn export(a: &ExportArgs, sys: &Sys) -> Result<PathBuf> {
     let Some(dir) = &a.dir else {
         return Err(Error::usage(
             "export needs a target directory",
@@ -165,7 +173,7 @@ pub fn main(a: &ExportArgs, sys: &Sys) -> Result<i32> {
     n.note("every path is reached with openat2(RESOLVE_BENEATH): the kernel refuses any name, `..` or symlink that would lead outside; entries are made with *at calls and O_NOFOLLOW, owners, modes (setuid bits kept, as Docker keeps them) and times as the image says");
     if sys.dry_run() {
         n.note("dry run: nothing extracted");
-        return Ok(0);
+        return Ok(dir);
     }
     let journal = Journal::open()?;
     let id = journal.record(Resource::Dir {
@@ -211,8 +219,7 @@ pub fn main(a: &ExportArgs, sys: &Sys) -> Result<i32> {
         )),
         None => n.note("the source carries no image config (a plain tar or directory): none saved"),
     }
-    println!("exported {} into {}", a.source, dir.display());
-    Ok(0)
+    Ok(dir)
 }
 
 fn absolute(p: &Path) -> Result<PathBuf> {
