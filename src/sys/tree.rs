@@ -504,6 +504,17 @@ impl Sys<'_> {
         })
     }
 
+    /// umask(2): 0 while extracting, so files are created with the image's permission bits
+    /// in the openat itself (no chmod afterwards). Returns the old mask.
+    pub fn umask(&self, mask: u32, why: &str) -> Result<u32> {
+        let call = Call::new("umask", vec![format!("0{mask:o}")], "umask(2)", why)
+            .by_hand(format!("umask {mask:03o}"));
+        let old = self.call_plain(call, || {
+            Ok(unsafe { libc::umask(mask as libc::mode_t) } as i64)
+        })?;
+        Ok(old as u32)
+    }
+
     /// renameat2(2), narrated at the normal level: the step that makes an export appear
     /// whole (`RENAME_EXCHANGE` swaps two directories in one step for `--force`).
     pub fn renameat2(&self, from: &Path, to: &Path, exchange: bool, why: &str) -> Result<()> {

@@ -111,6 +111,10 @@ pub struct Extractor<'s, 'n> {
     buf: Vec<u8>,
     /// Bytes written for the last regular file (to catch an archive that ends inside one).
     last_written: u64,
+    /// The process umask is 0 (files are created with their final mode).
+    pub umask0: bool,
+    /// Our effective uid and gid: the owner every new file gets without a chown.
+    ids: (u32, u32),
 }
 
 /// An error for an archive entry: one sentence naming the entry.
@@ -168,6 +172,11 @@ impl<'s, 'n> Extractor<'s, 'n> {
             warned_devices: false,
             buf: vec![0; 256 * 1024],
             last_written: 0,
+            umask0: false,
+            ids: (
+                nix::unistd::geteuid().as_raw(),
+                nix::unistd::getegid().as_raw(),
+            ),
         }
     }
 
@@ -389,13 +398,15 @@ impl<'s, 'n> Extractor<'s, 'n> {
             _ => {
                 // '0' and anything else carrying data as a regular file.
                 self.claim(name, &key, Kind::File)?;
+                // With umask 0 the file is made with its final permission bits at once.
+                let first = if self.umask0 { mode & 0o777 } else { 0o600 };
                 let parent = self.parent(name, dirs)?;
-                let made = sys.create_file_at(parent, base, 0o600);
+                let made = sys.create_file_at(parent, base, first);
                 let file = match made {
                     Err((Errno::EEXIST, _)) => {
                         self.replace(name, dirs, base)?;
                         let parent = self.parent(name, dirs)?;
-                        sys.create_file_at(parent, base, 0o600)
+                        sys.create_file_at(parent, base, first)
                             .map_err(|e| syserr(name, e))?
                     }
                     other => other.map_err(|e| syserr(name, e))?,
@@ -403,12 +414,15 @@ impl<'s, 'n> Extractor<'s, 'n> {
                 let shown = format!("{}/{}", self.root.shown, key);
                 let n = self.write_data(name, &file, data)?;
                 let fd = file.as_raw_fd();
-                if self.is_root {
+                // A new file already belongs to us: chown only to someone else.
+                if self.is_root && (meta.uid, meta.gid) != self.ids {
                     sys.fchownat(fd, &shown, "", meta.uid, meta.gid)
                         .map_err(|e| syserr(name, e))?;
                 }
                 // After chown: chown clears setuid/setgid, and the image's bits are kept.
-                sys.fchmod(fd, &shown, mode).map_err(|e| syserr(name, e))?;
+                if !self.umask0 || mode & 0o7000 != 0 {
+                    sys.fchmod(fd, &shown, mode).map_err(|e| syserr(name, e))?;
+                }
                 sys.utimensat(fd, &shown, "", meta.mtime)
                     .map_err(|e| syserr(name, e))?;
                 self.stats.files += 1;

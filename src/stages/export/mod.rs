@@ -294,6 +294,11 @@ fn fill(sys: &Sys, staging: &Path, plan: Plan) -> Result<()> {
         "the handle every path of the image is resolved beneath",
     )?;
     let mut ex = Extractor::new(sys, root);
+    sys.umask(
+        0,
+        "create each file with the image's permission bits, not masked by ours",
+    )?;
+    ex.umask0 = !sys.dry_run();
     match plan {
         Plan::Busybox => {
             busybox::make(&mut ex)?;
