@@ -631,40 +631,6 @@ impl<'s, 'n> Extractor<'s, 'n> {
         }
         Ok(())
     }
-
-    /// Apply a plain, uncompressed tar file: headers are read and data is copied in the
-    /// kernel (copy_file_range), without passing through this process.
-    pub fn apply_tar_file(&mut self, file: &std::fs::File) -> Result<()> {
-        let mut ar = tar::Archive::new(file);
-        let src = file.as_raw_fd();
-        let entries = ar
-            .entries_with_seek()
-            .map_err(|e| read_error("the archive", &e))?;
-        for entry in entries {
-            let mut entry = entry.map_err(|e| read_error("the archive", &e))?;
-            let (name, kind, meta, link, dev) = header_of(&mut entry)?;
-            let sparse = entry.header().entry_type().is_gnu_sparse();
-            if sparse {
-                self.entry(
-                    &name,
-                    kind,
-                    &meta,
-                    link.as_deref(),
-                    dev,
-                    Some(Data::Reader(&mut entry)),
-                    false,
-                )?;
-            } else {
-                let data = Data::Range {
-                    fd: src,
-                    offset: entry.raw_file_position(),
-                    len: entry.size(),
-                };
-                self.entry(&name, kind, &meta, link.as_deref(), dev, Some(data), false)?;
-            }
-        }
-        Ok(())
-    }
 }
 
 /// Another descriptor for the same directory.
