@@ -302,6 +302,9 @@ fn errors_are_one_sentence_and_leave_nothing() {
         "{err}"
     );
     assert!(!e.p("r").exists());
+    e.sh("tar cf a.tar -C src . && head -c 2000 a.tar > cut.tar");
+    let err = e.fails(&["cut.tar", "r"]);
+    assert!(err.contains("truncated"), "{err}");
     let err = e.fails(&["no-such-file.tar", "r"]);
     assert!(err.contains("cannot read the source"), "{err}");
 }
