@@ -373,3 +373,30 @@ fn vv_lists_each_file_and_normal_gives_a_summary() {
     );
     assert!(vv.contains("RESOLVE_BENEATH"), "{vv}");
 }
+
+#[test]
+fn the_narration_is_honest_under_strace() {
+    if !common::tool_or_skip("export_strace", "strace") {
+        return;
+    }
+    let e = Env::new();
+    make_tree(&e);
+    e.sh("tar czf a.tgz -C src .");
+    let state = e.p("state");
+    let src = e.p("a.tgz");
+    let dir = e.p("r");
+    let t = common::strace::run_with(
+        &["export", src.to_str().unwrap(), dir.to_str().unwrap()],
+        |c| {
+            c.env("GLASSBOX_STATE_DIR", &state);
+        },
+    );
+    assert!(t.output.status.success(), "{}", stderr(&t.output));
+    t.assert_honest();
+    assert_eq!(
+        t.narrated_names(),
+        vec!["mkdir", "openat", "umask", "renameat2"],
+        "the calls narrated at the normal level"
+    );
+    check_tree(&dir);
+}

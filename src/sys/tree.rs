@@ -99,7 +99,7 @@ impl Sys<'_> {
             vec![
                 "AT_FDCWD".into(),
                 qpath(path),
-                render_flags(flags as u64, OPEN_FLAGS),
+                format!("O_RDONLY|{}", render_flags(flags as u64, OPEN_FLAGS)),
             ],
             "openat(2)",
             why,
@@ -507,7 +507,7 @@ impl Sys<'_> {
     /// umask(2): 0 while extracting, so files are created with the image's permission bits
     /// in the openat itself (no chmod afterwards). Returns the old mask.
     pub fn umask(&self, mask: u32, why: &str) -> Result<u32> {
-        let call = Call::new("umask", vec![format!("0{mask:o}")], "umask(2)", why)
+        let call = Call::new("umask", vec![format!("{mask:03o}")], "umask(2)", why)
             .by_hand(format!("umask {mask:03o}"));
         let old = self.call_plain(call, || {
             Ok(unsafe { libc::umask(mask as libc::mode_t) } as i64)
