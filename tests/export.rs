@@ -400,3 +400,34 @@ fn the_narration_is_honest_under_strace() {
     );
     check_tree(&dir);
 }
+
+#[test]
+fn xattrs_and_file_capabilities_are_kept() {
+    if !common::root_or_skip("export_xattrs") || !common::tool_or_skip("export_xattrs", "setcap") {
+        return;
+    }
+    let e = Env::new();
+    e.sh(
+        "mkdir xa && cp /bin/true xa/ping && echo f > xa/u && setcap cap_net_raw+ep xa/ping && \
+          python3 -c \"import os; os.setxattr('xa/u','user.color',b'blue')\" && \
+          tar --xattrs --xattrs-include='*' -cf xa.tar -C xa .",
+    );
+    e.ok(&["xa.tar", "r"]);
+    let get = |p: &str, n: &str| {
+        let o = Command::new("python3")
+            .arg("-c")
+            .arg(format!(
+                "import os,sys; sys.stdout.write(os.getxattr('{p}','{n}').hex())"
+            ))
+            .current_dir(e.dir.path())
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&o.stdout).into_owned()
+    };
+    assert_eq!(get("r/u", "user.color"), get("xa/u", "user.color"));
+    assert_eq!(
+        get("r/ping", "security.capability"),
+        get("xa/ping", "security.capability")
+    );
+    assert!(!get("r/ping", "security.capability").is_empty());
+}

@@ -348,6 +348,38 @@ impl Sys<'_> {
         Ok(())
     }
 
+    /// fsetxattr(2): an extended attribute the image gives a file.
+    pub fn fsetxattr(
+        &self,
+        fd: RawFd,
+        shown: &str,
+        name: &str,
+        value: &[u8],
+    ) -> std::result::Result<(), (Errno, String)> {
+        let n = cname(name).map_err(|_| (Errno::EINVAL, name.to_string()))?;
+        let build = || {
+            Call::new(
+                "fsetxattr",
+                vec![
+                    format!("{fd}<{shown}>"),
+                    quote(name),
+                    "...".into(),
+                    value.len().to_string(),
+                    "0".into(),
+                ],
+                "setxattr(2)",
+                "give the file the extended attribute the image says (file capabilities)",
+            )
+        };
+        self.quiet_call(build, || {
+            check(
+                unsafe { libc::fsetxattr(fd, n.as_ptr(), value.as_ptr().cast(), value.len(), 0) }
+                    as libc::c_long,
+            )
+        })?;
+        Ok(())
+    }
+
     /// fchmod(2) on an open file (setuid and setgid bits kept as the image has them).
     pub fn fchmod(
         &self,

@@ -77,11 +77,15 @@ pub enum Kind {
 }
 
 /// One entry to make, whatever it came from (a tar header, a directory walk).
+#[derive(Default)]
 pub struct Meta {
     pub mode: u32,
     pub uid: u32,
     pub gid: u32,
     pub mtime: i64,
+    /// Extended attributes of a regular file (PAX `SCHILY.xattr.NAME`), e.g. the file
+    /// capabilities in `security.capability` that let `ping` work without setuid.
+    pub xattrs: Vec<(String, Vec<u8>)>,
 }
 
 /// Where a regular file's bytes come from.
@@ -419,6 +423,13 @@ impl<'s, 'n> Extractor<'s, 'n> {
                     sys.fchownat(fd, &shown, "", meta.uid, meta.gid)
                         .map_err(|e| syserr(name, e))?;
                 }
+                // After chown, which clears file capabilities.
+                for (xname, value) in &meta.xattrs {
+                    if self.is_root || xname.starts_with("user.") {
+                        sys.fsetxattr(fd, &shown, xname, value)
+                            .map_err(|e| syserr(name, e))?;
+                    }
+                }
                 // After chown: chown clears setuid/setgid, and the image's bits are kept.
                 if !self.umask0 || mode & 0o7000 != 0 {
                     sys.fchmod(fd, &shown, mode).map_err(|e| syserr(name, e))?;
@@ -686,6 +697,16 @@ fn header_of<R: Read>(entry: &mut tar::Entry<R>) -> Result<Header> {
         })?),
         None => None,
     };
+    let mut xattrs = Vec::new();
+    if let Ok(Some(exts)) = entry.pax_extensions() {
+        for ext in exts.flatten() {
+            if let (Ok(k), v) = (ext.key(), ext.value_bytes()) {
+                if let Some(name) = k.strip_prefix("SCHILY.xattr.") {
+                    xattrs.push((name.to_string(), v.to_vec()));
+                }
+            }
+        }
+    }
     let h = entry.header();
     let num = |r: std::io::Result<u64>| r.unwrap_or(0);
     let meta = Meta {
@@ -693,6 +714,7 @@ fn header_of<R: Read>(entry: &mut tar::Entry<R>) -> Result<Header> {
         uid: num(h.uid()) as u32,
         gid: num(h.gid()) as u32,
         mtime: num(h.mtime()) as i64,
+        xattrs,
     };
     let dev = (
         h.device_major().ok().flatten().unwrap_or(0),
