@@ -99,7 +99,7 @@ impl Sys<'_> {
             vec![
                 "AT_FDCWD".into(),
                 qpath(path),
-                render_flags(flags as u64, OPEN_FLAGS),
+                format!("O_RDONLY|{}", render_flags(flags as u64, OPEN_FLAGS)),
             ],
             "openat(2)",
             why,
@@ -348,6 +348,38 @@ impl Sys<'_> {
         Ok(())
     }
 
+    /// fsetxattr(2): an extended attribute the image gives a file.
+    pub fn fsetxattr(
+        &self,
+        fd: RawFd,
+        shown: &str,
+        name: &str,
+        value: &[u8],
+    ) -> std::result::Result<(), (Errno, String)> {
+        let n = cname(name).map_err(|_| (Errno::EINVAL, name.to_string()))?;
+        let build = || {
+            Call::new(
+                "fsetxattr",
+                vec![
+                    format!("{fd}<{shown}>"),
+                    quote(name),
+                    "...".into(),
+                    value.len().to_string(),
+                    "0".into(),
+                ],
+                "setxattr(2)",
+                "give the file the extended attribute the image says (file capabilities)",
+            )
+        };
+        self.quiet_call(build, || {
+            check(
+                unsafe { libc::fsetxattr(fd, n.as_ptr(), value.as_ptr().cast(), value.len(), 0) }
+                    as libc::c_long,
+            )
+        })?;
+        Ok(())
+    }
+
     /// fchmod(2) on an open file (setuid and setgid bits kept as the image has them).
     pub fn fchmod(
         &self,
@@ -502,6 +534,17 @@ impl Sys<'_> {
             fd: unsafe { OwnedFd::from_raw_fd(fd as RawFd) },
             shown: format!("{}/{}", dir.shown, name),
         })
+    }
+
+    /// umask(2): 0 while extracting, so files are created with the image's permission bits
+    /// in the openat itself (no chmod afterwards). Returns the old mask.
+    pub fn umask(&self, mask: u32, why: &str) -> Result<u32> {
+        let call = Call::new("umask", vec![format!("{mask:03o}")], "umask(2)", why)
+            .by_hand(format!("umask {mask:03o}"));
+        let old = self.call_plain(call, || {
+            Ok(unsafe { libc::umask(mask as libc::mode_t) } as i64)
+        })?;
+        Ok(old as u32)
     }
 
     /// renameat2(2), narrated at the normal level: the step that makes an export appear

@@ -247,7 +247,15 @@ fn matches(ev: &Value, c: &Syscall) -> bool {
             return false;
         }
     } else if let Some(r) = ev["result"].as_i64() {
-        if c.result.split_whitespace().next() != Some(&r.to_string()) {
+        // strace -y decorates a returned descriptor (`3</path>`); umask's result is octal.
+        let seen = c.result.split_whitespace().next().unwrap_or("");
+        let seen = seen.split_once('<').map_or(seen, |(n, _)| n);
+        let same = if c.name == "umask" {
+            i64::from_str_radix(seen, 8).ok() == Some(r)
+        } else {
+            seen == r.to_string()
+        };
+        if !same {
             return false;
         }
     }
@@ -269,6 +277,19 @@ fn arg_matches(narrated: &str, seen: &str) -> bool {
     // `...` stands for any text: `{len=190, filter=...}` matches `{len=190, filter=0x55e9…}`.
     if narrated.contains("...") {
         return glob(narrated, seen);
+    }
+    // strace -y decorates a descriptor with its path (`4</dev/null>`); a narrated plain
+    // number matches the number.
+    if !narrated.contains('<') {
+        if let Some((fd, _)) = seen.split_once('<') {
+            if fd == narrated && seen.ends_with('>') {
+                return true;
+            }
+        }
+    }
+    // strace -y decorates AT_FDCWD with the working directory: `AT_FDCWD</tmp>`.
+    if narrated == "AT_FDCWD" && seen.starts_with("AT_FDCWD<") {
+        return true;
     }
     // Flags compare as sets.
     if narrated.contains('|') || seen.contains('|') {

@@ -84,6 +84,7 @@ pub fn make(ex: &mut Extractor) -> Result<()> {
         uid: 0,
         gid: 0,
         mtime: now,
+        ..Default::default()
     };
     for d in [
         "bin", "etc", "proc", "sys", "dev", "root", "usr", "usr/bin", "sbin",

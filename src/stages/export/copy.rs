@@ -54,6 +54,7 @@ fn walk(
             uid: m.uid(),
             gid: m.gid(),
             mtime: m.mtime(),
+            xattrs: Vec::new(),
         };
         let ft = m.file_type();
         if ft.is_dir() {

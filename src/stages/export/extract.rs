@@ -77,11 +77,15 @@ pub enum Kind {
 }
 
 /// One entry to make, whatever it came from (a tar header, a directory walk).
+#[derive(Default)]
 pub struct Meta {
     pub mode: u32,
     pub uid: u32,
     pub gid: u32,
     pub mtime: i64,
+    /// Extended attributes of a regular file (PAX `SCHILY.xattr.NAME`), e.g. the file
+    /// capabilities in `security.capability` that let `ping` work without setuid.
+    pub xattrs: Vec<(String, Vec<u8>)>,
 }
 
 /// Where a regular file's bytes come from.
@@ -111,6 +115,10 @@ pub struct Extractor<'s, 'n> {
     buf: Vec<u8>,
     /// Bytes written for the last regular file (to catch an archive that ends inside one).
     last_written: u64,
+    /// The process umask is 0 (files are created with their final mode).
+    pub umask0: bool,
+    /// Our effective uid and gid: the owner every new file gets without a chown.
+    ids: (u32, u32),
 }
 
 /// An error for an archive entry: one sentence naming the entry.
@@ -168,6 +176,11 @@ impl<'s, 'n> Extractor<'s, 'n> {
             warned_devices: false,
             buf: vec![0; 256 * 1024],
             last_written: 0,
+            umask0: false,
+            ids: (
+                nix::unistd::geteuid().as_raw(),
+                nix::unistd::getegid().as_raw(),
+            ),
         }
     }
 
@@ -389,13 +402,15 @@ impl<'s, 'n> Extractor<'s, 'n> {
             _ => {
                 // '0' and anything else carrying data as a regular file.
                 self.claim(name, &key, Kind::File)?;
+                // With umask 0 the file is made with its final permission bits at once.
+                let first = if self.umask0 { mode & 0o777 } else { 0o600 };
                 let parent = self.parent(name, dirs)?;
-                let made = sys.create_file_at(parent, base, 0o600);
+                let made = sys.create_file_at(parent, base, first);
                 let file = match made {
                     Err((Errno::EEXIST, _)) => {
                         self.replace(name, dirs, base)?;
                         let parent = self.parent(name, dirs)?;
-                        sys.create_file_at(parent, base, 0o600)
+                        sys.create_file_at(parent, base, first)
                             .map_err(|e| syserr(name, e))?
                     }
                     other => other.map_err(|e| syserr(name, e))?,
@@ -403,12 +418,22 @@ impl<'s, 'n> Extractor<'s, 'n> {
                 let shown = format!("{}/{}", self.root.shown, key);
                 let n = self.write_data(name, &file, data)?;
                 let fd = file.as_raw_fd();
-                if self.is_root {
+                // A new file already belongs to us: chown only to someone else.
+                if self.is_root && (meta.uid, meta.gid) != self.ids {
                     sys.fchownat(fd, &shown, "", meta.uid, meta.gid)
                         .map_err(|e| syserr(name, e))?;
                 }
+                // After chown, which clears file capabilities.
+                for (xname, value) in &meta.xattrs {
+                    if self.is_root || xname.starts_with("user.") {
+                        sys.fsetxattr(fd, &shown, xname, value)
+                            .map_err(|e| syserr(name, e))?;
+                    }
+                }
                 // After chown: chown clears setuid/setgid, and the image's bits are kept.
-                sys.fchmod(fd, &shown, mode).map_err(|e| syserr(name, e))?;
+                if !self.umask0 || mode & 0o7000 != 0 {
+                    sys.fchmod(fd, &shown, mode).map_err(|e| syserr(name, e))?;
+                }
                 sys.utimensat(fd, &shown, "", meta.mtime)
                     .map_err(|e| syserr(name, e))?;
                 self.stats.files += 1;
@@ -617,40 +642,6 @@ impl<'s, 'n> Extractor<'s, 'n> {
         }
         Ok(())
     }
-
-    /// Apply a plain, uncompressed tar file: headers are read and data is copied in the
-    /// kernel (copy_file_range), without passing through this process.
-    pub fn apply_tar_file(&mut self, file: &std::fs::File) -> Result<()> {
-        let mut ar = tar::Archive::new(file);
-        let src = file.as_raw_fd();
-        let entries = ar
-            .entries_with_seek()
-            .map_err(|e| read_error("the archive", &e))?;
-        for entry in entries {
-            let mut entry = entry.map_err(|e| read_error("the archive", &e))?;
-            let (name, kind, meta, link, dev) = header_of(&mut entry)?;
-            let sparse = entry.header().entry_type().is_gnu_sparse();
-            if sparse {
-                self.entry(
-                    &name,
-                    kind,
-                    &meta,
-                    link.as_deref(),
-                    dev,
-                    Some(Data::Reader(&mut entry)),
-                    false,
-                )?;
-            } else {
-                let data = Data::Range {
-                    fd: src,
-                    offset: entry.raw_file_position(),
-                    len: entry.size(),
-                };
-                self.entry(&name, kind, &meta, link.as_deref(), dev, Some(data), false)?;
-            }
-        }
-        Ok(())
-    }
 }
 
 /// Another descriptor for the same directory.
@@ -706,6 +697,16 @@ fn header_of<R: Read>(entry: &mut tar::Entry<R>) -> Result<Header> {
         })?),
         None => None,
     };
+    let mut xattrs = Vec::new();
+    if let Ok(Some(exts)) = entry.pax_extensions() {
+        for ext in exts.flatten() {
+            if let (Ok(k), v) = (ext.key(), ext.value_bytes()) {
+                if let Some(name) = k.strip_prefix("SCHILY.xattr.") {
+                    xattrs.push((name.to_string(), v.to_vec()));
+                }
+            }
+        }
+    }
     let h = entry.header();
     let num = |r: std::io::Result<u64>| r.unwrap_or(0);
     let meta = Meta {
@@ -713,6 +714,7 @@ fn header_of<R: Read>(entry: &mut tar::Entry<R>) -> Result<Header> {
         uid: num(h.uid()) as u32,
         gid: num(h.gid()) as u32,
         mtime: num(h.mtime()) as i64,
+        xattrs,
     };
     let dev = (
         h.device_major().ok().flatten().unwrap_or(0),
