@@ -3,17 +3,23 @@
 
 mod common;
 use common::*;
-use std::path::Path;
 use std::process::{Command, Output};
 
 /// A state and data directory of the test's own, so runs never share a journal.
 struct Env {
     state: tempfile::TempDir,
+    _turn: std::sync::MutexGuard<'static, ()>,
 }
 
 impl Env {
     fn new() -> Env {
-        Env { state: tempfile::tempdir().unwrap() }
+        // Tests that compare the host before and after take turns: another test's container
+        // would show up in the comparison.
+        let turn = HOST.lock().unwrap_or_else(|e| e.into_inner());
+        Env {
+            state: tempfile::tempdir().unwrap(),
+            _turn: turn,
+        }
     }
     fn cmd(&self) -> Command {
         let mut c = glassbox();
@@ -24,26 +30,29 @@ impl Env {
         self.cmd().arg("-q").arg("run").args(args).output().unwrap()
     }
     fn journal_is_empty(&self) -> bool {
-        std::fs::read_dir(self.state.path().join("journal")).map(|d| d.count() == 0).unwrap_or(true)
+        std::fs::read_dir(self.state.path().join("journal"))
+            .map(|d| d.count() == 0)
+            .unwrap_or(true)
     }
     fn containers_left(&self) -> usize {
-        std::fs::read_dir(self.state.path().join("data/containers")).map(|d| d.count()).unwrap_or(0)
+        std::fs::read_dir(self.state.path().join("data/containers"))
+            .map(|d| d.count())
+            .unwrap_or(0)
     }
 }
 
-/// Tests that compare the host before and after take turns: another test's container would
-/// show up in the comparison.
 static HOST: std::sync::Mutex<()> = std::sync::Mutex::new(());
-
-fn one_at_a_time() -> std::sync::MutexGuard<'static, ()> {
-    HOST.lock().unwrap_or_else(|e| e.into_inner())
-}
 
 /// What the host looks like, for before/after comparisons.
 fn host_state() -> (String, Vec<String>) {
     let cgroups = ["memory", "pids", "cpu", "unified"]
         .iter()
-        .flat_map(|h| std::fs::read_dir(format!("/sys/fs/cgroup/{h}/glassbox")).into_iter().flatten().flatten())
+        .flat_map(|h| {
+            std::fs::read_dir(format!("/sys/fs/cgroup/{h}/glassbox"))
+                .into_iter()
+                .flatten()
+                .flatten()
+        })
         .filter(|e| e.path().is_dir())
         .map(|e| e.path().display().to_string())
         .collect();
@@ -51,20 +60,31 @@ fn host_state() -> (String, Vec<String>) {
 }
 
 fn status_field(text: &str, name: &str) -> String {
-    text.lines().find_map(|l| l.strip_prefix(&format!("{name}:"))).unwrap_or("").trim().to_string()
+    text.lines()
+        .find_map(|l| l.strip_prefix(&format!("{name}:")))
+        .unwrap_or("")
+        .trim()
+        .to_string()
 }
 
 #[test]
 fn a_container_has_its_own_hostname_pid_1_root_and_env() {
-    let _turn = one_at_a_time();
     if !root_or_skip("a_container_has_its_own_hostname_pid_1_root_and_env") {
         return;
     }
     let env = Env::new();
     let before = host_state();
     let o = env.run(&[
-        "--hostname", "box", "-e", "GREETING=hi", "-w", "/etc", "busybox",
-        "sh", "-c", "hostname; echo $$; echo $GREETING; pwd; ls /; cat /etc/hostname",
+        "--hostname",
+        "box",
+        "-e",
+        "GREETING=hi",
+        "-w",
+        "/etc",
+        "busybox",
+        "sh",
+        "-c",
+        "hostname; echo $$; echo $GREETING; pwd; ls /; cat /etc/hostname",
     ]);
     assert!(o.status.success(), "{}", stderr(&o));
     let out = stdout(&o);
@@ -73,7 +93,10 @@ fn a_container_has_its_own_hostname_pid_1_root_and_env() {
     for d in ["bin", "dev", "etc", "proc", "sys", "tmp"] {
         assert!(lines.contains(&d), "no /{d} in the container's root: {out}");
     }
-    assert!(!lines.contains(&"work") && !lines.contains(&"home"), "the host's root shows: {out}");
+    assert!(
+        !lines.contains(&"work") && !lines.contains(&"home"),
+        "the host's root shows: {out}"
+    );
     assert_eq!(lines.last(), Some(&"box"));
     assert_eq!(host_state(), before);
     assert!(env.journal_is_empty() && env.containers_left() == 0);
@@ -87,7 +110,11 @@ fn only_the_container_processes_are_visible() {
     let env = Env::new();
     let o = env.run(&["busybox", "ps", "-o", "pid,comm"]);
     assert!(o.status.success(), "{}", stderr(&o));
-    let rows: Vec<String> = stdout(&o).lines().skip(1).map(|l| l.split_whitespace().collect::<Vec<_>>().join(" ")).collect();
+    let rows: Vec<String> = stdout(&o)
+        .lines()
+        .skip(1)
+        .map(|l| l.split_whitespace().collect::<Vec<_>>().join(" "))
+        .collect();
     assert_eq!(rows, vec!["1 ps"]);
 }
 
@@ -108,12 +135,20 @@ fn privileges_inside_are_dockers_defaults() {
     // No descriptor above 2 crosses into the container (ls itself opens 3 for the listing).
     let o = Command::new("sh")
         .arg("-c")
-        .arg(format!("exec 7</etc/hostname; {} -q run busybox ls /proc/self/fd", bin().display()))
+        .arg(format!(
+            "exec 7</etc/hostname; {} -q run busybox ls /proc/self/fd",
+            bin().display()
+        ))
         .env("GLASSBOX_STATE_DIR", env.state.path())
         .env("NO_COLOR", "1")
         .output()
         .unwrap();
-    assert_eq!(stdout(&o).split_whitespace().collect::<Vec<_>>(), vec!["0", "1", "2", "3"], "{}", stderr(&o));
+    assert_eq!(
+        stdout(&o).split_whitespace().collect::<Vec<_>>(),
+        vec!["0", "1", "2", "3"],
+        "{}",
+        stderr(&o)
+    );
 }
 
 #[test]
@@ -127,8 +162,17 @@ fn masked_paths_read_empty_and_sys_is_read_only() {
         "wc -c < /proc/keys; wc -c < /proc/timer_list; echo x > /proc/sysrq-trigger && echo wrote-sysrq; echo 1 > /proc/sys/kernel/sysrq && echo wrote-proc-sys; touch /sys/x && echo wrote-sys; echo done",
     ]);
     let out = stdout(&o);
-    assert_eq!(out.lines().collect::<Vec<_>>(), vec!["0", "0", "done"], "{out}{}", stderr(&o));
-    assert!(stderr(&o).contains("Read-only file system"), "{}", stderr(&o));
+    assert_eq!(
+        out.lines().collect::<Vec<_>>(),
+        vec!["0", "0", "done"],
+        "{out}{}",
+        stderr(&o)
+    );
+    assert!(
+        stderr(&o).contains("Read-only file system"),
+        "{}",
+        stderr(&o)
+    );
 }
 
 #[test]
@@ -137,14 +181,30 @@ fn read_only_root_refuses_writes_and_writes_stay_in_the_container() {
         return;
     }
     let env = Env::new();
-    let o = env.run(&["--read-only", "busybox", "sh", "-c", "touch /etc/new && echo wrote; cat /etc/hostname >/dev/null && echo read"]);
+    let o = env.run(&[
+        "--read-only",
+        "busybox",
+        "sh",
+        "-c",
+        "touch /etc/new && echo wrote; cat /etc/hostname >/dev/null && echo read",
+    ]);
     assert_eq!(stdout(&o), "read\n", "{}", stderr(&o));
-    assert!(stderr(&o).contains("Read-only file system"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("Read-only file system"),
+        "{}",
+        stderr(&o)
+    );
     // Without --read-only a write lands in the container's own layer, never in the image.
     let o = env.run(&["busybox", "sh", "-c", "echo changed > /etc/passwd"]);
     assert!(o.status.success());
-    let image = env.state.path().join("data/images/busybox/rootfs/etc/passwd");
-    assert!(std::fs::read_to_string(image).unwrap().starts_with("root:"), "the image changed");
+    let image = env
+        .state
+        .path()
+        .join("data/images/busybox/rootfs/etc/passwd");
+    assert!(
+        std::fs::read_to_string(image).unwrap().starts_with("root:"),
+        "the image changed"
+    );
 }
 
 #[test]
@@ -153,16 +213,35 @@ fn exit_codes_follow_docker_run() {
         return;
     }
     let env = Env::new();
-    assert_eq!(env.run(&["busybox", "sh", "-c", "exit 7"]).status.code(), Some(7));
+    assert_eq!(
+        env.run(&["busybox", "sh", "-c", "exit 7"]).status.code(),
+        Some(7)
+    );
     assert_eq!(env.run(&["busybox", "true"]).status.code(), Some(0));
     let o = env.run(&["busybox", "no-such-program"]);
     assert_eq!(o.status.code(), Some(127));
-    assert!(stderr(&o).contains("\"no-such-program\" was not found"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("\"no-such-program\" was not found"),
+        "{}",
+        stderr(&o)
+    );
     let o = env.run(&["busybox", "/etc/passwd"]);
     assert_eq!(o.status.code(), Some(126), "{}", stderr(&o));
     // PID 1 ignores signals it has no handler for, so the signal goes to a child shell.
-    assert_eq!(env.run(&["busybox", "sh", "-c", "sh -c 'kill -TERM $$'"]).status.code(), Some(143));
-    let o = env.run(&["--memory", "32m", "busybox", "sh", "-c", "x=$(head -c 100000000 /dev/zero | tr '\\0' a); echo ${#x}"]);
+    assert_eq!(
+        env.run(&["busybox", "sh", "-c", "sh -c 'kill -TERM $$'; exit $?"])
+            .status
+            .code(),
+        Some(143)
+    );
+    let o = env.run(&[
+        "--memory",
+        "32m",
+        "busybox",
+        "sh",
+        "-c",
+        "x=$(head -c 100000000 /dev/zero | tr '\\0' a); echo ${#x}",
+    ]);
     assert_eq!(o.status.code(), Some(137), "{}", stderr(&o));
     let o = env.run(&["--cpus", "-1", "busybox", "true"]);
     assert_eq!(o.status.code(), Some(125));
@@ -171,7 +250,6 @@ fn exit_codes_follow_docker_run() {
 
 #[test]
 fn bad_flags_change_nothing() {
-    let _turn = one_at_a_time();
     let env = Env::new();
     let before = host_state();
     for args in [
@@ -185,7 +263,11 @@ fn bad_flags_change_nothing() {
     ] {
         let o = env.run(args);
         assert_eq!(o.status.code(), Some(125), "{args:?}: {}", stderr(&o));
-        assert!(stderr(&o).contains("what to do:"), "{args:?}: {}", stderr(&o));
+        assert!(
+            stderr(&o).contains("what to do:"),
+            "{args:?}: {}",
+            stderr(&o)
+        );
     }
     assert_eq!(host_state(), before);
     assert!(env.journal_is_empty());
@@ -195,8 +277,21 @@ fn bad_flags_change_nothing() {
 fn dry_run_prints_the_plan_without_root_or_changes() {
     let env = Env::new();
     let dir = tempfile::tempdir().unwrap();
-    std::fs::create_dir_all(dir.path().join("bin")).unwrap();
-    let o = env.cmd().args(["--dry-run", "run", "--memory", "64m", &dir.path().to_string_lossy(), "/bin/sh"]).output().unwrap();
+    for d in ["bin", "dev", "proc", "sys", "etc", "tmp"] {
+        std::fs::create_dir_all(dir.path().join(d)).unwrap();
+    }
+    let o = env
+        .cmd()
+        .args([
+            "--dry-run",
+            "run",
+            "--memory",
+            "64m",
+            &dir.path().to_string_lossy(),
+            "/bin/sh",
+        ])
+        .output()
+        .unwrap();
     assert!(o.status.success(), "{}", stderr(&o));
     let err = stderr(&o);
     for call in ["clone(child_stack=NULL, flags=CLONE_NEWNS|CLONE_NEWUTS|CLONE_NEWIPC|CLONE_NEWPID|CLONE_NEWNET|SIGCHLD) = ? (dry run: not made)", "pivot_root(\".\", \".\") = ? (dry run: not made)", "seccomp(SECCOMP_SET_MODE_FILTER"] {
@@ -213,22 +308,43 @@ fn the_narration_of_a_run_is_honest() {
     let env = Env::new();
     // Warm the image cache first, so the traced run is the container alone.
     assert!(env.run(&["busybox", "true"]).status.success());
-    let t = strace::run_with(&["run", "--memory", "64m", "--pids-limit", "50", "busybox", "true"], |c| {
-        c.env("GLASSBOX_STATE_DIR", env.state.path());
-    });
+    let t = strace::run_with(
+        &[
+            "run",
+            "--memory",
+            "64m",
+            "--pids-limit",
+            "50",
+            "busybox",
+            "true",
+        ],
+        |c| {
+            c.env("GLASSBOX_STATE_DIR", env.state.path());
+        },
+    );
     assert!(t.output.status.success(), "{}", stderr(&t.output));
     t.assert_honest();
 }
 
 /// Start a long container, signal glassbox, and check everything is undone.
-fn signal_run(sig: i32) {
+/// `script` is the container's command; `expect` the exit status glassbox should give.
+fn signal_run(sig: i32, script: &str, expect: i32) {
     let env = Env::new();
     let before = host_state();
-    let mut child = env.cmd().args(["-q", "run", "--memory", "64m", "busybox", "sleep", "30"]).spawn().unwrap();
+    let mut child = env
+        .cmd()
+        .args([
+            "-q", "run", "--memory", "64m", "busybox", "sh", "-c", script,
+        ])
+        .spawn()
+        .unwrap();
     let pid = child.id() as i32;
     // Wait until the container runs (its cgroup has a process).
     for _ in 0..300 {
-        if std::fs::read_dir(env.state.path().join("data/containers")).map(|d| d.count() > 0).unwrap_or(false) {
+        if std::fs::read_dir(env.state.path().join("data/containers"))
+            .map(|d| d.count() > 0)
+            .unwrap_or(false)
+        {
             break;
         }
         std::thread::sleep(std::time::Duration::from_millis(10));
@@ -241,7 +357,11 @@ fn signal_run(sig: i32) {
         assert!(o.status.success(), "{}", stderr(&o));
         assert!(stdout(&o).contains("removed cgroup"), "{}", stdout(&o));
     } else {
-        assert_eq!(status.code(), Some(128 + sig), "the container's own end by signal {sig}");
+        assert_eq!(
+            status.code(),
+            Some(expect),
+            "signal {sig} to glassbox, container {script:?}"
+        );
     }
     // PR_SET_PDEATHSIG ended the container with its parent.
     for _ in 0..300 {
@@ -251,31 +371,34 @@ fn signal_run(sig: i32) {
         std::thread::sleep(std::time::Duration::from_millis(10));
     }
     assert_eq!(host_state(), before, "signal {sig} left the host changed");
-    assert!(env.journal_is_empty() && env.containers_left() == 0, "signal {sig}: journal or container dir left");
+    assert!(
+        env.journal_is_empty() && env.containers_left() == 0,
+        "signal {sig}: journal or container dir left"
+    );
 }
 
 #[test]
 fn sigint_and_sigterm_to_glassbox_end_the_container_and_clean_up() {
-    let _turn = one_at_a_time();
     if !root_or_skip("sigint_and_sigterm_to_glassbox") {
         return;
     }
-    signal_run(libc::SIGTERM);
-    signal_run(libc::SIGINT);
+    // A container that handles the signal ends by it; one whose PID 1 ignores it is killed
+    // after the grace time.
+    signal_run(libc::SIGTERM, "trap 'exit 143' TERM; sleep 30 & wait", 143);
+    signal_run(libc::SIGINT, "trap 'exit 130' INT; sleep 30 & wait", 130);
+    signal_run(libc::SIGTERM, "exec sleep 30", 137);
 }
 
 #[test]
 fn kill_9_of_glassbox_then_cleanup_leaves_nothing() {
-    let _turn = one_at_a_time();
     if !root_or_skip("kill_9_of_glassbox_then_cleanup_leaves_nothing") {
         return;
     }
-    signal_run(libc::SIGKILL);
+    signal_run(libc::SIGKILL, "exec sleep 30", 0);
 }
 
 #[test]
 fn fifty_containers_at_once() {
-    let _turn = one_at_a_time();
     if !root_or_skip("fifty_containers_at_once") {
         return;
     }
@@ -283,12 +406,25 @@ fn fifty_containers_at_once() {
     let before = host_state();
     assert!(env.run(&["busybox", "true"]).status.success());
     let children: Vec<_> = (0..50)
-        .map(|i| env.cmd().args(["-q", "run", "--pids-limit", "20", "busybox", "sh", "-c", &format!("hostname >/dev/null; exit {}", i % 3)]).spawn().unwrap())
+        .map(|i| {
+            env.cmd()
+                .args([
+                    "-q",
+                    "run",
+                    "--pids-limit",
+                    "20",
+                    "busybox",
+                    "sh",
+                    "-c",
+                    &format!("hostname >/dev/null; exit {}", i % 3),
+                ])
+                .spawn()
+                .unwrap()
+        })
         .collect();
     for (i, mut c) in children.into_iter().enumerate() {
         assert_eq!(c.wait().unwrap().code(), Some((i % 3) as i32));
     }
     assert_eq!(host_state(), before);
     assert!(env.journal_is_empty() && env.containers_left() == 0);
-    let _ = Path::new("");
 }

@@ -19,10 +19,13 @@ use crate::journal::Journal;
 use crate::stages::cgroups::{self, limits::Limits};
 use crate::stages::security::SecurityPlan;
 use crate::sys::mount::MountArgs;
-use crate::sys::process::{forward_signals_to, Forked};
+use crate::sys::process::{forward_signals_with_grace, Forked};
 use crate::sys::Sys;
 use config::Stage;
 use std::path::Path;
+
+/// Seconds between a forwarded SIGTERM/SIGINT and the SIGKILL that follows it.
+pub const STOP_GRACE_SECS: u32 = 3;
 
 /// How the container is networked (`--network`).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -292,7 +295,10 @@ fn run_container(
             if let Some(cp) = &cgroup_plan {
                 cgroups::attach(sys, cp, pid)?;
             }
-            forward_signals_to(pid);
+            forward_signals_with_grace(pid, STOP_GRACE_SECS);
+            n.note(&format!(
+                "SIGINT and SIGTERM to glassbox go to the container; if it has not ended {STOP_GRACE_SECS} s later (PID 1 ignores signals it has no handler for) it gets SIGKILL, as with docker stop"
+            ));
             let start = std::time::Instant::now();
             let ended = sys.wait_releasing(pid, gate, "wait for the container to end")?;
             n.stage("run", "the container ended");

@@ -195,10 +195,17 @@ pub fn resolve(sys: &Sys, source: &str) -> Result<Image> {
     let rootfs = data_dir().join("images").join(&key).join("rootfs");
     if sys.dry_run() {
         if !rootfs.is_dir() {
-            sys.narrator.note(&format!("dry run: {source} would be exported into {}", rootfs.display()));
+            sys.narrator.note(&format!(
+                "dry run: {source} would be exported into {}",
+                rootfs.display()
+            ));
         }
         let config = load_config(&rootfs)?.unwrap_or_default();
-        return Ok(Image { rootfs, config, source: source.to_string() });
+        return Ok(Image {
+            rootfs,
+            config,
+            source: source.to_string(),
+        });
     }
     let parent = rootfs.parent().expect("has a parent");
     std::fs::create_dir_all(parent).map_err(|e| {

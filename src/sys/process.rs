@@ -68,6 +68,49 @@ extern "C" fn forward_signal(sig: libc::c_int) {
     }
 }
 
+/// Seconds after a forwarded signal before the child is killed (0: never).
+static GRACE: AtomicI32 = AtomicI32::new(0);
+static ARMED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+extern "C" fn forward_and_arm(sig: libc::c_int) {
+    forward_signal(sig);
+    let grace = GRACE.load(Ordering::SeqCst);
+    if grace > 0 && !ARMED.swap(true, Ordering::SeqCst) {
+        // alarm(2) is async-signal-safe; SIGALRM then sends the SIGKILL.
+        unsafe { libc::alarm(grace as libc::c_uint) };
+    }
+}
+
+extern "C" fn kill_after_grace(_: libc::c_int) {
+    let pid = FORWARD_TO.load(Ordering::SeqCst);
+    if pid > 0 {
+        unsafe { libc::kill(pid, libc::SIGKILL) };
+    }
+}
+
+/// As [`forward_signals_to`], and if `pid` has not ended `grace` seconds after the first
+/// forwarded signal, SIGKILL it — as `docker stop` does. A container's PID 1 ignores every
+/// signal it installed no handler for, so a plain SIGTERM may never end it.
+pub fn forward_signals_with_grace(pid: i32, grace: u32) {
+    forward_signals_to(pid);
+    GRACE.store(grace as i32, Ordering::SeqCst);
+    for (sig, handler) in [
+        (libc::SIGINT, forward_and_arm as *const () as usize),
+        (libc::SIGTERM, forward_and_arm as *const () as usize),
+        (libc::SIGHUP, forward_and_arm as *const () as usize),
+        (libc::SIGQUIT, forward_and_arm as *const () as usize),
+        (libc::SIGALRM, kill_after_grace as *const () as usize),
+    ] {
+        unsafe {
+            let mut sa: libc::sigaction = std::mem::zeroed();
+            sa.sa_sigaction = handler;
+            sa.sa_flags = libc::SA_RESTART;
+            libc::sigemptyset(&mut sa.sa_mask);
+            libc::sigaction(sig, &sa, std::ptr::null_mut());
+        }
+    }
+}
+
 /// From now on, pass SIGINT, SIGTERM, SIGHUP and SIGQUIT on to `pid` instead of dying,
 /// so that glassbox stays to clean up after the command ends.
 pub fn forward_signals_to(pid: i32) {
