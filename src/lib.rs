@@ -48,6 +48,8 @@ pub fn dispatch(cli: &Cli) -> Result<i32> {
         Command::Mount(a) => stages::mounts::main(a, &sys),
         Command::Enter(a) => stages::enter::main(a, &sys),
         Command::Cgroup(a) => stages::cgroups::main(a, &sys),
+        Command::Net(a) => stages::network::main(a, &sys),
+        Command::Network(c) => stages::network::network_main(c, &sys),
         Command::Explain(a) => explain::main(a),
         Command::Doctor(a) => doctor::main(a),
         Command::Cleanup => cleanup_main(&sys),
