@@ -339,6 +339,9 @@ fn wire(
         pid,
         "a virtual cable: one end stays on the host, the other is born inside the child's namespace as eth0",
     )?;
+    sys.narrator.note(&format!(
+        "veth pair: {host} (host end) <-> eth0 (in the namespace of pid {pid})"
+    ));
     sys.link_set_up(
         nl,
         &host,
