@@ -384,3 +384,36 @@ fn the_narration_of_a_bridged_run_is_honest() {
     t.assert_honest();
     assert!(Path::new(state.path()).join("journal").exists());
 }
+
+#[test]
+fn cleanup_removes_what_a_killed_glassbox_left() {
+    if !ready("net_killed") {
+        return;
+    }
+    let r = in_netns(
+        r#"
+"$GB" -q net --publish 18082:80 -- sh -c "touch $T/up; i=0; while [ ! -e $T/done ] && [ \$i -lt 300 ]; do sleep 0.05; i=\$((i+1)); done" & G=$!
+wait_for $T/up
+kill -KILL $G; wait $G 2>/dev/null
+ip -o link | grep -q gbh && echo "VETH-AFTER-KILL yes"
+iptables -t nat -S | grep -q "glassbox:[0-9]" && echo "RULE-AFTER-KILL yes"
+"$GB" -q cleanup > $T/cleanup; echo "cleanup $?"
+touch $T/done; sleep 0.2
+"#,
+    );
+    let so = r.stdout();
+    assert!(
+        so.contains("VETH-AFTER-KILL yes"),
+        "the kill left no veth to clean: {so}"
+    );
+    assert!(so.contains("RULE-AFTER-KILL yes"), "{so}");
+    assert!(so.contains("cleanup 0"), "{so}{}", r.file("cleanup"));
+    let c = r.file("cleanup");
+    assert!(c.contains("removed link gbh"), "{c}");
+    assert!(
+        c.contains("removed address 10.77.0.2 on network bridge"),
+        "{c}"
+    );
+    assert!(c.contains("DNAT"), "{c}");
+    r.assert_nothing_left();
+}
