@@ -81,6 +81,11 @@ pub enum Command {
     Inspect(InspectArgs),
     /// The lessons: list them, read one in the terminal, or check its exercises.
     Lesson(LessonArgs),
+    /// Give COMMAND its own network (a veth on a bridge, none, or the host's), then run it.
+    Net(NetArgs),
+    /// Manage user-defined bridge networks (as `docker network`).
+    #[command(subcommand)]
+    Network(NetworkCommand),
     /// Explain a syscall, a flag or a stage, without running anything.
     Explain(ExplainArgs),
     /// Check what this host supports: root, namespaces, cgroups, overlayfs, netfilter.
@@ -335,6 +340,41 @@ pub struct LessonArgs {
     /// Run the lesson's exercise checks on this machine and say which are done.
     #[arg(long, requires = "number")]
     pub check: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct NetArgs {
+    /// bridge (the default bridge gb0), none (only lo), host (no new namespace), or the name
+    /// of a network made with `glassbox network create`.
+    #[arg(long, default_value = "bridge", value_name = "NETWORK")]
+    pub network: String,
+    /// The container's address with its prefix (default: the next free one on the network).
+    #[arg(long, value_name = "ADDR/PREFIX")]
+    pub ip: Option<String>,
+    /// Publish a container port on the host: HOST:CTR[/tcp|/udp], as docker run -p.
+    #[arg(short, long, value_name = "HOST:CTR[/PROTO]")]
+    pub publish: Vec<String>,
+    #[command(flatten)]
+    pub tail: Tail,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum NetworkCommand {
+    /// Make a user-defined bridge network (the bridge itself is made at first use).
+    Create {
+        /// The network's name, which is also its bridge's name (at most 15 characters).
+        name: String,
+        /// Its subnet, as 10.80.0.0/24 (default: the next free 10.N.0.0/24).
+        #[arg(long, value_name = "CIDR")]
+        subnet: Option<String>,
+    },
+    /// List the networks.
+    Ls,
+    /// Remove a user-defined network and its bridge and rules.
+    Rm {
+        /// The network's name.
+        name: String,
+    },
 }
 
 #[derive(Args, Debug)]

@@ -56,6 +56,8 @@ pub fn dispatch(cli: &Cli) -> Result<i32> {
         Command::Security(a) => stages::security::main(a, &sys),
         Command::Inspect(a) => inspect::main(a),
         Command::Lesson(a) => lesson::main(a),
+        Command::Net(a) => stages::network::main(a, &sys),
+        Command::Network(c) => stages::network::network_main(c, &sys),
         Command::Explain(a) => explain::main(a),
         Command::Doctor(a) => doctor::main(a, &cli.global),
         Command::Cleanup => cleanup_main(&sys),

@@ -14,6 +14,7 @@
 pub mod diagnose;
 pub mod fs;
 pub mod mount;
+pub mod net;
 pub mod ns;
 pub mod process;
 pub mod security;

@@ -44,20 +44,38 @@ pub fn run(args: &[&str]) -> Traced {
 
 /// As [`run`], with a hook to adjust the command (environment, stdin).
 pub fn run_with(args: &[&str], adjust: impl FnOnce(&mut Command)) -> Traced {
-    run_full(None, args, adjust)
+    run_full(&[], None, args, adjust)
 }
 
 /// As [`run`], with glassbox started as `user` (strace -u USER): for non-root tests.
 pub fn run_as(user: &str, args: &[&str]) -> Traced {
-    run_full(Some(user), args, |_| {})
+    run_full(&[], Some(user), args, |_| {})
 }
 
-fn run_full(user: Option<&str>, args: &[&str], adjust: impl FnOnce(&mut Command)) -> Traced {
+/// As [`run_with`], with strace itself started by `prefix` (for instance
+/// `unshare --net -- …`, so the whole traced run happens in a throwaway network namespace).
+pub fn run_prefixed(prefix: &[&str], args: &[&str], adjust: impl FnOnce(&mut Command)) -> Traced {
+    run_full(prefix, None, args, adjust)
+}
+
+fn run_full(
+    prefix: &[&str],
+    user: Option<&str>,
+    args: &[&str],
+    adjust: impl FnOnce(&mut Command),
+) -> Traced {
     use std::os::unix::fs::PermissionsExt;
     let dir = tempfile::tempdir().unwrap();
     let strace_out = dir.path().join("strace.txt");
     let trace = dir.path().join("trace.jsonl");
-    let mut cmd = Command::new("strace");
+    let mut cmd = match prefix.split_first() {
+        Some((first, rest)) => {
+            let mut c = Command::new(first);
+            c.args(rest).arg("strace");
+            c
+        }
+        None => Command::new("strace"),
+    };
     if let Some(u) = user {
         // The traced glassbox runs as `u` and must be able to append to the trace file.
         std::fs::write(&trace, "").unwrap();
@@ -181,6 +199,12 @@ fn is_watched(c: &Syscall) -> bool {
             first,
             "PR_CAPBSET_DROP" | "PR_SET_NO_NEW_PRIVS" | "PR_CAP_AMBIENT"
         ),
+        // A netlink request that changes links, addresses or routes (src/sys/net.rs).
+        "sendto" | "sendmsg" => c.args.get(1).is_some_and(|a| {
+            ["RTM_NEW", "RTM_DEL", "RTM_SET"]
+                .iter()
+                .any(|t| a.contains(&format!("nlmsg_type={t}")))
+        }),
         "mkdir" | "rmdir" => first.starts_with("\"/sys/fs/cgroup"),
         "mkdirat" | "unlinkat" => c
             .args
@@ -273,6 +297,13 @@ fn matches(ev: &Value, c: &Syscall) -> bool {
 fn arg_matches(narrated: &str, seen: &str) -> bool {
     if narrated == seen {
         return true;
+    }
+    // A structure cut short (`[{nlmsg_len=40, nlmsg_type=RTM_NEWADDR, ...}, ...]`): what is
+    // shown before the first `, ...` must be what strace printed first.
+    if narrated.starts_with("[{") {
+        if let Some((head, _)) = narrated.split_once(", ...") {
+            return seen.starts_with(head);
+        }
     }
     // `...` stands for any text: `{len=190, filter=...}` matches `{len=190, filter=0x55e9…}`.
     if narrated.contains("...") {
@@ -383,7 +414,10 @@ pub fn parse(text: &str, glassbox: &Path) -> Vec<Syscall> {
             .trim_start_matches('=')
             .trim()
             .to_string();
-        let args = split_args(arg_text);
+        let args: Vec<String> = split_args(arg_text)
+            .into_iter()
+            .map(|a| name_netlink_type(&a))
+            .collect();
         let was_gb = *is_gb.entry(pid).or_insert(true);
         if name == "execve" && !result.starts_with("-1") {
             let path = args.first().cloned().unwrap_or_default();
@@ -411,6 +445,28 @@ pub fn parse(text: &str, glassbox: &Path) -> Vec<Syscall> {
         });
     }
     out
+}
+
+/// strace sometimes cannot tell which netlink family a socket is (it then prints
+/// `nlmsg_type=0x10 /* NLMSG_??? */` and the body in hex): name the rtnetlink types glassbox
+/// sends, so such a line compares like a decoded one.
+fn name_netlink_type(arg: &str) -> String {
+    let mut a = arg.to_string();
+    for (num, name) in [
+        ("0x10", "RTM_NEWLINK"),
+        ("0x11", "RTM_DELLINK"),
+        ("0x13", "RTM_SETLINK"),
+        ("0x14", "RTM_NEWADDR"),
+        ("0x15", "RTM_DELADDR"),
+        ("0x18", "RTM_NEWROUTE"),
+        ("0x19", "RTM_DELROUTE"),
+    ] {
+        a = a.replace(
+            &format!("nlmsg_type={num} /* NLMSG_??? */"),
+            &format!("nlmsg_type={name}"),
+        );
+    }
+    a
 }
 
 /// Split strace's argument text at top-level commas (not inside quotes, [], {} or ()).

@@ -1,0 +1,663 @@
+//! The network stage: give a command its own network namespace wired to a bridge (or none,
+//! or the host's), then run it; and `glassbox network` for user-defined bridges.
+//!
+//! Bridge mode, in order (as `ip` and `iptables` by hand would do it):
+//! 1. validate everything (network, --ip, --publish, ports free) and lease an address under a
+//!    file lock — before the first change;
+//! 2. make the bridge if missing (a bridge stays, as docker0 does, until `network rm` or
+//!    `glassbox cleanup`): bridge link, gateway address, up, route_localnet, ip_forward, and
+//!    the network's rules (masquerade out, isolation from other bridges, forward accept);
+//! 3. fork the command with CLONE_NEWNET; the child waits on a pipe while the parent makes a
+//!    veth pair whose peer is born inside the child's namespace as `eth0`, puts the host end
+//!    on the bridge and adds the --publish DNAT rules;
+//! 4. the child, now inside its own namespace, brings `lo` up, addresses `eth0`, brings it up,
+//!    adds the default route via the bridge, and execs the command;
+//! 5. when the command ends the parent deletes the rules and the veth and frees the lease.
+//!
+//! /etc/hosts and /etc/resolv.conf are left to `glassbox run`: this stage's command runs on the
+//! host's filesystem, where those files are the host's.
+
+pub mod config;
+pub mod firewall;
+
+use crate::cli::{NetArgs, NetworkCommand};
+use crate::error::{Error, Result};
+use crate::journal::{Journal, Resource};
+use crate::sys::net::{link_index, Netlink};
+use crate::sys::process::{forward_signals_to, Forked};
+use crate::sys::Sys;
+use config::Network;
+use firewall::Rule;
+use std::net::Ipv4Addr;
+use std::path::Path;
+
+/// One `--publish HOST:CTR[/PROTO]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Publish {
+    pub host: u16,
+    pub ctr: u16,
+    pub proto: &'static str,
+}
+
+pub fn parse_publish(s: &str) -> Result<Publish> {
+    let bad = |why: &str| {
+        Error::usage(
+            format!("--publish {s:?} {why}"),
+            "give --publish HOST:CTR[/tcp|/udp] with ports from 1 to 65535, as 8080:80",
+        )
+    };
+    let (ports, proto) = match s.rsplit_once('/') {
+        Some((p, "tcp")) => (p, "tcp"),
+        Some((p, "udp")) => (p, "udp"),
+        Some(_) => return Err(bad("names a protocol other than tcp or udp")),
+        None => (s, "tcp"),
+    };
+    let (h, c) = ports
+        .split_once(':')
+        .ok_or_else(|| bad("is not HOST:CTR"))?;
+    let port = |p: &str| p.parse::<u16>().ok().filter(|&n| n > 0);
+    match (port(h), port(c)) {
+        (Some(host), Some(ctr)) => Ok(Publish { host, ctr, proto }),
+        _ => Err(bad("has a port that is not a number from 1 to 65535")),
+    }
+}
+
+/// Whether a port can be bound on the host now (a listener there would shadow the rule).
+fn port_free(p: &Publish) -> bool {
+    let addr = (Ipv4Addr::UNSPECIFIED, p.host);
+    if p.proto == "udp" {
+        std::net::UdpSocket::bind(addr).is_ok()
+    } else {
+        std::net::TcpListener::bind(addr).is_ok()
+    }
+}
+
+pub fn main(a: &NetArgs, sys: &Sys) -> Result<i32> {
+    let mut publish: Vec<Publish> = Vec::new();
+    for p in &a.publish {
+        let p = parse_publish(p)?;
+        if publish
+            .iter()
+            .any(|q| q.host == p.host && q.proto == p.proto)
+        {
+            return Err(Error::usage(
+                format!("host port {}/{} is published twice", p.host, p.proto),
+                "publish each host port once",
+            ));
+        }
+        publish.push(p);
+    }
+    if sys.dry_run() {
+        return Err(Error::usage(
+            "`glassbox net` has no --dry-run yet",
+            "run it without --dry-run, or read `glassbox explain net`",
+        ));
+    }
+    match a.network.as_str() {
+        "host" | "none" if a.ip.is_some() || !publish.is_empty() => Err(Error::usage(
+            format!(
+                "--ip and --publish need a bridge network, and --network {} has none",
+                a.network
+            ),
+            "leave out --ip and --publish, or use --network bridge",
+        )),
+        "host" => {
+            sys.narrator
+                .stage("net", "host network: no namespace of its own");
+            sys.narrator.note(
+                "the command shares the host's network namespace: its links, addresses, ports",
+            );
+            super::exec_tail(sys, &a.tail.command)
+        }
+        "none" => none(sys, a),
+        name => bridged(sys, a, name, &publish),
+    }
+}
+
+/// `--network none`: a new network namespace with only `lo`, up.
+fn none(sys: &Sys, a: &NetArgs) -> Result<i32> {
+    sys.narrator
+        .stage("net", "a network namespace of its own, with only lo");
+    match sys.fork(
+        libc::CLONE_NEWNET,
+        "a child in a new, empty network namespace",
+    )? {
+        Forked::Child => child_finish(sys, a, None),
+        Forked::Parent(pid) => {
+            forward_signals_to(pid);
+            let ended = sys.wait(pid, "wait for the command to end")?;
+            sys.narrator
+                .note(&format!("the command {}", ended.describe()));
+            Ok(ended.code())
+        }
+    }
+}
+
+/// What the child configures inside its namespace.
+struct Inside {
+    addr: Ipv4Addr,
+    prefix: u8,
+    gateway: Ipv4Addr,
+}
+
+/// In the child: lo up, then (bridge mode) eth0 addressed and up with a default route; exec.
+fn child_finish(sys: &Sys, a: &NetArgs, inside: Option<Inside>) -> Result<i32> {
+    let r = (|| -> Result<()> {
+        let mut nl = sys.netlink_open("a routing socket inside the new network namespace")?;
+        sys.link_set_up(
+            &mut nl,
+            "lo",
+            None,
+            "loopback starts down in a new namespace: bring it up so 127.0.0.1 works",
+        )?;
+        if let Some(i) = inside {
+            sys.addr_add(
+                &mut nl,
+                "eth0",
+                i.addr,
+                i.prefix,
+                "the container's own address on the bridge's subnet",
+            )?;
+            sys.link_set_up(
+                &mut nl,
+                "eth0",
+                None,
+                "bring the container's end of the veth up",
+            )?;
+            sys.route_add_default(
+                &mut nl,
+                i.gateway,
+                "everything not on the subnet goes to the bridge, the container's gateway",
+            )?;
+        }
+        Ok(())
+    })();
+    let err = match r.and_then(|_| super::exec_tail(sys, &a.tail.command)) {
+        Err(e) => e,
+        Ok(_) => unreachable!("exec returns only on failure"),
+    };
+    crate::report_child_error(&err);
+    std::process::exit(err.code);
+}
+
+/// Undo a list of (journal id, resource), newest first; the first error is returned after
+/// every undo was tried.
+fn undo_all(sys: &Sys, journal: &Journal, made: &mut Vec<(String, Resource)>) -> Result<()> {
+    let mut first = None;
+    while let Some((id, r)) = made.pop() {
+        if let Err(e) = crate::cleanup::undo_and_strike(sys, journal, &id, &r) {
+            first.get_or_insert(e);
+        }
+    }
+    first.map_or(Ok(()), Err)
+}
+
+fn bridged(sys: &Sys, a: &NetArgs, name: &str, publish: &[Publish]) -> Result<i32> {
+    let n = sys.narrator;
+    let net = config::find(name)?;
+    let journal = Journal::open()?;
+    for p in publish {
+        if !port_free(p) {
+            return Err(Error::usage(
+                format!("host port {}/{} is already in use", p.host, p.proto),
+                "choose another host port, or stop what listens there (ss -lntup)",
+            ));
+        }
+    }
+    let lock = config::lock()?;
+    let taken = config::leased(&journal, &net.name);
+    let addr = match &a.ip {
+        Some(ip) => config::check_ip(ip, &net, &taken)?,
+        None => net
+            .subnet
+            .hosts()
+            .find(|h| !taken.contains(h))
+            .ok_or_else(|| {
+                Error::usage(
+                    format!("the network {} has no free address left", net.name),
+                    "stop a container on it, or use a network with a bigger subnet",
+                )
+            })?,
+    };
+    n.stage(
+        "net",
+        &format!(
+            "a network namespace wired to bridge {} ({})",
+            net.bridge, net.subnet
+        ),
+    );
+    let mut nl =
+        sys.netlink_open("the kernel's routing socket, to make links, addresses and routes")?;
+    ensure_bridge(sys, &journal, &mut nl, &net)?;
+    let mut made: Vec<(String, Resource)> = Vec::new();
+    let lease = Resource::Lease {
+        network: net.name.clone(),
+        address: addr.to_string(),
+    };
+    made.push((journal.record(lease.clone())?, lease));
+    drop(lock);
+    n.note(&format!(
+        "leased {addr}/{} on {}",
+        net.subnet.prefix, net.name
+    ));
+
+    // `go`: the parent tells the child its veth is in. `ready`: the child's end closes at
+    // its exec (O_CLOEXEC), so the parent knows the child's narration is done.
+    let mut go = [0i32; 2];
+    let mut ready = [0i32; 2];
+    if unsafe { libc::pipe2(go.as_mut_ptr(), libc::O_CLOEXEC) } != 0
+        || unsafe { libc::pipe2(ready.as_mut_ptr(), libc::O_CLOEXEC) } != 0
+    {
+        let e = nix::errno::Errno::last();
+        let _ = undo_all(sys, &journal, &mut made);
+        return Err(Error::sys(
+            "cannot make a pipe to the child",
+            e,
+            "check the limit on open files (ulimit -n)",
+        ));
+    }
+    let forked = sys.fork(
+        libc::CLONE_NEWNET,
+        "a child in a new network namespace; it waits until its veth is in",
+    );
+    let pid = match forked {
+        Err(e) => {
+            let _ = undo_all(sys, &journal, &mut made);
+            return Err(e);
+        }
+        Ok(Forked::Child) => {
+            unsafe {
+                libc::close(go[1]);
+                libc::close(ready[0]);
+            }
+            let mut b = [0u8; 1];
+            let got = unsafe { libc::read(go[0], b.as_mut_ptr() as *mut libc::c_void, 1) };
+            unsafe { libc::close(go[0]) };
+            if got != 1 || b[0] != b'g' {
+                // The parent failed and said why; nothing to add.
+                std::process::exit(crate::error::exit::GLASSBOX);
+            }
+            return child_finish(
+                sys,
+                a,
+                Some(Inside {
+                    addr,
+                    prefix: net.subnet.prefix,
+                    gateway: net.subnet.gateway(),
+                }),
+            );
+        }
+        Ok(Forked::Parent(pid)) => pid,
+    };
+    unsafe {
+        libc::close(go[0]);
+        libc::close(ready[1]);
+    }
+    forward_signals_to(pid);
+    let setup = wire(sys, &journal, &mut nl, &net, pid, addr, publish, &mut made);
+    let ok = setup.is_ok() && unsafe { libc::write(go[1], b"g".as_ptr() as *const _, 1) } == 1;
+    unsafe { libc::close(go[1]) };
+    let mut b = [0u8; 1];
+    while unsafe { libc::read(ready[0], b.as_mut_ptr() as *mut libc::c_void, 1) } > 0 {}
+    unsafe { libc::close(ready[0]) };
+    if !ok {
+        // The child reads EOF and exits; collect it, then undo.
+        let _ = sys.wait(pid, "the setup failed: collect the child, which exits");
+        let _ = undo_all(sys, &journal, &mut made);
+        return Err(setup
+            .err()
+            .unwrap_or_else(|| Error::new("the child of the net stage went away", "try again")));
+    }
+    let ended = sys.wait(pid, "wait for the command to end, then undo the wiring");
+    n.stage("net", "undo: rules, veth and lease");
+    let undone = undo_all(sys, &journal, &mut made);
+    let ended = ended?;
+    n.note(&format!("the command {}", ended.describe()));
+    undone?;
+    Ok(ended.code())
+}
+
+/// In the parent: the veth pair into the child's namespace, onto the bridge; the DNAT rules.
+#[allow(clippy::too_many_arguments)]
+fn wire(
+    sys: &Sys,
+    journal: &Journal,
+    nl: &mut Netlink,
+    net: &Network,
+    pid: i32,
+    addr: Ipv4Addr,
+    publish: &[Publish],
+    made: &mut Vec<(String, Resource)>,
+) -> Result<()> {
+    let host = format!("gbh{pid}");
+    let link = Resource::Link { name: host.clone() };
+    made.push((journal.record(link.clone())?, link));
+    sys.link_add_veth(
+        nl,
+        &host,
+        "eth0",
+        pid,
+        "a virtual cable: one end stays on the host, the other is born inside the child's namespace as eth0",
+    )?;
+    sys.narrator.note(&format!(
+        "veth pair: {host} (host end) <-> eth0 (in the namespace of pid {pid})"
+    ));
+    sys.link_set_up(
+        nl,
+        &host,
+        Some((&net.bridge, link_index(&net.bridge))),
+        "plug the host end into the bridge and bring it up",
+    )?;
+    for p in publish {
+        let to = format!("{addr}:{}", p.ctr);
+        for chain in ["PREROUTING", "OUTPUT"] {
+            // PREROUTING catches packets from outside; OUTPUT those the host itself sends
+            // (to its own addresses and to localhost, which route_localnet lets through).
+            let rule = Rule {
+                table: "nat",
+                chain,
+                insert: false,
+                spec: vec![
+                    "-p".into(),
+                    p.proto.into(),
+                    "-m".into(),
+                    "addrtype".into(),
+                    "--dst-type".into(),
+                    "LOCAL".into(),
+                    "--dport".into(),
+                    p.host.to_string(),
+                    "-j".into(),
+                    "DNAT".into(),
+                    "--to-destination".into(),
+                    to.clone(),
+                ],
+                tag: pid.to_string(),
+            };
+            let id = firewall::add(sys, journal, &rule)?;
+            let r = journal
+                .entries()
+                .into_iter()
+                .find(|e| e.id == id)
+                .map(|e| e.resource)
+                .expect("the rule was just journalled");
+            made.push((id, r));
+        }
+    }
+    Ok(())
+}
+
+/// Make the network's bridge if it is missing, with its address, sysctls and rules.
+fn ensure_bridge(sys: &Sys, journal: &Journal, nl: &mut Netlink, net: &Network) -> Result<()> {
+    if link_index(&net.bridge) != 0 {
+        sys.narrator
+            .note(&format!("bridge {} is there already", net.bridge));
+        return Ok(());
+    }
+    if let Some((r, dev)) = config::clash(&net.subnet, &net.bridge) {
+        return Err(Error::usage(
+            format!(
+                "the subnet {} of network {} overlaps the host's route {r} on {dev}",
+                net.subnet, net.name
+            ),
+            "make a network with another subnet (glassbox network create NAME --subnet CIDR)",
+        ));
+    }
+    journal.record(Resource::Bridge {
+        name: net.bridge.clone(),
+    })?;
+    sys.link_add_bridge(
+        nl,
+        &net.bridge,
+        "a virtual switch the containers' veths plug into (it stays, as docker0 does)",
+    )?;
+    sys.addr_add(
+        nl,
+        &net.bridge,
+        net.subnet.gateway(),
+        net.subnet.prefix,
+        "the bridge's own address: the containers' gateway, and the route to the subnet",
+    )?;
+    sys.link_set_up(nl, &net.bridge, None, "bring the bridge up")?;
+    sys.write_file_plain(
+        Path::new("/proc/sys/net/ipv4/ip_forward"),
+        "1",
+        "let the host route packets between the bridge and its other links (not undone: others may rely on it)",
+    )?;
+    sys.write_file_plain(
+        Path::new(&format!(
+            "/proc/sys/net/ipv4/conf/{}/route_localnet",
+            net.bridge
+        )),
+        "1",
+        "let packets to 127.0.0.1 that a --publish rule rewrote leave through the bridge",
+    )?;
+    let tag = format!("net:{}", net.name);
+    let br = net.bridge.clone();
+    let s = |v: &[&str]| v.iter().map(|x| x.to_string()).collect::<Vec<String>>();
+    let rules = [
+        Rule {
+            table: "nat",
+            chain: "POSTROUTING",
+            insert: false,
+            spec: s(&[
+                "-s",
+                &net.subnet.to_string(),
+                "!",
+                "-o",
+                &br,
+                "-j",
+                "MASQUERADE",
+            ]),
+            tag: tag.clone(),
+        },
+        Rule {
+            table: "nat",
+            chain: "POSTROUTING",
+            insert: false,
+            spec: s(&[
+                "-o",
+                &br,
+                "-m",
+                "addrtype",
+                "--src-type",
+                "LOCAL",
+                "-j",
+                "MASQUERADE",
+            ]),
+            tag: tag.clone(),
+        },
+        Rule {
+            table: "filter",
+            chain: "FORWARD",
+            insert: true,
+            spec: s(&[
+                "-o",
+                &br,
+                "!",
+                "-i",
+                &br,
+                "-m",
+                "conntrack",
+                "--ctstate",
+                "NEW",
+                "-m",
+                "conntrack",
+                "!",
+                "--ctstate",
+                "DNAT",
+                "-j",
+                "DROP",
+            ]),
+            tag: tag.clone(),
+        },
+        Rule {
+            table: "filter",
+            chain: "FORWARD",
+            insert: false,
+            spec: s(&["-i", &br, "-j", "ACCEPT"]),
+            tag: tag.clone(),
+        },
+        Rule {
+            table: "filter",
+            chain: "FORWARD",
+            insert: false,
+            spec: s(&["-o", &br, "-j", "ACCEPT"]),
+            tag,
+        },
+    ];
+    for r in &rules {
+        firewall::add(sys, journal, r)?;
+    }
+    Ok(())
+}
+
+/// Undo a network resource from the journal. Already gone counts as undone.
+pub fn undo(sys: &Sys, r: &Resource) -> Result<()> {
+    match r {
+        Resource::Link { name } | Resource::Bridge { name } => {
+            if link_index(name) == 0 {
+                return Ok(());
+            }
+            let mut nl = sys.netlink_open("the routing socket, to delete a link")?;
+            sys.link_del(&mut nl, name, "remove what glassbox made")
+        }
+        Resource::FirewallRule { delete } => firewall::run(sys, delete, true),
+        Resource::Lease { .. } => Ok(()),
+        other => Err(Error::new(
+            format!("{} is not a network resource", other.describe()),
+            "report this as a bug",
+        )),
+    }
+}
+
+/// `glassbox network create|ls|rm`.
+pub fn network_main(c: &NetworkCommand, sys: &Sys) -> Result<i32> {
+    match c {
+        NetworkCommand::Create { name, subnet } => create(name, subnet.as_deref()),
+        NetworkCommand::Ls => {
+            println!("{:<16} {:<16} SUBNET", "NAME", "BRIDGE");
+            let mut all = Vec::new();
+            if let Ok(d) = config::default_network() {
+                all.push(d);
+            }
+            all.extend(config::user_networks());
+            for n in all {
+                println!("{:<16} {:<16} {}", n.name, n.bridge, n.subnet);
+            }
+            Ok(0)
+        }
+        NetworkCommand::Rm { name } => rm(sys, name),
+    }
+}
+
+fn create(name: &str, subnet: Option<&str>) -> Result<i32> {
+    config::check_name(name)?;
+    let _lock = config::lock()?;
+    let others: Vec<Network> = config::user_networks()
+        .into_iter()
+        .chain(config::default_network().ok())
+        .collect();
+    if others.iter().any(|n| n.name == name) {
+        return Err(Error::usage(
+            format!("a network called {name:?} exists already"),
+            "choose another name, or remove it first (glassbox network rm)",
+        ));
+    }
+    if link_index(name) != 0 {
+        return Err(Error::usage(
+            format!("the host already has a link called {name:?}"),
+            "choose another name",
+        ));
+    }
+    let free = |s: &config::Subnet| {
+        config::clash(s, name).is_none() && others.iter().all(|n| !n.subnet.overlaps(s))
+    };
+    let subnet = match subnet {
+        Some(text) => {
+            let s = config::Subnet::parse(text).ok_or_else(|| {
+                Error::usage(
+                    format!("--subnet {text:?} is not an IPv4 subnet with a prefix from 8 to 30"),
+                    "give --subnet as 10.80.0.0/24",
+                )
+            })?;
+            if !free(&s) {
+                return Err(Error::usage(
+                    format!("--subnet {s} overlaps a host route or another network"),
+                    "choose a free subnet (ip route; glassbox network ls)",
+                ));
+            }
+            s
+        }
+        None => (78..=250)
+            .filter_map(|i| config::Subnet::parse(&format!("10.{i}.0.0/24")))
+            .find(free)
+            .ok_or_else(|| {
+                Error::usage("no free 10.N.0.0/24 subnet is left", "give --subnet CIDR")
+            })?,
+    };
+    config::save(&Network {
+        name: name.into(),
+        bridge: name.into(),
+        subnet,
+    })?;
+    println!("{name} {subnet}");
+    Ok(0)
+}
+
+fn rm(sys: &Sys, name: &str) -> Result<i32> {
+    if ["bridge", "none", "host"].contains(&name) {
+        return Err(Error::usage(
+            format!("{name} is a built-in network and cannot be removed"),
+            "`glassbox cleanup` removes the default bridge gb0 when nothing uses it",
+        ));
+    }
+    let net = config::find(name)?;
+    let journal = Journal::open()?;
+    let _lock = config::lock()?;
+    if !config::leased(&journal, name).is_empty() {
+        return Err(Error::usage(
+            format!("the network {name} is in use by running containers"),
+            "stop them first",
+        ));
+    }
+    sys.narrator
+        .stage("network", &format!("remove network {name}"));
+    let tag = format!("glassbox:net:{name}");
+    let mut entries = journal.entries();
+    entries.reverse();
+    for e in entries {
+        let ours = match &e.resource {
+            Resource::FirewallRule { delete } => delete.contains(&tag),
+            Resource::Bridge { name: b } => *b == net.bridge,
+            _ => false,
+        };
+        if ours {
+            crate::cleanup::undo_and_strike(sys, &journal, &e.id, &e.resource)?;
+        }
+    }
+    config::forget(name);
+    println!("{name}");
+    Ok(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn publish_parses() {
+        assert_eq!(
+            parse_publish("18080:80").unwrap(),
+            Publish {
+                host: 18080,
+                ctr: 80,
+                proto: "tcp"
+            }
+        );
+        assert_eq!(parse_publish("53:53/udp").unwrap().proto, "udp");
+        assert!(parse_publish("0:80").is_err());
+        assert!(parse_publish("80").is_err());
+        assert!(parse_publish("1:2/sctp").is_err());
+        assert!(parse_publish("70000:80").is_err());
+    }
+}

@@ -1,0 +1,419 @@
+//! The net stage on the real kernel. Every scenario runs inside a network namespace the test
+//! makes with `unshare --net` and that dies with it, so the machine's own links, routes and
+//! firewall are never touched, and traffic goes only to addresses inside that namespace (and
+//! the containers' namespaces inside it).
+//!
+//! Each scenario ends with a report of what is left in its namespace (`LEFT …` lines: veths,
+//! glassbox rules, journal entries), before and after `glassbox cleanup`.
+
+mod common;
+use common::*;
+use std::path::Path;
+use std::process::Output;
+
+/// Shell helpers every scenario gets: $GB (glassbox), $T (a temp dir), `wait_for FILE`,
+/// and `report` (prints what is left).
+const PRELUDE: &str = r#"
+set -u
+ip link set lo up
+wait_for() { i=0; while [ ! -e "$1" ] && [ $i -lt 300 ]; do sleep 0.05; i=$((i+1)); done; [ -e "$1" ]; }
+report() {
+  for l in $(ip -o link | awk -F': ' '{print $2}' | cut -d@ -f1); do echo "LEFT-$1 link $l"; done
+  iptables -S | grep glassbox | sed "s/^/LEFT-$1 rule /"
+  iptables -t nat -S | grep glassbox | sed "s/^/LEFT-$1 rule /"
+  for f in "$GLASSBOX_STATE_DIR"/journal/*.json; do [ -e "$f" ] && echo "LEFT-$1 journal $(tr -d '\n ' < "$f")"; done
+  return 0
+}
+"#;
+
+struct Run {
+    out: Output,
+    dir: tempfile::TempDir,
+}
+
+impl Run {
+    fn stdout(&self) -> String {
+        stdout(&self.out)
+    }
+    fn lines(&self, prefix: &str) -> Vec<String> {
+        self.stdout()
+            .lines()
+            .filter_map(|l| l.strip_prefix(prefix).map(str::to_string))
+            .collect()
+    }
+    fn file(&self, name: &str) -> String {
+        std::fs::read_to_string(self.dir.path().join("t").join(name)).unwrap_or_default()
+    }
+    /// After the containers ended: no veth, no container rule, no lease; after cleanup:
+    /// nothing of glassbox's at all.
+    fn assert_nothing_left(&self) {
+        let before = self.lines("LEFT-before-cleanup ");
+        for l in &before {
+            assert!(
+                !l.contains("gbh") && !l.contains("lease") && !l.contains("\"link\""),
+                "left after the containers ended: {l}\n{}",
+                self.stdout()
+            );
+            if l.starts_with("rule ") {
+                assert!(
+                    l.contains("glassbox:net:"),
+                    "a container's rule was left: {l}"
+                );
+            }
+        }
+        let after: Vec<String> = self
+            .lines("LEFT-after-cleanup ")
+            .into_iter()
+            .filter(|l| l != "link lo" && !l.starts_with("link host"))
+            .collect();
+        assert!(
+            after.is_empty(),
+            "left after glassbox cleanup: {after:?}\n{}",
+            self.stdout()
+        );
+    }
+}
+
+/// Run `script` with sh in a throwaway network namespace (and a temp state dir).
+fn in_netns(script: &str) -> Run {
+    let dir = tempfile::tempdir().unwrap();
+    let t = dir.path().join("t");
+    std::fs::create_dir(&t).unwrap();
+    let full = format!(
+        "{PRELUDE}\n{script}\nreport before-cleanup\n\"$GB\" -q cleanup >/dev/null\nreport after-cleanup\n"
+    );
+    let out = std::process::Command::new("timeout")
+        .args(["120", "unshare", "--net", "--", "sh", "-c", &full])
+        .env("GB", bin())
+        .env("T", &t)
+        .env("GLASSBOX_STATE_DIR", dir.path().join("state"))
+        .env("NO_COLOR", "1")
+        .env_remove("GLASSBOX_TRACE")
+        .output()
+        .unwrap();
+    Run { out, dir }
+}
+
+fn ready(test: &str) -> bool {
+    root_or_skip(test)
+        && tool_or_skip(test, "ip")
+        && tool_or_skip(test, "iptables")
+        && tool_or_skip(test, "busybox")
+}
+
+#[test]
+fn two_containers_on_the_default_bridge_ping_each_other_and_the_gateway() {
+    if !ready("net_two_containers") {
+        return;
+    }
+    let r = in_netns(
+        r#"
+"$GB" -q net --ip 10.77.0.10/24 -- sh -c 'touch $T/a-up; wait_() { i=0; while [ ! -e $1 ] && [ $i -lt 300 ]; do sleep 0.05; i=$((i+1)); done; }; wait_ $T/b-up
+  busybox ping -c1 -W2 10.77.0.11 >/dev/null && echo ok > $T/a-to-b; wait_ $T/done' &
+A=$!
+"$GB" -q net --ip 10.77.0.11/24 -- sh -c 'touch $T/b-up; wait_() { i=0; while [ ! -e $1 ] && [ $i -lt 300 ]; do sleep 0.05; i=$((i+1)); done; }; wait_ $T/a-up
+  busybox ping -c1 -W2 10.77.0.10 >/dev/null && echo ok > $T/b-to-a
+  busybox ping -c1 -W2 10.77.0.1 >/dev/null && echo ok > $T/b-to-gw; wait_ $T/done' &
+B=$!
+wait_for $T/a-to-b; wait_for $T/b-to-a; wait_for $T/b-to-gw
+touch $T/done
+wait $A; echo "A-status $?"
+wait $B; echo "B-status $?"
+"#,
+    );
+    let so = r.stdout();
+    assert_eq!(
+        r.file("a-to-b"),
+        "ok\n",
+        "A could not ping B\n{so}{}",
+        stderr(&r.out)
+    );
+    assert_eq!(r.file("b-to-a"), "ok\n", "B could not ping A\n{so}");
+    assert_eq!(
+        r.file("b-to-gw"),
+        "ok\n",
+        "B could not ping the gateway\n{so}"
+    );
+    assert!(
+        so.contains("A-status 0") && so.contains("B-status 0"),
+        "{so}"
+    );
+    r.assert_nothing_left();
+}
+
+#[test]
+fn containers_on_two_user_bridges_cannot_reach_each_other() {
+    if !ready("net_user_bridges") {
+        return;
+    }
+    let r = in_netns(
+        r#"
+"$GB" -q network create gbtn1 --subnet 10.91.0.0/24 && "$GB" -q network create gbtn2 --subnet 10.92.0.0/24
+"$GB" network ls
+"$GB" -q net --network gbtn1 --ip 10.91.0.5/24 -- sh -c 'touch $T/x-up; i=0; while [ ! -e $T/done ] && [ $i -lt 300 ]; do sleep 0.05; i=$((i+1)); done' &
+X=$!
+wait_for $T/x-up
+"$GB" -q net --network gbtn2 -- sh -c '
+  busybox ping -c1 -W2 10.92.0.1 >/dev/null && echo reached > $T/own-gw
+  busybox ping -c1 -W1 10.91.0.5 >/dev/null && echo reached > $T/other || echo blocked > $T/other'
+touch $T/done; wait $X
+# From the host, the container on gbtn1 is reachable (it is the host's own bridge).
+"$GB" -q network rm gbtn1; echo "rm1 $?"
+"$GB" -q network rm gbtn2; echo "rm2 $?"
+"$GB" network ls
+"#,
+    );
+    let so = r.stdout();
+    assert!(so.contains("gbtn1") && so.contains("10.91.0.0/24"), "{so}");
+    assert_eq!(r.file("own-gw"), "reached\n", "{so}{}", stderr(&r.out));
+    assert_eq!(
+        r.file("other"),
+        "blocked\n",
+        "a container crossed bridges\n{so}"
+    );
+    assert!(
+        so.contains("rm1 0") && so.contains("rm2 0"),
+        "{so}{}",
+        stderr(&r.out)
+    );
+    let last_ls = so.rsplit("NAME").next().unwrap();
+    assert!(
+        !last_ls.contains("gbtn1"),
+        "network rm left it listed: {so}"
+    );
+    assert!(
+        !so.contains("LEFT-before-cleanup link gbtn"),
+        "network rm left a bridge: {so}"
+    );
+    r.assert_nothing_left();
+}
+
+#[test]
+fn a_published_port_answers_on_the_host_address_and_on_localhost() {
+    if !ready("net_publish") {
+        return;
+    }
+    let r = in_netns(
+        r#"
+ip link add hostx type veth peer name hosty && ip link set hosty up && ip addr add 198.18.0.1/24 dev hostx && ip link set hostx up
+mkdir -p $T/www && echo hello-from-the-container > $T/www/index.html
+"$GB" -q net --publish 18080:80 -- busybox httpd -f -p 80 -h $T/www &
+S=$!
+get() { printf 'GET / HTTP/1.0\r\n\r\n' | busybox nc "$1" 18080 2>/dev/null | tail -n 1; }
+i=0; until [ -s $T/via-host ] || [ $i -ge 100 ]; do get 198.18.0.1 > $T/via-host; [ -s $T/via-host ] || sleep 0.05; i=$((i+1)); done
+get 127.0.0.1 > $T/via-localhost
+kill -TERM $S; wait $S; echo "server-status $?"
+"#,
+    );
+    let so = r.stdout();
+    assert_eq!(
+        r.file("via-host"),
+        "hello-from-the-container\n",
+        "{so}{}",
+        stderr(&r.out)
+    );
+    assert_eq!(
+        r.file("via-localhost"),
+        "hello-from-the-container\n",
+        "{so}"
+    );
+    // httpd killed by the forwarded SIGTERM: 128+15.
+    assert!(so.contains("server-status 143"), "{so}");
+    r.assert_nothing_left();
+}
+
+#[test]
+fn network_none_has_only_lo_and_host_sees_the_hosts_links() {
+    if !ready("net_none_host") {
+        return;
+    }
+    let r = in_netns(
+        r#"
+ip link add hostx type veth peer name hosty
+echo NONE; "$GB" -q net --network none -- ip -o link | awk -F': ' '{print "NONE-LINK " $2 " " $3}'
+"$GB" -q net --network host -- ip -o link | awk -F': ' '{print "HOST-LINK " $2}'
+"#,
+    );
+    let none = r.lines("NONE-LINK ");
+    assert_eq!(none.len(), 1, "{}{}", r.stdout(), stderr(&r.out));
+    assert!(none[0].starts_with("lo <LOOPBACK,UP"), "{none:?}");
+    let host = r.lines("HOST-LINK ");
+    assert!(host.iter().any(|l| l.starts_with("hostx@")), "{host:?}");
+    r.assert_nothing_left();
+}
+
+#[test]
+fn twenty_containers_in_parallel_get_distinct_addresses_and_all_work() {
+    if !ready("net_twenty") {
+        return;
+    }
+    let r = in_netns(
+        r#"
+for i in $(seq 1 20); do
+  "$GB" net -- sh -c "ip -4 -o addr show eth0 | awk '{print \$4}' > $T/addr.$i
+    i=0; while [ ! -e $T/go ] && [ \$i -lt 600 ]; do sleep 0.05; i=\$((i+1)); done
+    busybox ping -c1 -W2 10.77.0.1 >/dev/null && echo ok > $T/ok.$i" 2> $T/err.$i &
+done
+n=0; while [ $(ls $T | grep -c '^addr\.') -lt 20 ] && [ $n -lt 600 ]; do sleep 0.05; n=$((n+1)); done
+echo "UP $(ls $T | grep -c '^addr\.')"
+touch $T/go
+wait
+echo "OK $(ls $T | grep -c '^ok\.')"
+"#,
+    );
+    let so = r.stdout();
+    assert!(so.contains("UP 20"), "{so}");
+    assert!(so.contains("OK 20"), "{so}{}", r.file("err.1"));
+    let mut addrs: Vec<String> = (1..=20).map(|i| r.file(&format!("addr.{i}"))).collect();
+    addrs.sort();
+    addrs.dedup();
+    assert_eq!(addrs.len(), 20, "addresses were shared: {addrs:?}");
+    let mut names: Vec<String> = (1..=20)
+        .filter_map(|i| {
+            let e = r.file(&format!("err.{i}"));
+            e.split(|c: char| !c.is_ascii_alphanumeric())
+                .find(|w| w.starts_with("gbh"))
+                .map(str::to_string)
+        })
+        .collect();
+    assert_eq!(names.len(), 20, "{so}");
+    names.sort();
+    names.dedup();
+    assert_eq!(names.len(), 20, "interface names were shared: {names:?}");
+    r.assert_nothing_left();
+}
+
+/// One bad input: exit 125, one clear sentence, nothing made.
+fn assert_refused(r: &Run, marker: &str, words: &str) {
+    let so = r.stdout();
+    let line = so
+        .lines()
+        .find(|l| l.starts_with(marker))
+        .unwrap_or_else(|| panic!("no {marker} line in {so}"));
+    assert!(
+        line.ends_with(" 125"),
+        "{marker}: not exit 125: {line}\n{so}"
+    );
+    let err = r.file(marker);
+    assert!(
+        err.starts_with("glassbox: error: ") && err.contains(words),
+        "{marker}: {err}"
+    );
+    assert_eq!(
+        err.lines().count(),
+        2,
+        "{marker}: more than one sentence and a what-to-do: {err}"
+    );
+}
+
+#[test]
+fn bad_input_is_refused_before_anything_is_made() {
+    if !ready("net_bad_input") {
+        return;
+    }
+    let r = in_netns(
+        r#"
+try() { m=$1; shift; "$GB" -q "$@" 2> $T/$m; echo "$m $?"; }
+try outside net --ip 10.99.0.5/24 -- true
+try zero net --publish 0:80 -- true
+try unknown net --network nosuchnet -- true
+try longname network create a-name-of-16-chr
+try badsubnet network create gbtnx --subnet 10.0.0.0/40
+report nothing-yet
+busybox httpd -f -p 18081 -h $T & H=$!
+i=0; until busybox nc -z 127.0.0.1 18081 2>/dev/null || [ $i -ge 100 ]; do sleep 0.05; i=$((i+1)); done
+try portused net --publish 18081:80 -- true
+kill $H; wait $H
+"$GB" -q net --ip 10.77.0.7/24 -- sh -c "touch $T/up; i=0; while [ ! -e $T/done ] && [ \$i -lt 300 ]; do sleep 0.05; i=\$((i+1)); done" & C=$!
+wait_for $T/up
+try inuse net --ip 10.77.0.7/24 -- true
+touch $T/done; wait $C
+"#,
+    );
+    assert_refused(&r, "outside", "outside the subnet");
+    assert_refused(&r, "zero", "--publish \"0:80\"");
+    assert_refused(&r, "unknown", "no network called \"nosuchnet\"");
+    assert_refused(&r, "longname", "1 to 15");
+    assert_refused(&r, "badsubnet", "--subnet");
+    assert_refused(&r, "portused", "already in use");
+    assert_refused(&r, "inuse", "already in use on the network bridge");
+    let nothing: Vec<String> = r
+        .lines("LEFT-nothing-yet ")
+        .into_iter()
+        .filter(|l| l != "link lo")
+        .collect();
+    assert!(nothing.is_empty(), "bad input made something: {nothing:?}");
+    r.assert_nothing_left();
+}
+
+#[test]
+fn the_narration_of_a_bridged_run_is_honest() {
+    if !ready("net_strace") || !tool_or_skip("net_strace", "strace") {
+        return;
+    }
+    let state = tempfile::tempdir().unwrap();
+    // strace runs inside a throwaway network namespace, which takes the bridge and rules
+    // with it when it ends.
+    let t = strace::run_prefixed(
+        &[
+            "unshare",
+            "--net",
+            "--",
+            "sh",
+            "-c",
+            "ip link set lo up && exec \"$@\"",
+            "sh",
+        ],
+        &["net", "--", "sh", "-c", "ip -4 -o addr show eth0"],
+        |c| {
+            c.env("GLASSBOX_STATE_DIR", state.path());
+        },
+    );
+    assert!(t.output.status.success(), "{}", stderr(&t.output));
+    assert!(
+        stdout(&t.output).contains("10.77.0.2/24"),
+        "{}",
+        stdout(&t.output)
+    );
+    let names = t.narrated_names();
+    assert_eq!(
+        names.iter().filter(|n| *n == "sendto").count(),
+        10,
+        "bridge (3), veth (2), inside (4), undo (1): {names:?}"
+    );
+    t.assert_honest();
+    assert!(Path::new(state.path()).join("journal").exists());
+}
+
+#[test]
+fn cleanup_removes_what_a_killed_glassbox_left() {
+    if !ready("net_killed") {
+        return;
+    }
+    let r = in_netns(
+        r#"
+"$GB" -q net --publish 18082:80 -- sh -c "touch $T/up; i=0; while [ ! -e $T/done ] && [ \$i -lt 300 ]; do sleep 0.05; i=\$((i+1)); done" & G=$!
+wait_for $T/up
+kill -KILL $G; wait $G 2>/dev/null
+ip -o link | grep -q gbh && echo "VETH-AFTER-KILL yes"
+iptables -t nat -S | grep -q "glassbox:[0-9]" && echo "RULE-AFTER-KILL yes"
+"$GB" -q cleanup > $T/cleanup; echo "cleanup $?"
+touch $T/done; sleep 0.2
+"#,
+    );
+    let so = r.stdout();
+    assert!(
+        so.contains("VETH-AFTER-KILL yes"),
+        "the kill left no veth to clean: {so}"
+    );
+    assert!(so.contains("RULE-AFTER-KILL yes"), "{so}");
+    assert!(so.contains("cleanup 0"), "{so}{}", r.file("cleanup"));
+    let c = r.file("cleanup");
+    assert!(c.contains("removed link gbh"), "{c}");
+    assert!(
+        c.contains("removed address 10.77.0.2 on network bridge"),
+        "{c}"
+    );
+    assert!(c.contains("DNAT"), "{c}");
+    r.assert_nothing_left();
+}
