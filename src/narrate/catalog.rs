@@ -16,6 +16,7 @@ const SOURCES: &[(&str, &str)] = &[
     ("net", include_str!("../../catalog/net.toml")),
     ("security", include_str!("../../catalog/security.toml")),
     ("image", include_str!("../../catalog/image.toml")),
+    ("run", include_str!("../../catalog/run.toml")),
 ];
 
 #[derive(Debug, Clone, Deserialize)]

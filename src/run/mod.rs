@@ -53,6 +53,7 @@ pub struct Plan {
     pub mounts: MountCli,
     pub read_only: bool,
     pub interactive: bool,
+    pub tty: bool,
     pub step: bool,
 }
 
@@ -194,6 +195,7 @@ pub fn plan(a: &RunArgs, sys: &Sys) -> Result<Plan> {
         mounts,
         read_only: a.read_only,
         interactive: a.interactive,
+        tty: a.tty,
         step: a.step,
     })
 }
@@ -250,12 +252,12 @@ fn run_container(
 ) -> Result<i32> {
     let n = sys.narrator;
     if plan.has(Stage::Rootfs) {
-        step::pause(sys, plan, Stage::Rootfs);
+        step::pause(sys, plan, Stage::Rootfs, None);
         made.fs = Some(rootfs::prepare(sys, journal, plan)?);
     }
     let mut cgroup_plan = None;
     if let (true, Some(limits)) = (plan.has(Stage::Cgroup), &plan.limits) {
-        step::pause(sys, plan, Stage::Cgroup);
+        step::pause(sys, plan, Stage::Cgroup, None);
         n.stage(
             "cgroup",
             "limit memory, CPU and processes for the container",
@@ -269,7 +271,7 @@ fn run_container(
         made.cgroups = Some((cp.clone(), m));
         cgroup_plan = Some(cp);
     }
-    step::pause(sys, plan, Stage::Namespaces);
+    step::pause(sys, plan, Stage::Namespaces, None);
     n.stage(
         "namespaces",
         "clone the container's first process straight into new namespaces",
@@ -296,6 +298,14 @@ fn run_container(
                 cgroups::attach(sys, cp, pid)?;
             }
             forward_signals_with_grace(pid, STOP_GRACE_SECS);
+            if plan.tty {
+                // With -t the container shares glassbox's terminal: Ctrl-C and Ctrl-\ reach
+                // its foreground job from the terminal itself, and are not glassbox's to act on.
+                unsafe {
+                    libc::signal(libc::SIGINT, libc::SIG_IGN);
+                    libc::signal(libc::SIGQUIT, libc::SIG_IGN);
+                }
+            }
             n.note(&format!(
                 "SIGINT and SIGTERM to glassbox go to the container; if it has not ended {STOP_GRACE_SECS} s later (PID 1 ignores signals it has no handler for) it gets SIGKILL, as with docker stop"
             ));
@@ -334,6 +344,8 @@ fn child(
     fs: Option<&rootfs::ContainerFs>,
 ) -> Result<std::convert::Infallible> {
     let n = sys.narrator;
+    // Our pid as the host sees it, read while /proc is still the host's.
+    let me = step::host_pid();
     n.stage(
         "container",
         "the child, in its new namespaces, builds the container around itself",
@@ -362,7 +374,7 @@ fn child(
         None => None,
     };
     if plan.has(Stage::Mounts) {
-        step::pause(sys, plan, Stage::Mounts);
+        step::pause(sys, plan, Stage::Mounts, Some(me));
         let mut m = plan.mounts.clone();
         m.root = Some(root.clone().unwrap_or_else(|| "/".into()));
         if sys.dry_run() && !m.root.as_ref().is_some_and(|r| r.is_dir()) {
@@ -394,7 +406,7 @@ fn child(
         }
     }
     if plan.has(Stage::Security) {
-        step::pause(sys, plan, Stage::Security);
+        step::pause(sys, plan, Stage::Security, Some(me));
         crate::stages::security::apply(sys, &plan.security)?;
     }
     if let Some((uid, gid)) = plan.user {

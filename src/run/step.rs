@@ -22,20 +22,27 @@ pub fn host_pid() -> i32 {
 }
 
 /// Before `stage`: explain it and wait for Enter (from the terminal, else from stdin).
-pub fn pause(sys: &Sys, plan: &Plan, stage: Stage) {
+/// `container` is the host pid of the container's first process, once there is one.
+pub fn pause(sys: &Sys, plan: &Plan, stage: Stage, container: Option<i32>) {
     if !plan.step || sys.dry_run() {
         return;
     }
     let summary = crate::narrate::catalog::lookup_kind(stage.name(), "stage")
         .map(|e| e.summary)
         .unwrap_or_default();
-    let pid = host_pid();
     eprintln!();
     eprintln!("── next stage: {} — {}", stage.name(), summary.trim());
-    eprintln!("   glassbox `explain {}` says more. From another terminal, look at the half-built container:", stage.name());
-    eprintln!(
-        "     glassbox inspect {pid}      nsenter -t {pid} -a sh      cat /proc/{pid}/mountinfo"
-    );
+    eprintln!("   (`glassbox explain {}` says more)", stage.name());
+    match container {
+        Some(pid) => {
+            eprintln!("   From another terminal, look at the half-built container:");
+            eprintln!("     glassbox inspect {pid}      nsenter -t {pid} -a sh      cat /proc/{pid}/mountinfo");
+        }
+        None => eprintln!(
+            "   The container's process does not exist yet: glassbox (pid {}) is preparing it.",
+            std::process::id()
+        ),
+    }
     eprintln!("   Press Enter to go on.");
     let mut line = String::new();
     match std::fs::File::open("/dev/tty") {

@@ -1,0 +1,135 @@
+//! `glassbox run -it` and `--step` in a real terminal (tmux), as a person uses them.
+
+mod common;
+use common::*;
+use std::process::Command;
+use std::time::Duration;
+
+/// A tmux session running bash, thrown away when dropped.
+struct Tmux {
+    name: String,
+}
+
+impl Tmux {
+    fn new(test: &str) -> Tmux {
+        let name = format!("gb-{test}-{}", std::process::id());
+        let ok = Command::new("tmux")
+            .args([
+                "new-session",
+                "-d",
+                "-s",
+                &name,
+                "-x",
+                "160",
+                "-y",
+                "50",
+                "bash --norc --noprofile",
+            ])
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok, "tmux could not start");
+        std::thread::sleep(Duration::from_millis(300));
+        Tmux { name }
+    }
+    fn keys(&self, keys: &[&str]) {
+        Command::new("tmux")
+            .args(["send-keys", "-t", &self.name])
+            .args(keys)
+            .status()
+            .unwrap();
+    }
+    fn screen(&self) -> String {
+        let o = Command::new("tmux")
+            .args(["capture-pane", "-p", "-t", &self.name])
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&o.stdout).into_owned()
+    }
+    /// Wait until the screen shows `text` (a terminal has no other way to say it is ready).
+    fn wait_for(&self, text: &str) -> String {
+        for _ in 0..200 {
+            let s = self.screen();
+            if s.contains(text) {
+                return s;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!("the terminal never showed {text:?}:\n{}", self.screen());
+    }
+}
+
+impl Drop for Tmux {
+    fn drop(&mut self) {
+        let _ = Command::new("tmux")
+            .args(["kill-session", "-t", &self.name])
+            .status();
+    }
+}
+
+fn glassbox_line(state: &std::path::Path, args: &str) -> String {
+    format!(
+        "NO_COLOR=1 GLASSBOX_STATE_DIR={} {} {args}; echo exited=$?",
+        state.display(),
+        bin().display()
+    )
+}
+
+#[test]
+fn an_interactive_shell_gets_ctrl_c_and_its_exit_status_comes_back() {
+    if !root_or_skip("an_interactive_shell") || !tool_or_skip("run_it", "tmux") {
+        return;
+    }
+    let state = tempfile::tempdir().unwrap();
+    let t = Tmux::new("it");
+    t.keys(&[
+        &glassbox_line(state.path(), "-q run -it busybox sh"),
+        "Enter",
+    ]);
+    t.wait_for("/ #");
+    t.keys(&["echo inside-$((6*7)); sleep 100", "Enter"]);
+    t.wait_for("inside-42");
+    std::thread::sleep(Duration::from_millis(500));
+    t.keys(&["C-c"]);
+    // Expected texts are computed, so the echo of the typed line never matches them.
+    t.keys(&["echo still-$((1+1))-here", "Enter"]);
+    t.wait_for("still-2-here");
+    t.keys(&["exit 5", "Enter"]);
+    t.wait_for("exited=5");
+    assert_eq!(
+        std::fs::read_dir(state.path().join("journal"))
+            .unwrap()
+            .count(),
+        0
+    );
+}
+
+#[test]
+fn step_pauses_before_each_stage_and_goes_on_at_enter() {
+    if !root_or_skip("step_pauses") || !tool_or_skip("run_step", "tmux") {
+        return;
+    }
+    let state = tempfile::tempdir().unwrap();
+    let t = Tmux::new("step");
+    t.keys(&[
+        &glassbox_line(
+            state.path(),
+            "-q run --step --memory 64m busybox echo done-stepping",
+        ),
+        "Enter",
+    ]);
+    for stage in ["rootfs", "cgroup", "namespaces", "mounts", "security"] {
+        let s = t.wait_for(&format!("── next stage: {stage} —"));
+        assert!(
+            !s.lines().any(|l| l == "done-stepping"),
+            "ran before the {stage} pause was answered:\n{s}"
+        );
+        if stage == "mounts" {
+            // The container exists now: the pause names its pid for another terminal.
+            assert!(s.contains("glassbox inspect "), "{s}");
+        }
+        t.keys(&["Enter"]);
+    }
+    let s = t.wait_for("exited=0");
+    assert!(s.lines().any(|l| l == "done-stepping"), "{s}");
+}
