@@ -428,3 +428,53 @@ fn fifty_containers_at_once() {
     assert_eq!(host_state(), before);
     assert!(env.journal_is_empty() && env.containers_left() == 0);
 }
+
+#[test]
+fn a_bridged_container_is_reachable_through_its_published_port() {
+    if !root_or_skip("a_bridged_container_is_reachable") || !tool_or_skip("run_bridge", "unshare") {
+        return;
+    }
+    let env = Env::new();
+    // Everything happens in a network namespace this test makes and throws away.
+    let script = format!(
+        r#"set -u
+ip link set lo up
+gb={gb}
+$gb -q run --network bridge --hostname web -p 18080:80 busybox sh -c 'mkdir /www; echo hello-from-web > /www/index.html; exec httpd -f -p 80 -h /www' &
+web=$!
+for i in $(seq 100); do busybox nc -w 1 127.0.0.1 18080 </dev/null >/dev/null 2>&1 && break; sleep 0.1; done
+printf 'GET / HTTP/1.0\r\n\r\n' | busybox nc -w 2 127.0.0.1 18080 | tail -1
+$gb -q run --network bridge busybox sh -c 'ip -4 -o addr show eth0 | grep -o "inet 10\.77\.0\.[0-9]*"; ping -c 1 -W 2 10.77.0.1 >/dev/null && echo gateway-answers'
+kill $web; wait $web
+echo links: $(ip -o link | grep -c gbh)
+echo rules: $(iptables-save | grep -c 'glassbox:[0-9]')
+$gb -q cleanup >/dev/null
+echo after-cleanup: $(ip -o link | grep -c gb) $(iptables-save | grep -c glassbox)"#,
+        gb = bin().display()
+    );
+    let o = Command::new("timeout")
+        .args(["120", "unshare", "--net", "sh", "-c", &script])
+        .env("GLASSBOX_STATE_DIR", env.state.path())
+        .env("NO_COLOR", "1")
+        .output()
+        .unwrap();
+    let out = stdout(&o);
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(
+        lines.first(),
+        Some(&"hello-from-web"),
+        "{out}{}",
+        stderr(&o)
+    );
+    assert!(
+        lines.get(1).is_some_and(|l| l.starts_with("inet 10.77.0.")),
+        "{out}"
+    );
+    assert!(lines.contains(&"gateway-answers"), "{out}");
+    assert!(
+        lines.contains(&"links: 0") && lines.contains(&"rules: 0"),
+        "the container's veth or DNAT rule stayed: {out}"
+    );
+    assert!(lines.contains(&"after-cleanup: 0 0"), "{out}");
+    assert!(env.journal_is_empty() && env.containers_left() == 0);
+}

@@ -34,6 +34,8 @@ pub enum Network {
     Host,
     /// A network namespace of its own with only a loopback device.
     None,
+    /// A network namespace wired to a bridge: `bridge` (gb0) or a `glassbox network create` one.
+    Bridge(String),
 }
 
 /// Everything `run` will do, settled before the first syscall.
@@ -48,6 +50,7 @@ pub struct Plan {
     pub workdir: String,
     pub user: Option<(u32, u32)>,
     pub network: Network,
+    pub publish: Vec<crate::stages::network::Publish>,
     pub limits: Option<Limits>,
     pub security: SecurityPlan,
     pub mounts: MountCli,
@@ -73,7 +76,7 @@ impl Plan {
         }
         let mut f =
             libc::CLONE_NEWNS | libc::CLONE_NEWUTS | libc::CLONE_NEWIPC | libc::CLONE_NEWPID;
-        if self.network != Network::Host {
+        if self.has(Stage::Network) && self.network != Network::Host {
             f |= libc::CLONE_NEWNET;
         }
         f
@@ -108,13 +111,23 @@ pub fn plan(a: &RunArgs, sys: &Sys) -> Result<Plan> {
     let network = match a.network.as_deref() {
         None | Some("none") => Network::None,
         Some("host") => Network::Host,
-        Some(other) => {
-            return Err(Error::usage(
-                format!("the network {other:?} is not one glassbox run knows"),
-                "use --network none or --network host",
-            ))
+        Some(name) => {
+            if name != "bridge" {
+                crate::stages::network::config::find(name)?;
+            }
+            Network::Bridge(name.to_string())
         }
     };
+    let mut publish = Vec::new();
+    for p in &a.publish {
+        publish.push(crate::stages::network::parse_publish(p)?);
+    }
+    if !publish.is_empty() && !matches!(network, Network::Bridge(_)) {
+        return Err(Error::usage(
+            "--publish needs a bridge network",
+            "add --network bridge (glassbox run's default is --network none)",
+        ));
+    }
     let security = SecurityPlan::from_opts(&a.security)?;
     let limits = Limits::from_args(&cgroup_args(a, &name))?;
     let limits = (!limits.controllers().is_empty()).then_some(limits);
@@ -190,6 +203,7 @@ pub fn plan(a: &RunArgs, sys: &Sys) -> Result<Plan> {
         workdir,
         user,
         network,
+        publish,
         limits,
         security,
         mounts,
@@ -204,6 +218,7 @@ pub fn plan(a: &RunArgs, sys: &Sys) -> Result<Plan> {
 #[derive(Default)]
 struct Made {
     cgroups: Option<(cgroups::Plan, cgroups::Made)>,
+    network: Option<crate::stages::network::Wiring>,
     fs: Option<rootfs::ContainerFs>,
 }
 
@@ -271,6 +286,16 @@ fn run_container(
         made.cgroups = Some((cp.clone(), m));
         cgroup_plan = Some(cp);
     }
+    let mut inside = None;
+    if let (true, Network::Bridge(name)) = (plan.has(Stage::Network), &plan.network) {
+        step::pause(sys, plan, Stage::Network, None);
+        let w = crate::stages::network::prepare(sys, name, None, &plan.publish)?;
+        inside = Some(w.inside());
+        if let Some(fs) = &made.fs {
+            rootfs::write_network_files(sys, fs, plan, w.addr)?;
+        }
+        made.network = Some(w);
+    }
     step::pause(sys, plan, Stage::Namespaces, None);
     n.stage(
         "namespaces",
@@ -282,7 +307,7 @@ fn run_container(
     )?;
     match forked {
         Forked::Child => {
-            let err = match child(sys, plan, made.fs.as_ref()) {
+            let err = match child(sys, plan, made.fs.as_ref(), inside) {
                 Err(e) => e,
                 Ok(never) => match never {},
             };
@@ -294,8 +319,25 @@ fn run_container(
                 "run",
                 "the parent prepares what the child cannot do for itself",
             );
-            if let Some(cp) = &cgroup_plan {
-                cgroups::attach(sys, cp, pid)?;
+            let prepared = (|| -> Result<()> {
+                if let Some(cp) = &cgroup_plan {
+                    cgroups::attach(sys, cp, pid)?;
+                }
+                if let Some(w) = made.network.as_mut() {
+                    w.connect(sys, pid, &plan.publish)?;
+                }
+                Ok(())
+            })();
+            if let Err(e) = prepared {
+                // The child must not go on half-prepared: end it before it leaves the gate.
+                let _ = sys.kill(
+                    pid,
+                    libc::SIGKILL,
+                    "the parent's preparation failed: the container must not start",
+                );
+                drop(gate);
+                let _ = sys.wait(pid, "collect the child");
+                return Err(e);
             }
             forward_signals_with_grace(pid, STOP_GRACE_SECS);
             if plan.tty {
@@ -329,6 +371,14 @@ fn run_container(
 }
 
 fn undo(sys: &Sys, journal: Option<&Journal>, made: &mut Made) {
+    if let Some(w) = made.network.as_mut() {
+        if let Err(e) = w.undo(sys) {
+            sys.narrator.warn(&format!(
+                "the network was not fully undone ({}); `glassbox cleanup` will finish it",
+                e.what
+            ));
+        }
+    }
     if let Some((_, m)) = made.cgroups.as_mut() {
         cgroups::undo(sys, journal, m);
     }
@@ -342,6 +392,7 @@ fn child(
     sys: &Sys,
     plan: &Plan,
     fs: Option<&rootfs::ContainerFs>,
+    inside: Option<crate::stages::network::Inside>,
 ) -> Result<std::convert::Infallible> {
     let n = sys.narrator;
     // Our pid as the host sees it, read while /proc is still the host's.
@@ -365,9 +416,10 @@ fn child(
             &plan.hostname,
             "the container's own hostname, in its own UTS namespace",
         )?;
-        if plan.network == Network::None {
-            n.note("network none: only a loopback device, which the container may bring up");
-        }
+    }
+    if plan.clone_flags() & libc::CLONE_NEWNET != 0 {
+        // none: only lo, up; bridge: also eth0 addressed, up, with a default route.
+        crate::stages::network::configure_inside(sys, inside)?;
     }
     let root = match fs {
         Some(fs) => Some(rootfs::mount_root(sys, fs, plan)?),

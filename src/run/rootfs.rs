@@ -273,3 +273,35 @@ fn cache_key(path: &Path) -> Result<String> {
     })?;
     Ok(h.finalize().iter().map(|b| format!("{b:02x}")).collect())
 }
+
+/// On a bridge: the container's address in its /etc/hosts, and the host's resolv.conf, in
+/// its writable layer (as Docker gives each container its own copies).
+pub fn write_network_files(
+    sys: &Sys,
+    fs: &ContainerFs,
+    plan: &Plan,
+    addr: std::net::Ipv4Addr,
+) -> Result<()> {
+    if sys.dry_run() || !plan.image.rootfs.join("etc").is_dir() {
+        return Ok(());
+    }
+    let etc = fs.upper.join("etc");
+    let fail = |e: std::io::Error| {
+        Error::io(
+            format!("cannot write the container's {}", etc.display()),
+            &e,
+            "check that the data directory is writable",
+        )
+    };
+    std::fs::create_dir_all(&etc).map_err(fail)?;
+    let mut hosts = std::fs::read_to_string(etc.join("hosts")).unwrap_or_default();
+    hosts.push_str(&format!("{addr}\t{}\n", plan.hostname));
+    std::fs::write(etc.join("hosts"), hosts).map_err(fail)?;
+    if let Ok(resolv) = std::fs::read_to_string("/etc/resolv.conf") {
+        std::fs::write(etc.join("resolv.conf"), resolv).map_err(fail)?;
+    }
+    sys.narrator.note(&format!(
+        "the container's /etc/hosts names it {addr}; its /etc/resolv.conf is a copy of the host's"
+    ));
+    Ok(())
+}

@@ -134,48 +134,53 @@ fn none(sys: &Sys, a: &NetArgs) -> Result<i32> {
 }
 
 /// What the child configures inside its namespace.
-struct Inside {
-    addr: Ipv4Addr,
-    prefix: u8,
-    gateway: Ipv4Addr,
+#[derive(Debug, Clone, Copy)]
+pub struct Inside {
+    pub addr: Ipv4Addr,
+    pub prefix: u8,
+    pub gateway: Ipv4Addr,
 }
 
-/// In the child: lo up, then (bridge mode) eth0 addressed and up with a default route; exec.
-fn child_finish(sys: &Sys, a: &NetArgs, inside: Option<Inside>) -> Result<i32> {
-    let r = (|| -> Result<()> {
-        let mut nl = sys.netlink_open("a routing socket inside the new network namespace")?;
+/// Inside the new network namespace: lo up, then (bridge mode) eth0 addressed and up with a
+/// default route. What `glassbox net` and `run` both do in the child.
+pub fn configure_inside(sys: &Sys, inside: Option<Inside>) -> Result<()> {
+    let mut nl = sys.netlink_open("a routing socket inside the new network namespace")?;
+    sys.link_set_up(
+        &mut nl,
+        "lo",
+        None,
+        "loopback starts down in a new namespace: bring it up so 127.0.0.1 works",
+    )?;
+    if let Some(i) = inside {
+        sys.addr_add(
+            &mut nl,
+            "eth0",
+            i.addr,
+            i.prefix,
+            "the container's own address on the bridge's subnet",
+        )?;
         sys.link_set_up(
             &mut nl,
-            "lo",
+            "eth0",
             None,
-            "loopback starts down in a new namespace: bring it up so 127.0.0.1 works",
+            "bring the container's end of the veth up",
         )?;
-        if let Some(i) = inside {
-            sys.addr_add(
-                &mut nl,
-                "eth0",
-                i.addr,
-                i.prefix,
-                "the container's own address on the bridge's subnet",
-            )?;
-            sys.link_set_up(
-                &mut nl,
-                "eth0",
-                None,
-                "bring the container's end of the veth up",
-            )?;
-            sys.route_add_default(
-                &mut nl,
-                i.gateway,
-                "everything not on the subnet goes to the bridge, the container's gateway",
-            )?;
-        }
-        Ok(())
-    })();
-    let err = match r.and_then(|_| super::exec_tail(sys, &a.tail.command)) {
-        Err(e) => e,
-        Ok(_) => unreachable!("exec returns only on failure"),
-    };
+        sys.route_add_default(
+            &mut nl,
+            i.gateway,
+            "everything not on the subnet goes to the bridge, the container's gateway",
+        )?;
+    }
+    Ok(())
+}
+
+/// In the child: configure the namespace, then exec the command.
+fn child_finish(sys: &Sys, a: &NetArgs, inside: Option<Inside>) -> Result<i32> {
+    let err =
+        match configure_inside(sys, inside).and_then(|_| super::exec_tail(sys, &a.tail.command)) {
+            Err(e) => e,
+            Ok(_) => unreachable!("exec returns only on failure"),
+        };
     crate::report_child_error(&err);
     std::process::exit(err.code);
 }
@@ -192,7 +197,49 @@ fn undo_all(sys: &Sys, journal: &Journal, made: &mut Vec<(String, Resource)>) ->
     first.map_or(Ok(()), Err)
 }
 
-fn bridged(sys: &Sys, a: &NetArgs, name: &str, publish: &[Publish]) -> Result<i32> {
+/// A bridged network made ready for one container, before its process exists: the bridge
+/// (made if missing), a leased address, and what must be undone.
+pub struct Wiring {
+    pub net: Network,
+    pub addr: Ipv4Addr,
+    pub journal: Journal,
+    pub nl: Netlink,
+    pub made: Vec<(String, Resource)>,
+}
+
+impl Wiring {
+    /// What the child must set up inside its namespace.
+    pub fn inside(&self) -> Inside {
+        Inside {
+            addr: self.addr,
+            prefix: self.net.subnet.prefix,
+            gateway: self.net.subnet.gateway(),
+        }
+    }
+
+    /// In the parent, once the child exists: its veth, onto the bridge, and the DNAT rules.
+    pub fn connect(&mut self, sys: &Sys, pid: i32, publish: &[Publish]) -> Result<()> {
+        wire(
+            sys,
+            &self.journal,
+            &mut self.nl,
+            &self.net,
+            pid,
+            self.addr,
+            publish,
+            &mut self.made,
+        )
+    }
+
+    /// Undo the rules, the veth and the lease (the bridge stays, as docker0 does).
+    pub fn undo(&mut self, sys: &Sys) -> Result<()> {
+        undo_all(sys, &self.journal, &mut self.made)
+    }
+}
+
+/// Check the network, the address and the ports, make the bridge if missing, lease an
+/// address — everything before the container's process exists.
+pub fn prepare(sys: &Sys, name: &str, ip: Option<&str>, publish: &[Publish]) -> Result<Wiring> {
     let n = sys.narrator;
     let net = config::find(name)?;
     let journal = Journal::open()?;
@@ -206,7 +253,7 @@ fn bridged(sys: &Sys, a: &NetArgs, name: &str, publish: &[Publish]) -> Result<i3
     }
     let lock = config::lock()?;
     let taken = config::leased(&journal, &net.name);
-    let addr = match &a.ip {
+    let addr = match ip {
         Some(ip) => config::check_ip(ip, &net, &taken)?,
         None => net
             .subnet
@@ -240,7 +287,24 @@ fn bridged(sys: &Sys, a: &NetArgs, name: &str, publish: &[Publish]) -> Result<i3
         "leased {addr}/{} on {}",
         net.subnet.prefix, net.name
     ));
+    Ok(Wiring {
+        net,
+        addr,
+        journal,
+        nl,
+        made,
+    })
+}
 
+fn bridged(sys: &Sys, a: &NetArgs, name: &str, publish: &[Publish]) -> Result<i32> {
+    let n = sys.narrator;
+    let Wiring {
+        net,
+        addr,
+        journal,
+        mut nl,
+        mut made,
+    } = prepare(sys, name, a.ip.as_deref(), publish)?;
     // `go`: the parent tells the child its veth is in. `ready`: the child's end closes at
     // its exec (O_CLOEXEC), so the parent knows the child's narration is done.
     let mut go = [0i32; 2];
