@@ -231,3 +231,33 @@ fn every_exercise_check_turns_done_when_its_solution_runs() {
     }
     assert!(problems.is_empty(), "{}", problems.join("\n"));
 }
+
+#[test]
+fn the_lessons_build_as_a_book() {
+    if !tool_or_skip("the_lessons_build_as_a_book", "mdbook") {
+        return;
+    }
+    let out = tempfile::tempdir().unwrap();
+    let lessons = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("lessons");
+    let o = std::process::Command::new("mdbook")
+        .arg("build")
+        .arg(&lessons)
+        .arg("--dest-dir")
+        .arg(out.path())
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    // Every lesson is in the book's table of contents, and became a page.
+    let summary = std::fs::read_to_string(lessons.join("SUMMARY.md")).unwrap();
+    for l in glassbox::lesson::all() {
+        let file = format!("{:02}-{}.md", l.number, l.slug);
+        assert!(
+            summary.contains(&format!("({file})")),
+            "{file} is not in lessons/SUMMARY.md"
+        );
+        assert!(
+            out.path().join(file.replace(".md", ".html")).exists(),
+            "{file} was not built"
+        );
+    }
+}
