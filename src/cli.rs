@@ -340,6 +340,9 @@ pub struct LessonArgs {
     /// Run the lesson's exercise checks on this machine and say which are done.
     #[arg(long, requires = "number")]
     pub check: bool,
+    /// Write the files the lesson's commands use (escape.c, …) into the current directory.
+    #[arg(long, requires = "number", conflicts_with = "check")]
+    pub files: bool,
 }
 
 #[derive(Args, Debug)]

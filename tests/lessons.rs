@@ -17,6 +17,9 @@ static MACHINE: std::sync::Mutex<()> = std::sync::Mutex::new(());
 fn run_lesson(l: &Lesson) -> Vec<String> {
     let work = tempfile::tempdir().unwrap();
     let state = tempfile::tempdir().unwrap();
+    for (name, content) in &l.files {
+        std::fs::write(work.path().join(name), content).unwrap();
+    }
     let mut script = String::from("exec 2>&1\n");
     for s in &l.steps {
         script.push_str(&format!("echo '{MARK}'\n{}\n", s.command));

@@ -30,6 +30,9 @@ fn find(n: u32) -> Result<Lesson> {
 }
 
 pub fn main(a: &crate::cli::LessonArgs) -> Result<i32> {
+    if let (Some(n), true) = (a.number, a.files) {
+        return write_files(&find(n)?);
+    }
     match (a.number, a.check) {
         (None, _) => {
             list();
@@ -41,6 +44,29 @@ pub fn main(a: &crate::cli::LessonArgs) -> Result<i32> {
         }
         (Some(n), true) => check(&find(n)?),
     }
+}
+
+/// `--files`: the lesson's files into the current directory; an existing one is kept.
+fn write_files(l: &Lesson) -> Result<i32> {
+    if l.files.is_empty() {
+        println!("Lesson {} uses no files.", l.number);
+    }
+    for (name, content) in &l.files {
+        let path = std::path::Path::new(name);
+        if path.exists() {
+            println!("kept {name} (it exists already)");
+            continue;
+        }
+        std::fs::write(path, content).map_err(|e| {
+            Error::io(
+                format!("cannot write {name}"),
+                &e,
+                "run it in a directory you can write to",
+            )
+        })?;
+        println!("wrote {name}");
+    }
+    Ok(0)
 }
 
 fn list() {

@@ -7,7 +7,10 @@
 //! heading followed, anywhere in its section, by `<!-- check: SHELL -->` (exits 0 when the
 //! learner has done it), `<!-- hint: TEXT -->` and `<!-- solution: SHELL -->` (what the
 //! tests run, in the background, to show the check turns to done). A lesson that needs its own network
-//! namespace when tested says `<!-- test: netns -->`.
+//! namespace when tested says `<!-- test: netns -->`. A fenced block whose info string has
+//! `file=NAME` (```` ```c file=escape.c ````) is a file the lesson's commands use: the tests
+//! write it into the working directory first, and `glassbox lesson N --files` writes it out
+//! for the learner.
 
 /// One command of a console block and the output the lesson shows for it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -36,6 +39,8 @@ pub struct Lesson {
     pub exercises: Vec<Exercise>,
     /// Test this lesson inside a throwaway network namespace.
     pub needs_netns: bool,
+    /// Files the commands use: (name, content).
+    pub files: Vec<(String, String)>,
 }
 
 fn comment_value<'a>(line: &'a str, key: &str) -> Option<&'a str> {
@@ -61,8 +66,21 @@ pub fn parse(file_name: &str, text: &'static str) -> Lesson {
     let mut pending: Option<Step> = None;
     let mut continuing = false;
     let mut needs_netns = false;
+    let mut files: Vec<(String, String)> = Vec::new();
+    let mut in_file: Option<(String, String)> = None;
     for (i, line) in text.lines().enumerate() {
         let fence = line.trim_start().starts_with("```");
+        if let Some((name, content)) = in_file.as_mut() {
+            if fence {
+                files.push((std::mem::take(name), std::mem::take(content)));
+                in_file = None;
+                in_other_fence = false;
+            } else {
+                content.push_str(line);
+                content.push('\n');
+            }
+            continue;
+        }
         if in_console {
             if fence {
                 in_console = false;
@@ -102,6 +120,12 @@ pub fn parse(file_name: &str, text: &'static str) -> Lesson {
                 in_console = true;
             } else {
                 in_other_fence = true;
+                let file = line
+                    .split_whitespace()
+                    .find_map(|w| w.strip_prefix("file="));
+                if let Some(name) = file.filter(|n| !n.contains('/') && !n.starts_with('.')) {
+                    in_file = Some((name.to_string(), String::new()));
+                }
             }
             continue;
         }
@@ -143,6 +167,7 @@ pub fn parse(file_name: &str, text: &'static str) -> Lesson {
         steps,
         exercises,
         needs_netns,
+        files,
     }
 }
 
