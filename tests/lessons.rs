@@ -33,7 +33,8 @@ fn run_lesson(l: &Lesson) -> Vec<String> {
     );
     let mut cmd = if l.needs_netns {
         let mut c = std::process::Command::new("unshare");
-        c.args(["--net", "sh", "-c", &script]);
+        // The throwaway namespace stands for the host: its loopback is up, as a host's is.
+        c.args(["--net", "sh", "-c", &format!("ip link set lo up\n{script}")]);
         c
     } else {
         let mut c = std::process::Command::new("sh");
