@@ -729,3 +729,89 @@ fn explain_has_real_entries_for_the_isolation_calls() {
         "chroot must say it is escapable"
     );
 }
+
+#[test]
+fn the_chain_works_rootless_as_nobody_in_a_user_namespace() {
+    if !ready("rootless_chain") {
+        return;
+    }
+    use std::os::unix::fs::PermissionsExt;
+    let r = rootfs();
+    for p in [r.path.parent().unwrap(), r.path.as_path()] {
+        std::fs::set_permissions(p, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    let root = r.path.to_str().unwrap();
+    let _m = MountsUnchanged::now();
+    let t = strace::run_as(
+        "nobody",
+        &[
+            "unshare",
+            "--user",
+            "--map-root-user",
+            "--mount",
+            "--uts",
+            "--ipc",
+            "--net",
+            "--pid",
+            "--fork",
+            "--",
+            &gb(),
+            "mount",
+            "--root",
+            root,
+            "proc",
+            "sys",
+            "tmp",
+            "dev",
+            "--",
+            &gb(),
+            "pivot-root",
+            root,
+            "--",
+            "/bin/sh",
+            "-c",
+            "id -u; echo $$; cat /proc/keys | wc -c; echo hi > /dev/null && echo null-ok; \
+             mkdir /sys/gb 2>/dev/null || echo sys-ro",
+        ],
+    );
+    assert!(t.output.status.success(), "{}", stderr(&t.output));
+    assert_eq!(stdout(&t.output), "0\n1\n0\nnull-ok\nsys-ro\n");
+    // In a user namespace mknod is refused: the devices are the host's, bound in.
+    let err = stderr(&t.output);
+    assert!(
+        err.contains("mount(\"/dev/null\", \"") && !err.contains("mknod("),
+        "{err}"
+    );
+    t.assert_honest();
+}
+
+#[test]
+fn dry_run_prints_the_mount_plan_without_root_or_changes() {
+    let r = tempfile::tempdir().unwrap();
+    std::fs::create_dir(r.path().join("proc")).unwrap();
+    let _m = MountsUnchanged::now();
+    let o = glassbox()
+        .args([
+            "--dry-run",
+            "mount",
+            "--root",
+            r.path().to_str().unwrap(),
+            "proc",
+            "tmp",
+            "--",
+            "true",
+        ])
+        .output()
+        .unwrap();
+    let err = stderr(&o);
+    assert!(o.status.success(), "{err}");
+    assert!(
+        err.contains("mount(\"proc\", ")
+            && err.contains("MS_NOSUID|MS_NODEV|MS_NOEXEC, NULL) = ? (dry run: not made)"),
+        "{err}"
+    );
+    assert!(
+        err.contains("\"tmpfs\", MS_NOSUID|MS_NODEV, \"mode=1777,size=64m\") = ? (dry run"),
+        "{err}"
+    );
+}
