@@ -815,3 +815,82 @@ fn dry_run_prints_the_mount_plan_without_root_or_changes() {
         "{err}"
     );
 }
+
+#[test]
+fn enter_joins_a_rootless_container_as_its_root() {
+    if !ready("enter_rootless") || !tool_or_skip("enter_rootless", "setpriv") {
+        return;
+    }
+    use std::os::unix::fs::PermissionsExt;
+    let r = rootfs();
+    for p in [r.path.parent().unwrap(), r.path.as_path()] {
+        std::fs::set_permissions(p, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    let root = r.path.to_str().unwrap();
+    let _m = MountsUnchanged::now();
+    let mut child = Command::new("setpriv")
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"])
+        .arg(bin())
+        .args([
+            "-q",
+            "unshare",
+            "--user",
+            "--map-root-user",
+            "--mount",
+            "--pid",
+            "--fork",
+            "--",
+            &gb(),
+            "-q",
+            "mount",
+            "--root",
+            root,
+            "proc",
+            "--",
+            &gb(),
+            "-q",
+            "pivot-root",
+            root,
+            "--",
+            "/bin/sh",
+            "-c",
+            "echo ready && exec sleep 600",
+        ])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    struct Kill(std::process::Child);
+    impl Drop for Kill {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let mut reader = std::io::BufReader::new(child.stdout.take().unwrap());
+    let guard = Kill(child);
+    let mut line = String::new();
+    std::io::BufRead::read_line(&mut reader, &mut line).unwrap();
+    assert_eq!(line, "ready\n");
+    let sleeper = find_descendant_named(guard.0.id(), "sleep").expect("the container's sleep");
+    let t = strace::run(&[
+        "enter",
+        &sleeper.to_string(),
+        "--",
+        "/bin/sh",
+        "-c",
+        "id -u; ps -o pid | tail -n +2 | head -1",
+    ]);
+    assert!(t.output.status.success(), "{}", stderr(&t.output));
+    assert_eq!(
+        stdout(&t.output).split_whitespace().collect::<Vec<_>>(),
+        vec!["0", "1"]
+    );
+    assert_eq!(
+        t.narrated_names()[0],
+        "setns",
+        "the user namespace is joined first"
+    );
+    assert!(stderr(&t.output).contains("CLONE_NEWUSER) = 0"));
+    t.assert_honest();
+    drop(guard);
+}
