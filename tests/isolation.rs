@@ -419,6 +419,7 @@ fn enter_joins_a_running_containers_namespaces_root_and_cwd() {
     // The sleeper is the grandchild of glassbox unshare: find it by its parent.
     let unshare_pid = guard.0.id();
     let sleeper = find_descendant_named(unshare_pid, "sleep").expect("the container's sleep");
+    let _sleeper_guard = KillPid(sleeper);
     let t = strace::run(&[
         "enter", &sleeper.to_string(), "--", "/bin/sh", "-c",
         "hostname; pwd; ps -o pid,comm | tail -n +2 | grep -c sleep; ls /escape-none 2>&1 | grep -c 'No such'; test -e /bin/busybox && echo busybox",
@@ -439,6 +440,19 @@ fn enter_joins_a_running_containers_namespaces_root_and_cwd() {
     );
     t.assert_honest();
     drop(guard);
+}
+
+/// SIGKILL a process on drop: a PID 1 ignores SIGTERM, and killing glassbox (its parent,
+/// outside the pid namespace) does not end it.
+struct KillPid(u32);
+
+impl Drop for KillPid {
+    fn drop(&mut self) {
+        let _ = nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(self.0 as i32),
+            nix::sys::signal::Signal::SIGKILL,
+        );
+    }
 }
 
 fn find_descendant_named(pid: u32, name: &str) -> Option<u32> {
@@ -872,6 +886,7 @@ fn enter_joins_a_rootless_container_as_its_root() {
     std::io::BufRead::read_line(&mut reader, &mut line).unwrap();
     assert_eq!(line, "ready\n");
     let sleeper = find_descendant_named(guard.0.id(), "sleep").expect("the container's sleep");
+    let _sleeper_guard = KillPid(sleeper);
     let t = strace::run(&[
         "enter",
         &sleeper.to_string(),
