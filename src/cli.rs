@@ -65,13 +65,25 @@ pub enum Command {
     /// Unshare namespaces, then run COMMAND (as unshare(1)).
     Unshare(UnshareArgs),
     /// Change root with chroot(2) and run COMMAND (as chroot(8)); escapable, see `explain chroot`.
+    #[command(
+        after_help = "chroot alone is not a security boundary: the host's root stays mounted, and a root process inside can chroot into a subdirectory and climb `..` back out to it. Containers use pivot-root. See `glassbox explain chroot`."
+    )]
     Chroot(RootArgs),
     /// Make DIR the root with pivot_root(2), detach the old root, and run COMMAND.
-    #[command(name = "pivot-root")]
+    #[command(
+        name = "pivot-root",
+        after_help = "Needs a private mount namespace (run it after `glassbox unshare --mount`). The by-hand chain (each stage does one step, then runs the rest):\n\n  glassbox unshare --mount --uts --ipc --net --pid --fork -- \\\n    glassbox mount --root ROOTFS proc sys tmp dev -- \\\n    glassbox pivot-root ROOTFS -- /bin/sh\n\nMake ROOTFS with rootfs-scripts/busybox.sh ROOTFS."
+    )]
     PivotRoot(RootArgs),
     /// Mount proc, sys, tmp, dev, devpts, shm and volumes as a runtime does, then run COMMAND.
+    #[command(
+        after_help = "Refuses to run in the host's mount namespace (run it after `glassbox unshare --mount`). Mount targets are resolved inside the root; a symlink or `..` is refused. The by-hand chain (each stage does one step, then runs the rest):\n\n  glassbox unshare --mount --uts --ipc --net --pid --fork -- \\\n    glassbox mount --root ROOTFS proc sys tmp dev -- \\\n    glassbox pivot-root ROOTFS -- /bin/sh\n\nMake ROOTFS with rootfs-scripts/busybox.sh ROOTFS."
+    )]
     Mount(MountArgs),
     /// Join a running process's namespaces and root (as nsenter(1)), then run COMMAND.
+    #[command(
+        after_help = "Build a container in one terminal, look into it from another:\n\n  glassbox enter $(pgrep -n sleep) -- /bin/sh"
+    )]
     Enter(EnterArgs),
     /// Put COMMAND in a new cgroup with memory, CPU and pids limits; report how it ended.
     Cgroup(CgroupArgs),

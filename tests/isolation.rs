@@ -241,8 +241,8 @@ fn map_root_user_as_nobody_is_root_inside_and_nobody_outside() {
         "uid 0 inside is 65534 outside"
     );
     t.assert_honest();
-    // Outside, the same process runs as the real (nobody) uid: seen from the host by setpriv.
-    let o = Command::new("setpriv")
+    // Outside, the same process runs as the real uid (nobody): the host's /proc says so.
+    let mut child = Command::new("setpriv")
         .args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"])
         .arg(bin())
         .args([
@@ -254,39 +254,23 @@ fn map_root_user_as_nobody_is_root_inside_and_nobody_outside() {
             "sh",
             "-c",
         ])
-        .arg("stat -c %u /proc/self/ && id -u")
-        .output()
-        .unwrap();
-    assert!(o.status.success(), "{}", stderr(&o));
-    // /proc/self is owned by the process's uid, shown through the map: 0 inside.
-    assert_eq!(stdout(&o), "0\n0\n");
-    let mut o = Command::new("setpriv")
-        .args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"])
-        .arg(bin())
-        .args([
-            "-q",
-            "unshare",
-            "--user",
-            "--map-root-user",
-            "--",
-            "sh",
-            "-c",
-        ])
-        .arg("sleep 30 & echo $!; wait")
+        .arg("id -u; sleep 30 & echo $!; wait")
         .stdout(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    let mut reader = std::io::BufReader::new(o.stdout.take().unwrap());
-    let mut line = String::new();
-    std::io::BufRead::read_line(&mut reader, &mut line).unwrap();
-    let pid: i32 = line.trim().parse().unwrap();
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let mut reader = std::io::BufReader::new(child.stdout.take().unwrap());
+    let (mut inside, mut pid_line) = (String::new(), String::new());
+    std::io::BufRead::read_line(&mut reader, &mut inside).unwrap();
+    std::io::BufRead::read_line(&mut reader, &mut pid_line).unwrap();
+    let pid: i32 = pid_line.trim().parse().unwrap();
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
     let _ = nix::sys::signal::kill(
         nix::unistd::Pid::from_raw(pid),
         nix::sys::signal::Signal::SIGKILL,
     );
-    let _ = o.wait();
-    let uid_line = status.lines().find(|l| l.starts_with("Uid:")).unwrap();
+    let _ = child.wait();
+    assert_eq!(inside, "0\n", "uid inside");
+    let uid_line = status.lines().find(|l| l.starts_with("Uid:")).unwrap_or("");
     assert_eq!(
         uid_line.split_whitespace().nth(1),
         Some("65534"),
@@ -435,6 +419,7 @@ fn enter_joins_a_running_containers_namespaces_root_and_cwd() {
     // The sleeper is the grandchild of glassbox unshare: find it by its parent.
     let unshare_pid = guard.0.id();
     let sleeper = find_descendant_named(unshare_pid, "sleep").expect("the container's sleep");
+    let _sleeper_guard = KillPid(sleeper);
     let t = strace::run(&[
         "enter", &sleeper.to_string(), "--", "/bin/sh", "-c",
         "hostname; pwd; ps -o pid,comm | tail -n +2 | grep -c sleep; ls /escape-none 2>&1 | grep -c 'No such'; test -e /bin/busybox && echo busybox",
@@ -455,6 +440,19 @@ fn enter_joins_a_running_containers_namespaces_root_and_cwd() {
     );
     t.assert_honest();
     drop(guard);
+}
+
+/// SIGKILL a process on drop: a PID 1 ignores SIGTERM, and killing glassbox (its parent,
+/// outside the pid namespace) does not end it.
+struct KillPid(u32);
+
+impl Drop for KillPid {
+    fn drop(&mut self) {
+        let _ = nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(self.0 as i32),
+            nix::sys::signal::Signal::SIGKILL,
+        );
+    }
 }
 
 fn find_descendant_named(pid: u32, name: &str) -> Option<u32> {
@@ -744,4 +742,170 @@ fn explain_has_real_entries_for_the_isolation_calls() {
         stdout(&o).contains("escape"),
         "chroot must say it is escapable"
     );
+}
+
+#[test]
+fn the_chain_works_rootless_as_nobody_in_a_user_namespace() {
+    if !ready("rootless_chain") {
+        return;
+    }
+    use std::os::unix::fs::PermissionsExt;
+    let r = rootfs();
+    for p in [r.path.parent().unwrap(), r.path.as_path()] {
+        std::fs::set_permissions(p, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    let root = r.path.to_str().unwrap();
+    let _m = MountsUnchanged::now();
+    let t = strace::run_as(
+        "nobody",
+        &[
+            "unshare",
+            "--user",
+            "--map-root-user",
+            "--mount",
+            "--uts",
+            "--ipc",
+            "--net",
+            "--pid",
+            "--fork",
+            "--",
+            &gb(),
+            "mount",
+            "--root",
+            root,
+            "proc",
+            "sys",
+            "tmp",
+            "dev",
+            "--",
+            &gb(),
+            "pivot-root",
+            root,
+            "--",
+            "/bin/sh",
+            "-c",
+            "id -u; echo $$; cat /proc/keys | wc -c; echo hi > /dev/null && echo null-ok; \
+             mkdir /sys/gb 2>/dev/null || echo sys-ro",
+        ],
+    );
+    assert!(t.output.status.success(), "{}", stderr(&t.output));
+    assert_eq!(stdout(&t.output), "0\n1\n0\nnull-ok\nsys-ro\n");
+    // In a user namespace mknod is refused: the devices are the host's, bound in.
+    let err = stderr(&t.output);
+    assert!(
+        err.contains("mount(\"/dev/null\", \"") && !err.contains("mknod("),
+        "{err}"
+    );
+    t.assert_honest();
+}
+
+#[test]
+fn dry_run_prints_the_mount_plan_without_root_or_changes() {
+    let r = tempfile::tempdir().unwrap();
+    std::fs::create_dir(r.path().join("proc")).unwrap();
+    let _m = MountsUnchanged::now();
+    let o = glassbox()
+        .args([
+            "--dry-run",
+            "mount",
+            "--root",
+            r.path().to_str().unwrap(),
+            "proc",
+            "tmp",
+            "--",
+            "true",
+        ])
+        .output()
+        .unwrap();
+    let err = stderr(&o);
+    assert!(o.status.success(), "{err}");
+    assert!(
+        err.contains("mount(\"proc\", ")
+            && err.contains("MS_NOSUID|MS_NODEV|MS_NOEXEC, NULL) = ? (dry run: not made)"),
+        "{err}"
+    );
+    assert!(
+        err.contains("\"tmpfs\", MS_NOSUID|MS_NODEV, \"mode=1777,size=64m\") = ? (dry run"),
+        "{err}"
+    );
+}
+
+#[test]
+fn enter_joins_a_rootless_container_as_its_root() {
+    if !ready("enter_rootless") || !tool_or_skip("enter_rootless", "setpriv") {
+        return;
+    }
+    use std::os::unix::fs::PermissionsExt;
+    let r = rootfs();
+    for p in [r.path.parent().unwrap(), r.path.as_path()] {
+        std::fs::set_permissions(p, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    let root = r.path.to_str().unwrap();
+    let _m = MountsUnchanged::now();
+    let mut child = Command::new("setpriv")
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"])
+        .arg(bin())
+        .args([
+            "-q",
+            "unshare",
+            "--user",
+            "--map-root-user",
+            "--mount",
+            "--pid",
+            "--fork",
+            "--",
+            &gb(),
+            "-q",
+            "mount",
+            "--root",
+            root,
+            "proc",
+            "--",
+            &gb(),
+            "-q",
+            "pivot-root",
+            root,
+            "--",
+            "/bin/sh",
+            "-c",
+            "echo ready && exec sleep 600",
+        ])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    struct Kill(std::process::Child);
+    impl Drop for Kill {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let mut reader = std::io::BufReader::new(child.stdout.take().unwrap());
+    let guard = Kill(child);
+    let mut line = String::new();
+    std::io::BufRead::read_line(&mut reader, &mut line).unwrap();
+    assert_eq!(line, "ready\n");
+    let sleeper = find_descendant_named(guard.0.id(), "sleep").expect("the container's sleep");
+    let _sleeper_guard = KillPid(sleeper);
+    let t = strace::run(&[
+        "enter",
+        &sleeper.to_string(),
+        "--",
+        "/bin/sh",
+        "-c",
+        "id -u; ps -o pid | tail -n +2 | head -1",
+    ]);
+    assert!(t.output.status.success(), "{}", stderr(&t.output));
+    assert_eq!(
+        stdout(&t.output).split_whitespace().collect::<Vec<_>>(),
+        vec!["0", "1"]
+    );
+    assert_eq!(
+        t.narrated_names()[0],
+        "setns",
+        "the user namespace is joined first"
+    );
+    assert!(stderr(&t.output).contains("CLONE_NEWUSER) = 0"));
+    t.assert_honest();
+    drop(guard);
 }

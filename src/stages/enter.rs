@@ -146,6 +146,12 @@ pub fn main(a: &EnterArgs, sys: &Sys) -> Result<i32> {
     }
     drop(root_fd);
     drop(cwd_fd);
+    if joins.iter().any(|j| j.3 == libc::CLONE_NEWUSER) {
+        // The host's root is not mapped in the joined user namespace: become its root, as
+        // nsenter does, so the command runs as uid 0 there (and as the mapped uid outside).
+        sys.setgid(0, "become group 0 of the joined user namespace")?;
+        sys.setuid(0, "become user 0 of the joined user namespace")?;
+    }
     if !fork {
         return super::exec_tail(sys, &a.tail.command);
     }

@@ -123,3 +123,19 @@ pub fn ns_name(flag: libc::c_int) -> &'static str {
         .map(|(_, name, _)| *name)
         .unwrap_or("ns")
 }
+
+impl Sys<'_> {
+    /// setgid(2), used after joining a user namespace to become its group 0 (as nsenter does).
+    pub fn setgid(&self, gid: u32, why: &str) -> Result<()> {
+        let call = Call::new("setgid", vec![gid.to_string()], "setgid(2)", why);
+        self.call_plain(call, || check(unsafe { libc::setgid(gid) } as libc::c_long))?;
+        Ok(())
+    }
+
+    /// setuid(2), used after joining a user namespace to become its user 0 (as nsenter does).
+    pub fn setuid(&self, uid: u32, why: &str) -> Result<()> {
+        let call = Call::new("setuid", vec![uid.to_string()], "setuid(2)", why);
+        self.call_plain(call, || check(unsafe { libc::setuid(uid) } as libc::c_long))?;
+        Ok(())
+    }
+}
