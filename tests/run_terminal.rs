@@ -133,3 +133,25 @@ fn step_pauses_before_each_stage_and_goes_on_at_enter() {
     let s = t.wait_for("exited=0");
     assert!(s.lines().any(|l| l == "done-stepping"), "{s}");
 }
+
+#[test]
+fn a_lesson_renders_and_pages_in_a_terminal() {
+    if !tool_or_skip("lesson_in_tmux", "tmux") || !tool_or_skip("lesson_in_tmux", "less") {
+        return;
+    }
+    let t = Tmux::new("lesson");
+    t.keys(&[
+        &format!(
+            "PAGER='less -R' {} lesson 3; echo lesson-exit=$?",
+            bin().display()
+        ),
+        "Enter",
+    ]);
+    // Rendered, not raw markdown: the heading's `#` and the code fences are gone.
+    let s = t.wait_for("Lesson 3: Namespaces, one at a time");
+    assert!(!s.contains("# Lesson 3") && !s.contains("```"), "{s}");
+    // Longer than the screen: it is paged, and q leaves the pager.
+    assert!(!s.contains("lesson-exit="), "not paged:\n{s}");
+    t.keys(&["q"]);
+    t.wait_for("lesson-exit=0");
+}
