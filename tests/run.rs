@@ -478,3 +478,42 @@ echo after-cleanup: $(ip -o link | grep -c gb) $(iptables-save | grep -c glassbo
     assert!(lines.contains(&"after-cleanup: 0 0"), "{out}");
     assert!(env.journal_is_empty() && env.containers_left() == 0);
 }
+
+#[test]
+fn tmpfs_and_volumes_as_docker_gives_them() {
+    if !root_or_skip("tmpfs_and_volumes_as_docker_gives_them") {
+        return;
+    }
+    let env = Env::new();
+    let data = tempfile::tempdir().unwrap();
+    std::fs::write(data.path().join("in"), "from-the-host\n").unwrap();
+    let vol = format!("{}:/data", data.path().display());
+    let ro = format!("{}:/ro:ro", data.path().display());
+    let o = env.run(&[
+        "--tmpfs", "/run:1m", "--volume", &vol, "--volume", &ro, "busybox", "sh", "-c",
+        "df -k /run | tail -1 | tr -s ' ' | cut -d' ' -f2; cat /data/in; echo back > /data/out; touch /ro/x 2>/dev/null || echo ro-refused",
+    ]);
+    assert_eq!(
+        stdout(&o),
+        "1024\nfrom-the-host\nro-refused\n",
+        "{}",
+        stderr(&o)
+    );
+    assert_eq!(
+        std::fs::read_to_string(data.path().join("out")).unwrap(),
+        "back\n"
+    );
+    for bad in [
+        &["--tmpfs", "../x"][..],
+        &["--tmpfs", "/x:lots"],
+        &["--userns", "private"],
+    ] {
+        let o = env.run(&[bad, &["busybox", "true"]].concat());
+        assert_eq!(o.status.code(), Some(125), "{bad:?}");
+        assert!(
+            stderr(&o).contains("what to do:"),
+            "{bad:?}: {}",
+            stderr(&o)
+        );
+    }
+}

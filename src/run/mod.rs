@@ -55,6 +55,8 @@ pub struct Plan {
     pub security: SecurityPlan,
     pub mounts: MountCli,
     pub read_only: bool,
+    /// `--tmpfs PATH[:SIZE]`: (path inside, size).
+    pub tmpfs: Vec<(std::path::PathBuf, Option<String>)>,
     pub interactive: bool,
     pub tty: bool,
     pub step: bool,
@@ -95,6 +97,75 @@ fn cgroup_args(a: &RunArgs, name: &str) -> CgroupArgs {
     }
 }
 
+/// `--tmpfs`: a tmpfs on a directory of the container's root, found inside the root by the
+/// kernel (a symlink or `..` that leads out is refused, as for the mount stage's targets).
+fn mount_tmpfs(sys: &Sys, root: &Path, path: &Path, size: Option<&str>) -> Result<()> {
+    use crate::sys::mount::{resolve_beneath, Refused};
+    let refused = || {
+        Error::usage(
+            format!("--tmpfs {}: the path leads out of the container's root, or its parent directory is missing", path.display()),
+            "give a directory of the image, or one whose parent exists in it",
+        )
+    };
+    let target = match resolve_beneath(root, path) {
+        Ok((resolved, _fd)) => resolved,
+        Err(_) if sys.dry_run() => root.join(path.strip_prefix("/").unwrap_or(path)),
+        // Missing: make it, as docker does, but only inside a parent found within the root.
+        Err(Refused::Missing) => {
+            let (Some(parent), Some(name)) = (path.parent(), path.file_name()) else {
+                return Err(refused());
+            };
+            let (parent, _fd) = resolve_beneath(root, parent).map_err(|_| refused())?;
+            let dir = parent.join(name);
+            sys.mkdir(&dir, 0o755, "--tmpfs: the mount point is not in the image; make it in the container's own layer")?;
+            dir
+        }
+        Err(_) => return Err(refused()),
+    };
+    let data = match size {
+        Some(s) => format!("mode=1777,size={s}"),
+        None => "mode=1777".to_string(),
+    };
+    sys.mount(
+        &MountArgs {
+            source: Some("tmpfs"),
+            target: &target,
+            fstype: Some("tmpfs"),
+            flags: libc::MS_NOSUID | libc::MS_NODEV,
+            data: Some(&data),
+        },
+        "--tmpfs: a directory in memory, empty at every start and gone with the container",
+        &format!(
+            "mount -t tmpfs -o nosuid,nodev,{data} tmpfs {}",
+            target.display()
+        ),
+    )
+}
+
+/// `--tmpfs PATH[:SIZE]`: an absolute path without `..`, and a size like 64m.
+fn parse_tmpfs(spec: &str) -> Result<(std::path::PathBuf, Option<String>)> {
+    let (path, size) = match spec.split_once(':') {
+        Some((p, s)) => (p, Some(s.to_string())),
+        None => (spec, None),
+    };
+    let p = std::path::Path::new(path);
+    let bad_path = !p.is_absolute()
+        || p.components()
+            .any(|c| matches!(c, std::path::Component::ParentDir))
+        || p == std::path::Path::new("/");
+    let bad_size = size.as_ref().is_some_and(|s| {
+        let digits = s.trim_end_matches(['k', 'm', 'g', 'K', 'M', 'G']);
+        digits.is_empty() || !digits.chars().all(|c| c.is_ascii_digit())
+    });
+    if bad_path || bad_size {
+        return Err(Error::usage(
+            format!("--tmpfs {spec:?} is not PATH[:SIZE]"),
+            "give an absolute path inside the container (not / and without ..), and a size such as 64m",
+        ));
+    }
+    Ok((p.to_path_buf(), size))
+}
+
 /// Check every flag and settle the plan. Nothing is changed on the host.
 pub fn plan(a: &RunArgs, sys: &Sys) -> Result<Plan> {
     let stages = config::stages(&a.skip, &a.only)?;
@@ -128,6 +199,17 @@ pub fn plan(a: &RunArgs, sys: &Sys) -> Result<Plan> {
             "add --network bridge (glassbox run's default is --network none)",
         ));
     }
+    if let Some(mode) = &a.userns {
+        return Err(Error::usage(
+            format!("--userns {mode} is not built yet: glassbox run always runs as the host's root"),
+            "leave out --userns; for a user namespace by hand, chain glassbox unshare --user --map-root-user",
+        ));
+    }
+    let tmpfs = a
+        .tmpfs
+        .iter()
+        .map(|t| parse_tmpfs(t))
+        .collect::<Result<Vec<_>>>()?;
     let security = SecurityPlan::from_opts(&a.security)?;
     let limits = Limits::from_args(&cgroup_args(a, &name))?;
     let limits = (!limits.controllers().is_empty()).then_some(limits);
@@ -208,6 +290,7 @@ pub fn plan(a: &RunArgs, sys: &Sys) -> Result<Plan> {
         security,
         mounts,
         read_only: a.read_only,
+        tmpfs,
         interactive: a.interactive,
         tty: a.tty,
         step: a.step,
@@ -442,6 +525,9 @@ fn child(
         }
     }
     if let Some(root) = &root {
+        for (path, size) in &plan.tmpfs {
+            mount_tmpfs(sys, root, path, size.as_deref())?;
+        }
         crate::stages::root::pivot_into(sys, root)?;
         if plan.read_only {
             sys.mount(
