@@ -417,3 +417,40 @@ touch $T/done; sleep 0.2
     assert!(c.contains("DNAT"), "{c}");
     r.assert_nothing_left();
 }
+
+#[test]
+fn cleanup_leaves_a_bridge_that_containers_still_use() {
+    if !root_or_skip("cleanup_leaves_a_bridge_in_use") || !tool_or_skip("bridge_in_use", "unshare")
+    {
+        return;
+    }
+    let state = tempfile::tempdir().unwrap();
+    // The first glassbox makes gb0 and ends; a second container then uses gb0 while cleanup
+    // runs: the bridge (whose maker is gone) and its rules must stay until it ends.
+    let script = format!(
+        r#"gb={gb}
+$gb -q net -- true
+$gb -q net -- sleep 30 &
+c=$!
+for i in $(seq 100); do [ -n "$(ls /sys/class/net/gb0/brif 2>/dev/null)" ] && break; sleep 0.05; done
+$gb -q cleanup >/dev/null 2>&1
+echo during: $(ip -o link show gb0 | wc -l) $(iptables-save | grep -c glassbox:net:bridge)
+kill $c; wait $c
+$gb -q cleanup >/dev/null 2>&1
+echo after: $(ip -o link | grep -c gb) $(iptables-save | grep -c glassbox)"#,
+        gb = bin().display()
+    );
+    let o = std::process::Command::new("timeout")
+        .args(["60", "unshare", "--net", "sh", "-c", &script])
+        .env("GLASSBOX_STATE_DIR", state.path())
+        .env("NO_COLOR", "1")
+        .output()
+        .unwrap();
+    let out = stdout(&o);
+    assert!(
+        out.contains("during: 1 5"),
+        "cleanup took the bridge or its rules from a running container:\n{out}{}",
+        stderr(&o)
+    );
+    assert!(out.contains("after: 0 0"), "{out}");
+}

@@ -576,8 +576,46 @@ fn ensure_bridge(sys: &Sys, journal: &Journal, nl: &mut Netlink, net: &Network) 
 }
 
 /// Undo a network resource from the journal. Already gone counts as undone.
+/// The network whose bridge is `bridge`: the default one (gb0) or a user-defined one.
+fn network_of_bridge(bridge: &str) -> String {
+    if bridge == config::DEFAULT_BRIDGE {
+        "bridge".to_string()
+    } else {
+        bridge.to_string()
+    }
+}
+
+/// Whether a running glassbox still holds an address on `network` (its journal's live
+/// leases: /sys/class/net shows the namespace sysfs was mounted in, not ours, so it cannot
+/// tell).
+fn network_in_use(network: &str) -> bool {
+    Journal::open().is_ok_and(|j| !config::leased(&j, network).is_empty())
+}
+
+fn still_in_use(what: &str, network: &str) -> Error {
+    Error::new(
+        format!("{what} is still in use: containers on network {network} are running"),
+        "stop those containers first; `glassbox cleanup` removes it once they are gone",
+    )
+}
+
 pub fn undo(sys: &Sys, r: &Resource) -> Result<()> {
     match r {
+        // The bridge and its network's rules outlive the glassbox that made them (as docker0
+        // does): never take them away from containers that still use them.
+        Resource::Bridge { name } if network_in_use(&network_of_bridge(name)) => Err(still_in_use(
+            &format!("bridge {name}"),
+            &network_of_bridge(name),
+        )),
+        Resource::FirewallRule { delete } => {
+            match delete.iter().find_map(|a| a.strip_prefix("glassbox:net:")) {
+                Some(net) if network_in_use(net) => Err(still_in_use(
+                    &format!("a firewall rule of network {net}"),
+                    net,
+                )),
+                _ => firewall::run(sys, delete, true),
+            }
+        }
         Resource::Link { name } | Resource::Bridge { name } => {
             if link_index(name) == 0 {
                 return Ok(());
@@ -585,7 +623,6 @@ pub fn undo(sys: &Sys, r: &Resource) -> Result<()> {
             let mut nl = sys.netlink_open("the routing socket, to delete a link")?;
             sys.link_del(&mut nl, name, "remove what glassbox made")
         }
-        Resource::FirewallRule { delete } => firewall::run(sys, delete, true),
         Resource::Lease { .. } => Ok(()),
         other => Err(Error::new(
             format!("{} is not a network resource", other.describe()),
