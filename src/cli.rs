@@ -62,6 +62,8 @@ pub enum Command {
     /// Turn an image (tarball, docker save archive, OCI layout, directory, or `busybox`)
     /// into a root filesystem in DIR, safely: nothing is ever written outside DIR.
     Export(ExportArgs),
+    /// Find the first stage of run that breaks a command ("works on the host, not in a container").
+    Bisect(Box<BisectArgs>),
     /// Unshare namespaces, then run COMMAND (as unshare(1)).
     Unshare(UnshareArgs),
     /// Change root with chroot(2) and run COMMAND (as chroot(8)); escapable, see `explain chroot`.
@@ -202,6 +204,21 @@ pub struct RunArgs {
         value_name = "COMMAND"
     )]
     pub command: Vec<String>,
+}
+
+#[derive(Args, Debug)]
+#[command(
+    after_help = "Example: glassbox bisect busybox -- cat /proc/kcore   (which stage hides it?)"
+)]
+pub struct BisectArgs {
+    /// Working means: this text is in the command's output.
+    #[arg(long, value_name = "TEXT")]
+    pub expect_output: Option<String>,
+    /// Working means: this exit status (default: the status it has with no stage at all).
+    #[arg(long, value_name = "N")]
+    pub expect_exit: Option<i32>,
+    #[command(flatten)]
+    pub run: RunArgs,
 }
 
 #[derive(Args, Debug)]

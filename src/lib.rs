@@ -46,6 +46,7 @@ pub fn dispatch(cli: &Cli) -> Result<i32> {
     let sys = Sys::new(&narrator);
     match &cli.command {
         Command::Run(a) => run::main(a, &sys),
+        Command::Bisect(a) => run::bisect::main(a),
         Command::Export(a) => stages::export::main(a, &sys),
         Command::Unshare(a) => stages::unshare::main(a, &sys),
         Command::Chroot(a) => stages::root::chroot_main(a, &sys),

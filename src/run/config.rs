@@ -36,6 +36,14 @@ impl Stage {
         }
     }
 
+    /// The catalog's stage entry that explains it.
+    pub fn catalog_name(self) -> &'static str {
+        match self {
+            Stage::Network => "net",
+            other => other.name(),
+        }
+    }
+
     pub fn parse(s: &str) -> Result<Stage> {
         Stage::ALL
             .into_iter()

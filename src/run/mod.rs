@@ -9,6 +9,7 @@
 //! what it made, on every path; what a SIGKILL of glassbox leaves behind is in the journal
 //! for `glassbox cleanup`, and PR_SET_PDEATHSIG takes the container down with its parent.
 
+pub mod bisect;
 pub mod config;
 pub mod rootfs;
 mod step;
@@ -78,7 +79,9 @@ impl Plan {
         }
         let mut f =
             libc::CLONE_NEWNS | libc::CLONE_NEWUTS | libc::CLONE_NEWIPC | libc::CLONE_NEWPID;
-        if self.has(Stage::Network) && self.network != Network::Host {
+        // Even with the network stage skipped the container gets a network namespace of its
+        // own (left unconfigured, lo down): skipping a stage must never mean the host's.
+        if self.network != Network::Host {
             f |= libc::CLONE_NEWNET;
         }
         f
@@ -500,7 +503,7 @@ fn child(
             "the container's own hostname, in its own UTS namespace",
         )?;
     }
-    if plan.clone_flags() & libc::CLONE_NEWNET != 0 {
+    if plan.has(Stage::Network) && plan.clone_flags() & libc::CLONE_NEWNET != 0 {
         // none: only lo, up; bridge: also eth0 addressed, up, with a default route.
         crate::stages::network::configure_inside(sys, inside)?;
     }

@@ -27,7 +27,7 @@ pub fn pause(sys: &Sys, plan: &Plan, stage: Stage, container: Option<i32>) {
     if !plan.step || sys.dry_run() {
         return;
     }
-    let summary = crate::narrate::catalog::lookup_kind(stage.name(), "stage")
+    let summary = crate::narrate::catalog::lookup_kind(stage.catalog_name(), "stage")
         .map(|e| e.summary)
         .unwrap_or_default();
     eprintln!();

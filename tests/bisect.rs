@@ -1,0 +1,97 @@
+//! `glassbox bisect`: which stage of run changes what a command does.
+
+mod common;
+use common::*;
+
+fn bisect(state: &std::path::Path, args: &[&str]) -> std::process::Output {
+    glassbox()
+        .arg("bisect")
+        .args(args)
+        .env("GLASSBOX_STATE_DIR", state)
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn a_command_that_needs_a_capability_breaks_at_the_security_stage() {
+    if !root_or_skip("bisect_capability") {
+        return;
+    }
+    let state = tempfile::tempdir().unwrap();
+    let host = nix::unistd::gethostname().unwrap();
+    let o = bisect(
+        state.path(),
+        &[
+            "--expect-exit",
+            "0",
+            "busybox",
+            "--",
+            "hostname",
+            "changed-inside",
+        ],
+    );
+    let out = stdout(&o);
+    assert!(o.status.success(), "{out}{}", stderr(&o));
+    assert!(
+        out.contains("The first stage that changes the result: security."),
+        "{out}"
+    );
+    assert!(
+        out.contains("Calls this stage added:") && out.contains("capset (security)"),
+        "{out}"
+    );
+    assert_eq!(
+        nix::unistd::gethostname().unwrap(),
+        host,
+        "bisect changed the host's hostname"
+    );
+}
+
+#[test]
+fn a_command_that_needs_its_loopback_changes_at_the_network_stage() {
+    if !root_or_skip("bisect_network") {
+        return;
+    }
+    let state = tempfile::tempdir().unwrap();
+    let o = bisect(
+        state.path(),
+        &[
+            "busybox",
+            "--",
+            "sh",
+            "-c",
+            "nc -l -p 9000 & sleep 0.3; echo hi | nc -w 1 127.0.0.1 9000",
+        ],
+    );
+    let out = stdout(&o);
+    assert!(
+        out.contains("rootfs + namespaces   exit 1"),
+        "{out}{}",
+        stderr(&o)
+    );
+    assert!(
+        out.contains("The first stage that changes the result: network."),
+        "{out}"
+    );
+}
+
+#[test]
+fn a_command_that_works_everywhere_is_said_to() {
+    if !root_or_skip("bisect_fine") {
+        return;
+    }
+    let state = tempfile::tempdir().unwrap();
+    let o = bisect(
+        state.path(),
+        &["--expect-output", "hello", "busybox", "--", "echo", "hello"],
+    );
+    assert!(
+        stdout(&o).contains("It works with every stage on"),
+        "{}",
+        stdout(&o)
+    );
+    let j = std::fs::read_dir(state.path().join("journal"))
+        .map(|d| d.count())
+        .unwrap_or(0);
+    assert_eq!(j, 0, "bisect left journal entries");
+}
