@@ -361,17 +361,7 @@ fn errno_of(e: &crate::error::Error) -> String {
 /// In the probe child: make the tree private, put a tmpfs on /tmp, then the overlays.
 fn probe_in_child(sys: &Sys) -> String {
     let setup = || -> crate::error::Result<()> {
-        sys.mount(
-            &MountArgs {
-                source: None,
-                target: Path::new("/"),
-                fstype: None,
-                flags: libc::MS_REC | libc::MS_PRIVATE,
-                data: None,
-            },
-            "make every mount private first, so the probe's mounts never reach the host",
-            "mount --make-rprivate /",
-        )?;
+        crate::stages::unshare::make_mounts_private(sys)?;
         sys.mount(
             &MountArgs {
                 source: Some("tmpfs"),

@@ -187,16 +187,21 @@ pub fn output_matches(expected: &[String], actual: &[&str]) -> bool {
 
 /// One line against a pattern where `[..]` stands for any text.
 pub fn line_matches(pattern: &str, line: &str) -> bool {
-    let line = line.trim_end();
-    let parts: Vec<&str> = pattern.trim_end().split("[..]").collect();
+    wildcard_match(pattern.trim_end(), line.trim_end(), "[..]")
+}
+
+/// Whether `text` matches `pattern`, where each `wildcard` in the pattern stands for any
+/// text (also used by the strace-honesty harness, with `...`).
+pub fn wildcard_match(pattern: &str, text: &str, wildcard: &str) -> bool {
+    let parts: Vec<&str> = pattern.split(wildcard).collect();
     if parts.len() == 1 {
-        return parts[0] == line;
+        return parts[0] == text;
     }
     let (first, last) = (parts[0], parts[parts.len() - 1]);
-    if !line.starts_with(first) || line.len() < first.len() + last.len() || !line.ends_with(last) {
+    if !text.starts_with(first) || text.len() < first.len() + last.len() || !text.ends_with(last) {
         return false;
     }
-    let mut rest = &line[first.len()..line.len() - last.len()];
+    let mut rest = &text[first.len()..text.len() - last.len()];
     for mid in &parts[1..parts.len() - 1] {
         match rest.find(mid) {
             Some(i) => rest = &rest[i + mid.len()..],

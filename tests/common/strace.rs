@@ -352,19 +352,7 @@ fn arg_matches(narrated: &str, seen: &str) -> bool {
 }
 
 fn glob(pattern: &str, text: &str) -> bool {
-    let parts: Vec<&str> = pattern.split("...").collect();
-    let (first, last) = (parts[0], parts[parts.len() - 1]);
-    if !text.starts_with(first) || text.len() < first.len() + last.len() || !text.ends_with(last) {
-        return false;
-    }
-    let mut rest = &text[first.len()..text.len() - last.len()];
-    for mid in &parts[1..parts.len() - 1] {
-        match rest.find(mid) {
-            Some(i) => rest = &rest[i + mid.len()..],
-            None => return false,
-        }
-    }
-    true
+    glassbox::lesson::parse::wildcard_match(pattern, text, "...")
 }
 
 /// Parse `strace -f -o FILE` output, joining unfinished/resumed pairs and marking which
