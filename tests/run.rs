@@ -517,3 +517,41 @@ fn tmpfs_and_volumes_as_docker_gives_them() {
         );
     }
 }
+
+#[test]
+fn the_chroot_escape_fails_inside_run() {
+    if !root_or_skip("the_chroot_escape_fails_inside_run") || !tool_or_skip("run_escape", "gcc") {
+        return;
+    }
+    let env = Env::new();
+    let tools = tempfile::tempdir().unwrap();
+    // The lesson's escape program (lessons/02-chroot.md), compiled statically.
+    let lesson = glassbox::lesson::all()
+        .into_iter()
+        .find(|l| l.number == 2)
+        .unwrap();
+    let (_, source) = lesson.files.iter().find(|(n, _)| n == "escape.c").unwrap();
+    std::fs::write(tools.path().join("escape.c"), source).unwrap();
+    let cc = Command::new("gcc")
+        .args(["-static", "-O1", "-o"])
+        .arg(tools.path().join("escape"))
+        .arg(tools.path().join("escape.c"))
+        .output()
+        .unwrap();
+    assert!(
+        cc.status.success(),
+        "gcc -static failed (libc6-dev?): {}",
+        stderr(&cc)
+    );
+    let host_only = tools.path().join("escape.c");
+    let vol = format!("{}:/tools:ro", tools.path().display());
+    let o = env.run(&[
+        "--volume",
+        &vol,
+        "busybox",
+        "/tools/escape",
+        &host_only.to_string_lossy(),
+    ]);
+    assert_eq!(stdout(&o), "CONTAINED\n", "{}", stderr(&o));
+    assert_eq!(o.status.code(), Some(1));
+}
