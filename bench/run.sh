@@ -16,8 +16,9 @@ done
 (cd "$here" && cargo build --release -q)
 gb="$here/target/release/glassbox"
 work=$(mktemp -d /tmp/glassbox-bench-run.XXXXXX)
-export GLASSBOX_STATE_DIR="$work/state"
-trap 'rm -rf "$work"' EXIT
+# As by default: the journal on a tmpfs (/run), images and containers on disk.
+export GLASSBOX_STATE_DIR="/run/glassbox-bench-$$" GLASSBOX_DATA_DIR="$work/data"
+trap 'rm -rf "$work" "$GLASSBOX_STATE_DIR"' EXIT
 "$here/rootfs-scripts/busybox.sh" "$work/bundle/rootfs" >/dev/null
 rootfs="$work/bundle/rootfs"
 # runc's bundle: its default spec, running /bin/true without a terminal.
