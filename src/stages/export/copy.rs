@@ -30,6 +30,7 @@ fn walk(
     let mut names: Vec<_> = rd.flatten().map(|e| e.file_name()).collect();
     names.sort();
     for os in names {
+        super::check_interrupted()?;
         let Some(n) = os.to_str() else {
             return Err(Error::new(
                 format!("{} holds a name that is not UTF-8", dir.display()),

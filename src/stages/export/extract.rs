@@ -606,6 +606,7 @@ impl<'s, 'n> Extractor<'s, 'n> {
         let entries = ar.entries().map_err(|e| read_error("the archive", &e))?;
         let mut any = false;
         for entry in entries {
+            super::check_interrupted()?;
             let mut entry = match entry {
                 Ok(e) => e,
                 // Some tools (umoci 0.4) end a layer right after the last file's data, with

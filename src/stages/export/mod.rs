@@ -24,6 +24,48 @@ use detect::{Source, Store};
 use extract::{human_bytes, Extractor};
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicI32, Ordering};
+
+/// The signal that interrupted an export (0: none yet).
+static INTERRUPTED: AtomicI32 = AtomicI32::new(0);
+
+extern "C" fn note_interrupt(sig: libc::c_int) {
+    INTERRUPTED.store(sig, Ordering::SeqCst);
+}
+
+/// While the staging tree is being filled, SIGINT/SIGTERM/SIGHUP only set a flag: the
+/// extraction stops at the next entry and the staging tree is removed, so an interrupted
+/// export leaves nothing behind.
+fn catch_interrupts() {
+    INTERRUPTED.store(0, Ordering::SeqCst);
+    for sig in [libc::SIGINT, libc::SIGTERM, libc::SIGHUP] {
+        unsafe {
+            let mut sa: libc::sigaction = std::mem::zeroed();
+            sa.sa_sigaction = note_interrupt as *const () as usize;
+            sa.sa_flags = libc::SA_RESTART;
+            libc::sigemptyset(&mut sa.sa_mask);
+            libc::sigaction(sig, &sa, std::ptr::null_mut());
+        }
+    }
+}
+
+fn default_interrupts() {
+    for sig in [libc::SIGINT, libc::SIGTERM, libc::SIGHUP] {
+        unsafe { libc::signal(sig, libc::SIG_DFL) };
+    }
+}
+
+/// An error when a signal asked the export to stop (checked between entries).
+pub fn check_interrupted() -> Result<()> {
+    match INTERRUPTED.load(Ordering::SeqCst) {
+        0 => Ok(()),
+        sig => Err(Error::new(
+            format!("the export was interrupted by signal {sig}; the half-made tree was removed"),
+            "run it again",
+        )
+        .with_code(128 + sig)),
+    }
+}
 
 pub use config::{config_path, load_config, ImageConfig};
 
@@ -179,17 +221,21 @@ pub fn export(a: &ExportArgs, sys: &Sys) -> Result<PathBuf> {
     let id = journal.record(Resource::Dir {
         path: staging.clone(),
     })?;
+    catch_interrupts();
     let made = sys
         .mkdir(
             &staging,
             0o755,
             "the staging directory: the new rootfs is made here, out of sight",
         )
-        .and_then(|_| fill(sys, &staging, plan));
+        .and_then(|_| fill(sys, &staging, plan))
+        .and_then(|_| check_interrupted());
     if let Err(e) = made {
         remove_staging(sys, &journal, &id, &staging);
+        default_interrupts();
         return Err(e);
     }
+    default_interrupts();
     let placed = if exists {
         sys.renameat2(
             &staging,
