@@ -330,6 +330,8 @@ impl Narrator {
         }
         let tail = match result {
             _ if self.dry_run => format!(" = ? {}", "(dry run: not made)".dimmed()),
+            // umask(2) returns a mode: strace shows it in octal, as 022.
+            Ok(v) if call.name == "umask" => format!(" = {v:03o}"),
             Ok(v) => format!(" = {v}"),
             Err(e) => format!(" = -1 {}", errno_words(e).red().bold()),
         };
