@@ -555,3 +555,35 @@ fn the_chroot_escape_fails_inside_run() {
     assert_eq!(stdout(&o), "CONTAINED\n", "{}", stderr(&o));
     assert_eq!(o.status.code(), Some(1));
 }
+
+#[test]
+fn containers_started_at_once_on_a_cold_cache_share_one_export() {
+    if !root_or_skip("cold_cache_share_one_export") {
+        return;
+    }
+    let env = Env::new();
+    let children: Vec<_> = (0..6)
+        .map(|_| {
+            env.cmd()
+                .args(["-q", "run", "busybox", "true"])
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    for mut c in children {
+        assert!(c.wait().unwrap().success());
+    }
+    // One image in the cache, no staging tree beside it, nothing journaled.
+    let images: Vec<_> = std::fs::read_dir(env.state.path().join("data/images/busybox"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name())
+        .collect();
+    assert!(
+        images
+            .iter()
+            .all(|n| !n.to_string_lossy().contains("glassbox-export")),
+        "{images:?}"
+    );
+    assert!(env.journal_is_empty() && env.containers_left() == 0);
+}
