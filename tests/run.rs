@@ -446,6 +446,8 @@ for i in $(seq 100); do busybox nc -w 1 127.0.0.1 18080 </dev/null >/dev/null 2>
 printf 'GET / HTTP/1.0\r\n\r\n' | busybox nc -w 2 127.0.0.1 18080 | tail -1
 $gb -q run --network bridge busybox sh -c 'ip -4 -o addr show eth0 | grep -o "inet 10\.77\.0\.[0-9]*"; ping -c 1 -W 2 10.77.0.1 >/dev/null && echo gateway-answers'
 kill $web; wait $web
+$gb -q run --network bridge --skip namespaces busybox true
+echo host-eth0: $(ip -o link | grep -c 'eth0')
 echo links: $(ip -o link | grep -c gbh)
 echo rules: $(iptables-save | grep -c 'glassbox:[0-9]')
 $gb -q cleanup >/dev/null
@@ -476,6 +478,8 @@ echo after-cleanup: $(ip -o link | grep -c gb) $(iptables-save | grep -c glassbo
         "the container's veth or DNAT rule stayed: {out}"
     );
     assert!(lines.contains(&"after-cleanup: 0 0"), "{out}");
+    // Skipping the namespaces stage never wires the host's own network namespace.
+    assert!(lines.contains(&"host-eth0: 0"), "{out}");
     assert!(env.journal_is_empty() && env.containers_left() == 0);
 }
 

@@ -70,17 +70,17 @@ impl Plan {
 
     /// The namespaces the child is cloned into.
     pub fn clone_flags(&self) -> libc::c_int {
-        if !self.has(Stage::Namespaces) {
-            return if self.has(Stage::Mounts) || self.has(Stage::Rootfs) {
-                libc::CLONE_NEWNS
-            } else {
-                0
-            };
-        }
-        let mut f =
-            libc::CLONE_NEWNS | libc::CLONE_NEWUTS | libc::CLONE_NEWIPC | libc::CLONE_NEWPID;
-        // Even with the network stage skipped the container gets a network namespace of its
-        // own (left unconfigured, lo down): skipping a stage must never mean the host's.
+        let mut f = if self.has(Stage::Namespaces) {
+            libc::CLONE_NEWNS | libc::CLONE_NEWUTS | libc::CLONE_NEWIPC | libc::CLONE_NEWPID
+        } else if self.has(Stage::Mounts) || self.has(Stage::Rootfs) {
+            // Mounts are only ever made in a mount namespace of the container's own.
+            libc::CLONE_NEWNS
+        } else {
+            0
+        };
+        // A network namespace of its own unless --network host, whichever stages are
+        // skipped (unconfigured, lo down, when the network stage is): the network stage
+        // must never wire up, or a skipped stage expose, the host's own namespace.
         if self.network != Network::Host {
             f |= libc::CLONE_NEWNET;
         }
