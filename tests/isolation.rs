@@ -372,7 +372,7 @@ fn enter_joins_a_running_containers_namespaces_root_and_cwd() {
     let r = rootfs();
     let root = r.path.to_str().unwrap();
     let _m = MountsUnchanged::now();
-    let mut child = glassbox()
+    let child = glassbox()
         .args([
             "-q",
             "unshare",
@@ -404,18 +404,7 @@ fn enter_joins_a_running_containers_namespaces_root_and_cwd() {
         .stdout(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    struct Kill(std::process::Child);
-    impl Drop for Kill {
-        fn drop(&mut self) {
-            let _ = self.0.kill();
-            let _ = self.0.wait();
-        }
-    }
-    let mut reader = std::io::BufReader::new(child.stdout.take().unwrap());
-    let guard = Kill(child);
-    let mut line = String::new();
-    std::io::BufRead::read_line(&mut reader, &mut line).unwrap();
-    assert_eq!(line, "ready\n");
+    let guard = Kill::when_ready(child);
     // The sleeper is the grandchild of glassbox unshare: find it by its parent.
     let unshare_pid = guard.0.id();
     let sleeper = find_descendant_named(unshare_pid, "sleep").expect("the container's sleep");
@@ -444,6 +433,29 @@ fn enter_joins_a_running_containers_namespaces_root_and_cwd() {
 
 /// SIGKILL a process on drop: a PID 1 ignores SIGTERM, and killing glassbox (its parent,
 /// outside the pid namespace) does not end it.
+/// A container started by a test, stopped (SIGKILL) and reaped when the test ends, pass or
+/// fail.
+struct Kill(std::process::Child);
+
+impl Kill {
+    /// Take the child once it has printed `ready` (its container is built).
+    fn when_ready(mut child: std::process::Child) -> Kill {
+        let mut reader = std::io::BufReader::new(child.stdout.take().unwrap());
+        let guard = Kill(child);
+        let mut line = String::new();
+        std::io::BufRead::read_line(&mut reader, &mut line).unwrap();
+        assert_eq!(line, "ready\n");
+        guard
+    }
+}
+
+impl Drop for Kill {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 struct KillPid(u32);
 
 impl Drop for KillPid {
@@ -842,7 +854,7 @@ fn enter_joins_a_rootless_container_as_its_root() {
     }
     let root = r.path.to_str().unwrap();
     let _m = MountsUnchanged::now();
-    let mut child = Command::new("setpriv")
+    let child = Command::new("setpriv")
         .args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"])
         .arg(bin())
         .args([
@@ -873,18 +885,7 @@ fn enter_joins_a_rootless_container_as_its_root() {
         .stdout(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    struct Kill(std::process::Child);
-    impl Drop for Kill {
-        fn drop(&mut self) {
-            let _ = self.0.kill();
-            let _ = self.0.wait();
-        }
-    }
-    let mut reader = std::io::BufReader::new(child.stdout.take().unwrap());
-    let guard = Kill(child);
-    let mut line = String::new();
-    std::io::BufRead::read_line(&mut reader, &mut line).unwrap();
-    assert_eq!(line, "ready\n");
+    let guard = Kill::when_ready(child);
     let sleeper = find_descendant_named(guard.0.id(), "sleep").expect("the container's sleep");
     let _sleeper_guard = KillPid(sleeper);
     let t = strace::run(&[
