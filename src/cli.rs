@@ -288,6 +288,10 @@ pub struct MountArgs {
     /// Size of the tmpfs on /tmp.
     #[arg(long, default_value = "64m", value_name = "SIZE")]
     pub tmp_size: String,
+    /// Leave /proc's and /sys's sensitive paths open instead of masking them (as docker run
+    /// --security-opt systempaths=unconfined).
+    #[arg(long)]
+    pub unmasked: bool,
     #[command(flatten)]
     pub tail: Tail,
 }

@@ -33,7 +33,7 @@ fn a_command_that_needs_a_capability_breaks_at_the_security_stage() {
     let out = stdout(&o);
     assert!(o.status.success(), "{out}{}", stderr(&o));
     assert!(
-        out.contains("The first stage that changes the result: security."),
+        out.contains("The first stage that breaks it: security."),
         "{out}"
     );
     assert!(
@@ -94,4 +94,32 @@ fn a_command_that_works_everywhere_is_said_to() {
         .map(|d| d.count())
         .unwrap_or(0);
     assert_eq!(j, 0, "bisect left journal entries");
+}
+
+#[test]
+fn a_command_that_reads_a_masked_proc_path_breaks_at_the_masks() {
+    if !root_or_skip("bisect_masked") {
+        return;
+    }
+    let state = tempfile::tempdir().unwrap();
+    // /proc/timer_list has content on the host; Docker's defaults mask it with /dev/null.
+    let o = bisect(
+        state.path(),
+        &[
+            "--expect-exit",
+            "0",
+            "busybox",
+            "--",
+            "grep",
+            "-q",
+            ".",
+            "/proc/timer_list",
+        ],
+    );
+    let out = stdout(&o);
+    assert!(out.contains("(works from here)"), "{out}{}", stderr(&o));
+    assert!(
+        out.contains("The first stage that breaks it: masked paths."),
+        "{out}"
+    );
 }

@@ -14,8 +14,57 @@ use std::process::Command;
 /// The stages every try has: the least isolation that keeps the command off the host.
 pub const BASE: [Stage; 2] = [Stage::Rootfs, Stage::Namespaces];
 
-/// The stages switched on one after another, on top of [`BASE`].
-pub const ORDER: [Stage; 4] = [
+/// One step: its name, its catalog entry, the stages on (besides [`BASE`]), and whether
+/// /proc and /sys keep Docker's masked paths. Mounts come first without the masks, then
+/// with them, so a program that reads a masked path is told apart from one that needs
+/// /proc at all.
+struct Step {
+    name: &'static str,
+    catalog: &'static str,
+    on: &'static [Stage],
+    masked: bool,
+}
+
+const STEPS: [Step; 5] = [
+    Step {
+        name: "mounts",
+        catalog: "mounts",
+        on: &[Stage::Mounts],
+        masked: false,
+    },
+    Step {
+        name: "masked paths",
+        catalog: "mount",
+        on: &[Stage::Mounts],
+        masked: true,
+    },
+    Step {
+        name: "cgroup",
+        catalog: "cgroup",
+        on: &[Stage::Mounts, Stage::Cgroup],
+        masked: true,
+    },
+    Step {
+        name: "network",
+        catalog: "net",
+        on: &[Stage::Mounts, Stage::Cgroup, Stage::Network],
+        masked: true,
+    },
+    Step {
+        name: "security",
+        catalog: "security",
+        on: &[
+            Stage::Mounts,
+            Stage::Cgroup,
+            Stage::Network,
+            Stage::Security,
+        ],
+        masked: true,
+    },
+];
+
+/// The stages a step may switch off.
+const SWITCHED: [Stage; 4] = [
     Stage::Mounts,
     Stage::Cgroup,
     Stage::Network,
@@ -48,7 +97,7 @@ fn run_args() -> Vec<String> {
     out
 }
 
-fn try_with(on: &[Stage], args: &[String]) -> Result<Outcome> {
+fn try_with(on: &[Stage], masked: bool, args: &[String]) -> Result<Outcome> {
     let dir = std::env::temp_dir().join(format!(
         "glassbox-bisect-{}-{}.jsonl",
         std::process::id(),
@@ -64,10 +113,12 @@ fn try_with(on: &[Stage], args: &[String]) -> Result<Outcome> {
     })?;
     let mut cmd = Command::new(exe);
     cmd.arg("-q").arg("--trace").arg(&dir).arg("run");
-    for s in ORDER.iter().filter(|s| !on.contains(s)) {
+    for s in SWITCHED.iter().filter(|s| !on.contains(s)) {
         cmd.args(["--skip", s.name()]);
     }
-    debug_assert!(BASE.iter().all(|s| !on.contains(s)));
+    if !masked {
+        cmd.args(["--security-opt", "systempaths=unconfined"]);
+    }
     let o = cmd
         .args(args)
         .env_remove("GLASSBOX_TRACE")
@@ -102,70 +153,87 @@ fn try_with(on: &[Stage], args: &[String]) -> Result<Outcome> {
 
 pub fn main(a: &BisectArgs) -> Result<i32> {
     let args = run_args();
-    let good = |o: &Outcome, base: &Outcome| -> bool {
-        let exit_ok = match a.expect_exit {
-            Some(n) => o.code == n,
-            None if a.expect_output.is_none() => o.code == base.code,
-            None => true,
-        };
-        let out_ok = a
-            .expect_output
-            .as_ref()
-            .is_none_or(|t| o.stdout.contains(t.as_str()));
-        exit_ok && out_ok
+    let expectation = a.expect_exit.is_some() || a.expect_output.is_some();
+    // With an expectation, working means meeting it; without, it means what the base did.
+    let works = |o: &Outcome, base: &Outcome| -> bool {
+        if !expectation {
+            return o.code == base.code;
+        }
+        a.expect_exit.is_none_or(|n| o.code == n)
+            && a.expect_output
+                .as_ref()
+                .is_none_or(|t| o.stdout.contains(t.as_str()))
     };
     println!("bisect: the command in the image's root with new namespaces, then with the other stages of run switched on one by one");
-    let base = try_with(&[], &args)?;
-    println!("  rootfs + namespaces   exit {}", base.code);
-    if !good(&base, &base) {
-        println!("It already fails with only its root and namespaces: run it with `glassbox unshare` and `glassbox pivot-root` by hand to see which.");
-        return Ok(1);
-    }
-    let mut on: Vec<Stage> = Vec::new();
-    let mut before = base;
-    for stage in ORDER {
-        on.push(stage);
-        let now = try_with(&on, &args)?;
-        let ok = good(&now, &before);
-        println!(
-            "  + {:19} exit {}{}",
-            stage.name(),
-            now.code,
-            if ok {
-                ""
-            } else {
-                "   <- the result changes here"
-            }
-        );
-        if !ok {
-            println!();
-            println!("The first stage that changes the result: {}.", stage.name());
-            if let Some(e) = crate::narrate::catalog::lookup_kind(stage.catalog_name(), "stage") {
-                println!("{}", e.summary.trim());
-                println!();
-                println!("{}", e.explain.trim());
-            }
-            let added: Vec<String> = now
-                .trace
-                .iter()
-                .filter(|c| !before.trace.contains(c))
-                .map(|(st, name)| format!("{name} ({st})"))
-                .fold(Vec::new(), |mut v, c| {
-                    if !v.contains(&c) {
-                        v.push(c);
-                    }
-                    v
-                });
-            if !added.is_empty() {
-                println!();
-                println!("Calls this stage added: {}", added.join(", "));
-            }
-            println!();
-            println!("To look closer: glassbox run -v --skip {} … (works) against glassbox run -v … (fails).", stage.name());
+    let base = try_with(&[], true, &args)?;
+    let base_works = works(&base, &base);
+    println!(
+        "  rootfs + namespaces   exit {}{}",
+        base.code,
+        if base_works {
+            ""
+        } else {
+            "   (does not work yet)"
+        }
+    );
+    let (mut before, mut before_works) = (base, base_works);
+    let mut ever_worked = base_works;
+    let base_code = before.code;
+    for step in &STEPS {
+        let now = try_with(step.on, step.masked, &args)?;
+        let now_works = if expectation {
+            works(&now, &now)
+        } else {
+            now.code == base_code
+        };
+        let note = match (before_works, now_works) {
+            (true, false) if expectation => "   <- breaks here",
+            (true, false) => "   <- the result changes here",
+            (false, true) => "   (works from here)",
+            _ => "",
+        };
+        println!("  + {:19} exit {}{note}", step.name, now.code);
+        if before_works && !now_works {
+            report(step, &before, &now, expectation);
             return Ok(0);
         }
-        before = now;
+        ever_worked |= now_works;
+        (before, before_works) = (now, now_works);
     }
-    println!("It works with every stage on: nothing in glassbox's isolation breaks it.");
-    Ok(0)
+    if ever_worked {
+        println!("It works with every stage on: nothing in glassbox's isolation breaks it.");
+        Ok(0)
+    } else {
+        println!("It never works, whichever stages are on: the problem is not the container's isolation (or it needs more than the image's root and its own namespaces give).");
+        Ok(1)
+    }
+}
+
+/// The stage that broke the command: its explanation and the calls it added.
+fn report(step: &Step, before: &Outcome, now: &Outcome, expectation: bool) {
+    println!();
+    let what = if expectation {
+        "breaks it"
+    } else {
+        "changes the result"
+    };
+    println!("The first stage that {what}: {}.", step.name);
+    if let Some(e) = crate::narrate::catalog::lookup_kind(step.catalog, "stage") {
+        println!("{}", e.summary.trim());
+        println!();
+        println!("{}", e.explain.trim());
+    }
+    let mut added: Vec<String> = Vec::new();
+    for (st, name) in now.trace.iter().filter(|c| !before.trace.contains(c)) {
+        let c = format!("{name} ({st})");
+        if !added.contains(&c) {
+            added.push(c);
+        }
+    }
+    if !added.is_empty() {
+        println!();
+        println!("Calls this stage added: {}", added.join(", "));
+    }
+    println!();
+    println!("To look closer, compare `glassbox run -v …` with and without this stage (--skip STAGE; --security-opt systempaths=unconfined for the masked paths).");
 }

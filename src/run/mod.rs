@@ -266,7 +266,13 @@ pub fn plan(a: &RunArgs, sys: &Sys) -> Result<Plan> {
         // sysfs belongs to a network namespace: the host's cannot be mounted from inside.
         filesystems.retain(|f| f != "sys");
     }
+    let unmasked = a
+        .security
+        .security_opt
+        .iter()
+        .any(|o| o.replace(':', "=") == "systempaths=unconfined");
     let mounts = MountCli {
+        unmasked,
         root: Some(image.rootfs.clone()),
         filesystems,
         volume: a.volume.clone(),

@@ -179,6 +179,9 @@ pub struct Plan {
     volumes: Vec<Volume>,
     tmp_size: String,
     in_user_ns: bool,
+    /// Docker's masked and read-only /proc and /sys paths (off with --unmasked, as
+    /// `docker run --security-opt systempaths=unconfined`).
+    pub mask_system_paths: bool,
 }
 
 pub fn plan(a: &Args) -> Result<Plan> {
@@ -255,6 +258,7 @@ pub fn plan(a: &Args) -> Result<Plan> {
         volumes,
         tmp_size: a.tmp_size.clone(),
         in_user_ns,
+        mask_system_paths: !a.unmasked,
     })
 }
 
@@ -405,8 +409,8 @@ pub fn apply(sys: &Sys, p: &Plan) -> Result<()> {
             .unwrap_or("");
         n.note(title);
         match *fs {
-            "proc" => mount_proc(sys, root)?,
-            "sys" => mount_sys(sys, root)?,
+            "proc" => mount_proc(sys, root, p.mask_system_paths)?,
+            "sys" => mount_sys(sys, root, p.mask_system_paths)?,
             "tmp" => {
                 let t = target(sys, root, "tmp", true)?.expect("created");
                 let data = format!("mode=1777,size={}", p.tmp_size);
@@ -447,7 +451,7 @@ pub fn apply(sys: &Sys, p: &Plan) -> Result<()> {
     Ok(())
 }
 
-fn mount_proc(sys: &Sys, root: &Path) -> Result<()> {
+fn mount_proc(sys: &Sys, root: &Path, masks: bool) -> Result<()> {
     if super::root::ns_inode("/proc/self/ns/pid") == Some(INIT_PID_NS) {
         sys.narrator.warn("this process is in the host's pid namespace: the new /proc shows every host process (run inside glassbox unshare --pid --fork)");
     }
@@ -462,10 +466,16 @@ fn mount_proc(sys: &Sys, root: &Path) -> Result<()> {
         "a proc of this pid namespace: ps and /proc show only its processes",
         &format!("mount -t proc -o nosuid,nodev,noexec proc {}", t.display()),
     )?;
+    if !masks {
+        sys.narrator.warn(
+            "--unmasked: /proc's masked and read-only paths are left open, as the host has them",
+        );
+        return Ok(());
+    }
     mask_and_protect(sys, root, "/proc/")
 }
 
-fn mount_sys(sys: &Sys, root: &Path) -> Result<()> {
+fn mount_sys(sys: &Sys, root: &Path, masks: bool) -> Result<()> {
     if super::root::ns_inode("/proc/self/ns/net") == Some(INIT_NET_NS) {
         sys.narrator.warn("this process is in the host's network namespace: /sys/class/net shows the host's interfaces (run inside glassbox unshare --net)");
     }
@@ -473,6 +483,9 @@ fn mount_sys(sys: &Sys, root: &Path) -> Result<()> {
     mount(sys, Some("sysfs"), &t, Some("sysfs"), libc::MS_RDONLY | libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC, None,
         "sysfs read-only: the container may look at the kernel's devices and settings, not change them",
         &format!("mount -t sysfs -o ro,nosuid,nodev,noexec sysfs {}", t.display()))?;
+    if !masks {
+        return Ok(());
+    }
     mask_and_protect(sys, root, "/sys/")
 }
 

@@ -215,10 +215,12 @@ impl SecurityPlan {
                 "seccomp=unconfined" => plan.seccomp = false,
                 "no-new-privileges" | "no-new-privileges=true" => plan.no_new_privs = true,
                 "no-new-privileges=false" => plan.no_new_privs = false,
+                // Masked /proc and /sys paths belong to the mount stage, which reads it.
+                "systempaths=unconfined" => {}
                 other => {
                     return Err(Error::usage(
                         format!("the security option {other:?} is not one glassbox knows"),
-                        "use seccomp=unconfined, no-new-privileges=true or no-new-privileges=false",
+                        "use seccomp=unconfined, no-new-privileges=true, no-new-privileges=false or systempaths=unconfined",
                     ))
                 }
             }
@@ -229,6 +231,16 @@ impl SecurityPlan {
 
 /// `glassbox security [--cap-add …] [--cap-drop …] -- CMD…`: apply, then exec CMD.
 pub fn main(a: &crate::cli::SecurityArgs, sys: &Sys) -> Result<i32> {
+    if a.opts
+        .security_opt
+        .iter()
+        .any(|o| o.replace(':', "=") == "systempaths=unconfined")
+    {
+        return Err(Error::usage(
+            "systempaths=unconfined is about mounts, not this stage",
+            "use glassbox mount --unmasked (or glassbox run --security-opt systempaths=unconfined)",
+        ));
+    }
     let plan = SecurityPlan::from_opts(&a.opts)?;
     apply(sys, &plan)?;
     super::exec_tail(sys, &a.tail.command)
