@@ -47,6 +47,17 @@ impl LimitWrite {
     }
 }
 
+/// pids.max: the same file and units on cgroup v1 and v2.
+pub fn pids_write(limits: &Limits) -> Option<LimitWrite> {
+    limits.pids.map(|p| {
+        LimitWrite::new(
+            "pids.max",
+            p.map(|n| n.to_string()).unwrap_or_else(|| "max".into()),
+            "the most processes and threads the cgroup may hold: past it fork() and clone() fail with EAGAIN",
+        )
+    })
+}
+
 /// The cgroup to make in one hierarchy.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Group {

@@ -58,13 +58,7 @@ pub fn writes(limits: &Limits, controllers: &[&str]) -> Vec<LimitWrite> {
         }
     }
     if has("pids") {
-        if let Some(p) = limits.pids {
-            w.push(LimitWrite::new(
-                "pids.max",
-                p.map(|n| n.to_string()).unwrap_or_else(|| "max".into()),
-                "the most processes and threads the cgroup may hold: past it fork() and clone() fail with EAGAIN",
-            ));
-        }
+        w.extend(super::pids_write(limits));
     }
     w
 }
