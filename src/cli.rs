@@ -91,7 +91,7 @@ pub enum Command {
     Cgroup(CgroupArgs),
     /// Cut capabilities to Docker's default set, set no_new_privs and a seccomp filter, then run COMMAND.
     Security(SecurityArgs),
-    /// Show a process's namespaces (next to the host's), root, cgroups, mounts and privileges.
+    /// Show a process's namespaces (next to your own), root, cgroups, mounts and privileges.
     Inspect(InspectArgs),
     /// The lessons: list them, read one in the terminal, or check its exercises.
     Lesson(LessonArgs),

@@ -43,18 +43,7 @@ fn in_child_mount_ns(f: impl FnOnce(&Sys) -> String) -> String {
 }
 
 fn private_root(sys: &Sys) {
-    sys.mount(
-        &MountArgs {
-            source: None,
-            target: Path::new("/"),
-            fstype: None,
-            flags: libc::MS_REC | libc::MS_PRIVATE,
-            data: None,
-        },
-        "test",
-        "",
-    )
-    .unwrap();
+    glassbox::stages::unshare::make_mounts_private(sys).unwrap();
 }
 
 fn bind_self(sys: &Sys, dir: &Path) {

@@ -11,6 +11,27 @@ use glassbox::lesson::parse::{output_matches, Lesson};
 
 const MARK: &str = "@@glassbox-lesson-step@@";
 
+/// PATH with the glassbox under test first, as a learner who installed it has.
+fn path_with_glassbox() -> String {
+    let bin_dir = bin().parent().unwrap().to_path_buf();
+    format!(
+        "{}:{}",
+        bin_dir.display(),
+        std::env::var("PATH").unwrap_or_default()
+    )
+}
+
+/// What `glassbox cleanup` still finds in a state directory: a leak, or None.
+fn leftovers(state: &std::path::Path) -> Option<String> {
+    let o = glassbox()
+        .arg("cleanup")
+        .env("GLASSBOX_STATE_DIR", state)
+        .output()
+        .unwrap();
+    let out = stdout(&o);
+    (!out.starts_with("Nothing to clean up")).then_some(out)
+}
+
 /// The lesson run and the exercise checks both make cgroups and sleeps: one at a time.
 static MACHINE: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
@@ -25,12 +46,7 @@ fn run_lesson(l: &Lesson) -> Vec<String> {
         script.push_str(&format!("echo '{MARK}'\n{}\n", s.command));
     }
     script.push_str(&format!("echo '{MARK}'\n"));
-    let bin_dir = bin().parent().unwrap().to_path_buf();
-    let path = format!(
-        "{}:{}",
-        bin_dir.display(),
-        std::env::var("PATH").unwrap_or_default()
-    );
+    let path = path_with_glassbox();
     let mut cmd = if l.needs_netns {
         let mut c = std::process::Command::new("unshare");
         // The throwaway namespace stands for the host: its loopback is up, as a host's is.
@@ -72,16 +88,11 @@ fn run_lesson(l: &Lesson) -> Vec<String> {
         }
     }
     // Whatever a lesson left in glassbox's journal is a leak.
-    let leftovers = glassbox()
-        .arg("cleanup")
-        .env("GLASSBOX_STATE_DIR", state.path())
-        .output()
-        .unwrap();
-    if !stdout(&leftovers).starts_with("Nothing to clean up") {
+    if let Some(left) = leftovers(state.path()) {
         problems.push(format!(
-            "lesson {} left host changes behind:\n{}",
-            l.number,
-            stdout(&leftovers)
+            "lesson {} left host changes behind:
+{left}",
+            l.number
         ));
     }
     problems
@@ -159,12 +170,7 @@ fn every_exercise_check_turns_done_when_its_solution_runs() {
         return;
     }
     let _one_at_a_time = MACHINE.lock().unwrap_or_else(|e| e.into_inner());
-    let bin_dir = bin().parent().unwrap().to_path_buf();
-    let path = format!(
-        "{}:{}",
-        bin_dir.display(),
-        std::env::var("PATH").unwrap_or_default()
-    );
+    let path = path_with_glassbox();
     let mut problems = Vec::new();
     for l in glassbox::lesson::all() {
         for (i, e) in l.exercises.iter().enumerate() {
@@ -211,17 +217,12 @@ fn every_exercise_check_turns_done_when_its_solution_runs() {
                 std::thread::sleep(std::time::Duration::from_millis(10));
             }
             unsafe { libc::kill(group, libc::SIGKILL) };
-            let leftovers = glassbox()
-                .arg("cleanup")
-                .env("GLASSBOX_STATE_DIR", state.path())
-                .output()
-                .unwrap();
-            if !stdout(&leftovers).starts_with("Nothing to clean up") {
+            if let Some(left) = leftovers(state.path()) {
                 problems.push(format!(
-                    "lesson {} exercise {}: the solution left host changes:\n{}",
+                    "lesson {} exercise {}: the solution left host changes:
+{left}",
                     l.number,
-                    i + 1,
-                    stdout(&leftovers)
+                    i + 1
                 ));
             }
             if !seen.contains(&done_line) {

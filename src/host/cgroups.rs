@@ -127,11 +127,12 @@ impl CgroupHost {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::host::mountinfo::parse;
 
-    const HYBRID: &str = "\
+    /// This machine's layout: memory, cpu and pids on v1, an empty v2 beside them.
+    pub(crate) const HYBRID: &str = "\
 31 23 0:28 / /sys/fs/cgroup rw,relatime - tmpfs tmpfs rw,mode=755
 32 31 0:29 / /sys/fs/cgroup/cpu rw,relatime - cgroup cgroup rw,cpu
 35 31 0:32 / /sys/fs/cgroup/memory rw,relatime - cgroup cgroup rw,memory
