@@ -116,7 +116,7 @@ pub struct Tail {
     pub command: Vec<String>,
 }
 
-#[derive(Args, Debug, Clone)]
+#[derive(Args, Debug, Clone, serde::Serialize, serde::Deserialize)]
 #[command(
     after_help = "Docker's `-v` is `--volume` here: in glassbox `-v` means verbose.\n\
 Examples:\n  glassbox run busybox sh -c 'hostname; ps'\n  glassbox run --memory 64m --pids-limit 20 busybox sh\n  glassbox run --dry-run busybox true      (the whole plan, nothing done)"
@@ -176,9 +176,14 @@ pub struct RunArgs {
     /// inside to your own uid outside (rootless); some stages then cannot run.
     #[arg(long, value_name = "MODE")]
     pub userns: Option<String>,
-    /// Remove the container when it ends (glassbox containers are always removed for now).
+    /// Remove the container when it ends (otherwise it stays, exited, for logs, diff, commit
+    /// and start, until `glassbox rm`).
     #[arg(long)]
     pub rm: bool,
+    /// Run in the background: print the container's id and leave it running under a small
+    /// supervisor that keeps its output in a log (`glassbox logs`).
+    #[arg(short = 'd', long)]
+    pub detach: bool,
     /// Keep stdin open (the container reads your input).
     #[arg(short = 'i', long)]
     pub interactive: bool,
@@ -333,7 +338,7 @@ pub struct CgroupArgs {
     pub tail: Tail,
 }
 
-#[derive(Args, Debug, Clone, Default)]
+#[derive(Args, Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
 pub struct SecurityOpts {
     /// Add a capability to the default set (a name from capabilities(7), or ALL). May be repeated.
     #[arg(long, value_name = "CAP")]

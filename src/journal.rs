@@ -63,6 +63,15 @@ pub struct Owner {
 }
 
 impl Owner {
+    /// Another process, identified by pid, start time and boot (None if it is gone).
+    pub fn of(pid: u32) -> Option<Owner> {
+        Some(Owner {
+            pid,
+            start_time: start_time(pid)?,
+            boot_id: boot_id(),
+        })
+    }
+
     pub fn current() -> Owner {
         let pid = std::process::id();
         Owner {

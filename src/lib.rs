@@ -3,6 +3,7 @@
 
 pub mod cleanup;
 pub mod cli;
+pub mod container;
 pub mod doctor;
 pub mod error;
 pub mod explain;
@@ -104,5 +105,11 @@ pub fn report_error(err: &error::Error, g: &GlobalArgs) {
 
 /// Print an error from a forked child (which has no command line of its own to consult).
 pub fn report_child_error(err: &error::Error) {
-    eprintln!("{} {}", "glassbox: error:".red().bold(), err);
+    use std::io::Write;
+    let _ = writeln!(
+        narrate::narration_out(),
+        "{} {}",
+        "glassbox: error:".red().bold(),
+        err
+    );
 }

@@ -219,15 +219,25 @@ impl Narrator {
         }
     }
 
+    /// From here on, narrate on a descriptor of its own (a duplicate of stderr, closed at
+    /// execve), so that stderr itself can be pointed elsewhere — a detached container's log —
+    /// while the narration still reaches the terminal.
+    pub fn keep_own_stderr(&self) {
+        let fd = unsafe { libc::fcntl(2, libc::F_DUPFD_CLOEXEC, 3) };
+        if fd >= 0 {
+            NARRATION_FD.store(fd, std::sync::atomic::Ordering::Relaxed);
+        }
+    }
+
     fn err_line(&self, text: &str) {
         self.finish_pending();
-        let mut e = std::io::stderr().lock();
+        let mut e = narration_out();
         let _ = writeln!(e, "{text}");
     }
 
     fn finish_pending(&self) {
         if self.pending.replace(false) {
-            let _ = writeln!(std::io::stderr().lock());
+            let _ = writeln!(narration_out());
         }
     }
 
@@ -307,7 +317,7 @@ impl Narrator {
             self.err_line(&format!("  {} {}", call.render().green(), "…".dimmed()));
         } else if self.level >= Level::Normal {
             self.finish_pending();
-            let mut e = std::io::stderr().lock();
+            let mut e = narration_out();
             let _ = write!(e, "  {}", call.render().green());
             let _ = e.flush();
             *self.pending.borrow_mut() = true;
@@ -335,12 +345,11 @@ impl Narrator {
             Ok(v) => format!(" = {v}"),
             Err(e) => format!(" = -1 {}", errno_words(e).red().bold()),
         };
-        let mut e = std::io::stderr().lock();
+        let mut e = narration_out();
         if !self.pending.replace(false) {
             let _ = write!(e, "  {}", call.render().green());
         }
         let _ = writeln!(e, "{tail}");
-        drop(e);
         if self.level >= Level::Verbose {
             self.verbose_call(call);
         }
@@ -398,5 +407,29 @@ impl Narrator {
     /// Forget a half-written line (in a child right after fork: the parent finishes it).
     pub fn forget_pending(&self) {
         *self.pending.borrow_mut() = false;
+    }
+}
+
+/// The descriptor narration is written to: stderr, unless `keep_own_stderr` moved it.
+static NARRATION_FD: std::sync::atomic::AtomicI32 = std::sync::atomic::AtomicI32::new(2);
+
+/// Where narration (and an error from a forked child) is written.
+pub fn narration_out() -> NarrationOut {
+    NarrationOut(NARRATION_FD.load(std::sync::atomic::Ordering::Relaxed))
+}
+
+pub struct NarrationOut(libc::c_int);
+
+impl Write for NarrationOut {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = unsafe { libc::write(self.0, buf.as_ptr().cast(), buf.len()) };
+        if n < 0 {
+            Err(std::io::Error::last_os_error())
+        } else {
+            Ok(n as usize)
+        }
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
     }
 }

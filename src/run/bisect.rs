@@ -113,6 +113,10 @@ fn try_with(on: &[Stage], masked: bool, args: &[String]) -> Result<Outcome> {
     })?;
     let mut cmd = Command::new(exe);
     cmd.arg("-q").arg("--trace").arg(&dir).arg("run");
+    // Each try is thrown away: no exited container is kept for it.
+    if !args.iter().any(|a| a == "--rm") {
+        cmd.arg("--rm");
+    }
     for s in SWITCHED.iter().filter(|s| !on.contains(s)) {
         cmd.args(["--skip", s.name()]);
     }

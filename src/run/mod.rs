@@ -11,6 +11,7 @@
 
 pub mod bisect;
 pub mod config;
+pub(crate) mod detach;
 pub mod rootfs;
 mod step;
 
@@ -61,6 +62,8 @@ pub struct Plan {
     pub interactive: bool,
     pub tty: bool,
     pub step: bool,
+    /// --rm: remove the container's directory when it ends.
+    pub remove_after: bool,
 }
 
 impl Plan {
@@ -303,6 +306,7 @@ pub fn plan(a: &RunArgs, sys: &Sys) -> Result<Plan> {
         interactive: a.interactive,
         tty: a.tty,
         step: a.step,
+        remove_after: a.rm,
     })
 }
 
@@ -322,11 +326,36 @@ pub fn main(a: &RunArgs, sys: &Sys) -> Result<i32> {
             "run it with sudo, or see the whole plan without root: glassbox run --dry-run …",
         ));
     }
+    if a.detach && (a.tty || a.interactive || a.step) {
+        return Err(Error::usage(
+            "-d cannot be combined with -i, -t or --step: a detached container has no terminal to read",
+            "leave out -d to run it in the foreground, or leave out -i/-t/--step",
+        ));
+    }
     let journal = if sys.dry_run() {
         None
     } else {
         Some(Journal::open()?)
     };
+    announce(sys, &plan);
+    let container = if sys.dry_run() {
+        None
+    } else {
+        let removal = if a.rm {
+            rootfs::journal_removal(journal.as_ref(), &plan.id)?
+        } else {
+            None
+        };
+        Some((create_container(a, &plan)?, removal))
+    };
+    match container {
+        Some((c, removal)) if a.detach => detach::start(sys, journal.as_ref(), &plan, &c, removal),
+        Some((c, removal)) => supervise(sys, journal.as_ref(), &plan, Some(&c), removal, None),
+        None => supervise(sys, journal.as_ref(), &plan, None, None, None),
+    }
+}
+
+fn announce(sys: &Sys, plan: &Plan) {
     let n = sys.narrator;
     n.stage(
         "run",
@@ -345,9 +374,54 @@ pub fn main(a: &RunArgs, sys: &Sys) -> Result<i32> {
             .collect::<Vec<_>>()
             .join(", ")
     ));
+}
+
+/// The container's record and directories, before anything else is made for it.
+fn create_container(a: &RunArgs, plan: &Plan) -> Result<crate::container::Container> {
+    let mut args = a.clone();
+    // A relative path means another directory when `glassbox start` runs it again.
+    if let Ok(abs) = std::fs::canonicalize(&a.image) {
+        if a.image != "busybox" {
+            args.image = abs.display().to_string();
+        }
+    }
+    args.name = Some(plan.name.clone());
+    crate::container::create(crate::container::Record {
+        id: plan.id.clone(),
+        name: plan.name.clone(),
+        image: a.image.clone(),
+        rootfs: plan.image.rootfs.clone(),
+        layers: plan.image.layers.clone(),
+        command: plan.command.clone(),
+        created: crate::container::now(),
+        args,
+    })
+}
+
+/// Make the container, run it, wait for it, record how it ended and undo what was made for
+/// it: the body of a foreground `run`, and of a detached container's supervisor.
+pub(crate) fn supervise(
+    sys: &Sys,
+    journal: Option<&Journal>,
+    plan: &Plan,
+    container: Option<&crate::container::Container>,
+    removal: Option<String>,
+    detached: Option<detach::Detached>,
+) -> Result<i32> {
     let mut made = Made::default();
-    let result = run_container(sys, journal.as_ref(), &plan, &mut made);
-    undo(sys, journal.as_ref(), &mut made);
+    let result = run_container(sys, journal, plan, container, removal, detached, &mut made);
+    let rm = plan.remove_after;
+    if let (Some(c), Err(e)) = (container, &result) {
+        let mut s = c.state();
+        if s.status != crate::container::Status::Exited {
+            s.status = crate::container::Status::Exited;
+            s.exit_code = Some(e.code);
+            s.error = Some(e.what.clone());
+            s.finished = Some(crate::container::now());
+            let _ = c.save_state(&s);
+        }
+    }
+    undo(sys, journal, &mut made, rm);
     result
 }
 
@@ -355,12 +429,18 @@ fn run_container(
     sys: &Sys,
     journal: Option<&Journal>,
     plan: &Plan,
+    container: Option<&crate::container::Container>,
+    removal: Option<String>,
+    mut detached: Option<detach::Detached>,
     made: &mut Made,
 ) -> Result<i32> {
     let n = sys.narrator;
     if plan.has(Stage::Rootfs) {
         step::pause(sys, plan, Stage::Rootfs, None);
-        made.fs = Some(rootfs::prepare(sys, journal, plan)?);
+        made.fs = Some(rootfs::prepare(sys, plan, removal)?);
+    } else if container.is_some() {
+        made.fs =
+            Some(rootfs::ContainerFs::at(&rootfs::container_dir(&plan.id)).journaled(removal));
     }
     let mut cgroup_plan = None;
     if let (true, Some(limits)) = (plan.has(Stage::Cgroup), &plan.limits) {
@@ -397,13 +477,18 @@ fn run_container(
         plan.clone_flags(),
         "the container's first process: PID 1 of its own pid namespace",
     )?;
+    let root_fs = made.fs.as_ref().filter(|_| plan.has(Stage::Rootfs));
     match forked {
         Forked::Child => {
-            let err = match child(sys, plan, made.fs.as_ref(), inside) {
+            let log = detached.as_ref().map(|d| d.log_fd());
+            let err = match child(sys, plan, root_fs, inside, log) {
                 Err(e) => e,
                 Ok(never) => match never {},
             };
             crate::report_child_error(&err);
+            if let Some(d) = &detached {
+                d.child_failed(err.code);
+            }
             std::process::exit(err.code);
         }
         Forked::Parent(pid) => {
@@ -431,6 +516,27 @@ fn run_container(
                 let _ = sys.wait(pid, "collect the child");
                 return Err(e);
             }
+            if let Some(c) = container {
+                let mut s = c.state();
+                s.status = crate::container::Status::Running;
+                s.process = crate::journal::Owner::of(pid as u32);
+                s.supervisor = Some(crate::journal::Owner::current());
+                s.detached = detached.is_some();
+                s.started = Some(crate::container::now());
+                s.finished = None;
+                s.exit_code = None;
+                s.error = None;
+                c.save_state(&s)?;
+            }
+            let gate = match detached.as_mut() {
+                // Let the child go now, to learn whether its command started.
+                Some(d) => {
+                    drop(gate);
+                    d.report_start(sys, pid, container)?;
+                    None
+                }
+                None => gate,
+            };
             forward_signals_with_grace(pid, STOP_GRACE_SECS);
             if plan.tty {
                 // With -t the container shares glassbox's terminal: Ctrl-C and Ctrl-\ reach
@@ -457,12 +563,19 @@ fn run_container(
                 }
                 _ => ended.code(),
             };
+            if let Some(c) = container {
+                let mut s = c.state();
+                s.status = crate::container::Status::Exited;
+                s.exit_code = Some(code);
+                s.finished = Some(crate::container::now());
+                c.save_state(&s)?;
+            }
             Ok(code)
         }
     }
 }
 
-fn undo(sys: &Sys, journal: Option<&Journal>, made: &mut Made) {
+fn undo(sys: &Sys, journal: Option<&Journal>, made: &mut Made, remove_container: bool) {
     if let Some(w) = made.network.as_mut() {
         if let Err(e) = w.undo(sys) {
             sys.narrator.warn(&format!(
@@ -474,7 +587,7 @@ fn undo(sys: &Sys, journal: Option<&Journal>, made: &mut Made) {
     if let Some((_, m)) = made.cgroups.as_mut() {
         cgroups::undo(sys, journal, m);
     }
-    if let Some(fs) = made.fs.take() {
+    if let (Some(fs), true) = (made.fs.take(), remove_container) {
         rootfs::remove(sys, journal, fs);
     }
 }
@@ -485,6 +598,7 @@ fn child(
     plan: &Plan,
     fs: Option<&rootfs::ContainerFs>,
     inside: Option<crate::stages::network::Inside>,
+    log: Option<std::os::fd::RawFd>,
 ) -> Result<std::convert::Infallible> {
     let n = sys.narrator;
     // Our pid as the host sees it, read while /proc is still the host's.
@@ -551,6 +665,12 @@ fn child(
                 "mount -o remount,bind,ro /",
             )?;
         }
+    }
+    if let Some(log) = log {
+        // From here the narration keeps the terminal on a descriptor of its own.
+        n.keep_own_stderr();
+        sys.dup2(log, 1, "-d: the container's stdout goes to its log file (glassbox logs reads it), as docker's json-file log driver")?;
+        sys.dup2(log, 2, "and its stderr too")?;
     }
     if plan.has(Stage::Security) {
         step::pause(sys, plan, Stage::Security, Some(me));

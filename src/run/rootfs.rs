@@ -22,73 +22,110 @@ pub fn data_dir() -> PathBuf {
     PathBuf::from("/var/lib/glassbox")
 }
 
-/// A container's own directories: the writable layer, overlay's work dir, the mount point.
+/// A container's own directories: the init layer, the writable layer, overlay's work dir,
+/// the mount point.
 pub struct ContainerFs {
     pub dir: PathBuf,
+    pub init: PathBuf,
     pub upper: PathBuf,
     pub work: PathBuf,
     pub merged: PathBuf,
+    /// The journal entry that has `cleanup` remove the directory (with --rm only: a kept
+    /// container's directory is its record, removed by `glassbox rm`).
     journal_id: Option<String>,
 }
 
-/// Make the container's directories (journaled first), with /etc/hostname and /etc/hosts
-/// in its writable layer.
-pub fn prepare(sys: &Sys, journal: Option<&Journal>, plan: &Plan) -> Result<ContainerFs> {
-    let dir = data_dir().join("containers").join(&plan.id);
+impl ContainerFs {
+    pub fn at(dir: &Path) -> ContainerFs {
+        ContainerFs {
+            init: dir.join("init"),
+            upper: dir.join("upper"),
+            work: dir.join("work"),
+            merged: dir.join("merged"),
+            dir: dir.to_path_buf(),
+            journal_id: None,
+        }
+    }
+}
+
+impl ContainerFs {
+    /// With the journal entry that has `cleanup` remove it (--rm).
+    pub fn journaled(self, journal_id: Option<String>) -> ContainerFs {
+        ContainerFs { journal_id, ..self }
+    }
+}
+
+/// The directory a container of this id has.
+pub fn container_dir(id: &str) -> PathBuf {
+    crate::container::containers_dir().join(id)
+}
+
+/// With --rm, journal the container's directory before it is made, so that `cleanup`
+/// removes it if glassbox is killed.
+pub fn journal_removal(journal: Option<&Journal>, id: &str) -> Result<Option<String>> {
+    match journal {
+        Some(j) => Ok(Some(j.record(Resource::Dir {
+            path: container_dir(id),
+        })?)),
+        None => Ok(None),
+    }
+}
+
+/// Write /etc/hostname and /etc/hosts into the container's init layer (its directories were
+/// made with the container).
+pub fn prepare(sys: &Sys, plan: &Plan, journal_id: Option<String>) -> Result<ContainerFs> {
     let fs = ContainerFs {
-        upper: dir.join("upper"),
-        work: dir.join("work"),
-        merged: dir.join("merged"),
-        dir: dir.clone(),
-        journal_id: None,
+        journal_id,
+        ..ContainerFs::at(&container_dir(&plan.id))
     };
     let n = sys.narrator;
     n.stage(
         "rootfs",
         "the container's root: the image read-only, a writable layer of its own on top",
     );
-    if sys.dry_run() {
-        n.note(&format!("mkdir -p {}/{{upper,work,merged}}", dir.display()));
+    n.note(&format!(
+        "{}/{{init,upper,work,merged}}: its files, its changes, overlay's scratch space, the mount point",
+        fs.dir.display()
+    ));
+    if sys.dry_run() || !plan.image.rootfs.join("etc").is_dir() {
         return Ok(fs);
     }
-    let journal_id = match journal {
-        Some(j) => Some(j.record(Resource::Dir { path: dir.clone() })?),
-        None => None,
-    };
+    let etc = fs.init.join("etc");
     let fail = |e: std::io::Error| {
         Error::io(
-            format!("cannot make the container's directory {}", dir.display()),
+            format!("cannot write the container's {}", etc.display()),
             &e,
             "check that the data directory is writable (GLASSBOX_DATA_DIR) and not full",
         )
     };
-    for d in [&fs.upper, &fs.work, &fs.merged] {
-        std::fs::create_dir_all(d).map_err(fail)?;
-    }
-    n.note(&format!("mkdir -p {}/{{upper,work,merged}}", dir.display()));
-    if plan.image.rootfs.join("etc").is_dir() {
-        let etc = fs.upper.join("etc");
-        std::fs::create_dir_all(&etc).map_err(fail)?;
-        std::fs::write(etc.join("hostname"), format!("{}\n", plan.hostname)).map_err(fail)?;
-        std::fs::write(
-            etc.join("hosts"),
-            format!(
-                "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n127.0.1.1\t{}\n",
-                plan.hostname
-            ),
-        )
-        .map_err(fail)?;
-        n.note("wrote /etc/hostname and /etc/hosts into the writable layer (the image stays untouched)");
-    }
-    Ok(ContainerFs { journal_id, ..fs })
+    std::fs::create_dir_all(&etc).map_err(fail)?;
+    std::fs::write(etc.join("hostname"), format!("{}\n", plan.hostname)).map_err(fail)?;
+    std::fs::write(
+        etc.join("hosts"),
+        format!(
+            "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n127.0.1.1\t{}\n",
+            plan.hostname
+        ),
+    )
+    .map_err(fail)?;
+    n.note("wrote /etc/hostname and /etc/hosts into its init layer (as Docker's \"-init\" layer: the image stays untouched, and `glassbox diff` shows only what the container itself changed)");
+    Ok(fs)
+}
+
+/// The overlay's lowerdir: the init layer, the image's layers, its root filesystem.
+fn lowerdir(fs: &ContainerFs, plan: &Plan) -> String {
+    let mut l = vec![fs.init.display().to_string()];
+    l.extend(plan.image.layers.iter().map(|p| p.display().to_string()));
+    l.push(plan.image.rootfs.display().to_string());
+    l.join(":")
 }
 
 /// In the child: mount the overlay at `merged` and return it (the root to pivot into).
 pub fn mount_root(sys: &Sys, fs: &ContainerFs, plan: &Plan) -> Result<PathBuf> {
-    let lower = plan.image.rootfs.display().to_string();
-    // Read-only: the writable layer becomes one more read-only layer, so /etc/hostname shows.
+    let lower = lowerdir(fs, plan);
+    // Read-only: no upper layer at all; the overlay is then read-only by itself.
     let data = if plan.read_only {
-        format!("lowerdir={}:{}", fs.upper.display(), lower)
+        format!("lowerdir={lower}")
     } else {
         format!(
             "lowerdir={},upperdir={},workdir={}",
@@ -99,17 +136,19 @@ pub fn mount_root(sys: &Sys, fs: &ContainerFs, plan: &Plan) -> Result<PathBuf> {
     };
     sys.mount(
         &MountArgs { source: Some("overlay"), target: &fs.merged, fstype: Some("overlay"), flags: 0, data: Some(&data) },
-        "one view of the image (lowerdir, read-only, shared by every container of it) and this container's own changes (upperdir)",
+        "one view of read-only layers (lowerdir: the container's init files over the image, shared by every container of it) and this container's own changes (upperdir; workdir is overlay's scratch space)",
         &format!("mount -t overlay overlay -o {data} {}", fs.merged.display()),
     )?;
     Ok(fs.merged.clone())
 }
 
-/// In the parent, after the container ended: remove its directories.
+/// In the parent, after a --rm container ended: remove its directories.
 pub fn remove(sys: &Sys, journal: Option<&Journal>, fs: ContainerFs) {
     if sys.dry_run() {
         return;
     }
+    // The record first: a half-removed directory is no longer listed as a container.
+    let _ = std::fs::remove_file(fs.dir.join("container.json"));
     match std::fs::remove_dir_all(&fs.dir) {
         Ok(()) => {
             sys.narrator.note(&format!(
@@ -146,7 +185,10 @@ pub fn stdin_from_null(sys: &Sys) -> Result<()> {
 
 /// What the container is made from: a root filesystem directory and its run config.
 pub struct Image {
+    /// The bottom layer: an exported root filesystem.
     pub rootfs: PathBuf,
+    /// Layers above it, topmost first (a committed image has them).
+    pub layers: Vec<PathBuf>,
     pub config: ImageConfig,
     /// As the user named it: `busybox`, `./rootfs`, `alpine.tar`.
     pub source: String,
@@ -183,6 +225,7 @@ pub fn resolve(sys: &Sys, source: &str) -> Result<Image> {
         let config = load_config(&rootfs)?.unwrap_or_default();
         return Ok(Image {
             rootfs,
+            layers: vec![],
             config,
             source: source.to_string(),
         });
@@ -203,6 +246,7 @@ pub fn resolve(sys: &Sys, source: &str) -> Result<Image> {
         let config = load_config(&rootfs)?.unwrap_or_default();
         return Ok(Image {
             rootfs,
+            layers: vec![],
             config,
             source: source.to_string(),
         });
@@ -243,6 +287,7 @@ pub fn resolve(sys: &Sys, source: &str) -> Result<Image> {
     let config = load_config(&rootfs)?.unwrap_or_default();
     Ok(Image {
         rootfs,
+        layers: vec![],
         config,
         source: source.to_string(),
     })
@@ -275,7 +320,7 @@ fn cache_key(path: &Path) -> Result<String> {
 }
 
 /// On a bridge: the container's address in its /etc/hosts, and the host's resolv.conf, in
-/// its writable layer (as Docker gives each container its own copies).
+/// its init layer (as Docker gives each container its own copies).
 pub fn write_network_files(
     sys: &Sys,
     fs: &ContainerFs,
@@ -285,7 +330,7 @@ pub fn write_network_files(
     if sys.dry_run() || !plan.image.rootfs.join("etc").is_dir() {
         return Ok(());
     }
-    let etc = fs.upper.join("etc");
+    let etc = fs.init.join("etc");
     let fail = |e: std::io::Error| {
         Error::io(
             format!("cannot write the container's {}", etc.display()),

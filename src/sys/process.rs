@@ -280,6 +280,13 @@ impl Sys<'_> {
         Ok(())
     }
 
+    /// setsid(2): a session of its own, with no controlling terminal.
+    pub fn setsid(&self, why: &str) -> Result<()> {
+        let call = Call::new("setsid", vec![], "setsid(2)", why);
+        self.call_plain(call, || check(unsafe { libc::setsid() } as libc::c_long))?;
+        Ok(())
+    }
+
     /// prctl(PR_SET_PDEATHSIG, sig): get `sig` when the parent dies.
     pub fn set_parent_death_signal(&self, sig: libc::c_int, why: &str) -> Result<()> {
         let name = nix::sys::signal::Signal::try_from(sig)

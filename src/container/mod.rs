@@ -1,0 +1,279 @@
+//! Containers that live on after `run`: each has an id, a name and a directory of its own
+//! under the data directory, as Docker keeps `/var/lib/docker/containers/ID`:
+//!
+//! ```text
+//! containers/ID/container.json   what it was made from and how (the run flags), written once
+//! containers/ID/state.json       created / running / exited: pid, exit code, times
+//! containers/ID/init/            the files glassbox writes for it (/etc/hostname, hosts):
+//!                                a read-only layer of its own, as Docker's "-init" layer
+//! containers/ID/upper/ work/     overlayfs's writable layer and its work directory
+//! containers/ID/merged/          where the overlay is mounted (inside the container only)
+//! containers/ID/log              what a detached container wrote to stdout and stderr
+//! containers/ID/lock             flock(2)ed by whoever changes the state
+//! ```
+//!
+//! Names and ids are checked before they reach a path; every state change is written whole
+//! (write, then rename) under the container's lock.
+
+pub mod state;
+
+use crate::cli::RunArgs;
+use crate::error::{Error, Result};
+use serde::{Deserialize, Serialize};
+pub use state::{State, Status};
+use std::path::{Path, PathBuf};
+
+/// What a container is made from, fixed when it is created.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Record {
+    pub id: String,
+    pub name: String,
+    /// The image as the user named it (`busybox`, `alpine.tar`, `myimage:v1`).
+    pub image: String,
+    /// The image's root filesystem: the bottom layer.
+    pub rootfs: PathBuf,
+    /// The image's layers above `rootfs`, topmost first (a committed image has some).
+    #[serde(default)]
+    pub layers: Vec<PathBuf>,
+    /// The command it runs, as resolved (the image's default when none was given).
+    pub command: Vec<String>,
+    /// Seconds since the epoch.
+    pub created: u64,
+    /// The flags it was run with: `glassbox start` runs it again with them.
+    pub args: RunArgs,
+}
+
+/// A container found on disk.
+#[derive(Debug, Clone)]
+pub struct Container {
+    pub dir: PathBuf,
+    pub record: Record,
+}
+
+/// Where containers live.
+pub fn containers_dir() -> PathBuf {
+    crate::run::rootfs::data_dir().join("containers")
+}
+
+pub fn now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+impl Container {
+    pub fn id(&self) -> &str {
+        &self.record.id
+    }
+    pub fn name(&self) -> &str {
+        &self.record.name
+    }
+    pub fn upper(&self) -> PathBuf {
+        self.dir.join("upper")
+    }
+    pub fn init_layer(&self) -> PathBuf {
+        self.dir.join("init")
+    }
+    pub fn log_path(&self) -> PathBuf {
+        self.dir.join("log")
+    }
+    /// The read-only layers under the container's own, topmost first: its init layer, then
+    /// the image's layers, then the image's root filesystem.
+    pub fn lowers(&self) -> Vec<PathBuf> {
+        let mut l = vec![self.init_layer()];
+        l.extend(self.record.layers.iter().cloned());
+        l.push(self.record.rootfs.clone());
+        l
+    }
+    pub fn state(&self) -> State {
+        State::read(&self.dir)
+    }
+    /// Take the container's lock (blocks while another glassbox command changes it).
+    pub fn lock(&self) -> Result<nix::fcntl::Flock<std::fs::File>> {
+        lock_file(&self.dir.join("lock"))
+    }
+    /// Write a new state, whole.
+    pub fn save_state(&self, s: &State) -> Result<()> {
+        s.write(&self.dir)
+    }
+}
+
+fn lock_file(path: &Path) -> Result<nix::fcntl::Flock<std::fs::File>> {
+    let f = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(path)
+        .map_err(|e| {
+            Error::io(
+                format!("cannot open the lock {}", path.display()),
+                &e,
+                "check that glassbox's data directory is writable (run as root)",
+            )
+        })?;
+    nix::fcntl::Flock::lock(f, nix::fcntl::FlockArg::LockExclusive)
+        .map_err(|(_, e)| Error::sys("cannot take a lock", e, "try again"))
+}
+
+/// A container id: 12 lowercase hex digits.
+pub fn is_id(s: &str) -> bool {
+    s.len() == 12
+        && s.chars()
+            .all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase())
+}
+
+/// What the user typed to name a container: a name (run's rules) or a whole or partial id.
+/// Anything else (`../x`, a slash, a control character) is refused before it reaches a path.
+fn check_reference(r: &str) -> Result<()> {
+    if crate::run::config::check_name(r).is_ok() {
+        return Ok(());
+    }
+    let shown: String = r.escape_default().collect();
+    Err(Error::usage(
+        format!("\"{shown}\" is not a container name or id"),
+        "give a name or id as `glassbox ps -a` lists them",
+    ))
+}
+
+fn read_record(dir: &Path) -> Option<Record> {
+    let b = std::fs::read(dir.join("container.json")).ok()?;
+    serde_json::from_slice(&b).ok()
+}
+
+/// Every container, oldest first.
+pub fn list() -> Vec<Container> {
+    let mut v: Vec<Container> = std::fs::read_dir(containers_dir())
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter(|e| is_id(&e.file_name().to_string_lossy()))
+        .filter_map(|e| {
+            let dir = e.path();
+            read_record(&dir).map(|record| Container { dir, record })
+        })
+        .collect();
+    v.sort_by(|a, b| (a.record.created, &a.record.id).cmp(&(b.record.created, &b.record.id)));
+    v
+}
+
+/// The container with this name, id, or unique id prefix (as docker finds them).
+pub fn find(reference: &str) -> Result<Container> {
+    check_reference(reference)?;
+    let all = list();
+    if let Some(c) = all
+        .iter()
+        .find(|c| c.record.name == reference || c.record.id == reference)
+    {
+        return Ok(c.clone());
+    }
+    let by_prefix: Vec<&Container> = all
+        .iter()
+        .filter(|c| c.record.id.starts_with(reference))
+        .collect();
+    match by_prefix.as_slice() {
+        [one] => Ok((*one).clone()),
+        [] => Err(Error::usage(
+            format!("no such container: {reference}"),
+            "`glassbox ps -a` lists the containers there are",
+        )),
+        _ => Err(Error::usage(
+            format!("{reference} matches more than one container id"),
+            "give more of the id, or the name",
+        )),
+    }
+}
+
+/// Make a new container's directory and record, under the lock that keeps names unique.
+/// Returns it with the state `created`.
+pub fn create(record: Record) -> Result<Container> {
+    let root = containers_dir();
+    std::fs::create_dir_all(&root).map_err(|e| {
+        Error::io(
+            format!("cannot make {}", root.display()),
+            &e,
+            "check that glassbox's data directory is writable (run as root)",
+        )
+    })?;
+    let _names = lock_file(&root.join(".names.lock"))?;
+    if let Some(other) = list().iter().find(|c| c.record.name == record.name) {
+        return Err(Error::usage(
+            format!(
+                "the container name {:?} is already in use by container {}",
+                record.name, other.record.id
+            ),
+            "remove that container (glassbox rm), or give this one another --name",
+        ));
+    }
+    let dir = root.join(&record.id);
+    let fail = |e: std::io::Error| {
+        Error::io(
+            format!("cannot make the container's directory {}", dir.display()),
+            &e,
+            "check that the data directory is writable (GLASSBOX_DATA_DIR) and not full",
+        )
+    };
+    std::fs::create_dir(&dir).map_err(fail)?;
+    for d in ["init", "upper", "work", "merged"] {
+        std::fs::create_dir(dir.join(d)).map_err(fail)?;
+    }
+    let c = Container { dir, record };
+    c.save_state(&State::created())?;
+    // The record last: a directory without one is not a container yet (list skips it).
+    write_whole(
+        &c.dir.join("container.json"),
+        &serde_json::to_vec_pretty(&c.record).expect("serialisable"),
+    )?;
+    Ok(c)
+}
+
+/// Remove a container's directory (its writable layer, log and state).
+pub fn remove_dir(c: &Container) -> Result<()> {
+    // The record first: a half-removed directory is no longer listed as a container.
+    let _ = std::fs::remove_file(c.dir.join("container.json"));
+    std::fs::remove_dir_all(&c.dir).map_err(|e| {
+        Error::io(
+            format!("cannot remove {}", c.dir.display()),
+            &e,
+            "check for mounts inside it (findmnt) and remove it by hand",
+        )
+    })
+}
+
+/// Write a file whole: to a temporary name, then rename over the old one.
+pub fn write_whole(path: &Path, bytes: &[u8]) -> Result<()> {
+    let tmp = path.with_extension("tmp");
+    std::fs::write(&tmp, bytes)
+        .and_then(|()| std::fs::rename(&tmp, path))
+        .map_err(|e| {
+            Error::io(
+                format!("cannot write {}", path.display()),
+                &e,
+                "check that glassbox's data directory is writable and not full",
+            )
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hostile_references_are_refused_before_any_path() {
+        for bad in ["../x", "a/b", "..", "", "x\n", "/etc", "a\u{7}"] {
+            let e = check_reference(bad).unwrap_err();
+            assert!(e.what.contains("is not a container name or id"), "{bad:?}");
+        }
+        for good in ["web", "gb-0a1b2c3d4e5f", "0a1b2c", "my_app.1"] {
+            check_reference(good).unwrap();
+        }
+    }
+
+    #[test]
+    fn ids_are_twelve_lowercase_hex_digits() {
+        assert!(is_id("0123456789ab"));
+        assert!(!is_id("0123456789AB"));
+        assert!(!is_id("0123456789a"));
+        assert!(!is_id(".names.lock"));
+    }
+}

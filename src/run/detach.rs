@@ -1,0 +1,182 @@
+//! `run -d`: the container goes on in the background under a supervisor, as docker's
+//! containerd-shim: a small process that stays its parent, keeps its output in a log file,
+//! collects its exit status and undoes what was made for it.
+//!
+//! ```text
+//! glassbox run -d ──fork──▶ supervisor (setsid) ──clone──▶ container PID 1 ──execve──▶ CMD
+//!       ▲                        │    stdout, stderr ▶ containers/ID/log
+//!       └─ "running" / "exited N" ┘    (a pipe: the front prints the id, or the failure, and exits)
+//! ```
+//!
+//! The supervisor learns that the command started from a close-on-exec pipe the container
+//! holds: end-of-file without a byte means execve(2) succeeded; a byte-string means the
+//! container failed first (with that exit code).
+
+use crate::container::Container;
+use crate::error::{Error, Result};
+use crate::journal::Journal;
+use crate::sys::process::Forked;
+use crate::sys::Sys;
+use std::io::{Read, Write};
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+
+/// What a detached container's supervisor holds.
+pub struct Detached {
+    /// Write end of the pipe to the front (`glassbox run -d`, which waits to print the id).
+    report: Option<OwnedFd>,
+    /// The container's log, opened O_APPEND: its stdout and stderr.
+    log: OwnedFd,
+    /// The exec pipe: the container holds the write end until execve(2) closes it.
+    exec_read: OwnedFd,
+    exec_write: Option<OwnedFd>,
+    /// Where the supervisor's own narration goes once the front has gone.
+    supervisor_log: std::path::PathBuf,
+}
+
+fn pipe() -> Result<(OwnedFd, OwnedFd)> {
+    nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(|e| {
+        Error::sys(
+            "cannot make a pipe",
+            e,
+            "check the open-file limit (ulimit -n)",
+        )
+    })
+}
+
+impl Detached {
+    pub fn log_fd(&self) -> RawFd {
+        self.log.as_raw_fd()
+    }
+
+    /// In the container, when it fails before execve: tell the supervisor its exit code.
+    pub fn child_failed(&self, code: i32) {
+        if let Some(w) = &self.exec_write {
+            let _ = nix::unistd::write(w, code.to_string().as_bytes());
+        }
+    }
+
+    /// In the supervisor, with the container let go: wait for its execve (or its failure),
+    /// tell the front, then stop writing to the terminal.
+    pub fn report_start(&mut self, sys: &Sys, pid: i32, c: Option<&Container>) -> Result<()> {
+        drop(self.exec_write.take());
+        let mut got = String::new();
+        let _ = std::fs::File::from(
+            self.exec_read
+                .try_clone()
+                .map_err(|e| Error::io("cannot read the exec pipe", &e, "try again"))?,
+        )
+        .read_to_string(&mut got);
+        let message = if got.is_empty() {
+            sys.narrator.note(&format!(
+                "the container runs (pid {pid} on the host); its output goes to {}",
+                c.map(|c| c.log_path().display().to_string())
+                    .unwrap_or_default()
+            ));
+            "running".to_string()
+        } else {
+            format!("exited {got}")
+        };
+        if let Some(r) = self.report.take() {
+            let mut f = std::fs::File::from(r);
+            let _ = f.write_all(message.as_bytes());
+        }
+        // The terminal belongs to the user again: narrate into a file from here on.
+        if let Ok(f) = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.supervisor_log)
+        {
+            unsafe {
+                libc::dup2(f.as_raw_fd(), 1);
+                libc::dup2(f.as_raw_fd(), 2);
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The front of `run -d`: fork the supervisor, wait until the container runs (or failed to),
+/// print its id. Returns the exit code of `glassbox run -d`.
+pub fn start(
+    sys: &Sys,
+    journal: Option<&Journal>,
+    plan: &super::Plan,
+    c: &Container,
+    removal: Option<String>,
+) -> Result<i32> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .mode(0o640)
+        .custom_flags(libc::O_CLOEXEC)
+        .open(c.log_path())
+        .map_err(|e| {
+            Error::io(
+                format!("cannot open the container's log {}", c.log_path().display()),
+                &e,
+                "check that glassbox's data directory is writable and not full",
+            )
+        })?;
+    let (report_read, report_write) = pipe()?;
+    let (exec_read, exec_write) = pipe()?;
+    let n = sys.narrator;
+    n.stage(
+        "detach",
+        "a supervisor stays with the container (as docker's containerd-shim) while you get your terminal back",
+    );
+    match sys.fork(
+        0,
+        "the supervisor: the container's parent, its log keeper, its undo",
+    )? {
+        Forked::Child => {
+            drop(report_read);
+            let code = (|| {
+                sys.setsid(
+                    "a session of its own: closing the terminal does not end the container",
+                )?;
+                let det = Detached {
+                    report: Some(report_write),
+                    log: log.into(),
+                    exec_read,
+                    exec_write: Some(exec_write),
+                    supervisor_log: c.dir.join("supervisor.log"),
+                };
+                super::supervise(sys, journal, plan, Some(c), removal, Some(det))
+            })();
+            if let Err(e) = &code {
+                crate::report_child_error(e);
+            }
+            std::process::exit(0)
+        }
+        Forked::Parent(_) => {
+            drop(report_write);
+            drop(exec_write);
+            drop(exec_read);
+            let mut got = String::new();
+            let _ = std::fs::File::from(report_read).read_to_string(&mut got);
+            match got.split_once(' ') {
+                _ if got == "running" => {
+                    println!("{}", c.id());
+                    Ok(0)
+                }
+                Some(("exited", code)) => {
+                    Ok(code.trim().parse().unwrap_or(crate::error::exit::GLASSBOX))
+                }
+                // The supervisor failed before the container ran: it said why, and recorded
+                // the code in the state.
+                _ if c.state().exit_code.is_some() => Ok(c.state().exit_code.unwrap_or(125)),
+                _ => Err(Error::new(
+                    format!(
+                        "the container {} did not start: its supervisor ended first",
+                        c.name()
+                    ),
+                    format!(
+                        "see {} and `glassbox ps -a`",
+                        c.dir.join("supervisor.log").display()
+                    ),
+                )),
+            }
+        }
+    }
+}
