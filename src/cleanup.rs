@@ -59,10 +59,19 @@ pub fn undo_and_strike(sys: &Sys, journal: &Journal, id: &str, resource: &Resour
 
 /// Undo every entry whose owner is gone.
 pub fn cleanup(sys: &Sys, journal: &Journal) -> Report {
+    cleanup_where(sys, journal, |_| true)
+}
+
+/// Undo the entries of one owner that is gone (a killed container supervisor, for `rm`).
+pub fn cleanup_owned_by(sys: &Sys, journal: &Journal, owner: &crate::journal::Owner) -> Report {
+    cleanup_where(sys, journal, |e| e.owner == *owner)
+}
+
+fn cleanup_where(sys: &Sys, journal: &Journal, chosen: impl Fn(&Entry) -> bool) -> Report {
     let mut report = Report::default();
     let mut entries: Vec<Entry> = journal.entries();
     entries.reverse();
-    for e in entries {
+    for e in entries.into_iter().filter(|e| chosen(e)) {
         let what = e.resource.describe();
         if e.owner.is_alive() {
             report.in_use.push(format!(

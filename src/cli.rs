@@ -106,6 +106,99 @@ pub enum Command {
     Doctor(DoctorArgs),
     /// Undo what a killed glassbox left on the host (from the journal). Safe to repeat.
     Cleanup,
+    /// List running containers; -a all of them (as docker ps).
+    #[command(
+        after_help = "-q (glassbox's quiet flag) prints only the ids, as docker ps -q:\n  glassbox rm $(glassbox ps -aq)"
+    )]
+    Ps(PsArgs),
+    /// Print what a detached container wrote to stdout and stderr (as docker logs).
+    Logs(LogsArgs),
+    /// Run a command inside a running container: its namespaces, cgroups and privileges
+    /// (as docker exec; by hand, nsenter).
+    #[command(after_help = "Example: glassbox exec -it web sh")]
+    Exec(ExecArgs),
+    /// Stop running containers: SIGTERM, then SIGKILL after the grace time (as docker stop).
+    Stop(StopArgs),
+    /// Start stopped containers again, detached, with their writable layer as they left it
+    /// (as docker start).
+    Start(StartArgs),
+    /// Remove containers: their writable layer, log and state (as docker rm).
+    Rm(RmArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct PsArgs {
+    /// Show every container, not only the running ones.
+    #[arg(short, long)]
+    pub all: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct LogsArgs {
+    /// Keep printing what the container writes until it ends (Ctrl-C to stop following).
+    #[arg(short, long)]
+    pub follow: bool,
+    /// Print only the last N lines.
+    #[arg(short = 'n', long, value_name = "N")]
+    pub tail: Option<usize>,
+    /// The container (name or id).
+    pub container: String,
+}
+
+#[derive(Args, Debug)]
+pub struct ExecArgs {
+    /// Keep stdin open (the command reads your input).
+    #[arg(short, long)]
+    pub interactive: bool,
+    /// Give the command the terminal.
+    #[arg(short, long)]
+    pub tty: bool,
+    /// Set an environment variable: NAME=VALUE, or NAME to pass the host's value. May be repeated.
+    #[arg(short = 'e', long = "env", value_name = "NAME[=VALUE]")]
+    pub env: Vec<String>,
+    /// The working directory inside the container (default: the container's).
+    #[arg(short = 'w', long, value_name = "DIR")]
+    pub workdir: Option<String>,
+    /// Run as this user inside: UID[:GID] (default: the container's user).
+    #[arg(short = 'u', long, value_name = "USER[:GROUP]")]
+    pub user: Option<String>,
+    /// The container (name or id).
+    pub container: String,
+    /// The command and its arguments.
+    #[arg(
+        trailing_var_arg = true,
+        allow_hyphen_values = true,
+        required = true,
+        value_name = "COMMAND"
+    )]
+    pub command: Vec<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct StopArgs {
+    /// Seconds to wait after SIGTERM before SIGKILL.
+    #[arg(short = 't', long = "time", default_value_t = 10, value_name = "SECS")]
+    pub time: u32,
+    /// The containers (names or ids).
+    #[arg(required = true)]
+    pub containers: Vec<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct StartArgs {
+    /// The containers (names or ids).
+    #[arg(required = true)]
+    pub containers: Vec<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct RmArgs {
+    /// Remove running containers too (they are killed first).
+    #[arg(short, long)]
+    pub force: bool,
+    /// The containers (names or ids).
+    #[arg(required = true)]
+    pub containers: Vec<String>,
 }
 
 /// The command to run after a stage: everything after `--`.

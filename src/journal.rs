@@ -87,11 +87,16 @@ impl Owner {
     }
 }
 
-/// The start time of a process, from /proc/PID/stat (the fields after the `)` of its name).
+/// The start time of a live process, from /proc/PID/stat (the fields after the `)` of its
+/// name). A zombie has ended (it only waits to be reaped): None.
 pub fn start_time(pid: u32) -> Option<u64> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     let after = &stat[stat.rfind(')')? + 2..];
-    after.split(' ').nth(19)?.parse().ok()
+    let mut fields = after.split(' ');
+    if matches!(fields.next(), Some("Z" | "X")) {
+        return None;
+    }
+    fields.nth(18)?.parse().ok()
 }
 
 fn boot_id() -> String {

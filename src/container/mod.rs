@@ -15,6 +15,10 @@
 //! Names and ids are checked before they reach a path; every state change is written whole
 //! (write, then rename) under the container's lock.
 
+pub mod exec;
+pub mod lifecycle;
+pub mod logs;
+pub mod ps;
 pub mod state;
 
 use crate::cli::RunArgs;
@@ -35,6 +39,9 @@ pub struct Record {
     /// The image's layers above `rootfs`, topmost first (a committed image has some).
     #[serde(default)]
     pub layers: Vec<PathBuf>,
+    /// The image's config (default command, env, workdir, user) as it was at creation.
+    #[serde(default)]
+    pub image_config: Option<crate::stages::export::config::ImageConfig>,
     /// The command it runs, as resolved (the image's default when none was given).
     pub command: Vec<String>,
     /// Seconds since the epoch.

@@ -103,6 +103,7 @@ pub fn start(
     plan: &super::Plan,
     c: &Container,
     removal: Option<String>,
+    print_id: bool,
 ) -> Result<i32> {
     use std::os::unix::fs::OpenOptionsExt;
     let log = std::fs::OpenOptions::new()
@@ -157,7 +158,9 @@ pub fn start(
             let _ = std::fs::File::from(report_read).read_to_string(&mut got);
             match got.split_once(' ') {
                 _ if got == "running" => {
-                    println!("{}", c.id());
+                    if print_id {
+                        println!("{}", c.id());
+                    }
                     Ok(0)
                 }
                 Some(("exited", code)) => {

@@ -174,8 +174,28 @@ fn parse_tmpfs(spec: &str) -> Result<(std::path::PathBuf, Option<String>)> {
 
 /// Check every flag and settle the plan. Nothing is changed on the host.
 pub fn plan(a: &RunArgs, sys: &Sys) -> Result<Plan> {
+    plan_with(a, sys, None)
+}
+
+/// The plan of an existing container (`start`, `exec`): its id and image as recorded.
+pub fn plan_existing(c: &crate::container::Container, a: &RunArgs, sys: &Sys) -> Result<Plan> {
+    let r = &c.record;
+    let config = crate::stages::export::config::load_config(&r.rootfs)?.unwrap_or_default();
+    let image = rootfs::Image {
+        rootfs: r.rootfs.clone(),
+        layers: r.layers.clone(),
+        config: r.image_config.clone().unwrap_or(config),
+        source: r.image.clone(),
+    };
+    plan_with(a, sys, Some((r.id.clone(), image)))
+}
+
+fn plan_with(a: &RunArgs, sys: &Sys, existing: Option<(String, rootfs::Image)>) -> Result<Plan> {
     let stages = config::stages(&a.skip, &a.only)?;
-    let id = config::new_id();
+    let (id, image) = match existing {
+        Some((id, image)) => (id, Some(image)),
+        None => (config::new_id(), None),
+    };
     let name = match &a.name {
         Some(n) => {
             config::check_name(n)?;
@@ -228,7 +248,10 @@ pub fn plan(a: &RunArgs, sys: &Sys) -> Result<Plan> {
             ));
         }
     }
-    let image = rootfs::resolve(sys, &a.image)?;
+    let image = match image {
+        Some(i) => i,
+        None => rootfs::resolve(sys, &a.image)?,
+    };
     let command = if a.command.is_empty() {
         rootfs::default_command(&image.config)
     } else {
@@ -349,10 +372,23 @@ pub fn main(a: &RunArgs, sys: &Sys) -> Result<i32> {
         Some((create_container(a, &plan)?, removal))
     };
     match container {
-        Some((c, removal)) if a.detach => detach::start(sys, journal.as_ref(), &plan, &c, removal),
+        Some((c, removal)) if a.detach => {
+            detach::start(sys, journal.as_ref(), &plan, &c, removal, true)
+        }
         Some((c, removal)) => supervise(sys, journal.as_ref(), &plan, Some(&c), removal, None),
         None => supervise(sys, journal.as_ref(), &plan, None, None, None),
     }
+}
+
+/// `glassbox start`: run an existing container again, detached.
+pub fn start_detached(
+    sys: &Sys,
+    journal: &Journal,
+    plan: &Plan,
+    c: &crate::container::Container,
+) -> Result<i32> {
+    announce(sys, plan);
+    detach::start(sys, Some(journal), plan, c, None, false)
 }
 
 fn announce(sys: &Sys, plan: &Plan) {
@@ -392,6 +428,7 @@ fn create_container(a: &RunArgs, plan: &Plan) -> Result<crate::container::Contai
         image: a.image.clone(),
         rootfs: plan.image.rootfs.clone(),
         layers: plan.image.layers.clone(),
+        image_config: Some(plan.image.config.clone()),
         command: plan.command.clone(),
         created: crate::container::now(),
         args,

@@ -51,7 +51,24 @@ fn ino(path: &Path) -> Option<u64> {
 }
 
 pub fn main(a: &EnterArgs, sys: &Sys) -> Result<i32> {
-    let pid = a.pid;
+    let fork = join(sys, a.pid)?;
+    if !fork {
+        return super::exec_tail(sys, &a.tail.command);
+    }
+    let ended = super::fork_exec_wait(
+        sys,
+        0,
+        &a.tail.command,
+        "a child, born in the joined pid namespace",
+    )?;
+    sys.narrator
+        .note(&format!("the command {}", ended.describe()));
+    Ok(ended.code())
+}
+
+/// Join the namespaces, root and working directory of process `pid`. Returns whether a
+/// fork is needed for the pid (or time) namespace to apply.
+pub fn join(sys: &Sys, pid: i32) -> Result<bool> {
     let proc_dir = Path::new("/proc").join(pid.to_string());
     if pid <= 0 || !proc_dir.is_dir() {
         return Err(Error::usage(
@@ -152,15 +169,5 @@ pub fn main(a: &EnterArgs, sys: &Sys) -> Result<i32> {
         sys.setgid(0, "become group 0 of the joined user namespace")?;
         sys.setuid(0, "become user 0 of the joined user namespace")?;
     }
-    if !fork {
-        return super::exec_tail(sys, &a.tail.command);
-    }
-    let ended = super::fork_exec_wait(
-        sys,
-        0,
-        &a.tail.command,
-        "a child, born in the joined pid namespace",
-    )?;
-    n.note(&format!("the command {}", ended.describe()));
-    Ok(ended.code())
+    Ok(fork)
 }

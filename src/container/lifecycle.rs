@@ -1,0 +1,223 @@
+//! `glassbox stop`, `start` and `rm`: a container's life after `run`.
+//!
+//! stop is what `docker stop` does: SIGTERM to the container's PID 1, and SIGKILL if it has
+//! not ended after the grace time (a PID 1 ignores every signal it has no handler for, so a
+//! shell as PID 1 never ends on SIGTERM). Its supervisor — the glassbox process that waits
+//! for it — then records the exit code and undoes its cgroups and network.
+
+use super::{find, Container, Status};
+use crate::cli::{RmArgs, StartArgs, StopArgs};
+use crate::error::{Error, Result};
+use crate::sys::Sys;
+use std::time::{Duration, Instant};
+
+/// Wait up to `limit` for `done`, checking every 20 ms.
+fn wait_until(limit: Duration, done: impl Fn() -> bool) -> bool {
+    let start = Instant::now();
+    loop {
+        if done() {
+            return true;
+        }
+        if start.elapsed() >= limit {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Whether the container's supervisor has finished: it has recorded the end and undone
+/// what it made (or it is gone).
+fn supervisor_done(c: &Container) -> bool {
+    let s = c.state();
+    s.effective() != Status::Running && !s.supervisor.as_ref().is_some_and(|o| o.is_alive())
+}
+
+fn need_root(what: &str) -> Result<()> {
+    if crate::host::is_root() {
+        Ok(())
+    } else {
+        Err(Error::new(
+            format!("glassbox {what} needs root: containers belong to root"),
+            format!("run it with sudo: sudo glassbox {what} …"),
+        )
+        .with_code(1))
+    }
+}
+
+/// Stop one container; returns once its supervisor has recorded how it ended.
+pub fn stop(sys: &Sys, c: &Container, grace: u32) -> Result<()> {
+    let n = sys.narrator;
+    let Some(pid) = c.state().running_pid() else {
+        n.note(&format!("{} is not running: nothing to stop", c.name()));
+        return Ok(());
+    };
+    n.stage(
+        "stop",
+        &format!("end container {} (pid {pid} on the host)", c.name()),
+    );
+    sys.kill(
+        pid,
+        libc::SIGTERM,
+        "ask the container's PID 1 to end (it ignores SIGTERM unless it installed a handler)",
+    )?;
+    let ended = || c.state().running_pid().is_none();
+    if !wait_until(Duration::from_secs(grace.into()), ended) {
+        n.note(&format!("still running after {grace} s"));
+        sys.kill(
+            pid,
+            libc::SIGKILL,
+            "the grace time is over: SIGKILL cannot be ignored, not even by PID 1",
+        )?;
+    }
+    if !wait_until(Duration::from_secs(10), || supervisor_done(c)) {
+        return Err(Error::new(
+            format!("container {} did not end after SIGKILL", c.name()),
+            "look at it with glassbox inspect, and try glassbox rm -f",
+        )
+        .with_code(1));
+    }
+    let s = c.state();
+    n.note(&format!(
+        "{} {}",
+        c.name(),
+        s.describe(super::now()).to_lowercase()
+    ));
+    Ok(())
+}
+
+pub fn stop_main(a: &StopArgs, sys: &Sys) -> Result<i32> {
+    need_root("stop")?;
+    let mut code = 0;
+    for r in &a.containers {
+        match find(r).and_then(|c| stop(sys, &c, a.time)) {
+            Ok(()) => println!("{r}"),
+            Err(e) => {
+                crate::report_child_error(&e);
+                code = 1;
+            }
+        }
+    }
+    Ok(code)
+}
+
+/// Start a stopped container again, detached, on its own writable layer.
+fn start(sys: &Sys, c: &Container) -> Result<()> {
+    let _lock = c.lock()?;
+    match c.state().effective() {
+        Status::Running => return Ok(()),
+        Status::Dead => {
+            // Its supervisor was killed: undo what it left before starting anew.
+            remove_leftovers(sys, c)?;
+        }
+        _ => {}
+    }
+    let mut args = c.record.args.clone();
+    args.detach = true;
+    let plan = crate::run::plan_existing(c, &args, sys)?;
+    let journal = crate::journal::Journal::open()?;
+    let code = crate::run::start_detached(sys, &journal, &plan, c)?;
+    if code != 0 {
+        return Err(Error::new(
+            format!("container {} exited at once with status {code}", c.name()),
+            format!("see glassbox logs {}", c.name()),
+        )
+        .with_code(1));
+    }
+    Ok(())
+}
+
+pub fn start_main(a: &StartArgs, sys: &Sys) -> Result<i32> {
+    need_root("start")?;
+    let mut code = 0;
+    for r in &a.containers {
+        match find(r).and_then(|c| start(sys, &c)) {
+            Ok(()) => println!("{r}"),
+            Err(e) => {
+                crate::report_child_error(&e);
+                code = 1;
+            }
+        }
+    }
+    Ok(code)
+}
+
+/// What a killed supervisor left on the host (its cgroups, veth, rules), from the journal.
+fn remove_leftovers(sys: &Sys, c: &Container) -> Result<()> {
+    let Some(owner) = c.state().supervisor else {
+        return Ok(());
+    };
+    if owner.is_alive() {
+        return Ok(());
+    }
+    let journal = crate::journal::Journal::open()?;
+    let report = crate::cleanup::cleanup_owned_by(sys, &journal, &owner);
+    for u in &report.undone {
+        sys.narrator
+            .note(&format!("removed {u} (left by its killed supervisor)"));
+    }
+    match report.failed.first() {
+        Some(f) => Err(Error::new(
+            format!("could not remove what container {} left: {f}", c.name()),
+            "see glassbox cleanup",
+        )
+        .with_code(1)),
+        None => Ok(()),
+    }
+}
+
+fn rm(sys: &Sys, c: &Container, force: bool) -> Result<()> {
+    let _lock = c.lock()?;
+    if let Some(pid) = c.state().running_pid() {
+        if !force {
+            return Err(Error::usage(
+                format!("cannot remove container {}: it is running", c.name()),
+                format!(
+                    "stop it first (glassbox stop {0}), or force it: glassbox rm -f {0}",
+                    c.name()
+                ),
+            )
+            .with_code(1));
+        }
+        sys.kill(
+            pid,
+            libc::SIGKILL,
+            "rm -f: end the container at once (as docker rm -f)",
+        )?;
+        if !wait_until(Duration::from_secs(10), || supervisor_done(c)) {
+            return Err(Error::new(
+                format!("container {} did not end after SIGKILL", c.name()),
+                "look at it with glassbox inspect, then try again",
+            )
+            .with_code(1));
+        }
+    } else if !wait_until(Duration::from_secs(10), || supervisor_done(c)) {
+        // Ended, and its supervisor is still undoing what it made: let it finish.
+        return Err(Error::new(
+            format!("container {}'s supervisor is still running", c.name()),
+            "try again in a moment",
+        )
+        .with_code(1));
+    }
+    remove_leftovers(sys, c)?;
+    super::remove_dir(c)?;
+    sys.narrator.note(&format!(
+        "rm -rf {} (its writable layer, log and state)",
+        c.dir.display()
+    ));
+    Ok(())
+}
+
+pub fn rm_main(a: &RmArgs, sys: &Sys) -> Result<i32> {
+    need_root("rm")?;
+    let mut code = 0;
+    for r in &a.containers {
+        match find(r).and_then(|c| rm(sys, &c, a.force)) {
+            Ok(()) => println!("{r}"),
+            Err(e) => {
+                crate::report_child_error(&e);
+                code = 1;
+            }
+        }
+    }
+    Ok(code)
+}
