@@ -124,6 +124,35 @@ pub enum Command {
     Start(StartArgs),
     /// Remove containers: their writable layer, log and state (as docker rm).
     Rm(RmArgs),
+    /// Show the files a container added (A), changed (C) and deleted (D), read from its
+    /// writable layer (as docker diff).
+    #[command(
+        after_help = "Example:\n  glassbox run --name c1 busybox sh -c 'echo new > /new; rm /bin/vi'\n  glassbox diff c1"
+    )]
+    Diff(DiffArgs),
+    /// Make a new image from a container's changes: its writable layer becomes a layer over
+    /// its image's (as docker commit).
+    #[command(
+        after_help = "Example:\n  glassbox commit -m 'adds /new' c1 myimage:v1\n  glassbox run myimage:v1 cat /new"
+    )]
+    Commit(CommitArgs),
+    /// List images, with their layers and sizes (as docker images).
+    #[command(
+        after_help = "-q (glassbox's quiet flag) prints only the ids, as docker images -q:\n  glassbox rmi $(glassbox images -q)"
+    )]
+    Images(ImagesArgs),
+    /// Remove images, and the layers no other image or container uses (as docker rmi).
+    #[command(after_help = "Example: glassbox rmi myimage:v1")]
+    Rmi(RmiArgs),
+    /// Show an image's layers, topmost first, with what made each one (as docker history).
+    #[command(after_help = "Example: glassbox history myimage:v1")]
+    History(HistoryArgs),
+    /// Write an image to a tar file: docker save's format, or an OCI image layout (as
+    /// docker save).
+    #[command(
+        after_help = "Examples:\n  glassbox save myimage:v1 -o myimage.tar          (docker load, skopeo docker-archive:)\n  glassbox save --format oci myimage:v1 -o oci.tar  (tar xf it for umoci or skopeo oci:DIR)"
+    )]
+    Save(SaveArgs),
 }
 
 #[derive(Args, Debug)]
@@ -199,6 +228,81 @@ pub struct RmArgs {
     /// The containers (names or ids).
     #[arg(required = true)]
     pub containers: Vec<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct DiffArgs {
+    /// The container (name or id).
+    pub container: String,
+}
+
+#[derive(Args, Debug)]
+pub struct CommitArgs {
+    /// A message for the new layer (the COMMENT column of glassbox history).
+    #[arg(short, long)]
+    pub message: Option<String>,
+    /// The image's author.
+    #[arg(short, long)]
+    pub author: Option<String>,
+    /// A Dockerfile instruction to apply to the image's config: CMD, ENTRYPOINT, ENV,
+    /// EXPOSE, USER or WORKDIR. May be repeated.
+    #[arg(short, long, value_name = "INSTRUCTION")]
+    pub change: Vec<String>,
+    /// The container (name or id).
+    pub container: String,
+    /// The new image's name: lowercase letters, digits and . _ - / (no name: <none>).
+    #[arg(value_name = "REPOSITORY[:TAG]")]
+    pub repository: Option<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct ImagesArgs {
+    /// Show whole image ids.
+    #[arg(long)]
+    pub no_trunc: bool,
+    /// Only images of this repository (and tag).
+    #[arg(value_name = "REPOSITORY[:TAG]")]
+    pub repository: Option<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct RmiArgs {
+    /// Remove an image with several names, or take the names from one a stopped container
+    /// uses (the image itself then stays until the container is removed).
+    #[arg(short, long)]
+    pub force: bool,
+    /// The images (names or ids).
+    #[arg(required = true)]
+    pub images: Vec<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct HistoryArgs {
+    /// Do not cut the CREATED BY column.
+    #[arg(long)]
+    pub no_trunc: bool,
+    /// The image (name or id).
+    pub image: String,
+}
+
+#[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SaveFormat {
+    /// docker save's archive: manifest.json, the config, one layer.tar per layer.
+    Docker,
+    /// An OCI image layout, as a tar: oci-layout, index.json, blobs/sha256/….
+    Oci,
+}
+
+#[derive(Args, Debug)]
+pub struct SaveArgs {
+    /// The file to write (default: stdout, unless it is a terminal).
+    #[arg(short, long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+    /// The archive's format.
+    #[arg(long, value_enum, default_value = "docker")]
+    pub format: SaveFormat,
+    /// The image (name or id).
+    pub image: String,
 }
 
 /// The command to run after a stage: everything after `--`.

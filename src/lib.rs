@@ -8,6 +8,7 @@ pub mod doctor;
 pub mod error;
 pub mod explain;
 pub mod host;
+pub mod images;
 pub mod inspect;
 pub mod journal;
 pub mod lesson;
@@ -69,6 +70,12 @@ pub fn dispatch(cli: &Cli) -> Result<i32> {
         Command::Stop(a) => container::lifecycle::stop_main(a, &sys),
         Command::Start(a) => container::lifecycle::start_main(a, &sys),
         Command::Rm(a) => container::lifecycle::rm_main(a, &sys),
+        Command::Diff(a) => images::diff_main(a, &sys),
+        Command::Commit(a) => images::commit::main(a, &sys),
+        Command::Images(a) => images::images_main(a, cli.global.quiet),
+        Command::Rmi(a) => images::rmi_main(a, &sys),
+        Command::History(a) => images::history_main(a),
+        Command::Save(a) => images::save::main(a, &sys),
     }
 }
 

@@ -230,6 +230,23 @@ pub fn resolve(sys: &Sys, source: &str) -> Result<Image> {
             source: source.to_string(),
         });
     }
+    // A name in the image store (myimage:v1, busybox once exported, an image id): its
+    // layers as they are, stacked by the overlay.
+    if source == "busybox" || !path.exists() {
+        if let Some(image) = crate::images::resolve(source)? {
+            sys.narrator.note(&format!(
+                "image {source}: {} layer(s) from the image store, stacked read-only",
+                image.layers.len() + 1
+            ));
+            return Ok(image);
+        }
+        if source != "busybox" {
+            return Err(Error::usage(
+                format!("no such image or file: {source}"),
+                "give a directory, an image tarball, busybox, or an image that `glassbox images` lists",
+            ));
+        }
+    }
     let key = if source == "busybox" {
         "busybox".to_string()
     } else {
@@ -284,6 +301,8 @@ pub fn resolve(sys: &Sys, source: &str) -> Result<Image> {
             rootfs.display()
         ));
     }
+    // Known to the image store from now on (images, commit, save), still under the lock.
+    crate::images::store::register_export(sys, &rootfs, source)?;
     let config = load_config(&rootfs)?.unwrap_or_default();
     Ok(Image {
         rootfs,

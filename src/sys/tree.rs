@@ -536,6 +536,55 @@ impl Sys<'_> {
         })
     }
 
+    /// openat2(2) a directory `rel` beneath `root` for reading (not `O_PATH`), so that its
+    /// extended attributes can be set through the descriptor (a committed layer's opaque
+    /// directories).
+    pub fn open_dir_beneath(
+        &self,
+        root: &DirFd,
+        rel: &str,
+    ) -> std::result::Result<DirFd, (Errno, String)> {
+        let p = CString::new(rel).map_err(|_| (Errno::EINVAL, format!("{rel:?}")))?;
+        let flags =
+            (libc::O_RDONLY | libc::O_DIRECTORY | libc::O_NOFOLLOW | libc::O_CLOEXEC) as u64;
+        let resolve = RESOLVE_SCOPED;
+        let build = || {
+            Call::new(
+                "openat2",
+                vec![
+                    root.render(),
+                    quote(rel),
+                    format!(
+                        "{{flags={}, resolve={}}}",
+                        render_flags(flags, OPEN_FLAGS),
+                        render_flags(resolve, RESOLVE_FLAGS)
+                    ),
+                    "24".into(),
+                ],
+                "openat2(2)",
+                "open a directory of the new layer to set its xattr",
+            )
+        };
+        let fd = self.quiet_call(build, || {
+            let mut how: libc::open_how = unsafe { std::mem::zeroed() };
+            how.flags = flags;
+            how.resolve = resolve;
+            check(unsafe {
+                libc::syscall(
+                    libc::SYS_openat2,
+                    root.raw(),
+                    p.as_ptr(),
+                    &how as *const libc::open_how,
+                    std::mem::size_of::<libc::open_how>(),
+                )
+            })
+        })?;
+        Ok(DirFd {
+            fd: unsafe { OwnedFd::from_raw_fd(fd as RawFd) },
+            shown: format!("{}/{}", root.shown, rel),
+        })
+    }
+
     /// umask(2): 0 while extracting, so files are created with the image's permission bits
     /// in the openat itself (no chmod afterwards). Returns the old mask.
     pub fn umask(&self, mask: u32, why: &str) -> Result<u32> {

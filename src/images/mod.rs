@@ -1,0 +1,437 @@
+//! Images built up from layers, as docker's are: `diff`, `commit`, `images`, `rmi`,
+//! `history` and `save`.
+//!
+//! A container runs on a stack of read-only layers — its image's — under a writable layer
+//! of its own (overlayfs's upper directory; see `run/rootfs.rs`). `diff` reads that upper
+//! directory; `commit` copies it into the image store as a new read-only layer and records
+//! a new image = the old image's layers + that one; `run` of the new image stacks them all.
+//! Images live in a store kept by id (see [`store`]); layers are directories in overlay
+//! form and become tars only when an image is written out (see [`layer`]).
+//!
+//! Exported images (`busybox`, a tarball, an OCI layout) enter the store the first time
+//! `run` exports them: their root filesystem is their one layer, and their name is what the
+//! user gave (`busybox` → `busybox:latest`, `alpine.tar` → `alpine.tar:latest`), not the
+//! tags inside an archive, so running an archive never takes a name from an image the user
+//! committed (docker load would).
+
+pub mod commit;
+pub mod diff;
+pub mod layer;
+pub mod reference;
+pub mod save;
+pub mod store;
+pub mod walk;
+
+use crate::cli::{DiffArgs, HistoryArgs, ImagesArgs, RmiArgs};
+use crate::container::{self, state::ago, Status};
+use crate::error::{Error, Result};
+use crate::run::rootfs::Image;
+use crate::sys::Sys;
+use store::ImageRecord;
+
+/// The management commands change root's files: refuse clearly without root.
+pub fn need_root(what: &str) -> Result<()> {
+    if crate::host::is_root() {
+        Ok(())
+    } else {
+        Err(Error::new(
+            format!("glassbox {what} needs root: images and containers belong to root"),
+            format!("run it with sudo: sudo glassbox {what} …"),
+        )
+        .with_code(1))
+    }
+}
+
+/// An image of the store for `run`, when `name` names one (`None` otherwise).
+pub fn resolve(name: &str) -> Result<Option<Image>> {
+    let Some(rec) = store::find(name).ok().flatten() else {
+        return Ok(None);
+    };
+    if let Some(l) = rec.layers.iter().find(|l| !l.dir.is_dir()) {
+        return Err(Error::new(
+            format!(
+                "image {} is damaged: its layer {} is missing",
+                rec.shown(),
+                l.dir.display()
+            ),
+            format!(
+                "remove it (glassbox rmi -f {}) and make it again",
+                rec.short_id()
+            ),
+        ));
+    }
+    let config = rec.config()?;
+    Ok(Some(Image {
+        rootfs: rec.rootfs().to_path_buf(),
+        layers: rec.upper_layers(),
+        config: (&config.config).into(),
+        source: name.to_string(),
+    }))
+}
+
+/// `glassbox diff CONTAINER`.
+pub fn diff_main(a: &DiffArgs, sys: &Sys) -> Result<i32> {
+    need_root("diff")?;
+    let c = container::find(&a.container).map_err(|e| e.with_code(1))?;
+    sys.narrator.stage(
+        "diff",
+        &format!(
+            "what container {} changed: its upper directory, against the layers below it",
+            c.name()
+        ),
+    );
+    sys.narrator.note(&format!(
+        "{}: overlayfs wrote every change there (a whiteout for each deletion); the layers below are its init layer and the image's {} layer(s)",
+        c.upper().display(),
+        c.record.layers.len() + 1
+    ));
+    for ch in diff::changes(&c.upper(), &c.lowers())? {
+        println!("{ch}");
+    }
+    Ok(0)
+}
+
+/// docker's sizes: decimal units, three significant digits (`2.05MB`, `13kB`, `8B`).
+pub fn docker_size(n: u64) -> String {
+    let units = ["B", "kB", "MB", "GB", "TB", "PB"];
+    let mut v = n as f64;
+    let mut i = 0;
+    while v >= 1000.0 && i + 1 < units.len() {
+        v /= 1000.0;
+        i += 1;
+    }
+    let s = if v >= 100.0 {
+        format!("{v:.0}")
+    } else if v >= 10.0 {
+        format!("{v:.1}")
+    } else {
+        format!("{v:.2}")
+    };
+    let s = if s.contains('.') {
+        s.trim_end_matches('0').trim_end_matches('.').to_string()
+    } else {
+        s
+    };
+    format!("{s}{}", units[i])
+}
+
+/// Seconds since the epoch from `YYYY-MM-DDTHH:MM:SS…`, for "2 hours ago".
+fn parse_rfc3339(s: &str) -> Option<u64> {
+    let num = |a: usize, b: usize| s.get(a..b)?.parse::<i64>().ok();
+    let (y, m, d) = (num(0, 4)?, num(5, 7)?, num(8, 10)?);
+    let (hh, mm, ss) = (num(11, 13)?, num(14, 16)?, num(17, 19)?);
+    // Howard Hinnant's days_from_civil.
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (m + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146097 + doe - 719468;
+    u64::try_from(days * 86400 + hh * 3600 + mm * 60 + ss).ok()
+}
+
+fn created_ago(now: u64, then: u64) -> String {
+    format!("{} ago", ago(now, Some(then)))
+}
+
+/// `glassbox images [REPOSITORY[:TAG]]`.
+pub fn images_main(a: &ImagesArgs, ids_only: bool) -> Result<i32> {
+    let filter = match &a.repository {
+        Some(r) => Some(reference::parse(r)?),
+        None => None,
+    };
+    let explicit_tag = a
+        .repository
+        .as_deref()
+        .is_some_and(|r| r.rsplit_once(':').is_some_and(|(_, t)| !t.contains('/')));
+    let now = container::now();
+    let mut rows = vec![
+        ["REPOSITORY", "TAG", "IMAGE ID", "CREATED", "SIZE", "LAYERS"]
+            .map(String::from)
+            .to_vec(),
+    ];
+    let mut ids: Vec<String> = Vec::new();
+    for img in store::list() {
+        let names: Vec<(String, String)> = if img.names.is_empty() {
+            vec![("<none>".into(), "<none>".into())]
+        } else {
+            img.names
+                .iter()
+                .map(|n| {
+                    let (r, t) = n.rsplit_once(':').unwrap_or((n, "latest"));
+                    (r.to_string(), t.to_string())
+                })
+                .collect()
+        };
+        for (repo, tag) in names {
+            if let Some(f) = &filter {
+                if repo != f.repository || (explicit_tag && tag != f.tag) {
+                    continue;
+                }
+            }
+            let id = if a.no_trunc {
+                format!("sha256:{}", img.id)
+            } else {
+                img.short_id().to_string()
+            };
+            if !ids.contains(&id) {
+                ids.push(id.clone());
+            }
+            rows.push(vec![
+                repo,
+                tag,
+                id,
+                created_ago(now, img.created),
+                docker_size(img.size()),
+                img.layers.len().to_string(),
+            ]);
+        }
+    }
+    if ids_only {
+        for id in ids {
+            println!("{id}");
+        }
+    } else {
+        crate::container::ps::print_table(&rows);
+    }
+    Ok(0)
+}
+
+/// `glassbox history IMAGE`: one row per layer, topmost first.
+pub fn history_main(a: &HistoryArgs) -> Result<i32> {
+    let rec = store::get(&a.image)?;
+    let config = rec.config()?;
+    let all = store::list();
+    // The image whose top layer is layer i of this one: itself, its parent, … when the
+    // store still has them.
+    let image_at = |i: usize| -> String {
+        if i + 1 == rec.layers.len() {
+            return rec.short_id().to_string();
+        }
+        all.iter()
+            .find(|o| o.layers.len() == i + 1 && o.is_parent_of(&rec))
+            .map(|o| o.short_id().to_string())
+            .unwrap_or_else(|| "<missing>".into())
+    };
+    let now = container::now();
+    let mut rows = vec![["IMAGE", "CREATED", "CREATED BY", "SIZE", "COMMENT"]
+        .map(String::from)
+        .to_vec()];
+    let mut layer = rec.layers.len();
+    for h in config.history.iter().rev() {
+        let (image, size) = if h.empty_layer || layer == 0 {
+            ("<missing>".to_string(), 0)
+        } else {
+            layer -= 1;
+            (image_at(layer), rec.layers[layer].size)
+        };
+        let by = if a.no_trunc || h.created_by.chars().count() <= 45 {
+            h.created_by.clone()
+        } else {
+            format!("{}…", h.created_by.chars().take(44).collect::<String>())
+        };
+        rows.push(vec![
+            image,
+            parse_rfc3339(&h.created)
+                .map(|t| created_ago(now, t))
+                .unwrap_or_else(|| h.created.clone()),
+            by,
+            docker_size(size),
+            h.comment.clone().unwrap_or_default(),
+        ]);
+    }
+    crate::container::ps::print_table(&rows);
+    Ok(0)
+}
+
+/// The containers whose root is this image, and whether each runs.
+fn users(rec: &ImageRecord) -> Vec<(String, bool)> {
+    container::list()
+        .into_iter()
+        .filter(|c| rec.is_stack(&c.record.rootfs, &c.record.layers))
+        .map(|c| {
+            let running = c.state().effective() == Status::Running;
+            (c.name().to_string(), running)
+        })
+        .collect()
+}
+
+/// Remove one image (or one of its names), as `docker rmi` does. Returns the lines to print.
+fn rmi(sys: &Sys, r: &str, force: bool) -> Result<Vec<String>> {
+    store::get(r)?; // an unknown or malformed reference changes nothing, not even a lock file
+    let _lock = store::lock()?;
+    let mut rec = store::get(r)?;
+    let by_name = reference::parse(r)
+        .ok()
+        .map(|n| n.to_string())
+        .filter(|n| rec.names.contains(n));
+    let conflict = |why: String, todo: &str| Error::usage(why, todo).with_code(1);
+    // One name of several: only the name goes.
+    if let Some(n) = &by_name {
+        if rec.names.len() > 1 {
+            rec.names.retain(|x| x != n);
+            store::save(&rec)?;
+            return Ok(vec![format!("Untagged: {n}")]);
+        }
+    } else if rec.names.len() > 1 && !force {
+        return Err(conflict(
+            format!(
+                "cannot remove image {}: it has several names ({})",
+                rec.short_id(),
+                rec.names.join(", ")
+            ),
+            "remove it by name, one name at a time, or all at once with -f",
+        ));
+    }
+    let users = users(&rec);
+    if let Some((name, _)) = users.iter().find(|(_, running)| *running) {
+        return Err(conflict(
+            format!(
+                "cannot remove image {}: running container {name} uses it",
+                rec.shown()
+            ),
+            &format!("stop and remove the container first: glassbox rm -f {name}"),
+        ));
+    }
+    let untag_all = |rec: &mut ImageRecord| -> Result<Vec<String>> {
+        let lines = rec.names.iter().map(|n| format!("Untagged: {n}")).collect();
+        rec.names.clear();
+        store::save(rec)?;
+        Ok(lines)
+    };
+    if let Some((name, _)) = users.first() {
+        if !force {
+            return Err(conflict(
+                format!(
+                    "cannot remove image {}: container {name} uses it",
+                    rec.shown()
+                ),
+                &format!(
+                    "remove the container first (glassbox rm {name}), or take the image's names away with rmi -f (its layers stay while a container uses them)"
+                ),
+            ));
+        }
+        let lines = untag_all(&mut rec)?;
+        sys.narrator.note(&format!(
+            "image {} kept, without names: container {name} still runs on its layers (glassbox rmi {} once it is removed)",
+            rec.short_id(),
+            rec.short_id()
+        ));
+        return Ok(lines);
+    }
+    let all = store::list();
+    let children: Vec<&ImageRecord> = all.iter().filter(|o| rec.is_parent_of(o)).collect();
+    if !children.is_empty() {
+        if by_name.is_some() {
+            // As docker: the name goes, the image stays while images are built on it.
+            return untag_all(&mut rec);
+        }
+        return Err(conflict(
+            format!(
+                "cannot remove image {}: image {} is built on it",
+                rec.short_id(),
+                children
+                    .iter()
+                    .map(|c| c.shown())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+            "remove the images built on it first",
+        ));
+    }
+    let mut lines = untag_all(&mut rec)?;
+    let dir = rec.dir();
+    std::fs::remove_dir_all(&dir).map_err(|e| {
+        Error::io(
+            format!("cannot remove {}", dir.display()),
+            &e,
+            "remove it by hand",
+        )
+    })?;
+    sys.narrator
+        .note(&format!("rm -rf {} (its config and record)", dir.display()));
+    lines.push(format!("Deleted: sha256:{}", rec.id));
+    // Its layers go too, unless another image or a container still stacks them.
+    let others = store::list();
+    let containers = container::list();
+    for l in &rec.layers {
+        let used = others
+            .iter()
+            .any(|o| o.layers.iter().any(|x| x.dir == l.dir))
+            || containers
+                .iter()
+                .any(|c| c.record.rootfs == l.dir || c.record.layers.contains(&l.dir));
+        if used {
+            continue;
+        }
+        let target = if l.dir.starts_with(store::layers_dir()) {
+            l.dir.clone()
+        } else if l.dir.file_name().is_some_and(|n| n == "rootfs")
+            && l.dir.parent().and_then(|p| p.parent()) == Some(store::images_dir().as_path())
+        {
+            // An exported image's cache: images/KEY/{rootfs,rootfs.config.json,lock}.
+            l.dir.parent().expect("checked").to_path_buf()
+        } else {
+            continue;
+        };
+        std::fs::remove_dir_all(&target).map_err(|e| {
+            Error::io(
+                format!("cannot remove the layer {}", target.display()),
+                &e,
+                "remove it by hand",
+            )
+        })?;
+        sys.narrator.note(&format!(
+            "rm -rf {} (a layer no image uses)",
+            target.display()
+        ));
+        lines.push(format!("Deleted: {}", l.diff_id));
+    }
+    Ok(lines)
+}
+
+/// `glassbox rmi IMAGE…`.
+pub fn rmi_main(a: &RmiArgs, sys: &Sys) -> Result<i32> {
+    need_root("rmi")?;
+    sys.narrator.stage(
+        "rmi",
+        "remove images: their names, their records, and the layers nothing else uses",
+    );
+    let mut code = 0;
+    for r in &a.images {
+        if sys.dry_run() {
+            store::get(r)?;
+            continue;
+        }
+        match rmi(sys, r, a.force) {
+            Ok(lines) => lines.iter().for_each(|l| println!("{l}")),
+            Err(e) => {
+                crate::report_child_error(&e);
+                code = 1;
+            }
+        }
+    }
+    Ok(code)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_read_as_docker_prints_them() {
+        assert_eq!(docker_size(8), "8B");
+        assert_eq!(docker_size(1982256), "1.98MB");
+        assert_eq!(docker_size(2_000_000), "2MB");
+        assert_eq!(docker_size(13_000), "13kB");
+        assert_eq!(docker_size(123_456_789), "123MB");
+    }
+
+    #[test]
+    fn times_parse_back() {
+        for t in [0, 951782400, 1795766554] {
+            assert_eq!(parse_rfc3339(&store::rfc3339(t)), Some(t));
+        }
+    }
+}

@@ -1,0 +1,508 @@
+//! The image store: every image glassbox knows, kept by id.
+//!
+//! ```text
+//! images/store/ID/config.json   the image config, byte for byte as `save` writes it; ID is
+//!                               its sha256 (check: sha256sum config.json), as docker's is
+//! images/store/ID/image.json    glassbox's record: names, the layer directories, sizes
+//! images/layers/HEX/            a committed layer, in overlay form; HEX is its diff_id
+//! images/busybox/rootfs/        an exported image's root filesystem: its bottom layer
+//! images/SHA256/rootfs/         (the export cache: keyed by the source file's sha256)
+//! images/store.lock             flock(2)ed by whoever changes names or records
+//! ```
+//!
+//! Names (`myimg:v1`) live only inside image.json and are never part of a path, so a
+//! hostile name cannot reach the filesystem; a name belongs to one image at a time (tagging
+//! another image with it takes it away, and an image without names shows as `<none>`).
+
+use super::reference::{self, Reference};
+use crate::error::{Error, Result};
+use crate::stages::export::config::ImageConfig;
+use serde::{Deserialize, Serialize};
+use sha2::Digest;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+pub fn images_dir() -> PathBuf {
+    crate::run::rootfs::data_dir().join("images")
+}
+pub fn store_dir() -> PathBuf {
+    images_dir().join("store")
+}
+pub fn layers_dir() -> PathBuf {
+    images_dir().join("layers")
+}
+
+/// One layer of an image.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Layer {
+    /// The directory overlayfs stacks (the bottom layer: an exported root filesystem).
+    pub dir: PathBuf,
+    /// `sha256:` of the layer as an uncompressed tar (see [`super::layer::write_tar`]).
+    pub diff_id: String,
+    /// The bytes of that tar (save writes it without a second pass).
+    pub tar_size: u64,
+    /// The bytes of the files in it (what `images` and `history` show as SIZE).
+    pub size: u64,
+}
+
+/// glassbox's record of an image (`image.json`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ImageRecord {
+    pub id: String,
+    /// `repository:tag`, as many as it has.
+    pub names: Vec<String>,
+    /// Bottom first, as the config's rootfs.diff_ids list them.
+    pub layers: Vec<Layer>,
+    /// Seconds since the epoch.
+    pub created: u64,
+    /// The image it was committed on.
+    #[serde(default)]
+    pub parent: Option<String>,
+}
+
+impl ImageRecord {
+    /// The bottom layer: a root filesystem.
+    pub fn rootfs(&self) -> &Path {
+        &self.layers[0].dir
+    }
+    /// The layers above the root filesystem, topmost first (as overlayfs lists lowerdirs).
+    pub fn upper_layers(&self) -> Vec<PathBuf> {
+        self.layers[1..]
+            .iter()
+            .rev()
+            .map(|l| l.dir.clone())
+            .collect()
+    }
+    pub fn short_id(&self) -> &str {
+        &self.id[..12]
+    }
+    pub fn dir(&self) -> PathBuf {
+        store_dir().join(&self.id)
+    }
+    pub fn size(&self) -> u64 {
+        self.layers.iter().map(|l| l.size).sum()
+    }
+    pub fn config_bytes(&self) -> Result<Vec<u8>> {
+        let p = self.dir().join("config.json");
+        std::fs::read(&p).map_err(|e| {
+            Error::io(
+                format!("cannot read the image config {}", p.display()),
+                &e,
+                "the image store is damaged: remove the image (glassbox rmi) and make it again",
+            )
+        })
+    }
+    pub fn config(&self) -> Result<ConfigBlob> {
+        let b = self.config_bytes()?;
+        serde_json::from_slice(&b).map_err(|e| {
+            Error::new(
+                format!(
+                    "the image config of {} is not valid JSON: {e}",
+                    self.short_id()
+                ),
+                "the image store is damaged: remove the image (glassbox rmi) and make it again",
+            )
+        })
+    }
+    /// Whether a container's root is this image: the same root filesystem and layers.
+    pub fn is_stack(&self, rootfs: &Path, layers: &[PathBuf]) -> bool {
+        self.rootfs() == rootfs && self.upper_layers() == layers
+    }
+    /// Whether `other` is built on this image (its layers start with all of ours).
+    pub fn is_parent_of(&self, other: &ImageRecord) -> bool {
+        other.layers.len() > self.layers.len()
+            && other.layers[..self.layers.len()]
+                .iter()
+                .zip(&self.layers)
+                .all(|(a, b)| a.dir == b.dir)
+    }
+    /// What to call it in messages: its first name, or its short id.
+    pub fn shown(&self) -> String {
+        self.names
+            .first()
+            .cloned()
+            .unwrap_or_else(|| self.short_id().to_string())
+    }
+}
+
+/// The image config as docker and OCI write it (`application/vnd.oci.image.config.v1+json`).
+/// Fields are serialized in this order, so the same image gives the same bytes.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ConfigBlob {
+    pub architecture: String,
+    pub os: String,
+    pub created: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub author: Option<String>,
+    #[serde(default)]
+    pub config: RunConfig,
+    pub rootfs: RootFs,
+    #[serde(default)]
+    pub history: Vec<History>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RootFs {
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub diff_ids: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct History {
+    pub created: String,
+    pub created_by: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub comment: Option<String>,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub empty_layer: bool,
+}
+
+/// An empty JSON object: `ExposedPorts` maps each port to `{}`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Empty {}
+
+/// The run config in the blob's own spelling (ExposedPorts is a map there).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct RunConfig {
+    #[serde(rename = "Env", default, skip_serializing_if = "Vec::is_empty")]
+    pub env: Vec<String>,
+    #[serde(rename = "Cmd", default, skip_serializing_if = "Option::is_none")]
+    pub cmd: Option<Vec<String>>,
+    #[serde(
+        rename = "Entrypoint",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub entrypoint: Option<Vec<String>>,
+    #[serde(
+        rename = "WorkingDir",
+        default,
+        skip_serializing_if = "String::is_empty"
+    )]
+    pub working_dir: String,
+    #[serde(rename = "User", default, skip_serializing_if = "String::is_empty")]
+    pub user: String,
+    #[serde(
+        rename = "ExposedPorts",
+        default,
+        skip_serializing_if = "BTreeMap::is_empty"
+    )]
+    pub exposed_ports: BTreeMap<String, Empty>,
+}
+
+impl From<&ImageConfig> for RunConfig {
+    fn from(c: &ImageConfig) -> RunConfig {
+        RunConfig {
+            env: c.env.clone(),
+            cmd: c.cmd.clone(),
+            entrypoint: c.entrypoint.clone(),
+            working_dir: c.working_dir.clone(),
+            user: c.user.clone(),
+            exposed_ports: c
+                .exposed_ports
+                .iter()
+                .map(|p| (p.clone(), Empty {}))
+                .collect(),
+        }
+    }
+}
+
+impl From<&RunConfig> for ImageConfig {
+    fn from(c: &RunConfig) -> ImageConfig {
+        ImageConfig {
+            env: c.env.clone(),
+            cmd: c.cmd.clone(),
+            entrypoint: c.entrypoint.clone(),
+            working_dir: c.working_dir.clone(),
+            user: c.user.clone(),
+            exposed_ports: c.exposed_ports.keys().cloned().collect(),
+        }
+    }
+}
+
+impl ConfigBlob {
+    pub fn to_bytes(&self) -> Vec<u8> {
+        serde_json::to_vec(self).expect("a config serializes")
+    }
+}
+
+/// The sha256 of bytes, in hex.
+pub fn sha256_hex(b: &[u8]) -> String {
+    crate::stages::export::stream::hex(&sha2::Sha256::digest(b))
+}
+
+/// Seconds since the epoch as RFC 3339 in UTC (`2026-11-27T08:02:34Z`), as image configs
+/// write times.
+pub fn rfc3339(secs: u64) -> String {
+    let days = (secs / 86400) as i64;
+    let rem = secs % 86400;
+    // Howard Hinnant's civil_from_days.
+    let z = days + 719468;
+    let era = z.div_euclid(146097);
+    let doe = z - era * 146097;
+    let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
+}
+
+/// Take the store's lock (names and records change under it).
+pub fn lock() -> Result<nix::fcntl::Flock<std::fs::File>> {
+    let dir = images_dir();
+    std::fs::create_dir_all(&dir).map_err(|e| {
+        Error::io(
+            format!("cannot make the image store {}", dir.display()),
+            &e,
+            "check that glassbox's data directory is writable (run as root)",
+        )
+    })?;
+    let path = dir.join("store.lock");
+    let f = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(|e| {
+            Error::io(
+                format!("cannot open the lock {}", path.display()),
+                &e,
+                "check that glassbox's data directory is writable (run as root)",
+            )
+        })?;
+    nix::fcntl::Flock::lock(f, nix::fcntl::FlockArg::LockExclusive)
+        .map_err(|(_, e)| Error::sys("cannot lock the image store", e, "try again"))
+}
+
+fn is_hex64(s: &str) -> bool {
+    s.len() == 64 && s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+}
+
+/// Every image, newest first.
+pub fn list() -> Vec<ImageRecord> {
+    let mut v: Vec<ImageRecord> = std::fs::read_dir(store_dir())
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter(|e| is_hex64(&e.file_name().to_string_lossy()))
+        .filter_map(|e| {
+            let b = std::fs::read(e.path().join("image.json")).ok()?;
+            serde_json::from_slice::<ImageRecord>(&b)
+                .ok()
+                .filter(|r| r.id == e.file_name().to_string_lossy() && !r.layers.is_empty())
+        })
+        .collect();
+    v.sort_by(|a, b| (b.created, &b.id).cmp(&(a.created, &a.id)));
+    v
+}
+
+/// The image a reference names: `name[:tag]` first, then a whole or partial id. `Ok(None)`
+/// when there is none; an error when the reference is neither a valid name nor an id, or
+/// when an id prefix matches more than one image.
+pub fn find(r: &str) -> Result<Option<ImageRecord>> {
+    let name = reference::parse(r);
+    let all = list();
+    if let Ok(n) = &name {
+        let full = n.to_string();
+        if let Some(i) = all.iter().find(|i| i.names.contains(&full)) {
+            return Ok(Some(i.clone()));
+        }
+    }
+    if let Some(h) = reference::id_prefix(r) {
+        let matches: Vec<&ImageRecord> = all.iter().filter(|i| i.id.starts_with(h)).collect();
+        return match matches.as_slice() {
+            [one] => Ok(Some((*one).clone())),
+            [] => Ok(None),
+            _ => Err(Error::usage(
+                format!("{r} matches more than one image id"),
+                "give more of the id, or a name",
+            )
+            .with_code(1)),
+        };
+    }
+    name.map(|_| None)
+}
+
+/// As [`find`], with docker's error when there is no such image.
+pub fn get(r: &str) -> Result<ImageRecord> {
+    find(r)?.ok_or_else(|| {
+        Error::usage(
+            format!("no such image: {r}"),
+            "`glassbox images` lists the images there are",
+        )
+        .with_code(1)
+    })
+}
+
+/// Write a new image's config and record (under the store lock).
+pub fn write(rec: &ImageRecord, config: &[u8]) -> Result<()> {
+    let dir = rec.dir();
+    std::fs::create_dir_all(&dir).map_err(|e| {
+        Error::io(
+            format!("cannot make {}", dir.display()),
+            &e,
+            "check that glassbox's data directory is writable and not full",
+        )
+    })?;
+    crate::container::write_whole(&dir.join("config.json"), config)?;
+    save(rec)
+}
+
+/// Rewrite an image's record (its names changed).
+pub fn save(rec: &ImageRecord) -> Result<()> {
+    crate::container::write_whole(
+        &rec.dir().join("image.json"),
+        &serde_json::to_vec_pretty(rec).expect("a record serializes"),
+    )
+}
+
+/// Give `name` to the image `id`, taking it from whichever image had it. Returns the image
+/// it was taken from, if any. Call under the store lock.
+pub fn tag(id: &str, name: &Reference) -> Result<Option<ImageRecord>> {
+    let full = name.to_string();
+    let mut taken = None;
+    for mut other in list() {
+        if other.id == id {
+            if !other.names.contains(&full) {
+                other.names.push(full.clone());
+                save(&other)?;
+            }
+        } else if other.names.contains(&full) {
+            other.names.retain(|n| *n != full);
+            save(&other)?;
+            taken = Some(other);
+        }
+    }
+    Ok(taken)
+}
+
+/// The image config of a new image: the run config, its layers and their history.
+pub fn config_blob(
+    config: &ImageConfig,
+    diff_ids: Vec<String>,
+    history: Vec<History>,
+    created: u64,
+    author: Option<String>,
+) -> ConfigBlob {
+    let platform = crate::stages::export::image::host_platform();
+    let (os, arch) = platform.split_once('/').unwrap_or(("linux", "amd64"));
+    ConfigBlob {
+        architecture: arch.to_string(),
+        os: os.to_string(),
+        created: rfc3339(created),
+        author,
+        config: RunConfig::from(config),
+        rootfs: RootFs {
+            kind: "layers".into(),
+            diff_ids,
+        },
+        history,
+    }
+}
+
+/// The record of an exported image (busybox, a tarball, an OCI layout) whose root
+/// filesystem is `rootfs`, made on first use: its one layer is the whole tree. It is named
+/// after what the user gave (`busybox`, `alpine.tar` → `alpine.tar:latest`) unless another
+/// image has that name already. Called with the export cache's lock held.
+pub fn register_export(sys: &crate::sys::Sys, rootfs: &Path, source: &str) -> Result<ImageRecord> {
+    let existing = || {
+        list()
+            .into_iter()
+            .find(|i| i.layers.len() == 1 && i.rootfs() == rootfs)
+    };
+    if let Some(rec) = existing() {
+        return Ok(rec);
+    }
+    // Hash the tree as a layer tar before taking the store's lock (the cache lock keeps a
+    // second glassbox from doing the same for this image meanwhile).
+    let sums = super::layer::write_tar(rootfs, std::io::sink())?;
+    let config = crate::stages::export::config::load_config(rootfs)?.unwrap_or_default();
+    let now = crate::container::now();
+    let shown = if source == "busybox" {
+        "busybox".to_string()
+    } else {
+        std::fs::canonicalize(source)
+            .map(|p| p.display().to_string())
+            .unwrap_or_else(|_| source.to_string())
+    };
+    let blob = config_blob(
+        &config,
+        vec![sums.diff_id.clone()],
+        vec![History {
+            created: rfc3339(now),
+            created_by: format!("glassbox export {shown}"),
+            comment: Some("the whole root filesystem, as one layer".into()),
+            empty_layer: false,
+        }],
+        now,
+        None,
+    );
+    let bytes = blob.to_bytes();
+    let _lock = lock()?;
+    if let Some(rec) = existing() {
+        return Ok(rec);
+    }
+    let all = list();
+    let names: Vec<String> = reference::from_source(source)
+        .map(|r| r.to_string())
+        .filter(|n| !all.iter().any(|i| i.names.contains(n)))
+        .into_iter()
+        .collect();
+    let rec = ImageRecord {
+        id: sha256_hex(&bytes),
+        names,
+        layers: vec![Layer {
+            dir: rootfs.to_path_buf(),
+            diff_id: sums.diff_id,
+            tar_size: sums.tar_size,
+            size: sums.size,
+        }],
+        created: now,
+        parent: None,
+    };
+    write(&rec, &bytes)?;
+    sys.narrator.note(&format!(
+        "image {} ({}) recorded in the image store: {} (its id is the sha256 of config.json there)",
+        rec.shown(),
+        rec.short_id(),
+        rec.dir().display()
+    ));
+    Ok(rec)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn times_are_rfc3339() {
+        assert_eq!(rfc3339(0), "1970-01-01T00:00:00Z");
+        assert_eq!(rfc3339(951782400), "2000-02-29T00:00:00Z");
+        assert_eq!(rfc3339(1795766554), "2026-11-27T08:02:34Z");
+    }
+
+    #[test]
+    fn run_configs_map_both_ways() {
+        let c = ImageConfig {
+            env: vec!["A=1".into()],
+            cmd: Some(vec!["sh".into()]),
+            exposed_ports: vec!["80/tcp".into()],
+            ..Default::default()
+        };
+        let r = RunConfig::from(&c);
+        let json = serde_json::to_string(&r).unwrap();
+        assert_eq!(
+            json,
+            r#"{"Env":["A=1"],"Cmd":["sh"],"ExposedPorts":{"80/tcp":{}}}"#
+        );
+        assert_eq!(ImageConfig::from(&r), c);
+    }
+}
