@@ -442,3 +442,36 @@ fn bad_references_are_refused_in_one_sentence_and_change_nothing() {
     env.ok(&["rm", "keep"]);
     env.assert_clean();
 }
+
+#[test]
+fn no_overlay_gives_a_private_copy_that_keeps_the_image_untouched() {
+    if !root_or_skip("no_overlay_gives_a_private_copy_that_keeps_the_image_untouched") {
+        return;
+    }
+    let env = Env::new();
+    let o = env.cmd()
+        .args(["run", "--name", "copy", "--no-overlay", "busybox", "sh", "-c"])
+        .arg("echo mine > /etc/motd; rm /bin/vi; cat /etc/hostname; grep -c ' / overlay ' /proc/mounts")
+        .output()
+        .unwrap();
+    let out = stdout(&o);
+    // grep -c prints 0 and exits 1: no overlay is mounted on /.
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    let id = env.containers().pop().unwrap();
+    assert_eq!(out, format!("{id}\n0\n"));
+    assert!(stderr(&o).contains("the container gets a private copy of the image"));
+    let data = env.state.path().join("data");
+    let copy = data.join(format!("containers/{id}/rootfs"));
+    assert_eq!(
+        std::fs::read_to_string(copy.join("etc/motd")).unwrap(),
+        "mine\n"
+    );
+    assert!(!copy.join("bin/vi").exists());
+    let image = data.join("images/busybox/rootfs");
+    assert!(
+        image.join("bin/vi").exists() && !image.join("etc/motd").exists(),
+        "the image changed"
+    );
+    env.ok(&["rm", "copy"]);
+    env.assert_clean();
+}
