@@ -475,3 +475,36 @@ fn no_overlay_gives_a_private_copy_that_keeps_the_image_untouched() {
     env.ok(&["rm", "copy"]);
     env.assert_clean();
 }
+
+#[test]
+fn two_commands_on_one_container_at_once_take_turns() {
+    if !root_or_skip("two_commands_on_one_container_at_once_take_turns") {
+        return;
+    }
+    let env = Env::new();
+    for round in 0..3 {
+        let name = format!("race{round}");
+        env.ok(&["run", "-d", "--name", &name, "busybox", "sleep", "100"]);
+        let racers: Vec<_> = (0..4)
+            .map(|_| {
+                env.cmd()
+                    .args(["-q", "rm", "-f", &name])
+                    .stdout(Stdio::piped())
+                    .stderr(Stdio::piped())
+                    .spawn()
+                    .unwrap()
+            })
+            .collect();
+        let outs: Vec<Output> = racers
+            .into_iter()
+            .map(|r| r.wait_with_output().unwrap())
+            .collect();
+        let removed = outs.iter().filter(|o| o.status.success()).count();
+        assert_eq!(removed, 1, "exactly one rm removes it");
+        for o in outs.iter().filter(|o| !o.status.success()) {
+            assert_eq!(o.status.code(), Some(1));
+            assert!(stderr(o).contains("no such container"), "{}", stderr(o));
+        }
+    }
+    env.assert_clean();
+}
