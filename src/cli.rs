@@ -462,8 +462,9 @@ pub struct SecurityArgs {
 
 #[derive(Args, Debug)]
 pub struct InspectArgs {
-    /// The process to look at.
-    pub pid: i32,
+    /// The process to look at: a pid, or a running container's name or id (its PID 1).
+    #[arg(value_name = "PID|CONTAINER")]
+    pub target: String,
     /// Print the findings as JSON.
     #[arg(long)]
     pub json: bool,
