@@ -364,6 +364,11 @@ pub struct RunArgs {
     /// Mount the container's root filesystem read-only.
     #[arg(long)]
     pub read_only: bool,
+    /// Give the container a private copy of the image instead of an overlay over it (as
+    /// docker's vfs storage driver: slower, more disk, works without overlayfs).
+    #[arg(long)]
+    #[serde(default)]
+    pub no_overlay: bool,
     /// Mount a tmpfs at this path inside (PATH or PATH:SIZE). May be repeated.
     #[arg(long, value_name = "PATH[:SIZE]")]
     pub tmpfs: Vec<String>,
@@ -561,8 +566,9 @@ pub struct SecurityArgs {
 
 #[derive(Args, Debug)]
 pub struct InspectArgs {
-    /// The process to look at.
-    pub pid: i32,
+    /// The process to look at: a pid, or a running container's name or id (its PID 1).
+    #[arg(value_name = "PID|CONTAINER")]
+    pub target: String,
     /// Print the findings as JSON.
     #[arg(long)]
     pub json: bool,

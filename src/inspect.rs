@@ -124,8 +124,25 @@ pub fn inspect(pid: i32) -> Result<Inspection> {
     })
 }
 
+/// A pid as given, or the host pid of a running container's PID 1.
+fn target_pid(target: &str) -> Result<i32> {
+    if let Ok(pid) = target.parse::<i32>() {
+        return Ok(pid);
+    }
+    let c = crate::container::find(target)?;
+    c.state().running_pid().ok_or_else(|| {
+        crate::error::Error::usage(
+            format!(
+                "container {} is not running: it has no process to inspect",
+                c.name()
+            ),
+            format!("start it first: glassbox start {}", c.name()),
+        )
+    })
+}
+
 pub fn main(a: &crate::cli::InspectArgs) -> Result<i32> {
-    let i = inspect(a.pid)?;
+    let i = inspect(target_pid(&a.target)?)?;
     if a.json {
         println!("{}", serde_json::to_string_pretty(&i).expect("serializes"));
         return Ok(0);

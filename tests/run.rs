@@ -27,7 +27,14 @@ impl Env {
         c
     }
     fn run(&self, args: &[&str]) -> Output {
-        self.cmd().arg("-q").arg("run").args(args).output().unwrap()
+        // --rm: every test checks that nothing is left (kept containers are tests/containers.rs's).
+        self.cmd()
+            .arg("-q")
+            .arg("run")
+            .arg("--rm")
+            .args(args)
+            .output()
+            .unwrap()
     }
     fn journal_is_empty(&self) -> bool {
         std::fs::read_dir(self.state.path().join("journal"))
@@ -42,22 +49,6 @@ impl Env {
 }
 
 static HOST: std::sync::Mutex<()> = std::sync::Mutex::new(());
-
-/// What the host looks like, for before/after comparisons.
-fn host_state() -> (String, Vec<String>) {
-    let cgroups = ["memory", "pids", "cpu", "unified"]
-        .iter()
-        .flat_map(|h| {
-            std::fs::read_dir(format!("/sys/fs/cgroup/{h}/glassbox"))
-                .into_iter()
-                .flatten()
-                .flatten()
-        })
-        .filter(|e| e.path().is_dir())
-        .map(|e| e.path().display().to_string())
-        .collect();
-    (host_mounts(), cgroups)
-}
 
 fn status_field(text: &str, name: &str) -> String {
     text.lines()
@@ -311,6 +302,7 @@ fn the_narration_of_a_run_is_honest() {
     let t = strace::run_with(
         &[
             "run",
+            "--rm",
             "--memory",
             "64m",
             "--pids-limit",
@@ -334,7 +326,7 @@ fn signal_run(sig: i32, script: &str, expect: i32) {
     let mut child = env
         .cmd()
         .args([
-            "-q", "run", "--memory", "64m", "busybox", "sh", "-c", script,
+            "-q", "run", "--rm", "--memory", "64m", "busybox", "sh", "-c", script,
         ])
         .spawn()
         .unwrap();
@@ -411,6 +403,7 @@ fn fifty_containers_at_once() {
                 .args([
                     "-q",
                     "run",
+                    "--rm",
                     "--pids-limit",
                     "20",
                     "busybox",
@@ -440,13 +433,13 @@ fn a_bridged_container_is_reachable_through_its_published_port() {
         r#"set -u
 ip link set lo up
 gb={gb}
-$gb -q run --network bridge --hostname web -p 18080:80 busybox sh -c 'mkdir /www; echo hello-from-web > /www/index.html; exec httpd -f -p 80 -h /www' &
+$gb -q run --rm --network bridge --hostname web -p 18080:80 busybox sh -c 'mkdir /www; echo hello-from-web > /www/index.html; exec httpd -f -p 80 -h /www' &
 web=$!
 for i in $(seq 100); do busybox nc -w 1 127.0.0.1 18080 </dev/null >/dev/null 2>&1 && break; sleep 0.1; done
 printf 'GET / HTTP/1.0\r\n\r\n' | busybox nc -w 2 127.0.0.1 18080 | tail -1
-$gb -q run --network bridge busybox sh -c 'ip -4 -o addr show eth0 | grep -o "inet 10\.77\.0\.[0-9]*"; ping -c 1 -W 2 10.77.0.1 >/dev/null && echo gateway-answers'
+$gb -q run --rm --network bridge busybox sh -c 'ip -4 -o addr show eth0 | grep -o "inet 10\.77\.0\.[0-9]*"; ping -c 1 -W 2 10.77.0.1 >/dev/null && echo gateway-answers'
 kill $web; wait $web
-$gb -q run --network bridge --skip namespaces busybox true
+$gb -q run --rm --network bridge --skip namespaces busybox true
 echo host-eth0: $(ip -o link | grep -c 'eth0')
 echo links: $(ip -o link | grep -c gbh)
 echo rules: $(iptables-save | grep -c 'glassbox:[0-9]')
@@ -569,7 +562,7 @@ fn containers_started_at_once_on_a_cold_cache_share_one_export() {
     let children: Vec<_> = (0..6)
         .map(|_| {
             env.cmd()
-                .args(["-q", "run", "busybox", "true"])
+                .args(["-q", "run", "--rm", "busybox", "true"])
                 .spawn()
                 .unwrap()
         })

@@ -44,6 +44,29 @@ fn need_root(what: &str) -> Result<()> {
     }
 }
 
+/// Take the container's lock, and check it still exists (another command holding the lock
+/// before us may have removed it).
+fn locked(c: &Container) -> Result<nix::fcntl::Flock<std::fs::File>> {
+    if !c.dir.is_dir() {
+        return Err(gone(c));
+    }
+    let lock = c
+        .lock()
+        .map_err(|e| if c.dir.is_dir() { e } else { gone(c) })?;
+    if !c.dir.join("container.json").exists() {
+        return Err(gone(c));
+    }
+    Ok(lock)
+}
+
+fn gone(c: &Container) -> Error {
+    Error::usage(
+        format!("no such container: {} (it was just removed)", c.name()),
+        "`glassbox ps -a` lists the containers there are",
+    )
+    .with_code(1)
+}
+
 /// Stop one container; returns once its supervisor has recorded how it ended.
 pub fn stop(sys: &Sys, c: &Container, grace: u32) -> Result<()> {
     let n = sys.narrator;
@@ -102,7 +125,11 @@ pub fn stop_main(a: &StopArgs, sys: &Sys) -> Result<i32> {
 
 /// Start a stopped container again, detached, on its own writable layer.
 fn start(sys: &Sys, c: &Container) -> Result<()> {
-    let _lock = c.lock()?;
+    let _lock = locked(c)?;
+    // An earlier supervisor that has not finished would write its "exited" over ours.
+    wait_until(Duration::from_secs(10), || {
+        c.state().effective() == Status::Running || supervisor_done(c)
+    });
     match c.state().effective() {
         Status::Running => return Ok(()),
         Status::Dead => {
@@ -166,7 +193,7 @@ fn remove_leftovers(sys: &Sys, c: &Container) -> Result<()> {
 }
 
 fn rm(sys: &Sys, c: &Container, force: bool) -> Result<()> {
-    let _lock = c.lock()?;
+    let _lock = locked(c)?;
     if let Some(pid) = c.state().running_pid() {
         if !force {
             return Err(Error::usage(

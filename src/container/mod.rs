@@ -202,7 +202,8 @@ pub fn create(record: Record) -> Result<Container> {
             "check that glassbox's data directory is writable (run as root)",
         )
     })?;
-    let _names = lock_file(&root.join(".names.lock"))?;
+    // Beside the containers, not among them: the directory lists only containers.
+    let _names = lock_file(&root.with_extension("lock"))?;
     if let Some(other) = list().iter().find(|c| c.record.name == record.name) {
         return Err(Error::usage(
             format!(

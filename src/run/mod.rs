@@ -11,6 +11,7 @@
 
 pub mod bisect;
 pub mod config;
+mod copy;
 pub(crate) mod detach;
 pub mod rootfs;
 mod step;
@@ -57,6 +58,8 @@ pub struct Plan {
     pub security: SecurityPlan,
     pub mounts: MountCli,
     pub read_only: bool,
+    /// An overlay over the image (false: a private copy of it, --no-overlay).
+    pub overlay: bool,
     /// `--tmpfs PATH[:SIZE]`: (path inside, size).
     pub tmpfs: Vec<(std::path::PathBuf, Option<String>)>,
     pub interactive: bool,
@@ -325,6 +328,7 @@ fn plan_with(a: &RunArgs, sys: &Sys, existing: Option<(String, rootfs::Image)>) 
         security,
         mounts,
         read_only: a.read_only,
+        overlay: !a.no_overlay && rootfs::overlay_supported(),
         tmpfs,
         interactive: a.interactive,
         tty: a.tty,

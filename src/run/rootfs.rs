@@ -83,13 +83,28 @@ pub fn prepare(sys: &Sys, plan: &Plan, journal_id: Option<String>) -> Result<Con
         "rootfs",
         "the container's root: the image read-only, a writable layer of its own on top",
     );
-    n.note(&format!(
-        "{}/{{init,upper,work,merged}}: its files, its changes, overlay's scratch space, the mount point",
-        fs.dir.display()
-    ));
-    if sys.dry_run() || !plan.image.rootfs.join("etc").is_dir() {
-        return Ok(fs);
+    n.note(&if plan.overlay {
+        format!(
+            "{}/{{init,upper,work,merged}}: its files, its changes, overlay's scratch space, the mount point",
+            fs.dir.display()
+        )
+    } else {
+        format!(
+            "{}/{{init,rootfs}}: its files, and its own copy of the image",
+            fs.dir.display()
+        )
+    });
+    if !sys.dry_run() && plan.image.rootfs.join("etc").is_dir() {
+        write_init_files(sys, &fs, plan)?;
     }
+    if !plan.overlay {
+        copy_image(sys, &fs, plan)?;
+    }
+    Ok(fs)
+}
+
+fn write_init_files(sys: &Sys, fs: &ContainerFs, plan: &Plan) -> Result<()> {
+    let n = sys.narrator;
     let etc = fs.init.join("etc");
     let fail = |e: std::io::Error| {
         Error::io(
@@ -109,7 +124,7 @@ pub fn prepare(sys: &Sys, plan: &Plan, journal_id: Option<String>) -> Result<Con
     )
     .map_err(fail)?;
     n.note("wrote /etc/hostname and /etc/hosts into its init layer (as Docker's \"-init\" layer: the image stays untouched, and `glassbox diff` shows only what the container itself changed)");
-    Ok(fs)
+    Ok(())
 }
 
 /// The overlay's lowerdir: the init layer, the image's layers, its root filesystem.
@@ -120,8 +135,70 @@ fn lowerdir(fs: &ContainerFs, plan: &Plan) -> String {
     l.join(":")
 }
 
+/// Whether this kernel has overlayfs: listed in /proc/filesystems, or a module that the
+/// mount itself would load.
+pub fn overlay_supported() -> bool {
+    let listed = crate::doctor::checks::parse_filesystems(
+        &std::fs::read_to_string("/proc/filesystems").unwrap_or_default(),
+    );
+    let release = nix::sys::utsname::uname()
+        .map(|u| u.release().to_string_lossy().into_owned())
+        .unwrap_or_default();
+    listed.iter().any(|f| f == "overlay")
+        || Path::new(&format!("/lib/modules/{release}/kernel/fs/overlayfs")).is_dir()
+}
+
+/// Without an overlay: the container's root is a private copy of the image, in `DIR/rootfs`
+/// (made once; `start` finds it with the container's changes in it).
+fn copy_image(sys: &Sys, fs: &ContainerFs, plan: &Plan) -> Result<()> {
+    let root = fs.dir.join("rootfs");
+    let n = sys.narrator;
+    if root.is_dir() {
+        n.note(&format!(
+            "{}: its private copy, as it left it",
+            root.display()
+        ));
+        return Ok(());
+    }
+    n.note("no overlay (--no-overlay, or a kernel without overlayfs): the container gets a private copy of the image (as docker's vfs storage driver) — every file copied, so it starts slower and takes the image's size again on disk");
+    let mut layers: Vec<&Path> = vec![&plan.image.rootfs];
+    layers.extend(plan.image.layers.iter().rev().map(|p| p.as_path()));
+    layers.push(&fs.init);
+    let staging = fs.dir.join("rootfs.partial");
+    let _ = std::fs::remove_dir_all(&staging);
+    for layer in layers {
+        let by_hand = format!(
+            "cp -a --reflink=auto {}/. {}/",
+            layer.display(),
+            staging.display()
+        );
+        n.note(&by_hand);
+        if sys.dry_run() {
+            continue;
+        }
+        super::copy::apply_layer(layer, &staging).map_err(|e| {
+            Error::io(
+                format!(
+                    "cannot copy the image layer {} for the container",
+                    layer.display()
+                ),
+                &e,
+                "check that the data directory has room for a copy of the image",
+            )
+        })?;
+    }
+    if !sys.dry_run() {
+        std::fs::rename(&staging, &root)
+            .map_err(|e| Error::io("cannot put the container's copy in place", &e, "try again"))?;
+    }
+    Ok(())
+}
+
 /// In the child: mount the overlay at `merged` and return it (the root to pivot into).
 pub fn mount_root(sys: &Sys, fs: &ContainerFs, plan: &Plan) -> Result<PathBuf> {
+    if !plan.overlay {
+        return Ok(fs.dir.join("rootfs"));
+    }
     let lower = lowerdir(fs, plan);
     // Read-only: no upper layer at all; the overlay is then read-only by itself.
     let data = if plan.read_only {
@@ -349,7 +426,12 @@ pub fn write_network_files(
     if sys.dry_run() || !plan.image.rootfs.join("etc").is_dir() {
         return Ok(());
     }
-    let etc = fs.init.join("etc");
+    // Without an overlay the init layer was copied already: write into the copy.
+    let etc = if plan.overlay {
+        fs.init.join("etc")
+    } else {
+        fs.dir.join("rootfs/etc")
+    };
     let fail = |e: std::io::Error| {
         Error::io(
             format!("cannot write the container's {}", etc.display()),

@@ -62,3 +62,21 @@ pub fn stderr(o: &Output) -> String {
 pub fn host_mounts() -> String {
     std::fs::read_to_string("/proc/self/mountinfo").unwrap()
 }
+
+/// What the host looks like, for before/after comparisons: its mount table and glassbox's
+/// cgroups.
+#[allow(dead_code)]
+pub fn host_state() -> (String, Vec<String>) {
+    let cgroups = ["memory", "pids", "cpu", "unified"]
+        .iter()
+        .flat_map(|h| {
+            std::fs::read_dir(format!("/sys/fs/cgroup/{h}/glassbox"))
+                .into_iter()
+                .flatten()
+                .flatten()
+        })
+        .filter(|e| e.path().is_dir())
+        .map(|e| e.path().display().to_string())
+        .collect();
+    (host_mounts(), cgroups)
+}

@@ -1,0 +1,524 @@
+//! Containers that live on: run -d, ps, logs, exec, stop, start, rm — on the real kernel,
+//! with the host compared before and after, and the faults a supervisor can meet.
+
+mod common;
+use common::*;
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+/// A state and data directory of the test's own; tests take turns on the host.
+struct Env {
+    state: tempfile::TempDir,
+    before: (String, Vec<String>),
+    _turn: std::sync::MutexGuard<'static, ()>,
+}
+
+static HOST: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+impl Env {
+    fn new() -> Env {
+        let turn = HOST.lock().unwrap_or_else(|e| e.into_inner());
+        Env {
+            state: tempfile::tempdir().unwrap(),
+            before: host_state(),
+            _turn: turn,
+        }
+    }
+    fn cmd(&self) -> Command {
+        let mut c = glassbox();
+        c.env("GLASSBOX_STATE_DIR", self.state.path())
+            .env("NO_COLOR", "1");
+        c
+    }
+    /// `glassbox -q ARGS…` (quiet: no narration), but `ps` as given: for ps, -q means ids only,
+    /// as with docker ps -q.
+    fn gb(&self, args: &[&str]) -> Output {
+        let mut c = self.cmd();
+        if args.first() != Some(&"ps") {
+            c.arg("-q");
+        }
+        c.args(args).output().unwrap()
+    }
+    fn ok(&self, args: &[&str]) -> String {
+        let o = self.gb(args);
+        assert!(o.status.success(), "glassbox {args:?}: {}", stderr(&o));
+        stdout(&o)
+    }
+    fn containers(&self) -> Vec<String> {
+        std::fs::read_dir(self.state.path().join("data/containers"))
+            .into_iter()
+            .flatten()
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .collect()
+    }
+    fn state_json(&self, id: &str) -> serde_json::Value {
+        let p = self
+            .state
+            .path()
+            .join(format!("data/containers/{id}/state.json"));
+        serde_json::from_slice(&std::fs::read(p).unwrap()).unwrap()
+    }
+    /// The `ps -a` row of a container, by name.
+    fn ps_row(&self, name: &str) -> Option<String> {
+        self.ok(&["ps", "-a"])
+            .lines()
+            .find(|l| l.trim_end().ends_with(name))
+            .map(String::from)
+    }
+    /// After the test: nothing of it on the host, nothing journaled, no container.
+    fn assert_clean(&self) {
+        assert_eq!(host_state(), self.before, "the host changed");
+        let journal: Vec<_> = std::fs::read_dir(self.state.path().join("journal"))
+            .into_iter()
+            .flatten()
+            .flatten()
+            .collect();
+        assert!(journal.is_empty(), "journal entries left: {journal:?}");
+        assert!(self.containers().is_empty(), "containers left");
+    }
+}
+
+impl Drop for Env {
+    /// Whatever happened, end and remove every container of the test.
+    fn drop(&mut self) {
+        for id in self.containers() {
+            let _ = self.gb(&["rm", "-f", &id]);
+        }
+        let _ = self.gb(&["cleanup"]);
+    }
+}
+
+fn wait_for(what: &str, limit: Duration, mut done: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !done() {
+        assert!(start.elapsed() < limit, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+const LOOP: &str = "i=0; while true; do echo line $i; i=$((i+1)); sleep 0.2; done";
+
+#[test]
+fn a_detached_container_runs_logs_execs_stops_and_is_removed() {
+    if !root_or_skip("a_detached_container_runs_logs_execs_stops_and_is_removed") {
+        return;
+    }
+    let env = Env::new();
+    let id = env.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "looper",
+        "--memory",
+        "64m",
+        "--pids-limit",
+        "30",
+        "busybox",
+        "sh",
+        "-c",
+        LOOP,
+    ]);
+    let id = id.trim().to_string();
+    assert_eq!(id.len(), 12, "run -d prints the id: {id:?}");
+    assert_eq!(env.containers(), vec![id.clone()]);
+
+    // ps lists it running; ps -q gives its id.
+    let ps = env.ok(&["ps"]);
+    assert!(ps.starts_with("CONTAINER ID   IMAGE"), "{ps}");
+    let row = ps
+        .lines()
+        .find(|l| l.ends_with("looper"))
+        .expect(&ps)
+        .to_string();
+    assert!(row.starts_with(&id) && row.contains("Up "), "{row}");
+    assert_eq!(env.ok(&["ps", "-q"]).trim(), id);
+    assert_eq!(
+        stdout(&env.cmd().args(["-q", "ps"]).output().unwrap()).trim(),
+        id
+    );
+
+    // logs: what it wrote so far; logs -f streams what comes after.
+    wait_for("two log lines", Duration::from_secs(10), || {
+        env.ok(&["logs", "looper"]).lines().count() >= 2
+    });
+    let logs = env.ok(&["logs", "looper"]);
+    assert!(logs.starts_with("line 0\nline 1\n"), "{logs}");
+    assert_eq!(
+        env.ok(&["logs", "--tail", "1", "looper"]).lines().count(),
+        1
+    );
+    let mut follow = env
+        .cmd()
+        .args(["logs", "-f", "looper"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(follow.stdout.take().unwrap()).lines();
+    let already = logs.lines().count();
+    let mut seen = 0;
+    for l in lines.by_ref() {
+        let l = l.unwrap();
+        assert!(l.starts_with("line "), "{l}");
+        seen += 1;
+        if seen > already + 2 {
+            break; // it kept streaming lines written after it started
+        }
+    }
+
+    // exec: a process in its namespaces sees its PID 1, its hostname, its limits and
+    // its privileges.
+    let ps_inside = env.ok(&["exec", "looper", "ps", "-o", "pid,args"]);
+    let pid1 = ps_inside
+        .lines()
+        .find(|l| l.trim_start().starts_with("1 "))
+        .expect(&ps_inside);
+    assert!(pid1.contains("while true"), "{ps_inside}");
+    assert_eq!(env.ok(&["exec", "looper", "hostname"]).trim(), id);
+    let status = env.ok(&["exec", "looper", "cat", "/proc/self/status"]);
+    let field = |name: &str| {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(&format!("{name}:")))
+            .unwrap_or("")
+            .trim()
+            .to_string()
+    };
+    assert_eq!(field("CapEff"), "00000000a80425fb", "docker's default set");
+    assert_eq!(field("NoNewPrivs"), "1");
+    assert_eq!(field("Seccomp"), "2");
+    let cgroup = env.ok(&["exec", "looper", "cat", "/proc/self/cgroup"]);
+    assert!(
+        cgroup
+            .lines()
+            .any(|l| l.contains(":memory:") && l.ends_with("/glassbox/looper")),
+        "exec joins the container's memory cgroup: {cgroup}"
+    );
+    let o = env.gb(&[
+        "exec",
+        "-e",
+        "X=from-exec",
+        "-w",
+        "/etc",
+        "looper",
+        "sh",
+        "-c",
+        "echo $X $(pwd); exit 7",
+    ]);
+    assert_eq!(o.status.code(), Some(7), "exec gives the command's status");
+    assert_eq!(stdout(&o).trim(), "from-exec /etc");
+
+    // inspect takes a container's name: its PID 1, its namespaces isolated.
+    let pid1_host = env.state_json(&id)["process"]["pid"].as_i64().unwrap();
+    let inspect = env.ok(&["inspect", "looper"]);
+    assert!(
+        inspect.starts_with(&format!("process {pid1_host}: ")),
+        "{inspect}"
+    );
+    assert!(
+        inspect
+            .lines()
+            .any(|l| l.trim_start().starts_with("pid ") && l.ends_with("isolated")),
+        "{inspect}"
+    );
+
+    // rm of a running container is refused, and changes nothing.
+    let o = env.gb(&["rm", "looper"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stderr(&o).contains("cannot remove container looper: it is running"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(env.ps_row("looper").unwrap().contains("Up "));
+
+    // stop: a shell as PID 1 ignores SIGTERM; after the grace time SIGKILL ends it.
+    let start = Instant::now();
+    assert_eq!(env.ok(&["stop", "-t", "1", "looper"]).trim(), "looper");
+    let took = start.elapsed();
+    assert!(
+        took >= Duration::from_secs(1),
+        "SIGKILL came before the grace time: {took:?}"
+    );
+    drop(lines);
+    let _ = follow.wait(); // logs -f ends with the container
+    let row = env.ps_row("looper").unwrap();
+    assert!(row.contains("Exited (137)"), "{row}");
+    assert!(
+        env.ok(&["ps"]).lines().count() == 1,
+        "ps without -a lists running ones only"
+    );
+    assert_eq!(env.state_json(&id)["exit_code"], 137);
+
+    // exec into a stopped container: one sentence, docker's exit code 1.
+    let o = env.gb(&["exec", "looper", "true"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stderr(&o).contains("container looper is not running"),
+        "{}",
+        stderr(&o)
+    );
+
+    // rm: nothing of it is left (state, writable layer, cgroups, journal).
+    assert_eq!(env.ok(&["rm", "looper"]).trim(), "looper");
+    env.assert_clean();
+}
+
+#[test]
+fn stop_with_a_term_handler_ends_at_once_and_start_keeps_the_writable_layer() {
+    if !root_or_skip("stop_with_a_term_handler_ends_at_once_and_start_keeps_the_writable_layer") {
+        return;
+    }
+    let env = Env::new();
+    env.ok(&[
+        "run", "-d", "--name", "polite", "busybox", "sh", "-c",
+        "trap 'echo bye; exit 3' TERM; echo started >> /marks; while true; do sleep 0.1 & wait; done",
+    ]);
+    // The mark is written after the trap is set.
+    wait_for("the container to start", Duration::from_secs(10), || {
+        stdout(&env.gb(&["exec", "polite", "cat", "/marks"])) == "started\n"
+    });
+    let start = Instant::now();
+    env.ok(&["stop", "-t", "20", "polite"]);
+    assert!(
+        start.elapsed() < Duration::from_secs(10),
+        "it handled SIGTERM: no need to wait for the grace time"
+    );
+    assert!(env.ps_row("polite").unwrap().contains("Exited (3)"));
+    assert_eq!(env.ok(&["logs", "polite"]), "bye\n");
+
+    // start: running again, on the same writable layer (its file has two marks now).
+    assert_eq!(env.ok(&["start", "polite"]).trim(), "polite");
+    assert!(env.ps_row("polite").unwrap().contains("Up "));
+    assert_eq!(
+        env.ok(&["exec", "polite", "cat", "/marks"]),
+        "started\nstarted\n"
+    );
+    env.ok(&["rm", "-f", "polite"]);
+    env.assert_clean();
+}
+
+#[test]
+fn a_foreground_run_is_kept_exited_until_rm_and_rm_removes_it() {
+    if !root_or_skip("a_foreground_run_is_kept_exited_until_rm_and_rm_removes_it") {
+        return;
+    }
+    let env = Env::new();
+    let o = env.gb(&[
+        "run",
+        "--name",
+        "fg",
+        "busybox",
+        "sh",
+        "-c",
+        "echo hi; exit 4",
+    ]);
+    assert_eq!(o.status.code(), Some(4));
+    assert_eq!(stdout(&o), "hi\n");
+    assert!(env.ps_row("fg").unwrap().contains("Exited (4)"));
+    // Its output went to the terminal: there is no log, and logs says so.
+    let o = env.gb(&["logs", "fg"]);
+    assert!(
+        o.status.success() && stderr(&o).contains("ran in the foreground"),
+        "{}",
+        stderr(&o)
+    );
+    // A name in use is refused, and nothing is made.
+    let o = env.gb(&["run", "--name", "fg", "busybox", "true"]);
+    assert_eq!(o.status.code(), Some(125));
+    assert!(
+        stderr(&o).contains("the container name \"fg\" is already in use"),
+        "{}",
+        stderr(&o)
+    );
+    assert_eq!(env.containers().len(), 1);
+    // rm $(ps -aq), as the course notes do.
+    let ids = env.ok(&["ps", "-aq"]);
+    let ids: Vec<&str> = ids.split_whitespace().collect();
+    assert_eq!(env.ok(&[&["rm"][..], &ids].concat()).trim(), ids.join("\n"));
+    env.assert_clean();
+}
+
+#[test]
+fn kill_9_of_the_supervisor_leaves_a_dead_container_that_rm_removes() {
+    if !root_or_skip("kill_9_of_the_supervisor_leaves_a_dead_container_that_rm_removes") {
+        return;
+    }
+    let env = Env::new();
+    let id = env.ok(&[
+        "run", "-d", "--name", "orphan", "--memory", "64m", "busybox", "sleep", "1000",
+    ]);
+    let id = id.trim();
+    let state = env.state_json(id);
+    let supervisor = state["supervisor"]["pid"].as_i64().unwrap() as i32;
+    let container = state["process"]["pid"].as_i64().unwrap() as i32;
+    assert_eq!(unsafe { libc::kill(supervisor, libc::SIGKILL) }, 0);
+    // PR_SET_PDEATHSIG takes the container down with its supervisor.
+    wait_for(
+        "the container to die with its supervisor",
+        Duration::from_secs(10),
+        || {
+            std::fs::read_to_string(format!("/proc/{container}/stat"))
+                .map(|s| s.contains(") Z "))
+                .unwrap_or(true)
+        },
+    );
+    let row = env.ps_row("orphan").unwrap();
+    assert!(row.contains("Dead"), "ps tells the truth: {row}");
+    assert!(
+        host_state()
+            .1
+            .iter()
+            .any(|c| c.ends_with("/glassbox/orphan")),
+        "the killed supervisor could not remove its cgroup"
+    );
+    assert_eq!(env.ok(&["rm", "orphan"]).trim(), "orphan");
+    env.assert_clean();
+}
+
+#[test]
+fn a_stale_pid_is_not_trusted() {
+    if !root_or_skip("a_stale_pid_is_not_trusted") {
+        return;
+    }
+    let env = Env::new();
+    env.ok(&["run", "--name", "old", "busybox", "true"]);
+    let id = env.containers().pop().unwrap();
+    // As if it were running under a pid that now belongs to another process (this test's
+    // own), or a pid from an earlier boot: neither may be taken for the container.
+    let path = env
+        .state
+        .path()
+        .join(format!("data/containers/{id}/state.json"));
+    for (pid, start, boot) in [
+        (std::process::id(), 1u64, None),
+        (std::process::id(), 0, Some("an-earlier-boot")),
+    ] {
+        let mut s = env.state_json(&id);
+        let start = if boot.is_some() {
+            let stat = std::fs::read_to_string("/proc/self/stat").unwrap();
+            let after = &stat[stat.rfind(')').unwrap() + 2..];
+            after.split(' ').nth(19).unwrap().parse().unwrap()
+        } else {
+            start
+        };
+        s["status"] = "running".into();
+        s["process"]["pid"] = pid.into();
+        s["process"]["start_time"] = start.into();
+        if let Some(b) = boot {
+            s["process"]["boot_id"] = b.into();
+        }
+        std::fs::write(&path, serde_json::to_vec(&s).unwrap()).unwrap();
+        assert!(env.ps_row("old").unwrap().contains("Dead"));
+        let o = env.gb(&["exec", "old", "true"]);
+        assert_eq!(o.status.code(), Some(1), "exec must not enter pid {pid}");
+        let o = env.gb(&["stop", "old"]);
+        assert!(o.status.success());
+        assert!(
+            std::fs::metadata(format!("/proc/{pid}")).is_ok(),
+            "stop signalled a stranger"
+        );
+    }
+    env.ok(&["rm", "old"]);
+    env.assert_clean();
+}
+
+#[test]
+fn bad_references_are_refused_in_one_sentence_and_change_nothing() {
+    if !root_or_skip("bad_references_are_refused_in_one_sentence_and_change_nothing") {
+        return;
+    }
+    let env = Env::new();
+    env.ok(&["run", "--name", "keep", "busybox", "true"]);
+    let before: Vec<_> = env.containers();
+    for (args, says) in [
+        (vec!["rm", "../x"], "\"../x\" is not a container name or id"),
+        (
+            vec!["rm", "-f", "a/b"],
+            "\"a/b\" is not a container name or id",
+        ),
+        (vec!["logs", "nosuch"], "no such container: nosuch"),
+        (vec!["exec", "nosuch", "true"], "no such container: nosuch"),
+        (vec!["stop", "x\u{1b}[2J"], "is not a container name or id"),
+        (vec!["start", "nosuch"], "no such container: nosuch"),
+    ] {
+        let o = env.gb(&args);
+        assert_eq!(o.status.code(), Some(1), "{args:?}");
+        let err = stderr(&o);
+        assert!(err.contains(says), "{args:?}: {err}");
+        assert!(
+            !err.contains('\u{1b}'),
+            "a control character reached the terminal: {err:?}"
+        );
+    }
+    assert_eq!(env.containers(), before);
+    env.ok(&["rm", "keep"]);
+    env.assert_clean();
+}
+
+#[test]
+fn no_overlay_gives_a_private_copy_that_keeps_the_image_untouched() {
+    if !root_or_skip("no_overlay_gives_a_private_copy_that_keeps_the_image_untouched") {
+        return;
+    }
+    let env = Env::new();
+    let o = env.cmd()
+        .args(["run", "--name", "copy", "--no-overlay", "busybox", "sh", "-c"])
+        .arg("echo mine > /etc/motd; rm /bin/vi; cat /etc/hostname; grep -c ' / overlay ' /proc/mounts")
+        .output()
+        .unwrap();
+    let out = stdout(&o);
+    // grep -c prints 0 and exits 1: no overlay is mounted on /.
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    let id = env.containers().pop().unwrap();
+    assert_eq!(out, format!("{id}\n0\n"));
+    assert!(stderr(&o).contains("the container gets a private copy of the image"));
+    let data = env.state.path().join("data");
+    let copy = data.join(format!("containers/{id}/rootfs"));
+    assert_eq!(
+        std::fs::read_to_string(copy.join("etc/motd")).unwrap(),
+        "mine\n"
+    );
+    assert!(!copy.join("bin/vi").exists());
+    let image = data.join("images/busybox/rootfs");
+    assert!(
+        image.join("bin/vi").exists() && !image.join("etc/motd").exists(),
+        "the image changed"
+    );
+    env.ok(&["rm", "copy"]);
+    env.assert_clean();
+}
+
+#[test]
+fn two_commands_on_one_container_at_once_take_turns() {
+    if !root_or_skip("two_commands_on_one_container_at_once_take_turns") {
+        return;
+    }
+    let env = Env::new();
+    for round in 0..3 {
+        let name = format!("race{round}");
+        env.ok(&["run", "-d", "--name", &name, "busybox", "sleep", "100"]);
+        let racers: Vec<_> = (0..4)
+            .map(|_| {
+                env.cmd()
+                    .args(["-q", "rm", "-f", &name])
+                    .stdout(Stdio::piped())
+                    .stderr(Stdio::piped())
+                    .spawn()
+                    .unwrap()
+            })
+            .collect();
+        let outs: Vec<Output> = racers
+            .into_iter()
+            .map(|r| r.wait_with_output().unwrap())
+            .collect();
+        let removed = outs.iter().filter(|o| o.status.success()).count();
+        assert_eq!(removed, 1, "exactly one rm removes it");
+        for o in outs.iter().filter(|o| !o.status.success()) {
+            assert_eq!(o.status.code(), Some(1));
+            assert!(stderr(o).contains("no such container"), "{}", stderr(o));
+        }
+    }
+    env.assert_clean();
+}
