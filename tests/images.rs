@@ -274,10 +274,7 @@ fn a_committed_image_runs_with_the_changes() {
         (bb[1].as_str(), bb.last().unwrap().as_str()),
         ("latest", "1")
     );
-    assert_eq!(
-        env.ok(&["images", "myimg"]),
-        format!("{}\n", &id[..12])
-    );
+    assert_eq!(env.ok(&["images", "myimg"]), format!("{}\n", &id[..12]));
 
     let history = env.table(&["history", "myimg:v1"]);
     let h = rows(&history);
@@ -495,6 +492,15 @@ fn bad_input_says_so_in_one_sentence_and_changes_nothing() {
     }
     let env = Env::new();
     env.committed();
+    env.ok(&[
+        "run",
+        "--no-overlay",
+        "--name",
+        "copy",
+        "busybox",
+        "touch",
+        "/t",
+    ]);
     let before = env.tree();
     let out_dir = tempfile::tempdir().unwrap();
     let out = out_dir.path().join("x.tar");
@@ -526,6 +532,14 @@ fn bad_input_says_so_in_one_sentence_and_changes_nothing() {
         (
             &["commit", "-c", "VOLUME /x", "c1", "img"],
             "the change \"VOLUME /x\" cannot be applied",
+        ),
+        (
+            &["diff", "copy"],
+            "container copy runs on a private copy of its image (--no-overlay)",
+        ),
+        (
+            &["commit", "copy", "img"],
+            "runs on a private copy of its image",
         ),
         (&["rmi", "nosuch"], "no such image: nosuch"),
         (&["rmi", "../x"], "\"../x\" is not a valid image name"),

@@ -160,6 +160,7 @@ pub fn main(a: &CommitArgs, sys: &Sys) -> Result<i32> {
         .map(|c| parse_change(c))
         .collect::<Result<Vec<_>>>()?;
     let c = container::find(&a.container).map_err(|e| e.with_code(1))?;
+    super::check_overlay(&c, "make a layer")?;
     let parent = parent_of(sys, &c)?;
     let n = sys.narrator;
     n.stage(

@@ -69,10 +69,27 @@ pub fn resolve(name: &str) -> Result<Option<Image>> {
     }))
 }
 
+/// A container run without an overlay (`--no-overlay`) has a private copy of its image and
+/// no upper directory: its changes cannot be read the way diff and commit read them.
+pub fn check_overlay(c: &container::Container, what: &str) -> Result<()> {
+    if c.dir.join("rootfs").is_dir() {
+        return Err(Error::usage(
+            format!(
+                "container {} runs on a private copy of its image (--no-overlay), so it has no upper directory to {what} from",
+                c.name()
+            ),
+            "run the container on an overlay (without --no-overlay) to diff or commit it",
+        )
+        .with_code(1));
+    }
+    Ok(())
+}
+
 /// `glassbox diff CONTAINER`.
 pub fn diff_main(a: &DiffArgs, sys: &Sys) -> Result<i32> {
     need_root("diff")?;
     let c = container::find(&a.container).map_err(|e| e.with_code(1))?;
+    check_overlay(&c, "read its changes")?;
     sys.narrator.stage(
         "diff",
         &format!(
