@@ -44,8 +44,12 @@ pub fn need_root(what: &str) -> Result<()> {
 
 /// An image of the store for `run`, when `name` names one (`None` otherwise).
 pub fn resolve(name: &str) -> Result<Option<Image>> {
-    let Some(rec) = store::find(name).ok().flatten() else {
-        return Ok(None);
+    let rec = match store::find(name) {
+        Ok(Some(rec)) => rec,
+        // An id prefix that matches several images says so; a name that is not a valid
+        // image name is simply not one (run then says there is no such image or file).
+        Err(e) if reference::id_prefix(name).is_some() => return Err(e.with_code(125)),
+        Ok(None) | Err(_) => return Ok(None),
     };
     if let Some(l) = rec.layers.iter().find(|l| !l.dir.is_dir()) {
         return Err(Error::new(
