@@ -249,6 +249,21 @@ fn a_committed_image_runs_with_the_changes() {
     // The image id is the sha256 of its config, as docker's is.
     let config = env.data().join(format!("images/store/{id}/config.json"));
     assert_eq!(sha256_file(&config), id);
+    // Only root may change the store (its records say which directories a container
+    // stacks), even after a run whose export set the umask to 0.
+    let mut store = vec![env.data().join("images"), env.data().join("images/layers")];
+    store.extend(env.layer_dirs());
+    for d in ["images/store", &format!("images/store/{id}")] {
+        store.push(env.data().join(d));
+        for e in std::fs::read_dir(env.data().join(d)).unwrap().flatten() {
+            store.push(e.path());
+        }
+    }
+    for p in &store {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(p).unwrap().permissions().mode();
+        assert_eq!(mode & 0o022, 0, "{} is {mode:o}", p.display());
+    }
     let out = env.ok(&[
         "run",
         "--rm",

@@ -189,13 +189,7 @@ pub fn main(a: &CommitArgs, sys: &Sys) -> Result<i32> {
         n.note("dry run: nothing copied, no image made");
         return Ok(0);
     }
-    std::fs::create_dir_all(&layers_dir).map_err(|e| {
-        Error::io(
-            format!("cannot make the layer store {}", layers_dir.display()),
-            &e,
-            "check that glassbox's data directory is writable (run as root)",
-        )
-    })?;
+    store::make_dirs(&layers_dir)?;
     let journal = Journal::open()?;
     let jid = journal.record(Resource::Dir {
         path: staging.clone(),

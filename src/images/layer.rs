@@ -313,7 +313,7 @@ pub fn copy_upper(sys: &Sys, upper: &Path, staging: &Path) -> Result<Copied> {
         staging,
         "the new layer's directory: every entry of the copy is made beneath it",
     )?;
-    sys.umask(
+    let umask = sys.umask(
         0,
         "make each entry with the container's permission bits, not masked by ours",
     )?;
@@ -416,6 +416,10 @@ pub fn copy_upper(sys: &Sys, upper: &Path, staging: &Path) -> Result<Copied> {
         Ok(Visit::Skip)
     })?;
     ex.finish_dirs()?;
+    sys.umask(
+        umask,
+        "the copy is made: what glassbox writes next gets the usual permissions again",
+    )?;
     copied.summary = ex.stats.summary();
     if !opaque.is_empty() {
         let root = sys.open_tree_root(

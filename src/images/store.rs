@@ -255,21 +255,57 @@ pub fn rfc3339(secs: u64) -> String {
     )
 }
 
+/// `mkdir -p` with mode 0755 whatever the process umask is: the export stage sets it to 0
+/// while it extracts, and nothing in the store may be writable by anyone but root.
+pub fn make_dirs(dir: &Path) -> Result<()> {
+    use std::os::unix::fs::DirBuilderExt;
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o755)
+        .create(dir)
+        .map_err(|e| {
+            Error::io(
+                format!("cannot make {}", dir.display()),
+                &e,
+                "check that glassbox's data directory is writable (run as root) and not full",
+            )
+        })
+}
+
+/// Write a file of the store whole (a temporary name, then rename), mode 0644 whatever the
+/// umask is.
+fn write_file(path: &Path, bytes: &[u8]) -> Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let tmp = path.with_extension("tmp");
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o644)
+        .open(&tmp)
+        .and_then(|mut f| f.write_all(bytes))
+        .and_then(|()| std::fs::rename(&tmp, path))
+        .map_err(|e| {
+            Error::io(
+                format!("cannot write {}", path.display()),
+                &e,
+                "check that glassbox's data directory is writable and not full",
+            )
+        })
+}
+
 /// Take the store's lock (names and records change under it).
 pub fn lock() -> Result<nix::fcntl::Flock<std::fs::File>> {
+    use std::os::unix::fs::OpenOptionsExt;
     let dir = images_dir();
-    std::fs::create_dir_all(&dir).map_err(|e| {
-        Error::io(
-            format!("cannot make the image store {}", dir.display()),
-            &e,
-            "check that glassbox's data directory is writable (run as root)",
-        )
-    })?;
+    make_dirs(&dir)?;
     let path = dir.join("store.lock");
     let f = std::fs::OpenOptions::new()
         .create(true)
         .truncate(false)
         .write(true)
+        .mode(0o600)
         .open(&path)
         .map_err(|e| {
             Error::io(
@@ -345,20 +381,14 @@ pub fn get(r: &str) -> Result<ImageRecord> {
 /// Write a new image's config and record (under the store lock).
 pub fn write(rec: &ImageRecord, config: &[u8]) -> Result<()> {
     let dir = rec.dir();
-    std::fs::create_dir_all(&dir).map_err(|e| {
-        Error::io(
-            format!("cannot make {}", dir.display()),
-            &e,
-            "check that glassbox's data directory is writable and not full",
-        )
-    })?;
-    crate::container::write_whole(&dir.join("config.json"), config)?;
+    make_dirs(&dir)?;
+    write_file(&dir.join("config.json"), config)?;
     save(rec)
 }
 
 /// Rewrite an image's record (its names changed).
 pub fn save(rec: &ImageRecord) -> Result<()> {
-    crate::container::write_whole(
+    write_file(
         &rec.dir().join("image.json"),
         &serde_json::to_vec_pretty(rec).expect("a record serializes"),
     )
