@@ -67,6 +67,23 @@ fn gone(c: &Container) -> Error {
     .with_code(1)
 }
 
+/// Do `what` to each container named, as docker's CLI does: print each name done, report
+/// each failure and go on; exit status 1 if any failed.
+fn each(what: &str, refs: &[String], act: impl Fn(Container) -> Result<()>) -> Result<i32> {
+    need_root(what)?;
+    let mut code = 0;
+    for r in refs {
+        match find(r).and_then(&act) {
+            Ok(()) => println!("{r}"),
+            Err(e) => {
+                crate::report_child_error(&e);
+                code = 1;
+            }
+        }
+    }
+    Ok(code)
+}
+
 /// Stop one container; returns once its supervisor has recorded how it ended.
 pub fn stop(sys: &Sys, c: &Container, grace: u32) -> Result<()> {
     let n = sys.narrator;
@@ -109,18 +126,7 @@ pub fn stop(sys: &Sys, c: &Container, grace: u32) -> Result<()> {
 }
 
 pub fn stop_main(a: &StopArgs, sys: &Sys) -> Result<i32> {
-    need_root("stop")?;
-    let mut code = 0;
-    for r in &a.containers {
-        match find(r).and_then(|c| stop(sys, &c, a.time)) {
-            Ok(()) => println!("{r}"),
-            Err(e) => {
-                crate::report_child_error(&e);
-                code = 1;
-            }
-        }
-    }
-    Ok(code)
+    each("stop", &a.containers, |c| stop(sys, &c, a.time))
 }
 
 /// Start a stopped container again, detached, on its own writable layer.
@@ -154,18 +160,7 @@ fn start(sys: &Sys, c: &Container) -> Result<()> {
 }
 
 pub fn start_main(a: &StartArgs, sys: &Sys) -> Result<i32> {
-    need_root("start")?;
-    let mut code = 0;
-    for r in &a.containers {
-        match find(r).and_then(|c| start(sys, &c)) {
-            Ok(()) => println!("{r}"),
-            Err(e) => {
-                crate::report_child_error(&e);
-                code = 1;
-            }
-        }
-    }
-    Ok(code)
+    each("start", &a.containers, |c| start(sys, &c))
 }
 
 /// What a killed supervisor left on the host (its cgroups, veth, rules), from the journal.
@@ -235,16 +230,5 @@ fn rm(sys: &Sys, c: &Container, force: bool) -> Result<()> {
 }
 
 pub fn rm_main(a: &RmArgs, sys: &Sys) -> Result<i32> {
-    need_root("rm")?;
-    let mut code = 0;
-    for r in &a.containers {
-        match find(r).and_then(|c| rm(sys, &c, a.force)) {
-            Ok(()) => println!("{r}"),
-            Err(e) => {
-                crate::report_child_error(&e);
-                code = 1;
-            }
-        }
-    }
-    Ok(code)
+    each("rm", &a.containers, |c| rm(sys, &c, a.force))
 }
