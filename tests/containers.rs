@@ -305,6 +305,17 @@ fn a_foreground_run_is_kept_exited_until_rm_and_rm_removes_it() {
         return;
     }
     let env = Env::new();
+    // The first run exports the image (with umask 0 for the export): the container still
+    // gets the usual umask, and its files their usual modes.
+    let o = env.gb(&[
+        "run",
+        "--rm",
+        "busybox",
+        "sh",
+        "-c",
+        "umask; stat -c %a /etc",
+    ]);
+    assert_eq!(stdout(&o), "0022\n755\n", "{}", stderr(&o));
     let o = env.gb(&[
         "run",
         "--name",

@@ -341,24 +341,35 @@ fn progress(total: u64, sys: &Sys) -> Option<indicatif::ProgressBar> {
 
 /// Make the tree in `staging`.
 fn fill(sys: &Sys, staging: &Path, plan: Plan) -> Result<()> {
-    let n = sys.narrator;
     let root = sys.open_tree_root(
         staging,
         "the handle every path of the image is resolved beneath",
     )?;
     let mut ex = Extractor::new(sys, root);
-    sys.umask(
+    let before = sys.umask(
         0,
         "create each file with the image's permission bits, not masked by ours",
     )?;
     ex.umask0 = !sys.dry_run();
+    let filled = fill_with(sys, &mut ex, plan);
+    if !sys.dry_run() {
+        sys.umask(
+            before,
+            "put the umask back: what is made after the export (a container's files) gets the usual permissions",
+        )?;
+    }
+    filled
+}
+
+fn fill_with(sys: &Sys, ex: &mut Extractor<'_, '_>, plan: Plan) -> Result<()> {
+    let n = sys.narrator;
     match plan {
         Plan::Busybox => {
-            busybox::make(&mut ex)?;
+            busybox::make(ex)?;
             n.note(&format!("busybox rootfs: {}", ex.stats.summary()));
         }
         Plan::Directory(src) => {
-            copy::copy(&mut ex, &src)?;
+            copy::copy(ex, &src)?;
             n.note(&format!("copied: {}", ex.stats.summary()));
         }
         Plan::Tar {
