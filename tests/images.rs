@@ -752,3 +752,35 @@ fn the_narration_of_a_commit_is_honest() {
         "new\n"
     );
 }
+
+#[test]
+fn a_committed_layer_counts_for_users_and_for_a_private_copy() {
+    if !ready("a_committed_layer_counts_for_users_and_for_a_private_copy") {
+        return;
+    }
+    let e = Env::new();
+    e.ok(&[
+        "run",
+        "--name",
+        "adduser",
+        "busybox",
+        "sh",
+        "-c",
+        "echo 'app:x:4321:4322::/:/bin/sh' >> /etc/passwd; rm /bin/vi",
+    ]);
+    e.ok(&["commit", "adduser", "withuser:v1"]);
+    // -u NAME is looked up in the /etc/passwd the container sees: the committed layer's.
+    let out = e.ok(&["run", "--rm", "-u", "app", "withuser:v1", "id"]);
+    assert!(out.starts_with("uid=4321(app) gid=4322"), "{out}");
+    // Without an overlay the layers are applied to a copy: the deletion holds there too.
+    let out = e.ok(&[
+        "run",
+        "--rm",
+        "--no-overlay",
+        "withuser:v1",
+        "sh",
+        "-c",
+        "grep -c ^app: /etc/passwd; ls /bin/vi 2>/dev/null || echo no-vi",
+    ]);
+    assert_eq!(out, "1\nno-vi\n");
+}

@@ -182,20 +182,23 @@ fn env_entry(e: &str) -> Result<String> {
 }
 
 /// `--user UID[:GID]` or names, resolved against the image's /etc/passwd and /etc/group.
-pub fn resolve_user(spec: &str, rootfs: &std::path::Path) -> Result<(u32, u32)> {
+pub fn resolve_user(spec: &str, layers: &[&std::path::Path]) -> Result<(u32, u32)> {
     let (u, g) = spec
         .split_once(':')
         .map_or((spec, None), |(u, g)| (u, Some(g)));
+    // The file as the container sees it: from the topmost layer that has it.
+    let read = |file: &str| {
+        layers
+            .iter()
+            .find_map(|l| std::fs::read_to_string(l.join(file)).ok())
+    };
     let lookup = |file: &str, name: &str, field: usize| -> Option<u32> {
-        std::fs::read_to_string(rootfs.join(file))
-            .ok()?
-            .lines()
-            .find_map(|l| {
-                let f: Vec<&str> = l.split(':').collect();
-                (f.first() == Some(&name))
-                    .then(|| f.get(field)?.parse().ok())
-                    .flatten()
-            })
+        read(file)?.lines().find_map(|l| {
+            let f: Vec<&str> = l.split(':').collect();
+            (f.first() == Some(&name))
+                .then(|| f.get(field)?.parse().ok())
+                .flatten()
+        })
     };
     let uid = u
         .parse()
@@ -221,15 +224,12 @@ pub fn resolve_user(spec: &str, rootfs: &std::path::Path) -> Result<(u32, u32)> 
         // Without a group: the user's primary group from /etc/passwd, else the same number.
         None => lookup("etc/passwd", u, 3)
             .or_else(|| {
-                std::fs::read_to_string(rootfs.join("etc/passwd"))
-                    .ok()?
-                    .lines()
-                    .find_map(|l| {
-                        let f: Vec<&str> = l.split(':').collect();
-                        (f.get(2)?.parse::<u32>().ok()? == uid)
-                            .then(|| f.get(3)?.parse().ok())
-                            .flatten()
-                    })
+                read("etc/passwd")?.lines().find_map(|l| {
+                    let f: Vec<&str> = l.split(':').collect();
+                    (f.get(2)?.parse::<u32>().ok()? == uid)
+                        .then(|| f.get(3)?.parse().ok())
+                        .flatten()
+                })
             })
             .unwrap_or(uid),
     };
@@ -286,12 +286,12 @@ mod tests {
         )
         .unwrap();
         std::fs::write(d.path().join("etc/group"), "root:x:0:\nstaff:x:50:\n").unwrap();
-        assert_eq!(resolve_user("web", d.path()).unwrap(), (1000, 1001));
-        assert_eq!(resolve_user("1000", d.path()).unwrap(), (1000, 1001));
-        assert_eq!(resolve_user("web:staff", d.path()).unwrap(), (1000, 50));
-        assert_eq!(resolve_user("4242:7", d.path()).unwrap(), (4242, 7));
-        assert_eq!(resolve_user("4242", d.path()).unwrap(), (4242, 4242));
-        assert!(resolve_user("nobody-here", d.path()).is_err());
+        assert_eq!(resolve_user("web", &[d.path()]).unwrap(), (1000, 1001));
+        assert_eq!(resolve_user("1000", &[d.path()]).unwrap(), (1000, 1001));
+        assert_eq!(resolve_user("web:staff", &[d.path()]).unwrap(), (1000, 50));
+        assert_eq!(resolve_user("4242:7", &[d.path()]).unwrap(), (4242, 7));
+        assert_eq!(resolve_user("4242", &[d.path()]).unwrap(), (4242, 4242));
+        assert!(resolve_user("nobody-here", &[d.path()]).is_err());
     }
 
     #[test]

@@ -285,7 +285,11 @@ fn plan_with(a: &RunArgs, sys: &Sys, existing: Option<(String, rootfs::Image)>) 
         .or_else(|| Some(image.config.user.clone()))
         .filter(|u| !u.is_empty())
     {
-        Some(u) => Some(config::resolve_user(&u, &image.rootfs)?),
+        Some(u) => {
+            let mut layers: Vec<&Path> = image.layers.iter().map(|p| p.as_path()).collect();
+            layers.push(&image.rootfs);
+            Some(config::resolve_user(&u, &layers)?)
+        }
         None => None,
     };
     let mut filesystems: Vec<String> = ["proc", "sys", "dev", "devpts", "shm"]
