@@ -533,3 +533,57 @@ fn two_commands_on_one_container_at_once_take_turns() {
     }
     env.assert_clean();
 }
+
+#[test]
+fn rm_of_a_bridged_container_whose_supervisor_was_killed_removes_its_veth_and_rules() {
+    if !root_or_skip("rm_of_a_bridged_container_whose_supervisor_was_killed")
+        || !tool_or_skip("rm_bridged_killed", "unshare")
+    {
+        return;
+    }
+    let env = Env::new();
+    // Everything happens in a network namespace this test makes and throws away.
+    let script = format!(
+        r#"set -u
+ip link set lo up
+gb={gb}
+$gb -q run -d --name web --network bridge -p 18081:80 busybox httpd -f -p 80 >/dev/null
+sup=$(python3 -c 'import json,glob,os; print(json.load(open(glob.glob(os.environ["GLASSBOX_STATE_DIR"] + "/data/containers/*/state.json")[0]))["supervisor"]["pid"])')
+echo before: links $(ip -o link | grep -c gbh) rules $(iptables-save | grep -c 'glassbox:[0-9]')
+kill -9 $sup
+sleep 0.5
+$gb ps -a | grep -c Dead
+$gb -q rm web
+echo after-rm: links $(ip -o link | grep -c gbh) rules $(iptables-save | grep -c 'glassbox:[0-9]') containers $($gb ps -aq | wc -l)
+$gb -q cleanup >/dev/null
+echo after-cleanup: $(ip -o link | grep -c gb) $(iptables-save | grep -c glassbox)"#,
+        gb = bin().display()
+    );
+    let o = Command::new("timeout")
+        .args(["120", "unshare", "--net", "sh", "-c", &script])
+        .env("GLASSBOX_STATE_DIR", env.state.path())
+        .env("NO_COLOR", "1")
+        .output()
+        .unwrap();
+    let out = stdout(&o);
+    let lines: Vec<&str> = out.lines().collect();
+    assert!(
+        lines
+            .first()
+            .is_some_and(|l| l.starts_with("before: links 1 rules ") && !l.ends_with(" 0")),
+        "{out}{}",
+        stderr(&o)
+    );
+    assert_eq!(
+        &lines[1..],
+        &[
+            "1",
+            "web",
+            "after-rm: links 0 rules 0 containers 0",
+            "after-cleanup: 0 0"
+        ],
+        "{}",
+        stderr(&o)
+    );
+    env.assert_clean();
+}
