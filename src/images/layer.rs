@@ -20,7 +20,7 @@
 
 use super::walk::{self, Entry, Kind, Visit, METACOPY_XATTR, OPAQUE_XATTR, REDIRECT_XATTR};
 use crate::error::{Error, Result};
-use crate::stages::export::extract::{Data, Extractor, Meta};
+use crate::stages::export::extract::{Data, Extractor, Meta, Shift};
 use crate::sys::Sys;
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
@@ -304,11 +304,38 @@ pub struct Copied {
     pub summary: String,
 }
 
+/// How a layer is copied: as it is, or for (or from) a user namespace.
+#[derive(Debug, Clone, Copy)]
+pub struct CopyAs {
+    /// Owners moved by an offset (see `run/userns.rs`).
+    pub shift: Option<Shift>,
+    /// The xattr that marks an opaque directory in the source, and in the copy:
+    /// `trusted.overlay.opaque` as root's overlayfs writes it, `user.overlay.opaque` as an
+    /// overlay mounted inside a user namespace (option `userxattr`) reads and writes it.
+    pub opaque_in: &'static str,
+    pub opaque_out: &'static str,
+}
+
+impl CopyAs {
+    /// The layer as it is.
+    pub const PLAIN: CopyAs = CopyAs {
+        shift: None,
+        opaque_in: OPAQUE_XATTR,
+        opaque_out: OPAQUE_XATTR,
+    };
+}
+
 /// Copy a container's upper directory into `staging` (a new, empty directory), keeping it
 /// in overlay form: whiteouts stay 0/0 devices and opaque directories keep their xattr.
 /// Each entry is made through the export stage's root-scoped extractor (narrated at -vv);
 /// the upper directory is read without following any link (see [`walk`]).
 pub fn copy_upper(sys: &Sys, upper: &Path, staging: &Path) -> Result<Copied> {
+    copy_layer(sys, upper, staging, CopyAs::PLAIN)
+}
+
+/// As [`copy_upper`], for any directory in overlay form (an image's layer, a container's
+/// upper directory), with its owners shifted and its opaque marker renamed as `how` says.
+pub fn copy_layer(sys: &Sys, upper: &Path, staging: &Path, how: CopyAs) -> Result<Copied> {
     let root = sys.open_tree_root(
         staging,
         "the new layer's directory: every entry of the copy is made beneath it",
@@ -319,6 +346,7 @@ pub fn copy_upper(sys: &Sys, upper: &Path, staging: &Path) -> Result<Copied> {
     )?;
     let mut ex = Extractor::new(sys, root);
     ex.umask0 = !sys.dry_run();
+    ex.shift = how.shift;
     let mut copied = Copied::default();
     let mut opaque: Vec<String> = Vec::new();
     let mut links: HashMap<(u64, u64), String> = HashMap::new();
@@ -344,7 +372,7 @@ pub fn copy_upper(sys: &Sys, upper: &Path, staging: &Path) -> Result<Copied> {
             Kind::Dir => {
                 if let Some(fd) = e.dir_fd {
                     check_no_redirect(fd, upper, e.rel)?;
-                    if walk::get_xattr(fd, OPAQUE_XATTR).as_deref() == Some(b"y") {
+                    if walk::get_xattr(fd, how.opaque_in).as_deref() == Some(b"y") {
                         opaque.push(rel.to_string());
                     }
                 }
@@ -434,7 +462,7 @@ pub fn copy_upper(sys: &Sys, upper: &Path, staging: &Path) -> Result<Copied> {
                     "check the image store's directory",
                 )
             })?;
-            sys.fsetxattr(d.raw(), &d.shown, OPAQUE_XATTR, b"y")
+            sys.fsetxattr(d.raw(), &d.shown, how.opaque_out, b"y")
                 .map_err(|(errno, call)| {
                     Error::sys(
                         format!("cannot mark the new layer's {rel} opaque: {call} failed"),

@@ -1,5 +1,5 @@
 //! File calls that change the host or the container's tree: mkdir(2), rmdir(2), mknod(2),
-//! symlink(2), and writes to kernel files (/proc, /sys/fs/cgroup) shown as the write they are.
+//! fchownat(2), symlink(2), and writes to kernel files (/proc, /sys/fs/cgroup) shown as the write they are.
 
 use super::{check, cstring, diagnose, qpath, quote, Diagnosis, Sys};
 use crate::error::{Error, Result};
@@ -69,6 +69,38 @@ impl Sys<'_> {
         ));
         self.call_plain(call, || {
             check(unsafe { libc::mknod(p.as_ptr(), libc::S_IFCHR | mode, dev) } as libc::c_long)
+        })?;
+        Ok(())
+    }
+
+    /// fchownat(2) from the working directory, not following a symlink (what `chown -h`
+    /// does): give a file glassbox made another owner — the host uid that is root inside a
+    /// container's user namespace.
+    pub fn lchown(&self, path: &Path, uid: u32, gid: u32, why: &str) -> Result<()> {
+        let p = cstring(&path.to_string_lossy())?;
+        let call = Call::new(
+            "fchownat",
+            vec![
+                "AT_FDCWD".into(),
+                qpath(path),
+                uid.to_string(),
+                gid.to_string(),
+                "AT_SYMLINK_NOFOLLOW".into(),
+            ],
+            "chown(2)",
+            why,
+        )
+        .by_hand(format!("chown -h {uid}:{gid} {}", path.display()));
+        self.call_plain(call, || {
+            check(unsafe {
+                libc::fchownat(
+                    libc::AT_FDCWD,
+                    p.as_ptr(),
+                    uid,
+                    gid,
+                    libc::AT_SYMLINK_NOFOLLOW,
+                )
+            } as libc::c_long)
         })?;
         Ok(())
     }

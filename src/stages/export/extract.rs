@@ -77,7 +77,7 @@ pub enum Kind {
 }
 
 /// One entry to make, whatever it came from (a tar header, a directory walk).
-#[derive(Default)]
+#[derive(Default, Clone)]
 pub struct Meta {
     pub mode: u32,
     pub uid: u32,
@@ -97,6 +97,32 @@ pub enum Data<'a> {
         offset: u64,
         len: u64,
     },
+}
+
+/// One range of ids moved by an offset: ids `from..from+count` become `to..to+count`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IdShift {
+    pub from: u32,
+    pub to: u32,
+    pub count: u32,
+}
+
+impl IdShift {
+    /// Where `id` goes, or None when it lies outside the range.
+    pub fn map(&self, id: u32) -> Option<u32> {
+        id.checked_sub(self.from)
+            .filter(|off| *off < self.count)
+            .map(|off| self.to + off)
+    }
+}
+
+/// Owners moved while copying, as Docker's userns-remap stores an image for a user
+/// namespace: uid 0 of the image becomes the first host uid of the range, and so on (see
+/// run/userns.rs). The reverse shift turns a container's files back into the image's ids.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Shift {
+    pub uids: IdShift,
+    pub gids: IdShift,
 }
 
 pub struct Extractor<'s, 'n> {
@@ -119,6 +145,8 @@ pub struct Extractor<'s, 'n> {
     pub umask0: bool,
     /// Our effective uid and gid: the owner every new file gets without a chown.
     ids: (u32, u32),
+    /// Owners moved by an offset on the way (a copy for a user namespace).
+    pub shift: Option<Shift>,
 }
 
 /// An error for an archive entry: one sentence naming the entry.
@@ -147,6 +175,33 @@ fn syserr(name: &str, (errno, call): (Errno, String)) -> Error {
         errno,
         todo,
     )
+}
+
+/// `meta` with its owner moved by `s`; an owner outside the shifted range is refused (it
+/// would have no id on the other side).
+fn shift_owner(name: &str, meta: &Meta, s: &Shift) -> Result<Meta> {
+    let outside = |what: &str, id: u32, r: &IdShift| {
+        Error::new(
+            format!(
+                "{name:?} belongs to {what} {id}, outside the {} ids from {} that the user namespace maps",
+                r.count, r.from
+            ),
+            "give the user namespace a larger range (the root line of /etc/subuid and /etc/subgid), or run without --userns private",
+        )
+    };
+    let uid = s
+        .uids
+        .map(meta.uid)
+        .ok_or_else(|| outside("uid", meta.uid, &s.uids))?;
+    let gid = s
+        .gids
+        .map(meta.gid)
+        .ok_or_else(|| outside("gid", meta.gid, &s.gids))?;
+    Ok(Meta {
+        uid,
+        gid,
+        ..meta.clone()
+    })
 }
 
 /// Split an archive name into checked components inside the root: no `..`.
@@ -181,6 +236,7 @@ impl<'s, 'n> Extractor<'s, 'n> {
                 nix::unistd::geteuid().as_raw(),
                 nix::unistd::getegid().as_raw(),
             ),
+            shift: None,
         }
     }
 
@@ -288,6 +344,14 @@ impl<'s, 'n> Extractor<'s, 'n> {
         if layered && base.starts_with(".wh.") {
             return self.whiteout(name, dirs, base);
         }
+        let shifted;
+        let meta = match &self.shift {
+            Some(s) => {
+                shifted = shift_owner(name, meta, s)?;
+                &shifted
+            }
+            None => meta,
+        };
         let mode = meta.mode & 0o7777;
         if mode & 0o6000 != 0 {
             self.stats.setuid += 1;
