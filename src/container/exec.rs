@@ -92,6 +92,12 @@ pub fn main(a: &ExecArgs, sys: &Sys) -> Result<i32> {
         if !plan.interactive {
             crate::run::rootfs::stdin_from_null(sys)?;
         }
+        if plan.userns.is_some() && plan.user.is_none() {
+            sys.setgroups(
+                &[],
+                "no supplementary groups: the host's are not mapped in the container's user namespace",
+            )?;
+        }
         if plan.has(Stage::Security) {
             crate::stages::security::apply(sys, &plan.security)?;
         }

@@ -48,6 +48,10 @@ pub struct Record {
     pub created: u64,
     /// The flags it was run with: `glassbox start` runs it again with them.
     pub args: RunArgs,
+    /// With `--userns private`: the id ranges of its user namespace. Its files on the host
+    /// belong to these ids, so `start`, `diff` and `commit` use them, not today's /etc/subuid.
+    #[serde(default)]
+    pub userns: Option<crate::run::userns::Mapping>,
 }
 
 /// A container found on disk.
@@ -92,6 +96,15 @@ impl Container {
         l.extend(self.record.layers.iter().cloned());
         l.push(self.record.rootfs.clone());
         l
+    }
+    /// The xattr that marks an opaque directory in its upper directory: overlayfs mounted
+    /// in a user namespace (`userxattr`) writes `user.overlay.opaque`.
+    pub fn opaque_xattr(&self) -> &'static str {
+        if self.record.userns.is_some() {
+            crate::run::userns::USER_OPAQUE_XATTR
+        } else {
+            crate::images::walk::OPAQUE_XATTR
+        }
     }
     pub fn state(&self) -> State {
         State::read(&self.dir)

@@ -13,8 +13,12 @@ fn is_whiteout(m: &std::fs::Metadata) -> bool {
     m.file_type().is_char_device() && m.rdev() == 0
 }
 
+/// Opaque as root's overlayfs marks it, or as a layer copied for a user namespace does
+/// (`user.overlay.opaque`, see run/userns.rs).
 fn is_opaque(dir: &Path) -> bool {
-    xattr_value(dir, "trusted.overlay.opaque").as_deref() == Some(b"y".as_slice())
+    ["trusted.overlay.opaque", super::userns::USER_OPAQUE_XATTR]
+        .iter()
+        .any(|x| xattr_value(dir, x).as_deref() == Some(b"y".as_slice()))
 }
 
 fn xattr_value(path: &Path, name: &str) -> Option<Vec<u8>> {

@@ -15,6 +15,7 @@ mod copy;
 pub(crate) mod detach;
 pub mod rootfs;
 mod step;
+pub mod userns;
 
 use crate::cli::{CgroupArgs, MountArgs as MountCli, RunArgs, Tail};
 use crate::error::{Error, Result};
@@ -67,6 +68,8 @@ pub struct Plan {
     pub step: bool,
     /// --rm: remove the container's directory when it ends.
     pub remove_after: bool,
+    /// `--userns private`: the ids of the container's user namespace (None: the host's).
+    pub userns: Option<userns::Mapping>,
 }
 
 impl Plan {
@@ -89,6 +92,10 @@ impl Plan {
         // must never wire up, or a skipped stage expose, the host's own namespace.
         if self.network != Network::Host {
             f |= libc::CLONE_NEWNET;
+        }
+        // Made first by the kernel: every other new namespace then belongs to it.
+        if self.userns.is_some() {
+            f |= libc::CLONE_NEWUSER;
         }
         f
     }
@@ -180,7 +187,8 @@ pub fn plan(a: &RunArgs, sys: &Sys) -> Result<Plan> {
     plan_with(a, sys, None)
 }
 
-/// The plan of an existing container (`start`, `exec`): its id and image as recorded.
+/// The plan of an existing container (`start`, `exec`): its id, image and user namespace
+/// ids as recorded.
 pub fn plan_existing(c: &crate::container::Container, a: &RunArgs, sys: &Sys) -> Result<Plan> {
     let r = &c.record;
     let config = crate::stages::export::config::load_config(&r.rootfs)?.unwrap_or_default();
@@ -190,14 +198,22 @@ pub fn plan_existing(c: &crate::container::Container, a: &RunArgs, sys: &Sys) ->
         config: r.image_config.clone().unwrap_or(config),
         source: r.image.clone(),
     };
-    plan_with(a, sys, Some((r.id.clone(), image)))
+    let recorded = r.userns.clone().map(|m| userns::Mapping {
+        source:
+            "as recorded when the container was made (its files on the host are owned by these ids)"
+                .into(),
+        ..m
+    });
+    plan_with(a, sys, Some((r.id.clone(), image, recorded)))
 }
 
-fn plan_with(a: &RunArgs, sys: &Sys, existing: Option<(String, rootfs::Image)>) -> Result<Plan> {
+type Existing = (String, rootfs::Image, Option<userns::Mapping>);
+
+fn plan_with(a: &RunArgs, sys: &Sys, existing: Option<Existing>) -> Result<Plan> {
     let stages = config::stages(&a.skip, &a.only)?;
-    let (id, image) = match existing {
-        Some((id, image)) => (id, Some(image)),
-        None => (config::new_id(), None),
+    let (id, image, recorded) = match existing {
+        Some((id, image, m)) => (id, Some(image), m),
+        None => (config::new_id(), None, None),
     };
     let name = match &a.name {
         Some(n) => {
@@ -228,10 +244,15 @@ fn plan_with(a: &RunArgs, sys: &Sys, existing: Option<(String, rootfs::Image)>) 
             "add --network bridge (glassbox run's default is --network none)",
         ));
     }
-    if let Some(mode) = &a.userns {
+    let userns = match (userns::parse_mode(a.userns.as_deref())?, recorded) {
+        (false, _) => None,
+        (true, Some(m)) => Some(m),
+        (true, None) => Some(userns::load()?),
+    };
+    if userns.is_some() && !stages.contains(&Stage::Rootfs) {
         return Err(Error::usage(
-            format!("--userns {mode} is not built yet: glassbox run always runs as the host's root"),
-            "leave out --userns; for a user namespace by hand, chain glassbox unshare --user --map-root-user",
+            "--userns private needs the rootfs stage: the container's root must be the image copied for its user namespace, not the host's /",
+            "leave rootfs in the stages (drop --skip rootfs, or add it to --only)",
         ));
     }
     let tmpfs = a
@@ -338,6 +359,7 @@ fn plan_with(a: &RunArgs, sys: &Sys, existing: Option<(String, rootfs::Image)>) 
         tty: a.tty,
         step: a.step,
         remove_after: a.rm,
+        userns,
     })
 }
 
@@ -440,6 +462,7 @@ fn create_container(a: &RunArgs, plan: &Plan) -> Result<crate::container::Contai
         command: plan.command.clone(),
         created: crate::container::now(),
         args,
+        userns: plan.userns.clone(),
     })
 }
 
@@ -480,6 +503,9 @@ fn run_container(
     made: &mut Made,
 ) -> Result<i32> {
     let n = sys.narrator;
+    if let Some(m) = &plan.userns {
+        userns::announce(sys, m);
+    }
     if plan.has(Stage::Rootfs) {
         step::pause(sys, plan, Stage::Rootfs, None);
         made.fs = Some(rootfs::prepare(sys, plan, removal)?);
@@ -542,7 +568,13 @@ fn run_container(
                 "the parent prepares what the child cannot do for itself",
             );
             let prepared = (|| -> Result<()> {
+                if let Some(m) = &plan.userns {
+                    userns::write_maps(sys, pid, m)?;
+                }
                 if let Some(cp) = &cgroup_plan {
+                    // By pid, from the parent. With --userns private it must be the parent:
+                    // the child's root is an unprivileged host uid with no right to write
+                    // the host's cgroup files, so it cannot move itself in.
                     cgroups::attach(sys, cp, pid)?;
                 }
                 if let Some(w) = made.network.as_mut() {
@@ -652,6 +684,10 @@ fn child(
         "container",
         "the child, in its new namespaces, builds the container around itself",
     );
+    if plan.userns.is_some() {
+        // First: a change of credentials clears the parent-death signal set below.
+        userns::become_root(sys)?;
+    }
     sys.set_parent_death_signal(
         libc::SIGKILL,
         "if glassbox dies, the container dies with it: nothing is left running unwatched",

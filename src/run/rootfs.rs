@@ -30,6 +30,9 @@ pub struct ContainerFs {
     pub upper: PathBuf,
     pub work: PathBuf,
     pub merged: PathBuf,
+    /// With --userns private: the image's layers copied with shifted owners, as
+    /// (root filesystem, layers topmost first), used in place of the image's own.
+    pub lower: Option<(PathBuf, Vec<PathBuf>)>,
     /// The journal entry that has `cleanup` remove the directory (with --rm only: a kept
     /// container's directory is its record, removed by `glassbox rm`).
     journal_id: Option<String>,
@@ -43,6 +46,7 @@ impl ContainerFs {
             work: dir.join("work"),
             merged: dir.join("merged"),
             dir: dir.to_path_buf(),
+            lower: None,
             journal_id: None,
         }
     }
@@ -74,7 +78,7 @@ pub fn journal_removal(journal: Option<&Journal>, id: &str) -> Result<Option<Str
 /// Write /etc/hostname and /etc/hosts into the container's init layer (its directories were
 /// made with the container).
 pub fn prepare(sys: &Sys, plan: &Plan, journal_id: Option<String>) -> Result<ContainerFs> {
-    let fs = ContainerFs {
+    let mut fs = ContainerFs {
         journal_id,
         ..ContainerFs::at(&container_dir(&plan.id))
     };
@@ -94,8 +98,17 @@ pub fn prepare(sys: &Sys, plan: &Plan, journal_id: Option<String>) -> Result<Con
             fs.dir.display()
         )
     });
+    if let Some(m) = &plan.userns {
+        fs.lower = Some(super::userns::lowers(sys, &plan.image, m, &fs.dir)?);
+    }
     if !sys.dry_run() && plan.image.rootfs.join("etc").is_dir() {
         write_init_files(sys, &fs, plan)?;
+    }
+    if let Some(m) = &plan.userns {
+        super::userns::own(sys, &fs, m)?;
+        if !sys.dry_run() {
+            super::userns::check_reachable(&reached_from_inside(&fs, plan)?, m)?;
+        }
     }
     if !plan.overlay {
         copy_image(sys, &fs, plan)?;
@@ -127,12 +140,40 @@ fn write_init_files(sys: &Sys, fs: &ContainerFs, plan: &Plan) -> Result<()> {
     Ok(())
 }
 
+/// The image's root filesystem and layers (topmost first) as this container stacks them:
+/// the image's own, or their copies for its user namespace.
+fn image_layers<'a>(fs: &'a ContainerFs, plan: &'a Plan) -> (&'a Path, &'a [PathBuf]) {
+    match &fs.lower {
+        Some((root, layers)) => (root, layers),
+        None => (&plan.image.rootfs, &plan.image.layers),
+    }
+}
+
 /// The overlay's lowerdir: the init layer, the image's layers, its root filesystem.
 fn lowerdir(fs: &ContainerFs, plan: &Plan) -> String {
+    let (rootfs, layers) = image_layers(fs, plan);
     let mut l = vec![fs.init.display().to_string()];
-    l.extend(plan.image.layers.iter().map(|p| p.display().to_string()));
-    l.push(plan.image.rootfs.display().to_string());
+    l.extend(layers.iter().map(|p| p.display().to_string()));
+    l.push(rootfs.display().to_string());
     l.join(":")
+}
+
+/// What the child of a --userns container looks up by path on the host: its own directory,
+/// the image's layers, the volumes' host sides.
+fn reached_from_inside(fs: &ContainerFs, plan: &Plan) -> Result<Vec<(PathBuf, String)>> {
+    let (rootfs, layers) = image_layers(fs, plan);
+    let mut paths = vec![(fs.dir.clone(), "the container's directory".to_string())];
+    paths.push((rootfs.to_path_buf(), "the image's copy".into()));
+    paths.extend(
+        layers
+            .iter()
+            .map(|l| (l.clone(), "the image's layer".into())),
+    );
+    for v in &plan.mounts.volume {
+        let v = crate::stages::mounts::parse_volume(v)?;
+        paths.push((v.host, "the volume".into()));
+    }
+    Ok(paths)
 }
 
 /// Whether this kernel has overlayfs: listed in /proc/filesystems, or a module that the
@@ -161,8 +202,9 @@ fn copy_image(sys: &Sys, fs: &ContainerFs, plan: &Plan) -> Result<()> {
         return Ok(());
     }
     n.note("no overlay (--no-overlay, or a kernel without overlayfs): the container gets a private copy of the image (as docker's vfs storage driver) — every file copied, so it starts slower and takes the image's size again on disk");
-    let mut layers: Vec<&Path> = vec![&plan.image.rootfs];
-    layers.extend(plan.image.layers.iter().rev().map(|p| p.as_path()));
+    let (rootfs, upper_layers) = image_layers(fs, plan);
+    let mut layers: Vec<&Path> = vec![rootfs];
+    layers.extend(upper_layers.iter().rev().map(|p| p.as_path()));
     layers.push(&fs.init);
     let staging = fs.dir.join("rootfs.partial");
     let _ = std::fs::remove_dir_all(&staging);
@@ -200,12 +242,19 @@ pub fn mount_root(sys: &Sys, fs: &ContainerFs, plan: &Plan) -> Result<PathBuf> {
         return Ok(fs.dir.join("rootfs"));
     }
     let lower = lowerdir(fs, plan);
+    // In a user namespace overlayfs may not write its trusted.* xattrs: userxattr has it
+    // keep its markers (opaque directories) in user.overlay.* instead.
+    let userxattr = if plan.userns.is_some() {
+        "userxattr,"
+    } else {
+        ""
+    };
     // Read-only: no upper layer at all; the overlay is then read-only by itself.
     let data = if plan.read_only {
-        format!("lowerdir={lower}")
+        format!("{userxattr}lowerdir={lower}")
     } else {
         format!(
-            "lowerdir={},upperdir={},workdir={}",
+            "{userxattr}lowerdir={},upperdir={},workdir={}",
             lower,
             fs.upper.display(),
             fs.work.display()
@@ -445,6 +494,15 @@ pub fn write_network_files(
     std::fs::write(etc.join("hosts"), hosts).map_err(fail)?;
     if let Ok(resolv) = std::fs::read_to_string("/etc/resolv.conf") {
         std::fs::write(etc.join("resolv.conf"), resolv).map_err(fail)?;
+        if let Some(m) = &plan.userns {
+            let (uid, gid) = m.root();
+            sys.lchown(
+                &etc.join("resolv.conf"),
+                uid,
+                gid,
+                "a new file of the container's: its root owns it",
+            )?;
+        }
     }
     sys.narrator.note(&format!(
         "the container's /etc/hosts names it {addr}; its /etc/resolv.conf is a copy of the host's"
