@@ -287,7 +287,21 @@ fn make_layer(
         0o755,
         "the new layer is made here, out of sight, then renamed into place",
     )?;
-    let copied = layer::copy_upper(sys, &c.upper(), staging)?;
+    let copied = match &c.record.userns {
+        None => layer::copy_upper(sys, &c.upper(), staging)?,
+        Some(m) => {
+            let (uid, _) = m.root();
+            sys.narrator.note(&format!(
+                "the container ran in a user namespace: its files are owned by host ids from {uid}; the layer gets them shifted back (uid {uid} → 0), and its opaque directories the marker root's overlayfs reads"
+            ));
+            let how = layer::CopyAs {
+                shift: Some(m.shift_out()),
+                opaque_in: crate::run::userns::USER_OPAQUE_XATTR,
+                opaque_out: super::walk::OPAQUE_XATTR,
+            };
+            layer::copy_layer(sys, &c.upper(), staging, how)?
+        }
+    };
     let sums = layer::write_tar(staging, std::io::sink())?;
     let mut ids: Vec<String> = parent.layers.iter().map(|l| l.diff_id.clone()).collect();
     ids.push(sums.diff_id.clone());

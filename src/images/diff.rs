@@ -13,11 +13,14 @@
 //! - an opaque directory (and every directory below one) also hides what the image had in
 //!   it: each such name that the container did not make again → `D`.
 //!
+//! A container run with `--userns private` mounted its overlay with `userxattr`: its opaque
+//! directories carry `user.overlay.opaque` instead (see run/userns.rs).
+//!
 //! Lines are `KIND /path`, sorted by path, as `docker diff` prints them. The container's
 //! init layer (/etc/hostname, /etc/hosts) is one of the read-only layers, so it shows only
 //! where the container itself changed those files.
 
-use super::walk::{self, Kind, Visit, OPAQUE_XATTR};
+use super::walk::{self, Kind, Visit};
 use crate::error::Result;
 use std::collections::BTreeSet;
 use std::ffi::CString;
@@ -38,8 +41,9 @@ impl std::fmt::Display for Change {
     }
 }
 
-/// The changes recorded in `upper` over the read-only layers `lowers` (topmost first).
-pub fn changes(upper: &Path, lowers: &[PathBuf]) -> Result<Vec<Change>> {
+/// The changes recorded in `upper` over the read-only layers `lowers` (topmost first);
+/// `opaque_xattr` is the marker the upper directory's overlay wrote.
+pub fn changes(upper: &Path, lowers: &[PathBuf], opaque_xattr: &str) -> Result<Vec<Change>> {
     let mut out = Vec::new();
     // Directories of the upper layer that do not merge with the layers below (opaque ones
     // and everything under them).
@@ -63,7 +67,7 @@ pub fn changes(upper: &Path, lowers: &[PathBuf]) -> Result<Vec<Change>> {
         }
         let opaque = e
             .dir_fd
-            .and_then(|fd| walk::get_xattr(fd, OPAQUE_XATTR))
+            .and_then(|fd| walk::get_xattr(fd, opaque_xattr))
             .as_deref()
             == Some(b"y");
         let under_replaced = e

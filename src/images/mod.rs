@@ -106,7 +106,7 @@ pub fn diff_main(a: &DiffArgs, sys: &Sys) -> Result<i32> {
         c.upper().display(),
         c.record.layers.len() + 1
     ));
-    for ch in diff::changes(&c.upper(), &c.lowers())? {
+    for ch in diff::changes(&c.upper(), &c.lowers(), c.opaque_xattr())? {
         println!("{ch}");
     }
     Ok(0)
@@ -407,6 +407,20 @@ fn rmi(sys: &Sys, r: &str, force: bool) -> Result<Vec<String>> {
             "rm -rf {} (a layer no image uses)",
             target.display()
         ));
+        // Its copies for user namespaces (run --userns private) go with it.
+        for copy in crate::run::userns::copies_of(&target) {
+            std::fs::remove_dir_all(&copy).map_err(|e| {
+                Error::io(
+                    format!("cannot remove the layer's copy {}", copy.display()),
+                    &e,
+                    "remove it by hand",
+                )
+            })?;
+            sys.narrator.note(&format!(
+                "rm -rf {} (its copy for a user namespace)",
+                copy.display()
+            ));
+        }
         lines.push(format!("Deleted: {}", l.diff_id));
     }
     Ok(lines)
