@@ -249,11 +249,24 @@ fn plan_with(a: &RunArgs, sys: &Sys, existing: Option<Existing>) -> Result<Plan>
         (true, Some(m)) => Some(m),
         (true, None) => Some(userns::load()?),
     };
-    if userns.is_some() && !stages.contains(&Stage::Rootfs) {
-        return Err(Error::usage(
-            "--userns private needs the rootfs stage: the container's root must be the image copied for its user namespace, not the host's /",
-            "leave rootfs in the stages (drop --skip rootfs, or add it to --only)",
-        ));
+    if let Some(m) = &userns {
+        if !stages.contains(&Stage::Rootfs) {
+            return Err(Error::usage(
+                "--userns private needs the rootfs stage: the container's root must be the image copied for its user namespace, not the host's /",
+                "leave rootfs in the stages (drop --skip rootfs, or add it to --only)",
+            ));
+        }
+        // Before anything is made: the data directory and the volumes must be reachable
+        // for the mapped root (run/rootfs.rs checks the container's own paths again).
+        let mut paths = vec![userns::Reach::into(
+            rootfs::data_dir(),
+            "glassbox's data directory",
+        )];
+        for v in &a.volume {
+            let host = crate::stages::mounts::parse_volume(v)?.host;
+            paths.push(userns::Reach::to(host, "the volume"));
+        }
+        userns::check_reachable(&paths, m)?;
     }
     let tmpfs = a
         .tmpfs
@@ -508,7 +521,11 @@ fn run_container(
     }
     if plan.has(Stage::Rootfs) {
         step::pause(sys, plan, Stage::Rootfs, None);
-        made.fs = Some(rootfs::prepare(sys, plan, removal)?);
+        // Recorded before it is filled: if preparing fails, --rm still removes the directory.
+        let fs = made
+            .fs
+            .insert(rootfs::ContainerFs::at(&rootfs::container_dir(&plan.id)).journaled(removal));
+        rootfs::prepare(sys, plan, fs)?;
     } else if container.is_some() {
         made.fs =
             Some(rootfs::ContainerFs::at(&rootfs::container_dir(&plan.id)).journaled(removal));
@@ -551,6 +568,14 @@ fn run_container(
     let root_fs = made.fs.as_ref().filter(|_| plan.has(Stage::Rootfs));
     match forked {
         Forked::Child => {
+            if let (true, Some(m)) = (sys.dry_run(), &plan.userns) {
+                // A dry run goes on as the child: show what the parent would write first.
+                n.stage(
+                    "run",
+                    "the parent prepares what the child cannot do for itself",
+                );
+                userns::write_maps(sys, None, m)?;
+            }
             let log = detached.as_ref().map(|d| d.log_fd());
             let err = match child(sys, plan, root_fs, inside, log) {
                 Err(e) => e,
@@ -569,7 +594,7 @@ fn run_container(
             );
             let prepared = (|| -> Result<()> {
                 if let Some(m) = &plan.userns {
-                    userns::write_maps(sys, pid, m)?;
+                    userns::write_maps(sys, Some(pid), m)?;
                 }
                 if let Some(cp) = &cgroup_plan {
                     // By pid, from the parent. With --userns private it must be the parent:

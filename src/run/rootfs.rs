@@ -76,12 +76,9 @@ pub fn journal_removal(journal: Option<&Journal>, id: &str) -> Result<Option<Str
 }
 
 /// Write /etc/hostname and /etc/hosts into the container's init layer (its directories were
-/// made with the container).
-pub fn prepare(sys: &Sys, plan: &Plan, journal_id: Option<String>) -> Result<ContainerFs> {
-    let mut fs = ContainerFs {
-        journal_id,
-        ..ContainerFs::at(&container_dir(&plan.id))
-    };
+/// made with the container); with --userns private, stack copies of the image for its user
+/// namespace and give the container's directories to its root.
+pub fn prepare(sys: &Sys, plan: &Plan, fs: &mut ContainerFs) -> Result<()> {
     let n = sys.narrator;
     n.stage(
         "rootfs",
@@ -102,18 +99,18 @@ pub fn prepare(sys: &Sys, plan: &Plan, journal_id: Option<String>) -> Result<Con
         fs.lower = Some(super::userns::lowers(sys, &plan.image, m, &fs.dir)?);
     }
     if !sys.dry_run() && plan.image.rootfs.join("etc").is_dir() {
-        write_init_files(sys, &fs, plan)?;
+        write_init_files(sys, fs, plan)?;
     }
     if let Some(m) = &plan.userns {
-        super::userns::own(sys, &fs, m)?;
+        super::userns::own(sys, fs, m)?;
         if !sys.dry_run() {
-            super::userns::check_reachable(&reached_from_inside(&fs, plan)?, m)?;
+            super::userns::check_reachable(&reached_from_inside(fs, plan)?, m)?;
         }
     }
     if !plan.overlay {
-        copy_image(sys, &fs, plan)?;
+        copy_image(sys, fs, plan)?;
     }
-    Ok(fs)
+    Ok(())
 }
 
 fn write_init_files(sys: &Sys, fs: &ContainerFs, plan: &Plan) -> Result<()> {
@@ -160,18 +157,21 @@ fn lowerdir(fs: &ContainerFs, plan: &Plan) -> String {
 
 /// What the child of a --userns container looks up by path on the host: its own directory,
 /// the image's layers, the volumes' host sides.
-fn reached_from_inside(fs: &ContainerFs, plan: &Plan) -> Result<Vec<(PathBuf, String)>> {
+fn reached_from_inside(fs: &ContainerFs, plan: &Plan) -> Result<Vec<super::userns::Reach>> {
+    use super::userns::Reach;
     let (rootfs, layers) = image_layers(fs, plan);
-    let mut paths = vec![(fs.dir.clone(), "the container's directory".to_string())];
-    paths.push((rootfs.to_path_buf(), "the image's copy".into()));
+    let mut paths = vec![
+        Reach::into(fs.dir.clone(), "the container's directory"),
+        Reach::into(rootfs.to_path_buf(), "the image's copy"),
+    ];
     paths.extend(
         layers
             .iter()
-            .map(|l| (l.clone(), "the image's layer".into())),
+            .map(|l| Reach::into(l.clone(), "the image's layer")),
     );
     for v in &plan.mounts.volume {
         let v = crate::stages::mounts::parse_volume(v)?;
-        paths.push((v.host, "the volume".into()));
+        paths.push(Reach::to(v.host, "the volume"));
     }
     Ok(paths)
 }

@@ -277,8 +277,10 @@ pub fn announce(sys: &Sys, m: &Mapping) {
     }
 }
 
-/// In the parent, while the child waits at its gate: write its uid and gid maps.
-pub fn write_maps(sys: &Sys, pid: i32, m: &Mapping) -> Result<()> {
+/// In the parent, while the child waits at its gate: write its uid and gid maps (`None`:
+/// a dry run, with no child).
+pub fn write_maps(sys: &Sys, pid: Option<i32>, m: &Mapping) -> Result<()> {
+    let dir = Path::new("/proc").join(pid.map_or("PID".into(), |p| p.to_string()));
     sys.narrator.note("no setgroups deny first: glassbox writes the maps as the host's root (CAP_SETGID over the parent namespace), and the kernel asks for /proc/PID/setgroups = deny only from an unprivileged writer");
     let diagnose = |errno: Errno| {
         Diagnosis {
@@ -292,7 +294,7 @@ pub fn write_maps(sys: &Sys, pid: i32, m: &Mapping) -> Result<()> {
     };
     for (file, r, what) in [("uid_map", m.uids, "user"), ("gid_map", m.gids, "group")] {
         sys.write_file(
-            &Path::new("/proc").join(pid.to_string()).join(file),
+            &dir.join(file),
             &format!("0 {} {}", r.start, r.count),
             &format!(
                 "{what} ids 0-{} inside are {}-{} on the host: {what} 0, root inside, is {} outside",
@@ -546,19 +548,47 @@ pub fn own(sys: &Sys, fs: &ContainerFs, m: &Mapping) -> Result<()> {
     Ok(())
 }
 
-/// Each directory the child names (its layers, mount point, volumes) must be searchable by
-/// host uid `m.root()`: the kernel looks paths up as that uid, to which host root's
-/// directories are someone else's. Err names the first one that is not.
-pub fn check_reachable(paths: &[(PathBuf, String)], m: &Mapping) -> Result<()> {
+/// A path the child looks up on the host, and what it is.
+pub struct Reach {
+    pub path: PathBuf,
+    pub what: String,
+    /// Whether the child must also look inside it (a layer, its own directory), or only
+    /// reach it (a volume's host side: what it holds is the container's to find closed).
+    pub inside: bool,
+}
+
+impl Reach {
+    pub fn into(path: PathBuf, what: &str) -> Reach {
+        Reach {
+            path,
+            what: what.into(),
+            inside: true,
+        }
+    }
+    pub fn to(path: PathBuf, what: &str) -> Reach {
+        Reach {
+            path,
+            what: what.into(),
+            inside: false,
+        }
+    }
+}
+
+/// Each directory on the way to what the child names (its layers, mount point, volumes)
+/// must be searchable by host uid `m.root()`: the kernel looks paths up as that uid, to
+/// which host root's directories are someone else's. Err names the first one that is not.
+pub fn check_reachable(paths: &[Reach], m: &Mapping) -> Result<()> {
     let (uid, gid) = m.root();
-    for (path, what) in paths {
+    for Reach { path, what, inside } in paths {
         let mut at = PathBuf::from("/");
         let mut comps: Vec<PathBuf> = vec![at.clone()];
         for c in path.components().skip(1) {
             at.push(c);
             comps.push(at.clone());
         }
-        // The path itself only when it is a directory (a volume may be a file).
+        if !inside {
+            comps.pop();
+        }
         for dir in comps {
             let Ok(meta) = std::fs::metadata(&dir) else {
                 break;
@@ -583,10 +613,17 @@ pub fn check_reachable(paths: &[(PathBuf, String)], m: &Mapping) -> Result<()> {
                         mode & 0o7777,
                         meta.uid()
                     ),
-                    format!(
-                        "let every user search it (chmod o+x {}: Docker makes /var/lib/docker 0711 for userns-remap), or keep glassbox's data (GLASSBOX_DATA_DIR) and volumes under directories every user may search",
-                        dir.display()
-                    ),
+                    if *inside {
+                        format!(
+                            "let every user search it (chmod o+x {}: Docker makes /var/lib/docker 0711 for userns-remap), or keep glassbox's data (GLASSBOX_DATA_DIR) under directories every user may search",
+                            dir.display()
+                        )
+                    } else {
+                        format!(
+                            "give a volume under directories every user may search, or let them search {} (chmod o+x) if that is safe",
+                            dir.display()
+                        )
+                    },
                 ));
             }
         }
