@@ -374,8 +374,9 @@ pub struct RunArgs {
     pub tmpfs: Vec<String>,
     #[command(flatten)]
     pub security: SecurityOpts,
-    /// `host` (default when root) or `private`: with `private`, a user namespace maps root
-    /// inside to your own uid outside (rootless); some stages then cannot run.
+    /// `host` (the default) or `private`: with `private`, root inside is an unprivileged
+    /// uid outside (100000, or root's range in /etc/subuid), as Docker's userns-remap;
+    /// `glassbox explain userns` says what it then cannot do.
     #[arg(long, value_name = "MODE")]
     pub userns: Option<String>,
     /// Remove the container when it ends (otherwise it stays, exited, for logs, diff, commit
