@@ -154,6 +154,30 @@ fn root_inside_is_the_mapped_uid_outside_and_the_container_is_as_asked() {
     }
     env.ok(&["rm", "inside"]);
 
+    // Docker's masked and read-only /proc paths, a /dev of safe devices (bound from the
+    // host: mknod is refused in a user namespace), devpts, seccomp: all as without one.
+    let out = env.ok(&[
+        "run",
+        "--rm",
+        "--userns",
+        "private",
+        "busybox",
+        "sh",
+        "-c",
+        "wc -c < /proc/timer_list; echo 3 > /proc/sys/vm/drop_caches 2>/dev/null || echo sys-ro; \
+         ls /dev | tr '\\n' ' '; echo; ls /dev/pts; grep Seccomp: /proc/self/status | tr -d '\\t'",
+    ]);
+    assert_eq!(
+        out.lines().collect::<Vec<_>>(),
+        [
+            "0",
+            "sys-ro",
+            "fd full null ptmx pts random shm stderr stdin stdout tty urandom zero ",
+            "ptmx",
+            "Seccomp:2",
+        ],
+        "{out}"
+    );
     // Limits still hold: over --memory the command is OOM-killed (137).
     let o = env.gb(&[
         "run",

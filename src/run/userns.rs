@@ -437,13 +437,7 @@ fn make_copy(sys: &Sys, src: &Path, dst: &Path, m: &Mapping) -> Result<()> {
         return Ok(());
     }
     let parent = dst.parent().expect("a copy has a parent");
-    std::fs::create_dir_all(parent).map_err(|e| {
-        Error::io(
-            format!("cannot make {}", parent.display()),
-            &e,
-            "check that the data directory is writable (GLASSBOX_DATA_DIR)",
-        )
-    })?;
+    crate::images::store::make_dirs(parent)?;
     // Containers started at once on a new mapping share one copy.
     let lock = std::fs::File::create(parent.join(".userns.lock")).map_err(|e| {
         Error::io(
