@@ -8,6 +8,10 @@
 //! command. The parent forwards signals, waits, reports how the command ended and undoes
 //! what it made, on every path; what a SIGKILL of glassbox leaves behind is in the journal
 //! for `glassbox cleanup`, and PR_SET_PDEATHSIG takes the container down with its parent.
+//!
+//! With `--userns private` the child is cloned into a user namespace too; at the gate the
+//! parent also writes its uid and gid maps, and the root filesystem is a copy of the image
+//! with shifted owners (see [`userns`]).
 
 pub mod bisect;
 pub mod config;

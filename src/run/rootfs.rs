@@ -1,5 +1,7 @@
 //! The container's root filesystem: the image, read-only and shared, under an overlay with
 //! a writable layer of the container's own (copy-on-write, as Docker's overlay2 does).
+//! With `--userns private` the read-only layers are the image's copies for the container's
+//! user namespace, and its own directories belong to its root (see `userns.rs`).
 
 use super::Plan;
 use crate::cli::ExportArgs;
