@@ -221,8 +221,8 @@ impl Sys<'_> {
 
     /// As [`Sys::fork_gated`], with the child born in the cgroup v2 directory `cgroup`:
     /// clone3(2) with CLONE_INTO_CGROUP. Moving a running process between cgroups by pid
-    /// takes a kernel-wide lock that waits for every CPU to pass a quiet point (milliseconds);
-    /// a child born in its cgroup needs no move at all.
+    /// takes a kernel-wide lock that may wait for every CPU to pass a quiet point (an RCU
+    /// grace period: milliseconds); a child born in its cgroup needs no move at all.
     ///
     /// Returns whether the child was born there. When the kernel refuses (older than 5.7,
     /// a seccomp filter that hides clone3, a directory that is not a v2 cgroup), the refusal

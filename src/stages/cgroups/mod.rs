@@ -419,8 +419,8 @@ pub fn v2_dir(plan: &Plan) -> Option<PathBuf> {
 /// into every cgroup v1 of the plan by writing "0" into each one's `tasks` file. "0" means
 /// the writer; `tasks` moves one thread, and a single thread moving itself is the one move
 /// the kernel makes without its global threadgroup lock (a pid written into cgroup.procs
-/// waits for an RCU grace period: milliseconds). The child is one thread, so the whole
-/// process moves, and so does everything it forks or execs later.
+/// takes it, and may wait for an RCU grace period: milliseconds). The child is one thread,
+/// so the whole process moves, and so does everything it forks or execs later.
 pub fn enter_self_v1(sys: &Sys, plan: &Plan) -> Result<()> {
     for g in plan.groups.iter().filter(|g| g.version == 1) {
         let tasks = g.dir(&plan.name).join("tasks");
