@@ -355,6 +355,7 @@ fn the_container_enters_its_cgroups_itself_and_the_limits_hold() {
     let t = strace::run_with(
         &[
             "run",
+            "--rm",
             "--name",
             &name,
             "--memory",
@@ -454,6 +455,7 @@ fn the_container_enters_its_cgroups_itself_and_the_limits_hold() {
         .cmd()
         .args([
             "run",
+            "--rm",
             "--memory",
             "32m",
             "busybox",
@@ -508,6 +510,7 @@ fn without_clone3_the_parent_moves_the_child_into_its_v2_cgroup() {
         "clone3:error=ENOSYS",
         &[
             "run",
+            "--rm",
             "--name",
             &name,
             "--pids-limit",
