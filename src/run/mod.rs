@@ -606,8 +606,8 @@ fn run_container(
             let start = std::time::Instant::now();
             let ended = sys.wait_releasing(pid, gate, "wait for the container to end")?;
             n.stage("run", "the container ended");
-            n.note(&format!("the command {}", ended.describe()));
             let code = match (&plan.limits, &cgroup_plan) {
+                // The cgroup report says how it ended, with what the limits did to it.
                 (Some(limits), Some(cp)) => {
                     let usage = cgroups::report::read(&cp.groups, &cp.name);
                     for line in cgroups::report::lines(&usage, limits, ended, start.elapsed()) {
@@ -615,7 +615,10 @@ fn run_container(
                     }
                     cgroups::exit_code(ended, &usage)
                 }
-                _ => ended.code(),
+                _ => {
+                    n.note(&format!("the command {}", ended.describe()));
+                    ended.code()
+                }
             };
             if let Some(c) = container {
                 let mut s = c.state();
