@@ -14,13 +14,21 @@ pub enum Forked {
 }
 
 /// Holds a forked child at its start; dropping it lets the child go on.
+///
+/// One end of a socket pair: dropping it sends one byte, then closes. A child that sees the
+/// end close without that byte knows its parent died before letting it go, and exits rather
+/// than start a container nobody watches. (A socket, not a pipe: MSG_NOSIGNAL keeps a child
+/// that already died from costing the parent a SIGPIPE.)
 pub struct ChildGate {
     fd: libc::c_int,
 }
 
 impl Drop for ChildGate {
     fn drop(&mut self) {
-        unsafe { libc::close(self.fd) };
+        unsafe {
+            libc::send(self.fd, b"g".as_ptr().cast(), 1, libc::MSG_NOSIGNAL);
+            libc::close(self.fd);
+        }
     }
 }
 
@@ -333,10 +341,18 @@ impl Sys<'_> {
             return Ok(Ok((Forked::Child, None)));
         }
         let mut fds = [0; 2];
-        if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
+        let made = unsafe {
+            libc::socketpair(
+                libc::AF_UNIX,
+                libc::SOCK_STREAM | libc::SOCK_CLOEXEC,
+                0,
+                fds.as_mut_ptr(),
+            )
+        };
+        if made != 0 {
             let e = nix::errno::Errno::last();
             return Err(Error::sys(
-                "cannot make a pipe to start the child",
+                "cannot make a socket pair to start the child",
                 e,
                 "check the limit on open files (ulimit -n)",
             ));
@@ -348,14 +364,19 @@ impl Sys<'_> {
             self.narrator.forget_pending();
             unsafe { libc::close(w) };
             let mut b = [0u8; 1];
-            // EOF comes when the parent drops the gate; EINTR just means read again.
-            loop {
+            // The parent's byte lets us go; an end without it means the parent died first.
+            // EINTR just means read again.
+            let released = loop {
                 let n = unsafe { libc::read(r, b.as_mut_ptr() as *mut libc::c_void, 1) };
-                if n == 0 || (n < 0 && nix::errno::Errno::last() != nix::errno::Errno::EINTR) {
-                    break;
+                if n < 0 && nix::errno::Errno::last() == nix::errno::Errno::EINTR {
+                    continue;
                 }
-            }
+                break n == 1;
+            };
             unsafe { libc::close(r) };
+            if !released {
+                unsafe { libc::_exit(crate::error::exit::GLASSBOX) };
+            }
             return Ok(Ok((Forked::Child, None)));
         }
         let result = check(ret);
