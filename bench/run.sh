@@ -33,7 +33,7 @@ c["linux"]["namespaces"] = [n for n in c["linux"]["namespaces"] if n["type"] != 
 json.dump(c, open("config.json", "w"))
 PY
 )
-"$gb" -q run --network host busybox /bin/true   # fill glassbox's image cache once
+"$gb" -q run --rm --network host busybox /bin/true   # fill glassbox's image cache once
 
 # mean milliseconds of RUNS runs of the command
 mean_ms() {
@@ -45,8 +45,8 @@ mean_ms() {
 }
 i=0
 runc_run() { i=$((i+1)); runc run -b "$work/bundle" "gbbench$$-$i"; }
-us_gb_q=$(mean_ms "$gb" -q run --network host --memory 64m --pids-limit 100 busybox /bin/true)
-us_gb=$(mean_ms "$gb" run --network host --memory 64m --pids-limit 100 busybox /bin/true)
+us_gb_q=$(mean_ms "$gb" -q run --rm --network host --memory 64m --pids-limit 100 busybox /bin/true)
+us_gb=$(mean_ms "$gb" run --rm --network host --memory 64m --pids-limit 100 busybox /bin/true)
 us_bwrap=$(mean_ms bwrap --unshare-all --share-net --bind "$rootfs" / --proc /proc --dev /dev /bin/true)
 us_unshare=$(mean_ms unshare --mount --uts --ipc --pid --fork --mount-proc="$rootfs/proc" chroot "$rootfs" /bin/true)
 us_runc=$(mean_ms runc_run)

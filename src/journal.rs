@@ -6,8 +6,8 @@
 //! lists whose owner is gone — never a guess by name pattern.
 //!
 //! One file per entry under `$STATE/journal/`, written whole with a rename, so that a crash
-//! never leaves half an entry. `$STATE` is `$GLASSBOX_STATE_DIR` or `/run/glassbox` (a tmpfs:
-//! a reboot forgets what a reboot undid anyway).
+//! never leaves half an entry. `$STATE` is `$GLASSBOX_STATE_DIR` or `/run/glassbox` (a tmpfs on
+//! most systems: a reboot forgets what a reboot undid anyway).
 
 use crate::error::{Error, Result};
 use serde::{Deserialize, Serialize};
@@ -179,8 +179,10 @@ impl Journal {
             )
         };
         let mut f = std::fs::File::create(&tmp).map_err(fail)?;
+        // No fsync: the journal guards against glassbox being killed, and a killed process's
+        // writes are already in the page cache. What a machine crash would lose (cgroups,
+        // mounts, links, rules) a reboot has undone anyway. The rename keeps entries whole.
         f.write_all(&text).map_err(fail)?;
-        f.sync_all().map_err(fail)?;
         std::fs::rename(&tmp, self.dir.join(format!("{id}.json"))).map_err(fail)?;
         Ok(id)
     }

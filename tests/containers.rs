@@ -587,3 +587,35 @@ echo after-cleanup: $(ip -o link | grep -c gb) $(iptables-save | grep -c glassbo
     );
     env.assert_clean();
 }
+
+#[test]
+fn the_name_of_a_killed_rm_container_is_free_again_after_cleanup() {
+    if !root_or_skip("the_name_of_a_killed_rm_container_is_free_again_after_cleanup") {
+        return;
+    }
+    let env = Env::new();
+    let mut run = env
+        .cmd()
+        .args([
+            "-q", "run", "--rm", "--name", "once", "busybox", "sleep", "100",
+        ])
+        .spawn()
+        .unwrap();
+    wait_for("the container to run", Duration::from_secs(10), || {
+        env.ps_row("once").is_some_and(|r| r.contains("Up "))
+    });
+    run.kill().unwrap(); // SIGKILL: glassbox cannot remove the container itself
+    run.wait().unwrap();
+    wait_for(
+        "the container to die with glassbox",
+        Duration::from_secs(10),
+        || env.ps_row("once").is_some_and(|r| r.contains("Dead")),
+    );
+    // Taken while its directory is there; cleanup removes the --rm container's directory.
+    let o = env.gb(&["run", "--rm", "--name", "once", "busybox", "true"]);
+    assert!(stderr(&o).contains("is already in use"), "{}", stderr(&o));
+    env.ok(&["cleanup"]);
+    assert!(env.ps_row("once").is_none());
+    env.ok(&["run", "--rm", "--name", "once", "busybox", "true"]);
+    env.assert_clean();
+}

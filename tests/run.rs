@@ -285,8 +285,25 @@ fn dry_run_prints_the_plan_without_root_or_changes() {
         .unwrap();
     assert!(o.status.success(), "{}", stderr(&o));
     let err = stderr(&o);
-    for call in ["clone(child_stack=NULL, flags=CLONE_NEWNS|CLONE_NEWUTS|CLONE_NEWIPC|CLONE_NEWPID|CLONE_NEWNET|SIGCHLD) = ? (dry run: not made)", "pivot_root(\".\", \".\") = ? (dry run: not made)", "seccomp(SECCOMP_SET_MODE_FILTER"] {
+    for call in [
+        "pivot_root(\".\", \".\") = ? (dry run: not made)",
+        "seccomp(SECCOMP_SET_MODE_FILTER",
+    ] {
         assert!(err.contains(call), "{call} missing:\n{err}");
+    }
+    // With a cgroup v2 tree on the host the child is to be born in its cgroup there.
+    let clone = "clone(child_stack=NULL, flags=CLONE_NEWNS|CLONE_NEWUTS|CLONE_NEWIPC|CLONE_NEWPID|CLONE_NEWNET|SIGCHLD) = ? (dry run: not made)";
+    let clone3 = "clone3({flags=CLONE_NEWNS|CLONE_NEWUTS|CLONE_NEWIPC|CLONE_NEWPID|CLONE_NEWNET|CLONE_INTO_CGROUP, exit_signal=SIGCHLD, stack=NULL, stack_size=0, cgroup=?}, 88) = ? (dry run: not made)";
+    assert!(
+        err.contains(clone) || err.contains(clone3),
+        "no clone:\n{err}"
+    );
+    // With the memory controller on cgroup v1 the child is to move itself in.
+    if err.contains("cgroup v1 hierarchy at") {
+        assert!(
+            err.contains("/tasks>, \"0\", 1) = ? (dry run: not made)"),
+            "{err}"
+        );
     }
     assert!(env.journal_is_empty() && env.containers_left() == 0);
 }
@@ -316,6 +333,215 @@ fn the_narration_of_a_run_is_honest() {
     );
     assert!(t.output.status.success(), "{}", stderr(&t.output));
     t.assert_honest();
+}
+
+/// The container's first process enters its cgroups itself: it writes "0" into each v1
+/// hierarchy's `tasks` file (one thread moving itself needs no host-wide lock), and is born
+/// in its v2 cgroup by clone3(CLONE_INTO_CGROUP) — or, where the kernel refuses that, the
+/// parent moves it there. The limits hold all the same, and the narration is what happened.
+#[test]
+fn the_container_enters_its_cgroups_itself_and_the_limits_hold() {
+    if !root_or_skip("the_container_enters_its_cgroups_itself")
+        || !tool_or_skip("cgroups_itself", "strace")
+    {
+        return;
+    }
+    let env = Env::new();
+    let before = host_state();
+    assert!(env.run(&["busybox", "true"]).status.success());
+    let name = format!("cgself-{}", std::process::id());
+    // The container says where it is, then starts eight background sleeps under a limit of
+    // 5 processes: a fork fails, and the shell gives up with status 2.
+    let t = strace::run_with(
+        &[
+            "run",
+            "--rm",
+            "--name",
+            &name,
+            "--memory",
+            "64m",
+            "--pids-limit",
+            "5",
+            "busybox",
+            "sh",
+            "-c",
+            "cat /proc/self/cgroup; for i in 1 2 3 4 5 6 7 8; do sleep 5 & done",
+        ],
+        |c| {
+            c.env("GLASSBOX_STATE_DIR", env.state.path());
+        },
+    );
+    let err = stderr(&t.output);
+    let out = stdout(&t.output);
+    // (a) the limits apply, and the command ran inside every cgroup.
+    assert_eq!(t.output.status.code(), Some(2), "{err}");
+    assert!(err.contains("can't fork"), "{err}");
+    assert!(err.contains("the pids limit of 5 was hit"), "{err}");
+    for ctrl in ["memory", "pids"] {
+        assert!(
+            out.lines()
+                .any(|l| l.ends_with(&format!(":{ctrl}:/glassbox/{name}"))),
+            "not in the {ctrl} cgroup: {out}"
+        );
+    }
+    let v2 = std::path::Path::new("/sys/fs/cgroup/unified/cgroup.procs").exists()
+        || std::path::Path::new("/sys/fs/cgroup/cgroup.procs").exists();
+    if v2 {
+        assert!(
+            out.contains(&format!("0::/glassbox/{name}")),
+            "not in the v2 cgroup: {out}"
+        );
+    }
+    // (b) the child wrote "0" into each v1 tasks file itself, and that is what was narrated.
+    let parent = t.calls.first().expect("strace saw glassbox").pid;
+    let tasks: Vec<_> = t
+        .calls
+        .iter()
+        .filter(|c| c.name == "write" && c.args.first().is_some_and(|a| a.ends_with("/tasks>")))
+        .collect();
+    for ctrl in ["memory", "pids"] {
+        let w = tasks
+            .iter()
+            .find(|c| c.args[0].contains(&format!("/{ctrl}/glassbox/{name}/tasks>")))
+            .unwrap_or_else(|| panic!("no write to the {ctrl} tasks file: {tasks:?}"));
+        assert_eq!((w.args[1].as_str(), w.args[2].as_str()), ("\"0\"", "1"));
+        assert_eq!(w.result, "1", "{w:?}");
+        assert_ne!(
+            w.pid, parent,
+            "the parent wrote {w:?}: the child should move itself"
+        );
+        // The writer is the process that becomes the container's command.
+        assert!(
+            t.calls
+                .iter()
+                .any(|c| c.pid == w.pid && c.name == "execve" && c.args[0] == "\"/bin/sh\""),
+            "the tasks writer {} did not exec the command",
+            w.pid
+        );
+        assert!(
+            err.contains(&format!("/{ctrl}/glassbox/{name}/tasks>, \"0\", 1) = 1")),
+            "not narrated: {err}"
+        );
+    }
+    // Nobody moved a process into a v1 cgroup by pid.
+    assert!(
+        !t.calls.iter().any(|c| c.name == "write"
+            && c.args
+                .first()
+                .is_some_and(|a| a.contains("cgroup.procs>") && !a.contains("/unified/"))),
+        "a v1 cgroup.procs was written"
+    );
+    if v2 {
+        // Born in the v2 cgroup, or (a kernel without CLONE_INTO_CGROUP) moved by the parent.
+        let born = t.calls.iter().any(|c| {
+            c.name == "clone3"
+                && c.args[0].contains("CLONE_INTO_CGROUP")
+                && !c.result.starts_with("-1")
+        });
+        let moved = t.calls.iter().any(|c| {
+            c.pid == parent
+                && c.name == "write"
+                && c.args[0].contains(&format!("/glassbox/{name}/cgroup.procs>"))
+        });
+        assert!(born || moved, "the container never got into its v2 cgroup");
+        assert!(
+            !(born && moved),
+            "born in the v2 cgroup and moved there too"
+        );
+    }
+    t.assert_honest();
+    // Out of memory inside: the OOM killer ends PID 1, and glassbox exits 137 as docker does.
+    let o = env
+        .cmd()
+        .args([
+            "run",
+            "--rm",
+            "--memory",
+            "32m",
+            "busybox",
+            "sh",
+            "-c",
+            "x=$(head -c 100000000 /dev/zero | tr '\\0' a); echo ${#x}",
+        ])
+        .output()
+        .unwrap();
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(137), "{err}");
+    assert!(err.contains("killed by the OOM killer"), "{err}");
+    assert!(err.contains("/memory/glassbox/"), "{err}");
+    assert!(err.contains("/tasks>, \"0\", 1) = 1"), "{err}");
+    // --skip cgroup: no limits, so nothing is entered.
+    let o = env.run(&[
+        "--skip",
+        "cgroup",
+        "--pids-limit",
+        "5",
+        "busybox",
+        "cat",
+        "/proc/self/cgroup",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(!stdout(&o).contains("/glassbox/"), "{}", stdout(&o));
+    assert_eq!(host_state(), before);
+    assert!(env.journal_is_empty() && env.containers_left() == 0);
+}
+
+/// On a kernel without clone3 (strace makes every clone3 fail with ENOSYS, as an old kernel
+/// or a seccomp filter does) the child is cloned as before and the parent moves it into its
+/// v2 cgroup by pid; the refusal and the fallback are narrated as they happened.
+#[test]
+fn without_clone3_the_parent_moves_the_child_into_its_v2_cgroup() {
+    if !root_or_skip("without_clone3_the_parent_moves_the_child")
+        || !tool_or_skip("without_clone3", "strace")
+    {
+        return;
+    }
+    if !std::path::Path::new("/sys/fs/cgroup/unified/cgroup.procs").exists()
+        && !std::path::Path::new("/sys/fs/cgroup/cgroup.procs").exists()
+    {
+        eprintln!("SKIPPED without_clone3: this host has no cgroup v2 tree");
+        return;
+    }
+    let env = Env::new();
+    let before = host_state();
+    assert!(env.run(&["busybox", "true"]).status.success());
+    let name = format!("noclone3-{}", std::process::id());
+    let t = strace::run_injected(
+        "clone3:error=ENOSYS",
+        &[
+            "run",
+            "--rm",
+            "--name",
+            &name,
+            "--pids-limit",
+            "20",
+            "busybox",
+            "cat",
+            "/proc/self/cgroup",
+        ],
+        |c| {
+            c.env("GLASSBOX_STATE_DIR", env.state.path());
+        },
+    );
+    let err = stderr(&t.output);
+    assert!(t.output.status.success(), "{err}");
+    assert!(
+        err.contains("CLONE_INTO_CGROUP") && err.contains("= -1 ENOSYS"),
+        "{err}"
+    );
+    assert!(err.contains("clone(child_stack=NULL, flags="), "{err}");
+    assert!(
+        err.contains(&format!("/glassbox/{name}/cgroup.procs>")),
+        "the parent did not move the child: {err}"
+    );
+    assert!(
+        stdout(&t.output).contains(&format!("0::/glassbox/{name}")),
+        "{}",
+        stdout(&t.output)
+    );
+    t.assert_honest();
+    assert_eq!(host_state(), before);
+    assert!(env.journal_is_empty() && env.containers_left() == 0);
 }
 
 /// Start a long container, signal glassbox, and check everything is undone.

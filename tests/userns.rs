@@ -461,6 +461,14 @@ fn a_detached_userns_container_execs_stops_starts_and_is_removed() {
         Some(m.uids.start.to_string().as_str()),
         "{uid_line}"
     );
+    // Its cgroups: moved in by the parent (in its user namespace it may not write there).
+    let cgroup = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap();
+    assert!(
+        cgroup
+            .lines()
+            .any(|l| l.contains(":memory:") && l.ends_with("/glassbox/ulive")),
+        "{cgroup}"
+    );
     // stop, start: the same writable layer, the same mapping (kept in its record).
     env.ok(&["stop", "-t", "1", "ulive"]);
     env.ok(&["start", "ulive"]);

@@ -177,14 +177,23 @@ pub fn list() -> Vec<Container> {
     v
 }
 
+/// The index of names: `names/NAME`, a symlink to the container's id. Claimed with
+/// symlink(2), which fails if the name exists: no scan of every container per run.
+fn names_dir() -> PathBuf {
+    crate::run::rootfs::data_dir().join("names")
+}
+
 /// The container with this name, id, or unique id prefix (as docker finds them).
 pub fn find(reference: &str) -> Result<Container> {
     check_reference(reference)?;
+    if let Ok(id) = std::fs::read_link(names_dir().join(reference)) {
+        let dir = containers_dir().join(&id);
+        if let Some(record) = read_record(&dir) {
+            return Ok(Container { dir, record });
+        }
+    }
     let all = list();
-    if let Some(c) = all
-        .iter()
-        .find(|c| c.record.name == reference || c.record.id == reference)
-    {
+    if let Some(c) = all.iter().find(|c| c.record.id == reference) {
         return Ok(c.clone());
     }
     let by_prefix: Vec<&Container> = all
@@ -204,7 +213,51 @@ pub fn find(reference: &str) -> Result<Container> {
     }
 }
 
-/// Make a new container's directory and record, under the lock that keeps names unique.
+/// Claim `name` for container `id`. A name whose container is gone (removed by `cleanup`
+/// after a killed `run --rm`) is free again. Under the names lock, so that two claims of a
+/// stale name cannot both win.
+fn claim_name(name: &str, id: &str) -> Result<()> {
+    let names = names_dir();
+    let fail = |e: std::io::Error| {
+        Error::io(
+            format!("cannot record the container name {name:?}"),
+            &e,
+            "check that glassbox's data directory is writable (run as root)",
+        )
+    };
+    std::fs::create_dir_all(&names).map_err(fail)?;
+    let _lock = lock_file(&names.with_extension("lock"))?;
+    let link = names.join(name);
+    if let Ok(other) = std::fs::read_link(&link) {
+        if containers_dir().join(&other).is_dir() {
+            return Err(Error::usage(
+                format!(
+                    "the container name {name:?} is already in use by container {}",
+                    other.display()
+                ),
+                "remove that container (glassbox rm), or give this one another --name",
+            ));
+        }
+        std::fs::remove_file(&link).map_err(fail)?;
+    }
+    std::os::unix::fs::symlink(id, &link).map_err(fail)?;
+    // The directory too, before the lock goes: a name whose directory exists is taken.
+    std::fs::create_dir(containers_dir().join(id)).map_err(|e| {
+        let _ = std::fs::remove_file(&link);
+        fail(e)
+    })
+}
+
+/// Give up a container's name (if it is still this container's).
+pub fn release_name(dir: &Path) {
+    let Some(r) = read_record(dir) else { return };
+    let link = names_dir().join(&r.name);
+    if std::fs::read_link(&link).is_ok_and(|id| id == Path::new(&r.id)) {
+        let _ = std::fs::remove_file(link);
+    }
+}
+
+/// Make a new container's directory and record, its name claimed first.
 /// Returns it with the state `created`.
 pub fn create(record: Record) -> Result<Container> {
     let root = containers_dir();
@@ -215,31 +268,26 @@ pub fn create(record: Record) -> Result<Container> {
             "check that glassbox's data directory is writable (run as root)",
         )
     })?;
-    // Beside the containers, not among them: the directory lists only containers.
-    let _names = lock_file(&root.with_extension("lock"))?;
-    if let Some(other) = list().iter().find(|c| c.record.name == record.name) {
-        return Err(Error::usage(
-            format!(
-                "the container name {:?} is already in use by container {}",
-                record.name, other.record.id
-            ),
-            "remove that container (glassbox rm), or give this one another --name",
-        ));
-    }
+    claim_name(&record.name, &record.id)?;
     let dir = root.join(&record.id);
-    let fail = |e: std::io::Error| {
-        Error::io(
-            format!("cannot make the container's directory {}", dir.display()),
-            &e,
-            "check that the data directory is writable (GLASSBOX_DATA_DIR) and not full",
-        )
-    };
-    std::fs::create_dir(&dir).map_err(fail)?;
-    for d in ["init", "upper", "work", "merged"] {
-        std::fs::create_dir(dir.join(d)).map_err(fail)?;
+    let made = (|| -> Result<()> {
+        for d in ["init", "upper", "work", "merged"] {
+            std::fs::create_dir(dir.join(d)).map_err(|e| {
+                Error::io(
+                    format!("cannot make the container's directory {}", dir.display()),
+                    &e,
+                    "check that the data directory is writable (GLASSBOX_DATA_DIR) and not full",
+                )
+            })?;
+        }
+        State::created().write(&dir)
+    })();
+    if let Err(e) = made {
+        let _ = std::fs::remove_dir_all(&dir);
+        let _ = std::fs::remove_file(names_dir().join(&record.name));
+        return Err(e);
     }
     let c = Container { dir, record };
-    c.save_state(&State::created())?;
     // The record last: a directory without one is not a container yet (list skips it).
     write_whole(
         &c.dir.join("container.json"),
@@ -250,6 +298,7 @@ pub fn create(record: Record) -> Result<Container> {
 
 /// Remove a container's directory (its writable layer, log and state).
 pub fn remove_dir(c: &Container) -> Result<()> {
+    release_name(&c.dir);
     // The record first: a half-removed directory is no longer listed as a container.
     let _ = std::fs::remove_file(c.dir.join("container.json"));
     std::fs::remove_dir_all(&c.dir).map_err(|e| {

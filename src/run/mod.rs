@@ -2,16 +2,19 @@
 //!
 //! The parent stays in the host's namespaces. The child is cloned straight into new ones
 //! (clone(2) with CLONE_NEW* flags: it is PID 1 of its pid namespace from its first
-//! instruction) and waits at a gate while the parent attaches it to its cgroups and wires
-//! its network. Let go, the child mounts its root filesystem (an overlay over the image) and
-//! the filesystems a container needs, pivots into it, cuts its privileges and execs the
-//! command. The parent forwards signals, waits, reports how the command ended and undoes
-//! what it made, on every path; what a SIGKILL of glassbox leaves behind is in the journal
-//! for `glassbox cleanup`, and PR_SET_PDEATHSIG takes the container down with its parent.
+//! instruction; clone3 with CLONE_INTO_CGROUP puts it in its cgroup v2 too) and waits at a
+//! gate while the parent wires its network. Let go, the child moves itself into its cgroups
+//! v1 (cheaper than a move by pid from outside), mounts its root filesystem (an overlay
+//! over the image) and the filesystems a container needs, pivots into it, cuts its
+//! privileges and execs the command. The parent forwards signals, waits, reports how the
+//! command ended and undoes what it made, on every path; what a SIGKILL of glassbox leaves
+//! behind is in the journal for `glassbox cleanup`, and PR_SET_PDEATHSIG takes the
+//! container down with its parent.
 //!
 //! With `--userns private` the child is cloned into a user namespace too; at the gate the
-//! parent also writes its uid and gid maps, and the root filesystem is a copy of the image
-//! with shifted owners (see [`userns`]).
+//! parent also writes its uid and gid maps and moves it into its cgroups v1 by pid (it
+//! cannot move itself: to the host's cgroup files it is an unprivileged uid), and the root
+//! filesystem is a copy of the image with shifted owners (see [`userns`]).
 
 pub mod bisect;
 pub mod config;
@@ -565,10 +568,15 @@ fn run_container(
         "namespaces",
         "clone the container's first process straight into new namespaces",
     );
-    let (forked, gate) = sys.fork_gated(
-        plan.clone_flags(),
-        "the container's first process: PID 1 of its own pid namespace",
-    )?;
+    let why = "the container's first process: PID 1 of its own pid namespace";
+    // Born in its cgroup v2, if there is one: no move by pid, which costs milliseconds.
+    let (forked, gate, born_in_v2) = match cgroup_plan.as_ref().and_then(cgroups::v2_dir) {
+        Some(dir) => sys.fork_gated_into(plan.clone_flags(), &dir, why)?,
+        None => {
+            let (forked, gate) = sys.fork_gated(plan.clone_flags(), why)?;
+            (forked, gate, false)
+        }
+    };
     let root_fs = made.fs.as_ref().filter(|_| plan.has(Stage::Rootfs));
     match forked {
         Forked::Child => {
@@ -581,7 +589,7 @@ fn run_container(
                 userns::write_maps(sys, None, m)?;
             }
             let log = detached.as_ref().map(|d| d.log_fd());
-            let err = match child(sys, plan, root_fs, inside, log) {
+            let err = match child(sys, plan, root_fs, inside, log, cgroup_plan.as_ref()) {
                 Err(e) => e,
                 Ok(never) => match never {},
             };
@@ -600,11 +608,15 @@ fn run_container(
                 if let Some(m) = &plan.userns {
                     userns::write_maps(sys, Some(pid), m)?;
                 }
-                if let Some(cp) = &cgroup_plan {
-                    // By pid, from the parent. With --userns private it must be the parent:
-                    // the child's root is an unprivileged host uid with no right to write
-                    // the host's cgroup files, so it cannot move itself in.
-                    cgroups::attach(sys, cp, pid)?;
+                if let (Some(cp), Some(_)) = (&cgroup_plan, &plan.userns) {
+                    // In a user namespace the child cannot enter its cgroups v1 itself: to
+                    // the host's cgroup files its root is an unprivileged uid. Moved by pid.
+                    cgroups::attach_v1(sys, cp, pid)?;
+                }
+                // Otherwise the child enters its v1 cgroups itself (see `child`); its v2 one
+                // is moved into here only if it could not be born there.
+                if let (Some(cp), false) = (&cgroup_plan, born_in_v2) {
+                    cgroups::attach_v2(sys, cp, pid)?;
                 }
                 if let Some(w) = made.network.as_mut() {
                     w.connect(sys, pid, &plan.publish)?;
@@ -658,8 +670,8 @@ fn run_container(
             let start = std::time::Instant::now();
             let ended = sys.wait_releasing(pid, gate, "wait for the container to end")?;
             n.stage("run", "the container ended");
-            n.note(&format!("the command {}", ended.describe()));
             let code = match (&plan.limits, &cgroup_plan) {
+                // The cgroup report says how it ended, with what the limits did to it.
                 (Some(limits), Some(cp)) => {
                     let usage = cgroups::report::read(&cp.groups, &cp.name);
                     for line in cgroups::report::lines(&usage, limits, ended, start.elapsed()) {
@@ -667,7 +679,10 @@ fn run_container(
                     }
                     cgroups::exit_code(ended, &usage)
                 }
-                _ => ended.code(),
+                _ => {
+                    n.note(&format!("the command {}", ended.describe()));
+                    ended.code()
+                }
             };
             if let Some(c) = container {
                 let mut s = c.state();
@@ -705,6 +720,7 @@ fn child(
     fs: Option<&rootfs::ContainerFs>,
     inside: Option<crate::stages::network::Inside>,
     log: Option<std::os::fd::RawFd>,
+    cgroup_plan: Option<&cgroups::Plan>,
 ) -> Result<std::convert::Infallible> {
     let n = sys.narrator;
     // Our pid as the host sees it, read while /proc is still the host's.
@@ -721,6 +737,11 @@ fn child(
         libc::SIGKILL,
         "if glassbox dies, the container dies with it: nothing is left running unwatched",
     )?;
+    if let (Some(cp), None) = (cgroup_plan, &plan.userns) {
+        // Before anything else, so nothing of the container runs outside its limits.
+        // (In a user namespace the parent moved it already: see run_container.)
+        cgroups::enter_self_v1(sys, cp)?;
+    }
     if !plan.interactive {
         rootfs::stdin_from_null(sys)?;
     }

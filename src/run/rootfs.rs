@@ -275,6 +275,7 @@ pub fn remove(sys: &Sys, journal: Option<&Journal>, fs: ContainerFs) {
     if sys.dry_run() {
         return;
     }
+    crate::container::release_name(&fs.dir);
     // The record first: a half-removed directory is no longer listed as a container.
     let _ = std::fs::remove_file(fs.dir.join("container.json"));
     match std::fs::remove_dir_all(&fs.dir) {

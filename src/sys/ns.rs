@@ -30,7 +30,9 @@ pub const CLONE_FLAGS: &[(u64, &str)] = &[
     (libc::CLONE_NEWUSER as u64, "CLONE_NEWUSER"),
     (libc::CLONE_NEWPID as u64, "CLONE_NEWPID"),
     (libc::CLONE_NEWNET as u64, "CLONE_NEWNET"),
-    (libc::CLONE_IO as u64, "CLONE_IO"),
+    (libc::CLONE_IO as u32 as u64, "CLONE_IO"),
+    (0x1_0000_0000, "CLONE_CLEAR_SIGHAND"),
+    (super::process::CLONE_INTO_CGROUP, "CLONE_INTO_CGROUP"),
     (0x80, "CLONE_NEWTIME"),
 ];
 

@@ -14,13 +14,21 @@ pub enum Forked {
 }
 
 /// Holds a forked child at its start; dropping it lets the child go on.
+///
+/// One end of a socket pair: dropping it sends one byte, then closes. A child that sees the
+/// end close without that byte knows its parent died before letting it go, and exits rather
+/// than start a container nobody watches. (A socket, not a pipe: MSG_NOSIGNAL keeps a child
+/// that already died from costing the parent a SIGPIPE.)
 pub struct ChildGate {
     fd: libc::c_int,
 }
 
 impl Drop for ChildGate {
     fn drop(&mut self) {
-        unsafe { libc::close(self.fd) };
+        unsafe {
+            libc::send(self.fd, b"g".as_ptr().cast(), 1, libc::MSG_NOSIGNAL);
+            libc::close(self.fd);
+        }
     }
 }
 
@@ -53,6 +61,39 @@ impl Ended {
         }
     }
 }
+
+/// clone3(2)'s flag: start the child in the cgroup v2 directory given by `cgroup` (Linux 5.7).
+pub const CLONE_INTO_CGROUP: u64 = 0x2_0000_0000;
+
+/// clone3(2)'s argument, `struct clone_args` up to its `cgroup` field (88 bytes).
+#[repr(C)]
+#[derive(Default)]
+struct CloneArgs {
+    flags: u64,
+    pidfd: u64,
+    child_tid: u64,
+    parent_tid: u64,
+    exit_signal: u64,
+    stack: u64,
+    stack_size: u64,
+    tls: u64,
+    set_tid: u64,
+    set_tid_size: u64,
+    cgroup: u64,
+}
+
+/// clone3 refusals after which a plain clone may still work: no clone3 at all (ENOSYS, or a
+/// seccomp filter that says so; older Docker profiles said EPERM), a struct this kernel is
+/// too old to know (E2BIG), a flag it does not know (EINVAL), a directory that is not a v2
+/// cgroup (EBADF, EOPNOTSUPP). The plain clone then works or fails with its own diagnosis.
+const CLONE3_FALLBACK: &[nix::errno::Errno] = &[
+    nix::errno::Errno::ENOSYS,
+    nix::errno::Errno::EPERM,
+    nix::errno::Errno::E2BIG,
+    nix::errno::Errno::EINVAL,
+    nix::errno::Errno::EBADF,
+    nix::errno::Errno::EOPNOTSUPP,
+];
 
 /// The PATH used when the process has none (as Docker sets it).
 pub const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
@@ -168,25 +209,7 @@ impl Sys<'_> {
             "clone(2)",
             why,
         );
-        if self.dry_run() {
-            self.narrator.before(&call);
-            self.narrator.after(&call, Ok(0));
-            self.narrator
-                .note("(dry run: the plan goes on as the child would)");
-            return Ok((Forked::Child, None));
-        }
-        let mut fds = [0; 2];
-        if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
-            let e = nix::errno::Errno::last();
-            return Err(Error::sys(
-                "cannot make a pipe to start the child",
-                e,
-                "check the limit on open files (ulimit -n)",
-            ));
-        }
-        let (r, w) = (fds[0], fds[1]);
-        self.narrator.before(&call);
-        let ret = unsafe {
+        let made = self.gated(&call, || unsafe {
             libc::syscall(
                 libc::SYS_clone,
                 flags as libc::c_ulong,
@@ -195,27 +218,103 @@ impl Sys<'_> {
                 0usize,
                 0usize,
             )
-        };
-        if ret == 0 {
-            self.narrator.forget_pending();
-            unsafe { libc::close(w) };
-            let mut b = [0u8; 1];
-            // EOF comes when the parent drops the gate; EINTR just means read again.
-            loop {
-                let n = unsafe { libc::read(r, b.as_mut_ptr() as *mut libc::c_void, 1) };
-                if n == 0 || (n < 0 && nix::errno::Errno::last() != nix::errno::Errno::EINTR) {
-                    break;
-                }
+        })?;
+        made.map_err(|errno| {
+            let d = diagnose::clone(ns_flags, errno);
+            let mut e = Error::sys(format!("{} failed", call.render_short()), errno, d.todo);
+            e.why = d.why;
+            e
+        })
+    }
+
+    /// As [`Sys::fork_gated`], with the child born in the cgroup v2 directory `cgroup`:
+    /// clone3(2) with CLONE_INTO_CGROUP. Moving a running process between cgroups by pid
+    /// takes a kernel-wide lock that may wait for every CPU to pass a quiet point (an RCU
+    /// grace period: milliseconds); a child born in its cgroup needs no move at all.
+    ///
+    /// Returns whether the child was born there. When the kernel refuses (older than 5.7,
+    /// a seccomp filter that hides clone3, a directory that is not a v2 cgroup), the refusal
+    /// is narrated and the child is cloned as [`Sys::fork_gated`] clones it: the caller must
+    /// then move it in, by writing its pid into cgroup.procs.
+    pub fn fork_gated_into(
+        &self,
+        ns_flags: libc::c_int,
+        cgroup: &Path,
+        why: &str,
+    ) -> Result<(Forked, Option<ChildGate>, bool)> {
+        use std::os::fd::{FromRawFd, OwnedFd};
+        let c_dir = cstring(&cgroup.to_string_lossy())?;
+        let open_flags = libc::O_RDONLY | libc::O_DIRECTORY | libc::O_CLOEXEC;
+        let open = Call::new(
+            "openat",
+            vec![
+                "AT_FDCWD".into(),
+                super::qpath(cgroup),
+                "O_RDONLY|O_DIRECTORY|O_CLOEXEC".into(),
+            ],
+            "openat(2)",
+            "the cgroup v2 the child is to be born in: clone3 takes it as a descriptor",
+        );
+        let opened = self.call_plain(open, || {
+            check(
+                unsafe { libc::openat(libc::AT_FDCWD, c_dir.as_ptr(), open_flags) } as libc::c_long,
+            )
+        });
+        // Closed in the parent once the child is cloned, and in the child at once: no
+        // descriptor but stdio crosses into the container.
+        let (dir, fd): (Option<OwnedFd>, Option<i32>) = match opened {
+            Ok(_) if self.dry_run() => (None, None),
+            Ok(fd) => (
+                Some(unsafe { OwnedFd::from_raw_fd(fd as i32) }),
+                Some(fd as i32),
+            ),
+            Err(_) => {
+                self.narrator.note(
+                    "without the directory the child is cloned in glassbox's own cgroup and moved in afterwards",
+                );
+                let (forked, gate) = self.fork_gated(ns_flags, why)?;
+                return Ok((forked, gate, false));
             }
-            unsafe { libc::close(r) };
-            return Ok((Forked::Child, None));
-        }
-        let result = check(ret);
-        self.narrator.after(&call, result);
-        unsafe { libc::close(r) };
-        let gate = ChildGate { fd: w };
-        match result {
-            Ok(pid) => Ok((Forked::Parent(pid as i32), Some(gate))),
+        };
+        let flags = ns_flags as u32 as u64 | CLONE_INTO_CGROUP;
+        let args = CloneArgs {
+            flags,
+            exit_signal: libc::SIGCHLD as u64,
+            cgroup: fd.unwrap_or(-1) as u64,
+            ..Default::default()
+        };
+        let size = std::mem::size_of::<CloneArgs>();
+        let call = Call::new(
+            "clone3",
+            vec![
+                // strace -y does not decorate the descriptor inside the struct: the openat
+                // above says which directory it is.
+                format!(
+                    "{{flags={}, exit_signal=SIGCHLD, stack=NULL, stack_size=0, cgroup={}}}",
+                    super::render_flags(flags, super::ns::CLONE_FLAGS),
+                    fd.map_or("?".to_string(), |f| f.to_string()),
+                ),
+                size.to_string(),
+            ],
+            "clone(2)",
+            format!(
+                "{why}, born in its cgroup v2 (CLONE_INTO_CGROUP): it never has to be moved there"
+            ),
+        );
+        let made = self.gated(&call, || unsafe {
+            libc::syscall(libc::SYS_clone3, &args as *const CloneArgs, size)
+        })?;
+        drop(dir);
+        match made {
+            Ok((forked, gate)) => Ok((forked, gate, true)),
+            Err(errno) if CLONE3_FALLBACK.contains(&errno) => {
+                self.narrator.note(&format!(
+                    "this kernel cannot start the child in its cgroup ({}): clone it as before, and the parent moves it in",
+                    errno.desc()
+                ));
+                let (forked, gate) = self.fork_gated(ns_flags, why)?;
+                Ok((forked, gate, false))
+            }
             Err(errno) => {
                 let d = diagnose::clone(ns_flags, errno);
                 let mut e = Error::sys(format!("{} failed", call.render_short()), errno, d.todo);
@@ -223,6 +322,70 @@ impl Sys<'_> {
                 Err(e)
             }
         }
+    }
+
+    /// The gate around a clone: a pipe the child blocks on until the parent drops its end.
+    /// `clone` makes the call and returns what the syscall returned (0 in the child).
+    /// The outer error is a failure to make the pipe; the inner one the clone's errno,
+    /// already narrated.
+    fn gated(
+        &self,
+        call: &Call,
+        clone: impl FnOnce() -> libc::c_long,
+    ) -> Result<std::result::Result<(Forked, Option<ChildGate>), nix::errno::Errno>> {
+        if self.dry_run() {
+            self.narrator.before(call);
+            self.narrator.after(call, Ok(0));
+            self.narrator
+                .note("(dry run: the plan goes on as the child would)");
+            return Ok(Ok((Forked::Child, None)));
+        }
+        let mut fds = [0; 2];
+        let made = unsafe {
+            libc::socketpair(
+                libc::AF_UNIX,
+                libc::SOCK_STREAM | libc::SOCK_CLOEXEC,
+                0,
+                fds.as_mut_ptr(),
+            )
+        };
+        if made != 0 {
+            let e = nix::errno::Errno::last();
+            return Err(Error::sys(
+                "cannot make a socket pair to start the child",
+                e,
+                "check the limit on open files (ulimit -n)",
+            ));
+        }
+        let (r, w) = (fds[0], fds[1]);
+        self.narrator.before(call);
+        let ret = clone();
+        if ret == 0 {
+            self.narrator.forget_pending();
+            unsafe { libc::close(w) };
+            let mut b = [0u8; 1];
+            // The parent's byte lets us go; an end without it means the parent died first.
+            // EINTR just means read again.
+            let released = loop {
+                let n = unsafe { libc::read(r, b.as_mut_ptr() as *mut libc::c_void, 1) };
+                if n < 0 && nix::errno::Errno::last() == nix::errno::Errno::EINTR {
+                    continue;
+                }
+                break n == 1;
+            };
+            unsafe { libc::close(r) };
+            if !released {
+                unsafe { libc::_exit(crate::error::exit::GLASSBOX) };
+            }
+            return Ok(Ok((Forked::Child, None)));
+        }
+        let result = check(ret);
+        self.narrator.after(call, result);
+        unsafe { libc::close(r) };
+        if result.is_err() {
+            unsafe { libc::close(w) };
+        }
+        Ok(result.map(|pid| (Forked::Parent(pid as i32), Some(ChildGate { fd: w }))))
     }
 
     /// wait4(2): wait for `pid` to end; returns how it ended.

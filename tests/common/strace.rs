@@ -44,23 +44,30 @@ pub fn run(args: &[&str]) -> Traced {
 
 /// As [`run`], with a hook to adjust the command (environment, stdin).
 pub fn run_with(args: &[&str], adjust: impl FnOnce(&mut Command)) -> Traced {
-    run_full(&[], None, args, adjust)
+    run_full(&[], None, &[], args, adjust)
 }
 
 /// As [`run`], with glassbox started as `user` (strace -u USER): for non-root tests.
 pub fn run_as(user: &str, args: &[&str]) -> Traced {
-    run_full(&[], Some(user), args, |_| {})
+    run_full(&[], Some(user), &[], args, |_| {})
+}
+
+/// As [`run_with`], with strace's fault injection: `inject` as for `strace -e inject=…`
+/// (`clone3:error=ENOSYS` makes every clone3 fail as on a kernel without it).
+pub fn run_injected(inject: &str, args: &[&str], adjust: impl FnOnce(&mut Command)) -> Traced {
+    run_full(&[], None, &[&format!("--inject={inject}")], args, adjust)
 }
 
 /// As [`run_with`], with strace itself started by `prefix` (for instance
 /// `unshare --net -- …`, so the whole traced run happens in a throwaway network namespace).
 pub fn run_prefixed(prefix: &[&str], args: &[&str], adjust: impl FnOnce(&mut Command)) -> Traced {
-    run_full(prefix, None, args, adjust)
+    run_full(prefix, None, &[], args, adjust)
 }
 
 fn run_full(
     prefix: &[&str],
     user: Option<&str>,
+    strace_opts: &[&str],
     args: &[&str],
     adjust: impl FnOnce(&mut Command),
 ) -> Traced {
@@ -83,7 +90,8 @@ fn run_full(
         std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o711)).unwrap();
         cmd.args(["-u", u]);
     }
-    cmd.args(["-f", "-y", "-qq", "-s", "4096", "-o"])
+    cmd.args(strace_opts)
+        .args(["-f", "-y", "-qq", "-s", "4096", "-o"])
         .arg(&strace_out)
         .arg(super::bin())
         .args(args)

@@ -10,7 +10,9 @@
 //!
 //! The steps are separate so `run` can use them: [`plan`] (pure: validate and decide),
 //! [`apply`] (mkdir and limit writes, journaled), [`enter`] (the child writes its own pid into
-//! every cgroup before it execs), [`report`], and [`undo`].
+//! every cgroup before it execs), [`report`], and [`undo`]. `run` enters differently, to
+//! avoid the costly move by pid: its child is born in the v2 cgroup ([`v2_dir`]) and moves
+//! itself into the v1 ones ([`enter_self_v1`]); [`attach_v2`] is the parent's fallback.
 
 pub mod limits;
 pub mod report;
@@ -366,8 +368,12 @@ fn enable_controllers(sys: &Sys, cgroup: &Path, ctrls: &[&str], what: &str) -> R
     Ok(())
 }
 
-/// At -v, the catalog's explanation of a cgroup file after its write.
+/// At -v, the catalog's explanation of a cgroup file after its write. Below -v the catalog
+/// is not even looked at: parsing it costs a third of a millisecond on every run.
 fn explain_file(sys: &Sys, file: &str) {
+    if sys.narrator.level < crate::narrate::Level::Verbose {
+        return;
+    }
     if let Some(e) = crate::narrate::catalog::lookup_kind(file, "file") {
         sys.narrator
             .verbose(&format!("{}: {}", e.name, e.summary.trim()));
@@ -393,6 +399,69 @@ pub fn attach(sys: &Sys, plan: &Plan, pid: i32) -> Result<()> {
             &procs,
             &pid,
             "move this process into the cgroup: from now on its children are born there too",
+            write_diagnosis(&procs, &pid),
+        )?;
+        explain_file(sys, "cgroup.procs");
+    }
+    Ok(())
+}
+
+/// The plan's cgroup v2 directory, if it has one: `run` starts the container's first process
+/// straight in it (clone3 with CLONE_INTO_CGROUP), so nobody has to move it there.
+pub fn v2_dir(plan: &Plan) -> Option<PathBuf> {
+    plan.groups
+        .iter()
+        .find(|g| g.version == 2)
+        .map(|g| g.dir(&plan.name))
+}
+
+/// In `run`'s child, right after its gate opens and before it mounts anything: move itself
+/// into every cgroup v1 of the plan by writing "0" into each one's `tasks` file. "0" means
+/// the writer; `tasks` moves one thread, and a single thread moving itself is the one move
+/// the kernel makes without its global threadgroup lock (a pid written into cgroup.procs
+/// takes it, and may wait for an RCU grace period: milliseconds). The child is one thread,
+/// so the whole process moves, and so does everything it forks or execs later.
+pub fn enter_self_v1(sys: &Sys, plan: &Plan) -> Result<()> {
+    for g in plan.groups.iter().filter(|g| g.version == 1) {
+        let tasks = g.dir(&plan.name).join("tasks");
+        sys.write_file(
+            &tasks,
+            "0",
+            "the child moves itself (0: the writer, one thread) into its cgroup v1, before the container's first instruction",
+            write_diagnosis(&tasks, "0"),
+        )?;
+        explain_file(sys, "tasks");
+    }
+    Ok(())
+}
+
+/// From `run`'s parent, for a child in a user namespace (`--userns private`), which may not
+/// write the host's `tasks` files itself: move it into the plan's cgroups v1 by pid.
+pub fn attach_v1(sys: &Sys, plan: &Plan, pid: i32) -> Result<()> {
+    let pid = pid.to_string();
+    for g in plan.groups.iter().filter(|g| g.version == 1) {
+        let procs = g.dir(&plan.name).join("cgroup.procs");
+        sys.write_file(
+            &procs,
+            &pid,
+            "move the child into its cgroup v1 from outside: in its user namespace it may not write the host's cgroup files",
+            write_diagnosis(&procs, &pid),
+        )?;
+        explain_file(sys, "cgroup.procs");
+    }
+    Ok(())
+}
+
+/// From `run`'s parent, when the child could not be born in the plan's cgroup v2 (a kernel
+/// without clone3's CLONE_INTO_CGROUP): move it there by pid, as [`attach`] does.
+pub fn attach_v2(sys: &Sys, plan: &Plan, pid: i32) -> Result<()> {
+    let pid = pid.to_string();
+    for g in plan.groups.iter().filter(|g| g.version == 2) {
+        let procs = g.dir(&plan.name).join("cgroup.procs");
+        sys.write_file(
+            &procs,
+            &pid,
+            "move the child into the cgroup v2 (this kernel could not start it there)",
             write_diagnosis(&procs, &pid),
         )?;
         explain_file(sys, "cgroup.procs");
