@@ -336,6 +336,15 @@ fn bad_userns_input_is_refused_before_anything_is_made() {
         "something was made"
     );
     assert!(env.containers().is_empty());
+    // What root inside cannot do is written down, not only narrated.
+    let explain = stdout(&glassbox().args(["explain", "userns"]).output().unwrap());
+    for text in [
+        "make device nodes",
+        "load kernel modules",
+        "ports below 1024",
+    ] {
+        assert!(explain.contains(text), "{text}: {explain}");
+    }
 }
 
 #[test]
