@@ -357,34 +357,39 @@ fn kill_9_of_the_supervisor_leaves_a_dead_container_that_rm_removes() {
         return;
     }
     let env = Env::new();
-    let id = env.ok(&[
-        "run", "-d", "--name", "orphan", "--memory", "64m", "busybox", "sleep", "1000",
-    ]);
-    let id = id.trim();
-    let state = env.state_json(id);
-    let supervisor = state["supervisor"]["pid"].as_i64().unwrap() as i32;
-    let container = state["process"]["pid"].as_i64().unwrap() as i32;
-    assert_eq!(unsafe { libc::kill(supervisor, libc::SIGKILL) }, 0);
-    // PR_SET_PDEATHSIG takes the container down with its supervisor.
-    wait_for(
-        "the container to die with its supervisor",
-        Duration::from_secs(10),
-        || {
-            std::fs::read_to_string(format!("/proc/{container}/stat"))
-                .map(|s| s.contains(") Z "))
-                .unwrap_or(true)
-        },
-    );
-    let row = env.ps_row("orphan").unwrap();
-    assert!(row.contains("Dead"), "ps tells the truth: {row}");
-    assert!(
-        host_state()
-            .1
-            .iter()
-            .any(|c| c.ends_with("/glassbox/orphan")),
-        "the killed supervisor could not remove its cgroup"
-    );
-    assert_eq!(env.ok(&["rm", "orphan"]).trim(), "orphan");
+    // As root, and as a user: a uid change clears the parent-death signal, so run sets it
+    // again after its setresuid.
+    for user in ["0", "1000"] {
+        let id = env.ok(&[
+            "run", "-d", "--name", "orphan", "-u", user, "--memory", "64m", "busybox", "sleep",
+            "1000",
+        ]);
+        let id = id.trim();
+        let state = env.state_json(id);
+        let supervisor = state["supervisor"]["pid"].as_i64().unwrap() as i32;
+        let container = state["process"]["pid"].as_i64().unwrap() as i32;
+        assert_eq!(unsafe { libc::kill(supervisor, libc::SIGKILL) }, 0);
+        // PR_SET_PDEATHSIG takes the container down with its supervisor.
+        wait_for(
+            &format!("the container (-u {user}) to die with its supervisor"),
+            Duration::from_secs(10),
+            || {
+                std::fs::read_to_string(format!("/proc/{container}/stat"))
+                    .map(|s| s.contains(") Z "))
+                    .unwrap_or(true)
+            },
+        );
+        let row = env.ps_row("orphan").unwrap();
+        assert!(row.contains("Dead"), "ps tells the truth: {row}");
+        assert!(
+            host_state()
+                .1
+                .iter()
+                .any(|c| c.ends_with("/glassbox/orphan")),
+            "the killed supervisor could not remove its cgroup"
+        );
+        assert_eq!(env.ok(&["rm", "orphan"]).trim(), "orphan");
+    }
     env.assert_clean();
 }
 

@@ -815,6 +815,10 @@ fn child(
             uid,
             "the user the container runs as: a non-zero uid loses every capability",
         )?;
+        sys.set_parent_death_signal(
+            libc::SIGKILL,
+            "again: the kernel clears the parent-death signal when the uid or gid changes",
+        )?;
     }
     sys.chdir(
         Path::new(&plan.workdir),
