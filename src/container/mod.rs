@@ -110,30 +110,13 @@ impl Container {
         State::read(&self.dir)
     }
     /// Take the container's lock (blocks while another glassbox command changes it).
-    pub fn lock(&self) -> Result<nix::fcntl::Flock<std::fs::File>> {
-        lock_file(&self.dir.join("lock"))
+    pub fn lock(&self) -> Result<crate::lock::Guard> {
+        crate::lock::exclusive(&self.dir.join("lock"), "the container")
     }
     /// Write a new state, whole.
     pub fn save_state(&self, s: &State) -> Result<()> {
         s.write(&self.dir)
     }
-}
-
-fn lock_file(path: &Path) -> Result<nix::fcntl::Flock<std::fs::File>> {
-    let f = std::fs::OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(path)
-        .map_err(|e| {
-            Error::io(
-                format!("cannot open the lock {}", path.display()),
-                &e,
-                "check that glassbox's data directory is writable (run as root)",
-            )
-        })?;
-    nix::fcntl::Flock::lock(f, nix::fcntl::FlockArg::LockExclusive)
-        .map_err(|(_, e)| Error::sys("cannot take a lock", e, "try again"))
 }
 
 /// A container id: 12 lowercase hex digits.
@@ -226,7 +209,7 @@ fn claim_name(name: &str, id: &str) -> Result<()> {
         )
     };
     std::fs::create_dir_all(&names).map_err(fail)?;
-    let _lock = lock_file(&names.with_extension("lock"))?;
+    let _lock = crate::lock::exclusive(&names.with_extension("lock"), "the container names")?;
     let link = names.join(name);
     if let Ok(other) = std::fs::read_link(&link) {
         if containers_dir().join(&other).is_dir() {

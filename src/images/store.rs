@@ -296,26 +296,10 @@ fn write_file(path: &Path, bytes: &[u8]) -> Result<()> {
 }
 
 /// Take the store's lock (names and records change under it).
-pub fn lock() -> Result<nix::fcntl::Flock<std::fs::File>> {
-    use std::os::unix::fs::OpenOptionsExt;
+pub fn lock() -> Result<crate::lock::Guard> {
     let dir = images_dir();
     make_dirs(&dir)?;
-    let path = dir.join("store.lock");
-    let f = std::fs::OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .mode(0o600)
-        .open(&path)
-        .map_err(|e| {
-            Error::io(
-                format!("cannot open the lock {}", path.display()),
-                &e,
-                "check that glassbox's data directory is writable (run as root)",
-            )
-        })?;
-    nix::fcntl::Flock::lock(f, nix::fcntl::FlockArg::LockExclusive)
-        .map_err(|(_, e)| Error::sys("cannot lock the image store", e, "try again"))
+    crate::lock::exclusive(&dir.join("store.lock"), "the image store")
 }
 
 fn is_hex64(s: &str) -> bool {

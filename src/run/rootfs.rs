@@ -406,15 +406,7 @@ pub fn resolve(sys: &Sys, source: &str) -> Result<Image> {
         )
     })?;
     // Containers started at once share one export: the first takes the lock and exports.
-    let lock = std::fs::File::create(parent.join("lock")).map_err(|e| {
-        Error::io(
-            "cannot lock the image cache",
-            &e,
-            "check that the data directory is writable",
-        )
-    })?;
-    let _guard = nix::fcntl::Flock::lock(lock, nix::fcntl::FlockArg::LockExclusive)
-        .map_err(|(_, e)| Error::sys("cannot lock the image cache", e, "try again"))?;
+    let _guard = crate::lock::exclusive(&parent.join("lock"), "the image cache")?;
     if !rootfs.is_dir() {
         let args = ExportArgs {
             source: source.to_string(),

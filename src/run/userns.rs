@@ -439,15 +439,7 @@ fn make_copy(sys: &Sys, src: &Path, dst: &Path, m: &Mapping) -> Result<()> {
     let parent = dst.parent().expect("a copy has a parent");
     crate::images::store::make_dirs(parent)?;
     // Containers started at once on a new mapping share one copy.
-    let lock = std::fs::File::create(parent.join(".userns.lock")).map_err(|e| {
-        Error::io(
-            "cannot lock the image's copies",
-            &e,
-            "check that the data directory is writable",
-        )
-    })?;
-    let _guard = nix::fcntl::Flock::lock(lock, nix::fcntl::FlockArg::LockExclusive)
-        .map_err(|(_, e)| Error::sys("cannot lock the image's copies", e, "try again"))?;
+    let _guard = crate::lock::exclusive(&parent.join(".userns.lock"), "the image's copies")?;
     if dst.is_dir() {
         return Ok(());
     }

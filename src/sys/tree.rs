@@ -121,8 +121,26 @@ impl Sys<'_> {
         rel: &str,
         resolve: u64,
     ) -> std::result::Result<DirFd, (Errno, String)> {
-        let p = CString::new(rel).map_err(|_| (Errno::EINVAL, format!("{rel:?}")))?;
         let flags = (libc::O_PATH | libc::O_DIRECTORY | libc::O_CLOEXEC) as u64;
+        self.openat2_beneath(
+            root,
+            rel,
+            flags,
+            resolve,
+            "reach the parent directory without leaving the root",
+        )
+    }
+
+    /// openat2(2) of `rel` beneath `root`, quietly narrated.
+    fn openat2_beneath(
+        &self,
+        root: &DirFd,
+        rel: &str,
+        flags: u64,
+        resolve: u64,
+        why: &str,
+    ) -> std::result::Result<DirFd, (Errno, String)> {
+        let p = CString::new(rel).map_err(|_| (Errno::EINVAL, format!("{rel:?}")))?;
         let build = || {
             Call::new(
                 "openat2",
@@ -137,7 +155,7 @@ impl Sys<'_> {
                     "24".into(),
                 ],
                 "openat2(2)",
-                "reach the parent directory without leaving the root",
+                why,
             )
         };
         let fd = self.quiet_call(build, || {
@@ -544,45 +562,15 @@ impl Sys<'_> {
         root: &DirFd,
         rel: &str,
     ) -> std::result::Result<DirFd, (Errno, String)> {
-        let p = CString::new(rel).map_err(|_| (Errno::EINVAL, format!("{rel:?}")))?;
         let flags =
             (libc::O_RDONLY | libc::O_DIRECTORY | libc::O_NOFOLLOW | libc::O_CLOEXEC) as u64;
-        let resolve = RESOLVE_SCOPED;
-        let build = || {
-            Call::new(
-                "openat2",
-                vec![
-                    root.render(),
-                    quote(rel),
-                    format!(
-                        "{{flags={}, resolve={}}}",
-                        render_flags(flags, OPEN_FLAGS),
-                        render_flags(resolve, RESOLVE_FLAGS)
-                    ),
-                    "24".into(),
-                ],
-                "openat2(2)",
-                "open a directory of the new layer to set its xattr",
-            )
-        };
-        let fd = self.quiet_call(build, || {
-            let mut how: libc::open_how = unsafe { std::mem::zeroed() };
-            how.flags = flags;
-            how.resolve = resolve;
-            check(unsafe {
-                libc::syscall(
-                    libc::SYS_openat2,
-                    root.raw(),
-                    p.as_ptr(),
-                    &how as *const libc::open_how,
-                    std::mem::size_of::<libc::open_how>(),
-                )
-            })
-        })?;
-        Ok(DirFd {
-            fd: unsafe { OwnedFd::from_raw_fd(fd as RawFd) },
-            shown: format!("{}/{}", root.shown, rel),
-        })
+        self.openat2_beneath(
+            root,
+            rel,
+            flags,
+            RESOLVE_SCOPED,
+            "open a directory of the new layer to set its xattr",
+        )
     }
 
     /// umask(2): 0 while extracting, so files are created with the image's permission bits

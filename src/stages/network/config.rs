@@ -220,33 +220,16 @@ pub fn forget(name: &str) {
 }
 
 /// An exclusive lock on glassbox's network state, held until dropped.
-pub struct Lock(#[allow(dead_code)] std::fs::File);
-
-pub fn lock() -> Result<Lock> {
+pub fn lock() -> Result<crate::lock::Guard> {
     let dir = state_dir();
-    let path = dir.join("net.lock");
-    let f = std::fs::create_dir_all(&dir)
-        .and_then(|_| {
-            std::fs::OpenOptions::new()
-                .create(true)
-                .truncate(false)
-                .write(true)
-                .open(&path)
-        })
-        .map_err(|e| {
-            Error::io(
-                format!("cannot open the lock {}", path.display()),
-                &e,
-                "run as root, or set GLASSBOX_STATE_DIR to a directory you can write",
-            )
-        })?;
-    use std::os::fd::AsRawFd;
-    while unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX) } != 0 {
-        if nix::errno::Errno::last() != nix::errno::Errno::EINTR {
-            break;
-        }
-    }
-    Ok(Lock(f))
+    std::fs::create_dir_all(&dir).map_err(|e| {
+        Error::io(
+            format!("cannot make {}", dir.display()),
+            &e,
+            "run as root, or set GLASSBOX_STATE_DIR to a directory you can write",
+        )
+    })?;
+    crate::lock::exclusive(&dir.join("net.lock"), "glassbox's network state")
 }
 
 /// Addresses leased on `network` by glassbox processes that still run.

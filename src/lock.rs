@@ -1,0 +1,29 @@
+//! One way to take a lock: flock(2) on a file, held until the guard is dropped. Containers,
+//! names, the image store and the image cache each have one, so two glassbox commands never
+//! change the same thing at once.
+
+use crate::error::{Error, Result};
+use std::path::Path;
+
+pub type Guard = nix::fcntl::Flock<std::fs::File>;
+
+/// Lock `path` (made 0600 if missing), waiting while another process holds it. `what` names
+/// it in an error: "the image store".
+pub fn exclusive(path: &Path, what: &str) -> Result<Guard> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let f = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .mode(0o600)
+        .open(path)
+        .map_err(|e| {
+            Error::io(
+                format!("cannot open the lock of {what} ({})", path.display()),
+                &e,
+                "check that glassbox's data directory is writable (run as root)",
+            )
+        })?;
+    nix::fcntl::Flock::lock(f, nix::fcntl::FlockArg::LockExclusive)
+        .map_err(|(_, e)| Error::sys(format!("cannot lock {what}"), e, "try again"))
+}
