@@ -87,7 +87,15 @@ fn cleanup_main(sys: &Sys) -> Result<i32> {
         "undo what glassbox left on the host, as its journal lists",
     );
     let report = cleanup::cleanup(sys, &journal);
+    // Containers a killed glassbox left half-made (never listed by ps: they have no record).
+    let half_made = container::remove_incomplete()?;
+    for d in &half_made {
+        println!("removed the half-made container directory {}", d.display());
+    }
     if report.undone.is_empty() && report.failed.is_empty() && report.in_use.is_empty() {
+        if !half_made.is_empty() {
+            return Ok(0);
+        }
         println!(
             "Nothing to clean up: the journal ({}) lists nothing.",
             journal.dir().display()

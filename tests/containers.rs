@@ -624,3 +624,47 @@ fn the_name_of_a_killed_rm_container_is_free_again_after_cleanup() {
     env.ok(&["run", "--rm", "--name", "once", "busybox", "true"]);
     env.assert_clean();
 }
+
+#[test]
+fn kill_9_of_glassbox_during_run_d_leaves_what_ps_reports_and_rm_f_or_cleanup_removes() {
+    if !root_or_skip("kill_9_of_glassbox_during_run_d") {
+        return;
+    }
+    let env = Env::new();
+    // Killed at different moments of its start: before, while and after it makes the
+    // container's directory, forks the supervisor, clones the container.
+    for delay_ms in [0u64, 2, 5, 10, 20, 40, 80] {
+        let mut front = env
+            .cmd()
+            .args([
+                "-q", "run", "-d", "--name", "half", "--memory", "64m", "busybox", "sleep", "100",
+            ])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(delay_ms));
+        let _ = front.kill();
+        let _ = front.wait();
+        std::thread::sleep(Duration::from_millis(300));
+        // Whatever it reached, ps says it truthfully, and rm -f plus cleanup remove it.
+        if let Some(row) = env.ps_row("half") {
+            assert!(
+                ["Created", "Up ", "Exited (", "Dead"]
+                    .iter()
+                    .any(|s| row.contains(s)),
+                "after {delay_ms} ms: {row}"
+            );
+            env.ok(&["rm", "-f", "half"]);
+        }
+        env.ok(&["cleanup"]);
+        assert!(
+            env.containers().is_empty(),
+            "after {delay_ms} ms: {:?}",
+            env.containers()
+        );
+        // The name is free again.
+        env.ok(&["run", "--rm", "--name", "half", "busybox", "true"]);
+    }
+    env.assert_clean();
+}

@@ -155,3 +155,60 @@ fn a_lesson_renders_and_pages_in_a_terminal() {
     t.keys(&["q"]);
     t.wait_for("lesson-exit=0");
 }
+
+#[test]
+fn exec_it_gives_a_shell_in_a_running_container() {
+    if !root_or_skip("exec_it") || !tool_or_skip("exec_it", "tmux") {
+        return;
+    }
+    let state = tempfile::tempdir().unwrap();
+    let gb = |args: &[&str]| {
+        glassbox()
+            .env("GLASSBOX_STATE_DIR", state.path())
+            .arg("-q")
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let o = gb(&[
+        "run",
+        "-d",
+        "--name",
+        "box",
+        "--hostname",
+        "boxhost",
+        "busybox",
+        "sleep",
+        "300",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let t = Tmux::new("exec");
+    t.keys(&[&glassbox_line(state.path(), "-q exec -it box sh"), "Enter"]);
+    t.wait_for("/ #");
+    // Its hostname, and its PID 1: the container's, not the host's.
+    t.keys(&["echo on-$(hostname)-pid1-$(cat /proc/1/comm)", "Enter"]);
+    t.wait_for("on-boxhost-pid1-sleep");
+    t.keys(&["sleep 100", "Enter"]);
+    std::thread::sleep(Duration::from_millis(500));
+    t.keys(&["C-c"]);
+    t.keys(&["echo after-$((40+2))", "Enter"]);
+    t.wait_for("after-42");
+    t.keys(&["exit 3", "Enter"]);
+    t.wait_for("exited=3");
+    // The container is still running; rm -f ends it and leaves nothing.
+    let ps = stdout(
+        &glassbox()
+            .env("GLASSBOX_STATE_DIR", state.path())
+            .args(["ps", "-q"])
+            .output()
+            .unwrap(),
+    );
+    assert_eq!(ps.lines().count(), 1, "{ps}");
+    assert!(gb(&["rm", "-f", "box"]).status.success());
+    assert_eq!(
+        std::fs::read_dir(state.path().join("journal"))
+            .unwrap()
+            .count(),
+        0
+    );
+}

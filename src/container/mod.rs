@@ -196,10 +196,11 @@ pub fn find(reference: &str) -> Result<Container> {
     }
 }
 
-/// Claim `name` for container `id`. A name whose container is gone (removed by `cleanup`
-/// after a killed `run --rm`) is free again. Under the names lock, so that two claims of a
-/// stale name cannot both win.
-fn claim_name(name: &str, id: &str) -> Result<()> {
+/// Claim `name` for container `id` and make its directory; returns the names lock, which
+/// the caller holds until the container's record is written. A name whose container is gone
+/// (removed by `cleanup` after a killed `run --rm`), or was never finished (glassbox killed
+/// while making it: a directory without a record while nobody holds the lock), is free again.
+fn claim_name(name: &str, id: &str) -> Result<crate::lock::Guard> {
     let names = names_dir();
     let fail = |e: std::io::Error| {
         Error::io(
@@ -209,10 +210,11 @@ fn claim_name(name: &str, id: &str) -> Result<()> {
         )
     };
     std::fs::create_dir_all(&names).map_err(fail)?;
-    let _lock = crate::lock::exclusive(&names.with_extension("lock"), "the container names")?;
+    let lock = names_lock()?;
     let link = names.join(name);
     if let Ok(other) = std::fs::read_link(&link) {
-        if containers_dir().join(&other).is_dir() {
+        let theirs = containers_dir().join(&other);
+        if theirs.join("container.json").exists() {
             return Err(Error::usage(
                 format!(
                     "the container name {name:?} is already in use by container {}",
@@ -221,14 +223,68 @@ fn claim_name(name: &str, id: &str) -> Result<()> {
                 "remove that container (glassbox rm), or give this one another --name",
             ));
         }
+        let _ = std::fs::remove_dir_all(&theirs);
         std::fs::remove_file(&link).map_err(fail)?;
     }
     std::os::unix::fs::symlink(id, &link).map_err(fail)?;
-    // The directory too, before the lock goes: a name whose directory exists is taken.
     std::fs::create_dir(containers_dir().join(id)).map_err(|e| {
         let _ = std::fs::remove_file(&link);
         fail(e)
-    })
+    })?;
+    Ok(lock)
+}
+
+fn names_lock() -> Result<crate::lock::Guard> {
+    let names = names_dir();
+    std::fs::create_dir_all(&names).map_err(|e| {
+        Error::io(
+            format!("cannot make {}", names.display()),
+            &e,
+            "check that glassbox's data directory is writable (run as root)",
+        )
+    })?;
+    crate::lock::exclusive(&names.with_extension("lock"), "the container names")
+}
+
+/// Remove what a killed glassbox left half-made: container directories without a record
+/// (checked under the names lock, which every creation holds until its record is written),
+/// and name links to containers that are gone. Returns the directories removed.
+pub fn remove_incomplete() -> Result<Vec<PathBuf>> {
+    if !containers_dir().is_dir() {
+        return Ok(Vec::new());
+    }
+    let _lock = names_lock()?;
+    let mut removed = Vec::new();
+    for e in std::fs::read_dir(containers_dir())
+        .into_iter()
+        .flatten()
+        .flatten()
+    {
+        let dir = e.path();
+        if is_id(&e.file_name().to_string_lossy()) && !dir.join("container.json").exists() {
+            std::fs::remove_dir_all(&dir).map_err(|err| {
+                Error::io(
+                    format!("cannot remove {}", dir.display()),
+                    &err,
+                    "check for mounts inside it (findmnt) and remove it by hand",
+                )
+            })?;
+            removed.push(dir);
+        }
+    }
+    for e in std::fs::read_dir(names_dir())
+        .into_iter()
+        .flatten()
+        .flatten()
+    {
+        let gone = std::fs::read_link(e.path())
+            .map(|id| !containers_dir().join(id).join("container.json").exists())
+            .unwrap_or(false);
+        if gone {
+            let _ = std::fs::remove_file(e.path());
+        }
+    }
+    Ok(removed)
 }
 
 /// Give up a container's name (if it is still this container's).
@@ -251,7 +307,7 @@ pub fn create(record: Record) -> Result<Container> {
             "check that glassbox's data directory is writable (run as root)",
         )
     })?;
-    claim_name(&record.name, &record.id)?;
+    let _names = claim_name(&record.name, &record.id)?;
     let dir = root.join(&record.id);
     let made = (|| -> Result<()> {
         for d in ["init", "upper", "work", "merged"] {
