@@ -87,6 +87,9 @@ fn an_interactive_shell_gets_ctrl_c_and_its_exit_status_comes_back() {
         "Enter",
     ]);
     t.wait_for("/ #");
+    // A terminal of its own, from its own devpts, the size of this one.
+    t.keys(&["echo tty-is-$(tty)-$(stty size | tr ' ' x)", "Enter"]);
+    t.wait_for("tty-is-/dev/pts/0-50x160");
     t.keys(&["echo inside-$((6*7)); sleep 100", "Enter"]);
     t.wait_for("inside-42");
     std::thread::sleep(Duration::from_millis(500));
@@ -96,6 +99,12 @@ fn an_interactive_shell_gets_ctrl_c_and_its_exit_status_comes_back() {
     t.wait_for("still-2-here");
     t.keys(&["exit 5", "Enter"]);
     t.wait_for("exited=5");
+    // The terminal is as it was: line editing and echo back on.
+    t.keys(&[
+        "stty -a | grep -o -w -e -icanon -e icanon -e -echo -e echo | tr '\\n' ,; echo",
+        "Enter",
+    ]);
+    t.wait_for("icanon,echo,");
     assert_eq!(
         std::fs::read_dir(state.path().join("journal"))
             .unwrap()

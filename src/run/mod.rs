@@ -18,6 +18,7 @@
 
 pub mod bisect;
 pub mod config;
+mod console;
 mod copy;
 pub(crate) mod detach;
 pub mod rootfs;
@@ -568,6 +569,11 @@ fn run_container(
         "namespaces",
         "clone the container's first process straight into new namespaces",
     );
+    // -t: a socket for the container to send its terminal's master end back on.
+    let console = match (plan.tty, sys.dry_run()) {
+        (true, false) => Some(console::socket()?),
+        _ => None,
+    };
     let why = "the container's first process: PID 1 of its own pid namespace";
     // Born in its cgroup v2, if there is one: no move by pid, which costs milliseconds.
     let (forked, gate, born_in_v2) = match cgroup_plan.as_ref().and_then(cgroups::v2_dir) {
@@ -589,7 +595,18 @@ fn run_container(
                 userns::write_maps(sys, None, m)?;
             }
             let log = detached.as_ref().map(|d| d.log_fd());
-            let err = match child(sys, plan, root_fs, inside, log, cgroup_plan.as_ref()) {
+            let console = console
+                .as_ref()
+                .map(|c| std::os::fd::AsRawFd::as_raw_fd(&c.theirs));
+            let err = match child(
+                sys,
+                plan,
+                root_fs,
+                inside,
+                log,
+                cgroup_plan.as_ref(),
+                console,
+            ) {
                 Err(e) => e,
                 Ok(never) => match never {},
             };
@@ -657,18 +674,27 @@ fn run_container(
             };
             forward_signals_with_grace(pid, STOP_GRACE_SECS);
             if plan.tty {
-                // With -t the container shares glassbox's terminal: Ctrl-C and Ctrl-\ reach
-                // its foreground job from the terminal itself, and are not glassbox's to act on.
+                // With -t, Ctrl-C and Ctrl-\ are keys for the container's terminal, which
+                // signals its foreground job: they are not glassbox's to act on.
                 unsafe {
                     libc::signal(libc::SIGINT, libc::SIG_IGN);
                     libc::signal(libc::SIGQUIT, libc::SIG_IGN);
                 }
             }
+            // The relay starts when the container sends its terminal (after the gate opens).
+            let relay = console.map(|c| {
+                drop(c.theirs);
+                let keys = plan.interactive;
+                std::thread::spawn(move || console::relay(&c.ours, keys))
+            });
             n.note(&format!(
                 "SIGINT and SIGTERM to glassbox go to the container; if it has not ended {STOP_GRACE_SECS} s later (PID 1 ignores signals it has no handler for) it gets SIGKILL, as with docker stop"
             ));
             let start = std::time::Instant::now();
-            let ended = sys.wait_releasing(pid, gate, "wait for the container to end")?;
+            let ended = sys.wait_releasing(pid, gate, "wait for the container to end");
+            // Its last output copied, your terminal as it was — whatever the wait said.
+            drop(relay.and_then(|r| r.join().ok()));
+            let ended = ended?;
             n.stage("run", "the container ended");
             let code = match (&plan.limits, &cgroup_plan) {
                 // The cgroup report says how it ended, with what the limits did to it.
@@ -713,6 +739,36 @@ fn undo(sys: &Sys, journal: Option<&Journal>, made: &mut Made, remove_container:
     }
 }
 
+/// -t: a terminal pair from the container's own devpts becomes its controlling terminal and
+/// its stdin, stdout and stderr; the master end goes to glassbox, which relays it.
+fn terminal_of_its_own(sys: &Sys, socket: std::os::fd::RawFd) -> Result<()> {
+    use std::os::fd::AsRawFd;
+    sys.narrator.stage(
+        "terminal",
+        "-t: a terminal of the container's own, as docker gives it",
+    );
+    let (master, slave) = sys.open_console()?;
+    sys.setsid("a new session: only a session leader can take a controlling terminal")?;
+    sys.make_controlling_terminal(
+        slave.as_raw_fd(),
+        "the container's terminal: Ctrl-C on it signals the container's foreground job",
+    )?;
+    // The narration keeps the terminal glassbox was started from.
+    sys.narrator.keep_own_stderr();
+    for fd in 0..3 {
+        sys.dup2(
+            slave.as_raw_fd(),
+            fd,
+            "the terminal is the command's stdin, stdout and stderr",
+        )?;
+    }
+    sys.send_fd(
+        socket,
+        master.as_raw_fd(),
+        "hand the other end to glassbox, which relays your keys in and the output out",
+    )
+}
+
 /// The container's side: everything from here on happens inside its namespaces.
 fn child(
     sys: &Sys,
@@ -721,6 +777,7 @@ fn child(
     inside: Option<crate::stages::network::Inside>,
     log: Option<std::os::fd::RawFd>,
     cgroup_plan: Option<&cgroups::Plan>,
+    console: Option<std::os::fd::RawFd>,
 ) -> Result<std::convert::Infallible> {
     let n = sys.narrator;
     // Our pid as the host sees it, read while /proc is still the host's.
@@ -805,6 +862,11 @@ fn child(
     }
     if plan.has(Stage::Security) {
         step::pause(sys, plan, Stage::Security, Some(me));
+    }
+    if let Some(socket) = console {
+        terminal_of_its_own(sys, socket)?;
+    }
+    if plan.has(Stage::Security) {
         crate::stages::security::apply(sys, &plan.security)?;
     }
     if let Some((uid, gid)) = plan.user {

@@ -19,6 +19,7 @@ pub mod ns;
 pub mod process;
 pub mod security;
 pub mod tree;
+pub mod tty;
 
 use crate::error::{Error, Result};
 use crate::narrate::{Call, Narrator};

@@ -1,0 +1,156 @@
+//! `run -t`: the container gets a terminal of its own, as Docker gives it.
+//!
+//! The container opens a pseudo-terminal pair from its own devpts (so `tty` inside names
+//! it, /dev/pts/0), makes it its controlling terminal and sends the master end to glassbox
+//! over a socket pair made before the clone. glassbox puts your terminal in raw mode (keys
+//! go through as they are: Ctrl-C is a byte the container's terminal turns into SIGINT for
+//! its foreground job), copies keys in and output out, passes on window size changes, and
+//! puts your terminal back when the container ends.
+
+use crate::error::{Error, Result};
+use std::io::{Read, Write};
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::sync::atomic::{AtomicBool, Ordering};
+
+/// The two ends of the console socket: glassbox keeps one, the container the other.
+pub struct Socket {
+    pub ours: OwnedFd,
+    pub theirs: OwnedFd,
+}
+
+pub fn socket() -> Result<Socket> {
+    let (a, b) = nix::sys::socket::socketpair(
+        nix::sys::socket::AddressFamily::Unix,
+        nix::sys::socket::SockType::Stream,
+        None,
+        nix::sys::socket::SockFlag::SOCK_CLOEXEC,
+    )
+    .map_err(|e| {
+        Error::sys(
+            "cannot make the console socket",
+            e,
+            "check the limit on open files (ulimit -n)",
+        )
+    })?;
+    Ok(Socket { ours: a, theirs: b })
+}
+
+/// Your terminal as it was; put back when dropped.
+struct Restore(Option<nix::sys::termios::Termios>);
+
+impl Drop for Restore {
+    fn drop(&mut self) {
+        if let Some(t) = &self.0 {
+            let _ = nix::sys::termios::tcsetattr(
+                std::io::stdin(),
+                nix::sys::termios::SetArg::TCSANOW,
+                t,
+            );
+        }
+    }
+}
+
+static RESIZED: AtomicBool = AtomicBool::new(false);
+
+extern "C" fn on_winch(_: libc::c_int) {
+    RESIZED.store(true, Ordering::SeqCst);
+}
+
+fn copy_window_size(to: RawFd) {
+    let mut ws: libc::winsize = unsafe { std::mem::zeroed() };
+    if unsafe { libc::ioctl(0, libc::TIOCGWINSZ, &mut ws) } == 0 {
+        unsafe { libc::ioctl(to, libc::TIOCSWINSZ, &ws) };
+    }
+}
+
+/// Relays between your terminal and the container's, until dropped (after the container
+/// ended): then the last output is copied and your terminal restored.
+pub struct Relay {
+    out: Option<std::thread::JoinHandle<()>>,
+    _restore: Restore,
+}
+
+impl Drop for Relay {
+    fn drop(&mut self) {
+        if let Some(t) = self.out.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// Wait for the container's terminal (None if the container ended without sending it) and
+/// relay it. `keys`: copy your keystrokes in (-i).
+pub fn relay(socket: &OwnedFd, keys: bool) -> Option<Relay> {
+    let master = crate::sys::tty::receive_fd(socket.as_raw_fd())?;
+    let m = master.as_raw_fd();
+    copy_window_size(m);
+    unsafe {
+        let mut sa: libc::sigaction = std::mem::zeroed();
+        sa.sa_sigaction = on_winch as *const () as usize;
+        // No SA_RESTART: the output thread's read returns, and the new size is passed on.
+        sa.sa_flags = 0;
+        libc::sigemptyset(&mut sa.sa_mask);
+        libc::sigaction(libc::SIGWINCH, &sa, std::ptr::null_mut());
+    }
+    // Raw input: no line editing, no echo, no signals from keys — the container's terminal
+    // does all that. Output processing stays on, so narration lines still start at column 0.
+    let saved = nix::sys::termios::tcgetattr(std::io::stdin()).ok();
+    if let Some(t) = &saved {
+        use nix::sys::termios::{InputFlags as I, LocalFlags as L};
+        let mut raw = t.clone();
+        raw.local_flags &= !(L::ICANON | L::ECHO | L::ISIG | L::IEXTEN);
+        raw.input_flags &= !(I::ICRNL | I::IXON | I::BRKINT | I::INPCK | I::ISTRIP);
+        raw.control_chars[libc::VMIN] = 1;
+        raw.control_chars[libc::VTIME] = 0;
+        let _ = nix::sys::termios::tcsetattr(
+            std::io::stdin(),
+            nix::sys::termios::SetArg::TCSANOW,
+            &raw,
+        );
+    }
+    let restore = Restore(saved);
+    let writer = master.try_clone().ok()?;
+    if keys {
+        // Not joined: it sits in read(0) until the next key; the process ends after.
+        std::thread::spawn(move || {
+            let mut to = std::fs::File::from(writer);
+            let mut buf = [0u8; 4096];
+            let mut stdin = std::io::stdin();
+            loop {
+                match stdin.read(&mut buf) {
+                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                    Ok(n) if n > 0 && to.write_all(&buf[..n]).is_ok() => {}
+                    _ => break,
+                }
+            }
+        });
+    }
+    let out = std::thread::spawn(move || {
+        let mut from = std::fs::File::from(master);
+        let mut buf = [0u8; 4096];
+        let mut stdout = std::io::stdout();
+        loop {
+            if RESIZED.swap(false, Ordering::SeqCst) {
+                copy_window_size(m);
+            }
+            match from.read(&mut buf) {
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                // EIO: every process of the container's terminal has ended.
+                Ok(0) | Err(_) => break,
+                Ok(n) => {
+                    if stdout
+                        .write_all(&buf[..n])
+                        .and_then(|()| stdout.flush())
+                        .is_err()
+                    {
+                        break;
+                    }
+                }
+            }
+        }
+    });
+    Some(Relay {
+        out: Some(out),
+        _restore: restore,
+    })
+}

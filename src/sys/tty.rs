@@ -1,0 +1,131 @@
+//! A terminal of the container's own (`run -t`): a pseudo-terminal pair from the
+//! container's devpts, made its controlling terminal, its master end handed to glassbox
+//! over a socket (as runc's console socket does).
+
+use super::{check, quote, Sys};
+use crate::error::Result;
+use crate::narrate::Call;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+
+fn open(sys: &Sys, path: &str, why: &str) -> Result<OwnedFd> {
+    let c = std::ffi::CString::new(path).expect("no NUL in a device path");
+    let call = Call::new(
+        "openat",
+        vec![
+            "AT_FDCWD".into(),
+            quote(path),
+            "O_RDWR|O_NOCTTY|O_CLOEXEC".into(),
+        ],
+        "open(2)",
+        why,
+    );
+    let fd = sys.call_plain(call, || {
+        check(
+            unsafe { libc::open(c.as_ptr(), libc::O_RDWR | libc::O_NOCTTY | libc::O_CLOEXEC) }
+                as libc::c_long,
+        )
+    })?;
+    Ok(unsafe { OwnedFd::from_raw_fd(fd as RawFd) })
+}
+
+impl Sys<'_> {
+    /// In the container, after /dev/pts is mounted: a new pseudo-terminal pair from its
+    /// devpts. Returns (master, slave).
+    pub fn open_console(&self) -> Result<(OwnedFd, OwnedFd)> {
+        let master = open(
+            self,
+            "/dev/ptmx",
+            "a new terminal pair from the container's own devpts (its /dev/ptmx)",
+        )?;
+        let m = master.as_raw_fd();
+        let mut unlock: libc::c_int = 0;
+        let call = Call::new(
+            "ioctl",
+            vec![m.to_string(), "TIOCSPTLCK".into(), "[0]".into()],
+            "ioctl_tty(2)",
+            "unlock its other end, as unlockpt(3) does",
+        );
+        self.call_plain(call, || {
+            check(unsafe { libc::ioctl(m, libc::TIOCSPTLCK, &mut unlock) } as libc::c_long)
+        })?;
+        let mut n: libc::c_uint = 0;
+        let call = Call::new(
+            "ioctl",
+            vec![m.to_string(), "TIOCGPTN".into(), "...".into()],
+            "ioctl_tty(2)",
+            "which /dev/pts/N the other end is, as ptsname(3) asks",
+        );
+        self.call_plain(call, || {
+            check(unsafe { libc::ioctl(m, libc::TIOCGPTN, &mut n) } as libc::c_long)
+        })?;
+        let slave = open(
+            self,
+            &format!("/dev/pts/{n}"),
+            "the container's end: it becomes its stdin, stdout and stderr",
+        )?;
+        Ok((master, slave))
+    }
+
+    /// Make `fd` (a terminal) this process's controlling terminal; the caller is a session
+    /// leader (setsid).
+    pub fn make_controlling_terminal(&self, fd: RawFd, why: &str) -> Result<()> {
+        let call = Call::new(
+            "ioctl",
+            vec![fd.to_string(), "TIOCSCTTY".into(), "0".into()],
+            "ioctl_tty(2)",
+            why,
+        );
+        self.call_plain(call, || {
+            check(unsafe { libc::ioctl(fd, libc::TIOCSCTTY, 0) } as libc::c_long)
+        })?;
+        Ok(())
+    }
+
+    /// sendmsg(2) one descriptor over a unix socket (SCM_RIGHTS).
+    pub fn send_fd(&self, socket: RawFd, fd: RawFd, why: &str) -> Result<()> {
+        let call = Call::new(
+            "sendmsg",
+            vec![
+                socket.to_string(),
+                format!("{{msg_iov=[\"t\"], msg_control=[{{SCM_RIGHTS, [{fd}]}}]}}"),
+                "0".into(),
+            ],
+            "unix(7)",
+            why,
+        );
+        self.call_plain(call, || {
+            let iov = [std::io::IoSlice::new(b"t")];
+            let fds = [fd];
+            let cmsg = [nix::sys::socket::ControlMessage::ScmRights(&fds)];
+            nix::sys::socket::sendmsg::<()>(
+                socket,
+                &iov,
+                &cmsg,
+                nix::sys::socket::MsgFlags::empty(),
+                None,
+            )
+            .map(|n| n as i64)
+        })?;
+        Ok(())
+    }
+}
+
+/// In glassbox: receive the descriptor the container sent (None if it ended first).
+pub fn receive_fd(socket: RawFd) -> Option<OwnedFd> {
+    let mut buf = [0u8; 1];
+    let mut iov = [std::io::IoSliceMut::new(&mut buf)];
+    let mut space = nix::cmsg_space!([RawFd; 1]);
+    let msg = nix::sys::socket::recvmsg::<()>(
+        socket,
+        &mut iov,
+        Some(&mut space),
+        nix::sys::socket::MsgFlags::MSG_CMSG_CLOEXEC,
+    )
+    .ok()?;
+    msg.cmsgs().ok()?.find_map(|c| match c {
+        nix::sys::socket::ControlMessageOwned::ScmRights(fds) => {
+            fds.first().map(|fd| unsafe { OwnedFd::from_raw_fd(*fd) })
+        }
+        _ => None,
+    })
+}
