@@ -195,8 +195,11 @@ fn exec_it_gives_a_shell_in_a_running_container() {
     t.keys(&[&glassbox_line(state.path(), "-q exec -it box sh"), "Enter"]);
     t.wait_for("/ #");
     // Its hostname, and its PID 1: the container's, not the host's.
-    t.keys(&["echo on-$(hostname)-pid1-$(cat /proc/1/comm)", "Enter"]);
-    t.wait_for("on-boxhost-pid1-sleep");
+    t.keys(&[
+        "echo on-$(hostname)-pid1-$(cat /proc/1/comm)-$(tty)",
+        "Enter",
+    ]);
+    t.wait_for("on-boxhost-pid1-sleep-/dev/pts/0");
     t.keys(&["sleep 100", "Enter"]);
     std::thread::sleep(Duration::from_millis(500));
     t.keys(&["C-c"]);
@@ -204,6 +207,11 @@ fn exec_it_gives_a_shell_in_a_running_container() {
     t.wait_for("after-42");
     t.keys(&["exit 3", "Enter"]);
     t.wait_for("exited=3");
+    t.keys(&[
+        "stty -a | grep -o -w -e -icanon -e icanon -e -echo -e echo | tr '\\n' ,; echo",
+        "Enter",
+    ]);
+    t.wait_for("icanon,echo,");
     // The container is still running; rm -f ends it and leaves nothing.
     let ps = stdout(
         &glassbox()

@@ -87,10 +87,27 @@ pub fn main(a: &ExecArgs, sys: &Sys) -> Result<i32> {
             "join the container's cgroup first, while the host's cgroup filesystem is in view: its limits count this process too",
         )?;
     }
+    // -t: a terminal from the container's devpts, as run -t makes one, and a relay for it
+    // that stays in the host's namespaces.
+    let console = match (plan.tty, sys.dry_run()) {
+        (true, false) => Some(crate::run::console::socket()?),
+        _ => None,
+    };
+    let relay = match &console {
+        Some(c) => Some(crate::run::console::relay_process(
+            sys,
+            c,
+            plan.interactive,
+        )?),
+        None => None,
+    };
     let fork = crate::stages::enter::join(sys, pid)?;
     let become_command = || -> Result<std::convert::Infallible> {
         if !plan.interactive {
             crate::run::rootfs::stdin_from_null(sys)?;
+        }
+        if let Some(c) = &console {
+            crate::run::terminal_of_its_own(sys, std::os::fd::AsRawFd::as_raw_fd(&c.theirs))?;
         }
         if plan.userns.is_some() && plan.user.is_none() {
             sys.setgroups(
@@ -132,13 +149,21 @@ pub fn main(a: &ExecArgs, sys: &Sys) -> Result<i32> {
         Forked::Parent(child) => {
             forward_signals_to(child);
             if plan.tty {
-                // The terminal's Ctrl-C reaches the command's foreground job by itself.
+                // Ctrl-C is a key for the command's terminal, which signals its foreground job.
                 unsafe {
                     libc::signal(libc::SIGINT, libc::SIG_IGN);
                     libc::signal(libc::SIGQUIT, libc::SIG_IGN);
                 }
             }
-            let ended = sys.wait_releasing(child, gate, "wait for the command to end")?;
+            drop(console);
+            let ended = sys.wait_releasing(child, gate, "wait for the command to end");
+            if let Some(r) = relay {
+                sys.wait(
+                    r,
+                    "the relay ends with the terminal: your terminal is as it was",
+                )?;
+            }
+            let ended = ended?;
             n.note(&format!("the command {}", ended.describe()));
             Ok(ended.code())
         }

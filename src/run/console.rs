@@ -78,9 +78,39 @@ impl Drop for Relay {
     }
 }
 
+/// In glassbox, once the container is cloned: relay its terminal as soon as it sends it.
+/// Join the handle after the container ended (the relay is then finished and dropped).
+pub fn relay_in_background(socket: Socket, keys: bool) -> std::thread::JoinHandle<Option<Relay>> {
+    drop(socket.theirs);
+    std::thread::spawn(move || relay(&socket.ours, keys))
+}
+
+/// For `exec`, which joins the container's namespaces (which a process with threads may not
+/// do): the relay is a process of its own, forked before the joins. Returns its pid.
+pub fn relay_process(sys: &crate::sys::Sys, socket: &Socket, keys: bool) -> Result<i32> {
+    use crate::sys::process::Forked;
+    match sys.fork(
+        0,
+        "a relay for the terminal: it stays out here while glassbox joins the container",
+    )? {
+        Forked::Child => {
+            // Only the command may hold the other end: its close tells the relay it failed.
+            unsafe {
+                libc::close(socket.theirs.as_raw_fd());
+                libc::signal(libc::SIGINT, libc::SIG_IGN);
+                libc::signal(libc::SIGQUIT, libc::SIG_IGN);
+            }
+            // Dropped when the terminal's last process has ended: output copied, terminal back.
+            drop(relay(&socket.ours, keys));
+            unsafe { libc::_exit(0) }
+        }
+        Forked::Parent(pid) => Ok(pid),
+    }
+}
+
 /// Wait for the container's terminal (None if the container ended without sending it) and
 /// relay it. `keys`: copy your keystrokes in (-i).
-pub fn relay(socket: &OwnedFd, keys: bool) -> Option<Relay> {
+fn relay(socket: &OwnedFd, keys: bool) -> Option<Relay> {
     let master = crate::sys::tty::receive_fd(socket.as_raw_fd())?;
     let m = master.as_raw_fd();
     copy_window_size(m);

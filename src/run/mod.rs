@@ -18,7 +18,7 @@
 
 pub mod bisect;
 pub mod config;
-mod console;
+pub(crate) mod console;
 mod copy;
 pub(crate) mod detach;
 pub mod rootfs;
@@ -682,11 +682,7 @@ fn run_container(
                 }
             }
             // The relay starts when the container sends its terminal (after the gate opens).
-            let relay = console.map(|c| {
-                drop(c.theirs);
-                let keys = plan.interactive;
-                std::thread::spawn(move || console::relay(&c.ours, keys))
-            });
+            let relay = console.map(|c| console::relay_in_background(c, plan.interactive));
             n.note(&format!(
                 "SIGINT and SIGTERM to glassbox go to the container; if it has not ended {STOP_GRACE_SECS} s later (PID 1 ignores signals it has no handler for) it gets SIGKILL, as with docker stop"
             ));
@@ -741,7 +737,7 @@ fn undo(sys: &Sys, journal: Option<&Journal>, made: &mut Made, remove_container:
 
 /// -t: a terminal pair from the container's own devpts becomes its controlling terminal and
 /// its stdin, stdout and stderr; the master end goes to glassbox, which relays it.
-fn terminal_of_its_own(sys: &Sys, socket: std::os::fd::RawFd) -> Result<()> {
+pub(crate) fn terminal_of_its_own(sys: &Sys, socket: std::os::fd::RawFd) -> Result<()> {
     use std::os::fd::AsRawFd;
     sys.narrator.stage(
         "terminal",
