@@ -345,19 +345,7 @@ pub fn main(a: &SaveArgs, sys: &Sys) -> Result<i32> {
 
 /// The output file: its directory must exist; it may not be a directory itself.
 fn check_output(p: &Path) -> Result<PathBuf> {
-    let abs = if p.is_absolute() {
-        p.to_path_buf()
-    } else {
-        std::env::current_dir()
-            .map_err(|e| {
-                Error::io(
-                    "cannot read the current directory",
-                    &e,
-                    "cd somewhere that exists",
-                )
-            })?
-            .join(p)
-    };
+    let abs = crate::stages::export::absolute(p)?;
     let ok_parent = abs.parent().is_some_and(|d| d.is_dir());
     if abs.file_name().is_none() || !ok_parent || abs.is_dir() {
         return Err(Error::usage(

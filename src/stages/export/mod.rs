@@ -268,7 +268,8 @@ pub fn export(a: &ExportArgs, sys: &Sys) -> Result<PathBuf> {
     Ok(dir)
 }
 
-fn absolute(p: &Path) -> Result<PathBuf> {
+/// `p` made absolute against the current directory, `.` and trailing slashes dropped.
+pub(crate) fn absolute(p: &Path) -> Result<PathBuf> {
     let p = if p.is_absolute() {
         p.to_path_buf()
     } else {
