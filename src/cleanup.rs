@@ -47,6 +47,8 @@ pub fn undo(sys: &Sys, resource: &Resource) -> Result<()> {
         | Resource::Bridge { .. }
         | Resource::FirewallRule { .. }
         | Resource::Lease { .. } => crate::stages::network::undo(sys, resource),
+        // A claim only: its DNAT rules are entries of their own.
+        Resource::Port { .. } => Ok(()),
     }
 }
 

@@ -32,6 +32,9 @@ pub enum Resource {
     FirewallRule { delete: Vec<String> },
     /// An address handed out on a network.
     Lease { network: String, address: String },
+    /// A host port a container publishes (`-p`): claimed before its rules exist, so that
+    /// two containers never publish one port.
+    Port { port: u16, proto: String },
 }
 
 impl Resource {
@@ -49,6 +52,7 @@ impl Resource {
             Resource::Lease { network, address } => {
                 format!("address {address} on network {network}")
             }
+            Resource::Port { port, proto } => format!("host port {port}/{proto}"),
         }
     }
 }

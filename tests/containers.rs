@@ -668,3 +668,38 @@ fn kill_9_of_glassbox_during_run_d_leaves_what_ps_reports_and_rm_f_or_cleanup_re
     }
     env.assert_clean();
 }
+
+#[test]
+fn two_containers_cannot_publish_one_host_port() {
+    if !root_or_skip("two_containers_cannot_publish_one_host_port")
+        || !tool_or_skip("one_host_port", "unshare")
+    {
+        return;
+    }
+    let env = Env::new();
+    // In a network namespace this test makes and throws away.
+    let script = format!(
+        r#"ip link set lo up
+gb={gb}
+$gb -q run -d --name first --network bridge -p 18083:80 busybox httpd -f -p 80 >/dev/null
+$gb -q run --rm --name second --network bridge -p 18083:80 busybox true; echo second=$?
+$gb -q run --rm --name udp --network bridge -p 18083:80/udp busybox true; echo udp=$?
+$gb -q rm -f first >/dev/null
+$gb -q run --rm --name third --network bridge -p 18083:80 busybox true; echo third=$?
+$gb -q cleanup >/dev/null"#,
+        gb = bin().display()
+    );
+    let o = Command::new("timeout")
+        .args(["120", "unshare", "--net", "sh", "-c", &script])
+        .env("GLASSBOX_STATE_DIR", env.state.path())
+        .env("NO_COLOR", "1")
+        .output()
+        .unwrap();
+    assert_eq!(stdout(&o), "second=125\nudp=0\nthird=0\n", "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("host port 18083/tcp is already published by another container"),
+        "{}",
+        stderr(&o)
+    );
+    env.assert_clean();
+}

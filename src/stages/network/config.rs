@@ -248,6 +248,19 @@ pub fn leased(journal: &Journal, network: &str) -> Vec<Ipv4Addr> {
         .collect()
 }
 
+/// Host ports (port, protocol) claimed by glassbox processes that still run.
+pub fn published(journal: &Journal) -> Vec<(u16, String)> {
+    journal
+        .entries()
+        .into_iter()
+        .filter(|e| e.owner.is_alive())
+        .filter_map(|e| match e.resource {
+            Resource::Port { port, proto } => Some((port, proto)),
+            _ => None,
+        })
+        .collect()
+}
+
 /// Parse `--ip ADDR/PREFIX` against the network; refuse what cannot be used.
 pub fn check_ip(ip: &str, net: &Network, taken: &[Ipv4Addr]) -> Result<Ipv4Addr> {
     let (a, p) = ip.split_once('/').unwrap_or((ip, ""));

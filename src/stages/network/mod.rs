@@ -252,6 +252,18 @@ pub fn prepare(sys: &Sys, name: &str, ip: Option<&str>, publish: &[Publish]) -> 
         }
     }
     let lock = config::lock()?;
+    let published = config::published(&journal);
+    for p in publish {
+        if published.contains(&(p.host, p.proto.to_string())) {
+            return Err(Error::usage(
+                format!(
+                    "host port {}/{} is already published by another container",
+                    p.host, p.proto
+                ),
+                "choose another host port, or stop that container (glassbox ps shows its PORTS)",
+            ));
+        }
+    }
     let taken = config::leased(&journal, &net.name);
     let addr = match ip {
         Some(ip) => config::check_ip(ip, &net, &taken)?,
@@ -282,6 +294,14 @@ pub fn prepare(sys: &Sys, name: &str, ip: Option<&str>, publish: &[Publish]) -> 
         address: addr.to_string(),
     };
     made.push((journal.record(lease.clone())?, lease));
+    // The ports too, under the same lock: the next container sees them taken.
+    for p in publish {
+        let port = Resource::Port {
+            port: p.host,
+            proto: p.proto.to_string(),
+        };
+        made.push((journal.record(port.clone())?, port));
+    }
     drop(lock);
     n.note(&format!(
         "leased {addr}/{} on {}",
