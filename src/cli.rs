@@ -147,6 +147,9 @@ pub enum Command {
     /// Show an image's layers, topmost first, with what made each one (as docker history).
     #[command(after_help = "Example: glassbox history myimage:v1")]
     History(HistoryArgs),
+    /// Give an image another name (as docker tag): TARGET then names the same image.
+    #[command(after_help = "Example: glassbox tag myimage:v1 myimage:latest")]
+    Tag(TagArgs),
     /// Write an image to a tar file: docker save's format, or an OCI image layout (as
     /// docker save).
     #[command(
@@ -274,6 +277,14 @@ pub struct RmiArgs {
     /// The images (names or ids).
     #[arg(required = true)]
     pub images: Vec<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct TagArgs {
+    /// The image (name or id).
+    pub source: String,
+    /// The new name, NAME[:TAG] (the tag defaults to latest).
+    pub target: String,
 }
 
 #[derive(Args, Debug)]

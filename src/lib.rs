@@ -76,6 +76,7 @@ pub fn dispatch(cli: &Cli) -> Result<i32> {
         Command::Images(a) => images::images_main(a, cli.global.quiet),
         Command::Rmi(a) => images::rmi_main(a, &sys),
         Command::History(a) => images::history_main(a),
+        Command::Tag(a) => images::tag_main(a),
         Command::Save(a) => images::save::main(a, &sys),
     }
 }

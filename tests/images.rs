@@ -784,3 +784,46 @@ fn a_committed_layer_counts_for_users_and_for_a_private_copy() {
     ]);
     assert_eq!(out, "1\nno-vi\n");
 }
+
+#[test]
+fn tag_gives_an_image_another_name() {
+    if !ready("tag_gives_an_image_another_name") {
+        return;
+    }
+    let e = Env::new();
+    e.ok(&[
+        "run",
+        "--name",
+        "t1",
+        "busybox",
+        "sh",
+        "-c",
+        "echo tagged > /t",
+    ]);
+    e.ok(&["commit", "t1", "first:v1"]);
+    e.ok(&["tag", "first:v1", "second"]);
+    // Both names, one image id.
+    let table = e.table(&["images"]);
+    let id_of = |repo: &str| {
+        rows(&table)
+            .into_iter()
+            .find(|r| r[0] == repo)
+            .map(|r| r[2].clone())
+            .unwrap_or_else(|| panic!("{repo} not listed:\n{table}"))
+    };
+    assert_eq!(id_of("first"), id_of("second"));
+    assert_eq!(
+        e.ok(&["run", "--rm", "second:latest", "cat", "/t"]),
+        "tagged\n"
+    );
+    // Bad input: one sentence, exit 1, nothing changed.
+    for (args, says) in [
+        (vec!["tag", "nosuch:v1", "x"], "no such image: nosuch:v1"),
+        (vec!["tag", "first:v1", "Bad:Tag!"], "Bad:Tag!"),
+    ] {
+        let o = e.gb(&args);
+        assert_eq!(o.status.code(), Some(1), "{args:?}: {}", stderr(&o));
+        assert!(stderr(&o).contains(says), "{args:?}: {}", stderr(&o));
+    }
+    assert_eq!(e.table(&["images"]), table);
+}

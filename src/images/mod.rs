@@ -220,6 +220,21 @@ pub fn images_main(a: &ImagesArgs, ids_only: bool) -> Result<i32> {
 }
 
 /// `glassbox history IMAGE`: one row per layer, topmost first.
+/// `glassbox tag SOURCE TARGET`: one more name for an image; a name another image had moves.
+pub fn tag_main(a: &crate::cli::TagArgs) -> Result<i32> {
+    need_root("tag")?;
+    let target = reference::parse(&a.target)?;
+    let _lock = store::lock()?;
+    let image = store::get(&a.source)?;
+    if let Some(from) = store::tag(&image.id, &target)? {
+        eprintln!(
+            "glassbox: the name {target} moved here from image {}",
+            from.short_id()
+        );
+    }
+    Ok(0)
+}
+
 pub fn history_main(a: &HistoryArgs) -> Result<i32> {
     let rec = store::get(&a.image)?;
     let config = rec.config()?;
