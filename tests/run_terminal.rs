@@ -111,6 +111,38 @@ fn an_interactive_shell_gets_ctrl_c_and_its_exit_status_comes_back() {
             .count(),
         0
     );
+    // start runs the kept container (made with -it) again in the background, without taking
+    // the terminal, as docker start without -a.
+    let gb = |args: &[&str]| {
+        glassbox()
+            .env("GLASSBOX_STATE_DIR", state.path())
+            .arg("-q")
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let id = stdout(&gb(&["ps", "-aq"])).trim().to_string();
+    t.keys(&["clear", "Enter"]);
+    t.keys(&[
+        &glassbox_line(state.path(), &format!("-q start {id}")),
+        "Enter",
+    ]);
+    t.wait_for("exited=0");
+    t.keys(&[
+        "stty -a | grep -o -w -e -icanon -e icanon -e -echo -e echo | tr '\\n' ,; echo",
+        "Enter",
+    ]);
+    t.wait_for("icanon,echo,");
+    // It ran again (its shell, with no stdin to read, ended at once): exited 0, not 5.
+    let ps = stdout(
+        &glassbox()
+            .env("GLASSBOX_STATE_DIR", state.path())
+            .args(["ps", "-a"])
+            .output()
+            .unwrap(),
+    );
+    assert!(ps.contains("Exited (0)"), "{ps}");
+    assert!(gb(&["rm", "-f", &id]).status.success());
 }
 
 #[test]
