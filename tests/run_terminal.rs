@@ -46,6 +46,14 @@ impl Tmux {
             .unwrap();
         String::from_utf8_lossy(&o.stdout).into_owned()
     }
+    /// The shell's terminal is as it was: line editing and echo on (not left in raw mode).
+    fn assert_terminal_restored(&self) {
+        self.keys(&[
+            "stty -a | grep -o -w -e -icanon -e icanon -e -echo -e echo | tr '\\n' ,; echo",
+            "Enter",
+        ]);
+        self.wait_for("icanon,echo,");
+    }
     /// Wait until the screen shows `text` (a terminal has no other way to say it is ready).
     fn wait_for(&self, text: &str) -> String {
         for _ in 0..200 {
@@ -99,12 +107,7 @@ fn an_interactive_shell_gets_ctrl_c_and_its_exit_status_comes_back() {
     t.wait_for("still-2-here");
     t.keys(&["exit 5", "Enter"]);
     t.wait_for("exited=5");
-    // The terminal is as it was: line editing and echo back on.
-    t.keys(&[
-        "stty -a | grep -o -w -e -icanon -e icanon -e -echo -e echo | tr '\\n' ,; echo",
-        "Enter",
-    ]);
-    t.wait_for("icanon,echo,");
+    t.assert_terminal_restored();
     assert_eq!(
         std::fs::read_dir(state.path().join("journal"))
             .unwrap()
@@ -128,11 +131,7 @@ fn an_interactive_shell_gets_ctrl_c_and_its_exit_status_comes_back() {
         "Enter",
     ]);
     t.wait_for("exited=0");
-    t.keys(&[
-        "stty -a | grep -o -w -e -icanon -e icanon -e -echo -e echo | tr '\\n' ,; echo",
-        "Enter",
-    ]);
-    t.wait_for("icanon,echo,");
+    t.assert_terminal_restored();
     // It ran again (its shell, with no stdin to read, ended at once): exited 0, not 5.
     let ps = stdout(
         &glassbox()
@@ -239,11 +238,7 @@ fn exec_it_gives_a_shell_in_a_running_container() {
     t.wait_for("after-42");
     t.keys(&["exit 3", "Enter"]);
     t.wait_for("exited=3");
-    t.keys(&[
-        "stty -a | grep -o -w -e -icanon -e icanon -e -echo -e echo | tr '\\n' ,; echo",
-        "Enter",
-    ]);
-    t.wait_for("icanon,echo,");
+    t.assert_terminal_restored();
     // The container is still running; rm -f ends it and leaves nothing.
     let ps = stdout(
         &glassbox()
