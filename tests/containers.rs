@@ -2,93 +2,11 @@
 //! with the host compared before and after, and the faults a supervisor can meet.
 
 mod common;
+use common::containers::Env;
 use common::*;
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
-
-/// A state and data directory of the test's own; tests take turns on the host.
-struct Env {
-    state: tempfile::TempDir,
-    before: (String, Vec<String>),
-    _turn: std::sync::MutexGuard<'static, ()>,
-}
-
-static HOST: std::sync::Mutex<()> = std::sync::Mutex::new(());
-
-impl Env {
-    fn new() -> Env {
-        let turn = HOST.lock().unwrap_or_else(|e| e.into_inner());
-        Env {
-            state: tempfile::tempdir().unwrap(),
-            before: host_state(),
-            _turn: turn,
-        }
-    }
-    fn cmd(&self) -> Command {
-        let mut c = glassbox();
-        c.env("GLASSBOX_STATE_DIR", self.state.path())
-            .env("NO_COLOR", "1");
-        c
-    }
-    /// `glassbox -q ARGS…` (quiet: no narration), but `ps` as given: for ps, -q means ids only,
-    /// as with docker ps -q.
-    fn gb(&self, args: &[&str]) -> Output {
-        let mut c = self.cmd();
-        if args.first() != Some(&"ps") {
-            c.arg("-q");
-        }
-        c.args(args).output().unwrap()
-    }
-    fn ok(&self, args: &[&str]) -> String {
-        let o = self.gb(args);
-        assert!(o.status.success(), "glassbox {args:?}: {}", stderr(&o));
-        stdout(&o)
-    }
-    fn containers(&self) -> Vec<String> {
-        std::fs::read_dir(self.state.path().join("data/containers"))
-            .into_iter()
-            .flatten()
-            .flatten()
-            .map(|e| e.file_name().to_string_lossy().into_owned())
-            .collect()
-    }
-    fn state_json(&self, id: &str) -> serde_json::Value {
-        let p = self
-            .state
-            .path()
-            .join(format!("data/containers/{id}/state.json"));
-        serde_json::from_slice(&std::fs::read(p).unwrap()).unwrap()
-    }
-    /// The `ps -a` row of a container, by name.
-    fn ps_row(&self, name: &str) -> Option<String> {
-        self.ok(&["ps", "-a"])
-            .lines()
-            .find(|l| l.trim_end().ends_with(name))
-            .map(String::from)
-    }
-    /// After the test: nothing of it on the host, nothing journaled, no container.
-    fn assert_clean(&self) {
-        assert_eq!(host_state(), self.before, "the host changed");
-        let journal: Vec<_> = std::fs::read_dir(self.state.path().join("journal"))
-            .into_iter()
-            .flatten()
-            .flatten()
-            .collect();
-        assert!(journal.is_empty(), "journal entries left: {journal:?}");
-        assert!(self.containers().is_empty(), "containers left");
-    }
-}
-
-impl Drop for Env {
-    /// Whatever happened, end and remove every container of the test.
-    fn drop(&mut self) {
-        for id in self.containers() {
-            let _ = self.gb(&["rm", "-f", &id]);
-        }
-        let _ = self.gb(&["cleanup"]);
-    }
-}
 
 fn wait_for(what: &str, limit: Duration, mut done: impl FnMut() -> bool) {
     let start = Instant::now();

@@ -3,79 +3,12 @@
 //! nothing behind — also for containers that live on (-d, exec, stop, start, rm, commit).
 
 mod common;
+use common::containers::Env;
 use common::*;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::path::Path;
+
 use std::time::{Duration, Instant};
-
-/// A state and data directory of the test's own that every user may search (the mapped
-/// root looks the container's files up as host uid 100000); tests take turns on the host.
-struct Env {
-    state: tempfile::TempDir,
-    before: (String, Vec<String>),
-    _turn: std::sync::MutexGuard<'static, ()>,
-}
-
-static HOST: std::sync::Mutex<()> = std::sync::Mutex::new(());
-
-impl Env {
-    fn new() -> Env {
-        let turn = HOST.lock().unwrap_or_else(|e| e.into_inner());
-        let state = tempfile::tempdir().unwrap();
-        std::fs::set_permissions(state.path(), std::fs::Permissions::from_mode(0o711)).unwrap();
-        Env {
-            state,
-            before: host_state(),
-            _turn: turn,
-        }
-    }
-    fn cmd(&self) -> Command {
-        let mut c = glassbox();
-        c.env("GLASSBOX_STATE_DIR", self.state.path())
-            .env("NO_COLOR", "1");
-        c
-    }
-    fn gb(&self, args: &[&str]) -> Output {
-        self.cmd().arg("-q").args(args).output().unwrap()
-    }
-    fn ok(&self, args: &[&str]) -> String {
-        let o = self.gb(args);
-        assert!(o.status.success(), "glassbox {args:?}: {}", stderr(&o));
-        stdout(&o)
-    }
-    fn data(&self) -> PathBuf {
-        self.state.path().join("data")
-    }
-    fn containers(&self) -> Vec<String> {
-        std::fs::read_dir(self.data().join("containers"))
-            .into_iter()
-            .flatten()
-            .flatten()
-            .map(|e| e.file_name().to_string_lossy().into_owned())
-            .collect()
-    }
-    /// After the test: the host as before, nothing journaled, no container.
-    fn assert_clean(&self) {
-        assert_eq!(host_state(), self.before, "the host changed");
-        let journal: Vec<_> = std::fs::read_dir(self.state.path().join("journal"))
-            .into_iter()
-            .flatten()
-            .flatten()
-            .collect();
-        assert!(journal.is_empty(), "journal entries left: {journal:?}");
-        assert!(self.containers().is_empty(), "containers left");
-    }
-}
-
-impl Drop for Env {
-    fn drop(&mut self) {
-        for id in self.containers() {
-            let _ = self.gb(&["rm", "-f", &id]);
-        }
-        let _ = self.gb(&["cleanup"]);
-    }
-}
 
 /// The mapping glassbox takes on this host (root's /etc/subuid range, else 100000:65536).
 fn mapping() -> glassbox::run::userns::Mapping {
@@ -92,7 +25,7 @@ fn root_inside_is_the_mapped_uid_outside_and_the_container_is_as_asked() {
     if !root_or_skip("root_inside_is_the_mapped_uid_outside_and_the_container_is_as_asked") {
         return;
     }
-    let env = Env::new();
+    let env = Env::searchable();
     let m = mapping();
     let out = env.ok(&[
         "run",
@@ -226,7 +159,7 @@ fn root_inside_a_user_namespace_cannot_do_what_host_root_can() {
     if !root_or_skip("root_inside_a_user_namespace_cannot_do_what_host_root_can") {
         return;
     }
-    let env = Env::new();
+    let env = Env::searchable();
     let m = mapping();
     let vol = tempfile::tempdir().unwrap();
     std::fs::set_permissions(vol.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
@@ -293,7 +226,7 @@ fn root_inside_a_user_namespace_cannot_do_what_host_root_can() {
 
 #[test]
 fn bad_userns_input_is_refused_before_anything_is_made() {
-    let env = Env::new();
+    let env = Env::searchable();
     // Not a mode: refused in one sentence.
     let o = env.gb(&["run", "--rm", "--userns", "keep-id", "busybox", "true"]);
     assert_eq!(o.status.code(), Some(125));
@@ -354,7 +287,7 @@ fn the_narration_of_a_userns_run_is_honest() {
     {
         return;
     }
-    let env = Env::new();
+    let env = Env::searchable();
     // Warm the caches first (the export and the shifted copy), then trace a cold copy too.
     env.ok(&["run", "--rm", "--userns", "private", "busybox", "true"]);
     let t = strace::run_with(
@@ -413,7 +346,7 @@ fn a_detached_userns_container_execs_stops_starts_and_is_removed() {
     if !root_or_skip("a_detached_userns_container_execs_stops_starts_and_is_removed") {
         return;
     }
-    let env = Env::new();
+    let env = Env::searchable();
     let m = mapping();
     let id = env
         .ok(&[
@@ -498,7 +431,7 @@ fn a_userns_container_commits_to_an_image_with_the_image_s_own_ids() {
     if !root_or_skip("a_userns_container_commits_to_an_image_with_the_image_s_own_ids") {
         return;
     }
-    let env = Env::new();
+    let env = Env::searchable();
     let m = mapping();
     env.ok(&[
         "run",

@@ -2,6 +2,7 @@
 //! strace-honesty harness.
 #![allow(dead_code)]
 
+pub mod containers;
 pub mod strace;
 
 use std::path::PathBuf;
