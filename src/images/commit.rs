@@ -229,7 +229,7 @@ pub fn main(a: &CommitArgs, sys: &Sys) -> Result<i32> {
         .record
         .image_config
         .clone()
-        .unwrap_or_else(|| ImageConfig::from(&old.config));
+        .unwrap_or_else(|| old.config.clone());
     apply(&mut config, &changes);
     let now = container::now();
     let mut diff_ids = old.rootfs.diff_ids.clone();

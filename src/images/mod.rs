@@ -68,7 +68,7 @@ pub fn resolve(name: &str) -> Result<Option<Image>> {
     Ok(Some(Image {
         rootfs: rec.rootfs().to_path_buf(),
         layers: rec.upper_layers(),
-        config: (&config.config).into(),
+        config: config.config.clone(),
         source: name.to_string(),
     }))
 }

@@ -19,7 +19,6 @@ use crate::error::{Error, Result};
 use crate::stages::export::config::ImageConfig;
 use serde::{Deserialize, Serialize};
 use sha2::Digest;
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 pub fn images_dir() -> PathBuf {
@@ -135,7 +134,7 @@ pub struct ConfigBlob {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub author: Option<String>,
     #[serde(default)]
-    pub config: RunConfig,
+    pub config: ImageConfig,
     pub rootfs: RootFs,
     #[serde(default)]
     pub history: Vec<History>,
@@ -156,69 +155,6 @@ pub struct History {
     pub comment: Option<String>,
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub empty_layer: bool,
-}
-
-/// An empty JSON object: `ExposedPorts` maps each port to `{}`.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-pub struct Empty {}
-
-/// The run config in the blob's own spelling (ExposedPorts is a map there).
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-pub struct RunConfig {
-    #[serde(rename = "Env", default, skip_serializing_if = "Vec::is_empty")]
-    pub env: Vec<String>,
-    #[serde(rename = "Cmd", default, skip_serializing_if = "Option::is_none")]
-    pub cmd: Option<Vec<String>>,
-    #[serde(
-        rename = "Entrypoint",
-        default,
-        skip_serializing_if = "Option::is_none"
-    )]
-    pub entrypoint: Option<Vec<String>>,
-    #[serde(
-        rename = "WorkingDir",
-        default,
-        skip_serializing_if = "String::is_empty"
-    )]
-    pub working_dir: String,
-    #[serde(rename = "User", default, skip_serializing_if = "String::is_empty")]
-    pub user: String,
-    #[serde(
-        rename = "ExposedPorts",
-        default,
-        skip_serializing_if = "BTreeMap::is_empty"
-    )]
-    pub exposed_ports: BTreeMap<String, Empty>,
-}
-
-impl From<&ImageConfig> for RunConfig {
-    fn from(c: &ImageConfig) -> RunConfig {
-        RunConfig {
-            env: c.env.clone(),
-            cmd: c.cmd.clone(),
-            entrypoint: c.entrypoint.clone(),
-            working_dir: c.working_dir.clone(),
-            user: c.user.clone(),
-            exposed_ports: c
-                .exposed_ports
-                .iter()
-                .map(|p| (p.clone(), Empty {}))
-                .collect(),
-        }
-    }
-}
-
-impl From<&RunConfig> for ImageConfig {
-    fn from(c: &RunConfig) -> ImageConfig {
-        ImageConfig {
-            env: c.env.clone(),
-            cmd: c.cmd.clone(),
-            entrypoint: c.entrypoint.clone(),
-            working_dir: c.working_dir.clone(),
-            user: c.user.clone(),
-            exposed_ports: c.exposed_ports.keys().cloned().collect(),
-        }
-    }
 }
 
 impl ConfigBlob {
@@ -413,7 +349,7 @@ pub fn config_blob(
         os: os.to_string(),
         created: rfc3339(created),
         author,
-        config: RunConfig::from(config),
+        config: config.clone(),
         rootfs: RootFs {
             kind: "layers".into(),
             diff_ids,
@@ -504,19 +440,31 @@ mod tests {
     }
 
     #[test]
-    fn run_configs_map_both_ways() {
+    fn run_configs_are_written_as_the_image_spec_spells_them_and_read_back() {
         let c = ImageConfig {
             env: vec!["A=1".into()],
             cmd: Some(vec!["sh".into()]),
             exposed_ports: vec!["80/tcp".into()],
             ..Default::default()
         };
-        let r = RunConfig::from(&c);
-        let json = serde_json::to_string(&r).unwrap();
+        let json = serde_json::to_string(&c).unwrap();
         assert_eq!(
             json,
             r#"{"Env":["A=1"],"Cmd":["sh"],"ExposedPorts":{"80/tcp":{}}}"#
         );
-        assert_eq!(ImageConfig::from(&r), c);
+        assert_eq!(serde_json::from_str::<ImageConfig>(&json).unwrap(), c);
+        // Docker's nulls, and the list form of glassbox's first config files.
+        let docker = r#"{"Env":null,"Cmd":null,"WorkingDir":null,"ExposedPorts":null}"#;
+        assert_eq!(
+            serde_json::from_str::<ImageConfig>(docker).unwrap(),
+            ImageConfig::default()
+        );
+        let list = r#"{"ExposedPorts":["80/tcp"]}"#;
+        assert_eq!(
+            serde_json::from_str::<ImageConfig>(list)
+                .unwrap()
+                .exposed_ports,
+            vec!["80/tcp"]
+        );
     }
 }

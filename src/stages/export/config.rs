@@ -8,10 +8,17 @@ use crate::error::{Error, Result};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
-/// Env, Cmd, Entrypoint, WorkingDir, User and ExposedPorts, as the image config has them.
+/// Env, Cmd, Entrypoint, WorkingDir, User and ExposedPorts, spelled as the `config` object
+/// of a docker or OCI image config (the same bytes glassbox writes into the blobs it makes).
+/// Docker writes `null` for what is empty; that reads as empty.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ImageConfig {
-    #[serde(rename = "Env", default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        rename = "Env",
+        default,
+        deserialize_with = "null_as_empty",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub env: Vec<String>,
     #[serde(rename = "Cmd", default, skip_serializing_if = "Option::is_none")]
     pub cmd: Option<Vec<String>>,
@@ -24,42 +31,72 @@ pub struct ImageConfig {
     #[serde(
         rename = "WorkingDir",
         default,
+        deserialize_with = "null_as_empty",
         skip_serializing_if = "String::is_empty"
     )]
     pub working_dir: String,
-    #[serde(rename = "User", default, skip_serializing_if = "String::is_empty")]
+    #[serde(
+        rename = "User",
+        default,
+        deserialize_with = "null_as_empty",
+        skip_serializing_if = "String::is_empty"
+    )]
     pub user: String,
-    /// "80/tcp" and the like, sorted.
+    /// "80/tcp" and the like, sorted; a map to `{}` in the JSON, as the image spec has it.
     #[serde(
         rename = "ExposedPorts",
         default,
+        with = "port_map",
         skip_serializing_if = "Vec::is_empty"
     )]
     pub exposed_ports: Vec<String>,
 }
 
-/// The `config` object of an image config blob (docker and OCI spell it alike, but Docker
-/// writes `null` for empty lists and ExposedPorts is a map).
-#[derive(Deserialize, Default)]
-struct RawConfig {
-    #[serde(rename = "Env", default)]
-    env: Option<Vec<String>>,
-    #[serde(rename = "Cmd", default)]
-    cmd: Option<Vec<String>>,
-    #[serde(rename = "Entrypoint", default)]
-    entrypoint: Option<Vec<String>>,
-    #[serde(rename = "WorkingDir", default)]
-    working_dir: Option<String>,
-    #[serde(rename = "User", default)]
-    user: Option<String>,
-    #[serde(rename = "ExposedPorts", default)]
-    exposed_ports: Option<std::collections::BTreeMap<String, serde_json::Value>>,
+fn null_as_empty<'de, D, T>(d: D) -> std::result::Result<T, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Default + Deserialize<'de>,
+{
+    Ok(Option::<T>::deserialize(d)?.unwrap_or_default())
+}
+
+/// ExposedPorts: `{"80/tcp": {}}` in the JSON, a sorted list of keys here. A list is read
+/// too (the config files of glassbox's first version held one).
+mod port_map {
+    use serde::{Deserialize, Deserializer, Serializer};
+    use std::collections::BTreeMap;
+
+    pub fn serialize<S: Serializer>(ports: &[String], s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut m = s.serialize_map(Some(ports.len()))?;
+        for p in ports {
+            m.serialize_entry(p, &BTreeMap::<String, ()>::new())?;
+        }
+        m.end()
+    }
+
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Ports {
+        Map(BTreeMap<String, serde_json::Value>),
+        List(Vec<String>),
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+        let mut v = match Option::<Ports>::deserialize(d)? {
+            Some(Ports::Map(m)) => m.into_keys().collect(),
+            Some(Ports::List(l)) => l,
+            None => Vec::new(),
+        };
+        v.sort();
+        Ok(v)
+    }
 }
 
 #[derive(Deserialize)]
 struct RawImage {
     #[serde(default)]
-    config: Option<RawConfig>,
+    config: Option<ImageConfig>,
     #[serde(default)]
     rootfs: Option<RawRootfs>,
     #[serde(default)]
@@ -89,16 +126,8 @@ pub fn parse(bytes: &[u8], what: &str) -> Result<Parsed> {
             "the image is damaged; export or save it again",
         )
     })?;
-    let c = raw.config.unwrap_or_default();
     Ok(Parsed {
-        config: ImageConfig {
-            env: c.env.unwrap_or_default(),
-            cmd: c.cmd,
-            entrypoint: c.entrypoint,
-            working_dir: c.working_dir.unwrap_or_default(),
-            user: c.user.unwrap_or_default(),
-            exposed_ports: c.exposed_ports.unwrap_or_default().into_keys().collect(),
-        },
+        config: raw.config.unwrap_or_default(),
         diff_ids: raw.rootfs.map(|r| r.diff_ids).unwrap_or_default(),
         platform: format!(
             "{}/{}",
