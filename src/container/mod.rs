@@ -288,7 +288,7 @@ pub fn remove_incomplete() -> Result<Vec<PathBuf>> {
 }
 
 /// Give up a container's name (if it is still this container's).
-pub fn release_name(dir: &Path) {
+fn release_name(dir: &Path) {
     let Some(r) = read_record(dir) else { return };
     let link = names_dir().join(&r.name);
     if std::fs::read_link(&link).is_ok_and(|id| id == Path::new(&r.id)) {
@@ -337,12 +337,17 @@ pub fn create(record: Record) -> Result<Container> {
 
 /// Remove a container's directory (its writable layer, log and state).
 pub fn remove_dir(c: &Container) -> Result<()> {
-    release_name(&c.dir);
-    // The record first: a half-removed directory is no longer listed as a container.
-    let _ = std::fs::remove_file(c.dir.join("container.json"));
-    std::fs::remove_dir_all(&c.dir).map_err(|e| {
+    remove_container_dir(&c.dir)
+}
+
+/// Remove the container directory `dir`: its name first, then its record (a half-removed
+/// directory is no longer listed as a container), then the rest.
+pub fn remove_container_dir(dir: &Path) -> Result<()> {
+    release_name(dir);
+    let _ = std::fs::remove_file(dir.join("container.json"));
+    std::fs::remove_dir_all(dir).map_err(|e| {
         Error::io(
-            format!("cannot remove {}", c.dir.display()),
+            format!("cannot remove {}", dir.display()),
             &e,
             "check for mounts inside it (findmnt) and remove it by hand",
         )

@@ -275,10 +275,7 @@ pub fn remove(sys: &Sys, journal: Option<&Journal>, fs: ContainerFs) {
     if sys.dry_run() {
         return;
     }
-    crate::container::release_name(&fs.dir);
-    // The record first: a half-removed directory is no longer listed as a container.
-    let _ = std::fs::remove_file(fs.dir.join("container.json"));
-    match std::fs::remove_dir_all(&fs.dir) {
+    match crate::container::remove_container_dir(&fs.dir) {
         Ok(()) => {
             sys.narrator.note(&format!(
                 "rm -rf {} (the container's writable layer)",
@@ -289,8 +286,9 @@ pub fn remove(sys: &Sys, journal: Option<&Journal>, fs: ContainerFs) {
             }
         }
         Err(e) => sys.narrator.warn(&format!(
-            "could not remove {}: {e}; `glassbox cleanup` will",
-            fs.dir.display()
+            "{} ({}); `glassbox cleanup` will finish it",
+            e.what,
+            e.errno.map_or("unknown error", |n| n.desc())
         )),
     }
 }
