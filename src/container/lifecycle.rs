@@ -8,6 +8,7 @@
 use super::{find, Container, Status};
 use crate::cli::{RmArgs, StartArgs, StopArgs};
 use crate::error::{Error, Result};
+use crate::images::need_root;
 use crate::sys::Sys;
 use std::time::{Duration, Instant};
 
@@ -32,21 +33,9 @@ fn supervisor_done(c: &Container) -> bool {
     s.effective() != Status::Running && !s.supervisor.as_ref().is_some_and(|o| o.is_alive())
 }
 
-fn need_root(what: &str) -> Result<()> {
-    if crate::host::is_root() {
-        Ok(())
-    } else {
-        Err(Error::new(
-            format!("glassbox {what} needs root: containers belong to root"),
-            format!("run it with sudo: sudo glassbox {what} …"),
-        )
-        .with_code(1))
-    }
-}
-
 /// Take the container's lock, and check it still exists (another command holding the lock
 /// before us may have removed it).
-fn locked(c: &Container) -> Result<nix::fcntl::Flock<std::fs::File>> {
+fn locked(c: &Container) -> Result<crate::lock::Guard> {
     if !c.dir.is_dir() {
         return Err(gone(c));
     }
