@@ -129,7 +129,7 @@ fn target_pid(target: &str) -> Result<i32> {
     if let Ok(pid) = target.parse::<i32>() {
         return Ok(pid);
     }
-    let c = crate::container::find(target)?;
+    let c = crate::store::containers::find(target)?;
     c.state().running_pid().ok_or_else(|| {
         crate::error::Error::usage(
             format!(

@@ -12,10 +12,10 @@ pub mod images;
 pub mod inspect;
 pub mod journal;
 pub mod lesson;
-pub mod lock;
 pub mod narrate;
 pub mod run;
 pub mod stages;
+pub mod store;
 pub mod sys;
 
 use cli::{Cli, Command, GlobalArgs};
@@ -89,7 +89,7 @@ fn cleanup_main(sys: &Sys) -> Result<i32> {
     );
     let report = cleanup::cleanup(sys, &journal);
     // Containers a killed glassbox left half-made (never listed by ps: they have no record).
-    let half_made = container::remove_incomplete()?;
+    let half_made = store::containers::remove_incomplete()?;
     for d in &half_made {
         println!("removed the half-made container directory {}", d.display());
     }

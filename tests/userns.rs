@@ -11,7 +11,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 /// The mapping glassbox takes on this host (root's /etc/subuid range, else 100000:65536).
-fn mapping() -> glassbox::run::userns::Mapping {
+fn mapping() -> glassbox::store::idmap::Mapping {
     glassbox::run::userns::load().unwrap()
 }
 

@@ -6,10 +6,10 @@
 //! child cut the same privileges the container's PID 1 had (capabilities, no_new_privs,
 //! seccomp), become its user and exec.
 
-use super::find;
 use crate::cli::ExecArgs;
 use crate::error::{Error, Result};
 use crate::run::config::Stage;
+use crate::store::containers::find;
 use crate::sys::process::{forward_signals_to, Forked};
 use crate::sys::Sys;
 use std::path::{Path, PathBuf};

@@ -5,10 +5,10 @@
 //! shell as PID 1 never ends on SIGTERM). Its supervisor — the glassbox process that waits
 //! for it — then records the exit code and undoes its cgroups and network.
 
-use super::{find, Container, Status};
 use crate::cli::{RmArgs, StartArgs, StopArgs};
 use crate::error::{Error, Result};
 use crate::images::need_root;
+use crate::store::containers::{find, Container, Status};
 use crate::sys::Sys;
 use std::time::{Duration, Instant};
 
@@ -35,7 +35,7 @@ fn supervisor_done(c: &Container) -> bool {
 
 /// Take the container's lock, and check it still exists (another command holding the lock
 /// before us may have removed it).
-fn locked(c: &Container) -> Result<crate::lock::Guard> {
+fn locked(c: &Container) -> Result<crate::store::lock::Guard> {
     if !c.dir.is_dir() {
         return Err(gone(c));
     }
@@ -109,7 +109,7 @@ pub fn stop(sys: &Sys, c: &Container, grace: u32) -> Result<()> {
     n.note(&format!(
         "{} {}",
         c.name(),
-        s.describe(super::now()).to_lowercase()
+        s.describe(crate::store::now()).to_lowercase()
     ));
     Ok(())
 }
@@ -214,7 +214,7 @@ fn rm(sys: &Sys, c: &Container, force: bool) -> Result<()> {
         .with_code(1));
     }
     remove_leftovers(sys, c)?;
-    super::remove_dir(c)?;
+    crate::store::containers::remove_dir(c)?;
     sys.narrator.note(&format!(
         "rm -rf {} (its writable layer, log and state)",
         c.dir.display()

@@ -1,8 +1,8 @@
 //! `glassbox logs`: what a detached container wrote, from its log file.
 
-use super::{find, Status};
 use crate::cli::LogsArgs;
 use crate::error::{Error, Result};
+use crate::store::containers::{find, Status};
 use std::io::{Read, Seek, Write};
 
 /// The last `n` lines of `text` (all of it when it has fewer).

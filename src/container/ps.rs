@@ -1,8 +1,10 @@
 //! `glassbox ps`: the containers there are, in docker's columns.
 
-use super::{list, now, state::ago, Status};
 use crate::cli::PsArgs;
 use crate::error::Result;
+use crate::store::containers::{list, Status};
+use crate::store::now;
+use crate::store::state::ago;
 
 /// Print rows as columns, each as wide as its widest cell plus three spaces (as docker's
 /// tabwriter does).

@@ -16,13 +16,13 @@
 //! freezer cgroup while it copies; glassbox does not, and says so.
 
 use super::layer;
-use super::reference::{self, Reference};
-use super::store::{self, History, ImageRecord, Layer};
 use crate::cli::CommitArgs;
-use crate::container::{self, Container};
 use crate::error::{Error, Result};
 use crate::journal::{Journal, Resource};
 use crate::stages::export::config::ImageConfig;
+use crate::store::containers::{self as container, Container};
+use crate::store::images::{self as store, History, ImageRecord, Layer};
+use crate::store::reference::{self, Reference};
 use crate::sys::Sys;
 use std::path::Path;
 
@@ -124,8 +124,9 @@ fn parent_of(sys: &Sys, c: &Container) -> Result<ImageRecord> {
         return Ok(p);
     }
     // Exported before the store knew it (or its record was removed): record it now.
-    if r.layers.is_empty() && r.rootfs.starts_with(store::images_dir()) && r.rootfs.is_dir() {
-        return store::register_export(sys, &r.rootfs, &r.image);
+    if r.layers.is_empty() && r.rootfs.starts_with(crate::store::images_dir()) && r.rootfs.is_dir()
+    {
+        return crate::images::resolve::register_export(sys, &r.rootfs, &r.image);
     }
     Err(Error::usage(
         format!(
@@ -178,7 +179,7 @@ pub fn main(a: &CommitArgs, sys: &Sys) -> Result<i32> {
             c.name()
         ));
     }
-    let layers_dir = store::layers_dir();
+    let layers_dir = crate::store::layers_dir();
     let staging = layers_dir.join(format!(".staging-{}", std::process::id()));
     n.note(&format!(
         "copy {} into {} as it is: whiteouts (0/0 devices) and opaque directories stay as overlayfs wrote them, so the copy can be a lowerdir",
@@ -231,7 +232,7 @@ pub fn main(a: &CommitArgs, sys: &Sys) -> Result<i32> {
         .clone()
         .unwrap_or_else(|| old.config.clone());
     apply(&mut config, &changes);
-    let now = container::now();
+    let now = crate::store::now();
     let mut diff_ids = old.rootfs.diff_ids.clone();
     diff_ids.push(layer.diff_id.clone());
     let mut history = old.history.clone();
@@ -296,8 +297,8 @@ fn make_layer(
             ));
             let how = layer::CopyAs {
                 shift: Some(m.shift_out()),
-                opaque_in: crate::run::userns::USER_OPAQUE_XATTR,
-                opaque_out: super::walk::OPAQUE_XATTR,
+                opaque_in: crate::store::overlay::USER_OPAQUE_XATTR,
+                opaque_out: crate::store::overlay::OPAQUE_XATTR,
             };
             layer::copy_layer(sys, &c.upper(), staging, how)?
         }
@@ -306,7 +307,7 @@ fn make_layer(
     let mut ids: Vec<String> = parent.layers.iter().map(|l| l.diff_id.clone()).collect();
     ids.push(sums.diff_id.clone());
     let chain = chain_id(&ids);
-    let dir = store::layers_dir().join(chain.trim_start_matches("sha256:"));
+    let dir = crate::store::layers_dir().join(chain.trim_start_matches("sha256:"));
     let _store = store::lock()?;
     if dir.is_dir() {
         sys.narrator.note(&format!(

@@ -18,9 +18,10 @@
 //! the tar (the layer's *diff_id*) is computed once at commit and `save` writes a tar that
 //! hashes to it again.
 
-use super::walk::{self, Entry, Kind, Visit, METACOPY_XATTR, OPAQUE_XATTR, REDIRECT_XATTR};
+use super::walk::{self, Entry, Kind, Visit};
 use crate::error::{Error, Result};
 use crate::stages::export::extract::{Data, Extractor, Meta, Shift};
+use crate::store::overlay::{METACOPY_XATTR, OPAQUE_XATTR, REDIRECT_XATTR};
 use crate::sys::Sys;
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;

@@ -17,17 +17,17 @@
 pub mod commit;
 pub mod diff;
 pub mod layer;
-pub mod reference;
+pub mod resolve;
 pub mod save;
-pub mod store;
 pub mod walk;
 
 use crate::cli::{DiffArgs, HistoryArgs, ImagesArgs, RmiArgs};
-use crate::container::{self, state::ago, Status};
 use crate::error::{Error, Result};
-use crate::run::rootfs::Image;
+use crate::store::containers::{self as container, Status};
+use crate::store::images::{self as store, ImageRecord};
+use crate::store::reference;
+use crate::store::state::ago;
 use crate::sys::Sys;
-use store::ImageRecord;
 
 /// The management commands change root's files: refuse clearly without root.
 pub fn need_root(what: &str) -> Result<()> {
@@ -40,37 +40,6 @@ pub fn need_root(what: &str) -> Result<()> {
         )
         .with_code(1))
     }
-}
-
-/// An image of the store for `run`, when `name` names one (`None` otherwise).
-pub fn resolve(name: &str) -> Result<Option<Image>> {
-    let rec = match store::find(name) {
-        Ok(Some(rec)) => rec,
-        // An id prefix that matches several images says so; a name that is not a valid
-        // image name is simply not one (run then says there is no such image or file).
-        Err(e) if reference::id_prefix(name).is_some() => return Err(e.with_code(125)),
-        Ok(None) | Err(_) => return Ok(None),
-    };
-    if let Some(l) = rec.layers.iter().find(|l| !l.dir.is_dir()) {
-        return Err(Error::new(
-            format!(
-                "image {} is damaged: its layer {} is missing",
-                rec.shown(),
-                l.dir.display()
-            ),
-            format!(
-                "remove it (glassbox rmi -f {}) and make it again",
-                rec.short_id()
-            ),
-        ));
-    }
-    let config = rec.config()?;
-    Ok(Some(Image {
-        rootfs: rec.rootfs().to_path_buf(),
-        layers: rec.upper_layers(),
-        config: config.config.clone(),
-        source: name.to_string(),
-    }))
 }
 
 /// A container run without an overlay (`--no-overlay`) has a private copy of its image and
@@ -166,7 +135,7 @@ pub fn images_main(a: &ImagesArgs, ids_only: bool) -> Result<i32> {
         .repository
         .as_deref()
         .is_some_and(|r| r.rsplit_once(':').is_some_and(|(_, t)| !t.contains('/')));
-    let now = container::now();
+    let now = crate::store::now();
     let mut rows = vec![
         ["REPOSITORY", "TAG", "IMAGE ID", "CREATED", "SIZE", "LAYERS"]
             .map(String::from)
@@ -250,7 +219,7 @@ pub fn history_main(a: &HistoryArgs) -> Result<i32> {
             .map(|o| o.short_id().to_string())
             .unwrap_or_else(|| "<missing>".into())
     };
-    let now = container::now();
+    let now = crate::store::now();
     let mut rows = vec![["IMAGE", "CREATED", "CREATED BY", "SIZE", "COMMENT"]
         .map(String::from)
         .to_vec()];
@@ -401,10 +370,10 @@ fn rmi(sys: &Sys, r: &str, force: bool) -> Result<Vec<String>> {
         if used {
             continue;
         }
-        let target = if l.dir.starts_with(store::layers_dir()) {
+        let target = if l.dir.starts_with(crate::store::layers_dir()) {
             l.dir.clone()
         } else if l.dir.file_name().is_some_and(|n| n == "rootfs")
-            && l.dir.parent().and_then(|p| p.parent()) == Some(store::images_dir().as_path())
+            && l.dir.parent().and_then(|p| p.parent()) == Some(crate::store::images_dir().as_path())
         {
             // An exported image's cache: images/KEY/{rootfs,rootfs.config.json,lock}.
             l.dir.parent().expect("checked").to_path_buf()
@@ -423,7 +392,7 @@ fn rmi(sys: &Sys, r: &str, force: bool) -> Result<Vec<String>> {
             target.display()
         ));
         // Its copies for user namespaces (run --userns private) go with it.
-        for copy in crate::run::userns::copies_of(&target) {
+        for copy in crate::store::idmap::copies_of(&target) {
             std::fs::remove_dir_all(&copy).map_err(|e| {
                 Error::io(
                     format!("cannot remove the layer's copy {}", copy.display()),

@@ -26,12 +26,12 @@
 //! when whole, so a failed save leaves no half-written FILE.
 
 use super::layer;
-use super::reference;
-use super::store::{self, ImageRecord};
 use crate::cli::{SaveArgs, SaveFormat};
 use crate::error::{Error, Result};
 use crate::journal::{Journal, Resource};
 use crate::stages::export::extract::human_bytes;
+use crate::store::images::{self as store, ImageRecord};
+use crate::store::reference;
 use crate::sys::Sys;
 use serde_json::json;
 use std::io::Write;

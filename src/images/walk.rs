@@ -17,12 +17,7 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
-/// overlayfs marks a directory that hides everything below it with this xattr ("y").
-pub const OPAQUE_XATTR: &str = "trusted.overlay.opaque";
-/// A directory renamed with redirect_dir=on points at its old name with this xattr.
-pub const REDIRECT_XATTR: &str = "trusted.overlay.redirect";
-/// A file whose data is still in a lower layer (metacopy=on) has this xattr.
-pub const METACOPY_XATTR: &str = "trusted.overlay.metacopy";
+use crate::store::overlay::{self, OPAQUE_XATTR};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
@@ -52,7 +47,7 @@ pub struct Entry<'a> {
 impl Entry<'_> {
     /// An overlayfs whiteout: a character device 0/0.
     pub fn is_whiteout(&self) -> bool {
-        self.kind == Kind::Char && self.st.st_rdev == 0
+        overlay::is_whiteout(self.st.st_mode, self.st.st_rdev)
     }
     pub fn mode(&self) -> u32 {
         self.st.st_mode & 0o7777
@@ -347,9 +342,8 @@ fn lstat(p: &Path) -> Option<libc::stat> {
 }
 
 fn is_opaque_path(p: &Path) -> bool {
-    open_dir_path(p)
+    let value = open_dir_path(p)
         .ok()
-        .and_then(|fd| get_xattr(fd.as_raw_fd(), OPAQUE_XATTR))
-        .as_deref()
-        == Some(b"y")
+        .and_then(|fd| get_xattr(fd.as_raw_fd(), OPAQUE_XATTR));
+    overlay::is_opaque_value(value.as_deref())
 }

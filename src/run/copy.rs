@@ -5,20 +5,21 @@
 //! whiteout removes what is below it, an opaque directory empties what is below it, and
 //! everything else replaces what is below it.
 
+use crate::store::overlay;
 use std::io;
-use std::os::unix::fs::{FileTypeExt, MetadataExt};
+use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 
 fn is_whiteout(m: &std::fs::Metadata) -> bool {
-    m.file_type().is_char_device() && m.rdev() == 0
+    overlay::is_whiteout(m.mode(), m.rdev())
 }
 
 /// Opaque as root's overlayfs marks it, or as a layer copied for a user namespace does
 /// (`user.overlay.opaque`, see run/userns.rs).
 fn is_opaque(dir: &Path) -> bool {
-    ["trusted.overlay.opaque", super::userns::USER_OPAQUE_XATTR]
+    [overlay::OPAQUE_XATTR, overlay::USER_OPAQUE_XATTR]
         .iter()
-        .any(|x| xattr_value(dir, x).as_deref() == Some(b"y".as_slice()))
+        .any(|x| overlay::is_opaque_value(xattr_value(dir, x).as_deref()))
 }
 
 fn xattr_value(path: &Path, name: &str) -> Option<Vec<u8>> {

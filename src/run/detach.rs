@@ -12,9 +12,9 @@
 //! holds: end-of-file without a byte means execve(2) succeeded; a byte-string means the
 //! container failed first (with that exit code).
 
-use crate::container::Container;
 use crate::error::{Error, Result};
 use crate::journal::Journal;
+use crate::store::containers::Container;
 use crate::sys::process::Forked;
 use crate::sys::Sys;
 use std::io::{Read, Write};

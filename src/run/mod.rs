@@ -56,7 +56,7 @@ pub struct Plan {
     pub name: String,
     pub hostname: String,
     pub stages: Vec<Stage>,
-    pub image: rootfs::Image,
+    pub image: crate::images::resolve::Image,
     pub command: Vec<String>,
     pub env: Vec<String>,
     pub workdir: String,
@@ -77,7 +77,7 @@ pub struct Plan {
     /// --rm: remove the container's directory when it ends.
     pub remove_after: bool,
     /// `--userns private`: the ids of the container's user namespace (None: the host's).
-    pub userns: Option<userns::Mapping>,
+    pub userns: Option<crate::store::idmap::Mapping>,
 }
 
 impl Plan {
@@ -197,16 +197,20 @@ pub fn plan(a: &RunArgs, sys: &Sys) -> Result<Plan> {
 
 /// The plan of an existing container (`start`, `exec`): its id, image and user namespace
 /// ids as recorded.
-pub fn plan_existing(c: &crate::container::Container, a: &RunArgs, sys: &Sys) -> Result<Plan> {
+pub fn plan_existing(
+    c: &crate::store::containers::Container,
+    a: &RunArgs,
+    sys: &Sys,
+) -> Result<Plan> {
     let r = &c.record;
     let config = crate::stages::export::config::load_config(&r.rootfs)?.unwrap_or_default();
-    let image = rootfs::Image {
+    let image = crate::images::resolve::Image {
         rootfs: r.rootfs.clone(),
         layers: r.layers.clone(),
         config: r.image_config.clone().unwrap_or(config),
         source: r.image.clone(),
     };
-    let recorded = r.userns.clone().map(|m| userns::Mapping {
+    let recorded = r.userns.clone().map(|m| crate::store::idmap::Mapping {
         source:
             "as recorded when the container was made (its files on the host are owned by these ids)"
                 .into(),
@@ -215,7 +219,11 @@ pub fn plan_existing(c: &crate::container::Container, a: &RunArgs, sys: &Sys) ->
     plan_with(a, sys, Some((r.id.clone(), image, recorded)))
 }
 
-type Existing = (String, rootfs::Image, Option<userns::Mapping>);
+type Existing = (
+    String,
+    crate::images::resolve::Image,
+    Option<crate::store::idmap::Mapping>,
+);
 
 fn plan_with(a: &RunArgs, sys: &Sys, existing: Option<Existing>) -> Result<Plan> {
     let stages = config::stages(&a.skip, &a.only)?;
@@ -267,7 +275,7 @@ fn plan_with(a: &RunArgs, sys: &Sys, existing: Option<Existing>) -> Result<Plan>
         // Before anything is made: the data directory and the volumes must be reachable
         // for the mapped root (run/rootfs.rs checks the container's own paths again).
         let mut paths = vec![userns::Reach::into(
-            rootfs::data_dir(),
+            crate::store::data_dir(),
             "glassbox's data directory",
         )];
         for v in &a.volume {
@@ -295,10 +303,10 @@ fn plan_with(a: &RunArgs, sys: &Sys, existing: Option<Existing>) -> Result<Plan>
     }
     let image = match image {
         Some(i) => i,
-        None => rootfs::resolve(sys, &a.image)?,
+        None => crate::images::resolve::resolve(sys, &a.image)?,
     };
     let command = if a.command.is_empty() {
-        rootfs::default_command(&image.config)
+        crate::images::resolve::default_command(&image.config)
     } else {
         a.command.clone()
     };
@@ -389,7 +397,7 @@ fn plan_with(a: &RunArgs, sys: &Sys, existing: Option<Existing>) -> Result<Plan>
 struct Made {
     cgroups: Option<(cgroups::Plan, cgroups::Made)>,
     network: Option<crate::stages::network::Wiring>,
-    fs: Option<rootfs::ContainerFs>,
+    fs: Option<crate::store::containers::ContainerFs>,
 }
 
 pub fn main(a: &RunArgs, sys: &Sys) -> Result<i32> {
@@ -436,7 +444,7 @@ pub fn start_detached(
     sys: &Sys,
     journal: &Journal,
     plan: &Plan,
-    c: &crate::container::Container,
+    c: &crate::store::containers::Container,
 ) -> Result<i32> {
     announce(sys, plan);
     detach::start(sys, Some(journal), plan, c, None, false)
@@ -464,7 +472,7 @@ fn announce(sys: &Sys, plan: &Plan) {
 }
 
 /// The container's record and directories, before anything else is made for it.
-fn create_container(a: &RunArgs, plan: &Plan) -> Result<crate::container::Container> {
+fn create_container(a: &RunArgs, plan: &Plan) -> Result<crate::store::containers::Container> {
     let mut args = a.clone();
     // A relative path means another directory when `glassbox start` runs it again.
     if let Ok(abs) = std::fs::canonicalize(&a.image) {
@@ -473,7 +481,7 @@ fn create_container(a: &RunArgs, plan: &Plan) -> Result<crate::container::Contai
         }
     }
     args.name = Some(plan.name.clone());
-    crate::container::create(crate::container::Record {
+    crate::store::containers::create(crate::store::containers::Record {
         id: plan.id.clone(),
         name: plan.name.clone(),
         image: a.image.clone(),
@@ -481,7 +489,7 @@ fn create_container(a: &RunArgs, plan: &Plan) -> Result<crate::container::Contai
         layers: plan.image.layers.clone(),
         image_config: Some(plan.image.config.clone()),
         command: plan.command.clone(),
-        created: crate::container::now(),
+        created: crate::store::now(),
         args,
         userns: plan.userns.clone(),
     })
@@ -493,7 +501,7 @@ pub(crate) fn supervise(
     sys: &Sys,
     journal: Option<&Journal>,
     plan: &Plan,
-    container: Option<&crate::container::Container>,
+    container: Option<&crate::store::containers::Container>,
     removal: Option<String>,
     detached: Option<detach::Detached>,
 ) -> Result<i32> {
@@ -502,11 +510,11 @@ pub(crate) fn supervise(
     let rm = plan.remove_after;
     if let (Some(c), Err(e)) = (container, &result) {
         let mut s = c.state();
-        if s.status != crate::container::Status::Exited {
-            s.status = crate::container::Status::Exited;
+        if s.status != crate::store::containers::Status::Exited {
+            s.status = crate::store::containers::Status::Exited;
             s.exit_code = Some(e.code);
             s.error = Some(e.what.clone());
-            s.finished = Some(crate::container::now());
+            s.finished = Some(crate::store::now());
             let _ = c.save_state(&s);
         }
     }
@@ -518,7 +526,7 @@ fn run_container(
     sys: &Sys,
     journal: Option<&Journal>,
     plan: &Plan,
-    container: Option<&crate::container::Container>,
+    container: Option<&crate::store::containers::Container>,
     removal: Option<String>,
     mut detached: Option<detach::Detached>,
     made: &mut Made,
@@ -530,13 +538,16 @@ fn run_container(
     if plan.has(Stage::Rootfs) {
         step::pause(sys, plan, Stage::Rootfs, None);
         // Recorded before it is filled: if preparing fails, --rm still removes the directory.
-        let fs = made
-            .fs
-            .insert(rootfs::ContainerFs::at(&rootfs::container_dir(&plan.id)).journaled(removal));
+        let fs = made.fs.insert(
+            crate::store::containers::ContainerFs::at(&crate::store::container_dir(&plan.id))
+                .journaled(removal),
+        );
         rootfs::prepare(sys, plan, fs)?;
     } else if container.is_some() {
-        made.fs =
-            Some(rootfs::ContainerFs::at(&rootfs::container_dir(&plan.id)).journaled(removal));
+        made.fs = Some(
+            crate::store::containers::ContainerFs::at(&crate::store::container_dir(&plan.id))
+                .journaled(removal),
+        );
     }
     let mut cgroup_plan = None;
     if let (true, Some(limits)) = (plan.has(Stage::Cgroup), &plan.limits) {
@@ -653,11 +664,11 @@ fn run_container(
             }
             if let Some(c) = container {
                 let mut s = c.state();
-                s.status = crate::container::Status::Running;
+                s.status = crate::store::containers::Status::Running;
                 s.process = crate::journal::Owner::of(pid as u32);
                 s.supervisor = Some(crate::journal::Owner::current());
                 s.detached = detached.is_some();
-                s.started = Some(crate::container::now());
+                s.started = Some(crate::store::now());
                 s.finished = None;
                 s.exit_code = None;
                 s.error = None;
@@ -708,9 +719,9 @@ fn run_container(
             };
             if let Some(c) = container {
                 let mut s = c.state();
-                s.status = crate::container::Status::Exited;
+                s.status = crate::store::containers::Status::Exited;
                 s.exit_code = Some(code);
-                s.finished = Some(crate::container::now());
+                s.finished = Some(crate::store::now());
                 c.save_state(&s)?;
             }
             Ok(code)
@@ -769,7 +780,7 @@ pub(crate) fn terminal_of_its_own(sys: &Sys, socket: std::os::fd::RawFd) -> Resu
 fn child(
     sys: &Sys,
     plan: &Plan,
-    fs: Option<&rootfs::ContainerFs>,
+    fs: Option<&crate::store::containers::ContainerFs>,
     inside: Option<crate::stages::network::Inside>,
     log: Option<std::os::fd::RawFd>,
     cgroup_plan: Option<&cgroups::Plan>,

@@ -4,74 +4,20 @@
 //! user namespace, and its own directories belong to its root (see `userns.rs`).
 
 use super::Plan;
-use crate::cli::ExportArgs;
 use crate::error::{Error, Result};
 use crate::journal::{Journal, Resource};
-use crate::stages::export::config::{load_config, ImageConfig};
+use crate::store::containers::ContainerFs;
+
 use crate::sys::mount::MountArgs;
 use crate::sys::Sys;
 use std::path::{Path, PathBuf};
-
-/// Where glassbox keeps images and containers: $GLASSBOX_DATA_DIR, else beside a
-/// $GLASSBOX_STATE_DIR (tests), else /var/lib/glassbox.
-pub fn data_dir() -> PathBuf {
-    if let Some(d) = std::env::var_os("GLASSBOX_DATA_DIR") {
-        return PathBuf::from(d);
-    }
-    if std::env::var_os("GLASSBOX_STATE_DIR").is_some() {
-        return crate::journal::state_dir().join("data");
-    }
-    PathBuf::from("/var/lib/glassbox")
-}
-
-/// A container's own directories: the init layer, the writable layer, overlay's work dir,
-/// the mount point.
-pub struct ContainerFs {
-    pub dir: PathBuf,
-    pub init: PathBuf,
-    pub upper: PathBuf,
-    pub work: PathBuf,
-    pub merged: PathBuf,
-    /// With --userns private: the image's layers copied with shifted owners, as
-    /// (root filesystem, layers topmost first), used in place of the image's own.
-    pub lower: Option<(PathBuf, Vec<PathBuf>)>,
-    /// The journal entry that has `cleanup` remove the directory (with --rm only: a kept
-    /// container's directory is its record, removed by `glassbox rm`).
-    journal_id: Option<String>,
-}
-
-impl ContainerFs {
-    pub fn at(dir: &Path) -> ContainerFs {
-        ContainerFs {
-            init: dir.join("init"),
-            upper: dir.join("upper"),
-            work: dir.join("work"),
-            merged: dir.join("merged"),
-            dir: dir.to_path_buf(),
-            lower: None,
-            journal_id: None,
-        }
-    }
-}
-
-impl ContainerFs {
-    /// With the journal entry that has `cleanup` remove it (--rm).
-    pub fn journaled(self, journal_id: Option<String>) -> ContainerFs {
-        ContainerFs { journal_id, ..self }
-    }
-}
-
-/// The directory a container of this id has.
-pub fn container_dir(id: &str) -> PathBuf {
-    crate::container::containers_dir().join(id)
-}
 
 /// With --rm, journal the container's directory before it is made, so that `cleanup`
 /// removes it if glassbox is killed.
 pub fn journal_removal(journal: Option<&Journal>, id: &str) -> Result<Option<String>> {
     match journal {
         Some(j) => Ok(Some(j.record(Resource::Dir {
-            path: container_dir(id),
+            path: crate::store::container_dir(id),
         })?)),
         None => Ok(None),
     }
@@ -275,7 +221,7 @@ pub fn remove(sys: &Sys, journal: Option<&Journal>, fs: ContainerFs) {
     if sys.dry_run() {
         return;
     }
-    match crate::container::remove_container_dir(&fs.dir) {
+    match crate::store::containers::remove_container_dir(&fs.dir) {
         Ok(()) => {
             sys.narrator.note(&format!(
                 "rm -rf {} (the container's writable layer)",
@@ -308,153 +254,6 @@ pub fn stdin_from_null(sys: &Sys) -> Result<()> {
         0,
         "no -i: the container's stdin reads from /dev/null",
     )
-}
-
-/// What the container is made from: a root filesystem directory and its run config.
-pub struct Image {
-    /// The bottom layer: an exported root filesystem.
-    pub rootfs: PathBuf,
-    /// Layers above it, topmost first (a committed image has them).
-    pub layers: Vec<PathBuf>,
-    pub config: ImageConfig,
-    /// As the user named it: `busybox`, `./rootfs`, `alpine.tar`.
-    pub source: String,
-}
-
-impl Image {
-    pub fn describe(&self) -> String {
-        format!("{} ({})", self.source, self.rootfs.display())
-    }
-}
-
-/// The command an image runs when none is given: Entrypoint + Cmd, else a shell.
-pub fn default_command(c: &ImageConfig) -> Vec<String> {
-    let mut cmd: Vec<String> = c.entrypoint.clone().unwrap_or_default();
-    cmd.extend(c.cmd.clone().unwrap_or_default());
-    if cmd.is_empty() {
-        cmd.push("/bin/sh".into());
-    }
-    cmd
-}
-
-/// A root filesystem directory as it is, or an image (`busybox`, a tarball, an OCI layout)
-/// exported once into glassbox's image cache, keyed by the source's digest, and reused.
-pub fn resolve(sys: &Sys, source: &str) -> Result<Image> {
-    let path = Path::new(source);
-    if source != "busybox" && path.is_dir() && !path.join("oci-layout").exists() {
-        let rootfs = std::fs::canonicalize(path).map_err(|e| {
-            Error::io(
-                format!("cannot use {source} as a root filesystem"),
-                &e,
-                "give a directory that holds a root filesystem",
-            )
-        })?;
-        let config = load_config(&rootfs)?.unwrap_or_default();
-        return Ok(Image {
-            rootfs,
-            layers: vec![],
-            config,
-            source: source.to_string(),
-        });
-    }
-    // A name in the image store (myimage:v1, busybox once exported, an image id): its
-    // layers as they are, stacked by the overlay.
-    if source == "busybox" || !path.exists() {
-        if let Some(image) = crate::images::resolve(source)? {
-            sys.narrator.note(&format!(
-                "image {source}: {} layer(s) from the image store, stacked read-only",
-                image.layers.len() + 1
-            ));
-            return Ok(image);
-        }
-        if source != "busybox" {
-            return Err(Error::usage(
-                format!("no such image or file: {source}"),
-                "give a directory, an image tarball, busybox, or an image that `glassbox images` lists",
-            ));
-        }
-    }
-    let key = if source == "busybox" {
-        "busybox".to_string()
-    } else {
-        cache_key(path)?
-    };
-    let rootfs = data_dir().join("images").join(&key).join("rootfs");
-    if sys.dry_run() {
-        if !rootfs.is_dir() {
-            sys.narrator.note(&format!(
-                "dry run: {source} would be exported into {}",
-                rootfs.display()
-            ));
-        }
-        let config = load_config(&rootfs)?.unwrap_or_default();
-        return Ok(Image {
-            rootfs,
-            layers: vec![],
-            config,
-            source: source.to_string(),
-        });
-    }
-    let parent = rootfs.parent().expect("has a parent");
-    std::fs::create_dir_all(parent).map_err(|e| {
-        Error::io(
-            format!("cannot make the image cache {}", parent.display()),
-            &e,
-            "check that the data directory is writable (GLASSBOX_DATA_DIR)",
-        )
-    })?;
-    // Containers started at once share one export: the first takes the lock and exports.
-    let _guard = crate::lock::exclusive(&parent.join("lock"), "the image cache")?;
-    if !rootfs.is_dir() {
-        let args = ExportArgs {
-            source: source.to_string(),
-            dir: Some(rootfs.clone()),
-            force: false,
-            inspect: false,
-            platform: None,
-        };
-        crate::stages::export::export(&args, sys)?;
-    } else {
-        sys.narrator.note(&format!(
-            "image {source}: already exported to {} (the cache)",
-            rootfs.display()
-        ));
-    }
-    // Known to the image store from now on (images, commit, save), still under the lock.
-    crate::images::store::register_export(sys, &rootfs, source)?;
-    let config = load_config(&rootfs)?.unwrap_or_default();
-    Ok(Image {
-        rootfs,
-        layers: vec![],
-        config,
-        source: source.to_string(),
-    })
-}
-
-/// The sha256 of an image file (or of an OCI layout's index.json): the cache key.
-fn cache_key(path: &Path) -> Result<String> {
-    use sha2::Digest;
-    let file = if path.is_dir() {
-        path.join("index.json")
-    } else {
-        path.to_path_buf()
-    };
-    let mut f = std::fs::File::open(&file).map_err(|e| {
-        Error::io(
-            format!("cannot read the image {}", path.display()),
-            &e,
-            "give a directory, an image tarball, or busybox",
-        )
-    })?;
-    let mut h = sha2::Sha256::new();
-    std::io::copy(&mut f, &mut h).map_err(|e| {
-        Error::io(
-            format!("cannot read the image {}", path.display()),
-            &e,
-            "check the file",
-        )
-    })?;
-    Ok(h.finalize().iter().map(|b| format!("{b:02x}")).collect())
 }
 
 /// On a bridge: the container's address in its /etc/hosts, and the host's resolv.conf, in

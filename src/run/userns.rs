@@ -42,41 +42,14 @@
 //! user namespace, is said once in the narration and in `glassbox explain userns`: see
 //! [`CANNOT`].
 
-use super::rootfs::ContainerFs;
 use crate::error::{Error, Result};
 use crate::journal::{Journal, Resource};
-use crate::stages::export::extract::{IdShift, Shift};
+use crate::store::containers::ContainerFs;
+use crate::store::idmap::{Mapping, Range, DEFAULT_RANGE};
 use crate::sys::{Diagnosis, Sys};
 use nix::errno::Errno;
-use serde::{Deserialize, Serialize};
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
-
-/// One range of ids: host ids `start…start+count-1` are ids `0…count-1` inside.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Range {
-    pub start: u32,
-    pub count: u32,
-}
-
-/// The range glassbox takes when /etc/subuid (or /etc/subgid) has none for root, as
-/// Docker's and podman's documentation suggest: clear of every ordinary user's uid.
-pub const DEFAULT_RANGE: Range = Range {
-    start: 100_000,
-    count: 65_536,
-};
-
-/// The uid and gid ranges of a container's user namespace, kept in its record: its files
-/// on the host are owned by ids of these ranges, so `start`, `diff` and `commit` must use
-/// the same ones even if /etc/subuid changes later.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Mapping {
-    pub uids: Range,
-    pub gids: Range,
-    /// Where the ranges came from, for the narration.
-    #[serde(skip)]
-    pub source: String,
-}
 
 /// What root inside a user namespace cannot do, though it holds every capability there.
 pub const CANNOT: &[&str] = &[
@@ -87,72 +60,6 @@ pub const CANNOT: &[&str] = &[
     "bind ports below 1024 in the host's network namespace (--network host); its own namespace's ports are its own",
     "raise its resource limits or change its cgroup's limits (those files belong to the host's root)",
 ];
-
-impl Mapping {
-    /// The host uid and gid of root inside.
-    pub fn root(&self) -> (u32, u32) {
-        (self.uids.start, self.gids.start)
-    }
-
-    /// How copies for this mapping are named: `100000.65536` (`-u…-g…` when they differ).
-    pub fn suffix(&self) -> String {
-        if self.uids == self.gids {
-            format!("{}.{}", self.uids.start, self.uids.count)
-        } else {
-            format!(
-                "u{}.{}-g{}.{}",
-                self.uids.start, self.uids.count, self.gids.start, self.gids.count
-            )
-        }
-    }
-
-    /// The image's ids → the host ids that are those ids inside.
-    pub fn shift_in(&self) -> Shift {
-        Shift {
-            uids: IdShift {
-                from: 0,
-                to: self.uids.start,
-                count: self.uids.count,
-            },
-            gids: IdShift {
-                from: 0,
-                to: self.gids.start,
-                count: self.gids.count,
-            },
-        }
-    }
-
-    /// The container's host ids → the ids an image holds (commit of its changes).
-    pub fn shift_out(&self) -> Shift {
-        let s = self.shift_in();
-        let back = |i: IdShift| IdShift {
-            from: i.to,
-            to: i.from,
-            count: i.count,
-        };
-        Shift {
-            uids: back(s.uids),
-            gids: back(s.gids),
-        }
-    }
-
-    /// The range in a readable form: `0-65535 → 100000-165535`.
-    pub fn describe(&self) -> String {
-        let r = |r: Range| {
-            format!(
-                "0-{} → {}-{}",
-                r.count - 1,
-                r.start,
-                r.start as u64 + r.count as u64 - 1
-            )
-        };
-        if self.uids == self.gids {
-            format!("uids and gids {}", r(self.uids))
-        } else {
-            format!("uids {}, gids {}", r(self.uids), r(self.gids))
-        }
-    }
-}
 
 /// `--userns MODE`: `host` (the default: no user namespace) or `private`.
 pub fn parse_mode(mode: Option<&str>) -> Result<bool> {
@@ -330,8 +237,8 @@ pub fn become_root(sys: &Sys) -> Result<()> {
 /// Where the copy of the image layer `dir` for mapping `m` lives: beside it in the image
 /// store, or in the container's own directory for a directory outside the store.
 fn copy_path(dir: &Path, m: &Mapping, container_dir: &Path) -> PathBuf {
-    let images = crate::images::store::images_dir();
-    let layers = crate::images::store::layers_dir();
+    let images = crate::store::images_dir();
+    let layers = crate::store::layers_dir();
     let suffix = m.suffix();
     let name = |p: &Path| p.file_name().map(|n| n.to_string_lossy().into_owned());
     if dir.parent() == Some(layers.as_path()) {
@@ -349,48 +256,12 @@ fn copy_path(dir: &Path, m: &Mapping, container_dir: &Path) -> PathBuf {
     container_dir.join("image")
 }
 
-/// The copies made of an image-store directory (`images/KEY`, `layers/HEX`) for any
-/// mapping: `rmi` removes them with it.
-pub fn copies_of(target: &Path) -> Vec<PathBuf> {
-    let (Some(parent), Some(name)) = (target.parent(), target.file_name()) else {
-        return vec![];
-    };
-    let prefix = format!("{}-", name.to_string_lossy());
-    std::fs::read_dir(parent)
-        .into_iter()
-        .flatten()
-        .flatten()
-        .filter(|e| {
-            let n = e.file_name().to_string_lossy().into_owned();
-            n.strip_prefix(&prefix).is_some_and(is_suffix)
-        })
-        .map(|e| e.path())
-        .collect()
-}
-
-/// Whether `s` is what [`Mapping::suffix`] makes: `N.N` or `uN.N-gN.N`.
-fn is_suffix(s: &str) -> bool {
-    let pair = |p: &str| {
-        p.split_once('.').is_some_and(|(a, b)| {
-            [a, b]
-                .iter()
-                .all(|x| !x.is_empty() && x.chars().all(|c| c.is_ascii_digit()))
-        })
-    };
-    match s.split_once('-') {
-        Some((u, g)) => {
-            u.strip_prefix('u').is_some_and(pair) && g.strip_prefix('g').is_some_and(pair)
-        }
-        None => pair(s),
-    }
-}
-
 /// The image's layers for this container's user namespace: a copy of each with its owners
 /// shifted, made once per mapping and shared (bottom layer first in, as the image has them
 /// out: (rootfs, layers topmost first)).
 pub fn lowers(
     sys: &Sys,
-    image: &super::rootfs::Image,
+    image: &crate::images::resolve::Image,
     m: &Mapping,
     container_dir: &Path,
 ) -> Result<(PathBuf, Vec<PathBuf>)> {
@@ -437,9 +308,9 @@ fn make_copy(sys: &Sys, src: &Path, dst: &Path, m: &Mapping) -> Result<()> {
         return Ok(());
     }
     let parent = dst.parent().expect("a copy has a parent");
-    crate::images::store::make_dirs(parent)?;
+    crate::store::images::make_dirs(parent)?;
     // Containers started at once on a new mapping share one copy.
-    let _guard = crate::lock::exclusive(&parent.join(".userns.lock"), "the image's copies")?;
+    let _guard = crate::store::lock::exclusive(&parent.join(".userns.lock"), "the image's copies")?;
     if dst.is_dir() {
         return Ok(());
     }
@@ -466,8 +337,8 @@ fn make_copy(sys: &Sys, src: &Path, dst: &Path, m: &Mapping) -> Result<()> {
         )?;
         let how = crate::images::layer::CopyAs {
             shift: Some(m.shift_in()),
-            opaque_in: crate::images::walk::OPAQUE_XATTR,
-            opaque_out: USER_OPAQUE_XATTR,
+            opaque_in: crate::store::overlay::OPAQUE_XATTR,
+            opaque_out: crate::store::overlay::USER_OPAQUE_XATTR,
         };
         let copied = crate::images::layer::copy_layer(sys, src, &staging, how)?;
         n.note(&format!("copied: {}", copied.summary));
@@ -487,9 +358,6 @@ fn make_copy(sys: &Sys, src: &Path, dst: &Path, m: &Mapping) -> Result<()> {
     journal.strike(&jid);
     made
 }
-
-/// The opaque-directory marker of an overlay mounted with `userxattr` (in a user namespace).
-pub const USER_OPAQUE_XATTR: &str = "user.overlay.opaque";
 
 /// Give the container's own directories to its root: its init layer (and what is in it),
 /// its writable layer, overlay's work directory and the mount point.
@@ -652,29 +520,6 @@ mod tests {
                 "{bad}: {e}"
             );
         }
-    }
-
-    #[test]
-    fn shifts_go_both_ways_and_refuse_ids_outside_the_range() {
-        let m = Mapping {
-            uids: DEFAULT_RANGE,
-            gids: DEFAULT_RANGE,
-            source: String::new(),
-        };
-        assert_eq!(m.shift_in().uids.map(0), Some(100000));
-        assert_eq!(m.shift_in().uids.map(65535), Some(165535));
-        assert_eq!(m.shift_in().uids.map(65536), None);
-        assert_eq!(m.shift_out().gids.map(101000), Some(1000));
-        assert_eq!(m.shift_out().gids.map(0), None);
-        assert_eq!(m.suffix(), "100000.65536");
-        assert!(is_suffix(&m.suffix()));
-        let other = Mapping {
-            gids: Range { start: 5, count: 7 },
-            ..m
-        };
-        assert_eq!(other.suffix(), "u100000.65536-g5.7");
-        assert!(is_suffix(&other.suffix()));
-        assert!(!is_suffix("config.json") && !is_suffix("1.") && !is_suffix("latest"));
     }
 
     #[test]

@@ -15,21 +15,12 @@
 //! another image with it takes it away, and an image without names shows as `<none>`).
 
 use super::reference::{self, Reference};
+use super::{images_dir, store_dir};
 use crate::error::{Error, Result};
 use crate::stages::export::config::ImageConfig;
 use serde::{Deserialize, Serialize};
 use sha2::Digest;
 use std::path::{Path, PathBuf};
-
-pub fn images_dir() -> PathBuf {
-    crate::run::rootfs::data_dir().join("images")
-}
-pub fn store_dir() -> PathBuf {
-    images_dir().join("store")
-}
-pub fn layers_dir() -> PathBuf {
-    images_dir().join("layers")
-}
 
 /// One layer of an image.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -232,10 +223,10 @@ fn write_file(path: &Path, bytes: &[u8]) -> Result<()> {
 }
 
 /// Take the store's lock (names and records change under it).
-pub fn lock() -> Result<crate::lock::Guard> {
+pub fn lock() -> Result<super::lock::Guard> {
     let dir = images_dir();
     make_dirs(&dir)?;
-    crate::lock::exclusive(&dir.join("store.lock"), "the image store")
+    super::lock::exclusive(&dir.join("store.lock"), "the image store")
 }
 
 fn is_hex64(s: &str) -> bool {
@@ -356,76 +347,6 @@ pub fn config_blob(
         },
         history,
     }
-}
-
-/// The record of an exported image (busybox, a tarball, an OCI layout) whose root
-/// filesystem is `rootfs`, made on first use: its one layer is the whole tree. It is named
-/// after what the user gave (`busybox`, `alpine.tar` → `alpine.tar:latest`) unless another
-/// image has that name already. Called with the export cache's lock held.
-pub fn register_export(sys: &crate::sys::Sys, rootfs: &Path, source: &str) -> Result<ImageRecord> {
-    let existing = || {
-        list()
-            .into_iter()
-            .find(|i| i.layers.len() == 1 && i.rootfs() == rootfs)
-    };
-    if let Some(rec) = existing() {
-        return Ok(rec);
-    }
-    // Hash the tree as a layer tar before taking the store's lock (the cache lock keeps a
-    // second glassbox from doing the same for this image meanwhile).
-    let sums = super::layer::write_tar(rootfs, std::io::sink())?;
-    let config = crate::stages::export::config::load_config(rootfs)?.unwrap_or_default();
-    let now = crate::container::now();
-    let shown = if source == "busybox" {
-        "busybox".to_string()
-    } else {
-        std::fs::canonicalize(source)
-            .map(|p| p.display().to_string())
-            .unwrap_or_else(|_| source.to_string())
-    };
-    let blob = config_blob(
-        &config,
-        vec![sums.diff_id.clone()],
-        vec![History {
-            created: rfc3339(now),
-            created_by: format!("glassbox export {shown}"),
-            comment: Some("the whole root filesystem, as one layer".into()),
-            empty_layer: false,
-        }],
-        now,
-        None,
-    );
-    let bytes = blob.to_bytes();
-    let _lock = lock()?;
-    if let Some(rec) = existing() {
-        return Ok(rec);
-    }
-    let all = list();
-    let names: Vec<String> = reference::from_source(source)
-        .map(|r| r.to_string())
-        .filter(|n| !all.iter().any(|i| i.names.contains(n)))
-        .into_iter()
-        .collect();
-    let rec = ImageRecord {
-        id: sha256_hex(&bytes),
-        names,
-        layers: vec![Layer {
-            dir: rootfs.to_path_buf(),
-            diff_id: sums.diff_id,
-            tar_size: sums.tar_size,
-            size: sums.size,
-        }],
-        created: now,
-        parent: None,
-    };
-    write(&rec, &bytes)?;
-    sys.narrator.note(&format!(
-        "image {} ({}) recorded in the image store: {} (its id is the sha256 of config.json there)",
-        rec.shown(),
-        rec.short_id(),
-        rec.dir().display()
-    ));
-    Ok(rec)
 }
 
 #[cfg(test)]

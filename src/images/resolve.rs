@@ -1,0 +1,265 @@
+//! What the user names as an image, turned into the layers a container is made from: a
+//! root filesystem directory as it is, an image of the store by name or id, or an image
+//! file (busybox, a tarball, an OCI layout) exported once into the store, keyed by its
+//! digest, and reused.
+
+use crate::cli::ExportArgs;
+use crate::error::{Error, Result};
+use crate::stages::export::config::{load_config, ImageConfig};
+use crate::store::images::{
+    self as store, config_blob, list, lock, rfc3339, sha256_hex, write, History, ImageRecord, Layer,
+};
+use crate::store::reference;
+use crate::sys::Sys;
+use std::path::{Path, PathBuf};
+
+/// What the container is made from: a root filesystem directory and its run config.
+pub struct Image {
+    /// The bottom layer: an exported root filesystem.
+    pub rootfs: PathBuf,
+    /// Layers above it, topmost first (a committed image has them).
+    pub layers: Vec<PathBuf>,
+    pub config: ImageConfig,
+    /// As the user named it: `busybox`, `./rootfs`, `alpine.tar`.
+    pub source: String,
+}
+
+impl Image {
+    pub fn describe(&self) -> String {
+        format!("{} ({})", self.source, self.rootfs.display())
+    }
+}
+
+/// The command an image runs when none is given: Entrypoint + Cmd, else a shell.
+pub fn default_command(c: &ImageConfig) -> Vec<String> {
+    let mut cmd: Vec<String> = c.entrypoint.clone().unwrap_or_default();
+    cmd.extend(c.cmd.clone().unwrap_or_default());
+    if cmd.is_empty() {
+        cmd.push("/bin/sh".into());
+    }
+    cmd
+}
+
+/// A root filesystem directory as it is, or an image (`busybox`, a tarball, an OCI layout)
+/// exported once into glassbox's image cache, keyed by the source's digest, and reused.
+pub fn resolve(sys: &Sys, source: &str) -> Result<Image> {
+    let path = Path::new(source);
+    if source != "busybox" && path.is_dir() && !path.join("oci-layout").exists() {
+        let rootfs = std::fs::canonicalize(path).map_err(|e| {
+            Error::io(
+                format!("cannot use {source} as a root filesystem"),
+                &e,
+                "give a directory that holds a root filesystem",
+            )
+        })?;
+        let config = load_config(&rootfs)?.unwrap_or_default();
+        return Ok(Image {
+            rootfs,
+            layers: vec![],
+            config,
+            source: source.to_string(),
+        });
+    }
+    // A name in the image store (myimage:v1, busybox once exported, an image id): its
+    // layers as they are, stacked by the overlay.
+    if source == "busybox" || !path.exists() {
+        if let Some(image) = from_store(source)? {
+            sys.narrator.note(&format!(
+                "image {source}: {} layer(s) from the image store, stacked read-only",
+                image.layers.len() + 1
+            ));
+            return Ok(image);
+        }
+        if source != "busybox" {
+            return Err(Error::usage(
+                format!("no such image or file: {source}"),
+                "give a directory, an image tarball, busybox, or an image that `glassbox images` lists",
+            ));
+        }
+    }
+    let key = if source == "busybox" {
+        "busybox".to_string()
+    } else {
+        cache_key(path)?
+    };
+    let rootfs = crate::store::data_dir()
+        .join("images")
+        .join(&key)
+        .join("rootfs");
+    if sys.dry_run() {
+        if !rootfs.is_dir() {
+            sys.narrator.note(&format!(
+                "dry run: {source} would be exported into {}",
+                rootfs.display()
+            ));
+        }
+        let config = load_config(&rootfs)?.unwrap_or_default();
+        return Ok(Image {
+            rootfs,
+            layers: vec![],
+            config,
+            source: source.to_string(),
+        });
+    }
+    let parent = rootfs.parent().expect("has a parent");
+    std::fs::create_dir_all(parent).map_err(|e| {
+        Error::io(
+            format!("cannot make the image cache {}", parent.display()),
+            &e,
+            "check that the data directory is writable (GLASSBOX_DATA_DIR)",
+        )
+    })?;
+    // Containers started at once share one export: the first takes the lock and exports.
+    let _guard = crate::store::lock::exclusive(&parent.join("lock"), "the image cache")?;
+    if !rootfs.is_dir() {
+        let args = ExportArgs {
+            source: source.to_string(),
+            dir: Some(rootfs.clone()),
+            force: false,
+            inspect: false,
+            platform: None,
+        };
+        crate::stages::export::export(&args, sys)?;
+    } else {
+        sys.narrator.note(&format!(
+            "image {source}: already exported to {} (the cache)",
+            rootfs.display()
+        ));
+    }
+    // Known to the image store from now on (images, commit, save), still under the lock.
+    register_export(sys, &rootfs, source)?;
+    let config = load_config(&rootfs)?.unwrap_or_default();
+    Ok(Image {
+        rootfs,
+        layers: vec![],
+        config,
+        source: source.to_string(),
+    })
+}
+
+/// The sha256 of an image file (or of an OCI layout's index.json): the cache key.
+fn cache_key(path: &Path) -> Result<String> {
+    use sha2::Digest;
+    let file = if path.is_dir() {
+        path.join("index.json")
+    } else {
+        path.to_path_buf()
+    };
+    let mut f = std::fs::File::open(&file).map_err(|e| {
+        Error::io(
+            format!("cannot read the image {}", path.display()),
+            &e,
+            "give a directory, an image tarball, or busybox",
+        )
+    })?;
+    let mut h = sha2::Sha256::new();
+    std::io::copy(&mut f, &mut h).map_err(|e| {
+        Error::io(
+            format!("cannot read the image {}", path.display()),
+            &e,
+            "check the file",
+        )
+    })?;
+    Ok(h.finalize().iter().map(|b| format!("{b:02x}")).collect())
+}
+
+/// An image of the store for `run`, when `name` names one (`None` otherwise).
+fn from_store(name: &str) -> Result<Option<Image>> {
+    let rec = match store::find(name) {
+        Ok(Some(rec)) => rec,
+        // An id prefix that matches several images says so; a name that is not a valid
+        // image name is simply not one (run then says there is no such image or file).
+        Err(e) if reference::id_prefix(name).is_some() => return Err(e.with_code(125)),
+        Ok(None) | Err(_) => return Ok(None),
+    };
+    if let Some(l) = rec.layers.iter().find(|l| !l.dir.is_dir()) {
+        return Err(Error::new(
+            format!(
+                "image {} is damaged: its layer {} is missing",
+                rec.shown(),
+                l.dir.display()
+            ),
+            format!(
+                "remove it (glassbox rmi -f {}) and make it again",
+                rec.short_id()
+            ),
+        ));
+    }
+    let config = rec.config()?;
+    Ok(Some(Image {
+        rootfs: rec.rootfs().to_path_buf(),
+        layers: rec.upper_layers(),
+        config: config.config.clone(),
+        source: name.to_string(),
+    }))
+}
+
+/// The record of an exported image (busybox, a tarball, an OCI layout) whose root
+/// filesystem is `rootfs`, made on first use: its one layer is the whole tree. It is named
+/// after what the user gave (`busybox`, `alpine.tar` → `alpine.tar:latest`) unless another
+/// image has that name already. Called with the export cache's lock held.
+pub fn register_export(sys: &crate::sys::Sys, rootfs: &Path, source: &str) -> Result<ImageRecord> {
+    let existing = || {
+        list()
+            .into_iter()
+            .find(|i| i.layers.len() == 1 && i.rootfs() == rootfs)
+    };
+    if let Some(rec) = existing() {
+        return Ok(rec);
+    }
+    // Hash the tree as a layer tar before taking the store's lock (the cache lock keeps a
+    // second glassbox from doing the same for this image meanwhile).
+    let sums = super::layer::write_tar(rootfs, std::io::sink())?;
+    let config = crate::stages::export::config::load_config(rootfs)?.unwrap_or_default();
+    let now = crate::store::now();
+    let shown = if source == "busybox" {
+        "busybox".to_string()
+    } else {
+        std::fs::canonicalize(source)
+            .map(|p| p.display().to_string())
+            .unwrap_or_else(|_| source.to_string())
+    };
+    let blob = config_blob(
+        &config,
+        vec![sums.diff_id.clone()],
+        vec![History {
+            created: rfc3339(now),
+            created_by: format!("glassbox export {shown}"),
+            comment: Some("the whole root filesystem, as one layer".into()),
+            empty_layer: false,
+        }],
+        now,
+        None,
+    );
+    let bytes = blob.to_bytes();
+    let _lock = lock()?;
+    if let Some(rec) = existing() {
+        return Ok(rec);
+    }
+    let all = list();
+    let names: Vec<String> = reference::from_source(source)
+        .map(|r| r.to_string())
+        .filter(|n| !all.iter().any(|i| i.names.contains(n)))
+        .into_iter()
+        .collect();
+    let rec = ImageRecord {
+        id: sha256_hex(&bytes),
+        names,
+        layers: vec![Layer {
+            dir: rootfs.to_path_buf(),
+            diff_id: sums.diff_id,
+            tar_size: sums.tar_size,
+            size: sums.size,
+        }],
+        created: now,
+        parent: None,
+    };
+    write(&rec, &bytes)?;
+    sys.narrator.note(&format!(
+        "image {} ({}) recorded in the image store: {} (its id is the sha256 of config.json there)",
+        rec.shown(),
+        rec.short_id(),
+        rec.dir().display()
+    ));
+    Ok(rec)
+}

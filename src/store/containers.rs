@@ -1,0 +1,395 @@
+//! Containers that live on after `run`: each has an id, a name and a directory of its own
+//! under the data directory, as Docker keeps `/var/lib/docker/containers/ID`:
+//!
+//! ```text
+//! containers/ID/container.json   what it was made from and how (the run flags), written once
+//! containers/ID/state.json       created / running / exited: pid, exit code, times
+//! containers/ID/init/            the files glassbox writes for it (/etc/hostname, hosts):
+//!                                a read-only layer of its own, as Docker's "-init" layer
+//! containers/ID/upper/ work/     overlayfs's writable layer and its work directory
+//! containers/ID/merged/          where the overlay is mounted (inside the container only)
+//! containers/ID/log              what a detached container wrote to stdout and stderr
+//! containers/ID/lock             flock(2)ed by whoever changes the state
+//! ```
+//!
+//! Names and ids are checked before they reach a path; every state change is written whole
+//! (write, then rename) under the container's lock.
+
+pub use super::state::{State, Status};
+use super::{containers_dir, data_dir, write_whole};
+use crate::cli::RunArgs;
+use crate::error::{Error, Result};
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+
+/// What a container is made from, fixed when it is created.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Record {
+    pub id: String,
+    pub name: String,
+    /// The image as the user named it (`busybox`, `alpine.tar`, `myimage:v1`).
+    pub image: String,
+    /// The image's root filesystem: the bottom layer.
+    pub rootfs: PathBuf,
+    /// The image's layers above `rootfs`, topmost first (a committed image has some).
+    #[serde(default)]
+    pub layers: Vec<PathBuf>,
+    /// The image's config (default command, env, workdir, user) as it was at creation.
+    #[serde(default)]
+    pub image_config: Option<crate::stages::export::config::ImageConfig>,
+    /// The command it runs, as resolved (the image's default when none was given).
+    pub command: Vec<String>,
+    /// Seconds since the epoch.
+    pub created: u64,
+    /// The flags it was run with: `glassbox start` runs it again with them.
+    pub args: RunArgs,
+    /// With `--userns private`: the id ranges of its user namespace. Its files on the host
+    /// belong to these ids, so `start`, `diff` and `commit` use them, not today's /etc/subuid.
+    #[serde(default)]
+    pub userns: Option<super::idmap::Mapping>,
+}
+
+/// A container's own directories: the init layer, the writable layer, overlay's work dir,
+/// the mount point.
+pub struct ContainerFs {
+    pub dir: PathBuf,
+    pub init: PathBuf,
+    pub upper: PathBuf,
+    pub work: PathBuf,
+    pub merged: PathBuf,
+    /// With --userns private: the image's layers copied with shifted owners, as
+    /// (root filesystem, layers topmost first), used in place of the image's own.
+    pub lower: Option<(PathBuf, Vec<PathBuf>)>,
+    /// The journal entry that has `cleanup` remove the directory (with --rm only: a kept
+    /// container's directory is its record, removed by `glassbox rm`).
+    pub journal_id: Option<String>,
+}
+
+impl ContainerFs {
+    pub fn at(dir: &Path) -> ContainerFs {
+        ContainerFs {
+            init: dir.join("init"),
+            upper: dir.join("upper"),
+            work: dir.join("work"),
+            merged: dir.join("merged"),
+            dir: dir.to_path_buf(),
+            lower: None,
+            journal_id: None,
+        }
+    }
+}
+
+impl ContainerFs {
+    /// With the journal entry that has `cleanup` remove it (--rm).
+    pub fn journaled(self, journal_id: Option<String>) -> ContainerFs {
+        ContainerFs { journal_id, ..self }
+    }
+}
+
+/// A container found on disk.
+#[derive(Debug, Clone)]
+pub struct Container {
+    pub dir: PathBuf,
+    pub record: Record,
+}
+
+impl Container {
+    pub fn id(&self) -> &str {
+        &self.record.id
+    }
+    pub fn name(&self) -> &str {
+        &self.record.name
+    }
+    pub fn upper(&self) -> PathBuf {
+        self.dir.join("upper")
+    }
+    pub fn init_layer(&self) -> PathBuf {
+        self.dir.join("init")
+    }
+    pub fn log_path(&self) -> PathBuf {
+        self.dir.join("log")
+    }
+    /// The read-only layers under the container's own, topmost first: its init layer, then
+    /// the image's layers, then the image's root filesystem.
+    pub fn lowers(&self) -> Vec<PathBuf> {
+        let mut l = vec![self.init_layer()];
+        l.extend(self.record.layers.iter().cloned());
+        l.push(self.record.rootfs.clone());
+        l
+    }
+    /// The xattr that marks an opaque directory in its upper directory: overlayfs mounted
+    /// in a user namespace (`userxattr`) writes `user.overlay.opaque`.
+    pub fn opaque_xattr(&self) -> &'static str {
+        super::overlay::opaque_xattr(self.record.userns.is_some())
+    }
+    pub fn state(&self) -> State {
+        State::read(&self.dir)
+    }
+    /// Take the container's lock (blocks while another glassbox command changes it).
+    pub fn lock(&self) -> Result<super::lock::Guard> {
+        super::lock::exclusive(&self.dir.join("lock"), "the container")
+    }
+    /// Write a new state, whole.
+    pub fn save_state(&self, s: &State) -> Result<()> {
+        s.write(&self.dir)
+    }
+}
+
+/// A container id: 12 lowercase hex digits.
+pub fn is_id(s: &str) -> bool {
+    s.len() == 12
+        && s.chars()
+            .all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase())
+}
+
+/// What the user typed to name a container: a name (run's rules) or a whole or partial id.
+/// Anything else (`../x`, a slash, a control character) is refused before it reaches a path.
+fn check_reference(r: &str) -> Result<()> {
+    if crate::run::config::check_name(r).is_ok() {
+        return Ok(());
+    }
+    let shown: String = r.escape_default().collect();
+    Err(Error::usage(
+        format!("\"{shown}\" is not a container name or id"),
+        "give a name or id as `glassbox ps -a` lists them",
+    ))
+}
+
+fn read_record(dir: &Path) -> Option<Record> {
+    let b = std::fs::read(dir.join("container.json")).ok()?;
+    serde_json::from_slice(&b).ok()
+}
+
+/// Every container, oldest first.
+pub fn list() -> Vec<Container> {
+    let mut v: Vec<Container> = std::fs::read_dir(containers_dir())
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter(|e| is_id(&e.file_name().to_string_lossy()))
+        .filter_map(|e| {
+            let dir = e.path();
+            read_record(&dir).map(|record| Container { dir, record })
+        })
+        .collect();
+    v.sort_by(|a, b| (a.record.created, &a.record.id).cmp(&(b.record.created, &b.record.id)));
+    v
+}
+
+/// The index of names: `names/NAME`, a symlink to the container's id. Claimed with
+/// symlink(2), which fails if the name exists: no scan of every container per run.
+fn names_dir() -> PathBuf {
+    data_dir().join("names")
+}
+
+/// The container with this name, id, or unique id prefix (as docker finds them).
+pub fn find(reference: &str) -> Result<Container> {
+    check_reference(reference)?;
+    if let Ok(id) = std::fs::read_link(names_dir().join(reference)) {
+        let dir = containers_dir().join(&id);
+        if let Some(record) = read_record(&dir) {
+            return Ok(Container { dir, record });
+        }
+    }
+    let all = list();
+    if let Some(c) = all.iter().find(|c| c.record.id == reference) {
+        return Ok(c.clone());
+    }
+    let by_prefix: Vec<&Container> = all
+        .iter()
+        .filter(|c| c.record.id.starts_with(reference))
+        .collect();
+    match by_prefix.as_slice() {
+        [one] => Ok((*one).clone()),
+        [] => Err(Error::usage(
+            format!("no such container: {reference}"),
+            "`glassbox ps -a` lists the containers there are",
+        )),
+        _ => Err(Error::usage(
+            format!("{reference} matches more than one container id"),
+            "give more of the id, or the name",
+        )),
+    }
+}
+
+/// Claim `name` for container `id` and make its directory; returns the names lock, which
+/// the caller holds until the container's record is written. A name whose container is gone
+/// (removed by `cleanup` after a killed `run --rm`), or was never finished (glassbox killed
+/// while making it: a directory without a record while nobody holds the lock), is free again.
+fn claim_name(name: &str, id: &str) -> Result<super::lock::Guard> {
+    let names = names_dir();
+    let fail = |e: std::io::Error| {
+        Error::io(
+            format!("cannot record the container name {name:?}"),
+            &e,
+            "check that glassbox's data directory is writable (run as root)",
+        )
+    };
+    std::fs::create_dir_all(&names).map_err(fail)?;
+    let lock = names_lock()?;
+    let link = names.join(name);
+    if let Ok(other) = std::fs::read_link(&link) {
+        let theirs = containers_dir().join(&other);
+        if theirs.join("container.json").exists() {
+            return Err(Error::usage(
+                format!(
+                    "the container name {name:?} is already in use by container {}",
+                    other.display()
+                ),
+                "remove that container (glassbox rm), or give this one another --name",
+            ));
+        }
+        let _ = std::fs::remove_dir_all(&theirs);
+        std::fs::remove_file(&link).map_err(fail)?;
+    }
+    std::os::unix::fs::symlink(id, &link).map_err(fail)?;
+    std::fs::create_dir(containers_dir().join(id)).map_err(|e| {
+        let _ = std::fs::remove_file(&link);
+        fail(e)
+    })?;
+    Ok(lock)
+}
+
+fn names_lock() -> Result<super::lock::Guard> {
+    let names = names_dir();
+    std::fs::create_dir_all(&names).map_err(|e| {
+        Error::io(
+            format!("cannot make {}", names.display()),
+            &e,
+            "check that glassbox's data directory is writable (run as root)",
+        )
+    })?;
+    super::lock::exclusive(&names.with_extension("lock"), "the container names")
+}
+
+/// Remove what a killed glassbox left half-made: container directories without a record
+/// (checked under the names lock, which every creation holds until its record is written),
+/// and name links to containers that are gone. Returns the directories removed.
+pub fn remove_incomplete() -> Result<Vec<PathBuf>> {
+    if !containers_dir().is_dir() {
+        return Ok(Vec::new());
+    }
+    let _lock = names_lock()?;
+    let mut removed = Vec::new();
+    for e in std::fs::read_dir(containers_dir())
+        .into_iter()
+        .flatten()
+        .flatten()
+    {
+        let dir = e.path();
+        if is_id(&e.file_name().to_string_lossy()) && !dir.join("container.json").exists() {
+            std::fs::remove_dir_all(&dir).map_err(|err| {
+                Error::io(
+                    format!("cannot remove {}", dir.display()),
+                    &err,
+                    "check for mounts inside it (findmnt) and remove it by hand",
+                )
+            })?;
+            removed.push(dir);
+        }
+    }
+    for e in std::fs::read_dir(names_dir())
+        .into_iter()
+        .flatten()
+        .flatten()
+    {
+        let gone = std::fs::read_link(e.path())
+            .map(|id| !containers_dir().join(id).join("container.json").exists())
+            .unwrap_or(false);
+        if gone {
+            let _ = std::fs::remove_file(e.path());
+        }
+    }
+    Ok(removed)
+}
+
+/// Give up a container's name (if it is still this container's).
+fn release_name(dir: &Path) {
+    let Some(r) = read_record(dir) else { return };
+    let link = names_dir().join(&r.name);
+    if std::fs::read_link(&link).is_ok_and(|id| id == Path::new(&r.id)) {
+        let _ = std::fs::remove_file(link);
+    }
+}
+
+/// Make a new container's directory and record, its name claimed first.
+/// Returns it with the state `created`.
+pub fn create(record: Record) -> Result<Container> {
+    let root = containers_dir();
+    std::fs::create_dir_all(&root).map_err(|e| {
+        Error::io(
+            format!("cannot make {}", root.display()),
+            &e,
+            "check that glassbox's data directory is writable (run as root)",
+        )
+    })?;
+    let _names = claim_name(&record.name, &record.id)?;
+    let dir = root.join(&record.id);
+    let made = (|| -> Result<()> {
+        for d in ["init", "upper", "work", "merged"] {
+            std::fs::create_dir(dir.join(d)).map_err(|e| {
+                Error::io(
+                    format!("cannot make the container's directory {}", dir.display()),
+                    &e,
+                    "check that the data directory is writable (GLASSBOX_DATA_DIR) and not full",
+                )
+            })?;
+        }
+        State::created().write(&dir)
+    })();
+    if let Err(e) = made {
+        let _ = std::fs::remove_dir_all(&dir);
+        let _ = std::fs::remove_file(names_dir().join(&record.name));
+        return Err(e);
+    }
+    let c = Container { dir, record };
+    // The record last: a directory without one is not a container yet (list skips it).
+    write_whole(
+        &c.dir.join("container.json"),
+        &serde_json::to_vec_pretty(&c.record).expect("serialisable"),
+    )?;
+    Ok(c)
+}
+
+/// Remove a container's directory (its writable layer, log and state).
+pub fn remove_dir(c: &Container) -> Result<()> {
+    remove_container_dir(&c.dir)
+}
+
+/// Remove the container directory `dir`: its name first, then its record (a half-removed
+/// directory is no longer listed as a container), then the rest.
+pub fn remove_container_dir(dir: &Path) -> Result<()> {
+    release_name(dir);
+    let _ = std::fs::remove_file(dir.join("container.json"));
+    std::fs::remove_dir_all(dir).map_err(|e| {
+        Error::io(
+            format!("cannot remove {}", dir.display()),
+            &e,
+            "check for mounts inside it (findmnt) and remove it by hand",
+        )
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hostile_references_are_refused_before_any_path() {
+        for bad in ["../x", "a/b", "..", "", "x\n", "/etc", "a\u{7}"] {
+            let e = check_reference(bad).unwrap_err();
+            assert!(e.what.contains("is not a container name or id"), "{bad:?}");
+        }
+        for good in ["web", "gb-0a1b2c3d4e5f", "0a1b2c", "my_app.1"] {
+            check_reference(good).unwrap();
+        }
+    }
+
+    #[test]
+    fn ids_are_twelve_lowercase_hex_digits() {
+        assert!(is_id("0123456789ab"));
+        assert!(!is_id("0123456789AB"));
+        assert!(!is_id("0123456789a"));
+        assert!(!is_id(".names.lock"));
+    }
+}

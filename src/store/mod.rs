@@ -1,0 +1,82 @@
+//! The one place glassbox keeps things that outlive a command, as containerd keeps its
+//! content store and snapshots: image records and layers, container records and bundles,
+//! under one data directory, with one clock, one way to write a file whole and one lock
+//! helper. Images, containers and run all use it; it uses none of them.
+//!
+//! ```text
+//! DATA/images/KEY/            an image: its record, config blob and bottom layer (rootfs/)
+//! DATA/images/store/          the image names and their records (see images.rs)
+//! DATA/images/layers/HEX/     committed layers, shared by every image that has them
+//! DATA/containers/ID/         a container (see containers.rs)
+//! DATA/names/NAME -> ID       the container names
+//! ```
+
+pub mod containers;
+pub mod idmap;
+pub mod images;
+pub mod lock;
+pub mod overlay;
+pub mod reference;
+pub mod state;
+
+use crate::error::{Error, Result};
+use std::path::{Path, PathBuf};
+
+/// Where glassbox keeps images and containers: $GLASSBOX_DATA_DIR, else beside a
+/// $GLASSBOX_STATE_DIR (tests), else /var/lib/glassbox.
+pub fn data_dir() -> PathBuf {
+    if let Some(d) = std::env::var_os("GLASSBOX_DATA_DIR") {
+        return PathBuf::from(d);
+    }
+    if std::env::var_os("GLASSBOX_STATE_DIR").is_some() {
+        return crate::journal::state_dir().join("data");
+    }
+    PathBuf::from("/var/lib/glassbox")
+}
+
+/// Where containers live.
+pub fn containers_dir() -> PathBuf {
+    data_dir().join("containers")
+}
+
+/// The directory a container of this id has.
+pub fn container_dir(id: &str) -> PathBuf {
+    containers_dir().join(id)
+}
+
+/// Where images live.
+pub fn images_dir() -> PathBuf {
+    data_dir().join("images")
+}
+
+/// The image names and records.
+pub fn store_dir() -> PathBuf {
+    images_dir().join("store")
+}
+
+/// Committed layers, by the hex of their diff id.
+pub fn layers_dir() -> PathBuf {
+    images_dir().join("layers")
+}
+
+/// Seconds since the epoch: the one clock of records and states.
+pub fn now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+/// Write a file whole: to a temporary name, then rename over the old one.
+pub fn write_whole(path: &Path, bytes: &[u8]) -> Result<()> {
+    let tmp = path.with_extension("tmp");
+    std::fs::write(&tmp, bytes)
+        .and_then(|()| std::fs::rename(&tmp, path))
+        .map_err(|e| {
+            Error::io(
+                format!("cannot write {}", path.display()),
+                &e,
+                "check that glassbox's data directory is writable and not full",
+            )
+        })
+}
