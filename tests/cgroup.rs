@@ -293,7 +293,10 @@ fn v2_create_move_kill_remove() {
     use glassbox::host::cgroups::{CgroupHost, Layout};
     use glassbox::stages::cgroups::{apply, limits::Limits, plan, undo};
     let Some(v2) = CgroupHost::current().v2_mount else {
-        eprintln!("SKIPPED v2_create_move_kill_remove: no cgroup v2 tree on this host");
+        common::skip(
+            "v2_create_move_kill_remove",
+            "no cgroup v2 tree on this host",
+        );
         return;
     };
     let n = Name::new("v2");
@@ -523,7 +526,10 @@ fn v1_only_limit_freeze_kill_remove() {
     use glassbox::stages::cgroups::{apply, limits::Limits, plan, undo};
     let real = CgroupHost::current();
     if real.place("pids").is_none_or(|p| p.version != 1) {
-        eprintln!("SKIPPED v1_only_limit_freeze_kill_remove: no v1 pids hierarchy here");
+        common::skip(
+            "v1_only_limit_freeze_kill_remove",
+            "no v1 pids hierarchy here",
+        );
         return;
     }
     let n = Name::new("v1");

@@ -115,7 +115,7 @@ fn commands_start_with_the_default_sigpipe() {
         .output()
         .unwrap();
     assert!(o.status.success());
-    if nix::unistd::geteuid().is_root() {
+    if root_or_skip("commands_start_with_the_default_sigpipe") {
         let o = glassbox()
             .args([
                 "-q",

@@ -318,7 +318,7 @@ fn build_escape(r: &Rootfs) -> bool {
         if std::env::var("CI").as_deref() == Ok("true") {
             panic!("{msg}");
         }
-        eprintln!("SKIPPED chroot escape: {msg}");
+        common::skip("chroot escape", &msg);
         return false;
     }
     true

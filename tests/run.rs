@@ -499,7 +499,7 @@ fn without_clone3_the_parent_moves_the_child_into_its_v2_cgroup() {
     if !std::path::Path::new("/sys/fs/cgroup/unified/cgroup.procs").exists()
         && !std::path::Path::new("/sys/fs/cgroup/cgroup.procs").exists()
     {
-        eprintln!("SKIPPED without_clone3: this host has no cgroup v2 tree");
+        common::skip("without_clone3", "this host has no cgroup v2 tree");
         return;
     }
     let env = Env::new();

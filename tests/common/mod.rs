@@ -13,11 +13,26 @@ pub fn bin() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_glassbox"))
 }
 
-/// A glassbox command with colour off (so output can be compared).
+/// A glassbox command with colour off (so output can be compared), and none of the
+/// caller's own GLASSBOX_* settings: a test sets the data and state directories it uses.
 pub fn glassbox() -> Command {
     let mut c = Command::new(bin());
-    c.env("NO_COLOR", "1").env_remove("GLASSBOX_TRACE");
+    c.env("NO_COLOR", "1");
+    for (key, _) in std::env::vars_os() {
+        if key.to_string_lossy().starts_with("GLASSBOX_") {
+            c.env_remove(key);
+        }
+    }
+    c.env("GLASSBOX_TRACE", process_trace());
     c
+}
+
+/// Say that a test skipped, where the person running the tests sees it: straight to the
+/// process's stderr, past the test harness's capture of `eprintln!` (which would hide it
+/// behind an "ok"), so a skip shows among the results.
+pub fn skip(test: &str, why: &str) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr(), "SKIPPED {test}: {why}");
 }
 
 /// True when tests that need root may run. Without root they skip with a visible message —
@@ -29,7 +44,7 @@ pub fn root_or_skip(test: &str) -> bool {
     if std::env::var("CI").as_deref() == Ok("true") {
         panic!("{test} needs root, and CI=true: a skipped root test is a failure here");
     }
-    eprintln!("SKIPPED {test}: needs root (run the tests as root to include it)");
+    skip(test, "needs root (run the tests as root to include it)");
     false
 }
 
@@ -46,7 +61,7 @@ pub fn tool_or_skip(test: &str, tool: &str) -> bool {
     if std::env::var("CI").as_deref() == Ok("true") {
         panic!("{test} needs {tool}, and CI=true: .ci/run must install it");
     }
-    eprintln!("SKIPPED {test}: {tool} is not installed");
+    skip(test, &format!("{tool} is not installed"));
     false
 }
 
@@ -64,20 +79,47 @@ pub fn host_mounts() -> String {
     std::fs::read_to_string("/proc/self/mountinfo").unwrap()
 }
 
-/// What the host looks like, for before/after comparisons: its mount table and glassbox's
-/// cgroups.
+/// What the host looks like, for before/after comparisons: its mount table, and the
+/// cgroups that this test process's glassbox commands made and that are still there. Only
+/// what the tests made is compared: another glassbox on the same machine may make and
+/// remove cgroups of its own meanwhile.
 #[allow(dead_code)]
 pub fn host_state() -> (String, Vec<String>) {
-    let cgroups = ["memory", "pids", "cpu", "unified"]
-        .iter()
-        .flat_map(|h| {
-            std::fs::read_dir(format!("/sys/fs/cgroup/{h}/glassbox"))
-                .into_iter()
-                .flatten()
-                .flatten()
+    (host_mounts(), cgroups_made_and_left())
+}
+
+/// Where every glassbox command of this test process narrates its calls (`--trace`), so a
+/// test can tell what its own commands made on the host.
+pub fn process_trace() -> PathBuf {
+    use std::os::unix::fs::PermissionsExt;
+    let path = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("trace-{}.jsonl", std::process::id()));
+    if !path.exists() {
+        // Writable by all: some tests run glassbox as an unprivileged user.
+        let _ = std::fs::File::create(&path);
+        let _ = std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o666));
+    }
+    path
+}
+
+/// The cgroup directories that glassbox commands of this process made (a successful
+/// mkdir under /sys/fs/cgroup in their trace) and that still exist. The shared parent
+/// (`…/glassbox`) is left out: it belongs to every glassbox on the machine.
+pub fn cgroups_made_and_left() -> Vec<String> {
+    let text = std::fs::read_to_string(process_trace()).unwrap_or_default();
+    let mut made: Vec<String> = text
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|e| e["name"] == "mkdir" && e["result"] == 0)
+        .filter_map(|e| {
+            e["args"][0]
+                .as_str()
+                .map(|a| a.trim_matches('"').to_string())
         })
-        .filter(|e| e.path().is_dir())
-        .map(|e| e.path().display().to_string())
+        .filter(|p| p.starts_with("/sys/fs/cgroup/") && !p.ends_with("/glassbox"))
+        .filter(|p| std::path::Path::new(p).is_dir())
         .collect();
-    (host_mounts(), cgroups)
+    made.sort();
+    made.dedup();
+    made
 }
