@@ -12,6 +12,7 @@ pub mod images;
 pub mod inspect;
 pub mod journal;
 pub mod lesson;
+pub mod lock;
 pub mod narrate;
 pub mod run;
 pub mod stages;

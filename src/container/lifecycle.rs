@@ -35,7 +35,7 @@ fn supervisor_done(c: &Container) -> bool {
 
 /// Take the container's lock, and check it still exists (another command holding the lock
 /// before us may have removed it).
-fn locked(c: &Container) -> Result<crate::store::lock::Guard> {
+fn locked(c: &Container) -> Result<crate::lock::Guard> {
     if !c.dir.is_dir() {
         return Err(gone(c));
     }

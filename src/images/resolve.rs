@@ -110,7 +110,7 @@ pub fn resolve(sys: &Sys, source: &str) -> Result<Image> {
         )
     })?;
     // Containers started at once share one export: the first takes the lock and exports.
-    let _guard = crate::store::lock::exclusive(&parent.join("lock"), "the image cache")?;
+    let _guard = crate::lock::exclusive(&parent.join("lock"), "the image cache")?;
     if !rootfs.is_dir() {
         let args = ExportArgs {
             source: source.to_string(),

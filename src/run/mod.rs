@@ -233,7 +233,7 @@ fn plan_with(a: &RunArgs, sys: &Sys, existing: Option<Existing>) -> Result<Plan>
     };
     let name = match &a.name {
         Some(n) => {
-            config::check_name(n)?;
+            crate::store::containers::check_name(n)?;
             n.clone()
         }
         None => format!("gb-{id}"),

@@ -86,6 +86,27 @@ impl ContainerFs {
     }
 }
 
+/// A container name or id: what may become part of a path.
+pub fn check_name(name: &str) -> Result<()> {
+    let ok = !name.is_empty()
+        && name.len() <= 64
+        && name
+            .chars()
+            .next()
+            .is_some_and(|c| c.is_ascii_alphanumeric())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c));
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::usage(
+            format!("{name:?} is not a valid container name"),
+            "use 1 to 64 letters, digits, '_', '.' or '-', starting with a letter or digit",
+        ))
+    }
+}
+
 /// A container found on disk.
 #[derive(Debug, Clone)]
 pub struct Container {
@@ -126,8 +147,8 @@ impl Container {
         State::read(&self.dir)
     }
     /// Take the container's lock (blocks while another glassbox command changes it).
-    pub fn lock(&self) -> Result<super::lock::Guard> {
-        super::lock::exclusive(&self.dir.join("lock"), "the container")
+    pub fn lock(&self) -> Result<crate::lock::Guard> {
+        crate::lock::exclusive(&self.dir.join("lock"), "the container")
     }
     /// Write a new state, whole.
     pub fn save_state(&self, s: &State) -> Result<()> {
@@ -145,7 +166,7 @@ pub fn is_id(s: &str) -> bool {
 /// What the user typed to name a container: a name (run's rules) or a whole or partial id.
 /// Anything else (`../x`, a slash, a control character) is refused before it reaches a path.
 fn check_reference(r: &str) -> Result<()> {
-    if crate::run::config::check_name(r).is_ok() {
+    if check_name(r).is_ok() {
         return Ok(());
     }
     let shown: String = r.escape_default().collect();
@@ -216,7 +237,7 @@ pub fn find(reference: &str) -> Result<Container> {
 /// the caller holds until the container's record is written. A name whose container is gone
 /// (removed by `cleanup` after a killed `run --rm`), or was never finished (glassbox killed
 /// while making it: a directory without a record while nobody holds the lock), is free again.
-fn claim_name(name: &str, id: &str) -> Result<super::lock::Guard> {
+fn claim_name(name: &str, id: &str) -> Result<crate::lock::Guard> {
     let names = names_dir();
     let fail = |e: std::io::Error| {
         Error::io(
@@ -250,7 +271,7 @@ fn claim_name(name: &str, id: &str) -> Result<super::lock::Guard> {
     Ok(lock)
 }
 
-fn names_lock() -> Result<super::lock::Guard> {
+fn names_lock() -> Result<crate::lock::Guard> {
     let names = names_dir();
     std::fs::create_dir_all(&names).map_err(|e| {
         Error::io(
@@ -259,7 +280,7 @@ fn names_lock() -> Result<super::lock::Guard> {
             "check that glassbox's data directory is writable (run as root)",
         )
     })?;
-    super::lock::exclusive(&names.with_extension("lock"), "the container names")
+    crate::lock::exclusive(&names.with_extension("lock"), "the container names")
 }
 
 /// Remove what a killed glassbox left half-made: container directories without a record
@@ -373,6 +394,14 @@ pub fn remove_container_dir(dir: &Path) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn names_that_could_escape_a_path_are_refused() {
+        for bad in ["../x", "a/b", "", ".hidden", "a\nb", &"x".repeat(65)] {
+            assert!(check_name(bad).is_err(), "{bad:?}");
+        }
+        check_name("web-1.test_a").unwrap();
+    }
 
     #[test]
     fn hostile_references_are_refused_before_any_path() {

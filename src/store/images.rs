@@ -223,10 +223,10 @@ fn write_file(path: &Path, bytes: &[u8]) -> Result<()> {
 }
 
 /// Take the store's lock (names and records change under it).
-pub fn lock() -> Result<super::lock::Guard> {
+pub fn lock() -> Result<crate::lock::Guard> {
     let dir = images_dir();
     make_dirs(&dir)?;
-    super::lock::exclusive(&dir.join("store.lock"), "the image store")
+    crate::lock::exclusive(&dir.join("store.lock"), "the image store")
 }
 
 fn is_hex64(s: &str) -> bool {

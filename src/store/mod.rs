@@ -14,7 +14,6 @@
 pub mod containers;
 pub mod idmap;
 pub mod images;
-pub mod lock;
 pub mod overlay;
 pub mod reference;
 pub mod state;

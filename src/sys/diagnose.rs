@@ -1,7 +1,6 @@
 //! Diagnoses: after a failed call, find which of the man page's documented causes applies
 //! on this host, and say that one in plain words with what to do.
 
-use super::mount::MountArgs;
 use super::Diagnosis;
 use crate::host::{is_root, mountinfo, read_trimmed};
 use nix::errno::Errno;
@@ -65,7 +64,7 @@ pub fn unshare(flags: libc::c_int, errno: Errno) -> Diagnosis {
         ),
         Errno::EPERM => generic("unshare", errno),
         Errno::EINVAL => {
-            let missing: Vec<&str> = super::ns::NAMESPACES
+            let missing: Vec<&str> = super::flags::NAMESPACES
                 .iter()
                 .filter(|(bit, _, _)| flags & bit != 0)
                 .map(|(_, name, _)| *name)
@@ -86,7 +85,7 @@ pub fn unshare(flags: libc::c_int, errno: Errno) -> Diagnosis {
             }
         }
         Errno::ENOSPC | Errno::EUSERS => {
-            let full: Vec<String> = super::ns::NAMESPACES
+            let full: Vec<String> = super::flags::NAMESPACES
                 .iter()
                 .filter(|(bit, _, _)| flags & bit != 0)
                 .filter_map(|(_, name, _)| {
@@ -232,7 +231,7 @@ pub fn pivot_root(new_root: &Path, put_old: &Path, errno: Errno) -> Diagnosis {
 }
 
 /// mount(2): EPERM, EBUSY, ENODEV, ENOENT and EINVAL explained for this host.
-pub fn mount(m: &MountArgs, errno: Errno) -> Diagnosis {
+pub fn mount(target: &Path, fstype: Option<&str>, flags: libc::c_ulong, errno: Errno) -> Diagnosis {
     match errno {
         Errno::EPERM if !is_root() => d(
             "mounting needs CAP_SYS_ADMIN: this process is not root",
@@ -243,23 +242,23 @@ pub fn mount(m: &MountArgs, errno: Errno) -> Diagnosis {
             "mount proc only after unshare --pid --fork, and sysfs only after unshare --net",
         ),
         Errno::EBUSY => d(
-            format!("{} is busy: something is already mounted there in a way this mount cannot replace", m.target.display()),
+            format!("{} is busy: something is already mounted there in a way this mount cannot replace", target.display()),
             "unmount it first, or mount in a fresh mount namespace",
         ),
         Errno::ENODEV => d(
-            format!("this kernel does not know the filesystem type {}", m.fstype.unwrap_or("(none)")),
+            format!("this kernel does not know the filesystem type {}", fstype.unwrap_or("(none)")),
             "check /proc/filesystems, or load its module (modprobe)",
         ),
         Errno::ENOENT => d(
-            format!("the mount point {} (or the source) does not exist", m.target.display()),
+            format!("the mount point {} (or the source) does not exist", target.display()),
             "create the directory first",
         ),
-        Errno::EINVAL if m.flags & (libc::MS_PRIVATE | libc::MS_SHARED | libc::MS_SLAVE) != 0 => d(
-            format!("{} is not a mount point, so its propagation cannot be changed", m.target.display()),
+        Errno::EINVAL if flags & (libc::MS_PRIVATE | libc::MS_SHARED | libc::MS_SLAVE) != 0 => d(
+            format!("{} is not a mount point, so its propagation cannot be changed", target.display()),
             "bind-mount it onto itself first",
         ),
-        Errno::EINVAL if m.flags & libc::MS_REMOUNT != 0 => d(
-            format!("{} is not a mount point, so it cannot be remounted", m.target.display()),
+        Errno::EINVAL if flags & libc::MS_REMOUNT != 0 => d(
+            format!("{} is not a mount point, so it cannot be remounted", target.display()),
             "mount it first",
         ),
         _ => generic("mount", errno),

@@ -85,7 +85,7 @@ impl Sys<'_> {
                     )
                 } as libc::c_long)
             },
-            |errno| diagnose::mount(m, errno),
+            |errno| diagnose::mount(m.target, m.fstype, m.flags, errno),
         )?;
         Ok(())
     }

@@ -1,5 +1,6 @@
 //! Process calls: clone(2) as fork, execve(2), wait4(2), kill(2), prctl(2).
 
+use super::flags::CLONE_INTO_CGROUP;
 use super::{check, cstring, diagnose, quote, Sys};
 use crate::error::{exit, Error, Result};
 use crate::narrate::Call;
@@ -61,9 +62,6 @@ impl Ended {
         }
     }
 }
-
-/// clone3(2)'s flag: start the child in the cgroup v2 directory given by `cgroup` (Linux 5.7).
-pub const CLONE_INTO_CGROUP: u64 = 0x2_0000_0000;
 
 /// clone3(2)'s argument, `struct clone_args` up to its `cgroup` field (88 bytes).
 #[repr(C)]
@@ -197,7 +195,7 @@ impl Sys<'_> {
         why: &str,
     ) -> Result<(Forked, Option<ChildGate>)> {
         let flags = ns_flags | libc::SIGCHLD;
-        let mut shown = super::ns::clone_flags(ns_flags);
+        let mut shown = super::flags::clone_flags(ns_flags);
         shown = if shown == "0" {
             "SIGCHLD".into()
         } else {
@@ -291,7 +289,7 @@ impl Sys<'_> {
                 // above says which directory it is.
                 format!(
                     "{{flags={}, exit_signal=SIGCHLD, stack=NULL, stack_size=0, cgroup={}}}",
-                    super::render_flags(flags, super::ns::CLONE_FLAGS),
+                    super::render_flags(flags, super::flags::CLONE_FLAGS),
                     fd.map_or("?".to_string(), |f| f.to_string()),
                 ),
                 size.to_string(),

@@ -220,7 +220,7 @@ pub fn forget(name: &str) {
 }
 
 /// An exclusive lock on glassbox's network state, held until dropped.
-pub fn lock() -> Result<crate::store::lock::Guard> {
+pub fn lock() -> Result<crate::lock::Guard> {
     let dir = state_dir();
     std::fs::create_dir_all(&dir).map_err(|e| {
         Error::io(
@@ -229,7 +229,7 @@ pub fn lock() -> Result<crate::store::lock::Guard> {
             "run as root, or set GLASSBOX_STATE_DIR to a directory you can write",
         )
     })?;
-    crate::store::lock::exclusive(&dir.join("net.lock"), "glassbox's network state")
+    crate::lock::exclusive(&dir.join("net.lock"), "glassbox's network state")
 }
 
 /// Addresses leased on `network` by glassbox processes that still run.
