@@ -40,14 +40,17 @@ pub fn narrate_opts(g: &GlobalArgs) -> NarrateOpts {
         level,
         color: g.color,
         trace: g.trace.clone(),
-        dry_run: g.dry_run,
     }
 }
 
 /// Run one subcommand; returns the exit code.
 pub fn dispatch(cli: &Cli) -> Result<i32> {
     let narrator = Narrator::new(&narrate_opts(&cli.global))?;
-    let sys = Sys::new(&narrator);
+    let sys = if cli.global.dry_run {
+        Sys::dry(&narrator)
+    } else {
+        Sys::new(&narrator)
+    };
     match &cli.command {
         Command::Run(a) => run::main(a, &sys),
         Command::Bisect(a) => run::bisect::main(a),

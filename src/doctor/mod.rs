@@ -22,9 +22,12 @@ pub fn main(a: &DoctorArgs, g: &GlobalArgs) -> Result<i32> {
         level: Level::Quiet,
         color: ColorChoice::Never,
         trace: g.trace.clone(),
-        dry_run: g.dry_run,
     })?;
-    let sys = Sys::new(&quiet);
+    let sys = if g.dry_run {
+        Sys::dry(&quiet)
+    } else {
+        Sys::new(&quiet)
+    };
     quiet.stage("doctor", "what this host supports");
     let facts = Facts::gather(Some(&sys));
     let list = checks::evaluate(&facts);

@@ -126,7 +126,6 @@ pub struct NarrateOpts {
     pub level: Level,
     pub color: ColorChoice,
     pub trace: Option<std::path::PathBuf>,
-    pub dry_run: bool,
 }
 
 impl Default for NarrateOpts {
@@ -135,14 +134,12 @@ impl Default for NarrateOpts {
             level: Level::Normal,
             color: ColorChoice::Auto,
             trace: None,
-            dry_run: false,
         }
     }
 }
 
 pub struct Narrator {
     pub level: Level,
-    pub dry_run: bool,
     color: bool,
     trace: RefCell<Option<File>>,
     stage: RefCell<String>,
@@ -185,7 +182,6 @@ impl Narrator {
         colored::control::set_override(color);
         Ok(Narrator {
             level: opts.level,
-            dry_run: opts.dry_run,
             color,
             trace: RefCell::new(trace),
             stage: RefCell::new(String::new()),
@@ -193,11 +189,10 @@ impl Narrator {
         })
     }
 
-    /// A narrator that says nothing and makes every call (for library use and unit tests).
+    /// A narrator that says nothing (for library use and unit tests).
     pub fn silent() -> Self {
         Narrator {
             level: Level::Quiet,
-            dry_run: false,
             color: false,
             trace: RefCell::new(None),
             stage: RefCell::new(String::new()),
@@ -326,24 +321,33 @@ impl Narrator {
 
     /// Called after a syscall returned: appends `= 0` or `= -1 EPERM (…)`, and records it.
     pub fn after(&self, call: &Call, result: Result<i64, Errno>) {
+        self.finish(call, Some(result));
+    }
+
+    /// Called for a call that was not made (a dry run): `= ? (dry run: not made)`.
+    pub fn not_made(&self, call: &Call) {
+        self.finish(call, None);
+    }
+
+    fn finish(&self, call: &Call, result: Option<Result<i64, Errno>>) {
         let stage = self.current_stage();
         self.emit(&TraceEvent::Call {
             stage: &stage,
             call,
-            result: result.ok(),
-            errno: result.err().map(|e| format!("{e:?}")),
-            dry_run: self.dry_run,
+            result: result.and_then(|r| r.ok()),
+            errno: result.and_then(|r| r.err()).map(|e| format!("{e:?}")),
+            dry_run: result.is_none(),
             pid: std::process::id(),
         });
         if self.level < Level::Normal {
             return;
         }
         let tail = match result {
-            _ if self.dry_run => format!(" = ? {}", "(dry run: not made)".dimmed()),
+            None => format!(" = ? {}", "(dry run: not made)".dimmed()),
             // umask(2) returns a mode: strace shows it in octal, as 022.
-            Ok(v) if call.name == "umask" => format!(" = {v:03o}"),
-            Ok(v) => format!(" = {v}"),
-            Err(e) => format!(" = -1 {}", errno_words(e).red().bold()),
+            Some(Ok(v)) if call.name == "umask" => format!(" = {v:03o}"),
+            Some(Ok(v)) => format!(" = {v}"),
+            Some(Err(e)) => format!(" = -1 {}", errno_words(e).red().bold()),
         };
         let mut e = narration_out();
         if !self.pending.replace(false) {
@@ -356,18 +360,18 @@ impl Narrator {
     }
 
     /// For a call that does not return when it works (execve): record it before it is made.
-    pub fn before_no_return(&self, call: &Call) {
+    pub fn before_no_return(&self, call: &Call, made: bool) {
         let stage = self.current_stage();
         self.emit(&TraceEvent::Call {
             stage: &stage,
             call,
             result: None,
             errno: None,
-            dry_run: self.dry_run,
+            dry_run: !made,
             pid: std::process::id(),
         });
         if self.level >= Level::Normal {
-            let tail = if self.dry_run {
+            let tail = if !made {
                 format!(" = ? {}", "(dry run: not made)".dimmed())
             } else {
                 " = ?".to_string()

@@ -26,9 +26,137 @@ use crate::error::{Error, Result};
 use crate::narrate::{Call, Narrator};
 use nix::errno::Errno;
 
-/// The seam between stages and the kernel. Holds the narrator and whether calls are made.
+/// The seam between stages and the kernel: every wrapper describes its call, and the
+/// `Kernel` behind `Sys` decides whether it is made. The narration, the rendering of the
+/// arguments and the diagnosis are the same code whichever kernel it is, so what a dry run
+/// prints and what a unit test records is exactly what a real run narrates.
 pub struct Sys<'n> {
     pub narrator: &'n Narrator,
+    kernel: &'n dyn Kernel,
+}
+
+/// Who carries the calls out: the running kernel ([`Linux`]), nobody (`--dry-run`:
+/// [`DryRun`]), or a recording double for unit tests ([`Recorder`]).
+pub trait Kernel {
+    /// Make the call with `make`, or not. `None`: the call was not made (its narration
+    /// then says so, and the wrapper goes on as if it had returned 0).
+    fn perform(
+        &self,
+        call: &Call,
+        make: &mut dyn FnMut() -> std::result::Result<i64, Errno>,
+    ) -> Option<std::result::Result<i64, Errno>>;
+
+    /// Whether calls are really made. When they are not, a wrapper that would hand back a
+    /// kernel object (a descriptor, a child process) gives a stand-in instead.
+    fn makes_calls(&self) -> bool;
+
+    /// Whether this is the recording double (which lets a unit test go on past an exec).
+    fn records(&self) -> bool {
+        false
+    }
+}
+
+/// The running kernel: every call is made.
+pub struct Linux;
+
+impl Kernel for Linux {
+    fn perform(
+        &self,
+        _call: &Call,
+        make: &mut dyn FnMut() -> std::result::Result<i64, Errno>,
+    ) -> Option<std::result::Result<i64, Errno>> {
+        Some(make())
+    }
+    fn makes_calls(&self) -> bool {
+        true
+    }
+}
+
+/// `--dry-run`: every call is narrated, none is made.
+pub struct DryRun;
+
+impl Kernel for DryRun {
+    fn perform(
+        &self,
+        _call: &Call,
+        _make: &mut dyn FnMut() -> std::result::Result<i64, Errno>,
+    ) -> Option<std::result::Result<i64, Errno>> {
+        None
+    }
+    fn makes_calls(&self) -> bool {
+        false
+    }
+}
+
+/// One call as the recording double saw it: its name and arguments, rendered as the
+/// narration renders them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Recorded {
+    pub name: String,
+    pub args: Vec<String>,
+}
+
+impl std::fmt::Display for Recorded {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}({})", self.name, self.args.join(", "))
+    }
+}
+
+/// The recording double: keeps one ordered log of every call a stage asks for, and makes
+/// none. A test can have the next call of a given name fail with an errno, to follow an
+/// error path without root.
+#[derive(Default)]
+pub struct Recorder {
+    log: std::cell::RefCell<Vec<Recorded>>,
+    failures: std::cell::RefCell<Vec<(String, Errno)>>,
+}
+
+impl Recorder {
+    pub fn new() -> Recorder {
+        Recorder::default()
+    }
+
+    /// The calls so far, in order.
+    pub fn calls(&self) -> Vec<Recorded> {
+        self.log.borrow().clone()
+    }
+
+    /// The calls so far as `name(args)` lines, in order.
+    pub fn lines(&self) -> Vec<String> {
+        self.log.borrow().iter().map(|c| c.to_string()).collect()
+    }
+
+    /// The names of the calls so far, in order.
+    pub fn names(&self) -> Vec<String> {
+        self.log.borrow().iter().map(|c| c.name.clone()).collect()
+    }
+
+    /// The next call named `name` fails with `errno`.
+    pub fn fail_next(&self, name: &str, errno: Errno) {
+        self.failures.borrow_mut().push((name.to_string(), errno));
+    }
+}
+
+impl Kernel for Recorder {
+    fn perform(
+        &self,
+        call: &Call,
+        _make: &mut dyn FnMut() -> std::result::Result<i64, Errno>,
+    ) -> Option<std::result::Result<i64, Errno>> {
+        self.log.borrow_mut().push(Recorded {
+            name: call.name.clone(),
+            args: call.args.clone(),
+        });
+        let mut failures = self.failures.borrow_mut();
+        let i = failures.iter().position(|(n, _)| *n == call.name)?;
+        Some(Err(failures.remove(i).1))
+    }
+    fn makes_calls(&self) -> bool {
+        false
+    }
+    fn records(&self) -> bool {
+        true
+    }
 }
 
 /// What the user can be told after a failed call: why it probably failed, and what to do.
@@ -38,15 +166,33 @@ pub struct Diagnosis {
 }
 
 impl<'n> Sys<'n> {
+    /// Calls made on the running kernel.
     pub fn new(narrator: &'n Narrator) -> Self {
-        Sys { narrator }
+        Sys {
+            narrator,
+            kernel: &Linux,
+        }
     }
 
+    /// Calls narrated and not made (`--dry-run`).
+    pub fn dry(narrator: &'n Narrator) -> Self {
+        Sys {
+            narrator,
+            kernel: &DryRun,
+        }
+    }
+
+    /// Calls carried out (or not) by `kernel`: the recording double in unit tests.
+    pub fn with_kernel(narrator: &'n Narrator, kernel: &'n dyn Kernel) -> Self {
+        Sys { narrator, kernel }
+    }
+
+    /// True when calls are not made (a dry run, or the recording double).
     pub fn dry_run(&self) -> bool {
-        self.narrator.dry_run
+        !self.kernel.makes_calls()
     }
 
-    /// Narrate `call`, make it with `make` (unless dry run), narrate the result.
+    /// Narrate `call`, have the kernel make it with `make`, narrate the result.
     /// On failure, `diagnose` turns the errno into a diagnosis for the error.
     pub fn call(
         &self,
@@ -55,8 +201,7 @@ impl<'n> Sys<'n> {
         diagnose: impl FnOnce(Errno) -> Diagnosis,
     ) -> Result<i64> {
         self.narrator.before(&call);
-        let result = if self.dry_run() { Ok(0) } else { make() };
-        self.narrator.after(&call, result);
+        let result = self.perform(&call, make);
         result.map_err(|errno| {
             let d = diagnose(errno);
             if let Some(why) = &d.why {
@@ -66,6 +211,27 @@ impl<'n> Sys<'n> {
             err.why = d.why;
             err
         })
+    }
+
+    /// Have the kernel make an already-announced call, and narrate its result (or that it
+    /// was not made, which a wrapper then takes as a return of 0).
+    fn perform(
+        &self,
+        call: &Call,
+        make: impl FnOnce() -> std::result::Result<i64, Errno>,
+    ) -> std::result::Result<i64, Errno> {
+        let mut make = Some(make);
+        let mut once = || make.take().map_or(Ok(0), |m| m());
+        match self.kernel.perform(call, &mut once) {
+            Some(result) => {
+                self.narrator.after(call, result);
+                result
+            }
+            None => {
+                self.narrator.not_made(call);
+                Ok(0)
+            }
+        }
     }
 
     /// Like [`Sys::call`] with the generic diagnosis for the errno.
@@ -138,5 +304,56 @@ pub fn check(ret: libc::c_long) -> std::result::Result<i64, Errno> {
         Err(Errno::last())
     } else {
         Ok(ret)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::Path;
+
+    #[test]
+    fn the_recorder_keeps_every_call_in_order_and_makes_none() {
+        let narrator = Narrator::silent();
+        let recorder = Recorder::new();
+        let sys = Sys::with_kernel(&narrator, &recorder);
+        let target = Path::new("/nonexistent/glassbox-recorder-test");
+        sys.mount(
+            &mount::MountArgs {
+                source: Some("proc"),
+                target,
+                fstype: Some("proc"),
+                flags: libc::MS_NOSUID,
+                data: None,
+            },
+            "a test",
+            "mount -t proc proc /x",
+        )
+        .unwrap();
+        sys.pivot_root(target, target, "a test").unwrap();
+        assert_eq!(
+            recorder.lines(),
+            [
+                "mount(\"proc\", \"/nonexistent/glassbox-recorder-test\", \"proc\", MS_NOSUID, NULL)",
+                "pivot_root(\"/nonexistent/glassbox-recorder-test\", \"/nonexistent/glassbox-recorder-test\")",
+            ]
+        );
+        assert!(sys.dry_run(), "a stage sees calls as not made");
+    }
+
+    #[test]
+    fn the_recorder_fails_the_call_it_is_told_to_fail_with_its_diagnosis() {
+        let narrator = Narrator::silent();
+        let recorder = Recorder::new();
+        let sys = Sys::with_kernel(&narrator, &recorder);
+        recorder.fail_next("pivot_root", Errno::EINVAL);
+        let err = sys
+            .pivot_root(Path::new("/a"), Path::new("/a/old"), "a test")
+            .unwrap_err();
+        assert!(err.to_string().contains("pivot_root"), "{err}");
+        assert_eq!(recorder.names(), ["pivot_root"]);
+        // Only the next one fails.
+        sys.pivot_root(Path::new("/a"), Path::new("/a/old"), "a test")
+            .unwrap();
     }
 }
