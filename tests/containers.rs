@@ -110,7 +110,7 @@ fn a_detached_container_runs_logs_execs_stops_and_is_removed() {
     assert!(
         cgroup
             .lines()
-            .any(|l| l.contains(":memory:") && l.ends_with("/glassbox/looper")),
+            .any(|l| l.contains(":memory:") && l.ends_with(&format!("/glassbox/gb-{id}"))),
         "exec joins the container's memory cgroup: {cgroup}"
     );
     let o = env.gb(&[
@@ -303,7 +303,7 @@ fn kill_9_of_the_supervisor_leaves_a_dead_container_that_rm_removes() {
             host_state()
                 .1
                 .iter()
-                .any(|c| c.ends_with("/glassbox/orphan")),
+                .any(|c| c.ends_with(&format!("/glassbox/gb-{id}"))),
             "the killed supervisor could not remove its cgroup"
         );
         assert_eq!(env.ok(&["rm", "orphan"]).trim(), "orphan");

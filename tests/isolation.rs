@@ -36,7 +36,7 @@ fn ready(test: &str) -> bool {
 }
 
 /// Compare the host's mount table with what it was before the test, on drop too.
-struct MountsUnchanged(String);
+struct MountsUnchanged(Mounts);
 
 impl MountsUnchanged {
     fn now() -> Self {

@@ -8,22 +8,38 @@
 use crate::cli::{RmArgs, StartArgs, StopArgs};
 use crate::error::{Error, Result};
 use crate::images::need_root;
+use crate::journal::Owner;
 use crate::store::containers::{find, Container, Status};
 use crate::sys::Sys;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-/// Wait up to `limit` for `done`, checking every 20 ms.
-fn wait_until(limit: Duration, done: impl Fn() -> bool) -> bool {
-    let start = Instant::now();
-    loop {
-        if done() {
-            return true;
-        }
-        if start.elapsed() >= limit {
-            return false;
-        }
-        std::thread::sleep(Duration::from_millis(20));
+/// Wait up to `limit` for `owner`'s process to end, without sleeping: a pidfd for it,
+/// then poll(2), which returns the moment it exits. True if it has ended.
+fn wait_end(sys: &Sys, owner: &Owner, limit: Duration, why: &str) -> Result<bool> {
+    if !owner.is_alive() {
+        return Ok(true);
     }
+    let Some(pidfd) = sys.pidfd_open(owner.pid as i32, why)? else {
+        return Ok(true);
+    };
+    // The pid may have ended and been reused between the look and the open: the
+    // descriptor counts only if it is still the same process.
+    if !owner.is_alive() {
+        return Ok(true);
+    }
+    sys.poll_exit(&pidfd, limit, why)
+}
+
+/// Wait up to `limit` for the container's supervisor to finish (it records the end and
+/// undoes what it made, then exits). True once it has.
+fn wait_supervisor(sys: &Sys, c: &Container, limit: Duration) -> Result<bool> {
+    if let Some(sup) = c.state().supervisor {
+        let why = "wait for the container's supervisor to record the end and undo what it made";
+        if !wait_end(sys, &sup, limit, why)? {
+            return Ok(false);
+        }
+    }
+    Ok(supervisor_done(c))
 }
 
 /// Whether the container's supervisor has finished: it has recorded the end and undone
@@ -89,8 +105,14 @@ pub fn stop(sys: &Sys, c: &Container, grace: u32) -> Result<()> {
         libc::SIGTERM,
         "ask the container's PID 1 to end (it ignores SIGTERM unless it installed a handler)",
     )?;
-    let ended = || c.state().running_pid().is_none();
-    if !wait_until(Duration::from_secs(grace.into()), ended) {
+    let process = c.state().process;
+    let grace_time = Duration::from_secs(grace.into());
+    let why = "wait for PID 1 to end, at most the grace time";
+    let ended = match &process {
+        Some(p) => wait_end(sys, p, grace_time, why)?,
+        None => true,
+    };
+    if !ended {
         n.note(&format!("still running after {grace} s"));
         sys.kill(
             pid,
@@ -98,7 +120,7 @@ pub fn stop(sys: &Sys, c: &Container, grace: u32) -> Result<()> {
             "the grace time is over: SIGKILL cannot be ignored, not even by PID 1",
         )?;
     }
-    if !wait_until(Duration::from_secs(10), || supervisor_done(c)) {
+    if !wait_supervisor(sys, c, Duration::from_secs(10))? {
         return Err(Error::new(
             format!("container {} did not end after SIGKILL", c.name()),
             "look at it with glassbox inspect, and try glassbox rm -f",
@@ -122,9 +144,9 @@ pub fn stop_main(a: &StopArgs, sys: &Sys) -> Result<i32> {
 fn start(sys: &Sys, c: &Container) -> Result<()> {
     let _lock = locked(c)?;
     // An earlier supervisor that has not finished would write its "exited" over ours.
-    wait_until(Duration::from_secs(10), || {
-        c.state().effective() == Status::Running || supervisor_done(c)
-    });
+    if c.state().effective() != Status::Running {
+        wait_supervisor(sys, c, Duration::from_secs(10))?;
+    }
     match c.state().effective() {
         Status::Running => return Ok(()),
         Status::Dead => {
@@ -193,19 +215,23 @@ fn rm(sys: &Sys, c: &Container, force: bool) -> Result<()> {
             )
             .with_code(1));
         }
+        let process = c.state().process;
         sys.kill(
             pid,
             libc::SIGKILL,
             "rm -f: end the container at once (as docker rm -f)",
         )?;
-        if !wait_until(Duration::from_secs(10), || supervisor_done(c)) {
+        if let Some(p) = &process {
+            wait_end(sys, p, Duration::from_secs(10), "wait for PID 1 to end")?;
+        }
+        if !wait_supervisor(sys, c, Duration::from_secs(10))? {
             return Err(Error::new(
                 format!("container {} did not end after SIGKILL", c.name()),
                 "look at it with glassbox inspect, then try again",
             )
             .with_code(1));
         }
-    } else if !wait_until(Duration::from_secs(10), || supervisor_done(c)) {
+    } else if !wait_supervisor(sys, c, Duration::from_secs(10))? {
         // Ended, and its supervisor is still undoing what it made: let it finish.
         return Err(Error::new(
             format!("container {}'s supervisor is still running", c.name()),

@@ -85,6 +85,12 @@ impl Plan {
         self.stages.contains(&s)
     }
 
+    /// The container's cgroups are named after its id, not its name: ids are unique on the
+    /// machine, names only in one data directory (two glassbox users may each have a web).
+    pub fn cgroup_name(&self) -> String {
+        format!("gb-{}", self.id)
+    }
+
     /// The namespaces the child is cloned into.
     pub fn clone_flags(&self) -> libc::c_int {
         let mut f = if self.has(Stage::Namespaces) {
@@ -290,7 +296,7 @@ fn plan_with(a: &RunArgs, sys: &Sys, existing: Option<Existing>) -> Result<Plan>
         .map(|t| parse_tmpfs(t))
         .collect::<Result<Vec<_>>>()?;
     let security = SecurityPlan::from_opts(&a.security)?;
-    let limits = Limits::from_args(&cgroup_args(a, &name))?;
+    let limits = Limits::from_args(&cgroup_args(a, &format!("gb-{id}")))?;
     let limits = (!limits.controllers().is_empty()).then_some(limits);
     if a.tty {
         use std::io::IsTerminal;
@@ -559,7 +565,7 @@ fn run_container(
         let cp = cgroups::plan(
             &crate::host::cgroups::CgroupHost::current(),
             limits,
-            &plan.name,
+            &plan.cgroup_name(),
         )?;
         let m = cgroups::apply(sys, journal, &cp)?;
         made.cgroups = Some((cp.clone(), m));

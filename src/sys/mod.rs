@@ -21,6 +21,7 @@ pub mod process;
 pub mod security;
 pub mod tree;
 pub mod tty;
+pub mod wait;
 
 use crate::error::{Error, Result};
 use crate::narrate::{Call, Narrator};

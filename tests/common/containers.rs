@@ -10,7 +10,7 @@ static HOST: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 pub struct Env {
     pub state: tempfile::TempDir,
-    before: (String, Vec<String>),
+    before: (super::Mounts, Vec<String>),
     _turn: std::sync::MutexGuard<'static, ()>,
 }
 

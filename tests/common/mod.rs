@@ -75,8 +75,81 @@ pub fn stderr(o: &Output) -> String {
 
 /// The host's mount table without the fields that change on their own, for before/after
 /// comparisons.
-pub fn host_mounts() -> String {
-    std::fs::read_to_string("/proc/self/mountinfo").unwrap()
+pub fn host_mounts() -> Mounts {
+    Mounts(std::fs::read_to_string("/proc/self/mountinfo").unwrap())
+}
+
+/// A snapshot of the host's mount table, compared only on the mount points that this test
+/// process's glassbox commands mounted on (from their trace, at the time of comparing):
+/// another glassbox or another test run on the machine may mount and unmount elsewhere
+/// meanwhile, and that is not this test's business.
+#[derive(Clone)]
+pub struct Mounts(String);
+
+impl Mounts {
+    fn ours(&self) -> Vec<&str> {
+        let targets = traced_args("mount", 1);
+        self.0
+            .lines()
+            .filter(|l| {
+                l.split(' ')
+                    .nth(4)
+                    .is_some_and(|point| targets.contains(&unescape(point)))
+            })
+            .collect()
+    }
+}
+
+impl PartialEq for Mounts {
+    fn eq(&self, other: &Mounts) -> bool {
+        self.ours() == other.ours()
+    }
+}
+
+impl std::fmt::Debug for Mounts {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list().entries(self.ours()).finish()
+    }
+}
+
+/// A mountinfo field with its octal escapes (`\040` for a space) undone.
+fn unescape(field: &str) -> String {
+    let mut out = String::new();
+    let mut rest = field;
+    while let Some(i) = rest.find('\\') {
+        out.push_str(&rest[..i]);
+        match rest.get(i + 1..i + 4).map(|o| u8::from_str_radix(o, 8)) {
+            Some(Ok(b)) => {
+                out.push(b as char);
+                rest = &rest[i + 4..];
+            }
+            _ => {
+                out.push('\\');
+                rest = &rest[i + 1..];
+            }
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+/// Argument `index` of every successful call named `name` in this process's trace, with
+/// its quotes taken off (paths, mostly).
+fn traced_args(name: &str, index: usize) -> Vec<String> {
+    let text = std::fs::read_to_string(process_trace()).unwrap_or_default();
+    let mut args: Vec<String> = text
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|e| e["name"] == name && e["result"] == 0)
+        .filter_map(|e| {
+            e["args"][index]
+                .as_str()
+                .map(|a| a.trim_matches('"').to_string())
+        })
+        .collect();
+    args.sort();
+    args.dedup();
+    args
 }
 
 /// What the host looks like, for before/after comparisons: its mount table, and the
@@ -84,42 +157,34 @@ pub fn host_mounts() -> String {
 /// what the tests made is compared: another glassbox on the same machine may make and
 /// remove cgroups of its own meanwhile.
 #[allow(dead_code)]
-pub fn host_state() -> (String, Vec<String>) {
+pub fn host_state() -> (Mounts, Vec<String>) {
     (host_mounts(), cgroups_made_and_left())
 }
 
 /// Where every glassbox command of this test process narrates its calls (`--trace`), so a
 /// test can tell what its own commands made on the host.
 pub fn process_trace() -> PathBuf {
-    use std::os::unix::fs::PermissionsExt;
-    let path = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
-        .join(format!("trace-{}.jsonl", std::process::id()));
-    if !path.exists() {
-        // Writable by all: some tests run glassbox as an unprivileged user.
+    static MADE: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    MADE.get_or_init(|| {
+        use std::os::unix::fs::PermissionsExt;
+        let path = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+            .join(format!("trace-{}.jsonl", std::process::id()));
+        // Made anew by each test process (an earlier one may have had the same pid), and
+        // writable by all: some tests run glassbox as an unprivileged user.
         let _ = std::fs::File::create(&path);
         let _ = std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o666));
-    }
-    path
+        path
+    })
+    .clone()
 }
 
 /// The cgroup directories that glassbox commands of this process made (a successful
 /// mkdir under /sys/fs/cgroup in their trace) and that still exist. The shared parent
 /// (`…/glassbox`) is left out: it belongs to every glassbox on the machine.
 pub fn cgroups_made_and_left() -> Vec<String> {
-    let text = std::fs::read_to_string(process_trace()).unwrap_or_default();
-    let mut made: Vec<String> = text
-        .lines()
-        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
-        .filter(|e| e["name"] == "mkdir" && e["result"] == 0)
-        .filter_map(|e| {
-            e["args"][0]
-                .as_str()
-                .map(|a| a.trim_matches('"').to_string())
-        })
+    traced_args("mkdir", 0)
+        .into_iter()
         .filter(|p| p.starts_with("/sys/fs/cgroup/") && !p.ends_with("/glassbox"))
         .filter(|p| std::path::Path::new(p).is_dir())
-        .collect();
-    made.sort();
-    made.dedup();
-    made
+        .collect()
 }

@@ -99,8 +99,16 @@ fn run_full(
         .env("GLASSBOX_TRACE", &trace);
     adjust(&mut cmd);
     let output = cmd.output().expect("strace runs (is it installed?)");
-    let events = std::fs::read_to_string(&trace)
-        .unwrap_or_default()
+    let traced = std::fs::read_to_string(&trace).unwrap_or_default();
+    // What these calls made on the host is compared after the test as well (host_state).
+    if let Ok(mut all) = std::fs::OpenOptions::new()
+        .append(true)
+        .open(super::process_trace())
+    {
+        use std::io::Write;
+        let _ = all.write_all(traced.as_bytes());
+    }
+    let events = traced
         .lines()
         .map(|l| serde_json::from_str(l).expect("every trace line is JSON"))
         .collect();

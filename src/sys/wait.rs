@@ -1,0 +1,75 @@
+//! Waiting for a process to end without sleeping: pidfd_open(2), then poll(2) on the
+//! descriptor, which the kernel makes readable the moment the process exits. `stop` and
+//! `rm -f` wait this way for a container's PID 1 and for its supervisor, instead of
+//! looking again every few milliseconds.
+
+use super::{check, Sys};
+use crate::error::Result;
+use crate::narrate::Call;
+use nix::errno::Errno;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::time::Duration;
+
+impl Sys<'_> {
+    /// pidfd_open(2): a descriptor for `pid`. `None` when the process is already gone
+    /// (ESRCH) or in a dry run.
+    pub fn pidfd_open(&self, pid: i32, why: &str) -> Result<Option<OwnedFd>> {
+        let call = Call::new(
+            "pidfd_open",
+            vec![pid.to_string(), "0".into()],
+            "pidfd_open(2)",
+            why,
+        );
+        self.narrator.before(&call);
+        let made = self.perform(&call, || {
+            check(unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) })
+        });
+        match made {
+            Ok(_) if self.dry_run() => Ok(None),
+            Ok(fd) => Ok(Some(unsafe { OwnedFd::from_raw_fd(fd as i32) })),
+            Err(Errno::ESRCH) => Ok(None),
+            Err(e) => Err(crate::error::Error::sys(
+                format!("pidfd_open({pid}) failed"),
+                e,
+                "Linux 5.3 or newer is needed to wait for a process this way: upgrade the kernel",
+            )),
+        }
+    }
+
+    /// poll(2) on a pidfd: true once the process has exited, false when `limit` passed.
+    pub fn poll_exit(&self, pidfd: &OwnedFd, limit: Duration, why: &str) -> Result<bool> {
+        let fd = pidfd.as_raw_fd();
+        let ms = limit.as_millis().min(i32::MAX as u128) as i32;
+        let call = Call::new(
+            "poll",
+            vec![
+                format!("[{{fd={fd}, events=POLLIN}}]"),
+                "1".into(),
+                ms.to_string(),
+            ],
+            "poll(2)",
+            why,
+        )
+        .blocking();
+        let mut pfd = libc::pollfd {
+            fd,
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        let ready = self.call_plain(call, || loop {
+            match check(unsafe { libc::poll(&mut pfd, 1, ms) } as libc::c_long) {
+                Err(Errno::EINTR) => continue,
+                other => return other,
+            }
+        })?;
+        Ok(ready > 0)
+    }
+
+    /// Wait up to `limit` for `pid` to end: true if it has (or was gone already).
+    pub fn wait_exit(&self, pid: i32, limit: Duration, why: &str) -> Result<bool> {
+        match self.pidfd_open(pid, why)? {
+            Some(fd) => self.poll_exit(&fd, limit, why),
+            None => Ok(true),
+        }
+    }
+}
