@@ -299,3 +299,24 @@ impl Sys<'_> {
         Ok(())
     }
 }
+
+impl Sys<'_> {
+    /// prctl(PR_SET_KEEPCAPS, on): whether the permitted capabilities survive a change of uid
+    /// from 0 to another (the kernel clears the flag again at execve).
+    pub fn set_keepcaps(&self, on: bool, why: &str) -> Result<()> {
+        let v = u64::from(on);
+        let call = Call::new(
+            "prctl",
+            vec!["PR_SET_KEEPCAPS".into(), v.to_string()],
+            "prctl(2)",
+            why,
+        );
+        self.call_plain(call, || {
+            check(
+                unsafe { libc::prctl(libc::PR_SET_KEEPCAPS, v as libc::c_ulong, 0, 0, 0) }
+                    as libc::c_long,
+            )
+        })?;
+        Ok(())
+    }
+}
