@@ -8,12 +8,8 @@ use common::*;
 use std::path::Path;
 use std::process::{Command, Output};
 
-/// An Env whose glassbox sees no GLASSBOX_* variable of the caller but its state directory.
-fn env() -> Env {
-    Env::new()
-}
-
-/// `glassbox -q run --rm ARGS…` in the test's own state directory.
+/// `glassbox -q run --rm ARGS…` in the test's own state directory, with no inherited
+/// GLASSBOX_* setting but that one.
 fn run(env: &Env, args: &[&str]) -> Output {
     env.cmd()
         .env_remove("GLASSBOX_DATA_DIR")
@@ -67,7 +63,7 @@ fn a_read_only_volume_is_read_only_all_the_way_down() {
     if !root_or_skip("a_read_only_volume_is_read_only_all_the_way_down") {
         return;
     }
-    let env = env();
+    let env = Env::new();
     let vol = TmpfsUnder::new();
     let v = format!("{}:/v:ro", vol.path().display());
     // `true >>` opens a file for writing and writes nothing: the host's core_pattern and
@@ -107,7 +103,7 @@ fn without_mount_setattr_a_read_only_volume_is_refused() {
     {
         return;
     }
-    let env = env();
+    let env = Env::new();
     let dir = tempfile::tempdir().unwrap();
     let v = format!("{}:/v:ro", dir.path().display());
     let state = env.state.path().to_path_buf();
@@ -179,7 +175,7 @@ fn the_filter_refuses_new_namespaces_and_io_uring_unless_sys_admin() {
         .output()
         .unwrap();
     assert!(cc.status.success(), "gcc: {}", stderr(&cc));
-    let env = env();
+    let env = Env::new();
     let v = format!("{}:/probe:ro", tools.path().display());
     let probe = |extra: &[&str]| {
         let o = run(
@@ -239,7 +235,7 @@ fn a_user_without_setuid_or_setgid_capabilities_still_starts() {
     if !root_or_skip("a_user_without_setuid_or_setgid_capabilities_still_starts") {
         return;
     }
-    let env = env();
+    let env = Env::new();
     for drop in ["ALL", "SETUID", "SETGID"] {
         let o = run(
             &env,
@@ -295,7 +291,55 @@ fn a_user_without_setuid_or_setgid_capabilities_still_starts() {
         stdout(&o).split_whitespace().last(),
         Some("0000000000000000")
     );
+    // exec -u into a container that keeps no capability: the same order.
+    env.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "nocaps",
+        "--cap-drop",
+        "ALL",
+        "busybox",
+        "sleep",
+        "100",
+    ]);
+    let out = env.ok(&[
+        "exec",
+        "-u",
+        "1000",
+        "nocaps",
+        "sh",
+        "-c",
+        "id; cat /proc/self/status",
+    ]);
+    assert!(out.starts_with("uid=1000 gid=1000"), "{out}");
+    assert_eq!(field(&out, "CapEff"), "0000000000000000");
+    env.ok(&["rm", "-f", "nocaps"]);
     env.assert_clean();
+}
+
+#[test]
+fn the_filter_is_installed_without_no_new_privs_too() {
+    if !root_or_skip("the_filter_is_installed_without_no_new_privs_too") {
+        return;
+    }
+    // Without no_new_privs, seccomp(2) needs CAP_SYS_ADMIN: installed before the cut.
+    let o = glassbox()
+        .args([
+            "-q",
+            "security",
+            "--security-opt",
+            "no-new-privileges=false",
+            "--",
+        ])
+        .args(["grep", "-E", "^(NoNewPrivs|Seccomp):", "/proc/self/status"])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(
+        stdout(&o).split_whitespace().collect::<Vec<_>>(),
+        ["NoNewPrivs:", "0", "Seccomp:", "2"]
+    );
 }
 
 #[test]
@@ -305,7 +349,7 @@ fn the_ids_change_before_the_capabilities_are_cut_and_the_narration_says_so() {
     {
         return;
     }
-    let env = env();
+    let env = Env::new();
     let state = env.state.path().to_path_buf();
     let t = strace::run_with(
         &[
