@@ -1,4 +1,5 @@
-//! Mount-table and root calls: mount(2), umount2(2), pivot_root(2), chroot(2), chdir(2).
+//! Mount-table and root calls: mount(2), mount_setattr(2), umount2(2), pivot_root(2),
+//! chroot(2), chdir(2).
 
 use super::{check, cstring, diagnose, qpath, quote, render_flags, Sys};
 use crate::error::Result;

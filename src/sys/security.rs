@@ -1,5 +1,6 @@
-//! Privilege calls: prctl(PR_CAPBSET_DROP), capset(2), prctl(PR_CAP_AMBIENT), seccomp(2),
-//! close_range(2).
+//! Privilege calls: prctl(PR_CAPBSET_DROP), capset(2), prctl(PR_CAP_AMBIENT),
+//! prctl(PR_SET_KEEPCAPS), seccomp(2), close_range(2), and the id changes (setgroups(2),
+//! setresgid(2), setresuid(2)).
 
 use super::{check, render_flags, Sys};
 use crate::error::Result;
