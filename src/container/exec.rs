@@ -116,12 +116,9 @@ pub fn main(a: &ExecArgs, sys: &Sys) -> Result<i32> {
             )?;
         }
         if plan.has(Stage::Security) {
-            crate::stages::security::apply(sys, &plan.security)?;
-        }
-        if let Some((uid, gid)) = plan.user {
-            sys.setgroups(&[], "no supplementary groups from the host")?;
-            sys.setresgid(gid, "the container's group")?;
-            sys.setresuid(uid, "the container's user")?;
+            crate::stages::security::apply(sys, &plan.security, plan.user)?;
+        } else if let Some((uid, gid)) = plan.user {
+            crate::stages::security::become_user(sys, uid, gid)?;
         }
         sys.chdir(Path::new(&plan.workdir), "the working directory")?;
         sys.exec_env(

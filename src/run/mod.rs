@@ -879,17 +879,14 @@ fn child(
     if let Some(socket) = console {
         terminal_of_its_own(sys, socket)?;
     }
+    // The security stage changes the ids itself, before it cuts capabilities (runc's order).
     if plan.has(Stage::Security) {
-        crate::stages::security::apply(sys, &plan.security)?;
-    }
-    if let Some((uid, gid)) = plan.user {
+        crate::stages::security::apply(sys, &plan.security, plan.user)?;
+    } else if let Some((uid, gid)) = plan.user {
         n.stage("user", "become the container's user");
-        sys.setgroups(&[], "no supplementary groups from the host")?;
-        sys.setresgid(gid, "the group the container runs as")?;
-        sys.setresuid(
-            uid,
-            "the user the container runs as: a non-zero uid loses every capability",
-        )?;
+        crate::stages::security::become_user(sys, uid, gid)?;
+    }
+    if plan.user.is_some() {
         sys.set_parent_death_signal(
             libc::SIGKILL,
             "again: the kernel clears the parent-death signal when the uid or gid changes",

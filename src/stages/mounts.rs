@@ -14,7 +14,8 @@
 //!   mknod, or bound from the host's /dev inside a user namespace, where mknod is not allowed),
 //!   and the links fd, stdin, stdout, stderr and ptmx;
 //! - devpts: a new devpts instance on /dev/pts (its own pty numbers); shm: a tmpfs on /dev/shm;
-//! - volumes: bind mounts, remounted read-only for `:ro`.
+//! - volumes: recursive bind mounts; `:ro` makes the volume and every mount under it read-only
+//!   (mount_setattr with AT_RECURSIVE, as Docker 25 does).
 //!
 //! Every mount target is resolved inside the root by the kernel (openat2 with RESOLVE_BENEATH
 //! and RESOLVE_NO_SYMLINKS), never by comparing strings: a root filesystem whose /proc is a
@@ -637,10 +638,11 @@ fn mount_volume(sys: &Sys, root: &Path, v: &Volume) -> Result<()> {
         &format!("mount --rbind {hs} {}", t.display()),
     )?;
     if v.read_only {
-        remount_ro(
-            sys,
+        // A remount with MS_RDONLY would change only the top mount: the mounts under it
+        // (a host's /proc, /sys/fs/cgroup, any submount) would stay writable (as Docker 25).
+        sys.mount_setattr_rdonly_recursive(
             &t,
-            "read-only: a bind mount takes MS_RDONLY only in a second call, a remount",
+            "read-only, with every mount under it: one remount would leave the mounts below writable",
         )?;
     }
     Ok(())

@@ -1,8 +1,9 @@
 //! The security stage: what a container process may still do once it runs.
 //!
 //! The same steps, in the same order, as Docker's runtime: drop capabilities from the
-//! bounding set, set the remaining capabilities (Docker's default 14, empty inheritable),
-//! clear the ambient set, set no_new_privs, install a seccomp filter, and mark every
+//! bounding set, change to the container's user keeping capabilities across the change
+//! (PR_SET_KEEPCAPS), set the remaining capabilities (Docker's default 14, empty
+//! inheritable), clear the ambient set, set no_new_privs, install a seccomp filter, and mark every
 //! descriptor above stdio close-on-exec — each its own narrated call.
 
 use crate::error::{Error, Result};
@@ -30,47 +31,67 @@ pub const DOCKER_DEFAULT_CAPS: &[&str] = &[
 ];
 
 /// Syscalls the default filter refuses with EPERM: kernel keyring, kexec, module loading,
-/// handle-based opens (the "shocker" escape), clocks, swap, reboot, BPF and perf, the
-/// new mount API, and namespace changes from inside. In the spirit of Docker's profile,
-/// as a short denylist a learner can read.
-pub const DENIED_SYSCALLS: &[(&str, libc::c_long)] = &[
-    ("keyctl", libc::SYS_keyctl),
-    ("add_key", libc::SYS_add_key),
-    ("request_key", libc::SYS_request_key),
-    ("kexec_load", libc::SYS_kexec_load),
-    ("kexec_file_load", libc::SYS_kexec_file_load),
-    ("open_by_handle_at", libc::SYS_open_by_handle_at),
-    ("name_to_handle_at", libc::SYS_name_to_handle_at),
-    ("init_module", libc::SYS_init_module),
-    ("finit_module", libc::SYS_finit_module),
-    ("delete_module", libc::SYS_delete_module),
-    ("bpf", libc::SYS_bpf),
-    ("perf_event_open", libc::SYS_perf_event_open),
-    ("userfaultfd", libc::SYS_userfaultfd),
-    ("reboot", libc::SYS_reboot),
-    ("swapon", libc::SYS_swapon),
-    ("swapoff", libc::SYS_swapoff),
-    ("acct", libc::SYS_acct),
-    ("settimeofday", libc::SYS_settimeofday),
-    ("clock_settime", libc::SYS_clock_settime),
-    ("clock_adjtime", libc::SYS_clock_adjtime),
-    ("adjtimex", libc::SYS_adjtimex),
-    ("iopl", libc::SYS_iopl),
-    ("ioperm", libc::SYS_ioperm),
-    ("quotactl", libc::SYS_quotactl),
-    ("lookup_dcookie", libc::SYS_lookup_dcookie),
-    ("kcmp", libc::SYS_kcmp),
-    ("process_vm_readv", libc::SYS_process_vm_readv),
-    ("process_vm_writev", libc::SYS_process_vm_writev),
-    ("fsopen", libc::SYS_fsopen),
-    ("fsmount", libc::SYS_fsmount),
-    ("move_mount", libc::SYS_move_mount),
-    ("open_tree", libc::SYS_open_tree),
-    ("unshare", libc::SYS_unshare),
-    ("setns", libc::SYS_setns),
-    ("mount", libc::SYS_mount),
-    ("umount2", libc::SYS_umount2),
-    ("pivot_root", libc::SYS_pivot_root),
+/// handle-based opens (the "shocker" escape), clocks, swap, reboot, BPF and perf, io_uring,
+/// the new mount API, and namespace changes from inside. In the spirit of Docker's profile,
+/// as a short denylist a learner can read. The third field is the capability that opens a
+/// call again when the container keeps it, as in Docker's profile (`--cap-add SYS_ADMIN`
+/// allows mount and unshare; `--cap-add SYS_TIME` allows settimeofday).
+#[rustfmt::skip]
+pub const DENIED_SYSCALLS: &[(&str, libc::c_long, Option<&str>)] = &[
+    ("keyctl", libc::SYS_keyctl, None),
+    ("add_key", libc::SYS_add_key, None),
+    ("request_key", libc::SYS_request_key, None),
+    ("kexec_load", libc::SYS_kexec_load, None),
+    ("kexec_file_load", libc::SYS_kexec_file_load, None),
+    ("open_by_handle_at", libc::SYS_open_by_handle_at, Some("CAP_DAC_READ_SEARCH")),
+    ("name_to_handle_at", libc::SYS_name_to_handle_at, None),
+    ("init_module", libc::SYS_init_module, Some("CAP_SYS_MODULE")),
+    ("finit_module", libc::SYS_finit_module, Some("CAP_SYS_MODULE")),
+    ("delete_module", libc::SYS_delete_module, Some("CAP_SYS_MODULE")),
+    ("bpf", libc::SYS_bpf, Some("CAP_SYS_ADMIN")),
+    ("perf_event_open", libc::SYS_perf_event_open, Some("CAP_SYS_ADMIN")),
+    ("userfaultfd", libc::SYS_userfaultfd, None),
+    ("reboot", libc::SYS_reboot, Some("CAP_SYS_BOOT")),
+    ("swapon", libc::SYS_swapon, None),
+    ("swapoff", libc::SYS_swapoff, None),
+    ("acct", libc::SYS_acct, Some("CAP_SYS_PACCT")),
+    ("settimeofday", libc::SYS_settimeofday, Some("CAP_SYS_TIME")),
+    ("clock_settime", libc::SYS_clock_settime, Some("CAP_SYS_TIME")),
+    ("clock_adjtime", libc::SYS_clock_adjtime, Some("CAP_SYS_TIME")),
+    ("adjtimex", libc::SYS_adjtimex, Some("CAP_SYS_TIME")),
+    ("iopl", libc::SYS_iopl, Some("CAP_SYS_RAWIO")),
+    ("ioperm", libc::SYS_ioperm, Some("CAP_SYS_RAWIO")),
+    ("quotactl", libc::SYS_quotactl, Some("CAP_SYS_ADMIN")),
+    ("lookup_dcookie", libc::SYS_lookup_dcookie, Some("CAP_SYS_ADMIN")),
+    ("kcmp", libc::SYS_kcmp, Some("CAP_SYS_PTRACE")),
+    ("process_vm_readv", libc::SYS_process_vm_readv, Some("CAP_SYS_PTRACE")),
+    ("process_vm_writev", libc::SYS_process_vm_writev, Some("CAP_SYS_PTRACE")),
+    // io_uring does file and network I/O behind the filter's back (Docker since 2023).
+    ("io_uring_setup", libc::SYS_io_uring_setup, None),
+    ("io_uring_enter", libc::SYS_io_uring_enter, None),
+    ("io_uring_register", libc::SYS_io_uring_register, None),
+    ("fsopen", libc::SYS_fsopen, Some("CAP_SYS_ADMIN")),
+    ("fsmount", libc::SYS_fsmount, Some("CAP_SYS_ADMIN")),
+    ("move_mount", libc::SYS_move_mount, Some("CAP_SYS_ADMIN")),
+    ("open_tree", libc::SYS_open_tree, Some("CAP_SYS_ADMIN")),
+    ("mount_setattr", libc::SYS_mount_setattr, Some("CAP_SYS_ADMIN")),
+    ("unshare", libc::SYS_unshare, Some("CAP_SYS_ADMIN")),
+    ("setns", libc::SYS_setns, Some("CAP_SYS_ADMIN")),
+    ("mount", libc::SYS_mount, Some("CAP_SYS_ADMIN")),
+    ("umount2", libc::SYS_umount2, Some("CAP_SYS_ADMIN")),
+    ("pivot_root", libc::SYS_pivot_root, None),
+];
+
+/// The namespace flags of clone(2) that the filter refuses without CAP_SYS_ADMIN: a user
+/// namespace made inside would give its maker every capability over new namespaces.
+const CLONE_NAMESPACE_FLAGS: &[(libc::c_int, &str)] = &[
+    (libc::CLONE_NEWNS, "CLONE_NEWNS"),
+    (libc::CLONE_NEWUTS, "CLONE_NEWUTS"),
+    (libc::CLONE_NEWIPC, "CLONE_NEWIPC"),
+    (libc::CLONE_NEWUSER, "CLONE_NEWUSER"),
+    (libc::CLONE_NEWPID, "CLONE_NEWPID"),
+    (libc::CLONE_NEWNET, "CLONE_NEWNET"),
+    (libc::CLONE_NEWCGROUP, "CLONE_NEWCGROUP"),
 ];
 
 /// What the security stage will do.
@@ -166,12 +187,60 @@ impl SecurityPlan {
     }
 }
 
-/// The default seccomp filter as a BPF program: the denied calls answer EPERM.
-pub fn default_filter() -> Result<BpfProgram> {
-    let rules: BTreeMap<i64, Vec<seccompiler::SeccompRule>> = DENIED_SYSCALLS
+/// Whether `caps` holds the capability named `name`.
+fn keeps(caps: u64, name: &str) -> bool {
+    cap_number(name).is_some_and(|n| caps & (1u64 << n) != 0)
+}
+
+/// The names of the syscalls the filter refuses when the container keeps `caps`.
+pub fn denied_syscalls(caps: u64) -> Vec<&'static str> {
+    DENIED_SYSCALLS
         .iter()
-        .map(|(_, nr)| (*nr, vec![]))
+        .filter(|(_, _, unless)| !unless.is_some_and(|c| keeps(caps, c)))
+        .map(|(name, _, _)| *name)
+        .collect()
+}
+
+/// The default seccomp filter as a BPF program: the denied calls answer EPERM, and so does
+/// clone(2) with a namespace flag unless CAP_SYS_ADMIN is kept (as Docker's profile).
+pub fn default_filter(caps: u64) -> Result<BpfProgram> {
+    use seccompiler::{SeccompCmpArgLen, SeccompCmpOp, SeccompCondition, SeccompRule};
+    let mut rules: BTreeMap<i64, Vec<SeccompRule>> = DENIED_SYSCALLS
+        .iter()
+        .filter(|(_, _, unless)| !unless.is_some_and(|c| keeps(caps, c)))
+        .map(|(_, nr, _)| (*nr, vec![]))
         .collect();
+    if !keeps(caps, "CAP_SYS_ADMIN") {
+        // One rule a flag: (flags & CLONE_NEWUSER) == CLONE_NEWUSER, and so on; any one matches.
+        let clone = CLONE_NAMESPACE_FLAGS
+            .iter()
+            .map(|(flag, _)| {
+                let f = *flag as u64;
+                SeccompCondition::new(0, SeccompCmpArgLen::Qword, SeccompCmpOp::MaskedEq(f), f)
+                    .and_then(|c| SeccompRule::new(vec![c]))
+            })
+            .collect::<std::result::Result<Vec<_>, _>>()
+            .map_err(filter_error)?;
+        rules.insert(libc::SYS_clone, clone);
+    }
+    compile(rules, libc::EPERM)
+}
+
+/// A second filter: clone3(2) answers ENOSYS, as in Docker's profile. Its flags sit in a
+/// structure in memory that a filter cannot read, and ENOSYS (not EPERM) makes the C
+/// library fall back to clone(2), whose flags the first filter checks.
+pub fn clone3_filter() -> Result<BpfProgram> {
+    compile(BTreeMap::from([(libc::SYS_clone3, vec![])]), libc::ENOSYS)
+}
+
+fn filter_error(e: impl std::fmt::Display) -> Error {
+    Error::new(
+        format!("cannot build the seccomp filter: {e}"),
+        "run with --security-opt seccomp=unconfined",
+    )
+}
+
+fn compile(rules: BTreeMap<i64, Vec<seccompiler::SeccompRule>>, errno: i32) -> Result<BpfProgram> {
     let arch = TargetArch::try_from(std::env::consts::ARCH).map_err(|_| {
         Error::new(
             format!(
@@ -184,15 +253,10 @@ pub fn default_filter() -> Result<BpfProgram> {
     let filter = SeccompFilter::new(
         rules,
         SeccompAction::Allow,
-        SeccompAction::Errno(libc::EPERM as u32),
+        SeccompAction::Errno(errno as u32),
         arch,
     )
-    .map_err(|e| {
-        Error::new(
-            format!("cannot build the seccomp filter: {e}"),
-            "run with --security-opt seccomp=unconfined",
-        )
-    })?;
+    .map_err(filter_error)?;
     BpfProgram::try_from(filter).map_err(|e| {
         Error::new(
             format!("cannot compile the seccomp filter: {e}"),
@@ -242,12 +306,16 @@ pub fn main(a: &crate::cli::SecurityArgs, sys: &Sys) -> Result<i32> {
         ));
     }
     let plan = SecurityPlan::from_opts(&a.opts)?;
-    apply(sys, &plan)?;
+    apply(sys, &plan, None)?;
     super::exec_tail(sys, &a.tail.command)
 }
 
-/// Apply the plan to this process, right before it execs the command.
-pub fn apply(sys: &Sys, plan: &SecurityPlan) -> Result<()> {
+/// Apply the plan to this process, right before it execs the command, and become `user`
+/// (uid, gid) on the way. runc's order: the bounding set first (dropping from it needs
+/// CAP_SETPCAP); then the ids, with the capabilities kept across the change, so a plan
+/// without CAP_SETUID or CAP_SETGID can still change them; then the kept sets, the
+/// ambient set, no_new_privs and the filter.
+pub fn apply(sys: &Sys, plan: &SecurityPlan, user: Option<(u32, u32)>) -> Result<()> {
     let n = sys.narrator;
     n.stage("security", "cut privileges down to what a container needs");
     let held = held_caps();
@@ -268,6 +336,19 @@ pub fn apply(sys: &Sys, plan: &SecurityPlan) -> Result<()> {
             sys.capbset_drop(cap, &format!("{} is not in the kept set: drop it from the bounding set so no execve can get it back", cap_name(cap)))?;
         }
     }
+    if plan.seccomp && !plan.no_new_privs {
+        n.note("without no_new_privs, installing a filter needs CAP_SYS_ADMIN: install it now, while glassbox still holds it (as runc does)");
+        install_filters(sys, caps)?;
+    }
+    if let Some((uid, gid)) = user {
+        n.note(&format!("become uid {uid}, gid {gid} before the capabilities are cut, so dropping SETUID or SETGID cannot stop the change (runc's order)"));
+        sys.set_keepcaps(
+            true,
+            "keep the permitted capabilities across the change of uid: the cut below decides what stays",
+        )?;
+        become_user(sys, uid, gid)?;
+        sys.set_keepcaps(false, "the ids are changed: back to the kernel's rule")?;
+    }
     sys.capset(
         caps,
         caps,
@@ -279,31 +360,11 @@ pub fn apply(sys: &Sys, plan: &SecurityPlan) -> Result<()> {
         sys.set_no_new_privs(
             "no setuid binary or file capability inside can raise privileges again",
         )?;
+        if plan.seccomp {
+            install_filters(sys, caps)?;
+        }
     }
-    if plan.seccomp {
-        let program: Vec<libc::sock_filter> = default_filter()?
-            .iter()
-            .map(|f| libc::sock_filter {
-                code: f.code,
-                jt: f.jt,
-                jf: f.jf,
-                k: f.k,
-            })
-            .collect();
-        n.note(&format!(
-            "the seccomp filter answers EPERM to {} syscalls: {}",
-            DENIED_SYSCALLS.len(),
-            DENIED_SYSCALLS
-                .iter()
-                .map(|(name, _)| *name)
-                .collect::<Vec<_>>()
-                .join(", ")
-        ));
-        sys.seccomp_filter(
-            &program,
-            "from here on the kernel checks every syscall against the filter",
-        )?;
-    } else {
+    if !plan.seccomp {
         n.warn("no seccomp filter: every syscall the capabilities allow is open to the container");
     }
     sys.cloexec_from(
@@ -311,6 +372,57 @@ pub fn apply(sys: &Sys, plan: &SecurityPlan) -> Result<()> {
         "no descriptor but stdin, stdout and stderr crosses into the container",
     )?;
     Ok(())
+}
+
+/// Become the container's user: groups, then gid, then uid (once the uid is not 0, the
+/// capabilities to change the others are gone).
+pub fn become_user(sys: &Sys, uid: u32, gid: u32) -> Result<()> {
+    sys.setgroups(&[], "no supplementary groups from the host")?;
+    sys.setresgid(gid, "the group the container runs as")?;
+    sys.setresuid(
+        uid,
+        "the user the container runs as: at execve a non-zero uid keeps no capability",
+    )
+}
+
+/// The default filter, and the clone3 one unless CAP_SYS_ADMIN is kept.
+fn install_filters(sys: &Sys, caps: u64) -> Result<()> {
+    let n = sys.narrator;
+    let denied = denied_syscalls(caps);
+    let sys_admin = keeps(caps, "CAP_SYS_ADMIN");
+    n.note(&format!(
+        "the seccomp filter answers EPERM to {} syscalls: {}{}",
+        denied.len(),
+        denied.join(", "),
+        if sys_admin {
+            ""
+        } else {
+            "; and to clone with a namespace flag (CLONE_NEWUSER, CLONE_NEWNET, ...)"
+        }
+    ));
+    sys.seccomp_filter(
+        &to_sock_filter(default_filter(caps)?),
+        "from here on the kernel checks every syscall against the filter",
+    )?;
+    if !sys_admin {
+        sys.seccomp_filter(
+            &to_sock_filter(clone3_filter()?),
+            "clone3 answers ENOSYS: its flags are out of a filter's reach, and ENOSYS makes the C library fall back to clone, whose flags the filter checks",
+        )?;
+    }
+    Ok(())
+}
+
+fn to_sock_filter(program: BpfProgram) -> Vec<libc::sock_filter> {
+    program
+        .iter()
+        .map(|f| libc::sock_filter {
+            code: f.code,
+            jt: f.jt,
+            jf: f.jf,
+            k: f.k,
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -343,7 +455,16 @@ mod tests {
     }
 
     #[test]
-    fn the_default_filter_compiles() {
-        assert!(default_filter().unwrap().len() > DENIED_SYSCALLS.len());
+    fn the_filters_compile_and_sys_admin_opens_the_namespace_calls() {
+        let docker = SecurityPlan::docker_default().caps;
+        assert!(default_filter(docker).unwrap().len() > DENIED_SYSCALLS.len());
+        assert!(!clone3_filter().unwrap().is_empty());
+        let denied = denied_syscalls(docker);
+        assert!(denied.contains(&"unshare") && denied.contains(&"io_uring_setup"));
+        let mut admin = SecurityPlan::docker_default();
+        admin.adjust(&["SYS_ADMIN".into()], &[]).unwrap();
+        let denied = denied_syscalls(admin.caps);
+        assert!(!denied.contains(&"unshare") && !denied.contains(&"mount"));
+        assert!(denied.contains(&"keyctl") && denied.contains(&"io_uring_setup"));
     }
 }

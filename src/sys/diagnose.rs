@@ -363,6 +363,21 @@ pub fn cgroup_write(path: &Path, value: &str, errno: Errno) -> Diagnosis {
     }
 }
 
+/// mount_setattr(2): ENOSYS (a kernel older than 5.12), EINVAL (not a mount point).
+pub fn mount_setattr(path: &Path, errno: Errno) -> Diagnosis {
+    match errno {
+        Errno::ENOSYS => d(
+            "this kernel has no mount_setattr (Linux 5.12 and newer have it), so it cannot make a volume and every mount under it read-only at once; a plain read-only remount would leave the mounts under the volume writable, so glassbox refuses",
+            "run on Linux 5.12 or newer, or drop :ro from the volume",
+        ),
+        Errno::EINVAL => d(
+            format!("{} is not a mount point, so its mount attributes cannot be changed", path.display()),
+            "bind-mount it first",
+        ),
+        _ => generic("mount_setattr", errno),
+    }
+}
+
 #[cfg(test)]
 mod cgroup_tests {
     use super::*;

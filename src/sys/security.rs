@@ -1,5 +1,6 @@
-//! Privilege calls: prctl(PR_CAPBSET_DROP), capset(2), prctl(PR_CAP_AMBIENT), seccomp(2),
-//! close_range(2).
+//! Privilege calls: prctl(PR_CAPBSET_DROP), capset(2), prctl(PR_CAP_AMBIENT),
+//! prctl(PR_SET_KEEPCAPS), seccomp(2), close_range(2), and the id changes (setgroups(2),
+//! setresgid(2), setresuid(2)).
 
 use super::{check, render_flags, Sys};
 use crate::error::Result;
@@ -295,6 +296,27 @@ impl Sys<'_> {
         );
         self.call_plain(call, || {
             check(unsafe { libc::setresuid(uid, uid, uid) } as libc::c_long)
+        })?;
+        Ok(())
+    }
+}
+
+impl Sys<'_> {
+    /// prctl(PR_SET_KEEPCAPS, on): whether the permitted capabilities survive a change of uid
+    /// from 0 to another (the kernel clears the flag again at execve).
+    pub fn set_keepcaps(&self, on: bool, why: &str) -> Result<()> {
+        let v = u64::from(on);
+        let call = Call::new(
+            "prctl",
+            vec!["PR_SET_KEEPCAPS".into(), v.to_string()],
+            "prctl(2)",
+            why,
+        );
+        self.call_plain(call, || {
+            check(
+                unsafe { libc::prctl(libc::PR_SET_KEEPCAPS, v as libc::c_ulong, 0, 0, 0) }
+                    as libc::c_long,
+            )
         })?;
         Ok(())
     }

@@ -31,6 +31,7 @@ const WATCHED: &[&str] = &[
     "unshare",
     "setns",
     "mount",
+    "mount_setattr",
     "umount2",
     "pivot_root",
     "chroot",
@@ -213,7 +214,7 @@ fn is_watched(c: &Syscall) -> bool {
         "write" => is_kernel_control_file(first),
         "prctl" => matches!(
             first,
-            "PR_CAPBSET_DROP" | "PR_SET_NO_NEW_PRIVS" | "PR_CAP_AMBIENT"
+            "PR_CAPBSET_DROP" | "PR_SET_NO_NEW_PRIVS" | "PR_CAP_AMBIENT" | "PR_SET_KEEPCAPS"
         ),
         // A netlink request that changes links, addresses or routes (src/sys/net.rs).
         "sendto" | "sendmsg" => c.args.get(1).is_some_and(|a| {
