@@ -232,3 +232,38 @@ pub fn pivot_into(sys: &Sys, dir: &Path) -> Result<()> {
     n.note("the old root is gone from this mount namespace: unlike chroot, there is nothing to climb back to");
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::narrate::Narrator;
+    use crate::sys::Recorder;
+
+    #[test]
+    fn pivot_into_binds_enters_pivots_detaches_the_old_root_and_starts_at_slash() {
+        let narrator = Narrator::silent();
+        let recorder = Recorder::new();
+        let sys = Sys::with_kernel(&narrator, &recorder);
+        pivot_into(&sys, Path::new("/c/rootfs")).unwrap();
+        assert_eq!(
+            recorder.lines(),
+            [
+                "mount(\"/c/rootfs\", \"/c/rootfs\", NULL, MS_BIND|MS_REC, NULL)",
+                "chdir(\"/c/rootfs\")",
+                "pivot_root(\".\", \".\")",
+                "umount2(\".\", MNT_DETACH)",
+                "chdir(\"/\")",
+            ]
+        );
+    }
+
+    #[test]
+    fn a_failed_pivot_root_stops_the_stage_before_the_old_root_is_touched() {
+        let narrator = Narrator::silent();
+        let recorder = Recorder::new();
+        let sys = Sys::with_kernel(&narrator, &recorder);
+        recorder.fail_next("pivot_root", nix::errno::Errno::EINVAL);
+        assert!(pivot_into(&sys, Path::new("/c/rootfs")).is_err());
+        assert_eq!(recorder.names(), ["mount", "chdir", "pivot_root"]);
+    }
+}

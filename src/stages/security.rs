@@ -467,4 +467,57 @@ mod tests {
         assert!(!denied.contains(&"unshare") && !denied.contains(&"mount"));
         assert!(denied.contains(&"keyctl") && denied.contains(&"io_uring_setup"));
     }
+
+    /// The calls of the security stage with their prctl options, with runs of one step
+    /// (the bounding-set drops) shown once.
+    fn steps(recorder: &crate::sys::Recorder) -> Vec<String> {
+        let mut steps: Vec<String> = Vec::new();
+        for c in recorder.calls() {
+            let step = match c.name.as_str() {
+                "prctl" => format!("prctl {}", c.args[0]),
+                other => other.to_string(),
+            };
+            if steps.last() != Some(&step) {
+                steps.push(step);
+            }
+        }
+        steps
+    }
+
+    #[test]
+    fn the_ids_change_before_the_cut_and_the_filter_comes_after_no_new_privs() {
+        let narrator = crate::narrate::Narrator::silent();
+        let recorder = crate::sys::Recorder::new();
+        let sys = Sys::with_kernel(&narrator, &recorder);
+        apply(&sys, &SecurityPlan::docker_default(), Some((1000, 1000))).unwrap();
+        assert_eq!(
+            steps(&recorder),
+            [
+                "prctl PR_CAPBSET_DROP",
+                "prctl PR_SET_KEEPCAPS",
+                "setgroups",
+                "setresgid",
+                "setresuid",
+                "prctl PR_SET_KEEPCAPS",
+                "capset",
+                "prctl PR_CAP_AMBIENT",
+                "prctl PR_SET_NO_NEW_PRIVS",
+                "seccomp",
+                "close_range",
+            ]
+        );
+    }
+
+    #[test]
+    fn without_a_user_no_id_changes_and_privileged_installs_no_filter() {
+        let narrator = crate::narrate::Narrator::silent();
+        let recorder = crate::sys::Recorder::new();
+        let sys = Sys::with_kernel(&narrator, &recorder);
+        apply(&sys, &SecurityPlan::privileged(), None).unwrap();
+        let steps = steps(&recorder);
+        for absent in ["setresuid", "seccomp", "prctl PR_SET_KEEPCAPS"] {
+            assert!(!steps.iter().any(|s| s == absent), "{absent} in {steps:?}");
+        }
+        assert_eq!(steps.last().map(String::as_str), Some("close_range"));
+    }
 }
