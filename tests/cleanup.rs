@@ -31,6 +31,7 @@ fn leave_entry(journal_dir: &Path, owner: Owner, resource: Resource, id: &str) {
         owner,
         created: 0,
         resource,
+        netns: None,
     };
     std::fs::write(
         journal_dir.join(format!("{id}.json")),
