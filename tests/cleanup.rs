@@ -158,3 +158,58 @@ fn a_mount_left_by_a_dead_owner_is_detached() {
     assert!(journal.entries().is_empty());
     assert_eq!(host_mounts(), host);
 }
+
+#[test]
+fn cleanup_does_not_remove_the_cgroup_parent_while_another_glassbox_makes_a_cgroup_in_it() {
+    if !root_or_skip("cleanup_and_the_cgroup_parent") {
+        return;
+    }
+    let hierarchy = Path::new("/sys/fs/cgroup/pids");
+    if !hierarchy.join("cgroup.procs").exists() {
+        eprintln!("SKIPPED cleanup_and_the_cgroup_parent: no cgroup v1 pids hierarchy");
+        return;
+    }
+    let parent = hierarchy.join("glassbox");
+    let child = parent.join(format!("gb-test-parent-lock-{}", std::process::id()));
+    let state = tempfile::tempdir().unwrap();
+    let journal = Journal::at(&state.path().join("journal")).unwrap();
+    // Stand in for a glassbox that makes its cgroup: it holds the lock glassbox takes for
+    // that, makes the parent, and makes its child a moment later.
+    let lock = nix::fcntl::Flock::lock(
+        std::fs::File::open(hierarchy).unwrap(),
+        nix::fcntl::FlockArg::LockExclusive,
+    )
+    .unwrap();
+    let made_parent = std::fs::create_dir(&parent).is_ok();
+    leave_entry(
+        journal.dir(),
+        dead_owner(),
+        Resource::Cgroup {
+            path: parent.clone(),
+        },
+        "00000000000000000003-1-0",
+    );
+    let cleanup = glassbox()
+        .arg("cleanup")
+        .env("GLASSBOX_STATE_DIR", state.path())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    let made_child = std::fs::create_dir(&child);
+    drop(lock);
+    let out = cleanup.wait_with_output().unwrap();
+    let _ = std::fs::remove_dir(&child);
+    if made_parent {
+        let _ = std::fs::remove_dir(&parent);
+    }
+    assert!(
+        made_child.is_ok(),
+        "cleanup removed the parent while another glassbox was making its cgroup in it: {made_child:?}\n{}{}",
+        stdout(&out),
+        stderr(&out)
+    );
+    // The parent in use counts as done: the last run out of it removes it.
+    assert!(out.status.success(), "{}{}", stdout(&out), stderr(&out));
+}
