@@ -12,9 +12,9 @@
 //! When nothing holds the namespace, the entry stays and the report says why.
 //!
 //! Entries of an older glassbox have no namespace. They are undone only when cleanup runs
-//! in the network namespace of pid 1 (the host's, seen from here): that is where glassbox
-//! was run from before it recorded namespaces, and running elsewhere is the very case that
-//! went wrong.
+//! in the host's network namespace (pid 1's, seen from here): that is where glassbox was
+//! mostly run from before it recorded namespaces, and running elsewhere is the very case
+//! that went wrong.
 
 use crate::error::Result;
 use crate::journal::{Entry, Journal, NetNs, Resource};
@@ -112,7 +112,7 @@ pub fn cleanup_where(sys: &Sys, journal: &Journal, chosen: impl Fn(&Entry) -> bo
             continue;
         }
         let Some(ns) = e.netns else {
-            if here.is_some() && here == NetNs::of(Path::new("/proc/1/ns/net")) {
+            if here.is_some() && here == host_netns() {
                 undo_here(sys, journal, &e, &mut report);
             } else {
                 report.in_use.push(format!(
@@ -140,6 +140,20 @@ pub fn cleanup_where(sys: &Sys, journal: &Journal, chosen: impl Fn(&Entry) -> bo
         undo_in(sys, journal, ns, &path, &entries, &mut report);
     }
     report
+}
+
+/// The host's network namespace as far as this process can see: pid 1's, or, where pid 1
+/// may not be looked at, that of kthreadd (pid 2 of the host's pid namespace: kernel
+/// threads live in the first network namespace).
+fn host_netns() -> Option<NetNs> {
+    NetNs::of(Path::new("/proc/1/ns/net")).or_else(|| {
+        let stat = std::fs::read_to_string("/proc/2/stat").ok()?;
+        let rest = stat.strip_prefix("2 (kthreadd) ")?;
+        // The host's kthreadd has no parent: its ppid (after the state) is 0.
+        (rest.split(' ').nth(1) == Some("0"))
+            .then(|| NetNs::of(Path::new("/proc/2/ns/net")))
+            .flatten()
+    })
 }
 
 fn first_line(err: &crate::error::Error) -> String {

@@ -210,6 +210,47 @@ fn cleanup_does_not_remove_the_cgroup_parent_while_another_glassbox_makes_a_cgro
         stdout(&out),
         stderr(&out)
     );
-    // The parent in use counts as done: the last run out of it removes it.
-    assert!(out.status.success(), "{}{}", stdout(&out), stderr(&out));
+}
+
+/// A link entry as a glassbox that did not record network namespaces wrote it.
+fn leave_old_link_entry(journal: &Journal, name: &str) {
+    leave_entry(
+        journal.dir(),
+        dead_owner(),
+        Resource::Link { name: name.into() },
+        "00000000000000000004-1-0",
+    );
+}
+
+#[test]
+fn an_old_network_entry_is_undone_only_from_the_hosts_network_namespace() {
+    if !root_or_skip("old_network_entry") || !tool_or_skip("old_network_entry", "unshare") {
+        return;
+    }
+    // A link of that name exists nowhere, so undoing it in the host's namespace changes
+    // nothing; what matters is whether cleanup acts and strikes.
+    let state = tempfile::tempdir().unwrap();
+    let journal = Journal::at(&state.path().join("journal")).unwrap();
+    leave_old_link_entry(&journal, "gbtold0");
+    let elsewhere = std::process::Command::new("unshare")
+        .args(["--net", &bin().display().to_string(), "cleanup"])
+        .env("GLASSBOX_STATE_DIR", state.path())
+        .env("NO_COLOR", "1")
+        .output()
+        .unwrap();
+    assert!(elsewhere.status.success(), "{}", stderr(&elsewhere));
+    assert!(
+        stdout(&elsewhere).contains(
+            "left link gbtold0 (recorded by an older glassbox without its network namespace: \
+             run glassbox cleanup in the host's network namespace)"
+        ),
+        "{}",
+        stdout(&elsewhere)
+    );
+    assert_eq!(journal.entries().len(), 1, "struck from another namespace");
+
+    let host = cleanup(state.path());
+    assert!(host.status.success(), "{}", stderr(&host));
+    assert_eq!(stdout(&host), "removed link gbtold0\n");
+    assert!(journal.entries().is_empty());
 }
