@@ -260,9 +260,10 @@ fn apply_inner(sys: &Sys, journal: Option<&Journal>, plan: &Plan, made: &mut Mad
                 format!(": {}", g.controllers.join(", "))
             }
         ));
-        // Another run may remove an empty parent between our mkdirs: try again then.
+        // Held from the parent's mkdir to ours, so no cleanup or other run removes the parent
+        // in between; a glassbox from before the lock still might: try again then.
         let mut tries = 0;
-        let _parent = (!sys.dry_run())
+        let parent = (!sys.dry_run())
             .then(|| parent_lock(&g.mount))
             .transpose()?;
         loop {
@@ -289,6 +290,7 @@ fn apply_inner(sys: &Sys, journal: Option<&Journal>, plan: &Plan, made: &mut Mad
                 }
             }
         }
+        drop(parent);
         for w in &g.writes {
             let path = dir.join(w.file);
             sys.write_file(&path, &w.value, &w.why, write_diagnosis(&path, &w.value))?;
