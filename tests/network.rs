@@ -583,3 +583,39 @@ echo "listed first $("$GB" ps -a | grep -c ' first$') second $("$GB" ps -a | gre
     assert!(so.contains("LEFT-before-cleanup link gb0"), "{so}");
     r.assert_nothing_left();
 }
+
+#[test]
+fn the_narration_of_a_cleanup_that_joins_another_namespace_is_honest() {
+    if !ready("net_strace_cleanup")
+        || !tool_or_skip("net_strace_cleanup", "strace")
+        || !tool_or_skip("net_strace_cleanup", "unshare")
+    {
+        return;
+    }
+    let state = tempfile::tempdir().unwrap();
+    // The shell stays in namespace A (holding it) while cleanup runs under strace in B.
+    let t = strace::run_prefixed(
+        &[
+            "unshare",
+            "--net",
+            "--",
+            "sh",
+            "-c",
+            "ip link set lo up && env -u GLASSBOX_TRACE \"$GB\" -q net -- true && unshare --net \"$@\"",
+            "sh",
+        ],
+        &["cleanup"],
+        |c| {
+            c.env("GLASSBOX_STATE_DIR", state.path()).env("GB", bin());
+        },
+    );
+    assert!(t.output.status.success(), "{}", stderr(&t.output));
+    assert!(
+        stdout(&t.output).contains("removed bridge gb0 in net:["),
+        "{}",
+        stdout(&t.output)
+    );
+    let names = t.narrated_names();
+    assert!(names.contains(&"setns".to_string()), "{names:?}");
+    t.assert_honest();
+}
