@@ -166,7 +166,9 @@ wait_for $T/x-up
 touch $T/done; wait $X
 # From the host, the container on gbtn1 is reachable (it is the host's own bridge).
 "$GB" -q network rm gbtn1; echo "rm1 $?"
+echo "forward-after-rm1 $(cat /proc/sys/net/ipv4/ip_forward)"
 "$GB" -q network rm gbtn2; echo "rm2 $?"
+echo "forward-after-rm2 $(cat /proc/sys/net/ipv4/ip_forward)"
 "$GB" network ls
 "#,
     );
@@ -182,6 +184,11 @@ touch $T/done; wait $X
         so.contains("rm1 0") && so.contains("rm2 0"),
         "{so}{}",
         stderr(&r.out)
+    );
+    // ip_forward goes back to 0 with the last bridge, not before.
+    assert!(
+        so.contains("forward-after-rm1 1") && so.contains("forward-after-rm2 0"),
+        "{so}"
     );
     let last_ls = so.rsplit("NAME").next().unwrap();
     assert!(

@@ -799,6 +799,12 @@ fn rm(sys: &Sys, name: &str) -> Result<i32> {
     sys.narrator
         .stage("network", &format!("remove network {name}"));
     let tag = format!("glassbox:net:{name}");
+    let bridge_ns: Vec<_> = journal
+        .entries()
+        .into_iter()
+        .filter(|e| matches!(&e.resource, Resource::Bridge { name: b } if *b == net.bridge))
+        .map(|e| e.netns)
+        .collect();
     // Each in the network namespace it was made in (cleanup's rule).
     let report = crate::cleanup::cleanup_where(sys, &journal, |e| match &e.resource {
         Resource::FirewallRule { delete } => delete.contains(&tag),
@@ -811,9 +817,10 @@ fn rm(sys: &Sys, name: &str) -> Result<i32> {
             "see glassbox cleanup",
         ));
     }
-    // If that was the last bridge, ip_forward goes back (an entry refuses while others stay).
+    // If that was the last bridge of its namespace, ip_forward goes back there (the entry
+    // refuses while other bridges stay).
     crate::cleanup::cleanup_where(sys, &journal, |e| {
-        matches!(e.resource, Resource::Sysctl { .. })
+        matches!(e.resource, Resource::Sysctl { .. }) && bridge_ns.contains(&e.netns)
     });
     config::forget(name);
     println!("{name}");
