@@ -3,10 +3,25 @@
 //! Newest first, so that what was made last (a cgroup inside a parent, a link on a bridge) is
 //! undone first. An entry whose owner still runs is left alone and reported. Safe to run
 //! again and again: an undo of something already gone counts as done.
+//!
+//! A network change (link, bridge, firewall rule, ip_forward) is undone only in the network
+//! namespace it was made in: here, or from a forked helper that joins that namespace with
+//! setns(2) through something that still holds it (a process in it, a mount such as
+//! /run/netns/NAME, an open descriptor). Replayed anywhere else, `iptables -D` and a link
+//! deletion find nothing, count as done, and strike the entry while the real rule stays.
+//! When nothing holds the namespace, the entry stays and the report says why.
+//!
+//! Entries of an older glassbox have no namespace. They are undone only when cleanup runs
+//! in the host's network namespace (pid 1's, seen from here): that is where glassbox was
+//! mostly run from before it recorded namespaces, and running elsewhere is the very case
+//! that went wrong.
 
 use crate::error::Result;
-use crate::journal::{Entry, Journal, Resource};
+use crate::journal::{Entry, Journal, NetNs, Resource};
+use crate::sys::process::Forked;
 use crate::sys::Sys;
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
 
 /// What one cleanup did.
 #[derive(Debug, Default)]
@@ -46,7 +61,8 @@ pub fn undo(sys: &Sys, resource: &Resource) -> Result<()> {
         Resource::Link { .. }
         | Resource::Bridge { .. }
         | Resource::FirewallRule { .. }
-        | Resource::Lease { .. } => crate::stages::network::undo(sys, resource),
+        | Resource::Lease { .. }
+        | Resource::Sysctl { .. } => crate::stages::network::undo(sys, resource),
         // A claim only: its DNAT rules are entries of their own.
         Resource::Port { .. } => Ok(()),
     }
@@ -65,12 +81,21 @@ pub fn cleanup(sys: &Sys, journal: &Journal) -> Report {
 }
 
 /// Undo the entries of one owner that is gone (a killed container supervisor, for `rm`).
+/// What belongs to a network (its bridge, rules, ip_forward) stays: other containers may
+/// use it, and it goes with `network rm` or `cleanup`.
 pub fn cleanup_owned_by(sys: &Sys, journal: &Journal, owner: &crate::journal::Owner) -> Report {
-    cleanup_where(sys, journal, |e| e.owner == *owner)
+    cleanup_where(sys, journal, |e| {
+        e.owner == *owner && !e.resource.belongs_to_network()
+    })
 }
 
-fn cleanup_where(sys: &Sys, journal: &Journal, chosen: impl Fn(&Entry) -> bool) -> Report {
+/// Undo chosen entries whose owner is gone, each in its own network namespace.
+pub fn cleanup_where(sys: &Sys, journal: &Journal, chosen: impl Fn(&Entry) -> bool) -> Report {
     let mut report = Report::default();
+    let here = NetNs::current();
+    let mut handles: HashMap<NetNs, Option<PathBuf>> = HashMap::new();
+    // Entries to undo from a helper inside another namespace, by namespace, newest first.
+    let mut elsewhere: Vec<(NetNs, PathBuf, Vec<Entry>)> = Vec::new();
     let mut entries: Vec<Entry> = journal.entries();
     entries.reverse();
     for e in entries.into_iter().filter(|e| chosen(e)) {
@@ -82,16 +107,196 @@ fn cleanup_where(sys: &Sys, journal: &Journal, chosen: impl Fn(&Entry) -> bool) 
             ));
             continue;
         }
-        match undo(sys, &e.resource) {
-            Ok(()) => {
-                journal.strike(&e.id);
-                report.undone.push(what);
+        if !e.resource.in_netns() || (e.netns.is_some() && e.netns == here) {
+            undo_here(sys, journal, &e, &mut report);
+            continue;
+        }
+        let Some(ns) = e.netns else {
+            if here.is_some() && here == host_netns() {
+                undo_here(sys, journal, &e, &mut report);
+            } else {
+                report.in_use.push(format!(
+                    "{what} (recorded by an older glassbox without its network namespace: \
+                     run glassbox cleanup in the host's network namespace)"
+                ));
             }
-            Err(err) => report.failed.push(format!(
-                "{what}: {}",
-                err.to_string().lines().next().unwrap_or("")
+            continue;
+        };
+        match handles.entry(ns).or_insert_with(|| find_handle(ns)) {
+            Some(path) => match elsewhere.iter_mut().find(|g| g.0 == ns) {
+                Some(group) => group.2.push(e),
+                None => elsewhere.push((ns, path.clone(), vec![e])),
+            },
+            None => report.in_use.push(format!(
+                "{what} (made in network namespace {}, which no process, mount or open \
+                 descriptor holds now; if that namespace is gone, this went with it: \
+                 delete {})",
+                ns.describe(),
+                journal.dir().join(format!("{}.json", e.id)).display()
             )),
         }
     }
+    for (ns, path, entries) in elsewhere {
+        undo_in(sys, journal, ns, &path, &entries, &mut report);
+    }
     report
+}
+
+/// The host's network namespace as far as this process can see: pid 1's, or, where pid 1
+/// may not be looked at, that of kthreadd (pid 2 of the host's pid namespace: kernel
+/// threads live in the first network namespace).
+fn host_netns() -> Option<NetNs> {
+    NetNs::of(Path::new("/proc/1/ns/net")).or_else(|| {
+        let stat = std::fs::read_to_string("/proc/2/stat").ok()?;
+        let rest = stat.strip_prefix("2 (kthreadd) ")?;
+        // The host's kthreadd has no parent: its ppid (after the state) is 0.
+        (rest.split(' ').nth(1) == Some("0"))
+            .then(|| NetNs::of(Path::new("/proc/2/ns/net")))
+            .flatten()
+    })
+}
+
+fn first_line(err: &crate::error::Error) -> String {
+    err.to_string().lines().next().unwrap_or("").to_string()
+}
+
+fn undo_here(sys: &Sys, journal: &Journal, e: &Entry, report: &mut Report) {
+    let what = e.resource.describe();
+    match undo(sys, &e.resource) {
+        Ok(()) => {
+            journal.strike(&e.id);
+            report.undone.push(what);
+        }
+        Err(err) => report.failed.push(format!("{what}: {}", first_line(&err))),
+    }
+}
+
+/// Something that still holds network namespace `ns` and can be opened to join it: a
+/// process in it, a mount of it (`ip netns add` makes /run/netns/NAME), or a descriptor a
+/// process holds open.
+fn find_handle(ns: NetNs) -> Option<PathBuf> {
+    let is = |p: &Path| NetNs::of(p) == Some(ns);
+    let pids: Vec<PathBuf> = std::fs::read_dir("/proc")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter(|d| d.file_name().to_string_lossy().parse::<u32>().is_ok())
+        .map(|d| d.path())
+        .collect();
+    let shown = ns.describe();
+    pids.iter()
+        .map(|p| p.join("ns/net"))
+        .find(|p| is(p))
+        .or_else(|| {
+            crate::host::mountinfo::current()
+                .into_iter()
+                .filter(|m| m.fstype == "nsfs")
+                .map(|m| m.mount_point)
+                .find(|p| is(p))
+        })
+        .or_else(|| {
+            pids.iter()
+                .flat_map(|p| std::fs::read_dir(p.join("fd")).into_iter().flatten())
+                .flatten()
+                .map(|d| d.path())
+                .find(|p| {
+                    std::fs::read_link(p).is_ok_and(|l| l.as_os_str() == shown.as_str()) && is(p)
+                })
+        })
+}
+
+/// Open `handle` and check it is still namespace `ns` (a pid may have been reused since).
+fn open_ns(handle: &Path, ns: NetNs) -> std::result::Result<std::fs::File, String> {
+    use std::os::unix::fs::MetadataExt;
+    let f = std::fs::File::open(handle)
+        .map_err(|e| format!("cannot open {}: {e}", handle.display()))?;
+    match f.metadata() {
+        Ok(m) if m.dev() == ns.dev && m.ino() == ns.ino => Ok(f),
+        _ => Err(format!(
+            "{} no longer holds {}",
+            handle.display(),
+            ns.describe()
+        )),
+    }
+}
+
+/// Undo `entries` inside network namespace `ns`: a forked helper joins it through `handle`,
+/// undoes each entry there and strikes it, and tells this process how each one went, a line
+/// each over a pipe. Cleanup itself stays in its own namespace.
+fn undo_in(
+    sys: &Sys,
+    journal: &Journal,
+    ns: NetNs,
+    handle: &Path,
+    entries: &[Entry],
+    report: &mut Report,
+) {
+    use std::io::{Read, Write};
+    use std::os::fd::AsFd;
+    let fail_all = |report: &mut Report, why: &str| {
+        for e in entries {
+            report
+                .failed
+                .push(format!("{}: {why}", e.resource.describe()));
+        }
+    };
+    let fd = match open_ns(handle, ns) {
+        Ok(fd) => fd,
+        Err(why) => return fail_all(report, &why),
+    };
+    let (rd, wr) = match nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC) {
+        Ok(p) => p,
+        Err(e) => return fail_all(report, &format!("cannot make a pipe: {}", e.desc())),
+    };
+    let why = format!(
+        "a helper that joins network namespace {} and undoes there what was made there",
+        ns.describe()
+    );
+    match sys.fork(0, &why) {
+        Err(e) => fail_all(report, &first_line(&e)),
+        Ok(Forked::Child) => {
+            drop(rd);
+            let mut out = std::fs::File::from(wr);
+            let joined = sys.setns(
+                fd.as_fd(),
+                &ns.describe(),
+                &handle.display().to_string(),
+                libc::CLONE_NEWNET,
+                "join the network namespace these journal entries were made in",
+            );
+            for e in entries {
+                let line = match joined
+                    .as_ref()
+                    .map_err(first_line)
+                    .and_then(|_| undo(sys, &e.resource).map_err(|e| first_line(&e)))
+                {
+                    Ok(()) => {
+                        journal.strike(&e.id);
+                        "ok".to_string()
+                    }
+                    Err(why) => why,
+                };
+                let _ = writeln!(out, "{line}");
+            }
+            std::process::exit(0);
+        }
+        Ok(Forked::Parent(pid)) => {
+            drop(wr);
+            let mut text = String::new();
+            let _ = std::fs::File::from(rd).read_to_string(&mut text);
+            let _ = sys.wait(pid, "collect the helper");
+            let mut lines = text.lines();
+            for e in entries {
+                let what = e.resource.describe();
+                match lines.next() {
+                    Some("ok") => report.undone.push(format!("{what} in {}", ns.describe())),
+                    Some(why) => report.failed.push(format!("{what}: {why}")),
+                    None => report.failed.push(format!(
+                        "{what}: the helper in {} ended before it was undone",
+                        ns.describe()
+                    )),
+                }
+            }
+        }
+    }
 }

@@ -35,6 +35,8 @@ pub enum Resource {
     /// A host port a container publishes (`-p`): claimed before its rules exist, so that
     /// two containers never publish one port.
     Port { port: u16, proto: String },
+    /// A sysctl glassbox changed (`net.ipv4.ip_forward`), and the value to put back.
+    Sysctl { path: PathBuf, old: String },
 }
 
 impl Resource {
@@ -53,7 +55,67 @@ impl Resource {
                 format!("address {address} on network {network}")
             }
             Resource::Port { port, proto } => format!("host port {port}/{proto}"),
+            Resource::Sysctl { path, old } => {
+                format!("the change of {} from {old} to 1", path.display())
+            }
         }
+    }
+
+    /// Whether the change lives in a network namespace (and is recorded with it).
+    pub fn in_netns(&self) -> bool {
+        matches!(
+            self,
+            Resource::Link { .. }
+                | Resource::Bridge { .. }
+                | Resource::FirewallRule { .. }
+                | Resource::Lease { .. }
+                | Resource::Port { .. }
+                | Resource::Sysctl { .. }
+        )
+    }
+
+    /// Whether it belongs to a network rather than to the container that happened to make
+    /// it first: the bridge, the network's own rules (tagged `glassbox:net:NAME`) and the
+    /// ip_forward the bridge needed. They go with `network rm`, or with `cleanup` once no
+    /// container uses the network — never with `rm` of that first container.
+    pub fn belongs_to_network(&self) -> bool {
+        match self {
+            Resource::Bridge { .. } | Resource::Sysctl { .. } => true,
+            Resource::FirewallRule { delete } => {
+                delete.iter().any(|a| a.starts_with("glassbox:net:"))
+            }
+            _ => false,
+        }
+    }
+}
+
+/// A network namespace as the kernel tells them apart: the device and inode of its nsfs
+/// file (`stat -L /proc/self/ns/net`; `readlink` shows `net:[INODE]`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct NetNs {
+    pub dev: u64,
+    pub ino: u64,
+}
+
+impl NetNs {
+    /// The namespace a nsfs file (or /proc/PID/ns/net link) refers to.
+    pub fn of(path: &Path) -> Option<NetNs> {
+        use std::os::unix::fs::MetadataExt;
+        let m = std::fs::metadata(path).ok()?;
+        Some(NetNs {
+            dev: m.dev(),
+            ino: m.ino(),
+        })
+    }
+
+    /// The network namespace this process is in.
+    pub fn current() -> Option<NetNs> {
+        Self::of(Path::new("/proc/self/ns/net"))
+    }
+
+    /// As `ls -l /proc/PID/ns/net` shows it.
+    pub fn describe(&self) -> String {
+        format!("net:[{}]", self.ino)
     }
 }
 
@@ -114,6 +176,10 @@ pub struct Entry {
     /// Seconds since the epoch.
     pub created: u64,
     pub resource: Resource,
+    /// The network namespace a network change was made in: it is undone there and nowhere
+    /// else. None for other changes, and for entries of a glassbox that did not record it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub netns: Option<NetNs>,
 }
 
 pub struct Journal {
@@ -171,6 +237,11 @@ impl Journal {
             id: id.clone(),
             owner,
             created: now.as_secs(),
+            netns: if resource.in_netns() {
+                NetNs::current()
+            } else {
+                None
+            },
             resource,
         };
         let text = serde_json::to_vec_pretty(&entry).expect("a journal entry serializes");
@@ -233,8 +304,18 @@ mod tests {
             }
         );
         assert!(e[0].owner.is_alive());
+        assert_eq!(e[0].netns, None, "a directory is in no network namespace");
         j.strike(&id);
         assert!(j.entries().is_empty());
+    }
+
+    #[test]
+    fn a_network_change_records_its_namespace() {
+        let dir = tempfile::tempdir().unwrap();
+        let j = Journal::at(dir.path()).unwrap();
+        j.record(Resource::Link { name: "x".into() }).unwrap();
+        assert_eq!(j.entries()[0].netns, NetNs::current());
+        assert!(NetNs::current().is_some());
     }
 
     #[test]

@@ -27,3 +27,16 @@ pub fn exclusive(path: &Path, what: &str) -> Result<Guard> {
     nix::fcntl::Flock::lock(f, nix::fcntl::FlockArg::LockExclusive)
         .map_err(|(_, e)| Error::sys(format!("cannot lock {what}"), e, "try again"))
 }
+
+/// Lock a directory that exists already (a cgroup hierarchy's root), as [`exclusive`] does.
+pub fn exclusive_dir(path: &Path, what: &str) -> Result<Guard> {
+    let f = std::fs::File::open(path).map_err(|e| {
+        Error::io(
+            format!("cannot open {} to lock {what}", path.display()),
+            &e,
+            "run glassbox as root",
+        )
+    })?;
+    nix::fcntl::Flock::lock(f, nix::fcntl::FlockArg::LockExclusive)
+        .map_err(|(_, e)| Error::sys(format!("cannot lock {what}"), e, "try again"))
+}

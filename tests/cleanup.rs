@@ -31,6 +31,7 @@ fn leave_entry(journal_dir: &Path, owner: Owner, resource: Resource, id: &str) {
         owner,
         created: 0,
         resource,
+        netns: None,
     };
     std::fs::write(
         journal_dir.join(format!("{id}.json")),
@@ -156,4 +157,100 @@ fn a_mount_left_by_a_dead_owner_is_detached() {
     assert!(stdout(&o).contains(&format!("removed mount on {}", target.display())));
     assert!(journal.entries().is_empty());
     assert_eq!(host_mounts(), host);
+}
+
+#[test]
+fn cleanup_does_not_remove_the_cgroup_parent_while_another_glassbox_makes_a_cgroup_in_it() {
+    if !root_or_skip("cleanup_and_the_cgroup_parent") {
+        return;
+    }
+    let hierarchy = Path::new("/sys/fs/cgroup/pids");
+    if !hierarchy.join("cgroup.procs").exists() {
+        eprintln!("SKIPPED cleanup_and_the_cgroup_parent: no cgroup v1 pids hierarchy");
+        return;
+    }
+    let parent = hierarchy.join("glassbox");
+    let child = parent.join(format!("gb-test-parent-lock-{}", std::process::id()));
+    let state = tempfile::tempdir().unwrap();
+    let journal = Journal::at(&state.path().join("journal")).unwrap();
+    // Stand in for a glassbox that makes its cgroup: it holds the lock glassbox takes for
+    // that, makes the parent, and makes its child a moment later.
+    let lock = nix::fcntl::Flock::lock(
+        std::fs::File::open(hierarchy).unwrap(),
+        nix::fcntl::FlockArg::LockExclusive,
+    )
+    .unwrap();
+    let made_parent = std::fs::create_dir(&parent).is_ok();
+    leave_entry(
+        journal.dir(),
+        dead_owner(),
+        Resource::Cgroup {
+            path: parent.clone(),
+        },
+        "00000000000000000003-1-0",
+    );
+    let cleanup = glassbox()
+        .arg("cleanup")
+        .env("GLASSBOX_STATE_DIR", state.path())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    let made_child = std::fs::create_dir(&child);
+    drop(lock);
+    let out = cleanup.wait_with_output().unwrap();
+    let _ = std::fs::remove_dir(&child);
+    if made_parent {
+        let _ = std::fs::remove_dir(&parent);
+    }
+    assert!(
+        made_child.is_ok(),
+        "cleanup removed the parent while another glassbox was making its cgroup in it: {made_child:?}\n{}{}",
+        stdout(&out),
+        stderr(&out)
+    );
+}
+
+/// A link entry as a glassbox that did not record network namespaces wrote it.
+fn leave_old_link_entry(journal: &Journal, name: &str) {
+    leave_entry(
+        journal.dir(),
+        dead_owner(),
+        Resource::Link { name: name.into() },
+        "00000000000000000004-1-0",
+    );
+}
+
+#[test]
+fn an_old_network_entry_is_undone_only_from_the_hosts_network_namespace() {
+    if !root_or_skip("old_network_entry") || !tool_or_skip("old_network_entry", "unshare") {
+        return;
+    }
+    // A link of that name exists nowhere, so undoing it in the host's namespace changes
+    // nothing; what matters is whether cleanup acts and strikes.
+    let state = tempfile::tempdir().unwrap();
+    let journal = Journal::at(&state.path().join("journal")).unwrap();
+    leave_old_link_entry(&journal, "gbtold0");
+    let elsewhere = std::process::Command::new("unshare")
+        .args(["--net", &bin().display().to_string(), "cleanup"])
+        .env("GLASSBOX_STATE_DIR", state.path())
+        .env("NO_COLOR", "1")
+        .output()
+        .unwrap();
+    assert!(elsewhere.status.success(), "{}", stderr(&elsewhere));
+    assert!(
+        stdout(&elsewhere).contains(
+            "left link gbtold0 (recorded by an older glassbox without its network namespace: \
+             run glassbox cleanup in the host's network namespace)"
+        ),
+        "{}",
+        stdout(&elsewhere)
+    );
+    assert_eq!(journal.entries().len(), 1, "struck from another namespace");
+
+    let host = cleanup(state.path());
+    assert!(host.status.success(), "{}", stderr(&host));
+    assert_eq!(stdout(&host), "removed link gbtold0\n");
+    assert!(journal.entries().is_empty());
 }

@@ -459,9 +459,26 @@ fn two_commands_on_one_container_at_once_take_turns() {
 
 #[test]
 fn rm_of_a_bridged_container_whose_supervisor_was_killed_removes_its_veth_and_rules() {
-    if !root_or_skip("rm_of_a_bridged_container_whose_supervisor_was_killed")
-        || !tool_or_skip("rm_bridged_killed", "unshare")
-    {
+    rm_after_its_supervisor_was_killed(
+        "rm_of_a_bridged_container_whose_supervisor_was_killed",
+        "$gb -q rm web",
+    );
+}
+
+#[test]
+fn rm_from_another_network_namespace_removes_the_rules_where_they_were_made() {
+    // rm runs in a namespace of its own: it must join the container's (the shell's) to
+    // delete the rules there, not replay the deletes where it runs and forget them.
+    rm_after_its_supervisor_was_killed(
+        "rm_from_another_network_namespace",
+        "unshare --net $gb -q rm web",
+    );
+}
+
+/// A detached bridged container with a published port, its supervisor killed, then `rm`
+/// (the shell line given, `$gb` being glassbox) and `cleanup`: nothing of it stays.
+fn rm_after_its_supervisor_was_killed(test: &str, rm: &str) {
+    if !root_or_skip(test) || !tool_or_skip(test, "unshare") {
         return;
     }
     let env = Env::new();
@@ -476,7 +493,7 @@ echo before: links $(ip -o link | grep -c gbh) rules $(iptables-save | grep -c '
 kill -9 $sup
 sleep 0.5
 $gb ps -a | grep -c Dead
-$gb -q rm web
+{rm}
 echo after-rm: links $(ip -o link | grep -c gbh) rules $(iptables-save | grep -c 'glassbox:[0-9]') containers $($gb ps -aq | wc -l)
 $gb -q cleanup >/dev/null
 echo after-cleanup: $(ip -o link | grep -c gb) $(iptables-save | grep -c glassbox)"#,

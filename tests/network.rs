@@ -22,6 +22,8 @@ report() {
   iptables -S | grep glassbox | sed "s/^/LEFT-$1 rule /"
   iptables -t nat -S | grep glassbox | sed "s/^/LEFT-$1 rule /"
   for f in "$GLASSBOX_STATE_DIR"/journal/*.json; do [ -e "$f" ] && echo "LEFT-$1 journal $(tr -d '\n ' < "$f")"; done
+  # A new namespace starts with 0: glassbox sets 1 for its bridges and must put 0 back.
+  [ "$(cat /proc/sys/net/ipv4/ip_forward)" = 1 ] && echo "LEFT-$1 ip_forward 1"
   return 0
 }
 "#;
@@ -61,6 +63,11 @@ impl Run {
                 );
             }
         }
+        self.assert_cleanup_left_nothing();
+    }
+
+    /// After `glassbox cleanup`: nothing of glassbox's at all.
+    fn assert_cleanup_left_nothing(&self) {
         let after: Vec<String> = self
             .lines("LEFT-after-cleanup ")
             .into_iter()
@@ -159,7 +166,9 @@ wait_for $T/x-up
 touch $T/done; wait $X
 # From the host, the container on gbtn1 is reachable (it is the host's own bridge).
 "$GB" -q network rm gbtn1; echo "rm1 $?"
+echo "forward-after-rm1 $(cat /proc/sys/net/ipv4/ip_forward)"
 "$GB" -q network rm gbtn2; echo "rm2 $?"
+echo "forward-after-rm2 $(cat /proc/sys/net/ipv4/ip_forward)"
 "$GB" network ls
 "#,
     );
@@ -175,6 +184,11 @@ touch $T/done; wait $X
         so.contains("rm1 0") && so.contains("rm2 0"),
         "{so}{}",
         stderr(&r.out)
+    );
+    // ip_forward goes back to 0 with the last bridge, not before.
+    assert!(
+        so.contains("forward-after-rm1 1") && so.contains("forward-after-rm2 0"),
+        "{so}"
     );
     let last_ls = so.rsplit("NAME").next().unwrap();
     assert!(
@@ -453,4 +467,162 @@ echo after: $(ip -o link | grep -c gb) $(iptables-save | grep -c glassbox)"#,
         stderr(&o)
     );
     assert!(out.contains("after: 0 0"), "{out}");
+}
+
+/// One line with what glassbox has in this namespace: journal entries, its links, its rules
+/// and ip_forward.
+const COUNTS: &str = r#"counts() { echo "$1 journal $(ls "$GLASSBOX_STATE_DIR"/journal | wc -l) links $(ip -o link | grep -c 'gb0\|gbh') rules $(iptables-save | grep -c glassbox) ip_forward $(cat /proc/sys/net/ipv4/ip_forward)"; }"#;
+
+/// A bridge and a killed container's veth and rules, made in this namespace (A).
+const LEAVE_A_BRIDGE_AND_A_KILLED_CONTAINER: &str = r#"
+"$GB" -q net --publish 18083:80 -- sh -c "touch $T/up; i=0; while [ ! -e $T/done ] && [ \$i -lt 300 ]; do sleep 0.05; i=\$((i+1)); done" & G=$!
+wait_for $T/up
+kill -KILL $G; wait $G 2>/dev/null
+"#;
+
+#[test]
+fn cleanup_from_another_network_namespace_leaves_what_it_cannot_reach() {
+    if !ready("net_cleanup_elsewhere") || !tool_or_skip("net_cleanup_elsewhere", "unshare") {
+        return;
+    }
+    // B has a pid namespace and /proc of its own: no process, mount or descriptor of A is
+    // in sight there, so A cannot be joined and nothing of A's may be struck.
+    let r = in_netns(&format!(
+        r#"{COUNTS}
+{LEAVE_A_BRIDGE_AND_A_KILLED_CONTAINER}
+counts A-before
+unshare --net --pid --fork --mount-proc "$GB" cleanup > $T/from-b 2>&1; echo "B-status $?"
+counts A-after-B
+touch $T/done; sleep 0.2
+"#
+    ));
+    let so = r.stdout();
+    let line = |p: &str| {
+        so.lines()
+            .find(|l| l.starts_with(p))
+            .unwrap_or("")
+            .to_string()
+    };
+    let before = line("A-before ");
+    assert!(
+        before.contains("journal 12 links 2 rules 7") && before.contains("ip_forward 1"),
+        "{so}"
+    );
+    assert_eq!(
+        line("A-after-B ").replace("A-after-B", ""),
+        before.replace("A-before", ""),
+        "cleanup in B changed A's journal, links or rules\n{so}{}",
+        r.file("from-b")
+    );
+    let b = r.file("from-b");
+    assert!(so.contains("B-status 0"), "{so}{b}");
+    assert!(
+        b.contains("left bridge gb0 (made in network namespace net:[")
+            && b.contains("which no process, mount or open descriptor holds now"),
+        "B's cleanup did not say why it left A's entries:\n{b}"
+    );
+    assert!(!b.contains("removed link gbh"), "{b}");
+    // Then the cleanup in A (in_netns's last step) removes all of it.
+    r.assert_cleanup_left_nothing();
+}
+
+#[test]
+fn cleanup_from_another_network_namespace_joins_the_one_the_entries_were_made_in() {
+    if !ready("net_cleanup_joins") || !tool_or_skip("net_cleanup_joins", "unshare") {
+        return;
+    }
+    // B sees the shell that holds A (/proc/PID/ns/net): a helper joins A and undoes there.
+    let r = in_netns(&format!(
+        r#"{COUNTS}
+{LEAVE_A_BRIDGE_AND_A_KILLED_CONTAINER}
+touch $T/done; sleep 0.2
+unshare --net "$GB" cleanup > $T/from-b 2>&1; echo "B-status $?"
+counts A-after-B
+"#
+    ));
+    let so = r.stdout();
+    let b = r.file("from-b");
+    assert!(so.contains("B-status 0"), "{so}{b}");
+    assert!(
+        so.contains("A-after-B journal 0 links 0 rules 0 ip_forward 0"),
+        "cleanup from B did not undo A's entries in A:\n{so}{b}"
+    );
+    assert!(b.contains("setns("), "the join is not narrated:\n{b}");
+    assert!(b.contains("CLONE_NEWNET) = 0"), "{b}");
+    assert!(b.contains("removed bridge gb0 in net:["), "{b}");
+    assert!(b.contains("removed link gbh"), "{b}");
+    r.assert_nothing_left();
+}
+
+#[test]
+fn rm_of_the_container_that_made_the_bridge_works_while_another_uses_it() {
+    if !ready("net_rm_first") {
+        return;
+    }
+    let r = in_netns(
+        r#"
+"$GB" -q run --name first --network bridge busybox true; echo "first $?"
+"$GB" -q run -d --name second --network bridge busybox sleep 30 >/dev/null; echo "second $?"
+"$GB" -q rm first > $T/rm 2>&1; echo "rm-first $?"
+echo "while-second bridge $(ip -o link show gb0 | wc -l) rules $(iptables-save | grep -c glassbox:net:bridge)"
+echo "listed first $("$GB" ps -a | grep -c ' first$') second $("$GB" ps -a | grep -c ' second$')"
+"$GB" -q rm -f second; echo "rm-second $?"
+"#,
+    );
+    let so = r.stdout();
+    assert!(
+        so.contains("first 0") && so.contains("second 0"),
+        "{so}{}",
+        stderr(&r.out)
+    );
+    assert!(
+        so.contains("rm-first 0"),
+        "rm of the first container failed while the second used the bridge:\n{}\n{so}",
+        r.file("rm")
+    );
+    assert!(
+        so.contains("while-second bridge 1 rules 5"),
+        "the second container lost its bridge or rules:\n{so}"
+    );
+    assert!(so.contains("listed first 0 second 1"), "{so}");
+    assert!(so.contains("rm-second 0"), "{so}");
+    // The bridge belongs to the network: it stays after its containers, until cleanup.
+    assert!(so.contains("LEFT-before-cleanup link gb0"), "{so}");
+    r.assert_nothing_left();
+}
+
+#[test]
+fn the_narration_of_a_cleanup_that_joins_another_namespace_is_honest() {
+    if !ready("net_strace_cleanup")
+        || !tool_or_skip("net_strace_cleanup", "strace")
+        || !tool_or_skip("net_strace_cleanup", "unshare")
+    {
+        return;
+    }
+    let state = tempfile::tempdir().unwrap();
+    // The shell stays in namespace A (holding it) while cleanup runs under strace in B.
+    let t = strace::run_prefixed(
+        &[
+            "unshare",
+            "--net",
+            "--",
+            "sh",
+            "-c",
+            "ip link set lo up && env -u GLASSBOX_TRACE \"$GB\" -q net -- true && unshare --net \"$@\"",
+            "sh",
+        ],
+        &["cleanup"],
+        |c| {
+            c.env("GLASSBOX_STATE_DIR", state.path()).env("GB", bin());
+        },
+    );
+    assert!(t.output.status.success(), "{}", stderr(&t.output));
+    assert!(
+        stdout(&t.output).contains("removed bridge gb0 in net:["),
+        "{}",
+        stdout(&t.output)
+    );
+    let names = t.narrated_names();
+    assert!(names.contains(&"setns".to_string()), "{names:?}");
+    t.assert_honest();
 }

@@ -260,8 +260,12 @@ fn apply_inner(sys: &Sys, journal: Option<&Journal>, plan: &Plan, made: &mut Mad
                 format!(": {}", g.controllers.join(", "))
             }
         ));
-        // Another run may remove an empty parent between our mkdirs: try again then.
+        // Held from the parent's mkdir to ours, so no cleanup or other run removes the parent
+        // in between; a glassbox from before the lock still might: try again then.
         let mut tries = 0;
+        let parent = (!sys.dry_run())
+            .then(|| parent_lock(&g.mount))
+            .transpose()?;
         loop {
             tries += 1;
             ensure_parent(sys, journal, g, made)?;
@@ -286,6 +290,7 @@ fn apply_inner(sys: &Sys, journal: Option<&Journal>, plan: &Plan, made: &mut Mad
                 }
             }
         }
+        drop(parent);
         for w in &g.writes {
             let path = dir.join(w.file);
             sys.write_file(&path, &w.value, &w.why, write_diagnosis(&path, &w.value))?;
@@ -504,9 +509,21 @@ fn child_cgroups(dir: &Path) -> Vec<PathBuf> {
         .collect()
 }
 
+/// The lock a glassbox holds while it makes the shared parent and its cgroup in it, and
+/// while it removes the parent: flock(2) on the hierarchy's root directory, which every
+/// glassbox shares whatever its state directory. So the parent is never removed between
+/// another run's mkdir of it and of its child.
+fn parent_lock(mount: &Path) -> Result<crate::lock::Guard> {
+    crate::lock::exclusive_dir(mount, "the cgroup hierarchy's glassbox parent")
+}
+
 /// Remove the shared `glassbox` parent if no other run uses it (the last run out removes it).
 /// In use by another run counts as done: that run removes it when it ends.
 fn remove_parent_if_empty(sys: &Sys, parent: &Path) -> Result<()> {
+    let _lock = match parent.parent() {
+        Some(mount) if parent.exists() => parent_lock(mount)?,
+        _ => return Ok(()),
+    };
     if !parent.exists() || !child_cgroups(parent).is_empty() {
         return Ok(());
     }

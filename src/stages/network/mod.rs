@@ -4,9 +4,11 @@
 //! Bridge mode, in order (as `ip` and `iptables` by hand would do it):
 //! 1. validate everything (network, --ip, --publish, ports free) and lease an address under a
 //!    file lock — before the first change;
-//! 2. make the bridge if missing (a bridge stays, as docker0 does, until `network rm` or
-//!    `glassbox cleanup`): bridge link, gateway address, up, route_localnet, ip_forward, and
-//!    the network's rules (masquerade out, isolation from other bridges, forward accept);
+//! 2. make the bridge if missing: bridge link, gateway address, up, route_localnet,
+//!    ip_forward (its old value journalled), and the network's rules (masquerade out,
+//!    isolation from other bridges, forward accept). These belong to the network, not to
+//!    the container that made them first: they stay, as docker0 does, until `network rm`,
+//!    or `glassbox cleanup` once no container uses them; `rm` of that container leaves them;
 //! 3. fork the command with CLONE_NEWNET; the child waits on a pipe while the parent makes a
 //!    veth pair whose peer is born inside the child's namespace as `eth0`, puts the host end
 //!    on the bridge and adds the --publish DNAT rules;
@@ -486,6 +488,16 @@ fn ensure_bridge(sys: &Sys, journal: &Journal, nl: &mut Netlink, net: &Network) 
             "make a network with another subnet (glassbox network create NAME --subnet CIDR)",
         ));
     }
+    // ip_forward is journalled before the bridge, so that cleanup (newest first) reaches it
+    // after the bridge, and puts it back once the last bridge is gone.
+    let forward = Path::new(IP_FORWARD);
+    let was = crate::host::read_trimmed(IP_FORWARD).unwrap_or_default();
+    if was != "1" {
+        journal.record(Resource::Sysctl {
+            path: forward.to_path_buf(),
+            old: was,
+        })?;
+    }
     journal.record(Resource::Bridge {
         name: net.bridge.clone(),
     })?;
@@ -503,9 +515,9 @@ fn ensure_bridge(sys: &Sys, journal: &Journal, nl: &mut Netlink, net: &Network) 
     )?;
     sys.link_set_up(nl, &net.bridge, None, "bring the bridge up")?;
     sys.write_file_plain(
-        Path::new("/proc/sys/net/ipv4/ip_forward"),
+        forward,
         "1",
-        "let the host route packets between the bridge and its other links (not undone: others may rely on it)",
+        "let the host route packets between the bridge and its other links (the old value is journalled: it comes back with the last bridge)",
     )?;
     sys.write_file_plain(
         Path::new(&format!(
@@ -595,7 +607,8 @@ fn ensure_bridge(sys: &Sys, journal: &Journal, nl: &mut Netlink, net: &Network) 
     Ok(())
 }
 
-/// Undo a network resource from the journal. Already gone counts as undone.
+const IP_FORWARD: &str = "/proc/sys/net/ipv4/ip_forward";
+
 /// The network whose bridge is `bridge`: the default one (gb0) or a user-defined one.
 fn network_of_bridge(bridge: &str) -> String {
     if bridge == config::DEFAULT_BRIDGE {
@@ -605,11 +618,35 @@ fn network_of_bridge(bridge: &str) -> String {
     }
 }
 
-/// Whether a running glassbox still holds an address on `network` (its journal's live
-/// leases: /sys/class/net shows the namespace sysfs was mounted in, not ours, so it cannot
-/// tell).
+/// Whether an entry was made in this network namespace (an older one without a namespace
+/// may have been: counted as here, to keep what may still be needed).
+fn made_here(e: &crate::journal::Entry) -> bool {
+    e.netns.is_none() || e.netns == crate::journal::NetNs::current()
+}
+
+/// Whether a running glassbox in this network namespace still holds an address on
+/// `network` (its journal's live leases: /sys/class/net shows the namespace sysfs was
+/// mounted in, not ours, so it cannot tell).
 fn network_in_use(network: &str) -> bool {
-    Journal::open().is_ok_and(|j| !config::leased(&j, network).is_empty())
+    Journal::open().is_ok_and(|j| {
+        j.entries().iter().any(|e| {
+            e.owner.is_alive()
+                && made_here(e)
+                && matches!(&e.resource, Resource::Lease { network: n, .. } if n == network)
+        })
+    })
+}
+
+/// A bridge glassbox made in this network namespace that is still there, if any.
+fn bridge_left() -> Option<String> {
+    Journal::open()
+        .ok()?
+        .entries()
+        .into_iter()
+        .find_map(|e| match e.resource {
+            Resource::Bridge { name } if made_here(&e) && link_index(&name) != 0 => Some(name),
+            _ => None,
+        })
 }
 
 fn still_in_use(what: &str, network: &str) -> Error {
@@ -644,6 +681,24 @@ pub fn undo(sys: &Sys, r: &Resource) -> Result<()> {
             sys.link_del(&mut nl, name, "remove what glassbox made")
         }
         Resource::Lease { .. } => Ok(()),
+        // The last bridge takes ip_forward back to what it was; a value someone else has
+        // changed since is theirs, and stays.
+        Resource::Sysctl { path, old } => {
+            if let Some(bridge) = bridge_left() {
+                return Err(Error::new(
+                    format!("{} stays 1 while bridge {bridge} is there", path.display()),
+                    "remove that network first (glassbox network rm, or glassbox cleanup once no container uses it)",
+                ));
+            }
+            if crate::host::read_trimmed(&path.to_string_lossy()).as_deref() != Some("1") {
+                return Ok(());
+            }
+            sys.write_file_plain(
+                path,
+                old,
+                "the last glassbox bridge is gone: put back the value it had before",
+            )
+        }
         other => Err(Error::new(
             format!("{} is not a network resource", other.describe()),
             "report this as a bug",
@@ -744,18 +799,29 @@ fn rm(sys: &Sys, name: &str) -> Result<i32> {
     sys.narrator
         .stage("network", &format!("remove network {name}"));
     let tag = format!("glassbox:net:{name}");
-    let mut entries = journal.entries();
-    entries.reverse();
-    for e in entries {
-        let ours = match &e.resource {
-            Resource::FirewallRule { delete } => delete.contains(&tag),
-            Resource::Bridge { name: b } => *b == net.bridge,
-            _ => false,
-        };
-        if ours {
-            crate::cleanup::undo_and_strike(sys, &journal, &e.id, &e.resource)?;
-        }
+    let bridge_ns: Vec<_> = journal
+        .entries()
+        .into_iter()
+        .filter(|e| matches!(&e.resource, Resource::Bridge { name: b } if *b == net.bridge))
+        .map(|e| e.netns)
+        .collect();
+    // Each in the network namespace it was made in (cleanup's rule).
+    let report = crate::cleanup::cleanup_where(sys, &journal, |e| match &e.resource {
+        Resource::FirewallRule { delete } => delete.contains(&tag),
+        Resource::Bridge { name: b } => *b == net.bridge,
+        _ => false,
+    });
+    if let Some(left) = report.failed.first().or(report.in_use.first()) {
+        return Err(Error::new(
+            format!("cannot remove network {name}: {left}"),
+            "see glassbox cleanup",
+        ));
     }
+    // If that was the last bridge of its namespace, ip_forward goes back there (the entry
+    // refuses while other bridges stay).
+    crate::cleanup::cleanup_where(sys, &journal, |e| {
+        matches!(e.resource, Resource::Sysctl { .. }) && bridge_ns.contains(&e.netns)
+    });
     config::forget(name);
     println!("{name}");
     Ok(0)
