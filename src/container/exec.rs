@@ -123,7 +123,7 @@ pub fn main(a: &ExecArgs, sys: &Sys) -> Result<i32> {
             sys.setresgid(gid, "the container's group")?;
             sys.setresuid(uid, "the container's user")?;
         }
-        sys.chdir(Path::new(&plan.workdir), "the working directory")?;
+        sys.chdir_no_magiclinks(Path::new(&plan.workdir), "the working directory")?;
         sys.exec_env(
             &plan.command,
             Some(&plan.env),

@@ -889,7 +889,7 @@ fn child(
             "again: the kernel clears the parent-death signal when the uid or gid changes",
         )?;
     }
-    sys.chdir(
+    sys.chdir_no_magiclinks(
         Path::new(&plan.workdir),
         "the container's working directory",
     )?;
