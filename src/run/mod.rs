@@ -401,6 +401,7 @@ struct Made {
 }
 
 pub fn main(a: &RunArgs, sys: &Sys) -> Result<i32> {
+    sys.close_inherited("a descriptor inherited from the caller must not reach the container")?;
     let plan = plan(a, sys)?;
     if !sys.dry_run() && !crate::host::is_root() {
         return Err(Error::new(
