@@ -212,3 +212,61 @@ echo start=$?
     }
     assert_eq!(left, 0, "journal entries left");
 }
+
+/// Mount targets are checked inside the root and then mounted through the descriptor the
+/// check opened (/proc/self/fd/N), so a directory of a shared volume swapped for a symlink
+/// in between cannot redirect the mount (runc's CVE-2021-30465); and the narration of it,
+/// the working directory and the closed descriptors is what strace sees.
+#[test]
+fn volumes_and_tmpfs_are_mounted_through_the_descriptor_their_check_opened() {
+    if !root_or_skip("mount_through_fd") || !tool_or_skip("mount_through_fd", "strace") {
+        return;
+    }
+    let (host, env) = bait();
+    assert!(env.gb(&["run", "--rm", "busybox", "true"]).status.success());
+    let vol = format!("{}:/data:ro", host.path().display());
+    let t = strace::run_with(
+        &[
+            "run",
+            "--rm",
+            "--volume",
+            &vol,
+            "--tmpfs",
+            "/scratch",
+            "-w",
+            "/data",
+            "busybox",
+            "sh",
+            "-c",
+            "cat host-secret; touch x 2>/dev/null || echo read-only",
+        ],
+        |c| {
+            c.env("GLASSBOX_STATE_DIR", env.state.path())
+                .env_remove("GLASSBOX_DATA_DIR");
+        },
+    );
+    assert_eq!(
+        stdout(&t.output),
+        "on the host\nread-only\n",
+        "{}",
+        stderr(&t.output)
+    );
+    t.assert_honest();
+    // The volume's bind mount (its source is the host directory) and the --tmpfs mount.
+    let source = format!("\"{}\"", host.path().display());
+    let targets: Vec<String> = t
+        .narrated()
+        .iter()
+        .filter(|e| e["name"] == "mount")
+        .filter(|e| {
+            e["args"][0] == source.as_str()
+                || e["why"].as_str().unwrap_or("").starts_with("--tmpfs")
+        })
+        .map(|e| e["args"][1].as_str().unwrap_or("").to_string())
+        .collect();
+    assert_eq!(targets.len(), 2, "the volume and the tmpfs: {targets:?}");
+    for t in &targets {
+        assert!(t.starts_with("\"/proc/self/fd/"), "mounted by path: {t}");
+    }
+    env.assert_clean();
+}
