@@ -68,6 +68,14 @@ fn run_refuses_a_working_directory_through_an_inherited_descriptor() {
         &["run", "--rm", "-w", "/proc/self/fd/7", "busybox", "ls"],
     );
     assert_refused(&o, "run -w");
+    // A descriptor glassbox itself holds (stdin here) is a magic link too, refused as one.
+    let o = env.gb(&["run", "--rm", "-w", "/proc/self/fd/0", "busybox", "true"]);
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(125), "{err}");
+    assert!(
+        err.contains("leads through a /proc magic link"),
+        "the error says why: {err}"
+    );
     // An ordinary working directory still works.
     let o = gb_with_fd7(
         &env,
