@@ -46,6 +46,7 @@ fn cgroups_to_join(pid: i32) -> Vec<PathBuf> {
 }
 
 pub fn main(a: &ExecArgs, sys: &Sys) -> Result<i32> {
+    sys.close_inherited("a descriptor inherited from the caller must not reach the container")?;
     let c = find(&a.container).map_err(|e| e.with_code(1))?;
     let Some(pid) = c.state().running_pid() else {
         return Err(Error::usage(
@@ -120,7 +121,7 @@ pub fn main(a: &ExecArgs, sys: &Sys) -> Result<i32> {
         } else if let Some((uid, gid)) = plan.user {
             crate::stages::security::become_user(sys, uid, gid)?;
         }
-        sys.chdir(Path::new(&plan.workdir), "the working directory")?;
+        sys.chdir_no_magiclinks(Path::new(&plan.workdir), "the working directory")?;
         sys.exec_env(
             &plan.command,
             Some(&plan.env),

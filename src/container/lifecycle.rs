@@ -175,6 +175,7 @@ fn start(sys: &Sys, c: &Container) -> Result<()> {
 }
 
 pub fn start_main(a: &StartArgs, sys: &Sys) -> Result<i32> {
+    sys.close_inherited("a descriptor inherited from the caller must not reach the container")?;
     each("start", &a.containers, |c| start(sys, &c))
 }
 

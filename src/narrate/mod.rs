@@ -217,6 +217,17 @@ impl Narrator {
     /// From here on, narrate on a descriptor of its own (a duplicate of stderr, closed at
     /// execve), so that stderr itself can be pointed elsewhere — a detached container's log —
     /// while the narration still reaches the terminal.
+    /// The descriptors the narrator holds (its trace file), which no cleanup may close.
+    pub fn own_fds(&self) -> Vec<std::os::fd::RawFd> {
+        use std::os::fd::AsRawFd;
+        let mut fds: Vec<_> = self.trace.borrow().iter().map(|f| f.as_raw_fd()).collect();
+        let own = NARRATION_FD.load(std::sync::atomic::Ordering::Relaxed);
+        if own > 2 {
+            fds.push(own);
+        }
+        fds
+    }
+
     pub fn keep_own_stderr(&self) {
         let fd = unsafe { libc::fcntl(2, libc::F_DUPFD_CLOEXEC, 3) };
         if fd >= 0 {

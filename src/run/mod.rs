@@ -130,27 +130,22 @@ fn cgroup_args(a: &RunArgs, name: &str) -> CgroupArgs {
 /// `--tmpfs`: a tmpfs on a directory of the container's root, found inside the root by the
 /// kernel (a symlink or `..` that leads out is refused, as for the mount stage's targets).
 fn mount_tmpfs(sys: &Sys, root: &Path, path: &Path, size: Option<&str>) -> Result<()> {
-    use crate::sys::mount::{resolve_beneath, Refused};
     let refused = || {
         Error::usage(
             format!("--tmpfs {}: the path leads out of the container's root, or its parent directory is missing", path.display()),
             "give a directory of the image, or one whose parent exists in it",
         )
     };
-    let target = match resolve_beneath(root, path) {
-        Ok((resolved, _fd)) => resolved,
-        Err(_) if sys.dry_run() => root.join(path.strip_prefix("/").unwrap_or(path)),
-        // Missing: make it, as docker does, but only inside a parent found within the root.
-        Err(Refused::Missing) => {
-            let (Some(parent), Some(name)) = (path.parent(), path.file_name()) else {
-                return Err(refused());
-            };
-            let (parent, _fd) = resolve_beneath(root, parent).map_err(|_| refused())?;
-            let dir = parent.join(name);
-            sys.mkdir(&dir, 0o755, "--tmpfs: the mount point is not in the image; make it in the container's own layer")?;
-            dir
-        }
-        Err(_) => return Err(refused()),
+    let rel = path.strip_prefix("/").unwrap_or(path).to_string_lossy();
+    // Missing: made, as docker does, but only inside a parent found within the root.
+    let target = match crate::stages::mounts::target_fd(sys, root, &rel, true) {
+        Ok(Some(t)) => t,
+        Err(_) if sys.dry_run() => crate::stages::mounts::Target {
+            path: root.join(&*rel),
+            fd: None,
+        },
+        Ok(None) => return Err(refused()),
+        Err(e) => return Err(e),
     };
     let data = match size {
         Some(s) => format!("mode=1777,size={s}"),
@@ -159,15 +154,15 @@ fn mount_tmpfs(sys: &Sys, root: &Path, path: &Path, size: Option<&str>) -> Resul
     sys.mount(
         &MountArgs {
             source: Some("tmpfs"),
-            target: &target,
+            target: &target.at(),
             fstype: Some("tmpfs"),
             flags: libc::MS_NOSUID | libc::MS_NODEV,
             data: Some(&data),
         },
-        "--tmpfs: a directory in memory, empty at every start and gone with the container",
+        &format!("--tmpfs: a directory in memory at {}, empty at every start and gone with the container (mounted through the descriptor its check opened)", target.path.display()),
         &format!(
             "mount -t tmpfs -o nosuid,nodev,{data} tmpfs {}",
-            target.display()
+            target.path.display()
         ),
     )
 }
@@ -407,6 +402,7 @@ struct Made {
 }
 
 pub fn main(a: &RunArgs, sys: &Sys) -> Result<i32> {
+    sys.close_inherited("a descriptor inherited from the caller must not reach the container")?;
     let plan = plan(a, sys)?;
     if !sys.dry_run() && !crate::host::is_root() {
         return Err(Error::new(
@@ -892,7 +888,7 @@ fn child(
             "again: the kernel clears the parent-death signal when the uid or gid changes",
         )?;
     }
-    sys.chdir(
+    sys.chdir_no_magiclinks(
         Path::new(&plan.workdir),
         "the container's working directory",
     )?;

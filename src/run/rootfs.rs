@@ -64,25 +64,88 @@ pub fn prepare(sys: &Sys, plan: &Plan, fs: &mut ContainerFs) -> Result<()> {
 fn write_init_files(sys: &Sys, fs: &ContainerFs, plan: &Plan) -> Result<()> {
     let n = sys.narrator;
     let etc = fs.init.join("etc");
-    let fail = |e: std::io::Error| {
+    std::fs::create_dir_all(&etc).map_err(|e| {
         Error::io(
             format!("cannot write the container's {}", etc.display()),
             &e,
             "check that the data directory is writable (GLASSBOX_DATA_DIR) and not full",
         )
-    };
-    std::fs::create_dir_all(&etc).map_err(fail)?;
-    std::fs::write(etc.join("hostname"), format!("{}\n", plan.hostname)).map_err(fail)?;
-    std::fs::write(
-        etc.join("hosts"),
-        format!(
-            "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n127.0.1.1\t{}\n",
-            plan.hostname
-        ),
-    )
-    .map_err(fail)?;
+    })?;
+    let root = sys.open_tree_root(
+        &fs.init,
+        "the container's init layer: its /etc files are written inside it",
+    )?;
+    write_etc_file(
+        sys,
+        &root,
+        "hostname",
+        &format!("{}\n", plan.hostname),
+        None,
+    )?;
+    let hosts = format!(
+        "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n127.0.1.1\t{}\n",
+        plan.hostname
+    );
+    write_etc_file(sys, &root, "hosts", &hosts, None)?;
     n.note("wrote /etc/hostname and /etc/hosts into its init layer (as Docker's \"-init\" layer: the image stays untouched, and `glassbox diff` shows only what the container itself changed)");
     Ok(())
+}
+
+/// Put a file of glassbox's own at /etc/NAME of `root`, resolved inside that root by the
+/// kernel (runc's CVE-2021-30465 class): /etc is reached with openat2 RESOLVE_IN_ROOT (a
+/// symlinked /etc stays inside the root), the text goes into a new file (O_CREAT|O_EXCL|
+/// O_NOFOLLOW) that is then renamed over NAME. So whatever NAME was — even a symlink that an
+/// image or the container pointed at a host file — is replaced, never written through, as
+/// overlayfs's init layer would hide it.
+fn write_etc_file(
+    sys: &Sys,
+    root: &crate::sys::tree::DirFd,
+    name: &str,
+    text: &str,
+    owner: Option<(u32, u32)>,
+) -> Result<()> {
+    use std::io::Write;
+    let fail = |(errno, call): (nix::errno::Errno, String)| {
+        Error::sys(
+            format!("cannot write the container's /etc/{name}: {call} failed"),
+            errno,
+            "check that the container's /etc is a directory and the data directory is writable",
+        )
+    };
+    let resolve = libc::RESOLVE_IN_ROOT | libc::RESOLVE_NO_MAGICLINKS;
+    let etc = sys.openat2_dir(root, "etc", resolve).map_err(fail)?;
+    let tmp = format!(".{name}.glassbox-{}", std::process::id());
+    let mut file = sys
+        .create_file_at_for(
+            &etc,
+            &tmp,
+            0o644,
+            "a new file, so nothing already there is written through",
+        )
+        .map_err(fail)?;
+    file.write_all(text.as_bytes()).map_err(|e| {
+        Error::io(
+            format!("cannot write the container's /etc/{name}"),
+            &e,
+            "check that the data directory is not full",
+        )
+    })?;
+    if let Some((uid, gid)) = owner {
+        sys.fchown(
+            &file,
+            &format!("{}/{tmp}", etc.shown),
+            uid,
+            gid,
+            "a new file of the container's: its root owns it",
+        )?;
+    }
+    sys.rename_at(
+        &etc,
+        &tmp,
+        name,
+        "put it in place: a symlink there is replaced, not followed",
+    )
+    .map_err(fail)
 }
 
 /// The image's root filesystem and layers (topmost first) as this container stacks them:
@@ -268,33 +331,29 @@ pub fn write_network_files(
         return Ok(());
     }
     // Without an overlay the init layer was copied already: write into the copy.
-    let etc = if plan.overlay {
-        fs.init.join("etc")
+    let root = if plan.overlay {
+        fs.init.clone()
     } else {
-        fs.dir.join("rootfs/etc")
+        fs.dir.join("rootfs")
     };
-    let fail = |e: std::io::Error| {
-        Error::io(
-            format!("cannot write the container's {}", etc.display()),
-            &e,
-            "check that the data directory is writable",
-        )
-    };
-    std::fs::create_dir_all(&etc).map_err(fail)?;
-    let mut hosts = std::fs::read_to_string(etc.join("hosts")).unwrap_or_default();
+    let root = sys.open_tree_root(
+        &root,
+        "the container's files: /etc/hosts and /etc/resolv.conf are written inside them, never through a symlink that leads out",
+    )?;
+    let mut hosts = String::new();
+    if let Ok(mut f) = sys.open_file_in_root(
+        &root,
+        "etc/hosts",
+        "read the container's /etc/hosts, inside its root",
+    ) {
+        use std::io::Read;
+        let _ = f.read_to_string(&mut hosts);
+    }
     hosts.push_str(&format!("{addr}\t{}\n", plan.hostname));
-    std::fs::write(etc.join("hosts"), hosts).map_err(fail)?;
+    let owner = plan.userns.as_ref().map(|m| m.root());
+    write_etc_file(sys, &root, "hosts", &hosts, owner)?;
     if let Ok(resolv) = std::fs::read_to_string("/etc/resolv.conf") {
-        std::fs::write(etc.join("resolv.conf"), resolv).map_err(fail)?;
-        if let Some(m) = &plan.userns {
-            let (uid, gid) = m.root();
-            sys.lchown(
-                &etc.join("resolv.conf"),
-                uid,
-                gid,
-                "a new file of the container's: its root owns it",
-            )?;
-        }
+        write_etc_file(sys, &root, "resolv.conf", &resolv, owner)?;
     }
     sys.narrator.note(&format!(
         "the container's /etc/hosts names it {addr}; its /etc/resolv.conf is a copy of the host's"

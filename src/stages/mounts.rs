@@ -19,7 +19,10 @@
 //!
 //! Every mount target is resolved inside the root by the kernel (openat2 with RESOLVE_BENEATH
 //! and RESOLVE_NO_SYMLINKS), never by comparing strings: a root filesystem whose /proc is a
-//! symlink to /proc of the host, or a volume target with `..`, is refused.
+//! symlink to /proc of the host, or a volume target with `..`, is refused. Volumes (and
+//! run's --tmpfs) are then mounted onto the descriptor that check opened (/proc/self/fd/N),
+//! and missing mount points are made through their parent's: a directory swapped for a
+//! symlink in between (in a volume another container shares) cannot redirect them.
 //! The stage refuses to run in the host's mount namespace, where it would change the host's
 //! mount table: run it after `glassbox unshare --mount`. The by-hand chain:
 //!
@@ -301,15 +304,62 @@ fn refusal(root: &Path, rel: &Path, r: Refused) -> Error {
 /// The host path of `rel` inside the root, resolved safely; a missing last component is made
 /// as a directory (as Docker makes missing mount points) when `create` is true.
 fn target(sys: &Sys, root: &Path, rel: &str, create: bool) -> Result<Option<PathBuf>> {
+    Ok(target_fd(sys, root, rel, create)?.map(|t| t.path))
+}
+
+/// A mount target checked inside the root: its host path (to show) and, but in a dry run,
+/// the O_PATH descriptor the kernel resolved it to.
+pub struct Target {
+    pub path: PathBuf,
+    pub fd: Option<std::os::fd::OwnedFd>,
+}
+
+impl Target {
+    /// What mount(2) is given: /proc/self/fd/N, the directory the check found, whatever its
+    /// path has become since (a directory of a shared volume swapped for a symlink to the
+    /// host is runc's CVE-2021-30465); the host path only in a dry run.
+    pub fn at(&self) -> PathBuf {
+        match &self.fd {
+            Some(fd) => fd_path(fd),
+            None => self.path.clone(),
+        }
+    }
+}
+
+/// /proc/self/fd/N for an open descriptor.
+pub fn fd_path(fd: &std::os::fd::OwnedFd) -> PathBuf {
+    use std::os::fd::AsRawFd;
+    PathBuf::from(format!("/proc/self/fd/{}", fd.as_raw_fd()))
+}
+
+/// As [`target`], keeping the descriptor; a missing mount point is made through its
+/// parent's descriptor, then resolved again.
+pub fn target_fd(sys: &Sys, root: &Path, rel: &str, create: bool) -> Result<Option<Target>> {
     let relp = Path::new(rel);
     match resolve_beneath(root, relp) {
-        Ok((p, _fd)) => Ok(Some(p)),
+        Ok((path, fd)) => Ok(Some(Target { path, fd: Some(fd) })),
         Err(Refused::Missing) if create => {
             let parent = relp.parent().unwrap_or(Path::new(""));
-            let (pp, _fd) = resolve_beneath(root, parent).map_err(|r| refusal(root, parent, r))?;
-            let p = pp.join(relp.file_name().unwrap_or_default());
-            sys.mkdir(&p, 0o755, "make the missing mount point")?;
-            Ok(Some(p))
+            let (pp, pfd) = resolve_beneath(root, parent).map_err(|r| refusal(root, parent, r))?;
+            let name = relp.file_name().unwrap_or_default();
+            sys.mkdir(
+                &fd_path(&pfd).join(name),
+                0o755,
+                &format!(
+                    "make the missing mount point {} in the directory the check found",
+                    pp.join(name).display()
+                ),
+            )?;
+            if sys.dry_run() {
+                return Ok(Some(Target {
+                    path: pp.join(name),
+                    fd: None,
+                }));
+            }
+            match resolve_beneath(root, relp) {
+                Ok((path, fd)) => Ok(Some(Target { path, fd: Some(fd) })),
+                Err(r) => Err(refusal(root, relp, r)),
+            }
         }
         Err(Refused::Missing) => Ok(None),
         Err(r) => Err(refusal(root, relp, r)),
@@ -618,30 +668,34 @@ fn mount_volume(sys: &Sys, root: &Path, v: &Volume) -> Result<()> {
         v.ctr.display(),
         if v.read_only { " (read-only)" } else { "" }
     ));
-    let t = if v.host.is_dir() {
-        target(sys, root, &rel, true)?.expect("created")
+    let target = if v.host.is_dir() {
+        target_fd(sys, root, &rel, true)?.expect("created")
     } else {
-        match target(sys, root, &rel, false)? {
+        match target_fd(sys, root, &rel, false)? {
             Some(t) => t,
             None => return Err(refusal(root, &v.ctr, Refused::Missing)),
         }
     };
+    let t = &target.path;
     let hs = v.host.to_string_lossy().to_string();
     mount(
         sys,
         Some(&hs),
-        &t,
+        &target.at(),
         None,
         libc::MS_BIND | libc::MS_REC,
         None,
-        "a bind mount: the same files seen at a second place, inside the root",
+        &format!("a bind mount: the same files seen at a second place, inside the root (at {}, through the descriptor its check opened, so a symlink swapped in since cannot redirect it)", t.display()),
         &format!("mount --rbind {hs} {}", t.display()),
     )?;
     if v.read_only {
+        // Looked up again: the descriptor above holds the directory under the new mount.
+        let again = target_fd(sys, root, &rel, false)?;
+        let on_top = again.as_ref().map_or(t.clone(), Target::at);
         // A remount with MS_RDONLY would change only the top mount: the mounts under it
         // (a host's /proc, /sys/fs/cgroup, any submount) would stay writable (as Docker 25).
         sys.mount_setattr_rdonly_recursive(
-            &t,
+            &on_top,
             "read-only, with every mount under it: one remount would leave the mounts below writable",
         )?;
     }

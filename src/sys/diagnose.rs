@@ -150,6 +150,29 @@ fn in_chroot() -> bool {
     }
 }
 
+/// The container's working directory (openat2 without magic links, see `chdir_no_magiclinks`).
+pub fn workdir(dir: &Path, errno: Errno) -> Diagnosis {
+    match errno {
+        Errno::ELOOP => d(
+            format!("the working directory {} leads through a /proc magic link (a descriptor such as /proc/self/fd/N, or a process's root or cwd) or a loop of symlinks; a magic link can lead out of the container to the host, so glassbox refuses it, as runc does since CVE-2024-21626", dir.display()),
+            "give -w a directory of the container's own filesystem",
+        ),
+        Errno::ENOENT => d(
+            format!("the working directory {} does not exist in the container", dir.display()),
+            "give -w a directory that exists in the image, or create it in the image first",
+        ),
+        Errno::ENOTDIR => d(
+            format!("the working directory {} is not a directory in the container", dir.display()),
+            "give -w a directory",
+        ),
+        Errno::EACCES => d(
+            format!("the container's user may not enter the working directory {}", dir.display()),
+            "give -w a directory the user may search (x permission), or run as another user (-u)",
+        ),
+        _ => generic("openat2", errno),
+    }
+}
+
 /// pivot_root(2): the documented causes of EINVAL, EBUSY and EPERM, checked on this host.
 pub fn pivot_root(new_root: &Path, put_old: &Path, errno: Errno) -> Diagnosis {
     let mounts = mountinfo::current();

@@ -1,5 +1,5 @@
 //! File calls that change the host or the container's tree: mkdir(2), rmdir(2), mknod(2),
-//! fchownat(2), symlink(2), and writes to kernel files (/proc, /sys/fs/cgroup) shown as the write they are.
+//! fchownat(2), fchown(2), symlink(2), and writes to kernel files (/proc, /sys/fs/cgroup) shown as the write they are.
 
 use super::{check, cstring, diagnose, qpath, quote, Diagnosis, Sys};
 use crate::error::{Error, Result};
@@ -101,6 +101,30 @@ impl Sys<'_> {
                     libc::AT_SYMLINK_NOFOLLOW,
                 )
             } as libc::c_long)
+        })?;
+        Ok(())
+    }
+
+    /// fchown(2) of an open file: give a file glassbox made another owner (the container's
+    /// root in its user namespace) without looking its path up again.
+    pub fn fchown(
+        &self,
+        file: &std::fs::File,
+        shown: &str,
+        uid: u32,
+        gid: u32,
+        why: &str,
+    ) -> Result<()> {
+        let fd = file.as_raw_fd();
+        let call = Call::new(
+            "fchown",
+            vec![format!("{fd}<{shown}>"), uid.to_string(), gid.to_string()],
+            "chown(2)",
+            why,
+        )
+        .by_hand(format!("chown {uid}:{gid} {shown}"));
+        self.call_plain(call, || {
+            check(unsafe { libc::fchown(fd, uid, gid) } as libc::c_long)
         })?;
         Ok(())
     }

@@ -1,5 +1,6 @@
 //! Mount-table and root calls: mount(2), mount_setattr(2), umount2(2), pivot_root(2),
-//! chroot(2), chdir(2).
+//! chroot(2), chdir(2), and the working directory reached without a /proc magic link
+//! (openat2(2) + fchdir(2)).
 
 use super::{check, cstring, diagnose, qpath, quote, render_flags, Sys};
 use crate::error::Result;
@@ -237,6 +238,58 @@ impl Sys<'_> {
             .by_hand(format!("cd {shown}"));
         self.call_plain(call, || check(unsafe { libc::fchdir(raw) } as libc::c_long))?;
         Ok(())
+    }
+
+    /// Go to the container's working directory `dir` the safe way: openat2(2) with
+    /// RESOLVE_NO_MAGICLINKS, then fchdir(2) to that descriptor. A plain chdir would follow
+    /// /proc/self/fd/N to wherever a descriptor inherited from the host points, and so put
+    /// the container's command in a host directory (runc's CVE-2024-21626).
+    pub fn chdir_no_magiclinks(&self, dir: &Path, why: &str) -> Result<()> {
+        use std::os::fd::{AsFd, FromRawFd, OwnedFd};
+        let d = cstring(&dir.to_string_lossy())?;
+        let flags = (libc::O_PATH | libc::O_DIRECTORY | libc::O_CLOEXEC) as u64;
+        let call = Call::new(
+            "openat2",
+            vec![
+                "AT_FDCWD".into(),
+                qpath(dir),
+                "{flags=O_RDONLY|O_CLOEXEC|O_PATH|O_DIRECTORY, resolve=RESOLVE_NO_MAGICLINKS}"
+                    .into(),
+                "24".into(),
+            ],
+            "openat2(2)",
+            "reach the working directory without following a /proc magic link (a descriptor or another process's root), which could lead out of the container",
+        );
+        let fd = self.call(
+            call,
+            || {
+                let mut how: libc::open_how = unsafe { std::mem::zeroed() };
+                how.flags = flags;
+                how.resolve = libc::RESOLVE_NO_MAGICLINKS;
+                check(unsafe {
+                    libc::syscall(
+                        libc::SYS_openat2,
+                        libc::AT_FDCWD,
+                        d.as_ptr(),
+                        &how as *const libc::open_how,
+                        std::mem::size_of::<libc::open_how>(),
+                    )
+                })
+            },
+            |errno| diagnose::workdir(dir, errno),
+        )?;
+        if self.dry_run() {
+            let call = Call::new(
+                "fchdir",
+                vec![format!("?<{}>", dir.display())],
+                "fchdir(2)",
+                why,
+            )
+            .by_hand(format!("cd {}", dir.display()));
+            return self.call_plain(call, || Ok(0)).map(|_| ());
+        }
+        let fd = unsafe { OwnedFd::from_raw_fd(fd as i32) };
+        self.fchdir(fd.as_fd(), &dir.to_string_lossy(), why)
     }
 }
 

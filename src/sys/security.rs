@@ -248,7 +248,43 @@ impl Sys<'_> {
     }
 }
 
+/// The descriptors above stderr this process holds, but those in `keep`. Only looks
+/// (/proc/self/fd), so it is not narrated.
+fn open_fds_above_stderr(keep: &[i32]) -> Vec<i32> {
+    let fds: Vec<i32> = std::fs::read_dir("/proc/self/fd")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse().ok())
+        .collect();
+    // The listing's own descriptor is closed by now: F_GETFD tells which are still open.
+    fds.into_iter()
+        .filter(|&fd| fd > 2 && !keep.contains(&fd))
+        .filter(|&fd| unsafe { libc::fcntl(fd, libc::F_GETFD) } != -1)
+        .collect()
+}
+
 impl Sys<'_> {
+    /// close_range(fd, fd, 0) for every descriptor inherited from whoever started glassbox
+    /// (a shell's `exec 7</` leaves one open): closed before any step into a container, so
+    /// that none can lead back to the host, through /proc/self/fd or from a process inside
+    /// that looks at ours (runc's CVE-2024-21626).
+    pub fn close_inherited(&self, why: &str) -> Result<()> {
+        for fd in open_fds_above_stderr(&self.narrator.own_fds()) {
+            let call = Call::new(
+                "close_range",
+                vec![fd.to_string(), fd.to_string(), "0".into()],
+                "close_range(2)",
+                why,
+            )
+            .by_hand(format!("exec {fd}<&-"));
+            self.call_plain(call, || {
+                check(unsafe { libc::syscall(libc::SYS_close_range, fd as u32, fd as u32, 0) })
+            })?;
+        }
+        Ok(())
+    }
+
     /// setgroups(2): the supplementary groups (none, for a container user).
     pub fn setgroups(&self, groups: &[u32], why: &str) -> Result<()> {
         let shown = format!(

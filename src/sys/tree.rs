@@ -186,6 +186,17 @@ impl Sys<'_> {
         name: &str,
         mode: u32,
     ) -> std::result::Result<std::fs::File, (Errno, String)> {
+        self.create_file_at_for(dir, name, mode, "create a regular file from the archive")
+    }
+
+    /// [`Sys::create_file_at`] with the reason shown.
+    pub fn create_file_at_for(
+        &self,
+        dir: &DirFd,
+        name: &str,
+        mode: u32,
+        why: &str,
+    ) -> std::result::Result<std::fs::File, (Errno, String)> {
         let n = cname(name).map_err(|_| (Errno::EINVAL, name.to_string()))?;
         let flags =
             libc::O_WRONLY | libc::O_CREAT | libc::O_EXCL | libc::O_NOFOLLOW | libc::O_CLOEXEC;
@@ -199,7 +210,7 @@ impl Sys<'_> {
                     format!("0{mode:o}"),
                 ],
                 "openat(2)",
-                "create a regular file from the archive",
+                why,
             )
         };
         let fd = self.quiet_call(build, || {
@@ -571,6 +582,60 @@ impl Sys<'_> {
             RESOLVE_SCOPED,
             "open a directory of the new layer to set its xattr",
         )
+    }
+
+    /// openat2(2) a file `rel` for reading, resolved as if `root` were `/` (RESOLVE_IN_ROOT:
+    /// an absolute symlink or `..` stays inside it) and without /proc magic links.
+    pub fn open_file_in_root(
+        &self,
+        root: &DirFd,
+        rel: &str,
+        why: &str,
+    ) -> std::result::Result<std::fs::File, (Errno, String)> {
+        let flags = (libc::O_RDONLY | libc::O_CLOEXEC) as u64;
+        let resolve = libc::RESOLVE_IN_ROOT | libc::RESOLVE_NO_MAGICLINKS;
+        let f = self.openat2_beneath(root, rel, flags, resolve, why)?;
+        Ok(std::fs::File::from(f.fd))
+    }
+
+    /// renameat2(2) with flags 0 inside one directory: `to` is replaced whatever it is (a
+    /// symlink is replaced itself, never followed).
+    pub fn rename_at(
+        &self,
+        dir: &DirFd,
+        from: &str,
+        to: &str,
+        why: &str,
+    ) -> std::result::Result<(), (Errno, String)> {
+        let f = cname(from).map_err(|_| (Errno::EINVAL, from.to_string()))?;
+        let t = cname(to).map_err(|_| (Errno::EINVAL, to.to_string()))?;
+        let build = || {
+            Call::new(
+                "renameat2",
+                vec![
+                    dir.render(),
+                    quote(from),
+                    dir.render(),
+                    quote(to),
+                    "0".into(),
+                ],
+                "rename(2)",
+                why,
+            )
+        };
+        self.quiet_call(build, || {
+            check(unsafe {
+                libc::syscall(
+                    libc::SYS_renameat2,
+                    dir.raw(),
+                    f.as_ptr(),
+                    dir.raw(),
+                    t.as_ptr(),
+                    0,
+                )
+            })
+        })?;
+        Ok(())
     }
 
     /// umask(2): 0 while extracting, so files are created with the image's permission bits
