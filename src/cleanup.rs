@@ -62,17 +62,9 @@ pub fn undo(sys: &Sys, resource: &Resource) -> Result<()> {
         | Resource::Bridge { .. }
         | Resource::FirewallRule { .. }
         | Resource::Lease { .. }
+        | Resource::Port { .. }
         | Resource::Sysctl { .. } => crate::stages::network::undo(sys, resource),
-        // A claim only: its DNAT rules are entries of their own.
-        Resource::Port { .. } => Ok(()),
     }
-}
-
-/// Undo one journal entry now and strike it (for a stage's own undo path).
-pub fn undo_and_strike(sys: &Sys, journal: &Journal, id: &str, resource: &Resource) -> Result<()> {
-    undo(sys, resource)?;
-    journal.strike(id);
-    Ok(())
 }
 
 /// Undo every entry whose owner is gone.

@@ -14,6 +14,7 @@ pub mod journal;
 pub mod lesson;
 pub mod lock;
 pub mod narrate;
+pub mod networks;
 pub mod run;
 pub mod stages;
 pub mod store;
@@ -65,7 +66,7 @@ pub fn dispatch(cli: &Cli) -> Result<i32> {
         Command::Inspect(a) => inspect::main(a),
         Command::Lesson(a) => lesson::main(a),
         Command::Net(a) => stages::network::main(a, &sys),
-        Command::Network(c) => stages::network::network_main(c, &sys),
+        Command::Network(c) => networks::main(c, &sys),
         Command::Explain(a) => explain::main(a),
         Command::Doctor(a) => doctor::main(a, &cli.global),
         Command::Cleanup => cleanup_main(&sys),
