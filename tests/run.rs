@@ -365,7 +365,7 @@ fn the_container_enters_its_cgroups_itself_and_the_limits_hold() {
             "busybox",
             "sh",
             "-c",
-            "cat /proc/self/cgroup; for i in 1 2 3 4 5 6 7 8; do sleep 5 & done",
+            "hostname; cat /proc/self/cgroup; for i in 1 2 3 4 5 6 7 8; do sleep 5 & done",
         ],
         |c| {
             c.env("GLASSBOX_STATE_DIR", env.state.path());
@@ -373,6 +373,8 @@ fn the_container_enters_its_cgroups_itself_and_the_limits_hold() {
     );
     let err = stderr(&t.output);
     let out = stdout(&t.output);
+    // Its hostname is its id, and its cgroups are named after the id.
+    let cgroup = format!("gb-{}", out.lines().next().unwrap_or_default());
     // (a) the limits apply, and the command ran inside every cgroup.
     assert_eq!(t.output.status.code(), Some(2), "{err}");
     assert!(err.contains("can't fork"), "{err}");
@@ -380,7 +382,7 @@ fn the_container_enters_its_cgroups_itself_and_the_limits_hold() {
     for ctrl in ["memory", "pids"] {
         assert!(
             out.lines()
-                .any(|l| l.ends_with(&format!(":{ctrl}:/glassbox/{name}"))),
+                .any(|l| l.ends_with(&format!(":{ctrl}:/glassbox/{cgroup}"))),
             "not in the {ctrl} cgroup: {out}"
         );
     }
@@ -388,7 +390,7 @@ fn the_container_enters_its_cgroups_itself_and_the_limits_hold() {
         || std::path::Path::new("/sys/fs/cgroup/cgroup.procs").exists();
     if v2 {
         assert!(
-            out.contains(&format!("0::/glassbox/{name}")),
+            out.contains(&format!("0::/glassbox/{cgroup}")),
             "not in the v2 cgroup: {out}"
         );
     }
@@ -402,7 +404,7 @@ fn the_container_enters_its_cgroups_itself_and_the_limits_hold() {
     for ctrl in ["memory", "pids"] {
         let w = tasks
             .iter()
-            .find(|c| c.args[0].contains(&format!("/{ctrl}/glassbox/{name}/tasks>")))
+            .find(|c| c.args[0].contains(&format!("/{ctrl}/glassbox/{cgroup}/tasks>")))
             .unwrap_or_else(|| panic!("no write to the {ctrl} tasks file: {tasks:?}"));
         assert_eq!((w.args[1].as_str(), w.args[2].as_str()), ("\"0\"", "1"));
         assert_eq!(w.result, "1", "{w:?}");
@@ -419,7 +421,7 @@ fn the_container_enters_its_cgroups_itself_and_the_limits_hold() {
             w.pid
         );
         assert!(
-            err.contains(&format!("/{ctrl}/glassbox/{name}/tasks>, \"0\", 1) = 1")),
+            err.contains(&format!("/{ctrl}/glassbox/{cgroup}/tasks>, \"0\", 1) = 1")),
             "not narrated: {err}"
         );
     }
@@ -441,7 +443,7 @@ fn the_container_enters_its_cgroups_itself_and_the_limits_hold() {
         let moved = t.calls.iter().any(|c| {
             c.pid == parent
                 && c.name == "write"
-                && c.args[0].contains(&format!("/glassbox/{name}/cgroup.procs>"))
+                && c.args[0].contains(&format!("/glassbox/{cgroup}/cgroup.procs>"))
         });
         assert!(born || moved, "the container never got into its v2 cgroup");
         assert!(
@@ -516,8 +518,9 @@ fn without_clone3_the_parent_moves_the_child_into_its_v2_cgroup() {
             "--pids-limit",
             "20",
             "busybox",
-            "cat",
-            "/proc/self/cgroup",
+            "sh",
+            "-c",
+            "hostname; cat /proc/self/cgroup",
         ],
         |c| {
             c.env("GLASSBOX_STATE_DIR", env.state.path());
@@ -525,17 +528,21 @@ fn without_clone3_the_parent_moves_the_child_into_its_v2_cgroup() {
     );
     let err = stderr(&t.output);
     assert!(t.output.status.success(), "{err}");
+    let cgroup = format!(
+        "gb-{}",
+        stdout(&t.output).lines().next().unwrap_or_default()
+    );
     assert!(
         err.contains("CLONE_INTO_CGROUP") && err.contains("= -1 ENOSYS"),
         "{err}"
     );
     assert!(err.contains("clone(child_stack=NULL, flags="), "{err}");
     assert!(
-        err.contains(&format!("/glassbox/{name}/cgroup.procs>")),
+        err.contains(&format!("/glassbox/{cgroup}/cgroup.procs>")),
         "the parent did not move the child: {err}"
     );
     assert!(
-        stdout(&t.output).contains(&format!("0::/glassbox/{name}")),
+        stdout(&t.output).contains(&format!("0::/glassbox/{cgroup}")),
         "{}",
         stdout(&t.output)
     );
