@@ -21,13 +21,34 @@ const PROBE: &str = "mknod /tmp/loop b 7 0 && echo made; \
 
 fn run(env: &Env, extra: &[&str]) -> Output {
     env.cmd()
-        .env_remove("GLASSBOX_DATA_DIR")
-        .env_remove("GLASSBOX_PRIVATE_MNT_NS")
         .args(["-q", "run", "--rm"])
         .args(extra)
         .args(["busybox", "sh", "-c", PROBE])
         .output()
         .unwrap()
+}
+
+/// A traced run's environment: the test's state directory, no inherited GLASSBOX_* setting.
+fn traced_env(c: &mut std::process::Command, state: &std::path::Path) {
+    for (key, _) in std::env::vars_os() {
+        if key.to_string_lossy().starts_with("GLASSBOX_") && key != "GLASSBOX_TRACE" {
+            c.env_remove(key);
+        }
+    }
+    c.env("GLASSBOX_STATE_DIR", state);
+}
+
+/// Every cgroup a traced run made (its narrated mkdirs) is gone again.
+fn assert_no_cgroup_left(t: &strace::Traced) {
+    for e in t.narrated() {
+        let path = e["args"][0].as_str().unwrap_or("").trim_matches('"');
+        if e["name"] == "mkdir" && path.starts_with("/sys/fs/cgroup/") {
+            assert!(
+                !std::path::Path::new(path).is_dir(),
+                "{path} is left behind"
+            );
+        }
+    }
 }
 
 /// The usual devices worked (the probe's last lines).
@@ -90,8 +111,7 @@ fn the_device_rule_is_narrated_and_explained() {
     let env = Env::new();
     let state = env.state.path().to_path_buf();
     let t = strace::run_with(&["run", "--rm", "busybox", "true"], |c| {
-        c.env("GLASSBOX_STATE_DIR", &state)
-            .env_remove("GLASSBOX_DATA_DIR");
+        traced_env(c, &state);
     });
     let err = stderr(&t.output);
     assert!(t.output.status.success(), "{err}");
@@ -103,6 +123,7 @@ fn the_device_rule_is_narrated_and_explained() {
         );
     }
     t.assert_honest();
+    assert_no_cgroup_left(&t);
     env.assert_clean();
     for name in [
         "devices.deny",
@@ -128,7 +149,7 @@ fn on_cgroup_v2_an_ebpf_program_refuses_the_host_device() {
     }
     let host = glassbox::host::cgroups::CgroupHost::current();
     if host.v2_mount.is_none() {
-        eprintln!("SKIPPED {test}: this host has no cgroup v2 tree");
+        skip(test, "this host has no cgroup v2 tree");
         return;
     }
     let prefix: Vec<String> = match host.place("devices") {
@@ -150,10 +171,7 @@ fn on_cgroup_v2_an_ebpf_program_refuses_the_host_device() {
     let t = strace::run_prefixed(
         &prefix,
         &["run", "--rm", "busybox", "sh", "-c", PROBE],
-        |c| {
-            c.env("GLASSBOX_STATE_DIR", &state)
-                .env_remove("GLASSBOX_DATA_DIR");
-        },
+        |c| traced_env(c, &state),
     );
     let (out, err) = (stdout(&t.output), stderr(&t.output));
     assert!(
@@ -177,5 +195,6 @@ fn on_cgroup_v2_an_ebpf_program_refuses_the_host_device() {
     );
     assert_usual_devices_work(&out, &err);
     t.assert_honest();
+    assert_no_cgroup_left(&t);
     env.assert_clean();
 }
