@@ -4,7 +4,7 @@
 //! of a device node. https://docs.kernel.org/bpf/prog_cgroup_sysctl.html is its sibling;
 //! the device context is `struct bpf_cgroup_dev_ctx` in linux/bpf.h.
 
-use super::{check, cstring, qpath, Sys};
+use super::{check, cstring, diagnose, qpath, Diagnosis, Sys};
 use crate::error::Result;
 use crate::narrate::Call;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
@@ -57,6 +57,26 @@ struct ProgAttach {
     replace_bpf_fd: u32,
 }
 
+/// Why bpf() refused the device program, in words, and what to do.
+fn diagnosis(errno: nix::errno::Errno) -> Diagnosis {
+    use nix::errno::Errno;
+    let (why, todo) = match errno {
+        Errno::EPERM | Errno::EACCES if crate::host::is_root() => (
+            "the kernel refused the device program although glassbox runs as root: kernel lockdown, a BPF security module or the verifier refused it",
+            "check `cat /sys/kernel/security/lockdown` and dmesg; run with --privileged only if every host device may be opened",
+        ),
+        Errno::EINVAL | Errno::EOPNOTSUPP | Errno::ENOSYS => (
+            "this kernel has no cgroup device programs (CONFIG_CGROUP_BPF), or the directory is not a cgroup v2",
+            "use a kernel built with CONFIG_BPF_SYSCALL and CONFIG_CGROUP_BPF, or mount the v1 devices controller (see `glassbox doctor`)",
+        ),
+        _ => return diagnose::generic("bpf", errno),
+    };
+    Diagnosis {
+        why: Some(why.into()),
+        todo: todo.into(),
+    }
+}
+
 /// The program's name, as bpftool and /proc/PID/fdinfo show it.
 const PROG_NAME: &str = "glassbox_dev";
 
@@ -91,16 +111,20 @@ impl Sys<'_> {
             why,
         )
         .by_hand("bpftool prog load PROG.o /sys/fs/bpf/dev type cgroup/dev");
-        let fd = self.call_plain(call, || {
-            check(unsafe {
-                libc::syscall(
-                    libc::SYS_bpf,
-                    BPF_PROG_LOAD,
-                    &attr as *const ProgLoad,
-                    size as libc::c_uint,
-                )
-            })
-        })?;
+        let fd = self.call(
+            call,
+            || {
+                check(unsafe {
+                    libc::syscall(
+                        libc::SYS_bpf,
+                        BPF_PROG_LOAD,
+                        &attr as *const ProgLoad,
+                        size as libc::c_uint,
+                    )
+                })
+            },
+            diagnosis,
+        )?;
         Ok((!self.dry_run()).then(|| unsafe { OwnedFd::from_raw_fd(fd as i32) }))
     }
 
@@ -156,16 +180,20 @@ impl Sys<'_> {
             "bpftool cgroup attach {} device pinned /sys/fs/bpf/dev multi",
             cgroup.display()
         ));
-        self.call_plain(call, || {
-            check(unsafe {
-                libc::syscall(
-                    libc::SYS_bpf,
-                    BPF_PROG_ATTACH,
-                    &attr as *const ProgAttach,
-                    size as libc::c_uint,
-                )
-            })
-        })?;
+        self.call(
+            call,
+            || {
+                check(unsafe {
+                    libc::syscall(
+                        libc::SYS_bpf,
+                        BPF_PROG_ATTACH,
+                        &attr as *const ProgAttach,
+                        size as libc::c_uint,
+                    )
+                })
+            },
+            diagnosis,
+        )?;
         Ok(())
     }
 }
