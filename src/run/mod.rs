@@ -64,6 +64,8 @@ pub struct Plan {
     pub network: Network,
     pub publish: Vec<crate::stages::network::Publish>,
     pub limits: Option<Limits>,
+    /// The devices rule in the container's cgroup (every run but --privileged, as docker).
+    pub confine_devices: bool,
     pub security: SecurityPlan,
     pub mounts: MountCli,
     pub read_only: bool,
@@ -380,6 +382,7 @@ fn plan_with(a: &RunArgs, sys: &Sys, existing: Option<Existing>) -> Result<Plan>
         network,
         publish,
         limits,
+        confine_devices: !a.security.privileged,
         security,
         mounts,
         read_only: a.read_only,
@@ -552,17 +555,27 @@ fn run_container(
         );
     }
     let mut cgroup_plan = None;
-    if let (true, Some(limits)) = (plan.has(Stage::Cgroup), &plan.limits) {
+    if plan.has(Stage::Cgroup) && (plan.limits.is_some() || plan.confine_devices) {
         step::pause(sys, plan, Stage::Cgroup, None);
         n.stage(
             "cgroup",
-            "limit memory, CPU and processes for the container",
+            match (&plan.limits, plan.confine_devices) {
+                (Some(_), true) => {
+                    "limit memory, CPU and processes for the container, and confine its devices"
+                }
+                (Some(_), false) => "limit memory, CPU and processes for the container",
+                (None, _) => {
+                    "confine the container's devices: a host device node it makes cannot be opened"
+                }
+            },
         );
-        let cp = cgroups::plan(
-            &crate::host::cgroups::CgroupHost::current(),
-            limits,
-            &plan.cgroup_name(),
-        )?;
+        let host = crate::host::cgroups::CgroupHost::current();
+        let limits = plan.limits.clone().unwrap_or_default();
+        let cp = if plan.confine_devices {
+            cgroups::plan_container(&host, &limits, &plan.cgroup_name())?
+        } else {
+            cgroups::plan(&host, &limits, &plan.cgroup_name())?
+        };
         let m = cgroups::apply(sys, journal, &cp)?;
         made.cgroups = Some((cp.clone(), m));
         cgroup_plan = Some(cp);

@@ -36,6 +36,7 @@ const WATCHED: &[&str] = &[
     "pivot_root",
     "chroot",
     "sethostname",
+    "bpf",
 ];
 
 /// Run `glassbox ARGS…` (and any glassbox it chains to) under strace and --trace.

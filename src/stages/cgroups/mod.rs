@@ -14,6 +14,7 @@
 //! avoid the costly move by pid: its child is born in the v2 cgroup ([`v2_dir`]) and moves
 //! itself into the v1 ones ([`enter_self_v1`]); [`attach_v2`] is the parent's fallback.
 
+pub mod devices;
 pub mod limits;
 pub mod report;
 pub mod v1;
@@ -70,6 +71,9 @@ pub struct Group {
     /// host, made for cgroup.kill and accounting).
     pub controllers: Vec<&'static str>,
     pub writes: Vec<LimitWrite>,
+    /// cgroup v2 with no devices controller on v1: the device rule is an eBPF program
+    /// attached to this cgroup ([`devices::attach`]).
+    pub device_program: bool,
 }
 
 impl Group {
@@ -127,9 +131,27 @@ pub fn check_name(name: &str) -> Result<()> {
 /// Decide where each requested controller lives and what to write there. Pure: reads the
 /// host description only; a missing controller is an error naming where it would be.
 pub fn plan(host: &CgroupHost, limits: &Limits, name: &str) -> Result<Plan> {
+    plan_devices(host, limits, name, false)
+}
+
+/// A container's cgroups (`run`): the limits asked for, and the devices rule always, as
+/// Docker confines every container that is not --privileged. On cgroup v1 and hybrid hosts
+/// it is the devices controller's allowlist; on a pure v2 host, an eBPF program.
+pub fn plan_container(host: &CgroupHost, limits: &Limits, name: &str) -> Result<Plan> {
+    plan_devices(host, limits, name, true)
+}
+
+fn plan_devices(host: &CgroupHost, limits: &Limits, name: &str, devices: bool) -> Result<Plan> {
     check_name(name)?;
     let mut groups: Vec<Group> = Vec::new();
-    for ctrl in limits.controllers() {
+    let mut wanted = limits.controllers();
+    let v1_devices = devices && host.place("devices").is_some_and(|p| p.version == 1);
+    if v1_devices {
+        wanted.push("devices");
+    } else if devices && host.v2_mount.is_none() {
+        return Err(missing_controller(host, "devices"));
+    }
+    for ctrl in wanted {
         let Some(place) = host.place(ctrl) else {
             return Err(missing_controller(host, ctrl));
         };
@@ -143,6 +165,7 @@ pub fn plan(host: &CgroupHost, limits: &Limits, name: &str) -> Result<Plan> {
                 mount: place.mount,
                 controllers: vec![ctrl],
                 writes: Vec::new(),
+                device_program: false,
             }),
         }
     }
@@ -153,6 +176,7 @@ pub fn plan(host: &CgroupHost, limits: &Limits, name: &str) -> Result<Plan> {
                 mount: v2.clone(),
                 controllers: Vec::new(),
                 writes: Vec::new(),
+                device_program: false,
             });
         }
     } else if let Some(f) = host.place("freezer").filter(|_| !groups.is_empty()) {
@@ -165,6 +189,7 @@ pub fn plan(host: &CgroupHost, limits: &Limits, name: &str) -> Result<Plan> {
                 mount: f.mount,
                 controllers: vec!["freezer"],
                 writes: Vec::new(),
+                device_program: false,
             }),
         }
     }
@@ -175,6 +200,10 @@ pub fn plan(host: &CgroupHost, limits: &Limits, name: &str) -> Result<Plan> {
         } else {
             v1::writes(limits, &g.controllers)
         };
+        if g.controllers.contains(&"devices") {
+            g.writes.extend(devices::v1_writes(devices::DEFAULT));
+        }
+        g.device_program = devices && !v1_devices && g.version == 2;
         if g.version == 1
             && limits.memory_swap.is_some()
             && g.controllers.contains(&"memory")
@@ -202,6 +231,7 @@ fn missing_controller(host: &CgroupHost, ctrl: &str) -> Error {
     let flag = match ctrl {
         "memory" => "--memory/--memory-swap",
         "cpu" => "--cpus/--cpu-shares",
+        "devices" => "the container's device rule",
         _ => "--pids",
     };
     let where_ = match (&host.v2_mount, host.layout) {
@@ -215,6 +245,8 @@ fn missing_controller(host: &CgroupHost, ctrl: &str) -> Error {
     let todo = match host.layout {
         Layout::V2 => format!("check that the kernel has the {ctrl} controller (cat /sys/fs/cgroup/cgroup.controllers), or leave out {flag}"),
         Layout::None => "mount cgroup2: mount -t cgroup2 none /sys/fs/cgroup (see `glassbox doctor`)".to_string(),
+        // Without it a container could open every host device: only --skip cgroup goes on.
+        _ if ctrl == "devices" => "mount it: mkdir -p /sys/fs/cgroup/devices && mount -t cgroup -o devices none /sys/fs/cgroup/devices (or run with --skip cgroup, and the container can open every host device)".to_string(),
         _ => format!("mount it: mkdir -p /sys/fs/cgroup/{ctrl} && mount -t cgroup -o {ctrl} none /sys/fs/cgroup/{ctrl}; or leave out {flag}"),
     };
     Error::new(
@@ -254,8 +286,14 @@ fn apply_inner(sys: &Sys, journal: Option<&Journal>, plan: &Plan, made: &mut Mad
             g.version,
             g.mount.display(),
             if g.controllers.is_empty() {
-                " (no controller of ours here: used to hold, count and kill the processes)"
-                    .to_string()
+                format!(
+                    " (no controller of ours here: used to hold, count and kill the processes{})",
+                    if g.device_program {
+                        ", and for the device rule"
+                    } else {
+                        ""
+                    }
+                )
             } else {
                 format!(": {}", g.controllers.join(", "))
             }
@@ -295,6 +333,9 @@ fn apply_inner(sys: &Sys, journal: Option<&Journal>, plan: &Plan, made: &mut Mad
             let path = dir.join(w.file);
             sys.write_file(&path, &w.value, &w.why, write_diagnosis(&path, &w.value))?;
             explain_file(sys, w.file);
+        }
+        if g.device_program {
+            devices::attach(sys, &dir, devices::DEFAULT)?;
         }
     }
     Ok(())
@@ -550,13 +591,12 @@ pub fn remove_cgroup(sys: &Sys, path: &Path) -> Result<()> {
         return Ok(());
     }
     if path.file_name().is_some_and(|n| n == PARENT) {
+        // Shared by every glassbox: while another run has a cgroup in it, that run removes
+        // it when it ends (the last one out does), so it counts as done here.
         if !child_cgroups(path).is_empty() {
-            return Err(Error::new(
-                format!(
-                    "{} still holds the cgroups of a running glassbox",
-                    path.display()
-                ),
-                "run `glassbox cleanup` again once that run has ended",
+            sys.narrator.note(&format!(
+                "{} holds the cgroups of another glassbox run: the last run out removes it",
+                path.display()
             ));
         }
         return remove_parent_if_empty(sys, path);
@@ -848,6 +888,42 @@ mod tests {
         assert_eq!(p.groups[0].controllers, vec!["memory", "cpu", "pids"]);
         let files: Vec<&str> = p.groups[0].writes.iter().map(|w| w.file).collect();
         assert_eq!(files, vec!["memory.max", "cpu.max", "pids.max"]);
+    }
+
+    #[test]
+    fn a_container_gets_the_device_rule_on_v1_and_a_program_on_v2() {
+        let hybrid =
+            format!("{HYBRID}36 31 0:33 / /sys/fs/cgroup/devices rw - cgroup cgroup rw,devices\n");
+        let host = CgroupHost::detect(&parse(&hybrid), |_| Some(String::new()));
+        let p = plan_container(&host, &Limits::default(), "d1").unwrap();
+        let dirs: Vec<String> = p.dirs().iter().map(|d| d.display().to_string()).collect();
+        assert_eq!(
+            dirs,
+            vec![
+                "/sys/fs/cgroup/devices/glassbox/d1",
+                "/sys/fs/cgroup/unified/glassbox/d1",
+            ]
+        );
+        assert_eq!(p.groups[0].writes[0].file, "devices.deny");
+        assert_eq!(p.groups[0].writes.len(), 1 + devices::DEFAULT.len());
+        assert!(
+            !p.groups[1].device_program,
+            "v1 holds the rule on a hybrid host"
+        );
+
+        let v2 = "30 23 0:26 / /sys/fs/cgroup rw - cgroup2 cgroup2 rw,nsdelegate\n";
+        let host = CgroupHost::detect(&parse(v2), |_| Some("cpu memory pids\n".into()));
+        let p = plan_container(&host, &Limits::default(), "d2").unwrap();
+        assert_eq!(p.groups.len(), 1);
+        assert!(p.groups[0].device_program);
+        assert!(p.groups[0].writes.is_empty());
+        // `glassbox cgroup` has no device rule.
+        assert!(!plan(&host, &limits(), "d3").unwrap().groups[0].device_program);
+
+        let v1 = "27 25 0:24 / /sys/fs/cgroup/memory rw - cgroup cgroup rw,memory\n";
+        let host = CgroupHost::detect(&parse(v1), |_| None);
+        let e = plan_container(&host, &Limits::default(), "d4").unwrap_err();
+        assert!(e.what.contains("devices controller"), "{}", e.what);
     }
 
     #[test]
