@@ -3,9 +3,6 @@
 use clap::Parser;
 
 fn main() {
-    // Rust ignores SIGPIPE; restore the default so `glassbox … | head` ends quietly, and so
-    // the commands glassbox execs start with the disposition every program expects.
-    unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
     let cli = match glassbox::cli::Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {
@@ -21,6 +18,13 @@ fn main() {
             std::process::exit(code);
         }
     };
+    // Rust starts with SIGPIPE ignored. A command that only prints gets the default back, so
+    // `glassbox ps | head` ends quietly; the others keep ignoring it, so losing the
+    // narration's reader cannot kill them before they undo what they made. (Every command
+    // glassbox execs gets the default again: see `Sys::exec_env`.)
+    if glassbox::ends_on_closed_pipe(&cli.command) {
+        unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
+    }
     let code = match glassbox::dispatch(&cli) {
         Ok(code) => code,
         Err(err) => {
