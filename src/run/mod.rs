@@ -28,6 +28,7 @@ pub mod userns;
 use crate::cli::{CgroupArgs, MountArgs as MountCli, RunArgs, Tail};
 use crate::error::{Error, Result};
 use crate::journal::Journal;
+use crate::stages::cgroupns;
 use crate::stages::cgroups::{self, limits::Limits};
 use crate::stages::security::SecurityPlan;
 use crate::sys::mount::MountArgs;
@@ -552,15 +553,20 @@ fn run_container(
         );
     }
     let mut cgroup_plan = None;
-    if let (true, Some(limits)) = (plan.has(Stage::Cgroup), &plan.limits) {
+    if plan.has(Stage::Cgroup) {
         step::pause(sys, plan, Stage::Cgroup, None);
+        // Without limits too, as docker does: a cgroup of its own to hold, count and kill
+        // its processes, and to be the root of its cgroup namespace.
         n.stage(
             "cgroup",
-            "limit memory, CPU and processes for the container",
+            match plan.limits {
+                Some(_) => "limit memory, CPU and processes for the container",
+                None => "a cgroup of the container's own (no limits were asked for)",
+            },
         );
         let cp = cgroups::plan(
             &crate::host::cgroups::CgroupHost::current(),
-            limits,
+            &plan.limits.clone().unwrap_or_default(),
             &plan.cgroup_name(),
         )?;
         let m = cgroups::apply(sys, journal, &cp)?;
@@ -808,6 +814,18 @@ fn child(
         // (In a user namespace the parent moved it already: see run_container.)
         cgroups::enter_self_v1(sys, cp)?;
     }
+    // In all its cgroups now: they become the roots of its cgroup namespace.
+    let cgroup_view = match cgroup_plan {
+        Some(cp) => {
+            let view = cgroupns::plan(cp, &crate::host::cgroups::CgroupHost::current());
+            cgroupns::unshare(sys, &view)?;
+            Some(view)
+        }
+        None => {
+            n.note("--skip cgroup: no cgroup of its own and no cgroup namespace: /proc/self/cgroup shows glassbox's cgroups by their host paths, and /sys/fs/cgroup stays empty");
+            None
+        }
+    };
     if !plan.interactive {
         rootfs::stdin_from_null(sys)?;
     }
@@ -840,6 +858,13 @@ fn child(
         if m.root.as_ref().is_some_and(|r| r.is_dir()) {
             let mp = crate::stages::mounts::plan(&m)?;
             crate::stages::mounts::apply(sys, &mp)?;
+            match (&cgroup_view, m.filesystems.iter().any(|f| f == "sys")) {
+                (Some(view), true) => cgroupns::mount(sys, m.root.as_deref().unwrap(), view)?,
+                (Some(view), false) if !view.is_empty() => n.note(
+                    "no /sys in this container (--network host): its cgroups are not mounted at /sys/fs/cgroup",
+                ),
+                _ => {}
+            }
         } else {
             n.note("dry run: the image is not exported yet, so its mounts cannot be planned");
         }

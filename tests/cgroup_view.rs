@@ -1,0 +1,104 @@
+//! What a container sees of its cgroups, as under Docker: a cgroup namespace whose roots are
+//! its own cgroups (/proc/self/cgroup reads `0::/`, and `/` on every v1 line), and those
+//! cgroups mounted read-only at /sys/fs/cgroup.
+
+mod common;
+use common::containers::Env;
+use common::*;
+
+/// The container's view: its /proc/self/cgroup, then `--` and what /sys/fs/cgroup holds,
+/// then `--` and what two writes there said.
+const LOOK: &str = "cat /proc/self/cgroup; echo --; ls /sys/fs/cgroup; echo --; \
+    mkdir /sys/fs/cgroup/new 2>&1; for d in /sys/fs/cgroup/*/; do [ -d $d ] && mkdir ${d}new 2>&1; done; \
+    [ -f /sys/fs/cgroup/cgroup.procs ] && mkdir /sys/fs/cgroup/new2 2>&1; true";
+
+fn sections(out: &str) -> Vec<Vec<&str>> {
+    out.split("--\n").map(|s| s.lines().collect()).collect()
+}
+
+#[test]
+fn a_default_run_sees_only_its_own_cgroup_read_only() {
+    if !root_or_skip("a_default_run_sees_only_its_own_cgroup_read_only") {
+        return;
+    }
+    let env = Env::new();
+    for limits in [&[][..], &["--memory", "32m", "--pids-limit", "20"][..]] {
+        let mut args = vec!["run", "--rm"];
+        args.extend(limits);
+        args.extend(["busybox", "sh", "-c", LOOK]);
+        let out = env.ok(&args);
+        let s = sections(&out);
+        assert_eq!(s.len(), 3, "{out}");
+        // Each hierarchy's line names the root: its own cgroup is the namespace's root.
+        assert!(s[0].contains(&"0::/"), "{limits:?}: {out}");
+        assert!(
+            s[0].iter().all(|l| l.ends_with(":/")),
+            "{limits:?}: a host path is visible: {out}"
+        );
+        assert!(!s[1].is_empty(), "{limits:?}: /sys/fs/cgroup is empty");
+        // Every write is refused by the mount, not by a permission: root inside would pass those.
+        assert!(!s[2].is_empty(), "{limits:?}: nothing tried: {out}");
+        assert!(
+            s[2].iter().all(|l| l.ends_with("Read-only file system")),
+            "{limits:?}: a write to /sys/fs/cgroup was not refused as read-only: {out}"
+        );
+    }
+    // With a limit, the container reads its own limit where any Linux program looks for it.
+    let out = env.ok(&[
+        "run",
+        "--rm",
+        "--memory",
+        "32m",
+        "busybox",
+        "sh",
+        "-c",
+        "cat /sys/fs/cgroup/memory/memory.limit_in_bytes /sys/fs/cgroup/memory.max 2>/dev/null; true",
+    ]);
+    assert_eq!(out.trim(), "33554432", "{out}");
+    env.assert_clean();
+}
+
+#[test]
+fn the_cgroup_view_is_narrated_and_skip_cgroup_says_what_it_leaves_out() {
+    if !root_or_skip("the_cgroup_view_is_narrated_and_skip_cgroup_says_what_it_leaves_out") {
+        return;
+    }
+    let env = Env::new();
+    let o = env
+        .cmd()
+        .args(["run", "--rm", "busybox", "true"])
+        .output()
+        .unwrap();
+    let err = stderr(&o);
+    assert!(o.status.success(), "{err}");
+    assert!(err.contains("  unshare(CLONE_NEWCGROUP) = 0"), "{err}");
+    assert!(
+        err.lines().any(|l| l.starts_with("  mount(\"cgroup\", \"")
+            && l.contains("/sys/fs/cgroup")
+            && l.contains("MS_RDONLY")
+            && l.ends_with(") = 0")),
+        "{err}"
+    );
+    let o = env
+        .cmd()
+        .args([
+            "run",
+            "--rm",
+            "--skip",
+            "cgroup",
+            "busybox",
+            "ls",
+            "/sys/fs/cgroup",
+        ])
+        .output()
+        .unwrap();
+    let err = stderr(&o);
+    assert!(o.status.success(), "{err}");
+    assert!(
+        err.contains("--skip cgroup: no cgroup of its own and no cgroup namespace"),
+        "{err}"
+    );
+    assert!(!err.contains("CLONE_NEWCGROUP"), "{err}");
+    assert_eq!(stdout(&o), "", "/sys/fs/cgroup is not empty");
+    env.assert_clean();
+}
