@@ -57,6 +57,8 @@ pub fn ends_on_closed_pipe(c: &Command) -> bool {
             | Command::Explain(_)
             | Command::Lesson(_)
             | Command::Doctor(_)
+            | Command::Diff(_)
+            | Command::Network(cli::NetworkCommand::Ls)
     )
 }
 

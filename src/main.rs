@@ -24,6 +24,8 @@ fn main() {
     // glassbox execs gets the default again: see `Sys::exec_env`.)
     if glassbox::ends_on_closed_pipe(&cli.command) {
         unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
+    } else {
+        end_quietly_when_stdout_is_gone();
     }
     let code = match glassbox::dispatch(&cli) {
         Ok(code) => code,
@@ -33,4 +35,22 @@ fn main() {
         }
     };
     std::process::exit(code);
+}
+
+/// With SIGPIPE ignored, println! panics when stdout's reader has gone (a command's final
+/// report piped into head). End then as SIGPIPE would have, quietly, with the status a shell
+/// shows for it (128 + 13); other panics are reported as usual.
+fn end_quietly_when_stdout_is_gone() {
+    let default = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let text = info
+            .payload()
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .unwrap_or("");
+        if text.starts_with("failed printing to stdout") && text.contains("Broken pipe") {
+            std::process::exit(128 + libc::SIGPIPE);
+        }
+        default(info);
+    }));
 }
