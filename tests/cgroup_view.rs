@@ -21,8 +21,14 @@ fn a_default_run_sees_only_its_own_cgroup_read_only() {
     if !root_or_skip("a_default_run_sees_only_its_own_cgroup_read_only") {
         return;
     }
-    let env = Env::new();
-    for limits in [&[][..], &["--memory", "32m", "--pids-limit", "20"][..]] {
+    // Searchable: the mapped root of --userns private looks up the container's files.
+    let env = Env::searchable();
+    let cases: [&[&str]; 3] = [
+        &[],
+        &["--memory", "32m", "--pids-limit", "20"],
+        &["--userns", "private", "--memory", "32m"],
+    ];
+    for limits in cases {
         let mut args = vec!["run", "--rm"];
         args.extend(limits);
         args.extend(["busybox", "sh", "-c", LOOK]);

@@ -4,8 +4,9 @@
 //! (clone(2) with CLONE_NEW* flags: it is PID 1 of its pid namespace from its first
 //! instruction; clone3 with CLONE_INTO_CGROUP puts it in its cgroup v2 too) and waits at a
 //! gate while the parent wires its network. Let go, the child moves itself into its cgroups
-//! v1 (cheaper than a move by pid from outside), mounts its root filesystem (an overlay
-//! over the image) and the filesystems a container needs, pivots into it, cuts its
+//! v1 (cheaper than a move by pid from outside), unshares a cgroup namespace rooted at them,
+//! mounts its root filesystem (an overlay over the image), the filesystems a container needs
+//! and its cgroups read-only at /sys/fs/cgroup, pivots into it, cuts its
 //! privileges and execs the command. The parent forwards signals, waits, reports how the
 //! command ended and undoes what it made, on every path; what a SIGKILL of glassbox leaves
 //! behind is in the journal for `glassbox cleanup`, and PR_SET_PDEATHSIG takes the
