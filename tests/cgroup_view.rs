@@ -66,17 +66,19 @@ fn a_default_run_sees_only_its_own_cgroup_read_only() {
 
 #[test]
 fn the_cgroup_view_is_narrated_and_skip_cgroup_says_what_it_leaves_out() {
-    if !root_or_skip("the_cgroup_view_is_narrated_and_skip_cgroup_says_what_it_leaves_out") {
+    if !root_or_skip("the_cgroup_view_is_narrated_and_skip_cgroup_says_what_it_leaves_out")
+        || !tool_or_skip("the_cgroup_view_is_narrated", "strace")
+    {
         return;
     }
     let env = Env::new();
-    let o = env
-        .cmd()
-        .args(["run", "--rm", "busybox", "true"])
-        .output()
-        .unwrap();
-    let err = stderr(&o);
-    assert!(o.status.success(), "{err}");
+    // Under strace: every narrated unshare and mount was made as shown, and none unshown.
+    let t = strace::run_with(&["run", "--rm", "busybox", "true"], |c| {
+        c.env("GLASSBOX_STATE_DIR", env.state.path());
+    });
+    let err = stderr(&t.output);
+    assert!(t.output.status.success(), "{err}");
+    t.assert_honest();
     assert!(err.contains("  unshare(CLONE_NEWCGROUP) = 0"), "{err}");
     assert!(
         err.lines().any(|l| l.starts_with("  mount(\"cgroup\", \"")
