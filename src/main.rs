@@ -25,7 +25,7 @@ fn main() {
     if glassbox::ends_on_closed_pipe(&cli.command) {
         unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
     } else {
-        end_quietly_when_stdout_is_gone();
+        end_quietly_when_the_reader_is_gone();
     }
     let code = match glassbox::dispatch(&cli) {
         Ok(code) => code,
@@ -37,10 +37,10 @@ fn main() {
     std::process::exit(code);
 }
 
-/// With SIGPIPE ignored, println! panics when stdout's reader has gone (a command's final
-/// report piped into head). End then as SIGPIPE would have, quietly, with the status a shell
-/// shows for it (128 + 13); other panics are reported as usual.
-fn end_quietly_when_stdout_is_gone() {
+/// With SIGPIPE ignored, println! (or eprintln!) panics when the reader has gone (a
+/// command's final report piped into head). End then as SIGPIPE would have, quietly, with
+/// the status a shell shows for it (128 + 13); other panics are reported as usual.
+fn end_quietly_when_the_reader_is_gone() {
     let default = std::panic::take_hook();
     std::panic::set_hook(Box::new(move |info| {
         let text = info
@@ -48,7 +48,8 @@ fn end_quietly_when_stdout_is_gone() {
             .downcast_ref::<String>()
             .map(String::as_str)
             .unwrap_or("");
-        if text.starts_with("failed printing to stdout") && text.contains("Broken pipe") {
+        // "failed printing to stdout: Broken pipe" (or to stderr).
+        if text.starts_with("failed printing to std") && text.contains("Broken pipe") {
             std::process::exit(128 + libc::SIGPIPE);
         }
         default(info);

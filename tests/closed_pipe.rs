@@ -115,3 +115,24 @@ fn the_container_starts_with_the_default_sigpipe() {
     );
     env.assert_clean();
 }
+
+/// A command that holds on through a lost reader, then prints its report to it, ends as
+/// SIGPIPE would have ended it (status 141), without a panic message.
+#[test]
+fn a_report_to_a_reader_that_has_gone_ends_quietly() {
+    let dir = tempfile::tempdir().unwrap();
+    let (read, write) = nix::unistd::pipe().unwrap();
+    drop(read);
+    let o = glassbox()
+        .args(["-q", "export", "busybox"])
+        .arg(dir.path().join("rootfs"))
+        .stdout(std::process::Stdio::from(write))
+        .output()
+        .unwrap();
+    assert!(!stderr(&o).contains("panicked"), "{}", stderr(&o));
+    assert_eq!(o.status.code(), Some(141), "{}", stderr(&o));
+    assert!(
+        dir.path().join("rootfs/bin/sh").exists(),
+        "the export did not finish"
+    );
+}
