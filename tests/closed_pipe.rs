@@ -10,12 +10,16 @@ use std::path::Path;
 /// `sh -c 'glassbox ARGS 2>&1 | READER'` in the test's state directory. sh waits for every
 /// command of the pipeline, so glassbox has ended when this returns.
 fn piped(env: &Env, args: &str, reader: &str) -> std::process::Output {
-    std::process::Command::new("sh")
-        .arg("-c")
+    let mut sh = std::process::Command::new("sh");
+    // The environment the test's own glassbox commands get (state dir, no GLASSBOX_* else).
+    for (key, value) in env.cmd().get_envs() {
+        match value {
+            Some(v) => sh.env(key, v),
+            None => sh.env_remove(key),
+        };
+    }
+    sh.arg("-c")
         .arg(format!("'{}' {args} 2>&1 | {reader}", bin().display()))
-        .env("GLASSBOX_STATE_DIR", env.state.path())
-        .env("NO_COLOR", "1")
-        .env_remove("GLASSBOX_TRACE")
         .output()
         .unwrap()
 }
