@@ -110,3 +110,37 @@ fn the_cgroup_view_is_narrated_and_skip_cgroup_says_what_it_leaves_out() {
     assert_eq!(stdout(&o), "", "/sys/fs/cgroup is not empty");
     env.assert_clean();
 }
+
+/// Every run has a cgroup under the shared `glassbox` parent, so a killed container's `rm`
+/// often finds the parent it made holding another run's cgroup: it leaves the parent to
+/// that run (and to a later cleanup) instead of failing.
+#[test]
+fn rm_of_a_killed_container_leaves_the_shared_parent_to_the_runs_in_it() {
+    if !root_or_skip("rm_of_a_killed_container_leaves_the_shared_parent_to_the_runs_in_it") {
+        return;
+    }
+    let env = Env::new();
+    env.ok(&["run", "-d", "--name", "first", "busybox", "sleep", "60"]);
+    let id = env.containers().pop().unwrap();
+    let supervisor = env.state_json(&id)["supervisor"]["pid"].as_i64().unwrap();
+    // Another run's cgroup in the same parent, for as long as this test needs it.
+    let parents: Vec<_> = ["/sys/fs/cgroup/unified/glassbox", "/sys/fs/cgroup/glassbox"]
+        .iter()
+        .map(std::path::Path::new)
+        .filter(|p| p.is_dir())
+        .collect();
+    let other = parents
+        .first()
+        .expect("the run made a v2 cgroup")
+        .join(format!("other-run-{}", std::process::id()));
+    std::fs::create_dir(&other).unwrap();
+    unsafe { libc::kill(supervisor as i32, libc::SIGKILL) };
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let o = env.gb(&["rm", "-f", "first"]);
+    let _ = std::fs::remove_dir(&other);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(env.containers().is_empty());
+    let o = env.gb(&["cleanup"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    env.assert_clean();
+}
