@@ -54,8 +54,12 @@ fn run_piped_into_head_still_ends_and_removes_its_cgroups() {
         let args = format!("run --name {name} --memory 32m busybox sh -c 'sleep 0.3'");
         let o = piped(&env, &args, reader);
         assert!(!stdout(&o).is_empty(), "{reader}: nothing narrated");
-        let left = cgroups_named(&name);
         let ids = env.containers();
+        // A container's cgroups are named after its id.
+        let left: Vec<String> = ids
+            .iter()
+            .flat_map(|id| cgroups_named(&format!("gb-{id}")))
+            .collect();
         let status = ids.first().map(|id| env.state_json(id)["status"].clone());
         // Whatever was found, take the container and its cgroups away before asserting.
         let _ = env.gb(&["rm", "-f", &name]);
