@@ -58,6 +58,18 @@ fn status_field(text: &str, name: &str) -> String {
         .to_string()
 }
 
+/// The cgroup name of container `name`, from its run's narration: `gb-` and its id (the
+/// header reads `▶ run — container NAME (ID) from …`).
+fn cgroup_of(narration: &str, name: &str) -> String {
+    let head = format!("container {name} (");
+    let id = narration
+        .split_once(&head)
+        .and_then(|(_, rest)| rest.split_once(')'))
+        .map(|(id, _)| id.to_string())
+        .unwrap_or_else(|| panic!("no run header for {name}: {narration}"));
+    format!("gb-{id}")
+}
+
 #[test]
 fn a_container_has_its_own_hostname_pid_1_root_and_env() {
     if !root_or_skip("a_container_has_its_own_hostname_pid_1_root_and_env") {
@@ -373,6 +385,7 @@ fn the_container_enters_its_cgroups_itself_and_the_limits_hold() {
     );
     let err = stderr(&t.output);
     let out = stdout(&t.output);
+    let cgroup = cgroup_of(&err, &name);
     // (a) the limits apply, and the command ran inside every cgroup: each is the root of
     // its cgroup namespace, and the limits read at /sys/fs/cgroup are the container's.
     assert_eq!(t.output.status.code(), Some(2), "{err}");
@@ -400,7 +413,7 @@ fn the_container_enters_its_cgroups_itself_and_the_limits_hold() {
     for ctrl in ["memory", "pids"] {
         let w = tasks
             .iter()
-            .find(|c| c.args[0].contains(&format!("/{ctrl}/glassbox/{name}/tasks>")))
+            .find(|c| c.args[0].contains(&format!("/{ctrl}/glassbox/{cgroup}/tasks>")))
             .unwrap_or_else(|| panic!("no write to the {ctrl} tasks file: {tasks:?}"));
         assert_eq!((w.args[1].as_str(), w.args[2].as_str()), ("\"0\"", "1"));
         assert_eq!(w.result, "1", "{w:?}");
@@ -417,7 +430,7 @@ fn the_container_enters_its_cgroups_itself_and_the_limits_hold() {
             w.pid
         );
         assert!(
-            err.contains(&format!("/{ctrl}/glassbox/{name}/tasks>, \"0\", 1) = 1")),
+            err.contains(&format!("/{ctrl}/glassbox/{cgroup}/tasks>, \"0\", 1) = 1")),
             "not narrated: {err}"
         );
     }
@@ -439,7 +452,7 @@ fn the_container_enters_its_cgroups_itself_and_the_limits_hold() {
         let moved = t.calls.iter().any(|c| {
             c.pid == parent
                 && c.name == "write"
-                && c.args[0].contains(&format!("/glassbox/{name}/cgroup.procs>"))
+                && c.args[0].contains(&format!("/glassbox/{cgroup}/cgroup.procs>"))
         });
         assert!(born || moved, "the container never got into its v2 cgroup");
         assert!(
@@ -532,7 +545,10 @@ fn without_clone3_the_parent_moves_the_child_into_its_v2_cgroup() {
     );
     assert!(err.contains("clone(child_stack=NULL, flags="), "{err}");
     assert!(
-        err.contains(&format!("/glassbox/{name}/cgroup.procs>")),
+        err.contains(&format!(
+            "/glassbox/{}/cgroup.procs>",
+            cgroup_of(&err, &name)
+        )),
         "the parent did not move the child: {err}"
     );
     let out = stdout(&t.output);

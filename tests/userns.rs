@@ -408,7 +408,7 @@ fn a_detached_userns_container_execs_stops_starts_and_is_removed() {
     assert!(
         cgroup
             .lines()
-            .any(|l| l.contains(":memory:") && l.ends_with("/glassbox/ulive")),
+            .any(|l| l.contains(":memory:") && l.ends_with(&format!("/glassbox/gb-{id}"))),
         "{cgroup}"
     );
     // stop, start: the same writable layer, the same mapping (kept in its record).
