@@ -99,6 +99,12 @@ pub fn cleanup_where(sys: &Sys, journal: &Journal, chosen: impl Fn(&Entry) -> bo
             ));
             continue;
         }
+        if shared_parent_in_use(&e.resource) {
+            report.in_use.push(format!(
+                "{what} (it holds the cgroups of other glassbox runs)"
+            ));
+            continue;
+        }
         if !e.resource.in_netns() || (e.netns.is_some() && e.netns == here) {
             undo_here(sys, journal, &e, &mut report);
             continue;
@@ -291,4 +297,19 @@ fn undo_in(
             }
         }
     }
+}
+
+/// The shared `glassbox` parent cgroup while other runs' cgroups are in it: kept (with its
+/// entry) for a later cleanup, not a failure of this one — every run has a cgroup there.
+fn shared_parent_in_use(r: &Resource) -> bool {
+    let Resource::Cgroup { path } = r else {
+        return false;
+    };
+    path.file_name()
+        .is_some_and(|n| n == crate::stages::cgroups::PARENT)
+        && std::fs::read_dir(path)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .any(|e| e.file_type().is_ok_and(|t| t.is_dir()))
 }

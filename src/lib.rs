@@ -44,6 +44,25 @@ pub fn narrate_opts(g: &GlobalArgs) -> NarrateOpts {
     }
 }
 
+/// Whether this command may end by SIGPIPE when its reader goes (`glassbox ps | head`), as
+/// Unix tools do: the ones that only print. Every other one ignores SIGPIPE: it may hold
+/// cgroups, links or mounts, and must live on to undo them (its narration then stops).
+pub fn ends_on_closed_pipe(c: &Command) -> bool {
+    matches!(
+        c,
+        Command::Ps(_)
+            | Command::Logs(_)
+            | Command::Images(_)
+            | Command::History(_)
+            | Command::Inspect(_)
+            | Command::Explain(_)
+            | Command::Lesson(_)
+            | Command::Doctor(_)
+            | Command::Diff(_)
+            | Command::Network(cli::NetworkCommand::Ls)
+    )
+}
+
 /// Run one subcommand; returns the exit code.
 pub fn dispatch(cli: &Cli) -> Result<i32> {
     let narrator = Narrator::new(&narrate_opts(&cli.global))?;
@@ -128,7 +147,14 @@ fn cleanup_main(sys: &Sys) -> Result<i32> {
 pub fn report_error(err: &error::Error, g: &GlobalArgs) {
     let color = narrate::use_color(g.color);
     colored::control::set_override(color);
-    eprintln!("{} {}", "glassbox: error:".red().bold(), err);
+    // Not eprintln!: with SIGPIPE ignored it would panic on a stderr nobody reads.
+    use std::io::Write;
+    let _ = writeln!(
+        std::io::stderr(),
+        "{} {}",
+        "glassbox: error:".red().bold(),
+        err
+    );
 }
 
 /// Print an error from a forked child (which has no command line of its own to consult).

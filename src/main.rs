@@ -3,9 +3,6 @@
 use clap::Parser;
 
 fn main() {
-    // Rust ignores SIGPIPE; restore the default so `glassbox … | head` ends quietly, and so
-    // the commands glassbox execs start with the disposition every program expects.
-    unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
     let cli = match glassbox::cli::Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {
@@ -21,6 +18,15 @@ fn main() {
             std::process::exit(code);
         }
     };
+    // Rust starts with SIGPIPE ignored. A command that only prints gets the default back, so
+    // `glassbox ps | head` ends quietly; the others keep ignoring it, so losing the
+    // narration's reader cannot kill them before they undo what they made. (Every command
+    // glassbox execs gets the default again: see `Sys::exec_env`.)
+    if glassbox::ends_on_closed_pipe(&cli.command) {
+        unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
+    } else {
+        end_quietly_when_the_reader_is_gone();
+    }
     let code = match glassbox::dispatch(&cli) {
         Ok(code) => code,
         Err(err) => {
@@ -29,4 +35,23 @@ fn main() {
         }
     };
     std::process::exit(code);
+}
+
+/// With SIGPIPE ignored, println! (or eprintln!) panics when the reader has gone (a
+/// command's final report piped into head). End then as SIGPIPE would have, quietly, with
+/// the status a shell shows for it (128 + 13); other panics are reported as usual.
+fn end_quietly_when_the_reader_is_gone() {
+    let default = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let text = info
+            .payload()
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .unwrap_or("");
+        // "failed printing to stdout: Broken pipe" (or to stderr).
+        if text.starts_with("failed printing to std") && text.contains("Broken pipe") {
+            std::process::exit(128 + libc::SIGPIPE);
+        }
+        default(info);
+    }));
 }

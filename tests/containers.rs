@@ -106,11 +106,17 @@ fn a_detached_container_runs_logs_execs_stops_and_is_removed() {
     assert_eq!(field("CapEff"), "00000000a80425fb", "docker's default set");
     assert_eq!(field("NoNewPrivs"), "1");
     assert_eq!(field("Seccomp"), "2");
-    let cgroup = env.ok(&["exec", "looper", "cat", "/proc/self/cgroup"]);
+    // It joins the container's cgroups and cgroup namespace: its memory cgroup is the
+    // root of its view, and the limit read there is the container's.
+    let cgroup = env.ok(&[
+        "exec",
+        "looper",
+        "sh",
+        "-c",
+        "grep :memory: /proc/self/cgroup; cat /sys/fs/cgroup/memory/memory.limit_in_bytes",
+    ]);
     assert!(
-        cgroup
-            .lines()
-            .any(|l| l.contains(":memory:") && l.ends_with(&format!("/glassbox/gb-{id}"))),
+        cgroup.lines().any(|l| l.ends_with(":memory:/")) && cgroup.contains("\n67108864\n"),
         "exec joins the container's memory cgroup: {cgroup}"
     );
     let o = env.gb(&[

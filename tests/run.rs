@@ -58,6 +58,18 @@ fn status_field(text: &str, name: &str) -> String {
         .to_string()
 }
 
+/// The cgroup name of container `name`, from its run's narration: `gb-` and its id (the
+/// header reads `▶ run — container NAME (ID) from …`).
+fn cgroup_of(narration: &str, name: &str) -> String {
+    let head = format!("container {name} (");
+    let id = narration
+        .split_once(&head)
+        .and_then(|(_, rest)| rest.split_once(')'))
+        .map(|(id, _)| id.to_string())
+        .unwrap_or_else(|| panic!("no run header for {name}: {narration}"));
+    format!("gb-{id}")
+}
+
 #[test]
 fn a_container_has_its_own_hostname_pid_1_root_and_env() {
     if !root_or_skip("a_container_has_its_own_hostname_pid_1_root_and_env") {
@@ -365,7 +377,7 @@ fn the_container_enters_its_cgroups_itself_and_the_limits_hold() {
             "busybox",
             "sh",
             "-c",
-            "hostname; cat /proc/self/cgroup; for i in 1 2 3 4 5 6 7 8; do sleep 5 & done",
+            "cat /proc/self/cgroup /sys/fs/cgroup/memory/memory.limit_in_bytes /sys/fs/cgroup/pids/pids.max; for i in 1 2 3 4 5 6 7 8; do sleep 5 & done",
         ],
         |c| {
             c.env("GLASSBOX_STATE_DIR", env.state.path());
@@ -373,26 +385,23 @@ fn the_container_enters_its_cgroups_itself_and_the_limits_hold() {
     );
     let err = stderr(&t.output);
     let out = stdout(&t.output);
-    // Its hostname is its id, and its cgroups are named after the id.
-    let cgroup = format!("gb-{}", out.lines().next().unwrap_or_default());
-    // (a) the limits apply, and the command ran inside every cgroup.
+    let cgroup = cgroup_of(&err, &name);
+    // (a) the limits apply, and the command ran inside every cgroup: each is the root of
+    // its cgroup namespace, and the limits read at /sys/fs/cgroup are the container's.
     assert_eq!(t.output.status.code(), Some(2), "{err}");
     assert!(err.contains("can't fork"), "{err}");
     assert!(err.contains("the pids limit of 5 was hit"), "{err}");
     for ctrl in ["memory", "pids"] {
         assert!(
-            out.lines()
-                .any(|l| l.ends_with(&format!(":{ctrl}:/glassbox/{cgroup}"))),
+            out.lines().any(|l| l.ends_with(&format!(":{ctrl}:/"))),
             "not in the {ctrl} cgroup: {out}"
         );
     }
+    assert!(out.contains("\n67108864\n5\n"), "{out}");
     let v2 = std::path::Path::new("/sys/fs/cgroup/unified/cgroup.procs").exists()
         || std::path::Path::new("/sys/fs/cgroup/cgroup.procs").exists();
     if v2 {
-        assert!(
-            out.contains(&format!("0::/glassbox/{cgroup}")),
-            "not in the v2 cgroup: {out}"
-        );
+        assert!(out.contains("0::/\n"), "not in the v2 cgroup: {out}");
     }
     // (b) the child wrote "0" into each v1 tasks file itself, and that is what was narrated.
     let parent = t.calls.first().expect("strace saw glassbox").pid;
@@ -520,7 +529,9 @@ fn without_clone3_the_parent_moves_the_child_into_its_v2_cgroup() {
             "busybox",
             "sh",
             "-c",
-            "hostname; cat /proc/self/cgroup",
+            // The root of its v2 view holds PID 1 only if the child was in its v2 cgroup
+            // when it unshared its cgroup namespace (else: a cgroup with none of its pids).
+            "cat /proc/self/cgroup /sys/fs/cgroup/unified/cgroup.procs /sys/fs/cgroup/cgroup.procs 2>/dev/null; true",
         ],
         |c| {
             c.env("GLASSBOX_STATE_DIR", env.state.path());
@@ -528,24 +539,20 @@ fn without_clone3_the_parent_moves_the_child_into_its_v2_cgroup() {
     );
     let err = stderr(&t.output);
     assert!(t.output.status.success(), "{err}");
-    let cgroup = format!(
-        "gb-{}",
-        stdout(&t.output).lines().next().unwrap_or_default()
-    );
     assert!(
         err.contains("CLONE_INTO_CGROUP") && err.contains("= -1 ENOSYS"),
         "{err}"
     );
     assert!(err.contains("clone(child_stack=NULL, flags="), "{err}");
     assert!(
-        err.contains(&format!("/glassbox/{cgroup}/cgroup.procs>")),
+        err.contains(&format!(
+            "/glassbox/{}/cgroup.procs>",
+            cgroup_of(&err, &name)
+        )),
         "the parent did not move the child: {err}"
     );
-    assert!(
-        stdout(&t.output).contains(&format!("0::/glassbox/{cgroup}")),
-        "{}",
-        stdout(&t.output)
-    );
+    let out = stdout(&t.output);
+    assert!(out.contains("0::/\n") && out.contains("\n1\n"), "{out}");
     t.assert_honest();
     assert_eq!(host_state(), before);
     assert!(env.journal_is_empty() && env.containers_left() == 0);

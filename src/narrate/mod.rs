@@ -428,6 +428,10 @@ impl Narrator {
 /// The descriptor narration is written to: stderr, unless `keep_own_stderr` moved it.
 static NARRATION_FD: std::sync::atomic::AtomicI32 = std::sync::atomic::AtomicI32::new(2);
 
+/// Set once a write found nobody reading (EPIPE: `glassbox … 2>&1 | head` and head ended).
+/// From then on glassbox stops narrating and carries on: what it made must still be undone.
+static READER_GONE: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
 /// Where narration (and an error from a forked child) is written.
 pub fn narration_out() -> NarrationOut {
     NarrationOut(NARRATION_FD.load(std::sync::atomic::Ordering::Relaxed))
@@ -437,9 +441,19 @@ pub struct NarrationOut(libc::c_int);
 
 impl Write for NarrationOut {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        use std::sync::atomic::Ordering::Relaxed;
+        if READER_GONE.load(Relaxed) {
+            return Ok(buf.len());
+        }
+        // SIGPIPE is ignored (see `ends_on_closed_pipe`), so a lost reader is EPIPE here.
         let n = unsafe { libc::write(self.0, buf.as_ptr().cast(), buf.len()) };
         if n < 0 {
-            Err(std::io::Error::last_os_error())
+            let e = std::io::Error::last_os_error();
+            if e.raw_os_error() == Some(libc::EPIPE) {
+                READER_GONE.store(true, Relaxed);
+                return Ok(buf.len());
+            }
+            Err(e)
         } else {
             Ok(n as usize)
         }

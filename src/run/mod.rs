@@ -4,8 +4,9 @@
 //! (clone(2) with CLONE_NEW* flags: it is PID 1 of its pid namespace from its first
 //! instruction; clone3 with CLONE_INTO_CGROUP puts it in its cgroup v2 too) and waits at a
 //! gate while the parent wires its network. Let go, the child moves itself into its cgroups
-//! v1 (cheaper than a move by pid from outside), mounts its root filesystem (an overlay
-//! over the image) and the filesystems a container needs, pivots into it, cuts its
+//! v1 (cheaper than a move by pid from outside), unshares a cgroup namespace rooted at them,
+//! mounts its root filesystem (an overlay over the image), the filesystems a container needs
+//! and its cgroups read-only at /sys/fs/cgroup, pivots into it, cuts its
 //! privileges and execs the command. The parent forwards signals, waits, reports how the
 //! command ended and undoes what it made, on every path; what a SIGKILL of glassbox leaves
 //! behind is in the journal for `glassbox cleanup`, and PR_SET_PDEATHSIG takes the
@@ -28,6 +29,7 @@ pub mod userns;
 use crate::cli::{CgroupArgs, MountArgs as MountCli, RunArgs, Tail};
 use crate::error::{Error, Result};
 use crate::journal::Journal;
+use crate::stages::cgroupns;
 use crate::stages::cgroups::{self, limits::Limits};
 use crate::stages::security::SecurityPlan;
 use crate::sys::mount::MountArgs;
@@ -555,8 +557,10 @@ fn run_container(
         );
     }
     let mut cgroup_plan = None;
-    if plan.has(Stage::Cgroup) && (plan.limits.is_some() || plan.confine_devices) {
+    if plan.has(Stage::Cgroup) {
         step::pause(sys, plan, Stage::Cgroup, None);
+        // Without limits too, as docker does: a cgroup of its own to hold, count and kill
+        // its processes, and to be the root of its cgroup namespace.
         n.stage(
             "cgroup",
             match (&plan.limits, plan.confine_devices) {
@@ -564,9 +568,10 @@ fn run_container(
                     "limit memory, CPU and processes for the container, and confine its devices"
                 }
                 (Some(_), false) => "limit memory, CPU and processes for the container",
-                (None, _) => {
+                (None, true) => {
                     "confine the container's devices: a host device node it makes cannot be opened"
                 }
+                (None, false) => "a cgroup of the container's own (no limits were asked for)",
             },
         );
         let host = crate::host::cgroups::CgroupHost::current();
@@ -821,6 +826,18 @@ fn child(
         // (In a user namespace the parent moved it already: see run_container.)
         cgroups::enter_self_v1(sys, cp)?;
     }
+    // In all its cgroups now: they become the roots of its cgroup namespace.
+    let cgroup_view = match cgroup_plan {
+        Some(cp) => {
+            let view = cgroupns::plan(cp, &crate::host::cgroups::CgroupHost::current());
+            cgroupns::unshare(sys, &view)?;
+            Some(view)
+        }
+        None => {
+            n.note("--skip cgroup: no cgroup of its own and no cgroup namespace: /proc/self/cgroup shows glassbox's cgroups by their host paths, and /sys/fs/cgroup stays empty");
+            None
+        }
+    };
     if !plan.interactive {
         rootfs::stdin_from_null(sys)?;
     }
@@ -853,6 +870,13 @@ fn child(
         if m.root.as_ref().is_some_and(|r| r.is_dir()) {
             let mp = crate::stages::mounts::plan(&m)?;
             crate::stages::mounts::apply(sys, &mp)?;
+            match (&cgroup_view, m.filesystems.iter().any(|f| f == "sys")) {
+                (Some(view), true) => cgroupns::mount(sys, m.root.as_deref().unwrap(), view)?,
+                (Some(view), false) if !view.is_empty() => n.note(
+                    "no /sys in this container (--network host): its cgroups are not mounted at /sys/fs/cgroup",
+                ),
+                _ => {}
+            }
         } else {
             n.note("dry run: the image is not exported yet, so its mounts cannot be planned");
         }

@@ -30,20 +30,24 @@ pub fn pause(sys: &Sys, plan: &Plan, stage: Stage, container: Option<i32>) {
     let summary = crate::narrate::catalog::lookup_kind(stage.catalog_name(), "stage")
         .map(|e| e.summary)
         .unwrap_or_default();
-    eprintln!();
-    eprintln!("── next stage: {} — {}", stage.name(), summary.trim());
-    eprintln!("   (`glassbox explain {}` says more)", stage.name());
+    let mut text = format!(
+        "\n── next stage: {} — {}\n   (`glassbox explain {}` says more)\n",
+        stage.name(),
+        summary.trim(),
+        stage.name()
+    );
     match container {
-        Some(pid) => {
-            eprintln!("   From another terminal, look at the half-built container:");
-            eprintln!("     glassbox inspect {pid}      nsenter -t {pid} -a sh      cat /proc/{pid}/mountinfo");
-        }
-        None => eprintln!(
-            "   The container's process does not exist yet: glassbox (pid {}) is preparing it.",
+        Some(pid) => text.push_str(&format!(
+            "   From another terminal, look at the half-built container:\n     glassbox inspect {pid}      nsenter -t {pid} -a sh      cat /proc/{pid}/mountinfo\n"
+        )),
+        None => text.push_str(&format!(
+            "   The container's process does not exist yet: glassbox (pid {}) is preparing it.\n",
             std::process::id()
-        ),
+        )),
     }
-    eprintln!("   Press Enter to go on.");
+    text.push_str("   Press Enter to go on.\n");
+    // Where the narration goes, not eprintln!: that would panic on a reader that has gone.
+    let _ = std::io::Write::write_all(&mut crate::narrate::narration_out(), text.as_bytes());
     let mut line = String::new();
     match std::fs::File::open("/dev/tty") {
         Ok(tty) => {

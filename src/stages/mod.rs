@@ -1,5 +1,6 @@
 //! The stages: each owns its concept end to end (plan, apply, undo, explain).
 
+pub mod cgroupns;
 pub mod cgroups;
 pub mod enter;
 pub mod export;

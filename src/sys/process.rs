@@ -571,8 +571,13 @@ impl Sys<'_> {
         } else {
             unsafe { environ }
         };
+        // glassbox ignores SIGPIPE (so losing its narration's reader cannot kill it); the
+        // command must start with the default every program expects, or `yes | head -1`
+        // would never end. A disposition of SIG_IGN, unlike a handler, survives execve.
+        let before = unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
         unsafe { libc::execve(c_path.as_ptr(), ptrs.as_ptr(), envp) };
         let errno = nix::errno::Errno::last();
+        unsafe { libc::signal(libc::SIGPIPE, before) };
         self.narrator.after(&call, Err(errno));
         let code = if errno == nix::errno::Errno::ENOENT {
             exit::NOT_FOUND
