@@ -16,6 +16,7 @@ pub mod lock;
 pub mod narrate;
 pub mod networks;
 pub mod run;
+pub mod spec;
 pub mod stages;
 pub mod store;
 pub mod sys;

@@ -428,6 +428,7 @@ pub fn main(a: &RunArgs, sys: &Sys) -> Result<i32> {
     };
     announce(sys, &plan);
     let container = if sys.dry_run() {
+        crate::spec::file::show(sys, &plan)?;
         None
     } else {
         let removal = if a.rm {
@@ -488,7 +489,9 @@ fn create_container(a: &RunArgs, plan: &Plan) -> Result<crate::store::containers
         }
     }
     args.name = Some(plan.name.clone());
-    crate::store::containers::create(crate::store::containers::Record {
+    let spec = crate::spec::build(plan, &crate::store::container_dir(&plan.id))?;
+    let record = crate::store::containers::Record {
+        format: crate::store::containers::FORMAT,
         id: plan.id.clone(),
         name: plan.name.clone(),
         image: a.image.clone(),
@@ -499,7 +502,8 @@ fn create_container(a: &RunArgs, plan: &Plan) -> Result<crate::store::containers
         created: crate::store::now(),
         args,
         userns: plan.userns.clone(),
-    })
+    };
+    crate::store::containers::create(record, &crate::spec::file::to_json(&spec))
 }
 
 /// Make the container, run it, wait for it, record how it ended and undo what was made for

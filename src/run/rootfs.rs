@@ -252,6 +252,17 @@ pub fn mount_root(sys: &Sys, fs: &ContainerFs, plan: &Plan) -> Result<PathBuf> {
     if !plan.overlay {
         return Ok(fs.dir.join("rootfs"));
     }
+    let data = overlay_options(fs, plan);
+    sys.mount(
+        &MountArgs { source: Some("overlay"), target: &fs.merged, fstype: Some("overlay"), flags: 0, data: Some(&data) },
+        "one view of read-only layers (lowerdir: the container's init files over the image, shared by every container of it) and this container's own changes (upperdir; workdir is overlay's scratch space)",
+        &format!("mount -t overlay overlay -o {data} {}", fs.merged.display()),
+    )?;
+    Ok(fs.merged.clone())
+}
+
+/// The overlay's mount options for this container (also recorded in its config.json).
+pub fn overlay_options(fs: &ContainerFs, plan: &Plan) -> String {
     let lower = lowerdir(fs, plan);
     // In a user namespace overlayfs may not write its trusted.* xattrs: userxattr has it
     // keep its markers (opaque directories) in user.overlay.* instead.
@@ -261,7 +272,7 @@ pub fn mount_root(sys: &Sys, fs: &ContainerFs, plan: &Plan) -> Result<PathBuf> {
         ""
     };
     // Read-only: no upper layer at all; the overlay is then read-only by itself.
-    let data = if plan.read_only {
+    if plan.read_only {
         format!("{userxattr}lowerdir={lower}")
     } else {
         format!(
@@ -270,13 +281,7 @@ pub fn mount_root(sys: &Sys, fs: &ContainerFs, plan: &Plan) -> Result<PathBuf> {
             fs.upper.display(),
             fs.work.display()
         )
-    };
-    sys.mount(
-        &MountArgs { source: Some("overlay"), target: &fs.merged, fstype: Some("overlay"), flags: 0, data: Some(&data) },
-        "one view of read-only layers (lowerdir: the container's init files over the image, shared by every container of it) and this container's own changes (upperdir; workdir is overlay's scratch space)",
-        &format!("mount -t overlay overlay -o {data} {}", fs.merged.display()),
-    )?;
-    Ok(fs.merged.clone())
+    }
 }
 
 /// In the parent, after a --rm container ended: remove its directories.

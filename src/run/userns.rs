@@ -234,6 +234,22 @@ pub fn become_root(sys: &Sys) -> Result<()> {
     )
 }
 
+/// Where the copies of the image's root filesystem and layers (topmost first) for mapping
+/// `m` live; nothing is made.
+pub fn copy_paths(
+    image: &crate::images::resolve::Image,
+    m: &Mapping,
+    container_dir: &Path,
+) -> (PathBuf, Vec<PathBuf>) {
+    let rootfs = copy_path(&image.rootfs, m, container_dir);
+    let layers = image
+        .layers
+        .iter()
+        .map(|l| copy_path(l, m, container_dir))
+        .collect();
+    (rootfs, layers)
+}
+
 /// Where the copy of the image layer `dir` for mapping `m` lives: beside it in the image
 /// store, or in the container's own directory for a directory outside the store.
 fn copy_path(dir: &Path, m: &Mapping, container_dir: &Path) -> PathBuf {
@@ -265,12 +281,7 @@ pub fn lowers(
     m: &Mapping,
     container_dir: &Path,
 ) -> Result<(PathBuf, Vec<PathBuf>)> {
-    let rootfs = copy_path(&image.rootfs, m, container_dir);
-    let layers: Vec<PathBuf> = image
-        .layers
-        .iter()
-        .map(|l| copy_path(l, m, container_dir))
-        .collect();
+    let (rootfs, layers) = copy_paths(image, m, container_dir);
     let n = sys.narrator;
     let mut pairs: Vec<(&Path, &Path)> = vec![(&image.rootfs, &rootfs)];
     pairs.extend(

@@ -84,7 +84,7 @@ pub const DENIED_SYSCALLS: &[(&str, libc::c_long, Option<&str>)] = &[
 
 /// The namespace flags of clone(2) that the filter refuses without CAP_SYS_ADMIN: a user
 /// namespace made inside would give its maker every capability over new namespaces.
-const CLONE_NAMESPACE_FLAGS: &[(libc::c_int, &str)] = &[
+pub const CLONE_NAMESPACE_FLAGS: &[(libc::c_int, &str)] = &[
     (libc::CLONE_NEWNS, "CLONE_NEWNS"),
     (libc::CLONE_NEWUTS, "CLONE_NEWUTS"),
     (libc::CLONE_NEWIPC, "CLONE_NEWIPC"),

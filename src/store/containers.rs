@@ -3,6 +3,8 @@
 //!
 //! ```text
 //! containers/ID/container.json   what it was made from and how (the run flags), written once
+//! containers/ID/config.json      the same container as an OCI runtime spec: the directory is
+//!                                an OCI bundle (`runc run --bundle` runs it; see crate::spec)
 //! containers/ID/state.json       created / running / exited: pid, exit code, times
 //! containers/ID/init/            the files glassbox writes for it (/etc/hostname, hosts):
 //!                                a read-only layer of its own, as Docker's "-init" layer
@@ -22,9 +24,19 @@ use crate::error::{Error, Result};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
+/// The format of the container records this glassbox writes. 0 (no `format` field): made
+/// before containers were OCI bundles, so without a config.json; 1: with one.
+pub const FORMAT: u32 = 1;
+
+/// A container directory's OCI runtime spec, which makes it an OCI bundle.
+pub const BUNDLE_CONFIG: &str = "config.json";
+
 /// What a container is made from, fixed when it is created.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Record {
+    /// The record's format ([`FORMAT`]); absent in records older than bundles.
+    #[serde(default)]
+    pub format: u32,
     pub id: String,
     pub name: String,
     /// The image as the user named it (`busybox`, `alpine.tar`, `myimage:v1`).
@@ -130,6 +142,19 @@ impl Container {
     pub fn log_path(&self) -> PathBuf {
         self.dir.join("log")
     }
+    /// Its config.json: refused, with what to do, for a container made before bundles.
+    pub fn bundle_config(&self) -> Result<PathBuf> {
+        if self.record.format < 1 {
+            return Err(Error::usage(
+                format!(
+                    "container {} was made by an older glassbox, before containers were OCI bundles: it has no {BUNDLE_CONFIG}",
+                    self.name()
+                ),
+                "it still runs with glassbox start; for a bundle, remove it (glassbox rm) and run it again",
+            ));
+        }
+        Ok(self.dir.join(BUNDLE_CONFIG))
+    }
     /// The read-only layers under the container's own, topmost first: its init layer, then
     /// the image's layers, then the image's root filesystem.
     pub fn lowers(&self) -> Vec<PathBuf> {
@@ -181,6 +206,21 @@ fn read_record(dir: &Path) -> Option<Record> {
     serde_json::from_slice(&b).ok()
 }
 
+/// A record this glassbox can act on: one of a newer format is refused, not misread.
+fn checked(c: Container) -> Result<Container> {
+    if c.record.format > FORMAT {
+        return Err(Error::usage(
+            format!(
+                "container {} was made by a newer glassbox (record format {}; this one knows up to {FORMAT})",
+                c.name(),
+                c.record.format
+            ),
+            "use the glassbox that made it, or update this one",
+        ));
+    }
+    Ok(c)
+}
+
 /// Every container, oldest first.
 pub fn list() -> Vec<Container> {
     let mut v: Vec<Container> = std::fs::read_dir(containers_dir())
@@ -209,19 +249,19 @@ pub fn find(reference: &str) -> Result<Container> {
     if let Ok(id) = std::fs::read_link(names_dir().join(reference)) {
         let dir = containers_dir().join(&id);
         if let Some(record) = read_record(&dir) {
-            return Ok(Container { dir, record });
+            return checked(Container { dir, record });
         }
     }
     let all = list();
     if let Some(c) = all.iter().find(|c| c.record.id == reference) {
-        return Ok(c.clone());
+        return checked(c.clone());
     }
     let by_prefix: Vec<&Container> = all
         .iter()
         .filter(|c| c.record.id.starts_with(reference))
         .collect();
     match by_prefix.as_slice() {
-        [one] => Ok((*one).clone()),
+        [one] => checked((*one).clone()),
         [] => Err(Error::usage(
             format!("no such container: {reference}"),
             "`glassbox ps -a` lists the containers there are",
@@ -333,9 +373,9 @@ fn release_name(dir: &Path) {
     }
 }
 
-/// Make a new container's directory and record, its name claimed first.
-/// Returns it with the state `created`.
-pub fn create(record: Record) -> Result<Container> {
+/// Make a new container's directory, its OCI runtime spec (`bundle_config`, the text of its
+/// config.json) and its record, its name claimed first. Returns it with the state `created`.
+pub fn create(record: Record, bundle_config: &str) -> Result<Container> {
     let root = containers_dir();
     std::fs::create_dir_all(&root).map_err(|e| {
         Error::io(
@@ -356,7 +396,8 @@ pub fn create(record: Record) -> Result<Container> {
                 )
             })?;
         }
-        State::created().write(&dir)
+        State::created().write(&dir)?;
+        write_whole(&dir.join(BUNDLE_CONFIG), bundle_config.as_bytes())
     })();
     if let Err(e) = made {
         let _ = std::fs::remove_dir_all(&dir);
@@ -401,6 +442,68 @@ mod tests {
             assert!(check_name(bad).is_err(), "{bad:?}");
         }
         check_name("web-1.test_a").unwrap();
+    }
+
+    /// A record as this glassbox writes it, as JSON.
+    fn record_json() -> serde_json::Value {
+        use clap::Parser;
+        let cli = crate::cli::Cli::try_parse_from(["glassbox", "run", "busybox"]).unwrap();
+        let crate::cli::Command::Run(args) = cli.command else {
+            unreachable!()
+        };
+        serde_json::to_value(Record {
+            format: FORMAT,
+            id: "0123456789ab".into(),
+            name: "old".into(),
+            image: "busybox".into(),
+            rootfs: "/r".into(),
+            layers: vec![],
+            image_config: None,
+            command: vec!["sh".into()],
+            created: 0,
+            args: *args,
+            userns: None,
+        })
+        .unwrap()
+    }
+
+    #[test]
+    fn a_record_from_before_bundles_is_read_and_says_it_has_no_config_json() {
+        let mut old = record_json();
+        old.as_object_mut().unwrap().remove("format");
+        let record: Record = serde_json::from_value(old).unwrap();
+        assert_eq!(record.format, 0);
+        let c = checked(Container {
+            dir: "/d".into(),
+            record,
+        })
+        .unwrap();
+        let e = c.bundle_config().unwrap_err();
+        assert!(
+            e.what
+                .contains("made by an older glassbox, before containers were OCI bundles"),
+            "{}",
+            e.what
+        );
+        let now: Record = serde_json::from_value(record_json()).unwrap();
+        let c = Container {
+            dir: "/d".into(),
+            record: now,
+        };
+        assert_eq!(c.bundle_config().unwrap(), Path::new("/d/config.json"));
+    }
+
+    #[test]
+    fn a_record_of_a_newer_format_is_refused_not_misread() {
+        let mut newer = record_json();
+        newer["format"] = (FORMAT + 1).into();
+        let record: Record = serde_json::from_value(newer).unwrap();
+        let e = checked(Container {
+            dir: "/d".into(),
+            record,
+        })
+        .unwrap_err();
+        assert!(e.what.contains("made by a newer glassbox"), "{}", e.what);
     }
 
     #[test]

@@ -1,0 +1,480 @@
+//! A settled `run` plan in the runtime spec's words. Every value mirrors what glassbox's own
+//! stages do with the plan (the mount stage's options, masked and read-only paths and
+//! devices, the security stage's capabilities and seccomp denylist, the cgroup limits), so
+//! runc running the bundle makes the same container; nothing here touches the host.
+
+use super::annotation as key;
+use crate::error::{Error, Result};
+use crate::run::config::Stage;
+use crate::run::{Network, Plan};
+use crate::stages::cgroups::limits::{Limits, Swap};
+use crate::stages::{mounts, security};
+use oci_spec::runtime::{
+    Arch, Capabilities, Capability, LinuxBuilder, LinuxCapabilitiesBuilder, LinuxCpuBuilder,
+    LinuxDeviceBuilder, LinuxDeviceCgroup, LinuxDeviceCgroupBuilder, LinuxDeviceType,
+    LinuxIdMappingBuilder, LinuxMemoryBuilder, LinuxNamespaceBuilder, LinuxNamespaceType,
+    LinuxPidsBuilder, LinuxResources, LinuxResourcesBuilder, LinuxSeccomp, LinuxSeccompAction,
+    LinuxSeccompArg, LinuxSeccompArgBuilder, LinuxSeccompBuilder, LinuxSeccompOperator,
+    LinuxSyscallBuilder, Mount, MountBuilder, ProcessBuilder, RootBuilder, Spec, SpecBuilder,
+    UserBuilder,
+};
+use std::collections::HashMap;
+use std::path::Path;
+
+/// The runtime spec version written (what the oci-spec crate implements).
+pub const OCI_VERSION: &str = oci_spec::runtime::VERSION;
+
+/// The spec of the container `plan` settles, whose bundle (container directory) is `bundle`.
+pub fn build(plan: &Plan, bundle: &Path) -> Result<Spec> {
+    let (root_path, mut annotations) = root(plan, bundle);
+    annotations.extend(glassbox_only(plan));
+    let root = RootBuilder::default()
+        .path(root_path)
+        .readonly(plan.read_only)
+        .build()
+        .map_err(bug)?;
+    let mut spec = SpecBuilder::default()
+        .version(OCI_VERSION)
+        .root(root)
+        .process(process(plan)?)
+        .mounts(mount_list(plan))
+        .linux(linux(plan)?)
+        .annotations(annotations)
+        .build()
+        .map_err(bug)?;
+    // Without a UTS namespace of its own the container keeps the host's name.
+    spec.set_hostname(plan.has(Stage::Namespaces).then(|| plan.hostname.clone()));
+    Ok(spec)
+}
+
+/// The builder refused a value: glassbox's fault, not the user's.
+fn bug(e: oci_spec::OciSpecError) -> Error {
+    Error::new(
+        format!("cannot build the container's OCI runtime spec: {e}"),
+        "this is a bug in glassbox: please report it with the run command you used",
+    )
+}
+
+/// root.path (relative to the bundle) and how that root is made.
+fn root(plan: &Plan, bundle: &Path) -> (String, HashMap<String, String>) {
+    let mut a = HashMap::new();
+    if !plan.has(Stage::Rootfs) {
+        a.insert(key::ROOTFS.into(), "host".into());
+        return ("/".into(), a);
+    }
+    if !plan.overlay {
+        a.insert(key::ROOTFS.into(), "copy".into());
+        return ("rootfs".into(), a);
+    }
+    let mut fs = crate::store::containers::ContainerFs::at(bundle);
+    if let Some(m) = &plan.userns {
+        fs.lower = Some(crate::run::userns::copy_paths(&plan.image, m, bundle));
+    }
+    let options = crate::run::rootfs::overlay_options(&fs, plan);
+    for part in options.split(',') {
+        let field = match part.split_once('=') {
+            Some(("lowerdir", v)) => Some((key::OVERLAY_LOWERDIR, v)),
+            Some(("upperdir", v)) => Some((key::OVERLAY_UPPERDIR, v)),
+            Some(("workdir", v)) => Some((key::OVERLAY_WORKDIR, v)),
+            _ => None,
+        };
+        if let Some((k, v)) = field {
+            a.insert(k.into(), v.into());
+        }
+    }
+    a.insert(key::OVERLAY_OPTIONS.into(), options);
+    a.insert(key::ROOTFS.into(), "overlay".into());
+    ("merged".into(), a)
+}
+
+fn glassbox_only(plan: &Plan) -> HashMap<String, String> {
+    let network = match &plan.network {
+        Network::None => "none".to_string(),
+        Network::Host => "host".to_string(),
+        Network::Bridge(name) => name.clone(),
+    };
+    let publish: Vec<String> = plan
+        .publish
+        .iter()
+        .map(|p| format!("{}:{}/{}", p.host, p.ctr, p.proto))
+        .collect();
+    let stages: Vec<&str> = plan.stages.iter().map(|s| s.name()).collect();
+    let stdin = if plan.interactive { "inherit" } else { "null" };
+    let mut a: HashMap<String, String> = [
+        (key::ID, plan.id.clone()),
+        (key::NAME, plan.name.clone()),
+        (key::IMAGE, plan.image.source.clone()),
+        (key::STAGES, stages.join(",")),
+        (key::NETWORK, network),
+        (key::STDIN, stdin.to_string()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v))
+    .collect();
+    if !publish.is_empty() {
+        a.insert(key::PUBLISH.into(), publish.join(","));
+    }
+    a
+}
+
+fn process(plan: &Plan) -> Result<oci_spec::runtime::Process> {
+    let (uid, gid) = plan.user.unwrap_or((0, 0));
+    let user = UserBuilder::default()
+        .uid(uid)
+        .gid(gid)
+        .build()
+        .map_err(bug)?;
+    let secure = plan.has(Stage::Security);
+    let set = capabilities(kept_caps(plan));
+    // A non-zero uid loses its permitted and effective sets at setuid, as in glassbox (and
+    // docker); the bounding set still limits what a setuid binary could get back.
+    let held = if uid == 0 {
+        set.clone()
+    } else {
+        Capabilities::new()
+    };
+    let caps = LinuxCapabilitiesBuilder::default()
+        .bounding(set)
+        .permitted(held.clone())
+        .effective(held)
+        .inheritable(Capabilities::new())
+        .ambient(Capabilities::new())
+        .build()
+        .map_err(bug)?;
+    let mut p = ProcessBuilder::default()
+        .terminal(plan.tty)
+        .user(user)
+        .args(plan.command.clone())
+        .env(plan.env.clone())
+        .cwd(&plan.workdir)
+        .capabilities(caps)
+        .no_new_privileges(secure && plan.security.no_new_privs)
+        .build()
+        .map_err(bug)?;
+    // glassbox sets no resource limits (and hard limits cannot be raised here): none.
+    p.set_rlimits(None);
+    Ok(p)
+}
+
+/// The capabilities the command keeps: the security stage's, or (without it) every one
+/// glassbox had; either way within the bounding set.
+fn kept_caps(plan: &Plan) -> u64 {
+    let kept = if plan.has(Stage::Security) {
+        plan.security.caps
+    } else {
+        (0..=security::last_cap().min(63)).fold(0, |a, n| a | (1u64 << n))
+    };
+    kept & bounding_set()
+}
+
+/// The capabilities any process here may ever hold (CapBnd; a sandboxed host may lack
+/// some): glassbox cannot pass on more, and runc refuses to start when asked for more.
+fn bounding_set() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("CapBnd:").map(|v| v.trim().to_string()))
+        })
+        .and_then(|v| u64::from_str_radix(&v, 16).ok())
+        .unwrap_or(u64::MAX)
+}
+
+/// Capability bits as the spec names them (numbers the crate does not know are left out).
+fn capabilities(bits: u64) -> Capabilities {
+    (0..64u32)
+        .filter(|n| bits & (1u64 << n) != 0)
+        .filter_map(|n| {
+            serde_json::from_value::<Capability>(serde_json::Value::String(
+                crate::sys::security::cap_name(n),
+            ))
+            .ok()
+        })
+        .collect()
+}
+
+/// The filesystems glassbox's mount stage would mount, in its order, then the volumes, then
+/// `--tmpfs` (mounted on the root before the pivot).
+fn mount_list(plan: &Plan) -> Vec<Mount> {
+    let mut list = Vec::new();
+    if plan.has(Stage::Mounts) {
+        for (name, _) in mounts::FILESYSTEMS {
+            if plan.mounts.filesystems.iter().any(|f| f == name) {
+                list.push(filesystem(name, &plan.mounts.tmp_size));
+            }
+        }
+        for v in &plan.mounts.volume {
+            // Checked when the plan was settled.
+            let Ok(v) = mounts::parse_volume(v) else {
+                continue;
+            };
+            let mut options = vec!["rbind".to_string()];
+            if v.read_only {
+                // Recursive read-only (mount_setattr with AT_RECURSIVE), as glassbox does.
+                options.push("rro".into());
+            }
+            list.push(mount(
+                &v.ctr.to_string_lossy(),
+                "bind",
+                &v.host.to_string_lossy(),
+                &options,
+            ));
+        }
+    }
+    if plan.has(Stage::Rootfs) {
+        for (path, size) in &plan.tmpfs {
+            let mut options = vec!["nosuid".to_string(), "nodev".into(), "mode=1777".into()];
+            options.extend(size.as_ref().map(|s| format!("size={s}")));
+            list.push(mount(&path.to_string_lossy(), "tmpfs", "tmpfs", &options));
+        }
+    }
+    list
+}
+
+/// One of the mount stage's filesystems, with the flags and data it mounts it with.
+fn filesystem(name: &str, tmp_size: &str) -> Mount {
+    let o = |s: &[&str]| s.iter().map(|x| x.to_string()).collect::<Vec<_>>();
+    match name {
+        "proc" => mount("/proc", "proc", "proc", &o(&["nosuid", "nodev", "noexec"])),
+        "sys" => mount(
+            "/sys",
+            "sysfs",
+            "sysfs",
+            &o(&["ro", "nosuid", "nodev", "noexec"]),
+        ),
+        "tmp" => {
+            let size = format!("size={tmp_size}");
+            mount(
+                "/tmp",
+                "tmpfs",
+                "tmpfs",
+                &o(&["nosuid", "nodev", "mode=1777", &size]),
+            )
+        }
+        "dev" => mount(
+            "/dev",
+            "tmpfs",
+            "tmpfs",
+            &o(&["nosuid", "strictatime", "mode=755", "size=65536k"]),
+        ),
+        "devpts" => mount(
+            "/dev/pts",
+            "devpts",
+            "devpts",
+            &o(&[
+                "nosuid",
+                "noexec",
+                "newinstance",
+                "ptmxmode=0666",
+                "mode=0620",
+            ]),
+        ),
+        _ => mount(
+            "/dev/shm",
+            "tmpfs",
+            "shm",
+            &o(&["nosuid", "nodev", "noexec", "mode=1777", "size=65536k"]),
+        ),
+    }
+}
+
+fn mount(destination: &str, typ: &str, source: &str, options: &[String]) -> Mount {
+    MountBuilder::default()
+        .destination(destination)
+        .typ(typ)
+        .source(source)
+        .options(options.to_vec())
+        .build()
+        .expect("every field of a mount is set")
+}
+
+fn linux(plan: &Plan) -> Result<oci_spec::runtime::Linux> {
+    let flags = plan.clone_flags();
+    let namespaces = [
+        (libc::CLONE_NEWPID, LinuxNamespaceType::Pid),
+        (libc::CLONE_NEWNET, LinuxNamespaceType::Network),
+        (libc::CLONE_NEWIPC, LinuxNamespaceType::Ipc),
+        (libc::CLONE_NEWUTS, LinuxNamespaceType::Uts),
+        (libc::CLONE_NEWNS, LinuxNamespaceType::Mount),
+        (libc::CLONE_NEWUSER, LinuxNamespaceType::User),
+    ]
+    .into_iter()
+    .filter(|(f, _)| flags & f != 0)
+    .map(|(_, typ)| LinuxNamespaceBuilder::default().typ(typ).build())
+    .collect::<std::result::Result<Vec<_>, _>>()
+    .map_err(bug)?;
+    let mounted =
+        |fs: &str| plan.has(Stage::Mounts) && plan.mounts.filesystems.iter().any(|f| f == fs);
+    // Masked and read-only paths under the filesystems glassbox mounts, unless --unmasked.
+    let guarded = |paths: &[&str]| -> Vec<String> {
+        paths
+            .iter()
+            .filter(|_| !plan.mounts.unmasked)
+            .filter(|p| {
+                (p.starts_with("/proc/") && mounted("proc"))
+                    || (p.starts_with("/sys/") && mounted("sys"))
+            })
+            .map(|p| p.to_string())
+            .collect()
+    };
+    let mut b = LinuxBuilder::default()
+        .namespaces(namespaces)
+        .masked_paths(guarded(mounts::MASKED))
+        .readonly_paths(guarded(mounts::READONLY));
+    if flags & libc::CLONE_NEWNS != 0 {
+        // glassbox makes every mount private before it mounts anything.
+        b = b.rootfs_propagation("rprivate");
+    }
+    if mounted("dev") {
+        let devices = mounts::DEVICES
+            .iter()
+            .map(|(name, major, minor)| {
+                LinuxDeviceBuilder::default()
+                    .path(format!("/dev/{name}"))
+                    .typ(LinuxDeviceType::C)
+                    .major(*major as i64)
+                    .minor(*minor as i64)
+                    .file_mode(0o666u32)
+                    .uid(0u32)
+                    .gid(0u32)
+                    .build()
+            })
+            .collect::<std::result::Result<Vec<_>, _>>()
+            .map_err(bug)?;
+        b = b.devices(devices);
+    }
+    if let Some(m) = &plan.userns {
+        let map = |r: crate::store::idmap::Range| {
+            LinuxIdMappingBuilder::default()
+                .container_id(0u32)
+                .host_id(r.start)
+                .size(r.count)
+                .build()
+                .map(|m| vec![m])
+        };
+        b = b
+            .uid_mappings(map(m.uids).map_err(bug)?)
+            .gid_mappings(map(m.gids).map_err(bug)?);
+    }
+    let limits = plan.limits.as_ref().filter(|_| plan.has(Stage::Cgroup));
+    if limits.is_some() {
+        b = b.cgroups_path(format!("/glassbox/{}", plan.cgroup_name()));
+    }
+    if plan.has(Stage::Security) && plan.security.seccomp {
+        b = b.seccomp(seccomp(kept_caps(plan))?);
+    }
+    b.resources(resources(limits)?).build().map_err(bug)
+}
+
+/// The devices a container may open: runc's device cgroup denies every other one (an empty
+/// list would deny even /dev/null). glassbox makes no device cgroup: its /dev holds only these
+/// nodes, and these rules are what runc and docker give for the same /dev.
+fn device_rules() -> Result<Vec<LinuxDeviceCgroup>> {
+    let rule = |allow: bool, dev: Option<(i64, Option<i64>)>| {
+        let mut r = LinuxDeviceCgroupBuilder::default()
+            .allow(allow)
+            .access("rwm");
+        if let Some((major, minor)) = dev {
+            r = r.typ(LinuxDeviceType::C).major(major);
+            if let Some(minor) = minor {
+                r = r.minor(minor);
+            }
+        }
+        r.build().map_err(bug)
+    };
+    let mut rules = vec![rule(false, None)?];
+    for (_, major, minor) in mounts::DEVICES {
+        rules.push(rule(true, Some((*major as i64, Some(*minor as i64))))?);
+    }
+    // /dev/ptmx (5:2) and the terminals of the container's devpts (136:*).
+    rules.push(rule(true, Some((5, Some(2))))?);
+    rules.push(rule(true, Some((136, None)))?);
+    Ok(rules)
+}
+
+/// The device rules, and the limits as cgroup resources (memory.swap is memory and swap
+/// together, as --memory-swap).
+fn resources(limits: Option<&Limits>) -> Result<LinuxResources> {
+    let mut b = LinuxResourcesBuilder::default().devices(device_rules()?);
+    let Some(l) = limits else {
+        return b.build().map_err(bug);
+    };
+    if l.memory.is_some() || l.memory_swap.is_some() {
+        let mut m = LinuxMemoryBuilder::default();
+        if let Some(bytes) = l.memory {
+            m = m.limit(bytes as i64);
+        }
+        match l.memory_swap {
+            Some(Swap::Unlimited) => m = m.swap(-1i64),
+            Some(Swap::Total(t)) => m = m.swap(t as i64),
+            None => {}
+        }
+        b = b.memory(m.build().map_err(bug)?);
+    }
+    if l.cpus.is_some() || l.cpu_shares.is_some() {
+        let mut c = LinuxCpuBuilder::default();
+        if let Some(cpus) = l.cpus {
+            c = c.quota(cpus.quota_us as i64).period(cpus.period_us);
+        }
+        if let Some(s) = l.cpu_shares {
+            c = c.shares(s);
+        }
+        b = b.cpu(c.build().map_err(bug)?);
+    }
+    if let Some(pids) = l.pids {
+        // -1: no limit ("max").
+        let limit = pids.map_or(-1, |n| n as i64);
+        b = b.pids(
+            LinuxPidsBuilder::default()
+                .limit(limit)
+                .build()
+                .map_err(bug)?,
+        );
+    }
+    b.build().map_err(bug)
+}
+
+/// The security stage's filters as OCI rules, for a container that keeps `caps`: every call
+/// allowed but the denylist, which answers EPERM (a capability it keeps opens some again);
+/// without CAP_SYS_ADMIN also clone with a namespace flag (EPERM) and clone3 (ENOSYS: its
+/// flags are out of a filter's reach, and the C library falls back to clone).
+fn seccomp(caps: u64) -> Result<LinuxSeccomp> {
+    let arch = match std::env::consts::ARCH {
+        "x86_64" => vec![Arch::ScmpArchX86_64],
+        "aarch64" => vec![Arch::ScmpArchAarch64],
+        _ => vec![Arch::ScmpArchNative],
+    };
+    let rule = |names: &[&str], errno: i32, args: Option<Vec<LinuxSeccompArg>>| {
+        let mut b = LinuxSyscallBuilder::default()
+            .names(names.iter().map(|n| n.to_string()).collect::<Vec<_>>())
+            .action(LinuxSeccompAction::ScmpActErrno)
+            .errno_ret(errno as u32);
+        if let Some(args) = args {
+            b = b.args(args);
+        }
+        b.build().map_err(bug)
+    };
+    let mut rules = vec![rule(&security::denied_syscalls(caps), libc::EPERM, None)?];
+    let sys_admin =
+        crate::sys::security::cap_number("CAP_SYS_ADMIN").is_some_and(|n| caps & (1u64 << n) != 0);
+    if !sys_admin {
+        // One rule a flag, as the filter has them: (flags & FLAG) == FLAG; any one matches.
+        for (flag, _) in security::CLONE_NAMESPACE_FLAGS {
+            let masked = LinuxSeccompArgBuilder::default()
+                .index(0usize)
+                .value(*flag as u64)
+                .value_two(*flag as u64)
+                .op(LinuxSeccompOperator::ScmpCmpMaskedEq)
+                .build()
+                .map_err(bug)?;
+            rules.push(rule(&["clone"], libc::EPERM, Some(vec![masked]))?);
+        }
+        rules.push(rule(&["clone3"], libc::ENOSYS, None)?);
+    }
+    LinuxSeccompBuilder::default()
+        .default_action(LinuxSeccompAction::ScmpActAllow)
+        .architectures(arch)
+        .syscalls(rules)
+        .build()
+        .map_err(bug)
+}

@@ -1,0 +1,63 @@
+//! `config.json` on disk and on screen: the same text in both places, in a stable order.
+
+use super::CONFIG;
+use crate::error::{Error, Result};
+use oci_spec::runtime::Spec;
+use std::path::Path;
+
+/// The spec as pretty JSON. The crate keeps capability sets and annotations in hash sets
+/// and maps; they are sorted here so two runs of the same plan print the same text.
+pub fn to_json(spec: &Spec) -> String {
+    let mut v = serde_json::to_value(spec).expect("a spec is serialisable");
+    if let Some(caps) = v
+        .pointer_mut("/process/capabilities")
+        .and_then(|c| c.as_object_mut())
+    {
+        for set in caps.values_mut() {
+            if let Some(list) = set.as_array_mut() {
+                list.sort_by_key(|c| c.as_str().unwrap_or("").to_string());
+            }
+        }
+    }
+    // serde_json's maps are sorted by key (no preserve_order feature): annotations too.
+    let mut text = serde_json::to_string_pretty(&v).expect("a value is serialisable");
+    text.push('\n');
+    text
+}
+
+/// Write `DIR/config.json` whole: the container directory becomes an OCI bundle.
+pub fn write(dir: &Path, spec: &Spec) -> Result<()> {
+    crate::store::write_whole(&dir.join(CONFIG), to_json(spec).as_bytes())
+}
+
+/// Read `DIR/config.json`.
+pub fn read(dir: &Path) -> Result<Spec> {
+    let path = dir.join(CONFIG);
+    let bytes = std::fs::read(&path).map_err(|e| {
+        Error::io(
+            format!("cannot read {}", path.display()),
+            &e,
+            "check that the container's directory is there (glassbox ps -a)",
+        )
+    })?;
+    serde_json::from_slice(&bytes).map_err(|e| {
+        Error::new(
+            format!("{} is not a valid OCI runtime spec: {e}", path.display()),
+            "remove the container (glassbox rm) and run it again",
+        )
+    })
+}
+
+/// `--dry-run`: print the config.json the plan makes on stdout (where a container's own
+/// output would go; nothing runs), so it can be saved and read, or handed to runc.
+pub fn show(sys: &crate::sys::Sys, plan: &crate::run::Plan) -> Result<()> {
+    let dir = crate::store::container_dir(&plan.id);
+    let spec = super::build(plan, &dir)?;
+    sys.narrator.note(&format!(
+        "dry run: the OCI runtime spec of this container ({} in {}, as docker writes it for runc) is on stdout",
+        CONFIG,
+        dir.display()
+    ));
+    print!("{}", to_json(&spec));
+    Ok(())
+}

@@ -1,0 +1,48 @@
+//! A container as an OCI runtime spec: the `config.json` that docker writes for runc.
+//!
+//! `run` settles a [`Plan`](crate::run::Plan); this module says the same plan in the
+//! runtime spec's words (the oci-spec crate's types), so the boundary docker and runc draw
+//! between an engine and a runtime is visible: `glassbox run --dry-run` prints it, and each
+//! container's directory is an OCI bundle (`config.json` beside its root filesystem) that
+//! real `runc run --bundle DIR` can run. Only building ([`build`]) and writing ([`file`])
+//! live here; `run` still executes its plan.
+//!
+//! What the spec cannot say goes under `annotations` as `org.glassbox.*`: the network
+//! glassbox wires (runc gets an empty network namespace, loopback down), published ports, the
+//! stages that are on, and the overlay a container's root is: glassbox mounts it only while
+//! it runs the container, so `root.path` is the empty mount point `merged` and the overlay's
+//! options are recorded for whoever runs the bundle (mount them there first, as containerd's
+//! snapshotter does for runc). A `--no-overlay` container's root is its `rootfs` copy, usable
+//! as it is.
+
+pub mod build;
+pub mod file;
+
+pub use build::build;
+
+/// The file a bundle's spec is in.
+pub use crate::store::containers::BUNDLE_CONFIG as CONFIG;
+
+/// glassbox's own settings, in the annotations (reverse domain notation, as the spec asks).
+pub mod annotation {
+    pub const ID: &str = "org.glassbox.id";
+    pub const NAME: &str = "org.glassbox.name";
+    pub const IMAGE: &str = "org.glassbox.image";
+    pub const STAGES: &str = "org.glassbox.stages";
+    /// `none`, `host` or the bridge network's name.
+    pub const NETWORK: &str = "org.glassbox.network";
+    /// `HOST:CTR/PROTO`, comma-separated.
+    pub const PUBLISH: &str = "org.glassbox.publish";
+    /// `overlay` (mount `overlay.options` on root.path first), `copy` (root.path is the
+    /// container's own copy of the image) or `host` (the rootfs stage is off).
+    pub const ROOTFS: &str = "org.glassbox.rootfs";
+    pub const OVERLAY_OPTIONS: &str = "org.glassbox.overlay.options";
+    pub const OVERLAY_LOWERDIR: &str = "org.glassbox.overlay.lowerdir";
+    pub const OVERLAY_UPPERDIR: &str = "org.glassbox.overlay.upperdir";
+    pub const OVERLAY_WORKDIR: &str = "org.glassbox.overlay.workdir";
+    /// `null` (glassbox gives the command /dev/null as stdin unless -i) or `inherit`.
+    pub const STDIN: &str = "org.glassbox.stdin";
+}
+
+#[cfg(test)]
+mod tests;

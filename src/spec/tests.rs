@@ -1,0 +1,299 @@
+//! The spec builder, without root: `run`'s flags parsed and planned as `glassbox run
+//! --dry-run` plans them, then turned into a spec.
+
+use super::{annotation as key, build, file};
+use crate::run::Plan;
+use crate::stages::{mounts, security};
+use clap::Parser;
+use oci_spec::runtime::{LinuxNamespaceType, LinuxSeccompAction, Spec};
+use std::path::Path;
+
+/// A root filesystem directory and the spec of `glassbox run ARGS… ROOTFS true`.
+struct Made {
+    _rootfs: tempfile::TempDir,
+    plan: Plan,
+    spec: Spec,
+}
+
+fn plan_of(args: &[&str], rootfs: &Path) -> Plan {
+    let mut argv = vec!["glassbox", "--dry-run", "run"];
+    argv.extend_from_slice(args);
+    let root = rootfs.to_string_lossy().into_owned();
+    argv.extend([root.as_str(), "true"]);
+    let cli = crate::cli::Cli::try_parse_from(argv).expect("valid flags");
+    let crate::cli::Command::Run(a) = cli.command else {
+        unreachable!()
+    };
+    let n = crate::narrate::Narrator::new(&crate::narrate::NarrateOpts {
+        level: crate::narrate::Level::Quiet,
+        ..Default::default()
+    })
+    .unwrap();
+    crate::run::plan(&a, &crate::sys::Sys::dry(&n)).expect("a valid plan")
+}
+
+fn made(args: &[&str]) -> Made {
+    let rootfs = tempfile::tempdir().unwrap();
+    for d in ["bin", "dev", "proc", "sys", "etc", "tmp"] {
+        std::fs::create_dir(rootfs.path().join(d)).unwrap();
+    }
+    let plan = plan_of(args, rootfs.path());
+    let spec = build(&plan, Path::new("/bundle")).unwrap();
+    Made {
+        _rootfs: rootfs,
+        plan,
+        spec,
+    }
+}
+
+fn json(spec: &Spec) -> serde_json::Value {
+    serde_json::from_str(&file::to_json(spec)).unwrap()
+}
+
+fn strings(v: &serde_json::Value) -> Vec<String> {
+    v.as_array()
+        .unwrap_or(&vec![])
+        .iter()
+        .map(|s| s.as_str().unwrap().to_string())
+        .collect()
+}
+
+#[test]
+fn a_default_run_is_the_container_docker_would_ask_runc_for() {
+    let m = made(&["--name", "web", "-e", "A=b", "-w", "/etc"]);
+    let v = json(&m.spec);
+    assert_eq!(v["ociVersion"], oci_spec::runtime::VERSION);
+    assert_eq!(strings(&v["process"]["args"]), ["true"]);
+    assert!(strings(&v["process"]["env"]).contains(&"A=b".to_string()));
+    assert_eq!(v["process"]["cwd"], "/etc");
+    assert_eq!(v["process"]["user"]["uid"], 0);
+    assert_eq!(v["process"]["noNewPrivileges"], true);
+    assert!(v["process"].get("rlimits").is_none(), "no rlimits: {v}");
+    let mut docker: Vec<String> = security::DOCKER_DEFAULT_CAPS
+        .iter()
+        .map(|c| c.to_string())
+        .collect();
+    docker.sort();
+    for set in ["bounding", "effective", "permitted"] {
+        assert_eq!(strings(&v["process"]["capabilities"][set]), docker, "{set}");
+    }
+    assert!(strings(&v["process"]["capabilities"]["inheritable"]).is_empty());
+    assert_eq!(v["hostname"], m.plan.hostname.as_str());
+    assert_eq!(v["root"]["path"], "merged");
+    let types: Vec<LinuxNamespaceType> = m
+        .spec
+        .linux()
+        .as_ref()
+        .unwrap()
+        .namespaces()
+        .as_ref()
+        .unwrap()
+        .iter()
+        .map(|n| n.typ())
+        .collect();
+    use LinuxNamespaceType::*;
+    assert_eq!(types, [Pid, Network, Ipc, Uts, Mount]);
+    let dests: Vec<String> = v["mounts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["destination"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(dests, ["/proc", "/sys", "/dev", "/dev/pts", "/dev/shm"]);
+    assert_eq!(strings(&v["linux"]["maskedPaths"]), mounts::MASKED);
+    assert_eq!(strings(&v["linux"]["readonlyPaths"]), mounts::READONLY);
+    let seccomp = m.spec.linux().as_ref().unwrap().seccomp().clone().unwrap();
+    assert_eq!(seccomp.default_action(), LinuxSeccompAction::ScmpActAllow);
+    let rules = seccomp.syscalls().as_ref().unwrap();
+    let rule = &rules[0];
+    assert_eq!(rule.action(), LinuxSeccompAction::ScmpActErrno);
+    assert_eq!(rule.errno_ret(), Some(libc::EPERM as u32));
+    let docker = security::SecurityPlan::docker_default().caps;
+    assert_eq!(rule.names(), &security::denied_syscalls(docker));
+    // Without CAP_SYS_ADMIN: clone with any namespace flag, and clone3 (ENOSYS).
+    let clones: Vec<u64> = rules
+        .iter()
+        .filter(|r| r.names() == &["clone"])
+        .map(|r| r.args().as_ref().unwrap()[0].value())
+        .collect();
+    assert_eq!(clones.len(), security::CLONE_NAMESPACE_FLAGS.len());
+    assert!(clones.contains(&(libc::CLONE_NEWUSER as u64)));
+    let clone3 = rules.iter().find(|r| r.names() == &["clone3"]).unwrap();
+    assert_eq!(clone3.errno_ret(), Some(libc::ENOSYS as u32));
+    // No limits: no cgroup of glassbox's naming, only the device rules.
+    assert!(v["linux"]["resources"].get("memory").is_none());
+    assert!(v["linux"].get("cgroupsPath").is_none());
+    assert!(v["linux"].get("uidMappings").is_none());
+    let a = &v["annotations"];
+    assert_eq!(a[key::NAME], "web");
+    assert_eq!(a[key::ROOTFS], "overlay");
+    assert_eq!(a[key::NETWORK], "none");
+    let lower = a[key::OVERLAY_LOWERDIR].as_str().unwrap();
+    assert!(lower.starts_with("/bundle/init:"), "{lower}");
+    assert!(lower.ends_with(&*m.plan.image.rootfs.to_string_lossy()));
+    assert_eq!(a[key::OVERLAY_UPPERDIR], "/bundle/upper");
+}
+
+#[test]
+fn limits_become_cgroup_resources() {
+    let m = made(&[
+        "--name",
+        "lim",
+        "--memory",
+        "64m",
+        "--memory-swap",
+        "128m",
+        "--cpus",
+        "0.5",
+        "--cpu-shares",
+        "512",
+        "--pids-limit",
+        "20",
+    ]);
+    let v = json(&m.spec);
+    let r = &v["linux"]["resources"];
+    assert_eq!(r["memory"]["limit"], 64 << 20);
+    assert_eq!(r["memory"]["swap"], 128 << 20);
+    assert_eq!(r["cpu"]["quota"], 50_000);
+    assert_eq!(r["cpu"]["period"], 100_000);
+    assert_eq!(r["cpu"]["shares"], 512);
+    assert_eq!(r["pids"]["limit"], 20);
+    assert_eq!(
+        v["linux"]["cgroupsPath"],
+        format!("/glassbox/gb-{}", m.plan.id)
+    );
+    assert_eq!(
+        json(&made(&["--pids-limit=-1"]).spec)["linux"]["resources"]["pids"]["limit"],
+        -1
+    );
+}
+
+#[test]
+fn every_device_but_the_containers_own_is_denied() {
+    let v = json(&made(&[]).spec);
+    let rules = v["linux"]["resources"]["devices"].as_array().unwrap();
+    assert_eq!(rules[0]["allow"], false);
+    assert!(
+        rules[0].get("major").is_none(),
+        "the first rule is deny-all"
+    );
+    for (name, major, minor) in mounts::DEVICES {
+        assert!(
+            rules
+                .iter()
+                .any(|r| r["allow"] == true && r["major"] == *major && r["minor"] == *minor),
+            "/dev/{name} is not allowed"
+        );
+    }
+    assert_eq!(
+        v["linux"]["devices"].as_array().unwrap().len(),
+        mounts::DEVICES.len()
+    );
+}
+
+#[test]
+fn flags_change_the_spec_as_they_change_the_container() {
+    // A non-root user: the capabilities are only a bound, as glassbox's setuid leaves them.
+    let v = json(&made(&["--user", "1000:1000", "--read-only"]).spec);
+    assert_eq!(v["process"]["user"]["uid"], 1000);
+    assert!(strings(&v["process"]["capabilities"]["effective"]).is_empty());
+    assert_eq!(strings(&v["process"]["capabilities"]["bounding"]).len(), 14);
+    assert_eq!(v["root"]["readonly"], true);
+    assert!(!v["annotations"][key::OVERLAY_OPTIONS]
+        .as_str()
+        .unwrap()
+        .contains("upperdir"));
+
+    // The host's network: no namespace of its own, and no sysfs (it belongs to one).
+    let v = json(&made(&["--network", "host"]).spec);
+    let ns = v["linux"]["namespaces"].as_array().unwrap();
+    assert!(!ns.iter().any(|n| n["type"] == "network"));
+    assert!(!v["mounts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|m| m["destination"] == "/sys"));
+    assert!(!strings(&v["linux"]["maskedPaths"])
+        .iter()
+        .any(|p| p.starts_with("/sys/")));
+
+    // CAP_SYS_ADMIN opens the namespace calls again, as in the filter.
+    let v = json(&made(&["--cap-add", "SYS_ADMIN"]).spec);
+    let rules = v["linux"]["seccomp"]["syscalls"].as_array().unwrap();
+    assert!(!rules
+        .iter()
+        .any(|r| strings(&r["names"]).contains(&"clone3".to_string())));
+    assert!(!strings(&rules[0]["names"]).contains(&"mount".to_string()));
+
+    let v = json(&made(&["--privileged", "--security-opt", "systempaths=unconfined"]).spec);
+    assert!(v["linux"].get("seccomp").is_none());
+    assert_eq!(v["process"]["noNewPrivileges"], false);
+    assert!(strings(&v["linux"]["maskedPaths"]).is_empty());
+
+    let vol = tempfile::tempdir().unwrap();
+    let volume = format!("{}:/data:ro", vol.path().display());
+    let v = json(
+        &made(&[
+            "--volume",
+            &volume,
+            "--tmpfs",
+            "/scratch:8m",
+            "--no-overlay",
+        ])
+        .spec,
+    );
+    let mounts = v["mounts"].as_array().unwrap();
+    let data = mounts.iter().find(|m| m["destination"] == "/data").unwrap();
+    assert_eq!(data["type"], "bind");
+    assert_eq!(strings(&data["options"]), ["rbind", "rro"]);
+    let scratch = mounts
+        .iter()
+        .find(|m| m["destination"] == "/scratch")
+        .unwrap();
+    assert!(strings(&scratch["options"]).contains(&"size=8m".to_string()));
+    assert_eq!(v["root"]["path"], "rootfs");
+    assert_eq!(v["annotations"][key::ROOTFS], "copy");
+}
+
+#[test]
+fn a_private_user_namespace_has_its_id_maps() {
+    let mut m = made(&[]);
+    m.plan.userns = Some(crate::store::idmap::Mapping {
+        uids: crate::store::idmap::Range {
+            start: 100_000,
+            count: 65_536,
+        },
+        gids: crate::store::idmap::Range {
+            start: 200_000,
+            count: 1_000,
+        },
+        source: String::new(),
+    });
+    let v = json(&build(&m.plan, Path::new("/bundle")).unwrap());
+    assert_eq!(v["linux"]["uidMappings"][0]["hostID"], 100_000);
+    assert_eq!(v["linux"]["uidMappings"][0]["containerID"], 0);
+    assert_eq!(v["linux"]["uidMappings"][0]["size"], 65_536);
+    assert_eq!(v["linux"]["gidMappings"][0]["hostID"], 200_000);
+    assert!(v["linux"]["namespaces"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|n| n["type"] == "user"));
+    // overlayfs in a user namespace keeps its markers in user.* xattrs.
+    assert!(v["annotations"][key::OVERLAY_OPTIONS]
+        .as_str()
+        .unwrap()
+        .starts_with("userxattr,"));
+}
+
+#[test]
+fn the_text_is_stable_and_reads_back() {
+    let m = made(&[]);
+    let text = file::to_json(&m.spec);
+    assert_eq!(
+        text,
+        file::to_json(&build(&m.plan, Path::new("/bundle")).unwrap())
+    );
+    let back: Spec = serde_json::from_str(&text).unwrap();
+    assert_eq!(back, m.spec);
+}
