@@ -105,7 +105,29 @@ fn runc_prints_what_glassbox_printed(env: &Env, flags: &[&str]) {
         "runc run failed: {}",
         stderr(&theirs)
     );
-    assert_eq!(stdout(&theirs), ours, "runc and glassbox disagree");
+    // /sys/fs/cgroup holds the container's own cgroups in both, but not alike: on a v1 or
+    // hybrid host runc leaves the tmpfs there writable and mounts every hierarchy of the
+    // host, glassbox makes the tmpfs read-only and mounts only the hierarchies it has a
+    // cgroup in. Compared apart: both have it, and glassbox's is read-only.
+    let cgroup_view = |out: &str| -> (String, Option<String>) {
+        let rest: Vec<&str> = out
+            .lines()
+            .filter(|l| !l.starts_with("/sys/fs/cgroup"))
+            .collect();
+        let top = out
+            .lines()
+            .find(|l| l.starts_with("/sys/fs/cgroup "))
+            .map(String::from);
+        (rest.join("\n"), top)
+    };
+    let (theirs_rest, theirs_top) = cgroup_view(&stdout(&theirs));
+    let (ours_rest, ours_top) = cgroup_view(&ours);
+    assert_eq!(theirs_rest, ours_rest, "runc and glassbox disagree");
+    assert!(theirs_top.is_some(), "runc mounted no /sys/fs/cgroup");
+    assert!(
+        ours_top.is_some_and(|l| l.starts_with("/sys/fs/cgroup ro,")),
+        "glassbox's /sys/fs/cgroup is read-only: {ours}"
+    );
     assert!(
         ours.contains("hello") && ours.contains("\n/etc\n"),
         "{ours}"

@@ -203,6 +203,11 @@ fn mount_list(plan: &Plan) -> Vec<Mount> {
                 list.push(filesystem(name, &plan.mounts.tmp_size));
             }
         }
+        // The container's own cgroups, read-only, in its cgroup namespace (stages/cgroupns.rs).
+        if plan.has(Stage::Cgroup) && plan.mounts.filesystems.iter().any(|f| f == "sys") {
+            let o = ["ro", "nosuid", "nodev", "noexec", "relatime"].map(String::from);
+            list.push(mount("/sys/fs/cgroup", "cgroup", "cgroup", &o));
+        }
         for v in &plan.mounts.volume {
             // Checked when the plan was settled.
             let Ok(v) = mounts::parse_volume(v) else {
@@ -300,7 +305,13 @@ fn linux(plan: &Plan) -> Result<oci_spec::runtime::Linux> {
     ]
     .into_iter()
     .filter(|(f, _)| flags & f != 0)
-    .map(|(_, typ)| LinuxNamespaceBuilder::default().typ(typ).build())
+    .map(|(_, typ)| typ)
+    // The child unshares its cgroup namespace once it is in its cgroups (stages/cgroupns.rs).
+    .chain(
+        plan.has(Stage::Cgroup)
+            .then_some(LinuxNamespaceType::Cgroup),
+    )
+    .map(|typ| LinuxNamespaceBuilder::default().typ(typ).build())
     .collect::<std::result::Result<Vec<_>, _>>()
     .map_err(bug)?;
     let mounted =
@@ -356,46 +367,58 @@ fn linux(plan: &Plan) -> Result<oci_spec::runtime::Linux> {
             .uid_mappings(map(m.uids).map_err(bug)?)
             .gid_mappings(map(m.gids).map_err(bug)?);
     }
+    // Every run has a cgroup of its own (for its devices rule and its cgroup namespace).
     let limits = plan.limits.as_ref().filter(|_| plan.has(Stage::Cgroup));
-    if limits.is_some() {
+    if plan.has(Stage::Cgroup) {
         b = b.cgroups_path(format!("/glassbox/{}", plan.cgroup_name()));
     }
     if plan.has(Stage::Security) && plan.security.seccomp {
         b = b.seccomp(seccomp(kept_caps(plan))?);
     }
-    b.resources(resources(limits)?).build().map_err(bug)
+    let privileged = !plan.confine_devices;
+    b.resources(resources(limits, privileged)?)
+        .build()
+        .map_err(bug)
 }
 
-/// The devices a container may open: runc's device cgroup denies every other one (an empty
-/// list would deny even /dev/null). glassbox makes no device cgroup: its /dev holds only these
-/// nodes, and these rules are what runc and docker give for the same /dev.
-fn device_rules() -> Result<Vec<LinuxDeviceCgroup>> {
-    let rule = |allow: bool, dev: Option<(i64, Option<i64>)>| {
-        let mut r = LinuxDeviceCgroupBuilder::default()
-            .allow(allow)
-            .access("rwm");
-        if let Some((major, minor)) = dev {
-            r = r.typ(LinuxDeviceType::C).major(major);
-            if let Some(minor) = minor {
-                r = r.minor(minor);
-            }
-        }
-        r.build().map_err(bug)
-    };
-    let mut rules = vec![rule(false, None)?];
-    for (_, major, minor) in mounts::DEVICES {
-        rules.push(rule(true, Some((*major as i64, Some(*minor as i64))))?);
+/// The devices a container may open: deny every device, then the devices rule's own
+/// allowlist (runc's default, which glassbox writes to devices.allow or compiles into its
+/// eBPF program: stages/cgroups/devices.rs). `--privileged` allows every device.
+fn device_rules(privileged: bool) -> Result<Vec<LinuxDeviceCgroup>> {
+    use crate::stages::cgroups::devices::{Kind, DEFAULT};
+    let all = LinuxDeviceCgroupBuilder::default()
+        .allow(privileged)
+        .access("rwm")
+        .build()
+        .map_err(bug)?;
+    let mut rules = vec![all];
+    if privileged {
+        return Ok(rules);
     }
-    // /dev/ptmx (5:2) and the terminals of the container's devpts (136:*).
-    rules.push(rule(true, Some((5, Some(2))))?);
-    rules.push(rule(true, Some((136, None)))?);
+    for r in DEFAULT {
+        let typ = match r.kind {
+            Kind::Block => LinuxDeviceType::B,
+            Kind::Char => LinuxDeviceType::C,
+        };
+        let mut b = LinuxDeviceCgroupBuilder::default()
+            .allow(true)
+            .typ(typ)
+            .access(r.access);
+        if let Some(major) = r.major {
+            b = b.major(major as i64);
+        }
+        if let Some(minor) = r.minor {
+            b = b.minor(minor as i64);
+        }
+        rules.push(b.build().map_err(bug)?);
+    }
     Ok(rules)
 }
 
 /// The device rules, and the limits as cgroup resources (memory.swap is memory and swap
 /// together, as --memory-swap).
-fn resources(limits: Option<&Limits>) -> Result<LinuxResources> {
-    let mut b = LinuxResourcesBuilder::default().devices(device_rules()?);
+fn resources(limits: Option<&Limits>, privileged: bool) -> Result<LinuxResources> {
+    let mut b = LinuxResourcesBuilder::default().devices(device_rules(privileged)?);
     let Some(l) = limits else {
         return b.build().map_err(bug);
     };

@@ -92,14 +92,29 @@ fn a_default_run_is_the_container_docker_would_ask_runc_for() {
         .map(|n| n.typ())
         .collect();
     use LinuxNamespaceType::*;
-    assert_eq!(types, [Pid, Network, Ipc, Uts, Mount]);
+    // The cgroup namespace last: the child unshares it once it is in its cgroups.
+    assert_eq!(types, [Pid, Network, Ipc, Uts, Mount, Cgroup]);
     let dests: Vec<String> = v["mounts"]
         .as_array()
         .unwrap()
         .iter()
         .map(|m| m["destination"].as_str().unwrap().to_string())
         .collect();
-    assert_eq!(dests, ["/proc", "/sys", "/dev", "/dev/pts", "/dev/shm"]);
+    assert_eq!(
+        dests,
+        [
+            "/proc",
+            "/sys",
+            "/dev",
+            "/dev/pts",
+            "/dev/shm",
+            "/sys/fs/cgroup"
+        ]
+    );
+    assert_eq!(
+        v["linux"]["cgroupsPath"],
+        format!("/glassbox/gb-{}", m.plan.id)
+    );
     assert_eq!(strings(&v["linux"]["maskedPaths"]), mounts::MASKED);
     assert_eq!(strings(&v["linux"]["readonlyPaths"]), mounts::READONLY);
     let seccomp = m.spec.linux().as_ref().unwrap().seccomp().clone().unwrap();
@@ -120,9 +135,14 @@ fn a_default_run_is_the_container_docker_would_ask_runc_for() {
     assert!(clones.contains(&(libc::CLONE_NEWUSER as u64)));
     let clone3 = rules.iter().find(|r| r.names() == &["clone3"]).unwrap();
     assert_eq!(clone3.errno_ret(), Some(libc::ENOSYS as u32));
-    // No limits: no cgroup of glassbox's naming, only the device rules.
+    // No limits: a cgroup all the same (checked above), holding only the devices rule:
+    // deny all, then runc's default allowlist (/dev/null is c 1:3).
     assert!(v["linux"]["resources"].get("memory").is_none());
-    assert!(v["linux"].get("cgroupsPath").is_none());
+    let devices = v["linux"]["resources"]["devices"].as_array().unwrap();
+    assert_eq!(devices[0]["allow"], false);
+    assert!(devices
+        .iter()
+        .any(|d| d["allow"] == true && d["major"] == 1 && d["minor"] == 3));
     assert!(v["linux"].get("uidMappings").is_none());
     let a = &v["annotations"];
     assert_eq!(a[key::NAME], "web");
@@ -296,4 +316,13 @@ fn the_text_is_stable_and_reads_back() {
     );
     let back: Spec = serde_json::from_str(&text).unwrap();
     assert_eq!(back, m.spec);
+}
+
+#[test]
+fn privileged_allows_every_device_as_docker_does() {
+    let v = json(&made(&["--privileged"]).spec);
+    let rules = v["linux"]["resources"]["devices"].as_array().unwrap();
+    assert_eq!(rules.len(), 1, "{rules:?}");
+    assert_eq!(rules[0]["allow"], true);
+    assert_eq!(rules[0]["access"], "rwm");
 }
