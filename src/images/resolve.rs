@@ -3,9 +3,9 @@
 //! file (busybox, a tarball, an OCI layout) exported once into the store, keyed by its
 //! digest, and reused.
 
-use crate::cli::ExportArgs;
 use crate::error::{Error, Result};
 use crate::stages::export::config::{load_config, ImageConfig};
+use crate::stages::export::ExportSpec;
 use crate::store::images::{
     self as store, config_blob, list, lock, rfc3339, sha256_hex, write, History, ImageRecord, Layer,
 };
@@ -112,7 +112,7 @@ pub fn resolve(sys: &Sys, source: &str) -> Result<Image> {
     // Containers started at once share one export: the first takes the lock and exports.
     let _guard = crate::lock::exclusive(&parent.join("lock"), "the image cache")?;
     if !rootfs.is_dir() {
-        let args = ExportArgs {
+        let args = ExportSpec {
             source: source.to_string(),
             dir: Some(rootfs.clone()),
             force: false,

@@ -26,11 +26,12 @@ pub mod rootfs;
 mod step;
 pub mod userns;
 
-use crate::cli::{CgroupArgs, MountArgs as MountCli, RunArgs, Tail};
+use crate::cli::RunArgs;
 use crate::error::{Error, Result};
 use crate::journal::Journal;
 use crate::stages::cgroupns;
 use crate::stages::cgroups::{self, limits::Limits};
+use crate::stages::mounts::MountSpec;
 use crate::stages::security::SecurityPlan;
 use crate::sys::mount::MountArgs;
 use crate::sys::process::{forward_signals_with_grace, Forked};
@@ -69,7 +70,7 @@ pub struct Plan {
     /// The devices rule in the container's cgroup (every run but --privileged, as docker).
     pub confine_devices: bool,
     pub security: SecurityPlan,
-    pub mounts: MountCli,
+    pub mounts: MountSpec,
     pub read_only: bool,
     /// An overlay over the image (false: a private copy of it, --no-overlay).
     pub overlay: bool,
@@ -116,18 +117,6 @@ impl Plan {
             f |= libc::CLONE_NEWUSER;
         }
         f
-    }
-}
-
-fn cgroup_args(a: &RunArgs, name: &str) -> CgroupArgs {
-    CgroupArgs {
-        name: Some(name.to_string()),
-        memory: a.memory.clone(),
-        memory_swap: a.memory_swap.clone(),
-        cpus: a.cpus.clone(),
-        cpu_shares: a.cpu_shares,
-        pids: a.pids_limit,
-        tail: Tail { command: vec![] },
     }
 }
 
@@ -294,8 +283,8 @@ fn plan_with(a: &RunArgs, sys: &Sys, existing: Option<Existing>) -> Result<Plan>
         .iter()
         .map(|t| parse_tmpfs(t))
         .collect::<Result<Vec<_>>>()?;
-    let security = SecurityPlan::from_opts(&a.security)?;
-    let limits = Limits::from_args(&cgroup_args(a, &format!("gb-{id}")))?;
+    let security = SecurityPlan::from_opts(&a.security.spec())?;
+    let limits = Limits::parse(&a.limit_spec())?;
     let limits = (!limits.controllers().is_empty()).then_some(limits);
     if a.tty {
         use std::io::IsTerminal;
@@ -359,13 +348,12 @@ fn plan_with(a: &RunArgs, sys: &Sys, existing: Option<Existing>) -> Result<Plan>
         .security_opt
         .iter()
         .any(|o| o.replace(':', "=") == "systempaths=unconfined");
-    let mounts = MountCli {
+    let mounts = MountSpec {
         unmasked,
         root: Some(image.rootfs.clone()),
         filesystems,
         volume: a.volume.clone(),
         tmp_size: "64m".into(),
-        tail: Tail { command: vec![] },
     };
     // In a dry run the image may not be exported yet: its mounts are checked when it is.
     if image.rootfs.is_dir() {

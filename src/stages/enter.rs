@@ -11,7 +11,6 @@
 //! With it a learner builds a container in one terminal and looks into it from another:
 //! `glassbox enter $(pgrep -n -f 'sleep 1000') -- /bin/sh`.
 
-use crate::cli::EnterArgs;
 use crate::error::{Error, Result};
 use crate::sys::Sys;
 use std::os::fd::{AsFd, OwnedFd};
@@ -50,17 +49,13 @@ fn ino(path: &Path) -> Option<u64> {
     std::fs::metadata(path).ok().map(|m| m.ino())
 }
 
-pub fn main(a: &EnterArgs, sys: &Sys) -> Result<i32> {
-    let fork = join(sys, a.pid)?;
+pub fn main(pid: i32, command: &[String], sys: &Sys) -> Result<i32> {
+    let fork = join(sys, pid)?;
     if !fork {
-        return super::exec_tail(sys, &a.tail.command);
+        return super::exec_tail(sys, command);
     }
-    let ended = super::fork_exec_wait(
-        sys,
-        0,
-        &a.tail.command,
-        "a child, born in the joined pid namespace",
-    )?;
+    let ended =
+        super::fork_exec_wait(sys, 0, command, "a child, born in the joined pid namespace")?;
     sys.narrator
         .note(&format!("the command {}", ended.describe()));
     Ok(ended.code())

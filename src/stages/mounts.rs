@@ -32,7 +32,6 @@
 //!   glassbox pivot-root ROOTFS -- /bin/sh
 //! ```
 
-use crate::cli::MountArgs as Args;
 use crate::error::{Error, Result};
 use crate::sys::mount::{resolve_beneath, MountArgs, Refused};
 use crate::sys::Sys;
@@ -188,7 +187,22 @@ pub struct Plan {
     pub mask_system_paths: bool,
 }
 
-pub fn plan(a: &Args) -> Result<Plan> {
+/// What to mount, as `glassbox mount` and `run` ask for it: checked by [`plan`].
+#[derive(Debug, Clone, Default)]
+pub struct MountSpec {
+    /// The root filesystem the mounts go into (None: the current root).
+    pub root: Option<PathBuf>,
+    /// Filesystems by name: proc, sys, tmp, dev, devpts, shm.
+    pub filesystems: Vec<String>,
+    /// `HOST:CTR[:ro]` bind mounts.
+    pub volume: Vec<String>,
+    /// The size of the tmpfs on /tmp.
+    pub tmp_size: String,
+    /// Leave /proc's and /sys's sensitive paths open (systempaths=unconfined).
+    pub unmasked: bool,
+}
+
+pub fn plan(a: &MountSpec) -> Result<Plan> {
     let root = match &a.root {
         None => PathBuf::from("/"),
         Some(r) => std::fs::canonicalize(r).map_err(|e| {
@@ -432,7 +446,7 @@ fn remount_ro(sys: &Sys, p: &Path, why: &str) -> Result<()> {
     )
 }
 
-pub fn main(a: &Args, sys: &Sys) -> Result<i32> {
+pub fn main(a: &MountSpec, command: &[String], sys: &Sys) -> Result<i32> {
     if !sys.dry_run() {
         super::root::require_cap("mount", super::root::CAP_SYS_ADMIN, "CAP_SYS_ADMIN (root)")?;
     }
@@ -441,7 +455,7 @@ pub fn main(a: &Args, sys: &Sys) -> Result<i32> {
         super::root::check_private_mount_ns("mount")?;
     }
     apply(sys, &p)?;
-    super::exec_tail(sys, &a.tail.command)
+    super::exec_tail(sys, command)
 }
 
 /// Mount everything the plan holds (what `glassbox mount` and `run` both do).

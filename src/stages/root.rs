@@ -22,7 +22,6 @@
 //!   glassbox pivot-root ROOTFS -- /bin/sh
 //! ```
 
-use crate::cli::RootArgs;
 use crate::error::{Error, Result};
 use crate::sys::mount::MountArgs;
 use crate::sys::Sys;
@@ -161,12 +160,12 @@ fn check_command_inside(dir: &Path, command: &[String]) -> Result<()> {
     Ok(())
 }
 
-pub fn chroot_main(a: &RootArgs, sys: &Sys) -> Result<i32> {
+pub fn chroot_main(dir: &Path, command: &[String], sys: &Sys) -> Result<i32> {
     if !sys.dry_run() {
         require_cap("chroot", CAP_SYS_CHROOT, "CAP_SYS_CHROOT (root)")?;
     }
-    let dir = check_dir(&a.dir)?;
-    check_command_inside(&dir, &a.tail.command)?;
+    let dir = check_dir(dir)?;
+    check_command_inside(&dir, command)?;
     let n = sys.narrator;
     n.stage(
         "chroot",
@@ -178,20 +177,20 @@ pub fn chroot_main(a: &RootArgs, sys: &Sys) -> Result<i32> {
         "move the working directory inside the new root (chroot does not move it)",
     )?;
     n.note("the host's root is still mounted and reachable from here by a root process: chroot is not a security boundary");
-    super::exec_tail(sys, &a.tail.command)
+    super::exec_tail(sys, command)
 }
 
-pub fn pivot_root_main(a: &RootArgs, sys: &Sys) -> Result<i32> {
+pub fn pivot_root_main(dir: &Path, command: &[String], sys: &Sys) -> Result<i32> {
     if !sys.dry_run() {
         require_cap("pivot-root", CAP_SYS_ADMIN, "CAP_SYS_ADMIN (root)")?;
     }
-    let dir = check_dir(&a.dir)?;
-    check_command_inside(&dir, &a.tail.command)?;
+    let dir = check_dir(dir)?;
+    check_command_inside(&dir, command)?;
     if !sys.dry_run() {
         check_private_mount_ns("pivot-root")?;
     }
     pivot_into(sys, &dir)?;
-    super::exec_tail(sys, &a.tail.command)
+    super::exec_tail(sys, command)
 }
 
 /// Make `dir` the root of this mount namespace and detach the old root (what

@@ -267,7 +267,7 @@ fn compile(rules: BTreeMap<i64, Vec<seccompiler::SeccompRule>>, errno: i32) -> R
 
 impl SecurityPlan {
     /// The plan the docker-style options ask for; checked before anything is done.
-    pub fn from_opts(o: &crate::cli::SecurityOpts) -> Result<Self> {
+    pub fn from_opts(o: &SecuritySpec) -> Result<Self> {
         let mut plan = if o.privileged {
             SecurityPlan::privileged()
         } else {
@@ -294,8 +294,18 @@ impl SecurityPlan {
 }
 
 /// `glassbox security [--cap-add …] [--cap-drop …] -- CMD…`: apply, then exec CMD.
-pub fn main(a: &crate::cli::SecurityArgs, sys: &Sys) -> Result<i32> {
-    if a.opts
+/// The security flags as docker run spells them: --cap-add, --cap-drop, --privileged,
+/// --security-opt.
+#[derive(Debug, Clone, Default)]
+pub struct SecuritySpec {
+    pub cap_add: Vec<String>,
+    pub cap_drop: Vec<String>,
+    pub privileged: bool,
+    pub security_opt: Vec<String>,
+}
+
+pub fn main(opts: &SecuritySpec, command: &[String], sys: &Sys) -> Result<i32> {
+    if opts
         .security_opt
         .iter()
         .any(|o| o.replace(':', "=") == "systempaths=unconfined")
@@ -305,9 +315,9 @@ pub fn main(a: &crate::cli::SecurityArgs, sys: &Sys) -> Result<i32> {
             "use glassbox mount --unmasked (or glassbox run --security-opt systempaths=unconfined)",
         ));
     }
-    let plan = SecurityPlan::from_opts(&a.opts)?;
+    let plan = SecurityPlan::from_opts(opts)?;
     apply(sys, &plan, None)?;
-    super::exec_tail(sys, &a.tail.command)
+    super::exec_tail(sys, command)
 }
 
 /// Apply the plan to this process, right before it execs the command, and become `user`

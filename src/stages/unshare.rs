@@ -6,14 +6,31 @@
 //! propagates to the host. A pid (or time) namespace applies only to children, so the
 //! command is forked and becomes PID 1.
 
-use crate::cli::UnshareArgs;
 use crate::error::{Error, Result};
 use crate::sys::mount::MountArgs;
 use crate::sys::Sys;
 use std::path::Path;
 
 /// The namespace flags the arguments ask for (the implications of unshare(1) applied).
-pub fn flags_for(a: &UnshareArgs) -> libc::c_int {
+/// What `glassbox unshare` is asked for, as unshare(1)'s options.
+#[derive(Debug, Clone, Default)]
+pub struct UnshareSpec {
+    pub mount: bool,
+    pub uts: bool,
+    pub ipc: bool,
+    pub net: bool,
+    pub pid: bool,
+    pub user: bool,
+    pub cgroup: bool,
+    pub time: bool,
+    pub fork: bool,
+    pub map_root_user: bool,
+    pub map_user: Option<u32>,
+    pub map_group: Option<u32>,
+    pub hostname: Option<String>,
+}
+
+pub fn flags_for(a: &UnshareSpec) -> libc::c_int {
     let mut f = 0;
     let wants_user = a.user || a.map_root_user || a.map_user.is_some() || a.map_group.is_some();
     for (on, bit) in [
@@ -33,7 +50,7 @@ pub fn flags_for(a: &UnshareArgs) -> libc::c_int {
     f
 }
 
-pub fn main(a: &UnshareArgs, sys: &Sys) -> Result<i32> {
+pub fn main(a: &UnshareSpec, command: &[String], sys: &Sys) -> Result<i32> {
     let flags = flags_for(a);
     if flags == 0 {
         return Err(Error::usage(
@@ -79,7 +96,7 @@ pub fn main(a: &UnshareArgs, sys: &Sys) -> Result<i32> {
     }
     let must_fork = a.fork || flags & (libc::CLONE_NEWPID | 0x80) != 0;
     if !must_fork {
-        return super::exec_tail(sys, &a.tail.command);
+        return super::exec_tail(sys, command);
     }
     if a.pid && !a.fork {
         n.note(
@@ -89,7 +106,7 @@ pub fn main(a: &UnshareArgs, sys: &Sys) -> Result<i32> {
     let ended = super::fork_exec_wait(
         sys,
         0,
-        &a.tail.command,
+        command,
         "a child, the first process in the new namespaces",
     )?;
     n.note(&format!("the command {}", ended.describe()));
@@ -113,7 +130,7 @@ pub fn make_mounts_private(sys: &Sys) -> Result<()> {
 }
 
 /// Write the setgroups deny and the uid/gid maps for a new user namespace.
-fn enter_user_mapping(sys: &Sys, a: &UnshareArgs, uid: u32, gid: u32) -> Result<()> {
+fn enter_user_mapping(sys: &Sys, a: &UnshareSpec, uid: u32, gid: u32) -> Result<()> {
     let inside_uid = if a.map_root_user { Some(0) } else { a.map_user };
     let inside_gid = if a.map_root_user {
         Some(0)

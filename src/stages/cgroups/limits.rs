@@ -5,7 +5,6 @@
 //! Every check the kernel would make later (a CPU quota under 1 ms is EINVAL) is made here
 //! first, so bad input gives one clear sentence and creates nothing.
 
-use crate::cli::CgroupArgs;
 use crate::error::{Error, Result};
 
 /// The CFS period glassbox uses, in microseconds (the kernel's default, 100 ms).
@@ -53,9 +52,20 @@ pub struct Limits {
     pub pids: Option<Option<u64>>,
 }
 
+/// The limits as the user wrote them (`--memory 64m`, `--cpus 0.5`…): what `glassbox
+/// cgroup` and `glassbox run` take from their flags, before any is parsed.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LimitSpec {
+    pub memory: Option<String>,
+    pub memory_swap: Option<String>,
+    pub cpus: Option<String>,
+    pub cpu_shares: Option<u64>,
+    pub pids: Option<i64>,
+}
+
 impl Limits {
-    /// Parse and check every limit on the command line; no syscall is made.
-    pub fn from_args(a: &CgroupArgs) -> Result<Limits> {
+    /// Parse and check every limit asked for; no syscall is made.
+    pub fn parse(a: &LimitSpec) -> Result<Limits> {
         let memory = a
             .memory
             .as_deref()
@@ -241,18 +251,8 @@ pub fn human_bytes(b: u64) -> String {
 mod tests {
     use super::*;
 
-    fn args(f: impl FnOnce(&mut CgroupArgs)) -> CgroupArgs {
-        let mut a = CgroupArgs {
-            name: None,
-            memory: None,
-            memory_swap: None,
-            cpus: None,
-            cpu_shares: None,
-            pids: None,
-            tail: crate::cli::Tail {
-                command: vec!["true".into()],
-            },
-        };
+    fn args(f: impl FnOnce(&mut LimitSpec)) -> LimitSpec {
+        let mut a = LimitSpec::default();
         f(&mut a);
         a
     }
@@ -309,7 +309,7 @@ mod tests {
 
     #[test]
     fn limits_are_checked_together() {
-        let l = Limits::from_args(&args(|a| {
+        let l = Limits::parse(&args(|a| {
             a.memory = Some("32m".into());
             a.memory_swap = Some("64m".into());
             a.pids = Some(20);
@@ -320,27 +320,25 @@ mod tests {
         assert_eq!(l.pids, Some(Some(20)));
         assert_eq!(l.controllers(), vec!["memory", "pids"]);
 
-        let e = Limits::from_args(&args(|a| a.pids = Some(0))).unwrap_err();
+        let e = Limits::parse(&args(|a| a.pids = Some(0))).unwrap_err();
         assert!(e.what.contains("--pids 0"), "{}", e.what);
         assert_eq!(
-            Limits::from_args(&args(|a| a.pids = Some(-1)))
-                .unwrap()
-                .pids,
+            Limits::parse(&args(|a| a.pids = Some(-1))).unwrap().pids,
             Some(None)
         );
-        let e = Limits::from_args(&args(|a| a.memory = Some("1m".into()))).unwrap_err();
+        let e = Limits::parse(&args(|a| a.memory = Some("1m".into()))).unwrap_err();
         assert!(e.what.contains("below the smallest"), "{}", e.what);
-        let e = Limits::from_args(&args(|a| a.memory_swap = Some("1g".into()))).unwrap_err();
+        let e = Limits::parse(&args(|a| a.memory_swap = Some("1g".into()))).unwrap_err();
         assert!(e.what.contains("without --memory"), "{}", e.what);
-        let e = Limits::from_args(&args(|a| {
+        let e = Limits::parse(&args(|a| {
             a.memory = Some("64m".into());
             a.memory_swap = Some("32m".into());
         }))
         .unwrap_err();
         assert!(e.what.contains("less than --memory"), "{}", e.what);
-        let e = Limits::from_args(&args(|a| a.cpu_shares = Some(1))).unwrap_err();
+        let e = Limits::parse(&args(|a| a.cpu_shares = Some(1))).unwrap_err();
         assert!(e.what.contains("outside the range"), "{}", e.what);
-        assert!(Limits::from_args(&args(|_| {}))
+        assert!(Limits::parse(&args(|_| {}))
             .unwrap()
             .controllers()
             .is_empty());

@@ -20,7 +20,6 @@ pub mod report;
 pub mod v1;
 pub mod v2;
 
-use crate::cli::CgroupArgs;
 use crate::error::{Error, Result};
 use crate::host::cgroups::{CgroupHost, Layout};
 use crate::journal::{Journal, Resource};
@@ -697,10 +696,17 @@ fn freeze_and_kill(sys: &Sys, path: &Path) -> Result<()> {
     )
 }
 
-/// `glassbox cgroup`: plan, apply, fork, enter, exec; wait, report, undo.
-pub fn main(a: &CgroupArgs, sys: &Sys) -> Result<i32> {
-    let limits = Limits::from_args(a)?;
-    let name = a
+/// `glassbox cgroup`: a cgroup of its own name (default gb-PID) with these limits.
+#[derive(Debug, Clone, Default)]
+pub struct CgroupSpec {
+    pub name: Option<String>,
+    pub limits: limits::LimitSpec,
+}
+
+/// `glassbox cgroup`: plan, apply, fork, enter, exec `command`; wait, report, undo.
+pub fn main(spec: &CgroupSpec, command: &[String], sys: &Sys) -> Result<i32> {
+    let limits = Limits::parse(&spec.limits)?;
+    let name = spec
         .name
         .clone()
         .unwrap_or_else(|| format!("gb-{}", std::process::id()));
@@ -719,7 +725,7 @@ pub fn main(a: &CgroupArgs, sys: &Sys) -> Result<i32> {
         ));
     }
     // A command that cannot be found is known now: say so before anything is created.
-    if let Some(cmd) = a.tail.command.first() {
+    if let Some(cmd) = command.first() {
         let path_var = std::env::var("PATH").ok();
         if crate::sys::process::find_command(cmd, path_var.as_deref()).is_none() {
             return Err(Error::new(
@@ -767,7 +773,7 @@ pub fn main(a: &CgroupArgs, sys: &Sys) -> Result<i32> {
                             dirs.iter().map(|d| d.display().to_string()).collect::<Vec<_>>().join(", ")
                         ));
                     }
-                    match sys.exec(&a.tail.command, "the child becomes the command") {
+                    match sys.exec(command, "the child becomes the command") {
                         Err(e) => e,
                         Ok(never) => match never {},
                     }

@@ -16,7 +16,6 @@ pub mod extract;
 pub mod image;
 pub mod stream;
 
-use crate::cli::ExportArgs;
 use crate::error::{Error, Result};
 use crate::journal::{Journal, Resource};
 use crate::sys::Sys;
@@ -118,7 +117,22 @@ fn plan(source: Source, platform: Option<&str>, sys: &Sys) -> Result<Plan> {
     })
 }
 
-pub fn main(a: &ExportArgs, sys: &Sys) -> Result<i32> {
+/// What to export where: `glassbox export SOURCE DIR` and the image cache alike.
+#[derive(Debug, Clone, Default)]
+pub struct ExportSpec {
+    /// An image tarball, an OCI layout, or `busybox`.
+    pub source: String,
+    /// The new root filesystem (None with `inspect`).
+    pub dir: Option<PathBuf>,
+    /// Replace DIR if it exists.
+    pub force: bool,
+    /// Only say what the image is.
+    pub inspect: bool,
+    /// OS/ARCH to pick from a multi-platform index.
+    pub platform: Option<String>,
+}
+
+pub fn main(a: &ExportSpec, sys: &Sys) -> Result<i32> {
     if a.inspect {
         return inspect(a, sys);
     }
@@ -129,7 +143,7 @@ pub fn main(a: &ExportArgs, sys: &Sys) -> Result<i32> {
 
 /// Export `a.source` into `a.dir`; returns the directory. Prints nothing on stdout, so
 /// `run` can export an image without mixing it into the container's output.
-pub fn export(a: &ExportArgs, sys: &Sys) -> Result<PathBuf> {
+pub fn export(a: &ExportSpec, sys: &Sys) -> Result<PathBuf> {
     let Some(dir) = &a.dir else {
         return Err(Error::usage(
             "export needs a target directory",
@@ -481,7 +495,7 @@ fn short(d: &str) -> String {
 }
 
 /// `glassbox export --inspect SOURCE`: what the source holds, without extracting.
-fn inspect(a: &ExportArgs, sys: &Sys) -> Result<i32> {
+fn inspect(a: &ExportSpec, sys: &Sys) -> Result<i32> {
     let source = detect::detect(&a.source)?;
     println!("source:   {}", source.describe());
     match plan(source, a.platform.as_deref(), sys)? {

@@ -22,7 +22,6 @@
 pub mod config;
 pub mod firewall;
 
-use crate::cli::NetArgs;
 use crate::error::{Error, Result};
 use crate::journal::{Journal, Resource};
 use crate::sys::net::{link_index, Netlink};
@@ -74,7 +73,17 @@ fn port_free(p: &Publish) -> bool {
     }
 }
 
-pub fn main(a: &NetArgs, sys: &Sys) -> Result<i32> {
+/// What `glassbox net` is asked for: the network (bridge, none, host or a user one), an
+/// address, published ports; and the command to run in it.
+#[derive(Debug, Clone, Default)]
+pub struct NetSpec {
+    pub network: String,
+    pub ip: Option<String>,
+    pub publish: Vec<String>,
+    pub command: Vec<String>,
+}
+
+pub fn main(a: &NetSpec, sys: &Sys) -> Result<i32> {
     let mut publish: Vec<Publish> = Vec::new();
     for p in &a.publish {
         let p = parse_publish(p)?;
@@ -109,7 +118,7 @@ pub fn main(a: &NetArgs, sys: &Sys) -> Result<i32> {
             sys.narrator.note(
                 "the command shares the host's network namespace: its links, addresses, ports",
             );
-            super::exec_tail(sys, &a.tail.command)
+            super::exec_tail(sys, &a.command)
         }
         "none" => none(sys, a),
         name => bridged(sys, a, name, &publish),
@@ -117,7 +126,7 @@ pub fn main(a: &NetArgs, sys: &Sys) -> Result<i32> {
 }
 
 /// `--network none`: a new network namespace with only `lo`, up.
-fn none(sys: &Sys, a: &NetArgs) -> Result<i32> {
+fn none(sys: &Sys, a: &NetSpec) -> Result<i32> {
     sys.narrator
         .stage("net", "a network namespace of its own, with only lo");
     match sys.fork(
@@ -177,12 +186,11 @@ pub fn configure_inside(sys: &Sys, inside: Option<Inside>) -> Result<()> {
 }
 
 /// In the child: configure the namespace, then exec the command.
-fn child_finish(sys: &Sys, a: &NetArgs, inside: Option<Inside>) -> Result<i32> {
-    let err =
-        match configure_inside(sys, inside).and_then(|_| super::exec_tail(sys, &a.tail.command)) {
-            Err(e) => e,
-            Ok(_) => unreachable!("exec returns only on failure"),
-        };
+fn child_finish(sys: &Sys, a: &NetSpec, inside: Option<Inside>) -> Result<i32> {
+    let err = match configure_inside(sys, inside).and_then(|_| super::exec_tail(sys, &a.command)) {
+        Err(e) => e,
+        Ok(_) => unreachable!("exec returns only on failure"),
+    };
     crate::report_child_error(&err);
     std::process::exit(err.code);
 }
@@ -321,7 +329,7 @@ pub fn prepare(sys: &Sys, name: &str, ip: Option<&str>, publish: &[Publish]) -> 
     })
 }
 
-fn bridged(sys: &Sys, a: &NetArgs, name: &str, publish: &[Publish]) -> Result<i32> {
+fn bridged(sys: &Sys, a: &NetSpec, name: &str, publish: &[Publish]) -> Result<i32> {
     let n = sys.narrator;
     let Wiring {
         net,
