@@ -766,3 +766,84 @@ mod tests {
         );
     }
 }
+
+#[cfg(test)]
+mod recorded {
+    use super::*;
+    use crate::narrate::Narrator;
+    use crate::sys::Recorder;
+
+    /// The calls `apply` asks for, in order, with the root shown as ROOT.
+    fn recorded(spec: &MountSpec, root: &Path) -> Vec<String> {
+        let narrator = Narrator::silent();
+        let recorder = Recorder::new();
+        let sys = Sys::with_kernel(&narrator, &recorder);
+        apply(&sys, &plan(spec).unwrap()).unwrap();
+        let root = root.canonicalize().unwrap().display().to_string();
+        recorder
+            .lines()
+            .iter()
+            .map(|l| l.replace(&root, "ROOT"))
+            .collect()
+    }
+
+    #[test]
+    fn filesystems_are_mounted_in_the_stage_order_then_dev_is_filled() {
+        let root = tempfile::tempdir().unwrap();
+        for d in ["proc", "sys", "dev", "tmp"] {
+            std::fs::create_dir(root.path().join(d)).unwrap();
+        }
+        let spec = MountSpec {
+            root: Some(root.path().to_path_buf()),
+            // Asked for in another order: mounted in the stage's.
+            filesystems: ["dev", "tmp", "sys", "proc"].map(String::from).to_vec(),
+            volume: vec![],
+            tmp_size: "32m".into(),
+            unmasked: false,
+        };
+        assert_eq!(
+            recorded(&spec, root.path()),
+            [
+                "mount(\"proc\", \"ROOT/proc\", \"proc\", MS_NOSUID|MS_NODEV|MS_NOEXEC, NULL)",
+                "mount(\"sysfs\", \"ROOT/sys\", \"sysfs\", MS_RDONLY|MS_NOSUID|MS_NODEV|MS_NOEXEC, NULL)",
+                "mount(\"tmpfs\", \"ROOT/tmp\", \"tmpfs\", MS_NOSUID|MS_NODEV, \"mode=1777,size=32m\")",
+                "mount(\"tmpfs\", \"ROOT/dev\", \"tmpfs\", MS_NOSUID|MS_STRICTATIME, \"mode=755,size=65536k\")",
+                "mknod(\"ROOT/dev/null\", S_IFCHR|0666, makedev(0x1, 0x3))",
+                "mknod(\"ROOT/dev/zero\", S_IFCHR|0666, makedev(0x1, 0x5))",
+                "mknod(\"ROOT/dev/full\", S_IFCHR|0666, makedev(0x1, 0x7))",
+                "mknod(\"ROOT/dev/random\", S_IFCHR|0666, makedev(0x1, 0x8))",
+                "mknod(\"ROOT/dev/urandom\", S_IFCHR|0666, makedev(0x1, 0x9))",
+                "mknod(\"ROOT/dev/tty\", S_IFCHR|0666, makedev(0x5, 0))",
+                "symlink(\"/proc/self/fd\", \"ROOT/dev/fd\")",
+                "symlink(\"/proc/self/fd/0\", \"ROOT/dev/stdin\")",
+                "symlink(\"/proc/self/fd/1\", \"ROOT/dev/stdout\")",
+                "symlink(\"/proc/self/fd/2\", \"ROOT/dev/stderr\")",
+                "symlink(\"pts/ptmx\", \"ROOT/dev/ptmx\")",
+            ]
+        );
+    }
+
+    #[test]
+    fn a_failed_mount_stops_the_stage_there() {
+        let root = tempfile::tempdir().unwrap();
+        for d in ["proc", "sys"] {
+            std::fs::create_dir(root.path().join(d)).unwrap();
+        }
+        let spec = MountSpec {
+            root: Some(root.path().to_path_buf()),
+            filesystems: ["proc", "sys"].map(String::from).to_vec(),
+            tmp_size: "64m".into(),
+            ..MountSpec::default()
+        };
+        let narrator = Narrator::silent();
+        let recorder = Recorder::new();
+        let sys = Sys::with_kernel(&narrator, &recorder);
+        recorder.fail_next("mount", nix::errno::Errno::EPERM);
+        assert!(apply(&sys, &plan(&spec).unwrap()).is_err());
+        assert_eq!(
+            recorder.names(),
+            ["mount"],
+            "nothing after the failed proc mount"
+        );
+    }
+}
