@@ -32,6 +32,7 @@ use crate::journal::Journal;
 use crate::stages::cgroupns;
 use crate::stages::cgroups::{self, limits::Limits};
 use crate::stages::mounts::MountSpec;
+use crate::stages::network::NetworkMode;
 use crate::stages::security::SecurityPlan;
 use crate::sys::mount::MountArgs;
 use crate::sys::process::{forward_signals_with_grace, Forked};
@@ -41,17 +42,6 @@ use std::path::Path;
 
 /// Seconds between a forwarded SIGTERM/SIGINT and the SIGKILL that follows it.
 pub const STOP_GRACE_SECS: u32 = 3;
-
-/// How the container is networked (`--network`).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Network {
-    /// The host's own network namespace.
-    Host,
-    /// A network namespace of its own with only a loopback device.
-    None,
-    /// A network namespace wired to a bridge: `bridge` (gb0) or a `glassbox network create` one.
-    Bridge(String),
-}
 
 /// Everything `run` will do, settled before the first syscall.
 pub struct Plan {
@@ -64,7 +54,7 @@ pub struct Plan {
     pub env: Vec<String>,
     pub workdir: String,
     pub user: Option<(u32, u32)>,
-    pub network: Network,
+    pub network: NetworkMode,
     pub publish: Vec<crate::stages::network::Publish>,
     pub limits: Option<Limits>,
     /// The devices rule in the container's cgroup (every run but --privileged, as docker).
@@ -109,7 +99,7 @@ impl Plan {
         // A network namespace of its own unless --network host, whichever stages are
         // skipped (unconfigured, lo down, when the network stage is): the network stage
         // must never wire up, or a skipped stage expose, the host's own namespace.
-        if self.network != Network::Host {
+        if self.network != NetworkMode::Host {
             f |= libc::CLONE_NEWNET;
         }
         // Made first by the kernel: every other new namespace then belongs to it.
@@ -234,26 +224,13 @@ fn plan_with(a: &RunArgs, sys: &Sys, existing: Option<Existing>) -> Result<Plan>
     };
     let hostname = a.hostname.clone().unwrap_or_else(|| id.clone());
     config::check_hostname(&hostname)?;
+    // glassbox run's default is --network none (docker's is bridge): nothing on the host's
+    // network changes unless asked.
     let network = match a.network.as_deref() {
-        None | Some("none") => Network::None,
-        Some("host") => Network::Host,
-        Some(name) => {
-            if name != "bridge" {
-                crate::stages::network::config::find(name)?;
-            }
-            Network::Bridge(name.to_string())
-        }
+        None => NetworkMode::None,
+        Some(name) => NetworkMode::parse(name)?,
     };
-    let mut publish = Vec::new();
-    for p in &a.publish {
-        publish.push(crate::stages::network::parse_publish(p)?);
-    }
-    if !publish.is_empty() && !matches!(network, Network::Bridge(_)) {
-        return Err(Error::usage(
-            "--publish needs a bridge network",
-            "add --network bridge (glassbox run's default is --network none)",
-        ));
-    }
+    let publish = crate::stages::network::parse_publish_all(&a.publish, &network)?;
     let userns = match (userns::parse_mode(a.userns.as_deref())?, recorded) {
         (false, _) => None,
         (true, Some(m)) => Some(m),
@@ -339,7 +316,7 @@ fn plan_with(a: &RunArgs, sys: &Sys, existing: Option<Existing>) -> Result<Plan>
     let mut filesystems: Vec<String> = ["proc", "sys", "dev", "devpts", "shm"]
         .map(String::from)
         .to_vec();
-    if network == Network::Host {
+    if network == NetworkMode::Host {
         // sysfs belongs to a network namespace: the host's cannot be mounted from inside.
         filesystems.retain(|f| f != "sys");
     }
@@ -578,7 +555,7 @@ fn run_container(
         cgroup_plan = Some(cp);
     }
     let mut inside = None;
-    if let (true, Network::Bridge(name)) = (plan.has(Stage::Network), &plan.network) {
+    if let (true, NetworkMode::Bridge(name)) = (plan.has(Stage::Network), &plan.network) {
         step::pause(sys, plan, Stage::Network, None);
         let w = crate::stages::network::prepare(sys, name, None, &plan.publish)?;
         inside = Some(w.inside());

@@ -6,7 +6,7 @@
 use super::annotation as key;
 use crate::error::{Error, Result};
 use crate::run::config::Stage;
-use crate::run::{Network, Plan};
+use crate::run::Plan;
 use crate::stages::cgroups::limits::{Limits, Swap};
 use crate::stages::{mounts, security};
 use oci_spec::runtime::{
@@ -88,11 +88,7 @@ fn root(plan: &Plan, bundle: &Path) -> (String, HashMap<String, String>) {
 }
 
 fn glassbox_only(plan: &Plan) -> HashMap<String, String> {
-    let network = match &plan.network {
-        Network::None => "none".to_string(),
-        Network::Host => "host".to_string(),
-        Network::Bridge(name) => name.clone(),
-    };
+    let network = plan.network.name().to_string();
     let publish: Vec<String> = plan
         .publish
         .iter()

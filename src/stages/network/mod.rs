@@ -63,6 +63,70 @@ pub fn parse_publish(s: &str) -> Result<Publish> {
     }
 }
 
+/// How a command is networked (`--network`): the one parser `glassbox net` and `run` use.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NetworkMode {
+    /// The host's own network namespace.
+    Host,
+    /// A network namespace of its own with only a loopback device.
+    None,
+    /// A network namespace wired to a bridge: `bridge` (gb0) or a `glassbox network create` one.
+    Bridge(String),
+}
+
+impl NetworkMode {
+    /// `host`, `none`, `bridge` or the name of a user-defined network (which must exist).
+    pub fn parse(name: &str) -> Result<NetworkMode> {
+        Ok(match name {
+            "none" => NetworkMode::None,
+            "host" => NetworkMode::Host,
+            name => {
+                if name != "bridge" {
+                    config::find(name)?;
+                }
+                NetworkMode::Bridge(name.to_string())
+            }
+        })
+    }
+
+    /// As `--network` spells it.
+    pub fn name(&self) -> &str {
+        match self {
+            NetworkMode::Host => "host",
+            NetworkMode::None => "none",
+            NetworkMode::Bridge(n) => n,
+        }
+    }
+}
+
+/// Every `--publish`, checked: each host port once, and only on a bridge network.
+pub fn parse_publish_all(specs: &[String], mode: &NetworkMode) -> Result<Vec<Publish>> {
+    let mut publish: Vec<Publish> = Vec::new();
+    for p in specs {
+        let p = parse_publish(p)?;
+        if publish
+            .iter()
+            .any(|q| q.host == p.host && q.proto == p.proto)
+        {
+            return Err(Error::usage(
+                format!("host port {}/{} is published twice", p.host, p.proto),
+                "publish each host port once",
+            ));
+        }
+        publish.push(p);
+    }
+    if !publish.is_empty() && !matches!(mode, NetworkMode::Bridge(_)) {
+        return Err(Error::usage(
+            format!(
+                "--publish needs a bridge network, and --network {} has none",
+                mode.name()
+            ),
+            "leave out --publish, or use --network bridge",
+        ));
+    }
+    Ok(publish)
+}
+
 /// Whether a port can be bound on the host now (a listener there would shadow the rule).
 fn port_free(p: &Publish) -> bool {
     let addr = (Ipv4Addr::UNSPECIFIED, p.host);
@@ -84,35 +148,25 @@ pub struct NetSpec {
 }
 
 pub fn main(a: &NetSpec, sys: &Sys) -> Result<i32> {
-    let mut publish: Vec<Publish> = Vec::new();
-    for p in &a.publish {
-        let p = parse_publish(p)?;
-        if publish
-            .iter()
-            .any(|q| q.host == p.host && q.proto == p.proto)
-        {
-            return Err(Error::usage(
-                format!("host port {}/{} is published twice", p.host, p.proto),
-                "publish each host port once",
-            ));
-        }
-        publish.push(p);
+    let mode = NetworkMode::parse(&a.network)?;
+    if mode != NetworkMode::Bridge(a.network.clone()) && (a.ip.is_some() || !a.publish.is_empty()) {
+        return Err(Error::usage(
+            format!(
+                "--ip and --publish need a bridge network, and --network {} has none",
+                a.network
+            ),
+            "leave out --ip and --publish, or use --network bridge",
+        ));
     }
+    let publish = parse_publish_all(&a.publish, &mode)?;
     if sys.dry_run() {
         return Err(Error::usage(
             "`glassbox net` has no --dry-run yet",
             "run it without --dry-run, or read `glassbox explain net`",
         ));
     }
-    match a.network.as_str() {
-        "host" | "none" if a.ip.is_some() || !publish.is_empty() => Err(Error::usage(
-            format!(
-                "--ip and --publish need a bridge network, and --network {} has none",
-                a.network
-            ),
-            "leave out --ip and --publish, or use --network bridge",
-        )),
-        "host" => {
+    match mode {
+        NetworkMode::Host => {
             sys.narrator
                 .stage("net", "host network: no namespace of its own");
             sys.narrator.note(
@@ -120,8 +174,8 @@ pub fn main(a: &NetSpec, sys: &Sys) -> Result<i32> {
             );
             super::exec_tail(sys, &a.command)
         }
-        "none" => none(sys, a),
-        name => bridged(sys, a, name, &publish),
+        NetworkMode::None => none(sys, a),
+        NetworkMode::Bridge(name) => bridged(sys, a, &name, &publish),
     }
 }
 
@@ -721,6 +775,24 @@ pub fn undo(sys: &Sys, r: &Resource) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn one_parser_for_network_and_publish() {
+        assert_eq!(NetworkMode::parse("none").unwrap(), NetworkMode::None);
+        assert_eq!(NetworkMode::parse("host").unwrap(), NetworkMode::Host);
+        assert_eq!(
+            NetworkMode::parse("bridge").unwrap(),
+            NetworkMode::Bridge("bridge".into())
+        );
+        let bridge = NetworkMode::Bridge("bridge".into());
+        let two = ["8080:80".to_string(), "8081:81/udp".to_string()];
+        assert_eq!(parse_publish_all(&two, &bridge).unwrap().len(), 2);
+        let twice = ["8080:80".to_string(), "8080:81".to_string()];
+        let e = parse_publish_all(&twice, &bridge).unwrap_err();
+        assert!(e.to_string().contains("published twice"), "{e}");
+        let e = parse_publish_all(&two, &NetworkMode::None).unwrap_err();
+        assert!(e.to_string().contains("--publish needs a bridge network"), "{e}");
+    }
 
     #[test]
     fn publish_parses() {
