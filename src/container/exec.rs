@@ -108,7 +108,10 @@ pub fn main(a: &ExecArgs, sys: &Sys) -> Result<i32> {
             crate::run::rootfs::stdin_from_null(sys)?;
         }
         if let Some(c) = &console {
-            crate::run::terminal_of_its_own(sys, std::os::fd::AsRawFd::as_raw_fd(&c.theirs))?;
+            crate::run::child::terminal_of_its_own(
+                sys,
+                std::os::fd::AsRawFd::as_raw_fd(&c.theirs),
+            )?;
         }
         if plan.userns.is_some() && plan.user.is_none() {
             sys.setgroups(

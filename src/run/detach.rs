@@ -13,7 +13,6 @@
 //! container failed first (with that exit code).
 
 use crate::error::{Error, Result};
-use crate::journal::Journal;
 use crate::store::containers::Container;
 use crate::sys::process::Forked;
 use crate::sys::Sys;
@@ -97,13 +96,13 @@ impl Detached {
 
 /// The front of `run -d`: fork the supervisor, wait until the container runs (or failed to),
 /// print its id. Returns the exit code of `glassbox run -d`.
+/// `supervise` is what the supervisor does with its [`Detached`] ends: run the container
+/// to its end (the parent's supervise).
 pub fn start(
     sys: &Sys,
-    journal: Option<&Journal>,
-    plan: &super::Plan,
     c: &Container,
-    removal: Option<String>,
     print_id: bool,
+    supervise: impl FnOnce(Detached) -> Result<i32>,
 ) -> Result<i32> {
     use std::os::unix::fs::OpenOptionsExt;
     let log = std::fs::OpenOptions::new()
@@ -143,7 +142,7 @@ pub fn start(
                     exec_write: Some(exec_write),
                     supervisor_log: c.dir.join("supervisor.log"),
                 };
-                super::supervise(sys, journal, plan, Some(c), removal, Some(det))
+                supervise(det)
             })();
             if let Err(e) = &code {
                 crate::report_child_error(e);

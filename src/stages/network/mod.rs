@@ -791,7 +791,10 @@ mod tests {
         let e = parse_publish_all(&twice, &bridge).unwrap_err();
         assert!(e.to_string().contains("published twice"), "{e}");
         let e = parse_publish_all(&two, &NetworkMode::None).unwrap_err();
-        assert!(e.to_string().contains("--publish needs a bridge network"), "{e}");
+        assert!(
+            e.to_string().contains("--publish needs a bridge network"),
+            "{e}"
+        );
     }
 
     #[test]

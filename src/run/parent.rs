@@ -1,0 +1,336 @@
+//! `run`'s parent: it stays in the host's namespaces, makes the container's record, its
+//! cgroups and network, lets the child go, forwards signals, waits, reports how the command
+//! ended and undoes what it made, on every path.
+
+use super::{child, config, console, detach, rootfs, step, userns, Plan, STOP_GRACE_SECS};
+use crate::cli::RunArgs;
+use crate::error::Result;
+use crate::journal::Journal;
+use crate::stages::cgroups::{self};
+use crate::stages::network::NetworkMode;
+use crate::sys::process::{forward_signals_with_grace, Forked};
+use crate::sys::Sys;
+use config::Stage;
+
+/// What the parent made, to undo on every path.
+#[derive(Default)]
+pub(super) struct Made {
+    cgroups: Option<(cgroups::Plan, cgroups::Made)>,
+    network: Option<crate::stages::network::Wiring>,
+    fs: Option<crate::store::containers::ContainerFs>,
+}
+
+pub(super) fn announce(sys: &Sys, plan: &Plan) {
+    let n = sys.narrator;
+    n.stage(
+        "run",
+        &format!(
+            "container {} ({}) from {}",
+            plan.name,
+            plan.id,
+            plan.image.describe()
+        ),
+    );
+    n.note(&format!(
+        "stages: {}",
+        plan.stages
+            .iter()
+            .map(|s| s.name())
+            .collect::<Vec<_>>()
+            .join(", ")
+    ));
+}
+
+/// The container's record and directories, before anything else is made for it.
+pub(super) fn create_container(
+    a: &RunArgs,
+    plan: &Plan,
+) -> Result<crate::store::containers::Container> {
+    let mut args = a.clone();
+    // A relative path means another directory when `glassbox start` runs it again.
+    if let Ok(abs) = std::fs::canonicalize(&a.image) {
+        if a.image != "busybox" {
+            args.image = abs.display().to_string();
+        }
+    }
+    args.name = Some(plan.name.clone());
+    let spec = crate::spec::build(plan, &crate::store::container_dir(&plan.id))?;
+    let record = crate::store::containers::Record {
+        format: crate::store::containers::FORMAT,
+        id: plan.id.clone(),
+        name: plan.name.clone(),
+        image: a.image.clone(),
+        rootfs: plan.image.rootfs.clone(),
+        layers: plan.image.layers.clone(),
+        image_config: Some(plan.image.config.clone()),
+        command: plan.command.clone(),
+        created: crate::store::now(),
+        args,
+        userns: plan.userns.clone(),
+    };
+    crate::store::containers::create(record, &crate::spec::file::to_json(&spec))
+}
+
+/// Make the container, run it, wait for it, record how it ended and undo what was made for
+/// it: the body of a foreground `run`, and of a detached container's supervisor.
+pub(crate) fn supervise(
+    sys: &Sys,
+    journal: Option<&Journal>,
+    plan: &Plan,
+    container: Option<&crate::store::containers::Container>,
+    removal: Option<String>,
+    detached: Option<detach::Detached>,
+) -> Result<i32> {
+    let mut made = Made::default();
+    let result = run_container(sys, journal, plan, container, removal, detached, &mut made);
+    let rm = plan.remove_after;
+    if let (Some(c), Err(e)) = (container, &result) {
+        let mut s = c.state();
+        if s.status != crate::store::containers::Status::Exited {
+            s.status = crate::store::containers::Status::Exited;
+            s.exit_code = Some(e.code);
+            s.error = Some(e.what.clone());
+            s.finished = Some(crate::store::now());
+            let _ = c.save_state(&s);
+        }
+    }
+    undo(sys, journal, &mut made, rm);
+    result
+}
+
+pub(super) fn run_container(
+    sys: &Sys,
+    journal: Option<&Journal>,
+    plan: &Plan,
+    container: Option<&crate::store::containers::Container>,
+    removal: Option<String>,
+    mut detached: Option<detach::Detached>,
+    made: &mut Made,
+) -> Result<i32> {
+    let n = sys.narrator;
+    if let Some(m) = &plan.userns {
+        userns::announce(sys, m);
+    }
+    if plan.has(Stage::Rootfs) {
+        step::pause(sys, plan, Stage::Rootfs, None);
+        // Recorded before it is filled: if preparing fails, --rm still removes the directory.
+        let fs = made.fs.insert(
+            crate::store::containers::ContainerFs::at(&crate::store::container_dir(&plan.id))
+                .journaled(removal),
+        );
+        rootfs::prepare(sys, plan, fs)?;
+    } else if container.is_some() {
+        made.fs = Some(
+            crate::store::containers::ContainerFs::at(&crate::store::container_dir(&plan.id))
+                .journaled(removal),
+        );
+    }
+    let mut cgroup_plan = None;
+    if plan.has(Stage::Cgroup) {
+        step::pause(sys, plan, Stage::Cgroup, None);
+        // Without limits too, as docker does: a cgroup of its own to hold, count and kill
+        // its processes, and to be the root of its cgroup namespace.
+        n.stage(
+            "cgroup",
+            match (&plan.limits, plan.confine_devices) {
+                (Some(_), true) => {
+                    "limit memory, CPU and processes for the container, and confine its devices"
+                }
+                (Some(_), false) => "limit memory, CPU and processes for the container",
+                (None, true) => {
+                    "confine the container's devices: a host device node it makes cannot be opened"
+                }
+                (None, false) => "a cgroup of the container's own (no limits were asked for)",
+            },
+        );
+        let host = crate::host::cgroups::CgroupHost::current();
+        let limits = plan.limits.clone().unwrap_or_default();
+        let cp = if plan.confine_devices {
+            cgroups::plan_container(&host, &limits, &plan.cgroup_name())?
+        } else {
+            cgroups::plan(&host, &limits, &plan.cgroup_name())?
+        };
+        let m = cgroups::apply(sys, journal, &cp)?;
+        made.cgroups = Some((cp.clone(), m));
+        cgroup_plan = Some(cp);
+    }
+    let mut inside = None;
+    if let (true, NetworkMode::Bridge(name)) = (plan.has(Stage::Network), &plan.network) {
+        step::pause(sys, plan, Stage::Network, None);
+        let w = crate::stages::network::prepare(sys, name, None, &plan.publish)?;
+        inside = Some(w.inside());
+        if let Some(fs) = &made.fs {
+            rootfs::write_network_files(sys, fs, plan, w.addr)?;
+        }
+        made.network = Some(w);
+    }
+    step::pause(sys, plan, Stage::Namespaces, None);
+    n.stage(
+        "namespaces",
+        "clone the container's first process straight into new namespaces",
+    );
+    // -t: a socket for the container to send its terminal's master end back on.
+    let console = match (plan.tty, sys.dry_run()) {
+        (true, false) => Some(console::socket()?),
+        _ => None,
+    };
+    let why = "the container's first process: PID 1 of its own pid namespace";
+    // Born in its cgroup v2, if there is one: no move by pid, which costs milliseconds.
+    let (forked, gate, born_in_v2) = match cgroup_plan.as_ref().and_then(cgroups::v2_dir) {
+        Some(dir) => sys.fork_gated_into(plan.clone_flags(), &dir, why)?,
+        None => {
+            let (forked, gate) = sys.fork_gated(plan.clone_flags(), why)?;
+            (forked, gate, false)
+        }
+    };
+    let root_fs = made.fs.as_ref().filter(|_| plan.has(Stage::Rootfs));
+    match forked {
+        Forked::Child => {
+            if let (true, Some(m)) = (sys.dry_run(), &plan.userns) {
+                // A dry run goes on as the child: show what the parent would write first.
+                n.stage(
+                    "run",
+                    "the parent prepares what the child cannot do for itself",
+                );
+                userns::write_maps(sys, None, m)?;
+            }
+            let log = detached.as_ref().map(|d| d.log_fd());
+            let console = console
+                .as_ref()
+                .map(|c| std::os::fd::AsRawFd::as_raw_fd(&c.theirs));
+            let err = match child::child(
+                sys,
+                plan,
+                root_fs,
+                inside,
+                log,
+                cgroup_plan.as_ref(),
+                console,
+            ) {
+                Err(e) => e,
+                Ok(never) => match never {},
+            };
+            crate::report_child_error(&err);
+            if let Some(d) = &detached {
+                d.child_failed(err.code);
+            }
+            std::process::exit(err.code);
+        }
+        Forked::Parent(pid) => {
+            n.stage(
+                "run",
+                "the parent prepares what the child cannot do for itself",
+            );
+            let prepared = (|| -> Result<()> {
+                if let Some(m) = &plan.userns {
+                    userns::write_maps(sys, Some(pid), m)?;
+                }
+                if let (Some(cp), Some(_)) = (&cgroup_plan, &plan.userns) {
+                    // In a user namespace the child cannot enter its cgroups v1 itself: to
+                    // the host's cgroup files its root is an unprivileged uid. Moved by pid.
+                    cgroups::attach_v1(sys, cp, pid)?;
+                }
+                // Otherwise the child enters its v1 cgroups itself (see `child`); its v2 one
+                // is moved into here only if it could not be born there.
+                if let (Some(cp), false) = (&cgroup_plan, born_in_v2) {
+                    cgroups::attach_v2(sys, cp, pid)?;
+                }
+                if let Some(w) = made.network.as_mut() {
+                    w.connect(sys, pid, &plan.publish)?;
+                }
+                Ok(())
+            })();
+            if let Err(e) = prepared {
+                // The child must not go on half-prepared: end it before it leaves the gate.
+                let _ = sys.kill(
+                    pid,
+                    libc::SIGKILL,
+                    "the parent's preparation failed: the container must not start",
+                );
+                drop(gate);
+                let _ = sys.wait(pid, "collect the child");
+                return Err(e);
+            }
+            if let Some(c) = container {
+                let mut s = c.state();
+                s.status = crate::store::containers::Status::Running;
+                s.process = crate::journal::Owner::of(pid as u32);
+                s.supervisor = Some(crate::journal::Owner::current());
+                s.detached = detached.is_some();
+                s.started = Some(crate::store::now());
+                s.finished = None;
+                s.exit_code = None;
+                s.error = None;
+                c.save_state(&s)?;
+            }
+            let gate = match detached.as_mut() {
+                // Let the child go now, to learn whether its command started.
+                Some(d) => {
+                    drop(gate);
+                    d.report_start(sys, pid, container)?;
+                    None
+                }
+                None => gate,
+            };
+            forward_signals_with_grace(pid, STOP_GRACE_SECS);
+            if plan.tty {
+                // With -t, Ctrl-C and Ctrl-\ are keys for the container's terminal, which
+                // signals its foreground job: they are not glassbox's to act on.
+                unsafe {
+                    libc::signal(libc::SIGINT, libc::SIG_IGN);
+                    libc::signal(libc::SIGQUIT, libc::SIG_IGN);
+                }
+            }
+            // The relay starts when the container sends its terminal (after the gate opens).
+            let relay = console.map(|c| console::relay_in_background(c, plan.interactive));
+            n.note(&format!(
+                "SIGINT and SIGTERM to glassbox go to the container; if it has not ended {STOP_GRACE_SECS} s later (PID 1 ignores signals it has no handler for) it gets SIGKILL, as with docker stop"
+            ));
+            let start = std::time::Instant::now();
+            let ended = sys.wait_releasing(pid, gate, "wait for the container to end");
+            // Its last output copied, your terminal as it was — whatever the wait said.
+            drop(relay.and_then(|r| r.join().ok()));
+            let ended = ended?;
+            n.stage("run", "the container ended");
+            let code = match (&plan.limits, &cgroup_plan) {
+                // The cgroup report says how it ended, with what the limits did to it.
+                (Some(limits), Some(cp)) => {
+                    let usage = cgroups::report::read(&cp.groups, &cp.name);
+                    for line in cgroups::report::lines(&usage, limits, ended, start.elapsed()) {
+                        n.note(&line);
+                    }
+                    cgroups::exit_code(ended, &usage)
+                }
+                _ => {
+                    n.note(&format!("the command {}", ended.describe()));
+                    ended.code()
+                }
+            };
+            if let Some(c) = container {
+                let mut s = c.state();
+                s.status = crate::store::containers::Status::Exited;
+                s.exit_code = Some(code);
+                s.finished = Some(crate::store::now());
+                c.save_state(&s)?;
+            }
+            Ok(code)
+        }
+    }
+}
+
+pub(super) fn undo(sys: &Sys, journal: Option<&Journal>, made: &mut Made, remove_container: bool) {
+    if let Some(w) = made.network.as_mut() {
+        if let Err(e) = w.undo(sys) {
+            sys.narrator.warn(&format!(
+                "the network was not fully undone ({}); `glassbox cleanup` will finish it",
+                e.what
+            ));
+        }
+    }
+    if let Some((_, m)) = made.cgroups.as_mut() {
+        cgroups::undo(sys, journal, m);
+    }
+    if let (Some(fs), true) = (made.fs.take(), remove_container) {
+        rootfs::remove(sys, journal, fs);
+    }
+}
