@@ -825,5 +825,12 @@ fn tag_gives_an_image_another_name() {
         assert_eq!(o.status.code(), Some(1), "{args:?}: {}", stderr(&o));
         assert!(stderr(&o).contains(says), "{args:?}: {}", stderr(&o));
     }
-    assert_eq!(e.table(&["images"]), table);
+    // The same images and ids (CREATED moves on with the clock: left out).
+    let without_age = |t: &str| -> Vec<Vec<String>> {
+        rows(t)
+            .into_iter()
+            .map(|r| r.into_iter().take(3).collect())
+            .collect()
+    };
+    assert_eq!(without_age(&e.table(&["images"])), without_age(&table));
 }

@@ -151,10 +151,7 @@ pub fn main(a: &ExecArgs, sys: &Sys) -> Result<i32> {
             forward_signals_to(child);
             if plan.tty {
                 // Ctrl-C is a key for the command's terminal, which signals its foreground job.
-                unsafe {
-                    libc::signal(libc::SIGINT, libc::SIG_IGN);
-                    libc::signal(libc::SIGQUIT, libc::SIG_IGN);
-                }
+                crate::sys::signals::ignore(&[libc::SIGINT, libc::SIGQUIT]);
             }
             drop(console);
             let ended = sys.wait_releasing(child, gate, "wait for the command to end");

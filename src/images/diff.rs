@@ -67,7 +67,7 @@ pub fn changes(upper: &Path, lowers: &[PathBuf], opaque_xattr: &str) -> Result<V
         }
         let opaque = e
             .dir_fd
-            .and_then(|fd| walk::get_xattr(fd, opaque_xattr))
+            .and_then(|fd| crate::sys::quiet::get_xattr(fd, opaque_xattr))
             .as_deref()
             == Some(b"y");
         let under_replaced = e
@@ -78,7 +78,7 @@ pub fn changes(upper: &Path, lowers: &[PathBuf], opaque_xattr: &str) -> Result<V
             replaced.push(e.rel.to_path_buf());
             let here: BTreeSet<CString> = e
                 .dir_fd
-                .map(|fd| walk::names(fd).unwrap_or_default())
+                .map(|fd| crate::sys::quiet::names(fd).unwrap_or_default())
                 .unwrap_or_default()
                 .into_iter()
                 .collect();

@@ -175,7 +175,7 @@ pub fn write_tar<W: Write>(dir: &Path, out: W) -> Result<Sums> {
                     .map_err(|x| werr(x, rel))?;
                 let opaque = e
                     .dir_fd
-                    .and_then(|fd| walk::get_xattr(fd, OPAQUE_XATTR))
+                    .and_then(|fd| crate::sys::quiet::get_xattr(fd, OPAQUE_XATTR))
                     .as_deref()
                     == Some(b"y");
                 if opaque {
@@ -211,13 +211,14 @@ pub fn write_tar<W: Write>(dir: &Path, out: W) -> Result<Sums> {
                 Ok(Visit::Skip)
             }
             Kind::Symlink => {
-                let target = walk::read_link_at(e.parent, e.name).map_err(|errno| {
-                    Error::sys(
-                        format!("cannot read the symlink {}", dir.join(rel).display()),
-                        errno,
-                        "check the layer directory",
-                    )
-                })?;
+                let target =
+                    crate::sys::quiet::read_link_at(e.parent, e.name).map_err(|errno| {
+                        Error::sys(
+                            format!("cannot read the symlink {}", dir.join(rel).display()),
+                            errno,
+                            "check the layer directory",
+                        )
+                    })?;
                 let mut h = header(e, tar::EntryType::Symlink);
                 b.append_link(&mut h, rel, &target)
                     .map_err(|x| werr(x, rel))?;
@@ -235,17 +236,17 @@ pub fn write_tar<W: Write>(dir: &Path, out: W) -> Result<Sums> {
                     }
                     links.insert(key, rel.to_path_buf());
                 }
-                let f = walk::open_at(e.parent, e.name, false).map_err(|errno| {
+                let f = crate::sys::quiet::open_at(e.parent, e.name, false).map_err(|errno| {
                     Error::sys(
                         format!("cannot open {}", dir.join(rel).display()),
                         errno,
                         "check the layer directory",
                     )
                 })?;
-                if walk::get_xattr(f.as_raw_fd(), METACOPY_XATTR).is_some() {
+                if crate::sys::quiet::get_xattr(f.as_raw_fd(), METACOPY_XATTR).is_some() {
                     return Err(metacopy(dir, rel));
                 }
-                if let Some(cap) = walk::get_xattr(f.as_raw_fd(), CAPABILITY_XATTR) {
+                if let Some(cap) = crate::sys::quiet::get_xattr(f.as_raw_fd(), CAPABILITY_XATTR) {
                     pax(&mut b, &[(format!("SCHILY.xattr.{CAPABILITY_XATTR}"), cap)])
                         .map_err(|x| werr(x, rel))?;
                 }
@@ -274,7 +275,7 @@ pub fn write_tar<W: Write>(dir: &Path, out: W) -> Result<Sums> {
 }
 
 fn check_no_redirect(fd: i32, dir: &Path, rel: &Path) -> Result<()> {
-    if walk::get_xattr(fd, REDIRECT_XATTR).is_some() {
+    if crate::sys::quiet::get_xattr(fd, REDIRECT_XATTR).is_some() {
         return Err(Error::new(
             format!(
                 "{} is a renamed directory that overlayfs recorded as a redirect to its old name (redirect_dir=on), which a layer cannot carry",
@@ -373,7 +374,7 @@ pub fn copy_layer(sys: &Sys, upper: &Path, staging: &Path, how: CopyAs) -> Resul
             Kind::Dir => {
                 if let Some(fd) = e.dir_fd {
                     check_no_redirect(fd, upper, e.rel)?;
-                    if walk::get_xattr(fd, how.opaque_in).as_deref() == Some(b"y") {
+                    if crate::sys::quiet::get_xattr(fd, how.opaque_in).as_deref() == Some(b"y") {
                         opaque.push(rel.to_string());
                     }
                 }
@@ -392,7 +393,7 @@ pub fn copy_layer(sys: &Sys, upper: &Path, staging: &Path, how: CopyAs) -> Resul
                 ex.entry(rel, k, &meta, None, dev, None, false)?;
             }
             Kind::Symlink => {
-                let t = walk::read_link_at(e.parent, e.name).map_err(|errno| {
+                let t = crate::sys::quiet::read_link_at(e.parent, e.name).map_err(|errno| {
                     Error::sys(
                         format!("cannot read the symlink {}", upper.join(rel).display()),
                         errno,
@@ -420,18 +421,18 @@ pub fn copy_layer(sys: &Sys, upper: &Path, staging: &Path, how: CopyAs) -> Resul
                     }
                     links.insert(key, rel.to_string());
                 }
-                let f = walk::open_at(e.parent, e.name, false).map_err(|errno| {
+                let f = crate::sys::quiet::open_at(e.parent, e.name, false).map_err(|errno| {
                     Error::sys(
                         format!("cannot open {}", upper.join(rel).display()),
                         errno,
                         "try again once the container has stopped",
                     )
                 })?;
-                if walk::get_xattr(f.as_raw_fd(), METACOPY_XATTR).is_some() {
+                if crate::sys::quiet::get_xattr(f.as_raw_fd(), METACOPY_XATTR).is_some() {
                     return Err(metacopy(upper, e.rel));
                 }
                 let mut meta = meta;
-                if let Some(cap) = walk::get_xattr(f.as_raw_fd(), CAPABILITY_XATTR) {
+                if let Some(cap) = crate::sys::quiet::get_xattr(f.as_raw_fd(), CAPABILITY_XATTR) {
                     meta.xattrs.push((CAPABILITY_XATTR.to_string(), cap));
                 }
                 let data = Data::Range {

@@ -11,9 +11,10 @@
 //! the same sequence (the layer tar built from it is then the same, bit for bit).
 
 use crate::error::{Error, Result};
+use crate::sys::quiet::{fstatat_nofollow, get_xattr, lstat, names, open_at, open_dir_path};
 use nix::errno::Errno;
 use std::ffi::{CString, OsStr};
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsRawFd, RawFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
@@ -74,91 +75,6 @@ fn fail(what: String, errno: Errno) -> Error {
     )
 }
 
-/// Open a directory (a top-level one, by path) for reading, refusing a symlink.
-pub fn open_dir_path(path: &Path) -> Result<OwnedFd> {
-    let p = CString::new(path.as_os_str().as_bytes())
-        .map_err(|_| Error::new(format!("{} holds a NUL byte", path.display()), "rename it"))?;
-    let fd = unsafe {
-        libc::open(
-            p.as_ptr(),
-            libc::O_RDONLY | libc::O_DIRECTORY | libc::O_NOFOLLOW | libc::O_CLOEXEC,
-        )
-    };
-    if fd < 0 {
-        return Err(fail(
-            format!("cannot open {}", path.display()),
-            Errno::last(),
-        ));
-    }
-    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
-}
-
-/// Open `name` in `dir`: a directory with `O_DIRECTORY`, a file read-only; never a symlink.
-pub fn open_at(dir: RawFd, name: &CString, directory: bool) -> std::result::Result<OwnedFd, Errno> {
-    let flags = libc::O_RDONLY
-        | libc::O_NOFOLLOW
-        | libc::O_CLOEXEC
-        | if directory {
-            libc::O_DIRECTORY
-        } else {
-            libc::O_NONBLOCK
-        };
-    let fd = unsafe { libc::openat(dir, name.as_ptr(), flags) };
-    if fd < 0 {
-        return Err(Errno::last());
-    }
-    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
-}
-
-/// An xattr of an open file or directory; `None` when it has none of that name.
-pub fn get_xattr(fd: RawFd, name: &str) -> Option<Vec<u8>> {
-    let n = CString::new(name).ok()?;
-    let mut buf = vec![0u8; 256];
-    loop {
-        let r = unsafe { libc::fgetxattr(fd, n.as_ptr(), buf.as_mut_ptr().cast(), buf.len()) };
-        if r >= 0 {
-            buf.truncate(r as usize);
-            return Some(buf);
-        }
-        if Errno::last() == Errno::ERANGE && buf.len() < 1 << 16 {
-            buf.resize(buf.len() * 4, 0);
-            continue;
-        }
-        return None;
-    }
-}
-
-/// The target of the symlink `name` in `dir`.
-pub fn read_link_at(dir: RawFd, name: &CString) -> std::result::Result<PathBuf, Errno> {
-    let mut buf = vec![0u8; libc::PATH_MAX as usize + 1];
-    let r = unsafe { libc::readlinkat(dir, name.as_ptr(), buf.as_mut_ptr().cast(), buf.len()) };
-    if r < 0 {
-        return Err(Errno::last());
-    }
-    buf.truncate(r as usize);
-    Ok(PathBuf::from(OsStr::from_bytes(&buf)))
-}
-
-/// The names in an open directory, in byte order, without `.` and `..`.
-pub fn names(dir: RawFd) -> std::result::Result<Vec<CString>, Errno> {
-    // Dir takes the descriptor it is given: hand it a duplicate.
-    let dup = unsafe { libc::fcntl(dir, libc::F_DUPFD_CLOEXEC, 0) };
-    if dup < 0 {
-        return Err(Errno::last());
-    }
-    let mut d = nix::dir::Dir::from_fd(unsafe { OwnedFd::from_raw_fd(dup) })?;
-    let mut v: Vec<CString> = Vec::new();
-    for e in d.iter() {
-        let e = e?;
-        let n = e.file_name();
-        if n.to_bytes() != b"." && n.to_bytes() != b".." {
-            v.push(n.to_owned());
-        }
-    }
-    v.sort();
-    Ok(v)
-}
-
 /// What to do after a directory was visited.
 #[derive(PartialEq, Eq)]
 pub enum Visit {
@@ -183,10 +99,9 @@ fn walk_dir(
         names(dir).map_err(|e| fail(format!("cannot list {}", root.join(rel).display()), e))?;
     for name in &list {
         let child_rel = rel.join(OsStr::from_bytes(name.to_bytes()));
-        let mut st: libc::stat = unsafe { std::mem::zeroed() };
-        let r = unsafe { libc::fstatat(dir, name.as_ptr(), &mut st, libc::AT_SYMLINK_NOFOLLOW) };
-        if r != 0 {
-            match Errno::last() {
+        let st = match fstatat_nofollow(dir, name) {
+            Ok(st) => st,
+            Err(errno) => match errno {
                 // Gone since it was listed (a running container removed it).
                 Errno::ENOENT => continue,
                 e => {
@@ -195,8 +110,8 @@ fn walk_dir(
                         e,
                     ))
                 }
-            }
-        }
+            },
+        };
         let kind = kind_of(st.st_mode);
         if kind == Kind::Dir {
             let sub = match open_at(dir, name, true) {
@@ -312,16 +227,9 @@ pub fn lower_children(lowers: &[PathBuf], rel: &Path) -> Vec<CString> {
                 if hidden.contains(&n) || seen.contains(&n) {
                     continue;
                 }
-                let mut st: libc::stat = unsafe { std::mem::zeroed() };
-                let r = unsafe {
-                    libc::fstatat(
-                        fd.as_raw_fd(),
-                        n.as_ptr(),
-                        &mut st,
-                        libc::AT_SYMLINK_NOFOLLOW,
-                    )
-                };
-                if r == 0 && kind_of(st.st_mode) == Kind::Char && st.st_rdev == 0 {
+                let whiteout = fstatat_nofollow(fd.as_raw_fd(), &n)
+                    .is_ok_and(|st| overlay::is_whiteout(st.st_mode, st.st_rdev));
+                if whiteout {
                     hidden.insert(n);
                 } else {
                     seen.insert(n);
@@ -333,12 +241,6 @@ pub fn lower_children(lowers: &[PathBuf], rel: &Path) -> Vec<CString> {
         }
     }
     seen.into_iter().collect()
-}
-
-fn lstat(p: &Path) -> Option<libc::stat> {
-    let c = CString::new(p.as_os_str().as_bytes()).ok()?;
-    let mut st: libc::stat = unsafe { std::mem::zeroed() };
-    (unsafe { libc::lstat(c.as_ptr(), &mut st) } == 0).then_some(st)
 }
 
 fn is_opaque_path(p: &Path) -> bool {

@@ -407,14 +407,9 @@ fn mount(
 /// The flags a read-only remount must keep: in a user namespace the kernel locks nosuid,
 /// nodev, noexec and the atime flags of a mount, and refuses a remount that drops them.
 fn kept_flags(path: &Path) -> libc::c_ulong {
-    let Ok(c) = std::ffi::CString::new(path.as_os_str().as_encoded_bytes()) else {
+    let Some(f) = crate::sys::quiet::statvfs_flags(path) else {
         return 0;
     };
-    let mut st: libc::statvfs = unsafe { std::mem::zeroed() };
-    if unsafe { libc::statvfs(c.as_ptr(), &mut st) } != 0 {
-        return 0;
-    }
-    let f = st.f_flag;
     let mut out = 0;
     for (st_bit, ms) in [
         (libc::ST_NOSUID, libc::MS_NOSUID),
@@ -615,9 +610,12 @@ fn mount_dev(sys: &Sys, root: &Path, in_user_ns: bool) -> Result<()> {
         "an empty /dev of its own: only the devices put there next are reachable, not the host's disks",
         &format!("mount -t tmpfs -o nosuid,strictatime,mode=755,size=65536k tmpfs {}", t.display()))?;
     // mknod's mode is cut by the umask; the devices must be 0666 as on every Linux.
-    let old_umask = unsafe { libc::umask(0) };
+    let old_umask = sys.umask(
+        0,
+        "mknod's mode is cut by the umask: none while /dev is filled, so the devices are 0666",
+    )?;
     let result = make_devices(sys, &t, in_user_ns);
-    unsafe { libc::umask(old_umask) };
+    sys.umask(old_umask, "the umask as it was")?;
     result?;
     for (name, to) in DEV_LINKS {
         sys.symlink(
@@ -808,12 +806,15 @@ mod recorded {
                 "mount(\"sysfs\", \"ROOT/sys\", \"sysfs\", MS_RDONLY|MS_NOSUID|MS_NODEV|MS_NOEXEC, NULL)",
                 "mount(\"tmpfs\", \"ROOT/tmp\", \"tmpfs\", MS_NOSUID|MS_NODEV, \"mode=1777,size=32m\")",
                 "mount(\"tmpfs\", \"ROOT/dev\", \"tmpfs\", MS_NOSUID|MS_STRICTATIME, \"mode=755,size=65536k\")",
+                "umask(000)",
                 "mknod(\"ROOT/dev/null\", S_IFCHR|0666, makedev(0x1, 0x3))",
                 "mknod(\"ROOT/dev/zero\", S_IFCHR|0666, makedev(0x1, 0x5))",
                 "mknod(\"ROOT/dev/full\", S_IFCHR|0666, makedev(0x1, 0x7))",
                 "mknod(\"ROOT/dev/random\", S_IFCHR|0666, makedev(0x1, 0x8))",
                 "mknod(\"ROOT/dev/urandom\", S_IFCHR|0666, makedev(0x1, 0x9))",
                 "mknod(\"ROOT/dev/tty\", S_IFCHR|0666, makedev(0x5, 0))",
+                // The recorder makes no call: the old mask it "returns" is 0.
+                "umask(000)",
                 "symlink(\"/proc/self/fd\", \"ROOT/dev/fd\")",
                 "symlink(\"/proc/self/fd/0\", \"ROOT/dev/stdin\")",
                 "symlink(\"/proc/self/fd/1\", \"ROOT/dev/stdout\")",

@@ -40,7 +40,7 @@ pub const CAP_SYS_ADMIN: u32 = 21;
 /// Whether this process has capability `cap` in its effective set (from /proc/self/status).
 pub fn has_cap(cap: u32) -> bool {
     let Ok(status) = std::fs::read_to_string("/proc/self/status") else {
-        return nix::unistd::geteuid().is_root();
+        return crate::sys::quiet::is_root();
     };
     status
         .lines()
@@ -55,7 +55,7 @@ pub fn require_cap(stage: &str, cap: u32, cap_name: &str) -> Result<()> {
         return Ok(());
     }
     Err(Error::usage(
-        format!("glassbox {stage} needs {cap_name}, and this process (uid {}) does not have it", nix::unistd::geteuid()),
+        format!("glassbox {stage} needs {cap_name}, and this process (uid {}) does not have it", crate::sys::quiet::euid()),
         format!("run it as root (sudo glassbox {stage} …), or inside `glassbox unshare --user --map-root-user --mount …`"),
     ))
 }

@@ -68,10 +68,7 @@ pub fn main(a: &UnshareSpec, command: &[String], sys: &Sys) -> Result<i32> {
     }
     let n = sys.narrator;
     n.stage("unshare", "give this process new namespaces");
-    let (uid, gid) = (
-        nix::unistd::geteuid().as_raw(),
-        nix::unistd::getegid().as_raw(),
-    );
+    let (uid, gid) = (crate::sys::quiet::euid(), crate::sys::quiet::egid());
     sys.unshare(
         flags,
         "new namespaces: from here on this process sees its own copy of each",

@@ -197,7 +197,7 @@ pub fn parse_size(s: &str, flag: &str) -> Result<u64> {
 /// `--cpus`: a positive fraction of one CPU, at most the number of CPUs online, and at least
 /// the kernel's smallest quota (1 ms in every 100 ms period: 0.01).
 pub fn parse_cpus(s: &str) -> Result<Cpus> {
-    let online = unsafe { libc::sysconf(libc::_SC_NPROCESSORS_ONLN) }.max(1) as f64;
+    let online = crate::sys::quiet::online_cpus() as f64;
     let v: f64 = s.trim().parse().map_err(|_| {
         Error::usage(
             format!("--cpus {s:?} is not a number"),

@@ -223,7 +223,7 @@ impl<'s, 'n> Extractor<'s, 'n> {
         Extractor {
             sys,
             root,
-            is_root: nix::unistd::geteuid().is_root(),
+            is_root: crate::sys::quiet::is_root(),
             stats: Stats::default(),
             names: HashMap::new(),
             cache: None,
@@ -232,10 +232,7 @@ impl<'s, 'n> Extractor<'s, 'n> {
             buf: vec![0; 256 * 1024],
             last_written: 0,
             umask0: false,
-            ids: (
-                nix::unistd::geteuid().as_raw(),
-                nix::unistd::getegid().as_raw(),
-            ),
+            ids: (crate::sys::quiet::euid(), crate::sys::quiet::egid()),
             shift: None,
         }
     }

@@ -37,22 +37,14 @@ extern "C" fn note_interrupt(sig: libc::c_int) {
 /// export leaves nothing behind.
 fn catch_interrupts() {
     INTERRUPTED.store(0, Ordering::SeqCst);
-    for sig in [libc::SIGINT, libc::SIGTERM, libc::SIGHUP] {
-        unsafe {
-            let mut sa: libc::sigaction = std::mem::zeroed();
-            sa.sa_sigaction = note_interrupt as *const () as usize;
-            sa.sa_flags = libc::SA_RESTART;
-            libc::sigemptyset(&mut sa.sa_mask);
-            libc::sigaction(sig, &sa, std::ptr::null_mut());
-        }
-    }
+    crate::sys::signals::catch(&INTERRUPTS, note_interrupt);
 }
 
 fn default_interrupts() {
-    for sig in [libc::SIGINT, libc::SIGTERM, libc::SIGHUP] {
-        unsafe { libc::signal(sig, libc::SIG_DFL) };
-    }
+    crate::sys::signals::default(&INTERRUPTS);
 }
+
+const INTERRUPTS: [libc::c_int; 3] = [libc::SIGINT, libc::SIGTERM, libc::SIGHUP];
 
 /// An error when a signal asked the export to stop (checked between entries).
 pub fn check_interrupted() -> Result<()> {

@@ -1,0 +1,149 @@
+//! The quiet part of the syscall layer: reads that change nothing on the host, so they are
+//! not narrated — looking at files (fstatat, lstat, readlinkat, xattrs, a directory's
+//! names) without ever following a link out of the tree, and asking the process and the
+//! host what they are (euid, online CPUs, a filesystem's flags).
+
+use crate::error::{Error, Result};
+use nix::errno::Errno;
+use std::ffi::{CString, OsStr};
+use std::os::fd::{FromRawFd, OwnedFd, RawFd};
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+
+fn fail(what: String, errno: Errno) -> Error {
+    Error::sys(
+        what,
+        errno,
+        "check that the directory is there and readable (run as root)",
+    )
+}
+
+/// Open a directory (a top-level one, by path) for reading, refusing a symlink.
+pub fn open_dir_path(path: &Path) -> Result<OwnedFd> {
+    let p = CString::new(path.as_os_str().as_bytes())
+        .map_err(|_| Error::new(format!("{} holds a NUL byte", path.display()), "rename it"))?;
+    let fd = unsafe {
+        libc::open(
+            p.as_ptr(),
+            libc::O_RDONLY | libc::O_DIRECTORY | libc::O_NOFOLLOW | libc::O_CLOEXEC,
+        )
+    };
+    if fd < 0 {
+        return Err(fail(
+            format!("cannot open {}", path.display()),
+            Errno::last(),
+        ));
+    }
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+/// Open `name` in `dir`: a directory with `O_DIRECTORY`, a file read-only; never a symlink.
+pub fn open_at(dir: RawFd, name: &CString, directory: bool) -> std::result::Result<OwnedFd, Errno> {
+    let flags = libc::O_RDONLY
+        | libc::O_NOFOLLOW
+        | libc::O_CLOEXEC
+        | if directory {
+            libc::O_DIRECTORY
+        } else {
+            libc::O_NONBLOCK
+        };
+    let fd = unsafe { libc::openat(dir, name.as_ptr(), flags) };
+    if fd < 0 {
+        return Err(Errno::last());
+    }
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+/// An xattr of an open file or directory; `None` when it has none of that name.
+pub fn get_xattr(fd: RawFd, name: &str) -> Option<Vec<u8>> {
+    let n = CString::new(name).ok()?;
+    let mut buf = vec![0u8; 256];
+    loop {
+        let r = unsafe { libc::fgetxattr(fd, n.as_ptr(), buf.as_mut_ptr().cast(), buf.len()) };
+        if r >= 0 {
+            buf.truncate(r as usize);
+            return Some(buf);
+        }
+        if Errno::last() == Errno::ERANGE && buf.len() < 1 << 16 {
+            buf.resize(buf.len() * 4, 0);
+            continue;
+        }
+        return None;
+    }
+}
+
+/// The target of the symlink `name` in `dir`.
+pub fn read_link_at(dir: RawFd, name: &CString) -> std::result::Result<PathBuf, Errno> {
+    let mut buf = vec![0u8; libc::PATH_MAX as usize + 1];
+    let r = unsafe { libc::readlinkat(dir, name.as_ptr(), buf.as_mut_ptr().cast(), buf.len()) };
+    if r < 0 {
+        return Err(Errno::last());
+    }
+    buf.truncate(r as usize);
+    Ok(PathBuf::from(OsStr::from_bytes(&buf)))
+}
+
+/// The names in an open directory, in byte order, without `.` and `..`.
+pub fn names(dir: RawFd) -> std::result::Result<Vec<CString>, Errno> {
+    // Dir takes the descriptor it is given: hand it a duplicate.
+    let dup = unsafe { libc::fcntl(dir, libc::F_DUPFD_CLOEXEC, 0) };
+    if dup < 0 {
+        return Err(Errno::last());
+    }
+    let mut d = nix::dir::Dir::from_fd(unsafe { OwnedFd::from_raw_fd(dup) })?;
+    let mut v: Vec<CString> = Vec::new();
+    for e in d.iter() {
+        let e = e?;
+        let n = e.file_name();
+        if n.to_bytes() != b"." && n.to_bytes() != b".." {
+            v.push(n.to_owned());
+        }
+    }
+    v.sort();
+    Ok(v)
+}
+
+/// `fstatat(dir, name, AT_SYMLINK_NOFOLLOW)`: the entry itself, never what a link points to.
+pub fn fstatat_nofollow(dir: RawFd, name: &CString) -> std::result::Result<libc::stat, Errno> {
+    let mut st: libc::stat = unsafe { std::mem::zeroed() };
+    let r = unsafe { libc::fstatat(dir, name.as_ptr(), &mut st, libc::AT_SYMLINK_NOFOLLOW) };
+    if r == 0 {
+        Ok(st)
+    } else {
+        Err(Errno::last())
+    }
+}
+
+/// `lstat(2)`: `None` when there is nothing at `p`.
+pub fn lstat(p: &Path) -> Option<libc::stat> {
+    let c = CString::new(p.as_os_str().as_bytes()).ok()?;
+    let mut st: libc::stat = unsafe { std::mem::zeroed() };
+    (unsafe { libc::lstat(c.as_ptr(), &mut st) } == 0).then_some(st)
+}
+
+/// The effective uid of this process.
+pub fn euid() -> u32 {
+    nix::unistd::geteuid().as_raw()
+}
+
+/// The effective gid of this process.
+pub fn egid() -> u32 {
+    nix::unistd::getegid().as_raw()
+}
+
+/// Whether this process runs as root.
+pub fn is_root() -> bool {
+    euid() == 0
+}
+
+/// How many CPUs are online (at least 1).
+pub fn online_cpus() -> u64 {
+    unsafe { libc::sysconf(libc::_SC_NPROCESSORS_ONLN) }.max(1) as u64
+}
+
+/// The `f_flag` bits (ST_NOSUID, ST_RDONLY, …) of the filesystem mounted at `path`.
+pub fn statvfs_flags(path: &Path) -> Option<u64> {
+    let c = CString::new(path.as_os_str().as_bytes()).ok()?;
+    let mut st: libc::statvfs = unsafe { std::mem::zeroed() };
+    (unsafe { libc::statvfs(c.as_ptr(), &mut st) } == 0).then_some(st.f_flag)
+}

@@ -1,0 +1,29 @@
+//! Signal dispositions of glassbox's own process: what it does on Ctrl-C while it holds
+//! something to undo. They change nothing outside this process, so they are not narrated.
+
+/// Run `handler` for each of `signals` (restarting interrupted calls).
+pub fn catch(signals: &[libc::c_int], handler: extern "C" fn(libc::c_int)) {
+    for &sig in signals {
+        unsafe {
+            let mut sa: libc::sigaction = std::mem::zeroed();
+            sa.sa_sigaction = handler as *const () as usize;
+            sa.sa_flags = libc::SA_RESTART;
+            libc::sigemptyset(&mut sa.sa_mask);
+            libc::sigaction(sig, &sa, std::ptr::null_mut());
+        }
+    }
+}
+
+/// The kernel's default for each of `signals` again.
+pub fn default(signals: &[libc::c_int]) {
+    for &sig in signals {
+        unsafe { libc::signal(sig, libc::SIG_DFL) };
+    }
+}
+
+/// Ignore each of `signals`.
+pub fn ignore(signals: &[libc::c_int]) {
+    for &sig in signals {
+        unsafe { libc::signal(sig, libc::SIG_IGN) };
+    }
+}
