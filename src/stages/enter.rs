@@ -77,9 +77,9 @@ pub fn join(sys: &Sys, pid: i32) -> Result<bool> {
             "give the pid of another process",
         ));
     }
-    if !sys.dry_run() {
-        super::root::require_cap("enter", super::root::CAP_SYS_ADMIN, "CAP_SYS_ADMIN (root)")?;
-    }
+    sys.require(|| {
+        super::root::require_cap("enter", super::root::CAP_SYS_ADMIN, "CAP_SYS_ADMIN (root)")
+    })?;
     // Open everything before the first setns: after the mount namespace changes, /proc/PID
     // may be gone from view.
     let mut joins: Vec<(OwnedFd, String, String, libc::c_int)> = Vec::new();

@@ -442,13 +442,11 @@ fn remount_ro(sys: &Sys, p: &Path, why: &str) -> Result<()> {
 }
 
 pub fn main(a: &MountSpec, command: &[String], sys: &Sys) -> Result<i32> {
-    if !sys.dry_run() {
-        super::root::require_cap("mount", super::root::CAP_SYS_ADMIN, "CAP_SYS_ADMIN (root)")?;
-    }
+    sys.require(|| {
+        super::root::require_cap("mount", super::root::CAP_SYS_ADMIN, "CAP_SYS_ADMIN (root)")
+    })?;
     let p = plan(a)?;
-    if !sys.dry_run() {
-        super::root::check_private_mount_ns("mount")?;
-    }
+    sys.require(|| super::root::check_private_mount_ns("mount"))?;
     apply(sys, &p)?;
     super::exec_tail(sys, command)
 }

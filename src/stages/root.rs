@@ -161,9 +161,7 @@ fn check_command_inside(dir: &Path, command: &[String]) -> Result<()> {
 }
 
 pub fn chroot_main(dir: &Path, command: &[String], sys: &Sys) -> Result<i32> {
-    if !sys.dry_run() {
-        require_cap("chroot", CAP_SYS_CHROOT, "CAP_SYS_CHROOT (root)")?;
-    }
+    sys.require(|| require_cap("chroot", CAP_SYS_CHROOT, "CAP_SYS_CHROOT (root)"))?;
     let dir = check_dir(dir)?;
     check_command_inside(&dir, command)?;
     let n = sys.narrator;
@@ -181,14 +179,10 @@ pub fn chroot_main(dir: &Path, command: &[String], sys: &Sys) -> Result<i32> {
 }
 
 pub fn pivot_root_main(dir: &Path, command: &[String], sys: &Sys) -> Result<i32> {
-    if !sys.dry_run() {
-        require_cap("pivot-root", CAP_SYS_ADMIN, "CAP_SYS_ADMIN (root)")?;
-    }
+    sys.require(|| require_cap("pivot-root", CAP_SYS_ADMIN, "CAP_SYS_ADMIN (root)"))?;
     let dir = check_dir(dir)?;
     check_command_inside(&dir, command)?;
-    if !sys.dry_run() {
-        check_private_mount_ns("pivot-root")?;
-    }
+    sys.require(|| check_private_mount_ns("pivot-root"))?;
     pivot_into(sys, &dir)?;
     super::exec_tail(sys, command)
 }

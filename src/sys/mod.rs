@@ -196,6 +196,26 @@ impl<'n> Sys<'n> {
         !self.kernel.makes_calls()
     }
 
+    /// A precondition that matters only when calls are really made (root, a capability, a
+    /// private mount namespace): without calls nothing changes, so a dry run needs no root.
+    pub fn require(&self, check: impl FnOnce() -> Result<()>) -> Result<()> {
+        if self.kernel.makes_calls() {
+            check()
+        } else {
+            Ok(())
+        }
+    }
+
+    /// The journal every lasting host change is written to before it is made; none when
+    /// calls are not made (nothing will need undoing).
+    pub fn journal(&self) -> Result<Option<crate::journal::Journal>> {
+        if self.kernel.makes_calls() {
+            crate::journal::Journal::open().map(Some)
+        } else {
+            Ok(None)
+        }
+    }
+
     /// Narrate `call`, have the kernel make it with `make`, narrate the result.
     /// On failure, `diagnose` turns the errno into a diagnosis for the error.
     pub fn call(

@@ -735,20 +735,17 @@ pub fn main(spec: &CgroupSpec, command: &[String], sys: &Sys) -> Result<i32> {
             .with_code(crate::error::exit::NOT_FOUND));
         }
     }
-    if !sys.dry_run() && !crate::host::is_root() {
-        return Err(Error::new(
+    sys.require(|| match crate::host::is_root() {
+        true => Ok(()),
+        false => Err(Error::new(
             "glassbox cgroup needs root: only root may create cgroups under /sys/fs/cgroup",
             "run it with sudo (or use --dry-run to see the plan)",
-        ));
-    }
+        )),
+    })?;
     let n = sys.narrator;
     n.stage("cgroup", "limit memory, CPU and processes for the command");
     n.note(&format!("this host: {}", plan.layout.describe()));
-    let journal = if sys.dry_run() {
-        None
-    } else {
-        Some(Journal::open()?)
-    };
+    let journal = sys.journal()?;
     let mut made = apply(sys, journal.as_ref(), &plan)?;
     let started = std::time::Instant::now();
     let forked = match sys.fork(
