@@ -52,13 +52,7 @@ pub fn resolve(sys: &Sys, source: &str) -> Result<Image> {
                 "give a directory that holds a root filesystem",
             )
         })?;
-        let config = load_config(&rootfs)?.unwrap_or_default();
-        return Ok(Image {
-            rootfs,
-            layers: vec![],
-            config,
-            source: source.to_string(),
-        });
+        return exported(rootfs, source);
     }
     // A name in the image store (myimage:v1, busybox once exported, an image id): its
     // layers as they are, stacked by the overlay.
@@ -93,13 +87,7 @@ pub fn resolve(sys: &Sys, source: &str) -> Result<Image> {
                 rootfs.display()
             ));
         }
-        let config = load_config(&rootfs)?.unwrap_or_default();
-        return Ok(Image {
-            rootfs,
-            layers: vec![],
-            config,
-            source: source.to_string(),
-        });
+        return exported(rootfs, source);
     }
     let parent = rootfs.parent().expect("has a parent");
     std::fs::create_dir_all(parent).map_err(|e| {
@@ -128,6 +116,12 @@ pub fn resolve(sys: &Sys, source: &str) -> Result<Image> {
     }
     // Known to the image store from now on (images, commit, save), still under the lock.
     register_export(sys, &rootfs, source)?;
+    exported(rootfs, source)
+}
+
+/// An image that is one root filesystem directory (no layers above it), with the config
+/// export left beside it.
+fn exported(rootfs: PathBuf, source: &str) -> Result<Image> {
     let config = load_config(&rootfs)?.unwrap_or_default();
     Ok(Image {
         rootfs,

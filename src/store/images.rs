@@ -15,7 +15,7 @@
 //! another image with it takes it away, and an image without names shows as `<none>`).
 
 use super::reference::{self, Reference};
-use super::{images_dir, store_dir};
+use super::{images_dir, store_dir, write_whole};
 use crate::error::{Error, Result};
 use crate::stages::export::config::ImageConfig;
 use serde::{Deserialize, Serialize};
@@ -199,29 +199,6 @@ pub fn make_dirs(dir: &Path) -> Result<()> {
         })
 }
 
-/// Write a file of the store whole (a temporary name, then rename), mode 0644 whatever the
-/// umask is.
-fn write_file(path: &Path, bytes: &[u8]) -> Result<()> {
-    use std::io::Write;
-    use std::os::unix::fs::OpenOptionsExt;
-    let tmp = path.with_extension("tmp");
-    std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o644)
-        .open(&tmp)
-        .and_then(|mut f| f.write_all(bytes))
-        .and_then(|()| std::fs::rename(&tmp, path))
-        .map_err(|e| {
-            Error::io(
-                format!("cannot write {}", path.display()),
-                &e,
-                "check that glassbox's data directory is writable and not full",
-            )
-        })
-}
-
 /// Take the store's lock (names and records change under it).
 pub fn lock() -> Result<crate::lock::Guard> {
     let dir = images_dir();
@@ -293,13 +270,13 @@ pub fn get(r: &str) -> Result<ImageRecord> {
 pub fn write(rec: &ImageRecord, config: &[u8]) -> Result<()> {
     let dir = rec.dir();
     make_dirs(&dir)?;
-    write_file(&dir.join("config.json"), config)?;
+    write_whole(&dir.join("config.json"), config)?;
     save(rec)
 }
 
 /// Rewrite an image's record (its names changed).
 pub fn save(rec: &ImageRecord) -> Result<()> {
-    write_file(
+    write_whole(
         &rec.dir().join("image.json"),
         &serde_json::to_vec_pretty(rec).expect("a record serializes"),
     )

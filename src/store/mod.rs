@@ -66,10 +66,19 @@ pub fn now() -> u64 {
         .unwrap_or(0)
 }
 
-/// Write a file whole: to a temporary name, then rename over the old one.
+/// Write a file whole: to a temporary name (mode 0644 whatever the umask), then rename
+/// over the old one, so a reader never sees half of it.
 pub fn write_whole(path: &Path, bytes: &[u8]) -> Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
     let tmp = path.with_extension("tmp");
-    std::fs::write(&tmp, bytes)
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o644)
+        .open(&tmp)
+        .and_then(|mut f| f.write_all(bytes))
         .and_then(|()| std::fs::rename(&tmp, path))
         .map_err(|e| {
             Error::io(
