@@ -51,6 +51,25 @@ fn assert_no_cgroup_left(t: &strace::Traced) {
     }
 }
 
+/// The nodes made for the host's loop device and /dev/mem were made (mknod is allowed, as
+/// in Docker) but could not be opened, and the usual devices still work.
+fn assert_host_devices_refused(out: &str, err: &str) {
+    assert!(out.contains("made"), "{out}\n{err}");
+    assert!(
+        !out.contains("read-loop"),
+        "the host's loop device was read: {out}"
+    );
+    assert!(
+        !out.contains("read-mem"),
+        "the host's /dev/mem was read: {out}"
+    );
+    assert!(
+        err.contains("head: /tmp/loop: Operation not permitted"),
+        "{err}"
+    );
+    assert_usual_devices_work(out, err);
+}
+
 /// The usual devices worked (the probe's last lines).
 fn assert_usual_devices_work(out: &str, err: &str) {
     for want in ["null", "1", "urandom", "full", "ptmx"] {
@@ -70,20 +89,7 @@ fn a_default_container_cannot_read_a_host_device_it_makes() {
     let o = run(&env, &[]);
     let (out, err) = (stdout(&o), stderr(&o));
     // mknod is allowed (as in Docker); using the node is not.
-    assert!(out.contains("made"), "{out}\n{err}");
-    assert!(
-        !out.contains("read-loop"),
-        "the host's loop device was read: {out}"
-    );
-    assert!(
-        !out.contains("read-mem"),
-        "the host's /dev/mem was read: {out}"
-    );
-    assert!(
-        err.contains("head: /tmp/loop: Operation not permitted"),
-        "{err}"
-    );
-    assert_usual_devices_work(&out, &err);
+    assert_host_devices_refused(&out, &err);
     env.assert_clean();
 }
 
@@ -180,20 +186,7 @@ fn on_cgroup_v2_an_ebpf_program_refuses_the_host_device() {
     );
     assert!(err.contains("bpf(BPF_PROG_ATTACH"), "{err}");
     assert!(!err.contains("devices.deny"), "{err}");
-    assert!(out.contains("made"), "{out}\n{err}");
-    assert!(
-        !out.contains("read-loop"),
-        "the host's loop device was read: {out}"
-    );
-    assert!(
-        !out.contains("read-mem"),
-        "the host's /dev/mem was read: {out}"
-    );
-    assert!(
-        err.contains("head: /tmp/loop: Operation not permitted"),
-        "{err}"
-    );
-    assert_usual_devices_work(&out, &err);
+    assert_host_devices_refused(&out, &err);
     t.assert_honest();
     assert_no_cgroup_left(&t);
     env.assert_clean();
