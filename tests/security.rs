@@ -3,16 +3,6 @@
 mod common;
 use common::*;
 
-/// A field of /proc/self/status as the command saw it.
-fn field(status: &str, name: &str) -> String {
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix(&format!("{name}:")))
-        .unwrap_or_else(|| panic!("{name} missing in:\n{status}"))
-        .trim()
-        .to_string()
-}
-
 #[test]
 fn docker_default_capabilities_no_new_privs_and_seccomp() {
     if !root_or_skip("docker_default_capabilities") || !tool_or_skip("security", "strace") {
@@ -23,12 +13,12 @@ fn docker_default_capabilities_no_new_privs_and_seccomp() {
     let status = stdout(&t.output);
     // Docker's 14 default capabilities are the bits of 0xa80425fb.
     for set in ["CapPrm", "CapEff", "CapBnd"] {
-        assert_eq!(field(&status, set), "00000000a80425fb", "{set}");
+        assert_eq!(status_field(&status, set), "00000000a80425fb", "{set}");
     }
-    assert_eq!(field(&status, "CapInh"), "0000000000000000");
-    assert_eq!(field(&status, "CapAmb"), "0000000000000000");
-    assert_eq!(field(&status, "NoNewPrivs"), "1");
-    assert_eq!(field(&status, "Seccomp"), "2");
+    assert_eq!(status_field(&status, "CapInh"), "0000000000000000");
+    assert_eq!(status_field(&status, "CapAmb"), "0000000000000000");
+    assert_eq!(status_field(&status, "NoNewPrivs"), "1");
+    assert_eq!(status_field(&status, "Seccomp"), "2");
     t.assert_honest();
 }
 

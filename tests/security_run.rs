@@ -220,16 +220,6 @@ fn the_filter_refuses_new_namespaces_and_io_uring_unless_sys_admin() {
     env.assert_clean();
 }
 
-/// A field of /proc/self/status.
-fn field(status: &str, name: &str) -> String {
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix(&format!("{name}:")))
-        .unwrap_or_else(|| panic!("{name} missing in:\n{status}"))
-        .trim()
-        .to_string()
-}
-
 #[test]
 fn a_user_without_setuid_or_setgid_capabilities_still_starts() {
     if !root_or_skip("a_user_without_setuid_or_setgid_capabilities_still_starts") {
@@ -262,17 +252,17 @@ fn a_user_without_setuid_or_setgid_capabilities_still_starts() {
             "--cap-drop {drop}: {out}"
         );
         assert_eq!(
-            field(&out, "CapEff"),
+            status_field(&out, "CapEff"),
             "0000000000000000",
             "--cap-drop {drop}"
         );
         assert_eq!(
-            field(&out, "CapPrm"),
+            status_field(&out, "CapPrm"),
             "0000000000000000",
             "--cap-drop {drop}"
         );
-        assert_eq!(field(&out, "NoNewPrivs"), "1");
-        assert_eq!(field(&out, "Seccomp"), "2");
+        assert_eq!(status_field(&out, "NoNewPrivs"), "1");
+        assert_eq!(status_field(&out, "Seccomp"), "2");
     }
     let o = run(
         &env,
@@ -313,7 +303,7 @@ fn a_user_without_setuid_or_setgid_capabilities_still_starts() {
         "id; cat /proc/self/status",
     ]);
     assert!(out.starts_with("uid=1000 gid=1000"), "{out}");
-    assert_eq!(field(&out, "CapEff"), "0000000000000000");
+    assert_eq!(status_field(&out, "CapEff"), "0000000000000000");
     env.ok(&["rm", "-f", "nocaps"]);
     env.assert_clean();
 }

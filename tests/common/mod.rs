@@ -65,6 +65,16 @@ pub fn tool_or_skip(test: &str, tool: &str) -> bool {
     false
 }
 
+/// A field of /proc/self/status as the command saw it.
+pub fn status_field(status: &str, name: &str) -> String {
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix(&format!("{name}:")))
+        .unwrap_or_else(|| panic!("{name} missing in:\n{status}"))
+        .trim()
+        .to_string()
+}
+
 pub fn stdout(o: &Output) -> String {
     String::from_utf8_lossy(&o.stdout).into_owned()
 }
