@@ -13,7 +13,7 @@
 # `dpkg-deb -x` (never installed) into target/vm/kernel; remove that directory to fetch
 # a newer one. QEMU emulates the CPU (-accel tcg: no KVM needed); the VM has no network
 # (-nic none). Environment: GBVM_BIN (the glassbox binary, default target/debug/glassbox),
-# GBVM_CACHE (default target/vm), GBVM_TIMEOUT (seconds, default 240).
+# GBVM_CACHE (default target/vm), GBVM_TIMEOUT (seconds, default 150).
 set -euo pipefail
 repo=$(cd "$(dirname "$0")/../.." && pwd)
 layout=v2 broken="" fetch_only=""
@@ -79,6 +79,6 @@ echo 'root:x:0:' >"$root/etc/group"
 
 cmdline="console=ttyS0 loglevel=1 panic=-1 gbvm.layout=$layout gbvm.break=$broken"
 [ "$layout" = v2 ] && cmdline="$cmdline cgroup_no_v1=all"
-timeout --kill-after=5 "${GBVM_TIMEOUT:-240}" qemu-system-x86_64 \
+timeout --kill-after=5 "${GBVM_TIMEOUT:-150}" qemu-system-x86_64 \
     -accel tcg -nographic -m 1G -smp 2 -no-reboot -nic none \
     -kernel "$kernel/vmlinuz" -initrd "$work/initramfs.cpio" -append "$cmdline" </dev/null
