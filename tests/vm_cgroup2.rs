@@ -27,6 +27,9 @@ const COMMON: &[&str] = &[
     "memory-limit",
     "memory-oom-status",
     "memory-oom-report",
+    "stage-memory-limit",
+    "exec-cgroup",
+    "exec-memory-limit",
     "pids-limit",
     "pids-refused",
     "pids-report",
@@ -43,7 +46,13 @@ const COMMON: &[&str] = &[
 /// Only on cgroup v2: a child born in its cgroup.
 const V2_ONLY: &[&str] = &["clone-into-cgroup"];
 /// What `--break memory` must make fail.
-const MEMORY: &[&str] = &["memory-limit", "memory-oom-status", "memory-oom-report"];
+const MEMORY: &[&str] = &[
+    "memory-limit",
+    "memory-oom-status",
+    "memory-oom-report",
+    "stage-memory-limit",
+    "exec-memory-limit",
+];
 
 /// The tools run.sh needs (.ci/run installs them), or skip.
 fn tools_or_skip(test: &str) -> bool {

@@ -44,11 +44,17 @@ if [ "$layout" = v2 ]; then
     pidsmax=/sys/fs/cgroup/pids.max
     cpumax=/sys/fs/cgroup/cpu.max
     cpustat=/sys/fs/cgroup/cpu.stat
+    cgroot="0::/"
+    # Where the host keeps a cgroup's memory limit: memctl is the controller field of
+    # its line in /proc/self/cgroup (empty on v2), memdir the hierarchy's directory.
+    memctl= memdir= memfile=memory.max
 else
     memmax=/sys/fs/cgroup/memory/memory.limit_in_bytes
     pidsmax=/sys/fs/cgroup/pids/pids.max
     cpumax=/sys/fs/cgroup/cpu,cpuacct/cpu.cfs_quota_us
     cpustat=/sys/fs/cgroup/cpu,cpuacct/cpu.stat
+    cgroot="[0-9]+:memory:/"
+    memctl=memory memdir=/memory memfile=memory.limit_in_bytes
 fi
 
 # doctor names the layout and finds every controller on it.
@@ -72,6 +78,18 @@ want_line memory-limit 33554432 $out
 gb run --rm --memory $mem busybox awk 'BEGIN { s = "x"; for (i = 0; i < 26; i++) s = s s; print length(s) }'
 status memory-oom-status 137 $rc
 want memory-oom-report "the OOM killer killed 1 process in the cgroup (memory limit 32.0 MiB reached)" $err
+
+# The cgroup stage alone (glassbox cgroup), as the lessons use it: the command runs in a
+# cgroup under glassbox's with the limit written there.
+gb cgroup --memory $mem -- sh -c "cat /sys/fs/cgroup$memdir\$(grep '^[0-9]*:$memctl:' /proc/self/cgroup | cut -d: -f3)/$memfile"
+want_line stage-memory-limit 33554432 $out
+
+# exec: a process in a running container joins its cgroup (and sees it as the root).
+gb run -d --name web --memory $mem busybox sleep 60
+gb exec web sh -c "cat /proc/self/cgroup $memmax"
+want_line exec-cgroup "$cgroot" $out
+want_line exec-memory-limit 33554432 $out
+gb rm -f web
 
 # --pids-limit: ten processes at most; forks past that fail and glassbox counts them.
 gb run --rm --pids-limit 10 busybox sh -c "cat $pidsmax; for i in \$(seq 20); do sleep 2 & done; wait"
@@ -113,11 +131,10 @@ want devices-privileged opened $out
 
 # The cgroup namespace: the container sees its own cgroup as the root, mounted read-only.
 gb run --rm --memory $mem busybox sh -c 'cat /proc/self/cgroup; cat /proc/mounts; mkdir /sys/fs/cgroup/x'
+want_line cgroupns-root "$cgroot" $out
 if [ "$layout" = v2 ]; then
-    want_line cgroupns-root "0::/" $out
     want cgroupns-mount " /sys/fs/cgroup cgroup2 ro," $out
 else
-    want_line cgroupns-root "[0-9]+:memory:/" $out
     want cgroupns-mount "/sys/fs/cgroup/memory cgroup ro," $out
 fi
 want cgroupns-read-only "Read-only file system" $err
