@@ -174,7 +174,9 @@ fn real_fork_bomb_is_stopped_and_the_host_is_fine() {
     let err = stderr(&o);
     assert!(err.contains("Cannot fork"), "fork failed inside: {err}");
     assert!(err.contains("the pids limit of 20 was hit"), "{err}");
-    assert_eq!(o.status.code(), Some(0), "{err}");
+    // The outer shell ends by itself: 0 once a sleep could fork again, or 2 when its own
+    // fork of the bomb failed first (which of the two depends on how busy the machine is).
+    assert!(matches!(o.status.code(), Some(0) | Some(2)), "{err}");
     assert!(n.left().is_empty(), "left behind: {:?}", n.left());
     assert!(Command::new("true").status().unwrap().success());
 }
