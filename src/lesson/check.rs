@@ -12,7 +12,9 @@ use crate::error::Result;
 /// Shell run before every check. `mine [NAME]` prints the pids of the learner's processes
 /// (called NAME): the check's shell is a child of glassbox, whose parent is the learner's shell.
 /// `cgroup_value PID FILE…` prints the first FILE found in PID's own cgroups (v1 or v2).
+/// A learner who typed `sudo glassbox …` has sudo as glassbox's parent: their shell is above it.
 pub const PRELUDE: &str = r#"learner=$(ps -o ppid= -p $PPID | tr -d ' ')
+while [ "$(ps -o comm= -p "$learner")" = sudo ]; do learner=$(ps -o ppid= -p "$learner" | tr -d ' '); done
 session=$(ps -o sid= -p "$learner" | tr -d ' ')
 mine() {
   ps -e -o pid=,ppid=,sid=,comm= | awk -v me="$learner" -v sid="$session" -v name="$1" '

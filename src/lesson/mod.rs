@@ -74,7 +74,7 @@ fn write_files(l: &Lesson) -> Result<i32> {
 
 fn list() {
     println!(
-        "The lessons (read one with `glassbox lesson N`, check your exercises with `--check`):"
+        "The lessons (read one with `glassbox lesson N`; `--check` checks your exercises, `--hint` and `--solution` help with them):"
     );
     for l in all() {
         println!("  {:>2}  {}", l.number, l.title);

@@ -243,11 +243,14 @@ pub fn shown(text: &str, hints: bool, solutions: bool) -> String {
     let mut fold: Option<Fold> = None;
     let mut comment = false;
     let mut fence = false;
+    // Where markup was left out, the blank line after it goes too (no holes in the text).
+    let mut hole = false;
     for line in text.lines() {
         let t = line.trim();
         if let Some(kind) = fold {
             if t == "</details>" {
                 fold = None;
+                hole = true;
             } else if (kind == Fold::Hint && hints) || (kind == Fold::Solution && solutions) {
                 out.push_str(line);
                 out.push('\n');
@@ -256,6 +259,7 @@ pub fn shown(text: &str, hints: bool, solutions: bool) -> String {
         }
         if comment {
             comment = !t.contains("-->");
+            hole = true;
             continue;
         }
         if t.starts_with("```") {
@@ -275,9 +279,14 @@ pub fn shown(text: &str, hints: bool, solutions: bool) -> String {
             }
             if t.starts_with("<!--") {
                 comment = !t.ends_with("-->");
+                hole = true;
+                continue;
+            }
+            if hole && t.is_empty() && (out.is_empty() || out.ends_with("\n\n")) {
                 continue;
             }
         }
+        hole = false;
         out.push_str(line);
         out.push('\n');
     }
