@@ -596,6 +596,12 @@ pub struct LessonArgs {
     /// Write the files the lesson's commands use (escape.c, …) into the current directory.
     #[arg(long, requires = "number", conflicts_with = "check")]
     pub files: bool,
+    /// Show the lesson with the exercises' hints.
+    #[arg(long, requires = "number", conflicts_with_all = ["check", "files"])]
+    pub hint: bool,
+    /// Show the lesson with the exercises' hints and solutions.
+    #[arg(long, requires = "number", conflicts_with_all = ["check", "files"])]
+    pub solution: bool,
 }
 
 #[derive(Args, Debug)]

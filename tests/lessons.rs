@@ -7,7 +7,8 @@
 
 mod common;
 use common::*;
-use glassbox::lesson::parse::{output_matches, Lesson};
+use glassbox::lesson::parse::{output_matches, shown, Exercise, Lesson};
+use std::process::{Command, Stdio};
 
 const MARK: &str = "@@glassbox-lesson-step@@";
 
@@ -134,8 +135,8 @@ fn every_lesson_has_steps_and_checked_exercises() {
         );
         for e in &l.exercises {
             assert!(
-                e.check.is_some() && e.hint.is_some(),
-                "lesson {} exercise {:?} lacks a check or a hint",
+                e.check.is_some() && e.hint.is_some() && e.solution.is_some(),
+                "lesson {} exercise {:?} lacks a check, a hint or a solution",
                 l.number,
                 e.title
             );
@@ -155,8 +156,8 @@ fn lesson_lists_and_prints_when_piped() {
             .unwrap();
         assert_eq!(
             stdout(&one),
-            l.text,
-            "piped, a lesson prints as its markdown"
+            shown(l.text, false, false),
+            "piped, a lesson prints as its markdown, without the hidden markup"
         );
     }
     let missing = glassbox().args(["lesson", "99"]).output().unwrap();
@@ -164,73 +165,343 @@ fn lesson_lists_and_prints_when_piped() {
     assert!(stderr(&missing).contains("there is no lesson 99"));
 }
 
+/// What must never reach a learner's eyes unasked: the markup and the checks' shell.
+fn raw_markup(text: &str) -> Vec<&'static str> {
+    [
+        "<!--",
+        "-->",
+        "&lt;!--",
+        "<details",
+        "</details>",
+        "<summary",
+        "check:",
+        "$(mine",
+    ]
+    .into_iter()
+    .filter(|m| text.contains(m))
+    .collect()
+}
+
+/// Text without terminal escape sequences (ESC [ … letter).
+fn without_escapes(text: &str) -> String {
+    let mut out = String::new();
+    let mut chars = text.chars();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' {
+            for d in chars.by_ref() {
+                if d.is_ascii_alphabetic() {
+                    break;
+                }
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// The parts of markdown a learner copies: fenced lines and `inline code`.
+fn code_in(markdown: &str) -> Vec<String> {
+    let mut code = Vec::new();
+    let mut fence = false;
+    for line in markdown.lines() {
+        if line.trim_start().starts_with("```") {
+            fence = !fence;
+        } else if fence {
+            code.push(line.trim().to_string());
+        } else {
+            code.extend(line.split('`').skip(1).step_by(2).map(String::from));
+        }
+    }
+    code
+}
+
+/// Every lesson in the terminal (piped, rendered, with --hint and --solution) and in the book
+/// shows no raw markup; hints and solutions only when asked for, folded in the book; the
+/// lesson names `glassbox lesson N --check`; a `*` in a command shows whole.
 #[test]
-fn every_exercise_check_turns_done_when_its_solution_runs() {
-    if !root_or_skip("every_exercise_check_turns_done_when_its_solution_runs") {
+fn every_lesson_shows_no_raw_markup_in_the_terminal_or_the_book() {
+    let mut problems = Vec::new();
+    let lessons = glassbox::lesson::all();
+    for l in &lessons {
+        let n = l.number.to_string();
+        let form = |flag: Option<&str>| {
+            let mut c = glassbox();
+            c.args(["lesson", &n]);
+            c.args(flag);
+            let o = c.output().unwrap();
+            assert!(o.status.success(), "{}", stderr(&o));
+            stdout(&o)
+        };
+        let (plain, hints, solutions) =
+            (form(None), form(Some("--hint")), form(Some("--solution")));
+        let check_named = format!("glassbox lesson {n} --check");
+        for (name, text) in [
+            ("", &plain),
+            (" --hint", &hints),
+            (" --solution", &solutions),
+        ] {
+            let raw = raw_markup(text);
+            if !raw.is_empty() {
+                problems.push(format!("`glassbox lesson {n}{name}` shows {raw:?}"));
+            }
+            if !text.contains(&check_named) {
+                problems.push(format!(
+                    "`glassbox lesson {n}{name}` never names `{check_named}`"
+                ));
+            }
+        }
+        for e in &l.exercises {
+            let hint = e.hint.as_deref().unwrap_or_default();
+            let first = hint
+                .split_whitespace()
+                .take(4)
+                .collect::<Vec<_>>()
+                .join(" ");
+            let solution = e.solution.as_deref().unwrap_or_default();
+            if plain.contains("**Hint:**") || plain.contains("**Solution:**") {
+                problems.push(format!(
+                    "`glassbox lesson {n}` shows hints or solutions unasked"
+                ));
+            }
+            if !hints.contains(&first) || hints.contains("**Solution:**") {
+                problems.push(format!(
+                    "`glassbox lesson {n} --hint`: no hint {first:?}, or a solution"
+                ));
+            }
+            if !solutions.contains(solution) || !solutions.contains(&first) {
+                problems.push(format!(
+                    "`glassbox lesson {n} --solution` lacks {solution:?}"
+                ));
+            }
+        }
+        // On a terminal: rendered as termimad draws it; what a learner copies stays whole.
+        for (name, markdown) in [("", &plain), (" --solution", &solutions)] {
+            let drawn = without_escapes(&glassbox::lesson::render_terminal(markdown, 200));
+            let raw = raw_markup(&drawn);
+            if !raw.is_empty() {
+                problems.push(format!("lesson {n}{name} on a terminal shows {raw:?}"));
+            }
+            for code in code_in(markdown).iter().filter(|c| c.contains('*')) {
+                if !drawn.contains(code.as_str()) {
+                    problems.push(format!("lesson {n}{name} on a terminal mangles `{code}`"));
+                }
+            }
+        }
+    }
+    // In the book: hints and solutions folded in <details>, the markup nowhere in sight.
+    if tool_or_skip(
+        "every_lesson_shows_no_raw_markup_in_the_terminal_or_the_book (book)",
+        "mdbook",
+    ) {
+        let out = tempfile::tempdir().unwrap();
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("lessons");
+        let o = Command::new("mdbook")
+            .arg("build")
+            .arg(&dir)
+            .arg("--dest-dir")
+            .arg(out.path())
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", stderr(&o));
+        for l in &lessons {
+            let page = out.path().join(format!("{:02}-{}.html", l.number, l.slug));
+            let html = std::fs::read_to_string(&page).unwrap();
+            // HTML comments are hidden by the browser; what is left is what a reader sees.
+            let mut seen = html.clone();
+            while let (Some(a), Some(b)) = (seen.find("<!--"), seen.find("-->")) {
+                if b < a {
+                    break;
+                }
+                seen.replace_range(a..b + 3, "");
+            }
+            if seen.contains("&lt;!--") || seen.contains("$(mine") || seen.contains("check: ") {
+                problems.push(format!("{} shows raw markup", page.display()));
+            }
+            let folds = |what: &str| {
+                seen.matches(&format!("<details><summary>{what}</summary>"))
+                    .count()
+            };
+            if folds("Hint") != l.exercises.len() || folds("Solution") != l.exercises.len() {
+                problems.push(format!(
+                    "{}: {} hint and {} solution folds for {} exercises",
+                    page.display(),
+                    folds("Hint"),
+                    folds("Solution"),
+                    l.exercises.len()
+                ));
+            }
+            if !seen.contains(&format!("glassbox lesson {} --check", l.number)) {
+                problems.push(format!("{} never names --check", page.display()));
+            }
+        }
+    }
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+}
+
+/// A command with none of the caller's GLASSBOX_* settings, glassbox on PATH, colour off,
+/// working in `dir` with the state directory `state`: one learner's terminal.
+fn learner_command(prog: &str, dir: &std::path::Path, state: &std::path::Path) -> Command {
+    let mut c = Command::new(prog);
+    for (key, _) in std::env::vars_os() {
+        if key.to_string_lossy().starts_with("GLASSBOX_") {
+            c.env_remove(key);
+        }
+    }
+    c.current_dir(dir)
+        .env("PATH", path_with_glassbox())
+        .env("GLASSBOX_STATE_DIR", state)
+        .env("NO_COLOR", "1")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    c
+}
+
+/// An exercise's solution as the tests run it: kept alive until SIGTERM, then its cleanup;
+/// inside a throwaway network namespace for a lesson tested in one.
+fn solution_argv(l: &Lesson, e: &Exercise) -> Vec<String> {
+    let script = format!(
+        "trap '{}; exit' TERM\n{}\nsleep 300 & wait\n",
+        e.cleanup.as_deref().unwrap_or("true"),
+        e.solution.as_deref().unwrap_or("false")
+    );
+    if l.needs_netns {
+        let inner = format!("ip link set lo up\n{script}");
+        ["unshare", "--net", "sh", "-c", &inner]
+            .map(String::from)
+            .to_vec()
+    } else {
+        ["sh", "-c", &script].map(String::from).to_vec()
+    }
+}
+
+/// SIGTERM to a process group (glassbox passes it on, then removes what it made), then
+/// SIGKILL to whatever is left.
+fn stop_group(leader: i32) {
+    unsafe { libc::kill(-leader, libc::SIGTERM) };
+    for _ in 0..500 {
+        if unsafe { libc::kill(-leader, 0) } != 0 {
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    unsafe { libc::kill(-leader, libc::SIGKILL) };
+}
+
+/// `glassbox lesson N --check` from the learner's terminal: its own session, in `dir`.
+fn check_output(n: u32, dir: &std::path::Path, state: &std::path::Path) -> String {
+    let o = learner_command("setsid", dir, state)
+        .arg(bin())
+        .args(["lesson", &n.to_string(), "--check"])
+        .stdout(Stdio::piped())
+        .output()
+        .unwrap();
+    stdout(&o)
+}
+
+/// Another learner on the same machine does the exercise, in a terminal (session) and
+/// directory of their own, and waits until their own check says done. Returns their
+/// process group leader, or None when their check never said done.
+fn start_other_learner(
+    l: &Lesson,
+    e: &Exercise,
+    done_line: &str,
+    dir: &std::path::Path,
+    state: &std::path::Path,
+) -> Option<i32> {
+    let script = format!(
+        "echo $$ > leader; \"$@\" & until glassbox lesson {} --check | grep -qF \"$DONE\"; do sleep 0.1; done; touch ready; wait",
+        l.number
+    );
+    // setsid -f: a session of their own, and not a child of this test (our learner's shell).
+    learner_command("setsid", dir, state)
+        .args(["-f", "sh", "-c", &script, "other-learner"])
+        .args(solution_argv(l, e))
+        .env("DONE", done_line)
+        .status()
+        .unwrap();
+    let leader = || -> Option<i32> {
+        std::fs::read_to_string(dir.join("leader"))
+            .ok()?
+            .trim()
+            .parse()
+            .ok()
+    };
+    for _ in 0..600 {
+        if dir.join("ready").exists() {
+            return leader();
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    if let Some(pid) = leader() {
+        stop_group(pid);
+    }
+    None
+}
+
+/// Each check, twice: another learner's finished exercise (the same solution, run from their
+/// own terminal, directory and state) must leave ours "not yet"; our own solution must make
+/// it "done".
+#[test]
+fn every_exercise_check_sees_only_the_learners_own_work() {
+    if !root_or_skip("every_exercise_check_sees_only_the_learners_own_work") {
         return;
     }
     let _one_at_a_time = MACHINE.lock().unwrap_or_else(|e| e.into_inner());
-    let path = path_with_glassbox();
     let mut problems = Vec::new();
     for l in glassbox::lesson::all() {
         for (i, e) in l.exercises.iter().enumerate() {
-            let Some(solution) = &e.solution else {
-                problems.push(format!(
-                    "lesson {} exercise {} has no solution to test its check with",
-                    l.number,
-                    i + 1
-                ));
+            let what = format!("lesson {} exercise {}", l.number, i + 1);
+            if e.solution.is_none() {
+                problems.push(format!("{what} has no solution to test its check with"));
                 continue;
-            };
+            }
             let done_line = format!("✓ exercise {}: {} — done", i + 1, e.title);
-            // The solution runs in its own process group, so all of it can be stopped after.
-            let state = tempfile::tempdir().unwrap();
-            let mut child = std::process::Command::new("setsid")
-                .args(["sh", "-c", solution])
-                .env("PATH", &path)
-                .env("GLASSBOX_STATE_DIR", state.path())
-                .env("NO_COLOR", "1")
-                .stdout(std::process::Stdio::null())
-                .stderr(std::process::Stdio::null())
+            let (mine, my_state) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+            let (theirs, their_state) =
+                (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+
+            let other = start_other_learner(&l, e, &done_line, theirs.path(), their_state.path());
+            if other.is_none() {
+                problems.push(format!(
+                    "{what}: another learner ran the solution, and their own check never said done"
+                ));
+            }
+            let before = check_output(l.number, mine.path(), my_state.path());
+            if before.contains(&done_line) {
+                problems.push(format!(
+                    "{what}: done before the learner did anything (another learner's work counted):\n{before}"
+                ));
+            }
+
+            // Our learner does it: the solution in its own process group, a child of this test.
+            let argv = solution_argv(&l, e);
+            let mut child = learner_command("setsid", mine.path(), my_state.path())
+                .args(&argv)
                 .spawn()
                 .unwrap();
-            let mut seen = String::new();
-            for _ in 0..100 {
-                let o = glassbox()
-                    .args(["lesson", &l.number.to_string(), "--check"])
-                    .output()
-                    .unwrap();
-                seen = stdout(&o);
-                if seen.contains(&done_line) {
+            let mut after = String::new();
+            for _ in 0..200 {
+                after = check_output(l.number, mine.path(), my_state.path());
+                if after.contains(&done_line) {
                     break;
                 }
                 std::thread::sleep(std::time::Duration::from_millis(50));
             }
-            // SIGTERM first: glassbox passes it on, then removes what it made.
-            let group = -(child.id() as i32);
-            unsafe { libc::kill(group, libc::SIGTERM) };
+            stop_group(child.id() as i32);
             let _ = child.wait();
-            for _ in 0..500 {
-                if unsafe { libc::kill(group, 0) } != 0 {
-                    break;
+            if let Some(pid) = other {
+                stop_group(pid);
+            }
+            if !after.contains(&done_line) {
+                problems.push(format!(
+                    "{what}: the check never said done after the solution:\n{after}"
+                ));
+            }
+            for state in [my_state.path(), their_state.path()] {
+                if let Some(left) = leftovers(state) {
+                    problems.push(format!("{what}: the solution left host changes:\n{left}"));
                 }
-                std::thread::sleep(std::time::Duration::from_millis(10));
-            }
-            unsafe { libc::kill(group, libc::SIGKILL) };
-            if let Some(left) = leftovers(state.path()) {
-                problems.push(format!(
-                    "lesson {} exercise {}: the solution left host changes:
-{left}",
-                    l.number,
-                    i + 1
-                ));
-            }
-            if !seen.contains(&done_line) {
-                problems.push(format!(
-                    "lesson {} exercise {}: the check never said done:\n{seen}",
-                    l.number,
-                    i + 1
-                ));
             }
         }
     }

@@ -2,8 +2,11 @@
 //!
 //! The lesson files are embedded at build time (build.rs). On a terminal a lesson is rendered
 //! (headings, code, emphasis) and paged when longer than the screen; piped, it is printed as
-//! plain markdown. `--check` runs the exercise checks and says, for each, done or not yet.
+//! plain markdown. Either way the hidden markup (checks, folded hints and solutions) is left
+//! out unless `--hint` or `--solution` asks for it. `--check` runs the exercise checks and
+//! says, for each, done or not yet.
 
+pub mod check;
 pub mod parse;
 
 use crate::error::{Error, Result};
@@ -39,10 +42,10 @@ pub fn main(a: &crate::cli::LessonArgs) -> Result<i32> {
             Ok(0)
         }
         (Some(n), false) => {
-            show(&find(n)?);
+            show(&find(n)?, a.hint || a.solution, a.solution);
             Ok(0)
         }
-        (Some(n), true) => check(&find(n)?),
+        (Some(n), true) => check::check(&find(n)?),
     }
 }
 
@@ -71,28 +74,33 @@ fn write_files(l: &Lesson) -> Result<i32> {
 
 fn list() {
     println!(
-        "The lessons (read one with `glassbox lesson N`, check your exercises with `--check`):"
+        "The lessons (read one with `glassbox lesson N`; `--check` checks your exercises, `--hint` and `--solution` help with them):"
     );
     for l in all() {
         println!("  {:>2}  {}", l.number, l.title);
     }
 }
 
-fn show(l: &Lesson) {
+fn show(l: &Lesson, hints: bool, solutions: bool) {
+    let text = parse::shown(l.text, hints, solutions);
     let out = std::io::stdout();
     if !out.is_terminal() {
-        print!("{}", l.text);
+        print!("{text}");
         return;
     }
-    let skin = termimad::MadSkin::default();
     let (width, height) = termimad::terminal_size();
-    let rendered = skin
-        .text(l.text, Some(width.clamp(40, 100) as usize))
-        .to_string();
+    let rendered = render_terminal(&text, width.clamp(40, 100) as usize);
     if rendered.lines().count() + 2 > height as usize && page(&rendered) {
         return;
     }
     print!("{rendered}");
+}
+
+/// Markdown as a terminal shows it (headings, code, emphasis), `width` columns wide.
+pub fn render_terminal(markdown: &str, width: usize) -> String {
+    termimad::MadSkin::default()
+        .text(markdown, Some(width))
+        .to_string()
 }
 
 /// Show `text` through the pager (`$PAGER`, else `less -R`); false if none could start.
@@ -113,48 +121,4 @@ fn page(text: &str) -> bool {
         let _ = stdin.write_all(text.as_bytes());
     }
     child.wait().is_ok()
-}
-
-/// Run each exercise's check: done, or not yet with the hint.
-fn check(l: &Lesson) -> Result<i32> {
-    if l.exercises.is_empty() {
-        println!("Lesson {} has no exercises to check.", l.number);
-        return Ok(0);
-    }
-    println!("{}", l.title);
-    // The checks call glassbox too: find it where this one is, even when it is not on PATH.
-    let path = match std::env::current_exe()
-        .ok()
-        .and_then(|p| p.parent().map(|d| d.to_path_buf()))
-    {
-        Some(dir) => format!(
-            "{}:{}",
-            dir.display(),
-            std::env::var("PATH").unwrap_or_default()
-        ),
-        None => std::env::var("PATH").unwrap_or_default(),
-    };
-    let mut done = 0;
-    for (i, e) in l.exercises.iter().enumerate() {
-        let ok = e.check.as_deref().is_some_and(|c| {
-            std::process::Command::new("sh")
-                .args(["-c", c])
-                .env("PATH", &path)
-                .stdout(std::process::Stdio::null())
-                .stderr(std::process::Stdio::null())
-                .status()
-                .is_ok_and(|s| s.success())
-        });
-        if ok {
-            done += 1;
-            println!("  ✓ exercise {}: {} — done", i + 1, e.title);
-        } else {
-            println!("  ✗ exercise {}: {} — not yet", i + 1, e.title);
-            if let Some(h) = &e.hint {
-                println!("      hint: {h}");
-            }
-        }
-    }
-    println!("{done} of {} done.", l.exercises.len());
-    Ok(if done == l.exercises.len() { 0 } else { 1 })
 }

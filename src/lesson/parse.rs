@@ -5,8 +5,12 @@
 //! the output to expect. In expected output, a line `...` stands for any number of lines and
 //! `[..]` inside a line for any text (pids, addresses, times). An exercise is a `### Exercise`
 //! heading followed, anywhere in its section, by `<!-- check: SHELL -->` (exits 0 when the
-//! learner has done it), `<!-- hint: TEXT -->` and `<!-- solution: SHELL -->` (what the
-//! tests run, in the background, to show the check turns to done). A lesson that needs its own network
+//! learner has done it; hidden everywhere), a hint and a solution folded in
+//! `<details><summary>Hint</summary>` … `</details>` (and `Solution`, whose ```sh block is
+//! what the tests run to show the check turns to done), and optionally
+//! `<!-- cleanup: SHELL -->` (what the tests run after the solution, on SIGTERM). The folds
+//! open with a click in the book; the terminal leaves them out unless asked for (`--hint`,
+//! `--solution`). A lesson that needs its own network
 //! namespace when tested says `<!-- test: netns -->`. A fenced block whose info string has
 //! `file=NAME` (```` ```c file=escape.c ````) is a file the lesson's commands use: the tests
 //! write it into the working directory first, and `glassbox lesson N --files` writes it out
@@ -27,6 +31,7 @@ pub struct Exercise {
     pub check: Option<String>,
     pub hint: Option<String>,
     pub solution: Option<String>,
+    pub cleanup: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -68,7 +73,29 @@ pub fn parse(file_name: &str, text: &'static str) -> Lesson {
     let mut needs_netns = false;
     let mut files: Vec<(String, String)> = Vec::new();
     let mut in_file: Option<(String, String)> = None;
+    let mut fold: Option<(Fold, Vec<&str>)> = None;
     for (i, line) in text.lines().enumerate() {
+        if let Some((kind, body)) = fold.as_mut() {
+            if line.trim() == "</details>" {
+                let (kind, body) = (*kind, std::mem::take(body));
+                fold = None;
+                if let Some(e) = exercises.last_mut() {
+                    match kind {
+                        Fold::Hint => e.hint = Some(join_prose(&body)),
+                        Fold::Solution => e.solution = Some(code_of(&body)),
+                    }
+                }
+            } else {
+                body.push(line);
+            }
+            continue;
+        }
+        if !in_console && !in_other_fence && in_file.is_none() {
+            if let Some(kind) = fold_start(line) {
+                fold = Some((kind, Vec::new()));
+                continue;
+            }
+        }
         let fence = line.trim_start().starts_with("```");
         if let Some((name, content)) = in_file.as_mut() {
             if fence {
@@ -142,18 +169,15 @@ pub fn parse(file_name: &str, text: &'static str) -> Lesson {
                 check: None,
                 hint: None,
                 solution: None,
+                cleanup: None,
             });
         } else if let Some(c) = comment_value(line, "check") {
             if let Some(e) = exercises.last_mut() {
                 e.check = Some(c.to_string());
             }
-        } else if let Some(h) = comment_value(line, "hint") {
+        } else if let Some(c) = comment_value(line, "cleanup") {
             if let Some(e) = exercises.last_mut() {
-                e.hint = Some(h.to_string());
-            }
-        } else if let Some(so) = comment_value(line, "solution") {
-            if let Some(e) = exercises.last_mut() {
-                e.solution = Some(so.to_string());
+                e.cleanup = Some(c.to_string());
             }
         } else if comment_value(line, "test") == Some("netns") {
             needs_netns = true;
@@ -169,6 +193,104 @@ pub fn parse(file_name: &str, text: &'static str) -> Lesson {
         needs_netns,
         files,
     }
+}
+
+/// The two folds an exercise may have.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Fold {
+    Hint,
+    Solution,
+}
+
+/// `<details><summary>Hint</summary>` (or `Solution`) opens a fold.
+fn fold_start(line: &str) -> Option<Fold> {
+    let inner = line
+        .trim()
+        .strip_prefix("<details><summary>")?
+        .strip_suffix("</summary>")?;
+    match inner {
+        "Hint" => Some(Fold::Hint),
+        "Solution" => Some(Fold::Solution),
+        _ => None,
+    }
+}
+
+/// A hint's lines as one line of text (`--check` prints it after a "not yet").
+fn join_prose(body: &[&str]) -> String {
+    body.iter()
+        .map(|l| l.trim())
+        .filter(|l| !l.is_empty())
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// The shell inside a solution's fenced block (or the whole fold when it has none).
+fn code_of(body: &[&str]) -> String {
+    let fences: Vec<usize> = (0..body.len())
+        .filter(|&i| body[i].trim_start().starts_with("```"))
+        .collect();
+    let lines = match fences.as_slice() {
+        [a, b, ..] => &body[a + 1..*b],
+        _ => body,
+    };
+    lines.join("\n").trim().to_string()
+}
+
+/// The lesson as a learner reads it: no HTML comments, and the hint and solution folds
+/// only when asked for (as "Hint:" / "Solution:" paragraphs where they stand).
+pub fn shown(text: &str, hints: bool, solutions: bool) -> String {
+    let mut out = String::new();
+    let mut fold: Option<Fold> = None;
+    let mut comment = false;
+    let mut fence = false;
+    // Where markup was left out, the blank line after it goes too (no holes in the text).
+    let mut hole = false;
+    for line in text.lines() {
+        let t = line.trim();
+        if let Some(kind) = fold {
+            if t == "</details>" {
+                fold = None;
+                hole = true;
+            } else if (kind == Fold::Hint && hints) || (kind == Fold::Solution && solutions) {
+                out.push_str(line);
+                out.push('\n');
+            }
+            continue;
+        }
+        if comment {
+            comment = !t.contains("-->");
+            hole = true;
+            continue;
+        }
+        if t.starts_with("```") {
+            fence = !fence;
+        } else if !fence {
+            if let Some(kind) = fold_start(line) {
+                fold = Some(kind);
+                let (wanted, label) = match kind {
+                    Fold::Hint => (hints, "**Hint:**"),
+                    Fold::Solution => (solutions, "**Solution:**"),
+                };
+                if wanted {
+                    out.push_str(label);
+                    out.push('\n');
+                }
+                continue;
+            }
+            if t.starts_with("<!--") {
+                comment = !t.ends_with("-->");
+                hole = true;
+                continue;
+            }
+            if hole && t.is_empty() && (out.is_empty() || out.ends_with("\n\n")) {
+                continue;
+            }
+        }
+        hole = false;
+        out.push_str(line);
+        out.push('\n');
+    }
+    out
 }
 
 /// Whether `actual` output matches the `expected` lines (`...` lines and `[..]` wildcards).
@@ -215,7 +337,7 @@ pub fn wildcard_match(pattern: &str, text: &str, wildcard: &str) -> bool {
 mod tests {
     use super::*;
 
-    const SAMPLE: &str = "# Lesson: a sample\n<!-- test: netns -->\n\n```console\n$ echo hi\nhi\n$ printf 'a\\nb\\n' \\\n  | cat\na\n...\n```\n\n```sh\n$ not a step\n```\n\n### Exercise 1: Do it\nText.\n<!-- check: test -e /tmp -->\n<!-- hint: make it -->\n";
+    const SAMPLE: &str = "# Lesson: a sample\n<!-- test: netns -->\n\n```console\n$ echo hi\nhi\n$ printf 'a\\nb\\n' \\\n  | cat\na\n...\n```\n\n```sh\n$ not a step\n```\n\n### Exercise 1: Do it\nText.\n<!-- check: test -e /tmp -->\n<details><summary>Hint</summary>\n\nmake\nit\n\n</details>\n<details><summary>Solution</summary>\n\n```sh\nmkdir /tmp\n```\n\n</details>\n<!-- cleanup: true -->\nAfter.\n";
 
     #[test]
     fn parses_steps_exercises_and_options() {
@@ -242,8 +364,39 @@ mod tests {
                 title: "Do it".into(),
                 check: Some("test -e /tmp".into()),
                 hint: Some("make it".into()),
-                solution: None
+                solution: Some("mkdir /tmp".into()),
+                cleanup: Some("true".into()),
             }]
+        );
+    }
+
+    #[test]
+    fn shown_hides_comments_and_folds_unless_asked() {
+        let plain = shown(SAMPLE, false, false);
+        assert!(
+            !plain.contains("<!--") && !plain.contains("<details>"),
+            "{plain}"
+        );
+        assert!(
+            !plain.contains("make") && !plain.contains("mkdir"),
+            "{plain}"
+        );
+        assert!(
+            plain.contains("Text.\n") && plain.contains("After.\n"),
+            "{plain}"
+        );
+        assert!(plain.contains("$ printf"), "console blocks stay: {plain}");
+        let hints = shown(SAMPLE, true, false);
+        assert!(hints.contains("**Hint:**\n\nmake\nit\n"), "{hints}");
+        assert!(!hints.contains("mkdir"), "{hints}");
+        let both = shown(SAMPLE, true, true);
+        assert!(
+            both.contains("**Solution:**\n\n```sh\nmkdir /tmp\n```"),
+            "{both}"
+        );
+        assert!(
+            !both.contains("<!--") && !both.contains("</details>"),
+            "{both}"
         );
     }
 
