@@ -27,6 +27,7 @@ fn a_child_whose_parent_dies_at_the_gate_does_not_go_on() {
                 Ok((Forked::Parent(b), gate)) => {
                     let _ = unsafe { libc::write(fds[1], (&b as *const i32).cast(), 4) };
                     if parent_lets_go {
+                        let _ = sys.let_go(gate.as_ref().unwrap());
                         drop(gate);
                     } else {
                         std::mem::forget(gate);

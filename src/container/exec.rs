@@ -157,7 +157,7 @@ pub fn main(a: &ExecArgs, sys: &Sys) -> Result<i32> {
                 }
             }
             drop(console);
-            let ended = sys.wait_releasing(child, gate, "wait for the command to end");
+            let ended = sys.wait_releasing(child, gate.as_ref(), "wait for the command to end");
             if let Some(r) = relay {
                 sys.wait(
                     r,

@@ -8,12 +8,14 @@
 //!       └─ "running" / "exited N" ┘    (a pipe: the front prints the id, or the failure, and exits)
 //! ```
 //!
-//! The supervisor learns that the command started from a close-on-exec pipe the container
-//! holds: end-of-file without a byte means execve(2) succeeded; a byte-string means the
-//! container failed first (with that exit code).
+//! The supervisor learns that the command started from the channel it shares with the
+//! container (see [`crate::sys::channel`]): the container's end is close-on-exec, so its
+//! end closing without a message means execve(2) succeeded; a `Failed` message means the
+//! container failed first, and why.
 
 use crate::error::{Error, Result};
 use crate::store::containers::Container;
+use crate::sys::channel::{Channel, Message};
 use crate::sys::process::Forked;
 use crate::sys::Sys;
 use std::io::{Read, Write};
@@ -25,9 +27,6 @@ pub struct Detached {
     report: Option<OwnedFd>,
     /// The container's log, opened O_APPEND: its stdout and stderr.
     log: OwnedFd,
-    /// The exec pipe: the container holds the write end until execve(2) closes it.
-    exec_read: OwnedFd,
-    exec_write: Option<OwnedFd>,
     /// Where the supervisor's own narration goes once the front has gone.
     supervisor_log: std::path::PathBuf,
 }
@@ -47,33 +46,40 @@ impl Detached {
         self.log.as_raw_fd()
     }
 
-    /// In the container, when it fails before execve: tell the supervisor its exit code.
-    pub fn child_failed(&self, code: i32) {
-        if let Some(w) = &self.exec_write {
-            let _ = nix::unistd::write(w, code.to_string().as_bytes());
-        }
-    }
-
-    /// In the supervisor, with the container let go: wait for its execve (or its failure),
-    /// tell the front, then stop writing to the terminal.
-    pub fn report_start(&mut self, sys: &Sys, pid: i32, c: Option<&Container>) -> Result<()> {
-        drop(self.exec_write.take());
-        let mut got = String::new();
-        let _ = std::fs::File::from(
-            self.exec_read
-                .try_clone()
-                .map_err(|e| Error::io("cannot read the exec pipe", &e, "try again"))?,
-        )
-        .read_to_string(&mut got);
-        let message = if got.is_empty() {
-            sys.narrator.note(&format!(
-                "the container runs (pid {pid} on the host); its output goes to {}",
-                c.map(|c| c.log_path().display().to_string())
-                    .unwrap_or_default()
-            ));
-            "running".to_string()
-        } else {
-            format!("exited {got}")
+    /// In the supervisor: let the container go, wait for its execve (or its failure, which
+    /// is reported here, on the terminal, once), tell the front, then stop writing to the
+    /// terminal.
+    pub fn report_start(
+        &mut self,
+        sys: &Sys,
+        pid: i32,
+        gate: Option<&Channel>,
+        c: Option<&Container>,
+    ) -> Result<()> {
+        let failed = match gate {
+            Some(gate) => {
+                sys.let_go(gate)?;
+                sys.recv_message(
+                    gate,
+                    "wait until the command starts (the container's end closes at its execve) or the container says why it failed",
+                )?
+            }
+            None => None,
+        };
+        let message = match failed {
+            Some(Message::Failed(f)) => {
+                let e = f.into_error();
+                crate::report_child_error(&e);
+                format!("exited {}", e.code)
+            }
+            _ => {
+                sys.narrator.note(&format!(
+                    "the container runs (pid {pid} on the host); its output goes to {}",
+                    c.map(|c| c.log_path().display().to_string())
+                        .unwrap_or_default()
+                ));
+                "running".to_string()
+            }
         };
         if let Some(r) = self.report.take() {
             let mut f = std::fs::File::from(r);
@@ -119,7 +125,6 @@ pub fn start(
             )
         })?;
     let (report_read, report_write) = pipe()?;
-    let (exec_read, exec_write) = pipe()?;
     let n = sys.narrator;
     n.stage(
         "detach",
@@ -138,8 +143,6 @@ pub fn start(
                 let det = Detached {
                     report: Some(report_write),
                     log: log.into(),
-                    exec_read,
-                    exec_write: Some(exec_write),
                     supervisor_log: c.dir.join("supervisor.log"),
                 };
                 supervise(det)
@@ -151,8 +154,6 @@ pub fn start(
         }
         Forked::Parent(_) => {
             drop(report_write);
-            drop(exec_write);
-            drop(exec_read);
             let mut got = String::new();
             let _ = std::fs::File::from(report_read).read_to_string(&mut got);
             match got.split_once(' ') {
