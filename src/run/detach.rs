@@ -58,7 +58,8 @@ impl Detached {
     ) -> Result<()> {
         let failed = match gate {
             Some(gate) => {
-                sys.let_go(gate)?;
+                // A container already dead is EPIPE here; the supervisor's wait then says how it ended.
+                let _ = sys.let_go(gate);
                 sys.recv_message(
                     gate,
                     "wait until the command starts (the container's end closes at its execve) or the container says why it failed",
