@@ -35,6 +35,18 @@ impl Env {
     }
 }
 
+/// `glassbox rm -f NAME` when dropped: a failed assertion leaves no container running.
+struct RemoveOnDrop<'a>(&'a Env, &'a str);
+
+impl Drop for RemoveOnDrop<'_> {
+    fn drop(&mut self) {
+        let rm = self.0.glassbox(&["rm", "-f", self.1]);
+        if !std::thread::panicking() {
+            assert!(rm.status.success(), "{}", stderr(&rm));
+        }
+    }
+}
+
 /// The error a missing -w gives, said once, with its errno and its hint.
 fn assert_reported_once(o: &Output) {
     let err = stderr(o);
@@ -98,6 +110,32 @@ fn a_detached_container_that_fails_first_is_reported_once() {
     while !env.journal_is_empty() && start.elapsed() < std::time::Duration::from_secs(10) {
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
+    assert!(env.journal_is_empty());
+    assert_eq!(host_state(), before);
+}
+
+#[test]
+fn exec_of_a_missing_command_is_reported_once_by_the_parent() {
+    if !root_or_skip("exec_of_a_missing_command_is_reported_once_by_the_parent") {
+        return;
+    }
+    let _turn = HOST.lock().unwrap_or_else(|e| e.into_inner());
+    let env = Env::new();
+    let before = host_state();
+    let run = env.glassbox(&["-q", "run", "-d", "--name", "x", "busybox", "sleep", "30"]);
+    assert!(run.status.success(), "{}", stderr(&run));
+    // Removed whatever the assertions below say.
+    let removal = RemoveOnDrop(&env, "x");
+    let o = env.glassbox(&["exec", "x", "no-such-command"]);
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(127), "{err}");
+    assert_eq!(err.matches("glassbox: error:").count(), 1, "{err}");
+    assert!(
+        err.contains("\"no-such-command\" was not found on PATH"),
+        "{err}"
+    );
+    assert!(!err.contains("the command exited with status"), "{err}");
+    drop(removal);
     assert!(env.journal_is_empty());
     assert_eq!(host_state(), before);
 }

@@ -144,8 +144,8 @@ pub fn main(a: &ExecArgs, sys: &Sys) -> Result<i32> {
                 Err(e) => e,
                 Ok(never) => match never {},
             };
-            crate::report_child_error(&err);
-            std::process::exit(err.code);
+            // Told to the parent, which reports it once.
+            sys.fail_to_parent(gate.as_ref(), &err)
         }
         Forked::Parent(child) => {
             forward_signals_to(child);
@@ -165,6 +165,9 @@ pub fn main(a: &ExecArgs, sys: &Sys) -> Result<i32> {
                 )?;
             }
             let ended = ended?;
+            if let Some(e) = sys.child_failure(gate.as_ref()) {
+                return Err(e);
+            }
             n.note(&format!("the command {}", ended.describe()));
             Ok(ended.code())
         }
