@@ -79,7 +79,7 @@ pub(crate) fn supervise(
     plan: &Plan,
     container: Option<&crate::store::containers::Container>,
     removal: Option<String>,
-    detached: Option<detach::Detached>,
+    detached: Option<&mut detach::Detached>,
 ) -> Result<i32> {
     let mut made = Made::default();
     let result = run_container(sys, journal, plan, container, removal, detached, &mut made);
@@ -104,7 +104,7 @@ pub(super) fn run_container(
     plan: &Plan,
     container: Option<&crate::store::containers::Container>,
     removal: Option<String>,
-    mut detached: Option<detach::Detached>,
+    mut detached: Option<&mut detach::Detached>,
     made: &mut Made,
 ) -> Result<i32> {
     let n = sys.narrator;
@@ -293,7 +293,8 @@ pub(super) fn run_container(
             let ended = ended?;
             // A container that failed before its command started said why: reported once,
             // at the top, and kept in its state.
-            if let Some(e) = sys.child_failure(gate.as_ref()) {
+            let failed = sys.child_failure(gate.as_ref());
+            if let Some(e) = failed.or_else(|| detached.as_mut().and_then(|d| d.take_failure())) {
                 return Err(e);
             }
             n.stage("run", "the container ended");

@@ -22,6 +22,8 @@ pub const MAX_MESSAGE: usize = 64 * 1024;
 pub enum Message {
     /// Parent to child: everything the child needs from outside is ready; go on.
     Go,
+    /// Child to parent: its command started (`run -d`'s supervisor to the front).
+    Ready,
     /// Child to parent: it failed before its command could start. The parent reports it.
     Failed(Failure),
     /// Child to parent: a probe's findings (`glassbox doctor`), in the probe's own words.
