@@ -92,24 +92,38 @@ fn a_missing_workdir_is_reported_once_by_the_parent_and_kept_in_the_state() {
 }
 
 #[test]
-fn a_detached_container_that_fails_first_is_reported_once() {
-    if !root_or_skip("a_detached_container_that_fails_first_is_reported_once") {
+fn a_detached_container_that_fails_first_is_reported_once_and_recorded() {
+    if !root_or_skip("a_detached_container_that_fails_first_is_reported_once_and_recorded") {
         return;
     }
     let _turn = HOST.lock().unwrap_or_else(|e| e.into_inner());
     let env = Env::new();
     let before = host_state();
-    let o = env.glassbox(&["run", "-d", "--rm", "-w", "/missing", "busybox", "true"]);
+    let o = env.glassbox(&[
+        "run", "-d", "--name", "d", "-w", "/missing", "busybox", "true",
+    ]);
     assert_reported_once(&o);
     assert!(
         stdout(&o).is_empty(),
         "no id for a container that never ran"
     );
-    // The supervisor undoes what it made once the container has ended.
+    // The supervisor records why, and undoes what it made, once the container has ended.
     let start = std::time::Instant::now();
-    while !env.journal_is_empty() && start.elapsed() < std::time::Duration::from_secs(10) {
+    let state = || {
+        std::fs::read_dir(env.data.path().join("containers"))
+            .ok()
+            .and_then(|mut d| d.next())
+            .and_then(|e| std::fs::read_to_string(e.ok()?.path().join("state.json")).ok())
+            .unwrap_or_default()
+    };
+    while !(env.journal_is_empty() && state().contains("/missing"))
+        && start.elapsed() < std::time::Duration::from_secs(10)
+    {
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
+    assert!(state().contains("/missing"), "{}", state());
+    let rm = env.glassbox(&["rm", "d"]);
+    assert!(rm.status.success(), "{}", stderr(&rm));
     assert!(env.journal_is_empty());
     assert_eq!(host_state(), before);
 }
