@@ -18,6 +18,7 @@
 
 use crate::error::Result;
 use crate::journal::{Entry, Journal, NetNs, Resource};
+use crate::sys::channel::Message;
 use crate::sys::process::Forked;
 use crate::sys::Sys;
 use std::collections::HashMap;
@@ -229,7 +230,6 @@ fn undo_in(
     entries: &[Entry],
     report: &mut Report,
 ) {
-    use std::io::{Read, Write};
     use std::os::fd::AsFd;
     let fail_all = |report: &mut Report, why: &str| {
         for e in entries {
@@ -242,19 +242,13 @@ fn undo_in(
         Ok(fd) => fd,
         Err(why) => return fail_all(report, &why),
     };
-    let (rd, wr) = match nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC) {
-        Ok(p) => p,
-        Err(e) => return fail_all(report, &format!("cannot make a pipe: {}", e.desc())),
-    };
     let why = format!(
         "a helper that joins network namespace {} and undoes there what was made there",
         ns.describe()
     );
-    match sys.fork(0, &why) {
+    match sys.fork_gated(0, &why) {
         Err(e) => fail_all(report, &first_line(&e)),
-        Ok(Forked::Child) => {
-            drop(rd);
-            let mut out = std::fs::File::from(wr);
+        Ok((Forked::Child, gate)) => {
             let joined = sys.setns(
                 fd.as_fd(),
                 &ns.describe(),
@@ -262,6 +256,7 @@ fn undo_in(
                 libc::CLONE_NEWNET,
                 "join the network namespace these journal entries were made in",
             );
+            let mut lines = Vec::new();
             for e in entries {
                 let line = match joined
                     .as_ref()
@@ -274,15 +269,24 @@ fn undo_in(
                     }
                     Err(why) => why,
                 };
-                let _ = writeln!(out, "{line}");
+                lines.push(line);
+            }
+            if let Some(g) = &gate {
+                let report = Message::Report(lines.join("\n"));
+                let _ = sys.send_message(g, &report, "how each entry went, to the parent");
             }
             std::process::exit(0);
         }
-        Ok(Forked::Parent(pid)) => {
-            drop(wr);
-            let mut text = String::new();
-            let _ = std::fs::File::from(rd).read_to_string(&mut text);
-            let _ = sys.wait(pid, "collect the helper");
+        Ok((Forked::Parent(pid), gate)) => {
+            let _ = sys.wait_releasing(pid, gate.as_ref(), "collect the helper");
+            let text = match gate
+                .as_ref()
+                .map(|g| sys.recv_message_now(g, "the helper's report"))
+            {
+                Some(Ok(Some(Message::Report(text)))) => text,
+                _ => String::new(),
+            };
+            // One line per entry, in order: those missing were not reached.
             let mut lines = text.lines();
             for e in entries {
                 let what = e.resource.describe();

@@ -27,6 +27,7 @@ fn a_child_whose_parent_dies_at_the_gate_does_not_go_on() {
                 Ok((Forked::Parent(b), gate)) => {
                     let _ = unsafe { libc::write(fds[1], (&b as *const i32).cast(), 4) };
                     if parent_lets_go {
+                        let _ = sys.let_go(gate.as_ref().unwrap());
                         drop(gate);
                     } else {
                         std::mem::forget(gate);
@@ -53,4 +54,48 @@ fn a_child_whose_parent_dies_at_the_gate_does_not_go_on() {
         }
         assert_eq!(marker.exists(), expect, "parent let go: {parent_lets_go}");
     }
+}
+
+#[test]
+fn a_child_that_fails_tells_its_parent_why_and_the_parent_gets_it_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let verdict = dir.path().join("verdict");
+    // A stands for glassbox, in a process of its own (the test harness has threads).
+    let a = unsafe { libc::fork() };
+    if a == 0 {
+        let narrator = Narrator::silent();
+        let sys = Sys::new(&narrator);
+        let code = match sys.fork_gated(0, "the gated child") {
+            Ok((Forked::Child, gate)) => {
+                let e = glassbox::error::Error::sys(
+                    "chdir(\"/missing\") failed",
+                    nix::errno::Errno::ENOENT,
+                    "give a directory that exists",
+                )
+                .with_code(126);
+                sys.fail_to_parent(gate.as_ref(), &e)
+            }
+            Ok((Forked::Parent(b), gate)) => {
+                let ended = sys.wait_releasing(b, gate.as_ref(), "wait").unwrap();
+                let first = sys.child_failure(gate.as_ref());
+                let second = sys.child_failure(gate.as_ref());
+                let said = match (first, second) {
+                    (Some(e), None) => {
+                        format!("{} {:?} {} {}", ended.code(), e.errno, e.code, e.todo)
+                    }
+                    (f, s) => format!("first {f:?}, second {s:?}"),
+                };
+                let _ = std::fs::write(&verdict, said);
+                0
+            }
+            Err(_) => 1,
+        };
+        unsafe { libc::_exit(code) }
+    }
+    let mut status = 0;
+    unsafe { libc::waitpid(a, &mut status, 0) };
+    assert_eq!(
+        std::fs::read_to_string(&verdict).unwrap(),
+        "126 Some(ENOENT) 126 give a directory that exists"
+    );
 }

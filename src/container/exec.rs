@@ -144,8 +144,8 @@ pub fn main(a: &ExecArgs, sys: &Sys) -> Result<i32> {
                 Err(e) => e,
                 Ok(never) => match never {},
             };
-            crate::report_child_error(&err);
-            std::process::exit(err.code);
+            // Told to the parent, which reports it once.
+            sys.fail_to_parent(gate.as_ref(), &err)
         }
         Forked::Parent(child) => {
             forward_signals_to(child);
@@ -154,7 +154,7 @@ pub fn main(a: &ExecArgs, sys: &Sys) -> Result<i32> {
                 crate::sys::signals::ignore(&[libc::SIGINT, libc::SIGQUIT]);
             }
             drop(console);
-            let ended = sys.wait_releasing(child, gate, "wait for the command to end");
+            let ended = sys.wait_releasing(child, gate.as_ref(), "wait for the command to end");
             if let Some(r) = relay {
                 sys.wait(
                     r,
@@ -162,6 +162,9 @@ pub fn main(a: &ExecArgs, sys: &Sys) -> Result<i32> {
                 )?;
             }
             let ended = ended?;
+            if let Some(e) = sys.child_failure(gate.as_ref()) {
+                return Err(e);
+            }
             n.note(&format!("the command {}", ended.describe()));
             Ok(ended.code())
         }

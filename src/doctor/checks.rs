@@ -6,6 +6,7 @@
 
 use crate::host::cgroups::{CgroupHost, Layout, CONTROLLERS};
 use crate::host::mountinfo::{self, Mount};
+use crate::sys::channel::Message;
 use crate::sys::mount::MountArgs;
 use crate::sys::process::{find_command, Forked};
 use crate::sys::Sys;
@@ -282,50 +283,37 @@ fn probe_overlay(sys: &Sys) -> OverlayProbe {
         single: Err(why.to_string()),
         stacked: Err(why.to_string()),
     };
-    let mut fds = [0; 2];
-    if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
-        return not_tried("no pipe to the probe");
-    }
-    let (r, w) = (fds[0], fds[1]);
-    let forked = sys.fork(
+    let forked = sys.fork_gated(
         libc::CLONE_NEWNS,
         "try overlayfs in a child with its own mount namespace, which ends with it",
     );
     match forked {
-        Ok(Forked::Child) => {
-            unsafe { libc::close(r) };
+        Ok((Forked::Child, gate)) => {
             let report = probe_in_child(sys);
-            unsafe {
-                libc::write(w, report.as_ptr() as *const libc::c_void, report.len());
-                libc::_exit(0);
+            if let Some(g) = &gate {
+                let _ = sys.send_message(
+                    g,
+                    &Message::Report(report),
+                    "the probe's findings, to the parent",
+                );
             }
+            unsafe { libc::_exit(0) }
         }
-        Ok(Forked::Parent(pid)) => {
-            unsafe { libc::close(w) };
-            let mut out = Vec::new();
-            let mut buf = [0u8; 256];
-            loop {
-                let n = unsafe { libc::read(r, buf.as_mut_ptr() as *mut libc::c_void, buf.len()) };
-                if n > 0 {
-                    out.extend_from_slice(&buf[..n as usize]);
-                } else if n == 0 || nix::errno::Errno::last() != nix::errno::Errno::EINTR {
-                    break;
-                }
-            }
-            unsafe { libc::close(r) };
-            let _ = sys.wait(pid, "collect the probe child");
-            parse_probe_report(&String::from_utf8_lossy(&out))
+        Ok((Forked::Parent(pid), gate)) => {
+            let _ = sys.wait_releasing(pid, gate.as_ref(), "collect the probe child");
+            let report = match gate
+                .as_ref()
+                .map(|g| sys.recv_message_now(g, "the probe's findings"))
+            {
+                Some(Ok(Some(Message::Report(r)))) => r,
+                _ => String::new(),
+            };
+            parse_probe_report(&report)
         }
-        Err(e) => {
-            unsafe {
-                libc::close(r);
-                libc::close(w);
-            }
-            not_tried(&format!(
-                "could not start the probe: {}",
-                e.errno.map(|e| format!("{e:?}")).unwrap_or(e.what)
-            ))
-        }
+        Err(e) => not_tried(&format!(
+            "could not start the probe: {}",
+            e.errno.map(|e| format!("{e:?}")).unwrap_or(e.what)
+        )),
     }
 }
 

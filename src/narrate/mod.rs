@@ -360,11 +360,14 @@ impl Narrator {
             Some(Ok(v)) => format!(" = {v}"),
             Some(Err(e)) => format!(" = -1 {}", errno_words(e).red().bold()),
         };
-        let mut e = narration_out();
-        if !self.pending.replace(false) {
-            let _ = write!(e, "  {}", call.render().green());
-        }
-        let _ = writeln!(e, "{tail}");
+        // One write for a whole line: another process narrating at the same time (a child
+        // just let go) cannot land in the middle of it.
+        let line = if self.pending.replace(false) {
+            format!("{tail}\n")
+        } else {
+            format!("  {}{tail}\n", call.render().green())
+        };
+        let _ = narration_out().write_all(line.as_bytes());
         if self.level >= Level::Verbose {
             self.verbose_call(call);
         }

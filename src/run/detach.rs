@@ -5,41 +5,32 @@
 //! ```text
 //! glassbox run -d ──fork──▶ supervisor (setsid) ──clone──▶ container PID 1 ──execve──▶ CMD
 //!       ▲                        │    stdout, stderr ▶ containers/ID/log
-//!       └─ "running" / "exited N" ┘    (a pipe: the front prints the id, or the failure, and exits)
+//!       └──── Ready / Failed ─────┘    (the front prints the id, or reports the failure, and exits)
 //! ```
 //!
-//! The supervisor learns that the command started from a close-on-exec pipe the container
-//! holds: end-of-file without a byte means execve(2) succeeded; a byte-string means the
-//! container failed first (with that exit code).
+//! Both hops are the parent/child channel ([`crate::sys::channel`]). The supervisor learns
+//! that the command started from the container's end, which is close-on-exec: closing
+//! without a message means execve(2) succeeded; a `Failed` message says why it did not.
+//! The supervisor then tells the front `Ready`, or passes the failure on: the front, at the
+//! top, reports it once.
 
 use crate::error::{Error, Result};
 use crate::store::containers::Container;
+use crate::sys::channel::{Channel, Message};
 use crate::sys::process::Forked;
 use crate::sys::Sys;
-use std::io::{Read, Write};
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 
 /// What a detached container's supervisor holds.
 pub struct Detached {
-    /// Write end of the pipe to the front (`glassbox run -d`, which waits to print the id).
-    report: Option<OwnedFd>,
+    /// The channel to the front (`glassbox run -d`), until it has had its one message.
+    front: Option<Channel>,
     /// The container's log, opened O_APPEND: its stdout and stderr.
     log: OwnedFd,
-    /// The exec pipe: the container holds the write end until execve(2) closes it.
-    exec_read: OwnedFd,
-    exec_write: Option<OwnedFd>,
     /// Where the supervisor's own narration goes once the front has gone.
     supervisor_log: std::path::PathBuf,
-}
-
-fn pipe() -> Result<(OwnedFd, OwnedFd)> {
-    nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(|e| {
-        Error::sys(
-            "cannot make a pipe",
-            e,
-            "check the open-file limit (ulimit -n)",
-        )
-    })
+    /// The container's failure before its command started, as passed on to the front.
+    failed: Option<Error>,
 }
 
 impl Detached {
@@ -47,37 +38,47 @@ impl Detached {
         self.log.as_raw_fd()
     }
 
-    /// In the container, when it fails before execve: tell the supervisor its exit code.
-    pub fn child_failed(&self, code: i32) {
-        if let Some(w) = &self.exec_write {
-            let _ = nix::unistd::write(w, code.to_string().as_bytes());
-        }
+    /// The container's failure the front was told of, for the supervisor to record.
+    pub fn take_failure(&mut self) -> Option<Error> {
+        self.failed.take()
     }
 
-    /// In the supervisor, with the container let go: wait for its execve (or its failure),
-    /// tell the front, then stop writing to the terminal.
-    pub fn report_start(&mut self, sys: &Sys, pid: i32, c: Option<&Container>) -> Result<()> {
-        drop(self.exec_write.take());
-        let mut got = String::new();
-        let _ = std::fs::File::from(
-            self.exec_read
-                .try_clone()
-                .map_err(|e| Error::io("cannot read the exec pipe", &e, "try again"))?,
-        )
-        .read_to_string(&mut got);
-        let message = if got.is_empty() {
-            sys.narrator.note(&format!(
-                "the container runs (pid {pid} on the host); its output goes to {}",
-                c.map(|c| c.log_path().display().to_string())
-                    .unwrap_or_default()
-            ));
-            "running".to_string()
-        } else {
-            format!("exited {got}")
+    /// In the supervisor: let the container go, wait for its execve (or its failure), tell
+    /// the front, then stop writing to the terminal.
+    pub fn report_start(
+        &mut self,
+        sys: &Sys,
+        pid: i32,
+        gate: Option<&Channel>,
+        c: Option<&Container>,
+    ) -> Result<()> {
+        let said = match gate {
+            Some(gate) => {
+                // A container already dead is EPIPE here; the supervisor's wait then says how it ended.
+                let _ = sys.let_go(gate);
+                sys.recv_message(
+                    gate,
+                    "wait until the command starts (the container's end closes at its execve) or the container says why it failed",
+                )?
+            }
+            None => None,
         };
-        if let Some(r) = self.report.take() {
-            let mut f = std::fs::File::from(r);
-            let _ = f.write_all(message.as_bytes());
+        let message = match said {
+            Some(Message::Failed(f)) => {
+                self.failed = Some(f.clone().into_error());
+                Message::Failed(f)
+            }
+            _ => {
+                sys.narrator.note(&format!(
+                    "the container runs (pid {pid} on the host); its output goes to {}",
+                    c.map(|c| c.log_path().display().to_string())
+                        .unwrap_or_default()
+                ));
+                Message::Ready
+            }
+        };
+        if let Some(front) = self.front.take() {
+            let _ = sys.send_message(&front, &message, "tell glassbox run -d how the start went");
         }
         // The terminal belongs to the user again: narrate into a file from here on.
         if let Ok(f) = std::fs::OpenOptions::new()
@@ -102,7 +103,7 @@ pub fn start(
     sys: &Sys,
     c: &Container,
     print_id: bool,
-    supervise: impl FnOnce(Detached) -> Result<i32>,
+    supervise: impl FnOnce(&mut Detached) -> Result<i32>,
 ) -> Result<i32> {
     use std::os::unix::fs::OpenOptionsExt;
     let log = std::fs::OpenOptions::new()
@@ -118,56 +119,61 @@ pub fn start(
                 "check that glassbox's data directory is writable and not full",
             )
         })?;
-    let (report_read, report_write) = pipe()?;
-    let (exec_read, exec_write) = pipe()?;
     let n = sys.narrator;
     n.stage(
         "detach",
         "a supervisor stays with the container (as docker's containerd-shim) while you get your terminal back",
     );
-    match sys.fork(
+    let (forked, front) = sys.fork_gated(
         0,
         "the supervisor: the container's parent, its log keeper, its undo",
-    )? {
+    )?;
+    match forked {
         Forked::Child => {
-            drop(report_read);
-            let code = (|| {
-                sys.setsid(
-                    "a session of its own: closing the terminal does not end the container",
-                )?;
-                let det = Detached {
-                    report: Some(report_write),
-                    log: log.into(),
-                    exec_read,
-                    exec_write: Some(exec_write),
-                    supervisor_log: c.dir.join("supervisor.log"),
-                };
-                supervise(det)
-            })();
+            let mut det = Detached {
+                front,
+                log: log.into(),
+                supervisor_log: c.dir.join("supervisor.log"),
+                failed: None,
+            };
+            let code = sys
+                .setsid("a session of its own: closing the terminal does not end the container")
+                .and_then(|_| supervise(&mut det));
             if let Err(e) = &code {
-                crate::report_child_error(e);
+                match det.front.take() {
+                    // The front still waits: it reports the failure, once.
+                    Some(front) => {
+                        let _ = sys.send_message(
+                            &front,
+                            &Message::Failed(e.into()),
+                            "tell glassbox run -d why the container did not start",
+                        );
+                    }
+                    // The front has gone: the supervisor's log keeps it.
+                    None => crate::report_child_error(e),
+                }
             }
             std::process::exit(0)
         }
         Forked::Parent(_) => {
-            drop(report_write);
-            drop(exec_write);
-            drop(exec_read);
-            let mut got = String::new();
-            let _ = std::fs::File::from(report_read).read_to_string(&mut got);
-            match got.split_once(' ') {
-                _ if got == "running" => {
+            let said = match &front {
+                Some(front) => {
+                    let _ = sys.let_go(front);
+                    sys.recv_message(
+                        front,
+                        "wait until the container runs, or the supervisor says why it did not",
+                    )?
+                }
+                None => None,
+            };
+            match said {
+                Some(Message::Ready) => {
                     if print_id {
                         println!("{}", c.id());
                     }
                     Ok(0)
                 }
-                Some(("exited", code)) => {
-                    Ok(code.trim().parse().unwrap_or(crate::error::exit::GLASSBOX))
-                }
-                // The supervisor failed before the container ran: it said why, and recorded
-                // the code in the state.
-                _ if c.state().exit_code.is_some() => Ok(c.state().exit_code.unwrap_or(125)),
+                Some(Message::Failed(f)) => Err(f.into_error()),
                 _ => Err(Error::new(
                     format!(
                         "the container {} did not start: its supervisor ended first",

@@ -79,7 +79,7 @@ pub(crate) fn supervise(
     plan: &Plan,
     container: Option<&crate::store::containers::Container>,
     removal: Option<String>,
-    detached: Option<detach::Detached>,
+    detached: Option<&mut detach::Detached>,
 ) -> Result<i32> {
     let mut made = Made::default();
     let result = run_container(sys, journal, plan, container, removal, detached, &mut made);
@@ -104,7 +104,7 @@ pub(super) fn run_container(
     plan: &Plan,
     container: Option<&crate::store::containers::Container>,
     removal: Option<String>,
-    mut detached: Option<detach::Detached>,
+    mut detached: Option<&mut detach::Detached>,
     made: &mut Made,
 ) -> Result<i32> {
     let n = sys.narrator;
@@ -210,11 +210,8 @@ pub(super) fn run_container(
                 Err(e) => e,
                 Ok(never) => match never {},
             };
-            crate::report_child_error(&err);
-            if let Some(d) = &detached {
-                d.child_failed(err.code);
-            }
-            std::process::exit(err.code);
+            // Told to the parent, which reports it once and records it.
+            sys.fail_to_parent(gate.as_ref(), &err)
         }
         Forked::Parent(pid) => {
             n.stage(
@@ -263,14 +260,13 @@ pub(super) fn run_container(
                 s.error = None;
                 c.save_state(&s)?;
             }
-            let gate = match detached.as_mut() {
+            let released = match detached.as_mut() {
                 // Let the child go now, to learn whether its command started.
                 Some(d) => {
-                    drop(gate);
-                    d.report_start(sys, pid, container)?;
-                    None
+                    d.report_start(sys, pid, gate.as_ref(), container)?;
+                    true
                 }
-                None => gate,
+                None => false,
             };
             forward_signals_with_grace(pid, STOP_GRACE_SECS);
             if plan.tty {
@@ -287,10 +283,20 @@ pub(super) fn run_container(
                 "SIGINT and SIGTERM to glassbox go to the container; if it has not ended {STOP_GRACE_SECS} s later (PID 1 ignores signals it has no handler for) it gets SIGKILL, as with docker stop"
             ));
             let start = std::time::Instant::now();
-            let ended = sys.wait_releasing(pid, gate, "wait for the container to end");
+            let ended = sys.wait_releasing(
+                pid,
+                gate.as_ref().filter(|_| !released),
+                "wait for the container to end",
+            );
             // Its last output copied, your terminal as it was — whatever the wait said.
             drop(relay.and_then(|r| r.join().ok()));
             let ended = ended?;
+            // A container that failed before its command started said why: reported once,
+            // at the top, and kept in its state.
+            let failed = sys.child_failure(gate.as_ref());
+            if let Some(e) = failed.or_else(|| detached.as_mut().and_then(|d| d.take_failure())) {
+                return Err(e);
+            }
             n.stage("run", "the container ended");
             let code = match (&plan.limits, &cgroup_plan) {
                 // The cgroup report says how it ended, with what the limits did to it.

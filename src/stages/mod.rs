@@ -38,16 +38,20 @@ pub fn fork_exec_wait(
                 Err(e) => e,
                 Ok(never) => match never {},
             };
-            crate::report_child_error(&err);
-            std::process::exit(err.code);
+            sys.fail_to_parent(gate.as_ref(), &err)
         }
         Forked::Parent(pid) => {
             forward_signals_to(pid);
-            sys.wait_releasing(
+            let ended = sys.wait_releasing(
                 pid,
-                gate,
+                gate.as_ref(),
                 "wait for the command to end, then report and clean up",
-            )
+            );
+            // The child's own failure (the command not found, say) is told here, once.
+            if let Some(e) = sys.child_failure(gate.as_ref()) {
+                crate::report_child_error(&e);
+            }
+            ended
         }
     }
 }

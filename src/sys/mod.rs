@@ -12,6 +12,7 @@
 //! it: `write(3</sys/fs/cgroup/pids/x/pids.max>, "20", 2)`.
 
 pub mod bpf;
+pub mod channel;
 pub mod diagnose;
 pub mod flags;
 pub mod fs;

@@ -1,5 +1,6 @@
 //! Process calls: clone(2) as fork, execve(2), wait4(2), kill(2), prctl(2).
 
+use super::channel::{Channel, Message};
 use super::flags::CLONE_INTO_CGROUP;
 use super::{check, cstring, diagnose, quote, Sys};
 use crate::error::{exit, Error, Result};
@@ -12,25 +13,6 @@ use std::sync::atomic::{AtomicI32, Ordering};
 pub enum Forked {
     Parent(i32),
     Child,
-}
-
-/// Holds a forked child at its start; dropping it lets the child go on.
-///
-/// One end of a socket pair: dropping it sends one byte, then closes. A child that sees the
-/// end close without that byte knows its parent died before letting it go, and exits rather
-/// than start a container nobody watches. (A socket, not a pipe: MSG_NOSIGNAL keeps a child
-/// that already died from costing the parent a SIGPIPE.)
-pub struct ChildGate {
-    fd: libc::c_int,
-}
-
-impl Drop for ChildGate {
-    fn drop(&mut self) {
-        unsafe {
-            libc::send(self.fd, b"g".as_ptr().cast(), 1, libc::MSG_NOSIGNAL);
-            libc::close(self.fd);
-        }
-    }
 }
 
 /// How a waited-for child ended.
@@ -182,18 +164,23 @@ impl Sys<'_> {
     /// The child waits until the parent has narrated the result, so lines never interleave.
     pub fn fork(&self, ns_flags: libc::c_int, why: &str) -> Result<Forked> {
         let (forked, gate) = self.fork_gated(ns_flags, why)?;
-        drop(gate);
+        if let (Forked::Parent(_), Some(gate)) = (forked, &gate) {
+            // A child that already died is EPIPE here: its wait says how it ended.
+            let _ = self.let_go(gate);
+        }
         Ok(forked)
     }
 
-    /// As [`Sys::fork`], but the child stays blocked until the parent drops (or opens) the
-    /// returned gate: the parent can first prepare what the child needs (uid maps, a cgroup,
-    /// a network device) and narrate it, then let the child go on.
+    /// As [`Sys::fork`], but the child stays blocked at its gate until the parent sends
+    /// [`Message::Go`] on the returned channel ([`Sys::let_go`]): the parent can first
+    /// prepare what the child needs (uid maps, a cgroup, a network device) and narrate it.
+    /// The child gets the other end of the channel, to tell the parent why it failed.
+    /// A child whose parent closes its end without Go (it died, or gave up) exits with 125.
     pub fn fork_gated(
         &self,
         ns_flags: libc::c_int,
         why: &str,
-    ) -> Result<(Forked, Option<ChildGate>)> {
+    ) -> Result<(Forked, Option<Channel>)> {
         let flags = ns_flags | libc::SIGCHLD;
         let mut shown = super::flags::clone_flags(ns_flags);
         shown = if shown == "0" {
@@ -239,7 +226,7 @@ impl Sys<'_> {
         ns_flags: libc::c_int,
         cgroup: &Path,
         why: &str,
-    ) -> Result<(Forked, Option<ChildGate>, bool)> {
+    ) -> Result<(Forked, Option<Channel>, bool)> {
         use std::os::fd::{FromRawFd, OwnedFd};
         let c_dir = cstring(&cgroup.to_string_lossy())?;
         let open_flags = libc::O_RDONLY | libc::O_DIRECTORY | libc::O_CLOEXEC;
@@ -322,15 +309,15 @@ impl Sys<'_> {
         }
     }
 
-    /// The gate around a clone: a pipe the child blocks on until the parent drops its end.
+    /// The gate around a clone: a channel whose child end waits for [`Message::Go`].
     /// `clone` makes the call and returns what the syscall returned (0 in the child).
-    /// The outer error is a failure to make the pipe; the inner one the clone's errno,
+    /// The outer error is a failure to make the channel; the inner one the clone's errno,
     /// already narrated.
     fn gated(
         &self,
         call: &Call,
         clone: impl FnOnce() -> libc::c_long,
-    ) -> Result<std::result::Result<(Forked, Option<ChildGate>), nix::errno::Errno>> {
+    ) -> Result<std::result::Result<(Forked, Option<Channel>), nix::errno::Errno>> {
         if self.dry_run() {
             self.narrator.before(call);
             let _ = self.perform(call, || Ok(0));
@@ -338,52 +325,56 @@ impl Sys<'_> {
                 .note("(dry run: the plan goes on as the child would)");
             return Ok(Ok((Forked::Child, None)));
         }
-        let mut fds = [0; 2];
-        let made = unsafe {
-            libc::socketpair(
-                libc::AF_UNIX,
-                libc::SOCK_STREAM | libc::SOCK_CLOEXEC,
-                0,
-                fds.as_mut_ptr(),
-            )
-        };
-        if made != 0 {
-            let e = nix::errno::Errno::last();
-            return Err(Error::sys(
-                "cannot make a socket pair to start the child",
-                e,
-                "check the limit on open files (ulimit -n)",
-            ));
-        }
-        let (r, w) = (fds[0], fds[1]);
+        // The socket pair is the fork's own plumbing, made quietly as the clone's part.
+        let (parent_end, child_end) = super::channel::pair()?;
         self.narrator.before(call);
         let ret = clone();
         if ret == 0 {
             self.narrator.forget_pending();
-            unsafe { libc::close(w) };
-            let mut b = [0u8; 1];
-            // The parent's byte lets us go; an end without it means the parent died first.
-            // EINTR just means read again.
-            let released = loop {
-                let n = unsafe { libc::read(r, b.as_mut_ptr() as *mut libc::c_void, 1) };
-                if n < 0 && nix::errno::Errno::last() == nix::errno::Errno::EINTR {
-                    continue;
-                }
-                break n == 1;
-            };
-            unsafe { libc::close(r) };
-            if !released {
+            drop(parent_end);
+            if !self.wait_for_go(&child_end) {
                 unsafe { libc::_exit(crate::error::exit::GLASSBOX) };
             }
-            return Ok(Ok((Forked::Child, None)));
+            return Ok(Ok((Forked::Child, Some(child_end))));
         }
         let result = check(ret);
         self.narrator.after(call, result);
-        unsafe { libc::close(r) };
-        if result.is_err() {
-            unsafe { libc::close(w) };
+        drop(child_end);
+        Ok(result.map(|pid| (Forked::Parent(pid as i32), Some(parent_end))))
+    }
+
+    /// Send [`Message::Go`]: the child leaves its gate.
+    pub fn let_go(&self, gate: &Channel) -> Result<()> {
+        self.send_go(
+            gate,
+            "let the child leave its gate: what it needs from outside is ready",
+        )
+    }
+
+    /// In a child that failed before its command started: tell the parent why, then exit
+    /// with the error's code. The parent reports it, once ([`Sys::child_failure`]).
+    pub fn fail_to_parent(&self, ch: Option<&Channel>, err: &crate::error::Error) -> ! {
+        let told = ch.is_some_and(|ch| {
+            self.send_message(
+                ch,
+                &Message::Failed(err.into()),
+                "tell the parent why this child failed: the parent reports it",
+            )
+            .is_ok()
+        });
+        if !told {
+            // No parent to tell (a dry run): say it here.
+            crate::report_child_error(err);
         }
-        Ok(result.map(|pid| (Forked::Parent(pid as i32), Some(ChildGate { fd: w }))))
+        std::process::exit(err.code)
+    }
+
+    /// In the parent, once the child ended: the failure it sent, if it sent one.
+    pub fn child_failure(&self, gate: Option<&Channel>) -> Option<crate::error::Error> {
+        match self.recv_message_now(gate?, "did the child fail before its command started?") {
+            Ok(Some(Message::Failed(f))) => Some(f.into_error()),
+            _ => None,
+        }
     }
 
     /// wait4(2): wait for `pid` to end; returns how it ended.
@@ -393,7 +384,7 @@ impl Sys<'_> {
 
     /// wait4(2), opening `gate` only once the wait is narrated, so the child's output
     /// never lands in the middle of glassbox's lines.
-    pub fn wait_releasing(&self, pid: i32, gate: Option<ChildGate>, why: &str) -> Result<Ended> {
+    pub fn wait_releasing(&self, pid: i32, gate: Option<&Channel>, why: &str) -> Result<Ended> {
         let mut gate = gate;
         let mut status: libc::c_int = 0;
         let call = Call::new(
@@ -409,7 +400,10 @@ impl Sys<'_> {
         }
         loop {
             let ret = self.call_plain(call.clone(), || {
-                drop(gate.take());
+                if let Some(gate) = gate.take() {
+                    // A child that already died is EPIPE here: the wait says how it ended.
+                    let _ = self.let_go(gate);
+                }
                 check(
                     unsafe { libc::wait4(pid, &mut status, 0, std::ptr::null_mut()) }
                         as libc::c_long,

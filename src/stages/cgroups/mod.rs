@@ -748,7 +748,7 @@ pub fn main(spec: &CgroupSpec, command: &[String], sys: &Sys) -> Result<i32> {
     let journal = sys.journal()?;
     let mut made = apply(sys, journal.as_ref(), &plan)?;
     let started = std::time::Instant::now();
-    let forked = match sys.fork(
+    let (forked, gate) = match sys.fork_gated(
         0,
         "a child for the command; it joins the cgroups before it execs",
     ) {
@@ -777,13 +777,20 @@ pub fn main(spec: &CgroupSpec, command: &[String], sys: &Sys) -> Result<i32> {
                 }
                 Err(e) => e,
             };
-            crate::report_child_error(&err);
-            std::process::exit(err.code);
+            sys.fail_to_parent(gate.as_ref(), &err)
         }
         Forked::Parent(pid) => pid,
     };
     forward_signals_to(pid);
-    let waited = sys.wait(pid, "wait for the command to end, then report and clean up");
+    let waited = sys.wait_releasing(
+        pid,
+        gate.as_ref(),
+        "wait for the command to end, then report and clean up",
+    );
+    // The child's own failure (the command not found, say) is told here, once.
+    if let Some(e) = sys.child_failure(gate.as_ref()) {
+        crate::report_child_error(&e);
+    }
     let wall = started.elapsed();
     let usage = report::read(&plan.groups, &plan.name);
     let code = match waited {

@@ -24,6 +24,7 @@ pub mod firewall;
 
 use crate::error::{Error, Result};
 use crate::journal::{Journal, Resource};
+use crate::sys::channel::Channel;
 use crate::sys::net::{link_index, Netlink};
 use crate::sys::process::{forward_signals_to, Forked};
 use crate::sys::Sys;
@@ -183,14 +184,19 @@ pub fn main(a: &NetSpec, sys: &Sys) -> Result<i32> {
 fn none(sys: &Sys, a: &NetSpec) -> Result<i32> {
     sys.narrator
         .stage("net", "a network namespace of its own, with only lo");
-    match sys.fork(
+    let (forked, gate) = sys.fork_gated(
         libc::CLONE_NEWNET,
         "a child in a new, empty network namespace",
-    )? {
-        Forked::Child => child_finish(sys, a, None),
+    )?;
+    match forked {
+        Forked::Child => child_finish(sys, a, None, gate.as_ref()),
         Forked::Parent(pid) => {
             forward_signals_to(pid);
-            let ended = sys.wait(pid, "wait for the command to end")?;
+            let ended = sys.wait_releasing(pid, gate.as_ref(), "wait for the command to end");
+            if let Some(e) = sys.child_failure(gate.as_ref()) {
+                crate::report_child_error(&e);
+            }
+            let ended = ended?;
             sys.narrator
                 .note(&format!("the command {}", ended.describe()));
             Ok(ended.code())
@@ -239,14 +245,19 @@ pub fn configure_inside(sys: &Sys, inside: Option<Inside>) -> Result<()> {
     Ok(())
 }
 
-/// In the child: configure the namespace, then exec the command.
-fn child_finish(sys: &Sys, a: &NetSpec, inside: Option<Inside>) -> Result<i32> {
+/// In the child: configure the namespace, then exec the command. A failure goes to the
+/// parent on `parent` (which reports it), or is reported here when there is none.
+fn child_finish(
+    sys: &Sys,
+    a: &NetSpec,
+    inside: Option<Inside>,
+    parent: Option<&Channel>,
+) -> Result<i32> {
     let err = match configure_inside(sys, inside).and_then(|_| super::exec_tail(sys, &a.command)) {
         Err(e) => e,
         Ok(_) => unreachable!("exec returns only on failure"),
     };
-    crate::report_child_error(&err);
-    std::process::exit(err.code);
+    sys.fail_to_parent(parent, &err)
 }
 
 /// Undo a list of (journal id, resource), newest first; the first error is returned after
@@ -392,42 +403,18 @@ fn bridged(sys: &Sys, a: &NetSpec, name: &str, publish: &[Publish]) -> Result<i3
         mut nl,
         mut made,
     } = prepare(sys, name, a.ip.as_deref(), publish)?;
-    // `go`: the parent tells the child its veth is in. `ready`: the child's end closes at
-    // its exec (O_CLOEXEC), so the parent knows the child's narration is done.
-    let mut go = [0i32; 2];
-    let mut ready = [0i32; 2];
-    if unsafe { libc::pipe2(go.as_mut_ptr(), libc::O_CLOEXEC) } != 0
-        || unsafe { libc::pipe2(ready.as_mut_ptr(), libc::O_CLOEXEC) } != 0
-    {
-        let e = nix::errno::Errno::last();
-        let _ = undo_all(sys, &journal, &mut made);
-        return Err(Error::sys(
-            "cannot make a pipe to the child",
-            e,
-            "check the limit on open files (ulimit -n)",
-        ));
-    }
-    let forked = sys.fork(
+    // The child waits at its gate until its veth is in; its end of the channel closes at
+    // its exec, or carries why it failed first.
+    let forked = sys.fork_gated(
         libc::CLONE_NEWNET,
         "a child in a new network namespace; it waits until its veth is in",
     );
-    let pid = match forked {
+    let (pid, gate) = match forked {
         Err(e) => {
             let _ = undo_all(sys, &journal, &mut made);
             return Err(e);
         }
-        Ok(Forked::Child) => {
-            unsafe {
-                libc::close(go[1]);
-                libc::close(ready[0]);
-            }
-            let mut b = [0u8; 1];
-            let got = unsafe { libc::read(go[0], b.as_mut_ptr() as *mut libc::c_void, 1) };
-            unsafe { libc::close(go[0]) };
-            if got != 1 || b[0] != b'g' {
-                // The parent failed and said why; nothing to add.
-                std::process::exit(crate::error::exit::GLASSBOX);
-            }
+        Ok((Forked::Child, gate)) => {
             return child_finish(
                 sys,
                 a,
@@ -436,30 +423,29 @@ fn bridged(sys: &Sys, a: &NetSpec, name: &str, publish: &[Publish]) -> Result<i3
                     prefix: net.subnet.prefix,
                     gateway: net.subnet.gateway(),
                 }),
+                gate.as_ref(),
             );
         }
-        Ok(Forked::Parent(pid)) => pid,
+        Ok((Forked::Parent(pid), gate)) => (pid, gate),
     };
-    unsafe {
-        libc::close(go[0]);
-        libc::close(ready[1]);
-    }
     forward_signals_to(pid);
     let setup = wire(sys, &journal, &mut nl, &net, pid, addr, publish, &mut made);
-    let ok = setup.is_ok() && unsafe { libc::write(go[1], b"g".as_ptr() as *const _, 1) } == 1;
-    unsafe { libc::close(go[1]) };
-    let mut b = [0u8; 1];
-    while unsafe { libc::read(ready[0], b.as_mut_ptr() as *mut libc::c_void, 1) } > 0 {}
-    unsafe { libc::close(ready[0]) };
-    if !ok {
-        // The child reads EOF and exits; collect it, then undo.
+    if let Err(e) = setup {
+        // Closed without Go, the gate ends the child; collect it, then undo.
+        drop(gate);
         let _ = sys.wait(pid, "the setup failed: collect the child, which exits");
         let _ = undo_all(sys, &journal, &mut made);
-        return Err(setup
-            .err()
-            .unwrap_or_else(|| Error::new("the child of the net stage went away", "try again")));
+        return Err(e);
     }
-    let ended = sys.wait(pid, "wait for the command to end, then undo the wiring");
+    let ended = sys.wait_releasing(
+        pid,
+        gate.as_ref(),
+        "wait for the command to end, then undo the wiring",
+    );
+    // The child's own failure (an address refused, the command not found) is told once.
+    if let Some(e) = sys.child_failure(gate.as_ref()) {
+        crate::report_child_error(&e);
+    }
     n.stage("net", "undo: rules, veth and lease");
     let undone = undo_all(sys, &journal, &mut made);
     let ended = ended?;

@@ -1,0 +1,339 @@
+//! The one channel between a parent and the child it forked: a unix socket pair of type
+//! SOCK_SEQPACKET, so each message is one record (no length prefix to get wrong), carrying
+//! a [`Message`] as JSON. Both ends are close-on-exec: the child's end closes by itself
+//! when its command starts, which the parent reads as the end of the channel.
+//!
+//! The parent-death rule: a child that sees its end close before [`Message::Go`] knows its
+//! parent died (or gave up) before letting it go, and exits rather than start a container
+//! nobody watches.
+
+use super::{check, Sys};
+use crate::error::{Error, Result};
+use crate::narrate::Call;
+use nix::errno::Errno;
+use serde::{Deserialize, Serialize};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+
+/// The largest message: a record longer than this is refused, never cut short.
+pub const MAX_MESSAGE: usize = 64 * 1024;
+
+/// What a parent and its child tell each other.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Message {
+    /// Parent to child: everything the child needs from outside is ready; go on.
+    Go,
+    /// Child to parent: its command started (`run -d`'s supervisor to the front).
+    Ready,
+    /// Child to parent: it failed before its command could start. The parent reports it.
+    Failed(Failure),
+    /// Child to parent: a probe's findings (`glassbox doctor`), in the probe's own words.
+    Report(String),
+}
+
+/// An [`Error`] as it crosses the channel: the errno as its number.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Failure {
+    pub what: String,
+    pub errno: Option<i32>,
+    pub why: Option<String>,
+    pub todo: String,
+    pub code: i32,
+}
+
+impl From<&Error> for Failure {
+    fn from(e: &Error) -> Self {
+        Failure {
+            what: e.what.clone(),
+            errno: e.errno.map(|e| e as i32),
+            why: e.why.clone(),
+            todo: e.todo.clone(),
+            code: e.code,
+        }
+    }
+}
+
+impl Failure {
+    /// Back into the error it was (no `From`: it would leave `?` guessing error types).
+    pub fn into_error(self) -> Error {
+        let f = self;
+        Error {
+            what: f.what,
+            errno: f.errno.map(Errno::from_raw),
+            why: f.why,
+            todo: f.todo,
+            code: f.code,
+        }
+    }
+}
+
+/// One end of the channel.
+#[derive(Debug)]
+pub struct Channel {
+    fd: OwnedFd,
+}
+
+impl AsRawFd for Channel {
+    fn as_raw_fd(&self) -> RawFd {
+        self.fd.as_raw_fd()
+    }
+}
+
+/// Both ends, before the fork: each side keeps one and closes the other.
+pub fn pair() -> Result<(Channel, Channel)> {
+    let mut fds = [0; 2];
+    let made = unsafe {
+        libc::socketpair(
+            libc::AF_UNIX,
+            libc::SOCK_SEQPACKET | libc::SOCK_CLOEXEC,
+            0,
+            fds.as_mut_ptr(),
+        )
+    };
+    if made != 0 {
+        return Err(Error::sys(
+            "cannot make a socket pair between glassbox and its child",
+            Errno::last(),
+            "check the limit on open files (ulimit -n)",
+        ));
+    }
+    let end = |fd| Channel {
+        fd: unsafe { OwnedFd::from_raw_fd(fd) },
+    };
+    Ok((end(fds[0]), end(fds[1])))
+}
+
+/// The message header as strace shows it, with `iov_base` the bytes (or `...`).
+fn shown_msghdr(base: &str, len: usize) -> String {
+    format!("{{..., msg_iov=[{{iov_base={base}, iov_len={len}}}], ...}}")
+}
+
+/// recvmsg(2) into `buf`; the length, 0 when the other end closed.
+fn recv_raw(fd: RawFd, buf: &mut [u8], flags: libc::c_int) -> std::result::Result<i64, Errno> {
+    let mut iov = libc::iovec {
+        iov_base: buf.as_mut_ptr().cast(),
+        iov_len: buf.len(),
+    };
+    let mut hdr: libc::msghdr = unsafe { std::mem::zeroed() };
+    hdr.msg_iov = &mut iov;
+    hdr.msg_iovlen = 1;
+    loop {
+        let n = check(unsafe { libc::recvmsg(fd, &mut hdr, flags) } as libc::c_long);
+        match n {
+            Err(Errno::EINTR) => continue,
+            Ok(_) if hdr.msg_flags & libc::MSG_TRUNC != 0 => return Err(Errno::EMSGSIZE),
+            n => return n,
+        }
+    }
+}
+
+fn send_call(ch: &Channel, bytes: &[u8], why: &str) -> Call {
+    Call::new(
+        "sendmsg",
+        vec![
+            ch.as_raw_fd().to_string(),
+            shown_msghdr(&super::quote(&String::from_utf8_lossy(bytes)), bytes.len()),
+            "MSG_NOSIGNAL".into(),
+        ],
+        "unix(7)",
+        why,
+    )
+}
+
+/// sendmsg(2) of one record; MSG_NOSIGNAL: a closed end is EPIPE, never a SIGPIPE.
+fn send_raw(fd: RawFd, bytes: &[u8]) -> std::result::Result<i64, Errno> {
+    let mut iov = libc::iovec {
+        iov_base: bytes.as_ptr() as *mut libc::c_void,
+        iov_len: bytes.len(),
+    };
+    let mut hdr: libc::msghdr = unsafe { std::mem::zeroed() };
+    hdr.msg_iov = &mut iov;
+    hdr.msg_iovlen = 1;
+    check(unsafe { libc::sendmsg(fd, &hdr, libc::MSG_NOSIGNAL) } as libc::c_long)
+}
+
+fn decode(bytes: &[u8]) -> Result<Message> {
+    serde_json::from_slice(bytes).map_err(|e| {
+        Error::new(
+            format!("a message between glassbox and its child could not be read ({e})"),
+            "this is a glassbox bug: please report it with the narration (-v)",
+        )
+    })
+}
+
+impl Sys<'_> {
+    /// sendmsg(2): one message to the other end. MSG_NOSIGNAL: an end that already closed
+    /// is EPIPE here, not a SIGPIPE that would end glassbox.
+    pub fn send_message(&self, ch: &Channel, msg: &Message, why: &str) -> Result<()> {
+        let bytes = serde_json::to_vec(msg).expect("a message always serializes");
+        let call = send_call(ch, &bytes, why);
+        self.call_plain(call, || send_raw(ch.as_raw_fd(), &bytes))?;
+        Ok(())
+    }
+
+    /// sendmsg(2) of [`Message::Go`] to a child at its gate, narrated once it is made: the
+    /// child wakes and narrates at once, and one whole line each keeps them apart.
+    pub(super) fn send_go(&self, ch: &Channel, why: &str) -> Result<()> {
+        let bytes = serde_json::to_vec(&Message::Go).expect("a message always serializes");
+        let call = send_call(ch, &bytes, why);
+        let sent = send_raw(ch.as_raw_fd(), &bytes);
+        self.narrator.after(&call, sent);
+        sent.map(|_| ()).map_err(|errno| {
+            Error::sys(
+                format!("{} failed", call.render_short()),
+                errno,
+                "the child ended before it was let go: its exit status says why",
+            )
+        })
+    }
+
+    /// recvmsg(2): the next message, waiting for it; `None` when the other end closed (its
+    /// process ended, or its command started) without sending one.
+    pub fn recv_message(&self, ch: &Channel, why: &str) -> Result<Option<Message>> {
+        self.recv_with(ch, 0, why)
+    }
+
+    /// As [`Sys::recv_message`] without waiting: a message already sent, or `None`.
+    pub fn recv_message_now(&self, ch: &Channel, why: &str) -> Result<Option<Message>> {
+        match self.recv_with(ch, libc::MSG_DONTWAIT, why) {
+            Err(e) if e.errno == Some(Errno::EAGAIN) => Ok(None),
+            other => other,
+        }
+    }
+
+    fn recv_with(&self, ch: &Channel, flags: libc::c_int, why: &str) -> Result<Option<Message>> {
+        let fd = ch.as_raw_fd();
+        let shown_flags = if flags & libc::MSG_DONTWAIT != 0 {
+            "MSG_DONTWAIT"
+        } else {
+            "0"
+        };
+        let mut call = Call::new(
+            "recvmsg",
+            vec![
+                fd.to_string(),
+                shown_msghdr("...", MAX_MESSAGE),
+                shown_flags.into(),
+            ],
+            "unix(7)",
+            why,
+        );
+        if flags & libc::MSG_DONTWAIT == 0 {
+            call = call.blocking();
+        }
+        let mut buf = vec![0u8; MAX_MESSAGE];
+        let n = self.call_plain(call, || recv_raw(fd, &mut buf, flags))? as usize;
+        if n == 0 || self.dry_run() {
+            return Ok(None);
+        }
+        decode(&buf[..n]).map(Some)
+    }
+
+    /// In a child just cloned: wait for [`Message::Go`]. The wait is narrated once it is
+    /// over, so that the child's line cannot land inside the parent's. Returns false when
+    /// the parent's end closed first (the parent died or gave up).
+    pub(super) fn wait_for_go(&self, ch: &Channel) -> bool {
+        let fd = ch.as_raw_fd();
+        let mut buf = vec![0u8; MAX_MESSAGE];
+        let got = recv_raw(fd, &mut buf, 0);
+        let shown = match got {
+            Ok(n) => super::quote(&String::from_utf8_lossy(&buf[..n as usize])),
+            Err(_) => "...".into(),
+        };
+        let call = Call::new(
+            "recvmsg",
+            vec![
+                fd.to_string(),
+                shown_msghdr(&shown, MAX_MESSAGE),
+                "0".into(),
+            ],
+            "unix(7)",
+            "wait at the gate until the parent has prepared what this child needs",
+        );
+        self.narrator.after(&call, got);
+        matches!(got, Ok(n) if n > 0 && matches!(decode(&buf[..n as usize]), Ok(Message::Go)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::narrate::Narrator;
+
+    fn failure() -> Failure {
+        Failure {
+            what: "chdir(\"/missing\") failed".into(),
+            errno: Some(libc::ENOENT),
+            why: None,
+            todo: "give a directory that exists in the image".into(),
+            code: 125,
+        }
+    }
+
+    #[test]
+    fn each_message_arrives_whole_and_in_order() {
+        let narrator = Narrator::silent();
+        let sys = Sys::new(&narrator);
+        let (a, b) = pair().unwrap();
+        let big = Message::Report("x".repeat(MAX_MESSAGE - 100));
+        for m in [Message::Go, Message::Failed(failure()), big.clone()] {
+            sys.send_message(&a, &m, "test").unwrap();
+        }
+        // Three records, not one stream: each comes back as it was sent.
+        assert_eq!(sys.recv_message(&b, "test").unwrap(), Some(Message::Go));
+        assert_eq!(
+            sys.recv_message(&b, "test").unwrap(),
+            Some(Message::Failed(failure()))
+        );
+        assert_eq!(sys.recv_message(&b, "test").unwrap(), Some(big));
+        assert_eq!(sys.recv_message_now(&b, "test").unwrap(), None);
+    }
+
+    #[test]
+    fn a_closed_end_reads_as_none_and_a_send_to_it_is_epipe() {
+        let narrator = Narrator::silent();
+        let sys = Sys::new(&narrator);
+        let (a, b) = pair().unwrap();
+        drop(a);
+        // What a child at its gate sees when its parent died: no Go, the end closed.
+        assert!(!sys.wait_for_go(&b));
+        assert_eq!(sys.recv_message(&b, "test").unwrap(), None);
+        let (a, b) = pair().unwrap();
+        drop(b);
+        let err = sys.send_message(&a, &Message::Go, "test").unwrap_err();
+        assert_eq!(err.errno, Some(Errno::EPIPE));
+    }
+
+    #[test]
+    fn only_go_lets_a_child_through_its_gate() {
+        let narrator = Narrator::silent();
+        let sys = Sys::new(&narrator);
+        let (a, b) = pair().unwrap();
+        sys.send_message(&a, &Message::Report("hello".into()), "test")
+            .unwrap();
+        assert!(!sys.wait_for_go(&b));
+        sys.send_message(&a, &Message::Go, "test").unwrap();
+        assert!(sys.wait_for_go(&b));
+    }
+
+    #[test]
+    fn a_failure_crosses_with_its_errno_hint_and_code() {
+        let e = Error::sys("mount failed", Errno::EACCES, "check the path")
+            .with_why("a volume on a filesystem that refuses")
+            .with_code(126);
+        let back = Failure::from(&e).into_error();
+        assert_eq!(back.errno, Some(Errno::EACCES));
+        assert_eq!(back.why, e.why);
+        assert_eq!(back.todo, e.todo);
+        assert_eq!(back.code, 126);
+    }
+
+    #[test]
+    fn a_record_too_long_is_refused_not_cut() {
+        let (a, b) = pair().unwrap();
+        let long = vec![b'x'; MAX_MESSAGE + 1];
+        let sent = unsafe { libc::send(a.as_raw_fd(), long.as_ptr().cast(), long.len(), 0) };
+        assert_eq!(sent as usize, long.len());
+        let mut buf = vec![0u8; MAX_MESSAGE];
+        assert_eq!(recv_raw(b.as_raw_fd(), &mut buf, 0), Err(Errno::EMSGSIZE));
+    }
+}
