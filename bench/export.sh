@@ -1,7 +1,10 @@
 #!/bin/bash
-# Benchmark: `glassbox export` against GNU `tar xf` and `tar xzf` on the same rootfs tarball.
+# Benchmark: `glassbox export` against GNU `tar xf`, `tar xzf` and `tar --zstd -xf` on the
+# same rootfs tarball.
 #
 #   bench/export.sh [RUNS]          (default 3 runs each; run as root so both keep owners)
+#   GB=path/to/glassbox             use that binary instead of building a release one
+#   GB_BEFORE=path/to/old/glassbox  also time an older binary, in the same runs (before/after)
 #
 # The tarball is made here, offline, from a copy of parts of this host's /usr (Python's
 # standard library, Perl's, and the man pages: ~100-170 MB, tens of thousands of small files,
@@ -9,8 +12,8 @@
 # other directories (space-separated absolute paths) to change it, or BENCH_TAR to an existing
 # rootfs tarball (e.g. one made with rootfs-scripts/debian.sh, then `tar cf`).
 # Every run extracts into a fresh directory on the same filesystem; runs of the contenders
-# alternate and the best of RUNS is kept for each (the page cache is warm for all alike). Targets: plain ≤ 1.0× tar xf; gzip
-# faster than tar xzf.
+# alternate and the best of RUNS is kept for each (the page cache is warm for all alike).
+# Targets: plain ≤ 1.0× tar xf; zstd ≤ 1.0× tar --zstd -xf; gzip faster than tar xzf.
 set -euo pipefail
 runs=${1:-3}
 here=$(cd "$(dirname "$0")/.." && pwd)
@@ -20,8 +23,13 @@ here=$(cd "$(dirname "$0")/.." && pwd)
 work=$(mktemp -d "${BENCH_DIR:-/dev/shm}/gb-bench.XXXXXX")
 trap 'rm -rf "$work"' EXIT
 export GLASSBOX_STATE_DIR=$work/state
-(cd "$here" && cargo build --release --quiet)
-gb=$here/target/release/glassbox
+if [ -n "${GB:-}" ]; then
+  gb=$GB
+else
+  (cd "$here" && cargo build --release --quiet)
+  gb=$here/target/release/glassbox
+fi
+command -v zstd >/dev/null || { echo "bench/export.sh: zstd is missing (apt-get install zstd)" >&2; exit 1; }
 
 if [ -n "${BENCH_TAR:-}" ]; then
   cp "$BENCH_TAR" "$work/root.tar"
@@ -31,8 +39,9 @@ else
   tar cf "$work/root.tar" -C / $(for d in $src; do echo "${d#/}"; done)
 fi
 gzip -6 -c "$work/root.tar" > "$work/root.tar.gz"
+zstd -q -3 -c "$work/root.tar" > "$work/root.tar.zst"
 files=$(tar tf "$work/root.tar" | wc -l)
-echo "tarball: $(du -m "$work/root.tar" | cut -f1) MB, $files entries; gzip: $(du -m "$work/root.tar.gz" | cut -f1) MB"
+echo "tarball: $(du -m "$work/root.tar" | cut -f1) MB, $files entries; gzip: $(du -m "$work/root.tar.gz" | cut -f1) MB; zstd: $(du -m "$work/root.tar.zst" | cut -f1) MB"
 
 once() { # wall time in seconds of: CMD... (in a fresh $work/out)
   local t0 t1
@@ -45,17 +54,33 @@ once() { # wall time in seconds of: CMD... (in a fresh $work/out)
 min() { echo "if ($1 < $2) $1 else $2" | bc; }
 tarx() { mkdir "$work/out" && tar xf "$1" -C "$work/out"; }
 tarxz() { mkdir "$work/out" && tar xzf "$1" -C "$work/out"; }
+tarxzst() { mkdir "$work/out" && tar --zstd -xf "$1" -C "$work/out"; }
 
-t_tar=999 t_gb=999 t_targz=999 t_gbgz=999
+# best time of each contender, by name; runs alternate between them
+declare -A best
+contenders=("tar xf|tarx $work/root.tar" "tar xzf|tarxz $work/root.tar.gz"
+  "tar --zstd -xf|tarxzst $work/root.tar.zst")
+for kind in plain:tar gzip:tar.gz zstd:tar.zst; do
+  contenders+=("glassbox export (${kind%%:*})|$gb -q export $work/root.${kind#*:} $work/out")
+  [ -n "${GB_BEFORE:-}" ] && contenders+=("before: export (${kind%%:*})|$GB_BEFORE -q export $work/root.${kind#*:} $work/out")
+done
 for _ in $(seq "$runs"); do
-  t_tar=$(min "$t_tar" "$(once tarx "$work/root.tar")")
-  t_gb=$(min "$t_gb" "$(once "$gb" -q export "$work/root.tar" "$work/out")")
-  t_targz=$(min "$t_targz" "$(once tarxz "$work/root.tar.gz")")
-  t_gbgz=$(min "$t_gbgz" "$(once "$gb" -q export "$work/root.tar.gz" "$work/out")")
+  for c in "${contenders[@]}"; do
+    name=${c%%|*}
+    # shellcheck disable=SC2086
+    t=$(once ${c#*|})
+    best[$name]=$(min "${best[$name]:-999}" "$t")
+  done
 done
 rm -rf "$work/out"
 
-printf '%-28s %8.3f s\n' "tar xf" "$t_tar" "glassbox export (plain)" "$t_gb" \
-  "tar xzf" "$t_targz" "glassbox export (gzip)" "$t_gbgz"
-printf 'ratio plain: %.2fx tar xf   (target <= 1.00)\n' "$(echo "$t_gb / $t_tar" | bc -l)"
-printf 'ratio gzip:  %.2fx tar xzf  (target <  1.00)\n' "$(echo "$t_gbgz / $t_targz" | bc -l)"
+for c in "${contenders[@]}"; do printf '%-28s %8.3f s\n' "${c%%|*}" "${best[${c%%|*}]}"; done
+ratio() { printf '%-34s %.2fx %s\n' "$1" "$(echo "${best[$2]} / ${best[$3]}" | bc -l)" "$4"; }
+ratio "plain: export / tar xf" "glassbox export (plain)" "tar xf" "(target <= 1.00)"
+ratio "gzip:  export / tar xzf" "glassbox export (gzip)" "tar xzf" "(target <  1.00)"
+ratio "zstd:  export / tar --zstd -xf" "glassbox export (zstd)" "tar --zstd -xf" "(target <= 1.00)"
+if [ -n "${GB_BEFORE:-}" ]; then
+  for k in plain gzip zstd; do
+    ratio "$k:  after / before" "glassbox export ($k)" "before: export ($k)" ""
+  done
+fi

@@ -1,60 +1,112 @@
 #!/usr/bin/env bash
-# glassbox run against runc, bubblewrap and unshare+chroot: the time to start a container
-# that runs /bin/true on the same busybox rootfs, and what narration costs.
-#   sudo bench/run.sh [RUNS]
-# Each tool gets the same isolation where it can: mount, uts, ipc and pid namespaces (no
-# network namespace), a pivot or chroot into the rootfs, proc/dev mounted; glassbox and runc
-# also make a cgroup with limits. Prints the mean time per start and the ratios; targets:
-# glassbox ≤ 1.2× bwrap, ≤ 0.25× runc, default narration ≤ 1.3× -q.
+# glassbox run against bwrap, runc, crun and unshare+chroot: the time to start (and end) a
+# container that runs /bin/true on the same busybox rootfs, and what narration costs —
+# with glassbox's data on the disk its default data directory is on AND on a tmpfs.
+#   sudo bench/run.sh [RUNS]          (default 30 rounds)
+#   GB=path/to/glassbox               use that binary instead of building a release one
+#   GB_BEFORE=path/to/old/glassbox    also time an older binary, in the same rounds
+# The command is the issue's: `glassbox -q run --rm busybox /bin/true` (every namespace, the
+# network one empty; pivot_root; proc/sys/dev/tmp; masked paths; seccomp). bwrap gets
+# --unshare-all, runc and crun their default spec (every namespace), unshare every namespace
+# and a chroot. Runs are paired: each round runs every contender once, in turn, so a noisy
+# neighbour hits all alike; the figures are medians. Targets: glassbox -q <= 1.2x bwrap on
+# the disk and on tmpfs, <= 0.8x crun, default narration <= 1.3x -q.
 set -euo pipefail
 runs=${1:-30}
 here=$(cd "$(dirname "$0")/.." && pwd)
 [ "$(id -u)" = 0 ] || { echo "bench/run.sh: run as root (containers need it)" >&2; exit 1; }
-for t in runc bwrap unshare busybox; do
-  command -v "$t" >/dev/null || { echo "bench/run.sh: $t is missing (apt-get install runc bubblewrap busybox-static util-linux)" >&2; exit 1; }
+for t in runc bwrap unshare busybox python3; do
+  command -v "$t" >/dev/null || { echo "bench/run.sh: $t is missing (apt-get install runc bubblewrap busybox-static util-linux python3)" >&2; exit 1; }
 done
-(cd "$here" && cargo build --release -q)
-gb="$here/target/release/glassbox"
+if [ -n "${GB:-}" ]; then
+  gb=$GB
+else
+  (cd "$here" && cargo build --release -q)
+  gb=$here/target/release/glassbox
+fi
 work=$(mktemp -d /tmp/glassbox-bench-run.XXXXXX)
-# As by default: the journal on a tmpfs (/run), images and containers on disk.
-export GLASSBOX_STATE_DIR="/run/glassbox-bench-$$" GLASSBOX_DATA_DIR="$work/data"
-trap 'rm -rf "$work" "$GLASSBOX_STATE_DIR"' EXIT
+# "disk": where the default data directory (/var/lib/glassbox) lives, in a directory of its
+# own beside it; "tmpfs": /dev/shm. The journal (state) stays on /run, as by default.
+disk=$(mktemp -d /var/lib/glassbox-bench.XXXXXX)
+shm=$(mktemp -d /dev/shm/glassbox-bench.XXXXXX)
+export GLASSBOX_STATE_DIR="/run/glassbox-bench-$$"
+trap 'rm -rf "$work" "$disk" "$shm" "$GLASSBOX_STATE_DIR"' EXIT
 "$here/rootfs-scripts/busybox.sh" "$work/bundle/rootfs" >/dev/null
 rootfs="$work/bundle/rootfs"
-# runc's bundle: its default spec, running /bin/true without a terminal.
+# runc's (and crun's) bundle: its default spec, running /bin/true without a terminal.
 (cd "$work/bundle" && runc spec && python3 - <<'PY'
 import json
 c = json.load(open("config.json"))
 c["process"]["terminal"] = False
 c["process"]["args"] = ["/bin/true"]
 c["root"]["readonly"] = False
-c["linux"]["resources"] = {"memory": {"limit": 67108864}, "pids": {"limit": 100}}
-c["linux"]["namespaces"] = [n for n in c["linux"]["namespaces"] if n["type"] != "network"]
 json.dump(c, open("config.json", "w"))
 PY
 )
-"$gb" -q run --rm --network host busybox /bin/true   # fill glassbox's image cache once
+# Fill each data directory's image cache once.
+GLASSBOX_DATA_DIR="$disk" "$gb" -q run --rm busybox /bin/true
+GLASSBOX_DATA_DIR="$shm" "$gb" -q run --rm busybox /bin/true
 
-# mean milliseconds of RUNS runs of the command
-mean_ms() {
-  local start end
-  start=$(date +%s%N)
-  for _ in $(seq "$runs"); do "$@" >/dev/null 2>&1; done
-  end=$(date +%s%N)
-  echo $(( (end - start) / runs / 1000 ))   # microseconds
-}
 i=0
-runc_run() { i=$((i+1)); runc run -b "$work/bundle" "gbbench$$-$i"; }
-us_gb_q=$(mean_ms "$gb" -q run --rm --network host --memory 64m --pids-limit 100 busybox /bin/true)
-us_gb=$(mean_ms "$gb" run --rm --network host --memory 64m --pids-limit 100 busybox /bin/true)
-us_bwrap=$(mean_ms bwrap --unshare-all --share-net --bind "$rootfs" / --proc /proc --dev /dev /bin/true)
-us_unshare=$(mean_ms unshare --mount --uts --ipc --pid --fork --mount-proc="$rootfs/proc" chroot "$rootfs" /bin/true)
-us_runc=$(mean_ms runc_run)
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
-ms() { awk -v a="$1" 'BEGIN { printf "%7.2f ms", a / 1000 }'; }
-echo "start of a container running /bin/true, mean of $runs runs"
-echo "  glassbox run -q          $(ms "$us_gb_q")"
-echo "  glassbox run (narrated)  $(ms "$us_gb")   $(ratio "$us_gb" "$us_gb_q")x of -q   (target <= 1.3)"
-echo "  bwrap --unshare-all      $(ms "$us_bwrap")   glassbox -q is $(ratio "$us_gb_q" "$us_bwrap")x   (target <= 1.2)"
-echo "  runc run                 $(ms "$us_runc")   glassbox -q is $(ratio "$us_gb_q" "$us_runc")x   (target <= 0.25)"
-echo "  unshare + chroot         $(ms "$us_unshare")   glassbox -q is $(ratio "$us_gb_q" "$us_unshare")x"
+gb_disk() { GLASSBOX_DATA_DIR="$disk" "$@" run --rm busybox /bin/true; }
+gb_shm() { GLASSBOX_DATA_DIR="$shm" "$@" run --rm busybox /bin/true; }
+oci() { i=$((i + 1)); "$1" run -b "$work/bundle" "gbbench$$-$i"; }
+# name|command: the contenders, in the order each round runs them
+contenders=(
+  "glassbox -q (disk)|gb_disk $gb -q"
+  "glassbox narrated (disk)|gb_disk $gb"
+  "glassbox -q (tmpfs)|gb_shm $gb -q"
+  "glassbox narrated (tmpfs)|gb_shm $gb"
+  "bwrap --unshare-all|bwrap --unshare-all --bind $rootfs / --proc /proc --dev /dev /bin/true"
+  "unshare + chroot|unshare --mount --uts --ipc --net --pid --cgroup --fork --mount-proc=$rootfs/proc chroot $rootfs /bin/true"
+  "runc run|oci runc"
+)
+# crun refuses hybrid cgroups when the v2 hierarchy holds a controller (hugetlb here):
+# left out, with its reason, when a trial run fails.
+if ! command -v crun >/dev/null; then
+  echo "crun: not installed (apt-get install crun): left out"
+elif why=$(oci crun 2>&1); then
+  contenders+=("crun run|oci crun")
+else
+  echo "crun: cannot run here ($why): left out"
+fi
+if [ -n "${GB_BEFORE:-}" ]; then
+  contenders+=("before: -q (disk)|gb_disk $GB_BEFORE -q" "before: -q (tmpfs)|gb_shm $GB_BEFORE -q")
+fi
+
+declare -A times
+for _ in $(seq "$runs"); do
+  for c in "${contenders[@]}"; do
+    t0=$(date +%s%N)
+    # shellcheck disable=SC2086
+    ${c#*|} >/dev/null 2>&1 || { echo "bench/run.sh: failed: ${c#*|}" >&2; exit 1; }
+    t1=$(date +%s%N)
+    times[${c%%|*}]+="$(((t1 - t0) / 1000)) "
+  done
+done
+declare -A med
+for c in "${contenders[@]}"; do
+  n=${c%%|*}
+  # shellcheck disable=SC2086
+  med[$n]=$(printf '%s\n' ${times[$n]} | sort -n | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }')
+done
+ratio() { awk -v a="${med[$1]}" -v b="${med[$2]}" 'BEGIN { printf "%.2fx", a / b }'; }
+
+echo "start and end of a container running /bin/true: medians of $runs paired rounds (wall time from the shell, fork+exec included)"
+for c in "${contenders[@]}"; do
+  printf '  %-28s %8.2f ms\n' "${c%%|*}" "$(awk -v u="${med[${c%%|*}]}" 'BEGIN { print u / 1000 }')"
+done
+echo "ratios"
+for where in disk tmpfs; do
+  printf '  %-5s glassbox -q / bwrap     %s   (target <= 1.2)\n' "$where" "$(ratio "glassbox -q ($where)" "bwrap --unshare-all")"
+  printf '  %-5s glassbox -q / runc      %s\n' "$where" "$(ratio "glassbox -q ($where)" "runc run")"
+  if [ -n "${med[crun run]:-}" ]; then
+    printf '  %-5s glassbox -q / crun      %s   (target <= 0.8)\n' "$where" "$(ratio "glassbox -q ($where)" "crun run")"
+  fi
+  printf '  %-5s glassbox -q / unshare   %s\n' "$where" "$(ratio "glassbox -q ($where)" "unshare + chroot")"
+  printf '  %-5s narrated / -q           %s   (target <= 1.3)\n' "$where" "$(ratio "glassbox narrated ($where)" "glassbox -q ($where)")"
+  if [ -n "${GB_BEFORE:-}" ]; then
+    printf '  %-5s -q after / before       %s\n' "$where" "$(ratio "glassbox -q ($where)" "before: -q ($where)")"
+  fi
+done
+printf '  disk / tmpfs, glassbox -q   %s   (what keeping the data on this disk costs)\n' "$(ratio "glassbox -q (disk)" "glassbox -q (tmpfs)")"

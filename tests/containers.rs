@@ -644,3 +644,70 @@ $gb -q cleanup >/dev/null"#,
     );
     env.assert_clean();
 }
+
+/// The writes `glassbox ARGS` makes to its stdout, under strace.
+fn stdout_writes(env: &Env, args: &[&str]) -> (String, usize) {
+    let log = env.state.path().join("writes.strace");
+    let mut c = Command::new("strace");
+    c.arg("-qq")
+        .args(["-e", "trace=write", "-e", "signal=none", "-o"])
+        .arg(&log)
+        .arg(bin())
+        .args(args)
+        .env("GLASSBOX_STATE_DIR", env.state.path())
+        .env("NO_COLOR", "1");
+    let o = c.output().unwrap();
+    assert!(o.status.success(), "glassbox {args:?}: {}", stderr(&o));
+    let trace = std::fs::read_to_string(&log).unwrap();
+    (
+        stdout(&o),
+        trace.lines().filter(|l| l.starts_with("write(1,")).count(),
+    )
+}
+
+#[test]
+fn ps_of_many_containers_writes_a_screenful_at_a_time() {
+    if !root_or_skip("ps_of_many_containers_writes_a_screenful_at_a_time")
+        || !tool_or_skip(
+            "ps_of_many_containers_writes_a_screenful_at_a_time",
+            "strace",
+        )
+    {
+        return;
+    }
+    let env = Env::new();
+    env.ok(&["run", "--name", "seed", "busybox", "true"]);
+    let seed = env.containers()[0].clone();
+    // 39 more exited containers, as 39 runs would leave them: the seed's record and state
+    // under new ids and names.
+    let dir = env.data().join("containers");
+    let record: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.join(&seed).join("container.json")).unwrap())
+            .unwrap();
+    for i in 0..39 {
+        let id = format!("{i:012x}");
+        let mut r = record.clone();
+        r["id"] = id.clone().into();
+        r["name"] = format!("copy-{i}").into();
+        std::fs::create_dir(dir.join(&id)).unwrap();
+        std::fs::write(dir.join(&id).join("container.json"), r.to_string()).unwrap();
+        std::fs::copy(
+            dir.join(&seed).join("state.json"),
+            dir.join(&id).join("state.json"),
+        )
+        .unwrap();
+        std::os::unix::fs::symlink(&id, env.data().join("names").join(format!("copy-{i}")))
+            .unwrap();
+    }
+    let (table, writes) = stdout_writes(&env, &["ps", "-a"]);
+    assert_eq!(table.lines().count(), 41, "{table}");
+    assert!(table.lines().any(|l| l.ends_with("copy-38")), "{table}");
+    // 41 lines of ~110 bytes: one write per 8 KiB, not one per line.
+    assert!(writes <= 2, "ps -a made {writes} writes for 41 lines");
+    let (ids, writes) = stdout_writes(&env, &["ps", "-aq"]);
+    assert_eq!(ids.lines().count(), 40, "{ids}");
+    assert_eq!(writes, 1, "ps -aq made {writes} writes for 40 ids");
+    let ids: Vec<&str> = ids.split_whitespace().collect();
+    env.ok(&[&["rm"][..], &ids].concat());
+    env.assert_clean();
+}

@@ -431,3 +431,21 @@ fn xattrs_and_file_capabilities_are_kept() {
     );
     assert!(!get("r/ping", "security.capability").is_empty());
 }
+
+/// A docker-save archive made by hand (no docker, skopeo or umoci needed): its one layer is
+/// an uncompressed tar, whose blob digest and diff id are one hash of the same bytes.
+#[test]
+fn a_docker_save_layer_is_checked_against_its_diff_id() {
+    let e = Env::new();
+    e.sh(r#"mkdir -p src/etc l && echo hi > src/etc/hello && tar cf l/layer.tar -C src etc
+        d=$(sha256sum l/layer.tar | cut -d' ' -f1)
+        cfg() { printf '{"architecture":"amd64","os":"linux","config":{"Cmd":["/bin/sh"]},"rootfs":{"type":"layers","diff_ids":["sha256:%s"]}}' "$1" > c.json; }
+        echo '[{"Config":"c.json","RepoTags":["x/y:1"],"Layers":["l/layer.tar"]}]' > manifest.json
+        cfg "$d" && tar cf good.tar manifest.json c.json l
+        cfg "$(echo "$d" | tr 0-9a-f 1-9a-f0)" && tar cf bad.tar manifest.json c.json l"#);
+    e.ok(&["good.tar", "r"]);
+    assert_eq!(std::fs::read_to_string(e.p("r/etc/hello")).unwrap(), "hi\n");
+    let err = e.fails(&["bad.tar", "r2"]);
+    assert!(err.contains("does not match its digest"), "{err}");
+    assert!(!e.p("r2").exists());
+}

@@ -2,9 +2,24 @@
 
 use crate::cli::PsArgs;
 use crate::error::Result;
-use crate::store::containers::{list, Status};
+use crate::store::containers::{records, State, Status};
 use crate::store::now;
 use crate::store::state::ago;
+use serde::Deserialize;
+use std::io::Write;
+
+/// Print lines to stdout a screenful at a time: one write(2) per 8 KiB, where println! on
+/// Rust's line-buffered stdout makes one per line. A reader that went away (`| head`) ends
+/// the printing quietly.
+pub fn print_lines<L: std::fmt::Display>(lines: impl IntoIterator<Item = L>) {
+    let mut out = std::io::BufWriter::with_capacity(8192, std::io::stdout().lock());
+    for l in lines {
+        if writeln!(out, "{l}").is_err() {
+            return;
+        }
+    }
+    let _ = out.flush();
+}
 
 /// Print rows as columns, each as wide as its widest cell plus three spaces (as docker's
 /// tabwriter does).
@@ -13,7 +28,7 @@ pub fn print_table(rows: &[Vec<String>]) {
     let widths: Vec<usize> = (0..cols)
         .map(|i| rows.iter().map(|r| r[i].chars().count()).max().unwrap_or(0))
         .collect();
-    for r in rows {
+    print_lines(rows.iter().map(|r| {
         let mut line = String::new();
         for (i, cell) in r.iter().enumerate() {
             if i + 1 == cols {
@@ -22,8 +37,26 @@ pub fn print_table(rows: &[Vec<String>]) {
                 line.push_str(&format!("{cell:<w$}   ", w = widths[i]));
             }
         }
-        println!("{}", line.trim_end());
-    }
+        line.trim_end().to_string()
+    }));
+}
+
+/// The part of a container's record that ps shows: serde skips the rest (the run flags,
+/// the image config) without building it.
+#[derive(Deserialize)]
+struct Row {
+    id: String,
+    name: String,
+    image: String,
+    command: Vec<String>,
+    created: u64,
+    args: RowArgs,
+}
+
+#[derive(Deserialize)]
+struct RowArgs {
+    #[serde(default)]
+    publish: Vec<String>,
 }
 
 /// The command as docker ps shows it: quoted, cut to 20 characters with an ellipsis.
@@ -65,27 +98,33 @@ pub fn main(a: &PsArgs, ids_only: bool) -> Result<i32> {
     ]
     .map(String::from)
     .to_vec()];
+    let mut all = records::<Row>();
     // Newest first, as docker lists them.
-    for c in list().iter().rev() {
-        let state = c.state();
+    all.sort_by(|(_, a), (_, b)| (b.created, &b.id).cmp(&(a.created, &a.id)));
+    let mut ids = Vec::new();
+    let mut buf = Vec::new();
+    for (dir, c) in all {
+        let state = State::read_with(&dir, &mut buf);
         if !a.all && state.effective() != Status::Running {
             continue;
         }
         if ids_only {
-            println!("{}", c.id());
+            ids.push(c.id);
             continue;
         }
         rows.push(vec![
-            c.id().to_string(),
-            c.record.image.clone(),
-            short_command(&c.record.command),
-            format!("{} ago", ago(now, Some(c.record.created))),
+            c.id,
+            c.image,
+            short_command(&c.command),
+            format!("{} ago", ago(now, Some(c.created))),
             state.describe(now),
-            ports(&c.record.args.publish),
-            c.name().to_string(),
+            ports(&c.args.publish),
+            c.name,
         ]);
     }
-    if !ids_only {
+    if ids_only {
+        print_lines(ids);
+    } else {
         print_table(&rows);
     }
     Ok(0)

@@ -75,9 +75,7 @@ pub fn diff_main(a: &DiffArgs, sys: &Sys) -> Result<i32> {
         c.upper().display(),
         c.record.layers.len() + 1
     ));
-    for ch in diff::changes(&c.upper(), &c.lowers(), c.opaque_xattr())? {
-        println!("{ch}");
-    }
+    crate::container::ps::print_lines(diff::changes(&c.upper(), &c.lowers(), c.opaque_xattr())?);
     Ok(0)
 }
 
@@ -179,9 +177,7 @@ pub fn images_main(a: &ImagesArgs, ids_only: bool) -> Result<i32> {
         }
     }
     if ids_only {
-        for id in ids {
-            println!("{id}");
-        }
+        crate::container::ps::print_lines(ids);
     } else {
         crate::container::ps::print_table(&rows);
     }

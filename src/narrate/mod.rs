@@ -200,6 +200,11 @@ impl Narrator {
         }
     }
 
+    /// Whether calls are shown or traced: when not, they need not be described at all.
+    pub fn tells_calls(&self) -> bool {
+        self.level >= Level::Normal || self.trace.borrow().is_some()
+    }
+
     pub fn colored(&self) -> bool {
         self.color
     }

@@ -221,17 +221,30 @@ fn checked(c: Container) -> Result<Container> {
     Ok(c)
 }
 
-/// Every container, oldest first.
-pub fn list() -> Vec<Container> {
-    let mut v: Vec<Container> = std::fs::read_dir(containers_dir())
+/// Every container's directory and record, read as `T`: the whole [`Record`], or only the
+/// fields a command needs of it (serde skips the others without building them). In no
+/// particular order; one buffer serves every read.
+pub fn records<T: serde::de::DeserializeOwned>() -> Vec<(PathBuf, T)> {
+    let mut buf = Vec::new();
+    std::fs::read_dir(containers_dir())
         .into_iter()
         .flatten()
         .flatten()
         .filter(|e| is_id(&e.file_name().to_string_lossy()))
         .filter_map(|e| {
             let dir = e.path();
-            read_record(&dir).map(|record| Container { dir, record })
+            super::read_into(&dir.join("container.json"), &mut buf).ok()?;
+            let record = serde_json::from_slice(&buf).ok()?;
+            Some((dir, record))
         })
+        .collect()
+}
+
+/// Every container, oldest first.
+pub fn list() -> Vec<Container> {
+    let mut v: Vec<Container> = records::<Record>()
+        .into_iter()
+        .map(|(dir, record)| Container { dir, record })
         .collect();
     v.sort_by(|a, b| (a.record.created, &a.record.id).cmp(&(b.record.created, &b.record.id)));
     v

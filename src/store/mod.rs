@@ -66,6 +66,20 @@ pub fn now() -> u64 {
         .unwrap_or(0)
 }
 
+/// Read a small file into `buf` (emptied first), reusing its memory across many files, and
+/// without the statx, lseek and fcntl that `std::fs::read` makes for a size hint: `ps` reads
+/// two files per container.
+pub fn read_into(path: &Path, buf: &mut Vec<u8>) -> std::io::Result<()> {
+    use std::io::Read;
+    buf.clear();
+    buf.reserve(16 * 1024);
+    // Through `take`, the plain read loop (File's own read_to_end asks for the size first).
+    std::fs::File::open(path)?
+        .take(u64::MAX)
+        .read_to_end(buf)
+        .map(drop)
+}
+
 /// Write a file whole: to a temporary name (mode 0644 whatever the umask), then rename
 /// over the old one, so a reader never sees half of it.
 pub fn write_whole(path: &Path, bytes: &[u8]) -> Result<()> {

@@ -53,9 +53,14 @@ impl State {
 
     /// The state on disk; a missing or unreadable file reads as `created`.
     pub fn read(dir: &Path) -> State {
-        std::fs::read(dir.join("state.json"))
+        State::read_with(dir, &mut Vec::new())
+    }
+
+    /// The same, read through `buf` (for many containers, one buffer).
+    pub fn read_with(dir: &Path, buf: &mut Vec<u8>) -> State {
+        super::read_into(&dir.join("state.json"), buf)
             .ok()
-            .and_then(|b| serde_json::from_slice(&b).ok())
+            .and_then(|()| serde_json::from_slice(buf).ok())
             .unwrap_or_else(State::created)
     }
 

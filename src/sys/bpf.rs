@@ -97,7 +97,8 @@ impl Sys<'_> {
             ..Default::default()
         };
         let size = std::mem::size_of::<ProgLoad>();
-        let call = Call::new(
+        let call = || {
+            Call::new(
             "bpf",
             vec![
                 "BPF_PROG_LOAD".into(),
@@ -110,7 +111,8 @@ impl Sys<'_> {
             "bpf(2)",
             why,
         )
-        .by_hand("bpftool prog load PROG.o /sys/fs/bpf/dev type cgroup/dev");
+        .by_hand("bpftool prog load PROG.o /sys/fs/bpf/dev type cgroup/dev")
+        };
         let fd = self.call(
             call,
             || {
@@ -164,7 +166,8 @@ impl Sys<'_> {
             ..Default::default()
         };
         let size = std::mem::size_of::<ProgAttach>();
-        let call = Call::new(
+        let call = || {
+            Call::new(
             "bpf",
             vec![
                 "BPF_PROG_ATTACH".into(),
@@ -179,7 +182,8 @@ impl Sys<'_> {
         .by_hand(format!(
             "bpftool cgroup attach {} device pinned /sys/fs/bpf/dev multi",
             cgroup.display()
-        ));
+        ))
+        };
         self.call(
             call,
             || {

@@ -12,13 +12,15 @@ impl Sys<'_> {
     /// mkdir(2).
     pub fn mkdir(&self, path: &Path, mode: u32, why: &str) -> Result<()> {
         let p = cstring(&path.to_string_lossy())?;
-        let call = Call::new(
-            "mkdir",
-            vec![qpath(path), format!("0{mode:o}")],
-            "mkdir(2)",
-            why,
-        )
-        .by_hand(format!("mkdir -m {mode:o} {}", path.display()));
+        let call = || {
+            Call::new(
+                "mkdir",
+                vec![qpath(path), format!("0{mode:o}")],
+                "mkdir(2)",
+                why,
+            )
+            .by_hand(format!("mkdir -m {mode:o} {}", path.display()))
+        };
         self.call_plain(call, || {
             check(unsafe { libc::mkdir(p.as_ptr(), mode as libc::mode_t) } as libc::c_long)
         })?;
@@ -28,8 +30,10 @@ impl Sys<'_> {
     /// rmdir(2).
     pub fn rmdir(&self, path: &Path, why: &str) -> Result<()> {
         let p = cstring(&path.to_string_lossy())?;
-        let call = Call::new("rmdir", vec![qpath(path)], "rmdir(2)", why)
-            .by_hand(format!("rmdir {}", path.display()));
+        let call = || {
+            Call::new("rmdir", vec![qpath(path)], "rmdir(2)", why)
+                .by_hand(format!("rmdir {}", path.display()))
+        };
         self.call_plain(call, || {
             check(unsafe { libc::rmdir(p.as_ptr()) } as libc::c_long)
         })?;
@@ -47,26 +51,28 @@ impl Sys<'_> {
     ) -> Result<()> {
         let p = cstring(&path.to_string_lossy())?;
         let dev = libc::makedev(major, minor);
-        let call = Call::new(
-            "mknod",
-            vec![qpath(path), format!("S_IFCHR|0{mode:o}"), {
-                // strace prints 0 as `0` and other numbers in hex.
-                let h = |n: u32| {
-                    if n == 0 {
-                        "0".to_string()
-                    } else {
-                        format!("{n:#x}")
-                    }
-                };
-                format!("makedev({}, {})", h(major), h(minor))
-            }],
-            "mknod(2)",
-            why,
-        )
-        .by_hand(format!(
-            "mknod -m {mode:o} {} c {major} {minor}",
-            path.display()
-        ));
+        let call = || {
+            Call::new(
+                "mknod",
+                vec![qpath(path), format!("S_IFCHR|0{mode:o}"), {
+                    // strace prints 0 as `0` and other numbers in hex.
+                    let h = |n: u32| {
+                        if n == 0 {
+                            "0".to_string()
+                        } else {
+                            format!("{n:#x}")
+                        }
+                    };
+                    format!("makedev({}, {})", h(major), h(minor))
+                }],
+                "mknod(2)",
+                why,
+            )
+            .by_hand(format!(
+                "mknod -m {mode:o} {} c {major} {minor}",
+                path.display()
+            ))
+        };
         self.call_plain(call, || {
             check(unsafe { libc::mknod(p.as_ptr(), libc::S_IFCHR | mode, dev) } as libc::c_long)
         })?;
@@ -78,19 +84,21 @@ impl Sys<'_> {
     /// container's user namespace.
     pub fn lchown(&self, path: &Path, uid: u32, gid: u32, why: &str) -> Result<()> {
         let p = cstring(&path.to_string_lossy())?;
-        let call = Call::new(
-            "fchownat",
-            vec![
-                "AT_FDCWD".into(),
-                qpath(path),
-                uid.to_string(),
-                gid.to_string(),
-                "AT_SYMLINK_NOFOLLOW".into(),
-            ],
-            "chown(2)",
-            why,
-        )
-        .by_hand(format!("chown -h {uid}:{gid} {}", path.display()));
+        let call = || {
+            Call::new(
+                "fchownat",
+                vec![
+                    "AT_FDCWD".into(),
+                    qpath(path),
+                    uid.to_string(),
+                    gid.to_string(),
+                    "AT_SYMLINK_NOFOLLOW".into(),
+                ],
+                "chown(2)",
+                why,
+            )
+            .by_hand(format!("chown -h {uid}:{gid} {}", path.display()))
+        };
         self.call_plain(call, || {
             check(unsafe {
                 libc::fchownat(
@@ -116,13 +124,15 @@ impl Sys<'_> {
         why: &str,
     ) -> Result<()> {
         let fd = file.as_raw_fd();
-        let call = Call::new(
-            "fchown",
-            vec![format!("{fd}<{shown}>"), uid.to_string(), gid.to_string()],
-            "chown(2)",
-            why,
-        )
-        .by_hand(format!("chown {uid}:{gid} {shown}"));
+        let call = || {
+            Call::new(
+                "fchown",
+                vec![format!("{fd}<{shown}>"), uid.to_string(), gid.to_string()],
+                "chown(2)",
+                why,
+            )
+            .by_hand(format!("chown {uid}:{gid} {shown}"))
+        };
         self.call_plain(call, || {
             check(unsafe { libc::fchown(fd, uid, gid) } as libc::c_long)
         })?;
@@ -133,13 +143,15 @@ impl Sys<'_> {
     pub fn symlink(&self, target: &str, link: &Path, why: &str) -> Result<()> {
         let t = cstring(target)?;
         let l = cstring(&link.to_string_lossy())?;
-        let call = Call::new(
-            "symlink",
-            vec![quote(target), qpath(link)],
-            "symlink(2)",
-            why,
-        )
-        .by_hand(format!("ln -s {target} {}", link.display()));
+        let call = || {
+            Call::new(
+                "symlink",
+                vec![quote(target), qpath(link)],
+                "symlink(2)",
+                why,
+            )
+            .by_hand(format!("ln -s {target} {}", link.display()))
+        };
         self.call_plain(call, || {
             check(unsafe { libc::symlink(t.as_ptr(), l.as_ptr()) } as libc::c_long)
         })?;
@@ -158,17 +170,19 @@ impl Sys<'_> {
     ) -> Result<()> {
         let by_hand = format!("echo {value} > {}", path.display());
         if self.dry_run() {
-            let call = Call::new(
-                "write",
-                vec![
-                    format!("?<{}>", path.display()),
-                    quote(value),
-                    value.len().to_string(),
-                ],
-                "write(2)",
-                why,
-            )
-            .by_hand(by_hand);
+            let call = || {
+                Call::new(
+                    "write",
+                    vec![
+                        format!("?<{}>", path.display()),
+                        quote(value),
+                        value.len().to_string(),
+                    ],
+                    "write(2)",
+                    why,
+                )
+                .by_hand(by_hand)
+            };
             return self
                 .call(call, || Ok(value.len() as i64), diagnose)
                 .map(|_| ());
@@ -185,17 +199,19 @@ impl Sys<'_> {
                 Error::io(format!("cannot open {} to write {value:?}", path.display()), &e, todo)
             })?;
         let fd = file.as_raw_fd();
-        let call = Call::new(
-            "write",
-            vec![
-                format!("{fd}<{}>", path.display()),
-                quote(value),
-                value.len().to_string(),
-            ],
-            "write(2)",
-            why,
-        )
-        .by_hand(by_hand);
+        let call = || {
+            Call::new(
+                "write",
+                vec![
+                    format!("{fd}<{}>", path.display()),
+                    quote(value),
+                    value.len().to_string(),
+                ],
+                "write(2)",
+                why,
+            )
+            .by_hand(by_hand)
+        };
         self.call(
             call,
             || match file.write(value.as_bytes()) {

@@ -219,23 +219,47 @@ impl<'n> Sys<'n> {
 
     /// Narrate `call`, have the kernel make it with `make`, narrate the result.
     /// On failure, `diagnose` turns the errno into a diagnosis for the error.
+    /// `call` may be a closure that builds the [`Call`]: with nothing to narrate (`-q`, no
+    /// trace) it is built only if the call fails, for the error message.
     pub fn call(
         &self,
-        call: Call,
+        call: impl Describe,
         make: impl FnOnce() -> std::result::Result<i64, Errno>,
         diagnose: impl FnOnce(Errno) -> Diagnosis,
     ) -> Result<i64> {
+        self.call_with(call, make, |_, errno| diagnose(errno))
+    }
+
+    fn call_with(
+        &self,
+        call: impl Describe,
+        make: impl FnOnce() -> std::result::Result<i64, Errno>,
+        diagnose: impl FnOnce(&Call, Errno) -> Diagnosis,
+    ) -> Result<i64> {
+        if !(self.narrator.tells_calls() || self.kernel.records() || self.dry_run()) {
+            return make().map_err(|errno| self.failed(&call.describe(), errno, diagnose));
+        }
+        let call = call.describe();
         self.narrator.before(&call);
-        let result = self.perform(&call, make);
-        result.map_err(|errno| {
-            let d = diagnose(errno);
-            if let Some(why) = &d.why {
-                self.narrator.hint(why);
-            }
-            let mut err = Error::sys(format!("{} failed", call.render_short()), errno, d.todo);
-            err.why = d.why;
-            err
-        })
+        self.perform(&call, make)
+            .map_err(|errno| self.failed(&call, errno, diagnose))
+    }
+
+    /// The error of a failed call: what failed, the errno, and the diagnosis (its hint
+    /// also narrated).
+    fn failed(
+        &self,
+        call: &Call,
+        errno: Errno,
+        diagnose: impl FnOnce(&Call, Errno) -> Diagnosis,
+    ) -> Error {
+        let d = diagnose(call, errno);
+        if let Some(why) = &d.why {
+            self.narrator.hint(why);
+        }
+        let mut err = Error::sys(format!("{} failed", call.render_short()), errno, d.todo);
+        err.why = d.why;
+        err
     }
 
     /// Have the kernel make an already-announced call, and narrate its result (or that it
@@ -262,11 +286,27 @@ impl<'n> Sys<'n> {
     /// Like [`Sys::call`] with the generic diagnosis for the errno.
     pub fn call_plain(
         &self,
-        call: Call,
+        call: impl Describe,
         make: impl FnOnce() -> std::result::Result<i64, Errno>,
     ) -> Result<i64> {
-        let name = call.name.clone();
-        self.call(call, make, |e| diagnose::generic(&name, e))
+        self.call_with(call, make, |call, e| diagnose::generic(&call.name, e))
+    }
+}
+
+/// A syscall's description, or a closure that builds it when it is needed.
+pub trait Describe {
+    fn describe(self) -> Call;
+}
+
+impl Describe for Call {
+    fn describe(self) -> Call {
+        self
+    }
+}
+
+impl<F: FnOnce() -> Call> Describe for F {
+    fn describe(self) -> Call {
+        self()
     }
 }
 
@@ -336,6 +376,23 @@ pub fn check(ret: libc::c_long) -> std::result::Result<i64, Errno> {
 mod tests {
     use super::*;
     use std::path::Path;
+
+    #[test]
+    fn a_call_nobody_is_shown_is_described_only_when_it_fails() {
+        let quiet = Narrator::silent();
+        let sys = Sys::new(&quiet);
+        let described = std::cell::Cell::new(0);
+        let describe = || {
+            described.set(described.get() + 1);
+            Call::new("rmdir", vec![quote("/x")], "rmdir(2)", "a test")
+        };
+        assert_eq!(sys.call_plain(describe, || Ok(0)).unwrap(), 0);
+        assert_eq!(described.get(), 0, "described, though nothing is shown");
+        let err = sys.call_plain(describe, || Err(Errno::ENOENT)).unwrap_err();
+        assert_eq!(described.get(), 1);
+        assert_eq!(err.what, "rmdir(\"/x\") failed");
+        assert_eq!(err.errno, Some(Errno::ENOENT));
+    }
 
     #[test]
     fn the_recorder_keeps_every_call_in_order_and_makes_none() {

@@ -59,19 +59,21 @@ impl Sys<'_> {
         let tgt = cstring(&m.target.to_string_lossy())?;
         let fst = m.fstype.map(cstring).transpose()?;
         let dat = m.data.map(cstring).transpose()?;
-        let call = Call::new(
-            "mount",
-            vec![
-                opt_quote(m.source),
-                qpath(m.target),
-                opt_quote(m.fstype),
-                render_flags(m.flags, MS_FLAGS),
-                opt_quote(m.data),
-            ],
-            "mount(2)",
-            why,
-        )
-        .by_hand(by_hand);
+        let call = || {
+            Call::new(
+                "mount",
+                vec![
+                    opt_quote(m.source),
+                    qpath(m.target),
+                    opt_quote(m.fstype),
+                    render_flags(m.flags, MS_FLAGS),
+                    opt_quote(m.data),
+                ],
+                "mount(2)",
+                why,
+            )
+            .by_hand(by_hand)
+        };
         let ptr =
             |c: &Option<std::ffi::CString>| c.as_ref().map_or(std::ptr::null(), |c| c.as_ptr());
         self.call(
@@ -100,13 +102,15 @@ impl Sys<'_> {
         } else {
             ""
         };
-        let call = Call::new(
-            "umount2",
-            vec![qpath(target), render_flags(flags as u64, UMOUNT_FLAGS)],
-            "umount2(2)",
-            why,
-        )
-        .by_hand(format!("umount{lazy} {}", target.display()));
+        let call = || {
+            Call::new(
+                "umount2",
+                vec![qpath(target), render_flags(flags as u64, UMOUNT_FLAGS)],
+                "umount2(2)",
+                why,
+            )
+            .by_hand(format!("umount{lazy} {}", target.display()))
+        };
         self.call_plain(call, || {
             check(unsafe { libc::umount2(tgt.as_ptr(), flags) } as libc::c_long)
         })?;
@@ -117,17 +121,19 @@ impl Sys<'_> {
     pub fn pivot_root(&self, new_root: &Path, put_old: &Path, why: &str) -> Result<()> {
         let n = cstring(&new_root.to_string_lossy())?;
         let o = cstring(&put_old.to_string_lossy())?;
-        let call = Call::new(
-            "pivot_root",
-            vec![qpath(new_root), qpath(put_old)],
-            "pivot_root(2)",
-            why,
-        )
-        .by_hand(format!(
-            "pivot_root {} {}",
-            new_root.display(),
-            put_old.display()
-        ));
+        let call = || {
+            Call::new(
+                "pivot_root",
+                vec![qpath(new_root), qpath(put_old)],
+                "pivot_root(2)",
+                why,
+            )
+            .by_hand(format!(
+                "pivot_root {} {}",
+                new_root.display(),
+                put_old.display()
+            ))
+        };
         self.call(
             call,
             || check(unsafe { libc::syscall(libc::SYS_pivot_root, n.as_ptr(), o.as_ptr()) }),
@@ -139,8 +145,10 @@ impl Sys<'_> {
     /// chroot(2): change this process's root directory.
     pub fn chroot(&self, dir: &Path, why: &str) -> Result<()> {
         let d = cstring(&dir.to_string_lossy())?;
-        let call = Call::new("chroot", vec![qpath(dir)], "chroot(2)", why)
-            .by_hand(format!("chroot {}", dir.display()));
+        let call = || {
+            Call::new("chroot", vec![qpath(dir)], "chroot(2)", why)
+                .by_hand(format!("chroot {}", dir.display()))
+        };
         self.call_plain(call, || {
             check(unsafe { libc::chroot(d.as_ptr()) } as libc::c_long)
         })?;
@@ -150,8 +158,10 @@ impl Sys<'_> {
     /// chdir(2): change the working directory.
     pub fn chdir(&self, dir: &Path, why: &str) -> Result<()> {
         let d = cstring(&dir.to_string_lossy())?;
-        let call = Call::new("chdir", vec![qpath(dir)], "chdir(2)", why)
-            .by_hand(format!("cd {}", dir.display()));
+        let call = || {
+            Call::new("chdir", vec![qpath(dir)], "chdir(2)", why)
+                .by_hand(format!("cd {}", dir.display()))
+        };
         self.call_plain(call, || {
             check(unsafe { libc::chdir(d.as_ptr()) } as libc::c_long)
         })?;
@@ -234,8 +244,10 @@ impl Sys<'_> {
     pub fn fchdir(&self, fd: std::os::fd::BorrowedFd, shown: &str, why: &str) -> Result<()> {
         use std::os::fd::AsRawFd;
         let raw = fd.as_raw_fd();
-        let call = Call::new("fchdir", vec![format!("{raw}<{shown}>")], "fchdir(2)", why)
-            .by_hand(format!("cd {shown}"));
+        let call = || {
+            Call::new("fchdir", vec![format!("{raw}<{shown}>")], "fchdir(2)", why)
+                .by_hand(format!("cd {shown}"))
+        };
         self.call_plain(call, || check(unsafe { libc::fchdir(raw) } as libc::c_long))?;
         Ok(())
     }
@@ -248,7 +260,8 @@ impl Sys<'_> {
         use std::os::fd::{AsFd, FromRawFd, OwnedFd};
         let d = cstring(&dir.to_string_lossy())?;
         let flags = (libc::O_PATH | libc::O_DIRECTORY | libc::O_CLOEXEC) as u64;
-        let call = Call::new(
+        let call = || {
+            Call::new(
             "openat2",
             vec![
                 "AT_FDCWD".into(),
@@ -259,7 +272,8 @@ impl Sys<'_> {
             ],
             "openat2(2)",
             "reach the working directory without following a /proc magic link (a descriptor or another process's root), which could lead out of the container",
-        );
+        )
+        };
         let fd = self.call(
             call,
             || {
@@ -279,13 +293,15 @@ impl Sys<'_> {
             |errno| diagnose::workdir(dir, errno),
         )?;
         if self.dry_run() {
-            let call = Call::new(
-                "fchdir",
-                vec![format!("?<{}>", dir.display())],
-                "fchdir(2)",
-                why,
-            )
-            .by_hand(format!("cd {}", dir.display()));
+            let call = || {
+                Call::new(
+                    "fchdir",
+                    vec![format!("?<{}>", dir.display())],
+                    "fchdir(2)",
+                    why,
+                )
+                .by_hand(format!("cd {}", dir.display()))
+            };
             return self.call_plain(call, || Ok(0)).map(|_| ());
         }
         let fd = unsafe { OwnedFd::from_raw_fd(fd as i32) };
@@ -310,18 +326,20 @@ impl Sys<'_> {
     /// A remount with MS_RDONLY changes only the one mount it names.
     pub fn mount_setattr_rdonly_recursive(&self, path: &Path, why: &str) -> Result<()> {
         let p = cstring(&path.to_string_lossy())?;
-        let call = Call::new(
-            "mount_setattr",
-            vec![
-                "AT_FDCWD".into(),
-                qpath(path),
-                "AT_RECURSIVE".into(),
-                "{attr_set=MOUNT_ATTR_RDONLY, attr_clr=0, ...}".into(),
-                "32".into(),
-            ],
-            "mount_setattr(2)",
-            why,
-        );
+        let call = || {
+            Call::new(
+                "mount_setattr",
+                vec![
+                    "AT_FDCWD".into(),
+                    qpath(path),
+                    "AT_RECURSIVE".into(),
+                    "{attr_set=MOUNT_ATTR_RDONLY, attr_clr=0, ...}".into(),
+                    "32".into(),
+                ],
+                "mount_setattr(2)",
+                why,
+            )
+        };
         let attr = MountAttr {
             attr_set: MOUNT_ATTR_RDONLY,
             attr_clr: 0,

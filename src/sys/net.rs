@@ -150,16 +150,18 @@ pub fn link_index(name: &str) -> u32 {
 impl Sys<'_> {
     /// socket(AF_NETLINK, SOCK_RAW|SOCK_CLOEXEC, NETLINK_ROUTE): the kernel's routing socket.
     pub fn netlink_open(&self, why: &str) -> Result<Netlink> {
-        let call = Call::new(
-            "socket",
-            vec![
-                "AF_NETLINK".into(),
-                "SOCK_RAW|SOCK_CLOEXEC".into(),
-                "NETLINK_ROUTE".into(),
-            ],
-            "netlink(7)",
-            why,
-        );
+        let call = || {
+            Call::new(
+                "socket",
+                vec![
+                    "AF_NETLINK".into(),
+                    "SOCK_RAW|SOCK_CLOEXEC".into(),
+                    "NETLINK_ROUTE".into(),
+                ],
+                "netlink(7)",
+                why,
+            )
+        };
         let fd = self.call_plain(call, || {
             check(unsafe {
                 libc::socket(
@@ -196,23 +198,25 @@ impl Sys<'_> {
         let ty = msg.ty;
         let bytes = msg.finish(nl.seq);
         let len = bytes.len();
-        let call = Call::new(
-            "sendto",
-            vec![
-                nl.shown(),
-                format!(
-                    "[{{nlmsg_len={len}, nlmsg_type={}, ...}}, ...]",
-                    type_name(ty)
-                ),
-                len.to_string(),
-                "0".into(),
-                "...".into(),
-                "12".into(),
-            ],
-            "rtnetlink(7)",
-            why,
-        )
-        .by_hand(by_hand);
+        let call = || {
+            Call::new(
+                "sendto",
+                vec![
+                    nl.shown(),
+                    format!(
+                        "[{{nlmsg_len={len}, nlmsg_type={}, ...}}, ...]",
+                        type_name(ty)
+                    ),
+                    len.to_string(),
+                    "0".into(),
+                    "...".into(),
+                    "12".into(),
+                ],
+                "rtnetlink(7)",
+                why,
+            )
+            .by_hand(by_hand)
+        };
         let raw = nl.fd.as_raw_fd();
         self.call_plain(call, || {
             let mut sa: libc::sockaddr_nl = unsafe { std::mem::zeroed() };

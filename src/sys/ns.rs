@@ -19,8 +19,10 @@ pub fn unshare_options(flags: libc::c_int) -> String {
 impl Sys<'_> {
     /// unshare(2): move this process into new namespaces of the given kinds.
     pub fn unshare(&self, flags: libc::c_int, why: &str) -> Result<()> {
-        let call = Call::new("unshare", vec![clone_flags(flags)], "unshare(2)", why)
-            .by_hand(format!("unshare {}", unshare_options(flags)));
+        let call = || {
+            Call::new("unshare", vec![clone_flags(flags)], "unshare(2)", why)
+                .by_hand(format!("unshare {}", unshare_options(flags)))
+        };
         self.call(
             call,
             || check(unsafe { libc::unshare(flags) } as libc::c_long),
@@ -41,13 +43,15 @@ impl Sys<'_> {
         why: &str,
     ) -> Result<()> {
         let raw = fd.as_raw_fd();
-        let call = Call::new(
-            "setns",
-            vec![format!("{raw}<{link}>"), clone_flags(nstype)],
-            "setns(2)",
-            why,
-        )
-        .by_hand(format!("nsenter --{}={path}", ns_name(nstype)));
+        let call = || {
+            Call::new(
+                "setns",
+                vec![format!("{raw}<{link}>"), clone_flags(nstype)],
+                "setns(2)",
+                why,
+            )
+            .by_hand(format!("nsenter --{}={path}", ns_name(nstype)))
+        };
         self.call_plain(call, || {
             check(unsafe { libc::setns(raw, nstype) } as libc::c_long)
         })?;
@@ -57,13 +61,15 @@ impl Sys<'_> {
     /// sethostname(2): set the hostname of this process's UTS namespace.
     pub fn sethostname(&self, name: &str, why: &str) -> Result<()> {
         let c = cstring(name)?;
-        let call = Call::new(
-            "sethostname",
-            vec![quote(name), name.len().to_string()],
-            "sethostname(2)",
-            why,
-        )
-        .by_hand(format!("hostname {name}"));
+        let call = || {
+            Call::new(
+                "sethostname",
+                vec![quote(name), name.len().to_string()],
+                "sethostname(2)",
+                why,
+            )
+            .by_hand(format!("hostname {name}"))
+        };
         self.call_plain(call, || {
             check(unsafe { libc::sethostname(c.as_ptr(), name.len()) } as libc::c_long)
         })?;
@@ -83,14 +89,14 @@ pub fn ns_name(flag: libc::c_int) -> &'static str {
 impl Sys<'_> {
     /// setgid(2), used after joining a user namespace to become its group 0 (as nsenter does).
     pub fn setgid(&self, gid: u32, why: &str) -> Result<()> {
-        let call = Call::new("setgid", vec![gid.to_string()], "setgid(2)", why);
+        let call = || Call::new("setgid", vec![gid.to_string()], "setgid(2)", why);
         self.call_plain(call, || check(unsafe { libc::setgid(gid) } as libc::c_long))?;
         Ok(())
     }
 
     /// setuid(2), used after joining a user namespace to become its user 0 (as nsenter does).
     pub fn setuid(&self, uid: u32, why: &str) -> Result<()> {
-        let call = Call::new("setuid", vec![uid.to_string()], "setuid(2)", why);
+        let call = || Call::new("setuid", vec![uid.to_string()], "setuid(2)", why);
         self.call_plain(call, || check(unsafe { libc::setuid(uid) } as libc::c_long))?;
         Ok(())
     }

@@ -387,19 +387,21 @@ impl Sys<'_> {
     pub fn wait_releasing(&self, pid: i32, gate: Option<&Channel>, why: &str) -> Result<Ended> {
         let mut gate = gate;
         let mut status: libc::c_int = 0;
-        let call = Call::new(
-            "wait4",
-            vec![pid.to_string(), "...".into(), "0".into(), "NULL".into()],
-            "wait4(2)",
-            why,
-        )
-        .blocking();
+        let call = || {
+            Call::new(
+                "wait4",
+                vec![pid.to_string(), "...".into(), "0".into(), "NULL".into()],
+                "wait4(2)",
+                why,
+            )
+            .blocking()
+        };
         if self.dry_run() {
             self.call_plain(call, || Ok(0))?;
             return Ok(Ended::Exited(0));
         }
         loop {
-            let ret = self.call_plain(call.clone(), || {
+            let ret = self.call_plain(call, || {
                 if let Some(gate) = gate.take() {
                     // A child that already died is EPIPE here: the wait says how it ended.
                     let _ = self.let_go(gate);
@@ -427,8 +429,10 @@ impl Sys<'_> {
         let name = nix::sys::signal::Signal::try_from(sig)
             .map(|s| s.as_str().to_string())
             .unwrap_or_else(|_| sig.to_string());
-        let call = Call::new("kill", vec![pid.to_string(), name.clone()], "kill(2)", why)
-            .by_hand(format!("kill -{} {pid}", name.trim_start_matches("SIG")));
+        let call = || {
+            Call::new("kill", vec![pid.to_string(), name.clone()], "kill(2)", why)
+                .by_hand(format!("kill -{} {pid}", name.trim_start_matches("SIG")))
+        };
         self.call_plain(call, || {
             check(unsafe { libc::kill(pid, sig) } as libc::c_long)
         })?;
@@ -437,7 +441,7 @@ impl Sys<'_> {
 
     /// setsid(2): a session of its own, with no controlling terminal.
     pub fn setsid(&self, why: &str) -> Result<()> {
-        let call = Call::new("setsid", vec![], "setsid(2)", why);
+        let call = || Call::new("setsid", vec![], "setsid(2)", why);
         self.call_plain(call, || check(unsafe { libc::setsid() } as libc::c_long))?;
         Ok(())
     }
@@ -447,12 +451,14 @@ impl Sys<'_> {
         let name = nix::sys::signal::Signal::try_from(sig)
             .map(|s| s.as_str().to_string())
             .unwrap_or_else(|_| sig.to_string());
-        let call = Call::new(
-            "prctl",
-            vec!["PR_SET_PDEATHSIG".into(), name],
-            "prctl(2)",
-            why,
-        );
+        let call = || {
+            Call::new(
+                "prctl",
+                vec!["PR_SET_PDEATHSIG".into(), name],
+                "prctl(2)",
+                why,
+            )
+        };
         self.call_plain(call, || {
             check(
                 unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, sig as libc::c_ulong, 0, 0, 0) }
@@ -464,18 +470,20 @@ impl Sys<'_> {
 
     /// prctl(PR_SET_NO_NEW_PRIVS, 1): no setuid bit or file capability can raise privileges.
     pub fn set_no_new_privs(&self, why: &str) -> Result<()> {
-        let call = Call::new(
-            "prctl",
-            vec![
-                "PR_SET_NO_NEW_PRIVS".into(),
-                "1".into(),
-                "0".into(),
-                "0".into(),
-                "0".into(),
-            ],
-            "prctl(2)",
-            why,
-        );
+        let call = || {
+            Call::new(
+                "prctl",
+                vec![
+                    "PR_SET_NO_NEW_PRIVS".into(),
+                    "1".into(),
+                    "0".into(),
+                    "0".into(),
+                    "0".into(),
+                ],
+                "prctl(2)",
+                why,
+            )
+        };
         self.call_plain(call, || {
             check(unsafe { libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) } as libc::c_long)
         })?;
@@ -589,12 +597,14 @@ impl Sys<'_> {
 impl Sys<'_> {
     /// dup2(2): make descriptor `to` a copy of `from` (stdin from /dev/null, say).
     pub fn dup2(&self, from: i32, to: i32, why: &str) -> Result<()> {
-        let call = Call::new(
-            "dup2",
-            vec![from.to_string(), to.to_string()],
-            "dup2(2)",
-            why,
-        );
+        let call = || {
+            Call::new(
+                "dup2",
+                vec![from.to_string(), to.to_string()],
+                "dup2(2)",
+                why,
+            )
+        };
         self.call_plain(call, || {
             check(unsafe { libc::dup2(from, to) } as libc::c_long)
         })?;

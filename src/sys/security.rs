@@ -98,16 +98,18 @@ const CAP_VERSION_3: u32 = 0x2008_0522;
 impl Sys<'_> {
     /// prctl(PR_CAPBSET_DROP, cap): remove a capability from the bounding set for good.
     pub fn capbset_drop(&self, cap: u32, why: &str) -> Result<()> {
-        let call = Call::new(
-            "prctl",
-            vec!["PR_CAPBSET_DROP".into(), cap_name(cap)],
-            "prctl(2)",
-            why,
-        )
-        .by_hand(format!(
-            "capsh --drop={}",
-            cap_name(cap).to_ascii_lowercase()
-        ));
+        let call = || {
+            Call::new(
+                "prctl",
+                vec!["PR_CAPBSET_DROP".into(), cap_name(cap)],
+                "prctl(2)",
+                why,
+            )
+            .by_hand(format!(
+                "capsh --drop={}",
+                cap_name(cap).to_ascii_lowercase()
+            ))
+        };
         self.call_plain(call, || {
             check(
                 unsafe { libc::prctl(libc::PR_CAPBSET_DROP, cap as libc::c_ulong, 0, 0, 0) }
@@ -125,20 +127,22 @@ impl Sys<'_> {
         inheritable: u64,
         why: &str,
     ) -> Result<()> {
-        let call = Call::new(
-            "capset",
-            vec![
-                "{version=_LINUX_CAPABILITY_VERSION_3, pid=0}".into(),
-                format!(
-                    "{{effective={}, permitted={}, inheritable={}}}",
-                    render_caps(effective),
-                    render_caps(permitted),
-                    render_caps(inheritable)
-                ),
-            ],
-            "capset(2)",
-            why,
-        );
+        let call = || {
+            Call::new(
+                "capset",
+                vec![
+                    "{version=_LINUX_CAPABILITY_VERSION_3, pid=0}".into(),
+                    format!(
+                        "{{effective={}, permitted={}, inheritable={}}}",
+                        render_caps(effective),
+                        render_caps(permitted),
+                        render_caps(inheritable)
+                    ),
+                ],
+                "capset(2)",
+                why,
+            )
+        };
         let mut hdr = CapHeader {
             version: CAP_VERSION_3,
             pid: 0,
@@ -167,18 +171,20 @@ impl Sys<'_> {
 
     /// prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL): no capability survives execve by ambient.
     pub fn clear_ambient_caps(&self, why: &str) -> Result<()> {
-        let call = Call::new(
-            "prctl",
-            vec![
-                "PR_CAP_AMBIENT".into(),
-                "PR_CAP_AMBIENT_CLEAR_ALL".into(),
-                "0".into(),
-                "0".into(),
-                "0".into(),
-            ],
-            "prctl(2)",
-            why,
-        );
+        let call = || {
+            Call::new(
+                "prctl",
+                vec![
+                    "PR_CAP_AMBIENT".into(),
+                    "PR_CAP_AMBIENT_CLEAR_ALL".into(),
+                    "0".into(),
+                    "0".into(),
+                    "0".into(),
+                ],
+                "prctl(2)",
+                why,
+            )
+        };
         self.call_plain(call, || {
             check(unsafe {
                 libc::prctl(
@@ -199,16 +205,18 @@ impl Sys<'_> {
             len: program.len() as u16,
             filter: program.as_ptr() as *mut libc::sock_filter,
         };
-        let call = Call::new(
-            "seccomp",
-            vec![
-                "SECCOMP_SET_MODE_FILTER".into(),
-                "0".into(),
-                format!("{{len={}, filter=...}}", program.len()),
-            ],
-            "seccomp(2)",
-            why,
-        );
+        let call = || {
+            Call::new(
+                "seccomp",
+                vec![
+                    "SECCOMP_SET_MODE_FILTER".into(),
+                    "0".into(),
+                    format!("{{len={}, filter=...}}", program.len()),
+                ],
+                "seccomp(2)",
+                why,
+            )
+        };
         self.call_plain(call, || {
             check(unsafe {
                 libc::syscall(
@@ -224,16 +232,18 @@ impl Sys<'_> {
 
     /// close_range(first, ~0, CLOSE_RANGE_CLOEXEC): every descriptor from `first` on closes at execve.
     pub fn cloexec_from(&self, first: u32, why: &str) -> Result<()> {
-        let call = Call::new(
-            "close_range",
-            vec![
-                first.to_string(),
-                "4294967295".into(),
-                "CLOSE_RANGE_CLOEXEC".into(),
-            ],
-            "close_range(2)",
-            why,
-        );
+        let call = || {
+            Call::new(
+                "close_range",
+                vec![
+                    first.to_string(),
+                    "4294967295".into(),
+                    "CLOSE_RANGE_CLOEXEC".into(),
+                ],
+                "close_range(2)",
+                why,
+            )
+        };
         self.call_plain(call, || {
             check(unsafe {
                 libc::syscall(
@@ -271,13 +281,15 @@ impl Sys<'_> {
     /// that looks at ours (runc's CVE-2024-21626).
     pub fn close_inherited(&self, why: &str) -> Result<()> {
         for fd in open_fds_above_stderr(&self.narrator.own_fds()) {
-            let call = Call::new(
-                "close_range",
-                vec![fd.to_string(), fd.to_string(), "0".into()],
-                "close_range(2)",
-                why,
-            )
-            .by_hand(format!("exec {fd}<&-"));
+            let call = || {
+                Call::new(
+                    "close_range",
+                    vec![fd.to_string(), fd.to_string(), "0".into()],
+                    "close_range(2)",
+                    why,
+                )
+                .by_hand(format!("exec {fd}<&-"))
+            };
             self.call_plain(call, || {
                 check(unsafe { libc::syscall(libc::SYS_close_range, fd as u32, fd as u32, 0) })
             })?;
@@ -295,12 +307,14 @@ impl Sys<'_> {
                 .collect::<Vec<_>>()
                 .join(", ")
         );
-        let call = Call::new(
-            "setgroups",
-            vec![groups.len().to_string(), shown],
-            "setgroups(2)",
-            why,
-        );
+        let call = || {
+            Call::new(
+                "setgroups",
+                vec![groups.len().to_string(), shown],
+                "setgroups(2)",
+                why,
+            )
+        };
         let list: Vec<libc::gid_t> = groups.to_vec();
         self.call_plain(call, || {
             check(unsafe { libc::setgroups(list.len(), list.as_ptr()) } as libc::c_long)
@@ -310,12 +324,14 @@ impl Sys<'_> {
 
     /// setresgid(2): real, effective and saved group id at once.
     pub fn setresgid(&self, gid: u32, why: &str) -> Result<()> {
-        let call = Call::new(
-            "setresgid",
-            vec![gid.to_string(), gid.to_string(), gid.to_string()],
-            "setresgid(2)",
-            why,
-        );
+        let call = || {
+            Call::new(
+                "setresgid",
+                vec![gid.to_string(), gid.to_string(), gid.to_string()],
+                "setresgid(2)",
+                why,
+            )
+        };
         self.call_plain(call, || {
             check(unsafe { libc::setresgid(gid, gid, gid) } as libc::c_long)
         })?;
@@ -324,12 +340,14 @@ impl Sys<'_> {
 
     /// setresuid(2): real, effective and saved user id at once (capabilities go with uid 0).
     pub fn setresuid(&self, uid: u32, why: &str) -> Result<()> {
-        let call = Call::new(
-            "setresuid",
-            vec![uid.to_string(), uid.to_string(), uid.to_string()],
-            "setresuid(2)",
-            why,
-        );
+        let call = || {
+            Call::new(
+                "setresuid",
+                vec![uid.to_string(), uid.to_string(), uid.to_string()],
+                "setresuid(2)",
+                why,
+            )
+        };
         self.call_plain(call, || {
             check(unsafe { libc::setresuid(uid, uid, uid) } as libc::c_long)
         })?;
@@ -342,12 +360,14 @@ impl Sys<'_> {
     /// from 0 to another (the kernel clears the flag again at execve).
     pub fn set_keepcaps(&self, on: bool, why: &str) -> Result<()> {
         let v = u64::from(on);
-        let call = Call::new(
-            "prctl",
-            vec!["PR_SET_KEEPCAPS".into(), v.to_string()],
-            "prctl(2)",
-            why,
-        );
+        let call = || {
+            Call::new(
+                "prctl",
+                vec!["PR_SET_KEEPCAPS".into(), v.to_string()],
+                "prctl(2)",
+                why,
+            )
+        };
         self.call_plain(call, || {
             check(
                 unsafe { libc::prctl(libc::PR_SET_KEEPCAPS, v as libc::c_ulong, 0, 0, 0) }

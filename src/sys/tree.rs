@@ -94,16 +94,18 @@ impl Sys<'_> {
     pub fn open_tree_root(&self, path: &Path, why: &str) -> Result<DirFd> {
         let p = super::cstring(&path.to_string_lossy())?;
         let flags = libc::O_PATH | libc::O_DIRECTORY | libc::O_CLOEXEC;
-        let call = Call::new(
-            "openat",
-            vec![
-                "AT_FDCWD".into(),
-                qpath(path),
-                format!("O_RDONLY|{}", render_flags(flags as u64, OPEN_FLAGS)),
-            ],
-            "openat(2)",
-            why,
-        );
+        let call = || {
+            Call::new(
+                "openat",
+                vec![
+                    "AT_FDCWD".into(),
+                    qpath(path),
+                    format!("O_RDONLY|{}", render_flags(flags as u64, OPEN_FLAGS)),
+                ],
+                "openat(2)",
+                why,
+            )
+        };
         let fd = self.call_plain(call, || {
             cret(unsafe { libc::openat(libc::AT_FDCWD, p.as_ptr(), flags) })
         })?;
@@ -641,8 +643,10 @@ impl Sys<'_> {
     /// umask(2): 0 while extracting, so files are created with the image's permission bits
     /// in the openat itself (no chmod afterwards). Returns the old mask.
     pub fn umask(&self, mask: u32, why: &str) -> Result<u32> {
-        let call = Call::new("umask", vec![format!("{mask:03o}")], "umask(2)", why)
-            .by_hand(format!("umask {mask:03o}"));
+        let call = || {
+            Call::new("umask", vec![format!("{mask:03o}")], "umask(2)", why)
+                .by_hand(format!("umask {mask:03o}"))
+        };
         let old = self.call_plain(call, || {
             Ok(unsafe { libc::umask(mask as libc::mode_t) } as i64)
         })?;
@@ -659,27 +663,29 @@ impl Sys<'_> {
         } else {
             libc::RENAME_NOREPLACE
         };
-        let call = Call::new(
-            "renameat2",
-            vec![
-                "AT_FDCWD".into(),
-                qpath(from),
-                "AT_FDCWD".into(),
-                qpath(to),
-                if exchange {
-                    "RENAME_EXCHANGE".into()
-                } else {
-                    "RENAME_NOREPLACE".into()
-                },
-            ],
-            "rename(2)",
-            why,
-        )
-        .by_hand(if exchange {
-            format!("mv -T --exchange {} {}", from.display(), to.display())
-        } else {
-            format!("mv -T {} {}", from.display(), to.display())
-        });
+        let call = || {
+            Call::new(
+                "renameat2",
+                vec![
+                    "AT_FDCWD".into(),
+                    qpath(from),
+                    "AT_FDCWD".into(),
+                    qpath(to),
+                    if exchange {
+                        "RENAME_EXCHANGE".into()
+                    } else {
+                        "RENAME_NOREPLACE".into()
+                    },
+                ],
+                "rename(2)",
+                why,
+            )
+            .by_hand(if exchange {
+                format!("mv -T --exchange {} {}", from.display(), to.display())
+            } else {
+                format!("mv -T {} {}", from.display(), to.display())
+            })
+        };
         self.call_plain(call, || {
             check(unsafe {
                 libc::syscall(

@@ -9,16 +9,18 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 
 fn open(sys: &Sys, path: &str, why: &str) -> Result<OwnedFd> {
     let c = std::ffi::CString::new(path).expect("no NUL in a device path");
-    let call = Call::new(
-        "openat",
-        vec![
-            "AT_FDCWD".into(),
-            quote(path),
-            "O_RDWR|O_NOCTTY|O_CLOEXEC".into(),
-        ],
-        "open(2)",
-        why,
-    );
+    let call = || {
+        Call::new(
+            "openat",
+            vec![
+                "AT_FDCWD".into(),
+                quote(path),
+                "O_RDWR|O_NOCTTY|O_CLOEXEC".into(),
+            ],
+            "open(2)",
+            why,
+        )
+    };
     let fd = sys.call_plain(call, || {
         check(
             unsafe { libc::open(c.as_ptr(), libc::O_RDWR | libc::O_NOCTTY | libc::O_CLOEXEC) }
@@ -39,22 +41,26 @@ impl Sys<'_> {
         )?;
         let m = master.as_raw_fd();
         let mut unlock: libc::c_int = 0;
-        let call = Call::new(
-            "ioctl",
-            vec![m.to_string(), "TIOCSPTLCK".into(), "[0]".into()],
-            "ioctl_tty(2)",
-            "unlock its other end, as unlockpt(3) does",
-        );
+        let call = || {
+            Call::new(
+                "ioctl",
+                vec![m.to_string(), "TIOCSPTLCK".into(), "[0]".into()],
+                "ioctl_tty(2)",
+                "unlock its other end, as unlockpt(3) does",
+            )
+        };
         self.call_plain(call, || {
             check(unsafe { libc::ioctl(m, libc::TIOCSPTLCK, &mut unlock) } as libc::c_long)
         })?;
         let mut n: libc::c_uint = 0;
-        let call = Call::new(
-            "ioctl",
-            vec![m.to_string(), "TIOCGPTN".into(), "...".into()],
-            "ioctl_tty(2)",
-            "which /dev/pts/N the other end is, as ptsname(3) asks",
-        );
+        let call = || {
+            Call::new(
+                "ioctl",
+                vec![m.to_string(), "TIOCGPTN".into(), "...".into()],
+                "ioctl_tty(2)",
+                "which /dev/pts/N the other end is, as ptsname(3) asks",
+            )
+        };
         self.call_plain(call, || {
             check(unsafe { libc::ioctl(m, libc::TIOCGPTN, &mut n) } as libc::c_long)
         })?;
@@ -69,12 +75,14 @@ impl Sys<'_> {
     /// Make `fd` (a terminal) this process's controlling terminal; the caller is a session
     /// leader (setsid).
     pub fn make_controlling_terminal(&self, fd: RawFd, why: &str) -> Result<()> {
-        let call = Call::new(
-            "ioctl",
-            vec![fd.to_string(), "TIOCSCTTY".into(), "0".into()],
-            "ioctl_tty(2)",
-            why,
-        );
+        let call = || {
+            Call::new(
+                "ioctl",
+                vec![fd.to_string(), "TIOCSCTTY".into(), "0".into()],
+                "ioctl_tty(2)",
+                why,
+            )
+        };
         self.call_plain(call, || {
             check(unsafe { libc::ioctl(fd, libc::TIOCSCTTY, 0) } as libc::c_long)
         })?;
@@ -83,16 +91,18 @@ impl Sys<'_> {
 
     /// sendmsg(2) one descriptor over a unix socket (SCM_RIGHTS).
     pub fn send_fd(&self, socket: RawFd, fd: RawFd, why: &str) -> Result<()> {
-        let call = Call::new(
-            "sendmsg",
-            vec![
-                socket.to_string(),
-                format!("{{msg_iov=[\"t\"], msg_control=[{{SCM_RIGHTS, [{fd}]}}]}}"),
-                "0".into(),
-            ],
-            "unix(7)",
-            why,
-        );
+        let call = || {
+            Call::new(
+                "sendmsg",
+                vec![
+                    socket.to_string(),
+                    format!("{{msg_iov=[\"t\"], msg_control=[{{SCM_RIGHTS, [{fd}]}}]}}"),
+                    "0".into(),
+                ],
+                "unix(7)",
+                why,
+            )
+        };
         self.call_plain(call, || {
             let iov = [std::io::IoSlice::new(b"t")];
             let fds = [fd];

@@ -40,17 +40,19 @@ impl Sys<'_> {
     pub fn poll_exit(&self, pidfd: &OwnedFd, limit: Duration, why: &str) -> Result<bool> {
         let fd = pidfd.as_raw_fd();
         let ms = limit.as_millis().min(i32::MAX as u128) as i32;
-        let call = Call::new(
-            "poll",
-            vec![
-                format!("[{{fd={fd}, events=POLLIN}}]"),
-                "1".into(),
-                ms.to_string(),
-            ],
-            "poll(2)",
-            why,
-        )
-        .blocking();
+        let call = || {
+            Call::new(
+                "poll",
+                vec![
+                    format!("[{{fd={fd}, events=POLLIN}}]"),
+                    "1".into(),
+                    ms.to_string(),
+                ],
+                "poll(2)",
+                why,
+            )
+            .blocking()
+        };
         let mut pfd = libc::pollfd {
             fd,
             events: libc::POLLIN,
