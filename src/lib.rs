@@ -7,6 +7,7 @@ pub mod container;
 pub mod doctor;
 pub mod error;
 pub mod explain;
+pub mod flags;
 pub mod host;
 pub mod images;
 pub mod inspect;
@@ -152,17 +153,6 @@ pub fn report_error(err: &error::Error, g: &GlobalArgs) {
     use std::io::Write;
     let _ = writeln!(
         std::io::stderr(),
-        "{} {}",
-        "glassbox: error:".red().bold(),
-        err
-    );
-}
-
-/// Print an error from a forked child (which has no command line of its own to consult).
-pub fn report_child_error(err: &error::Error) {
-    use std::io::Write;
-    let _ = writeln!(
-        narrate::narration_out(),
         "{} {}",
         "glassbox: error:".red().bold(),
         err

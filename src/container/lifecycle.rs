@@ -81,7 +81,7 @@ fn each(what: &str, refs: &[String], act: impl Fn(Container) -> Result<()>) -> R
         match find(r).and_then(&act) {
             Ok(()) => println!("{r}"),
             Err(e) => {
-                crate::report_child_error(&e);
+                crate::narrate::report_error(&e);
                 code = 1;
             }
         }

@@ -470,3 +470,15 @@ impl Write for NarrationOut {
         Ok(())
     }
 }
+
+/// Print an error where the narration goes, once: for a forked child or a command that has
+/// no command line of its own to consult (`glassbox: error: what failed…`).
+pub fn report_error(err: &crate::error::Error) {
+    use std::io::Write;
+    let _ = writeln!(
+        narration_out(),
+        "{} {}",
+        "glassbox: error:".red().bold(),
+        err
+    );
+}

@@ -789,7 +789,7 @@ pub fn main(spec: &CgroupSpec, command: &[String], sys: &Sys) -> Result<i32> {
     );
     // The child's own failure (the command not found, say) is told here, once.
     if let Some(e) = sys.child_failure(gate.as_ref()) {
-        crate::report_child_error(&e);
+        crate::narrate::report_error(&e);
     }
     let wall = started.elapsed();
     let usage = report::read(&plan.groups, &plan.name);
