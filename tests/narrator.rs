@@ -182,3 +182,40 @@ fn dry_run_needs_no_root_and_changes_nothing() {
         .all(|e| e["dry_run"] == true));
     assert_eq!(nix::unistd::gethostname().unwrap(), before);
 }
+
+/// `-v` explains a call, a stage or a cgroup file the first time it comes up in a run, in
+/// the parent or in the child, and later only refers back to it in one short line.
+#[test]
+fn verbose_explains_each_entry_once() {
+    if !root_or_skip("verbose_explains_each_entry_once") {
+        return;
+    }
+    let env = common::containers::Env::new();
+    let o = env
+        .cmd()
+        .args(["-v", "run", "--rm", "busybox", "true"])
+        .output()
+        .unwrap();
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(0), "{err}");
+    // mount(2) and prctl(2) are made many times (the child mounts, the security stage drops
+    // capabilities one by one): each explained once.
+    for man in ["mount(2)", "prctl(2)", "docker-run(1)"] {
+        let shown = err.matches(&format!("man: {man}\n")).count();
+        assert_eq!(shown, 1, "{man} explained {shown} times:\n{err}");
+    }
+    assert!(err.contains("(mount(2) explained above)"), "{err}");
+    // No line of an explanation is printed twice (the call-specific why and by-hand lines
+    // and the references back are not explanations).
+    let mut seen = std::collections::HashSet::new();
+    for line in err.lines() {
+        let t = line.trim();
+        let specific = ["why:", "by hand:", "man:", "("]
+            .iter()
+            .any(|p| t.starts_with(p));
+        if line.starts_with("    ") && t.len() > 30 && !specific {
+            assert!(seen.insert(t), "explained twice: {t}\n{err}");
+        }
+    }
+    env.assert_clean();
+}

@@ -5,6 +5,7 @@
 //! the way strace prints it. `--trace FILE` writes the same events as JSON lines.
 
 pub mod catalog;
+mod once;
 
 use crate::error::errno_words;
 use colored::Colorize;
@@ -145,6 +146,8 @@ pub struct Narrator {
     stage: RefCell<String>,
     /// A call line written without its result yet.
     pending: RefCell<bool>,
+    /// The catalog entries this run has explained already (at `-v`).
+    explained: Option<once::Explained>,
 }
 
 /// Whether colour should be used on stderr for this choice, following NO_COLOR.
@@ -186,6 +189,7 @@ impl Narrator {
             trace: RefCell::new(trace),
             stage: RefCell::new(String::new()),
             pending: RefCell::new(false),
+            explained: (opts.level >= Level::Verbose).then(once::Explained::new),
         })
     }
 
@@ -197,6 +201,7 @@ impl Narrator {
             trace: RefCell::new(None),
             stage: RefCell::new(String::new()),
             pending: RefCell::new(false),
+            explained: None,
         }
     }
 
@@ -266,7 +271,11 @@ impl Narrator {
             self.err_line(&format!("{} — {}", head.bold().cyan(), title));
             if self.level >= Level::Verbose {
                 if let Some(entry) = catalog::lookup_kind(stage, "stage") {
-                    self.explanation(&entry.explain, entry.by_hand.as_deref(), &entry.man);
+                    if self.first_time(&entry) {
+                        self.explanation(&entry.explain, entry.by_hand.as_deref(), &entry.man);
+                    } else {
+                        self.err_line(&format!("    {}", "(stage explained above)".dimmed()));
+                    }
                 }
             }
         }
@@ -402,9 +411,26 @@ impl Narrator {
         }
     }
 
+    /// True the first time in this run (across the processes it forked) that `entry` is
+    /// to be explained: later occurrences only refer back to it.
+    pub fn first_time(&self, entry: &catalog::Entry) -> bool {
+        match &self.explained {
+            Some(seen) => seen.first_time(catalog::index_of(entry)),
+            None => true,
+        }
+    }
+
     fn verbose_call(&self, call: &Call) {
         self.err_line(&format!("    {} {}", "why:".italic(), call.why));
         let entry = catalog::lookup_kind(&call.name, "syscall");
+        if let Some(e) = entry.as_ref().filter(|e| !self.first_time(e)) {
+            if let Some(cmd) = &call.by_hand {
+                self.err_line(&format!("    {} {}", "by hand:".italic(), cmd));
+            }
+            let back = format!("({} explained above)", e.man);
+            self.err_line(&format!("    {}", back.dimmed()));
+            return;
+        }
         if let Some(entry) = &entry {
             for line in entry.explain.trim().lines() {
                 self.err_line(&format!("    {}", line.dimmed()));
