@@ -219,3 +219,53 @@ fn verbose_explains_each_entry_once() {
     }
     env.assert_clean();
 }
+
+/// Without limits (and without the devices rule, --privileged) the cgroup stage still says
+/// what it does: it makes a cgroup only to hold, count and kill the processes.
+#[test]
+fn cgroup_stage_says_what_it_does_without_limits() {
+    if !root_or_skip("cgroup_stage_says_what_it_does_without_limits") {
+        return;
+    }
+    let env = common::containers::Env::new();
+    let o = env
+        .cmd()
+        .args(["run", "--privileged", "--rm", "busybox", "true"])
+        .output()
+        .unwrap();
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(0), "{err}");
+    let header = err.lines().find(|l| l.starts_with("▶ cgroup")).unwrap();
+    assert_eq!(
+        header,
+        "▶ cgroup — no limits asked: a cgroup of its own only to hold, count and kill the container's processes"
+    );
+    env.assert_clean();
+}
+
+/// Parent and child narrate at the same time once the child is let go; neither may cut
+/// into the other's line. A cut shows as a result left on a line of its own (" = 0"), the
+/// call it belongs to stuck at the end of another. A race: 20 runs give it room to show.
+#[test]
+fn parent_and_child_lines_stay_whole() {
+    if !root_or_skip("parent_and_child_lines_stay_whole") {
+        return;
+    }
+    let env = common::containers::Env::new();
+    for _ in 0..20 {
+        let o = env
+            .cmd()
+            .args(["run", "--rm", "busybox", "true"])
+            .output()
+            .unwrap();
+        let err = stderr(&o);
+        assert_eq!(o.status.code(), Some(0), "{err}");
+        for line in err.lines() {
+            assert!(
+                line.starts_with("▶ ") || line.starts_with("  "),
+                "a line was cut into: {line:?}\n{err}"
+            );
+        }
+    }
+    env.assert_clean();
+}

@@ -5,7 +5,7 @@
 //! the way strace prints it. `--trace FILE` writes the same events as JSON lines.
 
 pub mod catalog;
-mod once;
+mod shared;
 
 use crate::error::errno_words;
 use colored::Colorize;
@@ -146,8 +146,8 @@ pub struct Narrator {
     stage: RefCell<String>,
     /// A call line written without its result yet.
     pending: RefCell<bool>,
-    /// The catalog entries this run has explained already (at `-v`).
-    explained: Option<once::Explained>,
+    /// Shared with the processes this one forks: what was explained, whose turn to write.
+    shared: Option<shared::Shared>,
 }
 
 /// Whether colour should be used on stderr for this choice, following NO_COLOR.
@@ -189,7 +189,7 @@ impl Narrator {
             trace: RefCell::new(trace),
             stage: RefCell::new(String::new()),
             pending: RefCell::new(false),
-            explained: (opts.level >= Level::Verbose).then(once::Explained::new),
+            shared: shared::Shared::new(),
         })
     }
 
@@ -201,7 +201,7 @@ impl Narrator {
             trace: RefCell::new(None),
             stage: RefCell::new(String::new()),
             pending: RefCell::new(false),
-            explained: None,
+            shared: None,
         }
     }
 
@@ -247,6 +247,7 @@ impl Narrator {
 
     fn err_line(&self, text: &str) {
         self.finish_pending();
+        self.wait_turn();
         let mut e = narration_out();
         let _ = writeln!(e, "{text}");
     }
@@ -337,6 +338,7 @@ impl Narrator {
             self.err_line(&format!("  {} {}", call.render().green(), "…".dimmed()));
         } else if self.level >= Level::Normal {
             self.finish_pending();
+            self.wait_turn();
             let mut e = narration_out();
             let _ = write!(e, "  {}", call.render().green());
             let _ = e.flush();
@@ -381,6 +383,7 @@ impl Narrator {
         } else {
             format!("  {}{tail}\n", call.render().green())
         };
+        self.wait_turn();
         let _ = narration_out().write_all(line.as_bytes());
         if self.level >= Level::Verbose {
             self.verbose_call(call);
@@ -414,7 +417,7 @@ impl Narrator {
     /// True the first time in this run (across the processes it forked) that `entry` is
     /// to be explained: later occurrences only refer back to it.
     pub fn first_time(&self, entry: &catalog::Entry) -> bool {
-        match &self.explained {
+        match &self.shared {
             Some(seen) => seen.first_time(catalog::index_of(entry)),
             None => true,
         }
@@ -450,6 +453,22 @@ impl Narrator {
     pub fn hint(&self, text: &str) {
         if self.level >= Level::Normal {
             self.err_line(&format!("    {} {}", "hint:".yellow().bold(), text));
+        }
+    }
+
+    /// Wait while another process of the run holds the narration.
+    fn wait_turn(&self) {
+        if let Some(s) = &self.shared {
+            s.wait_turn();
+        }
+    }
+
+    /// Narrate in `f` while the other processes of the run wait to write: for the call
+    /// that lets a child go, narrated after it is made while the child already runs.
+    pub fn holding<T>(&self, f: impl FnOnce() -> T) -> T {
+        match &self.shared {
+            Some(s) => s.holding(f),
+            None => f(),
         }
     }
 
