@@ -358,19 +358,20 @@ pub struct RunArgs {
     #[arg(long, value_name = "NET")]
     pub network: Option<String>,
     /// Memory limit (as docker run --memory: 64m, 1g).
-    #[arg(short = 'm', long, value_name = "SIZE")]
+    // Hyphen values too: `-5m` gets glassbox's own sentence about sizes, not clap's.
+    #[arg(short = 'm', long, value_name = "SIZE", allow_hyphen_values = true)]
     pub memory: Option<String>,
     /// Memory plus swap limit (-1: unlimited swap).
-    #[arg(long, value_name = "SIZE")]
+    #[arg(long, value_name = "SIZE", allow_hyphen_values = true)]
     pub memory_swap: Option<String>,
     /// CPUs the container may use (0.5 = half a CPU).
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", allow_hyphen_values = true)]
     pub cpus: Option<String>,
     /// Relative CPU weight (default 1024).
     #[arg(long, value_name = "N")]
     pub cpu_shares: Option<u64>,
-    /// Most processes the container may have at once.
-    #[arg(long, value_name = "N")]
+    /// Most processes the container may have at once (-1 for no limit).
+    #[arg(long, value_name = "N", allow_negative_numbers = true)]
     pub pids_limit: Option<i64>,
     /// Mount the container's root filesystem read-only.
     #[arg(long)]
@@ -529,10 +530,10 @@ pub struct CgroupArgs {
     #[arg(long)]
     pub name: Option<String>,
     /// Memory limit: bytes, or with a unit (k, m, g), as docker run --memory.
-    #[arg(short, long, value_name = "SIZE")]
+    #[arg(short, long, value_name = "SIZE", allow_hyphen_values = true)]
     pub memory: Option<String>,
     /// Memory plus swap limit (-1 for unlimited swap), as docker run --memory-swap.
-    #[arg(long, value_name = "SIZE", allow_negative_numbers = true)]
+    #[arg(long, value_name = "SIZE", allow_hyphen_values = true)]
     pub memory_swap: Option<String>,
     /// CPUs the command may use, as a fraction: 0.5 is half of one CPU.
     #[arg(long, value_name = "N", allow_negative_numbers = true)]
@@ -563,7 +564,7 @@ pub struct SecurityOpts {
     /// Keep every capability and install no seccomp filter (as docker run --privileged).
     #[arg(long)]
     pub privileged: bool,
-    /// `seccomp=unconfined` turns the seccomp filter off; `no-new-privileges=false` leaves no_new_privs unset.
+    /// `seccomp=unconfined` turns the seccomp filter off; `no-new-privileges=false` leaves no_new_privs unset; with run, `systempaths=unconfined` leaves the sensitive paths of /proc and /sys unmasked.
     #[arg(long, value_name = "OPT")]
     pub security_opt: Vec<String>,
 }
@@ -691,6 +692,7 @@ impl CgroupArgs {
                 cpus: self.cpus.clone(),
                 cpu_shares: self.cpu_shares,
                 pids: self.pids,
+                pids_flag: "--pids",
             },
         }
     }
@@ -705,6 +707,7 @@ impl RunArgs {
             cpus: self.cpus.clone(),
             cpu_shares: self.cpu_shares,
             pids: self.pids_limit,
+            pids_flag: "--pids-limit",
         }
     }
 }
