@@ -434,7 +434,8 @@ pub struct BisectArgs {
     /// Working means: this text is in the command's output.
     #[arg(long, value_name = "TEXT")]
     pub expect_output: Option<String>,
-    /// Working means: this exit status (default: the status it has with no stage at all).
+    /// Working means: this exit status (without either: an exit status other than the full
+    /// run's, so the stage from which on it ends as under `glassbox run` is the one blamed).
     #[arg(long, value_name = "N")]
     pub expect_exit: Option<i32>,
     #[command(flatten)]
