@@ -31,10 +31,11 @@ pub struct GlobalArgs {
     /// Say nothing but errors.
     #[arg(short, long, global = true, conflicts_with = "verbose")]
     pub quiet: bool,
-    /// Say more: -v adds explanations, by-hand commands and man pages; -vv adds per-file detail.
+    /// Say more: -v adds explanations (each once a run: a later call refers back to it), by-hand
+    /// commands and man pages; -vv adds per-file detail.
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,
-    /// The same as -v: explain each call as it is made.
+    /// The same as -v: explain each call the first time it is made.
     #[arg(long, global = true)]
     pub explain: bool,
     /// Also write every event as a JSON line to FILE (appended; chained glassbox commands
