@@ -31,10 +31,11 @@ pub struct GlobalArgs {
     /// Say nothing but errors.
     #[arg(short, long, global = true, conflicts_with = "verbose")]
     pub quiet: bool,
-    /// Say more: -v adds explanations, by-hand commands and man pages; -vv adds per-file detail.
+    /// Say more: -v adds explanations (each once a run: a later call refers back to it), by-hand
+    /// commands and man pages; -vv adds per-file detail.
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,
-    /// The same as -v: explain each call as it is made.
+    /// The same as -v: explain each call the first time it is made.
     #[arg(long, global = true)]
     pub explain: bool,
     /// Also write every event as a JSON line to FILE (appended; chained glassbox commands
@@ -358,19 +359,20 @@ pub struct RunArgs {
     #[arg(long, value_name = "NET")]
     pub network: Option<String>,
     /// Memory limit (as docker run --memory: 64m, 1g).
-    #[arg(short = 'm', long, value_name = "SIZE")]
+    // Hyphen values too: `-5m` gets glassbox's own sentence about sizes, not clap's.
+    #[arg(short = 'm', long, value_name = "SIZE", allow_hyphen_values = true)]
     pub memory: Option<String>,
     /// Memory plus swap limit (-1: unlimited swap).
-    #[arg(long, value_name = "SIZE")]
+    #[arg(long, value_name = "SIZE", allow_hyphen_values = true)]
     pub memory_swap: Option<String>,
     /// CPUs the container may use (0.5 = half a CPU).
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", allow_hyphen_values = true)]
     pub cpus: Option<String>,
     /// Relative CPU weight (default 1024).
     #[arg(long, value_name = "N")]
     pub cpu_shares: Option<u64>,
-    /// Most processes the container may have at once.
-    #[arg(long, value_name = "N")]
+    /// Most processes the container may have at once (-1 for no limit).
+    #[arg(long, value_name = "N", allow_negative_numbers = true)]
     pub pids_limit: Option<i64>,
     /// Mount the container's root filesystem read-only.
     #[arg(long)]
@@ -433,7 +435,8 @@ pub struct BisectArgs {
     /// Working means: this text is in the command's output.
     #[arg(long, value_name = "TEXT")]
     pub expect_output: Option<String>,
-    /// Working means: this exit status (default: the status it has with no stage at all).
+    /// Working means: this exit status (without either: an exit status other than the full
+    /// run's, so the stage from which on it ends as under `glassbox run` is the one blamed).
     #[arg(long, value_name = "N")]
     pub expect_exit: Option<i32>,
     #[command(flatten)]
@@ -529,10 +532,10 @@ pub struct CgroupArgs {
     #[arg(long)]
     pub name: Option<String>,
     /// Memory limit: bytes, or with a unit (k, m, g), as docker run --memory.
-    #[arg(short, long, value_name = "SIZE")]
+    #[arg(short, long, value_name = "SIZE", allow_hyphen_values = true)]
     pub memory: Option<String>,
     /// Memory plus swap limit (-1 for unlimited swap), as docker run --memory-swap.
-    #[arg(long, value_name = "SIZE", allow_negative_numbers = true)]
+    #[arg(long, value_name = "SIZE", allow_hyphen_values = true)]
     pub memory_swap: Option<String>,
     /// CPUs the command may use, as a fraction: 0.5 is half of one CPU.
     #[arg(long, value_name = "N", allow_negative_numbers = true)]
@@ -563,7 +566,7 @@ pub struct SecurityOpts {
     /// Keep every capability and install no seccomp filter (as docker run --privileged).
     #[arg(long)]
     pub privileged: bool,
-    /// `seccomp=unconfined` turns the seccomp filter off; `no-new-privileges=false` leaves no_new_privs unset.
+    /// `seccomp=unconfined` turns the seccomp filter off; `no-new-privileges=false` leaves no_new_privs unset; with run, `systempaths=unconfined` leaves the sensitive paths of /proc and /sys unmasked.
     #[arg(long, value_name = "OPT")]
     pub security_opt: Vec<String>,
 }

@@ -13,6 +13,7 @@ impl CgroupArgs {
                 cpus: self.cpus.clone(),
                 cpu_shares: self.cpu_shares,
                 pids: self.pids,
+                pids_flag: "--pids",
             },
         }
     }
@@ -27,6 +28,7 @@ impl RunArgs {
             cpus: self.cpus.clone(),
             cpu_shares: self.cpu_shares,
             pids: self.pids_limit,
+            pids_flag: "--pids-limit",
         }
     }
 }

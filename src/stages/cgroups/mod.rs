@@ -420,6 +420,11 @@ fn explain_file(sys: &Sys, file: &str) {
         return;
     }
     if let Some(e) = crate::narrate::catalog::lookup_kind(file, "file") {
+        if !sys.narrator.first_time(&e) {
+            sys.narrator
+                .verbose(&format!("({} explained above)", e.name));
+            return;
+        }
         sys.narrator
             .verbose(&format!("{}: {}", e.name, e.summary.trim()));
         for line in e.explain.trim().lines() {
