@@ -7,9 +7,10 @@
 //! its foreground job), copies keys in and output out, passes on window size changes, and
 //! puts your terminal back when the container ends.
 
-use crate::error::{Error, Result};
+use crate::error::Result;
+use crate::sys::tty;
 use std::io::{Read, Write};
-use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsRawFd, OwnedFd};
 use std::sync::atomic::{AtomicBool, Ordering};
 
 /// The two ends of the console socket: glassbox keeps one, the container the other.
@@ -19,35 +20,8 @@ pub struct Socket {
 }
 
 pub fn socket() -> Result<Socket> {
-    let (a, b) = nix::sys::socket::socketpair(
-        nix::sys::socket::AddressFamily::Unix,
-        nix::sys::socket::SockType::Stream,
-        None,
-        nix::sys::socket::SockFlag::SOCK_CLOEXEC,
-    )
-    .map_err(|e| {
-        Error::sys(
-            "cannot make the console socket",
-            e,
-            "check the limit on open files (ulimit -n)",
-        )
-    })?;
-    Ok(Socket { ours: a, theirs: b })
-}
-
-/// Your terminal as it was; put back when dropped.
-struct Restore(Option<nix::sys::termios::Termios>);
-
-impl Drop for Restore {
-    fn drop(&mut self) {
-        if let Some(t) = &self.0 {
-            let _ = nix::sys::termios::tcsetattr(
-                std::io::stdin(),
-                nix::sys::termios::SetArg::TCSANOW,
-                t,
-            );
-        }
-    }
+    let (ours, theirs) = tty::console_socketpair()?;
+    Ok(Socket { ours, theirs })
 }
 
 static RESIZED: AtomicBool = AtomicBool::new(false);
@@ -56,18 +30,11 @@ extern "C" fn on_winch(_: libc::c_int) {
     RESIZED.store(true, Ordering::SeqCst);
 }
 
-fn copy_window_size(to: RawFd) {
-    let mut ws: libc::winsize = unsafe { std::mem::zeroed() };
-    if unsafe { libc::ioctl(0, libc::TIOCGWINSZ, &mut ws) } == 0 {
-        unsafe { libc::ioctl(to, libc::TIOCSWINSZ, &ws) };
-    }
-}
-
 /// Relays between your terminal and the container's, until dropped (after the container
 /// ended): then the last output is copied and your terminal restored.
 pub struct Relay {
     out: Option<std::thread::JoinHandle<()>>,
-    _restore: Restore,
+    _restore: tty::SavedTerminal,
 }
 
 impl Drop for Relay {
@@ -95,14 +62,11 @@ pub fn relay_process(sys: &crate::sys::Sys, socket: &Socket, keys: bool) -> Resu
     )? {
         Forked::Child => {
             // Only the command may hold the other end: its close tells the relay it failed.
-            unsafe {
-                libc::close(socket.theirs.as_raw_fd());
-                libc::signal(libc::SIGINT, libc::SIG_IGN);
-                libc::signal(libc::SIGQUIT, libc::SIG_IGN);
-            }
+            tty::close_copy(socket.theirs.as_raw_fd());
+            crate::sys::signals::ignore(&[libc::SIGINT, libc::SIGQUIT]);
             // Dropped when the terminal's last process has ended: output copied, terminal back.
             drop(relay(&socket.ours, keys));
-            unsafe { libc::_exit(0) }
+            crate::sys::signals::exit_now(0)
         }
         Forked::Parent(pid) => Ok(pid),
     }
@@ -113,32 +77,10 @@ pub fn relay_process(sys: &crate::sys::Sys, socket: &Socket, keys: bool) -> Resu
 fn relay(socket: &OwnedFd, keys: bool) -> Option<Relay> {
     let master = crate::sys::tty::receive_fd(socket.as_raw_fd())?;
     let m = master.as_raw_fd();
-    copy_window_size(m);
-    unsafe {
-        let mut sa: libc::sigaction = std::mem::zeroed();
-        sa.sa_sigaction = on_winch as *const () as usize;
-        // No SA_RESTART: the output thread's read returns, and the new size is passed on.
-        sa.sa_flags = 0;
-        libc::sigemptyset(&mut sa.sa_mask);
-        libc::sigaction(libc::SIGWINCH, &sa, std::ptr::null_mut());
-    }
-    // Raw input: no line editing, no echo, no signals from keys — the container's terminal
-    // does all that. Output processing stays on, so narration lines still start at column 0.
-    let saved = nix::sys::termios::tcgetattr(std::io::stdin()).ok();
-    if let Some(t) = &saved {
-        use nix::sys::termios::{InputFlags as I, LocalFlags as L};
-        let mut raw = t.clone();
-        raw.local_flags &= !(L::ICANON | L::ECHO | L::ISIG | L::IEXTEN);
-        raw.input_flags &= !(I::ICRNL | I::IXON | I::BRKINT | I::INPCK | I::ISTRIP);
-        raw.control_chars[libc::VMIN] = 1;
-        raw.control_chars[libc::VTIME] = 0;
-        let _ = nix::sys::termios::tcsetattr(
-            std::io::stdin(),
-            nix::sys::termios::SetArg::TCSANOW,
-            &raw,
-        );
-    }
-    let restore = Restore(saved);
+    tty::copy_window_size(m);
+    // The output thread's read returns on SIGWINCH, and the new size is passed on.
+    crate::sys::signals::catch_interrupting(libc::SIGWINCH, on_winch);
+    let restore = tty::raw_stdin();
     let writer = master.try_clone().ok()?;
     if keys {
         // Not joined: it sits in read(0) until the next key; the process ends after.
@@ -161,7 +103,7 @@ fn relay(socket: &OwnedFd, keys: bool) -> Option<Relay> {
         let mut stdout = std::io::stdout();
         loop {
             if RESIZED.swap(false, Ordering::SeqCst) {
-                copy_window_size(m);
+                tty::copy_window_size(m);
             }
             match from.read(&mut buf) {
                 Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,

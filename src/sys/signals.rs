@@ -27,3 +27,21 @@ pub fn ignore(signals: &[libc::c_int]) {
         unsafe { libc::signal(sig, libc::SIG_IGN) };
     }
 }
+
+/// Run `handler` for `signal` without SA_RESTART: a blocking read returns EINTR, so the
+/// reader sees the signal at once (the terminal relay passes on a new window size).
+pub fn catch_interrupting(signal: libc::c_int, handler: extern "C" fn(libc::c_int)) {
+    unsafe {
+        let mut sa: libc::sigaction = std::mem::zeroed();
+        sa.sa_sigaction = handler as *const () as usize;
+        sa.sa_flags = 0;
+        libc::sigemptyset(&mut sa.sa_mask);
+        libc::sigaction(signal, &sa, std::ptr::null_mut());
+    }
+}
+
+/// End this process at once with `code`, without running exit handlers or flushing
+/// buffers (a forked helper whose work is done).
+pub fn exit_now(code: libc::c_int) -> ! {
+    unsafe { libc::_exit(code) }
+}

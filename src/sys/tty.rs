@@ -139,3 +139,71 @@ pub fn receive_fd(socket: RawFd) -> Option<OwnedFd> {
         _ => None,
     })
 }
+
+/// Your terminal's settings as they were when [`raw_stdin`] changed them; put back when
+/// dropped. These change only this terminal's line discipline, not the host: not narrated.
+pub struct SavedTerminal(Option<nix::sys::termios::Termios>);
+
+impl Drop for SavedTerminal {
+    fn drop(&mut self) {
+        if let Some(t) = &self.0 {
+            let _ = nix::sys::termios::tcsetattr(
+                std::io::stdin(),
+                nix::sys::termios::SetArg::TCSANOW,
+                t,
+            );
+        }
+    }
+}
+
+/// Put stdin's terminal in raw input mode: no line editing, no echo, no signals from keys
+/// (the container's terminal does all that). Output processing stays on, so narration lines
+/// still start at column 0. Not a terminal: nothing changes.
+pub fn raw_stdin() -> SavedTerminal {
+    let saved = nix::sys::termios::tcgetattr(std::io::stdin()).ok();
+    if let Some(t) = &saved {
+        use nix::sys::termios::{InputFlags as I, LocalFlags as L};
+        let mut raw = t.clone();
+        raw.local_flags &= !(L::ICANON | L::ECHO | L::ISIG | L::IEXTEN);
+        raw.input_flags &= !(I::ICRNL | I::IXON | I::BRKINT | I::INPCK | I::ISTRIP);
+        raw.control_chars[libc::VMIN] = 1;
+        raw.control_chars[libc::VTIME] = 0;
+        let _ = nix::sys::termios::tcsetattr(
+            std::io::stdin(),
+            nix::sys::termios::SetArg::TCSANOW,
+            &raw,
+        );
+    }
+    SavedTerminal(saved)
+}
+
+/// Give the terminal `to` the window size of stdin's terminal (TIOCGWINSZ, TIOCSWINSZ).
+pub fn copy_window_size(to: RawFd) {
+    let mut ws: libc::winsize = unsafe { std::mem::zeroed() };
+    if unsafe { libc::ioctl(0, libc::TIOCGWINSZ, &mut ws) } == 0 {
+        unsafe { libc::ioctl(to, libc::TIOCSWINSZ, &ws) };
+    }
+}
+
+/// A stream socket pair (close-on-exec) for handing a terminal over.
+pub fn console_socketpair() -> Result<(OwnedFd, OwnedFd)> {
+    nix::sys::socket::socketpair(
+        nix::sys::socket::AddressFamily::Unix,
+        nix::sys::socket::SockType::Stream,
+        None,
+        nix::sys::socket::SockFlag::SOCK_CLOEXEC,
+    )
+    .map_err(|e| {
+        crate::error::Error::sys(
+            "cannot make the console socket",
+            e,
+            "check the limit on open files (ulimit -n)",
+        )
+    })
+}
+
+/// In a forked helper: close its copy of a descriptor whose owner (in the parent) keeps it,
+/// so that only the intended process holds the other end.
+pub fn close_copy(fd: RawFd) {
+    let _ = nix::unistd::close(fd);
+}
