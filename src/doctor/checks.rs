@@ -215,10 +215,8 @@ impl Facts {
     /// Read this host. With `probe_sys`, also try overlay mounts (root only): in a forked
     /// child with its own mount namespace, made private, on a tmpfs that dies with it.
     pub fn gather(probe_sys: Option<&Sys>) -> Facts {
-        let euid = nix::unistd::geteuid().as_raw();
-        let kernel = nix::sys::utsname::uname()
-            .map(|u| u.release().to_string_lossy().into_owned())
-            .unwrap_or_default();
+        let euid = crate::sys::quiet::euid();
+        let kernel = crate::sys::quiet::kernel_release();
         let mut namespaces: Vec<String> = std::fs::read_dir("/proc/self/ns")
             .map(|d| {
                 d.filter_map(|e| e.ok())
@@ -297,7 +295,7 @@ fn probe_overlay(sys: &Sys) -> OverlayProbe {
                     "the probe's findings, to the parent",
                 );
             }
-            unsafe { libc::_exit(0) }
+            crate::sys::signals::exit_now(0)
         }
         Ok((Forked::Parent(pid), gate)) => {
             let _ = sys.wait_releasing(pid, gate.as_ref(), "collect the probe child");

@@ -86,9 +86,12 @@ impl Detached {
             .append(true)
             .open(&self.supervisor_log)
         {
-            unsafe {
-                libc::dup2(f.as_raw_fd(), 1);
-                libc::dup2(f.as_raw_fd(), 2);
+            for fd in [1, 2] {
+                let _ = sys.dup2(
+                    f.as_raw_fd(),
+                    fd,
+                    "the supervisor's own output goes to its log: the terminal is yours again",
+                );
             }
         }
         Ok(())

@@ -278,10 +278,7 @@ pub(super) fn run_container(
             if plan.tty {
                 // With -t, Ctrl-C and Ctrl-\ are keys for the container's terminal, which
                 // signals its foreground job: they are not glassbox's to act on.
-                unsafe {
-                    libc::signal(libc::SIGINT, libc::SIG_IGN);
-                    libc::signal(libc::SIGQUIT, libc::SIG_IGN);
-                }
+                crate::sys::signals::ignore(&[libc::SIGINT, libc::SIGQUIT]);
             }
             // The relay starts when the container sends its terminal (after the gate opens).
             let relay = console.map(|c| console::relay_in_background(c, plan.interactive));

@@ -193,9 +193,7 @@ pub fn overlay_supported() -> bool {
     let listed = crate::doctor::checks::parse_filesystems(
         &std::fs::read_to_string("/proc/filesystems").unwrap_or_default(),
     );
-    let release = nix::sys::utsname::uname()
-        .map(|u| u.release().to_string_lossy().into_owned())
-        .unwrap_or_default();
+    let release = crate::sys::quiet::kernel_release();
     listed.iter().any(|f| f == "overlay")
         || Path::new(&format!("/lib/modules/{release}/kernel/fs/overlayfs")).is_dir()
 }
