@@ -1,0 +1,25 @@
+//! `glassbox rename OLD NEW`: another name for a container, running or not (as docker
+//! rename). Only glassbox's index of names and the container's record change; the kernel
+//! knows the container by its id (its cgroups are gb-ID), so nothing of it is touched.
+
+use crate::cli::RenameArgs;
+use crate::error::{Error, Result};
+use crate::store::containers::find;
+use crate::sys::Sys;
+
+pub fn main(a: &RenameArgs, sys: &Sys) -> Result<i32> {
+    crate::images::need_root("rename")?;
+    let c = find(&a.old).map_err(|e| e.with_code(1))?;
+    if c.name() == a.new {
+        return Err(Error::usage(
+            format!("container {} already has that name", c.name()),
+            "give a new name",
+        )
+        .with_code(1));
+    }
+    let _lock = c.lock()?;
+    crate::store::containers::rename(&c, &a.new)?;
+    sys.narrator
+        .note(&format!("container {} is now named {}", c.id(), a.new));
+    Ok(0)
+}
