@@ -17,9 +17,15 @@ pub fn main(a: &RenameArgs, sys: &Sys) -> Result<i32> {
         )
         .with_code(1));
     }
+    sys.narrator
+        .stage("rename", &format!("container {} to {}", c.name(), a.new));
     let _lock = c.lock()?;
     crate::store::containers::rename(&c, &a.new)?;
-    sys.narrator
-        .note(&format!("container {} is now named {}", c.id(), a.new));
+    sys.narrator.note(&format!(
+        "names/{} -> {} made, names/{} removed",
+        a.new,
+        c.id(),
+        c.name()
+    ));
     Ok(0)
 }

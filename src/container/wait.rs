@@ -12,6 +12,8 @@ use std::time::Duration;
 const FOREVER: Duration = Duration::from_millis(i32::MAX as u64);
 
 fn wait(sys: &Sys, c: &Container) -> Result<i32> {
+    sys.narrator
+        .stage("wait", &format!("until container {} ends", c.name()));
     while let Some(p) = c
         .state()
         .process
