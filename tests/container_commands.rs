@@ -204,3 +204,40 @@ fn restart_keeps_the_writable_layer() {
     env.ok(&["rm", "-f", "r"]);
     env.assert_clean();
 }
+
+#[test]
+fn pause_unpause_and_kill_narrate_what_strace_sees() {
+    if !root_or_skip("pause_unpause_and_kill_narrate_what_strace_sees")
+        || !tool_or_skip("pause_unpause_and_kill_narrate_what_strace_sees", "strace")
+    {
+        return;
+    }
+    let env = Env::new();
+    env.ok(&["run", "-d", "--name", "s", "busybox", "sleep", "1000"]);
+    let state = env.state.path().to_path_buf();
+    for (args, file_write) in [
+        (["pause", "s"], true),
+        (["unpause", "s"], true),
+        (["kill", "s"], false),
+    ] {
+        let t = common::strace::run_with(&args, |c| {
+            c.env("GLASSBOX_STATE_DIR", &state);
+        });
+        assert!(t.output.status.success(), "{}", stderr(&t.output));
+        t.assert_honest();
+        let names = t.narrated_names();
+        if file_write {
+            assert_eq!(names, ["write"], "{args:?}");
+            let err = stderr(&t.output);
+            assert!(
+                err.contains("cgroup.freeze") || err.contains("freezer.state"),
+                "{err}"
+            );
+        } else {
+            assert_eq!(names, ["kill"], "{args:?}");
+        }
+    }
+    assert_eq!(env.ok(&["wait", "s"]), "137\n");
+    env.ok(&["rm", "s"]);
+    env.assert_clean();
+}
