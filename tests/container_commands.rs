@@ -142,6 +142,19 @@ fn pause_stops_a_counter_and_unpause_resumes_it() {
     let o = env.gb(&["pause", "counter"]);
     assert!(stderr(&o).contains("cannot pause container counter: it is not running"));
 
+    // Without a cgroup of its own there is nothing to freeze: said in one sentence.
+    env.ok(&[
+        "run", "-d", "--skip", "cgroup", "--name", "loose", "busybox", "sleep", "1000",
+    ]);
+    let o = env.gb(&["pause", "loose"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stderr(&o).contains("cannot pause container loose: it has no cgroup with a freezer"),
+        "{}",
+        stderr(&o)
+    );
+    env.ok(&["rm", "-f", "loose"]);
+
     // rm -f of a paused one as well.
     env.ok(&["start", "counter"]);
     env.ok(&["pause", "counter"]);
