@@ -31,10 +31,11 @@ pub struct GlobalArgs {
     /// Say nothing but errors.
     #[arg(short, long, global = true, conflicts_with = "verbose")]
     pub quiet: bool,
-    /// Say more: -v adds explanations, by-hand commands and man pages; -vv adds per-file detail.
+    /// Say more: -v adds explanations (each once a run: a later call refers back to it), by-hand
+    /// commands and man pages; -vv adds per-file detail.
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,
-    /// The same as -v: explain each call as it is made.
+    /// The same as -v: explain each call the first time it is made.
     #[arg(long, global = true)]
     pub explain: bool,
     /// Also write every event as a JSON line to FILE (appended; chained glassbox commands
@@ -419,19 +420,20 @@ pub struct RunArgs {
     #[arg(long, value_name = "NET")]
     pub network: Option<String>,
     /// Memory limit (as docker run --memory: 64m, 1g).
-    #[arg(short = 'm', long, value_name = "SIZE")]
+    // Hyphen values too: `-5m` gets glassbox's own sentence about sizes, not clap's.
+    #[arg(short = 'm', long, value_name = "SIZE", allow_hyphen_values = true)]
     pub memory: Option<String>,
     /// Memory plus swap limit (-1: unlimited swap).
-    #[arg(long, value_name = "SIZE")]
+    #[arg(long, value_name = "SIZE", allow_hyphen_values = true)]
     pub memory_swap: Option<String>,
     /// CPUs the container may use (0.5 = half a CPU).
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", allow_hyphen_values = true)]
     pub cpus: Option<String>,
     /// Relative CPU weight (default 1024).
     #[arg(long, value_name = "N")]
     pub cpu_shares: Option<u64>,
-    /// Most processes the container may have at once.
-    #[arg(long, value_name = "N")]
+    /// Most processes the container may have at once (-1 for no limit).
+    #[arg(long, value_name = "N", allow_negative_numbers = true)]
     pub pids_limit: Option<i64>,
     /// Mount the container's root filesystem read-only.
     #[arg(long)]
@@ -494,7 +496,8 @@ pub struct BisectArgs {
     /// Working means: this text is in the command's output.
     #[arg(long, value_name = "TEXT")]
     pub expect_output: Option<String>,
-    /// Working means: this exit status (default: the status it has with no stage at all).
+    /// Working means: this exit status (without either: an exit status other than the full
+    /// run's, so the stage from which on it ends as under `glassbox run` is the one blamed).
     #[arg(long, value_name = "N")]
     pub expect_exit: Option<i32>,
     #[command(flatten)]
@@ -590,10 +593,10 @@ pub struct CgroupArgs {
     #[arg(long)]
     pub name: Option<String>,
     /// Memory limit: bytes, or with a unit (k, m, g), as docker run --memory.
-    #[arg(short, long, value_name = "SIZE")]
+    #[arg(short, long, value_name = "SIZE", allow_hyphen_values = true)]
     pub memory: Option<String>,
     /// Memory plus swap limit (-1 for unlimited swap), as docker run --memory-swap.
-    #[arg(long, value_name = "SIZE", allow_negative_numbers = true)]
+    #[arg(long, value_name = "SIZE", allow_hyphen_values = true)]
     pub memory_swap: Option<String>,
     /// CPUs the command may use, as a fraction: 0.5 is half of one CPU.
     #[arg(long, value_name = "N", allow_negative_numbers = true)]
@@ -624,7 +627,7 @@ pub struct SecurityOpts {
     /// Keep every capability and install no seccomp filter (as docker run --privileged).
     #[arg(long)]
     pub privileged: bool,
-    /// `seccomp=unconfined` turns the seccomp filter off; `no-new-privileges=false` leaves no_new_privs unset.
+    /// `seccomp=unconfined` turns the seccomp filter off; `no-new-privileges=false` leaves no_new_privs unset; with run, `systempaths=unconfined` leaves the sensitive paths of /proc and /sys unmasked.
     #[arg(long, value_name = "OPT")]
     pub security_opt: Vec<String>,
 }
@@ -738,100 +741,4 @@ pub struct ExportArgs {
     /// The platform to take from an OCI index with several (default: this host's).
     #[arg(long, value_name = "OS/ARCH")]
     pub platform: Option<String>,
-}
-
-// The flags turned into the stages' own config values: stages never see clap's types.
-
-impl CgroupArgs {
-    pub fn spec(&self) -> crate::stages::cgroups::CgroupSpec {
-        crate::stages::cgroups::CgroupSpec {
-            name: self.name.clone(),
-            limits: crate::stages::cgroups::limits::LimitSpec {
-                memory: self.memory.clone(),
-                memory_swap: self.memory_swap.clone(),
-                cpus: self.cpus.clone(),
-                cpu_shares: self.cpu_shares,
-                pids: self.pids,
-            },
-        }
-    }
-}
-
-impl RunArgs {
-    /// The resource limits asked for with run's flags.
-    pub fn limit_spec(&self) -> crate::stages::cgroups::limits::LimitSpec {
-        crate::stages::cgroups::limits::LimitSpec {
-            memory: self.memory.clone(),
-            memory_swap: self.memory_swap.clone(),
-            cpus: self.cpus.clone(),
-            cpu_shares: self.cpu_shares,
-            pids: self.pids_limit,
-        }
-    }
-}
-
-impl MountArgs {
-    pub fn spec(&self) -> crate::stages::mounts::MountSpec {
-        crate::stages::mounts::MountSpec {
-            root: self.root.clone(),
-            filesystems: self.filesystems.clone(),
-            volume: self.volume.clone(),
-            tmp_size: self.tmp_size.clone(),
-            unmasked: self.unmasked,
-        }
-    }
-}
-
-impl UnshareArgs {
-    pub fn spec(&self) -> crate::stages::unshare::UnshareSpec {
-        crate::stages::unshare::UnshareSpec {
-            mount: self.mount,
-            uts: self.uts,
-            ipc: self.ipc,
-            net: self.net,
-            pid: self.pid,
-            user: self.user,
-            cgroup: self.cgroup,
-            time: self.time,
-            fork: self.fork,
-            map_root_user: self.map_root_user,
-            map_user: self.map_user,
-            map_group: self.map_group,
-            hostname: self.hostname.clone(),
-        }
-    }
-}
-
-impl SecurityOpts {
-    pub fn spec(&self) -> crate::stages::security::SecuritySpec {
-        crate::stages::security::SecuritySpec {
-            cap_add: self.cap_add.clone(),
-            cap_drop: self.cap_drop.clone(),
-            privileged: self.privileged,
-            security_opt: self.security_opt.clone(),
-        }
-    }
-}
-
-impl NetArgs {
-    pub fn spec(&self) -> crate::stages::network::NetSpec {
-        crate::stages::network::NetSpec {
-            network: self.network.clone(),
-            ip: self.ip.clone(),
-            publish: self.publish.clone(),
-            command: self.tail.command.clone(),
-        }
-    }
-}
-
-impl ExportArgs {
-    pub fn spec(&self) -> crate::stages::export::ExportSpec {
-        crate::stages::export::ExportSpec {
-            source: self.source.clone(),
-            dir: self.dir.clone(),
-            force: self.force,
-            inspect: self.inspect,
-            platform: self.platform.clone(),
-        }
-    }
 }

@@ -7,6 +7,7 @@ pub mod container;
 pub mod doctor;
 pub mod error;
 pub mod explain;
+pub mod flags;
 pub mod host;
 pub mod images;
 pub mod inspect;
@@ -121,24 +122,33 @@ fn cleanup_main(sys: &Sys) -> Result<i32> {
     let report = cleanup::cleanup(sys, &journal);
     // Containers a killed glassbox left half-made (never listed by ps: they have no record).
     let half_made = store::containers::remove_incomplete()?;
+    // -q: nothing but errors (what could not be removed).
+    let tell = |line: String| {
+        if sys.narrator.level > narrate::Level::Quiet {
+            println!("{line}");
+        }
+    };
     for d in &half_made {
-        println!("removed the half-made container directory {}", d.display());
+        tell(format!(
+            "removed the half-made container directory {}",
+            d.display()
+        ));
     }
     if report.undone.is_empty() && report.failed.is_empty() && report.in_use.is_empty() {
         if !half_made.is_empty() {
             return Ok(0);
         }
-        println!(
+        tell(format!(
             "Nothing to clean up: the journal ({}) lists nothing.",
             journal.dir().display()
-        );
+        ));
         return Ok(0);
     }
     for u in &report.undone {
-        println!("removed {u}");
+        tell(format!("removed {u}"));
     }
     for u in &report.in_use {
-        println!("left {u}");
+        tell(format!("left {u}"));
     }
     for f in &report.failed {
         println!("could not remove {f}");
@@ -158,17 +168,6 @@ pub fn report_error(err: &error::Error, g: &GlobalArgs) {
     use std::io::Write;
     let _ = writeln!(
         std::io::stderr(),
-        "{} {}",
-        "glassbox: error:".red().bold(),
-        err
-    );
-}
-
-/// Print an error from a forked child (which has no command line of its own to consult).
-pub fn report_child_error(err: &error::Error) {
-    use std::io::Write;
-    let _ = writeln!(
-        narrate::narration_out(),
         "{} {}",
         "glassbox: error:".red().bold(),
         err

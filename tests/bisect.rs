@@ -70,7 +70,7 @@ fn a_command_that_needs_its_loopback_changes_at_the_network_stage() {
         stderr(&o)
     );
     assert!(
-        out.contains("The first stage that changes the result: network."),
+        out.contains("The stage from which on it ends as the full run does: network."),
         "{out}"
     );
 }
@@ -120,6 +120,29 @@ fn a_command_that_reads_a_masked_proc_path_breaks_at_the_masks() {
     assert!(out.contains("(works from here)"), "{out}{}", stderr(&o));
     assert!(
         out.contains("The first stage that breaks it: masked paths."),
+        "{out}"
+    );
+}
+
+/// Without --expect-exit the reference is the full run, not the bare first try: reading
+/// /proc/self/stack fails with no /proc at all (the first try) and again under the security
+/// stage (it needs CAP_SYS_ADMIN); the stage to blame is security, not mounts.
+#[test]
+fn without_an_expectation_the_full_run_is_the_reference() {
+    if !root_or_skip("bisect_reference") {
+        return;
+    }
+    let state = tempfile::tempdir().unwrap();
+    let o = bisect(state.path(), &["busybox", "--", "cat", "/proc/self/stack"]);
+    let out = stdout(&o);
+    assert!(o.status.success(), "{out}{}", stderr(&o));
+    assert!(out.contains("rootfs + namespaces   exit 1"), "{out}");
+    assert!(
+        out.contains("+ security            exit 1   <- the result changes here"),
+        "{out}"
+    );
+    assert!(
+        out.contains("The stage from which on it ends as the full run does: security."),
         "{out}"
     );
 }

@@ -182,3 +182,90 @@ fn dry_run_needs_no_root_and_changes_nothing() {
         .all(|e| e["dry_run"] == true));
     assert_eq!(nix::unistd::gethostname().unwrap(), before);
 }
+
+/// `-v` explains a call, a stage or a cgroup file the first time it comes up in a run, in
+/// the parent or in the child, and later only refers back to it in one short line.
+#[test]
+fn verbose_explains_each_entry_once() {
+    if !root_or_skip("verbose_explains_each_entry_once") {
+        return;
+    }
+    let env = common::containers::Env::new();
+    let o = env
+        .cmd()
+        .args(["-v", "run", "--rm", "busybox", "true"])
+        .output()
+        .unwrap();
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(0), "{err}");
+    // mount(2) and prctl(2) are made many times (the child mounts, the security stage drops
+    // capabilities one by one): each explained once.
+    for man in ["mount(2)", "prctl(2)", "docker-run(1)"] {
+        let shown = err.matches(&format!("man: {man}\n")).count();
+        assert_eq!(shown, 1, "{man} explained {shown} times:\n{err}");
+    }
+    assert!(err.contains("(mount(2) explained above)"), "{err}");
+    // No line of an explanation is printed twice (the call-specific why and by-hand lines
+    // and the references back are not explanations).
+    let mut seen = std::collections::HashSet::new();
+    for line in err.lines() {
+        let t = line.trim();
+        let specific = ["why:", "by hand:", "man:", "("]
+            .iter()
+            .any(|p| t.starts_with(p));
+        if line.starts_with("    ") && t.len() > 30 && !specific {
+            assert!(seen.insert(t), "explained twice: {t}\n{err}");
+        }
+    }
+    env.assert_clean();
+}
+
+/// Without limits (and without the devices rule, --privileged) the cgroup stage still says
+/// what it does: it makes a cgroup only to hold, count and kill the processes.
+#[test]
+fn cgroup_stage_says_what_it_does_without_limits() {
+    if !root_or_skip("cgroup_stage_says_what_it_does_without_limits") {
+        return;
+    }
+    let env = common::containers::Env::new();
+    let o = env
+        .cmd()
+        .args(["run", "--privileged", "--rm", "busybox", "true"])
+        .output()
+        .unwrap();
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(0), "{err}");
+    let header = err.lines().find(|l| l.starts_with("▶ cgroup")).unwrap();
+    assert_eq!(
+        header,
+        "▶ cgroup — no limits asked: a cgroup of its own only to hold, count and kill the container's processes"
+    );
+    env.assert_clean();
+}
+
+/// Parent and child narrate at the same time once the child is let go; neither may cut
+/// into the other's line. A cut shows as a result left on a line of its own (" = 0"), the
+/// call it belongs to stuck at the end of another. A race: 20 runs give it room to show.
+#[test]
+fn parent_and_child_lines_stay_whole() {
+    if !root_or_skip("parent_and_child_lines_stay_whole") {
+        return;
+    }
+    let env = common::containers::Env::new();
+    for _ in 0..20 {
+        let o = env
+            .cmd()
+            .args(["run", "--rm", "busybox", "true"])
+            .output()
+            .unwrap();
+        let err = stderr(&o);
+        assert_eq!(o.status.code(), Some(0), "{err}");
+        for line in err.lines() {
+            assert!(
+                line.starts_with("▶ ") || line.starts_with("  "),
+                "a line was cut into: {line:?}\n{err}"
+            );
+        }
+    }
+    env.assert_clean();
+}

@@ -411,7 +411,7 @@ wait_for $T/up
 kill -KILL $G; wait $G 2>/dev/null
 ip -o link | grep -q gbh && echo "VETH-AFTER-KILL yes"
 iptables -t nat -S | grep -q "glassbox:[0-9]" && echo "RULE-AFTER-KILL yes"
-"$GB" -q cleanup > $T/cleanup; echo "cleanup $?"
+"$GB" cleanup > $T/cleanup 2>/dev/null; echo "cleanup $?"
 touch $T/done; sleep 0.2
 "#,
     );

@@ -85,7 +85,7 @@ pub(super) fn each(
         match find(r).and_then(&act) {
             Ok(()) => println!("{r}"),
             Err(e) => {
-                crate::report_child_error(&e);
+                crate::narrate::report_error(&e);
                 code = 1;
             }
         }

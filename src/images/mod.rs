@@ -422,7 +422,7 @@ pub fn rmi_main(a: &RmiArgs, sys: &Sys) -> Result<i32> {
         match rmi(sys, r, a.force) {
             Ok(lines) => lines.iter().for_each(|l| println!("{l}")),
             Err(e) => {
-                crate::report_child_error(&e);
+                crate::narrate::report_error(&e);
                 code = 1;
             }
         }

@@ -92,6 +92,14 @@ pub fn lookup_kind(name: &str, kind: &str) -> Option<Entry> {
         .cloned()
 }
 
+/// The position of an entry among `entries()`: its key in the run's set of explained entries.
+pub fn index_of(entry: &Entry) -> usize {
+    entries()
+        .iter()
+        .position(|e| e.kind == entry.kind && e.name == entry.name)
+        .unwrap_or(usize::MAX)
+}
+
 fn normalize(s: &str) -> String {
     s.trim().to_ascii_lowercase().replace('_', "-")
 }

@@ -5,6 +5,7 @@
 //! the way strace prints it. `--trace FILE` writes the same events as JSON lines.
 
 pub mod catalog;
+mod shared;
 
 use crate::error::errno_words;
 use colored::Colorize;
@@ -145,6 +146,8 @@ pub struct Narrator {
     stage: RefCell<String>,
     /// A call line written without its result yet.
     pending: RefCell<bool>,
+    /// Shared with the processes this one forks: what was explained, whose turn to write.
+    shared: Option<shared::Shared>,
 }
 
 /// Whether colour should be used on stderr for this choice, following NO_COLOR.
@@ -186,6 +189,7 @@ impl Narrator {
             trace: RefCell::new(trace),
             stage: RefCell::new(String::new()),
             pending: RefCell::new(false),
+            shared: shared::Shared::new(),
         })
     }
 
@@ -197,6 +201,7 @@ impl Narrator {
             trace: RefCell::new(None),
             stage: RefCell::new(String::new()),
             pending: RefCell::new(false),
+            shared: None,
         }
     }
 
@@ -242,6 +247,7 @@ impl Narrator {
 
     fn err_line(&self, text: &str) {
         self.finish_pending();
+        self.wait_turn();
         let mut e = narration_out();
         let _ = writeln!(e, "{text}");
     }
@@ -266,7 +272,11 @@ impl Narrator {
             self.err_line(&format!("{} — {}", head.bold().cyan(), title));
             if self.level >= Level::Verbose {
                 if let Some(entry) = catalog::lookup_kind(stage, "stage") {
-                    self.explanation(&entry.explain, entry.by_hand.as_deref(), &entry.man);
+                    if self.first_time(&entry) {
+                        self.explanation(&entry.explain, entry.by_hand.as_deref(), &entry.man);
+                    } else {
+                        self.err_line(&format!("    {}", "(stage explained above)".dimmed()));
+                    }
                 }
             }
         }
@@ -328,6 +338,7 @@ impl Narrator {
             self.err_line(&format!("  {} {}", call.render().green(), "…".dimmed()));
         } else if self.level >= Level::Normal {
             self.finish_pending();
+            self.wait_turn();
             let mut e = narration_out();
             let _ = write!(e, "  {}", call.render().green());
             let _ = e.flush();
@@ -372,6 +383,7 @@ impl Narrator {
         } else {
             format!("  {}{tail}\n", call.render().green())
         };
+        self.wait_turn();
         let _ = narration_out().write_all(line.as_bytes());
         if self.level >= Level::Verbose {
             self.verbose_call(call);
@@ -402,9 +414,26 @@ impl Narrator {
         }
     }
 
+    /// True the first time in this run (across the processes it forked) that `entry` is
+    /// to be explained: later occurrences only refer back to it.
+    pub fn first_time(&self, entry: &catalog::Entry) -> bool {
+        match &self.shared {
+            Some(seen) => seen.first_time(catalog::index_of(entry)),
+            None => true,
+        }
+    }
+
     fn verbose_call(&self, call: &Call) {
         self.err_line(&format!("    {} {}", "why:".italic(), call.why));
         let entry = catalog::lookup_kind(&call.name, "syscall");
+        if let Some(e) = entry.as_ref().filter(|e| !self.first_time(e)) {
+            if let Some(cmd) = &call.by_hand {
+                self.err_line(&format!("    {} {}", "by hand:".italic(), cmd));
+            }
+            let back = format!("({} explained above)", e.man);
+            self.err_line(&format!("    {}", back.dimmed()));
+            return;
+        }
         if let Some(entry) = &entry {
             for line in entry.explain.trim().lines() {
                 self.err_line(&format!("    {}", line.dimmed()));
@@ -424,6 +453,22 @@ impl Narrator {
     pub fn hint(&self, text: &str) {
         if self.level >= Level::Normal {
             self.err_line(&format!("    {} {}", "hint:".yellow().bold(), text));
+        }
+    }
+
+    /// Wait while another process of the run holds the narration.
+    fn wait_turn(&self) {
+        if let Some(s) = &self.shared {
+            s.wait_turn();
+        }
+    }
+
+    /// Narrate in `f` while the other processes of the run wait to write: for the call
+    /// that lets a child go, narrated after it is made while the child already runs.
+    pub fn holding<T>(&self, f: impl FnOnce() -> T) -> T {
+        match &self.shared {
+            Some(s) => s.holding(f),
+            None => f(),
         }
     }
 
@@ -469,4 +514,16 @@ impl Write for NarrationOut {
     fn flush(&mut self) -> std::io::Result<()> {
         Ok(())
     }
+}
+
+/// Print an error where the narration goes, once: for a forked child or a command that has
+/// no command line of its own to consult (`glassbox: error: what failed…`).
+pub fn report_error(err: &crate::error::Error) {
+    use std::io::Write;
+    let _ = writeln!(
+        narration_out(),
+        "{} {}",
+        "glassbox: error:".red().bold(),
+        err
+    );
 }

@@ -158,54 +158,49 @@ fn try_with(on: &[Stage], masked: bool, args: &[String]) -> Result<Outcome> {
 pub fn main(a: &BisectArgs) -> Result<i32> {
     let args = run_args();
     let expectation = a.expect_exit.is_some() || a.expect_output.is_some();
-    // With an expectation, working means meeting it; without, it means what the base did.
-    let works = |o: &Outcome, base: &Outcome| -> bool {
+    println!("bisect: the command in the image's root with new namespaces, then with the other stages of run switched on one by one");
+    let mut outcomes = vec![try_with(&[], true, &args)?];
+    for step in &STEPS {
+        outcomes.push(try_with(step.on, step.masked, &args)?);
+    }
+    // The last step is the full run. Without an expectation, working means acting otherwise
+    // than the full run does: a bare try without /proc fails too, and must not be mistaken
+    // for the container's own failure.
+    let full = outcomes.last().map_or(0, |o| o.code);
+    let works = |o: &Outcome| -> bool {
         if !expectation {
-            return o.code == base.code;
+            return o.code != full;
         }
         a.expect_exit.is_none_or(|n| o.code == n)
             && a.expect_output
                 .as_ref()
                 .is_none_or(|t| o.stdout.contains(t.as_str()))
     };
-    println!("bisect: the command in the image's root with new namespaces, then with the other stages of run switched on one by one");
-    let base = try_with(&[], true, &args)?;
-    let base_works = works(&base, &base);
-    println!(
-        "  rootfs + namespaces   exit {}{}",
-        base.code,
-        if base_works {
-            ""
-        } else {
-            "   (does not work yet)"
-        }
-    );
-    let (mut before, mut before_works) = (base, base_works);
-    let mut ever_worked = base_works;
-    let base_code = before.code;
-    for step in &STEPS {
-        let now = try_with(step.on, step.masked, &args)?;
-        let now_works = if expectation {
-            works(&now, &now)
-        } else {
-            now.code == base_code
-        };
-        let note = match (before_works, now_works) {
-            (true, false) if expectation => "   <- breaks here",
-            (true, false) => "   <- the result changes here",
-            (false, true) => "   (works from here)",
+    let ok: Vec<bool> = outcomes.iter().map(works).collect();
+    // The stage from which on it never works again: the one to blame.
+    let broken_from = ok.iter().rposition(|w| *w).map_or(0, |i| i + 1);
+    for (i, o) in outcomes.iter().enumerate() {
+        let note = match (i.checked_sub(1).map(|p| ok[p]), ok[i]) {
+            _ if i == broken_from && i > 0 && expectation => "   <- breaks here",
+            _ if i == broken_from && i > 0 => "   <- the result changes here",
+            (None, false) if expectation => "   (does not work yet)",
+            (Some(false), true) if expectation => "   (works from here)",
             _ => "",
         };
-        println!("  + {:19} exit {}{note}", step.name, now.code);
-        if before_works && !now_works {
-            report(step, &before, &now, expectation);
-            return Ok(0);
+        match i {
+            0 => println!("  rootfs + namespaces   exit {}{note}", o.code),
+            _ => println!("  + {:19} exit {}{note}", STEPS[i - 1].name, o.code),
         }
-        ever_worked |= now_works;
-        (before, before_works) = (now, now_works);
     }
-    if ever_worked {
+    if broken_from == outcomes.len() {
         println!("It works with every stage on: nothing in glassbox's isolation breaks it.");
+        Ok(0)
+    } else if broken_from > 0 {
+        let (before, now) = (&outcomes[broken_from - 1], &outcomes[broken_from]);
+        report(&STEPS[broken_from - 1], before, now, expectation);
+        Ok(0)
+    } else if !expectation {
+        println!("It ends with exit {full} whichever stages are on: the stages of run do not change its exit status (give --expect-output TEXT to compare what it prints).");
         Ok(0)
     } else {
         println!("It never works, whichever stages are on: the problem is not the container's isolation (or it needs more than the image's root and its own namespaces give).");
@@ -216,12 +211,14 @@ pub fn main(a: &BisectArgs) -> Result<i32> {
 /// The stage that broke the command: its explanation and the calls it added.
 fn report(step: &Step, before: &Outcome, now: &Outcome, expectation: bool) {
     println!();
-    let what = if expectation {
-        "breaks it"
+    if expectation {
+        println!("The first stage that breaks it: {}.", step.name);
     } else {
-        "changes the result"
-    };
-    println!("The first stage that {what}: {}.", step.name);
+        println!(
+            "The stage from which on it ends as the full run does: {}.",
+            step.name
+        );
+    }
     if let Some(e) = crate::narrate::catalog::lookup_kind(step.catalog, "stage") {
         println!("{}", e.summary.trim());
         println!();

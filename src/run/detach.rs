@@ -150,7 +150,7 @@ pub fn start(
                         );
                     }
                     // The front has gone: the supervisor's log keeps it.
-                    None => crate::report_child_error(e),
+                    None => crate::narrate::report_error(e),
                 }
             }
             std::process::exit(0)

@@ -130,6 +130,13 @@ pub(super) fn run_container(
         step::pause(sys, plan, Stage::Cgroup, None);
         // Without limits too, as docker does: a cgroup of its own to hold, count and kill
         // its processes, and to be the root of its cgroup namespace.
+        let host = crate::host::cgroups::CgroupHost::current();
+        let limits = plan.limits.clone().unwrap_or_default();
+        let cp = if plan.confine_devices {
+            cgroups::plan_container(&host, &limits, &plan.cgroup_name())?
+        } else {
+            cgroups::plan(&host, &limits, &plan.cgroup_name())?
+        };
         n.stage(
             "cgroup",
             match (&plan.limits, plan.confine_devices) {
@@ -140,16 +147,15 @@ pub(super) fn run_container(
                 (None, true) => {
                     "confine the container's devices: a host device node it makes cannot be opened"
                 }
-                (None, false) => "a cgroup of the container's own (no limits were asked for)",
+                // A pure v1 host without limits has nowhere to hold the processes.
+                (None, false) if cp.groups.is_empty() => {
+                    "no limits asked and no cgroup v2 tree to hold the processes: no cgroup made"
+                }
+                (None, false) => {
+                    "no limits asked: a cgroup of its own only to hold, count and kill the container's processes"
+                }
             },
         );
-        let host = crate::host::cgroups::CgroupHost::current();
-        let limits = plan.limits.clone().unwrap_or_default();
-        let cp = if plan.confine_devices {
-            cgroups::plan_container(&host, &limits, &plan.cgroup_name())?
-        } else {
-            cgroups::plan(&host, &limits, &plan.cgroup_name())?
-        };
         let m = cgroups::apply(sys, journal, &cp)?;
         made.cgroups = Some((cp.clone(), m));
         cgroup_plan = Some(cp);

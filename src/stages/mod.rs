@@ -49,7 +49,7 @@ pub fn fork_exec_wait(
             );
             // The child's own failure (the command not found, say) is told here, once.
             if let Some(e) = sys.child_failure(gate.as_ref()) {
-                crate::report_child_error(&e);
+                crate::narrate::report_error(&e);
             }
             ended
         }

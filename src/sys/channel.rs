@@ -175,8 +175,12 @@ impl Sys<'_> {
     pub(super) fn send_go(&self, ch: &Channel, why: &str) -> Result<()> {
         let bytes = serde_json::to_vec(&Message::Go).expect("a message always serializes");
         let call = send_call(ch, &bytes, why);
-        let sent = send_raw(ch.as_raw_fd(), &bytes);
-        self.narrator.after(&call, sent);
+        // The child waits to narrate until this line is written whole.
+        let sent = self.narrator.holding(|| {
+            let sent = send_raw(ch.as_raw_fd(), &bytes);
+            self.narrator.after(&call, sent);
+            sent
+        });
         sent.map(|_| ()).map_err(|errno| {
             Error::sys(
                 format!("{} failed", call.render_short()),

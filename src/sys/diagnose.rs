@@ -304,6 +304,14 @@ pub fn execve(path: &Path, errno: Errno) -> Diagnosis {
                 )
             }
         }
+        // A directory is EACCES too, but no chmod makes it a program.
+        Errno::EACCES if path.is_dir() => d(
+            format!("{} is a directory, not a program", path.display()),
+            format!(
+                "give a program to run; to see what the directory holds, run ls {}",
+                path.display()
+            ),
+        ),
         Errno::EACCES => d(
             format!(
                 "{} is not executable, or its filesystem is mounted noexec",

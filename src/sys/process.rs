@@ -364,7 +364,7 @@ impl Sys<'_> {
         });
         if !told {
             // No parent to tell (a dry run): say it here.
-            crate::report_child_error(err);
+            crate::narrate::report_error(err);
         }
         std::process::exit(err.code)
     }

@@ -61,6 +61,8 @@ pub struct LimitSpec {
     pub cpus: Option<String>,
     pub cpu_shares: Option<u64>,
     pub pids: Option<i64>,
+    /// The flag `pids` came from, for errors: `--pids` (cgroup) or `--pids-limit` (run).
+    pub pids_flag: &'static str,
 }
 
 impl Limits {
@@ -121,10 +123,14 @@ impl Limits {
             Some(-1) => Some(None),
             Some(n) if n >= 1 => Some(Some(n as u64)),
             Some(n) => {
+                let flag = match a.pids_flag {
+                    "" => "--pids",
+                    f => f,
+                };
                 return Err(Error::usage(
-                    format!("--pids {n} is not a usable limit: the command itself is a process, so it needs at least 1 (or -1 for no limit)"),
-                    "give --pids 1 or more, for example --pids 20",
-                ))
+                    format!("{flag} {n} is not a usable limit: the command itself is a process, so it needs at least 1 (or -1 for no limit)"),
+                    format!("give {flag} 1 or more, for example {flag} 20"),
+                ));
             }
         };
         Ok(Limits {

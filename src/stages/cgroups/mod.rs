@@ -421,6 +421,11 @@ fn explain_file(sys: &Sys, file: &str) {
         return;
     }
     if let Some(e) = crate::narrate::catalog::lookup_kind(file, "file") {
+        if !sys.narrator.first_time(&e) {
+            sys.narrator
+                .verbose(&format!("({} explained above)", e.name));
+            return;
+        }
         sys.narrator
             .verbose(&format!("{}: {}", e.name, e.summary.trim()));
         for line in e.explain.trim().lines() {
@@ -781,7 +786,7 @@ pub fn main(spec: &CgroupSpec, command: &[String], sys: &Sys) -> Result<i32> {
     );
     // The child's own failure (the command not found, say) is told here, once.
     if let Some(e) = sys.child_failure(gate.as_ref()) {
-        crate::report_child_error(&e);
+        crate::narrate::report_error(&e);
     }
     let wall = started.elapsed();
     let usage = report::read(&plan.groups, &plan.name);

@@ -194,7 +194,7 @@ fn none(sys: &Sys, a: &NetSpec) -> Result<i32> {
             forward_signals_to(pid);
             let ended = sys.wait_releasing(pid, gate.as_ref(), "wait for the command to end");
             if let Some(e) = sys.child_failure(gate.as_ref()) {
-                crate::report_child_error(&e);
+                crate::narrate::report_error(&e);
             }
             let ended = ended?;
             sys.narrator
@@ -444,7 +444,7 @@ fn bridged(sys: &Sys, a: &NetSpec, name: &str, publish: &[Publish]) -> Result<i3
     );
     // The child's own failure (an address refused, the command not found) is told once.
     if let Some(e) = sys.child_failure(gate.as_ref()) {
-        crate::report_child_error(&e);
+        crate::narrate::report_error(&e);
     }
     n.stage("net", "undo: rules, veth and lease");
     let undone = undo_all(sys, &journal, &mut made);

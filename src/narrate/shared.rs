@@ -1,0 +1,86 @@
+//! What the processes of one run share about their narration, in a shared anonymous
+//! mapping: it survives fork and clone (without CLONE_VM) as the *same* memory, so the
+//! container's child and the parent that waits for it see one copy.
+//!
+//! - which catalog entries were explained already, so `-v` explains each one once a run;
+//! - which process is writing a line the others must not cut into (the parent narrating the
+//!   call that let a child go, while the child already runs).
+
+use std::sync::atomic::{AtomicI32, AtomicU8, Ordering};
+use std::time::{Duration, Instant};
+
+pub struct Shared {
+    base: *mut libc::c_void,
+    size: usize,
+    entries: usize,
+}
+
+impl Shared {
+    /// None when the mapping cannot be made: then each process explains on its own, and
+    /// lines are kept whole as before.
+    pub fn new() -> Option<Self> {
+        let entries = super::catalog::entries().len();
+        let size = 4 + entries;
+        // The narrator's own bookkeeping, like its writes to stderr: not a call of a stage.
+        let base = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                size,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_SHARED | libc::MAP_ANONYMOUS,
+                -1,
+                0,
+            )
+        };
+        (base != libc::MAP_FAILED).then_some(Shared {
+            base,
+            size,
+            entries,
+        })
+    }
+
+    /// The pid of the process whose line must not be cut into, or 0.
+    fn holder(&self) -> &AtomicI32 {
+        // SAFETY: the mapping is page-aligned and at least 4 bytes long, for the process's life.
+        unsafe { &*self.base.cast::<AtomicI32>() }
+    }
+
+    /// True for the first caller (in any process of the run) that asks about entry `i`.
+    pub fn first_time(&self, i: usize) -> bool {
+        if i >= self.entries {
+            return true;
+        }
+        // SAFETY: bytes 4.. are the `entries` flags, inside the mapping.
+        let b = unsafe { &*self.base.cast::<u8>().add(4 + i).cast::<AtomicU8>() };
+        b.swap(1, Ordering::Relaxed) == 0
+    }
+
+    /// Run `f` (which narrates) while the other processes of the run wait to narrate.
+    pub fn holding<T>(&self, f: impl FnOnce() -> T) -> T {
+        self.holder()
+            .store(std::process::id() as i32, Ordering::SeqCst);
+        let out = f();
+        self.holder().store(0, Ordering::SeqCst);
+        out
+    }
+
+    /// Before writing: wait while another process holds the narration (a line at most; a
+    /// second at worst, should that process die holding it).
+    pub fn wait_turn(&self) {
+        let start = Instant::now();
+        loop {
+            let h = self.holder().load(Ordering::SeqCst);
+            if h == 0 || h == std::process::id() as i32 || start.elapsed() > Duration::from_secs(1)
+            {
+                return;
+            }
+            std::thread::sleep(Duration::from_micros(200));
+        }
+    }
+}
+
+impl Drop for Shared {
+    fn drop(&mut self) {
+        unsafe { libc::munmap(self.base, self.size) };
+    }
+}
