@@ -56,7 +56,7 @@ pub fn main(a: &WaitArgs, sys: &Sys) -> Result<i32> {
         match find(r).and_then(|c| wait(sys, &c)) {
             Ok(code) => println!("{code}"),
             Err(e) => {
-                crate::report_child_error(&e);
+                crate::narrate::report_error(&e);
                 status = 1;
             }
         }
