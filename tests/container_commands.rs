@@ -172,6 +172,13 @@ fn rename_then_ps_shows_the_new_name_and_the_old_one_is_free() {
     env.ok(&["rename", "old", "new"]);
     assert!(env.ps_row("new").unwrap().contains("Up "));
     assert!(env.ps_row("old").is_none());
+    // The bundle's config.json says so too.
+    let id = env.ok(&["ps", "-q"]).trim().to_string();
+    let config: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(env.data().join(format!("containers/{id}/config.json"))).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(config["annotations"]["org.glassbox.name"], "new");
     // The old name is free for another container; the new one is taken.
     env.ok(&["run", "--name", "old", "busybox", "true"]);
     let o = env.gb(&["rename", "old", "new"]);

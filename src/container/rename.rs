@@ -4,7 +4,7 @@
 
 use crate::cli::RenameArgs;
 use crate::error::{Error, Result};
-use crate::store::containers::find;
+use crate::store::containers::{find, Container};
 use crate::sys::Sys;
 
 pub fn main(a: &RenameArgs, sys: &Sys) -> Result<i32> {
@@ -21,6 +21,7 @@ pub fn main(a: &RenameArgs, sys: &Sys) -> Result<i32> {
         .stage("rename", &format!("container {} to {}", c.name(), a.new));
     let _lock = c.lock()?;
     crate::store::containers::rename(&c, &a.new)?;
+    rename_in_bundle(&c, &a.new)?;
     sys.narrator.note(&format!(
         "names/{} -> {} made, names/{} removed",
         a.new,
@@ -28,4 +29,17 @@ pub fn main(a: &RenameArgs, sys: &Sys) -> Result<i32> {
         c.name()
     ));
     Ok(0)
+}
+
+/// The name in the container's config.json too (its org.glassbox.name annotation), so the
+/// bundle says what ps says. A container from before bundles has none to change.
+fn rename_in_bundle(c: &Container, new: &str) -> Result<()> {
+    if c.bundle_config().is_err() {
+        return Ok(());
+    }
+    let mut spec = crate::spec::file::read(&c.dir)?;
+    let mut notes = spec.annotations().clone().unwrap_or_default();
+    notes.insert(crate::spec::annotation::NAME.into(), new.into());
+    spec.set_annotations(Some(notes));
+    crate::spec::file::write(&c.dir, &spec)
 }

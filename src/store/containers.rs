@@ -419,6 +419,8 @@ pub fn rename(c: &Container, new: &str) -> Result<()> {
     std::os::unix::fs::symlink(c.id(), &link).map_err(fail)?;
     let mut record = c.record.clone();
     record.name = new.to_string();
+    // `start` plans from the run flags again: under the new name from now on.
+    record.args.name = Some(new.to_string());
     if let Err(e) = write_whole(
         &c.dir.join("container.json"),
         &serde_json::to_vec_pretty(&record).expect("serialisable"),
