@@ -125,6 +125,20 @@ pub enum Command {
     Start(StartArgs),
     /// Remove containers: their writable layer, log and state (as docker rm).
     Rm(RmArgs),
+    /// Send a signal to containers' PID 1: SIGKILL unless -s names another (as docker kill).
+    #[command(after_help = "Example: glassbox kill -s USR1 web")]
+    Kill(KillArgs),
+    /// Wait until containers end, and print each one's exit code (as docker wait).
+    Wait(WaitArgs),
+    /// Give a container another name (as docker rename).
+    Rename(RenameArgs),
+    /// Freeze every process of running containers, through their cgroup's freezer (as
+    /// docker pause).
+    Pause(PauseArgs),
+    /// Let the processes of paused containers run again (as docker unpause).
+    Unpause(PauseArgs),
+    /// Stop containers, then start them again on the same writable layer (as docker restart).
+    Restart(RestartArgs),
     /// Show the files a container added (A), changed (C) and deleted (D), read from its
     /// writable layer (as docker diff).
     #[command(
@@ -229,6 +243,53 @@ pub struct RmArgs {
     /// Remove running containers too (they are killed first).
     #[arg(short, long)]
     pub force: bool,
+    /// The containers (names or ids).
+    #[arg(required = true)]
+    pub containers: Vec<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct KillArgs {
+    /// The signal: a name (KILL, TERM, HUP, USR1, with or without SIG) or a number.
+    #[arg(
+        short = 's',
+        long = "signal",
+        default_value = "KILL",
+        value_name = "SIG"
+    )]
+    pub signal: String,
+    /// The containers (names or ids).
+    #[arg(required = true)]
+    pub containers: Vec<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct WaitArgs {
+    /// The containers (names or ids).
+    #[arg(required = true)]
+    pub containers: Vec<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct RenameArgs {
+    /// The container (name or id).
+    pub old: String,
+    /// Its new name.
+    pub new: String,
+}
+
+#[derive(Args, Debug)]
+pub struct PauseArgs {
+    /// The containers (names or ids).
+    #[arg(required = true)]
+    pub containers: Vec<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct RestartArgs {
+    /// Seconds to wait after SIGTERM before SIGKILL.
+    #[arg(short = 't', long = "time", default_value_t = 10, value_name = "SECS")]
+    pub time: u32,
     /// The containers (names or ids).
     #[arg(required = true)]
     pub containers: Vec<String>,

@@ -41,6 +41,9 @@ const COMMON: &[&str] = &[
     "cgroupns-root",
     "cgroupns-mount",
     "cgroupns-read-only",
+    "pause-ps",
+    "unpause-ps",
+    "pause-stop",
     "nothing-left",
 ];
 /// Only on cgroup v2: a child born in its cgroup.

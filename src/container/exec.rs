@@ -55,6 +55,16 @@ pub fn main(a: &ExecArgs, sys: &Sys) -> Result<i32> {
         )
         .with_code(1));
     };
+    if super::pause::is_paused(&crate::host::cgroups::CgroupHost::current(), &c) {
+        return Err(Error::usage(
+            format!(
+                "container {} is paused: a new process in it would be frozen too",
+                c.name()
+            ),
+            format!("unpause it first: glassbox unpause {}", c.name()),
+        )
+        .with_code(1));
+    }
     if !sys.dry_run() && !crate::host::is_root() {
         return Err(Error::new(
             "glassbox exec needs root: it joins a container's namespaces and cgroups",

@@ -5,7 +5,7 @@
 //! shell as PID 1 never ends on SIGTERM). Its supervisor — the glassbox process that waits
 //! for it — then records the exit code and undoes its cgroups and network.
 
-use crate::cli::{RmArgs, StartArgs, StopArgs};
+use crate::cli::{RestartArgs, RmArgs, StartArgs, StopArgs};
 use crate::error::{Error, Result};
 use crate::images::need_root;
 use crate::journal::Owner;
@@ -15,7 +15,7 @@ use std::time::Duration;
 
 /// Wait up to `limit` for `owner`'s process to end, without sleeping: a pidfd for it,
 /// then poll(2), which returns the moment it exits. True if it has ended.
-fn wait_end(sys: &Sys, owner: &Owner, limit: Duration, why: &str) -> Result<bool> {
+pub(super) fn wait_end(sys: &Sys, owner: &Owner, limit: Duration, why: &str) -> Result<bool> {
     if !owner.is_alive() {
         return Ok(true);
     }
@@ -32,7 +32,7 @@ fn wait_end(sys: &Sys, owner: &Owner, limit: Duration, why: &str) -> Result<bool
 
 /// Wait up to `limit` for the container's supervisor to finish (it records the end and
 /// undoes what it made, then exits). True once it has.
-fn wait_supervisor(sys: &Sys, c: &Container, limit: Duration) -> Result<bool> {
+pub(super) fn wait_supervisor(sys: &Sys, c: &Container, limit: Duration) -> Result<bool> {
     if let Some(sup) = c.state().supervisor {
         let why = "wait for the container's supervisor to record the end and undo what it made";
         if !wait_end(sys, &sup, limit, why)? {
@@ -74,7 +74,11 @@ fn gone(c: &Container) -> Error {
 
 /// Do `what` to each container named, as docker's CLI does: print each name done, report
 /// each failure and go on; exit status 1 if any failed.
-fn each(what: &str, refs: &[String], act: impl Fn(Container) -> Result<()>) -> Result<i32> {
+pub(super) fn each(
+    what: &str,
+    refs: &[String],
+    act: impl Fn(Container) -> Result<()>,
+) -> Result<i32> {
     need_root(what)?;
     let mut code = 0;
     for r in refs {
@@ -100,6 +104,7 @@ pub fn stop(sys: &Sys, c: &Container, grace: u32) -> Result<()> {
         "stop",
         &format!("end container {} (pid {pid} on the host)", c.name()),
     );
+    super::pause::thaw_if_paused(sys, c)?;
     sys.kill(
         pid,
         libc::SIGTERM,
@@ -179,6 +184,16 @@ pub fn start_main(a: &StartArgs, sys: &Sys) -> Result<i32> {
     each("start", &a.containers, |c| start(sys, &c))
 }
 
+/// `glassbox restart`: stop (SIGTERM, SIGKILL after the grace time), then start again on
+/// the same writable layer, as docker restart. A stopped container is only started.
+pub fn restart_main(a: &RestartArgs, sys: &Sys) -> Result<i32> {
+    sys.close_inherited("a descriptor inherited from the caller must not reach the container")?;
+    each("restart", &a.containers, |c| {
+        stop(sys, &c, a.time)?;
+        start(sys, &c)
+    })
+}
+
 /// What a killed supervisor left on the host (its cgroups, veth, rules), from the journal.
 fn remove_leftovers(sys: &Sys, c: &Container) -> Result<()> {
     let Some(owner) = c.state().supervisor else {
@@ -216,6 +231,7 @@ fn rm(sys: &Sys, c: &Container, force: bool) -> Result<()> {
             )
             .with_code(1));
         }
+        super::pause::thaw_if_paused(sys, c)?;
         let process = c.state().process;
         sys.kill(
             pid,

@@ -1,8 +1,13 @@
-//! The commands of containers that live on after `run` (ps, logs, exec, stop, start, rm).
+//! The commands of containers that live on after `run` (ps, logs, exec, stop, start, rm,
+//! kill, wait, rename, pause, unpause, restart).
 //! Their records and states are the store's (`crate::store::containers`); these commands
 //! sit above `run`, whose composition `start` and `exec` reuse.
 
 pub mod exec;
+pub mod kill;
 pub mod lifecycle;
 pub mod logs;
+pub mod pause;
 pub mod ps;
+pub mod rename;
+pub mod wait;

@@ -2,6 +2,7 @@
 
 use crate::cli::PsArgs;
 use crate::error::Result;
+use crate::host::cgroups::CgroupHost;
 use crate::store::containers::{records, State, Status};
 use crate::store::now;
 use crate::store::state::ago;
@@ -103,6 +104,7 @@ pub fn main(a: &PsArgs, ids_only: bool) -> Result<i32> {
     all.sort_by(|(_, a), (_, b)| (b.created, &b.id).cmp(&(a.created, &a.id)));
     let mut ids = Vec::new();
     let mut buf = Vec::new();
+    let mut host = None;
     for (dir, c) in all {
         let state = State::read_with(&dir, &mut buf);
         if !a.all && state.effective() != Status::Running {
@@ -112,12 +114,20 @@ pub fn main(a: &PsArgs, ids_only: bool) -> Result<i32> {
             ids.push(c.id);
             continue;
         }
+        let mut status = state.describe(now);
+        if state.effective() == Status::Running {
+            // Paused is the kernel's word (the cgroup's freezer), not a record's.
+            let host = host.get_or_insert_with(CgroupHost::current);
+            if super::pause::freezer_of(host, &c.id).is_some_and(|f| f.is_frozen()) {
+                status.push_str(" (Paused)");
+            }
+        }
         rows.push(vec![
             c.id,
             c.image,
             short_command(&c.command),
             format!("{} ago", ago(now, Some(c.created))),
-            state.describe(now),
+            status,
             ports(&c.args.publish),
             c.name,
         ]);

@@ -386,6 +386,55 @@ fn release_name(dir: &Path) {
     }
 }
 
+/// Give container `c` the name `new` (docker rename): the new name is claimed in the index
+/// under its lock, the record rewritten, and only then the old name freed.
+pub fn rename(c: &Container, new: &str) -> Result<()> {
+    check_name(new)?;
+    let _lock = names_lock()?;
+    let link = names_dir().join(new);
+    if let Ok(other) = std::fs::read_link(&link) {
+        if containers_dir()
+            .join(&other)
+            .join("container.json")
+            .exists()
+        {
+            return Err(Error::usage(
+                format!(
+                    "the container name {new:?} is already in use by container {}",
+                    other.display()
+                ),
+                "pick another name, or remove that container first (glassbox rm)",
+            )
+            .with_code(1));
+        }
+        let _ = std::fs::remove_file(&link);
+    }
+    let fail = |e: std::io::Error| {
+        Error::io(
+            format!("cannot record the container name {new:?}"),
+            &e,
+            "check that glassbox's data directory is writable (run as root)",
+        )
+    };
+    std::os::unix::fs::symlink(c.id(), &link).map_err(fail)?;
+    let mut record = c.record.clone();
+    record.name = new.to_string();
+    // `start` plans from the run flags again: under the new name from now on.
+    record.args.name = Some(new.to_string());
+    if let Err(e) = write_whole(
+        &c.dir.join("container.json"),
+        &serde_json::to_vec_pretty(&record).expect("serialisable"),
+    ) {
+        let _ = std::fs::remove_file(&link);
+        return Err(e);
+    }
+    let old = names_dir().join(c.name());
+    if std::fs::read_link(&old).is_ok_and(|id| id == Path::new(c.id())) {
+        let _ = std::fs::remove_file(old);
+    }
+    Ok(())
+}
+
 /// Make a new container's directory, its OCI runtime spec (`bundle_config`, the text of its
 /// config.json) and its record, its name claimed first. Returns it with the state `created`.
 pub fn create(record: Record, bundle_config: &str) -> Result<Container> {

@@ -139,6 +139,22 @@ else
 fi
 want cgroupns-read-only "Read-only file system" $err
 
+# pause: the freezer (v2 cgroup.freeze, v1 freezer.state) stops the container and ps says
+# so; unpause lets it go; stop of a paused container thaws it first, so its TERM handler
+# ends it (frozen, it would sit out the grace time and end by SIGKILL, 137).
+gb run -d --name frozen busybox sh -c "trap 'exit 3' TERM; while :; do sleep 0.1; done"
+gb pause frozen
+gb ps
+want pause-ps "(Paused)" $out
+gb unpause frozen
+gb ps
+if grep -q Paused $out; then fail unpause-ps "ps still says Paused"; else pass unpause-ps; fi
+gb pause frozen
+gb stop -t 60 frozen
+gb ps -a
+want pause-stop "Exited (3)" $out
+gb rm frozen
+
 # Nothing left behind: no container cgroup under glassbox's parent, no mount of glassbox's.
 left=$(find /sys/fs/cgroup -mindepth 2 -type d -path '*/glassbox/*' 2>/dev/null)
 if [ -z "$left" ] && ! grep -q /tmp/gb /proc/mounts; then

@@ -15,6 +15,7 @@
 //! itself into the v1 ones ([`enter_self_v1`]); [`attach_v2`] is the parent's fallback.
 
 pub mod devices;
+pub mod freezer;
 pub mod limits;
 pub mod report;
 pub mod v1;
@@ -666,21 +667,14 @@ pub fn remove_cgroup(sys: &Sys, path: &Path) -> Result<()> {
 /// cgroup v1: freeze the cgroup so no process in it can run (or fork), send each one
 /// SIGKILL, then thaw it so the kills take effect.
 fn freeze_and_kill(sys: &Sys, path: &Path) -> Result<()> {
-    let state = path.join("freezer.state");
-    sys.write_file(
-        &state,
-        "FROZEN",
+    let freezer = freezer::Freezer {
+        file: path.join("freezer.state"),
+        v2: false,
+    };
+    freezer.freeze(
+        sys,
         "stop every process in the cgroup, so none can fork while they are killed",
-        write_diagnosis(&state, "FROZEN"),
     )?;
-    explain_file(sys, "freezer.state");
-    for _ in 0..300 {
-        let now = std::fs::read_to_string(&state).unwrap_or_default();
-        if now.trim() == "FROZEN" {
-            break;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(10));
-    }
     let pids: Vec<i32> = std::fs::read_to_string(path.join("cgroup.procs"))
         .unwrap_or_default()
         .split_whitespace()
@@ -693,11 +687,9 @@ fn freeze_and_kill(sys: &Sys, path: &Path) -> Result<()> {
             "a process left in the frozen cgroup: it dies as soon as it is thawed",
         );
     }
-    sys.write_file(
-        &state,
-        "THAWED",
+    freezer.thaw(
+        sys,
         "let the processes run again, so the pending SIGKILLs end them",
-        write_diagnosis(&state, "THAWED"),
     )
 }
 

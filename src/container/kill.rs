@@ -1,0 +1,74 @@
+//! `glassbox kill [-s SIG] C…`: one signal to each container's PID 1, as docker kill. The
+//! default is SIGKILL, the one signal PID 1 cannot ignore; any other reaches it only if it
+//! installed a handler for it (a PID 1 ignores every signal it has no handler for).
+
+use crate::cli::KillArgs;
+use crate::error::{Error, Result};
+use crate::store::containers::Container;
+use crate::sys::Sys;
+use std::str::FromStr;
+
+/// A signal as docker kill takes it: a name (KILL, SIGKILL, usr1) or a number (9).
+pub fn parse_signal(s: &str) -> Result<libc::c_int> {
+    let max = libc::SIGRTMAX();
+    let by_number = s
+        .parse::<libc::c_int>()
+        .ok()
+        .filter(|n| (1..=max).contains(n));
+    let upper = s.to_ascii_uppercase();
+    let name = if upper.starts_with("SIG") {
+        upper
+    } else {
+        format!("SIG{upper}")
+    };
+    let by_name = nix::sys::signal::Signal::from_str(&name)
+        .ok()
+        .map(|s| s as libc::c_int);
+    by_number.or(by_name).ok_or_else(|| {
+        Error::usage(
+            format!("{s:?} is not a signal"),
+            format!("give a name such as TERM, KILL, HUP or USR1, or a number from 1 to {max} (`kill -l` lists them)"),
+        )
+    })
+}
+
+fn kill(sys: &Sys, c: &Container, sig: libc::c_int) -> Result<()> {
+    let Some(pid) = c.state().running_pid() else {
+        return Err(Error::usage(
+            format!("cannot kill container {}: it is not running", c.name()),
+            "`glassbox ps -a` shows its state",
+        )
+        .with_code(1));
+    };
+    sys.narrator.stage(
+        "kill",
+        &format!("signal container {} (pid {pid} on the host)", c.name()),
+    );
+    sys.kill(
+        pid,
+        sig,
+        "send the signal to the container's PID 1 (it acts on it only if it has a handler, unless it is SIGKILL or SIGSTOP)",
+    )
+}
+
+pub fn main(a: &KillArgs, sys: &Sys) -> Result<i32> {
+    let sig = parse_signal(&a.signal)?;
+    super::lifecycle::each("kill", &a.containers, |c| kill(sys, &c, sig))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn signals_are_read_by_name_or_number_as_docker_kill_reads_them() {
+        assert_eq!(parse_signal("KILL").unwrap(), libc::SIGKILL);
+        assert_eq!(parse_signal("SIGUSR1").unwrap(), libc::SIGUSR1);
+        assert_eq!(parse_signal("usr1").unwrap(), libc::SIGUSR1);
+        assert_eq!(parse_signal("15").unwrap(), libc::SIGTERM);
+        for bad in ["FOO", "0", "999", "", "-9"] {
+            let e = parse_signal(bad).unwrap_err();
+            assert!(e.what.contains("is not a signal"), "{bad:?}");
+        }
+    }
+}

@@ -1,0 +1,65 @@
+//! `glassbox wait C…`: block until each container ends, then print its exit code (as docker
+//! wait). It waits on a pidfd for the container's PID 1, then for its supervisor, which is
+//! the one that records how it ended.
+
+use crate::cli::WaitArgs;
+use crate::error::{Error, Result};
+use crate::store::containers::{find, Container, Status};
+use crate::sys::Sys;
+use std::time::Duration;
+
+/// Long enough to mean "until it ends": poll(2) takes at most i32::MAX ms (24 days).
+const FOREVER: Duration = Duration::from_millis(i32::MAX as u64);
+
+fn wait(sys: &Sys, c: &Container) -> Result<i32> {
+    sys.narrator
+        .stage("wait", &format!("until container {} ends", c.name()));
+    while let Some(p) = c
+        .state()
+        .process
+        .filter(|_| c.state().running_pid().is_some())
+    {
+        super::lifecycle::wait_end(sys, &p, FOREVER, "wait for the container's PID 1 to end")?;
+    }
+    if !super::lifecycle::wait_supervisor(sys, c, Duration::from_secs(10))? {
+        return Err(Error::new(
+            format!(
+                "container {} ended, but its supervisor has not recorded how",
+                c.name()
+            ),
+            "try again in a moment",
+        )
+        .with_code(1));
+    }
+    let s = c.state();
+    match (s.effective(), s.exit_code) {
+        (Status::Exited, Some(code)) => Ok(code),
+        (Status::Created, _) => Err(Error::usage(
+            format!("container {} has never run", c.name()),
+            format!("start it: glassbox start {}", c.name()),
+        )
+        .with_code(1)),
+        _ => Err(Error::new(
+            format!(
+                "container {} ended without an exit code on record (its supervisor was killed)",
+                c.name()
+            ),
+            format!("glassbox rm {} removes it", c.name()),
+        )
+        .with_code(1)),
+    }
+}
+
+pub fn main(a: &WaitArgs, sys: &Sys) -> Result<i32> {
+    let mut status = 0;
+    for r in &a.containers {
+        match find(r).and_then(|c| wait(sys, &c)) {
+            Ok(code) => println!("{code}"),
+            Err(e) => {
+                crate::narrate::report_error(&e);
+                status = 1;
+            }
+        }
+    }
+    Ok(status)
+}

@@ -1,0 +1,93 @@
+//! The freezer: stop every process of a cgroup where it stands, and let them run again.
+//! `pause`/`unpause` use it as docker does, and cgroup v1's kill of a whole cgroup freezes
+//! it first so nothing forks meanwhile. v2 writes 1 or 0 to `cgroup.freeze` (any v2 cgroup
+//! has it, controllers or not); v1 writes FROZEN or THAWED to the freezer's `freezer.state`.
+
+use super::{explain_file, write_diagnosis, PARENT};
+use crate::error::Result;
+use crate::host::cgroups::CgroupHost;
+use crate::sys::Sys;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// One cgroup's freezer file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Freezer {
+    pub file: PathBuf,
+    pub v2: bool,
+}
+
+impl Freezer {
+    /// The freezer of cgroup `name` under glassbox's parent: the v2 one when the host has a
+    /// v2 tree, else the v1 freezer hierarchy's. None if the cgroup has neither.
+    pub fn of(host: &CgroupHost, name: &str) -> Option<Freezer> {
+        let v2 = host
+            .v2_mount
+            .as_ref()
+            .map(|m| m.join(PARENT).join(name).join("cgroup.freeze"));
+        let v1 = host
+            .place("freezer")
+            .filter(|p| p.version == 1)
+            .map(|p| p.mount.join(PARENT).join(name).join("freezer.state"));
+        [v2.map(|f| (f, true)), v1.map(|f| (f, false))]
+            .into_iter()
+            .flatten()
+            .find(|(f, _)| f.exists())
+            .map(|(file, v2)| Freezer { file, v2 })
+    }
+
+    /// Whether the cgroup is frozen (or freezing) now.
+    pub fn is_frozen(&self) -> bool {
+        let now = std::fs::read_to_string(&self.file).unwrap_or_default();
+        match self.v2 {
+            true => now.trim() == "1",
+            false => matches!(now.trim(), "FROZEN" | "FREEZING"),
+        }
+    }
+
+    /// Whether every process has stopped: v2 says so in cgroup.events, v1 in freezer.state.
+    fn settled(&self) -> bool {
+        if self.v2 {
+            let events = self.file.with_file_name("cgroup.events");
+            std::fs::read_to_string(events)
+                .unwrap_or_default()
+                .lines()
+                .any(|l| l.trim() == "frozen 1")
+        } else {
+            std::fs::read_to_string(&self.file)
+                .unwrap_or_default()
+                .trim()
+                == "FROZEN"
+        }
+    }
+
+    /// Freeze every process of the cgroup, and wait (up to 3 s) until all have stopped.
+    pub fn freeze(&self, sys: &Sys, why: &str) -> Result<()> {
+        let value = if self.v2 { "1" } else { "FROZEN" };
+        sys.write_file(&self.file, value, why, write_diagnosis(&self.file, value))?;
+        explain_file(sys, self.name());
+        for _ in 0..300 {
+            if sys.dry_run() || self.settled() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        Ok(())
+    }
+
+    /// Let the processes run again.
+    pub fn thaw(&self, sys: &Sys, why: &str) -> Result<()> {
+        let value = if self.v2 { "0" } else { "THAWED" };
+        sys.write_file(&self.file, value, why, write_diagnosis(&self.file, value))?;
+        explain_file(sys, self.name());
+        Ok(())
+    }
+
+    fn name(&self) -> &'static str {
+        if self.v2 {
+            "cgroup.freeze"
+        } else {
+            "freezer.state"
+        }
+    }
+}
