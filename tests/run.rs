@@ -37,9 +37,7 @@ impl Env {
             .unwrap()
     }
     fn journal_is_empty(&self) -> bool {
-        std::fs::read_dir(self.state.path().join("journal"))
-            .map(|d| d.count() == 0)
-            .unwrap_or(true)
+        journal_empty(self.state.path())
     }
     fn containers_left(&self) -> usize {
         std::fs::read_dir(self.state.path().join("data/containers"))

@@ -75,6 +75,13 @@ pub fn status_field(status: &str, name: &str) -> String {
         .to_string()
 }
 
+/// Whether a state directory's journal lists no host change (nothing left to undo).
+pub fn journal_empty(state: &std::path::Path) -> bool {
+    std::fs::read_dir(state.join("journal"))
+        .map(|d| d.count() == 0)
+        .unwrap_or(true)
+}
+
 pub fn stdout(o: &Output) -> String {
     String::from_utf8_lossy(&o.stdout).into_owned()
 }
