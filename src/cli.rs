@@ -395,7 +395,7 @@ pub struct RunArgs {
     /// A name for the container (letters, digits, `_.-`).
     #[arg(long)]
     pub name: Option<String>,
-    /// The container's hostname (default: the name, or the container id).
+    /// The container's hostname (default: the container's id, as docker gives it).
     #[arg(long)]
     pub hostname: Option<String>,
     /// Set an environment variable: NAME=VALUE, or NAME to pass the host's value. May be repeated.
@@ -416,7 +416,8 @@ pub struct RunArgs {
     /// Publish a container port on the host: HOST:CTR[/tcp|/udp]. May be repeated.
     #[arg(short = 'p', long, value_name = "HOST:CTR")]
     pub publish: Vec<String>,
-    /// bridge (default), none, host, or a network made with `glassbox network create`.
+    /// none (the default: a network namespace with only lo), bridge (gb0, as docker0), host,
+    /// or a network made with `glassbox network create`.
     #[arg(long, value_name = "NET")]
     pub network: Option<String>,
     /// Memory limit (as docker run --memory: 64m, 1g).
