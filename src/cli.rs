@@ -75,12 +75,12 @@ pub enum Command {
     /// Make DIR the root with pivot_root(2), detach the old root, and run COMMAND.
     #[command(
         name = "pivot-root",
-        after_help = "Needs a private mount namespace (run it after `glassbox unshare --mount`). The by-hand chain (each stage does one step, then runs the rest):\n\n  glassbox unshare --mount --uts --ipc --net --pid --fork -- \\\n    glassbox mount --root ROOTFS proc sys tmp dev -- \\\n    glassbox pivot-root ROOTFS -- /bin/sh\n\nMake ROOTFS with rootfs-scripts/busybox.sh ROOTFS."
+        after_help = "Needs a private mount namespace (run it after `glassbox unshare --mount`). The by-hand chain (each stage does one step, then runs the rest):\n\n  glassbox unshare --mount --uts --ipc --net --pid --fork -- \\\n    glassbox mount --root ROOTFS proc sys tmp dev -- \\\n    glassbox pivot-root ROOTFS -- /bin/sh\n\nMake ROOTFS with glassbox export busybox ROOTFS."
     )]
     PivotRoot(RootArgs),
     /// Mount proc, sys, tmp, dev, devpts, shm and volumes as a runtime does, then run COMMAND.
     #[command(
-        after_help = "Refuses to run in the host's mount namespace (run it after `glassbox unshare --mount`). Mount targets are resolved inside the root; a symlink or `..` is refused. The by-hand chain (each stage does one step, then runs the rest):\n\n  glassbox unshare --mount --uts --ipc --net --pid --fork -- \\\n    glassbox mount --root ROOTFS proc sys tmp dev -- \\\n    glassbox pivot-root ROOTFS -- /bin/sh\n\nMake ROOTFS with rootfs-scripts/busybox.sh ROOTFS."
+        after_help = "Refuses to run in the host's mount namespace (run it after `glassbox unshare --mount`). Mount targets are resolved inside the root; a symlink or `..` is refused. The by-hand chain (each stage does one step, then runs the rest):\n\n  glassbox unshare --mount --uts --ipc --net --pid --fork -- \\\n    glassbox mount --root ROOTFS proc sys tmp dev -- \\\n    glassbox pivot-root ROOTFS -- /bin/sh\n\nMake ROOTFS with glassbox export busybox ROOTFS."
     )]
     Mount(MountArgs),
     /// Join a running process's namespaces and root (as nsenter(1)), then run COMMAND.

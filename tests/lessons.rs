@@ -64,6 +64,9 @@ fn run_lesson(l: &Lesson) -> Vec<String> {
         .env("NO_COLOR", "1")
         .env("TERM", "dumb")
         .env("GLASSBOX_STATE_DIR", state.path())
+        // Where a learner's data is /var/lib/glassbox, the lessons' commands name
+        // ${GLASSBOX_DATA_DIR:-/var/lib/glassbox}: here, the test's own.
+        .env("GLASSBOX_DATA_DIR", state.path().join("data"))
         .env_remove("GLASSBOX_TRACE")
         .stdin(std::process::Stdio::null())
         .output()

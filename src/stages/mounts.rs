@@ -209,7 +209,7 @@ pub fn plan(a: &MountSpec) -> Result<Plan> {
             Error::io(
                 format!("the root {} cannot be used", r.display()),
                 &e,
-                "give a directory that holds a root filesystem (rootfs-scripts/busybox.sh DIR makes one)",
+                "give a directory that holds a root filesystem (glassbox export busybox DIR makes one)",
             )
         })?,
     };
