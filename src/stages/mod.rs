@@ -42,15 +42,11 @@ pub fn fork_exec_wait(
         }
         Forked::Parent(pid) => {
             forward_signals_to(pid);
-            let ended = sys.wait_releasing(
+            let ended = sys.wait_child(
                 pid,
                 gate.as_ref(),
                 "wait for the command to end, then report and clean up",
             );
-            // The child's own failure (the command not found, say) is told here, once.
-            if let Some(e) = sys.child_failure(gate.as_ref()) {
-                crate::narrate::report_error(&e);
-            }
             ended
         }
     }

@@ -377,6 +377,16 @@ impl Sys<'_> {
         }
     }
 
+    /// Let a gated child go inside the narrated wait for it (as [`Sys::wait_releasing`]),
+    /// then print its own failure — the command not found, say — once, here in the parent.
+    pub fn wait_child(&self, pid: i32, gate: Option<&Channel>, why: &str) -> Result<Ended> {
+        let ended = self.wait_releasing(pid, gate, why);
+        if let Some(e) = self.child_failure(gate) {
+            crate::narrate::report_error(&e);
+        }
+        ended
+    }
+
     /// wait4(2): wait for `pid` to end; returns how it ended.
     pub fn wait(&self, pid: i32, why: &str) -> Result<Ended> {
         self.wait_releasing(pid, None, why)

@@ -779,15 +779,11 @@ pub fn main(spec: &CgroupSpec, command: &[String], sys: &Sys) -> Result<i32> {
         Forked::Parent(pid) => pid,
     };
     forward_signals_to(pid);
-    let waited = sys.wait_releasing(
+    let waited = sys.wait_child(
         pid,
         gate.as_ref(),
         "wait for the command to end, then report and clean up",
     );
-    // The child's own failure (the command not found, say) is told here, once.
-    if let Some(e) = sys.child_failure(gate.as_ref()) {
-        crate::narrate::report_error(&e);
-    }
     let wall = started.elapsed();
     let usage = report::read(&plan.groups, &plan.name);
     let code = match waited {

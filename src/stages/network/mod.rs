@@ -192,10 +192,7 @@ fn none(sys: &Sys, a: &NetSpec) -> Result<i32> {
         Forked::Child => child_finish(sys, a, None, gate.as_ref()),
         Forked::Parent(pid) => {
             forward_signals_to(pid);
-            let ended = sys.wait_releasing(pid, gate.as_ref(), "wait for the command to end");
-            if let Some(e) = sys.child_failure(gate.as_ref()) {
-                crate::narrate::report_error(&e);
-            }
+            let ended = sys.wait_child(pid, gate.as_ref(), "wait for the command to end");
             let ended = ended?;
             sys.narrator
                 .note(&format!("the command {}", ended.describe()));
@@ -437,15 +434,11 @@ fn bridged(sys: &Sys, a: &NetSpec, name: &str, publish: &[Publish]) -> Result<i3
         let _ = undo_all(sys, &journal, &mut made);
         return Err(e);
     }
-    let ended = sys.wait_releasing(
+    let ended = sys.wait_child(
         pid,
         gate.as_ref(),
         "wait for the command to end, then undo the wiring",
     );
-    // The child's own failure (an address refused, the command not found) is told once.
-    if let Some(e) = sys.child_failure(gate.as_ref()) {
-        crate::narrate::report_error(&e);
-    }
     n.stage("net", "undo: rules, veth and lease");
     let undone = undo_all(sys, &journal, &mut made);
     let ended = ended?;
