@@ -18,7 +18,6 @@
 
 use crate::error::Result;
 use crate::journal::{Entry, Journal, NetNs, Resource};
-use crate::sys::channel::Message;
 use crate::sys::process::Forked;
 use crate::sys::Sys;
 use std::collections::HashMap;
@@ -271,21 +270,20 @@ fn undo_in(
                 };
                 lines.push(line);
             }
-            if let Some(g) = &gate {
-                let report = Message::Report(lines.join("\n"));
-                let _ = sys.send_message(g, &report, "how each entry went, to the parent");
-            }
+            sys.report_to_parent(
+                gate.as_ref(),
+                lines.join("\n"),
+                "how each entry went, to the parent",
+            );
             std::process::exit(0);
         }
         Ok((Forked::Parent(pid), gate)) => {
-            let _ = sys.wait_releasing(pid, gate.as_ref(), "collect the helper");
-            let text = match gate
-                .as_ref()
-                .map(|g| sys.recv_message_now(g, "the helper's report"))
-            {
-                Some(Ok(Some(Message::Report(text)))) => text,
-                _ => String::new(),
-            };
+            let text = sys.collect_report(
+                pid,
+                gate.as_ref(),
+                "collect the helper",
+                "the helper's report",
+            );
             // One line per entry, in order: those missing were not reached.
             let mut lines = text.lines();
             for e in entries {

@@ -6,7 +6,6 @@
 
 use crate::host::cgroups::{CgroupHost, Layout, CONTROLLERS};
 use crate::host::mountinfo::{self, Mount};
-use crate::sys::channel::Message;
 use crate::sys::mount::MountArgs;
 use crate::sys::process::{find_command, Forked};
 use crate::sys::Sys;
@@ -288,24 +287,16 @@ fn probe_overlay(sys: &Sys) -> OverlayProbe {
     match forked {
         Ok((Forked::Child, gate)) => {
             let report = probe_in_child(sys);
-            if let Some(g) = &gate {
-                let _ = sys.send_message(
-                    g,
-                    &Message::Report(report),
-                    "the probe's findings, to the parent",
-                );
-            }
+            sys.report_to_parent(gate.as_ref(), report, "the probe's findings, to the parent");
             crate::sys::signals::exit_now(0)
         }
         Ok((Forked::Parent(pid), gate)) => {
-            let _ = sys.wait_releasing(pid, gate.as_ref(), "collect the probe child");
-            let report = match gate
-                .as_ref()
-                .map(|g| sys.recv_message_now(g, "the probe's findings"))
-            {
-                Some(Ok(Some(Message::Report(r)))) => r,
-                _ => String::new(),
-            };
+            let report = sys.collect_report(
+                pid,
+                gate.as_ref(),
+                "collect the probe child",
+                "the probe's findings",
+            );
             parse_probe_report(&report)
         }
         Err(e) => not_tried(&format!(

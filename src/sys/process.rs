@@ -387,6 +387,28 @@ impl Sys<'_> {
         ended
     }
 
+    /// In a forked helper: hand its findings to the parent as one `Report` message.
+    pub fn report_to_parent(&self, gate: Option<&Channel>, text: String, why: &str) {
+        if let Some(g) = gate {
+            let _ = self.send_message(g, &Message::Report(text), why);
+        }
+    }
+
+    /// In the parent: collect a helper, then read the `Report` it sent ("" if none came).
+    pub fn collect_report(
+        &self,
+        pid: i32,
+        gate: Option<&Channel>,
+        wait_why: &str,
+        read_why: &str,
+    ) -> String {
+        let _ = self.wait_releasing(pid, gate, wait_why);
+        match gate.map(|g| self.recv_message_now(g, read_why)) {
+            Some(Ok(Some(Message::Report(text)))) => text,
+            _ => String::new(),
+        }
+    }
+
     /// wait4(2): wait for `pid` to end; returns how it ended.
     pub fn wait(&self, pid: i32, why: &str) -> Result<Ended> {
         self.wait_releasing(pid, None, why)
