@@ -48,6 +48,9 @@ pub fn undo(sys: &Sys, resource: &Resource) -> Result<()> {
         Resource::Dir { path } => {
             if path.exists() {
                 sys.narrator.note(&format!("rm -rf {}", path.display()));
+                if sys.dry_run() {
+                    return Ok(());
+                }
                 std::fs::remove_dir_all(path).map_err(|e| {
                     crate::error::Error::io(
                         format!("cannot remove {}", path.display()),
@@ -162,7 +165,10 @@ fn undo_here(sys: &Sys, journal: &Journal, e: &Entry, report: &mut Report) {
     let what = e.resource.describe();
     match undo(sys, &e.resource) {
         Ok(()) => {
-            journal.strike(&e.id);
+            // A dry run made no call: the entry stays for the real cleanup.
+            if !sys.dry_run() {
+                journal.strike(&e.id);
+            }
             report.undone.push(what);
         }
         Err(err) => report.failed.push(format!("{what}: {}", first_line(&err))),
@@ -230,6 +236,15 @@ fn undo_in(
     report: &mut Report,
 ) {
     use std::os::fd::AsFd;
+    if sys.dry_run() {
+        // No helper is forked in a dry run: say what it would undo, strike nothing.
+        for e in entries {
+            report
+                .undone
+                .push(format!("{} in {}", e.resource.describe(), ns.describe()));
+        }
+        return;
+    }
     let fail_all = |report: &mut Report, why: &str| {
         for e in entries {
             report

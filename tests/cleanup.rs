@@ -254,3 +254,33 @@ fn an_old_network_entry_is_undone_only_from_the_hosts_network_namespace() {
     assert_eq!(stdout(&host), "removed link gbtold0\n");
     assert!(journal.entries().is_empty());
 }
+
+#[test]
+fn a_dry_run_cleanup_says_what_it_would_remove_and_keeps_the_entry() {
+    let state = tempfile::tempdir().unwrap();
+    let journal = Journal::at(&state.path().join("journal")).unwrap();
+    let leftover = state.path().join("export-in-progress");
+    std::fs::create_dir_all(&leftover).unwrap();
+    leave_entry(
+        journal.dir(),
+        dead_owner(),
+        Resource::Dir {
+            path: leftover.clone(),
+        },
+        "00000000000000000001-1-0",
+    );
+    let o = glassbox()
+        .arg("--dry-run")
+        .arg("cleanup")
+        .env("GLASSBOX_STATE_DIR", state.path())
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(leftover.exists(), "a dry run removed the directory");
+    assert_eq!(journal.entries().len(), 1, "a dry run struck the entry");
+    // The real cleanup still finds it.
+    let o = cleanup(state.path());
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(!leftover.exists());
+    assert!(journal.entries().is_empty());
+}

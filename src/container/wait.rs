@@ -14,12 +14,16 @@ const FOREVER: Duration = Duration::from_millis(i32::MAX as u64);
 fn wait(sys: &Sys, c: &Container) -> Result<i32> {
     sys.narrator
         .stage("wait", &format!("until container {} ends", c.name()));
-    while let Some(p) = c
-        .state()
-        .process
-        .filter(|_| c.state().running_pid().is_some())
-    {
+    loop {
+        let s = c.state();
+        let Some(p) = s.process.clone().filter(|_| s.running_pid().is_some()) else {
+            break;
+        };
         super::lifecycle::wait_end(sys, &p, FOREVER, "wait for the container's PID 1 to end")?;
+        if sys.dry_run() {
+            // No call was made, so nothing has ended: a dry run only shows the wait.
+            return Ok(s.exit_code.unwrap_or(0));
+        }
     }
     if !super::lifecycle::wait_supervisor(sys, c, Duration::from_secs(10))? {
         return Err(Error::new(
