@@ -226,7 +226,7 @@ fn open_ns(handle: &Path, ns: NetNs) -> std::result::Result<std::fs::File, Strin
 
 /// Undo `entries` inside network namespace `ns`: a forked helper joins it through `handle`,
 /// undoes each entry there and strikes it, and tells this process how each one went, a line
-/// each over a pipe. Cleanup itself stays in its own namespace.
+/// each over the parent/child channel. Cleanup itself stays in its own namespace.
 fn undo_in(
     sys: &Sys,
     journal: &Journal,

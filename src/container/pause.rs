@@ -12,7 +12,7 @@ use crate::sys::Sys;
 
 /// The freezer of container `id`'s cgroup (named `gb-ID` by run).
 pub fn freezer_of(host: &CgroupHost, id: &str) -> Option<Freezer> {
-    Freezer::of(host, &format!("gb-{id}"))
+    Freezer::of(host, &crate::store::containers::cgroup_name(id))
 }
 
 fn freezer(host: &CgroupHost, c: &Container) -> Option<Freezer> {

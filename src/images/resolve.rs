@@ -76,10 +76,7 @@ pub fn resolve(sys: &Sys, source: &str) -> Result<Image> {
     } else {
         cache_key(path)?
     };
-    let rootfs = crate::store::data_dir()
-        .join("images")
-        .join(&key)
-        .join("rootfs");
+    let rootfs = crate::store::images_dir().join(&key).join("rootfs");
     if sys.dry_run() {
         if !rootfs.is_dir() {
             sys.narrator.note(&format!(

@@ -2,7 +2,7 @@
 //!
 //! On a shared machine (a workshop) anyone's `sleep` or container would satisfy a check that
 //! looks at the whole machine, so checks look only at what this learner made: files in the
-//! directory they check from, containers in their state directory, and processes started
+//! directory they check from, containers in their data directory, and processes started
 //! from their terminal — the descendants of the shell that runs `--check`, or processes of
 //! its session. `PRELUDE` gives every check the shell function `mine` for the last.
 

@@ -224,9 +224,6 @@ impl Narrator {
         }
     }
 
-    /// From here on, narrate on a descriptor of its own (a duplicate of stderr, closed at
-    /// execve), so that stderr itself can be pointed elsewhere — a detached container's log —
-    /// while the narration still reaches the terminal.
     /// The descriptors the narrator holds (its trace file), which no cleanup may close.
     pub fn own_fds(&self) -> Vec<std::os::fd::RawFd> {
         use std::os::fd::AsRawFd;
@@ -238,6 +235,9 @@ impl Narrator {
         fds
     }
 
+    /// From here on, narrate on a descriptor of its own (a duplicate of stderr, closed at
+    /// execve), so that stderr itself can be pointed elsewhere — a detached container's log —
+    /// while the narration still reaches the terminal.
     pub fn keep_own_stderr(&self) {
         let fd = unsafe { libc::fcntl(2, libc::F_DUPFD_CLOEXEC, 3) };
         if fd >= 0 {

@@ -15,7 +15,7 @@ use config::Stage;
 /// What the parent made, to undo on every path.
 #[derive(Default)]
 pub(super) struct Made {
-    cgroups: Option<(cgroups::Plan, cgroups::Made)>,
+    cgroups: Option<cgroups::Made>,
     network: Option<crate::stages::network::Wiring>,
     fs: Option<crate::store::containers::ContainerFs>,
 }
@@ -157,7 +157,7 @@ pub(super) fn run_container(
             },
         );
         let m = cgroups::apply(sys, journal, &cp)?;
-        made.cgroups = Some((cp.clone(), m));
+        made.cgroups = Some(m);
         cgroup_plan = Some(cp);
     }
     let mut inside = None;
@@ -336,7 +336,7 @@ pub(super) fn undo(sys: &Sys, journal: Option<&Journal>, made: &mut Made, remove
             ));
         }
     }
-    if let Some((_, m)) = made.cgroups.as_mut() {
+    if let Some(m) = made.cgroups.as_mut() {
         cgroups::undo(sys, journal, m);
     }
     if let (Some(fs), true) = (made.fs.take(), remove_container) {

@@ -52,7 +52,7 @@ impl Plan {
     /// The container's cgroups are named after its id, not its name: ids are unique on the
     /// machine, names only in one data directory (two glassbox users may each have a web).
     pub fn cgroup_name(&self) -> String {
-        format!("gb-{}", self.id)
+        crate::store::containers::cgroup_name(&self.id)
     }
 
     /// The namespaces the child is cloned into.
@@ -249,11 +249,7 @@ pub(super) fn plan_with(a: &RunArgs, sys: &Sys, existing: Option<Existing>) -> R
         // sysfs belongs to a network namespace: the host's cannot be mounted from inside.
         filesystems.retain(|f| f != "sys");
     }
-    let unmasked = a
-        .security
-        .security_opt
-        .iter()
-        .any(|o| o.replace(':', "=") == "systempaths=unconfined");
+    let unmasked = a.security.spec().systempaths_unconfined();
     let mounts = MountSpec {
         unmasked,
         root: Some(image.rootfs.clone()),

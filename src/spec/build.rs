@@ -371,7 +371,8 @@ fn linux(plan: &Plan) -> Result<oci_spec::runtime::Linux> {
     if plan.has(Stage::Security) && plan.security.seccomp {
         b = b.seccomp(seccomp(kept_caps(plan))?);
     }
-    let privileged = !plan.confine_devices;
+    // glassbox confines devices in the container's cgroup: none without the cgroup stage.
+    let privileged = !(plan.confine_devices && plan.has(Stage::Cgroup));
     b.resources(resources(limits, privileged)?)
         .build()
         .map_err(bug)

@@ -701,7 +701,12 @@ fn mount_volume(sys: &Sys, root: &Path, v: &Volume) -> Result<()> {
     if v.read_only {
         // Looked up again: the descriptor above holds the directory under the new mount.
         let again = target_fd(sys, root, &rel, false)?;
-        let on_top = again.as_ref().map_or(t.clone(), Target::at);
+        let on_top = match again.as_ref() {
+            Some(found) => found.at(),
+            // A dry run mounted nothing: the path is all there is to show.
+            None if sys.dry_run() => t.clone(),
+            None => return Err(refusal(root, Path::new(&rel), Refused::Missing)),
+        };
         // A remount with MS_RDONLY would change only the top mount: the mounts under it
         // (a host's /proc, /sys/fs/cgroup, any submount) would stay writable (as Docker 25).
         sys.mount_setattr_rdonly_recursive(

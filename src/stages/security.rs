@@ -293,7 +293,6 @@ impl SecurityPlan {
     }
 }
 
-/// `glassbox security [--cap-add …] [--cap-drop …] -- CMD…`: apply, then exec CMD.
 /// The security flags as docker run spells them: --cap-add, --cap-drop, --privileged,
 /// --security-opt.
 #[derive(Debug, Clone, Default)]
@@ -304,12 +303,18 @@ pub struct SecuritySpec {
     pub security_opt: Vec<String>,
 }
 
+impl SecuritySpec {
+    /// `--security-opt systempaths=unconfined` (or `:`): /proc's and /sys's paths unmasked.
+    pub fn systempaths_unconfined(&self) -> bool {
+        self.security_opt
+            .iter()
+            .any(|o| o.replace(':', "=") == "systempaths=unconfined")
+    }
+}
+
+/// `glassbox security [--cap-add …] [--cap-drop …] -- CMD…`: apply, then exec CMD.
 pub fn main(opts: &SecuritySpec, command: &[String], sys: &Sys) -> Result<i32> {
-    if opts
-        .security_opt
-        .iter()
-        .any(|o| o.replace(':', "=") == "systempaths=unconfined")
-    {
+    if opts.systempaths_unconfined() {
         return Err(Error::usage(
             "systempaths=unconfined is about mounts, not this stage",
             "use glassbox mount --unmasked (or glassbox run --security-opt systempaths=unconfined)",

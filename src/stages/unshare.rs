@@ -11,7 +11,6 @@ use crate::sys::mount::MountArgs;
 use crate::sys::Sys;
 use std::path::Path;
 
-/// The namespace flags the arguments ask for (the implications of unshare(1) applied).
 /// What `glassbox unshare` is asked for, as unshare(1)'s options.
 #[derive(Debug, Clone, Default)]
 pub struct UnshareSpec {
@@ -30,6 +29,7 @@ pub struct UnshareSpec {
     pub hostname: Option<String>,
 }
 
+/// The namespace flags the arguments ask for (the implications of unshare(1) applied).
 pub fn flags_for(a: &UnshareSpec) -> libc::c_int {
     let mut f = 0;
     let wants_user = a.user || a.map_root_user || a.map_user.is_some() || a.map_group.is_some();

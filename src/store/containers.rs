@@ -119,6 +119,12 @@ pub fn check_name(name: &str) -> Result<()> {
     }
 }
 
+/// The name of container `id`'s cgroups: its id, not its name (ids are unique on the
+/// machine, names only in one data directory; two glassbox users may each have a `web`).
+pub fn cgroup_name(id: &str) -> String {
+    format!("gb-{id}")
+}
+
 /// A container found on disk.
 #[derive(Debug, Clone)]
 pub struct Container {

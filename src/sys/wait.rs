@@ -28,11 +28,18 @@ impl Sys<'_> {
             Ok(_) if self.dry_run() => Ok(None),
             Ok(fd) => Ok(Some(unsafe { OwnedFd::from_raw_fd(fd as i32) })),
             Err(Errno::ESRCH) => Ok(None),
-            Err(e) => Err(crate::error::Error::sys(
+            Err(Errno::ENOSYS) => Err(crate::error::Error::sys(
                 format!("pidfd_open({pid}) failed"),
-                e,
+                Errno::ENOSYS,
                 "Linux 5.3 or newer is needed to wait for a process this way: upgrade the kernel",
             )),
+            Err(e) => {
+                let d = super::diagnose::generic("pidfd_open", e);
+                let mut err =
+                    crate::error::Error::sys(format!("pidfd_open({pid}) failed"), e, d.todo);
+                err.why = d.why;
+                Err(err)
+            }
         }
     }
 

@@ -150,7 +150,7 @@ pub struct NetSpec {
 
 pub fn main(a: &NetSpec, sys: &Sys) -> Result<i32> {
     let mode = NetworkMode::parse(&a.network)?;
-    if mode != NetworkMode::Bridge(a.network.clone()) && (a.ip.is_some() || !a.publish.is_empty()) {
+    if !matches!(mode, NetworkMode::Bridge(_)) && (a.ip.is_some() || !a.publish.is_empty()) {
         return Err(Error::usage(
             format!(
                 "--ip and --publish need a bridge network, and --network {} has none",
