@@ -61,7 +61,12 @@ pub enum Command {
     /// Run COMMAND in a new container made from every stage (as docker run).
     Run(Box<RunArgs>),
     /// Turn an image (tarball, docker save archive, OCI layout, directory, or `busybox`)
-    /// into a root filesystem in DIR, safely: nothing is ever written outside DIR.
+    /// into a root filesystem in DIR, safely: no file of the image is written outside DIR.
+    ///
+    /// Beside DIR, and nowhere else, glassbox writes DIR.config.json: the image's command,
+    /// environment, working directory and user, which `glassbox run DIR` starts with (kept
+    /// out of DIR, so the container never sees it). While it works, the files go into a
+    /// staging directory beside DIR, renamed into place at the end.
     Export(ExportArgs),
     /// Find the first stage of run that breaks a command ("works on the host, not in a container").
     Bisect(Box<BisectArgs>),
@@ -171,6 +176,25 @@ pub enum Command {
         after_help = "Examples:\n  glassbox save myimage:v1 -o myimage.tar          (docker load, skopeo docker-archive:)\n  glassbox save --format oci myimage:v1 -o oci.tar  (tar xf it for umoci or skopeo oci:DIR)"
     )]
     Save(SaveArgs),
+
+    // Shell completions and the man page, generated from these definitions.
+    /// Print a shell completion script for bash, zsh, fish, elvish or powershell.
+    #[command(
+        after_help = "Install it where your shell looks, e.g.:\n  glassbox completions bash > /etc/bash_completion.d/glassbox\n  glassbox completions zsh > /usr/local/share/zsh/site-functions/_glassbox\n  glassbox completions fish > ~/.config/fish/completions/glassbox.fish"
+    )]
+    Completions(CompletionsArgs),
+    /// Print glassbox's man page (roff), every subcommand included.
+    #[command(
+        after_help = "Read it with: glassbox manpage | man -l -\nInstall it with: glassbox manpage > /usr/local/share/man/man1/glassbox.1"
+    )]
+    Manpage,
+}
+
+#[derive(Args, Debug)]
+pub struct CompletionsArgs {
+    /// The shell to complete in.
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
 }
 
 #[derive(Args, Debug)]

@@ -14,6 +14,7 @@ pub mod inspect;
 pub mod journal;
 pub mod lesson;
 pub mod lock;
+pub mod manual;
 pub mod narrate;
 pub mod networks;
 pub mod run;
@@ -62,6 +63,8 @@ pub fn ends_on_closed_pipe(c: &Command) -> bool {
             | Command::Doctor(_)
             | Command::Diff(_)
             | Command::Network(cli::NetworkCommand::Ls)
+            | Command::Completions(_)
+            | Command::Manpage
     )
 }
 
@@ -110,6 +113,8 @@ pub fn dispatch(cli: &Cli) -> Result<i32> {
         Command::History(a) => images::history_main(a),
         Command::Tag(a) => images::tag_main(a),
         Command::Save(a) => images::save::main(a, &sys),
+        Command::Completions(a) => manual::completions(a.shell),
+        Command::Manpage => manual::manpage(),
     }
 }
 
