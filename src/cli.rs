@@ -98,6 +98,9 @@ pub enum Command {
     /// Cut capabilities to Docker's default set, set no_new_privs and a seccomp filter, then run COMMAND.
     Security(SecurityArgs),
     /// Show a process's namespaces (next to your own), root, cgroups, mounts and privileges.
+    #[command(
+        after_help = "A picture instead of text:\n  glassbox inspect --svg web > web.svg   (or --dot, for Graphviz's DOT)"
+    )]
     Inspect(InspectArgs),
     /// The lessons: list them, read one in the terminal, or check its exercises.
     Lesson(LessonArgs),
@@ -673,6 +676,13 @@ pub struct InspectArgs {
     /// Print the findings as JSON.
     #[arg(long)]
     pub json: bool,
+    /// Print a picture of its namespaces, mounts and cgroups next to this terminal's, in
+    /// Graphviz's DOT language (dot -Tpng, or any DOT viewer, draws it).
+    #[arg(long, conflicts_with_all = ["json", "svg"])]
+    pub dot: bool,
+    /// The same picture as SVG, drawn by Graphviz's dot (needs graphviz installed).
+    #[arg(long, conflicts_with = "json")]
+    pub svg: bool,
 }
 
 #[derive(Args, Debug)]
