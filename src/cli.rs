@@ -42,6 +42,18 @@ pub struct GlobalArgs {
     /// pick it up from GLASSBOX_TRACE).
     #[arg(long, global = true, value_name = "FILE", env = "GLASSBOX_TRACE")]
     pub trace: Option<PathBuf>,
+    /// How --trace writes: jsonl (glassbox's events, one a line) or chrome (Chrome trace
+    /// events: open the file in ui.perfetto.dev or chrome://tracing for a timeline of stages
+    /// and calls).
+    #[arg(
+        long,
+        global = true,
+        value_enum,
+        default_value = "jsonl",
+        value_name = "FORMAT",
+        env = "GLASSBOX_TRACE_FORMAT"
+    )]
+    pub trace_format: crate::narrate::TraceFormat,
     /// Print the plan of syscalls without making any (needs no root).
     #[arg(long, global = true)]
     pub dry_run: bool,

@@ -44,6 +44,7 @@ pub fn narrate_opts(g: &GlobalArgs) -> NarrateOpts {
         level,
         color: g.color,
         trace: g.trace.clone(),
+        trace_format: g.trace_format,
     }
 }
 

@@ -22,6 +22,7 @@ pub fn main(a: &DoctorArgs, g: &GlobalArgs) -> Result<i32> {
         level: Level::Quiet,
         color: ColorChoice::Never,
         trace: g.trace.clone(),
+        trace_format: g.trace_format,
     })?;
     let sys = if g.dry_run {
         Sys::dry(&quiet)

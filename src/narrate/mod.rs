@@ -2,9 +2,11 @@
 //!
 //! Narration goes to stderr so the container's own stdout stays clean. Each syscall is shown
 //! *before* it is made (so a hang or a crash still shows the call) and its result is appended
-//! the way strace prints it. `--trace FILE` writes the same events as JSON lines.
+//! the way strace prints it. `--trace FILE` writes the same events as JSON lines, or as
+//! Chrome trace events (`--trace-format chrome`, see [`chrome`]).
 
 pub mod catalog;
+pub mod chrome;
 mod shared;
 
 use crate::error::errno_words;
@@ -26,6 +28,16 @@ pub enum Level {
     Verbose = 2,
     /// `-vv`: also per-item detail (each file an export writes).
     Detail = 3,
+}
+
+/// How `--trace` writes its events.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum TraceFormat {
+    /// One JSON object a line, glassbox's own events.
+    #[default]
+    Jsonl,
+    /// Chrome trace events: a timeline of stages and calls for a trace viewer.
+    Chrome,
 }
 
 /// When to colour the output.
@@ -127,6 +139,7 @@ pub struct NarrateOpts {
     pub level: Level,
     pub color: ColorChoice,
     pub trace: Option<std::path::PathBuf>,
+    pub trace_format: TraceFormat,
 }
 
 impl Default for NarrateOpts {
@@ -135,6 +148,7 @@ impl Default for NarrateOpts {
             level: Level::Normal,
             color: ColorChoice::Auto,
             trace: None,
+            trace_format: TraceFormat::Jsonl,
         }
     }
 }
@@ -143,6 +157,15 @@ pub struct Narrator {
     pub level: Level,
     color: bool,
     trace: RefCell<Option<File>>,
+    trace_format: TraceFormat,
+    /// Chrome traces: the stage span this process has open (its name and pid: a forked
+    /// child inherits the parent's, but its row is its own), and when the call being made
+    /// began.
+    open_span: RefCell<Option<(String, u32)>>,
+    call_start: RefCell<Option<u64>>,
+    /// Chrome traces: this process's pid as the host sees it, for the pid it has itself
+    /// (a container's PID 1 is 1 to itself).
+    row: RefCell<Option<(u32, u32)>>,
     stage: RefCell<String>,
     /// A call line written without its result yet.
     pending: RefCell<bool>,
@@ -160,6 +183,12 @@ pub fn use_color(choice: ColorChoice) -> bool {
             std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
                 && std::io::stderr().is_terminal()
         }
+    }
+}
+
+impl Drop for Narrator {
+    fn drop(&mut self) {
+        self.close_span();
     }
 }
 
@@ -181,12 +210,22 @@ impl Narrator {
             ),
             None => None,
         };
+        if let (Some(f), TraceFormat::Chrome) = (&trace, opts.trace_format) {
+            // The first process to write the file starts the JSON array.
+            if f.metadata().map(|m| m.len() == 0).unwrap_or(false) {
+                let _ = (&*f).write_all(chrome::HEADER.as_bytes());
+            }
+        }
         let color = use_color(opts.color);
         colored::control::set_override(color);
         Ok(Narrator {
             level: opts.level,
             color,
             trace: RefCell::new(trace),
+            trace_format: opts.trace_format,
+            open_span: RefCell::new(None),
+            call_start: RefCell::new(None),
+            row: RefCell::new(None),
             stage: RefCell::new(String::new()),
             pending: RefCell::new(false),
             shared: shared::Shared::new(),
@@ -199,6 +238,10 @@ impl Narrator {
             level: Level::Quiet,
             color: false,
             trace: RefCell::new(None),
+            trace_format: TraceFormat::Jsonl,
+            open_span: RefCell::new(None),
+            call_start: RefCell::new(None),
+            row: RefCell::new(None),
             stage: RefCell::new(String::new()),
             pending: RefCell::new(false),
             shared: None,
@@ -215,11 +258,91 @@ impl Narrator {
     }
 
     fn emit(&self, event: &TraceEvent) {
-        if let Some(f) = self.trace.borrow_mut().as_mut() {
-            if let Ok(mut line) = serde_json::to_string(event) {
-                line.push('\n');
-                // One write per event: O_APPEND keeps lines whole across processes.
-                let _ = f.write_all(line.as_bytes());
+        if self.trace.borrow().is_none() {
+            return;
+        }
+        let text = match self.trace_format {
+            TraceFormat::Jsonl => serde_json::to_string(event).map(|l| l + "\n").ok(),
+            TraceFormat::Chrome => Some(chrome::lines(&self.chrome_events(event))),
+        };
+        if let (Some(f), Some(text)) = (self.trace.borrow_mut().as_mut(), text) {
+            // One write per event: O_APPEND keeps lines whole across processes.
+            let _ = f.write_all(text.as_bytes());
+        }
+    }
+
+    /// One narration event as Chrome trace events, on this process's row: a stage opens a
+    /// span (closing the one before), a call is a complete event from `before` to now.
+    fn chrome_events(&self, event: &TraceEvent) -> Vec<serde_json::Value> {
+        let (now, pid) = (chrome::now_us(), self.row_pid());
+        let mut out = Vec::new();
+        // A span this process did not open (a forked child's inheritance) is not closed here.
+        let mut open = self.open_span.borrow_mut();
+        match event {
+            TraceEvent::Stage { stage, title } => {
+                if let Some((name, _)) = open.take().filter(|(_, p)| *p == pid) {
+                    out.push(chrome::stage_end(&name, now, pid));
+                }
+                out.push(chrome::stage_begin(stage, title, now, pid));
+                *open = Some((stage.to_string(), pid));
+            }
+            TraceEvent::Call {
+                stage,
+                call,
+                result,
+                errno,
+                dry_run,
+                ..
+            } => {
+                let start = self.call_start.take().unwrap_or(now).min(now);
+                // A forked child goes on with its parent's stage: on a row of its own.
+                if !stage.is_empty() && open.as_ref().is_none_or(|(_, p)| *p != pid) {
+                    out.push(chrome::stage_begin(stage, "", start, pid));
+                    *open = Some((stage.to_string(), pid));
+                }
+                let args = serde_json::json!({
+                    "call": call.render(),
+                    "result": result,
+                    "errno": errno,
+                    "dry_run": dry_run,
+                });
+                out.push(chrome::call(&call.name, args, start, now, pid));
+            }
+            TraceEvent::Note { stage, text } => {
+                if !stage.is_empty() && open.as_ref().is_none_or(|(_, p)| *p != pid) {
+                    out.push(chrome::stage_begin(stage, "", now, pid));
+                    *open = Some((stage.to_string(), pid));
+                }
+                out.push(chrome::note(text, now, pid));
+            }
+        }
+        out
+    }
+
+    /// This process's row in a Chrome trace: its pid as the host sees it. Read once, while
+    /// /proc is still the host's (a container mounts its own later).
+    fn row_pid(&self) -> u32 {
+        let own = std::process::id();
+        if let Some((p, row)) = *self.row.borrow() {
+            if p == own {
+                return row;
+            }
+        }
+        let row = chrome::host_pid().unwrap_or(own);
+        *self.row.borrow_mut() = Some((own, row));
+        row
+    }
+
+    /// Chrome traces: this process's stage span ends (it execs, or ends).
+    pub fn close_span(&self) {
+        let pid = self.row_pid();
+        let open = self.open_span.borrow_mut().take();
+        if let (Some((name, p)), TraceFormat::Chrome) = (open, self.trace_format) {
+            if p == pid {
+                if let Some(f) = self.trace.borrow_mut().as_mut() {
+                    let e = chrome::stage_end(&name, chrome::now_us(), pid);
+                    let _ = f.write_all(chrome::lines(&[e]).as_bytes());
+                }
             }
         }
     }
@@ -334,6 +457,9 @@ impl Narrator {
 
     /// Called before a syscall is made: shows it, without its result yet.
     pub fn before(&self, call: &Call) {
+        if self.trace_format == TraceFormat::Chrome {
+            *self.call_start.borrow_mut() = Some(chrome::now_us());
+        }
         if self.level >= Level::Normal && call.blocks {
             self.err_line(&format!("  {} {}", call.render().green(), "…".dimmed()));
         } else if self.level >= Level::Normal {
@@ -401,6 +527,10 @@ impl Narrator {
             dry_run: !made,
             pid: std::process::id(),
         });
+        if made {
+            // execve replaces this process's image: what it ran ends here.
+            self.close_span();
+        }
         if self.level >= Level::Normal {
             let tail = if !made {
                 format!(" = ? {}", "(dry run: not made)".dimmed())

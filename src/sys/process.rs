@@ -366,6 +366,7 @@ impl Sys<'_> {
             // No parent to tell (a dry run): say it here.
             crate::narrate::report_error(err);
         }
+        self.narrator.close_span();
         std::process::exit(err.code)
     }
 
@@ -595,6 +596,7 @@ impl Sys<'_> {
                     "nothing: this is a unit test's recording double",
                 ));
             }
+            self.narrator.close_span();
             std::process::exit(0);
         }
         extern "C" {
