@@ -51,8 +51,11 @@ fn run_lesson(l: &Lesson, state: &std::path::Path) -> Vec<String> {
     let path = path_with_glassbox();
     let mut cmd = if l.needs_netns {
         let mut c = std::process::Command::new("unshare");
-        // The throwaway namespace stands for the host: its loopback is up, as a host's is.
-        c.args(["--net", "sh", "-c", &format!("ip link set lo up\n{script}")]);
+        // The throwaway namespace stands for a fresh host: its loopback is up, and it does
+        // not forward (a new namespace copies ip_forward from the machine's, which another
+        // program may have set).
+        let fresh_host = "ip link set lo up\necho 0 > /proc/sys/net/ipv4/ip_forward";
+        c.args(["--net", "sh", "-c", &format!("{fresh_host}\n{script}")]);
         c
     } else {
         let mut c = std::process::Command::new("sh");

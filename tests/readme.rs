@@ -8,6 +8,9 @@ use std::process::Command;
 
 const MANIFEST_DIR: &str = env!("CARGO_MANIFEST_DIR");
 
+/// cargo install may relink target/debug/glassbox, which the other test runs: one at a time.
+static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 fn readme() -> String {
     std::fs::read_to_string(Path::new(MANIFEST_DIR).join("README.md")).unwrap()
 }
@@ -42,6 +45,7 @@ fn cargo_install_then_glassbox_from_path_runs_and_has_a_man_page() {
     {
         return;
     }
+    let _alone = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     let root = tempfile::tempdir().unwrap();
     let state = tempfile::tempdir().unwrap();
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
@@ -123,6 +127,7 @@ fn readme_published_port_example_answers_200() {
     if !root_or_skip("readme_published_port_example_answers_200") {
         return;
     }
+    let _alone = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     let state = tempfile::tempdir().unwrap();
     let script = format!(
         "ip link set lo up\n{command} >/dev/null 2>&1 &\n\
