@@ -30,7 +30,7 @@ fn clean(mut c: Command, state: &Path) -> Command {
 
 /// `cargo install --path .` as README says (a debug build into this checkout's target
 /// directory, so the test reuses what is compiled), then the installed glassbox runs a
-/// container, renders its man page with man -l and prints completions bash can read.
+/// container, renders its man page with man -l and prints completions that complete in bash.
 #[test]
 fn cargo_install_then_glassbox_from_path_runs_and_has_a_man_page() {
     assert!(
@@ -104,12 +104,18 @@ fn cargo_install_then_glassbox_from_path_runs_and_has_a_man_page() {
     assert!(completions.status.success(), "{}", stderr(&completions));
     let script = root.path().join("glassbox.bash");
     std::fs::write(&script, &completions.stdout).unwrap();
+    // Sourced as bash-completion would, `glassbox ru<TAB>` completes to run.
     let bash = Command::new("bash")
-        .arg("-n")
+        .arg("-c")
+        .arg(
+            "source \"$1\"; COMP_WORDS=(glassbox ru); COMP_CWORD=1; COMP_LINE='glassbox ru'; \
+             COMP_POINT=11; _glassbox glassbox ru glassbox; echo \"${COMPREPLY[@]}\"",
+        )
+        .arg("bash")
         .arg(&script)
         .output()
         .unwrap();
-    assert!(bash.status.success(), "{}", stderr(&bash));
+    assert_eq!(stdout(&bash), "run\n", "{}", stderr(&bash));
     assert!(stdout(&completions).contains("--pids-limit"));
 }
 
