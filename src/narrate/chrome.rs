@@ -8,7 +8,97 @@
 //! duration, a note an instant (`i`). Times are microseconds of the wall clock, shared by
 //! all processes.
 
+use super::TraceEvent;
 use serde_json::{json, Value};
+use std::cell::RefCell;
+
+/// What one process's narrator keeps of the timeline: the stage span it has open (a forked
+/// child inherits its parent's, but draws on a row of its own), when the call being made
+/// began, and its row (its pid as the host sees it, for the pid it has itself).
+#[derive(Default)]
+pub struct Timeline {
+    open: RefCell<Option<(String, u32)>>,
+    call_start: RefCell<Option<u64>>,
+    row: RefCell<Option<(u32, u32)>>,
+}
+
+impl Timeline {
+    /// A call is about to be made: its bar starts now.
+    pub fn call_starts(&self) {
+        *self.call_start.borrow_mut() = Some(now_us());
+    }
+
+    /// This process's row: its pid as the host sees it. Read once per process, while /proc
+    /// is still the host's (a container mounts its own later).
+    fn row(&self) -> u32 {
+        let own = std::process::id();
+        if let Some((p, row)) = *self.row.borrow() {
+            if p == own {
+                return row;
+            }
+        }
+        let row = host_pid().unwrap_or(own);
+        *self.row.borrow_mut() = Some((own, row));
+        row
+    }
+
+    /// Opens `stage` on this row at `ts` unless this process has it open already.
+    fn ensure_open(&self, stage: &str, ts: u64, pid: u32, out: &mut Vec<Value>) {
+        let mut open = self.open.borrow_mut();
+        if !stage.is_empty() && open.as_ref().is_none_or(|(_, p)| *p != pid) {
+            out.push(stage_begin(stage, "", ts, pid));
+            *open = Some((stage.to_string(), pid));
+        }
+    }
+
+    /// One narration event as trace events: a stage closes this process's span and opens
+    /// its own, a call is a complete event from `call_starts` to now, a note an instant.
+    pub(super) fn events(&self, event: &TraceEvent) -> Vec<Value> {
+        let (now, pid) = (now_us(), self.row());
+        let mut out = Vec::new();
+        match event {
+            TraceEvent::Stage { stage, title } => {
+                out.extend(self.close_at(now));
+                out.push(stage_begin(stage, title, now, pid));
+                *self.open.borrow_mut() = Some((stage.to_string(), pid));
+            }
+            TraceEvent::Call {
+                stage,
+                call: c,
+                result,
+                errno,
+                dry_run,
+                ..
+            } => {
+                let start = self.call_start.take().unwrap_or(now).min(now);
+                self.ensure_open(stage, start, pid, &mut out);
+                let args = json!({
+                    "call": c.render(),
+                    "result": result,
+                    "errno": errno,
+                    "dry_run": dry_run,
+                });
+                out.push(call(&c.name, args, start, now, pid));
+            }
+            TraceEvent::Note { stage, text } => {
+                self.ensure_open(stage, now, pid, &mut out);
+                out.push(note(text, now, pid));
+            }
+        }
+        out
+    }
+
+    /// The end of this process's open span, if it opened one (it execs, or ends).
+    pub fn close(&self) -> Option<Value> {
+        self.close_at(now_us())
+    }
+
+    fn close_at(&self, ts: u64) -> Option<Value> {
+        let pid = self.row();
+        let (name, _) = self.open.take().filter(|(_, p)| *p == pid)?;
+        Some(stage_end(&name, ts, pid))
+    }
+}
 
 /// Now, in microseconds since the Unix epoch.
 pub fn now_us() -> u64 {

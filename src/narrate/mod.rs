@@ -157,15 +157,8 @@ pub struct Narrator {
     pub level: Level,
     color: bool,
     trace: RefCell<Option<File>>,
-    trace_format: TraceFormat,
-    /// Chrome traces: the stage span this process has open (its name and pid: a forked
-    /// child inherits the parent's, but its row is its own), and when the call being made
-    /// began.
-    open_span: RefCell<Option<(String, u32)>>,
-    call_start: RefCell<Option<u64>>,
-    /// Chrome traces: this process's pid as the host sees it, for the pid it has itself
-    /// (a container's PID 1 is 1 to itself).
-    row: RefCell<Option<(u32, u32)>>,
+    /// With `--trace-format chrome`: what the trace's timeline has open.
+    timeline: Option<chrome::Timeline>,
     stage: RefCell<String>,
     /// A call line written without its result yet.
     pending: RefCell<bool>,
@@ -222,10 +215,7 @@ impl Narrator {
             level: opts.level,
             color,
             trace: RefCell::new(trace),
-            trace_format: opts.trace_format,
-            open_span: RefCell::new(None),
-            call_start: RefCell::new(None),
-            row: RefCell::new(None),
+            timeline: (opts.trace_format == TraceFormat::Chrome).then(chrome::Timeline::default),
             stage: RefCell::new(String::new()),
             pending: RefCell::new(false),
             shared: shared::Shared::new(),
@@ -238,10 +228,7 @@ impl Narrator {
             level: Level::Quiet,
             color: false,
             trace: RefCell::new(None),
-            trace_format: TraceFormat::Jsonl,
-            open_span: RefCell::new(None),
-            call_start: RefCell::new(None),
-            row: RefCell::new(None),
+            timeline: None,
             stage: RefCell::new(String::new()),
             pending: RefCell::new(false),
             shared: None,
@@ -261,9 +248,9 @@ impl Narrator {
         if self.trace.borrow().is_none() {
             return;
         }
-        let text = match self.trace_format {
-            TraceFormat::Jsonl => serde_json::to_string(event).map(|l| l + "\n").ok(),
-            TraceFormat::Chrome => Some(chrome::lines(&self.chrome_events(event))),
+        let text = match &self.timeline {
+            None => serde_json::to_string(event).map(|l| l + "\n").ok(),
+            Some(t) => Some(chrome::lines(&t.events(event))),
         };
         if let (Some(f), Some(text)) = (self.trace.borrow_mut().as_mut(), text) {
             // One write per event: O_APPEND keeps lines whole across processes.
@@ -271,78 +258,11 @@ impl Narrator {
         }
     }
 
-    /// One narration event as Chrome trace events, on this process's row: a stage opens a
-    /// span (closing the one before), a call is a complete event from `before` to now.
-    fn chrome_events(&self, event: &TraceEvent) -> Vec<serde_json::Value> {
-        let (now, pid) = (chrome::now_us(), self.row_pid());
-        let mut out = Vec::new();
-        // A span this process did not open (a forked child's inheritance) is not closed here.
-        let mut open = self.open_span.borrow_mut();
-        match event {
-            TraceEvent::Stage { stage, title } => {
-                if let Some((name, _)) = open.take().filter(|(_, p)| *p == pid) {
-                    out.push(chrome::stage_end(&name, now, pid));
-                }
-                out.push(chrome::stage_begin(stage, title, now, pid));
-                *open = Some((stage.to_string(), pid));
-            }
-            TraceEvent::Call {
-                stage,
-                call,
-                result,
-                errno,
-                dry_run,
-                ..
-            } => {
-                let start = self.call_start.take().unwrap_or(now).min(now);
-                // A forked child goes on with its parent's stage: on a row of its own.
-                if !stage.is_empty() && open.as_ref().is_none_or(|(_, p)| *p != pid) {
-                    out.push(chrome::stage_begin(stage, "", start, pid));
-                    *open = Some((stage.to_string(), pid));
-                }
-                let args = serde_json::json!({
-                    "call": call.render(),
-                    "result": result,
-                    "errno": errno,
-                    "dry_run": dry_run,
-                });
-                out.push(chrome::call(&call.name, args, start, now, pid));
-            }
-            TraceEvent::Note { stage, text } => {
-                if !stage.is_empty() && open.as_ref().is_none_or(|(_, p)| *p != pid) {
-                    out.push(chrome::stage_begin(stage, "", now, pid));
-                    *open = Some((stage.to_string(), pid));
-                }
-                out.push(chrome::note(text, now, pid));
-            }
-        }
-        out
-    }
-
-    /// This process's row in a Chrome trace: its pid as the host sees it. Read once, while
-    /// /proc is still the host's (a container mounts its own later).
-    fn row_pid(&self) -> u32 {
-        let own = std::process::id();
-        if let Some((p, row)) = *self.row.borrow() {
-            if p == own {
-                return row;
-            }
-        }
-        let row = chrome::host_pid().unwrap_or(own);
-        *self.row.borrow_mut() = Some((own, row));
-        row
-    }
-
     /// Chrome traces: this process's stage span ends (it execs, or ends).
     pub fn close_span(&self) {
-        let pid = self.row_pid();
-        let open = self.open_span.borrow_mut().take();
-        if let (Some((name, p)), TraceFormat::Chrome) = (open, self.trace_format) {
-            if p == pid {
-                if let Some(f) = self.trace.borrow_mut().as_mut() {
-                    let e = chrome::stage_end(&name, chrome::now_us(), pid);
-                    let _ = f.write_all(chrome::lines(&[e]).as_bytes());
-                }
+        if let (Some(t), Some(f)) = (&self.timeline, self.trace.borrow_mut().as_mut()) {
+            if let Some(e) = t.close() {
+                let _ = f.write_all(chrome::lines(&[e]).as_bytes());
             }
         }
     }
@@ -457,8 +377,8 @@ impl Narrator {
 
     /// Called before a syscall is made: shows it, without its result yet.
     pub fn before(&self, call: &Call) {
-        if self.trace_format == TraceFormat::Chrome {
-            *self.call_start.borrow_mut() = Some(chrome::now_us());
+        if let Some(t) = &self.timeline {
+            t.call_starts();
         }
         if self.level >= Level::Normal && call.blocks {
             self.err_line(&format!("  {} {}", call.render().green(), "…".dimmed()));
