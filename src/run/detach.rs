@@ -156,6 +156,7 @@ pub fn start(
                     None => crate::narrate::report_error(e),
                 }
             }
+            sys.narrator.close_span();
             std::process::exit(0)
         }
         Forked::Parent(_) => {
