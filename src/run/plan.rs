@@ -30,6 +30,8 @@ pub struct Plan {
     pub confine_devices: bool,
     pub security: SecurityPlan,
     pub mounts: MountSpec,
+    /// Its volumes and bind mounts (run/volumes.rs); also in `mounts.volume`.
+    pub volumes: Vec<crate::store::volumes::Attached>,
     pub read_only: bool,
     /// An overlay over the image (false: a private copy of it, --no-overlay).
     pub overlay: bool,
@@ -140,6 +142,7 @@ type Existing = (
 
 pub(super) fn plan_with(a: &RunArgs, sys: &Sys, existing: Option<Existing>) -> Result<Plan> {
     let stages = config::stages(&a.skip, &a.only)?;
+    let existing_container = existing.is_some();
     let (id, image, recorded) = match existing {
         Some((id, image, m)) => (id, Some(image), m),
         None => (config::new_id(), None, None),
@@ -178,13 +181,12 @@ pub(super) fn plan_with(a: &RunArgs, sys: &Sys, existing: Option<Existing>) -> R
             crate::store::data_dir(),
             "glassbox's data directory",
         )];
-        for v in &a.volume {
-            let host = crate::stages::mounts::parse_volume(v)?.host;
+        for host in super::volumes::bind_hosts(a)? {
             paths.push(userns::Reach::to(host, "the volume"));
         }
         userns::check_reachable(&paths, m)?;
     }
-    let tmpfs = a
+    let mut tmpfs = a
         .tmpfs
         .iter()
         .map(|t| parse_tmpfs(t))
@@ -250,16 +252,32 @@ pub(super) fn plan_with(a: &RunArgs, sys: &Sys, existing: Option<Existing>) -> R
         filesystems.retain(|f| f != "sys");
     }
     let unmasked = a.security.spec().systempaths_unconfined();
-    let mounts = MountSpec {
+    let mut volumes = super::volumes::resolve(a, &id, &image.config)?;
+    tmpfs.append(&mut volumes.tmpfs);
+    if existing_container {
+        // Filled when the container was made, never again.
+        volumes.attached.iter_mut().for_each(|m| m.copy_up = false);
+    }
+    // A volume not made yet (see volumes::ensure) is checked when it is mounted.
+    let exists = |m: &&crate::store::volumes::Attached| m.source.exists();
+    let mut mounts = MountSpec {
         unmasked,
         root: Some(image.rootfs.clone()),
         filesystems,
-        volume: a.volume.clone(),
+        volume: volumes
+            .attached
+            .iter()
+            .filter(exists)
+            .map(|m| m.spec())
+            .collect(),
         tmp_size: "64m".into(),
     };
     // In a dry run the image may not be exported yet: its mounts are checked when it is.
     if image.rootfs.is_dir() {
         crate::stages::mounts::plan(&mounts)?;
+    }
+    if !sys.dry_run() {
+        mounts.volume = volumes.attached.iter().map(|m| m.spec()).collect();
     }
     Ok(Plan {
         id,
@@ -277,6 +295,7 @@ pub(super) fn plan_with(a: &RunArgs, sys: &Sys, existing: Option<Existing>) -> R
         confine_devices: !a.security.privileged,
         security,
         mounts,
+        volumes: volumes.attached,
         read_only: a.read_only,
         overlay: !a.no_overlay && rootfs::overlay_supported(),
         tmpfs,

@@ -50,6 +50,14 @@ pub struct ImageConfig {
         skip_serializing_if = "Vec::is_empty"
     )]
     pub exposed_ports: Vec<String>,
+    /// "/data" and the like: where each container gets an anonymous volume (VOLUME).
+    #[serde(
+        rename = "Volumes",
+        default,
+        with = "port_map",
+        skip_serializing_if = "Vec::is_empty"
+    )]
+    pub volumes: Vec<String>,
 }
 
 fn null_as_empty<'de, D, T>(d: D) -> std::result::Result<T, D::Error>
