@@ -478,3 +478,58 @@ fn volume_create_ls_and_inspect_as_docker() {
     assert!(journal_empty(env.state.path()));
     env.assert_clean();
 }
+
+#[test]
+fn a_run_that_cannot_make_its_container_leaves_no_new_volume() {
+    if !root_or_skip("a_run_that_cannot_make_its_container_leaves_no_new_volume") {
+        return;
+    }
+    let env = Env::new();
+    env.ok(&[
+        "run", "--name", "taken", "--volume", "old:/o", "busybox", "true",
+    ]);
+    let e = fails(
+        &env,
+        &[
+            "run", "--name", "taken", "--volume", "old:/o", "--volume", "fresh:/f", "--volume",
+            "/anon", "busybox", "true",
+        ],
+    );
+    assert!(e.contains("already in use"), "{e}");
+    assert_eq!(
+        volumes(&env),
+        vec!["old"],
+        "the volumes made for it are gone"
+    );
+    env.ok(&["rm", "taken"]);
+    env.ok(&["volume", "rm", "old"]);
+    env.assert_clean();
+}
+
+#[test]
+fn a_dry_run_makes_no_volume() {
+    if !root_or_skip("a_dry_run_makes_no_volume") {
+        return;
+    }
+    let env = Env::new();
+    let o = env
+        .cmd()
+        .args([
+            "--dry-run",
+            "run",
+            "--volume",
+            "planned:/p",
+            "--volume",
+            "/a",
+            "busybox",
+            "true",
+        ])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let e = stderr(&o);
+    assert!(e.contains("volume planned is new: made now, for /p"), "{e}");
+    assert!(e.contains("mkdir("), "{e}");
+    assert!(volumes(&env).is_empty());
+    env.assert_clean();
+}

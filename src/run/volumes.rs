@@ -307,26 +307,43 @@ pub fn bind_hosts(a: &RunArgs) -> Result<Vec<PathBuf>> {
     Ok(out)
 }
 
-/// Before the container is made: make the volumes it names that do not exist yet. Returns
-/// the volumes lock, held until the container's record (which claims them) is written.
-pub fn ensure(
-    sys: &Sys,
-    journal: Option<&Journal>,
-    plan: &super::Plan,
-) -> Result<Option<crate::lock::Guard>> {
+/// The volumes a run made before its container, held until the container's record claims
+/// them (`volume rm` looks for users in the records).
+#[derive(Default)]
+pub struct Made {
+    pub names: Vec<String>,
+    _lock: Option<crate::lock::Guard>,
+}
+
+impl Made {
+    /// The container could not be made: remove the volumes made for it.
+    pub fn undo(self, sys: &Sys, journal: Option<&Journal>) {
+        for name in &self.names {
+            if let Err(e) = store::remove(sys, journal, name) {
+                sys.narrator.warn(&e.what);
+            }
+        }
+    }
+}
+
+/// Before the container is made: make the volumes it names that do not exist yet.
+pub fn ensure(sys: &Sys, journal: Option<&Journal>, plan: &super::Plan) -> Result<Made> {
     let wanted: Vec<&Attached> = plan.volumes.iter().filter(|m| m.volume.is_some()).collect();
     if wanted.is_empty() {
-        return Ok(None);
+        return Ok(Made::default());
     }
     let n = sys.narrator;
     n.stage(
         "volumes",
         "directories of glassbox's store that outlive the container, bound into it",
     );
-    let lock = if sys.dry_run() {
-        None
-    } else {
-        Some(store::lock()?)
+    let mut made = Made {
+        names: Vec::new(),
+        _lock: if sys.dry_run() {
+            None
+        } else {
+            Some(store::lock()?)
+        },
     };
     for m in wanted {
         let name = m.volume.as_deref().unwrap_or_default();
@@ -347,9 +364,13 @@ pub fn ensure(
             m.target.display()
         ));
         let owner = plan.userns.as_ref().map(|u| u.root());
-        store::create(sys, journal, name, labels, owner)?;
+        if let Err(e) = store::create(sys, journal, name, labels, owner) {
+            made.undo(sys, journal);
+            return Err(e);
+        }
+        made.names.push(name.to_string());
     }
-    Ok(lock)
+    Ok(made)
 }
 
 /// After the root filesystem is prepared: fill each new, empty volume with the image's

@@ -159,39 +159,41 @@ pub fn create(
         Some(j) => Some(j.record(Resource::Dir { path: dir.clone() })?),
         None => None,
     };
-    sys.mkdir(
-        &dir,
-        0o701,
-        &format!("volume {name}: a directory of glassbox's store, outside every container"),
-    )?;
-    sys.mkdir(
-        &dir.join("_data"),
-        0o755,
-        "the volume's files: what containers see where they mount it",
-    )?;
-    if let Some((uid, gid)) = owner {
-        sys.lchown(
-            &dir.join("_data"),
-            uid,
-            gid,
-            "the container's root owns its volume",
+    let made = (|| -> Result<Volume> {
+        sys.mkdir(
+            &dir,
+            0o701,
+            &format!("volume {name}: a directory of glassbox's store, outside every container"),
         )?;
-    }
-    let v = Volume {
-        name: name.to_string(),
-        created: super::now(),
-        labels,
-    };
-    if !sys.dry_run() {
-        write_whole(
-            &dir.join("volume.json"),
-            &serde_json::to_vec_pretty(&v).expect("a volume serializes"),
+        let data = dir.join("_data");
+        sys.mkdir(
+            &data,
+            0o755,
+            "the volume's files: what containers see where they mount it",
         )?;
-    }
-    if let (Some(j), Some(e)) = (journal, entry) {
+        if let Some((uid, gid)) = owner {
+            sys.lchown(&data, uid, gid, "the container's root owns its volume")?;
+        }
+        let v = Volume {
+            name: name.to_string(),
+            created: super::now(),
+            labels,
+        };
+        if !sys.dry_run() {
+            write_whole(
+                &dir.join("volume.json"),
+                &serde_json::to_vec_pretty(&v).expect("a volume serializes"),
+            )?;
+        }
+        Ok(v)
+    })();
+    // Half made: removed now, or left journaled for `cleanup`.
+    let whole_or_gone =
+        made.is_ok() || sys.dry_run() || std::fs::remove_dir_all(&dir).is_ok() || !dir.exists();
+    if let (Some(j), Some(e), true) = (journal, entry, whole_or_gone) {
         j.strike(&e);
     }
-    Ok(v)
+    made
 }
 
 /// Remove volume `name` (the caller holds [`lock`] and checked it is unused): renamed aside
