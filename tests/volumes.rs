@@ -436,7 +436,24 @@ fn volumes_from_mounts_another_containers_volumes() {
         &["run", "--rm", "--volumes-from", "nobody", "busybox", "true"],
     );
     assert!(e.contains("no such container: nobody"), "{e}");
+    env.ok(&[
+        "run",
+        "--name",
+        "consumer",
+        "--volumes-from",
+        "source",
+        "busybox",
+        "cat",
+        "/anon/f",
+    ]);
     env.ok(&["rm", "--volumes", "source"]);
+    // consumer still uses source's anonymous volume: it stays, and consumer starts again
+    // with the volumes it was made with, though source is gone.
+    assert_eq!(volumes(&env).len(), 2);
+    env.ok(&["start", "consumer"]);
+    assert_eq!(env.ok(&["wait", "consumer"]).trim(), "0");
+    assert_eq!(env.ok(&["logs", "consumer"]), "a\n");
+    env.ok(&["rm", "--volumes", "consumer"]);
     assert_eq!(volumes(&env), vec!["shared"]);
     assert_eq!(
         std::fs::read_to_string(host.path().join("f")).unwrap(),
@@ -531,5 +548,48 @@ fn a_dry_run_makes_no_volume() {
     assert!(e.contains("volume planned is new: made now, for /p"), "{e}");
     assert!(e.contains("mkdir("), "{e}");
     assert!(volumes(&env).is_empty());
+    env.assert_clean();
+}
+
+#[test]
+fn volumes_are_narrated_as_they_are_made_and_mounted() {
+    if !root_or_skip("volumes_are_narrated_as_they_are_made_and_mounted")
+        || !tool_or_skip(
+            "volumes_are_narrated_as_they_are_made_and_mounted",
+            "strace",
+        )
+    {
+        return;
+    }
+    let env = Env::new();
+    // The image (and busybox's export) first, so the traced run only makes volumes.
+    env.ok(&["run", "--name", "base", "busybox", "mkdir", "/seed"]);
+    env.ok(&["commit", "--change", "VOLUME /seed", "base", "vol:v1"]);
+    env.ok(&["rm", "base"]);
+    let t = strace::run_with(
+        &["run", "--rm", "--volume", "traced:/t:ro", "vol:v1", "true"],
+        |c| {
+            c.env("GLASSBOX_STATE_DIR", env.state.path());
+        },
+    );
+    let err = stderr(&t.output);
+    assert!(t.output.status.success(), "{err}");
+    t.assert_honest();
+    let made = |name: &str| {
+        format!(
+            "  mkdir(\"{}\", 0701) = 0",
+            env.data().join("volumes").join(name).display()
+        )
+    };
+    assert!(err.contains(&made("traced")), "{err}");
+    assert!(
+        err.contains("copy-up: the image's files at /seed fill the new volume"),
+        "{err}"
+    );
+    assert!(err.contains("mount_setattr("), "{err}");
+    // --rm took the anonymous volume, and kept the named one.
+    assert_eq!(volumes(&env), vec!["traced"]);
+    env.ok(&["volume", "rm", "traced"]);
+    env.ok(&["rmi", "vol:v1"]);
     env.assert_clean();
 }

@@ -131,21 +131,27 @@ pub fn plan_existing(
                 .into(),
         ..m
     });
-    plan_with(a, sys, Some((r.id.clone(), image, recorded)))
+    plan_with(
+        a,
+        sys,
+        Some((r.id.clone(), image, recorded, r.volumes.clone())),
+    )
 }
 
+/// An existing container's id, image, user namespace ids and volumes, as recorded.
 type Existing = (
     String,
     crate::images::resolve::Image,
     Option<crate::store::idmap::Mapping>,
+    Vec<crate::store::volumes::Attached>,
 );
 
 pub(super) fn plan_with(a: &RunArgs, sys: &Sys, existing: Option<Existing>) -> Result<Plan> {
     let stages = config::stages(&a.skip, &a.only)?;
-    let existing_container = existing.is_some();
-    let (id, image, recorded) = match existing {
-        Some((id, image, m)) => (id, Some(image), m),
-        None => (config::new_id(), None, None),
+    let (id, image, recorded, recorded_volumes) = match existing {
+        // A record made before volumes were recorded: its flags are settled again.
+        Some((id, image, m, v)) => (id, Some(image), m, Some(v).filter(|v| !v.is_empty())),
+        None => (config::new_id(), None, None, None),
     };
     let name = match &a.name {
         Some(n) => {
@@ -252,12 +258,8 @@ pub(super) fn plan_with(a: &RunArgs, sys: &Sys, existing: Option<Existing>) -> R
         filesystems.retain(|f| f != "sys");
     }
     let unmasked = a.security.spec().systempaths_unconfined();
-    let mut volumes = super::volumes::resolve(a, &id, &image.config)?;
+    let mut volumes = super::volumes::resolve(a, &id, &image.config, recorded_volumes.as_deref())?;
     tmpfs.append(&mut volumes.tmpfs);
-    if existing_container {
-        // Filled when the container was made, never again.
-        volumes.attached.iter_mut().for_each(|m| m.copy_up = false);
-    }
     // A volume not made yet (see volumes::ensure) is checked when it is mounted.
     let exists = |m: &&crate::store::volumes::Attached| m.source.exists();
     let mut mounts = MountSpec {

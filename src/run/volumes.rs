@@ -24,9 +24,25 @@ pub struct Resolved {
 }
 
 /// Settle the volume flags of container `id` made from an image with `image`'s config.
+/// An existing container (`start`, `exec`) has its volumes as recorded when it was made
+/// (`recorded`: a container named by --volumes-from may be gone since), never filled again.
 /// Nothing is made here (see [`ensure`]).
-pub fn resolve(a: &RunArgs, id: &str, image: &ImageConfig) -> Result<Resolved> {
+pub fn resolve(
+    a: &RunArgs,
+    id: &str,
+    image: &ImageConfig,
+    recorded: Option<&[Attached]>,
+) -> Result<Resolved> {
     let mut r = Resolved::default();
+    if let Some(recorded) = recorded {
+        r.attached = recorded.to_vec();
+        for spec in &a.mount {
+            if let Parsed::Tmpfs(path, size) = parse_mount(spec, id)? {
+                r.tmpfs.push((path, size));
+            }
+        }
+        return Ok(r);
+    }
     // The image's VOLUMEs first: what the user mounts on the same path replaces them.
     for p in &image.volumes {
         let target = container_path(p, "the image's VOLUME")?;
