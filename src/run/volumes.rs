@@ -401,8 +401,9 @@ pub fn copy_up(sys: &Sys, plan: &super::Plan, layers: (&Path, &[PathBuf])) -> Re
         .iter()
         .filter(|m| m.copy_up && m.volume.is_some())
     {
+        // Missing (a dry run made nothing) counts as empty.
         let empty = std::fs::read_dir(&m.source).map_or(true, |mut d| d.next().is_none());
-        if !empty && !sys.dry_run() {
+        if !empty {
             continue;
         }
         let mut first = true;

@@ -8,8 +8,9 @@ use crate::error::{Error, Result};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
-/// Env, Cmd, Entrypoint, WorkingDir, User and ExposedPorts, spelled as the `config` object
-/// of a docker or OCI image config (the same bytes glassbox writes into the blobs it makes).
+/// Env, Cmd, Entrypoint, WorkingDir, User, ExposedPorts and Volumes, spelled as the
+/// `config` object of a docker or OCI image config (the same bytes glassbox writes into the
+/// blobs it makes).
 /// Docker writes `null` for what is empty; that reads as empty.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ImageConfig {
@@ -68,8 +69,8 @@ where
     Ok(Option::<T>::deserialize(d)?.unwrap_or_default())
 }
 
-/// ExposedPorts: `{"80/tcp": {}}` in the JSON, a sorted list of keys here. A list is read
-/// too (the config files of glassbox's first version held one).
+/// ExposedPorts (and Volumes): `{"80/tcp": {}}` in the JSON, a sorted list of keys here. A
+/// list is read too (the config files of glassbox's first version held one).
 mod port_map {
     use serde::{Deserialize, Deserializer, Serializer};
     use std::collections::BTreeMap;
