@@ -547,6 +547,13 @@ fn a_dry_run_makes_no_volume() {
     let e = stderr(&o);
     assert!(e.contains("volume planned is new: made now, for /p"), "{e}");
     assert!(e.contains("mkdir("), "{e}");
+    // The config.json it shows has the volume it would make, as a bind mount.
+    let planned = env.data().join("volumes/planned/_data");
+    let out = stdout(&o);
+    assert!(
+        out.contains(&format!("\"source\": \"{}\"", planned.display())),
+        "{out}"
+    );
     assert!(volumes(&env).is_empty());
     env.assert_clean();
 }
@@ -591,5 +598,38 @@ fn volumes_are_narrated_as_they_are_made_and_mounted() {
     assert_eq!(volumes(&env), vec!["traced"]);
     env.ok(&["volume", "rm", "traced"]);
     env.ok(&["rmi", "vol:v1"]);
+    env.assert_clean();
+}
+
+#[test]
+fn an_image_volume_on_a_symlink_copies_nothing_from_the_host_and_is_refused() {
+    if !root_or_skip("an_image_volume_on_a_symlink_copies_nothing_from_the_host_and_is_refused") {
+        return;
+    }
+    let env = Env::new();
+    env.ok(&[
+        "run",
+        "--name",
+        "base",
+        "busybox",
+        "sh",
+        "-c",
+        "ln -s /etc /seed; mkdir /d; ln -s ../../../../../../etc /d/up",
+    ]);
+    env.ok(&["commit", "--change", "VOLUME /seed /d/up", "base", "evil"]);
+    env.ok(&["rm", "base"]);
+    let o = env.gb(&["run", "--name", "victim", "evil", "true"]);
+    assert_eq!(o.status.code(), Some(125));
+    assert!(stderr(&o).contains("is a symlink"), "{}", stderr(&o));
+    // Its volumes were made, and nothing of the host's /etc was copied into them.
+    let vols = volumes(&env);
+    assert_eq!(vols.len(), 2, "{vols:?}");
+    for v in &vols {
+        let data = env.data().join(format!("volumes/{v}/_data"));
+        assert_eq!(std::fs::read_dir(&data).unwrap().count(), 0, "{v}");
+    }
+    env.ok(&["rm", "--volumes", "victim"]);
+    assert!(volumes(&env).is_empty());
+    env.ok(&["rmi", "evil"]);
     env.assert_clean();
 }
