@@ -633,3 +633,56 @@ fn an_image_volume_on_a_symlink_copies_nothing_from_the_host_and_is_refused() {
     env.ok(&["rmi", "evil"]);
     env.assert_clean();
 }
+
+#[test]
+fn an_interrupted_volume_create_or_rm_leaves_nothing_half_made() {
+    use std::os::unix::process::ExitStatusExt;
+    if !root_or_skip("an_interrupted_volume_create_or_rm_leaves_nothing_half_made")
+        || !tool_or_skip(
+            "an_interrupted_volume_create_or_rm_leaves_nothing_half_made",
+            "strace",
+        )
+    {
+        return;
+    }
+    let env = Env::new();
+    env.ok(&["volume", "create", "first"]);
+    let in_state = |c: &mut std::process::Command| {
+        c.env("GLASSBOX_STATE_DIR", env.state.path());
+    };
+    // Killed at the mkdir of the volume's _data: its directory is there, its record not.
+    let t = strace::run_injected(
+        "mkdir:signal=KILL:when=4",
+        &["volume", "create", "second"],
+        in_state,
+    );
+    assert_eq!(t.output.status.signal(), Some(libc::SIGKILL));
+    let second = env.data().join("volumes/second");
+    assert!(second.is_dir(), "killed after its directory was made");
+    assert_eq!(
+        volumes(&env),
+        vec!["first"],
+        "a half-made volume is not listed"
+    );
+    assert!(!journal_empty(env.state.path()));
+    env.ok(&["cleanup"]);
+    assert!(!second.exists());
+    // Killed while its files are deleted: renamed aside first, so gone from the list at once.
+    std::fs::write(env.data().join("volumes/first/_data/f"), "x").unwrap();
+    let t = strace::run_injected(
+        "unlinkat:signal=KILL:when=1",
+        &["volume", "rm", "first"],
+        in_state,
+    );
+    assert_eq!(t.output.status.signal(), Some(libc::SIGKILL));
+    assert!(volumes(&env).is_empty());
+    assert!(!journal_empty(env.state.path()));
+    env.ok(&["cleanup"]);
+    let left: Vec<_> = std::fs::read_dir(env.data().join("volumes"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name())
+        .collect();
+    assert!(left.is_empty(), "{left:?}");
+    env.assert_clean();
+}
