@@ -184,6 +184,9 @@ fn prune(sys: &Sys, all: bool, quiet: bool) -> Result<i32> {
         }
         println!();
     }
-    println!("Total reclaimed space: {reclaimed}B");
+    println!(
+        "Total reclaimed space: {}",
+        crate::images::docker_size(reclaimed)
+    );
     Ok(0)
 }

@@ -289,7 +289,10 @@ fn a_volume_in_use_is_not_removed_and_prune_takes_only_unused_ones() {
     assert_eq!(dangling.lines().count(), 2, "{dangling}");
     assert!(dangling.contains("spare"));
     // prune: only unused anonymous ones (as docker 23 and later); --all: named ones too.
-    env.ok(&["volume", "prune", "-f"]);
+    let o = env.cmd().args(["volume", "prune", "-f"]).output().unwrap();
+    let out = stdout(&o);
+    assert!(out.starts_with("Deleted Volumes:\n"), "{out}");
+    assert!(out.ends_with("\nTotal reclaimed space: 0B\n"), "{out}");
     assert_eq!(volumes(&env).len(), 3, "{:?}", volumes(&env));
     env.ok(&["volume", "prune", "--all", "-f"]);
     let left = volumes(&env);
