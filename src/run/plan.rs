@@ -260,18 +260,12 @@ pub(super) fn plan_with(a: &RunArgs, sys: &Sys, existing: Option<Existing>) -> R
     let unmasked = a.security.spec().systempaths_unconfined();
     let mut volumes = super::volumes::resolve(a, &id, &image.config, recorded_volumes.as_deref())?;
     tmpfs.append(&mut volumes.tmpfs);
-    // A volume not made yet (see volumes::ensure) is checked when it is mounted.
-    let exists = |m: &&crate::store::volumes::Attached| m.source.exists();
+    // A volume not made yet (volumes::ensure makes it) is checked when it is mounted.
     let mut mounts = MountSpec {
         unmasked,
         root: Some(image.rootfs.clone()),
         filesystems,
-        volume: volumes
-            .attached
-            .iter()
-            .filter(exists)
-            .map(|m| m.spec())
-            .collect(),
+        volume: volumes.specs(true),
         tmp_size: "64m".into(),
     };
     // In a dry run the image may not be exported yet: its mounts are checked when it is.
@@ -279,7 +273,7 @@ pub(super) fn plan_with(a: &RunArgs, sys: &Sys, existing: Option<Existing>) -> R
         crate::stages::mounts::plan(&mounts)?;
     }
     if !sys.dry_run() {
-        mounts.volume = volumes.attached.iter().map(|m| m.spec()).collect();
+        mounts.volume = volumes.specs(false);
     }
     Ok(Plan {
         id,

@@ -23,6 +23,18 @@ pub struct Resolved {
     pub tmpfs: Vec<(PathBuf, Option<String>)>,
 }
 
+impl Resolved {
+    /// As the mount stage takes them (`SOURCE:TARGET[:ro]`); only those whose host side
+    /// exists already with `existing_only`.
+    pub fn specs(&self, existing_only: bool) -> Vec<String> {
+        self.attached
+            .iter()
+            .filter(|m| !existing_only || m.source.exists())
+            .map(|m| m.spec())
+            .collect()
+    }
+}
+
 /// Settle the volume flags of container `id` made from an image with `image`'s config.
 /// An existing container (`start`, `exec`) has its volumes as recorded when it was made
 /// (`recorded`: a container named by --volumes-from may be gone since), never filled again.
