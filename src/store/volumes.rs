@@ -223,12 +223,14 @@ pub fn remove(sys: &Sys, journal: Option<&Journal>, name: &str) -> Result<()> {
         })?),
         None => None,
     };
-    std::fs::rename(&dir, &aside).map_err(fail)?;
-    std::fs::remove_dir_all(&aside).map_err(fail)?;
-    if let (Some(j), Some(e)) = (journal, entry) {
+    // What a killed rm of an earlier volume of this name left aside (cleanup's too).
+    let _ = std::fs::remove_dir_all(&aside);
+    let removed = std::fs::rename(&dir, &aside).and_then(|()| std::fs::remove_dir_all(&aside));
+    // Struck unless files are left aside for cleanup to finish.
+    if let (Some(j), Some(e), false) = (journal, entry, aside.exists()) {
         j.strike(&e);
     }
-    Ok(())
+    removed.map_err(fail)
 }
 
 /// The containers (names) that mount volume `name`, running or not.
