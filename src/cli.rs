@@ -427,6 +427,7 @@ pub struct RunArgs {
     #[serde(default)]
     pub mount: Vec<String>,
     /// Mount every volume and bind mount of CONTAINER at the same paths (`:ro`: read-only).
+    /// May be repeated.
     #[arg(long, value_name = "CONTAINER[:ro]")]
     #[serde(default)]
     pub volumes_from: Vec<String>,
