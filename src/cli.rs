@@ -121,6 +121,9 @@ pub enum Command {
     /// Manage user-defined bridge networks (as `docker network`).
     #[command(subcommand)]
     Network(NetworkCommand),
+    /// Manage volumes: directories that outlive containers (as `docker volume`).
+    #[command(subcommand)]
+    Volume(VolumeCommand),
     /// Explain a syscall, a flag or a stage, without running anything.
     Explain(ExplainArgs),
     /// Check what this host supports: root, namespaces, cgroups, overlayfs, netfilter.
@@ -278,10 +281,14 @@ pub struct StartArgs {
 }
 
 #[derive(Args, Debug)]
+#[command(after_help = "Docker's `rm -v` is `rm --volumes` here: in glassbox `-v` means verbose.")]
 pub struct RmArgs {
     /// Remove running containers too (they are killed first).
     #[arg(short, long)]
     pub force: bool,
+    /// Remove the containers' anonymous volumes too (named volumes always stay).
+    #[arg(long)]
+    pub volumes: bool,
     /// The containers (names or ids).
     #[arg(required = true)]
     pub containers: Vec<String>,
@@ -349,7 +356,7 @@ pub struct CommitArgs {
     #[arg(short, long)]
     pub author: Option<String>,
     /// A Dockerfile instruction to apply to the image's config: CMD, ENTRYPOINT, ENV,
-    /// EXPOSE, USER or WORKDIR. May be repeated.
+    /// EXPOSE, USER, VOLUME or WORKDIR. May be repeated.
     #[arg(short, long, value_name = "INSTRUCTION")]
     pub change: Vec<String>,
     /// The container (name or id).
@@ -449,9 +456,20 @@ pub struct RunArgs {
     /// Run as this user inside: UID[:GID] (names are looked up in the image's /etc/passwd).
     #[arg(short = 'u', long, value_name = "USER[:GROUP]")]
     pub user: Option<String>,
-    /// Bind-mount HOST onto CTR (`:ro` for read-only). May be repeated.
-    #[arg(long, value_name = "HOST:CTR[:ro]")]
+    /// A volume: NAME:CTR (a named volume, made at first use), /HOST:CTR (a host path), or
+    /// CTR alone (an anonymous volume); `:ro` for read-only. May be repeated.
+    #[arg(long, value_name = "NAME|HOST:CTR[:ro]")]
     pub volume: Vec<String>,
+    /// As docker: type=volume|bind|tmpfs,source=…,target=…[,readonly][,volume-nocopy]
+    /// [,tmpfs-size=…]. May be repeated.
+    #[arg(long, value_name = "SPEC")]
+    #[serde(default)]
+    pub mount: Vec<String>,
+    /// Mount every volume and bind mount of CONTAINER at the same paths (`:ro`: read-only).
+    /// May be repeated.
+    #[arg(long, value_name = "CONTAINER[:ro]")]
+    #[serde(default)]
+    pub volumes_from: Vec<String>,
     /// Publish a container port on the host: HOST:CTR[/tcp|/udp]. May be repeated.
     #[arg(short = 'p', long, value_name = "HOST:CTR")]
     pub publish: Vec<String>,
@@ -747,6 +765,49 @@ pub enum NetworkCommand {
     Rm {
         /// The network's name.
         name: String,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum VolumeCommand {
+    /// Make a volume (without NAME: a random one, as docker); prints its name.
+    #[command(
+        after_help = "Example:\n  glassbox volume create data\n  glassbox run --volume data:/data busybox sh -c 'echo hi > /data/f'"
+    )]
+    Create {
+        /// Its name: letters, digits and `_.-`, at least two.
+        name: Option<String>,
+        /// A label, KEY=VALUE. May be repeated.
+        #[arg(long, value_name = "KEY=VALUE")]
+        label: Vec<String>,
+    },
+    /// List the volumes (-q, glassbox's quiet flag: only their names).
+    Ls {
+        /// dangling=true (no container uses it), name=PART or label=KEY[=VALUE]. May be repeated.
+        #[arg(short, long, value_name = "KEY=VALUE")]
+        filter: Vec<String>,
+    },
+    /// Show volumes as JSON, as docker volume inspect.
+    Inspect {
+        #[arg(required = true)]
+        names: Vec<String>,
+    },
+    /// Remove volumes no container uses (running or stopped).
+    Rm {
+        /// No error for a volume that does not exist.
+        #[arg(short, long)]
+        force: bool,
+        #[arg(required = true)]
+        names: Vec<String>,
+    },
+    /// Remove the anonymous volumes no container uses (--all: named ones too).
+    Prune {
+        /// Named volumes too.
+        #[arg(short, long)]
+        all: bool,
+        /// Accepted for docker's sake: glassbox does not ask first.
+        #[arg(short, long)]
+        force: bool,
     },
 }
 

@@ -22,6 +22,7 @@ pub mod spec;
 pub mod stages;
 pub mod store;
 pub mod sys;
+pub mod volumes;
 
 use cli::{Cli, Command, GlobalArgs};
 use colored::Colorize;
@@ -66,6 +67,8 @@ pub fn ends_on_closed_pipe(c: &Command) -> bool {
             | Command::Network(cli::NetworkCommand::Ls)
             | Command::Completions(_)
             | Command::Manpage
+            | Command::Volume(cli::VolumeCommand::Ls { .. })
+            | Command::Volume(cli::VolumeCommand::Inspect { .. })
     )
 }
 
@@ -92,6 +95,7 @@ pub fn dispatch(cli: &Cli) -> Result<i32> {
         Command::Lesson(a) => lesson::main(a),
         Command::Net(a) => stages::network::main(&a.spec(), &sys),
         Command::Network(c) => networks::main(c, &sys),
+        Command::Volume(c) => volumes::main(c, &sys, cli.global.quiet),
         Command::Explain(a) => explain::main(a),
         Command::Doctor(a) => doctor::main(a, &cli.global),
         Command::Cleanup => cleanup_main(&sys),

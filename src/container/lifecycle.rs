@@ -266,5 +266,12 @@ fn rm(sys: &Sys, c: &Container, force: bool) -> Result<()> {
 }
 
 pub fn rm_main(a: &RmArgs, sys: &Sys) -> Result<i32> {
-    each("rm", &a.containers, |c| rm(sys, &c, a.force))
+    each("rm", &a.containers, |c| {
+        rm(sys, &c, a.force)?;
+        if a.volumes {
+            let journal = sys.journal()?;
+            crate::run::volumes::remove_anonymous(sys, journal.as_ref(), &c.record.volumes);
+        }
+        Ok(())
+    })
 }

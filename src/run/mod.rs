@@ -28,6 +28,7 @@ mod plan;
 pub mod rootfs;
 mod step;
 pub mod userns;
+pub mod volumes;
 
 use crate::cli::RunArgs;
 use crate::error::{Error, Result};
@@ -60,6 +61,8 @@ pub fn main(a: &RunArgs, sys: &Sys) -> Result<i32> {
         Some(Journal::open()?)
     };
     parent::announce(sys, &plan);
+    // Held until the container's record claims its volumes (volume rm checks records).
+    let volumes = volumes::ensure(sys, journal.as_ref(), &plan)?;
     let container = if sys.dry_run() {
         crate::spec::file::show(sys, &plan)?;
         None
@@ -69,8 +72,15 @@ pub fn main(a: &RunArgs, sys: &Sys) -> Result<i32> {
         } else {
             None
         };
-        Some((parent::create_container(a, &plan)?, removal))
+        match parent::create_container(a, &plan) {
+            Ok(c) => Some((c, removal)),
+            Err(e) => {
+                volumes.undo(sys, journal.as_ref());
+                return Err(e);
+            }
+        }
     };
+    drop(volumes);
     match container {
         Some((c, removal)) if a.detach => detach::start(sys, &c, true, |det| {
             parent::supervise(sys, journal.as_ref(), &plan, Some(&c), removal, Some(det))

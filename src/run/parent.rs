@@ -67,6 +67,7 @@ pub(super) fn create_container(
         created: crate::store::now(),
         args,
         userns: plan.userns.clone(),
+        volumes: plan.volumes.clone(),
     };
     crate::store::containers::create(record, &crate::spec::file::to_json(&spec))
 }
@@ -95,6 +96,10 @@ pub(crate) fn supervise(
         }
     }
     undo(sys, journal, &mut made, rm);
+    if rm && container.is_some() {
+        // --rm takes the container's anonymous volumes with it, never named ones.
+        super::volumes::remove_anonymous(sys, journal, &plan.volumes);
+    }
     result
 }
 
@@ -119,6 +124,7 @@ pub(super) fn run_container(
                 .journaled(removal),
         );
         rootfs::prepare(sys, plan, fs)?;
+        super::volumes::copy_up(sys, plan, rootfs::image_layers(fs, plan))?;
     } else if container.is_some() {
         made.fs = Some(
             crate::store::containers::ContainerFs::at(&crate::store::container_dir(&plan.id))

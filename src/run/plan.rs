@@ -30,6 +30,8 @@ pub struct Plan {
     pub confine_devices: bool,
     pub security: SecurityPlan,
     pub mounts: MountSpec,
+    /// Its volumes and bind mounts (run/volumes.rs); also in `mounts.volume`.
+    pub volumes: Vec<crate::store::volumes::Attached>,
     pub read_only: bool,
     /// An overlay over the image (false: a private copy of it, --no-overlay).
     pub overlay: bool,
@@ -129,20 +131,27 @@ pub fn plan_existing(
                 .into(),
         ..m
     });
-    plan_with(a, sys, Some((r.id.clone(), image, recorded)))
+    plan_with(
+        a,
+        sys,
+        Some((r.id.clone(), image, recorded, r.volumes.clone())),
+    )
 }
 
+/// An existing container's id, image, user namespace ids and volumes, as recorded.
 type Existing = (
     String,
     crate::images::resolve::Image,
     Option<crate::store::idmap::Mapping>,
+    Vec<crate::store::volumes::Attached>,
 );
 
 pub(super) fn plan_with(a: &RunArgs, sys: &Sys, existing: Option<Existing>) -> Result<Plan> {
     let stages = config::stages(&a.skip, &a.only)?;
-    let (id, image, recorded) = match existing {
-        Some((id, image, m)) => (id, Some(image), m),
-        None => (config::new_id(), None, None),
+    let (id, image, recorded, recorded_volumes) = match existing {
+        // A record made before volumes were recorded: its flags are settled again.
+        Some((id, image, m, v)) => (id, Some(image), m, Some(v).filter(|v| !v.is_empty())),
+        None => (config::new_id(), None, None, None),
     };
     let name = match &a.name {
         Some(n) => {
@@ -178,13 +187,12 @@ pub(super) fn plan_with(a: &RunArgs, sys: &Sys, existing: Option<Existing>) -> R
             crate::store::data_dir(),
             "glassbox's data directory",
         )];
-        for v in &a.volume {
-            let host = crate::stages::mounts::parse_volume(v)?.host;
+        for host in super::volumes::bind_hosts(a)? {
             paths.push(userns::Reach::to(host, "the volume"));
         }
         userns::check_reachable(&paths, m)?;
     }
-    let tmpfs = a
+    let mut tmpfs = a
         .tmpfs
         .iter()
         .map(|t| parse_tmpfs(t))
@@ -250,16 +258,22 @@ pub(super) fn plan_with(a: &RunArgs, sys: &Sys, existing: Option<Existing>) -> R
         filesystems.retain(|f| f != "sys");
     }
     let unmasked = a.security.spec().systempaths_unconfined();
-    let mounts = MountSpec {
+    let mut volumes = super::volumes::resolve(a, &id, &image.config, recorded_volumes.as_deref())?;
+    tmpfs.append(&mut volumes.tmpfs);
+    // A volume not made yet (volumes::ensure makes it) is checked when it is mounted.
+    let mut mounts = MountSpec {
         unmasked,
         root: Some(image.rootfs.clone()),
         filesystems,
-        volume: a.volume.clone(),
+        volume: volumes.specs(true),
         tmp_size: "64m".into(),
     };
     // In a dry run the image may not be exported yet: its mounts are checked when it is.
     if image.rootfs.is_dir() {
         crate::stages::mounts::plan(&mounts)?;
+    }
+    if !sys.dry_run() {
+        mounts.volume = volumes.specs(false);
     }
     Ok(Plan {
         id,
@@ -277,6 +291,7 @@ pub(super) fn plan_with(a: &RunArgs, sys: &Sys, existing: Option<Existing>) -> R
         confine_devices: !a.security.privileged,
         security,
         mounts,
+        volumes: volumes.attached,
         read_only: a.read_only,
         overlay: !a.no_overlay && rootfs::overlay_supported(),
         tmpfs,

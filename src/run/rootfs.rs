@@ -150,7 +150,7 @@ fn write_etc_file(
 
 /// The image's root filesystem and layers (topmost first) as this container stacks them:
 /// the image's own, or their copies for its user namespace.
-fn image_layers<'a>(fs: &'a ContainerFs, plan: &'a Plan) -> (&'a Path, &'a [PathBuf]) {
+pub(super) fn image_layers<'a>(fs: &'a ContainerFs, plan: &'a Plan) -> (&'a Path, &'a [PathBuf]) {
     match &fs.lower {
         Some((root, layers)) => (root, layers),
         None => (&plan.image.rootfs, &plan.image.layers),

@@ -59,6 +59,9 @@ pub struct Record {
     /// belong to these ids, so `start`, `diff` and `commit` use them, not today's /etc/subuid.
     #[serde(default)]
     pub userns: Option<super::idmap::Mapping>,
+    /// Its volumes and bind mounts, as resolved (`volume rm` refuses a volume one uses).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub volumes: Vec<super::volumes::Attached>,
 }
 
 /// A container's own directories: the init layer, the writable layer, overlay's work dir,
@@ -531,6 +534,7 @@ mod tests {
             created: 0,
             args: *args,
             userns: None,
+            volumes: vec![],
         })
         .unwrap()
     }

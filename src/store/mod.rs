@@ -9,6 +9,7 @@
 //! DATA/images/layers/HEX/     committed layers, shared by every image that has them
 //! DATA/containers/ID/         a container (see containers.rs)
 //! DATA/names/NAME -> ID       the container names
+//! DATA/volumes/NAME/_data      a volume's files (see volumes.rs)
 //! ```
 
 pub mod containers;
@@ -17,6 +18,7 @@ pub mod images;
 pub mod overlay;
 pub mod reference;
 pub mod state;
+pub mod volumes;
 
 use crate::error::{Error, Result};
 use std::path::{Path, PathBuf};

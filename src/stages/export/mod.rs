@@ -266,7 +266,7 @@ pub fn export(a: &ExportSpec, sys: &Sys) -> Result<PathBuf> {
     write_config(&dir, image_config.as_ref())?;
     match &image_config {
         Some(_) => n.note(&format!(
-            "image config (Env, Cmd, Entrypoint, WorkingDir, User, ExposedPorts) saved in {}",
+            "image config (Env, Cmd, Entrypoint, WorkingDir, User, ExposedPorts, Volumes) saved in {}",
             config_path(&dir).display()
         )),
         None => n.note("the source carries no image config (a plain tar or directory): none saved"),
