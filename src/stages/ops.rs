@@ -251,17 +251,17 @@ impl fmt::Display for Op {
             Op::Capset { caps, .. } => write!(
                 f,
                 "capset(permitted=effective={}, inheritable=0)",
-                crate::sys::security::render_caps(*caps)
+                (0..64)
+                    .filter(|n| caps & (1u64 << n) != 0)
+                    .map(crate::sys::security::cap_name)
+                    .collect::<Vec<_>>()
+                    .join("|")
             ),
             Op::ClearAmbientCaps { .. } => {
                 write!(f, "prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL)")
             }
             Op::NoNewPrivs { .. } => write!(f, "prctl(PR_SET_NO_NEW_PRIVS, 1)"),
-            Op::Seccomp { name, program, .. } => write!(
-                f,
-                "seccomp(SECCOMP_SET_MODE_FILTER, 0, {{len={}, {name}}})",
-                program.len()
-            ),
+            Op::Seccomp { name, .. } => write!(f, "seccomp(SECCOMP_SET_MODE_FILTER, 0, {name})"),
             Op::CloexecFrom { first, .. } => {
                 write!(f, "close_range({first}, ~0, CLOSE_RANGE_CLOEXEC)")
             }

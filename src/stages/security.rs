@@ -408,7 +408,7 @@ pub fn become_user(sys: &Sys, uid: u32, gid: u32) -> Result<()> {
     ops::execute(sys, &user_ops(uid, gid))
 }
 
-fn user_ops(uid: u32, gid: u32) -> [Op; 3] {
+pub fn user_ops(uid: u32, gid: u32) -> [Op; 3] {
     [
         Op::SetGroups {
             why: "no supplementary groups from the host".into(),
