@@ -379,6 +379,42 @@ impl Sys<'_> {
         Ok(())
     }
 
+    /// copy_file_range(2): up to `len` bytes of `from` at `offset` (moved on) into the open
+    /// file `to`, copied in the kernel. Returns how many were copied (0: `from` ended).
+    pub fn copy_file_range(
+        &self,
+        from: RawFd,
+        offset: &mut i64,
+        to: RawFd,
+        shown: &str,
+        len: u64,
+    ) -> std::result::Result<u64, (Errno, String)> {
+        let at = *offset;
+        let build = || {
+            Call::new(
+                "copy_file_range",
+                vec![
+                    from.to_string(),
+                    format!("[{at}]"),
+                    format!("{to}<{shown}>"),
+                    "NULL".into(),
+                    len.to_string(),
+                    "0".into(),
+                ],
+                "copy_file_range(2)",
+                "the file's bytes, straight from the archive into the new file",
+            )
+        };
+        let mut off = at as libc::loff_t;
+        let n = self.quiet_call(build, || {
+            check(unsafe {
+                libc::copy_file_range(from, &mut off, to, std::ptr::null_mut(), len as usize, 0)
+            } as libc::c_long)
+        })?;
+        *offset = off;
+        Ok(n as u64)
+    }
+
     /// fsetxattr(2): an extended attribute the image gives a file.
     pub fn fsetxattr(
         &self,
