@@ -47,17 +47,7 @@ pub fn undo(sys: &Sys, resource: &Resource) -> Result<()> {
         }
         Resource::Dir { path } => {
             if path.exists() {
-                sys.narrator.note(&format!("rm -rf {}", path.display()));
-                if sys.dry_run() {
-                    return Ok(());
-                }
-                std::fs::remove_dir_all(path).map_err(|e| {
-                    crate::error::Error::io(
-                        format!("cannot remove {}", path.display()),
-                        &e,
-                        "check for mounts inside it (findmnt) and remove it by hand",
-                    )
-                })?;
+                sys.remove_tree(path)?;
             }
             Ok(())
         }

@@ -17,7 +17,7 @@
 use crate::error::Result;
 use crate::host::cgroups::{CgroupHost, Layout};
 use crate::stages::cgroups;
-use crate::sys::mount::{resolve_beneath, MountArgs, Refused};
+use crate::sys::mount::{MountArgs, Refused};
 use crate::sys::Sys;
 use std::path::{Path, PathBuf};
 
@@ -118,9 +118,8 @@ pub fn mount(sys: &Sys, root: &Path, p: &Plan) -> Result<()> {
         return Ok(());
     }
     n.note("/sys/fs/cgroup: the container's own cgroups, read-only, as docker mounts them");
-    let target = match resolve_beneath(root, Path::new(TARGET)) {
-        Ok((t, _fd)) => t,
-        Err(_) if sys.dry_run() => root.join(TARGET),
+    let target = match sys.resolve_mounted(root, TARGET) {
+        Ok(t) => t,
         Err(Refused::Missing) => {
             n.note("this kernel's sysfs has no fs/cgroup directory: the cgroups are not mounted");
             return Ok(());

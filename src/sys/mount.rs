@@ -417,6 +417,21 @@ pub fn refusal(root: &Path, rel: &Path, r: Refused) -> crate::error::Error {
 }
 
 impl Sys<'_> {
+    /// `rel` inside `root` where an earlier step of this run mounted a filesystem (sysfs's
+    /// fs/cgroup): resolved as [`resolve_beneath`] does; when calls are not made nothing was
+    /// mounted, so it is only its path as planned.
+    pub fn resolve_mounted(
+        &self,
+        root: &Path,
+        rel: &str,
+    ) -> std::result::Result<std::path::PathBuf, Refused> {
+        match resolve_beneath(root, Path::new(rel)) {
+            Ok((path, _fd)) => Ok(path),
+            Err(_) if !self.kernel.makes_calls() => Ok(root.join(rel)),
+            Err(r) => Err(r),
+        }
+    }
+
     /// The mount target `rel` inside `root`, resolved by the kernel ([`resolve_beneath`]);
     /// a missing last component is made as a directory (as Docker makes missing mount
     /// points) through its parent's descriptor when `create` is true, then resolved again.

@@ -689,6 +689,29 @@ impl Sys<'_> {
         Ok(old as u32)
     }
 
+    /// umask(2) as [`Sys::umask`]; the old mask only when the call was made (else the
+    /// process's mask is unchanged, and files made next are still cut by it).
+    pub fn umask_if_made(&self, mask: u32, why: &str) -> Result<Option<u32>> {
+        let old = self.umask(mask, why)?;
+        Ok(self.kernel.makes_calls().then_some(old))
+    }
+
+    /// `rm -rf path`: thousands of unlinkat and rmdir calls, narrated as the one command;
+    /// made only when calls are made.
+    pub fn remove_tree(&self, path: &Path) -> Result<()> {
+        self.narrator.note(&format!("rm -rf {}", path.display()));
+        if !self.kernel.makes_calls() {
+            return Ok(());
+        }
+        std::fs::remove_dir_all(path).map_err(|e| {
+            Error::io(
+                format!("cannot remove {}", path.display()),
+                &e,
+                "check for mounts inside it (findmnt) and remove it by hand",
+            )
+        })
+    }
+
     /// renameat2(2), narrated at the normal level: the step that makes an export appear
     /// whole (`RENAME_EXCHANGE` swaps two directories in one step for `--force`).
     pub fn renameat2(&self, from: &Path, to: &Path, exchange: bool, why: &str) -> Result<()> {
