@@ -374,6 +374,19 @@ fn mount_op(
 }
 
 impl Plan {
+    /// Every filesystem, masked, on `root`, outside any user namespace: what `explain`
+    /// shows.
+    pub fn example(root: &Path) -> Plan {
+        Plan {
+            root: root.to_path_buf(),
+            fs: FILESYSTEMS.iter().map(|(n, _)| *n).collect(),
+            volumes: Vec::new(),
+            tmp_size: "64m".into(),
+            in_user_ns: false,
+            mask_system_paths: true,
+        }
+    }
+
     /// The operations that carry the plan out, in order.
     pub fn ops(&self) -> Vec<Op> {
         let mut ops = vec![Op::Stage {

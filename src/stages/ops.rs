@@ -274,6 +274,25 @@ fn beneath(root: &Path, path: &str) -> PathBuf {
     root.join(path.trim_start_matches('/'))
 }
 
+/// The ops of stage `name` as `glassbox NAME` would plan them on a root filesystem at
+/// ROOTFS with the defaults (Docker's, for security), for `explain`; None for a stage
+/// that does not plan ops.
+pub fn example(name: &str) -> Option<Vec<Op>> {
+    let root = Path::new("ROOTFS");
+    match name {
+        "chroot" => Some(super::root::chroot_ops(root)),
+        "pivot-root" => Some(super::root::pivot_ops(root)),
+        "mount" | "mounts" => Some(super::mounts::Plan::example(root).ops()),
+        "security" => {
+            let last = super::security::last_cap().min(63);
+            let all = (0..=last).fold(0u64, |a, n| a | (1u64 << n));
+            let plan = super::security::SecurityPlan::docker_default();
+            super::security::ops(&plan, None, all, last).ok()
+        }
+        _ => None,
+    }
+}
+
 /// The plan as lines, one an op (what `explain` and the unit tests read).
 pub fn lines(ops: &[Op]) -> Vec<String> {
     ops.iter().map(|o| o.to_string()).collect()
