@@ -157,10 +157,12 @@ pub(super) fn child(
         crate::stages::security::last_cap(),
     )?;
     if plan.has(Stage::Mounts) {
-        step::pause(sys, plan, Stage::Mounts, Some(me));
         match &setup.mounts {
             Some(mounts) => {
-                ops::execute(sys, mounts)?;
+                // --step pauses where the op list begins its stage.
+                ops::execute_with(sys, mounts, |_| {
+                    step::pause(sys, plan, Stage::Mounts, Some(me))
+                })?;
                 match (&cgroup_view, plan.mounts.filesystems.iter().any(|f| f == "sys")) {
                     (Some(view), true) => cgroupns::mount(sys, &mount_root, view)?,
                     (Some(view), false) if !view.is_empty() => n.note(
@@ -170,6 +172,7 @@ pub(super) fn child(
                 }
             }
             None => {
+                step::pause(sys, plan, Stage::Mounts, Some(me));
                 n.note("dry run: the image is not exported yet, so its mounts cannot be planned")
             }
         }
@@ -187,6 +190,8 @@ pub(super) fn child(
         sys.dup2(log, 2, "and its stderr too")?;
     }
     if plan.has(Stage::Security) {
+        // Before the terminal is set up: once it is the container's, /dev/tty is no longer
+        // the terminal the pause reads Enter from.
         step::pause(sys, plan, Stage::Security, Some(me));
     }
     if let Some(socket) = console {
