@@ -123,6 +123,20 @@ pub enum Op {
         name: String,
         why: String,
     },
+    /// unshare(2) with `flags` (CLONE_NEW*).
+    Unshare {
+        flags: libc::c_int,
+        why: String,
+    },
+    /// A write to a kernel file (/proc/self/uid_map).
+    WriteFile {
+        path: PathBuf,
+        value: String,
+        why: String,
+    },
+    /// Tell later stages (through the environment) which mount namespace was made private,
+    /// so they can tell it is not the host's even once a new /proc hides the host's PID 1.
+    MarkPrivateMountNs,
     /// prctl(PR_CAPBSET_DROP, cap).
     CapbsetDrop {
         cap: u32,
@@ -239,6 +253,17 @@ impl fmt::Display for Op {
                 render_flags(*flags as u64, crate::sys::mount::UMOUNT_FLAGS)
             ),
             Op::SetHostname { name, .. } => write!(f, "sethostname({})", quote(name)),
+            Op::Unshare { flags, .. } => {
+                write!(f, "unshare({})", crate::sys::flags::clone_flags(*flags))
+            }
+            Op::WriteFile { path, value, .. } => {
+                write!(f, "write({}, {})", qpath(path), quote(value))
+            }
+            Op::MarkPrivateMountNs => write!(
+                f,
+                "{}=<inode of /proc/self/ns/mnt>",
+                super::root::PRIVATE_MNT_NS_ENV
+            ),
             Op::CapbsetDrop { cap, .. } => write!(
                 f,
                 "prctl(PR_CAPBSET_DROP, {})",
@@ -444,6 +469,13 @@ impl Executor<'_, '_> {
             } => sys.pivot_root(new_root, put_old, why)?,
             Op::Umount { target, flags, why } => sys.umount2(target, *flags, why)?,
             Op::SetHostname { name, why } => sys.sethostname(name, why)?,
+            Op::Unshare { flags, why } => sys.unshare(*flags, why)?,
+            Op::WriteFile { path, value, why } => sys.write_file_plain(path, value, why)?,
+            Op::MarkPrivateMountNs => {
+                if let Some(ino) = super::root::ns_inode("/proc/self/ns/mnt") {
+                    std::env::set_var(super::root::PRIVATE_MNT_NS_ENV, ino.to_string());
+                }
+            }
             Op::CapbsetDrop { cap, why } => sys.capbset_drop(*cap, why)?,
             Op::KeepCaps { on, why } => sys.set_keepcaps(*on, why)?,
             Op::SetGroups { why } => sys.setgroups(&[], why)?,
