@@ -155,10 +155,7 @@ fn undo_here(sys: &Sys, journal: &Journal, e: &Entry, report: &mut Report) {
     let what = e.resource.describe();
     match undo(sys, &e.resource) {
         Ok(()) => {
-            // A dry run made no call: the entry stays for the real cleanup.
-            if !sys.dry_run() {
-                journal.strike(&e.id);
-            }
+            sys.strike_undone(journal, &e.id);
             report.undone.push(what);
         }
         Err(err) => report.failed.push(format!("{what}: {}", first_line(&err))),

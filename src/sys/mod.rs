@@ -218,6 +218,14 @@ impl<'n> Sys<'n> {
         }
     }
 
+    /// Strike journal entry `id` once its undo was made; when calls are not made nothing
+    /// was undone, so it stays for the real cleanup.
+    pub fn strike_undone(&self, journal: &crate::journal::Journal, id: &str) {
+        if self.kernel.makes_calls() {
+            journal.strike(id);
+        }
+    }
+
     /// An exclusive lock on the directory `path` (`what` names it in an error); none when
     /// calls are not made (nothing will change that another command could race).
     pub fn lock_dir(
