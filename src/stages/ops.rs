@@ -78,6 +78,12 @@ pub enum Op {
         root: PathBuf,
         volume: super::mounts::Volume,
     },
+    /// mkdir(2).
+    MakeDir {
+        path: PathBuf,
+        mode: u32,
+        why: String,
+    },
     /// umask(2), remembering the old mask for [`Op::RestoreUmask`] (also restored when a
     /// later op fails).
     Umask {
@@ -219,6 +225,7 @@ impl fmt::Display for Op {
                 qpath(&beneath(root, &volume.ctr.to_string_lossy())),
                 if volume.read_only { " read-only" } else { "" }
             ),
+            Op::MakeDir { path, mode, .. } => write!(f, "mkdir({}, 0{mode:o})", qpath(path)),
             Op::Umask { mask, .. } => write!(f, "umask({mask:03o})"),
             Op::RestoreUmask => write!(f, "umask(old)"),
             Op::Device {
@@ -411,6 +418,7 @@ impl Executor<'_, '_> {
             Op::Mask { root, path } => super::mounts::mask(sys, root, path)?,
             Op::ReadOnly { root, path } => super::mounts::read_only(sys, root, path)?,
             Op::Volume { root, volume } => super::mounts::mount_volume(sys, root, volume)?,
+            Op::MakeDir { path, mode, why } => sys.mkdir(path, *mode, why)?,
             Op::Umask { mask, why } => {
                 let old = sys.umask(*mask, why)?;
                 self.old_umask.get_or_insert(old);
