@@ -39,7 +39,7 @@ impl Place {
     }
 }
 
-/// One setup operation. Texts may hold `{target}`: the host path the target resolved to.
+/// One setup operation, with its arguments and its why.
 #[derive(Clone)]
 pub enum Op {
     /// A stage begins (its header in the narration; where `--step` pauses).
@@ -51,8 +51,7 @@ pub enum Op {
     Warn(String),
     /// Shown only at the most detailed level.
     Detail(String),
-    /// mount(2); `through_fd`: mount onto the descriptor the check opened
-    /// (/proc/self/fd/N), not the path.
+    /// mount(2) on the path `target` resolves to (`{target}` in `why` and `by_hand`).
     Mount {
         source: Option<String>,
         target: Place,

@@ -226,6 +226,21 @@ impl<'n> Sys<'n> {
         }
     }
 
+    /// Run the program `argv` (iptables) and collect its output, shown as the command line
+    /// (`$ iptables …`); `todo` says what to do when it cannot be started. None when calls
+    /// are not made: the program is not run either.
+    pub fn run_tool(&self, argv: &[String], todo: &str) -> Result<Option<std::process::Output>> {
+        self.narrator.note(&format!("$ {}", argv.join(" ")));
+        if !self.kernel.makes_calls() {
+            return Ok(None);
+        }
+        std::process::Command::new(&argv[0])
+            .args(&argv[1..])
+            .output()
+            .map(Some)
+            .map_err(|e| Error::io(format!("cannot run {}", argv[0]), &e, todo))
+    }
+
     /// An exclusive lock on the directory `path` (`what` names it in an error); none when
     /// calls are not made (nothing will change that another command could race).
     pub fn lock_dir(
