@@ -34,8 +34,7 @@
 
 use super::ops::{self, Op, Place};
 use crate::error::{Error, Result};
-pub use crate::sys::mount::{fd_path, Target};
-use crate::sys::mount::{refusal, resolve_beneath, MountArgs, Refused};
+use crate::sys::mount::{refusal, resolve_beneath, MountArgs, Refused, Target};
 use crate::sys::Sys;
 use std::path::{Component, Path, PathBuf};
 
@@ -346,7 +345,7 @@ pub fn apply(sys: &Sys, p: &Plan) -> Result<()> {
     ops::execute(sys, &p.ops())
 }
 
-/// A mount of a filesystem `fs` on `rel` inside `root` (made when missing).
+/// A mount of `source` (of type `fstype`) on `rel` inside `root`, made when missing.
 #[allow(clippy::too_many_arguments)]
 fn mount_op(
     root: &Path,
@@ -657,7 +656,7 @@ fn target(sys: &Sys, root: &Path, rel: &str, create: bool) -> Result<Option<Path
 }
 
 /// As [`target`], keeping the descriptor.
-pub fn target_fd(sys: &Sys, root: &Path, rel: &str, create: bool) -> Result<Option<Target>> {
+fn target_fd(sys: &Sys, root: &Path, rel: &str, create: bool) -> Result<Option<Target>> {
     sys.mount_target(root, rel, create)
 }
 #[cfg(test)]
