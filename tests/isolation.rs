@@ -806,7 +806,9 @@ fn the_chain_works_rootless_as_nobody_in_a_user_namespace() {
     // onto empty files (a regular file's mknod).
     let err = stderr(&t.output);
     assert!(
-        err.contains("mount(\"/dev/null\", \"") && !err.contains("S_IFCHR"),
+        err.contains("mount(\"/dev/null\", \"")
+            && err.contains("/dev/null\", S_IFREG|0666)")
+            && !err.contains("S_IFCHR"),
         "{err}"
     );
     t.assert_honest();
