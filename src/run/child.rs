@@ -142,9 +142,9 @@ pub(super) fn child(
     // image's own directory.
     let mount_root = root.clone().unwrap_or_else(|| "/".into());
     let mount_root = if root.is_some() && !mount_root.is_dir() {
-        n.note(
-            "dry run: the overlay is not there, so the mounts are shown on the image's directory",
-        );
+        if plan.has(Stage::Mounts) {
+            n.note("dry run: the overlay is not there, so the mounts are shown on the image's directory");
+        }
         plan.image.rootfs.clone()
     } else {
         mount_root
