@@ -47,17 +47,7 @@ pub fn undo(sys: &Sys, resource: &Resource) -> Result<()> {
         }
         Resource::Dir { path } => {
             if path.exists() {
-                sys.narrator.note(&format!("rm -rf {}", path.display()));
-                if sys.dry_run() {
-                    return Ok(());
-                }
-                std::fs::remove_dir_all(path).map_err(|e| {
-                    crate::error::Error::io(
-                        format!("cannot remove {}", path.display()),
-                        &e,
-                        "check for mounts inside it (findmnt) and remove it by hand",
-                    )
-                })?;
+                sys.remove_tree(path)?;
             }
             Ok(())
         }
@@ -165,10 +155,7 @@ fn undo_here(sys: &Sys, journal: &Journal, e: &Entry, report: &mut Report) {
     let what = e.resource.describe();
     match undo(sys, &e.resource) {
         Ok(()) => {
-            // A dry run made no call: the entry stays for the real cleanup.
-            if !sys.dry_run() {
-                journal.strike(&e.id);
-            }
+            sys.strike_undone(journal, &e.id);
             report.undone.push(what);
         }
         Err(err) => report.failed.push(format!("{what}: {}", first_line(&err))),

@@ -65,13 +65,16 @@ pub fn main(a: &ExecArgs, sys: &Sys) -> Result<i32> {
         )
         .with_code(1));
     }
-    if !sys.dry_run() && !crate::host::is_root() {
-        return Err(Error::new(
+    sys.require(|| {
+        if crate::host::is_root() {
+            return Ok(());
+        }
+        Err(Error::new(
             "glassbox exec needs root: it joins a container's namespaces and cgroups",
             "run it with sudo",
         )
-        .with_code(1));
-    }
+        .with_code(1))
+    })?;
     let mut args = c.record.args.clone();
     args.env.extend(a.env.iter().cloned());
     args.workdir = a.workdir.clone().or(args.workdir);
@@ -100,9 +103,10 @@ pub fn main(a: &ExecArgs, sys: &Sys) -> Result<i32> {
     }
     // -t: a terminal from the container's devpts, as run -t makes one, and a relay for it
     // that stays in the host's namespaces.
-    let console = match (plan.tty, sys.dry_run()) {
-        (true, false) => Some(crate::run::console::socket()?),
-        _ => None,
+    let console = if plan.tty {
+        crate::run::console::socket(sys)?
+    } else {
+        None
     };
     let relay = match &console {
         Some(c) => Some(crate::run::console::relay_process(

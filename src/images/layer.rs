@@ -342,12 +342,12 @@ pub fn copy_layer(sys: &Sys, upper: &Path, staging: &Path, how: CopyAs) -> Resul
         staging,
         "the new layer's directory: every entry of the copy is made beneath it",
     )?;
-    let umask = sys.umask(
+    let umask = sys.umask_if_made(
         0,
         "make each entry with the container's permission bits, not masked by ours",
     )?;
     let mut ex = Extractor::new(sys, root);
-    ex.umask0 = !sys.dry_run();
+    ex.umask0 = umask.is_some();
     ex.shift = how.shift;
     let mut copied = Copied::default();
     let mut opaque: Vec<String> = Vec::new();
@@ -446,10 +446,12 @@ pub fn copy_layer(sys: &Sys, upper: &Path, staging: &Path, how: CopyAs) -> Resul
         Ok(Visit::Skip)
     })?;
     ex.finish_dirs()?;
-    sys.umask(
-        umask,
-        "the copy is made: what glassbox writes next gets the usual permissions again",
-    )?;
+    if let Some(umask) = umask {
+        sys.umask(
+            umask,
+            "the copy is made: what glassbox writes next gets the usual permissions again",
+        )?;
+    }
     copied.summary = ex.stats.summary();
     if !opaque.is_empty() {
         let root = sys.open_tree_root(

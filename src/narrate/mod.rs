@@ -282,8 +282,7 @@ impl Narrator {
     /// execve), so that stderr itself can be pointed elsewhere — a detached container's log —
     /// while the narration still reaches the terminal.
     pub fn keep_own_stderr(&self) {
-        let fd = unsafe { libc::fcntl(2, libc::F_DUPFD_CLOEXEC, 3) };
-        if fd >= 0 {
+        if let Some(fd) = crate::sys::own::dup_cloexec(2) {
             NARRATION_FD.store(fd, std::sync::atomic::Ordering::Relaxed);
         }
     }
@@ -549,16 +548,12 @@ impl Write for NarrationOut {
             return Ok(buf.len());
         }
         // SIGPIPE is ignored (see `ends_on_closed_pipe`), so a lost reader is EPIPE here.
-        let n = unsafe { libc::write(self.0, buf.as_ptr().cast(), buf.len()) };
-        if n < 0 {
-            let e = std::io::Error::last_os_error();
-            if e.raw_os_error() == Some(libc::EPIPE) {
+        match crate::sys::own::write(self.0, buf) {
+            Err(e) if e.raw_os_error() == Some(libc::EPIPE) => {
                 READER_GONE.store(true, Relaxed);
-                return Ok(buf.len());
+                Ok(buf.len())
             }
-            Err(e)
-        } else {
-            Ok(n as usize)
+            other => other,
         }
     }
     fn flush(&mut self) -> std::io::Result<()> {

@@ -43,23 +43,22 @@ pub const STOP_GRACE_SECS: u32 = 3;
 pub fn main(a: &RunArgs, sys: &Sys) -> Result<i32> {
     sys.close_inherited("a descriptor inherited from the caller must not reach the container")?;
     let plan = plan(a, sys)?;
-    if !sys.dry_run() && !crate::host::is_root() {
-        return Err(Error::new(
+    sys.require(|| {
+        if crate::host::is_root() {
+            return Ok(());
+        }
+        Err(Error::new(
             "glassbox run needs root: it makes namespaces, mounts and cgroups",
             "run it with sudo, or see the whole plan without root: glassbox run --dry-run …",
-        ));
-    }
+        ))
+    })?;
     if a.detach && (a.tty || a.interactive || a.step) {
         return Err(Error::usage(
             "-d cannot be combined with -i, -t or --step: a detached container has no terminal to read",
             "leave out -d to run it in the foreground, or leave out -i/-t/--step",
         ));
     }
-    let journal = if sys.dry_run() {
-        None
-    } else {
-        Some(Journal::open()?)
-    };
+    let journal = sys.journal()?;
     parent::announce(sys, &plan);
     // Held until the container's record claims its volumes (volume rm checks records).
     let volumes = volumes::ensure(sys, journal.as_ref(), &plan)?;

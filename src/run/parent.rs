@@ -182,9 +182,10 @@ pub(super) fn run_container(
         "clone the container's first process straight into new namespaces",
     );
     // -t: a socket for the container to send its terminal's master end back on.
-    let console = match (plan.tty, sys.dry_run()) {
-        (true, false) => Some(console::socket()?),
-        _ => None,
+    let console = if plan.tty {
+        console::socket(sys)?
+    } else {
+        None
     };
     let why = "the container's first process: PID 1 of its own pid namespace";
     // Born in its cgroup v2, if there is one: no move by pid, which costs milliseconds.

@@ -51,9 +51,7 @@ pub fn prepare(sys: &Sys, plan: &Plan, fs: &mut ContainerFs) -> Result<()> {
     }
     if let Some(m) = &plan.userns {
         super::userns::own(sys, fs, m)?;
-        if !sys.dry_run() {
-            super::userns::check_reachable(&reached_from_inside(fs, plan)?, m)?;
-        }
+        sys.require(|| super::userns::check_reachable(&reached_from_inside(fs, plan)?, m))?;
     }
     if !plan.overlay {
         copy_image(sys, fs, plan)?;

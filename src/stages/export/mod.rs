@@ -353,13 +353,13 @@ fn fill(sys: &Sys, staging: &Path, plan: Plan) -> Result<()> {
         "the handle every path of the image is resolved beneath",
     )?;
     let mut ex = Extractor::new(sys, root);
-    let before = sys.umask(
+    let before = sys.umask_if_made(
         0,
         "create each file with the image's permission bits, not masked by ours",
     )?;
-    ex.umask0 = !sys.dry_run();
+    ex.umask0 = before.is_some();
     let filled = fill_with(sys, &mut ex, plan);
-    if !sys.dry_run() {
+    if let Some(before) = before {
         sys.umask(
             before,
             "put the umask back: what is made after the export (a container's files) gets the usual permissions",
