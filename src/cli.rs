@@ -132,6 +132,8 @@ pub enum Command {
     Wait(WaitArgs),
     /// Give a container another name (as docker rename).
     Rename(RenameArgs),
+    /// The host ports a running container's ports are published on (as docker port).
+    Port(PortArgs),
     /// Freeze every process of running containers, through their cgroup's freezer (as
     /// docker pause).
     Pause(PauseArgs),
@@ -268,6 +270,14 @@ pub struct WaitArgs {
     /// The containers (names or ids).
     #[arg(required = true)]
     pub containers: Vec<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct PortArgs {
+    /// The container (name or id).
+    pub container: String,
+    /// Only this container port: PORT or PORT/PROTO (tcp when none is given).
+    pub port: Option<String>,
 }
 
 #[derive(Args, Debug)]
@@ -413,9 +423,14 @@ pub struct RunArgs {
     /// Bind-mount HOST onto CTR (`:ro` for read-only). May be repeated.
     #[arg(long, value_name = "HOST:CTR[:ro]")]
     pub volume: Vec<String>,
-    /// Publish a container port on the host: HOST:CTR[/tcp|/udp]. May be repeated.
-    #[arg(short = 'p', long, value_name = "HOST:CTR")]
+    /// Publish a container port on the host: [IP:][HOST:]CTR[/tcp|/udp] (no HOST: a free
+    /// one; ranges as 8000-8002:8000-8002). May be repeated.
+    #[arg(short = 'p', long, value_name = "[IP:][HOST:]CTR")]
     pub publish: Vec<String>,
+    /// Publish every port the image EXPOSEs, each on a free host port.
+    #[arg(short = 'P', long)]
+    #[serde(default)]
+    pub publish_all: bool,
     /// none (the default: a network namespace with only lo), bridge (gb0, as docker0), host,
     /// or a network made with `glassbox network create`.
     #[arg(long, value_name = "NET")]

@@ -626,3 +626,89 @@ fn the_narration_of_a_cleanup_that_joins_another_namespace_is_honest() {
     assert!(names.contains(&"setns".to_string()), "{names:?}");
     t.assert_honest();
 }
+
+/// A helper for the scenarios below: `get URL FILE` retries a fetch for up to 5 s and keeps
+/// what it got in $T/FILE.
+const GET: &str = r#"
+get() { i=0; until [ -s $T/$2 ] || [ $i -ge 100 ]; do busybox wget -qO $T/$2 "$1" 2>/dev/null || rm -f $T/$2; [ -s $T/$2 ] || sleep 0.05; i=$((i+1)); done; }
+"#;
+
+#[test]
+fn every_publish_form_carries_traffic_and_port_prints_the_mapping() {
+    if !ready("net_publish_forms") {
+        return;
+    }
+    let r = in_netns(&format!(
+        r#"{GET}
+mkdir -p $T/www && echo hello > $T/www/index.html
+"$GB" -q run --name base busybox true >/dev/null
+"$GB" -q commit -c 'EXPOSE 8003' base exposing >/dev/null
+"$GB" -q run -d --name web --network bridge --volume $T:/t -P \
+  -p 8000 -p 127.0.0.1:18081:8000 -p 18082:8002/udp -p 18090-18091:8010-8011 exposing \
+  sh -c 'udp_in() {{ until [ "$(awk "/^Udp: [0-9]/{{print \$3}}" /proc/net/snmp)" -gt 0 ]; do sleep 0.05; done; echo udp-arrived > /t/udp-got; }}
+    httpd -p 8000 -h /t/www; httpd -p 8003 -h /t/www; httpd -p 8011 -h /t/www; udp_in; sleep 60' >/dev/null
+"$GB" port web > $T/port-all
+"$GB" port web 8000 > $T/port-8000
+P=$(head -1 $T/port-8000 | cut -d: -f2)
+E=$("$GB" port web 8003 | cut -d: -f2)
+get http://127.0.0.1:$P/ dynamic
+get http://127.0.0.1:18081/ on-ip
+get http://127.0.0.1:$E/ exposed
+get http://127.0.0.1:18091/ range
+# busybox has no UDP server: the container sees a datagram arrive as its namespace's
+# Udp NoPorts counter (nothing listens on 8002 inside).
+i=0; until [ -s $T/udp-got ] || [ $i -ge 50 ]; do bash -c 'echo hi > /dev/udp/127.0.0.1/18082'; sleep 0.1; i=$((i+1)); done
+"$GB" ps | grep web | sed 's/  */ /g' > $T/ps
+"$GB" -q rm -f web base >/dev/null
+"#
+    ));
+    let so = format!("{}{}", r.stdout(), stderr(&r.out));
+    let all = r.file("port-all");
+    // -p 8000 and -P get free host ports from the ephemeral range; the others are as asked.
+    for want in [
+        "8000/tcp -> 127.0.0.1:18081",
+        "8002/udp -> 0.0.0.0:18082",
+        "8010/tcp -> 0.0.0.0:18090",
+        "8011/tcp -> 0.0.0.0:18091",
+        "8003/tcp -> 0.0.0.0:",
+    ] {
+        assert!(all.contains(want), "{want} missing in:\n{all}\n{so}");
+    }
+    let dynamic = r.file("port-8000");
+    assert!(dynamic.starts_with("0.0.0.0:"), "{dynamic}\n{so}");
+    for f in ["dynamic", "on-ip", "exposed", "range"] {
+        assert_eq!(r.file(f), "hello\n", "{f}\n{so}");
+    }
+    assert_eq!(
+        r.file("udp-got").lines().next(),
+        Some("udp-arrived"),
+        "{so}"
+    );
+    let ps = r.file("ps");
+    assert!(ps.contains("127.0.0.1:18081->8000/tcp"), "{ps}");
+    assert!(ps.contains("0.0.0.0:18082->8002/udp"), "{ps}");
+    r.assert_nothing_left();
+}
+
+#[test]
+fn a_host_port_in_use_is_refused_naming_its_holder() {
+    if !ready("net_port_holder") {
+        return;
+    }
+    let r = in_netns(
+        r#"
+busybox nc -l -p 18095 >/dev/null 2>&1 &
+N=$!
+i=0; until grep -q ':464F ' /proc/net/tcp || [ $i -ge 100 ]; do sleep 0.05; i=$((i+1)); done
+"$GB" -q run --rm --network bridge -p 18095:80 busybox true 2> $T/err; echo "status $?"
+kill $N
+"#,
+    );
+    let err = r.file("err");
+    assert!(r.stdout().contains("status 125"), "{}", r.stdout());
+    assert!(
+        err.contains("host port 18095/tcp is already in use by busybox (pid "),
+        "{err}"
+    );
+    r.assert_nothing_left();
+}

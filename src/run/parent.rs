@@ -168,6 +168,11 @@ pub(super) fn run_container(
         if let Some(fs) = &made.fs {
             rootfs::write_network_files(sys, fs, plan, w.addr)?;
         }
+        if !sys.dry_run() && !w.publish.is_empty() {
+            // What `glassbox port` and `ps` show: the host ports it got.
+            let dir = crate::store::container_dir(&plan.id);
+            crate::stages::network::ports::save(&dir, &w.publish)?;
+        }
         made.network = Some(w);
     }
     step::pause(sys, plan, Stage::Namespaces, None);
@@ -239,7 +244,7 @@ pub(super) fn run_container(
                     cgroups::attach_v2(sys, cp, pid)?;
                 }
                 if let Some(w) = made.network.as_mut() {
-                    w.connect(sys, pid, &plan.publish)?;
+                    w.connect(sys, pid)?;
                 }
                 Ok(())
             })();

@@ -216,6 +216,20 @@ pub(super) fn plan_with(a: &RunArgs, sys: &Sys, existing: Option<Existing>) -> R
             "give the command after the image, for example: glassbox run busybox sh",
         ));
     }
+    let mut publish = publish;
+    if a.publish_all {
+        let exposed = crate::stages::network::ports::exposed(&image.config.exposed_ports, &publish);
+        publish.extend(exposed);
+        if !matches!(network, NetworkMode::Bridge(_)) {
+            return Err(Error::usage(
+                format!(
+                    "-P needs a bridge network, and --network {} has none",
+                    network.name()
+                ),
+                "leave out -P, or use --network bridge",
+            ));
+        }
+    }
     let env = config::environment(&image.config.env, &hostname, a)?;
     let workdir = a
         .workdir

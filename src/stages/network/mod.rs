@@ -21,6 +21,7 @@
 
 pub mod config;
 pub mod firewall;
+pub mod ports;
 
 use crate::error::{Error, Result};
 use crate::journal::{Journal, Resource};
@@ -33,36 +34,7 @@ use firewall::Rule;
 use std::net::Ipv4Addr;
 use std::path::Path;
 
-/// One `--publish HOST:CTR[/PROTO]`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Publish {
-    pub host: u16,
-    pub ctr: u16,
-    pub proto: &'static str,
-}
-
-pub fn parse_publish(s: &str) -> Result<Publish> {
-    let bad = |why: &str| {
-        Error::usage(
-            format!("--publish {s:?} {why}"),
-            "give --publish HOST:CTR[/tcp|/udp] with ports from 1 to 65535, as 8080:80",
-        )
-    };
-    let (ports, proto) = match s.rsplit_once('/') {
-        Some((p, "tcp")) => (p, "tcp"),
-        Some((p, "udp")) => (p, "udp"),
-        Some(_) => return Err(bad("names a protocol other than tcp or udp")),
-        None => (s, "tcp"),
-    };
-    let (h, c) = ports
-        .split_once(':')
-        .ok_or_else(|| bad("is not HOST:CTR"))?;
-    let port = |p: &str| p.parse::<u16>().ok().filter(|&n| n > 0);
-    match (port(h), port(c)) {
-        (Some(host), Some(ctr)) => Ok(Publish { host, ctr, proto }),
-        _ => Err(bad("has a port that is not a number from 1 to 65535")),
-    }
-}
+pub use ports::Publish;
 
 /// How a command is networked (`--network`): the one parser `glassbox net` and `run` use.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -103,18 +75,21 @@ impl NetworkMode {
 /// Every `--publish`, checked: each host port once, and only on a bridge network.
 pub fn parse_publish_all(specs: &[String], mode: &NetworkMode) -> Result<Vec<Publish>> {
     let mut publish: Vec<Publish> = Vec::new();
-    for p in specs {
-        let p = parse_publish(p)?;
-        if publish
-            .iter()
-            .any(|q| q.host == p.host && q.proto == p.proto)
-        {
-            return Err(Error::usage(
-                format!("host port {}/{} is published twice", p.host, p.proto),
-                "publish each host port once",
-            ));
+    for spec in specs {
+        for p in ports::parse(spec)? {
+            let clash = |q: &Publish| {
+                q.host == p.host
+                    && q.proto == p.proto
+                    && (q.ip.is_none() || p.ip.is_none() || q.ip == p.ip)
+            };
+            if p.host != 0 && publish.iter().any(clash) {
+                return Err(Error::usage(
+                    format!("host port {}/{} is published twice", p.host, p.proto),
+                    "publish each host port once",
+                ));
+            }
+            publish.push(p);
         }
-        publish.push(p);
     }
     if !publish.is_empty() && !matches!(mode, NetworkMode::Bridge(_)) {
         return Err(Error::usage(
@@ -126,16 +101,6 @@ pub fn parse_publish_all(specs: &[String], mode: &NetworkMode) -> Result<Vec<Pub
         ));
     }
     Ok(publish)
-}
-
-/// Whether a port can be bound on the host now (a listener there would shadow the rule).
-fn port_free(p: &Publish) -> bool {
-    let addr = (Ipv4Addr::UNSPECIFIED, p.host);
-    if p.proto == "udp" {
-        std::net::UdpSocket::bind(addr).is_ok()
-    } else {
-        std::net::TcpListener::bind(addr).is_ok()
-    }
 }
 
 /// What `glassbox net` is asked for: the network (bridge, none, host or a user one), an
@@ -280,6 +245,8 @@ pub struct Wiring {
     pub journal: Journal,
     pub nl: Netlink,
     pub made: Vec<(String, Resource)>,
+    /// The published ports, each with its host port (a free one chosen for `-p CTR`).
+    pub publish: Vec<Publish>,
 }
 
 impl Wiring {
@@ -293,7 +260,7 @@ impl Wiring {
     }
 
     /// In the parent, once the child exists: its veth, onto the bridge, and the DNAT rules.
-    pub fn connect(&mut self, sys: &Sys, pid: i32, publish: &[Publish]) -> Result<()> {
+    pub fn connect(&mut self, sys: &Sys, pid: i32) -> Result<()> {
         wire(
             sys,
             &self.journal,
@@ -301,7 +268,7 @@ impl Wiring {
             &self.net,
             pid,
             self.addr,
-            publish,
+            &self.publish,
             &mut self.made,
         )
     }
@@ -318,17 +285,12 @@ pub fn prepare(sys: &Sys, name: &str, ip: Option<&str>, publish: &[Publish]) -> 
     let n = sys.narrator;
     let net = config::find(name)?;
     let journal = Journal::open()?;
-    for p in publish {
-        if !port_free(p) {
-            return Err(Error::usage(
-                format!("host port {}/{} is already in use", p.host, p.proto),
-                "choose another host port, or stop what listens there (ss -lntup)",
-            ));
-        }
+    for p in publish.iter().filter(|p| p.host != 0) {
+        ports::check_free(p)?;
     }
     let lock = config::lock()?;
-    let published = config::published(&journal);
-    for p in publish {
+    let mut published = config::published(&journal);
+    for p in publish.iter().filter(|p| p.host != 0) {
         if published.contains(&(p.host, p.proto.to_string())) {
             return Err(Error::usage(
                 format!(
@@ -338,6 +300,17 @@ pub fn prepare(sys: &Sys, name: &str, ip: Option<&str>, publish: &[Publish]) -> 
                 "choose another host port, or stop that container (glassbox ps shows its PORTS)",
             ));
         }
+    }
+    // `-p CTR`: a free host port, chosen under the lock so no other container gets it.
+    let mut publish = publish.to_vec();
+    published.extend(publish.iter().map(|p| (p.host, p.proto.to_string())));
+    for p in publish.iter_mut().filter(|p| p.host == 0) {
+        p.host = ports::choose(p.host_ip(), p.proto, &published)?;
+        published.push((p.host, p.proto.to_string()));
+        n.note(&format!(
+            "container port {}/{} gets the free host port {}",
+            p.ctr, p.proto, p.host
+        ));
     }
     let taken = config::leased(&journal, &net.name);
     let addr = match ip {
@@ -370,7 +343,7 @@ pub fn prepare(sys: &Sys, name: &str, ip: Option<&str>, publish: &[Publish]) -> 
     };
     made.push((journal.record(lease.clone())?, lease));
     // The ports too, under the same lock: the next container sees them taken.
-    for p in publish {
+    for p in &publish {
         let port = Resource::Port {
             port: p.host,
             proto: p.proto.to_string(),
@@ -388,6 +361,7 @@ pub fn prepare(sys: &Sys, name: &str, ip: Option<&str>, publish: &[Publish]) -> 
         journal,
         nl,
         made,
+        publish,
     })
 }
 
@@ -399,6 +373,7 @@ fn bridged(sys: &Sys, a: &NetSpec, name: &str, publish: &[Publish]) -> Result<i3
         journal,
         mut nl,
         mut made,
+        publish,
     } = prepare(sys, name, a.ip.as_deref(), publish)?;
     // The child waits at its gate until its veth is in; its end of the channel closes at
     // its exec, or carries why it failed first.
@@ -426,7 +401,7 @@ fn bridged(sys: &Sys, a: &NetSpec, name: &str, publish: &[Publish]) -> Result<i3
         Ok((Forked::Parent(pid), gate)) => (pid, gate),
     };
     forward_signals_to(pid);
-    let setup = wire(sys, &journal, &mut nl, &net, pid, addr, publish, &mut made);
+    let setup = wire(sys, &journal, &mut nl, &net, pid, addr, &publish, &mut made);
     if let Err(e) = setup {
         // Closed without Go, the gate ends the child; collect it, then undo.
         drop(gate);
@@ -487,20 +462,28 @@ fn wire(
                 table: "nat",
                 chain,
                 insert: false,
-                spec: vec![
-                    "-p".into(),
-                    p.proto.into(),
-                    "-m".into(),
-                    "addrtype".into(),
-                    "--dst-type".into(),
-                    "LOCAL".into(),
-                    "--dport".into(),
-                    p.host.to_string(),
-                    "-j".into(),
-                    "DNAT".into(),
-                    "--to-destination".into(),
-                    to.clone(),
-                ],
+                spec: [
+                    vec!["-p".into(), p.proto.into()],
+                    // -p IP:…: only that address of the host; else every local one.
+                    match p.ip.filter(|ip| !ip.is_unspecified()) {
+                        Some(ip) => vec!["-d".into(), ip.to_string()],
+                        None => vec![
+                            "-m".into(),
+                            "addrtype".into(),
+                            "--dst-type".into(),
+                            "LOCAL".into(),
+                        ],
+                    },
+                    vec![
+                        "--dport".into(),
+                        p.host.to_string(),
+                        "-j".into(),
+                        "DNAT".into(),
+                        "--to-destination".into(),
+                        to.clone(),
+                    ],
+                ]
+                .concat(),
                 tag: pid.to_string(),
             };
             let id = firewall::add(sys, journal, &rule)?;
@@ -774,22 +757,5 @@ mod tests {
             e.to_string().contains("--publish needs a bridge network"),
             "{e}"
         );
-    }
-
-    #[test]
-    fn publish_parses() {
-        assert_eq!(
-            parse_publish("18080:80").unwrap(),
-            Publish {
-                host: 18080,
-                ctr: 80,
-                proto: "tcp"
-            }
-        );
-        assert_eq!(parse_publish("53:53/udp").unwrap().proto, "udp");
-        assert!(parse_publish("0:80").is_err());
-        assert!(parse_publish("80").is_err());
-        assert!(parse_publish("1:2/sctp").is_err());
-        assert!(parse_publish("70000:80").is_err());
     }
 }
