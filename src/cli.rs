@@ -59,11 +59,13 @@ pub struct GlobalArgs {
 #[derive(Subcommand, Debug)]
 pub enum Command {
     /// Run COMMAND in a new container made from every stage (as docker run).
+    #[command(disable_help_flag = true)]
     Run(Box<RunArgs>),
     /// Turn an image (tarball, docker save archive, OCI layout, directory, or `busybox`)
     /// into a root filesystem in DIR, safely: nothing is ever written outside DIR.
     Export(ExportArgs),
     /// Find the first stage of run that breaks a command ("works on the host, not in a container").
+    #[command(disable_help_flag = true)]
     Bisect(Box<BisectArgs>),
     /// Unshare namespaces, then run COMMAND (as unshare(1)).
     Unshare(UnshareArgs),
@@ -406,8 +408,25 @@ pub struct RunArgs {
     #[arg(long)]
     pub name: Option<String>,
     /// The container's hostname (default: the container's id, as docker gives it).
-    #[arg(long)]
+    #[arg(short = 'h', long)]
     pub hostname: Option<String>,
+    /// Add a line to the container's /etc/hosts: NAME:IP. May be repeated.
+    #[arg(long, value_name = "NAME:IP")]
+    #[serde(default)]
+    pub add_host: Vec<String>,
+    /// A DNS server for the container's /etc/resolv.conf (instead of the host's, or of its
+    /// network's name server). May be repeated.
+    #[arg(long, value_name = "IP")]
+    #[serde(default)]
+    pub dns: Vec<String>,
+    /// Another name the container answers to on a user-defined network. May be repeated.
+    #[arg(long, value_name = "NAME")]
+    #[serde(default)]
+    pub network_alias: Vec<String>,
+    /// Print help (-h is --hostname, as in docker run).
+    #[arg(long, action = clap::ArgAction::Help)]
+    #[serde(skip)]
+    help: Option<bool>,
     /// Set an environment variable: NAME=VALUE, or NAME to pass the host's value. May be repeated.
     #[arg(short = 'e', long = "env", value_name = "NAME[=VALUE]")]
     pub env: Vec<String>,

@@ -712,3 +712,24 @@ kill $N
     );
     r.assert_nothing_left();
 }
+
+#[test]
+fn hosts_and_resolv_conf_are_the_containers_own_as_docker_writes_them() {
+    if !ready("net_hosts_file") {
+        return;
+    }
+    let r = in_netns(
+        r#"
+"$GB" -q run --rm --network bridge -h box --add-host db:10.9.9.9 --dns 10.8.8.8 busybox \
+  sh -c 'hostname; hostname -i; grep db /etc/hosts; grep nameserver /etc/resolv.conf' > $T/out
+"#,
+    );
+    assert_eq!(
+        r.file("out"),
+        "box\n10.77.0.2\n10.9.9.9\tdb\nnameserver 10.8.8.8\n",
+        "{}{}",
+        r.stdout(),
+        stderr(&r.out)
+    );
+    r.assert_nothing_left();
+}

@@ -166,7 +166,7 @@ pub(super) fn run_container(
         let w = crate::stages::network::prepare(sys, name, None, &plan.publish)?;
         inside = Some(w.inside());
         if let Some(fs) = &made.fs {
-            rootfs::write_network_files(sys, fs, plan, w.addr)?;
+            rootfs::write_network_files(sys, fs, plan, w.addr, None)?;
         }
         if !sys.dry_run() && !w.publish.is_empty() {
             // What `glassbox port` and `ps` show: the host ports it got.

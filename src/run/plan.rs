@@ -25,6 +25,12 @@ pub struct Plan {
     pub user: Option<(u32, u32)>,
     pub network: NetworkMode,
     pub publish: Vec<crate::stages::network::Publish>,
+    /// --add-host NAME:IP, for its /etc/hosts.
+    pub extra_hosts: Vec<(String, std::net::Ipv4Addr)>,
+    /// --dns, for its /etc/resolv.conf.
+    pub dns: Vec<std::net::Ipv4Addr>,
+    /// --network-alias: more names it answers to on a user-defined network.
+    pub aliases: Vec<String>,
     pub limits: Option<Limits>,
     /// The devices rule in the container's cgroup (every run but --privileged, as docker).
     pub confine_devices: bool,
@@ -160,6 +166,10 @@ pub(super) fn plan_with(a: &RunArgs, sys: &Sys, existing: Option<Existing>) -> R
         Some(name) => NetworkMode::parse(name)?,
     };
     let publish = crate::stages::network::parse_publish_all(&a.publish, &network)?;
+    let (extra_hosts, dns) = config::hosts_and_dns(a)?;
+    for alias in &a.network_alias {
+        config::check_hostname(alias)?;
+    }
     let userns = match (userns::parse_mode(a.userns.as_deref())?, recorded) {
         (false, _) => None,
         (true, Some(m)) => Some(m),
@@ -287,6 +297,9 @@ pub(super) fn plan_with(a: &RunArgs, sys: &Sys, existing: Option<Existing>) -> R
         user,
         network,
         publish,
+        extra_hosts,
+        dns,
+        aliases: a.network_alias.clone(),
         limits,
         confine_devices: !a.security.privileged,
         security,
