@@ -66,7 +66,8 @@ pub fn undo(sys: &Sys, resource: &Resource) -> Result<()> {
         | Resource::FirewallRule { .. }
         | Resource::Lease { .. }
         | Resource::Port { .. }
-        | Resource::Sysctl { .. } => crate::stages::network::undo(sys, resource),
+        | Resource::Sysctl { .. }
+        | Resource::Responder { .. } => crate::stages::network::undo(sys, resource),
     }
 }
 

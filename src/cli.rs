@@ -736,6 +736,12 @@ pub enum NetworkCommand {
         /// The network's name.
         name: String,
     },
+    /// The name server of a user-defined network (started by its first container).
+    #[command(hide = true)]
+    ServeDns {
+        /// The network's name.
+        name: String,
+    },
 }
 
 #[derive(Args, Debug)]

@@ -37,6 +37,9 @@ pub enum Resource {
     Port { port: u16, proto: String },
     /// A sysctl glassbox changed (`net.ipv4.ip_forward`), and the value to put back.
     Sysctl { path: PathBuf, old: String },
+    /// A user-defined network's name server: the entry's owner is the responder process
+    /// itself, which wrote it before it bound its socket.
+    Responder { network: String },
 }
 
 impl Resource {
@@ -58,6 +61,7 @@ impl Resource {
             Resource::Sysctl { path, old } => {
                 format!("the change of {} from {old} to 1", path.display())
             }
+            Resource::Responder { network } => format!("the name server of network {network}"),
         }
     }
 
@@ -71,6 +75,7 @@ impl Resource {
                 | Resource::Lease { .. }
                 | Resource::Port { .. }
                 | Resource::Sysctl { .. }
+                | Resource::Responder { .. }
         )
     }
 

@@ -27,6 +27,7 @@ pub fn main(c: &NetworkCommand, sys: &Sys) -> Result<i32> {
             Ok(0)
         }
         NetworkCommand::Rm { name } => rm(sys, name),
+        NetworkCommand::ServeDns { name } => crate::stages::network::dns::serve(sys, name),
     }
 }
 

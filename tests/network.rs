@@ -16,12 +16,17 @@ use std::process::Output;
 const PRELUDE: &str = r#"
 set -u
 ip link set lo up
+# A new namespace inherits the host's ip_forward (IPv4's devconf_inherit_init_net): start
+# from 0 here, whatever the host forwards, so that glassbox must put 0 back.
+echo 0 > /proc/sys/net/ipv4/ip_forward
 wait_for() { i=0; while [ ! -e "$1" ] && [ $i -lt 300 ]; do sleep 0.05; i=$((i+1)); done; [ -e "$1" ]; }
 report() {
   for l in $(ip -o link | awk -F': ' '{print $2}' | cut -d@ -f1); do echo "LEFT-$1 link $l"; done
   iptables -S | grep glassbox | sed "s/^/LEFT-$1 rule /"
   iptables -t nat -S | grep glassbox | sed "s/^/LEFT-$1 rule /"
   for f in "$GLASSBOX_STATE_DIR"/journal/*.json; do [ -e "$f" ] && echo "LEFT-$1 journal $(tr -d '\n ' < "$f")"; done
+  # Name servers of user-defined networks, in this network namespace only.
+  for p in $(pgrep -f 'network serve-dn[s]'); do [ "$(readlink /proc/$p/ns/net)" = "$(readlink /proc/self/ns/net)" ] && echo "LEFT-$1 responder $p"; done
   # A new namespace starts with 0: glassbox sets 1 for its bridges and must put 0 back.
   [ "$(cat /proc/sys/net/ipv4/ip_forward)" = 1 ] && echo "LEFT-$1 ip_forward 1"
   return 0
@@ -52,7 +57,10 @@ impl Run {
         let before = self.lines("LEFT-before-cleanup ");
         for l in &before {
             assert!(
-                !l.contains("gbh") && !l.contains("lease") && !l.contains("\"link\""),
+                !l.contains("gbh")
+                    && !l.contains("lease")
+                    && !l.contains("\"link\"")
+                    && !l.contains("responder"),
                 "left after the containers ended: {l}\n{}",
                 self.stdout()
             );
@@ -730,6 +738,54 @@ fn hosts_and_resolv_conf_are_the_containers_own_as_docker_writes_them() {
         "{}{}",
         r.stdout(),
         stderr(&r.out)
+    );
+    r.assert_nothing_left();
+}
+
+#[test]
+fn containers_on_a_user_network_reach_each_other_by_name_and_alias_but_not_on_the_default_bridge() {
+    if !ready("net_names") {
+        return;
+    }
+    let r = in_netns(
+        r#"
+mkdir -p $T/a $T/b && echo from-a > $T/a/index.html && echo from-b > $T/b/index.html
+"$GB" -q network create mynet >/dev/null
+"$GB" -q run -d --name a --network mynet --network-alias alpha --volume $T:/t busybox httpd -f -p 80 -h /t/a >/dev/null
+"$GB" -q run -d --name b --network mynet --network-alias beta --volume $T:/t busybox httpd -f -p 80 -h /t/b >/dev/null
+B_ID=$("$GB" ps | awk '$NF == "b" {print $1}')
+"$GB" -q exec a wget -qO- http://b/ > $T/a-to-b
+"$GB" -q exec a wget -qO- http://beta/ > $T/a-to-beta
+"$GB" -q exec a wget -qO- http://$B_ID/ > $T/a-to-b-id
+"$GB" -q exec b wget -qO- http://alpha/ > $T/b-to-alpha
+"$GB" -q exec b cat /etc/resolv.conf > $T/b-resolv
+"$GB" -q run --rm --network bridge busybox nslookup a > $T/on-bridge 2>&1; echo "bridge-lookup $?"
+"$GB" -q run --rm --network mynet busybox nslookup nobody > $T/nobody 2>&1; echo "nobody-lookup $?"
+"$GB" -q rm -f a b >/dev/null
+"$GB" -q network rm mynet >/dev/null
+"#,
+    );
+    let so = format!("{}{}", r.stdout(), stderr(&r.out));
+    assert_eq!(r.file("a-to-b"), "from-b\n", "{so}");
+    assert_eq!(r.file("a-to-beta"), "from-b\n", "{so}");
+    assert_eq!(r.file("a-to-b-id"), "from-b\n", "by short id\n{so}");
+    assert_eq!(r.file("b-to-alpha"), "from-a\n", "{so}");
+    assert!(
+        r.file("b-resolv").starts_with("nameserver 10.78.0.1\n"),
+        "{}",
+        r.file("b-resolv")
+    );
+    // The default bridge has no name server, as docker's: a is not found there.
+    assert!(
+        so.contains("bridge-lookup 1"),
+        "{so}\n{}",
+        r.file("on-bridge")
+    );
+    assert!(so.contains("nobody-lookup 1"), "{so}");
+    assert!(
+        r.file("nobody").contains("NXDOMAIN"),
+        "{}",
+        r.file("nobody")
     );
     r.assert_nothing_left();
 }

@@ -20,6 +20,7 @@
 //! host's filesystem, where those files are the host's.
 
 pub mod config;
+pub mod dns;
 pub mod firewall;
 pub mod ports;
 
@@ -237,6 +238,20 @@ fn undo_all(sys: &Sys, journal: &Journal, made: &mut Vec<(String, Resource)>) ->
     first.map_or(Ok(()), Err)
 }
 
+/// Undo what one container made on `net`; its name server goes with its last container.
+fn release(
+    sys: &Sys,
+    journal: &Journal,
+    made: &mut Vec<(String, Resource)>,
+    net: &Network,
+) -> Result<()> {
+    let undone = undo_all(sys, journal, made);
+    if net.name != "bridge" && !sys.dry_run() {
+        dns::stop_if_idle(sys, journal, &net.name)?;
+    }
+    undone
+}
+
 /// A bridged network made ready for one container, before its process exists: the bridge
 /// (made if missing), a leased address, and what must be undone.
 pub struct Wiring {
@@ -273,9 +288,10 @@ impl Wiring {
         )
     }
 
-    /// Undo the rules, the veth and the lease (the bridge stays, as docker0 does).
+    /// Undo the rules, the veth and the lease (the bridge stays, as docker0 does), and stop
+    /// the network's name server if that was its last container.
     pub fn undo(&mut self, sys: &Sys) -> Result<()> {
-        undo_all(sys, &self.journal, &mut self.made)
+        release(sys, &self.journal, &mut self.made, &self.net)
     }
 }
 
@@ -350,6 +366,13 @@ pub fn prepare(sys: &Sys, name: &str, ip: Option<&str>, publish: &[Publish]) -> 
         };
         made.push((journal.record(port.clone())?, port));
     }
+    // A user-defined network's name server (the default bridge has none, as docker0).
+    if net.name != "bridge" {
+        if let Err(e) = dns::ensure(sys, &journal, &net) {
+            let _ = undo_all(sys, &journal, &mut made);
+            return Err(e);
+        }
+    }
     drop(lock);
     n.note(&format!(
         "leased {addr}/{} on {}",
@@ -415,7 +438,7 @@ fn bridged(sys: &Sys, a: &NetSpec, name: &str, publish: &[Publish]) -> Result<i3
         "wait for the command to end, then undo the wiring",
     );
     n.stage("net", "undo: rules, veth and lease");
-    let undone = undo_all(sys, &journal, &mut made);
+    let undone = release(sys, &journal, &mut made, &net);
     let ended = ended?;
     n.note(&format!("the command {}", ended.describe()));
     undone?;
@@ -647,14 +670,14 @@ fn network_of_bridge(bridge: &str) -> String {
 
 /// Whether an entry was made in this network namespace (an older one without a namespace
 /// may have been: counted as here, to keep what may still be needed).
-fn made_here(e: &crate::journal::Entry) -> bool {
+pub(crate) fn made_here(e: &crate::journal::Entry) -> bool {
     e.netns.is_none() || e.netns == crate::journal::NetNs::current()
 }
 
 /// Whether a running glassbox in this network namespace still holds an address on
 /// `network` (its journal's live leases: /sys/class/net shows the namespace sysfs was
 /// mounted in, not ours, so it cannot tell).
-fn network_in_use(network: &str) -> bool {
+pub(crate) fn network_in_use(network: &str) -> bool {
     Journal::open().is_ok_and(|j| {
         j.entries().iter().any(|e| {
             e.owner.is_alive()
@@ -707,6 +730,8 @@ pub fn undo(sys: &Sys, r: &Resource) -> Result<()> {
             let mut nl = sys.netlink_open("the routing socket, to delete a link")?;
             sys.link_del(&mut nl, name, "remove what glassbox made")
         }
+        // Its owner is the responder: cleanup reaches it only once that has ended.
+        Resource::Responder { .. } => Ok(()),
         // A lease and a port claim are only the journal's: striking them frees them.
         Resource::Lease { .. } | Resource::Port { .. } => Ok(()),
         // The last bridge takes ip_forward back to what it was; a value someone else has
