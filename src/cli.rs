@@ -728,9 +728,22 @@ pub enum NetworkCommand {
         /// Its subnet, as 10.80.0.0/24 (default: the next free 10.N.0.0/24).
         #[arg(long, value_name = "CIDR")]
         subnet: Option<String>,
+        /// The bridge's address, the containers' gateway (default: the subnet's first).
+        #[arg(long, value_name = "IP")]
+        gateway: Option<String>,
+        /// No way out: containers reach each other, but nothing beyond the network.
+        #[arg(long)]
+        internal: bool,
     },
     /// List the networks.
     Ls,
+    /// Show a network as JSON: its subnet, gateway and the containers on it.
+    Inspect {
+        /// The network's name.
+        name: String,
+    },
+    /// Remove every user-defined network no running container uses.
+    Prune,
     /// Remove a user-defined network and its bridge and rules.
     Rm {
         /// The network's name.

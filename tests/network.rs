@@ -789,3 +789,49 @@ B_ID=$("$GB" ps | awk '$NF == "b" {print $1}')
     );
     r.assert_nothing_left();
 }
+
+#[test]
+fn network_container_shares_its_interfaces_and_inspect_and_prune_show_and_remove_networks() {
+    if !ready("net_container_mode") {
+        return;
+    }
+    let r = in_netns(
+        r#"
+mkdir -p $T/www && echo hello-web > $T/www/index.html
+"$GB" -q network create mynet --subnet 10.81.0.0/24 --gateway 10.81.0.254 --internal >/dev/null
+"$GB" -q network create spare >/dev/null
+"$GB" -q run -d --name web --network mynet --volume $T:/t busybox httpd -f -p 80 -h /t/www >/dev/null
+"$GB" -q exec web ip -4 -o addr show eth0 | awk '{print $4}' > $T/web-addr
+"$GB" -q run --rm --network container:web busybox sh -c 'ip -4 -o addr show eth0 | awk "{print \$4}"; wget -qO- http://127.0.0.1/' > $T/joined
+"$GB" network inspect mynet > $T/inspect
+"$GB" -q network prune > $T/prune-1
+"$GB" -q rm -f web >/dev/null
+"$GB" -q network prune > $T/prune-2
+"$GB" network ls | tail -n +2 | awk '{print $1}' > $T/ls
+"#,
+    );
+    let so = format!("{}{}", r.stdout(), stderr(&r.out));
+    // --gateway takes the .254: the first container gets the .1.
+    assert_eq!(r.file("web-addr"), "10.81.0.1/24\n", "{so}");
+    assert_eq!(r.file("joined"), "10.81.0.1/24\nhello-web\n", "{so}");
+    let v: serde_json::Value = serde_json::from_str(&r.file("inspect")).expect("JSON");
+    let n = &v[0];
+    assert_eq!(n["Name"], "mynet");
+    assert_eq!(n["Driver"], "bridge");
+    assert_eq!(n["Internal"], true);
+    assert_eq!(n["IPAM"]["Config"][0]["Subnet"], "10.81.0.0/24");
+    assert_eq!(n["IPAM"]["Config"][0]["Gateway"], "10.81.0.254");
+    assert_eq!(n["Id"].as_str().unwrap().len(), 64);
+    let containers = n["Containers"].as_object().unwrap();
+    assert_eq!(containers.len(), 1, "{v}");
+    let web = containers.values().next().unwrap();
+    assert_eq!(
+        (web["Name"].as_str(), web["IPv4Address"].as_str()),
+        (Some("web"), Some("10.81.0.1/24"))
+    );
+    // Prune leaves a network in use, and takes it once it is not.
+    assert_eq!(r.file("prune-1"), "Deleted Networks:\nspare\n", "{so}");
+    assert_eq!(r.file("prune-2"), "Deleted Networks:\nmynet\n", "{so}");
+    assert_eq!(r.file("ls"), "bridge\n", "{so}");
+    r.assert_nothing_left();
+}

@@ -167,7 +167,7 @@ pub(super) fn run_container(
         inside = Some(w.inside());
         if let Some(fs) = &made.fs {
             // On a user-defined network, names are asked of its name server at the gateway.
-            let ns = (w.net.name != "bridge").then(|| w.net.subnet.gateway());
+            let ns = (w.net.name != "bridge").then(|| w.net.gateway());
             rootfs::write_network_files(sys, fs, plan, w.addr, ns)?;
         }
         let dir = crate::store::container_dir(&plan.id);

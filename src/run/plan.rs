@@ -74,7 +74,10 @@ impl Plan {
         // A network namespace of its own unless --network host, whichever stages are
         // skipped (unconfigured, lo down, when the network stage is): the network stage
         // must never wire up, or a skipped stage expose, the host's own namespace.
-        if self.network != NetworkMode::Host {
+        // --network container:NAME joins that one's instead (see child), when the network
+        // stage runs.
+        let joins = matches!(self.network, NetworkMode::Container(..)) && self.has(Stage::Network);
+        if self.network != NetworkMode::Host && !joins {
             f |= libc::CLONE_NEWNET;
         }
         // Made first by the kernel: every other new namespace then belongs to it.
@@ -166,6 +169,12 @@ pub(super) fn plan_with(a: &RunArgs, sys: &Sys, existing: Option<Existing>) -> R
         Some(name) => NetworkMode::parse(name)?,
     };
     let publish = crate::stages::network::parse_publish_all(&a.publish, &network)?;
+    if let (NetworkMode::Container(..), Some(_)) = (&network, &a.userns) {
+        return Err(Error::usage(
+            "--network container:NAME cannot be used with --userns private: a user namespace of its own has no right to join the other container's network namespace",
+            "leave out one of them",
+        ));
+    }
     let (extra_hosts, dns) = config::hosts_and_dns(a)?;
     for alias in &a.network_alias {
         config::check_hostname(alias)?;

@@ -76,7 +76,7 @@ pub fn ensure(sys: &Sys, journal: &Journal, net: &Network) -> Result<()> {
         "$ glassbox -v network serve-dns {} 2>>{} &   (the network's name server, at {}:53)",
         net.name,
         log.display(),
-        net.subnet.gateway()
+        net.gateway()
     ));
     if sys.dry_run() {
         return Ok(());
@@ -176,7 +176,7 @@ pub fn serve(sys: &Sys, name: &str) -> Result<i32> {
     let id = journal.record(Resource::Responder {
         network: name.to_string(),
     })?;
-    let at = SocketAddrV4::new(net.subnet.gateway(), 53);
+    let at = SocketAddrV4::new(net.gateway(), 53);
     let sock = match sys.udp_bind(
         at,
         "the network's name server: each container's resolv.conf names its gateway",

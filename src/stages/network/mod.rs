@@ -46,11 +46,29 @@ pub enum NetworkMode {
     None,
     /// A network namespace wired to a bridge: `bridge` (gb0) or a `glassbox network create` one.
     Bridge(String),
+    /// `container:NAME`: the network namespace of that running container, whose PID 1 is
+    /// this pid (joined with setns(2), as docker's --network container:NAME).
+    Container(String, u32),
 }
 
 impl NetworkMode {
     /// `host`, `none`, `bridge` or the name of a user-defined network (which must exist).
     pub fn parse(name: &str) -> Result<NetworkMode> {
+        if let Some(other) = name.strip_prefix("container:") {
+            let c = crate::store::containers::find(other)?;
+            let pid = c
+                .state()
+                .process
+                .filter(|p| p.is_alive())
+                .map(|p| p.pid)
+                .ok_or_else(|| {
+                    Error::usage(
+                        format!("--network {name}: container {other} is not running"),
+                        format!("start it first (glassbox start {other})"),
+                    )
+                })?;
+            return Ok(NetworkMode::Container(other.to_string(), pid));
+        }
         Ok(match name {
             "none" => NetworkMode::None,
             "host" => NetworkMode::Host,
@@ -64,11 +82,12 @@ impl NetworkMode {
     }
 
     /// As `--network` spells it.
-    pub fn name(&self) -> &str {
+    pub fn name(&self) -> String {
         match self {
-            NetworkMode::Host => "host",
-            NetworkMode::None => "none",
-            NetworkMode::Bridge(n) => n,
+            NetworkMode::Host => "host".into(),
+            NetworkMode::None => "none".into(),
+            NetworkMode::Bridge(n) => n.clone(),
+            NetworkMode::Container(n, _) => format!("container:{n}"),
         }
     }
 }
@@ -143,6 +162,10 @@ pub fn main(a: &NetSpec, sys: &Sys) -> Result<i32> {
         }
         NetworkMode::None => none(sys, a),
         NetworkMode::Bridge(name) => bridged(sys, a, &name, &publish),
+        NetworkMode::Container(..) => Err(Error::usage(
+            "`glassbox net` cannot join a container's network",
+            "use glassbox run --network container:NAME, or glassbox enter PID",
+        )),
     }
 }
 
@@ -270,7 +293,7 @@ impl Wiring {
         Inside {
             addr: self.addr,
             prefix: self.net.subnet.prefix,
-            gateway: self.net.subnet.gateway(),
+            gateway: self.net.gateway(),
         }
     }
 
@@ -331,16 +354,12 @@ pub fn prepare(sys: &Sys, name: &str, ip: Option<&str>, publish: &[Publish]) -> 
     let taken = config::leased(&journal, &net.name);
     let addr = match ip {
         Some(ip) => config::check_ip(ip, &net, &taken)?,
-        None => net
-            .subnet
-            .hosts()
-            .find(|h| !taken.contains(h))
-            .ok_or_else(|| {
-                Error::usage(
-                    format!("the network {} has no free address left", net.name),
-                    "stop a container on it, or use a network with a bigger subnet",
-                )
-            })?,
+        None => net.hosts().find(|h| !taken.contains(h)).ok_or_else(|| {
+            Error::usage(
+                format!("the network {} has no free address left", net.name),
+                "stop a container on it, or use a network with a bigger subnet",
+            )
+        })?,
     };
     n.stage(
         "net",
@@ -416,7 +435,7 @@ fn bridged(sys: &Sys, a: &NetSpec, name: &str, publish: &[Publish]) -> Result<i3
                 Some(Inside {
                     addr,
                     prefix: net.subnet.prefix,
-                    gateway: net.subnet.gateway(),
+                    gateway: net.gateway(),
                 }),
                 gate.as_ref(),
             );
@@ -559,7 +578,7 @@ fn ensure_bridge(sys: &Sys, journal: &Journal, nl: &mut Netlink, net: &Network) 
     sys.addr_add(
         nl,
         &net.bridge,
-        net.subnet.gateway(),
+        net.gateway(),
         net.subnet.prefix,
         "the bridge's own address: the containers' gateway, and the route to the subnet",
     )?;
@@ -580,7 +599,17 @@ fn ensure_bridge(sys: &Sys, journal: &Journal, nl: &mut Netlink, net: &Network) 
     let tag = format!("net:{}", net.name);
     let br = net.bridge.clone();
     let s = |v: &[&str]| v.iter().map(|x| x.to_string()).collect::<Vec<String>>();
-    let rules = [
+    // --internal: nothing leaves the network; otherwise its packets leave with the host's
+    // address.
+    let out = if net.internal {
+        Rule {
+            table: "filter",
+            chain: "FORWARD",
+            insert: true,
+            spec: s(&["-i", &br, "!", "-o", &br, "-j", "DROP"]),
+            tag: tag.clone(),
+        }
+    } else {
         Rule {
             table: "nat",
             chain: "POSTROUTING",
@@ -595,7 +624,10 @@ fn ensure_bridge(sys: &Sys, journal: &Journal, nl: &mut Netlink, net: &Network) 
                 "MASQUERADE",
             ]),
             tag: tag.clone(),
-        },
+        }
+    };
+    let rules = [
+        out,
         Rule {
             table: "nat",
             chain: "POSTROUTING",
@@ -757,6 +789,30 @@ pub fn undo(sys: &Sys, r: &Resource) -> Result<()> {
             "report this as a bug",
         )),
     }
+}
+
+/// `--network container:NAME`: join that container's network namespace (before /proc is
+/// the container's own, while /proc/PID is still the host's view of it).
+pub fn join_container(sys: &Sys, name: &str, pid: u32) -> Result<()> {
+    use std::os::fd::AsFd;
+    let path = format!("/proc/{pid}/ns/net");
+    let fd = std::fs::File::open(&path).map_err(|e| {
+        Error::io(
+            format!("cannot open {path}, the network namespace of container {name}"),
+            &e,
+            format!("check that {name} still runs (glassbox ps)"),
+        )
+    })?;
+    let link = std::fs::read_link(&path)
+        .map(|l| l.display().to_string())
+        .unwrap_or_default();
+    sys.setns(
+        fd.as_fd(),
+        &link,
+        &path,
+        libc::CLONE_NEWNET,
+        &format!("share {name}'s network: its interfaces, addresses, routes and ports"),
+    )
 }
 
 #[cfg(test)]
