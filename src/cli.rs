@@ -744,6 +744,23 @@ pub enum NetworkCommand {
     },
     /// Remove every user-defined network no running container uses.
     Prune,
+    /// Put a running container on one more network, hot (a second veth, eth1).
+    Connect {
+        /// Another name it answers to on that network. May be repeated.
+        #[arg(long, value_name = "NAME")]
+        alias: Vec<String>,
+        /// The network.
+        network: String,
+        /// The container (name or id).
+        container: String,
+    },
+    /// Take a running container off a network it was connected to.
+    Disconnect {
+        /// The network.
+        network: String,
+        /// The container (name or id).
+        container: String,
+    },
     /// Remove a user-defined network and its bridge and rules.
     Rm {
         /// The network's name.

@@ -226,9 +226,14 @@ impl Journal {
 
     /// Write down a change *before* making it. Returns the entry's id, for [`Journal::strike`].
     pub fn record(&self, resource: Resource) -> Result<String> {
+        self.record_for(resource, Owner::current())
+    }
+
+    /// As [`Journal::record`], for a change that lives as long as `owner`, another process
+    /// (a running container's PID 1, for what `network connect` adds to it).
+    pub fn record_for(&self, resource: Resource, owner: Owner) -> Result<String> {
         use std::sync::atomic::{AtomicU32, Ordering};
         static SEQ: AtomicU32 = AtomicU32::new(0);
-        let owner = Owner::current();
         let now = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .unwrap_or_default();

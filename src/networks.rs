@@ -22,6 +22,14 @@ pub fn main(c: &NetworkCommand, sys: &Sys) -> Result<i32> {
         } => create(name, subnet.as_deref(), gateway.as_deref(), *internal),
         NetworkCommand::Inspect { name } => inspect(name),
         NetworkCommand::Prune => prune(sys),
+        NetworkCommand::Connect {
+            alias,
+            network,
+            container,
+        } => crate::stages::network::attach::connect(sys, network, container, alias),
+        NetworkCommand::Disconnect { network, container } => {
+            crate::stages::network::attach::disconnect(sys, network, container)
+        }
         NetworkCommand::Ls => {
             println!("{:<16} {:<16} SUBNET", "NAME", "BRIDGE");
             let mut all = Vec::new();

@@ -835,3 +835,48 @@ mkdir -p $T/www && echo hello-web > $T/www/index.html
     assert_eq!(r.file("ls"), "bridge\n", "{so}");
     r.assert_nothing_left();
 }
+
+#[test]
+fn connect_makes_a_running_container_reachable_by_name_on_a_second_network_and_disconnect_undoes_it(
+) {
+    if !ready("net_connect") {
+        return;
+    }
+    let r = in_netns(
+        r#"
+mkdir -p $T/www && echo hello-web > $T/www/index.html
+"$GB" -q network create front >/dev/null
+"$GB" -q network create back >/dev/null
+"$GB" -q run -d --name web --network front --volume $T:/t busybox httpd -f -p 80 -h /t/www >/dev/null
+"$GB" -q run -d --name client --network back busybox sleep 100 >/dev/null
+"$GB" -q exec client nslookup web >/dev/null 2>&1; echo "before $?"
+"$GB" -q network connect --alias www back web; echo "connect $?"
+"$GB" -q exec web ip -4 -o addr show eth1 | awk '{print $4}' > $T/eth1
+"$GB" -q exec client wget -qO- http://web/ > $T/by-name
+"$GB" -q exec client wget -qO- http://www/ > $T/by-alias
+"$GB" network inspect back | grep -c '"Name": "web"' > $T/inspected
+"$GB" -q network disconnect back web; echo "disconnect $?"
+"$GB" -q exec client nslookup web >/dev/null 2>&1; echo "after $?"
+"$GB" -q exec web ip -o link | grep -c eth1 > $T/eth1-after
+"$GB" -q network connect back web; echo "again $?"
+"$GB" -q rm -f web client >/dev/null
+"$GB" -q network rm front >/dev/null; "$GB" -q network rm back >/dev/null
+"#,
+    );
+    let so = format!("{}{}", r.stdout(), stderr(&r.out));
+    for want in [
+        "before 1",
+        "connect 0",
+        "disconnect 0",
+        "after 1",
+        "again 0",
+    ] {
+        assert!(so.contains(want), "{want}:\n{so}");
+    }
+    assert!(r.file("eth1").starts_with("10."), "{so}");
+    assert_eq!(r.file("by-name"), "hello-web\n", "{so}");
+    assert_eq!(r.file("by-alias"), "hello-web\n", "{so}");
+    assert_eq!(r.file("inspected"), "1\n", "{so}");
+    assert_eq!(r.file("eth1-after"), "0\n", "the cable stayed\n{so}");
+    r.assert_nothing_left();
+}

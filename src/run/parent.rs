@@ -181,6 +181,7 @@ pub(super) fn run_container(
                 network: w.net.name.clone(),
                 address: w.addr,
                 names,
+                link: None,
             };
             crate::stages::network::dns::save_endpoints(&dir, &[here])?;
         }

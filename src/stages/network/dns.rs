@@ -27,6 +27,9 @@ pub struct Endpoint {
     pub network: String,
     pub address: Ipv4Addr,
     pub names: Vec<String>,
+    /// The host end of its veth, for one `network connect` added (disconnect deletes it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub link: Option<String>,
 }
 
 /// The file in a container's directory with its endpoints.

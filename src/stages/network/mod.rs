@@ -19,6 +19,7 @@
 //! /etc/hosts and /etc/resolv.conf are left to `glassbox run`: this stage's command runs on the
 //! host's filesystem, where those files are the host's.
 
+pub mod attach;
 pub mod config;
 pub mod dns;
 pub mod firewall;
@@ -285,6 +286,8 @@ pub struct Wiring {
     pub made: Vec<(String, Resource)>,
     /// The published ports, each with its host port (a free one chosen for `-p CTR`).
     pub publish: Vec<Publish>,
+    /// The container's PID 1, once wired: what `network connect` adds is journalled for it.
+    pub pid: Option<i32>,
 }
 
 impl Wiring {
@@ -299,6 +302,7 @@ impl Wiring {
 
     /// In the parent, once the child exists: its veth, onto the bridge, and the DNAT rules.
     pub fn connect(&mut self, sys: &Sys, pid: i32) -> Result<()> {
+        self.pid = Some(pid);
         wire(
             sys,
             &self.journal,
@@ -314,6 +318,9 @@ impl Wiring {
     /// Undo the rules, the veth and the lease (the bridge stays, as docker0 does), and stop
     /// the network's name server if that was its last container.
     pub fn undo(&mut self, sys: &Sys) -> Result<()> {
+        if let (Some(pid), false) = (self.pid, sys.dry_run()) {
+            attach::release_connected(sys, &self.journal, pid);
+        }
         release(sys, &self.journal, &mut self.made, &self.net)
     }
 }
@@ -404,6 +411,7 @@ pub fn prepare(sys: &Sys, name: &str, ip: Option<&str>, publish: &[Publish]) -> 
         nl,
         made,
         publish,
+        pid: None,
     })
 }
 
@@ -416,6 +424,7 @@ fn bridged(sys: &Sys, a: &NetSpec, name: &str, publish: &[Publish]) -> Result<i3
         mut nl,
         mut made,
         publish,
+        ..
     } = prepare(sys, name, a.ip.as_deref(), publish)?;
     // The child waits at its gate until its veth is in; its end of the channel closes at
     // its exec, or carries why it failed first.
