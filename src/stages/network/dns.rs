@@ -102,7 +102,6 @@ pub fn ensure(sys: &Sys, journal: &Journal, net: &Network) -> Result<()> {
     // Its own process group: a Ctrl-C meant for this container does not end the network's.
     let mut child = std::process::Command::new(std::env::current_exe().map_err(fail)?)
         .args(["-v", "network", "serve-dns", &net.name])
-        .env_remove("GLASSBOX_TRACE")
         .stdin(std::process::Stdio::null())
         .stdout(std::process::Stdio::piped())
         .stderr(err)
@@ -153,6 +152,18 @@ pub fn stop_if_idle(sys: &Sys, journal: &Journal, network: &str) -> Result<()> {
         journal.strike(&e.id);
     }
     Ok(())
+}
+
+/// Stop every name server of this namespace whose network no container uses (for cleanup,
+/// after a glassbox was killed before it could stop it).
+pub fn stop_idle(sys: &Sys, journal: &Journal) {
+    for e in journal.entries() {
+        if let Resource::Responder { network } = &e.resource {
+            if e.owner.is_alive() && super::made_here(&e) && !sys.dry_run() {
+                let _ = stop_if_idle(sys, journal, network);
+            }
+        }
+    }
 }
 
 /// The names on `network`: each running container's endpoint there.
