@@ -50,8 +50,10 @@ fn run_lesson(l: &Lesson) -> Vec<String> {
     let path = path_with_glassbox();
     let mut cmd = if l.needs_netns {
         let mut c = std::process::Command::new("unshare");
-        // The throwaway namespace stands for the host: its loopback is up, as a host's is.
-        c.args(["--net", "sh", "-c", &format!("ip link set lo up\n{script}")]);
+        // The throwaway namespace stands for a fresh host: its loopback is up, and it
+        // forwards nothing (a new namespace inherits this host's ip_forward otherwise).
+        let fresh = "ip link set lo up\necho 0 > /proc/sys/net/ipv4/ip_forward";
+        c.args(["--net", "sh", "-c", &format!("{fresh}\n{script}")]);
         c
     } else {
         let mut c = std::process::Command::new("sh");
