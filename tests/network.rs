@@ -880,3 +880,50 @@ mkdir -p $T/www && echo hello-web > $T/www/index.html
     assert_eq!(r.file("eth1-after"), "0\n", "the cable stayed\n{so}");
     r.assert_nothing_left();
 }
+
+#[test]
+fn the_narration_of_a_run_on_a_user_network_and_its_name_server_is_honest() {
+    if !ready("net_strace_dns") || !tool_or_skip("net_strace_dns", "strace") {
+        return;
+    }
+    let state = tempfile::tempdir().unwrap();
+    let made = glassbox()
+        .args(["-q", "network", "create", "honest"])
+        .env("GLASSBOX_STATE_DIR", state.path())
+        .output()
+        .unwrap();
+    assert!(made.status.success(), "{}", stderr(&made));
+    let t = strace::run_prefixed(
+        &[
+            "unshare",
+            "--net",
+            "--",
+            "sh",
+            "-c",
+            "ip link set lo up && echo 0 > /proc/sys/net/ipv4/ip_forward && exec \"$@\"",
+            "sh",
+        ],
+        &[
+            "net",
+            "--network",
+            "honest",
+            "--",
+            "busybox",
+            "nslookup",
+            "nobody",
+            "10.78.0.1",
+        ],
+        |c| {
+            c.env("GLASSBOX_STATE_DIR", state.path());
+        },
+    );
+    assert!(
+        stdout(&t.output).contains("NXDOMAIN"),
+        "{}{}",
+        stdout(&t.output),
+        stderr(&t.output)
+    );
+    let names = t.narrated_names();
+    assert!(names.iter().any(|n| n == "bind"), "{names:?}");
+    t.assert_honest();
+}
