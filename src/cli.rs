@@ -712,8 +712,8 @@ pub struct NetArgs {
     /// The container's address with its prefix (default: the next free one on the network).
     #[arg(long, value_name = "ADDR/PREFIX")]
     pub ip: Option<String>,
-    /// Publish a container port on the host: HOST:CTR[/tcp|/udp], as docker run -p.
-    #[arg(short, long, value_name = "HOST:CTR[/PROTO]")]
+    /// Publish a container port on the host, as docker run -p: [IP:][HOST:]CTR[/tcp|/udp].
+    #[arg(short, long, value_name = "[IP:][HOST:]CTR[/PROTO]")]
     pub publish: Vec<String>,
     #[command(flatten)]
     pub tail: Tail,

@@ -66,11 +66,8 @@ fn short_command(cmd: &[String]) -> String {
 
 /// docker's PORTS column, for a running container: 0.0.0.0:8080->80/tcp, as it got them.
 fn ports(dir: &std::path::Path) -> String {
-    crate::stages::network::ports::load(dir)
-        .iter()
-        .map(|m| m.ps_form())
-        .collect::<Vec<_>>()
-        .join(", ")
+    let maps = crate::stages::network::ports::load(dir);
+    crate::stages::network::ports::ps_column(&maps)
 }
 
 pub fn main(a: &PsArgs, ids_only: bool) -> Result<i32> {

@@ -56,6 +56,40 @@ impl Mapping {
     }
 }
 
+/// docker ps's PORTS column: each mapping in ps form, consecutive ones joined into a range
+/// (`0.0.0.0:9000-9002->9000-9002/tcp`).
+pub fn ps_column(maps: &[Mapping]) -> String {
+    let mut runs: Vec<(Mapping, u16)> = Vec::new();
+    for m in maps {
+        match runs.last_mut() {
+            Some((first, n))
+                if first.ip == m.ip
+                    && first.proto == m.proto
+                    && u32::from(first.host) + u32::from(*n) + 1 == u32::from(m.host)
+                    && u32::from(first.ctr) + u32::from(*n) + 1 == u32::from(m.ctr) =>
+            {
+                *n += 1
+            }
+            _ => runs.push((m.clone(), 0)),
+        }
+    }
+    runs.iter()
+        .map(|(m, n)| match n {
+            0 => m.ps_form(),
+            n => format!(
+                "{}:{}-{}->{}-{}/{}",
+                m.ip,
+                m.host,
+                m.host + n,
+                m.ctr,
+                m.ctr + n,
+                m.proto
+            ),
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 /// Parse one `-p`; a range gives one Publish per port.
 pub fn parse(s: &str) -> Result<Vec<Publish>> {
     let bad = |why: &str| {
@@ -290,6 +324,19 @@ mod tests {
         let e = exposed(&["80/tcp".into(), "53/udp".into()], &already);
         assert_eq!(e.len(), 1);
         assert_eq!((e[0].ctr, e[0].proto, e[0].host), (53, "udp", 0));
+    }
+
+    #[test]
+    fn ps_joins_consecutive_ports_into_ranges() {
+        let maps: Vec<Mapping> = ["9000-9002:8000-8002", "9005:8005", "53:53/udp"]
+            .iter()
+            .flat_map(|s| parse(s).unwrap())
+            .map(|p| p.mapping())
+            .collect();
+        assert_eq!(
+            ps_column(&maps),
+            "0.0.0.0:9000-9002->8000-8002/tcp, 0.0.0.0:9005->8005/tcp, 0.0.0.0:53->53/udp"
+        );
     }
 
     #[test]
