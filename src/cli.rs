@@ -71,6 +71,7 @@ pub struct GlobalArgs {
 #[derive(Subcommand, Debug)]
 pub enum Command {
     /// Run COMMAND in a new container made from every stage (as docker run).
+    #[command(disable_help_flag = true)]
     Run(Box<RunArgs>),
     /// Turn an image (tarball, docker save archive, OCI layout, directory, or `busybox`)
     /// into a root filesystem in DIR, safely: no file of the image is written outside DIR.
@@ -81,6 +82,7 @@ pub enum Command {
     /// staging directory beside DIR, renamed into place at the end.
     Export(ExportArgs),
     /// Find the first stage of run that breaks a command ("works on the host, not in a container").
+    #[command(disable_help_flag = true)]
     Bisect(Box<BisectArgs>),
     /// Unshare namespaces, then run COMMAND (as unshare(1)).
     Unshare(UnshareArgs),
@@ -155,6 +157,8 @@ pub enum Command {
     Wait(WaitArgs),
     /// Give a container another name (as docker rename).
     Rename(RenameArgs),
+    /// The host ports a running container's ports are published on (as docker port).
+    Port(PortArgs),
     /// Freeze every process of running containers, through their cgroup's freezer (as
     /// docker pause).
     Pause(PauseArgs),
@@ -317,6 +321,14 @@ pub struct WaitArgs {
 }
 
 #[derive(Args, Debug)]
+pub struct PortArgs {
+    /// The container (name or id).
+    pub container: String,
+    /// Only this container port: PORT or PORT/PROTO (tcp when none is given).
+    pub port: Option<String>,
+}
+
+#[derive(Args, Debug)]
 pub struct RenameArgs {
     /// The container (name or id).
     pub old: String,
@@ -442,8 +454,25 @@ pub struct RunArgs {
     #[arg(long)]
     pub name: Option<String>,
     /// The container's hostname (default: the container's id, as docker gives it).
-    #[arg(long)]
+    #[arg(short = 'h', long)]
     pub hostname: Option<String>,
+    /// Add a line to the container's /etc/hosts: NAME:IP. May be repeated.
+    #[arg(long, value_name = "NAME:IP")]
+    #[serde(default)]
+    pub add_host: Vec<String>,
+    /// A DNS server for the container's /etc/resolv.conf (instead of the host's, or of its
+    /// network's name server). May be repeated.
+    #[arg(long, value_name = "IP")]
+    #[serde(default)]
+    pub dns: Vec<String>,
+    /// Another name the container answers to on a user-defined network. May be repeated.
+    #[arg(long, value_name = "NAME")]
+    #[serde(default)]
+    pub network_alias: Vec<String>,
+    /// Print help (-h is --hostname, as in docker run).
+    #[arg(long, action = clap::ArgAction::Help)]
+    #[serde(skip)]
+    help: Option<bool>,
     /// Set an environment variable: NAME=VALUE, or NAME to pass the host's value. May be repeated.
     #[arg(short = 'e', long = "env", value_name = "NAME[=VALUE]")]
     pub env: Vec<String>,
@@ -470,9 +499,14 @@ pub struct RunArgs {
     #[arg(long, value_name = "CONTAINER[:ro]")]
     #[serde(default)]
     pub volumes_from: Vec<String>,
-    /// Publish a container port on the host: HOST:CTR[/tcp|/udp]. May be repeated.
-    #[arg(short = 'p', long, value_name = "HOST:CTR")]
+    /// Publish a container port on the host: [IP:][HOST:]CTR[/tcp|/udp] (no HOST: a free
+    /// one; ranges as 8000-8002:8000-8002). May be repeated.
+    #[arg(short = 'p', long, value_name = "[IP:][HOST:]CTR")]
     pub publish: Vec<String>,
+    /// Publish every port the image EXPOSEs, each on a free host port.
+    #[arg(short = 'P', long)]
+    #[serde(default)]
+    pub publish_all: bool,
     /// none (the default: a network namespace with only lo), bridge (gb0, as docker0), host,
     /// or a network made with `glassbox network create`.
     #[arg(long, value_name = "NET")]
@@ -742,8 +776,8 @@ pub struct NetArgs {
     /// The container's address with its prefix (default: the next free one on the network).
     #[arg(long, value_name = "ADDR/PREFIX")]
     pub ip: Option<String>,
-    /// Publish a container port on the host: HOST:CTR[/tcp|/udp], as docker run -p.
-    #[arg(short, long, value_name = "HOST:CTR[/PROTO]")]
+    /// Publish a container port on the host, as docker run -p: [IP:][HOST:]CTR[/tcp|/udp].
+    #[arg(short, long, value_name = "[IP:][HOST:]CTR[/PROTO]")]
     pub publish: Vec<String>,
     #[command(flatten)]
     pub tail: Tail,
@@ -758,11 +792,47 @@ pub enum NetworkCommand {
         /// Its subnet, as 10.80.0.0/24 (default: the next free 10.N.0.0/24).
         #[arg(long, value_name = "CIDR")]
         subnet: Option<String>,
+        /// The bridge's address, the containers' gateway (default: the subnet's first).
+        #[arg(long, value_name = "IP")]
+        gateway: Option<String>,
+        /// No way out: containers reach each other, but nothing beyond the network.
+        #[arg(long)]
+        internal: bool,
     },
     /// List the networks.
     Ls,
+    /// Show a network as JSON: its subnet, gateway and the containers on it.
+    Inspect {
+        /// The network's name.
+        name: String,
+    },
+    /// Remove every user-defined network no running container uses.
+    Prune,
+    /// Put a running container on one more network, hot (a second veth, eth1).
+    Connect {
+        /// Another name it answers to on that network. May be repeated.
+        #[arg(long, value_name = "NAME")]
+        alias: Vec<String>,
+        /// The network.
+        network: String,
+        /// The container (name or id).
+        container: String,
+    },
+    /// Take a running container off a network it was connected to.
+    Disconnect {
+        /// The network.
+        network: String,
+        /// The container (name or id).
+        container: String,
+    },
     /// Remove a user-defined network and its bridge and rules.
     Rm {
+        /// The network's name.
+        name: String,
+    },
+    /// The name server of a user-defined network (started by its first container).
+    #[command(hide = true)]
+    ServeDns {
         /// The network's name.
         name: String,
     },

@@ -37,6 +37,9 @@ pub enum Resource {
     Port { port: u16, proto: String },
     /// A sysctl glassbox changed (`net.ipv4.ip_forward`), and the value to put back.
     Sysctl { path: PathBuf, old: String },
+    /// A user-defined network's name server: the entry's owner is the responder process
+    /// itself, which wrote it before it bound its socket.
+    Responder { network: String },
 }
 
 impl Resource {
@@ -58,6 +61,7 @@ impl Resource {
             Resource::Sysctl { path, old } => {
                 format!("the change of {} from {old} to 1", path.display())
             }
+            Resource::Responder { network } => format!("the name server of network {network}"),
         }
     }
 
@@ -71,6 +75,7 @@ impl Resource {
                 | Resource::Lease { .. }
                 | Resource::Port { .. }
                 | Resource::Sysctl { .. }
+                | Resource::Responder { .. }
         )
     }
 
@@ -221,9 +226,14 @@ impl Journal {
 
     /// Write down a change *before* making it. Returns the entry's id, for [`Journal::strike`].
     pub fn record(&self, resource: Resource) -> Result<String> {
+        self.record_for(resource, Owner::current())
+    }
+
+    /// As [`Journal::record`], for a change that lives as long as `owner`, another process
+    /// (a running container's PID 1, for what `network connect` adds to it).
+    pub fn record_for(&self, resource: Resource, owner: Owner) -> Result<String> {
         use std::sync::atomic::{AtomicU32, Ordering};
         static SEQ: AtomicU32 = AtomicU32::new(0);
-        let owner = Owner::current();
         let now = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .unwrap_or_default();

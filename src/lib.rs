@@ -64,6 +64,7 @@ pub fn ends_on_closed_pipe(c: &Command) -> bool {
             | Command::Lesson(_)
             | Command::Doctor(_)
             | Command::Diff(_)
+            | Command::Port(_)
             | Command::Network(cli::NetworkCommand::Ls)
             | Command::Completions(_)
             | Command::Manpage
@@ -108,6 +109,7 @@ pub fn dispatch(cli: &Cli) -> Result<i32> {
         Command::Kill(a) => container::kill::main(a, &sys),
         Command::Wait(a) => container::wait::main(a, &sys),
         Command::Rename(a) => container::rename::main(a, &sys),
+        Command::Port(a) => container::port::main(a),
         Command::Pause(a) => container::pause::pause_main(a, &sys),
         Command::Unpause(a) => container::pause::unpause_main(a, &sys),
         Command::Restart(a) => container::lifecycle::restart_main(a, &sys),

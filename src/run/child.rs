@@ -7,6 +7,7 @@ use crate::error::{Error, Result};
 use crate::stages::cgroupns;
 use crate::stages::cgroups::{self};
 use crate::stages::ops::{self, Op, Place};
+use crate::stages::network::NetworkMode;
 use crate::sys::mount::MountArgs;
 use crate::sys::Sys;
 use config::Stage;
@@ -130,7 +131,9 @@ pub(super) fn child(
             "the container's own hostname, in its own UTS namespace",
         )?;
     }
-    if plan.has(Stage::Network) && plan.clone_flags() & libc::CLONE_NEWNET != 0 {
+    if let (true, NetworkMode::Container(name, pid)) = (plan.has(Stage::Network), &plan.network) {
+        crate::stages::network::join_container(sys, name, *pid)?;
+    } else if plan.has(Stage::Network) && plan.clone_flags() & libc::CLONE_NEWNET != 0 {
         // none: only lo, up; bridge: also eth0 addressed, up, with a default route.
         crate::stages::network::configure_inside(sys, inside)?;
     }

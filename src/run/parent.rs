@@ -172,7 +172,24 @@ pub(super) fn run_container(
         let w = crate::stages::network::prepare(sys, name, None, &plan.publish)?;
         inside = Some(w.inside());
         if let Some(fs) = &made.fs {
-            rootfs::write_network_files(sys, fs, plan, w.addr)?;
+            // On a user-defined network, names are asked of its name server at the gateway.
+            let ns = (w.net.name != "bridge").then(|| w.net.gateway());
+            rootfs::write_network_files(sys, fs, plan, w.addr, ns)?;
+        }
+        let dir = crate::store::container_dir(&plan.id);
+        if !sys.dry_run() && dir.is_dir() {
+            // What `glassbox port` and `ps` show (the host ports it got), and the names the
+            // network's name server answers with its address.
+            crate::stages::network::ports::save(&dir, &w.publish)?;
+            let mut names = vec![plan.name.clone(), plan.id.chars().take(12).collect()];
+            names.extend(plan.aliases.iter().cloned());
+            let here = crate::stages::network::dns::Endpoint {
+                network: w.net.name.clone(),
+                address: w.addr,
+                names,
+                link: None,
+            };
+            crate::stages::network::dns::save_endpoints(&dir, &[here])?;
         }
         made.network = Some(w);
     }
@@ -246,7 +263,7 @@ pub(super) fn run_container(
                     cgroups::attach_v2(sys, cp, pid)?;
                 }
                 if let Some(w) = made.network.as_mut() {
-                    w.connect(sys, pid, &plan.publish)?;
+                    w.connect(sys, pid)?;
                 }
                 Ok(())
             })();

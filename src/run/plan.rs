@@ -25,6 +25,12 @@ pub struct Plan {
     pub user: Option<(u32, u32)>,
     pub network: NetworkMode,
     pub publish: Vec<crate::stages::network::Publish>,
+    /// --add-host NAME:IP, for its /etc/hosts.
+    pub extra_hosts: Vec<(String, std::net::Ipv4Addr)>,
+    /// --dns, for its /etc/resolv.conf.
+    pub dns: Vec<std::net::Ipv4Addr>,
+    /// --network-alias: more names it answers to on a user-defined network.
+    pub aliases: Vec<String>,
     pub limits: Option<Limits>,
     /// The devices rule in the container's cgroup (every run but --privileged, as docker).
     pub confine_devices: bool,
@@ -70,7 +76,10 @@ impl Plan {
         // A network namespace of its own unless --network host, whichever stages are
         // skipped (unconfigured, lo down, when the network stage is): the network stage
         // must never wire up, or a skipped stage expose, the host's own namespace.
-        if self.network != NetworkMode::Host {
+        // --network container:NAME joins that one's instead (see child), when the network
+        // stage runs.
+        let joins = matches!(self.network, NetworkMode::Container(..)) && self.has(Stage::Network);
+        if self.network != NetworkMode::Host && !joins {
             f |= libc::CLONE_NEWNET;
         }
         // Made first by the kernel: every other new namespace then belongs to it.
@@ -169,6 +178,16 @@ pub(super) fn plan_with(a: &RunArgs, sys: &Sys, existing: Option<Existing>) -> R
         Some(name) => NetworkMode::parse(name)?,
     };
     let publish = crate::stages::network::parse_publish_all(&a.publish, &network)?;
+    if let (NetworkMode::Container(..), Some(_)) = (&network, &a.userns) {
+        return Err(Error::usage(
+            "--network container:NAME cannot be used with --userns private: a user namespace of its own has no right to join the other container's network namespace",
+            "leave out one of them",
+        ));
+    }
+    let (extra_hosts, dns) = config::hosts_and_dns(a)?;
+    for alias in &a.network_alias {
+        config::check_hostname(alias)?;
+    }
     let userns = match (userns::parse_mode(a.userns.as_deref())?, recorded) {
         (false, _) => None,
         (true, Some(m)) => Some(m),
@@ -223,6 +242,20 @@ pub(super) fn plan_with(a: &RunArgs, sys: &Sys, existing: Option<Existing>) -> R
             "no command to run: the image has none",
             "give the command after the image, for example: glassbox run busybox sh",
         ));
+    }
+    let mut publish = publish;
+    if a.publish_all {
+        let exposed = crate::stages::network::ports::exposed(&image.config.exposed_ports, &publish);
+        publish.extend(exposed);
+        if !matches!(network, NetworkMode::Bridge(_)) {
+            return Err(Error::usage(
+                format!(
+                    "-P needs a bridge network, and --network {} has none",
+                    network.name()
+                ),
+                "leave out -P, or use --network bridge",
+            ));
+        }
     }
     let env = config::environment(&image.config.env, &hostname, a)?;
     let workdir = a
@@ -287,6 +320,9 @@ pub(super) fn plan_with(a: &RunArgs, sys: &Sys, existing: Option<Existing>) -> R
         user,
         network,
         publish,
+        extra_hosts,
+        dns,
+        aliases: a.network_alias.clone(),
         limits,
         confine_devices: !a.security.privileged,
         security,
