@@ -65,13 +65,6 @@ pub fn main(a: &ExecArgs, sys: &Sys) -> Result<i32> {
         )
         .with_code(1));
     }
-    if !sys.dry_run() && !crate::host::is_root() {
-        return Err(Error::new(
-            "glassbox exec needs root: it joins a container's namespaces and cgroups",
-            "run it with sudo",
-        )
-        .with_code(1));
-    }
     let mut args = c.record.args.clone();
     args.env.extend(a.env.iter().cloned());
     args.workdir = a.workdir.clone().or(args.workdir);
@@ -91,7 +84,12 @@ pub fn main(a: &ExecArgs, sys: &Sys) -> Result<i32> {
         ),
     );
     let me = std::process::id().to_string();
-    for dir in cgroups_to_join(pid) {
+    // Without root the container has no cgroup of its own (see run/rootless.rs).
+    let cgroups = match crate::host::rootless() {
+        true => Vec::new(),
+        false => cgroups_to_join(pid),
+    };
+    for dir in cgroups {
         sys.write_file_plain(
             &dir.join("cgroup.procs"),
             &me,
@@ -123,7 +121,9 @@ pub fn main(a: &ExecArgs, sys: &Sys) -> Result<i32> {
                 std::os::fd::AsRawFd::as_raw_fd(&c.theirs),
             )?;
         }
-        if plan.userns.is_some() && plan.user.is_none() {
+        let host_groups =
+            plan.userns.is_some() || plan.rootless.as_ref().is_some_and(|r| r.ranges.is_some());
+        if host_groups && plan.user.is_none() {
             sys.setgroups(
                 &[],
                 "no supplementary groups: the host's are not mapped in the container's user namespace",

@@ -2,7 +2,9 @@
 //! cgroups and network, lets the child go, forwards signals, waits, reports how the command
 //! ended and undoes what it made, on every path.
 
-use super::{child, config, console, detach, rootfs, step, userns, Plan, STOP_GRACE_SECS};
+use super::{
+    child, config, console, detach, rootfs, rootless, step, userns, Plan, STOP_GRACE_SECS,
+};
 use crate::cli::RunArgs;
 use crate::error::Result;
 use crate::journal::Journal;
@@ -111,6 +113,9 @@ pub(super) fn run_container(
     if let Some(m) = &plan.userns {
         userns::announce(sys, m);
     }
+    if let Some(ids) = &plan.rootless {
+        rootless::announce(sys, ids);
+    }
     if plan.has(Stage::Rootfs) {
         step::pause(sys, plan, Stage::Rootfs, None);
         // Recorded before it is filled: if preparing fails, --rm still removes the directory.
@@ -200,6 +205,13 @@ pub(super) fn run_container(
                 );
                 userns::write_maps(sys, None, m)?;
             }
+            if let (true, Some(ids)) = (sys.dry_run(), &plan.rootless) {
+                n.stage(
+                    "run",
+                    "the parent prepares what the child cannot do for itself",
+                );
+                rootless::write_maps(sys, None, ids)?;
+            }
             let log = detached.as_ref().map(|d| d.log_fd());
             let console = console
                 .as_ref()
@@ -227,6 +239,9 @@ pub(super) fn run_container(
             let prepared = (|| -> Result<()> {
                 if let Some(m) = &plan.userns {
                     userns::write_maps(sys, Some(pid), m)?;
+                }
+                if let Some(ids) = &plan.rootless {
+                    rootless::write_maps(sys, Some(pid), ids)?;
                 }
                 if let (Some(cp), Some(_)) = (&cgroup_plan, &plan.userns) {
                     // In a user namespace the child cannot enter its cgroups v1 itself: to

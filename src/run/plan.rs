@@ -1,7 +1,7 @@
 //! `run`'s plan: every flag checked and settled into one value before the first syscall
 //! (a bad flag changes nothing). The parent and the child carry it out.
 
-use super::{config, rootfs, userns};
+use super::{config, rootfs, rootless, userns};
 use crate::cli::RunArgs;
 use crate::error::{Error, Result};
 use crate::stages::cgroups::limits::Limits;
@@ -42,6 +42,8 @@ pub struct Plan {
     pub remove_after: bool,
     /// `--userns private`: the ids of the container's user namespace (None: the host's).
     pub userns: Option<crate::store::idmap::Mapping>,
+    /// glassbox runs as an ordinary user: the ids of the container's user namespace.
+    pub rootless: Option<rootless::Ids>,
 }
 
 impl Plan {
@@ -72,7 +74,7 @@ impl Plan {
             f |= libc::CLONE_NEWNET;
         }
         // Made first by the kernel: every other new namespace then belongs to it.
-        if self.userns.is_some() {
+        if self.userns.is_some() || self.rootless.is_some() {
             f |= libc::CLONE_NEWUSER;
         }
         f
@@ -139,7 +141,7 @@ type Existing = (
 );
 
 pub(super) fn plan_with(a: &RunArgs, sys: &Sys, existing: Option<Existing>) -> Result<Plan> {
-    let stages = config::stages(&a.skip, &a.only)?;
+    let mut stages = config::stages(&a.skip, &a.only)?;
     let (id, image, recorded) = match existing {
         Some((id, image, m)) => (id, Some(image), m),
         None => (config::new_id(), None, None),
@@ -160,6 +162,18 @@ pub(super) fn plan_with(a: &RunArgs, sys: &Sys, existing: Option<Existing>) -> R
         Some(name) => NetworkMode::parse(name)?,
     };
     let publish = crate::stages::network::parse_publish_all(&a.publish, &network)?;
+    let limits = Limits::parse(&a.limit_spec())?;
+    let limits = (!limits.controllers().is_empty()).then_some(limits);
+    // Without root: what needs it refused in one sentence, and no cgroup of its own.
+    let rootless = match crate::host::rootless() {
+        true => Some(rootless::load()?),
+        false => None,
+    };
+    if rootless.is_some() {
+        let private = userns::parse_mode(a.userns.as_deref())?;
+        rootless::refuse(&network, !publish.is_empty(), limits.is_some(), private)?;
+        stages.retain(|s| *s != Stage::Cgroup);
+    }
     let userns = match (userns::parse_mode(a.userns.as_deref())?, recorded) {
         (false, _) => None,
         (true, Some(m)) => Some(m),
@@ -190,8 +204,6 @@ pub(super) fn plan_with(a: &RunArgs, sys: &Sys, existing: Option<Existing>) -> R
         .map(|t| parse_tmpfs(t))
         .collect::<Result<Vec<_>>>()?;
     let security = SecurityPlan::from_opts(&a.security.spec())?;
-    let limits = Limits::parse(&a.limit_spec())?;
-    let limits = (!limits.controllers().is_empty()).then_some(limits);
     if a.tty {
         use std::io::IsTerminal;
         if !std::io::stdin().is_terminal() {
@@ -249,6 +261,14 @@ pub(super) fn plan_with(a: &RunArgs, sys: &Sys, existing: Option<Existing>) -> R
         // sysfs belongs to a network namespace: the host's cannot be mounted from inside.
         filesystems.retain(|f| f != "sys");
     }
+    let mut user = user;
+    if let Some(ids) = &rootless {
+        rootless::refuse_user(user, ids)?;
+        if ids.ranges.is_none() {
+            // Root already, and setgroups(2) is denied: there is no one else to become.
+            user = None;
+        }
+    }
     let unmasked = a.security.spec().systempaths_unconfined();
     let mounts = MountSpec {
         unmasked,
@@ -274,16 +294,19 @@ pub(super) fn plan_with(a: &RunArgs, sys: &Sys, existing: Option<Existing>) -> R
         network,
         publish,
         limits,
-        confine_devices: !a.security.privileged,
+        confine_devices: !a.security.privileged && rootless.is_none(),
         security,
         mounts,
         read_only: a.read_only,
-        overlay: !a.no_overlay && rootfs::overlay_supported(),
+        overlay: !a.no_overlay
+            && rootfs::overlay_supported()
+            && (rootless.is_none() || rootless::overlay_in_userns()),
         tmpfs,
         interactive: a.interactive,
         tty: a.tty,
         step: a.step,
         remove_after: a.rm,
         userns,
+        rootless,
     })
 }

@@ -264,7 +264,7 @@ pub fn overlay_options(fs: &ContainerFs, plan: &Plan) -> String {
     let lower = lowerdir(fs, plan);
     // In a user namespace overlayfs may not write its trusted.* xattrs: userxattr has it
     // keep its markers (opaque directories) in user.overlay.* instead.
-    let userxattr = if plan.userns.is_some() {
+    let userxattr = if plan.userns.is_some() || plan.rootless.is_some() {
         "userxattr,"
     } else {
         ""
