@@ -51,13 +51,14 @@ pub fn undo(sys: &Sys, resource: &Resource) -> Result<()> {
                 if sys.dry_run() {
                     return Ok(());
                 }
-                std::fs::remove_dir_all(path).map_err(|e| {
+                let removed = std::fs::remove_dir_all(path).map_err(|e| {
                     crate::error::Error::io(
                         format!("cannot remove {}", path.display()),
                         &e,
                         "check for mounts inside it (findmnt) and remove it by hand",
                     )
-                })?;
+                });
+                crate::run::rootless::or_inside(sys, path, removed)?;
             }
             Ok(())
         }

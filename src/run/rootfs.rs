@@ -287,7 +287,8 @@ pub fn remove(sys: &Sys, journal: Option<&Journal>, fs: ContainerFs) {
     if sys.dry_run() {
         return;
     }
-    match crate::store::containers::remove_container_dir(&fs.dir) {
+    let removed = crate::store::containers::remove_container_dir(&fs.dir);
+    match super::rootless::or_inside(sys, &fs.dir, removed) {
         Ok(()) => {
             sys.narrator.note(&format!(
                 "rm -rf {} (the container's writable layer)",

@@ -257,6 +257,63 @@ fn run_helper(argv: &[String]) -> Result<()> {
     ))
 }
 
+/// Without root, a container's directory may hold files of its other users (ids of the
+/// user's range), which the user cannot remove on the host. When removing `dir` failed
+/// (`removed`), remove it again from inside a user namespace with the same ids, where they
+/// are root's to remove, as `podman unshare rm -rf` does.
+pub fn or_inside(sys: &Sys, dir: &Path, removed: Result<()>) -> Result<()> {
+    let Err(e) = removed else {
+        return Ok(());
+    };
+    if !crate::host::rootless() || sys.dry_run() || !dir.exists() {
+        return Err(e);
+    }
+    let ids = load()?;
+    if ids.ranges.is_none() {
+        return Err(e);
+    }
+    use crate::sys::process::Forked;
+    let (forked, gate) = sys.fork_gated(
+        libc::CLONE_NEWUSER,
+        "a helper in a user namespace with the container's ids: there the files of its other users are root's to remove",
+    )?;
+    match forked {
+        Forked::Child => {
+            let err = become_root(sys, &ids).and_then(|()| {
+                sys.narrator.note(&format!("rm -rf {}", dir.display()));
+                std::fs::remove_dir_all(dir).map_err(|io| {
+                    Error::io(
+                        format!("cannot remove {}", dir.display()),
+                        &io,
+                        "check for mounts inside it (findmnt) and remove it by hand",
+                    )
+                })
+            });
+            match err {
+                Ok(()) => std::process::exit(0),
+                Err(err) => sys.fail_to_parent(gate.as_ref(), &err),
+            }
+        }
+        Forked::Parent(pid) => {
+            if let Err(err) = write_maps(sys, Some(pid), &ids) {
+                let _ = sys.kill(pid, libc::SIGKILL, "its ids could not be mapped: end it");
+                drop(gate);
+                let _ = sys.wait(pid, "collect the helper");
+                return Err(err);
+            }
+            let ended =
+                sys.wait_releasing(pid, gate.as_ref(), "wait for the helper to remove it")?;
+            if let Some(err) = sys.child_failure(gate.as_ref()) {
+                return Err(err);
+            }
+            match ended.code() {
+                0 => Ok(()),
+                _ => Err(e),
+            }
+        }
+    }
+}
+
 /// In the child, once its ids are mapped: become root of its user namespace (its uid is
 /// root's already; its groups are not mapped and are dropped where setgroups is allowed).
 pub fn become_root(sys: &Sys, ids: &Ids) -> Result<()> {
