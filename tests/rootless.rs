@@ -351,3 +351,51 @@ fn what_needs_root_is_refused_in_one_sentence_before_anything_is_made() {
     // Refused before the image was even exported.
     assert!(!u.data().join("images").exists());
 }
+
+/// The command lesson 3 shows as text for an ordinary user (alice, uid 1000, range
+/// 100000:65536), and the output it shows.
+fn lesson_example() -> (String, Vec<String>) {
+    let text = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("lessons/03-namespaces.md"),
+    )
+    .unwrap();
+    let block = text
+        .split("<!-- rootless-example -->\n```sh\n")
+        .nth(1)
+        .expect("lesson 3 marks its rootless example")
+        .split("```")
+        .next()
+        .unwrap();
+    let mut lines = block.lines();
+    let command = lines.next().unwrap().strip_prefix("alice$ ").unwrap();
+    (command.to_string(), lines.map(String::from).collect())
+}
+
+#[test]
+fn lesson_3_shows_what_an_ordinary_user_sees() {
+    if !ready("rootless_lesson") {
+        return;
+    }
+    let u = User::make("e", Some(100000));
+    let (command, shown) = lesson_example();
+    // The lesson's glassbox is the one under test, as the learner's is on PATH.
+    let script = command.replacen("glassbox", &u.bin.display().to_string(), 1);
+    let o = u.command().args(["sh", "-c", &script]).output().unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let words = |l: &str| l.split_whitespace().map(String::from).collect::<Vec<_>>();
+    // alice's uid is this user's.
+    let expected: Vec<Vec<String>> = shown
+        .iter()
+        .map(|l| {
+            words(l)
+                .into_iter()
+                .map(|w| if w == "1000" { u.uid.to_string() } else { w })
+                .collect()
+        })
+        .collect();
+    let got: Vec<Vec<String>> = stdout(&o).lines().map(words).collect();
+    assert_eq!(
+        got, expected,
+        "lesson 3's rootless example drifted from the tool"
+    );
+}
