@@ -399,3 +399,44 @@ fn lesson_3_shows_what_an_ordinary_user_sees() {
         "lesson 3's rootless example drifted from the tool"
     );
 }
+
+#[test]
+fn a_rootless_run_narrates_what_it_does_truthfully() {
+    if !ready("rootless_honest") || !tool_or_skip("rootless_honest", "strace") {
+        return;
+    }
+    let before = host_state();
+    let u = User::make("f", Some(600000));
+    if u.bin != bin() {
+        skip(
+            "rootless_honest",
+            "the user cannot reach the glassbox under test",
+        );
+        return;
+    }
+    let t = strace::run_as_with(
+        &u.name,
+        &["run", "--rm", "busybox", "cat", "/proc/self/uid_map"],
+        |c| {
+            for (key, _) in std::env::vars_os() {
+                let k = key.to_string_lossy();
+                if k.starts_with("XDG_") || k.starts_with("GLASSBOX_") && k != "GLASSBOX_TRACE" {
+                    c.env_remove(key);
+                }
+            }
+            c.env("HOME", &u.home)
+                .env("XDG_RUNTIME_DIR", u.home.join(".run"))
+                .env("PATH", "/usr/bin:/bin:/usr/sbin:/sbin")
+                .env("NO_COLOR", "1");
+        },
+    );
+    assert_eq!(t.output.status.code(), Some(0), "{}", stderr(&t.output));
+    assert!(
+        stdout(&t.output).contains(" 600000 "),
+        "{}",
+        stdout(&t.output)
+    );
+    t.assert_honest();
+    assert_eq!(u.leftovers(), Vec::<String>::new());
+    assert_eq!(host_state(), before);
+}
