@@ -84,11 +84,16 @@ pub fn main(a: &ExecArgs, sys: &Sys) -> Result<i32> {
         ),
     );
     let me = std::process::id().to_string();
-    // Without root the container has no cgroup of its own (see run/rootless.rs).
-    let cgroups = match crate::host::rootless() {
-        true => Vec::new(),
-        false => cgroups_to_join(pid),
+    // Without root, only the container's own cgroups (in a delegated subtree) are the
+    // user's to join: otherwise it shares the user's (see run/rootless.rs).
+    let ours = |d: &PathBuf| {
+        d.parent()
+            .is_some_and(|p| p.ends_with(crate::stages::cgroups::PARENT))
     };
+    let mut cgroups = cgroups_to_join(pid);
+    if crate::host::rootless() {
+        cgroups.retain(ours);
+    }
     for dir in cgroups {
         sys.write_file_plain(
             &dir.join("cgroup.procs"),

@@ -135,7 +135,9 @@ pub(super) fn run_container(
         step::pause(sys, plan, Stage::Cgroup, None);
         // Without limits too, as docker does: a cgroup of its own to hold, count and kill
         // its processes, and to be the root of its cgroup namespace.
-        let host = crate::host::cgroups::CgroupHost::current();
+        // Without root, the subtree delegated to the user stands in for the host's tree.
+        let delegated = plan.rootless.as_ref().and_then(|r| r.cgroups.clone());
+        let host = delegated.unwrap_or_else(crate::host::cgroups::CgroupHost::current);
         let limits = plan.limits.clone().unwrap_or_default();
         let cp = if plan.confine_devices {
             cgroups::plan_container(&host, &limits, &plan.cgroup_name())?

@@ -165,14 +165,19 @@ pub(super) fn plan_with(a: &RunArgs, sys: &Sys, existing: Option<Existing>) -> R
     let limits = Limits::parse(&a.limit_spec())?;
     let limits = (!limits.controllers().is_empty()).then_some(limits);
     // Without root: what needs it refused in one sentence, and no cgroup of its own.
-    let rootless = match crate::host::rootless() {
+    let mut rootless = match crate::host::rootless() {
         true => Some(rootless::load()?),
         false => None,
     };
-    if rootless.is_some() {
+    if let Some(ids) = rootless.as_mut() {
         let private = userns::parse_mode(a.userns.as_deref())?;
-        rootless::refuse(&network, !publish.is_empty(), limits.is_some(), private)?;
-        stages.retain(|s| *s != Stage::Cgroup);
+        let host = crate::host::cgroups::CgroupHost::current();
+        ids.cgroups = (limits.as_ref()).and_then(|l| rootless::delegated(&host, &l.controllers()));
+        let refused = limits.is_some() && ids.cgroups.is_none();
+        rootless::refuse(&network, !publish.is_empty(), refused, private)?;
+        if ids.cgroups.is_none() {
+            stages.retain(|s| *s != Stage::Cgroup);
+        }
     }
     let userns = match (userns::parse_mode(a.userns.as_deref())?, recorded) {
         (false, _) => None,

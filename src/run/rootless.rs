@@ -21,6 +21,7 @@
 //! [`refuse`]), and what is left out is said once (see [`announce`]).
 
 use crate::error::{Error, Result};
+use crate::host::cgroups::{CgroupHost, Layout};
 use crate::stages::network::NetworkMode;
 use crate::store::idmap::Range;
 use crate::sys::Sys;
@@ -37,6 +38,9 @@ pub struct Ids {
     pub ranges: Option<(Range, Range)>,
     /// Why it is this mapping, in plain words.
     pub source: String,
+    /// The cgroup v2 subtree delegated to the user, standing in for the host's cgroup
+    /// tree, when limits were asked for and it has their controllers.
+    pub cgroups: Option<CgroupHost>,
 }
 
 /// The mapping for the user glassbox runs as.
@@ -73,7 +77,45 @@ pub fn load() -> Result<Ids> {
         gid,
         ranges,
         source,
+        cgroups: None,
     })
+}
+
+/// The cgroup v2 subtree delegated to the user: the highest directory above their own
+/// cgroup (/proc/self/cgroup) whose cgroup.procs they may write (systemd's user@UID.service,
+/// or a scope made with `systemd-run --user -p Delegate=yes`), if it offers `controllers`.
+/// glassbox's cgroups then go under it, as under the host's root.
+pub fn delegated(host: &CgroupHost, controllers: &[&str]) -> Option<CgroupHost> {
+    let mount = host
+        .v2_mount
+        .as_ref()
+        .filter(|_| host.layout == Layout::V2)?;
+    let text = std::fs::read_to_string("/proc/self/cgroup").ok()?;
+    let own = text.lines().find_map(|l| l.strip_prefix("0::"))?;
+    let may_write = |d: &Path| {
+        nix::unistd::access(&d.join("cgroup.procs"), nix::unistd::AccessFlags::W_OK).is_ok()
+            && nix::unistd::access(d, nix::unistd::AccessFlags::W_OK).is_ok()
+    };
+    let top = mount
+        .join(own.trim_start_matches('/'))
+        .ancestors()
+        .take_while(|d| d.starts_with(mount) && d != mount && may_write(d))
+        .last()?
+        .to_path_buf();
+    let offered: Vec<String> = std::fs::read_to_string(top.join("cgroup.controllers"))
+        .ok()?
+        .split_whitespace()
+        .map(String::from)
+        .collect();
+    controllers
+        .iter()
+        .all(|c| offered.iter().any(|o| o == c))
+        .then(|| CgroupHost {
+            layout: Layout::V2,
+            v2_mount: Some(top),
+            v2_controllers: offered,
+            v1_hierarchies: Vec::new(),
+        })
 }
 
 /// The first `NAME:START:COUNT` (or `UID:START:COUNT`) line for the user, if it is usable.
@@ -139,8 +181,8 @@ pub fn refuse(
     }
     if limits {
         return no(
-            "--memory, --cpus and --pids need root: the cgroup tree belongs to root, and an ordinary user may not make cgroups in it".into(),
-            "leave out the limits, or run glassbox as root",
+            "--memory, --cpus and --pids need root here: the cgroup tree belongs to root, and no cgroup v2 subtree with their controllers is delegated to you".into(),
+            "leave out the limits, run glassbox as root, or run it in a delegated subtree on a cgroup v2 host (systemd-run --user --scope -p Delegate=yes glassbox run …)",
         );
     }
     Ok(())
@@ -170,7 +212,17 @@ pub fn announce(sys: &Sys, ids: &Ids) {
         ),
     );
     n.note(&format!("the mapping: {}", ids.source));
-    n.note("without root: no cgroup of its own (its processes stay in your own cgroup, unlimited and uncounted), no bridge or published port (--network none or host), and root inside can change only what its user namespace owns and what your uid may change on the host");
+    let cgroup = match &ids.cgroups {
+        Some(h) => format!(
+            "its cgroup under {}, the cgroup v2 subtree delegated to you",
+            h.v2_mount.as_deref().unwrap_or(Path::new("?")).display()
+        ),
+        None => {
+            "no cgroup of its own (its processes stay in your own cgroup, unlimited and uncounted)"
+                .into()
+        }
+    };
+    n.note(&format!("without root: {cgroup}, no bridge or published port (--network none or host), and root inside can change only what its user namespace owns and what your uid may change on the host"));
 }
 
 /// In the parent, while the child waits at its gate: give it its ids (`None`: a dry run).
@@ -351,6 +403,7 @@ mod tests {
             gid: 1000,
             ranges: None,
             source: String::new(),
+            cgroups: None,
         };
         let none = NetworkMode::None;
         assert!(refuse(&none, false, false, false).is_ok());
