@@ -440,3 +440,34 @@ fn a_rootless_run_narrates_what_it_does_truthfully() {
     assert_eq!(u.leftovers(), Vec::<String>::new());
     assert_eq!(host_state(), before);
 }
+
+#[test]
+fn an_ordinary_user_s_commit_keeps_what_the_container_deleted() {
+    if !ready("rootless_commit") {
+        return;
+    }
+    let u = User::make("g", Some(700000));
+    let o = u.glassbox(&[
+        "-q",
+        "run",
+        "--name",
+        "c1",
+        "busybox",
+        "sh",
+        "-c",
+        "rm -rf /etc && mkdir /etc && echo new > /etc/new",
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let c = u.glassbox(&["-q", "commit", "c1", "mine:v1"]);
+    assert_eq!(c.status.code(), Some(0), "{}", stderr(&c));
+    // /etc was replaced whole (an opaque directory): the image's passwd stays gone.
+    let r = u.glassbox(&["-q", "run", "--rm", "mine:v1", "ls", "/etc"]);
+    assert_eq!(r.status.code(), Some(0), "{}", stderr(&r));
+    assert!(!stdout(&r).contains("passwd"), "{}", stdout(&r));
+    assert!(stdout(&r).contains("new"), "{}", stdout(&r));
+    for args in [["-q", "rm", "c1"], ["-q", "rmi", "mine:v1"]] {
+        let o = u.glassbox(&args);
+        assert_eq!(o.status.code(), Some(0), "{args:?}: {}", stderr(&o));
+    }
+    assert_eq!(u.leftovers(), Vec::<String>::new());
+}

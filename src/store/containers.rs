@@ -170,9 +170,10 @@ impl Container {
         l
     }
     /// The xattr that marks an opaque directory in its upper directory: overlayfs mounted
-    /// in a user namespace (`userxattr`) writes `user.overlay.opaque`.
+    /// in a user namespace (`userxattr`: --userns private, and every container of an
+    /// ordinary user's) writes `user.overlay.opaque`.
     pub fn opaque_xattr(&self) -> &'static str {
-        super::overlay::opaque_xattr(self.record.userns.is_some())
+        super::overlay::opaque_xattr(self.record.userns.is_some() || crate::host::rootless())
     }
     pub fn state(&self) -> State {
         State::read(&self.dir)
