@@ -330,6 +330,7 @@ fn what_needs_root_is_refused_in_one_sentence_before_anything_is_made() {
     let u = User::make("d", Some(500000));
     for (args, says) in [
         (vec!["--network", "bridge"], "--network bridge needs root"),
+        (vec!["-p", "8080:80"], "-p needs root"),
         (
             vec!["--memory", "32m"],
             "--memory, --cpus and --pids need root",

@@ -161,7 +161,6 @@ pub(super) fn plan_with(a: &RunArgs, sys: &Sys, existing: Option<Existing>) -> R
         None => NetworkMode::None,
         Some(name) => NetworkMode::parse(name)?,
     };
-    let publish = crate::stages::network::parse_publish_all(&a.publish, &network)?;
     let limits = Limits::parse(&a.limit_spec())?;
     let limits = (!limits.controllers().is_empty()).then_some(limits);
     // Without root: what needs it refused in one sentence, and no cgroup of its own.
@@ -174,11 +173,12 @@ pub(super) fn plan_with(a: &RunArgs, sys: &Sys, existing: Option<Existing>) -> R
         let host = crate::host::cgroups::CgroupHost::current();
         ids.cgroups = (limits.as_ref()).and_then(|l| rootless::delegated(&host, &l.controllers()));
         let refused = limits.is_some() && ids.cgroups.is_none();
-        rootless::refuse(&network, !publish.is_empty(), refused, private)?;
+        rootless::refuse(&network, !a.publish.is_empty(), refused, private)?;
         if ids.cgroups.is_none() {
             stages.retain(|s| *s != Stage::Cgroup);
         }
     }
+    let publish = crate::stages::network::parse_publish_all(&a.publish, &network)?;
     let userns = match (userns::parse_mode(a.userns.as_deref())?, recorded) {
         (false, _) => None,
         (true, Some(m)) => Some(m),
