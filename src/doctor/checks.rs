@@ -267,7 +267,7 @@ impl Facts {
             iptables: on_path("iptables"),
             nft: on_path("nft"),
             rootless: (euid != 0)
-                .then(|| super::rootless::Facts::gather(cgroups.v2_mount.as_deref())),
+                .then(|| super::rootless::Facts::gather(&cgroups)),
             cgroups,
             busybox,
         }

@@ -2,6 +2,7 @@
 //! ordinary user (see run/rootless.rs), each with what to do.
 
 use super::checks::{Check, Status};
+use crate::host::cgroups::CgroupHost;
 use crate::store::idmap::Range;
 use serde::Serialize;
 use std::path::{Path, PathBuf};
@@ -53,24 +54,14 @@ fn writable(p: &Path) -> bool {
     nix::unistd::access(p, nix::unistd::AccessFlags::W_OK).is_ok()
 }
 
-/// The user's cgroup v2 directory (from /proc/self/cgroup), if they may write it.
-fn delegated(v2_mount: Option<&Path>) -> Option<(PathBuf, Vec<String>)> {
-    let text = std::fs::read_to_string("/proc/self/cgroup").ok()?;
-    let rel = text.lines().find_map(|l| l.strip_prefix("0::"))?;
-    let dir = v2_mount?.join(rel.trim_start_matches('/'));
-    if !writable(&dir) || !writable(&dir.join("cgroup.procs")) {
-        return None;
-    }
-    let controllers = std::fs::read_to_string(dir.join("cgroup.controllers"))
-        .unwrap_or_default()
-        .split_whitespace()
-        .map(String::from)
-        .collect();
-    Some((dir, controllers))
+/// The cgroup v2 subtree delegated to the user, as `run` finds it, and its controllers.
+fn delegated(host: &CgroupHost) -> Option<(PathBuf, Vec<String>)> {
+    let d = crate::run::rootless::delegated(host, &[])?;
+    Some((d.v2_mount?, d.v2_controllers))
 }
 
 impl Facts {
-    pub fn gather(v2_mount: Option<&Path>) -> Facts {
+    pub fn gather(host: &CgroupHost) -> Facts {
         let uid = crate::sys::quiet::euid();
         let user = nix::unistd::User::from_uid(uid.into())
             .ok()
@@ -95,7 +86,7 @@ impl Facts {
             subgid: range("/etc/subgid"),
             newuidmap: helper("newuidmap"),
             newgidmap: helper("newgidmap"),
-            delegated: delegated(v2_mount),
+            delegated: delegated(host),
             data_dir,
             data_writable,
             user,
