@@ -50,6 +50,7 @@ const COMMON: &[&str] = &[
 /// subtree.
 const V2_ONLY: &[&str] = &[
     "clone-into-cgroup",
+    "rootless-doctor",
     "rootless-root",
     "rootless-memory-limit",
     "rootless-delegated",

@@ -266,8 +266,7 @@ impl Facts {
             ip_forward: crate::host::read_trimmed("/proc/sys/net/ipv4/ip_forward"),
             iptables: on_path("iptables"),
             nft: on_path("nft"),
-            rootless: (euid != 0)
-                .then(|| super::rootless::Facts::gather(&cgroups)),
+            rootless: (euid != 0).then(|| super::rootless::Facts::gather(&cgroups)),
             cgroups,
             busybox,
         }

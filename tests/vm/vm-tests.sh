@@ -171,6 +171,8 @@ if [ "$layout" = v2 ]; then
         sh -c 'echo $$ >/sys/fs/cgroup/deleg/shell/cgroup.procs && exec su -s /bin/sh -- gbuser /tmp/u/gb.sh "$@"' as_user "$@" >$out 2>$err
         rc=$?
     }
+    as_user doctor
+    want rootless-doctor "cgroup v2 $d is delegated to you, with" $out
     as_user run --rm --memory $mem busybox sh -c "id -u; cat $memmax"
     want_line rootless-root 0 $out
     want_line rootless-memory-limit 33554432 $out
