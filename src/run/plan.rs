@@ -163,7 +163,8 @@ pub(super) fn plan_with(a: &RunArgs, sys: &Sys, existing: Option<Existing>) -> R
     };
     let limits = Limits::parse(&a.limit_spec())?;
     let limits = (!limits.controllers().is_empty()).then_some(limits);
-    // Without root: what needs it refused in one sentence, and no cgroup of its own.
+    // Without root: what needs it refused in one sentence, and a cgroup of its own only
+    // in a subtree delegated to the user.
     let mut rootless = match crate::host::rootless() {
         true => Some(rootless::load()?),
         false => None,
