@@ -47,7 +47,8 @@ pub fn undo(sys: &Sys, resource: &Resource) -> Result<()> {
         }
         Resource::Dir { path } => {
             if path.exists() {
-                sys.remove_tree(path)?;
+                let removed = sys.remove_tree(path);
+                crate::run::rootless::or_inside(sys, path, removed)?;
             }
             Ok(())
         }

@@ -7,7 +7,8 @@
 //!
 //! One file per entry under `$STATE/journal/`, written whole with a rename, so that a crash
 //! never leaves half an entry. `$STATE` is `$GLASSBOX_STATE_DIR` or `/run/glassbox` (a tmpfs on
-//! most systems: a reboot forgets what a reboot undid anyway).
+//! most systems: a reboot forgets what a reboot undid anyway); an ordinary user's is
+//! `$XDG_RUNTIME_DIR/glassbox`, else `/tmp/glassbox-UID`.
 
 use crate::error::{Error, Result};
 use serde::{Deserialize, Serialize};
@@ -193,14 +194,55 @@ pub struct Journal {
 
 /// glassbox's state directory.
 pub fn state_dir() -> PathBuf {
-    std::env::var_os("GLASSBOX_STATE_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from("/run/glassbox"))
+    if let Some(d) = std::env::var_os("GLASSBOX_STATE_DIR") {
+        return PathBuf::from(d);
+    }
+    if crate::host::rootless() {
+        // An ordinary user's: $XDG_RUNTIME_DIR (theirs, a tmpfs), else one in /tmp.
+        return crate::host::env_dir("XDG_RUNTIME_DIR")
+            .map(|d| d.join("glassbox"))
+            .unwrap_or_else(|| {
+                PathBuf::from(format!("/tmp/glassbox-{}", crate::sys::quiet::euid()))
+            });
+    }
+    PathBuf::from("/run/glassbox")
+}
+
+/// An ordinary user's state directory is made 0700 and must be theirs: in /tmp another user
+/// could have made it first, and would then steer what `cleanup` removes.
+fn own_private_dir(dir: &Path) -> Result<()> {
+    use std::os::unix::fs::{DirBuilderExt, MetadataExt};
+    let made = std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir);
+    let meta = made
+        .and_then(|()| std::fs::symlink_metadata(dir))
+        .map_err(|e| {
+            Error::io(
+                format!("cannot create glassbox's state directory {}", dir.display()),
+                &e,
+                "set XDG_RUNTIME_DIR or GLASSBOX_STATE_DIR to a directory of your own",
+            )
+        })?;
+    if !meta.is_dir() || meta.uid() != crate::sys::quiet::euid() || meta.mode() & 0o022 != 0 {
+        return Err(Error::new(
+            format!(
+                "glassbox's state directory {} is not a directory of yours that only you can write",
+                dir.display()
+            ),
+            "set XDG_RUNTIME_DIR or GLASSBOX_STATE_DIR to a directory of your own",
+        ));
+    }
+    Ok(())
 }
 
 impl Journal {
     /// The journal in the state directory, created if missing.
     pub fn open() -> Result<Journal> {
+        if crate::host::rootless() {
+            own_private_dir(&state_dir())?;
+        }
         Self::at(&state_dir().join("journal"))
     }
 

@@ -75,6 +75,8 @@ pub fn ends_on_closed_pipe(c: &Command) -> bool {
 
 /// Run one subcommand; returns the exit code.
 pub fn dispatch(cli: &Cli) -> Result<i32> {
+    // Settled now, before any child of ours becomes root of a user namespace.
+    host::rootless();
     let narrator = Narrator::new(&narrate_opts(&cli.global))?;
     let sys = if cli.global.dry_run {
         Sys::dry(&narrator)

@@ -257,7 +257,8 @@ fn rm(sys: &Sys, c: &Container, force: bool) -> Result<()> {
         .with_code(1));
     }
     remove_leftovers(sys, c)?;
-    crate::store::containers::remove_dir(c)?;
+    let removed = crate::store::containers::remove_dir(c);
+    crate::run::rootless::or_inside(sys, &c.dir, removed)?;
     sys.narrator.note(&format!(
         "rm -rf {} (its writable layer, log and state)",
         c.dir.display()

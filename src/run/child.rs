@@ -98,6 +98,9 @@ pub(super) fn child(
         // First: a change of credentials clears the parent-death signal set below.
         userns::become_root(sys)?;
     }
+    if let Some(ids) = &plan.rootless {
+        super::rootless::become_root(sys, ids)?;
+    }
     sys.set_parent_death_signal(
         libc::SIGKILL,
         "if glassbox dies, the container dies with it: nothing is left running unwatched",
@@ -114,6 +117,7 @@ pub(super) fn child(
             cgroupns::unshare(sys, &view)?;
             Some(view)
         }
+        None if plan.rootless.is_some() => None,
         None => {
             n.note("--skip cgroup: no cgroup of its own and no cgroup namespace: /proc/self/cgroup shows glassbox's cgroups by their host paths, and /sys/fs/cgroup stays empty");
             None

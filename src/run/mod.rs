@@ -26,6 +26,7 @@ pub(crate) mod detach;
 mod parent;
 mod plan;
 pub mod rootfs;
+pub mod rootless;
 mod step;
 pub mod userns;
 pub mod volumes;
@@ -43,15 +44,6 @@ pub const STOP_GRACE_SECS: u32 = 3;
 pub fn main(a: &RunArgs, sys: &Sys) -> Result<i32> {
     sys.close_inherited("a descriptor inherited from the caller must not reach the container")?;
     let plan = plan(a, sys)?;
-    sys.require(|| {
-        if crate::host::is_root() {
-            return Ok(());
-        }
-        Err(Error::new(
-            "glassbox run needs root: it makes namespaces, mounts and cgroups",
-            "run it with sudo, or see the whole plan without root: glassbox run --dry-run …",
-        ))
-    })?;
     if a.detach && (a.tty || a.interactive || a.step) {
         return Err(Error::usage(
             "-d cannot be combined with -i, -t or --step: a detached container has no terminal to read",

@@ -2,7 +2,9 @@
 //! cgroups and network, lets the child go, forwards signals, waits, reports how the command
 //! ended and undoes what it made, on every path.
 
-use super::{child, config, console, detach, rootfs, step, userns, Plan, STOP_GRACE_SECS};
+use super::{
+    child, config, console, detach, rootfs, rootless, step, userns, Plan, STOP_GRACE_SECS,
+};
 use crate::cli::RunArgs;
 use crate::error::Result;
 use crate::journal::Journal;
@@ -116,6 +118,9 @@ pub(super) fn run_container(
     if let Some(m) = &plan.userns {
         userns::announce(sys, m);
     }
+    if let Some(ids) = &plan.rootless {
+        rootless::announce(sys, ids);
+    }
     if plan.has(Stage::Rootfs) {
         step::pause(sys, plan, Stage::Rootfs, None);
         // Recorded before it is filled: if preparing fails, --rm still removes the directory.
@@ -136,7 +141,9 @@ pub(super) fn run_container(
         step::pause(sys, plan, Stage::Cgroup, None);
         // Without limits too, as docker does: a cgroup of its own to hold, count and kill
         // its processes, and to be the root of its cgroup namespace.
-        let host = crate::host::cgroups::CgroupHost::current();
+        // Without root, the subtree delegated to the user stands in for the host's tree.
+        let delegated = plan.rootless.as_ref().and_then(|r| r.cgroups.clone());
+        let host = delegated.unwrap_or_else(crate::host::cgroups::CgroupHost::current);
         let limits = plan.limits.clone().unwrap_or_default();
         let cp = if plan.confine_devices {
             cgroups::plan_container(&host, &limits, &plan.cgroup_name())?
@@ -224,6 +231,13 @@ pub(super) fn run_container(
                 );
                 userns::write_maps(sys, None, m)?;
             }
+            if let (true, Some(ids)) = (sys.dry_run(), &plan.rootless) {
+                n.stage(
+                    "run",
+                    "the parent prepares what the child cannot do for itself",
+                );
+                rootless::write_maps(sys, None, ids)?;
+            }
             let log = detached.as_ref().map(|d| d.log_fd());
             let console = console
                 .as_ref()
@@ -251,6 +265,9 @@ pub(super) fn run_container(
             let prepared = (|| -> Result<()> {
                 if let Some(m) = &plan.userns {
                     userns::write_maps(sys, Some(pid), m)?;
+                }
+                if let Some(ids) = &plan.rootless {
+                    rootless::write_maps(sys, Some(pid), ids)?;
                 }
                 if let (Some(cp), Some(_)) = (&cgroup_plan, &plan.userns) {
                     // In a user namespace the child cannot enter its cgroups v1 itself: to

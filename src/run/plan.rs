@@ -1,7 +1,7 @@
 //! `run`'s plan: every flag checked and settled into one value before the first syscall
 //! (a bad flag changes nothing). The parent and the child carry it out.
 
-use super::{config, rootfs, userns};
+use super::{config, rootfs, rootless, userns};
 use crate::cli::RunArgs;
 use crate::error::{Error, Result};
 use crate::stages::cgroups::limits::Limits;
@@ -50,6 +50,8 @@ pub struct Plan {
     pub remove_after: bool,
     /// `--userns private`: the ids of the container's user namespace (None: the host's).
     pub userns: Option<crate::store::idmap::Mapping>,
+    /// glassbox runs as an ordinary user: the ids of the container's user namespace.
+    pub rootless: Option<rootless::Ids>,
 }
 
 impl Plan {
@@ -83,7 +85,7 @@ impl Plan {
             f |= libc::CLONE_NEWNET;
         }
         // Made first by the kernel: every other new namespace then belongs to it.
-        if self.userns.is_some() {
+        if self.userns.is_some() || self.rootless.is_some() {
             f |= libc::CLONE_NEWUSER;
         }
         f
@@ -156,7 +158,7 @@ type Existing = (
 );
 
 pub(super) fn plan_with(a: &RunArgs, sys: &Sys, existing: Option<Existing>) -> Result<Plan> {
-    let stages = config::stages(&a.skip, &a.only)?;
+    let mut stages = config::stages(&a.skip, &a.only)?;
     let (id, image, recorded, recorded_volumes) = match existing {
         // A record made before volumes were recorded: its flags are settled again.
         Some((id, image, m, v)) => (id, Some(image), m, Some(v).filter(|v| !v.is_empty())),
@@ -177,6 +179,24 @@ pub(super) fn plan_with(a: &RunArgs, sys: &Sys, existing: Option<Existing>) -> R
         None => NetworkMode::None,
         Some(name) => NetworkMode::parse(name)?,
     };
+    let limits = Limits::parse(&a.limit_spec())?;
+    let limits = (!limits.controllers().is_empty()).then_some(limits);
+    // Without root: what needs it refused in one sentence, and a cgroup of its own only
+    // in a subtree delegated to the user.
+    let mut rootless = match crate::host::rootless() {
+        true => Some(rootless::load()?),
+        false => None,
+    };
+    if let Some(ids) = rootless.as_mut() {
+        let private = userns::parse_mode(a.userns.as_deref())?;
+        let host = crate::host::cgroups::CgroupHost::current();
+        ids.cgroups = (limits.as_ref()).and_then(|l| rootless::delegated(&host, &l.controllers()));
+        let refused = limits.is_some() && ids.cgroups.is_none();
+        rootless::refuse(&network, !a.publish.is_empty(), refused, private)?;
+        if ids.cgroups.is_none() {
+            stages.retain(|s| *s != Stage::Cgroup);
+        }
+    }
     let publish = crate::stages::network::parse_publish_all(&a.publish, &network)?;
     if let (NetworkMode::Container(..), Some(_)) = (&network, &a.userns) {
         return Err(Error::usage(
@@ -217,8 +237,6 @@ pub(super) fn plan_with(a: &RunArgs, sys: &Sys, existing: Option<Existing>) -> R
         .map(|t| parse_tmpfs(t))
         .collect::<Result<Vec<_>>>()?;
     let security = SecurityPlan::from_opts(&a.security.spec())?;
-    let limits = Limits::parse(&a.limit_spec())?;
-    let limits = (!limits.controllers().is_empty()).then_some(limits);
     if a.tty {
         use std::io::IsTerminal;
         if !std::io::stdin().is_terminal() {
@@ -290,6 +308,14 @@ pub(super) fn plan_with(a: &RunArgs, sys: &Sys, existing: Option<Existing>) -> R
         // sysfs belongs to a network namespace: the host's cannot be mounted from inside.
         filesystems.retain(|f| f != "sys");
     }
+    let mut user = user;
+    if let Some(ids) = &rootless {
+        rootless::refuse_user(user, ids)?;
+        if ids.ranges.is_none() {
+            // Root already, and setgroups(2) is denied: there is no one else to become.
+            user = None;
+        }
+    }
     let unmasked = a.security.spec().systempaths_unconfined();
     let mut volumes = super::volumes::resolve(a, &id, &image.config, recorded_volumes.as_deref())?;
     tmpfs.append(&mut volumes.tmpfs);
@@ -324,17 +350,20 @@ pub(super) fn plan_with(a: &RunArgs, sys: &Sys, existing: Option<Existing>) -> R
         dns,
         aliases: a.network_alias.clone(),
         limits,
-        confine_devices: !a.security.privileged,
+        confine_devices: !a.security.privileged && rootless.is_none(),
         security,
         mounts,
         volumes: volumes.attached,
         read_only: a.read_only,
-        overlay: !a.no_overlay && rootfs::overlay_supported(),
+        overlay: !a.no_overlay
+            && rootfs::overlay_supported()
+            && (rootless.is_none() || rootless::overlay_in_userns()),
         tmpfs,
         interactive: a.interactive,
         tty: a.tty,
         step: a.step,
         remove_after: a.rm,
         userns,
+        rootless,
     })
 }

@@ -261,7 +261,7 @@ pub fn overlay_options(fs: &ContainerFs, plan: &Plan) -> String {
     let lower = lowerdir(fs, plan);
     // In a user namespace overlayfs may not write its trusted.* xattrs: userxattr has it
     // keep its markers (opaque directories) in user.overlay.* instead.
-    let userxattr = if plan.userns.is_some() {
+    let userxattr = if plan.userns.is_some() || plan.rootless.is_some() {
         "userxattr,"
     } else {
         ""
@@ -284,7 +284,8 @@ pub fn remove(sys: &Sys, journal: Option<&Journal>, fs: ContainerFs) {
     if sys.dry_run() {
         return;
     }
-    match crate::store::containers::remove_container_dir(&fs.dir) {
+    let removed = crate::store::containers::remove_container_dir(&fs.dir);
+    match super::rootless::or_inside(sys, &fs.dir, removed) {
         Ok(()) => {
             sys.narrator.note(&format!(
                 "rm -rf {} (the container's writable layer)",
