@@ -190,6 +190,8 @@ pub struct Entry {
 
 pub struct Journal {
     dir: PathBuf,
+    /// False for a dry run's journal: it reads the entries (leases, ports) but writes none.
+    writes: bool,
 }
 
 /// glassbox's state directory.
@@ -259,7 +261,17 @@ impl Journal {
         })?;
         Ok(Journal {
             dir: dir.to_path_buf(),
+            writes: true,
         })
+    }
+
+    /// The journal as a dry run sees it: what is recorded is read, nothing is written (not
+    /// even its directory), and an entry "recorded" gets an id that names no file.
+    pub fn read_only() -> Journal {
+        Journal {
+            dir: state_dir().join("journal"),
+            writes: false,
+        }
     }
 
     pub fn dir(&self) -> &Path {
@@ -296,6 +308,9 @@ impl Journal {
             },
             resource,
         };
+        if !self.writes {
+            return Ok(id);
+        }
         let text = serde_json::to_vec_pretty(&entry).expect("a journal entry serializes");
         let tmp = self.dir.join(format!(".{id}.tmp"));
         let fail = |e: std::io::Error| {
@@ -316,6 +331,9 @@ impl Journal {
 
     /// Strike off an entry once its change is undone. Striking a missing entry is fine.
     pub fn strike(&self, id: &str) {
+        if !self.writes {
+            return;
+        }
         let _ = std::fs::remove_file(self.dir.join(format!("{id}.json")));
     }
 

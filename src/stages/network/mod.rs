@@ -330,7 +330,7 @@ impl Wiring {
 pub fn prepare(sys: &Sys, name: &str, ip: Option<&str>, publish: &[Publish]) -> Result<Wiring> {
     let n = sys.narrator;
     let net = config::find(name)?;
-    let journal = Journal::open()?;
+    let journal = sys.journal_to_plan()?;
     for p in publish.iter().filter(|p| p.host != 0) {
         ports::check_free(p)?;
     }
