@@ -42,8 +42,8 @@ pub fn print_table(rows: &[Vec<String>]) {
     }));
 }
 
-/// The part of a container's record that ps shows: serde skips the rest (the run flags,
-/// the image config) without building it.
+/// The part of a container's record that ps shows: serde skips the rest (the image
+/// config) without building it. Its ports are in its config.json.
 #[derive(Deserialize)]
 struct Row {
     id: String,
@@ -51,13 +51,6 @@ struct Row {
     image: String,
     command: Vec<String>,
     created: u64,
-    args: RowArgs,
-}
-
-#[derive(Deserialize)]
-struct RowArgs {
-    #[serde(default)]
-    publish: Vec<String>,
 }
 
 /// The command as docker ps shows it: quoted, cut to 20 characters with an ellipsis.
@@ -128,7 +121,7 @@ pub fn main(a: &PsArgs, ids_only: bool) -> Result<i32> {
             short_command(&c.command),
             format!("{} ago", ago(now, Some(c.created))),
             status,
-            ports(&c.args.publish),
+            ports(&crate::store::containers::published(&dir)),
             c.name,
         ]);
     }

@@ -60,16 +60,24 @@ pub fn main(a: &RunArgs, sys: &Sys) -> Result<i32> {
         Some(Journal::open()?)
     };
     parent::announce(sys, &plan);
-    let container = if sys.dry_run() {
+    // What runs is the plan config.json says, read back from the file (the dry run's
+    // from the text it shows): the spec is the container, as runc would run it.
+    let (plan, container) = if sys.dry_run() {
         crate::spec::file::show(sys, &plan)?;
-        None
+        (
+            plan.through_spec(&crate::store::container_dir(&plan.id))?,
+            None,
+        )
     } else {
         let removal = if a.rm {
             rootfs::journal_removal(journal.as_ref(), &plan.id)?
         } else {
             None
         };
-        Some((parent::create_container(a, &plan)?, removal))
+        let c = parent::create_container(&plan)?;
+        let mut read = Plan::from_spec(&c.spec()?, &c.dir)?;
+        read.step = a.step;
+        (read, Some((c, removal)))
     };
     match container {
         Some((c, removal)) if a.detach => detach::start(sys, &c, true, |det| {

@@ -110,16 +110,42 @@ fn glassbox_only(plan: &Plan) -> HashMap<String, String> {
     if !publish.is_empty() {
         a.insert(key::PUBLISH.into(), publish.join(","));
     }
+    let json = |v: serde_json::Value| v.to_string();
+    a.insert(
+        key::IMAGE_ROOTFS.into(),
+        plan.image.rootfs.to_string_lossy().into_owned(),
+    );
+    a.insert(
+        key::IMAGE_LAYERS.into(),
+        json(serde_json::json!(plan.image.layers)),
+    );
+    a.insert(
+        key::IMAGE_CONFIG.into(),
+        json(serde_json::to_value(&plan.image.config).expect("serialisable")),
+    );
+    if plan.remove_after {
+        a.insert(key::REMOVE.into(), "true".into());
+    }
+    if !plan.has(Stage::Namespaces) {
+        a.insert(key::HOSTNAME.into(), plan.hostname.clone());
+    }
+    if let Some(m) = &plan.userns {
+        a.insert(key::USERNS_SOURCE.into(), m.source.clone());
+    }
     a
 }
 
 fn process(plan: &Plan) -> Result<oci_spec::runtime::Process> {
     let (uid, gid) = plan.user.unwrap_or((0, 0));
-    let user = UserBuilder::default()
+    let mut user = UserBuilder::default()
         .uid(uid)
         .gid(gid)
         .build()
         .map_err(bug)?;
+    // A user of its own (-u, or the image's): no supplementary groups, as glassbox's setgroups.
+    if plan.user.is_some() {
+        user.set_additional_gids(Some(Vec::new()));
+    }
     let secure = plan.has(Stage::Security);
     let set = capabilities(kept_caps(plan));
     // A non-zero uid loses its permitted and effective sets at setuid, as in glassbox (and
@@ -165,7 +191,7 @@ fn kept_caps(plan: &Plan) -> u64 {
 
 /// The capabilities any process here may ever hold (CapBnd; a sandboxed host may lack
 /// some): glassbox cannot pass on more, and runc refuses to start when asked for more.
-fn bounding_set() -> u64 {
+pub(crate) fn bounding_set() -> u64 {
     std::fs::read_to_string("/proc/self/status")
         .ok()
         .and_then(|s| {
@@ -233,7 +259,7 @@ fn mount_list(plan: &Plan) -> Vec<Mount> {
 }
 
 /// One of the mount stage's filesystems, with the flags and data it mounts it with.
-fn filesystem(name: &str, tmp_size: &str) -> Mount {
+pub(super) fn filesystem(name: &str, tmp_size: &str) -> Mount {
     let o = |s: &[&str]| s.iter().map(|x| x.to_string()).collect::<Vec<_>>();
     match name {
         "proc" => mount("/proc", "proc", "proc", &o(&["nosuid", "nodev", "noexec"])),

@@ -188,7 +188,7 @@ pub struct Plan {
 }
 
 /// What to mount, as `glassbox mount` and `run` ask for it: checked by [`plan`].
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct MountSpec {
     /// The root filesystem the mounts go into (None: the current root).
     pub root: Option<PathBuf>,
