@@ -192,7 +192,7 @@ fn split_mounts(mounts: &[Mount], rootfs: bool) -> (Vec<String>, Vec<String>, Tm
 }
 
 /// The cgroup limits in the resources (None: none asked for).
-fn limits(r: &LinuxResources) -> Option<Limits> {
+pub(crate) fn limits(r: &LinuxResources) -> Option<Limits> {
     let memory = r.memory().as_ref();
     let cpu = r.cpu().as_ref();
     let l = Limits {
