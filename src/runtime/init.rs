@@ -289,6 +289,9 @@ fn mount_one(sys: &Sys, root: &Path, m: &Mount) -> Result<()> {
         return Ok(());
     };
     let at = t.at();
+    if typ == "cgroup" {
+        return cgroups(sys, root, &at, &dest, flags);
+    }
     let (fstype, first) = match typ.as_str() {
         _ if bind => (None, libc::MS_BIND | (flags & libc::MS_REC)),
         // In its cgroup namespace the container sees its own cgroups as the root.
@@ -344,6 +347,87 @@ fn mount_one(sys: &Sys, root: &Path, m: &Mount) -> Result<()> {
                     .map(String::as_str)
                     .unwrap_or("private")
             ),
+        )?;
+    }
+    Ok(())
+}
+
+/// A `cgroup` mount as runc makes it: on a host with cgroup v1 hierarchies a tmpfs holding
+/// each hierarchy (in the container's cgroup namespace each shows its own cgroup as the
+/// root), else cgroup2.
+fn cgroups(sys: &Sys, root: &Path, at: &Path, dest: &str, flags: libc::c_ulong) -> Result<()> {
+    let host = crate::host::cgroups::CgroupHost::current();
+    let flags = flags & !(libc::MS_BIND | libc::MS_REC);
+    let mount =
+        |source: &str, target: &Path, fstype: &str, flags, data: Option<&str>, why: &str| {
+            sys.mount(
+                &MountArgs {
+                    source: Some(source),
+                    target,
+                    fstype: Some(fstype),
+                    flags,
+                    data,
+                },
+                why,
+                &format!(
+                    "mount -t {fstype} -o {} {source} {}",
+                    data.unwrap_or("defaults"),
+                    target.display()
+                ),
+            )
+        };
+    if host.v1_hierarchies.is_empty() {
+        return mount(
+            "cgroup",
+            at,
+            "cgroup2",
+            flags,
+            None,
+            &format!("the container's cgroups at {dest} (cgroup v2)"),
+        );
+    }
+    mount(
+        "tmpfs",
+        at,
+        "tmpfs",
+        flags & !libc::MS_RDONLY,
+        Some("mode=755"),
+        &format!("{dest}: a tmpfs to hold one mount per cgroup v1 hierarchy, as on the host"),
+    )?;
+    // The descriptor found before is the directory under the tmpfs: look it up again.
+    let top = target_fd(sys, root, dest, false)?
+        .ok_or_else(|| Error::new(format!("{dest} is gone"), "check the root filesystem"))?;
+    let at = &top.at();
+    for (ctrls, host_mount) in &host.v1_hierarchies {
+        let name = host_mount
+            .file_name()
+            .unwrap_or_default()
+            .to_string_lossy()
+            .into_owned();
+        let data = if ctrls.is_empty() {
+            format!("none,name={name}")
+        } else {
+            ctrls.join(",")
+        };
+        let target = at.join(&name);
+        sys.mkdir(
+            &target,
+            0o755,
+            &format!("the mount point of the {name} hierarchy"),
+        )?;
+        mount("cgroup", &target, "cgroup", flags, Some(&data), &format!("the {name} hierarchy: in the container's cgroup namespace its own cgroup is the root"))?;
+    }
+    if flags & libc::MS_RDONLY != 0 {
+        sys.mount(
+            &MountArgs {
+                source: None,
+                target: at,
+                fstype: None,
+                flags: libc::MS_REMOUNT | flags,
+                data: Some("mode=755"),
+            },
+            &format!("{dest} read-only, now that its hierarchies are in"),
+            &format!("mount -o remount,ro {dest}"),
         )?;
     }
     Ok(())
@@ -552,6 +636,7 @@ fn become_command(sys: &Sys, spec: &Spec) -> Result<std::convert::Infallible> {
         install(sys)?;
     }
     sys.chdir_no_magiclinks(p.cwd(), "process.cwd")?;
+    sys.cloexec_from(3, "only stdio crosses into the container's command")?;
     let args = p.args().clone().unwrap_or_default();
     let env = p.env().clone().unwrap_or_default();
     sys.exec_env(&args, Some(&env), "the container's command (process.args)")

@@ -168,7 +168,6 @@ pub fn create(sys: &Sys, root: &Path, a: &CreateArgs) -> Result<i32> {
 fn create_in(sys: &Sys, root: &Path, a: &CreateArgs, b: &Bundle) -> Result<i32> {
     let fifo = state::fifo(root, &a.id);
     sys.mkfifo(&fifo, "create waits here: the container's process opens it and blocks until start opens the other end")?;
-    sys.close_inherited("only stdio crosses into the container")?;
     let cp = cgroup_plan(b, &a.id)?;
     let mut made = cgroups::apply(sys, None, &cp)?;
     let flags = super::init::clone_flags(&b.spec);
