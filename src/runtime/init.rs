@@ -315,6 +315,9 @@ fn mount_one(sys: &Sys, root: &Path, m: &Mount) -> Result<()> {
             dest
         ),
     )?;
+    // The descriptor found before is what lies under the new mount: look it up again.
+    let now = target_fd(sys, root, &dest, false)?;
+    let at = now.as_ref().map(|t| t.at()).unwrap_or(at);
     let extra = flags & !(libc::MS_BIND | libc::MS_REC);
     if bind && extra != 0 {
         sys.mount(

@@ -346,6 +346,12 @@ pub fn kill(sys: &Sys, root: &Path, id: &str, sig: &str, all: bool) -> Result<i3
 }
 
 pub fn delete(sys: &Sys, root: &Path, id: &str, force: bool) -> Result<i32> {
+    // As runc: --force on a container that is not there is done already.
+    if force && !state::dir(root, id).join("state.json").exists() {
+        state::check_id(id)?;
+        let _ = std::fs::remove_dir_all(state::dir(root, id));
+        return Ok(0);
+    }
     let s = State::load(root, id)?;
     if s.status() == "running" && !force {
         return Err(Error::usage(

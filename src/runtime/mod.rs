@@ -122,16 +122,27 @@ pub fn main(args: &[String]) -> i32 {
             return if e.use_stderr() { 1 } else { 0 };
         }
     };
-    if let Some(log) = &cli.log {
-        if let Err(e) = crate::narrate::narrate_to_file(log, cli.log_format == LogFormat::Json) {
+    // The narration goes to --log, or to GLASSBOX_NARRATE (a file the learner can tail -f
+    // while an engine works), or to a terminal. An engine reads the runtime's stderr as its
+    // error message: there it says nothing but errors.
+    let narrate = std::env::var_os("GLASSBOX_NARRATE").map(PathBuf::from);
+    let to_file = match (&cli.log, &narrate) {
+        (Some(log), _) => Some((log, cli.log_format == LogFormat::Json)),
+        (None, Some(file)) => Some((file, false)),
+        _ => None,
+    };
+    if let Some((file, json)) = to_file {
+        if let Err(e) = crate::narrate::narrate_to_file(file, json) {
             eprintln!(
                 "glassbox runtime: cannot open the log {}: {e}",
-                log.display()
+                file.display()
             );
             return 1;
         }
     }
-    match run(&cli) {
+    let quiet =
+        to_file.is_none() && !cli.debug && !std::io::IsTerminal::is_terminal(&std::io::stderr());
+    match run(&cli, quiet) {
         Ok(code) => code,
         Err(e) => {
             crate::narrate::log_error(&e);
@@ -144,7 +155,7 @@ pub fn main(args: &[String]) -> i32 {
     }
 }
 
-fn run(cli: &Cli) -> Result<i32> {
+fn run(cli: &Cli, quiet: bool) -> Result<i32> {
     if cli.systemd_cgroup {
         return Err(Error::usage(
             "--systemd-cgroup is not supported: glassbox makes the container's cgroups itself, through the cgroup filesystem",
@@ -154,6 +165,8 @@ fn run(cli: &Cli) -> Result<i32> {
     let opts = crate::narrate::NarrateOpts {
         level: if cli.debug {
             crate::narrate::Level::Verbose
+        } else if quiet {
+            crate::narrate::Level::Quiet
         } else {
             crate::narrate::Level::Normal
         },
