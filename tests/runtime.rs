@@ -289,3 +289,25 @@ fn bad_bundles_are_refused_in_one_sentence() {
         "the mount destination /escape/x climbs out of the root filesystem through the symlink",
     );
 }
+
+#[test]
+fn called_as_glassbox_runc_it_speaks_as_runc() {
+    let dir = tempfile::tempdir().unwrap();
+    let named = dir.path().join("glassbox-runc");
+    std::os::unix::fs::symlink(bin(), &named).unwrap();
+    let o = Command::new(&named).arg("features").output().unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["ociVersionMax"], oci_spec::runtime::VERSION);
+    assert_eq!(v["linux"]["cgroup"]["systemd"], false);
+    let o = Command::new(&named)
+        .args(["--systemd-cgroup", "list"])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stderr(&o).contains("--systemd-cgroup is not supported"),
+        "{}",
+        stderr(&o)
+    );
+}

@@ -266,24 +266,22 @@ fn mount_one(sys: &Sys, root: &Path, m: &Mount) -> Result<()> {
         && source.as_ref().is_some_and(|s| Path::new(s).is_file())
         && target_fd(sys, root, &dest, false)?.is_none()
     {
-        {
-            let parent = Path::new(&dest).parent().unwrap_or(Path::new("/"));
-            let p = target_fd(sys, root, &parent.to_string_lossy(), true)?.ok_or_else(|| {
-                Error::new(
-                    format!("cannot make {}", parent.display()),
-                    "check the root filesystem",
-                )
-            })?;
-            let name = Path::new(&dest).file_name().unwrap_or_default();
-            let at = p.at().join(name);
-            std::fs::File::create(&at).map_err(|e| {
-                Error::io(
-                    format!("cannot make the mount point {dest}"),
-                    &e,
-                    "check the root filesystem",
-                )
-            })?;
-        }
+        let parent = Path::new(&dest).parent().unwrap_or(Path::new("/"));
+        let p = target_fd(sys, root, &parent.to_string_lossy(), true)?.ok_or_else(|| {
+            Error::new(
+                format!("cannot make {}", parent.display()),
+                "check the root filesystem",
+            )
+        })?;
+        let name = Path::new(&dest).file_name().unwrap_or_default();
+        let at = p.at().join(name);
+        std::fs::File::create(&at).map_err(|e| {
+            Error::io(
+                format!("cannot make the mount point {dest}"),
+                &e,
+                "check the root filesystem",
+            )
+        })?;
     }
     let Some(t) = target_fd(sys, root, &dest, true)? else {
         return Ok(());
