@@ -33,12 +33,14 @@ impl Podman {
     }
 
     /// `podman --runtime RUNTIME run --rm IMAGE sh -c SCRIPT`: its stdout.
-    fn run(&self, runtime: &Path, script: &str) -> String {
+    fn run(&self, runtime: &Path, flags: &[&str], script: &str) -> String {
         let o = self
             .cmd()
             .arg("--runtime")
             .arg(runtime)
             .args(["run", "--rm", "--network", "none"])
+            .args(flags)
+            .stdin(std::process::Stdio::null())
             // podman as root here asks for limits the host's hard limits may not allow.
             .args([
                 "--ulimit",
@@ -108,13 +110,18 @@ fn podman_runs_a_container_through_glassbox_as_through_runc() {
     std::os::unix::fs::symlink(bin(), &runc_named).unwrap();
 
     let script = "echo hi; id; grep CapEff /proc/self/status";
-    let ours = p.run(&runc_named, script);
-    let theirs = p.run(Path::new("/usr/sbin/runc"), script);
+    let ours = p.run(&runc_named, &[], script);
+    let theirs = p.run(Path::new("/usr/sbin/runc"), &[], script);
     assert!(ours.starts_with("hi\nuid=0(root) gid=0(root)"), "{ours}");
     assert_eq!(
         ours, theirs,
         "podman's container differs under glassbox and runc"
     );
+    // -t: the terminal's master end goes to conmon over the console socket.
+    let ours = p.run(&runc_named, &["-t"], "tty; echo hi");
+    let theirs = p.run(Path::new("/usr/sbin/runc"), &["-t"], "tty; echo hi");
+    assert!(ours.starts_with("/dev/pts/0"), "{ours}");
+    assert_eq!(ours, theirs);
     drop(p);
     assert_eq!(host_mounts(), before);
     let left: Vec<_> = std::fs::read_dir("/sys/fs/cgroup/pids/glassbox")

@@ -239,6 +239,10 @@ impl Narrator {
     /// execve), so that stderr itself can be pointed elsewhere — a detached container's log —
     /// while the narration still reaches the terminal.
     pub fn keep_own_stderr(&self) {
+        // Already elsewhere (glassbox runtime --log): it stays there.
+        if NARRATION_FD.load(std::sync::atomic::Ordering::Relaxed) != 2 {
+            return;
+        }
         let fd = unsafe { libc::fcntl(2, libc::F_DUPFD_CLOEXEC, 3) };
         if fd >= 0 {
             NARRATION_FD.store(fd, std::sync::atomic::Ordering::Relaxed);

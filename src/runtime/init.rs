@@ -644,11 +644,24 @@ fn become_command(sys: &Sys, spec: &Spec) -> Result<std::convert::Infallible> {
 }
 
 /// The child's whole life: prepare, say ready, wait for `start`, become the command.
-pub fn container(sys: &Sys, b: &Bundle, fifo: &Path, gate: Option<&Channel>) -> Error {
+pub fn container(
+    sys: &Sys,
+    b: &Bundle,
+    fifo: &Path,
+    gate: Option<&Channel>,
+    console: Option<std::os::fd::RawFd>,
+) -> Error {
     let fifo = match prepare(sys, b, fifo) {
         Ok(f) => f,
         Err(e) => return e,
     };
+    // process.terminal: a terminal from the container's devpts, its master end sent over
+    // the console socket (runc's way; the engine relays it).
+    if let Some(socket) = console {
+        if let Err(e) = crate::run::child::terminal_of_its_own(sys, socket) {
+            return e;
+        }
+    }
     if let Some(g) = gate {
         if let Err(e) = sys.send_message(
             g,

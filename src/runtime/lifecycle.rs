@@ -133,10 +133,10 @@ pub fn create(sys: &Sys, root: &Path, a: &CreateArgs) -> Result<i32> {
     state::check_id(&a.id)?;
     let b = bundle::load(&a.bundle)?;
     let terminal = b.spec.process().as_ref().and_then(|p| p.terminal()) == Some(true);
-    if terminal || a.console_socket.is_some() {
+    if terminal && a.console_socket.is_none() {
         return Err(Error::usage(
-            "process.terminal (a console socket) is not supported by glassbox runtime yet",
-            "run the container without a terminal (podman run without -t)",
+            "config.json asks for a terminal (process.terminal) but no --console-socket was given to send it to",
+            "give --console-socket SOCKET, or set process.terminal to false",
         ));
     }
     let dir = state::dir(root, &a.id);
@@ -170,6 +170,19 @@ fn create_in(sys: &Sys, root: &Path, a: &CreateArgs, b: &Bundle) -> Result<i32> 
     sys.mkfifo(&fifo, "create waits here: the container's process opens it and blocks until start opens the other end")?;
     let cp = cgroup_plan(b, &a.id)?;
     let mut made = cgroups::apply(sys, None, &cp)?;
+    // The terminal's master end goes over this socket to whoever relays it (conmon).
+    let terminal = b.spec.process().as_ref().and_then(|p| p.terminal()) == Some(true);
+    let console = match (&a.console_socket, terminal) {
+        (Some(path), true) => Some(std::os::unix::net::UnixStream::connect(path).map_err(|e| {
+            Error::io(
+                format!("cannot connect to the console socket {}", path.display()),
+                &e,
+                "check that the engine is listening on it",
+            )
+        })?),
+        _ => None,
+    };
+    let console_fd = console.as_ref().map(std::os::fd::AsRawFd::as_raw_fd);
     let flags = super::init::clone_flags(&b.spec);
     let (forked, gate) = sys.fork_gated(
         flags,
@@ -177,11 +190,12 @@ fn create_in(sys: &Sys, root: &Path, a: &CreateArgs, b: &Bundle) -> Result<i32> 
     )?;
     let pid = match forked {
         Forked::Child => {
-            let e = super::init::container(sys, b, &fifo, gate.as_ref());
+            let e = super::init::container(sys, b, &fifo, gate.as_ref(), console_fd);
             sys.fail_to_parent(gate.as_ref(), &e)
         }
         Forked::Parent(pid) => pid,
     };
+    drop(console);
     let gate = gate.expect("a real fork has a gate");
     let ready = (|| -> Result<()> {
         cgroups::attach(sys, &cp, pid)?;
