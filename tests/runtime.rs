@@ -311,3 +311,35 @@ fn called_as_glassbox_runc_it_speaks_as_runc() {
         stderr(&o)
     );
 }
+
+/// Under strace: every namespace, mount, root and hostname call the runtime makes for an
+/// engine's bundle is narrated, as made.
+#[test]
+fn the_runtime_narration_is_honest() {
+    let t = "the_runtime_narration_is_honest";
+    if !root_or_skip(t) || !tool_or_skip(t, "strace") {
+        return;
+    }
+    let b = Bundle::new(&["true"]);
+    let r = Runtime::new(false);
+    let root = r.root.path().to_string_lossy().into_owned();
+    let bundle = b.path().to_string_lossy().into_owned();
+    let traced = strace::run_with(
+        &[
+            "runtime", "--root", &root, "run", "--bundle", &bundle, "honest",
+        ],
+        |c| {
+            c.stdin(Stdio::null());
+        },
+    );
+    assert!(traced.output.status.success(), "{}", stderr(&traced.output));
+    traced.assert_honest();
+    let names = traced.narrated_names();
+    for call in ["clone", "mount", "pivot_root", "sethostname", "prlimit64"] {
+        assert!(
+            names.iter().any(|n| n == call),
+            "{call} not narrated: {names:?}"
+        );
+    }
+    assert!(cgroups_made_and_left().is_empty());
+}

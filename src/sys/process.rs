@@ -690,12 +690,7 @@ impl Sys<'_> {
         let call = || {
             Call::new(
                 "mknodat",
-                vec![
-                    "AT_FDCWD".into(),
-                    super::qpath(path),
-                    "S_IFIFO|0600".into(),
-                    "0".into(),
-                ],
+                vec!["AT_FDCWD".into(), super::qpath(path), "S_IFIFO|0600".into()],
                 "mknod(2)",
                 why,
             )
