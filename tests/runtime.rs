@@ -343,3 +343,61 @@ fn the_runtime_narration_is_honest() {
     }
     assert!(cgroups_made_and_left().is_empty());
 }
+
+/// Hooks get the state on stdin; a namespace given by path is joined; oomScoreAdj is set.
+#[test]
+fn hooks_namespace_paths_and_oom_score_adj_as_config_json_asks() {
+    let t = "hooks_namespace_paths_and_oom_score_adj_as_config_json_asks";
+    if !root_or_skip(t) {
+        return;
+    }
+    let out = tempfile::tempdir().unwrap();
+    let b = Bundle::new(&[
+        "sh",
+        "-c",
+        "readlink /proc/self/ns/net; cat /proc/self/oom_score_adj",
+    ]);
+    let hook = |name: &str| {
+        serde_json::json!([{
+            "path": "/bin/sh",
+            "args": ["sh", "-c", format!("cat > {}/{name}.json", out.path().display())],
+            "env": ["PATH=/usr/bin:/bin"]
+        }])
+    };
+    b.edit(|v| {
+        v["hooks"] = serde_json::json!({
+            "prestart": hook("prestart"),
+            "poststart": hook("poststart"),
+            "poststop": hook("poststop"),
+        });
+        v["process"]["oomScoreAdj"] = 500.into();
+        // The test's own network namespace, joined by path instead of made.
+        for ns in v["linux"]["namespaces"].as_array_mut().unwrap() {
+            if ns["type"] == "network" {
+                ns["path"] = format!("/proc/{}/ns/net", std::process::id()).into();
+            }
+        }
+    });
+    let r = Runtime::new(false);
+    let o = r.out(&["run", "--bundle", &b.path().to_string_lossy(), "hooked"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let host_net = std::fs::read_link("/proc/self/ns/net").unwrap();
+    assert_eq!(
+        stdout(&o),
+        format!("{}\n500\n", host_net.display()),
+        "joined the namespace and set the OOM score"
+    );
+    for (hook, status) in [
+        ("prestart", "creating"),
+        ("poststart", "running"),
+        ("poststop", "stopped"),
+    ] {
+        let text = std::fs::read_to_string(out.path().join(format!("{hook}.json")))
+            .unwrap_or_else(|_| panic!("the {hook} hook did not run"));
+        let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(v["id"], "hooked", "{hook}");
+        assert_eq!(v["status"], status, "{hook}");
+        assert_eq!(v["ociVersion"], oci_spec::runtime::VERSION);
+    }
+    assert!(cgroups_made_and_left().is_empty());
+}
