@@ -144,7 +144,7 @@ fn prepare(sys: &Sys, b: &Bundle, fifo: &Path) -> Result<OwnedFd> {
             &format!("mount --rbind {0} {0}", b.rootfs.display()),
         )?;
         for m in spec.mounts().iter().flatten() {
-            mount_one(sys, &b.rootfs, m)?;
+            mount_one(sys, &b.rootfs, m, has_ns(spec, LinuxNamespaceType::Cgroup))?;
         }
         devices(sys, spec, &b.rootfs)?;
         if let Some(h) = spec.hostname() {
@@ -251,7 +251,23 @@ fn rlimit_number(name: &str) -> Option<u32> {
     all.iter().find(|(n, _)| *n == name).map(|(_, r)| *r)
 }
 
-fn mount_one(sys: &Sys, root: &Path, m: &Mount) -> Result<()> {
+/// This process's cgroup in the v1 hierarchy mounted with `data` (its controllers, or
+/// `none,name=NAME`), from /proc/self/cgroup.
+fn own_cgroup(data: &str) -> Option<String> {
+    let want: Vec<&str> = data.split(',').filter(|c| *c != "none").collect();
+    std::fs::read_to_string("/proc/self/cgroup")
+        .ok()?
+        .lines()
+        .find_map(|l| {
+            let mut parts = l.splitn(3, ':');
+            let (_, ctrls, path) = (parts.next()?, parts.next()?, parts.next()?);
+            let have: Vec<&str> = ctrls.split(',').collect();
+            (!ctrls.is_empty() && want.iter().all(|w| have.contains(w)) && have.len() == want.len())
+                .then(|| path.to_string())
+        })
+}
+
+fn mount_one(sys: &Sys, root: &Path, m: &Mount, own_ns: bool) -> Result<()> {
     let options = m.options().clone().unwrap_or_default();
     let (flags, prop, data) = parse_options(&options);
     let typ = m.typ().clone().unwrap_or_else(|| "none".into());
@@ -288,7 +304,7 @@ fn mount_one(sys: &Sys, root: &Path, m: &Mount) -> Result<()> {
     };
     let at = t.at();
     if typ == "cgroup" {
-        return cgroups(sys, root, &at, &dest, flags);
+        return cgroups(sys, root, &at, &dest, flags, own_ns);
     }
     let (fstype, first) = match typ.as_str() {
         _ if bind => (None, libc::MS_BIND | (flags & libc::MS_REC)),
@@ -356,7 +372,14 @@ fn mount_one(sys: &Sys, root: &Path, m: &Mount) -> Result<()> {
 /// A `cgroup` mount as runc makes it: on a host with cgroup v1 hierarchies a tmpfs holding
 /// each hierarchy (in the container's cgroup namespace each shows its own cgroup as the
 /// root), else cgroup2.
-fn cgroups(sys: &Sys, root: &Path, at: &Path, dest: &str, flags: libc::c_ulong) -> Result<()> {
+fn cgroups(
+    sys: &Sys,
+    root: &Path,
+    at: &Path,
+    dest: &str,
+    flags: libc::c_ulong,
+    own_ns: bool,
+) -> Result<()> {
     let host = crate::host::cgroups::CgroupHost::current();
     let flags = flags & !(libc::MS_BIND | libc::MS_REC);
     let mount =
@@ -416,7 +439,33 @@ fn cgroups(sys: &Sys, root: &Path, at: &Path, dest: &str, flags: libc::c_ulong) 
             0o755,
             &format!("the mount point of the {name} hierarchy"),
         )?;
-        mount("cgroup", &target, "cgroup", flags, Some(&data), &format!("the {name} hierarchy: in the container's cgroup namespace its own cgroup is the root"))?;
+        if own_ns {
+            mount("cgroup", &target, "cgroup", flags, Some(&data), &format!("the {name} hierarchy: in the container's cgroup namespace its own cgroup is the root"))?;
+            continue;
+        }
+        // No cgroup namespace: the container's own cgroup directory, bound (as runc does),
+        // so the container sees its limits, not the host's whole tree.
+        let own = own_cgroup(&data).unwrap_or_default();
+        let source = host_mount.join(own.trim_start_matches('/'));
+        let src = source.to_string_lossy().into_owned();
+        sys.mount(
+            &MountArgs { source: Some(&src), target: &target, fstype: None, flags: libc::MS_BIND | libc::MS_REC, data: None },
+            &format!("the {name} hierarchy: the container's own cgroup, bound here (no cgroup namespace)"),
+            &format!("mount --rbind {src} {}", target.display()),
+        )?;
+        if flags != 0 {
+            sys.mount(
+                &MountArgs {
+                    source: None,
+                    target: &target,
+                    fstype: None,
+                    flags: libc::MS_BIND | libc::MS_REMOUNT | flags,
+                    data: None,
+                },
+                "a bind mount takes its flags (ro, nosuid…) only when remounted",
+                &format!("mount -o remount,bind,ro {}", target.display()),
+            )?;
+        }
     }
     if flags & libc::MS_RDONLY != 0 {
         sys.mount(
