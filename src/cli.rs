@@ -73,6 +73,13 @@ pub enum Command {
     /// Run COMMAND in a new container made from every stage (as docker run).
     #[command(disable_help_flag = true)]
     Run(Box<RunArgs>),
+    /// Run OCI bundles as runc does (create, start, state, kill, delete…): an engine such as
+    /// podman can call it. `glassbox runtime --help` for its own options.
+    #[command(disable_help_flag = true)]
+    Runtime {
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
     /// Turn an image (tarball, docker save archive, OCI layout, directory, or `busybox`)
     /// into a root filesystem in DIR, safely: no file of the image is written outside DIR.
     ///

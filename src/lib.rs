@@ -18,6 +18,7 @@ pub mod manual;
 pub mod narrate;
 pub mod networks;
 pub mod run;
+pub mod runtime;
 pub mod spec;
 pub mod stages;
 pub mod store;
@@ -85,6 +86,11 @@ pub fn dispatch(cli: &Cli) -> Result<i32> {
     };
     match &cli.command {
         Command::Run(a) => run::main(a, &sys),
+        Command::Runtime { args } => {
+            let mut argv = vec!["glassbox runtime".to_string()];
+            argv.extend(args.iter().cloned());
+            Ok(runtime::main(&argv))
+        }
         Command::Bisect(a) => run::bisect::main(a),
         Command::Export(a) => stages::export::main(&a.spec(), &sys),
         Command::Unshare(a) => stages::unshare::main(&a.spec(), &a.tail.command, &sys),

@@ -160,13 +160,10 @@ fn start(sys: &Sys, c: &Container) -> Result<()> {
         }
         _ => {}
     }
-    let mut args = c.record.args.clone();
+    let mut plan = crate::run::plan_existing(c)?;
     // In the background, as docker start without -a: no terminal, no stdin, no pauses.
-    args.detach = true;
-    args.tty = false;
-    args.interactive = false;
-    args.step = false;
-    let plan = crate::run::plan_existing(c, &args, sys)?;
+    plan.tty = false;
+    plan.interactive = false;
     let journal = crate::journal::Journal::open()?;
     let code = crate::run::start_detached(sys, &journal, &plan, c)?;
     if code != 0 {

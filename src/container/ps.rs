@@ -42,8 +42,8 @@ pub fn print_table(rows: &[Vec<String>]) {
     }));
 }
 
-/// The part of a container's record that ps shows: serde skips the rest (the run flags,
-/// the image config) without building it.
+/// The part of a container's record that ps shows: serde skips the rest (the image
+/// config) without building it. Its ports are in its config.json.
 #[derive(Deserialize)]
 struct Row {
     id: String,

@@ -14,6 +14,7 @@ use crate::sys::Sys;
 use std::path::{Path, PathBuf};
 
 /// What the container is made from: a root filesystem directory and its run config.
+#[derive(Debug, Clone, PartialEq)]
 pub struct Image {
     /// The bottom layer: an exported root filesystem.
     pub rootfs: PathBuf,

@@ -105,11 +105,7 @@ pub fn environment(image_env: &[String], hostname: &str, a: &RunArgs) -> Result<
         format!("HOSTNAME={hostname}"),
         "HOME=/root".to_string(),
     ];
-    let set = |kv: String, env: &mut Vec<String>| {
-        let key = kv.split('=').next().unwrap_or("").to_string();
-        env.retain(|e| e.split('=').next() != Some(&key));
-        env.push(kv);
-    };
+    let set = |kv: String, env: &mut Vec<String>| set_env(env, kv);
     for e in image_env {
         set(e.clone(), &mut env);
     }
@@ -138,8 +134,15 @@ pub fn environment(image_env: &[String], hostname: &str, a: &RunArgs) -> Result<
     Ok(env)
 }
 
+/// Set NAME=VALUE in `env`, in place of an earlier NAME.
+pub fn set_env(env: &mut Vec<String>, kv: String) {
+    let key = kv.split('=').next().unwrap_or("").to_string();
+    env.retain(|e| e.split('=').next() != Some(&key));
+    env.push(kv);
+}
+
 /// NAME=VALUE as it is, or NAME alone taking the host's value (dropped if unset).
-fn env_entry(e: &str) -> Result<String> {
+pub fn env_entry(e: &str) -> Result<String> {
     let name = e.split('=').next().unwrap_or("");
     if name.is_empty()
         || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')

@@ -52,24 +52,32 @@ pub fn main(a: &RunArgs, sys: &Sys) -> Result<i32> {
     }
     let journal = sys.journal()?;
     parent::announce(sys, &plan);
-    // Held until the container's record claims its volumes (volume rm checks records).
+    // What runs is the plan config.json says, read back from the file (the dry run's
+    // from the text it shows): the spec is the container, as runc would run it.
+    // Volumes are held until the container's record claims its volumes (volume rm checks records).
     let volumes = volumes::ensure(sys, journal.as_ref(), &plan)?;
-    let container = if sys.dry_run() {
+    let (plan, container) = if sys.dry_run() {
         crate::spec::file::show(sys, &plan)?;
-        None
+        (
+            plan.through_spec(&crate::store::container_dir(&plan.id))?,
+            None,
+        )
     } else {
         let removal = if a.rm {
             rootfs::journal_removal(journal.as_ref(), &plan.id)?
         } else {
             None
         };
-        match parent::create_container(a, &plan) {
-            Ok(c) => Some((c, removal)),
+        let c = match parent::create_container(&plan) {
+            Ok(c) => c,
             Err(e) => {
                 volumes.undo(sys, journal.as_ref());
                 return Err(e);
             }
-        }
+        };
+        let mut read = Plan::from_spec(&c.spec()?, &c.dir)?;
+        read.step = a.step;
+        (read, Some((c, removal)))
     };
     drop(volumes);
     match container {

@@ -5,7 +5,6 @@
 use super::{
     child, config, console, detach, rootfs, rootless, step, userns, Plan, STOP_GRACE_SECS,
 };
-use crate::cli::RunArgs;
 use crate::error::Result;
 use crate::journal::Journal;
 use crate::stages::cgroups::{self};
@@ -44,30 +43,18 @@ pub(super) fn announce(sys: &Sys, plan: &Plan) {
 }
 
 /// The container's record and directories, before anything else is made for it.
-pub(super) fn create_container(
-    a: &RunArgs,
-    plan: &Plan,
-) -> Result<crate::store::containers::Container> {
-    let mut args = a.clone();
-    // A relative path means another directory when `glassbox start` runs it again.
-    if let Ok(abs) = std::fs::canonicalize(&a.image) {
-        if a.image != "busybox" {
-            args.image = abs.display().to_string();
-        }
-    }
-    args.name = Some(plan.name.clone());
+pub(super) fn create_container(plan: &Plan) -> Result<crate::store::containers::Container> {
     let spec = crate::spec::build(plan, &crate::store::container_dir(&plan.id))?;
     let record = crate::store::containers::Record {
         format: crate::store::containers::FORMAT,
         id: plan.id.clone(),
         name: plan.name.clone(),
-        image: a.image.clone(),
+        image: plan.image.source.clone(),
         rootfs: plan.image.rootfs.clone(),
         layers: plan.image.layers.clone(),
         image_config: Some(plan.image.config.clone()),
         command: plan.command.clone(),
         created: crate::store::now(),
-        args,
         userns: plan.userns.clone(),
         volumes: plan.volumes.clone(),
     };

@@ -13,6 +13,7 @@ use config::Stage;
 use std::path::Path;
 
 /// Everything `run` will do, settled before the first syscall.
+#[derive(Debug, Clone, PartialEq)]
 pub struct Plan {
     pub id: String,
     pub name: String,
@@ -55,6 +56,20 @@ pub struct Plan {
 }
 
 impl Plan {
+    /// The plan a bundle's spec says (see crate::spec::read): what `run`, `start` and
+    /// `exec` execute.
+    pub fn from_spec(spec: &oci_spec::runtime::Spec, bundle: &Path) -> Result<Plan> {
+        crate::spec::from_spec(spec, bundle)
+    }
+
+    /// The plan as config.json says it: built into a spec and read back, so what runs is
+    /// what the file says (a dry run shows it; run writes it first and reads it again).
+    pub fn through_spec(&self, bundle: &Path) -> Result<Plan> {
+        let mut p = Plan::from_spec(&crate::spec::build(self, bundle)?, bundle)?;
+        p.step = self.step;
+        Ok(p)
+    }
+
     pub fn has(&self, s: Stage) -> bool {
         self.stages.contains(&s)
     }
@@ -116,54 +131,24 @@ pub(super) fn parse_tmpfs(spec: &str) -> Result<(std::path::PathBuf, Option<Stri
     Ok((p.to_path_buf(), size))
 }
 
-/// Check every flag and settle the plan. Nothing is changed on the host.
+/// The plan of an existing container (`start`, `exec`): its config.json read back, never
+/// the flags it was made with.
+pub fn plan_existing(c: &crate::store::containers::Container) -> Result<Plan> {
+    let spec = c.spec()?;
+    let mut plan = Plan::from_spec(&spec, &c.dir)?;
+    // Docker fills a new volume when the container is made, not each time it starts.
+    for v in &mut plan.volumes {
+        v.copy_up = false;
+    }
+    Ok(plan)
+}
+
+/// Check every flag and settle the plan. Nothing is changed on the host. A setting that
+/// belongs to a stage that is off takes its neutral value: config.json cannot say it, and
+/// the plan is what config.json says (crate::spec::read).
 pub fn plan(a: &RunArgs, sys: &Sys) -> Result<Plan> {
-    plan_with(a, sys, None)
-}
-
-/// The plan of an existing container (`start`, `exec`): its id, image and user namespace
-/// ids as recorded.
-pub fn plan_existing(
-    c: &crate::store::containers::Container,
-    a: &RunArgs,
-    sys: &Sys,
-) -> Result<Plan> {
-    let r = &c.record;
-    let config = crate::stages::export::config::load_config(&r.rootfs)?.unwrap_or_default();
-    let image = crate::images::resolve::Image {
-        rootfs: r.rootfs.clone(),
-        layers: r.layers.clone(),
-        config: r.image_config.clone().unwrap_or(config),
-        source: r.image.clone(),
-    };
-    let recorded = r.userns.clone().map(|m| crate::store::idmap::Mapping {
-        source:
-            "as recorded when the container was made (its files on the host are owned by these ids)"
-                .into(),
-        ..m
-    });
-    plan_with(
-        a,
-        sys,
-        Some((r.id.clone(), image, recorded, r.volumes.clone())),
-    )
-}
-
-/// An existing container's id, image, user namespace ids and volumes, as recorded.
-type Existing = (
-    String,
-    crate::images::resolve::Image,
-    Option<crate::store::idmap::Mapping>,
-    Vec<crate::store::volumes::Attached>,
-);
-
-pub(super) fn plan_with(a: &RunArgs, sys: &Sys, existing: Option<Existing>) -> Result<Plan> {
     let mut stages = config::stages(&a.skip, &a.only)?;
-    let (id, image, recorded, recorded_volumes) = match existing {
-        // A record made before volumes were recorded: its flags are settled again.
-        Some((id, image, m, v)) => (id, Some(image), m, Some(v).filter(|v| !v.is_empty())),
-        None => (config::new_id(), None, None, None),
-    };
+    let id = config::new_id();
     let name = match &a.name {
         Some(n) => {
             crate::store::containers::check_name(n)?;
@@ -208,10 +193,9 @@ pub(super) fn plan_with(a: &RunArgs, sys: &Sys, existing: Option<Existing>) -> R
     for alias in &a.network_alias {
         config::check_hostname(alias)?;
     }
-    let userns = match (userns::parse_mode(a.userns.as_deref())?, recorded) {
-        (false, _) => None,
-        (true, Some(m)) => Some(m),
-        (true, None) => Some(userns::load()?),
+    let userns = match userns::parse_mode(a.userns.as_deref())? {
+        false => None,
+        true => Some(userns::load()?),
     };
     if let Some(m) = &userns {
         if !stages.contains(&Stage::Rootfs) {
@@ -236,7 +220,20 @@ pub(super) fn plan_with(a: &RunArgs, sys: &Sys, existing: Option<Existing>) -> R
         .iter()
         .map(|t| parse_tmpfs(t))
         .collect::<Result<Vec<_>>>()?;
-    let security = SecurityPlan::from_opts(&a.security.spec())?;
+    let mut security = SecurityPlan::from_opts(&a.security.spec())?;
+    let mut limits = limits;
+    // Checked above whatever the stages; kept only where a stage uses them.
+    if !stages.contains(&Stage::Security) {
+        security = SecurityPlan::docker_default();
+    }
+    // No process here can ever hold a capability outside the bounding set.
+    security.caps &= crate::spec::build::bounding_set();
+    if !stages.contains(&Stage::Cgroup) {
+        limits = None;
+    }
+    if !stages.contains(&Stage::Rootfs) {
+        tmpfs.clear();
+    }
     if a.tty {
         use std::io::IsTerminal;
         if !std::io::stdin().is_terminal() {
@@ -246,10 +243,7 @@ pub(super) fn plan_with(a: &RunArgs, sys: &Sys, existing: Option<Existing>) -> R
             ));
         }
     }
-    let image = match image {
-        Some(i) => i,
-        None => crate::images::resolve::resolve(sys, &a.image)?,
-    };
+    let image = crate::images::resolve::resolve(sys, &a.image)?;
     let command = if a.command.is_empty() {
         crate::images::resolve::default_command(&image.config)
     } else {
@@ -316,12 +310,11 @@ pub(super) fn plan_with(a: &RunArgs, sys: &Sys, existing: Option<Existing>) -> R
             user = None;
         }
     }
-    let unmasked = a.security.spec().systempaths_unconfined();
-    let mut volumes = super::volumes::resolve(a, &id, &image.config, recorded_volumes.as_deref())?;
+    let mut volumes = super::volumes::resolve(a, &id, &image.config, None)?;
     tmpfs.append(&mut volumes.tmpfs);
     // A volume not made yet (volumes::ensure makes it) is checked when it is mounted.
     let mut mounts = MountSpec {
-        unmasked,
+        unmasked: a.security.spec().systempaths_unconfined(),
         root: Some(image.rootfs.clone()),
         filesystems,
         volume: volumes.specs(true),
@@ -334,6 +327,13 @@ pub(super) fn plan_with(a: &RunArgs, sys: &Sys, existing: Option<Existing>) -> R
     if !sys.dry_run() {
         mounts.volume = volumes.specs(false);
     }
+    if !stages.contains(&Stage::Mounts) {
+        mounts.filesystems.clear();
+        mounts.volume.clear();
+        mounts.unmasked = false;
+    }
+    let confine_devices = !a.security.privileged && stages.contains(&Stage::Cgroup);
+    let overlay = stages.contains(&Stage::Rootfs) && !a.no_overlay && rootfs::overlay_supported();
     Ok(Plan {
         id,
         name,
@@ -350,14 +350,12 @@ pub(super) fn plan_with(a: &RunArgs, sys: &Sys, existing: Option<Existing>) -> R
         dns,
         aliases: a.network_alias.clone(),
         limits,
-        confine_devices: !a.security.privileged && rootless.is_none(),
+        confine_devices: confine_devices && rootless.is_none(),
         security,
         mounts,
         volumes: volumes.attached,
         read_only: a.read_only,
-        overlay: !a.no_overlay
-            && rootfs::overlay_supported()
-            && (rootless.is_none() || rootless::overlay_in_userns()),
+        overlay: overlay && (rootless.is_none() || rootless::overlay_in_userns()),
         tmpfs,
         interactive: a.interactive,
         tty: a.tty,
