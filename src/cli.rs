@@ -171,6 +171,25 @@ pub enum Command {
         after_help = "Examples:\n  glassbox save myimage:v1 -o myimage.tar          (docker load, skopeo docker-archive:)\n  glassbox save --format oci myimage:v1 -o oci.tar  (tar xf it for umoci or skopeo oci:DIR)"
     )]
     Save(SaveArgs),
+    /// Download an image from a registry into the image store (as docker pull): the
+    /// manifest, the config and each layer, every HTTP request narrated.
+    #[command(
+        after_help = "Examples:\n  glassbox pull alpine                    (docker.io/library/alpine:latest)\n  glassbox pull 127.0.0.1:5000/team/web:v1\n  glassbox pull --platform linux/arm64 alpine@sha256:…"
+    )]
+    Pull(PullArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct PullArgs {
+    /// The platform to take from an image index, os/arch[/variant] (default: this host's).
+    #[arg(long, value_name = "OS/ARCH")]
+    pub platform: Option<String>,
+    /// Speak plain HTTP to this registry (HOST:PORT), as docker's daemon option of that
+    /// name; registries on loopback are always spoken to in plain HTTP.
+    #[arg(long, value_name = "HOST:PORT")]
+    pub insecure_registry: Vec<String>,
+    /// The image: [REGISTRY/]NAME[:TAG] or NAME@sha256:DIGEST.
+    pub name: String,
 }
 
 #[derive(Args, Debug)]

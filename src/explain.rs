@@ -62,7 +62,7 @@ pub fn main(a: &ExplainArgs) -> Result<i32> {
 }
 
 fn print_list() {
-    for kind in ["stage", "syscall", "flag", "file"] {
+    for kind in ["stage", "syscall", "flag", "file", "request"] {
         let of_kind: Vec<_> = catalog::entries()
             .iter()
             .filter(|e| e.kind == kind)

@@ -16,6 +16,7 @@ pub mod lesson;
 pub mod lock;
 pub mod narrate;
 pub mod networks;
+pub mod registry;
 pub mod run;
 pub mod spec;
 pub mod stages;
@@ -110,6 +111,7 @@ pub fn dispatch(cli: &Cli) -> Result<i32> {
         Command::History(a) => images::history_main(a),
         Command::Tag(a) => images::tag_main(a),
         Command::Save(a) => images::save::main(a, &sys),
+        Command::Pull(a) => registry::main(a, &sys),
     }
 }
 

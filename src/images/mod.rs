@@ -19,6 +19,7 @@ pub mod diff;
 pub mod layer;
 pub mod resolve;
 pub mod save;
+pub mod unpack;
 pub mod walk;
 
 use crate::cli::{DiffArgs, HistoryArgs, ImagesArgs, RmiArgs};

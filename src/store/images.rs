@@ -119,8 +119,12 @@ impl ImageRecord {
 /// Fields are serialized in this order, so the same image gives the same bytes.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ConfigBlob {
+    #[serde(default)]
     pub architecture: String,
+    #[serde(default)]
     pub os: String,
+    /// Registries' configs may leave it out.
+    #[serde(default)]
     pub created: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub author: Option<String>,

@@ -11,6 +11,7 @@
 //! DATA/names/NAME -> ID       the container names
 //! ```
 
+pub mod blobs;
 pub mod containers;
 pub mod idmap;
 pub mod images;

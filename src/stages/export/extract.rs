@@ -147,6 +147,11 @@ pub struct Extractor<'s, 'n> {
     ids: (u32, u32),
     /// Owners moved by an offset on the way (a copy for a user namespace).
     pub shift: Option<Shift>,
+    /// Keep a layer's whiteouts in overlay form instead of applying them (a layer stored
+    /// on its own, stacked later by overlayfs): `.wh.NAME` becomes a 0/0 character device,
+    /// and the directories of `.wh..wh..opq` are listed in `opaque` for the caller to mark.
+    pub overlay_form: bool,
+    pub opaque: Vec<String>,
 }
 
 /// An error for an archive entry: one sentence naming the entry.
@@ -234,6 +239,8 @@ impl<'s, 'n> Extractor<'s, 'n> {
             umask0: false,
             ids: (crate::sys::quiet::euid(), crate::sys::quiet::egid()),
             shift: None,
+            overlay_form: false,
+            opaque: Vec::new(),
         }
     }
 
@@ -338,6 +345,9 @@ impl<'s, 'n> Extractor<'s, 'n> {
             ));
         };
         let key = comps.join("/");
+        if layered && base.starts_with(".wh.") && self.overlay_form {
+            return self.overlay_whiteout(name, dirs, base, meta);
+        }
         if layered && base.starts_with(".wh.") {
             return self.whiteout(name, dirs, base);
         }
@@ -622,6 +632,43 @@ impl<'s, 'n> Extractor<'s, 'n> {
         self.remove_at(&parent, victim)
             .map_err(|e| syserr(name, e))?;
         self.stats.whiteouts += 1;
+        Ok(())
+    }
+
+    /// A whiteout kept as overlayfs keeps it: a 0/0 character device for `.wh.NAME`; the
+    /// directory of `.wh..wh..opq` is remembered, to be marked opaque once it is made.
+    fn overlay_whiteout(
+        &mut self,
+        name: &str,
+        dirs: &[String],
+        base: &str,
+        meta: &Meta,
+    ) -> Result<()> {
+        if base == ".wh..wh..opq" {
+            self.opaque.push(dirs.join("/"));
+            self.stats.opaque += 1;
+            return Ok(());
+        }
+        let victim = &base[4..];
+        if victim.is_empty() || victim == "." || victim == ".." || victim.starts_with(".wh.") {
+            return Err(hostile(
+                name,
+                "it is a whiteout for a name that cannot be deleted",
+            ));
+        }
+        let mut path = dirs.to_vec();
+        path.push(victim.to_string());
+        let meta = Meta {
+            mode: 0,
+            xattrs: Vec::new(),
+            ..meta.clone()
+        };
+        let before = self.stats.devices;
+        self.entry(&path.join("/"), '3', &meta, None, (0, 0), None, false)?;
+        if self.stats.devices > before {
+            self.stats.devices = before;
+            self.stats.whiteouts += 1;
+        }
         Ok(())
     }
 

@@ -1,0 +1,439 @@
+//! `glassbox pull`: an image from a registry, by the OCI distribution protocol, into the
+//! layered store — each step one HTTP request the learner watches.
+//!
+//! 1. `GET /v2/`: is this a registry, and does it want a login (`401` + `WWW-Authenticate`)?
+//! 2. `GET /v2/REPO/manifests/TAG`: the manifest, or an index with one per platform (then
+//!    the host's, or `--platform`'s, is fetched by its digest).
+//! 3. `GET /v2/REPO/blobs/DIGEST` for the config and each layer the store lacks: written to
+//!    a temporary file while hashed, renamed to its digest only when it matches
+//!    ([`crate::store::blobs`]). Layers download side by side, a progress bar each.
+//! 4. Each layer is unpacked once, by its chain id ([`crate::images::unpack`]); an image
+//!    that shares a base layer shares its directory.
+//! 5. Only then is the image recorded and named: a pull killed at any point leaves no image,
+//!    and the next one reuses the blobs that were finished.
+
+pub mod http;
+pub mod manifest;
+pub mod reference;
+
+use crate::error::{Error, Result};
+use crate::images::unpack;
+use crate::store::blobs;
+use crate::store::images::{self as store, ImageRecord};
+use crate::sys::Sys;
+use manifest::{Descriptor, Served};
+use reference::Remote;
+use std::io::IsTerminal;
+
+/// How to reach a registry and which image to take.
+#[derive(Debug, Clone, Default)]
+pub struct PullOpts {
+    /// `os/arch[/variant]` when an index has several (default: the host's).
+    pub platform: Option<String>,
+    /// Registries spoken to in plain HTTP besides loopback ones (docker's flag of that name).
+    pub insecure: Vec<String>,
+}
+
+/// `glassbox pull NAME[:TAG|@DIGEST]`.
+pub fn main(a: &crate::cli::PullArgs, sys: &Sys) -> Result<i32> {
+    crate::images::need_root("pull")?;
+    let opts = PullOpts {
+        platform: a.platform.clone(),
+        insecure: a.insecure_registry.clone(),
+    };
+    let remote = reference::parse(&a.name).map_err(|e| e.with_code(1))?;
+    if sys.dry_run() {
+        sys.narrator.stage("pull", &format!("{remote}"));
+        let client = base_url(&remote, &opts)?;
+        let mut c = http::Client::new(sys, client, remote.repository.clone(), None);
+        let _ = c.get(
+            "",
+            &[],
+            "is there a registry here, and does it want a login?",
+        );
+        sys.narrator
+            .note("dry run: nothing was asked of the registry, nothing written");
+        return Ok(0);
+    }
+    pull(sys, &remote, &opts)?;
+    println!("{remote}");
+    Ok(0)
+}
+
+/// `http://HOST` for loopback and `--insecure-registry` registries, `https://HOST` else.
+fn base_url(r: &Remote, opts: &PullOpts) -> Result<String> {
+    let plain = r.is_loopback() || opts.insecure.contains(&r.domain);
+    Ok(format!(
+        "{}://{}",
+        if plain { "http" } else { "https" },
+        r.host()
+    ))
+}
+
+/// Credentials for a registry from docker's config.json (`auths.DOMAIN.auth`, base64 of
+/// `user:password`): $DOCKER_CONFIG/config.json, else ~/.docker/config.json.
+fn credentials(domain: &str) -> Option<(String, String)> {
+    let dir = std::env::var_os("DOCKER_CONFIG")
+        .map(std::path::PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| std::path::Path::new(&h).join(".docker")))?;
+    let text = std::fs::read(dir.join("config.json")).ok()?;
+    let v: serde_json::Value = serde_json::from_slice(&text).ok()?;
+    let auths = v.get("auths")?;
+    let keys = [
+        domain.to_string(),
+        format!("https://{domain}"),
+        format!("http://{domain}"),
+        if domain == reference::DOCKER_HUB {
+            "https://index.docker.io/v1/".to_string()
+        } else {
+            String::new()
+        },
+    ];
+    let entry = keys.iter().find_map(|k| auths.get(k))?;
+    if let Some(a) = entry.get("auth").and_then(|a| a.as_str()) {
+        let raw = http::unbase64(a)?;
+        let s = String::from_utf8(raw).ok()?;
+        let (u, p) = s.split_once(':')?;
+        return Some((u.to_string(), p.to_string()));
+    }
+    let u = entry.get("username")?.as_str()?;
+    let p = entry.get("password")?.as_str()?;
+    Some((u.to_string(), p.to_string()))
+}
+
+/// Pull `remote` into the store; returns its record.
+pub fn pull(sys: &Sys, remote: &Remote, opts: &PullOpts) -> Result<ImageRecord> {
+    let n = sys.narrator;
+    n.stage(
+        "pull",
+        &format!(
+            "{remote}: the manifest, the config and the layers, each checked against its digest"
+        ),
+    );
+    blobs::remove_stale_temps();
+    let base = base_url(remote, opts)?;
+    let creds = credentials(&remote.domain);
+    let mut c = http::Client::new(sys, base, remote.repository.clone(), creds);
+    let ping = c.get(
+        "",
+        &[],
+        "is there a registry here, and does it want a login?",
+    )?;
+    if ping.status != 200 {
+        return Err(Error::new(
+            format!(
+                "{} does not answer as a registry ({} for /v2/)",
+                ping.url, ping.status
+            ),
+            "check the registry's address",
+        ));
+    }
+    // The manifest, through an index when there is one.
+    let (manifest, manifest_digest) =
+        fetch_manifest(&mut c, remote, remote.reference(), opts, true)?;
+    let repo = &remote.repository;
+    // The config: small, read whole, checked, kept as a blob.
+    let config_bytes = match blobs::read(&manifest.config.digest)? {
+        Some(b) => {
+            n.note(&format!(
+                "config {}: already in the store",
+                unpack::short(&manifest.config.digest)
+            ));
+            b
+        }
+        None => {
+            let a = c.get(
+                &format!("{repo}/blobs/{}", manifest.config.digest),
+                &[],
+                "the image config: its run settings, its history, and the diff id of each layer",
+            )?;
+            check_ok(&a, "the config")?;
+            let what = format!("the config {}", unpack::short(&manifest.config.digest));
+            let p = blobs::write(
+                &manifest.config.digest,
+                manifest.config.size,
+                &mut a.reader(),
+                &what,
+            )?;
+            n.note(&format!(
+                "{what}: {} bytes, sha256 checked",
+                manifest.config.size
+            ));
+            std::fs::read(&p)
+                .map_err(|e| Error::io("cannot read the config back", &e, "pull again"))?
+        }
+    };
+    let config: manifest::ConfigRootfs = serde_json::from_slice(&config_bytes).map_err(|e| {
+        Error::new(
+            format!("the image config is not valid: {e}"),
+            "the registry is damaged, or the image is not a container image",
+        )
+    })?;
+    let diff_ids = config.rootfs.diff_ids;
+    if diff_ids.len() != manifest.layers.len() {
+        return Err(Error::new(
+            format!(
+                "the manifest has {} layers where the config lists {} diff ids",
+                manifest.layers.len(),
+                diff_ids.len()
+            ),
+            "the image is damaged",
+        ));
+    }
+    for d in &diff_ids {
+        blobs::hex_of(d)?;
+    }
+    // The layers: those stored already are shared; the blobs missing are downloaded.
+    let mut wanted: Vec<&Descriptor> = Vec::new();
+    for (i, l) in manifest.layers.iter().enumerate() {
+        let dir = unpack::layer_dir(&diff_ids[..=i]);
+        if dir.is_dir() {
+            n.note(&format!(
+                "layer {}: already exists ({})",
+                unpack::short(&l.digest),
+                dir.display()
+            ));
+        } else if blobs::path(&l.digest)?.is_some() {
+            n.note(&format!(
+                "layer {}: its blob is in the store already",
+                unpack::short(&l.digest)
+            ));
+        } else if !wanted.iter().any(|w| w.digest == l.digest) {
+            wanted.push(l);
+        }
+    }
+    download(sys, &mut c, repo, &wanted)?;
+    let mut layers = Vec::new();
+    for (i, l) in manifest.layers.iter().enumerate() {
+        let blob = match blobs::path(&l.digest)? {
+            Some(p) => p,
+            None if unpack::layer_dir(&diff_ids[..=i]).is_dir() => std::path::PathBuf::new(),
+            None => unreachable!("downloaded above"),
+        };
+        let (layer, _) = unpack::unpack(sys, &blob, &diff_ids[..=i])?;
+        layers.push(layer);
+    }
+    record(sys, remote, &config_bytes, layers, &manifest_digest)
+}
+
+/// GET a manifest by tag or digest; an index leads to the platform's manifest. Returns it
+/// and its digest.
+fn fetch_manifest(
+    c: &mut http::Client,
+    remote: &Remote,
+    reference: &str,
+    opts: &PullOpts,
+    top: bool,
+) -> Result<(manifest::Manifest, String)> {
+    let what = format!("the manifest {}:{reference}", remote.repository);
+    let a = c.get(
+        &format!("{}/manifests/{reference}", remote.repository),
+        manifest::ACCEPTED,
+        if top {
+            "the manifest: the image's config and layers by digest (or an index: one manifest per platform)"
+        } else {
+            "the manifest for this platform, by the digest the index gave"
+        },
+    )?;
+    if a.status == 404 {
+        return Err(Error::new(
+            format!(
+                "the registry has no {}:{reference} (404 Not Found)",
+                remote.repository
+            ),
+            "check the name and the tag (skopeo list-tags docker://… lists the tags)",
+        )
+        .with_code(1));
+    }
+    check_ok(&a, &what)?;
+    let ctype = a.content_type.clone();
+    let said = a.digest.clone();
+    let bytes = a.bytes(http::MAX_SMALL, &what)?;
+    let digest = format!("sha256:{}", store::sha256_hex(&bytes));
+    // A manifest asked for by digest must hash to it; one by tag to what the registry said.
+    let expected = if reference.starts_with("sha256:") {
+        Some(reference.to_string())
+    } else {
+        said
+    };
+    if let Some(e) = expected.filter(|e| e.starts_with("sha256:")) {
+        if e != digest {
+            return Err(crate::stages::export::stream::mismatch(&what, &e, &digest));
+        }
+    }
+    c_note(c, &format!("{what}: {} bytes, {digest}", bytes.len()));
+    match manifest::parse(&bytes, &ctype, &what)? {
+        Served::Image(m) => Ok((m, digest)),
+        Served::Index(i) if top => {
+            let platform = opts
+                .platform
+                .clone()
+                .unwrap_or_else(crate::stages::export::image::host_platform);
+            let d = manifest::pick(&i, &platform)?;
+            blobs::hex_of(&d.digest)?;
+            c_note(
+                c,
+                &format!(
+                    "an index of {} manifests: {platform} is {}",
+                    i.manifests.len(),
+                    unpack::short(&d.digest)
+                ),
+            );
+            let digest = d.digest.clone();
+            fetch_manifest(c, remote, &digest, opts, false)
+        }
+        Served::Index(_) => Err(Error::new(
+            format!("{what} is an index inside an index"),
+            "the registry is damaged or hostile",
+        )),
+    }
+}
+
+fn c_note(c: &http::Client, text: &str) {
+    c.narrator().note(text);
+}
+
+fn check_ok(a: &http::Answer, what: &str) -> Result<()> {
+    if a.status == 200 {
+        return Ok(());
+    }
+    Err(Error::new(
+        format!("the registry answered {} for {what} ({})", a.status, a.url),
+        "check the name, or try again later",
+    ))
+}
+
+/// Download the layer blobs: each GET narrated here in turn, their bodies then streamed to
+/// the store side by side, one thread and one progress bar each.
+fn download(sys: &Sys, c: &mut http::Client, repo: &str, wanted: &[&Descriptor]) -> Result<()> {
+    if wanted.is_empty() {
+        return Ok(());
+    }
+    let mut bodies = Vec::new();
+    for l in wanted {
+        let a = c.get(
+            &format!("{repo}/blobs/{}", l.digest),
+            &[],
+            "a layer: a tar (usually gzip-compressed) of the files it adds, changes or deletes",
+        )?;
+        check_ok(&a, &format!("the layer {}", l.digest))?;
+        bodies.push((l.digest.clone(), l.size, a.reader()));
+    }
+    let level = sys.narrator.level;
+    let bars = (std::io::stderr().is_terminal()
+        && level > crate::narrate::Level::Quiet
+        && level < crate::narrate::Level::Detail)
+        .then(indicatif::MultiProgress::new);
+    let style = indicatif::ProgressStyle::with_template(
+        "  {prefix} {bar:30} {bytes}/{total_bytes} {binary_bytes_per_sec}",
+    )
+    .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar());
+    let results: Vec<Result<()>> = std::thread::scope(|s| {
+        let handles: Vec<_> = bodies
+            .into_iter()
+            .map(|(digest, size, body)| {
+                let bar = bars.as_ref().map(|m| {
+                    let b = m.add(indicatif::ProgressBar::new(size));
+                    b.set_style(style.clone());
+                    b.set_prefix(unpack::short(&digest));
+                    b
+                });
+                s.spawn(move || {
+                    let mut r = Progress {
+                        inner: body,
+                        bar: bar.clone(),
+                    };
+                    let what = format!("the layer {}", unpack::short(&digest));
+                    let done = blobs::write(&digest, size, &mut r, &what).map(drop);
+                    if let Some(b) = bar {
+                        b.finish();
+                    }
+                    done
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| {
+                h.join()
+                    .unwrap_or_else(|_| Err(Error::new("a download thread panicked", "pull again")))
+            })
+            .collect()
+    });
+    if let Some(m) = bars {
+        let _ = m.clear();
+    }
+    for (l, r) in wanted.iter().zip(results) {
+        r?;
+        sys.narrator.note(&format!(
+            "layer {}: {} bytes downloaded, sha256 checked, kept as {}",
+            unpack::short(&l.digest),
+            l.size,
+            blobs::dir().join(blobs::hex_of(&l.digest)?).display()
+        ));
+    }
+    Ok(())
+}
+
+/// Counts a download on its bar.
+struct Progress<R> {
+    inner: R,
+    bar: Option<indicatif::ProgressBar>,
+}
+
+impl<R: std::io::Read> std::io::Read for Progress<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let k = self.inner.read(buf)?;
+        if let Some(b) = &self.bar {
+            b.inc(k as u64);
+        }
+        Ok(k)
+    }
+}
+
+/// Record the image (its id: the sha256 of its config) and give it its name.
+fn record(
+    sys: &Sys,
+    remote: &Remote,
+    config: &[u8],
+    layers: Vec<store::Layer>,
+    manifest_digest: &str,
+) -> Result<ImageRecord> {
+    let id = store::sha256_hex(config);
+    let _lock = store::lock()?;
+    let rec = match store::list().into_iter().find(|i| i.id == id) {
+        Some(r) => {
+            sys.narrator
+                .note(&format!("image {}: up to date", &id[..12]));
+            r
+        }
+        None => {
+            let rec = ImageRecord {
+                id,
+                names: Vec::new(),
+                layers,
+                created: crate::store::now(),
+                parent: None,
+            };
+            store::write(&rec, config)?;
+            sys.narrator.note(&format!(
+                "image {} recorded: {} (its id is the sha256 of its config; manifest {manifest_digest})",
+                rec.short_id(),
+                rec.dir().display()
+            ));
+            rec
+        }
+    };
+    if let Some(name) = remote.local_name() {
+        if let Some(from) = store::tag(&rec.id, &name)? {
+            sys.narrator.note(&format!(
+                "the name {name} moved here from image {}",
+                from.short_id()
+            ));
+        }
+    }
+    if sys.narrator.level > crate::narrate::Level::Quiet {
+        eprintln!("Digest: {manifest_digest}");
+    }
+    store::find(&rec.id).map(|r| r.unwrap_or(rec))
+}
