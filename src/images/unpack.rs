@@ -67,7 +67,12 @@ pub fn unpack(sys: &Sys, blob: &Path, diff_ids: &[String]) -> Result<(Layer, boo
     let jid = journal.record(Resource::Dir {
         path: staging.clone(),
     })?;
-    let made = fill(sys, blob, &staging, &diff_id);
+    // The layers below, topmost first (their directories exist: unpacked bottom up).
+    let lower: Vec<PathBuf> = (1..diff_ids.len())
+        .rev()
+        .map(|k| layer_dir(&diff_ids[..k]))
+        .collect();
+    let made = fill(sys, blob, &staging, &diff_id, lower);
     let made = made.and_then(|(tar_size, size)| {
         let _lock = store::lock()?;
         if dir.is_dir() {
@@ -98,7 +103,13 @@ pub fn unpack(sys: &Sys, blob: &Path, diff_ids: &[String]) -> Result<(Layer, boo
 
 /// Extract the blob into `staging` in overlay form and check its diff id. Returns the
 /// tar's size and the bytes of its files.
-fn fill(sys: &Sys, blob: &Path, staging: &Path, diff_id: &str) -> Result<(u64, u64)> {
+fn fill(
+    sys: &Sys,
+    blob: &Path,
+    staging: &Path,
+    diff_id: &str,
+    lower: Vec<PathBuf>,
+) -> Result<(u64, u64)> {
     sys.mkdir(
         staging,
         0o755,
@@ -126,6 +137,7 @@ fn fill(sys: &Sys, blob: &Path, staging: &Path, diff_id: &str) -> Result<(u64, u
     let mut ex = Extractor::new(sys, root);
     ex.umask0 = !sys.dry_run();
     ex.overlay_form = true;
+    ex.lower = lower;
     let mut counted = Counter {
         inner: &mut s,
         n: 0,

@@ -152,6 +152,10 @@ pub struct Extractor<'s, 'n> {
     /// and the directories of `.wh..wh..opq` are listed in `opaque` for the caller to mark.
     pub overlay_form: bool,
     pub opaque: Vec<String>,
+    /// In overlay form, the layers below this one (topmost first): a directory the tar does
+    /// not list but needs as a parent gets its owner and mode from there, as it would have
+    /// if the layer were applied onto the stack (a new 0755 root directory would hide them).
+    pub lower: Vec<std::path::PathBuf>,
 }
 
 /// An error for an archive entry: one sentence naming the entry.
@@ -241,6 +245,7 @@ impl<'s, 'n> Extractor<'s, 'n> {
             shift: None,
             overlay_form: false,
             opaque: Vec::new(),
+            lower: Vec::new(),
         }
     }
 
@@ -279,7 +284,8 @@ impl<'s, 'n> Extractor<'s, 'n> {
                 Ok(fd) => at = fd,
                 Err((Errno::ENOENT, _)) => {
                     match self.sys.mkdirat(&at, &comps[i], 0o755) {
-                        Ok(()) | Err((Errno::EEXIST, _)) => {}
+                        Ok(()) => self.like_below(full, &at, &comps[i], &prefix)?,
+                        Err((Errno::EEXIST, _)) => {}
                         Err(e) => return Err(syserr(full, e)),
                     }
                     at = self
@@ -291,6 +297,32 @@ impl<'s, 'n> Extractor<'s, 'n> {
             }
         }
         Ok(at)
+    }
+
+    /// A parent directory just made for a layer in overlay form: the owner, mode and time
+    /// of the same directory in the topmost lower layer that has it.
+    fn like_below(&mut self, full: &str, at: &DirFd, base: &str, rel: &str) -> Result<()> {
+        use std::os::unix::fs::MetadataExt;
+        let found = self.lower.iter().find_map(|l| {
+            // Each step a real directory: a symlink in a layer is never followed here.
+            let mut p = l.clone();
+            for c in rel.split('/') {
+                p.push(c);
+                if !std::fs::symlink_metadata(&p).is_ok_and(|m| m.file_type().is_dir()) {
+                    return None;
+                }
+            }
+            std::fs::symlink_metadata(&p).ok()
+        });
+        let Some(m) = found else { return Ok(()) };
+        if self.is_root {
+            self.sys
+                .fchownat(at.raw(), &at.shown, base, m.uid(), m.gid())
+                .map_err(|e| syserr(full, e))?;
+        }
+        self.dirs
+            .push((rel.to_string(), m.mode() & 0o7777, m.mtime()));
+        Ok(())
     }
 
     /// Record `name` as made by this layer with `kind`; refuse it as another kind.

@@ -1,0 +1,801 @@
+//! `glassbox pull` against a real registry (Debian's docker-registry, started by each test
+//! on 127.0.0.1 with a port and storage of its own, and killed after) and against a small
+//! hostile one written here. Images are made with umoci and pushed with skopeo. Traffic
+//! goes to 127.0.0.1 only.
+
+mod common;
+use common::*;
+use std::io::{Read, Write};
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+
+const REGISTRY: &str = "/usr/bin/docker-registry";
+
+/// A data and state directory of the test's own.
+struct Env {
+    state: tempfile::TempDir,
+}
+
+impl Env {
+    fn new() -> Env {
+        Env {
+            state: tempfile::Builder::new()
+                .prefix("gb-pull-")
+                .tempdir()
+                .unwrap(),
+        }
+    }
+    fn cmd(&self) -> Command {
+        let mut c = glassbox();
+        c.env("GLASSBOX_STATE_DIR", self.state.path());
+        c.env_remove("DOCKER_CONFIG");
+        c.env("HOME", self.state.path());
+        c
+    }
+    fn gb(&self, args: &[&str]) -> Output {
+        self.cmd().arg("-q").args(args).output().unwrap()
+    }
+    fn ok(&self, args: &[&str]) -> String {
+        let o = self.gb(args);
+        assert!(
+            o.status.success(),
+            "glassbox {args:?} failed ({:?}):\n{}",
+            o.status.code(),
+            stderr(&o)
+        );
+        stdout(&o)
+    }
+    fn data(&self) -> PathBuf {
+        self.state.path().join("data")
+    }
+    /// The layer directories of the store.
+    fn layers(&self) -> Vec<String> {
+        names(&self.data().join("images/layers"))
+    }
+    /// The blobs of the store (temporary ones included).
+    fn blobs(&self) -> Vec<String> {
+        names(&self.data().join("blobs/sha256"))
+    }
+    /// `glassbox images` (without -q, which would list only ids).
+    fn images(&self) -> String {
+        let o = self.cmd().arg("images").output().unwrap();
+        assert!(o.status.success(), "{}", stderr(&o));
+        stdout(&o)
+    }
+}
+
+fn names(d: &Path) -> Vec<String> {
+    let mut v: Vec<String> = std::fs::read_dir(d)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().to_string())
+        .collect();
+    v.sort();
+    v
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A docker-registry of the test's own; killed when dropped.
+struct Registry {
+    child: Child,
+    port: u16,
+    _dir: tempfile::TempDir,
+}
+
+impl Registry {
+    fn start(htpasswd: Option<&str>) -> Registry {
+        let dir = tempfile::tempdir().unwrap();
+        let port = free_port();
+        let auth = match htpasswd {
+            Some(line) => {
+                let p = dir.path().join("htpasswd");
+                std::fs::write(&p, line).unwrap();
+                format!(
+                    "auth:\n  htpasswd:\n    realm: test-realm\n    path: {}\n",
+                    p.display()
+                )
+            }
+            None => String::new(),
+        };
+        let config = format!(
+            "version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: {}\nhttp:\n  addr: 127.0.0.1:{port}\n{auth}",
+            dir.path().join("storage").display()
+        );
+        let cfg = dir.path().join("config.yml");
+        std::fs::write(&cfg, config).unwrap();
+        let child = Command::new(REGISTRY)
+            .arg("serve")
+            .arg(&cfg)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        for _ in 0..100 {
+            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        Registry {
+            child,
+            port,
+            _dir: dir,
+        }
+    }
+    fn name(&self, repo: &str) -> String {
+        format!("127.0.0.1:{}/{repo}", self.port)
+    }
+}
+
+impl Drop for Registry {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn tools_or_skip(test: &str) -> bool {
+    root_or_skip(test)
+        && tool_or_skip(test, "skopeo")
+        && tool_or_skip(test, "umoci")
+        && tool_or_skip(test, "busybox")
+        && Path::new(REGISTRY).exists()
+}
+
+fn sh(script: &str) {
+    let o = Command::new("sh").arg("-ec").arg(script).output().unwrap();
+    assert!(
+        o.status.success(),
+        "{script} failed:\n{}{}",
+        stdout(&o),
+        stderr(&o)
+    );
+}
+
+/// An OCI layout at `dir` whose tag `tag` has one layer per script (each run in the
+/// unpacked root filesystem, as `cd ROOTFS && sh -c SCRIPT`).
+fn umoci_image(dir: &Path, tag: &str, layers: &[&str]) {
+    let d = dir.display();
+    if !dir.join("oci-layout").exists() {
+        sh(&format!("umoci init --layout {d}"));
+    }
+    sh(&format!("umoci new --image {d}:{tag}"));
+    for (i, script) in layers.iter().enumerate() {
+        let b = dir.with_extension(format!("b{i}"));
+        let b = b.display();
+        sh(&format!(
+            "umoci unpack --image {d}:{tag} {b} >/dev/null; cd {b}/rootfs; {script}; cd /; umoci repack --image {d}:{tag} {b}; rm -rf {b}"
+        ));
+    }
+    sh(&format!(
+        "umoci config --image {d}:{tag} --config.cmd /bin/sh --config.env PATH=/bin"
+    ));
+}
+
+/// The base: busybox, and files of every kind under /data.
+const BASE: &str = "mkdir -p bin data/sub data/gone; cp /bin/busybox bin/; ln -s busybox bin/sh; \
+    echo a > data/a; echo b > data/b; echo x > data/gone/x; ln -s a data/link; ln data/a data/hard; \
+    echo s > data/suid; chmod 4755 data/suid; chown 1000:1001 data/sub; chmod 0750 data/sub";
+/// A second layer: a deleted file (a whiteout), a deleted directory, a changed file.
+const CHANGE: &str = "rm data/b; rm -rf data/gone; echo changed > data/a; echo new > data/sub/new";
+
+/// The listing of `/data` as busybox prints it (names, modes, owners, kinds, links, sums).
+const LIST: &str = "cd / && { find data -type d | sort | xargs stat -c '%n %a %u %g %F'; \
+    find data ! -type d | sort | xargs stat -c '%n %a %u %g %F %h %N'; \
+    find data -type f | sort | xargs md5sum; }";
+
+/// The tree `umoci unpack` makes of the image.
+fn umoci_tree(layout: &Path, tag: &str) -> String {
+    umoci_tree_with(layout, tag, LIST)
+}
+
+fn umoci_tree_with(layout: &Path, tag: &str, list: &str) -> String {
+    let b = layout.with_extension("check");
+    sh(&format!(
+        "umoci unpack --image {}:{tag} {} >/dev/null",
+        layout.display(),
+        b.display()
+    ));
+    let o = Command::new("busybox")
+        .args([
+            "sh",
+            "-c",
+            &list.replace("cd /", &format!("cd {}/rootfs", b.display())),
+        ])
+        .output()
+        .unwrap();
+    let _ = std::fs::remove_dir_all(&b);
+    stdout(&o)
+}
+
+fn push(layout: &Path, tag: &str, to: &str, extra: &[&str]) {
+    let o = Command::new("skopeo")
+        .args(["copy", "-q", "--dest-tls-verify=false"])
+        .args(extra)
+        .arg(format!("oci:{}:{tag}", layout.display()))
+        .arg(format!("docker://{to}"))
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "skopeo copy: {}", stderr(&o));
+}
+
+#[test]
+fn pull_then_run_gives_the_tree_umoci_unpacks_for_oci_and_docker_manifests() {
+    if !tools_or_skip("pull_then_run_gives_the_tree_umoci_unpacks") {
+        return;
+    }
+    let env = Env::new();
+    let reg = Registry::start(None);
+    let work = tempfile::tempdir().unwrap();
+    let layout = work.path().join("oci");
+    umoci_image(&layout, "1", &[BASE, CHANGE]);
+    let want = umoci_tree(&layout, "1");
+    let want_unlinked = umoci_tree_with(&layout, "1", &LIST.replace(" %h", ""));
+    assert!(
+        want.contains("data/a ") && !want.contains("data/b "),
+        "{want}"
+    );
+    push(&layout, "1", &reg.name("x:oci"), &[]);
+    push(&layout, "1", &reg.name("x:docker"), &["--format", "v2s2"]);
+    for tag in ["oci", "docker"] {
+        let name = reg.name(&format!("x:{tag}"));
+        assert_eq!(
+            env.ok(&["pull", &name]).trim(),
+            format!("127.0.0.1:{}/x:{tag}", reg.port)
+        );
+        let got = env.ok(&["run", "--rm", &name, "sh", "-c", LIST]);
+        assert_eq!(
+            got, want,
+            "{tag}: the container's /data differs from umoci's"
+        );
+        // Without an overlay the layers are copied file by file (run/copy.rs, `cp -a` per
+        // entry), which keeps no hard links between entries: compare all but link counts.
+        let unlinked = LIST.replace(" %h", "");
+        let copy = env.ok(&["run", "--rm", "--no-overlay", &name, "sh", "-c", &unlinked]);
+        assert_eq!(copy, want_unlinked, "{tag} --no-overlay");
+    }
+    // Both manifests name the same layers: they are stored once.
+    assert_eq!(env.layers().len(), 2, "{:?}", env.layers());
+    let images = env.images();
+    assert!(
+        images.contains(&format!("127.0.0.1:{}/x", reg.port)),
+        "{images}"
+    );
+}
+
+#[test]
+fn a_second_image_on_the_same_base_adds_only_its_own_layer() {
+    if !tools_or_skip("a_second_image_on_the_same_base_adds_only_its_own_layer") {
+        return;
+    }
+    let env = Env::new();
+    let reg = Registry::start(None);
+    let work = tempfile::tempdir().unwrap();
+    let layout = work.path().join("oci");
+    umoci_image(&layout, "base", &[BASE]);
+    // The same base layer (umoci writes the same bytes for the same tree? not promised:
+    // copy the base's manifest instead, then add one layer).
+    sh(&format!(
+        "umoci tag --image {l}:base top && umoci unpack --image {l}:top {b} >/dev/null && echo top > {b}/rootfs/data/top && umoci repack --image {l}:top {b} && rm -rf {b}",
+        l = layout.display(),
+        b = work.path().join("b").display()
+    ));
+    push(&layout, "base", &reg.name("base:1"), &[]);
+    push(&layout, "top", &reg.name("top:1"), &[]);
+    env.ok(&["pull", &reg.name("base:1")]);
+    let (layers, blobs) = (env.layers(), env.blobs());
+    assert_eq!(layers.len(), 1);
+    let o = env
+        .cmd()
+        .args(["pull", &reg.name("top:1")])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stderr(&o).contains("already exists"), "{}", stderr(&o));
+    let after = env.layers();
+    assert_eq!(after.len(), 2, "{after:?}");
+    assert!(layers.iter().all(|l| after.contains(l)));
+    // The base layer's blob was not downloaded again: one new layer blob, one config.
+    assert_eq!(env.blobs().len(), blobs.len() + 2, "{:?}", env.blobs());
+    let top = env.ok(&[
+        "run",
+        "--rm",
+        &reg.name("top:1"),
+        "sh",
+        "-c",
+        "cat /data/top /data/a",
+    ]);
+    assert_eq!(top, "top\na\n");
+}
+
+#[test]
+fn an_index_gives_the_hosts_platform_and_platform_chooses_another() {
+    if !tools_or_skip("an_index_gives_the_hosts_platform_and_platform_chooses_another") {
+        return;
+    }
+    let env = Env::new();
+    let reg = Registry::start(None);
+    let work = tempfile::tempdir().unwrap();
+    let layout = work.path().join("oci");
+    umoci_image(&layout, "amd", &[BASE]);
+    umoci_image(&layout, "arm", &[BASE, "echo arm > data/arch"]);
+    sh(&format!(
+        "umoci config --image {l}:arm --architecture arm64",
+        l = layout.display()
+    ));
+    // An index of the two, tagged "multi" in the layout.
+    let index: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(layout.join("index.json")).unwrap()).unwrap();
+    let mut manifests = Vec::new();
+    for (tag, arch) in [("amd", "amd64"), ("arm", "arm64")] {
+        let m = index["manifests"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|m| m["annotations"]["org.opencontainers.image.ref.name"] == tag)
+            .unwrap();
+        manifests.push(serde_json::json!({
+            "mediaType": m["mediaType"], "digest": m["digest"], "size": m["size"],
+            "platform": {"architecture": arch, "os": "linux"}
+        }));
+    }
+    let nested = serde_json::to_vec(&serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.index.v1+json",
+        "manifests": manifests
+    }))
+    .unwrap();
+    let hex = sha256(&nested);
+    std::fs::write(layout.join("blobs/sha256").join(&hex), &nested).unwrap();
+    let top = serde_json::json!({
+        "schemaVersion": 2,
+        "manifests": [{
+            "mediaType": "application/vnd.oci.image.index.v1+json",
+            "digest": format!("sha256:{hex}"), "size": nested.len(),
+            "annotations": {"org.opencontainers.image.ref.name": "multi"}
+        }]
+    });
+    std::fs::write(layout.join("index.json"), serde_json::to_vec(&top).unwrap()).unwrap();
+    push(&layout, "multi", &reg.name("multi:1"), &["--all"]);
+    assert_eq!(
+        std::env::consts::ARCH,
+        "x86_64",
+        "this test names amd64 as the host's platform"
+    );
+    env.ok(&["pull", &reg.name("multi:1")]);
+    let host = env.ok(&["run", "--rm", &reg.name("multi:1"), "sh", "-c", "ls /data"]);
+    assert!(!host.contains("arch"), "{host}");
+    env.ok(&["pull", "--platform", "linux/arm64", &reg.name("multi:1")]);
+    // busybox is amd64 whatever the config says: the arm64 image still runs here.
+    let arm = env.ok(&[
+        "run",
+        "--rm",
+        &reg.name("multi:1"),
+        "sh",
+        "-c",
+        "cat /data/arch",
+    ]);
+    assert_eq!(arm, "arm\n");
+    let o = env.gb(&["pull", "--platform", "linux/s390x", &reg.name("multi:1")]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("no manifest for linux/s390x; it has linux/amd64, linux/arm64"),
+        "{}",
+        stderr(&o)
+    );
+}
+
+fn sha256(b: &[u8]) -> String {
+    use sha2::Digest;
+    sha2::Sha256::digest(b)
+        .iter()
+        .map(|x| format!("{x:02x}"))
+        .collect()
+}
+
+#[test]
+fn basic_auth_needs_the_credentials_of_dockers_config() {
+    if !tools_or_skip("basic_auth_needs_the_credentials_of_dockers_config")
+        || !tool_or_skip("basic_auth", "htpasswd")
+    {
+        return;
+    }
+    let line = Command::new("htpasswd")
+        .args(["-Bbn", "learner", "s3cret"])
+        .output()
+        .unwrap();
+    let env = Env::new();
+    let reg = Registry::start(Some(&stdout(&line)));
+    let work = tempfile::tempdir().unwrap();
+    let layout = work.path().join("oci");
+    umoci_image(&layout, "1", &[BASE]);
+    push(
+        &layout,
+        "1",
+        &reg.name("private:1"),
+        &["--dest-creds", "learner:s3cret"],
+    );
+    let o = env
+        .cmd()
+        .args(["pull", &reg.name("private:1")])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("asks for credentials"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(
+        stderr(&o).contains("WWW-Authenticate") || stderr(&o).contains("= 401"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(!env.images().contains("private"));
+    let docker = work.path().join("docker");
+    std::fs::create_dir(&docker).unwrap();
+    let auth = base64("learner:s3cret");
+    std::fs::write(
+        docker.join("config.json"),
+        format!(
+            r#"{{"auths":{{"127.0.0.1:{}":{{"auth":"{auth}"}}}}}}"#,
+            reg.port
+        ),
+    )
+    .unwrap();
+    let o = env
+        .cmd()
+        .env("DOCKER_CONFIG", &docker)
+        .args(["pull", &reg.name("private:1")])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    // The secret is never shown.
+    assert!(!stderr(&o).contains("s3cret") && !stderr(&o).contains(&auth));
+    assert!(
+        stderr(&o).contains("Authorization: Basic …"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(env.images().contains("private"));
+}
+
+fn base64(s: &str) -> String {
+    let o = Command::new("base64")
+        .arg("-w0")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .and_then(|mut c| {
+            c.stdin.take().unwrap().write_all(s.as_bytes())?;
+            c.wait_with_output()
+        })
+        .unwrap();
+    stdout(&o)
+}
+
+/// One answer of the fake registry.
+#[derive(Clone)]
+struct Reply {
+    status: u16,
+    headers: Vec<(String, String)>,
+    body: Vec<u8>,
+    /// Send only this many bytes of the body (Content-Length still says all of it), then
+    /// close, or (with `stall`) wait until the test ends.
+    cut: Option<usize>,
+    stall: bool,
+}
+
+fn reply(status: u16, body: &[u8]) -> Reply {
+    Reply {
+        status,
+        headers: Vec::new(),
+        body: body.to_vec(),
+        cut: None,
+        stall: false,
+    }
+}
+
+/// A registry written here, on 127.0.0.1: `answer` maps each request path to a reply.
+fn fake_registry(
+    answer: impl Fn(&str) -> Reply + Send + Sync + 'static,
+) -> (u16, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = l.local_addr().unwrap().port();
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let seen2 = seen.clone();
+    let answer = std::sync::Arc::new(answer);
+    std::thread::spawn(move || {
+        for s in l.incoming().flatten() {
+            let answer = answer.clone();
+            let seen = seen2.clone();
+            std::thread::spawn(move || serve(s, &*answer, &seen));
+        }
+    });
+    (port, seen)
+}
+
+fn serve(
+    mut s: std::net::TcpStream,
+    answer: &dyn Fn(&str) -> Reply,
+    seen: &std::sync::Mutex<Vec<String>>,
+) {
+    loop {
+        let mut head = Vec::new();
+        let mut b = [0u8; 1];
+        while !head.ends_with(b"\r\n\r\n") {
+            match s.read(&mut b) {
+                Ok(1) => head.push(b[0]),
+                _ => return,
+            }
+        }
+        let text = String::from_utf8_lossy(&head).to_string();
+        let path = text.split(' ').nth(1).unwrap_or("").to_string();
+        seen.lock().unwrap().push(path.clone());
+        let r = answer(&path);
+        let mut out = format!(
+            "HTTP/1.1 {} X\r\nContent-Length: {}\r\n",
+            r.status,
+            r.body.len()
+        );
+        for (k, v) in &r.headers {
+            out += &format!("{k}: {v}\r\n");
+        }
+        out += "\r\n";
+        let mut bytes = out.into_bytes();
+        bytes.extend_from_slice(&r.body[..r.cut.unwrap_or(r.body.len())]);
+        if s.write_all(&bytes).is_err() {
+            return;
+        }
+        if r.stall {
+            std::thread::sleep(std::time::Duration::from_secs(30));
+        }
+        if r.cut.is_some() {
+            return;
+        }
+    }
+}
+
+/// A small valid image: one uncompressed layer with /data/f; (manifest, config, layer).
+fn small_image() -> (Vec<u8>, Vec<u8>, Vec<u8>) {
+    let mut b = tar::Builder::new(Vec::new());
+    let mut h = tar::Header::new_gnu();
+    h.set_size(6);
+    h.set_mode(0o644);
+    h.set_entry_type(tar::EntryType::Regular);
+    b.append_data(&mut h, "data/f", &b"hello\n"[..]).unwrap();
+    let layer = b.into_inner().unwrap();
+    let config = serde_json::to_vec(&serde_json::json!({
+        "architecture": "amd64", "os": "linux", "created": "2026-01-01T00:00:00Z",
+        "config": {}, "rootfs": {"type": "layers", "diff_ids": [format!("sha256:{}", sha256(&layer))]}
+    }))
+    .unwrap();
+    let manifest = manifest_for(&config, &format!("sha256:{}", sha256(&layer)), layer.len());
+    (manifest, config, layer)
+}
+
+fn manifest_for(config: &[u8], layer_digest: &str, layer_size: usize) -> Vec<u8> {
+    serde_json::to_vec(&serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "config": {"mediaType": "application/vnd.oci.image.config.v1+json",
+                   "digest": format!("sha256:{}", sha256(config)), "size": config.len()},
+        "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar",
+                    "digest": layer_digest, "size": layer_size}]
+    }))
+    .unwrap()
+}
+
+/// The fake registry serving `manifest`, `config` and `layer` honestly, unless `hostile`
+/// answers a path first.
+fn serving(
+    manifest: Vec<u8>,
+    config: Vec<u8>,
+    layer: Vec<u8>,
+    hostile: impl Fn(&str) -> Option<Reply> + Send + Sync + 'static,
+) -> (u16, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
+    let cfg = format!("/v2/x/blobs/sha256:{}", sha256(&config));
+    let lay = format!("/v2/x/blobs/sha256:{}", sha256(&layer));
+    fake_registry(move |path| {
+        if let Some(r) = hostile(path) {
+            return r;
+        }
+        match path {
+            "/v2/" => reply(200, b"{}"),
+            "/v2/x/manifests/1" => {
+                let mut r = reply(200, &manifest);
+                r.headers.push((
+                    "Content-Type".into(),
+                    "application/vnd.oci.image.manifest.v1+json".into(),
+                ));
+                r
+            }
+            p if p == cfg => reply(200, &config),
+            p if p == lay => reply(200, &layer),
+            _ => reply(404, b"{}"),
+        }
+    })
+}
+
+/// Nothing recorded: no image, no blob by the name of a hostile digest, no layer, and
+/// nothing outside the data directory.
+fn assert_nothing_recorded(env: &Env, what: &str) {
+    let images = env.images();
+    assert_eq!(
+        images.lines().count(),
+        1,
+        "{what}: an image was recorded:\n{images}"
+    );
+    assert!(
+        env.layers().iter().all(|l| !l.starts_with('.')),
+        "{what}: {:?}",
+        env.layers()
+    );
+    assert!(
+        env.blobs().iter().all(|b| !b.starts_with(".tmp")),
+        "{what}: {:?}",
+        env.blobs()
+    );
+    let outside: Vec<String> = names(env.state.path())
+        .into_iter()
+        .filter(|n| !["data", "journal", "traces"].contains(&n.as_str()) && !n.ends_with(".lock"))
+        .collect();
+    assert!(
+        outside.is_empty(),
+        "{what}: written outside the store: {outside:?}"
+    );
+}
+
+#[test]
+fn hostile_registry_answers_are_refused_and_nothing_is_recorded() {
+    if !root_or_skip("hostile_registry_answers_are_refused_and_nothing_is_recorded") {
+        return;
+    }
+    let (manifest, config, layer) = small_image();
+    let layer_path = format!("/v2/x/blobs/sha256:{}", sha256(&layer));
+    let climbing = manifest_for(&config, "sha256:../../x", layer.len());
+    let huge = manifest_for(&config, &format!("sha256:{}", sha256(&layer)), 1 << 40);
+    let lp = layer_path.clone();
+    type Case = (
+        &'static str,
+        Box<dyn Fn(&str) -> Option<Reply> + Send + Sync>,
+        &'static str,
+    );
+    let cases: Vec<Case> = vec![
+        (
+            "a blob that does not match its digest",
+            Box::new(move |p| {
+                let mut evil = b"not the layer".to_vec();
+                evil.resize(layer.len(), b'!');
+                (p == lp).then(|| reply(200, &evil))
+            }),
+            "does not match its digest",
+        ),
+        (
+            "a digest that climbs out",
+            Box::new(move |p| (p == "/v2/x/manifests/1").then(|| reply(200, &climbing))),
+            "refusing the digest",
+        ),
+        (
+            "a manifest naming a huge size",
+            Box::new(move |p| (p == "/v2/x/manifests/1").then(|| reply(200, &huge))),
+            "a layer is said to be",
+        ),
+        (
+            "a truncated body",
+            {
+                let lp = layer_path.clone();
+                let (_, _, layer) = small_image();
+                Box::new(move |p| {
+                    (p == lp).then(|| Reply {
+                        cut: Some(layer.len() / 2),
+                        ..reply(200, &layer)
+                    })
+                })
+            },
+            "connection failed",
+        ),
+        (
+            "a redirect loop",
+            {
+                let lp = layer_path.clone();
+                Box::new(move |p| {
+                    if p == lp {
+                        let mut r = reply(307, b"");
+                        r.headers.push(("Location".into(), "/elsewhere".into()));
+                        Some(r)
+                    } else if p == "/elsewhere" {
+                        let mut r = reply(307, b"");
+                        r.headers.push(("Location".into(), lp.clone()));
+                        Some(r)
+                    } else {
+                        None
+                    }
+                })
+            },
+            "go round in a loop",
+        ),
+    ];
+    for (what, hostile, says) in cases {
+        let env = Env::new();
+        let (m, c, l) = (manifest.clone(), config.clone(), small_image().2);
+        let (port, _) = serving(m, c, l, hostile);
+        let o = env.gb(&["pull", &format!("127.0.0.1:{port}/x:1")]);
+        assert_eq!(o.status.code(), Some(125), "{what}: {}", stderr(&o));
+        assert!(stderr(&o).contains(says), "{what}: {}", stderr(&o));
+        assert_nothing_recorded(&env, what);
+        assert!(
+            !env.data().join("x").exists() && !env.state.path().join("x").exists(),
+            "{what}"
+        );
+    }
+}
+
+#[test]
+fn a_pull_killed_half_way_leaves_no_image_and_the_next_one_completes() {
+    if !root_or_skip("a_pull_killed_half_way_leaves_no_image_and_the_next_one_completes") {
+        return;
+    }
+    let env = Env::new();
+    let (manifest, config, layer) = small_image();
+    let layer_path = format!("/v2/x/blobs/sha256:{}", sha256(&layer));
+    let stall = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let s2 = stall.clone();
+    let l2 = layer.clone();
+    let (port, seen) = serving(manifest, config, layer, move |p| {
+        (p == layer_path && s2.load(std::sync::atomic::Ordering::SeqCst)).then(|| Reply {
+            cut: Some(l2.len() / 2),
+            stall: true,
+            ..reply(200, &l2)
+        })
+    });
+    let name = format!("127.0.0.1:{port}/x:1");
+    let mut child = env
+        .cmd()
+        .args(["-q", "pull", &name])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    // Wait until the layer's download has begun, then kill -9.
+    let started = std::time::Instant::now();
+    while !env.blobs().iter().any(|b| b.starts_with(".tmp")) {
+        assert!(
+            started.elapsed().as_secs() < 20,
+            "the download never began: {:?}",
+            seen.lock().unwrap()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let images = env.images();
+    assert_eq!(
+        images.lines().count(),
+        1,
+        "a killed pull recorded an image:\n{images}"
+    );
+    stall.store(false, std::sync::atomic::Ordering::SeqCst);
+    let o = env.gb(&["pull", &name]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(env.images().contains(&format!("127.0.0.1:{port}/x")));
+    assert!(
+        env.blobs().iter().all(|b| !b.starts_with(".tmp")),
+        "{:?}",
+        env.blobs()
+    );
+    assert!(
+        env.layers().iter().all(|l| !l.starts_with('.')),
+        "{:?}",
+        env.layers()
+    );
+}
