@@ -179,6 +179,29 @@ pub enum Command {
     Pull(PullArgs),
 }
 
+/// `run --pull`: when an image is fetched from its registry.
+#[derive(
+    clap::ValueEnum,
+    Debug,
+    Clone,
+    Copy,
+    Default,
+    PartialEq,
+    Eq,
+    serde::Serialize,
+    serde::Deserialize,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum PullPolicy {
+    /// Only when the image store has no image of that name.
+    #[default]
+    Missing,
+    /// Every time: the registry's newest image for the tag.
+    Always,
+    /// Never: an image the store lacks is an error.
+    Never,
+}
+
 #[derive(Args, Debug)]
 pub struct PullArgs {
     /// The platform to take from an image index, os/arch[/variant] (default: this host's).
@@ -466,6 +489,10 @@ pub struct RunArgs {
     /// Mount a tmpfs at this path inside (PATH or PATH:SIZE). May be repeated.
     #[arg(long, value_name = "PATH[:SIZE]")]
     pub tmpfs: Vec<String>,
+    /// When to pull the image from its registry (as docker run --pull).
+    #[arg(long, value_enum, default_value = "missing", value_name = "WHEN")]
+    #[serde(default)]
+    pub pull: PullPolicy,
     #[command(flatten)]
     pub security: SecurityOpts,
     /// `host` (the default) or `private`: with `private`, root inside is an unprivileged

@@ -799,3 +799,56 @@ fn a_pull_killed_half_way_leaves_no_image_and_the_next_one_completes() {
         env.layers()
     );
 }
+
+#[test]
+fn run_pulls_a_missing_image_and_pull_never_refuses_one() {
+    if !tools_or_skip("run_pulls_a_missing_image_and_pull_never_refuses_one") {
+        return;
+    }
+    let env = Env::new();
+    let reg = Registry::start(None);
+    let work = tempfile::tempdir().unwrap();
+    let layout = work.path().join("oci");
+    umoci_image(&layout, "1", &[BASE]);
+    push(&layout, "1", &reg.name("r:1"), &[]);
+    let name = reg.name("r:1");
+    let o = env.gb(&["run", "--rm", "--pull", "never", &name, "true"]);
+    assert_eq!(o.status.code(), Some(125), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains(&format!("no such image: {name} (and --pull never)")),
+        "{}",
+        stderr(&o)
+    );
+    let o = env
+        .cmd()
+        .args(["run", "--rm", &name, "sh", "-c", "cat /data/a"])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(stdout(&o), "a\n");
+    assert!(
+        stderr(&o).contains(&format!("Unable to find image '{name}' locally")),
+        "{}",
+        stderr(&o)
+    );
+    assert!(
+        stderr(&o).contains("GET(\"http://127.0.0.1:"),
+        "{}",
+        stderr(&o)
+    );
+    // Found locally now: no request at all.
+    let o = env
+        .cmd()
+        .args(["run", "--rm", &name, "sh", "-c", "true"])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(!stderr(&o).contains("GET("), "{}", stderr(&o));
+    let o = env
+        .cmd()
+        .args(["run", "--rm", "--pull", "always", &name, "sh", "-c", "true"])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stderr(&o).contains("already exists"), "{}", stderr(&o));
+}

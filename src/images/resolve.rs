@@ -3,6 +3,7 @@
 //! file (busybox, a tarball, an OCI layout) exported once into the store, keyed by its
 //! digest, and reused.
 
+use crate::cli::PullPolicy;
 use crate::error::{Error, Result};
 use crate::stages::export::config::{load_config, ImageConfig};
 use crate::stages::export::ExportSpec;
@@ -38,6 +39,60 @@ pub fn default_command(c: &ImageConfig) -> Vec<String> {
         cmd.push("/bin/sh".into());
     }
     cmd
+}
+
+/// As [`resolve`], pulling a registry image as `run --pull` says: when the store lacks it
+/// (`missing`, docker's "Unable to find image … locally"), every time, or never.
+pub fn resolve_pulling(sys: &Sys, source: &str, when: PullPolicy) -> Result<Image> {
+    let remote = (source != "busybox" && crate::registry::reference::looks_remote(source))
+        .then(|| crate::registry::reference::parse(source).ok())
+        .flatten();
+    let Some(remote) = remote else {
+        return resolve(sys, source);
+    };
+    // The name the store knows it by (docker.io/library/alpine → alpine:latest).
+    let local = remote
+        .local_name()
+        .map(|n| n.to_string())
+        .unwrap_or_else(|| source.to_string());
+    let have = store::find(&local).ok().flatten();
+    let pull = match when {
+        PullPolicy::Always => true,
+        PullPolicy::Missing => have.is_none(),
+        PullPolicy::Never => false,
+    };
+    // The image by its id, shown by the name the user gave.
+    let by_id = |id: &str| -> Result<Image> {
+        let mut image = resolve(sys, id)?;
+        image.source = source.to_string();
+        Ok(image)
+    };
+    if !pull {
+        return match have {
+            Some(rec) => by_id(&rec.id),
+            None => Err(Error::usage(
+                format!("no such image: {source} (and --pull never)"),
+                format!("pull it first (glassbox pull {source}), or run with --pull missing"),
+            )),
+        };
+    }
+    if have.is_none() && sys.narrator.level > crate::narrate::Level::Quiet {
+        eprintln!("Unable to find image '{source}' locally");
+    }
+    if sys.dry_run() {
+        sys.narrator.note(&format!(
+            "dry run: {remote} would be pulled (glassbox pull {source})"
+        ));
+        if let Some(rec) = have {
+            return by_id(&rec.id);
+        }
+        return Err(Error::new(
+            format!("dry run: {source} is not in the image store yet"),
+            format!("pull it first (glassbox pull {source}) to see the whole plan"),
+        ));
+    }
+    let rec = crate::registry::pull(sys, &remote, &Default::default())?;
+    by_id(&rec.id)
 }
 
 /// A root filesystem directory as it is, or an image (`busybox`, a tarball, an OCI layout)

@@ -203,7 +203,7 @@ pub(super) fn plan_with(a: &RunArgs, sys: &Sys, existing: Option<Existing>) -> R
     }
     let image = match image {
         Some(i) => i,
-        None => crate::images::resolve::resolve(sys, &a.image)?,
+        None => crate::images::resolve::resolve_pulling(sys, &a.image, a.pull)?,
     };
     let command = if a.command.is_empty() {
         crate::images::resolve::default_command(&image.config)
