@@ -852,3 +852,56 @@ fn run_pulls_a_missing_image_and_pull_never_refuses_one() {
     assert!(o.status.success(), "{}", stderr(&o));
     assert!(stderr(&o).contains("already exists"), "{}", stderr(&o));
 }
+
+#[test]
+fn a_pulled_image_saves_with_its_own_diff_ids_and_rmi_frees_its_blobs() {
+    if !tools_or_skip("a_pulled_image_saves_with_its_own_diff_ids_and_rmi_frees_its_blobs") {
+        return;
+    }
+    let env = Env::new();
+    let reg = Registry::start(None);
+    let work = tempfile::tempdir().unwrap();
+    let layout = work.path().join("oci");
+    umoci_image(&layout, "1", &[BASE, CHANGE]);
+    let name = reg.name("s:1");
+    push(&layout, "1", &name, &[]);
+    env.ok(&["pull", &name]);
+    assert_eq!(
+        env.blobs().len(),
+        4,
+        "manifest, config, two layers: {:?}",
+        env.blobs()
+    );
+    // docker save's form: export checks each layer tar against the config's diff ids.
+    let tar = work.path().join("s.tar");
+    env.ok(&["save", &name, "-o", tar.to_str().unwrap()]);
+    let out = work.path().join("out");
+    env.ok(&["export", tar.to_str().unwrap(), out.to_str().unwrap()]);
+    assert_eq!(
+        std::fs::read_to_string(out.join("data/sub/new")).unwrap(),
+        "new\n"
+    );
+    assert!(!out.join("data/b").exists());
+    // The OCI form, unpacked by umoci, is the tree umoci made of the original.
+    let oci_tar = work.path().join("s-oci.tar");
+    env.ok(&[
+        "save",
+        "--format",
+        "oci",
+        &name,
+        "-o",
+        oci_tar.to_str().unwrap(),
+    ]);
+    let again = work.path().join("again");
+    std::fs::create_dir(&again).unwrap();
+    sh(&format!(
+        "tar xf {} -C {}",
+        oci_tar.display(),
+        again.display()
+    ));
+    let tag = "1";
+    assert_eq!(umoci_tree(&again, tag), umoci_tree(&layout, "1"));
+    env.ok(&["rmi", &name]);
+    assert!(env.blobs().is_empty(), "{:?}", env.blobs());
+    assert!(env.layers().is_empty(), "{:?}", env.layers());
+}

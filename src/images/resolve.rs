@@ -296,9 +296,11 @@ pub fn register_export(sys: &crate::sys::Sys, rootfs: &Path, source: &str) -> Re
             diff_id: sums.diff_id,
             tar_size: sums.tar_size,
             size: sums.size,
+            blob: None,
         }],
         created: now,
         parent: None,
+        blobs: Vec::new(),
     };
     write(&rec, &bytes)?;
     sys.narrator.note(&format!(

@@ -34,9 +34,9 @@ pub fn layer_dir(diff_ids: &[String]) -> PathBuf {
     crate::store::layers_dir().join(chain_id(diff_ids).trim_start_matches("sha256:"))
 }
 
-/// Unpack the blob at `blob` as the top of the stack `diff_ids` (its own diff id last),
+/// Unpack the blob `blob_digest` (in the content store) as the top of the stack `diff_ids` (its own diff id last),
 /// unless that layer is stored already. Returns the layer and whether it was unpacked now.
-pub fn unpack(sys: &Sys, blob: &Path, diff_ids: &[String]) -> Result<(Layer, bool)> {
+pub fn unpack(sys: &Sys, blob_digest: &str, diff_ids: &[String]) -> Result<(Layer, bool)> {
     let dir = layer_dir(diff_ids);
     let diff_id = diff_ids.last().expect("a layer").clone();
     if dir.is_dir() {
@@ -54,6 +54,7 @@ pub fn unpack(sys: &Sys, blob: &Path, diff_ids: &[String]) -> Result<(Layer, boo
                     diff_id,
                     tar_size: sums.tar_size,
                     size: sums.size,
+                    blob: None,
                 }
             }
         };
@@ -72,7 +73,15 @@ pub fn unpack(sys: &Sys, blob: &Path, diff_ids: &[String]) -> Result<(Layer, boo
         .rev()
         .map(|k| layer_dir(&diff_ids[..k]))
         .collect();
-    let made = fill(sys, blob, &staging, &diff_id, lower);
+    let made = crate::store::blobs::path(blob_digest).and_then(|p| {
+        let p = p.ok_or_else(|| {
+            Error::new(
+                format!("the blob {blob_digest} is not in the store"),
+                "pull the image again",
+            )
+        })?;
+        fill(sys, &p, &staging, &diff_id, lower)
+    });
     let made = made.and_then(|(tar_size, size)| {
         let _lock = store::lock()?;
         if dir.is_dir() {
@@ -91,6 +100,7 @@ pub fn unpack(sys: &Sys, blob: &Path, diff_ids: &[String]) -> Result<(Layer, boo
             diff_id,
             tar_size,
             size,
+            blob: Some(blob_digest.to_string()),
         })
     });
     if made.is_err() && staging.exists() {
@@ -145,9 +155,15 @@ fn fill(
     let applied = ex
         .apply_tar(&mut counted, true)
         .and_then(|()| ex.finish_dirs());
+    // The rest of the stream (end-of-archive blocks, padding) is the tar's too.
+    let drained = applied.and_then(|()| {
+        std::io::copy(&mut counted, &mut std::io::sink())
+            .map(drop)
+            .map_err(|e| crate::stages::export::extract::read_error(&what, &e))
+    });
     let tar_size = counted.n;
     sys.umask(umask, "the layer is unpacked: the usual permissions again")?;
-    applied?;
+    drained?;
     let (_, tar) = s.finish(&what)?;
     let tar = tar.unwrap_or_default();
     if tar != diff_id {

@@ -129,7 +129,7 @@ pub fn pull(sys: &Sys, remote: &Remote, opts: &PullOpts) -> Result<ImageRecord> 
         ));
     }
     // The manifest, through an index when there is one.
-    let (manifest, manifest_digest) =
+    let (manifest, manifest_digest, manifest_bytes) =
         fetch_manifest(&mut c, remote, remote.reference(), opts, true)?;
     let repo = &remote.repository;
     // The config: small, read whole, checked, kept as a blob.
@@ -205,14 +205,19 @@ pub fn pull(sys: &Sys, remote: &Remote, opts: &PullOpts) -> Result<ImageRecord> 
     download(sys, &mut c, repo, &wanted)?;
     let mut layers = Vec::new();
     for (i, l) in manifest.layers.iter().enumerate() {
-        let blob = match blobs::path(&l.digest)? {
-            Some(p) => p,
-            None if unpack::layer_dir(&diff_ids[..=i]).is_dir() => std::path::PathBuf::new(),
-            None => unreachable!("downloaded above"),
-        };
-        let (layer, _) = unpack::unpack(sys, &blob, &diff_ids[..=i])?;
+        let (mut layer, _) = unpack::unpack(sys, &l.digest, &diff_ids[..=i])?;
+        if layer.blob.is_none() && blobs::path(&l.digest)?.is_some() {
+            layer.blob = Some(l.digest.clone());
+        }
         layers.push(layer);
     }
+    // The manifest too, by its digest: the image as the registry served it.
+    blobs::write(
+        &manifest_digest,
+        manifest_bytes.len() as u64,
+        &mut manifest_bytes.as_slice(),
+        "the manifest",
+    )?;
     record(sys, remote, &config_bytes, layers, &manifest_digest)
 }
 
@@ -224,7 +229,7 @@ fn fetch_manifest(
     reference: &str,
     opts: &PullOpts,
     top: bool,
-) -> Result<(manifest::Manifest, String)> {
+) -> Result<(manifest::Manifest, String, Vec<u8>)> {
     let what = format!("the manifest {}:{reference}", remote.repository);
     let a = c.get(
         &format!("{}/manifests/{reference}", remote.repository),
@@ -263,7 +268,7 @@ fn fetch_manifest(
     }
     c_note(c, &format!("{what}: {} bytes, {digest}", bytes.len()));
     match manifest::parse(&bytes, &ctype, &what)? {
-        Served::Image(m) => Ok((m, digest)),
+        Served::Image(m) => Ok((m, digest, bytes)),
         Served::Index(i) if top => {
             let platform = opts
                 .platform
@@ -409,11 +414,12 @@ fn record(
         }
         None => {
             let rec = ImageRecord {
-                id,
+                id: id.clone(),
                 names: Vec::new(),
                 layers,
                 created: crate::store::now(),
                 parent: None,
+                blobs: vec![manifest_digest.to_string(), format!("sha256:{id}")],
             };
             store::write(&rec, config)?;
             sys.narrator.note(&format!(

@@ -33,6 +33,10 @@ pub struct Layer {
     pub tar_size: u64,
     /// The bytes of the files in it (what `images` and `history` show as SIZE).
     pub size: u64,
+    /// The blob (a compressed tar in the content store) it was unpacked from, if pulled:
+    /// `save` writes that tar again, byte for byte, so the image keeps its diff ids.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub blob: Option<String>,
 }
 
 /// glassbox's record of an image (`image.json`).
@@ -48,6 +52,10 @@ pub struct ImageRecord {
     /// The image it was committed on.
     #[serde(default)]
     pub parent: Option<String>,
+    /// Blobs of the content store that belong to it besides its layers' (a pulled image's
+    /// manifest): rmi frees them with it.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub blobs: Vec<String>,
 }
 
 impl ImageRecord {
