@@ -304,8 +304,9 @@ fn a_second_image_on_the_same_base_adds_only_its_own_layer() {
     let after = env.layers();
     assert_eq!(after.len(), 2, "{after:?}");
     assert!(layers.iter().all(|l| after.contains(l)));
-    // The base layer's blob was not downloaded again: one new layer blob, one config.
-    assert_eq!(env.blobs().len(), blobs.len() + 2, "{:?}", env.blobs());
+    // The base layer's blob was not downloaded again: one new layer blob, a config and a
+    // manifest.
+    assert_eq!(env.blobs().len(), blobs.len() + 3, "{:?}", env.blobs());
     let top = env.ok(&[
         "run",
         "--rm",
