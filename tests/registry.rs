@@ -510,6 +510,14 @@ fn reply(status: u16, body: &[u8]) -> Reply {
 fn fake_registry(
     answer: impl Fn(&str) -> Reply + Send + Sync + 'static,
 ) -> (u16, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
+    fake_registry_seeing(move |path, _| answer(path))
+}
+
+/// As [`fake_registry`], with the request's head (its headers) given to `answer` too; what
+/// `seen` keeps is each request's path.
+fn fake_registry_seeing(
+    answer: impl Fn(&str, &str) -> Reply + Send + Sync + 'static,
+) -> (u16, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
     let l = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = l.local_addr().unwrap().port();
     let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
@@ -527,7 +535,7 @@ fn fake_registry(
 
 fn serve(
     mut s: std::net::TcpStream,
-    answer: &dyn Fn(&str) -> Reply,
+    answer: &dyn Fn(&str, &str) -> Reply,
     seen: &std::sync::Mutex<Vec<String>>,
 ) {
     loop {
@@ -542,7 +550,7 @@ fn serve(
         let text = String::from_utf8_lossy(&head).to_string();
         let path = text.split(' ').nth(1).unwrap_or("").to_string();
         seen.lock().unwrap().push(path.clone());
-        let r = answer(&path);
+        let r = answer(&path, &text);
         let mut out = format!(
             "HTTP/1.1 {} X\r\nContent-Length: {}\r\n",
             r.status,
@@ -905,4 +913,87 @@ fn a_pulled_image_saves_with_its_own_diff_ids_and_rmi_frees_its_blobs() {
     env.ok(&["rmi", &name]);
     assert!(env.blobs().is_empty(), "{:?}", env.blobs());
     assert!(env.layers().is_empty(), "{:?}", env.layers());
+}
+
+#[test]
+fn a_bearer_challenge_gets_a_token_and_every_request_is_narrated_and_traced() {
+    if !root_or_skip("a_bearer_challenge_gets_a_token_and_every_request_is_narrated_and_traced") {
+        return;
+    }
+    let env = Env::new();
+    let (manifest, config, layer) = small_image();
+    let cfg = format!("/v2/x/blobs/sha256:{}", sha256(&config));
+    let lay = format!("/v2/x/blobs/sha256:{}", sha256(&layer));
+    let port = std::sync::Arc::new(std::sync::atomic::AtomicU16::new(0));
+    let p2 = port.clone();
+    let (p, seen) = fake_registry_seeing(move |path, head| {
+        let port = p2.load(std::sync::atomic::Ordering::SeqCst);
+        if path.starts_with("/token?") {
+            return reply(200, br#"{"token":"tok3n"}"#);
+        }
+        if !head
+            .to_ascii_lowercase()
+            .contains("authorization: bearer tok3n")
+        {
+            let mut r = reply(401, b"{}");
+            r.headers.push((
+                "WWW-Authenticate".into(),
+                format!(r#"Bearer realm="http://127.0.0.1:{port}/token",service="fake""#),
+            ));
+            return r;
+        }
+        match path {
+            "/v2/" => reply(200, b"{}"),
+            "/v2/x/manifests/1" => reply(200, &manifest),
+            p if p == cfg => reply(200, &config),
+            p if p == lay => reply(200, &layer),
+            _ => reply(404, b"{}"),
+        }
+    });
+    port.store(p, std::sync::atomic::Ordering::SeqCst);
+    let trace = env.state.path().join("pull.trace");
+    let o = env
+        .cmd()
+        .args([
+            "--trace",
+            trace.to_str().unwrap(),
+            "pull",
+            &format!("127.0.0.1:{p}/x:1"),
+        ])
+        .output()
+        .unwrap();
+    let err = stderr(&o);
+    assert!(o.status.success(), "{err}");
+    // The challenge, the token (asked anonymously, for this repository), then the retry.
+    let seen = seen.lock().unwrap().clone();
+    assert_eq!(seen[0], "/v2/");
+    assert_eq!(seen[1], "/token?service=fake&scope=repository%3Ax%3Apull");
+    assert_eq!(seen[2], "/v2/");
+    for line in [
+        format!("GET(\"http://127.0.0.1:{p}/v2/\") = 401"),
+        format!(
+            "GET(\"http://127.0.0.1:{p}/token?service=fake&scope=repository%3Ax%3Apull\") = 200"
+        ),
+        format!("GET(\"http://127.0.0.1:{p}/v2/\", \"Authorization: Bearer …\") = 200"),
+    ] {
+        assert!(err.contains(&line), "no {line} in:\n{err}");
+    }
+    assert!(!err.contains("tok3n"), "the token is shown:\n{err}");
+    // --trace has the same requests as events, with their statuses.
+    let events: Vec<serde_json::Value> = std::fs::read_to_string(&trace)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .filter(|e: &serde_json::Value| e["name"] == "GET")
+        .collect();
+    let statuses: Vec<i64> = events
+        .iter()
+        .map(|e| e["result"].as_i64().unwrap())
+        .collect();
+    assert_eq!(statuses, [401, 200, 200, 200, 200, 200], "{events:?}");
+    assert!(events[3]["args"][0]
+        .as_str()
+        .unwrap()
+        .ends_with("/v2/x/manifests/1\""));
+    assert!(env.images().contains(&format!("127.0.0.1:{p}/x")));
 }
