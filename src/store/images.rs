@@ -4,7 +4,8 @@
 //! images/store/ID/config.json   the image config, byte for byte as `save` writes it; ID is
 //!                               its sha256 (check: sha256sum config.json), as docker's is
 //! images/store/ID/image.json    glassbox's record: names, the layer directories, sizes
-//! images/layers/HEX/            a committed layer, in overlay form; HEX is its diff_id
+//! images/layers/HEX/            a layer in overlay form (committed, or pulled and unpacked);
+//!                               HEX is its chain id (the layer and all below it)
 //! images/busybox/rootfs/        an exported image's root filesystem: its bottom layer
 //! images/SHA256/rootfs/         (the export cache: keyed by the source file's sha256)
 //! images/store.lock             flock(2)ed by whoever changes names or records
