@@ -177,6 +177,31 @@ pub enum Command {
         after_help = "Examples:\n  glassbox pull alpine                    (docker.io/library/alpine:latest)\n  glassbox pull 127.0.0.1:5000/team/web:v1\n  glassbox pull --platform linux/arm64 alpine@sha256:…"
     )]
     Pull(PullArgs),
+    /// Keep credentials for a registry, once it has taken them (as docker login).
+    #[command(
+        after_help = "Example:\n  echo s3cret | glassbox login --password-stdin -u learner 127.0.0.1:5000"
+    )]
+    Login(LoginArgs),
+    /// Forget the credentials glassbox login kept for a registry (as docker logout).
+    Logout(LogoutArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct LoginArgs {
+    /// The user name.
+    #[arg(short = 'u', long)]
+    pub username: Option<String>,
+    /// Read the password from stdin (the only way: one on the command line shows in ps).
+    #[arg(long)]
+    pub password_stdin: bool,
+    /// The registry, HOST[:PORT] (default: docker.io).
+    pub server: Option<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct LogoutArgs {
+    /// The registry, HOST[:PORT] (default: docker.io).
+    pub server: Option<String>,
 }
 
 /// `run --pull`: when an image is fetched from its registry.

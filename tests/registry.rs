@@ -997,3 +997,68 @@ fn a_bearer_challenge_gets_a_token_and_every_request_is_narrated_and_traced() {
         .ends_with("/v2/x/manifests/1\""));
     assert!(env.images().contains(&format!("127.0.0.1:{p}/x")));
 }
+
+#[test]
+fn login_keeps_credentials_the_registry_took_and_logout_forgets_them() {
+    if !tools_or_skip("login_keeps_credentials_the_registry_took_and_logout_forgets_them")
+        || !tool_or_skip("login", "htpasswd")
+    {
+        return;
+    }
+    let line = Command::new("htpasswd")
+        .args(["-Bbn", "learner", "s3cret"])
+        .output()
+        .unwrap();
+    let env = Env::new();
+    let reg = Registry::start(Some(&stdout(&line)));
+    let work = tempfile::tempdir().unwrap();
+    let layout = work.path().join("oci");
+    umoci_image(&layout, "1", &[BASE]);
+    let name = reg.name("private:1");
+    push(&layout, "1", &name, &["--dest-creds", "learner:s3cret"]);
+    let server = format!("127.0.0.1:{}", reg.port);
+    let login = |password: &str| {
+        let mut c = env
+            .cmd()
+            .args(["login", "--password-stdin", "-u", "learner", &server])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        c.stdin
+            .take()
+            .unwrap()
+            .write_all(format!("{password}\n").as_bytes())
+            .unwrap();
+        c.wait_with_output().unwrap()
+    };
+    let file = env.data().join("auth.json");
+    let o = login("wrong");
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("refuses the credentials given"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(!file.exists());
+    let o = login("s3cret");
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(stdout(&o), "Login Succeeded\n");
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(&file).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o600);
+    env.ok(&["pull", &name]);
+    assert_eq!(
+        env.ok(&["logout", &server]),
+        format!("Removing login credentials for {server}\n")
+    );
+    env.ok(&["rmi", &name]);
+    let o = env.gb(&["pull", &name]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("asks for credentials"),
+        "{}",
+        stderr(&o)
+    );
+}

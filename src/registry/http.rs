@@ -95,6 +95,21 @@ impl<'a, 'n> Client<'a, 'n> {
         }
     }
 
+    /// Whether the registry takes the credentials: `GET /v2/`, answering its challenge.
+    pub fn login_check(&mut self) -> Result<()> {
+        let a = self.get("", &[], "does the registry take these credentials?")?;
+        if a.status == 200 {
+            return Ok(());
+        }
+        Err(Error::new(
+            format!(
+                "{} does not answer as a registry ({} for /v2/)",
+                a.url, a.status
+            ),
+            "check the registry's address",
+        ))
+    }
+
     pub fn narrator(&self) -> &crate::narrate::Narrator {
         self.sys.narrator
     }
@@ -113,11 +128,7 @@ impl<'a, 'n> Client<'a, 'n> {
             self.authenticate(&challenge)?;
             raw = self.follow(&url, accept, why)?;
             if raw.answer.status == 401 {
-                return Err(Error::new(
-                    format!("the registry still refuses {url} (401 Unauthorized) with the credentials given"),
-                    "check the user name and password (glassbox reads docker's config.json: $DOCKER_CONFIG or ~/.docker)",
-                )
-                .with_code(1));
+                return Err(refused(&self.base));
             }
         }
         Ok(raw.answer)
@@ -314,7 +325,9 @@ impl<'a, 'n> Client<'a, 'n> {
                     "ask the token server for a token that allows pulling this repository",
                 )?;
                 if raw.answer.status != 200 {
-                    return Err(if raw.answer.status == 401 {
+                    return Err(if raw.answer.status == 401 && basic.is_some() {
+                        refused(&self.base)
+                    } else if raw.answer.status == 401 {
                         need_login(&self.base)
                     } else {
                         Error::new(
@@ -363,10 +376,18 @@ struct Raw {
     challenge: Option<String>,
 }
 
+fn refused(base: &str) -> Error {
+    Error::new(
+        format!("the registry {base} refuses the credentials given (401 Unauthorized)"),
+        "check the user name and password (glassbox login, or docker's config.json: $DOCKER_CONFIG or ~/.docker)",
+    )
+    .with_code(1)
+}
+
 fn need_login(base: &str) -> Error {
     Error::new(
         format!("the registry {base} asks for credentials, and none are known for it"),
-        "log in first (docker login, or an auths entry in $DOCKER_CONFIG/config.json)",
+        "log in first: echo PASSWORD | glassbox login --password-stdin -u USER REGISTRY",
     )
     .with_code(1)
 }

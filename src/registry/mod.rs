@@ -12,6 +12,7 @@
 //! 5. Only then is the image recorded and named: a pull killed at any point leaves no image,
 //!    and the next one reuses the blobs that were finished.
 
+pub mod auth;
 pub mod http;
 pub mod manifest;
 pub mod reference;
@@ -44,7 +45,7 @@ pub fn main(a: &crate::cli::PullArgs, sys: &Sys) -> Result<i32> {
     let remote = reference::parse(&a.name).map_err(|e| e.with_code(1))?;
     if sys.dry_run() {
         sys.narrator.stage("pull", &format!("{remote}"));
-        let client = base_url(&remote, &opts)?;
+        let client = base_url(&remote, &opts);
         let mut c = http::Client::new(sys, client, remote.repository.clone(), None);
         let _ = c.get(
             "",
@@ -61,44 +62,9 @@ pub fn main(a: &crate::cli::PullArgs, sys: &Sys) -> Result<i32> {
 }
 
 /// `http://HOST` for loopback and `--insecure-registry` registries, `https://HOST` else.
-fn base_url(r: &Remote, opts: &PullOpts) -> Result<String> {
+fn base_url(r: &Remote, opts: &PullOpts) -> String {
     let plain = r.is_loopback() || opts.insecure.contains(&r.domain);
-    Ok(format!(
-        "{}://{}",
-        if plain { "http" } else { "https" },
-        r.host()
-    ))
-}
-
-/// Credentials for a registry from docker's config.json (`auths.DOMAIN.auth`, base64 of
-/// `user:password`): $DOCKER_CONFIG/config.json, else ~/.docker/config.json.
-fn credentials(domain: &str) -> Option<(String, String)> {
-    let dir = std::env::var_os("DOCKER_CONFIG")
-        .map(std::path::PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|h| std::path::Path::new(&h).join(".docker")))?;
-    let text = std::fs::read(dir.join("config.json")).ok()?;
-    let v: serde_json::Value = serde_json::from_slice(&text).ok()?;
-    let auths = v.get("auths")?;
-    let keys = [
-        domain.to_string(),
-        format!("https://{domain}"),
-        format!("http://{domain}"),
-        if domain == reference::DOCKER_HUB {
-            "https://index.docker.io/v1/".to_string()
-        } else {
-            String::new()
-        },
-    ];
-    let entry = keys.iter().find_map(|k| auths.get(k))?;
-    if let Some(a) = entry.get("auth").and_then(|a| a.as_str()) {
-        let raw = http::unbase64(a)?;
-        let s = String::from_utf8(raw).ok()?;
-        let (u, p) = s.split_once(':')?;
-        return Some((u.to_string(), p.to_string()));
-    }
-    let u = entry.get("username")?.as_str()?;
-    let p = entry.get("password")?.as_str()?;
-    Some((u.to_string(), p.to_string()))
+    format!("{}://{}", if plain { "http" } else { "https" }, r.host())
 }
 
 /// Pull `remote` into the store; returns its record.
@@ -111,8 +77,8 @@ pub fn pull(sys: &Sys, remote: &Remote, opts: &PullOpts) -> Result<ImageRecord> 
         ),
     );
     blobs::remove_stale_temps();
-    let base = base_url(remote, opts)?;
-    let creds = credentials(&remote.domain);
+    let base = base_url(remote, opts);
+    let creds = auth::credentials(&remote.domain);
     let mut c = http::Client::new(sys, base, remote.repository.clone(), creds);
     let ping = c.get(
         "",
