@@ -514,10 +514,12 @@ pub struct RunArgs {
     /// Mount a tmpfs at this path inside (PATH or PATH:SIZE). May be repeated.
     #[arg(long, value_name = "PATH[:SIZE]")]
     pub tmpfs: Vec<String>,
-    /// When to pull the image from its registry (as docker run --pull).
-    #[arg(long, value_enum, default_value = "missing", value_name = "WHEN")]
+    /// When to pull the image from its registry (as docker run --pull). Without it, an
+    /// image the store lacks is pulled only when its name has a registry
+    /// (127.0.0.1:5000/x:1): a bare name (alpine) reaches Docker Hub only when asked.
+    #[arg(long, value_enum, value_name = "WHEN")]
     #[serde(default)]
-    pub pull: PullPolicy,
+    pub pull: Option<PullPolicy>,
     #[command(flatten)]
     pub security: SecurityOpts,
     /// `host` (the default) or `private`: with `private`, root inside is an unprivileged

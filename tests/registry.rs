@@ -1062,3 +1062,27 @@ fn login_keeps_credentials_the_registry_took_and_logout_forgets_them() {
         stderr(&o)
     );
 }
+
+#[test]
+fn a_bare_name_reaches_no_registry_unless_asked() {
+    if !root_or_skip("a_bare_name_reaches_no_registry_unless_asked") {
+        return;
+    }
+    let env = Env::new();
+    let o = env
+        .cmd()
+        .args(["run", "--rm", "nosuch:v1", "true"])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(125));
+    let err = stderr(&o);
+    assert!(err.contains("no such image or file: nosuch:v1"), "{err}");
+    assert!(
+        err.contains("glassbox pull NAME first, or run --pull missing"),
+        "{err}"
+    );
+    assert!(
+        !err.contains("GET(") && !err.contains("Unable to find"),
+        "{err}"
+    );
+}

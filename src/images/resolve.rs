@@ -42,13 +42,21 @@ pub fn default_command(c: &ImageConfig) -> Vec<String> {
 }
 
 /// As [`resolve`], pulling a registry image as `run --pull` says: when the store lacks it
-/// (`missing`, docker's "Unable to find image … locally"), every time, or never.
-pub fn resolve_pulling(sys: &Sys, source: &str, when: PullPolicy) -> Result<Image> {
-    let remote = (source != "busybox" && crate::registry::reference::looks_remote(source))
-        .then(|| crate::registry::reference::parse(source).ok())
+/// (`missing`, docker's "Unable to find image … locally"), every time, or never. Without
+/// `--pull`, only a name with a registry in it is pulled: `run alpine` does not reach Docker
+/// Hub unless asked, so that nothing leaves the machine by surprise (docker's would).
+pub fn resolve_pulling(sys: &Sys, source: &str, when: Option<PullPolicy>) -> Result<Image> {
+    use crate::registry::reference as remote_ref;
+    let remote = (source != "busybox" && remote_ref::looks_remote(source))
+        .then(|| remote_ref::parse(source).ok())
         .flatten();
     let Some(remote) = remote else {
         return resolve(sys, source);
+    };
+    let when = match when {
+        Some(w) => w,
+        None if remote_ref::names_registry(source) => PullPolicy::Missing,
+        None => return resolve(sys, source),
     };
     // The name the store knows it by (docker.io/library/alpine → alpine:latest).
     let local = remote
@@ -122,7 +130,7 @@ pub fn resolve(sys: &Sys, source: &str) -> Result<Image> {
         if source != "busybox" {
             return Err(Error::usage(
                 format!("no such image or file: {source}"),
-                "give a directory, an image tarball, busybox, or an image that `glassbox images` lists",
+                "give a directory, an image tarball, busybox, or an image that `glassbox images` lists; from a registry: glassbox pull NAME first, or run --pull missing",
             ));
         }
     }

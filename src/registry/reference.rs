@@ -146,6 +146,11 @@ pub fn parse(r: &str) -> Result<Remote> {
     })
 }
 
+/// Whether the name starts with a registry (`127.0.0.1:5000/x`, `docker.io/alpine`).
+pub fn names_registry(r: &str) -> bool {
+    r.split_once('/').is_some_and(|(first, _)| is_domain(first))
+}
+
 /// Whether `r` names a registry image rather than a file or directory: it parses as a
 /// reference and no such path exists.
 pub fn looks_remote(r: &str) -> bool {
