@@ -20,6 +20,42 @@ pub const MAX_REDIRECTS: usize = 5;
 /// for a manifest is 4 MiB).
 pub const MAX_SMALL: u64 = 4 << 20;
 
+/// What a request sends: the method, the headers that matter, and a body that can be sent
+/// again (after a login challenge).
+#[derive(Clone, Copy)]
+pub struct Req<'b> {
+    pub method: &'static str,
+    pub accept: &'b [&'b str],
+    pub content_type: Option<&'b str>,
+    pub body: Payload<'b>,
+}
+
+#[derive(Clone, Copy)]
+pub enum Payload<'b> {
+    None,
+    Bytes(&'b [u8]),
+    File(&'b std::path::Path),
+}
+
+impl<'b> Req<'b> {
+    pub fn get(accept: &'b [&'b str]) -> Self {
+        Req {
+            method: "GET",
+            accept,
+            content_type: None,
+            body: Payload::None,
+        }
+    }
+    pub fn new(method: &'static str) -> Self {
+        Req {
+            method,
+            accept: &[],
+            content_type: None,
+            body: Payload::None,
+        }
+    }
+}
+
 /// An answer whose body is still to be read.
 pub struct Answer {
     pub status: u16,
@@ -116,8 +152,20 @@ impl<'a, 'n> Client<'a, 'n> {
 
     /// `GET /v2/…` (a path under the registry's API), with authentication and redirects.
     pub fn get(&mut self, path: &str, accept: &[&str], why: &str) -> Result<Answer> {
-        let url = format!("{}/v2/{path}", self.base);
-        let mut raw = self.follow(&url, accept, why)?;
+        self.request(&Req::get(accept), path, why)
+    }
+
+    /// Any request to a path under `/v2/` (or a whole URL the registry gave, as an upload's
+    /// Location), answering a login challenge once.
+    pub fn request(&mut self, req: &Req, path: &str, why: &str) -> Result<Answer> {
+        let url = if path.starts_with("http://") || path.starts_with("https://") {
+            path.to_string()
+        } else if path.starts_with('/') {
+            format!("{}{path}", self.base)
+        } else {
+            format!("{}/v2/{path}", self.base)
+        };
+        let mut raw = self.follow(req, &url, why)?;
         if raw.answer.status == 401 {
             let Some(challenge) = raw.challenge.take() else {
                 return Err(Error::new(
@@ -126,7 +174,7 @@ impl<'a, 'n> Client<'a, 'n> {
                 ));
             };
             self.authenticate(&challenge)?;
-            raw = self.follow(&url, accept, why)?;
+            raw = self.follow(req, &url, why)?;
             if raw.answer.status == 401 {
                 return Err(refused(&self.base));
             }
@@ -134,8 +182,8 @@ impl<'a, 'n> Client<'a, 'n> {
         Ok(raw.answer)
     }
 
-    /// One request and the redirects that follow it.
-    fn follow(&self, first: &str, accept: &[&str], why: &str) -> Result<Raw> {
+    /// One request and the redirects that follow it (of a GET or HEAD only).
+    fn follow(&self, req: &Req, first: &str, why: &str) -> Result<Raw> {
         let mut url = first.to_string();
         let mut seen = vec![url.clone()];
         loop {
@@ -145,8 +193,8 @@ impl<'a, 'n> Client<'a, 'n> {
             } else {
                 None
             };
-            let raw = self.send(&url, accept, auth, why)?;
-            if !(300..400).contains(&raw.answer.status) {
+            let raw = self.send(req, &url, auth, why)?;
+            if !(300..400).contains(&raw.answer.status) || !matches!(req.method, "GET" | "HEAD") {
                 return Ok(raw);
             }
             let Some(next) = raw.location.as_deref().map(|l| join(&url, l)) else {
@@ -169,18 +217,30 @@ impl<'a, 'n> Client<'a, 'n> {
         }
     }
 
-    /// Send one GET, narrated: the call before, its status after, the answer's headers.
-    fn send(&self, url: &str, accept: &[&str], auth: Option<&str>, why: &str) -> Result<Raw> {
+    /// Send one request, narrated: the call before, its status after, the answer's headers.
+    fn send(&self, req: &Req, url: &str, auth: Option<&str>, why: &str) -> Result<Raw> {
+        let accept = req.accept;
         let mut args = vec![quote(url)];
         if !accept.is_empty() {
             args.push(quote(&format!("Accept: {}", accept.join(", "))));
+        }
+        if let Some(t) = req.content_type {
+            args.push(quote(&format!("Content-Type: {t}")));
+        }
+        let length = match req.body {
+            Payload::None => None,
+            Payload::Bytes(b) => Some(b.len() as u64),
+            Payload::File(p) => Some(std::fs::metadata(p).map(|m| m.len()).unwrap_or(0)),
+        };
+        if let Some(l) = length {
+            args.push(quote(&format!("Content-Length: {l}")));
         }
         if let Some(a) = auth {
             let kind = a.split(' ').next().unwrap_or("");
             args.push(quote(&format!("Authorization: {kind} …")));
         }
-        let call =
-            Call::new("GET", args, "OCI distribution spec", why).by_hand(format!("curl -i {url}"));
+        let call = Call::new(req.method, args, "OCI distribution spec", why)
+            .by_hand(format!("curl -i -X {} {url}", req.method));
         let n = self.sys.narrator;
         n.before(&call);
         if self.sys.dry_run() {
@@ -190,14 +250,43 @@ impl<'a, 'n> Client<'a, 'n> {
                 "run without --dry-run to pull",
             ));
         }
-        let mut req = self.agent.get(url);
-        if !accept.is_empty() {
-            req = req.header("Accept", accept.join(", "));
+        fn headers<B>(
+            mut r: ureq::RequestBuilder<B>,
+            req: &Req,
+            auth: Option<&str>,
+        ) -> ureq::RequestBuilder<B> {
+            if !req.accept.is_empty() {
+                r = r.header("Accept", req.accept.join(", "));
+            }
+            if let Some(t) = req.content_type {
+                r = r.header("Content-Type", t);
+            }
+            if let Some(a) = auth {
+                r = r.header("Authorization", a);
+            }
+            r
         }
-        if let Some(a) = auth {
-            req = req.header("Authorization", a);
-        }
-        let resp = match req.call() {
+        let sent = match req.method {
+            "GET" => headers(self.agent.get(url), req, auth).call(),
+            "HEAD" => headers(self.agent.head(url), req, auth).call(),
+            m => {
+                let b = if m == "POST" {
+                    self.agent.post(url)
+                } else {
+                    self.agent.put(url)
+                };
+                let b = headers(b, req, auth);
+                match req.body {
+                    Payload::None => b.send_empty(),
+                    Payload::Bytes(x) => b.send(x),
+                    Payload::File(p) => match std::fs::File::open(p) {
+                        Ok(f) => b.send(f),
+                        Err(e) => Err(ureq::Error::Io(e)),
+                    },
+                }
+            }
+        };
+        let resp = match sent {
             Ok(r) => r,
             Err(e) => {
                 let errno = match &e {
@@ -319,8 +408,8 @@ impl<'a, 'n> Client<'a, 'n> {
                     }
                 ));
                 let raw = self.send(
+                    &Req::get(&[]),
                     &url,
-                    &[],
                     basic.as_deref(),
                     "ask the token server for a token that allows pulling this repository",
                 )?;
