@@ -177,6 +177,12 @@ pub enum Command {
         after_help = "Examples:\n  glassbox pull alpine                    (docker.io/library/alpine:latest)\n  glassbox pull 127.0.0.1:5000/team/web:v1\n  glassbox pull --platform linux/arm64 alpine@sha256:…"
     )]
     Pull(PullArgs),
+    /// Send an image of the store to a registry (as docker push): the blobs it lacks, then
+    /// the manifest, every HTTP request narrated.
+    #[command(
+        after_help = "Example:\n  glassbox tag myimage:v1 127.0.0.1:5000/team/myimage:v1\n  glassbox push 127.0.0.1:5000/team/myimage:v1"
+    )]
+    Push(PushArgs),
     /// Keep credentials for a registry, once it has taken them (as docker login).
     #[command(
         after_help = "Example:\n  echo s3cret | glassbox login --password-stdin -u learner 127.0.0.1:5000"
@@ -184,6 +190,15 @@ pub enum Command {
     Login(LoginArgs),
     /// Forget the credentials glassbox login kept for a registry (as docker logout).
     Logout(LogoutArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct PushArgs {
+    /// Speak plain HTTP to this registry (HOST:PORT); loopback registries always are.
+    #[arg(long, value_name = "HOST:PORT")]
+    pub insecure_registry: Vec<String>,
+    /// The image, named by its registry: REGISTRY/NAME[:TAG].
+    pub name: String,
 }
 
 #[derive(Args, Debug)]

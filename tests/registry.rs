@@ -1086,3 +1086,71 @@ fn a_bare_name_reaches_no_registry_unless_asked() {
         "{err}"
     );
 }
+
+#[test]
+fn push_of_a_committed_image_is_read_back_by_skopeo_and_umoci() {
+    if !tools_or_skip("push_of_a_committed_image_is_read_back_by_skopeo_and_umoci") {
+        return;
+    }
+    let env = Env::new();
+    let reg = Registry::start(None);
+    let work = tempfile::tempdir().unwrap();
+    let layout = work.path().join("oci");
+    umoci_image(&layout, "1", &[BASE, CHANGE]);
+    let base = reg.name("base:1");
+    push(&layout, "1", &base, &[]);
+    env.ok(&["pull", &base]);
+    env.ok(&[
+        "run",
+        "--name",
+        "c1",
+        &base,
+        "sh",
+        "-c",
+        "echo pushed > /data/new",
+    ]);
+    let name = reg.name("team/pushed:v1");
+    env.ok(&["commit", "c1", &name]);
+    env.ok(&["rm", "c1"]);
+    let o = env.cmd().args(["push", &name]).output().unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        stdout(&o).starts_with("v1: digest: sha256:"),
+        "{}",
+        stdout(&o)
+    );
+    let err = stderr(&o);
+    assert!(err.contains("= 201"), "{err}");
+    // The base's blobs are in the registry already, under another repository: sent again
+    // (a cross-repository mount is not asked for), and the new layer too.
+    let inspect = Command::new("skopeo")
+        .args(["inspect", "--tls-verify=false", &format!("docker://{name}")])
+        .output()
+        .unwrap();
+    assert!(inspect.status.success(), "{}", stderr(&inspect));
+    let v: serde_json::Value = serde_json::from_slice(&inspect.stdout).unwrap();
+    assert_eq!(v["Layers"].as_array().unwrap().len(), 3, "{v}");
+    // skopeo copies it back, and umoci unpacks the base's tree plus the new file.
+    let back = work.path().join("back");
+    let o = Command::new("skopeo")
+        .args(["copy", "-q", "--src-tls-verify=false"])
+        .arg(format!("docker://{name}"))
+        .arg(format!("oci:{}:1", back.display()))
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let tree = umoci_tree(&back, "1");
+    assert!(tree.contains("data/new 644 0 0 regular file 1"), "{tree}");
+    assert!(tree.contains("data/sub 750 1000 1001 directory"), "{tree}");
+    assert!(!tree.contains("data/b "), "{tree}");
+    // A second push finds every blob there.
+    let o = env.cmd().args(["push", &name]).output().unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(
+        stderr(&o).matches("already exists").count(),
+        4,
+        "{}",
+        stderr(&o)
+    );
+    assert!(!stderr(&o).contains("POST("), "{}", stderr(&o));
+}

@@ -63,6 +63,8 @@ pub struct Answer {
     pub content_type: String,
     pub digest: Option<String>,
     pub length: Option<u64>,
+    /// Where a redirect or an upload leads.
+    pub location: Option<String>,
     body: ureq::Body,
 }
 
@@ -104,6 +106,8 @@ pub struct Client<'a, 'n> {
     /// The Authorization header the registry asked for, once known.
     auth: Option<String>,
     creds: Option<(String, String)>,
+    /// The access a token is asked for when the challenge names none (pull, or push).
+    scope: Option<String>,
 }
 
 impl<'a, 'n> Client<'a, 'n> {
@@ -128,7 +132,13 @@ impl<'a, 'n> Client<'a, 'n> {
             repository,
             auth: None,
             creds,
+            scope: None,
         }
+    }
+
+    /// Ask tokens for this access (`repository:x:pull,push` to push).
+    pub fn set_scope(&mut self, scope: String) {
+        self.scope = Some(scope);
     }
 
     /// Whether the registry takes the credentials: `GET /v2/`, answering its challenge.
@@ -347,6 +357,7 @@ impl<'a, 'n> Client<'a, 'n> {
                 content_type,
                 digest,
                 length,
+                location: location.clone(),
                 body: resp.into_body(),
             },
             location,
@@ -392,6 +403,7 @@ impl<'a, 'n> Client<'a, 'n> {
                     .iter()
                     .find(|(k, _)| k == "scope")
                     .map(|(_, v)| v.clone())
+                    .or_else(|| self.scope.clone())
                     .unwrap_or_else(|| format!("repository:{}:pull", self.repository));
                 query.push(format!("scope={}", encode(&scope)));
                 let url = format!(
@@ -528,7 +540,7 @@ pub fn parse_challenge(h: &str) -> (String, Vec<(String, String)>) {
 }
 
 /// Percent-encode a query value (all but RFC 3986's unreserved characters).
-fn encode(v: &str) -> String {
+pub fn encode(v: &str) -> String {
     v.bytes()
         .map(|b| match b {
             b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {

@@ -15,6 +15,7 @@
 pub mod auth;
 pub mod http;
 pub mod manifest;
+pub mod push;
 pub mod reference;
 
 use crate::error::{Error, Result};
