@@ -183,6 +183,12 @@ pub enum Command {
         after_help = "Example:\n  glassbox tag myimage:v1 127.0.0.1:5000/team/myimage:v1\n  glassbox push 127.0.0.1:5000/team/myimage:v1"
     )]
     Push(PushArgs),
+    /// Make a one-layer image of a root filesystem tar (as docker import): what docker
+    /// export or `tar c` wrote, plain, gzip or zstd; `-` reads it from stdin.
+    #[command(
+        after_help = "Example:\n  tar -C rootfs -c . | glassbox import - myroot:v1\n  glassbox run --rm myroot:v1 sh"
+    )]
+    Import(ImportArgs),
     /// Keep credentials for a registry, once it has taken them (as docker login).
     #[command(
         after_help = "Example:\n  echo s3cret | glassbox login --password-stdin -u learner 127.0.0.1:5000"
@@ -190,6 +196,14 @@ pub enum Command {
     Login(LoginArgs),
     /// Forget the credentials glassbox login kept for a registry (as docker logout).
     Logout(LogoutArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct ImportArgs {
+    /// The tar file, or - for stdin.
+    pub file: String,
+    /// The new image's name, NAME[:TAG].
+    pub name: String,
 }
 
 #[derive(Args, Debug)]

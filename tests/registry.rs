@@ -1154,3 +1154,65 @@ fn push_of_a_committed_image_is_read_back_by_skopeo_and_umoci() {
     );
     assert!(!stderr(&o).contains("POST("), "{}", stderr(&o));
 }
+
+#[test]
+fn import_makes_a_one_layer_image_of_a_root_filesystem_tar() {
+    if !root_or_skip("import_makes_a_one_layer_image_of_a_root_filesystem_tar")
+        || !tool_or_skip("import", "busybox")
+    {
+        return;
+    }
+    let env = Env::new();
+    let work = tempfile::tempdir().unwrap();
+    let root = work.path().join("root");
+    sh(&format!(
+        "mkdir -p {r}/bin {r}/etc && cp /bin/busybox {r}/bin/ && ln -s busybox {r}/bin/sh && echo hello > {r}/etc/hello && chmod 4711 {r}/etc/hello",
+        r = root.display()
+    ));
+    let tgz = work.path().join("root.tgz");
+    sh(&format!(
+        "tar -C {} -czf {} .",
+        root.display(),
+        tgz.display()
+    ));
+    let id = env.ok(&["import", tgz.to_str().unwrap(), "myroot:v1"]);
+    assert!(id.starts_with("sha256:"), "{id}");
+    let out = env.ok(&[
+        "run",
+        "--rm",
+        "myroot:v1",
+        "sh",
+        "-c",
+        "cat /etc/hello; stat -c %a /etc/hello",
+    ]);
+    assert_eq!(out, "hello\n4711\n");
+    let images = env.images();
+    assert!(
+        images
+            .lines()
+            .any(|l| l.starts_with("myroot") && l.trim_end().ends_with(" 1")),
+        "{images}"
+    );
+    // From stdin, the same tar: another image (its config says when and from what, as
+    // docker import's does), on the same layer.
+    let o = env
+        .cmd()
+        .args(["-q", "import", "-", "myroot:v2"])
+        .stdin(std::fs::File::open(&tgz).unwrap())
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stdout(&o).starts_with("sha256:"), "{}", stdout(&o));
+    assert_eq!(env.layers().len(), 1);
+    assert!(
+        env.blobs().iter().all(|b| !b.starts_with(".tmp")),
+        "{:?}",
+        env.blobs()
+    );
+    // Not a tar: refused, nothing recorded.
+    let bad = work.path().join("bad");
+    std::fs::write(&bad, vec![7u8; 2000]).unwrap();
+    let o = env.gb(&["import", bad.to_str().unwrap(), "bad:v1"]);
+    assert_eq!(o.status.code(), Some(125), "{}", stderr(&o));
+    assert!(!env.images().contains("bad"));
+}

@@ -16,6 +16,7 @@
 
 pub mod commit;
 pub mod diff;
+pub mod import;
 pub mod layer;
 pub mod resolve;
 pub mod save;
