@@ -189,6 +189,12 @@ pub enum Command {
         after_help = "Example:\n  tar -C rootfs -c . | glassbox import - myroot:v1\n  glassbox run --rm myroot:v1 sh"
     )]
     Import(ImportArgs),
+    /// Put every image of a docker save archive or an OCI layout (tar or directory) into the
+    /// image store, with the names it gives them (as docker load).
+    #[command(
+        after_help = "Example:\n  glassbox save myimage:v1 -o my.tar && glassbox rmi myimage:v1\n  glassbox load -i my.tar"
+    )]
+    Load(LoadArgs),
     /// Keep credentials for a registry, once it has taken them (as docker login).
     #[command(
         after_help = "Example:\n  echo s3cret | glassbox login --password-stdin -u learner 127.0.0.1:5000"
@@ -196,6 +202,13 @@ pub enum Command {
     Login(LoginArgs),
     /// Forget the credentials glassbox login kept for a registry (as docker logout).
     Logout(LogoutArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct LoadArgs {
+    /// The archive: a docker save tar, or an OCI layout (a tar or a directory).
+    #[arg(short, long, value_name = "FILE")]
+    pub input: PathBuf,
 }
 
 #[derive(Args, Debug)]

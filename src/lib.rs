@@ -114,6 +114,7 @@ pub fn dispatch(cli: &Cli) -> Result<i32> {
         Command::Pull(a) => registry::main(a, &sys),
         Command::Push(a) => registry::push::main(a, &sys),
         Command::Import(a) => images::import::main(a, &sys),
+        Command::Load(a) => images::load::main(a, &sys),
         Command::Login(a) => registry::auth::login_main(a, &sys),
         Command::Logout(a) => registry::auth::logout_main(a),
     }

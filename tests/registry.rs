@@ -1216,3 +1216,48 @@ fn import_makes_a_one_layer_image_of_a_root_filesystem_tar() {
     assert_eq!(o.status.code(), Some(125), "{}", stderr(&o));
     assert!(!env.images().contains("bad"));
 }
+
+#[test]
+fn load_puts_back_what_save_wrote_with_its_names() {
+    if !tools_or_skip("load_puts_back_what_save_wrote_with_its_names") {
+        return;
+    }
+    let env = Env::new();
+    let work = tempfile::tempdir().unwrap();
+    let layout = work.path().join("oci");
+    umoci_image(&layout, "1", &[BASE, CHANGE]);
+    // An OCI layout as umoci wrote it: its ref name is a bare tag, so no name comes with it.
+    let o = env.ok(&["load", "-i", layout.to_str().unwrap()]);
+    assert!(o.starts_with("Loaded image ID: sha256:"), "{o}");
+    let id = o.trim().rsplit(':').next().unwrap().to_string();
+    env.ok(&["tag", &id, "team/loaded:v1"]);
+    let want = umoci_tree(&layout, "1");
+    assert_eq!(
+        env.ok(&["run", "--rm", "team/loaded:v1", "sh", "-c", LIST]),
+        want
+    );
+    for format in ["docker", "oci"] {
+        let tar = work.path().join(format!("{format}.tar"));
+        env.ok(&[
+            "save",
+            "--format",
+            format,
+            "team/loaded:v1",
+            "-o",
+            tar.to_str().unwrap(),
+        ]);
+        env.ok(&["rmi", "team/loaded:v1"]);
+        assert!(env.layers().is_empty(), "{format}: {:?}", env.layers());
+        assert_eq!(
+            env.ok(&["load", "-i", tar.to_str().unwrap()]),
+            "Loaded image: team/loaded:v1\n",
+            "{format}"
+        );
+        assert_eq!(
+            env.ok(&["run", "--rm", "team/loaded:v1", "sh", "-c", LIST]),
+            want,
+            "{format}"
+        );
+        assert_eq!(env.layers().len(), 2, "{format}");
+    }
+}

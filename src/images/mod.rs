@@ -18,6 +18,7 @@ pub mod commit;
 pub mod diff;
 pub mod import;
 pub mod layer;
+pub mod load;
 pub mod resolve;
 pub mod save;
 pub mod unpack;
