@@ -1261,3 +1261,23 @@ fn load_puts_back_what_save_wrote_with_its_names() {
         assert_eq!(env.layers().len(), 2, "{format}");
     }
 }
+
+#[test]
+fn pull_narration_is_honest_under_strace() {
+    if !root_or_skip("pull_narration_is_honest_under_strace") || !tool_or_skip("strace", "strace") {
+        return;
+    }
+    let env = Env::new();
+    let (manifest, config, layer) = small_image();
+    let (port, _) = serving(manifest, config, layer, |_| None);
+    let name = format!("127.0.0.1:{port}/x:1");
+    let state = env.state.path().to_path_buf();
+    let t = common::strace::run_with(&["pull", &name], |c| {
+        c.env("GLASSBOX_STATE_DIR", &state).env("HOME", &state);
+    });
+    assert!(t.output.status.success(), "{}", stderr(&t.output));
+    let names = t.narrated_names();
+    assert_eq!(names.iter().filter(|n| *n == "GET").count(), 4, "{names:?}");
+    // Each narrated request went out on a TCP socket as shown; every other call as well.
+    t.assert_honest();
+}
