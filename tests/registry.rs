@@ -93,6 +93,11 @@ struct Registry {
 
 impl Registry {
     fn start(htpasswd: Option<&str>) -> Registry {
+        Registry::start_with(htpasswd, None)
+    }
+
+    /// With TLS: the server's certificate and key files.
+    fn start_with(htpasswd: Option<&str>, tls: Option<(&Path, &Path)>) -> Registry {
         let dir = tempfile::tempdir().unwrap();
         let port = free_port();
         let auth = match htpasswd {
@@ -106,8 +111,16 @@ impl Registry {
             }
             None => String::new(),
         };
+        let tls = match tls {
+            Some((cert, key)) => format!(
+                "  tls:\n    certificate: {}\n    key: {}\n",
+                cert.display(),
+                key.display()
+            ),
+            None => String::new(),
+        };
         let config = format!(
-            "version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: {}\nhttp:\n  addr: 127.0.0.1:{port}\n{auth}",
+            "version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: {}\nhttp:\n  addr: 127.0.0.1:{port}\n{tls}{auth}",
             dir.path().join("storage").display()
         );
         let cfg = dir.path().join("config.yml");
@@ -1280,4 +1293,68 @@ fn pull_narration_is_honest_under_strace() {
     assert_eq!(names.iter().filter(|n| *n == "GET").count(), 4, "{names:?}");
     // Each narrated request went out on a TCP socket as shown; every other call as well.
     t.assert_honest();
+}
+
+#[test]
+fn tls_with_a_private_ca_from_certs_d_works_and_an_unknown_ca_is_refused() {
+    if !tools_or_skip("tls_with_a_private_ca_from_certs_d_works_and_an_unknown_ca_is_refused")
+        || !tool_or_skip("tls", "openssl")
+    {
+        return;
+    }
+    let work = tempfile::tempdir().unwrap();
+    let w = work.path().display();
+    sh(&format!(
+        "cd {w} && openssl req -x509 -newkey rsa:2048 -nodes -keyout ca.key -out ca.crt -days 2 -subj /CN=glassbox-test-ca 2>/dev/null \
+         && openssl req -x509 -newkey rsa:2048 -nodes -keyout other.key -out other.crt -days 2 -subj /CN=another-ca 2>/dev/null \
+         && openssl req -newkey rsa:2048 -nodes -keyout srv.key -out srv.csr -subj /CN=127.0.0.1 2>/dev/null \
+         && printf 'subjectAltName=IP:127.0.0.1\\nbasicConstraints=CA:FALSE\\nextendedKeyUsage=serverAuth\\n' > ext \
+         && openssl x509 -req -in srv.csr -CA ca.crt -CAkey ca.key -CAcreateserial -out srv.crt -days 2 -extfile ext 2>/dev/null"
+    ));
+    let reg = Registry::start_with(
+        None,
+        Some((&work.path().join("srv.crt"), &work.path().join("srv.key"))),
+    );
+    let layout = work.path().join("oci");
+    umoci_image(&layout, "1", &[BASE]);
+    let name = reg.name("tls:1");
+    push(&layout, "1", &name, &[]);
+    let env = Env::new();
+    let certs = work.path().join("certs.d");
+    let host_dir = certs.join(format!("127.0.0.1:{}", reg.port));
+    std::fs::create_dir_all(&host_dir).unwrap();
+    // Another CA than the one that signed the registry's certificate: refused, clearly.
+    std::fs::copy(work.path().join("other.crt"), host_dir.join("ca.crt")).unwrap();
+    let o = env
+        .cmd()
+        .env("GLASSBOX_CERTS_DIR", &certs)
+        .args(["-q", "pull", &name])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(125), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("has a TLS certificate this machine does not trust"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(stderr(&o).contains("certs.d/127.0.0.1:"), "{}", stderr(&o));
+    assert!(!env.images().contains("tls"));
+    // Its own CA: pulled over TLS.
+    std::fs::copy(work.path().join("ca.crt"), host_dir.join("ca.crt")).unwrap();
+    let o = env
+        .cmd()
+        .env("GLASSBOX_CERTS_DIR", &certs)
+        .args(["pull", &name])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains(&format!(
+            "GET(\"https://127.0.0.1:{}/v2/\") = 200",
+            reg.port
+        )),
+        "{}",
+        stderr(&o)
+    );
+    assert!(env.images().contains("tls"));
 }

@@ -117,7 +117,24 @@ impl<'a, 'n> Client<'a, 'n> {
         repository: String,
         creds: Option<(String, String)>,
     ) -> Self {
+        Self::with_ca(sys, base, repository, creds, None)
+    }
+
+    /// As [`Client::new`], trusting only the certificates of `ca` (PEM: a private
+    /// registry's CA, docker's certs.d/HOST/ca.crt) instead of the usual roots.
+    pub fn with_ca(
+        sys: &'a Sys<'n>,
+        base: String,
+        repository: String,
+        creds: Option<(String, String)>,
+        ca: Option<Vec<ureq::tls::Certificate<'static>>>,
+    ) -> Self {
+        let mut tls = ureq::tls::TlsConfig::builder();
+        if let Some(certs) = ca {
+            tls = tls.root_certs(ureq::tls::RootCerts::from(certs));
+        }
         let agent: ureq::Agent = ureq::Agent::config_builder()
+            .tls_config(tls.build())
             .http_status_as_error(false)
             .max_redirects(0)
             .user_agent("glassbox")
@@ -307,6 +324,16 @@ impl<'a, 'n> Client<'a, 'n> {
                     _ => nix::errno::Errno::EIO,
                 };
                 n.after(&call, Err(errno));
+                let text = e.to_string();
+                if text.contains("certificate") || text.contains("Certificate") {
+                    return Err(Error::new(
+                        format!("the registry at {url} has a TLS certificate this machine does not trust: {text}"),
+                        format!(
+                            "if the registry has a CA of its own, put it in /etc/glassbox/certs.d/{}/ca.crt (docker's certs.d layout)",
+                            host_of(url).split_once("://").map_or("", |(_, h)| h)
+                        ),
+                    ));
+                }
                 return Err(Error::new(
                     format!("cannot reach the registry at {url}: {e}"),
                     if url.starts_with("https:") {

@@ -62,10 +62,71 @@ pub fn main(a: &crate::cli::PullArgs, sys: &Sys) -> Result<i32> {
     Ok(0)
 }
 
-/// `http://HOST` for loopback and `--insecure-registry` registries, `https://HOST` else.
+/// `http://HOST` for loopback and `--insecure-registry` registries, `https://HOST` else —
+/// and for any registry with a CA of its own in a certs directory (it speaks TLS then).
 fn base_url(r: &Remote, opts: &PullOpts) -> String {
-    let plain = r.is_loopback() || opts.insecure.contains(&r.domain);
+    let plain =
+        (r.is_loopback() || opts.insecure.contains(&r.domain)) && ca_file(&r.domain).is_none();
     format!("{}://{}", if plain { "http" } else { "https" }, r.host())
+}
+
+/// A private registry's CA as docker keeps it: `certs.d/HOST[:PORT]/ca.crt`, under
+/// $GLASSBOX_CERTS_DIR, /etc/glassbox/certs.d or /etc/docker/certs.d.
+fn ca_file(domain: &str) -> Option<std::path::PathBuf> {
+    let dirs = [
+        std::env::var_os("GLASSBOX_CERTS_DIR").map(std::path::PathBuf::from),
+        Some("/etc/glassbox/certs.d".into()),
+        Some("/etc/docker/certs.d".into()),
+    ];
+    dirs.into_iter()
+        .flatten()
+        .map(|d| d.join(domain).join("ca.crt"))
+        .find(|p| p.is_file())
+}
+
+/// The client for a registry: its credentials, and its own CA when it has one.
+fn client<'a, 'n>(
+    sys: &'a Sys<'n>,
+    remote: &Remote,
+    opts: &PullOpts,
+) -> Result<http::Client<'a, 'n>> {
+    let ca = match ca_file(&remote.domain) {
+        None => None,
+        Some(p) => {
+            let pem = std::fs::read(&p).map_err(|e| {
+                Error::io(
+                    format!("cannot read the registry's CA {}", p.display()),
+                    &e,
+                    "check the file",
+                )
+            })?;
+            let certs: Vec<ureq::tls::Certificate<'static>> = ureq::tls::parse_pem(&pem)
+                .filter_map(|i| match i {
+                    Ok(ureq::tls::PemItem::Certificate(c)) => Some(c),
+                    _ => None,
+                })
+                .collect();
+            if certs.is_empty() {
+                return Err(Error::new(
+                    format!("{} holds no PEM certificate", p.display()),
+                    "put the registry's CA certificate there, as -----BEGIN CERTIFICATE----- …",
+                ));
+            }
+            sys.narrator.note(&format!(
+                "{}: TLS verified against the CA in {} only",
+                remote.domain,
+                p.display()
+            ));
+            Some(certs)
+        }
+    };
+    Ok(http::Client::with_ca(
+        sys,
+        base_url(remote, opts),
+        remote.repository.clone(),
+        auth::credentials(&remote.domain),
+        ca,
+    ))
 }
 
 /// Pull `remote` into the store; returns its record.
@@ -78,9 +139,7 @@ pub fn pull(sys: &Sys, remote: &Remote, opts: &PullOpts) -> Result<ImageRecord> 
         ),
     );
     blobs::remove_stale_temps();
-    let base = base_url(remote, opts);
-    let creds = auth::credentials(&remote.domain);
-    let mut c = http::Client::new(sys, base, remote.repository.clone(), creds);
+    let mut c = client(sys, remote, opts)?;
     let ping = c.get(
         "",
         &[],

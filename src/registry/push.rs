@@ -57,10 +57,8 @@ pub fn main(a: &crate::cli::PushArgs, sys: &Sys) -> Result<i32> {
         platform: None,
         insecure: a.insecure_registry.clone(),
     };
-    let base = super::base_url(&remote, &opts);
-    let creds = super::auth::credentials(&remote.domain);
     let repo = remote.repository.clone();
-    let mut c = http::Client::new(sys, base, repo.clone(), creds);
+    let mut c = super::client(sys, &remote, &opts)?;
     c.set_scope(format!("repository:{repo}:pull,push"));
     let ping = c.get(
         "",
