@@ -34,8 +34,9 @@ pub fn layer_dir(diff_ids: &[String]) -> PathBuf {
     crate::store::layers_dir().join(chain_id(diff_ids).trim_start_matches("sha256:"))
 }
 
-/// Unpack the blob `blob_digest` (in the content store) as the top of the stack `diff_ids` (its own diff id last),
-/// unless that layer is stored already. Returns the layer and whether it was unpacked now.
+/// Unpack the blob `blob_digest` (in the content store) as the top of the stack `diff_ids`
+/// (its own diff id last), unless that layer is stored already. Returns the layer and
+/// whether it was unpacked now.
 pub fn unpack(sys: &Sys, blob_digest: &str, diff_ids: &[String]) -> Result<(Layer, bool)> {
     let dir = layer_dir(diff_ids);
     let diff_id = diff_ids.last().expect("a layer").clone();
