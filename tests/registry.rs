@@ -1365,3 +1365,39 @@ fn tls_with_a_private_ca_from_certs_d_works_and_an_unknown_ca_is_refused() {
     );
     assert!(env.images().contains("tls"));
 }
+
+#[test]
+fn an_image_of_more_layers_than_one_mount_option_page_lists_runs() {
+    if !tools_or_skip("an_image_of_more_layers_than_one_mount_option_page_lists_runs") {
+        return;
+    }
+    let env = Env::new();
+    let reg = Registry::start(None);
+    let work = tempfile::tempdir().unwrap();
+    let layout = work.path().join("oci");
+    // 45 layers of ~100-byte store paths: a lowerdir of ~4.6 kB, past mount(2)'s page.
+    let mut layers = vec![BASE.to_string()];
+    layers.extend((1..45).map(|i| format!("echo {i} > data/layer{i}; rm -f data/layer{}", i - 1)));
+    let scripts: Vec<&str> = layers.iter().map(String::as_str).collect();
+    umoci_image(&layout, "1", &scripts);
+    let name = reg.name("tall:1");
+    push(&layout, "1", &name, &[]);
+    env.ok(&["pull", &name]);
+    assert_eq!(env.layers().len(), 45);
+    let o = env
+        .cmd()
+        .args(["run", "--rm", &name, "sh", "-c", "ls /data; cat /data/a"])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = stdout(&o);
+    assert!(
+        out.contains("layer44\n") && !out.contains("layer43\n"),
+        "{out}"
+    );
+    assert!(out.ends_with("a\n"), "{out}");
+    let err = stderr(&o);
+    assert!(err.contains("fsopen(\"overlay\", FSOPEN_CLOEXEC)"), "{err}");
+    assert_eq!(err.matches("\"lowerdir+\"").count(), 46, "{err}"); // init + 45 layers
+    assert!(err.contains("move_mount("), "{err}");
+}

@@ -209,7 +209,6 @@ pub fn pull(sys: &Sys, remote: &Remote, opts: &PullOpts) -> Result<ImageRecord> 
     for d in &diff_ids {
         blobs::hex_of(d)?;
     }
-    warn_if_too_many(sys, &diff_ids);
     // The layers: those stored already are shared; the blobs missing are downloaded.
     let mut wanted: Vec<&Descriptor> = Vec::new();
     for (i, l) in manifest.layers.iter().enumerate() {
@@ -246,21 +245,6 @@ pub fn pull(sys: &Sys, remote: &Remote, opts: &PullOpts) -> Result<ImageRecord> 
         "the manifest",
     )?;
     record(sys, remote, &config_bytes, layers, &manifest_digest)
-}
-
-/// The overlay of a container lists every layer of its image in one mount option string,
-/// which the kernel takes up to one page (4096 bytes): say so before a pull whose image
-/// would not fit, rather than leave the learner with EINVAL from mount(2) later.
-fn warn_if_too_many(sys: &Sys, diff_ids: &[String]) {
-    let per_layer = unpack::layer_dir(&diff_ids[..1]).as_os_str().len() + 1;
-    // The init layer, the upper and work directories and the option names: about 4 more.
-    let total = per_layer * (diff_ids.len() + 4);
-    if total > 4000 {
-        sys.narrator.warn(&format!(
-            "this image has {} layers: the overlay's lowerdir list of a container of it (~{total} bytes) passes the kernel's one-page limit for mount options; run it with --no-overlay",
-            diff_ids.len()
-        ));
-    }
 }
 
 /// GET a manifest by tag or digest; an index leads to the platform's manifest. Returns it
