@@ -1400,4 +1400,13 @@ fn an_image_of_more_layers_than_one_mount_option_page_lists_runs() {
     assert!(err.contains("fsopen(\"overlay\", FSOPEN_CLOEXEC)"), "{err}");
     assert_eq!(err.matches("\"lowerdir+\"").count(), 46, "{err}"); // init + 45 layers
     assert!(err.contains("move_mount("), "{err}");
+    // The new mount API's calls are narrated as strace sees them.
+    if tool_or_skip("tall strace", "strace") {
+        let state = env.state.path().to_path_buf();
+        let t = common::strace::run_with(&["run", "--rm", &name, "sh", "-c", "true"], |c| {
+            c.env("GLASSBOX_STATE_DIR", &state);
+        });
+        assert!(t.output.status.success(), "{}", stderr(&t.output));
+        t.assert_honest();
+    }
 }
