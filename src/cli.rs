@@ -205,6 +205,37 @@ pub enum Command {
         after_help = "Examples:\n  glassbox save myimage:v1 -o myimage.tar          (docker load, skopeo docker-archive:)\n  glassbox save --format oci myimage:v1 -o oci.tar  (tar xf it for umoci or skopeo oci:DIR)"
     )]
     Save(SaveArgs),
+    /// Download an image from a registry into the image store (as docker pull): the
+    /// manifest, the config and each layer, every HTTP request narrated.
+    #[command(
+        after_help = "Examples:\n  glassbox pull alpine                    (docker.io/library/alpine:latest)\n  glassbox pull 127.0.0.1:5000/team/web:v1\n  glassbox pull --platform linux/arm64 alpine@sha256:…"
+    )]
+    Pull(PullArgs),
+    /// Send an image of the store to a registry (as docker push): the blobs it lacks, then
+    /// the manifest, every HTTP request narrated.
+    #[command(
+        after_help = "Example:\n  glassbox tag myimage:v1 127.0.0.1:5000/team/myimage:v1\n  glassbox push 127.0.0.1:5000/team/myimage:v1"
+    )]
+    Push(PushArgs),
+    /// Make a one-layer image of a root filesystem tar (as docker import): what docker
+    /// export or `tar c` wrote, plain, gzip or zstd; `-` reads it from stdin.
+    #[command(
+        after_help = "Example:\n  tar -C rootfs -c . | glassbox import - myroot:v1\n  glassbox run --rm myroot:v1 sh"
+    )]
+    Import(ImportArgs),
+    /// Put every image of a docker save archive or an OCI layout (tar or directory) into the
+    /// image store, with the names it gives them (as docker load).
+    #[command(
+        after_help = "Example:\n  glassbox save myimage:v1 -o my.tar && glassbox rmi myimage:v1\n  glassbox load -i my.tar"
+    )]
+    Load(LoadArgs),
+    /// Keep credentials for a registry, once it has taken them (as docker login).
+    #[command(
+        after_help = "Example:\n  echo s3cret | glassbox login --password-stdin -u learner 127.0.0.1:5000"
+    )]
+    Login(LoginArgs),
+    /// Forget the credentials glassbox login kept for a registry (as docker logout).
+    Logout(LogoutArgs),
 
     // Shell completions and the man page, generated from these definitions.
     /// Print a shell completion script for bash, zsh, fish, elvish or powershell.
@@ -224,6 +255,84 @@ pub struct CompletionsArgs {
     /// The shell to complete in.
     #[arg(value_enum)]
     pub shell: clap_complete::Shell,
+}
+
+#[derive(Args, Debug)]
+pub struct LoadArgs {
+    /// The archive: a docker save tar, or an OCI layout (a tar or a directory).
+    #[arg(short, long, value_name = "FILE")]
+    pub input: PathBuf,
+}
+
+#[derive(Args, Debug)]
+pub struct ImportArgs {
+    /// The tar file, or - for stdin.
+    pub file: String,
+    /// The new image's name, NAME[:TAG].
+    pub name: String,
+}
+
+#[derive(Args, Debug)]
+pub struct PushArgs {
+    /// Speak plain HTTP to this registry (HOST:PORT); loopback registries always are.
+    #[arg(long, value_name = "HOST:PORT")]
+    pub insecure_registry: Vec<String>,
+    /// The image, named by its registry: REGISTRY/NAME[:TAG].
+    pub name: String,
+}
+
+#[derive(Args, Debug)]
+pub struct LoginArgs {
+    /// The user name.
+    #[arg(short = 'u', long)]
+    pub username: Option<String>,
+    /// Read the password from stdin (the only way: one on the command line shows in ps).
+    #[arg(long)]
+    pub password_stdin: bool,
+    /// The registry, HOST[:PORT] (default: docker.io).
+    pub server: Option<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct LogoutArgs {
+    /// The registry, HOST[:PORT] (default: docker.io).
+    pub server: Option<String>,
+}
+
+/// `run --pull`: when an image is fetched from its registry.
+#[derive(
+    clap::ValueEnum,
+    Debug,
+    Clone,
+    Copy,
+    Default,
+    PartialEq,
+    Eq,
+    serde::Serialize,
+    serde::Deserialize,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum PullPolicy {
+    /// Only when the image store has no image of that name.
+    #[default]
+    Missing,
+    /// Every time: the registry's newest image for the tag.
+    Always,
+    /// Never: an image the store lacks is an error.
+    Never,
+}
+
+#[derive(Args, Debug)]
+pub struct PullArgs {
+    /// The platform to take from an image index, os/arch[/variant] (default: this host's).
+    #[arg(long, value_name = "OS/ARCH")]
+    pub platform: Option<String>,
+    /// Speak plain HTTP to this registry (HOST:PORT), as docker's daemon option of that
+    /// name; registries on loopback are always spoken to in plain HTTP.
+    #[arg(long, value_name = "HOST:PORT")]
+    pub insecure_registry: Vec<String>,
+    /// The image: [REGISTRY/]NAME[:TAG] or NAME@sha256:DIGEST.
+    pub name: String,
 }
 
 #[derive(Args, Debug)]
@@ -545,6 +654,12 @@ pub struct RunArgs {
     /// Mount a tmpfs at this path inside (PATH or PATH:SIZE). May be repeated.
     #[arg(long, value_name = "PATH[:SIZE]")]
     pub tmpfs: Vec<String>,
+    /// When to pull the image from its registry (as docker run --pull). Without it, an
+    /// image the store lacks is pulled only when its name has a registry
+    /// (127.0.0.1:5000/x:1): a bare name (alpine) reaches Docker Hub only when asked.
+    #[arg(long, value_enum, value_name = "WHEN")]
+    #[serde(default)]
+    pub pull: Option<PullPolicy>,
     #[command(flatten)]
     pub security: SecurityOpts,
     /// `host` (the default) or `private`: with `private`, root inside is an unprivileged

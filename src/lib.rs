@@ -17,6 +17,7 @@ pub mod lock;
 pub mod manual;
 pub mod narrate;
 pub mod networks;
+pub mod registry;
 pub mod run;
 pub mod runtime;
 pub mod spec;
@@ -130,6 +131,12 @@ pub fn dispatch(cli: &Cli) -> Result<i32> {
         Command::Save(a) => images::save::main(a, &sys),
         Command::Completions(a) => manual::completions(a.shell),
         Command::Manpage => manual::manpage(),
+        Command::Pull(a) => registry::main(a, &sys),
+        Command::Push(a) => registry::push::main(a, &sys),
+        Command::Import(a) => images::import::main(a, &sys),
+        Command::Load(a) => images::load::main(a, &sys),
+        Command::Login(a) => registry::auth::login_main(a, &sys),
+        Command::Logout(a) => registry::auth::logout_main(a),
     }
 }
 

@@ -16,9 +16,12 @@
 
 pub mod commit;
 pub mod diff;
+pub mod import;
 pub mod layer;
+pub mod load;
 pub mod resolve;
 pub mod save;
+pub mod unpack;
 pub mod walk;
 
 use crate::cli::{DiffArgs, HistoryArgs, ImagesArgs, RmiArgs};
@@ -408,7 +411,26 @@ fn rmi(sys: &Sys, r: &str, force: bool) -> Result<Vec<String>> {
         }
         lines.push(format!("Deleted: {}", l.diff_id));
     }
+    free_blobs(sys, &rec, &others)?;
     Ok(lines)
+}
+
+/// Remove the content-store blobs of a removed image (its manifest, config and layer
+/// blobs, when pulled) that no other image names.
+fn free_blobs(sys: &Sys, rec: &ImageRecord, others: &[ImageRecord]) -> Result<()> {
+    let of = |i: &ImageRecord| -> Vec<String> {
+        let mut v = i.blobs.clone();
+        v.extend(i.layers.iter().filter_map(|l| l.blob.clone()));
+        v
+    };
+    let kept: Vec<String> = others.iter().flat_map(of).collect();
+    for d in of(rec) {
+        if !kept.contains(&d) && crate::store::blobs::remove(&d)? {
+            sys.narrator
+                .note(&format!("rm {} (a blob no image uses)", d));
+        }
+    }
+    Ok(())
 }
 
 /// `glassbox rmi IMAGE…`.

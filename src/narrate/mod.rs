@@ -478,7 +478,8 @@ impl Narrator {
 
     fn verbose_call(&self, call: &Call) {
         self.err_line(&format!("    {} {}", "why:".italic(), call.why));
-        let entry = catalog::lookup_kind(&call.name, "syscall");
+        let entry = catalog::lookup_kind(&call.name, "syscall")
+            .or_else(|| catalog::lookup_kind(&call.name, "request"));
         if let Some(e) = entry.as_ref().filter(|e| !self.first_time(e)) {
             if let Some(cmd) = &call.by_hand {
                 self.err_line(&format!("    {} {}", "by hand:".italic(), cmd));

@@ -243,7 +243,7 @@ pub fn plan(a: &RunArgs, sys: &Sys) -> Result<Plan> {
             ));
         }
     }
-    let image = crate::images::resolve::resolve(sys, &a.image)?;
+    let image = crate::images::resolve::resolve_pulling(sys, &a.image, a.pull)?;
     let command = if a.command.is_empty() {
         crate::images::resolve::default_command(&image.config)
     } else {

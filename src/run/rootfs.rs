@@ -156,11 +156,16 @@ pub(super) fn image_layers<'a>(fs: &'a ContainerFs, plan: &'a Plan) -> (&'a Path
 
 /// The overlay's lowerdir: the init layer, the image's layers, its root filesystem.
 fn lowerdir(fs: &ContainerFs, plan: &Plan) -> String {
+    lower_list(fs, plan).join(":")
+}
+
+/// The overlay's lower layers, topmost first.
+fn lower_list(fs: &ContainerFs, plan: &Plan) -> Vec<String> {
     let (rootfs, layers) = image_layers(fs, plan);
     let mut l = vec![fs.init.display().to_string()];
     l.extend(layers.iter().map(|p| p.display().to_string()));
     l.push(rootfs.display().to_string());
-    l.join(":")
+    l
 }
 
 /// What the child of a --userns container looks up by path on the host: its own directory,
@@ -248,12 +253,84 @@ pub fn mount_root(sys: &Sys, fs: &ContainerFs, plan: &Plan) -> Result<PathBuf> {
         return Ok(fs.dir.join("rootfs"));
     }
     let data = overlay_options(fs, plan);
+    // mount(2) takes its options up to one page: an image of many layers is mounted
+    // through the new mount API instead, one layer a call (see mount_many_layers).
+    if data.len() >= 4096 {
+        mount_many_layers(sys, fs, plan)?;
+        return Ok(fs.merged.clone());
+    }
     sys.mount(
         &MountArgs { source: Some("overlay"), target: &fs.merged, fstype: Some("overlay"), flags: 0, data: Some(&data) },
         "one view of read-only layers (lowerdir: the container's init files over the image, shared by every container of it) and this container's own changes (upperdir; workdir is overlay's scratch space)",
         &format!("mount -t overlay overlay -o {data} {}", fs.merged.display()),
     )?;
     Ok(fs.merged.clone())
+}
+
+/// The overlay of an image whose lowerdir list passes mount(2)'s one-page limit for
+/// options: fsopen, one fsconfig `lowerdir+` per layer (Linux 6.8), fsmount, move_mount.
+fn mount_many_layers(sys: &Sys, fs: &ContainerFs, plan: &Plan) -> Result<()> {
+    use crate::sys::mount::FsConfig;
+    sys.narrator.note(&format!(
+        "{} lower layers: more than one mount(2) option string (a page) can list, so the overlay is configured one layer at a time",
+        lower_list(fs, plan).len()
+    ));
+    let ctx = sys.fsopen(
+        "overlay",
+        "a new overlay, to configure before it is mounted",
+    )?;
+    let steps = || -> Result<()> {
+        if plan.userns.is_some() {
+            sys.fsconfig(
+                ctx,
+                FsConfig::Flag("userxattr"),
+                "keep overlay's markers in user.* xattrs (a user namespace)",
+            )?;
+        }
+        for l in lower_list(fs, plan) {
+            sys.fsconfig(
+                ctx,
+                FsConfig::String("lowerdir+", &l),
+                "one more read-only layer, below those given before",
+            )?;
+        }
+        if !plan.read_only {
+            let (upper, work) = (
+                fs.upper.display().to_string(),
+                fs.work.display().to_string(),
+            );
+            sys.fsconfig(
+                ctx,
+                FsConfig::String("upperdir", &upper),
+                "this container's own changes",
+            )?;
+            sys.fsconfig(
+                ctx,
+                FsConfig::String("workdir", &work),
+                "overlay's scratch space",
+            )?;
+        }
+        sys.fsconfig(
+            ctx,
+            FsConfig::Create,
+            "make the overlay from the layers given",
+        )?;
+        let m = sys.fsmount(ctx, "a mount of it, not attached anywhere yet")?;
+        let moved = sys.move_mount(
+            m,
+            &fs.merged,
+            "attach it where the container's root is made",
+        );
+        if !sys.dry_run() {
+            unsafe { libc::close(m) };
+        }
+        moved
+    };
+    let done = steps();
+    if !sys.dry_run() {
+        unsafe { libc::close(ctx) };
+    }
+    done
 }
 
 /// The overlay's mount options for this container (also recorded in its config.json).

@@ -6,12 +6,15 @@
 //! ```text
 //! DATA/images/KEY/            an image: its record, config blob and bottom layer (rootfs/)
 //! DATA/images/store/          the image names and their records (see images.rs)
-//! DATA/images/layers/HEX/     committed layers, shared by every image that has them
+//! DATA/images/layers/HEX/     layers (committed, or unpacked from a pull), by chain id,
+//!                             shared by every image that has them
+//! DATA/blobs/sha256/HEX       pulled blobs (manifests, configs, layer tars) by digest
 //! DATA/containers/ID/         a container (see containers.rs)
 //! DATA/names/NAME -> ID       the container names
 //! DATA/volumes/NAME/_data      a volume's files (see volumes.rs)
 //! ```
 
+pub mod blobs;
 pub mod containers;
 pub mod idmap;
 pub mod images;
