@@ -595,9 +595,13 @@ pub struct RunArgs {
     /// Read environment variables from a file of NAME=VALUE lines.
     #[arg(long, value_name = "FILE")]
     pub env_file: Vec<PathBuf>,
-    /// The working directory inside the container.
+    /// The working directory inside the container (made when missing, as docker does).
     #[arg(short = 'w', long, value_name = "DIR")]
     pub workdir: Option<String>,
+    /// Run this instead of the image's ENTRYPOINT (and drop its CMD); "" for none.
+    #[arg(long, value_name = "CMD")]
+    #[serde(default)]
+    pub entrypoint: Option<String>,
     /// Run as this user inside: UID[:GID] (names are looked up in the image's /etc/passwd).
     #[arg(short = 'u', long, value_name = "USER[:GROUP]")]
     pub user: Option<String>,

@@ -34,12 +34,33 @@ impl Image {
 
 /// The command an image runs when none is given: Entrypoint + Cmd, else a shell.
 pub fn default_command(c: &ImageConfig) -> Vec<String> {
-    let mut cmd: Vec<String> = c.entrypoint.clone().unwrap_or_default();
-    cmd.extend(c.cmd.clone().unwrap_or_default());
-    if cmd.is_empty() {
-        cmd.push("/bin/sh".into());
+    let (ep, cmd) = command_parts(c, &[], None);
+    let mut all = [ep, cmd].concat();
+    if all.is_empty() {
+        all.push("/bin/sh".into());
     }
-    cmd
+    all
+}
+
+/// docker's rules: arguments replace the image's CMD and keep its ENTRYPOINT;
+/// `--entrypoint` replaces the ENTRYPOINT and drops the CMD (`""`: no entrypoint at all).
+/// Returns (entrypoint, cmd): what the container's own config records.
+pub fn command_parts(
+    c: &ImageConfig,
+    args: &[String],
+    entrypoint: Option<&str>,
+) -> (Vec<String>, Vec<String>) {
+    let ep = match entrypoint {
+        Some("") => Vec::new(),
+        Some(e) => vec![e.to_string()],
+        None => c.entrypoint.clone().unwrap_or_default(),
+    };
+    let cmd = match (args.is_empty(), entrypoint) {
+        (false, _) => args.to_vec(),
+        (true, Some(_)) => Vec::new(),
+        (true, None) => c.cmd.clone().unwrap_or_default(),
+    };
+    (ep, cmd)
 }
 
 /// As [`resolve`], pulling a registry image as `run --pull` says: when the store lacks it

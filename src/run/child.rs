@@ -190,6 +190,9 @@ pub(super) fn child(
         }
     }
     ops::execute(sys, &setup.pivot)?;
+    if root.is_some() {
+        make_workdir(sys, Path::new(&plan.workdir))?;
+    }
     if let Some(log) = log {
         // From here the narration keeps the terminal on a descriptor of its own.
         n.keep_own_stderr();
@@ -221,6 +224,26 @@ pub(super) fn child(
         Some(&plan.env),
         "the container's command replaces glassbox as its PID 1",
     )
+}
+
+/// docker makes a missing working directory (as root, before the user changes): each
+/// missing part of the path, inside the container's root.
+fn make_workdir(sys: &Sys, dir: &Path) -> Result<()> {
+    if sys.dry_run() || dir.is_dir() {
+        return Ok(());
+    }
+    let mut p = std::path::PathBuf::from("/");
+    for part in dir.components().skip(1) {
+        p.push(part);
+        if !p.is_dir() {
+            sys.mkdir(
+                &p,
+                0o755,
+                "the working directory is missing: docker makes it",
+            )?;
+        }
+    }
+    Ok(())
 }
 
 /// The container's own setup, planned: its mounts (None: nothing to mount them on), the

@@ -103,7 +103,6 @@ pub fn environment(image_env: &[String], hostname: &str, a: &RunArgs) -> Result<
     let mut env: Vec<String> = vec![
         format!("PATH={}", crate::sys::process::DEFAULT_PATH),
         format!("HOSTNAME={hostname}"),
-        "HOME=/root".to_string(),
     ];
     let set = |kv: String, env: &mut Vec<String>| set_env(env, kv);
     for e in image_env {
@@ -216,6 +215,22 @@ pub fn resolve_user(spec: &str, layers: &[&std::path::Path]) -> Result<(u32, u32
             .unwrap_or(uid),
     };
     Ok((uid, gid))
+}
+
+/// The user's home as docker sets HOME: the image's /etc/passwd entry for the name or uid
+/// (kept as it is, `/nonexistent` too), else `/root` for root and `/` for anyone else.
+pub fn home_of(name: &str, uid: u32, layers: &[&std::path::Path]) -> String {
+    let passwd = layers
+        .iter()
+        .find_map(|l| std::fs::read_to_string(l.join("etc/passwd")).ok())
+        .unwrap_or_default();
+    let by = |f: &[&str]| f.first() == Some(&name) || f.get(2) == Some(&uid.to_string().as_str());
+    passwd
+        .lines()
+        .map(|l| l.split(':').collect::<Vec<_>>())
+        .find(|f| f.len() > 5 && by(f))
+        .map(|f| f[5].to_string())
+        .unwrap_or_else(|| if uid == 0 { "/root" } else { "/" }.into())
 }
 
 /// A new container id: 12 hex digits from the kernel's random pool.

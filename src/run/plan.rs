@@ -244,10 +244,20 @@ pub fn plan(a: &RunArgs, sys: &Sys) -> Result<Plan> {
         }
     }
     let image = crate::images::resolve::resolve_pulling(sys, &a.image, a.pull)?;
-    let command = if a.command.is_empty() {
-        crate::images::resolve::default_command(&image.config)
-    } else {
-        a.command.clone()
+    let mut image = image;
+    let command = match (&a.entrypoint, a.command.is_empty()) {
+        (None, true) => crate::images::resolve::default_command(&image.config),
+        _ => {
+            let (ep, cmd) = crate::images::resolve::command_parts(
+                &image.config,
+                &a.command,
+                a.entrypoint.as_deref(),
+            );
+            // The container's own config, as docker keeps it: commit records this.
+            image.config.entrypoint = (!ep.is_empty()).then(|| ep.clone());
+            image.config.cmd = (!cmd.is_empty()).then(|| cmd.clone());
+            [ep, cmd].concat()
+        }
     };
     if command.is_empty() {
         return Err(Error::usage(
@@ -282,19 +292,25 @@ pub fn plan(a: &RunArgs, sys: &Sys) -> Result<Plan> {
             "give -w a path that starts with /",
         ));
     }
-    let user = match a
+    let mut layers: Vec<&Path> = image.layers.iter().map(|p| p.as_path()).collect();
+    layers.push(&image.rootfs);
+    let user_spec = a
         .user
         .clone()
         .or_else(|| Some(image.config.user.clone()))
-        .filter(|u| !u.is_empty())
-    {
-        Some(u) => {
-            let mut layers: Vec<&Path> = image.layers.iter().map(|p| p.as_path()).collect();
-            layers.push(&image.rootfs);
-            Some(config::resolve_user(&u, &layers)?)
-        }
+        .filter(|u| !u.is_empty());
+    let user = match &user_spec {
+        Some(u) => Some(config::resolve_user(u, &layers)?),
         None => None,
     };
+    let mut env = env;
+    if !env.iter().any(|e| e.starts_with("HOME=")) {
+        // docker's HOME: the user's entry in the image's passwd, unless the env sets one.
+        let name = user_spec.as_deref().unwrap_or("root");
+        let name = name.split(':').next().unwrap_or(name);
+        let home = config::home_of(name, user.map_or(0, |u| u.0), &layers);
+        env.push(format!("HOME={home}"));
+    }
     let mut filesystems: Vec<String> = ["proc", "sys", "dev", "devpts", "shm"]
         .map(String::from)
         .to_vec();
