@@ -185,6 +185,12 @@ pub enum Command {
         after_help = "Example:\n  glassbox commit -m 'adds /new' c1 myimage:v1\n  glassbox run myimage:v1 cat /new"
     )]
     Commit(CommitArgs),
+    /// Build an image from a Dockerfile, one step an instruction (as docker build): each RUN
+    /// a glassbox container, each step cached.
+    #[command(
+        after_help = "Example:\n  glassbox build -t hello:v1 .\n  glassbox run hello:v1\n-q prints only the image id."
+    )]
+    Build(BuildArgs),
     /// List images, with their layers and sizes (as docker images).
     #[command(
         after_help = "-q (glassbox's quiet flag) prints only the ids, as docker images -q:\n  glassbox rmi $(glassbox images -q)"
@@ -473,6 +479,28 @@ pub struct RestartArgs {
 pub struct DiffArgs {
     /// The container (name or id).
     pub container: String,
+}
+
+/// `glassbox build`.
+#[derive(Args, Debug)]
+pub struct BuildArgs {
+    /// The image's name, NAME[:TAG]. May be repeated.
+    #[arg(short = 't', long = "tag", value_name = "NAME[:TAG]")]
+    pub tag: Vec<String>,
+    /// The Dockerfile (default: CONTEXT/Dockerfile).
+    #[arg(short = 'f', long = "file", value_name = "FILE")]
+    pub file: Option<PathBuf>,
+    /// A value for an ARG: NAME=VALUE, or NAME to take the host's. May be repeated.
+    #[arg(long = "build-arg", value_name = "NAME[=VALUE]")]
+    pub build_arg: Vec<String>,
+    /// Make every step again, reusing nothing from the build cache.
+    #[arg(long)]
+    pub no_cache: bool,
+    /// Build up to this stage (FROM … AS NAME) and name that image.
+    #[arg(long, value_name = "STAGE")]
+    pub target: Option<String>,
+    /// The build context: the directory the Dockerfile copies files from.
+    pub context: PathBuf,
 }
 
 #[derive(Args, Debug)]

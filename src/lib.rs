@@ -1,6 +1,7 @@
 //! glassbox: a Linux containerizer built to teach. The binary (`main.rs`) only parses and
 //! calls [`dispatch`]; everything else lives here so tests can reach it.
 
+pub mod build;
 pub mod cleanup;
 pub mod cli;
 pub mod container;
@@ -124,6 +125,7 @@ pub fn dispatch(cli: &Cli) -> Result<i32> {
         Command::Restart(a) => container::lifecycle::restart_main(a, &sys),
         Command::Diff(a) => images::diff_main(a, &sys),
         Command::Commit(a) => images::commit::main(a, &sys),
+        Command::Build(a) => build::main(a, &sys, cli.global.quiet),
         Command::Images(a) => images::images_main(a, cli.global.quiet),
         Command::Rmi(a) => images::rmi_main(a, &sys),
         Command::History(a) => images::history_main(a),

@@ -200,35 +200,16 @@ pub fn main(a: &CommitArgs, sys: &Sys) -> Result<i32> {
             c.name()
         ));
     }
-    let layers_dir = crate::store::layers_dir();
-    let staging = layers_dir.join(format!(".staging-{}", std::process::id()));
-    n.note(&format!(
-        "copy {} into {} as it is: whiteouts (0/0 devices) and opaque directories stay as overlayfs wrote them, so the copy can be a lowerdir",
-        c.upper().display(),
-        staging.display()
-    ));
     if sys.dry_run() {
+        n.note(&format!(
+            "copy {} into {} as it is: whiteouts (0/0 devices) and opaque directories stay as overlayfs wrote them, so the copy can be a lowerdir",
+            c.upper().display(),
+            crate::store::layers_dir().join(format!(".staging-{}", std::process::id())).display()
+        ));
         n.note("dry run: nothing copied, no image made");
         return Ok(0);
     }
-    store::make_dirs(&layers_dir)?;
-    let journal = Journal::open()?;
-    let jid = journal.record(Resource::Dir {
-        path: staging.clone(),
-    })?;
-    let made = make_layer(sys, &c, &parent, &staging);
-    let (layer, copied) = match made {
-        Ok(x) => x,
-        Err(e) => {
-            if staging.exists() {
-                n.note(&format!("rm -rf {}", staging.display()));
-                let _ = std::fs::remove_dir_all(&staging);
-            }
-            journal.strike(&jid);
-            return Err(e);
-        }
-    };
-    journal.strike(&jid);
+    let (layer, copied) = layer_of(sys, &c, &parent)?;
     n.note(&format!(
         "layer {}: {}; {} whiteouts, {} opaque directories{}",
         short(&layer.diff_id),
@@ -296,6 +277,38 @@ pub fn main(a: &CommitArgs, sys: &Sys) -> Result<i32> {
 fn short(d: &str) -> String {
     let h = d.strip_prefix("sha256:").unwrap_or(d);
     format!("sha256:{}", &h[..h.len().min(12)])
+}
+
+/// The container's upper directory as a layer of the store over `parent`'s (staged,
+/// journalled, renamed into place). `glassbox build` makes each RUN's layer with it too.
+pub fn layer_of(sys: &Sys, c: &Container, parent: &ImageRecord) -> Result<(Layer, layer::Copied)> {
+    let n = sys.narrator;
+    let layers_dir = crate::store::layers_dir();
+    let staging = layers_dir.join(format!(".staging-{}", std::process::id()));
+    n.note(&format!(
+        "copy {} into {} as it is: whiteouts (0/0 devices) and opaque directories stay as overlayfs wrote them, so the copy can be a lowerdir",
+        c.upper().display(),
+        staging.display()
+    ));
+    store::make_dirs(&layers_dir)?;
+    let journal = Journal::open()?;
+    let jid = journal.record(Resource::Dir {
+        path: staging.clone(),
+    })?;
+    let made = make_layer(sys, c, parent, &staging);
+    let (layer, copied) = match made {
+        Ok(x) => x,
+        Err(e) => {
+            if staging.exists() {
+                n.note(&format!("rm -rf {}", staging.display()));
+                let _ = std::fs::remove_dir_all(&staging);
+            }
+            journal.strike(&jid);
+            return Err(e);
+        }
+    };
+    journal.strike(&jid);
+    Ok((layer, copied))
 }
 
 /// Copy the upper directory into `staging`, hash it, and put it in place. Returns the layer.

@@ -1,0 +1,345 @@
+//! COPY and ADD: files of the build context (or of an earlier stage's image) written into one
+//! layer tar, as docker's builder sends them. Nothing is ever followed out of the context: a
+//! source path or a symlink that leads outside it is refused, and so is a device, FIFO or
+//! socket. The tar is later applied through the root-scoped extractor like any layer.
+
+use crate::error::{Error, Result};
+use sha2::{Digest, Sha256};
+use std::io::Read;
+use std::path::{Component, Path, PathBuf};
+
+/// `.dockerignore`'s patterns, in order; `!` takes a path back.
+pub struct Ignore(pub Vec<(bool, String)>);
+
+impl Ignore {
+    pub fn load(context: &Path) -> Ignore {
+        let text = std::fs::read_to_string(context.join(".dockerignore")).unwrap_or_default();
+        let pats = text
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty() && !l.starts_with('#'))
+            .map(|l| match l.strip_prefix('!') {
+                Some(p) => (false, clean(p)),
+                None => (true, clean(l)),
+            })
+            .collect();
+        Ignore(pats)
+    }
+    /// Whether `rel` (a path inside the context) is left out: the last pattern that
+    /// matches it or a directory above it decides.
+    pub fn excludes(&self, rel: &str) -> bool {
+        let parts: Vec<&str> = rel.split('/').collect();
+        let mut out = false;
+        for (exclude, pat) in &self.0 {
+            if (1..=parts.len()).any(|n| glob(pat, &parts[..n].join("/"))) {
+                out = *exclude;
+            }
+        }
+        out
+    }
+}
+
+fn clean(p: &str) -> String {
+    p.trim_start_matches("./")
+        .trim_start_matches('/')
+        .trim_end_matches('/')
+        .to_string()
+}
+
+/// `*` and `?` within one path component, `**` across components.
+fn glob(pat: &str, s: &str) -> bool {
+    let (p, t): (Vec<char>, Vec<char>) = (pat.chars().collect(), s.chars().collect());
+    fn go(p: &[char], t: &[char]) -> bool {
+        match p.first() {
+            None => t.is_empty(),
+            Some('*') if p.get(1) == Some(&'*') => {
+                let rest = p[2..].strip_prefix(&['/']).unwrap_or(&p[2..]);
+                (0..=t.len()).any(|i| go(rest, &t[i..]))
+            }
+            Some('*') => (0..=t.len())
+                .take_while(|&i| i == 0 || t[i - 1] != '/')
+                .any(|i| go(&p[1..], &t[i..])),
+            Some('?') => t.first().is_some_and(|c| *c != '/') && go(&p[1..], &t[1..]),
+            Some(c) => t.first() == Some(c) && go(&p[1..], &t[1..]),
+        }
+    }
+    go(&p, &t)
+}
+
+/// A path inside `root` without leaving it lexically: `a/../b` is `b`, `../x` is refused.
+pub fn inside(rel: &str, what: &str) -> Result<PathBuf> {
+    let mut out = PathBuf::new();
+    for c in Path::new(rel).components() {
+        match c {
+            Component::Normal(n) => out.push(n),
+            Component::ParentDir if out.pop() => {}
+            Component::ParentDir => {
+                return Err(Error::usage(
+                    format!("{what} {rel:?} is outside the build context"),
+                    "copy only files under the context directory (move the file into it, or build from a directory above)",
+                ))
+            }
+            _ => {}
+        }
+    }
+    Ok(out)
+}
+
+/// Where files come from: a directory tree (the context, or a stage's merged layers).
+pub struct Tree {
+    /// The roots, lowest first; a later one's files win (a stage's layers).
+    pub roots: Vec<PathBuf>,
+    /// The build context: .dockerignore applies, symlinks must stay inside.
+    pub context: bool,
+    pub ignore: Ignore,
+}
+
+/// One file to put in the layer.
+struct Entry {
+    src: PathBuf,
+    dest: String,
+    meta: std::fs::Metadata,
+}
+
+/// What COPY writes: the tar at `out`, and a checksum of the copied files' names, modes,
+/// owners and contents (docker's cache key for COPY; times are left out).
+pub struct Written {
+    pub checksum: String,
+    pub files: usize,
+}
+
+/// Write the tar of `sources` (paths in the tree) copied to `dest` (absolute), owned by
+/// `chown` (root when None).
+pub fn write_tar(
+    tree: &Tree,
+    sources: &[String],
+    dest: &str,
+    chown: Option<(u32, u32)>,
+    out: &Path,
+) -> Result<Written> {
+    let dir_dest = dest.ends_with('/') || sources.len() > 1;
+    let dest = inside(dest, "the destination")?;
+    let mut entries = Vec::new();
+    for s in sources {
+        let rel = inside(s, "the source")?;
+        let found = find(tree, &rel).ok_or_else(|| {
+            Error::usage(
+                format!(
+                    "COPY failed: {s} is not in the build context{}",
+                    if tree.context && tree.ignore.excludes(&rel.to_string_lossy()) {
+                        " (.dockerignore leaves it out)"
+                    } else {
+                        ""
+                    }
+                ),
+                "check the path, relative to the context directory",
+            )
+        })?;
+        let meta = std::fs::symlink_metadata(&found).map_err(|e| io(&found, e))?;
+        if meta.is_dir() {
+            walk(tree, &rel, &dest, &mut entries)?;
+        } else {
+            let to = if dir_dest {
+                dest.join(rel.file_name().unwrap_or_default())
+            } else {
+                dest.clone()
+            };
+            check(tree, &found, &rel, &meta)?;
+            entries.push(Entry {
+                src: found,
+                dest: to.to_string_lossy().into_owned(),
+                meta,
+            });
+        }
+    }
+    let f = std::fs::File::create(out).map_err(|e| io(out, e))?;
+    let mut tar = tar::Builder::new(f);
+    let mut sum = Sha256::new();
+    let (uid, gid) = chown.unwrap_or((0, 0));
+    // The destination's parents, so the extractor has them (root's, 0755, as docker makes them).
+    let mut parents = std::collections::BTreeSet::new();
+    for e in &entries {
+        for d in Path::new(&e.dest).ancestors().skip(1) {
+            if !d.as_os_str().is_empty() {
+                parents.insert(d.to_string_lossy().into_owned());
+            }
+        }
+    }
+    for d in &parents {
+        if entries.iter().any(|e| &e.dest == d) {
+            continue;
+        }
+        let mut h = tar::Header::new_gnu();
+        h.set_entry_type(tar::EntryType::Directory);
+        h.set_mode(0o755);
+        h.set_size(0);
+        tar.append_data(&mut h, format!("{d}/"), std::io::empty())
+            .map_err(|e| io(out, e))?;
+    }
+    for e in &entries {
+        use std::os::unix::fs::MetadataExt;
+        let mut h = tar::Header::new_gnu();
+        h.set_mode(e.meta.mode() & 0o7777);
+        h.set_uid(uid as u64);
+        h.set_gid(gid as u64);
+        h.set_mtime(e.meta.mtime().max(0) as u64);
+        sum.update(format!("{} {:o} {uid}:{gid}\n", e.dest, e.meta.mode()).as_bytes());
+        let ft = e.meta.file_type();
+        let r = if ft.is_dir() {
+            h.set_entry_type(tar::EntryType::Directory);
+            h.set_size(0);
+            tar.append_data(&mut h, format!("{}/", e.dest), std::io::empty())
+        } else if ft.is_symlink() {
+            let target = std::fs::read_link(&e.src).map_err(|x| io(&e.src, x))?;
+            sum.update(target.to_string_lossy().as_bytes());
+            h.set_entry_type(tar::EntryType::Symlink);
+            h.set_size(0);
+            tar.append_link(&mut h, &e.dest, &target)
+        } else {
+            let mut f = std::fs::File::open(&e.src).map_err(|x| io(&e.src, x))?;
+            let mut buf = [0u8; 65536];
+            loop {
+                let n = f.read(&mut buf).map_err(|x| io(&e.src, x))?;
+                if n == 0 {
+                    break;
+                }
+                sum.update(&buf[..n]);
+            }
+            let f = std::fs::File::open(&e.src).map_err(|x| io(&e.src, x))?;
+            h.set_entry_type(tar::EntryType::Regular);
+            h.set_size(e.meta.len());
+            tar.append_data(&mut h, &e.dest, f.take(e.meta.len()))
+        };
+        r.map_err(|x| io(out, x))?;
+    }
+    tar.into_inner()
+        .and_then(|mut f| std::io::Write::flush(&mut f))
+        .map_err(|e| io(out, e))?;
+    let checksum = sum
+        .finalize()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect::<String>();
+    Ok(Written {
+        checksum,
+        files: entries.len(),
+    })
+}
+
+/// The path in the topmost root that has it (never following a symlink on the way: a
+/// symlinked directory in the middle of a source path is refused by `check`).
+fn find(tree: &Tree, rel: &Path) -> Option<PathBuf> {
+    if tree.context && !rel.as_os_str().is_empty() && tree.ignore.excludes(&rel.to_string_lossy()) {
+        return None;
+    }
+    tree.roots
+        .iter()
+        .rev()
+        .map(|r| r.join(rel))
+        .find(|p| std::fs::symlink_metadata(p).is_ok())
+}
+
+/// Every entry below the directory `rel`, copied under `dest`.
+fn walk(tree: &Tree, rel: &Path, dest: &Path, out: &mut Vec<Entry>) -> Result<()> {
+    let mut names = std::collections::BTreeSet::new();
+    for r in &tree.roots {
+        if let Ok(rd) = std::fs::read_dir(r.join(rel)) {
+            for e in rd.flatten() {
+                names.insert(e.file_name());
+            }
+        }
+    }
+    for name in names {
+        let r = rel.join(&name);
+        if tree.context && tree.ignore.excludes(&r.to_string_lossy()) {
+            continue;
+        }
+        let Some(src) = find(tree, &r) else { continue };
+        let meta = std::fs::symlink_metadata(&src).map_err(|e| io(&src, e))?;
+        // A 0/0 character device is a whiteout in a stage's layer: the file is gone.
+        if whiteout(&meta) {
+            continue;
+        }
+        check(tree, &src, &r, &meta)?;
+        let d = dest.join(&name);
+        out.push(Entry {
+            src: src.clone(),
+            dest: d.to_string_lossy().into_owned(),
+            meta: meta.clone(),
+        });
+        if meta.is_dir() {
+            walk(tree, &r, &d, out)?;
+        }
+    }
+    Ok(())
+}
+
+fn whiteout(m: &std::fs::Metadata) -> bool {
+    use std::os::unix::fs::{FileTypeExt, MetadataExt};
+    m.file_type().is_char_device() && m.rdev() == 0
+}
+
+/// Refuse what cannot be copied safely: special files, and symlinks leading out.
+fn check(tree: &Tree, src: &Path, rel: &Path, m: &std::fs::Metadata) -> Result<()> {
+    let ft = m.file_type();
+    if !(ft.is_file() || ft.is_dir() || ft.is_symlink()) {
+        return Err(Error::usage(
+            format!(
+                "{} is a device, FIFO or socket: COPY takes only files, directories and symlinks",
+                rel.display()
+            ),
+            "leave it out of the context, or name it in .dockerignore",
+        ));
+    }
+    if ft.is_symlink() && tree.context {
+        let target = std::fs::read_link(src).map_err(|e| io(src, e))?;
+        let joined = rel.parent().unwrap_or(Path::new("")).join(&target);
+        if target.is_absolute() || inside(&joined.to_string_lossy(), "x").is_err() {
+            return Err(Error::usage(
+                format!(
+                    "{} is a symlink to {}, outside the build context",
+                    rel.display(),
+                    target.display()
+                ),
+                "copy the file it points to into the context instead of linking to it",
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn io(p: &Path, e: std::io::Error) -> Error {
+    Error::io(
+        format!("cannot copy {}", p.display()),
+        &e,
+        "check that the build context is readable and that the data directory has room",
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dockerignore_patterns() {
+        let i = Ignore(vec![
+            (true, "*.log".into()),
+            (true, "secret".into()),
+            (true, "**/tmp".into()),
+            (false, "keep.log".into()),
+        ]);
+        assert!(i.excludes("a.log"));
+        assert!(!i.excludes("keep.log"));
+        assert!(!i.excludes("d/a.log"));
+        assert!(i.excludes("secret/inner"));
+        assert!(i.excludes("x/y/tmp/z"));
+        assert!(!i.excludes("app.txt"));
+    }
+
+    #[test]
+    fn paths_out_of_the_context_are_refused() {
+        assert!(inside("../x", "s").is_err());
+        assert!(inside("a/../../x", "s").is_err());
+        assert_eq!(inside("/a/./b/../c", "s").unwrap(), PathBuf::from("a/c"));
+    }
+}
