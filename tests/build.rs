@@ -1,0 +1,322 @@
+//! `glassbox build` on the real kernel, from the busybox image made offline: what the built
+//! images run, the cache, a failing RUN, refused copies, and other tools reading the result.
+
+mod common;
+use common::*;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+struct Env {
+    state: tempfile::TempDir,
+    ctx: tempfile::TempDir,
+}
+
+impl Env {
+    fn new() -> Env {
+        Env {
+            state: tempfile::Builder::new()
+                .prefix("gb-build-")
+                .tempdir()
+                .unwrap(),
+            ctx: tempfile::Builder::new()
+                .prefix("gb-ctx-")
+                .tempdir()
+                .unwrap(),
+        }
+    }
+    fn gb(&self, args: &[&str]) -> Output {
+        let mut c: Command = glassbox();
+        c.env("GLASSBOX_STATE_DIR", self.state.path());
+        c.args(args).output().unwrap()
+    }
+    fn ok(&self, args: &[&str]) -> String {
+        let o = self.gb(args);
+        assert!(
+            o.status.success(),
+            "glassbox {args:?} failed ({:?}):\n{}\n{}",
+            o.status.code(),
+            stdout(&o),
+            stderr(&o)
+        );
+        stdout(&o)
+    }
+    fn file(&self, rel: &str, text: &str) {
+        let p = self.ctx.path().join(rel);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(p, text).unwrap();
+    }
+    fn ctx(&self) -> &str {
+        self.ctx.path().to_str().unwrap()
+    }
+    fn build(&self, tag: &str) -> Output {
+        self.gb(&["build", "-t", tag, self.ctx()])
+    }
+    fn containers_left(&self) -> usize {
+        std::fs::read_dir(self.state.path().join("data/containers"))
+            .map(|d| d.count())
+            .unwrap_or(0)
+    }
+    fn run(&self, args: &[&str]) -> String {
+        let mut a = vec!["-q", "run", "--rm"];
+        a.extend(args);
+        self.ok(&a)
+    }
+}
+
+fn ready(test: &str) -> bool {
+    root_or_skip(test) && tool_or_skip(test, "busybox") && Path::new("/bin/busybox").exists()
+}
+
+const APP: &str = "# syntax=docker/dockerfile:1
+FROM busybox
+ARG GREETING=hello
+ENV APP_HOME=/srv/app \\
+    MODE=test
+WORKDIR $APP_HOME
+COPY . ./
+RUN echo \"$GREETING from RUN\" > /built.txt && chmod +x app.sh
+USER nobody
+CMD [\"./app.sh\"]
+";
+
+#[test]
+fn an_app_copied_in_runs_with_its_cmd_env_workdir_and_user() {
+    if !ready("an_app_copied_in_runs_with_its_cmd_env_workdir_and_user") {
+        return;
+    }
+    let env = Env::new();
+    env.file("Dockerfile", APP);
+    env.file(
+        "app.sh",
+        "#!/bin/sh\necho \"app $MODE $(pwd) $(id -u)\"; cat /built.txt; ls\n",
+    );
+    env.file("secret.env", "PASSWORD=x\n");
+    env.file("logs/a.log", "x\n");
+    env.file(".dockerignore", "secret.env\nlogs\n");
+    let o = env.gb(&[
+        "build",
+        "--build-arg",
+        "GREETING=hi",
+        "-t",
+        "app:v1",
+        env.ctx(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = stdout(&o);
+    assert!(out.starts_with("Step 1/8 : FROM busybox\n"), "{out}");
+    assert!(out.contains("Step 6/8 : RUN echo"), "{out}");
+    assert!(out.contains("Successfully tagged app:v1"), "{out}");
+    let ran = env.run(&["app:v1"]);
+    let lines: Vec<&str> = ran.lines().collect();
+    assert_eq!(lines[0], "app test /srv/app 65534", "{ran}");
+    assert_eq!(lines[1], "hi from RUN", "ARG from --build-arg reaches RUN");
+    assert!(lines.contains(&"app.sh"), "{ran}");
+    assert!(
+        !ran.contains("secret.env") && !ran.contains("logs"),
+        ".dockerignore: {ran}"
+    );
+    // history shows each instruction.
+    let h = env.ok(&["history", "--no-trunc", "app:v1"]);
+    for want in [
+        "CMD [\"./app.sh\"]",
+        "USER nobody",
+        "COPY",
+        "WORKDIR /srv/app",
+    ] {
+        assert!(h.contains(want), "history lacks {want}: {h}");
+    }
+    assert_eq!(env.containers_left(), 0);
+}
+
+#[test]
+fn run_image_args_reach_the_entrypoint() {
+    if !ready("run_image_args_reach_the_entrypoint") {
+        return;
+    }
+    let env = Env::new();
+    env.file(
+        "Dockerfile",
+        "FROM busybox\nENTRYPOINT [\"echo\", \"sleeping\"]\nCMD [\"5\"]\n",
+    );
+    assert!(env.build("sleeper").status.success());
+    assert_eq!(env.run(&["sleeper"]), "sleeping 5\n");
+    assert_eq!(env.run(&["sleeper", "10"]), "sleeping 10\n");
+}
+
+#[test]
+fn a_multi_stage_build_copies_from_the_first_stage() {
+    if !ready("a_multi_stage_build_copies_from_the_first_stage") {
+        return;
+    }
+    let env = Env::new();
+    env.file(
+        "Dockerfile",
+        "FROM busybox AS builder\nRUN mkdir /out && echo compiled > /out/prog\n\nFROM busybox\nCOPY --from=builder /out/prog /usr/local/prog\nCMD cat /usr/local/prog\n",
+    );
+    let o = env.build("multi");
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(env.run(&["multi"]), "compiled\n");
+    assert_eq!(
+        env.run(&["multi", "sh", "-c", "test -e /out || echo absent"]),
+        "absent\n",
+        "only the copied file comes from the first stage"
+    );
+}
+
+#[test]
+fn a_failing_run_stops_the_build_with_its_code_and_line() {
+    if !ready("a_failing_run_stops_the_build_with_its_code_and_line") {
+        return;
+    }
+    let env = Env::new();
+    env.file(
+        "Dockerfile",
+        "FROM busybox\nRUN touch /half\nRUN exit 3\nCMD true\n",
+    );
+    let o = env.build("broken");
+    assert_eq!(o.status.code(), Some(3), "{}", stderr(&o));
+    let err = stderr(&o);
+    assert!(err.contains("line 3"), "{err}");
+    assert!(err.contains("returned a non-zero code: 3"), "{err}");
+    assert!(!stdout(&o).contains("Step 4/4"), "the build went on");
+    assert_eq!(env.containers_left(), 0, "a container was left behind");
+    assert!(journal_empty(env.state.path()));
+    let images = env.ok(&["images"]);
+    assert!(!images.contains("broken"), "{images}");
+}
+
+#[test]
+fn a_rebuild_is_cached_and_a_changed_file_rebuilds_from_its_copy() {
+    if !ready("a_rebuild_is_cached_and_a_changed_file_rebuilds_from_its_copy") {
+        return;
+    }
+    let env = Env::new();
+    env.file(
+        "Dockerfile",
+        "FROM busybox\nRUN echo base > /base\nCOPY msg.txt /msg.txt\nRUN cat /msg.txt > /copy\nCMD cat /copy\n",
+    );
+    env.file("msg.txt", "one\n");
+    assert!(env.build("c:1").status.success());
+    let containers_dir = env.state.path().join("data/containers");
+    let o = env.build("c:1");
+    let out = stdout(&o);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(out.matches(" ---> Using cache").count(), 4, "{out}");
+    assert!(!out.contains("Running in"), "a container was made: {out}");
+    assert_eq!(env.containers_left(), 0, "{containers_dir:?}");
+    env.file("msg.txt", "two\n");
+    let out = stdout(&env.build("c:2"));
+    let steps: Vec<&str> = out.split("Step ").collect();
+    assert!(steps[2].contains("Using cache"), "RUN before COPY: {out}");
+    assert!(
+        !steps[3].contains("Using cache"),
+        "COPY of a changed file: {out}"
+    );
+    assert!(steps[4].contains("Running in"), "RUN after it: {out}");
+    assert_eq!(env.run(&["c:2"]), "two\n");
+    assert_eq!(env.run(&["c:1"]), "one\n");
+}
+
+#[test]
+fn copies_from_outside_the_context_are_refused() {
+    if !ready("copies_from_outside_the_context_are_refused") {
+        return;
+    }
+    let env = Env::new();
+    let outside = tempfile::tempdir().unwrap();
+    std::fs::write(outside.path().join("x"), "host secret\n").unwrap();
+    let parent_rel = format!(
+        "../{}/x",
+        outside.path().file_name().unwrap().to_str().unwrap()
+    );
+    // The context and `outside` are both in the temp directory: ../NAME/x reaches it.
+    env.file(
+        "Dockerfile",
+        &format!("FROM busybox\nCOPY {parent_rel} /x\n"),
+    );
+    let o = env.build("out1");
+    assert_eq!(o.status.code(), Some(125), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("outside the build context"),
+        "{}",
+        stderr(&o)
+    );
+    env.file("Dockerfile", "FROM busybox\nCOPY . /app\n");
+    std::os::unix::fs::symlink(outside.path().join("x"), env.ctx.path().join("link")).unwrap();
+    let o = env.build("out2");
+    assert_eq!(o.status.code(), Some(125), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("outside the build context"),
+        "{}",
+        stderr(&o)
+    );
+    std::fs::remove_file(env.ctx.path().join("link")).unwrap();
+    std::os::unix::fs::symlink("../../etc/passwd", env.ctx.path().join("link")).unwrap();
+    let o = env.build("out3");
+    assert_eq!(o.status.code(), Some(125), "{}", stderr(&o));
+    let images = env.ok(&["images"]);
+    assert!(!images.contains("out"), "{images}");
+}
+
+#[test]
+fn a_built_image_is_read_by_umoci_and_skopeo_after_save() {
+    let t = "a_built_image_is_read_by_umoci_and_skopeo_after_save";
+    if !ready(t) || !tool_or_skip(t, "skopeo") || !tool_or_skip(t, "umoci") {
+        return;
+    }
+    let env = Env::new();
+    env.file(
+        "Dockerfile",
+        "FROM busybox\nCOPY hello.txt /hello.txt\nRUN echo ran > /ran\nCMD cat /hello.txt\n",
+    );
+    env.file("hello.txt", "hello\n");
+    let o = env.gb(&["-q", "build", "-t", "saved:v1", env.ctx()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let id = stdout(&o);
+    assert!(
+        id.starts_with("sha256:") && id.trim().len() == 71,
+        "-q prints only the id: {id:?}"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let tar: PathBuf = dir.path().join("o.tar");
+    env.ok(&[
+        "save",
+        "--format",
+        "oci",
+        "saved:v1",
+        "-o",
+        tar.to_str().unwrap(),
+    ]);
+    let o = Command::new("skopeo")
+        .arg("inspect")
+        .arg(format!("oci-archive:{}", tar.display()))
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "skopeo inspect: {}", stderr(&o));
+    let layout = dir.path().join("layout");
+    std::fs::create_dir(&layout).unwrap();
+    assert!(Command::new("tar")
+        .arg("xf")
+        .arg(&tar)
+        .arg("-C")
+        .arg(&layout)
+        .status()
+        .unwrap()
+        .success());
+    let o = Command::new("umoci")
+        .args(["unpack", "--image"])
+        .arg(format!("{}:v1", layout.display()))
+        .arg(dir.path().join("bundle"))
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "umoci: {}", stderr(&o));
+    let rootfs = dir.path().join("bundle/rootfs");
+    assert_eq!(
+        std::fs::read_to_string(rootfs.join("hello.txt")).unwrap(),
+        "hello\n"
+    );
+    assert_eq!(
+        std::fs::read_to_string(rootfs.join("ran")).unwrap(),
+        "ran\n"
+    );
+}
