@@ -320,3 +320,57 @@ fn a_built_image_is_read_by_umoci_and_skopeo_after_save() {
         "ran\n"
     );
 }
+
+#[test]
+fn add_unpacks_a_local_tar_and_writes_nothing_outside() {
+    if !ready("add_unpacks_a_local_tar_and_writes_nothing_outside") {
+        return;
+    }
+    let env = Env::new();
+    let outside = tempfile::tempdir().unwrap();
+    // A hostile archive: a symlink to a host directory, then a file written through it.
+    let f = std::fs::File::create(env.ctx.path().join("files.tar.gz")).unwrap();
+    let mut t = tar::Builder::new(flate2::write::GzEncoder::new(
+        f,
+        flate2::Compression::fast(),
+    ));
+    let mut h = tar::Header::new_gnu();
+    h.set_size(3);
+    h.set_mode(0o644);
+    t.append_data(&mut h, "a.txt", &b"aa\n"[..]).unwrap();
+    let mut l = tar::Header::new_gnu();
+    l.set_entry_type(tar::EntryType::Symlink);
+    l.set_size(0);
+    t.append_link(&mut l, "out", outside.path()).unwrap();
+    let mut h = tar::Header::new_gnu();
+    h.set_size(3);
+    h.set_mode(0o644);
+    t.append_data(&mut h, "out/pwned", &b"xx\n"[..]).unwrap();
+    t.into_inner().unwrap().finish().unwrap();
+    env.file("Dockerfile", "FROM busybox\nADD files.tar.gz /opt/\n");
+    let o = env.build("added");
+    assert!(
+        !outside.path().join("pwned").exists(),
+        "the archive wrote outside: {}",
+        stderr(&o)
+    );
+    if o.status.success() {
+        assert_eq!(env.run(&["added", "cat", "/opt/a.txt"]), "aa\n");
+    } else {
+        assert_eq!(o.status.code(), Some(125), "{}", stderr(&o));
+    }
+    // A harmless one unpacks.
+    let f = std::fs::File::create(env.ctx.path().join("files.tar.gz")).unwrap();
+    let mut t = tar::Builder::new(flate2::write::GzEncoder::new(
+        f,
+        flate2::Compression::fast(),
+    ));
+    let mut h = tar::Header::new_gnu();
+    h.set_size(3);
+    h.set_mode(0o644);
+    t.append_data(&mut h, "a.txt", &b"aa\n"[..]).unwrap();
+    t.into_inner().unwrap().finish().unwrap();
+    let o = env.build("added2");
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(env.run(&["added2", "cat", "/opt/a.txt"]), "aa\n");
+}

@@ -343,3 +343,63 @@ mod tests {
         assert_eq!(inside("/a/./b/../c", "s").unwrap(), PathBuf::from("a/c"));
     }
 }
+
+/// ADD of a local tar (plain or gzip): its entries re-written under `dest` into the layer
+/// tar. Only names are changed here; the root-scoped extractor that applies the layer
+/// refuses or contains whatever the archive holds (`..`, links out, devices).
+pub fn retar_archive(src: &Path, dest: &str, out: &Path) -> Result<Written> {
+    let f = std::fs::File::open(src).map_err(|e| io(src, e))?;
+    let mut head = [0u8; 2];
+    let gz = std::fs::File::open(src)
+        .and_then(|mut g| g.read_exact(&mut head))
+        .is_ok()
+        && head == [0x1f, 0x8b];
+    let reader: Box<dyn Read> = match gz {
+        true => Box::new(flate2::read::GzDecoder::new(f)),
+        false => Box::new(f),
+    };
+    let dest = inside(dest, "the destination")?;
+    let mut input = tar::Archive::new(reader);
+    let o = std::fs::File::create(out).map_err(|e| io(out, e))?;
+    let mut tar = tar::Builder::new(o);
+    let mut sum = Sha256::new();
+    let mut files = 0;
+    for entry in input.entries().map_err(|e| io(src, e))? {
+        let mut entry = entry.map_err(|e| io(src, e))?;
+        let name = entry
+            .path()
+            .map_err(|e| io(src, e))?
+            .to_string_lossy()
+            .into_owned();
+        let to = dest.join(inside(&name, "an entry of the archive")?);
+        let mut h = entry.header().clone();
+        if let Ok(Some(link)) = entry.link_name() {
+            if h.entry_type() == tar::EntryType::Link {
+                let l = dest.join(inside(
+                    &link.to_string_lossy(),
+                    "a hard link in the archive",
+                )?);
+                h.set_link_name(&l).map_err(|e| io(src, e))?;
+            }
+        }
+        sum.update(format!("{} {:?}\n", to.display(), h.as_bytes()).as_bytes());
+        let mut data = Vec::new();
+        entry.read_to_end(&mut data).map_err(|e| io(src, e))?;
+        sum.update(&data);
+        tar.append_data(&mut h, &to, data.as_slice())
+            .map_err(|e| io(out, e))?;
+        files += 1;
+    }
+    tar.into_inner()
+        .and_then(|mut f| std::io::Write::flush(&mut f))
+        .map_err(|e| io(out, e))?;
+    let checksum = sum.finalize().iter().map(|b| format!("{b:02x}")).collect();
+    Ok(Written { checksum, files })
+}
+
+/// Whether ADD unpacks this source: a tar or gzip archive by its name.
+pub fn is_archive(name: &str) -> bool {
+    [".tar", ".tar.gz", ".tgz"]
+        .iter()
+        .any(|s| name.ends_with(s))
+}

@@ -504,7 +504,23 @@ impl Build<'_> {
         let layers_dir = crate::store::layers_dir();
         store::make_dirs(&layers_dir)?;
         let tar = TempTar(layers_dir.join(format!(".build-{}.tar", std::process::id())));
-        let written = context::write_tar(&tree, &w, &dest_abs, chown, tar.0.as_path())?;
+        let archive =
+            (ins.keyword == "ADD" && tree.context && w.len() == 1 && context::is_archive(&w[0]))
+                .then(|| context::inside(&w[0], "the source"))
+                .transpose()?;
+        let written = match &archive {
+            Some(rel) => {
+                if std::fs::symlink_metadata(self.context.join(rel)).is_ok_and(|m| !m.is_file()) {
+                    return Err(Error::usage(
+                        format!("ADD {}: not a regular file", w[0]),
+                        "ADD an archive file of the context",
+                    ));
+                }
+                self.sys.narrator.note("ADD of a local archive: its entries are unpacked into the destination, through the same root-scoped extractor as an image layer");
+                context::retar_archive(&self.context.join(rel), &dest_abs, tar.0.as_path())?
+            }
+            None => context::write_tar(&tree, &w, &dest_abs, chown, tar.0.as_path())?,
+        };
         self.sys.narrator.note(&format!(
             "{} files copied into a layer tar ({}); checksum {}",
             written.files,
