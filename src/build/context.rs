@@ -316,34 +316,6 @@ fn io(p: &Path, e: std::io::Error) -> Error {
     )
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn dockerignore_patterns() {
-        let i = Ignore(vec![
-            (true, "*.log".into()),
-            (true, "secret".into()),
-            (true, "**/tmp".into()),
-            (false, "keep.log".into()),
-        ]);
-        assert!(i.excludes("a.log"));
-        assert!(!i.excludes("keep.log"));
-        assert!(!i.excludes("d/a.log"));
-        assert!(i.excludes("secret/inner"));
-        assert!(i.excludes("x/y/tmp/z"));
-        assert!(!i.excludes("app.txt"));
-    }
-
-    #[test]
-    fn paths_out_of_the_context_are_refused() {
-        assert!(inside("../x", "s").is_err());
-        assert!(inside("a/../../x", "s").is_err());
-        assert_eq!(inside("/a/./b/../c", "s").unwrap(), PathBuf::from("a/c"));
-    }
-}
-
 /// ADD of a local tar (plain or gzip): its entries re-written under `dest` into the layer
 /// tar. Only names are changed here; the root-scoped extractor that applies the layer
 /// refuses or contains whatever the archive holds (`..`, links out, devices).
@@ -402,4 +374,32 @@ pub fn is_archive(name: &str) -> bool {
     [".tar", ".tar.gz", ".tgz"]
         .iter()
         .any(|s| name.ends_with(s))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dockerignore_patterns() {
+        let i = Ignore(vec![
+            (true, "*.log".into()),
+            (true, "secret".into()),
+            (true, "**/tmp".into()),
+            (false, "keep.log".into()),
+        ]);
+        assert!(i.excludes("a.log"));
+        assert!(!i.excludes("keep.log"));
+        assert!(!i.excludes("d/a.log"));
+        assert!(i.excludes("secret/inner"));
+        assert!(i.excludes("x/y/tmp/z"));
+        assert!(!i.excludes("app.txt"));
+    }
+
+    #[test]
+    fn paths_out_of_the_context_are_refused() {
+        assert!(inside("../x", "s").is_err());
+        assert!(inside("a/../../x", "s").is_err());
+        assert_eq!(inside("/a/./b/../c", "s").unwrap(), PathBuf::from("a/c"));
+    }
 }
