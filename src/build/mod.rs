@@ -25,6 +25,8 @@ struct Stage {
     image: Option<ImageRecord>,
     config: ImageConfig,
     chain: String,
+    /// A CMD was given in this stage (a later ENTRYPOINT then keeps it, as docker does).
+    cmd_set: bool,
 }
 
 struct Build<'a> {
@@ -186,6 +188,7 @@ impl Build<'_> {
                 image: None,
                 config: ImageConfig::default(),
                 chain: "scratch".into(),
+                cmd_set: false,
             }
         } else if let Some(s) = self.done.iter().find(|s| s.name.as_deref() == Some(&base)) {
             Stage {
@@ -193,6 +196,7 @@ impl Build<'_> {
                 image: s.image.clone(),
                 config: s.config.clone(),
                 chain: s.chain.clone(),
+                cmd_set: false,
             }
         } else {
             let rec = base_image(self.sys, &base)?;
@@ -202,6 +206,7 @@ impl Build<'_> {
                 chain: rec.id.clone(),
                 image: Some(rec),
                 config,
+                cmd_set: false,
             }
         };
         for e in &stage.config.env {
@@ -250,7 +255,8 @@ impl Build<'_> {
             _ => {
                 let text = expand(&ins.rest, &self.vars);
                 let mut config = s.config.clone();
-                self.configure(&mut config, kw, &text)?;
+                self.configure(&mut config, kw, &text, s.cmd_set)?;
+                s.cmd_set |= kw == "CMD";
                 let by = format!("/bin/sh -c #(nop)  {kw} {text}");
                 self.commit_step(s, &by, config, None, &by)
             }
@@ -258,13 +264,22 @@ impl Build<'_> {
     }
 
     /// A config-only instruction applied to `c`.
-    fn configure(&mut self, c: &mut ImageConfig, kw: &str, text: &str) -> Result<()> {
+    fn configure(
+        &mut self,
+        c: &mut ImageConfig,
+        kw: &str,
+        text: &str,
+        cmd_set: bool,
+    ) -> Result<()> {
         match kw {
             "CMD" => c.cmd = Some(command_form(text)),
             "ENTRYPOINT" => {
                 c.entrypoint = Some(command_form(text));
-                // docker: a new ENTRYPOINT drops the CMD inherited from the base.
-                c.cmd = None;
+                // docker: a new ENTRYPOINT drops the CMD inherited from the base image (not
+                // one this stage set).
+                if !cmd_set {
+                    c.cmd = None;
+                }
             }
             "ENV" => {
                 let w = words(text);
@@ -417,8 +432,11 @@ impl Build<'_> {
             .with_code(code.unwrap_or(1))),
         };
         // The step's container goes, whatever happened: no half image, no container left.
-        let _ =
-            glassbox(true).map(|mut c| c.args(["rm", "-f", &name]).stdout(Stdio::null()).status());
+        let _ = glassbox(true).map(|mut c| {
+            c.args(["rm", "-f", "--volumes", &name])
+                .stdout(Stdio::null())
+                .status()
+        });
         self.say(&format!("Removing intermediate container {name}"));
         let layer = made?;
         let by = format!("/bin/sh -c {}", command_shown(&command));
