@@ -235,7 +235,8 @@ fn make_workdir(sys: &Sys, dir: &Path) -> Result<()> {
     let mut p = std::path::PathBuf::from("/");
     for part in dir.components().skip(1) {
         p.push(part);
-        if !p.is_dir() {
+        // Only what is not there at all: a file in the way is chdir's error to report.
+        if p.symlink_metadata().is_err() {
             sys.mkdir(
                 &p,
                 0o755,
