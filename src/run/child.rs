@@ -229,7 +229,10 @@ pub(super) fn child(
 /// docker makes a missing working directory (as root, before the user changes): each
 /// missing part of the path, inside the container's root.
 fn make_workdir(sys: &Sys, dir: &Path) -> Result<()> {
-    if sys.dry_run() || dir.is_dir() {
+    // docker makes it in the image's layer, before /proc, /sys and /dev are mounted: nothing
+    // is made in those (a /proc/self/fd/N stays chdir's error, refused as a magic link).
+    let kernel_fs = ["/proc", "/sys", "/dev"].iter().any(|k| dir.starts_with(k));
+    if sys.dry_run() || kernel_fs || dir.is_dir() {
         return Ok(());
     }
     let mut p = std::path::PathBuf::from("/");
