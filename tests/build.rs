@@ -254,8 +254,27 @@ fn copies_from_outside_the_context_are_refused() {
     std::os::unix::fs::symlink("../../etc/passwd", env.ctx.path().join("link")).unwrap();
     let o = env.build("out3");
     assert_eq!(o.status.code(), Some(125), "{}", stderr(&o));
+    // A FIFO in the context is refused (reading it would hang the build); a symlink loop
+    // inside it is copied as the link it is.
+    std::fs::remove_file(env.ctx.path().join("link")).unwrap();
+    assert!(Command::new("mkfifo")
+        .arg(env.ctx.path().join("fifo"))
+        .status()
+        .unwrap()
+        .success());
+    let o = env.build("out4");
+    assert_eq!(o.status.code(), Some(125), "{}", stderr(&o));
+    assert!(stderr(&o).contains("FIFO"), "{}", stderr(&o));
+    std::fs::remove_file(env.ctx.path().join("fifo")).unwrap();
+    std::os::unix::fs::symlink("loop", env.ctx.path().join("loop")).unwrap();
+    let o = env.build("looped");
+    assert!(o.status.success(), "{}", stderr(&o));
     let images = env.ok(&["images"]);
     assert!(!images.contains("out"), "{images}");
+    assert_eq!(
+        std::fs::read_to_string(outside.path().join("x")).unwrap(),
+        "host secret\n"
+    );
 }
 
 #[test]
