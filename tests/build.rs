@@ -393,3 +393,26 @@ fn add_unpacks_a_local_tar_and_writes_nothing_outside() {
     assert!(o.status.success(), "{}", stderr(&o));
     assert_eq!(env.run(&["added2", "cat", "/opt/a.txt"]), "aa\n");
 }
+
+#[test]
+fn a_build_is_narrated_honestly() {
+    let t = "a_build_is_narrated_honestly";
+    if !ready(t) || !tool_or_skip(t, "strace") {
+        return;
+    }
+    let env = Env::new();
+    env.file("Dockerfile", "FROM busybox\nCOPY f /f\nRUN cat /f > /g\n");
+    env.file("f", "x\n");
+    let traced = common::strace::run_with(&["build", "-t", "traced", env.ctx()], |c| {
+        c.env("GLASSBOX_STATE_DIR", env.state.path());
+    });
+    assert!(traced.output.status.success(), "{}", stderr(&traced.output));
+    traced.assert_honest();
+    let names = traced.narrated_names();
+    for want in ["pivot_root", "renameat2"] {
+        assert!(
+            names.iter().any(|n| n == want),
+            "{want} not narrated: {names:?}"
+        );
+    }
+}
