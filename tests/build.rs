@@ -286,7 +286,7 @@ fn a_built_image_is_read_by_umoci_and_skopeo_after_save() {
     let env = Env::new();
     env.file(
         "Dockerfile",
-        "FROM busybox\nCOPY hello.txt /hello.txt\nRUN echo ran > /ran\nCMD cat /hello.txt\n",
+        "FROM busybox\nLABEL course=docker\nCOPY hello.txt /hello.txt\nRUN echo ran > /ran\nCMD cat /hello.txt\n",
     );
     env.file("hello.txt", "hello\n");
     let o = env.gb(&["-q", "build", "-t", "saved:v1", env.ctx()]);
@@ -312,6 +312,8 @@ fn a_built_image_is_read_by_umoci_and_skopeo_after_save() {
         .output()
         .unwrap();
     assert!(o.status.success(), "skopeo inspect: {}", stderr(&o));
+    let inspected: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(inspected["Labels"]["course"], "docker", "{inspected}");
     let layout = dir.path().join("layout");
     std::fs::create_dir(&layout).unwrap();
     assert!(Command::new("tar")

@@ -300,13 +300,21 @@ impl Build<'_> {
                 }
             }
             "WORKDIR" => {
-                let base = Path::new(if c.working_dir.is_empty() { "/" } else { &c.working_dir });
+                let base = Path::new(if c.working_dir.is_empty() {
+                    "/"
+                } else {
+                    &c.working_dir
+                });
                 c.working_dir = base.join(text).to_string_lossy().into_owned();
             }
             "USER" => c.user = text.to_string(),
             "EXPOSE" => {
                 for p in words(text) {
-                    let p = if p.contains('/') { p } else { format!("{p}/tcp") };
+                    let p = if p.contains('/') {
+                        p
+                    } else {
+                        format!("{p}/tcp")
+                    };
                     if !c.exposed_ports.contains(&p) {
                         c.exposed_ports.push(p);
                     }
@@ -326,10 +334,13 @@ impl Build<'_> {
                 }
                 c.volumes.sort();
             }
-            // Kept in the image's history: glassbox's image config has no field for them.
-            "LABEL" | "STOPSIGNAL" => self.sys.narrator.note(&format!(
-                "{kw} is recorded in the image's history only: glassbox's run config has no field for it"
-            )),
+            "LABEL" => {
+                for kv in words(text) {
+                    let (k, v) = kv.split_once('=').unwrap_or((&kv, ""));
+                    c.labels.insert(k.to_string(), v.to_string());
+                }
+            }
+            "STOPSIGNAL" => c.stop_signal = text.to_string(),
             _ => unreachable!("the parser lets only supported instructions through"),
         }
         Ok(())

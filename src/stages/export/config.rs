@@ -59,6 +59,22 @@ pub struct ImageConfig {
         skip_serializing_if = "Vec::is_empty"
     )]
     pub volumes: Vec<String>,
+    /// LABEL key=value pairs.
+    #[serde(
+        rename = "Labels",
+        default,
+        deserialize_with = "null_as_empty",
+        skip_serializing_if = "std::collections::BTreeMap::is_empty"
+    )]
+    pub labels: std::collections::BTreeMap<String, String>,
+    /// STOPSIGNAL: the signal `stop` sends first.
+    #[serde(
+        rename = "StopSignal",
+        default,
+        deserialize_with = "null_as_empty",
+        skip_serializing_if = "String::is_empty"
+    )]
+    pub stop_signal: String,
 }
 
 fn null_as_empty<'de, D, T>(d: D) -> std::result::Result<T, D::Error>
