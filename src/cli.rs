@@ -188,6 +188,15 @@ pub struct LogsArgs {
     /// Print only the last N lines.
     #[arg(short = 'n', long, value_name = "N")]
     pub tail: Option<usize>,
+    /// Only lines written since this time: 2026-12-06T14:20:00Z, a unix time, or a while ago (10m, 1h30m).
+    #[arg(long, value_name = "TIME")]
+    pub since: Option<String>,
+    /// Only lines written before this time (the same forms as --since).
+    #[arg(long, value_name = "TIME")]
+    pub until: Option<String>,
+    /// Show the time each line was written (RFC 3339, nanoseconds).
+    #[arg(short, long)]
+    pub timestamps: bool,
     /// The container (name or id).
     pub container: String,
 }

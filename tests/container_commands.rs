@@ -261,3 +261,58 @@ fn pause_unpause_and_kill_narrate_what_strace_sees() {
     env.ok(&["rm", "s"]);
     env.assert_clean();
 }
+
+#[test]
+fn logs_keep_stdout_and_stderr_apart_and_read_the_times() {
+    if !root_or_skip("logs_keep_stdout_and_stderr_apart_and_read_the_times") {
+        return;
+    }
+    let env = Env::new();
+    env.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "l",
+        "busybox",
+        "sh",
+        "-c",
+        "echo out1; echo err1 >&2; echo out2; printf last",
+    ]);
+    assert_eq!(env.ok(&["wait", "l"]), "0\n");
+    // `logs l 2>/dev/null` shows only what went to stdout, and stderr only what went there.
+    let o = env.gb(&["logs", "l"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(stdout(&o), "out1\nout2\nlast");
+    assert_eq!(stderr(&o), "err1\n");
+
+    // -t: each line after the time it was written, as docker logs -t prints it.
+    let o = env.gb(&["logs", "-t", "l"]);
+    let lines: Vec<String> = stdout(&o).lines().map(String::from).collect();
+    assert_eq!(lines.len(), 3, "{lines:?}");
+    for (line, text) in lines.iter().zip(["out1", "out2", "last"]) {
+        let (time, rest) = line.split_once(' ').unwrap();
+        assert_eq!(rest, text);
+        assert!(
+            time.len() == 30 && time.ends_with('Z') && time.contains('T'),
+            "{time}"
+        );
+    }
+    assert_eq!(env.ok(&["logs", "--tail", "1", "l"]), "last");
+    // --since a time to come shows nothing; --until it shows all; a while ago is a time too.
+    let o = env.gb(&["logs", "--since", "2100-01-01T00:00:00Z", "l"]);
+    assert_eq!((stdout(&o).as_str(), stderr(&o).as_str()), ("", ""));
+    assert_eq!(
+        env.ok(&["logs", "--until", "2100-01-01", "--since", "10m", "l"]),
+        "out1\nout2\nlast"
+    );
+    let o = env.gb(&["logs", "--since", "yesterday", "l"]);
+    assert_eq!(o.status.code(), Some(125));
+    assert!(
+        stderr(&o).contains("\"yesterday\" is not a time"),
+        "{}",
+        stderr(&o)
+    );
+
+    env.ok(&["rm", "l"]);
+    env.assert_clean();
+}

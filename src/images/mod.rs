@@ -104,7 +104,7 @@ pub fn docker_size(n: u64) -> String {
 }
 
 /// Seconds since the epoch from `YYYY-MM-DDTHH:MM:SS…`, for "2 hours ago".
-fn parse_rfc3339(s: &str) -> Option<u64> {
+pub(crate) fn parse_rfc3339(s: &str) -> Option<u64> {
     let num = |a: usize, b: usize| s.get(a..b)?.parse::<i64>().ok();
     let (y, m, d) = (num(0, 4)?, num(5, 7)?, num(8, 10)?);
     let (hh, mm, ss) = (num(11, 13)?, num(14, 16)?, num(17, 19)?);

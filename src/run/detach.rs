@@ -4,7 +4,7 @@
 //!
 //! ```text
 //! glassbox run -d ──fork──▶ supervisor (setsid) ──clone──▶ container PID 1 ──execve──▶ CMD
-//!       ▲                        │    stdout, stderr ▶ containers/ID/log
+//!       ▲                        │    stdout, stderr ▶ two pipes ▶ log keeper ▶ containers/ID/log
 //!       └──── Ready / Failed ─────┘    (the front prints the id, or reports the failure, and exits)
 //! ```
 //!
@@ -19,14 +19,16 @@ use crate::store::containers::Container;
 use crate::sys::channel::{Channel, Message};
 use crate::sys::process::Forked;
 use crate::sys::Sys;
-use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsRawFd, RawFd};
 
 /// What a detached container's supervisor holds.
 pub struct Detached {
     /// The channel to the front (`glassbox run -d`), until it has had its one message.
     front: Option<Channel>,
-    /// The container's log, opened O_APPEND: its stdout and stderr.
-    log: OwnedFd,
+    /// The container's log, opened O_APPEND, until the log keeper takes it.
+    log: Option<std::fs::File>,
+    /// The pipes to the log keeper ([`super::logger`]): the container's stdout and stderr.
+    streams: Option<super::logger::Streams>,
     /// Where the supervisor's own narration goes once the front has gone.
     supervisor_log: std::path::PathBuf,
     /// The container's failure before its command started, as passed on to the front.
@@ -34,8 +36,26 @@ pub struct Detached {
 }
 
 impl Detached {
-    pub fn log_fd(&self) -> RawFd {
-        self.log.as_raw_fd()
+    /// The write ends the container takes as its stdout and stderr.
+    pub fn outputs(&self) -> Option<(RawFd, RawFd)> {
+        let (o, e) = self.streams.as_ref()?.outputs.as_ref()?;
+        Some((o.as_raw_fd(), e.as_raw_fd()))
+    }
+
+    /// Start the log keeper; the front's channel is not its to hold.
+    fn keep_log(&mut self, sys: &Sys) -> Result<()> {
+        if let Some(log) = self.log.take() {
+            let front = &mut self.front;
+            self.streams = Some(super::logger::start(sys, log, || drop(front.take()))?);
+        }
+        Ok(())
+    }
+
+    /// Close the supervisor's copies of the pipes: the log ends when the container's do.
+    fn close_outputs(&mut self) {
+        if let Some(s) = self.streams.as_mut() {
+            s.outputs = None;
+        }
     }
 
     /// The container's failure the front was told of, for the supervisor to record.
@@ -77,6 +97,8 @@ impl Detached {
                 Message::Ready
             }
         };
+        // The container has its copies of the pipes now.
+        self.close_outputs();
         if let Some(front) = self.front.take() {
             let _ = sys.send_message(&front, &message, "tell glassbox run -d how the start went");
         }
@@ -135,12 +157,14 @@ pub fn start(
         Forked::Child => {
             let mut det = Detached {
                 front,
-                log: log.into(),
+                log: Some(log),
+                streams: None,
                 supervisor_log: c.dir.join("supervisor.log"),
                 failed: None,
             };
             let code = sys
                 .setsid("a session of its own: closing the terminal does not end the container")
+                .and_then(|_| det.keep_log(sys))
                 .and_then(|_| supervise(&mut det));
             if let Err(e) = &code {
                 match det.front.take() {
@@ -155,6 +179,11 @@ pub fn start(
                     // The front has gone: the supervisor's log keeps it.
                     None => crate::narrate::report_error(e),
                 }
+            }
+            det.close_outputs();
+            if let Some(s) = &det.streams {
+                // Its last lines written before the supervisor ends (glassbox wait waits for it).
+                let _ = sys.wait(s.logger, "wait for the log keeper to write the last lines");
             }
             std::process::exit(0)
         }

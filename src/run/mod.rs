@@ -23,6 +23,7 @@ pub mod config;
 pub(crate) mod console;
 mod copy;
 pub(crate) mod detach;
+pub mod logger;
 mod parent;
 mod plan;
 pub mod rootfs;

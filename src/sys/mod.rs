@@ -19,6 +19,7 @@ pub mod fs;
 pub mod mount;
 pub mod net;
 pub mod ns;
+pub mod pipe;
 pub mod process;
 pub mod quiet;
 pub mod security;
