@@ -42,12 +42,9 @@ impl Detached {
         Some((o.as_raw_fd(), e.as_raw_fd()))
     }
 
-    /// Start the log keeper; the front's channel is not its to hold.
-    fn keep_log(&mut self, sys: &Sys) -> Result<()> {
-        if let Some(log) = self.log.take() {
-            let front = &mut self.front;
-            self.streams = Some(super::logger::start(sys, log, || drop(front.take()))?);
-        }
+    /// The pipes for the container's stdout and stderr.
+    fn make_pipes(&mut self, sys: &Sys) -> Result<()> {
+        self.streams = Some(super::logger::pipes(sys)?);
         Ok(())
     }
 
@@ -97,8 +94,6 @@ impl Detached {
                 Message::Ready
             }
         };
-        // The container has its copies of the pipes now.
-        self.close_outputs();
         if let Some(front) = self.front.take() {
             let _ = sys.send_message(&front, &message, "tell glassbox run -d how the start went");
         }
@@ -115,6 +110,10 @@ impl Detached {
                     "the supervisor's own output goes to its log: the terminal is yours again",
                 );
             }
+        }
+        // The container has its ends of the pipes: the log keeper reads the others.
+        if let (Some(s), Some(log)) = (self.streams.as_mut(), self.log.take()) {
+            s.keep(sys, log)?;
         }
         Ok(())
     }
@@ -164,7 +163,7 @@ pub fn start(
             };
             let code = sys
                 .setsid("a session of its own: closing the terminal does not end the container")
-                .and_then(|_| det.keep_log(sys))
+                .and_then(|_| det.make_pipes(sys))
                 .and_then(|_| supervise(&mut det));
             if let Err(e) = &code {
                 match det.front.take() {
@@ -181,9 +180,9 @@ pub fn start(
                 }
             }
             det.close_outputs();
-            if let Some(s) = &det.streams {
+            if let Some(pid) = det.streams.as_ref().and_then(|s| s.logger) {
                 // Its last lines written before the supervisor ends (glassbox wait waits for it).
-                let _ = sys.wait(s.logger, "wait for the log keeper to write the last lines");
+                let _ = sys.wait(pid, "wait for the log keeper to write the last lines");
             }
             std::process::exit(0)
         }

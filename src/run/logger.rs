@@ -22,42 +22,58 @@ use std::sync::{Arc, Mutex};
 /// A line longer than this is written as parts.
 const MAX_LINE: usize = 16 * 1024;
 
-/// The write ends the container gets as its stdout and stderr, and the logger's pid.
+/// The two pipes: the container's ends (its stdout and stderr), and the log keeper's.
 pub struct Streams {
-    /// (stdout, stderr), until the supervisor closes its copies.
+    /// (stdout, stderr) write ends, until the supervisor closes its copies.
     pub outputs: Option<(OwnedFd, OwnedFd)>,
-    pub logger: i32,
+    /// (stdout, stderr) read ends, until the log keeper takes them.
+    inputs: Option<(OwnedFd, OwnedFd)>,
+    /// The log keeper, once forked.
+    pub logger: Option<i32>,
 }
 
-/// Make the two pipes and fork the logger, which appends to `log` until every writer of
-/// both pipes has closed them (the container and all it started have ended).
-/// `keep_out` is run in the logger first: it drops what the logger must not hold.
-pub fn start(sys: &Sys, log: std::fs::File, keep_out: impl FnOnce()) -> Result<Streams> {
+/// Make the two pipes, before the container is cloned with their write ends.
+pub fn pipes(sys: &Sys) -> Result<Streams> {
     let (out_r, out_w) = sys.pipe("the container's stdout: a pipe to the log keeper")?;
     let (err_r, err_w) =
         sys.pipe("its stderr: a pipe of its own, so the log knows which stream each line came on")?;
-    match sys.fork(
-        0,
-        "the log keeper: it stamps each line with the time and the stream, and appends it to the log",
-    )? {
-        Forked::Child => {
-            keep_out();
-            // Only the container may hold the write ends: their close is the end of the log.
-            drop((out_w, err_w));
-            crate::sys::signals::ignore(&[libc::SIGINT, libc::SIGTERM, libc::SIGHUP]);
-            let log = Arc::new(Mutex::new(log));
-            let other = {
-                let log = log.clone();
-                std::thread::spawn(move || copy(err_r, "stderr", &log))
-            };
-            copy(out_r, "stdout", &log);
-            let _ = other.join();
-            crate::sys::signals::exit_now(0)
+    Ok(Streams {
+        outputs: Some((out_w, err_w)),
+        inputs: Some((out_r, err_r)),
+        logger: None,
+    })
+}
+
+impl Streams {
+    /// Once the container holds its ends (and the supervisor's own output has left the
+    /// terminal, which the log keeper must not hold either): close the supervisor's write
+    /// ends and fork the log keeper, which appends to `log` until every writer has closed
+    /// them (the container and all it started have ended).
+    pub fn keep(&mut self, sys: &Sys, log: std::fs::File) -> Result<()> {
+        self.outputs = None;
+        let Some((out_r, err_r)) = self.inputs.take() else {
+            return Ok(());
+        };
+        match sys.fork(
+            0,
+            "the log keeper: it stamps each line with the time and the stream, and appends it to the log",
+        )? {
+            Forked::Child => {
+                crate::sys::signals::ignore(&[libc::SIGINT, libc::SIGTERM, libc::SIGHUP]);
+                let log = Arc::new(Mutex::new(log));
+                let other = {
+                    let log = log.clone();
+                    std::thread::spawn(move || copy(err_r, "stderr", &log))
+                };
+                copy(out_r, "stdout", &log);
+                let _ = other.join();
+                crate::sys::signals::exit_now(0)
+            }
+            Forked::Parent(pid) => {
+                self.logger = Some(pid);
+                Ok(())
+            }
         }
-        Forked::Parent(logger) => Ok(Streams {
-            outputs: Some((out_w, err_w)),
-            logger,
-        }),
     }
 }
 
