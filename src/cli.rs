@@ -92,7 +92,8 @@ pub enum Command {
     Cgroup(CgroupArgs),
     /// Cut capabilities to Docker's default set, set no_new_privs and a seccomp filter, then run COMMAND.
     Security(SecurityArgs),
-    /// Show a process's namespaces (next to your own), root, cgroups, mounts and privileges.
+    /// A container or image as docker inspect shows it (JSON, or --format); a pid, or
+    /// --process: a process's namespaces (next to your own), root, cgroups, mounts and privileges.
     Inspect(InspectArgs),
     /// The lessons: list them, read one in the terminal, or check its exercises.
     Lesson(LessonArgs),
@@ -652,10 +653,19 @@ pub struct SecurityArgs {
 
 #[derive(Args, Debug)]
 pub struct InspectArgs {
-    /// The process to look at: a pid, or a running container's name or id (its PID 1).
-    #[arg(value_name = "PID|CONTAINER")]
-    pub target: String,
-    /// Print the findings as JSON.
+    /// Containers or images (name or id), or a pid (its process view).
+    #[arg(value_name = "NAME|PID", required = true)]
+    pub targets: Vec<String>,
+    /// Print each as this Go template: '{{.State.Pid}}', '{{json .Config}}', '{{range .Mounts}}{{.Source}} {{end}}'.
+    #[arg(short, long, value_name = "TEMPLATE")]
+    pub format: Option<String>,
+    /// Look only for a container, or only for an image.
+    #[arg(long = "type", value_name = "container|image", value_parser = ["container", "image"])]
+    pub kind: Option<String>,
+    /// The process view of a running container's PID 1 (namespaces, root, cgroups, privileges).
+    #[arg(short, long)]
+    pub process: bool,
+    /// The process view as JSON.
     #[arg(long)]
     pub json: bool,
 }

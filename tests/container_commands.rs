@@ -316,3 +316,93 @@ fn logs_keep_stdout_and_stderr_apart_and_read_the_times() {
     env.ok(&["rm", "l"]);
     env.assert_clean();
 }
+
+#[test]
+fn inspect_shows_docker_fields_and_format_picks_them() {
+    if !root_or_skip("inspect_shows_docker_fields_and_format_picks_them") {
+        return;
+    }
+    let env = Env::new();
+    let host_dir = tempfile::tempdir().unwrap();
+    let volume = format!("{}:/data:ro", host_dir.path().display());
+    let id = env
+        .ok(&[
+            "run",
+            "-d",
+            "--name",
+            "i",
+            "-m",
+            "64M",
+            "--pids-limit",
+            "20",
+            "-e",
+            "FOO=bar",
+            "--volume",
+            &volume,
+            "busybox",
+            "sleep",
+            "1000",
+        ])
+        .trim()
+        .to_string();
+    let pid = env.state_json(&id)["process"]["pid"].as_i64().unwrap();
+    assert_eq!(
+        env.ok(&["inspect", "--format", "{{.State.Pid}}", "i"]),
+        format!("{pid}\n")
+    );
+    assert_eq!(
+        env.ok(&[
+            "inspect",
+            "-f",
+            "{{.Name}} {{.State.Status}} {{json .Config.Cmd}}",
+            "i"
+        ]),
+        "/i running [\"sleep\",\"1000\"]\n"
+    );
+    let all: serde_json::Value = serde_json::from_str(&env.ok(&["inspect", "i"])).unwrap();
+    let c = &all[0];
+    assert_eq!(c["Id"], id.as_str());
+    assert_eq!(c["State"]["Running"], true);
+    assert_eq!(c["HostConfig"]["Memory"], 64 * 1024 * 1024);
+    assert_eq!(c["HostConfig"]["PidsLimit"], 20);
+    assert!(c["Config"]["Env"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|e| e == "FOO=bar"));
+    assert_eq!(c["Mounts"][0]["Destination"], "/data");
+    assert_eq!(c["Mounts"][0]["RW"], false);
+    // The process view is still there, by flag.
+    let p = env.ok(&["inspect", "--process", "i"]);
+    assert!(p.starts_with(&format!("process {pid}: ")), "{p}");
+
+    env.ok(&["kill", "i"]);
+    env.ok(&["wait", "i"]);
+    assert_eq!(
+        env.ok(&[
+            "inspect",
+            "-f",
+            "{{.State.Status}} {{.State.ExitCode}} {{.State.Pid}}",
+            "i"
+        ]),
+        "exited 137 0\n"
+    );
+    // A field that is not there is named, with the ones that are.
+    let o = env.gb(&["inspect", "-f", "{{.State.Nope}}", "i"]);
+    assert_eq!(o.status.code(), Some(125));
+    assert!(
+        stderr(&o).contains("there is no field \"Nope\""),
+        "{}",
+        stderr(&o)
+    );
+    let o = env.gb(&["inspect", "nosuch"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stderr(&o).contains("no such container or image: nosuch"),
+        "{}",
+        stderr(&o)
+    );
+
+    env.ok(&["rm", "i"]);
+    env.assert_clean();
+}

@@ -4,10 +4,12 @@
 //! sit above `run`, whose composition `start` and `exec` reuse.
 
 pub mod exec;
+pub mod inspect;
 pub mod kill;
 pub mod lifecycle;
 pub mod logs;
 pub mod pause;
 pub mod ps;
 pub mod rename;
+pub mod template;
 pub mod wait;
