@@ -140,6 +140,13 @@ pub enum Command {
     Unpause(PauseArgs),
     /// Stop containers, then start them again on the same writable layer (as docker restart).
     Restart(RestartArgs),
+    // -- container commands: update, top, stats --
+    /// Change the memory, CPU or pids limit of running containers (their cgroup files).
+    Update(UpdateArgs),
+    /// The processes of a container, from its cgroup, as ps shows them (ps options may follow).
+    Top(TopArgs),
+    /// CPU %, memory use and limit, pids, network and block I/O of running containers.
+    Stats(StatsArgs),
     /// Show the files a container added (A), changed (C) and deleted (D), read from its
     /// writable layer (as docker diff).
     #[command(
@@ -302,6 +309,50 @@ pub struct RestartArgs {
     pub time: u32,
     /// The containers (names or ids).
     #[arg(required = true)]
+    pub containers: Vec<String>,
+}
+
+// -- container commands: update, top, stats --
+#[derive(Args, Debug)]
+pub struct UpdateArgs {
+    /// The memory limit: 64m, 1g (at least 6m).
+    #[arg(short = 'm', long, value_name = "SIZE")]
+    pub memory: Option<String>,
+    /// Memory and swap together (-1: unlimited swap).
+    #[arg(long, value_name = "SIZE", allow_hyphen_values = true)]
+    pub memory_swap: Option<String>,
+    /// The CPU limit, in CPUs: 0.5 is half of one.
+    #[arg(long, value_name = "N")]
+    pub cpus: Option<String>,
+    /// The relative CPU weight (1024 is normal).
+    #[arg(long, value_name = "N")]
+    pub cpu_shares: Option<u64>,
+    /// The most processes and threads (-1: no limit).
+    #[arg(long, value_name = "N", allow_negative_numbers = true)]
+    pub pids_limit: Option<i64>,
+    /// The containers (names or ids).
+    #[arg(required = true)]
+    pub containers: Vec<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct TopArgs {
+    /// The container (name or id).
+    pub container: String,
+    /// Options for ps (default: -ef).
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+    pub ps_options: Vec<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct StatsArgs {
+    /// Print once and end (without it: a table refreshed every second on a terminal).
+    #[arg(long)]
+    pub no_stream: bool,
+    /// Show the containers that are not running too.
+    #[arg(short, long)]
+    pub all: bool,
+    /// The containers (names or ids); without any, every running one.
     pub containers: Vec<String>,
 }
 

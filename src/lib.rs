@@ -54,6 +54,8 @@ pub fn ends_on_closed_pipe(c: &Command) -> bool {
         c,
         Command::Ps(_)
             | Command::Logs(_)
+            | Command::Top(_)
+            | Command::Stats(_)
             | Command::Images(_)
             | Command::History(_)
             | Command::Inspect(_)
@@ -103,6 +105,9 @@ pub fn dispatch(cli: &Cli) -> Result<i32> {
         Command::Pause(a) => container::pause::pause_main(a, &sys),
         Command::Unpause(a) => container::pause::unpause_main(a, &sys),
         Command::Restart(a) => container::lifecycle::restart_main(a, &sys),
+        Command::Update(a) => container::update::main(a, &sys),
+        Command::Top(a) => container::top::main(a),
+        Command::Stats(a) => container::stats::main(a),
         Command::Diff(a) => images::diff_main(a, &sys),
         Command::Commit(a) => images::commit::main(a, &sys),
         Command::Images(a) => images::images_main(a, cli.global.quiet),

@@ -406,3 +406,81 @@ fn inspect_shows_docker_fields_and_format_picks_them() {
     env.ok(&["rm", "i"]);
     env.assert_clean();
 }
+
+#[test]
+fn update_changes_the_running_limit_that_stats_and_top_show() {
+    if !root_or_skip("update_changes_the_running_limit_that_stats_and_top_show") {
+        return;
+    }
+    let env = Env::new();
+    env.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "u",
+        "-m",
+        "64M",
+        "--pids-limit",
+        "20",
+        "busybox",
+        "sh",
+        "-c",
+        "sleep 1000 & wait",
+    ]);
+    // stats --no-stream: one table, the limit set with --memory in it.
+    let stats = env.ok(&["stats", "--no-stream"]);
+    let row = stats.lines().find(|l| l.contains(" u ")).expect(&stats);
+    assert!(row.contains(" / 64MiB"), "{stats}");
+    assert!(stats.starts_with("CONTAINER ID"), "{stats}");
+
+    // update: the kernel's limit changes while it runs.
+    assert_eq!(
+        env.ok(&["update", "--memory", "96M", "--pids-limit", "30", "u"]),
+        "u\n"
+    );
+    let stats = env.ok(&["stats", "--no-stream", "u"]);
+    assert!(stats.contains(" / 96MiB"), "{stats}");
+    assert_eq!(
+        env.ok(&[
+            "inspect",
+            "-f",
+            "{{.HostConfig.Memory}} {{.HostConfig.PidsLimit}}",
+            "u"
+        ]),
+        format!("{} 30\n", 96 << 20)
+    );
+    let o = env.gb(&["update", "--cpus", "0.5", "u"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stderr(&o).contains("it has no cpu cgroup"),
+        "{}",
+        stderr(&o)
+    );
+
+    // top: the container's two processes (sh and its sleep), as ps shows them.
+    let top = env.ok(&["top", "u"]);
+    let lines: Vec<&str> = top.lines().collect();
+    assert!(
+        lines[0].contains("PID") && lines[0].contains("CMD"),
+        "{top}"
+    );
+    assert_eq!(lines.len(), 3, "{top}");
+    assert!(lines.iter().any(|l| l.ends_with("sleep 1000")), "{top}");
+    let o = env.gb(&["top", "u", "-o", "comm"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("shows no PID column"), "{}", stderr(&o));
+
+    // The narration of update is what strace sees: one write to the memory limit file.
+    if tool_or_skip("update_changes_the_running_limit (strace)", "strace") {
+        let state = env.state.path().to_path_buf();
+        let t = common::strace::run_with(&["update", "-m", "80M", "u"], |c| {
+            c.env("GLASSBOX_STATE_DIR", &state);
+        });
+        assert!(t.output.status.success(), "{}", stderr(&t.output));
+        t.assert_honest();
+        assert_eq!(t.narrated_names(), ["write"]);
+    }
+
+    env.ok(&["rm", "-f", "u"]);
+    env.assert_clean();
+}

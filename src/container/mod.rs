@@ -1,8 +1,9 @@
 //! The commands of containers that live on after `run` (ps, logs, exec, stop, start, rm,
-//! kill, wait, rename, pause, unpause, restart).
+//! kill, wait, rename, pause, unpause, restart, inspect, update, top, stats).
 //! Their records and states are the store's (`crate::store::containers`); these commands
 //! sit above `run`, whose composition `start` and `exec` reuse.
 
+pub mod cgroup;
 pub mod exec;
 pub mod inspect;
 pub mod kill;
@@ -11,5 +12,8 @@ pub mod logs;
 pub mod pause;
 pub mod ps;
 pub mod rename;
+pub mod stats;
 pub mod template;
+pub mod top;
+pub mod update;
 pub mod wait;
