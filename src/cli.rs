@@ -147,6 +147,8 @@ pub enum Command {
     Top(TopArgs),
     /// CPU %, memory use and limit, pids, network and block I/O of running containers.
     Stats(StatsArgs),
+    /// Copy files between a running container and the host: cp C:PATH DEST, cp SRC C:PATH.
+    Cp(CpArgs),
     /// Show the files a container added (A), changed (C) and deleted (D), read from its
     /// writable layer (as docker diff).
     #[command(
@@ -354,6 +356,17 @@ pub struct StatsArgs {
     pub all: bool,
     /// The containers (names or ids); without any, every running one.
     pub containers: Vec<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct CpArgs {
+    /// Keep owners (uid and gid) as they are.
+    #[arg(short, long)]
+    pub archive: bool,
+    /// What to copy: a host path, or CONTAINER:PATH.
+    pub src: String,
+    /// Where to: a host path, or CONTAINER:PATH.
+    pub dest: String,
 }
 
 #[derive(Args, Debug)]

@@ -108,6 +108,7 @@ pub fn dispatch(cli: &Cli) -> Result<i32> {
         Command::Update(a) => container::update::main(a, &sys),
         Command::Top(a) => container::top::main(a),
         Command::Stats(a) => container::stats::main(a),
+        Command::Cp(a) => container::cp::main(a, &sys),
         Command::Diff(a) => images::diff_main(a, &sys),
         Command::Commit(a) => images::commit::main(a, &sys),
         Command::Images(a) => images::images_main(a, cli.global.quiet),

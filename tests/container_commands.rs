@@ -484,3 +484,62 @@ fn update_changes_the_running_limit_that_stats_and_top_show() {
     env.ok(&["rm", "-f", "u"]);
     env.assert_clean();
 }
+
+#[test]
+fn cp_both_ways_keeps_owners_and_a_hostile_symlink_never_reaches_the_host() {
+    use std::os::unix::fs::MetadataExt;
+    if !root_or_skip("cp_both_ways_keeps_owners_and_a_hostile_symlink_never_reaches_the_host") {
+        return;
+    }
+    let env = Env::new();
+    env.ok(&[
+        "run", "-d", "--name", "c", "busybox", "sh", "-c",
+        "ln -s /etc/passwd /x; mkdir -p /d/e; echo hi > /d/e/f; chown 7:8 /d/e/f; touch /ready; sleep 1000",
+    ]);
+    wait_for("the container's files", Duration::from_secs(10), || {
+        env.gb(&["exec", "c", "test", "-e", "/ready"])
+            .status
+            .success()
+    });
+    let host = tempfile::tempdir().unwrap();
+    let h = |p: &str| host.path().join(p);
+    let host_passwd = std::fs::read("/etc/passwd").unwrap();
+    let theirs = env.ok(&["exec", "c", "cat", "/etc/passwd"]);
+
+    // Out: the link /x -> /etc/passwd is resolved inside the container's root.
+    env.ok(&["cp", "c:/x", h("x").to_str().unwrap()]);
+    assert_eq!(std::fs::read_to_string(h("x")).unwrap(), theirs);
+    assert_ne!(theirs.as_bytes(), host_passwd.as_slice());
+    // .. cannot climb out of it either.
+    env.ok(&["cp", "c:/../../../etc/passwd", h("up").to_str().unwrap()]);
+    assert_eq!(std::fs::read_to_string(h("up")).unwrap(), theirs);
+
+    // In, onto the link: the link is replaced, the host's /etc/passwd never written.
+    std::fs::write(h("s"), "secret\n").unwrap();
+    std::os::unix::fs::chown(h("s"), Some(5), Some(6)).unwrap();
+    env.ok(&["cp", h("s").to_str().unwrap(), "c:/x"]);
+    assert_eq!(std::fs::read("/etc/passwd").unwrap(), host_passwd);
+    assert_eq!(env.ok(&["exec", "c", "cat", "/x"]), "secret\n");
+    assert_eq!(env.ok(&["exec", "c", "cat", "/etc/passwd"]), theirs);
+
+    // -a keeps owners both ways; without it the copy is root's.
+    env.ok(&["cp", "-a", "c:/d", h("d").to_str().unwrap()]);
+    let f = std::fs::metadata(h("d/e/f")).unwrap();
+    assert_eq!((f.uid(), f.gid()), (7, 8));
+    assert_eq!(std::fs::read_to_string(h("d/e/f")).unwrap(), "hi\n");
+    env.ok(&["cp", "-a", h("s").to_str().unwrap(), "c:/d/"]);
+    env.ok(&["cp", h("s").to_str().unwrap(), "c:/d/plain"]);
+    let owners = env.ok(&["exec", "c", "stat", "-c", "%n %u %g", "/d/s", "/d/plain"]);
+    assert_eq!(owners, "/d/s 5 6\n/d/plain 0 0\n");
+
+    let o = env.gb(&["cp", "c:/nope", h("n").to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stderr(&o).contains("cannot find /nope in the container"),
+        "{}",
+        stderr(&o)
+    );
+
+    env.ok(&["rm", "-f", "c"]);
+    env.assert_clean();
+}

@@ -4,6 +4,7 @@
 //! sit above `run`, whose composition `start` and `exec` reuse.
 
 pub mod cgroup;
+pub mod cp;
 pub mod exec;
 pub mod inspect;
 pub mod kill;
