@@ -149,6 +149,8 @@ pub enum Command {
     Stats(StatsArgs),
     /// Copy files between a running container and the host: cp C:PATH DEST, cp SRC C:PATH.
     Cp(CpArgs),
+    /// Make a container as run would, without starting it (glassbox start runs it).
+    Create(Box<RunArgs>),
     /// Show the files a container added (A), changed (C) and deleted (D), read from its
     /// writable layer (as docker diff).
     #[command(

@@ -109,6 +109,7 @@ pub fn dispatch(cli: &Cli) -> Result<i32> {
         Command::Top(a) => container::top::main(a),
         Command::Stats(a) => container::stats::main(a),
         Command::Cp(a) => container::cp::main(a, &sys),
+        Command::Create(a) => run::create(a, &sys),
         Command::Diff(a) => images::diff_main(a, &sys),
         Command::Commit(a) => images::commit::main(a, &sys),
         Command::Images(a) => images::images_main(a, cli.global.quiet),

@@ -543,3 +543,41 @@ fn cp_both_ways_keeps_owners_and_a_hostile_symlink_never_reaches_the_host() {
     env.ok(&["rm", "-f", "c"]);
     env.assert_clean();
 }
+
+#[test]
+fn create_makes_a_container_that_start_runs() {
+    if !root_or_skip("create_makes_a_container_that_start_runs") {
+        return;
+    }
+    let env = Env::new();
+    let before = host_state();
+    let id = env
+        .ok(&[
+            "create",
+            "--name",
+            "cr",
+            "busybox",
+            "sh",
+            "-c",
+            "echo started; sleep 1000",
+        ])
+        .trim()
+        .to_string();
+    assert_eq!(id.len(), 12, "{id}");
+    // Made, not started: no cgroup, link or mount yet.
+    assert_eq!(host_state(), before);
+    assert!(env.ps_row("cr").unwrap().contains("Created"));
+    assert_eq!(
+        env.ok(&["inspect", "-f", "{{.State.Status}} {{.State.Pid}}", "cr"]),
+        "created 0\n"
+    );
+    assert_eq!(env.ok(&["start", "cr"]), "cr\n");
+    wait_for("its output", Duration::from_secs(10), || {
+        env.ok(&["logs", "cr"]) == "started\n"
+    });
+    assert!(env.ps_row("cr").unwrap().contains("Up"));
+    let o = env.gb(&["create", "--rm", "busybox"]);
+    assert_eq!(o.status.code(), Some(125));
+    env.ok(&["rm", "-f", "cr"]);
+    env.assert_clean();
+}

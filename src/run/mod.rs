@@ -83,6 +83,32 @@ pub fn main(a: &RunArgs, sys: &Sys) -> Result<i32> {
     }
 }
 
+/// `glassbox create`: the container made as `run` would make it (its record, config.json,
+/// name) but not started: no namespace, cgroup or network yet. `glassbox start` runs it.
+pub fn create(a: &RunArgs, sys: &Sys) -> Result<i32> {
+    if a.rm || a.step || a.detach {
+        return Err(Error::usage(
+            "create takes neither --rm, --step nor -d: it only makes the container",
+            "leave them out; glassbox start runs it in the background",
+        ));
+    }
+    let plan = plan(a, sys)?;
+    if sys.dry_run() {
+        // Nothing is made: the config.json it would have.
+        return crate::spec::file::show(sys, &plan).map(|()| 0);
+    }
+    crate::images::need_root("create")?;
+    let c = parent::create_container(a, &plan)?;
+    sys.narrator.note(&format!(
+        "container {} made ({}), not started: glassbox start {} runs it",
+        c.name(),
+        c.dir.display(),
+        c.name()
+    ));
+    println!("{}", c.id());
+    Ok(0)
+}
+
 /// `glassbox start`: run an existing container again, detached.
 pub fn start_detached(
     sys: &Sys,
