@@ -151,6 +151,19 @@ pub enum Command {
     Cp(CpArgs),
     /// Make a container as run would, without starting it (glassbox start runs it).
     Create(Box<RunArgs>),
+    /// Manage containers (container prune).
+    #[command(subcommand)]
+    Container(ContainerCommand),
+    /// Manage images (image prune).
+    #[command(subcommand)]
+    Image(ImageCommand),
+    /// The store as a whole: df, prune.
+    #[command(subcommand)]
+    System(SystemCommand),
+    /// Facts about this host and glassbox's store, as docker info shows them.
+    Info,
+    /// glassbox's version, and the OCI runtime spec it writes.
+    Version,
     /// Show the files a container added (A), changed (C) and deleted (D), read from its
     /// writable layer (as docker diff).
     #[command(
@@ -190,6 +203,25 @@ pub struct PsArgs {
     /// Show every container, not only the running ones.
     #[arg(short, long)]
     pub all: bool,
+    /// Only those that match: status=exited, name=web, id=3f2a, ancestor=busybox, label=k[=v]
+    /// (repeat: the same key ORs, different keys AND).
+    #[arg(short, long = "filter", value_name = "KEY=VALUE")]
+    pub filter: Vec<String>,
+    /// Only the last container made (of any state).
+    #[arg(short = 'l', long)]
+    pub latest: bool,
+    /// Only the last N containers made (of any state).
+    #[arg(short = 'n', long = "last", value_name = "N")]
+    pub last: Option<usize>,
+    /// Show commands whole.
+    #[arg(long)]
+    pub no_trunc: bool,
+    /// Print each as this Go template: '{{.Names}} {{.Status}}', '{{json .}}'.
+    #[arg(long, value_name = "TEMPLATE")]
+    pub format: Option<String>,
+    /// Show the size of each container's writable layer.
+    #[arg(short, long)]
+    pub size: bool,
 }
 
 #[derive(Args, Debug)]
@@ -358,6 +390,34 @@ pub struct StatsArgs {
     pub all: bool,
     /// The containers (names or ids); without any, every running one.
     pub containers: Vec<String>,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ContainerCommand {
+    /// Remove every container that is not running.
+    Prune,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ImageCommand {
+    /// Remove images without a name that no container uses; -a: every image no container uses.
+    Prune {
+        #[arg(short, long)]
+        all: bool,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum SystemCommand {
+    /// What images and containers take, and what prune could free.
+    Df,
+    /// Remove stopped containers, then unused images (-a: named ones too).
+    Prune {
+        #[arg(short, long)]
+        all: bool,
+    },
+    /// As glassbox info.
+    Info,
 }
 
 #[derive(Args, Debug)]

@@ -110,6 +110,18 @@ pub fn dispatch(cli: &Cli) -> Result<i32> {
         Command::Stats(a) => container::stats::main(a),
         Command::Cp(a) => container::cp::main(a, &sys),
         Command::Create(a) => run::create(a, &sys),
+        Command::Container(cli::ContainerCommand::Prune) => {
+            container::system::container_prune(&sys)
+        }
+        Command::Image(cli::ImageCommand::Prune { all }) => {
+            container::system::image_prune(&sys, *all)
+        }
+        Command::System(cli::SystemCommand::Prune { all }) => {
+            container::system::system_prune(&sys, *all)
+        }
+        Command::System(cli::SystemCommand::Df) => container::system::df(),
+        Command::System(cli::SystemCommand::Info) | Command::Info => container::system::info(),
+        Command::Version => container::system::version(),
         Command::Diff(a) => images::diff_main(a, &sys),
         Command::Commit(a) => images::commit::main(a, &sys),
         Command::Images(a) => images::images_main(a, cli.global.quiet),

@@ -581,3 +581,79 @@ fn create_makes_a_container_that_start_runs() {
     env.ok(&["rm", "-f", "cr"]);
     env.assert_clean();
 }
+
+#[test]
+fn ps_filters_and_formats_and_prune_removes_only_stopped_containers() {
+    if !root_or_skip("ps_filters_and_formats_and_prune_removes_only_stopped_containers") {
+        return;
+    }
+    let env = Env::new();
+    env.ok(&[
+        "run",
+        "--name",
+        "done",
+        "busybox",
+        "sh",
+        "-c",
+        "echo x > /f",
+    ]);
+    env.ok(&["run", "-d", "--name", "up", "busybox", "sleep", "1000"]);
+    let names = |args: &[&str]| -> Vec<String> {
+        let mut a = vec!["ps", "--format", "{{.Names}}"];
+        a.extend_from_slice(args);
+        let mut v: Vec<String> = env.ok(&a).lines().map(String::from).collect();
+        v.sort();
+        v
+    };
+    assert_eq!(names(&["-f", "status=exited"]), ["done"]);
+    assert_eq!(
+        names(&["-a", "-f", "status=exited", "-f", "status=running"]),
+        ["done", "up"]
+    );
+    assert_eq!(names(&["-a", "-f", "name=do"]), ["done"]);
+    assert_eq!(
+        names(&["-a", "-f", "ancestor=busybox", "-f", "status=running"]),
+        ["up"]
+    );
+    assert!(names(&["-a", "-f", "label=team=x"]).is_empty());
+    assert_eq!(names(&[]), ["up"]);
+    assert_eq!(
+        env.ok(&["ps", "-n", "5", "--format", "{{.Names}}"])
+            .lines()
+            .count(),
+        2
+    );
+    let size = env.ok(&["ps", "-a", "-s", "-f", "name=done"]);
+    assert!(size.lines().next().unwrap().ends_with("SIZE"), "{size}");
+    assert!(
+        size.lines().nth(1).unwrap().ends_with(" done    2B"),
+        "{size}"
+    );
+    let o = env.gb(&["ps", "-f", "colour=red"]);
+    assert_eq!(o.status.code(), Some(125));
+    assert!(
+        stderr(&o).contains("is not a filter ps knows"),
+        "{}",
+        stderr(&o)
+    );
+
+    let df = env.ok(&["system", "df"]);
+    assert!(df.starts_with("TYPE"), "{df}");
+    assert!(
+        df.lines().any(|l| l.starts_with("Containers   2       1")),
+        "{df}"
+    );
+    let info = env.ok(&["info"]);
+    assert!(
+        info.contains("Containers: 2\n Running: 1\n Paused: 0\n Stopped: 1\n"),
+        "{info}"
+    );
+    assert!(env.ok(&["version"]).starts_with("glassbox "));
+
+    // prune: the stopped one goes, the running one stays.
+    let pruned = env.ok(&["container", "prune"]);
+    assert!(pruned.starts_with("Deleted Containers:\n"), "{pruned}");
+    assert_eq!(names(&["-a"]), ["up"]);
+    env.ok(&["rm", "-f", "up"]);
+    env.assert_clean();
+}

@@ -218,7 +218,7 @@ fn remove_leftovers(sys: &Sys, c: &Container) -> Result<()> {
     }
 }
 
-fn rm(sys: &Sys, c: &Container, force: bool) -> Result<()> {
+pub(super) fn rm(sys: &Sys, c: &Container, force: bool) -> Result<()> {
     let _lock = locked(c)?;
     if let Some(pid) = c.state().running_pid() {
         if !force {

@@ -14,6 +14,7 @@ pub mod pause;
 pub mod ps;
 pub mod rename;
 pub mod stats;
+pub mod system;
 pub mod template;
 pub mod top;
 pub mod update;

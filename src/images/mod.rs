@@ -247,7 +247,7 @@ pub fn history_main(a: &HistoryArgs) -> Result<i32> {
 }
 
 /// The containers whose root is this image, and whether each runs.
-fn users(rec: &ImageRecord) -> Vec<(String, bool)> {
+pub(crate) fn users(rec: &ImageRecord) -> Vec<(String, bool)> {
     container::list()
         .into_iter()
         .filter(|c| rec.is_stack(&c.record.rootfs, &c.record.layers))
@@ -259,7 +259,7 @@ fn users(rec: &ImageRecord) -> Vec<(String, bool)> {
 }
 
 /// Remove one image (or one of its names), as `docker rmi` does. Returns the lines to print.
-fn rmi(sys: &Sys, r: &str, force: bool) -> Result<Vec<String>> {
+pub(crate) fn rmi(sys: &Sys, r: &str, force: bool) -> Result<Vec<String>> {
     store::get(r)?; // an unknown or malformed reference changes nothing, not even a lock file
     let _lock = store::lock()?;
     let mut rec = store::get(r)?;
