@@ -594,6 +594,10 @@ pub struct RunArgs {
     /// and start, until `glassbox rm`).
     #[arg(long)]
     pub rm: bool,
+    /// With -d: run it again when it ends: no, on-failure[:N], always, unless-stopped.
+    #[arg(long, value_name = "POLICY")]
+    #[serde(default)]
+    pub restart: Option<String>,
     /// Run in the background: print the container's id and leave it running under a small
     /// supervisor that keeps its output in a log (`glassbox logs`).
     #[arg(short = 'd', long)]

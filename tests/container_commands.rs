@@ -657,3 +657,73 @@ fn ps_filters_and_formats_and_prune_removes_only_stopped_containers() {
     env.ok(&["rm", "-f", "up"]);
     env.assert_clean();
 }
+
+#[test]
+fn restart_on_failure_2_restarts_twice_then_stops_and_stop_ends_always() {
+    if !root_or_skip("restart_on_failure_2_restarts_twice_then_stops_and_stop_ends_always") {
+        return;
+    }
+    let env = Env::new();
+    env.ok(&[
+        "run",
+        "-d",
+        "--restart",
+        "on-failure:2",
+        "--name",
+        "r",
+        "busybox",
+        "sh",
+        "-c",
+        "echo run; exit 3",
+    ]);
+    // Three runs (the first and two restarts, 100 then 200 ms apart), then it stays exited.
+    wait_for("two restarts", Duration::from_secs(20), || {
+        env.ok(&["inspect", "-f", "{{.RestartCount}} {{.State.Status}}", "r"]) == "2 exited\n"
+            && env.ok(&["logs", "r"]) == "run\nrun\nrun\n"
+    });
+    std::thread::sleep(Duration::from_millis(800));
+    assert_eq!(env.ok(&["logs", "r"]), "run\nrun\nrun\n");
+    assert_eq!(
+        env.ok(&[
+            "inspect",
+            "-f",
+            "{{.State.ExitCode}} {{json .HostConfig.RestartPolicy}}",
+            "r"
+        ]),
+        "3 {\"MaximumRetryCount\":2,\"Name\":\"on-failure\"}\n"
+    );
+
+    // always: it comes back after it ends, until stop.
+    env.ok(&[
+        "run",
+        "-d",
+        "--restart",
+        "always",
+        "--name",
+        "a",
+        "busybox",
+        "sh",
+        "-c",
+        "sleep 0.2",
+    ]);
+    wait_for("a restart", Duration::from_secs(20), || {
+        env.ok(&["inspect", "-f", "{{.RestartCount}}", "a"]).trim() != "0"
+    });
+    env.ok(&["stop", "-t", "1", "a"]);
+    wait_for("the supervisor to give up", Duration::from_secs(20), || {
+        !env.ok(&["ps", "-a"]).contains(" Up ") && env.gb(&["rm", "a"]).status.success()
+    });
+
+    let o = env.gb(&["run", "--restart", "sometimes", "-d", "busybox", "true"]);
+    assert_eq!(o.status.code(), Some(125));
+    assert!(
+        stderr(&o).contains("is not a restart policy"),
+        "{}",
+        stderr(&o)
+    );
+    let o = env.gb(&["run", "--restart", "always", "busybox", "true"]);
+    assert_eq!(o.status.code(), Some(125));
+    assert!(stderr(&o).contains("--restart needs -d"), "{}", stderr(&o));
+    env.ok(&["rm", "r"]);
+    env.assert_clean();
+}

@@ -81,6 +81,13 @@ fn container_port(p: &str) -> (String, String) {
     (format!("{ctr}/{proto}"), host.to_string())
 }
 
+/// `--restart` as docker's HostConfig.RestartPolicy.
+fn restart_policy(p: Option<&str>) -> Value {
+    let p = p.unwrap_or("no");
+    let (name, max) = p.split_once(':').unwrap_or((p, "0"));
+    json!({"Name": name, "MaximumRetryCount": max.parse::<u32>().unwrap_or(0)})
+}
+
 /// A container in docker inspect's shape.
 pub fn container(c: &Container) -> Value {
     let spec = bundle(c);
@@ -144,13 +151,13 @@ pub fn container(c: &Container) -> Value {
         "Image": r.image,
         "LogPath": c.log_path(),
         "Name": format!("/{}", r.name),
-        "RestartCount": 0,
+        "RestartCount": c.state().restart_count,
         "Driver": if r.args.no_overlay { "vfs" } else { "overlay" },
         "HostConfig": {
             "Binds": a.volume,
             "NetworkMode": network,
             "PortBindings": bindings,
-            "RestartPolicy": {"Name": "no", "MaximumRetryCount": 0},
+            "RestartPolicy": restart_policy(a.restart.as_deref()),
             "AutoRemove": a.rm,
             "CapAdd": a.security.cap_add,
             "CapDrop": a.security.cap_drop,

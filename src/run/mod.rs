@@ -26,6 +26,7 @@ pub(crate) mod detach;
 pub mod logger;
 mod parent;
 mod plan;
+pub mod restart;
 pub mod rootfs;
 mod step;
 pub mod userns;
@@ -55,6 +56,12 @@ pub fn main(a: &RunArgs, sys: &Sys) -> Result<i32> {
             "leave out -d to run it in the foreground, or leave out -i/-t/--step",
         ));
     }
+    if restart::Policy::parse(a.restart.as_deref())? != restart::Policy::No && (a.rm || !a.detach) {
+        return Err(Error::usage(
+            "--restart needs -d and cannot be combined with --rm: the supervisor of a detached container restarts it, and keeps it",
+            "add -d, and leave out --rm",
+        ));
+    }
     let journal = if sys.dry_run() {
         None
     } else {
@@ -74,7 +81,14 @@ pub fn main(a: &RunArgs, sys: &Sys) -> Result<i32> {
     };
     match container {
         Some((c, removal)) if a.detach => detach::start(sys, &c, true, |det| {
-            parent::supervise(sys, journal.as_ref(), &plan, Some(&c), removal, Some(det))
+            parent::supervise(
+                sys,
+                journal.as_ref(),
+                &plan,
+                Some(&c),
+                removal.clone(),
+                Some(det),
+            )
         }),
         Some((c, removal)) => {
             parent::supervise(sys, journal.as_ref(), &plan, Some(&c), removal, None)
