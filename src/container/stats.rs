@@ -76,7 +76,12 @@ fn sample(c: &Container, pid: i32) -> Sample {
     };
     let pids = v1("pids")
         .or(v2.filter(|d| d.path.join("pids.current").exists()))
-        .and_then(|d| number(d.path.join("pids.current")));
+        .and_then(|d| number(d.path.join("pids.current")))
+        // Without a pids cgroup: the processes its cgroup holds.
+        .or_else(|| {
+            let procs = std::fs::read_to_string(ds.first()?.path.join("cgroup.procs")).ok()?;
+            Some(procs.lines().count() as u64)
+        });
     let block = v2.filter(|d| d.path.join("io.stat").exists()).map(|d| {
         let stat = std::fs::read_to_string(d.path.join("io.stat")).unwrap_or_default();
         let mut rw = (0, 0);
