@@ -47,17 +47,8 @@ pub fn undo(sys: &Sys, resource: &Resource) -> Result<()> {
         }
         Resource::Dir { path } => {
             if path.exists() {
-                sys.narrator.note(&format!("rm -rf {}", path.display()));
-                if sys.dry_run() {
-                    return Ok(());
-                }
-                std::fs::remove_dir_all(path).map_err(|e| {
-                    crate::error::Error::io(
-                        format!("cannot remove {}", path.display()),
-                        &e,
-                        "check for mounts inside it (findmnt) and remove it by hand",
-                    )
-                })?;
+                let removed = sys.remove_tree(path);
+                crate::run::rootless::or_inside(sys, path, removed)?;
             }
             Ok(())
         }
@@ -66,12 +57,15 @@ pub fn undo(sys: &Sys, resource: &Resource) -> Result<()> {
         | Resource::FirewallRule { .. }
         | Resource::Lease { .. }
         | Resource::Port { .. }
-        | Resource::Sysctl { .. } => crate::stages::network::undo(sys, resource),
+        | Resource::Sysctl { .. }
+        | Resource::Responder { .. } => crate::stages::network::undo(sys, resource),
     }
 }
 
 /// Undo every entry whose owner is gone.
 pub fn cleanup(sys: &Sys, journal: &Journal) -> Report {
+    // A name server outlives its network's last container only by a second; don't wait.
+    crate::stages::network::dns::stop_idle(sys, journal);
     cleanup_where(sys, journal, |_| true)
 }
 
@@ -165,10 +159,7 @@ fn undo_here(sys: &Sys, journal: &Journal, e: &Entry, report: &mut Report) {
     let what = e.resource.describe();
     match undo(sys, &e.resource) {
         Ok(()) => {
-            // A dry run made no call: the entry stays for the real cleanup.
-            if !sys.dry_run() {
-                journal.strike(&e.id);
-            }
+            sys.strike_undone(journal, &e.id);
             report.undone.push(what);
         }
         Err(err) => report.failed.push(format!("{what}: {}", first_line(&err))),

@@ -42,6 +42,18 @@ pub struct GlobalArgs {
     /// pick it up from GLASSBOX_TRACE).
     #[arg(long, global = true, value_name = "FILE", env = "GLASSBOX_TRACE")]
     pub trace: Option<PathBuf>,
+    /// How --trace writes: jsonl (glassbox's events, one a line) or chrome (Chrome trace
+    /// events: open the file in ui.perfetto.dev or chrome://tracing for a timeline of stages
+    /// and calls).
+    #[arg(
+        long,
+        global = true,
+        value_enum,
+        default_value = "jsonl",
+        value_name = "FORMAT",
+        env = "GLASSBOX_TRACE_FORMAT"
+    )]
+    pub trace_format: crate::narrate::TraceFormat,
     /// Print the plan of syscalls without making any (needs no root).
     #[arg(long, global = true)]
     pub dry_run: bool,
@@ -59,11 +71,18 @@ pub struct GlobalArgs {
 #[derive(Subcommand, Debug)]
 pub enum Command {
     /// Run COMMAND in a new container made from every stage (as docker run).
+    #[command(disable_help_flag = true)]
     Run(Box<RunArgs>),
     /// Turn an image (tarball, docker save archive, OCI layout, directory, or `busybox`)
-    /// into a root filesystem in DIR, safely: nothing is ever written outside DIR.
+    /// into a root filesystem in DIR, safely: no file of the image is written outside DIR.
+    ///
+    /// Beside DIR, and nowhere else, glassbox writes DIR.config.json: the image's command,
+    /// environment, working directory and user, which `glassbox run DIR` starts with (kept
+    /// out of DIR, so the container never sees it). While it works, the files go into a
+    /// staging directory beside DIR, renamed into place at the end.
     Export(ExportArgs),
     /// Find the first stage of run that breaks a command ("works on the host, not in a container").
+    #[command(disable_help_flag = true)]
     Bisect(Box<BisectArgs>),
     /// Unshare namespaces, then run COMMAND (as unshare(1)).
     Unshare(UnshareArgs),
@@ -94,6 +113,9 @@ pub enum Command {
     Security(SecurityArgs),
     /// A container or image as docker inspect shows it (JSON, or --format); a pid, or
     /// --process: a process's namespaces (next to your own), root, cgroups, mounts and privileges.
+    #[command(
+        after_help = "A picture instead of text:\n  glassbox inspect --svg web > web.svg   (or --dot, for Graphviz's DOT)"
+    )]
     Inspect(InspectArgs),
     /// The lessons: list them, read one in the terminal, or check its exercises.
     Lesson(LessonArgs),
@@ -102,6 +124,9 @@ pub enum Command {
     /// Manage user-defined bridge networks (as `docker network`).
     #[command(subcommand)]
     Network(NetworkCommand),
+    /// Manage volumes: directories that outlive containers (as `docker volume`).
+    #[command(subcommand)]
+    Volume(VolumeCommand),
     /// Explain a syscall, a flag or a stage, without running anything.
     Explain(ExplainArgs),
     /// Check what this host supports: root, namespaces, cgroups, overlayfs, netfilter.
@@ -133,6 +158,8 @@ pub enum Command {
     Wait(WaitArgs),
     /// Give a container another name (as docker rename).
     Rename(RenameArgs),
+    /// The host ports a running container's ports are published on (as docker port).
+    Port(PortArgs),
     /// Freeze every process of running containers, through their cgroup's freezer (as
     /// docker pause).
     Pause(PauseArgs),
@@ -150,6 +177,7 @@ pub enum Command {
     /// Copy files between a running container and the host: cp C:PATH DEST, cp SRC C:PATH.
     Cp(CpArgs),
     /// Make a container as run would, without starting it (glassbox start runs it).
+    #[command(disable_help_flag = true)]
     Create(Box<RunArgs>),
     /// Manage containers (container prune).
     #[command(subcommand)]
@@ -196,6 +224,25 @@ pub enum Command {
         after_help = "Examples:\n  glassbox save myimage:v1 -o myimage.tar          (docker load, skopeo docker-archive:)\n  glassbox save --format oci myimage:v1 -o oci.tar  (tar xf it for umoci or skopeo oci:DIR)"
     )]
     Save(SaveArgs),
+
+    // Shell completions and the man page, generated from these definitions.
+    /// Print a shell completion script for bash, zsh, fish, elvish or powershell.
+    #[command(
+        after_help = "Install it where your shell looks, e.g.:\n  glassbox completions bash > /etc/bash_completion.d/glassbox\n  glassbox completions zsh > /usr/local/share/zsh/site-functions/_glassbox\n  glassbox completions fish > ~/.config/fish/completions/glassbox.fish"
+    )]
+    Completions(CompletionsArgs),
+    /// Print glassbox's man page (roff), every subcommand included.
+    #[command(
+        after_help = "Read it with: glassbox manpage | man -l -\nInstall it with: glassbox manpage > /usr/local/share/man/man1/glassbox.1"
+    )]
+    Manpage,
+}
+
+#[derive(Args, Debug)]
+pub struct CompletionsArgs {
+    /// The shell to complete in.
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
 }
 
 #[derive(Args, Debug)]
@@ -292,10 +339,14 @@ pub struct StartArgs {
 }
 
 #[derive(Args, Debug)]
+#[command(after_help = "Docker's `rm -v` is `rm --volumes` here: in glassbox `-v` means verbose.")]
 pub struct RmArgs {
     /// Remove running containers too (they are killed first).
     #[arg(short, long)]
     pub force: bool,
+    /// Remove the containers' anonymous volumes too (named volumes always stay).
+    #[arg(long)]
+    pub volumes: bool,
     /// The containers (names or ids).
     #[arg(required = true)]
     pub containers: Vec<String>,
@@ -321,6 +372,14 @@ pub struct WaitArgs {
     /// The containers (names or ids).
     #[arg(required = true)]
     pub containers: Vec<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct PortArgs {
+    /// The container (name or id).
+    pub container: String,
+    /// Only this container port: PORT or PORT/PROTO (tcp when none is given).
+    pub port: Option<String>,
 }
 
 #[derive(Args, Debug)]
@@ -446,7 +505,7 @@ pub struct CommitArgs {
     #[arg(short, long)]
     pub author: Option<String>,
     /// A Dockerfile instruction to apply to the image's config: CMD, ENTRYPOINT, ENV,
-    /// EXPOSE, USER or WORKDIR. May be repeated.
+    /// EXPOSE, USER, VOLUME or WORKDIR. May be repeated.
     #[arg(short, long, value_name = "INSTRUCTION")]
     pub change: Vec<String>,
     /// The container (name or id).
@@ -532,8 +591,25 @@ pub struct RunArgs {
     #[arg(long)]
     pub name: Option<String>,
     /// The container's hostname (default: the container's id, as docker gives it).
-    #[arg(long)]
+    #[arg(short = 'h', long)]
     pub hostname: Option<String>,
+    /// Add a line to the container's /etc/hosts: NAME:IP. May be repeated.
+    #[arg(long, value_name = "NAME:IP")]
+    #[serde(default)]
+    pub add_host: Vec<String>,
+    /// A DNS server for the container's /etc/resolv.conf (instead of the host's, or of its
+    /// network's name server). May be repeated.
+    #[arg(long, value_name = "IP")]
+    #[serde(default)]
+    pub dns: Vec<String>,
+    /// Another name the container answers to on a user-defined network. May be repeated.
+    #[arg(long, value_name = "NAME")]
+    #[serde(default)]
+    pub network_alias: Vec<String>,
+    /// Print help (-h is --hostname, as in docker run).
+    #[arg(long, action = clap::ArgAction::Help)]
+    #[serde(skip)]
+    help: Option<bool>,
     /// Set an environment variable: NAME=VALUE, or NAME to pass the host's value. May be repeated.
     #[arg(short = 'e', long = "env", value_name = "NAME[=VALUE]")]
     pub env: Vec<String>,
@@ -546,12 +622,28 @@ pub struct RunArgs {
     /// Run as this user inside: UID[:GID] (names are looked up in the image's /etc/passwd).
     #[arg(short = 'u', long, value_name = "USER[:GROUP]")]
     pub user: Option<String>,
-    /// Bind-mount HOST onto CTR (`:ro` for read-only). May be repeated.
-    #[arg(long, value_name = "HOST:CTR[:ro]")]
+    /// A volume: NAME:CTR (a named volume, made at first use), /HOST:CTR (a host path), or
+    /// CTR alone (an anonymous volume); `:ro` for read-only. May be repeated.
+    #[arg(long, value_name = "NAME|HOST:CTR[:ro]")]
     pub volume: Vec<String>,
-    /// Publish a container port on the host: HOST:CTR[/tcp|/udp]. May be repeated.
-    #[arg(short = 'p', long, value_name = "HOST:CTR")]
+    /// As docker: type=volume|bind|tmpfs,source=…,target=…[,readonly][,volume-nocopy]
+    /// [,tmpfs-size=…]. May be repeated.
+    #[arg(long, value_name = "SPEC")]
+    #[serde(default)]
+    pub mount: Vec<String>,
+    /// Mount every volume and bind mount of CONTAINER at the same paths (`:ro`: read-only).
+    /// May be repeated.
+    #[arg(long, value_name = "CONTAINER[:ro]")]
+    #[serde(default)]
+    pub volumes_from: Vec<String>,
+    /// Publish a container port on the host: [IP:][HOST:]CTR[/tcp|/udp] (no HOST: a free
+    /// one; ranges as 8000-8002:8000-8002). May be repeated.
+    #[arg(short = 'p', long, value_name = "[IP:][HOST:]CTR")]
     pub publish: Vec<String>,
+    /// Publish every port the image EXPOSEs, each on a free host port.
+    #[arg(short = 'P', long)]
+    #[serde(default)]
+    pub publish_all: bool,
     /// none (the default: a network namespace with only lo), bridge (gb0, as docker0), host,
     /// or a network made with `glassbox network create`.
     #[arg(long, value_name = "NET")]
@@ -798,6 +890,13 @@ pub struct InspectArgs {
     /// The process view as JSON.
     #[arg(long)]
     pub json: bool,
+    /// Print a picture of its namespaces, mounts and cgroups next to this terminal's, in
+    /// Graphviz's DOT language (dot -Tpng, or any DOT viewer, draws it).
+    #[arg(long, conflicts_with_all = ["json", "svg"])]
+    pub dot: bool,
+    /// The same picture as SVG, drawn by Graphviz's dot (needs graphviz installed).
+    #[arg(long, conflicts_with = "json")]
+    pub svg: bool,
 }
 
 #[derive(Args, Debug)]
@@ -827,8 +926,8 @@ pub struct NetArgs {
     /// The container's address with its prefix (default: the next free one on the network).
     #[arg(long, value_name = "ADDR/PREFIX")]
     pub ip: Option<String>,
-    /// Publish a container port on the host: HOST:CTR[/tcp|/udp], as docker run -p.
-    #[arg(short, long, value_name = "HOST:CTR[/PROTO]")]
+    /// Publish a container port on the host, as docker run -p: [IP:][HOST:]CTR[/tcp|/udp].
+    #[arg(short, long, value_name = "[IP:][HOST:]CTR[/PROTO]")]
     pub publish: Vec<String>,
     #[command(flatten)]
     pub tail: Tail,
@@ -843,13 +942,92 @@ pub enum NetworkCommand {
         /// Its subnet, as 10.80.0.0/24 (default: the next free 10.N.0.0/24).
         #[arg(long, value_name = "CIDR")]
         subnet: Option<String>,
+        /// The bridge's address, the containers' gateway (default: the subnet's first).
+        #[arg(long, value_name = "IP")]
+        gateway: Option<String>,
+        /// No way out: containers reach each other, but nothing beyond the network.
+        #[arg(long)]
+        internal: bool,
     },
     /// List the networks.
     Ls,
+    /// Show a network as JSON: its subnet, gateway and the containers on it.
+    Inspect {
+        /// The network's name.
+        name: String,
+    },
+    /// Remove every user-defined network no running container uses.
+    Prune,
+    /// Put a running container on one more network, hot (a second veth, eth1).
+    Connect {
+        /// Another name it answers to on that network. May be repeated.
+        #[arg(long, value_name = "NAME")]
+        alias: Vec<String>,
+        /// The network.
+        network: String,
+        /// The container (name or id).
+        container: String,
+    },
+    /// Take a running container off a network it was connected to.
+    Disconnect {
+        /// The network.
+        network: String,
+        /// The container (name or id).
+        container: String,
+    },
     /// Remove a user-defined network and its bridge and rules.
     Rm {
         /// The network's name.
         name: String,
+    },
+    /// The name server of a user-defined network (started by its first container).
+    #[command(hide = true)]
+    ServeDns {
+        /// The network's name.
+        name: String,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum VolumeCommand {
+    /// Make a volume (without NAME: a random one, as docker); prints its name.
+    #[command(
+        after_help = "Example:\n  glassbox volume create data\n  glassbox run --volume data:/data busybox sh -c 'echo hi > /data/f'"
+    )]
+    Create {
+        /// Its name: letters, digits and `_.-`, at least two.
+        name: Option<String>,
+        /// A label, KEY=VALUE. May be repeated.
+        #[arg(long, value_name = "KEY=VALUE")]
+        label: Vec<String>,
+    },
+    /// List the volumes (-q, glassbox's quiet flag: only their names).
+    Ls {
+        /// dangling=true (no container uses it), name=PART or label=KEY[=VALUE]. May be repeated.
+        #[arg(short, long, value_name = "KEY=VALUE")]
+        filter: Vec<String>,
+    },
+    /// Show volumes as JSON, as docker volume inspect.
+    Inspect {
+        #[arg(required = true)]
+        names: Vec<String>,
+    },
+    /// Remove volumes no container uses (running or stopped).
+    Rm {
+        /// No error for a volume that does not exist.
+        #[arg(short, long)]
+        force: bool,
+        #[arg(required = true)]
+        names: Vec<String>,
+    },
+    /// Remove the anonymous volumes no container uses (--all: named ones too).
+    Prune {
+        /// Named volumes too.
+        #[arg(short, long)]
+        all: bool,
+        /// Accepted for docker's sake: glassbox does not ask first.
+        #[arg(short, long)]
+        force: bool,
     },
 }
 

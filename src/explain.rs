@@ -57,8 +57,33 @@ pub fn main(a: &ExplainArgs) -> Result<i32> {
         if !e.see_also.is_empty() {
             println!("{} {}", "See also:".bold(), e.see_also.join(", "));
         }
+        if let Some(ops) = crate::stages::ops::example(&e.name).filter(|_| e.kind == "stage") {
+            print_plan(&e.name, &ops);
+        }
     }
     Ok(0)
+}
+
+/// The stage's plan, op by op, as it would run on ROOTFS (what a dry run narrates).
+fn print_plan(name: &str, ops: &[crate::stages::ops::Op]) {
+    use crate::stages::ops::Op;
+    println!();
+    println!(
+        "{} (on a root filesystem at ROOTFS, op by op):",
+        format!(
+            "The plan of glassbox {}",
+            if name == "mounts" { "mount" } else { name }
+        )
+        .bold()
+    );
+    for op in ops {
+        match op {
+            // Warnings depend on where explain runs, not on the stage.
+            Op::Stage { .. } | Op::Warn(_) | Op::Detail(_) => {}
+            Op::Note(t) => println!("  {}", t.dimmed()),
+            other => println!("  {other}"),
+        }
+    }
 }
 
 fn print_list() {

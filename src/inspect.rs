@@ -3,6 +3,8 @@
 //! Everything is read from /proc (nothing is changed): its namespaces compared with our own,
 //! its root, cgroups, mounts, capabilities, no_new_privs, seccomp mode and uid/gid maps.
 
+pub mod dot;
+
 use crate::error::{Error, Result};
 use crate::sys::security::cap_name;
 use serde::Serialize;
@@ -144,7 +146,7 @@ fn target_pid(target: &str) -> Result<i32> {
 pub fn main(a: &crate::cli::InspectArgs) -> Result<i32> {
     let pid_given = matches!(a.targets.as_slice(), [t] if t.parse::<i32>().is_ok());
     // A container's or an image's config, as docker inspect shows it.
-    if !(a.process || a.json || pid_given) {
+    if !(a.process || a.json || a.dot || a.svg || pid_given) {
         return crate::container::inspect::main(a);
     }
     let [target] = a.targets.as_slice() else {
@@ -154,6 +156,23 @@ pub fn main(a: &crate::cli::InspectArgs) -> Result<i32> {
         ));
     };
     let i = inspect(target_pid(target)?)?;
+    if a.dot || a.svg {
+        let graph = dot::dot(&i);
+        if a.dot {
+            print!("{graph}");
+        } else {
+            use std::io::Write;
+            let svg = dot::svg(&graph)?;
+            std::io::stdout().write_all(&svg).map_err(|e| {
+                Error::io(
+                    "could not write the SVG to stdout",
+                    &e,
+                    "redirect it to a file: glassbox inspect --svg PID > ns.svg",
+                )
+            })?;
+        }
+        return Ok(0);
+    }
     if a.json {
         println!("{}", serde_json::to_string_pretty(&i).expect("serializes"));
         return Ok(0);

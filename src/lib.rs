@@ -14,6 +14,7 @@ pub mod inspect;
 pub mod journal;
 pub mod lesson;
 pub mod lock;
+pub mod manual;
 pub mod narrate;
 pub mod networks;
 pub mod run;
@@ -21,6 +22,7 @@ pub mod spec;
 pub mod stages;
 pub mod store;
 pub mod sys;
+pub mod volumes;
 
 use cli::{Cli, Command, GlobalArgs};
 use colored::Colorize;
@@ -43,6 +45,7 @@ pub fn narrate_opts(g: &GlobalArgs) -> NarrateOpts {
         level,
         color: g.color,
         trace: g.trace.clone(),
+        trace_format: g.trace_format,
     }
 }
 
@@ -63,12 +66,19 @@ pub fn ends_on_closed_pipe(c: &Command) -> bool {
             | Command::Lesson(_)
             | Command::Doctor(_)
             | Command::Diff(_)
+            | Command::Port(_)
             | Command::Network(cli::NetworkCommand::Ls)
+            | Command::Completions(_)
+            | Command::Manpage
+            | Command::Volume(cli::VolumeCommand::Ls { .. })
+            | Command::Volume(cli::VolumeCommand::Inspect { .. })
     )
 }
 
 /// Run one subcommand; returns the exit code.
 pub fn dispatch(cli: &Cli) -> Result<i32> {
+    // Settled now, before any child of ours becomes root of a user namespace.
+    host::rootless();
     let narrator = Narrator::new(&narrate_opts(&cli.global))?;
     let sys = if cli.global.dry_run {
         Sys::dry(&narrator)
@@ -90,6 +100,7 @@ pub fn dispatch(cli: &Cli) -> Result<i32> {
         Command::Lesson(a) => lesson::main(a),
         Command::Net(a) => stages::network::main(&a.spec(), &sys),
         Command::Network(c) => networks::main(c, &sys),
+        Command::Volume(c) => volumes::main(c, &sys, cli.global.quiet),
         Command::Explain(a) => explain::main(a),
         Command::Doctor(a) => doctor::main(a, &cli.global),
         Command::Cleanup => cleanup_main(&sys),
@@ -102,6 +113,7 @@ pub fn dispatch(cli: &Cli) -> Result<i32> {
         Command::Kill(a) => container::kill::main(a, &sys),
         Command::Wait(a) => container::wait::main(a, &sys),
         Command::Rename(a) => container::rename::main(a, &sys),
+        Command::Port(a) => container::port::main(a),
         Command::Pause(a) => container::pause::pause_main(a, &sys),
         Command::Unpause(a) => container::pause::unpause_main(a, &sys),
         Command::Restart(a) => container::lifecycle::restart_main(a, &sys),
@@ -129,6 +141,8 @@ pub fn dispatch(cli: &Cli) -> Result<i32> {
         Command::History(a) => images::history_main(a),
         Command::Tag(a) => images::tag_main(a),
         Command::Save(a) => images::save::main(a, &sys),
+        Command::Completions(a) => manual::completions(a.shell),
+        Command::Manpage => manual::manpage(),
     }
 }
 

@@ -5,7 +5,7 @@
 use crate::error::{Error, Result};
 use std::path::Path;
 
-pub type Guard = nix::fcntl::Flock<std::fs::File>;
+pub type Guard = crate::sys::own::Lock;
 
 /// Lock `path` (made 0600 if missing), waiting while another process holds it. `what` names
 /// it in an error: "the image store".
@@ -24,8 +24,8 @@ pub fn exclusive(path: &Path, what: &str) -> Result<Guard> {
                 "check that glassbox's data directory is writable (run as root)",
             )
         })?;
-    nix::fcntl::Flock::lock(f, nix::fcntl::FlockArg::LockExclusive)
-        .map_err(|(_, e)| Error::sys(format!("cannot lock {what}"), e, "try again"))
+    crate::sys::own::lock_exclusive(f)
+        .map_err(|e| Error::sys(format!("cannot lock {what}"), e, "try again"))
 }
 
 /// Lock a directory that exists already (a cgroup hierarchy's root), as [`exclusive`] does.
@@ -37,6 +37,6 @@ pub fn exclusive_dir(path: &Path, what: &str) -> Result<Guard> {
             "run glassbox as root",
         )
     })?;
-    nix::fcntl::Flock::lock(f, nix::fcntl::FlockArg::LockExclusive)
-        .map_err(|(_, e)| Error::sys(format!("cannot lock {what}"), e, "try again"))
+    crate::sys::own::lock_exclusive(f)
+        .map_err(|e| Error::sys(format!("cannot lock {what}"), e, "try again"))
 }

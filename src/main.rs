@@ -23,7 +23,7 @@ fn main() {
     // narration's reader cannot kill them before they undo what they made. (Every command
     // glassbox execs gets the default again: see `Sys::exec_env`.)
     if glassbox::ends_on_closed_pipe(&cli.command) {
-        unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
+        glassbox::sys::own::default_sigpipe();
     } else {
         end_quietly_when_the_reader_is_gone();
     }

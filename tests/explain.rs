@@ -136,3 +136,36 @@ fn commands_start_with_the_default_sigpipe() {
         );
     }
 }
+
+#[test]
+fn explain_a_stage_lists_its_plan_op_by_op() {
+    let o = glassbox().args(["explain", "pivot-root"]).output().unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let out = stdout(&o);
+    let plan = out
+        .split_once("The plan of glassbox pivot-root (on a root filesystem at ROOTFS, op by op):\n")
+        .map(|(_, p)| p)
+        .unwrap_or_else(|| panic!("no plan in {out}"));
+    let ops: Vec<&str> = plan.lines().map(str::trim).take(5).collect();
+    assert_eq!(
+        ops,
+        [
+            "mount(\"ROOTFS\", \"ROOTFS\", NULL, MS_BIND|MS_REC, NULL)",
+            "chdir(\"ROOTFS\")",
+            "pivot_root(\".\", \".\")",
+            "umount2(\".\", MNT_DETACH)",
+            "chdir(\"/\")",
+        ]
+    );
+    // The filter is installed after no_new_privs, as the stage does it.
+    let o = glassbox().args(["explain", "security"]).output().unwrap();
+    let out = stdout(&o);
+    let at = |line: &str| {
+        out.find(line)
+            .unwrap_or_else(|| panic!("no {line} in {out}"))
+    };
+    assert!(
+        at("  prctl(PR_SET_NO_NEW_PRIVS, 1)\n")
+            < at("  seccomp(SECCOMP_SET_MODE_FILTER, 0, default filter)\n")
+    );
+}

@@ -449,3 +449,27 @@ fn a_docker_save_layer_is_checked_against_its_diff_id() {
     assert!(err.contains("does not match its digest"), "{err}");
     assert!(!e.p("r2").exists());
 }
+
+/// `export --help` names every file export writes: DIR, and DIR.config.json beside it
+/// (it once said nothing is ever written outside DIR).
+#[test]
+fn help_names_every_file_export_writes() {
+    let help = stdout(&glassbox().args(["export", "--help"]).output().unwrap());
+    assert!(
+        help.contains("DIR.config.json") && !help.contains("nothing is ever written outside"),
+        "{help}"
+    );
+    let e = Env::new();
+    if !Path::new("/bin/busybox").exists() && !Path::new("/usr/bin/busybox").exists() {
+        return;
+    }
+    e.ok(&["busybox", "bb"]);
+    let mut written: Vec<String> = std::fs::read_dir(e.dir.path())
+        .unwrap()
+        .flatten()
+        .map(|f| f.file_name().to_string_lossy().into_owned())
+        .filter(|n| n != "state")
+        .collect();
+    written.sort();
+    assert_eq!(written, ["bb", "bb.config.json"]);
+}

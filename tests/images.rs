@@ -545,8 +545,8 @@ fn bad_input_says_so_in_one_sentence_and_changes_nothing() {
             "\"/abs\" is not a valid image name",
         ),
         (
-            &["commit", "-c", "VOLUME /x", "c1", "img"],
-            "the change \"VOLUME /x\" cannot be applied",
+            &["commit", "-c", "VOLUME x", "c1", "img"],
+            "the change \"VOLUME x\" cannot be applied",
         ),
         (
             &["diff", "copy"],

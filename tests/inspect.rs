@@ -73,3 +73,76 @@ fn a_missing_process_is_a_clear_error() {
         stderr(&o)
     );
 }
+
+/// `inspect --svg` of a real container draws its namespaces, mounts and cgroups next to this
+/// terminal's, and a real renderer (rsvg-convert) turns it into a PNG; `--dot` is the graph.
+#[test]
+fn a_container_drawn_as_svg_renders_to_png() {
+    let test = "a_container_drawn_as_svg_renders_to_png";
+    if !root_or_skip(test) || !tool_or_skip(test, "dot") || !tool_or_skip(test, "rsvg-convert") {
+        return;
+    }
+    let state = tempfile::tempdir().unwrap();
+    let gb = || {
+        let mut c = glassbox();
+        c.env("GLASSBOX_STATE_DIR", state.path())
+            .env("GLASSBOX_DATA_DIR", state.path().join("data"));
+        c
+    };
+    let started = gb()
+        .args([
+            "-q", "run", "-d", "--name", "drawn", "busybox", "sleep", "60",
+        ])
+        .output()
+        .unwrap();
+    assert!(started.status.success(), "{}", stderr(&started));
+    let dot = gb().args(["inspect", "--dot", "drawn"]).output().unwrap();
+    let svg = gb().args(["inspect", "--svg", "drawn"]).output().unwrap();
+    let status = gb().args(["inspect", "--json", "drawn"]).output().unwrap();
+    let removed = gb().args(["-q", "rm", "-f", "drawn"]).output().unwrap();
+    assert!(removed.status.success(), "{}", stderr(&removed));
+    assert!(journal_empty(state.path()));
+
+    assert!(dot.status.success(), "{}", stderr(&dot));
+    let graph = stdout(&dot);
+    let v: serde_json::Value = serde_json::from_slice(&status.stdout).unwrap();
+    assert!(graph.starts_with("digraph "), "{graph}");
+    // Each of its isolated namespaces by its inode, its root mount, its own cgroup.
+    for n in v["namespaces"].as_array().unwrap() {
+        if n["isolated"] == true {
+            assert!(graph.contains(n["id"].as_str().unwrap()), "{n}\n{graph}");
+        }
+    }
+    assert!(graph.contains("/ (overlay)"), "{graph}");
+    assert!(graph.contains("/glassbox/gb-"), "{graph}");
+
+    assert!(svg.status.success(), "{}", stderr(&svg));
+    let dir = tempfile::tempdir().unwrap();
+    let (svg_file, png_file) = (dir.path().join("c.svg"), dir.path().join("c.png"));
+    std::fs::write(&svg_file, &svg.stdout).unwrap();
+    let o = std::process::Command::new("rsvg-convert")
+        .arg(&svg_file)
+        .arg("-o")
+        .arg(&png_file)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "rsvg-convert: {}", stderr(&o));
+    let png = std::fs::read(&png_file).unwrap();
+    assert!(png.starts_with(b"\x89PNG\r\n\x1a\n") && png.len() > 10_000);
+}
+
+/// Without Graphviz, --svg says what is missing and what to do.
+#[test]
+fn svg_without_graphviz_says_to_install_it() {
+    let o = glassbox()
+        .args(["inspect", "--svg", &std::process::id().to_string()])
+        .env("PATH", "/nonexistent")
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(125));
+    let e = stderr(&o);
+    assert!(
+        e.contains("Graphviz") && e.contains("apt-get install graphviz") && e.contains("--dot"),
+        "{e}"
+    );
+}

@@ -36,9 +36,10 @@ fn leftovers(state: &std::path::Path) -> Option<String> {
 /// The lesson run and the exercise checks both make cgroups and sleeps: one at a time.
 static MACHINE: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
-fn run_lesson(l: &Lesson) -> Vec<String> {
+/// One lesson in a fresh working directory, on the state (and data) directory the lessons
+/// before it used, as one learner's machine has it.
+fn run_lesson(l: &Lesson, state: &std::path::Path) -> Vec<String> {
     let work = tempfile::tempdir().unwrap();
-    let state = tempfile::tempdir().unwrap();
     for (name, content) in &l.files {
         std::fs::write(work.path().join(name), content).unwrap();
     }
@@ -50,8 +51,11 @@ fn run_lesson(l: &Lesson) -> Vec<String> {
     let path = path_with_glassbox();
     let mut cmd = if l.needs_netns {
         let mut c = std::process::Command::new("unshare");
-        // The throwaway namespace stands for the host: its loopback is up, as a host's is.
-        c.args(["--net", "sh", "-c", &format!("ip link set lo up\n{script}")]);
+        // The throwaway namespace stands for a fresh host: its loopback is up, and it does
+        // not forward (a new namespace copies ip_forward from the machine's, which another
+        // program may have set).
+        let fresh_host = "ip link set lo up\necho 0 > /proc/sys/net/ipv4/ip_forward";
+        c.args(["--net", "sh", "-c", &format!("{fresh_host}\n{script}")]);
         c
     } else {
         let mut c = std::process::Command::new("sh");
@@ -63,10 +67,10 @@ fn run_lesson(l: &Lesson) -> Vec<String> {
         .env("PATH", path)
         .env("NO_COLOR", "1")
         .env("TERM", "dumb")
-        .env("GLASSBOX_STATE_DIR", state.path())
+        .env("GLASSBOX_STATE_DIR", state)
         // Where a learner's data is /var/lib/glassbox, the lessons' commands name
         // ${GLASSBOX_DATA_DIR:-/var/lib/glassbox}: here, the test's own.
-        .env("GLASSBOX_DATA_DIR", state.path().join("data"))
+        .env("GLASSBOX_DATA_DIR", state.join("data"))
         .env_remove("GLASSBOX_TRACE")
         .stdin(std::process::Stdio::null())
         .output()
@@ -92,7 +96,7 @@ fn run_lesson(l: &Lesson) -> Vec<String> {
         }
     }
     // Whatever a lesson left in glassbox's journal is a leak.
-    if let Some(left) = leftovers(state.path()) {
+    if let Some(left) = leftovers(state) {
         problems.push(format!(
             "lesson {} left host changes behind:
 {left}",
@@ -110,9 +114,25 @@ fn every_lesson_command_shows_what_the_lesson_says() {
     let _one_at_a_time = MACHINE.lock().unwrap_or_else(|e| e.into_inner());
     let mounts = host_mounts();
     let mut problems = Vec::new();
+    // Lessons 1 to 10 in order, on one fresh data directory, as a learner follows them: what
+    // one lesson leaves behind shows in the next one's output.
+    let state = tempfile::tempdir().unwrap();
     let lessons = glassbox::lesson::all();
     for l in &lessons {
-        problems.extend(run_lesson(l));
+        problems.extend(run_lesson(l, state.path()));
+    }
+    // No lesson means to keep a container: lesson 10 removes the last one.
+    let o = glassbox()
+        .args(["ps", "-a"])
+        .env("GLASSBOX_STATE_DIR", state.path())
+        .env("GLASSBOX_DATA_DIR", state.path().join("data"))
+        .output()
+        .unwrap();
+    if stdout(&o).lines().count() != 1 {
+        problems.push(format!(
+            "the lessons, followed in order, left containers behind:\n{}",
+            stdout(&o)
+        ));
     }
     assert!(
         problems.is_empty(),

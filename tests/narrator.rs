@@ -269,3 +269,84 @@ fn parent_and_child_lines_stay_whole() {
     }
     env.assert_clean();
 }
+
+/// Chrome trace events as a trace viewer reads them: the JSON Array Format, whose closing
+/// `]` may be left out (every process of a run appends to one file).
+fn chrome_events(text: &str) -> Vec<Value> {
+    assert!(text.starts_with("[\n"), "{text}");
+    let body = text.trim_end().trim_end_matches(',');
+    let events: Value = serde_json::from_str(&format!("{body}]"))
+        .unwrap_or_else(|e| panic!("not a JSON array of events ({e}):\n{text}"));
+    events.as_array().unwrap().clone()
+}
+
+/// `--trace-format chrome` on a run (and on its --dry-run): every event has the keys the
+/// trace-event format requires; on each process's row time never goes back, and stage spans
+/// (B/E) pair up and nest; calls are complete events (X) with a duration; parent and
+/// container have rows of their own, by their host pids.
+#[test]
+fn chrome_trace_of_a_run_is_a_valid_timeline() {
+    let real = real() && std::path::Path::new("/bin/busybox").exists();
+    for dry in [true, false] {
+        if !dry && !real {
+            continue;
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("run.trace.json");
+        let mut c = glassbox();
+        c.env("GLASSBOX_STATE_DIR", dir.path().join("state"))
+            .env("GLASSBOX_DATA_DIR", dir.path().join("data"));
+        if dry {
+            c.arg("--dry-run");
+        }
+        let o = c
+            .args(["-q", "--trace"])
+            .arg(&file)
+            .args(["--trace-format", "chrome", "run", "--rm", "busybox", "true"])
+            .output()
+            .unwrap();
+        assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+        let events = chrome_events(&std::fs::read_to_string(&file).unwrap());
+        let rows = check_timeline(&events);
+        if !dry {
+            assert!(rows >= 2, "parent and container on rows of their own");
+            assert!(journal_empty(&dir.path().join("state")));
+        }
+    }
+}
+
+/// The trace-event format's rules on `events`; returns the number of rows (processes).
+fn check_timeline(events: &[Value]) -> usize {
+    let mut rows: std::collections::BTreeMap<u64, (u64, Vec<String>)> = Default::default();
+    let mut calls = Vec::new();
+    for e in events {
+        for key in ["name", "ph", "ts", "pid", "tid"] {
+            assert!(e.get(key).is_some(), "{key} missing: {e}");
+        }
+        let (ts, tid) = (e["ts"].as_u64().unwrap(), e["tid"].as_u64().unwrap());
+        assert_eq!(e["pid"], e["tid"], "{e}");
+        let (last, open) = rows.entry(tid).or_default();
+        assert!(ts >= *last, "time went back on row {tid}: {e}");
+        *last = ts;
+        let name = e["name"].as_str().unwrap().to_string();
+        match e["ph"].as_str().unwrap() {
+            "B" => open.push(name),
+            "E" => assert_eq!(open.pop(), Some(name), "an E without its B on row {tid}"),
+            "X" => {
+                assert!(e["dur"].is_u64(), "{e}");
+                calls.push(name);
+            }
+            "i" => assert_eq!(e["s"], "t", "{e}"),
+            other => panic!("unexpected phase {other}: {e}"),
+        }
+    }
+    for (tid, (_, open)) in &rows {
+        assert!(open.is_empty(), "row {tid} leaves {open:?} open");
+    }
+    // A container's PID 1 is drawn by its host pid, not as 1.
+    assert!(!rows.contains_key(&1), "{:?}", rows.keys());
+    for call in ["mount", "pivot_root", "execve"] {
+        assert!(calls.iter().any(|c| c == call), "no {call} in {calls:?}");
+    }
+    rows.len()
+}

@@ -65,13 +65,6 @@ pub fn main(a: &ExecArgs, sys: &Sys) -> Result<i32> {
         )
         .with_code(1));
     }
-    if !sys.dry_run() && !crate::host::is_root() {
-        return Err(Error::new(
-            "glassbox exec needs root: it joins a container's namespaces and cgroups",
-            "run it with sudo",
-        )
-        .with_code(1));
-    }
     let mut args = c.record.args.clone();
     args.env.extend(a.env.iter().cloned());
     args.workdir = a.workdir.clone().or(args.workdir);
@@ -91,7 +84,17 @@ pub fn main(a: &ExecArgs, sys: &Sys) -> Result<i32> {
         ),
     );
     let me = std::process::id().to_string();
-    for dir in cgroups_to_join(pid) {
+    // Without root, only the container's own cgroups (in a delegated subtree) are the
+    // user's to join: otherwise it shares the user's (see run/rootless.rs).
+    let ours = |d: &PathBuf| {
+        d.parent()
+            .is_some_and(|p| p.ends_with(crate::stages::cgroups::PARENT))
+    };
+    let mut cgroups = cgroups_to_join(pid);
+    if crate::host::rootless() {
+        cgroups.retain(ours);
+    }
+    for dir in cgroups {
         sys.write_file_plain(
             &dir.join("cgroup.procs"),
             &me,
@@ -100,9 +103,10 @@ pub fn main(a: &ExecArgs, sys: &Sys) -> Result<i32> {
     }
     // -t: a terminal from the container's devpts, as run -t makes one, and a relay for it
     // that stays in the host's namespaces.
-    let console = match (plan.tty, sys.dry_run()) {
-        (true, false) => Some(crate::run::console::socket()?),
-        _ => None,
+    let console = if plan.tty {
+        crate::run::console::socket(sys)?
+    } else {
+        None
     };
     let relay = match &console {
         Some(c) => Some(crate::run::console::relay_process(
@@ -123,7 +127,9 @@ pub fn main(a: &ExecArgs, sys: &Sys) -> Result<i32> {
                 std::os::fd::AsRawFd::as_raw_fd(&c.theirs),
             )?;
         }
-        if plan.userns.is_some() && plan.user.is_none() {
+        let host_groups =
+            plan.userns.is_some() || plan.rootless.as_ref().is_some_and(|r| r.ranges.is_some());
+        if host_groups && plan.user.is_none() {
             sys.setgroups(
                 &[],
                 "no supplementary groups: the host's are not mapped in the container's user namespace",

@@ -263,7 +263,8 @@ pub(super) fn rm(sys: &Sys, c: &Container, force: bool) -> Result<()> {
         .with_code(1));
     }
     remove_leftovers(sys, c)?;
-    crate::store::containers::remove_dir(c)?;
+    let removed = crate::store::containers::remove_dir(c);
+    crate::run::rootless::or_inside(sys, &c.dir, removed)?;
     sys.narrator.note(&format!(
         "rm -rf {} (its writable layer, log and state)",
         c.dir.display()
@@ -272,5 +273,12 @@ pub(super) fn rm(sys: &Sys, c: &Container, force: bool) -> Result<()> {
 }
 
 pub fn rm_main(a: &RmArgs, sys: &Sys) -> Result<i32> {
-    each("rm", &a.containers, |c| rm(sys, &c, a.force))
+    each("rm", &a.containers, |c| {
+        rm(sys, &c, a.force)?;
+        if a.volumes {
+            let journal = sys.journal()?;
+            crate::run::volumes::remove_anonymous(sys, journal.as_ref(), &c.record.volumes);
+        }
+        Ok(())
+    })
 }

@@ -7,6 +7,7 @@
 //! itself failed.
 
 pub mod checks;
+pub mod rootless;
 
 use crate::cli::{DoctorArgs, GlobalArgs};
 use crate::error::Result;
@@ -22,6 +23,7 @@ pub fn main(a: &DoctorArgs, g: &GlobalArgs) -> Result<i32> {
         level: Level::Quiet,
         color: ColorChoice::Never,
         trace: g.trace.clone(),
+        trace_format: g.trace_format,
     })?;
     let sys = if g.dry_run {
         Sys::dry(&quiet)
@@ -85,6 +87,7 @@ pub fn to_json(f: &Facts, list: &[Check], code: i32) -> serde_json::Value {
             "stacked": probe_json(&p.stacked),
         })),
         "busybox": f.busybox,
+        "rootless": f.rootless,
         "checks": list,
     })
 }

@@ -35,12 +35,13 @@ enum Change {
     Workdir(String),
     User(String),
     Expose(String),
+    Volume(Vec<String>),
 }
 
 fn bad_change(c: &str, why: &str) -> Error {
     Error::usage(
         format!("the change {c:?} cannot be applied: {why}"),
-        "give one Dockerfile instruction per --change: CMD, ENTRYPOINT, ENV, EXPOSE, USER or WORKDIR (CMD [\"sh\",\"-c\",\"…\"] or CMD sh -c …)",
+        "give one Dockerfile instruction per --change: CMD, ENTRYPOINT, ENV, EXPOSE, USER, VOLUME or WORKDIR (CMD [\"sh\",\"-c\",\"…\"] or CMD sh -c …)",
     )
     .with_code(1)
 }
@@ -86,9 +87,21 @@ fn parse_change(c: &str) -> Result<Change> {
             }
             Ok(Change::Expose(format!("{port}/{proto}")))
         }
+        "VOLUME" => {
+            // VOLUME ["/a", "/b"] or VOLUME /a /b: absolute paths.
+            let paths = if rest.starts_with('[') {
+                serde_json::from_str::<Vec<String>>(rest).unwrap_or_default()
+            } else {
+                rest.split_whitespace().map(String::from).collect()
+            };
+            if paths.is_empty() || !paths.iter().all(|p| p.starts_with('/')) {
+                return Err(bad_change(c, "VOLUME needs absolute paths"));
+            }
+            Ok(Change::Volume(paths))
+        }
         _ => Err(bad_change(
             c,
-            "glassbox applies CMD, ENTRYPOINT, ENV, EXPOSE, USER and WORKDIR",
+            "glassbox applies CMD, ENTRYPOINT, ENV, EXPOSE, USER, VOLUME and WORKDIR",
         )),
     }
 }
@@ -109,6 +122,14 @@ fn apply(config: &mut ImageConfig, changes: &[Change]) {
                     config.exposed_ports.push(p.clone());
                     config.exposed_ports.sort();
                 }
+            }
+            Change::Volume(paths) => {
+                for p in paths {
+                    if !config.volumes.contains(p) {
+                        config.volumes.push(p.clone());
+                    }
+                }
+                config.volumes.sort();
             }
         }
     }
@@ -363,7 +384,7 @@ mod tests {
             Change::Expose("80/tcp".into())
         );
         for bad in [
-            "VOLUME /x",
+            "VOLUME x",
             "WORKDIR rel",
             "EXPOSE http",
             "CMD",

@@ -21,7 +21,7 @@
 use super::walk::{self, Entry, Kind, Visit};
 use crate::error::{Error, Result};
 use crate::stages::export::extract::{Data, Extractor, Meta, Shift};
-use crate::store::overlay::{METACOPY_XATTR, OPAQUE_XATTR, REDIRECT_XATTR};
+use crate::store::overlay::{METACOPY_XATTR, REDIRECT_XATTR};
 use crate::sys::Sys;
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
@@ -175,7 +175,12 @@ pub fn write_tar<W: Write>(dir: &Path, out: W) -> Result<Sums> {
                     .map_err(|x| werr(x, rel))?;
                 let opaque = e
                     .dir_fd
-                    .and_then(|fd| crate::sys::quiet::get_xattr(fd, OPAQUE_XATTR))
+                    .and_then(|fd| {
+                        crate::sys::quiet::get_xattr(
+                            fd,
+                            crate::store::overlay::store_opaque_xattr(),
+                        )
+                    })
                     .as_deref()
                     == Some(b"y");
                 if opaque {
@@ -319,12 +324,15 @@ pub struct CopyAs {
 }
 
 impl CopyAs {
-    /// The layer as it is.
-    pub const PLAIN: CopyAs = CopyAs {
-        shift: None,
-        opaque_in: OPAQUE_XATTR,
-        opaque_out: OPAQUE_XATTR,
-    };
+    /// The layer as it is, with the store's opaque marker.
+    pub fn plain() -> CopyAs {
+        let opaque = crate::store::overlay::store_opaque_xattr();
+        CopyAs {
+            shift: None,
+            opaque_in: opaque,
+            opaque_out: opaque,
+        }
+    }
 }
 
 /// Copy a container's upper directory into `staging` (a new, empty directory), keeping it
@@ -332,7 +340,7 @@ impl CopyAs {
 /// Each entry is made through the export stage's root-scoped extractor (narrated at -vv);
 /// the upper directory is read without following any link (see [`walk`]).
 pub fn copy_upper(sys: &Sys, upper: &Path, staging: &Path) -> Result<Copied> {
-    copy_layer(sys, upper, staging, CopyAs::PLAIN)
+    copy_layer(sys, upper, staging, CopyAs::plain())
 }
 
 /// As [`copy_upper`], for any directory in overlay form (an image's layer, a container's
@@ -342,12 +350,12 @@ pub fn copy_layer(sys: &Sys, upper: &Path, staging: &Path, how: CopyAs) -> Resul
         staging,
         "the new layer's directory: every entry of the copy is made beneath it",
     )?;
-    let umask = sys.umask(
+    let umask = sys.umask_if_made(
         0,
         "make each entry with the container's permission bits, not masked by ours",
     )?;
     let mut ex = Extractor::new(sys, root);
-    ex.umask0 = !sys.dry_run();
+    ex.umask0 = umask.is_some();
     ex.shift = how.shift;
     let mut copied = Copied::default();
     let mut opaque: Vec<String> = Vec::new();
@@ -446,10 +454,12 @@ pub fn copy_layer(sys: &Sys, upper: &Path, staging: &Path, how: CopyAs) -> Resul
         Ok(Visit::Skip)
     })?;
     ex.finish_dirs()?;
-    sys.umask(
-        umask,
-        "the copy is made: what glassbox writes next gets the usual permissions again",
-    )?;
+    if let Some(umask) = umask {
+        sys.umask(
+            umask,
+            "the copy is made: what glassbox writes next gets the usual permissions again",
+        )?;
+    }
     copied.summary = ex.stats.summary();
     if !opaque.is_empty() {
         let root = sys.open_tree_root(

@@ -29,17 +29,22 @@ use crate::store::reference;
 use crate::store::state::ago;
 use crate::sys::Sys;
 
-/// The management commands change root's files: refuse clearly without root.
+/// The management commands change the store's files: refuse clearly when they are not
+/// ours (an ordinary user has a store of their own: see `store::data_dir`).
 pub fn need_root(what: &str) -> Result<()> {
-    if crate::host::is_root() {
-        Ok(())
-    } else {
-        Err(Error::new(
-            format!("glassbox {what} needs root: images and containers belong to root"),
-            format!("run it with sudo: sudo glassbox {what} …"),
-        )
-        .with_code(1))
+    let dir = crate::store::data_dir();
+    let writable = |p: &std::path::Path| nix::unistd::access(p, nix::unistd::AccessFlags::W_OK);
+    if crate::host::is_root() || !dir.exists() || writable(&dir).is_ok() {
+        return Ok(());
     }
+    Err(Error::new(
+        format!(
+            "glassbox {what} cannot change {}: its images and containers belong to another user",
+            dir.display()
+        ),
+        format!("run it as that user (sudo glassbox {what} … for root's), or set GLASSBOX_DATA_DIR to a directory of your own"),
+    )
+    .with_code(1))
 }
 
 /// A container run without an overlay (`--no-overlay`) has a private copy of its image and

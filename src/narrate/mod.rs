@@ -2,9 +2,11 @@
 //!
 //! Narration goes to stderr so the container's own stdout stays clean. Each syscall is shown
 //! *before* it is made (so a hang or a crash still shows the call) and its result is appended
-//! the way strace prints it. `--trace FILE` writes the same events as JSON lines.
+//! the way strace prints it. `--trace FILE` writes the same events as JSON lines, or as
+//! Chrome trace events (`--trace-format chrome`, see [`chrome`]).
 
 pub mod catalog;
+pub mod chrome;
 mod shared;
 
 use crate::error::errno_words;
@@ -26,6 +28,16 @@ pub enum Level {
     Verbose = 2,
     /// `-vv`: also per-item detail (each file an export writes).
     Detail = 3,
+}
+
+/// How `--trace` writes its events.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum TraceFormat {
+    /// One JSON object a line, glassbox's own events.
+    #[default]
+    Jsonl,
+    /// Chrome trace events: a timeline of stages and calls for a trace viewer.
+    Chrome,
 }
 
 /// When to colour the output.
@@ -127,6 +139,7 @@ pub struct NarrateOpts {
     pub level: Level,
     pub color: ColorChoice,
     pub trace: Option<std::path::PathBuf>,
+    pub trace_format: TraceFormat,
 }
 
 impl Default for NarrateOpts {
@@ -135,6 +148,7 @@ impl Default for NarrateOpts {
             level: Level::Normal,
             color: ColorChoice::Auto,
             trace: None,
+            trace_format: TraceFormat::Jsonl,
         }
     }
 }
@@ -143,6 +157,8 @@ pub struct Narrator {
     pub level: Level,
     color: bool,
     trace: RefCell<Option<File>>,
+    /// With `--trace-format chrome`: what the trace's timeline has open.
+    timeline: Option<chrome::Timeline>,
     stage: RefCell<String>,
     /// A call line written without its result yet.
     pending: RefCell<bool>,
@@ -160,6 +176,12 @@ pub fn use_color(choice: ColorChoice) -> bool {
             std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
                 && std::io::stderr().is_terminal()
         }
+    }
+}
+
+impl Drop for Narrator {
+    fn drop(&mut self) {
+        self.close_span();
     }
 }
 
@@ -181,12 +203,19 @@ impl Narrator {
             ),
             None => None,
         };
+        if let (Some(f), TraceFormat::Chrome) = (&trace, opts.trace_format) {
+            // The first process to write the file starts the JSON array.
+            if f.metadata().map(|m| m.len() == 0).unwrap_or(false) {
+                let _ = (&*f).write_all(chrome::HEADER.as_bytes());
+            }
+        }
         let color = use_color(opts.color);
         colored::control::set_override(color);
         Ok(Narrator {
             level: opts.level,
             color,
             trace: RefCell::new(trace),
+            timeline: (opts.trace_format == TraceFormat::Chrome).then(chrome::Timeline::default),
             stage: RefCell::new(String::new()),
             pending: RefCell::new(false),
             shared: shared::Shared::new(),
@@ -199,6 +228,7 @@ impl Narrator {
             level: Level::Quiet,
             color: false,
             trace: RefCell::new(None),
+            timeline: None,
             stage: RefCell::new(String::new()),
             pending: RefCell::new(false),
             shared: None,
@@ -215,11 +245,24 @@ impl Narrator {
     }
 
     fn emit(&self, event: &TraceEvent) {
-        if let Some(f) = self.trace.borrow_mut().as_mut() {
-            if let Ok(mut line) = serde_json::to_string(event) {
-                line.push('\n');
-                // One write per event: O_APPEND keeps lines whole across processes.
-                let _ = f.write_all(line.as_bytes());
+        if self.trace.borrow().is_none() {
+            return;
+        }
+        let text = match &self.timeline {
+            None => serde_json::to_string(event).map(|l| l + "\n").ok(),
+            Some(t) => Some(chrome::lines(&t.events(event))),
+        };
+        if let (Some(f), Some(text)) = (self.trace.borrow_mut().as_mut(), text) {
+            // One write per event: O_APPEND keeps lines whole across processes.
+            let _ = f.write_all(text.as_bytes());
+        }
+    }
+
+    /// Chrome traces: this process's stage span ends (it execs, or ends).
+    pub fn close_span(&self) {
+        if let (Some(t), Some(f)) = (&self.timeline, self.trace.borrow_mut().as_mut()) {
+            if let Some(e) = t.close() {
+                let _ = f.write_all(chrome::lines(&[e]).as_bytes());
             }
         }
     }
@@ -239,8 +282,7 @@ impl Narrator {
     /// execve), so that stderr itself can be pointed elsewhere — a detached container's log —
     /// while the narration still reaches the terminal.
     pub fn keep_own_stderr(&self) {
-        let fd = unsafe { libc::fcntl(2, libc::F_DUPFD_CLOEXEC, 3) };
-        if fd >= 0 {
+        if let Some(fd) = crate::sys::own::dup_cloexec(2) {
             NARRATION_FD.store(fd, std::sync::atomic::Ordering::Relaxed);
         }
     }
@@ -334,6 +376,9 @@ impl Narrator {
 
     /// Called before a syscall is made: shows it, without its result yet.
     pub fn before(&self, call: &Call) {
+        if let Some(t) = &self.timeline {
+            t.call_starts();
+        }
         if self.level >= Level::Normal && call.blocks {
             self.err_line(&format!("  {} {}", call.render().green(), "…".dimmed()));
         } else if self.level >= Level::Normal {
@@ -401,6 +446,10 @@ impl Narrator {
             dry_run: !made,
             pid: std::process::id(),
         });
+        if made {
+            // execve replaces this process's image: what it ran ends here.
+            self.close_span();
+        }
         if self.level >= Level::Normal {
             let tail = if !made {
                 format!(" = ? {}", "(dry run: not made)".dimmed())
@@ -499,16 +548,12 @@ impl Write for NarrationOut {
             return Ok(buf.len());
         }
         // SIGPIPE is ignored (see `ends_on_closed_pipe`), so a lost reader is EPIPE here.
-        let n = unsafe { libc::write(self.0, buf.as_ptr().cast(), buf.len()) };
-        if n < 0 {
-            let e = std::io::Error::last_os_error();
-            if e.raw_os_error() == Some(libc::EPIPE) {
+        match crate::sys::own::write(self.0, buf) {
+            Err(e) if e.raw_os_error() == Some(libc::EPIPE) => {
                 READER_GONE.store(true, Relaxed);
-                return Ok(buf.len());
+                Ok(buf.len())
             }
-            Err(e)
-        } else {
-            Ok(n as usize)
+            other => other,
         }
     }
     fn flush(&mut self) -> std::io::Result<()> {

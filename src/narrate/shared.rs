@@ -22,17 +22,7 @@ impl Shared {
         let entries = super::catalog::entries().len();
         let size = 4 + entries;
         // The narrator's own bookkeeping, like its writes to stderr: not a call of a stage.
-        let base = unsafe {
-            libc::mmap(
-                std::ptr::null_mut(),
-                size,
-                libc::PROT_READ | libc::PROT_WRITE,
-                libc::MAP_SHARED | libc::MAP_ANONYMOUS,
-                -1,
-                0,
-            )
-        };
-        (base != libc::MAP_FAILED).then_some(Shared {
+        crate::sys::own::map_shared(size).map(|base| Shared {
             base,
             size,
             entries,
@@ -81,6 +71,7 @@ impl Shared {
 
 impl Drop for Shared {
     fn drop(&mut self) {
-        unsafe { libc::munmap(self.base, self.size) };
+        // SAFETY: the mapping made in `new`, dropped with its last user.
+        unsafe { crate::sys::own::unmap(self.base, self.size) };
     }
 }

@@ -6,6 +6,8 @@ use super::{config, rootfs, step, userns, Plan};
 use crate::error::{Error, Result};
 use crate::stages::cgroupns;
 use crate::stages::cgroups::{self};
+use crate::stages::network::NetworkMode;
+use crate::stages::ops::{self, Op, Place};
 use crate::sys::mount::MountArgs;
 use crate::sys::Sys;
 use config::Stage;
@@ -22,14 +24,8 @@ pub(super) fn mount_tmpfs(sys: &Sys, root: &Path, path: &Path, size: Option<&str
     };
     let rel = path.strip_prefix("/").unwrap_or(path).to_string_lossy();
     // Missing: made, as docker does, but only inside a parent found within the root.
-    let target = match crate::stages::mounts::target_fd(sys, root, &rel, true) {
-        Ok(Some(t)) => t,
-        Err(_) if sys.dry_run() => crate::stages::mounts::Target {
-            path: root.join(&*rel),
-            fd: None,
-        },
-        Ok(None) => return Err(refused()),
-        Err(e) => return Err(e),
+    let Some(target) = sys.mount_target(root, &rel, true)? else {
+        return Err(refused());
     };
     let data = match size {
         Some(s) => format!("mode=1777,size={s}"),
@@ -102,6 +98,9 @@ pub(super) fn child(
         // First: a change of credentials clears the parent-death signal set below.
         userns::become_root(sys)?;
     }
+    if let Some(ids) = &plan.rootless {
+        super::rootless::become_root(sys, ids)?;
+    }
     sys.set_parent_death_signal(
         libc::SIGKILL,
         "if glassbox dies, the container dies with it: nothing is left running unwatched",
@@ -118,6 +117,7 @@ pub(super) fn child(
             cgroupns::unshare(sys, &view)?;
             Some(view)
         }
+        None if plan.rootless.is_some() => None,
         None => {
             n.note("--skip cgroup: no cgroup of its own and no cgroup namespace: /proc/self/cgroup shows glassbox's cgroups by their host paths, and /sys/fs/cgroup stays empty");
             None
@@ -135,7 +135,9 @@ pub(super) fn child(
             "the container's own hostname, in its own UTS namespace",
         )?;
     }
-    if plan.has(Stage::Network) && plan.clone_flags() & libc::CLONE_NEWNET != 0 {
+    if let (true, NetworkMode::Container(name, pid)) = (plan.has(Stage::Network), &plan.network) {
+        crate::stages::network::join_container(sys, name, *pid)?;
+    } else if plan.has(Stage::Network) && plan.clone_flags() & libc::CLONE_NEWNET != 0 {
         // none: only lo, up; bridge: also eth0 addressed, up, with a default route.
         crate::stages::network::configure_inside(sys, inside)?;
     }
@@ -143,48 +145,51 @@ pub(super) fn child(
         Some(fs) => Some(rootfs::mount_root(sys, fs, plan)?),
         None => None,
     };
-    if plan.has(Stage::Mounts) {
-        step::pause(sys, plan, Stage::Mounts, Some(me));
-        let mut m = plan.mounts.clone();
-        m.root = Some(root.clone().unwrap_or_else(|| "/".into()));
-        if sys.dry_run() && !m.root.as_ref().is_some_and(|r| r.is_dir()) {
-            // Nothing was mounted: show the mounts on the image's own directory instead.
+    // The root the mounts go into: a dry run mounted no overlay, so they are shown on the
+    // image's own directory.
+    let mount_root = root.clone().unwrap_or_else(|| "/".into());
+    let mount_root = if root.is_some() && !mount_root.is_dir() {
+        if plan.has(Stage::Mounts) {
             n.note("dry run: the overlay is not there, so the mounts are shown on the image's directory");
-            m.root = Some(plan.image.rootfs.clone());
         }
-        if m.root.as_ref().is_some_and(|r| r.is_dir()) {
-            let mp = crate::stages::mounts::plan(&m)?;
-            crate::stages::mounts::apply(sys, &mp)?;
-            match (&cgroup_view, m.filesystems.iter().any(|f| f == "sys")) {
-                (Some(view), true) => cgroupns::mount(sys, m.root.as_deref().unwrap(), view)?,
-                (Some(view), false) if !view.is_empty() => n.note(
-                    "no /sys in this container (--network host): its cgroups are not mounted at /sys/fs/cgroup",
-                ),
-                _ => {}
+        plan.image.rootfs.clone()
+    } else {
+        mount_root
+    };
+    let setup = setup_ops(
+        plan,
+        &mount_root,
+        root.as_deref(),
+        crate::stages::security::held_caps(),
+        crate::stages::security::last_cap(),
+    )?;
+    if plan.has(Stage::Mounts) {
+        match &setup.mounts {
+            Some(mounts) => {
+                // --step pauses where the op list begins its stage.
+                ops::execute_with(sys, mounts, |_| {
+                    step::pause(sys, plan, Stage::Mounts, Some(me))
+                })?;
+                match (&cgroup_view, plan.mounts.filesystems.iter().any(|f| f == "sys")) {
+                    (Some(view), true) => cgroupns::mount(sys, &mount_root, view)?,
+                    (Some(view), false) if !view.is_empty() => n.note(
+                        "no /sys in this container (--network host): its cgroups are not mounted at /sys/fs/cgroup",
+                    ),
+                    _ => {}
+                }
             }
-        } else {
-            n.note("dry run: the image is not exported yet, so its mounts cannot be planned");
+            None => {
+                step::pause(sys, plan, Stage::Mounts, Some(me));
+                n.note("dry run: the image is not exported yet, so its mounts cannot be planned")
+            }
         }
     }
     if let Some(root) = &root {
         for (path, size) in &plan.tmpfs {
             mount_tmpfs(sys, root, path, size.as_deref())?;
         }
-        crate::stages::root::pivot_into(sys, root)?;
-        if plan.read_only {
-            sys.mount(
-                &MountArgs {
-                    source: None,
-                    target: Path::new("/"),
-                    fstype: None,
-                    flags: libc::MS_BIND | libc::MS_REMOUNT | libc::MS_RDONLY,
-                    data: None,
-                },
-                "--read-only: the root filesystem refuses every write",
-                "mount -o remount,bind,ro /",
-            )?;
-        }
     }
+    ops::execute(sys, &setup.pivot)?;
     if let Some((out, err)) = log {
         // From here the narration keeps the terminal on a descriptor of its own.
         n.keep_own_stderr();
@@ -196,18 +201,15 @@ pub(super) fn child(
         )?;
     }
     if plan.has(Stage::Security) {
+        // Before the terminal is set up: once it is the container's, /dev/tty is no longer
+        // the terminal the pause reads Enter from.
         step::pause(sys, plan, Stage::Security, Some(me));
     }
     if let Some(socket) = console {
         terminal_of_its_own(sys, socket)?;
     }
     // The security stage changes the ids itself, before it cuts capabilities (runc's order).
-    if plan.has(Stage::Security) {
-        crate::stages::security::apply(sys, &plan.security, plan.user)?;
-    } else if let Some((uid, gid)) = plan.user {
-        n.stage("user", "become the container's user");
-        crate::stages::security::become_user(sys, uid, gid)?;
-    }
+    ops::execute(sys, &setup.security)?;
     if plan.user.is_some() {
         sys.set_parent_death_signal(
             libc::SIGKILL,
@@ -223,4 +225,150 @@ pub(super) fn child(
         Some(&plan.env),
         "the container's command replaces glassbox as its PID 1",
     )
+}
+
+/// The container's own setup, planned: its mounts (None: nothing to mount them on), the
+/// pivot into its root with --read-only after it, and its privileges (or only its user).
+pub(super) struct Setup {
+    pub mounts: Option<Vec<Op>>,
+    pub pivot: Vec<Op>,
+    pub security: Vec<Op>,
+}
+
+/// Plan the container's setup with its mounts on `mount_root` and its root at `root`, for
+/// a process that holds the capabilities `held` on a kernel whose last one is `last`.
+pub(super) fn setup_ops(
+    plan: &Plan,
+    mount_root: &Path,
+    root: Option<&Path>,
+    held: u64,
+    last: u32,
+) -> Result<Setup> {
+    let mounts = if plan.has(Stage::Mounts) && mount_root.is_dir() {
+        let mut m = plan.mounts.clone();
+        m.root = Some(mount_root.to_path_buf());
+        Some(crate::stages::mounts::plan(&m)?.ops())
+    } else {
+        None
+    };
+    let mut pivot = Vec::new();
+    if let Some(root) = root {
+        pivot = crate::stages::root::pivot_ops(root);
+        if plan.read_only {
+            pivot.push(Op::Mount {
+                source: None,
+                target: Place::Path("/".into()),
+                fstype: None,
+                flags: libc::MS_BIND | libc::MS_REMOUNT | libc::MS_RDONLY,
+                data: None,
+                why: "--read-only: the root filesystem refuses every write".into(),
+                by_hand: "mount -o remount,bind,ro /".into(),
+            });
+        }
+    }
+    let security = match plan.user {
+        _ if plan.has(Stage::Security) => {
+            crate::stages::security::ops(&plan.security, plan.user, held, last)?
+        }
+        Some((uid, gid)) => {
+            let mut ops = vec![Op::Stage {
+                name: "user",
+                title: "become the container's user",
+            }];
+            ops.extend(crate::stages::security::user_ops(uid, gid));
+            ops
+        }
+        None => Vec::new(),
+    };
+    Ok(Setup {
+        mounts,
+        pivot,
+        security,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    /// The plan of `glassbox --dry-run run ARGS… ROOTFS true`, as `run` makes it.
+    fn plan_of(args: &[&str], rootfs: &Path) -> Plan {
+        let root = rootfs.to_string_lossy().into_owned();
+        let mut argv = vec!["glassbox", "--dry-run", "run"];
+        argv.extend_from_slice(args);
+        argv.extend([root.as_str(), "true"]);
+        let cli = crate::cli::Cli::try_parse_from(argv).expect("valid flags");
+        let crate::cli::Command::Run(a) = cli.command else {
+            unreachable!()
+        };
+        let n = crate::narrate::Narrator::silent();
+        crate::run::plan(&a, &Sys::dry(&n)).expect("a valid plan")
+    }
+
+    #[test]
+    fn a_run_plans_its_mounts_then_the_pivot_then_the_cut_of_privileges() {
+        let rootfs = tempfile::tempdir().unwrap();
+        for d in ["bin", "dev", "proc", "sys", "etc", "tmp"] {
+            std::fs::create_dir(rootfs.path().join(d)).unwrap();
+        }
+        let plan = plan_of(&["--read-only", "--user", "1000:1000"], rootfs.path());
+        let root = rootfs.path().canonicalize().unwrap();
+        let all = (1u64 << 41) - 1;
+        let setup = setup_ops(&plan, &root, Some(Path::new("/c/merged")), all, 40).unwrap();
+        let shown = |ops: &[Op]| -> Vec<String> {
+            ops::lines(ops)
+                .into_iter()
+                .filter(|l| !l.starts_with(' '))
+                .map(|l| l.replace(&root.display().to_string(), "ROOT"))
+                .collect()
+        };
+        let mounts = shown(setup.mounts.as_deref().expect("mounts planned"));
+        assert_eq!(
+            mounts[..4],
+            [
+                "▶ mount — mount the filesystems a container needs, as a runtime does",
+                "mount(\"proc\", \"ROOT/proc\", \"proc\", MS_NOSUID|MS_NODEV|MS_NOEXEC, NULL)",
+                "mask \"ROOT/proc/asound\"",
+                "mask \"ROOT/proc/acpi\"",
+            ]
+        );
+        assert!(mounts.contains(&"read-only \"ROOT/proc/sys\"".to_string()));
+        assert!(mounts.contains(&"umask(000)".to_string()));
+        assert_eq!(
+            shown(&setup.pivot),
+            [
+                "▶ pivot-root — make DIR the root of this mount namespace and detach the old one",
+                "mount(\"/c/merged\", \"/c/merged\", NULL, MS_BIND|MS_REC, NULL)",
+                "chdir(\"/c/merged\")",
+                "pivot_root(\".\", \".\")",
+                "umount2(\".\", MNT_DETACH)",
+                "chdir(\"/\")",
+                "mount(NULL, \"/\", NULL, MS_RDONLY|MS_REMOUNT|MS_BIND, NULL)",
+            ]
+        );
+        let security = shown(&setup.security);
+        // 41 capabilities, 14 kept: 27 dropped from the bounding set.
+        let drops = security
+            .iter()
+            .filter(|l| l.starts_with("prctl(PR_CAPBSET_DROP"))
+            .count();
+        assert_eq!(drops, 27);
+        assert_eq!(
+            security[28..],
+            [
+                "prctl(PR_SET_KEEPCAPS, 1)",
+                "setgroups(0, [])",
+                "setresgid(1000, 1000, 1000)",
+                "setresuid(1000, 1000, 1000)",
+                "prctl(PR_SET_KEEPCAPS, 0)",
+                "capset(permitted=effective=CAP_CHOWN|CAP_DAC_OVERRIDE|CAP_FOWNER|CAP_FSETID|CAP_KILL|CAP_SETGID|CAP_SETUID|CAP_SETPCAP|CAP_NET_BIND_SERVICE|CAP_NET_RAW|CAP_SYS_CHROOT|CAP_MKNOD|CAP_AUDIT_WRITE|CAP_SETFCAP, inheritable=0)",
+                "prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL)",
+                "prctl(PR_SET_NO_NEW_PRIVS, 1)",
+                "seccomp(SECCOMP_SET_MODE_FILTER, 0, default filter)",
+                "seccomp(SECCOMP_SET_MODE_FILTER, 0, clone3 filter)",
+                "close_range(3, ~0, CLOSE_RANGE_CLOEXEC)",
+            ]
+        );
+    }
 }

@@ -223,6 +223,40 @@ pub fn new_id() -> String {
     b.iter().map(|x| format!("{x:02x}")).collect()
 }
 
+/// `--add-host NAME:IP` and `--dns IP`, checked (IPv4 only).
+pub fn hosts_and_dns(a: &RunArgs) -> Result<HostsAndDns> {
+    let mut hosts = Vec::new();
+    for h in &a.add_host {
+        let parsed = h
+            .split_once(':')
+            .and_then(|(n, ip)| Some((n, ip.parse::<std::net::Ipv4Addr>().ok()?)));
+        match parsed {
+            Some((name, ip)) if check_hostname(name).is_ok() => hosts.push((name.to_string(), ip)),
+            _ => {
+                return Err(Error::usage(
+                    format!("--add-host {h:?} is not NAME:IP"),
+                    "give a host name and an IPv4 address, as --add-host db:10.0.0.5",
+                ))
+            }
+        }
+    }
+    let dns = a
+        .dns
+        .iter()
+        .map(|d| {
+            d.parse().map_err(|_| {
+                Error::usage(
+                    format!("--dns {d:?} is not an IPv4 address"),
+                    "give a name server's address, as --dns 9.9.9.9",
+                )
+            })
+        })
+        .collect::<Result<Vec<_>>>()?;
+    Ok((hosts, dns))
+}
+
+type HostsAndDns = (Vec<(String, std::net::Ipv4Addr)>, Vec<std::net::Ipv4Addr>);
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -19,9 +19,10 @@ pub struct Socket {
     pub theirs: OwnedFd,
 }
 
-pub fn socket() -> Result<Socket> {
-    let (ours, theirs) = tty::console_socketpair()?;
-    Ok(Socket { ours, theirs })
+pub fn socket(sys: &crate::sys::Sys) -> Result<Option<Socket>> {
+    Ok(sys
+        .console_socketpair()?
+        .map(|(ours, theirs)| Socket { ours, theirs }))
 }
 
 static RESIZED: AtomicBool = AtomicBool::new(false);

@@ -23,13 +23,7 @@ fn is_opaque(dir: &Path) -> bool {
 }
 
 fn xattr_value(path: &Path, name: &str) -> Option<Vec<u8>> {
-    use std::os::unix::ffi::OsStrExt;
-    let p = std::ffi::CString::new(path.as_os_str().as_bytes()).ok()?;
-    let n = std::ffi::CString::new(name).ok()?;
-    let mut buf = [0u8; 16];
-    let len =
-        unsafe { libc::lgetxattr(p.as_ptr(), n.as_ptr(), buf.as_mut_ptr().cast(), buf.len()) };
-    (len >= 0).then(|| buf[..len as usize].to_vec())
+    crate::sys::quiet::lget_xattr(path, name)
 }
 
 fn remove_any(path: &Path) -> io::Result<()> {

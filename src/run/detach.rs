@@ -233,6 +233,7 @@ pub fn start(
                 }
             }
             det.finish_log(sys);
+            sys.narrator.close_span();
             std::process::exit(0)
         }
         Forked::Parent(_) => {

@@ -28,8 +28,10 @@ mod parent;
 mod plan;
 pub mod restart;
 pub mod rootfs;
+pub mod rootless;
 mod step;
 pub mod userns;
+pub mod volumes;
 
 use crate::cli::RunArgs;
 use crate::error::{Error, Result};
@@ -44,12 +46,6 @@ pub const STOP_GRACE_SECS: u32 = 3;
 pub fn main(a: &RunArgs, sys: &Sys) -> Result<i32> {
     sys.close_inherited("a descriptor inherited from the caller must not reach the container")?;
     let plan = plan(a, sys)?;
-    if !sys.dry_run() && !crate::host::is_root() {
-        return Err(Error::new(
-            "glassbox run needs root: it makes namespaces, mounts and cgroups",
-            "run it with sudo, or see the whole plan without root: glassbox run --dry-run …",
-        ));
-    }
     if a.detach && (a.tty || a.interactive || a.step) {
         return Err(Error::usage(
             "-d cannot be combined with -i, -t or --step: a detached container has no terminal to read",
@@ -62,12 +58,10 @@ pub fn main(a: &RunArgs, sys: &Sys) -> Result<i32> {
             "add -d, and leave out --rm",
         ));
     }
-    let journal = if sys.dry_run() {
-        None
-    } else {
-        Some(Journal::open()?)
-    };
+    let journal = sys.journal()?;
     parent::announce(sys, &plan);
+    // Held until the container's record claims its volumes (volume rm checks records).
+    let volumes = volumes::ensure(sys, journal.as_ref(), &plan)?;
     let container = if sys.dry_run() {
         crate::spec::file::show(sys, &plan)?;
         None
@@ -77,8 +71,15 @@ pub fn main(a: &RunArgs, sys: &Sys) -> Result<i32> {
         } else {
             None
         };
-        Some((parent::create_container(a, &plan)?, removal))
+        match parent::create_container(a, &plan) {
+            Ok(c) => Some((c, removal)),
+            Err(e) => {
+                volumes.undo(sys, journal.as_ref());
+                return Err(e);
+            }
+        }
     };
+    drop(volumes);
     match container {
         Some((c, removal)) if a.detach => detach::start(sys, &c, true, |det| {
             parent::supervise(
@@ -112,7 +113,17 @@ pub fn create(a: &RunArgs, sys: &Sys) -> Result<i32> {
         return crate::spec::file::show(sys, &plan).map(|()| 0);
     }
     crate::images::need_root("create")?;
-    let c = parent::create_container(a, &plan)?;
+    let journal = sys.journal()?;
+    // As run: named volumes made (or found) and held until the record claims them.
+    let volumes = volumes::ensure(sys, journal.as_ref(), &plan)?;
+    let c = match parent::create_container(a, &plan) {
+        Ok(c) => c,
+        Err(e) => {
+            volumes.undo(sys, journal.as_ref());
+            return Err(e);
+        }
+    };
+    drop(volumes);
     sys.narrator.note(&format!(
         "container {} made ({}), not started: glassbox start {} runs it",
         c.name(),

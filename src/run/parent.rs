@@ -2,7 +2,9 @@
 //! cgroups and network, lets the child go, forwards signals, waits, reports how the command
 //! ended and undoes what it made, on every path.
 
-use super::{child, config, console, detach, rootfs, step, userns, Plan, STOP_GRACE_SECS};
+use super::{
+    child, config, console, detach, rootfs, rootless, step, userns, Plan, STOP_GRACE_SECS,
+};
 use crate::cli::RunArgs;
 use crate::error::Result;
 use crate::journal::Journal;
@@ -67,6 +69,7 @@ pub(super) fn create_container(
         created: crate::store::now(),
         args,
         userns: plan.userns.clone(),
+        volumes: plan.volumes.clone(),
     };
     crate::store::containers::create(record, &crate::spec::file::to_json(&spec))
 }
@@ -95,6 +98,10 @@ pub(crate) fn supervise(
         }
     }
     undo(sys, journal, &mut made, rm);
+    if rm && container.is_some() {
+        // --rm takes the container's anonymous volumes with it, never named ones.
+        super::volumes::remove_anonymous(sys, journal, &plan.volumes);
+    }
     result
 }
 
@@ -111,6 +118,9 @@ pub(super) fn run_container(
     if let Some(m) = &plan.userns {
         userns::announce(sys, m);
     }
+    if let Some(ids) = &plan.rootless {
+        rootless::announce(sys, ids);
+    }
     if plan.has(Stage::Rootfs) {
         step::pause(sys, plan, Stage::Rootfs, None);
         // Recorded before it is filled: if preparing fails, --rm still removes the directory.
@@ -119,6 +129,7 @@ pub(super) fn run_container(
                 .journaled(removal),
         );
         rootfs::prepare(sys, plan, fs)?;
+        super::volumes::copy_up(sys, plan, rootfs::image_layers(fs, plan))?;
     } else if container.is_some() {
         made.fs = Some(
             crate::store::containers::ContainerFs::at(&crate::store::container_dir(&plan.id))
@@ -130,7 +141,9 @@ pub(super) fn run_container(
         step::pause(sys, plan, Stage::Cgroup, None);
         // Without limits too, as docker does: a cgroup of its own to hold, count and kill
         // its processes, and to be the root of its cgroup namespace.
-        let host = crate::host::cgroups::CgroupHost::current();
+        // Without root, the subtree delegated to the user stands in for the host's tree.
+        let delegated = plan.rootless.as_ref().and_then(|r| r.cgroups.clone());
+        let host = delegated.unwrap_or_else(crate::host::cgroups::CgroupHost::current);
         let limits = plan.limits.clone().unwrap_or_default();
         let cp = if plan.confine_devices {
             cgroups::plan_container(&host, &limits, &plan.cgroup_name())?
@@ -166,7 +179,24 @@ pub(super) fn run_container(
         let w = crate::stages::network::prepare(sys, name, None, &plan.publish)?;
         inside = Some(w.inside());
         if let Some(fs) = &made.fs {
-            rootfs::write_network_files(sys, fs, plan, w.addr)?;
+            // On a user-defined network, names are asked of its name server at the gateway.
+            let ns = (w.net.name != "bridge").then(|| w.net.gateway());
+            rootfs::write_network_files(sys, fs, plan, w.addr, ns)?;
+        }
+        let dir = crate::store::container_dir(&plan.id);
+        if !sys.dry_run() && dir.is_dir() {
+            // What `glassbox port` and `ps` show (the host ports it got), and the names the
+            // network's name server answers with its address.
+            crate::stages::network::ports::save(&dir, &w.publish)?;
+            let mut names = vec![plan.name.clone(), plan.id.chars().take(12).collect()];
+            names.extend(plan.aliases.iter().cloned());
+            let here = crate::stages::network::dns::Endpoint {
+                network: w.net.name.clone(),
+                address: w.addr,
+                names,
+                link: None,
+            };
+            crate::stages::network::dns::save_endpoints(&dir, &[here])?;
         }
         made.network = Some(w);
     }
@@ -176,9 +206,10 @@ pub(super) fn run_container(
         "clone the container's first process straight into new namespaces",
     );
     // -t: a socket for the container to send its terminal's master end back on.
-    let console = match (plan.tty, sys.dry_run()) {
-        (true, false) => Some(console::socket()?),
-        _ => None,
+    let console = if plan.tty {
+        console::socket(sys)?
+    } else {
+        None
     };
     let why = "the container's first process: PID 1 of its own pid namespace";
     // Born in its cgroup v2, if there is one: no move by pid, which costs milliseconds.
@@ -199,6 +230,13 @@ pub(super) fn run_container(
                     "the parent prepares what the child cannot do for itself",
                 );
                 userns::write_maps(sys, None, m)?;
+            }
+            if let (true, Some(ids)) = (sys.dry_run(), &plan.rootless) {
+                n.stage(
+                    "run",
+                    "the parent prepares what the child cannot do for itself",
+                );
+                rootless::write_maps(sys, None, ids)?;
             }
             let log = detached.as_ref().and_then(|d| d.outputs());
             let console = console
@@ -228,6 +266,9 @@ pub(super) fn run_container(
                 if let Some(m) = &plan.userns {
                     userns::write_maps(sys, Some(pid), m)?;
                 }
+                if let Some(ids) = &plan.rootless {
+                    rootless::write_maps(sys, Some(pid), ids)?;
+                }
                 if let (Some(cp), Some(_)) = (&cgroup_plan, &plan.userns) {
                     // In a user namespace the child cannot enter its cgroups v1 itself: to
                     // the host's cgroup files its root is an unprivileged uid. Moved by pid.
@@ -239,7 +280,7 @@ pub(super) fn run_container(
                     cgroups::attach_v2(sys, cp, pid)?;
                 }
                 if let Some(w) = made.network.as_mut() {
-                    w.connect(sys, pid, &plan.publish)?;
+                    w.connect(sys, pid)?;
                 }
                 Ok(())
             })();

@@ -1,7 +1,7 @@
 //! `run`'s plan: every flag checked and settled into one value before the first syscall
 //! (a bad flag changes nothing). The parent and the child carry it out.
 
-use super::{config, rootfs, userns};
+use super::{config, rootfs, rootless, userns};
 use crate::cli::RunArgs;
 use crate::error::{Error, Result};
 use crate::stages::cgroups::limits::Limits;
@@ -25,11 +25,19 @@ pub struct Plan {
     pub user: Option<(u32, u32)>,
     pub network: NetworkMode,
     pub publish: Vec<crate::stages::network::Publish>,
+    /// --add-host NAME:IP, for its /etc/hosts.
+    pub extra_hosts: Vec<(String, std::net::Ipv4Addr)>,
+    /// --dns, for its /etc/resolv.conf.
+    pub dns: Vec<std::net::Ipv4Addr>,
+    /// --network-alias: more names it answers to on a user-defined network.
+    pub aliases: Vec<String>,
     pub limits: Option<Limits>,
     /// The devices rule in the container's cgroup (every run but --privileged, as docker).
     pub confine_devices: bool,
     pub security: SecurityPlan,
     pub mounts: MountSpec,
+    /// Its volumes and bind mounts (run/volumes.rs); also in `mounts.volume`.
+    pub volumes: Vec<crate::store::volumes::Attached>,
     pub read_only: bool,
     /// An overlay over the image (false: a private copy of it, --no-overlay).
     pub overlay: bool,
@@ -42,6 +50,8 @@ pub struct Plan {
     pub remove_after: bool,
     /// `--userns private`: the ids of the container's user namespace (None: the host's).
     pub userns: Option<crate::store::idmap::Mapping>,
+    /// glassbox runs as an ordinary user: the ids of the container's user namespace.
+    pub rootless: Option<rootless::Ids>,
 }
 
 impl Plan {
@@ -68,11 +78,14 @@ impl Plan {
         // A network namespace of its own unless --network host, whichever stages are
         // skipped (unconfigured, lo down, when the network stage is): the network stage
         // must never wire up, or a skipped stage expose, the host's own namespace.
-        if self.network != NetworkMode::Host {
+        // --network container:NAME joins that one's instead (see child), when the network
+        // stage runs.
+        let joins = matches!(self.network, NetworkMode::Container(..)) && self.has(Stage::Network);
+        if self.network != NetworkMode::Host && !joins {
             f |= libc::CLONE_NEWNET;
         }
         // Made first by the kernel: every other new namespace then belongs to it.
-        if self.userns.is_some() {
+        if self.userns.is_some() || self.rootless.is_some() {
             f |= libc::CLONE_NEWUSER;
         }
         f
@@ -129,20 +142,27 @@ pub fn plan_existing(
                 .into(),
         ..m
     });
-    plan_with(a, sys, Some((r.id.clone(), image, recorded)))
+    plan_with(
+        a,
+        sys,
+        Some((r.id.clone(), image, recorded, r.volumes.clone())),
+    )
 }
 
+/// An existing container's id, image, user namespace ids and volumes, as recorded.
 type Existing = (
     String,
     crate::images::resolve::Image,
     Option<crate::store::idmap::Mapping>,
+    Vec<crate::store::volumes::Attached>,
 );
 
 pub(super) fn plan_with(a: &RunArgs, sys: &Sys, existing: Option<Existing>) -> Result<Plan> {
-    let stages = config::stages(&a.skip, &a.only)?;
-    let (id, image, recorded) = match existing {
-        Some((id, image, m)) => (id, Some(image), m),
-        None => (config::new_id(), None, None),
+    let mut stages = config::stages(&a.skip, &a.only)?;
+    let (id, image, recorded, recorded_volumes) = match existing {
+        // A record made before volumes were recorded: its flags are settled again.
+        Some((id, image, m, v)) => (id, Some(image), m, Some(v).filter(|v| !v.is_empty())),
+        None => (config::new_id(), None, None, None),
     };
     let name = match &a.name {
         Some(n) => {
@@ -159,7 +179,35 @@ pub(super) fn plan_with(a: &RunArgs, sys: &Sys, existing: Option<Existing>) -> R
         None => NetworkMode::None,
         Some(name) => NetworkMode::parse(name)?,
     };
+    let limits = Limits::parse(&a.limit_spec())?;
+    let limits = (!limits.controllers().is_empty()).then_some(limits);
+    // Without root: what needs it refused in one sentence, and a cgroup of its own only
+    // in a subtree delegated to the user.
+    let mut rootless = match crate::host::rootless() {
+        true => Some(rootless::load()?),
+        false => None,
+    };
+    if let Some(ids) = rootless.as_mut() {
+        let private = userns::parse_mode(a.userns.as_deref())?;
+        let host = crate::host::cgroups::CgroupHost::current();
+        ids.cgroups = (limits.as_ref()).and_then(|l| rootless::delegated(&host, &l.controllers()));
+        let refused = limits.is_some() && ids.cgroups.is_none();
+        rootless::refuse(&network, !a.publish.is_empty(), refused, private)?;
+        if ids.cgroups.is_none() {
+            stages.retain(|s| *s != Stage::Cgroup);
+        }
+    }
     let publish = crate::stages::network::parse_publish_all(&a.publish, &network)?;
+    if let (NetworkMode::Container(..), Some(_)) = (&network, &a.userns) {
+        return Err(Error::usage(
+            "--network container:NAME cannot be used with --userns private: a user namespace of its own has no right to join the other container's network namespace",
+            "leave out one of them",
+        ));
+    }
+    let (extra_hosts, dns) = config::hosts_and_dns(a)?;
+    for alias in &a.network_alias {
+        config::check_hostname(alias)?;
+    }
     let userns = match (userns::parse_mode(a.userns.as_deref())?, recorded) {
         (false, _) => None,
         (true, Some(m)) => Some(m),
@@ -178,20 +226,17 @@ pub(super) fn plan_with(a: &RunArgs, sys: &Sys, existing: Option<Existing>) -> R
             crate::store::data_dir(),
             "glassbox's data directory",
         )];
-        for v in &a.volume {
-            let host = crate::stages::mounts::parse_volume(v)?.host;
+        for host in super::volumes::bind_hosts(a)? {
             paths.push(userns::Reach::to(host, "the volume"));
         }
         userns::check_reachable(&paths, m)?;
     }
-    let tmpfs = a
+    let mut tmpfs = a
         .tmpfs
         .iter()
         .map(|t| parse_tmpfs(t))
         .collect::<Result<Vec<_>>>()?;
     let security = SecurityPlan::from_opts(&a.security.spec())?;
-    let limits = Limits::parse(&a.limit_spec())?;
-    let limits = (!limits.controllers().is_empty()).then_some(limits);
     if a.tty {
         use std::io::IsTerminal;
         if !std::io::stdin().is_terminal() {
@@ -215,6 +260,20 @@ pub(super) fn plan_with(a: &RunArgs, sys: &Sys, existing: Option<Existing>) -> R
             "no command to run: the image has none",
             "give the command after the image, for example: glassbox run busybox sh",
         ));
+    }
+    let mut publish = publish;
+    if a.publish_all {
+        let exposed = crate::stages::network::ports::exposed(&image.config.exposed_ports, &publish);
+        publish.extend(exposed);
+        if !matches!(network, NetworkMode::Bridge(_)) {
+            return Err(Error::usage(
+                format!(
+                    "-P needs a bridge network, and --network {} has none",
+                    network.name()
+                ),
+                "leave out -P, or use --network bridge",
+            ));
+        }
     }
     let env = config::environment(&image.config.env, &hostname, a)?;
     let workdir = a
@@ -249,17 +308,31 @@ pub(super) fn plan_with(a: &RunArgs, sys: &Sys, existing: Option<Existing>) -> R
         // sysfs belongs to a network namespace: the host's cannot be mounted from inside.
         filesystems.retain(|f| f != "sys");
     }
+    let mut user = user;
+    if let Some(ids) = &rootless {
+        rootless::refuse_user(user, ids)?;
+        if ids.ranges.is_none() {
+            // Root already, and setgroups(2) is denied: there is no one else to become.
+            user = None;
+        }
+    }
     let unmasked = a.security.spec().systempaths_unconfined();
-    let mounts = MountSpec {
+    let mut volumes = super::volumes::resolve(a, &id, &image.config, recorded_volumes.as_deref())?;
+    tmpfs.append(&mut volumes.tmpfs);
+    // A volume not made yet (volumes::ensure makes it) is checked when it is mounted.
+    let mut mounts = MountSpec {
         unmasked,
         root: Some(image.rootfs.clone()),
         filesystems,
-        volume: a.volume.clone(),
+        volume: volumes.specs(true),
         tmp_size: "64m".into(),
     };
     // In a dry run the image may not be exported yet: its mounts are checked when it is.
     if image.rootfs.is_dir() {
         crate::stages::mounts::plan(&mounts)?;
+    }
+    if !sys.dry_run() {
+        mounts.volume = volumes.specs(false);
     }
     Ok(Plan {
         id,
@@ -273,17 +346,24 @@ pub(super) fn plan_with(a: &RunArgs, sys: &Sys, existing: Option<Existing>) -> R
         user,
         network,
         publish,
+        extra_hosts,
+        dns,
+        aliases: a.network_alias.clone(),
         limits,
-        confine_devices: !a.security.privileged,
+        confine_devices: !a.security.privileged && rootless.is_none(),
         security,
         mounts,
+        volumes: volumes.attached,
         read_only: a.read_only,
-        overlay: !a.no_overlay && rootfs::overlay_supported(),
+        overlay: !a.no_overlay
+            && rootfs::overlay_supported()
+            && (rootless.is_none() || rootless::overlay_in_userns()),
         tmpfs,
         interactive: a.interactive,
         tty: a.tty,
         step: a.step,
         remove_after: a.rm,
         userns,
+        rootless,
     })
 }

@@ -51,9 +51,7 @@ pub fn prepare(sys: &Sys, plan: &Plan, fs: &mut ContainerFs) -> Result<()> {
     }
     if let Some(m) = &plan.userns {
         super::userns::own(sys, fs, m)?;
-        if !sys.dry_run() {
-            super::userns::check_reachable(&reached_from_inside(fs, plan)?, m)?;
-        }
+        sys.require(|| super::userns::check_reachable(&reached_from_inside(fs, plan)?, m))?;
     }
     if !plan.overlay {
         copy_image(sys, fs, plan)?;
@@ -82,11 +80,10 @@ fn write_init_files(sys: &Sys, fs: &ContainerFs, plan: &Plan) -> Result<()> {
         &format!("{}\n", plan.hostname),
         None,
     )?;
-    let hosts = format!(
-        "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n127.0.1.1\t{}\n",
-        plan.hostname
-    );
-    write_etc_file(sys, &root, "hosts", &hosts, None)?;
+    write_etc_file(sys, &root, "hosts", &hosts_file(plan, None), None)?;
+    if !plan.dns.is_empty() {
+        write_etc_file(sys, &root, "resolv.conf", &resolv_conf(&plan.dns), None)?;
+    }
     n.note("wrote /etc/hostname and /etc/hosts into its init layer (as Docker's \"-init\" layer: the image stays untouched, and `glassbox diff` shows only what the container itself changed)");
     Ok(())
 }
@@ -150,7 +147,7 @@ fn write_etc_file(
 
 /// The image's root filesystem and layers (topmost first) as this container stacks them:
 /// the image's own, or their copies for its user namespace.
-fn image_layers<'a>(fs: &'a ContainerFs, plan: &'a Plan) -> (&'a Path, &'a [PathBuf]) {
+pub(super) fn image_layers<'a>(fs: &'a ContainerFs, plan: &'a Plan) -> (&'a Path, &'a [PathBuf]) {
     match &fs.lower {
         Some((root, layers)) => (root, layers),
         None => (&plan.image.rootfs, &plan.image.layers),
@@ -264,7 +261,7 @@ pub fn overlay_options(fs: &ContainerFs, plan: &Plan) -> String {
     let lower = lowerdir(fs, plan);
     // In a user namespace overlayfs may not write its trusted.* xattrs: userxattr has it
     // keep its markers (opaque directories) in user.overlay.* instead.
-    let userxattr = if plan.userns.is_some() {
+    let userxattr = if plan.userns.is_some() || plan.rootless.is_some() {
         "userxattr,"
     } else {
         ""
@@ -287,7 +284,8 @@ pub fn remove(sys: &Sys, journal: Option<&Journal>, fs: ContainerFs) {
     if sys.dry_run() {
         return;
     }
-    match crate::store::containers::remove_container_dir(&fs.dir) {
+    let removed = crate::store::containers::remove_container_dir(&fs.dir);
+    match super::rootless::or_inside(sys, &fs.dir, removed) {
         Ok(()) => {
             sys.narrator.note(&format!(
                 "rm -rf {} (the container's writable layer)",
@@ -329,6 +327,7 @@ pub fn write_network_files(
     fs: &ContainerFs,
     plan: &Plan,
     addr: std::net::Ipv4Addr,
+    nameserver: Option<std::net::Ipv4Addr>,
 ) -> Result<()> {
     if sys.dry_run() || !plan.image.rootfs.join("etc").is_dir() {
         return Ok(());
@@ -343,23 +342,66 @@ pub fn write_network_files(
         &root,
         "the container's files: /etc/hosts and /etc/resolv.conf are written inside them, never through a symlink that leads out",
     )?;
-    let mut hosts = String::new();
-    if let Ok(mut f) = sys.open_file_in_root(
-        &root,
-        "etc/hosts",
-        "read the container's /etc/hosts, inside its root",
-    ) {
-        use std::io::Read;
-        let _ = f.read_to_string(&mut hosts);
-    }
-    hosts.push_str(&format!("{addr}\t{}\n", plan.hostname));
     let owner = plan.userns.as_ref().map(|m| m.root());
-    write_etc_file(sys, &root, "hosts", &hosts, owner)?;
-    if let Ok(resolv) = std::fs::read_to_string("/etc/resolv.conf") {
+    write_etc_file(sys, &root, "hosts", &hosts_file(plan, Some(addr)), owner)?;
+    // --dns first; on a user-defined network its name server at the gateway (which
+    // forwards the names it does not know to the host's); else the host's own.
+    let servers: Vec<std::net::Ipv4Addr> = match (plan.dns.is_empty(), nameserver) {
+        (false, _) => plan.dns.clone(),
+        (true, Some(gw)) => vec![gw],
+        (true, None) => vec![],
+    };
+    let resolv = if servers.is_empty() {
+        std::fs::read_to_string("/etc/resolv.conf").ok()
+    } else {
+        Some(resolv_conf(&servers))
+    };
+    if let Some(resolv) = resolv {
         write_etc_file(sys, &root, "resolv.conf", &resolv, owner)?;
     }
     sys.narrator.note(&format!(
-        "the container's /etc/hosts names it {addr}; its /etc/resolv.conf is a copy of the host's"
+        "the container's /etc/hosts names it {addr}; its /etc/resolv.conf {}",
+        match servers.as_slice() {
+            [] => "is a copy of the host's".to_string(),
+            s => format!(
+                "asks {}",
+                s.iter()
+                    .map(|a| a.to_string())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        }
     ));
     Ok(())
+}
+
+/// The container's /etc/hosts, as docker writes it: localhost, the --add-host lines, and its
+/// hostname at its own address on a bridge (127.0.1.1 without one), so `hostname -i` and
+/// gethostbyname(gethostname()) give the address others reach it at.
+fn hosts_file(plan: &Plan, own: Option<std::net::Ipv4Addr>) -> String {
+    let mut hosts =
+        String::from("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n");
+    for (name, ip) in &plan.extra_hosts {
+        hosts.push_str(&format!("{ip}\t{name}\n"));
+    }
+    let own = own.unwrap_or(std::net::Ipv4Addr::new(127, 0, 1, 1));
+    hosts.push_str(&format!("{own}\t{}\n", plan.hostname));
+    hosts
+}
+
+/// A resolv.conf that asks `servers`, keeping the host's search and options lines.
+fn resolv_conf(servers: &[std::net::Ipv4Addr]) -> String {
+    let host = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
+    let mut text: String = servers
+        .iter()
+        .map(|s| format!("nameserver {s}\n"))
+        .collect();
+    for l in host
+        .lines()
+        .filter(|l| l.starts_with("search") || l.starts_with("options"))
+    {
+        text.push_str(l);
+        text.push('\n');
+    }
+    text
 }

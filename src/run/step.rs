@@ -4,7 +4,6 @@
 use super::config::Stage;
 use super::Plan;
 use crate::sys::Sys;
-use std::io::BufRead;
 
 /// This process's pid as the host sees it (the first NSpid entry), even inside a new pid
 /// namespace, while /proc is still the host's.
@@ -24,7 +23,7 @@ pub fn host_pid() -> i32 {
 /// Before `stage`: explain it and wait for Enter (from the terminal, else from stdin).
 /// `container` is the host pid of the container's first process, once there is one.
 pub fn pause(sys: &Sys, plan: &Plan, stage: Stage, container: Option<i32>) {
-    if !plan.step || sys.dry_run() {
+    if !plan.step {
         return;
     }
     let summary = crate::narrate::catalog::lookup_kind(stage.catalog_name(), "stage")
@@ -46,15 +45,5 @@ pub fn pause(sys: &Sys, plan: &Plan, stage: Stage, container: Option<i32>) {
         )),
     }
     text.push_str("   Press Enter to go on.\n");
-    // Where the narration goes, not eprintln!: that would panic on a reader that has gone.
-    let _ = std::io::Write::write_all(&mut crate::narrate::narration_out(), text.as_bytes());
-    let mut line = String::new();
-    match std::fs::File::open("/dev/tty") {
-        Ok(tty) => {
-            let _ = std::io::BufReader::new(tty).read_line(&mut line);
-        }
-        Err(_) => {
-            let _ = std::io::stdin().lock().read_line(&mut line);
-        }
-    }
+    sys.pause_for_enter(&text);
 }

@@ -373,9 +373,6 @@ fn make_copy(sys: &Sys, src: &Path, dst: &Path, m: &Mapping) -> Result<()> {
 /// Give the container's own directories to its root: its init layer (and what is in it),
 /// its writable layer, overlay's work directory and the mount point.
 pub fn own(sys: &Sys, fs: &ContainerFs, m: &Mapping) -> Result<()> {
-    if sys.dry_run() {
-        return Ok(());
-    }
     let (uid, gid) = m.root();
     let mut init = vec![fs.init.clone()];
     let mut i = 0;

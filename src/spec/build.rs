@@ -204,20 +204,17 @@ fn mount_list(plan: &Plan) -> Vec<Mount> {
             let o = ["ro", "nosuid", "nodev", "noexec", "relatime"].map(String::from);
             list.push(mount("/sys/fs/cgroup", "cgroup", "cgroup", &o));
         }
-        for v in &plan.mounts.volume {
-            // Checked when the plan was settled.
-            let Ok(v) = mounts::parse_volume(v) else {
-                continue;
-            };
+        // Every volume and bind mount, those a dry run has not made yet too.
+        for v in &plan.volumes {
             let mut options = vec!["rbind".to_string()];
             if v.read_only {
                 // Recursive read-only (mount_setattr with AT_RECURSIVE), as glassbox does.
                 options.push("rro".into());
             }
             list.push(mount(
-                &v.ctr.to_string_lossy(),
+                &v.target.to_string_lossy(),
                 "bind",
-                &v.host.to_string_lossy(),
+                &v.source.to_string_lossy(),
                 &options,
             ));
         }

@@ -17,9 +17,10 @@
 use crate::error::Result;
 use crate::host::cgroups::{CgroupHost, Layout};
 use crate::stages::cgroups;
-use crate::sys::mount::{resolve_beneath, MountArgs, Refused};
+use crate::stages::ops::{self, Op, Place};
+use crate::sys::mount::Refused;
 use crate::sys::Sys;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 /// Where the container finds its cgroups, as on every Linux.
 pub const TARGET: &str = "sys/fs/cgroup";
@@ -118,9 +119,8 @@ pub fn mount(sys: &Sys, root: &Path, p: &Plan) -> Result<()> {
         return Ok(());
     }
     n.note("/sys/fs/cgroup: the container's own cgroups, read-only, as docker mounts them");
-    let target = match resolve_beneath(root, Path::new(TARGET)) {
-        Ok((t, _fd)) => t,
-        Err(_) if sys.dry_run() => root.join(TARGET),
+    let target = match sys.resolve_mounted(root, TARGET) {
+        Ok(t) => t,
         Err(Refused::Missing) => {
             n.note("this kernel's sysfs has no fs/cgroup directory: the cgroups are not mounted");
             return Ok(());
@@ -135,79 +135,74 @@ pub fn mount(sys: &Sys, root: &Path, p: &Plan) -> Result<()> {
             ))
         }
     };
+    ops::execute(sys, &mount_ops(p, &target))
+}
+
+/// The mounts of the container's cgroups on `target` (its /sys/fs/cgroup), in order.
+pub fn mount_ops(p: &Plan, target: &Path) -> Vec<Op> {
     let fixed = libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC;
     if p.unified {
-        return mount_one(sys, &target, "cgroup2", None, fixed);
+        return vec![mount_one(target, "cgroup2", None, fixed)];
     }
     let data = "mode=755";
     // A remount names no source or type: only the flags change.
-    let m = |remount: bool, flags, why: &str, by_hand: String| {
-        sys.mount(
-            &MountArgs {
-                source: (!remount).then_some("tmpfs"),
-                target: &target,
-                fstype: (!remount).then_some("tmpfs"),
-                flags,
-                data: Some(data),
-            },
-            why,
-            &by_hand,
-        )
+    let tmpfs = |remount: bool, flags, why: &str, by_hand: String| Op::Mount {
+        source: (!remount).then(|| "tmpfs".into()),
+        target: Place::Path(target.to_path_buf()),
+        fstype: (!remount).then(|| "tmpfs".into()),
+        flags,
+        data: Some(data.into()),
+        why: why.into(),
+        by_hand,
     };
-    m(
+    let mut ops = vec![tmpfs(
         false,
         fixed,
         "a small tmpfs on /sys/fs/cgroup to hold one directory per cgroup hierarchy, as on a cgroup v1 host",
         format!("mount -t tmpfs -o nosuid,nodev,noexec,{data} tmpfs {}", target.display()),
-    )?;
+    )];
     for h in &p.hierarchies {
         let dir = target.join(&h.dir);
-        sys.mkdir(
-            &dir,
-            0o755,
-            &format!("the mount point of the {} hierarchy", h.dir),
-        )?;
-        mount_one(sys, &dir, h.fstype, h.data.as_deref(), fixed)?;
+        ops.push(Op::MakeDir {
+            path: dir.clone(),
+            mode: 0o755,
+            why: format!("the mount point of the {} hierarchy", h.dir),
+        });
+        ops.push(mount_one(&dir, h.fstype, h.data.as_deref(), fixed));
         for l in &h.links {
-            sys.symlink(
-                &h.dir,
-                &target.join(l),
-                &format!(
+            ops.push(Op::Symlink {
+                to: h.dir.clone(),
+                dir: Place::Path(target.to_path_buf()),
+                name: l.clone(),
+                why: format!(
                     "{l} is co-mounted in {}: a link finds it by its own name",
                     h.dir
                 ),
-            )?;
+            });
         }
     }
-    m(
+    ops.push(tmpfs(
         true,
         fixed | libc::MS_REMOUNT | libc::MS_RDONLY,
         "and the tmpfs read-only too: nothing can be added beside the hierarchies",
         format!("mount -o remount,ro {}", target.display()),
-    )
+    ));
+    ops
 }
 
 /// One cgroup filesystem, read-only: inside the namespace its root is the container's cgroup.
-fn mount_one(
-    sys: &Sys,
-    at: &PathBuf,
-    fstype: &'static str,
-    data: Option<&str>,
-    fixed: libc::c_ulong,
-) -> Result<()> {
+fn mount_one(at: &Path, fstype: &'static str, data: Option<&str>, fixed: libc::c_ulong) -> Op {
     let what = data.unwrap_or("the v2 tree");
     let opts = data.map(|d| format!(",{d}")).unwrap_or_default();
-    sys.mount(
-        &MountArgs {
-            source: Some("cgroup"),
-            target: at,
-            fstype: Some(fstype),
-            flags: fixed | libc::MS_RDONLY,
-            data,
-        },
-        &format!("{what}, from the container's cgroup down, read-only: it may read its limits and usage, not change them"),
-        &format!("mount -t {fstype} -o ro,nosuid,nodev,noexec{opts} cgroup {}", at.display()),
-    )
+    Op::Mount {
+        source: Some("cgroup".into()),
+        target: Place::Path(at.to_path_buf()),
+        fstype: Some(fstype.into()),
+        flags: fixed | libc::MS_RDONLY,
+        data: data.map(String::from),
+        why: format!("{what}, from the container's cgroup down, read-only: it may read its limits and usage, not change them"),
+        by_hand: format!("mount -t {fstype} -o ro,nosuid,nodev,noexec{opts} cgroup {}", at.display()),
+    }
 }
 
 #[cfg(test)]
@@ -255,6 +250,29 @@ mod tests {
                     vec!["cpu".to_string(), "cpuacct".to_string()]
                 ),
                 ("unified", "cgroup2", None, vec![]),
+            ]
+        );
+    }
+
+    #[test]
+    fn a_hybrid_host_mounts_a_tmpfs_then_each_hierarchy_then_makes_it_read_only() {
+        let host = CgroupHost::detect(&parse(HYBRID), |_| Some(String::new()));
+        let p = plan(
+            &cgroups::plan(&host, &limits(false, true), "c").unwrap(),
+            &host,
+        );
+        let lines = ops::lines(&mount_ops(&p, Path::new("/r/sys/fs/cgroup")));
+        assert_eq!(
+            lines,
+            [
+                "mount(\"tmpfs\", \"/r/sys/fs/cgroup\", \"tmpfs\", MS_NOSUID|MS_NODEV|MS_NOEXEC, \"mode=755\")",
+                "mkdir(\"/r/sys/fs/cgroup/cpu,cpuacct\", 0755)",
+                "mount(\"cgroup\", \"/r/sys/fs/cgroup/cpu,cpuacct\", \"cgroup\", MS_RDONLY|MS_NOSUID|MS_NODEV|MS_NOEXEC, \"cpu,cpuacct\")",
+                "symlink(\"cpu,cpuacct\", \"/r/sys/fs/cgroup/cpu\")",
+                "symlink(\"cpu,cpuacct\", \"/r/sys/fs/cgroup/cpuacct\")",
+                "mkdir(\"/r/sys/fs/cgroup/unified\", 0755)",
+                "mount(\"cgroup\", \"/r/sys/fs/cgroup/unified\", \"cgroup2\", MS_RDONLY|MS_NOSUID|MS_NODEV|MS_NOEXEC, NULL)",
+                "mount(NULL, \"/r/sys/fs/cgroup\", NULL, MS_RDONLY|MS_NOSUID|MS_NODEV|MS_NOEXEC|MS_REMOUNT, \"mode=755\")",
             ]
         );
     }

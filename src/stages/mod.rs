@@ -6,6 +6,7 @@ pub mod enter;
 pub mod export;
 pub mod mounts;
 pub mod network;
+pub mod ops;
 pub mod root;
 pub mod security;
 pub mod unshare;

@@ -32,8 +32,9 @@
 //!   glassbox pivot-root ROOTFS -- /bin/sh
 //! ```
 
+use super::ops::{self, Op, Place};
 use crate::error::{Error, Result};
-use crate::sys::mount::{resolve_beneath, MountArgs, Refused};
+use crate::sys::mount::{refusal, resolve_beneath, MountArgs, Refused, Target};
 use crate::sys::Sys;
 use std::path::{Component, Path, PathBuf};
 
@@ -291,119 +292,6 @@ fn mount_point(fs: &str) -> &'static str {
     }
 }
 
-/// One sentence for a refused mount target.
-fn refusal(root: &Path, rel: &Path, r: Refused) -> Error {
-    let shown = root.join(rel.strip_prefix("/").unwrap_or(rel));
-    match r {
-        Refused::Symlink => Error::usage(
-            format!("the mount target {} is a symlink (or lies under one): a root filesystem could point it anywhere, even at the host, so glassbox refuses it", shown.display()),
-            "make it a real directory in the root filesystem (rm the link, mkdir the directory)",
-        ),
-        Refused::ClimbsOut => Error::usage(
-            format!("the mount target {} climbs out of the root {}", rel.display(), root.display()),
-            "give a path inside the root, without `..`",
-        ),
-        Refused::Missing => Error::usage(
-            format!("the mount target {} does not exist", shown.display()),
-            "create it in the root filesystem first",
-        ),
-        Refused::Other(e) => Error::sys(
-            format!("cannot look up the mount target {} inside the root", shown.display()),
-            e,
-            "check the root filesystem's permissions",
-        ),
-    }
-}
-
-/// The host path of `rel` inside the root, resolved safely; a missing last component is made
-/// as a directory (as Docker makes missing mount points) when `create` is true.
-fn target(sys: &Sys, root: &Path, rel: &str, create: bool) -> Result<Option<PathBuf>> {
-    Ok(target_fd(sys, root, rel, create)?.map(|t| t.path))
-}
-
-/// A mount target checked inside the root: its host path (to show) and, but in a dry run,
-/// the O_PATH descriptor the kernel resolved it to.
-pub struct Target {
-    pub path: PathBuf,
-    pub fd: Option<std::os::fd::OwnedFd>,
-}
-
-impl Target {
-    /// What mount(2) is given: /proc/self/fd/N, the directory the check found, whatever its
-    /// path has become since (a directory of a shared volume swapped for a symlink to the
-    /// host is runc's CVE-2021-30465); the host path only in a dry run.
-    pub fn at(&self) -> PathBuf {
-        match &self.fd {
-            Some(fd) => fd_path(fd),
-            None => self.path.clone(),
-        }
-    }
-}
-
-/// /proc/self/fd/N for an open descriptor.
-pub fn fd_path(fd: &std::os::fd::OwnedFd) -> PathBuf {
-    use std::os::fd::AsRawFd;
-    PathBuf::from(format!("/proc/self/fd/{}", fd.as_raw_fd()))
-}
-
-/// As [`target`], keeping the descriptor; a missing mount point is made through its
-/// parent's descriptor, then resolved again.
-pub fn target_fd(sys: &Sys, root: &Path, rel: &str, create: bool) -> Result<Option<Target>> {
-    let relp = Path::new(rel);
-    match resolve_beneath(root, relp) {
-        Ok((path, fd)) => Ok(Some(Target { path, fd: Some(fd) })),
-        Err(Refused::Missing) if create => {
-            let parent = relp.parent().unwrap_or(Path::new(""));
-            let (pp, pfd) = resolve_beneath(root, parent).map_err(|r| refusal(root, parent, r))?;
-            let name = relp.file_name().unwrap_or_default();
-            sys.mkdir(
-                &fd_path(&pfd).join(name),
-                0o755,
-                &format!(
-                    "make the missing mount point {} in the directory the check found",
-                    pp.join(name).display()
-                ),
-            )?;
-            if sys.dry_run() {
-                return Ok(Some(Target {
-                    path: pp.join(name),
-                    fd: None,
-                }));
-            }
-            match resolve_beneath(root, relp) {
-                Ok((path, fd)) => Ok(Some(Target { path, fd: Some(fd) })),
-                Err(r) => Err(refusal(root, relp, r)),
-            }
-        }
-        Err(Refused::Missing) => Ok(None),
-        Err(r) => Err(refusal(root, relp, r)),
-    }
-}
-
-#[allow(clippy::too_many_arguments)]
-fn mount(
-    sys: &Sys,
-    source: Option<&str>,
-    target: &Path,
-    fstype: Option<&str>,
-    flags: libc::c_ulong,
-    data: Option<&str>,
-    why: &str,
-    by_hand: &str,
-) -> Result<()> {
-    sys.mount(
-        &MountArgs {
-            source,
-            target,
-            fstype,
-            flags,
-            data,
-        },
-        why,
-        by_hand,
-    )
-}
-
 /// The flags a read-only remount must keep: in a user namespace the kernel locks nosuid,
 /// nodev, noexec and the atime flags of a mount, and refuses a remount that drops them.
 fn kept_flags(path: &Path) -> libc::c_ulong {
@@ -429,13 +317,14 @@ fn kept_flags(path: &Path) -> libc::c_ulong {
 /// Remount a bind mount read-only, keeping its locked flags.
 fn remount_ro(sys: &Sys, p: &Path, why: &str) -> Result<()> {
     let flags = libc::MS_BIND | libc::MS_REMOUNT | libc::MS_RDONLY | kept_flags(p);
-    mount(
-        sys,
-        None,
-        p,
-        None,
-        flags,
-        None,
+    sys.mount(
+        &MountArgs {
+            source: None,
+            target: p,
+            fstype: None,
+            flags,
+            data: None,
+        },
         why,
         &format!("mount -o remount,bind,ro {}", p.display()),
     )
@@ -453,219 +342,262 @@ pub fn main(a: &MountSpec, command: &[String], sys: &Sys) -> Result<i32> {
 
 /// Mount everything the plan holds (what `glassbox mount` and `run` both do).
 pub fn apply(sys: &Sys, p: &Plan) -> Result<()> {
-    let n = sys.narrator;
-    n.stage(
-        "mount",
-        "mount the filesystems a container needs, as a runtime does",
-    );
-    let root = &p.root;
-    for fs in &p.fs {
-        let title = FILESYSTEMS
-            .iter()
-            .find(|(f, _)| f == fs)
-            .map(|(_, t)| *t)
-            .unwrap_or("");
-        n.note(title);
-        match *fs {
-            "proc" => mount_proc(sys, root, p.mask_system_paths)?,
-            "sys" => mount_sys(sys, root, p.mask_system_paths)?,
-            "tmp" => {
-                let t = target(sys, root, "tmp", true)?.expect("created");
-                let data = format!("mode=1777,size={}", p.tmp_size);
-                mount(sys, Some("tmpfs"), &t, Some("tmpfs"), libc::MS_NOSUID | libc::MS_NODEV, Some(&data),
-                    "a private, size-limited /tmp in memory: nothing written there reaches the host's disk",
-                    &format!("mount -t tmpfs -o nosuid,nodev,{data} tmpfs {}", t.display()))?;
-            }
-            "dev" => mount_dev(sys, root, p.in_user_ns)?,
-            "devpts" => {
-                let t = target(sys, root, "dev/pts", true)?.expect("created");
-                let data = "newinstance,ptmxmode=0666,mode=0620";
-                mount(sys, Some("devpts"), &t, Some("devpts"), libc::MS_NOSUID | libc::MS_NOEXEC, Some(data),
-                    "a new devpts instance: the container's terminals are its own, and it cannot open the host's",
-                    &format!("mount -t devpts -o nosuid,noexec,{data} devpts {}", t.display()))?;
-            }
-            _ => {
-                let t = target(sys, root, "dev/shm", true)?.expect("created");
-                let data = "mode=1777,size=65536k";
-                mount(
-                    sys,
-                    Some("shm"),
-                    &t,
-                    Some("tmpfs"),
-                    libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC,
-                    Some(data),
-                    "a tmpfs of its own for POSIX shared memory (shm_open), not the host's",
-                    &format!(
-                        "mount -t tmpfs -o nosuid,nodev,noexec,{data} shm {}",
-                        t.display()
-                    ),
-                )?;
-            }
-        }
-    }
-    for v in &p.volumes {
-        mount_volume(sys, root, v)?;
-    }
-    Ok(())
+    ops::execute(sys, &p.ops())
 }
 
-fn mount_proc(sys: &Sys, root: &Path, masks: bool) -> Result<()> {
-    if super::root::ns_inode("/proc/self/ns/pid") == Some(INIT_PID_NS) {
-        sys.narrator.warn("this process is in the host's pid namespace: the new /proc shows every host process (run inside glassbox unshare --pid --fork)");
+/// A mount of `source` (of type `fstype`) on `rel` inside `root`, made when missing.
+#[allow(clippy::too_many_arguments)]
+fn mount_op(
+    root: &Path,
+    rel: &str,
+    source: &str,
+    fstype: &str,
+    flags: libc::c_ulong,
+    data: Option<String>,
+    why: &str,
+    by_hand: &str,
+) -> Op {
+    Op::Mount {
+        source: Some(source.into()),
+        target: Place::Beneath {
+            root: root.to_path_buf(),
+            rel: rel.into(),
+            create: true,
+        },
+        fstype: Some(fstype.into()),
+        flags,
+        data,
+        why: why.into(),
+        by_hand: by_hand.into(),
     }
-    let t = target(sys, root, "proc", true)?.expect("created");
-    mount(
-        sys,
-        Some("proc"),
-        &t,
-        Some("proc"),
+}
+
+impl Plan {
+    /// Every filesystem, masked, on `root`, outside any user namespace: what `explain`
+    /// shows.
+    pub fn example(root: &Path) -> Plan {
+        Plan {
+            root: root.to_path_buf(),
+            fs: FILESYSTEMS.iter().map(|(n, _)| *n).collect(),
+            volumes: Vec::new(),
+            tmp_size: "64m".into(),
+            in_user_ns: false,
+            mask_system_paths: true,
+        }
+    }
+
+    /// The operations that carry the plan out, in order.
+    pub fn ops(&self) -> Vec<Op> {
+        let mut ops = vec![Op::Stage {
+            name: "mount",
+            title: "mount the filesystems a container needs, as a runtime does",
+        }];
+        let root = &self.root;
+        for fs in &self.fs {
+            let title = FILESYSTEMS
+                .iter()
+                .find(|(f, _)| f == fs)
+                .map(|(_, t)| *t)
+                .unwrap_or("");
+            ops.push(Op::Note(title.into()));
+            match *fs {
+                "proc" => proc_ops(&mut ops, root, self.mask_system_paths),
+                "sys" => sys_ops(&mut ops, root, self.mask_system_paths),
+                "tmp" => {
+                    let data = format!("mode=1777,size={}", self.tmp_size);
+                    ops.push(mount_op(root, "tmp", "tmpfs", "tmpfs", libc::MS_NOSUID | libc::MS_NODEV, Some(data.clone()),
+                        "a private, size-limited /tmp in memory: nothing written there reaches the host's disk",
+                        &format!("mount -t tmpfs -o nosuid,nodev,{data} tmpfs {{target}}")));
+                }
+                "dev" => dev_ops(&mut ops, root, self.in_user_ns),
+                "devpts" => {
+                    let data = "newinstance,ptmxmode=0666,mode=0620";
+                    ops.push(mount_op(root, "dev/pts", "devpts", "devpts", libc::MS_NOSUID | libc::MS_NOEXEC, Some(data.into()),
+                        "a new devpts instance: the container's terminals are its own, and it cannot open the host's",
+                        &format!("mount -t devpts -o nosuid,noexec,{data} devpts {{target}}")));
+                }
+                _ => {
+                    let data = "mode=1777,size=65536k";
+                    ops.push(mount_op(
+                        root,
+                        "dev/shm",
+                        "shm",
+                        "tmpfs",
+                        libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC,
+                        Some(data.into()),
+                        "a tmpfs of its own for POSIX shared memory (shm_open), not the host's",
+                        &format!("mount -t tmpfs -o nosuid,nodev,noexec,{data} shm {{target}}"),
+                    ));
+                }
+            }
+        }
+        for v in &self.volumes {
+            ops.push(Op::Volume {
+                root: root.clone(),
+                volume: v.clone(),
+            });
+        }
+        ops
+    }
+}
+
+fn proc_ops(ops: &mut Vec<Op>, root: &Path, masks: bool) {
+    if super::root::ns_inode("/proc/self/ns/pid") == Some(INIT_PID_NS) {
+        ops.push(Op::Warn("this process is in the host's pid namespace: the new /proc shows every host process (run inside glassbox unshare --pid --fork)".into()));
+    }
+    ops.push(mount_op(
+        root,
+        "proc",
+        "proc",
+        "proc",
         libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC,
         None,
         "a proc of this pid namespace: ps and /proc show only its processes",
-        &format!("mount -t proc -o nosuid,nodev,noexec proc {}", t.display()),
-    )?;
+        "mount -t proc -o nosuid,nodev,noexec proc {target}",
+    ));
     if !masks {
-        sys.narrator.warn(
-            "--unmasked: /proc's masked and read-only paths are left open, as the host has them",
-        );
-        return Ok(());
+        ops.push(Op::Warn(
+            "--unmasked: /proc's masked and read-only paths are left open, as the host has them"
+                .into(),
+        ));
+        return;
     }
-    mask_and_protect(sys, root, "/proc/")
+    mask_and_protect(ops, root, "/proc/")
 }
 
-fn mount_sys(sys: &Sys, root: &Path, masks: bool) -> Result<()> {
+fn sys_ops(ops: &mut Vec<Op>, root: &Path, masks: bool) {
     if super::root::ns_inode("/proc/self/ns/net") == Some(INIT_NET_NS) {
-        sys.narrator.warn("this process is in the host's network namespace: /sys/class/net shows the host's interfaces (run inside glassbox unshare --net)");
+        ops.push(Op::Warn("this process is in the host's network namespace: /sys/class/net shows the host's interfaces (run inside glassbox unshare --net)".into()));
     }
-    let t = target(sys, root, "sys", true)?.expect("created");
-    mount(sys, Some("sysfs"), &t, Some("sysfs"), libc::MS_RDONLY | libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC, None,
+    ops.push(mount_op(root, "sys", "sysfs", "sysfs", libc::MS_RDONLY | libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC, None,
         "sysfs read-only: the container may look at the kernel's devices and settings, not change them",
-        &format!("mount -t sysfs -o ro,nosuid,nodev,noexec sysfs {}", t.display()))?;
-    if !masks {
-        return Ok(());
+        "mount -t sysfs -o ro,nosuid,nodev,noexec sysfs {target}"));
+    if masks {
+        mask_and_protect(ops, root, "/sys/")
     }
-    mask_and_protect(sys, root, "/sys/")
 }
 
 /// Docker's masked and read-only paths under `prefix` (/proc/ or /sys/).
-fn mask_and_protect(sys: &Sys, root: &Path, prefix: &str) -> Result<()> {
+fn mask_and_protect(ops: &mut Vec<Op>, root: &Path, prefix: &str) {
     for m in MASKED.iter().filter(|m| m.starts_with(prefix)) {
-        let Some(t) = target(sys, root, m, false)? else {
-            sys.narrator.detail(&format!(
-                "{m} does not exist on this kernel: nothing to mask"
-            ));
-            continue;
-        };
-        let is_dir = std::fs::symlink_metadata(&t)
-            .map(|m| m.is_dir())
-            .unwrap_or(false);
-        if is_dir {
-            mount(
-                sys,
-                Some("tmpfs"),
-                &t,
-                Some("tmpfs"),
-                libc::MS_RDONLY,
-                None,
-                &format!("mask {m}: an empty read-only tmpfs hides what the kernel shows there"),
-                &format!("mount -t tmpfs -o ro tmpfs {}", t.display()),
-            )?;
-        } else {
-            mount(sys, Some("/dev/null"), &t, None, libc::MS_BIND, None,
-                &format!("mask {m}: /dev/null bound over it, so it reads empty and what is written there goes nowhere"),
-                &format!("mount --bind /dev/null {}", t.display()))?;
-        }
+        ops.push(Op::Mask {
+            root: root.to_path_buf(),
+            path: m,
+        });
     }
     for r in READONLY.iter().filter(|r| r.starts_with(prefix)) {
-        let Some(t) = target(sys, root, r, false)? else {
-            continue;
-        };
-        let ts = t.to_string_lossy().to_string();
-        mount(
-            sys,
-            Some(&ts),
-            &t,
-            None,
-            libc::MS_BIND | libc::MS_REC,
-            None,
-            &format!("{r}: bind it onto itself, so it can get mount flags of its own"),
-            &format!("mount --rbind {ts} {ts}"),
-        )?;
-        remount_ro(
-            sys,
-            &t,
-            &format!(
-                "{r} read-only: the container may read these kernel settings, not change them"
-            ),
-        )?;
+        ops.push(Op::ReadOnly {
+            root: root.to_path_buf(),
+            path: r,
+        });
     }
-    Ok(())
 }
 
-fn mount_dev(sys: &Sys, root: &Path, in_user_ns: bool) -> Result<()> {
-    let t = target(sys, root, "dev", true)?.expect("created");
-    mount(sys, Some("tmpfs"), &t, Some("tmpfs"), libc::MS_NOSUID | libc::MS_STRICTATIME, Some("mode=755,size=65536k"),
-        "an empty /dev of its own: only the devices put there next are reachable, not the host's disks",
-        &format!("mount -t tmpfs -o nosuid,strictatime,mode=755,size=65536k tmpfs {}", t.display()))?;
-    // mknod's mode is cut by the umask; the devices must be 0666 as on every Linux.
-    let old_umask = sys.umask(
-        0,
-        "mknod's mode is cut by the umask: none while /dev is filled, so the devices are 0666",
+/// [`Op::Mask`]: looked up only now, inside the filesystem just mounted.
+pub(super) fn mask(sys: &Sys, root: &Path, m: &str) -> Result<()> {
+    let Some(t) = target(sys, root, m, false)? else {
+        sys.narrator.detail(&format!(
+            "{m} does not exist on this kernel: nothing to mask"
+        ));
+        return Ok(());
+    };
+    let is_dir =
+        crate::sys::quiet::lstat(&t).is_some_and(|st| st.st_mode & libc::S_IFMT == libc::S_IFDIR);
+    let (source, fstype, flags, why, by_hand) = if is_dir {
+        (
+            "tmpfs",
+            Some("tmpfs"),
+            libc::MS_RDONLY,
+            format!("mask {m}: an empty read-only tmpfs hides what the kernel shows there"),
+            format!("mount -t tmpfs -o ro tmpfs {}", t.display()),
+        )
+    } else {
+        (
+            "/dev/null",
+            None,
+            libc::MS_BIND,
+            format!("mask {m}: /dev/null bound over it, so it reads empty and what is written there goes nowhere"),
+            format!("mount --bind /dev/null {}", t.display()),
+        )
+    };
+    sys.mount(
+        &MountArgs {
+            source: Some(source),
+            target: &t,
+            fstype,
+            flags,
+            data: None,
+        },
+        &why,
+        &by_hand,
+    )
+}
+
+/// [`Op::ReadOnly`]: bound onto itself, so it can get mount flags of its own, then
+/// remounted read-only; nothing when this kernel does not have it.
+pub(super) fn read_only(sys: &Sys, root: &Path, r: &str) -> Result<()> {
+    let Some(t) = target(sys, root, r, false)? else {
+        return Ok(());
+    };
+    let ts = t.to_string_lossy().to_string();
+    sys.mount(
+        &MountArgs {
+            source: Some(&ts),
+            target: &t,
+            fstype: None,
+            flags: libc::MS_BIND | libc::MS_REC,
+            data: None,
+        },
+        &format!("{r}: bind it onto itself, so it can get mount flags of its own"),
+        &format!("mount --rbind {ts} {ts}"),
     )?;
-    let result = make_devices(sys, &t, in_user_ns);
-    sys.umask(old_umask, "the umask as it was")?;
-    result?;
-    for (name, to) in DEV_LINKS {
-        sys.symlink(
-            to,
-            &t.join(name),
-            &format!("/dev/{name}, as every Linux has it"),
-        )?;
-    }
-    Ok(())
+    remount_ro(
+        sys,
+        &t,
+        &format!("{r} read-only: the container may read these kernel settings, not change them"),
+    )
 }
 
-fn make_devices(sys: &Sys, dev: &Path, in_user_ns: bool) -> Result<()> {
+fn dev_ops(ops: &mut Vec<Op>, root: &Path, in_user_ns: bool) {
+    ops.push(mount_op(root, "dev", "tmpfs", "tmpfs", libc::MS_NOSUID | libc::MS_STRICTATIME, Some("mode=755,size=65536k".into()),
+        "an empty /dev of its own: only the devices put there next are reachable, not the host's disks",
+        "mount -t tmpfs -o nosuid,strictatime,mode=755,size=65536k tmpfs {target}"));
+    // mknod's mode is cut by the umask; the devices must be 0666 as on every Linux.
+    ops.push(Op::Umask {
+        mask: 0,
+        why: "mknod's mode is cut by the umask: none while /dev is filled, so the devices are 0666"
+            .into(),
+    });
     if in_user_ns {
-        sys.narrator.note("in a user namespace mknod is not allowed: each device is an empty file with the host's device bound over it (as runc does)");
+        ops.push(Op::Note("in a user namespace mknod is not allowed: each device is an empty file with the host's device bound over it (as runc does)".into()));
     }
+    let dev = Place::Beneath {
+        root: root.to_path_buf(),
+        rel: "dev".into(),
+        create: true,
+    };
     for (name, major, minor) in DEVICES {
-        let p = dev.join(name);
-        if in_user_ns {
-            if !sys.dry_run() {
-                std::fs::File::create(&p).map_err(|e| {
-                    Error::io(
-                        format!("cannot create {} to bind a device onto", p.display()),
-                        &e,
-                        "check that the tmpfs on /dev was mounted",
-                    )
-                })?;
-            }
-            let host = format!("/dev/{name}");
-            mount(
-                sys,
-                Some(&host),
-                &p,
-                None,
-                libc::MS_BIND,
-                None,
-                &format!("the host's /dev/{name}, bound in"),
-                &format!("touch {0}; mount --bind {host} {0}", p.display()),
-            )?;
-        } else {
-            sys.mknod_char(
-                &p,
-                0o666,
-                *major,
-                *minor,
-                &format!("/dev/{name}: character device {major}:{minor}"),
-            )?;
-        }
+        ops.push(Op::Device {
+            dir: dev.clone(),
+            name,
+            major: *major,
+            minor: *minor,
+            bind_from_host: in_user_ns,
+        });
     }
-    Ok(())
+    ops.push(Op::RestoreUmask);
+    for (name, to) in DEV_LINKS {
+        ops.push(Op::Symlink {
+            to: to.to_string(),
+            dir: dev.clone(),
+            name: name.to_string(),
+            why: format!("/dev/{name}, as every Linux has it"),
+        });
+    }
 }
 
-fn mount_volume(sys: &Sys, root: &Path, v: &Volume) -> Result<()> {
+/// [`Op::Volume`].
+pub(super) fn mount_volume(sys: &Sys, root: &Path, v: &Volume) -> Result<()> {
     let rel = v
         .ctr
         .strip_prefix("/")
@@ -688,13 +620,14 @@ fn mount_volume(sys: &Sys, root: &Path, v: &Volume) -> Result<()> {
     };
     let t = &target.path;
     let hs = v.host.to_string_lossy().to_string();
-    mount(
-        sys,
-        Some(&hs),
-        &target.at(),
-        None,
-        libc::MS_BIND | libc::MS_REC,
-        None,
+    sys.mount(
+        &MountArgs {
+            source: Some(&hs),
+            target: &target.at(),
+            fstype: None,
+            flags: libc::MS_BIND | libc::MS_REC,
+            data: None,
+        },
         &format!("a bind mount: the same files seen at a second place, inside the root (at {}, through the descriptor its check opened, so a symlink swapped in since cannot redirect it)", t.display()),
         &format!("mount --rbind {hs} {}", t.display()),
     )?;
@@ -703,8 +636,8 @@ fn mount_volume(sys: &Sys, root: &Path, v: &Volume) -> Result<()> {
         let again = target_fd(sys, root, &rel, false)?;
         let on_top = match again.as_ref() {
             Some(found) => found.at(),
-            // A dry run mounted nothing: the path is all there is to show.
-            None if sys.dry_run() => t.clone(),
+            // Only planned (nothing was made): the path is all there is to show.
+            None if target.fd.is_none() => t.clone(),
             None => return Err(refusal(root, Path::new(&rel), Refused::Missing)),
         };
         // A remount with MS_RDONLY would change only the top mount: the mounts under it
@@ -717,6 +650,15 @@ fn mount_volume(sys: &Sys, root: &Path, v: &Volume) -> Result<()> {
     Ok(())
 }
 
+/// The host path of `rel` inside the root, resolved safely ([`Sys::mount_target`]).
+fn target(sys: &Sys, root: &Path, rel: &str, create: bool) -> Result<Option<PathBuf>> {
+    Ok(target_fd(sys, root, rel, create)?.map(|t| t.path))
+}
+
+/// As [`target`], keeping the descriptor.
+fn target_fd(sys: &Sys, root: &Path, rel: &str, create: bool) -> Result<Option<Target>> {
+    sys.mount_target(root, rel, create)
+}
 #[cfg(test)]
 mod tests {
     use super::*;

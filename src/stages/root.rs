@@ -22,8 +22,8 @@
 //!   glassbox pivot-root ROOTFS -- /bin/sh
 //! ```
 
+use super::ops::{self, Op, Place};
 use crate::error::{Error, Result};
-use crate::sys::mount::MountArgs;
 use crate::sys::Sys;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
@@ -164,18 +164,27 @@ pub fn chroot_main(dir: &Path, command: &[String], sys: &Sys) -> Result<i32> {
     sys.require(|| require_cap("chroot", CAP_SYS_CHROOT, "CAP_SYS_CHROOT (root)"))?;
     let dir = check_dir(dir)?;
     check_command_inside(&dir, command)?;
-    let n = sys.narrator;
-    n.stage(
-        "chroot",
-        "change where path lookups start (escapable: see `glassbox explain chroot`)",
-    );
-    sys.chroot(&dir, "path lookups of this process now start at DIR")?;
-    sys.chdir(
-        Path::new("/"),
-        "move the working directory inside the new root (chroot does not move it)",
-    )?;
-    n.note("the host's root is still mounted and reachable from here by a root process: chroot is not a security boundary");
+    ops::execute(sys, &chroot_ops(&dir))?;
     super::exec_tail(sys, command)
+}
+
+/// What chroot(8) does: path lookups start at `dir`, and the working directory moves in.
+pub fn chroot_ops(dir: &Path) -> Vec<Op> {
+    vec![
+        Op::Stage {
+            name: "chroot",
+            title: "change where path lookups start (escapable: see `glassbox explain chroot`)",
+        },
+        Op::Chroot {
+            dir: dir.to_path_buf(),
+            why: "path lookups of this process now start at DIR".into(),
+        },
+        Op::Chdir {
+            dir: "/".into(),
+            why: "move the working directory inside the new root (chroot does not move it)".into(),
+        },
+        Op::Note("the host's root is still mounted and reachable from here by a root process: chroot is not a security boundary".into()),
+    ]
 }
 
 pub fn pivot_root_main(dir: &Path, command: &[String], sys: &Sys) -> Result<i32> {
@@ -190,40 +199,45 @@ pub fn pivot_root_main(dir: &Path, command: &[String], sys: &Sys) -> Result<i32>
 /// Make `dir` the root of this mount namespace and detach the old root (what
 /// `glassbox pivot-root` and `run` both do).
 pub fn pivot_into(sys: &Sys, dir: &Path) -> Result<()> {
-    let dir = dir.to_path_buf();
-    let n = sys.narrator;
-    n.stage(
-        "pivot-root",
-        "make DIR the root of this mount namespace and detach the old one",
-    );
-    sys.mount(
-        &MountArgs {
-            source: Some(&dir.to_string_lossy()),
-            target: &dir,
+    ops::execute(sys, &pivot_ops(dir))
+}
+
+/// The operations of [`pivot_into`], in order.
+pub fn pivot_ops(dir: &Path) -> Vec<Op> {
+    vec![
+        Op::Stage {
+            name: "pivot-root",
+            title: "make DIR the root of this mount namespace and detach the old one",
+        },
+        Op::Mount {
+            source: Some(dir.to_string_lossy().into()),
+            target: Place::Path(dir.to_path_buf()),
             fstype: None,
             flags: libc::MS_BIND | libc::MS_REC,
             data: None,
+            why: "pivot_root needs the new root to be a mount point: bind DIR onto itself (MS_REC keeps the mounts under it)".into(),
+            by_hand: format!("mount --rbind {0} {0}", dir.display()),
         },
-        "pivot_root needs the new root to be a mount point: bind DIR onto itself (MS_REC keeps the mounts under it)",
-        &format!("mount --rbind {0} {0}", dir.display()),
-    )?;
-    sys.chdir(
-        &dir,
-        "work from inside the new root, so pivot_root can be given \".\"",
-    )?;
-    sys.pivot_root(
-        Path::new("."),
-        Path::new("."),
-        "the new root becomes /, and the old root is stacked on top of it at / for now",
-    )?;
-    sys.umount2(
-        Path::new("."),
-        libc::MNT_DETACH,
-        "detach the old root (the top of the stack): no path leads to the host's files any more",
-    )?;
-    sys.chdir(Path::new("/"), "start at the new root")?;
-    n.note("the old root is gone from this mount namespace: unlike chroot, there is nothing to climb back to");
-    Ok(())
+        Op::Chdir {
+            dir: dir.to_path_buf(),
+            why: "work from inside the new root, so pivot_root can be given \".\"".into(),
+        },
+        Op::PivotRoot {
+            new_root: ".".into(),
+            put_old: ".".into(),
+            why: "the new root becomes /, and the old root is stacked on top of it at / for now".into(),
+        },
+        Op::Umount {
+            target: ".".into(),
+            flags: libc::MNT_DETACH,
+            why: "detach the old root (the top of the stack): no path leads to the host's files any more".into(),
+        },
+        Op::Chdir {
+            dir: "/".into(),
+            why: "start at the new root".into(),
+        },
+        Op::Note("the old root is gone from this mount namespace: unlike chroot, there is nothing to climb back to".into()),
+    ]
 }
 
 #[cfg(test)]

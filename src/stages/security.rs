@@ -6,6 +6,7 @@
 //! inheritable), clear the ambient set, set no_new_privs, install a seccomp filter, and mark every
 //! descriptor above stdio close-on-exec — each its own narrated call.
 
+use super::ops::{self, Op};
 use crate::error::{Error, Result};
 use crate::sys::security::{cap_name, cap_number};
 use crate::sys::Sys;
@@ -326,86 +327,109 @@ pub fn main(opts: &SecuritySpec, command: &[String], sys: &Sys) -> Result<i32> {
 }
 
 /// Apply the plan to this process, right before it execs the command, and become `user`
-/// (uid, gid) on the way. runc's order: the bounding set first (dropping from it needs
+/// (uid, gid) on the way.
+pub fn apply(sys: &Sys, plan: &SecurityPlan, user: Option<(u32, u32)>) -> Result<()> {
+    ops::execute(sys, &ops(plan, user, held_caps(), last_cap())?)
+}
+
+/// The operations of the security stage for a process holding `held` on a kernel whose
+/// last capability is `last`. runc's order: the bounding set first (dropping from it needs
 /// CAP_SETPCAP); then the ids, with the capabilities kept across the change, so a plan
 /// without CAP_SETUID or CAP_SETGID can still change them; then the kept sets, the
 /// ambient set, no_new_privs and the filter.
-pub fn apply(sys: &Sys, plan: &SecurityPlan, user: Option<(u32, u32)>) -> Result<()> {
-    let n = sys.narrator;
-    n.stage("security", "cut privileges down to what a container needs");
-    let held = held_caps();
+pub fn ops(plan: &SecurityPlan, user: Option<(u32, u32)>, held: u64, last: u32) -> Result<Vec<Op>> {
+    let mut ops = vec![Op::Stage {
+        name: "security",
+        title: "cut privileges down to what a container needs",
+    }];
     if plan.caps & !held != 0 {
         let missing: Vec<String> = (0..64)
             .filter(|n| plan.caps & !held & (1u64 << n) != 0)
             .map(cap_name)
             .collect();
-        n.warn(&format!(
+        ops.push(Op::Warn(format!(
             "glassbox itself does not hold {}, so the container cannot have it either",
             missing.join(", ")
-        ));
+        )));
     }
     let caps = plan.caps & held;
-    let last = last_cap().min(63);
-    for cap in 0..=last {
+    for cap in 0..=last.min(63) {
         if caps & (1u64 << cap) == 0 {
-            sys.capbset_drop(cap, &format!("{} is not in the kept set: drop it from the bounding set so no execve can get it back", cap_name(cap)))?;
+            ops.push(Op::CapbsetDrop { cap, why: format!("{} is not in the kept set: drop it from the bounding set so no execve can get it back", cap_name(cap)) });
         }
     }
     if plan.seccomp && !plan.no_new_privs {
-        n.note("without no_new_privs, installing a filter needs CAP_SYS_ADMIN: install it now, while glassbox still holds it (as runc does)");
-        install_filters(sys, caps)?;
+        ops.push(Op::Note("without no_new_privs, installing a filter needs CAP_SYS_ADMIN: install it now, while glassbox still holds it (as runc does)".into()));
+        filter_ops(&mut ops, caps)?;
     }
     if let Some((uid, gid)) = user {
-        n.note(&format!("become uid {uid}, gid {gid} before the capabilities are cut, so dropping SETUID or SETGID cannot stop the change (runc's order)"));
-        sys.set_keepcaps(
-            true,
-            "keep the permitted capabilities across the change of uid: the cut below decides what stays",
-        )?;
-        become_user(sys, uid, gid)?;
-        sys.set_keepcaps(false, "the ids are changed: back to the kernel's rule")?;
+        ops.push(Op::Note(format!("become uid {uid}, gid {gid} before the capabilities are cut, so dropping SETUID or SETGID cannot stop the change (runc's order)")));
+        ops.push(Op::KeepCaps {
+            on: true,
+            why: "keep the permitted capabilities across the change of uid: the cut below decides what stays".into(),
+        });
+        ops.extend(user_ops(uid, gid));
+        ops.push(Op::KeepCaps {
+            on: false,
+            why: "the ids are changed: back to the kernel's rule".into(),
+        });
     }
-    sys.capset(
+    ops.push(Op::Capset {
         caps,
-        caps,
-        0,
-        "keep only the chosen capabilities; inheritable empty, so nothing passes on by inheritance",
-    )?;
-    sys.clear_ambient_caps("no capability survives execve through the ambient set")?;
+        why: "keep only the chosen capabilities; inheritable empty, so nothing passes on by inheritance".into(),
+    });
+    ops.push(Op::ClearAmbientCaps {
+        why: "no capability survives execve through the ambient set".into(),
+    });
     if plan.no_new_privs {
-        sys.set_no_new_privs(
-            "no setuid binary or file capability inside can raise privileges again",
-        )?;
+        ops.push(Op::NoNewPrivs {
+            why: "no setuid binary or file capability inside can raise privileges again".into(),
+        });
         if plan.seccomp {
-            install_filters(sys, caps)?;
+            filter_ops(&mut ops, caps)?;
         }
     }
     if !plan.seccomp {
-        n.warn("no seccomp filter: every syscall the capabilities allow is open to the container");
+        ops.push(Op::Warn(
+            "no seccomp filter: every syscall the capabilities allow is open to the container"
+                .into(),
+        ));
     }
-    sys.cloexec_from(
-        3,
-        "no descriptor but stdin, stdout and stderr crosses into the container",
-    )?;
-    Ok(())
+    ops.push(Op::CloexecFrom {
+        first: 3,
+        why: "no descriptor but stdin, stdout and stderr crosses into the container".into(),
+    });
+    Ok(ops)
 }
 
 /// Become the container's user: groups, then gid, then uid (once the uid is not 0, the
 /// capabilities to change the others are gone).
 pub fn become_user(sys: &Sys, uid: u32, gid: u32) -> Result<()> {
-    sys.setgroups(&[], "no supplementary groups from the host")?;
-    sys.setresgid(gid, "the group the container runs as")?;
-    sys.setresuid(
-        uid,
-        "the user the container runs as: at execve a non-zero uid keeps no capability",
-    )
+    ops::execute(sys, &user_ops(uid, gid))
+}
+
+pub fn user_ops(uid: u32, gid: u32) -> [Op; 3] {
+    [
+        Op::SetGroups {
+            why: "no supplementary groups from the host".into(),
+        },
+        Op::SetResGid {
+            gid,
+            why: "the group the container runs as".into(),
+        },
+        Op::SetResUid {
+            uid,
+            why: "the user the container runs as: at execve a non-zero uid keeps no capability"
+                .into(),
+        },
+    ]
 }
 
 /// The default filter, and the clone3 one unless CAP_SYS_ADMIN is kept.
-fn install_filters(sys: &Sys, caps: u64) -> Result<()> {
-    let n = sys.narrator;
+fn filter_ops(ops: &mut Vec<Op>, caps: u64) -> Result<()> {
     let denied = denied_syscalls(caps);
     let sys_admin = keeps(caps, "CAP_SYS_ADMIN");
-    n.note(&format!(
+    ops.push(Op::Note(format!(
         "the seccomp filter answers EPERM to {} syscalls: {}{}",
         denied.len(),
         denied.join(", "),
@@ -414,16 +438,18 @@ fn install_filters(sys: &Sys, caps: u64) -> Result<()> {
         } else {
             "; and to clone with a namespace flag (CLONE_NEWUSER, CLONE_NEWNET, ...)"
         }
-    ));
-    sys.seccomp_filter(
-        &to_sock_filter(default_filter(caps)?),
-        "from here on the kernel checks every syscall against the filter",
-    )?;
+    )));
+    ops.push(Op::Seccomp {
+        name: "default filter",
+        program: to_sock_filter(default_filter(caps)?),
+        why: "from here on the kernel checks every syscall against the filter".into(),
+    });
     if !sys_admin {
-        sys.seccomp_filter(
-            &to_sock_filter(clone3_filter()?),
-            "clone3 answers ENOSYS: its flags are out of a filter's reach, and ENOSYS makes the C library fall back to clone, whose flags the filter checks",
-        )?;
+        ops.push(Op::Seccomp {
+            name: "clone3 filter",
+            program: to_sock_filter(clone3_filter()?),
+            why: "clone3 answers ENOSYS: its flags are out of a filter's reach, and ENOSYS makes the C library fall back to clone, whose flags the filter checks".into(),
+        });
     }
     Ok(())
 }

@@ -6,10 +6,9 @@
 //! propagates to the host. A pid (or time) namespace applies only to children, so the
 //! command is forked and becomes PID 1.
 
+use super::ops::{self, Op, Place};
 use crate::error::{Error, Result};
-use crate::sys::mount::MountArgs;
 use crate::sys::Sys;
-use std::path::Path;
 
 /// What `glassbox unshare` is asked for, as unshare(1)'s options.
 #[derive(Debug, Clone, Default)]
@@ -67,30 +66,8 @@ pub fn main(a: &UnshareSpec, command: &[String], sys: &Sys) -> Result<i32> {
         }
     }
     let n = sys.narrator;
-    n.stage("unshare", "give this process new namespaces");
     let (uid, gid) = (crate::sys::quiet::euid(), crate::sys::quiet::egid());
-    sys.unshare(
-        flags,
-        "new namespaces: from here on this process sees its own copy of each",
-    )?;
-
-    if flags & libc::CLONE_NEWUSER != 0 {
-        enter_user_mapping(sys, a, uid, gid)?;
-    }
-    if flags & libc::CLONE_NEWNS != 0 {
-        make_mounts_private(sys)?;
-        // Tell later stages (mount, pivot-root) this namespace is private, by its inode:
-        // a new /proc in a new pid namespace hides the host's PID 1 they would compare with.
-        if let Some(ino) = super::root::ns_inode("/proc/self/ns/mnt") {
-            std::env::set_var(super::root::PRIVATE_MNT_NS_ENV, ino.to_string());
-        }
-    }
-    if let Some(h) = &a.hostname {
-        sys.sethostname(
-            h,
-            "the new UTS namespace has its own hostname; the host's is unchanged",
-        )?;
-    }
+    ops::execute(sys, &ops(a, flags, uid, gid))?;
     let must_fork = a.fork || flags & (libc::CLONE_NEWPID | 0x80) != 0;
     if !must_fork {
         return super::exec_tail(sys, command);
@@ -112,22 +89,51 @@ pub fn main(a: &UnshareSpec, command: &[String], sys: &Sys) -> Result<i32> {
 
 /// Mark every mount in the new namespace private (MS_REC|MS_PRIVATE), so mounts made inside
 /// do not propagate back to the host (systemd makes / shared by default).
-pub fn make_mounts_private(sys: &Sys) -> Result<()> {
-    sys.mount(
-        &MountArgs {
-            source: None,
-            target: Path::new("/"),
-            fstype: None,
-            flags: libc::MS_REC | libc::MS_PRIVATE,
-            data: None,
+/// The operations of the stage for a process of `uid` and `gid` asking for `flags`.
+pub fn ops(a: &UnshareSpec, flags: libc::c_int, uid: u32, gid: u32) -> Vec<Op> {
+    let mut ops = vec![
+        Op::Stage {
+            name: "unshare",
+            title: "give this process new namespaces",
         },
-        "make every mount private, so nothing mounted inside leaks out to the host",
-        "mount --make-rprivate /",
-    )
+        Op::Unshare {
+            flags,
+            why: "new namespaces: from here on this process sees its own copy of each".into(),
+        },
+    ];
+    if flags & libc::CLONE_NEWUSER != 0 {
+        user_mapping_ops(&mut ops, a, uid, gid);
+    }
+    if flags & libc::CLONE_NEWNS != 0 {
+        ops.push(private_mounts());
+        ops.push(Op::MarkPrivateMountNs);
+    }
+    if let Some(h) = &a.hostname {
+        ops.push(Op::SetHostname {
+            name: h.clone(),
+            why: "the new UTS namespace has its own hostname; the host's is unchanged".into(),
+        });
+    }
+    ops
 }
 
-/// Write the setgroups deny and the uid/gid maps for a new user namespace.
-fn enter_user_mapping(sys: &Sys, a: &UnshareSpec, uid: u32, gid: u32) -> Result<()> {
+pub fn make_mounts_private(sys: &Sys) -> Result<()> {
+    ops::execute(sys, &[private_mounts()])
+}
+
+fn private_mounts() -> Op {
+    Op::Mount {
+        source: None,
+        target: Place::Path("/".into()),
+        fstype: None,
+        flags: libc::MS_REC | libc::MS_PRIVATE,
+        data: None,
+        why: "make every mount private, so nothing mounted inside leaks out to the host".into(),
+        by_hand: "mount --make-rprivate /".into(),
+    }
+}
+
+fn user_mapping_ops(ops: &mut Vec<Op>, a: &UnshareSpec, uid: u32, gid: u32) {
     let inside_uid = if a.map_root_user { Some(0) } else { a.map_user };
     let inside_gid = if a.map_root_user {
         Some(0)
@@ -135,29 +141,56 @@ fn enter_user_mapping(sys: &Sys, a: &UnshareSpec, uid: u32, gid: u32) -> Result<
         a.map_group
     };
     if inside_uid.is_none() && inside_gid.is_none() {
-        sys.narrator
-            .note("no uid map written: inside, every uid shows as 65534 (nobody) until one is");
-        return Ok(());
+        ops.push(Op::Note(
+            "no uid map written: inside, every uid shows as 65534 (nobody) until one is".into(),
+        ));
+        return;
     }
     if let Some(inside) = inside_gid {
-        // The kernel refuses an unprivileged gid_map until setgroups is denied (user_namespaces(7)).
-        sys.write_file_plain(
-            Path::new("/proc/self/setgroups"),
-            "deny",
-            "forbid setgroups(2) in the namespace: the kernel requires it before an unprivileged gid_map",
-        )?;
-        sys.write_file_plain(
-            Path::new("/proc/self/gid_map"),
-            &format!("{inside} {gid} 1"),
-            &format!("group {gid} outside is group {inside} inside"),
-        )?;
+        ops.push(Op::WriteFile {
+            path: "/proc/self/setgroups".into(),
+            value: "deny".into(),
+            why: "forbid setgroups(2) in the namespace: the kernel requires it before an unprivileged gid_map".into(),
+        });
+        ops.push(Op::WriteFile {
+            path: "/proc/self/gid_map".into(),
+            value: format!("{inside} {gid} 1"),
+            why: format!("group {gid} outside is group {inside} inside"),
+        });
     }
     if let Some(inside) = inside_uid {
-        sys.write_file_plain(
-            Path::new("/proc/self/uid_map"),
-            &format!("{inside} {uid} 1"),
-            &format!("user {uid} outside is user {inside} inside"),
-        )?;
+        ops.push(Op::WriteFile {
+            path: "/proc/self/uid_map".into(),
+            value: format!("{inside} {uid} 1"),
+            why: format!("user {uid} outside is user {inside} inside"),
+        });
     }
-    Ok(())
+}
+
+#[cfg(test)]
+mod planned {
+    use super::*;
+
+    #[test]
+    fn a_rootless_unshare_maps_its_ids_before_it_makes_mounts_private() {
+        let spec = UnshareSpec {
+            mount: true,
+            map_root_user: true,
+            hostname: Some("box".into()),
+            ..UnshareSpec::default()
+        };
+        let lines = ops::lines(&ops(&spec, flags_for(&spec), 1000, 100));
+        assert_eq!(
+            lines[1..],
+            [
+                "unshare(CLONE_NEWNS|CLONE_NEWUTS|CLONE_NEWUSER)",
+                "write(\"/proc/self/setgroups\", \"deny\")",
+                "write(\"/proc/self/gid_map\", \"0 100 1\")",
+                "write(\"/proc/self/uid_map\", \"0 1000 1\")",
+                "mount(NULL, \"/\", NULL, MS_REC|MS_PRIVATE, NULL)",
+                "GLASSBOX_PRIVATE_MNT_NS=<inode of /proc/self/ns/mnt>",
+                "sethostname(\"box\")",
+            ]
+        );
+    }
 }

@@ -59,6 +59,9 @@ pub struct Record {
     /// belong to these ids, so `start`, `diff` and `commit` use them, not today's /etc/subuid.
     #[serde(default)]
     pub userns: Option<super::idmap::Mapping>,
+    /// Its volumes and bind mounts, as resolved (`volume rm` refuses a volume one uses).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub volumes: Vec<super::volumes::Attached>,
 }
 
 /// A container's own directories: the init layer, the writable layer, overlay's work dir,
@@ -170,9 +173,10 @@ impl Container {
         l
     }
     /// The xattr that marks an opaque directory in its upper directory: overlayfs mounted
-    /// in a user namespace (`userxattr`) writes `user.overlay.opaque`.
+    /// in a user namespace (`userxattr`: --userns private, and every container of an
+    /// ordinary user's) writes `user.overlay.opaque`.
     pub fn opaque_xattr(&self) -> &'static str {
-        super::overlay::opaque_xattr(self.record.userns.is_some())
+        super::overlay::opaque_xattr(self.record.userns.is_some() || crate::host::rootless())
     }
     pub fn state(&self) -> State {
         State::read(&self.dir)
@@ -491,13 +495,39 @@ pub fn remove_dir(c: &Container) -> Result<()> {
 pub fn remove_container_dir(dir: &Path) -> Result<()> {
     release_name(dir);
     let _ = std::fs::remove_file(dir.join("container.json"));
-    std::fs::remove_dir_all(dir).map_err(|e| {
+    let mut removed = std::fs::remove_dir_all(dir);
+    if removed.is_err() && crate::host::rootless() {
+        // overlayfs leaves work/work mode 000, which its owner (root inside) could open but
+        // an ordinary user cannot list: open such directories up, then try again.
+        open_up(dir);
+        removed = std::fs::remove_dir_all(dir);
+    }
+    removed.map_err(|e| {
         Error::io(
             format!("cannot remove {}", dir.display()),
             &e,
             "check for mounts inside it (findmnt) and remove it by hand",
         )
     })
+}
+
+/// Give the owner rwx on each of its directories under `dir` (an ordinary user's
+/// container, before it is removed).
+fn open_up(dir: &Path) {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    let Ok(meta) = std::fs::symlink_metadata(dir) else {
+        return;
+    };
+    if !meta.is_dir() || meta.uid() != crate::sys::quiet::euid() {
+        return;
+    }
+    let mode = meta.mode() & 0o7777;
+    if mode & 0o700 != 0o700 {
+        let _ = std::fs::set_permissions(dir, std::fs::Permissions::from_mode(mode | 0o700));
+    }
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        open_up(&entry.path());
+    }
 }
 
 #[cfg(test)]
@@ -531,6 +561,7 @@ mod tests {
             created: 0,
             args: *args,
             userns: None,
+            volumes: vec![],
         })
         .unwrap()
     }

@@ -79,6 +79,24 @@ impl Sys<'_> {
         Ok(())
     }
 
+    /// mknod(2) of an empty regular file (what `touch` makes), for a bind mount to cover.
+    pub fn mknod_file(&self, path: &Path, mode: u32, why: &str) -> Result<()> {
+        let p = cstring(&path.to_string_lossy())?;
+        let call = || {
+            Call::new(
+                "mknod",
+                vec![qpath(path), format!("S_IFREG|0{mode:o}")],
+                "mknod(2)",
+                why,
+            )
+            .by_hand(format!("touch {}", path.display()))
+        };
+        self.call_plain(call, || {
+            check(unsafe { libc::mknod(p.as_ptr(), libc::S_IFREG | mode, 0) } as libc::c_long)
+        })?;
+        Ok(())
+    }
+
     /// fchownat(2) from the working directory, not following a symlink (what `chown -h`
     /// does): give a file glassbox made another owner — the host uid that is root inside a
     /// container's user namespace.

@@ -19,6 +19,7 @@ pub mod fs;
 pub mod mount;
 pub mod net;
 pub mod ns;
+pub mod own;
 pub mod pipe;
 pub mod process;
 pub mod quiet;
@@ -213,6 +214,101 @@ impl<'n> Sys<'n> {
     pub fn journal(&self) -> Result<Option<crate::journal::Journal>> {
         if self.kernel.makes_calls() {
             crate::journal::Journal::open().map(Some)
+        } else {
+            Ok(None)
+        }
+    }
+
+    /// The journal a stage plans against: the real one, or in a dry run one that reads the
+    /// entries (addresses leased, ports published) and writes none.
+    pub fn journal_to_plan(&self) -> Result<crate::journal::Journal> {
+        if self.kernel.makes_calls() {
+            crate::journal::Journal::open()
+        } else {
+            Ok(crate::journal::Journal::read_only())
+        }
+    }
+
+    /// Strike journal entry `id` once its undo was made; when calls are not made nothing
+    /// was undone, so it stays for the real cleanup.
+    pub fn strike_undone(&self, journal: &crate::journal::Journal, id: &str) {
+        if self.kernel.makes_calls() {
+            journal.strike(id);
+        }
+    }
+
+    /// Run the program `argv` (iptables) and collect its output, shown as the command line
+    /// (`$ iptables …`); `todo` says what to do when it cannot be started. None when calls
+    /// are not made: the program is not run either.
+    pub fn run_tool(&self, argv: &[String], todo: &str) -> Result<Option<std::process::Output>> {
+        self.narrator.note(&format!("$ {}", argv.join(" ")));
+        if !self.kernel.makes_calls() {
+            return Ok(None);
+        }
+        std::process::Command::new(&argv[0])
+            .args(&argv[1..])
+            .output()
+            .map(Some)
+            .map_err(|e| Error::io(format!("cannot run {}", argv[0]), &e, todo))
+    }
+
+    /// An exclusive lock on the directory `path` (`what` names it in an error); none when
+    /// calls are not made (nothing will change that another command could race).
+    pub fn lock_dir(
+        &self,
+        path: &std::path::Path,
+        what: &str,
+    ) -> Result<Option<crate::lock::Guard>> {
+        if self.kernel.makes_calls() {
+            crate::lock::exclusive_dir(path, what).map(Some)
+        } else {
+            Ok(None)
+        }
+    }
+
+    /// Wait (polling every 10 ms, up to `limit`) until `settled` says the kernel has done
+    /// what was asked; when calls are not made there is nothing to wait for.
+    pub fn wait_until(&self, limit: std::time::Duration, settled: impl Fn() -> bool) {
+        let start = std::time::Instant::now();
+        while self.kernel.makes_calls() && !settled() && start.elapsed() < limit {
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+    }
+
+    /// A note that only a run whose calls are not made gives: what would happen now.
+    pub fn note_if_not_made(&self, text: impl FnOnce() -> String) {
+        if !self.kernel.makes_calls() {
+            self.narrator.note(&text());
+        }
+    }
+
+    /// Show `text` where the narration goes and wait for Enter (from the terminal, else
+    /// from stdin); when calls are not made there is nothing half-built to look at.
+    pub fn pause_for_enter(&self, text: &str) {
+        use std::io::BufRead;
+        if !self.kernel.makes_calls() {
+            return;
+        }
+        // Where the narration goes, not eprintln!: that would panic on a reader that has gone.
+        let _ = std::io::Write::write_all(&mut crate::narrate::narration_out(), text.as_bytes());
+        let mut line = String::new();
+        match std::fs::File::open("/dev/tty") {
+            Ok(tty) => {
+                let _ = std::io::BufReader::new(tty).read_line(&mut line);
+            }
+            Err(_) => {
+                let _ = std::io::stdin().lock().read_line(&mut line);
+            }
+        }
+    }
+
+    /// The socket pair a container's terminal comes back on (-t); none when calls are not
+    /// made (no container will send one).
+    pub fn console_socketpair(
+        &self,
+    ) -> Result<Option<(std::os::fd::OwnedFd, std::os::fd::OwnedFd)>> {
+        if self.kernel.makes_calls() {
+            tty::console_socketpair().map(Some)
         } else {
             Ok(None)
         }

@@ -365,3 +365,116 @@ impl Sys<'_> {
         Ok(())
     }
 }
+
+/// A mount target checked inside a root: its host path (to show) and the O_PATH descriptor
+/// the kernel resolved it to (none when it was only planned: a dry run made no directory).
+pub struct Target {
+    pub path: std::path::PathBuf,
+    pub fd: Option<std::os::fd::OwnedFd>,
+}
+
+impl Target {
+    /// What mount(2) is given: /proc/self/fd/N, the directory the check found, whatever its
+    /// path has become since (a directory of a shared volume swapped for a symlink to the
+    /// host is runc's CVE-2021-30465); the host path only when nothing was made.
+    pub fn at(&self) -> std::path::PathBuf {
+        match &self.fd {
+            Some(fd) => fd_path(fd),
+            None => self.path.clone(),
+        }
+    }
+}
+
+/// /proc/self/fd/N for an open descriptor.
+pub fn fd_path(fd: &std::os::fd::OwnedFd) -> std::path::PathBuf {
+    use std::os::fd::AsRawFd;
+    std::path::PathBuf::from(format!("/proc/self/fd/{}", fd.as_raw_fd()))
+}
+
+/// One sentence for a refused mount target.
+pub fn refusal(root: &Path, rel: &Path, r: Refused) -> crate::error::Error {
+    use crate::error::Error;
+    let shown = root.join(rel.strip_prefix("/").unwrap_or(rel));
+    match r {
+        Refused::Symlink => Error::usage(
+            format!("the mount target {} is a symlink (or lies under one): a root filesystem could point it anywhere, even at the host, so glassbox refuses it", shown.display()),
+            "make it a real directory in the root filesystem (rm the link, mkdir the directory)",
+        ),
+        Refused::ClimbsOut => Error::usage(
+            format!("the mount target {} climbs out of the root {}", rel.display(), root.display()),
+            "give a path inside the root, without `..`",
+        ),
+        Refused::Missing => Error::usage(
+            format!("the mount target {} does not exist", shown.display()),
+            "create it in the root filesystem first",
+        ),
+        Refused::Other(e) => Error::sys(
+            format!("cannot look up the mount target {} inside the root", shown.display()),
+            e,
+            "check the root filesystem's permissions",
+        ),
+    }
+}
+
+impl Sys<'_> {
+    /// `rel` inside `root` where an earlier step of this run mounted a filesystem (sysfs's
+    /// fs/cgroup): resolved as [`resolve_beneath`] does; when calls are not made nothing was
+    /// mounted, so it is only its path as planned.
+    pub fn resolve_mounted(
+        &self,
+        root: &Path,
+        rel: &str,
+    ) -> std::result::Result<std::path::PathBuf, Refused> {
+        match resolve_beneath(root, Path::new(rel)) {
+            Ok((path, _fd)) => Ok(path),
+            Err(_) if !self.kernel.makes_calls() => Ok(root.join(rel)),
+            Err(r) => Err(r),
+        }
+    }
+
+    /// The mount target `rel` inside `root`, resolved by the kernel ([`resolve_beneath`]);
+    /// a missing last component is made as a directory (as Docker makes missing mount
+    /// points) through its parent's descriptor when `create` is true, then resolved again.
+    /// When calls are not made, a directory to make is only planned: its path, no descriptor.
+    pub fn mount_target(&self, root: &Path, rel: &str, create: bool) -> Result<Option<Target>> {
+        let relp = Path::new(rel);
+        match resolve_beneath(root, relp) {
+            Ok((path, fd)) => Ok(Some(Target { path, fd: Some(fd) })),
+            Err(Refused::Missing) if create => {
+                let parent = relp.parent().unwrap_or(Path::new(""));
+                let name = relp.file_name().unwrap_or_default();
+                let (pp, pfd) = match resolve_beneath(root, parent) {
+                    Ok(found) => found,
+                    // Nothing was made before it (a dry run): the planned path.
+                    Err(_) if self.dry_run() => {
+                        return Ok(Some(Target {
+                            path: root.join(relp.strip_prefix("/").unwrap_or(relp)),
+                            fd: None,
+                        }))
+                    }
+                    Err(r) => return Err(refusal(root, parent, r)),
+                };
+                self.mkdir(
+                    &fd_path(&pfd).join(name),
+                    0o755,
+                    &format!(
+                        "make the missing mount point {} in the directory the check found",
+                        pp.join(name).display()
+                    ),
+                )?;
+                if self.dry_run() {
+                    return Ok(Some(Target {
+                        path: pp.join(name),
+                        fd: None,
+                    }));
+                }
+                match resolve_beneath(root, relp) {
+                    Ok((path, fd)) => Ok(Some(Target { path, fd: Some(fd) })),
+                    Err(r) => Err(refusal(root, relp, r)),
+                }
+            }
+            Err(Refused::Missing) => Ok(None),
+            Err(r) => Err(refusal(root, relp, r)),
+        }
+    }
+}

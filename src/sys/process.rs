@@ -366,6 +366,7 @@ impl Sys<'_> {
             // No parent to tell (a dry run): say it here.
             crate::narrate::report_error(err);
         }
+        self.narrator.close_span();
         std::process::exit(err.code)
     }
 
@@ -387,11 +388,13 @@ impl Sys<'_> {
         ended
     }
 
-    /// In a forked helper: hand its findings to the parent as one `Report` message.
+    /// In a forked helper: hand its findings to the parent as one `Report` message, its
+    /// last act (its span on a Chrome trace's timeline ends here).
     pub fn report_to_parent(&self, gate: Option<&Channel>, text: String, why: &str) {
         if let Some(g) = gate {
             let _ = self.send_message(g, &Message::Report(text), why);
         }
+        self.narrator.close_span();
     }
 
     /// In the parent: collect a helper, then read the `Report` it sent ("" if none came).
@@ -595,6 +598,7 @@ impl Sys<'_> {
                     "nothing: this is a unit test's recording double",
                 ));
             }
+            self.narrator.close_span();
             std::process::exit(0);
         }
         extern "C" {

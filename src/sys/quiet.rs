@@ -54,6 +54,17 @@ pub fn open_at(dir: RawFd, name: &CString, directory: bool) -> std::result::Resu
     Ok(unsafe { OwnedFd::from_raw_fd(fd) })
 }
 
+/// An xattr of `path` itself (not followed if it is a symlink); `None` when it has none
+/// of that name (values up to 16 bytes: overlayfs's markers).
+pub fn lget_xattr(path: &Path, name: &str) -> Option<Vec<u8>> {
+    let p = CString::new(path.as_os_str().as_bytes()).ok()?;
+    let n = CString::new(name).ok()?;
+    let mut buf = [0u8; 16];
+    let len =
+        unsafe { libc::lgetxattr(p.as_ptr(), n.as_ptr(), buf.as_mut_ptr().cast(), buf.len()) };
+    (len >= 0).then(|| buf[..len as usize].to_vec())
+}
+
 /// An xattr of an open file or directory; `None` when it has none of that name.
 pub fn get_xattr(fd: RawFd, name: &str) -> Option<Vec<u8>> {
     let n = CString::new(name).ok()?;

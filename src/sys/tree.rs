@@ -379,6 +379,42 @@ impl Sys<'_> {
         Ok(())
     }
 
+    /// copy_file_range(2): up to `len` bytes of `from` at `offset` (moved on) into the open
+    /// file `to`, copied in the kernel. Returns how many were copied (0: `from` ended).
+    pub fn copy_file_range(
+        &self,
+        from: RawFd,
+        offset: &mut i64,
+        to: RawFd,
+        shown: &str,
+        len: u64,
+    ) -> std::result::Result<u64, (Errno, String)> {
+        let at = *offset;
+        let build = || {
+            Call::new(
+                "copy_file_range",
+                vec![
+                    from.to_string(),
+                    format!("[{at}]"),
+                    format!("{to}<{shown}>"),
+                    "NULL".into(),
+                    len.to_string(),
+                    "0".into(),
+                ],
+                "copy_file_range(2)",
+                "the file's bytes, straight from the archive into the new file",
+            )
+        };
+        let mut off = at as libc::loff_t;
+        let n = self.quiet_call(build, || {
+            check(unsafe {
+                libc::copy_file_range(from, &mut off, to, std::ptr::null_mut(), len as usize, 0)
+            } as libc::c_long)
+        })?;
+        *offset = off;
+        Ok(n as u64)
+    }
+
     /// fsetxattr(2): an extended attribute the image gives a file.
     pub fn fsetxattr(
         &self,
@@ -651,6 +687,29 @@ impl Sys<'_> {
             Ok(unsafe { libc::umask(mask as libc::mode_t) } as i64)
         })?;
         Ok(old as u32)
+    }
+
+    /// umask(2) as [`Sys::umask`]; the old mask only when the call was made (else the
+    /// process's mask is unchanged, and files made next are still cut by it).
+    pub fn umask_if_made(&self, mask: u32, why: &str) -> Result<Option<u32>> {
+        let old = self.umask(mask, why)?;
+        Ok(self.kernel.makes_calls().then_some(old))
+    }
+
+    /// `rm -rf path`: thousands of unlinkat and rmdir calls, narrated as the one command;
+    /// made only when calls are made.
+    pub fn remove_tree(&self, path: &Path) -> Result<()> {
+        self.narrator.note(&format!("rm -rf {}", path.display()));
+        if !self.kernel.makes_calls() {
+            return Ok(());
+        }
+        std::fs::remove_dir_all(path).map_err(|e| {
+            Error::io(
+                format!("cannot remove {}", path.display()),
+                &e,
+                "check for mounts inside it (findmnt) and remove it by hand",
+            )
+        })
     }
 
     /// renameat2(2), narrated at the normal level: the step that makes an export appear

@@ -54,6 +54,12 @@ pub fn run_as(user: &str, args: &[&str]) -> Traced {
     run_full(&[], Some(user), &[], args, |_| {})
 }
 
+/// As [`run_as`], with a hook to adjust the command (the user's HOME, say).
+#[allow(dead_code)]
+pub fn run_as_with(user: &str, args: &[&str], adjust: impl FnOnce(&mut Command)) -> Traced {
+    run_full(&[], Some(user), &[], args, adjust)
+}
+
 /// As [`run_with`], with strace's fault injection: `inject` as for `strace -e inject=…`
 /// (`clone3:error=ENOSYS` makes every clone3 fail as on a kernel without it).
 pub fn run_injected(inject: &str, args: &[&str], adjust: impl FnOnce(&mut Command)) -> Traced {

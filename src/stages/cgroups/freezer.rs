@@ -66,12 +66,7 @@ impl Freezer {
         let value = if self.v2 { "1" } else { "FROZEN" };
         sys.write_file(&self.file, value, why, write_diagnosis(&self.file, value))?;
         explain_file(sys, self.name());
-        for _ in 0..300 {
-            if sys.dry_run() || self.settled() {
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(10));
-        }
+        sys.wait_until(Duration::from_secs(3), || self.settled());
         Ok(())
     }
 

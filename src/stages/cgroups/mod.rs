@@ -310,9 +310,7 @@ fn apply_inner(sys: &Sys, journal: Option<&Journal>, plan: &Plan, made: &mut Mad
         // Held from the parent's mkdir to ours, so no cleanup or other run removes the parent
         // in between; a glassbox from before the lock still might: try again then.
         let mut tries = 0;
-        let parent = (!sys.dry_run())
-            .then(|| parent_lock(&g.mount))
-            .transpose()?;
+        let parent = sys.lock_dir(&g.mount, PARENT_LOCK)?;
         loop {
             tries += 1;
             ensure_parent(sys, journal, g, made)?;
@@ -566,8 +564,11 @@ fn child_cgroups(dir: &Path) -> Vec<PathBuf> {
 /// while it removes the parent: flock(2) on the hierarchy's root directory, which every
 /// glassbox shares whatever its state directory. So the parent is never removed between
 /// another run's mkdir of it and of its child.
+/// What the lock on a hierarchy's root guards: its `glassbox` parent.
+const PARENT_LOCK: &str = "the cgroup hierarchy's glassbox parent";
+
 fn parent_lock(mount: &Path) -> Result<crate::lock::Guard> {
-    crate::lock::exclusive_dir(mount, "the cgroup hierarchy's glassbox parent")
+    crate::lock::exclusive_dir(mount, PARENT_LOCK)
 }
 
 /// Remove the shared `glassbox` parent if no other run uses it (the last run out removes it).
@@ -766,14 +767,14 @@ pub fn main(spec: &CgroupSpec, command: &[String], sys: &Sys) -> Result<i32> {
         Forked::Child => {
             let err = match enter(sys, &plan) {
                 Ok(()) => {
-                    if sys.dry_run() {
+                    sys.note_if_not_made(|| {
                         let mut dirs = plan.dirs();
                         dirs.reverse();
-                        n.note(&format!(
+                        format!(
                             "(dry run) the command would run now; when it ends glassbox reports what the kernel counted, kills what is left, and removes {}",
                             dirs.iter().map(|d| d.display().to_string()).collect::<Vec<_>>().join(", ")
-                        ));
-                    }
+                        )
+                    });
                     match sys.exec(command, "the child becomes the command") {
                         Err(e) => e,
                         Ok(never) => match never {},

@@ -8,8 +8,9 @@ use crate::error::{Error, Result};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
-/// Env, Cmd, Entrypoint, WorkingDir, User and ExposedPorts, spelled as the `config` object
-/// of a docker or OCI image config (the same bytes glassbox writes into the blobs it makes).
+/// Env, Cmd, Entrypoint, WorkingDir, User, ExposedPorts and Volumes, spelled as the
+/// `config` object of a docker or OCI image config (the same bytes glassbox writes into the
+/// blobs it makes).
 /// Docker writes `null` for what is empty; that reads as empty.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ImageConfig {
@@ -50,6 +51,14 @@ pub struct ImageConfig {
         skip_serializing_if = "Vec::is_empty"
     )]
     pub exposed_ports: Vec<String>,
+    /// "/data" and the like: where each container gets an anonymous volume (VOLUME).
+    #[serde(
+        rename = "Volumes",
+        default,
+        with = "port_map",
+        skip_serializing_if = "Vec::is_empty"
+    )]
+    pub volumes: Vec<String>,
 }
 
 fn null_as_empty<'de, D, T>(d: D) -> std::result::Result<T, D::Error>
@@ -60,8 +69,8 @@ where
     Ok(Option::<T>::deserialize(d)?.unwrap_or_default())
 }
 
-/// ExposedPorts: `{"80/tcp": {}}` in the JSON, a sorted list of keys here. A list is read
-/// too (the config files of glassbox's first version held one).
+/// ExposedPorts (and Volumes): `{"80/tcp": {}}` in the JSON, a sorted list of keys here. A
+/// list is read too (the config files of glassbox's first version held one).
 mod port_map {
     use serde::{Deserialize, Deserializer, Serializer};
     use std::collections::BTreeMap;

@@ -531,30 +531,21 @@ impl<'s, 'n> Extractor<'s, 'n> {
         match data {
             None => {}
             Some(Data::Range { fd, offset, len }) => {
-                let mut off = offset as libc::loff_t;
+                let mut off = offset as i64;
                 let mut left = len;
                 while left > 0 {
-                    let n = unsafe {
-                        libc::copy_file_range(
-                            fd,
-                            &mut off,
-                            file.as_raw_fd(),
-                            std::ptr::null_mut(),
-                            left as usize,
-                            0,
-                        )
-                    };
-                    if n < 0 {
-                        return Err(werr(std::io::Error::last_os_error()));
-                    }
+                    let n = self
+                        .sys
+                        .copy_file_range(fd, &mut off, file.as_raw_fd(), name, left)
+                        .map_err(|e| syserr(name, e))?;
                     if n == 0 {
                         return Err(Error::new(
                             format!("the archive ends inside {name:?}: it is truncated"),
                             "download or copy the archive again",
                         ));
                     }
-                    left -= n as u64;
-                    total += n as u64;
+                    left -= n;
+                    total += n;
                 }
             }
             Some(Data::Reader(r)) => {

@@ -266,7 +266,7 @@ pub fn export(a: &ExportSpec, sys: &Sys) -> Result<PathBuf> {
     write_config(&dir, image_config.as_ref())?;
     match &image_config {
         Some(_) => n.note(&format!(
-            "image config (Env, Cmd, Entrypoint, WorkingDir, User, ExposedPorts) saved in {}",
+            "image config (Env, Cmd, Entrypoint, WorkingDir, User, ExposedPorts, Volumes) saved in {}",
             config_path(&dir).display()
         )),
         None => n.note("the source carries no image config (a plain tar or directory): none saved"),
@@ -353,13 +353,13 @@ fn fill(sys: &Sys, staging: &Path, plan: Plan) -> Result<()> {
         "the handle every path of the image is resolved beneath",
     )?;
     let mut ex = Extractor::new(sys, root);
-    let before = sys.umask(
+    let before = sys.umask_if_made(
         0,
         "create each file with the image's permission bits, not masked by ours",
     )?;
-    ex.umask0 = !sys.dry_run();
+    ex.umask0 = before.is_some();
     let filled = fill_with(sys, &mut ex, plan);
-    if !sys.dry_run() {
+    if let Some(before) = before {
         sys.umask(
             before,
             "put the umask back: what is made after the export (a container's files) gets the usual permissions",

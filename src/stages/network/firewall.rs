@@ -52,20 +52,9 @@ pub fn add(sys: &Sys, journal: &Journal, rule: &Rule) -> Result<String> {
 
 /// Run an iptables command, narrated. With `gone_ok`, "no such rule" counts as done.
 pub fn run(sys: &Sys, argv: &[String], gone_ok: bool) -> Result<()> {
-    sys.narrator.note(&format!("$ {}", argv.join(" ")));
-    if sys.dry_run() {
+    let Some(out) = sys.run_tool(argv, "install iptables (apt-get install iptables)")? else {
         return Ok(());
-    }
-    let out = std::process::Command::new(&argv[0])
-        .args(&argv[1..])
-        .output()
-        .map_err(|e| {
-            Error::io(
-                format!("cannot run {}", argv[0]),
-                &e,
-                "install iptables (apt-get install iptables)",
-            )
-        })?;
+    };
     if out.status.success() {
         return Ok(());
     }
