@@ -118,7 +118,8 @@ pub enum Command {
     Cgroup(CgroupArgs),
     /// Cut capabilities to Docker's default set, set no_new_privs and a seccomp filter, then run COMMAND.
     Security(SecurityArgs),
-    /// Show a process's namespaces (next to your own), root, cgroups, mounts and privileges.
+    /// A container or image as docker inspect shows it (JSON, or --format); a pid, or
+    /// --process: a process's namespaces (next to your own), root, cgroups, mounts and privileges.
     #[command(
         after_help = "A picture instead of text:\n  glassbox inspect --svg web > web.svg   (or --dot, for Graphviz's DOT)"
     )]
@@ -173,6 +174,31 @@ pub enum Command {
     Unpause(PauseArgs),
     /// Stop containers, then start them again on the same writable layer (as docker restart).
     Restart(RestartArgs),
+    // -- container commands: update, top, stats --
+    /// Change the memory, CPU or pids limit of running containers (their cgroup files).
+    Update(UpdateArgs),
+    /// The processes of a container, from its cgroup, as ps shows them (ps options may follow).
+    Top(TopArgs),
+    /// CPU %, memory use and limit, pids, network and block I/O of running containers.
+    Stats(StatsArgs),
+    /// Copy files between a running container and the host: cp C:PATH DEST, cp SRC C:PATH.
+    Cp(CpArgs),
+    /// Make a container as run would, without starting it (glassbox start runs it).
+    #[command(disable_help_flag = true)]
+    Create(Box<RunArgs>),
+    /// Manage containers (container prune).
+    #[command(subcommand)]
+    Container(ContainerCommand),
+    /// Manage images (image prune).
+    #[command(subcommand)]
+    Image(ImageCommand),
+    /// The store as a whole: df, prune.
+    #[command(subcommand)]
+    System(SystemCommand),
+    /// Facts about this host and glassbox's store, as docker info shows them.
+    Info,
+    /// glassbox's version, and the OCI runtime spec it writes.
+    Version,
     /// Show the files a container added (A), changed (C) and deleted (D), read from its
     /// writable layer (as docker diff).
     #[command(
@@ -340,6 +366,25 @@ pub struct PsArgs {
     /// Show every container, not only the running ones.
     #[arg(short, long)]
     pub all: bool,
+    /// Only those that match: status=exited, name=web, id=3f2a, ancestor=busybox, label=k[=v]
+    /// (repeat: the same key ORs, different keys AND).
+    #[arg(short, long = "filter", value_name = "KEY=VALUE")]
+    pub filter: Vec<String>,
+    /// Only the last container made (of any state).
+    #[arg(short = 'l', long)]
+    pub latest: bool,
+    /// Only the last N containers made (of any state).
+    #[arg(short = 'n', long = "last", value_name = "N")]
+    pub last: Option<usize>,
+    /// Show commands whole.
+    #[arg(long)]
+    pub no_trunc: bool,
+    /// Print each as this Go template: '{{.Names}} {{.Status}}', '{{json .}}'.
+    #[arg(long, value_name = "TEMPLATE")]
+    pub format: Option<String>,
+    /// Show the size of each container's writable layer.
+    #[arg(short, long)]
+    pub size: bool,
 }
 
 #[derive(Args, Debug)]
@@ -350,6 +395,15 @@ pub struct LogsArgs {
     /// Print only the last N lines.
     #[arg(short = 'n', long, value_name = "N")]
     pub tail: Option<usize>,
+    /// Only lines written since this time: 2026-12-06T14:20:00Z, a unix time, or a while ago (10m, 1h30m).
+    #[arg(long, value_name = "TIME")]
+    pub since: Option<String>,
+    /// Only lines written before this time (the same forms as --since).
+    #[arg(long, value_name = "TIME")]
+    pub until: Option<String>,
+    /// Show the time each line was written (RFC 3339, nanoseconds).
+    #[arg(short, long)]
+    pub timestamps: bool,
     /// The container (name or id).
     pub container: String,
 }
@@ -467,6 +521,89 @@ pub struct RestartArgs {
     /// The containers (names or ids).
     #[arg(required = true)]
     pub containers: Vec<String>,
+}
+
+// -- container commands: update, top, stats --
+#[derive(Args, Debug)]
+pub struct UpdateArgs {
+    /// The memory limit: 64m, 1g (at least 6m).
+    #[arg(short = 'm', long, value_name = "SIZE")]
+    pub memory: Option<String>,
+    /// Memory and swap together (-1: unlimited swap).
+    #[arg(long, value_name = "SIZE", allow_hyphen_values = true)]
+    pub memory_swap: Option<String>,
+    /// The CPU limit, in CPUs: 0.5 is half of one.
+    #[arg(long, value_name = "N")]
+    pub cpus: Option<String>,
+    /// The relative CPU weight (1024 is normal).
+    #[arg(long, value_name = "N")]
+    pub cpu_shares: Option<u64>,
+    /// The most processes and threads (-1: no limit).
+    #[arg(long, value_name = "N", allow_negative_numbers = true)]
+    pub pids_limit: Option<i64>,
+    /// The containers (names or ids).
+    #[arg(required = true)]
+    pub containers: Vec<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct TopArgs {
+    /// The container (name or id).
+    pub container: String,
+    /// Options for ps (default: -ef).
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+    pub ps_options: Vec<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct StatsArgs {
+    /// Print once and end (without it: a table refreshed every second on a terminal).
+    #[arg(long)]
+    pub no_stream: bool,
+    /// Show the containers that are not running too.
+    #[arg(short, long)]
+    pub all: bool,
+    /// The containers (names or ids); without any, every running one.
+    pub containers: Vec<String>,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ContainerCommand {
+    /// Remove every container that is not running.
+    Prune,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ImageCommand {
+    /// Remove images without a name that no container uses; -a: every image no container uses.
+    Prune {
+        #[arg(short, long)]
+        all: bool,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum SystemCommand {
+    /// What images and containers take, and what prune could free.
+    Df,
+    /// Remove stopped containers, then unused images (-a: named ones too).
+    Prune {
+        #[arg(short, long)]
+        all: bool,
+    },
+    /// As glassbox info.
+    Info,
+}
+
+#[derive(Args, Debug)]
+pub struct CpArgs {
+    /// Keep owners (uid and gid) as they are.
+    #[arg(short, long)]
+    pub archive: bool,
+    /// What to copy: a host path, or CONTAINER:PATH.
+    pub src: String,
+    /// Where to: a host path, or CONTAINER:PATH.
+    pub dest: String,
 }
 
 #[derive(Args, Debug)]
@@ -671,6 +808,10 @@ pub struct RunArgs {
     /// and start, until `glassbox rm`).
     #[arg(long)]
     pub rm: bool,
+    /// With -d: run it again when it ends: no, on-failure[:N], always, unless-stopped.
+    #[arg(long, value_name = "POLICY")]
+    #[serde(default)]
+    pub restart: Option<String>,
     /// Run in the background: print the container's id and leave it running under a small
     /// supervisor that keeps its output in a log (`glassbox logs`).
     #[arg(short = 'd', long)]
@@ -856,10 +997,19 @@ pub struct SecurityArgs {
 
 #[derive(Args, Debug)]
 pub struct InspectArgs {
-    /// The process to look at: a pid, or a running container's name or id (its PID 1).
-    #[arg(value_name = "PID|CONTAINER")]
-    pub target: String,
-    /// Print the findings as JSON.
+    /// Containers or images (name or id), or a pid (its process view).
+    #[arg(value_name = "NAME|PID", required = true)]
+    pub targets: Vec<String>,
+    /// Print each as this Go template: '{{.State.Pid}}', '{{json .Config}}', '{{range .Mounts}}{{.Source}} {{end}}'.
+    #[arg(short, long, value_name = "TEMPLATE")]
+    pub format: Option<String>,
+    /// Look only for a container, or only for an image.
+    #[arg(long = "type", value_name = "container|image", value_parser = ["container", "image"])]
+    pub kind: Option<String>,
+    /// The process view of a running container's PID 1 (namespaces, root, cgroups, privileges).
+    #[arg(short, long)]
+    pub process: bool,
+    /// The process view as JSON.
     #[arg(long)]
     pub json: bool,
     /// Print a picture of its namespaces, mounts and cgroups next to this terminal's, in

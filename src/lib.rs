@@ -59,6 +59,8 @@ pub fn ends_on_closed_pipe(c: &Command) -> bool {
         c,
         Command::Ps(_)
             | Command::Logs(_)
+            | Command::Top(_)
+            | Command::Stats(_)
             | Command::Images(_)
             | Command::History(_)
             | Command::Inspect(_)
@@ -122,6 +124,23 @@ pub fn dispatch(cli: &Cli) -> Result<i32> {
         Command::Pause(a) => container::pause::pause_main(a, &sys),
         Command::Unpause(a) => container::pause::unpause_main(a, &sys),
         Command::Restart(a) => container::lifecycle::restart_main(a, &sys),
+        Command::Update(a) => container::update::main(a, &sys),
+        Command::Top(a) => container::top::main(a),
+        Command::Stats(a) => container::stats::main(a),
+        Command::Cp(a) => container::cp::main(a, &sys),
+        Command::Create(a) => run::create(a, &sys),
+        Command::Container(cli::ContainerCommand::Prune) => {
+            container::system::container_prune(&sys)
+        }
+        Command::Image(cli::ImageCommand::Prune { all }) => {
+            container::system::image_prune(&sys, *all)
+        }
+        Command::System(cli::SystemCommand::Prune { all }) => {
+            container::system::system_prune(&sys, *all)
+        }
+        Command::System(cli::SystemCommand::Df) => container::system::df(),
+        Command::System(cli::SystemCommand::Info) | Command::Info => container::system::info(),
+        Command::Version => container::system::version(),
         Command::Diff(a) => images::diff_main(a, &sys),
         Command::Commit(a) => images::commit::main(a, &sys),
         Command::Images(a) => images::images_main(a, cli.global.quiet),

@@ -96,6 +96,8 @@ pub(super) fn each(
 /// Stop one container; returns once its supervisor has recorded how it ended.
 pub fn stop(sys: &Sys, c: &Container, grace: u32) -> Result<()> {
     let n = sys.narrator;
+    // Stopped by you: its supervisor does not run it again (--restart).
+    crate::run::restart::mark_stopped(c);
     let Some(pid) = c.state().running_pid() else {
         n.note(&format!("{} is not running: nothing to stop", c.name()));
         return Ok(());
@@ -160,6 +162,7 @@ fn start(sys: &Sys, c: &Container) -> Result<()> {
         }
         _ => {}
     }
+    crate::run::restart::clear_stopped(c);
     let mut plan = crate::run::plan_existing(c)?;
     // In the background, as docker start without -a: no terminal, no stdin, no pauses.
     plan.tty = false;
@@ -215,19 +218,22 @@ fn remove_leftovers(sys: &Sys, c: &Container) -> Result<()> {
     }
 }
 
-fn rm(sys: &Sys, c: &Container, force: bool) -> Result<()> {
+pub(super) fn rm(sys: &Sys, c: &Container, force: bool) -> Result<()> {
     let _lock = locked(c)?;
-    if let Some(pid) = c.state().running_pid() {
-        if !force {
-            return Err(Error::usage(
-                format!("cannot remove container {}: it is running", c.name()),
-                format!(
-                    "stop it first (glassbox stop {0}), or force it: glassbox rm -f {0}",
-                    c.name()
-                ),
-            )
-            .with_code(1));
-        }
+    let running = c.state().running_pid();
+    if running.is_some() && !force {
+        return Err(Error::usage(
+            format!("cannot remove container {}: it is running", c.name()),
+            format!(
+                "stop it first (glassbox stop {0}), or force it: glassbox rm -f {0}",
+                c.name()
+            ),
+        )
+        .with_code(1));
+    }
+    // Removed by you: a supervisor that would restart it (--restart) gives up.
+    crate::run::restart::mark_stopped(c);
+    if let Some(pid) = running {
         super::pause::thaw_if_paused(sys, c)?;
         let process = c.state().process;
         sys.kill(

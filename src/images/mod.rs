@@ -112,7 +112,7 @@ pub fn docker_size(n: u64) -> String {
 }
 
 /// Seconds since the epoch from `YYYY-MM-DDTHH:MM:SS…`, for "2 hours ago".
-fn parse_rfc3339(s: &str) -> Option<u64> {
+pub(crate) fn parse_rfc3339(s: &str) -> Option<u64> {
     let num = |a: usize, b: usize| s.get(a..b)?.parse::<i64>().ok();
     let (y, m, d) = (num(0, 4)?, num(5, 7)?, num(8, 10)?);
     let (hh, mm, ss) = (num(11, 13)?, num(14, 16)?, num(17, 19)?);
@@ -255,7 +255,7 @@ pub fn history_main(a: &HistoryArgs) -> Result<i32> {
 }
 
 /// The containers whose root is this image, and whether each runs.
-fn users(rec: &ImageRecord) -> Vec<(String, bool)> {
+pub(crate) fn users(rec: &ImageRecord) -> Vec<(String, bool)> {
     container::list()
         .into_iter()
         .filter(|c| rec.is_stack(&c.record.rootfs, &c.record.layers))
@@ -267,7 +267,7 @@ fn users(rec: &ImageRecord) -> Vec<(String, bool)> {
 }
 
 /// Remove one image (or one of its names), as `docker rmi` does. Returns the lines to print.
-fn rmi(sys: &Sys, r: &str, force: bool) -> Result<Vec<String>> {
+pub(crate) fn rmi(sys: &Sys, r: &str, force: bool) -> Result<Vec<String>> {
     store::get(r)?; // an unknown or malformed reference changes nothing, not even a lock file
     let _lock = store::lock()?;
     let mut rec = store::get(r)?;

@@ -23,8 +23,10 @@ pub mod config;
 pub(crate) mod console;
 mod copy;
 pub(crate) mod detach;
+pub mod logger;
 mod parent;
 mod plan;
+pub mod restart;
 pub mod rootfs;
 pub mod rootless;
 mod step;
@@ -48,6 +50,12 @@ pub fn main(a: &RunArgs, sys: &Sys) -> Result<i32> {
         return Err(Error::usage(
             "-d cannot be combined with -i, -t or --step: a detached container has no terminal to read",
             "leave out -d to run it in the foreground, or leave out -i/-t/--step",
+        ));
+    }
+    if restart::Policy::parse(a.restart.as_deref())? != restart::Policy::No && (a.rm || !a.detach) {
+        return Err(Error::usage(
+            "--restart needs -d and cannot be combined with --rm: the supervisor of a detached container restarts it, and keeps it",
+            "add -d, and leave out --rm",
         ));
     }
     let journal = sys.journal()?;
@@ -82,13 +90,56 @@ pub fn main(a: &RunArgs, sys: &Sys) -> Result<i32> {
     drop(volumes);
     match container {
         Some((c, removal)) if a.detach => detach::start(sys, &c, true, |det| {
-            parent::supervise(sys, journal.as_ref(), &plan, Some(&c), removal, Some(det))
+            parent::supervise(
+                sys,
+                journal.as_ref(),
+                &plan,
+                Some(&c),
+                removal.clone(),
+                Some(det),
+            )
         }),
         Some((c, removal)) => {
             parent::supervise(sys, journal.as_ref(), &plan, Some(&c), removal, None)
         }
         None => parent::supervise(sys, journal.as_ref(), &plan, None, None, None),
     }
+}
+
+/// `glassbox create`: the container made as `run` would make it (its record, config.json,
+/// name) but not started: no namespace, cgroup or network yet. `glassbox start` runs it.
+pub fn create(a: &RunArgs, sys: &Sys) -> Result<i32> {
+    if a.rm || a.step || a.detach {
+        return Err(Error::usage(
+            "create takes neither --rm, --step nor -d: it only makes the container",
+            "leave them out; glassbox start runs it in the background",
+        ));
+    }
+    let plan = plan(a, sys)?;
+    if sys.dry_run() {
+        // Nothing is made: the config.json it would have.
+        return crate::spec::file::show(sys, &plan).map(|()| 0);
+    }
+    crate::images::need_root("create")?;
+    let journal = sys.journal()?;
+    // As run: named volumes made (or found) and held until the record claims them.
+    let volumes = volumes::ensure(sys, journal.as_ref(), &plan)?;
+    let c = match parent::create_container(&plan) {
+        Ok(c) => c,
+        Err(e) => {
+            volumes.undo(sys, journal.as_ref());
+            return Err(e);
+        }
+    };
+    drop(volumes);
+    sys.narrator.note(&format!(
+        "container {} made ({}), not started: glassbox start {} runs it",
+        c.name(),
+        c.dir.display(),
+        c.name()
+    ));
+    println!("{}", c.id());
+    Ok(0)
 }
 
 /// `glassbox start`: run an existing container again, detached.

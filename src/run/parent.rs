@@ -225,7 +225,7 @@ pub(super) fn run_container(
                 );
                 rootless::write_maps(sys, None, ids)?;
             }
-            let log = detached.as_ref().map(|d| d.log_fd());
+            let log = detached.as_ref().and_then(|d| d.outputs());
             let console = console
                 .as_ref()
                 .map(|c| std::os::fd::AsRawFd::as_raw_fd(&c.theirs));

@@ -130,6 +130,9 @@ fn glassbox_only(plan: &Plan) -> HashMap<String, String> {
         key::IMAGE_CONFIG.into(),
         json(serde_json::to_value(&plan.image.config).expect("serialisable")),
     );
+    if let Some(r) = &plan.restart {
+        a.insert(key::RESTART.into(), r.clone());
+    }
     if plan.remove_after {
         a.insert(key::REMOVE.into(), "true".into());
     }

@@ -20,6 +20,7 @@ pub mod mount;
 pub mod net;
 pub mod ns;
 pub mod own;
+pub mod pipe;
 pub mod process;
 pub mod quiet;
 pub mod security;
