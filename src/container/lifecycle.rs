@@ -83,7 +83,7 @@ pub(super) fn each(
     let mut code = 0;
     for r in refs {
         match find(r).and_then(&act) {
-            Ok(()) => println!("{r}"),
+            Ok(()) => crate::outln!("{r}"),
             Err(e) => {
                 crate::narrate::report_error(&e);
                 code = 1;

@@ -58,7 +58,7 @@ pub fn main(a: &WaitArgs, sys: &Sys) -> Result<i32> {
     let mut status = 0;
     for r in &a.containers {
         match find(r).and_then(|c| wait(sys, &c)) {
-            Ok(code) => println!("{code}"),
+            Ok(code) => crate::outln!("{code}"),
             Err(e) => {
                 crate::narrate::report_error(&e);
                 status = 1;
