@@ -235,7 +235,10 @@ fn rm(sys: &Sys, c: &Container, force: bool) -> Result<()> {
             libc::SIGKILL,
             "rm -f: end the container at once (as docker rm -f)",
         )?;
-        if let Some(p) = &process {
+        // The supervisor ends only after PID 1 has: waiting for it waits for both. Only
+        // when it was killed is PID 1 waited for itself.
+        let supervised = c.state().supervisor.is_some_and(|o| o.is_alive());
+        if let Some(p) = process.as_ref().filter(|_| !supervised) {
             wait_end(sys, p, Duration::from_secs(10), "wait for PID 1 to end")?;
         }
         if !wait_supervisor(sys, c, Duration::from_secs(10))? {
