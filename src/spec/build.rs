@@ -220,14 +220,7 @@ fn kept_caps(plan: &Plan) -> u64 {
 /// The capabilities any process here may ever hold (CapBnd; a sandboxed host may lack
 /// some): glassbox cannot pass on more, and runc refuses to start when asked for more.
 pub(crate) fn bounding_set() -> u64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find_map(|l| l.strip_prefix("CapBnd:").map(|v| v.trim().to_string()))
-        })
-        .and_then(|v| u64::from_str_radix(&v, 16).ok())
-        .unwrap_or(u64::MAX)
+    crate::host::own_caps("CapBnd").unwrap_or(u64::MAX)
 }
 
 /// Capability bits as the spec names them (numbers the crate does not know are left out).
