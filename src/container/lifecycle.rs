@@ -80,17 +80,26 @@ pub(super) fn each(
     act: impl Fn(Container) -> Result<()>,
 ) -> Result<i32> {
     need_root(what)?;
+    Ok(for_each(refs, |r, c| act(c).map(|()| r.to_string())))
+}
+
+/// Find each container named (as `r`) and print the line `act` gives for it; report each
+/// failure and go on. The exit status: 1 if any failed.
+pub(super) fn for_each<T: std::fmt::Display>(
+    refs: &[String],
+    act: impl Fn(&str, Container) -> Result<T>,
+) -> i32 {
     let mut code = 0;
     for r in refs {
-        match find(r).and_then(&act) {
-            Ok(()) => crate::outln!("{r}"),
+        match find(r).and_then(|c| act(r, c)) {
+            Ok(line) => crate::outln!("{line}"),
             Err(e) => {
                 crate::narrate::report_error(&e);
                 code = 1;
             }
         }
     }
-    Ok(code)
+    code
 }
 
 /// Stop one container; returns once its supervisor has recorded how it ended.
