@@ -52,13 +52,8 @@ pub fn undo(sys: &Sys, resource: &Resource) -> Result<()> {
             }
             Ok(())
         }
-        Resource::Link { .. }
-        | Resource::Bridge { .. }
-        | Resource::FirewallRule { .. }
-        | Resource::Lease { .. }
-        | Resource::Port { .. }
-        | Resource::Sysctl { .. }
-        | Resource::Responder { .. } => crate::stages::network::undo(sys, resource),
+        // The network's kinds (the journal lists them once: `Resource::in_netns`).
+        net => crate::stages::network::undo(sys, net),
     }
 }
 
