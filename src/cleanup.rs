@@ -52,13 +52,8 @@ pub fn undo(sys: &Sys, resource: &Resource) -> Result<()> {
             }
             Ok(())
         }
-        Resource::Link { .. }
-        | Resource::Bridge { .. }
-        | Resource::FirewallRule { .. }
-        | Resource::Lease { .. }
-        | Resource::Port { .. }
-        | Resource::Sysctl { .. }
-        | Resource::Responder { .. } => crate::stages::network::undo(sys, resource),
+        // The network's kinds (the journal lists them once: `Resource::in_netns`).
+        net => crate::stages::network::undo(sys, net),
     }
 }
 
@@ -155,8 +150,16 @@ fn first_line(err: &crate::error::Error) -> String {
     err.to_string().lines().next().unwrap_or("").to_string()
 }
 
+/// How a helper in another namespace says an entry stays because it is still needed.
+const STILL_NEEDED: &str = "still needed: ";
+
 fn undo_here(sys: &Sys, journal: &Journal, e: &Entry, report: &mut Report) {
     let what = e.resource.describe();
+    // A bridge, rule or ip_forward that containers still need is kept, not a failure.
+    if let Some(kept) = crate::stages::network::still_needed(&e.resource) {
+        report.in_use.push(format!("{what} ({})", kept.what));
+        return;
+    }
     match undo(sys, &e.resource) {
         Ok(()) => {
             sys.strike_undone(journal, &e.id);
@@ -263,11 +266,14 @@ fn undo_in(
             );
             let mut lines = Vec::new();
             for e in entries {
+                let kept = || crate::stages::network::still_needed(&e.resource);
                 let line = match joined
                     .as_ref()
                     .map_err(first_line)
-                    .and_then(|_| undo(sys, &e.resource).map_err(|e| first_line(&e)))
-                {
+                    .and_then(|_| match kept() {
+                        Some(k) => Err(format!("{STILL_NEEDED}{}", k.what)),
+                        None => undo(sys, &e.resource).map_err(|e| first_line(&e)),
+                    }) {
                     Ok(()) => {
                         journal.strike(&e.id);
                         "ok".to_string()
@@ -296,6 +302,11 @@ fn undo_in(
                 let what = e.resource.describe();
                 match lines.next() {
                     Some("ok") => report.undone.push(format!("{what} in {}", ns.describe())),
+                    Some(l) if l.starts_with(STILL_NEEDED) => report.in_use.push(format!(
+                        "{what} in {} ({})",
+                        ns.describe(),
+                        &l[STILL_NEEDED.len()..]
+                    )),
                     Some(why) => report.failed.push(format!("{what}: {why}")),
                     None => report.failed.push(format!(
                         "{what}: the helper in {} ended before it was undone",

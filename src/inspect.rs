@@ -86,7 +86,7 @@ pub fn inspect(pid: i32) -> Result<Inspection> {
             .map(|s| s.lines().count())
             .unwrap_or(0)
     };
-    let caps = u64::from_str_radix(&status_field(&status, "CapEff"), 16).unwrap_or(0);
+    let caps = crate::host::caps_in(&status, "CapEff").unwrap_or(0);
     let seccomp = match status_field(&status, "Seccomp").as_str() {
         "0" => "0 (off)".to_string(),
         "1" => "1 (strict)".to_string(),

@@ -17,6 +17,7 @@ pub mod lock;
 pub mod manual;
 pub mod narrate;
 pub mod networks;
+pub mod out;
 pub mod registry;
 pub mod run;
 pub mod runtime;
@@ -171,7 +172,7 @@ fn cleanup_main(sys: &Sys) -> Result<i32> {
     // -q: nothing but errors (what could not be removed).
     let tell = |line: String| {
         if sys.narrator.level > narrate::Level::Quiet {
-            println!("{line}");
+            crate::outln!("{line}");
         }
     };
     for d in &half_made {
@@ -197,7 +198,7 @@ fn cleanup_main(sys: &Sys) -> Result<i32> {
         tell(format!("left {u}"));
     }
     for f in &report.failed {
-        println!("could not remove {f}");
+        crate::outln!("could not remove {f}");
     }
     Ok(if report.failed.is_empty() {
         0

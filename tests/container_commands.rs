@@ -727,3 +727,26 @@ fn restart_on_failure_2_restarts_twice_then_stops_and_stop_ends_always() {
     env.ok(&["rm", "r"]);
     env.assert_clean();
 }
+
+/// rm -f of a running container: SIGKILL, then one wait — for its supervisor, which ends
+/// only after PID 1 has (it used to wait for PID 1 first, then for the supervisor).
+#[test]
+fn rm_f_of_a_running_container_waits_once() {
+    if !root_or_skip("rm_f_of_a_running_container_waits_once")
+        || !tool_or_skip("rm_f_of_a_running_container_waits_once", "strace")
+    {
+        return;
+    }
+    let env = Env::new();
+    env.ok(&["run", "-d", "--name", "f", "busybox", "sleep", "1000"]);
+    let state = env.state.path().to_path_buf();
+    let t = common::strace::run_with(&["rm", "-f", "f"], |c| {
+        c.env("GLASSBOX_STATE_DIR", &state);
+    });
+    assert!(t.output.status.success(), "{}", stderr(&t.output));
+    let names = t.narrated_names();
+    let waits = names.iter().filter(|n| *n == "poll").count();
+    assert_eq!(waits, 1, "{names:?}");
+    assert!(env.containers().is_empty());
+    env.assert_clean();
+}

@@ -80,17 +80,26 @@ pub(super) fn each(
     act: impl Fn(Container) -> Result<()>,
 ) -> Result<i32> {
     need_root(what)?;
+    Ok(for_each(refs, |r, c| act(c).map(|()| r.to_string())))
+}
+
+/// Find each container named (as `r`) and print the line `act` gives for it; report each
+/// failure and go on. The exit status: 1 if any failed.
+pub(super) fn for_each<T: std::fmt::Display>(
+    refs: &[String],
+    act: impl Fn(&str, Container) -> Result<T>,
+) -> i32 {
     let mut code = 0;
     for r in refs {
-        match find(r).and_then(&act) {
-            Ok(()) => println!("{r}"),
+        match find(r).and_then(|c| act(r, c)) {
+            Ok(line) => crate::outln!("{line}"),
             Err(e) => {
                 crate::narrate::report_error(&e);
                 code = 1;
             }
         }
     }
-    Ok(code)
+    code
 }
 
 /// Stop one container; returns once its supervisor has recorded how it ended.
@@ -241,7 +250,10 @@ pub(super) fn rm(sys: &Sys, c: &Container, force: bool) -> Result<()> {
             libc::SIGKILL,
             "rm -f: end the container at once (as docker rm -f)",
         )?;
-        if let Some(p) = &process {
+        // The supervisor ends only after PID 1 has: waiting for it waits for both. Only
+        // when it was killed is PID 1 waited for itself.
+        let supervised = c.state().supervisor.is_some_and(|o| o.is_alive());
+        if let Some(p) = process.as_ref().filter(|_| !supervised) {
             wait_end(sys, p, Duration::from_secs(10), "wait for PID 1 to end")?;
         }
         if !wait_supervisor(sys, c, Duration::from_secs(10))? {

@@ -4,7 +4,7 @@
 
 use crate::cli::WaitArgs;
 use crate::error::{Error, Result};
-use crate::store::containers::{find, Container, Status};
+use crate::store::containers::{Container, Status};
 use crate::sys::Sys;
 use std::time::Duration;
 
@@ -55,15 +55,7 @@ fn wait(sys: &Sys, c: &Container) -> Result<i32> {
 }
 
 pub fn main(a: &WaitArgs, sys: &Sys) -> Result<i32> {
-    let mut status = 0;
-    for r in &a.containers {
-        match find(r).and_then(|c| wait(sys, &c)) {
-            Ok(code) => println!("{code}"),
-            Err(e) => {
-                crate::narrate::report_error(&e);
-                status = 1;
-            }
-        }
-    }
-    Ok(status)
+    Ok(super::lifecycle::for_each(&a.containers, |_, c| {
+        wait(sys, &c)
+    }))
 }

@@ -289,7 +289,7 @@ pub fn main(a: &CommitArgs, sys: &Sys) -> Result<i32> {
             ));
         }
     }
-    println!("sha256:{}", rec.id);
+    crate::outln!("sha256:{}", rec.id);
     Ok(0)
 }
 

@@ -106,11 +106,11 @@ pub fn main(a: &crate::cli::LoadArgs, sys: &Sys) -> Result<i32> {
             };
             let _lock = store::lock()?;
             store::tag(&rec.id, &name)?;
-            println!("Loaded image: {name}");
+            crate::outln!("Loaded image: {name}");
             shown = true;
         }
         if !shown {
-            println!("Loaded image ID: sha256:{}", rec.id);
+            crate::outln!("Loaded image ID: sha256:{}", rec.id);
         }
     }
     Ok(0)

@@ -447,7 +447,7 @@ pub fn rmi_main(a: &RmiArgs, sys: &Sys) -> Result<i32> {
             continue;
         }
         match rmi(sys, r, a.force) {
-            Ok(lines) => lines.iter().for_each(|l| println!("{l}")),
+            Ok(lines) => lines.iter().for_each(|l| crate::outln!("{l}")),
             Err(e) => {
                 crate::narrate::report_error(&e);
                 code = 1;

@@ -250,7 +250,7 @@ pub fn start(
             match said {
                 Some(Message::Ready) => {
                     if print_id {
-                        println!("{}", c.id());
+                        crate::outln!("{}", c.id());
                     }
                     Ok(0)
                 }

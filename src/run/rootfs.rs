@@ -120,29 +120,41 @@ fn write_etc_file(
             "a new file, so nothing already there is written through",
         )
         .map_err(fail)?;
-    file.write_all(text.as_bytes()).map_err(|e| {
-        Error::io(
-            format!("cannot write the container's /etc/{name}"),
-            &e,
-            "check that the data directory is not full",
+    // Whatever fails after the file was made, the half-made file must not stay in /etc.
+    let filled = (|| {
+        file.write_all(text.as_bytes()).map_err(|e| {
+            Error::io(
+                format!("cannot write the container's /etc/{name}"),
+                &e,
+                "check that the data directory is not full",
+            )
+        })?;
+        if let Some((uid, gid)) = owner {
+            sys.fchown(
+                &file,
+                &format!("{}/{tmp}", etc.shown),
+                uid,
+                gid,
+                "a new file of the container's: its root owns it",
+            )?;
+        }
+        sys.rename_at(
+            &etc,
+            &tmp,
+            name,
+            "put it in place: a symlink there is replaced, not followed",
         )
-    })?;
-    if let Some((uid, gid)) = owner {
-        sys.fchown(
-            &file,
-            &format!("{}/{tmp}", etc.shown),
-            uid,
-            gid,
-            "a new file of the container's: its root owns it",
-        )?;
+        .map_err(fail)
+    })();
+    if filled.is_err() {
+        let _ = sys.unlinkat_for(
+            &etc,
+            &tmp,
+            false,
+            "the file could not be put in place: take the half-made one away",
+        );
     }
-    sys.rename_at(
-        &etc,
-        &tmp,
-        name,
-        "put it in place: a symlink there is replaced, not followed",
-    )
-    .map_err(fail)
+    filled
 }
 
 /// The image's root filesystem and layers (topmost first) as this container stacks them:
@@ -481,4 +493,29 @@ fn resolv_conf(servers: &[std::net::Ipv4Addr]) -> String {
         text.push('\n');
     }
     text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::narrate::Narrator;
+
+    /// An image whose /etc/resolv.conf is a directory: the rename fails (EISDIR), and the
+    /// container's /etc keeps no half-made temp file.
+    #[test]
+    fn a_failed_etc_file_leaves_no_temp_file() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("etc/resolv.conf/d")).unwrap();
+        let narrator = Narrator::silent();
+        let sys = Sys::new(&narrator);
+        let root = sys.open_tree_root(dir.path(), "test").unwrap();
+        let err =
+            write_etc_file(&sys, &root, "resolv.conf", "nameserver 1.1.1.1\n", None).unwrap_err();
+        assert!(err.to_string().contains("/etc/resolv.conf"), "{err}");
+        let left: Vec<_> = std::fs::read_dir(dir.path().join("etc"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(left, ["resolv.conf"]);
+    }
 }

@@ -550,6 +550,22 @@ impl Sys<'_> {
         name: &str,
         is_dir: bool,
     ) -> std::result::Result<(), (Errno, String)> {
+        self.unlinkat_for(
+            dir,
+            name,
+            is_dir,
+            "remove what a whiteout or a replacing entry says to remove",
+        )
+    }
+
+    /// unlinkat(2) with the caller's reason.
+    pub fn unlinkat_for(
+        &self,
+        dir: &DirFd,
+        name: &str,
+        is_dir: bool,
+        why: &str,
+    ) -> std::result::Result<(), (Errno, String)> {
         let n = cname(name).map_err(|_| (Errno::EINVAL, name.to_string()))?;
         let flags = if is_dir { libc::AT_REMOVEDIR } else { 0 };
         let build = || {
@@ -565,7 +581,7 @@ impl Sys<'_> {
                     },
                 ],
                 "unlink(2)",
-                "remove what a whiteout or a replacing entry says to remove",
+                why,
             )
         };
         self.quiet_call(build, || {

@@ -129,7 +129,7 @@ pub fn main(a: &ExportSpec, sys: &Sys) -> Result<i32> {
         return inspect(a, sys);
     }
     let dir = export(a, sys)?;
-    println!("exported {} into {}", a.source, dir.display());
+    crate::outln!("exported {} into {}", a.source, dir.display());
     Ok(0)
 }
 
@@ -495,32 +495,32 @@ fn short(d: &str) -> String {
 /// `glassbox export --inspect SOURCE`: what the source holds, without extracting.
 fn inspect(a: &ExportSpec, sys: &Sys) -> Result<i32> {
     let source = detect::detect(&a.source)?;
-    println!("source:   {}", source.describe());
+    crate::outln!("source:   {}", source.describe());
     match plan(source, a.platform.as_deref(), sys)? {
         Plan::Busybox => {
             let bb = busybox::find()?;
-            println!(
+            crate::outln!(
                 "busybox:  {} ({} applets)",
                 bb.display(),
                 busybox::applets(&bb)?.len()
             );
-            println!("config:   Cmd [\"/bin/sh\"]");
+            crate::outln!("config:   Cmd [\"/bin/sh\"]");
         }
         Plan::Directory(p) => {
-            println!("a directory: {} is copied as it is; no config", p.display())
+            crate::outln!("a directory: {} is copied as it is; no config", p.display())
         }
         Plan::Tar {
             size, compression, ..
         } => {
-            println!(
+            crate::outln!(
                 "layers:   1 ({}, {})",
                 compression.name(),
                 human_bytes(size)
             );
-            println!("config:   none (a plain tar carries no image config)");
+            crate::outln!("config:   none (a plain tar carries no image config)");
         }
         Plan::Layers { image, .. } => {
-            println!(
+            crate::outln!(
                 "image:    {}",
                 if image.tags.is_empty() {
                     "(untagged)".into()
@@ -528,10 +528,10 @@ fn inspect(a: &ExportSpec, sys: &Sys) -> Result<i32> {
                     image.tags.join(", ")
                 }
             );
-            println!("platform: {}", image.platform);
-            println!("layers:   {}", image.layers.len());
+            crate::outln!("platform: {}", image.platform);
+            crate::outln!("layers:   {}", image.layers.len());
             for (i, l) in image.layers.iter().enumerate() {
-                println!(
+                crate::outln!(
                     "  {:>2}  {:>10}  {}",
                     i + 1,
                     human_bytes(l.size),
@@ -541,8 +541,8 @@ fn inspect(a: &ExportSpec, sys: &Sys) -> Result<i32> {
                         .unwrap_or(&l.member)
                 );
             }
-            println!("config:");
-            print!("{}", image.config.describe());
+            crate::outln!("config:");
+            crate::outln!("{}", image.config.describe().trim_end_matches('\n'));
         }
     }
     Ok(0)
