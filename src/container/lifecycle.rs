@@ -167,8 +167,8 @@ fn start(sys: &Sys, c: &Container) -> Result<()> {
     args.interactive = false;
     args.step = false;
     let plan = crate::run::plan_existing(c, &args, sys)?;
-    let journal = crate::journal::Journal::open()?;
-    let code = crate::run::start_detached(sys, &journal, &plan, c)?;
+    let journal = sys.journal()?;
+    let code = crate::run::start_detached(sys, journal.as_ref(), &plan, c)?;
     if code != 0 {
         return Err(Error::new(
             format!("container {} exited at once with status {code}", c.name()),
@@ -257,7 +257,7 @@ fn rm(sys: &Sys, c: &Container, force: bool) -> Result<()> {
         .with_code(1));
     }
     remove_leftovers(sys, c)?;
-    crate::store::containers::remove_dir(c)?;
+    crate::store::containers::remove_dir(sys, c)?;
     sys.narrator.note(&format!(
         "rm -rf {} (its writable layer, log and state)",
         c.dir.display()

@@ -108,20 +108,11 @@ pub fn start(
     print_id: bool,
     supervise: impl FnOnce(&mut Detached) -> Result<i32>,
 ) -> Result<i32> {
-    use std::os::unix::fs::OpenOptionsExt;
-    let log = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .mode(0o640)
-        .custom_flags(libc::O_CLOEXEC)
-        .open(c.log_path())
-        .map_err(|e| {
-            Error::io(
-                format!("cannot open the container's log {}", c.log_path().display()),
-                &e,
-                "check that glassbox's data directory is writable and not full",
-            )
-        })?;
+    let log = sys.open_log(
+        &c.log_path(),
+        0o640,
+        "the container's log: its stdout and stderr, for glassbox logs",
+    )?;
     let n = sys.narrator;
     n.stage(
         "detach",

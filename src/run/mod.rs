@@ -94,12 +94,12 @@ pub fn main(a: &RunArgs, sys: &Sys) -> Result<i32> {
 /// `glassbox start`: run an existing container again, detached.
 pub fn start_detached(
     sys: &Sys,
-    journal: &Journal,
+    journal: Option<&Journal>,
     plan: &Plan,
     c: &crate::store::containers::Container,
 ) -> Result<i32> {
     parent::announce(sys, plan);
     detach::start(sys, c, false, |det| {
-        parent::supervise(sys, Some(journal), plan, Some(c), None, Some(det))
+        parent::supervise(sys, journal, plan, Some(c), None, Some(det))
     })
 }

@@ -282,17 +282,14 @@ pub fn overlay_options(fs: &ContainerFs, plan: &Plan) -> String {
 
 /// In the parent, after a --rm container ended: remove its directories.
 pub fn remove(sys: &Sys, journal: Option<&Journal>, fs: ContainerFs) {
-    if sys.dry_run() {
-        return;
-    }
-    match crate::store::containers::remove_container_dir(&fs.dir) {
+    match crate::store::containers::remove_container_dir(sys, &fs.dir) {
         Ok(()) => {
             sys.narrator.note(&format!(
                 "rm -rf {} (the container's writable layer)",
                 fs.dir.display()
             ));
             if let (Some(j), Some(id)) = (journal, &fs.journal_id) {
-                j.strike(id);
+                sys.strike_undone(j, id);
             }
         }
         Err(e) => sys.narrator.warn(&format!(

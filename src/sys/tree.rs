@@ -737,6 +737,11 @@ impl Sys<'_> {
     /// followed); when calls are not made nothing is removed.
     pub fn remove_tree(&self, path: &Path) -> Result<()> {
         self.narrator.note(&format!("rm -rf {}", path.display()));
+        self.remove_path(path)
+    }
+
+    /// [`Sys::remove_tree`] without the note (the caller says what it removes).
+    pub fn remove_path(&self, path: &Path) -> Result<()> {
         let fail = |(errno, call): (Errno, String)| {
             Error::sys(
                 format!("cannot remove {}: {call} failed", path.display()),
@@ -752,19 +757,21 @@ impl Sys<'_> {
         } else {
             parent
         };
+        // The top is looked at by path: through a stand-in descriptor nothing would be seen.
+        // Already gone is removed (as rm -rf says).
+        let Ok(meta) = std::fs::symlink_metadata(path) else {
+            return Ok(());
+        };
         let dir = self.open_dir_quietly(parent).map_err(fail)?;
         let name = name.to_string_lossy();
-        // The top is looked at by path: through a stand-in descriptor nothing would be seen.
-        match std::fs::symlink_metadata(path) {
-            Ok(m) if m.is_dir() => {
-                let sub = self.open_subdir(&dir, &name).map_err(fail)?;
-                for child in list_dir(&sub) {
-                    self.remove_at(&sub, &child).map_err(fail)?;
-                }
-                self.unlinkat(&dir, &name, true).map_err(fail)
+        if meta.is_dir() {
+            let sub = self.open_subdir(&dir, &name).map_err(fail)?;
+            for child in list_dir(&sub) {
+                self.remove_at(&sub, &child).map_err(fail)?;
             }
-            Ok(_) => self.unlinkat(&dir, &name, false).map_err(fail),
-            Err(_) => Ok(()),
+            self.unlinkat(&dir, &name, true).map_err(fail)
+        } else {
+            self.unlinkat(&dir, &name, false).map_err(fail)
         }
     }
 
@@ -782,6 +789,40 @@ impl Sys<'_> {
         } else {
             self.unlinkat(dir, name, false)
         }
+    }
+
+    /// openat(2) a log file by path for appending (made with `mode` if missing), narrated at
+    /// `-vv` only; when calls are not made, the /dev/null stand-in (nothing is written).
+    pub fn open_log(&self, path: &Path, mode: u32, why: &str) -> Result<std::fs::File> {
+        let p = super::cstring(&path.to_string_lossy())?;
+        let flags = libc::O_WRONLY | libc::O_CREAT | libc::O_APPEND | libc::O_CLOEXEC;
+        let build = || {
+            Call::new(
+                "openat",
+                vec![
+                    "AT_FDCWD".into(),
+                    qpath(path),
+                    format!("{}|O_APPEND", render_flags(flags as u64, OPEN_FLAGS)),
+                    format!("0{mode:o}"),
+                ],
+                "openat(2)",
+                why,
+            )
+        };
+        let opened = self
+            .quiet_call(build, || {
+                cret(unsafe {
+                    libc::openat(libc::AT_FDCWD, p.as_ptr(), flags, mode as libc::c_uint)
+                })
+            })
+            .and_then(|fd| self.opened(fd).map_err(|e| (e, build().render())));
+        opened.map(std::fs::File::from).map_err(|(errno, _)| {
+            Error::sys(
+                format!("cannot open the log {}", path.display()),
+                errno,
+                "check that glassbox's data directory is writable and not full",
+            )
+        })
     }
 
     /// openat(2) a directory by path with `O_PATH|O_DIRECTORY`, narrated at `-vv` only.
