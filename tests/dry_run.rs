@@ -64,6 +64,18 @@ fn a_dry_run_of_each_command_writes_and_removes_nothing() {
         return;
     }
     let env = Env::new();
+    // A fresh data directory: the image is not exported yet, and stays so.
+    let fresh = env
+        .cmd()
+        .args(["--dry-run", "run", "busybox", "true"])
+        .output()
+        .unwrap();
+    assert!(fresh.status.success(), "{}", stderr(&fresh));
+    assert_eq!(
+        changed(&BTreeMap::new(), &state(&env)),
+        Vec::<String>::new(),
+        "a dry run on a fresh data directory wrote"
+    );
     env.ok(&[
         "run",
         "--name",
@@ -81,12 +93,15 @@ fn a_dry_run_of_each_command_writes_and_removes_nothing() {
         &["run", "--name", "new", "busybox", "true"],
         &["run", "--rm", "busybox", "true"],
         &["run", "img", "true"],
+        &["run", "--no-overlay", "busybox", "true"],
+        &["run", "--userns", "private", "busybox", "true"],
         &["start", "c"],
         &["exec", "up", "true"],
         &["commit", "c", "img2"],
         &["save", "img", "-o", out.to_str().unwrap()],
         &["rmi", "img"],
         &["rm", "c"],
+        &["wait", "c"],
         &["export", "busybox", rootfs.to_str().unwrap()],
         &["cleanup"],
     ];

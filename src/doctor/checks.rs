@@ -242,7 +242,7 @@ impl Facts {
             Busybox { path, is_static }
         });
         let overlay = match probe_sys {
-            Some(sys) if euid == 0 && !sys.dry_run() => Some(probe_overlay(sys)),
+            Some(sys) if euid == 0 => sys.probe(|| probe_overlay(sys)),
             _ => None,
         };
         Facts {
