@@ -102,6 +102,7 @@ fn a_dry_run_of_each_command_writes_and_removes_nothing() {
         &["rmi", "img"],
         &["rm", "c"],
         &["wait", "c"],
+        &["wait", "up"],
         &["export", "busybox", rootfs.to_str().unwrap()],
         &["cleanup"],
     ];

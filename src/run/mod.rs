@@ -62,21 +62,21 @@ pub fn main(a: &RunArgs, sys: &Sys) -> Result<i32> {
     parent::announce(sys, &plan);
     // Held until the container's record claims its volumes (volume rm checks records).
     let volumes = volumes::ensure(sys, journal.as_ref(), &plan)?;
-    let container = if sys.dry_run() {
-        crate::spec::file::show(sys, &plan)?;
-        None
-    } else {
+    // A dry run makes no container: it shows the config.json the run would execute.
+    sys.show_if_not_made(|| crate::spec::file::show(sys, &plan))?;
+    let create = || {
         let removal = if a.rm {
             rootfs::journal_removal(journal.as_ref(), &plan.id)?
         } else {
             None
         };
-        match parent::create_container(a, &plan) {
-            Ok(c) => Some((c, removal)),
-            Err(e) => {
-                volumes.undo(sys, journal.as_ref());
-                return Err(e);
-            }
+        parent::create_container(a, &plan).map(|c| Some((c, removal)))
+    };
+    let container = match sys.compound("", create, || None) {
+        Ok(c) => c,
+        Err(e) => {
+            volumes.undo(sys, journal.as_ref());
+            return Err(e);
         }
     };
     drop(volumes);
