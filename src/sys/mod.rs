@@ -519,6 +519,31 @@ mod tests {
     }
 
     #[test]
+    fn compound_work_is_done_only_when_calls_are_made() {
+        let narrator = Narrator::silent();
+        let done = std::cell::Cell::new(0);
+        let work = || {
+            done.set(done.get() + 1);
+            Ok(1)
+        };
+        assert_eq!(
+            Sys::dry(&narrator)
+                .compound("cp -a a b", work, || 2)
+                .unwrap(),
+            2
+        );
+        assert_eq!(Sys::dry(&narrator).probe(|| 3), None);
+        assert_eq!(done.get(), 0, "a dry run did the work");
+        assert_eq!(
+            Sys::new(&narrator)
+                .compound("cp -a a b", work, || 2)
+                .unwrap(),
+            1
+        );
+        assert_eq!(done.get(), 1);
+    }
+
+    #[test]
     fn the_recorder_keeps_every_call_in_order_and_makes_none() {
         let narrator = Narrator::silent();
         let recorder = Recorder::new();
