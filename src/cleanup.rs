@@ -47,7 +47,8 @@ pub fn undo(sys: &Sys, resource: &Resource) -> Result<()> {
         }
         Resource::Dir { path } => {
             if path.exists() {
-                sys.remove_tree(path)?;
+                let removed = sys.remove_tree(path);
+                crate::run::rootless::or_inside(sys, path, removed)?;
             }
             Ok(())
         }
@@ -56,12 +57,15 @@ pub fn undo(sys: &Sys, resource: &Resource) -> Result<()> {
         | Resource::FirewallRule { .. }
         | Resource::Lease { .. }
         | Resource::Port { .. }
-        | Resource::Sysctl { .. } => crate::stages::network::undo(sys, resource),
+        | Resource::Sysctl { .. }
+        | Resource::Responder { .. } => crate::stages::network::undo(sys, resource),
     }
 }
 
 /// Undo every entry whose owner is gone.
 pub fn cleanup(sys: &Sys, journal: &Journal) -> Report {
+    // A name server outlives its network's last container only by a second; don't wait.
+    crate::stages::network::dns::stop_idle(sys, journal);
     cleanup_where(sys, journal, |_| true)
 }
 

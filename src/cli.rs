@@ -71,7 +71,15 @@ pub struct GlobalArgs {
 #[derive(Subcommand, Debug)]
 pub enum Command {
     /// Run COMMAND in a new container made from every stage (as docker run).
+    #[command(disable_help_flag = true)]
     Run(Box<RunArgs>),
+    /// Run OCI bundles as runc does (create, start, state, kill, delete…): an engine such as
+    /// podman can call it. `glassbox runtime --help` for its own options.
+    #[command(disable_help_flag = true)]
+    Runtime {
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
     /// Turn an image (tarball, docker save archive, OCI layout, directory, or `busybox`)
     /// into a root filesystem in DIR, safely: no file of the image is written outside DIR.
     ///
@@ -81,6 +89,7 @@ pub enum Command {
     /// staging directory beside DIR, renamed into place at the end.
     Export(ExportArgs),
     /// Find the first stage of run that breaks a command ("works on the host, not in a container").
+    #[command(disable_help_flag = true)]
     Bisect(Box<BisectArgs>),
     /// Unshare namespaces, then run COMMAND (as unshare(1)).
     Unshare(UnshareArgs),
@@ -155,6 +164,8 @@ pub enum Command {
     Wait(WaitArgs),
     /// Give a container another name (as docker rename).
     Rename(RenameArgs),
+    /// The host ports a running container's ports are published on (as docker port).
+    Port(PortArgs),
     /// Freeze every process of running containers, through their cgroup's freezer (as
     /// docker pause).
     Pause(PauseArgs),
@@ -194,6 +205,37 @@ pub enum Command {
         after_help = "Examples:\n  glassbox save myimage:v1 -o myimage.tar          (docker load, skopeo docker-archive:)\n  glassbox save --format oci myimage:v1 -o oci.tar  (tar xf it for umoci or skopeo oci:DIR)"
     )]
     Save(SaveArgs),
+    /// Download an image from a registry into the image store (as docker pull): the
+    /// manifest, the config and each layer, every HTTP request narrated.
+    #[command(
+        after_help = "Examples:\n  glassbox pull alpine                    (docker.io/library/alpine:latest)\n  glassbox pull 127.0.0.1:5000/team/web:v1\n  glassbox pull --platform linux/arm64 alpine@sha256:…"
+    )]
+    Pull(PullArgs),
+    /// Send an image of the store to a registry (as docker push): the blobs it lacks, then
+    /// the manifest, every HTTP request narrated.
+    #[command(
+        after_help = "Example:\n  glassbox tag myimage:v1 127.0.0.1:5000/team/myimage:v1\n  glassbox push 127.0.0.1:5000/team/myimage:v1"
+    )]
+    Push(PushArgs),
+    /// Make a one-layer image of a root filesystem tar (as docker import): what docker
+    /// export or `tar c` wrote, plain, gzip or zstd; `-` reads it from stdin.
+    #[command(
+        after_help = "Example:\n  tar -C rootfs -c . | glassbox import - myroot:v1\n  glassbox run --rm myroot:v1 sh"
+    )]
+    Import(ImportArgs),
+    /// Put every image of a docker save archive or an OCI layout (tar or directory) into the
+    /// image store, with the names it gives them (as docker load).
+    #[command(
+        after_help = "Example:\n  glassbox save myimage:v1 -o my.tar && glassbox rmi myimage:v1\n  glassbox load -i my.tar"
+    )]
+    Load(LoadArgs),
+    /// Keep credentials for a registry, once it has taken them (as docker login).
+    #[command(
+        after_help = "Example:\n  echo s3cret | glassbox login --password-stdin -u learner 127.0.0.1:5000"
+    )]
+    Login(LoginArgs),
+    /// Forget the credentials glassbox login kept for a registry (as docker logout).
+    Logout(LogoutArgs),
 
     // Shell completions and the man page, generated from these definitions.
     /// Print a shell completion script for bash, zsh, fish, elvish or powershell.
@@ -213,6 +255,84 @@ pub struct CompletionsArgs {
     /// The shell to complete in.
     #[arg(value_enum)]
     pub shell: clap_complete::Shell,
+}
+
+#[derive(Args, Debug)]
+pub struct LoadArgs {
+    /// The archive: a docker save tar, or an OCI layout (a tar or a directory).
+    #[arg(short, long, value_name = "FILE")]
+    pub input: PathBuf,
+}
+
+#[derive(Args, Debug)]
+pub struct ImportArgs {
+    /// The tar file, or - for stdin.
+    pub file: String,
+    /// The new image's name, NAME[:TAG].
+    pub name: String,
+}
+
+#[derive(Args, Debug)]
+pub struct PushArgs {
+    /// Speak plain HTTP to this registry (HOST:PORT); loopback registries always are.
+    #[arg(long, value_name = "HOST:PORT")]
+    pub insecure_registry: Vec<String>,
+    /// The image, named by its registry: REGISTRY/NAME[:TAG].
+    pub name: String,
+}
+
+#[derive(Args, Debug)]
+pub struct LoginArgs {
+    /// The user name.
+    #[arg(short = 'u', long)]
+    pub username: Option<String>,
+    /// Read the password from stdin (the only way: one on the command line shows in ps).
+    #[arg(long)]
+    pub password_stdin: bool,
+    /// The registry, HOST[:PORT] (default: docker.io).
+    pub server: Option<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct LogoutArgs {
+    /// The registry, HOST[:PORT] (default: docker.io).
+    pub server: Option<String>,
+}
+
+/// `run --pull`: when an image is fetched from its registry.
+#[derive(
+    clap::ValueEnum,
+    Debug,
+    Clone,
+    Copy,
+    Default,
+    PartialEq,
+    Eq,
+    serde::Serialize,
+    serde::Deserialize,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum PullPolicy {
+    /// Only when the image store has no image of that name.
+    #[default]
+    Missing,
+    /// Every time: the registry's newest image for the tag.
+    Always,
+    /// Never: an image the store lacks is an error.
+    Never,
+}
+
+#[derive(Args, Debug)]
+pub struct PullArgs {
+    /// The platform to take from an image index, os/arch[/variant] (default: this host's).
+    #[arg(long, value_name = "OS/ARCH")]
+    pub platform: Option<String>,
+    /// Speak plain HTTP to this registry (HOST:PORT), as docker's daemon option of that
+    /// name; registries on loopback are always spoken to in plain HTTP.
+    #[arg(long, value_name = "HOST:PORT")]
+    pub insecure_registry: Vec<String>,
+    /// The image: [REGISTRY/]NAME[:TAG] or NAME@sha256:DIGEST.
+    pub name: String,
 }
 
 #[derive(Args, Debug)]
@@ -314,6 +434,14 @@ pub struct WaitArgs {
     /// The containers (names or ids).
     #[arg(required = true)]
     pub containers: Vec<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct PortArgs {
+    /// The container (name or id).
+    pub container: String,
+    /// Only this container port: PORT or PORT/PROTO (tcp when none is given).
+    pub port: Option<String>,
 }
 
 #[derive(Args, Debug)]
@@ -442,8 +570,25 @@ pub struct RunArgs {
     #[arg(long)]
     pub name: Option<String>,
     /// The container's hostname (default: the container's id, as docker gives it).
-    #[arg(long)]
+    #[arg(short = 'h', long)]
     pub hostname: Option<String>,
+    /// Add a line to the container's /etc/hosts: NAME:IP. May be repeated.
+    #[arg(long, value_name = "NAME:IP")]
+    #[serde(default)]
+    pub add_host: Vec<String>,
+    /// A DNS server for the container's /etc/resolv.conf (instead of the host's, or of its
+    /// network's name server). May be repeated.
+    #[arg(long, value_name = "IP")]
+    #[serde(default)]
+    pub dns: Vec<String>,
+    /// Another name the container answers to on a user-defined network. May be repeated.
+    #[arg(long, value_name = "NAME")]
+    #[serde(default)]
+    pub network_alias: Vec<String>,
+    /// Print help (-h is --hostname, as in docker run).
+    #[arg(long, action = clap::ArgAction::Help)]
+    #[serde(skip)]
+    help: Option<bool>,
     /// Set an environment variable: NAME=VALUE, or NAME to pass the host's value. May be repeated.
     #[arg(short = 'e', long = "env", value_name = "NAME[=VALUE]")]
     pub env: Vec<String>,
@@ -470,9 +615,14 @@ pub struct RunArgs {
     #[arg(long, value_name = "CONTAINER[:ro]")]
     #[serde(default)]
     pub volumes_from: Vec<String>,
-    /// Publish a container port on the host: HOST:CTR[/tcp|/udp]. May be repeated.
-    #[arg(short = 'p', long, value_name = "HOST:CTR")]
+    /// Publish a container port on the host: [IP:][HOST:]CTR[/tcp|/udp] (no HOST: a free
+    /// one; ranges as 8000-8002:8000-8002). May be repeated.
+    #[arg(short = 'p', long, value_name = "[IP:][HOST:]CTR")]
     pub publish: Vec<String>,
+    /// Publish every port the image EXPOSEs, each on a free host port.
+    #[arg(short = 'P', long)]
+    #[serde(default)]
+    pub publish_all: bool,
     /// none (the default: a network namespace with only lo), bridge (gb0, as docker0), host,
     /// or a network made with `glassbox network create`.
     #[arg(long, value_name = "NET")]
@@ -504,6 +654,12 @@ pub struct RunArgs {
     /// Mount a tmpfs at this path inside (PATH or PATH:SIZE). May be repeated.
     #[arg(long, value_name = "PATH[:SIZE]")]
     pub tmpfs: Vec<String>,
+    /// When to pull the image from its registry (as docker run --pull). Without it, an
+    /// image the store lacks is pulled only when its name has a registry
+    /// (127.0.0.1:5000/x:1): a bare name (alpine) reaches Docker Hub only when asked.
+    #[arg(long, value_enum, value_name = "WHEN")]
+    #[serde(default)]
+    pub pull: Option<PullPolicy>,
     #[command(flatten)]
     pub security: SecurityOpts,
     /// `host` (the default) or `private`: with `private`, root inside is an unprivileged
@@ -742,8 +898,8 @@ pub struct NetArgs {
     /// The container's address with its prefix (default: the next free one on the network).
     #[arg(long, value_name = "ADDR/PREFIX")]
     pub ip: Option<String>,
-    /// Publish a container port on the host: HOST:CTR[/tcp|/udp], as docker run -p.
-    #[arg(short, long, value_name = "HOST:CTR[/PROTO]")]
+    /// Publish a container port on the host, as docker run -p: [IP:][HOST:]CTR[/tcp|/udp].
+    #[arg(short, long, value_name = "[IP:][HOST:]CTR[/PROTO]")]
     pub publish: Vec<String>,
     #[command(flatten)]
     pub tail: Tail,
@@ -758,11 +914,47 @@ pub enum NetworkCommand {
         /// Its subnet, as 10.80.0.0/24 (default: the next free 10.N.0.0/24).
         #[arg(long, value_name = "CIDR")]
         subnet: Option<String>,
+        /// The bridge's address, the containers' gateway (default: the subnet's first).
+        #[arg(long, value_name = "IP")]
+        gateway: Option<String>,
+        /// No way out: containers reach each other, but nothing beyond the network.
+        #[arg(long)]
+        internal: bool,
     },
     /// List the networks.
     Ls,
+    /// Show a network as JSON: its subnet, gateway and the containers on it.
+    Inspect {
+        /// The network's name.
+        name: String,
+    },
+    /// Remove every user-defined network no running container uses.
+    Prune,
+    /// Put a running container on one more network, hot (a second veth, eth1).
+    Connect {
+        /// Another name it answers to on that network. May be repeated.
+        #[arg(long, value_name = "NAME")]
+        alias: Vec<String>,
+        /// The network.
+        network: String,
+        /// The container (name or id).
+        container: String,
+    },
+    /// Take a running container off a network it was connected to.
+    Disconnect {
+        /// The network.
+        network: String,
+        /// The container (name or id).
+        container: String,
+    },
     /// Remove a user-defined network and its bridge and rules.
     Rm {
+        /// The network's name.
+        name: String,
+    },
+    /// The name server of a user-defined network (started by its first container).
+    #[command(hide = true)]
+    ServeDns {
         /// The network's name.
         name: String,
     },

@@ -87,7 +87,7 @@ fn print_plan(name: &str, ops: &[crate::stages::ops::Op]) {
 }
 
 fn print_list() {
-    for kind in ["stage", "syscall", "flag", "file"] {
+    for kind in ["stage", "syscall", "flag", "file", "request"] {
         let of_kind: Vec<_> = catalog::entries()
             .iter()
             .filter(|e| e.kind == kind)

@@ -7,7 +7,8 @@
 //!
 //! One file per entry under `$STATE/journal/`, written whole with a rename, so that a crash
 //! never leaves half an entry. `$STATE` is `$GLASSBOX_STATE_DIR` or `/run/glassbox` (a tmpfs on
-//! most systems: a reboot forgets what a reboot undid anyway).
+//! most systems: a reboot forgets what a reboot undid anyway); an ordinary user's is
+//! `$XDG_RUNTIME_DIR/glassbox`, else `/tmp/glassbox-UID`.
 
 use crate::error::{Error, Result};
 use serde::{Deserialize, Serialize};
@@ -37,6 +38,9 @@ pub enum Resource {
     Port { port: u16, proto: String },
     /// A sysctl glassbox changed (`net.ipv4.ip_forward`), and the value to put back.
     Sysctl { path: PathBuf, old: String },
+    /// A user-defined network's name server: the entry's owner is the responder process
+    /// itself, which wrote it before it bound its socket.
+    Responder { network: String },
 }
 
 impl Resource {
@@ -58,6 +62,7 @@ impl Resource {
             Resource::Sysctl { path, old } => {
                 format!("the change of {} from {old} to 1", path.display())
             }
+            Resource::Responder { network } => format!("the name server of network {network}"),
         }
     }
 
@@ -71,6 +76,7 @@ impl Resource {
                 | Resource::Lease { .. }
                 | Resource::Port { .. }
                 | Resource::Sysctl { .. }
+                | Resource::Responder { .. }
         )
     }
 
@@ -184,18 +190,61 @@ pub struct Entry {
 
 pub struct Journal {
     dir: PathBuf,
+    /// False for a dry run's journal: it reads the entries (leases, ports) but writes none.
+    writes: bool,
 }
 
 /// glassbox's state directory.
 pub fn state_dir() -> PathBuf {
-    std::env::var_os("GLASSBOX_STATE_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from("/run/glassbox"))
+    if let Some(d) = std::env::var_os("GLASSBOX_STATE_DIR") {
+        return PathBuf::from(d);
+    }
+    if crate::host::rootless() {
+        // An ordinary user's: $XDG_RUNTIME_DIR (theirs, a tmpfs), else one in /tmp.
+        return crate::host::env_dir("XDG_RUNTIME_DIR")
+            .map(|d| d.join("glassbox"))
+            .unwrap_or_else(|| {
+                PathBuf::from(format!("/tmp/glassbox-{}", crate::sys::quiet::euid()))
+            });
+    }
+    PathBuf::from("/run/glassbox")
+}
+
+/// An ordinary user's state directory is made 0700 and must be theirs: in /tmp another user
+/// could have made it first, and would then steer what `cleanup` removes.
+fn own_private_dir(dir: &Path) -> Result<()> {
+    use std::os::unix::fs::{DirBuilderExt, MetadataExt};
+    let made = std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir);
+    let meta = made
+        .and_then(|()| std::fs::symlink_metadata(dir))
+        .map_err(|e| {
+            Error::io(
+                format!("cannot create glassbox's state directory {}", dir.display()),
+                &e,
+                "set XDG_RUNTIME_DIR or GLASSBOX_STATE_DIR to a directory of your own",
+            )
+        })?;
+    if !meta.is_dir() || meta.uid() != crate::sys::quiet::euid() || meta.mode() & 0o022 != 0 {
+        return Err(Error::new(
+            format!(
+                "glassbox's state directory {} is not a directory of yours that only you can write",
+                dir.display()
+            ),
+            "set XDG_RUNTIME_DIR or GLASSBOX_STATE_DIR to a directory of your own",
+        ));
+    }
+    Ok(())
 }
 
 impl Journal {
     /// The journal in the state directory, created if missing.
     pub fn open() -> Result<Journal> {
+        if crate::host::rootless() {
+            own_private_dir(&state_dir())?;
+        }
         Self::at(&state_dir().join("journal"))
     }
 
@@ -212,7 +261,17 @@ impl Journal {
         })?;
         Ok(Journal {
             dir: dir.to_path_buf(),
+            writes: true,
         })
+    }
+
+    /// The journal as a dry run sees it: what is recorded is read, nothing is written (not
+    /// even its directory), and an entry "recorded" gets an id that names no file.
+    pub fn read_only() -> Journal {
+        Journal {
+            dir: state_dir().join("journal"),
+            writes: false,
+        }
     }
 
     pub fn dir(&self) -> &Path {
@@ -221,9 +280,14 @@ impl Journal {
 
     /// Write down a change *before* making it. Returns the entry's id, for [`Journal::strike`].
     pub fn record(&self, resource: Resource) -> Result<String> {
+        self.record_for(resource, Owner::current())
+    }
+
+    /// As [`Journal::record`], for a change that lives as long as `owner`, another process
+    /// (a running container's PID 1, for what `network connect` adds to it).
+    pub fn record_for(&self, resource: Resource, owner: Owner) -> Result<String> {
         use std::sync::atomic::{AtomicU32, Ordering};
         static SEQ: AtomicU32 = AtomicU32::new(0);
-        let owner = Owner::current();
         let now = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .unwrap_or_default();
@@ -244,6 +308,9 @@ impl Journal {
             },
             resource,
         };
+        if !self.writes {
+            return Ok(id);
+        }
         let text = serde_json::to_vec_pretty(&entry).expect("a journal entry serializes");
         let tmp = self.dir.join(format!(".{id}.tmp"));
         let fail = |e: std::io::Error| {
@@ -264,6 +331,9 @@ impl Journal {
 
     /// Strike off an entry once its change is undone. Striking a missing entry is fine.
     pub fn strike(&self, id: &str) {
+        if !self.writes {
+            return;
+        }
         let _ = std::fs::remove_file(self.dir.join(format!("{id}.json")));
     }
 

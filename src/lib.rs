@@ -17,7 +17,9 @@ pub mod lock;
 pub mod manual;
 pub mod narrate;
 pub mod networks;
+pub mod registry;
 pub mod run;
+pub mod runtime;
 pub mod spec;
 pub mod stages;
 pub mod store;
@@ -64,6 +66,7 @@ pub fn ends_on_closed_pipe(c: &Command) -> bool {
             | Command::Lesson(_)
             | Command::Doctor(_)
             | Command::Diff(_)
+            | Command::Port(_)
             | Command::Network(cli::NetworkCommand::Ls)
             | Command::Completions(_)
             | Command::Manpage
@@ -74,6 +77,8 @@ pub fn ends_on_closed_pipe(c: &Command) -> bool {
 
 /// Run one subcommand; returns the exit code.
 pub fn dispatch(cli: &Cli) -> Result<i32> {
+    // Settled now, before any child of ours becomes root of a user namespace.
+    host::rootless();
     let narrator = Narrator::new(&narrate_opts(&cli.global))?;
     let sys = if cli.global.dry_run {
         Sys::dry(&narrator)
@@ -82,6 +87,11 @@ pub fn dispatch(cli: &Cli) -> Result<i32> {
     };
     match &cli.command {
         Command::Run(a) => run::main(a, &sys),
+        Command::Runtime { args } => {
+            let mut argv = vec!["glassbox runtime".to_string()];
+            argv.extend(args.iter().cloned());
+            Ok(runtime::main(&argv))
+        }
         Command::Bisect(a) => run::bisect::main(a),
         Command::Export(a) => stages::export::main(&a.spec(), &sys),
         Command::Unshare(a) => stages::unshare::main(&a.spec(), &a.tail.command, &sys),
@@ -108,6 +118,7 @@ pub fn dispatch(cli: &Cli) -> Result<i32> {
         Command::Kill(a) => container::kill::main(a, &sys),
         Command::Wait(a) => container::wait::main(a, &sys),
         Command::Rename(a) => container::rename::main(a, &sys),
+        Command::Port(a) => container::port::main(a),
         Command::Pause(a) => container::pause::pause_main(a, &sys),
         Command::Unpause(a) => container::pause::unpause_main(a, &sys),
         Command::Restart(a) => container::lifecycle::restart_main(a, &sys),
@@ -120,6 +131,12 @@ pub fn dispatch(cli: &Cli) -> Result<i32> {
         Command::Save(a) => images::save::main(a, &sys),
         Command::Completions(a) => manual::completions(a.shell),
         Command::Manpage => manual::manpage(),
+        Command::Pull(a) => registry::main(a, &sys),
+        Command::Push(a) => registry::push::main(a, &sys),
+        Command::Import(a) => images::import::main(a, &sys),
+        Command::Load(a) => images::load::main(a, &sys),
+        Command::Login(a) => registry::auth::login_main(a, &sys),
+        Command::Logout(a) => registry::auth::logout_main(a),
     }
 }
 

@@ -3,6 +3,14 @@
 use clap::Parser;
 
 fn main() {
+    // Called as `glassbox-runc` (or any name ending in runc), as engines call a runtime.
+    let argv: Vec<String> = std::env::args().collect();
+    if argv
+        .first()
+        .is_some_and(|a| glassbox::runtime::called_as_runtime(a))
+    {
+        std::process::exit(glassbox::runtime::main(&argv));
+    }
     let cli = match glassbox::cli::Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {

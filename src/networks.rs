@@ -9,11 +9,27 @@ use crate::journal::{Journal, Resource};
 use crate::stages::network::config::{self, Network};
 use crate::sys::net::link_index;
 use crate::sys::Sys;
+use std::net::Ipv4Addr;
 
 /// `glassbox network create|ls|rm`.
 pub fn main(c: &NetworkCommand, sys: &Sys) -> Result<i32> {
     match c {
-        NetworkCommand::Create { name, subnet } => create(name, subnet.as_deref()),
+        NetworkCommand::Create {
+            name,
+            subnet,
+            gateway,
+            internal,
+        } => create(name, subnet.as_deref(), gateway.as_deref(), *internal),
+        NetworkCommand::Inspect { name } => inspect(name),
+        NetworkCommand::Prune => prune(sys),
+        NetworkCommand::Connect {
+            alias,
+            network,
+            container,
+        } => crate::stages::network::attach::connect(sys, network, container, alias),
+        NetworkCommand::Disconnect { network, container } => {
+            crate::stages::network::attach::disconnect(sys, network, container)
+        }
         NetworkCommand::Ls => {
             println!("{:<16} {:<16} SUBNET", "NAME", "BRIDGE");
             let mut all = Vec::new();
@@ -27,10 +43,11 @@ pub fn main(c: &NetworkCommand, sys: &Sys) -> Result<i32> {
             Ok(0)
         }
         NetworkCommand::Rm { name } => rm(sys, name),
+        NetworkCommand::ServeDns { name } => crate::stages::network::dns::serve(sys, name),
     }
 }
 
-fn create(name: &str, subnet: Option<&str>) -> Result<i32> {
+fn create(name: &str, subnet: Option<&str>, gateway: Option<&str>, internal: bool) -> Result<i32> {
     config::check_name(name)?;
     let _lock = config::lock()?;
     let others: Vec<Network> = config::user_networks()
@@ -75,10 +92,27 @@ fn create(name: &str, subnet: Option<&str>) -> Result<i32> {
                 Error::usage("no free 10.N.0.0/24 subnet is left", "give --subnet CIDR")
             })?,
     };
+    let gateway = match gateway {
+        None => None,
+        Some(text) => {
+            let ok = text
+                .parse::<Ipv4Addr>()
+                .ok()
+                .filter(|g| subnet.contains(*g) && *g != subnet.base && *g != subnet.broadcast());
+            Some(ok.ok_or_else(|| {
+                Error::usage(
+                    format!("--gateway {text:?} is not a host address of the subnet {subnet}"),
+                    format!("give an address inside {subnet}, as {}", subnet.gateway()),
+                )
+            })?)
+        }
+    };
     config::save(&Network {
         name: name.into(),
         bridge: name.into(),
         subnet,
+        gateway,
+        internal,
     })?;
     println!("{name} {subnet}");
     Ok(0)
@@ -128,5 +162,59 @@ fn rm(sys: &Sys, name: &str) -> Result<i32> {
     });
     config::forget(name);
     println!("{name}");
+    Ok(0)
+}
+
+/// `glassbox network inspect NAME`: as docker network inspect prints it (a list of one).
+fn inspect(name: &str) -> Result<i32> {
+    let net = config::find(name)?;
+    let mut containers = serde_json::Map::new();
+    for c in crate::store::containers::list() {
+        if c.state().effective() != crate::store::containers::Status::Running {
+            continue;
+        }
+        for e in crate::stages::network::dns::load_endpoints(&c.dir) {
+            if e.network == net.name {
+                containers.insert(
+                    c.id().to_string(),
+                    serde_json::json!({
+                        "Name": c.name(),
+                        "IPv4Address": format!("{}/{}", e.address, net.subnet.prefix),
+                        "Aliases": e.names,
+                    }),
+                );
+            }
+        }
+    }
+    let v = serde_json::json!([{
+        "Name": net.name,
+        "Id": net.id(),
+        "Driver": "bridge",
+        "IPAM": { "Driver": "default", "Config": [{
+            "Subnet": net.subnet.to_string(),
+            "Gateway": net.gateway().to_string(),
+        }]},
+        "Internal": net.internal,
+        "Options": { "com.docker.network.bridge.name": net.bridge },
+        "Containers": containers,
+    }]);
+    println!("{}", serde_json::to_string_pretty(&v).unwrap());
+    Ok(0)
+}
+
+/// `glassbox network prune`: every user-defined network no running container uses.
+fn prune(sys: &Sys) -> Result<i32> {
+    let journal = Journal::open()?;
+    let unused: Vec<Network> = config::user_networks()
+        .into_iter()
+        .filter(|n| config::leased(&journal, &n.name).is_empty())
+        .collect();
+    if unused.is_empty() {
+        return Ok(0);
+    }
+    println!("Deleted Networks:");
+    for n in unused {
+        rm(sys, &n.name)?;
+    }
     Ok(0)
 }

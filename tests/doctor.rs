@@ -206,12 +206,15 @@ fn doctor_finds_a_static_busybox_and_refuses_a_dynamic_one() {
 }
 
 #[test]
-fn doctor_as_a_normal_user_says_root_is_missing_and_exits_1() {
-    if !root_or_skip("doctor_as_a_normal_user_says_root_is_missing_and_exits_1") {
+fn doctor_as_a_normal_user_reports_rootless_readiness() {
+    if !root_or_skip("doctor_as_a_normal_user_reports_rootless_readiness") {
         return;
     }
+    // nobody, with a home it cannot write: its data directory cannot be made.
     let o = glassbox()
         .args(["doctor", "--json"])
+        .env("HOME", "/nonexistent")
+        .env_remove("XDG_DATA_HOME")
         .uid(65534)
         .gid(65534)
         .output()
@@ -219,8 +222,21 @@ fn doctor_as_a_normal_user_says_root_is_missing_and_exits_1() {
     let v: Value = serde_json::from_slice(&o.stdout)
         .unwrap_or_else(|e| panic!("{e}: {} {}", stdout(&o), stderr(&o)));
     assert_eq!(o.status.code(), Some(1));
-    assert_eq!(check(&v, "root")["status"], "fail");
+    // Not root is no longer a missing requirement: glassbox runs rootless.
+    assert_eq!(check(&v, "root")["status"], "warn");
     assert!(check(&v, "root")["todo"].as_str().unwrap().contains("sudo"));
+    assert_eq!(check(&v, "rootless.subuid")["status"], "warn");
+    assert!(check(&v, "rootless.subuid")["todo"]
+        .as_str()
+        .unwrap()
+        .contains("usermod --add-subuids"));
+    assert!(check(&v, "rootless.newuidmap")["what"].is_string());
+    assert!(check(&v, "rootless.cgroup")["what"].is_string());
+    assert_eq!(check(&v, "rootless.data")["status"], "fail");
+    assert!(check(&v, "rootless.data")["what"]
+        .as_str()
+        .unwrap()
+        .contains("/nonexistent/.local/share/glassbox"));
     // Without root the overlay mount is not tried.
     assert!(v["overlay_probe"].is_null());
 }

@@ -16,12 +16,17 @@ use std::process::Output;
 const PRELUDE: &str = r#"
 set -u
 ip link set lo up
+# A new namespace inherits the host's ip_forward (IPv4's devconf_inherit_init_net): start
+# from 0 here, whatever the host forwards, so that glassbox must put 0 back.
+echo 0 > /proc/sys/net/ipv4/ip_forward
 wait_for() { i=0; while [ ! -e "$1" ] && [ $i -lt 300 ]; do sleep 0.05; i=$((i+1)); done; [ -e "$1" ]; }
 report() {
   for l in $(ip -o link | awk -F': ' '{print $2}' | cut -d@ -f1); do echo "LEFT-$1 link $l"; done
   iptables -S | grep glassbox | sed "s/^/LEFT-$1 rule /"
   iptables -t nat -S | grep glassbox | sed "s/^/LEFT-$1 rule /"
   for f in "$GLASSBOX_STATE_DIR"/journal/*.json; do [ -e "$f" ] && echo "LEFT-$1 journal $(tr -d '\n ' < "$f")"; done
+  # Name servers of user-defined networks, in this network namespace only.
+  for p in $(pgrep -f 'network serve-dn[s]'); do [ "$(readlink /proc/$p/ns/net)" = "$(readlink /proc/self/ns/net)" ] && echo "LEFT-$1 responder $p"; done
   # A new namespace starts with 0: glassbox sets 1 for its bridges and must put 0 back.
   [ "$(cat /proc/sys/net/ipv4/ip_forward)" = 1 ] && echo "LEFT-$1 ip_forward 1"
   return 0
@@ -52,7 +57,10 @@ impl Run {
         let before = self.lines("LEFT-before-cleanup ");
         for l in &before {
             assert!(
-                !l.contains("gbh") && !l.contains("lease") && !l.contains("\"link\""),
+                !l.contains("gbh")
+                    && !l.contains("lease")
+                    && !l.contains("\"link\"")
+                    && !l.contains("responder"),
                 "left after the containers ended: {l}\n{}",
                 self.stdout()
             );
@@ -624,5 +632,298 @@ fn the_narration_of_a_cleanup_that_joins_another_namespace_is_honest() {
     );
     let names = t.narrated_names();
     assert!(names.contains(&"setns".to_string()), "{names:?}");
+    t.assert_honest();
+}
+
+/// A helper for the scenarios below: `get URL FILE` retries a fetch for up to 5 s and keeps
+/// what it got in $T/FILE.
+const GET: &str = r#"
+get() { i=0; until [ -s $T/$2 ] || [ $i -ge 100 ]; do busybox wget -qO $T/$2 "$1" 2>/dev/null || rm -f $T/$2; [ -s $T/$2 ] || sleep 0.05; i=$((i+1)); done; }
+"#;
+
+#[test]
+fn every_publish_form_carries_traffic_and_port_prints_the_mapping() {
+    if !ready("net_publish_forms") {
+        return;
+    }
+    let r = in_netns(&format!(
+        r#"{GET}
+mkdir -p $T/www && echo hello > $T/www/index.html
+"$GB" -q run --name base busybox true >/dev/null
+"$GB" -q commit -c 'EXPOSE 8003' base exposing >/dev/null
+"$GB" -q run -d --name web --network bridge --volume $T:/t -P \
+  -p 8000 -p 127.0.0.1:18081:8000 -p 18082:8002/udp -p 18090-18091:8010-8011 exposing \
+  sh -c 'udp_in() {{ until [ "$(awk "/^Udp: [0-9]/{{print \$3}}" /proc/net/snmp)" -gt 0 ]; do sleep 0.05; done; echo udp-arrived > /t/udp-got; }}
+    httpd -p 8000 -h /t/www; httpd -p 8003 -h /t/www; httpd -p 8011 -h /t/www; udp_in; sleep 60' >/dev/null
+"$GB" port web > $T/port-all
+"$GB" port web 8000 > $T/port-8000
+P=$(head -1 $T/port-8000 | cut -d: -f2)
+E=$("$GB" port web 8003 | cut -d: -f2)
+get http://127.0.0.1:$P/ dynamic
+get http://127.0.0.1:18081/ on-ip
+get http://127.0.0.1:$E/ exposed
+get http://127.0.0.1:18091/ range
+# busybox has no UDP server: the container sees a datagram arrive as its namespace's
+# Udp NoPorts counter (nothing listens on 8002 inside).
+i=0; until [ -s $T/udp-got ] || [ $i -ge 50 ]; do bash -c 'echo hi > /dev/udp/127.0.0.1/18082'; sleep 0.1; i=$((i+1)); done
+"$GB" ps | grep web | sed 's/  */ /g' > $T/ps
+"$GB" -q rm -f web base >/dev/null
+"#
+    ));
+    let so = format!("{}{}", r.stdout(), stderr(&r.out));
+    let all = r.file("port-all");
+    // -p 8000 and -P get free host ports from the ephemeral range; the others are as asked.
+    for want in [
+        "8000/tcp -> 127.0.0.1:18081",
+        "8002/udp -> 0.0.0.0:18082",
+        "8010/tcp -> 0.0.0.0:18090",
+        "8011/tcp -> 0.0.0.0:18091",
+        "8003/tcp -> 0.0.0.0:",
+    ] {
+        assert!(all.contains(want), "{want} missing in:\n{all}\n{so}");
+    }
+    let dynamic = r.file("port-8000");
+    assert!(dynamic.starts_with("0.0.0.0:"), "{dynamic}\n{so}");
+    for f in ["dynamic", "on-ip", "exposed", "range"] {
+        assert_eq!(r.file(f), "hello\n", "{f}\n{so}");
+    }
+    assert_eq!(
+        r.file("udp-got").lines().next(),
+        Some("udp-arrived"),
+        "{so}"
+    );
+    let ps = r.file("ps");
+    assert!(ps.contains("127.0.0.1:18081->8000/tcp"), "{ps}");
+    assert!(ps.contains("0.0.0.0:18082->8002/udp"), "{ps}");
+    r.assert_nothing_left();
+}
+
+#[test]
+fn a_host_port_in_use_is_refused_naming_its_holder() {
+    if !ready("net_port_holder") {
+        return;
+    }
+    let r = in_netns(
+        r#"
+busybox nc -l -p 18095 >/dev/null 2>&1 &
+N=$!
+i=0; until grep -q ':464F ' /proc/net/tcp || [ $i -ge 100 ]; do sleep 0.05; i=$((i+1)); done
+"$GB" -q run --rm --network bridge -p 18095:80 busybox true 2> $T/err; echo "status $?"
+kill $N
+"#,
+    );
+    let err = r.file("err");
+    assert!(r.stdout().contains("status 125"), "{}", r.stdout());
+    assert!(
+        err.contains("host port 18095/tcp is already in use by busybox (pid "),
+        "{err}"
+    );
+    r.assert_nothing_left();
+}
+
+#[test]
+fn hosts_and_resolv_conf_are_the_containers_own_as_docker_writes_them() {
+    if !ready("net_hosts_file") {
+        return;
+    }
+    let r = in_netns(
+        r#"
+"$GB" -q run --rm --network bridge -h box --add-host db:10.9.9.9 --dns 10.8.8.8 busybox \
+  sh -c 'hostname; hostname -i; grep db /etc/hosts; grep nameserver /etc/resolv.conf' > $T/out
+"#,
+    );
+    assert_eq!(
+        r.file("out"),
+        "box\n10.77.0.2\n10.9.9.9\tdb\nnameserver 10.8.8.8\n",
+        "{}{}",
+        r.stdout(),
+        stderr(&r.out)
+    );
+    r.assert_nothing_left();
+}
+
+#[test]
+fn containers_on_a_user_network_reach_each_other_by_name_and_alias_but_not_on_the_default_bridge() {
+    if !ready("net_names") {
+        return;
+    }
+    let r = in_netns(
+        r#"
+mkdir -p $T/a $T/b && echo from-a > $T/a/index.html && echo from-b > $T/b/index.html
+"$GB" -q network create mynet >/dev/null
+"$GB" -q run -d --name a --network mynet --network-alias alpha --volume $T:/t busybox httpd -f -p 80 -h /t/a >/dev/null
+"$GB" -q run -d --name b --network mynet --network-alias beta --volume $T:/t busybox httpd -f -p 80 -h /t/b >/dev/null
+B_ID=$("$GB" ps | awk '$NF == "b" {print $1}')
+"$GB" -q exec a wget -qO- http://b/ > $T/a-to-b
+"$GB" -q exec a wget -qO- http://beta/ > $T/a-to-beta
+"$GB" -q exec a wget -qO- http://$B_ID/ > $T/a-to-b-id
+"$GB" -q exec b wget -qO- http://alpha/ > $T/b-to-alpha
+"$GB" -q exec b cat /etc/resolv.conf > $T/b-resolv
+"$GB" -q run --rm --network bridge busybox nslookup a > $T/on-bridge 2>&1; echo "bridge-lookup $?"
+"$GB" -q run --rm --network mynet busybox nslookup nobody > $T/nobody 2>&1; echo "nobody-lookup $?"
+"$GB" -q rm -f a b >/dev/null
+"$GB" -q network rm mynet >/dev/null
+"#,
+    );
+    let so = format!("{}{}", r.stdout(), stderr(&r.out));
+    assert_eq!(r.file("a-to-b"), "from-b\n", "{so}");
+    assert_eq!(r.file("a-to-beta"), "from-b\n", "{so}");
+    assert_eq!(r.file("a-to-b-id"), "from-b\n", "by short id\n{so}");
+    assert_eq!(r.file("b-to-alpha"), "from-a\n", "{so}");
+    assert!(
+        r.file("b-resolv").starts_with("nameserver 10.78.0.1\n"),
+        "{}",
+        r.file("b-resolv")
+    );
+    // The default bridge has no name server, as docker's: a is not found there.
+    assert!(
+        so.contains("bridge-lookup 1"),
+        "{so}\n{}",
+        r.file("on-bridge")
+    );
+    assert!(so.contains("nobody-lookup 1"), "{so}");
+    assert!(
+        r.file("nobody").contains("NXDOMAIN"),
+        "{}",
+        r.file("nobody")
+    );
+    r.assert_nothing_left();
+}
+
+#[test]
+fn network_container_shares_its_interfaces_and_inspect_and_prune_show_and_remove_networks() {
+    if !ready("net_container_mode") {
+        return;
+    }
+    let r = in_netns(
+        r#"
+mkdir -p $T/www && echo hello-web > $T/www/index.html
+"$GB" -q network create mynet --subnet 10.81.0.0/24 --gateway 10.81.0.254 --internal >/dev/null
+"$GB" -q network create spare >/dev/null
+"$GB" -q run -d --name web --network mynet --volume $T:/t busybox httpd -f -p 80 -h /t/www >/dev/null
+"$GB" -q exec web ip -4 -o addr show eth0 | awk '{print $4}' > $T/web-addr
+"$GB" -q run --rm --network container:web busybox sh -c 'ip -4 -o addr show eth0 | awk "{print \$4}"; wget -qO- http://127.0.0.1/' > $T/joined
+"$GB" network inspect mynet > $T/inspect
+"$GB" -q network prune > $T/prune-1
+"$GB" -q rm -f web >/dev/null
+"$GB" -q network prune > $T/prune-2
+"$GB" network ls | tail -n +2 | awk '{print $1}' > $T/ls
+"#,
+    );
+    let so = format!("{}{}", r.stdout(), stderr(&r.out));
+    // --gateway takes the .254: the first container gets the .1.
+    assert_eq!(r.file("web-addr"), "10.81.0.1/24\n", "{so}");
+    assert_eq!(r.file("joined"), "10.81.0.1/24\nhello-web\n", "{so}");
+    let v: serde_json::Value = serde_json::from_str(&r.file("inspect")).expect("JSON");
+    let n = &v[0];
+    assert_eq!(n["Name"], "mynet");
+    assert_eq!(n["Driver"], "bridge");
+    assert_eq!(n["Internal"], true);
+    assert_eq!(n["IPAM"]["Config"][0]["Subnet"], "10.81.0.0/24");
+    assert_eq!(n["IPAM"]["Config"][0]["Gateway"], "10.81.0.254");
+    assert_eq!(n["Id"].as_str().unwrap().len(), 64);
+    let containers = n["Containers"].as_object().unwrap();
+    assert_eq!(containers.len(), 1, "{v}");
+    let web = containers.values().next().unwrap();
+    assert_eq!(
+        (web["Name"].as_str(), web["IPv4Address"].as_str()),
+        (Some("web"), Some("10.81.0.1/24"))
+    );
+    // Prune leaves a network in use, and takes it once it is not.
+    assert_eq!(r.file("prune-1"), "Deleted Networks:\nspare\n", "{so}");
+    assert_eq!(r.file("prune-2"), "Deleted Networks:\nmynet\n", "{so}");
+    assert_eq!(r.file("ls"), "bridge\n", "{so}");
+    r.assert_nothing_left();
+}
+
+#[test]
+fn connect_makes_a_running_container_reachable_by_name_on_a_second_network_and_disconnect_undoes_it(
+) {
+    if !ready("net_connect") {
+        return;
+    }
+    let r = in_netns(
+        r#"
+mkdir -p $T/www && echo hello-web > $T/www/index.html
+"$GB" -q network create front >/dev/null
+"$GB" -q network create back >/dev/null
+"$GB" -q run -d --name web --network front --volume $T:/t busybox httpd -f -p 80 -h /t/www >/dev/null
+"$GB" -q run -d --name client --network back busybox sleep 100 >/dev/null
+"$GB" -q exec client nslookup web >/dev/null 2>&1; echo "before $?"
+"$GB" -q network connect --alias www back web; echo "connect $?"
+"$GB" -q exec web ip -4 -o addr show eth1 | awk '{print $4}' > $T/eth1
+"$GB" -q exec client wget -qO- http://web/ > $T/by-name
+"$GB" -q exec client wget -qO- http://www/ > $T/by-alias
+"$GB" network inspect back | grep -c '"Name": "web"' > $T/inspected
+"$GB" -q network disconnect back web; echo "disconnect $?"
+"$GB" -q exec client nslookup web >/dev/null 2>&1; echo "after $?"
+"$GB" -q exec web ip -o link | grep -c eth1 > $T/eth1-after
+"$GB" -q network connect back web; echo "again $?"
+"$GB" -q rm -f web client >/dev/null
+"$GB" -q network rm front >/dev/null; "$GB" -q network rm back >/dev/null
+"#,
+    );
+    let so = format!("{}{}", r.stdout(), stderr(&r.out));
+    for want in [
+        "before 1",
+        "connect 0",
+        "disconnect 0",
+        "after 1",
+        "again 0",
+    ] {
+        assert!(so.contains(want), "{want}:\n{so}");
+    }
+    assert!(r.file("eth1").starts_with("10."), "{so}");
+    assert_eq!(r.file("by-name"), "hello-web\n", "{so}");
+    assert_eq!(r.file("by-alias"), "hello-web\n", "{so}");
+    assert_eq!(r.file("inspected"), "1\n", "{so}");
+    assert_eq!(r.file("eth1-after"), "0\n", "the cable stayed\n{so}");
+    r.assert_nothing_left();
+}
+
+#[test]
+fn the_narration_of_a_run_on_a_user_network_and_its_name_server_is_honest() {
+    if !ready("net_strace_dns") || !tool_or_skip("net_strace_dns", "strace") {
+        return;
+    }
+    let state = tempfile::tempdir().unwrap();
+    let made = glassbox()
+        .args(["-q", "network", "create", "honest"])
+        .env("GLASSBOX_STATE_DIR", state.path())
+        .output()
+        .unwrap();
+    assert!(made.status.success(), "{}", stderr(&made));
+    let t = strace::run_prefixed(
+        &[
+            "unshare",
+            "--net",
+            "--",
+            "sh",
+            "-c",
+            "ip link set lo up && echo 0 > /proc/sys/net/ipv4/ip_forward && exec \"$@\"",
+            "sh",
+        ],
+        &[
+            "net",
+            "--network",
+            "honest",
+            "--",
+            "busybox",
+            "nslookup",
+            "nobody",
+            "10.78.0.1",
+        ],
+        |c| {
+            c.env("GLASSBOX_STATE_DIR", state.path());
+        },
+    );
+    assert!(
+        stdout(&t.output).contains("NXDOMAIN"),
+        "{}{}",
+        stdout(&t.output),
+        stderr(&t.output)
+    );
+    let names = t.narrated_names();
+    assert!(names.iter().any(|n| n == "bind"), "{names:?}");
     t.assert_honest();
 }

@@ -319,6 +319,37 @@ fn dry_run_prints_the_plan_without_root_or_changes() {
 }
 
 #[test]
+fn a_dry_run_on_a_bridge_with_published_ports_journals_nothing() {
+    // The network stage plans against the journal (leases, ports taken); a dry run reads it
+    // and writes no entry — it made nothing that cleanup would have to undo.
+    let env = Env::new();
+    let dir = tempfile::tempdir().unwrap();
+    for d in ["bin", "dev", "proc", "sys", "etc", "tmp"] {
+        std::fs::create_dir_all(dir.path().join(d)).unwrap();
+    }
+    let o = env
+        .cmd()
+        .args([
+            "--dry-run",
+            "run",
+            "--network",
+            "bridge",
+            "-p",
+            "18080:80",
+            "-p",
+            "18081:81/udp",
+        ])
+        .arg(dir.path())
+        .arg("/bin/sh")
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stderr(&o).contains("(dry run: not made)"), "{}", stderr(&o));
+    assert!(env.journal_is_empty(), "a dry run left journal entries");
+    assert_eq!(env.containers_left(), 0);
+}
+
+#[test]
 fn the_narration_of_a_run_is_honest() {
     if !root_or_skip("the_narration_of_a_run_is_honest") || !tool_or_skip("run_honest", "strace") {
         return;

@@ -46,8 +46,17 @@ const COMMON: &[&str] = &[
     "pause-stop",
     "nothing-left",
 ];
-/// Only on cgroup v2: a child born in its cgroup.
-const V2_ONLY: &[&str] = &["clone-into-cgroup"];
+/// Only on cgroup v2: a child born in its cgroup; an ordinary user's limits in a delegated
+/// subtree.
+const V2_ONLY: &[&str] = &[
+    "clone-into-cgroup",
+    "rootless-doctor",
+    "rootless-root",
+    "rootless-memory-limit",
+    "rootless-delegated",
+    "rootless-memory-oom-status",
+    "rootless-nothing-left",
+];
 /// What `--break memory` must make fail.
 const MEMORY: &[&str] = &[
     "memory-limit",
@@ -55,6 +64,8 @@ const MEMORY: &[&str] = &[
     "memory-oom-report",
     "stage-memory-limit",
     "exec-memory-limit",
+    "rootless-memory-limit",
+    "rootless-memory-oom-status",
 ];
 
 /// The tools run.sh needs (.ci/run installs them), or skip.

@@ -45,6 +45,43 @@ fn cgroups_to_join(pid: i32) -> Vec<PathBuf> {
     dirs
 }
 
+/// The container's plan as its config.json says it, with exec's own command, terminal,
+/// environment, working directory and user.
+fn exec_plan(c: &crate::store::containers::Container, a: &ExecArgs) -> Result<crate::run::Plan> {
+    use crate::run::config::{env_entry, resolve_user, set_env};
+    let mut plan = crate::run::plan_existing(c)?;
+    if a.tty && !std::io::IsTerminal::is_terminal(&std::io::stdin()) {
+        return Err(Error::usage(
+            "-t was given but stdin is not a terminal",
+            "leave out -t, or run glassbox from a terminal",
+        ));
+    }
+    if a.tty {
+        set_env(&mut plan.env, "TERM=xterm".into());
+    }
+    for e in &a.env {
+        set_env(&mut plan.env, env_entry(e)?);
+    }
+    if let Some(w) = &a.workdir {
+        if !w.starts_with('/') {
+            return Err(Error::usage(
+                format!("the working directory {w:?} is not absolute"),
+                "give -w a path that starts with /",
+            ));
+        }
+        plan.workdir = w.clone();
+    }
+    if let Some(u) = &a.user {
+        let mut layers: Vec<&Path> = plan.image.layers.iter().map(|p| p.as_path()).collect();
+        layers.push(&plan.image.rootfs);
+        plan.user = Some(resolve_user(u, &layers)?);
+    }
+    plan.tty = a.tty;
+    plan.interactive = a.interactive;
+    plan.command = a.command.clone();
+    Ok(plan)
+}
+
 pub fn main(a: &ExecArgs, sys: &Sys) -> Result<i32> {
     sys.close_inherited("a descriptor inherited from the caller must not reach the container")?;
     let c = find(&a.container).map_err(|e| e.with_code(1))?;
@@ -65,26 +102,7 @@ pub fn main(a: &ExecArgs, sys: &Sys) -> Result<i32> {
         )
         .with_code(1));
     }
-    sys.require(|| {
-        if crate::host::is_root() {
-            return Ok(());
-        }
-        Err(Error::new(
-            "glassbox exec needs root: it joins a container's namespaces and cgroups",
-            "run it with sudo",
-        )
-        .with_code(1))
-    })?;
-    let mut args = c.record.args.clone();
-    args.env.extend(a.env.iter().cloned());
-    args.workdir = a.workdir.clone().or(args.workdir);
-    args.user = a.user.clone().or(args.user);
-    args.tty = a.tty;
-    args.interactive = a.interactive;
-    args.detach = false;
-    args.step = false;
-    args.command = a.command.clone();
-    let plan = crate::run::plan_existing(&c, &args, sys)?;
+    let plan = exec_plan(&c, a)?;
     let n = sys.narrator;
     n.stage(
         "exec",
@@ -94,7 +112,17 @@ pub fn main(a: &ExecArgs, sys: &Sys) -> Result<i32> {
         ),
     );
     let me = std::process::id().to_string();
-    for dir in cgroups_to_join(pid) {
+    // Without root, only the container's own cgroups (in a delegated subtree) are the
+    // user's to join: otherwise it shares the user's (see run/rootless.rs).
+    let ours = |d: &PathBuf| {
+        d.parent()
+            .is_some_and(|p| p.ends_with(crate::stages::cgroups::PARENT))
+    };
+    let mut cgroups = cgroups_to_join(pid);
+    if crate::host::rootless() {
+        cgroups.retain(ours);
+    }
+    for dir in cgroups {
         sys.write_file_plain(
             &dir.join("cgroup.procs"),
             &me,
@@ -127,7 +155,9 @@ pub fn main(a: &ExecArgs, sys: &Sys) -> Result<i32> {
                 std::os::fd::AsRawFd::as_raw_fd(&c.theirs),
             )?;
         }
-        if plan.userns.is_some() && plan.user.is_none() {
+        let host_groups =
+            plan.userns.is_some() || plan.rootless.as_ref().is_some_and(|r| r.ranges.is_some());
+        if host_groups && plan.user.is_none() {
             sys.setgroups(
                 &[],
                 "no supplementary groups: the host's are not mapped in the container's user namespace",

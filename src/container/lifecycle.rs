@@ -160,13 +160,10 @@ fn start(sys: &Sys, c: &Container) -> Result<()> {
         }
         _ => {}
     }
-    let mut args = c.record.args.clone();
+    let mut plan = crate::run::plan_existing(c)?;
     // In the background, as docker start without -a: no terminal, no stdin, no pauses.
-    args.detach = true;
-    args.tty = false;
-    args.interactive = false;
-    args.step = false;
-    let plan = crate::run::plan_existing(c, &args, sys)?;
+    plan.tty = false;
+    plan.interactive = false;
     let journal = sys.journal()?;
     let code = crate::run::start_detached(sys, journal.as_ref(), &plan, c)?;
     if code != 0 {
@@ -257,7 +254,8 @@ fn rm(sys: &Sys, c: &Container, force: bool) -> Result<()> {
         .with_code(1));
     }
     remove_leftovers(sys, c)?;
-    crate::store::containers::remove_dir(sys, c)?;
+    let removed = crate::store::containers::remove_dir(sys, c);
+    crate::run::rootless::or_inside(sys, &c.dir, removed)?;
     sys.narrator.note(&format!(
         "rm -rf {} (its writable layer, log and state)",
         c.dir.display()

@@ -8,6 +8,7 @@ pub mod kill;
 pub mod lifecycle;
 pub mod logs;
 pub mod pause;
+pub mod port;
 pub mod ps;
 pub mod rename;
 pub mod wait;

@@ -42,8 +42,8 @@ pub fn print_table(rows: &[Vec<String>]) {
     }));
 }
 
-/// The part of a container's record that ps shows: serde skips the rest (the run flags,
-/// the image config) without building it.
+/// The part of a container's record that ps shows: serde skips the rest (the image
+/// config) without building it. Its ports are in its config.json.
 #[derive(Deserialize)]
 struct Row {
     id: String,
@@ -51,13 +51,6 @@ struct Row {
     image: String,
     command: Vec<String>,
     created: u64,
-    args: RowArgs,
-}
-
-#[derive(Deserialize)]
-struct RowArgs {
-    #[serde(default)]
-    publish: Vec<String>,
 }
 
 /// The command as docker ps shows it: quoted, cut to 20 characters with an ellipsis.
@@ -71,19 +64,10 @@ fn short_command(cmd: &[String]) -> String {
     format!("\"{cut}\"")
 }
 
-/// docker's PORTS column: 0.0.0.0:8080->80/tcp.
-fn ports(publish: &[String]) -> String {
-    publish
-        .iter()
-        .map(|p| {
-            let (ports, proto) = p.split_once('/').unwrap_or((p, "tcp"));
-            match ports.split_once(':') {
-                Some((host, ctr)) => format!("0.0.0.0:{host}->{ctr}/{proto}"),
-                None => format!("{ports}/{proto}"),
-            }
-        })
-        .collect::<Vec<_>>()
-        .join(", ")
+/// docker's PORTS column, for a running container: 0.0.0.0:8080->80/tcp, as it got them.
+fn ports(dir: &std::path::Path) -> String {
+    let maps = crate::stages::network::ports::load(dir);
+    crate::stages::network::ports::ps_column(&maps)
 }
 
 pub fn main(a: &PsArgs, ids_only: bool) -> Result<i32> {
@@ -128,7 +112,11 @@ pub fn main(a: &PsArgs, ids_only: bool) -> Result<i32> {
             short_command(&c.command),
             format!("{} ago", ago(now, Some(c.created))),
             status,
-            ports(&c.args.publish),
+            if state.effective() == Status::Running {
+                ports(&dir)
+            } else {
+                String::new()
+            },
             c.name,
         ]);
     }
@@ -149,9 +137,16 @@ mod tests {
         let cmd = ["sh", "-c", "while true; do date; sleep 1; done"].map(String::from);
         assert_eq!(short_command(&cmd), "\"sh -c while true; d…\"");
         assert_eq!(short_command(&["true".into()]), "\"true\"");
+        let d = tempfile::tempdir().unwrap();
+        let publish = [
+            crate::stages::network::ports::parse("8080:80").unwrap(),
+            crate::stages::network::ports::parse("127.0.0.1:53:53/udp").unwrap(),
+        ]
+        .concat();
+        crate::stages::network::ports::save(d.path(), &publish).unwrap();
         assert_eq!(
-            ports(&["8080:80".into(), "53:53/udp".into()]),
-            "0.0.0.0:8080->80/tcp, 0.0.0.0:53->53/udp"
+            ports(d.path()),
+            "0.0.0.0:8080->80/tcp, 127.0.0.1:53->53/udp"
         );
     }
 }

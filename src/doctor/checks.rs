@@ -85,7 +85,7 @@ pub struct Check {
 }
 
 impl Check {
-    fn new(id: &str, status: Status, required: bool, what: impl Into<String>) -> Self {
+    pub(super) fn new(id: &str, status: Status, required: bool, what: impl Into<String>) -> Self {
         Check {
             id: id.to_string(),
             status,
@@ -95,7 +95,7 @@ impl Check {
         }
     }
 
-    fn todo(mut self, t: impl Into<String>) -> Self {
+    pub(super) fn todo(mut self, t: impl Into<String>) -> Self {
         self.todo = Some(t.into());
         self
     }
@@ -144,6 +144,8 @@ pub struct Facts {
     pub iptables: Option<PathBuf>,
     pub nft: Option<PathBuf>,
     pub busybox: Option<Busybox>,
+    /// What an ordinary user needs to run containers (None as root).
+    pub rootless: Option<super::rootless::Facts>,
 }
 
 /// The names in /proc/filesystems (`nodev\toverlay` → `overlay`).
@@ -241,6 +243,7 @@ impl Facts {
                 .map(|dynamic| !dynamic);
             Busybox { path, is_static }
         });
+        let cgroups = CgroupHost::current();
         let overlay = match probe_sys {
             Some(sys) if euid == 0 => sys.probe(|| probe_overlay(sys)),
             _ => None,
@@ -257,13 +260,14 @@ impl Facts {
                 "/proc/sys/kernel/apparmor_restrict_unprivileged_userns",
             ),
             mounts: mountinfo::current(),
-            cgroups: CgroupHost::current(),
             wsl,
             filesystems,
             overlay,
             ip_forward: crate::host::read_trimmed("/proc/sys/net/ipv4/ip_forward"),
             iptables: on_path("iptables"),
             nft: on_path("nft"),
+            rootless: (euid != 0).then(|| super::rootless::Facts::gather(&cgroups)),
+            cgroups,
             busybox,
         }
     }
@@ -421,9 +425,18 @@ pub fn evaluate(f: &Facts) -> Vec<Check> {
     out.push(if f.euid == 0 {
         Check::new("root", Ok, true, "running as root (euid 0)")
     } else {
-        Check::new("root", Fail, true, format!("not root (euid {})", f.euid)).todo(
-            "run it as root (sudo glassbox …): namespaces, mounts, pivot_root and cgroups need \
-             CAP_SYS_ADMIN on the host",
+        Check::new(
+            "root",
+            Warn,
+            false,
+            format!(
+                "not root (euid {}): glassbox runs rootless, in a user namespace it makes",
+                f.euid
+            ),
+        )
+        .todo(
+            "bridges, published ports and cgroup limits need root on the host: sudo glassbox … \
+             for those",
         )
     });
 
@@ -463,6 +476,9 @@ pub fn evaluate(f: &Facts) -> Vec<Check> {
     }
 
     out.push(userns_check(f));
+    if let Some(r) = &f.rootless {
+        out.extend(super::rootless::checks(r));
+    }
     out.extend(cgroup_checks(f));
     out.extend(overlay_checks(f));
     out.push(propagation_check(f));
@@ -582,17 +598,19 @@ fn userns_check(f: &Facts) -> Check {
             .unwrap_or_default();
         Check::new("userns", Ok, false, format!("user namespaces allowed{max}"))
     } else {
+        // Without root, every container needs one.
+        let rootless = f.euid != 0;
         Check::new(
             "userns",
-            Warn,
-            false,
+            if rootless { Fail } else { Warn },
+            rootless,
             format!(
                 "user namespaces limited: {}",
                 off.iter().map(|o| o.0).collect::<Vec<_>>().join("; ")
             ),
         )
         .todo(format!(
-            "only `unshare --user` needs them; to allow them: {}",
+            "`unshare --user`, `run --userns private` and glassbox without root need them; to allow them: {}",
             off.iter().map(|o| o.1).collect::<Vec<_>>().join("; ")
         ))
     }
@@ -840,6 +858,7 @@ mod tests {
                 path: "/usr/bin/busybox".into(),
                 is_static: Some(true),
             }),
+            rootless: None,
         }
     }
 
@@ -929,7 +948,7 @@ mod tests {
         f.busybox = None;
         let c = evaluate(&f);
         assert_eq!(get(&c, "cgroup.layout").status, Status::Fail);
-        assert_eq!(get(&c, "root").status, Status::Fail);
+        assert_eq!(get(&c, "root").status, Status::Warn);
         assert_eq!(get(&c, "busybox").status, Status::Fail);
         assert_eq!(exit_code(&c), MISSING_REQUIREMENT);
     }

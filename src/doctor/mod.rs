@@ -7,6 +7,7 @@
 //! itself failed.
 
 pub mod checks;
+pub mod rootless;
 
 use crate::cli::{DoctorArgs, GlobalArgs};
 use crate::error::Result;
@@ -86,6 +87,7 @@ pub fn to_json(f: &Facts, list: &[Check], code: i32) -> serde_json::Value {
             "stacked": probe_json(&p.stacked),
         })),
         "busybox": f.busybox,
+        "rootless": f.rootless,
         "checks": list,
     })
 }

@@ -272,6 +272,7 @@ pub fn main(a: &CommitArgs, sys: &Sys) -> Result<i32> {
                 layers,
                 created: now,
                 parent: Some(parent.id.clone()),
+                blobs: Vec::new(),
             };
             let _store = store::lock()?;
             store::write(&rec, &bytes)?;
@@ -361,6 +362,7 @@ fn make_layer(
             diff_id: sums.diff_id,
             tar_size: sums.tar_size,
             size: sums.size,
+            blob: None,
         },
         copied,
     ))

@@ -21,7 +21,7 @@
 use super::walk::{self, Entry, Kind, Visit};
 use crate::error::{Error, Result};
 use crate::stages::export::extract::{Data, Extractor, Meta, Shift};
-use crate::store::overlay::{METACOPY_XATTR, OPAQUE_XATTR, REDIRECT_XATTR};
+use crate::store::overlay::{METACOPY_XATTR, REDIRECT_XATTR};
 use crate::sys::Sys;
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
@@ -175,7 +175,12 @@ pub fn write_tar<W: Write>(dir: &Path, out: W) -> Result<Sums> {
                     .map_err(|x| werr(x, rel))?;
                 let opaque = e
                     .dir_fd
-                    .and_then(|fd| crate::sys::quiet::get_xattr(fd, OPAQUE_XATTR))
+                    .and_then(|fd| {
+                        crate::sys::quiet::get_xattr(
+                            fd,
+                            crate::store::overlay::store_opaque_xattr(),
+                        )
+                    })
                     .as_deref()
                     == Some(b"y");
                 if opaque {
@@ -319,12 +324,15 @@ pub struct CopyAs {
 }
 
 impl CopyAs {
-    /// The layer as it is.
-    pub const PLAIN: CopyAs = CopyAs {
-        shift: None,
-        opaque_in: OPAQUE_XATTR,
-        opaque_out: OPAQUE_XATTR,
-    };
+    /// The layer as it is, with the store's opaque marker.
+    pub fn plain() -> CopyAs {
+        let opaque = crate::store::overlay::store_opaque_xattr();
+        CopyAs {
+            shift: None,
+            opaque_in: opaque,
+            opaque_out: opaque,
+        }
+    }
 }
 
 /// Copy a container's upper directory into `staging` (a new, empty directory), keeping it
@@ -332,7 +340,7 @@ impl CopyAs {
 /// Each entry is made through the export stage's root-scoped extractor (narrated at -vv);
 /// the upper directory is read without following any link (see [`walk`]).
 pub fn copy_upper(sys: &Sys, upper: &Path, staging: &Path) -> Result<Copied> {
-    copy_layer(sys, upper, staging, CopyAs::PLAIN)
+    copy_layer(sys, upper, staging, CopyAs::plain())
 }
 
 /// As [`copy_upper`], for any directory in overlay form (an image's layer, a container's

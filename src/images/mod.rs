@@ -16,9 +16,12 @@
 
 pub mod commit;
 pub mod diff;
+pub mod import;
 pub mod layer;
+pub mod load;
 pub mod resolve;
 pub mod save;
+pub mod unpack;
 pub mod walk;
 
 use crate::cli::{DiffArgs, HistoryArgs, ImagesArgs, RmiArgs};
@@ -29,17 +32,22 @@ use crate::store::reference;
 use crate::store::state::ago;
 use crate::sys::Sys;
 
-/// The management commands change root's files: refuse clearly without root.
+/// The management commands change the store's files: refuse clearly when they are not
+/// ours (an ordinary user has a store of their own: see `store::data_dir`).
 pub fn need_root(what: &str) -> Result<()> {
-    if crate::host::is_root() {
-        Ok(())
-    } else {
-        Err(Error::new(
-            format!("glassbox {what} needs root: images and containers belong to root"),
-            format!("run it with sudo: sudo glassbox {what} …"),
-        )
-        .with_code(1))
+    let dir = crate::store::data_dir();
+    let writable = |p: &std::path::Path| nix::unistd::access(p, nix::unistd::AccessFlags::W_OK);
+    if crate::host::is_root() || !dir.exists() || writable(&dir).is_ok() {
+        return Ok(());
     }
+    Err(Error::new(
+        format!(
+            "glassbox {what} cannot change {}: its images and containers belong to another user",
+            dir.display()
+        ),
+        format!("run it as that user (sudo glassbox {what} … for root's), or set GLASSBOX_DATA_DIR to a directory of your own"),
+    )
+    .with_code(1))
 }
 
 /// A container run without an overlay (`--no-overlay`) has a private copy of its image and
@@ -403,7 +411,26 @@ fn rmi(sys: &Sys, r: &str, force: bool) -> Result<Vec<String>> {
         }
         lines.push(format!("Deleted: {}", l.diff_id));
     }
+    free_blobs(sys, &rec, &others)?;
     Ok(lines)
+}
+
+/// Remove the content-store blobs of a removed image (its manifest, config and layer
+/// blobs, when pulled) that no other image names.
+fn free_blobs(sys: &Sys, rec: &ImageRecord, others: &[ImageRecord]) -> Result<()> {
+    let of = |i: &ImageRecord| -> Vec<String> {
+        let mut v = i.blobs.clone();
+        v.extend(i.layers.iter().filter_map(|l| l.blob.clone()));
+        v
+    };
+    let kept: Vec<String> = others.iter().flat_map(of).collect();
+    for d in of(rec) {
+        if !kept.contains(&d) && crate::store::blobs::remove(&d)? {
+            sys.narrator
+                .note(&format!("rm {} (a blob no image uses)", d));
+        }
+    }
+    Ok(())
 }
 
 /// `glassbox rmi IMAGE…`.

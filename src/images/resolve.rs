@@ -3,6 +3,7 @@
 //! file (busybox, a tarball, an OCI layout) exported once into the store, keyed by its
 //! digest, and reused.
 
+use crate::cli::PullPolicy;
 use crate::error::{Error, Result};
 use crate::stages::export::config::{load_config, ImageConfig};
 use crate::stages::export::ExportSpec;
@@ -14,6 +15,7 @@ use crate::sys::Sys;
 use std::path::{Path, PathBuf};
 
 /// What the container is made from: a root filesystem directory and its run config.
+#[derive(Debug, Clone, PartialEq)]
 pub struct Image {
     /// The bottom layer: an exported root filesystem.
     pub rootfs: PathBuf,
@@ -38,6 +40,68 @@ pub fn default_command(c: &ImageConfig) -> Vec<String> {
         cmd.push("/bin/sh".into());
     }
     cmd
+}
+
+/// As [`resolve`], pulling a registry image as `run --pull` says: when the store lacks it
+/// (`missing`, docker's "Unable to find image … locally"), every time, or never. Without
+/// `--pull`, only a name with a registry in it is pulled: `run alpine` does not reach Docker
+/// Hub unless asked, so that nothing leaves the machine by surprise (docker's would).
+pub fn resolve_pulling(sys: &Sys, source: &str, when: Option<PullPolicy>) -> Result<Image> {
+    use crate::registry::reference as remote_ref;
+    let remote = (source != "busybox" && remote_ref::looks_remote(source))
+        .then(|| remote_ref::parse(source).ok())
+        .flatten();
+    let Some(remote) = remote else {
+        return resolve(sys, source);
+    };
+    let when = match when {
+        Some(w) => w,
+        None if remote_ref::names_registry(source) => PullPolicy::Missing,
+        None => return resolve(sys, source),
+    };
+    // The name the store knows it by (docker.io/library/alpine → alpine:latest).
+    let local = remote
+        .local_name()
+        .map(|n| n.to_string())
+        .unwrap_or_else(|| source.to_string());
+    let have = store::find(&local).ok().flatten();
+    let pull = match when {
+        PullPolicy::Always => true,
+        PullPolicy::Missing => have.is_none(),
+        PullPolicy::Never => false,
+    };
+    // The image by its id, shown by the name the user gave.
+    let by_id = |id: &str| -> Result<Image> {
+        let mut image = resolve(sys, id)?;
+        image.source = source.to_string();
+        Ok(image)
+    };
+    if !pull {
+        return match have {
+            Some(rec) => by_id(&rec.id),
+            None => Err(Error::usage(
+                format!("no such image: {source} (and --pull never)"),
+                format!("pull it first (glassbox pull {source}), or run with --pull missing"),
+            )),
+        };
+    }
+    if have.is_none() && sys.narrator.level > crate::narrate::Level::Quiet {
+        eprintln!("Unable to find image '{source}' locally");
+    }
+    if sys.dry_run() {
+        sys.narrator.note(&format!(
+            "dry run: {remote} would be pulled (glassbox pull {source})"
+        ));
+        if let Some(rec) = have {
+            return by_id(&rec.id);
+        }
+        return Err(Error::new(
+            format!("dry run: {source} is not in the image store yet"),
+            format!("pull it first (glassbox pull {source}) to see the whole plan"),
+        ));
+    }
+    let rec = crate::registry::pull(sys, &remote, &Default::default())?;
+    by_id(&rec.id)
 }
 
 /// A root filesystem directory as it is, or an image (`busybox`, a tarball, an OCI layout)
@@ -67,7 +131,7 @@ pub fn resolve(sys: &Sys, source: &str) -> Result<Image> {
         if source != "busybox" {
             return Err(Error::usage(
                 format!("no such image or file: {source}"),
-                "give a directory, an image tarball, busybox, or an image that `glassbox images` lists",
+                "give a directory, an image tarball, busybox, or an image that `glassbox images` lists; from a registry: glassbox pull NAME first, or run --pull missing",
             ));
         }
     }
@@ -242,9 +306,11 @@ pub fn register_export(sys: &crate::sys::Sys, rootfs: &Path, source: &str) -> Re
             diff_id: sums.diff_id,
             tar_size: sums.tar_size,
             size: sums.size,
+            blob: None,
         }],
         created: now,
         parent: None,
+        blobs: Vec::new(),
     };
     write(&rec, &bytes)?;
     sys.narrator.note(&format!(

@@ -96,7 +96,10 @@ fn layer_member<W: Write>(
     count: usize,
 ) -> Result<()> {
     out.header(path, l.tar_size, false).map_err(werr)?;
-    let sums = layer::write_tar(&l.dir, &mut out.w)?;
+    let sums = match pulled_blob(l)? {
+        Some(blob) => tar_of_blob(&blob, &mut out.w)?,
+        None => layer::write_tar(&l.dir, &mut out.w)?,
+    };
     if sums.tar_size != l.tar_size || sums.diff_id != l.diff_id {
         return Err(Error::new(
             format!(
@@ -119,6 +122,36 @@ fn layer_member<W: Write>(
         l.dir.display()
     ));
     Ok(())
+}
+
+/// The blob a pulled layer came from, when the store still has it.
+fn pulled_blob(l: &store::Layer) -> Result<Option<std::path::PathBuf>> {
+    match &l.blob {
+        Some(d) => crate::store::blobs::path(d),
+        None => Ok(None),
+    }
+}
+
+/// A pulled layer's tar as the registry served it (decompressed): its diff id is the one
+/// its image config names, which glassbox's own tar of the directory would not match.
+fn tar_of_blob<W: Write>(blob: &std::path::Path, out: &mut W) -> Result<layer::Sums> {
+    use crate::stages::export::stream;
+    let what = format!("the blob {}", blob.display());
+    let f = std::fs::File::open(blob)
+        .map_err(|e| Error::io(format!("cannot read {what}"), &e, "pull the image again"))?;
+    let want = stream::Want {
+        blob: false,
+        tar: true,
+    };
+    let mut s = stream::LayerStream::new(Box::new(f), None, want)
+        .map_err(|e| crate::stages::export::extract::read_error(&what, &e))?;
+    let n = std::io::copy(&mut s, out).map_err(werr)?;
+    let (_, tar) = s.finish(&what)?;
+    Ok(layer::Sums {
+        diff_id: tar.unwrap_or_default(),
+        tar_size: n,
+        size: 0,
+    })
 }
 
 fn hex(d: &str) -> &str {

@@ -18,7 +18,7 @@ use std::os::fd::{AsRawFd, RawFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
-use crate::store::overlay::{self, OPAQUE_XATTR};
+use crate::store::overlay;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
@@ -246,6 +246,6 @@ pub fn lower_children(lowers: &[PathBuf], rel: &Path) -> Vec<CString> {
 fn is_opaque_path(p: &Path) -> bool {
     let value = open_dir_path(p)
         .ok()
-        .and_then(|fd| get_xattr(fd.as_raw_fd(), OPAQUE_XATTR));
+        .and_then(|fd| get_xattr(fd.as_raw_fd(), overlay::store_opaque_xattr()));
     overlay::is_opaque_value(value.as_deref())
 }

@@ -17,6 +17,7 @@ const SOURCES: &[(&str, &str)] = &[
     ("security", include_str!("../../catalog/security.toml")),
     ("image", include_str!("../../catalog/image.toml")),
     ("run", include_str!("../../catalog/run.toml")),
+    ("registry", include_str!("../../catalog/registry.toml")),
 ];
 
 #[derive(Debug, Clone, Deserialize)]
@@ -24,7 +25,7 @@ const SOURCES: &[(&str, &str)] = &[
 pub struct Entry {
     /// What `glassbox explain` is asked for: `unshare`, `CLONE_NEWPID`, `pivot-root`.
     pub name: String,
-    /// `syscall`, `flag`, `file` or `stage`.
+    /// `syscall`, `flag`, `file`, `stage` or `request` (an HTTP request to a registry).
     pub kind: String,
     /// The man page (`unshare(2)`), or empty.
     #[serde(default)]
@@ -134,7 +135,7 @@ mod tests {
     fn every_entry_has_a_known_kind_and_text() {
         for e in entries() {
             assert!(
-                ["syscall", "flag", "stage", "file"].contains(&e.kind.as_str()),
+                ["syscall", "flag", "stage", "file", "request"].contains(&e.kind.as_str()),
                 "{}: kind {}",
                 e.name,
                 e.kind

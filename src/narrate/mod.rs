@@ -282,6 +282,10 @@ impl Narrator {
     /// execve), so that stderr itself can be pointed elsewhere — a detached container's log —
     /// while the narration still reaches the terminal.
     pub fn keep_own_stderr(&self) {
+        // Already elsewhere (glassbox runtime --log): it stays there.
+        if NARRATION_FD.load(std::sync::atomic::Ordering::Relaxed) != 2 {
+            return;
+        }
         if let Some(fd) = crate::sys::own::dup_cloexec(2) {
             NARRATION_FD.store(fd, std::sync::atomic::Ordering::Relaxed);
         }
@@ -474,7 +478,8 @@ impl Narrator {
 
     fn verbose_call(&self, call: &Call) {
         self.err_line(&format!("    {} {}", "why:".italic(), call.why));
-        let entry = catalog::lookup_kind(&call.name, "syscall");
+        let entry = catalog::lookup_kind(&call.name, "syscall")
+            .or_else(|| catalog::lookup_kind(&call.name, "request"));
         if let Some(e) = entry.as_ref().filter(|e| !self.first_time(e)) {
             if let Some(cmd) = &call.by_hand {
                 self.err_line(&format!("    {} {}", "by hand:".italic(), cmd));
@@ -547,6 +552,9 @@ impl Write for NarrationOut {
         if READER_GONE.load(Relaxed) {
             return Ok(buf.len());
         }
+        if JSON_LOG.load(Relaxed) {
+            return json_lines(self.0, buf);
+        }
         // SIGPIPE is ignored (see `ends_on_closed_pipe`), so a lost reader is EPIPE here.
         match crate::sys::own::write(self.0, buf) {
             Err(e) if e.raw_os_error() == Some(libc::EPIPE) => {
@@ -559,6 +567,55 @@ impl Write for NarrationOut {
     fn flush(&mut self) -> std::io::Result<()> {
         Ok(())
     }
+}
+
+/// `glassbox runtime --log-format json`: each narration line becomes the JSON line runc
+/// writes to its log ({"level","msg","time"}), which podman and containerd read.
+static JSON_LOG: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+/// The level of the lines being written: "info", or "error" while an error is reported.
+static JSON_LEVEL: std::sync::Mutex<&str> = std::sync::Mutex::new("info");
+/// A line written in parts (a call, then its result) waits here for its end.
+static JSON_PARTIAL: std::sync::Mutex<Vec<u8>> = std::sync::Mutex::new(Vec::new());
+
+fn json_lines(fd: libc::c_int, buf: &[u8]) -> std::io::Result<usize> {
+    let mut partial = JSON_PARTIAL.lock().unwrap_or_else(|e| e.into_inner());
+    partial.extend_from_slice(buf);
+    while let Some(end) = partial.iter().position(|b| *b == b'\n') {
+        let line: Vec<u8> = partial.drain(..=end).collect();
+        let msg = String::from_utf8_lossy(&line[..end]).trim_end().to_string();
+        if msg.is_empty() {
+            continue;
+        }
+        let level = *JSON_LEVEL.lock().unwrap_or_else(|e| e.into_inner());
+        let time = crate::store::images::rfc3339(crate::store::now());
+        let mut out = serde_json::json!({"level": level, "msg": msg, "time": time}).to_string();
+        out.push('\n');
+        unsafe { libc::write(fd, out.as_ptr().cast(), out.len()) };
+    }
+    Ok(buf.len())
+}
+
+/// Send the narration to the file `path` (appended) instead of stderr, as JSON lines when
+/// `json`: `glassbox runtime --log FILE [--log-format json]`.
+pub fn narrate_to_file(path: &std::path::Path, json: bool) -> std::io::Result<()> {
+    use std::os::fd::IntoRawFd;
+    let f = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)?;
+    // std opens with O_CLOEXEC: the container's command never inherits the log.
+    let fd = f.into_raw_fd();
+    NARRATION_FD.store(fd, std::sync::atomic::Ordering::Relaxed);
+    JSON_LOG.store(json, std::sync::atomic::Ordering::Relaxed);
+    colored::control::set_override(false);
+    Ok(())
+}
+
+/// Report an error where the narration goes, at level "error" in a JSON log.
+pub fn log_error(err: &crate::error::Error) {
+    *JSON_LEVEL.lock().unwrap_or_else(|e| e.into_inner()) = "error";
+    report_error(err);
+    *JSON_LEVEL.lock().unwrap_or_else(|e| e.into_inner()) = "info";
 }
 
 /// Print an error where the narration goes, once: for a forked child or a command that has

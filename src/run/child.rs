@@ -6,6 +6,7 @@ use super::{config, rootfs, step, userns, Plan};
 use crate::error::{Error, Result};
 use crate::stages::cgroupns;
 use crate::stages::cgroups::{self};
+use crate::stages::network::NetworkMode;
 use crate::stages::ops::{self, Op, Place};
 use crate::sys::mount::MountArgs;
 use crate::sys::Sys;
@@ -97,6 +98,9 @@ pub(super) fn child(
         // First: a change of credentials clears the parent-death signal set below.
         userns::become_root(sys)?;
     }
+    if let Some(ids) = &plan.rootless {
+        super::rootless::become_root(sys, ids)?;
+    }
     sys.set_parent_death_signal(
         libc::SIGKILL,
         "if glassbox dies, the container dies with it: nothing is left running unwatched",
@@ -113,6 +117,7 @@ pub(super) fn child(
             cgroupns::unshare(sys, &view)?;
             Some(view)
         }
+        None if plan.rootless.is_some() => None,
         None => {
             n.note("--skip cgroup: no cgroup of its own and no cgroup namespace: /proc/self/cgroup shows glassbox's cgroups by their host paths, and /sys/fs/cgroup stays empty");
             None
@@ -130,7 +135,9 @@ pub(super) fn child(
             "the container's own hostname, in its own UTS namespace",
         )?;
     }
-    if plan.has(Stage::Network) && plan.clone_flags() & libc::CLONE_NEWNET != 0 {
+    if let (true, NetworkMode::Container(name, pid)) = (plan.has(Stage::Network), &plan.network) {
+        crate::stages::network::join_container(sys, name, *pid)?;
+    } else if plan.has(Stage::Network) && plan.clone_flags() & libc::CLONE_NEWNET != 0 {
         // none: only lo, up; bridge: also eth0 addressed, up, with a default route.
         crate::stages::network::configure_inside(sys, inside)?;
     }

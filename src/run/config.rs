@@ -105,11 +105,7 @@ pub fn environment(image_env: &[String], hostname: &str, a: &RunArgs) -> Result<
         format!("HOSTNAME={hostname}"),
         "HOME=/root".to_string(),
     ];
-    let set = |kv: String, env: &mut Vec<String>| {
-        let key = kv.split('=').next().unwrap_or("").to_string();
-        env.retain(|e| e.split('=').next() != Some(&key));
-        env.push(kv);
-    };
+    let set = |kv: String, env: &mut Vec<String>| set_env(env, kv);
     for e in image_env {
         set(e.clone(), &mut env);
     }
@@ -138,8 +134,15 @@ pub fn environment(image_env: &[String], hostname: &str, a: &RunArgs) -> Result<
     Ok(env)
 }
 
+/// Set NAME=VALUE in `env`, in place of an earlier NAME.
+pub fn set_env(env: &mut Vec<String>, kv: String) {
+    let key = kv.split('=').next().unwrap_or("").to_string();
+    env.retain(|e| e.split('=').next() != Some(&key));
+    env.push(kv);
+}
+
 /// NAME=VALUE as it is, or NAME alone taking the host's value (dropped if unset).
-fn env_entry(e: &str) -> Result<String> {
+pub fn env_entry(e: &str) -> Result<String> {
     let name = e.split('=').next().unwrap_or("");
     if name.is_empty()
         || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
@@ -222,6 +225,40 @@ pub fn new_id() -> String {
         .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut b));
     b.iter().map(|x| format!("{x:02x}")).collect()
 }
+
+/// `--add-host NAME:IP` and `--dns IP`, checked (IPv4 only).
+pub fn hosts_and_dns(a: &RunArgs) -> Result<HostsAndDns> {
+    let mut hosts = Vec::new();
+    for h in &a.add_host {
+        let parsed = h
+            .split_once(':')
+            .and_then(|(n, ip)| Some((n, ip.parse::<std::net::Ipv4Addr>().ok()?)));
+        match parsed {
+            Some((name, ip)) if check_hostname(name).is_ok() => hosts.push((name.to_string(), ip)),
+            _ => {
+                return Err(Error::usage(
+                    format!("--add-host {h:?} is not NAME:IP"),
+                    "give a host name and an IPv4 address, as --add-host db:10.0.0.5",
+                ))
+            }
+        }
+    }
+    let dns = a
+        .dns
+        .iter()
+        .map(|d| {
+            d.parse().map_err(|_| {
+                Error::usage(
+                    format!("--dns {d:?} is not an IPv4 address"),
+                    "give a name server's address, as --dns 9.9.9.9",
+                )
+            })
+        })
+        .collect::<Result<Vec<_>>>()?;
+    Ok((hosts, dns))
+}
+
+type HostsAndDns = (Vec<(String, std::net::Ipv4Addr)>, Vec<std::net::Ipv4Addr>);
 
 #[cfg(test)]
 mod tests {

@@ -26,6 +26,7 @@ pub(crate) mod detach;
 mod parent;
 mod plan;
 pub mod rootfs;
+pub mod rootless;
 mod step;
 pub mod userns;
 pub mod volumes;
@@ -43,15 +44,6 @@ pub const STOP_GRACE_SECS: u32 = 3;
 pub fn main(a: &RunArgs, sys: &Sys) -> Result<i32> {
     sys.close_inherited("a descriptor inherited from the caller must not reach the container")?;
     let plan = plan(a, sys)?;
-    sys.require(|| {
-        if crate::host::is_root() {
-            return Ok(());
-        }
-        Err(Error::new(
-            "glassbox run needs root: it makes namespaces, mounts and cgroups",
-            "run it with sudo, or see the whole plan without root: glassbox run --dry-run …",
-        ))
-    })?;
     if a.detach && (a.tty || a.interactive || a.step) {
         return Err(Error::usage(
             "-d cannot be combined with -i, -t or --step: a detached container has no terminal to read",
@@ -60,7 +52,9 @@ pub fn main(a: &RunArgs, sys: &Sys) -> Result<i32> {
     }
     let journal = sys.journal()?;
     parent::announce(sys, &plan);
-    // Held until the container's record claims its volumes (volume rm checks records).
+    // What runs is the plan config.json says, read back from the file (the dry run's
+    // from the text it shows): the spec is the container, as runc would run it.
+    // Volumes are held until the container's record claims its volumes (volume rm checks records).
     let volumes = volumes::ensure(sys, journal.as_ref(), &plan)?;
     // A dry run makes no container: it shows the config.json the run would execute.
     sys.show_if_not_made(|| crate::spec::file::show(sys, &plan))?;
@@ -70,7 +64,7 @@ pub fn main(a: &RunArgs, sys: &Sys) -> Result<i32> {
         } else {
             None
         };
-        parent::create_container(a, &plan).map(|c| Some((c, removal)))
+        parent::create_container(&plan).map(|c| Some((c, removal)))
     };
     let container = match sys.compound("", create, || None) {
         Ok(c) => c,
@@ -78,6 +72,14 @@ pub fn main(a: &RunArgs, sys: &Sys) -> Result<i32> {
             volumes.undo(sys, journal.as_ref());
             return Err(e);
         }
+    };
+    let plan = match &container {
+        Some((c, _)) => {
+            let mut read = Plan::from_spec(&c.spec()?, &c.dir)?;
+            read.step = a.step;
+            read
+        }
+        None => plan.through_spec(&crate::store::container_dir(&plan.id))?,
     };
     drop(volumes);
     match container {

@@ -2,8 +2,9 @@
 //! cgroups and network, lets the child go, forwards signals, waits, reports how the command
 //! ended and undoes what it made, on every path.
 
-use super::{child, config, console, detach, rootfs, step, userns, Plan, STOP_GRACE_SECS};
-use crate::cli::RunArgs;
+use super::{
+    child, config, console, detach, rootfs, rootless, step, userns, Plan, STOP_GRACE_SECS,
+};
 use crate::error::Result;
 use crate::journal::Journal;
 use crate::stages::cgroups::{self};
@@ -42,30 +43,18 @@ pub(super) fn announce(sys: &Sys, plan: &Plan) {
 }
 
 /// The container's record and directories, before anything else is made for it.
-pub(super) fn create_container(
-    a: &RunArgs,
-    plan: &Plan,
-) -> Result<crate::store::containers::Container> {
-    let mut args = a.clone();
-    // A relative path means another directory when `glassbox start` runs it again.
-    if let Ok(abs) = std::fs::canonicalize(&a.image) {
-        if a.image != "busybox" {
-            args.image = abs.display().to_string();
-        }
-    }
-    args.name = Some(plan.name.clone());
+pub(super) fn create_container(plan: &Plan) -> Result<crate::store::containers::Container> {
     let spec = crate::spec::build(plan, &crate::store::container_dir(&plan.id))?;
     let record = crate::store::containers::Record {
         format: crate::store::containers::FORMAT,
         id: plan.id.clone(),
         name: plan.name.clone(),
-        image: a.image.clone(),
+        image: plan.image.source.clone(),
         rootfs: plan.image.rootfs.clone(),
         layers: plan.image.layers.clone(),
         image_config: Some(plan.image.config.clone()),
         command: plan.command.clone(),
         created: crate::store::now(),
-        args,
         userns: plan.userns.clone(),
         volumes: plan.volumes.clone(),
     };
@@ -116,6 +105,9 @@ pub(super) fn run_container(
     if let Some(m) = &plan.userns {
         userns::announce(sys, m);
     }
+    if let Some(ids) = &plan.rootless {
+        rootless::announce(sys, ids);
+    }
     if plan.has(Stage::Rootfs) {
         step::pause(sys, plan, Stage::Rootfs, None);
         // Recorded before it is filled: if preparing fails, --rm still removes the directory.
@@ -136,7 +128,9 @@ pub(super) fn run_container(
         step::pause(sys, plan, Stage::Cgroup, None);
         // Without limits too, as docker does: a cgroup of its own to hold, count and kill
         // its processes, and to be the root of its cgroup namespace.
-        let host = crate::host::cgroups::CgroupHost::current();
+        // Without root, the subtree delegated to the user stands in for the host's tree.
+        let delegated = plan.rootless.as_ref().and_then(|r| r.cgroups.clone());
+        let host = delegated.unwrap_or_else(crate::host::cgroups::CgroupHost::current);
         let limits = plan.limits.clone().unwrap_or_default();
         let cp = if plan.confine_devices {
             cgroups::plan_container(&host, &limits, &plan.cgroup_name())?
@@ -172,7 +166,24 @@ pub(super) fn run_container(
         let w = crate::stages::network::prepare(sys, name, None, &plan.publish)?;
         inside = Some(w.inside());
         if let Some(fs) = &made.fs {
-            rootfs::write_network_files(sys, fs, plan, w.addr)?;
+            // On a user-defined network, names are asked of its name server at the gateway.
+            let ns = (w.net.name != "bridge").then(|| w.net.gateway());
+            rootfs::write_network_files(sys, fs, plan, w.addr, ns)?;
+        }
+        let dir = crate::store::container_dir(&plan.id);
+        if !sys.dry_run() && dir.is_dir() {
+            // What `glassbox port` and `ps` show (the host ports it got), and the names the
+            // network's name server answers with its address.
+            crate::stages::network::ports::save(&dir, &w.publish)?;
+            let mut names = vec![plan.name.clone(), plan.id.chars().take(12).collect()];
+            names.extend(plan.aliases.iter().cloned());
+            let here = crate::stages::network::dns::Endpoint {
+                network: w.net.name.clone(),
+                address: w.addr,
+                names,
+                link: None,
+            };
+            crate::stages::network::dns::save_endpoints(&dir, &[here])?;
         }
         made.network = Some(w);
     }
@@ -209,6 +220,13 @@ pub(super) fn run_container(
                     userns::write_maps(sys, None, m)
                 })?;
             }
+            if let (true, Some(ids)) = (sys.dry_run(), &plan.rootless) {
+                n.stage(
+                    "run",
+                    "the parent prepares what the child cannot do for itself",
+                );
+                rootless::write_maps(sys, None, ids)?;
+            }
             let log = detached.as_ref().map(|d| d.log_fd());
             let console = console
                 .as_ref()
@@ -237,6 +255,9 @@ pub(super) fn run_container(
                 if let Some(m) = &plan.userns {
                     userns::write_maps(sys, Some(pid), m)?;
                 }
+                if let Some(ids) = &plan.rootless {
+                    rootless::write_maps(sys, Some(pid), ids)?;
+                }
                 if let (Some(cp), Some(_)) = (&cgroup_plan, &plan.userns) {
                     // In a user namespace the child cannot enter its cgroups v1 itself: to
                     // the host's cgroup files its root is an unprivileged uid. Moved by pid.
@@ -248,7 +269,7 @@ pub(super) fn run_container(
                     cgroups::attach_v2(sys, cp, pid)?;
                 }
                 if let Some(w) = made.network.as_mut() {
-                    w.connect(sys, pid, &plan.publish)?;
+                    w.connect(sys, pid)?;
                 }
                 Ok(())
             })();

@@ -1,7 +1,7 @@
 //! `run`'s plan: every flag checked and settled into one value before the first syscall
 //! (a bad flag changes nothing). The parent and the child carry it out.
 
-use super::{config, rootfs, userns};
+use super::{config, rootfs, rootless, userns};
 use crate::cli::RunArgs;
 use crate::error::{Error, Result};
 use crate::stages::cgroups::limits::Limits;
@@ -13,6 +13,7 @@ use config::Stage;
 use std::path::Path;
 
 /// Everything `run` will do, settled before the first syscall.
+#[derive(Debug, Clone, PartialEq)]
 pub struct Plan {
     pub id: String,
     pub name: String,
@@ -25,6 +26,12 @@ pub struct Plan {
     pub user: Option<(u32, u32)>,
     pub network: NetworkMode,
     pub publish: Vec<crate::stages::network::Publish>,
+    /// --add-host NAME:IP, for its /etc/hosts.
+    pub extra_hosts: Vec<(String, std::net::Ipv4Addr)>,
+    /// --dns, for its /etc/resolv.conf.
+    pub dns: Vec<std::net::Ipv4Addr>,
+    /// --network-alias: more names it answers to on a user-defined network.
+    pub aliases: Vec<String>,
     pub limits: Option<Limits>,
     /// The devices rule in the container's cgroup (every run but --privileged, as docker).
     pub confine_devices: bool,
@@ -44,9 +51,25 @@ pub struct Plan {
     pub remove_after: bool,
     /// `--userns private`: the ids of the container's user namespace (None: the host's).
     pub userns: Option<crate::store::idmap::Mapping>,
+    /// glassbox runs as an ordinary user: the ids of the container's user namespace.
+    pub rootless: Option<rootless::Ids>,
 }
 
 impl Plan {
+    /// The plan a bundle's spec says (see crate::spec::read): what `run`, `start` and
+    /// `exec` execute.
+    pub fn from_spec(spec: &oci_spec::runtime::Spec, bundle: &Path) -> Result<Plan> {
+        crate::spec::from_spec(spec, bundle)
+    }
+
+    /// The plan as config.json says it: built into a spec and read back, so what runs is
+    /// what the file says (a dry run shows it; run writes it first and reads it again).
+    pub fn through_spec(&self, bundle: &Path) -> Result<Plan> {
+        let mut p = Plan::from_spec(&crate::spec::build(self, bundle)?, bundle)?;
+        p.step = self.step;
+        Ok(p)
+    }
+
     pub fn has(&self, s: Stage) -> bool {
         self.stages.contains(&s)
     }
@@ -70,11 +93,14 @@ impl Plan {
         // A network namespace of its own unless --network host, whichever stages are
         // skipped (unconfigured, lo down, when the network stage is): the network stage
         // must never wire up, or a skipped stage expose, the host's own namespace.
-        if self.network != NetworkMode::Host {
+        // --network container:NAME joins that one's instead (see child), when the network
+        // stage runs.
+        let joins = matches!(self.network, NetworkMode::Container(..)) && self.has(Stage::Network);
+        if self.network != NetworkMode::Host && !joins {
             f |= libc::CLONE_NEWNET;
         }
         // Made first by the kernel: every other new namespace then belongs to it.
-        if self.userns.is_some() {
+        if self.userns.is_some() || self.rootless.is_some() {
             f |= libc::CLONE_NEWUSER;
         }
         f
@@ -105,54 +131,24 @@ pub(super) fn parse_tmpfs(spec: &str) -> Result<(std::path::PathBuf, Option<Stri
     Ok((p.to_path_buf(), size))
 }
 
-/// Check every flag and settle the plan. Nothing is changed on the host.
+/// The plan of an existing container (`start`, `exec`): its config.json read back, never
+/// the flags it was made with.
+pub fn plan_existing(c: &crate::store::containers::Container) -> Result<Plan> {
+    let spec = c.spec()?;
+    let mut plan = Plan::from_spec(&spec, &c.dir)?;
+    // Docker fills a new volume when the container is made, not each time it starts.
+    for v in &mut plan.volumes {
+        v.copy_up = false;
+    }
+    Ok(plan)
+}
+
+/// Check every flag and settle the plan. Nothing is changed on the host. A setting that
+/// belongs to a stage that is off takes its neutral value: config.json cannot say it, and
+/// the plan is what config.json says (crate::spec::read).
 pub fn plan(a: &RunArgs, sys: &Sys) -> Result<Plan> {
-    plan_with(a, sys, None)
-}
-
-/// The plan of an existing container (`start`, `exec`): its id, image and user namespace
-/// ids as recorded.
-pub fn plan_existing(
-    c: &crate::store::containers::Container,
-    a: &RunArgs,
-    sys: &Sys,
-) -> Result<Plan> {
-    let r = &c.record;
-    let config = crate::stages::export::config::load_config(&r.rootfs)?.unwrap_or_default();
-    let image = crate::images::resolve::Image {
-        rootfs: r.rootfs.clone(),
-        layers: r.layers.clone(),
-        config: r.image_config.clone().unwrap_or(config),
-        source: r.image.clone(),
-    };
-    let recorded = r.userns.clone().map(|m| crate::store::idmap::Mapping {
-        source:
-            "as recorded when the container was made (its files on the host are owned by these ids)"
-                .into(),
-        ..m
-    });
-    plan_with(
-        a,
-        sys,
-        Some((r.id.clone(), image, recorded, r.volumes.clone())),
-    )
-}
-
-/// An existing container's id, image, user namespace ids and volumes, as recorded.
-type Existing = (
-    String,
-    crate::images::resolve::Image,
-    Option<crate::store::idmap::Mapping>,
-    Vec<crate::store::volumes::Attached>,
-);
-
-pub(super) fn plan_with(a: &RunArgs, sys: &Sys, existing: Option<Existing>) -> Result<Plan> {
-    let stages = config::stages(&a.skip, &a.only)?;
-    let (id, image, recorded, recorded_volumes) = match existing {
-        // A record made before volumes were recorded: its flags are settled again.
-        Some((id, image, m, v)) => (id, Some(image), m, Some(v).filter(|v| !v.is_empty())),
-        None => (config::new_id(), None, None, None),
-    };
+    let mut stages = config::stages(&a.skip, &a.only)?;
+    let id = config::new_id();
     let name = match &a.name {
         Some(n) => {
             crate::store::containers::check_name(n)?;
@@ -168,11 +164,38 @@ pub(super) fn plan_with(a: &RunArgs, sys: &Sys, existing: Option<Existing>) -> R
         None => NetworkMode::None,
         Some(name) => NetworkMode::parse(name)?,
     };
+    let limits = Limits::parse(&a.limit_spec())?;
+    let limits = (!limits.controllers().is_empty()).then_some(limits);
+    // Without root: what needs it refused in one sentence, and a cgroup of its own only
+    // in a subtree delegated to the user.
+    let mut rootless = match crate::host::rootless() {
+        true => Some(rootless::load()?),
+        false => None,
+    };
+    if let Some(ids) = rootless.as_mut() {
+        let private = userns::parse_mode(a.userns.as_deref())?;
+        let host = crate::host::cgroups::CgroupHost::current();
+        ids.cgroups = (limits.as_ref()).and_then(|l| rootless::delegated(&host, &l.controllers()));
+        let refused = limits.is_some() && ids.cgroups.is_none();
+        rootless::refuse(&network, !a.publish.is_empty(), refused, private)?;
+        if ids.cgroups.is_none() {
+            stages.retain(|s| *s != Stage::Cgroup);
+        }
+    }
     let publish = crate::stages::network::parse_publish_all(&a.publish, &network)?;
-    let userns = match (userns::parse_mode(a.userns.as_deref())?, recorded) {
-        (false, _) => None,
-        (true, Some(m)) => Some(m),
-        (true, None) => Some(userns::load()?),
+    if let (NetworkMode::Container(..), Some(_)) = (&network, &a.userns) {
+        return Err(Error::usage(
+            "--network container:NAME cannot be used with --userns private: a user namespace of its own has no right to join the other container's network namespace",
+            "leave out one of them",
+        ));
+    }
+    let (extra_hosts, dns) = config::hosts_and_dns(a)?;
+    for alias in &a.network_alias {
+        config::check_hostname(alias)?;
+    }
+    let userns = match userns::parse_mode(a.userns.as_deref())? {
+        false => None,
+        true => Some(userns::load()?),
     };
     if let Some(m) = &userns {
         if !stages.contains(&Stage::Rootfs) {
@@ -197,9 +220,20 @@ pub(super) fn plan_with(a: &RunArgs, sys: &Sys, existing: Option<Existing>) -> R
         .iter()
         .map(|t| parse_tmpfs(t))
         .collect::<Result<Vec<_>>>()?;
-    let security = SecurityPlan::from_opts(&a.security.spec())?;
-    let limits = Limits::parse(&a.limit_spec())?;
-    let limits = (!limits.controllers().is_empty()).then_some(limits);
+    let mut security = SecurityPlan::from_opts(&a.security.spec())?;
+    let mut limits = limits;
+    // Checked above whatever the stages; kept only where a stage uses them.
+    if !stages.contains(&Stage::Security) {
+        security = SecurityPlan::docker_default();
+    }
+    // No process here can ever hold a capability outside the bounding set.
+    security.caps &= crate::spec::build::bounding_set();
+    if !stages.contains(&Stage::Cgroup) {
+        limits = None;
+    }
+    if !stages.contains(&Stage::Rootfs) {
+        tmpfs.clear();
+    }
     if a.tty {
         use std::io::IsTerminal;
         if !std::io::stdin().is_terminal() {
@@ -209,10 +243,7 @@ pub(super) fn plan_with(a: &RunArgs, sys: &Sys, existing: Option<Existing>) -> R
             ));
         }
     }
-    let image = match image {
-        Some(i) => i,
-        None => crate::images::resolve::resolve(sys, &a.image)?,
-    };
+    let image = crate::images::resolve::resolve_pulling(sys, &a.image, a.pull)?;
     let command = if a.command.is_empty() {
         crate::images::resolve::default_command(&image.config)
     } else {
@@ -223,6 +254,20 @@ pub(super) fn plan_with(a: &RunArgs, sys: &Sys, existing: Option<Existing>) -> R
             "no command to run: the image has none",
             "give the command after the image, for example: glassbox run busybox sh",
         ));
+    }
+    let mut publish = publish;
+    if a.publish_all {
+        let exposed = crate::stages::network::ports::exposed(&image.config.exposed_ports, &publish);
+        publish.extend(exposed);
+        if !matches!(network, NetworkMode::Bridge(_)) {
+            return Err(Error::usage(
+                format!(
+                    "-P needs a bridge network, and --network {} has none",
+                    network.name()
+                ),
+                "leave out -P, or use --network bridge",
+            ));
+        }
     }
     let env = config::environment(&image.config.env, &hostname, a)?;
     let workdir = a
@@ -257,12 +302,19 @@ pub(super) fn plan_with(a: &RunArgs, sys: &Sys, existing: Option<Existing>) -> R
         // sysfs belongs to a network namespace: the host's cannot be mounted from inside.
         filesystems.retain(|f| f != "sys");
     }
-    let unmasked = a.security.spec().systempaths_unconfined();
-    let mut volumes = super::volumes::resolve(a, &id, &image.config, recorded_volumes.as_deref())?;
+    let mut user = user;
+    if let Some(ids) = &rootless {
+        rootless::refuse_user(user, ids)?;
+        if ids.ranges.is_none() {
+            // Root already, and setgroups(2) is denied: there is no one else to become.
+            user = None;
+        }
+    }
+    let mut volumes = super::volumes::resolve(a, &id, &image.config, None)?;
     tmpfs.append(&mut volumes.tmpfs);
     // A volume not made yet (volumes::ensure makes it) is checked when it is mounted.
     let mut mounts = MountSpec {
-        unmasked,
+        unmasked: a.security.spec().systempaths_unconfined(),
         root: Some(image.rootfs.clone()),
         filesystems,
         volume: volumes.specs(true),
@@ -275,6 +327,13 @@ pub(super) fn plan_with(a: &RunArgs, sys: &Sys, existing: Option<Existing>) -> R
     if !sys.dry_run() {
         mounts.volume = volumes.specs(false);
     }
+    if !stages.contains(&Stage::Mounts) {
+        mounts.filesystems.clear();
+        mounts.volume.clear();
+        mounts.unmasked = false;
+    }
+    let confine_devices = !a.security.privileged && stages.contains(&Stage::Cgroup);
+    let overlay = stages.contains(&Stage::Rootfs) && !a.no_overlay && rootfs::overlay_supported();
     Ok(Plan {
         id,
         name,
@@ -287,18 +346,22 @@ pub(super) fn plan_with(a: &RunArgs, sys: &Sys, existing: Option<Existing>) -> R
         user,
         network,
         publish,
+        extra_hosts,
+        dns,
+        aliases: a.network_alias.clone(),
         limits,
-        confine_devices: !a.security.privileged,
+        confine_devices: confine_devices && rootless.is_none(),
         security,
         mounts,
         volumes: volumes.attached,
         read_only: a.read_only,
-        overlay: !a.no_overlay && rootfs::overlay_supported(),
+        overlay: overlay && (rootless.is_none() || rootless::overlay_in_userns()),
         tmpfs,
         interactive: a.interactive,
         tty: a.tty,
         step: a.step,
         remove_after: a.rm,
         userns,
+        rootless,
     })
 }

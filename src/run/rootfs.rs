@@ -82,11 +82,10 @@ fn write_init_files(sys: &Sys, fs: &ContainerFs, plan: &Plan) -> Result<()> {
         &format!("{}\n", plan.hostname),
         None,
     )?;
-    let hosts = format!(
-        "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n127.0.1.1\t{}\n",
-        plan.hostname
-    );
-    write_etc_file(sys, &root, "hosts", &hosts, None)?;
+    write_etc_file(sys, &root, "hosts", &hosts_file(plan, None), None)?;
+    if !plan.dns.is_empty() {
+        write_etc_file(sys, &root, "resolv.conf", &resolv_conf(&plan.dns), None)?;
+    }
     n.note("/etc/hostname and /etc/hosts go into its init layer (as Docker's \"-init\" layer: the image stays untouched, and `glassbox diff` shows only what the container itself changed)");
     Ok(())
 }
@@ -159,11 +158,16 @@ pub(super) fn image_layers<'a>(fs: &'a ContainerFs, plan: &'a Plan) -> (&'a Path
 
 /// The overlay's lowerdir: the init layer, the image's layers, its root filesystem.
 fn lowerdir(fs: &ContainerFs, plan: &Plan) -> String {
+    lower_list(fs, plan).join(":")
+}
+
+/// The overlay's lower layers, topmost first.
+fn lower_list(fs: &ContainerFs, plan: &Plan) -> Vec<String> {
     let (rootfs, layers) = image_layers(fs, plan);
     let mut l = vec![fs.init.display().to_string()];
     l.extend(layers.iter().map(|p| p.display().to_string()));
     l.push(rootfs.display().to_string());
-    l.join(":")
+    l
 }
 
 /// What the child of a --userns container looks up by path on the host: its own directory,
@@ -252,6 +256,12 @@ pub fn mount_root(sys: &Sys, fs: &ContainerFs, plan: &Plan) -> Result<PathBuf> {
         return Ok(fs.dir.join("rootfs"));
     }
     let data = overlay_options(fs, plan);
+    // mount(2) takes its options up to one page: an image of many layers is mounted
+    // through the new mount API instead, one layer a call (see mount_many_layers).
+    if data.len() >= 4096 {
+        mount_many_layers(sys, fs, plan)?;
+        return Ok(fs.merged.clone());
+    }
     sys.mount(
         &MountArgs { source: Some("overlay"), target: &fs.merged, fstype: Some("overlay"), flags: 0, data: Some(&data) },
         "one view of read-only layers (lowerdir: the container's init files over the image, shared by every container of it) and this container's own changes (upperdir; workdir is overlay's scratch space)",
@@ -260,12 +270,78 @@ pub fn mount_root(sys: &Sys, fs: &ContainerFs, plan: &Plan) -> Result<PathBuf> {
     Ok(fs.merged.clone())
 }
 
+/// The overlay of an image whose lowerdir list passes mount(2)'s one-page limit for
+/// options: fsopen, one fsconfig `lowerdir+` per layer (Linux 6.8), fsmount, move_mount.
+fn mount_many_layers(sys: &Sys, fs: &ContainerFs, plan: &Plan) -> Result<()> {
+    use crate::sys::mount::FsConfig;
+    sys.narrator.note(&format!(
+        "{} lower layers: more than one mount(2) option string (a page) can list, so the overlay is configured one layer at a time",
+        lower_list(fs, plan).len()
+    ));
+    let ctx = sys.fsopen(
+        "overlay",
+        "a new overlay, to configure before it is mounted",
+    )?;
+    let steps = || -> Result<()> {
+        if plan.userns.is_some() {
+            sys.fsconfig(
+                ctx,
+                FsConfig::Flag("userxattr"),
+                "keep overlay's markers in user.* xattrs (a user namespace)",
+            )?;
+        }
+        for l in lower_list(fs, plan) {
+            sys.fsconfig(
+                ctx,
+                FsConfig::String("lowerdir+", &l),
+                "one more read-only layer, below those given before",
+            )?;
+        }
+        if !plan.read_only {
+            let (upper, work) = (
+                fs.upper.display().to_string(),
+                fs.work.display().to_string(),
+            );
+            sys.fsconfig(
+                ctx,
+                FsConfig::String("upperdir", &upper),
+                "this container's own changes",
+            )?;
+            sys.fsconfig(
+                ctx,
+                FsConfig::String("workdir", &work),
+                "overlay's scratch space",
+            )?;
+        }
+        sys.fsconfig(
+            ctx,
+            FsConfig::Create,
+            "make the overlay from the layers given",
+        )?;
+        let m = sys.fsmount(ctx, "a mount of it, not attached anywhere yet")?;
+        let moved = sys.move_mount(
+            m,
+            &fs.merged,
+            "attach it where the container's root is made",
+        );
+        if !sys.dry_run() {
+            unsafe { libc::close(m) };
+        }
+        moved
+    };
+    let done = steps();
+    if !sys.dry_run() {
+        unsafe { libc::close(ctx) };
+    }
+    done
+}
+
 /// The overlay's mount options for this container (also recorded in its config.json).
 pub fn overlay_options(fs: &ContainerFs, plan: &Plan) -> String {
     let lower = lowerdir(fs, plan);
     // In a user namespace overlayfs may not write its trusted.* xattrs: userxattr has it
     // keep its markers (opaque directories) in user.overlay.* instead.
-    let userxattr = if plan.userns.is_some() {
+    let userxattr = if plan.userns.is_some() || plan.rootless.is_some() {
         "userxattr,"
     } else {
         ""
@@ -285,7 +361,8 @@ pub fn overlay_options(fs: &ContainerFs, plan: &Plan) -> String {
 
 /// In the parent, after a --rm container ended: remove its directories.
 pub fn remove(sys: &Sys, journal: Option<&Journal>, fs: ContainerFs) {
-    match crate::store::containers::remove_container_dir(sys, &fs.dir) {
+    let removed = crate::store::containers::remove_container_dir(sys, &fs.dir);
+    match super::rootless::or_inside(sys, &fs.dir, removed) {
         Ok(()) => {
             sys.narrator.note(&format!(
                 "rm -rf {} (the container's writable layer)",
@@ -327,6 +404,7 @@ pub fn write_network_files(
     fs: &ContainerFs,
     plan: &Plan,
     addr: std::net::Ipv4Addr,
+    nameserver: Option<std::net::Ipv4Addr>,
 ) -> Result<()> {
     if !plan.image.rootfs.join("etc").is_dir() {
         return Ok(());
@@ -341,23 +419,66 @@ pub fn write_network_files(
         &root,
         "the container's files: /etc/hosts and /etc/resolv.conf are written inside them, never through a symlink that leads out",
     )?;
-    let mut hosts = String::new();
-    if let Ok(mut f) = sys.open_file_in_root(
-        &root,
-        "etc/hosts",
-        "read the container's /etc/hosts, inside its root",
-    ) {
-        use std::io::Read;
-        let _ = f.read_to_string(&mut hosts);
-    }
-    hosts.push_str(&format!("{addr}\t{}\n", plan.hostname));
     let owner = plan.userns.as_ref().map(|m| m.root());
-    write_etc_file(sys, &root, "hosts", &hosts, owner)?;
-    if let Ok(resolv) = std::fs::read_to_string("/etc/resolv.conf") {
+    write_etc_file(sys, &root, "hosts", &hosts_file(plan, Some(addr)), owner)?;
+    // --dns first; on a user-defined network its name server at the gateway (which
+    // forwards the names it does not know to the host's); else the host's own.
+    let servers: Vec<std::net::Ipv4Addr> = match (plan.dns.is_empty(), nameserver) {
+        (false, _) => plan.dns.clone(),
+        (true, Some(gw)) => vec![gw],
+        (true, None) => vec![],
+    };
+    let resolv = if servers.is_empty() {
+        std::fs::read_to_string("/etc/resolv.conf").ok()
+    } else {
+        Some(resolv_conf(&servers))
+    };
+    if let Some(resolv) = resolv {
         write_etc_file(sys, &root, "resolv.conf", &resolv, owner)?;
     }
     sys.narrator.note(&format!(
-        "the container's /etc/hosts names it {addr}; its /etc/resolv.conf is a copy of the host's"
+        "the container's /etc/hosts names it {addr}; its /etc/resolv.conf {}",
+        match servers.as_slice() {
+            [] => "is a copy of the host's".to_string(),
+            s => format!(
+                "asks {}",
+                s.iter()
+                    .map(|a| a.to_string())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        }
     ));
     Ok(())
+}
+
+/// The container's /etc/hosts, as docker writes it: localhost, the --add-host lines, and its
+/// hostname at its own address on a bridge (127.0.1.1 without one), so `hostname -i` and
+/// gethostbyname(gethostname()) give the address others reach it at.
+fn hosts_file(plan: &Plan, own: Option<std::net::Ipv4Addr>) -> String {
+    let mut hosts =
+        String::from("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n");
+    for (name, ip) in &plan.extra_hosts {
+        hosts.push_str(&format!("{ip}\t{name}\n"));
+    }
+    let own = own.unwrap_or(std::net::Ipv4Addr::new(127, 0, 1, 1));
+    hosts.push_str(&format!("{own}\t{}\n", plan.hostname));
+    hosts
+}
+
+/// A resolv.conf that asks `servers`, keeping the host's search and options lines.
+fn resolv_conf(servers: &[std::net::Ipv4Addr]) -> String {
+    let host = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
+    let mut text: String = servers
+        .iter()
+        .map(|s| format!("nameserver {s}\n"))
+        .collect();
+    for l in host
+        .lines()
+        .filter(|l| l.starts_with("search") || l.starts_with("options"))
+    {
+        text.push_str(l);
+        text.push('\n');
+    }
+    text
 }

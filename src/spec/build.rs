@@ -92,7 +92,14 @@ fn glassbox_only(plan: &Plan) -> HashMap<String, String> {
     let publish: Vec<String> = plan
         .publish
         .iter()
-        .map(|p| format!("{}:{}/{}", p.host, p.ctr, p.proto))
+        .map(|p| {
+            let ip = p.ip.map(|ip| format!("{ip}:")).unwrap_or_default();
+            match p.host {
+                0 if ip.is_empty() => format!("{}/{}", p.ctr, p.proto),
+                0 => format!("{ip}:{}/{}", p.ctr, p.proto),
+                host => format!("{ip}{host}:{}/{}", p.ctr, p.proto),
+            }
+        })
         .collect();
     let stages: Vec<&str> = plan.stages.iter().map(|s| s.name()).collect();
     let stdin = if plan.interactive { "inherit" } else { "null" };
@@ -110,16 +117,63 @@ fn glassbox_only(plan: &Plan) -> HashMap<String, String> {
     if !publish.is_empty() {
         a.insert(key::PUBLISH.into(), publish.join(","));
     }
+    let json = |v: serde_json::Value| v.to_string();
+    a.insert(
+        key::IMAGE_ROOTFS.into(),
+        plan.image.rootfs.to_string_lossy().into_owned(),
+    );
+    a.insert(
+        key::IMAGE_LAYERS.into(),
+        json(serde_json::json!(plan.image.layers)),
+    );
+    a.insert(
+        key::IMAGE_CONFIG.into(),
+        json(serde_json::to_value(&plan.image.config).expect("serialisable")),
+    );
+    if plan.remove_after {
+        a.insert(key::REMOVE.into(), "true".into());
+    }
+    if !plan.has(Stage::Namespaces) {
+        a.insert(key::HOSTNAME.into(), plan.hostname.clone());
+    }
+    if let Some(m) = &plan.userns {
+        a.insert(key::USERNS_SOURCE.into(), m.source.clone());
+    }
+    let mut list = |k: &str, v: serde_json::Value, empty: bool| {
+        if !empty {
+            a.insert(k.into(), json(v));
+        }
+    };
+    list(
+        key::EXTRA_HOSTS,
+        serde_json::json!(plan.extra_hosts),
+        plan.extra_hosts.is_empty(),
+    );
+    list(key::DNS, serde_json::json!(plan.dns), plan.dns.is_empty());
+    list(
+        key::ALIASES,
+        serde_json::json!(plan.aliases),
+        plan.aliases.is_empty(),
+    );
+    list(
+        key::VOLUMES,
+        serde_json::json!(plan.volumes),
+        plan.volumes.is_empty(),
+    );
     a
 }
 
 fn process(plan: &Plan) -> Result<oci_spec::runtime::Process> {
     let (uid, gid) = plan.user.unwrap_or((0, 0));
-    let user = UserBuilder::default()
+    let mut user = UserBuilder::default()
         .uid(uid)
         .gid(gid)
         .build()
         .map_err(bug)?;
+    // A user of its own (-u, or the image's): no supplementary groups, as glassbox's setgroups.
+    if plan.user.is_some() {
+        user.set_additional_gids(Some(Vec::new()));
+    }
     let secure = plan.has(Stage::Security);
     let set = capabilities(kept_caps(plan));
     // A non-zero uid loses its permitted and effective sets at setuid, as in glassbox (and
@@ -165,7 +219,7 @@ fn kept_caps(plan: &Plan) -> u64 {
 
 /// The capabilities any process here may ever hold (CapBnd; a sandboxed host may lack
 /// some): glassbox cannot pass on more, and runc refuses to start when asked for more.
-fn bounding_set() -> u64 {
+pub(crate) fn bounding_set() -> u64 {
     std::fs::read_to_string("/proc/self/status")
         .ok()
         .and_then(|s| {
@@ -230,7 +284,7 @@ fn mount_list(plan: &Plan) -> Vec<Mount> {
 }
 
 /// One of the mount stage's filesystems, with the flags and data it mounts it with.
-fn filesystem(name: &str, tmp_size: &str) -> Mount {
+pub(super) fn filesystem(name: &str, tmp_size: &str) -> Mount {
     let o = |s: &[&str]| s.iter().map(|x| x.to_string()).collect::<Vec<_>>();
     match name {
         "proc" => mount("/proc", "proc", "proc", &o(&["nosuid", "nodev", "noexec"])),

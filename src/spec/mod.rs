@@ -4,8 +4,9 @@
 //! runtime spec's words (the oci-spec crate's types), so the boundary docker and runc draw
 //! between an engine and a runtime is visible: `glassbox run --dry-run` prints it, and each
 //! container's directory is an OCI bundle (`config.json` beside its root filesystem) that
-//! real `runc run --bundle DIR` can run. Only building ([`build`]) and writing ([`file`])
-//! live here; `run` still executes its plan.
+//! real `runc run --bundle DIR` can run. [`build`] says a plan as a spec, [`read`] says a spec
+//! as a plan again: `run`, `start` and `exec` execute the plan read back from config.json, so
+//! the file is what runs.
 //!
 //! What the spec cannot say goes under `annotations` as `org.glassbox.*`: the network
 //! glassbox wires (runc gets an empty network namespace, loopback down), published ports, the
@@ -17,8 +18,10 @@
 
 pub mod build;
 pub mod file;
+pub mod read;
 
 pub use build::build;
+pub use read::plan as from_spec;
 
 /// The file a bundle's spec is in.
 pub use crate::store::containers::BUNDLE_CONFIG as CONFIG;
@@ -31,7 +34,7 @@ pub mod annotation {
     pub const STAGES: &str = "org.glassbox.stages";
     /// `none`, `host` or the bridge network's name.
     pub const NETWORK: &str = "org.glassbox.network";
-    /// `HOST:CTR/PROTO`, comma-separated.
+    /// `[IP:]HOST:CTR/PROTO` (HOST absent: a free one), comma-separated.
     pub const PUBLISH: &str = "org.glassbox.publish";
     /// `overlay` (mount `overlay.options` on root.path first), `copy` (root.path is the
     /// container's own copy of the image) or `host` (the rootfs stage is off).
@@ -42,6 +45,25 @@ pub mod annotation {
     pub const OVERLAY_WORKDIR: &str = "org.glassbox.overlay.workdir";
     /// `null` (glassbox gives the command /dev/null as stdin unless -i) or `inherit`.
     pub const STDIN: &str = "org.glassbox.stdin";
+    /// The image's bottom layer, its layers above (JSON list, topmost first) and its config
+    /// (JSON): what the root is made from, read back when the bundle runs.
+    pub const IMAGE_ROOTFS: &str = "org.glassbox.image.rootfs";
+    pub const IMAGE_LAYERS: &str = "org.glassbox.image.layers";
+    pub const IMAGE_CONFIG: &str = "org.glassbox.image.config";
+    /// `true` with --rm: the container's directory goes when it ends.
+    pub const REMOVE: &str = "org.glassbox.rm";
+    /// The hostname when the spec cannot carry it (no UTS namespace: runc would refuse).
+    pub const HOSTNAME: &str = "org.glassbox.hostname";
+    /// Where a private user namespace's id ranges came from (/etc/subuid…), for narration.
+    pub const USERNS_SOURCE: &str = "org.glassbox.userns.source";
+    /// `--add-host` (JSON list of [name, address]), `--dns` (JSON list of addresses) and
+    /// `--network-alias` (JSON list): what /etc/hosts, resolv.conf and the network's name
+    /// server are written from.
+    pub const EXTRA_HOSTS: &str = "org.glassbox.extra_hosts";
+    pub const DNS: &str = "org.glassbox.dns";
+    pub const ALIASES: &str = "org.glassbox.aliases";
+    /// The volumes and host paths mounted (JSON list): which are volumes, and anonymous.
+    pub const VOLUMES: &str = "org.glassbox.volumes";
 }
 
 #[cfg(test)]

@@ -326,3 +326,96 @@ fn privileged_allows_every_device_as_docker_does() {
     assert_eq!(rules[0]["allow"], true);
     assert_eq!(rules[0]["access"], "rwm");
 }
+
+/// config.json is what runs: the plan read back from the spec is the plan that made it.
+#[test]
+fn the_plan_read_back_from_the_spec_is_the_plan() {
+    let vol = tempfile::tempdir().unwrap();
+    let volume = format!("{}:/data:ro", vol.path().display());
+    let rw = format!("{}:/rw", vol.path().display());
+    let combos: Vec<Vec<&str>> = vec![
+        vec![],
+        vec![
+            "--name",
+            "web",
+            "-e",
+            "A=b",
+            "-w",
+            "/etc",
+            "--hostname",
+            "h1",
+        ],
+        vec!["--user", "1000:1000", "--read-only"],
+        vec!["--user", "0:0"],
+        vec!["--network", "host"],
+        vec!["--network", "bridge", "-p", "8080:80", "-p", "53:53/udp"],
+        vec![
+            "--network",
+            "bridge",
+            "-p",
+            "127.0.0.1:8081:80",
+            "-p",
+            "127.0.0.1::81",
+            "-p",
+            "82",
+            "-p",
+            "9000-9001:9000-9001/udp",
+        ],
+        vec![
+            "--add-host",
+            "db:10.1.2.3",
+            "--dns",
+            "10.0.0.53",
+            "--network-alias",
+            "web",
+        ],
+        vec!["--cap-add", "SYS_ADMIN", "--cap-drop", "CHOWN"],
+        vec!["--privileged"],
+        vec!["--security-opt", "systempaths=unconfined"],
+        vec!["--security-opt", "seccomp=unconfined"],
+        vec!["--security-opt", "no-new-privileges=false"],
+        vec![
+            "--volume",
+            &volume,
+            "--volume",
+            &rw,
+            "--tmpfs",
+            "/scratch:8m",
+        ],
+        vec!["--tmpfs", "/tmp", "--no-overlay"],
+        vec!["--memory", "64m", "--memory-swap", "128m", "--cpus", "0.5"],
+        vec!["--cpu-shares", "512", "--pids-limit", "20"],
+        vec!["--memory", "64m", "--memory-swap=-1", "--pids-limit=-1"],
+        vec!["-i", "--rm"],
+        vec!["--skip", "namespaces", "--hostname", "h2"],
+        vec!["--skip", "security", "--cap-add", "NET_ADMIN"],
+        vec!["--skip", "cgroup", "--memory", "64m"],
+        vec!["--skip", "mounts", "--volume", &volume],
+        vec!["--skip", "rootfs", "--tmpfs", "/x"],
+        vec!["--skip", "network"],
+        vec!["--only", "rootfs", "--only", "mounts"],
+        vec!["--only", "security"],
+    ];
+    for args in combos {
+        let m = made(&args);
+        let back = crate::run::Plan::from_spec(&m.spec, Path::new("/bundle")).unwrap();
+        assert_eq!(back, m.plan, "glassbox run {}", args.join(" "));
+    }
+    // What flags cannot reach in a dry run: a terminal, a private user namespace.
+    let mut m = made(&[]);
+    m.plan.tty = true;
+    m.plan.userns = Some(crate::store::idmap::Mapping {
+        uids: crate::store::idmap::Range {
+            start: 100_000,
+            count: 65_536,
+        },
+        gids: crate::store::idmap::Range {
+            start: 200_000,
+            count: 1_000,
+        },
+        source: "/etc/subuid".into(),
+    });
+    let spec = build(&m.plan, Path::new("/bundle")).unwrap();
+    let back = crate::run::Plan::from_spec(&spec, Path::new("/bundle")).unwrap();
+    assert_eq!(back, m.plan);
+}

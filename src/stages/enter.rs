@@ -79,9 +79,15 @@ pub fn join(sys: &Sys, pid: i32) -> Result<bool> {
             "give the pid of another process",
         ));
     }
-    sys.require(|| {
-        super::root::require_cap("enter", super::root::CAP_SYS_ADMIN, "CAP_SYS_ADMIN (root)")
-    })?;
+    // Joining a user namespace (one the user made, without root) gives the capabilities
+    // the other joins need; otherwise they must be glassbox's own.
+    let user_ns = |p: &Path| ino(&p.join("ns/user"));
+    let theirs = user_ns(&proc_dir);
+    if theirs.is_none() || theirs == user_ns(Path::new("/proc/self")) {
+        sys.require(|| {
+            super::root::require_cap("enter", super::root::CAP_SYS_ADMIN, "CAP_SYS_ADMIN (root)")
+        })?;
+    }
     // Open everything before the first setns: after the mount namespace changes, /proc/PID
     // may be gone from view.
     let mut joins = Vec::new();

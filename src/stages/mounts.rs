@@ -189,7 +189,7 @@ pub struct Plan {
 }
 
 /// What to mount, as `glassbox mount` and `run` ask for it: checked by [`plan`].
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct MountSpec {
     /// The root filesystem the mounts go into (None: the current root).
     pub root: Option<PathBuf>,
@@ -656,7 +656,7 @@ fn target(sys: &Sys, root: &Path, rel: &str, create: bool) -> Result<Option<Path
 }
 
 /// As [`target`], keeping the descriptor.
-fn target_fd(sys: &Sys, root: &Path, rel: &str, create: bool) -> Result<Option<Target>> {
+pub fn target_fd(sys: &Sys, root: &Path, rel: &str, create: bool) -> Result<Option<Target>> {
     sys.mount_target(root, rel, create)
 }
 #[cfg(test)]

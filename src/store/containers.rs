@@ -2,9 +2,10 @@
 //! under the data directory, as Docker keeps `/var/lib/docker/containers/ID`:
 //!
 //! ```text
-//! containers/ID/container.json   what it was made from and how (the run flags), written once
-//! containers/ID/config.json      the same container as an OCI runtime spec: the directory is
-//!                                an OCI bundle (`runc run --bundle` runs it; see crate::spec)
+//! containers/ID/container.json   its name, image and times (what ps lists), written once
+//! containers/ID/config.json      the container as an OCI runtime spec: the directory is an
+//!                                OCI bundle (`runc run --bundle` runs it; see crate::spec);
+//!                                `start` and `exec` run what it says
 //! containers/ID/state.json       created / running / exited: pid, exit code, times
 //! containers/ID/init/            the files glassbox writes for it (/etc/hostname, hosts):
 //!                                a read-only layer of its own, as Docker's "-init" layer
@@ -19,15 +20,15 @@
 
 pub use super::state::{State, Status};
 use super::{containers_dir, data_dir, write_whole};
-use crate::cli::RunArgs;
 use crate::error::{Error, Result};
 use crate::sys::Sys;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
 /// The format of the container records this glassbox writes. 0 (no `format` field): made
-/// before containers were OCI bundles, so without a config.json; 1: with one.
-pub const FORMAT: u32 = 1;
+/// before containers were OCI bundles, so without a config.json; 1: with one, and the run
+/// flags in the record; 2: config.json alone says how it runs (the flags are gone).
+pub const FORMAT: u32 = 2;
 
 /// A container directory's OCI runtime spec, which makes it an OCI bundle.
 pub const BUNDLE_CONFIG: &str = "config.json";
@@ -54,8 +55,6 @@ pub struct Record {
     pub command: Vec<String>,
     /// Seconds since the epoch.
     pub created: u64,
-    /// The flags it was run with: `glassbox start` runs it again with them.
-    pub args: RunArgs,
     /// With `--userns private`: the id ranges of its user namespace. Its files on the host
     /// belong to these ids, so `start`, `diff` and `commit` use them, not today's /etc/subuid.
     #[serde(default)]
@@ -165,6 +164,25 @@ impl Container {
         }
         Ok(self.dir.join(BUNDLE_CONFIG))
     }
+    /// Its OCI runtime spec, which `start` and `exec` run. A format-1 bundle's spec lacks
+    /// what later ones annotate (the image's layers and config): converted from the record.
+    pub fn spec(&self) -> Result<oci_spec::runtime::Spec> {
+        self.bundle_config()?;
+        let mut spec = crate::spec::file::read(&self.dir)?;
+        if self.record.format < 2 {
+            use crate::spec::annotation as key;
+            let r = &self.record;
+            let mut a = spec.annotations().clone().unwrap_or_default();
+            let json = |v: serde_json::Value| v.to_string();
+            a.insert(key::NAME.into(), r.name.clone());
+            a.insert(key::IMAGE_ROOTFS.into(), r.rootfs.display().to_string());
+            a.insert(key::IMAGE_LAYERS.into(), json(serde_json::json!(r.layers)));
+            let config = serde_json::to_value(&r.image_config).expect("serialisable");
+            a.insert(key::IMAGE_CONFIG.into(), json(config));
+            spec.set_annotations(Some(a));
+        }
+        Ok(spec)
+    }
     /// The read-only layers under the container's own, topmost first: its init layer, then
     /// the image's layers, then the image's root filesystem.
     pub fn lowers(&self) -> Vec<PathBuf> {
@@ -174,9 +192,10 @@ impl Container {
         l
     }
     /// The xattr that marks an opaque directory in its upper directory: overlayfs mounted
-    /// in a user namespace (`userxattr`) writes `user.overlay.opaque`.
+    /// in a user namespace (`userxattr`: --userns private, and every container of an
+    /// ordinary user's) writes `user.overlay.opaque`.
     pub fn opaque_xattr(&self) -> &'static str {
-        super::overlay::opaque_xattr(self.record.userns.is_some())
+        super::overlay::opaque_xattr(self.record.userns.is_some() || crate::host::rootless())
     }
     pub fn state(&self) -> State {
         State::read(&self.dir)
@@ -432,12 +451,12 @@ pub fn rename(c: &Container, new: &str) -> Result<()> {
     std::os::unix::fs::symlink(c.id(), &link).map_err(fail)?;
     let mut record = c.record.clone();
     record.name = new.to_string();
-    // `start` plans from the run flags again: under the new name from now on.
-    record.args.name = Some(new.to_string());
-    if let Err(e) = write_whole(
+    let written = write_whole(
         &c.dir.join("container.json"),
         &serde_json::to_vec_pretty(&record).expect("serialisable"),
-    ) {
+    )
+    .and_then(|_| rename_in_spec(c, new));
+    if let Err(e) = written {
         let _ = std::fs::remove_file(&link);
         return Err(e);
     }
@@ -446,6 +465,35 @@ pub fn rename(c: &Container, new: &str) -> Result<()> {
         let _ = std::fs::remove_file(old);
     }
     Ok(())
+}
+
+/// `start` runs config.json: under the new name from now on.
+fn rename_in_spec(c: &Container, new: &str) -> Result<()> {
+    if c.record.format < 1 {
+        return Ok(());
+    }
+    let mut spec = crate::spec::file::read(&c.dir)?;
+    let mut a = spec.annotations().clone().unwrap_or_default();
+    a.insert(crate::spec::annotation::NAME.into(), new.to_string());
+    spec.set_annotations(Some(a));
+    crate::spec::file::write(&c.dir, &spec)
+}
+
+/// The ports a container publishes, as config.json annotates them (`8080:80/tcp`), for ps.
+pub fn published(dir: &Path) -> Vec<String> {
+    #[derive(Deserialize, Default)]
+    struct Annotated {
+        #[serde(default)]
+        annotations: std::collections::HashMap<String, String>,
+    }
+    let a: Annotated = std::fs::read(dir.join(BUNDLE_CONFIG))
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok())
+        .unwrap_or_default();
+    a.annotations
+        .get(crate::spec::annotation::PUBLISH)
+        .map(|p| p.split(',').map(String::from).collect())
+        .unwrap_or_default()
 }
 
 /// Make a new container's directory, its OCI runtime spec (`bundle_config`, the text of its
@@ -499,7 +547,33 @@ pub fn remove_dir(sys: &Sys, c: &Container) -> Result<()> {
 pub fn remove_container_dir(sys: &Sys, dir: &Path) -> Result<()> {
     release_name(sys, dir)?;
     sys.remove_path(&dir.join("container.json"))?;
-    sys.remove_path(dir)
+    let mut removed = sys.remove_path(dir);
+    if removed.is_err() && crate::host::rootless() {
+        // overlayfs leaves work/work mode 000, which its owner (root inside) could open but
+        // an ordinary user cannot list: open such directories up, then try again.
+        open_up(dir);
+        removed = sys.remove_path(dir);
+    }
+    removed
+}
+
+/// Give the owner rwx on each of its directories under `dir` (an ordinary user's
+/// container, before it is removed).
+fn open_up(dir: &Path) {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    let Ok(meta) = std::fs::symlink_metadata(dir) else {
+        return;
+    };
+    if !meta.is_dir() || meta.uid() != crate::sys::quiet::euid() {
+        return;
+    }
+    let mode = meta.mode() & 0o7777;
+    if mode & 0o700 != 0o700 {
+        let _ = std::fs::set_permissions(dir, std::fs::Permissions::from_mode(mode | 0o700));
+    }
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        open_up(&entry.path());
+    }
 }
 
 #[cfg(test)]
@@ -516,11 +590,6 @@ mod tests {
 
     /// A record as this glassbox writes it, as JSON.
     fn record_json() -> serde_json::Value {
-        use clap::Parser;
-        let cli = crate::cli::Cli::try_parse_from(["glassbox", "run", "busybox"]).unwrap();
-        let crate::cli::Command::Run(args) = cli.command else {
-            unreachable!()
-        };
         serde_json::to_value(Record {
             format: FORMAT,
             id: "0123456789ab".into(),
@@ -531,7 +600,6 @@ mod tests {
             image_config: None,
             command: vec!["sh".into()],
             created: 0,
-            args: *args,
             userns: None,
             volumes: vec![],
         })
@@ -562,6 +630,29 @@ mod tests {
             record: now,
         };
         assert_eq!(c.bundle_config().unwrap(), Path::new("/d/config.json"));
+    }
+
+    #[test]
+    fn a_version_1_record_loads_and_its_spec_is_converted() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut v1 = record_json();
+        v1["format"] = 1.into();
+        // Version 1 kept the run flags in the record: they are read past, not needed.
+        v1["args"] = serde_json::json!({"image": "busybox", "name": "old"});
+        v1["layers"] = serde_json::json!(["/l1"]);
+        let record: Record = serde_json::from_value(v1).unwrap();
+        let spec = oci_spec::runtime::Spec::default();
+        crate::spec::file::write(dir.path(), &spec).unwrap();
+        let c = checked(Container {
+            dir: dir.path().into(),
+            record,
+        })
+        .unwrap();
+        let a = c.spec().unwrap().annotations().clone().unwrap();
+        use crate::spec::annotation as key;
+        assert_eq!(a[key::IMAGE_ROOTFS], "/r");
+        assert_eq!(a[key::IMAGE_LAYERS], r#"["/l1"]"#);
+        assert_eq!(a[key::NAME], "old");
     }
 
     #[test]

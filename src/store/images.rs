@@ -4,7 +4,8 @@
 //! images/store/ID/config.json   the image config, byte for byte as `save` writes it; ID is
 //!                               its sha256 (check: sha256sum config.json), as docker's is
 //! images/store/ID/image.json    glassbox's record: names, the layer directories, sizes
-//! images/layers/HEX/            a committed layer, in overlay form; HEX is its diff_id
+//! images/layers/HEX/            a layer in overlay form (committed, or pulled and unpacked);
+//!                               HEX is its chain id (the layer and all below it)
 //! images/busybox/rootfs/        an exported image's root filesystem: its bottom layer
 //! images/SHA256/rootfs/         (the export cache: keyed by the source file's sha256)
 //! images/store.lock             flock(2)ed by whoever changes names or records
@@ -33,6 +34,10 @@ pub struct Layer {
     pub tar_size: u64,
     /// The bytes of the files in it (what `images` and `history` show as SIZE).
     pub size: u64,
+    /// The blob (a compressed tar in the content store) it was unpacked from, if pulled:
+    /// `save` writes that tar again, byte for byte, so the image keeps its diff ids.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub blob: Option<String>,
 }
 
 /// glassbox's record of an image (`image.json`).
@@ -48,6 +53,10 @@ pub struct ImageRecord {
     /// The image it was committed on.
     #[serde(default)]
     pub parent: Option<String>,
+    /// Blobs of the content store that belong to it besides its layers' (a pulled image's
+    /// manifest): rmi frees them with it.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub blobs: Vec<String>,
 }
 
 impl ImageRecord {
@@ -119,8 +128,12 @@ impl ImageRecord {
 /// Fields are serialized in this order, so the same image gives the same bytes.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ConfigBlob {
+    #[serde(default)]
     pub architecture: String,
+    #[serde(default)]
     pub os: String,
+    /// Registries' configs may leave it out.
+    #[serde(default)]
     pub created: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub author: Option<String>,

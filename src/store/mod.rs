@@ -6,12 +6,15 @@
 //! ```text
 //! DATA/images/KEY/            an image: its record, config blob and bottom layer (rootfs/)
 //! DATA/images/store/          the image names and their records (see images.rs)
-//! DATA/images/layers/HEX/     committed layers, shared by every image that has them
+//! DATA/images/layers/HEX/     layers (committed, or unpacked from a pull), by chain id,
+//!                             shared by every image that has them
+//! DATA/blobs/sha256/HEX       pulled blobs (manifests, configs, layer tars) by digest
 //! DATA/containers/ID/         a container (see containers.rs)
 //! DATA/names/NAME -> ID       the container names
 //! DATA/volumes/NAME/_data      a volume's files (see volumes.rs)
 //! ```
 
+pub mod blobs;
 pub mod containers;
 pub mod idmap;
 pub mod images;
@@ -24,13 +27,22 @@ use crate::error::{Error, Result};
 use std::path::{Path, PathBuf};
 
 /// Where glassbox keeps images and containers: $GLASSBOX_DATA_DIR, else beside a
-/// $GLASSBOX_STATE_DIR (tests), else /var/lib/glassbox.
+/// $GLASSBOX_STATE_DIR (tests), else /var/lib/glassbox — or, for an ordinary user, their
+/// own: $XDG_DATA_HOME/glassbox, else ~/.local/share/glassbox (as podman keeps its store).
 pub fn data_dir() -> PathBuf {
     if let Some(d) = std::env::var_os("GLASSBOX_DATA_DIR") {
         return PathBuf::from(d);
     }
     if std::env::var_os("GLASSBOX_STATE_DIR").is_some() {
         return crate::journal::state_dir().join("data");
+    }
+    if crate::host::rootless() {
+        use crate::host::env_dir;
+        if let Some(d) =
+            env_dir("XDG_DATA_HOME").or_else(|| env_dir("HOME").map(|h| h.join(".local/share")))
+        {
+            return d.join("glassbox");
+        }
     }
     PathBuf::from("/var/lib/glassbox")
 }

@@ -18,6 +18,12 @@ pub const REDIRECT_XATTR: &str = "trusted.overlay.redirect";
 /// A file whose data is still in a lower layer (metacopy=on) has this xattr.
 pub const METACOPY_XATTR: &str = "trusted.overlay.metacopy";
 
+/// The opaque marker the store's layers carry: an ordinary user's store is only ever
+/// mounted in a user namespace (`userxattr`), and `trusted.*` is not theirs to write.
+pub fn store_opaque_xattr() -> &'static str {
+    opaque_xattr(crate::host::rootless())
+}
+
 /// The opaque marker an overlay writes: `userxattr` (a user namespace) or root's.
 pub fn opaque_xattr(in_user_namespace: bool) -> &'static str {
     if in_user_namespace {

@@ -7,6 +7,9 @@
 //!   letters and digits, with single `.` or `_`, a double `__`, or runs of `-` between them
 //!   (so no `..`, no leading or trailing separator, no empty component, no leading `/`);
 //!   at most 255 characters in all;
+//! - the first component may be a registry (`127.0.0.1:5000/x`, `quay.io/x`): a host name
+//!   or address with an optional port, as docker reads it (one with a `.` or `:`, or
+//!   `localhost`), so a pulled image keeps the name it was pulled by;
 //! - a tag is 1 to 128 of `A-Z a-z 0-9 _ . -`, not starting with `.` or `-`; `latest` when
 //!   none is given.
 
@@ -60,6 +63,26 @@ fn component_ok(c: &str) -> bool {
     true
 }
 
+/// A registry as the first component: `host[:port]`, where the host has a `.` or is
+/// `localhost`, or a port is given (docker's rule).
+fn is_registry(c: &str) -> bool {
+    let (host, port) = match c.split_once(':') {
+        Some((h, p)) => (h, Some(p)),
+        None => (c, None),
+    };
+    let port_ok =
+        port.is_none_or(|p| !p.is_empty() && p.len() <= 5 && p.bytes().all(|b| b.is_ascii_digit()));
+    let host_ok = !host.is_empty()
+        && host.split('.').all(|l| {
+            !l.is_empty()
+                && l.bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+                && !l.starts_with('-')
+                && !l.ends_with('-')
+        });
+    port_ok && host_ok && (host.contains('.') || host == "localhost" || port.is_some())
+}
+
 fn alnum(b: u8) -> bool {
     b.is_ascii_lowercase() || b.is_ascii_digit()
 }
@@ -81,8 +104,7 @@ pub fn parse(r: &str) -> Result<Reference> {
             "glassbox keeps no registry digests (NAME@sha256:…); give NAME[:TAG] or an image id",
         ));
     }
-    // The tag is after the last `:`, unless a `/` follows it (docker's registry:port/name,
-    // which glassbox has no use for: it is then refused as a component below).
+    // The tag is after the last `:`, unless a `/` follows it (docker's registry:port/name).
     let (repo, tag) = match r.rsplit_once(':') {
         Some((repo, tag)) if !tag.contains('/') => (repo, Some(tag)),
         _ => (r, None),
@@ -105,7 +127,11 @@ pub fn parse(r: &str) -> Result<Reference> {
             "a repository name has no leading, trailing or doubled /",
         ));
     }
-    if !repo.split('/').all(component_ok) {
+    let path = match repo.split_once('/') {
+        Some((first, rest)) if is_registry(first) => rest,
+        _ => repo,
+    };
+    if !path.split('/').all(component_ok) {
         return Err(invalid(
             r,
             "each part of the repository name must be lowercase letters and digits, with single . _ or - between them",
@@ -158,6 +184,16 @@ mod tests {
         );
         assert_eq!(parse("a__b/c---d").unwrap().tag, "latest");
         assert_eq!(parse("alpine.tar").unwrap().repository, "alpine.tar");
+        // A registry first, as a pulled image is named.
+        assert_eq!(
+            parse("127.0.0.1:5000/x:1").unwrap().to_string(),
+            "127.0.0.1:5000/x:1"
+        );
+        assert_eq!(
+            parse("localhost:5000/a/b").unwrap().to_string(),
+            "localhost:5000/a/b:latest"
+        );
+        assert_eq!(parse("quay.io/x/y").unwrap().repository, "quay.io/x/y");
     }
 
     #[test]
@@ -182,7 +218,9 @@ mod tests {
             "x\n",
             "x y",
             "x@sha256:00",
-            "localhost:5000/x",
+            "localhost:/x",
+            "../x:1/y",
+            "host:port/x",
             "",
         ] {
             let e = parse(bad).unwrap_err();

@@ -58,8 +58,9 @@ pub struct Attached {
     #[serde(default)]
     pub read_only: bool,
     /// Fill it from the image's files at `target` if it is empty (docker's copy-up): only
-    /// when the container is made, and never with `nocopy`.
-    #[serde(skip)]
+    /// when the container is made, and never with `nocopy` (config.json carries it to the
+    /// first run; `start` and `exec` clear it).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub copy_up: bool,
 }
 

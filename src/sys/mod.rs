@@ -218,6 +218,16 @@ impl<'n> Sys<'n> {
         }
     }
 
+    /// The journal a stage plans against: the real one, or in a dry run one that reads the
+    /// entries (addresses leased, ports published) and writes none.
+    pub fn journal_to_plan(&self) -> Result<crate::journal::Journal> {
+        if self.kernel.makes_calls() {
+            crate::journal::Journal::open()
+        } else {
+            Ok(crate::journal::Journal::read_only())
+        }
+    }
+
     /// Strike journal entry `id` once its undo was made; when calls are not made nothing
     /// was undone, so it stays for the real cleanup.
     pub fn strike_undone(&self, journal: &crate::journal::Journal, id: &str) {

@@ -443,6 +443,80 @@ fn read_ack(fd: i32, seq: u32) -> std::result::Result<(), Errno> {
     }
 }
 
+impl Sys<'_> {
+    /// socket(AF_INET, SOCK_DGRAM|SOCK_CLOEXEC, 0) then bind(2) to `addr`: a UDP socket that
+    /// receives what is sent to that address and port (the network's name server).
+    pub fn udp_bind(&self, addr: std::net::SocketAddrV4, why: &str) -> Result<std::net::UdpSocket> {
+        let call = || {
+            Call::new(
+                "socket",
+                vec![
+                    "AF_INET".into(),
+                    "SOCK_DGRAM|SOCK_CLOEXEC".into(),
+                    "IPPROTO_IP".into(),
+                ],
+                "socket(2)",
+                why,
+            )
+        };
+        let fd = self.call_plain(call, || {
+            check(
+                unsafe { libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0) }
+                    as libc::c_long,
+            )
+        })?;
+        let fd = unsafe { OwnedFd::from_raw_fd(fd as i32) };
+        let sa = libc::sockaddr_in {
+            sin_family: libc::AF_INET as libc::sa_family_t,
+            sin_port: addr.port().to_be(),
+            sin_addr: libc::in_addr {
+                s_addr: u32::from(*addr.ip()).to_be(),
+            },
+            sin_zero: [0; 8],
+        };
+        let call = || {
+            Call::new(
+                "bind",
+                vec![
+                    fd.as_raw_fd().to_string(),
+                    format!(
+                        "{{sa_family=AF_INET, sin_port=htons({}), sin_addr=inet_addr(\"{}\")}}",
+                        addr.port(),
+                        addr.ip()
+                    ),
+                    std::mem::size_of::<libc::sockaddr_in>().to_string(),
+                ],
+                "bind(2)",
+                "listen on this address and port: packets sent there come to this socket",
+            )
+        };
+        self.call(
+            call,
+            || {
+                check(unsafe {
+                    libc::bind(
+                        fd.as_raw_fd(),
+                        &sa as *const libc::sockaddr_in as *const libc::sockaddr,
+                        std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t,
+                    )
+                } as libc::c_long)
+            },
+            |e| match e {
+                Errno::EADDRINUSE => Diagnosis {
+                    why: Some("something already listens on this address and port".into()),
+                    todo: "stop it (ss -lunp shows who)".into(),
+                },
+                Errno::EADDRNOTAVAIL => Diagnosis {
+                    why: Some("no link of this network namespace has this address".into()),
+                    todo: "check that the bridge is up with its address (ip addr)".into(),
+                },
+                _ => super::diagnose::generic("bind", e),
+            },
+        )?;
+        Ok(std::net::UdpSocket::from(fd))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

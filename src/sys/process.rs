@@ -647,3 +647,65 @@ impl Sys<'_> {
         Ok(())
     }
 }
+
+impl Sys<'_> {
+    /// prlimit64(2) on this process: set a resource limit (an OCI spec's process.rlimits).
+    pub fn setrlimit(
+        &self,
+        resource: u32,
+        name: &str,
+        soft: u64,
+        hard: u64,
+        why: &str,
+    ) -> Result<()> {
+        let call = || {
+            Call::new(
+                "prlimit64",
+                vec![
+                    "0".into(),
+                    name.to_string(),
+                    format!("{{rlim_cur={soft}, rlim_max={hard}}}"),
+                    "NULL".into(),
+                ],
+                "prlimit(2)",
+                why,
+            )
+            .by_hand(format!(
+                "prlimit --pid $$ --{}={soft}:{hard}",
+                name.trim_start_matches("RLIMIT_").to_lowercase()
+            ))
+        };
+        let limit = libc::rlimit64 {
+            rlim_cur: soft,
+            rlim_max: hard,
+        };
+        self.call_plain(call, || {
+            check(
+                unsafe { libc::prlimit64(0, resource as _, &limit, std::ptr::null_mut()) }
+                    as libc::c_long,
+            )
+        })?;
+        Ok(())
+    }
+
+    /// mknodat(2) with S_IFIFO: a named pipe (a runtime's exec.fifo).
+    pub fn mkfifo(&self, path: &Path, why: &str) -> Result<()> {
+        let c = super::cstring(&path.to_string_lossy())?;
+        let call = || {
+            Call::new(
+                "mknodat",
+                vec!["AT_FDCWD".into(), super::qpath(path), "S_IFIFO|0600".into()],
+                "mknod(2)",
+                why,
+            )
+            .by_hand(format!("mkfifo -m 600 {}", path.display()))
+        };
+        self.call_plain(call, || {
+            check(
+                unsafe { libc::mknodat(libc::AT_FDCWD, c.as_ptr(), libc::S_IFIFO | 0o600, 0) }
+                    as libc::c_long,
+            )
+        })?;
+        Ok(())
+    }
+}

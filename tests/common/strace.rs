@@ -54,6 +54,12 @@ pub fn run_as(user: &str, args: &[&str]) -> Traced {
     run_full(&[], Some(user), &[], args, |_| {})
 }
 
+/// As [`run_as`], with a hook to adjust the command (the user's HOME, say).
+#[allow(dead_code)]
+pub fn run_as_with(user: &str, args: &[&str], adjust: impl FnOnce(&mut Command)) -> Traced {
+    run_full(&[], Some(user), &[], args, adjust)
+}
+
 /// As [`run_with`], with strace's fault injection: `inject` as for `strace -e inject=…`
 /// (`clone3:error=ENOSYS` makes every clone3 fail as on a kernel without it).
 pub fn run_injected(inject: &str, args: &[&str], adjust: impl FnOnce(&mut Command)) -> Traced {
@@ -204,6 +210,53 @@ fn show_event(ev: &Value) -> String {
     )
 }
 
+/// A narrated HTTP request (`GET("http://host:port/v2/…", "Accept: …")`, src/registry/)
+/// and the write that sent it on a socket (`sendto(5<socket:[…]>, "GET /v2/… HTTP/1.1\r\n
+/// accept: …"`, or write): the request line and the headers shown really went out.
+fn http_matches(ev: &Value, c: &Syscall) -> bool {
+    if !matches!(c.name.as_str(), "write" | "sendto")
+        || !c
+            .args
+            .first()
+            .is_some_and(|a| a.contains("socket:") || a.contains("TCP"))
+    {
+        return false;
+    }
+    let Some(sent) = c.args.get(1) else {
+        return false;
+    };
+    let args: Vec<&str> = ev["args"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|a| a.as_str().unwrap_or("").trim_matches('"'))
+        .collect();
+    let url = args.first().copied().unwrap_or("");
+    let after = url.split_once("://").map_or(url, |(_, r)| r);
+    let path = after.find('/').map_or("/", |i| &after[i..]);
+    let line = format!(
+        "\"{} {path} HTTP/1.1\\r\\n",
+        ev["name"].as_str().unwrap_or("")
+    );
+    let head = sent.to_ascii_lowercase();
+    sent.starts_with(&line)
+        && args[1..].iter().all(|h| match h.split_once(": ") {
+            // Shown without the secret: the scheme must be what was sent.
+            Some((k, v)) if v.ends_with('…') => head.contains(&format!(
+                "{}: {}",
+                k.to_ascii_lowercase(),
+                v.trim_end_matches('…').to_ascii_lowercase()
+            )),
+            Some(("Content-Length", _)) => true, // a file body may go chunked
+            Some((k, v)) => head.contains(&format!(
+                "{}: {}",
+                k.to_ascii_lowercase(),
+                v.to_ascii_lowercase()
+            )),
+            None => false,
+        })
+}
+
 /// Whether a strace call is one glassbox must narrate.
 fn is_watched(c: &Syscall) -> bool {
     if WATCHED.contains(&c.name.as_str()) {
@@ -246,6 +299,9 @@ fn is_kernel_control_file(fd_arg: &str) -> bool {
 /// Whether a narrated event and a strace line are the same call.
 fn matches(ev: &Value, c: &Syscall) -> bool {
     let name = ev["name"].as_str().unwrap_or("");
+    if matches!(name, "GET" | "HEAD" | "POST" | "PUT") {
+        return http_matches(ev, c);
+    }
     let mut nargs: Vec<String> = ev["args"]
         .as_array()
         .into_iter()

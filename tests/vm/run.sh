@@ -73,8 +73,8 @@ done
 cp "$kernel/overlay.ko" "$root/lib/modules/"
 cp "$repo/tests/vm/init" "$root/init"
 cp "$repo/tests/vm/vm-tests.sh" "$root/vm-tests.sh"
-echo 'root:x:0:0:root:/root:/bin/sh' >"$root/etc/passwd"
-echo 'root:x:0:' >"$root/etc/group"
+printf '%s\n' 'root:x:0:0:root:/root:/bin/sh' 'gbuser:x:1000:1000::/tmp/u:/bin/sh' >"$root/etc/passwd"
+printf '%s\n' 'root:x:0:' 'gbuser:x:1000:' >"$root/etc/group"
 (cd "$root" && find . | cpio -o -H newc --quiet) >"$work/initramfs.cpio"
 
 cmdline="console=ttyS0 loglevel=1 panic=-1 gbvm.layout=$layout gbvm.break=$broken"

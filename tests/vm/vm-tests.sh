@@ -155,6 +155,34 @@ gb ps -a
 want pause-stop "Exited (3)" $out
 gb rm frozen
 
+# Without root, in a cgroup v2 subtree delegated to an ordinary user (gbuser, uid 1000), as
+# systemd delegates user@UID.service: --memory is enforced for that user too.
+if [ "$layout" = v2 ]; then
+    d=/sys/fs/cgroup/deleg
+    mkdir $d $d/shell
+    echo "+memory +pids" >$d/cgroup.subtree_control
+    chown -R 1000:1000 $d
+    mkdir -p /tmp/u/run
+    printf '%s\n' 'exec env -i HOME=/tmp/u XDG_RUNTIME_DIR=/tmp/u/run PATH=/bin:/usr/local/bin NO_COLOR=1 glassbox "$@"' >/tmp/u/gb.sh
+    chown -R 1000:1000 /tmp/u && chmod 700 /tmp/u/run
+    # as_user ARGS...: glassbox as gbuser, started in the delegated subtree (moved there by
+    # root: a user may move processes only within what is theirs).
+    as_user() {
+        sh -c 'echo $$ >/sys/fs/cgroup/deleg/shell/cgroup.procs && exec su -s /bin/sh -- gbuser /tmp/u/gb.sh "$@"' as_user "$@" >$out 2>$err
+        rc=$?
+    }
+    as_user doctor
+    want rootless-doctor "cgroup v2 $d is delegated to you, with" $out
+    as_user run --rm --memory $mem busybox sh -c "id -u; cat $memmax"
+    want_line rootless-root 0 $out
+    want_line rootless-memory-limit 33554432 $out
+    want rootless-delegated "the cgroup v2 subtree delegated to you" $err
+    as_user run --rm --memory $mem busybox awk 'BEGIN { s = "x"; for (i = 0; i < 26; i++) s = s s; print length(s) }'
+    status rootless-memory-oom-status 137 $rc
+    left=$(find $d -mindepth 1 -type d ! -path $d/shell)
+    if [ -z "$left" ]; then pass rootless-nothing-left; else echo "$left" >$out; fail rootless-nothing-left "cgroups left in the delegated subtree"; fi
+fi
+
 # Nothing left behind: no container cgroup under glassbox's parent, no mount of glassbox's.
 left=$(find /sys/fs/cgroup -mindepth 2 -type d -path '*/glassbox/*' 2>/dev/null)
 if [ -z "$left" ] && ! grep -q /tmp/gb /proc/mounts; then

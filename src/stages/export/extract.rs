@@ -147,6 +147,15 @@ pub struct Extractor<'s, 'n> {
     ids: (u32, u32),
     /// Owners moved by an offset on the way (a copy for a user namespace).
     pub shift: Option<Shift>,
+    /// Keep a layer's whiteouts in overlay form instead of applying them (a layer stored
+    /// on its own, stacked later by overlayfs): `.wh.NAME` becomes a 0/0 character device,
+    /// and the directories of `.wh..wh..opq` are listed in `opaque` for the caller to mark.
+    pub overlay_form: bool,
+    pub opaque: Vec<String>,
+    /// In overlay form, the layers below this one (topmost first): a directory the tar does
+    /// not list but needs as a parent gets its owner and mode from there, as it would have
+    /// if the layer were applied onto the stack (a new 0755 root directory would hide them).
+    pub lower: Vec<std::path::PathBuf>,
 }
 
 /// An error for an archive entry: one sentence naming the entry.
@@ -234,6 +243,9 @@ impl<'s, 'n> Extractor<'s, 'n> {
             umask0: false,
             ids: (crate::sys::quiet::euid(), crate::sys::quiet::egid()),
             shift: None,
+            overlay_form: false,
+            opaque: Vec::new(),
+            lower: Vec::new(),
         }
     }
 
@@ -272,7 +284,8 @@ impl<'s, 'n> Extractor<'s, 'n> {
                 Ok(fd) => at = fd,
                 Err((Errno::ENOENT, _)) => {
                     match self.sys.mkdirat(&at, &comps[i], 0o755) {
-                        Ok(()) | Err((Errno::EEXIST, _)) => {}
+                        Ok(()) => self.like_below(full, &at, &comps[i], &prefix)?,
+                        Err((Errno::EEXIST, _)) => {}
                         Err(e) => return Err(syserr(full, e)),
                     }
                     at = self
@@ -284,6 +297,32 @@ impl<'s, 'n> Extractor<'s, 'n> {
             }
         }
         Ok(at)
+    }
+
+    /// A parent directory just made for a layer in overlay form: the owner, mode and time
+    /// of the same directory in the topmost lower layer that has it.
+    fn like_below(&mut self, full: &str, at: &DirFd, base: &str, rel: &str) -> Result<()> {
+        use std::os::unix::fs::MetadataExt;
+        let found = self.lower.iter().find_map(|l| {
+            // Each step a real directory: a symlink in a layer is never followed here.
+            let mut p = l.clone();
+            for c in rel.split('/') {
+                p.push(c);
+                if !std::fs::symlink_metadata(&p).is_ok_and(|m| m.file_type().is_dir()) {
+                    return None;
+                }
+            }
+            std::fs::symlink_metadata(&p).ok()
+        });
+        let Some(m) = found else { return Ok(()) };
+        if self.is_root {
+            self.sys
+                .fchownat(at.raw(), &at.shown, base, m.uid(), m.gid())
+                .map_err(|e| syserr(full, e))?;
+        }
+        self.dirs
+            .push((rel.to_string(), m.mode() & 0o7777, m.mtime()));
+        Ok(())
     }
 
     /// Record `name` as made by this layer with `kind`; refuse it as another kind.
@@ -327,6 +366,9 @@ impl<'s, 'n> Extractor<'s, 'n> {
             ));
         };
         let key = comps.join("/");
+        if layered && base.starts_with(".wh.") && self.overlay_form {
+            return self.overlay_whiteout(name, dirs, base, meta);
+        }
         if layered && base.starts_with(".wh.") {
             return self.whiteout(name, dirs, base);
         }
@@ -602,6 +644,43 @@ impl<'s, 'n> Extractor<'s, 'n> {
         self.remove_at(&parent, victim)
             .map_err(|e| syserr(name, e))?;
         self.stats.whiteouts += 1;
+        Ok(())
+    }
+
+    /// A whiteout kept as overlayfs keeps it: a 0/0 character device for `.wh.NAME`; the
+    /// directory of `.wh..wh..opq` is remembered, to be marked opaque once it is made.
+    fn overlay_whiteout(
+        &mut self,
+        name: &str,
+        dirs: &[String],
+        base: &str,
+        meta: &Meta,
+    ) -> Result<()> {
+        if base == ".wh..wh..opq" {
+            self.opaque.push(dirs.join("/"));
+            self.stats.opaque += 1;
+            return Ok(());
+        }
+        let victim = &base[4..];
+        if victim.is_empty() || victim == "." || victim == ".." || victim.starts_with(".wh.") {
+            return Err(hostile(
+                name,
+                "it is a whiteout for a name that cannot be deleted",
+            ));
+        }
+        let mut path = dirs.to_vec();
+        path.push(victim.to_string());
+        let meta = Meta {
+            mode: 0,
+            xattrs: Vec::new(),
+            ..meta.clone()
+        };
+        let before = self.stats.devices;
+        self.entry(&path.join("/"), '3', &meta, None, (0, 0), None, false)?;
+        if self.stats.devices > before {
+            self.stats.devices = before;
+            self.stats.whiteouts += 1;
+        }
         Ok(())
     }
 

@@ -79,6 +79,34 @@ pub struct Network {
     pub name: String,
     pub bridge: String,
     pub subnet: Subnet,
+    /// `--gateway`: the bridge's address (default: the subnet's first).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gateway: Option<Ipv4Addr>,
+    /// `--internal`: no way out of the network (no masquerade, forwarding out dropped).
+    #[serde(default)]
+    pub internal: bool,
+}
+
+impl Network {
+    /// The bridge's address: the containers' gateway and name server.
+    pub fn gateway(&self) -> Ipv4Addr {
+        self.gateway.unwrap_or(self.subnet.gateway())
+    }
+
+    /// Addresses a container may have: the subnet's, but the gateway.
+    pub fn hosts(&self) -> impl Iterator<Item = Ipv4Addr> + '_ {
+        let first = Ipv4Addr::from(u32::from(self.subnet.base) + 1);
+        std::iter::once(first)
+            .chain(self.subnet.hosts())
+            .filter(move |a| *a != self.gateway())
+    }
+
+    /// docker's network id: 64 hex digits (here a digest of the name and subnet, stable).
+    pub fn id(&self) -> String {
+        use sha2::Digest;
+        let d = sha2::Sha256::digest(format!("{} {}", self.name, self.subnet).as_bytes());
+        d.iter().map(|b| format!("{b:02x}")).collect()
+    }
 }
 
 /// The host's IPv4 routes (destination subnet, device), from /proc/net/route.
@@ -127,6 +155,8 @@ pub fn default_network() -> Result<Network> {
                 name: "bridge".into(),
                 bridge: DEFAULT_BRIDGE.into(),
                 subnet,
+                gateway: None,
+                internal: false,
             });
         }
     }
@@ -288,15 +318,15 @@ pub fn check_ip(ip: &str, net: &Network, taken: &[Ipv4Addr]) -> Result<Ipv4Addr>
             format!("choose an address in {}", net.subnet),
         ));
     }
-    if addr == net.subnet.base || addr == net.subnet.broadcast() || addr == net.subnet.gateway() {
+    if addr == net.subnet.base || addr == net.subnet.broadcast() || addr == net.gateway() {
         return Err(Error::usage(
             format!(
                 "--ip {addr} is the network, gateway or broadcast address of {}",
                 net.subnet
             ),
             format!(
-                "choose an address from {} on",
-                Ipv4Addr::from(u32::from(net.subnet.gateway()) + 1)
+                "choose another address in {} (glassbox network inspect {} shows the gateway)",
+                net.subnet, net.name
             ),
         ));
     }

@@ -19,8 +19,11 @@
 //! /etc/hosts and /etc/resolv.conf are left to `glassbox run`: this stage's command runs on the
 //! host's filesystem, where those files are the host's.
 
+pub mod attach;
 pub mod config;
+pub mod dns;
 pub mod firewall;
+pub mod ports;
 
 use crate::error::{Error, Result};
 use crate::journal::{Journal, Resource};
@@ -33,36 +36,7 @@ use firewall::Rule;
 use std::net::Ipv4Addr;
 use std::path::Path;
 
-/// One `--publish HOST:CTR[/PROTO]`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Publish {
-    pub host: u16,
-    pub ctr: u16,
-    pub proto: &'static str,
-}
-
-pub fn parse_publish(s: &str) -> Result<Publish> {
-    let bad = |why: &str| {
-        Error::usage(
-            format!("--publish {s:?} {why}"),
-            "give --publish HOST:CTR[/tcp|/udp] with ports from 1 to 65535, as 8080:80",
-        )
-    };
-    let (ports, proto) = match s.rsplit_once('/') {
-        Some((p, "tcp")) => (p, "tcp"),
-        Some((p, "udp")) => (p, "udp"),
-        Some(_) => return Err(bad("names a protocol other than tcp or udp")),
-        None => (s, "tcp"),
-    };
-    let (h, c) = ports
-        .split_once(':')
-        .ok_or_else(|| bad("is not HOST:CTR"))?;
-    let port = |p: &str| p.parse::<u16>().ok().filter(|&n| n > 0);
-    match (port(h), port(c)) {
-        (Some(host), Some(ctr)) => Ok(Publish { host, ctr, proto }),
-        _ => Err(bad("has a port that is not a number from 1 to 65535")),
-    }
-}
+pub use ports::Publish;
 
 /// How a command is networked (`--network`): the one parser `glassbox net` and `run` use.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -73,11 +47,29 @@ pub enum NetworkMode {
     None,
     /// A network namespace wired to a bridge: `bridge` (gb0) or a `glassbox network create` one.
     Bridge(String),
+    /// `container:NAME`: the network namespace of that running container, whose PID 1 is
+    /// this pid (joined with setns(2), as docker's --network container:NAME).
+    Container(String, u32),
 }
 
 impl NetworkMode {
     /// `host`, `none`, `bridge` or the name of a user-defined network (which must exist).
     pub fn parse(name: &str) -> Result<NetworkMode> {
+        if let Some(other) = name.strip_prefix("container:") {
+            let c = crate::store::containers::find(other)?;
+            let pid = c
+                .state()
+                .process
+                .filter(|p| p.is_alive())
+                .map(|p| p.pid)
+                .ok_or_else(|| {
+                    Error::usage(
+                        format!("--network {name}: container {other} is not running"),
+                        format!("start it first (glassbox start {other})"),
+                    )
+                })?;
+            return Ok(NetworkMode::Container(other.to_string(), pid));
+        }
         Ok(match name {
             "none" => NetworkMode::None,
             "host" => NetworkMode::Host,
@@ -91,11 +83,12 @@ impl NetworkMode {
     }
 
     /// As `--network` spells it.
-    pub fn name(&self) -> &str {
+    pub fn name(&self) -> String {
         match self {
-            NetworkMode::Host => "host",
-            NetworkMode::None => "none",
-            NetworkMode::Bridge(n) => n,
+            NetworkMode::Host => "host".into(),
+            NetworkMode::None => "none".into(),
+            NetworkMode::Bridge(n) => n.clone(),
+            NetworkMode::Container(n, _) => format!("container:{n}"),
         }
     }
 }
@@ -103,18 +96,21 @@ impl NetworkMode {
 /// Every `--publish`, checked: each host port once, and only on a bridge network.
 pub fn parse_publish_all(specs: &[String], mode: &NetworkMode) -> Result<Vec<Publish>> {
     let mut publish: Vec<Publish> = Vec::new();
-    for p in specs {
-        let p = parse_publish(p)?;
-        if publish
-            .iter()
-            .any(|q| q.host == p.host && q.proto == p.proto)
-        {
-            return Err(Error::usage(
-                format!("host port {}/{} is published twice", p.host, p.proto),
-                "publish each host port once",
-            ));
+    for spec in specs {
+        for p in ports::parse(spec)? {
+            let clash = |q: &Publish| {
+                q.host == p.host
+                    && q.proto == p.proto
+                    && (q.ip.is_none() || p.ip.is_none() || q.ip == p.ip)
+            };
+            if p.host != 0 && publish.iter().any(clash) {
+                return Err(Error::usage(
+                    format!("host port {}/{} is published twice", p.host, p.proto),
+                    "publish each host port once",
+                ));
+            }
+            publish.push(p);
         }
-        publish.push(p);
     }
     if !publish.is_empty() && !matches!(mode, NetworkMode::Bridge(_)) {
         return Err(Error::usage(
@@ -126,16 +122,6 @@ pub fn parse_publish_all(specs: &[String], mode: &NetworkMode) -> Result<Vec<Pub
         ));
     }
     Ok(publish)
-}
-
-/// Whether a port can be bound on the host now (a listener there would shadow the rule).
-fn port_free(p: &Publish) -> bool {
-    let addr = (Ipv4Addr::UNSPECIFIED, p.host);
-    if p.proto == "udp" {
-        std::net::UdpSocket::bind(addr).is_ok()
-    } else {
-        std::net::TcpListener::bind(addr).is_ok()
-    }
 }
 
 /// What `glassbox net` is asked for: the network (bridge, none, host or a user one), an
@@ -177,6 +163,10 @@ pub fn main(a: &NetSpec, sys: &Sys) -> Result<i32> {
         }
         NetworkMode::None => none(sys, a),
         NetworkMode::Bridge(name) => bridged(sys, a, &name, &publish),
+        NetworkMode::Container(..) => Err(Error::usage(
+            "`glassbox net` cannot join a container's network",
+            "use glassbox run --network container:NAME, or glassbox enter PID",
+        )),
     }
 }
 
@@ -272,6 +262,20 @@ fn undo_all(sys: &Sys, journal: &Journal, made: &mut Vec<(String, Resource)>) ->
     first.map_or(Ok(()), Err)
 }
 
+/// Undo what one container made on `net`; its name server goes with its last container.
+fn release(
+    sys: &Sys,
+    journal: &Journal,
+    made: &mut Vec<(String, Resource)>,
+    net: &Network,
+) -> Result<()> {
+    let undone = undo_all(sys, journal, made);
+    if net.name != "bridge" && !sys.dry_run() {
+        dns::stop_if_idle(sys, journal, &net.name)?;
+    }
+    undone
+}
+
 /// A bridged network made ready for one container, before its process exists: the bridge
 /// (made if missing), a leased address, and what must be undone.
 pub struct Wiring {
@@ -280,6 +284,10 @@ pub struct Wiring {
     pub journal: Journal,
     pub nl: Netlink,
     pub made: Vec<(String, Resource)>,
+    /// The published ports, each with its host port (a free one chosen for `-p CTR`).
+    pub publish: Vec<Publish>,
+    /// The container's PID 1, once wired: what `network connect` adds is journalled for it.
+    pub pid: Option<i32>,
 }
 
 impl Wiring {
@@ -288,12 +296,13 @@ impl Wiring {
         Inside {
             addr: self.addr,
             prefix: self.net.subnet.prefix,
-            gateway: self.net.subnet.gateway(),
+            gateway: self.net.gateway(),
         }
     }
 
     /// In the parent, once the child exists: its veth, onto the bridge, and the DNAT rules.
-    pub fn connect(&mut self, sys: &Sys, pid: i32, publish: &[Publish]) -> Result<()> {
+    pub fn connect(&mut self, sys: &Sys, pid: i32) -> Result<()> {
+        self.pid = Some(pid);
         wire(
             sys,
             &self.journal,
@@ -301,14 +310,18 @@ impl Wiring {
             &self.net,
             pid,
             self.addr,
-            publish,
+            &self.publish,
             &mut self.made,
         )
     }
 
-    /// Undo the rules, the veth and the lease (the bridge stays, as docker0 does).
+    /// Undo the rules, the veth and the lease (the bridge stays, as docker0 does), and stop
+    /// the network's name server if that was its last container.
     pub fn undo(&mut self, sys: &Sys) -> Result<()> {
-        undo_all(sys, &self.journal, &mut self.made)
+        if let (Some(pid), false) = (self.pid, sys.dry_run()) {
+            attach::release_connected(sys, &self.journal, pid);
+        }
+        release(sys, &self.journal, &mut self.made, &self.net)
     }
 }
 
@@ -317,18 +330,13 @@ impl Wiring {
 pub fn prepare(sys: &Sys, name: &str, ip: Option<&str>, publish: &[Publish]) -> Result<Wiring> {
     let n = sys.narrator;
     let net = config::find(name)?;
-    let journal = Journal::open()?;
-    for p in publish {
-        if !port_free(p) {
-            return Err(Error::usage(
-                format!("host port {}/{} is already in use", p.host, p.proto),
-                "choose another host port, or stop what listens there (ss -lntup)",
-            ));
-        }
+    let journal = sys.journal_to_plan()?;
+    for p in publish.iter().filter(|p| p.host != 0) {
+        ports::check_free(p)?;
     }
     let lock = config::lock()?;
-    let published = config::published(&journal);
-    for p in publish {
+    let mut published = config::published(&journal);
+    for p in publish.iter().filter(|p| p.host != 0) {
         if published.contains(&(p.host, p.proto.to_string())) {
             return Err(Error::usage(
                 format!(
@@ -339,19 +347,26 @@ pub fn prepare(sys: &Sys, name: &str, ip: Option<&str>, publish: &[Publish]) -> 
             ));
         }
     }
+    // `-p CTR`: a free host port, chosen under the lock so no other container gets it.
+    let mut publish = publish.to_vec();
+    published.extend(publish.iter().map(|p| (p.host, p.proto.to_string())));
+    for p in publish.iter_mut().filter(|p| p.host == 0) {
+        p.host = ports::choose(p.host_ip(), p.proto, &published)?;
+        published.push((p.host, p.proto.to_string()));
+        n.note(&format!(
+            "container port {}/{} gets the free host port {}",
+            p.ctr, p.proto, p.host
+        ));
+    }
     let taken = config::leased(&journal, &net.name);
     let addr = match ip {
         Some(ip) => config::check_ip(ip, &net, &taken)?,
-        None => net
-            .subnet
-            .hosts()
-            .find(|h| !taken.contains(h))
-            .ok_or_else(|| {
-                Error::usage(
-                    format!("the network {} has no free address left", net.name),
-                    "stop a container on it, or use a network with a bigger subnet",
-                )
-            })?,
+        None => net.hosts().find(|h| !taken.contains(h)).ok_or_else(|| {
+            Error::usage(
+                format!("the network {} has no free address left", net.name),
+                "stop a container on it, or use a network with a bigger subnet",
+            )
+        })?,
     };
     n.stage(
         "net",
@@ -370,12 +385,19 @@ pub fn prepare(sys: &Sys, name: &str, ip: Option<&str>, publish: &[Publish]) -> 
     };
     made.push((journal.record(lease.clone())?, lease));
     // The ports too, under the same lock: the next container sees them taken.
-    for p in publish {
+    for p in &publish {
         let port = Resource::Port {
             port: p.host,
             proto: p.proto.to_string(),
         };
         made.push((journal.record(port.clone())?, port));
+    }
+    // A user-defined network's name server (the default bridge has none, as docker0).
+    if net.name != "bridge" {
+        if let Err(e) = dns::ensure(sys, &journal, &net) {
+            let _ = undo_all(sys, &journal, &mut made);
+            return Err(e);
+        }
     }
     drop(lock);
     n.note(&format!(
@@ -388,6 +410,8 @@ pub fn prepare(sys: &Sys, name: &str, ip: Option<&str>, publish: &[Publish]) -> 
         journal,
         nl,
         made,
+        publish,
+        pid: None,
     })
 }
 
@@ -399,6 +423,8 @@ fn bridged(sys: &Sys, a: &NetSpec, name: &str, publish: &[Publish]) -> Result<i3
         journal,
         mut nl,
         mut made,
+        publish,
+        ..
     } = prepare(sys, name, a.ip.as_deref(), publish)?;
     // The child waits at its gate until its veth is in; its end of the channel closes at
     // its exec, or carries why it failed first.
@@ -418,7 +444,7 @@ fn bridged(sys: &Sys, a: &NetSpec, name: &str, publish: &[Publish]) -> Result<i3
                 Some(Inside {
                     addr,
                     prefix: net.subnet.prefix,
-                    gateway: net.subnet.gateway(),
+                    gateway: net.gateway(),
                 }),
                 gate.as_ref(),
             );
@@ -426,7 +452,7 @@ fn bridged(sys: &Sys, a: &NetSpec, name: &str, publish: &[Publish]) -> Result<i3
         Ok((Forked::Parent(pid), gate)) => (pid, gate),
     };
     forward_signals_to(pid);
-    let setup = wire(sys, &journal, &mut nl, &net, pid, addr, publish, &mut made);
+    let setup = wire(sys, &journal, &mut nl, &net, pid, addr, &publish, &mut made);
     if let Err(e) = setup {
         // Closed without Go, the gate ends the child; collect it, then undo.
         drop(gate);
@@ -440,7 +466,7 @@ fn bridged(sys: &Sys, a: &NetSpec, name: &str, publish: &[Publish]) -> Result<i3
         "wait for the command to end, then undo the wiring",
     );
     n.stage("net", "undo: rules, veth and lease");
-    let undone = undo_all(sys, &journal, &mut made);
+    let undone = release(sys, &journal, &mut made, &net);
     let ended = ended?;
     n.note(&format!("the command {}", ended.describe()));
     undone?;
@@ -487,20 +513,28 @@ fn wire(
                 table: "nat",
                 chain,
                 insert: false,
-                spec: vec![
-                    "-p".into(),
-                    p.proto.into(),
-                    "-m".into(),
-                    "addrtype".into(),
-                    "--dst-type".into(),
-                    "LOCAL".into(),
-                    "--dport".into(),
-                    p.host.to_string(),
-                    "-j".into(),
-                    "DNAT".into(),
-                    "--to-destination".into(),
-                    to.clone(),
-                ],
+                spec: [
+                    vec!["-p".into(), p.proto.into()],
+                    // -p IP:…: only that address of the host; else every local one.
+                    match p.ip.filter(|ip| !ip.is_unspecified()) {
+                        Some(ip) => vec!["-d".into(), ip.to_string()],
+                        None => vec![
+                            "-m".into(),
+                            "addrtype".into(),
+                            "--dst-type".into(),
+                            "LOCAL".into(),
+                        ],
+                    },
+                    vec![
+                        "--dport".into(),
+                        p.host.to_string(),
+                        "-j".into(),
+                        "DNAT".into(),
+                        "--to-destination".into(),
+                        to.clone(),
+                    ],
+                ]
+                .concat(),
                 tag: pid.to_string(),
             };
             let id = firewall::add(sys, journal, &rule)?;
@@ -553,7 +587,7 @@ fn ensure_bridge(sys: &Sys, journal: &Journal, nl: &mut Netlink, net: &Network) 
     sys.addr_add(
         nl,
         &net.bridge,
-        net.subnet.gateway(),
+        net.gateway(),
         net.subnet.prefix,
         "the bridge's own address: the containers' gateway, and the route to the subnet",
     )?;
@@ -574,7 +608,17 @@ fn ensure_bridge(sys: &Sys, journal: &Journal, nl: &mut Netlink, net: &Network) 
     let tag = format!("net:{}", net.name);
     let br = net.bridge.clone();
     let s = |v: &[&str]| v.iter().map(|x| x.to_string()).collect::<Vec<String>>();
-    let rules = [
+    // --internal: nothing leaves the network; otherwise its packets leave with the host's
+    // address.
+    let out = if net.internal {
+        Rule {
+            table: "filter",
+            chain: "FORWARD",
+            insert: true,
+            spec: s(&["-i", &br, "!", "-o", &br, "-j", "DROP"]),
+            tag: tag.clone(),
+        }
+    } else {
         Rule {
             table: "nat",
             chain: "POSTROUTING",
@@ -589,7 +633,10 @@ fn ensure_bridge(sys: &Sys, journal: &Journal, nl: &mut Netlink, net: &Network) 
                 "MASQUERADE",
             ]),
             tag: tag.clone(),
-        },
+        }
+    };
+    let rules = [
+        out,
         Rule {
             table: "nat",
             chain: "POSTROUTING",
@@ -664,14 +711,14 @@ fn network_of_bridge(bridge: &str) -> String {
 
 /// Whether an entry was made in this network namespace (an older one without a namespace
 /// may have been: counted as here, to keep what may still be needed).
-fn made_here(e: &crate::journal::Entry) -> bool {
+pub(crate) fn made_here(e: &crate::journal::Entry) -> bool {
     e.netns.is_none() || e.netns == crate::journal::NetNs::current()
 }
 
 /// Whether a running glassbox in this network namespace still holds an address on
 /// `network` (its journal's live leases: /sys/class/net shows the namespace sysfs was
 /// mounted in, not ours, so it cannot tell).
-fn network_in_use(network: &str) -> bool {
+pub(crate) fn network_in_use(network: &str) -> bool {
     Journal::open().is_ok_and(|j| {
         j.entries().iter().any(|e| {
             e.owner.is_alive()
@@ -724,6 +771,8 @@ pub fn undo(sys: &Sys, r: &Resource) -> Result<()> {
             let mut nl = sys.netlink_open("the routing socket, to delete a link")?;
             sys.link_del(&mut nl, name, "remove what glassbox made")
         }
+        // Its owner is the responder: cleanup reaches it only once that has ended.
+        Resource::Responder { .. } => Ok(()),
         // A lease and a port claim are only the journal's: striking them frees them.
         Resource::Lease { .. } | Resource::Port { .. } => Ok(()),
         // The last bridge takes ip_forward back to what it was; a value someone else has
@@ -751,6 +800,30 @@ pub fn undo(sys: &Sys, r: &Resource) -> Result<()> {
     }
 }
 
+/// `--network container:NAME`: join that container's network namespace (before /proc is
+/// the container's own, while /proc/PID is still the host's view of it).
+pub fn join_container(sys: &Sys, name: &str, pid: u32) -> Result<()> {
+    use std::os::fd::AsFd;
+    let path = format!("/proc/{pid}/ns/net");
+    let fd = std::fs::File::open(&path).map_err(|e| {
+        Error::io(
+            format!("cannot open {path}, the network namespace of container {name}"),
+            &e,
+            format!("check that {name} still runs (glassbox ps)"),
+        )
+    })?;
+    let link = std::fs::read_link(&path)
+        .map(|l| l.display().to_string())
+        .unwrap_or_default();
+    sys.setns(
+        fd.as_fd(),
+        &link,
+        &path,
+        libc::CLONE_NEWNET,
+        &format!("share {name}'s network: its interfaces, addresses, routes and ports"),
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -774,22 +847,5 @@ mod tests {
             e.to_string().contains("--publish needs a bridge network"),
             "{e}"
         );
-    }
-
-    #[test]
-    fn publish_parses() {
-        assert_eq!(
-            parse_publish("18080:80").unwrap(),
-            Publish {
-                host: 18080,
-                ctr: 80,
-                proto: "tcp"
-            }
-        );
-        assert_eq!(parse_publish("53:53/udp").unwrap().proto, "udp");
-        assert!(parse_publish("0:80").is_err());
-        assert!(parse_publish("80").is_err());
-        assert!(parse_publish("1:2/sctp").is_err());
-        assert!(parse_publish("70000:80").is_err());
     }
 }

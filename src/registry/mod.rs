@@ -1,0 +1,471 @@
+//! `glassbox pull`: an image from a registry, by the OCI distribution protocol, into the
+//! layered store — each step one HTTP request the learner watches.
+//!
+//! 1. `GET /v2/`: is this a registry, and does it want a login (`401` + `WWW-Authenticate`)?
+//! 2. `GET /v2/REPO/manifests/TAG`: the manifest, or an index with one per platform (then
+//!    the host's, or `--platform`'s, is fetched by its digest).
+//! 3. `GET /v2/REPO/blobs/DIGEST` for the config and each layer the store lacks: written to
+//!    a temporary file while hashed, renamed to its digest only when it matches
+//!    ([`crate::store::blobs`]). Layers download side by side, a progress bar each.
+//! 4. Each layer is unpacked once, by its chain id ([`crate::images::unpack`]); an image
+//!    that shares a base layer shares its directory.
+//! 5. Only then is the image recorded and named: a pull killed at any point leaves no image,
+//!    and the next one reuses the blobs that were finished.
+
+pub mod auth;
+pub mod http;
+pub mod manifest;
+pub mod push;
+pub mod reference;
+
+use crate::error::{Error, Result};
+use crate::images::unpack;
+use crate::store::blobs;
+use crate::store::images::{self as store, ImageRecord};
+use crate::sys::Sys;
+use manifest::{Descriptor, Served};
+use reference::Remote;
+use std::io::IsTerminal;
+
+/// How to reach a registry and which image to take.
+#[derive(Debug, Clone, Default)]
+pub struct PullOpts {
+    /// `os/arch[/variant]` when an index has several (default: the host's).
+    pub platform: Option<String>,
+    /// Registries spoken to in plain HTTP besides loopback ones (docker's flag of that name).
+    pub insecure: Vec<String>,
+}
+
+/// `glassbox pull NAME[:TAG|@DIGEST]`.
+pub fn main(a: &crate::cli::PullArgs, sys: &Sys) -> Result<i32> {
+    crate::images::need_root("pull")?;
+    let opts = PullOpts {
+        platform: a.platform.clone(),
+        insecure: a.insecure_registry.clone(),
+    };
+    let remote = reference::parse(&a.name).map_err(|e| e.with_code(1))?;
+    if sys.dry_run() {
+        sys.narrator.stage("pull", &format!("{remote}"));
+        let client = base_url(&remote, &opts);
+        let mut c = http::Client::new(sys, client, remote.repository.clone(), None);
+        let _ = c.get(
+            "",
+            &[],
+            "is there a registry here, and does it want a login?",
+        );
+        sys.narrator
+            .note("dry run: nothing was asked of the registry, nothing written");
+        return Ok(0);
+    }
+    pull(sys, &remote, &opts)?;
+    println!("{remote}");
+    Ok(0)
+}
+
+/// `http://HOST` for loopback and `--insecure-registry` registries, `https://HOST` else —
+/// and for any registry with a CA of its own in a certs directory (it speaks TLS then).
+fn base_url(r: &Remote, opts: &PullOpts) -> String {
+    let plain =
+        (r.is_loopback() || opts.insecure.contains(&r.domain)) && ca_file(&r.domain).is_none();
+    format!("{}://{}", if plain { "http" } else { "https" }, r.host())
+}
+
+/// A private registry's CA as docker keeps it: `certs.d/HOST[:PORT]/ca.crt`, under
+/// $GLASSBOX_CERTS_DIR, /etc/glassbox/certs.d or /etc/docker/certs.d.
+fn ca_file(domain: &str) -> Option<std::path::PathBuf> {
+    let dirs = [
+        std::env::var_os("GLASSBOX_CERTS_DIR").map(std::path::PathBuf::from),
+        Some("/etc/glassbox/certs.d".into()),
+        Some("/etc/docker/certs.d".into()),
+    ];
+    dirs.into_iter()
+        .flatten()
+        .map(|d| d.join(domain).join("ca.crt"))
+        .find(|p| p.is_file())
+}
+
+/// The client for a registry: its credentials, and its own CA when it has one.
+fn client<'a, 'n>(
+    sys: &'a Sys<'n>,
+    remote: &Remote,
+    opts: &PullOpts,
+) -> Result<http::Client<'a, 'n>> {
+    let ca = match ca_file(&remote.domain) {
+        None => None,
+        Some(p) => {
+            let pem = std::fs::read(&p).map_err(|e| {
+                Error::io(
+                    format!("cannot read the registry's CA {}", p.display()),
+                    &e,
+                    "check the file",
+                )
+            })?;
+            let certs: Vec<ureq::tls::Certificate<'static>> = ureq::tls::parse_pem(&pem)
+                .filter_map(|i| match i {
+                    Ok(ureq::tls::PemItem::Certificate(c)) => Some(c),
+                    _ => None,
+                })
+                .collect();
+            if certs.is_empty() {
+                return Err(Error::new(
+                    format!("{} holds no PEM certificate", p.display()),
+                    "put the registry's CA certificate there, as -----BEGIN CERTIFICATE----- …",
+                ));
+            }
+            sys.narrator.note(&format!(
+                "{}: TLS verified against the CA in {} only",
+                remote.domain,
+                p.display()
+            ));
+            Some(certs)
+        }
+    };
+    Ok(http::Client::with_ca(
+        sys,
+        base_url(remote, opts),
+        remote.repository.clone(),
+        auth::credentials(&remote.domain),
+        ca,
+    ))
+}
+
+/// Pull `remote` into the store; returns its record.
+pub fn pull(sys: &Sys, remote: &Remote, opts: &PullOpts) -> Result<ImageRecord> {
+    let n = sys.narrator;
+    n.stage(
+        "pull",
+        &format!(
+            "{remote}: the manifest, the config and the layers, each checked against its digest"
+        ),
+    );
+    blobs::remove_stale_temps();
+    let mut c = client(sys, remote, opts)?;
+    let ping = c.get(
+        "",
+        &[],
+        "is there a registry here, and does it want a login?",
+    )?;
+    if ping.status != 200 {
+        return Err(Error::new(
+            format!(
+                "{} does not answer as a registry ({} for /v2/)",
+                ping.url, ping.status
+            ),
+            "check the registry's address",
+        ));
+    }
+    // The manifest, through an index when there is one.
+    let (manifest, manifest_digest, manifest_bytes) =
+        fetch_manifest(&mut c, remote, remote.reference(), opts, true)?;
+    let repo = &remote.repository;
+    // The config: small, read whole, checked, kept as a blob.
+    let config_bytes = match blobs::read(&manifest.config.digest)? {
+        Some(b) => {
+            n.note(&format!(
+                "config {}: already in the store",
+                unpack::short(&manifest.config.digest)
+            ));
+            b
+        }
+        None => {
+            let a = c.get(
+                &format!("{repo}/blobs/{}", manifest.config.digest),
+                &[],
+                "the image config: its run settings, its history, and the diff id of each layer",
+            )?;
+            check_ok(&a, "the config")?;
+            let what = format!("the config {}", unpack::short(&manifest.config.digest));
+            let p = blobs::write(
+                &manifest.config.digest,
+                manifest.config.size,
+                &mut a.reader(),
+                &what,
+            )?;
+            n.note(&format!(
+                "{what}: {} bytes, sha256 checked",
+                manifest.config.size
+            ));
+            std::fs::read(&p)
+                .map_err(|e| Error::io("cannot read the config back", &e, "pull again"))?
+        }
+    };
+    let config: manifest::ConfigRootfs = serde_json::from_slice(&config_bytes).map_err(|e| {
+        Error::new(
+            format!("the image config is not valid: {e}"),
+            "the registry is damaged, or the image is not a container image",
+        )
+    })?;
+    let diff_ids = config.rootfs.diff_ids;
+    if diff_ids.len() != manifest.layers.len() {
+        return Err(Error::new(
+            format!(
+                "the manifest has {} layers where the config lists {} diff ids",
+                manifest.layers.len(),
+                diff_ids.len()
+            ),
+            "the image is damaged",
+        ));
+    }
+    for d in &diff_ids {
+        blobs::hex_of(d)?;
+    }
+    // The layers: those stored already are shared; the blobs missing are downloaded.
+    let mut wanted: Vec<&Descriptor> = Vec::new();
+    for (i, l) in manifest.layers.iter().enumerate() {
+        let dir = unpack::layer_dir(&diff_ids[..=i]);
+        if dir.is_dir() {
+            n.note(&format!(
+                "layer {}: already exists ({})",
+                unpack::short(&l.digest),
+                dir.display()
+            ));
+        } else if blobs::path(&l.digest)?.is_some() {
+            n.note(&format!(
+                "layer {}: its blob is in the store already",
+                unpack::short(&l.digest)
+            ));
+        } else if !wanted.iter().any(|w| w.digest == l.digest) {
+            wanted.push(l);
+        }
+    }
+    download(sys, &mut c, repo, &wanted)?;
+    let mut layers = Vec::new();
+    for (i, l) in manifest.layers.iter().enumerate() {
+        let (mut layer, _) = unpack::unpack(sys, &l.digest, &diff_ids[..=i])?;
+        if layer.blob.is_none() && blobs::path(&l.digest)?.is_some() {
+            layer.blob = Some(l.digest.clone());
+        }
+        layers.push(layer);
+    }
+    // The manifest too, by its digest: the image as the registry served it.
+    blobs::write(
+        &manifest_digest,
+        manifest_bytes.len() as u64,
+        &mut manifest_bytes.as_slice(),
+        "the manifest",
+    )?;
+    record(sys, remote, &config_bytes, layers, &manifest_digest)
+}
+
+/// GET a manifest by tag or digest; an index leads to the platform's manifest. Returns it
+/// and its digest.
+fn fetch_manifest(
+    c: &mut http::Client,
+    remote: &Remote,
+    reference: &str,
+    opts: &PullOpts,
+    top: bool,
+) -> Result<(manifest::Manifest, String, Vec<u8>)> {
+    let what = format!("the manifest {}:{reference}", remote.repository);
+    let a = c.get(
+        &format!("{}/manifests/{reference}", remote.repository),
+        manifest::ACCEPTED,
+        if top {
+            "the manifest: the image's config and layers by digest (or an index: one manifest per platform)"
+        } else {
+            "the manifest for this platform, by the digest the index gave"
+        },
+    )?;
+    if a.status == 404 {
+        return Err(Error::new(
+            format!(
+                "the registry has no {}:{reference} (404 Not Found)",
+                remote.repository
+            ),
+            "check the name and the tag (skopeo list-tags docker://… lists the tags)",
+        )
+        .with_code(1));
+    }
+    check_ok(&a, &what)?;
+    let ctype = a.content_type.clone();
+    let said = a.digest.clone();
+    let bytes = a.bytes(http::MAX_SMALL, &what)?;
+    let digest = format!("sha256:{}", store::sha256_hex(&bytes));
+    // A manifest asked for by digest must hash to it; one by tag to what the registry said.
+    let expected = if reference.starts_with("sha256:") {
+        Some(reference.to_string())
+    } else {
+        said
+    };
+    if let Some(e) = expected.filter(|e| e.starts_with("sha256:")) {
+        if e != digest {
+            return Err(crate::stages::export::stream::mismatch(&what, &e, &digest));
+        }
+    }
+    c_note(c, &format!("{what}: {} bytes, {digest}", bytes.len()));
+    match manifest::parse(&bytes, &ctype, &what)? {
+        Served::Image(m) => Ok((m, digest, bytes)),
+        Served::Index(i) if top => {
+            let platform = opts
+                .platform
+                .clone()
+                .unwrap_or_else(crate::stages::export::image::host_platform);
+            let d = manifest::pick(&i, &platform)?;
+            blobs::hex_of(&d.digest)?;
+            c_note(
+                c,
+                &format!(
+                    "an index of {} manifests: {platform} is {}",
+                    i.manifests.len(),
+                    unpack::short(&d.digest)
+                ),
+            );
+            let digest = d.digest.clone();
+            fetch_manifest(c, remote, &digest, opts, false)
+        }
+        Served::Index(_) => Err(Error::new(
+            format!("{what} is an index inside an index"),
+            "the registry is damaged or hostile",
+        )),
+    }
+}
+
+fn c_note(c: &http::Client, text: &str) {
+    c.narrator().note(text);
+}
+
+fn check_ok(a: &http::Answer, what: &str) -> Result<()> {
+    if a.status == 200 {
+        return Ok(());
+    }
+    Err(Error::new(
+        format!("the registry answered {} for {what} ({})", a.status, a.url),
+        "check the name, or try again later",
+    ))
+}
+
+/// Download the layer blobs: each GET narrated here in turn, their bodies then streamed to
+/// the store side by side, one thread and one progress bar each.
+fn download(sys: &Sys, c: &mut http::Client, repo: &str, wanted: &[&Descriptor]) -> Result<()> {
+    if wanted.is_empty() {
+        return Ok(());
+    }
+    let mut bodies = Vec::new();
+    for l in wanted {
+        let a = c.get(
+            &format!("{repo}/blobs/{}", l.digest),
+            &[],
+            "a layer: a tar (usually gzip-compressed) of the files it adds, changes or deletes",
+        )?;
+        check_ok(&a, &format!("the layer {}", l.digest))?;
+        bodies.push((l.digest.clone(), l.size, a.reader()));
+    }
+    let level = sys.narrator.level;
+    let bars = (std::io::stderr().is_terminal()
+        && level > crate::narrate::Level::Quiet
+        && level < crate::narrate::Level::Detail)
+        .then(indicatif::MultiProgress::new);
+    let style = indicatif::ProgressStyle::with_template(
+        "  {prefix} {bar:30} {bytes}/{total_bytes} {binary_bytes_per_sec}",
+    )
+    .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar());
+    let results: Vec<Result<()>> = std::thread::scope(|s| {
+        let handles: Vec<_> = bodies
+            .into_iter()
+            .map(|(digest, size, body)| {
+                let bar = bars.as_ref().map(|m| {
+                    let b = m.add(indicatif::ProgressBar::new(size));
+                    b.set_style(style.clone());
+                    b.set_prefix(unpack::short(&digest));
+                    b
+                });
+                s.spawn(move || {
+                    let mut r = Progress {
+                        inner: body,
+                        bar: bar.clone(),
+                    };
+                    let what = format!("the layer {}", unpack::short(&digest));
+                    let done = blobs::write(&digest, size, &mut r, &what).map(drop);
+                    if let Some(b) = bar {
+                        b.finish();
+                    }
+                    done
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| {
+                h.join()
+                    .unwrap_or_else(|_| Err(Error::new("a download thread panicked", "pull again")))
+            })
+            .collect()
+    });
+    if let Some(m) = bars {
+        let _ = m.clear();
+    }
+    for (l, r) in wanted.iter().zip(results) {
+        r?;
+        sys.narrator.note(&format!(
+            "layer {}: {} bytes downloaded, sha256 checked, kept as {}",
+            unpack::short(&l.digest),
+            l.size,
+            blobs::dir().join(blobs::hex_of(&l.digest)?).display()
+        ));
+    }
+    Ok(())
+}
+
+/// Counts a download on its bar.
+struct Progress<R> {
+    inner: R,
+    bar: Option<indicatif::ProgressBar>,
+}
+
+impl<R: std::io::Read> std::io::Read for Progress<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let k = self.inner.read(buf)?;
+        if let Some(b) = &self.bar {
+            b.inc(k as u64);
+        }
+        Ok(k)
+    }
+}
+
+/// Record the image (its id: the sha256 of its config) and give it its name.
+fn record(
+    sys: &Sys,
+    remote: &Remote,
+    config: &[u8],
+    layers: Vec<store::Layer>,
+    manifest_digest: &str,
+) -> Result<ImageRecord> {
+    let id = store::sha256_hex(config);
+    let _lock = store::lock()?;
+    let rec = match store::list().into_iter().find(|i| i.id == id) {
+        Some(r) => {
+            sys.narrator
+                .note(&format!("image {}: up to date", &id[..12]));
+            r
+        }
+        None => {
+            let rec = ImageRecord {
+                id: id.clone(),
+                names: Vec::new(),
+                layers,
+                created: crate::store::now(),
+                parent: None,
+                blobs: vec![manifest_digest.to_string(), format!("sha256:{id}")],
+            };
+            store::write(&rec, config)?;
+            sys.narrator.note(&format!(
+                "image {} recorded: {} (its id is the sha256 of its config; manifest {manifest_digest})",
+                rec.short_id(),
+                rec.dir().display()
+            ));
+            rec
+        }
+    };
+    if let Some(name) = remote.local_name() {
+        if let Some(from) = store::tag(&rec.id, &name)? {
+            sys.narrator.note(&format!(
+                "the name {name} moved here from image {}",
+                from.short_id()
+            ));
+        }
+    }
+    if sys.narrator.level > crate::narrate::Level::Quiet {
+        eprintln!("Digest: {manifest_digest}");
+    }
+    store::find(&rec.id).map(|r| r.unwrap_or(rec))
+}

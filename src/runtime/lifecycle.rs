@@ -1,0 +1,434 @@
+//! The runtime operations an engine calls: create, start, run, kill, delete, list.
+
+use super::bundle::{self, Bundle};
+use super::state::{self, State};
+use super::CreateArgs;
+use crate::error::{Error, Result};
+use crate::stages::cgroups;
+use crate::sys::channel::Message;
+use crate::sys::process::Forked;
+use crate::sys::Sys;
+use std::path::{Path, PathBuf};
+
+/// The cgroup name under glassbox's own parent: the last part of the engine's cgroupsPath
+/// (glassbox keeps every container's cgroups in one place it can clean), or the id.
+fn cgroup_name(b: &Bundle, id: &str) -> String {
+    let asked = b
+        .spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.cgroups_path().clone())
+        .and_then(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
+        .unwrap_or_default();
+    let clean: String = asked
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || "-_.".contains(c) {
+                c
+            } else {
+                '-'
+            }
+        })
+        .take(64)
+        .collect();
+    if cgroups::check_name(&clean).is_ok() {
+        clean
+    } else {
+        format!("rt-{}", id.chars().take(60).collect::<String>())
+    }
+}
+
+fn cgroup_plan(b: &Bundle, id: &str) -> Result<cgroups::Plan> {
+    let host = crate::host::cgroups::CgroupHost::current();
+    let r = b
+        .spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.resources().clone())
+        .unwrap_or_default();
+    let limits = crate::spec::read::limits(&r).unwrap_or_default();
+    let privileged = r
+        .devices()
+        .as_ref()
+        .and_then(|d| d.first())
+        .is_some_and(|d| d.allow());
+    let name = cgroup_name(b, id);
+    if privileged {
+        cgroups::plan(&host, &limits, &name)
+    } else {
+        cgroups::plan_container(&host, &limits, &name)
+    }
+}
+
+/// Run the hooks of one kind with the state on stdin; a failed prestart or createRuntime
+/// hook fails the create, later ones are only reported (as the spec says).
+fn hooks(sys: &Sys, b: &Bundle, kind: &str, state: &serde_json::Value, fatal: bool) -> Result<()> {
+    let Some(h) = b.spec.hooks().as_ref() else {
+        return Ok(());
+    };
+    #[allow(deprecated)]
+    let list = match kind {
+        "prestart" => h.prestart(),
+        "createRuntime" => h.create_runtime(),
+        "poststart" => h.poststart(),
+        _ => h.poststop(),
+    };
+    for hook in list.iter().flatten() {
+        let path = hook.path();
+        sys.narrator.note(&format!(
+            "{kind} hook: run {} with the container's state on its stdin",
+            path.display()
+        ));
+        let args = hook.args().clone().unwrap_or_default();
+        let mut cmd = std::process::Command::new(path);
+        if args.len() > 1 {
+            cmd.args(&args[1..]);
+        }
+        if let Some(a0) = args.first() {
+            std::os::unix::process::CommandExt::arg0(&mut cmd, a0);
+        }
+        cmd.env_clear();
+        for kv in hook.env().iter().flatten() {
+            if let Some((k, v)) = kv.split_once('=') {
+                cmd.env(k, v);
+            }
+        }
+        let outcome = cmd
+            .stdin(std::process::Stdio::piped())
+            .spawn()
+            .and_then(|mut child| {
+                if let Some(mut stdin) = child.stdin.take() {
+                    let _ = std::io::Write::write_all(&mut stdin, state.to_string().as_bytes());
+                }
+                child.wait()
+            });
+        let failed = match outcome {
+            Ok(s) if s.success() => None,
+            Ok(s) => Some(format!("ended with {s}")),
+            Err(e) => Some(e.to_string()),
+        };
+        if let Some(why) = failed {
+            let e = Error::new(
+                format!("the {kind} hook {} failed: {why}", path.display()),
+                "check the hook in config.json",
+            );
+            if fatal {
+                return Err(e);
+            }
+            sys.narrator.warn(&e.what);
+        }
+    }
+    Ok(())
+}
+
+fn state_json(id: &str, status: &str, pid: i32, b: &Bundle) -> serde_json::Value {
+    serde_json::json!({
+        "ociVersion": oci_spec::runtime::VERSION,
+        "id": id, "status": status, "pid": pid, "bundle": b.dir,
+        "annotations": b.spec.annotations().clone().unwrap_or_default(),
+    })
+}
+
+pub fn create(sys: &Sys, root: &Path, a: &CreateArgs) -> Result<i32> {
+    state::check_id(&a.id)?;
+    let b = bundle::load(&a.bundle)?;
+    let terminal = b.spec.process().as_ref().and_then(|p| p.terminal()) == Some(true);
+    if terminal && a.console_socket.is_none() {
+        return Err(Error::usage(
+            "config.json asks for a terminal (process.terminal) but no --console-socket was given to send it to",
+            "give --console-socket SOCKET, or set process.terminal to false",
+        ));
+    }
+    let dir = state::dir(root, &a.id);
+    if dir.exists() {
+        return Err(Error::usage(
+            format!("a container with id {} already exists", a.id),
+            "delete it first (glassbox runtime delete), or give another id",
+        ));
+    }
+    std::fs::create_dir_all(root).map_err(|e| {
+        Error::io(
+            format!("cannot make {}", root.display()),
+            &e,
+            "check --root",
+        )
+    })?;
+    sys.mkdir(
+        &dir,
+        0o711,
+        "the container's state directory (state.json, exec.fifo)",
+    )?;
+    let made = create_in(sys, root, a, &b);
+    if made.is_err() {
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+    made
+}
+
+fn create_in(sys: &Sys, root: &Path, a: &CreateArgs, b: &Bundle) -> Result<i32> {
+    let fifo = state::fifo(root, &a.id);
+    sys.mkfifo(&fifo, "create waits here: the container's process opens it and blocks until start opens the other end")?;
+    let cp = cgroup_plan(b, &a.id)?;
+    let mut made = cgroups::apply(sys, None, &cp)?;
+    // The terminal's master end goes over this socket to whoever relays it (conmon).
+    let terminal = b.spec.process().as_ref().and_then(|p| p.terminal()) == Some(true);
+    let console = match (&a.console_socket, terminal) {
+        (Some(path), true) => Some(std::os::unix::net::UnixStream::connect(path).map_err(|e| {
+            Error::io(
+                format!("cannot connect to the console socket {}", path.display()),
+                &e,
+                "check that the engine is listening on it",
+            )
+        })?),
+        _ => None,
+    };
+    let console_fd = console.as_ref().map(std::os::fd::AsRawFd::as_raw_fd);
+    let flags = super::init::clone_flags(&b.spec);
+    let (forked, gate) = sys.fork_gated(
+        flags,
+        "the container's process, in the namespaces config.json asks for",
+    )?;
+    let pid = match forked {
+        Forked::Child => {
+            let e = super::init::container(sys, b, &fifo, gate.as_ref(), console_fd);
+            sys.fail_to_parent(gate.as_ref(), &e)
+        }
+        Forked::Parent(pid) => pid,
+    };
+    drop(console);
+    let gate = gate.expect("a real fork has a gate");
+    let ready = (|| -> Result<()> {
+        cgroups::attach(sys, &cp, pid)?;
+        if flags & libc::CLONE_NEWUSER != 0 {
+            write_id_maps(sys, b, pid)?;
+        }
+        let st = state_json(&a.id, "creating", pid, b);
+        hooks(sys, b, "prestart", &st, true)?;
+        hooks(sys, b, "createRuntime", &st, true)?;
+        sys.let_go(&gate)?;
+        match sys.recv_message(&gate, "wait until the container's process is set up")? {
+            Some(Message::Ready) => Ok(()),
+            Some(Message::Failed(f)) => Err(f.into_error()),
+            _ => Err(Error::new(
+                "the container's process ended while it was set up",
+                "run with --debug and read the log",
+            )),
+        }
+    })();
+    if let Err(e) = ready {
+        let _ = sys.kill(pid, libc::SIGKILL, "the create failed: end its process");
+        let _ = sys.wait(pid, "collect it");
+        cgroups::undo(sys, None, &mut made);
+        return Err(e);
+    }
+    let s = State {
+        id: a.id.clone(),
+        pid,
+        start_time: state::start_time(pid).unwrap_or(0),
+        bundle: b.dir.clone(),
+        rootfs: b.rootfs.clone(),
+        created: crate::store::now(),
+        annotations: b.spec.annotations().clone().unwrap_or_default(),
+        cgroups: made.dirs.iter().map(|(d, _)| d.clone()).collect(),
+        started: false,
+    };
+    s.save(root)?;
+    if let Some(p) = &a.pid_file {
+        crate::store::write_whole(p, pid.to_string().as_bytes())?;
+    }
+    sys.narrator.note(&format!(
+        "container {} created: its process {pid} waits on exec.fifo for start",
+        a.id
+    ));
+    Ok(0)
+}
+
+fn write_id_maps(sys: &Sys, b: &Bundle, pid: i32) -> Result<()> {
+    let linux = b.spec.linux().clone().unwrap_or_default();
+    for (file, maps) in [
+        ("uid_map", linux.uid_mappings()),
+        ("gid_map", linux.gid_mappings()),
+    ] {
+        let text: String = maps
+            .iter()
+            .flatten()
+            .map(|m| format!("{} {} {}\n", m.container_id(), m.host_id(), m.size()))
+            .collect();
+        sys.write_file_plain(
+            &PathBuf::from(format!("/proc/{pid}/{file}")),
+            &text,
+            "the id mapping of the container's user namespace (linux.uidMappings/gidMappings)",
+        )?;
+    }
+    Ok(())
+}
+
+pub fn start(sys: &Sys, root: &Path, id: &str) -> Result<i32> {
+    let mut s = State::load(root, id)?;
+    match s.status() {
+        "created" => {}
+        other => {
+            return Err(Error::usage(
+                format!(
+                "container {id} is {other}, not created: only a created container can be started"
+            ),
+                "create a new one (glassbox runtime create)",
+            ))
+        }
+    }
+    sys.narrator.note("open exec.fifo for reading: the container's process, blocked on its other end, goes on to exec its command");
+    let fifo = state::fifo(root, id);
+    let mut f = std::fs::File::open(&fifo).map_err(|e| {
+        Error::io(
+            format!("cannot open {}", fifo.display()),
+            &e,
+            "delete the container and create it again",
+        )
+    })?;
+    let mut buf = Vec::new();
+    let _ = std::io::Read::read_to_end(&mut f, &mut buf);
+    let _ = std::fs::remove_file(&fifo);
+    s.started = true;
+    s.save(root)?;
+    if let Ok(b) = bundle::load(&s.bundle) {
+        hooks(
+            sys,
+            &b,
+            "poststart",
+            &state_json(id, "running", s.pid, &b),
+            false,
+        )?;
+    }
+    Ok(0)
+}
+
+pub fn run(sys: &Sys, root: &Path, a: &CreateArgs) -> Result<i32> {
+    create(sys, root, a)?;
+    start(sys, root, &a.id)?;
+    if a.detach {
+        return Ok(0);
+    }
+    let s = State::load(root, &a.id)?;
+    crate::sys::process::forward_signals_to(s.pid);
+    let ended = sys.wait(s.pid, "wait for the container's command to end");
+    delete(sys, root, &a.id, true)?;
+    Ok(ended?.code())
+}
+
+fn signal(name: &str) -> Result<i32> {
+    if let Ok(n) = name.parse::<i32>() {
+        return Ok(n);
+    }
+    let up = name.to_ascii_uppercase();
+    let full = if up.starts_with("SIG") {
+        up
+    } else {
+        format!("SIG{up}")
+    };
+    full.parse::<nix::sys::signal::Signal>()
+        .map(|s| s as i32)
+        .map_err(|_| {
+            Error::usage(
+                format!("{name:?} is not a signal"),
+                "give a name such as TERM or KILL, or a number",
+            )
+        })
+}
+
+pub fn kill(sys: &Sys, root: &Path, id: &str, sig: &str, all: bool) -> Result<i32> {
+    let s = State::load(root, id)?;
+    let sig = signal(sig)?;
+    if !s.alive() {
+        return Err(Error::usage(
+            format!("container {id} is not running"),
+            "nothing to signal",
+        ));
+    }
+    let mut pids = vec![s.pid];
+    if all {
+        for d in &s.cgroups {
+            let procs = std::fs::read_to_string(d.join("cgroup.procs")).unwrap_or_default();
+            pids.extend(procs.lines().filter_map(|l| l.parse::<i32>().ok()));
+        }
+        pids.sort();
+        pids.dedup();
+    }
+    for p in pids {
+        sys.kill(p, sig, "the signal the engine sends to the container")?;
+    }
+    Ok(0)
+}
+
+pub fn delete(sys: &Sys, root: &Path, id: &str, force: bool) -> Result<i32> {
+    // As runc: --force on a container that is not there is done already.
+    if force && !state::dir(root, id).join("state.json").exists() {
+        state::check_id(id)?;
+        let _ = std::fs::remove_dir_all(state::dir(root, id));
+        return Ok(0);
+    }
+    let s = State::load(root, id)?;
+    if s.status() == "running" && !force {
+        return Err(Error::usage(
+            format!("container {id} is still running"),
+            "stop it first (glassbox runtime kill), or delete --force",
+        ));
+    }
+    if s.alive() {
+        sys.kill(s.pid, libc::SIGKILL, "delete: the container's process ends")?;
+        for _ in 0..200 {
+            if !s.alive() {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+    }
+    for d in s.cgroups.iter().rev() {
+        cgroups::remove_cgroup(sys, d)?;
+    }
+    if let Ok(b) = bundle::load(&s.bundle) {
+        hooks(
+            sys,
+            &b,
+            "poststop",
+            &state_json(id, "stopped", 0, &b),
+            false,
+        )?;
+    }
+    std::fs::remove_dir_all(state::dir(root, id)).map_err(|e| {
+        Error::io(
+            format!("cannot remove the state of {id}"),
+            &e,
+            "remove it by hand",
+        )
+    })?;
+    Ok(0)
+}
+
+pub fn list(root: &Path, format: &str, quiet: bool) -> Result<i32> {
+    let all = state::all(root);
+    if quiet {
+        for s in &all {
+            println!("{}", s.id);
+        }
+    } else if format == "json" {
+        let v: Vec<serde_json::Value> = all.iter().map(|s| s.public()).collect();
+        println!("{}", serde_json::to_string(&v).expect("json"));
+    } else {
+        println!(
+            "{:<20} {:<8} {:<10} {:<40} CREATED",
+            "ID", "PID", "STATUS", "BUNDLE"
+        );
+        for s in &all {
+            let pid = if s.alive() { s.pid } else { 0 };
+            println!(
+                "{:<20} {:<8} {:<10} {:<40} {}",
+                s.id,
+                pid,
+                s.status(),
+                s.bundle.display(),
+                crate::store::images::rfc3339(s.created)
+            );
+        }
+    }
+    Ok(0)
+}

@@ -1,0 +1,421 @@
+//! `glassbox runtime`: an engine's bundle (here the one `runc spec` writes) run as runc runs
+//! it, the create/start/state/kill/delete sequence an engine drives, and bad bundles refused.
+
+mod common;
+use common::*;
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+
+/// What a container shows of itself: name, ids, privileges, seccomp mode, its mounts
+/// (mount point and filesystem type), a call its seccomp profile refuses, its cgroup limits.
+const SCRIPT: &str = r#"hostname; id
+grep -E '^(Cap...|NoNewPrivs|Seccomp):' /proc/self/status
+awk '{print $5, $9}' /proc/self/mountinfo | sort
+ls /dev; ulimit -n
+cat /sys/fs/cgroup/memory/memory.limit_in_bytes /sys/fs/cgroup/pids/pids.max
+mkdir /tmp/d && mount -t tmpfs none /tmp/d || echo mount refused"#;
+
+/// A bundle as an engine hands it over: busybox as rootfs, config.json from `runc spec`
+/// with the script as its command, a hostname, and a seccomp profile refusing mount(2).
+struct Bundle {
+    dir: tempfile::TempDir,
+    _data: tempfile::TempDir,
+}
+
+impl Bundle {
+    fn new(args: &[&str]) -> Bundle {
+        let dir = tempfile::tempdir().unwrap();
+        let data = tempfile::tempdir().unwrap();
+        let o = glassbox()
+            .env("GLASSBOX_DATA_DIR", data.path())
+            .args(["-q", "export", "busybox"])
+            .arg(dir.path().join("rootfs"))
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", stderr(&o));
+        let st = Command::new("runc")
+            .arg("spec")
+            .current_dir(dir.path())
+            .status()
+            .unwrap();
+        assert!(st.success());
+        let b = Bundle { dir, _data: data };
+        b.edit(|v| {
+            v["process"]["terminal"] = false.into();
+            v["process"]["args"] = serde_json::json!(args);
+            v["hostname"] = "engine-made".into();
+            v["linux"]["seccomp"] = serde_json::json!({
+                "defaultAction": "SCMP_ACT_ALLOW",
+                "architectures": ["SCMP_ARCH_X86_64"],
+                "syscalls": [{"names": ["mount"], "action": "SCMP_ACT_ERRNO", "errnoRet": 1}]
+            });
+        });
+        b
+    }
+
+    fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    fn edit(&self, f: impl FnOnce(&mut serde_json::Value)) {
+        let p = self.path().join("config.json");
+        let mut v: serde_json::Value = serde_json::from_slice(&std::fs::read(&p).unwrap()).unwrap();
+        f(&mut v);
+        std::fs::write(&p, serde_json::to_vec_pretty(&v).unwrap()).unwrap();
+    }
+}
+
+/// The cgroup directories of runtime container `id` still there (tests of this file run
+/// side by side: each checks its own).
+fn cgroups_left(id: &str) -> Vec<std::path::PathBuf> {
+    std::fs::read_dir("/sys/fs/cgroup")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|h| h.path().join("glassbox").join(format!("rt-{id}")))
+        .filter(|d| d.is_dir())
+        .collect()
+}
+
+/// A runtime's state directory of the test's own; whatever is left in it is deleted.
+struct Runtime {
+    root: tempfile::TempDir,
+    runc: bool,
+}
+
+impl Runtime {
+    fn new(runc: bool) -> Runtime {
+        Runtime {
+            root: tempfile::tempdir().unwrap(),
+            runc,
+        }
+    }
+
+    fn cmd(&self) -> Command {
+        let mut c = if self.runc {
+            Command::new("runc")
+        } else {
+            let mut c = glassbox();
+            c.arg("runtime");
+            c
+        };
+        c.arg("--root").arg(self.root.path());
+        c.stdin(Stdio::null());
+        c
+    }
+
+    fn out(&self, args: &[&str]) -> Output {
+        self.cmd().args(args).output().unwrap()
+    }
+
+    fn state(&self, id: &str) -> serde_json::Value {
+        let o = self.out(&["state", id]);
+        assert!(o.status.success(), "state: {}", stderr(&o));
+        serde_json::from_slice(&o.stdout).unwrap()
+    }
+}
+
+impl Drop for Runtime {
+    fn drop(&mut self) {
+        for e in std::fs::read_dir(self.root.path())
+            .into_iter()
+            .flatten()
+            .flatten()
+        {
+            let id = e.file_name().to_string_lossy().into_owned();
+            let _ = self
+                .cmd()
+                .args(["delete", "--force", &id])
+                .stderr(Stdio::null())
+                .output();
+        }
+    }
+}
+
+#[test]
+fn an_engine_bundle_runs_as_runc_runs_it() {
+    let t = "an_engine_bundle_runs_as_runc_runs_it";
+    if !root_or_skip(t) || !tool_or_skip(t, "runc") {
+        return;
+    }
+    let before = host_mounts();
+    let b = Bundle::new(&["sh", "-c", SCRIPT]);
+    b.edit(|v| {
+        v["linux"]["resources"]["memory"] = serde_json::json!({"limit": 64 << 20});
+        v["linux"]["resources"]["pids"] = serde_json::json!({"limit": 100});
+    });
+    let run = |runc: bool| {
+        let r = Runtime::new(runc);
+        let o = r.out(&["run", "--bundle", &b.path().to_string_lossy(), "same-view"]);
+        assert!(o.status.success(), "runc={runc}: {}", stderr(&o));
+        stdout(&o)
+    };
+    let theirs = run(true);
+    let ours = run(false);
+    assert!(theirs.contains("engine-made"), "{theirs}");
+    assert!(theirs.contains("Seccomp:\t2"), "{theirs}");
+    assert!(theirs.contains("mount refused"), "{theirs}");
+    assert!(theirs.contains("67108864\n100\n"), "{theirs}");
+    assert_eq!(
+        ours, theirs,
+        "glassbox runtime and runc see different containers"
+    );
+    assert_eq!(host_mounts(), before);
+    assert_eq!(cgroups_left("same-view"), Vec::<std::path::PathBuf>::new());
+}
+
+#[test]
+fn create_start_state_kill_delete_as_an_engine_drives_them() {
+    let t = "create_start_state_kill_delete_as_an_engine_drives_them";
+    if !root_or_skip(t) {
+        return;
+    }
+    let b = Bundle::new(&["sleep", "60"]);
+    b.edit(|v| v["annotations"] = serde_json::json!({"org.example.who": "test"}));
+    let r = Runtime::new(false);
+    let logdir = tempfile::tempdir().unwrap();
+    let log = logdir.path().join("runtime.log");
+    let pid_file = r.root.path().join("pid");
+    // The container's process keeps create's stdout and stderr (an engine passes its own
+    // pipes): files here, or the test would wait for them to close.
+    let err = logdir.path().join("stderr");
+    let st = r
+        .cmd()
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&err).unwrap())
+        .arg("--log")
+        .arg(&log)
+        .args(["--log-format", "json", "create", "--bundle"])
+        .arg(b.path())
+        .arg("--pid-file")
+        .arg(&pid_file)
+        .arg("c1")
+        .status()
+        .unwrap();
+    let said = std::fs::read_to_string(&err).unwrap();
+    assert!(st.success(), "create: {said}");
+    let s = r.state("c1");
+    assert_eq!(s["ociVersion"], oci_spec::runtime::VERSION);
+    assert_eq!(s["id"], "c1");
+    assert_eq!(s["status"], "created");
+    assert_eq!(
+        s["bundle"],
+        b.path().canonicalize().unwrap().to_string_lossy().as_ref()
+    );
+    assert_eq!(s["annotations"]["org.example.who"], "test");
+    let pid = s["pid"].as_i64().unwrap();
+    assert!(pid > 0);
+    assert_eq!(std::fs::read_to_string(&pid_file).unwrap(), pid.to_string());
+    // Waiting on exec.fifo: not yet its command.
+    let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap();
+    assert_ne!(comm.trim(), "sleep");
+    // Every log line is runc's JSON: level, msg, time.
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert!(text.lines().count() > 5, "{text}");
+    for line in text.lines() {
+        let v: serde_json::Value = serde_json::from_str(line).unwrap();
+        assert!(
+            v["level"].is_string() && v["msg"].is_string() && v["time"].is_string(),
+            "{line}"
+        );
+    }
+
+    let st = r
+        .cmd()
+        .args(["start", "c1"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let s = r.state("c1");
+    assert_eq!(s["status"], "running");
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap();
+    assert_eq!(comm.trim(), "sleep");
+    let o = r.out(&["delete", "c1"]);
+    assert!(!o.status.success());
+    assert!(
+        stderr(&o).contains("container c1 is still running"),
+        "{}",
+        stderr(&o)
+    );
+    let list = stdout(&r.out(&["list", "--format", "json"]));
+    assert!(list.contains("\"c1\""), "{list}");
+
+    assert!(r.out(&["kill", "c1", "KILL"]).status.success());
+    let mut status = String::new();
+    for _ in 0..100 {
+        status = r.state("c1")["status"].as_str().unwrap().to_string();
+        if status == "stopped" {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    assert_eq!(status, "stopped");
+    assert!(r.out(&["delete", "c1"]).status.success());
+    let o = r.out(&["state", "c1"]);
+    assert!(
+        stderr(&o).contains("container c1 does not exist"),
+        "{}",
+        stderr(&o)
+    );
+    assert_eq!(cgroups_left("c1"), Vec::<std::path::PathBuf>::new());
+}
+
+#[test]
+fn bad_bundles_are_refused_in_one_sentence() {
+    let t = "bad_bundles_are_refused_in_one_sentence";
+    if !root_or_skip(t) {
+        return;
+    }
+    let r = Runtime::new(false);
+    let refused = |bundle: &Path, says: &str| {
+        let o = r
+            .cmd()
+            .args(["create", "--bundle"])
+            .arg(bundle)
+            .arg("bad")
+            .output()
+            .unwrap();
+        assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+        assert!(stderr(&o).contains(says), "{}", stderr(&o));
+        assert!(
+            !r.root.path().join("bad").exists(),
+            "a refused bundle leaves no state"
+        );
+    };
+    let empty = tempfile::tempdir().unwrap();
+    refused(empty.path(), "has no config.json");
+
+    let b = Bundle::new(&["true"]);
+    b.edit(|v| v["ociVersion"] = "2.0.0".into());
+    refused(
+        b.path(),
+        "asks for OCI runtime spec version \"2.0.0\", and glassbox runs 1.x",
+    );
+
+    let b = Bundle::new(&["true"]);
+    std::os::unix::fs::symlink("/etc", b.path().join("rootfs/escape")).unwrap();
+    b.edit(|v| {
+        v["mounts"].as_array_mut().unwrap().push(
+            serde_json::json!({"destination": "/escape/x", "type": "tmpfs", "source": "tmpfs"}),
+        )
+    });
+    refused(
+        b.path(),
+        "the mount destination /escape/x climbs out of the root filesystem through the symlink",
+    );
+}
+
+#[test]
+fn called_as_glassbox_runc_it_speaks_as_runc() {
+    let dir = tempfile::tempdir().unwrap();
+    let named = dir.path().join("glassbox-runc");
+    std::os::unix::fs::symlink(bin(), &named).unwrap();
+    let o = Command::new(&named).arg("features").output().unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["ociVersionMax"], oci_spec::runtime::VERSION);
+    assert_eq!(v["linux"]["cgroup"]["systemd"], false);
+    let o = Command::new(&named)
+        .args(["--systemd-cgroup", "list"])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stderr(&o).contains("--systemd-cgroup is not supported"),
+        "{}",
+        stderr(&o)
+    );
+}
+
+/// Under strace: every namespace, mount, root and hostname call the runtime makes for an
+/// engine's bundle is narrated, as made.
+#[test]
+fn the_runtime_narration_is_honest() {
+    let t = "the_runtime_narration_is_honest";
+    if !root_or_skip(t) || !tool_or_skip(t, "strace") {
+        return;
+    }
+    let b = Bundle::new(&["true"]);
+    let r = Runtime::new(false);
+    let root = r.root.path().to_string_lossy().into_owned();
+    let bundle = b.path().to_string_lossy().into_owned();
+    let traced = strace::run_with(
+        &[
+            "runtime", "--root", &root, "run", "--bundle", &bundle, "honest",
+        ],
+        |c| {
+            c.stdin(Stdio::null());
+        },
+    );
+    assert!(traced.output.status.success(), "{}", stderr(&traced.output));
+    traced.assert_honest();
+    let names = traced.narrated_names();
+    for call in ["clone", "mount", "pivot_root", "sethostname", "prlimit64"] {
+        assert!(
+            names.iter().any(|n| n == call),
+            "{call} not narrated: {names:?}"
+        );
+    }
+    assert_eq!(cgroups_left("honest"), Vec::<std::path::PathBuf>::new());
+}
+
+/// Hooks get the state on stdin; a namespace given by path is joined; oomScoreAdj is set.
+#[test]
+fn hooks_namespace_paths_and_oom_score_adj_as_config_json_asks() {
+    let t = "hooks_namespace_paths_and_oom_score_adj_as_config_json_asks";
+    if !root_or_skip(t) {
+        return;
+    }
+    let out = tempfile::tempdir().unwrap();
+    let b = Bundle::new(&[
+        "sh",
+        "-c",
+        "readlink /proc/self/ns/net; cat /proc/self/oom_score_adj",
+    ]);
+    let hook = |name: &str| {
+        serde_json::json!([{
+            "path": "/bin/sh",
+            "args": ["sh", "-c", format!("cat > {}/{name}.json", out.path().display())],
+            "env": ["PATH=/usr/bin:/bin"]
+        }])
+    };
+    b.edit(|v| {
+        v["hooks"] = serde_json::json!({
+            "prestart": hook("prestart"),
+            "poststart": hook("poststart"),
+            "poststop": hook("poststop"),
+        });
+        v["process"]["oomScoreAdj"] = 500.into();
+        // The test's own network namespace, joined by path instead of made.
+        for ns in v["linux"]["namespaces"].as_array_mut().unwrap() {
+            if ns["type"] == "network" {
+                ns["path"] = format!("/proc/{}/ns/net", std::process::id()).into();
+            }
+        }
+    });
+    let r = Runtime::new(false);
+    let o = r.out(&["run", "--bundle", &b.path().to_string_lossy(), "hooked"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let host_net = std::fs::read_link("/proc/self/ns/net").unwrap();
+    assert_eq!(
+        stdout(&o),
+        format!("{}\n500\n", host_net.display()),
+        "joined the namespace and set the OOM score"
+    );
+    for (hook, status) in [
+        ("prestart", "creating"),
+        ("poststart", "running"),
+        ("poststop", "stopped"),
+    ] {
+        let text = std::fs::read_to_string(out.path().join(format!("{hook}.json")))
+            .unwrap_or_else(|_| panic!("the {hook} hook did not run"));
+        let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(v["id"], "hooked", "{hook}");
+        assert_eq!(v["status"], status, "{hook}");
+        assert_eq!(v["ociVersion"], oci_spec::runtime::VERSION);
+    }
+    assert_eq!(cgroups_left("hooked"), Vec::<std::path::PathBuf>::new());
+}
