@@ -176,8 +176,8 @@ fn start(sys: &Sys, c: &Container) -> Result<()> {
     // In the background, as docker start without -a: no terminal, no stdin, no pauses.
     plan.tty = false;
     plan.interactive = false;
-    let journal = crate::journal::Journal::open()?;
-    let code = crate::run::start_detached(sys, &journal, &plan, c)?;
+    let journal = sys.journal()?;
+    let code = crate::run::start_detached(sys, journal.as_ref(), &plan, c)?;
     if code != 0 {
         return Err(Error::new(
             format!("container {} exited at once with status {code}", c.name()),
@@ -272,7 +272,7 @@ pub(super) fn rm(sys: &Sys, c: &Container, force: bool) -> Result<()> {
         .with_code(1));
     }
     remove_leftovers(sys, c)?;
-    let removed = crate::store::containers::remove_dir(c);
+    let removed = crate::store::containers::remove_dir(sys, c);
     crate::run::rootless::or_inside(sys, &c.dir, removed)?;
     sys.narrator.note(&format!(
         "rm -rf {} (its writable layer, log and state)",

@@ -442,11 +442,20 @@ pub fn rmi_main(a: &RmiArgs, sys: &Sys) -> Result<i32> {
     );
     let mut code = 0;
     for r in &a.images {
-        if sys.dry_run() {
-            store::get(r)?;
-            continue;
-        }
-        match rmi(sys, r, a.force) {
+        // Looked up first, so a dry run also says when there is no such image.
+        let removed = store::get(r).and_then(|_| {
+            sys.compound(
+                "",
+                || rmi(sys, r, a.force),
+                || {
+                    sys.narrator.note(&format!(
+                        "dry run: {r} and its unused layers are not removed"
+                    ));
+                    Vec::new()
+                },
+            )
+        });
+        match removed {
             Ok(lines) => lines.iter().for_each(|l| crate::outln!("{l}")),
             Err(e) => {
                 crate::narrate::report_error(&e);

@@ -141,42 +141,43 @@ pub fn resolve(sys: &Sys, source: &str) -> Result<Image> {
         cache_key(path)?
     };
     let rootfs = crate::store::images_dir().join(&key).join("rootfs");
-    if sys.dry_run() {
+    // The export into the cache, as by hand; a dry run shows it and makes no cache.
+    let shown = if rootfs.is_dir() {
+        String::new()
+    } else {
+        format!("glassbox export {source} {}", rootfs.display())
+    };
+    let cache = || -> Result<()> {
+        let parent = rootfs.parent().expect("has a parent");
+        std::fs::create_dir_all(parent).map_err(|e| {
+            Error::io(
+                format!("cannot make the image cache {}", parent.display()),
+                &e,
+                "check that the data directory is writable (GLASSBOX_DATA_DIR)",
+            )
+        })?;
+        // Containers started at once share one export: the first takes the lock and exports.
+        let _guard = crate::lock::exclusive(&parent.join("lock"), "the image cache")?;
         if !rootfs.is_dir() {
+            let args = ExportSpec {
+                source: source.to_string(),
+                dir: Some(rootfs.clone()),
+                force: false,
+                inspect: false,
+                platform: None,
+            };
+            crate::stages::export::export(&args, sys)?;
+        } else {
             sys.narrator.note(&format!(
-                "dry run: {source} would be exported into {}",
+                "image {source}: already exported to {} (the cache)",
                 rootfs.display()
             ));
         }
-        return exported(rootfs, source);
-    }
-    let parent = rootfs.parent().expect("has a parent");
-    std::fs::create_dir_all(parent).map_err(|e| {
-        Error::io(
-            format!("cannot make the image cache {}", parent.display()),
-            &e,
-            "check that the data directory is writable (GLASSBOX_DATA_DIR)",
-        )
-    })?;
-    // Containers started at once share one export: the first takes the lock and exports.
-    let _guard = crate::lock::exclusive(&parent.join("lock"), "the image cache")?;
-    if !rootfs.is_dir() {
-        let args = ExportSpec {
-            source: source.to_string(),
-            dir: Some(rootfs.clone()),
-            force: false,
-            inspect: false,
-            platform: None,
-        };
-        crate::stages::export::export(&args, sys)?;
-    } else {
-        sys.narrator.note(&format!(
-            "image {source}: already exported to {} (the cache)",
-            rootfs.display()
-        ));
-    }
-    // Known to the image store from now on (images, commit, save), still under the lock.
-    register_export(sys, &rootfs, source)?;
+        // Known to the image store from now on (images, commit, save), still under the lock.
+        register_export(sys, &rootfs, source)?;
+        Ok(())
+    };
+    sys.compound(&shown, cache, || ())?;
     exported(rootfs, source)
 }
 

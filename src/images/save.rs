@@ -318,62 +318,67 @@ pub fn main(a: &SaveArgs, sys: &Sys) -> Result<i32> {
             }
         ),
     );
-    if sys.dry_run() {
-        n.note("dry run: nothing written");
-        return Ok(0);
-    }
-    let Some(file) = target else {
-        let out = std::io::BufWriter::with_capacity(1 << 20, std::io::stdout().lock());
-        write_all(sys, out, a, &rec, tag.as_ref())?;
-        return Ok(0);
-    };
-    let name = file
-        .file_name()
-        .expect("checked")
-        .to_string_lossy()
-        .into_owned();
-    let parent = file.parent().expect("checked");
-    let staging = parent.join(format!(".{name}.glassbox-save-{}", std::process::id()));
-    let journal = Journal::open()?;
-    let jid = journal.record(Resource::Dir {
-        path: staging.clone(),
-    })?;
-    let result = (|| {
-        sys.mkdir(
-            &staging,
-            0o700,
-            "the archive is written here and moved onto FILE only when whole",
-        )?;
-        let part = staging.join(&name);
-        let f = std::fs::File::create(&part).map_err(|e| {
-            Error::io(
-                format!("cannot create {}", part.display()),
-                &e,
-                "check that the directory is writable",
-            )
-        })?;
-        let f = write_all(
-            sys,
-            std::io::BufWriter::with_capacity(1 << 20, f),
-            a,
-            &rec,
-            tag.as_ref(),
-        )?;
-        drop(f);
-        std::fs::rename(&part, &file).map_err(|e| {
-            Error::io(
-                format!("cannot move the archive onto {}", file.display()),
-                &e,
-                "check that the directory is writable",
-            )
-        })?;
-        n.note(&format!("rename {} → {}", part.display(), file.display()));
-        Ok(())
-    })();
-    let _ = std::fs::remove_dir_all(&staging);
-    journal.strike(&jid);
-    result?;
-    Ok(0)
+    sys.compound(
+        "",
+        || {
+            let Some(file) = target else {
+                let out = std::io::BufWriter::with_capacity(1 << 20, std::io::stdout().lock());
+                write_all(sys, out, a, &rec, tag.as_ref())?;
+                return Ok(0);
+            };
+            let name = file
+                .file_name()
+                .expect("checked")
+                .to_string_lossy()
+                .into_owned();
+            let parent = file.parent().expect("checked");
+            let staging = parent.join(format!(".{name}.glassbox-save-{}", std::process::id()));
+            let journal = Journal::open()?;
+            let jid = journal.record(Resource::Dir {
+                path: staging.clone(),
+            })?;
+            let result = (|| {
+                sys.mkdir(
+                    &staging,
+                    0o700,
+                    "the archive is written here and moved onto FILE only when whole",
+                )?;
+                let part = staging.join(&name);
+                let f = std::fs::File::create(&part).map_err(|e| {
+                    Error::io(
+                        format!("cannot create {}", part.display()),
+                        &e,
+                        "check that the directory is writable",
+                    )
+                })?;
+                let f = write_all(
+                    sys,
+                    std::io::BufWriter::with_capacity(1 << 20, f),
+                    a,
+                    &rec,
+                    tag.as_ref(),
+                )?;
+                drop(f);
+                std::fs::rename(&part, &file).map_err(|e| {
+                    Error::io(
+                        format!("cannot move the archive onto {}", file.display()),
+                        &e,
+                        "check that the directory is writable",
+                    )
+                })?;
+                n.note(&format!("rename {} → {}", part.display(), file.display()));
+                Ok(())
+            })();
+            let _ = std::fs::remove_dir_all(&staging);
+            journal.strike(&jid);
+            result?;
+            Ok(0)
+        },
+        || {
+            n.note("dry run: nothing written");
+            0
+        },
+    )
 }
 
 /// The output file: its directory must exist; it may not be a directory itself.

@@ -158,7 +158,11 @@ pub fn start(
     print_id: bool,
     mut supervise: impl FnMut(&mut Detached) -> Result<i32>,
 ) -> Result<i32> {
-    let log = open_log(c)?;
+    let log = sys.open_log(
+        &c.log_path(),
+        0o640,
+        "the container's log: its stdout and stderr, for glassbox logs",
+    )?;
     let n = sys.narrator;
     n.stage(
         "detach",

@@ -64,28 +64,30 @@ pub fn main(a: &RunArgs, sys: &Sys) -> Result<i32> {
     // from the text it shows): the spec is the container, as runc would run it.
     // Volumes are held until the container's record claims its volumes (volume rm checks records).
     let volumes = volumes::ensure(sys, journal.as_ref(), &plan)?;
-    let (plan, container) = if sys.dry_run() {
-        crate::spec::file::show(sys, &plan)?;
-        (
-            plan.through_spec(&crate::store::container_dir(&plan.id))?,
-            None,
-        )
-    } else {
+    // A dry run makes no container: it shows the config.json the run would execute.
+    sys.show_if_not_made(|| crate::spec::file::show(sys, &plan))?;
+    let create = || {
         let removal = if a.rm {
             rootfs::journal_removal(journal.as_ref(), &plan.id)?
         } else {
             None
         };
-        let c = match parent::create_container(&plan) {
-            Ok(c) => c,
-            Err(e) => {
-                volumes.undo(sys, journal.as_ref());
-                return Err(e);
-            }
-        };
-        let mut read = Plan::from_spec(&c.spec()?, &c.dir)?;
-        read.step = a.step;
-        (read, Some((c, removal)))
+        parent::create_container(&plan).map(|c| Some((c, removal)))
+    };
+    let container = match sys.compound("", create, || None) {
+        Ok(c) => c,
+        Err(e) => {
+            volumes.undo(sys, journal.as_ref());
+            return Err(e);
+        }
+    };
+    let plan = match &container {
+        Some((c, _)) => {
+            let mut read = Plan::from_spec(&c.spec()?, &c.dir)?;
+            read.step = a.step;
+            read
+        }
+        None => plan.through_spec(&crate::store::container_dir(&plan.id))?,
     };
     drop(volumes);
     match container {
@@ -145,12 +147,12 @@ pub fn create(a: &RunArgs, sys: &Sys) -> Result<i32> {
 /// `glassbox start`: run an existing container again, detached.
 pub fn start_detached(
     sys: &Sys,
-    journal: &Journal,
+    journal: Option<&Journal>,
     plan: &Plan,
     c: &crate::store::containers::Container,
 ) -> Result<i32> {
     parent::announce(sys, plan);
     detach::start(sys, c, false, |det| {
-        parent::supervise(sys, Some(journal), plan, Some(c), None, Some(det))
+        parent::supervise(sys, journal, plan, Some(c), None, Some(det))
     })
 }

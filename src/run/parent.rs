@@ -210,13 +210,15 @@ pub(super) fn run_container(
     let root_fs = made.fs.as_ref().filter(|_| plan.has(Stage::Rootfs));
     match forked {
         Forked::Child => {
-            if let (true, Some(m)) = (sys.dry_run(), &plan.userns) {
+            if let Some(m) = &plan.userns {
                 // A dry run goes on as the child: show what the parent would write first.
-                n.stage(
-                    "run",
-                    "the parent prepares what the child cannot do for itself",
-                );
-                userns::write_maps(sys, None, m)?;
+                sys.show_if_not_made(|| {
+                    n.stage(
+                        "run",
+                        "the parent prepares what the child cannot do for itself",
+                    );
+                    userns::write_maps(sys, None, m)
+                })?;
             }
             if let (true, Some(ids)) = (sys.dry_run(), &plan.rootless) {
                 n.stage(

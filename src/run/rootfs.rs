@@ -46,7 +46,7 @@ pub fn prepare(sys: &Sys, plan: &Plan, fs: &mut ContainerFs) -> Result<()> {
     if let Some(m) = &plan.userns {
         fs.lower = Some(super::userns::lowers(sys, &plan.image, m, &fs.dir)?);
     }
-    if !sys.dry_run() && plan.image.rootfs.join("etc").is_dir() {
+    if plan.image.rootfs.join("etc").is_dir() {
         write_init_files(sys, fs, plan)?;
     }
     if let Some(m) = &plan.userns {
@@ -61,18 +61,20 @@ pub fn prepare(sys: &Sys, plan: &Plan, fs: &mut ContainerFs) -> Result<()> {
 
 fn write_init_files(sys: &Sys, fs: &ContainerFs, plan: &Plan) -> Result<()> {
     let n = sys.narrator;
-    let etc = fs.init.join("etc");
-    std::fs::create_dir_all(&etc).map_err(|e| {
-        Error::io(
-            format!("cannot write the container's {}", etc.display()),
-            &e,
-            "check that the data directory is writable (GLASSBOX_DATA_DIR) and not full",
-        )
-    })?;
     let root = sys.open_tree_root(
         &fs.init,
         "the container's init layer: its /etc files are written inside it",
     )?;
+    match sys.mkdirat(&root, "etc", 0o755) {
+        Ok(()) | Err((nix::errno::Errno::EEXIST, _)) => {}
+        Err((errno, call)) => {
+            return Err(Error::sys(
+                format!("cannot make the container's /etc: {call} failed"),
+                errno,
+                "check that the data directory is writable (GLASSBOX_DATA_DIR) and not full",
+            ))
+        }
+    }
     write_etc_file(
         sys,
         &root,
@@ -84,7 +86,7 @@ fn write_init_files(sys: &Sys, fs: &ContainerFs, plan: &Plan) -> Result<()> {
     if !plan.dns.is_empty() {
         write_etc_file(sys, &root, "resolv.conf", &resolv_conf(&plan.dns), None)?;
     }
-    n.note("wrote /etc/hostname and /etc/hosts into its init layer (as Docker's \"-init\" layer: the image stays untouched, and `glassbox diff` shows only what the container itself changed)");
+    n.note("/etc/hostname and /etc/hosts go into its init layer (as Docker's \"-init\" layer: the image stays untouched, and `glassbox diff` shows only what the container itself changed)");
     Ok(())
 }
 
@@ -230,33 +232,34 @@ fn copy_image(sys: &Sys, fs: &ContainerFs, plan: &Plan) -> Result<()> {
     layers.extend(upper_layers.iter().rev().map(|p| p.as_path()));
     layers.push(&fs.init);
     let staging = fs.dir.join("rootfs.partial");
-    let _ = std::fs::remove_dir_all(&staging);
+    // What a killed copy left: removed quietly, it was never in use.
+    let _ = sys.remove_path(&staging);
     for layer in layers {
         let by_hand = format!(
             "cp -a --reflink=auto {}/. {}/",
             layer.display(),
             staging.display()
         );
-        n.note(&by_hand);
-        if sys.dry_run() {
-            continue;
-        }
-        super::copy::apply_layer(layer, &staging).map_err(|e| {
-            Error::io(
-                format!(
-                    "cannot copy the image layer {} for the container",
-                    layer.display()
-                ),
-                &e,
-                "check that the data directory has room for a copy of the image",
-            )
-        })?;
+        let copy = || {
+            super::copy::apply_layer(layer, &staging).map_err(|e| {
+                Error::io(
+                    format!(
+                        "cannot copy the image layer {} for the container",
+                        layer.display()
+                    ),
+                    &e,
+                    "check that the data directory has room for a copy of the image",
+                )
+            })
+        };
+        sys.compound(&by_hand, copy, || ())?;
     }
-    if !sys.dry_run() {
-        std::fs::rename(&staging, &root)
-            .map_err(|e| Error::io("cannot put the container's copy in place", &e, "try again"))?;
-    }
-    Ok(())
+    sys.renameat2(
+        &staging,
+        &root,
+        false,
+        "put the container's finished copy in place in one step",
+    )
 }
 
 /// In the child: mount the overlay at `merged` and return it (the root to pivot into).
@@ -370,10 +373,7 @@ pub fn overlay_options(fs: &ContainerFs, plan: &Plan) -> String {
 
 /// In the parent, after a --rm container ended: remove its directories.
 pub fn remove(sys: &Sys, journal: Option<&Journal>, fs: ContainerFs) {
-    if sys.dry_run() {
-        return;
-    }
-    let removed = crate::store::containers::remove_container_dir(&fs.dir);
+    let removed = crate::store::containers::remove_container_dir(sys, &fs.dir);
     match super::rootless::or_inside(sys, &fs.dir, removed) {
         Ok(()) => {
             sys.narrator.note(&format!(
@@ -381,7 +381,7 @@ pub fn remove(sys: &Sys, journal: Option<&Journal>, fs: ContainerFs) {
                 fs.dir.display()
             ));
             if let (Some(j), Some(id)) = (journal, &fs.journal_id) {
-                j.strike(id);
+                sys.strike_undone(j, id);
             }
         }
         Err(e) => sys.narrator.warn(&format!(
@@ -418,7 +418,7 @@ pub fn write_network_files(
     addr: std::net::Ipv4Addr,
     nameserver: Option<std::net::Ipv4Addr>,
 ) -> Result<()> {
-    if sys.dry_run() || !plan.image.rootfs.join("etc").is_dir() {
+    if !plan.image.rootfs.join("etc").is_dir() {
         return Ok(());
     }
     // Without an overlay the init layer was copied already: write into the copy.

@@ -21,6 +21,7 @@
 pub use super::state::{State, Status};
 use super::{containers_dir, data_dir, write_whole};
 use crate::error::{Error, Result};
+use crate::sys::Sys;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
@@ -406,12 +407,15 @@ pub fn remove_incomplete() -> Result<Vec<PathBuf>> {
 }
 
 /// Give up a container's name (if it is still this container's).
-fn release_name(dir: &Path) {
-    let Some(r) = read_record(dir) else { return };
+fn release_name(sys: &Sys, dir: &Path) -> Result<()> {
+    let Some(r) = read_record(dir) else {
+        return Ok(());
+    };
     let link = names_dir().join(&r.name);
     if std::fs::read_link(&link).is_ok_and(|id| id == Path::new(&r.id)) {
-        let _ = std::fs::remove_file(link);
+        sys.remove_path(&link)?;
     }
+    Ok(())
 }
 
 /// Give container `c` the name `new` (docker rename): the new name is claimed in the index
@@ -533,29 +537,24 @@ pub fn create(record: Record, bundle_config: &str) -> Result<Container> {
 }
 
 /// Remove a container's directory (its writable layer, log and state).
-pub fn remove_dir(c: &Container) -> Result<()> {
-    remove_container_dir(&c.dir)
+pub fn remove_dir(sys: &Sys, c: &Container) -> Result<()> {
+    remove_container_dir(sys, &c.dir)
 }
 
 /// Remove the container directory `dir`: its name first, then its record (a half-removed
-/// directory is no longer listed as a container), then the rest.
-pub fn remove_container_dir(dir: &Path) -> Result<()> {
-    release_name(dir);
-    let _ = std::fs::remove_file(dir.join("container.json"));
-    let mut removed = std::fs::remove_dir_all(dir);
+/// directory is no longer listed as a container), then the rest. Through `sys`, so a dry
+/// run removes nothing.
+pub fn remove_container_dir(sys: &Sys, dir: &Path) -> Result<()> {
+    release_name(sys, dir)?;
+    sys.remove_path(&dir.join("container.json"))?;
+    let mut removed = sys.remove_path(dir);
     if removed.is_err() && crate::host::rootless() {
         // overlayfs leaves work/work mode 000, which its owner (root inside) could open but
         // an ordinary user cannot list: open such directories up, then try again.
         open_up(dir);
-        removed = std::fs::remove_dir_all(dir);
+        removed = sys.remove_path(dir);
     }
-    removed.map_err(|e| {
-        Error::io(
-            format!("cannot remove {}", dir.display()),
-            &e,
-            "check for mounts inside it (findmnt) and remove it by hand",
-        )
-    })
+    removed
 }
 
 /// Give the owner rwx on each of its directories under `dir` (an ordinary user's

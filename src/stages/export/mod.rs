@@ -219,10 +219,10 @@ pub fn export(a: &ExportSpec, sys: &Sys) -> Result<PathBuf> {
         dir.display()
     ));
     n.note("every path is reached with openat2(RESOLVE_BENEATH): the kernel refuses any name, `..` or symlink that would lead outside; entries are made with *at calls and O_NOFOLLOW, owners, modes (setuid bits kept, as Docker keeps them) and times as the image says");
-    if sys.dry_run() {
-        n.note("dry run: nothing extracted");
-        return Ok(dir);
-    }
+    let shown_dir = dir.clone();
+    sys.compound(
+        "",
+        || {
     let journal = Journal::open()?;
     let id = journal.record(Resource::Dir {
         path: staging.clone(),
@@ -272,6 +272,12 @@ pub fn export(a: &ExportSpec, sys: &Sys) -> Result<PathBuf> {
         None => n.note("the source carries no image config (a plain tar or directory): none saved"),
     }
     Ok(dir)
+        },
+        || {
+            n.note("dry run: nothing extracted");
+            shown_dir
+        },
+    )
 }
 
 /// `p` made absolute against the current directory, `.` and trailing slashes dropped.
