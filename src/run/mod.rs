@@ -26,6 +26,7 @@ pub(crate) mod detach;
 mod parent;
 mod plan;
 pub mod rootfs;
+mod scratch;
 mod step;
 pub mod userns;
 pub mod volumes;
@@ -66,14 +67,30 @@ pub fn main(a: &RunArgs, sys: &Sys) -> Result<i32> {
         crate::spec::file::show(sys, &plan)?;
         None
     } else {
-        let removal = if a.rm {
-            rootfs::journal_removal(journal.as_ref(), &plan.id)?
-        } else {
-            None
-        };
-        match parent::create_container(a, &plan) {
-            Ok(c) => Some((c, removal)),
+        let mut removal = crate::store::containers::Removal::default();
+        if a.rm {
+            removal.dir = rootfs::journal_removal(journal.as_ref(), &plan.id)?;
+        }
+        // A foreground --rm container's directory is written only to be deleted: on a tmpfs.
+        let on_tmpfs = a.rm && !a.detach;
+        let mut tmpfs = None;
+        let made = parent::create_container(a, &plan, |dir| {
+            if on_tmpfs {
+                tmpfs = Some(scratch::mount(sys, journal.as_ref(), dir)?);
+            }
+            Ok(())
+        });
+        match made {
+            Ok(c) => {
+                removal.tmpfs = tmpfs;
+                Some((c, removal))
+            }
             Err(e) => {
+                if let Some(entry) = tmpfs {
+                    let dir = crate::store::container_dir(&plan.id);
+                    let _ = scratch::unmount(sys, journal.as_ref(), &dir, entry.as_deref());
+                    let _ = std::fs::remove_dir(&dir);
+                }
                 volumes.undo(sys, journal.as_ref());
                 return Err(e);
             }
@@ -87,7 +104,7 @@ pub fn main(a: &RunArgs, sys: &Sys) -> Result<i32> {
         Some((c, removal)) => {
             parent::supervise(sys, journal.as_ref(), &plan, Some(&c), removal, None)
         }
-        None => parent::supervise(sys, journal.as_ref(), &plan, None, None, None),
+        None => parent::supervise(sys, journal.as_ref(), &plan, None, Default::default(), None),
     }
 }
 
@@ -100,6 +117,13 @@ pub fn start_detached(
 ) -> Result<i32> {
     parent::announce(sys, plan);
     detach::start(sys, c, false, |det| {
-        parent::supervise(sys, Some(journal), plan, Some(c), None, Some(det))
+        parent::supervise(
+            sys,
+            Some(journal),
+            plan,
+            Some(c),
+            Default::default(),
+            Some(det),
+        )
     })
 }

@@ -45,6 +45,7 @@ pub(super) fn announce(sys: &Sys, plan: &Plan) {
 pub(super) fn create_container(
     a: &RunArgs,
     plan: &Plan,
+    on_dir: impl FnOnce(&std::path::Path) -> Result<()>,
 ) -> Result<crate::store::containers::Container> {
     let mut args = a.clone();
     // A relative path means another directory when `glassbox start` runs it again.
@@ -69,7 +70,7 @@ pub(super) fn create_container(
         userns: plan.userns.clone(),
         volumes: plan.volumes.clone(),
     };
-    crate::store::containers::create(record, &crate::spec::file::to_json(&spec))
+    crate::store::containers::create(record, &crate::spec::file::to_json(&spec), on_dir)
 }
 
 /// Make the container, run it, wait for it, record how it ended and undo what was made for
@@ -79,7 +80,7 @@ pub(crate) fn supervise(
     journal: Option<&Journal>,
     plan: &Plan,
     container: Option<&crate::store::containers::Container>,
-    removal: Option<String>,
+    removal: crate::store::containers::Removal,
     detached: Option<&mut detach::Detached>,
 ) -> Result<i32> {
     let mut made = Made::default();
@@ -108,7 +109,7 @@ pub(super) fn run_container(
     journal: Option<&Journal>,
     plan: &Plan,
     container: Option<&crate::store::containers::Container>,
-    removal: Option<String>,
+    removal: crate::store::containers::Removal,
     mut detached: Option<&mut detach::Detached>,
     made: &mut Made,
 ) -> Result<i32> {

@@ -285,13 +285,30 @@ pub fn remove(sys: &Sys, journal: Option<&Journal>, fs: ContainerFs) {
     if sys.dry_run() {
         return;
     }
-    match crate::store::containers::remove_container_dir(&fs.dir) {
-        Ok(()) => {
+    let removed = match &fs.removal.tmpfs {
+        // Its files go with its tmpfs; the disk keeps only an empty directory to remove.
+        Some(entry) => {
+            crate::store::containers::release_name(&fs.dir);
+            super::scratch::unmount(sys, journal, &fs.dir, entry.as_deref()).and_then(|()| {
+                std::fs::remove_dir(&fs.dir).map_err(|e| {
+                    Error::io(
+                        format!("cannot remove {}", fs.dir.display()),
+                        &e,
+                        "check for mounts inside it (findmnt) and remove it by hand",
+                    )
+                })
+            })
+        }
+        None => crate::store::containers::remove_container_dir(&fs.dir).map(|()| {
             sys.narrator.note(&format!(
                 "rm -rf {} (the container's writable layer)",
                 fs.dir.display()
-            ));
-            if let (Some(j), Some(id)) = (journal, &fs.journal_id) {
+            ))
+        }),
+    };
+    match removed {
+        Ok(()) => {
+            if let (Some(j), Some(id)) = (journal, &fs.removal.dir) {
                 j.strike(id);
             }
         }
