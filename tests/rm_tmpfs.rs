@@ -100,3 +100,25 @@ fn kill_9_of_glassbox_during_run_rm_leaves_nothing_after_cleanup() {
     env.ok(&["run", "--rm", "--name", "killed", "busybox", "true"]);
     env.assert_clean();
 }
+
+#[test]
+fn a_rm_container_under_a_memory_limit_writes_a_file_bigger_than_the_limit() {
+    if !root_or_skip("a_rm_container_under_a_memory_limit_writes_a_file_bigger_than_the_limit") {
+        return;
+    }
+    let env = Env::new();
+    // Its layer stays on the disk: on a tmpfs the file would be charged to its memory cgroup.
+    let o = env.gb(&[
+        "run",
+        "--rm",
+        "--memory",
+        "32m",
+        "busybox",
+        "sh",
+        "-c",
+        "head -c 50000000 /dev/zero > /big && echo written",
+    ]);
+    assert_eq!(stdout(&o), "written\n", "{}", stderr(&o));
+    assert!(o.status.success());
+    env.assert_clean();
+}

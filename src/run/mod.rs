@@ -72,7 +72,11 @@ pub fn main(a: &RunArgs, sys: &Sys) -> Result<i32> {
             removal.dir = rootfs::journal_removal(journal.as_ref(), &plan.id)?;
         }
         // A foreground --rm container's directory is written only to be deleted: on a tmpfs.
-        let on_tmpfs = a.rm && !a.detach;
+        // Not under a memory limit: what it writes to a tmpfs is charged to its memory cgroup
+        // and cannot be written back to free it, so writing a big file would end in the OOM
+        // killer where a disk layer would not.
+        let limited = plan.limits.as_ref().is_some_and(|l| l.memory.is_some());
+        let on_tmpfs = a.rm && !a.detach && !limited;
         let mut tmpfs = None;
         let made = parent::create_container(a, &plan, |dir| {
             if on_tmpfs {
