@@ -6,7 +6,8 @@
 //! every freed block at the next journal commit, and the next run waits for it. On a tmpfs
 //! mounted over the container's directory it is one umount(2): the pages go back to memory
 //! and the disk sees only an empty directory made and removed. A kept container keeps its
-//! layer on the disk, as Docker's overlay2 does.
+//! layer on the disk, as Docker's overlay2 does; so do detached ones and ones under a memory
+//! limit (a tmpfs's pages are charged to the writer's memory cgroup).
 //!
 //! The mount is in the host's mount namespace, so it is journaled before it is made: what a
 //! killed glassbox leaves, `glassbox cleanup` detaches (newest entry first), then removes the

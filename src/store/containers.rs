@@ -14,8 +14,8 @@
 //! containers/ID/lock             flock(2)ed by whoever changes the state
 //! ```
 //!
-//! A foreground `run --rm` container's directory (without --memory) is a tmpfs mounted over ID/ (see
-//! run/scratch.rs): everything in it is written only to be deleted.
+//! A foreground `run --rm` container's directory (without --memory) is a tmpfs mounted over
+//! ID/ (see run/scratch.rs): everything in it is written only to be deleted.
 //!
 //! Names and ids are checked before they reach a path; every state change is written whole
 //! (write, then rename) under the container's lock.
