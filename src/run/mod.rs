@@ -29,6 +29,7 @@ mod plan;
 pub mod restart;
 pub mod rootfs;
 pub mod rootless;
+mod scratch;
 mod step;
 pub mod userns;
 pub mod volumes;
@@ -64,16 +65,41 @@ pub fn main(a: &RunArgs, sys: &Sys) -> Result<i32> {
     // from the text it shows): the spec is the container, as runc would run it.
     // Volumes are held until the container's record claims its volumes (volume rm checks records).
     let volumes = volumes::ensure(sys, journal.as_ref(), &plan)?;
+    // A foreground --rm container's directory is written only to be deleted: on a tmpfs.
+    // Not under a memory limit: what it writes to a tmpfs is charged to its memory cgroup
+    // and cannot be written back to free it, so writing a big file would end in the OOM
+    // killer where a disk layer would not.
+    let limited = plan.limits.as_ref().is_some_and(|l| l.memory.is_some());
+    let on_tmpfs = a.rm && !a.detach && !limited;
+    let create = || {
+        let mut removal = crate::store::containers::Removal::default();
+        if a.rm {
+            removal.dir = rootfs::journal_removal(journal.as_ref(), &plan.id)?;
+        }
+        let mut tmpfs = None;
+        let made = parent::create_container(&plan, |dir| {
+            if on_tmpfs {
+                tmpfs = Some(scratch::mount(sys, journal.as_ref(), dir)?);
+            }
+            Ok(())
+        });
+        match made {
+            Ok(c) => {
+                removal.tmpfs = tmpfs;
+                Ok(Some((c, removal)))
+            }
+            Err(e) => {
+                if let Some(entry) = tmpfs {
+                    let dir = crate::store::container_dir(&plan.id);
+                    let _ = scratch::unmount(sys, journal.as_ref(), &dir, entry.as_deref());
+                    let _ = sys.remove_path(&dir);
+                }
+                Err(e)
+            }
+        }
+    };
     // A dry run makes no container: it shows the config.json the run would execute.
     sys.show_if_not_made(|| crate::spec::file::show(sys, &plan))?;
-    let create = || {
-        let removal = if a.rm {
-            rootfs::journal_removal(journal.as_ref(), &plan.id)?
-        } else {
-            None
-        };
-        parent::create_container(&plan).map(|c| Some((c, removal)))
-    };
     let container = match sys.compound("", create, || None) {
         Ok(c) => c,
         Err(e) => {
@@ -104,7 +130,7 @@ pub fn main(a: &RunArgs, sys: &Sys) -> Result<i32> {
         Some((c, removal)) => {
             parent::supervise(sys, journal.as_ref(), &plan, Some(&c), removal, None)
         }
-        None => parent::supervise(sys, journal.as_ref(), &plan, None, None, None),
+        None => parent::supervise(sys, journal.as_ref(), &plan, None, Default::default(), None),
     }
 }
 
@@ -126,7 +152,7 @@ pub fn create(a: &RunArgs, sys: &Sys) -> Result<i32> {
     let journal = sys.journal()?;
     // As run: named volumes made (or found) and held until the record claims them.
     let volumes = volumes::ensure(sys, journal.as_ref(), &plan)?;
-    let c = match parent::create_container(&plan) {
+    let c = match parent::create_container(&plan, |_| Ok(())) {
         Ok(c) => c,
         Err(e) => {
             volumes.undo(sys, journal.as_ref());
@@ -153,6 +179,6 @@ pub fn start_detached(
 ) -> Result<i32> {
     parent::announce(sys, plan);
     detach::start(sys, c, false, |det| {
-        parent::supervise(sys, journal, plan, Some(c), None, Some(det))
+        parent::supervise(sys, journal, plan, Some(c), Default::default(), Some(det))
     })
 }

@@ -43,7 +43,10 @@ pub(super) fn announce(sys: &Sys, plan: &Plan) {
 }
 
 /// The container's record and directories, before anything else is made for it.
-pub(super) fn create_container(plan: &Plan) -> Result<crate::store::containers::Container> {
+pub(super) fn create_container(
+    plan: &Plan,
+    on_dir: impl FnOnce(&std::path::Path) -> Result<()>,
+) -> Result<crate::store::containers::Container> {
     let spec = crate::spec::build(plan, &crate::store::container_dir(&plan.id))?;
     let record = crate::store::containers::Record {
         format: crate::store::containers::FORMAT,
@@ -58,7 +61,7 @@ pub(super) fn create_container(plan: &Plan) -> Result<crate::store::containers::
         userns: plan.userns.clone(),
         volumes: plan.volumes.clone(),
     };
-    crate::store::containers::create(record, &crate::spec::file::to_json(&spec))
+    crate::store::containers::create(record, &crate::spec::file::to_json(&spec), on_dir)
 }
 
 /// Make the container, run it, wait for it, record how it ended and undo what was made for
@@ -68,7 +71,7 @@ pub(crate) fn supervise(
     journal: Option<&Journal>,
     plan: &Plan,
     container: Option<&crate::store::containers::Container>,
-    removal: Option<String>,
+    removal: crate::store::containers::Removal,
     detached: Option<&mut detach::Detached>,
 ) -> Result<i32> {
     let mut made = Made::default();
@@ -97,7 +100,7 @@ pub(super) fn run_container(
     journal: Option<&Journal>,
     plan: &Plan,
     container: Option<&crate::store::containers::Container>,
-    removal: Option<String>,
+    removal: crate::store::containers::Removal,
     mut detached: Option<&mut detach::Detached>,
     made: &mut Made,
 ) -> Result<i32> {

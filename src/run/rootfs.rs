@@ -373,14 +373,26 @@ pub fn overlay_options(fs: &ContainerFs, plan: &Plan) -> String {
 
 /// In the parent, after a --rm container ended: remove its directories.
 pub fn remove(sys: &Sys, journal: Option<&Journal>, fs: ContainerFs) {
-    let removed = crate::store::containers::remove_container_dir(sys, &fs.dir);
-    match super::rootless::or_inside(sys, &fs.dir, removed) {
+    let removed = match &fs.removal.tmpfs {
+        // Its files go with its tmpfs; the disk keeps only an empty directory to remove.
+        Some(entry) => {
+            let _ = crate::store::containers::release_name(sys, &fs.dir);
+            super::scratch::unmount(sys, journal, &fs.dir, entry.as_deref())
+                .and_then(|()| sys.remove_path(&fs.dir))
+        }
+        None => {
+            let removed = crate::store::containers::remove_container_dir(sys, &fs.dir);
+            super::rootless::or_inside(sys, &fs.dir, removed).map(|()| {
+                sys.narrator.note(&format!(
+                    "rm -rf {} (the container's writable layer)",
+                    fs.dir.display()
+                ))
+            })
+        }
+    };
+    match removed {
         Ok(()) => {
-            sys.narrator.note(&format!(
-                "rm -rf {} (the container's writable layer)",
-                fs.dir.display()
-            ));
-            if let (Some(j), Some(id)) = (journal, &fs.journal_id) {
+            if let (Some(j), Some(id)) = (journal, &fs.removal.dir) {
                 sys.strike_undone(j, id);
             }
         }

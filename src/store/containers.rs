@@ -15,6 +15,9 @@
 //! containers/ID/lock             flock(2)ed by whoever changes the state
 //! ```
 //!
+//! A foreground `run --rm` container's directory (without --memory) is a tmpfs mounted over
+//! ID/ (see run/scratch.rs): everything in it is written only to be deleted.
+//!
 //! Names and ids are checked before they reach a path; every state change is written whole
 //! (write, then rename) under the container's lock.
 
@@ -75,9 +78,18 @@ pub struct ContainerFs {
     /// With --userns private: the image's layers copied with shifted owners, as
     /// (root filesystem, layers topmost first), used in place of the image's own.
     pub lower: Option<(PathBuf, Vec<PathBuf>)>,
-    /// The journal entry that has `cleanup` remove the directory (with --rm only: a kept
-    /// container's directory is its record, removed by `glassbox rm`).
-    pub journal_id: Option<String>,
+    /// With --rm only: what has `cleanup` remove the directory (a kept container's directory
+    /// is its record, removed by `glassbox rm`).
+    pub removal: Removal,
+}
+
+/// The journal entries that have `cleanup` remove a --rm container's directory.
+#[derive(Debug, Default, Clone)]
+pub struct Removal {
+    /// The directory's entry.
+    pub dir: Option<String>,
+    /// Some when a tmpfs is mounted over the directory, with its mount's entry.
+    pub tmpfs: Option<Option<String>>,
 }
 
 impl ContainerFs {
@@ -89,15 +101,15 @@ impl ContainerFs {
             merged: dir.join("merged"),
             dir: dir.to_path_buf(),
             lower: None,
-            journal_id: None,
+            removal: Removal::default(),
         }
     }
 }
 
 impl ContainerFs {
-    /// With the journal entry that has `cleanup` remove it (--rm).
-    pub fn journaled(self, journal_id: Option<String>) -> ContainerFs {
-        ContainerFs { journal_id, ..self }
+    /// With the journal entries that have `cleanup` remove it (--rm).
+    pub fn journaled(self, removal: Removal) -> ContainerFs {
+        ContainerFs { removal, ..self }
     }
 }
 
@@ -407,7 +419,7 @@ pub fn remove_incomplete() -> Result<Vec<PathBuf>> {
 }
 
 /// Give up a container's name (if it is still this container's).
-fn release_name(sys: &Sys, dir: &Path) -> Result<()> {
+pub fn release_name(sys: &Sys, dir: &Path) -> Result<()> {
     let Some(r) = read_record(dir) else {
         return Ok(());
     };
@@ -498,7 +510,13 @@ pub fn published(dir: &Path) -> Vec<String> {
 
 /// Make a new container's directory, its OCI runtime spec (`bundle_config`, the text of its
 /// config.json) and its record, its name claimed first. Returns it with the state `created`.
-pub fn create(record: Record, bundle_config: &str) -> Result<Container> {
+/// `on_dir` is called with the directory while it is still empty (run --rm mounts a tmpfs
+/// over it); if it fails, nothing is made.
+pub fn create(
+    record: Record,
+    bundle_config: &str,
+    on_dir: impl FnOnce(&Path) -> Result<()>,
+) -> Result<Container> {
     let root = containers_dir();
     std::fs::create_dir_all(&root).map_err(|e| {
         Error::io(
@@ -509,6 +527,11 @@ pub fn create(record: Record, bundle_config: &str) -> Result<Container> {
     })?;
     let _names = claim_name(&record.name, &record.id)?;
     let dir = root.join(&record.id);
+    if let Err(e) = on_dir(&dir) {
+        let _ = std::fs::remove_dir(&dir);
+        let _ = std::fs::remove_file(names_dir().join(&record.name));
+        return Err(e);
+    }
     let made = (|| -> Result<()> {
         for d in ["init", "upper", "work", "merged"] {
             std::fs::create_dir(dir.join(d)).map_err(|e| {
