@@ -106,7 +106,7 @@ pub(super) fn for_each<T: std::fmt::Display>(
 pub fn stop(sys: &Sys, c: &Container, grace: u32) -> Result<()> {
     let n = sys.narrator;
     // Stopped by you: its supervisor does not run it again (--restart).
-    crate::run::restart::mark_stopped(c);
+    crate::run::restart::mark_stopped(sys, c);
     let Some(pid) = c.state().running_pid() else {
         n.note(&format!("{} is not running: nothing to stop", c.name()));
         return Ok(());
@@ -171,7 +171,7 @@ fn start(sys: &Sys, c: &Container) -> Result<()> {
         }
         _ => {}
     }
-    crate::run::restart::clear_stopped(c);
+    crate::run::restart::clear_stopped(sys, c);
     let mut plan = crate::run::plan_existing(c)?;
     // In the background, as docker start without -a: no terminal, no stdin, no pauses.
     plan.tty = false;
@@ -241,7 +241,7 @@ pub(super) fn rm(sys: &Sys, c: &Container, force: bool) -> Result<()> {
         .with_code(1));
     }
     // Removed by you: a supervisor that would restart it (--restart) gives up.
-    crate::run::restart::mark_stopped(c);
+    crate::run::restart::mark_stopped(sys, c);
     if let Some(pid) = running {
         super::pause::thaw_if_paused(sys, c)?;
         let process = c.state().process;

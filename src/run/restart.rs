@@ -67,13 +67,13 @@ fn mark(c: &Container) -> std::path::PathBuf {
 }
 
 /// Before stop, kill or rm: the supervisor must not run it again.
-pub fn mark_stopped(c: &Container) {
-    let _ = std::fs::write(mark(c), b"");
+pub fn mark_stopped(sys: &crate::sys::Sys, c: &Container) {
+    let _ = sys.compound("", || Ok(std::fs::write(mark(c), b"")), || Ok(()));
 }
 
 /// Before start: the policy applies again.
-pub fn clear_stopped(c: &Container) {
-    let _ = std::fs::remove_file(mark(c));
+pub fn clear_stopped(sys: &crate::sys::Sys, c: &Container) {
+    let _ = sys.compound("", || Ok(std::fs::remove_file(mark(c))), || Ok(()));
 }
 
 pub fn stopped_by_user(c: &Container) -> bool {
