@@ -901,11 +901,11 @@ fn a_pulled_image_saves_with_its_own_diff_ids_and_rmi_frees_its_blobs() {
         "manifest, config, two layers: {:?}",
         env.blobs()
     );
-    // docker save's form: export checks each layer tar against the config's diff ids.
+    // docker save's form: unpack checks each layer tar against the config's diff ids.
     let tar = work.path().join("s.tar");
     env.ok(&["save", &name, "-o", tar.to_str().unwrap()]);
     let out = work.path().join("out");
-    env.ok(&["export", tar.to_str().unwrap(), out.to_str().unwrap()]);
+    env.ok(&["unpack", tar.to_str().unwrap(), out.to_str().unwrap()]);
     assert_eq!(
         std::fs::read_to_string(out.join("data/sub/new")).unwrap(),
         "new\n"

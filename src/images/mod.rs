@@ -16,6 +16,7 @@
 
 pub mod commit;
 pub mod diff;
+pub mod export;
 pub mod import;
 pub mod layer;
 pub mod load;

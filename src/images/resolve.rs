@@ -279,7 +279,7 @@ pub fn register_export(sys: &crate::sys::Sys, rootfs: &Path, source: &str) -> Re
         vec![sums.diff_id.clone()],
         vec![History {
             created: rfc3339(now),
-            created_by: format!("glassbox export {shown}"),
+            created_by: format!("glassbox unpack {shown}"),
             comment: Some("the whole root filesystem, as one layer".into()),
             empty_layer: false,
         }],
