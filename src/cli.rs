@@ -265,7 +265,8 @@ pub struct CompletionsArgs {
 
 #[derive(Args, Debug)]
 pub struct LoadArgs {
-    /// The archive: a docker save tar, or an OCI layout (a tar or a directory).
+    /// The archive: a docker save tar, or an OCI layout (a tar or a directory); as skopeo
+    /// spells them, oci:DIR:TAG or docker-archive:FILE:NAME:TAG loads only that image.
     #[arg(short, long, value_name = "FILE")]
     pub input: PathBuf,
 }

@@ -1410,3 +1410,91 @@ fn an_image_of_more_layers_than_one_mount_option_page_lists_runs() {
         t.assert_honest();
     }
 }
+
+/// Sources as skopeo spells them: `oci:DIR:TAG` runs and loads the image of that tag (a
+/// layout with two is refused without one, never the first taken silently), and
+/// `docker-archive:FILE:NAME:TAG` or `:@N` one image of an archive that holds several.
+#[test]
+fn oci_and_docker_archive_sources_pick_the_image_asked_for() {
+    if !tools_or_skip("oci_and_docker_archive_sources_pick_the_image_asked_for") {
+        return;
+    }
+    let env = Env::new();
+    let work = tempfile::tempdir().unwrap();
+    let layout = work.path().join("two");
+    let base = "mkdir -p bin; cp /bin/busybox bin/; ln -s busybox bin/sh";
+    umoci_image(&layout, "one", &[&format!("{base}; echo one > which")]);
+    umoci_image(&layout, "two", &[&format!("{base}; echo two > which")]);
+    let l = layout.to_str().unwrap();
+    let o = env.gb(&["run", "--rm", l, "busybox", "cat", "/which"]);
+    assert_eq!(o.status.code(), Some(125), "{}", stdout(&o));
+    assert!(
+        stderr(&o).contains("holds 2 images (tags one, two): which one?")
+            && stderr(&o).contains("oci:DIR:TAG"),
+        "{}",
+        stderr(&o)
+    );
+    let two = format!("oci:{l}:two");
+    assert_eq!(env.ok(&["run", "--rm", &two, "busybox", "cat", "/which"]), "two\n");
+    let o = env.ok(&["load", "-i", &format!("oci:{l}:one")]);
+    assert_eq!(o.lines().count(), 1, "{o}");
+    let one_id = o.trim().rsplit(':').next().unwrap().to_string();
+    assert_eq!(env.ok(&["run", "--rm", &one_id, "busybox", "cat", "/which"]), "one\n");
+    let o = env.gb(&["run", "--rm", &format!("oci:{l}:three"), "true"]);
+    assert!(
+        stderr(&o).contains("has no image three (it has one, two)"),
+        "{}",
+        stderr(&o)
+    );
+
+    // A docker save archive of both: the two archives glassbox save writes, one manifest.
+    let merged = work.path().join("merged");
+    let mut manifest = Vec::new();
+    for (which, id) in [("one", one_id.clone()), ("two", two_id(&env, &two))] {
+        let name = format!("pick/{which}:v1");
+        env.ok(&["tag", &id, &name]);
+        let tar = work.path().join(format!("{which}.tar"));
+        env.ok(&["save", &name, "-o", tar.to_str().unwrap()]);
+        std::fs::create_dir_all(&merged).unwrap();
+        sh(&format!(
+            "tar -xf {} -C {}",
+            tar.display(),
+            merged.display()
+        ));
+        let m: Vec<serde_json::Value> =
+            serde_json::from_slice(&std::fs::read(merged.join("manifest.json")).unwrap()).unwrap();
+        manifest.extend(m);
+        env.ok(&["rmi", &name]);
+    }
+    std::fs::write(
+        merged.join("manifest.json"),
+        serde_json::to_vec(&manifest).unwrap(),
+    )
+    .unwrap();
+    let multi = work.path().join("multi.tar");
+    sh(&format!(
+        "tar -C {} -cf {} .",
+        merged.display(),
+        multi.display()
+    ));
+    let m = multi.to_str().unwrap();
+    let run = |src: String| env.ok(&["run", "--rm", &src, "busybox", "cat", "/which"]);
+    assert_eq!(run(format!("docker-archive:{m}:pick/two:v1")), "two\n");
+    assert_eq!(run(format!("docker-archive:{m}:@0")), "one\n");
+    let o = env.gb(&["run", "--rm", &format!("docker-archive:{m}"), "true"]);
+    assert!(
+        stderr(&o).contains("holds 2 images (it has pick/one:v1, pick/two:v1): which one?"),
+        "{}",
+        stderr(&o)
+    );
+    assert_eq!(
+        env.ok(&["load", "-i", m]),
+        "Loaded image: pick/one:v1\nLoaded image: pick/two:v1\n"
+    );
+}
+
+/// The id of the image `run SOURCE` loaded (it is the only one with that content).
+fn two_id(env: &Env, source: &str) -> String {
+    let o = env.ok(&["load", "-i", source]);
+    o.trim().rsplit(':').next().unwrap().to_string()
+}

@@ -22,6 +22,7 @@ pub mod layer;
 pub mod load;
 pub mod resolve;
 pub mod save;
+pub mod transport;
 pub mod unpack;
 pub mod walk;
 

@@ -48,9 +48,11 @@ pub fn default_command(c: &ImageConfig) -> Vec<String> {
 /// Hub unless asked, so that nothing leaves the machine by surprise (docker's would).
 pub fn resolve_pulling(sys: &Sys, source: &str, when: Option<PullPolicy>) -> Result<Image> {
     use crate::registry::reference as remote_ref;
-    let remote = (source != "busybox" && remote_ref::looks_remote(source))
-        .then(|| remote_ref::parse(source).ok())
-        .flatten();
+    let remote = (source != "busybox"
+        && super::transport::parse(source).is_none()
+        && remote_ref::looks_remote(source))
+    .then(|| remote_ref::parse(source).ok())
+    .flatten();
     let Some(remote) = remote else {
         return resolve(sys, source);
     };
@@ -107,6 +109,19 @@ pub fn resolve_pulling(sys: &Sys, source: &str, when: Option<PullPolicy>) -> Res
 /// A root filesystem directory as it is, or an image (`busybox`, a tarball, an OCI layout)
 /// exported once into glassbox's image cache, keyed by the source's digest, and reused.
 pub fn resolve(sys: &Sys, source: &str) -> Result<Image> {
+    // skopeo's oci:DIR:TAG and docker-archive:FILE:NAME: the image loaded into the store.
+    if super::transport::parse(source).is_some() {
+        if sys.dry_run() {
+            return Err(Error::new(
+                format!("dry run: {source} is not in the image store yet"),
+                format!("load it first (glassbox load -i {source}) to see the whole plan"),
+            ));
+        }
+        let rec = super::load::one(sys, source)?;
+        let mut image = from_store(&rec.id)?.expect("just recorded");
+        image.source = source.to_string();
+        return Ok(image);
+    }
     let path = Path::new(source);
     if source != "busybox" && path.is_dir() && !path.join("oci-layout").exists() {
         let rootfs = std::fs::canonicalize(path).map_err(|e| {
