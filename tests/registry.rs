@@ -1435,11 +1435,17 @@ fn oci_and_docker_archive_sources_pick_the_image_asked_for() {
         stderr(&o)
     );
     let two = format!("oci:{l}:two");
-    assert_eq!(env.ok(&["run", "--rm", &two, "busybox", "cat", "/which"]), "two\n");
+    assert_eq!(
+        env.ok(&["run", "--rm", &two, "busybox", "cat", "/which"]),
+        "two\n"
+    );
     let o = env.ok(&["load", "-i", &format!("oci:{l}:one")]);
     assert_eq!(o.lines().count(), 1, "{o}");
     let one_id = o.trim().rsplit(':').next().unwrap().to_string();
-    assert_eq!(env.ok(&["run", "--rm", &one_id, "busybox", "cat", "/which"]), "one\n");
+    assert_eq!(
+        env.ok(&["run", "--rm", &one_id, "busybox", "cat", "/which"]),
+        "one\n"
+    );
     let o = env.gb(&["run", "--rm", &format!("oci:{l}:three"), "true"]);
     assert!(
         stderr(&o).contains("has no image three (it has one, two)"),
@@ -1497,4 +1503,73 @@ fn oci_and_docker_archive_sources_pick_the_image_asked_for() {
 fn two_id(env: &Env, source: &str) -> String {
     let o = env.ok(&["load", "-i", source]);
     o.trim().rsplit(':').next().unwrap().to_string()
+}
+
+/// What a pull killed while unpacking leaves (`.unpack-PID` among the layers, its process
+/// gone) is swept by the next pull; and once an image is pulled by digest, `run
+/// NAME@sha256:…` runs it from the store without asking the registry again.
+#[test]
+fn the_next_pull_sweeps_a_killed_unpack_and_run_by_digest_fetches_nothing() {
+    if !root_or_skip("the_next_pull_sweeps_a_killed_unpack") || !Path::new("/bin/busybox").exists()
+    {
+        return;
+    }
+    let env = Env::new();
+    let mut b = tar::Builder::new(Vec::new());
+    let bb = std::fs::read("/bin/busybox").unwrap();
+    let mut h = tar::Header::new_gnu();
+    h.set_size(bb.len() as u64);
+    h.set_mode(0o755);
+    h.set_entry_type(tar::EntryType::Regular);
+    b.append_data(&mut h, "bin/busybox", &bb[..]).unwrap();
+    let layer = b.into_inner().unwrap();
+    let config = serde_json::to_vec(&serde_json::json!({
+        "architecture": "amd64", "os": "linux", "created": "2026-01-01T00:00:00Z",
+        "config": {}, "rootfs": {"type": "layers", "diff_ids": [format!("sha256:{}", sha256(&layer))]}
+    }))
+    .unwrap();
+    let manifest = manifest_for(&config, &format!("sha256:{}", sha256(&layer)), layer.len());
+    let digest = format!("sha256:{}", sha256(&manifest));
+    let by_digest = format!("/v2/x/manifests/{digest}");
+    let m2 = manifest.clone();
+    let (port, seen) = serving(manifest, config, layer, move |p| {
+        (p == by_digest).then(|| {
+            let mut r = reply(200, &m2);
+            r.headers.push((
+                "Content-Type".into(),
+                "application/vnd.oci.image.manifest.v1+json".into(),
+            ));
+            r
+        })
+    });
+    // A pull killed while unpacking: its staging directory, its process long gone (a pid
+    // above the kernel's largest).
+    let stale = env.data().join("images/layers/.unpack-4194305");
+    std::fs::create_dir_all(stale.join("bin")).unwrap();
+    std::fs::write(stale.join("bin/half"), "half").unwrap();
+    let name = format!("127.0.0.1:{port}/x@{digest}");
+    let o = env.gb(&["pull", &name]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        !stale.exists(),
+        "the killed pull's {stale:?} is still there"
+    );
+    seen.lock().unwrap().clear();
+    let o = env
+        .cmd()
+        .args(["run", "--rm", &name, "/bin/busybox", "echo", "ok"])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(stdout(&o), "ok\n");
+    assert!(
+        !stderr(&o).contains("Unable to find image"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(
+        seen.lock().unwrap().is_empty(),
+        "run asked the registry again: {:?}",
+        seen.lock().unwrap()
+    );
 }

@@ -66,7 +66,11 @@ pub fn resolve_pulling(sys: &Sys, source: &str, when: Option<PullPolicy>) -> Res
         .local_name()
         .map(|n| n.to_string())
         .unwrap_or_else(|| source.to_string());
-    let have = store::find(&local).ok().flatten();
+    // NAME@sha256:… names a manifest: an image pulled by it keeps that digest among its blobs.
+    let have = store::find(&local).ok().flatten().or_else(|| {
+        let d = remote.digest.as_ref()?;
+        store::list().into_iter().find(|r| r.blobs.contains(d))
+    });
     let pull = match when {
         PullPolicy::Always => true,
         PullPolicy::Missing => have.is_none(),
