@@ -87,6 +87,12 @@ pub enum Command {
     /// environment, working directory and user, which `glassbox run DIR` starts with (kept
     /// out of DIR, so the container never sees it). While it works, the files go into a
     /// staging directory beside DIR, renamed into place at the end.
+    Unpack(UnpackArgs),
+    /// Write a container's filesystem as one tar (as docker export): its image's layers and
+    /// its own changes seen as one tree, deleted files left out.
+    #[command(
+        after_help = "Example:\n  glassbox run -d --name c1 busybox sleep 1000\n  glassbox export c1 -o c1.tar\n  glassbox import c1.tar c1img:v1\n\n`glassbox export IMAGE DIR` (an image unpacked into a directory) is now `glassbox unpack IMAGE DIR`; the old spelling still works for a while."
+    )]
     Export(ExportArgs),
     /// Find the first stage of run that breaks a command ("works on the host, not in a container").
     #[command(disable_help_flag = true)]
@@ -101,12 +107,12 @@ pub enum Command {
     /// Make DIR the root with pivot_root(2), detach the old root, and run COMMAND.
     #[command(
         name = "pivot-root",
-        after_help = "Needs a private mount namespace (run it after `glassbox unshare --mount`). The by-hand chain (each stage does one step, then runs the rest):\n\n  glassbox unshare --mount --uts --ipc --net --pid --fork -- \\\n    glassbox mount --root ROOTFS proc sys tmp dev -- \\\n    glassbox pivot-root ROOTFS -- /bin/sh\n\nMake ROOTFS with glassbox export busybox ROOTFS."
+        after_help = "Needs a private mount namespace (run it after `glassbox unshare --mount`). The by-hand chain (each stage does one step, then runs the rest):\n\n  glassbox unshare --mount --uts --ipc --net --pid --fork -- \\\n    glassbox mount --root ROOTFS proc sys tmp dev -- \\\n    glassbox pivot-root ROOTFS -- /bin/sh\n\nMake ROOTFS with glassbox unpack busybox ROOTFS."
     )]
     PivotRoot(RootArgs),
     /// Mount proc, sys, tmp, dev, devpts, shm and volumes as a runtime does, then run COMMAND.
     #[command(
-        after_help = "Refuses to run in the host's mount namespace (run it after `glassbox unshare --mount`). Mount targets are resolved inside the root; a symlink or `..` is refused. The by-hand chain (each stage does one step, then runs the rest):\n\n  glassbox unshare --mount --uts --ipc --net --pid --fork -- \\\n    glassbox mount --root ROOTFS proc sys tmp dev -- \\\n    glassbox pivot-root ROOTFS -- /bin/sh\n\nMake ROOTFS with glassbox export busybox ROOTFS."
+        after_help = "Refuses to run in the host's mount namespace (run it after `glassbox unshare --mount`). Mount targets are resolved inside the root; a symlink or `..` is refused. The by-hand chain (each stage does one step, then runs the rest):\n\n  glassbox unshare --mount --uts --ipc --net --pid --fork -- \\\n    glassbox mount --root ROOTFS proc sys tmp dev -- \\\n    glassbox pivot-root ROOTFS -- /bin/sh\n\nMake ROOTFS with glassbox unpack busybox ROOTFS."
     )]
     Mount(MountArgs),
     /// Join a running process's namespaces and root (as nsenter(1)), then run COMMAND.
@@ -285,7 +291,8 @@ pub struct CompletionsArgs {
 
 #[derive(Args, Debug)]
 pub struct LoadArgs {
-    /// The archive: a docker save tar, or an OCI layout (a tar or a directory).
+    /// The archive: a docker save tar, or an OCI layout (a tar or a directory); as skopeo
+    /// spells them, oci:DIR:TAG or docker-archive:FILE:NAME:TAG loads only that image.
     #[arg(short, long, value_name = "FILE")]
     pub input: PathBuf,
 }
@@ -1175,6 +1182,25 @@ pub struct DoctorArgs {
 
 #[derive(Args, Debug)]
 pub struct ExportArgs {
+    /// The container (name or id).
+    #[arg(value_name = "CONTAINER")]
+    pub source: String,
+    /// The tar file to write (default: stdout, unless it is a terminal).
+    #[arg(short, long, value_name = "FILE", conflicts_with_all = ["dir", "inspect"])]
+    pub output: Option<PathBuf>,
+    // The old spelling of `glassbox unpack IMAGE DIR`, still accepted.
+    #[arg(value_name = "DIR", hide = true)]
+    pub dir: Option<PathBuf>,
+    #[arg(long, hide = true)]
+    pub force: bool,
+    #[arg(long, hide = true)]
+    pub inspect: bool,
+    #[arg(long, value_name = "OS/ARCH", hide = true)]
+    pub platform: Option<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct UnpackArgs {
     /// A tar (plain, gzip, zstd) as docker export writes it, a docker save archive, an OCI
     /// image layout (directory or tar), a directory, or the word `busybox` (offline default).
     #[arg(value_name = "SOURCE")]

@@ -96,7 +96,8 @@ pub fn dispatch(cli: &Cli) -> Result<i32> {
             Ok(runtime::main(&argv))
         }
         Command::Bisect(a) => run::bisect::main(a),
-        Command::Export(a) => stages::export::main(&a.spec(), &sys),
+        Command::Unpack(a) => stages::export::main(&a.spec(), &sys),
+        Command::Export(a) => images::export::main(a, &sys),
         Command::Unshare(a) => stages::unshare::main(&a.spec(), &a.tail.command, &sys),
         Command::Chroot(a) => stages::root::chroot_main(&a.dir, &a.tail.command, &sys),
         Command::PivotRoot(a) => stages::root::pivot_root_main(&a.dir, &a.tail.command, &sys),

@@ -132,7 +132,7 @@ fn a_report_to_a_reader_that_has_gone_ends_quietly() {
     let (read, write) = nix::unistd::pipe().unwrap();
     drop(read);
     let o = glassbox()
-        .args(["-q", "export", "busybox"])
+        .args(["-q", "unpack", "busybox"])
         .arg(dir.path().join("rootfs"))
         .stdout(std::process::Stdio::from(write))
         .output()

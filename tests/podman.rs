@@ -83,7 +83,7 @@ fn podman_runs_a_container_through_glassbox_as_through_runc() {
     // The image: busybox as glassbox exports it, imported from a tarball.
     let o = glassbox()
         .env("GLASSBOX_DATA_DIR", d.join("data"))
-        .args(["-q", "export", "busybox"])
+        .args(["-q", "unpack", "busybox"])
         .arg(d.join("rootfs"))
         .output()
         .unwrap();

@@ -28,7 +28,7 @@ impl Bundle {
         let data = tempfile::tempdir().unwrap();
         let o = glassbox()
             .env("GLASSBOX_DATA_DIR", data.path())
-            .args(["-q", "export", "busybox"])
+            .args(["-q", "unpack", "busybox"])
             .arg(dir.path().join("rootfs"))
             .output()
             .unwrap();

@@ -16,11 +16,13 @@
 
 pub mod commit;
 pub mod diff;
+pub mod export;
 pub mod import;
 pub mod layer;
 pub mod load;
 pub mod resolve;
 pub mod save;
+pub mod transport;
 pub mod unpack;
 pub mod walk;
 

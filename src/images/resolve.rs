@@ -48,9 +48,11 @@ pub fn default_command(c: &ImageConfig) -> Vec<String> {
 /// Hub unless asked, so that nothing leaves the machine by surprise (docker's would).
 pub fn resolve_pulling(sys: &Sys, source: &str, when: Option<PullPolicy>) -> Result<Image> {
     use crate::registry::reference as remote_ref;
-    let remote = (source != "busybox" && remote_ref::looks_remote(source))
-        .then(|| remote_ref::parse(source).ok())
-        .flatten();
+    let remote = (source != "busybox"
+        && super::transport::parse(source).is_none()
+        && remote_ref::looks_remote(source))
+    .then(|| remote_ref::parse(source).ok())
+    .flatten();
     let Some(remote) = remote else {
         return resolve(sys, source);
     };
@@ -64,7 +66,11 @@ pub fn resolve_pulling(sys: &Sys, source: &str, when: Option<PullPolicy>) -> Res
         .local_name()
         .map(|n| n.to_string())
         .unwrap_or_else(|| source.to_string());
-    let have = store::find(&local).ok().flatten();
+    // NAME@sha256:… names a manifest: an image pulled by it keeps that digest among its blobs.
+    let have = store::find(&local).ok().flatten().or_else(|| {
+        let d = remote.digest.as_ref()?;
+        store::list().into_iter().find(|r| r.blobs.contains(d))
+    });
     let pull = match when {
         PullPolicy::Always => true,
         PullPolicy::Missing => have.is_none(),
@@ -107,6 +113,19 @@ pub fn resolve_pulling(sys: &Sys, source: &str, when: Option<PullPolicy>) -> Res
 /// A root filesystem directory as it is, or an image (`busybox`, a tarball, an OCI layout)
 /// exported once into glassbox's image cache, keyed by the source's digest, and reused.
 pub fn resolve(sys: &Sys, source: &str) -> Result<Image> {
+    // skopeo's oci:DIR:TAG and docker-archive:FILE:NAME: the image loaded into the store.
+    if super::transport::parse(source).is_some() {
+        if sys.dry_run() {
+            return Err(Error::new(
+                format!("dry run: {source} is not in the image store yet"),
+                format!("load it first (glassbox load -i {source}) to see the whole plan"),
+            ));
+        }
+        let rec = super::load::one(sys, source)?;
+        let mut image = from_store(&rec.id)?.expect("just recorded");
+        image.source = source.to_string();
+        return Ok(image);
+    }
     let path = Path::new(source);
     if source != "busybox" && path.is_dir() && !path.join("oci-layout").exists() {
         let rootfs = std::fs::canonicalize(path).map_err(|e| {
@@ -280,7 +299,7 @@ pub fn register_export(sys: &crate::sys::Sys, rootfs: &Path, source: &str) -> Re
         vec![sums.diff_id.clone()],
         vec![History {
             created: rfc3339(now),
-            created_by: format!("glassbox export {shown}"),
+            created_by: format!("glassbox unpack {shown}"),
             comment: Some("the whole root filesystem, as one layer".into()),
             empty_layer: false,
         }],

@@ -326,52 +326,9 @@ pub fn main(a: &SaveArgs, sys: &Sys) -> Result<i32> {
                 write_all(sys, out, a, &rec, tag.as_ref())?;
                 return Ok(0);
             };
-            let name = file
-                .file_name()
-                .expect("checked")
-                .to_string_lossy()
-                .into_owned();
-            let parent = file.parent().expect("checked");
-            let staging = parent.join(format!(".{name}.glassbox-save-{}", std::process::id()));
-            let journal = Journal::open()?;
-            let jid = journal.record(Resource::Dir {
-                path: staging.clone(),
+            to_file(sys, &file, &mut |w| {
+                write_all(sys, w, a, &rec, tag.as_ref()).map(drop)
             })?;
-            let result = (|| {
-                sys.mkdir(
-                    &staging,
-                    0o700,
-                    "the archive is written here and moved onto FILE only when whole",
-                )?;
-                let part = staging.join(&name);
-                let f = std::fs::File::create(&part).map_err(|e| {
-                    Error::io(
-                        format!("cannot create {}", part.display()),
-                        &e,
-                        "check that the directory is writable",
-                    )
-                })?;
-                let f = write_all(
-                    sys,
-                    std::io::BufWriter::with_capacity(1 << 20, f),
-                    a,
-                    &rec,
-                    tag.as_ref(),
-                )?;
-                drop(f);
-                std::fs::rename(&part, &file).map_err(|e| {
-                    Error::io(
-                        format!("cannot move the archive onto {}", file.display()),
-                        &e,
-                        "check that the directory is writable",
-                    )
-                })?;
-                n.note(&format!("rename {} → {}", part.display(), file.display()));
-                Ok(())
-            })();
-            let _ = std::fs::remove_dir_all(&staging);
-            journal.strike(&jid);
-            result?;
             Ok(0)
         },
         || {
@@ -381,8 +338,66 @@ pub fn main(a: &SaveArgs, sys: &Sys) -> Result<i32> {
     )
 }
 
+/// Write `file` through `write`, whole or not at all: into a staging directory beside it
+/// (journaled, so cleanup removes what a killed glassbox left), renamed onto it at the end.
+pub(super) fn to_file(
+    sys: &Sys,
+    file: &Path,
+    write: &mut dyn FnMut(&mut dyn Write) -> Result<()>,
+) -> Result<()> {
+    let n = sys.narrator;
+    let name = file
+        .file_name()
+        .expect("checked")
+        .to_string_lossy()
+        .into_owned();
+    let parent = file.parent().expect("checked");
+    let staging = parent.join(format!(".{name}.glassbox-save-{}", std::process::id()));
+    let journal = Journal::open()?;
+    let jid = journal.record(Resource::Dir {
+        path: staging.clone(),
+    })?;
+    let result = (|| {
+        sys.mkdir(
+            &staging,
+            0o700,
+            "the archive is written here and moved onto FILE only when whole",
+        )?;
+        let part = staging.join(&name);
+        let f = std::fs::File::create(&part).map_err(|e| {
+            Error::io(
+                format!("cannot create {}", part.display()),
+                &e,
+                "check that the directory is writable",
+            )
+        })?;
+        let mut w = std::io::BufWriter::with_capacity(1 << 20, f);
+        write(&mut w)?;
+        w.flush().map_err(|e| {
+            Error::io(
+                format!("cannot write {}", part.display()),
+                &e,
+                "check that the output's filesystem has room (df -h)",
+            )
+        })?;
+        drop(w);
+        std::fs::rename(&part, file).map_err(|e| {
+            Error::io(
+                format!("cannot move the archive onto {}", file.display()),
+                &e,
+                "check that the directory is writable",
+            )
+        })?;
+        n.note(&format!("rename {} → {}", part.display(), file.display()));
+        Ok(())
+    })();
+    let _ = std::fs::remove_dir_all(&staging);
+    journal.strike(&jid);
+    result
+}
+
 /// The output file: its directory must exist; it may not be a directory itself.
-fn check_output(p: &Path) -> Result<PathBuf> {
+pub(super) fn check_output(p: &Path) -> Result<PathBuf> {
     let abs = crate::stages::export::absolute(p)?;
     let ok_parent = abs.parent().is_some_and(|d| d.is_dir());
     if abs.file_name().is_none() || !ok_parent || abs.is_dir() {

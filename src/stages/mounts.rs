@@ -210,7 +210,7 @@ pub fn plan(a: &MountSpec) -> Result<Plan> {
             Error::io(
                 format!("the root {} cannot be used", r.display()),
                 &e,
-                "give a directory that holds a root filesystem (glassbox export busybox DIR makes one)",
+                "give a directory that holds a root filesystem (glassbox unpack busybox DIR makes one)",
             )
         })?,
     };

@@ -104,7 +104,7 @@ fn check_dir(dir: &Path) -> Result<PathBuf> {
         Error::io(
             format!("the new root {} cannot be used", dir.display()),
             &e,
-            "give a directory that holds a root filesystem (glassbox export busybox DIR makes one)",
+            "give a directory that holds a root filesystem (glassbox unpack busybox DIR makes one)",
         )
     })?;
     if !meta.is_dir() {

@@ -109,7 +109,7 @@ fn plan(source: Source, platform: Option<&str>, sys: &Sys) -> Result<Plan> {
     })
 }
 
-/// What to export where: `glassbox export SOURCE DIR` and the image cache alike.
+/// What to export where: `glassbox unpack SOURCE DIR` and the image cache alike.
 #[derive(Debug, Clone, Default)]
 pub struct ExportSpec {
     /// An image tarball, an OCI layout, or `busybox`.
@@ -139,7 +139,7 @@ pub fn export(a: &ExportSpec, sys: &Sys) -> Result<PathBuf> {
     let Some(dir) = &a.dir else {
         return Err(Error::usage(
             "export needs a target directory",
-            "glassbox export SOURCE DIR (or --inspect SOURCE)",
+            "glassbox unpack SOURCE DIR (or --inspect SOURCE)",
         ));
     };
     // Validate everything before the first write.
@@ -498,7 +498,7 @@ fn short(d: &str) -> String {
     }
 }
 
-/// `glassbox export --inspect SOURCE`: what the source holds, without extracting.
+/// `glassbox unpack --inspect SOURCE`: what the source holds, without extracting.
 fn inspect(a: &ExportSpec, sys: &Sys) -> Result<i32> {
     let source = detect::detect(&a.source)?;
     crate::outln!("source:   {}", source.describe());
