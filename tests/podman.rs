@@ -61,6 +61,74 @@ impl Podman {
     }
 }
 
+impl Podman {
+    /// A podman of the test's own with busybox, as glassbox exports it, imported from a
+    /// tarball; and glassbox linked as `glassbox-runc` (engines find a runtime by the name
+    /// it is called under).
+    fn with_image() -> (Podman, std::path::PathBuf) {
+        let p = Podman {
+            dir: tempfile::tempdir().unwrap(),
+        };
+        let d = p.dir.path();
+        let o = glassbox()
+            .env("GLASSBOX_DATA_DIR", d.join("data"))
+            .args(["-q", "export", "busybox"])
+            .arg(d.join("rootfs"))
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", stderr(&o));
+        let st = Command::new("tar")
+            .arg("-C")
+            .arg(d.join("rootfs"))
+            .arg("-cf")
+            .arg(d.join("bb.tar"))
+            .arg(".")
+            .status()
+            .unwrap();
+        assert!(st.success());
+        let o = p
+            .cmd()
+            .arg("import")
+            .arg(d.join("bb.tar"))
+            .arg("localhost/gb-busybox:test")
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "podman import: {}", stderr(&o));
+        let runc_named = d.join("glassbox-runc");
+        std::os::unix::fs::symlink(bin(), &runc_named).unwrap();
+        (p, runc_named)
+    }
+
+    /// `podman --runtime RUNTIME ARGS…`, checked: its stdout.
+    fn ok(&self, runtime: &Path, args: &[&str]) -> String {
+        let o = self
+            .cmd()
+            .arg("--runtime")
+            .arg(runtime)
+            .args(args)
+            .stdin(std::process::Stdio::null())
+            .output()
+            .unwrap();
+        assert!(
+            o.status.success(),
+            "podman {}: {}",
+            args.join(" "),
+            stderr(&o)
+        );
+        stdout(&o)
+    }
+}
+
+/// The libpod cgroups left under glassbox's parent.
+fn libpod_cgroups_left() -> Vec<std::fs::DirEntry> {
+    std::fs::read_dir("/sys/fs/cgroup/pids/glassbox")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().starts_with("libpod-"))
+        .collect()
+}
+
 impl Drop for Podman {
     fn drop(&mut self) {
         let _ = self.cmd().args(["rm", "-a", "-f"]).output();
@@ -76,39 +144,7 @@ fn podman_runs_a_container_through_glassbox_as_through_runc() {
         return;
     }
     let before = host_mounts();
-    let p = Podman {
-        dir: tempfile::tempdir().unwrap(),
-    };
-    let d = p.dir.path();
-    // The image: busybox as glassbox exports it, imported from a tarball.
-    let o = glassbox()
-        .env("GLASSBOX_DATA_DIR", d.join("data"))
-        .args(["-q", "export", "busybox"])
-        .arg(d.join("rootfs"))
-        .output()
-        .unwrap();
-    assert!(o.status.success(), "{}", stderr(&o));
-    let st = Command::new("tar")
-        .arg("-C")
-        .arg(d.join("rootfs"))
-        .arg("-cf")
-        .arg(d.join("bb.tar"))
-        .arg(".")
-        .status()
-        .unwrap();
-    assert!(st.success());
-    let o = p
-        .cmd()
-        .arg("import")
-        .arg(d.join("bb.tar"))
-        .arg("localhost/gb-busybox:test")
-        .output()
-        .unwrap();
-    assert!(o.status.success(), "podman import: {}", stderr(&o));
-    // Engines find a runtime by the name it is called under.
-    let runc_named = d.join("glassbox-runc");
-    std::os::unix::fs::symlink(bin(), &runc_named).unwrap();
-
+    let (p, runc_named) = Podman::with_image();
     let script = "echo hi; id; grep CapEff /proc/self/status";
     let ours = p.run(&runc_named, &[], script);
     let theirs = p.run(Path::new("/usr/sbin/runc"), &[], script);
@@ -124,11 +160,61 @@ fn podman_runs_a_container_through_glassbox_as_through_runc() {
     assert_eq!(ours, theirs);
     drop(p);
     assert_eq!(host_mounts(), before);
-    let left: Vec<_> = std::fs::read_dir("/sys/fs/cgroup/pids/glassbox")
-        .into_iter()
-        .flatten()
-        .flatten()
-        .filter(|e| e.file_name().to_string_lossy().starts_with("libpod-"))
-        .collect();
+    let left = libpod_cgroups_left();
+    assert!(left.is_empty(), "cgroups left: {left:?}");
+}
+
+/// `podman run -d`, then `exec` (the runtime's exec), `pause`/`unpause`, `stop` and `rm`,
+/// all through glassbox.
+#[test]
+fn podman_runs_detached_execs_pauses_stops_and_removes_through_glassbox() {
+    let t = "podman_runs_detached_execs_pauses_stops_and_removes_through_glassbox";
+    if !root_or_skip(t) || !tool_or_skip(t, "podman") {
+        return;
+    }
+    let before = host_mounts();
+    let (p, rt) = Podman::with_image();
+    let limits = [
+        "--ulimit",
+        "nofile=1024:1024",
+        "--ulimit",
+        "nproc=1024:1024",
+    ];
+    let mut run = vec!["run", "-d", "--name", "gb-bg", "--network", "none"];
+    run.extend(limits);
+    run.extend(["localhost/gb-busybox:test", "sleep", "1000"]);
+    p.ok(&rt, &run);
+    let status = |p: &Podman| p.ok(&rt, &["inspect", "--format", "{{.State.Status}}", "gb-bg"]);
+    assert_eq!(status(&p).trim(), "running");
+    // exec: a second process inside the first one's namespaces.
+    let out = p.ok(
+        &rt,
+        &[
+            "exec",
+            "gb-bg",
+            "sh",
+            "-c",
+            "echo in; cat /proc/1/comm; hostname",
+        ],
+    );
+    assert!(out.starts_with("in\nsleep\n"), "{out}");
+    let o = p
+        .cmd()
+        .arg("--runtime")
+        .arg(&rt)
+        .args(["exec", "gb-bg", "sh", "-c", "exit 3"])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(3), "{}", stderr(&o));
+    p.ok(&rt, &["pause", "gb-bg"]);
+    assert_eq!(status(&p).trim(), "paused");
+    p.ok(&rt, &["unpause", "gb-bg"]);
+    assert_eq!(status(&p).trim(), "running");
+    p.ok(&rt, &["stop", "-t", "2", "gb-bg"]);
+    assert_eq!(status(&p).trim(), "exited");
+    p.ok(&rt, &["rm", "gb-bg"]);
+    drop(p);
+    assert_eq!(host_mounts(), before);
+    let left = libpod_cgroups_left();
     assert!(left.is_empty(), "cgroups left: {left:?}");
 }

@@ -632,8 +632,14 @@ fn caps_of(set: &Option<oci_spec::runtime::Capabilities>) -> u64 {
 }
 
 /// The process's user, capabilities, no_new_privs and seccomp, in runc's order; then exec.
-fn become_command(sys: &Sys, spec: &Spec) -> Result<std::convert::Infallible> {
-    let p = spec.process().as_ref().expect("checked when loaded");
+/// `p` is config.json's process (or `exec`'s process.json); descriptors 3 to 3+`preserve`
+/// (the engine's --preserve-fds) stay open across the exec.
+pub fn become_command(
+    sys: &Sys,
+    spec: &Spec,
+    p: &oci_spec::runtime::Process,
+    preserve: u32,
+) -> Result<std::convert::Infallible> {
     let caps = p.capabilities().clone().unwrap_or_default();
     let bounding = caps_of(caps.bounding());
     let nnp = p.no_new_privileges() == Some(true);
@@ -687,7 +693,10 @@ fn become_command(sys: &Sys, spec: &Spec) -> Result<std::convert::Infallible> {
         install(sys)?;
     }
     sys.chdir_no_magiclinks(p.cwd(), "process.cwd")?;
-    sys.cloexec_from(3, "only stdio crosses into the container's command")?;
+    sys.cloexec_from(
+        3 + preserve,
+        "only stdio (and the descriptors --preserve-fds names) cross into the container's command",
+    )?;
     let args = p.args().clone().unwrap_or_default();
     let env = p.env().clone().unwrap_or_default();
     sys.exec_env(&args, Some(&env), "the container's command (process.args)")
@@ -700,6 +709,7 @@ pub fn container(
     fifo: &Path,
     gate: Option<&Channel>,
     console: Option<std::os::fd::RawFd>,
+    preserve: u32,
 ) -> Error {
     let fifo = match prepare(sys, b, fifo) {
         Ok(f) => f,
@@ -739,7 +749,8 @@ pub fn container(
         }
     }
     drop(fifo);
-    match become_command(sys, &b.spec) {
+    let p = b.spec.process().as_ref().expect("checked when loaded");
+    match become_command(sys, &b.spec, p, preserve) {
         Err(e) => e,
         Ok(never) => match never {},
     }

@@ -190,7 +190,8 @@ fn create_in(sys: &Sys, root: &Path, a: &CreateArgs, b: &Bundle) -> Result<i32> 
     )?;
     let pid = match forked {
         Forked::Child => {
-            let e = super::init::container(sys, b, &fifo, gate.as_ref(), console_fd);
+            let e =
+                super::init::container(sys, b, &fifo, gate.as_ref(), console_fd, a.preserve_fds);
             sys.fail_to_parent(gate.as_ref(), &e)
         }
         Forked::Parent(pid) => pid,

@@ -8,6 +8,8 @@
 //! of each container is one JSON file under `--root` (default /run/glassbox-runtime).
 
 mod bundle;
+mod control;
+mod exec;
 mod init;
 mod lifecycle;
 mod seccomp;
@@ -63,7 +65,7 @@ pub struct CreateArgs {
     /// Accepted as runc does; glassbox makes no session keyring.
     #[arg(long)]
     pub no_new_keyring: bool,
-    /// Not supported: descriptors beyond stdio are not passed on.
+    /// Descriptors 3 to 3+N-1 of this call stay open in the container's process.
     #[arg(long, default_value_t = 0)]
     pub preserve_fds: u32,
     /// `run` only: do not wait for the container.
@@ -103,6 +105,21 @@ pub enum Cmd {
     },
     /// What this runtime supports, as JSON.
     Features,
+    /// Run one more process (--process process.json) in a running container.
+    Exec(exec::ExecArgs),
+    /// The container's processes.
+    Ps {
+        #[arg(short, long, default_value = "table")]
+        format: String,
+        id: String,
+        /// ps(1)'s options: accepted, not used.
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        ps_args: Vec<String>,
+    },
+    /// Freeze every process of the container.
+    Pause { id: String },
+    /// Thaw a paused container.
+    Resume { id: String },
 }
 
 /// The command line when the binary is called by another name ending in `runc`
@@ -194,6 +211,10 @@ fn run(cli: &Cli, quiet: bool) -> Result<i32> {
         }
         Cmd::Delete { id, force } => lifecycle::delete(&sys, root, id, *force).map(|_| 0),
         Cmd::List { format, quiet } => lifecycle::list(root, format, *quiet).map(|_| 0),
+        Cmd::Exec(a) => exec::exec(&sys, root, a),
+        Cmd::Ps { format, id, .. } => control::ps(root, id, format),
+        Cmd::Pause { id } => control::pause(&sys, root, id, true),
+        Cmd::Resume { id } => control::pause(&sys, root, id, false),
         Cmd::Features => {
             println!(
                 "{}",
