@@ -15,6 +15,11 @@ impl Podman {
     fn cmd(&self) -> Command {
         let d = self.dir.path();
         let mut c = Command::new("podman");
+        for (k, _) in std::env::vars_os() {
+            if k.to_string_lossy().starts_with("GLASSBOX_") {
+                c.env_remove(k);
+            }
+        }
         c.arg("--root")
             .arg(d.join("storage"))
             .arg("--runroot")
@@ -26,7 +31,10 @@ impl Podman {
                 "file",
                 "--storage-driver",
                 "vfs",
-            ]);
+            ])
+            // Its exit files too (by default under /run/libpod).
+            .arg("--tmpdir")
+            .arg(d.join("tmp"));
         // The runtime keeps its state in its default --root, /run/glassbox-runtime: podman
         // passes --runtime-flag to some calls only (not to the delete of its cleanup).
         c
@@ -217,4 +225,128 @@ fn podman_runs_detached_execs_pauses_stops_and_removes_through_glassbox() {
     assert_eq!(host_mounts(), before);
     let left = libpod_cgroups_left();
     assert!(left.is_empty(), "cgroups left: {left:?}");
+}
+
+/// A memory limit podman asks for is the container's: the kernel kills it at the limit, and
+/// podman's OOMKilled says what it says under runc (conmon watches the memory cgroup the
+/// runtime made; on this hybrid host conmon 2.1's v1 watch reports no OOM under runc either,
+/// so the two are compared rather than `true` asserted).
+#[test]
+fn podman_sees_the_memory_limit_and_oom_kill_as_under_runc() {
+    let t = "podman_sees_the_memory_limit_and_oom_kill_as_under_runc";
+    if !root_or_skip(t) || !tool_or_skip(t, "podman") || !tool_or_skip(t, "runc") {
+        return;
+    }
+    let before = host_mounts();
+    let (p, rt) = Podman::with_image();
+    let oom = |runtime: &Path, name: &str| {
+        let o = p
+            .cmd()
+            .arg("--runtime")
+            .arg(runtime)
+            .args([
+                "run",
+                "--name",
+                name,
+                "--network",
+                "none",
+                "--memory",
+                "32m",
+            ])
+            .args(["--memory-swap", "32m"])
+            .args([
+                "--ulimit",
+                "nofile=1024:1024",
+                "--ulimit",
+                "nproc=1024:1024",
+            ])
+            // The limit as the container sees it, then tail keeps the one endless line it
+            // reads in memory.
+            .args(["localhost/gb-busybox:test", "sh", "-c"])
+            .arg("cat /sys/fs/cgroup/memory/memory.limit_in_bytes; exec tail /dev/zero")
+            .stdin(std::process::Stdio::null())
+            .output()
+            .unwrap();
+        assert_eq!(o.status.code(), Some(137), "{}", stderr(&o));
+        assert_eq!(stdout(&o), "33554432\n");
+        let killed = p.ok(
+            runtime,
+            &["inspect", "--format", "{{.State.OOMKilled}}", name],
+        );
+        p.ok(runtime, &["rm", name]);
+        killed
+    };
+    let ours = oom(&rt, "gb-oom");
+    let theirs = oom(Path::new("/usr/sbin/runc"), "runc-oom");
+    assert_eq!(
+        ours, theirs,
+        "podman's OOMKilled differs under glassbox and runc"
+    );
+    drop(p);
+    assert_eq!(host_mounts(), before);
+    let left = libpod_cgroups_left();
+    assert!(left.is_empty(), "cgroups left: {left:?}");
+}
+
+/// The learner tails the narration of each call podman makes: GLASSBOX_NARRATE set in a
+/// wrapper podman runs as its runtime (podman passes no environment on), and
+/// `--runtime-flag narrate=FILE` for the calls podman gives its runtime flags to.
+#[test]
+fn the_narration_of_each_runtime_call_under_podman_goes_to_a_file() {
+    let t = "the_narration_of_each_runtime_call_under_podman_goes_to_a_file";
+    if !root_or_skip(t) || !tool_or_skip(t, "podman") {
+        return;
+    }
+    let (p, rt) = Podman::with_image();
+    let d = p.dir.path().to_path_buf();
+    let file = d.join("narration");
+    let wrapper = d.join("glassbox-narrated");
+    std::fs::write(
+        &wrapper,
+        format!(
+            "#!/bin/sh\nGLASSBOX_NARRATE={} exec {} runtime \"$@\"\n",
+            file.display(),
+            bin().display()
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(
+        &wrapper,
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .unwrap();
+    let limits = [
+        "--ulimit",
+        "nofile=1024:1024",
+        "--ulimit",
+        "nproc=1024:1024",
+    ];
+    let mut run = vec!["run", "-d", "--name", "gb-told", "--network", "none"];
+    run.extend(limits);
+    run.extend(["localhost/gb-busybox:test", "sleep", "1000"]);
+    p.ok(&wrapper, &run);
+    p.ok(&wrapper, &["stop", "-t", "1", "gb-told"]);
+    p.ok(&wrapper, &["rm", "gb-told"]);
+    let text = std::fs::read_to_string(&file).unwrap();
+    let calls: Vec<&str> = text
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("glassbox runtime "))
+        .filter_map(|l| l.split_whitespace().next())
+        .collect();
+    assert_eq!(calls.first(), Some(&"create"), "{text}");
+    assert_eq!(calls.get(1), Some(&"start"), "{text}");
+    assert!(calls.contains(&"kill"), "{calls:?}");
+    assert_eq!(calls.last(), Some(&"delete"), "{calls:?}");
+    assert!(text.contains("pivot_root"), "{text}");
+
+    // --runtime-flag: the same narration for create and start.
+    let told = d.join("flagged");
+    let flag = format!("narrate={}", told.display());
+    let mut run = vec!["--runtime-flag", &flag, "run", "--rm", "--network", "none"];
+    run.extend(limits);
+    run.extend(["localhost/gb-busybox:test", "true"]);
+    p.ok(&rt, &run);
+    let text = std::fs::read_to_string(&told).unwrap();
+    assert!(text.contains("glassbox runtime --narrate="), "{text}");
+    assert!(text.contains("pivot_root"), "{text}");
 }

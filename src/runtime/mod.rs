@@ -34,6 +34,10 @@ pub struct Cli {
     pub log: Option<PathBuf>,
     #[arg(long, value_enum, default_value = "text")]
     pub log_format: LogFormat,
+    /// Append the human narration of this call to FILE (tail -f it while an engine works).
+    /// podman does not pass its environment on: give `--runtime-flag narrate=FILE`.
+    #[arg(long, value_name = "FILE", env = "GLASSBOX_NARRATE")]
+    pub narrate: Option<PathBuf>,
     /// Explain each call (as -v).
     #[arg(long)]
     pub debug: bool,
@@ -142,10 +146,11 @@ pub fn main(args: &[String]) -> i32 {
     // The narration goes to --log, or to GLASSBOX_NARRATE (a file the learner can tail -f
     // while an engine works), or to a terminal. An engine reads the runtime's stderr as its
     // error message: there it says nothing but errors.
-    let narrate = std::env::var_os("GLASSBOX_NARRATE").map(PathBuf::from);
-    let to_file = match (&cli.log, &narrate) {
-        (Some(log), _) => Some((log, cli.log_format == LogFormat::Json)),
-        (None, Some(file)) => Some((file, false)),
+    // --narrate (GLASSBOX_NARRATE) wins over the engine's --log: engines always give one, and the
+    // learner's file is the point (errors still reach stderr, where engines read them too).
+    let to_file = match (&cli.log, &cli.narrate) {
+        (_, Some(file)) => Some((file, false)),
+        (Some(log), None) => Some((log, cli.log_format == LogFormat::Json)),
         _ => None,
     };
     if let Some((file, json)) = to_file {
@@ -159,11 +164,11 @@ pub fn main(args: &[String]) -> i32 {
     }
     let quiet =
         to_file.is_none() && !cli.debug && !std::io::IsTerminal::is_terminal(&std::io::stderr());
-    match run(&cli, quiet) {
+    match run(&cli, &args[1..], quiet) {
         Ok(code) => code,
         Err(e) => {
             crate::narrate::log_error(&e);
-            if cli.log.is_some() {
+            if to_file.is_some() {
                 // Engines show the runtime's stderr too.
                 eprintln!("glassbox runtime: {}", e.what);
             }
@@ -172,7 +177,7 @@ pub fn main(args: &[String]) -> i32 {
     }
 }
 
-fn run(cli: &Cli, quiet: bool) -> Result<i32> {
+fn run(cli: &Cli, call: &[String], quiet: bool) -> Result<i32> {
     if cli.systemd_cgroup {
         return Err(Error::usage(
             "--systemd-cgroup is not supported: glassbox makes the container's cgroups itself, through the cgroup filesystem",
@@ -192,6 +197,9 @@ fn run(cli: &Cli, quiet: bool) -> Result<i32> {
         trace_format: Default::default(),
     };
     let narrator = crate::narrate::Narrator::new(&opts)?;
+    // Each call an engine makes starts with its command line, so a tailed file reads as
+    // the conversation: create, start, state, kill, delete.
+    narrator.note(&format!("glassbox runtime {}", call.join(" ")));
     let sys = crate::sys::Sys::new(&narrator);
     let root = &cli.root;
     match &cli.command {
