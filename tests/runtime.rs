@@ -419,3 +419,50 @@ fn hooks_namespace_paths_and_oom_score_adj_as_config_json_asks() {
     }
     assert_eq!(cgroups_left("hooked"), Vec::<std::path::PathBuf>::new());
 }
+
+/// createContainer runs in the container's mount namespace before pivot_root (host paths),
+/// startContainer inside the container after start, before its command; both get the state.
+#[test]
+fn create_container_and_start_container_hooks_run_in_the_container() {
+    let t = "create_container_and_start_container_hooks_run_in_the_container";
+    if !root_or_skip(t) {
+        return;
+    }
+    let out = tempfile::tempdir().unwrap();
+    let b = Bundle::new(&["cat", "/tmp/startContainer.json"]);
+    let hook = |dir: &str, name: &str| {
+        serde_json::json!([{
+            "path": "/bin/sh",
+            "args": ["sh", "-c", format!("cat > {dir}/{name}.json; readlink /proc/self/ns/mnt > {dir}/{name}.mnt")],
+            "env": ["PATH=/usr/bin:/bin"]
+        }])
+    };
+    let host_dir = out.path().display().to_string();
+    b.edit(|v| {
+        v["hooks"] = serde_json::json!({
+            "createContainer": hook(&host_dir, "createContainer"),
+            "startContainer": hook("/tmp", "startContainer"),
+        });
+        v["root"]["readonly"] = false.into();
+    });
+    let r = Runtime::new(false);
+    let o = r.out(&["run", "--bundle", &b.path().to_string_lossy(), "hooked2"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    // The command reads what the startContainer hook wrote inside the container.
+    let started: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(started["id"], "hooked2");
+    let text = std::fs::read_to_string(out.path().join("createContainer.json"))
+        .expect("the createContainer hook did not run");
+    let created: serde_json::Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(created["id"], "hooked2");
+    assert_eq!(created["status"], "created");
+    assert_eq!(created["pid"], started["pid"]);
+    let host_mnt = std::fs::read_link("/proc/self/ns/mnt").unwrap();
+    let mnt = std::fs::read_to_string(out.path().join("createContainer.mnt")).unwrap();
+    assert_ne!(
+        mnt.trim(),
+        host_mnt.to_string_lossy(),
+        "createContainer ran in the host's mount namespace"
+    );
+    assert_eq!(cgroups_left("hooked2"), Vec::<std::path::PathBuf>::new());
+}

@@ -72,7 +72,7 @@ fn has_ns(spec: &Spec, t: LinuxNamespaceType) -> bool {
 
 /// Everything before the command's turn; returns exec.fifo opened O_PATH (the host's
 /// --root directory is out of sight after the pivot).
-fn prepare(sys: &Sys, b: &Bundle, fifo: &Path) -> Result<OwnedFd> {
+fn prepare(sys: &Sys, b: &Bundle, fifo: &Path, st: &serde_json::Value) -> Result<OwnedFd> {
     let spec = &b.spec;
     let n = sys.narrator;
     n.stage(
@@ -153,6 +153,9 @@ fn prepare(sys: &Sys, b: &Bundle, fifo: &Path) -> Result<OwnedFd> {
                 sys.sethostname(h, "the hostname config.json gives")?;
             }
         }
+        // createContainer hooks: in the container's mount namespace, its mounts made, before
+        // pivot_root (their paths are the host's).
+        super::lifecycle::hooks(sys, b, "createContainer", st, true)?;
         crate::stages::root::pivot_into(sys, &b.rootfs)?;
         let linux = spec.linux().clone().unwrap_or_default();
         for p in linux.masked_paths().iter().flatten() {
@@ -706,12 +709,19 @@ pub fn become_command(
 pub fn container(
     sys: &Sys,
     b: &Bundle,
+    id: &str,
     fifo: &Path,
     gate: Option<&Channel>,
     console: Option<std::os::fd::RawFd>,
     preserve: u32,
 ) -> Error {
-    let fifo = match prepare(sys, b, fifo) {
+    // Its pid as the host sees it, for the hooks' state (/proc is still the host's here).
+    let pid = std::fs::read_link("/proc/self")
+        .ok()
+        .and_then(|p| p.to_string_lossy().parse().ok())
+        .unwrap_or(0);
+    let st = super::lifecycle::state_json(id, "created", pid, b);
+    let fifo = match prepare(sys, b, fifo, &st) {
         Ok(f) => f,
         Err(e) => return e,
     };
@@ -749,6 +759,10 @@ pub fn container(
         }
     }
     drop(fifo);
+    // startContainer hooks: in the container, after start, before its command.
+    if let Err(e) = super::lifecycle::hooks(sys, b, "startContainer", &st, true) {
+        return e;
+    }
     let p = b.spec.process().as_ref().expect("checked when loaded");
     match become_command(sys, &b.spec, p, preserve) {
         Err(e) => e,
