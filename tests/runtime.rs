@@ -466,3 +466,83 @@ fn create_container_and_start_container_hooks_run_in_the_container() {
     );
     assert_eq!(cgroups_left("hooked2"), Vec::<std::path::PathBuf>::new());
 }
+
+/// The runtime spec's state schema (schema/state-schema.json), checked by hand: required
+/// ociVersion, id, status and bundle as strings; status one of its enum (runc adds
+/// "paused", which engines read); pid an integer ≥ 0, and > 0 while created or running;
+/// annotations, if there, an object of strings.
+fn check_state_schema(v: &serde_json::Value) -> String {
+    let o = v
+        .as_object()
+        .unwrap_or_else(|| panic!("not an object: {v}"));
+    for key in ["ociVersion", "id", "status", "bundle"] {
+        assert!(o.get(key).is_some_and(|k| k.is_string()), "{key} in {v}");
+    }
+    let version = o["ociVersion"].as_str().unwrap();
+    assert_eq!(version.split('.').count(), 3, "{version} is no semver");
+    let status = o["status"].as_str().unwrap().to_string();
+    assert!(
+        ["creating", "created", "running", "stopped", "paused"].contains(&status.as_str()),
+        "status {status}"
+    );
+    let pid = o
+        .get("pid")
+        .map(|p| p.as_i64().unwrap_or_else(|| panic!("pid {p}")));
+    assert!(pid.unwrap_or(0) >= 0, "{v}");
+    if status == "created" || status == "running" {
+        assert!(pid.unwrap_or(0) > 0, "no pid while {status}: {v}");
+    }
+    if let Some(a) = o.get("annotations") {
+        let a = a.as_object().unwrap_or_else(|| panic!("annotations {a}"));
+        assert!(a.values().all(|x| x.is_string()), "{v}");
+    }
+    status
+}
+
+#[test]
+fn state_and_list_json_follow_the_runtime_spec_state_schema() {
+    let t = "state_and_list_json_follow_the_runtime_spec_state_schema";
+    if !root_or_skip(t) {
+        return;
+    }
+    let b = Bundle::new(&["sleep", "60"]);
+    b.edit(|v| v["annotations"] = serde_json::json!({"org.example.who": "test"}));
+    let r = Runtime::new(false);
+    let quiet = |args: &[&str]| {
+        let st = r
+            .cmd()
+            .args(args)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .unwrap();
+        assert!(st.success(), "{args:?}");
+    };
+    let both = |want: &str| {
+        assert_eq!(check_state_schema(&r.state("sc1")), want);
+        let list: serde_json::Value =
+            serde_json::from_slice(&r.out(&["list", "--format", "json"]).stdout).unwrap();
+        let list = list.as_array().unwrap();
+        assert_eq!(list.len(), 1);
+        assert_eq!(check_state_schema(&list[0]), want);
+    };
+    let bundle = b.path().to_string_lossy().into_owned();
+    quiet(&["create", "--bundle", &bundle, "sc1"]);
+    both("created");
+    quiet(&["start", "sc1"]);
+    both("running");
+    quiet(&["pause", "sc1"]);
+    both("paused");
+    quiet(&["resume", "sc1"]);
+    both("running");
+    quiet(&["kill", "sc1", "KILL"]);
+    for _ in 0..100 {
+        if r.state("sc1")["status"] == "stopped" {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    both("stopped");
+    quiet(&["delete", "sc1"]);
+    assert_eq!(cgroups_left("sc1"), Vec::<std::path::PathBuf>::new());
+}
