@@ -546,3 +546,55 @@ fn state_and_list_json_follow_the_runtime_spec_state_schema() {
     quiet(&["delete", "sc1"]);
     assert_eq!(cgroups_left("sc1"), Vec::<std::path::PathBuf>::new());
 }
+
+/// `--preserve-fds N` and systemd's LISTEN_FDS (with LISTEN_PID naming the runtime): the
+/// descriptors from 3 on reach the container's command; LISTEN_FDS tells it how many.
+#[test]
+fn preserved_and_socket_activated_descriptors_reach_the_command() {
+    let t = "preserved_and_socket_activated_descriptors_reach_the_command";
+    if !root_or_skip(t) {
+        return;
+    }
+    let b = Bundle::new(&[
+        "sh",
+        "-c",
+        "echo ${LISTEN_FDS:-none} ${LISTEN_PID:-none}; echo to-fd-3 >&3",
+    ]);
+    let r = Runtime::new(false);
+    let out = tempfile::tempdir().unwrap();
+    let run = |id: &str, env: &str, flags: &str| {
+        let file = out.path().join(id);
+        let o = Command::new("sh")
+            .arg("-c")
+            .arg(format!(
+                "{env} exec \"$0\" runtime --root \"$1\" run {flags} --bundle \"$2\" {id} 3>\"$3\"",
+            ))
+            .arg(bin())
+            .arg(r.root.path())
+            .arg(b.path())
+            .arg(&file)
+            .env_remove("LISTEN_FDS")
+            .env_remove("LISTEN_PID")
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        (o, std::fs::read_to_string(file).unwrap())
+    };
+    let (o, fd3) = run("keep", "", "--preserve-fds 1");
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(stdout(&o), "none none\n");
+    assert_eq!(fd3, "to-fd-3\n");
+    let (o, fd3) = run("listen", "LISTEN_FDS=1 LISTEN_PID=$$", "");
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(
+        stdout(&o),
+        "1 1\n",
+        "the command is PID 1 of its pid namespace"
+    );
+    assert_eq!(fd3, "to-fd-3\n");
+    // Meant for another process: not passed on.
+    let (o, fd3) = run("other", "LISTEN_FDS=1 LISTEN_PID=1", "");
+    assert!(!o.status.success());
+    assert_eq!(stdout(&o), "none none\n");
+    assert_eq!(fd3, "");
+}

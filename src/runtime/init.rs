@@ -701,7 +701,14 @@ pub fn become_command(
         "only stdio (and the descriptors --preserve-fds names) cross into the container's command",
     )?;
     let args = p.args().clone().unwrap_or_default();
-    let env = p.env().clone().unwrap_or_default();
+    let mut env = p.env().clone().unwrap_or_default();
+    // Socket activation (kept in the environment only when meant for this runtime): the
+    // command is told how many descriptors it got, and that they are its own.
+    if let Ok(n) = std::env::var("LISTEN_FDS") {
+        env.retain(|e| !e.starts_with("LISTEN_FDS=") && !e.starts_with("LISTEN_PID="));
+        env.push(format!("LISTEN_FDS={n}"));
+        env.push(format!("LISTEN_PID={}", std::process::id()));
+    }
     sys.exec_env(&args, Some(&env), "the container's command (process.args)")
 }
 

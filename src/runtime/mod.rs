@@ -162,6 +162,7 @@ pub fn main(args: &[String]) -> i32 {
             return 1;
         }
     }
+    listen_fds();
     let quiet =
         to_file.is_none() && !cli.debug && !std::io::IsTerminal::is_terminal(&std::io::stderr());
     match run(&cli, &args[1..], quiet) {
@@ -173,6 +174,23 @@ pub fn main(args: &[String]) -> i32 {
                 eprintln!("glassbox runtime: {}", e.what);
             }
             1
+        }
+    }
+}
+
+/// systemd's socket activation, honoured as runc does: descriptors 3 to 3+LISTEN_FDS-1,
+/// when LISTEN_PID names this process, go on to the container's command, which is told
+/// how many there are (see `init::become_command`). Meant for another process: forgotten.
+fn listen_fds() -> u32 {
+    let n = std::env::var("LISTEN_FDS")
+        .ok()
+        .and_then(|n| n.parse::<u32>().ok());
+    let ours = std::env::var("LISTEN_PID").ok() == Some(std::process::id().to_string());
+    match n {
+        Some(n) if ours => n,
+        _ => {
+            std::env::remove_var("LISTEN_FDS");
+            0
         }
     }
 }
@@ -202,10 +220,18 @@ fn run(cli: &Cli, call: &[String], quiet: bool) -> Result<i32> {
     narrator.note(&format!("glassbox runtime {}", call.join(" ")));
     let sys = crate::sys::Sys::new(&narrator);
     let root = &cli.root;
+    let listen = std::env::var("LISTEN_FDS")
+        .ok()
+        .and_then(|n| n.parse::<u32>().ok())
+        .unwrap_or(0);
+    let with_listen = |a: &CreateArgs| CreateArgs {
+        preserve_fds: a.preserve_fds + listen,
+        ..a.clone()
+    };
     match &cli.command {
-        Cmd::Create(a) => lifecycle::create(&sys, root, a).map(|_| 0),
+        Cmd::Create(a) => lifecycle::create(&sys, root, &with_listen(a)).map(|_| 0),
         Cmd::Start { id } => lifecycle::start(&sys, root, id).map(|_| 0),
-        Cmd::Run(a) => lifecycle::run(&sys, root, a),
+        Cmd::Run(a) => lifecycle::run(&sys, root, &with_listen(a)),
         Cmd::State { id } => {
             let s = state::State::load(root, id)?;
             println!(
@@ -219,7 +245,14 @@ fn run(cli: &Cli, call: &[String], quiet: bool) -> Result<i32> {
         }
         Cmd::Delete { id, force } => lifecycle::delete(&sys, root, id, *force).map(|_| 0),
         Cmd::List { format, quiet } => lifecycle::list(root, format, *quiet).map(|_| 0),
-        Cmd::Exec(a) => exec::exec(&sys, root, a),
+        Cmd::Exec(a) => exec::exec(
+            &sys,
+            root,
+            &exec::ExecArgs {
+                preserve_fds: a.preserve_fds + listen,
+                ..a.clone()
+            },
+        ),
         Cmd::Ps { format, id, .. } => control::ps(root, id, format),
         Cmd::Pause { id } => control::pause(&sys, root, id, true),
         Cmd::Resume { id } => control::pause(&sys, root, id, false),
