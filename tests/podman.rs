@@ -127,6 +127,10 @@ impl Podman {
     }
 }
 
+/// One podman test at a time: each checks that no libpod cgroup is left under glassbox's
+/// parent, which another one running beside it would have.
+static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 /// The libpod cgroups left under glassbox's parent.
 fn libpod_cgroups_left() -> Vec<std::fs::DirEntry> {
     std::fs::read_dir("/sys/fs/cgroup/pids/glassbox")
@@ -151,6 +155,7 @@ fn podman_runs_a_container_through_glassbox_as_through_runc() {
     if !root_or_skip(t) || !tool_or_skip(t, "podman") || !tool_or_skip(t, "runc") {
         return;
     }
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     let before = host_mounts();
     let (p, runc_named) = Podman::with_image();
     let script = "echo hi; id; grep CapEff /proc/self/status";
@@ -180,6 +185,7 @@ fn podman_runs_detached_execs_pauses_stops_and_removes_through_glassbox() {
     if !root_or_skip(t) || !tool_or_skip(t, "podman") {
         return;
     }
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     let before = host_mounts();
     let (p, rt) = Podman::with_image();
     let limits = [
@@ -237,6 +243,7 @@ fn podman_sees_the_memory_limit_and_oom_kill_as_under_runc() {
     if !root_or_skip(t) || !tool_or_skip(t, "podman") || !tool_or_skip(t, "runc") {
         return;
     }
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     let before = host_mounts();
     let (p, rt) = Podman::with_image();
     let oom = |runtime: &Path, name: &str| {
@@ -297,6 +304,7 @@ fn the_narration_of_each_runtime_call_under_podman_goes_to_a_file() {
     if !root_or_skip(t) || !tool_or_skip(t, "podman") {
         return;
     }
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     let (p, rt) = Podman::with_image();
     let d = p.dir.path().to_path_buf();
     let file = d.join("narration");
