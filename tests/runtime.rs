@@ -598,3 +598,66 @@ fn preserved_and_socket_activated_descriptors_reach_the_command() {
     assert_eq!(stdout(&o), "none none\n");
     assert_eq!(fd3, "");
 }
+
+/// `exec` into a running container: its output, its exit status, and a narration strace
+/// confirms (the cgroup writes, each setns, the forks, the exec).
+#[test]
+fn exec_joins_a_running_container_and_its_narration_is_honest() {
+    let t = "exec_joins_a_running_container_and_its_narration_is_honest";
+    if !root_or_skip(t) || !tool_or_skip(t, "strace") {
+        return;
+    }
+    let b = Bundle::new(&["sleep", "60"]);
+    let r = Runtime::new(false);
+    let bundle = b.path().to_string_lossy().into_owned();
+    for args in [
+        &["create", "--bundle", &bundle, "ex1"][..],
+        &["start", "ex1"][..],
+    ] {
+        let st = r
+            .cmd()
+            .args(args)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .unwrap();
+        assert!(st.success(), "{args:?}");
+    }
+    let process = b.path().join("process.json");
+    let mut p: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(b.path().join("config.json")).unwrap()).unwrap();
+    p["process"]["args"] = serde_json::json!(["sh", "-c", "hostname; cat /proc/1/comm; exit 7"]);
+    std::fs::write(&process, p["process"].to_string()).unwrap();
+    let root = r.root.path().to_string_lossy().into_owned();
+    let traced = strace::run_with(
+        &[
+            "runtime",
+            "--root",
+            &root,
+            "exec",
+            "--process",
+            &process.to_string_lossy(),
+            "ex1",
+        ],
+        |c| {
+            c.stdin(Stdio::null());
+        },
+    );
+    assert_eq!(
+        traced.output.status.code(),
+        Some(7),
+        "{}",
+        stderr(&traced.output)
+    );
+    assert_eq!(stdout(&traced.output), "engine-made\nsleep\n");
+    traced.assert_honest();
+    let names = traced.narrated_names();
+    for call in ["setns", "clone", "execve"] {
+        assert!(
+            names.iter().any(|n| n == call),
+            "{call} not narrated: {names:?}"
+        );
+    }
+    assert!(r.out(&["delete", "--force", "ex1"]).status.success());
+    assert_eq!(cgroups_left("ex1"), Vec::<std::path::PathBuf>::new());
+}
