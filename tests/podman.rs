@@ -212,6 +212,9 @@ fn podman_runs_detached_execs_pauses_stops_and_removes_through_glassbox() {
         ],
     );
     assert!(out.starts_with("in\nsleep\n"), "{out}");
+    // exec -t: a terminal of its own, its master end sent over the console socket.
+    let out = p.ok(&rt, &["exec", "-t", "gb-bg", "tty"]);
+    assert!(out.starts_with("/dev/pts/"), "{out}");
     let o = p
         .cmd()
         .arg("--runtime")

@@ -23,6 +23,9 @@ pub struct ExecArgs {
     pub pid_file: Option<PathBuf>,
     #[arg(long)]
     pub console_socket: Option<PathBuf>,
+    /// Accepted as runc does: process.json's `terminal` decides.
+    #[arg(short, long)]
+    pub tty: bool,
     /// Descriptors 3 to 3+N-1 of this call stay open in the process.
     #[arg(long, default_value_t = 0)]
     pub preserve_fds: u32,
