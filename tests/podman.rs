@@ -34,7 +34,9 @@ impl Podman {
             ])
             // Its exit files too (by default under /run/libpod).
             .arg("--tmpdir")
-            .arg(d.join("tmp"));
+            .arg(d.join("tmp"))
+            // conmon writes a file `oom` into its working directory when it sees one.
+            .current_dir(d);
         // The runtime keeps its state in its default --root, /run/glassbox-runtime: podman
         // passes --runtime-flag to some calls only (not to the delete of its cleanup).
         c
