@@ -276,7 +276,8 @@ fn logs_keep_stdout_and_stderr_apart_and_read_the_times() {
         "busybox",
         "sh",
         "-c",
-        "echo out1; echo err1 >&2; echo out2; printf last",
+        // Each stream has its own reader: the pause keeps err1 before out2 in the log.
+        "echo out1; echo err1 >&2; sleep 0.5; echo out2; printf last",
     ]);
     assert_eq!(env.ok(&["wait", "l"]), "0\n");
     // `logs l 2>/dev/null` shows only what went to stdout, and stderr only what went there.
