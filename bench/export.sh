@@ -1,5 +1,5 @@
 #!/bin/bash
-# Benchmark: `glassbox export` against GNU `tar xf`, `tar xzf` and `tar --zstd -xf` on the
+# Benchmark: `glassbox unpack` against GNU `tar xf`, `tar xzf` and `tar --zstd -xf` on the
 # same rootfs tarball.
 #
 #   bench/export.sh [RUNS]          (default 3 runs each; run as root so both keep owners)
@@ -61,8 +61,8 @@ declare -A best
 contenders=("tar xf|tarx $work/root.tar" "tar xzf|tarxz $work/root.tar.gz"
   "tar --zstd -xf|tarxzst $work/root.tar.zst")
 for kind in plain:tar gzip:tar.gz zstd:tar.zst; do
-  contenders+=("glassbox export (${kind%%:*})|$gb -q export $work/root.${kind#*:} $work/out")
-  [ -n "${GB_BEFORE:-}" ] && contenders+=("before: export (${kind%%:*})|$GB_BEFORE -q export $work/root.${kind#*:} $work/out")
+  contenders+=("glassbox unpack (${kind%%:*})|$gb -q unpack $work/root.${kind#*:} $work/out")
+  [ -n "${GB_BEFORE:-}" ] && contenders+=("before: export (${kind%%:*})|$GB_BEFORE -q unpack $work/root.${kind#*:} $work/out")
 done
 for _ in $(seq "$runs"); do
   for c in "${contenders[@]}"; do
@@ -76,11 +76,11 @@ rm -rf "$work/out"
 
 for c in "${contenders[@]}"; do printf '%-28s %8.3f s\n' "${c%%|*}" "${best[${c%%|*}]}"; done
 ratio() { printf '%-34s %.2fx %s\n' "$1" "$(echo "${best[$2]} / ${best[$3]}" | bc -l)" "$4"; }
-ratio "plain: export / tar xf" "glassbox export (plain)" "tar xf" "(target <= 1.00)"
-ratio "gzip:  export / tar xzf" "glassbox export (gzip)" "tar xzf" "(target <  1.00)"
-ratio "zstd:  export / tar --zstd -xf" "glassbox export (zstd)" "tar --zstd -xf" "(target <= 1.00)"
+ratio "plain: export / tar xf" "glassbox unpack (plain)" "tar xf" "(target <= 1.00)"
+ratio "gzip:  export / tar xzf" "glassbox unpack (gzip)" "tar xzf" "(target <  1.00)"
+ratio "zstd:  export / tar --zstd -xf" "glassbox unpack (zstd)" "tar --zstd -xf" "(target <= 1.00)"
 if [ -n "${GB_BEFORE:-}" ]; then
   for k in plain gzip zstd; do
-    ratio "$k:  after / before" "glassbox export ($k)" "before: export ($k)" ""
+    ratio "$k:  after / before" "glassbox unpack ($k)" "before: export ($k)" ""
   done
 fi

@@ -3,7 +3,7 @@
 #   rootfs-scripts/busybox.sh DIR
 # It makes DIR with busybox at /bin/busybox, every applet linked in /bin, /etc/passwd,
 # /etc/group and /etc/hostname, and empty /proc /sys /dev /tmp for the mounts to come.
-# Needs busybox-static (Debian: apt-get install busybox-static). `glassbox export busybox DIR`
+# Needs busybox-static (Debian: apt-get install busybox-static). `glassbox unpack busybox DIR`
 # makes the same tree from Rust.
 set -eu
 dir=${1:?usage: $0 DIR}

@@ -52,13 +52,8 @@ pub fn undo(sys: &Sys, resource: &Resource) -> Result<()> {
             }
             Ok(())
         }
-        Resource::Link { .. }
-        | Resource::Bridge { .. }
-        | Resource::FirewallRule { .. }
-        | Resource::Lease { .. }
-        | Resource::Port { .. }
-        | Resource::Sysctl { .. }
-        | Resource::Responder { .. } => crate::stages::network::undo(sys, resource),
+        // The network's kinds (the journal lists them once: `Resource::in_netns`).
+        net => crate::stages::network::undo(sys, net),
     }
 }
 
@@ -155,8 +150,16 @@ fn first_line(err: &crate::error::Error) -> String {
     err.to_string().lines().next().unwrap_or("").to_string()
 }
 
+/// How a helper in another namespace says an entry stays because it is still needed.
+const STILL_NEEDED: &str = "still needed: ";
+
 fn undo_here(sys: &Sys, journal: &Journal, e: &Entry, report: &mut Report) {
     let what = e.resource.describe();
+    // A bridge, rule or ip_forward that containers still need is kept, not a failure.
+    if let Some(kept) = crate::stages::network::still_needed(&e.resource) {
+        report.in_use.push(format!("{what} ({})", kept.what));
+        return;
+    }
     match undo(sys, &e.resource) {
         Ok(()) => {
             sys.strike_undone(journal, &e.id);
@@ -217,7 +220,8 @@ fn open_ns(handle: &Path, ns: NetNs) -> std::result::Result<std::fs::File, Strin
 
 /// Undo `entries` inside network namespace `ns`: a forked helper joins it through `handle`,
 /// undoes each entry there and strikes it, and tells this process how each one went, a line
-/// each over the parent/child channel. Cleanup itself stays in its own namespace.
+/// each over the parent/child channel. Cleanup itself stays in its own namespace. When calls
+/// are not made no helper is forked: each entry is reported as what would be undone.
 fn undo_in(
     sys: &Sys,
     journal: &Journal,
@@ -226,33 +230,47 @@ fn undo_in(
     entries: &[Entry],
     report: &mut Report,
 ) {
-    use std::os::fd::AsFd;
-    if sys.dry_run() {
-        // No helper is forked in a dry run: say what it would undo, strike nothing.
-        for e in entries {
-            report
-                .undone
-                .push(format!("{} in {}", e.resource.describe(), ns.describe()));
+    let outcomes = sys
+        .compound(
+            "",
+            || Ok(undo_by_helper(sys, journal, ns, handle, entries)),
+            || vec![Ok(()); entries.len()],
+        )
+        .unwrap_or_default();
+    for (e, outcome) in entries.iter().zip(outcomes) {
+        let what = e.resource.describe();
+        match outcome {
+            Ok(()) => report.undone.push(format!("{what} in {}", ns.describe())),
+            Err(why) if why.starts_with(STILL_NEEDED) => report.in_use.push(format!(
+                "{what} in {} ({})",
+                ns.describe(),
+                &why[STILL_NEEDED.len()..]
+            )),
+            Err(why) => report.failed.push(format!("{what}: {why}")),
         }
-        return;
     }
-    let fail_all = |report: &mut Report, why: &str| {
-        for e in entries {
-            report
-                .failed
-                .push(format!("{}: {why}", e.resource.describe()));
-        }
-    };
+}
+
+/// The forked helper of [`undo_in`]: how each entry went, in order (why, if it failed).
+fn undo_by_helper(
+    sys: &Sys,
+    journal: &Journal,
+    ns: NetNs,
+    handle: &Path,
+    entries: &[Entry],
+) -> Vec<std::result::Result<(), String>> {
+    use std::os::fd::AsFd;
+    let fail_all = |why: &str| vec![Err(why.to_string()); entries.len()];
     let fd = match open_ns(handle, ns) {
         Ok(fd) => fd,
-        Err(why) => return fail_all(report, &why),
+        Err(why) => return fail_all(&why),
     };
     let why = format!(
         "a helper that joins network namespace {} and undoes there what was made there",
         ns.describe()
     );
     match sys.fork_gated(0, &why) {
-        Err(e) => fail_all(report, &first_line(&e)),
+        Err(e) => fail_all(&first_line(&e)),
         Ok((Forked::Child, gate)) => {
             let joined = sys.setns(
                 fd.as_fd(),
@@ -263,11 +281,14 @@ fn undo_in(
             );
             let mut lines = Vec::new();
             for e in entries {
+                let kept = || crate::stages::network::still_needed(&e.resource);
                 let line = match joined
                     .as_ref()
                     .map_err(first_line)
-                    .and_then(|_| undo(sys, &e.resource).map_err(|e| first_line(&e)))
-                {
+                    .and_then(|_| match kept() {
+                        Some(k) => Err(format!("{STILL_NEEDED}{}", k.what)),
+                        None => undo(sys, &e.resource).map_err(|e| first_line(&e)),
+                    }) {
                     Ok(()) => {
                         journal.strike(&e.id);
                         "ok".to_string()
@@ -292,17 +313,17 @@ fn undo_in(
             );
             // One line per entry, in order: those missing were not reached.
             let mut lines = text.lines();
-            for e in entries {
-                let what = e.resource.describe();
-                match lines.next() {
-                    Some("ok") => report.undone.push(format!("{what} in {}", ns.describe())),
-                    Some(why) => report.failed.push(format!("{what}: {why}")),
-                    None => report.failed.push(format!(
-                        "{what}: the helper in {} ended before it was undone",
+            entries
+                .iter()
+                .map(|_| match lines.next() {
+                    Some("ok") => Ok(()),
+                    Some(why) => Err(why.to_string()),
+                    None => Err(format!(
+                        "the helper in {} ended before it was undone",
                         ns.describe()
                     )),
-                }
-            }
+                })
+                .collect()
         }
     }
 }

@@ -87,6 +87,12 @@ pub enum Command {
     /// environment, working directory and user, which `glassbox run DIR` starts with (kept
     /// out of DIR, so the container never sees it). While it works, the files go into a
     /// staging directory beside DIR, renamed into place at the end.
+    Unpack(UnpackArgs),
+    /// Write a container's filesystem as one tar (as docker export): its image's layers and
+    /// its own changes seen as one tree, deleted files left out.
+    #[command(
+        after_help = "Example:\n  glassbox run -d --name c1 busybox sleep 1000\n  glassbox export c1 -o c1.tar\n  glassbox import c1.tar c1img:v1\n\n`glassbox export IMAGE DIR` (an image unpacked into a directory) is now `glassbox unpack IMAGE DIR`; the old spelling still works for a while."
+    )]
     Export(ExportArgs),
     /// Find the first stage of run that breaks a command ("works on the host, not in a container").
     #[command(disable_help_flag = true)]
@@ -101,12 +107,12 @@ pub enum Command {
     /// Make DIR the root with pivot_root(2), detach the old root, and run COMMAND.
     #[command(
         name = "pivot-root",
-        after_help = "Needs a private mount namespace (run it after `glassbox unshare --mount`). The by-hand chain (each stage does one step, then runs the rest):\n\n  glassbox unshare --mount --uts --ipc --net --pid --fork -- \\\n    glassbox mount --root ROOTFS proc sys tmp dev -- \\\n    glassbox pivot-root ROOTFS -- /bin/sh\n\nMake ROOTFS with glassbox export busybox ROOTFS."
+        after_help = "Needs a private mount namespace (run it after `glassbox unshare --mount`). The by-hand chain (each stage does one step, then runs the rest):\n\n  glassbox unshare --mount --uts --ipc --net --pid --fork -- \\\n    glassbox mount --root ROOTFS proc sys tmp dev -- \\\n    glassbox pivot-root ROOTFS -- /bin/sh\n\nMake ROOTFS with glassbox unpack busybox ROOTFS."
     )]
     PivotRoot(RootArgs),
     /// Mount proc, sys, tmp, dev, devpts, shm and volumes as a runtime does, then run COMMAND.
     #[command(
-        after_help = "Refuses to run in the host's mount namespace (run it after `glassbox unshare --mount`). Mount targets are resolved inside the root; a symlink or `..` is refused. The by-hand chain (each stage does one step, then runs the rest):\n\n  glassbox unshare --mount --uts --ipc --net --pid --fork -- \\\n    glassbox mount --root ROOTFS proc sys tmp dev -- \\\n    glassbox pivot-root ROOTFS -- /bin/sh\n\nMake ROOTFS with glassbox export busybox ROOTFS."
+        after_help = "Refuses to run in the host's mount namespace (run it after `glassbox unshare --mount`). Mount targets are resolved inside the root; a symlink or `..` is refused. The by-hand chain (each stage does one step, then runs the rest):\n\n  glassbox unshare --mount --uts --ipc --net --pid --fork -- \\\n    glassbox mount --root ROOTFS proc sys tmp dev -- \\\n    glassbox pivot-root ROOTFS -- /bin/sh\n\nMake ROOTFS with glassbox unpack busybox ROOTFS."
     )]
     Mount(MountArgs),
     /// Join a running process's namespaces and root (as nsenter(1)), then run COMMAND.
@@ -118,7 +124,8 @@ pub enum Command {
     Cgroup(CgroupArgs),
     /// Cut capabilities to Docker's default set, set no_new_privs and a seccomp filter, then run COMMAND.
     Security(SecurityArgs),
-    /// Show a process's namespaces (next to your own), root, cgroups, mounts and privileges.
+    /// A container or image as docker inspect shows it (JSON, or --format); a pid, or
+    /// --process: a process's namespaces (next to your own), root, cgroups, mounts and privileges.
     #[command(
         after_help = "A picture instead of text:\n  glassbox inspect --svg web > web.svg   (or --dot, for Graphviz's DOT)"
     )]
@@ -173,6 +180,31 @@ pub enum Command {
     Unpause(PauseArgs),
     /// Stop containers, then start them again on the same writable layer (as docker restart).
     Restart(RestartArgs),
+    // -- container commands: update, top, stats --
+    /// Change the memory, CPU or pids limit of running containers (their cgroup files).
+    Update(UpdateArgs),
+    /// The processes of a container, from its cgroup, as ps shows them (ps options may follow).
+    Top(TopArgs),
+    /// CPU %, memory use and limit, pids, network and block I/O of running containers.
+    Stats(StatsArgs),
+    /// Copy files between a running container and the host: cp C:PATH DEST, cp SRC C:PATH.
+    Cp(CpArgs),
+    /// Make a container as run would, without starting it (glassbox start runs it).
+    #[command(disable_help_flag = true)]
+    Create(Box<RunArgs>),
+    /// Manage containers (container prune).
+    #[command(subcommand)]
+    Container(ContainerCommand),
+    /// Manage images (image prune).
+    #[command(subcommand)]
+    Image(ImageCommand),
+    /// The store as a whole: df, prune.
+    #[command(subcommand)]
+    System(SystemCommand),
+    /// Facts about this host and glassbox's store, as docker info shows them.
+    Info,
+    /// glassbox's version, and the OCI runtime spec it writes.
+    Version,
     /// Show the files a container added (A), changed (C) and deleted (D), read from its
     /// writable layer (as docker diff).
     #[command(
@@ -265,7 +297,8 @@ pub struct CompletionsArgs {
 
 #[derive(Args, Debug)]
 pub struct LoadArgs {
-    /// The archive: a docker save tar, or an OCI layout (a tar or a directory).
+    /// The archive: a docker save tar, or an OCI layout (a tar or a directory); as skopeo
+    /// spells them, oci:DIR:TAG or docker-archive:FILE:NAME:TAG loads only that image.
     #[arg(short, long, value_name = "FILE")]
     pub input: PathBuf,
 }
@@ -346,6 +379,25 @@ pub struct PsArgs {
     /// Show every container, not only the running ones.
     #[arg(short, long)]
     pub all: bool,
+    /// Only those that match: status=exited, name=web, id=3f2a, ancestor=busybox, label=k[=v]
+    /// (repeat: the same key ORs, different keys AND).
+    #[arg(short, long = "filter", value_name = "KEY=VALUE")]
+    pub filter: Vec<String>,
+    /// Only the last container made (of any state).
+    #[arg(short = 'l', long)]
+    pub latest: bool,
+    /// Only the last N containers made (of any state).
+    #[arg(short = 'n', long = "last", value_name = "N")]
+    pub last: Option<usize>,
+    /// Show commands whole.
+    #[arg(long)]
+    pub no_trunc: bool,
+    /// Print each as this Go template: '{{.Names}} {{.Status}}', '{{json .}}'.
+    #[arg(long, value_name = "TEMPLATE")]
+    pub format: Option<String>,
+    /// Show the size of each container's writable layer.
+    #[arg(short, long)]
+    pub size: bool,
 }
 
 #[derive(Args, Debug)]
@@ -356,6 +408,15 @@ pub struct LogsArgs {
     /// Print only the last N lines.
     #[arg(short = 'n', long, value_name = "N")]
     pub tail: Option<usize>,
+    /// Only lines written since this time: 2026-12-06T14:20:00Z, a unix time, or a while ago (10m, 1h30m).
+    #[arg(long, value_name = "TIME")]
+    pub since: Option<String>,
+    /// Only lines written before this time (the same forms as --since).
+    #[arg(long, value_name = "TIME")]
+    pub until: Option<String>,
+    /// Show the time each line was written (RFC 3339, nanoseconds).
+    #[arg(short, long)]
+    pub timestamps: bool,
     /// The container (name or id).
     pub container: String,
 }
@@ -473,6 +534,89 @@ pub struct RestartArgs {
     /// The containers (names or ids).
     #[arg(required = true)]
     pub containers: Vec<String>,
+}
+
+// -- container commands: update, top, stats --
+#[derive(Args, Debug)]
+pub struct UpdateArgs {
+    /// The memory limit: 64m, 1g (at least 6m).
+    #[arg(short = 'm', long, value_name = "SIZE")]
+    pub memory: Option<String>,
+    /// Memory and swap together (-1: unlimited swap).
+    #[arg(long, value_name = "SIZE", allow_hyphen_values = true)]
+    pub memory_swap: Option<String>,
+    /// The CPU limit, in CPUs: 0.5 is half of one.
+    #[arg(long, value_name = "N")]
+    pub cpus: Option<String>,
+    /// The relative CPU weight (1024 is normal).
+    #[arg(long, value_name = "N")]
+    pub cpu_shares: Option<u64>,
+    /// The most processes and threads (-1: no limit).
+    #[arg(long, value_name = "N", allow_negative_numbers = true)]
+    pub pids_limit: Option<i64>,
+    /// The containers (names or ids).
+    #[arg(required = true)]
+    pub containers: Vec<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct TopArgs {
+    /// The container (name or id).
+    pub container: String,
+    /// Options for ps (default: -ef).
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+    pub ps_options: Vec<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct StatsArgs {
+    /// Print once and end (without it: a table refreshed every second on a terminal).
+    #[arg(long)]
+    pub no_stream: bool,
+    /// Show the containers that are not running too.
+    #[arg(short, long)]
+    pub all: bool,
+    /// The containers (names or ids); without any, every running one.
+    pub containers: Vec<String>,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ContainerCommand {
+    /// Remove every container that is not running.
+    Prune,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ImageCommand {
+    /// Remove images without a name that no container uses; -a: every image no container uses.
+    Prune {
+        #[arg(short, long)]
+        all: bool,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum SystemCommand {
+    /// What images and containers take, and what prune could free.
+    Df,
+    /// Remove stopped containers, then unused images (-a: named ones too).
+    Prune {
+        #[arg(short, long)]
+        all: bool,
+    },
+    /// As glassbox info.
+    Info,
+}
+
+#[derive(Args, Debug)]
+pub struct CpArgs {
+    /// Keep owners (uid and gid) as they are.
+    #[arg(short, long)]
+    pub archive: bool,
+    /// What to copy: a host path, or CONTAINER:PATH.
+    pub src: String,
+    /// Where to: a host path, or CONTAINER:PATH.
+    pub dest: String,
 }
 
 #[derive(Args, Debug)]
@@ -703,6 +847,10 @@ pub struct RunArgs {
     /// and start, until `glassbox rm`).
     #[arg(long)]
     pub rm: bool,
+    /// With -d: run it again when it ends: no, on-failure[:N], always, unless-stopped.
+    #[arg(long, value_name = "POLICY")]
+    #[serde(default)]
+    pub restart: Option<String>,
     /// Run in the background: print the container's id and leave it running under a small
     /// supervisor that keeps its output in a log (`glassbox logs`).
     #[arg(short = 'd', long)]
@@ -888,10 +1036,19 @@ pub struct SecurityArgs {
 
 #[derive(Args, Debug)]
 pub struct InspectArgs {
-    /// The process to look at: a pid, or a running container's name or id (its PID 1).
-    #[arg(value_name = "PID|CONTAINER")]
-    pub target: String,
-    /// Print the findings as JSON.
+    /// Containers or images (name or id), or a pid (its process view).
+    #[arg(value_name = "NAME|PID", required = true)]
+    pub targets: Vec<String>,
+    /// Print each as this Go template: '{{.State.Pid}}', '{{json .Config}}', '{{range .Mounts}}{{.Source}} {{end}}'.
+    #[arg(short, long, value_name = "TEMPLATE")]
+    pub format: Option<String>,
+    /// Look only for a container, or only for an image.
+    #[arg(long = "type", value_name = "container|image", value_parser = ["container", "image"])]
+    pub kind: Option<String>,
+    /// The process view of a running container's PID 1 (namespaces, root, cgroups, privileges).
+    #[arg(short, long)]
+    pub process: bool,
+    /// The process view as JSON.
     #[arg(long)]
     pub json: bool,
     /// Print a picture of its namespaces, mounts and cgroups next to this terminal's, in
@@ -1057,6 +1214,25 @@ pub struct DoctorArgs {
 
 #[derive(Args, Debug)]
 pub struct ExportArgs {
+    /// The container (name or id).
+    #[arg(value_name = "CONTAINER")]
+    pub source: String,
+    /// The tar file to write (default: stdout, unless it is a terminal).
+    #[arg(short, long, value_name = "FILE", conflicts_with_all = ["dir", "inspect"])]
+    pub output: Option<PathBuf>,
+    // The old spelling of `glassbox unpack IMAGE DIR`, still accepted.
+    #[arg(value_name = "DIR", hide = true)]
+    pub dir: Option<PathBuf>,
+    #[arg(long, hide = true)]
+    pub force: bool,
+    #[arg(long, hide = true)]
+    pub inspect: bool,
+    #[arg(long, value_name = "OS/ARCH", hide = true)]
+    pub platform: Option<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct UnpackArgs {
     /// A tar (plain, gzip, zstd) as docker export writes it, a docker save archive, an OCI
     /// image layout (directory or tar), a directory, or the word `busybox` (offline default).
     #[arg(value_name = "SOURCE")]

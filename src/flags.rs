@@ -1,7 +1,9 @@
 //! The command line's flags turned into the stages' own config values: stages never see
 //! clap's types, and the clap definitions (cli.rs) import nothing of the stages.
 
-use crate::cli::{CgroupArgs, ExportArgs, MountArgs, NetArgs, RunArgs, SecurityOpts, UnshareArgs};
+use crate::cli::{
+    CgroupArgs, ExportArgs, MountArgs, NetArgs, RunArgs, SecurityOpts, UnpackArgs, UnshareArgs,
+};
 
 impl CgroupArgs {
     pub fn spec(&self) -> crate::stages::cgroups::CgroupSpec {
@@ -87,8 +89,21 @@ impl NetArgs {
     }
 }
 
-impl ExportArgs {
+impl UnpackArgs {
     pub fn spec(&self) -> crate::stages::export::ExportSpec {
+        crate::stages::export::ExportSpec {
+            source: self.source.clone(),
+            dir: self.dir.clone(),
+            force: self.force,
+            inspect: self.inspect,
+            platform: self.platform.clone(),
+        }
+    }
+}
+
+impl ExportArgs {
+    /// `glassbox export IMAGE DIR`, the old spelling of unpack.
+    pub fn unpack_spec(&self) -> crate::stages::export::ExportSpec {
         crate::stages::export::ExportSpec {
             source: self.source.clone(),
             dir: self.dir.clone(),

@@ -86,7 +86,7 @@ pub fn inspect(pid: i32) -> Result<Inspection> {
             .map(|s| s.lines().count())
             .unwrap_or(0)
     };
-    let caps = u64::from_str_radix(&status_field(&status, "CapEff"), 16).unwrap_or(0);
+    let caps = crate::host::caps_in(&status, "CapEff").unwrap_or(0);
     let seccomp = match status_field(&status, "Seccomp").as_str() {
         "0" => "0 (off)".to_string(),
         "1" => "1 (strict)".to_string(),
@@ -144,7 +144,18 @@ fn target_pid(target: &str) -> Result<i32> {
 }
 
 pub fn main(a: &crate::cli::InspectArgs) -> Result<i32> {
-    let i = inspect(target_pid(&a.target)?)?;
+    let pid_given = matches!(a.targets.as_slice(), [t] if t.parse::<i32>().is_ok());
+    // A container's or an image's config, as docker inspect shows it.
+    if !(a.process || a.json || a.dot || a.svg || pid_given) {
+        return crate::container::inspect::main(a);
+    }
+    let [target] = a.targets.as_slice() else {
+        return Err(crate::error::Error::usage(
+            "the process view takes one pid or container",
+            "give one: glassbox inspect --process NAME",
+        ));
+    };
+    let i = inspect(target_pid(target)?)?;
     if a.dot || a.svg {
         let graph = dot::dot(&i);
         if a.dot {

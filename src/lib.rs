@@ -18,6 +18,7 @@ pub mod lock;
 pub mod manual;
 pub mod narrate;
 pub mod networks;
+pub mod out;
 pub mod registry;
 pub mod run;
 pub mod runtime;
@@ -60,6 +61,8 @@ pub fn ends_on_closed_pipe(c: &Command) -> bool {
         c,
         Command::Ps(_)
             | Command::Logs(_)
+            | Command::Top(_)
+            | Command::Stats(_)
             | Command::Images(_)
             | Command::History(_)
             | Command::Inspect(_)
@@ -94,7 +97,8 @@ pub fn dispatch(cli: &Cli) -> Result<i32> {
             Ok(runtime::main(&argv))
         }
         Command::Bisect(a) => run::bisect::main(a),
-        Command::Export(a) => stages::export::main(&a.spec(), &sys),
+        Command::Unpack(a) => stages::export::main(&a.spec(), &sys),
+        Command::Export(a) => images::export::main(a, &sys),
         Command::Unshare(a) => stages::unshare::main(&a.spec(), &a.tail.command, &sys),
         Command::Chroot(a) => stages::root::chroot_main(&a.dir, &a.tail.command, &sys),
         Command::PivotRoot(a) => stages::root::pivot_root_main(&a.dir, &a.tail.command, &sys),
@@ -123,6 +127,23 @@ pub fn dispatch(cli: &Cli) -> Result<i32> {
         Command::Pause(a) => container::pause::pause_main(a, &sys),
         Command::Unpause(a) => container::pause::unpause_main(a, &sys),
         Command::Restart(a) => container::lifecycle::restart_main(a, &sys),
+        Command::Update(a) => container::update::main(a, &sys),
+        Command::Top(a) => container::top::main(a),
+        Command::Stats(a) => container::stats::main(a),
+        Command::Cp(a) => container::cp::main(a, &sys),
+        Command::Create(a) => run::create(a, &sys),
+        Command::Container(cli::ContainerCommand::Prune) => {
+            container::system::container_prune(&sys)
+        }
+        Command::Image(cli::ImageCommand::Prune { all }) => {
+            container::system::image_prune(&sys, *all)
+        }
+        Command::System(cli::SystemCommand::Prune { all }) => {
+            container::system::system_prune(&sys, *all)
+        }
+        Command::System(cli::SystemCommand::Df) => container::system::df(),
+        Command::System(cli::SystemCommand::Info) | Command::Info => container::system::info(),
+        Command::Version => container::system::version(),
         Command::Diff(a) => images::diff_main(a, &sys),
         Command::Commit(a) => images::commit::main(a, &sys),
         Command::Build(a) => build::main(a, &sys, cli.global.quiet),
@@ -154,7 +175,7 @@ fn cleanup_main(sys: &Sys) -> Result<i32> {
     // -q: nothing but errors (what could not be removed).
     let tell = |line: String| {
         if sys.narrator.level > narrate::Level::Quiet {
-            println!("{line}");
+            crate::outln!("{line}");
         }
     };
     for d in &half_made {
@@ -180,7 +201,7 @@ fn cleanup_main(sys: &Sys) -> Result<i32> {
         tell(format!("left {u}"));
     }
     for f in &report.failed {
-        println!("could not remove {f}");
+        crate::outln!("could not remove {f}");
     }
     Ok(if report.failed.is_empty() {
         0

@@ -45,9 +45,10 @@ fn main() {
     std::process::exit(code);
 }
 
-/// With SIGPIPE ignored, println! (or eprintln!) panics when the reader has gone (a
-/// command's final report piped into head). End then as SIGPIPE would have, quietly, with
-/// the status a shell shows for it (128 + 13); other panics are reported as usual.
+/// With SIGPIPE ignored, println! (or eprintln!) panics when the reader has gone. Commands
+/// print through `outln!` and the narrator, which stop printing instead; should a println!
+/// remain, end as SIGPIPE would have, quietly, with the status a shell shows for it
+/// (128 + 13); other panics are reported as usual.
 fn end_quietly_when_the_reader_is_gone() {
     let default = std::panic::take_hook();
     std::panic::set_hook(Box::new(move |info| {

@@ -31,14 +31,14 @@ pub fn main(c: &NetworkCommand, sys: &Sys) -> Result<i32> {
             crate::stages::network::attach::disconnect(sys, network, container)
         }
         NetworkCommand::Ls => {
-            println!("{:<16} {:<16} SUBNET", "NAME", "BRIDGE");
+            crate::outln!("{:<16} {:<16} SUBNET", "NAME", "BRIDGE");
             let mut all = Vec::new();
             if let Ok(d) = config::default_network() {
                 all.push(d);
             }
             all.extend(config::user_networks());
             for n in all {
-                println!("{:<16} {:<16} {}", n.name, n.bridge, n.subnet);
+                crate::outln!("{:<16} {:<16} {}", n.name, n.bridge, n.subnet);
             }
             Ok(0)
         }
@@ -114,7 +114,7 @@ fn create(name: &str, subnet: Option<&str>, gateway: Option<&str>, internal: boo
         gateway,
         internal,
     })?;
-    println!("{name} {subnet}");
+    crate::outln!("{name} {subnet}");
     Ok(0)
 }
 
@@ -161,7 +161,7 @@ fn rm(sys: &Sys, name: &str) -> Result<i32> {
         matches!(e.resource, Resource::Sysctl { .. }) && bridge_ns.contains(&e.netns)
     });
     config::forget(name);
-    println!("{name}");
+    crate::outln!("{name}");
     Ok(0)
 }
 
@@ -198,7 +198,7 @@ fn inspect(name: &str) -> Result<i32> {
         "Options": { "com.docker.network.bridge.name": net.bridge },
         "Containers": containers,
     }]);
-    println!("{}", serde_json::to_string_pretty(&v).unwrap());
+    crate::outln!("{}", serde_json::to_string_pretty(&v).unwrap());
     Ok(0)
 }
 
@@ -212,7 +212,7 @@ fn prune(sys: &Sys) -> Result<i32> {
     if unused.is_empty() {
         return Ok(0);
     }
-    println!("Deleted Networks:");
+    crate::outln!("Deleted Networks:");
     for n in unused {
         rm(sys, &n.name)?;
     }

@@ -32,7 +32,7 @@ fn create(sys: &Sys, name: Option<&str>, labels: &[String]) -> Result<i32> {
     if store::get(&name).is_none() {
         store::create(sys, journal.as_ref(), &name, map, None)?;
     }
-    println!("{name}");
+    crate::outln!("{name}");
     Ok(0)
 }
 
@@ -71,13 +71,13 @@ fn ls(filter: &[String], quiet: bool) -> Result<i32> {
         .filter(|v| passes(v, &filters))
         .collect();
     if !quiet {
-        println!("{:<10}VOLUME NAME", "DRIVER");
+        crate::outln!("{:<10}VOLUME NAME", "DRIVER");
     }
     for v in shown {
         if quiet {
-            println!("{}", v.name);
+            crate::outln!("{}", v.name);
         } else {
-            println!("{:<10}{}", "local", v.name);
+            crate::outln!("{:<10}{}", "local", v.name);
         }
     }
     Ok(0)
@@ -116,7 +116,7 @@ fn inspect(names: &[String]) -> Result<i32> {
             }
         }
     }
-    println!(
+    crate::outln!(
         "{}",
         serde_json::to_string_pretty(&out).expect("JSON serializes")
     );
@@ -147,7 +147,7 @@ fn rm(sys: &Sys, names: &[String], force: bool) -> Result<i32> {
             store::remove(sys, journal.as_ref(), n)
         })();
         match done {
-            Ok(()) => println!("{n}"),
+            Ok(()) => crate::outln!("{n}"),
             Err(e) => {
                 crate::narrate::report_error(&e);
                 code = 1;
@@ -178,13 +178,13 @@ fn prune(sys: &Sys, all: bool, quiet: bool) -> Result<i32> {
         return Ok(0);
     }
     if !deleted.is_empty() {
-        println!("Deleted Volumes:");
+        crate::outln!("Deleted Volumes:");
         for d in &deleted {
-            println!("{d}");
+            crate::outln!("{d}");
         }
-        println!();
+        crate::outln!();
     }
-    println!(
+    crate::outln!(
         "Total reclaimed space: {}",
         crate::images::docker_size(reclaimed)
     );

@@ -87,6 +87,14 @@ fn the_cgroup_view_is_narrated_and_skip_cgroup_says_what_it_leaves_out() {
             && l.ends_with(") = 0")),
         "{err}"
     );
+    // The first mount on /sys/fs/cgroup (a tmpfs, or on pure v2 the cgroup2 tree) goes
+    // through the descriptor its check opened, as a volume's does.
+    assert!(
+        err.lines().any(|l| l.starts_with("  mount(")
+            && l.contains(", \"/proc/self/fd/")
+            && (l.contains("\"mode=755\")") || l.contains("\"cgroup2\""))),
+        "{err}"
+    );
     let o = env
         .cmd()
         .args([

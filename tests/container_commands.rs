@@ -261,3 +261,493 @@ fn pause_unpause_and_kill_narrate_what_strace_sees() {
     env.ok(&["rm", "s"]);
     env.assert_clean();
 }
+
+#[test]
+fn logs_keep_stdout_and_stderr_apart_and_read_the_times() {
+    if !root_or_skip("logs_keep_stdout_and_stderr_apart_and_read_the_times") {
+        return;
+    }
+    let env = Env::new();
+    env.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "l",
+        "busybox",
+        "sh",
+        "-c",
+        // Each stream has its own reader: the pause keeps err1 before out2 in the log.
+        "echo out1; echo err1 >&2; sleep 0.5; echo out2; printf last",
+    ]);
+    assert_eq!(env.ok(&["wait", "l"]), "0\n");
+    // `logs l 2>/dev/null` shows only what went to stdout, and stderr only what went there.
+    let o = env.gb(&["logs", "l"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(stdout(&o), "out1\nout2\nlast");
+    assert_eq!(stderr(&o), "err1\n");
+
+    // -t: each line after the time it was written, as docker logs -t prints it.
+    let o = env.gb(&["logs", "-t", "l"]);
+    let lines: Vec<String> = stdout(&o).lines().map(String::from).collect();
+    assert_eq!(lines.len(), 3, "{lines:?}");
+    for (line, text) in lines.iter().zip(["out1", "out2", "last"]) {
+        let (time, rest) = line.split_once(' ').unwrap();
+        assert_eq!(rest, text);
+        assert!(
+            time.len() == 30 && time.ends_with('Z') && time.contains('T'),
+            "{time}"
+        );
+    }
+    assert_eq!(env.ok(&["logs", "--tail", "1", "l"]), "last");
+    // --since a time to come shows nothing; --until it shows all; a while ago is a time too.
+    let o = env.gb(&["logs", "--since", "2100-01-01T00:00:00Z", "l"]);
+    assert_eq!((stdout(&o).as_str(), stderr(&o).as_str()), ("", ""));
+    assert_eq!(
+        env.ok(&["logs", "--until", "2100-01-01", "--since", "10m", "l"]),
+        "out1\nout2\nlast"
+    );
+    let o = env.gb(&["logs", "--since", "yesterday", "l"]);
+    assert_eq!(o.status.code(), Some(125));
+    assert!(
+        stderr(&o).contains("\"yesterday\" is not a time"),
+        "{}",
+        stderr(&o)
+    );
+
+    env.ok(&["rm", "l"]);
+    env.assert_clean();
+}
+
+#[test]
+fn inspect_shows_docker_fields_and_format_picks_them() {
+    if !root_or_skip("inspect_shows_docker_fields_and_format_picks_them") {
+        return;
+    }
+    let env = Env::new();
+    let host_dir = tempfile::tempdir().unwrap();
+    let volume = format!("{}:/data:ro", host_dir.path().display());
+    let id = env
+        .ok(&[
+            "run",
+            "-d",
+            "--name",
+            "i",
+            "-m",
+            "64M",
+            "--pids-limit",
+            "20",
+            "-e",
+            "FOO=bar",
+            "--volume",
+            &volume,
+            "busybox",
+            "sleep",
+            "1000",
+        ])
+        .trim()
+        .to_string();
+    let pid = env.state_json(&id)["process"]["pid"].as_i64().unwrap();
+    assert_eq!(
+        env.ok(&["inspect", "--format", "{{.State.Pid}}", "i"]),
+        format!("{pid}\n")
+    );
+    assert_eq!(
+        env.ok(&[
+            "inspect",
+            "-f",
+            "{{.Name}} {{.State.Status}} {{json .Config.Cmd}}",
+            "i"
+        ]),
+        "/i running [\"sleep\",\"1000\"]\n"
+    );
+    let all: serde_json::Value = serde_json::from_str(&env.ok(&["inspect", "i"])).unwrap();
+    let c = &all[0];
+    assert_eq!(c["Id"], id.as_str());
+    assert_eq!(c["State"]["Running"], true);
+    assert_eq!(c["HostConfig"]["Memory"], 64 * 1024 * 1024);
+    assert_eq!(c["HostConfig"]["PidsLimit"], 20);
+    assert!(c["Config"]["Env"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|e| e == "FOO=bar"));
+    assert_eq!(c["Mounts"][0]["Destination"], "/data");
+    assert_eq!(c["Mounts"][0]["RW"], false);
+    // The process view is still there, by flag.
+    let p = env.ok(&["inspect", "--process", "i"]);
+    assert!(p.starts_with(&format!("process {pid}: ")), "{p}");
+
+    env.ok(&["kill", "i"]);
+    env.ok(&["wait", "i"]);
+    assert_eq!(
+        env.ok(&[
+            "inspect",
+            "-f",
+            "{{.State.Status}} {{.State.ExitCode}} {{.State.Pid}}",
+            "i"
+        ]),
+        "exited 137 0\n"
+    );
+    // A field that is not there is named, with the ones that are.
+    let o = env.gb(&["inspect", "-f", "{{.State.Nope}}", "i"]);
+    assert_eq!(o.status.code(), Some(125));
+    assert!(
+        stderr(&o).contains("there is no field \"Nope\""),
+        "{}",
+        stderr(&o)
+    );
+    let o = env.gb(&["inspect", "nosuch"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stderr(&o).contains("no such container or image: nosuch"),
+        "{}",
+        stderr(&o)
+    );
+
+    env.ok(&["rm", "i"]);
+    env.assert_clean();
+}
+
+#[test]
+fn update_changes_the_running_limit_that_stats_and_top_show() {
+    if !root_or_skip("update_changes_the_running_limit_that_stats_and_top_show") {
+        return;
+    }
+    let env = Env::new();
+    env.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "u",
+        "-m",
+        "64M",
+        "--pids-limit",
+        "20",
+        "busybox",
+        "sh",
+        "-c",
+        "sleep 1000 & wait",
+    ]);
+    // stats --no-stream: one table, the limit set with --memory in it.
+    let stats = env.ok(&["stats", "--no-stream"]);
+    let row = stats.lines().find(|l| l.contains(" u ")).expect(&stats);
+    assert!(row.contains(" / 64MiB"), "{stats}");
+    assert!(stats.starts_with("CONTAINER ID"), "{stats}");
+
+    // update: the kernel's limit changes while it runs.
+    assert_eq!(
+        env.ok(&["update", "--memory", "96M", "--pids-limit", "30", "u"]),
+        "u\n"
+    );
+    let stats = env.ok(&["stats", "--no-stream", "u"]);
+    assert!(stats.contains(" / 96MiB"), "{stats}");
+    assert_eq!(
+        env.ok(&[
+            "inspect",
+            "-f",
+            "{{.HostConfig.Memory}} {{.HostConfig.PidsLimit}}",
+            "u"
+        ]),
+        format!("{} 30\n", 96 << 20)
+    );
+    let o = env.gb(&["update", "--cpus", "0.5", "u"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stderr(&o).contains("it has no cpu cgroup"),
+        "{}",
+        stderr(&o)
+    );
+
+    // top: the container's two processes (sh and its sleep), as ps shows them.
+    let top = env.ok(&["top", "u"]);
+    let lines: Vec<&str> = top.lines().collect();
+    assert!(
+        lines[0].contains("PID") && lines[0].contains("CMD"),
+        "{top}"
+    );
+    assert_eq!(lines.len(), 3, "{top}");
+    assert!(lines.iter().any(|l| l.ends_with("sleep 1000")), "{top}");
+    let o = env.gb(&["top", "u", "-o", "comm"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("shows no PID column"), "{}", stderr(&o));
+
+    // The narration of update is what strace sees: one write to the memory limit file.
+    if tool_or_skip("update_changes_the_running_limit (strace)", "strace") {
+        let state = env.state.path().to_path_buf();
+        let t = common::strace::run_with(&["update", "-m", "80M", "u"], |c| {
+            c.env("GLASSBOX_STATE_DIR", &state);
+        });
+        assert!(t.output.status.success(), "{}", stderr(&t.output));
+        t.assert_honest();
+        assert_eq!(t.narrated_names(), ["write"]);
+    }
+
+    env.ok(&["rm", "-f", "u"]);
+    env.assert_clean();
+}
+
+#[test]
+fn cp_both_ways_keeps_owners_and_a_hostile_symlink_never_reaches_the_host() {
+    use std::os::unix::fs::MetadataExt;
+    if !root_or_skip("cp_both_ways_keeps_owners_and_a_hostile_symlink_never_reaches_the_host") {
+        return;
+    }
+    let env = Env::new();
+    env.ok(&[
+        "run", "-d", "--name", "c", "busybox", "sh", "-c",
+        "ln -s /etc/passwd /x; mkdir -p /d/e; echo hi > /d/e/f; chown 7:8 /d/e/f; touch /ready; sleep 1000",
+    ]);
+    wait_for("the container's files", Duration::from_secs(10), || {
+        env.gb(&["exec", "c", "test", "-e", "/ready"])
+            .status
+            .success()
+    });
+    let host = tempfile::tempdir().unwrap();
+    let h = |p: &str| host.path().join(p);
+    let host_passwd = std::fs::read("/etc/passwd").unwrap();
+    let theirs = env.ok(&["exec", "c", "cat", "/etc/passwd"]);
+
+    // Out: the link /x -> /etc/passwd is resolved inside the container's root.
+    env.ok(&["cp", "c:/x", h("x").to_str().unwrap()]);
+    assert_eq!(std::fs::read_to_string(h("x")).unwrap(), theirs);
+    assert_ne!(theirs.as_bytes(), host_passwd.as_slice());
+    // .. cannot climb out of it either.
+    env.ok(&["cp", "c:/../../../etc/passwd", h("up").to_str().unwrap()]);
+    assert_eq!(std::fs::read_to_string(h("up")).unwrap(), theirs);
+
+    // In, onto the link: the link is replaced, the host's /etc/passwd never written.
+    std::fs::write(h("s"), "secret\n").unwrap();
+    std::os::unix::fs::chown(h("s"), Some(5), Some(6)).unwrap();
+    env.ok(&["cp", h("s").to_str().unwrap(), "c:/x"]);
+    assert_eq!(std::fs::read("/etc/passwd").unwrap(), host_passwd);
+    assert_eq!(env.ok(&["exec", "c", "cat", "/x"]), "secret\n");
+    assert_eq!(env.ok(&["exec", "c", "cat", "/etc/passwd"]), theirs);
+
+    // -a keeps owners both ways; without it the copy is root's.
+    env.ok(&["cp", "-a", "c:/d", h("d").to_str().unwrap()]);
+    let f = std::fs::metadata(h("d/e/f")).unwrap();
+    assert_eq!((f.uid(), f.gid()), (7, 8));
+    assert_eq!(std::fs::read_to_string(h("d/e/f")).unwrap(), "hi\n");
+    env.ok(&["cp", "-a", h("s").to_str().unwrap(), "c:/d/"]);
+    env.ok(&["cp", h("s").to_str().unwrap(), "c:/d/plain"]);
+    let owners = env.ok(&["exec", "c", "stat", "-c", "%n %u %g", "/d/s", "/d/plain"]);
+    assert_eq!(owners, "/d/s 5 6\n/d/plain 0 0\n");
+
+    let o = env.gb(&["cp", "c:/nope", h("n").to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stderr(&o).contains("cannot find /nope in the container"),
+        "{}",
+        stderr(&o)
+    );
+
+    env.ok(&["rm", "-f", "c"]);
+    env.assert_clean();
+}
+
+#[test]
+fn create_makes_a_container_that_start_runs() {
+    if !root_or_skip("create_makes_a_container_that_start_runs") {
+        return;
+    }
+    let env = Env::new();
+    let before = host_state();
+    let id = env
+        .ok(&[
+            "create",
+            "--name",
+            "cr",
+            "busybox",
+            "sh",
+            "-c",
+            "echo started; sleep 1000",
+        ])
+        .trim()
+        .to_string();
+    assert_eq!(id.len(), 12, "{id}");
+    // Made, not started: no cgroup, link or mount yet.
+    assert_eq!(host_state(), before);
+    assert!(env.ps_row("cr").unwrap().contains("Created"));
+    assert_eq!(
+        env.ok(&["inspect", "-f", "{{.State.Status}} {{.State.Pid}}", "cr"]),
+        "created 0\n"
+    );
+    assert_eq!(env.ok(&["start", "cr"]), "cr\n");
+    wait_for("its output", Duration::from_secs(10), || {
+        env.ok(&["logs", "cr"]) == "started\n"
+    });
+    assert!(env.ps_row("cr").unwrap().contains("Up"));
+    let o = env.gb(&["create", "--rm", "busybox"]);
+    assert_eq!(o.status.code(), Some(125));
+    env.ok(&["rm", "-f", "cr"]);
+    env.assert_clean();
+}
+
+#[test]
+fn ps_filters_and_formats_and_prune_removes_only_stopped_containers() {
+    if !root_or_skip("ps_filters_and_formats_and_prune_removes_only_stopped_containers") {
+        return;
+    }
+    let env = Env::new();
+    env.ok(&[
+        "run",
+        "--name",
+        "done",
+        "busybox",
+        "sh",
+        "-c",
+        "echo x > /f",
+    ]);
+    env.ok(&["run", "-d", "--name", "up", "busybox", "sleep", "1000"]);
+    let names = |args: &[&str]| -> Vec<String> {
+        let mut a = vec!["ps", "--format", "{{.Names}}"];
+        a.extend_from_slice(args);
+        let mut v: Vec<String> = env.ok(&a).lines().map(String::from).collect();
+        v.sort();
+        v
+    };
+    assert_eq!(names(&["-f", "status=exited"]), ["done"]);
+    assert_eq!(
+        names(&["-a", "-f", "status=exited", "-f", "status=running"]),
+        ["done", "up"]
+    );
+    assert_eq!(names(&["-a", "-f", "name=do"]), ["done"]);
+    assert_eq!(
+        names(&["-a", "-f", "ancestor=busybox", "-f", "status=running"]),
+        ["up"]
+    );
+    assert!(names(&["-a", "-f", "label=team=x"]).is_empty());
+    assert_eq!(names(&[]), ["up"]);
+    assert_eq!(
+        env.ok(&["ps", "-n", "5", "--format", "{{.Names}}"])
+            .lines()
+            .count(),
+        2
+    );
+    let size = env.ok(&["ps", "-a", "-s", "-f", "name=done"]);
+    assert!(size.lines().next().unwrap().ends_with("SIZE"), "{size}");
+    assert!(
+        size.lines().nth(1).unwrap().ends_with(" done    2B"),
+        "{size}"
+    );
+    let o = env.gb(&["ps", "-f", "colour=red"]);
+    assert_eq!(o.status.code(), Some(125));
+    assert!(
+        stderr(&o).contains("is not a filter ps knows"),
+        "{}",
+        stderr(&o)
+    );
+
+    let df = env.ok(&["system", "df"]);
+    assert!(df.starts_with("TYPE"), "{df}");
+    assert!(
+        df.lines().any(|l| l.starts_with("Containers   2       1")),
+        "{df}"
+    );
+    let info = env.ok(&["info"]);
+    assert!(
+        info.contains("Containers: 2\n Running: 1\n Paused: 0\n Stopped: 1\n"),
+        "{info}"
+    );
+    assert!(env.ok(&["version"]).starts_with("glassbox "));
+
+    // prune: the stopped one goes, the running one stays.
+    let pruned = env.ok(&["container", "prune"]);
+    assert!(pruned.starts_with("Deleted Containers:\n"), "{pruned}");
+    assert_eq!(names(&["-a"]), ["up"]);
+    env.ok(&["rm", "-f", "up"]);
+    env.assert_clean();
+}
+
+#[test]
+fn restart_on_failure_2_restarts_twice_then_stops_and_stop_ends_always() {
+    if !root_or_skip("restart_on_failure_2_restarts_twice_then_stops_and_stop_ends_always") {
+        return;
+    }
+    let env = Env::new();
+    env.ok(&[
+        "run",
+        "-d",
+        "--restart",
+        "on-failure:2",
+        "--name",
+        "r",
+        "busybox",
+        "sh",
+        "-c",
+        "echo run; exit 3",
+    ]);
+    // Three runs (the first and two restarts, 100 then 200 ms apart), then it stays exited.
+    wait_for("two restarts", Duration::from_secs(20), || {
+        env.ok(&["inspect", "-f", "{{.RestartCount}} {{.State.Status}}", "r"]) == "2 exited\n"
+            && env.ok(&["logs", "r"]) == "run\nrun\nrun\n"
+    });
+    std::thread::sleep(Duration::from_millis(800));
+    assert_eq!(env.ok(&["logs", "r"]), "run\nrun\nrun\n");
+    assert_eq!(
+        env.ok(&[
+            "inspect",
+            "-f",
+            "{{.State.ExitCode}} {{json .HostConfig.RestartPolicy}}",
+            "r"
+        ]),
+        "3 {\"MaximumRetryCount\":2,\"Name\":\"on-failure\"}\n"
+    );
+
+    // always: it comes back after it ends, until stop.
+    env.ok(&[
+        "run",
+        "-d",
+        "--restart",
+        "always",
+        "--name",
+        "a",
+        "busybox",
+        "sh",
+        "-c",
+        "sleep 0.2",
+    ]);
+    wait_for("a restart", Duration::from_secs(20), || {
+        env.ok(&["inspect", "-f", "{{.RestartCount}}", "a"]).trim() != "0"
+    });
+    env.ok(&["stop", "-t", "1", "a"]);
+    wait_for("the supervisor to give up", Duration::from_secs(20), || {
+        !env.ok(&["ps", "-a"]).contains(" Up ") && env.gb(&["rm", "a"]).status.success()
+    });
+
+    let o = env.gb(&["run", "--restart", "sometimes", "-d", "busybox", "true"]);
+    assert_eq!(o.status.code(), Some(125));
+    assert!(
+        stderr(&o).contains("is not a restart policy"),
+        "{}",
+        stderr(&o)
+    );
+    let o = env.gb(&["run", "--restart", "always", "busybox", "true"]);
+    assert_eq!(o.status.code(), Some(125));
+    assert!(stderr(&o).contains("--restart needs -d"), "{}", stderr(&o));
+    env.ok(&["rm", "r"]);
+    env.assert_clean();
+}
+
+/// rm -f of a running container: SIGKILL, then one wait — for its supervisor, which ends
+/// only after PID 1 has (it used to wait for PID 1 first, then for the supervisor).
+#[test]
+fn rm_f_of_a_running_container_waits_once() {
+    if !root_or_skip("rm_f_of_a_running_container_waits_once")
+        || !tool_or_skip("rm_f_of_a_running_container_waits_once", "strace")
+    {
+        return;
+    }
+    let env = Env::new();
+    env.ok(&["run", "-d", "--name", "f", "busybox", "sleep", "1000"]);
+    let state = env.state.path().to_path_buf();
+    let t = common::strace::run_with(&["rm", "-f", "f"], |c| {
+        c.env("GLASSBOX_STATE_DIR", &state);
+    });
+    assert!(t.output.status.success(), "{}", stderr(&t.output));
+    let names = t.narrated_names();
+    let waits = names.iter().filter(|n| *n == "poll").count();
+    assert_eq!(waits, 1, "{names:?}");
+    assert!(env.containers().is_empty());
+    env.assert_clean();
+}

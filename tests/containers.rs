@@ -133,9 +133,9 @@ fn a_detached_container_runs_logs_execs_stops_and_is_removed() {
     assert_eq!(o.status.code(), Some(7), "exec gives the command's status");
     assert_eq!(stdout(&o).trim(), "from-exec /etc");
 
-    // inspect takes a container's name: its PID 1, its namespaces isolated.
+    // inspect --process takes a container's name: its PID 1, its namespaces isolated.
     let pid1_host = env.state_json(&id)["process"]["pid"].as_i64().unwrap();
-    let inspect = env.ok(&["inspect", "looper"]);
+    let inspect = env.ok(&["inspect", "--process", "looper"]);
     assert!(
         inspect.starts_with(&format!("process {pid1_host}: ")),
         "{inspect}"

@@ -1,4 +1,4 @@
-//! `glassbox export` against archives made by real tools: GNU tar (plain, gzip, zstd), umoci
+//! `glassbox unpack` against archives made by real tools: GNU tar (plain, gzip, zstd), umoci
 //! (an OCI layout with a hardlink, a setuid file, a whiteout and an opaque directory) and
 //! skopeo (the same image as a docker-archive and an oci-archive). Also: atomicity, --force,
 //! the errors (not an archive, truncated gzip, missing layer, digest mismatch) and --inspect.
@@ -27,7 +27,7 @@ impl Env {
         glassbox()
             .env("GLASSBOX_STATE_DIR", self.p("state"))
             .current_dir(self.dir.path())
-            .arg("export")
+            .arg("unpack")
             .args(args)
             .output()
             .unwrap()
@@ -362,7 +362,7 @@ fn vv_lists_each_file_and_normal_gives_a_summary() {
     let o = glassbox()
         .env("GLASSBOX_STATE_DIR", e.p("state"))
         .current_dir(e.dir.path())
-        .args(["-vv", "export", "a.tar", "r2"])
+        .args(["-vv", "unpack", "a.tar", "r2"])
         .output()
         .unwrap();
     let vv = stderr(&o);
@@ -386,7 +386,7 @@ fn the_narration_is_honest_under_strace() {
     let src = e.p("a.tgz");
     let dir = e.p("r");
     let t = common::strace::run_with(
-        &["export", src.to_str().unwrap(), dir.to_str().unwrap()],
+        &["unpack", src.to_str().unwrap(), dir.to_str().unwrap()],
         |c| {
             c.env("GLASSBOX_STATE_DIR", &state);
         },
@@ -454,7 +454,7 @@ fn a_docker_save_layer_is_checked_against_its_diff_id() {
 /// (it once said nothing is ever written outside DIR).
 #[test]
 fn help_names_every_file_export_writes() {
-    let help = stdout(&glassbox().args(["export", "--help"]).output().unwrap());
+    let help = stdout(&glassbox().args(["unpack", "--help"]).output().unwrap());
     assert!(
         help.contains("DIR.config.json") && !help.contains("nothing is ever written outside"),
         "{help}"

@@ -106,7 +106,7 @@ fn hostile_archives_are_refused_and_touch_nothing_outside() {
     for a in &refused {
         let out = glassbox()
             .env("GLASSBOX_STATE_DIR", &s.state)
-            .args(["-q", "export"])
+            .args(["-q", "unpack"])
             .arg(a)
             .arg(s.base.join("root"))
             .output()
@@ -156,7 +156,7 @@ fn legal_but_tricky_archives_stay_inside() {
         let before = snapshot(&s.base);
         let out = glassbox()
             .env("GLASSBOX_STATE_DIR", &s.state)
-            .args(["-q", "export"])
+            .args(["-q", "unpack"])
             .arg(&a)
             .arg(&root)
             .output()
@@ -192,7 +192,7 @@ fn tricky_entries_land_inside_dir() {
         let _ = std::fs::remove_dir_all(&root);
         let out = glassbox()
             .env("GLASSBOX_STATE_DIR", &s.state)
-            .args(["-q", "export"])
+            .args(["-q", "unpack"])
             .arg(s.archives.join(name))
             .arg(&root)
             .output()

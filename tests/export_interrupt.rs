@@ -18,7 +18,7 @@ fn an_interrupted_export_removes_its_half_made_tree() {
     assert!(made.success() || tar.exists());
     let dir = work.path().join("rootfs");
     let mut child = glassbox()
-        .args(["-q", "export"])
+        .args(["-q", "unpack"])
         .arg(&tar)
         .arg(&dir)
         .env("GLASSBOX_STATE_DIR", state.path())

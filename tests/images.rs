@@ -1,6 +1,6 @@
 //! Images on the real kernel: what `diff` reads from a container's upper directory, what
 //! `commit` makes of it, that the new image runs with the changes, that `save` writes
-//! archives skopeo, umoci and `glassbox export` read, and that bad input changes nothing.
+//! archives skopeo, umoci and `glassbox unpack` read, and that bad input changes nothing.
 
 mod common;
 use common::*;
@@ -301,7 +301,7 @@ fn a_committed_image_runs_with_the_changes() {
         "the layer holds /new (4 B) and /etc/passwd: {history}"
     );
     assert_eq!(h[0].last().unwrap(), "adds /new");
-    assert_eq!(h[1][2], "glassbox export busybox", "{history}");
+    assert_eq!(h[1][2], "glassbox unpack busybox", "{history}");
     // The bottom row is the busybox image itself.
     assert_eq!(h[1][0], bb[2]);
 }
@@ -476,10 +476,10 @@ fn save_writes_archives_that_skopeo_umoci_and_export_read() {
         2
     );
 
-    // And glassbox export reads all three back into a root filesystem.
+    // And glassbox unpack reads all three back into a root filesystem.
     for (src, to) in [(&x, "r1"), (&o_tar, "r2"), (&layout, "r3")] {
         env.ok(&[
-            "export",
+            "unpack",
             src.to_str().unwrap(),
             d.join(to).to_str().unwrap(),
         ]);
@@ -833,4 +833,129 @@ fn tag_gives_an_image_another_name() {
             .collect()
     };
     assert_eq!(without_age(&e.table(&["images"])), without_age(&table));
+}
+
+/// `export CONTAINER -o FILE` (as docker export) writes what the container sees — its
+/// changes over its image, deleted files and replaced directories left out — and `import`
+/// makes an image of that tar which runs with the same files. The view is mounted in a
+/// mount namespace of export's own: the host's mount table does not change.
+#[test]
+fn export_writes_a_containers_files_and_import_runs_them() {
+    if !ready("export_writes_a_containers_files") {
+        return;
+    }
+    let env = Env::new();
+    env.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "live",
+        "busybox",
+        "sh",
+        "-c",
+        "echo new > /new; rm /bin/vi; rm -rf /etc; mkdir /etc; echo a > /etc/only; sleep 60",
+    ]);
+    let _rm = RmOnDrop(&env, "live");
+    let wrote = (0..100).any(|_| {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        env.ok(&["diff", "live"]).contains("A /etc/only")
+    });
+    assert!(wrote, "the detached container never wrote /etc/only");
+    let before = host_mounts();
+    let dir = tempfile::tempdir().unwrap();
+    let tar = dir.path().join("live.tar");
+    env.ok(&["export", "live", "-o", tar.to_str().unwrap()]);
+    assert_eq!(host_mounts(), before, "export left a mount on the host");
+    let o = Command::new("tar").arg("tf").arg(&tar).output().unwrap();
+    let names: Vec<String> = stdout(&o).lines().map(String::from).collect();
+    for want in ["new", "etc/only", "bin/busybox"] {
+        assert!(names.iter().any(|n| n == want), "{want} not in {names:?}");
+    }
+    for gone in ["bin/vi", "etc/passwd"] {
+        assert!(!names.iter().any(|n| n == gone), "{gone} in {names:?}");
+    }
+    env.ok(&["import", tar.to_str().unwrap(), "liveimg:v1"]);
+    let out = env.ok(&[
+        "run",
+        "--rm",
+        "liveimg:v1",
+        "sh",
+        "-c",
+        "cat /new; ls /etc; test -e /bin/vi || echo no vi",
+    ]);
+    // The new container's own init files come back in /etc, as in any container.
+    assert_eq!(out, "new\nhostname\nhosts\nonly\nno vi\n");
+    // Without -o, to stdout: the same tar.
+    let o = env.gb(&["export", "live"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(o.stdout, std::fs::read(&tar).unwrap());
+}
+
+/// `unpack IMAGE DIR` is the image-to-directory verb; `export IMAGE DIR`, its old spelling,
+/// still works and says so; `export` of something that is no container says what to type.
+#[test]
+fn unpack_takes_an_image_and_export_a_container() {
+    if !ready("unpack_takes_an_image") {
+        return;
+    }
+    let env = Env::new();
+    let dir = tempfile::tempdir().unwrap();
+    let new = dir.path().join("new");
+    let old = dir.path().join("old");
+    env.ok(&["unpack", "busybox", new.to_str().unwrap()]);
+    assert!(new.join("bin/busybox").exists());
+    let o = env
+        .cmd()
+        .args(["export", "busybox", old.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(old.join("bin/busybox").exists());
+    assert!(
+        stderr(&o).contains("is now `glassbox unpack IMAGE DIR`"),
+        "{}",
+        stderr(&o)
+    );
+    let out = dir.path().join("x.tar");
+    let o = env.gb(&["export", "busybox", "-o", out.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(125), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("no such container: busybox")
+            && stderr(&o).contains("glassbox unpack busybox DIR"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(!out.exists());
+}
+
+#[test]
+fn the_narration_of_an_export_is_honest() {
+    if !ready("the_narration_of_an_export_is_honest") || !tool_or_skip("export_honest", "strace") {
+        return;
+    }
+    let env = Env::new();
+    env.ok(&[
+        "run",
+        "--name",
+        "c1",
+        "busybox",
+        "sh",
+        "-c",
+        "echo new > /new",
+    ]);
+    let state = env.state.path().to_path_buf();
+    let dir = tempfile::tempdir().unwrap();
+    let tar = dir.path().join("c1.tar");
+    let t = strace::run_with(&["export", "c1", "-o", tar.to_str().unwrap()], |c| {
+        c.env("GLASSBOX_STATE_DIR", &state);
+    });
+    assert!(t.output.status.success(), "{}", stderr(&t.output));
+    t.assert_honest();
+    let names = t.narrated_names();
+    for call in ["unshare", "mount"] {
+        assert!(
+            names.iter().any(|n| n == call),
+            "{call} not narrated: {names:?}"
+        );
+    }
 }

@@ -104,7 +104,7 @@ fn cargo_install_then_glassbox_from_path_runs_and_has_a_man_page() {
     assert!(completions.status.success(), "{}", stderr(&completions));
     let script = root.path().join("glassbox.bash");
     std::fs::write(&script, &completions.stdout).unwrap();
-    // Sourced as bash-completion would, `glassbox ru<TAB>` completes to run.
+    // Sourced as bash-completion would, `glassbox ru<TAB>` offers run and runtime.
     let bash = Command::new("bash")
         .arg("-c")
         .arg(
@@ -115,7 +115,7 @@ fn cargo_install_then_glassbox_from_path_runs_and_has_a_man_page() {
         .arg(&script)
         .output()
         .unwrap();
-    assert_eq!(stdout(&bash), "run\n", "{}", stderr(&bash));
+    assert_eq!(stdout(&bash), "run runtime\n", "{}", stderr(&bash));
     assert!(stdout(&completions).contains("--pids-limit"));
 }
 

@@ -901,11 +901,11 @@ fn a_pulled_image_saves_with_its_own_diff_ids_and_rmi_frees_its_blobs() {
         "manifest, config, two layers: {:?}",
         env.blobs()
     );
-    // docker save's form: export checks each layer tar against the config's diff ids.
+    // docker save's form: unpack checks each layer tar against the config's diff ids.
     let tar = work.path().join("s.tar");
     env.ok(&["save", &name, "-o", tar.to_str().unwrap()]);
     let out = work.path().join("out");
-    env.ok(&["export", tar.to_str().unwrap(), out.to_str().unwrap()]);
+    env.ok(&["unpack", tar.to_str().unwrap(), out.to_str().unwrap()]);
     assert_eq!(
         std::fs::read_to_string(out.join("data/sub/new")).unwrap(),
         "new\n"
@@ -1409,4 +1409,167 @@ fn an_image_of_more_layers_than_one_mount_option_page_lists_runs() {
         assert!(t.output.status.success(), "{}", stderr(&t.output));
         t.assert_honest();
     }
+}
+
+/// Sources as skopeo spells them: `oci:DIR:TAG` runs and loads the image of that tag (a
+/// layout with two is refused without one, never the first taken silently), and
+/// `docker-archive:FILE:NAME:TAG` or `:@N` one image of an archive that holds several.
+#[test]
+fn oci_and_docker_archive_sources_pick_the_image_asked_for() {
+    if !tools_or_skip("oci_and_docker_archive_sources_pick_the_image_asked_for") {
+        return;
+    }
+    let env = Env::new();
+    let work = tempfile::tempdir().unwrap();
+    let layout = work.path().join("two");
+    let base = "mkdir -p bin; cp /bin/busybox bin/; ln -s busybox bin/sh";
+    umoci_image(&layout, "one", &[&format!("{base}; echo one > which")]);
+    umoci_image(&layout, "two", &[&format!("{base}; echo two > which")]);
+    let l = layout.to_str().unwrap();
+    let o = env.gb(&["run", "--rm", l, "busybox", "cat", "/which"]);
+    assert_eq!(o.status.code(), Some(125), "{}", stdout(&o));
+    assert!(
+        stderr(&o).contains("holds 2 images (tags one, two): which one?")
+            && stderr(&o).contains("oci:DIR:TAG"),
+        "{}",
+        stderr(&o)
+    );
+    let two = format!("oci:{l}:two");
+    assert_eq!(
+        env.ok(&["run", "--rm", &two, "busybox", "cat", "/which"]),
+        "two\n"
+    );
+    let o = env.ok(&["load", "-i", &format!("oci:{l}:one")]);
+    assert_eq!(o.lines().count(), 1, "{o}");
+    let one_id = o.trim().rsplit(':').next().unwrap().to_string();
+    assert_eq!(
+        env.ok(&["run", "--rm", &one_id, "busybox", "cat", "/which"]),
+        "one\n"
+    );
+    let o = env.gb(&["run", "--rm", &format!("oci:{l}:three"), "true"]);
+    assert!(
+        stderr(&o).contains("has no image three (it has one, two)"),
+        "{}",
+        stderr(&o)
+    );
+
+    // A docker save archive of both: the two archives glassbox save writes, one manifest.
+    let merged = work.path().join("merged");
+    let mut manifest = Vec::new();
+    for (which, id) in [("one", one_id.clone()), ("two", two_id(&env, &two))] {
+        let name = format!("pick/{which}:v1");
+        env.ok(&["tag", &id, &name]);
+        let tar = work.path().join(format!("{which}.tar"));
+        env.ok(&["save", &name, "-o", tar.to_str().unwrap()]);
+        std::fs::create_dir_all(&merged).unwrap();
+        sh(&format!(
+            "tar -xf {} -C {}",
+            tar.display(),
+            merged.display()
+        ));
+        let m: Vec<serde_json::Value> =
+            serde_json::from_slice(&std::fs::read(merged.join("manifest.json")).unwrap()).unwrap();
+        manifest.extend(m);
+        env.ok(&["rmi", &name]);
+    }
+    std::fs::write(
+        merged.join("manifest.json"),
+        serde_json::to_vec(&manifest).unwrap(),
+    )
+    .unwrap();
+    let multi = work.path().join("multi.tar");
+    sh(&format!(
+        "tar -C {} -cf {} .",
+        merged.display(),
+        multi.display()
+    ));
+    let m = multi.to_str().unwrap();
+    let run = |src: String| env.ok(&["run", "--rm", &src, "busybox", "cat", "/which"]);
+    assert_eq!(run(format!("docker-archive:{m}:pick/two:v1")), "two\n");
+    assert_eq!(run(format!("docker-archive:{m}:@0")), "one\n");
+    let o = env.gb(&["run", "--rm", &format!("docker-archive:{m}"), "true"]);
+    assert!(
+        stderr(&o).contains("holds 2 images (it has pick/one:v1, pick/two:v1): which one?"),
+        "{}",
+        stderr(&o)
+    );
+    assert_eq!(
+        env.ok(&["load", "-i", m]),
+        "Loaded image: pick/one:v1\nLoaded image: pick/two:v1\n"
+    );
+}
+
+/// The id of the image `run SOURCE` loaded (it is the only one with that content).
+fn two_id(env: &Env, source: &str) -> String {
+    let o = env.ok(&["load", "-i", source]);
+    o.trim().rsplit(':').next().unwrap().to_string()
+}
+
+/// What a pull killed while unpacking leaves (`.unpack-PID` among the layers, its process
+/// gone) is swept by the next pull; and once an image is pulled by digest, `run
+/// NAME@sha256:…` runs it from the store without asking the registry again.
+#[test]
+fn the_next_pull_sweeps_a_killed_unpack_and_run_by_digest_fetches_nothing() {
+    if !root_or_skip("the_next_pull_sweeps_a_killed_unpack") || !Path::new("/bin/busybox").exists()
+    {
+        return;
+    }
+    let env = Env::new();
+    let mut b = tar::Builder::new(Vec::new());
+    let bb = std::fs::read("/bin/busybox").unwrap();
+    let mut h = tar::Header::new_gnu();
+    h.set_size(bb.len() as u64);
+    h.set_mode(0o755);
+    h.set_entry_type(tar::EntryType::Regular);
+    b.append_data(&mut h, "bin/busybox", &bb[..]).unwrap();
+    let layer = b.into_inner().unwrap();
+    let config = serde_json::to_vec(&serde_json::json!({
+        "architecture": "amd64", "os": "linux", "created": "2026-01-01T00:00:00Z",
+        "config": {}, "rootfs": {"type": "layers", "diff_ids": [format!("sha256:{}", sha256(&layer))]}
+    }))
+    .unwrap();
+    let manifest = manifest_for(&config, &format!("sha256:{}", sha256(&layer)), layer.len());
+    let digest = format!("sha256:{}", sha256(&manifest));
+    let by_digest = format!("/v2/x/manifests/{digest}");
+    let m2 = manifest.clone();
+    let (port, seen) = serving(manifest, config, layer, move |p| {
+        (p == by_digest).then(|| {
+            let mut r = reply(200, &m2);
+            r.headers.push((
+                "Content-Type".into(),
+                "application/vnd.oci.image.manifest.v1+json".into(),
+            ));
+            r
+        })
+    });
+    // A pull killed while unpacking: its staging directory, its process long gone (a pid
+    // above the kernel's largest).
+    let stale = env.data().join("images/layers/.unpack-4194305");
+    std::fs::create_dir_all(stale.join("bin")).unwrap();
+    std::fs::write(stale.join("bin/half"), "half").unwrap();
+    let name = format!("127.0.0.1:{port}/x@{digest}");
+    let o = env.gb(&["pull", &name]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        !stale.exists(),
+        "the killed pull's {stale:?} is still there"
+    );
+    seen.lock().unwrap().clear();
+    let o = env
+        .cmd()
+        .args(["run", "--rm", &name, "/bin/busybox", "echo", "ok"])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(stdout(&o), "ok\n");
+    assert!(
+        !stderr(&o).contains("Unable to find image"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(
+        seen.lock().unwrap().is_empty(),
+        "run asked the registry again: {:?}",
+        seen.lock().unwrap()
+    );
 }

@@ -28,7 +28,7 @@ impl Bundle {
         let data = tempfile::tempdir().unwrap();
         let o = glassbox()
             .env("GLASSBOX_DATA_DIR", data.path())
-            .args(["-q", "export", "busybox"])
+            .args(["-q", "unpack", "busybox"])
             .arg(dir.path().join("rootfs"))
             .output()
             .unwrap();
@@ -418,4 +418,246 @@ fn hooks_namespace_paths_and_oom_score_adj_as_config_json_asks() {
         assert_eq!(v["ociVersion"], oci_spec::runtime::VERSION);
     }
     assert_eq!(cgroups_left("hooked"), Vec::<std::path::PathBuf>::new());
+}
+
+/// createContainer runs in the container's mount namespace before pivot_root (host paths),
+/// startContainer inside the container after start, before its command; both get the state.
+#[test]
+fn create_container_and_start_container_hooks_run_in_the_container() {
+    let t = "create_container_and_start_container_hooks_run_in_the_container";
+    if !root_or_skip(t) {
+        return;
+    }
+    let out = tempfile::tempdir().unwrap();
+    let b = Bundle::new(&["cat", "/tmp/startContainer.json"]);
+    let hook = |dir: &str, name: &str| {
+        serde_json::json!([{
+            "path": "/bin/sh",
+            "args": ["sh", "-c", format!("cat > {dir}/{name}.json; readlink /proc/self/ns/mnt > {dir}/{name}.mnt")],
+            "env": ["PATH=/usr/bin:/bin"]
+        }])
+    };
+    let host_dir = out.path().display().to_string();
+    b.edit(|v| {
+        v["hooks"] = serde_json::json!({
+            "createContainer": hook(&host_dir, "createContainer"),
+            "startContainer": hook("/tmp", "startContainer"),
+        });
+        v["root"]["readonly"] = false.into();
+    });
+    let r = Runtime::new(false);
+    let o = r.out(&["run", "--bundle", &b.path().to_string_lossy(), "hooked2"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    // The command reads what the startContainer hook wrote inside the container.
+    let started: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(started["id"], "hooked2");
+    let text = std::fs::read_to_string(out.path().join("createContainer.json"))
+        .expect("the createContainer hook did not run");
+    let created: serde_json::Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(created["id"], "hooked2");
+    assert_eq!(created["status"], "created");
+    assert_eq!(created["pid"], started["pid"]);
+    let host_mnt = std::fs::read_link("/proc/self/ns/mnt").unwrap();
+    let mnt = std::fs::read_to_string(out.path().join("createContainer.mnt")).unwrap();
+    assert_ne!(
+        mnt.trim(),
+        host_mnt.to_string_lossy(),
+        "createContainer ran in the host's mount namespace"
+    );
+    assert_eq!(cgroups_left("hooked2"), Vec::<std::path::PathBuf>::new());
+}
+
+/// The runtime spec's state schema (schema/state-schema.json), checked by hand: required
+/// ociVersion, id, status and bundle as strings; status one of its enum (runc adds
+/// "paused", which engines read); pid an integer ≥ 0, and > 0 while created or running;
+/// annotations, if there, an object of strings.
+fn check_state_schema(v: &serde_json::Value) -> String {
+    let o = v
+        .as_object()
+        .unwrap_or_else(|| panic!("not an object: {v}"));
+    for key in ["ociVersion", "id", "status", "bundle"] {
+        assert!(o.get(key).is_some_and(|k| k.is_string()), "{key} in {v}");
+    }
+    let version = o["ociVersion"].as_str().unwrap();
+    assert_eq!(version.split('.').count(), 3, "{version} is no semver");
+    let status = o["status"].as_str().unwrap().to_string();
+    assert!(
+        ["creating", "created", "running", "stopped", "paused"].contains(&status.as_str()),
+        "status {status}"
+    );
+    let pid = o
+        .get("pid")
+        .map(|p| p.as_i64().unwrap_or_else(|| panic!("pid {p}")));
+    assert!(pid.unwrap_or(0) >= 0, "{v}");
+    if status == "created" || status == "running" {
+        assert!(pid.unwrap_or(0) > 0, "no pid while {status}: {v}");
+    }
+    if let Some(a) = o.get("annotations") {
+        let a = a.as_object().unwrap_or_else(|| panic!("annotations {a}"));
+        assert!(a.values().all(|x| x.is_string()), "{v}");
+    }
+    status
+}
+
+#[test]
+fn state_and_list_json_follow_the_runtime_spec_state_schema() {
+    let t = "state_and_list_json_follow_the_runtime_spec_state_schema";
+    if !root_or_skip(t) {
+        return;
+    }
+    let b = Bundle::new(&["sleep", "60"]);
+    b.edit(|v| v["annotations"] = serde_json::json!({"org.example.who": "test"}));
+    let r = Runtime::new(false);
+    let quiet = |args: &[&str]| {
+        let st = r
+            .cmd()
+            .args(args)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .unwrap();
+        assert!(st.success(), "{args:?}");
+    };
+    let both = |want: &str| {
+        assert_eq!(check_state_schema(&r.state("sc1")), want);
+        let list: serde_json::Value =
+            serde_json::from_slice(&r.out(&["list", "--format", "json"]).stdout).unwrap();
+        let list = list.as_array().unwrap();
+        assert_eq!(list.len(), 1);
+        assert_eq!(check_state_schema(&list[0]), want);
+    };
+    let bundle = b.path().to_string_lossy().into_owned();
+    quiet(&["create", "--bundle", &bundle, "sc1"]);
+    both("created");
+    quiet(&["start", "sc1"]);
+    both("running");
+    quiet(&["pause", "sc1"]);
+    both("paused");
+    quiet(&["resume", "sc1"]);
+    both("running");
+    quiet(&["kill", "sc1", "KILL"]);
+    for _ in 0..100 {
+        if r.state("sc1")["status"] == "stopped" {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    both("stopped");
+    quiet(&["delete", "sc1"]);
+    assert_eq!(cgroups_left("sc1"), Vec::<std::path::PathBuf>::new());
+}
+
+/// `--preserve-fds N` and systemd's LISTEN_FDS (with LISTEN_PID naming the runtime): the
+/// descriptors from 3 on reach the container's command; LISTEN_FDS tells it how many.
+#[test]
+fn preserved_and_socket_activated_descriptors_reach_the_command() {
+    let t = "preserved_and_socket_activated_descriptors_reach_the_command";
+    if !root_or_skip(t) {
+        return;
+    }
+    let b = Bundle::new(&[
+        "sh",
+        "-c",
+        "echo ${LISTEN_FDS:-none} ${LISTEN_PID:-none}; echo to-fd-3 >&3",
+    ]);
+    let r = Runtime::new(false);
+    let out = tempfile::tempdir().unwrap();
+    let run = |id: &str, env: &str, flags: &str| {
+        let file = out.path().join(id);
+        let o = Command::new("sh")
+            .arg("-c")
+            .arg(format!(
+                "{env} exec \"$0\" runtime --root \"$1\" run {flags} --bundle \"$2\" {id} 3>\"$3\"",
+            ))
+            .arg(bin())
+            .arg(r.root.path())
+            .arg(b.path())
+            .arg(&file)
+            .env_remove("LISTEN_FDS")
+            .env_remove("LISTEN_PID")
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        (o, std::fs::read_to_string(file).unwrap())
+    };
+    let (o, fd3) = run("keep", "", "--preserve-fds 1");
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(stdout(&o), "none none\n");
+    assert_eq!(fd3, "to-fd-3\n");
+    let (o, fd3) = run("listen", "LISTEN_FDS=1 LISTEN_PID=$$", "");
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(
+        stdout(&o),
+        "1 1\n",
+        "the command is PID 1 of its pid namespace"
+    );
+    assert_eq!(fd3, "to-fd-3\n");
+    // Meant for another process: not passed on.
+    let (o, fd3) = run("other", "LISTEN_FDS=1 LISTEN_PID=1", "");
+    assert!(!o.status.success());
+    assert_eq!(stdout(&o), "none none\n");
+    assert_eq!(fd3, "");
+}
+
+/// `exec` into a running container: its output, its exit status, and a narration strace
+/// confirms (the cgroup writes, each setns, the forks, the exec).
+#[test]
+fn exec_joins_a_running_container_and_its_narration_is_honest() {
+    let t = "exec_joins_a_running_container_and_its_narration_is_honest";
+    if !root_or_skip(t) || !tool_or_skip(t, "strace") {
+        return;
+    }
+    let b = Bundle::new(&["sleep", "60"]);
+    let r = Runtime::new(false);
+    let bundle = b.path().to_string_lossy().into_owned();
+    for args in [
+        &["create", "--bundle", &bundle, "ex1"][..],
+        &["start", "ex1"][..],
+    ] {
+        let st = r
+            .cmd()
+            .args(args)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .unwrap();
+        assert!(st.success(), "{args:?}");
+    }
+    let process = b.path().join("process.json");
+    let mut p: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(b.path().join("config.json")).unwrap()).unwrap();
+    p["process"]["args"] = serde_json::json!(["sh", "-c", "hostname; cat /proc/1/comm; exit 7"]);
+    std::fs::write(&process, p["process"].to_string()).unwrap();
+    let root = r.root.path().to_string_lossy().into_owned();
+    let traced = strace::run_with(
+        &[
+            "runtime",
+            "--root",
+            &root,
+            "exec",
+            "--process",
+            &process.to_string_lossy(),
+            "ex1",
+        ],
+        |c| {
+            c.stdin(Stdio::null());
+        },
+    );
+    assert_eq!(
+        traced.output.status.code(),
+        Some(7),
+        "{}",
+        stderr(&traced.output)
+    );
+    assert_eq!(stdout(&traced.output), "engine-made\nsleep\n");
+    traced.assert_honest();
+    let names = traced.narrated_names();
+    for call in ["setns", "clone", "execve"] {
+        assert!(
+            names.iter().any(|n| n == call),
+            "{call} not narrated: {names:?}"
+        );
+    }
+    assert!(r.out(&["delete", "--force", "ex1"]).status.success());
+    assert_eq!(cgroups_left("ex1"), Vec::<std::path::PathBuf>::new());
 }

@@ -40,6 +40,8 @@ fn kill(sys: &Sys, c: &Container, sig: libc::c_int) -> Result<()> {
         )
         .with_code(1));
     };
+    // Killed by you: its supervisor does not run it again (--restart), as docker.
+    crate::run::restart::mark_stopped(sys, c);
     sys.narrator.stage(
         "kill",
         &format!("signal container {} (pid {pid} on the host)", c.name()),

@@ -80,22 +80,33 @@ pub(super) fn each(
     act: impl Fn(Container) -> Result<()>,
 ) -> Result<i32> {
     need_root(what)?;
+    Ok(for_each(refs, |r, c| act(c).map(|()| r.to_string())))
+}
+
+/// Find each container named (as `r`) and print the line `act` gives for it; report each
+/// failure and go on. The exit status: 1 if any failed.
+pub(super) fn for_each<T: std::fmt::Display>(
+    refs: &[String],
+    act: impl Fn(&str, Container) -> Result<T>,
+) -> i32 {
     let mut code = 0;
     for r in refs {
-        match find(r).and_then(&act) {
-            Ok(()) => println!("{r}"),
+        match find(r).and_then(|c| act(r, c)) {
+            Ok(line) => crate::outln!("{line}"),
             Err(e) => {
                 crate::narrate::report_error(&e);
                 code = 1;
             }
         }
     }
-    Ok(code)
+    code
 }
 
 /// Stop one container; returns once its supervisor has recorded how it ended.
 pub fn stop(sys: &Sys, c: &Container, grace: u32) -> Result<()> {
     let n = sys.narrator;
+    // Stopped by you: its supervisor does not run it again (--restart).
+    crate::run::restart::mark_stopped(sys, c);
     let Some(pid) = c.state().running_pid() else {
         n.note(&format!("{} is not running: nothing to stop", c.name()));
         return Ok(());
@@ -160,12 +171,13 @@ fn start(sys: &Sys, c: &Container) -> Result<()> {
         }
         _ => {}
     }
+    crate::run::restart::clear_stopped(sys, c);
     let mut plan = crate::run::plan_existing(c)?;
     // In the background, as docker start without -a: no terminal, no stdin, no pauses.
     plan.tty = false;
     plan.interactive = false;
-    let journal = crate::journal::Journal::open()?;
-    let code = crate::run::start_detached(sys, &journal, &plan, c)?;
+    let journal = sys.journal()?;
+    let code = crate::run::start_detached(sys, journal.as_ref(), &plan, c)?;
     if code != 0 {
         return Err(Error::new(
             format!("container {} exited at once with status {code}", c.name()),
@@ -215,19 +227,22 @@ fn remove_leftovers(sys: &Sys, c: &Container) -> Result<()> {
     }
 }
 
-fn rm(sys: &Sys, c: &Container, force: bool) -> Result<()> {
+pub(super) fn rm(sys: &Sys, c: &Container, force: bool) -> Result<()> {
     let _lock = locked(c)?;
-    if let Some(pid) = c.state().running_pid() {
-        if !force {
-            return Err(Error::usage(
-                format!("cannot remove container {}: it is running", c.name()),
-                format!(
-                    "stop it first (glassbox stop {0}), or force it: glassbox rm -f {0}",
-                    c.name()
-                ),
-            )
-            .with_code(1));
-        }
+    let running = c.state().running_pid();
+    if running.is_some() && !force {
+        return Err(Error::usage(
+            format!("cannot remove container {}: it is running", c.name()),
+            format!(
+                "stop it first (glassbox stop {0}), or force it: glassbox rm -f {0}",
+                c.name()
+            ),
+        )
+        .with_code(1));
+    }
+    // Removed by you: a supervisor that would restart it (--restart) gives up.
+    crate::run::restart::mark_stopped(sys, c);
+    if let Some(pid) = running {
         super::pause::thaw_if_paused(sys, c)?;
         let process = c.state().process;
         sys.kill(
@@ -235,7 +250,10 @@ fn rm(sys: &Sys, c: &Container, force: bool) -> Result<()> {
             libc::SIGKILL,
             "rm -f: end the container at once (as docker rm -f)",
         )?;
-        if let Some(p) = &process {
+        // The supervisor ends only after PID 1 has: waiting for it waits for both. Only
+        // when it was killed is PID 1 waited for itself.
+        let supervised = c.state().supervisor.is_some_and(|o| o.is_alive());
+        if let Some(p) = process.as_ref().filter(|_| !supervised) {
             wait_end(sys, p, Duration::from_secs(10), "wait for PID 1 to end")?;
         }
         if !wait_supervisor(sys, c, Duration::from_secs(10))? {
@@ -254,7 +272,7 @@ fn rm(sys: &Sys, c: &Container, force: bool) -> Result<()> {
         .with_code(1));
     }
     remove_leftovers(sys, c)?;
-    let removed = crate::store::containers::remove_dir(c);
+    let removed = crate::store::containers::remove_dir(sys, c);
     crate::run::rootless::or_inside(sys, &c.dir, removed)?;
     sys.narrator.note(&format!(
         "rm -rf {} (its writable layer, log and state)",

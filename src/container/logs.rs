@@ -1,31 +1,147 @@
-//! `glassbox logs`: what a detached container wrote, from its log file.
+//! `glassbox logs`: what a detached container wrote, from its log file. The log keeper
+//! ([`crate::run::logger`]) stamped each line with its time and stream: stdout lines come
+//! back on stdout and stderr lines on stderr (so `2>/dev/null` hides the errors), and
+//! --since, --until and -t read the times.
 
 use crate::cli::LogsArgs;
 use crate::error::{Error, Result};
+use crate::run::logger::{self, Entry};
 use crate::store::containers::{find, Status};
 use std::io::{Read, Seek, Write};
 
-/// The last `n` lines of `text` (all of it when it has fewer).
-fn tail(text: &[u8], n: usize) -> &[u8] {
-    let body = text.strip_suffix(b"\n").unwrap_or(text);
-    let mut cut = 0;
-    let mut seen = 0;
-    for (i, b) in body.iter().enumerate().rev() {
-        if *b == b'\n' {
-            seen += 1;
-            if seen == n {
-                cut = i + 1;
-                break;
-            }
+/// A time as docker logs takes it, in nanoseconds since the epoch: RFC 3339
+/// (`2026-12-06T14:20:00Z`, with or without fraction or `Z`, or a date alone), a unix time
+/// (`1765030800`, `1765030800.5`), or a while before `now` (`10m`, `1h30m`, `90s`, `500ms`).
+pub fn parse_since(s: &str, now: u128) -> Result<u128> {
+    let bad = || {
+        Error::usage(
+            format!("{s:?} is not a time"),
+            "give 2026-12-06T14:20:00Z, a unix time such as 1765030800, or a while ago such as 10m or 1h30m",
+        )
+    };
+    if let Some(d) = parse_duration(s) {
+        return Ok(now.saturating_sub(d));
+    }
+    if let Some((whole, frac)) = s.split_once('.').or(Some((s, ""))) {
+        let digits = |t: &str| !t.is_empty() && t.bytes().all(|b| b.is_ascii_digit());
+        if digits(whole) && (frac.is_empty() || digits(frac)) && frac.len() <= 9 {
+            let secs: u128 = whole.parse().map_err(|_| bad())?;
+            let nanos: u128 = format!("{frac:0<9}").parse().map_err(|_| bad())?;
+            return Ok(secs * 1_000_000_000 + nanos);
         }
     }
-    if n == 0 {
-        return &text[text.len()..];
+    let full = match s.len() {
+        10 => format!("{s}T00:00:00Z"),
+        _ if s.ends_with('Z') => s.to_string(),
+        _ => format!("{s}Z"),
+    };
+    logger::parse_time(&full).ok_or_else(bad)
+}
+
+/// `1h30m`, `10m`, `90s`, `1.5s`, `500ms` in nanoseconds.
+fn parse_duration(s: &str) -> Option<u128> {
+    let mut total = 0f64;
+    let mut rest = s;
+    if rest.is_empty() {
+        return None;
     }
-    &text[cut..]
+    while !rest.is_empty() {
+        let n = rest
+            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+            .filter(|&n| n > 0)?;
+        let value: f64 = rest[..n].parse().ok()?;
+        rest = &rest[n..];
+        let units = [("ms", 1e6), ("h", 3.6e12), ("m", 6e10), ("s", 1e9)];
+        let (unit, scale) = units.iter().find(|(u, _)| rest.starts_with(u))?;
+        total += value * scale;
+        rest = &rest[unit.len()..];
+    }
+    Some(total as u128)
+}
+
+/// Which entries are shown, and how.
+struct Show {
+    since: Option<u128>,
+    until: Option<u128>,
+    timestamps: bool,
+}
+
+impl Show {
+    fn wants(&self, e: &Entry) -> bool {
+        match e.time {
+            Some(t) => self.since.is_none_or(|s| t >= s) && self.until.is_none_or(|u| t < u),
+            // A line from before times were kept: shown only when no time is asked about.
+            None => self.since.is_none() && self.until.is_none(),
+        }
+    }
+}
+
+/// Writes each entry on its own stream, in the order written.
+struct Out {
+    stdout: std::io::BufWriter<std::io::Stdout>,
+    stderr: std::io::BufWriter<std::io::Stderr>,
+    last_err: bool,
+}
+
+impl Out {
+    fn new() -> Out {
+        Out {
+            stdout: std::io::BufWriter::new(std::io::stdout()),
+            stderr: std::io::BufWriter::new(std::io::stderr()),
+            last_err: false,
+        }
+    }
+
+    fn write(&mut self, e: &Entry, timestamps: bool) -> std::io::Result<()> {
+        if e.stderr != self.last_err {
+            // The other stream's lines first, so a terminal shows them in order.
+            self.flush()?;
+            self.last_err = e.stderr;
+        }
+        let w: &mut dyn Write = if e.stderr {
+            &mut self.stderr
+        } else {
+            &mut self.stdout
+        };
+        if timestamps && !e.time_text.is_empty() {
+            write!(w, "{} ", e.time_text)?;
+        }
+        w.write_all(e.text)?;
+        if e.full {
+            w.write_all(b"\n")?;
+        }
+        Ok(())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.stdout.flush()?;
+        self.stderr.flush()
+    }
+}
+
+/// The complete lines of `text` (each without its newline), and how many bytes they take.
+fn lines(text: &[u8]) -> (Vec<&[u8]>, usize) {
+    match text.iter().rposition(|b| *b == b'\n') {
+        Some(last) => (text[..last].split(|b| *b == b'\n').collect(), last + 1),
+        None => (Vec::new(), 0),
+    }
 }
 
 pub fn main(a: &LogsArgs) -> Result<i32> {
+    let now = logger::now_nanos();
+    let show = Show {
+        since: a
+            .since
+            .as_deref()
+            .map(|s| parse_since(s, now))
+            .transpose()?,
+        until: a
+            .until
+            .as_deref()
+            .map(|s| parse_since(s, now))
+            .transpose()?,
+        timestamps: a.timestamps,
+    };
     let c = find(&a.container).map_err(|e| e.with_code(1))?;
     let path = c.log_path();
     let mut f = match std::fs::File::open(&path) {
@@ -48,18 +164,26 @@ pub fn main(a: &LogsArgs) -> Result<i32> {
     };
     let mut all = Vec::new();
     let _ = f.read_to_end(&mut all);
-    let mut out = std::io::stdout().lock();
-    let shown = match a.tail {
-        Some(n) => tail(&all, n),
-        None => &all,
-    };
-    let _ = out.write_all(shown);
+    let (found, used) = lines(&all);
+    let entries: Vec<Entry> = found
+        .into_iter()
+        .map(logger::parse)
+        .filter(|e| show.wants(e))
+        .collect();
+    let skip = a.tail.map_or(0, |n| entries.len().saturating_sub(n));
+    let mut out = Out::new();
+    for e in &entries[skip..] {
+        if out.write(e, show.timestamps).is_err() {
+            return Ok(0); // the reader went away (| head)
+        }
+    }
     let _ = out.flush();
     if !a.follow {
         return Ok(0);
     }
     // Follow: print what is appended until the container has ended and all is read.
-    let mut pos = all.len() as u64;
+    let mut pos = used as u64;
+    let mut carry = Vec::new();
     loop {
         let running = c.state().effective() == Status::Running;
         let mut more = Vec::new();
@@ -68,9 +192,17 @@ pub fn main(a: &LogsArgs) -> Result<i32> {
         }
         if !more.is_empty() {
             pos += more.len() as u64;
-            if out.write_all(&more).and_then(|()| out.flush()).is_err() {
-                return Ok(0); // the reader went away (| head)
+            carry.extend_from_slice(&more);
+            let (found, used) = lines(&carry);
+            for e in found.into_iter().map(logger::parse) {
+                if show.wants(&e) && out.write(&e, show.timestamps).is_err() {
+                    return Ok(0);
+                }
             }
+            if out.flush().is_err() {
+                return Ok(0);
+            }
+            carry.drain(..used);
         } else if !running {
             return Ok(0);
         } else {
@@ -81,13 +213,32 @@ pub fn main(a: &LogsArgs) -> Result<i32> {
 
 #[cfg(test)]
 mod tests {
-    use super::tail;
+    use super::*;
 
     #[test]
-    fn tail_keeps_the_last_lines() {
-        assert_eq!(tail(b"a\nb\nc\n", 2), b"b\nc\n");
-        assert_eq!(tail(b"a\nb\nc\n", 5), b"a\nb\nc\n");
-        assert_eq!(tail(b"a\nb\nc", 1), b"c");
-        assert_eq!(tail(b"a\nb\n", 0), b"");
+    fn times_are_read_as_docker_logs_reads_them() {
+        let now = 1_765_030_800_000_000_000u128;
+        assert_eq!(parse_since("10m", now).unwrap(), now - 600_000_000_000);
+        assert_eq!(parse_since("1h30m", now).unwrap(), now - 5_400_000_000_000);
+        assert_eq!(parse_since("500ms", now).unwrap(), now - 500_000_000);
+        assert_eq!(parse_since("1765030800", 0).unwrap(), now);
+        assert_eq!(parse_since("1765030800.5", 0).unwrap(), now + 500_000_000);
+        assert_eq!(parse_since("2025-12-06T14:20:00Z", 0).unwrap(), now);
+        assert_eq!(parse_since("2025-12-06T14:20:00", 0).unwrap(), now);
+        assert_eq!(
+            parse_since("2025-12-06", 0).unwrap(),
+            now - (14 * 3600 + 20 * 60) * 1_000_000_000
+        );
+        for bad in ["", "yesterday", "10x", "2025-13-06T99:00:00Z"] {
+            let e = parse_since(bad, now).unwrap_err();
+            assert!(e.what.contains("is not a time"), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn only_complete_lines_are_taken() {
+        assert_eq!(lines(b"a\nb\nc"), (vec![&b"a"[..], b"b"], 4));
+        assert_eq!(lines(b"partial"), (vec![], 0));
+        assert_eq!(lines(b"a\n\n"), (vec![&b"a"[..], b""], 3));
     }
 }

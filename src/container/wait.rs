@@ -4,26 +4,38 @@
 
 use crate::cli::WaitArgs;
 use crate::error::{Error, Result};
-use crate::store::containers::{find, Container, Status};
+use crate::store::containers::{Container, Status};
 use crate::sys::Sys;
 use std::time::Duration;
 
 /// Long enough to mean "until it ends": poll(2) takes at most i32::MAX ms (24 days).
 const FOREVER: Duration = Duration::from_millis(i32::MAX as u64);
 
+const WHY: &str = "wait for the container's PID 1 to end";
+
 fn wait(sys: &Sys, c: &Container) -> Result<i32> {
     sys.narrator
         .stage("wait", &format!("until container {} ends", c.name()));
+    let shown = || {
+        // When calls are not made nothing ends: the wait is shown once, with the code on record.
+        let s = c.state();
+        if let Some(p) = s.process.clone().filter(|_| s.running_pid().is_some()) {
+            let _ = super::lifecycle::wait_end(sys, &p, FOREVER, WHY);
+        }
+        s.exit_code.unwrap_or(0)
+    };
+    sys.compound("", || wait_for_end(sys, c), shown)
+}
+
+/// Wait for the container's PID 1 (and any that a restart put in its place), then for its
+/// supervisor; its exit code.
+fn wait_for_end(sys: &Sys, c: &Container) -> Result<i32> {
     loop {
         let s = c.state();
         let Some(p) = s.process.clone().filter(|_| s.running_pid().is_some()) else {
             break;
         };
-        super::lifecycle::wait_end(sys, &p, FOREVER, "wait for the container's PID 1 to end")?;
-        if sys.dry_run() {
-            // No call was made, so nothing has ended: a dry run only shows the wait.
-            return Ok(s.exit_code.unwrap_or(0));
-        }
+        super::lifecycle::wait_end(sys, &p, FOREVER, WHY)?;
     }
     if !super::lifecycle::wait_supervisor(sys, c, Duration::from_secs(10))? {
         return Err(Error::new(
@@ -55,15 +67,7 @@ fn wait(sys: &Sys, c: &Container) -> Result<i32> {
 }
 
 pub fn main(a: &WaitArgs, sys: &Sys) -> Result<i32> {
-    let mut status = 0;
-    for r in &a.containers {
-        match find(r).and_then(|c| wait(sys, &c)) {
-            Ok(code) => println!("{code}"),
-            Err(e) => {
-                crate::narrate::report_error(&e);
-                status = 1;
-            }
-        }
-    }
-    Ok(status)
+    Ok(super::lifecycle::for_each(&a.containers, |_, c| {
+        wait(sys, &c)
+    }))
 }

@@ -245,7 +245,7 @@ impl Facts {
         });
         let cgroups = CgroupHost::current();
         let overlay = match probe_sys {
-            Some(sys) if euid == 0 && !sys.dry_run() => Some(probe_overlay(sys)),
+            Some(sys) if euid == 0 => sys.probe(|| probe_overlay(sys)),
             _ => None,
         };
         Facts {

@@ -11,6 +11,21 @@ pub fn read_trimmed(path: &str) -> Option<String> {
         .map(|s| s.lines().next().unwrap_or("").trim().to_string())
 }
 
+/// A capability set of this process (`CapEff`, `CapPrm`, `CapBnd`) from /proc/self/status;
+/// None when it cannot be read.
+pub fn own_caps(set: &str) -> Option<u64> {
+    caps_in(&std::fs::read_to_string("/proc/self/status").ok()?, set)
+}
+
+/// The capability set `set` in the text of a /proc/PID/status: a hex mask, bit N for
+/// capability N (capabilities(7)).
+pub fn caps_in(status: &str, set: &str) -> Option<u64> {
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix(set)?.strip_prefix(':'))
+        .and_then(|v| u64::from_str_radix(v.trim(), 16).ok())
+}
+
 /// Whether this process has an effective uid of 0.
 pub fn is_root() -> bool {
     crate::sys::quiet::is_root()
@@ -30,4 +45,18 @@ pub fn env_dir(name: &str) -> Option<std::path::PathBuf> {
     std::env::var_os(name)
         .map(std::path::PathBuf::from)
         .filter(|p| p.is_absolute())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_capability_set_is_read_from_its_own_line() {
+        let status = "Name:\tsh\nCapInh:\t0000000000000000\nCapPrm:\t00000000a80425fb\n\
+                      CapEff:\t0000000000200000\nCapBnd:\t000001ffffffffff\n";
+        assert_eq!(super::caps_in(status, "CapEff"), Some(1 << 21));
+        assert_eq!(super::caps_in(status, "CapPrm"), Some(0xa80425fb));
+        assert_eq!(super::caps_in(status, "CapBnd"), Some(0x1ff_ffff_ffff));
+        assert_eq!(super::caps_in(status, "CapAmb"), None);
+        assert_eq!(super::caps_in("CapEffX:\t1\n", "CapEff"), None);
+    }
 }

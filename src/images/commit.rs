@@ -200,78 +200,85 @@ pub fn main(a: &CommitArgs, sys: &Sys) -> Result<i32> {
             c.name()
         ));
     }
-    if sys.dry_run() {
-        n.note(&format!(
-            "copy {} into {} as it is: whiteouts (0/0 devices) and opaque directories stay as overlayfs wrote them, so the copy can be a lowerdir",
-            c.upper().display(),
-            crate::store::layers_dir().join(format!(".staging-{}", std::process::id())).display()
-        ));
-        n.note("dry run: nothing copied, no image made");
-        return Ok(0);
-    }
-    let (layer, copied) = layer_of(sys, &c, &parent)?;
-    n.note(&format!(
-        "layer {}: {}; {} whiteouts, {} opaque directories{}",
-        short(&layer.diff_id),
-        copied.summary,
-        copied.whiteouts,
-        copied.opaque,
-        if copied.sockets > 0 {
-            format!(
-                "; {} sockets left out (a socket is no file)",
-                copied.sockets
-            )
-        } else {
-            String::new()
-        }
-    ));
-
-    // The new image: the parent's config and history, plus this layer.
-    let old = parent.config()?;
-    let mut config = c
-        .record
-        .image_config
-        .clone()
-        .unwrap_or_else(|| old.config.clone());
-    apply(&mut config, &changes);
-    let now = crate::store::now();
-    let mut diff_ids = old.rootfs.diff_ids.clone();
-    diff_ids.push(layer.diff_id.clone());
-    let mut history = old.history.clone();
-    history.push(History {
-        created: store::rfc3339(now),
-        created_by: c.record.command.join(" "),
-        comment: a.message.clone().filter(|m| !m.is_empty()),
-        empty_layer: false,
-    });
-    let blob = store::config_blob(&config, diff_ids, history, now, a.author.clone());
-    let bytes = blob.to_bytes();
-    let mut layers = parent.layers.clone();
-    layers.push(layer);
-    let rec = ImageRecord {
-        id: store::sha256_hex(&bytes),
-        names: Vec::new(),
-        layers,
-        created: now,
-        parent: Some(parent.id.clone()),
-        blobs: Vec::new(),
-    };
-    let _store = store::lock()?;
-    store::write(&rec, &bytes)?;
-    n.note(&format!(
-        "image config written to {} (the image id is its sha256)",
-        rec.dir().join("config.json").display()
-    ));
-    if let Some(name) = &name {
-        if let Some(from) = store::tag(&rec.id, name)? {
+    sys.compound(
+        "",
+        || {
+            let (layer, copied) = layer_of(sys, &c, &parent)?;
             n.note(&format!(
-                "the name {name} moved here from image {}",
-                from.short_id()
+                "layer {}: {}; {} whiteouts, {} opaque directories{}",
+                short(&layer.diff_id),
+                copied.summary,
+                copied.whiteouts,
+                copied.opaque,
+                if copied.sockets > 0 {
+                    format!(
+                        "; {} sockets left out (a socket is no file)",
+                        copied.sockets
+                    )
+                } else {
+                    String::new()
+                }
             ));
-        }
-    }
-    println!("sha256:{}", rec.id);
-    Ok(0)
+
+            // The new image: the parent's config and history, plus this layer.
+            let old = parent.config()?;
+            let mut config = c
+                .record
+                .image_config
+                .clone()
+                .unwrap_or_else(|| old.config.clone());
+            apply(&mut config, &changes);
+            let now = crate::store::now();
+            let mut diff_ids = old.rootfs.diff_ids.clone();
+            diff_ids.push(layer.diff_id.clone());
+            let mut history = old.history.clone();
+            history.push(History {
+                created: store::rfc3339(now),
+                created_by: c.record.command.join(" "),
+                comment: a.message.clone().filter(|m| !m.is_empty()),
+                empty_layer: false,
+            });
+            let blob = store::config_blob(&config, diff_ids, history, now, a.author.clone());
+            let bytes = blob.to_bytes();
+            let mut layers = parent.layers.clone();
+            layers.push(layer);
+            let rec = ImageRecord {
+                id: store::sha256_hex(&bytes),
+                names: Vec::new(),
+                layers,
+                created: now,
+                parent: Some(parent.id.clone()),
+                blobs: Vec::new(),
+            };
+            let _store = store::lock()?;
+            store::write(&rec, &bytes)?;
+            n.note(&format!(
+                "image config written to {} (the image id is its sha256)",
+                rec.dir().join("config.json").display()
+            ));
+            if let Some(name) = &name {
+                if let Some(from) = store::tag(&rec.id, name)? {
+                    n.note(&format!(
+                        "the name {name} moved here from image {}",
+                        from.short_id()
+                    ));
+                }
+            }
+            crate::outln!("sha256:{}", rec.id);
+            Ok(0)
+        },
+        || {
+            n.note(&format!(
+                "copy {} into {} as it is: whiteouts (0/0 devices) and opaque directories stay as overlayfs wrote them, so the copy can be a lowerdir",
+                c.upper().display(),
+                crate::store::layers_dir()
+                    .join(format!(".staging-{}", std::process::id()))
+                    .display()
+            ));
+            n.note("dry run: nothing copied, no image made");
+            0
+        },
+    )
 }
 
 fn short(d: &str) -> String {

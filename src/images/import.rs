@@ -103,7 +103,7 @@ pub fn main(a: &crate::cli::ImportArgs, sys: &Sys) -> Result<i32> {
             from.short_id()
         ));
     }
-    println!("sha256:{id}");
+    crate::outln!("sha256:{id}");
     Ok(0)
 }
 

@@ -66,27 +66,14 @@ struct Entry {
     config: Vec<u8>,
     layers: Vec<(String, String, u64)>,
     names: Vec<String>,
+    /// What `oci:DIR:TAG` or `docker-archive:FILE:NAME` picks it by.
+    refs: Vec<String>,
 }
 
 pub fn main(a: &crate::cli::LoadArgs, sys: &Sys) -> Result<i32> {
     super::need_root("load")?;
     let input = a.input.display().to_string();
-    let (store_, entries) = match detect::detect(&input)? {
-        Source::DockerSave(s) => {
-            let e = docker_save(&s)?;
-            (s, e)
-        }
-        Source::Oci(s) => {
-            let e = oci(&s)?;
-            (s, e)
-        }
-        _ => {
-            return Err(Error::usage(
-                format!("{input} is not an image archive (docker save or an OCI layout)"),
-                "a root filesystem tar becomes an image with glassbox import FILE NAME",
-            ))
-        }
-    };
+    let (store_, entries) = read(&input, true)?;
     sys.narrator.stage(
         "load",
         &format!(
@@ -97,23 +84,123 @@ pub fn main(a: &crate::cli::LoadArgs, sys: &Sys) -> Result<i32> {
     for e in entries {
         let rec = load_one(sys, &store_, e.config, &e.layers)?;
         let mut shown = false;
-        for n in &e.names {
-            let Ok(name) = reference::parse(n) else {
-                sys.narrator.warn(&format!(
-                    "the archive's name {n:?} is not a valid image name: left out"
-                ));
-                continue;
-            };
-            let _lock = store::lock()?;
-            store::tag(&rec.id, &name)?;
-            println!("Loaded image: {name}");
+        for name in name(sys, &rec, &e.names)? {
+            crate::outln!("Loaded image: {name}");
             shown = true;
         }
         if !shown {
-            println!("Loaded image ID: sha256:{}", rec.id);
+            crate::outln!("Loaded image ID: sha256:{}", rec.id);
         }
     }
     Ok(0)
+}
+
+/// `run oci:DIR:TAG` (or `docker-archive:FILE…`): the one image asked for, loaded into the
+/// store as `load` would (its layers shared with every image that has them).
+pub fn one(sys: &Sys, source: &str) -> Result<ImageRecord> {
+    super::need_root("run")?;
+    let (store_, mut entries) = read(source, false)?;
+    let e = entries.remove(0);
+    sys.narrator.note(&format!(
+        "{source}: the image's layers into the store once, as glassbox load does"
+    ));
+    let rec = load_one(sys, &store_, e.config, &e.layers)?;
+    name(sys, &rec, &e.names)?;
+    Ok(rec)
+}
+
+/// Give a loaded image the archive's names (those that are valid image names).
+fn name(sys: &Sys, rec: &ImageRecord, names: &[String]) -> Result<Vec<reference::Reference>> {
+    let mut out = Vec::new();
+    for n in names {
+        let Ok(name) = reference::parse(n) else {
+            sys.narrator.warn(&format!(
+                "the archive's name {n:?} is not a valid image name: left out"
+            ));
+            continue;
+        };
+        let _lock = store::lock()?;
+        store::tag(&rec.id, &name)?;
+        out.push(name);
+    }
+    Ok(out)
+}
+
+/// The images of an archive, a path or skopeo's `oci:DIR[:TAG]`, `docker-archive:FILE[:NAME]`;
+/// only the one asked for when the source names one, and exactly one unless `all`.
+fn read(input: &str, all: bool) -> Result<(Store, Vec<Entry>)> {
+    let t = super::transport::parse(input);
+    let path = t
+        .as_ref()
+        .map(|t| t.path.display().to_string())
+        .unwrap_or_else(|| input.to_string());
+    let (store_, entries) = match detect::detect(&path)? {
+        Source::DockerSave(s) if !input.starts_with("oci:") => {
+            let e = docker_save(&s)?;
+            (s, e)
+        }
+        Source::Oci(s) if !input.starts_with("docker-archive:") => {
+            let e = oci(&s)?;
+            (s, e)
+        }
+        _ => {
+            return Err(Error::usage(
+                format!("{input} is not an image archive (docker save or an OCI layout)"),
+                "a root filesystem tar becomes an image with glassbox import FILE NAME; oci: takes an OCI layout, docker-archive: a docker save tar",
+            ))
+        }
+    };
+    let pick = t.map(|t| t.pick).unwrap_or(super::transport::Pick::Any);
+    let entries = choose(entries, &pick, &path, all)?;
+    Ok((store_, entries))
+}
+
+/// The entries `pick` names: refused, with the names there are, when none is, or when
+/// several are and one is needed.
+fn choose(
+    entries: Vec<Entry>,
+    pick: &super::transport::Pick,
+    path: &str,
+    all: bool,
+) -> Result<Vec<Entry>> {
+    use super::transport::Pick;
+    let there: Vec<String> = entries.iter().flat_map(|e| e.refs.clone()).collect();
+    let there = if there.is_empty() {
+        "none is named".to_string()
+    } else {
+        format!("it has {}", there.join(", "))
+    };
+    let same = |a: &str, b: &str| {
+        a == b
+            || matches!((reference::parse(a), reference::parse(b)), (Ok(x), Ok(y)) if x.to_string() == y.to_string())
+    };
+    let chosen: Vec<Entry> = match pick {
+        Pick::Any if all || entries.len() == 1 => return Ok(entries),
+        Pick::Any => {
+            return Err(Error::usage(
+                format!("{path} holds {} images ({there}): which one?", entries.len()),
+                format!("name one as skopeo does: oci:{path}:TAG, or docker-archive:{path}:NAME:TAG (or :@N, the Nth from 0)"),
+            ))
+        }
+        Pick::Index(n) => entries.into_iter().skip(*n).take(1).collect(),
+        Pick::Name(want) => entries
+            .into_iter()
+            .filter(|e| e.refs.iter().any(|r| same(r, want)))
+            .take(1)
+            .collect(),
+    };
+    if chosen.is_empty() {
+        let asked = match pick {
+            Pick::Index(n) => format!("@{n}"),
+            Pick::Name(w) => w.clone(),
+            Pick::Any => unreachable!(),
+        };
+        return Err(Error::usage(
+            format!("{path} has no image {asked} ({there})"),
+            "name one of those it has",
+        ));
+    }
+    Ok(chosen)
 }
 
 fn docker_save(s: &Store) -> Result<Vec<Entry>> {
@@ -136,10 +223,12 @@ fn docker_save(s: &Store) -> Result<Vec<Entry>> {
             // docker save's layer tars are uncompressed: the blob is the diff id.
             layers.push((member.clone(), d.clone(), size));
         }
+        let names = e.repo_tags.unwrap_or_default();
         out.push(Entry {
             config,
             layers,
-            names: e.repo_tags.unwrap_or_default(),
+            refs: names.clone(),
+            names,
         });
     }
     Ok(out)
@@ -187,6 +276,12 @@ fn oci(s: &Store) -> Result<Vec<Entry>> {
             config,
             layers,
             names: name.into_iter().collect(),
+            refs: d
+                .annotations
+                .get("org.opencontainers.image.ref.name")
+                .cloned()
+                .into_iter()
+                .collect(),
         });
     }
     Ok(out)

@@ -16,11 +16,13 @@
 
 pub mod commit;
 pub mod diff;
+pub mod export;
 pub mod import;
 pub mod layer;
 pub mod load;
 pub mod resolve;
 pub mod save;
+pub mod transport;
 pub mod unpack;
 pub mod walk;
 
@@ -112,7 +114,7 @@ pub fn docker_size(n: u64) -> String {
 }
 
 /// Seconds since the epoch from `YYYY-MM-DDTHH:MM:SS…`, for "2 hours ago".
-fn parse_rfc3339(s: &str) -> Option<u64> {
+pub(crate) fn parse_rfc3339(s: &str) -> Option<u64> {
     let num = |a: usize, b: usize| s.get(a..b)?.parse::<i64>().ok();
     let (y, m, d) = (num(0, 4)?, num(5, 7)?, num(8, 10)?);
     let (hh, mm, ss) = (num(11, 13)?, num(14, 16)?, num(17, 19)?);
@@ -255,7 +257,7 @@ pub fn history_main(a: &HistoryArgs) -> Result<i32> {
 }
 
 /// The containers whose root is this image, and whether each runs.
-fn users(rec: &ImageRecord) -> Vec<(String, bool)> {
+pub(crate) fn users(rec: &ImageRecord) -> Vec<(String, bool)> {
     container::list()
         .into_iter()
         .filter(|c| rec.is_stack(&c.record.rootfs, &c.record.layers))
@@ -267,7 +269,7 @@ fn users(rec: &ImageRecord) -> Vec<(String, bool)> {
 }
 
 /// Remove one image (or one of its names), as `docker rmi` does. Returns the lines to print.
-fn rmi(sys: &Sys, r: &str, force: bool) -> Result<Vec<String>> {
+pub(crate) fn rmi(sys: &Sys, r: &str, force: bool) -> Result<Vec<String>> {
     store::get(r)?; // an unknown or malformed reference changes nothing, not even a lock file
     let _lock = store::lock()?;
     let mut rec = store::get(r)?;
@@ -442,12 +444,21 @@ pub fn rmi_main(a: &RmiArgs, sys: &Sys) -> Result<i32> {
     );
     let mut code = 0;
     for r in &a.images {
-        if sys.dry_run() {
-            store::get(r)?;
-            continue;
-        }
-        match rmi(sys, r, a.force) {
-            Ok(lines) => lines.iter().for_each(|l| println!("{l}")),
+        // Looked up first, so a dry run also says when there is no such image.
+        let removed = store::get(r).and_then(|_| {
+            sys.compound(
+                "",
+                || rmi(sys, r, a.force),
+                || {
+                    sys.narrator.note(&format!(
+                        "dry run: {r} and its unused layers are not removed"
+                    ));
+                    Vec::new()
+                },
+            )
+        });
+        match removed {
+            Ok(lines) => lines.iter().for_each(|l| crate::outln!("{l}")),
             Err(e) => {
                 crate::narrate::report_error(&e);
                 code = 1;

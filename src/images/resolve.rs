@@ -69,9 +69,11 @@ pub fn command_parts(
 /// Hub unless asked, so that nothing leaves the machine by surprise (docker's would).
 pub fn resolve_pulling(sys: &Sys, source: &str, when: Option<PullPolicy>) -> Result<Image> {
     use crate::registry::reference as remote_ref;
-    let remote = (source != "busybox" && remote_ref::looks_remote(source))
-        .then(|| remote_ref::parse(source).ok())
-        .flatten();
+    let remote = (source != "busybox"
+        && super::transport::parse(source).is_none()
+        && remote_ref::looks_remote(source))
+    .then(|| remote_ref::parse(source).ok())
+    .flatten();
     let Some(remote) = remote else {
         return resolve(sys, source);
     };
@@ -85,7 +87,11 @@ pub fn resolve_pulling(sys: &Sys, source: &str, when: Option<PullPolicy>) -> Res
         .local_name()
         .map(|n| n.to_string())
         .unwrap_or_else(|| source.to_string());
-    let have = store::find(&local).ok().flatten();
+    // NAME@sha256:… names a manifest: an image pulled by it keeps that digest among its blobs.
+    let have = store::find(&local).ok().flatten().or_else(|| {
+        let d = remote.digest.as_ref()?;
+        store::list().into_iter().find(|r| r.blobs.contains(d))
+    });
     let pull = match when {
         PullPolicy::Always => true,
         PullPolicy::Missing => have.is_none(),
@@ -128,6 +134,19 @@ pub fn resolve_pulling(sys: &Sys, source: &str, when: Option<PullPolicy>) -> Res
 /// A root filesystem directory as it is, or an image (`busybox`, a tarball, an OCI layout)
 /// exported once into glassbox's image cache, keyed by the source's digest, and reused.
 pub fn resolve(sys: &Sys, source: &str) -> Result<Image> {
+    // skopeo's oci:DIR:TAG and docker-archive:FILE:NAME: the image loaded into the store.
+    if super::transport::parse(source).is_some() {
+        if sys.dry_run() {
+            return Err(Error::new(
+                format!("dry run: {source} is not in the image store yet"),
+                format!("load it first (glassbox load -i {source}) to see the whole plan"),
+            ));
+        }
+        let rec = super::load::one(sys, source)?;
+        let mut image = from_store(&rec.id)?.expect("just recorded");
+        image.source = source.to_string();
+        return Ok(image);
+    }
     let path = Path::new(source);
     if source != "busybox" && path.is_dir() && !path.join("oci-layout").exists() {
         let rootfs = std::fs::canonicalize(path).map_err(|e| {
@@ -162,42 +181,43 @@ pub fn resolve(sys: &Sys, source: &str) -> Result<Image> {
         cache_key(path)?
     };
     let rootfs = crate::store::images_dir().join(&key).join("rootfs");
-    if sys.dry_run() {
+    // The export into the cache, as by hand; a dry run shows it and makes no cache.
+    let shown = if rootfs.is_dir() {
+        String::new()
+    } else {
+        format!("glassbox export {source} {}", rootfs.display())
+    };
+    let cache = || -> Result<()> {
+        let parent = rootfs.parent().expect("has a parent");
+        std::fs::create_dir_all(parent).map_err(|e| {
+            Error::io(
+                format!("cannot make the image cache {}", parent.display()),
+                &e,
+                "check that the data directory is writable (GLASSBOX_DATA_DIR)",
+            )
+        })?;
+        // Containers started at once share one export: the first takes the lock and exports.
+        let _guard = crate::lock::exclusive(&parent.join("lock"), "the image cache")?;
         if !rootfs.is_dir() {
+            let args = ExportSpec {
+                source: source.to_string(),
+                dir: Some(rootfs.clone()),
+                force: false,
+                inspect: false,
+                platform: None,
+            };
+            crate::stages::export::export(&args, sys)?;
+        } else {
             sys.narrator.note(&format!(
-                "dry run: {source} would be exported into {}",
+                "image {source}: already exported to {} (the cache)",
                 rootfs.display()
             ));
         }
-        return exported(rootfs, source);
-    }
-    let parent = rootfs.parent().expect("has a parent");
-    std::fs::create_dir_all(parent).map_err(|e| {
-        Error::io(
-            format!("cannot make the image cache {}", parent.display()),
-            &e,
-            "check that the data directory is writable (GLASSBOX_DATA_DIR)",
-        )
-    })?;
-    // Containers started at once share one export: the first takes the lock and exports.
-    let _guard = crate::lock::exclusive(&parent.join("lock"), "the image cache")?;
-    if !rootfs.is_dir() {
-        let args = ExportSpec {
-            source: source.to_string(),
-            dir: Some(rootfs.clone()),
-            force: false,
-            inspect: false,
-            platform: None,
-        };
-        crate::stages::export::export(&args, sys)?;
-    } else {
-        sys.narrator.note(&format!(
-            "image {source}: already exported to {} (the cache)",
-            rootfs.display()
-        ));
-    }
-    // Known to the image store from now on (images, commit, save), still under the lock.
-    register_export(sys, &rootfs, source)?;
+        // Known to the image store from now on (images, commit, save), still under the lock.
+        register_export(sys, &rootfs, source)?;
+        Ok(())
+    };
+    sys.compound(&shown, cache, || ())?;
     exported(rootfs, source)
 }
 
@@ -300,7 +320,7 @@ pub fn register_export(sys: &crate::sys::Sys, rootfs: &Path, source: &str) -> Re
         vec![sums.diff_id.clone()],
         vec![History {
             created: rfc3339(now),
-            created_by: format!("glassbox export {shown}"),
+            created_by: format!("glassbox unpack {shown}"),
             comment: Some("the whole root filesystem, as one layer".into()),
             empty_layer: false,
         }],

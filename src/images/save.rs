@@ -318,15 +318,34 @@ pub fn main(a: &SaveArgs, sys: &Sys) -> Result<i32> {
             }
         ),
     );
-    if sys.dry_run() {
-        n.note("dry run: nothing written");
-        return Ok(0);
-    }
-    let Some(file) = target else {
-        let out = std::io::BufWriter::with_capacity(1 << 20, std::io::stdout().lock());
-        write_all(sys, out, a, &rec, tag.as_ref())?;
-        return Ok(0);
-    };
+    sys.compound(
+        "",
+        || {
+            let Some(file) = target else {
+                let out = std::io::BufWriter::with_capacity(1 << 20, std::io::stdout().lock());
+                write_all(sys, out, a, &rec, tag.as_ref())?;
+                return Ok(0);
+            };
+            to_file(sys, &file, &mut |w| {
+                write_all(sys, w, a, &rec, tag.as_ref()).map(drop)
+            })?;
+            Ok(0)
+        },
+        || {
+            n.note("dry run: nothing written");
+            0
+        },
+    )
+}
+
+/// Write `file` through `write`, whole or not at all: into a staging directory beside it
+/// (journaled, so cleanup removes what a killed glassbox left), renamed onto it at the end.
+pub(super) fn to_file(
+    sys: &Sys,
+    file: &Path,
+    write: &mut dyn FnMut(&mut dyn Write) -> Result<()>,
+) -> Result<()> {
+    let n = sys.narrator;
     let name = file
         .file_name()
         .expect("checked")
@@ -352,15 +371,17 @@ pub fn main(a: &SaveArgs, sys: &Sys) -> Result<i32> {
                 "check that the directory is writable",
             )
         })?;
-        let f = write_all(
-            sys,
-            std::io::BufWriter::with_capacity(1 << 20, f),
-            a,
-            &rec,
-            tag.as_ref(),
-        )?;
-        drop(f);
-        std::fs::rename(&part, &file).map_err(|e| {
+        let mut w = std::io::BufWriter::with_capacity(1 << 20, f);
+        write(&mut w)?;
+        w.flush().map_err(|e| {
+            Error::io(
+                format!("cannot write {}", part.display()),
+                &e,
+                "check that the output's filesystem has room (df -h)",
+            )
+        })?;
+        drop(w);
+        std::fs::rename(&part, file).map_err(|e| {
             Error::io(
                 format!("cannot move the archive onto {}", file.display()),
                 &e,
@@ -372,12 +393,11 @@ pub fn main(a: &SaveArgs, sys: &Sys) -> Result<i32> {
     })();
     let _ = std::fs::remove_dir_all(&staging);
     journal.strike(&jid);
-    result?;
-    Ok(0)
+    result
 }
 
 /// The output file: its directory must exist; it may not be a directory itself.
-fn check_output(p: &Path) -> Result<PathBuf> {
+pub(super) fn check_output(p: &Path) -> Result<PathBuf> {
     let abs = crate::stages::export::absolute(p)?;
     let ok_parent = abs.parent().is_some_and(|d| d.is_dir());
     if abs.file_name().is_none() || !ok_parent || abs.is_dir() {

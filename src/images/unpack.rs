@@ -63,6 +63,7 @@ pub fn unpack(sys: &Sys, blob_digest: &str, diff_ids: &[String]) -> Result<(Laye
     }
     let layers = crate::store::layers_dir();
     store::make_dirs(&layers)?;
+    sweep(sys, &layers);
     let staging = layers.join(format!(".unpack-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&staging); // a pid reused after a killed pull
     let journal = Journal::open()?;
@@ -110,6 +111,32 @@ pub fn unpack(sys: &Sys, blob_digest: &str, diff_ids: &[String]) -> Result<(Laye
     }
     journal.strike(&jid);
     made.map(|l| (l, true))
+}
+
+/// Remove what pulls killed while unpacking left: `.unpack-PID` directories whose process
+/// is gone (a live one is another pull at work, and is left alone).
+fn sweep(sys: &Sys, layers: &Path) {
+    let Ok(rd) = std::fs::read_dir(layers) else {
+        return;
+    };
+    for e in rd.flatten() {
+        let name = e.file_name();
+        let Some(pid) = name
+            .to_str()
+            .and_then(|n| n.strip_prefix(".unpack-"))
+            .and_then(|p| p.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        if Path::new(&format!("/proc/{pid}")).exists() {
+            continue;
+        }
+        sys.narrator.note(&format!(
+            "rm -rf {} (left by a pull that was killed while unpacking)",
+            e.path().display()
+        ));
+        let _ = std::fs::remove_dir_all(e.path());
+    }
 }
 
 /// Extract the blob into `staging` in overlay form and check its diff id. Returns the

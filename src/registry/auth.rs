@@ -151,7 +151,7 @@ pub fn login_main(a: &crate::cli::LoginArgs, sys: &crate::sys::Sys) -> Result<i3
         "credentials kept in {} (mode 0600: base64 is no encryption, the file's mode keeps them)",
         file().display()
     ));
-    println!("Login Succeeded");
+    crate::outln!("Login Succeeded");
     Ok(0)
 }
 
@@ -175,6 +175,6 @@ pub fn logout_main(a: &crate::cli::LogoutArgs) -> Result<i32> {
         .with_code(1));
     }
     write_all(&all)?;
-    println!("Removing login credentials for {domain}");
+    crate::outln!("Removing login credentials for {domain}");
     Ok(0)
 }

@@ -58,7 +58,7 @@ pub fn main(a: &crate::cli::PullArgs, sys: &Sys) -> Result<i32> {
         return Ok(0);
     }
     pull(sys, &remote, &opts)?;
-    println!("{remote}");
+    crate::outln!("{remote}");
     Ok(0)
 }
 

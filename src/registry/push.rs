@@ -103,7 +103,7 @@ pub fn main(a: &crate::cli::PushArgs, sys: &Sys) -> Result<i32> {
     )?;
     expect(&a, 201, "the manifest")?;
     let digest = format!("sha256:{}", store::sha256_hex(&manifest));
-    println!("{tag}: digest: {digest} size: {}", manifest.len());
+    crate::outln!("{tag}: digest: {digest} size: {}", manifest.len());
     Ok(0)
 }
 

@@ -158,7 +158,7 @@ fn try_with(on: &[Stage], masked: bool, args: &[String]) -> Result<Outcome> {
 pub fn main(a: &BisectArgs) -> Result<i32> {
     let args = run_args();
     let expectation = a.expect_exit.is_some() || a.expect_output.is_some();
-    println!("bisect: the command in the image's root with new namespaces, then with the other stages of run switched on one by one");
+    crate::outln!("bisect: the command in the image's root with new namespaces, then with the other stages of run switched on one by one");
     let mut outcomes = vec![try_with(&[], true, &args)?];
     for step in &STEPS {
         outcomes.push(try_with(step.on, step.masked, &args)?);
@@ -188,41 +188,41 @@ pub fn main(a: &BisectArgs) -> Result<i32> {
             _ => "",
         };
         match i {
-            0 => println!("  rootfs + namespaces   exit {}{note}", o.code),
-            _ => println!("  + {:19} exit {}{note}", STEPS[i - 1].name, o.code),
+            0 => crate::outln!("  rootfs + namespaces   exit {}{note}", o.code),
+            _ => crate::outln!("  + {:19} exit {}{note}", STEPS[i - 1].name, o.code),
         }
     }
     if broken_from == outcomes.len() {
-        println!("It works with every stage on: nothing in glassbox's isolation breaks it.");
+        crate::outln!("It works with every stage on: nothing in glassbox's isolation breaks it.");
         Ok(0)
     } else if broken_from > 0 {
         let (before, now) = (&outcomes[broken_from - 1], &outcomes[broken_from]);
         report(&STEPS[broken_from - 1], before, now, expectation);
         Ok(0)
     } else if !expectation {
-        println!("It ends with exit {full} whichever stages are on: the stages of run do not change its exit status (give --expect-output TEXT to compare what it prints).");
+        crate::outln!("It ends with exit {full} whichever stages are on: the stages of run do not change its exit status (give --expect-output TEXT to compare what it prints).");
         Ok(0)
     } else {
-        println!("It never works, whichever stages are on: the problem is not the container's isolation (or it needs more than the image's root and its own namespaces give).");
+        crate::outln!("It never works, whichever stages are on: the problem is not the container's isolation (or it needs more than the image's root and its own namespaces give).");
         Ok(1)
     }
 }
 
 /// The stage that broke the command: its explanation and the calls it added.
 fn report(step: &Step, before: &Outcome, now: &Outcome, expectation: bool) {
-    println!();
+    crate::outln!();
     if expectation {
-        println!("The first stage that breaks it: {}.", step.name);
+        crate::outln!("The first stage that breaks it: {}.", step.name);
     } else {
-        println!(
+        crate::outln!(
             "The stage from which on it ends as the full run does: {}.",
             step.name
         );
     }
     if let Some(e) = crate::narrate::catalog::lookup_kind(step.catalog, "stage") {
-        println!("{}", e.summary.trim());
-        println!();
-        println!("{}", e.explain.trim());
+        crate::outln!("{}", e.summary.trim());
+        crate::outln!();
+        crate::outln!("{}", e.explain.trim());
     }
     let mut added: Vec<String> = Vec::new();
     for (st, name) in now.trace.iter().filter(|c| !before.trace.contains(c)) {
@@ -232,9 +232,9 @@ fn report(step: &Step, before: &Outcome, now: &Outcome, expectation: bool) {
         }
     }
     if !added.is_empty() {
-        println!();
-        println!("Calls this stage added: {}", added.join(", "));
+        crate::outln!();
+        crate::outln!("Calls this stage added: {}", added.join(", "));
     }
-    println!();
-    println!("To look closer, compare `glassbox run -v …` with and without this stage (--skip STAGE; --security-opt systempaths=unconfined for the masked paths).");
+    crate::outln!();
+    crate::outln!("To look closer, compare `glassbox run -v …` with and without this stage (--skip STAGE; --security-opt systempaths=unconfined for the masked paths).");
 }

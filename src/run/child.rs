@@ -83,7 +83,7 @@ pub(super) fn child(
     plan: &Plan,
     fs: Option<&crate::store::containers::ContainerFs>,
     inside: Option<crate::stages::network::Inside>,
-    log: Option<std::os::fd::RawFd>,
+    log: Option<(std::os::fd::RawFd, std::os::fd::RawFd)>,
     cgroup_plan: Option<&cgroups::Plan>,
     console: Option<std::os::fd::RawFd>,
 ) -> Result<std::convert::Infallible> {
@@ -193,11 +193,15 @@ pub(super) fn child(
     if root.is_some() {
         make_workdir(sys, Path::new(&plan.workdir))?;
     }
-    if let Some(log) = log {
+    if let Some((out, err)) = log {
         // From here the narration keeps the terminal on a descriptor of its own.
         n.keep_own_stderr();
-        sys.dup2(log, 1, "-d: the container's stdout goes to its log file (glassbox logs reads it), as docker's json-file log driver")?;
-        sys.dup2(log, 2, "and its stderr too")?;
+        sys.dup2(out, 1, "-d: the container's stdout goes to a pipe to its log keeper (glassbox logs reads the log), as docker's shim keeps it")?;
+        sys.dup2(
+            err,
+            2,
+            "and its stderr to a pipe of its own: the log keeps the two streams apart",
+        )?;
     }
     if plan.has(Stage::Security) {
         // Before the terminal is set up: once it is the container's, /dev/tty is no longer

@@ -4,7 +4,7 @@
 //!
 //! ```text
 //! glassbox run -d ──fork──▶ supervisor (setsid) ──clone──▶ container PID 1 ──execve──▶ CMD
-//!       ▲                        │    stdout, stderr ▶ containers/ID/log
+//!       ▲                        │    stdout, stderr ▶ two pipes ▶ log keeper ▶ containers/ID/log
 //!       └──── Ready / Failed ─────┘    (the front prints the id, or reports the failure, and exits)
 //! ```
 //!
@@ -19,14 +19,16 @@ use crate::store::containers::Container;
 use crate::sys::channel::{Channel, Message};
 use crate::sys::process::Forked;
 use crate::sys::Sys;
-use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsRawFd, RawFd};
 
 /// What a detached container's supervisor holds.
 pub struct Detached {
     /// The channel to the front (`glassbox run -d`), until it has had its one message.
     front: Option<Channel>,
-    /// The container's log, opened O_APPEND: its stdout and stderr.
-    log: OwnedFd,
+    /// The container's log, opened O_APPEND, until the log keeper takes it.
+    log: Option<std::fs::File>,
+    /// The pipes to the log keeper ([`super::logger`]): the container's stdout and stderr.
+    streams: Option<super::logger::Streams>,
     /// Where the supervisor's own narration goes once the front has gone.
     supervisor_log: std::path::PathBuf,
     /// The container's failure before its command started, as passed on to the front.
@@ -34,8 +36,35 @@ pub struct Detached {
 }
 
 impl Detached {
-    pub fn log_fd(&self) -> RawFd {
-        self.log.as_raw_fd()
+    /// The write ends the container takes as its stdout and stderr.
+    pub fn outputs(&self) -> Option<(RawFd, RawFd)> {
+        let (o, e) = self.streams.as_ref()?.outputs.as_ref()?;
+        Some((o.as_raw_fd(), e.as_raw_fd()))
+    }
+
+    /// The pipes for the container's stdout and stderr (and the log, reopened for a restart).
+    fn make_pipes(&mut self, sys: &Sys, c: &Container) -> Result<()> {
+        if self.log.is_none() {
+            self.log = Some(open_log(c)?);
+        }
+        self.streams = Some(super::logger::pipes(sys)?);
+        Ok(())
+    }
+
+    /// After a run: the pipes closed, and the log keeper's last lines written.
+    fn finish_log(&mut self, sys: &Sys) {
+        self.close_outputs();
+        if let Some(pid) = self.streams.take().and_then(|s| s.logger) {
+            // Before the supervisor ends (glassbox wait waits for it) or runs it again.
+            let _ = sys.wait(pid, "wait for the log keeper to write the last lines");
+        }
+    }
+
+    /// Close the supervisor's copies of the pipes: the log ends when the container's do.
+    fn close_outputs(&mut self) {
+        if let Some(s) = self.streams.as_mut() {
+            s.outputs = None;
+        }
     }
 
     /// The container's failure the front was told of, for the supervisor to record.
@@ -94,22 +123,17 @@ impl Detached {
                 );
             }
         }
+        // The container has its ends of the pipes: the log keeper reads the others.
+        if let (Some(s), Some(log)) = (self.streams.as_mut(), self.log.take()) {
+            s.keep(sys, log)?;
+        }
         Ok(())
     }
 }
 
-/// The front of `run -d`: fork the supervisor, wait until the container runs (or failed to),
-/// print its id. Returns the exit code of `glassbox run -d`.
-/// `supervise` is what the supervisor does with its [`Detached`] ends: run the container
-/// to its end (the parent's supervise).
-pub fn start(
-    sys: &Sys,
-    c: &Container,
-    print_id: bool,
-    supervise: impl FnOnce(&mut Detached) -> Result<i32>,
-) -> Result<i32> {
+fn open_log(c: &Container) -> Result<std::fs::File> {
     use std::os::unix::fs::OpenOptionsExt;
-    let log = std::fs::OpenOptions::new()
+    std::fs::OpenOptions::new()
         .create(true)
         .append(true)
         .mode(0o640)
@@ -121,7 +145,24 @@ pub fn start(
                 &e,
                 "check that glassbox's data directory is writable and not full",
             )
-        })?;
+        })
+}
+
+/// The front of `run -d`: fork the supervisor, wait until the container runs (or failed to),
+/// print its id. Returns the exit code of `glassbox run -d`.
+/// `supervise` is what the supervisor does with its [`Detached`] ends: run the container
+/// to its end (the parent's supervise).
+pub fn start(
+    sys: &Sys,
+    c: &Container,
+    print_id: bool,
+    mut supervise: impl FnMut(&mut Detached) -> Result<i32>,
+) -> Result<i32> {
+    let log = sys.open_log(
+        &c.log_path(),
+        0o640,
+        "the container's log: its stdout and stderr, for glassbox logs",
+    )?;
     let n = sys.narrator;
     n.stage(
         "detach",
@@ -135,13 +176,52 @@ pub fn start(
         Forked::Child => {
             let mut det = Detached {
                 front,
-                log: log.into(),
+                log: Some(log),
+                streams: None,
                 supervisor_log: c.dir.join("supervisor.log"),
                 failed: None,
             };
-            let code = sys
-                .setsid("a session of its own: closing the terminal does not end the container")
-                .and_then(|_| supervise(&mut det));
+            let policy = super::restart::Policy::of(c);
+            let mut run = || -> Result<i32> {
+                sys.setsid(
+                    "a session of its own: closing the terminal does not end the container",
+                )?;
+                let (mut restarts, mut quick) = (0, 0);
+                loop {
+                    det.make_pipes(sys, c)?;
+                    let began = std::time::Instant::now();
+                    let ended = supervise(&mut det);
+                    det.finish_log(sys);
+                    let code = ended?;
+                    if !policy.restarts(code, restarts) || super::restart::stopped_by_user(c) {
+                        return Ok(code);
+                    }
+                    // Docker's backoff: doubled each quick restart, reset after a 10 s run.
+                    quick = if began.elapsed() >= std::time::Duration::from_secs(10) {
+                        0
+                    } else {
+                        quick + 1
+                    };
+                    let wait = super::restart::delay(quick - 1);
+                    sys.narrator.note(&format!(
+                        "--restart: it exited with {code}; restart {} in {} ms",
+                        restarts + 1,
+                        wait.as_millis()
+                    ));
+                    let until = std::time::Instant::now() + wait;
+                    while std::time::Instant::now() < until {
+                        if super::restart::stopped_by_user(c) {
+                            return Ok(code);
+                        }
+                        std::thread::sleep(std::time::Duration::from_millis(50));
+                    }
+                    restarts += 1;
+                    let mut s = c.state();
+                    s.restart_count = restarts;
+                    c.save_state(&s)?;
+                }
+            };
+            let code = run();
             if let Err(e) = &code {
                 match det.front.take() {
                     // The front still waits: it reports the failure, once.
@@ -156,6 +236,7 @@ pub fn start(
                     None => crate::narrate::report_error(e),
                 }
             }
+            det.finish_log(sys);
             sys.narrator.close_span();
             std::process::exit(0)
         }
@@ -173,7 +254,7 @@ pub fn start(
             match said {
                 Some(Message::Ready) => {
                     if print_id {
-                        println!("{}", c.id());
+                        crate::outln!("{}", c.id());
                     }
                     Ok(0)
                 }

@@ -23,10 +23,13 @@ pub mod config;
 pub(crate) mod console;
 mod copy;
 pub(crate) mod detach;
+pub mod logger;
 mod parent;
 mod plan;
+pub mod restart;
 pub mod rootfs;
 pub mod rootless;
+mod scratch;
 mod step;
 pub mod userns;
 pub mod volumes;
@@ -50,56 +53,132 @@ pub fn main(a: &RunArgs, sys: &Sys) -> Result<i32> {
             "leave out -d to run it in the foreground, or leave out -i/-t/--step",
         ));
     }
+    if restart::Policy::parse(a.restart.as_deref())? != restart::Policy::No && (a.rm || !a.detach) {
+        return Err(Error::usage(
+            "--restart needs -d and cannot be combined with --rm: the supervisor of a detached container restarts it, and keeps it",
+            "add -d, and leave out --rm",
+        ));
+    }
     let journal = sys.journal()?;
     parent::announce(sys, &plan);
     // What runs is the plan config.json says, read back from the file (the dry run's
     // from the text it shows): the spec is the container, as runc would run it.
     // Volumes are held until the container's record claims its volumes (volume rm checks records).
     let volumes = volumes::ensure(sys, journal.as_ref(), &plan)?;
-    let (plan, container) = if sys.dry_run() {
-        crate::spec::file::show(sys, &plan)?;
-        (
-            plan.through_spec(&crate::store::container_dir(&plan.id))?,
-            None,
-        )
-    } else {
-        let removal = if a.rm {
-            rootfs::journal_removal(journal.as_ref(), &plan.id)?
-        } else {
-            None
-        };
-        let c = match parent::create_container(&plan) {
-            Ok(c) => c,
-            Err(e) => {
-                volumes.undo(sys, journal.as_ref());
-                return Err(e);
+    // A foreground --rm container's directory is written only to be deleted: on a tmpfs.
+    // Not under a memory limit: what it writes to a tmpfs is charged to its memory cgroup
+    // and cannot be written back to free it, so writing a big file would end in the OOM
+    // killer where a disk layer would not.
+    let limited = plan.limits.as_ref().is_some_and(|l| l.memory.is_some());
+    let on_tmpfs = a.rm && !a.detach && !limited;
+    let create = || {
+        let mut removal = crate::store::containers::Removal::default();
+        if a.rm {
+            removal.dir = rootfs::journal_removal(journal.as_ref(), &plan.id)?;
+        }
+        let mut tmpfs = None;
+        let made = parent::create_container(&plan, |dir| {
+            if on_tmpfs {
+                tmpfs = Some(scratch::mount(sys, journal.as_ref(), dir)?);
             }
-        };
-        let mut read = Plan::from_spec(&c.spec()?, &c.dir)?;
-        read.step = a.step;
-        (read, Some((c, removal)))
+            Ok(())
+        });
+        match made {
+            Ok(c) => {
+                removal.tmpfs = tmpfs;
+                Ok(Some((c, removal)))
+            }
+            Err(e) => {
+                if let Some(entry) = tmpfs {
+                    let dir = crate::store::container_dir(&plan.id);
+                    let _ = scratch::unmount(sys, journal.as_ref(), &dir, entry.as_deref());
+                    let _ = sys.remove_path(&dir);
+                }
+                Err(e)
+            }
+        }
+    };
+    // A dry run makes no container: it shows the config.json the run would execute.
+    sys.show_if_not_made(|| crate::spec::file::show(sys, &plan))?;
+    let container = match sys.compound("", create, || None) {
+        Ok(c) => c,
+        Err(e) => {
+            volumes.undo(sys, journal.as_ref());
+            return Err(e);
+        }
+    };
+    let plan = match &container {
+        Some((c, _)) => {
+            let mut read = Plan::from_spec(&c.spec()?, &c.dir)?;
+            read.step = a.step;
+            read
+        }
+        None => plan.through_spec(&crate::store::container_dir(&plan.id))?,
     };
     drop(volumes);
     match container {
         Some((c, removal)) if a.detach => detach::start(sys, &c, true, |det| {
-            parent::supervise(sys, journal.as_ref(), &plan, Some(&c), removal, Some(det))
+            parent::supervise(
+                sys,
+                journal.as_ref(),
+                &plan,
+                Some(&c),
+                removal.clone(),
+                Some(det),
+            )
         }),
         Some((c, removal)) => {
             parent::supervise(sys, journal.as_ref(), &plan, Some(&c), removal, None)
         }
-        None => parent::supervise(sys, journal.as_ref(), &plan, None, None, None),
+        None => parent::supervise(sys, journal.as_ref(), &plan, None, Default::default(), None),
     }
+}
+
+/// `glassbox create`: the container made as `run` would make it (its record, config.json,
+/// name) but not started: no namespace, cgroup or network yet. `glassbox start` runs it.
+pub fn create(a: &RunArgs, sys: &Sys) -> Result<i32> {
+    if a.rm || a.step || a.detach {
+        return Err(Error::usage(
+            "create takes neither --rm, --step nor -d: it only makes the container",
+            "leave them out; glassbox start runs it in the background",
+        ));
+    }
+    let plan = plan(a, sys)?;
+    if sys.dry_run() {
+        // Nothing is made: the config.json it would have.
+        return crate::spec::file::show(sys, &plan).map(|()| 0);
+    }
+    crate::images::need_root("create")?;
+    let journal = sys.journal()?;
+    // As run: named volumes made (or found) and held until the record claims them.
+    let volumes = volumes::ensure(sys, journal.as_ref(), &plan)?;
+    let c = match parent::create_container(&plan, |_| Ok(())) {
+        Ok(c) => c,
+        Err(e) => {
+            volumes.undo(sys, journal.as_ref());
+            return Err(e);
+        }
+    };
+    drop(volumes);
+    sys.narrator.note(&format!(
+        "container {} made ({}), not started: glassbox start {} runs it",
+        c.name(),
+        c.dir.display(),
+        c.name()
+    ));
+    println!("{}", c.id());
+    Ok(0)
 }
 
 /// `glassbox start`: run an existing container again, detached.
 pub fn start_detached(
     sys: &Sys,
-    journal: &Journal,
+    journal: Option<&Journal>,
     plan: &Plan,
     c: &crate::store::containers::Container,
 ) -> Result<i32> {
     parent::announce(sys, plan);
     detach::start(sys, c, false, |det| {
-        parent::supervise(sys, Some(journal), plan, Some(c), None, Some(det))
+        parent::supervise(sys, journal, plan, Some(c), Default::default(), Some(det))
     })
 }

@@ -43,7 +43,10 @@ pub(super) fn announce(sys: &Sys, plan: &Plan) {
 }
 
 /// The container's record and directories, before anything else is made for it.
-pub(super) fn create_container(plan: &Plan) -> Result<crate::store::containers::Container> {
+pub(super) fn create_container(
+    plan: &Plan,
+    on_dir: impl FnOnce(&std::path::Path) -> Result<()>,
+) -> Result<crate::store::containers::Container> {
     let spec = crate::spec::build(plan, &crate::store::container_dir(&plan.id))?;
     let record = crate::store::containers::Record {
         format: crate::store::containers::FORMAT,
@@ -58,7 +61,7 @@ pub(super) fn create_container(plan: &Plan) -> Result<crate::store::containers::
         userns: plan.userns.clone(),
         volumes: plan.volumes.clone(),
     };
-    crate::store::containers::create(record, &crate::spec::file::to_json(&spec))
+    crate::store::containers::create(record, &crate::spec::file::to_json(&spec), on_dir)
 }
 
 /// Make the container, run it, wait for it, record how it ended and undo what was made for
@@ -68,7 +71,7 @@ pub(crate) fn supervise(
     journal: Option<&Journal>,
     plan: &Plan,
     container: Option<&crate::store::containers::Container>,
-    removal: Option<String>,
+    removal: crate::store::containers::Removal,
     detached: Option<&mut detach::Detached>,
 ) -> Result<i32> {
     let mut made = Made::default();
@@ -97,7 +100,7 @@ pub(super) fn run_container(
     journal: Option<&Journal>,
     plan: &Plan,
     container: Option<&crate::store::containers::Container>,
-    removal: Option<String>,
+    removal: crate::store::containers::Removal,
     mut detached: Option<&mut detach::Detached>,
     made: &mut Made,
 ) -> Result<i32> {
@@ -210,13 +213,15 @@ pub(super) fn run_container(
     let root_fs = made.fs.as_ref().filter(|_| plan.has(Stage::Rootfs));
     match forked {
         Forked::Child => {
-            if let (true, Some(m)) = (sys.dry_run(), &plan.userns) {
+            if let Some(m) = &plan.userns {
                 // A dry run goes on as the child: show what the parent would write first.
-                n.stage(
-                    "run",
-                    "the parent prepares what the child cannot do for itself",
-                );
-                userns::write_maps(sys, None, m)?;
+                sys.show_if_not_made(|| {
+                    n.stage(
+                        "run",
+                        "the parent prepares what the child cannot do for itself",
+                    );
+                    userns::write_maps(sys, None, m)
+                })?;
             }
             if let (true, Some(ids)) = (sys.dry_run(), &plan.rootless) {
                 n.stage(
@@ -225,7 +230,7 @@ pub(super) fn run_container(
                 );
                 rootless::write_maps(sys, None, ids)?;
             }
-            let log = detached.as_ref().map(|d| d.log_fd());
+            let log = detached.as_ref().and_then(|d| d.outputs());
             let console = console
                 .as_ref()
                 .map(|c| std::os::fd::AsRawFd::as_raw_fd(&c.theirs));

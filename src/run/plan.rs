@@ -49,6 +49,8 @@ pub struct Plan {
     pub step: bool,
     /// --rm: remove the container's directory when it ends.
     pub remove_after: bool,
+    /// `--restart` as given (no, on-failure[:N], always, unless-stopped); None: no.
+    pub restart: Option<String>,
     /// `--userns private`: the ids of the container's user namespace (None: the host's).
     pub userns: Option<crate::store::idmap::Mapping>,
     /// glassbox runs as an ordinary user: the ids of the container's user namespace.
@@ -377,6 +379,7 @@ pub fn plan(a: &RunArgs, sys: &Sys) -> Result<Plan> {
         tty: a.tty,
         step: a.step,
         remove_after: a.rm,
+        restart: a.restart.clone().filter(|r| r != "no"),
         userns,
         rootless,
     })

@@ -46,7 +46,7 @@ pub fn prepare(sys: &Sys, plan: &Plan, fs: &mut ContainerFs) -> Result<()> {
     if let Some(m) = &plan.userns {
         fs.lower = Some(super::userns::lowers(sys, &plan.image, m, &fs.dir)?);
     }
-    if !sys.dry_run() && plan.image.rootfs.join("etc").is_dir() {
+    if plan.image.rootfs.join("etc").is_dir() {
         write_init_files(sys, fs, plan)?;
     }
     if let Some(m) = &plan.userns {
@@ -61,18 +61,20 @@ pub fn prepare(sys: &Sys, plan: &Plan, fs: &mut ContainerFs) -> Result<()> {
 
 fn write_init_files(sys: &Sys, fs: &ContainerFs, plan: &Plan) -> Result<()> {
     let n = sys.narrator;
-    let etc = fs.init.join("etc");
-    std::fs::create_dir_all(&etc).map_err(|e| {
-        Error::io(
-            format!("cannot write the container's {}", etc.display()),
-            &e,
-            "check that the data directory is writable (GLASSBOX_DATA_DIR) and not full",
-        )
-    })?;
     let root = sys.open_tree_root(
         &fs.init,
         "the container's init layer: its /etc files are written inside it",
     )?;
+    match sys.mkdirat(&root, "etc", 0o755) {
+        Ok(()) | Err((nix::errno::Errno::EEXIST, _)) => {}
+        Err((errno, call)) => {
+            return Err(Error::sys(
+                format!("cannot make the container's /etc: {call} failed"),
+                errno,
+                "check that the data directory is writable (GLASSBOX_DATA_DIR) and not full",
+            ))
+        }
+    }
     write_etc_file(
         sys,
         &root,
@@ -84,7 +86,7 @@ fn write_init_files(sys: &Sys, fs: &ContainerFs, plan: &Plan) -> Result<()> {
     if !plan.dns.is_empty() {
         write_etc_file(sys, &root, "resolv.conf", &resolv_conf(&plan.dns), None)?;
     }
-    n.note("wrote /etc/hostname and /etc/hosts into its init layer (as Docker's \"-init\" layer: the image stays untouched, and `glassbox diff` shows only what the container itself changed)");
+    n.note("/etc/hostname and /etc/hosts go into its init layer (as Docker's \"-init\" layer: the image stays untouched, and `glassbox diff` shows only what the container itself changed)");
     Ok(())
 }
 
@@ -120,29 +122,41 @@ fn write_etc_file(
             "a new file, so nothing already there is written through",
         )
         .map_err(fail)?;
-    file.write_all(text.as_bytes()).map_err(|e| {
-        Error::io(
-            format!("cannot write the container's /etc/{name}"),
-            &e,
-            "check that the data directory is not full",
+    // Whatever fails after the file was made, the half-made file must not stay in /etc.
+    let filled = (|| {
+        file.write_all(text.as_bytes()).map_err(|e| {
+            Error::io(
+                format!("cannot write the container's /etc/{name}"),
+                &e,
+                "check that the data directory is not full",
+            )
+        })?;
+        if let Some((uid, gid)) = owner {
+            sys.fchown(
+                &file,
+                &format!("{}/{tmp}", etc.shown),
+                uid,
+                gid,
+                "a new file of the container's: its root owns it",
+            )?;
+        }
+        sys.rename_at(
+            &etc,
+            &tmp,
+            name,
+            "put it in place: a symlink there is replaced, not followed",
         )
-    })?;
-    if let Some((uid, gid)) = owner {
-        sys.fchown(
-            &file,
-            &format!("{}/{tmp}", etc.shown),
-            uid,
-            gid,
-            "a new file of the container's: its root owns it",
-        )?;
+        .map_err(fail)
+    })();
+    if filled.is_err() {
+        let _ = sys.unlinkat_for(
+            &etc,
+            &tmp,
+            false,
+            "the file could not be put in place: take the half-made one away",
+        );
     }
-    sys.rename_at(
-        &etc,
-        &tmp,
-        name,
-        "put it in place: a symlink there is replaced, not followed",
-    )
-    .map_err(fail)
+    filled
 }
 
 /// The image's root filesystem and layers (topmost first) as this container stacks them:
@@ -218,33 +232,34 @@ fn copy_image(sys: &Sys, fs: &ContainerFs, plan: &Plan) -> Result<()> {
     layers.extend(upper_layers.iter().rev().map(|p| p.as_path()));
     layers.push(&fs.init);
     let staging = fs.dir.join("rootfs.partial");
-    let _ = std::fs::remove_dir_all(&staging);
+    // What a killed copy left: removed quietly, it was never in use.
+    let _ = sys.remove_path(&staging);
     for layer in layers {
         let by_hand = format!(
             "cp -a --reflink=auto {}/. {}/",
             layer.display(),
             staging.display()
         );
-        n.note(&by_hand);
-        if sys.dry_run() {
-            continue;
-        }
-        super::copy::apply_layer(layer, &staging).map_err(|e| {
-            Error::io(
-                format!(
-                    "cannot copy the image layer {} for the container",
-                    layer.display()
-                ),
-                &e,
-                "check that the data directory has room for a copy of the image",
-            )
-        })?;
+        let copy = || {
+            super::copy::apply_layer(layer, &staging).map_err(|e| {
+                Error::io(
+                    format!(
+                        "cannot copy the image layer {} for the container",
+                        layer.display()
+                    ),
+                    &e,
+                    "check that the data directory has room for a copy of the image",
+                )
+            })
+        };
+        sys.compound(&by_hand, copy, || ())?;
     }
-    if !sys.dry_run() {
-        std::fs::rename(&staging, &root)
-            .map_err(|e| Error::io("cannot put the container's copy in place", &e, "try again"))?;
-    }
-    Ok(())
+    sys.renameat2(
+        &staging,
+        &root,
+        false,
+        "put the container's finished copy in place in one step",
+    )
 }
 
 /// In the child: mount the overlay at `merged` and return it (the root to pivot into).
@@ -358,18 +373,27 @@ pub fn overlay_options(fs: &ContainerFs, plan: &Plan) -> String {
 
 /// In the parent, after a --rm container ended: remove its directories.
 pub fn remove(sys: &Sys, journal: Option<&Journal>, fs: ContainerFs) {
-    if sys.dry_run() {
-        return;
-    }
-    let removed = crate::store::containers::remove_container_dir(&fs.dir);
-    match super::rootless::or_inside(sys, &fs.dir, removed) {
+    let removed = match &fs.removal.tmpfs {
+        // Its files go with its tmpfs; the disk keeps only an empty directory to remove.
+        Some(entry) => {
+            let _ = crate::store::containers::release_name(sys, &fs.dir);
+            super::scratch::unmount(sys, journal, &fs.dir, entry.as_deref())
+                .and_then(|()| sys.remove_path(&fs.dir))
+        }
+        None => {
+            let removed = crate::store::containers::remove_container_dir(sys, &fs.dir);
+            super::rootless::or_inside(sys, &fs.dir, removed).map(|()| {
+                sys.narrator.note(&format!(
+                    "rm -rf {} (the container's writable layer)",
+                    fs.dir.display()
+                ))
+            })
+        }
+    };
+    match removed {
         Ok(()) => {
-            sys.narrator.note(&format!(
-                "rm -rf {} (the container's writable layer)",
-                fs.dir.display()
-            ));
-            if let (Some(j), Some(id)) = (journal, &fs.journal_id) {
-                j.strike(id);
+            if let (Some(j), Some(id)) = (journal, &fs.removal.dir) {
+                sys.strike_undone(j, id);
             }
         }
         Err(e) => sys.narrator.warn(&format!(
@@ -406,7 +430,7 @@ pub fn write_network_files(
     addr: std::net::Ipv4Addr,
     nameserver: Option<std::net::Ipv4Addr>,
 ) -> Result<()> {
-    if sys.dry_run() || !plan.image.rootfs.join("etc").is_dir() {
+    if !plan.image.rootfs.join("etc").is_dir() {
         return Ok(());
     }
     // Without an overlay the init layer was copied already: write into the copy.
@@ -481,4 +505,29 @@ fn resolv_conf(servers: &[std::net::Ipv4Addr]) -> String {
         text.push('\n');
     }
     text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::narrate::Narrator;
+
+    /// An image whose /etc/resolv.conf is a directory: the rename fails (EISDIR), and the
+    /// container's /etc keeps no half-made temp file.
+    #[test]
+    fn a_failed_etc_file_leaves_no_temp_file() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("etc/resolv.conf/d")).unwrap();
+        let narrator = Narrator::silent();
+        let sys = Sys::new(&narrator);
+        let root = sys.open_tree_root(dir.path(), "test").unwrap();
+        let err =
+            write_etc_file(&sys, &root, "resolv.conf", "nameserver 1.1.1.1\n", None).unwrap_err();
+        assert!(err.to_string().contains("/etc/resolv.conf"), "{err}");
+        let left: Vec<_> = std::fs::read_dir(dir.path().join("etc"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(left, ["resolv.conf"]);
+    }
 }

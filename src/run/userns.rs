@@ -315,59 +315,63 @@ fn make_copy(sys: &Sys, src: &Path, dst: &Path, m: &Mapping) -> Result<()> {
         dst.display(),
         uid as u64 + 1000
     ));
-    if sys.dry_run() {
-        return Ok(());
-    }
-    let parent = dst.parent().expect("a copy has a parent");
-    crate::store::images::make_dirs(parent)?;
-    // Containers started at once on a new mapping share one copy.
-    let _guard = crate::lock::exclusive(&parent.join(".userns.lock"), "the image's copies")?;
-    if dst.is_dir() {
-        return Ok(());
-    }
-    let staging = parent.join(format!(
-        ".{}.partial-{}",
-        dst.file_name().unwrap_or_default().to_string_lossy(),
-        std::process::id()
-    ));
-    let journal = Journal::open()?;
-    let jid = journal.record(Resource::Dir {
-        path: staging.clone(),
-    })?;
-    let made = (|| {
-        sys.mkdir(
-            &staging,
-            0o755,
-            "the shifted copy is made here, out of sight",
-        )?;
-        sys.lchown(
-            &staging,
-            uid,
-            gid,
-            "its top directory belongs to the container's root too",
-        )?;
-        let how = crate::images::layer::CopyAs {
-            shift: Some(m.shift_in()),
-            opaque_in: crate::store::overlay::OPAQUE_XATTR,
-            opaque_out: crate::store::overlay::USER_OPAQUE_XATTR,
-        };
-        let copied = crate::images::layer::copy_layer(sys, src, &staging, how)?;
-        n.note(&format!("copied: {}", copied.summary));
-        sys.renameat2(
-            &staging,
-            dst,
-            false,
-            "put the finished copy in place in one step",
-        )
-    })();
-    if made.is_err() && staging.exists() {
-        n.note(&format!("rm -rf {}", staging.display()));
-        if std::fs::remove_dir_all(&staging).is_err() {
-            return made;
-        }
-    }
-    journal.strike(&jid);
-    made
+    sys.compound(
+        "",
+        || {
+            let parent = dst.parent().expect("a copy has a parent");
+            crate::store::images::make_dirs(parent)?;
+            // Containers started at once on a new mapping share one copy.
+            let _guard =
+                crate::lock::exclusive(&parent.join(".userns.lock"), "the image's copies")?;
+            if dst.is_dir() {
+                return Ok(());
+            }
+            let staging = parent.join(format!(
+                ".{}.partial-{}",
+                dst.file_name().unwrap_or_default().to_string_lossy(),
+                std::process::id()
+            ));
+            let journal = Journal::open()?;
+            let jid = journal.record(Resource::Dir {
+                path: staging.clone(),
+            })?;
+            let made = (|| {
+                sys.mkdir(
+                    &staging,
+                    0o755,
+                    "the shifted copy is made here, out of sight",
+                )?;
+                sys.lchown(
+                    &staging,
+                    uid,
+                    gid,
+                    "its top directory belongs to the container's root too",
+                )?;
+                let how = crate::images::layer::CopyAs {
+                    shift: Some(m.shift_in()),
+                    opaque_in: crate::store::overlay::OPAQUE_XATTR,
+                    opaque_out: crate::store::overlay::USER_OPAQUE_XATTR,
+                };
+                let copied = crate::images::layer::copy_layer(sys, src, &staging, how)?;
+                n.note(&format!("copied: {}", copied.summary));
+                sys.renameat2(
+                    &staging,
+                    dst,
+                    false,
+                    "put the finished copy in place in one step",
+                )
+            })();
+            if made.is_err() && staging.exists() {
+                n.note(&format!("rm -rf {}", staging.display()));
+                if std::fs::remove_dir_all(&staging).is_err() {
+                    return made;
+                }
+            }
+            journal.strike(&jid);
+            made
+        },
+        || (),
+    )
 }
 
 /// Give the container's own directories to its root: its init layer (and what is in it),

@@ -72,7 +72,7 @@ fn has_ns(spec: &Spec, t: LinuxNamespaceType) -> bool {
 
 /// Everything before the command's turn; returns exec.fifo opened O_PATH (the host's
 /// --root directory is out of sight after the pivot).
-fn prepare(sys: &Sys, b: &Bundle, fifo: &Path) -> Result<OwnedFd> {
+fn prepare(sys: &Sys, b: &Bundle, fifo: &Path, st: &serde_json::Value) -> Result<OwnedFd> {
     let spec = &b.spec;
     let n = sys.narrator;
     n.stage(
@@ -153,6 +153,9 @@ fn prepare(sys: &Sys, b: &Bundle, fifo: &Path) -> Result<OwnedFd> {
                 sys.sethostname(h, "the hostname config.json gives")?;
             }
         }
+        // createContainer hooks: in the container's mount namespace, its mounts made, before
+        // pivot_root (their paths are the host's).
+        super::lifecycle::hooks(sys, b, "createContainer", st, true)?;
         crate::stages::root::pivot_into(sys, &b.rootfs)?;
         let linux = spec.linux().clone().unwrap_or_default();
         for p in linux.masked_paths().iter().flatten() {
@@ -632,8 +635,14 @@ fn caps_of(set: &Option<oci_spec::runtime::Capabilities>) -> u64 {
 }
 
 /// The process's user, capabilities, no_new_privs and seccomp, in runc's order; then exec.
-fn become_command(sys: &Sys, spec: &Spec) -> Result<std::convert::Infallible> {
-    let p = spec.process().as_ref().expect("checked when loaded");
+/// `p` is config.json's process (or `exec`'s process.json); descriptors 3 to 3+`preserve`
+/// (the engine's --preserve-fds) stay open across the exec.
+pub fn become_command(
+    sys: &Sys,
+    spec: &Spec,
+    p: &oci_spec::runtime::Process,
+    preserve: u32,
+) -> Result<std::convert::Infallible> {
     let caps = p.capabilities().clone().unwrap_or_default();
     let bounding = caps_of(caps.bounding());
     let nnp = p.no_new_privileges() == Some(true);
@@ -687,9 +696,19 @@ fn become_command(sys: &Sys, spec: &Spec) -> Result<std::convert::Infallible> {
         install(sys)?;
     }
     sys.chdir_no_magiclinks(p.cwd(), "process.cwd")?;
-    sys.cloexec_from(3, "only stdio crosses into the container's command")?;
+    sys.cloexec_from(
+        3 + preserve,
+        "only stdio (and the descriptors --preserve-fds names) cross into the container's command",
+    )?;
     let args = p.args().clone().unwrap_or_default();
-    let env = p.env().clone().unwrap_or_default();
+    let mut env = p.env().clone().unwrap_or_default();
+    // Socket activation (kept in the environment only when meant for this runtime): the
+    // command is told how many descriptors it got, and that they are its own.
+    if let Ok(n) = std::env::var("LISTEN_FDS") {
+        env.retain(|e| !e.starts_with("LISTEN_FDS=") && !e.starts_with("LISTEN_PID="));
+        env.push(format!("LISTEN_FDS={n}"));
+        env.push(format!("LISTEN_PID={}", std::process::id()));
+    }
     sys.exec_env(&args, Some(&env), "the container's command (process.args)")
 }
 
@@ -697,11 +716,19 @@ fn become_command(sys: &Sys, spec: &Spec) -> Result<std::convert::Infallible> {
 pub fn container(
     sys: &Sys,
     b: &Bundle,
+    id: &str,
     fifo: &Path,
     gate: Option<&Channel>,
     console: Option<std::os::fd::RawFd>,
+    preserve: u32,
 ) -> Error {
-    let fifo = match prepare(sys, b, fifo) {
+    // Its pid as the host sees it, for the hooks' state (/proc is still the host's here).
+    let pid = std::fs::read_link("/proc/self")
+        .ok()
+        .and_then(|p| p.to_string_lossy().parse().ok())
+        .unwrap_or(0);
+    let st = super::lifecycle::state_json(id, "created", pid, b);
+    let fifo = match prepare(sys, b, fifo, &st) {
         Ok(f) => f,
         Err(e) => return e,
     };
@@ -739,7 +766,12 @@ pub fn container(
         }
     }
     drop(fifo);
-    match become_command(sys, &b.spec) {
+    // startContainer hooks: in the container, after start, before its command.
+    if let Err(e) = super::lifecycle::hooks(sys, b, "startContainer", &st, true) {
+        return e;
+    }
+    let p = b.spec.process().as_ref().expect("checked when loaded");
+    match become_command(sys, &b.spec, p, preserve) {
         Err(e) => e,
         Ok(never) => match never {},
     }

@@ -62,7 +62,13 @@ fn cgroup_plan(b: &Bundle, id: &str) -> Result<cgroups::Plan> {
 
 /// Run the hooks of one kind with the state on stdin; a failed prestart or createRuntime
 /// hook fails the create, later ones are only reported (as the spec says).
-fn hooks(sys: &Sys, b: &Bundle, kind: &str, state: &serde_json::Value, fatal: bool) -> Result<()> {
+pub(super) fn hooks(
+    sys: &Sys,
+    b: &Bundle,
+    kind: &str,
+    state: &serde_json::Value,
+    fatal: bool,
+) -> Result<()> {
     let Some(h) = b.spec.hooks().as_ref() else {
         return Ok(());
     };
@@ -70,6 +76,8 @@ fn hooks(sys: &Sys, b: &Bundle, kind: &str, state: &serde_json::Value, fatal: bo
     let list = match kind {
         "prestart" => h.prestart(),
         "createRuntime" => h.create_runtime(),
+        "createContainer" => h.create_container(),
+        "startContainer" => h.start_container(),
         "poststart" => h.poststart(),
         _ => h.poststop(),
     };
@@ -121,7 +129,7 @@ fn hooks(sys: &Sys, b: &Bundle, kind: &str, state: &serde_json::Value, fatal: bo
     Ok(())
 }
 
-fn state_json(id: &str, status: &str, pid: i32, b: &Bundle) -> serde_json::Value {
+pub(super) fn state_json(id: &str, status: &str, pid: i32, b: &Bundle) -> serde_json::Value {
     serde_json::json!({
         "ociVersion": oci_spec::runtime::VERSION,
         "id": id, "status": status, "pid": pid, "bundle": b.dir,
@@ -190,7 +198,15 @@ fn create_in(sys: &Sys, root: &Path, a: &CreateArgs, b: &Bundle) -> Result<i32> 
     )?;
     let pid = match forked {
         Forked::Child => {
-            let e = super::init::container(sys, b, &fifo, gate.as_ref(), console_fd);
+            let e = super::init::container(
+                sys,
+                b,
+                &a.id,
+                &fifo,
+                gate.as_ref(),
+                console_fd,
+                a.preserve_fds,
+            );
             sys.fail_to_parent(gate.as_ref(), &e)
         }
         Forked::Parent(pid) => pid,

@@ -8,6 +8,8 @@
 //! of each container is one JSON file under `--root` (default /run/glassbox-runtime).
 
 mod bundle;
+mod control;
+mod exec;
 mod init;
 mod lifecycle;
 mod seccomp;
@@ -32,6 +34,10 @@ pub struct Cli {
     pub log: Option<PathBuf>,
     #[arg(long, value_enum, default_value = "text")]
     pub log_format: LogFormat,
+    /// Append the human narration of this call to FILE (tail -f it while an engine works).
+    /// podman does not pass its environment on: give `--runtime-flag narrate=FILE`.
+    #[arg(long, value_name = "FILE", env = "GLASSBOX_NARRATE")]
+    pub narrate: Option<PathBuf>,
     /// Explain each call (as -v).
     #[arg(long)]
     pub debug: bool,
@@ -63,7 +69,7 @@ pub struct CreateArgs {
     /// Accepted as runc does; glassbox makes no session keyring.
     #[arg(long)]
     pub no_new_keyring: bool,
-    /// Not supported: descriptors beyond stdio are not passed on.
+    /// Descriptors 3 to 3+N-1 of this call stay open in the container's process.
     #[arg(long, default_value_t = 0)]
     pub preserve_fds: u32,
     /// `run` only: do not wait for the container.
@@ -103,6 +109,21 @@ pub enum Cmd {
     },
     /// What this runtime supports, as JSON.
     Features,
+    /// Run one more process (--process process.json) in a running container.
+    Exec(exec::ExecArgs),
+    /// The container's processes.
+    Ps {
+        #[arg(short, long, default_value = "table")]
+        format: String,
+        id: String,
+        /// ps(1)'s options: accepted, not used.
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        ps_args: Vec<String>,
+    },
+    /// Freeze every process of the container.
+    Pause { id: String },
+    /// Thaw a paused container.
+    Resume { id: String },
 }
 
 /// The command line when the binary is called by another name ending in `runc`
@@ -125,10 +146,11 @@ pub fn main(args: &[String]) -> i32 {
     // The narration goes to --log, or to GLASSBOX_NARRATE (a file the learner can tail -f
     // while an engine works), or to a terminal. An engine reads the runtime's stderr as its
     // error message: there it says nothing but errors.
-    let narrate = std::env::var_os("GLASSBOX_NARRATE").map(PathBuf::from);
-    let to_file = match (&cli.log, &narrate) {
-        (Some(log), _) => Some((log, cli.log_format == LogFormat::Json)),
-        (None, Some(file)) => Some((file, false)),
+    // --narrate (GLASSBOX_NARRATE) wins over the engine's --log: engines always give one, and the
+    // learner's file is the point (errors still reach stderr, where engines read them too).
+    let to_file = match (&cli.log, &cli.narrate) {
+        (_, Some(file)) => Some((file, false)),
+        (Some(log), None) => Some((log, cli.log_format == LogFormat::Json)),
         _ => None,
     };
     if let Some((file, json)) = to_file {
@@ -140,13 +162,14 @@ pub fn main(args: &[String]) -> i32 {
             return 1;
         }
     }
+    listen_fds();
     let quiet =
         to_file.is_none() && !cli.debug && !std::io::IsTerminal::is_terminal(&std::io::stderr());
-    match run(&cli, quiet) {
+    match run(&cli, &args[1..], quiet) {
         Ok(code) => code,
         Err(e) => {
             crate::narrate::log_error(&e);
-            if cli.log.is_some() {
+            if to_file.is_some() {
                 // Engines show the runtime's stderr too.
                 eprintln!("glassbox runtime: {}", e.what);
             }
@@ -155,7 +178,24 @@ pub fn main(args: &[String]) -> i32 {
     }
 }
 
-fn run(cli: &Cli, quiet: bool) -> Result<i32> {
+/// systemd's socket activation, honoured as runc does: descriptors 3 to 3+LISTEN_FDS-1,
+/// when LISTEN_PID names this process, go on to the container's command, which is told
+/// how many there are (see `init::become_command`). Meant for another process: forgotten.
+fn listen_fds() -> u32 {
+    let n = std::env::var("LISTEN_FDS")
+        .ok()
+        .and_then(|n| n.parse::<u32>().ok());
+    let ours = std::env::var("LISTEN_PID").ok() == Some(std::process::id().to_string());
+    match n {
+        Some(n) if ours => n,
+        _ => {
+            std::env::remove_var("LISTEN_FDS");
+            0
+        }
+    }
+}
+
+fn run(cli: &Cli, call: &[String], quiet: bool) -> Result<i32> {
     if cli.systemd_cgroup {
         return Err(Error::usage(
             "--systemd-cgroup is not supported: glassbox makes the container's cgroups itself, through the cgroup filesystem",
@@ -175,12 +215,23 @@ fn run(cli: &Cli, quiet: bool) -> Result<i32> {
         trace_format: Default::default(),
     };
     let narrator = crate::narrate::Narrator::new(&opts)?;
+    // Each call an engine makes starts with its command line, so a tailed file reads as
+    // the conversation: create, start, state, kill, delete.
+    narrator.note(&format!("glassbox runtime {}", call.join(" ")));
     let sys = crate::sys::Sys::new(&narrator);
     let root = &cli.root;
+    let listen = std::env::var("LISTEN_FDS")
+        .ok()
+        .and_then(|n| n.parse::<u32>().ok())
+        .unwrap_or(0);
+    let with_listen = |a: &CreateArgs| CreateArgs {
+        preserve_fds: a.preserve_fds + listen,
+        ..a.clone()
+    };
     match &cli.command {
-        Cmd::Create(a) => lifecycle::create(&sys, root, a).map(|_| 0),
+        Cmd::Create(a) => lifecycle::create(&sys, root, &with_listen(a)).map(|_| 0),
         Cmd::Start { id } => lifecycle::start(&sys, root, id).map(|_| 0),
-        Cmd::Run(a) => lifecycle::run(&sys, root, a),
+        Cmd::Run(a) => lifecycle::run(&sys, root, &with_listen(a)),
         Cmd::State { id } => {
             let s = state::State::load(root, id)?;
             println!(
@@ -194,6 +245,17 @@ fn run(cli: &Cli, quiet: bool) -> Result<i32> {
         }
         Cmd::Delete { id, force } => lifecycle::delete(&sys, root, id, *force).map(|_| 0),
         Cmd::List { format, quiet } => lifecycle::list(root, format, *quiet).map(|_| 0),
+        Cmd::Exec(a) => exec::exec(
+            &sys,
+            root,
+            &exec::ExecArgs {
+                preserve_fds: a.preserve_fds + listen,
+                ..a.clone()
+            },
+        ),
+        Cmd::Ps { format, id, .. } => control::ps(root, id, format),
+        Cmd::Pause { id } => control::pause(&sys, root, id, true),
+        Cmd::Resume { id } => control::pause(&sys, root, id, false),
         Cmd::Features => {
             println!(
                 "{}",
@@ -212,7 +274,7 @@ fn features() -> serde_json::Value {
     serde_json::json!({
         "ociVersionMin": "1.0.0",
         "ociVersionMax": oci_spec::runtime::VERSION,
-        "hooks": ["prestart", "createRuntime", "poststart", "poststop"],
+        "hooks": ["prestart", "createRuntime", "createContainer", "startContainer", "poststart", "poststop"],
         "mountOptions": mount_option_names(),
         "linux": {
             "namespaces": ["cgroup", "ipc", "mount", "network", "pid", "user", "uts"],

@@ -92,11 +92,15 @@ impl State {
         self.pid > 0 && start_time(self.pid) == Some(self.start_time)
     }
 
-    /// created (waiting on exec.fifo), running or stopped, as the runtime spec names them.
+    /// created (waiting on exec.fifo), running or stopped, as the runtime spec names them;
+    /// paused (frozen by `pause`) as runc adds.
     pub fn status(&self) -> &'static str {
         match (self.alive(), self.started) {
             (false, _) => "stopped",
             (true, false) => "created",
+            (true, true) if super::control::freezer(self).is_some_and(|f| f.is_frozen()) => {
+                "paused"
+            }
             (true, true) => "running",
         }
     }

@@ -8,6 +8,7 @@ use crate::error::{Error, Result};
 use crate::run::config::Stage;
 use crate::run::Plan;
 use crate::stages::cgroups::limits::{Limits, Swap};
+use crate::stages::ops::Op;
 use crate::stages::{mounts, security};
 use oci_spec::runtime::{
     Arch, Capabilities, Capability, LinuxBuilder, LinuxCapabilitiesBuilder, LinuxCpuBuilder,
@@ -130,6 +131,9 @@ fn glassbox_only(plan: &Plan) -> HashMap<String, String> {
         key::IMAGE_CONFIG.into(),
         json(serde_json::to_value(&plan.image.config).expect("serialisable")),
     );
+    if let Some(r) = &plan.restart {
+        a.insert(key::RESTART.into(), r.clone());
+    }
     if plan.remove_after {
         a.insert(key::REMOVE.into(), "true".into());
     }
@@ -220,14 +224,7 @@ fn kept_caps(plan: &Plan) -> u64 {
 /// The capabilities any process here may ever hold (CapBnd; a sandboxed host may lack
 /// some): glassbox cannot pass on more, and runc refuses to start when asked for more.
 pub(crate) fn bounding_set() -> u64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find_map(|l| l.strip_prefix("CapBnd:").map(|v| v.trim().to_string()))
-        })
-        .and_then(|v| u64::from_str_radix(&v, 16).ok())
-        .unwrap_or(u64::MAX)
+    crate::host::own_caps("CapBnd").unwrap_or(u64::MAX)
 }
 
 /// Capability bits as the spec names them (numbers the crate does not know are left out).
@@ -283,51 +280,39 @@ fn mount_list(plan: &Plan) -> Vec<Mount> {
     list
 }
 
-/// One of the mount stage's filesystems, with the flags and data it mounts it with.
+/// One of the mount stage's filesystems, with the flags and data the stage mounts it with.
 pub(super) fn filesystem(name: &str, tmp_size: &str) -> Mount {
-    let o = |s: &[&str]| s.iter().map(|x| x.to_string()).collect::<Vec<_>>();
-    match name {
-        "proc" => mount("/proc", "proc", "proc", &o(&["nosuid", "nodev", "noexec"])),
-        "sys" => mount(
-            "/sys",
-            "sysfs",
-            "sysfs",
-            &o(&["ro", "nosuid", "nodev", "noexec"]),
-        ),
-        "tmp" => {
-            let size = format!("size={tmp_size}");
-            mount(
-                "/tmp",
-                "tmpfs",
-                "tmpfs",
-                &o(&["nosuid", "nodev", "mode=1777", &size]),
-            )
-        }
-        "dev" => mount(
-            "/dev",
-            "tmpfs",
-            "tmpfs",
-            &o(&["nosuid", "strictatime", "mode=755", "size=65536k"]),
-        ),
-        "devpts" => mount(
-            "/dev/pts",
-            "devpts",
-            "devpts",
-            &o(&[
-                "nosuid",
-                "noexec",
-                "newinstance",
-                "ptmxmode=0666",
-                "mode=0620",
-            ]),
-        ),
-        _ => mount(
-            "/dev/shm",
-            "tmpfs",
-            "shm",
-            &o(&["nosuid", "nodev", "noexec", "mode=1777", "size=65536k"]),
-        ),
-    }
+    let Some(Op::Mount {
+        source,
+        target,
+        fstype,
+        flags,
+        data,
+        ..
+    }) = mounts::mount_of(name, tmp_size)
+    else {
+        unreachable!("the mount stage mounts each of its filesystems")
+    };
+    // The flags by the names mount(8) and the spec give them.
+    let names = [
+        (libc::MS_RDONLY, "ro"),
+        (libc::MS_NOSUID, "nosuid"),
+        (libc::MS_NODEV, "nodev"),
+        (libc::MS_NOEXEC, "noexec"),
+        (libc::MS_STRICTATIME, "strictatime"),
+    ];
+    let mut options: Vec<String> = names
+        .iter()
+        .filter(|(f, _)| flags & f != 0)
+        .map(|(_, n)| n.to_string())
+        .collect();
+    options.extend(data.iter().flat_map(|d| d.split(',')).map(String::from));
+    mount(
+        &target.planned().to_string_lossy(),
+        &fstype.unwrap_or_default(),
+        &source.unwrap_or_default(),
+        &options,
+    )
 }
 
 fn mount(destination: &str, typ: &str, source: &str, options: &[String]) -> Mount {

@@ -64,6 +64,8 @@ pub mod annotation {
     pub const ALIASES: &str = "org.glassbox.aliases";
     /// The volumes and host paths mounted (JSON list): which are volumes, and anonymous.
     pub const VOLUMES: &str = "org.glassbox.volumes";
+    /// `--restart` (absent: no): what the supervisor of a detached container does when it ends.
+    pub const RESTART: &str = "org.glassbox.restart";
 }
 
 #[cfg(test)]

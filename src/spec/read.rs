@@ -159,6 +159,7 @@ pub fn plan(spec: &Spec, bundle: &Path) -> Result<Plan> {
         tty: process.terminal().unwrap_or(false),
         step: false,
         remove_after: get(key::REMOVE) == Some("true"),
+        restart: get(key::RESTART).map(String::from),
         extra_hosts: json(get(key::EXTRA_HOSTS)),
         dns: json(get(key::DNS)),
         aliases: json(get(key::ALIASES)),

@@ -419,3 +419,38 @@ fn the_plan_read_back_from_the_spec_is_the_plan() {
     let back = crate::run::Plan::from_spec(&spec, Path::new("/bundle")).unwrap();
     assert_eq!(back, m.plan);
 }
+
+/// The filesystems' options are those the mount stage mounts them with (as before they
+/// were taken from the stage itself).
+#[test]
+fn the_filesystems_have_the_mount_stages_flags_and_data() {
+    let v = json(&made(&[]).spec);
+    let mounts = v["mounts"].as_array().unwrap();
+    let of = |dest: &str| {
+        let m = mounts.iter().find(|m| m["destination"] == dest).unwrap();
+        (
+            m["type"].as_str().unwrap().to_string(),
+            m["source"].as_str().unwrap().to_string(),
+            strings(&m["options"]).join(","),
+        )
+    };
+    let want = |t: &str, s: &str, o: &str| (t.to_string(), s.to_string(), o.to_string());
+    assert_eq!(of("/proc"), want("proc", "proc", "nosuid,nodev,noexec"));
+    assert_eq!(of("/sys"), want("sysfs", "sysfs", "ro,nosuid,nodev,noexec"));
+    assert_eq!(
+        of("/dev"),
+        want("tmpfs", "tmpfs", "nosuid,strictatime,mode=755,size=65536k")
+    );
+    assert_eq!(
+        of("/dev/pts"),
+        want(
+            "devpts",
+            "devpts",
+            "nosuid,noexec,newinstance,ptmxmode=0666,mode=0620"
+        )
+    );
+    assert_eq!(
+        of("/dev/shm"),
+        want("tmpfs", "shm", "nosuid,nodev,noexec,mode=1777,size=65536k")
+    );
+}

@@ -135,20 +135,23 @@ pub fn mount(sys: &Sys, root: &Path, p: &Plan) -> Result<()> {
             ))
         }
     };
-    ops::execute(sys, &mount_ops(p, &target))
+    ops::execute(sys, &mount_ops(p, &target.path, &target.at()))
 }
 
-/// The mounts of the container's cgroups on `target` (its /sys/fs/cgroup), in order.
-pub fn mount_ops(p: &Plan, target: &Path) -> Vec<Op> {
+/// The mounts of the container's cgroups on `target` (its /sys/fs/cgroup), in order. The
+/// first goes onto `at`, the descriptor the check of `target` opened (/proc/self/fd/N), so
+/// a symlink swapped in since cannot redirect it; what follows is inside that new mount.
+pub fn mount_ops(p: &Plan, target: &Path, at: &Path) -> Vec<Op> {
     let fixed = libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC;
     if p.unified {
-        return vec![mount_one(target, "cgroup2", None, fixed)];
+        return vec![mount_one(at, target, "cgroup2", None, fixed)];
     }
     let data = "mode=755";
     // A remount names no source or type: only the flags change.
     let tmpfs = |remount: bool, flags, why: &str, by_hand: String| Op::Mount {
         source: (!remount).then(|| "tmpfs".into()),
-        target: Place::Path(target.to_path_buf()),
+        // A remount changes the mount on top: by its path, not the directory under it.
+        target: Place::Path(if remount { target } else { at }.to_path_buf()),
         fstype: (!remount).then(|| "tmpfs".into()),
         flags,
         data: Some(data.into()),
@@ -168,7 +171,7 @@ pub fn mount_ops(p: &Plan, target: &Path) -> Vec<Op> {
             mode: 0o755,
             why: format!("the mount point of the {} hierarchy", h.dir),
         });
-        ops.push(mount_one(&dir, h.fstype, h.data.as_deref(), fixed));
+        ops.push(mount_one(&dir, &dir, h.fstype, h.data.as_deref(), fixed));
         for l in &h.links {
             ops.push(Op::Symlink {
                 to: h.dir.clone(),
@@ -190,8 +193,15 @@ pub fn mount_ops(p: &Plan, target: &Path) -> Vec<Op> {
     ops
 }
 
-/// One cgroup filesystem, read-only: inside the namespace its root is the container's cgroup.
-fn mount_one(at: &Path, fstype: &'static str, data: Option<&str>, fixed: libc::c_ulong) -> Op {
+/// One cgroup filesystem, read-only, onto `at` (the path `shown`): inside the namespace its
+/// root is the container's cgroup.
+fn mount_one(
+    at: &Path,
+    shown: &Path,
+    fstype: &'static str,
+    data: Option<&str>,
+    fixed: libc::c_ulong,
+) -> Op {
     let what = data.unwrap_or("the v2 tree");
     let opts = data.map(|d| format!(",{d}")).unwrap_or_default();
     Op::Mount {
@@ -201,7 +211,7 @@ fn mount_one(at: &Path, fstype: &'static str, data: Option<&str>, fixed: libc::c
         flags: fixed | libc::MS_RDONLY,
         data: data.map(String::from),
         why: format!("{what}, from the container's cgroup down, read-only: it may read its limits and usage, not change them"),
-        by_hand: format!("mount -t {fstype} -o ro,nosuid,nodev,noexec{opts} cgroup {}", at.display()),
+        by_hand: format!("mount -t {fstype} -o ro,nosuid,nodev,noexec{opts} cgroup {}", shown.display()),
     }
 }
 
@@ -261,11 +271,12 @@ mod tests {
             &cgroups::plan(&host, &limits(false, true), "c").unwrap(),
             &host,
         );
-        let lines = ops::lines(&mount_ops(&p, Path::new("/r/sys/fs/cgroup")));
+        let t = Path::new("/r/sys/fs/cgroup");
+        let lines = ops::lines(&mount_ops(&p, t, Path::new("/proc/self/fd/9")));
         assert_eq!(
             lines,
             [
-                "mount(\"tmpfs\", \"/r/sys/fs/cgroup\", \"tmpfs\", MS_NOSUID|MS_NODEV|MS_NOEXEC, \"mode=755\")",
+                "mount(\"tmpfs\", \"/proc/self/fd/9\", \"tmpfs\", MS_NOSUID|MS_NODEV|MS_NOEXEC, \"mode=755\")",
                 "mkdir(\"/r/sys/fs/cgroup/cpu,cpuacct\", 0755)",
                 "mount(\"cgroup\", \"/r/sys/fs/cgroup/cpu,cpuacct\", \"cgroup\", MS_RDONLY|MS_NOSUID|MS_NODEV|MS_NOEXEC, \"cpu,cpuacct\")",
                 "symlink(\"cpu,cpuacct\", \"/r/sys/fs/cgroup/cpu\")",

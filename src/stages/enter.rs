@@ -11,10 +11,12 @@
 //! With it a learner builds a container in one terminal and looks into it from another:
 //! `glassbox enter $(pgrep -n -f 'sleep 1000') -- /bin/sh`.
 
+use super::ops::Op;
 use crate::error::{Error, Result};
 use crate::sys::Sys;
-use std::os::fd::{AsFd, OwnedFd};
+use std::os::fd::OwnedFd;
 use std::path::Path;
+use std::sync::Arc;
 
 /// The namespaces in the order they are joined: user first, mount last.
 const ORDER: &[(&str, libc::c_int)] = &[
@@ -88,7 +90,7 @@ pub fn join(sys: &Sys, pid: i32) -> Result<bool> {
     }
     // Open everything before the first setns: after the mount namespace changes, /proc/PID
     // may be gone from view.
-    let mut joins: Vec<(OwnedFd, String, String, libc::c_int)> = Vec::new();
+    let mut joins = Vec::new();
     for (name, flag) in ORDER {
         let theirs = proc_dir.join("ns").join(name);
         let ours = Path::new("/proc/self/ns").join(name);
@@ -105,7 +107,12 @@ pub fn join(sys: &Sys, pid: i32) -> Result<bool> {
                 "run glassbox enter as root, and check the process still runs",
             )
         })?;
-        joins.push((fd, link(&theirs), theirs.display().to_string(), *flag));
+        joins.push(Join {
+            fd: Arc::new(fd),
+            shown: link(&theirs),
+            path: theirs.display().to_string(),
+            nstype: *flag,
+        });
     }
     let root_fd =
         open(&proc_dir.join("root"), libc::O_DIRECTORY | libc::O_CLOEXEC).map_err(|e| {
@@ -117,58 +124,161 @@ pub fn join(sys: &Sys, pid: i32) -> Result<bool> {
         })?;
     let cwd_fd = open(&proc_dir.join("cwd"), libc::O_DIRECTORY | libc::O_CLOEXEC).ok();
     // The descriptors' paths as strace -y shows them, read while /proc/self is still ours.
-    let shown = |fd: &OwnedFd| {
+    let opened = |fd: OwnedFd| {
         use std::os::fd::AsRawFd;
-        link(&Path::new("/proc/self/fd").join(fd.as_raw_fd().to_string()))
+        let shown = link(&Path::new("/proc/self/fd").join(fd.as_raw_fd().to_string()));
+        (Arc::new(fd), shown)
     };
-    let root_shown = shown(&root_fd);
-    let cwd_shown = cwd_fd.as_ref().map(shown);
+    let (ops, fork) = ops(pid, joins, opened(root_fd), cwd_fd.map(opened));
+    super::ops::execute(sys, &ops)?;
+    Ok(fork)
+}
 
-    let n = sys.narrator;
-    n.stage(
-        "enter",
-        &format!("join the namespaces, root and working directory of process {pid}"),
-    );
+/// A namespace of the process to join: its file open, its link (`net:[4026…]`), its path.
+pub struct Join {
+    pub fd: Arc<OwnedFd>,
+    pub shown: String,
+    pub path: String,
+    pub nstype: libc::c_int,
+}
+
+/// The enter stage's plan: join each namespace in `joins` (in [`ORDER`]), then take the
+/// process's root (`root`: its directory open, and its path) and working directory (`cwd`,
+/// or / when it is gone); in a joined user namespace, become its root. Also whether a fork
+/// is needed for a pid (or time) namespace to apply.
+pub fn ops(
+    pid: i32,
+    joins: Vec<Join>,
+    root: (Arc<OwnedFd>, String),
+    cwd: Option<(Arc<OwnedFd>, String)>,
+) -> (Vec<Op>, bool) {
+    let mut ops = vec![Op::Stage {
+        name: "enter",
+        title: "join the namespaces, root and working directory of a process",
+    }];
     if joins.is_empty() {
-        n.note(&format!(
+        ops.push(Op::Note(format!(
             "process {pid} shares every namespace with glassbox: nothing to join"
-        ));
+        )));
     }
-    let mut fork = false;
-    for (fd, shown, path, flag) in &joins {
-        let why = match *flag {
+    let fork = joins
+        .iter()
+        .any(|j| j.nstype == libc::CLONE_NEWPID || j.nstype == 0x80);
+    let user = joins.iter().any(|j| j.nstype == libc::CLONE_NEWUSER);
+    for j in joins {
+        let why = match j.nstype {
             libc::CLONE_NEWUSER => "join its user namespace first: it gives the capabilities the other joins need there",
             libc::CLONE_NEWNS => "join its mount namespace last: from here on paths are the container's",
             libc::CLONE_NEWPID => "its pid namespace: it applies to children, so glassbox forks below",
             0x80 => "its time namespace: it applies to children, so glassbox forks below",
             _ => "join this namespace of the process",
         };
-        sys.setns(fd.as_fd(), shown, path, *flag, why)?;
-        if *flag == libc::CLONE_NEWPID || *flag == 0x80 {
-            fork = true;
-        }
+        ops.push(Op::SetNs {
+            fd: j.fd,
+            shown: j.shown,
+            path: j.path,
+            nstype: j.nstype,
+            why: why.into(),
+        });
     }
     // The working directory and root of the process: setns(CLONE_NEWNS) set them to the
     // namespace's root, which is not the container's root after pivot_root/chroot.
-    sys.fchdir(
-        root_fd.as_fd(),
-        &root_shown,
-        "go to the process's root directory",
-    )?;
-    sys.chroot(Path::new("."), "make it this process's root too")?;
-    match (&cwd_fd, &cwd_shown) {
-        (Some(fd), Some(s)) => {
-            sys.fchdir(fd.as_fd(), s, "and its working directory")?;
-        }
-        _ => sys.chdir(Path::new("/"), "its working directory is gone: start at /")?,
-    }
-    drop(root_fd);
-    drop(cwd_fd);
-    if joins.iter().any(|j| j.3 == libc::CLONE_NEWUSER) {
+    ops.push(Op::Fchdir {
+        fd: root.0,
+        shown: root.1,
+        why: "go to the process's root directory".into(),
+    });
+    ops.push(Op::Chroot {
+        dir: ".".into(),
+        why: "make it this process's root too".into(),
+    });
+    ops.push(match cwd {
+        Some((fd, shown)) => Op::Fchdir {
+            fd,
+            shown,
+            why: "and its working directory".into(),
+        },
+        None => Op::Chdir {
+            dir: "/".into(),
+            why: "its working directory is gone: start at /".into(),
+        },
+    });
+    if user {
         // The host's root is not mapped in the joined user namespace: become its root, as
         // nsenter does, so the command runs as uid 0 there (and as the mapped uid outside).
-        sys.setgid(0, "become group 0 of the joined user namespace")?;
-        sys.setuid(0, "become user 0 of the joined user namespace")?;
+        ops.push(Op::SetGid {
+            gid: 0,
+            why: "become group 0 of the joined user namespace".into(),
+        });
+        ops.push(Op::SetUid {
+            uid: 0,
+            why: "become user 0 of the joined user namespace".into(),
+        });
     }
-    Ok(fork)
+    (ops, fork)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::narrate::Narrator;
+    use crate::sys::Recorder;
+
+    fn dir_fd() -> (Arc<OwnedFd>, String) {
+        (
+            Arc::new(open(Path::new("/"), libc::O_DIRECTORY).unwrap()),
+            "/".into(),
+        )
+    }
+
+    fn join(nstype: libc::c_int, shown: &str) -> Join {
+        Join {
+            fd: dir_fd().0,
+            shown: shown.into(),
+            path: format!("/proc/42/ns/{shown}"),
+            nstype,
+        }
+    }
+
+    #[test]
+    fn enter_joins_user_first_mount_last_then_root_cwd_and_uid_0() {
+        let joins = vec![
+            join(libc::CLONE_NEWUSER, "user:[1]"),
+            join(libc::CLONE_NEWNET, "net:[2]"),
+            join(libc::CLONE_NEWNS, "mnt:[3]"),
+        ];
+        let (ops, fork) = ops(42, joins, dir_fd(), None);
+        assert!(!fork, "no pid namespace to join: no fork");
+        let narrator = Narrator::silent();
+        let recorder = Recorder::new();
+        super::super::ops::execute(&Sys::with_kernel(&narrator, &recorder), &ops).unwrap();
+        assert_eq!(
+            recorder.names(),
+            ["setns", "setns", "setns", "fchdir", "chroot", "chdir", "setgid", "setuid"]
+        );
+        let lines = recorder.lines();
+        assert!(lines[0].ends_with("CLONE_NEWUSER)"), "{}", lines[0]);
+        assert!(lines[2].ends_with("CLONE_NEWNS)"), "{}", lines[2]);
+        assert_eq!(lines[5], "chdir(\"/\")");
+    }
+
+    #[test]
+    fn a_pid_namespace_means_a_fork_and_no_uid_change_without_a_user_namespace() {
+        let (ops, fork) = ops(
+            42,
+            vec![join(libc::CLONE_NEWPID, "pid:[4]")],
+            dir_fd(),
+            Some(dir_fd()),
+        );
+        assert!(fork);
+        assert_eq!(
+            crate::stages::ops::lines(&ops)[1..],
+            [
+                "setns(\"pid:[4]\", CLONE_NEWPID)",
+                "fchdir(\"/\")",
+                "chroot(\".\")",
+                "fchdir(\"/\")",
+            ]
+        );
+    }
 }

@@ -210,7 +210,7 @@ pub fn plan(a: &MountSpec) -> Result<Plan> {
             Error::io(
                 format!("the root {} cannot be used", r.display()),
                 &e,
-                "give a directory that holds a root filesystem (glassbox export busybox DIR makes one)",
+                "give a directory that holds a root filesystem (glassbox unpack busybox DIR makes one)",
             )
         })?,
     };
@@ -370,6 +370,23 @@ fn mount_op(
         why: why.into(),
         by_hand: by_hand.into(),
     }
+}
+
+/// How this stage mounts filesystem `name` (proc, sys, tmp…; /tmp of `tmp_size`): its
+/// mount operation, which the runtime spec lists so that the two cannot drift apart.
+pub fn mount_of(name: &str, tmp_size: &str) -> Option<Op> {
+    let name = FILESYSTEMS.iter().map(|(n, _)| *n).find(|n| *n == name)?;
+    let plan = Plan {
+        root: PathBuf::from("/"),
+        fs: vec![name],
+        volumes: Vec::new(),
+        tmp_size: tmp_size.into(),
+        in_user_ns: false,
+        mask_system_paths: false,
+    };
+    plan.ops()
+        .into_iter()
+        .find(|op| matches!(op, Op::Mount { .. }))
 }
 
 impl Plan {

@@ -13,7 +13,9 @@ use crate::error::Result;
 use crate::sys::mount::{refusal, MountArgs, Refused};
 use crate::sys::{qpath, quote, render_flags, Sys};
 use std::fmt;
+use std::os::fd::{AsFd, OwnedFd};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 /// Where an op acts.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -185,6 +187,28 @@ pub enum Op {
         first: u32,
         why: String,
     },
+    /// setns(2) into the namespace open at `fd` (`shown` is its link, `path` its file).
+    SetNs {
+        fd: Arc<OwnedFd>,
+        shown: String,
+        path: String,
+        nstype: libc::c_int,
+        why: String,
+    },
+    /// fchdir(2) to the directory open at `fd` (`shown` is its path).
+    Fchdir {
+        fd: Arc<OwnedFd>,
+        shown: String,
+        why: String,
+    },
+    SetGid {
+        gid: u32,
+        why: String,
+    },
+    SetUid {
+        uid: u32,
+        why: String,
+    },
 }
 
 impl fmt::Display for Op {
@@ -296,6 +320,15 @@ impl fmt::Display for Op {
             Op::CloexecFrom { first, .. } => {
                 write!(f, "close_range({first}, ~0, CLOSE_RANGE_CLOEXEC)")
             }
+            Op::SetNs { shown, nstype, .. } => write!(
+                f,
+                "setns({}, {})",
+                quote(shown),
+                crate::sys::flags::clone_flags(*nstype)
+            ),
+            Op::Fchdir { shown, .. } => write!(f, "fchdir({})", quote(shown)),
+            Op::SetGid { gid, .. } => write!(f, "setgid({gid})"),
+            Op::SetUid { uid, .. } => write!(f, "setuid({uid})"),
         }
     }
 }
@@ -493,6 +526,16 @@ impl Executor<'_, '_> {
             Op::NoNewPrivs { why } => sys.set_no_new_privs(why)?,
             Op::Seccomp { program, why, .. } => sys.seccomp_filter(program, why)?,
             Op::CloexecFrom { first, why } => sys.cloexec_from(*first, why)?,
+            Op::SetNs {
+                fd,
+                shown,
+                path,
+                nstype,
+                why,
+            } => sys.setns(fd.as_fd(), shown, path, *nstype, why)?,
+            Op::Fchdir { fd, shown, why } => sys.fchdir(fd.as_fd(), shown, why)?,
+            Op::SetGid { gid, why } => sys.setgid(*gid, why)?,
+            Op::SetUid { uid, why } => sys.setuid(*uid, why)?,
         }
         Ok(())
     }

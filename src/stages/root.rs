@@ -39,14 +39,10 @@ pub const CAP_SYS_ADMIN: u32 = 21;
 
 /// Whether this process has capability `cap` in its effective set (from /proc/self/status).
 pub fn has_cap(cap: u32) -> bool {
-    let Ok(status) = std::fs::read_to_string("/proc/self/status") else {
-        return crate::sys::quiet::is_root();
-    };
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("CapEff:"))
-        .and_then(|v| u64::from_str_radix(v.trim(), 16).ok())
-        .is_some_and(|mask| mask & (1u64 << cap) != 0)
+    match crate::host::own_caps("CapEff") {
+        Some(mask) => mask & (1u64 << cap) != 0,
+        None => crate::sys::quiet::is_root(),
+    }
 }
 
 /// Refuse a stage that needs `cap` when the process does not have it (before any call).
@@ -108,7 +104,7 @@ fn check_dir(dir: &Path) -> Result<PathBuf> {
         Error::io(
             format!("the new root {} cannot be used", dir.display()),
             &e,
-            "give a directory that holds a root filesystem (glassbox export busybox DIR makes one)",
+            "give a directory that holds a root filesystem (glassbox unpack busybox DIR makes one)",
         )
     })?;
     if !meta.is_dir() {

@@ -122,14 +122,7 @@ pub fn last_cap() -> u32 {
 
 /// The capabilities this process holds (CapPrm): no plan can give more.
 pub fn held_caps() -> u64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find_map(|l| l.strip_prefix("CapPrm:").map(|v| v.trim().to_string()))
-        })
-        .and_then(|v| u64::from_str_radix(&v, 16).ok())
-        .unwrap_or(0)
+    crate::host::own_caps("CapPrm").unwrap_or(0)
 }
 
 fn all_caps() -> u64 {

@@ -15,12 +15,16 @@
 //! containers/ID/lock             flock(2)ed by whoever changes the state
 //! ```
 //!
+//! A foreground `run --rm` container's directory (without --memory) is a tmpfs mounted over
+//! ID/ (see run/scratch.rs): everything in it is written only to be deleted.
+//!
 //! Names and ids are checked before they reach a path; every state change is written whole
 //! (write, then rename) under the container's lock.
 
 pub use super::state::{State, Status};
 use super::{containers_dir, data_dir, write_whole};
 use crate::error::{Error, Result};
+use crate::sys::Sys;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
@@ -74,9 +78,18 @@ pub struct ContainerFs {
     /// With --userns private: the image's layers copied with shifted owners, as
     /// (root filesystem, layers topmost first), used in place of the image's own.
     pub lower: Option<(PathBuf, Vec<PathBuf>)>,
-    /// The journal entry that has `cleanup` remove the directory (with --rm only: a kept
-    /// container's directory is its record, removed by `glassbox rm`).
-    pub journal_id: Option<String>,
+    /// With --rm only: what has `cleanup` remove the directory (a kept container's directory
+    /// is its record, removed by `glassbox rm`).
+    pub removal: Removal,
+}
+
+/// The journal entries that have `cleanup` remove a --rm container's directory.
+#[derive(Debug, Default, Clone)]
+pub struct Removal {
+    /// The directory's entry.
+    pub dir: Option<String>,
+    /// Some when a tmpfs is mounted over the directory, with its mount's entry.
+    pub tmpfs: Option<Option<String>>,
 }
 
 impl ContainerFs {
@@ -88,15 +101,15 @@ impl ContainerFs {
             merged: dir.join("merged"),
             dir: dir.to_path_buf(),
             lower: None,
-            journal_id: None,
+            removal: Removal::default(),
         }
     }
 }
 
 impl ContainerFs {
-    /// With the journal entry that has `cleanup` remove it (--rm).
-    pub fn journaled(self, journal_id: Option<String>) -> ContainerFs {
-        ContainerFs { journal_id, ..self }
+    /// With the journal entries that have `cleanup` remove it (--rm).
+    pub fn journaled(self, removal: Removal) -> ContainerFs {
+        ContainerFs { removal, ..self }
     }
 }
 
@@ -406,12 +419,15 @@ pub fn remove_incomplete() -> Result<Vec<PathBuf>> {
 }
 
 /// Give up a container's name (if it is still this container's).
-fn release_name(dir: &Path) {
-    let Some(r) = read_record(dir) else { return };
+pub fn release_name(sys: &Sys, dir: &Path) -> Result<()> {
+    let Some(r) = read_record(dir) else {
+        return Ok(());
+    };
     let link = names_dir().join(&r.name);
     if std::fs::read_link(&link).is_ok_and(|id| id == Path::new(&r.id)) {
-        let _ = std::fs::remove_file(link);
+        sys.remove_path(&link)?;
     }
+    Ok(())
 }
 
 /// Give container `c` the name `new` (docker rename): the new name is claimed in the index
@@ -494,7 +510,13 @@ pub fn published(dir: &Path) -> Vec<String> {
 
 /// Make a new container's directory, its OCI runtime spec (`bundle_config`, the text of its
 /// config.json) and its record, its name claimed first. Returns it with the state `created`.
-pub fn create(record: Record, bundle_config: &str) -> Result<Container> {
+/// `on_dir` is called with the directory while it is still empty (run --rm mounts a tmpfs
+/// over it); if it fails, nothing is made.
+pub fn create(
+    record: Record,
+    bundle_config: &str,
+    on_dir: impl FnOnce(&Path) -> Result<()>,
+) -> Result<Container> {
     let root = containers_dir();
     std::fs::create_dir_all(&root).map_err(|e| {
         Error::io(
@@ -505,6 +527,11 @@ pub fn create(record: Record, bundle_config: &str) -> Result<Container> {
     })?;
     let _names = claim_name(&record.name, &record.id)?;
     let dir = root.join(&record.id);
+    if let Err(e) = on_dir(&dir) {
+        let _ = std::fs::remove_dir(&dir);
+        let _ = std::fs::remove_file(names_dir().join(&record.name));
+        return Err(e);
+    }
     let made = (|| -> Result<()> {
         for d in ["init", "upper", "work", "merged"] {
             std::fs::create_dir(dir.join(d)).map_err(|e| {
@@ -533,29 +560,24 @@ pub fn create(record: Record, bundle_config: &str) -> Result<Container> {
 }
 
 /// Remove a container's directory (its writable layer, log and state).
-pub fn remove_dir(c: &Container) -> Result<()> {
-    remove_container_dir(&c.dir)
+pub fn remove_dir(sys: &Sys, c: &Container) -> Result<()> {
+    remove_container_dir(sys, &c.dir)
 }
 
 /// Remove the container directory `dir`: its name first, then its record (a half-removed
-/// directory is no longer listed as a container), then the rest.
-pub fn remove_container_dir(dir: &Path) -> Result<()> {
-    release_name(dir);
-    let _ = std::fs::remove_file(dir.join("container.json"));
-    let mut removed = std::fs::remove_dir_all(dir);
+/// directory is no longer listed as a container), then the rest. Through `sys`, so a dry
+/// run removes nothing.
+pub fn remove_container_dir(sys: &Sys, dir: &Path) -> Result<()> {
+    release_name(sys, dir)?;
+    sys.remove_path(&dir.join("container.json"))?;
+    let mut removed = sys.remove_path(dir);
     if removed.is_err() && crate::host::rootless() {
         // overlayfs leaves work/work mode 000, which its owner (root inside) could open but
         // an ordinary user cannot list: open such directories up, then try again.
         open_up(dir);
-        removed = std::fs::remove_dir_all(dir);
+        removed = sys.remove_path(dir);
     }
-    removed.map_err(|e| {
-        Error::io(
-            format!("cannot remove {}", dir.display()),
-            &e,
-            "check for mounts inside it (findmnt) and remove it by hand",
-        )
-    })
+    removed
 }
 
 /// Give the owner rwx on each of its directories under `dir` (an ordinary user's

@@ -35,6 +35,9 @@ pub struct State {
     /// Seconds since the epoch.
     pub started: Option<u64>,
     pub finished: Option<u64>,
+    /// How many times its supervisor ran it again (--restart).
+    #[serde(default)]
+    pub restart_count: u32,
 }
 
 impl State {
@@ -48,6 +51,7 @@ impl State {
             error: None,
             started: None,
             finished: None,
+            restart_count: 0,
         }
     }
 

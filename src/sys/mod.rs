@@ -20,6 +20,7 @@ pub mod mount;
 pub mod net;
 pub mod ns;
 pub mod own;
+pub mod pipe;
 pub mod process;
 pub mod quiet;
 pub mod security;
@@ -274,6 +275,44 @@ impl<'n> Sys<'n> {
         }
     }
 
+    /// Work that glassbox's own code does rather than one wrapped call — a copy made with
+    /// std::fs or `cp`, an archive written, a record stored, a helper process — shown as
+    /// `shown` (the command that would do it by hand, or what it is). Done only when calls
+    /// are made; otherwise the narration says it was not, and `not_made` stands in for it.
+    pub fn compound<T>(
+        &self,
+        shown: &str,
+        work: impl FnOnce() -> Result<T>,
+        not_made: impl FnOnce() -> T,
+    ) -> Result<T> {
+        if self.kernel.makes_calls() {
+            if !shown.is_empty() {
+                self.narrator.note(shown);
+            }
+            return work();
+        }
+        if !shown.is_empty() {
+            self.narrator.note(&format!("{shown} (dry run: not done)"));
+        }
+        Ok(not_made())
+    }
+
+    /// Something learnt by making calls (a probe of what the host supports); none when calls
+    /// are not made.
+    pub fn probe<T>(&self, probe: impl FnOnce() -> T) -> Option<T> {
+        self.kernel.makes_calls().then(probe)
+    }
+
+    /// Narration that only a run whose calls are not made gives: what another process
+    /// would do now (the parent, for a dry run that goes on as the child).
+    pub fn show_if_not_made(&self, show: impl FnOnce() -> Result<()>) -> Result<()> {
+        if self.kernel.makes_calls() {
+            Ok(())
+        } else {
+            show()
+        }
+    }
+
     /// A note that only a run whose calls are not made gives: what would happen now.
     pub fn note_if_not_made(&self, text: impl FnOnce() -> String) {
         if !self.kernel.makes_calls() {
@@ -488,6 +527,31 @@ mod tests {
         assert_eq!(described.get(), 1);
         assert_eq!(err.what, "rmdir(\"/x\") failed");
         assert_eq!(err.errno, Some(Errno::ENOENT));
+    }
+
+    #[test]
+    fn compound_work_is_done_only_when_calls_are_made() {
+        let narrator = Narrator::silent();
+        let done = std::cell::Cell::new(0);
+        let work = || {
+            done.set(done.get() + 1);
+            Ok(1)
+        };
+        assert_eq!(
+            Sys::dry(&narrator)
+                .compound("cp -a a b", work, || 2)
+                .unwrap(),
+            2
+        );
+        assert_eq!(Sys::dry(&narrator).probe(|| 3), None);
+        assert_eq!(done.get(), 0, "a dry run did the work");
+        assert_eq!(
+            Sys::new(&narrator)
+                .compound("cp -a a b", work, || 2)
+                .unwrap(),
+            1
+        );
+        assert_eq!(done.get(), 1);
     }
 
     #[test]

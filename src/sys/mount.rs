@@ -418,16 +418,15 @@ pub fn refusal(root: &Path, rel: &Path, r: Refused) -> crate::error::Error {
 
 impl Sys<'_> {
     /// `rel` inside `root` where an earlier step of this run mounted a filesystem (sysfs's
-    /// fs/cgroup): resolved as [`resolve_beneath`] does; when calls are not made nothing was
-    /// mounted, so it is only its path as planned.
-    pub fn resolve_mounted(
-        &self,
-        root: &Path,
-        rel: &str,
-    ) -> std::result::Result<std::path::PathBuf, Refused> {
+    /// fs/cgroup): resolved as [`resolve_beneath`] does, with its descriptor; when calls are
+    /// not made nothing was mounted, so it is only its path as planned.
+    pub fn resolve_mounted(&self, root: &Path, rel: &str) -> std::result::Result<Target, Refused> {
         match resolve_beneath(root, Path::new(rel)) {
-            Ok((path, _fd)) => Ok(path),
-            Err(_) if !self.kernel.makes_calls() => Ok(root.join(rel)),
+            Ok((path, fd)) => Ok(Target { path, fd: Some(fd) }),
+            Err(_) if !self.kernel.makes_calls() => Ok(Target {
+                path: root.join(rel),
+                fd: None,
+            }),
             Err(r) => Err(r),
         }
     }

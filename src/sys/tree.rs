@@ -71,15 +71,27 @@ fn cret(ret: libc::c_int) -> std::result::Result<i64, Errno> {
 
 impl Sys<'_> {
     /// A per-file call: narrated only at `-vv`; on failure an error that names the call.
-    /// The call's text is only built when it is shown or has failed (untar makes thousands).
+    /// The call's text is only built when it is shown or has failed (untar makes thousands)
+    /// — or when the kernel behind `Sys` is not the running one: then it goes through that
+    /// kernel like every other call (a dry run makes nothing, the recorder logs it).
     fn quiet_call(
         &self,
         build: impl Fn() -> Call,
         make: impl FnOnce() -> std::result::Result<i64, Errno>,
     ) -> std::result::Result<i64, (Errno, String)> {
-        let result = make();
+        let (result, made) = if self.kernel.makes_calls() {
+            (make(), true)
+        } else {
+            let mut make = Some(make);
+            let mut once = || make.take().map_or(Ok(0), |m| m());
+            match self.kernel.perform(&build(), &mut once) {
+                Some(result) => (result, true),
+                None => (Ok(0), false),
+            }
+        };
         if self.narrator.level >= Level::Detail {
             let tail = match result {
+                _ if !made => "= ? (dry run: not made)".to_string(),
                 Ok(v) => format!("= {v}"),
                 Err(e) => format!("= -1 {}", crate::error::errno_words(e)),
             };
@@ -87,6 +99,21 @@ impl Sys<'_> {
                 .detail(&format!("{} {tail}", build().render()));
         }
         result.map_err(|e| (e, build().render()))
+    }
+
+    /// The descriptor an open call returned; when calls are not made, a stand-in that
+    /// touches nothing: /dev/null read-write (reads end at once, writes go nowhere, and a
+    /// directory listing or fstatat through it finds nothing).
+    fn opened(&self, fd: i64) -> std::result::Result<OwnedFd, Errno> {
+        if self.kernel.makes_calls() {
+            return Ok(unsafe { OwnedFd::from_raw_fd(fd as RawFd) });
+        }
+        std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open("/dev/null")
+            .map(OwnedFd::from)
+            .map_err(|e| Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO)))
     }
 
     /// open(2) the target directory with `O_PATH|O_DIRECTORY`: the handle every later path is
@@ -109,8 +136,15 @@ impl Sys<'_> {
         let fd = self.call_plain(call, || {
             cret(unsafe { libc::openat(libc::AT_FDCWD, p.as_ptr(), flags) })
         })?;
+        let fd = self.opened(fd).map_err(|e| {
+            Error::sys(
+                "cannot open /dev/null, the stand-in for a call not made",
+                e,
+                "check that /dev/null is there",
+            )
+        })?;
         Ok(DirFd {
-            fd: unsafe { OwnedFd::from_raw_fd(fd as RawFd) },
+            fd,
             shown: path.display().to_string(),
         })
     }
@@ -175,7 +209,7 @@ impl Sys<'_> {
             })
         })?;
         Ok(DirFd {
-            fd: unsafe { OwnedFd::from_raw_fd(fd as RawFd) },
+            fd: self.opened(fd).map_err(|e| (e, build().render()))?,
             shown: format!("{}/{}", root.shown, rel),
         })
     }
@@ -218,7 +252,9 @@ impl Sys<'_> {
         let fd = self.quiet_call(build, || {
             cret(unsafe { libc::openat(dir.raw(), n.as_ptr(), flags, mode as libc::c_uint) })
         })?;
-        Ok(unsafe { std::fs::File::from_raw_fd(fd as RawFd) })
+        Ok(std::fs::File::from(
+            self.opened(fd).map_err(|e| (e, build().render()))?,
+        ))
     }
 
     /// mkdirat(2).
@@ -550,6 +586,22 @@ impl Sys<'_> {
         name: &str,
         is_dir: bool,
     ) -> std::result::Result<(), (Errno, String)> {
+        self.unlinkat_for(
+            dir,
+            name,
+            is_dir,
+            "remove what a whiteout or a replacing entry says to remove",
+        )
+    }
+
+    /// unlinkat(2) with the caller's reason.
+    pub fn unlinkat_for(
+        &self,
+        dir: &DirFd,
+        name: &str,
+        is_dir: bool,
+        why: &str,
+    ) -> std::result::Result<(), (Errno, String)> {
         let n = cname(name).map_err(|_| (Errno::EINVAL, name.to_string()))?;
         let flags = if is_dir { libc::AT_REMOVEDIR } else { 0 };
         let build = || {
@@ -565,7 +617,7 @@ impl Sys<'_> {
                     },
                 ],
                 "unlink(2)",
-                "remove what a whiteout or a replacing entry says to remove",
+                why,
             )
         };
         self.quiet_call(build, || {
@@ -598,7 +650,7 @@ impl Sys<'_> {
             cret(unsafe { libc::openat(dir.raw(), n.as_ptr(), flags) })
         })?;
         Ok(DirFd {
-            fd: unsafe { OwnedFd::from_raw_fd(fd as RawFd) },
+            fd: self.opened(fd).map_err(|e| (e, build().render()))?,
             shown: format!("{}/{}", dir.shown, name),
         })
     }
@@ -696,19 +748,122 @@ impl Sys<'_> {
         Ok(self.kernel.makes_calls().then_some(old))
     }
 
-    /// `rm -rf path`: thousands of unlinkat and rmdir calls, narrated as the one command;
-    /// made only when calls are made.
+    /// `rm -rf path`: thousands of unlinkat calls, narrated as the one command and each
+    /// at `-vv`. The tree is walked through descriptors (a symlink inside is removed, never
+    /// followed); when calls are not made nothing is removed.
     pub fn remove_tree(&self, path: &Path) -> Result<()> {
         self.narrator.note(&format!("rm -rf {}", path.display()));
-        if !self.kernel.makes_calls() {
-            return Ok(());
-        }
-        std::fs::remove_dir_all(path).map_err(|e| {
-            Error::io(
-                format!("cannot remove {}", path.display()),
-                &e,
+        self.remove_path(path)
+    }
+
+    /// [`Sys::remove_tree`] without the note (the caller says what it removes).
+    pub fn remove_path(&self, path: &Path) -> Result<()> {
+        let fail = |(errno, call): (Errno, String)| {
+            Error::sys(
+                format!("cannot remove {}: {call} failed", path.display()),
+                errno,
                 "check for mounts inside it (findmnt) and remove it by hand",
             )
+        };
+        let (Some(parent), Some(name)) = (path.parent(), path.file_name()) else {
+            return Err(fail((Errno::EINVAL, format!("rm -rf {}", path.display()))));
+        };
+        let parent = if parent.as_os_str().is_empty() {
+            Path::new(".")
+        } else {
+            parent
+        };
+        // The top is looked at by path: through a stand-in descriptor nothing would be seen.
+        // Already gone is removed (as rm -rf says).
+        let Ok(meta) = std::fs::symlink_metadata(path) else {
+            return Ok(());
+        };
+        let dir = self.open_dir_quietly(parent).map_err(fail)?;
+        let name = name.to_string_lossy();
+        if meta.is_dir() {
+            let sub = self.open_subdir(&dir, &name).map_err(fail)?;
+            for child in list_dir(&sub) {
+                self.remove_at(&sub, &child).map_err(fail)?;
+            }
+            self.unlinkat(&dir, &name, true).map_err(fail)
+        } else {
+            self.unlinkat(&dir, &name, false).map_err(fail)
+        }
+    }
+
+    /// Remove whatever is at `name` in `dir` (a whole tree if a directory).
+    pub fn remove_at(&self, dir: &DirFd, name: &str) -> std::result::Result<(), (Errno, String)> {
+        let Some(st) = stat_at(dir, name) else {
+            return Ok(());
+        };
+        if st.st_mode & libc::S_IFMT == libc::S_IFDIR {
+            let sub = self.open_subdir(dir, name)?;
+            for child in list_dir(&sub) {
+                self.remove_at(&sub, &child)?;
+            }
+            self.unlinkat(dir, name, true)
+        } else {
+            self.unlinkat(dir, name, false)
+        }
+    }
+
+    /// openat(2) a log file by path for appending (made with `mode` if missing), narrated at
+    /// `-vv` only; when calls are not made, the /dev/null stand-in (nothing is written).
+    pub fn open_log(&self, path: &Path, mode: u32, why: &str) -> Result<std::fs::File> {
+        let p = super::cstring(&path.to_string_lossy())?;
+        let flags = libc::O_WRONLY | libc::O_CREAT | libc::O_APPEND | libc::O_CLOEXEC;
+        let build = || {
+            Call::new(
+                "openat",
+                vec![
+                    "AT_FDCWD".into(),
+                    qpath(path),
+                    format!("{}|O_APPEND", render_flags(flags as u64, OPEN_FLAGS)),
+                    format!("0{mode:o}"),
+                ],
+                "openat(2)",
+                why,
+            )
+        };
+        let opened = self
+            .quiet_call(build, || {
+                cret(unsafe {
+                    libc::openat(libc::AT_FDCWD, p.as_ptr(), flags, mode as libc::c_uint)
+                })
+            })
+            .and_then(|fd| self.opened(fd).map_err(|e| (e, build().render())));
+        opened.map(std::fs::File::from).map_err(|(errno, _)| {
+            Error::sys(
+                format!("cannot open the log {}", path.display()),
+                errno,
+                "check that glassbox's data directory is writable and not full",
+            )
+        })
+    }
+
+    /// openat(2) a directory by path with `O_PATH|O_DIRECTORY`, narrated at `-vv` only.
+    fn open_dir_quietly(&self, path: &Path) -> std::result::Result<DirFd, (Errno, String)> {
+        let p = CString::new(path.as_os_str().as_encoded_bytes())
+            .map_err(|_| (Errno::EINVAL, path.display().to_string()))?;
+        let flags = libc::O_PATH | libc::O_DIRECTORY | libc::O_CLOEXEC;
+        let build = || {
+            Call::new(
+                "openat",
+                vec![
+                    "AT_FDCWD".into(),
+                    qpath(path),
+                    format!("O_RDONLY|{}", render_flags(flags as u64, OPEN_FLAGS)),
+                ],
+                "openat(2)",
+                "the directory the tree to remove is in: every entry is removed relative to it",
+            )
+        };
+        let fd = self.quiet_call(build, || {
+            cret(unsafe { libc::openat(libc::AT_FDCWD, p.as_ptr(), flags) })
+        })?;
+        Ok(DirFd {
+            fd: self.opened(fd).map_err(|e| (e, build().render()))?,
+            shown: path.display().to_string(),
         })
     }
 
@@ -786,4 +941,108 @@ pub fn list_dir(dir: &DirFd) -> Vec<String> {
         .filter(|n: &CString| n.as_bytes() != b"." && n.as_bytes() != b"..")
         .map(|n| String::from_utf8_lossy(n.as_bytes()).into_owned())
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::narrate::Narrator;
+    use crate::sys::{DryRun, Kernel, Recorder};
+    use std::io::Write;
+
+    /// Every file and its contents under `dir`, to compare before and after.
+    fn snapshot(dir: &Path) -> Vec<(String, String)> {
+        let mut out = Vec::new();
+        for e in std::fs::read_dir(dir).unwrap() {
+            let p = e.unwrap().path();
+            let m = std::fs::symlink_metadata(&p).unwrap();
+            out.push((p.display().to_string(), format!("{:o}", m.mode())));
+            if m.is_dir() {
+                out.extend(snapshot(&p));
+            } else if m.is_file() {
+                out.push((
+                    p.display().to_string(),
+                    std::fs::read_to_string(&p).unwrap(),
+                ));
+            }
+        }
+        out.sort();
+        out
+    }
+
+    fn a_tree() -> tempfile::TempDir {
+        let t = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(t.path().join("old/sub")).unwrap();
+        std::fs::write(t.path().join("old/sub/f"), "kept").unwrap();
+        std::os::unix::fs::symlink("/etc/passwd", t.path().join("old/link")).unwrap();
+        t
+    }
+
+    /// Copy a file into the tree as export and run do, then remove a tree.
+    fn copy_and_remove(sys: &Sys, top: &Path) {
+        let root = sys.open_tree_root(top, "a test").unwrap();
+        sys.mkdirat(&root, "new", 0o755).unwrap();
+        let new = sys.openat2_dir(&root, "new", RESOLVE_SCOPED).unwrap();
+        let mut f = sys.create_file_at(&new, ".f.tmp", 0o644).unwrap();
+        f.write_all(b"written").unwrap();
+        sys.fchmod(f.as_raw_fd(), "new/.f.tmp", 0o600).unwrap();
+        sys.rename_at(&new, ".f.tmp", "f", "a test").unwrap();
+        sys.symlinkat("f", &new, "l").unwrap();
+        sys.remove_tree(&top.join("old")).unwrap();
+    }
+
+    use std::os::unix::fs::MetadataExt;
+
+    #[test]
+    fn the_recorder_logs_a_tree_copy_and_remove_and_nothing_changes() {
+        let t = a_tree();
+        let before = snapshot(t.path());
+        let narrator = Narrator::silent();
+        let recorder = Recorder::new();
+        copy_and_remove(&Sys::with_kernel(&narrator, &recorder), t.path());
+        assert_eq!(snapshot(t.path()), before, "the recorder changed the tree");
+        assert_eq!(
+            recorder.names(),
+            [
+                "openat",
+                "mkdirat",
+                "openat2",
+                "openat",
+                "fchmod",
+                "renameat2",
+                "symlinkat",
+                "openat",
+                "openat",
+                "unlinkat",
+            ]
+        );
+        let lines = recorder.lines();
+        assert!(lines[3].contains("\".f.tmp\", O_WRONLY|O_CREAT|O_EXCL|O_NOFOLLOW|O_CLOEXEC"));
+        assert!(
+            lines[9].ends_with("\"old\", AT_REMOVEDIR)"),
+            "the tree itself is removed last: {}",
+            lines[9]
+        );
+    }
+
+    #[test]
+    fn a_dry_run_tree_copy_and_remove_touches_nothing() {
+        let t = a_tree();
+        let before = snapshot(t.path());
+        let narrator = Narrator::silent();
+        assert!(!DryRun.makes_calls());
+        copy_and_remove(&Sys::with_kernel(&narrator, &DryRun), t.path());
+        assert_eq!(snapshot(t.path()), before, "the dry run changed the tree");
+    }
+
+    #[test]
+    fn a_real_tree_remove_removes_it_without_following_links() {
+        let t = a_tree();
+        let narrator = Narrator::silent();
+        Sys::new(&narrator)
+            .remove_tree(&t.path().join("old"))
+            .unwrap();
+        assert!(!t.path().join("old").exists());
+        assert!(Path::new("/etc/passwd").exists());
+    }
 }

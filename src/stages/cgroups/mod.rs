@@ -256,6 +256,15 @@ fn missing_controller(host: &CgroupHost, ctrl: &str) -> Error {
 }
 
 /// The diagnosis for a refused write to a cgroup file.
+/// Write one limit file in cgroup `dir` (narrated, explained with -v): `run` when it makes
+/// the cgroup, `update` on a running container's.
+pub fn write_limit(sys: &Sys, dir: &Path, w: &LimitWrite) -> Result<()> {
+    let path = dir.join(w.file);
+    sys.write_file(&path, &w.value, &w.why, write_diagnosis(&path, &w.value))?;
+    explain_file(sys, w.file);
+    Ok(())
+}
+
 fn write_diagnosis(
     path: &Path,
     value: &str,
@@ -328,9 +337,7 @@ fn apply_inner(sys: &Sys, journal: Option<&Journal>, plan: &Plan, made: &mut Mad
         }
         drop(parent);
         for w in &g.writes {
-            let path = dir.join(w.file);
-            sys.write_file(&path, &w.value, &w.why, write_diagnosis(&path, &w.value))?;
-            explain_file(sys, w.file);
+            write_limit(sys, &dir, w)?;
         }
         if g.device_program {
             devices::attach(sys, &dir, devices::DEFAULT)?;

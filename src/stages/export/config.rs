@@ -173,7 +173,7 @@ pub fn config_path(dir: &Path) -> PathBuf {
     dir.with_file_name(name)
 }
 
-/// The config saved by `glassbox export` for the rootfs in `dir`; `None` when there is none
+/// The config saved by `glassbox unpack` for the rootfs in `dir`; `None` when there is none
 /// (a rootfs made by hand, or a plain tar that carries no config).
 pub fn load_config(dir: &Path) -> Result<Option<ImageConfig>> {
     let path = config_path(dir);

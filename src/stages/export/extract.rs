@@ -338,18 +338,7 @@ impl<'s, 'n> Extractor<'s, 'n> {
 
     /// Remove whatever is at `name` in `dir` (a whole tree if a directory).
     fn remove_at(&self, dir: &DirFd, name: &str) -> std::result::Result<(), (Errno, String)> {
-        let Some(st) = stat_at(dir, name) else {
-            return Ok(());
-        };
-        if st.st_mode & libc::S_IFMT == libc::S_IFDIR {
-            let sub = self.sys.open_subdir(dir, name)?;
-            for child in list_dir(&sub) {
-                self.remove_at(&sub, &child)?;
-            }
-            self.sys.unlinkat(dir, name, true)
-        } else {
-            self.sys.unlinkat(dir, name, false)
-        }
+        self.sys.remove_at(dir, name)
     }
 
     /// Make one entry. `kind_char` is the tar type: '0' file, '5' dir, '2' symlink,

@@ -271,7 +271,29 @@ fn pick(ms: &[Descriptor], want: &str, asked: bool) -> Result<usize> {
         return Ok(i);
     }
     if ms.iter().all(|m| m.platform.is_none()) && !asked {
-        return Ok(0);
+        // Several images, not one image for several platforms: taking the first would
+        // silently run something the user did not choose.
+        let tags: Vec<&str> = ms
+            .iter()
+            .filter_map(|m| {
+                m.annotations
+                    .as_ref()?
+                    .get("org.opencontainers.image.ref.name")
+            })
+            .map(String::as_str)
+            .collect();
+        return Err(Error::usage(
+            format!(
+                "the OCI layout holds {} images ({}): which one?",
+                ms.len(),
+                if tags.is_empty() {
+                    "none is named".into()
+                } else {
+                    format!("tags {}", tags.join(", "))
+                }
+            ),
+            "name one as skopeo does: run oci:DIR:TAG, or glassbox load -i oci:DIR:TAG",
+        ));
     }
     let have: Vec<String> = ms
         .iter()

@@ -109,7 +109,7 @@ fn plan(source: Source, platform: Option<&str>, sys: &Sys) -> Result<Plan> {
     })
 }
 
-/// What to export where: `glassbox export SOURCE DIR` and the image cache alike.
+/// What to export where: `glassbox unpack SOURCE DIR` and the image cache alike.
 #[derive(Debug, Clone, Default)]
 pub struct ExportSpec {
     /// An image tarball, an OCI layout, or `busybox`.
@@ -129,7 +129,7 @@ pub fn main(a: &ExportSpec, sys: &Sys) -> Result<i32> {
         return inspect(a, sys);
     }
     let dir = export(a, sys)?;
-    println!("exported {} into {}", a.source, dir.display());
+    crate::outln!("exported {} into {}", a.source, dir.display());
     Ok(0)
 }
 
@@ -139,7 +139,7 @@ pub fn export(a: &ExportSpec, sys: &Sys) -> Result<PathBuf> {
     let Some(dir) = &a.dir else {
         return Err(Error::usage(
             "export needs a target directory",
-            "glassbox export SOURCE DIR (or --inspect SOURCE)",
+            "glassbox unpack SOURCE DIR (or --inspect SOURCE)",
         ));
     };
     // Validate everything before the first write.
@@ -219,10 +219,10 @@ pub fn export(a: &ExportSpec, sys: &Sys) -> Result<PathBuf> {
         dir.display()
     ));
     n.note("every path is reached with openat2(RESOLVE_BENEATH): the kernel refuses any name, `..` or symlink that would lead outside; entries are made with *at calls and O_NOFOLLOW, owners, modes (setuid bits kept, as Docker keeps them) and times as the image says");
-    if sys.dry_run() {
-        n.note("dry run: nothing extracted");
-        return Ok(dir);
-    }
+    let shown_dir = dir.clone();
+    sys.compound(
+        "",
+        || {
     let journal = Journal::open()?;
     let id = journal.record(Resource::Dir {
         path: staging.clone(),
@@ -272,6 +272,12 @@ pub fn export(a: &ExportSpec, sys: &Sys) -> Result<PathBuf> {
         None => n.note("the source carries no image config (a plain tar or directory): none saved"),
     }
     Ok(dir)
+        },
+        || {
+            n.note("dry run: nothing extracted");
+            shown_dir
+        },
+    )
 }
 
 /// `p` made absolute against the current directory, `.` and trailing slashes dropped.
@@ -492,35 +498,35 @@ fn short(d: &str) -> String {
     }
 }
 
-/// `glassbox export --inspect SOURCE`: what the source holds, without extracting.
+/// `glassbox unpack --inspect SOURCE`: what the source holds, without extracting.
 fn inspect(a: &ExportSpec, sys: &Sys) -> Result<i32> {
     let source = detect::detect(&a.source)?;
-    println!("source:   {}", source.describe());
+    crate::outln!("source:   {}", source.describe());
     match plan(source, a.platform.as_deref(), sys)? {
         Plan::Busybox => {
             let bb = busybox::find()?;
-            println!(
+            crate::outln!(
                 "busybox:  {} ({} applets)",
                 bb.display(),
                 busybox::applets(&bb)?.len()
             );
-            println!("config:   Cmd [\"/bin/sh\"]");
+            crate::outln!("config:   Cmd [\"/bin/sh\"]");
         }
         Plan::Directory(p) => {
-            println!("a directory: {} is copied as it is; no config", p.display())
+            crate::outln!("a directory: {} is copied as it is; no config", p.display())
         }
         Plan::Tar {
             size, compression, ..
         } => {
-            println!(
+            crate::outln!(
                 "layers:   1 ({}, {})",
                 compression.name(),
                 human_bytes(size)
             );
-            println!("config:   none (a plain tar carries no image config)");
+            crate::outln!("config:   none (a plain tar carries no image config)");
         }
         Plan::Layers { image, .. } => {
-            println!(
+            crate::outln!(
                 "image:    {}",
                 if image.tags.is_empty() {
                     "(untagged)".into()
@@ -528,10 +534,10 @@ fn inspect(a: &ExportSpec, sys: &Sys) -> Result<i32> {
                     image.tags.join(", ")
                 }
             );
-            println!("platform: {}", image.platform);
-            println!("layers:   {}", image.layers.len());
+            crate::outln!("platform: {}", image.platform);
+            crate::outln!("layers:   {}", image.layers.len());
             for (i, l) in image.layers.iter().enumerate() {
-                println!(
+                crate::outln!(
                     "  {:>2}  {:>10}  {}",
                     i + 1,
                     human_bytes(l.size),
@@ -541,8 +547,8 @@ fn inspect(a: &ExportSpec, sys: &Sys) -> Result<i32> {
                         .unwrap_or(&l.member)
                 );
             }
-            println!("config:");
-            print!("{}", image.config.describe());
+            crate::outln!("config:");
+            crate::outln!("{}", image.config.describe().trim_end_matches('\n'));
         }
     }
     Ok(0)

@@ -747,23 +747,35 @@ fn still_in_use(what: &str, network: &str) -> Error {
     )
 }
 
-pub fn undo(sys: &Sys, r: &Resource) -> Result<()> {
+/// Why `r` must stay for now, if it must: the bridge and its network's rules outlive the
+/// glassbox that made them (as docker0 does) while containers use the network, and
+/// ip_forward stays 1 while a glassbox bridge is there. Cleanup reports these as in use.
+pub fn still_needed(r: &Resource) -> Option<Error> {
     match r {
-        // The bridge and its network's rules outlive the glassbox that made them (as docker0
-        // does): never take them away from containers that still use them.
-        Resource::Bridge { name } if network_in_use(&network_of_bridge(name)) => Err(still_in_use(
-            &format!("bridge {name}"),
-            &network_of_bridge(name),
-        )),
-        Resource::FirewallRule { delete } => {
-            match delete.iter().find_map(|a| a.strip_prefix("glassbox:net:")) {
-                Some(net) if network_in_use(net) => Err(still_in_use(
-                    &format!("a firewall rule of network {net}"),
-                    net,
-                )),
-                _ => firewall::run(sys, delete, true),
-            }
-        }
+        Resource::Bridge { name } if network_in_use(&network_of_bridge(name)) => Some(
+            still_in_use(&format!("bridge {name}"), &network_of_bridge(name)),
+        ),
+        Resource::FirewallRule { delete } => delete
+            .iter()
+            .find_map(|a| a.strip_prefix("glassbox:net:"))
+            .filter(|net| network_in_use(net))
+            .map(|net| still_in_use(&format!("a firewall rule of network {net}"), net)),
+        Resource::Sysctl { path, .. } => bridge_left().map(|bridge| {
+            Error::new(
+                format!("{} stays 1 while bridge {bridge} is there", path.display()),
+                "remove that network first (glassbox network rm, or glassbox cleanup once no container uses it)",
+            )
+        }),
+        _ => None,
+    }
+}
+
+pub fn undo(sys: &Sys, r: &Resource) -> Result<()> {
+    if let Some(kept) = still_needed(r) {
+        return Err(kept);
+    }
+    match r {
+        Resource::FirewallRule { delete } => firewall::run(sys, delete, true),
         Resource::Link { name } | Resource::Bridge { name } => {
             if link_index(name) == 0 {
                 return Ok(());
@@ -778,12 +790,6 @@ pub fn undo(sys: &Sys, r: &Resource) -> Result<()> {
         // The last bridge takes ip_forward back to what it was; a value someone else has
         // changed since is theirs, and stays.
         Resource::Sysctl { path, old } => {
-            if let Some(bridge) = bridge_left() {
-                return Err(Error::new(
-                    format!("{} stays 1 while bridge {bridge} is there", path.display()),
-                    "remove that network first (glassbox network rm, or glassbox cleanup once no container uses it)",
-                ));
-            }
             if crate::host::read_trimmed(&path.to_string_lossy()).as_deref() != Some("1") {
                 return Ok(());
             }
