@@ -69,8 +69,9 @@ pub fn main(a: &RunArgs, sys: &Sys) -> Result<i32> {
     // Not under a memory limit: what it writes to a tmpfs is charged to its memory cgroup
     // and cannot be written back to free it, so writing a big file would end in the OOM
     // killer where a disk layer would not.
+    // Without root there is no mounting in the host's mount namespace: the disk it is.
     let limited = plan.limits.as_ref().is_some_and(|l| l.memory.is_some());
-    let on_tmpfs = a.rm && !a.detach && !limited;
+    let on_tmpfs = a.rm && !a.detach && !limited && plan.rootless.is_none();
     let create = || {
         let mut removal = crate::store::containers::Removal::default();
         if a.rm {
