@@ -3,6 +3,7 @@
 
 pub mod cleanup;
 pub mod cli;
+pub mod clock;
 pub mod container;
 pub mod doctor;
 pub mod error;

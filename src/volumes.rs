@@ -86,7 +86,7 @@ fn ls(filter: &[String], quiet: bool) -> Result<i32> {
 /// What `docker volume inspect` prints for a local volume.
 fn inspect_json(v: &Volume) -> serde_json::Value {
     serde_json::json!({
-        "CreatedAt": crate::store::images::rfc3339(v.created),
+        "CreatedAt": crate::clock::rfc3339(v.created),
         "Driver": "local",
         "Labels": v.labels,
         "Mountpoint": v.mountpoint(),

@@ -201,7 +201,7 @@ pub fn main(a: &PsArgs, ids_only: bool) -> Result<i32> {
                 "ID": c.id,
                 "Image": c.image,
                 "Command": command,
-                "CreatedAt": crate::store::images::rfc3339(c.created),
+                "CreatedAt": crate::clock::rfc3339(c.created),
                 "RunningFor": format!("{} ago", ago(now, Some(c.created))),
                 "Ports": ports(&dir),
                 "State": word,

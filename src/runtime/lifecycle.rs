@@ -442,7 +442,7 @@ pub fn list(root: &Path, format: &str, quiet: bool) -> Result<i32> {
                 pid,
                 s.status(),
                 s.bundle.display(),
-                crate::store::images::rfc3339(s.created)
+                crate::clock::rfc3339(s.created)
             );
         }
     }

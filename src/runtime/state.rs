@@ -114,7 +114,7 @@ impl State {
             "status": status,
             "bundle": self.bundle,
             "rootfs": self.rootfs,
-            "created": crate::store::images::rfc3339(self.created),
+            "created": crate::clock::rfc3339(self.created),
             "annotations": self.annotations,
         });
         if status != "stopped" {

@@ -72,13 +72,7 @@ pub fn layers_dir() -> PathBuf {
     images_dir().join("layers")
 }
 
-/// Seconds since the epoch: the one clock of records and states.
-pub fn now() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
-}
+pub use crate::clock::now;
 
 /// Read a small file into `buf` (emptied first), reusing its memory across many files, and
 /// without the statx, lseek and fcntl that `std::fs::read` makes for a size hint: `ps` reads
