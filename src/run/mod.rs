@@ -148,7 +148,7 @@ pub fn create(a: &RunArgs, sys: &Sys) -> Result<i32> {
         // Nothing is made: the config.json it would have.
         return crate::spec::file::show(sys, &plan).map(|()| 0);
     }
-    crate::images::need_root("create")?;
+    crate::store::need_root("create")?;
     let journal = sys.journal()?;
     // As run: named volumes made (or found) and held until the record claims them.
     let volumes = volumes::ensure(sys, journal.as_ref(), &plan)?;

@@ -74,6 +74,24 @@ pub fn layers_dir() -> PathBuf {
 
 pub use crate::clock::now;
 
+/// The management commands change the store's files: refuse clearly when they are not
+/// ours (an ordinary user has a store of their own: see `store::data_dir`).
+pub fn need_root(what: &str) -> Result<()> {
+    let dir = data_dir();
+    let writable = |p: &std::path::Path| nix::unistd::access(p, nix::unistd::AccessFlags::W_OK);
+    if crate::host::is_root() || !dir.exists() || writable(&dir).is_ok() {
+        return Ok(());
+    }
+    Err(Error::new(
+        format!(
+            "glassbox {what} cannot change {}: its images and containers belong to another user",
+            dir.display()
+        ),
+        format!("run it as that user (sudo glassbox {what} … for root's), or set GLASSBOX_DATA_DIR to a directory of your own"),
+    )
+    .with_code(1))
+}
+
 /// Read a small file into `buf` (emptied first), reusing its memory across many files, and
 /// without the statx, lseek and fcntl that `std::fs::read` makes for a size hint: `ps` reads
 /// two files per container.
