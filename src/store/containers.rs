@@ -64,7 +64,7 @@ pub struct Record {
     pub userns: Option<super::idmap::Mapping>,
     /// Its volumes and bind mounts, as resolved (`volume rm` refuses a volume one uses).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub volumes: Vec<super::volumes::Attached>,
+    pub volumes: Vec<super::attached::Attached>,
 }
 
 /// A container's own directories: the init layer, the writable layer, overlay's work dir,

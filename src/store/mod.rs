@@ -14,6 +14,7 @@
 //! DATA/volumes/NAME/_data      a volume's files (see volumes.rs)
 //! ```
 
+pub mod attached;
 pub mod blobs;
 pub mod containers;
 pub mod idmap;
