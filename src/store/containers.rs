@@ -34,7 +34,7 @@ use std::path::{Path, PathBuf};
 pub const FORMAT: u32 = 2;
 
 /// A container directory's OCI runtime spec, which makes it an OCI bundle.
-pub const BUNDLE_CONFIG: &str = "config.json";
+pub use crate::spec::file::CONFIG as BUNDLE_CONFIG;
 
 /// What a container is made from, fixed when it is created.
 #[derive(Debug, Clone, Serialize, Deserialize)]
