@@ -4,6 +4,7 @@
 pub mod build;
 pub mod cleanup;
 pub mod cli;
+pub mod clock;
 pub mod container;
 pub mod doctor;
 pub mod error;

@@ -18,7 +18,7 @@ pub fn main(c: &VolumeCommand, sys: &Sys, quiet: bool) -> Result<i32> {
 }
 
 fn create(sys: &Sys, name: Option<&str>, labels: &[String]) -> Result<i32> {
-    crate::images::need_root("volume create")?;
+    crate::store::need_root("volume create")?;
     let name = name.map_or_else(store::random_name, String::from);
     store::check_name(&name)?;
     let mut map = BTreeMap::new();
@@ -86,7 +86,7 @@ fn ls(filter: &[String], quiet: bool) -> Result<i32> {
 /// What `docker volume inspect` prints for a local volume.
 fn inspect_json(v: &Volume) -> serde_json::Value {
     serde_json::json!({
-        "CreatedAt": crate::store::images::rfc3339(v.created),
+        "CreatedAt": crate::clock::rfc3339(v.created),
         "Driver": "local",
         "Labels": v.labels,
         "Mountpoint": v.mountpoint(),
@@ -124,7 +124,7 @@ fn inspect(names: &[String]) -> Result<i32> {
 }
 
 fn rm(sys: &Sys, names: &[String], force: bool) -> Result<i32> {
-    crate::images::need_root("volume rm")?;
+    crate::store::need_root("volume rm")?;
     let journal = sys.journal()?;
     let _lock = store::lock()?;
     let mut code = 0;
@@ -160,7 +160,7 @@ fn rm(sys: &Sys, names: &[String], force: bool) -> Result<i32> {
 /// Remove the volumes no container uses: anonymous ones, or every one with --all (as
 /// docker 23 and later).
 fn prune(sys: &Sys, all: bool, quiet: bool) -> Result<i32> {
-    crate::images::need_root("volume prune")?;
+    crate::store::need_root("volume prune")?;
     let journal = sys.journal()?;
     let _lock = store::lock()?;
     let mut reclaimed = 0;
@@ -186,7 +186,7 @@ fn prune(sys: &Sys, all: bool, quiet: bool) -> Result<i32> {
     }
     crate::outln!(
         "Total reclaimed space: {}",
-        crate::images::docker_size(reclaimed)
+        crate::out::docker_size(reclaimed)
     );
     Ok(0)
 }

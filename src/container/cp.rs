@@ -225,7 +225,7 @@ fn copy_in(sys: &Sys, dir: &DirFd, name: &str, from: &Path, keep: bool) -> Resul
 }
 
 pub fn main(a: &CpArgs, sys: &Sys) -> Result<i32> {
-    crate::images::need_root("cp")?;
+    crate::store::need_root("cp")?;
     let (out, (ctr, path), host) =
         match (container_side(&a.src), container_side(&a.dest)) {
             (Some(c), None) => (true, c, PathBuf::from(&a.dest)),

@@ -5,9 +5,9 @@
 //! only the kernel knows (paused: the freezer; the address: /proc/PID/net/fib_trie, the
 //! routing table of the container's own network namespace).
 
+use crate::clock::rfc3339;
 use crate::error::{Error, Result};
 use crate::store::containers::{Container, Status};
-use crate::store::images::rfc3339;
 use serde_json::{json, Map, Value};
 
 /// docker's time for "never".

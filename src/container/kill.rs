@@ -55,7 +55,7 @@ fn kill(sys: &Sys, c: &Container, sig: libc::c_int) -> Result<()> {
 
 pub fn main(a: &KillArgs, sys: &Sys) -> Result<i32> {
     let sig = parse_signal(&a.signal)?;
-    super::lifecycle::each("kill", &a.containers, |c| kill(sys, &c, sig))
+    super::each::each("kill", &a.containers, |c| kill(sys, &c, sig))
 }
 
 #[cfg(test)]

@@ -5,11 +5,11 @@
 //! shell as PID 1 never ends on SIGTERM). Its supervisor — the glassbox process that waits
 //! for it — then records the exit code and undoes its cgroups and network.
 
+use super::each::each;
 use crate::cli::{RestartArgs, RmArgs, StartArgs, StopArgs};
 use crate::error::{Error, Result};
-use crate::images::need_root;
 use crate::journal::Owner;
-use crate::store::containers::{find, Container, Status};
+use crate::store::containers::{Container, Status};
 use crate::sys::Sys;
 use std::time::Duration;
 
@@ -70,36 +70,6 @@ fn gone(c: &Container) -> Error {
         "`glassbox ps -a` lists the containers there are",
     )
     .with_code(1)
-}
-
-/// Do `what` to each container named, as docker's CLI does: print each name done, report
-/// each failure and go on; exit status 1 if any failed.
-pub(super) fn each(
-    what: &str,
-    refs: &[String],
-    act: impl Fn(Container) -> Result<()>,
-) -> Result<i32> {
-    need_root(what)?;
-    Ok(for_each(refs, |r, c| act(c).map(|()| r.to_string())))
-}
-
-/// Find each container named (as `r`) and print the line `act` gives for it; report each
-/// failure and go on. The exit status: 1 if any failed.
-pub(super) fn for_each<T: std::fmt::Display>(
-    refs: &[String],
-    act: impl Fn(&str, Container) -> Result<T>,
-) -> i32 {
-    let mut code = 0;
-    for r in refs {
-        match find(r).and_then(|c| act(r, c)) {
-            Ok(line) => crate::outln!("{line}"),
-            Err(e) => {
-                crate::narrate::report_error(&e);
-                code = 1;
-            }
-        }
-    }
-    code
 }
 
 /// Stop one container; returns once its supervisor has recorded how it ended.

@@ -5,6 +5,7 @@
 
 pub mod cgroup;
 pub mod cp;
+mod each;
 pub mod exec;
 pub mod inspect;
 pub mod kill;

@@ -90,9 +90,9 @@ pub fn thaw_if_paused(sys: &Sys, c: &Container) -> Result<()> {
 }
 
 pub fn pause_main(a: &PauseArgs, sys: &Sys) -> Result<i32> {
-    super::lifecycle::each("pause", &a.containers, |c| pause(sys, &c))
+    super::each::each("pause", &a.containers, |c| pause(sys, &c))
 }
 
 pub fn unpause_main(a: &PauseArgs, sys: &Sys) -> Result<i32> {
-    super::lifecycle::each("unpause", &a.containers, |c| unpause(sys, &c))
+    super::each::each("unpause", &a.containers, |c| unpause(sys, &c))
 }

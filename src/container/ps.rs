@@ -7,40 +7,8 @@ use crate::store::containers::{records, State, Status};
 use crate::store::now;
 use crate::store::state::ago;
 use serde::Deserialize;
-use std::io::Write;
 
-/// Print lines to stdout a screenful at a time: one write(2) per 8 KiB, where println! on
-/// Rust's line-buffered stdout makes one per line. A reader that went away (`| head`) ends
-/// the printing quietly.
-pub fn print_lines<L: std::fmt::Display>(lines: impl IntoIterator<Item = L>) {
-    let mut out = std::io::BufWriter::with_capacity(8192, std::io::stdout().lock());
-    for l in lines {
-        if writeln!(out, "{l}").is_err() {
-            return;
-        }
-    }
-    let _ = out.flush();
-}
-
-/// Print rows as columns, each as wide as its widest cell plus three spaces (as docker's
-/// tabwriter does).
-pub fn print_table(rows: &[Vec<String>]) {
-    let cols = rows.first().map_or(0, |r| r.len());
-    let widths: Vec<usize> = (0..cols)
-        .map(|i| rows.iter().map(|r| r[i].chars().count()).max().unwrap_or(0))
-        .collect();
-    print_lines(rows.iter().map(|r| {
-        let mut line = String::new();
-        for (i, cell) in r.iter().enumerate() {
-            if i + 1 == cols {
-                line.push_str(cell);
-            } else {
-                line.push_str(&format!("{cell:<w$}   ", w = widths[i]));
-            }
-        }
-        line.trim_end().to_string()
-    }));
-}
+pub use crate::out::{print_lines, print_table};
 
 /// The part of a container's record that ps shows: serde skips the rest (the image
 /// config) without building it. Its ports are in its config.json.
@@ -195,13 +163,13 @@ pub fn main(a: &PsArgs, ids_only: bool) -> Result<i32> {
         } else {
             short_command(&c.command)
         };
-        let size = a.size.then(|| crate::images::docker_size(upper_size(&dir)));
+        let size = a.size.then(|| crate::out::docker_size(upper_size(&dir)));
         if let Some(t) = &template {
             let v = serde_json::json!({
                 "ID": c.id,
                 "Image": c.image,
                 "Command": command,
-                "CreatedAt": crate::store::images::rfc3339(c.created),
+                "CreatedAt": crate::clock::rfc3339(c.created),
                 "RunningFor": format!("{} ago", ago(now, Some(c.created))),
                 "Ports": ports(&dir),
                 "State": word,

@@ -8,7 +8,7 @@ use crate::store::containers::{find, Container};
 use crate::sys::Sys;
 
 pub fn main(a: &RenameArgs, sys: &Sys) -> Result<i32> {
-    crate::images::need_root("rename")?;
+    crate::store::need_root("rename")?;
     let c = find(&a.old).map_err(|e| e.with_code(1))?;
     if c.name() == a.new {
         return Err(Error::usage(

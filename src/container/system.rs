@@ -28,7 +28,7 @@ fn stopped(c: &Container) -> bool {
 
 /// `container prune`: remove every container that is not running. Prints what went.
 pub fn container_prune(sys: &Sys) -> Result<i32> {
-    crate::images::need_root("container prune")?;
+    crate::store::need_root("container prune")?;
     sys.narrator
         .stage("prune", "remove every container that is not running");
     let mut freed = 0;
@@ -49,7 +49,7 @@ pub fn container_prune(sys: &Sys) -> Result<i32> {
     }
     println!(
         "\nTotal reclaimed space: {}",
-        crate::images::docker_size(freed)
+        crate::out::docker_size(freed)
     );
     Ok(code)
 }
@@ -65,7 +65,7 @@ fn unused(all: bool) -> Vec<ImageRecord> {
 
 /// `image prune [-a]`.
 pub fn image_prune(sys: &Sys, all: bool) -> Result<i32> {
-    crate::images::need_root("image prune")?;
+    crate::store::need_root("image prune")?;
     sys.narrator.stage(
         "prune",
         if all {
@@ -91,7 +91,7 @@ pub fn image_prune(sys: &Sys, all: bool) -> Result<i32> {
     }
     println!(
         "\nTotal reclaimed space: {}",
-        crate::images::docker_size(freed)
+        crate::out::docker_size(freed)
     );
     Ok(code)
 }
@@ -125,10 +125,10 @@ pub fn df() -> Result<i32> {
     let ctr_size: u64 = sizes.iter().map(|(_, s)| s).sum();
     let ctr_free: u64 = sizes.iter().filter(|(s, _)| *s).map(|(_, n)| n).sum();
     let pct = |part: u64, whole: u64| match (part * 100).checked_div(whole) {
-        Some(p) => format!("{} ({p}%)", crate::images::docker_size(part)),
+        Some(p) => format!("{} ({p}%)", crate::out::docker_size(part)),
         None => "0B".to_string(),
     };
-    let size = crate::images::docker_size;
+    let size = crate::out::docker_size;
     super::ps::print_table(&[
         ["TYPE", "TOTAL", "ACTIVE", "SIZE", "RECLAIMABLE"]
             .map(String::from)

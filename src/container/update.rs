@@ -98,5 +98,5 @@ pub fn main(a: &UpdateArgs, sys: &Sys) -> Result<i32> {
             "give --memory, --memory-swap, --cpus, --cpu-shares or --pids-limit",
         ));
     }
-    super::lifecycle::each("update", &a.containers, |c| update(sys, &c, &limits))
+    super::each::each("update", &a.containers, |c| update(sys, &c, &limits))
 }

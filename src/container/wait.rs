@@ -67,7 +67,5 @@ fn wait_for_end(sys: &Sys, c: &Container) -> Result<i32> {
 }
 
 pub fn main(a: &WaitArgs, sys: &Sys) -> Result<i32> {
-    Ok(super::lifecycle::for_each(&a.containers, |_, c| {
-        wait(sys, &c)
-    }))
+    Ok(super::each::for_each(&a.containers, |_, c| wait(sys, &c)))
 }

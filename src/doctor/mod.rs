@@ -6,6 +6,7 @@
 //! ([`checks::MISSING_REQUIREMENT`]) when something it needs is missing, 125 when doctor
 //! itself failed.
 
+pub mod check;
 pub mod checks;
 pub mod rootless;
 

@@ -1,7 +1,7 @@
 //! doctor's rootless readiness: what `glassbox run` needs from the host to work for an
 //! ordinary user (see run/rootless.rs), each with what to do.
 
-use super::checks::{Check, Status};
+use super::check::{Check, Status};
 use crate::host::cgroups::CgroupHost;
 use crate::store::idmap::Range;
 use serde::Serialize;

@@ -27,30 +27,16 @@ pub mod unpack;
 pub mod walk;
 
 use crate::cli::{DiffArgs, HistoryArgs, ImagesArgs, RmiArgs};
+use crate::clock::parse_rfc3339;
 use crate::error::{Error, Result};
+use crate::out::docker_size;
 use crate::store::containers::{self as container, Status};
 use crate::store::images::{self as store, ImageRecord};
 use crate::store::reference;
 use crate::store::state::ago;
 use crate::sys::Sys;
 
-/// The management commands change the store's files: refuse clearly when they are not
-/// ours (an ordinary user has a store of their own: see `store::data_dir`).
-pub fn need_root(what: &str) -> Result<()> {
-    let dir = crate::store::data_dir();
-    let writable = |p: &std::path::Path| nix::unistd::access(p, nix::unistd::AccessFlags::W_OK);
-    if crate::host::is_root() || !dir.exists() || writable(&dir).is_ok() {
-        return Ok(());
-    }
-    Err(Error::new(
-        format!(
-            "glassbox {what} cannot change {}: its images and containers belong to another user",
-            dir.display()
-        ),
-        format!("run it as that user (sudo glassbox {what} … for root's), or set GLASSBOX_DATA_DIR to a directory of your own"),
-    )
-    .with_code(1))
-}
+pub use crate::store::need_root;
 
 /// A container run without an overlay (`--no-overlay`) has a private copy of its image and
 /// no upper directory: its changes cannot be read the way diff and commit read them.
@@ -85,48 +71,8 @@ pub fn diff_main(a: &DiffArgs, sys: &Sys) -> Result<i32> {
         c.upper().display(),
         c.record.layers.len() + 1
     ));
-    crate::container::ps::print_lines(diff::changes(&c.upper(), &c.lowers(), c.opaque_xattr())?);
+    crate::out::print_lines(diff::changes(&c.upper(), &c.lowers(), c.opaque_xattr())?);
     Ok(0)
-}
-
-/// docker's sizes: decimal units, three significant digits (`2.05MB`, `13kB`, `8B`).
-pub fn docker_size(n: u64) -> String {
-    let units = ["B", "kB", "MB", "GB", "TB", "PB"];
-    let mut v = n as f64;
-    let mut i = 0;
-    while v >= 1000.0 && i + 1 < units.len() {
-        v /= 1000.0;
-        i += 1;
-    }
-    let s = if v >= 100.0 {
-        format!("{v:.0}")
-    } else if v >= 10.0 {
-        format!("{v:.1}")
-    } else {
-        format!("{v:.2}")
-    };
-    let s = if s.contains('.') {
-        s.trim_end_matches('0').trim_end_matches('.').to_string()
-    } else {
-        s
-    };
-    format!("{s}{}", units[i])
-}
-
-/// Seconds since the epoch from `YYYY-MM-DDTHH:MM:SS…`, for "2 hours ago".
-pub(crate) fn parse_rfc3339(s: &str) -> Option<u64> {
-    let num = |a: usize, b: usize| s.get(a..b)?.parse::<i64>().ok();
-    let (y, m, d) = (num(0, 4)?, num(5, 7)?, num(8, 10)?);
-    let (hh, mm, ss) = (num(11, 13)?, num(14, 16)?, num(17, 19)?);
-    // Howard Hinnant's days_from_civil.
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (m + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    let days = era * 146097 + doe - 719468;
-    u64::try_from(days * 86400 + hh * 3600 + mm * 60 + ss).ok()
 }
 
 fn created_ago(now: u64, then: u64) -> String {
@@ -187,9 +133,9 @@ pub fn images_main(a: &ImagesArgs, ids_only: bool) -> Result<i32> {
         }
     }
     if ids_only {
-        crate::container::ps::print_lines(ids);
+        crate::out::print_lines(ids);
     } else {
-        crate::container::ps::print_table(&rows);
+        crate::out::print_table(&rows);
     }
     Ok(0)
 }
@@ -252,7 +198,7 @@ pub fn history_main(a: &HistoryArgs) -> Result<i32> {
             h.comment.clone().unwrap_or_default(),
         ]);
     }
-    crate::container::ps::print_table(&rows);
+    crate::out::print_table(&rows);
     Ok(0)
 }
 
@@ -466,25 +412,4 @@ pub fn rmi_main(a: &RmiArgs, sys: &Sys) -> Result<i32> {
         }
     }
     Ok(code)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn sizes_read_as_docker_prints_them() {
-        assert_eq!(docker_size(8), "8B");
-        assert_eq!(docker_size(1982256), "1.98MB");
-        assert_eq!(docker_size(2_000_000), "2MB");
-        assert_eq!(docker_size(13_000), "13kB");
-        assert_eq!(docker_size(123_456_789), "123MB");
-    }
-
-    #[test]
-    fn times_parse_back() {
-        for t in [0, 951782400, 1795766554] {
-            assert_eq!(parse_rfc3339(&store::rfc3339(t)), Some(t));
-        }
-    }
 }

@@ -587,7 +587,7 @@ fn json_lines(fd: libc::c_int, buf: &[u8]) -> std::io::Result<usize> {
             continue;
         }
         let level = *JSON_LEVEL.lock().unwrap_or_else(|e| e.into_inner());
-        let time = crate::store::images::rfc3339(crate::store::now());
+        let time = crate::clock::rfc3339(crate::clock::now());
         let mut out = serde_json::json!({"level": level, "msg": msg, "time": time}).to_string();
         out.push('\n');
         unsafe { libc::write(fd, out.as_ptr().cast(), out.len()) };

@@ -100,7 +100,7 @@ fn write_all(v: &serde_json::Value) -> Result<()> {
 /// `glassbox login [-u USER] [--password-stdin] [REGISTRY]`: the credentials are tried on
 /// the registry (`GET /v2/`) and kept only when it takes them.
 pub fn login_main(a: &crate::cli::LoginArgs, sys: &crate::sys::Sys) -> Result<i32> {
-    crate::images::need_root("login")?;
+    crate::store::need_root("login")?;
     let domain = a
         .server
         .clone()
@@ -157,7 +157,7 @@ pub fn login_main(a: &crate::cli::LoginArgs, sys: &crate::sys::Sys) -> Result<i3
 
 /// `glassbox logout [REGISTRY]`.
 pub fn logout_main(a: &crate::cli::LogoutArgs) -> Result<i32> {
-    crate::images::need_root("logout")?;
+    crate::store::need_root("logout")?;
     let domain = a
         .server
         .clone()

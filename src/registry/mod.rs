@@ -38,7 +38,7 @@ pub struct PullOpts {
 
 /// `glassbox pull NAME[:TAG|@DIGEST]`.
 pub fn main(a: &crate::cli::PullArgs, sys: &Sys) -> Result<i32> {
-    crate::images::need_root("pull")?;
+    crate::store::need_root("pull")?;
     let opts = PullOpts {
         platform: a.platform.clone(),
         insecure: a.insecure_registry.clone(),

@@ -32,7 +32,7 @@ impl Drop for TempTar {
 
 /// `glassbox push`.
 pub fn main(a: &crate::cli::PushArgs, sys: &Sys) -> Result<i32> {
-    crate::images::need_root("push")?;
+    crate::store::need_root("push")?;
     let remote = super::reference::parse(&a.name).map_err(|e| e.with_code(1))?;
     let (Some(tag), None) = (&remote.tag, &remote.digest) else {
         return Err(Error::usage(

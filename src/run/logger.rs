@@ -126,7 +126,7 @@ pub fn now_nanos() -> u128 {
 /// RFC 3339 with nanoseconds, in UTC, as docker logs -t prints times.
 pub fn timestamp(nanos: u128) -> String {
     let secs = (nanos / 1_000_000_000) as u64;
-    let whole = crate::store::images::rfc3339(secs);
+    let whole = crate::clock::rfc3339(secs);
     format!(
         "{}.{:09}Z",
         whole.trim_end_matches('Z'),
@@ -197,7 +197,7 @@ pub fn parse_time(t: &str) -> Option<u128> {
     if !(1..=12).contains(&mo) || !(1..=31).contains(&d) || h > 23 || mi > 59 || s > 60 {
         return None;
     }
-    let secs = crate::images::parse_rfc3339(whole)?;
+    let secs = crate::clock::parse_rfc3339(whole)?;
     let nanos = format!("{frac:0<9}").parse::<u128>().ok()?;
     Some(u128::from(secs) * 1_000_000_000 + nanos)
 }

@@ -100,7 +100,7 @@ pub fn main(a: &RunArgs, sys: &Sys) -> Result<i32> {
         }
     };
     // A dry run makes no container: it shows the config.json the run would execute.
-    sys.show_if_not_made(|| crate::spec::file::show(sys, &plan))?;
+    sys.show_if_not_made(|| crate::spec::build::show(sys, &plan))?;
     let container = match sys.compound("", create, || None) {
         Ok(c) => c,
         Err(e) => {
@@ -147,9 +147,9 @@ pub fn create(a: &RunArgs, sys: &Sys) -> Result<i32> {
     let plan = plan(a, sys)?;
     if sys.dry_run() {
         // Nothing is made: the config.json it would have.
-        return crate::spec::file::show(sys, &plan).map(|()| 0);
+        return crate::spec::build::show(sys, &plan).map(|()| 0);
     }
-    crate::images::need_root("create")?;
+    crate::store::need_root("create")?;
     let journal = sys.journal()?;
     // As run: named volumes made (or found) and held until the record claims them.
     let volumes = volumes::ensure(sys, journal.as_ref(), &plan)?;

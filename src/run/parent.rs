@@ -362,6 +362,9 @@ pub(super) fn run_container(
 
 pub(super) fn undo(sys: &Sys, journal: Option<&Journal>, made: &mut Made, remove_container: bool) {
     if let Some(w) = made.network.as_mut() {
+        if let (Some(pid), false) = (w.pid, sys.dry_run()) {
+            crate::cleanup::release_connected(sys, &w.journal, pid);
+        }
         if let Err(e) = w.undo(sys) {
             sys.narrator.warn(&format!(
                 "the network was not fully undone ({}); `glassbox cleanup` will finish it",

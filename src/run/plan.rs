@@ -109,30 +109,6 @@ impl Plan {
     }
 }
 
-/// `--tmpfs PATH[:SIZE]`: an absolute path without `..`, and a size like 64m.
-pub(super) fn parse_tmpfs(spec: &str) -> Result<(std::path::PathBuf, Option<String>)> {
-    let (path, size) = match spec.split_once(':') {
-        Some((p, s)) => (p, Some(s.to_string())),
-        None => (spec, None),
-    };
-    let p = std::path::Path::new(path);
-    let bad_path = !p.is_absolute()
-        || p.components()
-            .any(|c| matches!(c, std::path::Component::ParentDir))
-        || p == std::path::Path::new("/");
-    let bad_size = size.as_ref().is_some_and(|s| {
-        let digits = s.trim_end_matches(['k', 'm', 'g', 'K', 'M', 'G']);
-        digits.is_empty() || !digits.chars().all(|c| c.is_ascii_digit())
-    });
-    if bad_path || bad_size {
-        return Err(Error::usage(
-            format!("--tmpfs {spec:?} is not PATH[:SIZE]"),
-            "give an absolute path inside the container (not / and without ..), and a size such as 64m",
-        ));
-    }
-    Ok((p.to_path_buf(), size))
-}
-
 /// The plan of an existing container (`start`, `exec`): its config.json read back, never
 /// the flags it was made with.
 pub fn plan_existing(c: &crate::store::containers::Container) -> Result<Plan> {
@@ -220,7 +196,7 @@ pub fn plan(a: &RunArgs, sys: &Sys) -> Result<Plan> {
     let mut tmpfs = a
         .tmpfs
         .iter()
-        .map(|t| parse_tmpfs(t))
+        .map(|t| super::volumes::parse_tmpfs(t))
         .collect::<Result<Vec<_>>>()?;
     let mut security = SecurityPlan::from_opts(&a.security.spec())?;
     let mut limits = limits;

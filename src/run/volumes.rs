@@ -285,7 +285,7 @@ fn parse_mount(spec: &str, id: &str) -> Result<Parsed> {
                 return Err(config("a tmpfs cannot be read-only here".into()));
             }
             let size = f.get("tmpfs-size").cloned();
-            let (path, size) = super::plan::parse_tmpfs(&match &size {
+            let (path, size) = parse_tmpfs(&match &size {
                 Some(s) => format!("{}:{s}", target.display()),
                 None => target.display().to_string(),
             })?;
@@ -518,6 +518,30 @@ pub fn remove_anonymous(sys: &Sys, journal: Option<&Journal>, attached: &[Attach
             sys.narrator.warn(&e.what);
         }
     }
+}
+
+/// `--tmpfs PATH[:SIZE]`: an absolute path without `..`, and a size like 64m.
+pub(super) fn parse_tmpfs(spec: &str) -> Result<(std::path::PathBuf, Option<String>)> {
+    let (path, size) = match spec.split_once(':') {
+        Some((p, s)) => (p, Some(s.to_string())),
+        None => (spec, None),
+    };
+    let p = std::path::Path::new(path);
+    let bad_path = !p.is_absolute()
+        || p.components()
+            .any(|c| matches!(c, std::path::Component::ParentDir))
+        || p == std::path::Path::new("/");
+    let bad_size = size.as_ref().is_some_and(|s| {
+        let digits = s.trim_end_matches(['k', 'm', 'g', 'K', 'M', 'G']);
+        digits.is_empty() || !digits.chars().all(|c| c.is_ascii_digit())
+    });
+    if bad_path || bad_size {
+        return Err(Error::usage(
+            format!("--tmpfs {spec:?} is not PATH[:SIZE]"),
+            "give an absolute path inside the container (not / and without ..), and a size such as 64m",
+        ));
+    }
+    Ok((p.to_path_buf(), size))
 }
 
 #[cfg(test)]

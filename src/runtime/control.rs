@@ -1,24 +1,10 @@
 //! `ps`, `pause` and `resume`: what an engine asks of a running container through its
 //! cgroups (`podman top`, `podman pause`/`unpause`).
 
-use super::state::State;
+use super::state::{freezer, State};
 use crate::error::{Error, Result};
-use crate::stages::cgroups::freezer::Freezer;
 use crate::sys::Sys;
 use std::path::Path;
-
-/// The container's freezer: cgroup.freeze in its v2 cgroup, or freezer.state in its v1 one.
-pub fn freezer(s: &State) -> Option<Freezer> {
-    s.cgroups.iter().find_map(|d| {
-        [("cgroup.freeze", true), ("freezer.state", false)]
-            .into_iter()
-            .map(|(f, v2)| Freezer {
-                file: d.join(f),
-                v2,
-            })
-            .find(|f| f.file.exists())
-    })
-}
 
 /// The pids of every process in the container's cgroups.
 pub fn pids(s: &State) -> Vec<i32> {

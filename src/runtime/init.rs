@@ -155,7 +155,7 @@ fn prepare(sys: &Sys, b: &Bundle, fifo: &Path, st: &serde_json::Value) -> Result
         }
         // createContainer hooks: in the container's mount namespace, its mounts made, before
         // pivot_root (their paths are the host's).
-        super::lifecycle::hooks(sys, b, "createContainer", st, true)?;
+        super::hooks::hooks(sys, b, "createContainer", st, true)?;
         crate::stages::root::pivot_into(sys, &b.rootfs)?;
         let linux = spec.linux().clone().unwrap_or_default();
         for p in linux.masked_paths().iter().flatten() {
@@ -727,7 +727,7 @@ pub fn container(
         .ok()
         .and_then(|p| p.to_string_lossy().parse().ok())
         .unwrap_or(0);
-    let st = super::lifecycle::state_json(id, "created", pid, b);
+    let st = super::hooks::state_json(id, "created", pid, b);
     let fifo = match prepare(sys, b, fifo, &st) {
         Ok(f) => f,
         Err(e) => return e,
@@ -767,7 +767,7 @@ pub fn container(
     }
     drop(fifo);
     // startContainer hooks: in the container, after start, before its command.
-    if let Err(e) = super::lifecycle::hooks(sys, b, "startContainer", &st, true) {
+    if let Err(e) = super::hooks::hooks(sys, b, "startContainer", &st, true) {
         return e;
     }
     let p = b.spec.process().as_ref().expect("checked when loaded");

@@ -10,6 +10,7 @@
 mod bundle;
 mod control;
 mod exec;
+mod hooks;
 mod init;
 mod lifecycle;
 mod seccomp;

@@ -2,6 +2,7 @@
 //! created but not started (runc keeps the same two).
 
 use crate::error::{Error, Result};
+use crate::stages::cgroups::freezer::Freezer;
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -98,9 +99,7 @@ impl State {
         match (self.alive(), self.started) {
             (false, _) => "stopped",
             (true, false) => "created",
-            (true, true) if super::control::freezer(self).is_some_and(|f| f.is_frozen()) => {
-                "paused"
-            }
+            (true, true) if freezer(self).is_some_and(|f| f.is_frozen()) => "paused",
             (true, true) => "running",
         }
     }
@@ -114,7 +113,7 @@ impl State {
             "status": status,
             "bundle": self.bundle,
             "rootfs": self.rootfs,
-            "created": crate::store::images::rfc3339(self.created),
+            "created": crate::clock::rfc3339(self.created),
             "annotations": self.annotations,
         });
         if status != "stopped" {
@@ -136,4 +135,16 @@ pub fn all(root: &Path) -> Vec<State> {
         .collect();
     v.sort_by_key(|s| (s.created, s.id.clone()));
     v
+}
+/// The container's freezer: cgroup.freeze in its v2 cgroup, or freezer.state in its v1 one.
+pub fn freezer(s: &State) -> Option<Freezer> {
+    s.cgroups.iter().find_map(|d| {
+        [("cgroup.freeze", true), ("freezer.state", false)]
+            .into_iter()
+            .map(|(f, v2)| Freezer {
+                file: d.join(f),
+                v2,
+            })
+            .find(|f| f.file.exists())
+    })
 }

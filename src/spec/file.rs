@@ -1,9 +1,12 @@
 //! `config.json` on disk and on screen: the same text in both places, in a stable order.
 
-use super::CONFIG;
 use crate::error::{Error, Result};
 use oci_spec::runtime::Spec;
 use std::path::Path;
+
+/// The file a bundle's spec is in: a container directory's OCI runtime spec, which makes
+/// it an OCI bundle.
+pub const CONFIG: &str = "config.json";
 
 /// The spec as pretty JSON. The crate keeps capability sets and annotations in hash sets
 /// and maps; they are sorted here so two runs of the same plan print the same text.
@@ -46,18 +49,4 @@ pub fn read(dir: &Path) -> Result<Spec> {
             "remove the container (glassbox rm) and run it again",
         )
     })
-}
-
-/// `--dry-run`: print the config.json the plan makes on stdout (where a container's own
-/// output would go; nothing runs), so it can be saved and read, or handed to runc.
-pub fn show(sys: &crate::sys::Sys, plan: &crate::run::Plan) -> Result<()> {
-    let dir = crate::store::container_dir(&plan.id);
-    let spec = super::build(plan, &dir)?;
-    sys.narrator.note(&format!(
-        "dry run: the OCI runtime spec of this container ({} in {}, as docker writes it for runc) is on stdout",
-        CONFIG,
-        dir.display()
-    ));
-    print!("{}", to_json(&spec));
-    Ok(())
 }

@@ -34,7 +34,7 @@ use std::path::{Path, PathBuf};
 pub const FORMAT: u32 = 2;
 
 /// A container directory's OCI runtime spec, which makes it an OCI bundle.
-pub const BUNDLE_CONFIG: &str = "config.json";
+pub use crate::spec::file::CONFIG as BUNDLE_CONFIG;
 
 /// What a container is made from, fixed when it is created.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -64,7 +64,7 @@ pub struct Record {
     pub userns: Option<super::idmap::Mapping>,
     /// Its volumes and bind mounts, as resolved (`volume rm` refuses a volume one uses).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub volumes: Vec<super::volumes::Attached>,
+    pub volumes: Vec<super::attached::Attached>,
 }
 
 /// A container's own directories: the init layer, the writable layer, overlay's work dir,

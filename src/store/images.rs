@@ -17,6 +17,7 @@
 
 use super::reference::{self, Reference};
 use super::{images_dir, store_dir, write_whole};
+pub use crate::clock::rfc3339;
 use crate::error::{Error, Result};
 use crate::stages::export::config::ImageConfig;
 use serde::{Deserialize, Serialize};
@@ -172,29 +173,6 @@ pub fn sha256_hex(b: &[u8]) -> String {
     crate::stages::export::stream::hex(&sha2::Sha256::digest(b))
 }
 
-/// Seconds since the epoch as RFC 3339 in UTC (`2026-11-27T08:02:34Z`), as image configs
-/// write times.
-pub fn rfc3339(secs: u64) -> String {
-    let days = (secs / 86400) as i64;
-    let rem = secs % 86400;
-    // Howard Hinnant's civil_from_days.
-    let z = days + 719468;
-    let era = z.div_euclid(146097);
-    let doe = z - era * 146097;
-    let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
-    )
-}
-
 /// `mkdir -p` with mode 0755 whatever the process umask is: the export stage sets it to 0
 /// while it extracts, and nothing in the store may be writable by anyone but root.
 pub fn make_dirs(dir: &Path) -> Result<()> {
@@ -342,13 +320,6 @@ pub fn config_blob(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn times_are_rfc3339() {
-        assert_eq!(rfc3339(0), "1970-01-01T00:00:00Z");
-        assert_eq!(rfc3339(951782400), "2000-02-29T00:00:00Z");
-        assert_eq!(rfc3339(1795766554), "2026-11-27T08:02:34Z");
-    }
 
     #[test]
     fn run_configs_are_written_as_the_image_spec_spells_them_and_read_back() {

@@ -14,6 +14,7 @@
 //! DATA/volumes/NAME/_data      a volume's files (see volumes.rs)
 //! ```
 
+pub mod attached;
 pub mod blobs;
 pub mod containers;
 pub mod idmap;
@@ -72,12 +73,24 @@ pub fn layers_dir() -> PathBuf {
     images_dir().join("layers")
 }
 
-/// Seconds since the epoch: the one clock of records and states.
-pub fn now() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
+pub use crate::clock::now;
+
+/// The management commands change the store's files: refuse clearly when they are not
+/// ours (an ordinary user has a store of their own: see `store::data_dir`).
+pub fn need_root(what: &str) -> Result<()> {
+    let dir = data_dir();
+    let writable = |p: &std::path::Path| nix::unistd::access(p, nix::unistd::AccessFlags::W_OK);
+    if crate::host::is_root() || !dir.exists() || writable(&dir).is_ok() {
+        return Ok(());
+    }
+    Err(Error::new(
+        format!(
+            "glassbox {what} cannot change {}: its images and containers belong to another user",
+            dir.display()
+        ),
+        format!("run it as that user (sudo glassbox {what} … for root's), or set GLASSBOX_DATA_DIR to a directory of your own"),
+    )
+    .with_code(1))
 }
 
 /// Read a small file into `buf` (emptied first), reusing its memory across many files, and

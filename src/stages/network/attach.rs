@@ -209,28 +209,3 @@ fn inside_the_container(sys: &Sys, pid: u32, f: impl FnOnce(&Sys) -> Result<()>)
     )?;
     done
 }
-
-/// When a container has ended: undo what `network connect` gave it (journalled for its
-/// PID 1, `pid`), and stop the name servers no container uses any more.
-pub fn release_connected(sys: &Sys, journal: &Journal, pid: i32) {
-    let ours = |e: &crate::journal::Entry| {
-        e.owner.pid == pid as u32
-            && matches!(e.resource, Resource::Lease { .. } | Resource::Link { .. })
-    };
-    let networks: Vec<String> = journal
-        .entries()
-        .into_iter()
-        .filter(|e| ours(e))
-        .filter_map(|e| match e.resource {
-            Resource::Lease { network, .. } => Some(network),
-            _ => None,
-        })
-        .collect();
-    if networks.is_empty() {
-        return;
-    }
-    crate::cleanup::cleanup_where(sys, journal, ours);
-    for n in networks.iter().filter(|n| *n != "bridge") {
-        let _ = dns::stop_if_idle(sys, journal, n);
-    }
-}

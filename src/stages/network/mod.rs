@@ -316,11 +316,9 @@ impl Wiring {
     }
 
     /// Undo the rules, the veth and the lease (the bridge stays, as docker0 does), and stop
-    /// the network's name server if that was its last container.
+    /// the network's name server if that was its last container. What `network connect`
+    /// added is the caller's to undo first (`cleanup::release_connected`).
     pub fn undo(&mut self, sys: &Sys) -> Result<()> {
-        if let (Some(pid), false) = (self.pid, sys.dry_run()) {
-            attach::release_connected(sys, &self.journal, pid);
-        }
         release(sys, &self.journal, &mut self.made, &self.net)
     }
 }
