@@ -114,14 +114,14 @@ fn every_lesson_command_shows_what_the_lesson_says() {
     let _one_at_a_time = MACHINE.lock().unwrap_or_else(|e| e.into_inner());
     let mounts = host_mounts();
     let mut problems = Vec::new();
-    // Lessons 1 to 10 in order, on one fresh data directory, as a learner follows them: what
+    // Every lesson in order, on one fresh data directory, as a learner follows them: what
     // one lesson leaves behind shows in the next one's output.
     let state = tempfile::tempdir().unwrap();
     let lessons = glassbox::lesson::all();
     for l in &lessons {
         problems.extend(run_lesson(l, state.path()));
     }
-    // No lesson means to keep a container: lesson 10 removes the last one.
+    // No lesson means to keep a container: each removes the ones it made.
     let o = glassbox()
         .args(["ps", "-a"])
         .env("GLASSBOX_STATE_DIR", state.path())
