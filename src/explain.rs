@@ -57,7 +57,7 @@ pub fn main(a: &ExplainArgs) -> Result<i32> {
         if !e.see_also.is_empty() {
             println!("{} {}", "See also:".bold(), e.see_also.join(", "));
         }
-        if let Some(ops) = crate::stages::ops::example(&e.name).filter(|_| e.kind == "stage") {
+        if let Some(ops) = crate::stages::examples::example(&e.name).filter(|_| e.kind == "stage") {
             print_plan(&e.name, &ops);
         }
     }

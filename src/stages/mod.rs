@@ -3,7 +3,9 @@
 pub mod cgroupns;
 pub mod cgroups;
 pub mod enter;
+pub mod examples;
 pub mod export;
+pub mod mounting;
 pub mod mounts;
 pub mod network;
 pub mod ops;

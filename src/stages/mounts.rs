@@ -32,9 +32,10 @@
 //!   glassbox pivot-root ROOTFS -- /bin/sh
 //! ```
 
+pub use super::mounting::{target_fd, Volume};
 use super::ops::{self, Op, Place};
 use crate::error::{Error, Result};
-use crate::sys::mount::{refusal, resolve_beneath, MountArgs, Refused, Target};
+use crate::sys::mount::{refusal, resolve_beneath, Refused};
 use crate::sys::Sys;
 use std::path::{Component, Path, PathBuf};
 
@@ -99,14 +100,6 @@ const INIT_PID_NS: u64 = 0xEFFF_FFFC;
 /// The inode of the initial network namespace (PROC_NET_INIT_INO, kernels ≥ 6.x; older ones
 /// number it dynamically and the warning below is then only skipped).
 const INIT_NET_NS: u64 = 0xEFFF_FFF9;
-
-/// A parsed `--volume HOST:CTR[:ro]`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Volume {
-    pub host: PathBuf,
-    pub ctr: PathBuf,
-    pub read_only: bool,
-}
 
 /// Parse `HOST:CTR[:ro|:rw]`; CTR must be absolute and may not hold `..`.
 pub fn parse_volume(s: &str) -> Result<Volume> {
@@ -264,7 +257,7 @@ pub fn plan(a: &MountSpec) -> Result<Plan> {
             Err(r) => return Err(refusal(&root, t, r)),
         }
     }
-    let in_user_ns = super::root::ns_inode("/proc/self/ns/user").is_some_and(|i| i != INIT_USER_NS);
+    let in_user_ns = ops::ns_inode("/proc/self/ns/user").is_some_and(|i| i != INIT_USER_NS);
     if fs.contains(&"dev") && in_user_ns && root == Path::new("/") {
         return Err(Error::usage(
             "glassbox mount dev in a user namespace needs --root: its devices are bound from the host's /dev, which a new /dev on / would hide",
@@ -290,44 +283,6 @@ fn mount_point(fs: &str) -> &'static str {
         "devpts" => "dev/pts",
         _ => "dev/shm",
     }
-}
-
-/// The flags a read-only remount must keep: in a user namespace the kernel locks nosuid,
-/// nodev, noexec and the atime flags of a mount, and refuses a remount that drops them.
-fn kept_flags(path: &Path) -> libc::c_ulong {
-    let Some(f) = crate::sys::quiet::statvfs_flags(path) else {
-        return 0;
-    };
-    let mut out = 0;
-    for (st_bit, ms) in [
-        (libc::ST_NOSUID, libc::MS_NOSUID),
-        (libc::ST_NODEV, libc::MS_NODEV),
-        (libc::ST_NOEXEC, libc::MS_NOEXEC),
-        (libc::ST_NOATIME, libc::MS_NOATIME),
-        (libc::ST_NODIRATIME, libc::MS_NODIRATIME),
-        (libc::ST_RELATIME, libc::MS_RELATIME),
-    ] {
-        if f & st_bit != 0 {
-            out |= ms;
-        }
-    }
-    out
-}
-
-/// Remount a bind mount read-only, keeping its locked flags.
-fn remount_ro(sys: &Sys, p: &Path, why: &str) -> Result<()> {
-    let flags = libc::MS_BIND | libc::MS_REMOUNT | libc::MS_RDONLY | kept_flags(p);
-    sys.mount(
-        &MountArgs {
-            source: None,
-            target: p,
-            fstype: None,
-            flags,
-            data: None,
-        },
-        why,
-        &format!("mount -o remount,bind,ro {}", p.display()),
-    )
 }
 
 pub fn main(a: &MountSpec, command: &[String], sys: &Sys) -> Result<i32> {
@@ -459,7 +414,7 @@ impl Plan {
 }
 
 fn proc_ops(ops: &mut Vec<Op>, root: &Path, masks: bool) {
-    if super::root::ns_inode("/proc/self/ns/pid") == Some(INIT_PID_NS) {
+    if ops::ns_inode("/proc/self/ns/pid") == Some(INIT_PID_NS) {
         ops.push(Op::Warn("this process is in the host's pid namespace: the new /proc shows every host process (run inside glassbox unshare --pid --fork)".into()));
     }
     ops.push(mount_op(
@@ -483,7 +438,7 @@ fn proc_ops(ops: &mut Vec<Op>, root: &Path, masks: bool) {
 }
 
 fn sys_ops(ops: &mut Vec<Op>, root: &Path, masks: bool) {
-    if super::root::ns_inode("/proc/self/ns/net") == Some(INIT_NET_NS) {
+    if ops::ns_inode("/proc/self/ns/net") == Some(INIT_NET_NS) {
         ops.push(Op::Warn("this process is in the host's network namespace: /sys/class/net shows the host's interfaces (run inside glassbox unshare --net)".into()));
     }
     ops.push(mount_op(root, "sys", "sysfs", "sysfs", libc::MS_RDONLY | libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC, None,
@@ -508,71 +463,6 @@ fn mask_and_protect(ops: &mut Vec<Op>, root: &Path, prefix: &str) {
             path: r,
         });
     }
-}
-
-/// [`Op::Mask`]: looked up only now, inside the filesystem just mounted.
-pub(super) fn mask(sys: &Sys, root: &Path, m: &str) -> Result<()> {
-    let Some(t) = target(sys, root, m, false)? else {
-        sys.narrator.detail(&format!(
-            "{m} does not exist on this kernel: nothing to mask"
-        ));
-        return Ok(());
-    };
-    let is_dir =
-        crate::sys::quiet::lstat(&t).is_some_and(|st| st.st_mode & libc::S_IFMT == libc::S_IFDIR);
-    let (source, fstype, flags, why, by_hand) = if is_dir {
-        (
-            "tmpfs",
-            Some("tmpfs"),
-            libc::MS_RDONLY,
-            format!("mask {m}: an empty read-only tmpfs hides what the kernel shows there"),
-            format!("mount -t tmpfs -o ro tmpfs {}", t.display()),
-        )
-    } else {
-        (
-            "/dev/null",
-            None,
-            libc::MS_BIND,
-            format!("mask {m}: /dev/null bound over it, so it reads empty and what is written there goes nowhere"),
-            format!("mount --bind /dev/null {}", t.display()),
-        )
-    };
-    sys.mount(
-        &MountArgs {
-            source: Some(source),
-            target: &t,
-            fstype,
-            flags,
-            data: None,
-        },
-        &why,
-        &by_hand,
-    )
-}
-
-/// [`Op::ReadOnly`]: bound onto itself, so it can get mount flags of its own, then
-/// remounted read-only; nothing when this kernel does not have it.
-pub(super) fn read_only(sys: &Sys, root: &Path, r: &str) -> Result<()> {
-    let Some(t) = target(sys, root, r, false)? else {
-        return Ok(());
-    };
-    let ts = t.to_string_lossy().to_string();
-    sys.mount(
-        &MountArgs {
-            source: Some(&ts),
-            target: &t,
-            fstype: None,
-            flags: libc::MS_BIND | libc::MS_REC,
-            data: None,
-        },
-        &format!("{r}: bind it onto itself, so it can get mount flags of its own"),
-        &format!("mount --rbind {ts} {ts}"),
-    )?;
-    remount_ro(
-        sys,
-        &t,
-        &format!("{r} read-only: the container may read these kernel settings, not change them"),
-    )
 }
 
 fn dev_ops(ops: &mut Vec<Op>, root: &Path, in_user_ns: bool) {
@@ -613,69 +503,6 @@ fn dev_ops(ops: &mut Vec<Op>, root: &Path, in_user_ns: bool) {
     }
 }
 
-/// [`Op::Volume`].
-pub(super) fn mount_volume(sys: &Sys, root: &Path, v: &Volume) -> Result<()> {
-    let rel = v
-        .ctr
-        .strip_prefix("/")
-        .unwrap_or(&v.ctr)
-        .to_string_lossy()
-        .to_string();
-    sys.narrator.note(&format!(
-        "volume: {} on {}{}",
-        v.host.display(),
-        v.ctr.display(),
-        if v.read_only { " (read-only)" } else { "" }
-    ));
-    let target = if v.host.is_dir() {
-        target_fd(sys, root, &rel, true)?.expect("created")
-    } else {
-        match target_fd(sys, root, &rel, false)? {
-            Some(t) => t,
-            None => return Err(refusal(root, &v.ctr, Refused::Missing)),
-        }
-    };
-    let t = &target.path;
-    let hs = v.host.to_string_lossy().to_string();
-    sys.mount(
-        &MountArgs {
-            source: Some(&hs),
-            target: &target.at(),
-            fstype: None,
-            flags: libc::MS_BIND | libc::MS_REC,
-            data: None,
-        },
-        &format!("a bind mount: the same files seen at a second place, inside the root (at {}, through the descriptor its check opened, so a symlink swapped in since cannot redirect it)", t.display()),
-        &format!("mount --rbind {hs} {}", t.display()),
-    )?;
-    if v.read_only {
-        // Looked up again: the descriptor above holds the directory under the new mount.
-        let again = target_fd(sys, root, &rel, false)?;
-        let on_top = match again.as_ref() {
-            Some(found) => found.at(),
-            // Only planned (nothing was made): the path is all there is to show.
-            None if target.fd.is_none() => t.clone(),
-            None => return Err(refusal(root, Path::new(&rel), Refused::Missing)),
-        };
-        // A remount with MS_RDONLY would change only the top mount: the mounts under it
-        // (a host's /proc, /sys/fs/cgroup, any submount) would stay writable (as Docker 25).
-        sys.mount_setattr_rdonly_recursive(
-            &on_top,
-            "read-only, with every mount under it: one remount would leave the mounts below writable",
-        )?;
-    }
-    Ok(())
-}
-
-/// The host path of `rel` inside the root, resolved safely ([`Sys::mount_target`]).
-fn target(sys: &Sys, root: &Path, rel: &str, create: bool) -> Result<Option<PathBuf>> {
-    Ok(target_fd(sys, root, rel, create)?.map(|t| t.path))
-}
-
-/// As [`target`], keeping the descriptor.
-pub fn target_fd(sys: &Sys, root: &Path, rel: &str, create: bool) -> Result<Option<Target>> {
-    sys.mount_target(root, rel, create)
-}
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -9,13 +9,25 @@
 //! /proc is mounted, and a directory swapped for a symlink in between must not redirect a
 //! mount.
 
+use super::mounting::{self, Volume};
 use crate::error::Result;
 use crate::sys::mount::{refusal, MountArgs, Refused};
 use crate::sys::{qpath, quote, render_flags, Sys};
 use std::fmt;
 use std::os::fd::{AsFd, OwnedFd};
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+
+/// Environment variable that `glassbox unshare --mount` sets to the inode of the mount
+/// namespace it made private, so later stages can tell it is not the host's even after a new
+/// /proc hides the host's PID 1.
+pub const PRIVATE_MNT_NS_ENV: &str = "GLASSBOX_PRIVATE_MNT_NS";
+
+/// The inode of a namespace link (`/proc/self/ns/mnt`), or None if unreadable.
+pub fn ns_inode(link: &str) -> Option<u64> {
+    std::fs::metadata(link).ok().map(|m| m.ino())
+}
 
 /// Where an op acts.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -77,7 +89,7 @@ pub enum Op {
     /// A `--volume`: a recursive bind mount, and with `:ro` read-only all the way down.
     Volume {
         root: PathBuf,
-        volume: super::mounts::Volume,
+        volume: Volume,
     },
     /// mkdir(2).
     MakeDir {
@@ -289,11 +301,9 @@ impl fmt::Display for Op {
             Op::WriteFile { path, value, .. } => {
                 write!(f, "write({}, {})", qpath(path), quote(value))
             }
-            Op::MarkPrivateMountNs => write!(
-                f,
-                "{}=<inode of /proc/self/ns/mnt>",
-                super::root::PRIVATE_MNT_NS_ENV
-            ),
+            Op::MarkPrivateMountNs => {
+                write!(f, "{}=<inode of /proc/self/ns/mnt>", PRIVATE_MNT_NS_ENV)
+            }
             Op::CapbsetDrop { cap, .. } => write!(
                 f,
                 "prctl(PR_CAPBSET_DROP, {})",
@@ -336,25 +346,6 @@ impl fmt::Display for Op {
 /// `root` joined with an absolute or relative path inside it.
 fn beneath(root: &Path, path: &str) -> PathBuf {
     root.join(path.trim_start_matches('/'))
-}
-
-/// The ops of stage `name` as `glassbox NAME` would plan them on a root filesystem at
-/// ROOTFS with the defaults (Docker's, for security), for `explain`; None for a stage
-/// that does not plan ops.
-pub fn example(name: &str) -> Option<Vec<Op>> {
-    let root = Path::new("ROOTFS");
-    match name {
-        "chroot" => Some(super::root::chroot_ops(root)),
-        "pivot-root" => Some(super::root::pivot_ops(root)),
-        "mount" | "mounts" => Some(super::mounts::Plan::example(root).ops()),
-        "security" => {
-            let last = super::security::last_cap().min(63);
-            let all = (0..=last).fold(0u64, |a, n| a | (1u64 << n));
-            let plan = super::security::SecurityPlan::docker_default();
-            super::security::ops(&plan, None, all, last).ok()
-        }
-        _ => None,
-    }
 }
 
 /// The plan as lines, one an op (what `explain` and the unit tests read).
@@ -447,9 +438,9 @@ impl Executor<'_, '_> {
                     &by_hand.replace("{target}", &shown),
                 )?;
             }
-            Op::Mask { root, path } => super::mounts::mask(sys, root, path)?,
-            Op::ReadOnly { root, path } => super::mounts::read_only(sys, root, path)?,
-            Op::Volume { root, volume } => super::mounts::mount_volume(sys, root, volume)?,
+            Op::Mask { root, path } => mounting::mask(sys, root, path)?,
+            Op::ReadOnly { root, path } => mounting::read_only(sys, root, path)?,
+            Op::Volume { root, volume } => mounting::mount_volume(sys, root, volume)?,
             Op::MakeDir { path, mode, why } => sys.mkdir(path, *mode, why)?,
             Op::Umask { mask, why } => {
                 let old = sys.umask(*mask, why)?;
@@ -512,8 +503,8 @@ impl Executor<'_, '_> {
             Op::Unshare { flags, why } => sys.unshare(*flags, why)?,
             Op::WriteFile { path, value, why } => sys.write_file_plain(path, value, why)?,
             Op::MarkPrivateMountNs => {
-                if let Some(ino) = super::root::ns_inode("/proc/self/ns/mnt") {
-                    std::env::set_var(super::root::PRIVATE_MNT_NS_ENV, ino.to_string());
+                if let Some(ino) = ns_inode("/proc/self/ns/mnt") {
+                    std::env::set_var(PRIVATE_MNT_NS_ENV, ino.to_string());
                 }
             }
             Op::CapbsetDrop { cap, why } => sys.capbset_drop(*cap, why)?,

@@ -23,15 +23,10 @@
 //! ```
 
 use super::ops::{self, Op, Place};
+pub use super::ops::{ns_inode, PRIVATE_MNT_NS_ENV};
 use crate::error::{Error, Result};
 use crate::sys::Sys;
-use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
-
-/// Environment variable that `glassbox unshare --mount` sets to the inode of the mount
-/// namespace it made private, so later stages can tell it is not the host's even after a new
-/// /proc hides the host's PID 1.
-pub const PRIVATE_MNT_NS_ENV: &str = "GLASSBOX_PRIVATE_MNT_NS";
 
 /// Capability numbers (capabilities(7)).
 pub const CAP_SYS_CHROOT: u32 = 18;
@@ -54,11 +49,6 @@ pub fn require_cap(stage: &str, cap: u32, cap_name: &str) -> Result<()> {
         format!("glassbox {stage} needs {cap_name}, and this process (uid {}) does not have it", crate::sys::quiet::euid()),
         format!("run it as root (sudo glassbox {stage} …), or inside `glassbox unshare --user --map-root-user --mount …`"),
     ))
-}
-
-/// The inode of a namespace link (`/proc/self/ns/mnt`), or None if unreadable.
-pub fn ns_inode(link: &str) -> Option<u64> {
-    std::fs::metadata(link).ok().map(|m| m.ino())
 }
 
 /// Whether this process is in a mount namespace of its own whose mounts are all private,
