@@ -138,7 +138,7 @@ pub fn main(a: &BuildArgs, sys: &Sys, quiet: bool) -> Result<i32> {
         b.say(&format!("Successfully tagged {t}"));
     }
     if quiet {
-        println!("sha256:{}", image.id);
+        crate::outln!("sha256:{}", image.id);
     }
     Ok(0)
 }
@@ -159,7 +159,7 @@ impl Build<'_> {
     /// docker's build output, on stdout; `-q` keeps only the id.
     fn say(&self, line: &str) {
         if !self.quiet {
-            println!("{line}");
+            crate::outln!("{line}");
         }
     }
 
@@ -620,14 +620,7 @@ fn command_shown(c: &[String]) -> String {
 
 /// glassbox itself, for the steps that are glassbox containers.
 fn glassbox(quiet: bool) -> Result<Command> {
-    let exe = std::env::current_exe().map_err(|e| {
-        Error::io(
-            "cannot find the glassbox binary",
-            &e,
-            "run glassbox by its full path",
-        )
-    })?;
-    let mut c = Command::new(exe);
+    let mut c = crate::host::glassbox_command()?;
     if quiet {
         c.arg("-q");
     }

@@ -33,12 +33,12 @@ pub fn container_prune(sys: &Sys) -> Result<i32> {
         .stage("prune", "remove every container that is not running");
     let mut freed = 0;
     let mut code = 0;
-    println!("Deleted Containers:");
+    crate::outln!("Deleted Containers:");
     for c in list().into_iter().filter(stopped) {
         let size = du(&c.upper());
         match super::lifecycle::rm(sys, &c, false) {
             Ok(()) => {
-                println!("{}", c.id());
+                crate::outln!("{}", c.id());
                 freed += size;
             }
             Err(e) => {
@@ -47,7 +47,7 @@ pub fn container_prune(sys: &Sys) -> Result<i32> {
             }
         }
     }
-    println!(
+    crate::outln!(
         "\nTotal reclaimed space: {}",
         crate::out::docker_size(freed)
     );
@@ -76,11 +76,11 @@ pub fn image_prune(sys: &Sys, all: bool) -> Result<i32> {
     );
     let mut freed = 0;
     let mut code = 0;
-    println!("Deleted Images:");
+    crate::outln!("Deleted Images:");
     for rec in unused(all) {
         match crate::images::rmi(sys, &rec.id, true) {
             Ok(lines) => {
-                lines.iter().for_each(|l| println!("{l}"));
+                lines.iter().for_each(|l| crate::outln!("{l}"));
                 freed += rec.size();
             }
             Err(e) => {
@@ -89,7 +89,7 @@ pub fn image_prune(sys: &Sys, all: bool) -> Result<i32> {
             }
         }
     }
-    println!(
+    crate::outln!(
         "\nTotal reclaimed space: {}",
         crate::out::docker_size(freed)
     );

@@ -47,6 +47,18 @@ pub fn env_dir(name: &str) -> Option<std::path::PathBuf> {
         .filter(|p| p.is_absolute())
 }
 
+/// glassbox itself, to run as a child (bisect's tries, build's RUN steps).
+pub fn glassbox_command() -> crate::error::Result<std::process::Command> {
+    let exe = std::env::current_exe().map_err(|e| {
+        crate::error::Error::io(
+            "cannot find the glassbox binary",
+            &e,
+            "run glassbox by its full path",
+        )
+    })?;
+    Ok(std::process::Command::new(exe))
+}
+
 #[cfg(test)]
 mod tests {
     #[test]

@@ -15,15 +15,7 @@ use crate::store::{blobs, reference};
 use crate::sys::Sys;
 use serde::Deserialize;
 
-#[derive(Deserialize)]
-struct SaveEntry {
-    #[serde(rename = "Config")]
-    config: String,
-    #[serde(rename = "RepoTags", default)]
-    repo_tags: Option<Vec<String>>,
-    #[serde(rename = "Layers")]
-    layers: Vec<String>,
-}
+use crate::stages::export::image::SaveEntry;
 
 #[derive(Deserialize)]
 struct Descriptor {

@@ -85,6 +85,26 @@ fn ca_file(domain: &str) -> Option<std::path::PathBuf> {
 }
 
 /// The client for a registry: its credentials, and its own CA when it has one.
+/// `GET /v2/`: is there a registry here, and does it want a login (its challenge is kept for
+/// the requests that follow)?
+fn ping(c: &mut http::Client) -> Result<()> {
+    let ping = c.get(
+        "",
+        &[],
+        "is there a registry here, and does it want a login?",
+    )?;
+    if ping.status != 200 {
+        return Err(Error::new(
+            format!(
+                "{} does not answer as a registry ({} for /v2/)",
+                ping.url, ping.status
+            ),
+            "check the registry's address",
+        ));
+    }
+    Ok(())
+}
+
 fn client<'a, 'n>(
     sys: &'a Sys<'n>,
     remote: &Remote,
@@ -140,20 +160,7 @@ pub fn pull(sys: &Sys, remote: &Remote, opts: &PullOpts) -> Result<ImageRecord> 
     );
     blobs::remove_stale_temps();
     let mut c = client(sys, remote, opts)?;
-    let ping = c.get(
-        "",
-        &[],
-        "is there a registry here, and does it want a login?",
-    )?;
-    if ping.status != 200 {
-        return Err(Error::new(
-            format!(
-                "{} does not answer as a registry ({} for /v2/)",
-                ping.url, ping.status
-            ),
-            "check the registry's address",
-        ));
-    }
+    ping(&mut c)?;
     // The manifest, through an index when there is one.
     let (manifest, manifest_digest, manifest_bytes) =
         fetch_manifest(&mut c, remote, remote.reference(), opts, true)?;

@@ -60,20 +60,7 @@ pub fn main(a: &crate::cli::PushArgs, sys: &Sys) -> Result<i32> {
     let repo = remote.repository.clone();
     let mut c = super::client(sys, &remote, &opts)?;
     c.set_scope(format!("repository:{repo}:pull,push"));
-    let ping = c.get(
-        "",
-        &[],
-        "is there a registry here, and does it want a login?",
-    )?;
-    if ping.status != 200 {
-        return Err(Error::new(
-            format!(
-                "{} does not answer as a registry ({})",
-                ping.url, ping.status
-            ),
-            "check the registry's address",
-        ));
-    }
+    super::ping(&mut c)?;
     let mut layers = Vec::new();
     for l in &rec.layers {
         let (digest, path, media, _temp) = layer_blob(l)?;

@@ -9,7 +9,6 @@
 use super::config::Stage;
 use crate::cli::BisectArgs;
 use crate::error::{Error, Result};
-use std::process::Command;
 
 /// The stages every try has: the least isolation that keeps the command off the host.
 pub const BASE: [Stage; 2] = [Stage::Rootfs, Stage::Namespaces];
@@ -104,14 +103,7 @@ fn try_with(on: &[Stage], masked: bool, args: &[String]) -> Result<Outcome> {
         on.len()
     ));
     let _ = std::fs::remove_file(&dir);
-    let exe = std::env::current_exe().map_err(|e| {
-        Error::io(
-            "cannot find the glassbox binary",
-            &e,
-            "run glassbox by its full path",
-        )
-    })?;
-    let mut cmd = Command::new(exe);
+    let mut cmd = crate::host::glassbox_command()?;
     cmd.arg("-q").arg("--trace").arg(&dir).arg("run");
     // Each try is thrown away: no exited container is kept for it.
     if !args.iter().any(|a| a == "--rm") {

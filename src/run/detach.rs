@@ -45,7 +45,11 @@ impl Detached {
     /// The pipes for the container's stdout and stderr (and the log, reopened for a restart).
     fn make_pipes(&mut self, sys: &Sys, c: &Container) -> Result<()> {
         if self.log.is_none() {
-            self.log = Some(open_log(c)?);
+            self.log = Some(sys.open_log(
+                &c.log_path(),
+                0o640,
+                "the container's log: its stdout and stderr, for glassbox logs",
+            )?);
         }
         self.streams = Some(super::logger::pipes(sys)?);
         Ok(())
@@ -129,23 +133,6 @@ impl Detached {
         }
         Ok(())
     }
-}
-
-fn open_log(c: &Container) -> Result<std::fs::File> {
-    use std::os::unix::fs::OpenOptionsExt;
-    std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .mode(0o640)
-        .custom_flags(libc::O_CLOEXEC)
-        .open(c.log_path())
-        .map_err(|e| {
-            Error::io(
-                format!("cannot open the container's log {}", c.log_path().display()),
-                &e,
-                "check that glassbox's data directory is writable and not full",
-            )
-        })
 }
 
 /// The front of `run -d`: fork the supervisor, wait until the container runs (or failed to),

@@ -167,7 +167,7 @@ pub fn create(a: &RunArgs, sys: &Sys) -> Result<i32> {
         c.dir.display(),
         c.name()
     ));
-    println!("{}", c.id());
+    crate::outln!("{}", c.id());
     Ok(0)
 }
 

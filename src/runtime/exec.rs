@@ -72,22 +72,15 @@ pub fn exec(sys: &Sys, root: &Path, a: &ExecArgs) -> Result<i32> {
         )
     })?;
     let spec = super::bundle::load(&s.bundle)?.spec;
-    let console = match (&a.console_socket, process.terminal() == Some(true)) {
-        (Some(path), true) => Some(std::os::unix::net::UnixStream::connect(path).map_err(|e| {
-            Error::io(
-                format!("cannot connect to the console socket {}", path.display()),
-                &e,
-                "check that the engine is listening on it",
-            )
-        })?),
-        (None, true) => {
-            return Err(Error::usage(
+    let console =
+        match (&a.console_socket, process.terminal() == Some(true)) {
+            (Some(path), true) => Some(super::console::connect(path)?),
+            (None, true) => return Err(Error::usage(
                 "process.json asks for a terminal but no --console-socket was given to send it to",
                 "give --console-socket SOCKET, or set terminal to false",
-            ))
-        }
-        _ => None,
-    };
+            )),
+            _ => None,
+        };
     // The joining process tells this one the pid of the process it forked.
     let (mut ours, theirs) = std::os::unix::net::UnixStream::pair()
         .map_err(|e| Error::io("cannot make a socket pair", &e, "check the open file limit"))?;

@@ -105,13 +105,7 @@ fn create_in(sys: &Sys, root: &Path, a: &CreateArgs, b: &Bundle) -> Result<i32> 
     // The terminal's master end goes over this socket to whoever relays it (conmon).
     let terminal = b.spec.process().as_ref().and_then(|p| p.terminal()) == Some(true);
     let console = match (&a.console_socket, terminal) {
-        (Some(path), true) => Some(std::os::unix::net::UnixStream::connect(path).map_err(|e| {
-            Error::io(
-                format!("cannot connect to the console socket {}", path.display()),
-                &e,
-                "check that the engine is listening on it",
-            )
-        })?),
+        (Some(path), true) => Some(super::console::connect(path)?),
         _ => None,
     };
     let console_fd = console.as_ref().map(std::os::fd::AsRawFd::as_raw_fd);

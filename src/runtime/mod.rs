@@ -8,6 +8,7 @@
 //! of each container is one JSON file under `--root` (default /run/glassbox-runtime).
 
 mod bundle;
+mod console;
 mod control;
 mod exec;
 mod hooks;

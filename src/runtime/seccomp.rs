@@ -109,7 +109,9 @@ pub fn compile(s: &LinuxSeccomp) -> Result<Vec<Vec<libc::sock_filter>>> {
             SeccompAction::Allow
         };
         let f = SeccompFilter::new(rules, mismatch, act, TargetArch::x86_64).map_err(bad)?;
-        out.push(sock(BpfProgram::try_from(f).map_err(bad)?));
+        out.push(crate::stages::security::to_sock_filter(
+            BpfProgram::try_from(f).map_err(bad)?,
+        ));
     }
     if default != SeccompAction::Allow && !has_allow {
         out.push(all(default)?);
@@ -126,16 +128,7 @@ fn all(act: SeccompAction) -> Result<Vec<libc::sock_filter>> {
         TargetArch::x86_64,
     )
     .map_err(bad)?;
-    Ok(sock(BpfProgram::try_from(f).map_err(bad)?))
-}
-
-fn sock(p: BpfProgram) -> Vec<libc::sock_filter> {
-    p.iter()
-        .map(|f| libc::sock_filter {
-            code: f.code,
-            jt: f.jt,
-            jf: f.jf,
-            k: f.k,
-        })
-        .collect()
+    Ok(crate::stages::security::to_sock_filter(
+        BpfProgram::try_from(f).map_err(bad)?,
+    ))
 }

@@ -447,7 +447,8 @@ fn filter_ops(ops: &mut Vec<Op>, caps: u64) -> Result<()> {
     Ok(())
 }
 
-fn to_sock_filter(program: BpfProgram) -> Vec<libc::sock_filter> {
+/// seccompiler's program as the kernel's sock_filter array.
+pub(crate) fn to_sock_filter(program: BpfProgram) -> Vec<libc::sock_filter> {
     program
         .iter()
         .map(|f| libc::sock_filter {

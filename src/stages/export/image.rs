@@ -67,14 +67,15 @@ fn digest_from_name(member: &str) -> Option<String> {
         .map(|h| format!("sha256:{h}"))
 }
 
+/// One image of a docker save archive's manifest.json.
 #[derive(Deserialize)]
-struct SaveEntry {
+pub struct SaveEntry {
     #[serde(rename = "Config")]
-    config: String,
+    pub config: String,
     #[serde(rename = "RepoTags", default)]
-    repo_tags: Option<Vec<String>>,
+    pub repo_tags: Option<Vec<String>>,
     #[serde(rename = "Layers")]
-    layers: Vec<String>,
+    pub layers: Vec<String>,
 }
 
 /// A docker save archive: the first image of manifest.json.
