@@ -661,3 +661,51 @@ fn exec_joins_a_running_container_and_its_narration_is_honest() {
     assert!(r.out(&["delete", "--force", "ex1"]).status.success());
     assert_eq!(cgroups_left("ex1"), Vec::<std::path::PathBuf>::new());
 }
+
+/// The engine's cgroupsPath, as runc honours it: the container's cgroup is that path in
+/// every hierarchy (missing parents made, cpuset's CPUs copied down so a process can join),
+/// and delete removes only the container's own directory, never the parents (runc leaves
+/// them: an engine's other containers go there too).
+#[test]
+fn the_engines_cgroups_path_is_the_containers_cgroup_as_under_runc() {
+    let t = "the_engines_cgroups_path_is_the_containers_cgroup_as_under_runc";
+    if !root_or_skip(t) || !tool_or_skip(t, "runc") {
+        return;
+    }
+    let parent = format!("gb-engine-parent-{}", std::process::id());
+    let b = Bundle::new(&["cat", "/proc/self/cgroup"]);
+    b.edit(|v| {
+        v["linux"]["cgroupsPath"] = format!("/{parent}/ctr-1").into();
+        v["linux"]["resources"]["memory"] = serde_json::json!({"limit": 64 << 20});
+    });
+    let hierarchies: Vec<std::path::PathBuf> = std::fs::read_dir("/sys/fs/cgroup")
+        .unwrap()
+        .flatten()
+        .map(|h| h.path())
+        .filter(|h| h.join("cgroup.procs").exists())
+        .collect();
+    let run = |runc: bool| {
+        let r = Runtime::new(runc);
+        let o = r.out(&["run", "--bundle", &b.path().to_string_lossy(), "ctr-1"]);
+        assert!(o.status.success(), "runc={runc}: {}", stderr(&o));
+        // What is left: the parent in every hierarchy, not the container's own directory.
+        for h in &hierarchies {
+            assert!(h.join(&parent).is_dir(), "runc={runc}: {}", h.display());
+            assert!(!h.join(&parent).join("ctr-1").exists(), "runc={runc}");
+        }
+        stdout(&o)
+    };
+    let theirs = run(true);
+    let ours = run(false);
+    for h in &hierarchies {
+        let _ = std::fs::remove_dir(h.join(&parent));
+    }
+    assert!(
+        theirs.contains(&format!(":memory:/{parent}/ctr-1\n")),
+        "{theirs}"
+    );
+    assert_eq!(
+        ours, theirs,
+        "glassbox and runc put the container elsewhere"
+    );
+}

@@ -11,32 +11,9 @@ use crate::sys::process::Forked;
 use crate::sys::Sys;
 use std::path::{Path, PathBuf};
 
-/// The cgroup name under glassbox's own parent: the last part of the engine's cgroupsPath
-/// (glassbox keeps every container's cgroups in one place it can clean), or the id.
-fn cgroup_name(b: &Bundle, id: &str) -> String {
-    let asked = b
-        .spec
-        .linux()
-        .as_ref()
-        .and_then(|l| l.cgroups_path().clone())
-        .and_then(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
-        .unwrap_or_default();
-    let clean: String = asked
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || "-_.".contains(c) {
-                c
-            } else {
-                '-'
-            }
-        })
-        .take(64)
-        .collect();
-    if cgroups::check_name(&clean).is_ok() {
-        clean
-    } else {
-        format!("rt-{}", id.chars().take(60).collect::<String>())
-    }
+/// The cgroup name under glassbox's own parent when config.json names no cgroupsPath.
+fn cgroup_name(id: &str) -> String {
+    format!("rt-{}", id.chars().take(60).collect::<String>())
 }
 
 fn cgroup_plan(b: &Bundle, id: &str) -> Result<cgroups::Plan> {
@@ -53,7 +30,16 @@ fn cgroup_plan(b: &Bundle, id: &str) -> Result<cgroups::Plan> {
         .as_ref()
         .and_then(|d| d.first())
         .is_some_and(|d| d.allow());
-    let name = cgroup_name(b, id);
+    // The engine's cgroupsPath, where runc would put it (see stages/cgroups/engine.rs).
+    if let Some(path) = b
+        .spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.cgroups_path().clone())
+    {
+        return cgroups::engine::plan(&host, &limits, &path, !privileged);
+    }
+    let name = cgroup_name(id);
     if privileged {
         cgroups::plan(&host, &limits, &name)
     } else {
@@ -101,6 +87,15 @@ fn create_in(sys: &Sys, root: &Path, a: &CreateArgs, b: &Bundle) -> Result<i32> 
     let fifo = state::fifo(root, &a.id);
     sys.mkfifo(&fifo, "create waits here: the container's process opens it and blocks until start opens the other end")?;
     let cp = cgroup_plan(b, &a.id)?;
+    if let Some(d) = cp.dirs().into_iter().find(|d| d.exists()) {
+        return Err(Error::usage(
+            format!(
+                "the cgroup {} that config.json's linux.cgroupsPath names already exists: another container may be in it",
+                d.display()
+            ),
+            "give the container a cgroupsPath of its own, or delete the container that has it",
+        ));
+    }
     let mut made = cgroups::apply(sys, None, &cp)?;
     // The terminal's master end goes over this socket to whoever relays it (conmon).
     let terminal = b.spec.process().as_ref().and_then(|p| p.terminal()) == Some(true);

@@ -15,6 +15,7 @@
 //! itself into the v1 ones ([`enter_self_v1`]); [`attach_v2`] is the parent's fallback.
 
 pub mod devices;
+pub mod engine;
 pub mod freezer;
 pub mod limits;
 pub mod report;
@@ -74,14 +75,31 @@ pub struct Group {
     /// cgroup v2 with no devices controller on v1: the device rule is an eBPF program
     /// attached to this cgroup ([`devices::attach`]).
     pub device_program: bool,
+    /// The directory its cgroup goes in: glassbox's shared parent, or the one an engine's
+    /// cgroupsPath names ([`engine`]).
+    pub parent: PathBuf,
 }
 
 impl Group {
+    fn new(version: u8, mount: PathBuf, controllers: Vec<&'static str>) -> Group {
+        Group {
+            version,
+            parent: mount.join(PARENT),
+            mount,
+            controllers,
+            writes: Vec::new(),
+            device_program: false,
+        }
+    }
     pub fn parent(&self) -> PathBuf {
-        self.mount.join(PARENT)
+        self.parent.clone()
     }
     pub fn dir(&self, name: &str) -> PathBuf {
-        self.parent().join(name)
+        self.parent.join(name)
+    }
+    /// Under glassbox's own parent (made and removed by glassbox), not an engine's.
+    fn in_shared_parent(&self) -> bool {
+        self.parent == self.mount.join(PARENT)
     }
 }
 
@@ -143,6 +161,11 @@ pub fn plan_container(host: &CgroupHost, limits: &Limits, name: &str) -> Result<
 
 fn plan_devices(host: &CgroupHost, limits: &Limits, name: &str, devices: bool) -> Result<Plan> {
     check_name(name)?;
+    plan_groups(host, limits, name, devices)
+}
+
+/// The groups for the limits (and the device rule), each under glassbox's parent.
+fn plan_groups(host: &CgroupHost, limits: &Limits, name: &str, devices: bool) -> Result<Plan> {
     let mut groups: Vec<Group> = Vec::new();
     let mut wanted = limits.controllers();
     let v1_devices = devices && host.place("devices").is_some_and(|p| p.version == 1);
@@ -160,37 +183,19 @@ fn plan_devices(host: &CgroupHost, limits: &Limits, name: &str, devices: bool) -
             .find(|g| g.mount == place.mount && g.version == place.version)
         {
             Some(g) => g.controllers.push(ctrl),
-            None => groups.push(Group {
-                version: place.version,
-                mount: place.mount,
-                controllers: vec![ctrl],
-                writes: Vec::new(),
-                device_program: false,
-            }),
+            None => groups.push(Group::new(place.version, place.mount, vec![ctrl])),
         }
     }
     if let Some(v2) = &host.v2_mount {
         if !groups.iter().any(|g| g.version == 2) {
-            groups.push(Group {
-                version: 2,
-                mount: v2.clone(),
-                controllers: Vec::new(),
-                writes: Vec::new(),
-                device_program: false,
-            });
+            groups.push(Group::new(2, v2.clone(), Vec::new()));
         }
     } else if let Some(f) = host.place("freezer").filter(|_| !groups.is_empty()) {
         // Pure v1 has no cgroup.kill: a freezer cgroup lets glassbox stop every process
         // before killing them, so none can fork meanwhile. Made last, removed first.
         match groups.iter_mut().find(|g| g.mount == f.mount) {
             Some(g) => g.controllers.push("freezer"),
-            None => groups.push(Group {
-                version: 1,
-                mount: f.mount,
-                controllers: vec!["freezer"],
-                writes: Vec::new(),
-                device_program: false,
-            }),
+            None => groups.push(Group::new(1, f.mount, vec!["freezer"])),
         }
     }
     groups.sort_by_key(|g| g.version == 2);
@@ -313,7 +318,11 @@ fn apply_inner(sys: &Sys, journal: Option<&Journal>, plan: &Plan, made: &mut Mad
         let parent = sys.lock_dir(&g.mount, PARENT_LOCK)?;
         loop {
             tries += 1;
-            ensure_parent(sys, journal, g, made)?;
+            if g.in_shared_parent() {
+                ensure_parent(sys, journal, g, made)?;
+            } else {
+                engine::ensure_parents(sys, g)?;
+            }
             let id = record(journal, &dir)?;
             match sys.mkdir(
                 &dir,
@@ -322,6 +331,9 @@ fn apply_inner(sys: &Sys, journal: Option<&Journal>, plan: &Plan, made: &mut Mad
             ) {
                 Ok(()) => {
                     made.dirs.push((dir.clone(), id));
+                    if !g.in_shared_parent() {
+                        engine::copy_cpuset(sys, &dir)?;
+                    }
                     break;
                 }
                 Err(e) => {
@@ -390,7 +402,12 @@ fn ensure_parent(sys: &Sys, journal: Option<&Journal>, g: &Group, made: &mut Mad
 
 /// On v2, a controller's files appear in a cgroup only when its parent lists the controller
 /// in cgroup.subtree_control. Enable the ones not yet enabled there.
-fn enable_controllers(sys: &Sys, cgroup: &Path, ctrls: &[&str], what: &str) -> Result<()> {
+pub(crate) fn enable_controllers(
+    sys: &Sys,
+    cgroup: &Path,
+    ctrls: &[&str],
+    what: &str,
+) -> Result<()> {
     let file = cgroup.join("cgroup.subtree_control");
     let enabled = std::fs::read_to_string(&file).unwrap_or_default();
     let missing: Vec<String> = ctrls
