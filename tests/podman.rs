@@ -13,8 +13,19 @@ struct Podman {
 
 impl Podman {
     fn cmd(&self) -> Command {
+        self.cmd_with(Command::new("podman"))
+    }
+
+    /// podman in the network namespace `ns` (nsenter, not `ip netns exec`: that one also
+    /// mounts a /sys of its own, without the cgroup filesystems runtimes need).
+    fn cmd_in(&self, ns: &str) -> Command {
+        let mut c = Command::new("nsenter");
+        c.arg(format!("--net=/run/netns/{ns}")).arg("podman");
+        self.cmd_with(c)
+    }
+
+    fn cmd_with(&self, mut c: Command) -> Command {
         let d = self.dir.path();
-        let mut c = Command::new("podman");
         for (k, _) in std::env::vars_os() {
             if k.to_string_lossy().starts_with("GLASSBOX_") {
                 c.env_remove(k);
@@ -417,4 +428,126 @@ fn the_narration_of_each_runtime_call_under_podman_goes_to_a_file() {
     let text = std::fs::read_to_string(&told).unwrap();
     assert!(text.contains("glassbox runtime --narrate="), "{text}");
     assert!(text.contains("pivot_root"), "{text}");
+}
+
+/// A network namespace of the test's own (`ip netns add`), deleted with everything in it
+/// (podman's bridge, its firewall rules) when the test ends, pass or fail.
+struct Netns(String);
+
+impl Netns {
+    fn new(name: &str) -> Netns {
+        let st = Command::new("ip")
+            .args(["netns", "add", name])
+            .status()
+            .unwrap();
+        assert!(st.success());
+        let ns = Netns(name.to_string());
+        let st = ns.run(&["ip", "link", "set", "lo", "up"]).status().unwrap();
+        assert!(st.success());
+        ns
+    }
+
+    fn run(&self, args: &[&str]) -> Command {
+        let mut c = Command::new("nsenter");
+        c.arg(format!("--net=/run/netns/{}", self.0)).args(args);
+        c
+    }
+}
+
+impl Drop for Netns {
+    fn drop(&mut self) {
+        let _ = Command::new("ip").args(["netns", "del", &self.0]).status();
+    }
+}
+
+/// `podman run -p 127.0.0.1:PORT:80` through glassbox, inside a network namespace the test
+/// made: podman's CNI bridge and port mapping (a network of the test's own, its addresses
+/// kept in the test's directory), busybox httpd in the container, fetched from inside the
+/// namespace; nothing is left outside it.
+#[test]
+fn podman_publishes_a_port_of_a_container_run_by_glassbox() {
+    let t = "podman_publishes_a_port_of_a_container_run_by_glassbox";
+    if !root_or_skip(t) || !tool_or_skip(t, "podman") || !tool_or_skip(t, "nsenter") {
+        return;
+    }
+    if !Path::new("/usr/lib/cni/portmap").exists() {
+        skip(t, "no CNI plugins (containernetworking-plugins)");
+        return;
+    }
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let before = host_mounts();
+    let netns_before = std::fs::read_dir("/run/netns")
+        .map(|d| d.count())
+        .unwrap_or(0);
+    let cni_cache_was_there = Path::new("/var/lib/cni").exists();
+    let ns = Netns::new(&format!("gb-pm-{}", std::process::id()));
+    let (p, rt) = Podman::with_image();
+    let d = p.dir.path().to_path_buf();
+    let conf = d.join("cni");
+    std::fs::create_dir(&conf).unwrap();
+    let net = serde_json::json!({
+        "cniVersion": "0.4.0",
+        "name": "gbtest",
+        "plugins": [
+            {"type": "bridge", "bridge": "gbt0", "isGateway": true, "ipMasq": true,
+             "ipam": {"type": "host-local", "dataDir": d.join("ipam"),
+                      "ranges": [[{"subnet": "10.89.77.0/24", "gateway": "10.89.77.1"}]]}},
+            {"type": "portmap", "capabilities": {"portMappings": true}}
+        ]
+    });
+    std::fs::write(conf.join("gbtest.conflist"), net.to_string()).unwrap();
+    let podman = |args: &[&str]| {
+        let o = p
+            .cmd_in(&ns.0)
+            .arg("--network-config-dir")
+            .arg(&conf)
+            .arg("--runtime")
+            .arg(&rt)
+            .args(args)
+            .stdin(std::process::Stdio::null())
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "podman {args:?}: {}", stderr(&o));
+        stdout(&o)
+    };
+    podman(&[
+        "run", "-d", "--name", "web", "--network", "gbtest",
+        "-p", "127.0.0.1:18080:80",
+        "--ulimit", "nofile=1024:1024", "--ulimit", "nproc=1024:1024",
+        "localhost/gb-busybox:test", "sh", "-c",
+        "mkdir /www && echo served through glassbox > /www/index.html && exec httpd -f -p 80 -h /www",
+    ]);
+    let mut got = String::new();
+    for _ in 0..50 {
+        let o = ns
+            .run(&[
+                "busybox",
+                "wget",
+                "-q",
+                "-O",
+                "-",
+                "http://127.0.0.1:18080/",
+            ])
+            .output()
+            .unwrap();
+        got = stdout(&o);
+        if o.status.success() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    assert_eq!(got, "served through glassbox\n");
+    podman(&["rm", "-f", "-t", "0", "web"]);
+    let left = p.cgroups_left_after();
+    drop(ns);
+    if !cni_cache_was_there {
+        // The CNI plugins' result cache, podman's (under runc too), not the runtime's.
+        let _ = std::fs::remove_dir_all("/var/lib/cni");
+    }
+    assert_eq!(host_mounts(), before);
+    assert!(left.is_empty(), "cgroups left: {left:?}");
+    let netns_after = std::fs::read_dir("/run/netns")
+        .map(|d| d.count())
+        .unwrap_or(0);
+    assert_eq!(netns_after, netns_before, "a network namespace is left");
 }
