@@ -551,3 +551,110 @@ fn podman_publishes_a_port_of_a_container_run_by_glassbox() {
         .unwrap_or(0);
     assert_eq!(netns_after, netns_before, "a network namespace is left");
 }
+
+/// A tmux session running sh, thrown away when dropped.
+struct Tmux(String);
+
+impl Tmux {
+    fn new(name: &str) -> Tmux {
+        let name = format!("{name}-{}", std::process::id());
+        let st = Command::new("tmux")
+            .args([
+                "new-session",
+                "-d",
+                "-s",
+                &name,
+                "-x",
+                "160",
+                "-y",
+                "50",
+                "sh",
+            ])
+            .status()
+            .unwrap();
+        assert!(st.success(), "tmux could not start");
+        Tmux(name)
+    }
+
+    fn keys(&self, keys: &[&str]) {
+        let st = Command::new("tmux")
+            .args(["send-keys", "-t", &self.0])
+            .args(keys)
+            .status()
+            .unwrap();
+        assert!(st.success());
+    }
+
+    /// Wait until the screen shows `text` (a terminal has no other way to say it is ready).
+    fn wait_for(&self, text: &str) {
+        let mut screen = String::new();
+        for _ in 0..300 {
+            let o = Command::new("tmux")
+                .args(["capture-pane", "-p", "-t", &self.0])
+                .output()
+                .unwrap();
+            screen = stdout(&o);
+            if screen.contains(text) {
+                return;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        panic!("the terminal never showed {text:?}:\n{screen}");
+    }
+}
+
+impl Drop for Tmux {
+    fn drop(&mut self) {
+        let _ = Command::new("tmux")
+            .args(["kill-session", "-t", &self.0])
+            .status();
+    }
+}
+
+/// `podman run -it` through glassbox in a terminal (tmux): the terminal's master end goes
+/// to conmon over the console socket, what is typed reaches the container's shell, its
+/// output comes back, and its exit status is podman's.
+#[test]
+fn podman_run_it_through_glassbox_in_a_terminal() {
+    let t = "podman_run_it_through_glassbox_in_a_terminal";
+    if !root_or_skip(t) || !tool_or_skip(t, "podman") || !tool_or_skip(t, "tmux") {
+        return;
+    }
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let before = host_mounts();
+    let (p, rt) = Podman::with_image();
+    let mut c = p.cmd();
+    c.arg("--runtime")
+        .arg(&rt)
+        .args(["run", "-it", "--rm", "--network", "none"])
+        .args([
+            "--ulimit",
+            "nofile=1024:1024",
+            "--ulimit",
+            "nproc=1024:1024",
+        ])
+        .args(["localhost/gb-busybox:test", "sh"]);
+    let line: Vec<String> = std::iter::once(c.get_program())
+        .chain(c.get_args())
+        .map(|a| format!("'{}'", a.to_string_lossy()))
+        .collect();
+    let term = Tmux::new("gb-podman-it");
+    term.keys(&[
+        &format!(
+            "cd '{}' && {}; echo podman-said-$?",
+            p.dir.path().display(),
+            line.join(" ")
+        ),
+        "Enter",
+    ]);
+    term.wait_for("/ #");
+    // Expected texts are computed, so the echo of the typed line never matches them.
+    term.keys(&["echo inside-$((6*7)) on $(tty)", "Enter"]);
+    term.wait_for("inside-42 on /dev/pts/0");
+    term.keys(&["exit 3", "Enter"]);
+    term.wait_for("podman-said-3");
+    drop(term);
+    let left = p.cgroups_left_after();
+    assert_eq!(host_mounts(), before);
+    assert!(left.is_empty(), "cgroups left: {left:?}");
+}
