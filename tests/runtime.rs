@@ -709,3 +709,47 @@ fn the_engines_cgroups_path_is_the_containers_cgroup_as_under_runc() {
         "glassbox and runc put the container elsewhere"
     );
 }
+
+/// A hook is a child of the runtime like any other: its fork and its execve are narrated
+/// (with the hook's own argv[0]) and strace sees them as narrated.
+#[test]
+fn hooks_are_forked_and_execed_in_the_narration() {
+    let t = "hooks_are_forked_and_execed_in_the_narration";
+    if !root_or_skip(t) || !tool_or_skip(t, "strace") {
+        return;
+    }
+    let b = Bundle::new(&["true"]);
+    b.edit(|v| {
+        v["hooks"] = serde_json::json!({
+            "prestart": [{"path": "/bin/sh", "args": ["hook-sh", "-c", "cat >/dev/null"]}],
+            "poststop": [{"path": "/bin/true", "args": ["poststop-true"]}],
+        })
+    });
+    let r = Runtime::new(false);
+    let root = r.root.path().to_string_lossy().into_owned();
+    let bundle = b.path().to_string_lossy().into_owned();
+    let traced = strace::run_with(
+        &[
+            "runtime", "--root", &root, "run", "--bundle", &bundle, "hooknarr",
+        ],
+        |c| {
+            c.stdin(Stdio::null());
+        },
+    );
+    assert!(traced.output.status.success(), "{}", stderr(&traced.output));
+    traced.assert_honest();
+    let narrated = traced.narrated();
+    for (path, arg0) in [("/bin/sh", "hook-sh"), ("/bin/true", "poststop-true")] {
+        let exec = narrated.iter().position(|e| {
+            e["name"] == "execve"
+                && e["args"][0].as_str().is_some_and(|a| a.contains(path))
+                && e["args"][1].as_str().is_some_and(|a| a.contains(arg0))
+        });
+        let exec = exec.unwrap_or_else(|| panic!("the execve of {path} is not narrated"));
+        assert!(
+            narrated[..exec].iter().any(|e| e["name"] == "clone"),
+            "no fork narrated before the hook {path}"
+        );
+    }
+    assert_eq!(cgroups_left("hooknarr"), Vec::<std::path::PathBuf>::new());
+}

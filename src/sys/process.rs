@@ -562,6 +562,18 @@ impl Sys<'_> {
             )
             .with_code(exit::NOT_FOUND));
         };
+        self.exec_at(&path, argv, env, why)
+    }
+
+    /// execve(2) of the program at `path`, no PATH lookup, with `argv[0]` as given (a
+    /// hook's, say) and an environment of its own (`None`: this process's).
+    pub fn exec_at(
+        &self,
+        path: &Path,
+        argv: &[String],
+        env: Option<&[String]>,
+        why: &str,
+    ) -> Result<std::convert::Infallible> {
         let c_path = cstring(&path.to_string_lossy())?;
         let c_argv: Vec<std::ffi::CString> =
             argv.iter().map(|a| cstring(a)).collect::<Result<_>>()?;
@@ -622,7 +634,7 @@ impl Sys<'_> {
         } else {
             exit::CANNOT_INVOKE
         };
-        let d = diagnose::execve(&path, errno);
+        let d = diagnose::execve(path, errno);
         let mut e =
             Error::sys(format!("{} failed", call.render_short()), errno, d.todo).with_code(code);
         e.why = d.why;
