@@ -184,4 +184,25 @@ mod tests {
             "/user.slice/session-1.scope"
         );
     }
+
+    /// cgroup v2: the engine's parents hand the controllers down, level by level, to the
+    /// container's cgroup (a directory standing in for the v2 root).
+    #[test]
+    fn on_v2_each_parent_hands_the_controllers_down() {
+        let root = tempfile::tempdir().unwrap();
+        let mount = root.path().to_path_buf();
+        let parent = mount.join("libpod_parent");
+        std::fs::create_dir(&parent).unwrap();
+        for d in [&mount, &parent] {
+            std::fs::write(d.join("cgroup.subtree_control"), "").unwrap();
+        }
+        let mut g = Group::new(2, mount.clone(), vec!["memory", "pids"]);
+        g.parent = parent.clone();
+        let narrator = crate::narrate::Narrator::silent();
+        ensure_parents(&Sys::new(&narrator), &g).unwrap();
+        for d in [&mount, &parent] {
+            let enabled = std::fs::read_to_string(d.join("cgroup.subtree_control")).unwrap();
+            assert_eq!(enabled, "+memory +pids", "{}", d.display());
+        }
+    }
 }
