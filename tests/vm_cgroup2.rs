@@ -44,6 +44,8 @@ const COMMON: &[&str] = &[
     "pause-ps",
     "unpause-ps",
     "pause-stop",
+    "engine-cgroup-limit",
+    "engine-cgroup-removed",
     "nothing-left",
 ];
 /// Only on cgroup v2: a child born in its cgroup; an ordinary user's limits in a delegated

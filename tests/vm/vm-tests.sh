@@ -183,6 +183,23 @@ if [ "$layout" = v2 ]; then
     if [ -z "$left" ]; then pass rootless-nothing-left; else echo "$left" >$out; fail rootless-nothing-left "cgroups left in the delegated subtree"; fi
 fi
 
+# glassbox runtime with an engine's cgroupsPath (/enginep/c1, as podman's
+# /libpod_parent/libpod-ID): the container's cgroup is that path, its limit written there,
+# and delete removes only the container's own directory; the engine's parent stays, as
+# runc leaves it.
+mkdir -p /tmp/eb && glassbox -q unpack busybox /tmp/eb/rootfs >/dev/null 2>&1
+printf '%s' '{"ociVersion":"1.0.2","process":{"user":{"uid":0,"gid":0},"args":["sleep","60"],"cwd":"/","env":["PATH=/bin"]},"root":{"path":"rootfs"},"mounts":[{"destination":"/proc","type":"proc","source":"proc"}],"linux":{"cgroupsPath":"/enginep/c1","resources":{"memory":{"limit":33554432}},"namespaces":[{"type":"mount"},{"type":"pid"}]}}' >/tmp/eb/config.json
+gb runtime --root /tmp/eb/state run --detach --bundle /tmp/eb c1
+want_line engine-cgroup-limit 33554432 /sys/fs/cgroup$memdir/enginep/c1/$memfile
+gb runtime --root /tmp/eb/state delete --force c1
+if [ -d /sys/fs/cgroup$memdir/enginep ] && [ ! -e /sys/fs/cgroup$memdir/enginep/c1 ]; then
+    pass engine-cgroup-removed
+else
+    ls -R /sys/fs/cgroup$memdir/enginep >$out 2>&1
+    fail engine-cgroup-removed "the container's own cgroup is left, or the engine's parent is gone"
+fi
+find /sys/fs/cgroup -depth -type d -name enginep -exec rmdir {} \;
+
 # Nothing left behind: no container cgroup under glassbox's parent, no mount of glassbox's.
 left=$(find /sys/fs/cgroup -mindepth 2 -type d -path '*/glassbox/*' 2>/dev/null)
 if [ -z "$left" ] && ! grep -q /tmp/gb /proc/mounts; then
