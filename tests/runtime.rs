@@ -753,3 +753,36 @@ fn hooks_are_forked_and_execed_in_the_narration() {
     }
     assert_eq!(cgroups_left("hooknarr"), Vec::<std::path::PathBuf>::new());
 }
+
+/// glassbox's own bundles name `/glassbox/NAME` (its shared parent): in every hierarchy,
+/// cpuset's included, where a new cgroup must be given its parent's CPUs before a process
+/// may join it.
+#[test]
+fn a_bundle_glassbox_made_runs_in_its_cgroup_in_every_hierarchy() {
+    let t = "a_bundle_glassbox_made_runs_in_its_cgroup_in_every_hierarchy";
+    if !root_or_skip(t) {
+        return;
+    }
+    let name = format!("gb-own-{}", std::process::id());
+    let b = Bundle::new(&["cat", "/proc/self/cgroup"]);
+    b.edit(|v| v["linux"]["cgroupsPath"] = format!("/glassbox/{name}").into());
+    let r = Runtime::new(false);
+    let o = r.out(&["run", "--bundle", &b.path().to_string_lossy(), "own1"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let lines = stdout(&o);
+    for want in [":cpuset:", ":memory:", "0::"] {
+        assert!(
+            lines
+                .lines()
+                .any(|l| l.contains(want) && l.ends_with(&format!(":/glassbox/{name}"))),
+            "{want}: {lines}"
+        );
+    }
+    let left: Vec<_> = std::fs::read_dir("/sys/fs/cgroup")
+        .unwrap()
+        .flatten()
+        .map(|h| h.path().join("glassbox").join(&name))
+        .filter(|d| d.exists())
+        .collect();
+    assert!(left.is_empty(), "cgroups left: {left:?}");
+}

@@ -331,9 +331,7 @@ fn apply_inner(sys: &Sys, journal: Option<&Journal>, plan: &Plan, made: &mut Mad
             ) {
                 Ok(()) => {
                     made.dirs.push((dir.clone(), id));
-                    if !g.in_shared_parent() {
-                        engine::copy_cpuset(sys, &dir)?;
-                    }
+                    engine::copy_cpuset(sys, &dir)?;
                     break;
                 }
                 Err(e) => {
@@ -382,7 +380,10 @@ fn ensure_parent(sys: &Sys, journal: Option<&Journal>, g: &Group, made: &mut Mad
             0o755,
             "the parent all glassbox cgroups go under, so they are easy to find",
         ) {
-            Ok(()) => made.dirs.push((parent.clone(), id)),
+            Ok(()) => {
+                made.dirs.push((parent.clone(), id));
+                engine::copy_cpuset(sys, &parent)?;
+            }
             Err(e) => {
                 if let (Some(j), Some(id)) = (journal, &id) {
                     j.strike(id);
