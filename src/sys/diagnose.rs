@@ -358,6 +358,10 @@ pub fn cgroup_write(path: &Path, value: &str, errno: Errno) -> Diagnosis {
             format!("the kernel does not accept {value:?} for {file}: it is below the kernel's minimum or not a value this file takes"),
             format!("check the value against the cgroup documentation for {file} (`glassbox explain {file}`)"),
         ),
+        Errno::ENOSPC if matches!(file.as_str(), "cgroup.procs" | "tasks") => d(
+            format!("{} has no CPUs or memory nodes to run a process on (an empty cpuset.cpus or cpuset.mems)", dir.display()),
+            format!("give it its parent's: cat {0}/../cpuset.cpus > {0}/cpuset.cpus, the same for cpuset.mems", dir.display()),
+        ),
         Errno::EBUSY if file == "cgroup.subtree_control" => d(
             format!("{} holds processes of its own; cgroup v2's \"no internal processes\" rule forbids enabling controllers for children of a cgroup with processes in it", dir.display()),
             "move those processes into a child cgroup first (their pids are in cgroup.procs)",
@@ -448,5 +452,11 @@ mod cgroup_tests {
             Errno::ENOENT,
         );
         assert!(e.why.unwrap().contains("not in its cgroup.controllers"));
+        let c = cgroup_write(
+            Path::new("/sys/fs/cgroup/cpuset/p/c/cgroup.procs"),
+            "42",
+            Errno::ENOSPC,
+        );
+        assert!(c.why.unwrap().contains("empty cpuset.cpus"));
     }
 }
