@@ -418,3 +418,36 @@ fn a_build_is_narrated_honestly() {
         );
     }
 }
+
+#[test]
+fn history_images_and_rmi_treat_the_steps_as_docker_does() {
+    if !ready("history_images_and_rmi_treat_the_steps_as_docker_does") {
+        return;
+    }
+    let env = Env::new();
+    env.file(
+        "Dockerfile",
+        "FROM busybox\nCOPY f /f\nCMD [\"cat\", \"/f\"]\n",
+    );
+    env.file("f", "x\n");
+    let id = env.ok(&["-q", "build", "-t", "steps", env.ctx()]);
+    let short = &id.trim()["sha256:".len()..][..12];
+    // history: the image's own id on its top line (its CMD), the COPY step's under it.
+    let h = env.ok(&["history", "steps"]);
+    let rows: Vec<&str> = h.lines().skip(1).collect();
+    assert!(rows[0].starts_with(short), "{h}");
+    assert!(rows[0].contains("CMD"), "{h}");
+    assert!(
+        !rows[1].starts_with("<missing>"),
+        "the COPY step is local: {h}"
+    );
+    // images: the intermediate step only with -a.
+    assert!(!env.ok(&["images"]).contains("<none>"));
+    assert!(env.ok(&["images", "-a"]).contains("<none>"));
+    // rmi: the untagged step below goes with the image (two images, the COPY's layer),
+    // busybox stays.
+    let out = env.ok(&["rmi", "steps"]);
+    assert_eq!(out.matches("Deleted: sha256:").count(), 3, "{out}");
+    let left = env.ok(&["images", "-a"]);
+    assert_eq!(left.lines().count(), 2, "only busybox is left: {left}");
+}
