@@ -451,3 +451,54 @@ fn history_images_and_rmi_treat_the_steps_as_docker_does() {
     let left = env.ok(&["images", "-a"]);
     assert_eq!(left.lines().count(), 2, "only busybox is left: {left}");
 }
+
+#[test]
+fn copy_keeps_the_owner_and_mode_of_the_images_parent_dirs() {
+    if !ready("copy_keeps_the_owner_and_mode_of_the_images_parent_dirs") {
+        return;
+    }
+    let env = Env::new();
+    env.file(
+        "Dockerfile",
+        "FROM busybox\nRUN mkdir -p /srv/data && chown 65534:65534 /srv/data && chmod 750 /srv/data\nCOPY f /srv/data/f\nCOPY f /tmp/f\n",
+    );
+    env.file("f", "x\n");
+    let o = env.build("parents");
+    assert!(o.status.success(), "{}", stderr(&o));
+    // The parents COPY wrote into its layer are the image's: /tmp stays 1777, and the
+    // directory RUN made keeps its owner and mode.
+    assert_eq!(
+        env.run(&[
+            "parents",
+            "stat",
+            "-c",
+            "%a %u",
+            "/tmp",
+            "/srv/data",
+            "/srv"
+        ]),
+        "1777 0\n750 65534\n755 0\n"
+    );
+}
+
+#[test]
+fn a_scratch_stage_keeps_its_config_steps_in_history() {
+    if !ready("a_scratch_stage_keeps_its_config_steps_in_history") {
+        return;
+    }
+    let env = Env::new();
+    env.file("f", "x\n");
+    // FROM scratch: the config steps before its first layer are in its history too.
+    env.file(
+        "Dockerfile",
+        "FROM scratch\nENV A=1\nLABEL course=docker\nCOPY f /f\n",
+    );
+    let o = env.build("scratchy");
+    assert!(o.status.success(), "{}", stderr(&o));
+    let h = env.ok(&["history", "--no-trunc", "scratchy"]);
+    let lines: Vec<&str> = h.lines().skip(1).collect();
+    assert_eq!(lines.len(), 3, "{h}");
+    assert!(lines[0].contains("COPY f in /f"), "{h}");
+    assert!(lines[1].contains("LABEL course=docker"), "{h}");
+    assert!(lines[2].contains("ENV A=1"), "{h}");
+}

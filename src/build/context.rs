@@ -109,12 +109,14 @@ pub struct Written {
 }
 
 /// Write the tar of `sources` (paths in the tree) copied to `dest` (absolute), owned by
-/// `chown` (root when None).
+/// `chown` (root when None). `lower` are the image's layers, bottom first: a parent of the
+/// destination they already have keeps its owner and mode there.
 pub fn write_tar(
     tree: &Tree,
     sources: &[String],
     dest: &str,
     chown: Option<(u32, u32)>,
+    lower: &[PathBuf],
     out: &Path,
 ) -> Result<Written> {
     let dir_dest = dest.ends_with('/') || sources.len() > 1;
@@ -156,7 +158,8 @@ pub fn write_tar(
     let mut tar = tar::Builder::new(f);
     let mut sum = Sha256::new();
     let (uid, gid) = chown.unwrap_or((0, 0));
-    // The destination's parents, so the extractor has them (root's, 0755, as docker makes them).
+    // The destination's parents, so the extractor has them: as the image has them, else
+    // root's and 0755, as docker makes them (the layer's copy hides the lower one's).
     let mut parents = std::collections::BTreeSet::new();
     for e in &entries {
         for d in Path::new(&e.dest).ancestors().skip(1) {
@@ -172,6 +175,13 @@ pub fn write_tar(
         let mut h = tar::Header::new_gnu();
         h.set_entry_type(tar::EntryType::Directory);
         h.set_mode(0o755);
+        if let Some(m) = lower_dir(lower, d) {
+            use std::os::unix::fs::MetadataExt;
+            h.set_mode(m.mode() & 0o7777);
+            h.set_uid(m.uid().into());
+            h.set_gid(m.gid().into());
+            h.set_mtime(m.mtime().max(0) as u64);
+        }
         h.set_size(0);
         tar.append_data(&mut h, format!("{d}/"), std::io::empty())
             .map_err(|e| io(out, e))?;
@@ -224,6 +234,25 @@ pub fn write_tar(
         checksum,
         files: entries.len(),
     })
+}
+
+/// The directory `rel` as the topmost of `layers` that has it shows it (None: not a
+/// directory there, or deleted by a whiteout).
+/// A symlink on the way ends the search: it is never followed out of the layer.
+fn lower_dir(layers: &[PathBuf], rel: &str) -> Option<std::fs::Metadata> {
+    let m = layers.iter().rev().find_map(|l| {
+        let mut p = l.clone();
+        let mut m = None;
+        for c in Path::new(rel).components() {
+            p.push(c);
+            m = Some(std::fs::symlink_metadata(&p).ok()?);
+            if m.as_ref().is_some_and(|m| m.file_type().is_symlink()) {
+                return None;
+            }
+        }
+        m
+    })?;
+    m.is_dir().then_some(m)
 }
 
 /// The path in the topmost root that has it (never following a symlink on the way: a

@@ -27,6 +27,8 @@ struct Stage {
     chain: String,
     /// A CMD was given in this stage (a later ENTRYPOINT then keeps it, as docker does).
     cmd_set: bool,
+    /// History lines of config steps made before a `FROM scratch` stage has an image.
+    pending: Vec<History>,
 }
 
 struct Build<'a> {
@@ -189,6 +191,7 @@ impl Build<'_> {
                 config: ImageConfig::default(),
                 chain: "scratch".into(),
                 cmd_set: false,
+                pending: Vec::new(),
             }
         } else if let Some(s) = self.done.iter().find(|s| s.name.as_deref() == Some(&base)) {
             Stage {
@@ -197,6 +200,7 @@ impl Build<'_> {
                 config: s.config.clone(),
                 chain: s.chain.clone(),
                 cmd_set: false,
+                pending: s.pending.clone(),
             }
         } else {
             let rec = base_image(self.sys, &base)?;
@@ -207,6 +211,7 @@ impl Build<'_> {
                 image: Some(rec),
                 config,
                 cmd_set: false,
+                pending: Vec::new(),
             }
         };
         for e in &stage.config.env {
@@ -377,9 +382,11 @@ impl Build<'_> {
         match (&s.image, layer) {
             (None, None) => {
                 s.chain = key;
+                s.pending.push(history_line(created_by, true));
             }
             (parent, layer) => {
-                let rec = write_image(parent.as_ref(), layer, &s.config, created_by)?;
+                let before = std::mem::take(&mut s.pending);
+                let rec = write_image(parent.as_ref(), &before, layer, &s.config, created_by)?;
                 remember(&key, &rec.id)?;
                 s.chain = rec.id.clone();
                 s.image = Some(rec);
@@ -548,7 +555,14 @@ impl Build<'_> {
                 self.sys.narrator.note("ADD of a local archive: its entries are unpacked into the destination, through the same root-scoped extractor as an image layer");
                 context::retar_archive(&self.context.join(rel), &dest_abs, tar.0.as_path())?
             }
-            None => context::write_tar(&tree, &w, &dest_abs, chown, tar.0.as_path())?,
+            None => {
+                let lower: Vec<PathBuf> = s
+                    .image
+                    .iter()
+                    .flat_map(|i| i.layers.iter().map(|l| l.dir.clone()))
+                    .collect();
+                context::write_tar(&tree, &w, &dest_abs, chown, &lower, tar.0.as_path())?
+            }
         };
         self.sys.narrator.note(&format!(
             "{} files copied into a layer tar ({}); checksum {}",
@@ -660,9 +674,20 @@ fn remember(key: &str, id: &str) -> Result<()> {
     })
 }
 
-/// A new image: the parent's layers (plus `layer`), `config`, and a history line.
+fn history_line(created_by: &str, empty_layer: bool) -> History {
+    History {
+        created: store::rfc3339(crate::store::now()),
+        created_by: created_by.to_string(),
+        comment: None,
+        empty_layer,
+    }
+}
+
+/// A new image: the parent's layers (plus `layer`), `config`, and a history line (after
+/// `before`, the config steps of a scratch stage that had no image yet).
 fn write_image(
     parent: Option<&ImageRecord>,
+    before: &[History],
     layer: Option<Layer>,
     config: &ImageConfig,
     created_by: &str,
@@ -675,12 +700,8 @@ fn write_image(
         None => Default::default(),
     };
     let now = crate::store::now();
-    history.push(History {
-        created: store::rfc3339(now),
-        created_by: created_by.to_string(),
-        comment: None,
-        empty_layer: layer.is_none(),
-    });
+    history.extend_from_slice(before);
+    history.push(history_line(created_by, layer.is_none()));
     if let Some(l) = layer {
         diff_ids.push(l.diff_id.clone());
         layers.push(l);
