@@ -502,3 +502,106 @@ fn a_scratch_stage_keeps_its_config_steps_in_history() {
     assert!(lines[1].contains("LABEL course=docker"), "{h}");
     assert!(lines[2].contains("ENV A=1"), "{h}");
 }
+
+#[test]
+fn shell_changes_the_shell_form_of_later_run_and_cmd() {
+    if !ready("shell_changes_the_shell_form_of_later_run_and_cmd") {
+        return;
+    }
+    let env = Env::new();
+    env.file(
+        "Dockerfile",
+        "FROM busybox\nRUN echo \"$0\" > /before\nSHELL [\"/bin/ash\", \"-c\"]\nRUN echo \"$0\" > /after\nCMD echo \"cmd $0\"\n",
+    );
+    let o = env.build("shelled");
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(
+        env.run(&["shelled", "cat", "/before", "/after"]),
+        "/bin/sh\n/bin/ash\n"
+    );
+    assert_eq!(env.run(&["shelled"]), "cmd /bin/ash\n");
+    let h = env.ok(&["history", "--no-trunc", "shelled"]);
+    assert!(h.contains("SHELL [\"/bin/ash\", \"-c\"]"), "{h}");
+    // Only the exec form is taken.
+    env.file("Dockerfile", "FROM busybox\nSHELL /bin/ash -c\n");
+    let o = env.build("badshell");
+    assert_eq!(o.status.code(), Some(125), "{}", stderr(&o));
+    assert!(stderr(&o).contains("line 2"), "{}", stderr(&o));
+}
+
+#[test]
+fn heredocs_feed_run_and_copy() {
+    if !ready("heredocs_feed_run_and_copy") {
+        return;
+    }
+    let env = Env::new();
+    env.file(
+        "Dockerfile",
+        "FROM busybox
+ARG WHO=world
+RUN <<EOF
+echo one > /one
+echo two >> /one
+EOF
+RUN cat <<EOF > /two
+hello $WHO
+EOF
+COPY <<EOF /etc/greeting
+hi ${WHO}
+EOF
+COPY <<\"raw.txt\" /docs/
+$WHO stays
+raw.txt
+CMD [\"cat\", \"/one\", \"/two\", \"/etc/greeting\", \"/docs/raw.txt\"]
+",
+    );
+    let o = env.build("heredocs");
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(
+        env.run(&["heredocs"]),
+        "one\ntwo\nhello world\nhi world\n$WHO stays\n"
+    );
+    // A here-document never ended is refused before anything is built.
+    env.file("Dockerfile", "FROM busybox\nRUN <<EOF\necho x\n");
+    let o = env.build("unended");
+    assert_eq!(o.status.code(), Some(125), "{}", stderr(&o));
+    assert!(stderr(&o).contains("no line EOF"), "{}", stderr(&o));
+}
+
+#[test]
+fn wildcards_in_copy_sources_follow_dockers_rules() {
+    if !ready("wildcards_in_copy_sources_follow_dockers_rules") {
+        return;
+    }
+    let env = Env::new();
+    for f in [
+        "a.txt",
+        "b.txt",
+        "c.log",
+        "sub/d.txt",
+        "sub/e.log",
+        "skip.txt",
+    ] {
+        env.file(f, &format!("{f}\n"));
+    }
+    env.file(".dockerignore", "skip.txt\n");
+    env.file(
+        "Dockerfile",
+        "FROM busybox\nCOPY *.txt /dst/\nCOPY s?b/*.txt c.* /deep/\n",
+    );
+    let o = env.build("globbed");
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(
+        env.run(&["globbed", "ls", "/dst", "/deep"]),
+        "/deep:\nc.log\nd.txt\n\n/dst:\na.txt\nb.txt\n"
+    );
+    // Several files need a directory destination ending in /; a pattern must match.
+    env.file("Dockerfile", "FROM busybox\nCOPY *.txt /dst\n");
+    let o = env.build("nodir");
+    assert_eq!(o.status.code(), Some(125), "{}", stderr(&o));
+    assert!(stderr(&o).contains("end with a /"), "{}", stderr(&o));
+    env.file("Dockerfile", "FROM busybox\nCOPY *.none /dst/\n");
+    let o = env.build("nomatch");
+    assert_eq!(o.status.code(), Some(125), "{}", stderr(&o));
+    assert!(stderr(&o).contains("matches *.none"), "{}", stderr(&o));
+}

@@ -14,7 +14,7 @@ use crate::error::{Error, Result};
 use crate::stages::export::config::ImageConfig;
 use crate::store::images::{self as store, History, ImageRecord, Layer};
 use crate::sys::Sys;
-use dockerfile::{command_form, expand, words, Instruction};
+use dockerfile::{command_form, default_shell, expand, words, Instruction};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
@@ -29,6 +29,8 @@ struct Stage {
     cmd_set: bool,
     /// History lines of config steps made before a `FROM scratch` stage has an image.
     pending: Vec<History>,
+    /// The shell form's shell (SHELL), `/bin/sh -c` until changed.
+    shell: Vec<String>,
 }
 
 struct Build<'a> {
@@ -192,6 +194,7 @@ impl Build<'_> {
                 chain: "scratch".into(),
                 cmd_set: false,
                 pending: Vec::new(),
+                shell: default_shell(),
             }
         } else if let Some(s) = self.done.iter().find(|s| s.name.as_deref() == Some(&base)) {
             Stage {
@@ -201,6 +204,7 @@ impl Build<'_> {
                 chain: s.chain.clone(),
                 cmd_set: false,
                 pending: s.pending.clone(),
+                shell: s.shell.clone(),
             }
         } else {
             let rec = base_image(self.sys, &base)?;
@@ -212,6 +216,7 @@ impl Build<'_> {
                 config,
                 cmd_set: false,
                 pending: Vec::new(),
+                shell: default_shell(),
             }
         };
         for e in &stage.config.env {
@@ -257,10 +262,27 @@ impl Build<'_> {
         match kw {
             "RUN" => self.run(s, ins),
             "COPY" | "ADD" => self.copy(s, ins),
+            "SHELL" => {
+                s.shell = serde_json::from_str::<Vec<String>>(&ins.rest)
+                    .ok()
+                    .filter(|v| !v.is_empty())
+                    .ok_or_else(|| {
+                        Error::usage(
+                            "SHELL takes only the exec form, a JSON list",
+                            r#"write SHELL ["/bin/sh", "-c"]"#,
+                        )
+                    })?;
+                let by = format!("/bin/sh -c #(nop)  SHELL {}", ins.rest);
+                self.commit_step(s, &by, s.config.clone(), None, &by)
+            }
             _ => {
-                let text = expand(&ins.rest, &self.vars);
+                // CMD and ENTRYPOINT are left to the shell at run time, as docker leaves them.
+                let text = match kw {
+                    "CMD" | "ENTRYPOINT" => ins.rest.clone(),
+                    _ => expand(&ins.rest, &self.vars),
+                };
                 let mut config = s.config.clone();
-                self.configure(&mut config, kw, &text, s.cmd_set)?;
+                self.configure(&mut config, kw, &text, s.cmd_set, &s.shell)?;
                 s.cmd_set |= kw == "CMD";
                 let by = format!("/bin/sh -c #(nop)  {kw} {text}");
                 self.commit_step(s, &by, config, None, &by)
@@ -275,11 +297,12 @@ impl Build<'_> {
         kw: &str,
         text: &str,
         cmd_set: bool,
+        shell: &[String],
     ) -> Result<()> {
         match kw {
-            "CMD" => c.cmd = Some(command_form(text)),
+            "CMD" => c.cmd = Some(command_form(text, shell)),
             "ENTRYPOINT" => {
-                c.entrypoint = Some(command_form(text));
+                c.entrypoint = Some(command_form(text, shell));
                 // docker: a new ENTRYPOINT drops the CMD inherited from the base image (not
                 // one this stage set).
                 if !cmd_set {
@@ -397,7 +420,7 @@ impl Build<'_> {
     }
 
     fn run(&mut self, s: &mut Stage, ins: &Instruction) -> Result<()> {
-        let command = command_form(&ins.rest);
+        let command = run_command(ins, &s.shell);
         let key_text = format!("RUN {:?} {:?}", command, self.args);
         let key = store::sha256_hex(format!("{}\n{key_text}", s.chain).as_bytes());
         if self.cached(&key).is_some() {
@@ -457,7 +480,7 @@ impl Build<'_> {
         });
         self.say(&format!("Removing intermediate container {name}"));
         let layer = made?;
-        let by = format!("/bin/sh -c {}", command_shown(&command));
+        let by = command.join(" ");
         let config = s.config.clone();
         self.commit_step(s, &key_text, config, Some(layer), &by)
     }
@@ -561,7 +584,12 @@ impl Build<'_> {
                     .iter()
                     .flat_map(|i| i.layers.iter().map(|l| l.dir.clone()))
                     .collect();
-                context::write_tar(&tree, &w, &dest_abs, chown, &lower, tar.0.as_path())?
+                if ins.heredocs.is_empty() {
+                    context::write_tar(&tree, &w, &dest_abs, chown, &lower, tar.0.as_path())?
+                } else {
+                    let docs = self.heredoc_files(ins, &w)?;
+                    context::write_heredocs(&docs, &dest_abs, chown, &lower, tar.0.as_path())?
+                }
             }
         };
         self.sys.narrator.note(&format!(
@@ -584,6 +612,39 @@ impl Build<'_> {
         );
         let config = s.config.clone();
         self.commit_step(s, &key_text, config, layer, &by)
+    }
+
+    /// COPY <<NAME DEST: each source is a here-document, its text expanded unless its name
+    /// was quoted.
+    fn heredoc_files(
+        &self,
+        ins: &Instruction,
+        sources: &[String],
+    ) -> Result<Vec<(String, String)>> {
+        sources
+            .iter()
+            .map(|src| {
+                let h = src
+                    .strip_prefix("<<")
+                    .map(|n| n.trim_start_matches('-').trim_matches(['"', '\'']))
+                    .and_then(|n| ins.heredocs.iter().find(|h| h.name == n))
+                    .ok_or_else(|| {
+                        Error::usage(
+                            format!(
+                                "{} {src}: here-documents and files in one {}",
+                                ins.keyword, ins.keyword
+                            ),
+                            "copy here-documents and context files in separate instructions",
+                        )
+                    })?;
+                let text = if h.quoted {
+                    h.body.clone()
+                } else {
+                    expand(&h.body, &self.vars)
+                };
+                Ok((h.name.clone(), text))
+            })
+            .collect()
     }
 
     /// The tar into the content store, then unpacked as a layer over the stage's image.
@@ -624,12 +685,24 @@ fn shown(s: &Stage) -> String {
     }
 }
 
-/// The exec form shown as docker's history shows RUN: the words joined.
-fn command_shown(c: &[String]) -> String {
-    match c {
-        [sh, dash_c, line] if sh == "/bin/sh" && dash_c == "-c" => line.clone(),
-        _ => c.join(" "),
+/// RUN's command. A lone `RUN <<EOF` runs the here-document as the shell's script; a command
+/// with here-documents (`RUN cat <<EOF > /f`) goes to the shell whole, which reads them itself.
+fn run_command(ins: &Instruction, shell: &[String]) -> Vec<String> {
+    let mut c = shell.to_vec();
+    match ins.heredocs.as_slice() {
+        [] => return command_form(&ins.rest, shell),
+        [h] if ins.rest.trim().starts_with("<<") && !ins.rest.trim().contains(' ') => {
+            c.push(h.body.clone())
+        }
+        docs => {
+            let mut script = ins.rest.clone();
+            for h in docs {
+                script.push_str(&format!("\n{}{}", h.body, h.name));
+            }
+            c.push(script);
+        }
     }
+    c
 }
 
 /// glassbox itself, for the steps that are glassbox containers.
