@@ -668,6 +668,9 @@ pub struct CommitArgs {
 
 #[derive(Args, Debug)]
 pub struct ImagesArgs {
+    /// Also the intermediate images a build keeps for its cache (hidden by default, as docker).
+    #[arg(short, long)]
+    pub all: bool,
     /// Show whole image ids.
     #[arg(long)]
     pub no_trunc: bool,

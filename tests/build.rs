@@ -418,3 +418,190 @@ fn a_build_is_narrated_honestly() {
         );
     }
 }
+
+#[test]
+fn history_images_and_rmi_treat_the_steps_as_docker_does() {
+    if !ready("history_images_and_rmi_treat_the_steps_as_docker_does") {
+        return;
+    }
+    let env = Env::new();
+    env.file(
+        "Dockerfile",
+        "FROM busybox\nCOPY f /f\nCMD [\"cat\", \"/f\"]\n",
+    );
+    env.file("f", "x\n");
+    let id = env.ok(&["-q", "build", "-t", "steps", env.ctx()]);
+    let short = &id.trim()["sha256:".len()..][..12];
+    // history: the image's own id on its top line (its CMD), the COPY step's under it.
+    let h = env.ok(&["history", "steps"]);
+    let rows: Vec<&str> = h.lines().skip(1).collect();
+    assert!(rows[0].starts_with(short), "{h}");
+    assert!(rows[0].contains("CMD"), "{h}");
+    assert!(
+        !rows[1].starts_with("<missing>"),
+        "the COPY step is local: {h}"
+    );
+    // images: the intermediate step only with -a.
+    assert!(!env.ok(&["images"]).contains("<none>"));
+    assert!(env.ok(&["images", "-a"]).contains("<none>"));
+    // rmi: the untagged step below goes with the image (two images, the COPY's layer),
+    // busybox stays.
+    let out = env.ok(&["rmi", "steps"]);
+    assert_eq!(out.matches("Deleted: sha256:").count(), 3, "{out}");
+    let left = env.ok(&["images", "-a"]);
+    assert_eq!(left.lines().count(), 2, "only busybox is left: {left}");
+}
+
+#[test]
+fn copy_keeps_the_owner_and_mode_of_the_images_parent_dirs() {
+    if !ready("copy_keeps_the_owner_and_mode_of_the_images_parent_dirs") {
+        return;
+    }
+    let env = Env::new();
+    env.file(
+        "Dockerfile",
+        "FROM busybox\nRUN mkdir -p /srv/data && chown 65534:65534 /srv/data && chmod 750 /srv/data\nCOPY f /srv/data/f\nCOPY f /tmp/f\n",
+    );
+    env.file("f", "x\n");
+    let o = env.build("parents");
+    assert!(o.status.success(), "{}", stderr(&o));
+    // The parents COPY wrote into its layer are the image's: /tmp stays 1777, and the
+    // directory RUN made keeps its owner and mode.
+    assert_eq!(
+        env.run(&[
+            "parents",
+            "stat",
+            "-c",
+            "%a %u",
+            "/tmp",
+            "/srv/data",
+            "/srv"
+        ]),
+        "1777 0\n750 65534\n755 0\n"
+    );
+}
+
+#[test]
+fn a_scratch_stage_keeps_its_config_steps_in_history() {
+    if !ready("a_scratch_stage_keeps_its_config_steps_in_history") {
+        return;
+    }
+    let env = Env::new();
+    env.file("f", "x\n");
+    // FROM scratch: the config steps before its first layer are in its history too.
+    env.file(
+        "Dockerfile",
+        "FROM scratch\nENV A=1\nLABEL course=docker\nCOPY f /f\n",
+    );
+    let o = env.build("scratchy");
+    assert!(o.status.success(), "{}", stderr(&o));
+    let h = env.ok(&["history", "--no-trunc", "scratchy"]);
+    let lines: Vec<&str> = h.lines().skip(1).collect();
+    assert_eq!(lines.len(), 3, "{h}");
+    assert!(lines[0].contains("COPY f in /f"), "{h}");
+    assert!(lines[1].contains("LABEL course=docker"), "{h}");
+    assert!(lines[2].contains("ENV A=1"), "{h}");
+}
+
+#[test]
+fn shell_changes_the_shell_form_of_later_run_and_cmd() {
+    if !ready("shell_changes_the_shell_form_of_later_run_and_cmd") {
+        return;
+    }
+    let env = Env::new();
+    env.file(
+        "Dockerfile",
+        "FROM busybox\nRUN echo \"$0\" > /before\nSHELL [\"/bin/ash\", \"-c\"]\nRUN echo \"$0\" > /after\nCMD echo \"cmd $0\"\n",
+    );
+    let o = env.build("shelled");
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(
+        env.run(&["shelled", "cat", "/before", "/after"]),
+        "/bin/sh\n/bin/ash\n"
+    );
+    assert_eq!(env.run(&["shelled"]), "cmd /bin/ash\n");
+    let h = env.ok(&["history", "--no-trunc", "shelled"]);
+    assert!(h.contains("SHELL [\"/bin/ash\", \"-c\"]"), "{h}");
+    // Only the exec form is taken.
+    env.file("Dockerfile", "FROM busybox\nSHELL /bin/ash -c\n");
+    let o = env.build("badshell");
+    assert_eq!(o.status.code(), Some(125), "{}", stderr(&o));
+    assert!(stderr(&o).contains("line 2"), "{}", stderr(&o));
+}
+
+#[test]
+fn heredocs_feed_run_and_copy() {
+    if !ready("heredocs_feed_run_and_copy") {
+        return;
+    }
+    let env = Env::new();
+    env.file(
+        "Dockerfile",
+        "FROM busybox
+ARG WHO=world
+RUN <<EOF
+echo one > /one
+echo two >> /one
+EOF
+RUN cat <<EOF > /two
+hello $WHO
+EOF
+COPY <<EOF /etc/greeting
+hi ${WHO}
+EOF
+COPY <<\"raw.txt\" /docs/
+$WHO stays
+raw.txt
+CMD [\"cat\", \"/one\", \"/two\", \"/etc/greeting\", \"/docs/raw.txt\"]
+",
+    );
+    let o = env.build("heredocs");
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(
+        env.run(&["heredocs"]),
+        "one\ntwo\nhello world\nhi world\n$WHO stays\n"
+    );
+    // A here-document never ended is refused before anything is built.
+    env.file("Dockerfile", "FROM busybox\nRUN <<EOF\necho x\n");
+    let o = env.build("unended");
+    assert_eq!(o.status.code(), Some(125), "{}", stderr(&o));
+    assert!(stderr(&o).contains("no line EOF"), "{}", stderr(&o));
+}
+
+#[test]
+fn wildcards_in_copy_sources_follow_dockers_rules() {
+    if !ready("wildcards_in_copy_sources_follow_dockers_rules") {
+        return;
+    }
+    let env = Env::new();
+    for f in [
+        "a.txt",
+        "b.txt",
+        "c.log",
+        "sub/d.txt",
+        "sub/e.log",
+        "skip.txt",
+    ] {
+        env.file(f, &format!("{f}\n"));
+    }
+    env.file(".dockerignore", "skip.txt\n");
+    env.file(
+        "Dockerfile",
+        "FROM busybox\nCOPY *.txt /dst/\nCOPY s?b/*.txt c.* /deep/\n",
+    );
+    let o = env.build("globbed");
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(
+        env.run(&["globbed", "ls", "/dst", "/deep"]),
+        "/deep:\nc.log\nd.txt\n\n/dst:\na.txt\nb.txt\n"
+    );
+    // Several files need a directory destination ending in /; a pattern must match.
+    env.file("Dockerfile", "FROM busybox\nCOPY *.txt /dst\n");
+    let o = env.build("nodir");
+    assert_eq!(o.status.code(), Some(125), "{}", stderr(&o));
+    assert!(stderr(&o).contains("end with a /"), "{}", stderr(&o));
+    env.file("Dockerfile", "FROM busybox\nCOPY *.none /dst/\n");
+    let o = env.build("nomatch");
+    assert_eq!(o.status.code(), Some(125), "{}", stderr(&o));
+    assert!(stderr(&o).contains("matches *.none"), "{}", stderr(&o));
+}

@@ -109,19 +109,42 @@ pub struct Written {
 }
 
 /// Write the tar of `sources` (paths in the tree) copied to `dest` (absolute), owned by
-/// `chown` (root when None).
+/// `chown` (root when None). `lower` are the image's layers, bottom first: a parent of the
+/// destination they already have keeps its owner and mode there.
 pub fn write_tar(
     tree: &Tree,
     sources: &[String],
     dest: &str,
     chown: Option<(u32, u32)>,
+    lower: &[PathBuf],
     out: &Path,
 ) -> Result<Written> {
-    let dir_dest = dest.ends_with('/') || sources.len() > 1;
-    let dest = inside(dest, "the destination")?;
-    let mut entries = Vec::new();
+    let mut rels = Vec::new();
     for s in sources {
         let rel = inside(s, "the source")?;
+        if !s.contains(['*', '?']) {
+            rels.push((s.clone(), rel));
+            continue;
+        }
+        let matched = matches(tree, &rel);
+        if matched.is_empty() {
+            return Err(Error::usage(
+                format!("COPY failed: no file in the build context matches {s}"),
+                "check the pattern, relative to the context directory (and .dockerignore)",
+            ));
+        }
+        rels.extend(matched.into_iter().map(|m| (s.clone(), m)));
+    }
+    let dir_dest = dest.ends_with('/');
+    if rels.len() > 1 && !dir_dest {
+        return Err(Error::usage(
+            format!("COPY of several files ({}) into {dest}, which does not end with /", sources.join(" ")),
+            format!("when COPY has more than one source file, the destination must be a directory and end with a /: write {dest}/"),
+        ));
+    }
+    let dest = inside(dest, "the destination")?;
+    let mut entries = Vec::new();
+    for (s, rel) in rels {
         let found = find(tree, &rel).ok_or_else(|| {
             Error::usage(
                 format!(
@@ -156,26 +179,8 @@ pub fn write_tar(
     let mut tar = tar::Builder::new(f);
     let mut sum = Sha256::new();
     let (uid, gid) = chown.unwrap_or((0, 0));
-    // The destination's parents, so the extractor has them (root's, 0755, as docker makes them).
-    let mut parents = std::collections::BTreeSet::new();
-    for e in &entries {
-        for d in Path::new(&e.dest).ancestors().skip(1) {
-            if !d.as_os_str().is_empty() {
-                parents.insert(d.to_string_lossy().into_owned());
-            }
-        }
-    }
-    for d in &parents {
-        if entries.iter().any(|e| &e.dest == d) {
-            continue;
-        }
-        let mut h = tar::Header::new_gnu();
-        h.set_entry_type(tar::EntryType::Directory);
-        h.set_mode(0o755);
-        h.set_size(0);
-        tar.append_data(&mut h, format!("{d}/"), std::io::empty())
-            .map_err(|e| io(out, e))?;
-    }
+    let dests: Vec<&str> = entries.iter().map(|e| e.dest.as_str()).collect();
+    append_parents(&mut tar, &dests, lower).map_err(|e| io(out, e))?;
     for e in &entries {
         use std::os::unix::fs::MetadataExt;
         let mut h = tar::Header::new_gnu();
@@ -224,6 +229,144 @@ pub fn write_tar(
         checksum,
         files: entries.len(),
     })
+}
+
+/// The destinations' parents, so the extractor has them: as the image has them, else root's
+/// and 0755, as docker makes them (the layer's copy hides the lower one's).
+fn append_parents<W: std::io::Write>(
+    tar: &mut tar::Builder<W>,
+    dests: &[&str],
+    lower: &[PathBuf],
+) -> std::io::Result<()> {
+    let mut parents = std::collections::BTreeSet::new();
+    for d in dests {
+        for p in Path::new(d).ancestors().skip(1) {
+            if !p.as_os_str().is_empty() {
+                parents.insert(p.to_string_lossy().into_owned());
+            }
+        }
+    }
+    for d in parents.iter().filter(|d| !dests.contains(&d.as_str())) {
+        let mut h = tar::Header::new_gnu();
+        h.set_entry_type(tar::EntryType::Directory);
+        h.set_mode(0o755);
+        if let Some(m) = lower_dir(lower, d) {
+            use std::os::unix::fs::MetadataExt;
+            h.set_mode(m.mode() & 0o7777);
+            h.set_uid(m.uid().into());
+            h.set_gid(m.gid().into());
+            h.set_mtime(m.mtime().max(0) as u64);
+        }
+        h.set_size(0);
+        tar.append_data(&mut h, format!("{d}/"), std::io::empty())?;
+    }
+    Ok(())
+}
+
+/// COPY of here-documents: each (name, text) written as a file 0644 under `dest` (a
+/// directory when it ends with /, else the file itself), owned by `chown` (root when None).
+pub fn write_heredocs(
+    docs: &[(String, String)],
+    dest: &str,
+    chown: Option<(u32, u32)>,
+    lower: &[PathBuf],
+    out: &Path,
+) -> Result<Written> {
+    let dir_dest = dest.ends_with('/');
+    if docs.len() > 1 && !dir_dest {
+        return Err(Error::usage(
+            format!("COPY of several here-documents into {dest}, which does not end with /"),
+            format!("the destination must be a directory and end with a /: write {dest}/"),
+        ));
+    }
+    let base = inside(dest, "the destination")?;
+    let files: Vec<(String, &str)> = docs
+        .iter()
+        .map(|(name, text)| {
+            let to = if dir_dest {
+                base.join(name)
+            } else {
+                base.clone()
+            };
+            (to.to_string_lossy().into_owned(), text.as_str())
+        })
+        .collect();
+    let f = std::fs::File::create(out).map_err(|e| io(out, e))?;
+    let mut tar = tar::Builder::new(f);
+    let dests: Vec<&str> = files.iter().map(|(d, _)| d.as_str()).collect();
+    append_parents(&mut tar, &dests, lower).map_err(|e| io(out, e))?;
+    let (uid, gid) = chown.unwrap_or((0, 0));
+    let mut sum = Sha256::new();
+    for (to, text) in &files {
+        let mut h = tar::Header::new_gnu();
+        h.set_entry_type(tar::EntryType::Regular);
+        h.set_mode(0o644);
+        h.set_uid(uid.into());
+        h.set_gid(gid.into());
+        h.set_size(text.len() as u64);
+        sum.update(format!("{to} 644 {uid}:{gid}\n{text}").as_bytes());
+        tar.append_data(&mut h, to, text.as_bytes())
+            .map_err(|e| io(out, e))?;
+    }
+    tar.into_inner()
+        .and_then(|mut f| std::io::Write::flush(&mut f))
+        .map_err(|e| io(out, e))?;
+    let checksum = sum.finalize().iter().map(|b| format!("{b:02x}")).collect();
+    Ok(Written {
+        checksum,
+        files: files.len(),
+    })
+}
+
+/// The paths a source with `*` or `?` in its components names, in name order: each such
+/// component matched against the names in the directories found so far (as Go's
+/// filepath.Match, which docker uses; .dockerignore's exclusions left out).
+fn matches(tree: &Tree, pattern: &Path) -> Vec<PathBuf> {
+    let mut found = vec![PathBuf::new()];
+    for c in pattern.components() {
+        let c = c.as_os_str().to_string_lossy();
+        if !c.contains(['*', '?']) {
+            found.iter_mut().for_each(|p| p.push(&*c));
+            continue;
+        }
+        let mut next = std::collections::BTreeSet::new();
+        for dir in &found {
+            for r in &tree.roots {
+                for e in std::fs::read_dir(r.join(dir))
+                    .into_iter()
+                    .flatten()
+                    .flatten()
+                {
+                    let name = e.file_name().to_string_lossy().into_owned();
+                    if glob(&c, &name) {
+                        next.insert(dir.join(name));
+                    }
+                }
+            }
+        }
+        found = next.into_iter().collect();
+    }
+    found.retain(|p| find(tree, p).is_some());
+    found
+}
+
+/// The directory `rel` as the topmost of `layers` that has it shows it (None: not a
+/// directory there, or deleted by a whiteout).
+/// A symlink on the way ends the search: it is never followed out of the layer.
+fn lower_dir(layers: &[PathBuf], rel: &str) -> Option<std::fs::Metadata> {
+    let m = layers.iter().rev().find_map(|l| {
+        let mut p = l.clone();
+        let mut m = None;
+        for c in Path::new(rel).components() {
+            p.push(c);
+            m = Some(std::fs::symlink_metadata(&p).ok()?);
+            if m.as_ref().is_some_and(|m| m.file_type().is_symlink()) {
+                return None;
+            }
+        }
+        m
+    })?;
+    m.is_dir().then_some(m)
 }
 
 /// The path in the topmost root that has it (never following a symlink on the way: a

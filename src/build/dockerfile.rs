@@ -20,6 +20,7 @@ pub const SUPPORTED: &[&str] = &[
     "LABEL",
     "VOLUME",
     "STOPSIGNAL",
+    "SHELL",
 ];
 
 #[derive(Debug, Clone, PartialEq)]
@@ -30,6 +31,45 @@ pub struct Instruction {
     pub keyword: String,
     /// Everything after the keyword, continuations joined by a space.
     pub rest: String,
+    /// The here-documents (`<<EOF` … `EOF`) the line opens, in order.
+    pub heredocs: Vec<Heredoc>,
+}
+
+/// One here-document: `<<NAME` on the instruction's line, its lines, then `NAME`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Heredoc {
+    pub name: String,
+    pub body: String,
+    /// `<<"EOF"` or `<<'EOF'`: no variable is expanded in the body.
+    pub quoted: bool,
+}
+
+/// The `<<[-]WORD` markers of a line, with whether `-` strips leading tabs and whether WORD
+/// is quoted (`<<<`, a shell here-string, is not one).
+pub fn heredoc_markers(line: &str) -> Vec<(String, bool, bool)> {
+    let mut out = Vec::new();
+    let mut rest = line;
+    while let Some(i) = rest.find("<<") {
+        let after = &rest[i + 2..];
+        rest = after;
+        if after.starts_with('<') {
+            rest = after.trim_start_matches('<');
+            continue;
+        }
+        let (strip, after) = match after.strip_prefix('-') {
+            Some(a) => (true, a),
+            None => (false, after),
+        };
+        let quote = after.chars().next().filter(|c| *c == '"' || *c == '\'');
+        let word = &after[quote.map_or(0, |_| 1)..];
+        let n = word
+            .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == '.' || c == '-'))
+            .unwrap_or(word.len());
+        if word.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_') {
+            out.push((word[..n].to_string(), strip, quote.is_some()));
+        }
+    }
+    out
 }
 
 impl Instruction {
@@ -62,7 +102,8 @@ pub fn parse(text: &str) -> Result<Parsed> {
     let mut instructions = Vec::new();
     let mut directives = true;
     let mut pending: Option<(usize, String)> = None;
-    for (i, raw) in text.lines().enumerate() {
+    let mut lines = text.lines().enumerate();
+    while let Some((i, raw)) = lines.next() {
         let line = raw.trim();
         if let Some(d) = line.strip_prefix('#') {
             // Parser directives come first, before any comment or instruction.
@@ -89,7 +130,35 @@ pub fn parse(text: &str) -> Result<Parsed> {
             }
             None => {
                 acc.push_str(line);
-                instructions.push(instruction(start, &acc)?);
+                let mut ins = instruction(start, &acc)?;
+                // Each `<<WORD` of a RUN, COPY or ADD takes the lines after it, up to WORD.
+                if matches!(ins.keyword.as_str(), "RUN" | "COPY" | "ADD") {
+                    for (name, strip_tabs, quoted) in heredoc_markers(&ins.rest) {
+                        let mut body = String::new();
+                        let mut closed = false;
+                        for (_, l) in lines.by_ref() {
+                            let l = if strip_tabs {
+                                l.trim_start_matches('\t')
+                            } else {
+                                l
+                            };
+                            if l == name {
+                                closed = true;
+                                break;
+                            }
+                            body.push_str(l);
+                            body.push('\n');
+                        }
+                        if !closed {
+                            return Err(Error::usage(
+                                format!("line {start}: the here-document <<{name} has no line {name} to end it"),
+                                format!("end it with a line that holds only {name}"),
+                            ));
+                        }
+                        ins.heredocs.push(Heredoc { name, body, quoted });
+                    }
+                }
+                instructions.push(ins);
             }
         }
     }
@@ -125,18 +194,27 @@ fn instruction(line: usize, text: &str) -> Result<Instruction> {
         line,
         keyword,
         rest: rest.trim().to_string(),
+        heredocs: Vec::new(),
     })
 }
 
-/// CMD, ENTRYPOINT, RUN: the JSON exec form as it is, else the shell form `/bin/sh -c`.
-pub fn command_form(rest: &str) -> Vec<String> {
+/// The shell of the shell form until a SHELL instruction changes it.
+pub fn default_shell() -> Vec<String> {
+    vec!["/bin/sh".into(), "-c".into()]
+}
+
+/// CMD, ENTRYPOINT, RUN: the JSON exec form as it is, else the shell form: `shell` (as SHELL
+/// set it, `/bin/sh -c` by default) with the text as its last argument.
+pub fn command_form(rest: &str, shell: &[String]) -> Vec<String> {
     let rest = rest.trim();
     if rest.starts_with('[') {
         if let Ok(v) = serde_json::from_str::<Vec<String>>(rest) {
             return v;
         }
     }
-    vec!["/bin/sh".into(), "-c".into(), rest.into()]
+    let mut c = shell.to_vec();
+    c.push(rest.into());
+    c
 }
 
 /// Words split as a shell would for ENV/LABEL/ARG/EXPOSE/VOLUME: on blanks, with double or
@@ -225,7 +303,30 @@ mod tests {
             .collect();
         assert_eq!(kw, [(2, "FROM"), (4, "RUN"), (7, "CMD")]);
         assert_eq!(p.instructions[1].rest, "echo a && echo b");
-        assert_eq!(command_form(&p.instructions[2].rest), ["sh"]);
+        assert_eq!(
+            command_form(&p.instructions[2].rest, &default_shell()),
+            ["sh"]
+        );
+        assert_eq!(
+            command_form("echo $0", &["/bin/ash".into(), "-c".into()]),
+            ["/bin/ash", "-c", "echo $0"]
+        );
+    }
+
+    #[test]
+    fn heredocs_take_their_lines() {
+        let p = parse("FROM busybox\nRUN <<EOF\necho a\n\necho b\nEOF\nCOPY <<-\"x.txt\" /x\n\t$HOME\nx.txt\nCMD true\n").unwrap();
+        let run = &p.instructions[1];
+        assert_eq!(run.heredocs[0].name, "EOF");
+        assert_eq!(run.heredocs[0].body, "echo a\n\necho b\n");
+        let copy = &p.instructions[2];
+        assert_eq!(
+            (copy.heredocs[0].body.as_str(), copy.heredocs[0].quoted),
+            ("$HOME\n", true)
+        );
+        assert_eq!(p.instructions[3].keyword, "CMD");
+        assert!(parse("FROM busybox\nRUN <<EOF\necho\n").is_err());
+        assert!(heredoc_markers("cat <<< word").is_empty());
     }
 
     #[test]
@@ -244,6 +345,7 @@ mod tests {
             line: 1,
             keyword: "COPY".into(),
             rest: "--from=a --chown=1:2 x /y".into(),
+            heredocs: Vec::new(),
         };
         let (f, rest) = i.flags();
         assert_eq!(

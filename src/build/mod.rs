@@ -14,7 +14,7 @@ use crate::error::{Error, Result};
 use crate::stages::export::config::ImageConfig;
 use crate::store::images::{self as store, History, ImageRecord, Layer};
 use crate::sys::Sys;
-use dockerfile::{command_form, expand, words, Instruction};
+use dockerfile::{command_form, default_shell, expand, words, Instruction};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
@@ -27,6 +27,10 @@ struct Stage {
     chain: String,
     /// A CMD was given in this stage (a later ENTRYPOINT then keeps it, as docker does).
     cmd_set: bool,
+    /// History lines of config steps made before a `FROM scratch` stage has an image.
+    pending: Vec<History>,
+    /// The shell form's shell (SHELL), `/bin/sh -c` until changed.
+    shell: Vec<String>,
 }
 
 struct Build<'a> {
@@ -189,6 +193,8 @@ impl Build<'_> {
                 config: ImageConfig::default(),
                 chain: "scratch".into(),
                 cmd_set: false,
+                pending: Vec::new(),
+                shell: default_shell(),
             }
         } else if let Some(s) = self.done.iter().find(|s| s.name.as_deref() == Some(&base)) {
             Stage {
@@ -197,6 +203,8 @@ impl Build<'_> {
                 config: s.config.clone(),
                 chain: s.chain.clone(),
                 cmd_set: false,
+                pending: s.pending.clone(),
+                shell: s.shell.clone(),
             }
         } else {
             let rec = base_image(self.sys, &base)?;
@@ -207,6 +215,8 @@ impl Build<'_> {
                 image: Some(rec),
                 config,
                 cmd_set: false,
+                pending: Vec::new(),
+                shell: default_shell(),
             }
         };
         for e in &stage.config.env {
@@ -252,10 +262,27 @@ impl Build<'_> {
         match kw {
             "RUN" => self.run(s, ins),
             "COPY" | "ADD" => self.copy(s, ins),
+            "SHELL" => {
+                s.shell = serde_json::from_str::<Vec<String>>(&ins.rest)
+                    .ok()
+                    .filter(|v| !v.is_empty())
+                    .ok_or_else(|| {
+                        Error::usage(
+                            "SHELL takes only the exec form, a JSON list",
+                            r#"write SHELL ["/bin/sh", "-c"]"#,
+                        )
+                    })?;
+                let by = format!("/bin/sh -c #(nop)  SHELL {}", ins.rest);
+                self.commit_step(s, &by, s.config.clone(), None, &by)
+            }
             _ => {
-                let text = expand(&ins.rest, &self.vars);
+                // CMD and ENTRYPOINT are left to the shell at run time, as docker leaves them.
+                let text = match kw {
+                    "CMD" | "ENTRYPOINT" => ins.rest.clone(),
+                    _ => expand(&ins.rest, &self.vars),
+                };
                 let mut config = s.config.clone();
-                self.configure(&mut config, kw, &text, s.cmd_set)?;
+                self.configure(&mut config, kw, &text, s.cmd_set, &s.shell)?;
                 s.cmd_set |= kw == "CMD";
                 let by = format!("/bin/sh -c #(nop)  {kw} {text}");
                 self.commit_step(s, &by, config, None, &by)
@@ -270,11 +297,12 @@ impl Build<'_> {
         kw: &str,
         text: &str,
         cmd_set: bool,
+        shell: &[String],
     ) -> Result<()> {
         match kw {
-            "CMD" => c.cmd = Some(command_form(text)),
+            "CMD" => c.cmd = Some(command_form(text, shell)),
             "ENTRYPOINT" => {
-                c.entrypoint = Some(command_form(text));
+                c.entrypoint = Some(command_form(text, shell));
                 // docker: a new ENTRYPOINT drops the CMD inherited from the base image (not
                 // one this stage set).
                 if !cmd_set {
@@ -377,9 +405,11 @@ impl Build<'_> {
         match (&s.image, layer) {
             (None, None) => {
                 s.chain = key;
+                s.pending.push(history_line(created_by, true));
             }
             (parent, layer) => {
-                let rec = write_image(parent.as_ref(), layer, &s.config, created_by)?;
+                let before = std::mem::take(&mut s.pending);
+                let rec = write_image(parent.as_ref(), &before, layer, &s.config, created_by)?;
                 remember(&key, &rec.id)?;
                 s.chain = rec.id.clone();
                 s.image = Some(rec);
@@ -390,7 +420,7 @@ impl Build<'_> {
     }
 
     fn run(&mut self, s: &mut Stage, ins: &Instruction) -> Result<()> {
-        let command = command_form(&ins.rest);
+        let command = run_command(ins, &s.shell);
         let key_text = format!("RUN {:?} {:?}", command, self.args);
         let key = store::sha256_hex(format!("{}\n{key_text}", s.chain).as_bytes());
         if self.cached(&key).is_some() {
@@ -450,7 +480,7 @@ impl Build<'_> {
         });
         self.say(&format!("Removing intermediate container {name}"));
         let layer = made?;
-        let by = format!("/bin/sh -c {}", command_shown(&command));
+        let by = command.join(" ");
         let config = s.config.clone();
         self.commit_step(s, &key_text, config, Some(layer), &by)
     }
@@ -548,7 +578,19 @@ impl Build<'_> {
                 self.sys.narrator.note("ADD of a local archive: its entries are unpacked into the destination, through the same root-scoped extractor as an image layer");
                 context::retar_archive(&self.context.join(rel), &dest_abs, tar.0.as_path())?
             }
-            None => context::write_tar(&tree, &w, &dest_abs, chown, tar.0.as_path())?,
+            None => {
+                let lower: Vec<PathBuf> = s
+                    .image
+                    .iter()
+                    .flat_map(|i| i.layers.iter().map(|l| l.dir.clone()))
+                    .collect();
+                if ins.heredocs.is_empty() {
+                    context::write_tar(&tree, &w, &dest_abs, chown, &lower, tar.0.as_path())?
+                } else {
+                    let docs = self.heredoc_files(ins, &w)?;
+                    context::write_heredocs(&docs, &dest_abs, chown, &lower, tar.0.as_path())?
+                }
+            }
         };
         self.sys.narrator.note(&format!(
             "{} files copied into a layer tar ({}); checksum {}",
@@ -570,6 +612,39 @@ impl Build<'_> {
         );
         let config = s.config.clone();
         self.commit_step(s, &key_text, config, layer, &by)
+    }
+
+    /// COPY <<NAME DEST: each source is a here-document, its text expanded unless its name
+    /// was quoted.
+    fn heredoc_files(
+        &self,
+        ins: &Instruction,
+        sources: &[String],
+    ) -> Result<Vec<(String, String)>> {
+        sources
+            .iter()
+            .map(|src| {
+                let h = src
+                    .strip_prefix("<<")
+                    .map(|n| n.trim_start_matches('-').trim_matches(['"', '\'']))
+                    .and_then(|n| ins.heredocs.iter().find(|h| h.name == n))
+                    .ok_or_else(|| {
+                        Error::usage(
+                            format!(
+                                "{} {src}: here-documents and files in one {}",
+                                ins.keyword, ins.keyword
+                            ),
+                            "copy here-documents and context files in separate instructions",
+                        )
+                    })?;
+                let text = if h.quoted {
+                    h.body.clone()
+                } else {
+                    expand(&h.body, &self.vars)
+                };
+                Ok((h.name.clone(), text))
+            })
+            .collect()
     }
 
     /// The tar into the content store, then unpacked as a layer over the stage's image.
@@ -610,12 +685,24 @@ fn shown(s: &Stage) -> String {
     }
 }
 
-/// The exec form shown as docker's history shows RUN: the words joined.
-fn command_shown(c: &[String]) -> String {
-    match c {
-        [sh, dash_c, line] if sh == "/bin/sh" && dash_c == "-c" => line.clone(),
-        _ => c.join(" "),
+/// RUN's command. A lone `RUN <<EOF` runs the here-document as the shell's script; a command
+/// with here-documents (`RUN cat <<EOF > /f`) goes to the shell whole, which reads them itself.
+fn run_command(ins: &Instruction, shell: &[String]) -> Vec<String> {
+    let mut c = shell.to_vec();
+    match ins.heredocs.as_slice() {
+        [] => return command_form(&ins.rest, shell),
+        [h] if ins.rest.trim().starts_with("<<") && !ins.rest.trim().contains(' ') => {
+            c.push(h.body.clone())
+        }
+        docs => {
+            let mut script = ins.rest.clone();
+            for h in docs {
+                script.push_str(&format!("\n{}{}", h.body, h.name));
+            }
+            c.push(script);
+        }
     }
+    c
 }
 
 /// glassbox itself, for the steps that are glassbox containers.
@@ -660,9 +747,20 @@ fn remember(key: &str, id: &str) -> Result<()> {
     })
 }
 
-/// A new image: the parent's layers (plus `layer`), `config`, and a history line.
+fn history_line(created_by: &str, empty_layer: bool) -> History {
+    History {
+        created: store::rfc3339(crate::store::now()),
+        created_by: created_by.to_string(),
+        comment: None,
+        empty_layer,
+    }
+}
+
+/// A new image: the parent's layers (plus `layer`), `config`, and a history line (after
+/// `before`, the config steps of a scratch stage that had no image yet).
 fn write_image(
     parent: Option<&ImageRecord>,
+    before: &[History],
     layer: Option<Layer>,
     config: &ImageConfig,
     created_by: &str,
@@ -675,12 +773,8 @@ fn write_image(
         None => Default::default(),
     };
     let now = crate::store::now();
-    history.push(History {
-        created: store::rfc3339(now),
-        created_by: created_by.to_string(),
-        comment: None,
-        empty_layer: layer.is_none(),
-    });
+    history.extend_from_slice(before);
+    history.push(history_line(created_by, layer.is_none()));
     if let Some(l) = layer {
         diff_ids.push(l.diff_id.clone());
         layers.push(l);

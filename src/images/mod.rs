@@ -96,7 +96,16 @@ pub fn images_main(a: &ImagesArgs, ids_only: bool) -> Result<i32> {
             .to_vec(),
     ];
     let mut ids: Vec<String> = Vec::new();
-    for img in store::list() {
+    let all = store::list();
+    for img in &all {
+        // An untagged step of a build, below another image: docker shows it only with -a.
+        let intermediate = img.names.is_empty()
+            && all
+                .iter()
+                .any(|o| o.parent.as_deref() == Some(img.id.as_str()));
+        if intermediate && !a.all {
+            continue;
+        }
         let names: Vec<(String, String)> = if img.names.is_empty() {
             vec![("<none>".into(), "<none>".into())]
         } else {
@@ -160,12 +169,22 @@ pub fn history_main(a: &HistoryArgs) -> Result<i32> {
     let rec = store::get(&a.image)?;
     let config = rec.config()?;
     let all = store::list();
-    // The image whose top layer is layer i of this one: itself, its parent, … when the
-    // store still has them.
-    let image_at = |i: usize| -> String {
-        if i + 1 == rec.layers.len() {
-            return rec.short_id().to_string();
+    // A built image's steps are its ancestors (each one history line longer than its
+    // parent): history line n is the ancestor with n+1 lines, as docker shows it.
+    let mut step_ids = std::collections::BTreeMap::new();
+    let mut at = Some(rec.clone());
+    while let Some(a) = at {
+        if let Ok(c) = a.config() {
+            step_ids.insert(c.history.len(), a.short_id().to_string());
         }
+        at = a
+            .parent
+            .as_deref()
+            .and_then(|p| all.iter().find(|o| o.id == p))
+            .cloned();
+    }
+    // Otherwise the image whose top layer is layer i of this one, when the store has it.
+    let image_at = |i: usize| -> String {
         all.iter()
             .find(|o| o.layers.len() == i + 1 && o.is_parent_of(&rec))
             .map(|o| o.short_id().to_string())
@@ -176,13 +195,14 @@ pub fn history_main(a: &HistoryArgs) -> Result<i32> {
         .map(String::from)
         .to_vec()];
     let mut layer = rec.layers.len();
-    for h in config.history.iter().rev() {
+    for (n, h) in config.history.iter().enumerate().rev() {
         let (image, size) = if h.empty_layer || layer == 0 {
             ("<missing>".to_string(), 0)
         } else {
             layer -= 1;
             (image_at(layer), rec.layers[layer].size)
         };
+        let image = step_ids.get(&(n + 1)).cloned().unwrap_or(image);
         let by = if a.no_trunc || h.created_by.chars().count() <= 45 {
             h.created_by.clone()
         } else {
@@ -381,6 +401,28 @@ fn free_blobs(sys: &Sys, rec: &ImageRecord, others: &[ImageRecord]) -> Result<()
     Ok(())
 }
 
+/// The untagged build steps below a removed image go with it, as docker's rmi removes them,
+/// while no other image is built on them and no container uses them.
+fn steps_below(sys: &Sys, mut parent: Option<String>, lines: &mut Vec<String>) {
+    while let Some(id) = parent.take() {
+        let Ok(Some(rec)) = store::find(&id) else {
+            return;
+        };
+        let all = store::list();
+        let needed = all
+            .iter()
+            .any(|o| o.parent.as_deref() == Some(id.as_str()) || rec.is_parent_of(o));
+        if !rec.names.is_empty() || needed || !users(&rec).is_empty() {
+            return;
+        }
+        match rmi(sys, &id, false) {
+            Ok(l) => lines.extend(l),
+            Err(_) => return,
+        }
+        parent = rec.parent;
+    }
+}
+
 /// `glassbox rmi IMAGE…`.
 pub fn rmi_main(a: &RmiArgs, sys: &Sys) -> Result<i32> {
     need_root("rmi")?;
@@ -391,10 +433,16 @@ pub fn rmi_main(a: &RmiArgs, sys: &Sys) -> Result<i32> {
     let mut code = 0;
     for r in &a.images {
         // Looked up first, so a dry run also says when there is no such image.
-        let removed = store::get(r).and_then(|_| {
+        let removed = store::get(r).and_then(|rec| {
             sys.compound(
                 "",
-                || rmi(sys, r, a.force),
+                || {
+                    let mut lines = rmi(sys, r, a.force)?;
+                    if lines.contains(&format!("Deleted: sha256:{}", rec.id)) {
+                        steps_below(sys, rec.parent, &mut lines);
+                    }
+                    Ok(lines)
+                },
                 || {
                     sys.narrator.note(&format!(
                         "dry run: {r} and its unused layers are not removed"
