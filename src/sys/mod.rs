@@ -616,6 +616,25 @@ mod tests {
     }
 
     #[test]
+    fn a_request_is_sent_only_when_calls_are_made_and_recorded_in_order() {
+        let narrator = Narrator::silent();
+        let recorder = Recorder::new();
+        let get = Call::new("GET", vec![quote("http://x/v2/")], "a spec", "a test");
+        let sent = std::cell::Cell::new(0);
+        let send = || {
+            sent.set(sent.get() + 1);
+            Ok(200)
+        };
+        let sys = Sys::with_kernel(&narrator, &recorder);
+        assert!(sys.request(&get, send).is_err(), "no answer to go on with");
+        assert!(Sys::dry(&narrator).request(&get, send).is_err());
+        assert_eq!(sent.get(), 0, "a request was sent when calls are not made");
+        assert_eq!(recorder.lines(), ["GET(\"http://x/v2/\")"]);
+        assert_eq!(Sys::new(&narrator).request(&get, send).unwrap(), 200);
+        assert_eq!(sent.get(), 1);
+    }
+
+    #[test]
     fn the_recorder_fails_the_call_it_is_told_to_fail_with_its_diagnosis() {
         let narrator = Narrator::silent();
         let recorder = Recorder::new();
