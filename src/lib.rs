@@ -109,6 +109,11 @@ pub fn dispatch(cli: &Cli) -> Result<i32> {
         Command::Security(a) => stages::security::main(&a.opts.spec(), &a.tail.command, &sys),
         Command::Inspect(a) => inspect::main(a),
         Command::Lesson(a) => lesson::main(a),
+        // A bridge cannot be planned without making it: refused before anything is done.
+        Command::Net(_) if cli.global.dry_run => Err(error::Error::usage(
+            "`glassbox net` has no --dry-run yet",
+            "run it without --dry-run, or read `glassbox explain net`",
+        )),
         Command::Net(a) => stages::network::main(&a.spec(), &sys),
         Command::Network(c) => networks::main(c, &sys),
         Command::Volume(c) => volumes::main(c, &sys, cli.global.quiet),

@@ -124,3 +124,92 @@ fn a_dry_run_of_each_command_writes_and_removes_nothing() {
     }
     assert!(wrong.is_empty(), "{}", wrong.join("\n\n"));
 }
+
+#[test]
+fn a_dry_run_with_volumes_ports_a_network_or_a_pull_writes_and_sends_nothing() {
+    let name = "a_dry_run_with_volumes_ports_a_network_or_a_pull_writes_and_sends_nothing";
+    if !root_or_skip(name) {
+        return;
+    }
+    let env = Env::new();
+    env.ok(&["volume", "create", "kept"]);
+    env.ok(&["network", "create", "gbdry"]);
+    // Where a registry would be: a dry run must not even connect.
+    let registry = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    registry.set_nonblocking(true).unwrap();
+    let remote = format!(
+        "127.0.0.1:{}/gb/dry:latest",
+        registry.local_addr().unwrap().port()
+    );
+    let dry: &[&[&str]] = &[
+        &["run", "--volume", "fresh:/data", "busybox", "true"],
+        &["run", "--volume", "kept:/data", "busybox", "true"],
+        &["run", "--volume", "/anonymous", "busybox", "true"],
+        &["run", "--rm", "--volume", "/anonymous", "busybox", "true"],
+        &[
+            "run",
+            "--network",
+            "bridge",
+            "-p",
+            "18080:80",
+            "busybox",
+            "true",
+        ],
+        &[
+            "run",
+            "--network",
+            "gbdry",
+            "--name",
+            "named",
+            "busybox",
+            "true",
+        ],
+        &[
+            "create",
+            "--name",
+            "made",
+            "--volume",
+            "fresh:/data",
+            "busybox",
+            "true",
+        ],
+        &["volume", "create", "other"],
+        &["volume", "rm", "kept"],
+        &["pull", &remote],
+    ];
+    let mut wrong = Vec::new();
+    for args in dry {
+        let before = state(&env);
+        let o = env.cmd().arg("--dry-run").args(*args).output().unwrap();
+        let diff = changed(&before, &state(&env));
+        if !o.status.success() || !diff.is_empty() {
+            wrong.push(format!(
+                "--dry-run {args:?}: {:?}, {diff:#?}\nit said:\n{}",
+                o.status,
+                stderr(&o)
+            ));
+        }
+    }
+    // An image not in the store yet: the plan stops there, and says so.
+    let before = state(&env);
+    let o = env
+        .cmd()
+        .args(["--dry-run", "run", &remote, "true"])
+        .output()
+        .unwrap();
+    assert!(
+        stderr(&o).contains("is not in the image store yet"),
+        "{}",
+        stderr(&o)
+    );
+    assert_eq!(changed(&before, &state(&env)), Vec::<String>::new());
+    assert!(wrong.is_empty(), "{}", wrong.join("\n\n"));
+    assert_eq!(
+        registry.accept().map(drop).map_err(|e| e.kind()),
+        Err(std::io::ErrorKind::WouldBlock),
+        "a dry run connected to the registry"
+    );
+    assert!(env.containers().is_empty(), "a dry run made a container");
+    env.ok(&["network", "rm", "gbdry"]);
+    env.ok(&["volume", "rm", "kept"]);
+}

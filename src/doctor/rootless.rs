@@ -51,7 +51,7 @@ fn helper(name: &str) -> Option<Helper> {
 }
 
 fn writable(p: &Path) -> bool {
-    nix::unistd::access(p, nix::unistd::AccessFlags::W_OK).is_ok()
+    crate::sys::quiet::may_write(p)
 }
 
 /// The cgroup v2 subtree delegated to the user, as `run` finds it, and its controllers.
@@ -63,11 +63,7 @@ fn delegated(host: &CgroupHost) -> Option<(PathBuf, Vec<String>)> {
 impl Facts {
     pub fn gather(host: &CgroupHost) -> Facts {
         let uid = crate::sys::quiet::euid();
-        let user = nix::unistd::User::from_uid(uid.into())
-            .ok()
-            .flatten()
-            .map(|u| u.name)
-            .unwrap_or_else(|| uid.to_string());
+        let user = crate::sys::quiet::user_name(uid).unwrap_or_else(|| uid.to_string());
         let range = |file: &str| {
             crate::run::rootless::range_for(
                 &std::fs::read_to_string(file).unwrap_or_default(),

@@ -57,26 +57,32 @@ pub fn main(a: &ExportArgs, sys: &Sys) -> Result<i32> {
         ),
     );
     let root = merged_view(sys, &c)?;
-    if sys.dry_run() {
-        n.note("dry run: nothing written");
-        return Ok(0);
-    }
-    let mut write = |w: &mut dyn std::io::Write| layer::write_tar(&root, w).map(drop);
-    match target {
-        Some(file) => super::save::to_file(sys, &file, &mut write)?,
-        None => {
-            let mut out = std::io::BufWriter::with_capacity(1 << 20, std::io::stdout().lock());
-            write(&mut out)?;
-            std::io::Write::flush(&mut out).map_err(|e| {
-                Error::io(
-                    "cannot write the tar to stdout",
-                    &e,
-                    "check the pipe's reader",
-                )
-            })?;
-        }
-    }
-    Ok(0)
+    sys.compound(
+        "",
+        || {
+            let mut write = |w: &mut dyn std::io::Write| layer::write_tar(&root, w).map(drop);
+            match target {
+                Some(file) => super::save::to_file(sys, &file, &mut write)?,
+                None => {
+                    let mut out =
+                        std::io::BufWriter::with_capacity(1 << 20, std::io::stdout().lock());
+                    write(&mut out)?;
+                    std::io::Write::flush(&mut out).map_err(|e| {
+                        Error::io(
+                            "cannot write the tar to stdout",
+                            &e,
+                            "check the pipe's reader",
+                        )
+                    })?;
+                }
+            }
+            Ok(0)
+        },
+        || {
+            n.note("dry run: nothing written");
+            0
+        },
+    )
 }
 
 /// The directory that shows the container's files as it sees them.

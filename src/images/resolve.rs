@@ -115,20 +115,25 @@ pub fn resolve_pulling(sys: &Sys, source: &str, when: Option<PullPolicy>) -> Res
     if have.is_none() && sys.narrator.level > crate::narrate::Level::Quiet {
         eprintln!("Unable to find image '{source}' locally");
     }
-    if sys.dry_run() {
-        sys.narrator.note(&format!(
-            "dry run: {remote} would be pulled (glassbox pull {source})"
-        ));
-        if let Some(rec) = have {
-            return by_id(&rec.id);
-        }
-        return Err(Error::new(
-            format!("dry run: {source} is not in the image store yet"),
-            format!("pull it first (glassbox pull {source}) to see the whole plan"),
-        ));
-    }
-    let rec = crate::registry::pull(sys, &remote, &Default::default())?;
-    by_id(&rec.id)
+    sys.compound_or(
+        "",
+        || {
+            let rec = crate::registry::pull(sys, &remote, &Default::default())?;
+            by_id(&rec.id)
+        },
+        || {
+            sys.narrator.note(&format!(
+                "dry run: {remote} would be pulled (glassbox pull {source})"
+            ));
+            match have {
+                Some(rec) => by_id(&rec.id),
+                None => Err(Error::new(
+                    format!("dry run: {source} is not in the image store yet"),
+                    format!("pull it first (glassbox pull {source}) to see the whole plan"),
+                )),
+            }
+        },
+    )
 }
 
 /// A root filesystem directory as it is, or an image (`busybox`, a tarball, an OCI layout)
@@ -136,13 +141,16 @@ pub fn resolve_pulling(sys: &Sys, source: &str, when: Option<PullPolicy>) -> Res
 pub fn resolve(sys: &Sys, source: &str) -> Result<Image> {
     // skopeo's oci:DIR:TAG and docker-archive:FILE:NAME: the image loaded into the store.
     if super::transport::parse(source).is_some() {
-        if sys.dry_run() {
-            return Err(Error::new(
-                format!("dry run: {source} is not in the image store yet"),
-                format!("load it first (glassbox load -i {source}) to see the whole plan"),
-            ));
-        }
-        let rec = super::load::one(sys, source)?;
+        let rec = sys.compound_or(
+            "",
+            || super::load::one(sys, source),
+            || {
+                Err(Error::new(
+                    format!("dry run: {source} is not in the image store yet"),
+                    format!("load it first (glassbox load -i {source}) to see the whole plan"),
+                ))
+            },
+        )?;
         let mut image = from_store(&rec.id)?.expect("just recorded");
         image.source = source.to_string();
         return Ok(image);

@@ -171,9 +171,9 @@ fn fill(
     )
     .map_err(|e| crate::stages::export::extract::read_error(&what, &e))?;
     let root = sys.open_tree_root(staging, "every entry of the layer is made beneath it")?;
-    let umask = sys.umask(0, "make each entry with the image's permission bits")?;
+    let umask = sys.umask_if_made(0, "make each entry with the image's permission bits")?;
     let mut ex = Extractor::new(sys, root);
-    ex.umask0 = !sys.dry_run();
+    ex.umask0 = umask.is_some();
     ex.overlay_form = true;
     ex.lower = lower;
     let mut counted = Counter {
@@ -190,7 +190,10 @@ fn fill(
             .map_err(|e| crate::stages::export::extract::read_error(&what, &e))
     });
     let tar_size = counted.n;
-    sys.umask(umask, "the layer is unpacked: the usual permissions again")?;
+    sys.umask(
+        umask.unwrap_or(0),
+        "the layer is unpacked: the usual permissions again",
+    )?;
     drained?;
     let (_, tar) = s.finish(&what)?;
     let tar = tar.unwrap_or_default();

@@ -590,7 +590,7 @@ fn json_lines(fd: libc::c_int, buf: &[u8]) -> std::io::Result<usize> {
         let time = crate::clock::rfc3339(crate::clock::now());
         let mut out = serde_json::json!({"level": level, "msg": msg, "time": time}).to_string();
         out.push('\n');
-        unsafe { libc::write(fd, out.as_ptr().cast(), out.len()) };
+        let _ = crate::sys::own::write(fd, out.as_bytes());
     }
     Ok(buf.len())
 }

@@ -268,15 +268,13 @@ impl<'a, 'n> Client<'a, 'n> {
         }
         let call = Call::new(req.method, args, "OCI distribution spec", why)
             .by_hand(format!("curl -i -X {} {url}", req.method));
+        self.sys
+            .request(&call, || self.transmit(req, url, auth, &call))
+    }
+
+    /// Send an announced request and narrate its answer.
+    fn transmit(&self, req: &Req, url: &str, auth: Option<&str>, call: &Call) -> Result<Raw> {
         let n = self.sys.narrator;
-        n.before(&call);
-        if self.sys.dry_run() {
-            n.not_made(&call);
-            return Err(Error::new(
-                "dry run: the registry was not asked",
-                "run without --dry-run to pull",
-            ));
-        }
         fn headers<B>(
             mut r: ureq::RequestBuilder<B>,
             req: &Req,
@@ -323,7 +321,7 @@ impl<'a, 'n> Client<'a, 'n> {
                         .unwrap_or(nix::errno::Errno::EIO),
                     _ => nix::errno::Errno::EIO,
                 };
-                n.after(&call, Err(errno));
+                n.after(call, Err(errno));
                 let text = e.to_string();
                 if text.contains("certificate") || text.contains("Certificate") {
                     return Err(Error::new(
@@ -345,7 +343,7 @@ impl<'a, 'n> Client<'a, 'n> {
             }
         };
         let status = resp.status().as_u16();
-        n.after(&call, Ok(status.into()));
+        n.after(call, Ok(status.into()));
         let header = |name: &str| {
             resp.headers()
                 .get(name)

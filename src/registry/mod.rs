@@ -44,22 +44,27 @@ pub fn main(a: &crate::cli::PullArgs, sys: &Sys) -> Result<i32> {
         insecure: a.insecure_registry.clone(),
     };
     let remote = reference::parse(&a.name).map_err(|e| e.with_code(1))?;
-    if sys.dry_run() {
-        sys.narrator.stage("pull", &format!("{remote}"));
-        let client = base_url(&remote, &opts);
-        let mut c = http::Client::new(sys, client, remote.repository.clone(), None);
-        let _ = c.get(
-            "",
-            &[],
-            "is there a registry here, and does it want a login?",
-        );
-        sys.narrator
-            .note("dry run: nothing was asked of the registry, nothing written");
-        return Ok(0);
-    }
-    pull(sys, &remote, &opts)?;
-    crate::outln!("{remote}");
-    Ok(0)
+    sys.compound(
+        "",
+        || {
+            pull(sys, &remote, &opts)?;
+            crate::outln!("{remote}");
+            Ok(0)
+        },
+        || {
+            sys.narrator.stage("pull", &format!("{remote}"));
+            let client = base_url(&remote, &opts);
+            let mut c = http::Client::new(sys, client, remote.repository.clone(), None);
+            let _ = c.get(
+                "",
+                &[],
+                "is there a registry here, and does it want a login?",
+            );
+            sys.narrator
+                .note("dry run: nothing was asked of the registry, nothing written");
+            0
+        },
+    )
 }
 
 /// `http://HOST` for loopback and `--insecure-registry` registries, `https://HOST` else —

@@ -236,7 +236,16 @@ fn make_workdir(sys: &Sys, dir: &Path) -> Result<()> {
     // docker makes it in the image's layer, before /proc, /sys and /dev are mounted: nothing
     // is made in those (a /proc/self/fd/N stays chdir's error, refused as a magic link).
     let kernel_fs = ["/proc", "/sys", "/dev"].iter().any(|k| dir.starts_with(k));
-    if sys.dry_run() || kernel_fs || dir.is_dir() {
+    if kernel_fs {
+        return Ok(());
+    }
+    // Looked at inside the container's root: a dry run is not in it, and makes nothing.
+    sys.compound("", || make_missing(sys, dir), || ())
+}
+
+/// Each missing part of `dir`, made.
+fn make_missing(sys: &Sys, dir: &Path) -> Result<()> {
+    if dir.is_dir() {
         return Ok(());
     }
     let mut p = std::path::PathBuf::from("/");

@@ -145,15 +145,21 @@ pub fn create(a: &RunArgs, sys: &Sys) -> Result<i32> {
         ));
     }
     let plan = plan(a, sys)?;
-    if sys.dry_run() {
-        // Nothing is made: the config.json it would have.
-        return crate::spec::build::show(sys, &plan).map(|()| 0);
-    }
+    // In a dry run nothing is made: the config.json it would have is shown.
+    sys.compound_or(
+        "",
+        || create_made(sys, &plan),
+        || crate::spec::build::show(sys, &plan).map(|()| 0),
+    )
+}
+
+/// `glassbox create`'s work: the volumes, the record and the bundle made.
+fn create_made(sys: &Sys, plan: &Plan) -> Result<i32> {
     crate::store::need_root("create")?;
     let journal = sys.journal()?;
     // As run: named volumes made (or found) and held until the record claims them.
-    let volumes = volumes::ensure(sys, journal.as_ref(), &plan)?;
-    let c = match parent::create_container(&plan, |_| Ok(())) {
+    let volumes = volumes::ensure(sys, journal.as_ref(), plan)?;
+    let c = match parent::create_container(plan, |_| Ok(())) {
         Ok(c) => c,
         Err(e) => {
             volumes.undo(sys, journal.as_ref());

@@ -174,19 +174,22 @@ pub(super) fn run_container(
             rootfs::write_network_files(sys, fs, plan, w.addr, ns)?;
         }
         let dir = crate::store::container_dir(&plan.id);
-        if !sys.dry_run() && dir.is_dir() {
+        if dir.is_dir() {
             // What `glassbox port` and `ps` show (the host ports it got), and the names the
             // network's name server answers with its address.
-            crate::stages::network::ports::save(&dir, &w.publish)?;
-            let mut names = vec![plan.name.clone(), plan.id.chars().take(12).collect()];
-            names.extend(plan.aliases.iter().cloned());
-            let here = crate::stages::network::dns::Endpoint {
-                network: w.net.name.clone(),
-                address: w.addr,
-                names,
-                link: None,
+            let save = || {
+                crate::stages::network::ports::save(&dir, &w.publish)?;
+                let mut names = vec![plan.name.clone(), plan.id.chars().take(12).collect()];
+                names.extend(plan.aliases.iter().cloned());
+                let here = crate::stages::network::dns::Endpoint {
+                    network: w.net.name.clone(),
+                    address: w.addr,
+                    names,
+                    link: None,
+                };
+                crate::stages::network::dns::save_endpoints(&dir, &[here])
             };
-            crate::stages::network::dns::save_endpoints(&dir, &[here])?;
+            sys.compound("", save, || ())?;
         }
         made.network = Some(w);
     }
@@ -223,12 +226,14 @@ pub(super) fn run_container(
                     userns::write_maps(sys, None, m)
                 })?;
             }
-            if let (true, Some(ids)) = (sys.dry_run(), &plan.rootless) {
-                n.stage(
-                    "run",
-                    "the parent prepares what the child cannot do for itself",
-                );
-                rootless::write_maps(sys, None, ids)?;
+            if let Some(ids) = &plan.rootless {
+                sys.show_if_not_made(|| {
+                    n.stage(
+                        "run",
+                        "the parent prepares what the child cannot do for itself",
+                    );
+                    rootless::write_maps(sys, None, ids)
+                })?;
             }
             let log = detached.as_ref().and_then(|d| d.outputs());
             let console = console
@@ -362,8 +367,12 @@ pub(super) fn run_container(
 
 pub(super) fn undo(sys: &Sys, journal: Option<&Journal>, made: &mut Made, remove_container: bool) {
     if let Some(w) = made.network.as_mut() {
-        if let (Some(pid), false) = (w.pid, sys.dry_run()) {
-            crate::cleanup::release_connected(sys, &w.journal, pid);
+        if let Some(pid) = w.pid {
+            let release = || {
+                crate::cleanup::release_connected(sys, &w.journal, pid);
+                Ok(())
+            };
+            let _ = sys.compound("", release, || ());
         }
         if let Err(e) = w.undo(sys) {
             sys.narrator.warn(&format!(

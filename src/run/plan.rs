@@ -318,9 +318,9 @@ pub fn plan(a: &RunArgs, sys: &Sys) -> Result<Plan> {
     if image.rootfs.is_dir() {
         crate::stages::mounts::plan(&mounts)?;
     }
-    if !sys.dry_run() {
-        mounts.volume = volumes.specs(false);
-    }
+    // Then every volume, as volumes::ensure makes them; a dry run makes none, so it mounts
+    // only those there already.
+    mounts.volume = sys.compound("", || Ok(volumes.specs(false)), || volumes.specs(true))?;
     if !stages.contains(&Stage::Mounts) {
         mounts.filesystems.clear();
         mounts.volume.clear();

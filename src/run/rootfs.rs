@@ -294,58 +294,47 @@ fn mount_many_layers(sys: &Sys, fs: &ContainerFs, plan: &Plan) -> Result<()> {
         "overlay",
         "a new overlay, to configure before it is mounted",
     )?;
-    let steps = || -> Result<()> {
-        if plan.userns.is_some() {
-            sys.fsconfig(
-                ctx,
-                FsConfig::Flag("userxattr"),
-                "keep overlay's markers in user.* xattrs (a user namespace)",
-            )?;
-        }
-        for l in lower_list(fs, plan) {
-            sys.fsconfig(
-                ctx,
-                FsConfig::String("lowerdir+", &l),
-                "one more read-only layer, below those given before",
-            )?;
-        }
-        if !plan.read_only {
-            let (upper, work) = (
-                fs.upper.display().to_string(),
-                fs.work.display().to_string(),
-            );
-            sys.fsconfig(
-                ctx,
-                FsConfig::String("upperdir", &upper),
-                "this container's own changes",
-            )?;
-            sys.fsconfig(
-                ctx,
-                FsConfig::String("workdir", &work),
-                "overlay's scratch space",
-            )?;
-        }
+    if plan.userns.is_some() {
         sys.fsconfig(
-            ctx,
-            FsConfig::Create,
-            "make the overlay from the layers given",
+            &ctx,
+            FsConfig::Flag("userxattr"),
+            "keep overlay's markers in user.* xattrs (a user namespace)",
         )?;
-        let m = sys.fsmount(ctx, "a mount of it, not attached anywhere yet")?;
-        let moved = sys.move_mount(
-            m,
-            &fs.merged,
-            "attach it where the container's root is made",
-        );
-        if !sys.dry_run() {
-            unsafe { libc::close(m) };
-        }
-        moved
-    };
-    let done = steps();
-    if !sys.dry_run() {
-        unsafe { libc::close(ctx) };
     }
-    done
+    for l in lower_list(fs, plan) {
+        sys.fsconfig(
+            &ctx,
+            FsConfig::String("lowerdir+", &l),
+            "one more read-only layer, below those given before",
+        )?;
+    }
+    if !plan.read_only {
+        let (upper, work) = (
+            fs.upper.display().to_string(),
+            fs.work.display().to_string(),
+        );
+        sys.fsconfig(
+            &ctx,
+            FsConfig::String("upperdir", &upper),
+            "this container's own changes",
+        )?;
+        sys.fsconfig(
+            &ctx,
+            FsConfig::String("workdir", &work),
+            "overlay's scratch space",
+        )?;
+    }
+    sys.fsconfig(
+        &ctx,
+        FsConfig::Create,
+        "make the overlay from the layers given",
+    )?;
+    let m = sys.fsmount(&ctx, "a mount of it, not attached anywhere yet")?;
+    sys.move_mount(
+        &m,
+        &fs.merged,
+        "attach it where the container's root is made",
+    )
 }
 
 /// The overlay's mount options for this container (also recorded in its config.json).

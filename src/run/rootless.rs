@@ -46,11 +46,7 @@ pub struct Ids {
 /// The mapping for the user glassbox runs as.
 pub fn load() -> Result<Ids> {
     let (uid, gid) = (crate::sys::quiet::euid(), crate::sys::quiet::egid());
-    let name = nix::unistd::User::from_uid(uid.into())
-        .ok()
-        .flatten()
-        .map(|u| u.name)
-        .unwrap_or_else(|| uid.to_string());
+    let name = crate::sys::quiet::user_name(uid).unwrap_or_else(|| uid.to_string());
     let read = |p: &str| std::fs::read_to_string(p).unwrap_or_default();
     let uids = range_for(&read("/etc/subuid"), &name, uid);
     let gids = range_for(&read("/etc/subgid"), &name, uid);
@@ -93,8 +89,7 @@ pub fn delegated(host: &CgroupHost, controllers: &[&str]) -> Option<CgroupHost> 
     let text = std::fs::read_to_string("/proc/self/cgroup").ok()?;
     let own = text.lines().find_map(|l| l.strip_prefix("0::"))?;
     let may_write = |d: &Path| {
-        nix::unistd::access(&d.join("cgroup.procs"), nix::unistd::AccessFlags::W_OK).is_ok()
-            && nix::unistd::access(d, nix::unistd::AccessFlags::W_OK).is_ok()
+        crate::sys::quiet::may_write(&d.join("cgroup.procs")) && crate::sys::quiet::may_write(d)
     };
     let top = mount
         .join(own.trim_start_matches('/'))
@@ -272,9 +267,7 @@ pub fn write_maps(sys: &Sys, pid: Option<i32>, ids: &Ids) -> Result<()> {
             r.start as u64 + r.count as u64 - 1,
             &what[..1]
         ));
-        if !sys.dry_run() {
-            run_helper(&argv)?;
-        }
+        sys.compound("", || run_helper(&argv), || ())?;
     }
     Ok(())
 }
@@ -317,12 +310,21 @@ pub fn or_inside(sys: &Sys, dir: &Path, removed: Result<()>) -> Result<()> {
     let Err(e) = removed else {
         return Ok(());
     };
-    if !crate::host::rootless() || sys.dry_run() || !dir.exists() {
+    if !crate::host::rootless() || !dir.exists() {
         return Err(e);
     }
+    match sys.compound("", || remove_inside(sys, dir), || false)? {
+        true => Ok(()),
+        false => Err(e),
+    }
+}
+
+/// [`or_inside`]'s second try: whether `dir` was removed inside a user namespace (not
+/// tried when the user has no range of ids).
+fn remove_inside(sys: &Sys, dir: &Path) -> Result<bool> {
     let ids = load()?;
     if ids.ranges.is_none() {
-        return Err(e);
+        return Ok(false);
     }
     use crate::sys::process::Forked;
     let (forked, gate) = sys.fork_gated(
@@ -358,10 +360,7 @@ pub fn or_inside(sys: &Sys, dir: &Path, removed: Result<()>) -> Result<()> {
             if let Some(err) = sys.child_failure(gate.as_ref()) {
                 return Err(err);
             }
-            match ended.code() {
-                0 => Ok(()),
-                _ => Err(e),
-            }
+            Ok(ended.code() == 0)
         }
     }
 }

@@ -367,11 +367,7 @@ pub fn ensure(sys: &Sys, journal: Option<&Journal>, plan: &super::Plan) -> Resul
     );
     let mut made = Made {
         names: Vec::new(),
-        _lock: if sys.dry_run() {
-            None
-        } else {
-            Some(store::lock()?)
-        },
+        _lock: sys.compound("", || store::lock().map(Some), || None)?,
     };
     for m in wanted {
         let name = m.volume.as_deref().unwrap_or_default();
@@ -435,24 +431,24 @@ pub fn copy_up(sys: &Sys, plan: &super::Plan, layers: (&Path, &[PathBuf])) -> Re
                 m.target.display(),
                 m.volume.as_deref().unwrap_or_default()
             ));
-            if sys.dry_run() {
-                continue;
-            }
-            let done = if first {
-                copy_all(&held, &m.source)
-            } else {
-                super::copy::apply_layer(&held, &m.source)
+            let copy = || {
+                let done = if first {
+                    copy_all(&held, &m.source)
+                } else {
+                    super::copy::apply_layer(&held, &m.source)
+                };
+                done.map_err(|e| {
+                    Error::io(
+                        format!(
+                            "cannot copy the image's files at {} into the volume",
+                            m.target.display()
+                        ),
+                        &e,
+                        "check that the data directory has room for them",
+                    )
+                })
             };
-            done.map_err(|e| {
-                Error::io(
-                    format!(
-                        "cannot copy the image's files at {} into the volume",
-                        m.target.display()
-                    ),
-                    &e,
-                    "check that the data directory has room for them",
-                )
-            })?;
+            sys.compound("", copy, || ())?;
             first = false;
         }
     }
@@ -490,9 +486,15 @@ fn copy_all(from: &Path, to: &Path) -> std::io::Result<()> {
 /// Remove the anonymous volumes of a removed container that no other container uses
 /// (`rm --volumes`, `run --rm`); named volumes always stay.
 pub fn remove_anonymous(sys: &Sys, journal: Option<&Journal>, attached: &[Attached]) {
-    if sys.dry_run() {
-        return;
-    }
+    let remove = || {
+        remove_unused(sys, journal, attached);
+        Ok(())
+    };
+    let _ = sys.compound("", remove, || ());
+}
+
+/// [`remove_anonymous`]'s work: each anonymous volume no other container uses, removed.
+fn remove_unused(sys: &Sys, journal: Option<&Journal>, attached: &[Attached]) {
     let anonymous: Vec<&str> = attached
         .iter()
         .filter(|m| m.anonymous)

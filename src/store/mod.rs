@@ -79,8 +79,7 @@ pub use crate::clock::now;
 /// ours (an ordinary user has a store of their own: see `store::data_dir`).
 pub fn need_root(what: &str) -> Result<()> {
     let dir = data_dir();
-    let writable = |p: &std::path::Path| nix::unistd::access(p, nix::unistd::AccessFlags::W_OK);
-    if crate::host::is_root() || !dir.exists() || writable(&dir).is_ok() {
+    if crate::host::is_root() || !dir.exists() || crate::sys::quiet::may_write(&dir) {
         return Ok(());
     }
     Err(Error::new(

@@ -152,17 +152,12 @@ pub fn create(
             created: super::now(),
             labels,
         };
-        if !sys.dry_run() {
-            write_whole(
-                &dir.join("volume.json"),
-                &serde_json::to_vec_pretty(&v).expect("a volume serializes"),
-            )?;
-        }
+        let record = serde_json::to_vec_pretty(&v).expect("a volume serializes");
+        sys.compound("", || write_whole(&dir.join("volume.json"), &record), || ())?;
         Ok(v)
     })();
     // Half made: removed now, or left journaled for `cleanup`.
-    let whole_or_gone =
-        made.is_ok() || sys.dry_run() || std::fs::remove_dir_all(&dir).is_ok() || !dir.exists();
+    let whole_or_gone = made.is_ok() || sys.remove_path(&dir).is_ok() || !dir.exists();
     if let (Some(j), Some(e), true) = (journal, entry, whole_or_gone) {
         j.strike(&e);
     }
@@ -176,9 +171,11 @@ pub fn remove(sys: &Sys, journal: Option<&Journal>, name: &str) -> Result<()> {
     let aside = volumes_dir().join(format!(".removing-{name}"));
     sys.narrator
         .note(&format!("rm -rf {} (volume {name})", dir.display()));
-    if sys.dry_run() {
-        return Ok(());
-    }
+    sys.compound("", || remove_aside(journal, name, &dir, &aside), || ())
+}
+
+/// Rename volume `name`'s directory `dir` to `aside` and delete it there.
+fn remove_aside(journal: Option<&Journal>, name: &str, dir: &Path, aside: &Path) -> Result<()> {
     let fail = |e: std::io::Error| {
         Error::io(
             format!("cannot remove volume {name}"),
@@ -188,13 +185,13 @@ pub fn remove(sys: &Sys, journal: Option<&Journal>, name: &str) -> Result<()> {
     };
     let entry = match journal {
         Some(j) => Some(j.record(Resource::Dir {
-            path: aside.clone(),
+            path: aside.to_path_buf(),
         })?),
         None => None,
     };
     // What a killed rm of an earlier volume of this name left aside (cleanup's too).
-    let _ = std::fs::remove_dir_all(&aside);
-    let removed = std::fs::rename(&dir, &aside).and_then(|()| std::fs::remove_dir_all(&aside));
+    let _ = std::fs::remove_dir_all(aside);
+    let removed = std::fs::rename(dir, aside).and_then(|()| std::fs::remove_dir_all(aside));
     // Struck unless files are left aside for cleanup to finish.
     if let (Some(j), Some(e), false) = (journal, entry, aside.exists()) {
         j.strike(&e);

@@ -285,6 +285,17 @@ impl<'n> Sys<'n> {
         work: impl FnOnce() -> Result<T>,
         not_made: impl FnOnce() -> T,
     ) -> Result<T> {
+        self.compound_or(shown, work, || Ok(not_made()))
+    }
+
+    /// [`Sys::compound`] whose stand-in may fail: a dry run that cannot go on without the
+    /// work's result (an image not in the store yet) says so as an error.
+    pub fn compound_or<T>(
+        &self,
+        shown: &str,
+        work: impl FnOnce() -> Result<T>,
+        not_made: impl FnOnce() -> Result<T>,
+    ) -> Result<T> {
         if self.kernel.makes_calls() {
             if !shown.is_empty() {
                 self.narrator.note(shown);
@@ -294,7 +305,28 @@ impl<'n> Sys<'n> {
         if !shown.is_empty() {
             self.narrator.note(&format!("{shown} (dry run: not done)"));
         }
-        Ok(not_made())
+        not_made()
+    }
+
+    /// A request glassbox sends itself (HTTP to a registry), narrated as a call: announced,
+    /// then sent by `send` (which narrates the answer) only when calls are made. When they
+    /// are not, nothing is sent and there is no answer to go on with: an error says so.
+    pub fn request<T>(&self, call: &Call, send: impl FnOnce() -> Result<T>) -> Result<T> {
+        self.narrator.before(call);
+        match self.kernel.perform(call, &mut || Ok(0)) {
+            Some(Ok(_)) => send(),
+            Some(Err(errno)) => {
+                self.narrator.after(call, Err(errno));
+                Err(self.failed(call, errno, |c, e| diagnose::generic(&c.name, e)))
+            }
+            None => {
+                self.narrator.not_made(call);
+                Err(Error::new(
+                    "dry run: the registry was not asked",
+                    "run without --dry-run to pull",
+                ))
+            }
+        }
     }
 
     /// Something learnt by making calls (a probe of what the host supports); none when calls
@@ -581,6 +613,25 @@ mod tests {
             ]
         );
         assert!(sys.dry_run(), "a stage sees calls as not made");
+    }
+
+    #[test]
+    fn a_request_is_sent_only_when_calls_are_made_and_recorded_in_order() {
+        let narrator = Narrator::silent();
+        let recorder = Recorder::new();
+        let get = Call::new("GET", vec![quote("http://x/v2/")], "a spec", "a test");
+        let sent = std::cell::Cell::new(0);
+        let send = || {
+            sent.set(sent.get() + 1);
+            Ok(200)
+        };
+        let sys = Sys::with_kernel(&narrator, &recorder);
+        assert!(sys.request(&get, send).is_err(), "no answer to go on with");
+        assert!(Sys::dry(&narrator).request(&get, send).is_err());
+        assert_eq!(sent.get(), 0, "a request was sent when calls are not made");
+        assert_eq!(recorder.lines(), ["GET(\"http://x/v2/\")"]);
+        assert_eq!(Sys::new(&narrator).request(&get, send).unwrap(), 200);
+        assert_eq!(sent.get(), 1);
     }
 
     #[test]

@@ -488,12 +488,32 @@ pub enum FsConfig<'a> {
     Create,
 }
 
+/// A descriptor of the new mount API (a filesystem context, a detached mount), closed when
+/// dropped; when calls are not made, the number the narration showed and nothing to close.
+pub struct MountFd {
+    raw: i32,
+    _owned: Option<std::os::fd::OwnedFd>,
+}
+
+impl MountFd {
+    fn new(sys: &Sys, raw: i64) -> MountFd {
+        use std::os::fd::FromRawFd;
+        MountFd {
+            raw: raw as i32,
+            _owned: sys
+                .kernel
+                .makes_calls()
+                .then(|| unsafe { std::os::fd::OwnedFd::from_raw_fd(raw as i32) }),
+        }
+    }
+}
+
 /// The new mount API (Linux 5.2; overlayfs's `lowerdir+` since 6.8): a filesystem is
 /// configured one option per call instead of in one string that the kernel takes up to a
 /// page, so an overlay of many layers can be mounted.
 impl Sys<'_> {
     /// fsopen(2): a filesystem context of this type, to configure. Returns its fd.
-    pub fn fsopen(&self, fstype: &str, why: &str) -> Result<i32> {
+    pub fn fsopen(&self, fstype: &str, why: &str) -> Result<MountFd> {
         let t = cstring(fstype)?;
         let call = || {
             Call::new(
@@ -506,11 +526,12 @@ impl Sys<'_> {
         let fd = self.call_plain(call, || {
             check(unsafe { libc::syscall(libc::SYS_fsopen, t.as_ptr(), libc::FSOPEN_CLOEXEC) })
         })?;
-        Ok(fd as i32)
+        Ok(MountFd::new(self, fd))
     }
 
     /// fsconfig(2): one option of a filesystem context, or its creation.
-    pub fn fsconfig(&self, fd: i32, step: FsConfig, why: &str) -> Result<()> {
+    pub fn fsconfig(&self, fd: &MountFd, step: FsConfig, why: &str) -> Result<()> {
+        let fd = fd.raw;
         let (cmd, name, key, value) = match step {
             FsConfig::String(k, v) => (
                 libc::FSCONFIG_SET_STRING,
@@ -556,7 +577,8 @@ impl Sys<'_> {
     }
 
     /// fsmount(2): a detached mount of a created context. Returns its fd.
-    pub fn fsmount(&self, fd: i32, why: &str) -> Result<i32> {
+    pub fn fsmount(&self, fd: &MountFd, why: &str) -> Result<MountFd> {
+        let fd = fd.raw;
         let call = || {
             Call::new(
                 "fsmount",
@@ -568,11 +590,12 @@ impl Sys<'_> {
         let m = self.call_plain(call, || {
             check(unsafe { libc::syscall(libc::SYS_fsmount, fd, libc::FSMOUNT_CLOEXEC, 0) })
         })?;
-        Ok(m as i32)
+        Ok(MountFd::new(self, m))
     }
 
     /// move_mount(2): attach a detached mount at `target`.
-    pub fn move_mount(&self, fd: i32, target: &Path, why: &str) -> Result<()> {
+    pub fn move_mount(&self, fd: &MountFd, target: &Path, why: &str) -> Result<()> {
+        let fd = fd.raw;
         let empty = cstring("")?;
         let tgt = cstring(&target.to_string_lossy())?;
         let call = || {

@@ -142,6 +142,19 @@ pub fn egid() -> u32 {
     nix::unistd::getegid().as_raw()
 }
 
+/// The name of user `uid` in the user database (getpwuid_r), if it has one.
+pub fn user_name(uid: u32) -> Option<String> {
+    nix::unistd::User::from_uid(uid.into())
+        .ok()
+        .flatten()
+        .map(|u| u.name)
+}
+
+/// Whether this process may write to `p` (access(2) `W_OK`, with its real ids).
+pub fn may_write(p: &Path) -> bool {
+    nix::unistd::access(p, nix::unistd::AccessFlags::W_OK).is_ok()
+}
+
 /// Whether this process runs as root.
 pub fn is_root() -> bool {
     euid() == 0

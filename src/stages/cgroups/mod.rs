@@ -291,11 +291,29 @@ pub fn apply(sys: &Sys, journal: Option<&Journal>, plan: &Plan) -> Result<Made> 
     }
 }
 
-fn apply_inner(sys: &Sys, journal: Option<&Journal>, plan: &Plan, made: &mut Made) -> Result<()> {
-    let n = sys.narrator;
+/// One step of making a container's cgroups, planned from the [`Plan`] before the first
+/// call (as the mount, root and security stages' `ops`): `apply` performs them in order, a
+/// dry run performs them on a kernel that makes no call, a unit test on the recorder.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Op {
+    /// Which hierarchy comes next, and what it is for.
+    Note(String),
+    /// The parent (glassbox's shared one, or the engine's cgroupsPath parents) made if
+    /// missing, then the group's own cgroup in it,
+    /// both under the hierarchy's lock.
+    MakeCgroup { group: Group, dir: PathBuf },
+    /// One limit file written.
+    Write { dir: PathBuf, write: LimitWrite },
+    /// The device rule as an eBPF program attached to the cgroup (v2).
+    DeviceProgram { dir: PathBuf },
+}
+
+/// The plan as the ordered list of what [`apply`] does.
+pub fn ops(plan: &Plan) -> Vec<Op> {
+    let mut ops = Vec::new();
     for g in &plan.groups {
         let dir = g.dir(&plan.name);
-        n.note(&format!(
+        ops.push(Op::Note(format!(
             "cgroup v{} hierarchy at {}{}",
             g.version,
             g.mount.display(),
@@ -311,49 +329,83 @@ fn apply_inner(sys: &Sys, journal: Option<&Journal>, plan: &Plan, made: &mut Mad
             } else {
                 format!(": {}", g.controllers.join(", "))
             }
-        ));
-        // Held from the parent's mkdir to ours, so no cleanup or other run removes the parent
-        // in between; a glassbox from before the lock still might: try again then.
-        let mut tries = 0;
-        let parent = sys.lock_dir(&g.mount, PARENT_LOCK)?;
-        loop {
-            tries += 1;
-            if g.in_shared_parent() {
-                ensure_parent(sys, journal, g, made)?;
-            } else {
-                engine::ensure_parents(sys, g)?;
-            }
-            let id = record(journal, &dir)?;
-            match sys.mkdir(
-                &dir,
-                0o755,
-                "a new cgroup: the kernel fills the directory with its control files",
-            ) {
-                Ok(()) => {
-                    made.dirs.push((dir.clone(), id));
-                    engine::copy_cpuset(sys, &dir)?;
-                    break;
-                }
-                Err(e) => {
-                    if let (Some(j), Some(id)) = (journal, &id) {
-                        j.strike(id);
-                    }
-                    if e.errno == Some(nix::errno::Errno::ENOENT) && tries < 3 {
-                        continue;
-                    }
-                    return Err(e);
-                }
-            }
-        }
-        drop(parent);
+        )));
+        ops.push(Op::MakeCgroup {
+            group: g.clone(),
+            dir: dir.clone(),
+        });
         for w in &g.writes {
-            write_limit(sys, &dir, w)?;
+            ops.push(Op::Write {
+                dir: dir.clone(),
+                write: w.clone(),
+            });
         }
         if g.device_program {
-            devices::attach(sys, &dir, devices::DEFAULT)?;
+            ops.push(Op::DeviceProgram { dir });
         }
     }
+    ops
+}
+
+fn apply_inner(sys: &Sys, journal: Option<&Journal>, plan: &Plan, made: &mut Made) -> Result<()> {
+    for op in ops(plan) {
+        perform(sys, journal, &op, made)?;
+    }
     Ok(())
+}
+
+/// Perform one op through `sys`; what it made goes into `made` (for [`undo`]).
+fn perform(sys: &Sys, journal: Option<&Journal>, op: &Op, made: &mut Made) -> Result<()> {
+    match op {
+        Op::Note(text) => sys.narrator.note(text),
+        Op::MakeCgroup { group, dir } => make_cgroup(sys, journal, group, dir, made)?,
+        Op::Write { dir, write } => write_limit(sys, dir, write)?,
+        Op::DeviceProgram { dir } => devices::attach(sys, dir, devices::DEFAULT)?,
+    }
+    Ok(())
+}
+
+/// The parent (if missing) and cgroup `dir` of group `g`, journaled before each mkdir.
+fn make_cgroup(
+    sys: &Sys,
+    journal: Option<&Journal>,
+    g: &Group,
+    dir: &Path,
+    made: &mut Made,
+) -> Result<()> {
+    // Held from the parent's mkdir to ours, so no cleanup or other run removes the parent
+    // in between; a glassbox from before the lock still might: try again then.
+    let mut tries = 0;
+    let _parent = sys.lock_dir(&g.mount, PARENT_LOCK)?;
+    loop {
+        tries += 1;
+        if g.in_shared_parent() {
+            ensure_parent(sys, journal, g, made)?;
+        } else {
+            engine::ensure_parents(sys, g)?;
+        }
+        let id = record(journal, dir)?;
+        match sys.mkdir(
+            dir,
+            0o755,
+            "a new cgroup: the kernel fills the directory with its control files",
+        ) {
+            Ok(()) => {
+                made.dirs.push((dir.to_path_buf(), id));
+                engine::copy_cpuset(sys, dir)?;
+                return Ok(());
+            }
+            Err(e) => {
+                if let (Some(j), Some(id)) = (journal, &id) {
+                    j.strike(id);
+                }
+                if e.errno == Some(nix::errno::Errno::ENOENT) && tries < 3 {
+                    continue;
+                }
+                return Err(e);
+            }
+        }
+    }
 }
 
 fn record(journal: Option<&Journal>, dir: &Path) -> Result<Option<String>> {
@@ -868,6 +920,54 @@ mod tests {
         );
         assert_eq!(p.groups[0].writes[0].file, "memory.limit_in_bytes");
         assert!(p.groups[3].writes.is_empty());
+    }
+
+    #[test]
+    fn apply_performs_its_ops_in_order_through_the_recorder() {
+        let root = Path::new("/nonexistent/glassbox-cgroup-test");
+        let plan = Plan {
+            name: "t9".into(),
+            limits: limits(),
+            layout: Layout::Hybrid,
+            groups: vec![
+                Group {
+                    version: 1,
+                    mount: root.join("memory"),
+                    controllers: vec!["memory"],
+                    writes: v1::writes(&limits(), &["memory"]),
+                    device_program: false,
+                    parent: root.join("memory").join(PARENT),
+                },
+                Group {
+                    version: 2,
+                    mount: root.join("unified"),
+                    controllers: vec![],
+                    writes: vec![],
+                    device_program: true,
+                    parent: root.join("unified").join(PARENT),
+                },
+            ],
+        };
+        let narrator = crate::narrate::Narrator::silent();
+        let recorder = crate::sys::Recorder::new();
+        let sys = Sys::with_kernel(&narrator, &recorder);
+        let made = apply(&sys, None, &plan).unwrap();
+        let base = root.display();
+        assert_eq!(
+            recorder.lines()[..5],
+            [
+                format!("mkdir(\"{base}/memory/glassbox\", 0755)"),
+                format!("mkdir(\"{base}/memory/glassbox/t9\", 0755)"),
+                format!(
+                    "write(?<{base}/memory/glassbox/t9/memory.limit_in_bytes>, \"33554432\", 8)"
+                ),
+                format!("mkdir(\"{base}/unified/glassbox\", 0755)"),
+                format!("mkdir(\"{base}/unified/glassbox/t9\", 0755)"),
+            ]
+        );
+        // The device rule last: the program loaded, then attached through the cgroup's fd.
+        assert_eq!(recorder.names()[5..], ["bpf", "openat", "bpf"]);
+        assert_eq!(made.dirs.len(), 4, "{:?}", made.dirs);
     }
 
     #[test]

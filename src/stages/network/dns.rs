@@ -81,9 +81,12 @@ pub fn ensure(sys: &Sys, journal: &Journal, net: &Network) -> Result<()> {
         log.display(),
         net.gateway()
     ));
-    if sys.dry_run() {
-        return Ok(());
-    }
+    sys.compound("", || spawn(sys, net, &log), || ())
+}
+
+/// Start `net`'s responder as a child of its own, writing to `log`; back once it is ready.
+fn spawn(sys: &Sys, net: &Network, log: &Path) -> Result<()> {
+    let n = sys.narrator;
     let fail = |e: std::io::Error| {
         Error::io(
             format!("cannot start the name server of network {}", net.name),
@@ -95,7 +98,7 @@ pub fn ensure(sys: &Sys, journal: &Journal, net: &Network) -> Result<()> {
     let err = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
-        .open(&log)
+        .open(log)
         .map_err(fail)?;
     use std::io::BufRead;
     use std::os::unix::process::CommandExt;
@@ -113,7 +116,7 @@ pub fn ensure(sys: &Sys, journal: &Journal, net: &Network) -> Result<()> {
     let _ = std::io::BufReader::new(child.stdout.take().unwrap()).read_line(&mut line);
     if line.trim() != "ready" {
         let _ = child.wait();
-        let why = std::fs::read_to_string(&log).unwrap_or_default();
+        let why = std::fs::read_to_string(log).unwrap_or_default();
         let last = why
             .lines()
             .rev()
@@ -159,8 +162,8 @@ pub fn stop_if_idle(sys: &Sys, journal: &Journal, network: &str) -> Result<()> {
 pub fn stop_idle(sys: &Sys, journal: &Journal) {
     for e in journal.entries() {
         if let Resource::Responder { network } = &e.resource {
-            if e.owner.is_alive() && super::made_here(&e) && !sys.dry_run() {
-                let _ = stop_if_idle(sys, journal, network);
+            if e.owner.is_alive() && super::made_here(&e) {
+                let _ = sys.compound("", || stop_if_idle(sys, journal, network), || ());
             }
         }
     }

@@ -146,12 +146,6 @@ pub fn main(a: &NetSpec, sys: &Sys) -> Result<i32> {
         ));
     }
     let publish = parse_publish_all(&a.publish, &mode)?;
-    if sys.dry_run() {
-        return Err(Error::usage(
-            "`glassbox net` has no --dry-run yet",
-            "run it without --dry-run, or read `glassbox explain net`",
-        ));
-    }
     match mode {
         NetworkMode::Host => {
             sys.narrator
@@ -270,8 +264,8 @@ fn release(
     net: &Network,
 ) -> Result<()> {
     let undone = undo_all(sys, journal, made);
-    if net.name != "bridge" && !sys.dry_run() {
-        dns::stop_if_idle(sys, journal, &net.name)?;
+    if net.name != "bridge" {
+        sys.compound("", || dns::stop_if_idle(sys, journal, &net.name), || ())?;
     }
     undone
 }
