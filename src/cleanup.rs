@@ -52,6 +52,18 @@ pub fn undo(sys: &Sys, resource: &Resource) -> Result<()> {
             }
             Ok(())
         }
+        Resource::Helper {
+            pid, start_time, ..
+        } => {
+            if crate::journal::start_time(*pid) == Some(*start_time) {
+                sys.kill(
+                    *pid as i32,
+                    libc::SIGKILL,
+                    "a helper glassbox started beside a container that is gone: end it",
+                )?;
+            }
+            Ok(())
+        }
         // The network's kinds (the journal lists them once: `Resource::in_netns`).
         net => crate::stages::network::undo(sys, net),
     }

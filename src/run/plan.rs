@@ -155,7 +155,7 @@ pub fn plan(a: &RunArgs, sys: &Sys) -> Result<Plan> {
         let host = crate::host::cgroups::CgroupHost::current();
         ids.cgroups = (limits.as_ref()).and_then(|l| rootless::delegated(&host, &l.controllers()));
         let refused = limits.is_some() && ids.cgroups.is_none();
-        rootless::refuse(&network, !a.publish.is_empty(), refused, private)?;
+        rootless::refuse(&network, refused, private)?;
         if ids.cgroups.is_none() {
             stages.retain(|s| *s != Stage::Cgroup);
         }
@@ -256,6 +256,10 @@ pub fn plan(a: &RunArgs, sys: &Sys) -> Result<Plan> {
                 "leave out -P, or use --network bridge",
             ));
         }
+    }
+    if rootless.is_some() {
+        // slirp4netns listens on the host ports itself: each checked free, or chosen.
+        publish = super::usernet::host_ports(&publish)?;
     }
     let env = config::environment(&image.config.env, &hostname, a)?;
     let workdir = a
