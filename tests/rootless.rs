@@ -64,7 +64,19 @@ impl User {
     }
 
     fn command(&self) -> Command {
-        let mut c = Command::new("runuser");
+        self.command_in(None)
+    }
+
+    /// As [`User::command`], inside the network namespace `netns` (`ip netns add`).
+    fn command_in(&self, netns: Option<&str>) -> Command {
+        let mut c = match netns {
+            Some(ns) => {
+                let mut c = Command::new("ip");
+                c.args(["netns", "exec", ns, "runuser"]);
+                c
+            }
+            None => Command::new("runuser"),
+        };
         c.args(["-u", &self.name, "--", "env", "-i"])
             .arg(format!("HOME={}", self.home.display()))
             .arg(format!(
@@ -329,8 +341,7 @@ fn what_needs_root_is_refused_in_one_sentence_before_anything_is_made() {
     }
     let u = User::make("d", Some(500000));
     for (args, says) in [
-        (vec!["--network", "bridge"], "--network bridge needs root"),
-        (vec!["-p", "8080:80"], "-p needs root"),
+        (vec!["-p", "8080:80"], "--publish needs a bridge network"),
         (
             vec!["--memory", "32m"],
             "--memory, --cpus and --pids need root",
@@ -471,4 +482,159 @@ fn an_ordinary_user_s_commit_keeps_what_the_container_deleted() {
         assert_eq!(o.status.code(), Some(0), "{args:?}: {}", stderr(&o));
     }
     assert_eq!(u.leftovers(), Vec::<String>::new());
+}
+
+/// A network namespace made for one test (`ip netns add`, lo up), deleted when dropped: what
+/// the user-mode network reaches from there is loopback and nothing else.
+struct Netns(String);
+
+impl Netns {
+    fn make(tag: &str) -> Netns {
+        let name = format!("gbrl{tag}{}", std::process::id() % 100000);
+        let ok = |args: &[&str]| Command::new("ip").args(args).status().unwrap().success();
+        assert!(ok(&["netns", "add", &name]), "ip netns add {name}");
+        let ns = Netns(name);
+        assert!(ok(&["-n", &ns.0, "link", "set", "lo", "up"]));
+        ns
+    }
+
+    /// `ARGS…` as root inside the namespace.
+    fn run(&self, args: &[&str]) -> Output {
+        Command::new("ip")
+            .args(["netns", "exec", &self.0])
+            .args(args)
+            .output()
+            .unwrap()
+    }
+}
+
+impl Drop for Netns {
+    fn drop(&mut self) {
+        let _ = Command::new("ip").args(["netns", "del", &self.0]).status();
+    }
+}
+
+/// /dev/net/tun open to every user while the test runs (Debian's udev makes it 0666; some
+/// machines keep it 0600), its mode put back when dropped.
+struct TunOpen(Option<u32>);
+
+impl TunOpen {
+    fn make() -> TunOpen {
+        use std::os::unix::fs::PermissionsExt;
+        let tun = Path::new("/dev/net/tun");
+        let mode = std::fs::metadata(tun).unwrap().permissions().mode() & 0o7777;
+        if mode & 0o066 == 0o066 {
+            return TunOpen(None);
+        }
+        std::fs::set_permissions(tun, std::fs::Permissions::from_mode(0o666)).unwrap();
+        TunOpen(Some(mode))
+    }
+}
+
+impl Drop for TunOpen {
+    fn drop(&mut self) {
+        use std::os::unix::fs::PermissionsExt;
+        if let Some(mode) = self.0 {
+            let _ = std::fs::set_permissions("/dev/net/tun", std::fs::Permissions::from_mode(mode));
+        }
+    }
+}
+
+/// The parent of the user's process named `comm` (a container's PID 1: its supervisor).
+fn parent_of(uid: u32, comm: &str) -> Option<u32> {
+    std::fs::read_dir("/proc").ok()?.flatten().find_map(|e| {
+        let status = std::fs::read_to_string(e.path().join("status")).ok()?;
+        let field = |k: &str| {
+            status
+                .lines()
+                .find_map(|l| l.strip_prefix(k))
+                .and_then(|v| v.split_whitespace().next())
+                .map(String::from)
+        };
+        (field("Name:")? == comm && field("Uid:")? == uid.to_string())
+            .then(|| field("PPid:")?.parse().ok())
+            .flatten()
+    })
+}
+
+#[test]
+fn a_published_port_reaches_a_rootless_container_over_the_user_mode_network() {
+    if !ready("rootless_usernet")
+        || !tool_or_skip("rootless_usernet", "slirp4netns")
+        || !tool_or_skip("rootless_usernet", "ip")
+    {
+        return;
+    }
+    let ns = Netns::make("n");
+    let _tun = TunOpen::make();
+    let before = host_state();
+    let u = User::make("n", Some(800000));
+    let gb = |args: &[&str]| {
+        u.command_in(Some(&ns.0))
+            .arg(&u.bin)
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    // An interface with slirp's address and a default route through its gateway.
+    let o = gb(&[
+        "-q",
+        "run",
+        "--rm",
+        "--network",
+        "bridge",
+        "busybox",
+        "sh",
+        "-c",
+        "ip -4 -o addr show eth0; ip route",
+    ]);
+    let out = stdout(&o);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(out.contains("inet 10.0.2.100/24"), "{out}");
+    assert!(out.contains("default via 10.0.2.2 dev eth0"), "{out}");
+    assert_eq!(u.processes(), Vec::<String>::new(), "slirp4netns ended");
+    // A published port reaches busybox httpd in a detached container.
+    let port = 18000 + std::process::id() % 1000;
+    let publish = format!("127.0.0.1:{port}:80");
+    let o = gb(&[
+        "-q",
+        "run",
+        "-d",
+        "--name",
+        "web",
+        "--network",
+        "bridge",
+        "-p",
+        &publish,
+        "busybox",
+        "sh",
+        "-c",
+        "mkdir /www && echo hello from the container > /www/index.html && exec httpd -f -p 80 -h /www",
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let url = format!("http://127.0.0.1:{port}/");
+    let mut got = String::new();
+    for _ in 0..50 {
+        got = stdout(&ns.run(&["busybox", "wget", "-q", "-O-", &url]));
+        if !got.is_empty() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    assert_eq!(got, "hello from the container\n");
+    assert_eq!(
+        stdout(&gb(&["port", "web"])),
+        format!("80/tcp -> 127.0.0.1:{port}\n")
+    );
+    // glassbox's supervisor killed: slirp4netns ends with it (its exit pipe closed), and rm
+    // strikes what the supervisor journaled.
+    let supervisor = parent_of(u.uid, "httpd").expect("the container's supervisor");
+    let _ = Command::new("kill")
+        .args(["-KILL", &supervisor.to_string()])
+        .status();
+    assert_eq!(u.processes(), Vec::<String>::new());
+    let r = gb(&["-q", "rm", "-f", "web"]);
+    assert_eq!(r.status.code(), Some(0), "{}", stderr(&r));
+    assert_eq!(u.leftovers(), Vec::<String>::new());
+    assert_eq!(host_state(), before);
 }
