@@ -638,3 +638,51 @@ fn a_published_port_reaches_a_rootless_container_over_the_user_mode_network() {
     assert_eq!(u.leftovers(), Vec::<String>::new());
     assert_eq!(host_state(), before);
 }
+
+#[test]
+fn a_rootless_container_s_config_json_and_inspect_show_its_id_mappings() {
+    if !ready("rootless_idmap") {
+        return;
+    }
+    let u = User::make("m", Some(900000));
+    let o = u.glassbox(&["-q", "run", "--name", "c", "busybox", "true"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let uid = u.uid;
+    let expected = [format!("0:{uid}:1"), "1:900000:65536".to_string()];
+    // The bundle says what glassbox made, for runc or glassbox's runtime to read.
+    let dir = std::fs::read_dir(u.data().join("containers"))
+        .unwrap()
+        .flatten()
+        .next()
+        .unwrap()
+        .path();
+    let spec: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.join("config.json")).unwrap()).unwrap();
+    let maps = |k: &str| -> Vec<String> {
+        spec["linux"][k]
+            .as_array()
+            .unwrap_or_else(|| panic!("no {k} in config.json: {}", spec["linux"]))
+            .iter()
+            .map(|m| format!("{}:{}:{}", m["containerID"], m["hostID"], m["size"]))
+            .collect()
+    };
+    assert_eq!(maps("uidMappings"), expected);
+    assert_eq!(maps("gidMappings"), expected);
+    let i = u.glassbox(&["inspect", "c"]);
+    assert_eq!(i.status.code(), Some(0), "{}", stderr(&i));
+    let v: serde_json::Value = serde_json::from_slice(&i.stdout).unwrap();
+    assert_eq!(
+        v[0]["HostConfig"]["IDMappings"]["UidMap"],
+        serde_json::json!(expected),
+        "{v}"
+    );
+    // Read back, the mapping is the rootless one again (not --userns private).
+    let s = u.glassbox(&["-q", "start", "c"]);
+    assert_eq!(s.status.code(), Some(0), "{}", stderr(&s));
+    let s = u.glassbox(&["wait", "c"]);
+    assert_eq!(stdout(&s), "0\n");
+    assert_eq!(s.status.code(), Some(0), "{}", stderr(&s));
+    let r = u.glassbox(&["-q", "rm", "c"]);
+    assert_eq!(r.status.code(), Some(0), "{}", stderr(&r));
+    assert_eq!(u.leftovers(), Vec::<String>::new());
+}

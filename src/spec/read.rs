@@ -75,7 +75,10 @@ pub fn plan(spec: &Spec, bundle: &Path) -> Result<Plan> {
         })
         .transpose()?
         .unwrap_or_default();
+    // Without root the mappings are the ones every rootless container gets (made again
+    // from today's /etc/subuid when it starts), not a --userns private.
     let userns = match (linux.uid_mappings(), linux.gid_mappings()) {
+        _ if crate::host::rootless() => None,
         (Some(u), Some(g)) if !u.is_empty() && !g.is_empty() => Some(Mapping {
             uids: Range {
                 start: u[0].host_id(),
