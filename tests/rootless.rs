@@ -686,3 +686,91 @@ fn a_rootless_container_s_config_json_and_inspect_show_its_id_mappings() {
     assert_eq!(r.status.code(), Some(0), "{}", stderr(&r));
     assert_eq!(u.leftovers(), Vec::<String>::new());
 }
+
+#[test]
+fn the_stage_subcommands_and_pause_work_or_say_why_for_an_ordinary_user() {
+    if !ready("rootless_stages") {
+        return;
+    }
+    let before = host_state();
+    let u = User::make("s", Some(1000000));
+    // The image's directory, made by a first run.
+    let o = u.glassbox(&["-q", "run", "--rm", "busybox", "true"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let root = u.data().join("images/busybox/rootfs");
+    let (root, bin) = (root.to_str().unwrap(), u.bin.to_str().unwrap());
+    // In a user namespace of its own (the seed's first command), each stage works.
+    let inside = |args: &[&str]| {
+        let mut all = vec!["-q", "unshare", "--user", "--map-root-user", "--mount"];
+        all.extend(["--pid", "--fork", "--", bin, "-q"]);
+        all.extend(args);
+        u.glassbox(&all)
+    };
+    for (args, out) in [
+        (
+            vec!["chroot", root, "--", "/bin/cat", "/etc/hostname"],
+            None,
+        ),
+        (
+            vec!["pivot-root", root, "--", "/bin/ls", "/bin/busybox"],
+            Some("/bin/busybox\n"),
+        ),
+        (
+            vec!["mount", "--root", root, "proc", "tmp", "--", "/bin/true"],
+            Some(""),
+        ),
+    ] {
+        let o = inside(&args);
+        assert_eq!(o.status.code(), Some(0), "{args:?}: {}", stderr(&o));
+        if let Some(out) = out {
+            assert_eq!(stdout(&o), out, "{args:?}");
+        }
+    }
+    // Without one, or where the host's root is needed, one sentence says why.
+    for (args, says) in [
+        (
+            vec!["chroot", root, "--", "/bin/true"],
+            "needs CAP_SYS_CHROOT",
+        ),
+        (
+            vec!["cgroup", "--pids", "20", "--", "true"],
+            "no cgroup v2 subtree",
+        ),
+        (
+            vec!["net", "--network", "bridge", "--", "true"],
+            "glassbox net --network bridge needs root",
+        ),
+    ] {
+        let o = u.glassbox(&args);
+        let err = stderr(&o);
+        if args[0] == "cgroup" && !err.contains("glassbox: error:") {
+            continue; // a delegated subtree: the limits apply, as for root
+        }
+        assert_eq!(o.status.code(), Some(125), "{args:?}: {err}");
+        assert!(err.contains(says), "{args:?}: {err}");
+        assert_eq!(err.matches("glassbox: error:").count(), 1, "{err}");
+    }
+    // pause: the freezer of the container's cgroup, which needs a delegated subtree.
+    let o = u.glassbox(&["-q", "run", "-d", "--name", "p", "busybox", "sleep", "600"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let p = u.glassbox(&["-q", "pause", "p"]);
+    if p.status.success() {
+        let ps = stdout(&u.glassbox(&["ps"]));
+        assert!(ps.contains("Paused"), "{ps}");
+        let un = u.glassbox(&["-q", "unpause", "p"]);
+        assert_eq!(un.status.code(), Some(0), "{}", stderr(&un));
+    } else {
+        let err = stderr(&p);
+        assert_eq!(p.status.code(), Some(1), "{err}");
+        assert!(
+            err.contains("cannot pause container p without root here")
+                && err.contains("delegated to you"),
+            "{err}"
+        );
+    }
+    let r = u.glassbox(&["-q", "rm", "-f", "p"]);
+    assert_eq!(r.status.code(), Some(0), "{}", stderr(&r));
+    assert_eq!(u.leftovers(), Vec::<String>::new());
+    assert_eq!(u.processes(), Vec::<String>::new());
+    assert_eq!(host_state(), before);
+}
