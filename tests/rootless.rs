@@ -774,3 +774,51 @@ fn the_stage_subcommands_and_pause_work_or_say_why_for_an_ordinary_user() {
     assert_eq!(u.processes(), Vec::<String>::new());
     assert_eq!(host_state(), before);
 }
+
+#[test]
+fn a_rootless_user_mode_network_is_narrated_truthfully() {
+    if !ready("rootless_usernet_honest")
+        || !tool_or_skip("rootless_usernet_honest", "strace")
+        || !tool_or_skip("rootless_usernet_honest", "slirp4netns")
+    {
+        return;
+    }
+    let ns = Netns::make("h");
+    let _tun = TunOpen::make();
+    let u = User::make("h", Some(1100000));
+    if u.bin != bin() {
+        skip(
+            "rootless_usernet_honest",
+            "the user cannot reach the glassbox under test",
+        );
+        return;
+    }
+    let publish = format!("127.0.0.1:{}:80", 19000 + std::process::id() % 1000);
+    let args = [
+        "run",
+        "--rm",
+        "--network",
+        "bridge",
+        "-p",
+        &publish,
+        "busybox",
+        "true",
+    ];
+    let t = strace::run_as_prefixed(&["ip", "netns", "exec", &ns.0], &u.name, &args, |c| {
+        for (key, _) in std::env::vars_os() {
+            let k = key.to_string_lossy();
+            if k.starts_with("XDG_") || k.starts_with("GLASSBOX_") && k != "GLASSBOX_TRACE" {
+                c.env_remove(key);
+            }
+        }
+        c.env("HOME", &u.home)
+            .env("XDG_RUNTIME_DIR", u.home.join(".run"))
+            .env("PATH", "/usr/bin:/bin:/usr/sbin:/sbin")
+            .env("NO_COLOR", "1");
+    });
+    assert_eq!(t.output.status.code(), Some(0), "{}", stderr(&t.output));
+    assert!(stderr(&t.output).contains("$ slirp4netns "));
+    t.assert_honest();
+    assert_eq!(u.leftovers(), Vec::<String>::new());
+    assert_eq!(u.processes(), Vec::<String>::new());
+}
