@@ -515,19 +515,26 @@ impl Drop for Netns {
 }
 
 /// /dev/net/tun open to every user while the test runs (Debian's udev makes it 0666; some
-/// machines keep it 0600), its mode put back when dropped.
-struct TunOpen(Option<u32>);
+/// machines keep it 0600), its mode put back when dropped. One test at a time holds it, so
+/// that one putting the mode back never pulls it from under another.
+struct TunOpen(
+    Option<u32>,
+    #[allow(dead_code)] std::sync::MutexGuard<'static, ()>,
+);
+
+static TUN: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 impl TunOpen {
     fn make() -> TunOpen {
         use std::os::unix::fs::PermissionsExt;
+        let one = TUN.lock().unwrap_or_else(|e| e.into_inner());
         let tun = Path::new("/dev/net/tun");
         let mode = std::fs::metadata(tun).unwrap().permissions().mode() & 0o7777;
         if mode & 0o066 == 0o066 {
-            return TunOpen(None);
+            return TunOpen(None, one);
         }
         std::fs::set_permissions(tun, std::fs::Permissions::from_mode(0o666)).unwrap();
-        TunOpen(Some(mode))
+        TunOpen(Some(mode), one)
     }
 }
 
