@@ -526,14 +526,19 @@ static TUN: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 impl TunOpen {
     fn make() -> TunOpen {
+        Self::with_mode(0o666)
+    }
+
+    /// /dev/net/tun with `mode` while the test runs.
+    fn with_mode(wanted: u32) -> TunOpen {
         use std::os::unix::fs::PermissionsExt;
         let one = TUN.lock().unwrap_or_else(|e| e.into_inner());
         let tun = Path::new("/dev/net/tun");
         let mode = std::fs::metadata(tun).unwrap().permissions().mode() & 0o7777;
-        if mode & 0o066 == 0o066 {
+        if mode == wanted {
             return TunOpen(None, one);
         }
-        std::fs::set_permissions(tun, std::fs::Permissions::from_mode(0o666)).unwrap();
+        std::fs::set_permissions(tun, std::fs::Permissions::from_mode(wanted)).unwrap();
         TunOpen(Some(mode), one)
     }
 }
@@ -826,6 +831,40 @@ fn a_rootless_user_mode_network_is_narrated_truthfully() {
     assert_eq!(t.output.status.code(), Some(0), "{}", stderr(&t.output));
     assert!(stderr(&t.output).contains("$ slirp4netns "));
     t.assert_honest();
+    assert_eq!(u.leftovers(), Vec::<String>::new());
+    assert_eq!(u.processes(), Vec::<String>::new());
+}
+
+#[test]
+fn without_dev_net_tun_the_user_mode_network_says_what_to_do() {
+    if !ready("rootless_no_tun") || !tool_or_skip("rootless_no_tun", "slirp4netns") {
+        return;
+    }
+    let ns = Netns::make("t");
+    let _tun = TunOpen::with_mode(0o600);
+    let u = User::make("t", Some(1200000));
+    let o = u
+        .command_in(Some(&ns.0))
+        .arg(&u.bin)
+        .args([
+            "-q",
+            "run",
+            "--rm",
+            "--network",
+            "bridge",
+            "busybox",
+            "true",
+        ])
+        .output()
+        .unwrap();
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(125), "{err}");
+    assert!(
+        err.contains("open(\"/dev/net/tun\"): Permission denied"),
+        "{err}"
+    );
+    assert!(err.contains("as root, chmod 0666 /dev/net/tun"), "{err}");
+    assert_eq!(err.matches("glassbox: error:").count(), 1, "{err}");
     assert_eq!(u.leftovers(), Vec::<String>::new());
     assert_eq!(u.processes(), Vec::<String>::new());
 }

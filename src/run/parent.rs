@@ -244,6 +244,10 @@ pub(super) fn run_container(
                     "the parent prepares what the child cannot do for itself",
                 );
                 rootless::write_maps(sys, None, ids)?;
+                if usernet {
+                    let log = crate::journal::state_dir().join("slirp4netns.log");
+                    drop(super::usernet::start(sys, None, None, &plan.publish, &log)?);
+                }
             }
             let log = detached.as_ref().and_then(|d| d.outputs());
             let console = console
@@ -283,7 +287,7 @@ pub(super) fn run_container(
                         false => crate::journal::state_dir(),
                     };
                     let log = dir.join("slirp4netns.log");
-                    let net = super::usernet::start(sys, journal, pid, &plan.publish, &log)?;
+                    let net = super::usernet::start(sys, journal, Some(pid), &plan.publish, &log)?;
                     made.usernet = Some(net);
                 }
                 if let (Some(cp), Some(_)) = (&cgroup_plan, &plan.userns) {

@@ -61,14 +61,15 @@ pub fn host_ports(publish: &[Publish]) -> Result<Vec<Publish>> {
 }
 
 /// Start slirp4netns for the container whose PID 1 is `pid` (waiting at its gate, its ids
-/// mapped) and publish `publish` through it; its output goes to `log`.
+/// mapped; None: a dry run) and publish `publish` through it; its output goes to `log`.
 pub fn start(
     sys: &Sys,
     journal: Option<&Journal>,
-    pid: i32,
+    pid: Option<i32>,
     publish: &[Publish],
     log: &Path,
 ) -> Result<UserNet> {
+    let pid = pid.map_or("PID".to_string(), |p| p.to_string());
     let n = sys.narrator;
     n.stage(
         "network",
@@ -85,19 +86,15 @@ pub fn start(
         format!("--exit-fd={}", exit_r.as_raw_fd()),
         format!("--ready-fd={}", ready_w.as_raw_fd()),
         format!("--api-socket={}", api.display()),
-        pid.to_string(),
+        pid,
         "eth0".into(),
     ];
-    let _ = std::fs::remove_file(&api);
-    let out = std::fs::File::create(log).map_err(|e| {
-        Error::io(
-            format!("cannot create {}", log.display()),
-            &e,
-            "check that the container's directory is writable",
-        )
-    })?;
+    if !sys.dry_run() {
+        // One left by a killed glassbox whose container had this pid.
+        let _ = std::fs::remove_file(&api);
+    }
     let todo = "install it (apt-get install slirp4netns), or use --network none or host";
-    let Some(mut child) = sys.spawn_helper(&argv, vec![exit_r, ready_w], out, todo)? else {
+    let Some(mut child) = sys.spawn_helper(&argv, vec![exit_r, ready_w], log, todo)? else {
         for p in publish {
             n.note(&format!(
                 "publish {}: {}",
@@ -226,11 +223,12 @@ fn api_request(p: &Publish) -> String {
     .to_string()
 }
 
-/// The line of slirp4netns's output that says what went wrong.
+/// The line of slirp4netns's output that says what went wrong: the first with an errno's
+/// words (`open("/dev/net/tun"): Permission denied`), else its last.
 fn last_error(log: &str) -> String {
+    let words = ["denied", "No such", "not permitted", "rror"];
     log.lines()
-        .rev()
-        .find(|l| l.contains("rror") || l.contains("denied") || l.contains("failed"))
+        .find(|l| words.iter().any(|w| l.contains(w)))
         .or_else(|| log.lines().last())
         .unwrap_or("it ended without saying why")
         .trim()

@@ -16,13 +16,20 @@ impl Sys<'_> {
         &self,
         argv: &[String],
         fds: Vec<OwnedFd>,
-        log: std::fs::File,
+        log: &std::path::Path,
         todo: &str,
     ) -> Result<Option<std::process::Child>> {
         self.narrator.note(&format!("$ {} &", argv.join(" ")));
         if !self.kernel.makes_calls() {
             return Ok(None);
         }
+        let log = std::fs::File::create(log).map_err(|e| {
+            Error::io(
+                format!("cannot create {}", log.display()),
+                &e,
+                "check that the directory is yours and writable",
+            )
+        })?;
         let fail = |e: std::io::Error| Error::io(format!("cannot run {}", argv[0]), &e, todo);
         let err = log.try_clone().map_err(fail)?;
         let raw: Vec<i32> = fds.iter().map(|f| f.as_raw_fd()).collect();
