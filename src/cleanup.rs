@@ -52,6 +52,18 @@ pub fn undo(sys: &Sys, resource: &Resource) -> Result<()> {
             }
             Ok(())
         }
+        Resource::Helper {
+            pid, start_time, ..
+        } => {
+            if crate::journal::start_time(*pid) == Some(*start_time) {
+                sys.kill(
+                    *pid as i32,
+                    libc::SIGKILL,
+                    "a helper glassbox started beside a container that is gone: end it",
+                )?;
+            }
+            Ok(())
+        }
         // The network's kinds (the journal lists them once: `Resource::in_netns`).
         net => crate::stages::network::undo(sys, net),
     }
@@ -366,4 +378,37 @@ fn shared_parent_in_use(r: &Resource) -> bool {
             .flatten()
             .flatten()
             .any(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_lingering_helper_is_ended_and_a_reused_pid_is_left_alone() {
+        let narrator = crate::narrate::Narrator::silent();
+        let sys = Sys::new(&narrator);
+        let mut child = std::process::Command::new("sleep")
+            .arg("60")
+            .spawn()
+            .unwrap();
+        let pid = child.id();
+        let start_time = crate::journal::start_time(pid).unwrap();
+        let helper = |start_time| Resource::Helper {
+            pid,
+            start_time,
+            program: "sleep".into(),
+        };
+        // Another process now under that pid (another start time): not ours to end.
+        undo(&sys, &helper(start_time + 1)).unwrap();
+        assert!(child.try_wait().unwrap().is_none(), "left running");
+        undo(&sys, &helper(start_time)).unwrap();
+        let ended = child.wait().unwrap();
+        assert_eq!(
+            std::os::unix::process::ExitStatusExt::signal(&ended),
+            Some(9)
+        );
+        // Gone already: undone.
+        undo(&sys, &helper(start_time)).unwrap();
+    }
 }

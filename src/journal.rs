@@ -41,6 +41,13 @@ pub enum Resource {
     /// A user-defined network's name server: the entry's owner is the responder process
     /// itself, which wrote it before it bound its socket.
     Responder { network: String },
+    /// A helper program started beside a container (slirp4netns, its user-mode network):
+    /// ended if it still runs (the same pid and start time) once its owner is gone.
+    Helper {
+        pid: u32,
+        start_time: u64,
+        program: String,
+    },
 }
 
 impl Resource {
@@ -63,6 +70,7 @@ impl Resource {
                 format!("the change of {} from {old} to 1", path.display())
             }
             Resource::Responder { network } => format!("the name server of network {network}"),
+            Resource::Helper { pid, program, .. } => format!("{program} (pid {pid})"),
         }
     }
 

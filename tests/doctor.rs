@@ -239,6 +239,20 @@ fn doctor_as_a_normal_user_reports_rootless_readiness() {
         .contains("/nonexistent/.local/share/glassbox"));
     // Without root the overlay mount is not tried.
     assert!(v["overlay_probe"].is_null());
+    // A /dev/net/tun only root may open stops the user-mode network: said, with what to do.
+    use std::os::unix::fs::PermissionsExt;
+    let tun = std::fs::metadata("/dev/net/tun").map(|m| m.permissions().mode() & 0o006);
+    let net = check(&v, "rootless.network");
+    let slirp = std::path::Path::new("/usr/bin/slirp4netns").is_file();
+    if tun.is_ok_and(|m| m != 0o006) && slirp {
+        assert_eq!(net["status"], "warn");
+        assert!(net["todo"]
+            .as_str()
+            .unwrap()
+            .contains("chmod 0666 /dev/net/tun"));
+    } else {
+        assert!(net["what"].is_string());
+    }
 }
 
 #[test]

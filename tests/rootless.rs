@@ -64,7 +64,19 @@ impl User {
     }
 
     fn command(&self) -> Command {
-        let mut c = Command::new("runuser");
+        self.command_in(None)
+    }
+
+    /// As [`User::command`], inside the network namespace `netns` (`ip netns add`).
+    fn command_in(&self, netns: Option<&str>) -> Command {
+        let mut c = match netns {
+            Some(ns) => {
+                let mut c = Command::new("ip");
+                c.args(["netns", "exec", ns, "runuser"]);
+                c
+            }
+            None => Command::new("runuser"),
+        };
         c.args(["-u", &self.name, "--", "env", "-i"])
             .arg(format!("HOME={}", self.home.display()))
             .arg(format!(
@@ -329,8 +341,7 @@ fn what_needs_root_is_refused_in_one_sentence_before_anything_is_made() {
     }
     let u = User::make("d", Some(500000));
     for (args, says) in [
-        (vec!["--network", "bridge"], "--network bridge needs root"),
-        (vec!["-p", "8080:80"], "-p needs root"),
+        (vec!["-p", "8080:80"], "--publish needs a bridge network"),
         (
             vec!["--memory", "32m"],
             "--memory, --cpus and --pids need root",
@@ -471,4 +482,389 @@ fn an_ordinary_user_s_commit_keeps_what_the_container_deleted() {
         assert_eq!(o.status.code(), Some(0), "{args:?}: {}", stderr(&o));
     }
     assert_eq!(u.leftovers(), Vec::<String>::new());
+}
+
+/// A network namespace made for one test (`ip netns add`, lo up), deleted when dropped: what
+/// the user-mode network reaches from there is loopback and nothing else.
+struct Netns(String);
+
+impl Netns {
+    fn make(tag: &str) -> Netns {
+        let name = format!("gbrl{tag}{}", std::process::id() % 100000);
+        let ok = |args: &[&str]| Command::new("ip").args(args).status().unwrap().success();
+        assert!(ok(&["netns", "add", &name]), "ip netns add {name}");
+        let ns = Netns(name);
+        assert!(ok(&["-n", &ns.0, "link", "set", "lo", "up"]));
+        ns
+    }
+
+    /// `ARGS…` as root inside the namespace.
+    fn run(&self, args: &[&str]) -> Output {
+        Command::new("ip")
+            .args(["netns", "exec", &self.0])
+            .args(args)
+            .output()
+            .unwrap()
+    }
+}
+
+impl Drop for Netns {
+    fn drop(&mut self) {
+        let _ = Command::new("ip").args(["netns", "del", &self.0]).status();
+    }
+}
+
+/// /dev/net/tun open to every user while the test runs (Debian's udev makes it 0666; some
+/// machines keep it 0600), its mode put back when dropped. One test at a time holds it, so
+/// that one putting the mode back never pulls it from under another.
+struct TunOpen(
+    Option<u32>,
+    #[allow(dead_code)] std::sync::MutexGuard<'static, ()>,
+);
+
+static TUN: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+impl TunOpen {
+    fn make() -> TunOpen {
+        Self::with_mode(0o666)
+    }
+
+    /// /dev/net/tun with `mode` while the test runs.
+    fn with_mode(wanted: u32) -> TunOpen {
+        use std::os::unix::fs::PermissionsExt;
+        let one = TUN.lock().unwrap_or_else(|e| e.into_inner());
+        let tun = Path::new("/dev/net/tun");
+        let mode = std::fs::metadata(tun).unwrap().permissions().mode() & 0o7777;
+        if mode == wanted {
+            return TunOpen(None, one);
+        }
+        std::fs::set_permissions(tun, std::fs::Permissions::from_mode(wanted)).unwrap();
+        TunOpen(Some(mode), one)
+    }
+}
+
+impl Drop for TunOpen {
+    fn drop(&mut self) {
+        use std::os::unix::fs::PermissionsExt;
+        if let Some(mode) = self.0 {
+            let _ = std::fs::set_permissions("/dev/net/tun", std::fs::Permissions::from_mode(mode));
+        }
+    }
+}
+
+/// The parent of the user's process named `comm` (a container's PID 1: its supervisor).
+fn parent_of(uid: u32, comm: &str) -> Option<u32> {
+    std::fs::read_dir("/proc").ok()?.flatten().find_map(|e| {
+        let status = std::fs::read_to_string(e.path().join("status")).ok()?;
+        let field = |k: &str| {
+            status
+                .lines()
+                .find_map(|l| l.strip_prefix(k))
+                .and_then(|v| v.split_whitespace().next())
+                .map(String::from)
+        };
+        (field("Name:")? == comm && field("Uid:")? == uid.to_string())
+            .then(|| field("PPid:")?.parse().ok())
+            .flatten()
+    })
+}
+
+#[test]
+fn a_published_port_reaches_a_rootless_container_over_the_user_mode_network() {
+    if !ready("rootless_usernet")
+        || !tool_or_skip("rootless_usernet", "slirp4netns")
+        || !tool_or_skip("rootless_usernet", "ip")
+    {
+        return;
+    }
+    let ns = Netns::make("n");
+    let _tun = TunOpen::make();
+    let before = host_state();
+    let u = User::make("n", Some(800000));
+    let gb = |args: &[&str]| {
+        u.command_in(Some(&ns.0))
+            .arg(&u.bin)
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    // An interface with slirp's address and a default route through its gateway.
+    let o = gb(&[
+        "-q",
+        "run",
+        "--rm",
+        "--network",
+        "bridge",
+        "busybox",
+        "sh",
+        "-c",
+        "ip -4 -o addr show eth0; ip route",
+    ]);
+    let out = stdout(&o);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(out.contains("inet 10.0.2.100/24"), "{out}");
+    assert!(out.contains("default via 10.0.2.2 dev eth0"), "{out}");
+    assert_eq!(u.processes(), Vec::<String>::new(), "slirp4netns ended");
+    // A published port reaches busybox httpd in a detached container.
+    let port = 18000 + std::process::id() % 1000;
+    let publish = format!("127.0.0.1:{port}:80");
+    let o = gb(&[
+        "-q",
+        "run",
+        "-d",
+        "--name",
+        "web",
+        "--network",
+        "bridge",
+        "-p",
+        &publish,
+        "busybox",
+        "sh",
+        "-c",
+        "mkdir /www && echo hello from the container > /www/index.html && exec httpd -f -p 80 -h /www",
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let url = format!("http://127.0.0.1:{port}/");
+    let mut got = String::new();
+    for _ in 0..50 {
+        got = stdout(&ns.run(&["busybox", "wget", "-q", "-O-", &url]));
+        if !got.is_empty() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    assert_eq!(got, "hello from the container\n");
+    assert_eq!(
+        stdout(&gb(&["port", "web"])),
+        format!("80/tcp -> 127.0.0.1:{port}\n")
+    );
+    // glassbox's supervisor killed: slirp4netns ends with it (its exit pipe closed), and rm
+    // strikes what the supervisor journaled.
+    let supervisor = parent_of(u.uid, "httpd").expect("the container's supervisor");
+    let _ = Command::new("kill")
+        .args(["-KILL", &supervisor.to_string()])
+        .status();
+    assert_eq!(u.processes(), Vec::<String>::new());
+    let r = gb(&["-q", "rm", "-f", "web"]);
+    assert_eq!(r.status.code(), Some(0), "{}", stderr(&r));
+    assert_eq!(u.leftovers(), Vec::<String>::new());
+    assert_eq!(host_state(), before);
+}
+
+#[test]
+fn a_rootless_container_s_config_json_and_inspect_show_its_id_mappings() {
+    if !ready("rootless_idmap") {
+        return;
+    }
+    let u = User::make("m", Some(900000));
+    let o = u.glassbox(&["-q", "run", "--name", "c", "busybox", "true"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let uid = u.uid;
+    let expected = [format!("0:{uid}:1"), "1:900000:65536".to_string()];
+    // The bundle says what glassbox made, for runc or glassbox's runtime to read.
+    let dir = std::fs::read_dir(u.data().join("containers"))
+        .unwrap()
+        .flatten()
+        .next()
+        .unwrap()
+        .path();
+    let spec: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.join("config.json")).unwrap()).unwrap();
+    let maps = |k: &str| -> Vec<String> {
+        spec["linux"][k]
+            .as_array()
+            .unwrap_or_else(|| panic!("no {k} in config.json: {}", spec["linux"]))
+            .iter()
+            .map(|m| format!("{}:{}:{}", m["containerID"], m["hostID"], m["size"]))
+            .collect()
+    };
+    assert_eq!(maps("uidMappings"), expected);
+    assert_eq!(maps("gidMappings"), expected);
+    let i = u.glassbox(&["inspect", "c"]);
+    assert_eq!(i.status.code(), Some(0), "{}", stderr(&i));
+    let v: serde_json::Value = serde_json::from_slice(&i.stdout).unwrap();
+    assert_eq!(
+        v[0]["HostConfig"]["IDMappings"]["UidMap"],
+        serde_json::json!(expected),
+        "{v}"
+    );
+    // Read back, the mapping is the rootless one again (not --userns private).
+    let s = u.glassbox(&["-q", "start", "c"]);
+    assert_eq!(s.status.code(), Some(0), "{}", stderr(&s));
+    let s = u.glassbox(&["wait", "c"]);
+    assert_eq!(stdout(&s), "0\n");
+    assert_eq!(s.status.code(), Some(0), "{}", stderr(&s));
+    let r = u.glassbox(&["-q", "rm", "c"]);
+    assert_eq!(r.status.code(), Some(0), "{}", stderr(&r));
+    assert_eq!(u.leftovers(), Vec::<String>::new());
+}
+
+#[test]
+fn the_stage_subcommands_and_pause_work_or_say_why_for_an_ordinary_user() {
+    if !ready("rootless_stages") {
+        return;
+    }
+    let before = host_state();
+    let u = User::make("s", Some(1000000));
+    // The image's directory, made by a first run.
+    let o = u.glassbox(&["-q", "run", "--rm", "busybox", "true"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let root = u.data().join("images/busybox/rootfs");
+    let (root, bin) = (root.to_str().unwrap(), u.bin.to_str().unwrap());
+    // In a user namespace of its own (the seed's first command), each stage works.
+    let inside = |args: &[&str]| {
+        let mut all = vec!["-q", "unshare", "--user", "--map-root-user", "--mount"];
+        all.extend(["--pid", "--fork", "--", bin, "-q"]);
+        all.extend(args);
+        u.glassbox(&all)
+    };
+    for (args, out) in [
+        (
+            vec!["chroot", root, "--", "/bin/cat", "/etc/hostname"],
+            None,
+        ),
+        (
+            vec!["pivot-root", root, "--", "/bin/ls", "/bin/busybox"],
+            Some("/bin/busybox\n"),
+        ),
+        (
+            vec!["mount", "--root", root, "proc", "tmp", "--", "/bin/true"],
+            Some(""),
+        ),
+    ] {
+        let o = inside(&args);
+        assert_eq!(o.status.code(), Some(0), "{args:?}: {}", stderr(&o));
+        if let Some(out) = out {
+            assert_eq!(stdout(&o), out, "{args:?}");
+        }
+    }
+    // Without one, or where the host's root is needed, one sentence says why.
+    for (args, says) in [
+        (
+            vec!["chroot", root, "--", "/bin/true"],
+            "needs CAP_SYS_CHROOT",
+        ),
+        (
+            vec!["cgroup", "--pids", "20", "--", "true"],
+            "no cgroup v2 subtree",
+        ),
+        (
+            vec!["net", "--network", "bridge", "--", "true"],
+            "glassbox net --network bridge needs root",
+        ),
+    ] {
+        let o = u.glassbox(&args);
+        let err = stderr(&o);
+        if args[0] == "cgroup" && !err.contains("glassbox: error:") {
+            continue; // a delegated subtree: the limits apply, as for root
+        }
+        assert_eq!(o.status.code(), Some(125), "{args:?}: {err}");
+        assert!(err.contains(says), "{args:?}: {err}");
+        assert_eq!(err.matches("glassbox: error:").count(), 1, "{err}");
+    }
+    // pause: the freezer of the container's cgroup, which needs a delegated subtree.
+    let o = u.glassbox(&["-q", "run", "-d", "--name", "p", "busybox", "sleep", "600"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let p = u.glassbox(&["-q", "pause", "p"]);
+    if p.status.success() {
+        let ps = stdout(&u.glassbox(&["ps"]));
+        assert!(ps.contains("Paused"), "{ps}");
+        let un = u.glassbox(&["-q", "unpause", "p"]);
+        assert_eq!(un.status.code(), Some(0), "{}", stderr(&un));
+    } else {
+        let err = stderr(&p);
+        assert_eq!(p.status.code(), Some(1), "{err}");
+        assert!(
+            err.contains("cannot pause container p without root here")
+                && err.contains("delegated to you"),
+            "{err}"
+        );
+    }
+    let r = u.glassbox(&["-q", "rm", "-f", "p"]);
+    assert_eq!(r.status.code(), Some(0), "{}", stderr(&r));
+    assert_eq!(u.leftovers(), Vec::<String>::new());
+    assert_eq!(u.processes(), Vec::<String>::new());
+    assert_eq!(host_state(), before);
+}
+
+#[test]
+fn a_rootless_user_mode_network_is_narrated_truthfully() {
+    if !ready("rootless_usernet_honest")
+        || !tool_or_skip("rootless_usernet_honest", "strace")
+        || !tool_or_skip("rootless_usernet_honest", "slirp4netns")
+    {
+        return;
+    }
+    let ns = Netns::make("h");
+    let _tun = TunOpen::make();
+    let u = User::make("h", Some(1100000));
+    if u.bin != bin() {
+        skip(
+            "rootless_usernet_honest",
+            "the user cannot reach the glassbox under test",
+        );
+        return;
+    }
+    let publish = format!("127.0.0.1:{}:80", 19000 + std::process::id() % 1000);
+    let args = [
+        "run",
+        "--rm",
+        "--network",
+        "bridge",
+        "-p",
+        &publish,
+        "busybox",
+        "true",
+    ];
+    let t = strace::run_as_prefixed(&["ip", "netns", "exec", &ns.0], &u.name, &args, |c| {
+        for (key, _) in std::env::vars_os() {
+            let k = key.to_string_lossy();
+            if k.starts_with("XDG_") || k.starts_with("GLASSBOX_") && k != "GLASSBOX_TRACE" {
+                c.env_remove(key);
+            }
+        }
+        c.env("HOME", &u.home)
+            .env("XDG_RUNTIME_DIR", u.home.join(".run"))
+            .env("PATH", "/usr/bin:/bin:/usr/sbin:/sbin")
+            .env("NO_COLOR", "1");
+    });
+    assert_eq!(t.output.status.code(), Some(0), "{}", stderr(&t.output));
+    assert!(stderr(&t.output).contains("$ slirp4netns "));
+    t.assert_honest();
+    assert_eq!(u.leftovers(), Vec::<String>::new());
+    assert_eq!(u.processes(), Vec::<String>::new());
+}
+
+#[test]
+fn without_dev_net_tun_the_user_mode_network_says_what_to_do() {
+    if !ready("rootless_no_tun") || !tool_or_skip("rootless_no_tun", "slirp4netns") {
+        return;
+    }
+    let ns = Netns::make("t");
+    let _tun = TunOpen::with_mode(0o600);
+    let u = User::make("t", Some(1200000));
+    let o = u
+        .command_in(Some(&ns.0))
+        .arg(&u.bin)
+        .args([
+            "-q",
+            "run",
+            "--rm",
+            "--network",
+            "bridge",
+            "busybox",
+            "true",
+        ])
+        .output()
+        .unwrap();
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(125), "{err}");
+    assert!(
+        err.contains("open(\"/dev/net/tun\"): Permission denied"),
+        "{err}"
+    );
+    assert!(err.contains("as root, chmod 0666 /dev/net/tun"), "{err}");
+    assert_eq!(err.matches("glassbox: error:").count(), 1, "{err}");
+    assert_eq!(u.leftovers(), Vec::<String>::new());
+    assert_eq!(u.processes(), Vec::<String>::new());
 }

@@ -57,6 +57,10 @@ const V2_ONLY: &[&str] = &[
     "rootless-memory-limit",
     "rootless-delegated",
     "rootless-memory-oom-status",
+    "rootless-pause",
+    "rootless-frozen",
+    "rootless-unpause",
+    "rootless-stage-cgroup",
     "rootless-nothing-left",
 ];
 /// What `--break memory` must make fail.

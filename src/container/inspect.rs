@@ -220,6 +220,7 @@ pub fn container(c: &Container) -> Value {
             "Memory": resources["memory"]["limit"].as_i64().unwrap_or(0),
             "NanoCpus": nano_cpus,
             "PidsLimit": resources["pids"]["limit"].as_i64().filter(|n| *n > 0),
+            "IDMappings": id_mappings(&spec["linux"]),
         },
         "Mounts": mounts,
         "Config": {
@@ -240,6 +241,24 @@ pub fn container(c: &Container) -> Value {
             "Networks": networks,
         },
     })
+}
+
+/// The user namespace's mappings of config.json (`--userns private`, or without root the
+/// user's own), as podman inspect shows them: CONTAINER:HOST:SIZE; null without one.
+fn id_mappings(linux: &Value) -> Value {
+    let list = |key: &str| -> Vec<String> {
+        linux[key]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|m| format!("{}:{}:{}", m["containerID"], m["hostID"], m["size"]))
+            .collect()
+    };
+    let (uids, gids) = (list("uidMappings"), list("gidMappings"));
+    match uids.is_empty() {
+        true => Value::Null,
+        false => json!({ "UidMap": uids, "GidMap": gids }),
+    }
 }
 
 /// An image in docker inspect's shape: its config (as `save` writes it) and glassbox's

@@ -10,9 +10,14 @@ use crate::stages::cgroups::freezer::Freezer;
 use crate::store::containers::Container;
 use crate::sys::Sys;
 
-/// The freezer of container `id`'s cgroup (named `gb-ID` by run).
+/// The freezer of container `id`'s cgroup (named `gb-ID` by run). Without root a
+/// container's cgroup is under the cgroup v2 subtree delegated to the user, if any.
 pub fn freezer_of(host: &CgroupHost, id: &str) -> Option<Freezer> {
-    Freezer::of(host, &crate::store::containers::cgroup_name(id))
+    let name = crate::store::containers::cgroup_name(id);
+    match crate::host::rootless() {
+        true => Freezer::of(&crate::host::cgroups::delegated(host, &[])?, &name),
+        false => Freezer::of(host, &name),
+    }
 }
 
 fn freezer(host: &CgroupHost, c: &Container) -> Option<Freezer> {
@@ -32,7 +37,16 @@ fn running_freezer(c: &Container, what: &str) -> Result<Freezer> {
         )
         .with_code(1));
     }
-    freezer(&CgroupHost::current(), c).ok_or_else(|| {
+    let host = CgroupHost::current();
+    let subtree = crate::host::cgroups::delegated(&host, &[]);
+    if crate::host::rootless() && subtree.is_none() {
+        return Err(Error::new(
+            format!("cannot {what} container {} without root here: a container's freezer is its cgroup's, and without root it has a cgroup only in a cgroup v2 subtree delegated to you, which this host does not give", c.name()),
+            "run glassbox as root, or on a cgroup v2 host in a delegated subtree (systemd-run --user --scope -p Delegate=yes glassbox run …); `glassbox doctor` shows what is delegated",
+        )
+        .with_code(1));
+    }
+    freezer(&host, c).ok_or_else(|| {
         Error::new(
             format!(
                 "cannot {what} container {}: it has no cgroup with a freezer (it was run with --skip cgroup, or this host has neither cgroup v2 nor a v1 freezer)",

@@ -31,6 +31,10 @@ pub struct Facts {
     /// Where the user's images and containers go, and whether they can be made there.
     pub data_dir: PathBuf,
     pub data_writable: bool,
+    /// slirp4netns, the user-mode network of `--network bridge` without root.
+    pub slirp4netns: Option<PathBuf>,
+    /// Whether the user may open /dev/net/tun, which slirp4netns makes eth0 with.
+    pub tun: bool,
 }
 
 fn helper(name: &str) -> Option<Helper> {
@@ -85,6 +89,8 @@ impl Facts {
             delegated: delegated(host),
             data_dir,
             data_writable,
+            slirp4netns: crate::run::rootless::helper("slirp4netns"),
+            tun: crate::run::usernet::tun_usable(),
             user,
         }
     }
@@ -171,6 +177,28 @@ pub fn checks(f: &Facts) -> Vec<Check> {
         )
         .todo("on a systemd host with cgroup v2: systemd-run --user -p Delegate=yes --scope glassbox run …, or run as root"),
     });
+    out.push(match (&f.slirp4netns, f.tun) {
+        (Some(p), true) => Check::new(
+            "rootless.network",
+            Ok,
+            false,
+            format!("--network bridge and -p work without root: a user-mode network through {}", p.display()),
+        ),
+        (None, _) => Check::new(
+            "rootless.network",
+            Warn,
+            false,
+            "slirp4netns not found: --network bridge and -p fail without root (none and host work)",
+        )
+        .todo("apt-get install slirp4netns"),
+        (Some(_), false) => Check::new(
+            "rootless.network",
+            Warn,
+            false,
+            "/dev/net/tun is not readable and writable by you: slirp4netns cannot make a container's eth0, so --network bridge and -p fail without root",
+        )
+        .todo("as root: chmod 0666 /dev/net/tun (Debian's udev rule gives it that mode; the device lets a user make tap devices only in namespaces of their own)"),
+    });
     out.push(if f.data_writable {
         Check::new(
             "rootless.data",
@@ -220,6 +248,8 @@ mod tests {
             delegated: None,
             data_dir: "/home/alice/.local/share/glassbox".into(),
             data_writable: true,
+            slirp4netns: Some("/usr/bin/slirp4netns".into()),
+            tun: true,
         }
     }
 
@@ -234,7 +264,16 @@ mod tests {
         assert_eq!(get(&c, "rootless.newuidmap").status, Status::Ok);
         assert_eq!(get(&c, "rootless.cgroup").status, Status::Warn);
         assert_eq!(get(&c, "rootless.data").status, Status::Ok);
+        assert_eq!(get(&c, "rootless.network").status, Status::Ok);
         let mut f = facts();
+        f.tun = false;
+        let c = checks(&f);
+        let net = get(&c, "rootless.network");
+        assert!(net
+            .todo
+            .as_ref()
+            .unwrap()
+            .contains("chmod 0666 /dev/net/tun"));
         f.subuid = None;
         f.newgidmap = None;
         f.data_writable = false;

@@ -126,6 +126,43 @@ impl CgroupHost {
     }
 }
 
+/// The cgroup v2 subtree delegated to the user: the highest directory above their own
+/// cgroup (/proc/self/cgroup) whose cgroup.procs they may write (systemd's user@UID.service,
+/// or a scope made with `systemd-run --user -p Delegate=yes`), if it offers `controllers`.
+/// glassbox's cgroups then go under it, as under the host's root (a rootless
+/// run, pause, and `glassbox cgroup` without root).
+pub fn delegated(host: &CgroupHost, controllers: &[&str]) -> Option<CgroupHost> {
+    let mount = host
+        .v2_mount
+        .as_ref()
+        .filter(|_| host.layout == Layout::V2)?;
+    let text = std::fs::read_to_string("/proc/self/cgroup").ok()?;
+    let own = text.lines().find_map(|l| l.strip_prefix("0::"))?;
+    let may_write = |d: &Path| {
+        crate::sys::quiet::may_write(&d.join("cgroup.procs")) && crate::sys::quiet::may_write(d)
+    };
+    let top = mount
+        .join(own.trim_start_matches('/'))
+        .ancestors()
+        .take_while(|d| d.starts_with(mount) && d != mount && may_write(d))
+        .last()?
+        .to_path_buf();
+    let offered: Vec<String> = std::fs::read_to_string(top.join("cgroup.controllers"))
+        .ok()?
+        .split_whitespace()
+        .map(String::from)
+        .collect();
+    controllers
+        .iter()
+        .all(|c| offered.iter().any(|o| o == c))
+        .then(|| CgroupHost {
+            layout: Layout::V2,
+            v2_mount: Some(top),
+            v2_controllers: offered,
+            v1_hierarchies: Vec::new(),
+        })
+}
+
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;

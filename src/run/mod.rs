@@ -31,6 +31,7 @@ pub mod rootfs;
 pub mod rootless;
 mod scratch;
 mod step;
+pub mod usernet;
 pub mod userns;
 pub mod volumes;
 

@@ -19,6 +19,7 @@ pub(super) struct Made {
     cgroups: Option<cgroups::Made>,
     network: Option<crate::stages::network::Wiring>,
     fs: Option<crate::store::containers::ContainerFs>,
+    usernet: Option<super::usernet::UserNet>,
 }
 
 pub(super) fn announce(sys: &Sys, plan: &Plan) {
@@ -164,7 +165,22 @@ pub(super) fn run_container(
         cgroup_plan = Some(cp);
     }
     let mut inside = None;
-    if let (true, NetworkMode::Bridge(name)) = (plan.has(Stage::Network), &plan.network) {
+    let usernet = plan.rootless.is_some()
+        && plan.has(Stage::Network)
+        && matches!(plan.network, NetworkMode::Bridge(_));
+    if usernet {
+        step::pause(sys, plan, Stage::Network, None);
+        inside = Some(super::usernet::INSIDE);
+        if let Some(fs) = &made.fs {
+            let (addr, dns) = (super::usernet::INSIDE.addr, Some(super::usernet::DNS));
+            rootfs::write_network_files(sys, fs, plan, addr, dns)?;
+        }
+        let dir = crate::store::container_dir(&plan.id);
+        if dir.is_dir() {
+            let save = || crate::stages::network::ports::save(&dir, &plan.publish);
+            sys.compound("", save, || ())?;
+        }
+    } else if let (true, NetworkMode::Bridge(name)) = (plan.has(Stage::Network), &plan.network) {
         step::pause(sys, plan, Stage::Network, None);
         let w = crate::stages::network::prepare(sys, name, None, &plan.publish)?;
         inside = Some(w.inside());
@@ -232,7 +248,12 @@ pub(super) fn run_container(
                         "run",
                         "the parent prepares what the child cannot do for itself",
                     );
-                    rootless::write_maps(sys, None, ids)
+                    rootless::write_maps(sys, None, ids)?;
+                    if usernet {
+                        let log = crate::journal::state_dir().join("slirp4netns.log");
+                        drop(super::usernet::start(sys, None, None, &plan.publish, &log)?);
+                    }
+                    Ok(())
                 })?;
             }
             let log = detached.as_ref().and_then(|d| d.outputs());
@@ -265,6 +286,16 @@ pub(super) fn run_container(
                 }
                 if let Some(ids) = &plan.rootless {
                     rootless::write_maps(sys, Some(pid), ids)?;
+                }
+                if usernet {
+                    let dir = crate::store::container_dir(&plan.id);
+                    let dir = match dir.is_dir() {
+                        true => dir,
+                        false => crate::journal::state_dir(),
+                    };
+                    let log = dir.join("slirp4netns.log");
+                    let net = super::usernet::start(sys, journal, Some(pid), &plan.publish, &log)?;
+                    made.usernet = Some(net);
                 }
                 if let (Some(cp), Some(_)) = (&cgroup_plan, &plan.userns) {
                     // In a user namespace the child cannot enter its cgroups v1 itself: to
@@ -366,6 +397,9 @@ pub(super) fn run_container(
 }
 
 pub(super) fn undo(sys: &Sys, journal: Option<&Journal>, made: &mut Made, remove_container: bool) {
+    if let Some(mut net) = made.usernet.take() {
+        net.stop(sys, journal);
+    }
     if let Some(w) = made.network.as_mut() {
         if let Some(pid) = w.pid {
             let release = || {

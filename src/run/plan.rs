@@ -153,9 +153,12 @@ pub fn plan(a: &RunArgs, sys: &Sys) -> Result<Plan> {
     if let Some(ids) = rootless.as_mut() {
         let private = userns::parse_mode(a.userns.as_deref())?;
         let host = crate::host::cgroups::CgroupHost::current();
-        ids.cgroups = (limits.as_ref()).and_then(|l| rootless::delegated(&host, &l.controllers()));
+        // With a delegated subtree, a cgroup of its own, as root has: to hold, count, pause
+        // and kill its processes.
+        let wanted = limits.as_ref().map(|l| l.controllers()).unwrap_or_default();
+        ids.cgroups = rootless::delegated(&host, &wanted);
         let refused = limits.is_some() && ids.cgroups.is_none();
-        rootless::refuse(&network, !a.publish.is_empty(), refused, private)?;
+        rootless::refuse(&network, refused, private)?;
         if ids.cgroups.is_none() {
             stages.retain(|s| *s != Stage::Cgroup);
         }
@@ -256,6 +259,10 @@ pub fn plan(a: &RunArgs, sys: &Sys) -> Result<Plan> {
                 "leave out -P, or use --network bridge",
             ));
         }
+    }
+    if rootless.is_some() {
+        // slirp4netns listens on the host ports itself: each checked free, or chosen.
+        publish = super::usernet::host_ports(&publish)?;
     }
     let env = config::environment(&image.config.env, &hostname, a)?;
     let workdir = a

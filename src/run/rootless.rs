@@ -21,7 +21,7 @@
 //! [`refuse`]), and what is left out is said once (see [`announce`]).
 
 use crate::error::{Error, Result};
-use crate::host::cgroups::{CgroupHost, Layout};
+use crate::host::cgroups::CgroupHost;
 use crate::stages::network::NetworkMode;
 use crate::store::idmap::Range;
 use crate::sys::Sys;
@@ -77,41 +77,7 @@ pub fn load() -> Result<Ids> {
     })
 }
 
-/// The cgroup v2 subtree delegated to the user: the highest directory above their own
-/// cgroup (/proc/self/cgroup) whose cgroup.procs they may write (systemd's user@UID.service,
-/// or a scope made with `systemd-run --user -p Delegate=yes`), if it offers `controllers`.
-/// glassbox's cgroups then go under it, as under the host's root.
-pub fn delegated(host: &CgroupHost, controllers: &[&str]) -> Option<CgroupHost> {
-    let mount = host
-        .v2_mount
-        .as_ref()
-        .filter(|_| host.layout == Layout::V2)?;
-    let text = std::fs::read_to_string("/proc/self/cgroup").ok()?;
-    let own = text.lines().find_map(|l| l.strip_prefix("0::"))?;
-    let may_write = |d: &Path| {
-        crate::sys::quiet::may_write(&d.join("cgroup.procs")) && crate::sys::quiet::may_write(d)
-    };
-    let top = mount
-        .join(own.trim_start_matches('/'))
-        .ancestors()
-        .take_while(|d| d.starts_with(mount) && d != mount && may_write(d))
-        .last()?
-        .to_path_buf();
-    let offered: Vec<String> = std::fs::read_to_string(top.join("cgroup.controllers"))
-        .ok()?
-        .split_whitespace()
-        .map(String::from)
-        .collect();
-    controllers
-        .iter()
-        .all(|c| offered.iter().any(|o| o == c))
-        .then(|| CgroupHost {
-            layout: Layout::V2,
-            v2_mount: Some(top),
-            v2_controllers: offered,
-            v1_hierarchies: Vec::new(),
-        })
-}
+pub use crate::host::cgroups::delegated;
 
 /// The first `NAME:START:COUNT` (or `UID:START:COUNT`) line for the user, if it is usable.
 pub fn range_for(text: &str, name: &str, uid: u32) -> Option<Range> {
@@ -148,13 +114,10 @@ pub fn overlay_in_userns() -> bool {
     (n.next().unwrap_or(0), n.next().unwrap_or(0)) >= (5, 11)
 }
 
-/// Refuse, before anything is made, what an ordinary user cannot have.
-pub fn refuse(
-    network: &NetworkMode,
-    publish: bool,
-    limits: bool,
-    userns_private: bool,
-) -> Result<()> {
+/// Refuse, before anything is made, what an ordinary user cannot have. `--network bridge`
+/// is the user-mode network (see usernet.rs); a network of `glassbox network create` is a
+/// bridge of the host's, which needs root.
+pub fn refuse(network: &NetworkMode, limits: bool, userns_private: bool) -> Result<()> {
     let no = |what: String, todo: &str| Err(Error::usage(what, todo));
     if userns_private {
         return no(
@@ -162,16 +125,10 @@ pub fn refuse(
             "leave out --userns private",
         );
     }
-    if let NetworkMode::Bridge(name) = network {
+    if matches!(network, NetworkMode::Bridge(n) if n != "bridge") {
         return no(
-            format!("--network {name} needs root: its bridge and the container's veth are made in the host's network namespace, which an ordinary user may not change"),
-            "use --network none (the default) or --network host, or run glassbox as root",
-        );
-    }
-    if publish {
-        return no(
-            "-p needs root: a published port is a firewall rule on the host and a bridge to the container".into(),
-            "leave out -p and use --network host (the container then binds the host's ports above 1023 itself), or run glassbox as root",
+            format!("--network {} needs root: a user-defined network is a bridge and firewall rules in the host's network namespace, which an ordinary user may not change", network.name()),
+            "use --network bridge (without root: a user-mode network through slirp4netns), none or host, or run glassbox as root",
         );
     }
     if limits {
@@ -217,7 +174,7 @@ pub fn announce(sys: &Sys, ids: &Ids) {
                 .into()
         }
     };
-    n.note(&format!("without root: {cgroup}, no bridge or published port (--network none or host), and root inside can change only what its user namespace owns and what your uid may change on the host"));
+    n.note(&format!("without root: {cgroup}, no bridge of the host's (--network bridge is a user-mode network through slirp4netns), and root inside can change only what its user namespace owns and what your uid may change on the host"));
 }
 
 /// In the parent, while the child waits at its gate: give it its ids (`None`: a dry run).
@@ -405,15 +362,15 @@ mod tests {
             cgroups: None,
         };
         let none = NetworkMode::None;
-        assert!(refuse(&none, false, false, false).is_ok());
-        assert!(refuse(&NetworkMode::Host, false, false, false).is_ok());
+        assert!(refuse(&none, false, false).is_ok());
+        assert!(refuse(&NetworkMode::Host, false, false).is_ok());
+        assert!(refuse(&NetworkMode::Bridge("bridge".into()), false, false).is_ok());
         assert!(refuse_user(Some((0, 0)), &ids).is_ok());
-        let bridge = NetworkMode::Bridge("gb0".into());
+        let own = NetworkMode::Bridge("mynet".into());
         for (e, says) in [
-            (refuse(&bridge, false, false, false), "needs root"),
-            (refuse(&none, true, false, false), "-p needs root"),
-            (refuse(&none, false, true, false), "--memory"),
-            (refuse(&none, false, false, true), "--userns"),
+            (refuse(&own, false, false), "--network mynet needs root"),
+            (refuse(&none, true, false), "--memory"),
+            (refuse(&none, false, true), "--userns"),
             (refuse_user(Some((5, 5)), &ids), "only your own uid"),
         ] {
             assert!(e.unwrap_err().what.contains(says), "{says}");

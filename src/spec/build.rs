@@ -399,6 +399,26 @@ fn linux(plan: &Plan) -> Result<oci_spec::runtime::Linux> {
             .uid_mappings(map(m.uids).map_err(bug)?)
             .gid_mappings(map(m.gids).map_err(bug)?);
     }
+    if let Some(ids) = &plan.rootless {
+        // The mapping glassbox made: 0 is the user, 1… the user's range, if they have one.
+        let map = |own: u32, range: Option<crate::store::idmap::Range>| {
+            let mut entries = vec![(0, own, 1)];
+            entries.extend(range.map(|r| (1, r.start, r.count)));
+            entries
+                .into_iter()
+                .map(|(ctr, host, size)| {
+                    LinuxIdMappingBuilder::default()
+                        .container_id(ctr as u32)
+                        .host_id(host)
+                        .size(size)
+                        .build()
+                })
+                .collect::<std::result::Result<Vec<_>, _>>()
+        };
+        b = b
+            .uid_mappings(map(ids.uid, ids.ranges.map(|r| r.0)).map_err(bug)?)
+            .gid_mappings(map(ids.gid, ids.ranges.map(|r| r.1)).map_err(bug)?);
+    }
     // Every run has a cgroup of its own (for its devices rule and its cgroup namespace).
     let limits = plan.limits.as_ref().filter(|_| plan.has(Stage::Cgroup));
     if plan.has(Stage::Cgroup) {

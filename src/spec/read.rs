@@ -75,7 +75,10 @@ pub fn plan(spec: &Spec, bundle: &Path) -> Result<Plan> {
         })
         .transpose()?
         .unwrap_or_default();
+    // Without root the mappings are the ones every rootless container gets (made again
+    // from today's /etc/subuid when it starts), not a --userns private.
     let userns = match (linux.uid_mappings(), linux.gid_mappings()) {
+        _ if crate::host::rootless() => None,
         (Some(u), Some(g)) if !u.is_empty() && !g.is_empty() => Some(Mapping {
             uids: Range {
                 start: u[0].host_id(),
@@ -110,16 +113,17 @@ pub fn plan(spec: &Spec, bundle: &Path) -> Result<Plan> {
         .clone()
         .or_else(|| get(key::HOSTNAME).map(String::from))
         .unwrap_or_else(|| id.to_string());
-    // Without root the ids are the user's of today; a delegated cgroup subtree only if the
-    // spec asks for limits (as run settles it).
+    // Without root the ids are the user's of today; a delegated cgroup subtree if the spec
+    // has a cgroup (as run settles it).
     let rootless = match crate::host::rootless() {
         false => None,
         true => {
             let mut ids = crate::run::rootless::load()?;
-            let controllers = has(Stage::Cgroup)
-                .then(|| limits(&resources))
-                .flatten()
-                .map(|l| l.controllers());
+            let controllers = has(Stage::Cgroup).then(|| {
+                limits(&resources)
+                    .map(|l| l.controllers())
+                    .unwrap_or_default()
+            });
             ids.cgroups = controllers.and_then(|c| {
                 crate::run::rootless::delegated(&crate::host::cgroups::CgroupHost::current(), &c)
             });

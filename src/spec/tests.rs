@@ -276,6 +276,43 @@ fn flags_change_the_spec_as_they_change_the_container() {
 }
 
 #[test]
+fn a_rootless_container_has_the_mapping_glassbox_made() {
+    let mut m = made(&[]);
+    let range = |start| crate::store::idmap::Range {
+        start,
+        count: 65_536,
+    };
+    let mut ids = crate::run::rootless::Ids {
+        uid: 1000,
+        gid: 1001,
+        ranges: Some((range(100_000), range(300_000))),
+        source: String::new(),
+        cgroups: None,
+    };
+    m.plan.rootless = Some(ids.clone());
+    let v = json(&build(&m.plan, Path::new("/bundle")).unwrap());
+    let maps = |k: &str| -> Vec<(u64, u64, u64)> {
+        v["linux"][k]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| {
+                let n = |f: &str| m[f].as_u64().unwrap();
+                (n("containerID"), n("hostID"), n("size"))
+            })
+            .collect()
+    };
+    assert_eq!(maps("uidMappings"), [(0, 1000, 1), (1, 100_000, 65_536)]);
+    assert_eq!(maps("gidMappings"), [(0, 1001, 1), (1, 300_000, 65_536)]);
+    // Without a range: the user alone, as root.
+    ids.ranges = None;
+    m.plan.rootless = Some(ids);
+    let v = json(&build(&m.plan, Path::new("/bundle")).unwrap());
+    assert_eq!(v["linux"]["uidMappings"].as_array().unwrap().len(), 1);
+    assert_eq!(v["linux"]["uidMappings"][0]["hostID"], 1000);
+}
+
+#[test]
 fn a_private_user_namespace_has_its_id_maps() {
     let mut m = made(&[]);
     m.plan.userns = Some(crate::store::idmap::Mapping {

@@ -16,6 +16,7 @@ pub mod channel;
 pub mod diagnose;
 pub mod flags;
 pub mod fs;
+pub mod helper;
 pub mod mount;
 pub mod net;
 pub mod ns;

@@ -60,6 +60,17 @@ pub fn run_as_with(user: &str, args: &[&str], adjust: impl FnOnce(&mut Command))
     run_full(&[], Some(user), &[], args, adjust)
 }
 
+/// As [`run_as_with`], with strace itself started by `prefix` (`ip netns exec NS`).
+#[allow(dead_code)]
+pub fn run_as_prefixed(
+    prefix: &[&str],
+    user: &str,
+    args: &[&str],
+    adjust: impl FnOnce(&mut Command),
+) -> Traced {
+    run_full(prefix, Some(user), &[], args, adjust)
+}
+
 /// As [`run_with`], with strace's fault injection: `inject` as for `strace -e inject=…`
 /// (`clone3:error=ENOSYS` makes every clone3 fail as on a kernel without it).
 pub fn run_injected(inject: &str, args: &[&str], adjust: impl FnOnce(&mut Command)) -> Traced {

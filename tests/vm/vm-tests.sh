@@ -179,6 +179,19 @@ if [ "$layout" = v2 ]; then
     want rootless-delegated "the cgroup v2 subtree delegated to you" $err
     as_user run --rm --memory $mem busybox awk 'BEGIN { s = "x"; for (i = 0; i < 26; i++) s = s s; print length(s) }'
     status rootless-memory-oom-status 137 $rc
+    # Without limits too, a container of the user's has a cgroup in the subtree: pause
+    # freezes it there.
+    as_user run -d --name rlpause busybox sleep 600
+    as_user pause rlpause
+    status rootless-pause 0 $rc
+    frozen=$(cat $(find $d -path '*/gb-*' -name cgroup.freeze) 2>/dev/null)
+    if [ "$frozen" = 1 ]; then pass rootless-frozen; else echo "$frozen" >$out; fail rootless-frozen "the container's cgroup.freeze is not 1"; fi
+    as_user unpause rlpause
+    status rootless-unpause 0 $rc
+    as_user rm -f rlpause
+    # The cgroup stage alone, in the subtree.
+    as_user cgroup --pids 20 -- cat /proc/self/cgroup
+    want_line rootless-stage-cgroup "0::/deleg/glassbox/gb-[0-9]+" $out
     left=$(find $d -mindepth 1 -type d ! -path $d/shell)
     if [ -z "$left" ]; then pass rootless-nothing-left; else echo "$left" >$out; fail rootless-nothing-left "cgroups left in the delegated subtree"; fi
 fi

@@ -785,7 +785,10 @@ pub fn main(spec: &CgroupSpec, command: &[String], sys: &Sys) -> Result<i32> {
         .name
         .clone()
         .unwrap_or_else(|| format!("gb-{}", std::process::id()));
+    // Without root, the subtree delegated to the user stands in for the host's tree.
     let host = CgroupHost::current();
+    let subtree = crate::host::cgroups::delegated(&host, &limits.controllers());
+    let host = subtree.clone().unwrap_or(host);
     let plan = plan(&host, &limits, &name)?;
     if plan.groups.is_empty() {
         return Err(Error::new(
@@ -810,11 +813,11 @@ pub fn main(spec: &CgroupSpec, command: &[String], sys: &Sys) -> Result<i32> {
             .with_code(crate::error::exit::NOT_FOUND));
         }
     }
-    sys.require(|| match crate::host::is_root() {
+    sys.require(|| match crate::host::is_root() || subtree.is_some() {
         true => Ok(()),
         false => Err(Error::new(
-            "glassbox cgroup needs root: only root may create cgroups under /sys/fs/cgroup",
-            "run it with sudo (or use --dry-run to see the plan)",
+            "glassbox cgroup needs root here: only root may create cgroups under /sys/fs/cgroup, and no cgroup v2 subtree with the controllers asked for is delegated to you",
+            "run it with sudo, or on a cgroup v2 host in a delegated subtree (systemd-run --user --scope -p Delegate=yes glassbox cgroup …); --dry-run shows the plan",
         )),
     })?;
     let n = sys.narrator;

@@ -408,6 +408,13 @@ pub fn prepare(sys: &Sys, name: &str, ip: Option<&str>, publish: &[Publish]) -> 
 }
 
 fn bridged(sys: &Sys, a: &NetSpec, name: &str, publish: &[Publish]) -> Result<i32> {
+    sys.require(|| match crate::host::rootless() {
+        false => Ok(()),
+        true => Err(Error::usage(
+            format!("glassbox net --network {name} needs root: its bridge, the veth's host end and the firewall rules are made in the host's network namespace, which an ordinary user may not change"),
+            "use --network none inside `glassbox unshare --user --map-root-user --net …`, or `glassbox run --network bridge` (without root: a user-mode network through slirp4netns), or run it as root",
+        )),
+    })?;
     let n = sys.narrator;
     let Wiring {
         net,
