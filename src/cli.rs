@@ -432,6 +432,13 @@ pub struct ExecArgs {
     /// Set an environment variable: NAME=VALUE, or NAME to pass the host's value. May be repeated.
     #[arg(short = 'e', long = "env", value_name = "NAME[=VALUE]")]
     pub env: Vec<String>,
+    /// Read environment variables from a file of NAME=VALUE lines (as run --env-file).
+    #[arg(long, value_name = "FILE")]
+    pub env_file: Vec<PathBuf>,
+    /// Run the command in the background: exec returns at once, its output is discarded
+    /// (as docker exec -d).
+    #[arg(short = 'd', long)]
+    pub detach: bool,
     /// The working directory inside the container (default: the container's).
     #[arg(short = 'w', long, value_name = "DIR")]
     pub workdir: Option<String>,
