@@ -37,10 +37,16 @@ impl Clients {
         clients.retain_mut(|c| c.write_all(&frame).is_ok());
     }
 
-    fn add(&self, c: UnixStream) {
+    /// Greet a new client with `hello` and add it, under the lock: no output reaches it
+    /// before its greeting, and none made in answer to its first keys is missed.
+    fn join(&self, c: UnixStream, hello: impl FnOnce(&mut UnixStream) -> bool) {
+        let Ok(mut clients) = self.0.lock() else {
+            return;
+        };
+        let mut c = c;
         // A client that stops reading must not hold the log up for long.
         let _ = c.set_write_timeout(Some(std::time::Duration::from_secs(1)));
-        if let Ok(mut clients) = self.0.lock() {
+        if hello(&mut c) {
             clients.push(c);
         }
     }
@@ -53,8 +59,7 @@ pub fn serve(sys: &Sys, listener: &OwnedFd, stdin: Option<&OwnedFd>, clients: &C
         listener,
         "wait for glassbox attach (EINVAL once the container has ended and the keeper stops)",
     ) {
-        let mut conn = UnixStream::from(conn);
-        let handed = match stdin {
+        clients.join(UnixStream::from(conn), |conn| match stdin {
             Some(fd) => sys
                 .send_fd(
                     conn.as_raw_fd(),
@@ -64,9 +69,6 @@ pub fn serve(sys: &Sys, listener: &OwnedFd, stdin: Option<&OwnedFd>, clients: &C
                 .is_ok(),
             // Output only: one byte without a descriptor.
             None => conn.write_all(b"n").is_ok(),
-        };
-        if handed {
-            clients.add(conn);
-        }
+        });
     }
 }
