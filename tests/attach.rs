@@ -243,3 +243,62 @@ fn exec_d_leaves_a_process_running_and_env_file_sets_variables() {
     env.ok(&["rm", "-f", "x"]);
     env.assert_clean();
 }
+
+#[test]
+fn attach_narrates_what_strace_sees() {
+    if !root_or_skip("attach_narrates_what_strace_sees")
+        || !tool_or_skip("attach_narrates_what_strace_sees", "strace")
+    {
+        return;
+    }
+    let env = Env::new();
+    env.ok(&[
+        "run",
+        "-di",
+        "--name",
+        "shout",
+        "busybox",
+        "sh",
+        "-c",
+        "read line; echo \"$line\" | tr a-z A-Z",
+    ]);
+    let state = env.state.path().to_path_buf();
+    let line = state.join("line");
+    std::fs::write(&line, "hello\n").unwrap();
+    let t = common::strace::run_with(&["attach", "shout"], |c| {
+        c.env("GLASSBOX_STATE_DIR", &state);
+        c.stdin(std::fs::File::open(&line).unwrap());
+    });
+    assert_eq!(stdout(&t.output), "HELLO\n", "{}", stderr(&t.output));
+    t.assert_honest();
+    let names = t.narrated_names();
+    assert!(
+        names.starts_with(&["socket".into(), "connect".into(), "recvmsg".into()]),
+        "{names:?}"
+    );
+    env.ok(&["rm", "-f", "shout"]);
+    env.assert_clean();
+}
+
+#[test]
+fn the_attach_socket_is_narrated_as_strace_sees_it() {
+    if !root_or_skip("the_attach_socket_is_narrated_as_strace_sees_it")
+        || !tool_or_skip("the_attach_socket_is_narrated_as_strace_sees_it", "strace")
+    {
+        return;
+    }
+    let env = Env::new();
+    let state = env.state.path().to_path_buf();
+    // strace -f follows the supervisor and its log keeper to the container's end.
+    let t = common::strace::run_with(&["run", "-di", "--name", "t", "busybox", "true"], |c| {
+        c.env("GLASSBOX_STATE_DIR", &state);
+    });
+    assert!(t.output.status.success(), "{}", stderr(&t.output));
+    t.assert_honest();
+    let names = t.narrated_names();
+    for call in ["bind", "listen", "accept4"] {
+        assert!(names.iter().any(|n| n == call), "{call} in {names:?}");
+    }
+    env.ok(&["rm", "-f", "t"]);
+    env.assert_clean();
+}

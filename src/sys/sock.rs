@@ -26,11 +26,16 @@ fn address(path: &Path) -> std::result::Result<(libc::sockaddr_un, libc::socklen
     Ok((sa, len as libc::socklen_t))
 }
 
-fn sun(path: &Path) -> String {
-    format!(
-        "{{sa_family=AF_UNIX, sun_path={}}}",
-        quote(&path.display().to_string())
-    )
+/// The address and its length as strace shows them.
+fn sun(path: &Path) -> [String; 2] {
+    let len = address(path).map_or(0, |(_, len)| len);
+    [
+        format!(
+            "{{sa_family=AF_UNIX, sun_path={}}}",
+            quote(&path.display().to_string())
+        ),
+        len.to_string(),
+    ]
 }
 
 impl Sys<'_> {
@@ -63,7 +68,7 @@ impl Sys<'_> {
         let call = || {
             Call::new(
                 "bind",
-                vec![fd.as_raw_fd().to_string(), sun(path), "110".into()],
+                [vec![fd.as_raw_fd().to_string()], sun(path).to_vec()].concat(),
                 "bind(2)",
                 "give it a name in the container's directory: glassbox attach connects there",
             )
@@ -128,7 +133,7 @@ impl Sys<'_> {
         let call = || {
             Call::new(
                 "connect",
-                vec![fd.as_raw_fd().to_string(), sun(path), "110".into()],
+                [vec![fd.as_raw_fd().to_string()], sun(path).to_vec()].concat(),
                 "connect(2)",
                 why,
             )
@@ -155,7 +160,7 @@ impl Sys<'_> {
                 "recvmsg",
                 vec![
                     s.to_string(),
-                    "{msg_iov=[...], msg_control=[{SCM_RIGHTS, ...}]}".into(),
+                    "{..., msg_iov=[{iov_base=..., iov_len=1}], ...}".into(),
                     "MSG_CMSG_CLOEXEC".into(),
                 ],
                 "unix(7)",
