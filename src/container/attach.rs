@@ -12,8 +12,19 @@ use crate::store::containers::find;
 use crate::sys::Sys;
 use std::io::{Read, Write};
 use std::os::fd::{AsRawFd, OwnedFd};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
 use std::sync::Arc;
+
+/// The container's terminal while attached, for the SIGWINCH handler.
+static MASTER: AtomicI32 = AtomicI32::new(-1);
+
+extern "C" fn on_winch(_: libc::c_int) {
+    // Two ioctls: safe in a signal handler.
+    let m = MASTER.load(Ordering::SeqCst);
+    if m >= 0 {
+        crate::sys::tty::copy_window_size(m);
+    }
+}
 
 /// docker's default: Ctrl-P Ctrl-Q.
 pub const DEFAULT_KEYS: &str = "ctrl-p,ctrl-q";
@@ -99,6 +110,13 @@ pub fn attach(
         )
         .with_code(1));
     };
+    if super::pause::is_paused(&crate::host::cgroups::CgroupHost::current(), c) {
+        return Err(Error::usage(
+            format!("cannot attach to container {}: it is paused", c.name()),
+            format!("unpause it first: glassbox unpause {}", c.name()),
+        )
+        .with_code(1));
+    }
     let n = sys.narrator;
     n.stage(
         "attach",
@@ -130,7 +148,10 @@ pub fn attach(
     )?;
     let tty = input.as_ref().is_some_and(crate::sys::sock::is_terminal);
     if let (true, Some(m)) = (tty, &input) {
+        // Its terminal gets the size of yours, now and whenever yours changes.
         crate::sys::tty::copy_window_size(m.as_raw_fd());
+        MASTER.store(m.as_raw_fd(), Ordering::SeqCst);
+        crate::sys::signals::catch_interrupting(libc::SIGWINCH, on_winch);
     }
     // With a terminal Ctrl-C is a key for the container's terminal; without, it is ours to pass on.
     if sig_proxy && !tty {
