@@ -146,6 +146,10 @@ pub fn attach(
         &sock,
         "receive the container's stdin (SCM_RIGHTS): its terminal's master end, or its stdin pipe",
     )?;
+    if sys.dry_run() {
+        // Nothing was connected: the calls above are the plan.
+        return Ok(0);
+    }
     let tty = input.as_ref().is_some_and(crate::sys::sock::is_terminal);
     if let (true, Some(m)) = (tty, &input) {
         // Its terminal gets the size of yours, now and whenever yours changes.
