@@ -157,6 +157,12 @@ pub enum Command {
     /// (as docker exec; by hand, nsenter).
     #[command(after_help = "Example: glassbox exec -it web sh")]
     Exec(ExecArgs),
+    /// Join your terminal to a detached container's stdin and output (as docker attach);
+    /// Ctrl-P Ctrl-Q lets go of it and leaves it running.
+    #[command(
+        after_help = "Example: glassbox run -dit --name box busybox sh; glassbox attach box"
+    )]
+    Attach(AttachArgs),
     /// Stop running containers: SIGTERM, then SIGKILL after the grace time (as docker stop).
     Stop(StopArgs),
     /// Start stopped containers again, detached, with their writable layer as they left it
@@ -432,6 +438,13 @@ pub struct ExecArgs {
     /// Set an environment variable: NAME=VALUE, or NAME to pass the host's value. May be repeated.
     #[arg(short = 'e', long = "env", value_name = "NAME[=VALUE]")]
     pub env: Vec<String>,
+    /// Read environment variables from a file of NAME=VALUE lines (as run --env-file).
+    #[arg(long, value_name = "FILE")]
+    pub env_file: Vec<PathBuf>,
+    /// Run the command in the background: exec returns at once, its output is discarded
+    /// (as docker exec -d).
+    #[arg(short = 'd', long)]
+    pub detach: bool,
     /// The working directory inside the container (default: the container's).
     #[arg(short = 'w', long, value_name = "DIR")]
     pub workdir: Option<String>,
@@ -462,9 +475,35 @@ pub struct StopArgs {
 
 #[derive(Args, Debug)]
 pub struct StartArgs {
+    /// Attach to the container's output once it started (as glassbox attach; one container).
+    #[arg(short, long)]
+    pub attach: bool,
+    /// With -a: and your input to its stdin.
+    #[arg(short, long)]
+    pub interactive: bool,
+    /// The keys that detach from it and leave it running (with -a).
+    #[arg(long, value_name = "KEYS")]
+    pub detach_keys: Option<String>,
     /// The containers (names or ids).
     #[arg(required = true)]
     pub containers: Vec<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct AttachArgs {
+    /// The keys that detach and leave the container running, in docker's syntax:
+    /// `ctrl-p,ctrl-q` (the default), `ctrl-x`, letters.
+    #[arg(long, value_name = "KEYS")]
+    pub detach_keys: Option<String>,
+    /// Pass SIGINT and SIGTERM on to the container (without a terminal: with one, Ctrl-C
+    /// is a key its terminal turns into SIGINT).
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set, value_name = "BOOL")]
+    pub sig_proxy: bool,
+    /// Only its output: your input does not go to its stdin.
+    #[arg(long)]
+    pub no_stdin: bool,
+    /// The container (name or id).
+    pub container: String,
 }
 
 #[derive(Args, Debug)]

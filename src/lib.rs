@@ -123,6 +123,7 @@ pub fn dispatch(cli: &Cli) -> Result<i32> {
         Command::Ps(a) => container::ps::main(a, cli.global.quiet),
         Command::Logs(a) => container::logs::main(a),
         Command::Exec(a) => container::exec::main(a, &sys),
+        Command::Attach(a) => container::attach::main(a, &sys),
         Command::Stop(a) => container::lifecycle::stop_main(a, &sys),
         Command::Start(a) => container::lifecycle::start_main(a, &sys),
         Command::Rm(a) => container::lifecycle::rm_main(a, &sys),

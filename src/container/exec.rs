@@ -59,6 +59,12 @@ fn exec_plan(c: &crate::store::containers::Container, a: &ExecArgs) -> Result<cr
     if a.tty {
         set_env(&mut plan.env, "TERM=xterm".into());
     }
+    // docker's order: the container's, then --env-file, then -e.
+    for file in &a.env_file {
+        for kv in crate::run::config::env_file(file)? {
+            set_env(&mut plan.env, kv);
+        }
+    }
     for e in &a.env {
         set_env(&mut plan.env, env_entry(e)?);
     }
@@ -101,6 +107,12 @@ pub fn main(a: &ExecArgs, sys: &Sys) -> Result<i32> {
             format!("unpause it first: glassbox unpause {}", c.name()),
         )
         .with_code(1));
+    }
+    if a.detach && (a.tty || a.interactive) {
+        return Err(Error::usage(
+            "exec -d cannot be combined with -i or -t: a detached command has no terminal to read",
+            "leave out -d to run it in the foreground, or leave out -i/-t",
+        ));
     }
     let plan = exec_plan(&c, a)?;
     let n = sys.narrator;
@@ -149,6 +161,9 @@ pub fn main(a: &ExecArgs, sys: &Sys) -> Result<i32> {
         if !plan.interactive {
             crate::run::rootfs::stdin_from_null(sys)?;
         }
+        if a.detach {
+            output_to_null(sys)?;
+        }
         if let Some(c) = &console {
             crate::run::child::terminal_of_its_own(
                 sys,
@@ -175,7 +190,8 @@ pub fn main(a: &ExecArgs, sys: &Sys) -> Result<i32> {
             "the command, with the container's environment",
         )
     };
-    if !fork {
+    // -d forks even without a pid namespace to enter: exec returns while the command runs.
+    if !fork && !a.detach {
         return match become_command() {
             Err(e) => Err(e),
             Ok(never) => match never {},
@@ -190,6 +206,24 @@ pub fn main(a: &ExecArgs, sys: &Sys) -> Result<i32> {
             };
             // Told to the parent, which reports it once.
             sys.fail_to_parent(gate.as_ref(), &err)
+        }
+        Forked::Parent(child) if a.detach => {
+            // Wait only for its execve (the gate's end closes) or its failure, not its end:
+            // once glassbox has gone, the host's init (or a subreaper) reaps it.
+            if let Some(gate) = &gate {
+                let _ = sys.let_go(gate);
+                if let Some(crate::sys::channel::Message::Failed(f)) = sys.recv_message(
+                    gate,
+                    "wait until the command starts (its end closes at execve) or says why it failed",
+                )? {
+                    let _ = sys.wait(child, "collect the child that failed");
+                    return Err(f.into_error());
+                }
+            }
+            n.note(&format!(
+                "exec -d: the command runs in the background (pid {child} on the host); its output is discarded, as docker does"
+            ));
+            Ok(0)
         }
         Forked::Parent(child) => {
             forward_signals_to(child);
@@ -213,4 +247,23 @@ pub fn main(a: &ExecArgs, sys: &Sys) -> Result<i32> {
             Ok(ended.code())
         }
     }
+}
+
+/// exec -d: nobody reads the command's output, so it goes nowhere (as docker discards it).
+fn output_to_null(sys: &Sys) -> Result<()> {
+    use std::os::fd::AsRawFd;
+    let null = std::fs::OpenOptions::new()
+        .write(true)
+        .open("/dev/null")
+        .map_err(|e| Error::io("cannot open /dev/null", &e, "check the container's /dev"))?;
+    // The narration stays on the terminal until the execve.
+    sys.narrator.keep_own_stderr();
+    for fd in [1, 2] {
+        sys.dup2(
+            null.as_raw_fd(),
+            fd,
+            "exec -d: the command's output is discarded, as docker exec -d does",
+        )?;
+    }
+    Ok(())
 }

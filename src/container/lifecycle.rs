@@ -142,10 +142,9 @@ fn start(sys: &Sys, c: &Container) -> Result<()> {
         _ => {}
     }
     crate::run::restart::clear_stopped(sys, c);
-    let mut plan = crate::run::plan_existing(c)?;
-    // In the background, as docker start without -a: no terminal, no stdin, no pauses.
-    plan.tty = false;
-    plan.interactive = false;
+    // In the background, with its terminal (-t) or stdin pipe (-i) kept by its log keeper
+    // for glassbox attach, as docker start keeps them.
+    let plan = crate::run::plan_existing(c)?;
     let journal = sys.journal()?;
     let code = crate::run::start_detached(sys, journal.as_ref(), &plan, c)?;
     if code != 0 {
@@ -160,7 +159,32 @@ fn start(sys: &Sys, c: &Container) -> Result<()> {
 
 pub fn start_main(a: &StartArgs, sys: &Sys) -> Result<i32> {
     sys.close_inherited("a descriptor inherited from the caller must not reach the container")?;
+    if a.attach || a.interactive {
+        return start_attached(a, sys);
+    }
     each("start", &a.containers, |c| start(sys, &c))
+}
+
+/// `start -a [-i] C`: start it, then attach as glassbox attach does; its exit code.
+fn start_attached(a: &StartArgs, sys: &Sys) -> Result<i32> {
+    let [name] = a.containers.as_slice() else {
+        return Err(Error::usage(
+            "start -a and -i take one container",
+            "start the others without -a",
+        ));
+    };
+    let keys = super::attach::parse_keys(
+        a.detach_keys
+            .as_deref()
+            .unwrap_or(super::attach::DEFAULT_KEYS),
+    )?;
+    let c = crate::store::containers::find(name).map_err(|e| e.with_code(1))?;
+    start(sys, &c)?;
+    if c.state().running_pid().is_none() {
+        // It has ended already: its output is in the log, its code on record.
+        return super::wait::wait_for_end(sys, &c);
+    }
+    super::attach::attach(sys, &c, keys, a.interactive, true)
 }
 
 /// `glassbox restart`: stop (SIGTERM, SIGKILL after the grace time), then start again on

@@ -3,6 +3,7 @@
 //! Their records and states are the store's (`crate::store::containers`); these commands
 //! sit above `run`, whose composition `start` and `exec` reuse.
 
+pub mod attach;
 pub mod cgroup;
 pub mod cp;
 mod each;

@@ -29,7 +29,7 @@ fn wait(sys: &Sys, c: &Container) -> Result<i32> {
 
 /// Wait for the container's PID 1 (and any that a restart put in its place), then for its
 /// supervisor; its exit code.
-fn wait_for_end(sys: &Sys, c: &Container) -> Result<i32> {
+pub(super) fn wait_for_end(sys: &Sys, c: &Container) -> Result<i32> {
     loop {
         let s = c.state();
         let Some(p) = s.process.clone().filter(|_| s.running_pid().is_some()) else {

@@ -83,7 +83,7 @@ pub(super) fn child(
     plan: &Plan,
     fs: Option<&crate::store::containers::ContainerFs>,
     inside: Option<crate::stages::network::Inside>,
-    log: Option<(std::os::fd::RawFd, std::os::fd::RawFd)>,
+    log: Option<super::logger::Ends>,
     cgroup_plan: Option<&cgroups::Plan>,
     console: Option<std::os::fd::RawFd>,
 ) -> Result<std::convert::Infallible> {
@@ -193,15 +193,22 @@ pub(super) fn child(
     if root.is_some() {
         make_workdir(sys, Path::new(&plan.workdir))?;
     }
-    if let Some((out, err)) = log {
+    if let Some(ends) = log {
         // From here the narration keeps the terminal on a descriptor of its own.
         n.keep_own_stderr();
-        sys.dup2(out, 1, "-d: the container's stdout goes to a pipe to its log keeper (glassbox logs reads the log), as docker's shim keeps it")?;
+        sys.dup2(ends.stdout, 1, "-d: the container's stdout goes to a pipe to its log keeper (glassbox logs reads the log), as docker's shim keeps it")?;
         sys.dup2(
-            err,
+            ends.stderr,
             2,
             "and its stderr to a pipe of its own: the log keeps the two streams apart",
         )?;
+        if let Some(stdin) = ends.stdin {
+            sys.dup2(
+                stdin,
+                0,
+                "-di: its stdin is a pipe the log keeper holds open; glassbox attach writes to it",
+            )?;
+        }
     }
     if plan.has(Stage::Security) {
         // Before the terminal is set up: once it is the container's, /dev/tty is no longer

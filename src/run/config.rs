@@ -112,25 +112,31 @@ pub fn environment(image_env: &[String], hostname: &str, a: &RunArgs) -> Result<
         set("TERM=xterm".into(), &mut env);
     }
     for file in &a.env_file {
-        let text = std::fs::read_to_string(file).map_err(|e| {
-            Error::io(
-                format!("cannot read the env file {}", file.display()),
-                &e,
-                "check the path given to --env-file",
-            )
-        })?;
-        for line in text
-            .lines()
-            .map(str::trim)
-            .filter(|l| !l.is_empty() && !l.starts_with('#'))
-        {
-            set(env_entry(line)?, &mut env);
+        for kv in env_file(file)? {
+            set(kv, &mut env);
         }
     }
     for e in &a.env {
         set(env_entry(e)?, &mut env);
     }
     Ok(env)
+}
+
+/// The NAME=VALUE entries of an --env-file (docker's syntax: a line each, `#` comments and
+/// blank lines skipped, NAME alone takes the host's value). For run and exec.
+pub fn env_file(file: &std::path::Path) -> Result<Vec<String>> {
+    let text = std::fs::read_to_string(file).map_err(|e| {
+        Error::io(
+            format!("cannot read the env file {}", file.display()),
+            &e,
+            "check the path given to --env-file",
+        )
+    })?;
+    text.lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .map(env_entry)
+        .collect()
 }
 
 /// Set NAME=VALUE in `env`, in place of an earlier NAME.

@@ -19,7 +19,7 @@ use crate::store::containers::Container;
 use crate::sys::channel::{Channel, Message};
 use crate::sys::process::Forked;
 use crate::sys::Sys;
-use std::os::fd::{AsRawFd, RawFd};
+use std::os::fd::AsRawFd;
 
 /// What a detached container's supervisor holds.
 pub struct Detached {
@@ -36,10 +36,25 @@ pub struct Detached {
 }
 
 impl Detached {
-    /// The write ends the container takes as its stdout and stderr.
-    pub fn outputs(&self) -> Option<(RawFd, RawFd)> {
-        let (o, e) = self.streams.as_ref()?.outputs.as_ref()?;
-        Some((o.as_raw_fd(), e.as_raw_fd()))
+    /// The ends the container takes as its stdout, stderr and (-i) stdin.
+    pub fn outputs(&self) -> Option<super::logger::Ends> {
+        let streams = self.streams.as_ref()?;
+        let (o, e) = streams.outputs.as_ref()?;
+        Some(super::logger::Ends {
+            stdout: o.as_raw_fd(),
+            stderr: e.as_raw_fd(),
+            stdin: streams.stdin.as_ref().map(|(r, _)| r.as_raw_fd()),
+        })
+    }
+
+    /// -i without -t: a pipe for the container's stdin, whose other end attach clients get.
+    pub fn open_stdin(&mut self, sys: &Sys) -> Result<()> {
+        if let Some(s) = self.streams.as_mut() {
+            s.stdin = Some(sys.pipe(
+                "-i: the container's stdin, a pipe kept open by its log keeper for glassbox attach",
+            )?);
+        }
+        Ok(())
     }
 
     /// The pipes for the container's stdout and stderr (and the log, reopened for a restart).
@@ -84,6 +99,7 @@ impl Detached {
         pid: i32,
         gate: Option<&Channel>,
         c: Option<&Container>,
+        console: Option<super::console::Socket>,
     ) -> Result<()> {
         let said = match gate {
             Some(gate) => {
@@ -110,6 +126,15 @@ impl Detached {
                 Message::Ready
             }
         };
+        // Bound before the front returns: glassbox attach right after run -d finds it.
+        let socket = c.map(|c| c.dir.join(super::attach::SOCKET));
+        let listener = match (&message, &socket) {
+            (Message::Ready, Some(path)) => Some(sys.listen_unix(
+                path,
+                "the attach socket: glassbox attach connects here to reach the container's stdin and output",
+            )?),
+            _ => None,
+        };
         if let Some(front) = self.front.take() {
             let _ = sys.send_message(&front, &message, "tell glassbox run -d how the start went");
         }
@@ -127,9 +152,20 @@ impl Detached {
                 );
             }
         }
+        // -t: the container sent its terminal's master end before its execve.
+        if let (Some(socket), Some(s)) = (console, self.streams.as_mut()) {
+            drop(socket.theirs);
+            s.terminal = sys
+                .recv_fd(
+                    &socket.ours,
+                    "-t: receive the master end of the container's terminal, for the log keeper to read and attach to write",
+                )
+                .ok()
+                .flatten();
+        }
         // The container has its ends of the pipes: the log keeper reads the others.
         if let (Some(s), Some(log)) = (self.streams.as_mut(), self.log.take()) {
-            s.keep(sys, log)?;
+            s.keep(sys, log, listener.zip(socket.as_deref()))?;
         }
         Ok(())
     }

@@ -16,7 +16,8 @@ use crate::error::Result;
 use crate::sys::process::Forked;
 use crate::sys::Sys;
 use std::io::{Read, Write};
-use std::os::fd::OwnedFd;
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::path::Path;
 use std::sync::{Arc, Mutex};
 
 /// A line longer than this is written as parts.
@@ -28,8 +29,21 @@ pub struct Streams {
     pub outputs: Option<(OwnedFd, OwnedFd)>,
     /// (stdout, stderr) read ends, until the log keeper takes them.
     inputs: Option<(OwnedFd, OwnedFd)>,
+    /// -i without -t: the container's stdin, a pipe (read end, write end). The keeper keeps
+    /// the write end for attach clients, so the container's stdin stays open between them.
+    pub stdin: Option<(OwnedFd, OwnedFd)>,
+    /// -t: the master end of the container's terminal, once it sent it: its output is read
+    /// from it, and attach clients write their keys to it.
+    pub terminal: Option<OwnedFd>,
     /// The log keeper, once forked.
     pub logger: Option<i32>,
+}
+
+/// The descriptors the container takes as its stdout, stderr and (-i) stdin.
+pub struct Ends {
+    pub stdout: std::os::fd::RawFd,
+    pub stderr: std::os::fd::RawFd,
+    pub stdin: Option<std::os::fd::RawFd>,
 }
 
 /// Make the two pipes, before the container is cloned with their write ends.
@@ -40,6 +54,8 @@ pub fn pipes(sys: &Sys) -> Result<Streams> {
     Ok(Streams {
         outputs: Some((out_w, err_w)),
         inputs: Some((out_r, err_r)),
+        stdin: None,
+        terminal: None,
         logger: None,
     })
 }
@@ -49,24 +65,61 @@ impl Streams {
     /// terminal, which the log keeper must not hold either): close the supervisor's write
     /// ends and fork the log keeper, which appends to `log` until every writer has closed
     /// them (the container and all it started have ended).
-    pub fn keep(&mut self, sys: &Sys, log: std::fs::File) -> Result<()> {
+    /// It also serves `glassbox attach` on `listener`, bound at `socket` ([`super::attach`]).
+    pub fn keep(
+        &mut self,
+        sys: &Sys,
+        log: std::fs::File,
+        attach: Option<(OwnedFd, &Path)>,
+    ) -> Result<()> {
         self.outputs = None;
         let Some((out_r, err_r)) = self.inputs.take() else {
             return Ok(());
         };
+        // The container has the read end of its stdin; the keeper keeps the other.
+        let stdin = self.stdin.take().map(|(_, w)| w);
+        // -t: the output is the terminal's, read from its master (the pipe stays unused).
+        let (out_r, stdin) = match self.terminal.take() {
+            Some(m) => (m.try_clone().unwrap_or(out_r), Some(m)),
+            None => (out_r, stdin),
+        };
+
         match sys.fork(
             0,
             "the log keeper: it stamps each line with the time and the stream, and appends it to the log",
         )? {
             Forked::Child => {
-                crate::sys::signals::ignore(&[libc::SIGINT, libc::SIGTERM, libc::SIGHUP]);
+                crate::sys::signals::ignore(&[
+                    libc::SIGINT,
+                    libc::SIGTERM,
+                    libc::SIGHUP,
+                    libc::SIGPIPE,
+                ]);
                 let log = Arc::new(Mutex::new(log));
-                let other = {
-                    let log = log.clone();
-                    std::thread::spawn(move || copy(err_r, "stderr", &log))
+                let clients = super::attach::Clients::default();
+                let l = attach.as_ref().map(|(l, _)| l.as_raw_fd());
+                let copier = {
+                    let clients = clients.clone();
+                    std::thread::spawn(move || {
+                        let other = {
+                            let (log, clients) = (log.clone(), clients.clone());
+                            std::thread::spawn(move || copy(err_r, 2, &log, &clients))
+                        };
+                        copy(out_r, 1, &log, &clients);
+                        let _ = other.join();
+                        // The container's output has ended: no more clients.
+                        if let Some(l) = l {
+                            crate::sys::sock::wake(l);
+                        }
+                    })
                 };
-                copy(out_r, "stdout", &log);
-                let _ = other.join();
+                if let Some((listener, _)) = &attach {
+                    super::attach::serve(sys, listener, stdin.as_ref(), &clients);
+                }
+                let _ = copier.join();
+                if let Some((_, socket)) = attach {
+                    let _ = std::fs::remove_file(socket);
+                }
                 crate::sys::signals::exit_now(0)
             }
             Forked::Parent(pid) => {
@@ -77,8 +130,10 @@ impl Streams {
     }
 }
 
-/// Read one stream to its end, writing each line as it completes.
-fn copy(from: OwnedFd, stream: &str, log: &Mutex<std::fs::File>) {
+/// Read one stream (1 stdout, 2 stderr) to its end, writing each line to the log as it
+/// completes, and passing what comes to the attached clients at once.
+fn copy(from: OwnedFd, id: u8, log: &Mutex<std::fs::File>, clients: &super::attach::Clients) {
+    let stream = if id == 1 { "stdout" } else { "stderr" };
     let mut from = std::fs::File::from(from);
     let mut buf = [0u8; 8192];
     let mut line: Vec<u8> = Vec::new();
@@ -88,6 +143,7 @@ fn copy(from: OwnedFd, stream: &str, log: &Mutex<std::fs::File>) {
             Ok(0) | Err(_) => break,
             Ok(n) => n,
         };
+        clients.send(id, &buf[..n]);
         for &b in &buf[..n] {
             if b == b'\n' {
                 write(log, stream, 'F', &line);

@@ -17,6 +17,7 @@
 //! cannot move itself: to the host's cgroup files it is an unprivileged uid), and the root
 //! filesystem is a copy of the image with shifted owners (see [`userns`]).
 
+pub(crate) mod attach;
 pub mod bisect;
 pub(crate) mod child;
 pub mod config;
@@ -48,10 +49,10 @@ pub const STOP_GRACE_SECS: u32 = 3;
 pub fn main(a: &RunArgs, sys: &Sys) -> Result<i32> {
     sys.close_inherited("a descriptor inherited from the caller must not reach the container")?;
     let plan = plan(a, sys)?;
-    if a.detach && (a.tty || a.interactive || a.step) {
+    if a.detach && a.step {
         return Err(Error::usage(
-            "-d cannot be combined with -i, -t or --step: a detached container has no terminal to read",
-            "leave out -d to run it in the foreground, or leave out -i/-t/--step",
+            "-d cannot be combined with --step: a detached container has no terminal to pause on",
+            "leave out -d to run it in the foreground, or leave out --step",
         ));
     }
     if restart::Policy::parse(a.restart.as_deref())? != restart::Policy::No && (a.rm || !a.detach) {

@@ -215,11 +215,14 @@ pub(super) fn run_container(
         "clone the container's first process straight into new namespaces",
     );
     // -t: a socket for the container to send its terminal's master end back on.
-    let console = if plan.tty {
+    let mut console = if plan.tty {
         console::socket(sys)?
     } else {
         None
     };
+    if let (Some(d), true) = (detached.as_mut(), plan.interactive && !plan.tty) {
+        d.open_stdin(sys)?;
+    }
     let why = "the container's first process: PID 1 of its own pid namespace";
     // Born in its cgroup v2, if there is one: no move by pid, which costs milliseconds.
     let (forked, gate, born_in_v2) = match cgroup_plan.as_ref().and_then(cgroups::v2_dir) {
@@ -338,7 +341,8 @@ pub(super) fn run_container(
             let released = match detached.as_mut() {
                 // Let the child go now, to learn whether its command started.
                 Some(d) => {
-                    d.report_start(sys, pid, gate.as_ref(), container)?;
+                    // -t: its terminal goes to the log keeper, not to this terminal.
+                    d.report_start(sys, pid, gate.as_ref(), container, console.take())?;
                     true
                 }
                 None => false,

@@ -215,7 +215,8 @@ pub fn plan(a: &RunArgs, sys: &Sys) -> Result<Plan> {
     if !stages.contains(&Stage::Rootfs) {
         tmpfs.clear();
     }
-    if a.tty {
+    // -dt: the terminal is the container's own, attached to later; none is needed here.
+    if a.tty && !a.detach {
         use std::io::IsTerminal;
         if !std::io::stdin().is_terminal() {
             return Err(Error::usage(

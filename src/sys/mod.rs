@@ -26,6 +26,7 @@ pub mod process;
 pub mod quiet;
 pub mod security;
 pub mod signals;
+pub mod sock;
 pub mod tree;
 pub mod tty;
 pub mod wait;

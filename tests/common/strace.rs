@@ -403,6 +403,10 @@ fn arg_matches(narrated: &str, seen: &str) -> bool {
             }
         }
     }
+    // A descriptor inside a structure, decorated too: `[{fd=5<anon_inode:[pidfd]>, …}]`.
+    if !narrated.contains('<') && seen.contains('<') && undecorated(seen) == narrated {
+        return true;
+    }
     // strace -y decorates AT_FDCWD with the working directory: `AT_FDCWD</tmp>`.
     if narrated == "AT_FDCWD" && seen.starts_with("AT_FDCWD<") {
         return true;
@@ -434,6 +438,21 @@ fn arg_matches(narrated: &str, seen: &str) -> bool {
         return npath == spath;
     }
     false
+}
+
+/// `seen` without strace -y's `<…>` decorations of descriptors.
+fn undecorated(seen: &str) -> String {
+    let mut out = String::new();
+    let mut depth = 0;
+    for ch in seen.chars() {
+        match ch {
+            '<' => depth += 1,
+            '>' if depth > 0 => depth -= 1,
+            _ if depth == 0 => out.push(ch),
+            _ => {}
+        }
+    }
+    out
 }
 
 fn glob(pattern: &str, text: &str) -> bool {
@@ -477,7 +496,13 @@ pub fn parse(text: &str, glassbox: &Path) -> Vec<Syscall> {
         let Some((name, after_name)) = line.split_once('(') else {
             continue;
         };
-        let Some(eq) = after_name.rfind(") = ").or_else(|| after_name.rfind(")")) else {
+        // The `)` before ` = RESULT`, which strace may pad with spaces (a short resumed line).
+        let closing = after_name
+            .match_indices(')')
+            .rev()
+            .find(|(i, _)| after_name[i + 1..].trim_start().starts_with("= "))
+            .map(|(i, _)| i);
+        let Some(eq) = closing.or_else(|| after_name.rfind(")")) else {
             continue;
         };
         let arg_text = &after_name[..eq];

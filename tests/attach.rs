@@ -1,0 +1,304 @@
+//! `glassbox attach`, `start -a -i`, `exec -d` and `exec --env-file` as a person uses them:
+//! in a real terminal (tmux), on the real kernel, each test in a state directory of its own.
+
+mod common;
+use common::containers::Env;
+use common::*;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+/// A tmux session running bash, thrown away when dropped.
+struct Tmux {
+    name: String,
+}
+
+impl Tmux {
+    fn new(test: &str) -> Tmux {
+        let name = format!("gb-attach-{test}-{}", std::process::id());
+        let ok = Command::new("tmux")
+            .args(["new-session", "-d", "-s", &name, "-x", "160", "-y", "50"])
+            .arg("bash --norc --noprofile")
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok, "tmux could not start");
+        std::thread::sleep(Duration::from_millis(300));
+        Tmux { name }
+    }
+    fn keys(&self, keys: &[&str]) {
+        Command::new("tmux")
+            .args(["send-keys", "-t", &self.name])
+            .args(keys)
+            .status()
+            .unwrap();
+    }
+    fn screen(&self) -> String {
+        let o = Command::new("tmux")
+            .args(["capture-pane", "-p", "-t", &self.name])
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&o.stdout).into_owned()
+    }
+    /// Wait until the screen shows `text`.
+    fn wait_for(&self, text: &str) -> String {
+        for _ in 0..200 {
+            let s = self.screen();
+            if s.contains(text) {
+                return s;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!("the terminal never showed {text:?}:\n{}", self.screen());
+    }
+    /// `glassbox ARGS` typed into the pane, then its exit status.
+    fn glassbox(&self, env: &Env, args: &str) {
+        self.keys(&[
+            &format!(
+                "clear; NO_COLOR=1 GLASSBOX_STATE_DIR={} {} {args}; echo exited=$?",
+                env.state.path().display(),
+                bin().display()
+            ),
+            "Enter",
+        ]);
+    }
+    /// The shell's terminal is as it was: line editing and echo on.
+    fn assert_terminal_restored(&self) {
+        self.keys(&[
+            "stty -a | grep -o -w -e -icanon -e icanon -e -echo -e echo | tr '\\n' ,; echo",
+            "Enter",
+        ]);
+        self.wait_for("icanon,echo,");
+    }
+}
+
+impl Drop for Tmux {
+    fn drop(&mut self) {
+        let _ = Command::new("tmux")
+            .args(["kill-session", "-t", &self.name])
+            .status();
+    }
+}
+
+fn wait_for(what: &str, mut done: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !done() {
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "timed out waiting for {what}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn running(env: &Env, name: &str) -> bool {
+    env.ps_row(name).is_some_and(|r| r.contains(" Up "))
+}
+
+#[test]
+fn attach_to_a_detached_shell_then_ctrl_p_ctrl_q_leaves_it_running() {
+    if !root_or_skip("attach_to_a_detached_shell") || !tool_or_skip("attach", "tmux") {
+        return;
+    }
+    let env = Env::new();
+    env.ok(&["run", "-dit", "--name", "box", "busybox", "sh"]);
+    let t = Tmux::new("keys");
+    t.glassbox(&env, "-q attach box");
+    std::thread::sleep(Duration::from_millis(500));
+    t.keys(&["echo hi-$((6*7))", "Enter"]);
+    t.wait_for("hi-42");
+    t.keys(&["C-p", "C-q"]);
+    // The shell gave back control: attach ended at once, with 0.
+    t.wait_for("exited=0");
+    t.assert_terminal_restored();
+    assert!(running(&env, "box"), "{:?}", env.ps_row("box"));
+    // The container's terminal kept writing to its log while attached.
+    assert!(env.ok(&["logs", "box"]).contains("hi-42"));
+
+    // A second time, with other keys: Ctrl-P is then a key for the shell like any other.
+    t.glassbox(&env, "-q attach --detach-keys ctrl-x box");
+    std::thread::sleep(Duration::from_millis(500));
+    t.keys(&["echo again-$((1+1))", "Enter"]);
+    t.wait_for("again-2");
+    t.keys(&["C-x"]);
+    t.wait_for("exited=0");
+    assert!(running(&env, "box"));
+
+    // Attached, the shell's own end ends attach with its exit code.
+    t.glassbox(&env, "-q attach box");
+    std::thread::sleep(Duration::from_millis(500));
+    t.keys(&["exit 3", "Enter"]);
+    t.wait_for("exited=3");
+    t.assert_terminal_restored();
+    assert!(env.ps_row("box").unwrap().contains("Exited (3)"));
+
+    // A stopped container cannot be attached: one sentence, exit 1, as docker.
+    let o = env.gb(&["attach", "box"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stderr(&o).contains("cannot attach to container box: it is not running"),
+        "{}",
+        stderr(&o)
+    );
+    let o = env.gb(&["attach", "--detach-keys", "ctrl-1", "box"]);
+    assert_eq!(o.status.code(), Some(125));
+    assert!(stderr(&o).contains("\"ctrl-1\" is not a detach key"));
+
+    // start -a -i: started and attached from the start.
+    t.glassbox(&env, "-q start -a -i box");
+    std::thread::sleep(Duration::from_millis(800));
+    t.keys(&["echo started-$((2*3))", "Enter"]);
+    t.wait_for("started-6");
+    t.keys(&["C-p", "C-q"]);
+    t.wait_for("exited=0");
+    assert!(running(&env, "box"));
+
+    env.ok(&["rm", "-f", "box"]);
+    env.assert_clean();
+}
+
+#[test]
+fn attach_without_a_terminal_keeps_the_streams_apart_and_passes_ctrl_c_on() {
+    if !root_or_skip("attach_without_a_terminal") {
+        return;
+    }
+    let env = Env::new();
+    env.ok(&[
+        "run",
+        "-di",
+        "--name",
+        "echoer",
+        "busybox",
+        "sh",
+        "-c",
+        "trap 'echo got INT; exit 9' INT; while read l; do echo out-$l; echo err-$l >&2; done",
+    ]);
+    // attach's stdin is a pipe here: a line goes in, both streams come back apart.
+    let mut child = env
+        .cmd()
+        .args(["-q", "attach", "echoer"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    {
+        use std::io::Write;
+        let mut stdin = child.stdin.take().unwrap();
+        stdin.write_all(b"one\n").unwrap();
+        // Kept open: the end of attach's input does not end the container's.
+    }
+    wait_for("the line to be logged", || {
+        env.ok(&["logs", "echoer"]).contains("out-one")
+    });
+    // --sig-proxy (the default): SIGINT to attach reaches the container's PID 1.
+    let pid = child.id() as i32;
+    assert_eq!(unsafe { libc::kill(pid, libc::SIGINT) }, 0);
+    let o = child.wait_with_output().unwrap();
+    assert_eq!(o.status.code(), Some(9), "{}", stderr(&o));
+    assert_eq!(stdout(&o), "out-one\ngot INT\n");
+    assert_eq!(stderr(&o), "err-one\n");
+    env.ok(&["rm", "echoer"]);
+    env.assert_clean();
+}
+
+#[test]
+fn exec_d_leaves_a_process_running_and_env_file_sets_variables() {
+    if !root_or_skip("exec_d_leaves_a_process_running") {
+        return;
+    }
+    let env = Env::new();
+    env.ok(&["run", "-d", "--name", "x", "busybox", "sleep", "1000"]);
+    // exec -d returns at once; its command goes on in the container.
+    let start = Instant::now();
+    assert_eq!(
+        env.ok(&["exec", "-d", "x", "sh", "-c", "echo lost; sleep 777"]),
+        ""
+    );
+    assert!(start.elapsed() < Duration::from_secs(5));
+    wait_for("the detached command in top", || {
+        env.ok(&["top", "x"]).contains("sleep 777")
+    });
+    // Its output is discarded, as docker's: not in the log.
+    assert!(!env.ok(&["logs", "x"]).contains("lost"));
+    // A command that is not there is still reported, with docker's 127.
+    let o = env.gb(&["exec", "-d", "x", "nosuchcmd"]);
+    assert_eq!(o.status.code(), Some(127), "{}", stderr(&o));
+
+    let file = env.state.path().join("vars.env");
+    std::fs::write(&file, "# a comment\nGREETING=hello there\n\nEMPTY=\n").unwrap();
+    let f = file.to_str().unwrap();
+    let out = env.ok(&[
+        "exec",
+        "--env-file",
+        f,
+        "-e",
+        "EMPTY=set",
+        "x",
+        "sh",
+        "-c",
+        "echo \"$GREETING/$EMPTY\"",
+    ]);
+    assert_eq!(out, "hello there/set\n");
+
+    env.ok(&["rm", "-f", "x"]);
+    env.assert_clean();
+}
+
+#[test]
+fn attach_narrates_what_strace_sees() {
+    if !root_or_skip("attach_narrates_what_strace_sees")
+        || !tool_or_skip("attach_narrates_what_strace_sees", "strace")
+    {
+        return;
+    }
+    let env = Env::new();
+    env.ok(&[
+        "run",
+        "-di",
+        "--name",
+        "shout",
+        "busybox",
+        "sh",
+        "-c",
+        "read line; echo \"$line\" | tr a-z A-Z",
+    ]);
+    let state = env.state.path().to_path_buf();
+    let line = state.join("line");
+    std::fs::write(&line, "hello\n").unwrap();
+    let t = common::strace::run_with(&["attach", "shout"], |c| {
+        c.env("GLASSBOX_STATE_DIR", &state);
+        c.stdin(std::fs::File::open(&line).unwrap());
+    });
+    assert_eq!(stdout(&t.output), "HELLO\n", "{}", stderr(&t.output));
+    t.assert_honest();
+    let names = t.narrated_names();
+    assert!(
+        names.starts_with(&["socket".into(), "connect".into(), "recvmsg".into()]),
+        "{names:?}"
+    );
+    env.ok(&["rm", "-f", "shout"]);
+    env.assert_clean();
+}
+
+#[test]
+fn the_attach_socket_is_narrated_as_strace_sees_it() {
+    if !root_or_skip("the_attach_socket_is_narrated_as_strace_sees_it")
+        || !tool_or_skip("the_attach_socket_is_narrated_as_strace_sees_it", "strace")
+    {
+        return;
+    }
+    let env = Env::new();
+    let state = env.state.path().to_path_buf();
+    // strace -f follows the supervisor and its log keeper to the container's end.
+    let t = common::strace::run_with(&["run", "-di", "--name", "t", "busybox", "true"], |c| {
+        c.env("GLASSBOX_STATE_DIR", &state);
+    });
+    assert!(t.output.status.success(), "{}", stderr(&t.output));
+    t.assert_honest();
+    let names = t.narrated_names();
+    for call in ["bind", "listen", "accept4"] {
+        assert!(names.iter().any(|n| n == call), "{call} in {names:?}");
+    }
+    env.ok(&["rm", "-f", "t"]);
+    env.assert_clean();
+}
