@@ -452,6 +452,7 @@ impl Sys<'_> {
             return Ok(true);
         }
         let fd = w.nl.fd.as_raw_fd();
+        let shown = w.nl.shown();
         let end = std::time::Instant::now() + limit;
         let mut buf = vec![0u8; 16384];
         loop {
@@ -461,7 +462,7 @@ impl Sys<'_> {
                 Call::new(
                     "poll",
                     vec![
-                        format!("[{{fd={fd}, events=POLLIN}}]"),
+                        format!("[{{fd={shown}, events=POLLIN}}]"),
                         "1".into(),
                         ms.to_string(),
                     ],
