@@ -153,10 +153,21 @@ impl Owner {
     }
 
     pub fn current() -> Owner {
+        // Read once a process (a run records ~7 entries); a forked child has its own pid.
+        static OWN: std::sync::Mutex<Option<(u32, u64)>> = std::sync::Mutex::new(None);
         let pid = std::process::id();
+        let mut own = OWN.lock().unwrap_or_else(|e| e.into_inner());
+        let start = match *own {
+            Some((p, t)) if p == pid => t,
+            _ => {
+                let t = start_time(pid).unwrap_or(0);
+                *own = Some((pid, t));
+                t
+            }
+        };
         Owner {
             pid,
-            start_time: start_time(pid).unwrap_or(0),
+            start_time: start,
             boot_id: boot_id(),
         }
     }
@@ -179,8 +190,13 @@ pub fn start_time(pid: u32) -> Option<u64> {
     fields.nth(18)?.parse().ok()
 }
 
+/// This boot's id, read once a process: it cannot change while the process lives.
 fn boot_id() -> String {
-    crate::host::read_trimmed("/proc/sys/kernel/random/boot_id").unwrap_or_default()
+    static ID: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    ID.get_or_init(|| {
+        crate::host::read_trimmed("/proc/sys/kernel/random/boot_id").unwrap_or_default()
+    })
+    .clone()
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -400,8 +400,16 @@ fn the_narration_of_a_bridged_run_is_honest() {
     let names = t.narrated_names();
     assert_eq!(
         names.iter().filter(|n| *n == "sendto").count(),
-        10,
-        "bridge (3), veth (2), inside (4), undo (1): {names:?}"
+        9,
+        "bridge (3), veth (2), inside (4), and no RTM_DELLINK: {names:?}"
+    );
+    // The host end goes with the container's namespace: glassbox listens for the kernel's
+    // RTM_DELLINK instead of sending its own, and says so.
+    assert!(names.iter().any(|n| n == "bind"), "{names:?}");
+    assert!(
+        stderr(&t.output).contains("went with the container's network namespace"),
+        "{}",
+        stderr(&t.output)
     );
     t.assert_honest();
     assert!(Path::new(state.path()).join("journal").exists());

@@ -146,10 +146,25 @@ pub fn attach(
         &sock,
         "receive the container's stdin (SCM_RIGHTS): its terminal's master end, or its stdin pipe",
     )?;
-    if sys.dry_run() {
-        // Nothing was connected: the calls above are the plan.
-        return Ok(0);
-    }
+    // In a dry run nothing was connected: the calls above are the plan.
+    let joined = || session(sys, c, pid, keys, use_stdin, sig_proxy, sock, input);
+    sys.compound("", joined, || 0)
+}
+
+/// The attached session itself: the container's terminal or streams joined to yours until
+/// you detach (0) or it ends (its exit code).
+#[allow(clippy::too_many_arguments)]
+fn session(
+    sys: &Sys,
+    c: &crate::store::containers::Container,
+    pid: i32,
+    keys: Vec<u8>,
+    use_stdin: bool,
+    sig_proxy: bool,
+    sock: OwnedFd,
+    input: Option<OwnedFd>,
+) -> Result<i32> {
+    let n = sys.narrator;
     let tty = input.as_ref().is_some_and(crate::sys::sock::is_terminal);
     if let (true, Some(m)) = (tty, &input) {
         // Its terminal gets the size of yours, now and whenever yours changes.

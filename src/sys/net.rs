@@ -392,6 +392,153 @@ impl Sys<'_> {
     }
 }
 
+/// A routing socket that listens to the kernel's link notifications (the RTNLGRP_LINK group),
+/// and the link whose end it waits for. The host end of a container's veth needs no
+/// RTM_DELLINK of ours: the kernel removes both ends when the container's network namespace
+/// dies, in one batch, where a deletion of ours waits 25–40 ms for RCU grace periods of its
+/// own. Listening, glassbox still knows when the link is gone, so its journal entry is struck
+/// only then, and the name is free again before glassbox ends.
+pub struct LinkWatch {
+    nl: Netlink,
+    pub name: String,
+    index: u32,
+}
+
+/// rtnetlink(7): the multicast group of link notifications (RTMGRP_LINK as a bind mask).
+const RTMGRP_LINK: u32 = 1;
+
+impl Sys<'_> {
+    /// socket(AF_NETLINK…) then bind(2) to the RTNLGRP_LINK group, while link `name` exists.
+    pub fn link_watch(&self, name: &str, why: &str) -> Result<LinkWatch> {
+        let nl = self.netlink_open(why)?;
+        let shown = nl.shown();
+        let call = || {
+            Call::new(
+                "bind",
+                vec![
+                    shown,
+                    "{sa_family=AF_NETLINK, nl_pid=0, nl_groups=...}".into(),
+                    "12".into(),
+                ],
+                "rtnetlink(7)",
+                "join the group RTNLGRP_LINK (nl_groups=RTMGRP_LINK): the kernel tells this socket of every link made or removed",
+            )
+        };
+        let raw = nl.fd.as_raw_fd();
+        self.call_plain(call, || {
+            let mut sa: libc::sockaddr_nl = unsafe { std::mem::zeroed() };
+            sa.nl_family = libc::AF_NETLINK as u16;
+            sa.nl_groups = RTMGRP_LINK;
+            check(unsafe {
+                libc::bind(
+                    raw,
+                    &sa as *const _ as *const libc::sockaddr,
+                    std::mem::size_of::<libc::sockaddr_nl>() as u32,
+                )
+            } as libc::c_long)
+        })?;
+        let index = if self.dry_run() { 0 } else { link_index(name) };
+        Ok(LinkWatch {
+            nl,
+            name: name.to_string(),
+            index,
+        })
+    }
+
+    /// poll(2) the watch, reading what the kernel says, until its RTM_DELLINK of the watched
+    /// link: true once that came (or the link was gone already), false after `limit`.
+    pub fn link_gone(&self, w: &LinkWatch, limit: std::time::Duration, why: &str) -> Result<bool> {
+        if !self.dry_run() && (w.index == 0 || link_index(&w.name) == 0) {
+            return Ok(true);
+        }
+        let fd = w.nl.fd.as_raw_fd();
+        let shown = w.nl.shown();
+        let end = std::time::Instant::now() + limit;
+        let mut buf = vec![0u8; 16384];
+        loop {
+            let left = end.saturating_duration_since(std::time::Instant::now());
+            let ms = left.as_millis().min(i32::MAX as u128) as i32;
+            let call = || {
+                Call::new(
+                    "poll",
+                    vec![
+                        format!("[{{fd={shown}, events=POLLIN}}]"),
+                        "1".into(),
+                        ms.to_string(),
+                    ],
+                    "poll(2)",
+                    why,
+                )
+                .blocking()
+            };
+            let mut pfd = libc::pollfd {
+                fd,
+                events: libc::POLLIN,
+                revents: 0,
+            };
+            let ready = self.call_plain(call, || loop {
+                match check(unsafe { libc::poll(&mut pfd, 1, ms) } as libc::c_long) {
+                    Err(Errno::EINTR) => continue,
+                    other => return other,
+                }
+            })?;
+            if self.dry_run() {
+                return Ok(true);
+            }
+            if ready == 0 {
+                return Ok(link_index(&w.name) == 0);
+            }
+            // Every message waiting: notifications of other links are passed over.
+            loop {
+                let n = unsafe {
+                    libc::recv(
+                        fd,
+                        buf.as_mut_ptr() as *mut libc::c_void,
+                        buf.len(),
+                        libc::MSG_DONTWAIT,
+                    )
+                };
+                if n < 0 {
+                    match Errno::last() {
+                        Errno::EAGAIN => break,
+                        Errno::EINTR => continue,
+                        // ENOBUFS: notifications were lost; ask the kernel by name instead.
+                        _ => return Ok(link_index(&w.name) == 0),
+                    }
+                }
+                if deleted(&buf[..n as usize], w.index) {
+                    self.narrator.detail(&format!(
+                        "the kernel says: RTM_DELLINK {} (index {})",
+                        w.name, w.index
+                    ));
+                    return Ok(true);
+                }
+            }
+        }
+    }
+}
+
+/// Whether these netlink messages hold an RTM_DELLINK of link `index`.
+fn deleted(buf: &[u8], index: u32) -> bool {
+    let mut off = 0usize;
+    while off + 16 <= buf.len() {
+        let len = u32::from_ne_bytes(buf[off..off + 4].try_into().unwrap()) as usize;
+        let ty = u16::from_ne_bytes(buf[off + 4..off + 6].try_into().unwrap());
+        if len < 16 || off + len > buf.len() {
+            return false;
+        }
+        // struct ifinfomsg after the header: family, pad, type, then the index.
+        if ty == RTM_DELLINK && len >= 24 {
+            let i = u32::from_ne_bytes(buf[off + 20..off + 24].try_into().unwrap());
+            if i == index {
+                return true;
+            }
+        }
+        off += (len + 3) & !3;
+    }
+    false
+}
+
 fn link_diagnosis(name: &str, e: Errno) -> Diagnosis {
     match e {
         Errno::EEXIST => Diagnosis {
@@ -534,5 +681,20 @@ mod tests {
         assert_eq!(u32::from_ne_bytes(b[0..4].try_into().unwrap()), 48);
         assert_eq!(u16::from_ne_bytes(b[32..34].try_into().unwrap()), 16);
         assert_eq!(u32::from_ne_bytes(b[8..12].try_into().unwrap()), 7);
+    }
+
+    #[test]
+    fn a_dellink_of_the_watched_index_is_found_among_others() {
+        let msg = |ty: u16, index: i32| {
+            let mut m = Msg::new(ty, 0)
+                .ifinfo(index, 0, 0)
+                .attr_str(IFLA_IFNAME, "x");
+            m.buf[6..8].copy_from_slice(&0u16.to_ne_bytes());
+            m.finish(0)
+        };
+        let both = [msg(RTM_NEWLINK, 7), msg(RTM_DELLINK, 9)].concat();
+        assert!(deleted(&both, 9));
+        assert!(!deleted(&both, 7));
+        assert!(!deleted(&msg(RTM_NEWLINK, 9), 9));
     }
 }

@@ -486,7 +486,14 @@ pub fn parse(text: &str, glassbox: &Path) -> Vec<Syscall> {
             continue;
         } else if let Some(tail) = rest.strip_prefix("<... ") {
             let after = tail.split_once(" resumed>").map(|x| x.1).unwrap_or("");
-            format!("{}{}", pending.remove(&pid).unwrap_or_default(), after)
+            // A call whose arguments were all shown resumes with `)   = 1` (padded).
+            let head = pending.remove(&pid).unwrap_or_default();
+            match after.strip_prefix(')') {
+                Some(r) if r.trim_start().starts_with('=') => {
+                    format!("{}) {}", head.trim_end(), r.trim_start())
+                }
+                _ => format!("{head}{after}"),
+            }
         } else {
             rest.to_string()
         };

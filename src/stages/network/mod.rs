@@ -28,7 +28,7 @@ pub mod ports;
 use crate::error::{Error, Result};
 use crate::journal::{Journal, Resource};
 use crate::sys::channel::Channel;
-use crate::sys::net::{link_index, Netlink};
+use crate::sys::net::{link_index, LinkWatch, Netlink};
 use crate::sys::process::{forward_signals_to, Forked};
 use crate::sys::Sys;
 use config::Network;
@@ -257,18 +257,48 @@ fn undo_all(sys: &Sys, journal: &Journal, made: &mut Vec<(String, Resource)>) ->
 }
 
 /// Undo what one container made on `net`; its name server goes with its last container.
+/// The host end of its veth is left to the kernel, which removes it with the container's
+/// network namespace: `watch` hears when (the journal entry is struck then), and only a link
+/// still there after `LINK_GONE_WAIT` (a namespace someone else keeps) is deleted by hand.
 fn release(
     sys: &Sys,
     journal: &Journal,
     made: &mut Vec<(String, Resource)>,
     net: &Network,
+    watch: Option<LinkWatch>,
 ) -> Result<()> {
-    let undone = undo_all(sys, journal, made);
+    let veth = watch.and_then(|w| {
+        let at = made
+            .iter()
+            .position(|(_, r)| matches!(r, Resource::Link { name } if *name == w.name))?;
+        Some((made.remove(at), w))
+    });
+    let mut undone = undo_all(sys, journal, made);
+    if let Some(((id, link), w)) = veth {
+        let gone = sys.link_gone(
+            &w,
+            LINK_GONE_WAIT,
+            "wait for the kernel to remove the host end with the container's network namespace",
+        );
+        if matches!(gone, Ok(true)) {
+            sys.narrator.note(&format!(
+                "{} went with the container's network namespace",
+                w.name
+            ));
+            journal.strike(&id);
+        } else {
+            made.push((id, link));
+            undone = undone.and(undo_all(sys, journal, made));
+        }
+    }
     if net.name != "bridge" {
         sys.compound("", || dns::stop_if_idle(sys, journal, &net.name), || ())?;
     }
     undone
 }
+
+/// How long the kernel gets to remove a veth with its namespace (it takes 3–15 ms here).
+const LINK_GONE_WAIT: std::time::Duration = std::time::Duration::from_millis(250);
 
 /// A bridged network made ready for one container, before its process exists: the bridge
 /// (made if missing), a leased address, and what must be undone.
@@ -282,6 +312,8 @@ pub struct Wiring {
     pub publish: Vec<Publish>,
     /// The container's PID 1, once wired: what `network connect` adds is journalled for it.
     pub pid: Option<i32>,
+    /// Listens for the kernel's removal of the host end of the veth (see `release`).
+    pub watch: Option<LinkWatch>,
 }
 
 impl Wiring {
@@ -297,7 +329,7 @@ impl Wiring {
     /// In the parent, once the child exists: its veth, onto the bridge, and the DNAT rules.
     pub fn connect(&mut self, sys: &Sys, pid: i32) -> Result<()> {
         self.pid = Some(pid);
-        wire(
+        self.watch = wire(
             sys,
             &self.journal,
             &mut self.nl,
@@ -306,14 +338,21 @@ impl Wiring {
             self.addr,
             &self.publish,
             &mut self.made,
-        )
+        )?;
+        Ok(())
     }
 
     /// Undo the rules, the veth and the lease (the bridge stays, as docker0 does), and stop
     /// the network's name server if that was its last container. What `network connect`
     /// added is the caller's to undo first (`cleanup::release_connected`).
     pub fn undo(&mut self, sys: &Sys) -> Result<()> {
-        release(sys, &self.journal, &mut self.made, &self.net)
+        release(
+            sys,
+            &self.journal,
+            &mut self.made,
+            &self.net,
+            self.watch.take(),
+        )
     }
 }
 
@@ -404,6 +443,7 @@ pub fn prepare(sys: &Sys, name: &str, ip: Option<&str>, publish: &[Publish]) -> 
         made,
         publish,
         pid: None,
+        watch: None,
     })
 }
 
@@ -451,21 +491,23 @@ fn bridged(sys: &Sys, a: &NetSpec, name: &str, publish: &[Publish]) -> Result<i3
         Ok((Forked::Parent(pid), gate)) => (pid, gate),
     };
     forward_signals_to(pid);
-    let setup = wire(sys, &journal, &mut nl, &net, pid, addr, &publish, &mut made);
-    if let Err(e) = setup {
-        // Closed without Go, the gate ends the child; collect it, then undo.
-        drop(gate);
-        let _ = sys.wait(pid, "the setup failed: collect the child, which exits");
-        let _ = undo_all(sys, &journal, &mut made);
-        return Err(e);
-    }
+    let watch = match wire(sys, &journal, &mut nl, &net, pid, addr, &publish, &mut made) {
+        Ok(watch) => watch,
+        Err(e) => {
+            // Closed without Go, the gate ends the child; collect it, then undo.
+            drop(gate);
+            let _ = sys.wait(pid, "the setup failed: collect the child, which exits");
+            let _ = undo_all(sys, &journal, &mut made);
+            return Err(e);
+        }
+    };
     let ended = sys.wait_child(
         pid,
         gate.as_ref(),
         "wait for the command to end, then undo the wiring",
     );
     n.stage("net", "undo: rules, veth and lease");
-    let undone = release(sys, &journal, &mut made, &net);
+    let undone = release(sys, &journal, &mut made, &net, watch);
     let ended = ended?;
     n.note(&format!("the command {}", ended.describe()));
     undone?;
@@ -483,7 +525,7 @@ fn wire(
     addr: Ipv4Addr,
     publish: &[Publish],
     made: &mut Vec<(String, Resource)>,
-) -> Result<()> {
+) -> Result<Option<LinkWatch>> {
     let host = format!("gbh{pid}");
     let link = Resource::Link { name: host.clone() };
     made.push((journal.record(link.clone())?, link));
@@ -502,6 +544,11 @@ fn wire(
         &host,
         Some((&net.bridge, link_index(&net.bridge))),
         "plug the host end into the bridge and bring it up",
+    )?;
+    // Listening before the child can end: its end of the cable goes with its namespace.
+    let watch = sys.link_watch(
+        &host,
+        "the kernel's link notifications, to hear when the host end goes with the container's namespace",
     )?;
     for p in publish {
         let to = format!("{addr}:{}", p.ctr);
@@ -546,7 +593,7 @@ fn wire(
             made.push((id, r));
         }
     }
-    Ok(())
+    Ok(Some(watch))
 }
 
 /// Make the network's bridge if it is missing, with its address, sysctls and rules.
