@@ -46,7 +46,7 @@ for _ in $(seq 50); do curl -sf "http://127.0.0.1:$port/v2/" >/dev/null && break
 
 # The image: one layer per source directory.
 umoci init --layout "$work/oci" && umoci new --image "$work/oci:1"
-for d in ${BENCH_SRC:-"/usr/lib/python3.11 /usr/share/perl /usr/share/man"}; do
+for d in ${BENCH_SRC:-/usr/lib/python3.11 /usr/share/perl /usr/share/man}; do
   umoci unpack --image "$work/oci:1" "$work/b" >/dev/null
   mkdir -p "$work/b/rootfs$(dirname "$d")" && cp -a "$d" "$work/b/rootfs$d"
   umoci repack --image "$work/oci:1" "$work/b" && rm -rf "$work/b"
