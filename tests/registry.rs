@@ -1676,6 +1676,12 @@ fn a_pull_by_an_index_digest_is_found_again_by_that_digest() {
     assert!(raw.status.success(), "{}", stderr(&raw));
     let by_index = reg.name(&format!("multi@sha256:{}", sha256(&raw.stdout)));
     env.ok(&["pull", &by_index]);
+    let listed = stdout(&env.cmd().args(["images", "--digests"]).output().unwrap());
+    assert!(
+        listed.starts_with("REPOSITORY")
+            && listed.contains(&format!("sha256:{}", sha256(&raw.stdout))),
+        "{listed}"
+    );
     // Found by the index's digest, without asking the registry again.
     let o = env
         .cmd()
