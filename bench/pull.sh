@@ -4,6 +4,7 @@
 #
 #   bench/pull.sh [RUNS]            (default 3 runs each; run as root)
 #   GB=path/to/glassbox             use that binary instead of building a release one
+#   GB_BEFORE=path/to/glassbox      also time an older binary in the same rounds
 #
 # The image is made here, offline, with umoci: three layers cut from this host's /usr (Python's
 # standard library, Perl's, and the man pages by default: ~150 MB; BENCH_SRC changes them),
@@ -46,7 +47,7 @@ for _ in $(seq 50); do curl -sf "http://127.0.0.1:$port/v2/" >/dev/null && break
 
 # The image: one layer per source directory.
 umoci init --layout "$work/oci" && umoci new --image "$work/oci:1"
-for d in ${BENCH_SRC:-"/usr/lib/python3.11 /usr/share/perl /usr/share/man"}; do
+for d in ${BENCH_SRC:-/usr/lib/python3.11 /usr/share/perl /usr/share/man}; do
   umoci unpack --image "$work/oci:1" "$work/b" >/dev/null
   mkdir -p "$work/b/rootfs$(dirname "$d")" && cp -a "$d" "$work/b/rootfs$d"
   umoci repack --image "$work/oci:1" "$work/b" && rm -rf "$work/b"
@@ -60,10 +61,14 @@ copy_and_unpack() {
   skopeo copy -q --src-tls-verify=false "docker://127.0.0.1:$port/bench:1" "oci:$work/both:1" &&
     umoci unpack --image "$work/both:1" "$work/both.bundle"
 }
-gbt=(); skt=(); sut=()
+gbt=(); skt=(); sut=(); bft=()
 for i in $(seq "$runs"); do
   rm -rf "$work/state" "$work/skopeo" "$work/both" "$work/both.bundle"
   gbt+=("$(GLASSBOX_STATE_DIR=$work/state time_it "$gb" -q pull "127.0.0.1:$port/bench:1")")
+  if [ -n "${GB_BEFORE:-}" ]; then
+    rm -rf "$work/state"
+    bft+=("$(GLASSBOX_STATE_DIR=$work/state time_it "$GB_BEFORE" -q pull "127.0.0.1:$port/bench:1")")
+  fi
   skt+=("$(time_it skopeo copy -q --src-tls-verify=false "docker://127.0.0.1:$port/bench:1" "oci:$work/skopeo:1")")
   sut+=("$(time_it copy_and_unpack)")
 done
@@ -73,3 +78,8 @@ printf 'skopeo copy                 %6.2f s  (runs: %s)\n' "$s" "${skt[*]}"
 printf 'skopeo copy + umoci unpack  %6.2f s  (runs: %s)\n' "$u" "${sut[*]}"
 printf 'glassbox / skopeo copy      %6.2f×  (target ≤ 1.0×)\n' "$(echo "$g / $s" | bc -l)"
 printf 'glassbox / copy + unpack    %6.2f×\n' "$(echo "$g / $u" | bc -l)"
+if [ -n "${GB_BEFORE:-}" ]; then
+  b=$(printf '%s\n' "${bft[@]}" | best)
+  printf 'glassbox before             %6.2f s  (runs: %s)\n' "$b" "${bft[*]}"
+  printf 'after / before              %6.2f×\n' "$(echo "$g / $b" | bc -l)"
+fi

@@ -713,6 +713,9 @@ pub struct ImagesArgs {
     /// Show whole image ids.
     #[arg(long)]
     pub no_trunc: bool,
+    /// Show the digest each image was pulled by (its index's, for a multi-platform one).
+    #[arg(long)]
+    pub digests: bool,
     /// Only images of this repository (and tag).
     #[arg(value_name = "REPOSITORY[:TAG]")]
     pub repository: Option<String>,

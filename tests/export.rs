@@ -375,6 +375,19 @@ fn vv_lists_each_file_and_normal_gives_a_summary() {
 }
 
 #[test]
+fn the_stage_is_headed_by_its_verb_unpack() {
+    let e = Env::new();
+    make_tree(&e);
+    e.sh("tar cf a.tar -C src .");
+    let normal = stderr(&e.export(&["a.tar", "r1"]));
+    assert!(
+        normal.contains("▶ unpack — turn an image into a root filesystem"),
+        "{normal}"
+    );
+    assert!(!normal.contains("▶ export"), "{normal}");
+}
+
+#[test]
 fn the_narration_is_honest_under_strace() {
     if !common::tool_or_skip("export_strace", "strace") {
         return;

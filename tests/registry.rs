@@ -1141,8 +1141,8 @@ fn push_of_a_committed_image_is_read_back_by_skopeo_and_umoci() {
     );
     let err = stderr(&o);
     assert!(err.contains("= 201"), "{err}");
-    // The base's blobs are in the registry already, under another repository: sent again
-    // (a cross-repository mount is not asked for), and the new layer too.
+    // The base's blobs are in the registry already, under another repository: mounted from
+    // there (POST ?mount=…&from=base), and the new layer sent.
     let inspect = Command::new("skopeo")
         .args(["inspect", "--tls-verify=false", &format!("docker://{name}")])
         .output()
@@ -1572,4 +1572,124 @@ fn the_next_pull_sweeps_a_killed_unpack_and_run_by_digest_fetches_nothing() {
         "run asked the registry again: {:?}",
         seen.lock().unwrap()
     );
+}
+
+#[test]
+fn a_push_to_a_second_repository_mounts_the_blobs_the_first_has() {
+    if !tools_or_skip("a_push_to_a_second_repository_mounts_the_blobs_the_first_has")
+        || !tool_or_skip("push_mount", "busybox")
+    {
+        return;
+    }
+    let env = Env::new();
+    let reg = Registry::start(None);
+    let work = tempfile::tempdir().unwrap();
+    let root = work.path().join("root");
+    sh(&format!(
+        "mkdir -p {r}/bin && cp /bin/busybox {r}/bin/ && echo hello > {r}/hello && tar -C {r} -czf {w}/root.tgz .",
+        r = root.display(),
+        w = work.path().display()
+    ));
+    let (one, two) = (reg.name("team/one:1"), reg.name("team/two:1"));
+    env.ok(&[
+        "import",
+        &format!("{}/root.tgz", work.path().display()),
+        &one,
+    ]);
+    let first = env.cmd().args(["push", &one]).output().unwrap();
+    assert!(first.status.success(), "{}", stderr(&first));
+    assert!(!stderr(&first).contains("mount="), "{}", stderr(&first));
+    env.ok(&["tag", &one, &two]);
+    let o = env.cmd().args(["push", &two]).output().unwrap();
+    let err = stderr(&o);
+    assert!(o.status.success(), "{err}");
+    // The layer and the config: each one POST ?mount=…&from=team/one answered 201, no PUT.
+    let mounts: Vec<&str> = err.lines().filter(|l| l.contains("mount=sha256")).collect();
+    assert_eq!(mounts.len(), 2, "{err}");
+    assert!(
+        mounts
+            .iter()
+            .all(|l| l.contains("from=team%2Fone") && l.contains("= 201")),
+        "{err}"
+    );
+    assert_eq!(err.matches("Mounted from team/one").count(), 2, "{err}");
+    assert_eq!(
+        err.matches("PUT(").count(),
+        1,
+        "only the manifest is sent: {err}"
+    );
+    let inspect = Command::new("skopeo")
+        .args(["inspect", "--tls-verify=false", &format!("docker://{two}")])
+        .output()
+        .unwrap();
+    assert!(inspect.status.success(), "{}", stderr(&inspect));
+}
+
+#[test]
+fn a_pull_by_an_index_digest_is_found_again_by_that_digest() {
+    if !tools_or_skip("a_pull_by_an_index_digest_is_found_again_by_that_digest") {
+        return;
+    }
+    let env = Env::new();
+    let reg = Registry::start(None);
+    let work = tempfile::tempdir().unwrap();
+    let layout = work.path().join("oci");
+    umoci_image(&layout, "1", &[BASE]);
+    let arch = match std::env::consts::ARCH {
+        "aarch64" => "arm64",
+        _ => "amd64",
+    };
+    sh(&format!(
+        "umoci config --image {}:1 --architecture {arch}",
+        layout.display()
+    ));
+    // An index of one platform around the image, pushed as it is.
+    let index: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(layout.join("index.json")).unwrap()).unwrap();
+    let m = &index["manifests"][0];
+    let nested = serde_json::to_vec(&serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.index.v1+json",
+        "manifests": [{
+            "mediaType": m["mediaType"], "digest": m["digest"], "size": m["size"],
+            "platform": {"architecture": arch, "os": "linux"}
+        }]
+    }))
+    .unwrap();
+    let hex = sha256(&nested);
+    std::fs::write(layout.join("blobs/sha256").join(&hex), &nested).unwrap();
+    let top = serde_json::json!({
+        "schemaVersion": 2,
+        "manifests": [{
+            "mediaType": "application/vnd.oci.image.index.v1+json",
+            "digest": format!("sha256:{hex}"), "size": nested.len(),
+            "annotations": {"org.opencontainers.image.ref.name": "multi"}
+        }]
+    });
+    std::fs::write(layout.join("index.json"), serde_json::to_vec(&top).unwrap()).unwrap();
+    push(&layout, "multi", &reg.name("multi:1"), &["--all"]);
+    let raw = Command::new("skopeo")
+        .args(["inspect", "--raw", "--tls-verify=false"])
+        .arg(format!("docker://{}", reg.name("multi:1")))
+        .output()
+        .unwrap();
+    assert!(raw.status.success(), "{}", stderr(&raw));
+    let by_index = reg.name(&format!("multi@sha256:{}", sha256(&raw.stdout)));
+    env.ok(&["pull", &by_index]);
+    let listed = stdout(&env.cmd().args(["images", "--digests"]).output().unwrap());
+    assert!(
+        listed.starts_with("REPOSITORY")
+            && listed.contains(&format!("sha256:{}", sha256(&raw.stdout))),
+        "{listed}"
+    );
+    // Found by the index's digest, without asking the registry again.
+    let o = env
+        .cmd()
+        .args([
+            "run", "--rm", "--pull", "never", &by_index, "sh", "-c", "echo ok",
+        ])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(stdout(&o), "ok\n");
 }

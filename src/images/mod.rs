@@ -131,15 +131,24 @@ pub fn images_main(a: &ImagesArgs, ids_only: bool) -> Result<i32> {
             if !ids.contains(&id) {
                 ids.push(id.clone());
             }
-            rows.push(vec![
-                repo,
-                tag,
+            let mut row = vec![repo, tag];
+            if a.digests {
+                // The last digest it was pulled by that is not its config's (its id).
+                let config = format!("sha256:{}", img.id);
+                let by = img.blobs.iter().rev().find(|d| **d != config);
+                row.push(by.cloned().unwrap_or_else(|| "<none>".into()));
+            }
+            row.extend([
                 id,
                 created_ago(now, img.created),
                 docker_size(img.size()),
                 img.layers.len().to_string(),
             ]);
+            rows.push(row);
         }
+    }
+    if a.digests {
+        rows[0].insert(2, "DIGEST".into());
     }
     if ids_only {
         crate::out::print_lines(ids);

@@ -120,8 +120,8 @@ impl<'a, 'n> Client<'a, 'n> {
         Self::with_ca(sys, base, repository, creds, None)
     }
 
-    /// As [`Client::new`], trusting only the certificates of `ca` (PEM: a private
-    /// registry's CA, docker's certs.d/HOST/ca.crt) instead of the usual roots.
+    /// As [`Client::new`], trusting the certificates of `ca` too (PEM: a private
+    /// registry's CA, docker's certs.d/HOST/ca.crt) besides the usual roots.
     pub fn with_ca(
         sys: &'a Sys<'n>,
         base: String,
@@ -131,7 +131,7 @@ impl<'a, 'n> Client<'a, 'n> {
     ) -> Self {
         let mut tls = ureq::tls::TlsConfig::builder();
         if let Some(certs) = ca {
-            tls = tls.root_certs(ureq::tls::RootCerts::from(certs));
+            tls = tls.root_certs(super::tls::roots(certs));
         }
         let agent: ureq::Agent = ureq::Agent::config_builder()
             .tls_config(tls.build())

@@ -17,6 +17,7 @@ pub mod http;
 pub mod manifest;
 pub mod push;
 pub mod reference;
+pub mod tls;
 
 use crate::error::{Error, Result};
 use crate::images::unpack;
@@ -138,7 +139,7 @@ fn client<'a, 'n>(
                 ));
             }
             sys.narrator.note(&format!(
-                "{}: TLS verified against the CA in {} only",
+                "{}: TLS verified against the CA in {} and the usual roots",
                 remote.domain,
                 p.display()
             ));
@@ -167,8 +168,9 @@ pub fn pull(sys: &Sys, remote: &Remote, opts: &PullOpts) -> Result<ImageRecord> 
     let mut c = client(sys, remote, opts)?;
     ping(&mut c)?;
     // The manifest, through an index when there is one.
+    let mut index = None;
     let (manifest, manifest_digest, manifest_bytes) =
-        fetch_manifest(&mut c, remote, remote.reference(), opts, true)?;
+        fetch_manifest(&mut c, remote, remote.reference(), opts, &mut index)?;
     let repo = &remote.repository;
     // The config: small, read whole, checked, kept as a blob.
     let config_bytes = match blobs::read(&manifest.config.digest)? {
@@ -221,33 +223,41 @@ pub fn pull(sys: &Sys, remote: &Remote, opts: &PullOpts) -> Result<ImageRecord> 
     for d in &diff_ids {
         blobs::hex_of(d)?;
     }
-    // The layers: those stored already are shared; the blobs missing are downloaded.
-    let mut wanted: Vec<&Descriptor> = Vec::new();
-    for (i, l) in manifest.layers.iter().enumerate() {
-        let dir = unpack::layer_dir(&diff_ids[..=i]);
-        if dir.is_dir() {
-            n.note(&format!(
-                "layer {}: already exists ({})",
-                unpack::short(&l.digest),
-                dir.display()
-            ));
-        } else if blobs::path(&l.digest)?.is_some() {
-            n.note(&format!(
-                "layer {}: its blob is in the store already",
-                unpack::short(&l.digest)
-            ));
-        } else if !wanted.iter().any(|w| w.digest == l.digest) {
-            wanted.push(l);
-        }
-    }
-    download(sys, &mut c, repo, &wanted)?;
+    // The layers: those stored already are shared; the others are unpacked side by side,
+    // each while its blob downloads (or from the store, when the blob is there already).
     let mut layers = Vec::new();
-    for (i, l) in manifest.layers.iter().enumerate() {
-        let (mut layer, _) = unpack::unpack(sys, &l.digest, &diff_ids[..=i])?;
-        if layer.blob.is_none() && blobs::path(&l.digest)?.is_some() {
-            layer.blob = Some(l.digest.clone());
+    let mut round: Vec<usize> = Vec::new();
+    for i in 0..=manifest.layers.len() {
+        let l = manifest.layers.get(i);
+        // A round ends at the last layer, and before a blob it already downloads.
+        if l.is_none_or(|l| round.iter().any(|&k| manifest.layers[k].digest == l.digest)) {
+            let jobs = jobs(sys, &mut c, repo, &manifest.layers, &diff_ids, &round)?;
+            layers.extend(download_and_unpack(sys, jobs)?);
+            round.clear();
         }
-        layers.push(layer);
+        let Some(l) = l else { break };
+        match unpack::stored(&diff_ids[..=i])? {
+            Some(mut layer) => {
+                n.note(&format!(
+                    "layer {}: already exists ({})",
+                    unpack::short(&l.digest),
+                    layer.dir.display()
+                ));
+                if layer.blob.is_none() && blobs::path(&l.digest)?.is_some() {
+                    layer.blob = Some(l.digest.clone());
+                }
+                if round.is_empty() {
+                    layers.push(layer);
+                } else {
+                    // Keep the order: this one waits for the round below it.
+                    let jobs = jobs(sys, &mut c, repo, &manifest.layers, &diff_ids, &round)?;
+                    layers.extend(download_and_unpack(sys, jobs)?);
+                    round.clear();
+                    layers.push(layer);
+                }
+            }
+            None => round.push(i),
+        }
     }
     // The manifest too, by its digest: the image as the registry served it.
     blobs::write(
@@ -256,18 +266,34 @@ pub fn pull(sys: &Sys, remote: &Remote, opts: &PullOpts) -> Result<ImageRecord> 
         &mut manifest_bytes.as_slice(),
         "the manifest",
     )?;
-    record(sys, remote, &config_bytes, layers, &manifest_digest)
+    // And the index it was chosen from: NAME@<the index's digest> names this image too.
+    let mut digests = vec![manifest_digest.clone()];
+    if let Some((digest, bytes)) = index {
+        blobs::write(
+            &digest,
+            bytes.len() as u64,
+            &mut bytes.as_slice(),
+            "the index",
+        )?;
+        digests.push(digest);
+    }
+    // Where these blobs are, for a push to another repository of this registry (a mount).
+    let mut here: Vec<String> = manifest.layers.iter().map(|l| l.digest.clone()).collect();
+    here.push(manifest.config.digest.clone());
+    crate::store::sources::remember(remote.host(), repo, &here)?;
+    record(sys, remote, &config_bytes, layers, &digests)
 }
 
-/// GET a manifest by tag or digest; an index leads to the platform's manifest. Returns it
-/// and its digest.
+/// GET a manifest by tag or digest; an index leads to the platform's manifest (the index's
+/// digest and bytes are left in `index`). Returns it, its digest and its bytes.
 fn fetch_manifest(
     c: &mut http::Client,
     remote: &Remote,
     reference: &str,
     opts: &PullOpts,
-    top: bool,
+    index: &mut Option<(String, Vec<u8>)>,
 ) -> Result<(manifest::Manifest, String, Vec<u8>)> {
+    let top = index.is_none();
     let what = format!("the manifest {}:{reference}", remote.repository);
     let a = c.get(
         &format!("{}/manifests/{reference}", remote.repository),
@@ -322,8 +348,9 @@ fn fetch_manifest(
                     unpack::short(&d.digest)
                 ),
             );
-            let digest = d.digest.clone();
-            fetch_manifest(c, remote, &digest, opts, false)
+            let platform_digest = d.digest.clone();
+            *index = Some((digest, bytes));
+            fetch_manifest(c, remote, &platform_digest, opts, index)
         }
         Served::Index(_) => Err(Error::new(
             format!("{what} is an index inside an index"),
@@ -346,22 +373,17 @@ fn check_ok(a: &http::Answer, what: &str) -> Result<()> {
     ))
 }
 
-/// Download the layer blobs: each GET narrated here in turn, their bodies then streamed to
-/// the store side by side, one thread and one progress bar each.
-fn download(sys: &Sys, c: &mut http::Client, repo: &str, wanted: &[&Descriptor]) -> Result<()> {
-    if wanted.is_empty() {
-        return Ok(());
-    }
-    let mut bodies = Vec::new();
-    for l in wanted {
-        let a = c.get(
-            &format!("{repo}/blobs/{}", l.digest),
-            &[],
-            "a layer: a tar (usually gzip-compressed) of the files it adds, changes or deletes",
-        )?;
-        check_ok(&a, &format!("the layer {}", l.digest))?;
-        bodies.push((l.digest.clone(), l.size, a.reader()));
-    }
+/// The layers `round` (positions in the manifest) as unpacking jobs: each blob the store
+/// has is read from there, each other one asked for here, in turn (each GET narrated), and
+/// its body handed to the job with a progress bar.
+fn jobs(
+    sys: &Sys,
+    c: &mut http::Client,
+    repo: &str,
+    layers: &[Descriptor],
+    diff_ids: &[String],
+    round: &[usize],
+) -> Result<Vec<unpack::Job>> {
     let level = sys.narrator.level;
     let bars = (std::io::stderr().is_terminal()
         && level > crate::narrate::Level::Quiet
@@ -371,51 +393,48 @@ fn download(sys: &Sys, c: &mut http::Client, repo: &str, wanted: &[&Descriptor])
         "  {prefix} {bar:30} {bytes}/{total_bytes} {binary_bytes_per_sec}",
     )
     .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar());
-    let results: Vec<Result<()>> = std::thread::scope(|s| {
-        let handles: Vec<_> = bodies
-            .into_iter()
-            .map(|(digest, size, body)| {
-                let bar = bars.as_ref().map(|m| {
-                    let b = m.add(indicatif::ProgressBar::new(size));
-                    b.set_style(style.clone());
-                    b.set_prefix(unpack::short(&digest));
-                    b
-                });
-                s.spawn(move || {
-                    let mut r = Progress {
-                        inner: body,
-                        bar: bar.clone(),
-                    };
-                    let what = format!("the layer {}", unpack::short(&digest));
-                    let done = blobs::write(&digest, size, &mut r, &what).map(drop);
-                    if let Some(b) = bar {
-                        b.finish();
-                    }
-                    done
-                })
-            })
-            .collect();
-        handles
-            .into_iter()
-            .map(|h| {
-                h.join()
-                    .unwrap_or_else(|_| Err(Error::new("a download thread panicked", "pull again")))
-            })
-            .collect()
-    });
-    if let Some(m) = bars {
-        let _ = m.clear();
+    let mut out = Vec::new();
+    for &i in round {
+        let l = &layers[i];
+        let source = if blobs::path(&l.digest)?.is_some() {
+            sys.narrator.note(&format!(
+                "layer {}: its blob is in the store already",
+                unpack::short(&l.digest)
+            ));
+            unpack::Source::Store
+        } else {
+            let a = c.get(
+                &format!("{repo}/blobs/{}", l.digest),
+                &[],
+                "a layer: a tar (usually gzip-compressed) of the files it adds, changes or deletes",
+            )?;
+            check_ok(&a, &format!("the layer {}", l.digest))?;
+            let bar = bars.as_ref().map(|m| {
+                let b = m.add(indicatif::ProgressBar::new(l.size));
+                b.set_style(style.clone());
+                b.set_prefix(unpack::short(&l.digest));
+                b
+            });
+            unpack::Source::Body(Box::new(Progress {
+                inner: a.reader(),
+                bar,
+            }))
+        };
+        out.push(unpack::Job {
+            blob: l.digest.clone(),
+            size: l.size,
+            diff_ids: diff_ids[..=i].to_vec(),
+            source,
+        });
     }
-    for (l, r) in wanted.iter().zip(results) {
-        r?;
-        sys.narrator.note(&format!(
-            "layer {}: {} bytes downloaded, sha256 checked, kept as {}",
-            unpack::short(&l.digest),
-            l.size,
-            blobs::dir().join(blobs::hex_of(&l.digest)?).display()
-        ));
+    Ok(out)
+}
+
+fn download_and_unpack(sys: &Sys, jobs: Vec<unpack::Job>) -> Result<Vec<store::Layer>> {
+    if jobs.is_empty() {
+        return Ok(Vec::new());
     }
-    Ok(())
+    unpack::unpack_all(sys, jobs)
 }
 
 /// Counts a download on its bar.
@@ -429,6 +448,9 @@ impl<R: std::io::Read> std::io::Read for Progress<R> {
         let k = self.inner.read(buf)?;
         if let Some(b) = &self.bar {
             b.inc(k as u64);
+            if k == 0 {
+                b.finish_and_clear();
+            }
         }
         Ok(k)
     }
@@ -440,14 +462,25 @@ fn record(
     remote: &Remote,
     config: &[u8],
     layers: Vec<store::Layer>,
-    manifest_digest: &str,
+    digests: &[String],
 ) -> Result<ImageRecord> {
+    let manifest_digest = &digests[0];
     let id = store::sha256_hex(config);
     let _lock = store::lock()?;
     let rec = match store::list().into_iter().find(|i| i.id == id) {
-        Some(r) => {
+        Some(mut r) => {
             sys.narrator
                 .note(&format!("image {}: up to date", &id[..12]));
+            // Pulled before by another digest (its index's, or its own).
+            let new: Vec<String> = digests
+                .iter()
+                .filter(|d| !r.blobs.contains(d))
+                .cloned()
+                .collect();
+            if !new.is_empty() {
+                r.blobs.extend(new);
+                store::save(&r)?;
+            }
             r
         }
         None => {
@@ -457,7 +490,11 @@ fn record(
                 layers,
                 created: crate::store::now(),
                 parent: None,
-                blobs: vec![manifest_digest.to_string(), format!("sha256:{id}")],
+                blobs: digests
+                    .iter()
+                    .cloned()
+                    .chain([format!("sha256:{id}")])
+                    .collect(),
             };
             store::write(&rec, config)?;
             sys.narrator.note(&format!(

@@ -5,6 +5,10 @@
 //!    it? If not, `POST /v2/REPO/blobs/uploads/` opens an upload (`202`, `Location:`), and
 //!    one `PUT LOCATION?digest=DIGEST` sends the whole blob (a monolithic upload); the
 //!    registry checks the digest itself and answers `201 Created`.
+//!    A blob the store knows to be in another repository of the same registry (pulled from
+//!    it, or pushed there: [`crate::store::sources`]) is mounted from there instead:
+//!    `POST /v2/REPO/blobs/uploads/?mount=DIGEST&from=OTHER` answered `201 Created`, no
+//!    bytes sent (a registry that will not mount answers `202`, an upload as above).
 //! 2. `PUT /v2/REPO/manifests/TAG` with an OCI manifest naming them: the tag now exists.
 //!
 //! A pulled layer is pushed as the blob it came in (compressed as it was); a committed or
@@ -65,12 +69,12 @@ pub fn main(a: &crate::cli::PushArgs, sys: &Sys) -> Result<i32> {
     for l in &rec.layers {
         let (digest, path, media, _temp) = layer_blob(l)?;
         let size = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
-        upload(&mut c, &repo, &digest, Payload::File(&path))?;
+        upload(&mut c, &remote, &digest, Payload::File(&path))?;
         layers.push(serde_json::json!({"mediaType": media, "digest": digest, "size": size}));
     }
     let config = rec.config_bytes()?;
     let config_digest = format!("sha256:{}", rec.id);
-    upload(&mut c, &repo, &config_digest, Payload::Bytes(&config))?;
+    upload(&mut c, &remote, &config_digest, Payload::Bytes(&config))?;
     let manifest = serde_json::to_vec(&serde_json::json!({
         "schemaVersion": 2,
         "mediaType": OCI_MANIFEST,
@@ -164,8 +168,25 @@ fn expect(a: &http::Answer, status: u16, what: &str) -> Result<()> {
     ))
 }
 
-/// One blob, unless the registry has it: HEAD, then POST for an upload and one PUT.
-fn upload(c: &mut http::Client, repo: &str, digest: &str, body: Payload) -> Result<()> {
+/// One blob, unless the registry has it: HEAD, then POST for an upload (or a mount) and
+/// one PUT. The repository it is in is remembered, for the next push's mount.
+fn upload(
+    c: &mut http::Client,
+    remote: &super::reference::Remote,
+    digest: &str,
+    body: Payload,
+) -> Result<()> {
+    send(c, remote, digest, body)?;
+    crate::store::sources::remember(remote.host(), &remote.repository, &[digest.to_string()])
+}
+
+fn send(
+    c: &mut http::Client,
+    remote: &super::reference::Remote,
+    digest: &str,
+    body: Payload,
+) -> Result<()> {
+    let repo = remote.repository.as_str();
     let what = short(digest);
     let head = c.request(
         &Req::new("HEAD"),
@@ -178,11 +199,31 @@ fn upload(c: &mut http::Client, repo: &str, digest: &str, body: Payload) -> Resu
         ));
         return Ok(());
     }
-    let post = c.request(
-        &Req::new("POST"),
-        &format!("{repo}/blobs/uploads/"),
-        "open an upload: the registry answers where to send the blob (Location)",
-    )?;
+    let post = match crate::store::sources::elsewhere(remote.host(), repo, digest) {
+        Some(from) => {
+            let a = c.request(
+                &Req::new("POST"),
+                &format!(
+                    "{repo}/blobs/uploads/?mount={}&from={}",
+                    http::encode(digest),
+                    http::encode(&from)
+                ),
+                "mount the blob from another repository of this registry that has it: 201, nothing to send (or 202: an upload after all)",
+            )?;
+            if a.status == 201 {
+                c.narrator().note(&format!(
+                    "{what}: mounted from {from} (Mounted from {from})"
+                ));
+                return Ok(());
+            }
+            a
+        }
+        None => c.request(
+            &Req::new("POST"),
+            &format!("{repo}/blobs/uploads/"),
+            "open an upload: the registry answers where to send the blob (Location)",
+        )?,
+    };
     expect(&post, 202, &format!("the upload of {what}"))?;
     let Some(location) = post.location.clone() else {
         return Err(Error::new(

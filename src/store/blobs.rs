@@ -69,26 +69,109 @@ impl Drop for Temp {
     }
 }
 
+/// A blob being written: its bytes go to a temporary file and into its sha256 as they
+/// come (a layer is unpacked from the same bytes meanwhile), and it gets its digest's name
+/// in [`Writer::commit`] only when its length and hash match.
+pub struct Writer {
+    digest: String,
+    size: u64,
+    what: String,
+    dir: PathBuf,
+    tmp: Temp,
+    file: std::fs::File,
+    hash: Sha256,
+    n: u64,
+}
+
+impl Writer {
+    /// Start the blob `digest` of `size` bytes; `what` names it in errors ("the layer
+    /// sha256:ab12…").
+    pub fn new(digest: &str, size: u64, what: &str) -> Result<Writer> {
+        let hex = hex_of(digest)?;
+        let dir = dir();
+        super::images::make_dirs(&dir)?;
+        let tmp = dir.join(format!(".tmp-{hex}-{}", std::process::id()));
+        let file = std::fs::File::create(&tmp).map_err(|e| write_error(what, &dir, &e))?;
+        Ok(Writer {
+            digest: digest.to_string(),
+            size,
+            what: what.to_string(),
+            dir,
+            tmp: Temp(Some(tmp)),
+            file,
+            hash: Sha256::new(),
+            n: 0,
+        })
+    }
+
+    /// The next bytes: refused as soon as they pass the size the manifest names.
+    pub fn push(&mut self, bytes: &[u8]) -> Result<()> {
+        self.n += bytes.len() as u64;
+        if self.n > self.size {
+            return Err(self.wrong_size());
+        }
+        self.hash.update(bytes);
+        self.file
+            .write_all(bytes)
+            .map_err(|e| write_error(&self.what, &self.dir, &e))
+    }
+
+    fn wrong_size(&self) -> Error {
+        let (n, size) = (self.n, self.size);
+        Error::new(
+            format!(
+                "{} is {n} bytes where its manifest says {size}: refused",
+                self.what
+            ),
+            if n < size {
+                "the download was cut short (truncated); pull again"
+            } else {
+                "the registry sent more than the manifest names; it is damaged or hostile"
+            },
+        )
+    }
+
+    /// Check the length and the sha256, then give the blob its name. Returns its path.
+    pub fn commit(mut self) -> Result<PathBuf> {
+        if self.n != self.size {
+            return Err(self.wrong_size());
+        }
+        let got = format!(
+            "sha256:{}",
+            crate::stages::export::stream::hex(&self.hash.clone().finalize())
+        );
+        if got != self.digest {
+            return Err(crate::stages::export::stream::mismatch(
+                &self.what,
+                &self.digest,
+                &got,
+            ));
+        }
+        let werr = |e: std::io::Error| write_error(&self.what, &self.dir, &e);
+        self.file.sync_all().map_err(werr)?;
+        let tmp = self.tmp.0.take().expect("a temporary blob");
+        let final_path = self.dir.join(hex_of(&self.digest)?);
+        if let Err(e) = std::fs::rename(&tmp, &final_path) {
+            self.tmp.0 = Some(tmp);
+            return Err(werr(e));
+        }
+        Ok(final_path)
+    }
+}
+
+fn write_error(what: &str, dir: &std::path::Path, e: &std::io::Error) -> Error {
+    Error::io(
+        format!("cannot write {what} into {}", dir.display()),
+        e,
+        "check that the data directory is writable and has room (df -h)",
+    )
+}
+
 /// Write the blob `digest` of `size` bytes from `from` (at most `size + 1` bytes are read),
 /// checking its length and sha256 before it gets its name. `what` names it in errors
 /// ("the layer sha256:ab12…"). Returns its path.
 pub fn write(digest: &str, size: u64, from: &mut dyn Read, what: &str) -> Result<PathBuf> {
-    let hex = hex_of(digest)?;
-    let dir = dir();
-    super::images::make_dirs(&dir)?;
-    let final_path = dir.join(hex);
-    let tmp = dir.join(format!(".tmp-{hex}-{}", std::process::id()));
-    let werr = |e: std::io::Error| {
-        Error::io(
-            format!("cannot write {what} into {}", dir.display()),
-            &e,
-            "check that the data directory is writable and has room (df -h)",
-        )
-    };
-    let mut guard = Temp(Some(tmp.clone()));
-    let mut f = std::fs::File::create(&tmp).map_err(werr)?;
-    let mut hash = Sha256::new();
-    let mut n = 0u64;
+    let mut w = Writer::new(digest, size, what)?;
     let mut buf = vec![0u8; 256 * 1024];
     let mut limited = from.take(size + 1);
     loop {
@@ -96,40 +179,110 @@ pub fn write(digest: &str, size: u64, from: &mut dyn Read, what: &str) -> Result
             Ok(0) => break,
             Ok(k) => k,
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-            Err(e) => {
-                return Err(Error::io(
-                    format!("cannot download {what}: the connection failed after {n} bytes"),
-                    &e,
-                    "pull again: the blobs already finished are kept",
+            Err(e) => return Err(cut(what, w.n, &e)),
+        };
+        w.push(&buf[..k])?;
+        crate::stages::export::check_interrupted()?;
+    }
+    w.commit()
+}
+
+/// A download that failed after `n` bytes.
+pub fn cut(what: &str, n: u64, e: &std::io::Error) -> Error {
+    Error::io(
+        format!("cannot download {what}: the connection failed after {n} bytes"),
+        e,
+        "pull again: the blobs already finished are kept",
+    )
+}
+
+/// A blob streamed to its temporary file by whoever reads through it (the layer's unpacker),
+/// and finished by [`Tee::commit`], which first reads what the reader left (the end of the
+/// body, or all of it after an unpacking error) so the digest is checked over every byte.
+#[derive(Clone)]
+pub struct Tee(std::sync::Arc<std::sync::Mutex<TeeState>>);
+
+struct TeeState {
+    body: Box<dyn Read + Send>,
+    blob: Writer,
+    eof: bool,
+    failed: Option<Error>,
+}
+
+impl Tee {
+    /// `body` is read at most to `size + 1` bytes.
+    pub fn new(body: Box<dyn Read + Send>, digest: &str, size: u64, what: &str) -> Result<Tee> {
+        Ok(Tee(std::sync::Arc::new(std::sync::Mutex::new(TeeState {
+            body: Box::new(body.take(size + 1)),
+            blob: Writer::new(digest, size, what)?,
+            eof: false,
+            failed: None,
+        }))))
+    }
+
+    /// Read the rest of the body, then check and name the blob.
+    pub fn commit(self) -> Result<PathBuf> {
+        let mut buf = vec![0u8; 256 * 1024];
+        loop {
+            match (&self).read(&mut buf) {
+                Ok(0) => break,
+                Ok(_) => crate::stages::export::check_interrupted()?,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => {
+                    let mut s = self.0.lock().unwrap_or_else(|p| p.into_inner());
+                    return Err(s
+                        .failed
+                        .take()
+                        .unwrap_or_else(|| cut(&s.blob.what, s.blob.n, &e)));
+                }
+            }
+        }
+        let state = match std::sync::Arc::try_unwrap(self.0) {
+            Ok(m) => m.into_inner().unwrap_or_else(|p| p.into_inner()),
+            Err(_) => {
+                return Err(Error::new(
+                    "a layer's download is still being read",
+                    "pull again",
                 ))
             }
         };
-        hash.update(&buf[..k]);
-        f.write_all(&buf[..k]).map_err(werr)?;
-        n += k as u64;
-        crate::stages::export::check_interrupted()?;
+        state.blob.commit()
     }
-    if n != size {
-        return Err(Error::new(
-            format!("{what} is {n} bytes where its manifest says {size}: refused"),
-            if n < size {
-                "the download was cut short (truncated); pull again"
-            } else {
-                "the registry sent more than the manifest names; it is damaged or hostile"
-            },
-        ));
+}
+
+impl Read for &Tee {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let mut s = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(e) = &s.failed {
+            return Err(std::io::Error::other(e.to_string()));
+        }
+        if s.eof {
+            return Ok(0);
+        }
+        let k = match s.body.read(buf) {
+            Ok(k) => k,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => return Err(e),
+            Err(e) => {
+                // Kept: what the connection said is the error to report, not what follows.
+                s.failed = Some(cut(&s.blob.what, s.blob.n, &e));
+                return Err(e);
+            }
+        };
+        if k == 0 {
+            s.eof = true;
+        } else if let Err(e) = s.blob.push(&buf[..k]) {
+            let text = e.to_string();
+            s.failed = Some(e);
+            return Err(std::io::Error::other(text));
+        }
+        Ok(k)
     }
-    let got = format!(
-        "sha256:{}",
-        crate::stages::export::stream::hex(&hash.finalize())
-    );
-    if got != digest {
-        return Err(crate::stages::export::stream::mismatch(what, digest, &got));
+}
+
+impl Read for Tee {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        (&*self).read(buf)
     }
-    f.sync_all().map_err(werr)?;
-    std::fs::rename(&tmp, &final_path).map_err(werr)?;
-    guard.0 = None;
-    Ok(final_path)
 }
 
 /// Remove temporary blobs that no process is writing any more (a pull killed half-way).

@@ -9,6 +9,7 @@
 //! DATA/images/layers/HEX/     layers (committed, or unpacked from a pull), by chain id,
 //!                             shared by every image that has them
 //! DATA/blobs/sha256/HEX       pulled blobs (manifests, configs, layer tars) by digest
+//! DATA/blobs/sources.json     the registry repositories each blob is known to be in
 //! DATA/containers/ID/         a container (see containers.rs)
 //! DATA/names/NAME -> ID       the container names
 //! DATA/volumes/NAME/_data      a volume's files (see volumes.rs)
@@ -21,6 +22,7 @@ pub mod idmap;
 pub mod images;
 pub mod overlay;
 pub mod reference;
+pub mod sources;
 pub mod state;
 pub mod volumes;
 

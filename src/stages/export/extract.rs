@@ -156,6 +156,10 @@ pub struct Extractor<'s, 'n> {
     /// not list but needs as a parent gets its owner and mode from there, as it would have
     /// if the layer were applied onto the stack (a new 0755 root directory would hide them).
     pub lower: Vec<std::path::PathBuf>,
+    /// In overlay form with the layers below still being unpacked (side by side): the
+    /// parent directories made without an entry of their own are listed here instead, for
+    /// [`Extractor::like_below_later`] once the layers below are whole.
+    pub implicit: Option<Vec<String>>,
 }
 
 /// An error for an archive entry: one sentence naming the entry.
@@ -246,6 +250,7 @@ impl<'s, 'n> Extractor<'s, 'n> {
             overlay_form: false,
             opaque: Vec::new(),
             lower: Vec::new(),
+            implicit: None,
         }
     }
 
@@ -284,6 +289,9 @@ impl<'s, 'n> Extractor<'s, 'n> {
                 Ok(fd) => at = fd,
                 Err((Errno::ENOENT, _)) => {
                     match self.sys.mkdirat(&at, &comps[i], 0o755) {
+                        Ok(()) if self.implicit.is_some() => {
+                            self.implicit.as_mut().unwrap().push(prefix.clone())
+                        }
                         Ok(()) => self.like_below(full, &at, &comps[i], &prefix)?,
                         Err((Errno::EEXIST, _)) => {}
                         Err(e) => return Err(syserr(full, e)),
@@ -323,6 +331,28 @@ impl<'s, 'n> Extractor<'s, 'n> {
         self.dirs
             .push((rel.to_string(), m.mode() & 0o7777, m.mtime()));
         Ok(())
+    }
+
+    /// The parent directories a layer unpacked beside its lower ones made (`implicit`):
+    /// each gets its owner, mode and time from the layers below now that they are whole
+    /// (`lower`), as it would have if the layer had been unpacked after them.
+    pub fn like_below_later(&mut self, rels: &[String]) -> Result<()> {
+        for rel in rels {
+            let (parent, base) = rel.rsplit_once('/').unwrap_or(("", rel));
+            let at = if parent.is_empty() {
+                dup(&self.root)?
+            } else {
+                match self.sys.openat2_dir(&self.root, parent, RESOLVE_SCOPED) {
+                    Ok(fd) => fd,
+                    Err((Errno::ENOENT, _)) => continue, // removed by a later whiteout
+                    Err(e) => return Err(syserr(rel, e)),
+                }
+            };
+            if stat_at(&at, base).is_some_and(|s| s.st_mode & libc::S_IFMT == libc::S_IFDIR) {
+                self.like_below(rel, &at, base, rel)?;
+            }
+        }
+        self.finish_dirs()
     }
 
     /// Record `name` as made by this layer with `kind`; refuse it as another kind.

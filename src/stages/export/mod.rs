@@ -189,7 +189,7 @@ pub fn export(a: &ExportSpec, sys: &Sys) -> Result<PathBuf> {
     let source = detect::detect(&a.source)?;
     let n = sys.narrator;
     n.stage(
-        "export",
+        "unpack",
         "turn an image into a root filesystem in a directory",
     );
     n.note(&format!("source: {}", source.describe()));

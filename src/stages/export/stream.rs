@@ -7,7 +7,7 @@
 use crate::error::{Error, Result};
 use sha2::{Digest, Sha256};
 use std::io::{BufRead, BufReader, Read};
-use std::sync::mpsc::{sync_channel, Receiver};
+use std::sync::mpsc::{channel, sync_channel, Receiver, Sender};
 use std::sync::{Arc, Mutex};
 
 /// How a stream is compressed, from its magic bytes.
@@ -112,6 +112,8 @@ impl<R: Read> Read for Counting<R> {
 /// A tar stream being decompressed on another thread.
 pub struct LayerStream {
     rx: Receiver<std::io::Result<Vec<u8>>>,
+    /// Chunks read, handed back to be filled again (no fresh 256 KiB allocation a chunk).
+    back: Sender<Vec<u8>>,
     cur: Vec<u8>,
     pos: usize,
     done: bool,
@@ -154,6 +156,7 @@ impl LayerStream {
         buffered.get_mut().hash = raw_hash.clone();
         let same = compression == Compression::None;
         let (tx, rx) = sync_channel::<std::io::Result<Vec<u8>>>(8);
+        let (back, used) = channel::<Vec<u8>>();
         let th = tar_hash.clone();
         let thread = std::thread::spawn(move || {
             let mut dec: Box<dyn Read> = match compression {
@@ -168,7 +171,8 @@ impl LayerStream {
                 },
             };
             loop {
-                let mut buf = vec![0u8; 256 * 1024];
+                let mut buf = used.try_recv().unwrap_or_default();
+                buf.resize(256 * 1024, 0);
                 let mut filled = 0;
                 // Fill whole chunks: fewer hand-overs between the threads.
                 while filled < buf.len() {
@@ -196,6 +200,7 @@ impl LayerStream {
         });
         Ok(LayerStream {
             rx,
+            back,
             cur: Vec::new(),
             pos: 0,
             done: false,
@@ -239,7 +244,7 @@ impl Read for LayerStream {
             }
             match self.rx.recv() {
                 Ok(Ok(chunk)) => {
-                    self.cur = chunk;
+                    let _ = self.back.send(std::mem::replace(&mut self.cur, chunk));
                     self.pos = 0;
                 }
                 Ok(Err(e)) => {
