@@ -452,9 +452,10 @@ pub struct ExecArgs {
 
 #[derive(Args, Debug)]
 pub struct StopArgs {
-    /// Seconds to wait after SIGTERM before SIGKILL.
-    #[arg(short = 't', long = "time", default_value_t = 10, value_name = "SECS")]
-    pub time: u32,
+    /// Seconds to wait after the stop signal before SIGKILL (default: the container's
+    /// --stop-timeout, else 10).
+    #[arg(short = 't', long = "time", value_name = "SECS")]
+    pub time: Option<u32>,
     /// The containers (names or ids).
     #[arg(required = true)]
     pub containers: Vec<String>,
@@ -528,9 +529,10 @@ pub struct PauseArgs {
 
 #[derive(Args, Debug)]
 pub struct RestartArgs {
-    /// Seconds to wait after SIGTERM before SIGKILL.
-    #[arg(short = 't', long = "time", default_value_t = 10, value_name = "SECS")]
-    pub time: u32,
+    /// Seconds to wait after the stop signal before SIGKILL (default: the container's
+    /// --stop-timeout, else 10).
+    #[arg(short = 't', long = "time", value_name = "SECS")]
+    pub time: Option<u32>,
     /// The containers (names or ids).
     #[arg(required = true)]
     pub containers: Vec<String>,
@@ -851,6 +853,20 @@ pub struct RunArgs {
     #[arg(long, value_name = "POLICY")]
     #[serde(default)]
     pub restart: Option<String>,
+    /// Run a small init as PID 1 (glassbox itself) that passes signals on to the command
+    /// and reaps zombies, as docker's --init (tini): a command with no SIGTERM handler
+    /// then ends on stop at once.
+    #[arg(long)]
+    #[serde(default)]
+    pub init: bool,
+    /// The signal stop sends first (default: the image's STOPSIGNAL, else SIGTERM).
+    #[arg(long, value_name = "SIGNAL")]
+    #[serde(default)]
+    pub stop_signal: Option<String>,
+    /// Seconds stop waits after that signal before SIGKILL (default 10; stop -t wins).
+    #[arg(long, value_name = "SECS")]
+    #[serde(default)]
+    pub stop_timeout: Option<u32>,
     /// Run in the background: print the container's id and leave it running under a small
     /// supervisor that keeps its output in a log (`glassbox logs`).
     #[arg(short = 'd', long)]

@@ -23,6 +23,7 @@ pub mod config;
 pub(crate) mod console;
 mod copy;
 pub(crate) mod detach;
+mod init;
 pub mod logger;
 mod parent;
 mod plan;

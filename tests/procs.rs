@@ -1,0 +1,161 @@
+//! The container's processes as a user meets them: `--init` as PID 1, `--stop-signal` and
+//! `--stop-timeout`. On the real kernel, each test in a state directory of its own, the host
+//! compared before and after.
+
+mod common;
+use common::containers::Env;
+use common::*;
+use std::time::{Duration, Instant};
+
+fn wait_for(what: &str, limit: Duration, mut done: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !done() {
+        assert!(start.elapsed() < limit, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// `glassbox ARGS` and how long it took.
+fn timed(env: &Env, args: &[&str]) -> (String, Duration) {
+    let t = Instant::now();
+    let out = env.ok(args);
+    (out, t.elapsed())
+}
+
+#[test]
+fn init_makes_stop_and_kill_end_a_pid_1_without_handlers_and_reaps_zombies() {
+    if !root_or_skip("init_makes_stop_and_kill_end_a_pid_1_without_handlers_and_reaps_zombies") {
+        return;
+    }
+    let env = Env::new();
+    // sleep has no SIGTERM handler: as PID 1 it would ignore stop's SIGTERM for 30 s.
+    env.ok(&[
+        "run", "-d", "--init", "--name", "i", "busybox", "sleep", "1000",
+    ]);
+    let (_, took) = timed(&env, &["stop", "-t", "30", "i"]);
+    assert!(took < Duration::from_secs(10), "stop took {took:?}");
+    assert!(env.ps_row("i").unwrap().contains("Exited (143)"));
+
+    // start keeps --init (config.json says it): kill -s TERM ends it too.
+    env.ok(&["start", "i"]);
+    env.ok(&["kill", "-s", "TERM", "i"]);
+    assert_eq!(env.ok(&["wait", "i"]), "143\n");
+
+    // An orphan ends under PID 1: the init reaps it, where a sleep as PID 1 would leave a
+    // zombie.
+    let orphan = "sh -c 'sleep 0.1 &'; exec sleep 1000";
+    for (name, init) in [("z", true), ("noinit", false)] {
+        let mut args = vec!["run", "-d", "--name", name];
+        if init {
+            args.push("--init");
+        }
+        args.extend(["busybox", "sh", "-c", orphan]);
+        env.ok(&args);
+    }
+    std::thread::sleep(Duration::from_millis(800));
+    let zombies = |name: &str| {
+        env.ok(&["exec", name, "ps", "-o", "stat,comm"])
+            .lines()
+            .filter(|l| l.trim_start().starts_with('Z'))
+            .count()
+    };
+    assert_eq!(zombies("noinit"), 1, "without --init the zombie stays");
+    assert_eq!(zombies("z"), 0, "the init reaps it");
+    env.ok(&["rm", "-f", "i", "z", "noinit"]);
+    env.assert_clean();
+}
+
+#[test]
+fn init_exits_as_its_command_did() {
+    if !root_or_skip("init_exits_as_its_command_did") {
+        return;
+    }
+    let env = Env::new();
+    let o = env.gb(&[
+        "run",
+        "--rm",
+        "--init",
+        "busybox",
+        "sh",
+        "-c",
+        "echo pid $$; exit 3",
+    ]);
+    assert_eq!(o.status.code(), Some(3), "{}", stderr(&o));
+    // The command is not PID 1: the init is.
+    assert_eq!(stdout(&o), "pid 2\n");
+    let o = env.gb(&["run", "--rm", "--init", "busybox", "sh", "-c", "kill -9 $$"]);
+    assert_eq!(o.status.code(), Some(137), "{}", stderr(&o));
+    let o = env.gb(&["run", "--rm", "--init", "busybox", "nosuchcmd"]);
+    assert_eq!(o.status.code(), Some(127), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("\"nosuchcmd\" was not found"),
+        "{}",
+        stderr(&o)
+    );
+    env.assert_clean();
+}
+
+#[test]
+fn stop_signal_and_stop_timeout_are_what_stop_uses() {
+    if !root_or_skip("stop_signal_and_stop_timeout_are_what_stop_uses") {
+        return;
+    }
+    let env = Env::new();
+    // A handler that exits only on USR1: stop sends it first, and waits no grace time.
+    env.ok(&[
+        "run",
+        "-d",
+        "--stop-signal",
+        "USR1",
+        "--name",
+        "u",
+        "busybox",
+        "sh",
+        "-c",
+        "trap 'echo got USR1; exit 3' USR1; echo ready; while true; do sleep 0.1; done",
+    ]);
+    wait_for("the trap to be set", Duration::from_secs(10), || {
+        env.ok(&["logs", "u"]).contains("ready")
+    });
+    let (_, took) = timed(&env, &["stop", "-t", "30", "u"]);
+    assert!(took < Duration::from_secs(10), "stop took {took:?}");
+    assert!(env.ps_row("u").unwrap().contains("Exited (3)"));
+    assert_eq!(env.ok(&["logs", "u"]), "ready\ngot USR1\n");
+    // restart stops it the same way.
+    env.ok(&["start", "u"]);
+    wait_for("the trap to be set again", Duration::from_secs(10), || {
+        env.ok(&["logs", "u"]).matches("ready").count() == 2
+    });
+    let (_, took) = timed(&env, &["restart", "-t", "30", "u"]);
+    assert!(took < Duration::from_secs(10), "restart took {took:?}");
+
+    // --stop-timeout: the grace time before SIGKILL, which stop -t overrides.
+    env.ok(&[
+        "run",
+        "-d",
+        "--stop-timeout",
+        "1",
+        "--name",
+        "t",
+        "busybox",
+        "sleep",
+        "1000",
+    ]);
+    let (_, took) = timed(&env, &["stop", "t"]);
+    assert!(
+        took >= Duration::from_secs(1) && took < Duration::from_secs(6),
+        "stop took {took:?}"
+    );
+    assert!(env.ps_row("t").unwrap().contains("Exited (137)"));
+
+    // What a user gets wrong: a sentence, before anything is made.
+    let o = env.gb(&["run", "-d", "--stop-signal", "NOPE", "busybox", "true"]);
+    assert_eq!(o.status.code(), Some(125));
+    assert!(
+        stderr(&o).contains("\"NOPE\" is not a signal"),
+        "{}",
+        stderr(&o)
+    );
+    env.ok(&["rm", "-f", "u", "t"]);
+    env.assert_clean();
+}
