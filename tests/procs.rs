@@ -159,3 +159,74 @@ fn stop_signal_and_stop_timeout_are_what_stop_uses() {
     env.ok(&["rm", "-f", "u", "t"]);
     env.assert_clean();
 }
+
+#[test]
+fn inspect_says_oom_killed_and_the_image_id() {
+    if !root_or_skip("inspect_says_oom_killed_and_the_image_id") {
+        return;
+    }
+    let env = Env::new();
+    // tail keeps every line of an endless one in memory: past 16 MiB the OOM killer ends it.
+    let o = env.gb(&[
+        "run",
+        "--name",
+        "oom",
+        "--memory",
+        "16m",
+        "--memory-swap",
+        "16m",
+        "busybox",
+        "tail",
+        "/dev/zero",
+    ]);
+    assert_eq!(o.status.code(), Some(137), "{}", stderr(&o));
+    assert_eq!(
+        env.ok(&[
+            "inspect",
+            "-f",
+            "{{.State.OOMKilled}} {{.State.ExitCode}}",
+            "oom"
+        ]),
+        "true 137\n"
+    );
+    env.ok(&["run", "--name", "fine", "busybox", "true"]);
+    assert_eq!(
+        env.ok(&["inspect", "-f", "{{.State.OOMKilled}}", "fine"]),
+        "false\n"
+    );
+    // .Image is the image's id, .Config.Image the name it was given, as docker.
+    let id = env.ok(&["inspect", "-f", "{{.Id}}", "busybox"]);
+    assert!(id.starts_with("sha256:"), "{id}");
+    assert_eq!(
+        env.ok(&["inspect", "-f", "{{.Image}} {{.Config.Image}}", "fine"]),
+        format!("{} busybox\n", id.trim())
+    );
+    env.ok(&["rm", "oom", "fine"]);
+    env.assert_clean();
+}
+
+#[test]
+fn wait_on_a_restarting_container_waits_for_its_final_stop() {
+    if !root_or_skip("wait_on_a_restarting_container_waits_for_its_final_stop") {
+        return;
+    }
+    let env = Env::new();
+    // The first run fails at once; the second, after the supervisor's backoff, runs for
+    // longer than the 10 s wait used to give a supervisor, then ends for good.
+    env.ok(&[
+        "run",
+        "-d",
+        "--restart",
+        "on-failure:1",
+        "--name",
+        "r",
+        "busybox",
+        "sh",
+        "-c",
+        "if [ -e /once ]; then sleep 12; exit 4; fi; touch /once; exit 3",
+    ]);
+    assert_eq!(env.ok(&["wait", "r"]), "4\n");
+    assert_eq!(env.ok(&["inspect", "-f", "{{.RestartCount}}", "r"]), "1\n");
+    env.ok(&["rm", "r"]);
+    env.assert_clean();
+}

@@ -296,6 +296,7 @@ pub(super) fn run_container(
                 s.started = Some(crate::store::now());
                 s.finished = None;
                 s.exit_code = None;
+                s.oom_killed = false;
                 s.error = None;
                 c.save_state(&s)?;
             }
@@ -334,10 +335,12 @@ pub(super) fn run_container(
                 return Err(e);
             }
             n.stage("run", "the container ended");
+            let mut oom_killed = false;
             let code = match (&plan.limits, &cgroup_plan) {
                 // The cgroup report says how it ended, with what the limits did to it.
                 (Some(limits), Some(cp)) => {
                     let usage = cgroups::report::read(&cp.groups, &cp.name);
+                    oom_killed = usage.oom_kills.unwrap_or(0) > 0;
                     for line in cgroups::report::lines(&usage, limits, ended, start.elapsed()) {
                         n.note(&line);
                     }
@@ -352,6 +355,7 @@ pub(super) fn run_container(
                 let mut s = c.state();
                 s.status = crate::store::containers::Status::Exited;
                 s.exit_code = Some(code);
+                s.oom_killed = oom_killed;
                 s.finished = Some(crate::store::now());
                 c.save_state(&s)?;
             }
