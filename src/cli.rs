@@ -615,6 +615,10 @@ pub struct CpArgs {
     /// Keep owners (uid and gid) as they are.
     #[arg(short, long)]
     pub archive: bool,
+    /// Follow a symbolic link SRC (inside the container's root); without it the link itself
+    /// is copied, as docker cp.
+    #[arg(short = 'L', long)]
+    pub follow_link: bool,
     /// What to copy: a host path, or CONTAINER:PATH.
     pub src: String,
     /// Where to: a host path, or CONTAINER:PATH.
