@@ -871,6 +871,31 @@ pub struct RunArgs {
     #[arg(long, value_name = "SECS")]
     #[serde(default)]
     pub stop_timeout: Option<u32>,
+    /// A command run in the container (as exec does) every --health-interval: exit 0 is
+    /// healthy; ps and inspect show the status, as docker's.
+    #[arg(long, value_name = "CMD")]
+    #[serde(default)]
+    pub health_cmd: Option<String>,
+    /// Time between health checks (30s, 500ms, 1m; default 30s).
+    #[arg(long, value_name = "DURATION")]
+    #[serde(default)]
+    pub health_interval: Option<String>,
+    /// Longest a health check may run before it counts as failed (default 30s).
+    #[arg(long, value_name = "DURATION")]
+    #[serde(default)]
+    pub health_timeout: Option<String>,
+    /// Failures in a row before the container is unhealthy (default 3).
+    #[arg(long, value_name = "N")]
+    #[serde(default)]
+    pub health_retries: Option<u32>,
+    /// Time after the start during which failures do not count (default 0s).
+    #[arg(long, value_name = "DURATION")]
+    #[serde(default)]
+    pub health_start_period: Option<String>,
+    /// No health check, whatever --health-cmd says.
+    #[arg(long)]
+    #[serde(default)]
+    pub no_healthcheck: bool,
     /// Run in the background: print the container's id and leave it running under a small
     /// supervisor that keeps its output in a log (`glassbox logs`).
     #[arg(short = 'd', long)]

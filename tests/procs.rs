@@ -230,3 +230,65 @@ fn wait_on_a_restarting_container_waits_for_its_final_stop() {
     env.ok(&["rm", "r"]);
     env.assert_clean();
 }
+
+#[test]
+fn health_cmd_makes_a_container_healthy_or_unhealthy_in_ps_and_inspect() {
+    if !root_or_skip("health_cmd_makes_a_container_healthy_or_unhealthy_in_ps_and_inspect") {
+        return;
+    }
+    let env = Env::new();
+    let checked = |name: &str, check: &str, extra: &[&str]| {
+        let mut args = vec![
+            "run",
+            "-d",
+            "--name",
+            name,
+            "--health-cmd",
+            check,
+            "--health-interval",
+            "200ms",
+            "--health-retries",
+            "2",
+        ];
+        args.extend(extra);
+        args.extend(["busybox", "sleep", "1000"]);
+        env.ok(&args);
+    };
+    checked("good", "echo fine", &[]);
+    checked("bad", "echo broken; exit 1", &[]);
+    checked("off", "exit 1", &["--no-healthcheck"]);
+    let status = |name: &str| env.ok(&["inspect", "-f", "{{.State.Health.Status}}", name]);
+    wait_for("good to be healthy", Duration::from_secs(20), || {
+        status("good") == "healthy\n"
+    });
+    wait_for("bad to be unhealthy", Duration::from_secs(20), || {
+        status("bad") == "unhealthy\n"
+    });
+    assert!(env.ps_row("good").unwrap().contains("(healthy)"));
+    assert!(env.ps_row("bad").unwrap().contains("(unhealthy)"));
+    let off = env.ps_row("off").unwrap();
+    assert!(off.contains("Up ") && !off.contains("healthy"), "{off}");
+    // The last results are kept, with what the check printed.
+    let log = env.ok(&["inspect", "-f", "{{json .State.Health.Log}}", "bad"]);
+    assert!(log.contains("\"Output\":\"broken\\n\""), "{log}");
+    assert!(log.contains("\"ExitCode\":1"), "{log}");
+
+    let o = env.gb(&[
+        "run",
+        "-d",
+        "--health-cmd",
+        "true",
+        "--health-interval",
+        "soon",
+        "busybox",
+        "true",
+    ]);
+    assert_eq!(o.status.code(), Some(125));
+    assert!(
+        stderr(&o).contains("--health-interval \"soon\" is not a duration"),
+        "{}",
+        stderr(&o)
+    );
+    env.ok(&["rm", "-f", "good", "bad", "off"]);
+    env.assert_clean();
+}

@@ -46,6 +46,14 @@ fn addresses(pid: i32) -> Vec<String> {
 }
 
 fn state(c: &Container) -> Value {
+    let mut v = state_fields(c);
+    if let Some(h) = crate::run::health::read(&c.dir) {
+        v["Health"] = serde_json::to_value(h).expect("serialisable");
+    }
+    v
+}
+
+fn state_fields(c: &Container) -> Value {
     let s = c.state();
     let status = s.effective();
     let pid = s.running_pid();

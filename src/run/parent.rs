@@ -320,6 +320,11 @@ pub(super) fn run_container(
                 "SIGINT and SIGTERM to glassbox go to the container; if it has not ended {STOP_GRACE_SECS} s later (PID 1 ignores signals it has no handler for) it gets SIGKILL, as with docker stop"
             ));
             let start = std::time::Instant::now();
+            // Stopped (and joined) when dropped, once the container ended.
+            let checker = match (container, &plan.health) {
+                (Some(c), Some(h)) => Some(super::health::start(&plan.id, &c.dir, h)),
+                _ => None,
+            };
             let ended = sys.wait_releasing(
                 pid,
                 gate.as_ref().filter(|_| !released),
@@ -327,6 +332,7 @@ pub(super) fn run_container(
             );
             // Its last output copied, your terminal as it was — whatever the wait said.
             drop(relay.and_then(|r| r.join().ok()));
+            drop(checker);
             let ended = ended?;
             // A container that failed before its command started said why: reported once,
             // at the top, and kept in its state.

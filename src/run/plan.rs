@@ -57,6 +57,8 @@ pub struct Plan {
     /// first, and how long it waits before SIGKILL (None: SIGTERM, 10 s).
     pub stop_signal: Option<String>,
     pub stop_timeout: Option<u32>,
+    /// `--health-cmd` and its settings (run/health.rs).
+    pub health: Option<super::health::Check>,
     /// `--userns private`: the ids of the container's user namespace (None: the host's).
     pub userns: Option<crate::store::idmap::Mapping>,
     /// glassbox runs as an ordinary user: the ids of the container's user namespace.
@@ -374,6 +376,7 @@ pub fn plan(a: &RunArgs, sys: &Sys) -> Result<Plan> {
         init: a.init,
         stop_signal,
         stop_timeout: a.stop_timeout,
+        health: super::health::from_args(a)?,
         userns,
         rootless,
     })

@@ -44,3 +44,6 @@ pub const INIT: &str = "org.glassbox.init";
 /// `stop` sends first and how long it waits before SIGKILL (absent: SIGTERM, 10).
 pub const STOP_SIGNAL: &str = "org.glassbox.stop-signal";
 pub const STOP_TIMEOUT: &str = "org.glassbox.stop-timeout";
+/// `--health-cmd` and its settings (JSON: cmd, interval_ms, timeout_ms, retries,
+/// start_period_ms): what the supervisor runs in the container while it runs.
+pub const HEALTH: &str = "org.glassbox.health";

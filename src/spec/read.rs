@@ -163,6 +163,7 @@ pub fn plan(spec: &Spec, bundle: &Path) -> Result<Plan> {
         init: get(key::INIT) == Some("true"),
         stop_signal: get(key::STOP_SIGNAL).map(String::from),
         stop_timeout: get(key::STOP_TIMEOUT).and_then(|t| t.parse().ok()),
+        health: get(key::HEALTH).and_then(|h| serde_json::from_str(h).ok()),
         extra_hosts: json(get(key::EXTRA_HOSTS)),
         dns: json(get(key::DNS)),
         aliases: json(get(key::ALIASES)),
