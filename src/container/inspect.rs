@@ -130,8 +130,12 @@ fn restart_policy(p: Option<&str>) -> Value {
 /// The id of the image the container was made from (`sha256:…`, as docker's `.Image`):
 /// the stored image with the same layers; empty if it is gone.
 fn image_id(r: &crate::store::containers::Record) -> String {
-    crate::store::images::list()
-        .into_iter()
+    // Read once for all the containers one inspect names.
+    static IMAGES: std::sync::OnceLock<Vec<crate::store::images::ImageRecord>> =
+        std::sync::OnceLock::new();
+    IMAGES
+        .get_or_init(crate::store::images::list)
+        .iter()
         .find(|i| i.rootfs() == r.rootfs && i.upper_layers() == r.layers)
         .map(|i| format!("sha256:{}", i.id))
         .unwrap_or_default()
