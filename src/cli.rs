@@ -465,9 +465,10 @@ pub struct ExecArgs {
 
 #[derive(Args, Debug)]
 pub struct StopArgs {
-    /// Seconds to wait after SIGTERM before SIGKILL.
-    #[arg(short = 't', long = "time", default_value_t = 10, value_name = "SECS")]
-    pub time: u32,
+    /// Seconds to wait after the stop signal before SIGKILL (default: the container's
+    /// --stop-timeout, else 10).
+    #[arg(short = 't', long = "time", value_name = "SECS")]
+    pub time: Option<u32>,
     /// The containers (names or ids).
     #[arg(required = true)]
     pub containers: Vec<String>,
@@ -567,9 +568,10 @@ pub struct PauseArgs {
 
 #[derive(Args, Debug)]
 pub struct RestartArgs {
-    /// Seconds to wait after SIGTERM before SIGKILL.
-    #[arg(short = 't', long = "time", default_value_t = 10, value_name = "SECS")]
-    pub time: u32,
+    /// Seconds to wait after the stop signal before SIGKILL (default: the container's
+    /// --stop-timeout, else 10).
+    #[arg(short = 't', long = "time", value_name = "SECS")]
+    pub time: Option<u32>,
     /// The containers (names or ids).
     #[arg(required = true)]
     pub containers: Vec<String>,
@@ -652,6 +654,10 @@ pub struct CpArgs {
     /// Keep owners (uid and gid) as they are.
     #[arg(short, long)]
     pub archive: bool,
+    /// Follow a symbolic link SRC (inside the container's root); without it the link itself
+    /// is copied, as docker cp.
+    #[arg(short = 'L', long)]
+    pub follow_link: bool,
     /// What to copy: a host path, or CONTAINER:PATH.
     pub src: String,
     /// Where to: a host path, or CONTAINER:PATH.
@@ -896,6 +902,45 @@ pub struct RunArgs {
     #[arg(long, value_name = "POLICY")]
     #[serde(default)]
     pub restart: Option<String>,
+    /// Run a small init as PID 1 (glassbox itself) that passes signals on to the command
+    /// and reaps zombies, as docker's --init (tini): a command with no SIGTERM handler
+    /// then ends on stop at once.
+    #[arg(long)]
+    #[serde(default)]
+    pub init: bool,
+    /// The signal stop sends first (default: the image's STOPSIGNAL, else SIGTERM).
+    #[arg(long, value_name = "SIGNAL")]
+    #[serde(default)]
+    pub stop_signal: Option<String>,
+    /// Seconds stop waits after that signal before SIGKILL (default 10; stop -t wins).
+    #[arg(long, value_name = "SECS")]
+    #[serde(default)]
+    pub stop_timeout: Option<u32>,
+    /// A command run in the container (as exec does) every --health-interval: exit 0 is
+    /// healthy; ps and inspect show the status, as docker's.
+    #[arg(long, value_name = "CMD")]
+    #[serde(default)]
+    pub health_cmd: Option<String>,
+    /// Time between health checks (30s, 500ms, 1m; default 30s).
+    #[arg(long, value_name = "DURATION")]
+    #[serde(default)]
+    pub health_interval: Option<String>,
+    /// Longest a health check may run before it counts as failed (default 30s).
+    #[arg(long, value_name = "DURATION")]
+    #[serde(default)]
+    pub health_timeout: Option<String>,
+    /// Failures in a row before the container is unhealthy (default 3).
+    #[arg(long, value_name = "N")]
+    #[serde(default)]
+    pub health_retries: Option<u32>,
+    /// Time after the start during which failures do not count (default 0s).
+    #[arg(long, value_name = "DURATION")]
+    #[serde(default)]
+    pub health_start_period: Option<String>,
+    /// No health check, whatever --health-cmd says.
+    #[arg(long)]
+    #[serde(default)]
+    pub no_healthcheck: bool,
     /// Run in the background: print the container's id and leave it running under a small
     /// supervisor that keeps its output in a log (`glassbox logs`).
     #[arg(short = 'd', long)]

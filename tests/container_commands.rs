@@ -507,8 +507,14 @@ fn cp_both_ways_keeps_owners_and_a_hostile_symlink_never_reaches_the_host() {
     let host_passwd = std::fs::read("/etc/passwd").unwrap();
     let theirs = env.ok(&["exec", "c", "cat", "/etc/passwd"]);
 
-    // Out: the link /x -> /etc/passwd is resolved inside the container's root.
-    env.ok(&["cp", "c:/x", h("x").to_str().unwrap()]);
+    // Out: the link itself, as docker cp copies it; with -L it is followed, inside the
+    // container's root.
+    env.ok(&["cp", "c:/x", h("link").to_str().unwrap()]);
+    assert_eq!(
+        std::fs::read_link(h("link")).unwrap(),
+        std::path::Path::new("/etc/passwd")
+    );
+    env.ok(&["cp", "-L", "c:/x", h("x").to_str().unwrap()]);
     assert_eq!(std::fs::read_to_string(h("x")).unwrap(), theirs);
     assert_ne!(theirs.as_bytes(), host_passwd.as_slice());
     // .. cannot climb out of it either.

@@ -1,5 +1,5 @@
 //! `glassbox cp [-a] C:PATH DEST` and `cp [-a] SRC C:PATH`: files between the host and a
-//! running container, as docker cp.
+//! running container, as docker cp (a symlink is copied as the link unless -L).
 //!
 //! The container's files are its root as the kernel shows it from outside,
 //! /proc/PID/root. Every container path is resolved by the kernel *inside* that root:
@@ -55,6 +55,29 @@ fn fail(what: String, (errno, call): (Errno, String)) -> Error {
 
 fn host_fail(what: String, e: std::io::Error) -> Error {
     Error::io(what, &e, "check the host path and its permissions").with_code(1)
+}
+
+/// A container path that is a symlink is copied as the link, as docker cp does (a trailing
+/// `/` follows it). True if it was one.
+fn copy_link_out(sys: &Sys, root: &DirFd, path: &str, to: &Path) -> Result<bool> {
+    let (parent, name) = parent_and_name(path);
+    if path.ends_with('/') || name == "." {
+        return Ok(false);
+    }
+    let Ok(dir) = sys.openat2_dir(root, &parent, IN_ROOT) else {
+        return Ok(false);
+    };
+    if stat_at(&dir, &name).is_none_or(|st| st.st_mode & libc::S_IFMT != libc::S_IFLNK) {
+        return Ok(false);
+    }
+    let n = std::ffi::CString::new(name.as_str()).expect("no NUL in a name");
+    let Ok(target) = crate::sys::quiet::read_link_at(dir.raw(), &n) else {
+        return Ok(false);
+    };
+    let _ = std::fs::remove_file(to);
+    std::os::unix::fs::symlink(&target, to)
+        .map_err(|e| host_fail(format!("cannot make {}", to.display()), e))?;
+    Ok(true)
 }
 
 /// Copy container path `path` (resolved in `root`) to host path `to`.
@@ -262,6 +285,9 @@ pub fn main(a: &CpArgs, sys: &Sys) -> Result<i32> {
         } else {
             host
         };
+        if !a.follow_link && copy_link_out(sys, &root, path, &to)? {
+            return Ok(0);
+        }
         return copy_out(sys, &root, path, &to, a.archive).map(|()| 0);
     }
     let host_name = host

@@ -46,6 +46,14 @@ fn addresses(pid: i32) -> Vec<String> {
 }
 
 fn state(c: &Container) -> Value {
+    let mut v = state_fields(c);
+    if let Some(h) = crate::run::health::read(&c.dir) {
+        v["Health"] = serde_json::to_value(h).expect("serialisable");
+    }
+    v
+}
+
+fn state_fields(c: &Container) -> Value {
     let s = c.state();
     let status = s.effective();
     let pid = s.running_pid();
@@ -63,8 +71,7 @@ fn state(c: &Container) -> Value {
         "Running": status == Status::Running,
         "Paused": paused,
         "Restarting": false,
-        // glassbox records no OOM kill apart from the exit code (137 after the memory limit).
-        "OOMKilled": false,
+        "OOMKilled": s.oom_killed,
         "Dead": status == Status::Dead,
         "Pid": pid.unwrap_or(0),
         "ExitCode": s.exit_code.unwrap_or(0),
@@ -118,6 +125,20 @@ fn restart_policy(p: Option<&str>) -> Value {
     let p = p.unwrap_or("no");
     let (name, max) = p.split_once(':').unwrap_or((p, "0"));
     json!({"Name": name, "MaximumRetryCount": max.parse::<u32>().unwrap_or(0)})
+}
+
+/// The id of the image the container was made from (`sha256:…`, as docker's `.Image`):
+/// the stored image with the same layers; empty if it is gone.
+fn image_id(r: &crate::store::containers::Record) -> String {
+    // Read once for all the containers one inspect names.
+    static IMAGES: std::sync::OnceLock<Vec<crate::store::images::ImageRecord>> =
+        std::sync::OnceLock::new();
+    IMAGES
+        .get_or_init(crate::store::images::list)
+        .iter()
+        .find(|i| i.rootfs() == r.rootfs && i.upper_layers() == r.layers)
+        .map(|i| format!("sha256:{}", i.id))
+        .unwrap_or_default()
 }
 
 /// A container in docker inspect's shape.
@@ -202,7 +223,7 @@ pub fn container(c: &Container) -> Value {
         "Path": command.first().cloned().unwrap_or_default(),
         "Args": command.iter().skip(1).collect::<Vec<_>>(),
         "State": state(c),
-        "Image": r.image,
+        "Image": image_id(r),
         "LogPath": c.log_path(),
         "Name": format!("/{}", r.name),
         "RestartCount": c.state().restart_count,

@@ -6,31 +6,8 @@ use crate::cli::KillArgs;
 use crate::error::{Error, Result};
 use crate::store::containers::Container;
 use crate::sys::Sys;
-use std::str::FromStr;
 
-/// A signal as docker kill takes it: a name (KILL, SIGKILL, usr1) or a number (9).
-pub fn parse_signal(s: &str) -> Result<libc::c_int> {
-    let max = libc::SIGRTMAX();
-    let by_number = s
-        .parse::<libc::c_int>()
-        .ok()
-        .filter(|n| (1..=max).contains(n));
-    let upper = s.to_ascii_uppercase();
-    let name = if upper.starts_with("SIG") {
-        upper
-    } else {
-        format!("SIG{upper}")
-    };
-    let by_name = nix::sys::signal::Signal::from_str(&name)
-        .ok()
-        .map(|s| s as libc::c_int);
-    by_number.or(by_name).ok_or_else(|| {
-        Error::usage(
-            format!("{s:?} is not a signal"),
-            format!("give a name such as TERM, KILL, HUP or USR1, or a number from 1 to {max} (`kill -l` lists them)"),
-        )
-    })
-}
+pub use crate::sys::signals::parse_signal;
 
 fn kill(sys: &Sys, c: &Container, sig: libc::c_int) -> Result<()> {
     let Some(pid) = c.state().running_pid() else {

@@ -72,8 +72,25 @@ fn gone(c: &Container) -> Error {
     .with_code(1)
 }
 
+/// What stop sends first and how long it waits before SIGKILL: the container's
+/// --stop-signal (or its image's STOPSIGNAL) and --stop-timeout from config.json's
+/// annotations, else SIGTERM and 10 s; `stop -t` wins over the timeout, as docker.
+fn stop_settings(c: &Container, time: Option<u32>) -> Result<(libc::c_int, u32)> {
+    use crate::spec::annotation as key;
+    let spec = c.spec()?;
+    let annotations = spec.annotations().clone().unwrap_or_default();
+    let sig = match annotations.get(key::STOP_SIGNAL) {
+        Some(s) => crate::sys::signals::parse_signal(s)?,
+        None => libc::SIGTERM,
+    };
+    let timeout = annotations
+        .get(key::STOP_TIMEOUT)
+        .and_then(|t| t.parse().ok());
+    Ok((sig, time.or(timeout).unwrap_or(10)))
+}
+
 /// Stop one container; returns once its supervisor has recorded how it ended.
-pub fn stop(sys: &Sys, c: &Container, grace: u32) -> Result<()> {
+pub fn stop(sys: &Sys, c: &Container, time: Option<u32>) -> Result<()> {
     let n = sys.narrator;
     // Stopped by you: its supervisor does not run it again (--restart).
     crate::run::restart::mark_stopped(sys, c);
@@ -86,10 +103,11 @@ pub fn stop(sys: &Sys, c: &Container, grace: u32) -> Result<()> {
         &format!("end container {} (pid {pid} on the host)", c.name()),
     );
     super::pause::thaw_if_paused(sys, c)?;
+    let (sig, grace) = stop_settings(c, time)?;
     sys.kill(
         pid,
-        libc::SIGTERM,
-        "ask the container's PID 1 to end (it ignores SIGTERM unless it installed a handler)",
+        sig,
+        "ask the container's PID 1 to end with its stop signal (it ignores it unless it installed a handler)",
     )?;
     let process = c.state().process;
     let grace_time = Duration::from_secs(grace.into());

@@ -149,6 +149,9 @@ pub fn main(a: &PsArgs, ids_only: bool) -> Result<i32> {
             if super::pause::freezer_of(host, &c.id).is_some_and(|f| f.is_frozen()) {
                 status.push_str(" (Paused)");
                 word = "paused";
+            } else if let Some(h) = crate::run::health::read(&dir) {
+                // docker's Up 5 seconds (healthy).
+                status.push_str(&format!(" ({})", h.status));
             }
         }
         if !filters.wants(&c, word) {

@@ -37,7 +37,19 @@ pub(super) fn wait_for_end(sys: &Sys, c: &Container) -> Result<i32> {
         };
         super::lifecycle::wait_end(sys, &p, FOREVER, WHY)?;
     }
-    if !super::lifecycle::wait_supervisor(sys, c, Duration::from_secs(10))? {
+    // With a restart policy its supervisor may run it again (after a backoff of up to a
+    // minute): the wait is for the final stop, when the supervisor ends, as docker's.
+    let restarts = c.spec().ok().is_some_and(|s| {
+        s.annotations()
+            .as_ref()
+            .is_some_and(|a| a.contains_key(crate::spec::annotation::RESTART))
+    });
+    let limit = if restarts {
+        FOREVER
+    } else {
+        Duration::from_secs(10)
+    };
+    if !super::lifecycle::wait_supervisor(sys, c, limit)? {
         return Err(Error::new(
             format!(
                 "container {} ended, but its supervisor has not recorded how",

@@ -291,6 +291,14 @@ impl Narrator {
         }
     }
 
+    /// Narrate no more if the narration was moved off stderr (`keep_own_stderr`): a
+    /// detached container's init must not keep its caller's terminal open.
+    pub fn stop_if_not_stderr(&self) {
+        if NARRATION_FD.load(std::sync::atomic::Ordering::Relaxed) != 2 {
+            READER_GONE.store(true, std::sync::atomic::Ordering::Relaxed);
+        }
+    }
+
     fn err_line(&self, text: &str) {
         self.finish_pending();
         self.wait_turn();

@@ -230,6 +230,9 @@ pub(super) fn child(
         Path::new(&plan.workdir),
         "the container's working directory",
     )?;
+    if plan.init {
+        return super::init::run(sys, &plan.command, &plan.env);
+    }
     sys.exec_env(
         &plan.command,
         Some(&plan.env),

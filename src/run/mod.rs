@@ -24,6 +24,8 @@ pub mod config;
 pub(crate) mod console;
 mod copy;
 pub(crate) mod detach;
+pub mod health;
+mod init;
 pub mod logger;
 mod parent;
 mod plan;

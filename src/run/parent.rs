@@ -335,6 +335,7 @@ pub(super) fn run_container(
                 s.started = Some(crate::store::now());
                 s.finished = None;
                 s.exit_code = None;
+                s.oom_killed = false;
                 s.error = None;
                 c.save_state(&s)?;
             }
@@ -359,6 +360,11 @@ pub(super) fn run_container(
                 "SIGINT and SIGTERM to glassbox go to the container; if it has not ended {STOP_GRACE_SECS} s later (PID 1 ignores signals it has no handler for) it gets SIGKILL, as with docker stop"
             ));
             let start = std::time::Instant::now();
+            // Stopped (and joined) when dropped, once the container ended.
+            let checker = match (container, &plan.health) {
+                (Some(c), Some(h)) => Some(super::health::start(&plan.id, &c.dir, h)),
+                _ => None,
+            };
             let ended = sys.wait_releasing(
                 pid,
                 gate.as_ref().filter(|_| !released),
@@ -366,6 +372,7 @@ pub(super) fn run_container(
             );
             // Its last output copied, your terminal as it was — whatever the wait said.
             drop(relay.and_then(|r| r.join().ok()));
+            drop(checker);
             let ended = ended?;
             // A container that failed before its command started said why: reported once,
             // at the top, and kept in its state.
@@ -374,10 +381,12 @@ pub(super) fn run_container(
                 return Err(e);
             }
             n.stage("run", "the container ended");
+            let mut oom_killed = false;
             let code = match (&plan.limits, &cgroup_plan) {
                 // The cgroup report says how it ended, with what the limits did to it.
                 (Some(limits), Some(cp)) => {
                     let usage = cgroups::report::read(&cp.groups, &cp.name);
+                    oom_killed = usage.oom_kills.unwrap_or(0) > 0;
                     for line in cgroups::report::lines(&usage, limits, ended, start.elapsed()) {
                         n.note(&line);
                     }
@@ -392,6 +401,7 @@ pub(super) fn run_container(
                 let mut s = c.state();
                 s.status = crate::store::containers::Status::Exited;
                 s.exit_code = Some(code);
+                s.oom_killed = oom_killed;
                 s.finished = Some(crate::store::now());
                 c.save_state(&s)?;
             }

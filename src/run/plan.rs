@@ -51,6 +51,14 @@ pub struct Plan {
     pub remove_after: bool,
     /// `--restart` as given (no, on-failure[:N], always, unless-stopped); None: no.
     pub restart: Option<String>,
+    /// `--init`: glassbox stays as PID 1 and runs the command as its child (run/init.rs).
+    pub init: bool,
+    /// `--stop-signal` (or the image's STOPSIGNAL) and `--stop-timeout`: what stop sends
+    /// first, and how long it waits before SIGKILL (None: SIGTERM, 10 s).
+    pub stop_signal: Option<String>,
+    pub stop_timeout: Option<u32>,
+    /// `--health-cmd` and its settings (run/health.rs).
+    pub health: Option<super::health::Check>,
     /// `--userns private`: the ids of the container's user namespace (None: the host's).
     pub userns: Option<crate::store::idmap::Mapping>,
     /// glassbox runs as an ordinary user: the ids of the container's user namespace.
@@ -334,6 +342,15 @@ pub fn plan(a: &RunArgs, sys: &Sys) -> Result<Plan> {
         mounts.volume.clear();
         mounts.unmasked = false;
     }
+    // docker's default: the image's STOPSIGNAL; checked now, used by stop.
+    let stop_signal = a
+        .stop_signal
+        .clone()
+        .or_else(|| Some(image.config.stop_signal.clone()))
+        .filter(|s| !s.is_empty());
+    if let Some(s) = &stop_signal {
+        crate::sys::signals::parse_signal(s)?;
+    }
     let confine_devices = !a.security.privileged && stages.contains(&Stage::Cgroup);
     let overlay = stages.contains(&Stage::Rootfs) && !a.no_overlay && rootfs::overlay_supported();
     Ok(Plan {
@@ -364,6 +381,10 @@ pub fn plan(a: &RunArgs, sys: &Sys) -> Result<Plan> {
         step: a.step,
         remove_after: a.rm,
         restart: a.restart.clone().filter(|r| r != "no"),
+        init: a.init,
+        stop_signal,
+        stop_timeout: a.stop_timeout,
+        health: super::health::from_args(a)?,
         userns,
         rootless,
     })

@@ -38,3 +38,12 @@ pub const ALIASES: &str = "org.glassbox.aliases";
 pub const VOLUMES: &str = "org.glassbox.volumes";
 /// `--restart` (absent: no): what the supervisor of a detached container does when it ends.
 pub const RESTART: &str = "org.glassbox.restart";
+/// `true` with --init: glassbox stays as the container's PID 1 (see run/init.rs).
+pub const INIT: &str = "org.glassbox.init";
+/// `--stop-signal` (or the image's STOPSIGNAL) and `--stop-timeout` (seconds): what
+/// `stop` sends first and how long it waits before SIGKILL (absent: SIGTERM, 10).
+pub const STOP_SIGNAL: &str = "org.glassbox.stop-signal";
+pub const STOP_TIMEOUT: &str = "org.glassbox.stop-timeout";
+/// `--health-cmd` and its settings (JSON: cmd, interval_ms, timeout_ms, retries,
+/// start_period_ms): what the supervisor runs in the container while it runs.
+pub const HEALTH: &str = "org.glassbox.health";

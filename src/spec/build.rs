@@ -134,6 +134,21 @@ fn glassbox_only(plan: &Plan) -> HashMap<String, String> {
     if let Some(r) = &plan.restart {
         a.insert(key::RESTART.into(), r.clone());
     }
+    if plan.init {
+        a.insert(key::INIT.into(), "true".into());
+    }
+    if let Some(s) = &plan.stop_signal {
+        a.insert(key::STOP_SIGNAL.into(), s.clone());
+    }
+    if let Some(h) = &plan.health {
+        a.insert(
+            key::HEALTH.into(),
+            serde_json::to_string(h).expect("serialisable"),
+        );
+    }
+    if let Some(t) = plan.stop_timeout {
+        a.insert(key::STOP_TIMEOUT.into(), t.to_string());
+    }
     if plan.remove_after {
         a.insert(key::REMOVE.into(), "true".into());
     }

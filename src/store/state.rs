@@ -38,6 +38,10 @@ pub struct State {
     /// How many times its supervisor ran it again (--restart).
     #[serde(default)]
     pub restart_count: u32,
+    /// The OOM killer ended a process of it in its last run (the cgroup's oom_kill count,
+    /// read before the cgroup goes): inspect's State.OOMKilled.
+    #[serde(default)]
+    pub oom_killed: bool,
 }
 
 impl State {
@@ -52,6 +56,7 @@ impl State {
             started: None,
             finished: None,
             restart_count: 0,
+            oom_killed: false,
         }
     }
 

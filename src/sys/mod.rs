@@ -24,6 +24,7 @@ pub mod own;
 pub mod pipe;
 pub mod process;
 pub mod quiet;
+pub mod reap;
 pub mod security;
 pub mod signals;
 pub mod sock;

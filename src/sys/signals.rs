@@ -45,3 +45,27 @@ pub fn catch_interrupting(signal: libc::c_int, handler: extern "C" fn(libc::c_in
 pub fn exit_now(code: libc::c_int) -> ! {
     unsafe { libc::_exit(code) }
 }
+
+/// A signal as docker kill takes it: a name (KILL, SIGKILL, usr1) or a number (9).
+pub fn parse_signal(s: &str) -> crate::error::Result<libc::c_int> {
+    let max = libc::SIGRTMAX();
+    let by_number = s
+        .parse::<libc::c_int>()
+        .ok()
+        .filter(|n| (1..=max).contains(n));
+    let upper = s.to_ascii_uppercase();
+    let name = if upper.starts_with("SIG") {
+        upper
+    } else {
+        format!("SIG{upper}")
+    };
+    let by_name = <nix::sys::signal::Signal as std::str::FromStr>::from_str(&name)
+        .ok()
+        .map(|s| s as libc::c_int);
+    by_number.or(by_name).ok_or_else(|| {
+        crate::error::Error::usage(
+            format!("{s:?} is not a signal"),
+            format!("give a name such as TERM, KILL, HUP or USR1, or a number from 1 to {max} (`kill -l` lists them)"),
+        )
+    })
+}

@@ -1,0 +1,236 @@
+//! `--health-cmd`: while the container runs, its supervisor runs the command in it (as
+//! `glassbox exec` does) every interval and keeps the last results and a status, starting,
+//! healthy or unhealthy, in `health.json` beside its state: `ps` shows it after the uptime,
+//! `inspect` as State.Health, as docker does.
+
+use serde::{Deserialize, Serialize};
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// The check, as config.json's annotation keeps it (durations in milliseconds).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Check {
+    pub cmd: String,
+    pub interval_ms: u64,
+    pub timeout_ms: u64,
+    pub retries: u32,
+    pub start_period_ms: u64,
+}
+
+/// One run of the check, as docker's State.Health.Log lists it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct Probe {
+    pub start: String,
+    pub end: String,
+    pub exit_code: i32,
+    pub output: String,
+}
+
+/// docker's State.Health.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct Health {
+    pub status: String,
+    pub failing_streak: u32,
+    pub log: Vec<Probe>,
+}
+
+/// docker's defaults: every 30 s, 30 s at most, unhealthy after 3 failures in a row.
+const DEFAULT_MS: u64 = 30_000;
+/// docker keeps the last five results.
+const KEPT: usize = 5;
+
+/// A duration as docker's flags take it: `30s`, `1m`, `500ms`, `1h`, or plain seconds.
+pub fn parse_duration(flag: &str, s: &str) -> crate::error::Result<u64> {
+    let (num, unit) = match s.find(|c: char| !c.is_ascii_digit()) {
+        Some(i) => s.split_at(i),
+        None => (s, "s"),
+    };
+    let scale = match unit {
+        "ms" => 1,
+        "s" => 1000,
+        "m" => 60_000,
+        "h" => 3_600_000,
+        _ => 0,
+    };
+    match num.parse::<u64>() {
+        Ok(n) if scale > 0 => Ok(n * scale),
+        _ => Err(crate::error::Error::usage(
+            format!("{flag} {s:?} is not a duration"),
+            "give a number with a unit, for example 30s, 500ms or 1m",
+        )),
+    }
+}
+
+/// The check the flags ask for (None: no --health-cmd, or --no-healthcheck).
+pub fn from_args(a: &crate::cli::RunArgs) -> crate::error::Result<Option<Check>> {
+    let dur = |flag: &str, v: &Option<String>, default: u64| match v {
+        Some(s) => parse_duration(flag, s),
+        None => Ok(default),
+    };
+    let check = Check {
+        cmd: String::new(),
+        interval_ms: dur("--health-interval", &a.health_interval, DEFAULT_MS)?.max(1),
+        timeout_ms: dur("--health-timeout", &a.health_timeout, DEFAULT_MS)?.max(1),
+        retries: a.health_retries.unwrap_or(3).max(1),
+        start_period_ms: dur("--health-start-period", &a.health_start_period, 0)?,
+    };
+    match (&a.health_cmd, a.no_healthcheck) {
+        (Some(cmd), false) => Ok(Some(Check {
+            cmd: cmd.clone(),
+            ..check
+        })),
+        _ => Ok(None),
+    }
+}
+
+/// The container's health as its supervisor last wrote it (None: it has no check).
+pub fn read(dir: &Path) -> Option<Health> {
+    let bytes = std::fs::read(dir.join("health.json")).ok()?;
+    serde_json::from_slice(&bytes).ok()
+}
+
+fn write(dir: &Path, h: &Health) {
+    let bytes = serde_json::to_vec_pretty(h).expect("serialisable");
+    let _ = crate::store::write_whole(&dir.join("health.json"), &bytes);
+}
+
+/// Run the check once: `glassbox -q exec ID sh -c CMD`, killed after the timeout.
+fn probe(id: &str, check: &Check) -> Probe {
+    let start = crate::clock::rfc3339(crate::store::now());
+    let ran = crate::host::glassbox_command().and_then(|mut c| {
+        c.args(["-q", "exec", id, "sh", "-c", &check.cmd])
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped());
+        c.spawn().map_err(|e| {
+            crate::error::Error::io("cannot run the health check", &e, "check glassbox")
+        })
+    });
+    let (exit_code, output) = match ran {
+        Err(e) => (-1, e.what),
+        Ok(mut child) => {
+            let limit = Instant::now() + Duration::from_millis(check.timeout_ms);
+            loop {
+                match child.try_wait() {
+                    Ok(Some(_)) => break,
+                    Ok(None) if Instant::now() < limit => {
+                        std::thread::sleep(Duration::from_millis(20))
+                    }
+                    _ => {
+                        let _ = child.kill();
+                        break;
+                    }
+                }
+            }
+            let timed_out = Instant::now() >= limit;
+            match child.wait_with_output() {
+                Ok(_) if timed_out => (-1, "the health check timed out".to_string()),
+                Ok(o) => {
+                    let mut text = String::from_utf8_lossy(&o.stdout).into_owned();
+                    text.push_str(&String::from_utf8_lossy(&o.stderr));
+                    (o.status.code().unwrap_or(-1), text)
+                }
+                Err(e) => (-1, e.to_string()),
+            }
+        }
+    };
+    Probe {
+        start,
+        end: crate::clock::rfc3339(crate::store::now()),
+        exit_code,
+        output,
+    }
+}
+
+/// The health after one more result: healthy at the first success, unhealthy after
+/// `retries` failures in a row (failures in the start period do not count).
+fn record(h: &mut Health, p: Probe, check: &Check, in_start_period: bool) {
+    if p.exit_code == 0 {
+        h.status = "healthy".into();
+        h.failing_streak = 0;
+    } else if !in_start_period {
+        h.failing_streak += 1;
+        if h.failing_streak >= check.retries {
+            h.status = "unhealthy".into();
+        }
+    }
+    h.log.push(p);
+    if h.log.len() > KEPT {
+        h.log.remove(0);
+    }
+}
+
+/// The checker of one run of a container: stops (and is joined) when dropped.
+pub struct Checker {
+    stop: Arc<AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Drop for Checker {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// Start checking container `id` (its directory `dir`) in a thread of the supervisor. The
+/// thread only waits and spawns `glassbox exec`: the supervisor forks nothing while it runs
+/// (it is dropped before a restart).
+pub fn start(id: &str, dir: &Path, check: &Check) -> Checker {
+    let stop = Arc::new(AtomicBool::new(false));
+    let (id, dir, check, flag) = (
+        id.to_string(),
+        dir.to_path_buf(),
+        check.clone(),
+        stop.clone(),
+    );
+    let thread = std::thread::spawn(move || {
+        let started = Instant::now();
+        let mut h = Health {
+            status: "starting".into(),
+            failing_streak: 0,
+            log: Vec::new(),
+        };
+        write(&dir, &h);
+        loop {
+            let next = Instant::now() + Duration::from_millis(check.interval_ms);
+            while Instant::now() < next {
+                if flag.load(Ordering::SeqCst) {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            let p = probe(&id, &check);
+            if flag.load(Ordering::SeqCst) {
+                return;
+            }
+            let in_start = started.elapsed() < Duration::from_millis(check.start_period_ms);
+            record(&mut h, p, &check, in_start);
+            write(&dir, &h);
+        }
+    });
+    Checker {
+        stop,
+        thread: Some(thread),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_read_as_docker_reads_them() {
+        assert_eq!(parse_duration("-", "30s").unwrap(), 30_000);
+        assert_eq!(parse_duration("-", "500ms").unwrap(), 500);
+        assert_eq!(parse_duration("-", "2m").unwrap(), 120_000);
+        assert_eq!(parse_duration("-", "3").unwrap(), 3000);
+        assert!(parse_duration("-", "soon").is_err());
+    }
+}
