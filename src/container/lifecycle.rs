@@ -6,48 +6,12 @@
 //! for it — then records the exit code and undoes its cgroups and network.
 
 use super::each::each;
+use super::wait::{wait_end, wait_supervisor};
 use crate::cli::{RestartArgs, RmArgs, StartArgs, StopArgs};
 use crate::error::{Error, Result};
-use crate::journal::Owner;
 use crate::store::containers::{Container, Status};
 use crate::sys::Sys;
 use std::time::Duration;
-
-/// Wait up to `limit` for `owner`'s process to end, without sleeping: a pidfd for it,
-/// then poll(2), which returns the moment it exits. True if it has ended.
-pub(super) fn wait_end(sys: &Sys, owner: &Owner, limit: Duration, why: &str) -> Result<bool> {
-    if !owner.is_alive() {
-        return Ok(true);
-    }
-    let Some(pidfd) = sys.pidfd_open(owner.pid as i32, why)? else {
-        return Ok(true);
-    };
-    // The pid may have ended and been reused between the look and the open: the
-    // descriptor counts only if it is still the same process.
-    if !owner.is_alive() {
-        return Ok(true);
-    }
-    sys.poll_exit(&pidfd, limit, why)
-}
-
-/// Wait up to `limit` for the container's supervisor to finish (it records the end and
-/// undoes what it made, then exits). True once it has.
-pub(super) fn wait_supervisor(sys: &Sys, c: &Container, limit: Duration) -> Result<bool> {
-    if let Some(sup) = c.state().supervisor {
-        let why = "wait for the container's supervisor to record the end and undo what it made";
-        if !wait_end(sys, &sup, limit, why)? {
-            return Ok(false);
-        }
-    }
-    Ok(supervisor_done(c))
-}
-
-/// Whether the container's supervisor has finished: it has recorded the end and undone
-/// what it made (or it is gone).
-fn supervisor_done(c: &Container) -> bool {
-    let s = c.state();
-    s.effective() != Status::Running && !s.supervisor.as_ref().is_some_and(|o| o.is_alive())
-}
 
 /// Take the container's lock, and check it still exists (another command holding the lock
 /// before us may have removed it).

@@ -4,6 +4,7 @@
 
 use crate::cli::WaitArgs;
 use crate::error::{Error, Result};
+use crate::journal::Owner;
 use crate::store::containers::{Container, Status};
 use crate::sys::Sys;
 use std::time::Duration;
@@ -20,7 +21,7 @@ fn wait(sys: &Sys, c: &Container) -> Result<i32> {
         // When calls are not made nothing ends: the wait is shown once, with the code on record.
         let s = c.state();
         if let Some(p) = s.process.clone().filter(|_| s.running_pid().is_some()) {
-            let _ = super::lifecycle::wait_end(sys, &p, FOREVER, WHY);
+            let _ = wait_end(sys, &p, FOREVER, WHY);
         }
         s.exit_code.unwrap_or(0)
     };
@@ -35,7 +36,7 @@ pub(super) fn wait_for_end(sys: &Sys, c: &Container) -> Result<i32> {
         let Some(p) = s.process.clone().filter(|_| s.running_pid().is_some()) else {
             break;
         };
-        super::lifecycle::wait_end(sys, &p, FOREVER, WHY)?;
+        wait_end(sys, &p, FOREVER, WHY)?;
     }
     // With a restart policy its supervisor may run it again (after a backoff of up to a
     // minute): the wait is for the final stop, when the supervisor ends, as docker's.
@@ -49,7 +50,7 @@ pub(super) fn wait_for_end(sys: &Sys, c: &Container) -> Result<i32> {
     } else {
         Duration::from_secs(10)
     };
-    if !super::lifecycle::wait_supervisor(sys, c, limit)? {
+    if !wait_supervisor(sys, c, limit)? {
         return Err(Error::new(
             format!(
                 "container {} ended, but its supervisor has not recorded how",
@@ -80,4 +81,40 @@ pub(super) fn wait_for_end(sys: &Sys, c: &Container) -> Result<i32> {
 
 pub fn main(a: &WaitArgs, sys: &Sys) -> Result<i32> {
     Ok(super::each::for_each(&a.containers, |_, c| wait(sys, &c)))
+}
+
+/// Wait up to `limit` for `owner`'s process to end, without sleeping: a pidfd for it,
+/// then poll(2), which returns the moment it exits. True if it has ended.
+pub(super) fn wait_end(sys: &Sys, owner: &Owner, limit: Duration, why: &str) -> Result<bool> {
+    if !owner.is_alive() {
+        return Ok(true);
+    }
+    let Some(pidfd) = sys.pidfd_open(owner.pid as i32, why)? else {
+        return Ok(true);
+    };
+    // The pid may have ended and been reused between the look and the open: the
+    // descriptor counts only if it is still the same process.
+    if !owner.is_alive() {
+        return Ok(true);
+    }
+    sys.poll_exit(&pidfd, limit, why)
+}
+
+/// Wait up to `limit` for the container's supervisor to finish (it records the end and
+/// undoes what it made, then exits). True once it has.
+pub(super) fn wait_supervisor(sys: &Sys, c: &Container, limit: Duration) -> Result<bool> {
+    if let Some(sup) = c.state().supervisor {
+        let why = "wait for the container's supervisor to record the end and undo what it made";
+        if !wait_end(sys, &sup, limit, why)? {
+            return Ok(false);
+        }
+    }
+    Ok(supervisor_done(c))
+}
+
+/// Whether the container's supervisor has finished: it has recorded the end and undone
+/// what it made (or it is gone).
+fn supervisor_done(c: &Container) -> bool {
+    let s = c.state();
+    s.effective() != Status::Running && !s.supervisor.as_ref().is_some_and(|o| o.is_alive())
 }
