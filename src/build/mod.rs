@@ -213,10 +213,13 @@ impl Build<'_> {
                 name,
                 chain: rec.id.clone(),
                 image: Some(rec),
+                // The base image's SHELL, as docker inherits it.
+                shell: Some(config.shell.clone())
+                    .filter(|s| !s.is_empty())
+                    .unwrap_or_else(default_shell),
                 config,
                 cmd_set: false,
                 pending: Vec::new(),
-                shell: default_shell(),
             }
         };
         for e in &stage.config.env {
@@ -273,7 +276,9 @@ impl Build<'_> {
                         )
                     })?;
                 let by = format!("/bin/sh -c #(nop)  SHELL {}", ins.rest);
-                self.commit_step(s, &by, s.config.clone(), None, &by)
+                let mut config = s.config.clone();
+                config.shell = s.shell.clone();
+                self.commit_step(s, &by, config, None, &by)
             }
             _ => {
                 // CMD and ENTRYPOINT are left to the shell at run time, as docker leaves them.
