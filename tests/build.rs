@@ -605,3 +605,29 @@ fn wildcards_in_copy_sources_follow_dockers_rules() {
     assert_eq!(o.status.code(), Some(125), "{}", stderr(&o));
     assert!(stderr(&o).contains("matches *.none"), "{}", stderr(&o));
 }
+
+#[test]
+fn copy_into_a_directory_the_image_has_copies_into_it() {
+    if !ready("copy_into_a_directory_the_image_has_copies_into_it") {
+        return;
+    }
+    let env = Env::new();
+    env.file("a.txt", "a\n");
+    // /root is in busybox, /app made by an earlier step: neither ends with /, both are
+    // directories, so the files go into them as docker puts them.
+    env.file(
+        "Dockerfile",
+        "FROM busybox\nRUN mkdir /app\nCOPY a.txt /root\nCOPY a.txt /app\nCOPY <<EOF /app\nhi\nEOF\n",
+    );
+    let o = env.build("intodir");
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(
+        env.run(&[
+            "intodir",
+            "sh",
+            "-c",
+            "cat /root/a.txt /app/a.txt /app/EOF; ls /app"
+        ]),
+        "a\na\nhi\nEOF\na.txt\n"
+    );
+}
