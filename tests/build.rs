@@ -631,3 +631,29 @@ fn copy_into_a_directory_the_image_has_copies_into_it() {
         "a\na\nhi\nEOF\na.txt\n"
     );
 }
+
+#[test]
+fn shell_is_kept_in_the_image_and_used_by_images_built_from_it() {
+    if !ready("shell_is_kept_in_the_image_and_used_by_images_built_from_it") {
+        return;
+    }
+    let env = Env::new();
+    env.file("Dockerfile", "FROM busybox\nSHELL [\"/bin/ash\", \"-c\"]\n");
+    let o = env.build("shellbase");
+    assert!(o.status.success(), "{}", stderr(&o));
+    let inspect = env.ok(&["inspect", "shellbase"]);
+    let v: serde_json::Value = serde_json::from_str(&inspect).unwrap();
+    assert_eq!(
+        v[0]["Config"]["Shell"],
+        serde_json::json!(["/bin/ash", "-c"]),
+        "{inspect}"
+    );
+    env.file(
+        "Dockerfile",
+        "FROM shellbase\nRUN echo \"$0\" > /s\nCMD echo \"cmd $0\"\n",
+    );
+    let o = env.build("shellchild");
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(env.run(&["shellchild", "cat", "/s"]), "/bin/ash\n");
+    assert_eq!(env.run(&["shellchild"]), "cmd /bin/ash\n");
+}
