@@ -657,3 +657,39 @@ fn shell_is_kept_in_the_image_and_used_by_images_built_from_it() {
     assert_eq!(env.run(&["shellchild", "cat", "/s"]), "/bin/ash\n");
     assert_eq!(env.run(&["shellchild"]), "cmd /bin/ash\n");
 }
+
+#[test]
+fn a_run_heredoc_with_a_shebang_is_run_by_its_interpreter() {
+    if !ready("a_run_heredoc_with_a_shebang_is_run_by_its_interpreter") {
+        return;
+    }
+    let env = Env::new();
+    env.file(
+        "Dockerfile",
+        "FROM busybox
+RUN <<EOF
+#!/bin/awk -f
+BEGIN { print \"by awk\" > \"/by-awk\" }
+EOF
+RUN <<SCRIPT
+#!/bin/sh -e
+echo \"$0\" > /name
+SCRIPT
+",
+    );
+    let o = env.build("shebang");
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(
+        env.run(&["shebang", "cat", "/by-awk", "/name"]),
+        "by awk\n/dev/pipes/SCRIPT\n"
+    );
+    // The script's directory is gone, and a rebuild is cached.
+    let left: Vec<_> = std::fs::read_dir(env.state.path().join("data/images/layers"))
+        .unwrap()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().contains("pipes"))
+        .collect();
+    assert!(left.is_empty(), "{left:?}");
+    let again = env.build("shebang");
+    assert_eq!(stdout(&again).matches("Using cache").count(), 2);
+}
