@@ -693,3 +693,22 @@ SCRIPT
     let again = env.build("shebang");
     assert_eq!(stdout(&again).matches("Using cache").count(), 2);
 }
+
+#[test]
+fn rmi_no_prune_keeps_the_untagged_steps_below() {
+    if !ready("rmi_no_prune_keeps_the_untagged_steps_below") {
+        return;
+    }
+    let env = Env::new();
+    env.file(
+        "Dockerfile",
+        "FROM busybox\nCOPY f /f\nCMD [\"cat\", \"/f\"]\n",
+    );
+    env.file("f", "x\n");
+    env.ok(&["-q", "build", "-t", "steps", env.ctx()]);
+    let out = env.ok(&["rmi", "--no-prune", "steps"]);
+    assert_eq!(out.matches("Deleted: sha256:").count(), 1, "{out}");
+    let left = env.ok(&["images", "-a"]);
+    assert_eq!(left.lines().count(), 3, "busybox and the COPY step: {left}");
+    assert!(left.contains("<none>"), "{left}");
+}
