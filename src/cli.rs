@@ -733,6 +733,9 @@ pub struct RmiArgs {
     /// uses (the image itself then stays until the container is removed).
     #[arg(short, long)]
     pub force: bool,
+    /// Keep the untagged build steps below the image (docker's --no-prune).
+    #[arg(long)]
+    pub no_prune: bool,
     /// The images (names or ids).
     #[arg(required = true)]
     pub images: Vec<String>,

@@ -605,3 +605,110 @@ fn wildcards_in_copy_sources_follow_dockers_rules() {
     assert_eq!(o.status.code(), Some(125), "{}", stderr(&o));
     assert!(stderr(&o).contains("matches *.none"), "{}", stderr(&o));
 }
+
+#[test]
+fn copy_into_a_directory_the_image_has_copies_into_it() {
+    if !ready("copy_into_a_directory_the_image_has_copies_into_it") {
+        return;
+    }
+    let env = Env::new();
+    env.file("a.txt", "a\n");
+    // /root is in busybox, /app made by an earlier step: neither ends with /, both are
+    // directories, so the files go into them as docker puts them.
+    env.file(
+        "Dockerfile",
+        "FROM busybox\nRUN mkdir /app\nCOPY a.txt /root\nCOPY a.txt /app\nCOPY <<EOF /app\nhi\nEOF\n",
+    );
+    let o = env.build("intodir");
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(
+        env.run(&[
+            "intodir",
+            "sh",
+            "-c",
+            "cat /root/a.txt /app/a.txt /app/EOF; ls /app"
+        ]),
+        "a\na\nhi\nEOF\na.txt\n"
+    );
+}
+
+#[test]
+fn shell_is_kept_in_the_image_and_used_by_images_built_from_it() {
+    if !ready("shell_is_kept_in_the_image_and_used_by_images_built_from_it") {
+        return;
+    }
+    let env = Env::new();
+    env.file("Dockerfile", "FROM busybox\nSHELL [\"/bin/ash\", \"-c\"]\n");
+    let o = env.build("shellbase");
+    assert!(o.status.success(), "{}", stderr(&o));
+    let inspect = env.ok(&["inspect", "shellbase"]);
+    let v: serde_json::Value = serde_json::from_str(&inspect).unwrap();
+    assert_eq!(
+        v[0]["Config"]["Shell"],
+        serde_json::json!(["/bin/ash", "-c"]),
+        "{inspect}"
+    );
+    env.file(
+        "Dockerfile",
+        "FROM shellbase\nRUN echo \"$0\" > /s\nCMD echo \"cmd $0\"\n",
+    );
+    let o = env.build("shellchild");
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(env.run(&["shellchild", "cat", "/s"]), "/bin/ash\n");
+    assert_eq!(env.run(&["shellchild"]), "cmd /bin/ash\n");
+}
+
+#[test]
+fn a_run_heredoc_with_a_shebang_is_run_by_its_interpreter() {
+    if !ready("a_run_heredoc_with_a_shebang_is_run_by_its_interpreter") {
+        return;
+    }
+    let env = Env::new();
+    env.file(
+        "Dockerfile",
+        "FROM busybox
+RUN <<EOF
+#!/bin/awk -f
+BEGIN { print \"by awk\" > \"/by-awk\" }
+EOF
+RUN <<SCRIPT
+#!/bin/sh -e
+echo \"$0\" > /name
+SCRIPT
+",
+    );
+    let o = env.build("shebang");
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(
+        env.run(&["shebang", "cat", "/by-awk", "/name"]),
+        "by awk\n/dev/pipes/SCRIPT\n"
+    );
+    // The script's directory is gone, and a rebuild is cached.
+    let left: Vec<_> = std::fs::read_dir(env.state.path().join("data/images/layers"))
+        .unwrap()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().contains("pipes"))
+        .collect();
+    assert!(left.is_empty(), "{left:?}");
+    let again = env.build("shebang");
+    assert_eq!(stdout(&again).matches("Using cache").count(), 2);
+}
+
+#[test]
+fn rmi_no_prune_keeps_the_untagged_steps_below() {
+    if !ready("rmi_no_prune_keeps_the_untagged_steps_below") {
+        return;
+    }
+    let env = Env::new();
+    env.file(
+        "Dockerfile",
+        "FROM busybox\nCOPY f /f\nCMD [\"cat\", \"/f\"]\n",
+    );
+    env.file("f", "x\n");
+    env.ok(&["-q", "build", "-t", "steps", env.ctx()]);
+    let out = env.ok(&["rmi", "--no-prune", "steps"]);
+    assert_eq!(out.matches("Deleted: sha256:").count(), 1, "{out}");
+    let left = env.ok(&["images", "-a"]);
+    assert_eq!(left.lines().count(), 3, "busybox and the COPY step: {left}");
+    assert!(left.contains("<none>"), "{left}");
+}

@@ -110,7 +110,8 @@ pub struct Written {
 
 /// Write the tar of `sources` (paths in the tree) copied to `dest` (absolute), owned by
 /// `chown` (root when None). `lower` are the image's layers, bottom first: a parent of the
-/// destination they already have keeps its owner and mode there.
+/// destination they already have keeps its owner and mode there, and a destination that is
+/// a directory there is copied into, as if it ended with / (as docker does).
 pub fn write_tar(
     tree: &Tree,
     sources: &[String],
@@ -135,7 +136,7 @@ pub fn write_tar(
         }
         rels.extend(matched.into_iter().map(|m| (s.clone(), m)));
     }
-    let dir_dest = dest.ends_with('/');
+    let dir_dest = dest.ends_with('/') || lower_dir(lower, dest.trim_start_matches('/')).is_some();
     if rels.len() > 1 && !dir_dest {
         return Err(Error::usage(
             format!("COPY of several files ({}) into {dest}, which does not end with /", sources.join(" ")),
@@ -264,7 +265,7 @@ fn append_parents<W: std::io::Write>(
 }
 
 /// COPY of here-documents: each (name, text) written as a file 0644 under `dest` (a
-/// directory when it ends with /, else the file itself), owned by `chown` (root when None).
+/// directory when it ends with / or is one in `lower`, else the file itself), owned by `chown` (root when None).
 pub fn write_heredocs(
     docs: &[(String, String)],
     dest: &str,
@@ -272,7 +273,7 @@ pub fn write_heredocs(
     lower: &[PathBuf],
     out: &Path,
 ) -> Result<Written> {
-    let dir_dest = dest.ends_with('/');
+    let dir_dest = dest.ends_with('/') || lower_dir(lower, dest.trim_start_matches('/')).is_some();
     if docs.len() > 1 && !dir_dest {
         return Err(Error::usage(
             format!("COPY of several here-documents into {dest}, which does not end with /"),

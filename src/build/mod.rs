@@ -213,10 +213,13 @@ impl Build<'_> {
                 name,
                 chain: rec.id.clone(),
                 image: Some(rec),
+                // The base image's SHELL, as docker inherits it.
+                shell: Some(config.shell.clone())
+                    .filter(|s| !s.is_empty())
+                    .unwrap_or_else(default_shell),
                 config,
                 cmd_set: false,
                 pending: Vec::new(),
-                shell: default_shell(),
             }
         };
         for e in &stage.config.env {
@@ -273,7 +276,9 @@ impl Build<'_> {
                         )
                     })?;
                 let by = format!("/bin/sh -c #(nop)  SHELL {}", ins.rest);
-                self.commit_step(s, &by, s.config.clone(), None, &by)
+                let mut config = s.config.clone();
+                config.shell = s.shell.clone();
+                self.commit_step(s, &by, config, None, &by)
             }
             _ => {
                 // CMD and ENTRYPOINT are left to the shell at run time, as docker leaves them.
@@ -420,8 +425,15 @@ impl Build<'_> {
     }
 
     fn run(&mut self, s: &mut Stage, ins: &Instruction) -> Result<()> {
-        let command = run_command(ins, &s.shell);
-        let key_text = format!("RUN {:?} {:?}", command, self.args);
+        let script = shebang_script(ins);
+        let command = match script {
+            Some(h) => vec![format!("{PIPES}/{}", h.name)],
+            None => run_command(ins, &s.shell),
+        };
+        let key_text = match script {
+            Some(h) => format!("RUN {:?} {:?} {:?}", command, h.body, self.args),
+            None => format!("RUN {:?} {:?}", command, self.args),
+        };
         let key = store::sha256_hex(format!("{}\n{key_text}", s.chain).as_bytes());
         if self.cached(&key).is_some() {
             return self.commit_step(s, &key_text, s.config.clone(), None, "");
@@ -447,6 +459,14 @@ impl Build<'_> {
         for (k, v) in &self.args {
             cmd.args(["-e", &format!("{k}={v}")]);
         }
+        let _pipes = match script {
+            Some(h) => {
+                let dir = self.script_dir(h)?;
+                cmd.args(["--volume", &format!("{}:{PIPES}:ro", dir.0.display())]);
+                Some(dir)
+            }
+            None => None,
+        };
         cmd.arg(&parent.id).args(&command).stdin(Stdio::null());
         if self.quiet {
             cmd.stdout(Stdio::null());
@@ -614,6 +634,33 @@ impl Build<'_> {
         self.commit_step(s, &key_text, config, layer, &by)
     }
 
+    /// The `#!` here-document as an executable file, alone in a directory of the data dir
+    /// that RUN's container gets read-only at /dev/pipes (BuildKit's place: /dev is the
+    /// container's own tmpfs, so nothing of it lands in the layer).
+    fn script_dir(&self, h: &dockerfile::Heredoc) -> Result<TempDir> {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = TempDir(
+            crate::store::layers_dir().join(format!(".build-pipes-{}", std::process::id())),
+        );
+        let file = dir.0.join(&h.name);
+        self.sys.narrator.note(&format!(
+            "RUN <<{}: it starts with #!, so it is a script file run by the kernel with that interpreter (as BuildKit does), not text for the shell: written to {} and bound read-only at {PIPES}",
+            h.name,
+            file.display()
+        ));
+        std::fs::create_dir_all(&dir.0)
+            .and_then(|_| std::fs::write(&file, &h.body))
+            .and_then(|_| std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o755)))
+            .map_err(|e| {
+                Error::io(
+                    format!("cannot write the RUN script {}", file.display()),
+                    &e,
+                    "check that the data directory has room",
+                )
+            })?;
+        Ok(dir)
+    }
+
     /// COPY <<NAME DEST: each source is a here-document, its text expanded unless its name
     /// was quoted.
     fn heredoc_files(
@@ -703,6 +750,22 @@ fn run_command(ins: &Instruction, shell: &[String]) -> Vec<String> {
         }
     }
     c
+}
+
+/// Where RUN's container sees a `#!` here-document's script file, as BuildKit puts it.
+const PIPES: &str = "/dev/pipes";
+
+/// A lone `RUN <<EOF` whose text starts with `#!`: run as a file, by its interpreter.
+fn shebang_script(ins: &Instruction) -> Option<&dockerfile::Heredoc> {
+    match ins.heredocs.as_slice() {
+        [h] if ins.rest.trim().starts_with("<<")
+            && !ins.rest.trim().contains(' ')
+            && h.body.starts_with("#!") =>
+        {
+            Some(h)
+        }
+        _ => None,
+    }
 }
 
 /// glassbox itself, for the steps that are glassbox containers.
@@ -799,5 +862,14 @@ struct TempTar(PathBuf);
 impl Drop for TempTar {
     fn drop(&mut self) {
         let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+/// The RUN script's directory, removed when the step is done (or has failed).
+struct TempDir(PathBuf);
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
     }
 }

@@ -447,7 +447,10 @@ pub fn rmi_main(a: &RmiArgs, sys: &Sys) -> Result<i32> {
                 "",
                 || {
                     let mut lines = rmi(sys, r, a.force)?;
-                    if lines.contains(&format!("Deleted: sha256:{}", rec.id)) {
+                    if a.no_prune {
+                        sys.narrator
+                            .note("--no-prune: the untagged steps below it stay");
+                    } else if lines.contains(&format!("Deleted: sha256:{}", rec.id)) {
                         steps_below(sys, rec.parent, &mut lines);
                     }
                     Ok(lines)

@@ -75,6 +75,14 @@ pub struct ImageConfig {
         skip_serializing_if = "String::is_empty"
     )]
     pub stop_signal: String,
+    /// SHELL: the shell form's shell for builds FROM this image (docker's `Config.Shell`).
+    #[serde(
+        rename = "Shell",
+        default,
+        deserialize_with = "null_as_empty",
+        skip_serializing_if = "Vec::is_empty"
+    )]
+    pub shell: Vec<String>,
 }
 
 fn null_as_empty<'de, D, T>(d: D) -> std::result::Result<T, D::Error>
