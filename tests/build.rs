@@ -712,3 +712,33 @@ fn rmi_no_prune_keeps_the_untagged_steps_below() {
     assert_eq!(left.lines().count(), 3, "busybox and the COPY step: {left}");
     assert!(left.contains("<none>"), "{left}");
 }
+
+#[test]
+fn a_build_sweeps_what_a_killed_build_or_pull_left() {
+    if !ready("a_build_sweeps_what_a_killed_build_or_pull_left") {
+        return;
+    }
+    let env = Env::new();
+    env.file("Dockerfile", "FROM busybox\nRUN true\n");
+    env.ok(&["-q", "build", "-t", "first", env.ctx()]);
+    // 4194304 is above the largest pid_max: no live process has it.
+    let layers = env.state.path().join("data/images/layers");
+    std::fs::create_dir_all(layers.join(".build-pipes-4194304")).unwrap();
+    std::fs::write(layers.join(".build-pipes-4194304/SCRIPT"), "#!/bin/sh\n").unwrap();
+    std::fs::write(layers.join(".build-4194304.tar"), "half a layer").unwrap();
+    std::fs::create_dir_all(layers.join(".unpack-4194304-0/etc")).unwrap();
+    let o = env.gb(&["build", "--no-cache", "-t", "second", env.ctx()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let left: Vec<_> = std::fs::read_dir(&layers)
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.contains("4194304"))
+        .collect();
+    assert!(left.is_empty(), "left behind: {left:?}");
+    assert!(
+        stderr(&o).contains("left by a build that was killed"),
+        "{}",
+        stderr(&o)
+    );
+}

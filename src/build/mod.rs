@@ -69,6 +69,12 @@ pub fn main(a: &BuildArgs, sys: &Sys, quiet: bool) -> Result<i32> {
         )
     })?;
     let parsed = dockerfile::parse(&text)?;
+    // What a killed build or pull left in the layers directory goes before this one adds its own.
+    let sweep = || {
+        crate::images::unpack::sweep(sys, &crate::store::layers_dir());
+        Ok(())
+    };
+    sys.compound("", sweep, || ())?;
     for n in &parsed.notes {
         sys.narrator.note(n);
     }

@@ -276,30 +276,39 @@ fn stage_all(
     Ok(out)
 }
 
-/// Remove what pulls killed while unpacking left: `.unpack-PID-N` directories whose process
-/// is gone (a live one is another pull at work, and is left alone).
-fn sweep(sys: &Sys, layers: &Path) {
+/// Remove what a killed glassbox left in the layers directory: a pull's `.unpack-PID-N`
+/// staging directories, a build's `.build-PID.tar` layer and `.build-pipes-PID` scripts,
+/// whose process is gone (a live one is another pull or build at work, and is left alone).
+pub fn sweep(sys: &Sys, layers: &Path) {
     let Ok(rd) = std::fs::read_dir(layers) else {
         return;
     };
     for e in rd.flatten() {
         let name = e.file_name();
-        let Some(pid) = name
-            .to_str()
-            .and_then(|n| n.strip_prefix(".unpack-"))
-            .and_then(|p| p.split('-').next()?.parse::<u32>().ok())
-        else {
+        let Some((pid, by)) = name.to_str().and_then(left_by) else {
             continue;
         };
         if Path::new(&format!("/proc/{pid}")).exists() {
             continue;
         }
         sys.narrator.note(&format!(
-            "rm -rf {} (left by a pull that was killed while unpacking)",
+            "rm -rf {} (left by a {by} that was killed)",
             e.path().display()
         ));
-        let _ = std::fs::remove_dir_all(e.path());
+        let _ = std::fs::remove_dir_all(e.path()).or_else(|_| std::fs::remove_file(e.path()));
     }
+}
+
+/// The pid in the name of a killed pull's or build's leftover, and which of the two it was.
+fn left_by(name: &str) -> Option<(u32, &'static str)> {
+    let pid = |p: &str| p.split(['-', '.']).next()?.parse::<u32>().ok();
+    if let Some(rest) = name.strip_prefix(".unpack-") {
+        return Some((pid(rest)?, "pull"));
+    }
+    let rest = name
+        .strip_prefix(".build-pipes-")
+        .or_else(|| name.strip_prefix(".build-")?.strip_suffix(".tar"))?;
+    Some((pid(rest)?, "build"))
 }
 
 /// Unpack one layer in overlay form beneath `t.root` and check its diff id (and, for a
@@ -447,6 +456,15 @@ pub fn short(d: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_killed_pulls_or_builds_leftovers_are_known_by_their_pid() {
+        assert_eq!(left_by(".unpack-123-4"), Some((123, "pull")));
+        assert_eq!(left_by(".build-123.tar"), Some((123, "build")));
+        assert_eq!(left_by(".build-pipes-123"), Some((123, "build")));
+        assert_eq!(left_by(".build-123"), None);
+        assert_eq!(left_by("sha256:abc"), None);
+    }
 
     #[test]
     fn chain_ids_are_dockers() {
