@@ -17,6 +17,7 @@
 pub mod commit;
 pub mod diff;
 pub mod export;
+pub mod firstuse;
 pub mod import;
 pub mod layer;
 pub mod load;
@@ -361,6 +362,9 @@ pub(crate) fn rmi(sys: &Sys, r: &str, force: bool) -> Result<Vec<String>> {
         } else {
             continue;
         };
+        if !target.exists() {
+            continue; // pulled, never used: never unpacked
+        }
         std::fs::remove_dir_all(&target).map_err(|e| {
             Error::io(
                 format!("cannot remove the layer {}", target.display()),

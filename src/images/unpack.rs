@@ -79,7 +79,7 @@ pub fn stored(diff_ids: &[String]) -> Result<Option<Layer>> {
     let known = store::list()
         .into_iter()
         .flat_map(|i| i.layers)
-        .find(|l| l.dir == dir);
+        .find(|l| l.dir == dir && l.tar_size > 0); // not one pulled and not yet used
     Ok(Some(match known {
         Some(l) => l,
         None => {
@@ -278,7 +278,7 @@ fn stage_all(
 
 /// Remove what pulls killed while unpacking left: `.unpack-PID-N` directories whose process
 /// is gone (a live one is another pull at work, and is left alone).
-fn sweep(sys: &Sys, layers: &Path) {
+pub fn sweep(sys: &Sys, layers: &Path) {
     let Ok(rd) = std::fs::read_dir(layers) else {
         return;
     };
@@ -295,7 +295,7 @@ fn sweep(sys: &Sys, layers: &Path) {
             continue;
         }
         sys.narrator.note(&format!(
-            "rm -rf {} (left by a pull that was killed while unpacking)",
+            "rm -rf {} (left by a pull or a first use killed while unpacking)",
             e.path().display()
         ));
         let _ = std::fs::remove_dir_all(e.path());
