@@ -1550,7 +1550,10 @@ fn pull_fetches_the_blobs_and_the_first_run_unpacks_the_layers() {
         stderr(&o)
     );
     assert!(env.layers().is_empty(), "pull unpacked: {:?}", env.layers());
-    assert!(env.images().contains(&format!("127.0.0.1:{port}/x")));
+    let images = env.images();
+    assert!(images.contains(&format!("127.0.0.1:{port}/x")), "{images}");
+    // Not unpacked yet: SIZE is its blob's, not 0.
+    assert!(!images.contains(" 0B "), "{images}");
     // A first use killed while unpacking: its staging directory, its process gone.
     let stale = env.data().join("images/layers/.unpack-4194305-0");
     std::fs::create_dir_all(stale.join("bin")).unwrap();

@@ -210,7 +210,7 @@ pub fn history_main(a: &HistoryArgs) -> Result<i32> {
             ("<missing>".to_string(), 0)
         } else {
             layer -= 1;
-            (image_at(layer), rec.layers[layer].size)
+            (image_at(layer), rec.layers[layer].shown_size())
         };
         let image = step_ids.get(&(n + 1)).cloned().unwrap_or(image);
         let by = if a.no_trunc || h.created_by.chars().count() <= 45 {
