@@ -7,8 +7,9 @@
 //! 3. `GET /v2/REPO/blobs/DIGEST` for the config and each layer the store lacks: written to
 //!    a temporary file while hashed, renamed to its digest only when it matches
 //!    ([`crate::store::blobs`]). Layers download side by side, a progress bar each.
-//! 4. Each layer is unpacked once, by its chain id ([`crate::images::unpack`]); an image
-//!    that shares a base layer shares its directory.
+//! 4. Each layer is unpacked once, by its chain id ([`crate::images::unpack`]), on the
+//!    image's first use ([`crate::images::firstuse`]) or now with `--unpack`; an image that
+//!    shares a base layer shares its directory.
 //! 5. Only then is the image recorded and named: a pull killed at any point leaves no image,
 //!    and the next one reuses the blobs that were finished.
 
