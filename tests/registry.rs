@@ -1587,6 +1587,18 @@ fn pull_fetches_the_blobs_and_the_first_run_unpacks_the_layers() {
     let env2 = Env::new();
     env2.ok(&["pull", "--unpack", &name]);
     assert_eq!(env2.layers().len(), 1, "{:?}", env2.layers());
+    // The first use's unpacking is narrated as strace sees it.
+    if tool_or_skip("first use strace", "strace") {
+        let env3 = Env::new();
+        env3.ok(&["pull", &name]);
+        let state = env3.state.path().to_path_buf();
+        let t = common::strace::run_with(&["run", "--rm", &name, "/bin/busybox", "true"], |c| {
+            c.env("GLASSBOX_STATE_DIR", &state);
+        });
+        assert!(t.output.status.success(), "{}", stderr(&t.output));
+        assert!(stderr(&t.output).contains("unpacked on first use"));
+        t.assert_honest();
+    }
 }
 
 /// What a pull killed while unpacking leaves (`.unpack-PID` among the layers, its process
