@@ -376,6 +376,10 @@ pub struct PullArgs {
     /// name; registries on loopback are always spoken to in plain HTTP.
     #[arg(long, value_name = "HOST:PORT")]
     pub insecure_registry: Vec<String>,
+    /// Unpack the layers now; by default only their blobs are fetched and checked, and
+    /// each layer is unpacked on the image's first use (run, create, build FROM, save).
+    #[arg(long)]
+    pub unpack: bool,
     /// The image: [REGISTRY/]NAME[:TAG] or NAME@sha256:DIGEST.
     pub name: String,
 }

@@ -305,6 +305,9 @@ fn a_second_image_on_the_same_base_adds_only_its_own_layer() {
     push(&layout, "base", &reg.name("base:1"), &[]);
     push(&layout, "top", &reg.name("top:1"), &[]);
     env.ok(&["pull", &reg.name("base:1")]);
+    // pull fetches the blobs; the layer is unpacked when the image is first used.
+    assert!(env.layers().is_empty(), "{:?}", env.layers());
+    env.ok(&["run", "--rm", &reg.name("base:1"), "sh", "-c", "true"]);
     let (layers, blobs) = (env.layers(), env.blobs());
     assert_eq!(layers.len(), 1);
     let o = env
@@ -314,9 +317,6 @@ fn a_second_image_on_the_same_base_adds_only_its_own_layer() {
         .unwrap();
     assert!(o.status.success(), "{}", stderr(&o));
     assert!(stderr(&o).contains("already exists"), "{}", stderr(&o));
-    let after = env.layers();
-    assert_eq!(after.len(), 2, "{after:?}");
-    assert!(layers.iter().all(|l| after.contains(l)));
     // The base layer's blob was not downloaded again: one new layer blob, a config and a
     // manifest.
     assert_eq!(env.blobs().len(), blobs.len() + 3, "{:?}", env.blobs());
@@ -329,6 +329,10 @@ fn a_second_image_on_the_same_base_adds_only_its_own_layer() {
         "cat /data/top /data/a",
     ]);
     assert_eq!(top, "top\na\n");
+    // Its first use unpacked only its own layer.
+    let after = env.layers();
+    assert_eq!(after.len(), 2, "{after:?}");
+    assert!(layers.iter().all(|l| after.contains(l)));
 }
 
 #[test]
@@ -1382,7 +1386,7 @@ fn an_image_of_more_layers_than_one_mount_option_page_lists_runs() {
     umoci_image(&layout, "1", &scripts);
     let name = reg.name("tall:1");
     push(&layout, "1", &name, &[]);
-    env.ok(&["pull", &name]);
+    env.ok(&["pull", "--unpack", &name]);
     assert_eq!(env.layers().len(), 45);
     let o = env
         .cmd()
@@ -1503,6 +1507,98 @@ fn oci_and_docker_archive_sources_pick_the_image_asked_for() {
 fn two_id(env: &Env, source: &str) -> String {
     let o = env.ok(&["load", "-i", source]);
     o.trim().rsplit(':').next().unwrap().to_string()
+}
+
+/// A one-layer image of /bin/busybox: its manifest, config and layer.
+fn busybox_image() -> (Vec<u8>, Vec<u8>, Vec<u8>) {
+    let mut b = tar::Builder::new(Vec::new());
+    let bb = std::fs::read("/bin/busybox").unwrap();
+    let mut h = tar::Header::new_gnu();
+    h.set_size(bb.len() as u64);
+    h.set_mode(0o755);
+    h.set_entry_type(tar::EntryType::Regular);
+    b.append_data(&mut h, "bin/busybox", &bb[..]).unwrap();
+    let layer = b.into_inner().unwrap();
+    let config = serde_json::to_vec(&serde_json::json!({
+        "architecture": "amd64", "os": "linux", "created": "2026-01-01T00:00:00Z",
+        "config": {}, "rootfs": {"type": "layers", "diff_ids": [format!("sha256:{}", sha256(&layer))]}
+    }))
+    .unwrap();
+    let manifest = manifest_for(&config, &format!("sha256:{}", sha256(&layer)), layer.len());
+    (manifest, config, layer)
+}
+
+/// `pull` fetches and checks the blobs only; the layers are unpacked on the image's first
+/// use, once, and what a use killed while unpacking left is swept by the next one.
+/// `pull --unpack` unpacks at once.
+#[test]
+fn pull_fetches_the_blobs_and_the_first_run_unpacks_the_layers() {
+    if !root_or_skip("pull_fetches_the_blobs_and_the_first_run_unpacks")
+        || !Path::new("/bin/busybox").exists()
+    {
+        return;
+    }
+    let env = Env::new();
+    let (manifest, config, layer) = busybox_image();
+    let (port, _seen) = serving(manifest, config, layer, |_| None);
+    let name = format!("127.0.0.1:{port}/x:1");
+    let o = env.cmd().args(["pull", &name]).output().unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("unpacked on first use"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(env.layers().is_empty(), "pull unpacked: {:?}", env.layers());
+    let images = env.images();
+    assert!(images.contains(&format!("127.0.0.1:{port}/x")), "{images}");
+    // Not unpacked yet: SIZE is its blob's, not 0.
+    assert!(!images.contains(" 0B "), "{images}");
+    // A first use killed while unpacking: its staging directory, its process gone.
+    let stale = env.data().join("images/layers/.unpack-4194305-0");
+    std::fs::create_dir_all(stale.join("bin")).unwrap();
+    let o = env
+        .cmd()
+        .args(["run", "--rm", &name, "/bin/busybox", "echo", "ok"])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(stdout(&o), "ok\n");
+    assert!(
+        stderr(&o).contains("unpacked on first use"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(!stale.exists(), "{stale:?} is still there");
+    assert_eq!(env.layers().len(), 1, "{:?}", env.layers());
+    // Once: the second run finds it unpacked.
+    let o = env
+        .cmd()
+        .args(["run", "--rm", &name, "/bin/busybox", "true"])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        !stderr(&o).contains("unpacked on first use"),
+        "{}",
+        stderr(&o)
+    );
+    // pull --unpack: the layer at once, as docker pull.
+    let env2 = Env::new();
+    env2.ok(&["pull", "--unpack", &name]);
+    assert_eq!(env2.layers().len(), 1, "{:?}", env2.layers());
+    // The first use's unpacking is narrated as strace sees it.
+    if tool_or_skip("first use strace", "strace") {
+        let env3 = Env::new();
+        env3.ok(&["pull", &name]);
+        let state = env3.state.path().to_path_buf();
+        let t = common::strace::run_with(&["run", "--rm", &name, "/bin/busybox", "true"], |c| {
+            c.env("GLASSBOX_STATE_DIR", &state);
+        });
+        assert!(t.output.status.success(), "{}", stderr(&t.output));
+        assert!(stderr(&t.output).contains("unpacked on first use"));
+        t.assert_honest();
+    }
 }
 
 /// What a pull killed while unpacking leaves (`.unpack-PID` among the layers, its process

@@ -786,7 +786,7 @@ fn glassbox(quiet: bool) -> Result<Command> {
 /// The base image as a record of the store (busybox and image files are exported once).
 fn base_image(sys: &Sys, name: &str) -> Result<ImageRecord> {
     if let Ok(Some(r)) = store::find(name) {
-        return Ok(r);
+        return crate::images::firstuse::ensure(sys, r);
     }
     let img = crate::images::resolve::resolve_pulling(sys, name, None)?;
     // The exported image itself, not a built step that shares its layers.

@@ -17,6 +17,7 @@
 pub mod commit;
 pub mod diff;
 pub mod export;
+pub mod firstuse;
 pub mod import;
 pub mod layer;
 pub mod load;
@@ -209,7 +210,7 @@ pub fn history_main(a: &HistoryArgs) -> Result<i32> {
             ("<missing>".to_string(), 0)
         } else {
             layer -= 1;
-            (image_at(layer), rec.layers[layer].size)
+            (image_at(layer), rec.layers[layer].shown_size())
         };
         let image = step_ids.get(&(n + 1)).cloned().unwrap_or(image);
         let by = if a.no_trunc || h.created_by.chars().count() <= 45 {
@@ -361,6 +362,9 @@ pub(crate) fn rmi(sys: &Sys, r: &str, force: bool) -> Result<Vec<String>> {
         } else {
             continue;
         };
+        if !target.exists() {
+            continue; // pulled, never used: never unpacked
+        }
         std::fs::remove_dir_all(&target).map_err(|e| {
             Error::io(
                 format!("cannot remove the layer {}", target.display()),

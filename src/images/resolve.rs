@@ -151,7 +151,7 @@ pub fn resolve(sys: &Sys, source: &str) -> Result<Image> {
                 ))
             },
         )?;
-        let mut image = from_store(&rec.id)?.expect("just recorded");
+        let mut image = from_store(sys, &rec.id)?.expect("just recorded");
         image.source = source.to_string();
         return Ok(image);
     }
@@ -169,7 +169,7 @@ pub fn resolve(sys: &Sys, source: &str) -> Result<Image> {
     // A name in the image store (myimage:v1, busybox once exported, an image id): its
     // layers as they are, stacked by the overlay.
     if source == "busybox" || !path.exists() {
-        if let Some(image) = from_store(source)? {
+        if let Some(image) = from_store(sys, source)? {
             sys.narrator.note(&format!(
                 "image {source}: {} layer(s) from the image store, stacked read-only",
                 image.layers.len() + 1
@@ -268,7 +268,7 @@ fn cache_key(path: &Path) -> Result<String> {
 }
 
 /// An image of the store for `run`, when `name` names one (`None` otherwise).
-fn from_store(name: &str) -> Result<Option<Image>> {
+fn from_store(sys: &Sys, name: &str) -> Result<Option<Image>> {
     let rec = match store::find(name) {
         Ok(Some(rec)) => rec,
         // An id prefix that matches several images says so; a name that is not a valid
@@ -276,19 +276,8 @@ fn from_store(name: &str) -> Result<Option<Image>> {
         Err(e) if reference::id_prefix(name).is_some() => return Err(e.with_code(125)),
         Ok(None) | Err(_) => return Ok(None),
     };
-    if let Some(l) = rec.layers.iter().find(|l| !l.dir.is_dir()) {
-        return Err(Error::new(
-            format!(
-                "image {} is damaged: its layer {} is missing",
-                rec.shown(),
-                l.dir.display()
-            ),
-            format!(
-                "remove it (glassbox rmi -f {}) and make it again",
-                rec.short_id()
-            ),
-        ));
-    }
+    // A pulled image's layers are unpacked now, on its first use.
+    let rec = super::firstuse::ensure(sys, rec)?;
     let config = rec.config()?;
     Ok(Some(Image {
         rootfs: rec.rootfs().to_path_buf(),

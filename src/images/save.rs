@@ -286,7 +286,8 @@ fn write_all<W: Write>(
 
 pub fn main(a: &SaveArgs, sys: &Sys) -> Result<i32> {
     super::need_root("save")?;
-    let rec = store::get(&a.image)?;
+    // The archive holds each layer's tar and its size: a pulled image is unpacked first.
+    let rec = super::firstuse::ensure(sys, store::get(&a.image)?)?;
     // Saved by a name: the archive carries that name (as docker save); by id: none.
     let tag = reference::parse(&a.image)
         .ok()

@@ -79,7 +79,7 @@ pub fn stored(diff_ids: &[String]) -> Result<Option<Layer>> {
     let known = store::list()
         .into_iter()
         .flat_map(|i| i.layers)
-        .find(|l| l.dir == dir);
+        .find(|l| l.dir == dir && l.tar_size > 0); // not one pulled and not yet used
     Ok(Some(match known {
         Some(l) => l,
         None => {
@@ -276,9 +276,10 @@ fn stage_all(
     Ok(out)
 }
 
-/// Remove what a killed glassbox left in the layers directory: a pull's `.unpack-PID-N`
-/// staging directories, a build's `.build-PID.tar` layer and `.build-pipes-PID` scripts,
-/// whose process is gone (a live one is another pull or build at work, and is left alone).
+/// Remove what a killed glassbox left in the layers directory: the `.unpack-PID-N` staging
+/// directories of a pull or a first use, a build's `.build-PID.tar` layer and
+/// `.build-pipes-PID` scripts, whose process is gone (a live one is another glassbox at
+/// work, and is left alone).
 pub fn sweep(sys: &Sys, layers: &Path) {
     let Ok(rd) = std::fs::read_dir(layers) else {
         return;
@@ -303,7 +304,7 @@ pub fn sweep(sys: &Sys, layers: &Path) {
 fn left_by(name: &str) -> Option<(u32, &'static str)> {
     let pid = |p: &str| p.split(['-', '.']).next()?.parse::<u32>().ok();
     if let Some(rest) = name.strip_prefix(".unpack-") {
-        return Some((pid(rest)?, "pull"));
+        return Some((pid(rest)?, "pull or first use"));
     }
     let rest = name
         .strip_prefix(".build-pipes-")
@@ -459,7 +460,7 @@ mod tests {
 
     #[test]
     fn a_killed_pulls_or_builds_leftovers_are_known_by_their_pid() {
-        assert_eq!(left_by(".unpack-123-4"), Some((123, "pull")));
+        assert_eq!(left_by(".unpack-123-4"), Some((123, "pull or first use")));
         assert_eq!(left_by(".build-123.tar"), Some((123, "build")));
         assert_eq!(left_by(".build-pipes-123"), Some((123, "build")));
         assert_eq!(left_by(".build-123"), None);

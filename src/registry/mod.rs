@@ -7,8 +7,9 @@
 //! 3. `GET /v2/REPO/blobs/DIGEST` for the config and each layer the store lacks: written to
 //!    a temporary file while hashed, renamed to its digest only when it matches
 //!    ([`crate::store::blobs`]). Layers download side by side, a progress bar each.
-//! 4. Each layer is unpacked once, by its chain id ([`crate::images::unpack`]); an image
-//!    that shares a base layer shares its directory.
+//! 4. Each layer is unpacked once, by its chain id ([`crate::images::unpack`]), on the
+//!    image's first use ([`crate::images::firstuse`]) or now with `--unpack`; an image that
+//!    shares a base layer shares its directory.
 //! 5. Only then is the image recorded and named: a pull killed at any point leaves no image,
 //!    and the next one reuses the blobs that were finished.
 
@@ -35,6 +36,8 @@ pub struct PullOpts {
     pub platform: Option<String>,
     /// Registries spoken to in plain HTTP besides loopback ones (docker's flag of that name).
     pub insecure: Vec<String>,
+    /// Unpack the layers now (`pull --unpack`), not on the image's first use.
+    pub unpack: bool,
 }
 
 /// `glassbox pull NAME[:TAG|@DIGEST]`.
@@ -43,6 +46,7 @@ pub fn main(a: &crate::cli::PullArgs, sys: &Sys) -> Result<i32> {
     let opts = PullOpts {
         platform: a.platform.clone(),
         insecure: a.insecure_registry.clone(),
+        unpack: a.unpack,
     };
     let remote = reference::parse(&a.name).map_err(|e| e.with_code(1))?;
     sys.compound(
@@ -165,6 +169,7 @@ pub fn pull(sys: &Sys, remote: &Remote, opts: &PullOpts) -> Result<ImageRecord> 
         ),
     );
     blobs::remove_stale_temps();
+    unpack::sweep(sys, &crate::store::layers_dir());
     let mut c = client(sys, remote, opts)?;
     ping(&mut c)?;
     // The manifest, through an index when there is one.
@@ -232,7 +237,7 @@ pub fn pull(sys: &Sys, remote: &Remote, opts: &PullOpts) -> Result<ImageRecord> 
         // A round ends at the last layer, and before a blob it already downloads.
         if l.is_none_or(|l| round.iter().any(|&k| manifest.layers[k].digest == l.digest)) {
             let jobs = jobs(sys, &mut c, repo, &manifest.layers, &diff_ids, &round)?;
-            layers.extend(download_and_unpack(sys, jobs)?);
+            layers.extend(download_and_unpack(sys, jobs, opts.unpack)?);
             round.clear();
         }
         let Some(l) = l else { break };
@@ -251,7 +256,7 @@ pub fn pull(sys: &Sys, remote: &Remote, opts: &PullOpts) -> Result<ImageRecord> 
                 } else {
                     // Keep the order: this one waits for the round below it.
                     let jobs = jobs(sys, &mut c, repo, &manifest.layers, &diff_ids, &round)?;
-                    layers.extend(download_and_unpack(sys, jobs)?);
+                    layers.extend(download_and_unpack(sys, jobs, opts.unpack)?);
                     round.clear();
                     layers.push(layer);
                 }
@@ -430,11 +435,67 @@ fn jobs(
     Ok(out)
 }
 
-fn download_and_unpack(sys: &Sys, jobs: Vec<unpack::Job>) -> Result<Vec<store::Layer>> {
+fn download_and_unpack(sys: &Sys, jobs: Vec<unpack::Job>, now: bool) -> Result<Vec<store::Layer>> {
     if jobs.is_empty() {
         return Ok(Vec::new());
     }
-    unpack::unpack_all(sys, jobs)
+    if now {
+        return unpack::unpack_all(sys, jobs);
+    }
+    download(sys, jobs)
+}
+
+/// The blobs only, side by side, each hashed on its way to the store (as skopeo copy
+/// does): the layers are unpacked on the image's first use ([`crate::images::firstuse`]).
+/// Their sizes are known then; until then the record says 0.
+fn download(sys: &Sys, jobs: Vec<unpack::Job>) -> Result<Vec<store::Layer>> {
+    let layers = jobs
+        .iter()
+        .map(|j| store::Layer {
+            dir: unpack::layer_dir(&j.diff_ids),
+            diff_id: j.diff_ids.last().expect("a layer").clone(),
+            tar_size: 0,
+            size: 0,
+            blob: Some(j.blob.clone()),
+        })
+        .collect();
+    let done: Vec<Result<(String, u64, std::path::PathBuf)>> = std::thread::scope(|s| {
+        let handles: Vec<_> = jobs
+            .into_iter()
+            .filter_map(|j| {
+                let unpack::Job {
+                    blob, size, source, ..
+                } = j;
+                let unpack::Source::Body(mut body) = source else {
+                    return None; // in the store already
+                };
+                Some(s.spawn(move || {
+                    let what = format!("the layer {}", unpack::short(&blob));
+                    blobs::write(&blob, size, &mut body, &what).map(|p| (blob, size, p))
+                }))
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| {
+                h.join().unwrap_or_else(|_| {
+                    Err(Error::new(
+                        "a layer's download thread panicked",
+                        "pull again",
+                    ))
+                })
+            })
+            .collect()
+    });
+    for d in done {
+        let (blob, size, p) = d?;
+        sys.narrator.note(&format!(
+            "layer {}: {size} bytes downloaded, sha256 checked, kept as {}; unpacked on first use",
+            unpack::short(&blob),
+            p.display()
+        ));
+    }
+    Ok(layers)
 }
 
 /// Counts a download on its bar.

@@ -60,6 +60,7 @@ pub fn main(a: &crate::cli::PushArgs, sys: &Sys) -> Result<i32> {
     let opts = super::PullOpts {
         platform: None,
         insecure: a.insecure_registry.clone(),
+        unpack: false,
     };
     let repo = remote.repository.clone();
     let mut c = super::client(sys, &remote, &opts)?;

@@ -41,6 +41,21 @@ pub struct Layer {
     pub blob: Option<String>,
 }
 
+impl Layer {
+    /// Its files' bytes; for a layer pulled and not unpacked yet (its sizes are measured on
+    /// first use), its blob's compressed bytes, the most the store knows of it.
+    pub fn shown_size(&self) -> u64 {
+        match (&self.blob, self.tar_size) {
+            (Some(b), 0) => super::blobs::path(b)
+                .ok()
+                .flatten()
+                .and_then(|p| std::fs::metadata(p).ok())
+                .map_or(0, |m| m.len()),
+            _ => self.size,
+        }
+    }
+}
+
 /// glassbox's record of an image (`image.json`).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ImageRecord {
@@ -80,7 +95,7 @@ impl ImageRecord {
         store_dir().join(&self.id)
     }
     pub fn size(&self) -> u64 {
-        self.layers.iter().map(|l| l.size).sum()
+        self.layers.iter().map(Layer::shown_size).sum()
     }
     pub fn config_bytes(&self) -> Result<Vec<u8>> {
         let p = self.dir().join("config.json");
