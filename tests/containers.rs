@@ -317,6 +317,44 @@ fn kill_9_of_the_supervisor_leaves_a_dead_container_that_rm_removes() {
     env.assert_clean();
 }
 
+/// The shared `glassbox` parent cgroup made by a container whose supervisor was killed,
+/// while another glassbox (another state directory) has its cgroup in it: `rm` leaves no
+/// journal entry behind for it. The other run removes the parent when it ends, as the last
+/// one out does; an entry kept here would be reported "in use" by every cleanup until then.
+#[test]
+fn rm_of_a_killed_container_leaves_no_entry_for_a_parent_another_run_uses() {
+    if !root_or_skip("rm_of_a_killed_container_leaves_no_entry_for_a_parent_another_run_uses") {
+        return;
+    }
+    let env = Env::new();
+    let id = env.ok(&["run", "-d", "--name", "first", "busybox", "sleep", "1000"]);
+    let supervisor = env.state_json(id.trim())["supervisor"]["pid"]
+        .as_i64()
+        .unwrap() as i32;
+    let other_state = tempfile::tempdir().unwrap();
+    let other = |args: &[&str]| {
+        let o = env
+            .cmd()
+            .env("GLASSBOX_STATE_DIR", other_state.path())
+            .arg("-q")
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "glassbox {args:?}: {}", stderr(&o));
+    };
+    other(&["run", "-d", "--name", "other", "busybox", "sleep", "1000"]);
+    assert_eq!(unsafe { libc::kill(supervisor, libc::SIGKILL) }, 0);
+    wait_for("the supervisor to die", Duration::from_secs(10), || {
+        glassbox::journal::start_time(supervisor as u32).is_none()
+    });
+    let rm = env.gb(&["rm", "-f", "first"]);
+    other(&["rm", "-f", "other"]);
+    other(&["cleanup"]);
+    assert!(rm.status.success(), "{}", stderr(&rm));
+    assert!(journal_empty(other_state.path()));
+    env.assert_clean();
+}
+
 #[test]
 fn a_stale_pid_is_not_trusted() {
     if !root_or_skip("a_stale_pid_is_not_trusted") {
