@@ -492,7 +492,8 @@ fn two_commands_on_one_container_at_once_take_turns() {
             .map(|r| r.wait_with_output().unwrap())
             .collect();
         let removed = outs.iter().filter(|o| o.status.success()).count();
-        assert_eq!(removed, 1, "exactly one rm removes it");
+        let errs: Vec<String> = outs.iter().map(stderr).collect();
+        assert_eq!(removed, 1, "exactly one rm removes it: {errs:?}");
         for o in outs.iter().filter(|o| !o.status.success()) {
             assert_eq!(o.status.code(), Some(1));
             assert!(stderr(o).contains("no such container"), "{}", stderr(o));
@@ -532,10 +533,12 @@ fn rm_after_its_supervisor_was_killed(test: &str, rm: &str) {
 ip link set lo up
 gb={gb}
 $gb -q run -d --name web --network bridge -p 18081:80 busybox httpd -f -p 80 >/dev/null
-sup=$(python3 -c 'import json,glob,os; print(json.load(open(glob.glob(os.environ["GLASSBOX_STATE_DIR"] + "/data/containers/*/state.json")[0]))["supervisor"]["pid"])')
+state=$(python3 -c 'import json,glob,os; s=json.load(open(glob.glob(os.environ["GLASSBOX_STATE_DIR"] + "/data/containers/*/state.json")[0])); print(s["supervisor"]["pid"], s["process"]["pid"])')
+sup=${{state% *}} pid=${{state#* }}
 echo before: links $(ip -o link | grep -c gbh) rules $(iptables-save | grep -c 'glassbox:[0-9]')
 kill -9 $sup
-sleep 0.5
+# PR_SET_PDEATHSIG ends the container after its supervisor: however long a busy machine takes.
+timeout 10 tail -s 0.05 --pid=$pid -f /dev/null
 $gb ps -a | grep -c Dead
 {rm}
 echo after-rm: links $(ip -o link | grep -c gbh) rules $(iptables-save | grep -c 'glassbox:[0-9]') containers $($gb ps -aq | wc -l)
