@@ -3,6 +3,8 @@
 //! Newest first, so that what was made last (a cgroup inside a parent, a link on a bridge) is
 //! undone first. An entry whose owner still runs is left alone and reported. Safe to run
 //! again and again: an undo of something already gone counts as done.
+//! So does the shared `glassbox` parent cgroup while other runs' cgroups are in it, as in a
+//! supervisor's own undo: the last run out removes it, whatever its state directory.
 //!
 //! A network change (link, bridge, firewall rule, ip_forward) is undone only in the network
 //! namespace it was made in: here, or from a forked helper that joins that namespace with
@@ -125,12 +127,6 @@ pub fn cleanup_where(sys: &Sys, journal: &Journal, chosen: impl Fn(&Entry) -> bo
             report.in_use.push(format!(
                 "{what} (in use by running glassbox pid {})",
                 e.owner.pid
-            ));
-            continue;
-        }
-        if shared_parent_in_use(&e.resource) {
-            report.in_use.push(format!(
-                "{what} (it holds the cgroups of other glassbox runs)"
             ));
             continue;
         }
@@ -363,21 +359,6 @@ fn undo_by_helper(
                 .collect()
         }
     }
-}
-
-/// The shared `glassbox` parent cgroup while other runs' cgroups are in it: kept (with its
-/// entry) for a later cleanup, not a failure of this one — every run has a cgroup there.
-fn shared_parent_in_use(r: &Resource) -> bool {
-    let Resource::Cgroup { path } = r else {
-        return false;
-    };
-    path.file_name()
-        .is_some_and(|n| n == crate::stages::cgroups::PARENT)
-        && std::fs::read_dir(path)
-            .into_iter()
-            .flatten()
-            .flatten()
-            .any(|e| e.file_type().is_ok_and(|t| t.is_dir()))
 }
 
 #[cfg(test)]

@@ -317,6 +317,44 @@ fn kill_9_of_the_supervisor_leaves_a_dead_container_that_rm_removes() {
     env.assert_clean();
 }
 
+/// The shared `glassbox` parent cgroup made by a container whose supervisor was killed,
+/// while another glassbox (another state directory) has its cgroup in it: `rm` leaves no
+/// journal entry behind for it. The other run removes the parent when it ends, as the last
+/// one out does; an entry kept here would be reported "in use" by every cleanup until then.
+#[test]
+fn rm_of_a_killed_container_leaves_no_entry_for_a_parent_another_run_uses() {
+    if !root_or_skip("rm_of_a_killed_container_leaves_no_entry_for_a_parent_another_run_uses") {
+        return;
+    }
+    let env = Env::new();
+    let id = env.ok(&["run", "-d", "--name", "first", "busybox", "sleep", "1000"]);
+    let supervisor = env.state_json(id.trim())["supervisor"]["pid"]
+        .as_i64()
+        .unwrap() as i32;
+    let other_state = tempfile::tempdir().unwrap();
+    let other = |args: &[&str]| {
+        let o = env
+            .cmd()
+            .env("GLASSBOX_STATE_DIR", other_state.path())
+            .arg("-q")
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "glassbox {args:?}: {}", stderr(&o));
+    };
+    other(&["run", "-d", "--name", "other", "busybox", "sleep", "1000"]);
+    assert_eq!(unsafe { libc::kill(supervisor, libc::SIGKILL) }, 0);
+    wait_for("the supervisor to die", Duration::from_secs(10), || {
+        glassbox::journal::start_time(supervisor as u32).is_none()
+    });
+    let rm = env.gb(&["rm", "-f", "first"]);
+    other(&["rm", "-f", "other"]);
+    other(&["cleanup"]);
+    assert!(rm.status.success(), "{}", stderr(&rm));
+    assert!(journal_empty(other_state.path()));
+    env.assert_clean();
+}
+
 #[test]
 fn a_stale_pid_is_not_trusted() {
     if !root_or_skip("a_stale_pid_is_not_trusted") {
@@ -454,7 +492,8 @@ fn two_commands_on_one_container_at_once_take_turns() {
             .map(|r| r.wait_with_output().unwrap())
             .collect();
         let removed = outs.iter().filter(|o| o.status.success()).count();
-        assert_eq!(removed, 1, "exactly one rm removes it");
+        let errs: Vec<String> = outs.iter().map(stderr).collect();
+        assert_eq!(removed, 1, "exactly one rm removes it: {errs:?}");
         for o in outs.iter().filter(|o| !o.status.success()) {
             assert_eq!(o.status.code(), Some(1));
             assert!(stderr(o).contains("no such container"), "{}", stderr(o));
@@ -494,10 +533,12 @@ fn rm_after_its_supervisor_was_killed(test: &str, rm: &str) {
 ip link set lo up
 gb={gb}
 $gb -q run -d --name web --network bridge -p 18081:80 busybox httpd -f -p 80 >/dev/null
-sup=$(python3 -c 'import json,glob,os; print(json.load(open(glob.glob(os.environ["GLASSBOX_STATE_DIR"] + "/data/containers/*/state.json")[0]))["supervisor"]["pid"])')
+state=$(python3 -c 'import json,glob,os; s=json.load(open(glob.glob(os.environ["GLASSBOX_STATE_DIR"] + "/data/containers/*/state.json")[0])); print(s["supervisor"]["pid"], s["process"]["pid"])')
+sup=${{state% *}} pid=${{state#* }}
 echo before: links $(ip -o link | grep -c gbh) rules $(iptables-save | grep -c 'glassbox:[0-9]')
 kill -9 $sup
-sleep 0.5
+# PR_SET_PDEATHSIG ends the container after its supervisor: however long a busy machine takes.
+timeout 10 tail -s 0.05 --pid=$pid -f /dev/null
 $gb ps -a | grep -c Dead
 {rm}
 echo after-rm: links $(ip -o link | grep -c gbh) rules $(iptables-save | grep -c 'glassbox:[0-9]') containers $($gb ps -aq | wc -l)

@@ -12,7 +12,7 @@
 //! containers/ID/upper/ work/     overlayfs's writable layer and its work directory
 //! containers/ID/merged/          where the overlay is mounted (inside the container only)
 //! containers/ID/log              what a detached container wrote to stdout and stderr
-//! containers/ID/lock             flock(2)ed by whoever changes the state
+//! containers/ID/                 the directory itself is flock(2)ed by whoever changes the state
 //! ```
 //!
 //! A foreground `run --rm` container's directory (without --memory) is a tmpfs mounted over
@@ -214,7 +214,9 @@ impl Container {
     }
     /// Take the container's lock (blocks while another glassbox command changes it).
     pub fn lock(&self) -> Result<crate::lock::Guard> {
-        crate::lock::exclusive(&self.dir.join("lock"), "the container")
+        // flock on the directory itself: a lock file made in it (O_CREAT) by a command that
+        // waits for the lock could land in the directory while rm removes it (ENOTEMPTY).
+        crate::lock::exclusive_dir(&self.dir, "the container")
     }
     /// Write a new state, whole.
     pub fn save_state(&self, s: &State) -> Result<()> {
