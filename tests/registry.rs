@@ -1587,6 +1587,13 @@ fn pull_fetches_the_blobs_and_the_first_run_unpacks_the_layers() {
     let env2 = Env::new();
     env2.ok(&["pull", "--unpack", &name]);
     assert_eq!(env2.layers().len(), 1, "{:?}", env2.layers());
+    // Blobs downloaded while layers unpack under umask 0 are still nobody else's to write.
+    let blobs = env2.state.path().join("data/blobs/sha256");
+    for e in std::fs::read_dir(&blobs).unwrap().flatten() {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = e.metadata().unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode & 0o022, 0, "{:?} is {mode:o}", e.path());
+    }
     // The first use's unpacking is narrated as strace sees it.
     if tool_or_skip("first use strace", "strace") {
         let env3 = Env::new();

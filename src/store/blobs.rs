@@ -14,6 +14,7 @@
 use crate::error::{Error, Result};
 use sha2::{Digest, Sha256};
 use std::io::{Read, Write};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::PathBuf;
 
 /// Where blobs live.
@@ -91,7 +92,14 @@ impl Writer {
         let dir = dir();
         super::images::make_dirs(&dir)?;
         let tmp = dir.join(format!(".tmp-{hex}-{}", std::process::id()));
-        let file = std::fs::File::create(&tmp).map_err(|e| write_error(what, &dir, &e))?;
+        // Its own mode, not the umask's: layers may be unpacked meanwhile under umask 0.
+        let file = std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o644)
+            .open(&tmp)
+            .map_err(|e| write_error(what, &dir, &e))?;
         Ok(Writer {
             digest: digest.to_string(),
             size,
