@@ -62,10 +62,46 @@ pub fn parse_signal(s: &str) -> crate::error::Result<libc::c_int> {
     let by_name = <nix::sys::signal::Signal as std::str::FromStr>::from_str(&name)
         .ok()
         .map(|s| s as libc::c_int);
-    by_number.or(by_name).ok_or_else(|| {
+    by_number.or(by_name).or_else(|| realtime(&name)).ok_or_else(|| {
         crate::error::Error::usage(
             format!("{s:?} is not a signal"),
             format!("give a name such as TERM, KILL, HUP or USR1, or a number from 1 to {max} (`kill -l` lists them)"),
         )
     })
+}
+
+/// A real-time signal by docker's names: `SIGRTMIN`, `SIGRTMIN+N`, `SIGRTMAX`, `SIGRTMAX-N`
+/// (systemd images stop on SIGRTMIN+3).
+fn realtime(name: &str) -> Option<libc::c_int> {
+    let (min, max) = (libc::SIGRTMIN(), libc::SIGRTMAX());
+    let n = if let Some(rest) = name.strip_prefix("SIGRTMIN") {
+        min + offset(rest, '+')?
+    } else {
+        max - offset(name.strip_prefix("SIGRTMAX")?, '-')?
+    };
+    (min..=max).contains(&n).then_some(n)
+}
+
+/// `""` is 0; `+3` (or `-3` for SIGRTMAX) is 3.
+fn offset(rest: &str, sign: char) -> Option<libc::c_int> {
+    if rest.is_empty() {
+        return Some(0);
+    }
+    rest.strip_prefix(sign)?.parse().ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn real_time_signals_go_by_dockers_names() {
+        let (min, max) = (libc::SIGRTMIN(), libc::SIGRTMAX());
+        assert_eq!(parse_signal("SIGRTMIN+3").unwrap(), min + 3);
+        assert_eq!(parse_signal("rtmin").unwrap(), min);
+        assert_eq!(parse_signal("SIGRTMAX-1").unwrap(), max - 1);
+        assert_eq!(parse_signal("TERM").unwrap(), libc::SIGTERM);
+        assert!(parse_signal("SIGRTMIN+99").is_err());
+        assert!(parse_signal("SIGRTMIN-1").is_err());
+    }
 }
