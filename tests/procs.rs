@@ -292,3 +292,29 @@ fn health_cmd_makes_a_container_healthy_or_unhealthy_in_ps_and_inspect() {
     env.ok(&["rm", "-f", "good", "bad", "off"]);
     env.assert_clean();
 }
+
+#[test]
+fn the_inits_own_calls_reach_the_trace() {
+    if !root_or_skip("the_inits_own_calls_reach_the_trace") {
+        return;
+    }
+    let env = Env::new();
+    let trace = env.state.path().join("init-trace.json");
+    let trace_arg = trace.to_str().unwrap();
+    env.ok(&[
+        "--trace", trace_arg, "run", "--rm", "--init", "busybox", "true",
+    ]);
+    // The init's loop, after it closed its other descriptors: each call it narrated is traced.
+    let text = std::fs::read_to_string(&trace).unwrap();
+    let calls: Vec<serde_json::Value> = text
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .filter(|e: &serde_json::Value| e["stage"] == "init")
+        .collect();
+    let named = |n: &str| calls.iter().any(|e| e["name"] == n);
+    assert!(named("close_range"), "{text}");
+    assert!(
+        named("rt_sigtimedwait") && named("wait4"),
+        "the init's waits are missing from the trace:\n{text}"
+    );
+}

@@ -235,6 +235,12 @@ impl Narrator {
         }
     }
 
+    /// The trace file's descriptor, which a process that closes all others must keep.
+    pub fn trace_fd(&self) -> Option<u32> {
+        use std::os::fd::AsRawFd;
+        self.trace.borrow().as_ref().map(|f| f.as_raw_fd() as u32)
+    }
+
     /// Whether calls are shown or traced: when not, they need not be described at all.
     pub fn tells_calls(&self) -> bool {
         self.level >= Level::Normal || self.trace.borrow().is_some()

@@ -51,7 +51,8 @@ pub(super) fn run(
     n.stop_if_not_stderr();
     sys.close_from(
         3,
-        "the init keeps no descriptor: the supervisor learns that the command started when the last copy of its channel closes, at the command's execve",
+        n.trace_fd(),
+        "the init keeps no descriptor but --trace's file: the supervisor learns that the command started when the last copy of its channel closes, at the command's execve",
     )?;
     loop {
         let sig = sys.wait_signal(

@@ -115,19 +115,27 @@ impl Sys<'_> {
         }
     }
 
-    /// close_range(first, ~0, 0): close every descriptor from `first` on.
-    pub fn close_from(&self, first: u32, why: &str) -> Result<()> {
-        let call = || {
-            Call::new(
-                "close_range",
-                vec![first.to_string(), "4294967295".into(), "0".into()],
-                "close_range(2)",
-                why,
-            )
+    /// close_range(first, ~0, 0): close every descriptor from `first` on, but `keep` (the
+    /// narration's own trace file): one close_range for each run of descriptors around it.
+    pub fn close_from(&self, first: u32, keep: Option<u32>, why: &str) -> Result<()> {
+        let ranges = match keep {
+            Some(k) if k > first => vec![(first, k - 1), (k + 1, u32::MAX)],
+            Some(k) if k == first => vec![(first + 1, u32::MAX)],
+            _ => vec![(first, u32::MAX)],
         };
-        self.call_plain(call, || {
-            check(unsafe { libc::syscall(libc::SYS_close_range, first, u32::MAX, 0) })
-        })?;
+        for (lo, hi) in ranges {
+            let call = || {
+                Call::new(
+                    "close_range",
+                    vec![lo.to_string(), hi.to_string(), "0".into()],
+                    "close_range(2)",
+                    why,
+                )
+            };
+            self.call_plain(call, || {
+                check(unsafe { libc::syscall(libc::SYS_close_range, lo, hi, 0) })
+            })?;
+        }
         Ok(())
     }
 
