@@ -96,7 +96,7 @@ pub fn start(
     };
     sys.compound("", stale, || ())?;
     let todo = "install it (apt-get install slirp4netns), or use --network none or host";
-    let Some(mut child) = sys.spawn_helper(&argv, vec![exit_r, ready_w], log, todo)? else {
+    let Some(child) = sys.spawn_helper(&argv, vec![exit_r, ready_w], log, todo)? else {
         for p in publish {
             n.note(&format!(
                 "publish {}: {}",
@@ -129,11 +129,18 @@ pub fn start(
         api,
     };
     let mut ready = [0u8; 1];
-    let said = std::fs::File::from(ready_r).read(&mut ready).unwrap_or(0);
+    let mut ready_r = std::fs::File::from(ready_r);
+    let said = loop {
+        match ready_r.read(&mut ready) {
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            other => break other.unwrap_or(0),
+        }
+    };
     if said != 1 {
-        let _ = child.wait();
-        let why = std::fs::read_to_string(log).unwrap_or_default();
+        // Ended by closing its exit pipe (SIGKILL after 1 s), never waited on while it lives.
+        net.child = Some(child);
         net.stop(sys, journal);
+        let why = std::fs::read_to_string(log).unwrap_or_default();
         return Err(Error::new(
             format!(
                 "slirp4netns could not give the container its network: {}",
