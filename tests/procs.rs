@@ -292,3 +292,44 @@ fn health_cmd_makes_a_container_healthy_or_unhealthy_in_ps_and_inspect() {
     env.ok(&["rm", "-f", "good", "bad", "off"]);
     env.assert_clean();
 }
+
+/// `glassbox run -d --name NAME --health-cmd CHECK FLAGS busybox sleep 1000`.
+fn run_checked(env: &Env, name: &str, check: &str, flags: &[&str]) {
+    let mut args = vec!["run", "-d", "--name", name, "--health-cmd", check];
+    args.extend(flags);
+    args.extend(["busybox", "sleep", "1000"]);
+    env.ok(&args);
+}
+
+#[test]
+fn health_interval_0s_is_the_default_and_a_huge_one_is_refused() {
+    if !root_or_skip("health_interval_0s_is_the_default_and_a_huge_one_is_refused") {
+        return;
+    }
+    let env = Env::new();
+    // docker: 0s means the default, 30 s, so no check has run 2 s later.
+    run_checked(&env, "zero", "true", &["--health-interval", "0s"]);
+    std::thread::sleep(Duration::from_secs(2));
+    let health = env.ok(&["inspect", "-f", "{{json .State.Health}}", "zero"]);
+    assert!(health.contains("\"Status\":\"starting\""), "{health}");
+    assert!(health.contains("\"Log\":[]"), "{health}");
+
+    let o = env.gb(&[
+        "run",
+        "-d",
+        "--health-cmd",
+        "true",
+        "--health-interval",
+        "99999999999999999h",
+        "busybox",
+        "true",
+    ]);
+    assert_eq!(o.status.code(), Some(125), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("--health-interval \"99999999999999999h\" is too long"),
+        "{}",
+        stderr(&o)
+    );
+    env.ok(&["rm", "-f", "zero"]);
+    env.assert_clean();
+}

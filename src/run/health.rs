@@ -57,7 +57,12 @@ pub fn parse_duration(flag: &str, s: &str) -> crate::error::Result<u64> {
         _ => 0,
     };
     match num.parse::<u64>() {
-        Ok(n) if scale > 0 => Ok(n * scale),
+        Ok(n) if scale > 0 => n.checked_mul(scale).ok_or_else(|| {
+            crate::error::Error::usage(
+                format!("{flag} {s:?} is too long"),
+                "give a duration of at most a few years, for example 30s or 1h",
+            )
+        }),
         _ => Err(crate::error::Error::usage(
             format!("{flag} {s:?} is not a duration"),
             "give a number with a unit, for example 30s, 500ms or 1m",
@@ -67,14 +72,15 @@ pub fn parse_duration(flag: &str, s: &str) -> crate::error::Result<u64> {
 
 /// The check the flags ask for (None: no --health-cmd, or --no-healthcheck).
 pub fn from_args(a: &crate::cli::RunArgs) -> crate::error::Result<Option<Check>> {
+    // As docker: 0 (or no flag) means the default.
     let dur = |flag: &str, v: &Option<String>, default: u64| match v {
-        Some(s) => parse_duration(flag, s),
+        Some(s) => parse_duration(flag, s).map(|ms| if ms == 0 { default } else { ms }),
         None => Ok(default),
     };
     let check = Check {
         cmd: String::new(),
-        interval_ms: dur("--health-interval", &a.health_interval, DEFAULT_MS)?.max(1),
-        timeout_ms: dur("--health-timeout", &a.health_timeout, DEFAULT_MS)?.max(1),
+        interval_ms: dur("--health-interval", &a.health_interval, DEFAULT_MS)?,
+        timeout_ms: dur("--health-timeout", &a.health_timeout, DEFAULT_MS)?,
         retries: a.health_retries.unwrap_or(3).max(1),
         start_period_ms: dur("--health-start-period", &a.health_start_period, 0)?,
     };
