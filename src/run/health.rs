@@ -281,5 +281,7 @@ mod tests {
         assert_eq!(parse_duration("-", "2m").unwrap(), 120_000);
         assert_eq!(parse_duration("-", "3").unwrap(), 3000);
         assert!(parse_duration("-", "soon").is_err());
+        let e = parse_duration("--health-interval", "99999999999999999h").unwrap_err();
+        assert!(e.what.contains("is too long"), "{}", e.what);
     }
 }
