@@ -162,8 +162,11 @@ fn probe(id: &str, check: &Check) -> Probe {
                 kill_group(child.id() as i32);
                 let _ = child.wait();
             }
-            let mut text = String::from_utf8_lossy(&out.join().unwrap_or_default()).into_owned();
-            text.push_str(&String::from_utf8_lossy(&err.join().unwrap_or_default()));
+            // stdout then stderr, the last OUTPUT_KEPT bytes of both.
+            let mut bytes = out.join().unwrap_or_default();
+            bytes.extend(err.join().unwrap_or_default());
+            let text = String::from_utf8_lossy(&bytes[bytes.len().saturating_sub(OUTPUT_KEPT)..])
+                .into_owned();
             match status {
                 Some(s) if finished => (s.code().unwrap_or(-1), text),
                 _ => (-1, "the health check timed out".to_string()),
