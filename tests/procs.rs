@@ -318,3 +318,90 @@ fn the_inits_own_calls_reach_the_trace() {
         "the init's waits are missing from the trace:\n{text}"
     );
 }
+
+/// `glassbox run -d --name NAME --health-cmd CHECK FLAGS busybox sleep 1000`.
+fn run_checked(env: &Env, name: &str, check: &str, flags: &[&str]) {
+    let mut args = vec!["run", "-d", "--name", name, "--health-cmd", check];
+    args.extend(flags);
+    args.extend(["busybox", "sleep", "1000"]);
+    env.ok(&args);
+}
+
+#[test]
+fn a_health_check_printing_100_kib_is_healthy_and_keeps_its_last_4_kib() {
+    if !root_or_skip("a_health_check_printing_100_kib_is_healthy_and_keeps_its_last_4_kib") {
+        return;
+    }
+    let env = Env::new();
+    // More than a pipe holds (64 KiB): read only at the end, the check would block.
+    let check = "head -c 102400 /dev/zero | tr '\\0' a; echo; echo end";
+    let flags = ["--health-interval", "200ms", "--health-timeout", "5s"];
+    run_checked(&env, "loud", check, &flags);
+    wait_for("loud to be healthy", Duration::from_secs(20), || {
+        env.ok(&["inspect", "-f", "{{.State.Health.Status}}", "loud"]) == "healthy\n"
+    });
+    let log = env.ok(&["inspect", "-f", "{{json .State.Health.Log}}", "loud"]);
+    let log: serde_json::Value = serde_json::from_str(&log).unwrap();
+    let out = log[0]["Output"].as_str().unwrap();
+    assert!(
+        out.ends_with("aaaa\nend\n"),
+        "{}",
+        &out[out.len().saturating_sub(40)..]
+    );
+    assert!(out.len() <= 4096, "{} bytes kept", out.len());
+    env.ok(&["rm", "-f", "loud"]);
+    env.assert_clean();
+}
+
+#[test]
+fn a_timed_out_health_check_leaves_no_process_in_the_container() {
+    if !root_or_skip("a_timed_out_health_check_leaves_no_process_in_the_container") {
+        return;
+    }
+    let env = Env::new();
+    // `; true` keeps sh waiting for sleep (it would exec a last lone command).
+    let flags = ["--health-interval", "2s", "--health-timeout", "300ms"];
+    run_checked(&env, "slow", "sleep 777; true", &flags);
+    let log = || env.ok(&["inspect", "-f", "{{json .State.Health.Log}}", "slow"]);
+    wait_for("a timed-out check", Duration::from_secs(20), || {
+        log().contains("timed out")
+    });
+    // The next check starts 2 s after that one ended: nothing of it may be left now.
+    let top = env.ok(&["top", "slow"]);
+    assert!(!top.contains("sleep 777"), "{top}");
+    env.ok(&["rm", "-f", "slow"]);
+    env.assert_clean();
+}
+
+#[test]
+fn health_interval_0s_is_the_default_and_a_huge_one_is_refused() {
+    if !root_or_skip("health_interval_0s_is_the_default_and_a_huge_one_is_refused") {
+        return;
+    }
+    let env = Env::new();
+    // docker: 0s means the default, 30 s, so no check has run 2 s later.
+    run_checked(&env, "zero", "true", &["--health-interval", "0s"]);
+    std::thread::sleep(Duration::from_secs(2));
+    let health = env.ok(&["inspect", "-f", "{{json .State.Health}}", "zero"]);
+    assert!(health.contains("\"Status\":\"starting\""), "{health}");
+    assert!(health.contains("\"Log\":[]"), "{health}");
+
+    let o = env.gb(&[
+        "run",
+        "-d",
+        "--health-cmd",
+        "true",
+        "--health-interval",
+        "99999999999999999h",
+        "busybox",
+        "true",
+    ]);
+    assert_eq!(o.status.code(), Some(125), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("--health-interval \"99999999999999999h\" is too long"),
+        "{}",
+        stderr(&o)
+    );
+    env.ok(&["rm", "-f", "zero"]);
+    env.assert_clean();
+}

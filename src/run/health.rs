@@ -57,7 +57,12 @@ pub fn parse_duration(flag: &str, s: &str) -> crate::error::Result<u64> {
         _ => 0,
     };
     match num.parse::<u64>() {
-        Ok(n) if scale > 0 => Ok(n * scale),
+        Ok(n) if scale > 0 => n.checked_mul(scale).ok_or_else(|| {
+            crate::error::Error::usage(
+                format!("{flag} {s:?} is too long"),
+                "give a duration of at most a few years, for example 30s or 1h",
+            )
+        }),
         _ => Err(crate::error::Error::usage(
             format!("{flag} {s:?} is not a duration"),
             "give a number with a unit, for example 30s, 500ms or 1m",
@@ -67,14 +72,15 @@ pub fn parse_duration(flag: &str, s: &str) -> crate::error::Result<u64> {
 
 /// The check the flags ask for (None: no --health-cmd, or --no-healthcheck).
 pub fn from_args(a: &crate::cli::RunArgs) -> crate::error::Result<Option<Check>> {
+    // As docker: 0 (or no flag) means the default.
     let dur = |flag: &str, v: &Option<String>, default: u64| match v {
-        Some(s) => parse_duration(flag, s),
+        Some(s) => parse_duration(flag, s).map(|ms| if ms == 0 { default } else { ms }),
         None => Ok(default),
     };
     let check = Check {
         cmd: String::new(),
-        interval_ms: dur("--health-interval", &a.health_interval, DEFAULT_MS)?.max(1),
-        timeout_ms: dur("--health-timeout", &a.health_timeout, DEFAULT_MS)?.max(1),
+        interval_ms: dur("--health-interval", &a.health_interval, DEFAULT_MS)?,
+        timeout_ms: dur("--health-timeout", &a.health_timeout, DEFAULT_MS)?,
         retries: a.health_retries.unwrap_or(3).max(1),
         start_period_ms: dur("--health-start-period", &a.health_start_period, 0)?,
     };
@@ -98,14 +104,37 @@ fn write(dir: &Path, h: &Health) {
     let _ = crate::store::write_whole(&dir.join("health.json"), &bytes);
 }
 
-/// Run the check once: `glassbox -q exec ID sh -c CMD`, killed after the timeout.
+/// docker keeps the last 4 KiB of what a check printed.
+const OUTPUT_KEPT: usize = 4096;
+/// After the timeout, SIGTERM; this long later, SIGKILL.
+const KILL_GRACE: Duration = Duration::from_millis(500);
+
+/// Read a pipe to its end while the check runs (a full pipe would block the check), keeping
+/// the last OUTPUT_KEPT bytes.
+fn drain(mut from: impl std::io::Read + Send + 'static) -> std::thread::JoinHandle<Vec<u8>> {
+    std::thread::spawn(move || {
+        let (mut kept, mut buf) = (Vec::new(), [0u8; 8192]);
+        while let Ok(n @ 1..) = from.read(&mut buf) {
+            kept.extend_from_slice(&buf[..n]);
+            if kept.len() > OUTPUT_KEPT {
+                kept.drain(..kept.len() - OUTPUT_KEPT);
+            }
+        }
+        kept
+    })
+}
+
+/// Run the check once: `glassbox -q exec ID sh -c CMD` in a process group of its own, so
+/// that after the timeout the whole group (the check's processes in the container too) ends.
 fn probe(id: &str, check: &Check) -> Probe {
+    use std::os::unix::process::CommandExt;
     let start = crate::clock::rfc3339(crate::store::now());
     let ran = crate::host::glassbox_command().and_then(|mut c| {
         c.args(["-q", "exec", id, "sh", "-c", &check.cmd])
             .stdin(std::process::Stdio::null())
             .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped());
+            .stderr(std::process::Stdio::piped())
+            .process_group(0);
         c.spawn().map_err(|e| {
             crate::error::Error::io("cannot run the health check", &e, "check glassbox")
         })
@@ -113,28 +142,34 @@ fn probe(id: &str, check: &Check) -> Probe {
     let (exit_code, output) = match ran {
         Err(e) => (-1, e.what),
         Ok(mut child) => {
+            let out = drain(child.stdout.take().expect("piped"));
+            let err = drain(child.stderr.take().expect("piped"));
             let limit = Instant::now() + Duration::from_millis(check.timeout_ms);
-            loop {
-                match child.try_wait() {
-                    Ok(Some(_)) => break,
-                    Ok(None) if Instant::now() < limit => {
-                        std::thread::sleep(Duration::from_millis(20))
-                    }
-                    _ => {
-                        let _ = child.kill();
-                        break;
-                    }
+            // Done when it has exited and its output is read (a process it left in the
+            // background may keep the pipes open: that counts as still running).
+            let mut status = None;
+            while Instant::now() < limit {
+                if status.is_none() {
+                    status = child.try_wait().ok().flatten();
                 }
+                if status.is_some() && out.is_finished() && err.is_finished() {
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(20));
             }
-            let timed_out = Instant::now() >= limit;
-            match child.wait_with_output() {
-                Ok(_) if timed_out => (-1, "the health check timed out".to_string()),
-                Ok(o) => {
-                    let mut text = String::from_utf8_lossy(&o.stdout).into_owned();
-                    text.push_str(&String::from_utf8_lossy(&o.stderr));
-                    (o.status.code().unwrap_or(-1), text)
-                }
-                Err(e) => (-1, e.to_string()),
+            let finished = status.is_some() && out.is_finished() && err.is_finished();
+            if !finished {
+                kill_group(child.id() as i32);
+                let _ = child.wait();
+            }
+            // stdout then stderr, the last OUTPUT_KEPT bytes of both.
+            let mut bytes = out.join().unwrap_or_default();
+            bytes.extend(err.join().unwrap_or_default());
+            let text = String::from_utf8_lossy(&bytes[bytes.len().saturating_sub(OUTPUT_KEPT)..])
+                .into_owned();
+            match status {
+                Some(s) if finished => (s.code().unwrap_or(-1), text),
+                _ => (-1, "the health check timed out".to_string()),
             }
         }
     };
@@ -144,6 +179,23 @@ fn probe(id: &str, check: &Check) -> Probe {
         exit_code,
         output,
     }
+}
+
+/// End the check's process group: SIGTERM (exec passes it on), then SIGKILL for what is left.
+fn kill_group(pgid: i32) {
+    let n = crate::narrate::Narrator::silent();
+    let sys = crate::sys::Sys::new(&n);
+    let _ = sys.kill(
+        -pgid,
+        libc::SIGTERM,
+        "the health check timed out: ask its processes to end",
+    );
+    std::thread::sleep(KILL_GRACE);
+    let _ = sys.kill(
+        -pgid,
+        libc::SIGKILL,
+        "end what is left of the timed-out health check",
+    );
 }
 
 /// The health after one more result: healthy at the first success, unhealthy after
@@ -232,5 +284,7 @@ mod tests {
         assert_eq!(parse_duration("-", "2m").unwrap(), 120_000);
         assert_eq!(parse_duration("-", "3").unwrap(), 3000);
         assert!(parse_duration("-", "soon").is_err());
+        let e = parse_duration("--health-interval", "99999999999999999h").unwrap_err();
+        assert!(e.what.contains("is too long"), "{}", e.what);
     }
 }
