@@ -370,3 +370,41 @@ fn start_a_of_a_quick_container_prints_its_output_and_code() {
     env.ok(&["rm", "-f", "quick"]);
     env.assert_clean();
 }
+
+#[test]
+fn attach_without_a_terminal_leaves_yours_as_it_is() {
+    if !root_or_skip("attach_without_a_terminal_leaves_yours")
+        || !tool_or_skip("attach_without_a_terminal_leaves_yours", "tmux")
+    {
+        return;
+    }
+    let env = Env::new();
+    env.ok(&["run", "-di", "--name", "cooked", "busybox", "cat"]);
+    let tmux = Tmux::new("cooked");
+    tmux.glassbox(&env, "attach cooked");
+    std::thread::sleep(Duration::from_millis(500));
+    // Line editing on: Enter ends a line, so cat logs it.
+    tmux.keys(&["hello", "Enter"]);
+    wait_for("the line to be logged", || {
+        env.ok(&["logs", "cooked"]).contains("hello")
+    });
+    let tty = Command::new("tmux")
+        .args(["display", "-p", "-t", &tmux.name, "#{pane_tty}"])
+        .output()
+        .unwrap();
+    let tty = stdout(&tty).trim().to_string();
+    let o = Command::new("stty")
+        .args(["-a", "-F", &tty])
+        .output()
+        .unwrap();
+    let modes: Vec<String> = stdout(&o).split_whitespace().map(String::from).collect();
+    for m in ["icanon", "echo", "isig"] {
+        assert!(
+            modes.iter().any(|x| x == m),
+            "{m} not set while attached: {modes:?}"
+        );
+    }
+    env.ok(&["rm", "-f", "cooked"]);
+    tmux.wait_for("exited=");
+    env.assert_clean();
+}
