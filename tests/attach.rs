@@ -302,3 +302,109 @@ fn the_attach_socket_is_narrated_as_strace_sees_it() {
     env.ok(&["rm", "-f", "t"]);
     env.assert_clean();
 }
+
+#[test]
+fn the_attach_socket_is_its_owners_alone_whatever_the_umask() {
+    if !root_or_skip("the_attach_socket_is_its_owners_alone") {
+        return;
+    }
+    use std::os::unix::fs::PermissionsExt;
+    use std::os::unix::process::CommandExt;
+    let env = Env::new();
+    let mut run = env.cmd();
+    run.args(["-q", "run", "-di", "--name", "open", "busybox", "cat"]);
+    // Under umask 000 bind(2) alone would leave it 0777: anyone could take the container's stdin.
+    unsafe {
+        run.pre_exec(|| {
+            libc::umask(0);
+            Ok(())
+        });
+    }
+    let o = run.output().unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let id = env.containers().pop().unwrap();
+    let sock = env.data().join(format!("containers/{id}/attach.sock"));
+    let mode = std::fs::metadata(&sock).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600, "{} is {mode:o}", sock.display());
+    env.ok(&["rm", "-f", "open"]);
+    env.assert_clean();
+}
+
+#[test]
+fn a_dry_run_attach_leaves_stdin_alone() {
+    if !root_or_skip("a_dry_run_attach_leaves_stdin_alone") {
+        return;
+    }
+    let env = Env::new();
+    env.ok(&["run", "-di", "--name", "plan", "busybox", "cat"]);
+    let o = env
+        .cmd()
+        .args(["--dry-run", "attach", "plan"])
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let told = format!("{}{}", stdout(&o), stderr(&o));
+    // No call was made: no socket exists, so none may be named as fd 0 (our stdin).
+    assert!(told.contains("connect("), "{told}");
+    assert!(!told.contains("connect(0,"), "{told}");
+    env.ok(&["rm", "-f", "plan"]);
+    env.assert_clean();
+}
+
+#[test]
+fn start_a_of_a_quick_container_prints_its_output_and_code() {
+    if !root_or_skip("start_a_of_a_quick_container") {
+        return;
+    }
+    let env = Env::new();
+    env.ok(&["run", "-d", "--name", "quick", "busybox", "echo", "hi"]);
+    wait_for("the first run to end", || !running(&env, "quick"));
+    // It often ends before start -a can connect: then its output comes from the log (this
+    // start's only). Five starts, so the race is met whichever way it goes.
+    for _ in 0..5 {
+        let o = env.gb(&["start", "-a", "quick"]);
+        assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+        assert_eq!(stdout(&o), "hi\n");
+    }
+    env.ok(&["rm", "-f", "quick"]);
+    env.assert_clean();
+}
+
+#[test]
+fn attach_without_a_terminal_leaves_yours_as_it_is() {
+    if !root_or_skip("attach_without_a_terminal_leaves_yours")
+        || !tool_or_skip("attach_without_a_terminal_leaves_yours", "tmux")
+    {
+        return;
+    }
+    let env = Env::new();
+    env.ok(&["run", "-di", "--name", "cooked", "busybox", "cat"]);
+    let tmux = Tmux::new("cooked");
+    tmux.glassbox(&env, "attach cooked");
+    std::thread::sleep(Duration::from_millis(500));
+    // Line editing on: Enter ends a line, so cat logs it.
+    tmux.keys(&["hello", "Enter"]);
+    wait_for("the line to be logged", || {
+        env.ok(&["logs", "cooked"]).contains("hello")
+    });
+    let tty = Command::new("tmux")
+        .args(["display", "-p", "-t", &tmux.name, "#{pane_tty}"])
+        .output()
+        .unwrap();
+    let tty = stdout(&tty).trim().to_string();
+    let o = Command::new("stty")
+        .args(["-a", "-F", &tty])
+        .output()
+        .unwrap();
+    let modes: Vec<String> = stdout(&o).split_whitespace().map(String::from).collect();
+    for m in ["icanon", "echo", "isig"] {
+        assert!(
+            modes.iter().any(|x| x == m),
+            "{m} not set while attached: {modes:?}"
+        );
+    }
+    env.ok(&["rm", "-f", "cooked"]);
+    tmux.wait_for("exited=");
+    env.assert_clean();
+}

@@ -178,7 +178,12 @@ fn session(
     }
     let detached = Arc::new(AtomicBool::new(false));
     let input = input.filter(|_| use_stdin);
-    let raw = input.as_ref().map(|_| crate::sys::tty::raw_stdin());
+    // Raw only for a container's terminal, as docker: without -t your terminal keeps its
+    // echo, line editing and Ctrl-C (which --sig-proxy passes on).
+    let raw = input
+        .as_ref()
+        .filter(|_| tty)
+        .map(|_| crate::sys::tty::raw_stdin());
     if let Some(input) = input {
         n.note(&format!(
             "attached: {} detaches and leaves it running",

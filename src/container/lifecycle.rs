@@ -161,12 +161,29 @@ fn start_attached(a: &StartArgs, sys: &Sys) -> Result<i32> {
             .unwrap_or(super::attach::DEFAULT_KEYS),
     )?;
     let c = crate::store::containers::find(name).map_err(|e| e.with_code(1))?;
+    let since = crate::run::logger::now_nanos();
     start(sys, &c)?;
-    if c.state().running_pid().is_none() {
-        // It has ended already: its output is in the log, its code on record.
+    if !a.interactive {
+        // Output only: its log holds all of it, where an attach would miss what it wrote
+        // before the log keeper took us on (all of `echo hi`).
+        if let Some(pid) = c.state().running_pid() {
+            crate::sys::process::forward_signals_to(pid);
+        }
+        super::logs::follow_since(&c, since);
         return super::wait::wait_for_end(sys, &c);
     }
-    super::attach::attach(sys, &c, keys, a.interactive, true)
+    // Ended before we could attach: its output is in the log, its code on record.
+    let ended = || {
+        super::logs::print_between(&c, since, None);
+        super::wait::wait_for_end(sys, &c)
+    };
+    if c.state().running_pid().is_none() {
+        return ended();
+    }
+    match super::attach::attach(sys, &c, keys, a.interactive, true) {
+        Err(_) if c.state().running_pid().is_none() => ended(),
+        r => r,
+    }
 }
 
 /// `glassbox restart`: stop (SIGTERM, SIGKILL after the grace time), then start again on

@@ -211,6 +211,66 @@ pub fn main(a: &LogsArgs) -> Result<i32> {
     }
 }
 
+/// What `c` wrote from `since` until `until` (nanoseconds since the epoch), on its own
+/// streams: for `start -a`, what the container wrote before it could attach.
+pub fn print_between(c: &crate::store::containers::Container, since: u128, until: Option<u128>) {
+    let Ok(all) = std::fs::read(c.log_path()) else {
+        return;
+    };
+    let show = Show {
+        since: Some(since),
+        until,
+        timestamps: false,
+    };
+    let mut out = Out::new();
+    for e in lines(&all).0.into_iter().map(logger::parse) {
+        if show.wants(&e) && out.write(&e, false).is_err() {
+            return;
+        }
+    }
+    let _ = out.flush();
+}
+
+/// What `c` writes from `since` on, as it writes it, until it has ended: `start -a`
+/// without -i, which so misses nothing written before an attach could have joined.
+pub fn follow_since(c: &crate::store::containers::Container, since: u128) {
+    let show = Show {
+        since: Some(since),
+        until: None,
+        timestamps: false,
+    };
+    let mut out = Out::new();
+    let (mut pos, mut carry) = (0u64, Vec::new());
+    loop {
+        let running = c.state().effective() == Status::Running;
+        let mut more = Vec::new();
+        if let Ok(mut f) = std::fs::File::open(c.log_path()) {
+            if f.seek(std::io::SeekFrom::Start(pos)).is_ok() {
+                let _ = f.read_to_end(&mut more);
+            }
+        }
+        if more.is_empty() {
+            if !running {
+                return;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+            continue;
+        }
+        pos += more.len() as u64;
+        carry.extend_from_slice(&more);
+        let (found, used) = lines(&carry);
+        for e in found.into_iter().map(logger::parse) {
+            if show.wants(&e) && out.write(&e, false).is_err() {
+                return;
+            }
+        }
+        if out.flush().is_err() {
+            return;
+        }
+        carry.drain(..used);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

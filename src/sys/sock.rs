@@ -58,7 +58,20 @@ impl Sys<'_> {
                     as libc::c_long,
             )
         })?;
-        Ok(unsafe { OwnedFd::from_raw_fd(fd as RawFd) })
+        self.owned(fd)
+    }
+
+    /// The descriptor a call returned. A dry run made none (its stand-in is 0, our stdin):
+    /// /dev/null stands in, so dropping it closes nothing of ours.
+    fn owned(&self, fd: i64) -> Result<OwnedFd> {
+        if self.kernel.makes_calls() {
+            return Ok(unsafe { OwnedFd::from_raw_fd(fd as RawFd) });
+        }
+        std::fs::File::open("/dev/null")
+            .map(OwnedFd::from)
+            .map_err(|e| {
+                crate::error::Error::io("cannot open /dev/null", &e, "check that /dev/null exists")
+            })
     }
 
     /// A listening unix socket at `path` (a stale one left by an earlier run replaced).
@@ -82,6 +95,24 @@ impl Sys<'_> {
                     len,
                 )
             } as libc::c_long)
+        })?;
+        // bind made it 0777 minus the umask: only its owner may reach the container's stdin.
+        let call = || {
+            Call::new(
+                "fchmodat",
+                vec![
+                    "AT_FDCWD".into(),
+                    quote(&path.display().to_string()),
+                    "0600".into(),
+                ],
+                "chmod(2)",
+                "only its owner may connect: the socket hands out the container's stdin",
+            )
+        };
+        self.call_plain(call, || {
+            let p = std::ffi::CString::new(path.as_os_str().as_encoded_bytes())
+                .map_err(|_| Errno::EINVAL)?;
+            check(unsafe { libc::syscall(libc::SYS_fchmodat, libc::AT_FDCWD, p.as_ptr(), 0o600) })
         })?;
         let call = || {
             Call::new(
@@ -124,7 +155,7 @@ impl Sys<'_> {
                 )
             } as libc::c_long)
         })?;
-        Ok(unsafe { OwnedFd::from_raw_fd(fd as RawFd) })
+        self.owned(fd)
     }
 
     /// Connect to the unix socket at `path`.
