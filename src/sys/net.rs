@@ -458,30 +458,7 @@ impl Sys<'_> {
         loop {
             let left = end.saturating_duration_since(std::time::Instant::now());
             let ms = left.as_millis().min(i32::MAX as u128) as i32;
-            let call = || {
-                Call::new(
-                    "poll",
-                    vec![
-                        format!("[{{fd={shown}, events=POLLIN}}]"),
-                        "1".into(),
-                        ms.to_string(),
-                    ],
-                    "poll(2)",
-                    why,
-                )
-                .blocking()
-            };
-            let mut pfd = libc::pollfd {
-                fd,
-                events: libc::POLLIN,
-                revents: 0,
-            };
-            let ready = self.call_plain(call, || loop {
-                match check(unsafe { libc::poll(&mut pfd, 1, ms) } as libc::c_long) {
-                    Err(Errno::EINTR) => continue,
-                    other => return other,
-                }
-            })?;
+            let ready = self.poll_in(fd, &shown, ms, why)?;
             if self.dry_run() {
                 return Ok(true);
             }

@@ -47,11 +47,17 @@ impl Sys<'_> {
     pub fn poll_exit(&self, pidfd: &OwnedFd, limit: Duration, why: &str) -> Result<bool> {
         let fd = pidfd.as_raw_fd();
         let ms = limit.as_millis().min(i32::MAX as u128) as i32;
+        Ok(self.poll_in(fd, &fd.to_string(), ms, why)? > 0)
+    }
+
+    /// poll(2) for input on one descriptor (`shown` as the narration names it) for up to
+    /// `ms` milliseconds: 1 when it is ready, 0 when the time passed.
+    pub fn poll_in(&self, fd: i32, shown: &str, ms: i32, why: &str) -> Result<i64> {
         let call = || {
             Call::new(
                 "poll",
                 vec![
-                    format!("[{{fd={fd}, events=POLLIN}}]"),
+                    format!("[{{fd={shown}, events=POLLIN}}]"),
                     "1".into(),
                     ms.to_string(),
                 ],
@@ -65,13 +71,12 @@ impl Sys<'_> {
             events: libc::POLLIN,
             revents: 0,
         };
-        let ready = self.call_plain(call, || loop {
+        self.call_plain(call, || loop {
             match check(unsafe { libc::poll(&mut pfd, 1, ms) } as libc::c_long) {
                 Err(Errno::EINTR) => continue,
                 other => return other,
             }
-        })?;
-        Ok(ready > 0)
+        })
     }
 
     /// Wait up to `limit` for `pid` to end: true if it has (or was gone already).
