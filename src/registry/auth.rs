@@ -78,7 +78,7 @@ fn write_all(v: &serde_json::Value) -> Result<()> {
     use std::io::Write;
     use std::os::unix::fs::OpenOptionsExt;
     let path = file();
-    crate::store::images::make_dirs(path.parent().expect("in the data directory"))?;
+    crate::store::make_dirs(path.parent().expect("in the data directory"))?;
     let tmp = path.with_extension("tmp");
     let _ = std::fs::remove_file(&tmp);
     std::fs::OpenOptions::new()

@@ -319,7 +319,7 @@ fn make_copy(sys: &Sys, src: &Path, dst: &Path, m: &Mapping) -> Result<()> {
         "",
         || {
             let parent = dst.parent().expect("a copy has a parent");
-            crate::store::images::make_dirs(parent)?;
+            crate::store::make_dirs(parent)?;
             // Containers started at once on a new mapping share one copy.
             let _guard =
                 crate::lock::exclusive(&parent.join(".userns.lock"), "the image's copies")?;

@@ -90,7 +90,7 @@ impl Writer {
     pub fn new(digest: &str, size: u64, what: &str) -> Result<Writer> {
         let hex = hex_of(digest)?;
         let dir = dir();
-        super::images::make_dirs(&dir)?;
+        super::make_dirs(&dir)?;
         let tmp = dir.join(format!(".tmp-{hex}-{}", std::process::id()));
         // Its own mode, not the umask's: layers may be unpacked meanwhile under umask 0.
         let file = std::fs::OpenOptions::new()

@@ -15,6 +15,8 @@
 //! hostile name cannot reach the filesystem; a name belongs to one image at a time (tagging
 //! another image with it takes it away, and an image without names shows as `<none>`).
 
+/// Where the store's directories are made (kept here for the older path).
+pub use super::make_dirs;
 use super::reference::{self, Reference};
 use super::{images_dir, store_dir, write_whole};
 pub use crate::clock::rfc3339;
@@ -186,23 +188,6 @@ impl ConfigBlob {
 /// The sha256 of bytes, in hex.
 pub fn sha256_hex(b: &[u8]) -> String {
     crate::stages::export::stream::hex(&sha2::Sha256::digest(b))
-}
-
-/// `mkdir -p` with mode 0755 whatever the process umask is: the export stage sets it to 0
-/// while it extracts, and nothing in the store may be writable by anyone but root.
-pub fn make_dirs(dir: &Path) -> Result<()> {
-    use std::os::unix::fs::DirBuilderExt;
-    std::fs::DirBuilder::new()
-        .recursive(true)
-        .mode(0o755)
-        .create(dir)
-        .map_err(|e| {
-            Error::io(
-                format!("cannot make {}", dir.display()),
-                &e,
-                "check that glassbox's data directory is writable (run as root) and not full",
-            )
-        })
 }
 
 /// Take the store's lock (names and records change under it).

@@ -130,3 +130,20 @@ pub fn write_whole(path: &Path, bytes: &[u8]) -> Result<()> {
             )
         })
 }
+
+/// `mkdir -p` with mode 0755 whatever the process umask is: the export stage sets it to 0
+/// while it extracts, and nothing in the store may be writable by anyone but root.
+pub fn make_dirs(dir: &Path) -> Result<()> {
+    use std::os::unix::fs::DirBuilderExt;
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o755)
+        .create(dir)
+        .map_err(|e| {
+            Error::io(
+                format!("cannot make {}", dir.display()),
+                &e,
+                "check that glassbox's data directory is writable (run as root) and not full",
+            )
+        })
+}

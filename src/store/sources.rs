@@ -40,7 +40,7 @@ pub fn remember(host: &str, repo: &str, digests: &[String]) -> Result<()> {
     if !changed {
         return Ok(());
     }
-    super::images::make_dirs(&super::blobs::dir())?;
+    super::make_dirs(&super::blobs::dir())?;
     super::write_whole(
         &file(),
         &serde_json::to_vec_pretty(&all).expect("a map serializes"),

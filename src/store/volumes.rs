@@ -89,7 +89,7 @@ pub fn anonymous_name(id: &str, target: &Path) -> String {
 /// Held while volumes are made, removed, or claimed by a new container.
 pub fn lock() -> Result<crate::lock::Guard> {
     use std::os::unix::fs::PermissionsExt;
-    super::images::make_dirs(&volumes_dir())?;
+    super::make_dirs(&volumes_dir())?;
     // Searchable, not listable, as docker's: a mapped root (--userns) reaches a volume it
     // is given; nobody lists the names to find one that is not theirs.
     let _ = std::fs::set_permissions(volumes_dir(), std::fs::Permissions::from_mode(0o701));
