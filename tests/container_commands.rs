@@ -751,10 +751,11 @@ fn rm_f_of_a_running_container_waits_once() {
         c.env("GLASSBOX_STATE_DIR", &state);
     });
     assert!(t.output.status.success(), "{}", stderr(&t.output));
-    // One wait: one pidfd opened (a wait that finds the process already gone polls nothing).
+    // One wait at most: one pidfd opened, or none when the supervisor had already ended by
+    // the time rm looked (it is quick after a SIGKILL); the old two waits opened two.
     let names = t.narrated_names();
     let count = |call: &str| names.iter().filter(|n| *n == call).count();
-    assert_eq!(count("pidfd_open"), 1, "{names:?}");
+    assert!(count("pidfd_open") <= 1, "{names:?}");
     assert!(count("poll") <= 1, "{names:?}");
     assert!(env.containers().is_empty());
     env.assert_clean();
