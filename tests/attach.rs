@@ -3,80 +3,15 @@
 
 mod common;
 use common::containers::Env;
+use common::tmux::{glassbox_line, Tmux};
 use common::*;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-/// A tmux session running bash, thrown away when dropped.
-struct Tmux {
-    name: String,
-}
-
-impl Tmux {
-    fn new(test: &str) -> Tmux {
-        let name = format!("gb-attach-{test}-{}", std::process::id());
-        let ok = Command::new("tmux")
-            .args(["new-session", "-d", "-s", &name, "-x", "160", "-y", "50"])
-            .arg("bash --norc --noprofile")
-            .status()
-            .unwrap()
-            .success();
-        assert!(ok, "tmux could not start");
-        std::thread::sleep(Duration::from_millis(300));
-        Tmux { name }
-    }
-    fn keys(&self, keys: &[&str]) {
-        Command::new("tmux")
-            .args(["send-keys", "-t", &self.name])
-            .args(keys)
-            .status()
-            .unwrap();
-    }
-    fn screen(&self) -> String {
-        let o = Command::new("tmux")
-            .args(["capture-pane", "-p", "-t", &self.name])
-            .output()
-            .unwrap();
-        String::from_utf8_lossy(&o.stdout).into_owned()
-    }
-    /// Wait until the screen shows `text`.
-    fn wait_for(&self, text: &str) -> String {
-        for _ in 0..200 {
-            let s = self.screen();
-            if s.contains(text) {
-                return s;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        panic!("the terminal never showed {text:?}:\n{}", self.screen());
-    }
-    /// `glassbox ARGS` typed into the pane, then its exit status.
-    fn glassbox(&self, env: &Env, args: &str) {
-        self.keys(&[
-            &format!(
-                "clear; NO_COLOR=1 GLASSBOX_STATE_DIR={} {} {args}; echo exited=$?",
-                env.state.path().display(),
-                bin().display()
-            ),
-            "Enter",
-        ]);
-    }
-    /// The shell's terminal is as it was: line editing and echo on.
-    fn assert_terminal_restored(&self) {
-        self.keys(&[
-            "stty -a | grep -o -w -e -icanon -e icanon -e -echo -e echo | tr '\\n' ,; echo",
-            "Enter",
-        ]);
-        self.wait_for("icanon,echo,");
-    }
-}
-
-impl Drop for Tmux {
-    fn drop(&mut self) {
-        let _ = Command::new("tmux")
-            .args(["kill-session", "-t", &self.name])
-            .status();
-    }
+/// `glassbox ARGS` typed into a cleared pane, then its exit status.
+fn type_glassbox(t: &Tmux, env: &Env, args: &str) {
+    let line = glassbox_line(env.state.path(), args);
+    t.keys(&[&format!("clear; {line}"), "Enter"]);
 }
 
 fn wait_for(what: &str, mut done: impl FnMut() -> bool) {
@@ -101,8 +36,8 @@ fn attach_to_a_detached_shell_then_ctrl_p_ctrl_q_leaves_it_running() {
     }
     let env = Env::new();
     env.ok(&["run", "-dit", "--name", "box", "busybox", "sh"]);
-    let t = Tmux::new("keys");
-    t.glassbox(&env, "-q attach box");
+    let t = Tmux::new("attach-keys");
+    type_glassbox(&t, &env, "-q attach box");
     std::thread::sleep(Duration::from_millis(500));
     t.keys(&["echo hi-$((6*7))", "Enter"]);
     t.wait_for("hi-42");
@@ -115,7 +50,7 @@ fn attach_to_a_detached_shell_then_ctrl_p_ctrl_q_leaves_it_running() {
     assert!(env.ok(&["logs", "box"]).contains("hi-42"));
 
     // A second time, with other keys: Ctrl-P is then a key for the shell like any other.
-    t.glassbox(&env, "-q attach --detach-keys ctrl-x box");
+    type_glassbox(&t, &env, "-q attach --detach-keys ctrl-x box");
     std::thread::sleep(Duration::from_millis(500));
     t.keys(&["echo again-$((1+1))", "Enter"]);
     t.wait_for("again-2");
@@ -124,7 +59,7 @@ fn attach_to_a_detached_shell_then_ctrl_p_ctrl_q_leaves_it_running() {
     assert!(running(&env, "box"));
 
     // Attached, the shell's own end ends attach with its exit code.
-    t.glassbox(&env, "-q attach box");
+    type_glassbox(&t, &env, "-q attach box");
     std::thread::sleep(Duration::from_millis(500));
     t.keys(&["exit 3", "Enter"]);
     t.wait_for("exited=3");
@@ -144,7 +79,7 @@ fn attach_to_a_detached_shell_then_ctrl_p_ctrl_q_leaves_it_running() {
     assert!(stderr(&o).contains("\"ctrl-1\" is not a detach key"));
 
     // start -a -i: started and attached from the start.
-    t.glassbox(&env, "-q start -a -i box");
+    type_glassbox(&t, &env, "-q start -a -i box");
     std::thread::sleep(Duration::from_millis(800));
     t.keys(&["echo started-$((2*3))", "Enter"]);
     t.wait_for("started-6");
@@ -380,8 +315,8 @@ fn attach_without_a_terminal_leaves_yours_as_it_is() {
     }
     let env = Env::new();
     env.ok(&["run", "-di", "--name", "cooked", "busybox", "cat"]);
-    let tmux = Tmux::new("cooked");
-    tmux.glassbox(&env, "attach cooked");
+    let tmux = Tmux::new("attach-cooked");
+    type_glassbox(&tmux, &env, "attach cooked");
     std::thread::sleep(Duration::from_millis(500));
     // Line editing on: Enter ends a line, so cat logs it.
     tmux.keys(&["hello", "Enter"]);

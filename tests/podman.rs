@@ -2,6 +2,7 @@
 //! container prints what the same podman run prints under runc.
 
 mod common;
+use common::tmux::Tmux;
 use common::*;
 use std::path::Path;
 use std::process::Command;
@@ -552,65 +553,6 @@ fn podman_publishes_a_port_of_a_container_run_by_glassbox() {
     assert_eq!(netns_after, netns_before, "a network namespace is left");
 }
 
-/// A tmux session running sh, thrown away when dropped.
-struct Tmux(String);
-
-impl Tmux {
-    fn new(name: &str) -> Tmux {
-        let name = format!("{name}-{}", std::process::id());
-        let st = Command::new("tmux")
-            .args([
-                "new-session",
-                "-d",
-                "-s",
-                &name,
-                "-x",
-                "160",
-                "-y",
-                "50",
-                "sh",
-            ])
-            .status()
-            .unwrap();
-        assert!(st.success(), "tmux could not start");
-        Tmux(name)
-    }
-
-    fn keys(&self, keys: &[&str]) {
-        let st = Command::new("tmux")
-            .args(["send-keys", "-t", &self.0])
-            .args(keys)
-            .status()
-            .unwrap();
-        assert!(st.success());
-    }
-
-    /// Wait until the screen shows `text` (a terminal has no other way to say it is ready).
-    fn wait_for(&self, text: &str) {
-        let mut screen = String::new();
-        for _ in 0..300 {
-            let o = Command::new("tmux")
-                .args(["capture-pane", "-p", "-t", &self.0])
-                .output()
-                .unwrap();
-            screen = stdout(&o);
-            if screen.contains(text) {
-                return;
-            }
-            std::thread::sleep(std::time::Duration::from_millis(50));
-        }
-        panic!("the terminal never showed {text:?}:\n{screen}");
-    }
-}
-
-impl Drop for Tmux {
-    fn drop(&mut self) {
-        let _ = Command::new("tmux")
-            .args(["kill-session", "-t", &self.0])
-            .status();
-    }
-}
-
 /// `podman run -it` through glassbox in a terminal (tmux): the terminal's master end goes
 /// to conmon over the console socket, what is typed reaches the container's shell, its
 /// output comes back, and its exit status is podman's.
@@ -638,7 +580,7 @@ fn podman_run_it_through_glassbox_in_a_terminal() {
         .chain(c.get_args())
         .map(|a| format!("'{}'", a.to_string_lossy()))
         .collect();
-    let term = Tmux::new("gb-podman-it");
+    let term = Tmux::running("podman-it", "sh");
     term.keys(&[
         &format!(
             "cd '{}' && {}; echo podman-said-$?",

@@ -1,87 +1,9 @@
 //! `glassbox run -it` and `--step` in a real terminal (tmux), as a person uses them.
 
 mod common;
+use common::tmux::{glassbox_line, Tmux};
 use common::*;
-use std::process::Command;
 use std::time::Duration;
-
-/// A tmux session running bash, thrown away when dropped.
-struct Tmux {
-    name: String,
-}
-
-impl Tmux {
-    fn new(test: &str) -> Tmux {
-        let name = format!("gb-{test}-{}", std::process::id());
-        let ok = Command::new("tmux")
-            .args([
-                "new-session",
-                "-d",
-                "-s",
-                &name,
-                "-x",
-                "160",
-                "-y",
-                "50",
-                "bash --norc --noprofile",
-            ])
-            .status()
-            .unwrap()
-            .success();
-        assert!(ok, "tmux could not start");
-        std::thread::sleep(Duration::from_millis(300));
-        Tmux { name }
-    }
-    fn keys(&self, keys: &[&str]) {
-        Command::new("tmux")
-            .args(["send-keys", "-t", &self.name])
-            .args(keys)
-            .status()
-            .unwrap();
-    }
-    fn screen(&self) -> String {
-        let o = Command::new("tmux")
-            .args(["capture-pane", "-p", "-t", &self.name])
-            .output()
-            .unwrap();
-        String::from_utf8_lossy(&o.stdout).into_owned()
-    }
-    /// The shell's terminal is as it was: line editing and echo on (not left in raw mode).
-    fn assert_terminal_restored(&self) {
-        self.keys(&[
-            "stty -a | grep -o -w -e -icanon -e icanon -e -echo -e echo | tr '\\n' ,; echo",
-            "Enter",
-        ]);
-        self.wait_for("icanon,echo,");
-    }
-    /// Wait until the screen shows `text` (a terminal has no other way to say it is ready).
-    fn wait_for(&self, text: &str) -> String {
-        for _ in 0..200 {
-            let s = self.screen();
-            if s.contains(text) {
-                return s;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        panic!("the terminal never showed {text:?}:\n{}", self.screen());
-    }
-}
-
-impl Drop for Tmux {
-    fn drop(&mut self) {
-        let _ = Command::new("tmux")
-            .args(["kill-session", "-t", &self.name])
-            .status();
-    }
-}
-
-fn glassbox_line(state: &std::path::Path, args: &str) -> String {
-    format!(
-        "NO_COLOR=1 GLASSBOX_STATE_DIR={} {} {args}; echo exited=$?",
-        state.display(),
-        bin().display()
-    )
-}
 
 #[test]
 fn an_interactive_shell_gets_ctrl_c_and_its_exit_status_comes_back() {

@@ -4,6 +4,7 @@
 
 pub mod containers;
 pub mod strace;
+pub mod tmux;
 
 use std::path::PathBuf;
 use std::process::{Command, Output};
