@@ -221,11 +221,7 @@ pub fn write_tar(
     tar.into_inner()
         .and_then(|mut f| std::io::Write::flush(&mut f))
         .map_err(|e| io(out, e))?;
-    let checksum = sum
-        .finalize()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect::<String>();
+    let checksum = crate::stages::export::stream::hex(&sum.finalize());
     Ok(Written {
         checksum,
         files: entries.len(),
@@ -312,7 +308,7 @@ pub fn write_heredocs(
     tar.into_inner()
         .and_then(|mut f| std::io::Write::flush(&mut f))
         .map_err(|e| io(out, e))?;
-    let checksum = sum.finalize().iter().map(|b| format!("{b:02x}")).collect();
+    let checksum = crate::stages::export::stream::hex(&sum.finalize());
     Ok(Written {
         checksum,
         files: files.len(),
@@ -509,7 +505,7 @@ pub fn retar_archive(src: &Path, dest: &str, out: &Path) -> Result<Written> {
     tar.into_inner()
         .and_then(|mut f| std::io::Write::flush(&mut f))
         .map_err(|e| io(out, e))?;
-    let checksum = sum.finalize().iter().map(|b| format!("{b:02x}")).collect();
+    let checksum = crate::stages::export::stream::hex(&sum.finalize());
     Ok(Written { checksum, files })
 }
 

@@ -711,10 +711,7 @@ impl Build<'_> {
             std::io::copy(&mut f, &mut h).map_err(|e| {
                 Error::io("cannot read the layer tar", &e, "check the data directory")
             })?;
-            h.finalize()
-                .iter()
-                .map(|b| format!("{b:02x}"))
-                .collect::<String>()
+            crate::stages::export::stream::hex(&h.finalize())
         };
         let digest = format!("sha256:{bytes_hex}");
         let size = std::fs::metadata(tar).map(|m| m.len()).unwrap_or(0);

@@ -16,6 +16,7 @@
 //! freezer cgroup while it copies; glassbox does not, and says so.
 
 use super::layer;
+use super::unpack::short;
 use crate::cli::CommitArgs;
 use crate::error::{Error, Result};
 use crate::journal::{Journal, Resource};
@@ -267,11 +268,6 @@ pub fn main(a: &CommitArgs, sys: &Sys) -> Result<i32> {
             0
         },
     )
-}
-
-fn short(d: &str) -> String {
-    let h = d.strip_prefix("sha256:").unwrap_or(d);
-    format!("sha256:{}", &h[..h.len().min(12)])
 }
 
 /// The container's upper directory as a layer of the store over `parent`'s (staged,

@@ -264,7 +264,7 @@ fn cache_key(path: &Path) -> Result<String> {
             "check the file",
         )
     })?;
-    Ok(h.finalize().iter().map(|b| format!("{b:02x}")).collect())
+    Ok(crate::stages::export::stream::hex(&h.finalize()))
 }
 
 /// An image of the store for `run`, when `name` names one (`None` otherwise).

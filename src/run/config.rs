@@ -241,10 +241,7 @@ pub fn home_of(name: &str, uid: u32, layers: &[&std::path::Path]) -> String {
 
 /// A new container id: 12 hex digits from the kernel's random pool.
 pub fn new_id() -> String {
-    let mut b = [0u8; 6];
-    let _ = std::fs::File::open("/dev/urandom")
-        .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut b));
-    b.iter().map(|x| format!("{x:02x}")).collect()
+    crate::store::random_hex(6)
 }
 
 /// `--add-host NAME:IP` and `--dns IP`, checked (IPv4 only).

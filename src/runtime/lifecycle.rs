@@ -244,29 +244,9 @@ pub fn run(sys: &Sys, root: &Path, a: &CreateArgs) -> Result<i32> {
     Ok(ended?.code())
 }
 
-fn signal(name: &str) -> Result<i32> {
-    if let Ok(n) = name.parse::<i32>() {
-        return Ok(n);
-    }
-    let up = name.to_ascii_uppercase();
-    let full = if up.starts_with("SIG") {
-        up
-    } else {
-        format!("SIG{up}")
-    };
-    full.parse::<nix::sys::signal::Signal>()
-        .map(|s| s as i32)
-        .map_err(|_| {
-            Error::usage(
-                format!("{name:?} is not a signal"),
-                "give a name such as TERM or KILL, or a number",
-            )
-        })
-}
-
 pub fn kill(sys: &Sys, root: &Path, id: &str, sig: &str, all: bool) -> Result<i32> {
     let s = State::load(root, id)?;
-    let sig = signal(sig)?;
+    let sig = crate::sys::signals::parse_signal(sig)?;
     if !s.alive() {
         return Err(Error::usage(
             format!("container {id} is not running"),

@@ -53,17 +53,10 @@ pub fn fifo(root: &Path, id: &str) -> PathBuf {
     dir(root, id).join("exec.fifo")
 }
 
-/// Field 22 of /proc/PID/stat, or None when there is no such process (or it is a zombie:
-/// it has ended, only its status waits to be collected).
+/// The process's start time (field 22 of /proc/PID/stat), as the journal reads it: None
+/// when there is no such process or it has ended (a zombie).
 pub fn start_time(pid: i32) -> Option<u64> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    // The command name may hold spaces and parentheses: count from the last ')'.
-    let rest = &stat[stat.rfind(')')? + 2..];
-    let fields: Vec<&str> = rest.split(' ').collect();
-    if fields.first() == Some(&"Z") {
-        return None;
-    }
-    fields.get(19)?.parse().ok()
+    crate::journal::start_time(u32::try_from(pid).ok()?)
 }
 
 impl State {

@@ -147,3 +147,11 @@ pub fn make_dirs(dir: &Path) -> Result<()> {
             )
         })
 }
+
+/// `n` bytes from the kernel's random pool as hex digits: container ids, anonymous volume names.
+pub fn random_hex(n: usize) -> String {
+    let mut b = vec![0u8; n];
+    let _ = std::fs::File::open("/dev/urandom")
+        .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut b));
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}

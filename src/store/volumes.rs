@@ -74,10 +74,7 @@ pub fn check_name(s: &str) -> Result<()> {
 
 /// A new random name, 64 hex digits, as docker names anonymous volumes.
 pub fn random_name() -> String {
-    let mut b = [0u8; 32];
-    let _ = std::fs::File::open("/dev/urandom")
-        .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut b));
-    b.iter().map(|x| format!("{x:02x}")).collect()
+    super::random_hex(32)
 }
 
 /// The anonymous volume of container `id` at `target`: looks random as docker's, but the

@@ -105,7 +105,7 @@ impl Network {
     pub fn id(&self) -> String {
         use sha2::Digest;
         let d = sha2::Sha256::digest(format!("{} {}", self.name, self.subnet).as_bytes());
-        d.iter().map(|b| format!("{b:02x}")).collect()
+        crate::stages::export::stream::hex(&d)
     }
 }
 
