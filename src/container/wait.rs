@@ -40,11 +40,7 @@ pub(super) fn wait_for_end(sys: &Sys, c: &Container) -> Result<i32> {
     }
     // With a restart policy its supervisor may run it again (after a backoff of up to a
     // minute): the wait is for the final stop, when the supervisor ends, as docker's.
-    let restarts = c.spec().ok().is_some_and(|s| {
-        s.annotations()
-            .as_ref()
-            .is_some_and(|a| a.contains_key(crate::spec::annotation::RESTART))
-    });
+    let restarts = crate::run::restart::Policy::of(c) != crate::run::restart::Policy::No;
     let limit = if restarts {
         FOREVER
     } else {

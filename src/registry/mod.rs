@@ -143,7 +143,7 @@ fn client<'a, 'n>(
                 ));
             }
             sys.narrator.note(&format!(
-                "{}: TLS verified against the CA in {} and the usual roots",
+                "{}: TLS will be verified against the CA in {} and the usual roots",
                 remote.domain,
                 p.display()
             ));

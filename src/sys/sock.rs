@@ -76,7 +76,8 @@ impl Sys<'_> {
 
     /// A listening unix socket at `path` (a stale one left by an earlier run replaced).
     pub fn listen_unix(&self, path: &Path, why: &str) -> Result<OwnedFd> {
-        let _ = std::fs::remove_file(path);
+        // Through the kernel seam: a dry run removes nothing.
+        let _ = self.remove_path(path);
         let fd = self.unix_socket(why)?;
         let call = || {
             Call::new(

@@ -129,7 +129,7 @@ pub fn main(a: &ExportSpec, sys: &Sys) -> Result<i32> {
         return inspect(a, sys);
     }
     let dir = export(a, sys)?;
-    crate::outln!("exported {} into {}", a.source, dir.display());
+    crate::outln!("unpacked {} into {}", a.source, dir.display());
     Ok(0)
 }
 
