@@ -48,6 +48,28 @@ pub fn parse_rfc3339(s: &str) -> Option<u64> {
     u64::try_from(days * 86400 + hh * 3600 + mm * 60 + ss).ok()
 }
 
+/// A duration as docker's flags and Go spell it (`1h30m`, `10m`, `90s`, `1.5s`, `500ms`), in
+/// nanoseconds.
+pub fn parse_duration_ns(s: &str) -> Option<u128> {
+    let mut total = 0f64;
+    let mut rest = s;
+    if rest.is_empty() {
+        return None;
+    }
+    while !rest.is_empty() {
+        let n = rest
+            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+            .filter(|&n| n > 0)?;
+        let value: f64 = rest[..n].parse().ok()?;
+        rest = &rest[n..];
+        let units = [("ms", 1e6), ("h", 3.6e12), ("m", 6e10), ("s", 1e9)];
+        let (unit, scale) = units.iter().find(|(u, _)| rest.starts_with(u))?;
+        total += value * scale;
+        rest = &rest[unit.len()..];
+    }
+    Some(total as u128)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

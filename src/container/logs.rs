@@ -19,7 +19,7 @@ pub fn parse_since(s: &str, now: u128) -> Result<u128> {
             "give 2026-12-06T14:20:00Z, a unix time such as 1765030800, or a while ago such as 10m or 1h30m",
         )
     };
-    if let Some(d) = parse_duration(s) {
+    if let Some(d) = crate::clock::parse_duration_ns(s) {
         return Ok(now.saturating_sub(d));
     }
     if let Some((whole, frac)) = s.split_once('.').or(Some((s, ""))) {
@@ -36,27 +36,6 @@ pub fn parse_since(s: &str, now: u128) -> Result<u128> {
         _ => format!("{s}Z"),
     };
     logger::parse_time(&full).ok_or_else(bad)
-}
-
-/// `1h30m`, `10m`, `90s`, `1.5s`, `500ms` in nanoseconds.
-fn parse_duration(s: &str) -> Option<u128> {
-    let mut total = 0f64;
-    let mut rest = s;
-    if rest.is_empty() {
-        return None;
-    }
-    while !rest.is_empty() {
-        let n = rest
-            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-            .filter(|&n| n > 0)?;
-        let value: f64 = rest[..n].parse().ok()?;
-        rest = &rest[n..];
-        let units = [("ms", 1e6), ("h", 3.6e12), ("m", 6e10), ("s", 1e9)];
-        let (unit, scale) = units.iter().find(|(u, _)| rest.starts_with(u))?;
-        total += value * scale;
-        rest = &rest[unit.len()..];
-    }
-    Some(total as u128)
 }
 
 /// Which entries are shown, and how.

@@ -43,31 +43,29 @@ const DEFAULT_MS: u64 = 30_000;
 /// docker keeps the last five results.
 const KEPT: usize = 5;
 
-/// A duration as docker's flags take it: `30s`, `1m`, `500ms`, `1h`, or plain seconds.
+/// A duration as docker's flags take it (`30s`, `1m30s`, `500ms`, `1h`, or plain seconds), in
+/// milliseconds.
 pub fn parse_duration(flag: &str, s: &str) -> crate::error::Result<u64> {
-    let (num, unit) = match s.find(|c: char| !c.is_ascii_digit()) {
-        Some(i) => s.split_at(i),
-        None => (s, "s"),
+    let plain_seconds = !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+    let ns = if plain_seconds {
+        s.parse::<u128>()
+            .ok()
+            .map(|n| n.saturating_mul(1_000_000_000))
+    } else {
+        crate::clock::parse_duration_ns(s)
     };
-    let scale = match unit {
-        "ms" => 1,
-        "s" => 1000,
-        "m" => 60_000,
-        "h" => 3_600_000,
-        _ => 0,
-    };
-    match num.parse::<u64>() {
-        Ok(n) if scale > 0 => n.checked_mul(scale).ok_or_else(|| {
-            crate::error::Error::usage(
-                format!("{flag} {s:?} is too long"),
-                "give a duration of at most a few years, for example 30s or 1h",
-            )
-        }),
-        _ => Err(crate::error::Error::usage(
+    let ns = ns.ok_or_else(|| {
+        crate::error::Error::usage(
             format!("{flag} {s:?} is not a duration"),
-            "give a number with a unit, for example 30s, 500ms or 1m",
-        )),
-    }
+            "give a number with a unit, for example 30s, 500ms or 1m30s",
+        )
+    })?;
+    u64::try_from(ns / 1_000_000).map_err(|_| {
+        crate::error::Error::usage(
+            format!("{flag} {s:?} is too long"),
+            "give a duration of at most a few years, for example 30s or 1h",
+        )
+    })
 }
 
 /// The check the flags ask for (None: no --health-cmd, or --no-healthcheck).
@@ -283,6 +281,8 @@ mod tests {
         assert_eq!(parse_duration("-", "500ms").unwrap(), 500);
         assert_eq!(parse_duration("-", "2m").unwrap(), 120_000);
         assert_eq!(parse_duration("-", "3").unwrap(), 3000);
+        assert_eq!(parse_duration("-", "1m30s").unwrap(), 90_000);
+        assert_eq!(parse_duration("-", "1.5s").unwrap(), 1500);
         assert!(parse_duration("-", "soon").is_err());
         let e = parse_duration("--health-interval", "99999999999999999h").unwrap_err();
         assert!(e.what.contains("is too long"), "{}", e.what);

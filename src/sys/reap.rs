@@ -27,13 +27,6 @@ const SYNCHRONOUS: &[libc::c_int] = &[
 /// The set as strace shows it: every signal but those (RTMIN and RT_1 are glibc's own).
 const ALL_BUT: &str = "~[ILL TRAP ABRT BUS FPE SEGV TTIN TTOU SYS RTMIN RT_1]";
 
-/// A signal's name as strace prints it (`SIGTERM`), or its number.
-pub fn signal_name(sig: libc::c_int) -> String {
-    nix::sys::signal::Signal::try_from(sig)
-        .map(|s| s.as_str().to_string())
-        .unwrap_or_else(|_| sig.to_string())
-}
-
 /// The set an init waits on: every signal but the synchronous ones.
 pub fn init_set() -> libc::sigset_t {
     unsafe {
