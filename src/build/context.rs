@@ -4,8 +4,9 @@
 //! socket. The tar is later applied through the root-scoped extractor like any layer.
 
 use crate::error::{Error, Result};
+use crate::stages::export::stream::Compression;
 use sha2::{Digest, Sha256};
-use std::io::Read;
+use std::io::{Read, Seek};
 use std::path::{Component, Path, PathBuf};
 
 /// `.dockerignore`'s patterns, in order; `!` takes a path back.
@@ -202,18 +203,14 @@ pub fn write_tar(
             h.set_size(0);
             tar.append_link(&mut h, &e.dest, &target)
         } else {
-            let mut f = std::fs::File::open(&e.src).map_err(|x| io(&e.src, x))?;
-            let mut buf = [0u8; 65536];
-            loop {
-                let n = f.read(&mut buf).map_err(|x| io(&e.src, x))?;
-                if n == 0 {
-                    break;
-                }
-                sum.update(&buf[..n]);
-            }
             let f = std::fs::File::open(&e.src).map_err(|x| io(&e.src, x))?;
             h.set_entry_type(tar::EntryType::Regular);
             h.set_size(e.meta.len());
+            // The checksum is taken from the bytes the tar reads: each file is read once.
+            let f = Hashing {
+                inner: f,
+                sum: &mut sum,
+            };
             tar.append_data(&mut h, &e.dest, f.take(e.meta.len()))
         };
         r.map_err(|x| io(out, x))?;
@@ -460,15 +457,13 @@ fn io(p: &Path, e: std::io::Error) -> Error {
 /// tar. Only names are changed here; the root-scoped extractor that applies the layer
 /// refuses or contains whatever the archive holds (`..`, links out, devices).
 pub fn retar_archive(src: &Path, dest: &str, out: &Path) -> Result<Written> {
-    let f = std::fs::File::open(src).map_err(|e| io(src, e))?;
-    let mut head = [0u8; 2];
-    let gz = std::fs::File::open(src)
-        .and_then(|mut g| g.read_exact(&mut head))
-        .is_ok()
-        && head == [0x1f, 0x8b];
-    let reader: Box<dyn Read> = match gz {
-        true => Box::new(flate2::read::GzDecoder::new(f)),
-        false => Box::new(f),
+    let mut f = std::fs::File::open(src).map_err(|e| io(src, e))?;
+    let mut head = [0u8; 4];
+    let n = f.read(&mut head).map_err(|e| io(src, e))?;
+    f.rewind().map_err(|e| io(src, e))?;
+    let reader: Box<dyn Read> = match Compression::sniff(&head[..n]) {
+        Compression::Gzip => Box::new(flate2::read::GzDecoder::new(f)),
+        _ => Box::new(f),
     };
     let dest = inside(dest, "the destination")?;
     let mut input = tar::Archive::new(reader);
@@ -507,6 +502,20 @@ pub fn retar_archive(src: &Path, dest: &str, out: &Path) -> Result<Written> {
         .map_err(|e| io(out, e))?;
     let checksum = crate::stages::export::stream::hex(&sum.finalize());
     Ok(Written { checksum, files })
+}
+
+/// A reader that adds what it reads to a checksum.
+struct Hashing<'a, R> {
+    inner: R,
+    sum: &'a mut Sha256,
+}
+
+impl<R: Read> Read for Hashing<'_, R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.sum.update(&buf[..n]);
+        Ok(n)
+    }
 }
 
 /// Whether ADD unpacks this source: a tar or gzip archive by its name.
