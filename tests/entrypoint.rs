@@ -5,32 +5,19 @@
 mod common;
 use common::*;
 use std::path::Path;
-use std::process::{Command, Output};
 
-struct Env {
-    state: tempfile::TempDir,
+struct Env(common::store::Store);
+
+impl std::ops::Deref for Env {
+    type Target = common::store::Store;
+    fn deref(&self) -> &common::store::Store {
+        &self.0
+    }
 }
 
 impl Env {
     fn new() -> Env {
-        Env {
-            state: tempfile::Builder::new().prefix("gb-ep-").tempdir().unwrap(),
-        }
-    }
-    fn gb(&self, args: &[&str]) -> Output {
-        let mut c: Command = glassbox();
-        c.env("GLASSBOX_STATE_DIR", self.state.path());
-        c.arg("-q").args(args).output().unwrap()
-    }
-    fn ok(&self, args: &[&str]) -> String {
-        let o = self.gb(args);
-        assert!(
-            o.status.success(),
-            "glassbox {args:?} failed ({:?}):\n{}",
-            o.status.code(),
-            stderr(&o)
-        );
-        stdout(&o)
+        Env(common::store::Store::new("gb-ep-"))
     }
     /// An image whose ENTRYPOINT echoes its arguments and whose CMD is `default`.
     fn echo_image(&self) {

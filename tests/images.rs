@@ -5,42 +5,22 @@
 mod common;
 use common::*;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Command;
 
 /// A state and data directory of the test's own; everything the test makes lives in it and
 /// goes with it.
-struct Env {
-    state: tempfile::TempDir,
+struct Env(common::store::Store);
+
+impl std::ops::Deref for Env {
+    type Target = common::store::Store;
+    fn deref(&self) -> &common::store::Store {
+        &self.0
+    }
 }
 
 impl Env {
     fn new() -> Env {
-        Env {
-            state: tempfile::Builder::new()
-                .prefix("gb-img-")
-                .tempdir()
-                .unwrap(),
-        }
-    }
-    fn cmd(&self) -> Command {
-        let mut c = glassbox();
-        c.env("GLASSBOX_STATE_DIR", self.state.path());
-        c
-    }
-    /// `glassbox -q ARGS…`.
-    fn gb(&self, args: &[&str]) -> Output {
-        self.cmd().arg("-q").args(args).output().unwrap()
-    }
-    /// `glassbox -q ARGS…`, which must succeed; its stdout.
-    fn ok(&self, args: &[&str]) -> String {
-        let o = self.gb(args);
-        assert!(
-            o.status.success(),
-            "glassbox {args:?} failed ({:?}):\n{}",
-            o.status.code(),
-            stderr(&o)
-        );
-        stdout(&o)
+        Env(common::store::Store::new("gb-img-"))
     }
     /// `glassbox ARGS…` without -q (which makes `images` print only ids), which must
     /// succeed; its stdout.
@@ -48,9 +28,6 @@ impl Env {
         let o = self.cmd().args(args).output().unwrap();
         assert!(o.status.success(), "glassbox {args:?}: {}", stderr(&o));
         stdout(&o)
-    }
-    fn data(&self) -> PathBuf {
-        self.state.path().join("data")
     }
     /// Every path under the state directory, for "nothing changed".
     fn tree(&self) -> Vec<String> {

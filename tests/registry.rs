@@ -7,47 +7,24 @@ mod common;
 use common::*;
 use std::io::{Read, Write};
 use std::net::TcpListener;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
 
 const REGISTRY: &str = "/usr/bin/docker-registry";
 
 /// A data and state directory of the test's own.
-struct Env {
-    state: tempfile::TempDir,
+struct Env(common::store::Store);
+
+impl std::ops::Deref for Env {
+    type Target = common::store::Store;
+    fn deref(&self) -> &common::store::Store {
+        &self.0
+    }
 }
 
 impl Env {
     fn new() -> Env {
-        Env {
-            state: tempfile::Builder::new()
-                .prefix("gb-pull-")
-                .tempdir()
-                .unwrap(),
-        }
-    }
-    fn cmd(&self) -> Command {
-        let mut c = glassbox();
-        c.env("GLASSBOX_STATE_DIR", self.state.path());
-        c.env_remove("DOCKER_CONFIG");
-        c.env("HOME", self.state.path());
-        c
-    }
-    fn gb(&self, args: &[&str]) -> Output {
-        self.cmd().arg("-q").args(args).output().unwrap()
-    }
-    fn ok(&self, args: &[&str]) -> String {
-        let o = self.gb(args);
-        assert!(
-            o.status.success(),
-            "glassbox {args:?} failed ({:?}):\n{}",
-            o.status.code(),
-            stderr(&o)
-        );
-        stdout(&o)
-    }
-    fn data(&self) -> PathBuf {
-        self.state.path().join("data")
+        Env(common::store::Store::new("gb-pull-"))
     }
     /// The layer directories of the store.
     fn layers(&self) -> Vec<String> {

@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod containers;
+pub mod store;
 pub mod strace;
 pub mod tmux;
 
