@@ -202,25 +202,32 @@ impl Sys<'_> {
         };
         let mut got = None;
         self.call_plain(call, || {
-            let mut buf = [0u8; 1];
-            let mut iov = [std::io::IoSliceMut::new(&mut buf)];
-            let mut space = nix::cmsg_space!([RawFd; 1]);
-            let msg = nix::sys::socket::recvmsg::<()>(
-                s,
-                &mut iov,
-                Some(&mut space),
-                nix::sys::socket::MsgFlags::MSG_CMSG_CLOEXEC,
-            )?;
-            got = msg.cmsgs()?.find_map(|c| match c {
-                nix::sys::socket::ControlMessageOwned::ScmRights(fds) => {
-                    fds.first().map(|fd| unsafe { OwnedFd::from_raw_fd(*fd) })
-                }
-                _ => None,
-            });
-            Ok(msg.bytes as i64)
+            let (bytes, fd) = recv_one_fd(s)?;
+            got = fd;
+            Ok(bytes as i64)
         })?;
         Ok(got)
     }
+}
+
+/// recvmsg(2) of one byte and the descriptor that may ride with it (SCM_RIGHTS), close-on-exec.
+pub(crate) fn recv_one_fd(socket: RawFd) -> nix::Result<(usize, Option<OwnedFd>)> {
+    let mut buf = [0u8; 1];
+    let mut iov = [std::io::IoSliceMut::new(&mut buf)];
+    let mut space = nix::cmsg_space!([RawFd; 1]);
+    let msg = nix::sys::socket::recvmsg::<()>(
+        socket,
+        &mut iov,
+        Some(&mut space),
+        nix::sys::socket::MsgFlags::MSG_CMSG_CLOEXEC,
+    )?;
+    let fd = msg.cmsgs()?.find_map(|c| match c {
+        nix::sys::socket::ControlMessageOwned::ScmRights(fds) => {
+            fds.first().map(|fd| unsafe { OwnedFd::from_raw_fd(*fd) })
+        }
+        _ => None,
+    });
+    Ok((msg.bytes, fd))
 }
 
 /// Wake a thread blocked in accept(2) on `listener` (it returns EINVAL): the keeper's end.

@@ -122,22 +122,7 @@ impl Sys<'_> {
 
 /// In glassbox: receive the descriptor the container sent (None if it ended first).
 pub fn receive_fd(socket: RawFd) -> Option<OwnedFd> {
-    let mut buf = [0u8; 1];
-    let mut iov = [std::io::IoSliceMut::new(&mut buf)];
-    let mut space = nix::cmsg_space!([RawFd; 1]);
-    let msg = nix::sys::socket::recvmsg::<()>(
-        socket,
-        &mut iov,
-        Some(&mut space),
-        nix::sys::socket::MsgFlags::MSG_CMSG_CLOEXEC,
-    )
-    .ok()?;
-    msg.cmsgs().ok()?.find_map(|c| match c {
-        nix::sys::socket::ControlMessageOwned::ScmRights(fds) => {
-            fds.first().map(|fd| unsafe { OwnedFd::from_raw_fd(*fd) })
-        }
-        _ => None,
-    })
+    super::sock::recv_one_fd(socket).ok()?.1
 }
 
 /// Your terminal's settings as they were when [`raw_stdin`] changed them; put back when
