@@ -113,7 +113,7 @@ pub(super) fn child(
     // In all its cgroups now: they become the roots of its cgroup namespace.
     let cgroup_view = match cgroup_plan {
         Some(cp) => {
-            let view = cgroupns::plan(cp, &crate::host::cgroups::CgroupHost::current());
+            let view = cgroupns::plan(cp);
             cgroupns::unshare(sys, &view)?;
             Some(view)
         }

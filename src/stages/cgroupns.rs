@@ -15,7 +15,7 @@
 //! those its limits need, plus the v2 one).
 
 use crate::error::Result;
-use crate::host::cgroups::{CgroupHost, Layout};
+use crate::host::cgroups::Layout;
 use crate::stages::cgroups;
 use crate::stages::ops::{self, Op, Place};
 use crate::sys::mount::Refused;
@@ -53,9 +53,10 @@ impl Plan {
     }
 }
 
-/// The view of the cgroups `cg` makes, on a host laid out as `host`.
-pub fn plan(cg: &cgroups::Plan, host: &CgroupHost) -> Plan {
-    let unified = host.layout == Layout::V2;
+/// The view of the cgroups `cg` makes. The plan knows the host's layout already: the child,
+/// where this is asked, need not read the mount table and cgroup.controllers again.
+pub fn plan(cg: &cgroups::Plan) -> Plan {
+    let unified = cg.layout == Layout::V2;
     let mut hierarchies = Vec::new();
     for g in &cg.groups {
         let dir = g
@@ -74,12 +75,7 @@ pub fn plan(cg: &cgroups::Plan, host: &CgroupHost) -> Plan {
         }
         // The mount option must name the hierarchy's controllers exactly as the host has
         // them, or the kernel refuses to attach a mount to it.
-        let ctrls: Vec<String> = host
-            .v1_hierarchies
-            .iter()
-            .find(|(_, m)| *m == g.mount)
-            .map(|(c, _)| c.clone())
-            .unwrap_or_else(|| g.controllers.iter().map(|c| c.to_string()).collect());
+        let ctrls = g.hierarchy.clone();
         let links = if ctrls.len() > 1 {
             ctrls.iter().filter(|c| **c != dir).cloned().collect()
         } else {
@@ -218,6 +214,7 @@ fn mount_one(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::host::cgroups::CgroupHost;
     use crate::host::mountinfo::parse;
     use crate::stages::cgroups::limits::Limits;
 
@@ -242,7 +239,7 @@ mod tests {
     fn hybrid_mounts_each_own_hierarchy_and_links_comounted_ones() {
         let host = CgroupHost::detect(&parse(HYBRID), |_| Some(String::new()));
         let cg = cgroups::plan(&host, &limits(true, true), "c").unwrap();
-        let p = plan(&cg, &host);
+        let p = plan(&cg);
         assert!(!p.unified);
         let shown: Vec<_> = p
             .hierarchies
@@ -267,10 +264,7 @@ mod tests {
     #[test]
     fn a_hybrid_host_mounts_a_tmpfs_then_each_hierarchy_then_makes_it_read_only() {
         let host = CgroupHost::detect(&parse(HYBRID), |_| Some(String::new()));
-        let p = plan(
-            &cgroups::plan(&host, &limits(false, true), "c").unwrap(),
-            &host,
-        );
+        let p = plan(&cgroups::plan(&host, &limits(false, true), "c").unwrap());
         let t = Path::new("/r/sys/fs/cgroup");
         let lines = ops::lines(&mount_ops(&p, t, Path::new("/proc/self/fd/9")));
         assert_eq!(
@@ -291,14 +285,11 @@ mod tests {
     #[test]
     fn without_limits_only_the_v2_tree_and_on_v2_one_mount() {
         let host = CgroupHost::detect(&parse(HYBRID), |_| Some(String::new()));
-        let p = plan(
-            &cgroups::plan(&host, &Limits::default(), "c").unwrap(),
-            &host,
-        );
+        let p = plan(&cgroups::plan(&host, &Limits::default(), "c").unwrap());
         assert_eq!(p.hierarchies.len(), 1);
         assert_eq!(p.hierarchies[0].dir, "unified");
         let v2 = CgroupHost::detect(&parse(V2), |_| Some("memory pids\n".into()));
-        let p = plan(&cgroups::plan(&v2, &limits(true, false), "c").unwrap(), &v2);
+        let p = plan(&cgroups::plan(&v2, &limits(true, false), "c").unwrap());
         assert!(p.unified);
         assert_eq!(p.hierarchies.len(), 1);
     }
@@ -307,10 +298,7 @@ mod tests {
     fn pure_v1_without_limits_has_nothing_of_its_own() {
         let v1 = "35 31 0:32 / /sys/fs/cgroup/memory rw - cgroup cgroup rw,memory\n";
         let host = CgroupHost::detect(&parse(v1), |_| None);
-        let p = plan(
-            &cgroups::plan(&host, &Limits::default(), "c").unwrap(),
-            &host,
-        );
+        let p = plan(&cgroups::plan(&host, &Limits::default(), "c").unwrap());
         assert!(p.is_empty());
     }
 }

@@ -29,14 +29,26 @@ impl Sys<'_> {
 
     /// rmdir(2).
     pub fn rmdir(&self, path: &Path, why: &str) -> Result<()> {
+        self.rmdir_diagnosed(path, why, |e| diagnose::generic("rmdir", e))
+    }
+
+    /// rmdir(2) whose refusal `diagnose` explains (or, with no `why`, expects).
+    pub fn rmdir_diagnosed(
+        &self,
+        path: &Path,
+        why: &str,
+        diagnose: impl FnOnce(nix::errno::Errno) -> Diagnosis,
+    ) -> Result<()> {
         let p = cstring(&path.to_string_lossy())?;
         let call = || {
             Call::new("rmdir", vec![qpath(path)], "rmdir(2)", why)
                 .by_hand(format!("rmdir {}", path.display()))
         };
-        self.call_plain(call, || {
-            check(unsafe { libc::rmdir(p.as_ptr()) } as libc::c_long)
-        })?;
+        self.call(
+            call,
+            || check(unsafe { libc::rmdir(p.as_ptr()) } as libc::c_long),
+            diagnose,
+        )?;
         Ok(())
     }
 
@@ -186,8 +198,60 @@ impl Sys<'_> {
         why: &str,
         diagnose: impl FnOnce(nix::errno::Errno) -> Diagnosis,
     ) -> Result<()> {
-        let by_hand = format!("echo {value} > {}", path.display());
+        let mut file = self.open_to_write(path, value)?;
+        self.write_value(file.as_mut(), path, value, why, diagnose)
+    }
+
+    /// Write each `(value, why)` to one kernel file, opened once: one write(2) a value, for
+    /// files that take one record a write (devices.allow: one rule each). Each is narrated
+    /// as [`Sys::write_file`] narrates its one; `diagnose` explains a refused value.
+    pub fn write_file_each(
+        &self,
+        path: &Path,
+        writes: &[(&str, &str)],
+        mut diagnose: impl FnMut(&str, nix::errno::Errno) -> Diagnosis,
+    ) -> Result<()> {
+        let Some((first, _)) = writes.first() else {
+            return Ok(());
+        };
+        let mut file = self.open_to_write(path, first)?;
+        for (value, why) in writes {
+            self.write_value(file.as_mut(), path, value, why, |e| diagnose(value, e))?;
+        }
+        Ok(())
+    }
+
+    /// The kernel file `path` opened for writing (`first`, the value to write, for the
+    /// error); none in a dry run.
+    fn open_to_write(&self, path: &Path, first: &str) -> Result<Option<std::fs::File>> {
         if self.dry_run() {
+            return Ok(None);
+        }
+        std::fs::OpenOptions::new()
+            .write(true)
+            .open(path)
+            .map_err(|e| {
+                let todo = match e.raw_os_error() {
+                    Some(libc::ENOENT) => "check that the file exists: the kernel feature behind it may be missing (see `glassbox doctor`)",
+                    Some(libc::EACCES) | Some(libc::EPERM) | Some(libc::EROFS) => "run glassbox as root (sudo)",
+                    _ => "see `glassbox doctor` for what this host supports",
+                };
+                Error::io(format!("cannot open {} to write {first:?}", path.display()), &e, todo)
+            })
+            .map(Some)
+    }
+
+    /// One narrated write(2) of `value` to `file` (opened on `path`; none: a dry run).
+    fn write_value(
+        &self,
+        file: Option<&mut std::fs::File>,
+        path: &Path,
+        value: &str,
+        why: &str,
+        diagnose: impl FnOnce(nix::errno::Errno) -> Diagnosis,
+    ) -> Result<()> {
+        let by_hand = format!("echo {value} > {}", path.display());
+        let Some(file) = file else {
             let call = || {
                 Call::new(
                     "write",
@@ -204,18 +268,7 @@ impl Sys<'_> {
             return self
                 .call(call, || Ok(value.len() as i64), diagnose)
                 .map(|_| ());
-        }
-        let mut file = std::fs::OpenOptions::new()
-            .write(true)
-            .open(path)
-            .map_err(|e| {
-                let todo = match e.raw_os_error() {
-                    Some(libc::ENOENT) => "check that the file exists: the kernel feature behind it may be missing (see `glassbox doctor`)",
-                    Some(libc::EACCES) | Some(libc::EPERM) | Some(libc::EROFS) => "run glassbox as root (sudo)",
-                    _ => "see `glassbox doctor` for what this host supports",
-                };
-                Error::io(format!("cannot open {} to write {value:?}", path.display()), &e, todo)
-            })?;
+        };
         let fd = file.as_raw_fd();
         let call = || {
             Call::new(

@@ -18,7 +18,8 @@ pub fn plan(host: &CgroupHost, limits: &super::Limits, path: &Path, devices: boo
     let mut p = plan_groups(host, limits, &name, devices)?;
     for (_, mount) in &host.v1_hierarchies {
         if !p.groups.iter().any(|g| g.version == 1 && g.mount == *mount) {
-            p.groups.push(Group::new(1, mount.clone(), Vec::new()));
+            p.groups
+                .push(Group::new(1, mount.clone(), Vec::new()).on(host));
         }
     }
     // v2 last: made last, removed first (its cgroup.kill ends every process).
@@ -109,7 +110,8 @@ pub fn ensure_parents(sys: &Sys, g: &Group) -> Result<()> {
             "a parent the engine's cgroupsPath names, made as runc makes it and left for the engine's other containers",
         ) {
             Err(e) if e.errno != Some(nix::errno::Errno::EEXIST) => return Err(e),
-            _ => copy_cpuset(sys, &dir)?,
+            _ if g.has_cpuset() => copy_cpuset(sys, &dir)?,
+            _ => {}
         }
     }
     if hand_down {
@@ -119,7 +121,9 @@ pub fn ensure_parents(sys: &Sys, g: &Group) -> Result<()> {
 }
 
 /// cgroup v1's cpuset starts a new cgroup with no CPUs and no memory nodes, and a process
-/// cannot join it (ENOSPC): give it its parent's, as runc does.
+/// cannot join it (ENOSPC): give it its parent's, as runc does. Only in the cpuset's
+/// hierarchy (the host's layout says which): elsewhere the files do not exist, and on v2 an
+/// empty cpuset.cpus means the parent's.
 pub fn copy_cpuset(sys: &Sys, dir: &Path) -> Result<()> {
     for file in ["cpuset.cpus", "cpuset.mems"] {
         let mine = dir.join(file);

@@ -28,6 +28,7 @@ use crate::journal::{Journal, Resource};
 use crate::sys::process::{forward_signals_to, Ended, Forked};
 use crate::sys::{diagnose, Sys};
 use limits::Limits;
+use nix::errno::Errno;
 use std::path::{Path, PathBuf};
 
 /// The directory glassbox's cgroups live under, in each hierarchy.
@@ -78,6 +79,9 @@ pub struct Group {
     /// The directory its cgroup goes in: glassbox's shared parent, or the one an engine's
     /// cgroupsPath names ([`engine`]).
     pub parent: PathBuf,
+    /// Every controller of the v1 hierarchy, as the host mounts it (`cpu,cpuacct`; none on
+    /// v2): known from the host's layout, so nothing needs probing for them later.
+    pub hierarchy: Vec<String>,
 }
 
 impl Group {
@@ -89,7 +93,24 @@ impl Group {
             controllers,
             writes: Vec::new(),
             device_program: false,
+            hierarchy: Vec::new(),
         }
+    }
+    /// The same group, told which controllers its v1 hierarchy has on `host`.
+    fn on(mut self, host: &CgroupHost) -> Group {
+        if self.version == 1 {
+            self.hierarchy = host
+                .v1_hierarchies
+                .iter()
+                .find(|(_, m)| *m == self.mount)
+                .map(|(c, _)| c.clone())
+                .unwrap_or_else(|| self.controllers.iter().map(|c| c.to_string()).collect());
+        }
+        self
+    }
+    /// A v1 cpuset hierarchy, whose new cgroups start with no CPUs ([`engine::copy_cpuset`]).
+    fn has_cpuset(&self) -> bool {
+        self.version == 1 && self.hierarchy.iter().any(|c| c == "cpuset")
     }
     pub fn parent(&self) -> PathBuf {
         self.parent.clone()
@@ -183,7 +204,7 @@ fn plan_groups(host: &CgroupHost, limits: &Limits, name: &str, devices: bool) ->
             .find(|g| g.mount == place.mount && g.version == place.version)
         {
             Some(g) => g.controllers.push(ctrl),
-            None => groups.push(Group::new(place.version, place.mount, vec![ctrl])),
+            None => groups.push(Group::new(place.version, place.mount, vec![ctrl]).on(host)),
         }
     }
     if let Some(v2) = &host.v2_mount {
@@ -195,7 +216,7 @@ fn plan_groups(host: &CgroupHost, limits: &Limits, name: &str, devices: bool) ->
         // before killing them, so none can fork meanwhile. Made last, removed first.
         match groups.iter_mut().find(|g| g.mount == f.mount) {
             Some(g) => g.controllers.push("freezer"),
-            None => groups.push(Group::new(1, f.mount, vec!["freezer"])),
+            None => groups.push(Group::new(1, f.mount, vec!["freezer"]).on(host)),
         }
     }
     groups.sort_by_key(|g| g.version == 2);
@@ -264,9 +285,22 @@ fn missing_controller(host: &CgroupHost, ctrl: &str) -> Error {
 /// Write one limit file in cgroup `dir` (narrated, explained with -v): `run` when it makes
 /// the cgroup, `update` on a running container's.
 pub fn write_limit(sys: &Sys, dir: &Path, w: &LimitWrite) -> Result<()> {
-    let path = dir.join(w.file);
-    sys.write_file(&path, &w.value, &w.why, write_diagnosis(&path, &w.value))?;
-    explain_file(sys, w.file);
+    write_limits(sys, dir, std::slice::from_ref(w))
+}
+
+/// Writes in a row to one file of cgroup `dir` (all of `ws` name the same file), through one
+/// open: devices.allow takes one rule a write, and eleven opens and closes cost more than
+/// the writes.
+fn write_limits(sys: &Sys, dir: &Path, ws: &[LimitWrite]) -> Result<()> {
+    let Some(first) = ws.first() else {
+        return Ok(());
+    };
+    let path = dir.join(first.file);
+    let values: Vec<(&str, &str)> = ws.iter().map(|w| (&*w.value, &*w.why)).collect();
+    sys.write_file_each(&path, &values, |value, e| {
+        diagnose::cgroup_write(&path, value, e)
+    })?;
+    explain_file(sys, first.file);
     Ok(())
 }
 
@@ -348,8 +382,26 @@ pub fn ops(plan: &Plan) -> Vec<Op> {
 }
 
 fn apply_inner(sys: &Sys, journal: Option<&Journal>, plan: &Plan, made: &mut Made) -> Result<()> {
-    for op in ops(plan) {
-        perform(sys, journal, &op, made)?;
+    let ops = ops(plan);
+    let mut rest = &ops[..];
+    while let Some((op, tail)) = rest.split_first() {
+        let Op::Write { dir, write } = op else {
+            perform(sys, journal, op, made)?;
+            rest = tail;
+            continue;
+        };
+        // The writes in a row to this one file go through one open.
+        let same: Vec<LimitWrite> = rest
+            .iter()
+            .map_while(|o| match o {
+                Op::Write { dir: d, write: w } if d == dir && w.file == write.file => {
+                    Some(w.clone())
+                }
+                _ => None,
+            })
+            .collect();
+        write_limits(sys, dir, &same)?;
+        rest = &rest[same.len()..];
     }
     Ok(())
 }
@@ -392,7 +444,9 @@ fn make_cgroup(
         ) {
             Ok(()) => {
                 made.dirs.push((dir.to_path_buf(), id));
-                engine::copy_cpuset(sys, dir)?;
+                if g.has_cpuset() {
+                    engine::copy_cpuset(sys, dir)?;
+                }
                 return Ok(());
             }
             Err(e) => {
@@ -434,7 +488,9 @@ fn ensure_parent(sys: &Sys, journal: Option<&Journal>, g: &Group, made: &mut Mad
         ) {
             Ok(()) => {
                 made.dirs.push((parent.clone(), id));
-                engine::copy_cpuset(sys, &parent)?;
+                if g.has_cpuset() {
+                    engine::copy_cpuset(sys, &parent)?;
+                }
             }
             Err(e) => {
                 if let (Some(j), Some(id)) = (journal, &id) {
@@ -598,11 +654,22 @@ pub fn attach_v2(sys: &Sys, plan: &Plan, pid: i32) -> Result<()> {
 /// Remove what [`apply`] made, newest first, striking each journal entry once it is gone.
 /// Errors are shown as warnings: the journal keeps what could not be removed for cleanup.
 pub fn undo(sys: &Sys, journal: Option<&Journal>, made: &mut Made) {
+    // The shared parent a cgroup's removal just tried to remove (the last run out does):
+    // its own entry, next, needs no second try.
+    let mut tried: Option<PathBuf> = None;
     while let Some((dir, id)) = made.dirs.pop() {
-        let res = if dir.file_name().is_some_and(|n| n == PARENT) {
-            remove_parent_if_empty(sys, &dir)
+        let res = if is_shared_parent(&dir) {
+            match tried.take() {
+                Some(t) if t == dir => Ok(()),
+                _ => remove_parent_if_empty(sys, &dir),
+            }
         } else {
-            remove_cgroup(sys, &dir)
+            let res = remove_cgroup(sys, &dir);
+            tried = dir
+                .parent()
+                .filter(|p| res.is_ok() && is_shared_parent(p))
+                .map(Path::to_path_buf);
+            res
         };
         match res {
             Ok(()) => {
@@ -619,15 +686,8 @@ pub fn undo(sys: &Sys, journal: Option<&Journal>, made: &mut Made) {
     }
 }
 
-/// Child cgroup directories of `dir`.
-fn child_cgroups(dir: &Path) -> Vec<PathBuf> {
-    std::fs::read_dir(dir)
-        .into_iter()
-        .flatten()
-        .flatten()
-        .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
-        .map(|e| e.path())
-        .collect()
+fn is_shared_parent(dir: &Path) -> bool {
+    dir.file_name().is_some_and(|n| n == PARENT)
 }
 
 /// The lock a glassbox holds while it makes the shared parent and its cgroup in it, and
@@ -637,32 +697,39 @@ fn child_cgroups(dir: &Path) -> Vec<PathBuf> {
 /// What the lock on a hierarchy's root guards: its `glassbox` parent.
 const PARENT_LOCK: &str = "the cgroup hierarchy's glassbox parent";
 
-fn parent_lock(mount: &Path) -> Result<crate::lock::Guard> {
-    crate::lock::exclusive_dir(mount, PARENT_LOCK)
-}
-
 /// Remove the shared `glassbox` parent if no other run uses it (the last run out removes it).
-/// In use by another run counts as done: that run removes it when it ends.
+/// The kernel refuses to remove a cgroup that holds cgroups (EBUSY): then another run is
+/// using it and removes it when it ends, so that counts as done, as does already gone.
 fn remove_parent_if_empty(sys: &Sys, parent: &Path) -> Result<()> {
-    let _lock = match parent.parent() {
-        Some(mount) if parent.exists() => parent_lock(mount)?,
-        _ => return Ok(()),
-    };
-    if !parent.exists() || !child_cgroups(parent).is_empty() {
+    let Some(mount) = parent.parent() else {
         return Ok(());
-    }
-    match sys.rmdir(
+    };
+    let _lock = match sys.lock_dir(mount, PARENT_LOCK) {
+        Err(_) if !parent.exists() => return Ok(()),
+        lock => lock?,
+    };
+    let in_use = |e: nix::errno::Errno| matches!(e, Errno::EBUSY | Errno::ENOTEMPTY);
+    let res = sys.rmdir_diagnosed(
         parent,
-        "the glassbox parent holds no cgroup any more: remove it too",
-    ) {
-        Err(e)
-            if matches!(
-                e.errno,
-                Some(nix::errno::Errno::EBUSY | nix::errno::Errno::ENOENT)
-            ) =>
-        {
+        "remove the glassbox parent if no run's cgroup is left in it (EBUSY: another run still has one, and the last run out removes it)",
+        |e| match e {
+            // Expected: not a failure to explain.
+            e if in_use(e) || e == Errno::ENOENT => crate::sys::Diagnosis {
+                why: None,
+                todo: String::new(),
+            },
+            e => diagnose::generic("rmdir", e),
+        },
+    );
+    match res {
+        Err(e) if e.errno.is_some_and(in_use) => {
+            sys.narrator.note(&format!(
+                "{} holds the cgroups of another glassbox run: the last run out removes it",
+                parent.display()
+            ));
             Ok(())
         }
+        Err(e) if e.errno == Some(Errno::ENOENT) => Ok(()),
         other => other,
     }
 }
@@ -670,39 +737,55 @@ fn remove_parent_if_empty(sys: &Sys, parent: &Path) -> Result<()> {
 /// Kill what is left in a cgroup and remove it. Already gone counts as removed.
 /// A cgroup that holds other cgroups is left alone (another run is using it).
 pub fn remove_cgroup(sys: &Sys, path: &Path) -> Result<()> {
-    if !path.exists() {
-        return Ok(());
-    }
-    if path.file_name().is_some_and(|n| n == PARENT) {
+    if is_shared_parent(path) {
         // Shared by every glassbox: while another run has a cgroup in it, that run removes
         // it when it ends (the last one out does), so it counts as done here.
-        if !child_cgroups(path).is_empty() {
-            sys.narrator.note(&format!(
-                "{} holds the cgroups of another glassbox run: the last run out removes it",
-                path.display()
-            ));
-        }
         return remove_parent_if_empty(sys, path);
     }
-    let procs = |p: &Path| -> Vec<i32> {
-        std::fs::read_to_string(p.join("cgroup.procs"))
-            .unwrap_or_default()
+    let procs = |p: &Path| -> std::io::Result<Vec<i32>> {
+        // Read through `take`, which has no size hint: read_to_string would first statx a
+        // file the kernel sizes 0 anyway. An empty cgroup is then one open, read, close.
+        let file = std::fs::File::open(p.join("cgroup.procs"))?;
+        let mut text = String::new();
+        std::io::Read::read_to_string(&mut std::io::Read::take(file, u64::MAX), &mut text)?;
+        Ok(text
             .split_whitespace()
             .filter_map(|p| p.parse().ok())
-            .collect()
+            .collect())
     };
+    // One read says whether anything is left; an empty cgroup (the usual end: the
+    // container's init has been waited for) goes at once, with no probing for how to kill.
+    let left = match procs(path) {
+        Ok(left) => left,
+        Err(_) if !path.exists() => return Ok(()),
+        Err(_) => Vec::new(),
+    };
+    if !left.is_empty() {
+        kill_all(sys, path, |p| procs(p).unwrap_or_default())?;
+    }
+    sys.rmdir(
+        path,
+        "remove the cgroup directory: the kernel frees the cgroup",
+    )?;
+    match path.parent().filter(|p| is_shared_parent(p)) {
+        Some(parent) => remove_parent_if_empty(sys, parent),
+        None => Ok(()),
+    }
+}
+
+/// End every process left in cgroup `path` (`procs` lists them), and wait until the kernel
+/// has let go of the last one: by cgroup.kill (v2), by the freezer (v1), else one by one.
+fn kill_all(sys: &Sys, path: &Path, procs: impl Fn(&Path) -> Vec<i32>) -> Result<()> {
     let kill = path.join("cgroup.kill");
     if kill.exists() {
-        if !procs(path).is_empty() {
-            sys.write_file(
-                &kill,
-                "1",
-                "kill every process left in the cgroup, even ones forked meanwhile (cgroup v2)",
-                write_diagnosis(&kill, "1"),
-            )?;
-            explain_file(sys, "cgroup.kill");
-        }
-    } else if path.join("freezer.state").exists() && !procs(path).is_empty() {
+        sys.write_file(
+            &kill,
+            "1",
+            "kill every process left in the cgroup, even ones forked meanwhile (cgroup v2)",
+            write_diagnosis(&kill, "1"),
+        )?;
+        explain_file(sys, "cgroup.kill");
+    } else if path.join("freezer.state").exists() {
         freeze_and_kill(sys, path)?;
     } else {
         // cgroup v1 without a freezer: kill what is listed until nothing is left (the pids
@@ -728,16 +811,6 @@ pub fn remove_cgroup(sys: &Sys, path: &Path) -> Result<()> {
             break;
         }
         std::thread::sleep(std::time::Duration::from_millis(10));
-    }
-    sys.rmdir(
-        path,
-        "remove the cgroup directory: the kernel frees the cgroup",
-    )?;
-    if let Some(parent) = path
-        .parent()
-        .filter(|p| p.file_name().is_some_and(|n| n == PARENT))
-    {
-        remove_parent_if_empty(sys, parent)?;
     }
     Ok(())
 }
@@ -940,6 +1013,7 @@ mod tests {
                     writes: v1::writes(&limits(), &["memory"]),
                     device_program: false,
                     parent: root.join("memory").join(PARENT),
+                    hierarchy: vec!["memory".into()],
                 },
                 Group {
                     version: 2,
@@ -948,6 +1022,7 @@ mod tests {
                     writes: vec![],
                     device_program: true,
                     parent: root.join("unified").join(PARENT),
+                    hierarchy: vec![],
                 },
             ],
         };
