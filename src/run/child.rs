@@ -412,7 +412,6 @@ mod tests {
                 "prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL)",
                 "prctl(PR_SET_NO_NEW_PRIVS, 1)",
                 "seccomp(SECCOMP_SET_MODE_FILTER, 0, default filter)",
-                "seccomp(SECCOMP_SET_MODE_FILTER, 0, clone3 filter)",
                 "close_range(3, ~0, CLOSE_RANGE_CLOEXEC)",
             ]
         );
