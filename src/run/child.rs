@@ -292,8 +292,17 @@ pub(super) fn setup_ops(
 ) -> Result<Setup> {
     let mounts = if plan.has(Stage::Mounts) && mount_root.is_dir() {
         let mut m = plan.mounts.clone();
-        m.root = Some(mount_root.to_path_buf());
-        Some(crate::stages::mounts::plan(&m)?.ops())
+        let planned = match root {
+            // The root glassbox made and mounted: its path needs no second look.
+            Some(r) if r == mount_root && r.is_absolute() => {
+                crate::stages::mounts::plan_in(&m, r.to_path_buf())?
+            }
+            _ => {
+                m.root = Some(mount_root.to_path_buf());
+                crate::stages::mounts::plan(&m)?
+            }
+        };
+        Some(planned.ops())
     } else {
         None
     };

@@ -132,6 +132,12 @@ pub fn lstat(p: &Path) -> Option<libc::stat> {
     (unsafe { libc::lstat(c.as_ptr(), &mut st) } == 0).then_some(st)
 }
 
+/// fstat(2) of an open descriptor (an O_PATH one too).
+pub fn fstat(fd: RawFd) -> Option<libc::stat> {
+    let mut st: libc::stat = unsafe { std::mem::zeroed() };
+    (unsafe { libc::fstat(fd, &mut st) } == 0).then_some(st)
+}
+
 /// The effective uid of this process.
 pub fn euid() -> u32 {
     nix::unistd::geteuid().as_raw()
