@@ -113,16 +113,20 @@ fn bit(name: &str) -> Result<u64> {
     })
 }
 
-/// The highest capability number this kernel knows.
+/// The highest capability number this kernel knows: fixed while it runs, so read once
+/// (and a child forked after the first read does not read it again).
 pub fn last_cap() -> u32 {
-    crate::host::read_trimmed("/proc/sys/kernel/cap_last_cap")
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(40)
+    static LAST: std::sync::OnceLock<u32> = std::sync::OnceLock::new();
+    *LAST.get_or_init(|| {
+        crate::host::read_trimmed("/proc/sys/kernel/cap_last_cap")
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(40)
+    })
 }
 
-/// The capabilities this process holds (CapPrm): no plan can give more.
+/// The capabilities this process holds (its permitted set): no plan can give more.
 pub fn held_caps() -> u64 {
-    crate::host::own_caps("CapPrm").unwrap_or(0)
+    crate::sys::quiet::permitted_caps().unwrap_or(0)
 }
 
 fn all_caps() -> u64 {
