@@ -219,11 +219,15 @@ pub fn plan(a: &MountSpec) -> Result<Plan> {
             "give --root a directory that holds a root filesystem",
         ));
     }
-    plan_in(a, root)
+    let p = plan_in(a, root)?;
+    p.check_targets()?;
+    Ok(p)
 }
 
 /// As [`plan`], in a root directory whose path is already the one to use (`run`'s, which
-/// glassbox made): not looked up again one component at a time.
+/// glassbox made): not looked up again one component at a time, and its mount points not
+/// checked ahead: each is checked as it is mounted (the same refusal), in the child's own
+/// mount namespace, which ends with it.
 pub fn plan_in(a: &MountSpec, root: PathBuf) -> Result<Plan> {
     for name in &a.filesystems {
         if !FILESYSTEMS.iter().any(|(n, _)| n == name) {
@@ -257,19 +261,6 @@ pub fn plan_in(a: &MountSpec, root: PathBuf) -> Result<Plan> {
         ));
     }
     check_size(&a.tmp_size)?;
-    // Every mount point that exists already must be a real directory inside the root.
-    let mut targets: Vec<PathBuf> = fs
-        .iter()
-        .map(|f| Path::new("/").join(mount_point(f)))
-        .collect();
-    targets.extend(volumes.iter().map(|v| v.ctr.clone()));
-    let opened = RootDir::open(&root);
-    for t in &targets {
-        match opened.resolve(t) {
-            Ok(_) | Err(Refused::Missing) => {}
-            Err(r) => return Err(refusal(&root, t, r)),
-        }
-    }
     // Only /dev cares (mknod is not allowed in a user namespace).
     let in_user_ns = fs.contains(&"dev")
         && ops::ns_inode("/proc/self/ns/user").is_some_and(|i| i != INIT_USER_NS);
@@ -369,6 +360,26 @@ pub fn mount_of(name: &str, tmp_size: &str) -> Option<Op> {
 }
 
 impl Plan {
+    /// Every mount point that exists already must be a real directory inside the root:
+    /// checked before the first mount.
+    fn check_targets(&self) -> Result<()> {
+        let root = &self.root;
+        let mut targets: Vec<PathBuf> = self
+            .fs
+            .iter()
+            .map(|f| Path::new("/").join(mount_point(f)))
+            .collect();
+        targets.extend(self.volumes.iter().map(|v| v.ctr.clone()));
+        let opened = RootDir::open(root);
+        for t in &targets {
+            match opened.resolve(t) {
+                Ok(_) | Err(Refused::Missing) => {}
+                Err(r) => return Err(refusal(root, t, r)),
+            }
+        }
+        Ok(())
+    }
+
     /// Every filesystem, masked, on `root`, outside any user namespace: what `explain`
     /// shows.
     pub fn example(root: &Path) -> Plan {
