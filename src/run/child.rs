@@ -84,12 +84,14 @@ pub(super) fn child(
     fs: Option<&crate::store::containers::ContainerFs>,
     inside: Option<crate::stages::network::Inside>,
     log: Option<super::logger::Ends>,
-    cgroup_plan: Option<&cgroups::Plan>,
+    cgroups: Option<(&cgroups::Plan, &cgroupns::Plan)>,
     console: Option<std::os::fd::RawFd>,
 ) -> Result<std::convert::Infallible> {
     let n = sys.narrator;
-    // Our pid as the host sees it, read while /proc is still the host's.
-    let me = step::host_pid();
+    // Our pid as the host sees it, read while /proc is still the host's (only --step
+    // shows it).
+    let me = plan.step.then(step::host_pid);
+    let cgroup_plan = cgroups.map(|(cp, _)| cp);
     n.stage(
         "container",
         "the child, in its new namespaces, builds the container around itself",
@@ -111,10 +113,9 @@ pub(super) fn child(
         cgroups::enter_self_v1(sys, cp)?;
     }
     // In all its cgroups now: they become the roots of its cgroup namespace.
-    let cgroup_view = match cgroup_plan {
-        Some(cp) => {
-            let view = cgroupns::plan(cp);
-            cgroupns::unshare(sys, &view)?;
+    let cgroup_view = match cgroups {
+        Some((_, view)) => {
+            cgroupns::unshare(sys, view)?;
             Some(view)
         }
         None if plan.rootless.is_some() => None,
@@ -167,9 +168,7 @@ pub(super) fn child(
         match &setup.mounts {
             Some(mounts) => {
                 // --step pauses where the op list begins its stage.
-                ops::execute_with(sys, mounts, |_| {
-                    step::pause(sys, plan, Stage::Mounts, Some(me))
-                })?;
+                ops::execute_with(sys, mounts, |_| step::pause(sys, plan, Stage::Mounts, me))?;
                 match (&cgroup_view, plan.mounts.filesystems.iter().any(|f| f == "sys")) {
                     (Some(view), true) => cgroupns::mount(sys, &mount_root, view)?,
                     (Some(view), false) if !view.is_empty() => n.note(
@@ -179,7 +178,7 @@ pub(super) fn child(
                 }
             }
             None => {
-                step::pause(sys, plan, Stage::Mounts, Some(me));
+                step::pause(sys, plan, Stage::Mounts, me);
                 n.note("dry run: the image is not exported yet, so its mounts cannot be planned")
             }
         }
@@ -213,7 +212,7 @@ pub(super) fn child(
     if plan.has(Stage::Security) {
         // Before the terminal is set up: once it is the container's, /dev/tty is no longer
         // the terminal the pause reads Enter from.
-        step::pause(sys, plan, Stage::Security, Some(me));
+        step::pause(sys, plan, Stage::Security, me);
     }
     if let Some(socket) = console {
         terminal_of_its_own(sys, socket)?;
@@ -292,8 +291,17 @@ pub(super) fn setup_ops(
 ) -> Result<Setup> {
     let mounts = if plan.has(Stage::Mounts) && mount_root.is_dir() {
         let mut m = plan.mounts.clone();
-        m.root = Some(mount_root.to_path_buf());
-        Some(crate::stages::mounts::plan(&m)?.ops())
+        let planned = match root {
+            // The root glassbox made and mounted: its path needs no second look.
+            Some(r) if r == mount_root && r.is_absolute() => {
+                crate::stages::mounts::plan_in(&m, r.to_path_buf())?
+            }
+            _ => {
+                m.root = Some(mount_root.to_path_buf());
+                crate::stages::mounts::plan(&m)?
+            }
+        };
+        Some(planned.ops())
     } else {
         None
     };
@@ -412,7 +420,6 @@ mod tests {
                 "prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL)",
                 "prctl(PR_SET_NO_NEW_PRIVS, 1)",
                 "seccomp(SECCOMP_SET_MODE_FILTER, 0, default filter)",
-                "seccomp(SECCOMP_SET_MODE_FILTER, 0, clone3 filter)",
                 "close_range(3, ~0, CLOSE_RANGE_CLOEXEC)",
             ]
         );

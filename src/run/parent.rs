@@ -128,6 +128,7 @@ pub(super) fn run_container(
         );
     }
     let mut cgroup_plan = None;
+    let mut cgroup_view = None;
     if plan.has(Stage::Cgroup) {
         step::pause(sys, plan, Stage::Cgroup, None);
         // Without limits too, as docker does: a cgroup of its own to hold, count and kill
@@ -162,6 +163,10 @@ pub(super) fn run_container(
         );
         let m = cgroups::apply(sys, journal, &cp)?;
         made.cgroups = Some(m);
+        // What the child's cgroup namespace shows, planned here: the child is a fork of this
+        // process and need not read the host's mount table again.
+        let view = crate::stages::cgroupns::plan(&cp);
+        cgroup_view = Some(view);
         cgroup_plan = Some(cp);
     }
     let mut inside = None;
@@ -208,6 +213,10 @@ pub(super) fn run_container(
             sys.compound("", save, || ())?;
         }
         made.network = Some(w);
+    }
+    if plan.has(Stage::Security) {
+        // Read before the clone, once: the child keeps it (a kernel constant).
+        crate::stages::security::last_cap();
     }
     step::pause(sys, plan, Stage::Namespaces, None);
     n.stage(
@@ -269,7 +278,7 @@ pub(super) fn run_container(
                 root_fs,
                 inside,
                 log,
-                cgroup_plan.as_ref(),
+                cgroup_plan.as_ref().zip(cgroup_view.as_ref()),
                 console,
             ) {
                 Err(e) => e,

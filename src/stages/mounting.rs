@@ -3,7 +3,7 @@
 //! executor needs nothing from a stage.
 
 use crate::error::Result;
-use crate::sys::mount::{refusal, MountArgs, Refused, Target};
+use crate::sys::mount::{refusal, MountArgs, Refused, RootDir, Target};
 use crate::sys::Sys;
 use std::path::{Path, PathBuf};
 
@@ -54,15 +54,20 @@ fn remount_ro(sys: &Sys, p: &Path, why: &str) -> Result<()> {
 }
 
 /// `Op::Mask`: looked up only now, inside the filesystem just mounted.
-pub fn mask(sys: &Sys, root: &Path, m: &str) -> Result<()> {
-    let Some(t) = target(sys, root, m, false)? else {
+pub fn mask(sys: &Sys, root: &RootDir, m: &str) -> Result<()> {
+    let Some(found) = sys.mount_target_in(root, m, false)? else {
         sys.narrator.detail(&format!(
             "{m} does not exist on this kernel: nothing to mask"
         ));
         return Ok(());
     };
-    let is_dir =
-        crate::sys::quiet::lstat(&t).is_some_and(|st| st.st_mode & libc::S_IFMT == libc::S_IFDIR);
+    let t = &found.path;
+    // What the check opened is what is looked at, not the path again.
+    let st = match &found.fd {
+        Some(fd) => crate::sys::quiet::fstat(std::os::fd::AsRawFd::as_raw_fd(fd)),
+        None => crate::sys::quiet::lstat(t),
+    };
+    let is_dir = st.is_some_and(|st| st.st_mode & libc::S_IFMT == libc::S_IFDIR);
     let (source, fstype, flags, why, by_hand) = if is_dir {
         (
             "tmpfs",
@@ -83,7 +88,7 @@ pub fn mask(sys: &Sys, root: &Path, m: &str) -> Result<()> {
     sys.mount(
         &MountArgs {
             source: Some(source),
-            target: &t,
+            target: t,
             fstype,
             flags,
             data: None,
@@ -95,7 +100,7 @@ pub fn mask(sys: &Sys, root: &Path, m: &str) -> Result<()> {
 
 /// `Op::ReadOnly`: bound onto itself, so it can get mount flags of its own, then
 /// remounted read-only; nothing when this kernel does not have it.
-pub fn read_only(sys: &Sys, root: &Path, r: &str) -> Result<()> {
+pub fn read_only(sys: &Sys, root: &RootDir, r: &str) -> Result<()> {
     let Some(t) = target(sys, root, r, false)? else {
         return Ok(());
     };
@@ -119,7 +124,7 @@ pub fn read_only(sys: &Sys, root: &Path, r: &str) -> Result<()> {
 }
 
 /// `Op::Volume`.
-pub fn mount_volume(sys: &Sys, root: &Path, v: &Volume) -> Result<()> {
+pub fn mount_volume(sys: &Sys, root: &RootDir, v: &Volume) -> Result<()> {
     let rel = v
         .ctr
         .strip_prefix("/")
@@ -133,11 +138,11 @@ pub fn mount_volume(sys: &Sys, root: &Path, v: &Volume) -> Result<()> {
         if v.read_only { " (read-only)" } else { "" }
     ));
     let target = if v.host.is_dir() {
-        target_fd(sys, root, &rel, true)?.expect("created")
+        sys.mount_target_in(root, &rel, true)?.expect("created")
     } else {
-        match target_fd(sys, root, &rel, false)? {
+        match sys.mount_target_in(root, &rel, false)? {
             Some(t) => t,
-            None => return Err(refusal(root, &v.ctr, Refused::Missing)),
+            None => return Err(refusal(&root.path, &v.ctr, Refused::Missing)),
         }
     };
     let t = &target.path;
@@ -155,12 +160,12 @@ pub fn mount_volume(sys: &Sys, root: &Path, v: &Volume) -> Result<()> {
     )?;
     if v.read_only {
         // Looked up again: the descriptor above holds the directory under the new mount.
-        let again = target_fd(sys, root, &rel, false)?;
+        let again = sys.mount_target_in(root, &rel, false)?;
         let on_top = match again.as_ref() {
             Some(found) => found.at(),
             // Only planned (nothing was made): the path is all there is to show.
             None if target.fd.is_none() => t.clone(),
-            None => return Err(refusal(root, Path::new(&rel), Refused::Missing)),
+            None => return Err(refusal(&root.path, Path::new(&rel), Refused::Missing)),
         };
         // A remount with MS_RDONLY would change only the top mount: the mounts under it
         // (a host's /proc, /sys/fs/cgroup, any submount) would stay writable (as Docker 25).
@@ -173,11 +178,11 @@ pub fn mount_volume(sys: &Sys, root: &Path, v: &Volume) -> Result<()> {
 }
 
 /// The host path of `rel` inside the root, resolved safely ([`Sys::mount_target`]).
-fn target(sys: &Sys, root: &Path, rel: &str, create: bool) -> Result<Option<PathBuf>> {
-    Ok(target_fd(sys, root, rel, create)?.map(|t| t.path))
+fn target(sys: &Sys, root: &RootDir, rel: &str, create: bool) -> Result<Option<PathBuf>> {
+    Ok(sys.mount_target_in(root, rel, create)?.map(|t| t.path))
 }
 
-/// As [`target`], keeping the descriptor.
+/// As [`target`], keeping the descriptor, in a root given by its path.
 pub fn target_fd(sys: &Sys, root: &Path, rel: &str, create: bool) -> Result<Option<Target>> {
     sys.mount_target(root, rel, create)
 }

@@ -35,7 +35,9 @@
 pub use super::mounting::{target_fd, Volume};
 use super::ops::{self, Op, Place};
 use crate::error::{Error, Result};
-use crate::sys::mount::{refusal, resolve_beneath, Refused};
+#[cfg(test)]
+use crate::sys::mount::resolve_beneath;
+use crate::sys::mount::{refusal, Refused, RootDir};
 use crate::sys::Sys;
 use std::path::{Component, Path, PathBuf};
 
@@ -176,6 +178,10 @@ pub struct Plan {
     volumes: Vec<Volume>,
     tmp_size: String,
     in_user_ns: bool,
+    /// This process is in the host's pid namespace (a warning for /proc).
+    host_pid_ns: bool,
+    /// This process is in the host's network namespace (a warning for /sys).
+    host_net_ns: bool,
     /// Docker's masked and read-only /proc and /sys paths (off with --unmasked, as
     /// `docker run --security-opt systempaths=unconfined`).
     pub mask_system_paths: bool,
@@ -213,6 +219,16 @@ pub fn plan(a: &MountSpec) -> Result<Plan> {
             "give --root a directory that holds a root filesystem",
         ));
     }
+    let p = plan_in(a, root)?;
+    p.check_targets()?;
+    Ok(p)
+}
+
+/// As [`plan`], in a root directory whose path is already the one to use (`run`'s, which
+/// glassbox made): not looked up again one component at a time, and its mount points not
+/// checked ahead: each is checked as it is mounted (the same refusal), in the child's own
+/// mount namespace, which ends with it.
+pub fn plan_in(a: &MountSpec, root: PathBuf) -> Result<Plan> {
     for name in &a.filesystems {
         if !FILESYSTEMS.iter().any(|(n, _)| n == name) {
             return Err(Error::usage(
@@ -245,31 +261,28 @@ pub fn plan(a: &MountSpec) -> Result<Plan> {
         ));
     }
     check_size(&a.tmp_size)?;
-    // Every mount point that exists already must be a real directory inside the root.
-    let mut targets: Vec<PathBuf> = fs
-        .iter()
-        .map(|f| Path::new("/").join(mount_point(f)))
-        .collect();
-    targets.extend(volumes.iter().map(|v| v.ctr.clone()));
-    for t in &targets {
-        match resolve_beneath(&root, t) {
-            Ok(_) | Err(Refused::Missing) => {}
-            Err(r) => return Err(refusal(&root, t, r)),
-        }
-    }
-    let in_user_ns = ops::ns_inode("/proc/self/ns/user").is_some_and(|i| i != INIT_USER_NS);
+    // Only /dev cares (mknod is not allowed in a user namespace).
+    let in_user_ns = fs.contains(&"dev")
+        && ops::ns_inode("/proc/self/ns/user").is_some_and(|i| i != INIT_USER_NS);
     if fs.contains(&"dev") && in_user_ns && root == Path::new("/") {
         return Err(Error::usage(
             "glassbox mount dev in a user namespace needs --root: its devices are bound from the host's /dev, which a new /dev on / would hide",
             "give the root filesystem with --root DIR",
         ));
     }
+    // Looked at once here, not each time the operations are listed.
+    let host_pid_ns =
+        fs.contains(&"proc") && ops::ns_inode("/proc/self/ns/pid") == Some(INIT_PID_NS);
+    let host_net_ns =
+        fs.contains(&"sys") && ops::ns_inode("/proc/self/ns/net") == Some(INIT_NET_NS);
     Ok(Plan {
         root,
         fs,
         volumes,
         tmp_size: a.tmp_size.clone(),
         in_user_ns,
+        host_pid_ns,
+        host_net_ns,
         mask_system_paths: !a.unmasked,
     })
 }
@@ -337,6 +350,8 @@ pub fn mount_of(name: &str, tmp_size: &str) -> Option<Op> {
         volumes: Vec::new(),
         tmp_size: tmp_size.into(),
         in_user_ns: false,
+        host_pid_ns: false,
+        host_net_ns: false,
         mask_system_paths: false,
     };
     plan.ops()
@@ -345,6 +360,26 @@ pub fn mount_of(name: &str, tmp_size: &str) -> Option<Op> {
 }
 
 impl Plan {
+    /// Every mount point that exists already must be a real directory inside the root:
+    /// checked before the first mount.
+    fn check_targets(&self) -> Result<()> {
+        let root = &self.root;
+        let mut targets: Vec<PathBuf> = self
+            .fs
+            .iter()
+            .map(|f| Path::new("/").join(mount_point(f)))
+            .collect();
+        targets.extend(self.volumes.iter().map(|v| v.ctr.clone()));
+        let opened = RootDir::open(root);
+        for t in &targets {
+            match opened.resolve(t) {
+                Ok(_) | Err(Refused::Missing) => {}
+                Err(r) => return Err(refusal(root, t, r)),
+            }
+        }
+        Ok(())
+    }
+
     /// Every filesystem, masked, on `root`, outside any user namespace: what `explain`
     /// shows.
     pub fn example(root: &Path) -> Plan {
@@ -354,6 +389,8 @@ impl Plan {
             volumes: Vec::new(),
             tmp_size: "64m".into(),
             in_user_ns: false,
+            host_pid_ns: false,
+            host_net_ns: false,
             mask_system_paths: true,
         }
     }
@@ -373,8 +410,8 @@ impl Plan {
                 .unwrap_or("");
             ops.push(Op::Note(title.into()));
             match *fs {
-                "proc" => proc_ops(&mut ops, root, self.mask_system_paths),
-                "sys" => sys_ops(&mut ops, root, self.mask_system_paths),
+                "proc" => proc_ops(&mut ops, root, self.mask_system_paths, self.host_pid_ns),
+                "sys" => sys_ops(&mut ops, root, self.mask_system_paths, self.host_net_ns),
                 "tmp" => {
                     let data = format!("mode=1777,size={}", self.tmp_size);
                     ops.push(mount_op(root, "tmp", "tmpfs", "tmpfs", libc::MS_NOSUID | libc::MS_NODEV, Some(data.clone()),
@@ -413,8 +450,8 @@ impl Plan {
     }
 }
 
-fn proc_ops(ops: &mut Vec<Op>, root: &Path, masks: bool) {
-    if ops::ns_inode("/proc/self/ns/pid") == Some(INIT_PID_NS) {
+fn proc_ops(ops: &mut Vec<Op>, root: &Path, masks: bool, host_pid_ns: bool) {
+    if host_pid_ns {
         ops.push(Op::Warn("this process is in the host's pid namespace: the new /proc shows every host process (run inside glassbox unshare --pid --fork)".into()));
     }
     ops.push(mount_op(
@@ -437,8 +474,8 @@ fn proc_ops(ops: &mut Vec<Op>, root: &Path, masks: bool) {
     mask_and_protect(ops, root, "/proc/")
 }
 
-fn sys_ops(ops: &mut Vec<Op>, root: &Path, masks: bool) {
-    if ops::ns_inode("/proc/self/ns/net") == Some(INIT_NET_NS) {
+fn sys_ops(ops: &mut Vec<Op>, root: &Path, masks: bool, host_net_ns: bool) {
+    if host_net_ns {
         ops.push(Op::Warn("this process is in the host's network namespace: /sys/class/net shows the host's interfaces (run inside glassbox unshare --net)".into()));
     }
     ops.push(mount_op(root, "sys", "sysfs", "sysfs", libc::MS_RDONLY | libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC, None,

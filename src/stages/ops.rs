@@ -11,7 +11,7 @@
 
 use super::mounting::{self, Volume};
 use crate::error::Result;
-use crate::sys::mount::{refusal, MountArgs, Refused};
+use crate::sys::mount::{refusal, MountArgs, Refused, RootDir};
 use crate::sys::{qpath, quote, render_flags, Sys};
 use std::fmt;
 use std::os::fd::{AsFd, OwnedFd};
@@ -365,6 +365,7 @@ pub fn execute_with(sys: &Sys, ops: &[Op], mut before_stage: impl FnMut(&str)) -
         sys,
         old_umask: None,
         dirs: Vec::new(),
+        roots: Vec::new(),
     };
     for op in ops {
         if let Op::Stage { name, .. } = op {
@@ -386,9 +387,23 @@ struct Executor<'s, 'n> {
     old_umask: Option<u32>,
     /// Places already resolved (the /dev a tmpfs was mounted on, for its devices).
     dirs: Vec<(Place, PathBuf)>,
+    /// The roots paths are resolved in, each opened once for the whole list.
+    roots: Vec<RootDir>,
 }
 
 impl Executor<'_, '_> {
+    /// `root`, opened the first time it is asked for.
+    fn root(&mut self, root: &Path) -> &RootDir {
+        let i = match self.roots.iter().position(|r| r.path == root) {
+            Some(i) => i,
+            None => {
+                self.roots.push(RootDir::open(root));
+                self.roots.len() - 1
+            }
+        };
+        &self.roots[i]
+    }
+
     /// The host path of `place`, resolved by the kernel the first time it is asked for.
     fn place(&mut self, place: &Place) -> Result<PathBuf> {
         if let Some((_, p)) = self.dirs.iter().find(|(pl, _)| pl == place) {
@@ -397,7 +412,8 @@ impl Executor<'_, '_> {
         let path = match place {
             Place::Path(p) => p.clone(),
             Place::Beneath { root, rel, create } => {
-                match self.sys.mount_target(root, rel, *create)? {
+                let sys = self.sys;
+                match sys.mount_target_in(self.root(root), rel, *create)? {
                     Some(t) => t.path,
                     None => return Err(refusal(root, Path::new(rel), Refused::Missing)),
                 }
@@ -438,9 +454,9 @@ impl Executor<'_, '_> {
                     &by_hand.replace("{target}", &shown),
                 )?;
             }
-            Op::Mask { root, path } => mounting::mask(sys, root, path)?,
-            Op::ReadOnly { root, path } => mounting::read_only(sys, root, path)?,
-            Op::Volume { root, volume } => mounting::mount_volume(sys, root, volume)?,
+            Op::Mask { root, path } => mounting::mask(sys, self.root(root), path)?,
+            Op::ReadOnly { root, path } => mounting::read_only(sys, self.root(root), path)?,
+            Op::Volume { root, volume } => mounting::mount_volume(sys, self.root(root), volume)?,
             Op::MakeDir { path, mode, why } => sys.mkdir(path, *mode, why)?,
             Op::Umask { mask, why } => {
                 let old = sys.umask(*mask, why)?;

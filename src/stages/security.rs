@@ -113,16 +113,20 @@ fn bit(name: &str) -> Result<u64> {
     })
 }
 
-/// The highest capability number this kernel knows.
+/// The highest capability number this kernel knows: fixed while it runs, so read once
+/// (and a child forked after the first read does not read it again).
 pub fn last_cap() -> u32 {
-    crate::host::read_trimmed("/proc/sys/kernel/cap_last_cap")
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(40)
+    static LAST: std::sync::OnceLock<u32> = std::sync::OnceLock::new();
+    *LAST.get_or_init(|| {
+        crate::host::read_trimmed("/proc/sys/kernel/cap_last_cap")
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(40)
+    })
 }
 
-/// The capabilities this process holds (CapPrm): no plan can give more.
+/// The capabilities this process holds (its permitted set): no plan can give more.
 pub fn held_caps() -> u64 {
-    crate::host::own_caps("CapPrm").unwrap_or(0)
+    crate::sys::quiet::permitted_caps().unwrap_or(0)
 }
 
 fn all_caps() -> u64 {
@@ -220,11 +224,42 @@ pub fn default_filter(caps: u64) -> Result<BpfProgram> {
     compile(rules, libc::EPERM)
 }
 
-/// A second filter: clone3(2) answers ENOSYS, as in Docker's profile. Its flags sit in a
-/// structure in memory that a filter cannot read, and ENOSYS (not EPERM) makes the C
-/// library fall back to clone(2), whose flags the first filter checks.
-pub fn clone3_filter() -> Result<BpfProgram> {
-    compile(BTreeMap::from([(libc::SYS_clone3, vec![])]), libc::ENOSYS)
+/// The audit architecture a filter checks before it reads a syscall number (linux/audit.h).
+const AUDIT_ARCH: u32 = if cfg!(target_arch = "aarch64") {
+    0xC000_00B7
+} else if cfg!(target_arch = "riscv64") {
+    0xC000_00F3
+} else {
+    0xC000_003E
+};
+
+/// `program` with clone3(2) answering ENOSYS in front of it, as in Docker's profile: its
+/// flags sit in a structure in memory that a filter cannot read, and ENOSYS (not EPERM)
+/// makes the C library fall back to clone(2), whose flags `program` checks. One filter, so
+/// one seccomp(2) call and one program the kernel runs on every later syscall.
+pub fn with_clone3_enosys(program: Vec<libc::sock_filter>) -> Vec<libc::sock_filter> {
+    let insn = |code: u32, jt: u8, jf: u8, k: u32| libc::sock_filter {
+        code: code as u16,
+        jt,
+        jf,
+        k,
+    };
+    let (ld, jeq, ret) = (
+        libc::BPF_LD | libc::BPF_W | libc::BPF_ABS,
+        libc::BPF_JMP | libc::BPF_JEQ | libc::BPF_K,
+        libc::BPF_RET | libc::BPF_K,
+    );
+    let mut out = vec![
+        // seccomp_data.arch: another architecture goes straight to `program`, which decides.
+        insn(ld, 0, 0, 4),
+        insn(jeq, 0, 3, AUDIT_ARCH),
+        // seccomp_data.nr
+        insn(ld, 0, 0, 0),
+        insn(jeq, 0, 1, libc::SYS_clone3 as u32),
+        insn(ret, 0, 0, libc::SECCOMP_RET_ERRNO | libc::ENOSYS as u32),
+    ];
+    out.extend(program);
+    out
 }
 
 fn filter_error(e: impl std::fmt::Display) -> Error {
@@ -432,18 +467,23 @@ fn filter_ops(ops: &mut Vec<Op>, caps: u64) -> Result<()> {
             "; and to clone with a namespace flag (CLONE_NEWUSER, CLONE_NEWNET, ...)"
         }
     )));
+    let program = to_sock_filter(default_filter(caps)?);
+    let (program, why) = if sys_admin {
+        (
+            program,
+            "from here on the kernel checks every syscall against the filter",
+        )
+    } else {
+        (
+            with_clone3_enosys(program),
+            "from here on the kernel checks every syscall against the filter; clone3 answers ENOSYS: its flags are out of a filter's reach, and ENOSYS makes the C library fall back to clone, whose flags the filter checks",
+        )
+    };
     ops.push(Op::Seccomp {
         name: "default filter",
-        program: to_sock_filter(default_filter(caps)?),
-        why: "from here on the kernel checks every syscall against the filter".into(),
+        program,
+        why: why.into(),
     });
-    if !sys_admin {
-        ops.push(Op::Seccomp {
-            name: "clone3 filter",
-            program: to_sock_filter(clone3_filter()?),
-            why: "clone3 answers ENOSYS: its flags are out of a filter's reach, and ENOSYS makes the C library fall back to clone, whose flags the filter checks".into(),
-        });
-    }
     Ok(())
 }
 
@@ -493,7 +533,6 @@ mod tests {
     fn the_filters_compile_and_sys_admin_opens_the_namespace_calls() {
         let docker = SecurityPlan::docker_default().caps;
         assert!(default_filter(docker).unwrap().len() > DENIED_SYSCALLS.len());
-        assert!(!clone3_filter().unwrap().is_empty());
         let denied = denied_syscalls(docker);
         assert!(denied.contains(&"unshare") && denied.contains(&"io_uring_setup"));
         let mut admin = SecurityPlan::docker_default();

@@ -191,52 +191,82 @@ pub fn resolve_beneath(
     root: &Path,
     rel: &Path,
 ) -> std::result::Result<(std::path::PathBuf, std::os::fd::OwnedFd), Refused> {
-    use std::os::fd::FromRawFd;
-    let rel = rel.strip_prefix("/").unwrap_or(rel);
-    let croot = std::ffi::CString::new(root.as_os_str().as_encoded_bytes())
-        .map_err(|_| Refused::Missing)?;
-    let rootfd = unsafe {
-        libc::open(
-            croot.as_ptr(),
-            libc::O_PATH | libc::O_DIRECTORY | libc::O_CLOEXEC,
-        )
-    };
-    if rootfd < 0 {
-        return Err(match nix::errno::Errno::last() {
-            nix::errno::Errno::ENOENT => Refused::Missing,
-            e => Refused::Other(e),
-        });
+    RootDir::open(root).resolve(rel)
+}
+
+/// A root the mounts go into, opened once (O_PATH): every path inside it is resolved from
+/// this one descriptor instead of opening the root again for each.
+pub struct RootDir {
+    pub path: std::path::PathBuf,
+    fd: std::result::Result<std::os::fd::OwnedFd, Refused>,
+}
+
+impl RootDir {
+    /// Open `root`; a failure is kept and answered by every [`RootDir::resolve`].
+    pub fn open(root: &Path) -> RootDir {
+        use std::os::fd::FromRawFd;
+        let fd = std::ffi::CString::new(root.as_os_str().as_encoded_bytes())
+            .map_err(|_| Refused::Missing)
+            .and_then(|croot| {
+                let fd = unsafe {
+                    libc::open(
+                        croot.as_ptr(),
+                        libc::O_PATH | libc::O_DIRECTORY | libc::O_CLOEXEC,
+                    )
+                };
+                if fd < 0 {
+                    return Err(match nix::errno::Errno::last() {
+                        nix::errno::Errno::ENOENT => Refused::Missing,
+                        e => Refused::Other(e),
+                    });
+                }
+                Ok(unsafe { std::os::fd::OwnedFd::from_raw_fd(fd) })
+            });
+        RootDir {
+            path: root.to_path_buf(),
+            fd,
+        }
     }
-    let rootfd = unsafe { std::os::fd::OwnedFd::from_raw_fd(rootfd) };
-    let target = if rel.as_os_str().is_empty() {
-        std::ffi::CString::new(".").unwrap()
-    } else {
-        std::ffi::CString::new(rel.as_os_str().as_encoded_bytes()).map_err(|_| Refused::Missing)?
-    };
-    let mut how: libc::open_how = unsafe { std::mem::zeroed() };
-    // No O_NOFOLLOW: with O_PATH it would hand back the link itself instead of refusing it.
-    how.flags = (libc::O_PATH | libc::O_CLOEXEC) as u64;
-    how.resolve = libc::RESOLVE_BENEATH | libc::RESOLVE_NO_SYMLINKS | libc::RESOLVE_NO_MAGICLINKS;
-    use std::os::fd::AsRawFd;
-    let fd = unsafe {
-        libc::syscall(
-            libc::SYS_openat2,
-            rootfd.as_raw_fd(),
-            target.as_ptr(),
-            &how as *const libc::open_how,
-            std::mem::size_of::<libc::open_how>(),
-        )
-    };
-    if fd < 0 {
-        return Err(match nix::errno::Errno::last() {
-            nix::errno::Errno::ELOOP => Refused::Symlink,
-            nix::errno::Errno::EXDEV => Refused::ClimbsOut,
-            nix::errno::Errno::ENOENT => Refused::Missing,
-            e => Refused::Other(e),
-        });
+
+    /// `rel` inside this root, as [`resolve_beneath`] resolves it.
+    pub fn resolve(
+        &self,
+        rel: &Path,
+    ) -> std::result::Result<(std::path::PathBuf, std::os::fd::OwnedFd), Refused> {
+        use std::os::fd::{AsRawFd, FromRawFd};
+        let rootfd = self.fd.as_ref().map_err(Clone::clone)?;
+        let rel = rel.strip_prefix("/").unwrap_or(rel);
+        let target = if rel.as_os_str().is_empty() {
+            std::ffi::CString::new(".").unwrap()
+        } else {
+            std::ffi::CString::new(rel.as_os_str().as_encoded_bytes())
+                .map_err(|_| Refused::Missing)?
+        };
+        let mut how: libc::open_how = unsafe { std::mem::zeroed() };
+        // No O_NOFOLLOW: with O_PATH it would hand back the link itself instead of refusing it.
+        how.flags = (libc::O_PATH | libc::O_CLOEXEC) as u64;
+        how.resolve =
+            libc::RESOLVE_BENEATH | libc::RESOLVE_NO_SYMLINKS | libc::RESOLVE_NO_MAGICLINKS;
+        let fd = unsafe {
+            libc::syscall(
+                libc::SYS_openat2,
+                rootfd.as_raw_fd(),
+                target.as_ptr(),
+                &how as *const libc::open_how,
+                std::mem::size_of::<libc::open_how>(),
+            )
+        };
+        if fd < 0 {
+            return Err(match nix::errno::Errno::last() {
+                nix::errno::Errno::ELOOP => Refused::Symlink,
+                nix::errno::Errno::EXDEV => Refused::ClimbsOut,
+                nix::errno::Errno::ENOENT => Refused::Missing,
+                e => Refused::Other(e),
+            });
+        }
+        let fd = unsafe { std::os::fd::OwnedFd::from_raw_fd(fd as i32) };
+        Ok((self.path.join(rel), fd))
     }
-    let fd = unsafe { std::os::fd::OwnedFd::from_raw_fd(fd as i32) };
-    Ok((root.join(rel), fd))
 }
 
 impl Sys<'_> {
@@ -436,22 +466,32 @@ impl Sys<'_> {
     /// points) through its parent's descriptor when `create` is true, then resolved again.
     /// When calls are not made, a directory to make is only planned: its path, no descriptor.
     pub fn mount_target(&self, root: &Path, rel: &str, create: bool) -> Result<Option<Target>> {
+        self.mount_target_in(&RootDir::open(root), rel, create)
+    }
+
+    /// As [`Sys::mount_target`], inside a root already opened.
+    pub fn mount_target_in(
+        &self,
+        root: &RootDir,
+        rel: &str,
+        create: bool,
+    ) -> Result<Option<Target>> {
         let relp = Path::new(rel);
-        match resolve_beneath(root, relp) {
+        match root.resolve(relp) {
             Ok((path, fd)) => Ok(Some(Target { path, fd: Some(fd) })),
             Err(Refused::Missing) if create => {
                 let parent = relp.parent().unwrap_or(Path::new(""));
                 let name = relp.file_name().unwrap_or_default();
-                let (pp, pfd) = match resolve_beneath(root, parent) {
+                let (pp, pfd) = match root.resolve(parent) {
                     Ok(found) => found,
                     // Nothing was made before it (a dry run): the planned path.
                     Err(_) if self.dry_run() => {
                         return Ok(Some(Target {
-                            path: root.join(relp.strip_prefix("/").unwrap_or(relp)),
+                            path: root.path.join(relp.strip_prefix("/").unwrap_or(relp)),
                             fd: None,
                         }))
                     }
-                    Err(r) => return Err(refusal(root, parent, r)),
+                    Err(r) => return Err(refusal(&root.path, parent, r)),
                 };
                 self.mkdir(
                     &fd_path(&pfd).join(name),
@@ -467,13 +507,13 @@ impl Sys<'_> {
                         fd: None,
                     }));
                 }
-                match resolve_beneath(root, relp) {
+                match root.resolve(relp) {
                     Ok((path, fd)) => Ok(Some(Target { path, fd: Some(fd) })),
-                    Err(r) => Err(refusal(root, relp, r)),
+                    Err(r) => Err(refusal(&root.path, relp, r)),
                 }
             }
             Err(Refused::Missing) => Ok(None),
-            Err(r) => Err(refusal(root, relp, r)),
+            Err(r) => Err(refusal(&root.path, relp, r)),
         }
     }
 }

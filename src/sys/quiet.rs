@@ -132,6 +132,37 @@ pub fn lstat(p: &Path) -> Option<libc::stat> {
     (unsafe { libc::lstat(c.as_ptr(), &mut st) } == 0).then_some(st)
 }
 
+/// fstat(2) of an open descriptor (an O_PATH one too).
+pub fn fstat(fd: RawFd) -> Option<libc::stat> {
+    let mut st: libc::stat = unsafe { std::mem::zeroed() };
+    (unsafe { libc::fstat(fd, &mut st) } == 0).then_some(st)
+}
+
+/// This process's permitted capabilities (capget(2): one call, where /proc/self/status
+/// is an open, several reads and a close).
+pub fn permitted_caps() -> Option<u64> {
+    #[repr(C)]
+    struct Header {
+        version: u32,
+        pid: i32,
+    }
+    #[repr(C)]
+    #[derive(Default, Clone, Copy)]
+    struct Data {
+        effective: u32,
+        permitted: u32,
+        inheritable: u32,
+    }
+    // _LINUX_CAPABILITY_VERSION_3: two 32-bit halves of each set.
+    let mut hdr = Header {
+        version: 0x2008_0522,
+        pid: 0,
+    };
+    let mut data = [Data::default(); 2];
+    let r = unsafe { libc::syscall(libc::SYS_capget, &mut hdr, data.as_mut_ptr()) };
+    (r == 0).then(|| data[0].permitted as u64 | (data[1].permitted as u64) << 32)
+}
+
 /// The effective uid of this process.
 pub fn euid() -> u32 {
     nix::unistd::geteuid().as_raw()
