@@ -371,7 +371,7 @@ fn claim_name(name: &str, id: &str) -> Result<crate::lock::Guard> {
             "check that glassbox's data directory is writable (run as root)",
         )
     };
-    std::fs::create_dir_all(&names).map_err(fail)?;
+    // names_lock makes the names directory.
     let lock = names_lock()?;
     let link = names.join(name);
     if let Ok(other) = std::fs::read_link(&link) {
