@@ -132,6 +132,53 @@ pub fn lstat(p: &Path) -> Option<libc::stat> {
     (unsafe { libc::lstat(c.as_ptr(), &mut st) } == 0).then_some(st)
 }
 
+/// The effective uid of this process.
+pub fn euid() -> u32 {
+    nix::unistd::geteuid().as_raw()
+}
+
+/// The effective gid of this process.
+pub fn egid() -> u32 {
+    nix::unistd::getegid().as_raw()
+}
+
+/// The name of user `uid` in the user database (getpwuid_r), if it has one.
+pub fn user_name(uid: u32) -> Option<String> {
+    nix::unistd::User::from_uid(uid.into())
+        .ok()
+        .flatten()
+        .map(|u| u.name)
+}
+
+/// Whether this process may write to `p` (access(2) `W_OK`, with its real ids).
+pub fn may_write(p: &Path) -> bool {
+    nix::unistd::access(p, nix::unistd::AccessFlags::W_OK).is_ok()
+}
+
+/// Whether this process runs as root.
+pub fn is_root() -> bool {
+    euid() == 0
+}
+
+/// How many CPUs are online (at least 1).
+pub fn online_cpus() -> u64 {
+    unsafe { libc::sysconf(libc::_SC_NPROCESSORS_ONLN) }.max(1) as u64
+}
+
+/// The `f_flag` bits (ST_NOSUID, ST_RDONLY, …) of the filesystem mounted at `path`.
+pub fn statvfs_flags(path: &Path) -> Option<u64> {
+    let c = CString::new(path.as_os_str().as_bytes()).ok()?;
+    let mut st: libc::statvfs = unsafe { std::mem::zeroed() };
+    (unsafe { libc::statvfs(c.as_ptr(), &mut st) } == 0).then_some(st.f_flag)
+}
+
+/// The running kernel's release (`uname -r`), or "" when it cannot be read.
+pub fn kernel_release() -> String {
+    nix::sys::utsname::uname()
+        .map(|u| u.release().to_string_lossy().into_owned())
+        .unwrap_or_default()
+}
+
 /// This process's pid (getpid(2)), asked once: every fork goes through `Sys::gated`,
 /// whose child calls [`forked`] and so asks again.
 pub fn pid() -> u32 {
@@ -179,51 +226,4 @@ pub fn forked() {
     PID.store(0, std::sync::atomic::Ordering::Relaxed);
     self_changed();
     ns_changed();
-}
-
-/// The effective uid of this process.
-pub fn euid() -> u32 {
-    nix::unistd::geteuid().as_raw()
-}
-
-/// The effective gid of this process.
-pub fn egid() -> u32 {
-    nix::unistd::getegid().as_raw()
-}
-
-/// The name of user `uid` in the user database (getpwuid_r), if it has one.
-pub fn user_name(uid: u32) -> Option<String> {
-    nix::unistd::User::from_uid(uid.into())
-        .ok()
-        .flatten()
-        .map(|u| u.name)
-}
-
-/// Whether this process may write to `p` (access(2) `W_OK`, with its real ids).
-pub fn may_write(p: &Path) -> bool {
-    nix::unistd::access(p, nix::unistd::AccessFlags::W_OK).is_ok()
-}
-
-/// Whether this process runs as root.
-pub fn is_root() -> bool {
-    euid() == 0
-}
-
-/// How many CPUs are online (at least 1).
-pub fn online_cpus() -> u64 {
-    unsafe { libc::sysconf(libc::_SC_NPROCESSORS_ONLN) }.max(1) as u64
-}
-
-/// The `f_flag` bits (ST_NOSUID, ST_RDONLY, …) of the filesystem mounted at `path`.
-pub fn statvfs_flags(path: &Path) -> Option<u64> {
-    let c = CString::new(path.as_os_str().as_bytes()).ok()?;
-    let mut st: libc::statvfs = unsafe { std::mem::zeroed() };
-    (unsafe { libc::statvfs(c.as_ptr(), &mut st) } == 0).then_some(st.f_flag)
-}
-
-/// The running kernel's release (`uname -r`), or "" when it cannot be read.
-pub fn kernel_release() -> String {
-    nix::sys::utsname::uname()
-        .map(|u| u.release().to_string_lossy().into_owned())
-        .unwrap_or_default()
 }
