@@ -155,7 +155,7 @@ impl Owner {
     pub fn current() -> Owner {
         // Read once a process (a run records ~7 entries); a forked child has its own pid.
         static OWN: std::sync::Mutex<Option<(u32, u64)>> = std::sync::Mutex::new(None);
-        let pid = std::process::id();
+        let pid = crate::sys::quiet::pid();
         let mut own = OWN.lock().unwrap_or_else(|e| e.into_inner());
         let start = match *own {
             Some((p, t)) if p == pid => t,

@@ -14,7 +14,56 @@ pub fn read_trimmed(path: &str) -> Option<String> {
 /// A capability set of this process (`CapEff`, `CapPrm`, `CapBnd`) from /proc/self/status;
 /// None when it cannot be read.
 pub fn own_caps(set: &str) -> Option<u64> {
-    caps_in(&std::fs::read_to_string("/proc/self/status").ok()?, set)
+    own_status(|s| caps_in(s, set))?
+}
+
+/// `f` of this process's /proc/self/status, read once while the process stays what it is
+/// (see `sys::quiet::self_epoch`: a fork, or new credentials, capabilities or namespaces,
+/// have it read again). None when it cannot be read.
+pub fn own_status<T>(f: impl FnOnce(&str) -> T) -> Option<T> {
+    let epoch = crate::sys::quiet::self_epoch();
+    let mut own = own_facts();
+    if own.status.as_ref().is_none_or(|(e, _)| *e != epoch) {
+        own.status = Some((epoch, std::fs::read_to_string("/proc/self/status").ok()));
+    }
+    own.status.as_ref()?.1.as_deref().map(f)
+}
+
+/// The inode of this process's namespace `kind` (`pid`, `net`, `user`, `mnt`: the file in
+/// /proc/self/ns), looked at once while the process stays in the same namespaces (see
+/// `sys::quiet::ns_epoch`).
+pub fn own_ns_inode(kind: &str) -> Option<u64> {
+    use std::os::unix::fs::MetadataExt;
+    let epoch = crate::sys::quiet::ns_epoch();
+    let mut own = own_facts();
+    if own.epoch != epoch {
+        own.ns.clear();
+        own.epoch = epoch;
+    }
+    if let Some((_, ino)) = own.ns.iter().find(|(k, _)| k == kind) {
+        return *ino;
+    }
+    let ino = std::fs::metadata(format!("/proc/self/ns/{kind}"))
+        .ok()
+        .map(|m| m.ino());
+    own.ns.push((kind.to_string(), ino));
+    ino
+}
+
+/// What this process has read about itself, and when (its self epoch).
+struct OwnFacts {
+    status: Option<(u64, Option<String>)>,
+    epoch: u64,
+    ns: Vec<(String, Option<u64>)>,
+}
+
+fn own_facts() -> std::sync::MutexGuard<'static, OwnFacts> {
+    static OWN: std::sync::Mutex<OwnFacts> = std::sync::Mutex::new(OwnFacts {
+        status: None,
+        epoch: 0,
+        ns: Vec::new(),
+    });
+    OWN.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 /// The capability set `set` in the text of a /proc/PID/status: a hex mask, bit N for

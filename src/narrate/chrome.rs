@@ -31,7 +31,7 @@ impl Timeline {
     /// This process's row: its pid as the host sees it. Read once per process, while /proc
     /// is still the host's (a container mounts its own later).
     fn row(&self) -> u32 {
-        let own = std::process::id();
+        let own = crate::sys::quiet::pid();
         if let Some((p, row)) = *self.row.borrow() {
             if p == own {
                 return row;
@@ -111,14 +111,14 @@ pub fn now_us() -> u64 {
 /// This process's pid in the pid namespace of the /proc mounted (NSpid's first field): the
 /// host's pid, where a new pid namespace makes the process 1 to itself.
 pub fn host_pid() -> Option<u32> {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()?
-        .lines()
-        .find_map(|l| l.strip_prefix("NSpid:"))?
-        .split_whitespace()
-        .next()?
-        .parse()
-        .ok()
+    crate::host::own_status(|s| {
+        s.lines()
+            .find_map(|l| l.strip_prefix("NSpid:"))?
+            .split_whitespace()
+            .next()?
+            .parse()
+            .ok()
+    })?
 }
 
 /// The start of the file: written once, by whoever finds it empty.

@@ -427,7 +427,7 @@ impl Narrator {
             result: result.and_then(|r| r.ok()),
             errno: result.and_then(|r| r.err()).map(|e| format!("{e:?}")),
             dry_run: result.is_none(),
-            pid: std::process::id(),
+            pid: crate::sys::quiet::pid(),
         });
         if self.level < Level::Normal {
             return;
@@ -462,7 +462,7 @@ impl Narrator {
             result: None,
             errno: None,
             dry_run: !made,
-            pid: std::process::id(),
+            pid: crate::sys::quiet::pid(),
         });
         if made {
             // execve replaces this process's image: what it ran ends here.

@@ -53,7 +53,7 @@ impl Shared {
     /// Run `f` (which narrates) while the other processes of the run wait to narrate.
     pub fn holding<T>(&self, f: impl FnOnce() -> T) -> T {
         self.holder()
-            .store(std::process::id() as i32, Ordering::SeqCst);
+            .store(crate::sys::quiet::pid() as i32, Ordering::SeqCst);
         let out = f();
         self.holder().store(0, Ordering::SeqCst);
         out
@@ -65,7 +65,9 @@ impl Shared {
         let start = Instant::now();
         loop {
             let h = self.holder().load(Ordering::SeqCst);
-            if h == 0 || h == std::process::id() as i32 || start.elapsed() > Duration::from_secs(1)
+            if h == 0
+                || h == crate::sys::quiet::pid() as i32
+                || start.elapsed() > Duration::from_secs(1)
             {
                 return;
             }

@@ -65,8 +65,8 @@ pub fn main(a: &RunArgs, sys: &Sys) -> Result<i32> {
     }
     let journal = sys.journal()?;
     parent::announce(sys, &plan);
-    // What runs is the plan config.json says, read back from the file (the dry run's
-    // from the text it shows): the spec is the container, as runc would run it.
+    // What runs is the plan config.json says (the dry run's the text it shows): the spec
+    // is the container, as runc would run it. The spec written is kept, not read back.
     // Volumes are held until the container's record claims its volumes (volume rm checks records).
     let volumes = volumes::ensure(sys, journal.as_ref(), &plan)?;
     // A foreground --rm container's directory is written only to be deleted: on a tmpfs.
@@ -89,9 +89,9 @@ pub fn main(a: &RunArgs, sys: &Sys) -> Result<i32> {
             Ok(())
         });
         match made {
-            Ok(c) => {
+            Ok((c, spec)) => {
                 removal.tmpfs = tmpfs;
-                Ok(Some((c, removal)))
+                Ok(Some((c, spec, removal)))
             }
             Err(e) => {
                 if let Some(entry) = tmpfs {
@@ -112,13 +112,16 @@ pub fn main(a: &RunArgs, sys: &Sys) -> Result<i32> {
             return Err(e);
         }
     };
-    let plan = match &container {
-        Some((c, _)) => {
-            let mut read = Plan::from_spec(&c.spec()?, &c.dir)?;
+    let (plan, container) = match container {
+        Some((c, spec, removal)) => {
+            let mut read = Plan::from_spec(&spec, &c.dir)?;
             read.step = a.step;
-            read
+            (read, Some((c, removal)))
         }
-        None => plan.through_spec(&crate::store::container_dir(&plan.id))?,
+        None => (
+            plan.through_spec(&crate::store::container_dir(&plan.id))?,
+            None,
+        ),
     };
     drop(volumes);
     match container {
@@ -164,7 +167,7 @@ fn create_made(sys: &Sys, plan: &Plan) -> Result<i32> {
     // As run: named volumes made (or found) and held until the record claims them.
     let volumes = volumes::ensure(sys, journal.as_ref(), plan)?;
     let c = match parent::create_container(plan, |_| Ok(())) {
-        Ok(c) => c,
+        Ok((c, _)) => c,
         Err(e) => {
             volumes.undo(sys, journal.as_ref());
             return Err(e);

@@ -43,11 +43,13 @@ pub(super) fn announce(sys: &Sys, plan: &Plan) {
     ));
 }
 
-/// The container's record and directories, before anything else is made for it.
+/// The container's record and directories, before anything else is made for it; with the
+/// spec its config.json holds (kept: what runs is what the file says, and the file says
+/// what this value does).
 pub(super) fn create_container(
     plan: &Plan,
     on_dir: impl FnOnce(&std::path::Path) -> Result<()>,
-) -> Result<crate::store::containers::Container> {
+) -> Result<(crate::store::containers::Container, oci_spec::runtime::Spec)> {
     let spec = crate::spec::build(plan, &crate::store::container_dir(&plan.id))?;
     let record = crate::store::containers::Record {
         format: crate::store::containers::FORMAT,
@@ -62,7 +64,8 @@ pub(super) fn create_container(
         userns: plan.userns.clone(),
         volumes: plan.volumes.clone(),
     };
-    crate::store::containers::create(record, &crate::spec::file::to_json(&spec), on_dir)
+    let c = crate::store::containers::create(record, &crate::spec::file::to_json(&spec), on_dir)?;
+    Ok((c, spec))
 }
 
 /// Make the container, run it, wait for it, record how it ended and undo what was made for
@@ -79,7 +82,7 @@ pub(crate) fn supervise(
     let result = run_container(sys, journal, plan, container, removal, detached, &mut made);
     let rm = plan.remove_after;
     if let (Some(c), Err(e)) = (container, &result) {
-        let mut s = c.state();
+        let mut s = c.own_state();
         if s.status != crate::store::containers::Status::Exited {
             s.status = crate::store::containers::Status::Exited;
             s.exit_code = Some(e.code);
@@ -336,7 +339,7 @@ pub(super) fn run_container(
                 return Err(e);
             }
             if let Some(c) = container {
-                let mut s = c.state();
+                let mut s = c.own_state();
                 s.status = crate::store::containers::Status::Running;
                 s.process = crate::journal::Owner::of(pid as u32);
                 s.supervisor = Some(crate::journal::Owner::current());
@@ -407,7 +410,7 @@ pub(super) fn run_container(
                 }
             };
             if let Some(c) = container {
-                let mut s = c.state();
+                let mut s = c.own_state();
                 s.status = crate::store::containers::Status::Exited;
                 s.exit_code = Some(code);
                 s.oom_killed = oom_killed;

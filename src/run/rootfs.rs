@@ -113,7 +113,7 @@ fn write_etc_file(
     };
     let resolve = libc::RESOLVE_IN_ROOT | libc::RESOLVE_NO_MAGICLINKS;
     let etc = sys.openat2_dir(root, "etc", resolve).map_err(fail)?;
-    let tmp = format!(".{name}.glassbox-{}", std::process::id());
+    let tmp = format!(".{name}.glassbox-{}", crate::sys::quiet::pid());
     let mut file = sys
         .create_file_at_for(
             &etc,

@@ -8,16 +8,9 @@ use crate::sys::Sys;
 /// This process's pid as the host sees it (the first NSpid entry), even inside a new pid
 /// namespace, while /proc is still the host's.
 pub fn host_pid() -> i32 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines().find_map(|l| {
-                l.strip_prefix("NSpid:")
-                    .map(|v| v.split_whitespace().next().unwrap_or("").to_string())
-            })
-        })
-        .and_then(|v| v.parse().ok())
-        .unwrap_or_else(|| std::process::id() as i32)
+    crate::narrate::chrome::host_pid()
+        .map(|p| p as i32)
+        .unwrap_or_else(|| crate::sys::quiet::pid() as i32)
 }
 
 /// Before `stage`: explain it and wait for Enter (from the terminal, else from stdin).

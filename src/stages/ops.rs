@@ -26,6 +26,10 @@ pub const PRIVATE_MNT_NS_ENV: &str = "GLASSBOX_PRIVATE_MNT_NS";
 
 /// The inode of a namespace link (`/proc/self/ns/mnt`), or None if unreadable.
 pub fn ns_inode(link: &str) -> Option<u64> {
+    // This process's own: looked at once while it stays in the same namespaces.
+    if let Some(kind) = link.strip_prefix("/proc/self/ns/") {
+        return crate::host::own_ns_inode(kind);
+    }
     std::fs::metadata(link).ok().map(|m| m.ino())
 }
 

@@ -6,7 +6,8 @@
 //! containers/ID/config.json      the container as an OCI runtime spec: the directory is an
 //!                                OCI bundle (`runc run --bundle` runs it; see crate::spec);
 //!                                `start` and `exec` run what it says
-//! containers/ID/state.json       created / running / exited: pid, exit code, times
+//! containers/ID/state.json       created / running / exited: pid, exit code, times (none
+//!                                until it first starts: it reads as created)
 //! containers/ID/init/            the files glassbox writes for it (/etc/hostname, hosts):
 //!                                a read-only layer of its own, as Docker's "-init" layer
 //! containers/ID/upper/ work/     overlayfs's writable layer and its work directory
@@ -212,6 +213,17 @@ impl Container {
     pub fn state(&self) -> State {
         State::read(&self.dir)
     }
+    /// Its state as this process last wrote it (or made it: a new container is `created`
+    /// before any state.json is written), else as on disk. For the process that supervises
+    /// it, the only one that writes its state while it runs: it need not read back what it
+    /// wrote.
+    pub fn own_state(&self) -> State {
+        let written = WRITTEN.lock().unwrap_or_else(|e| e.into_inner());
+        match &*written {
+            Some((dir, s)) if *dir == self.dir => s.clone(),
+            _ => self.state(),
+        }
+    }
     /// Take the container's lock (blocks while another glassbox command changes it).
     pub fn lock(&self) -> Result<crate::lock::Guard> {
         // flock on the directory itself: a lock file made in it (O_CREAT) by a command that
@@ -220,8 +232,17 @@ impl Container {
     }
     /// Write a new state, whole.
     pub fn save_state(&self, s: &State) -> Result<()> {
-        s.write(&self.dir)
+        s.write(&self.dir)?;
+        remember_state(&self.dir, s);
+        Ok(())
     }
+}
+
+/// The state this process last wrote, and the container directory it is of.
+static WRITTEN: std::sync::Mutex<Option<(PathBuf, State)>> = std::sync::Mutex::new(None);
+
+fn remember_state(dir: &Path, s: &State) {
+    *WRITTEN.lock().unwrap_or_else(|e| e.into_inner()) = Some((dir.to_path_buf(), s.clone()));
 }
 
 /// A container id: 12 lowercase hex digits.
@@ -350,7 +371,7 @@ fn claim_name(name: &str, id: &str) -> Result<crate::lock::Guard> {
             "check that glassbox's data directory is writable (run as root)",
         )
     };
-    std::fs::create_dir_all(&names).map_err(fail)?;
+    // names_lock makes the names directory.
     let lock = names_lock()?;
     let link = names.join(name);
     if let Ok(other) = std::fs::read_link(&link) {
@@ -552,7 +573,7 @@ pub fn create(
                 )
             })?;
         }
-        State::created().write(&dir)?;
+        // No state.json yet: a container without one reads as `created` (State::read).
         write_whole(&dir.join(BUNDLE_CONFIG), bundle_config.as_bytes())
     })();
     if let Err(e) = made {
@@ -561,6 +582,7 @@ pub fn create(
         return Err(e);
     }
     let c = Container { dir, record };
+    remember_state(&c.dir, &State::created());
     // The record last: a directory without one is not a container yet (list skips it).
     write_whole(
         &c.dir.join("container.json"),

@@ -28,6 +28,10 @@ impl Sys<'_> {
             || check(unsafe { libc::unshare(flags) } as libc::c_long),
             |errno| diagnose::unshare(flags, errno),
         )?;
+        super::quiet::ns_changed();
+        if flags & libc::CLONE_NEWUSER != 0 {
+            super::quiet::self_changed();
+        }
         Ok(())
     }
 
@@ -55,6 +59,8 @@ impl Sys<'_> {
         self.call_plain(call, || {
             check(unsafe { libc::setns(raw, nstype) } as libc::c_long)
         })?;
+        super::quiet::ns_changed();
+        super::quiet::self_changed();
         Ok(())
     }
 
@@ -91,6 +97,7 @@ impl Sys<'_> {
     pub fn setgid(&self, gid: u32, why: &str) -> Result<()> {
         let call = || Call::new("setgid", vec![gid.to_string()], "setgid(2)", why);
         self.call_plain(call, || check(unsafe { libc::setgid(gid) } as libc::c_long))?;
+        super::quiet::self_changed();
         Ok(())
     }
 
@@ -98,6 +105,7 @@ impl Sys<'_> {
     pub fn setuid(&self, uid: u32, why: &str) -> Result<()> {
         let call = || Call::new("setuid", vec![uid.to_string()], "setuid(2)", why);
         self.call_plain(call, || check(unsafe { libc::setuid(uid) } as libc::c_long))?;
+        super::quiet::self_changed();
         Ok(())
     }
 }

@@ -330,6 +330,7 @@ impl Sys<'_> {
         self.narrator.before(call);
         let ret = clone();
         if ret == 0 {
+            super::quiet::forked();
             self.narrator.forget_pending();
             drop(parent_end);
             if !self.wait_for_go(&child_end) {

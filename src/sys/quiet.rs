@@ -209,3 +209,52 @@ pub fn kernel_release() -> String {
         .map(|u| u.release().to_string_lossy().into_owned())
         .unwrap_or_default()
 }
+
+/// This process's pid (getpid(2)), asked once: every fork goes through `Sys::gated`,
+/// whose child calls [`forked`] and so asks again.
+pub fn pid() -> u32 {
+    use std::sync::atomic::Ordering;
+    match PID.load(Ordering::Relaxed) {
+        0 => {
+            let p = std::process::id();
+            PID.store(p, Ordering::Relaxed);
+            p
+        }
+        p => p,
+    }
+}
+
+static PID: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+static SELF_EPOCH: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+static NS_EPOCH: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// Changes whenever this process may have become someone else (a fork's child, new
+/// credentials or capabilities): what was read of /proc/self/status holds while this
+/// stays the same.
+pub fn self_epoch() -> u64 {
+    SELF_EPOCH.load(std::sync::atomic::Ordering::SeqCst)
+}
+
+/// Changes whenever this process may have moved to other namespaces: what was looked at
+/// in /proc/self/ns holds while this stays the same.
+pub fn ns_epoch() -> u64 {
+    NS_EPOCH.load(std::sync::atomic::Ordering::SeqCst)
+}
+
+/// This process changed its credentials or capabilities: read them again.
+pub fn self_changed() {
+    SELF_EPOCH.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+}
+
+/// This process joined or made namespaces (a new user namespace also brings new
+/// capabilities: `self_changed` too).
+pub fn ns_changed() {
+    NS_EPOCH.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+}
+
+/// In a fork's child, first thing: it has a pid of its own, and maybe new namespaces.
+pub fn forked() {
+    PID.store(0, std::sync::atomic::Ordering::Relaxed);
+    self_changed();
+    ns_changed();
+}

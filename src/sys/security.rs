@@ -116,6 +116,7 @@ impl Sys<'_> {
                     as libc::c_long,
             )
         })?;
+        super::quiet::self_changed();
         Ok(())
     }
 
@@ -166,6 +167,7 @@ impl Sys<'_> {
                 libc::syscall(libc::SYS_capset, &mut hdr as *mut CapHeader, data.as_ptr())
             })
         })?;
+        super::quiet::self_changed();
         Ok(())
     }
 
@@ -196,6 +198,7 @@ impl Sys<'_> {
                 )
             } as libc::c_long)
         })?;
+        super::quiet::self_changed();
         Ok(())
     }
 
@@ -319,6 +322,7 @@ impl Sys<'_> {
         self.call_plain(call, || {
             check(unsafe { libc::setgroups(list.len(), list.as_ptr()) } as libc::c_long)
         })?;
+        super::quiet::self_changed();
         Ok(())
     }
 
@@ -335,6 +339,7 @@ impl Sys<'_> {
         self.call_plain(call, || {
             check(unsafe { libc::setresgid(gid, gid, gid) } as libc::c_long)
         })?;
+        super::quiet::self_changed();
         Ok(())
     }
 
@@ -351,6 +356,7 @@ impl Sys<'_> {
         self.call_plain(call, || {
             check(unsafe { libc::setresuid(uid, uid, uid) } as libc::c_long)
         })?;
+        super::quiet::self_changed();
         Ok(())
     }
 }
