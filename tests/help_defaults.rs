@@ -207,3 +207,22 @@ fn every_documented_default_is_the_parsed_one() {
     }
     assert!(problems.is_empty(), "{}", problems.join("\n"));
 }
+
+/// `--version` is parsed with the subcommands stubbed (a faster start): it, and a near miss
+/// of it, must read as clap made them with the whole tree.
+#[test]
+fn version_and_a_near_miss_of_it_read_as_before() {
+    let want = format!("glassbox {}\n", env!("CARGO_PKG_VERSION"));
+    for args in [&["--version"][..], &["-q", "-V"], &["--version", "ps"]] {
+        let o = glassbox().args(args).output().unwrap();
+        assert_eq!(o.status.code(), Some(0), "{args:?}: {}", stderr(&o));
+        assert_eq!(stdout(&o), want, "{args:?}");
+    }
+    let o = glassbox().arg("--versio").output().unwrap();
+    assert_eq!(o.status.code(), Some(125));
+    assert!(
+        stderr(&o).contains("tip: a similar argument exists: '--version'"),
+        "{}",
+        stderr(&o)
+    );
+}

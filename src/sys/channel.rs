@@ -107,6 +107,20 @@ fn shown_msghdr(base: &str, len: usize) -> String {
     format!("{{..., msg_iov=[{{iov_base={base}, iov_len={len}}}], ...}}")
 }
 
+/// Where messages are received: a buffer in .bss, so only the pages a message fills are ever
+/// touched. A zeroed 64 KiB Vec each time cost ~35 page faults a run: the memset, and in a
+/// just-forked child a malloc that merges the free lists, copying pages shared with the parent.
+static INBOX: std::sync::Mutex<[u8; MAX_MESSAGE]> = std::sync::Mutex::new([0; MAX_MESSAGE]);
+
+/// `f` with a receive buffer: the shared one, or a fresh one when that is taken (by another
+/// thread, or held by a thread that did not follow a fork into this process).
+fn with_inbox<T>(f: impl FnOnce(&mut [u8]) -> T) -> T {
+    match INBOX.try_lock() {
+        Ok(mut inbox) => f(&mut inbox[..]),
+        Err(_) => f(&mut vec![0u8; MAX_MESSAGE]),
+    }
+}
+
 /// recvmsg(2) into `buf`; the length, 0 when the other end closed.
 fn recv_raw(fd: RawFd, buf: &mut [u8], flags: libc::c_int) -> std::result::Result<i64, Errno> {
     let mut iov = libc::iovec {
@@ -224,12 +238,13 @@ impl Sys<'_> {
         if flags & libc::MSG_DONTWAIT == 0 {
             call = call.blocking();
         }
-        let mut buf = vec![0u8; MAX_MESSAGE];
-        let n = self.call_plain(call, || recv_raw(fd, &mut buf, flags))? as usize;
-        if n == 0 || self.dry_run() {
-            return Ok(None);
-        }
-        decode(&buf[..n]).map(Some)
+        with_inbox(|buf| {
+            let n = self.call_plain(call, || recv_raw(fd, buf, flags))? as usize;
+            if n == 0 || self.dry_run() {
+                return Ok(None);
+            }
+            decode(&buf[..n]).map(Some)
+        })
     }
 
     /// In a child just cloned: wait for [`Message::Go`]. The wait is narrated once it is
@@ -237,12 +252,15 @@ impl Sys<'_> {
     /// the parent's end closed first (the parent died or gave up).
     pub(super) fn wait_for_go(&self, ch: &Channel) -> bool {
         let fd = ch.as_raw_fd();
-        let mut buf = vec![0u8; MAX_MESSAGE];
-        let got = recv_raw(fd, &mut buf, 0);
-        let shown = match got {
-            Ok(n) => super::quote(&String::from_utf8_lossy(&buf[..n as usize])),
-            Err(_) => "...".into(),
-        };
+        let (got, shown, go) = with_inbox(|buf| {
+            let got = recv_raw(fd, buf, 0);
+            let Ok(n) = got else {
+                return (got, "...".into(), false);
+            };
+            let msg = &buf[..n as usize];
+            let go = n > 0 && matches!(decode(msg), Ok(Message::Go));
+            (got, super::quote(&String::from_utf8_lossy(msg)), go)
+        });
         let call = Call::new(
             "recvmsg",
             vec![
@@ -254,7 +272,7 @@ impl Sys<'_> {
             "wait at the gate until the parent has prepared what this child needs",
         );
         self.narrator.after(&call, got);
-        matches!(got, Ok(n) if n > 0 && matches!(decode(&buf[..n as usize]), Ok(Message::Go)))
+        go
     }
 }
 
@@ -290,6 +308,24 @@ mod tests {
         );
         assert_eq!(sys.recv_message(&b, "test").unwrap(), Some(big));
         assert_eq!(sys.recv_message_now(&b, "test").unwrap(), None);
+    }
+
+    #[test]
+    fn a_message_arrives_while_the_shared_buffer_is_taken() {
+        let narrator = Narrator::silent();
+        let sys = Sys::new(&narrator);
+        let (a, b) = pair().unwrap();
+        // As in a fork made while another thread held it: a fresh buffer serves, none waits.
+        let held = INBOX.lock().unwrap();
+        sys.send_message(&a, &Message::Failed(failure()), "test")
+            .unwrap();
+        assert_eq!(
+            sys.recv_message(&b, "test").unwrap(),
+            Some(Message::Failed(failure()))
+        );
+        sys.send_message(&a, &Message::Go, "test").unwrap();
+        assert!(sys.wait_for_go(&b));
+        drop(held);
     }
 
     #[test]

@@ -328,6 +328,7 @@ impl Sys<'_> {
         // The socket pair is the fork's own plumbing, made quietly as the clone's part.
         let (parent_end, child_end) = super::channel::pair()?;
         self.narrator.before(call);
+        super::own::settle_heap();
         let ret = clone();
         if ret == 0 {
             super::quiet::forked();
