@@ -14,6 +14,7 @@ pub mod copy;
 pub mod detect;
 pub mod extract;
 pub mod image;
+pub mod shared;
 pub mod stream;
 
 use crate::error::{Error, Result};
