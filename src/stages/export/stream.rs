@@ -93,22 +93,6 @@ impl<R: Read> Read for Hashing<R> {
     }
 }
 
-/// Counts what is read, for the progress bar.
-pub struct Counting<R> {
-    pub inner: R,
-    pub progress: Option<indicatif::ProgressBar>,
-}
-
-impl<R: Read> Read for Counting<R> {
-    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        let n = self.inner.read(buf)?;
-        if let Some(p) = &self.progress {
-            p.inc(n as u64);
-        }
-        Ok(n)
-    }
-}
-
 /// A tar stream being decompressed on another thread.
 pub struct LayerStream {
     rx: Receiver<std::io::Result<Vec<u8>>>,
