@@ -706,17 +706,9 @@ fn stdout_writes(env: &Env, args: &[&str]) -> (String, usize) {
     )
 }
 
-#[test]
-fn ps_of_many_containers_writes_a_screenful_at_a_time() {
-    if !root_or_skip("ps_of_many_containers_writes_a_screenful_at_a_time")
-        || !tool_or_skip(
-            "ps_of_many_containers_writes_a_screenful_at_a_time",
-            "strace",
-        )
-    {
-        return;
-    }
-    let env = Env::new();
+/// 40 exited containers: one run, and 39 copies of its record and state under new ids and
+/// names (as 39 runs would leave them, much faster).
+fn forty_exited(env: &Env) {
     env.ok(&["run", "--name", "seed", "busybox", "true"]);
     let seed = env.containers()[0].clone();
     // 39 more exited containers, as 39 runs would leave them: the seed's record and state
@@ -740,6 +732,39 @@ fn ps_of_many_containers_writes_a_screenful_at_a_time() {
         std::os::unix::fs::symlink(&id, env.data().join("names").join(format!("copy-{i}")))
             .unwrap();
     }
+}
+
+#[test]
+fn inspect_of_many_containers_writes_a_screenful_at_a_time() {
+    let name = "inspect_of_many_containers_writes_a_screenful_at_a_time";
+    if !root_or_skip(name) || !tool_or_skip(name, "strace") {
+        return;
+    }
+    let env = Env::new();
+    forty_exited(&env);
+    let ids = env.containers();
+    let ids: Vec<&str> = ids.iter().map(String::as_str).collect();
+    let args = [&["inspect", "-f", "{{.Name}} {{.State.Status}}"][..], &ids].concat();
+    let (lines, writes) = stdout_writes(&env, &args);
+    assert_eq!(lines.lines().count(), 40, "{lines}");
+    assert!(lines.lines().any(|l| l == "/copy-38 exited"), "{lines}");
+    assert_eq!(writes, 1, "inspect -f made {writes} writes for 40 lines");
+    env.ok(&[&["rm"][..], &ids].concat());
+    env.assert_clean();
+}
+
+#[test]
+fn ps_of_many_containers_writes_a_screenful_at_a_time() {
+    if !root_or_skip("ps_of_many_containers_writes_a_screenful_at_a_time")
+        || !tool_or_skip(
+            "ps_of_many_containers_writes_a_screenful_at_a_time",
+            "strace",
+        )
+    {
+        return;
+    }
+    let env = Env::new();
+    forty_exited(&env);
     let (table, writes) = stdout_writes(&env, &["ps", "-a"]);
     assert_eq!(table.lines().count(), 41, "{table}");
     assert!(table.lines().any(|l| l.ends_with("copy-38")), "{table}");

@@ -116,7 +116,9 @@ fn caps_against_default(spec: &Value) -> (Vec<String>, Vec<String>, bool) {
         .filter(|d| !kept.iter().any(|c| c == *d))
         .map(|d| d.to_string())
         .collect();
-    let all = kept.len() as u32 > crate::stages::security::last_cap();
+    // Read once for all the containers one inspect names.
+    static LAST_CAP: std::sync::OnceLock<u32> = std::sync::OnceLock::new();
+    let all = kept.len() as u32 > *LAST_CAP.get_or_init(crate::stages::security::last_cap);
     (add, drop, all)
 }
 
@@ -339,9 +341,21 @@ pub fn main(a: &crate::cli::InspectArgs) -> Result<i32> {
     }
     match template {
         Some(t) => {
+            // Written a screenful at a time (one write a line before); what rendered
+            // before a failing one is still printed.
+            let mut lines = Vec::with_capacity(found.len());
+            let mut failed = Ok(());
             for v in &found {
-                println!("{}", t.render(v)?);
+                match t.render(v) {
+                    Ok(l) => lines.push(l),
+                    Err(e) => {
+                        failed = Err(e);
+                        break;
+                    }
+                }
             }
+            crate::out::print_lines(lines);
+            failed?;
         }
         None => println!(
             "{}",

@@ -449,6 +449,16 @@ impl<R: std::io::Read> std::io::Read for Counter<R> {
     }
 }
 
+impl<R: std::io::BufRead> std::io::BufRead for Counter<R> {
+    fn fill_buf(&mut self) -> std::io::Result<&[u8]> {
+        self.inner.fill_buf()
+    }
+    fn consume(&mut self, n: usize) {
+        self.inner.consume(n);
+        self.n += n as u64;
+    }
+}
+
 pub fn short(d: &str) -> String {
     let h = d.strip_prefix("sha256:").unwrap_or(d);
     format!("sha256:{}", &h[..h.len().min(12)])

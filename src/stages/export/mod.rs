@@ -14,6 +14,7 @@ pub mod copy;
 pub mod detect;
 pub mod extract;
 pub mod image;
+pub mod shared;
 pub mod stream;
 
 use crate::error::{Error, Result};
@@ -387,7 +388,7 @@ fn fill_with(sys: &Sys, ex: &mut Extractor<'_, '_>, plan: Plan) -> Result<()> {
         }
         Plan::Tar {
             path,
-            compression,
+            compression: _,
             size,
         } => {
             let f = std::fs::File::open(&path).map_err(|e| {
@@ -397,32 +398,18 @@ fn fill_with(sys: &Sys, ex: &mut Extractor<'_, '_>, plan: Plan) -> Result<()> {
                     "check its permissions",
                 )
             })?;
-            if compression == stream::Compression::None {
-                // Read in large blocks and write each file's bytes: fewer calls per file
-                // than copy_file_range plus a seek per entry (measured in bench/export.sh).
-                let pb = progress(size, sys);
-                let r = stream::Counting {
-                    inner: f,
-                    progress: pb.clone(),
-                };
-                let res = ex.apply_tar(std::io::BufReader::with_capacity(1 << 20, r), false);
-                if let Some(pb) = pb {
-                    pb.finish_and_clear();
-                }
-                res?;
-            } else {
-                let pb = progress(size, sys);
-                // A tarball alone has no digest to check: nothing is hashed.
-                let mut s =
-                    stream::LayerStream::new(Box::new(f), pb.clone(), stream::Want::default())
-                        .map_err(|e| extract::read_error(&path.display().to_string(), &e))?;
-                let r = ex.apply_tar(&mut s, false);
-                if let Some(pb) = pb {
-                    pb.finish_and_clear();
-                }
-                r?;
-                s.finish(&path.display().to_string())?;
+            // Read (and inflated, if compressed) on a second thread, as `tar xzf` has its
+            // gzip child: this thread only writes files, straight from the chunks it is
+            // handed. A tarball alone has no digest to check: nothing is hashed.
+            let pb = progress(size, sys);
+            let mut s = stream::LayerStream::new(Box::new(f), pb.clone(), stream::Want::default())
+                .map_err(|e| extract::read_error(&path.display().to_string(), &e))?;
+            let r = ex.apply_tar(&mut s, false);
+            if let Some(pb) = pb {
+                pb.finish_and_clear();
             }
+            r?;
+            s.finish(&path.display().to_string())?;
             ex.finish_dirs()?;
             n.note(&format!("extracted: {}", ex.stats.summary()));
         }

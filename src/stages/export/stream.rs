@@ -93,22 +93,6 @@ impl<R: Read> Read for Hashing<R> {
     }
 }
 
-/// Counts what is read, for the progress bar.
-pub struct Counting<R> {
-    pub inner: R,
-    pub progress: Option<indicatif::ProgressBar>,
-}
-
-impl<R: Read> Read for Counting<R> {
-    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        let n = self.inner.read(buf)?;
-        if let Some(p) = &self.progress {
-            p.inc(n as u64);
-        }
-        Ok(n)
-    }
-}
-
 /// A tar stream being decompressed on another thread.
 pub struct LayerStream {
     rx: Receiver<std::io::Result<Vec<u8>>>,
@@ -238,9 +222,21 @@ impl LayerStream {
 
 impl Read for LayerStream {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let chunk = self.fill_buf()?;
+        let n = buf.len().min(chunk.len());
+        buf[..n].copy_from_slice(&chunk[..n]);
+        self.consume(n);
+        Ok(n)
+    }
+}
+
+/// The chunks as they come from the decompressing thread: the extractor writes files
+/// straight from them.
+impl BufRead for LayerStream {
+    fn fill_buf(&mut self) -> std::io::Result<&[u8]> {
         while self.pos >= self.cur.len() {
             if self.done {
-                return Ok(0);
+                return Ok(&[]);
             }
             match self.rx.recv() {
                 Ok(Ok(chunk)) => {
@@ -253,14 +249,14 @@ impl Read for LayerStream {
                 }
                 Err(_) => {
                     self.done = true;
-                    return Ok(0);
+                    return Ok(&[]);
                 }
             }
         }
-        let n = buf.len().min(self.cur.len() - self.pos);
-        buf[..n].copy_from_slice(&self.cur[self.pos..self.pos + n]);
+        Ok(&self.cur[self.pos..])
+    }
+    fn consume(&mut self, n: usize) {
         self.pos += n;
-        Ok(n)
     }
 }
 
