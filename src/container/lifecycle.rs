@@ -68,6 +68,8 @@ pub fn stop(sys: &Sys, c: &Container, time: Option<u32>) -> Result<()> {
     );
     super::pause::thaw_if_paused(sys, c)?;
     let (sig, grace) = stop_settings(c, time)?;
+    // Opened before the signal, while its supervisor holds it: no wake-up is missed.
+    let fifo = crate::run::ended::watch(sys, c)?;
     sys.kill(
         pid,
         sig,
@@ -75,10 +77,24 @@ pub fn stop(sys: &Sys, c: &Container, time: Option<u32>) -> Result<()> {
     )?;
     let process = c.state().process;
     let grace_time = Duration::from_secs(grace.into());
+    // With the FIFO, stop returns once the end is on record; the supervisor undoes the
+    // rest after (start, rm and wait wait for it). Without, or if the supervisor was
+    // killed meanwhile, PID 1 and then the supervisor are waited for.
+    let recorded = |limit| -> Result<Option<bool>> {
+        match &fifo {
+            Some(f) => Ok(Some(f.recorded(sys, limit)?)),
+            None => Ok(None),
+        }
+    };
+    let on_record = || c.state().running_pid().is_none();
+    let woke = recorded(grace_time)?;
+    let mut done = woke == Some(true) && on_record();
     let why = "wait for PID 1 to end, at most the grace time";
-    let ended = match &process {
-        Some(p) => wait_end(sys, p, grace_time, why)?,
-        None => true,
+    let ended = match (woke, &process) {
+        (Some(false), _) => false,
+        _ if done => true,
+        (_, Some(p)) => wait_end(sys, p, grace_time, why)?,
+        (_, None) => true,
     };
     if !ended {
         n.note(&format!("still running after {grace} s"));
@@ -87,8 +103,9 @@ pub fn stop(sys: &Sys, c: &Container, time: Option<u32>) -> Result<()> {
             libc::SIGKILL,
             "the grace time is over: SIGKILL cannot be ignored, not even by PID 1",
         )?;
+        done = recorded(Duration::from_secs(10))? == Some(true) && on_record();
     }
-    if !wait_supervisor(sys, c, Duration::from_secs(10))? {
+    if !done && !wait_supervisor(sys, c, Duration::from_secs(10))? {
         return Err(Error::new(
             format!("container {} did not end after SIGKILL", c.name()),
             "look at it with glassbox inspect, and try glassbox rm -f",
@@ -238,18 +255,25 @@ pub(super) fn rm(sys: &Sys, c: &Container, force: bool) -> Result<()> {
     if let Some(pid) = running {
         super::pause::thaw_if_paused(sys, c)?;
         let process = c.state().process;
+        let fifo = crate::run::ended::watch(sys, c)?;
         sys.kill(
             pid,
             libc::SIGKILL,
             "rm -f: end the container at once (as docker rm -f)",
         )?;
+        // With the FIFO: once its supervisor has undone what it made (the hang-up) the
+        // directory is ours, while the supervisor lets its mount namespace go and exits.
+        let undone = match &fifo {
+            Some(f) => f.undone(sys, Duration::from_secs(10))? && c.state().running_pid().is_none(),
+            None => false,
+        };
         // The supervisor ends only after PID 1 has: waiting for it waits for both. Only
         // when it was killed is PID 1 waited for itself.
         let supervised = c.state().supervisor.is_some_and(|o| o.is_alive());
-        if let Some(p) = process.as_ref().filter(|_| !supervised) {
+        if let Some(p) = process.as_ref().filter(|_| !supervised && !undone) {
             wait_end(sys, p, Duration::from_secs(10), "wait for PID 1 to end")?;
         }
-        if !wait_supervisor(sys, c, Duration::from_secs(10))? {
+        if !undone && !wait_supervisor(sys, c, Duration::from_secs(10))? {
             return Err(Error::new(
                 format!("container {} did not end after SIGKILL", c.name()),
                 "look at it with glassbox inspect, then try again",

@@ -33,6 +33,8 @@ pub struct Detached {
     supervisor_log: std::path::PathBuf,
     /// The container's failure before its command started, as passed on to the front.
     failed: Option<Error>,
+    /// While the container runs: the FIFO stop and rm -f wait on, and its mount namespace.
+    pub(super) end: Option<super::ended::Held>,
 }
 
 impl Detached {
@@ -68,6 +70,14 @@ impl Detached {
         }
         self.streams = Some(super::logger::pipes(sys)?);
         Ok(())
+    }
+
+    /// The container's end is on record: its log completed, then stop woken.
+    pub(super) fn recorded(&mut self, sys: &Sys) {
+        self.finish_log(sys);
+        if let Some(end) = &self.end {
+            end.recorded(sys);
+        }
     }
 
     /// After a run: the pipes closed, and the log keeper's last lines written.
@@ -203,6 +213,7 @@ pub fn start(
                 streams: None,
                 supervisor_log: c.dir.join("supervisor.log"),
                 failed: None,
+                end: None,
             };
             let policy = super::restart::Policy::of(c);
             let mut run = || -> Result<i32> {
@@ -214,6 +225,10 @@ pub fn start(
                     det.make_pipes(sys, c)?;
                     let began = std::time::Instant::now();
                     let ended = supervise(&mut det);
+                    // Undone: rm -f may go on; the container's mounts go now.
+                    if let Some(end) = det.end.take() {
+                        end.release();
+                    }
                     det.finish_log(sys);
                     let code = ended?;
                     if !policy.restarts(code, restarts) || super::restart::stopped_by_user(c) {

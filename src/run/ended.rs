@@ -1,0 +1,110 @@
+//! How `stop` and `rm -f` learn that a detached container has ended without waiting for
+//! more than they need: a FIFO `ended` in its directory, held open by its supervisor while
+//! the container runs.
+//!
+//! ```text
+//! supervisor: open ended (O_RDWR) ─ container runs ─ PID 1 reaped ─ state.json "exited",
+//!             log complete ─▶ write 1 byte (stop wakes) ─ cgroups, network, journal undone
+//!             ─▶ close (rm -f wakes: hang-up) ─ drop the mount namespace ─ exit
+//! ```
+//!
+//! The supervisor also holds the container's mount namespace (/proc/PID/ns/mnt) while it
+//! runs: otherwise the kernel tears it down — unmounting the overlay, which syncs the
+//! filesystem under the writable layer — inside PID 1's exit, before the exit is reported.
+//! Held, the unmount happens when the supervisor closes it, after both wake-ups.
+//! A killed supervisor's descriptors are closed by the kernel: a waiter wakes, finds no end
+//! on record, and falls back to waiting for the processes themselves.
+
+use crate::error::Result;
+use crate::store::containers::Container;
+use crate::sys::Sys;
+use std::os::fd::OwnedFd;
+use std::path::Path;
+use std::time::Duration;
+
+const FIFO: &str = "ended";
+
+/// What a detached container's supervisor holds while the container runs.
+pub struct Held {
+    fifo: Option<OwnedFd>,
+    mnt: Option<OwnedFd>,
+}
+
+/// In the supervisor, once the container's PID 1 exists and before its state says it runs:
+/// open the FIFO (made on the first run) and the container's mount namespace.
+pub fn hold(sys: &Sys, dir: &Path, pid: i32) -> Result<Held> {
+    let path = dir.join(FIFO);
+    if !path.exists() {
+        sys.mkfifo(
+            &path,
+            "a FIFO stop and rm -f wait on: a byte once the container's end is on record, the hang-up once its supervisor has undone what it made",
+        )?;
+    }
+    let fifo = sys.open_fifo(
+        &path,
+        true,
+        "held open while the container runs (O_RDWR: a writer that needs no reader)",
+    )?;
+    let mnt = sys.open_ns(
+        pid,
+        "mnt",
+        "hold the container's mount namespace: its unmounts (the overlay's syncs its disk) happen when this is closed, after the end is on record, not inside PID 1's exit",
+    )?;
+    Ok(Held { fifo, mnt })
+}
+
+impl Held {
+    /// The end is on record and the log complete: stop may return.
+    pub fn recorded(&self, sys: &Sys) {
+        if let Some(f) = &self.fifo {
+            let _ = sys.fifo_mark(f, "the container's end is on record: wake glassbox stop");
+        }
+    }
+
+    /// What was made for the container is undone: close the FIFO (rm -f wakes), then the
+    /// mount namespace (its unmounts now).
+    pub fn release(self) {
+        drop(self.fifo);
+        drop(self.mnt);
+    }
+}
+
+/// A waiter's read end of a container's FIFO.
+pub struct Watch(OwnedFd);
+
+/// Open the FIFO of `c`, when its supervisor holds one (a container run by an older
+/// glassbox, or with --rm, has none; nor has a dry run). Opened while the supervisor still
+/// holds it, the hang-up cannot be missed.
+pub fn watch(sys: &Sys, c: &Container) -> Result<Option<Watch>> {
+    let path = c.dir.join(FIFO);
+    let supervised = c.state().supervisor.is_some_and(|o| o.is_alive());
+    if sys.dry_run() || !supervised || !path.exists() {
+        return Ok(None);
+    }
+    let fd = sys.open_fifo(
+        &path,
+        false,
+        "the container's FIFO: its supervisor writes a byte when the end is on record and closes it when all is undone",
+    )?;
+    Ok(fd.map(Watch))
+}
+
+impl Watch {
+    /// Wait up to `limit` for the end to be on record (or the supervisor gone).
+    pub fn recorded(&self, sys: &Sys, limit: Duration) -> Result<bool> {
+        use std::os::fd::AsRawFd;
+        let fd = self.0.as_raw_fd();
+        let ms = limit.as_millis().min(i32::MAX as u128) as i32;
+        let why = "wait for the container's end to be on record (a byte), at most the time given";
+        Ok(sys.poll_in(fd, &fd.to_string(), ms, why)? > 0)
+    }
+
+    /// Wait up to `limit` for the supervisor to have undone what it made (the hang-up).
+    pub fn undone(&self, sys: &Sys, limit: Duration) -> Result<bool> {
+        sys.poll_hangup(
+            &self.0,
+            limit,
+            "wait for the supervisor to record the end and undo the container's cgroups, network and journal (the FIFO's hang-up)",
+        )
+    }
+}
