@@ -760,3 +760,102 @@ fn rm_f_of_a_running_container_waits_once() {
     assert!(env.containers().is_empty());
     env.assert_clean();
 }
+
+/// stop returns once the end is on record — woken by a byte in the FIFO its supervisor
+/// holds, with the log complete — not after the supervisor's whole undo; rm right after
+/// waits for that undo and leaves nothing.
+#[test]
+fn stop_returns_at_the_record_and_rm_right_after_removes_everything() {
+    if !root_or_skip("stop_returns_at_the_record_and_rm_right_after_removes_everything")
+        || !tool_or_skip(
+            "stop_returns_at_the_record_and_rm_right_after_removes_everything",
+            "strace",
+        )
+    {
+        return;
+    }
+    let env = Env::new();
+    env.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "s",
+        "busybox",
+        "sh",
+        "-c",
+        "trap 'echo bye; exit 3' TERM; echo ready; sleep 1000 & wait",
+    ]);
+    wait_for("the trap to be set", Duration::from_secs(10), || {
+        env.ok(&["logs", "s"]) == "ready\n"
+    });
+    let state = env.state.path().to_path_buf();
+    let t = common::strace::run_with(&["stop", "s"], |c| {
+        c.env("GLASSBOX_STATE_DIR", &state);
+    });
+    assert!(t.output.status.success(), "{}", stderr(&t.output));
+    t.assert_honest();
+    // One wait, on the FIFO: no pidfd for PID 1, none for the supervisor.
+    let names = t.narrated_names();
+    assert!(!names.iter().any(|n| n == "pidfd_open"), "{names:?}");
+    assert_eq!(
+        names.iter().filter(|n| *n == "poll").count(),
+        1,
+        "{names:?}"
+    );
+    let row = env.ps_row("s").unwrap();
+    assert!(row.contains("Exited (3)"), "{row}");
+    assert_eq!(env.ok(&["logs", "s"]), "ready\nbye\n");
+    assert_eq!(env.ok(&["rm", "s"]).trim(), "s");
+    env.assert_clean();
+}
+
+/// A stop whose container's supervisor is killed while stop waits still returns (the
+/// kernel closes the supervisor's end of the FIFO; stop then waits for PID 1 itself), and
+/// what the supervisor left is for cleanup and rm to remove.
+#[test]
+fn a_stop_whose_supervisor_is_killed_returns_and_leaves_what_cleanup_removes() {
+    if !root_or_skip("a_stop_whose_supervisor_is_killed_returns_and_leaves_what_cleanup_removes") {
+        return;
+    }
+    let env = Env::new();
+    // A shell as PID 1 ignores SIGTERM: stop waits out its grace time on the FIFO.
+    let id = env.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "o",
+        "busybox",
+        "sh",
+        "-c",
+        "echo ready; while true; do sleep 0.1; done",
+    ]);
+    wait_for("the container to start", Duration::from_secs(10), || {
+        env.ok(&["logs", "o"]) == "ready\n"
+    });
+    let supervisor = env.state_json(id.trim())["supervisor"]["pid"]
+        .as_i64()
+        .unwrap() as i32;
+    let start = Instant::now();
+    let mut stop = env
+        .cmd()
+        .args(["-q", "stop", "-t", "2", "o"])
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(unsafe { libc::kill(supervisor, libc::SIGKILL) }, 0);
+    let status = stop.wait().unwrap();
+    assert!(
+        status.success(),
+        "stop failed after its supervisor was killed"
+    );
+    assert!(
+        start.elapsed() < Duration::from_secs(10),
+        "{:?}",
+        start.elapsed()
+    );
+    let row = env.ps_row("o").unwrap();
+    assert!(row.contains("Dead"), "{row}");
+    env.ok(&["cleanup"]);
+    env.ok(&["rm", "o"]);
+    env.assert_clean();
+}
