@@ -31,26 +31,35 @@ pub struct Held {
 }
 
 /// In the supervisor, once the container's PID 1 exists and before its state says it runs:
-/// open the FIFO (made on the first run) and the container's mount namespace.
-pub fn hold(sys: &Sys, dir: &Path, pid: i32) -> Result<Held> {
+/// open the FIFO (made on the first run) and the container's mount namespace. Both only
+/// make stop and rm -f quicker: if either fails (the call shows why) they wait as before.
+pub fn hold(sys: &Sys, dir: &Path, pid: i32) -> Held {
     let path = dir.join(FIFO);
-    if !path.exists() {
-        sys.mkfifo(
-            &path,
-            "a FIFO stop and rm -f wait on: a byte once the container's end is on record, the hang-up once its supervisor has undone what it made",
-        )?;
-    }
-    let fifo = sys.open_fifo(
-        &path,
-        true,
-        "held open while the container runs (O_RDWR: a writer that needs no reader)",
-    )?;
-    let mnt = sys.open_ns(
-        pid,
-        "mnt",
-        "hold the container's mount namespace: its unmounts (the overlay's syncs its disk) happen when this is closed, after the end is on record, not inside PID 1's exit",
-    )?;
-    Ok(Held { fifo, mnt })
+    let made = path.exists()
+        || sys
+            .mkfifo(
+                &path,
+                "a FIFO stop and rm -f wait on: a byte once the container's end is on record, the hang-up once its supervisor has undone what it made",
+            )
+            .is_ok();
+    let fifo = made
+        .then(|| {
+            sys.open_fifo(
+                &path,
+                true,
+                "held open while the container runs (O_RDWR: a writer that needs no reader)",
+            )
+        })
+        .and_then(|r| r.ok().flatten());
+    let mnt = sys
+        .open_ns(
+            pid,
+            "mnt",
+            "hold the container's mount namespace: its unmounts (the overlay's syncs its disk) happen when this is closed, after the end is on record, not inside PID 1's exit",
+        )
+        .ok()
+        .flatten();
+    Held { fifo, mnt }
 }
 
 impl Held {

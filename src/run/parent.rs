@@ -316,7 +316,7 @@ pub(super) fn run_container(
                 // A detached container kept after its end: stop and rm -f wait on a FIFO.
                 if let (Some(d), Some(c), false) = (detached.as_mut(), container, plan.remove_after)
                 {
-                    d.end = Some(super::ended::hold(sys, &c.dir, pid)?);
+                    d.end = Some(super::ended::hold(sys, &c.dir, pid));
                 }
                 Ok(())
             })();
