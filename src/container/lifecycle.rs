@@ -256,17 +256,31 @@ pub(super) fn rm(sys: &Sys, c: &Container, force: bool) -> Result<()> {
         super::pause::thaw_if_paused(sys, c)?;
         let process = c.state().process;
         let fifo = crate::run::ended::watch(sys, c)?;
+        if fifo.is_some() {
+            crate::run::ended::ask_removal(sys, c);
+        }
         sys.kill(
             pid,
             libc::SIGKILL,
             "rm -f: end the container at once (as docker rm -f)",
         )?;
         // With the FIFO: once its supervisor has undone what it made (the hang-up) the
-        // directory is ours, while the supervisor lets its mount namespace go and exits.
+        // container is out of the store (or, if the supervisor could not move it, the
+        // directory is ours), while the supervisor lets its mount namespace go and exits.
         let undone = match &fifo {
-            Some(f) => f.undone(sys, Duration::from_secs(10))? && c.state().running_pid().is_none(),
+            Some(f) => {
+                f.undone(sys, Duration::from_secs(10))?
+                    && (!c.dir.exists() || c.state().running_pid().is_none())
+            }
             None => false,
         };
+        if undone && !c.dir.exists() {
+            sys.narrator.note(&format!(
+                "{} is out of the store: its supervisor removes the directory once its mounts are gone",
+                c.name()
+            ));
+            return Ok(());
+        }
         // The supervisor ends only after PID 1 has: waiting for it waits for both. Only
         // when it was killed is PID 1 waited for itself.
         let supervised = c.state().supervisor.is_some_and(|o| o.is_alive());

@@ -72,16 +72,15 @@ impl Detached {
         Ok(())
     }
 
-    /// The container's end is on record: its log completed, then stop woken.
-    pub(super) fn recorded(&mut self, sys: &Sys) {
-        self.finish_log(sys);
+    /// The container's end is on record (its log complete): stop is woken.
+    pub(super) fn recorded(&self, sys: &Sys) {
         if let Some(end) = &self.end {
             end.recorded(sys);
         }
     }
 
     /// After a run: the pipes closed, and the log keeper's last lines written.
-    fn finish_log(&mut self, sys: &Sys) {
+    pub(super) fn finish_log(&mut self, sys: &Sys) {
         self.close_outputs();
         if let Some(pid) = self.streams.take().and_then(|s| s.logger) {
             // Before the supervisor ends (glassbox wait waits for it) or runs it again.
@@ -225,13 +224,24 @@ pub fn start(
                     det.make_pipes(sys, c)?;
                     let began = std::time::Instant::now();
                     let ended = supervise(&mut det);
-                    // Undone: rm -f may go on; the container's mounts go now.
+                    // All undone: out of the store if rm -f asked, then rm -f is woken; the
+                    // container's mounts go after, and its directory with them.
+                    let trashed = det
+                        .end
+                        .as_ref()
+                        .and_then(|_| super::ended::take_away(sys, c));
                     if let Some(end) = det.end.take() {
                         end.release();
                     }
                     det.finish_log(sys);
+                    if let Some(t) = &trashed {
+                        let _ = sys.remove_path(t);
+                    }
                     let code = ended?;
-                    if !policy.restarts(code, restarts) || super::restart::stopped_by_user(c) {
+                    if trashed.is_some()
+                        || !policy.restarts(code, restarts)
+                        || super::restart::stopped_by_user(c)
+                    {
                         return Ok(code);
                     }
                     // Docker's backoff: doubled each quick restart, reset after a 10 s run.

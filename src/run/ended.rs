@@ -117,3 +117,44 @@ impl Watch {
         )
     }
 }
+
+/// The mark rm -f leaves before its SIGKILL: the supervisor is to take the directory away.
+const REMOVE: &str = "remove";
+
+/// rm -f, before the SIGKILL: ask the supervisor to take the container out of the store
+/// once all is undone, so that rm -f need not wait for the directory's removal.
+pub fn ask_removal(sys: &Sys, c: &Container) {
+    let _ = sys.compound(
+        "",
+        || Ok(std::fs::write(c.dir.join(REMOVE), b"")),
+        || Ok(()),
+    );
+}
+
+/// In the supervisor, all undone: if rm -f asked, free the container's name and move its
+/// directory into the trash (one rename) before rm -f is woken. The path to remove after.
+pub fn take_away(sys: &Sys, c: &Container) -> Option<std::path::PathBuf> {
+    // An ordinary user's container may hold files of its subordinate ids: rm removes it.
+    if crate::host::rootless() || !c.dir.join(REMOVE).exists() {
+        return None;
+    }
+    let trash = crate::store::containers::trash_dir();
+    if !trash.is_dir() {
+        sys.mkdir(
+            &trash,
+            0o700,
+            "the trash: directories of removed containers on their way out",
+        )
+        .ok()?;
+    }
+    let to = trash.join(c.id());
+    crate::store::containers::release_name(sys, &c.dir).ok()?;
+    sys.renameat2(
+        &c.dir,
+        &to,
+        false,
+        "rm -f: out of the store at once (ps no longer lists it); removed once its mounts are gone",
+    )
+    .ok()?;
+    Some(to)
+}

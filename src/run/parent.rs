@@ -402,6 +402,11 @@ pub(super) fn run_container(
                     ended.code()
                 }
             };
+            // The log complete before the end is on record: whoever sees "exited" (stop,
+            // start -a, logs) finds every line.
+            if let Some(d) = detached.as_mut() {
+                d.finish_log(sys);
+            }
             if let Some(c) = container {
                 let mut s = c.state();
                 s.status = crate::store::containers::Status::Exited;
