@@ -859,3 +859,50 @@ fn a_stop_whose_supervisor_is_killed_returns_and_leaves_what_cleanup_removes() {
     env.ok(&["rm", "o"]);
     env.assert_clean();
 }
+
+/// rm -f returns once the container is out of the store — its name free, ps not listing
+/// it — and its supervisor removes the directory from the trash after the mounts are gone.
+#[test]
+fn rm_f_takes_the_container_out_at_once_and_its_supervisor_empties_the_trash() {
+    if !root_or_skip("rm_f_takes_the_container_out_at_once_and_its_supervisor_empties_the_trash") {
+        return;
+    }
+    let env = Env::new();
+    env.ok(&["run", "-d", "--name", "t", "busybox", "sleep", "1000"]);
+    assert_eq!(env.ok(&["rm", "-f", "t"]).trim(), "t");
+    assert!(env.containers().is_empty());
+    assert!(env.ps_row("t").is_none());
+    // The name is free at once.
+    env.ok(&["run", "--rm", "--name", "t", "busybox", "true"]);
+    let trash = env.data().join("trash");
+    wait_for("the trash to be emptied", Duration::from_secs(20), || {
+        std::fs::read_dir(&trash).map_or(true, |d| d.count() == 0)
+    });
+    env.assert_clean();
+}
+
+/// What a supervisor killed between moving its container into the trash and removing it
+/// left there: cleanup removes it (its supervisor is gone), and says so.
+#[test]
+fn cleanup_removes_a_trashed_directory_whose_supervisor_is_gone() {
+    if !root_or_skip("cleanup_removes_a_trashed_directory_whose_supervisor_is_gone") {
+        return;
+    }
+    let env = Env::new();
+    let left = env.data().join("trash/0123456789ab");
+    std::fs::create_dir_all(left.join("upper/etc")).unwrap();
+    std::fs::write(
+        left.join("state.json"),
+        r#"{"status":"exited","process":null,"supervisor":{"pid":1,"start_time":1,"boot_id":"gone"},"exit_code":137,"error":null,"started":null,"finished":null}"#,
+    )
+    .unwrap();
+    let o = env.cmd().arg("cleanup").output().unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        stdout(&o).contains("removed the directory of a removed container"),
+        "{}",
+        stdout(&o)
+    );
+    assert!(!left.exists());
+    env.assert_clean();
+}
