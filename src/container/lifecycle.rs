@@ -254,7 +254,7 @@ pub(super) fn rm(sys: &Sys, c: &Container, force: bool) -> Result<()> {
     crate::run::restart::mark_stopped(sys, c);
     if let Some(pid) = running {
         super::pause::thaw_if_paused(sys, c)?;
-        let process = c.state().process;
+        let (process, supervisor) = (c.state().process, c.state().supervisor);
         let fifo = crate::run::ended::watch(sys, c)?;
         if fifo.is_some() {
             crate::run::ended::ask_removal(sys, c);
@@ -275,8 +275,14 @@ pub(super) fn rm(sys: &Sys, c: &Container, force: bool) -> Result<()> {
             None => false,
         };
         if undone && !c.dir.exists() {
+            // It ends at once (a child of it lets the mounts go): what it made for a network
+            // is no longer in use once it has.
+            if let Some(sup) = &supervisor {
+                let why = "wait for the supervisor to end: the network's bridge and rules are in its name until then";
+                wait_end(sys, sup, Duration::from_secs(10), why)?;
+            }
             sys.narrator.note(&format!(
-                "{} is out of the store: its supervisor removes the directory once its mounts are gone",
+                "{} is out of the store: its directory goes once its mounts are gone",
                 c.name()
             ));
             return Ok(());

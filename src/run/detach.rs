@@ -231,12 +231,9 @@ pub fn start(
                         .as_ref()
                         .and_then(|_| super::ended::take_away(sys, c));
                     if let Some(end) = det.end.take() {
-                        end.release();
+                        end.release(sys, trashed.as_deref());
                     }
                     det.finish_log(sys);
-                    if let Some(t) = &trashed {
-                        let _ = sys.remove_path(t);
-                    }
                     let code = ended?;
                     if trashed.is_some()
                         || !policy.restarts(code, restarts)

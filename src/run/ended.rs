@@ -70,11 +70,30 @@ impl Held {
         }
     }
 
-    /// What was made for the container is undone: close the FIFO (rm -f wakes), then the
-    /// mount namespace (its unmounts now).
-    pub fn release(self) {
+    /// What was made for the container is undone: close the FIFO (rm -f wakes), then let
+    /// the mount namespace go (its unmounts now) and remove `trashed`. When rm -f asked
+    /// (`trashed`), a child does those two, so that the supervisor ends at once: until it
+    /// has, what it made for a network (the bridge, its rules) is in use in its name.
+    pub fn release(self, sys: &Sys, trashed: Option<&Path>) {
         drop(self.fifo);
-        drop(self.mnt);
+        let tail = |mnt: Option<OwnedFd>| {
+            drop(mnt);
+            if let Some(t) = trashed {
+                let _ = sys.remove_path(t);
+            }
+        };
+        if trashed.is_none() || self.mnt.is_none() {
+            return tail(self.mnt);
+        }
+        let why = "rm -f: the container's mount namespace (its unmount syncs the disk) and its directory go in the background, and the supervisor ends at once";
+        match sys.fork(0, why) {
+            Ok(crate::sys::process::Forked::Child) => {
+                tail(self.mnt);
+                crate::sys::signals::exit_now(0)
+            }
+            Ok(crate::sys::process::Forked::Parent(_)) => drop(self.mnt),
+            Err(_) => tail(self.mnt),
+        }
     }
 }
 
