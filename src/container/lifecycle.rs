@@ -77,9 +77,8 @@ pub fn stop(sys: &Sys, c: &Container, time: Option<u32>) -> Result<()> {
     )?;
     let process = c.state().process;
     let grace_time = Duration::from_secs(grace.into());
-    // With the FIFO, stop returns once the end is on record; the supervisor undoes the
-    // rest after (start, rm and wait wait for it). Without, or if the supervisor was
-    // killed meanwhile, PID 1 and then the supervisor are waited for.
+    // With the FIFO, stop learns of the end once it is on record (no wait for PID 1 of
+    // its own). Without, or if the supervisor was killed meanwhile, PID 1 is waited for.
     let recorded = |limit| -> Result<Option<bool>> {
         match &fifo {
             Some(f) => Ok(Some(f.recorded(sys, limit)?)),
@@ -105,7 +104,9 @@ pub fn stop(sys: &Sys, c: &Container, time: Option<u32>) -> Result<()> {
         )?;
         done = recorded(Duration::from_secs(10))? == Some(true) && on_record();
     }
-    if !done && !wait_supervisor(sys, c, Duration::from_secs(10))? {
+    // Then the supervisor's end (quick: the unmounts are left to a child of it), as
+    // before: until it has ended, what it made for a network is in use in its name.
+    if !wait_supervisor(sys, c, Duration::from_secs(10))? && !done {
         return Err(Error::new(
             format!("container {} did not end after SIGKILL", c.name()),
             "look at it with glassbox inspect, and try glassbox rm -f",

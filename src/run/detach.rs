@@ -230,15 +230,16 @@ pub fn start(
                         .end
                         .as_ref()
                         .and_then(|_| super::ended::take_away(sys, c));
+                    let last = trashed.is_some()
+                        || ended.as_ref().map_or(true, |&code| {
+                            !policy.restarts(code, restarts) || super::restart::stopped_by_user(c)
+                        });
                     if let Some(end) = det.end.take() {
-                        end.release(sys, trashed.as_deref());
+                        end.release(sys, trashed.as_deref(), last);
                     }
                     det.finish_log(sys);
                     let code = ended?;
-                    if trashed.is_some()
-                        || !policy.restarts(code, restarts)
-                        || super::restart::stopped_by_user(c)
-                    {
+                    if last {
                         return Ok(code);
                     }
                     // Docker's backoff: doubled each quick restart, reset after a 10 s run.

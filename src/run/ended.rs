@@ -3,15 +3,17 @@
 //! the container runs.
 //!
 //! ```text
-//! supervisor: open ended (O_RDWR) ─ container runs ─ PID 1 reaped ─ state.json "exited",
-//!             log complete ─▶ write 1 byte (stop wakes) ─ cgroups, network, journal undone
-//!             ─▶ close (rm -f wakes: hang-up) ─ drop the mount namespace ─ exit
+//! supervisor: open ended (O_RDWR) ─ container runs ─ PID 1 reaped ─ log complete,
+//!             state.json "exited" ─▶ 1 byte (stop learns the end) ─ cgroups, network,
+//!             journal undone ─ [rm -f asked: name freed, directory into the trash]
+//!             ─▶ close (rm -f wakes: hang-up) ─ a child holds the mount namespace ─ exit
 //! ```
 //!
 //! The supervisor also holds the container's mount namespace (/proc/PID/ns/mnt) while it
 //! runs: otherwise the kernel tears it down — unmounting the overlay, which syncs the
 //! filesystem under the writable layer — inside PID 1's exit, before the exit is reported.
-//! Held, the unmount happens when the supervisor closes it, after both wake-ups.
+//! Held, the unmount happens when it is let go: by a child the supervisor leaves behind, so
+//! that the supervisor's own end (which stop and rm -f wait for last) is quick.
 //! A killed supervisor's descriptors are closed by the kernel: a waiter wakes, finds no end
 //! on record, and falls back to waiting for the processes themselves.
 
@@ -71,10 +73,11 @@ impl Held {
     }
 
     /// What was made for the container is undone: close the FIFO (rm -f wakes), then let
-    /// the mount namespace go (its unmounts now) and remove `trashed`. When rm -f asked
-    /// (`trashed`), a child does those two, so that the supervisor ends at once: until it
-    /// has, what it made for a network (the bridge, its rules) is in use in its name.
-    pub fn release(self, sys: &Sys, trashed: Option<&Path>) {
+    /// the mount namespace go (its unmounts now) and remove `trashed`. When the supervisor
+    /// is `last` to end, a child of it does those two, so that it ends at once: stop and
+    /// rm -f wait for its end, because what it made for a network (the bridge, its rules)
+    /// is in use in its name until then.
+    pub fn release(self, sys: &Sys, trashed: Option<&Path>, last: bool) {
         drop(self.fifo);
         let tail = |mnt: Option<OwnedFd>| {
             drop(mnt);
@@ -82,10 +85,10 @@ impl Held {
                 let _ = sys.remove_path(t);
             }
         };
-        if trashed.is_none() || self.mnt.is_none() {
+        if !last || self.mnt.is_none() {
             return tail(self.mnt);
         }
-        let why = "rm -f: the container's mount namespace (its unmount syncs the disk) and its directory go in the background, and the supervisor ends at once";
+        let why = "the container's mount namespace (its unmount syncs the disk) goes in the background, and the supervisor ends at once";
         match sys.fork(0, why) {
             Ok(crate::sys::process::Forked::Child) => {
                 tail(self.mnt);
