@@ -224,6 +224,8 @@ pub fn start(
                     det.make_pipes(sys, c)?;
                     let began = std::time::Instant::now();
                     let ended = supervise(&mut det);
+                    // (Already done when the end was recorded; not on a failure's path.)
+                    det.finish_log(sys);
                     // All undone: out of the store if rm -f asked, then rm -f is woken; the
                     // container's mounts go after, and its directory with them.
                     let trashed = det
@@ -237,7 +239,6 @@ pub fn start(
                     if let Some(end) = det.end.take() {
                         end.release(sys, trashed.as_deref(), last);
                     }
-                    det.finish_log(sys);
                     let code = ended?;
                     if last {
                         return Ok(code);
