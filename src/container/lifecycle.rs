@@ -39,9 +39,11 @@ fn gone(c: &Container) -> Error {
 /// What stop sends first and how long it waits before SIGKILL: the container's
 /// --stop-signal (or its image's STOPSIGNAL) and --stop-timeout from config.json's
 /// annotations, else SIGTERM and 10 s; `stop -t` wins over the timeout, as docker.
-fn stop_settings(c: &Container, time: Option<u32>) -> Result<(libc::c_int, u32)> {
+/// Also whether it is on a bridge network (see [`crate::run::ended::bridged`]).
+fn stop_settings(c: &Container, time: Option<u32>) -> Result<(libc::c_int, u32, bool)> {
     use crate::spec::annotation as key;
     let spec = c.spec()?;
+    let bridged = crate::run::ended::bridged(&spec);
     let annotations = spec.annotations().clone().unwrap_or_default();
     let sig = match annotations.get(key::STOP_SIGNAL) {
         Some(s) => crate::sys::signals::parse_signal(s)?,
@@ -50,7 +52,7 @@ fn stop_settings(c: &Container, time: Option<u32>) -> Result<(libc::c_int, u32)>
     let timeout = annotations
         .get(key::STOP_TIMEOUT)
         .and_then(|t| t.parse().ok());
-    Ok((sig, time.or(timeout).unwrap_or(10)))
+    Ok((sig, time.or(timeout).unwrap_or(10), bridged))
 }
 
 /// Stop one container; returns once its supervisor has recorded how it ended.
@@ -67,7 +69,7 @@ pub fn stop(sys: &Sys, c: &Container, time: Option<u32>) -> Result<()> {
         &format!("end container {} (pid {pid} on the host)", c.name()),
     );
     super::pause::thaw_if_paused(sys, c)?;
-    let (sig, grace) = stop_settings(c, time)?;
+    let (sig, grace, bridged) = stop_settings(c, time)?;
     // Opened before the signal, while its supervisor holds it: no wake-up is missed.
     let fifo = crate::run::ended::watch(sys, c)?;
     sys.kill(
@@ -104,9 +106,10 @@ pub fn stop(sys: &Sys, c: &Container, time: Option<u32>) -> Result<()> {
         )?;
         done = recorded(Duration::from_secs(10))? == Some(true) && on_record();
     }
-    // Then the supervisor's end (quick: the unmounts are left to a child of it), as
-    // before: until it has ended, what it made for a network is in use in its name.
-    if !wait_supervisor(sys, c, Duration::from_secs(10))? && !done {
+    // On a bridge, then the supervisor's end (quick: the unmounts are left to a child of
+    // it): until it has ended, the bridge and its rules are in use in its name.
+    let waited = (done && !bridged) || wait_supervisor(sys, c, Duration::from_secs(10))?;
+    if !waited && !done {
         return Err(Error::new(
             format!("container {} did not end after SIGKILL", c.name()),
             "look at it with glassbox inspect, and try glassbox rm -f",
@@ -276,9 +279,10 @@ pub(super) fn rm(sys: &Sys, c: &Container, force: bool) -> Result<()> {
             None => false,
         };
         if undone && !c.dir.exists() {
-            // It ends at once (a child of it lets the mounts go): what it made for a network
-            // is no longer in use once it has.
-            if let Some(sup) = &supervisor {
+            // On a bridge: it ends at once (a child of it lets the mounts go), and the
+            // bridge and its rules are no longer in use in its name once it has.
+            let bridged = c.spec().is_ok_and(|s| crate::run::ended::bridged(&s));
+            if let Some(sup) = supervisor.as_ref().filter(|_| bridged) {
                 let why = "wait for the supervisor to end: the network's bridge and rules are in its name until then";
                 wait_end(sys, sup, Duration::from_secs(10), why)?;
             }

@@ -100,6 +100,16 @@ impl Held {
     }
 }
 
+/// Whether the container is on a bridge network: the bridge and its rules are journaled
+/// in its supervisor's name and in use until the supervisor ends (`network rm` and `cleanup`
+/// leave them), so stop and rm -f wait for that end too; otherwise the FIFO suffices.
+pub fn bridged(spec: &oci_spec::runtime::Spec) -> bool {
+    let annotations = spec.annotations().clone().unwrap_or_default();
+    let network = annotations.get(crate::spec::annotation::NETWORK);
+    !matches!(network.map(String::as_str), None | Some("none" | "host"))
+        && !network.is_some_and(|n| n.starts_with("container:"))
+}
+
 /// A waiter's read end of a container's FIFO.
 pub struct Watch(OwnedFd);
 
