@@ -908,3 +908,44 @@ fn cleanup_removes_a_trashed_directory_whose_supervisor_is_gone() {
     assert!(!left.exists());
     env.assert_clean();
 }
+
+/// On a network of its own: `network rm` right after `stop`, and again right after `rm -f`,
+/// finds the bridge and its rules free — stop and rm -f of a bridged container wait for
+/// the supervisor in whose name they are journaled to end.
+#[test]
+fn network_rm_right_after_stop_or_rm_f_of_a_bridged_container_succeeds() {
+    let test = "network_rm_right_after_stop_or_rm_f_of_a_bridged_container_succeeds";
+    if !root_or_skip(test) || !tool_or_skip(test, "unshare") {
+        return;
+    }
+    let env = Env::new();
+    // Everything happens in a network namespace this test makes and throws away.
+    let script = format!(
+        r#"ip link set lo up
+gb={gb}
+for end in "stop w" "rm -f w"; do
+  $gb -q network create s5n >/dev/null
+  $gb -q run -d --name w --network s5n busybox sh -c 'trap "exit 0" TERM; echo ready; sleep 1000 & wait' >/dev/null
+  until $gb logs w | grep -q ready; do sleep 0.05; done
+  $gb -q $end >/dev/null
+  $gb -q network rm s5n && echo "$end: network rm ok"
+  $gb -q rm -f w >/dev/null 2>&1
+  $gb -q network rm s5n >/dev/null 2>&1
+done
+$gb -q cleanup >/dev/null"#,
+        gb = bin().display()
+    );
+    let o = std::process::Command::new("timeout")
+        .args(["120", "unshare", "--net", "sh", "-c", &script])
+        .env("GLASSBOX_STATE_DIR", env.state.path())
+        .env("NO_COLOR", "1")
+        .output()
+        .unwrap();
+    assert_eq!(
+        stdout(&o),
+        "s5n\nstop w: network rm ok\ns5n\nrm -f w: network rm ok\n",
+        "{}",
+        stderr(&o)
+    );
+    env.assert_clean();
+}
