@@ -179,6 +179,8 @@ fn cleanup_main(sys: &Sys) -> Result<i32> {
     let report = cleanup::cleanup(sys, &journal);
     // Containers a killed glassbox left half-made (never listed by ps: they have no record).
     let half_made = store::containers::remove_incomplete()?;
+    // Directories rm -f moved out of the store whose supervisor was killed before removing them.
+    let trashed = store::containers::remove_trash()?;
     // -q: nothing but errors (what could not be removed).
     let tell = |line: String| {
         if sys.narrator.level > narrate::Level::Quiet {
@@ -191,8 +193,14 @@ fn cleanup_main(sys: &Sys) -> Result<i32> {
             d.display()
         ));
     }
+    for d in &trashed {
+        tell(format!(
+            "removed the directory of a removed container {} (its supervisor was killed)",
+            d.display()
+        ));
+    }
     if report.undone.is_empty() && report.failed.is_empty() && report.in_use.is_empty() {
-        if !half_made.is_empty() {
+        if !half_made.is_empty() || !trashed.is_empty() {
             return Ok(0);
         }
         tell(format!(

@@ -751,12 +751,201 @@ fn rm_f_of_a_running_container_waits_once() {
         c.env("GLASSBOX_STATE_DIR", &state);
     });
     assert!(t.output.status.success(), "{}", stderr(&t.output));
-    // One wait at most: one pidfd opened, or none when the supervisor had already ended by
-    // the time rm looked (it is quick after a SIGKILL); the old two waits opened two.
+    // One wait for a process at most: the supervisor's hang-up of its FIFO, then its end (a
+    // pidfd, none if it had already ended by the time rm looked); the old two waits, for
+    // PID 1 and then the supervisor, opened two.
     let names = t.narrated_names();
     let count = |call: &str| names.iter().filter(|n| *n == call).count();
     assert!(count("pidfd_open") <= 1, "{names:?}");
-    assert!(count("poll") <= 1, "{names:?}");
+    assert!(count("poll") <= 2, "{names:?}");
     assert!(env.containers().is_empty());
+    env.assert_clean();
+}
+
+/// stop learns of the end once it is on record — a byte in the FIFO its supervisor holds,
+/// the log complete — with no wait for PID 1 of its own, then waits for the supervisor's
+/// end; rm right after leaves nothing.
+#[test]
+fn stop_learns_the_end_from_the_fifo_and_rm_right_after_removes_everything() {
+    if !root_or_skip("stop_learns_the_end_from_the_fifo_and_rm_right_after_removes_everything")
+        || !tool_or_skip(
+            "stop_learns_the_end_from_the_fifo_and_rm_right_after_removes_everything",
+            "strace",
+        )
+    {
+        return;
+    }
+    let env = Env::new();
+    env.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "s",
+        "busybox",
+        "sh",
+        "-c",
+        "trap 'echo bye; exit 3' TERM; echo ready; sleep 1000 & wait",
+    ]);
+    wait_for("the trap to be set", Duration::from_secs(10), || {
+        env.ok(&["logs", "s"]) == "ready\n"
+    });
+    let state = env.state.path().to_path_buf();
+    let t = common::strace::run_with(&["stop", "s"], |c| {
+        c.env("GLASSBOX_STATE_DIR", &state);
+    });
+    assert!(t.output.status.success(), "{}", stderr(&t.output));
+    t.assert_honest();
+    // The FIFO, then the supervisor's end: no pidfd for PID 1 (the old stop opened two).
+    let names = t.narrated_names();
+    let count = |call: &str| names.iter().filter(|n| *n == call).count();
+    assert!(count("pidfd_open") <= 1, "{names:?}");
+    assert!(count("poll") <= 2, "{names:?}");
+    assert!(
+        names.iter().any(|n| n == "openat"),
+        "the FIFO is opened: {names:?}"
+    );
+    let row = env.ps_row("s").unwrap();
+    assert!(row.contains("Exited (3)"), "{row}");
+    assert_eq!(env.ok(&["logs", "s"]), "ready\nbye\n");
+    assert_eq!(env.ok(&["rm", "s"]).trim(), "s");
+    env.assert_clean();
+}
+
+/// A stop whose container's supervisor is killed while stop waits still returns (the
+/// kernel closes the supervisor's end of the FIFO; stop then waits for PID 1 itself), and
+/// what the supervisor left is for cleanup and rm to remove.
+#[test]
+fn a_stop_whose_supervisor_is_killed_returns_and_leaves_what_cleanup_removes() {
+    if !root_or_skip("a_stop_whose_supervisor_is_killed_returns_and_leaves_what_cleanup_removes") {
+        return;
+    }
+    let env = Env::new();
+    // A shell as PID 1 ignores SIGTERM: stop waits out its grace time on the FIFO.
+    let id = env.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "o",
+        "busybox",
+        "sh",
+        "-c",
+        "echo ready; while true; do sleep 0.1; done",
+    ]);
+    wait_for("the container to start", Duration::from_secs(10), || {
+        env.ok(&["logs", "o"]) == "ready\n"
+    });
+    let supervisor = env.state_json(id.trim())["supervisor"]["pid"]
+        .as_i64()
+        .unwrap() as i32;
+    let start = Instant::now();
+    let mut stop = env
+        .cmd()
+        .args(["-q", "stop", "-t", "2", "o"])
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(unsafe { libc::kill(supervisor, libc::SIGKILL) }, 0);
+    let status = stop.wait().unwrap();
+    assert!(
+        status.success(),
+        "stop failed after its supervisor was killed"
+    );
+    assert!(
+        start.elapsed() < Duration::from_secs(10),
+        "{:?}",
+        start.elapsed()
+    );
+    let row = env.ps_row("o").unwrap();
+    assert!(row.contains("Dead"), "{row}");
+    env.ok(&["cleanup"]);
+    env.ok(&["rm", "o"]);
+    env.assert_clean();
+}
+
+/// rm -f returns once the container is out of the store — its name free, ps not listing
+/// it — and its supervisor removes the directory from the trash after the mounts are gone.
+#[test]
+fn rm_f_takes_the_container_out_at_once_and_its_supervisor_empties_the_trash() {
+    if !root_or_skip("rm_f_takes_the_container_out_at_once_and_its_supervisor_empties_the_trash") {
+        return;
+    }
+    let env = Env::new();
+    env.ok(&["run", "-d", "--name", "t", "busybox", "sleep", "1000"]);
+    assert_eq!(env.ok(&["rm", "-f", "t"]).trim(), "t");
+    assert!(env.containers().is_empty());
+    assert!(env.ps_row("t").is_none());
+    // The name is free at once.
+    env.ok(&["run", "--rm", "--name", "t", "busybox", "true"]);
+    let trash = env.data().join("trash");
+    wait_for("the trash to be emptied", Duration::from_secs(20), || {
+        std::fs::read_dir(&trash).map_or(true, |d| d.count() == 0)
+    });
+    env.assert_clean();
+}
+
+/// What a supervisor killed between moving its container into the trash and removing it
+/// left there: cleanup removes it (its supervisor is gone), and says so.
+#[test]
+fn cleanup_removes_a_trashed_directory_whose_supervisor_is_gone() {
+    if !root_or_skip("cleanup_removes_a_trashed_directory_whose_supervisor_is_gone") {
+        return;
+    }
+    let env = Env::new();
+    let left = env.data().join("trash/0123456789ab");
+    std::fs::create_dir_all(left.join("upper/etc")).unwrap();
+    std::fs::write(
+        left.join("state.json"),
+        r#"{"status":"exited","process":null,"supervisor":{"pid":1,"start_time":1,"boot_id":"gone"},"exit_code":137,"error":null,"started":null,"finished":null}"#,
+    )
+    .unwrap();
+    let o = env.cmd().arg("cleanup").output().unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        stdout(&o).contains("removed the directory of a removed container"),
+        "{}",
+        stdout(&o)
+    );
+    assert!(!left.exists());
+    env.assert_clean();
+}
+
+/// On a network of its own: `network rm` right after `stop`, and again right after `rm -f`,
+/// finds the bridge and its rules free — stop and rm -f of a bridged container wait for
+/// the supervisor in whose name they are journaled to end.
+#[test]
+fn network_rm_right_after_stop_or_rm_f_of_a_bridged_container_succeeds() {
+    let test = "network_rm_right_after_stop_or_rm_f_of_a_bridged_container_succeeds";
+    if !root_or_skip(test) || !tool_or_skip(test, "unshare") {
+        return;
+    }
+    let env = Env::new();
+    // Everything happens in a network namespace this test makes and throws away.
+    let script = format!(
+        r#"ip link set lo up
+gb={gb}
+for end in "stop w" "rm -f w"; do
+  $gb -q network create s5n >/dev/null
+  $gb -q run -d --name w --network s5n busybox sh -c 'trap "exit 0" TERM; echo ready; sleep 1000 & wait' >/dev/null
+  until $gb logs w | grep -q ready; do sleep 0.05; done
+  $gb -q $end >/dev/null
+  $gb -q network rm s5n && echo "$end: network rm ok"
+  $gb -q rm -f w >/dev/null 2>&1
+  $gb -q network rm s5n >/dev/null 2>&1
+done
+$gb -q cleanup >/dev/null"#,
+        gb = bin().display()
+    );
+    let o = std::process::Command::new("timeout")
+        .args(["120", "unshare", "--net", "sh", "-c", &script])
+        .env("GLASSBOX_STATE_DIR", env.state.path())
+        .env("NO_COLOR", "1")
+        .output()
+        .unwrap();
+    assert_eq!(
+        stdout(&o),
+        "s5n\nstop w: network rm ok\ns5n\nrm -f w: network rm ok\n",
+        "{}",
+        stderr(&o)
+    );
     env.assert_clean();
 }

@@ -39,9 +39,11 @@ fn gone(c: &Container) -> Error {
 /// What stop sends first and how long it waits before SIGKILL: the container's
 /// --stop-signal (or its image's STOPSIGNAL) and --stop-timeout from config.json's
 /// annotations, else SIGTERM and 10 s; `stop -t` wins over the timeout, as docker.
-fn stop_settings(c: &Container, time: Option<u32>) -> Result<(libc::c_int, u32)> {
+/// Also whether it is on a bridge network (see [`crate::run::ended::bridged`]).
+fn stop_settings(c: &Container, time: Option<u32>) -> Result<(libc::c_int, u32, bool)> {
     use crate::spec::annotation as key;
     let spec = c.spec()?;
+    let bridged = crate::run::ended::bridged(&spec);
     let annotations = spec.annotations().clone().unwrap_or_default();
     let sig = match annotations.get(key::STOP_SIGNAL) {
         Some(s) => crate::sys::signals::parse_signal(s)?,
@@ -50,7 +52,7 @@ fn stop_settings(c: &Container, time: Option<u32>) -> Result<(libc::c_int, u32)>
     let timeout = annotations
         .get(key::STOP_TIMEOUT)
         .and_then(|t| t.parse().ok());
-    Ok((sig, time.or(timeout).unwrap_or(10)))
+    Ok((sig, time.or(timeout).unwrap_or(10), bridged))
 }
 
 /// Stop one container; returns once its supervisor has recorded how it ended.
@@ -67,7 +69,9 @@ pub fn stop(sys: &Sys, c: &Container, time: Option<u32>) -> Result<()> {
         &format!("end container {} (pid {pid} on the host)", c.name()),
     );
     super::pause::thaw_if_paused(sys, c)?;
-    let (sig, grace) = stop_settings(c, time)?;
+    let (sig, grace, bridged) = stop_settings(c, time)?;
+    // Opened before the signal, while its supervisor holds it: no wake-up is missed.
+    let fifo = crate::run::ended::watch(sys, c)?;
     sys.kill(
         pid,
         sig,
@@ -75,10 +79,23 @@ pub fn stop(sys: &Sys, c: &Container, time: Option<u32>) -> Result<()> {
     )?;
     let process = c.state().process;
     let grace_time = Duration::from_secs(grace.into());
+    // With the FIFO, stop learns of the end once it is on record (no wait for PID 1 of
+    // its own). Without, or if the supervisor was killed meanwhile, PID 1 is waited for.
+    let recorded = |limit| -> Result<Option<bool>> {
+        match &fifo {
+            Some(f) => Ok(Some(f.recorded(sys, limit)?)),
+            None => Ok(None),
+        }
+    };
+    let on_record = || c.state().running_pid().is_none();
+    let woke = recorded(grace_time)?;
+    let mut done = woke == Some(true) && on_record();
     let why = "wait for PID 1 to end, at most the grace time";
-    let ended = match &process {
-        Some(p) => wait_end(sys, p, grace_time, why)?,
-        None => true,
+    let ended = match (woke, &process) {
+        (Some(false), _) => false,
+        _ if done => true,
+        (_, Some(p)) => wait_end(sys, p, grace_time, why)?,
+        (_, None) => true,
     };
     if !ended {
         n.note(&format!("still running after {grace} s"));
@@ -87,8 +104,12 @@ pub fn stop(sys: &Sys, c: &Container, time: Option<u32>) -> Result<()> {
             libc::SIGKILL,
             "the grace time is over: SIGKILL cannot be ignored, not even by PID 1",
         )?;
+        done = recorded(Duration::from_secs(10))? == Some(true) && on_record();
     }
-    if !wait_supervisor(sys, c, Duration::from_secs(10))? {
+    // On a bridge, then the supervisor's end (quick: the unmounts are left to a child of
+    // it): until it has ended, the bridge and its rules are in use in its name.
+    let waited = (done && !bridged) || wait_supervisor(sys, c, Duration::from_secs(10))?;
+    if !waited && !done {
         return Err(Error::new(
             format!("container {} did not end after SIGKILL", c.name()),
             "look at it with glassbox inspect, and try glassbox rm -f",
@@ -237,19 +258,47 @@ pub(super) fn rm(sys: &Sys, c: &Container, force: bool) -> Result<()> {
     crate::run::restart::mark_stopped(sys, c);
     if let Some(pid) = running {
         super::pause::thaw_if_paused(sys, c)?;
-        let process = c.state().process;
+        let (process, supervisor) = (c.state().process, c.state().supervisor);
+        let fifo = crate::run::ended::watch(sys, c)?;
+        if fifo.is_some() {
+            crate::run::ended::ask_removal(sys, c);
+        }
         sys.kill(
             pid,
             libc::SIGKILL,
             "rm -f: end the container at once (as docker rm -f)",
         )?;
+        // With the FIFO: once its supervisor has undone what it made (the hang-up) the
+        // container is out of the store (or, if the supervisor could not move it, the
+        // directory is ours), while the supervisor lets its mount namespace go and exits.
+        let undone = match &fifo {
+            Some(f) => {
+                f.undone(sys, Duration::from_secs(10))?
+                    && (!c.dir.exists() || c.state().running_pid().is_none())
+            }
+            None => false,
+        };
+        if undone && !c.dir.exists() {
+            // On a bridge: it ends at once (a child of it lets the mounts go), and the
+            // bridge and its rules are no longer in use in its name once it has.
+            let bridged = c.spec().is_ok_and(|s| crate::run::ended::bridged(&s));
+            if let Some(sup) = supervisor.as_ref().filter(|_| bridged) {
+                let why = "wait for the supervisor to end: the network's bridge and rules are in its name until then";
+                wait_end(sys, sup, Duration::from_secs(10), why)?;
+            }
+            sys.narrator.note(&format!(
+                "{} is out of the store: its directory goes once its mounts are gone",
+                c.name()
+            ));
+            return Ok(());
+        }
         // The supervisor ends only after PID 1 has: waiting for it waits for both. Only
         // when it was killed is PID 1 waited for itself.
         let supervised = c.state().supervisor.is_some_and(|o| o.is_alive());
-        if let Some(p) = process.as_ref().filter(|_| !supervised) {
+        if let Some(p) = process.as_ref().filter(|_| !supervised && !undone) {
             wait_end(sys, p, Duration::from_secs(10), "wait for PID 1 to end")?;
         }
-        if !wait_supervisor(sys, c, Duration::from_secs(10))? {
+        if !undone && !wait_supervisor(sys, c, Duration::from_secs(10))? {
             return Err(Error::new(
                 format!("container {} did not end after SIGKILL", c.name()),
                 "look at it with glassbox inspect, then try again",

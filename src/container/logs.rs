@@ -164,7 +164,7 @@ pub fn main(a: &LogsArgs) -> Result<i32> {
     let mut pos = used as u64;
     let mut carry = Vec::new();
     loop {
-        let running = c.state().effective() == Status::Running;
+        let running = may_grow(&c);
         let mut more = Vec::new();
         if f.seek(std::io::SeekFrom::Start(pos)).is_ok() {
             let _ = f.read_to_end(&mut more);
@@ -210,6 +210,15 @@ pub fn print_between(c: &crate::store::containers::Container, since: u128, until
     let _ = out.flush();
 }
 
+/// Whether `c`'s log may still grow: it runs, or its PID 1 has ended but its supervisor
+/// has not recorded it yet (the log keeper may still be writing the last lines; the log
+/// is complete once the end is on record).
+fn may_grow(c: &crate::store::containers::Container) -> bool {
+    let s = c.state();
+    s.effective() == Status::Running
+        || (s.status == Status::Running && s.supervisor.is_some_and(|o| o.is_alive()))
+}
+
 /// What `c` writes from `since` on, as it writes it, until it has ended: `start -a`
 /// without -i, which so misses nothing written before an attach could have joined.
 pub fn follow_since(c: &crate::store::containers::Container, since: u128) {
@@ -221,7 +230,7 @@ pub fn follow_since(c: &crate::store::containers::Container, since: u128) {
     let mut out = Out::new();
     let (mut pos, mut carry) = (0u64, Vec::new());
     loop {
-        let running = c.state().effective() == Status::Running;
+        let running = may_grow(c);
         let mut more = Vec::new();
         if let Ok(mut f) = std::fs::File::open(c.log_path()) {
             if f.seek(std::io::SeekFrom::Start(pos)).is_ok() {

@@ -33,6 +33,8 @@ pub struct Detached {
     supervisor_log: std::path::PathBuf,
     /// The container's failure before its command started, as passed on to the front.
     failed: Option<Error>,
+    /// While the container runs: the FIFO stop and rm -f wait on, and its mount namespace.
+    pub(super) end: Option<super::ended::Held>,
 }
 
 impl Detached {
@@ -70,8 +72,15 @@ impl Detached {
         Ok(())
     }
 
+    /// The container's end is on record (its log complete): stop is woken.
+    pub(super) fn recorded(&self, sys: &Sys) {
+        if let Some(end) = &self.end {
+            end.recorded(sys);
+        }
+    }
+
     /// After a run: the pipes closed, and the log keeper's last lines written.
-    fn finish_log(&mut self, sys: &Sys) {
+    pub(super) fn finish_log(&mut self, sys: &Sys) {
         self.close_outputs();
         if let Some(pid) = self.streams.take().and_then(|s| s.logger) {
             // Before the supervisor ends (glassbox wait waits for it) or runs it again.
@@ -203,6 +212,7 @@ pub fn start(
                 streams: None,
                 supervisor_log: c.dir.join("supervisor.log"),
                 failed: None,
+                end: None,
             };
             let policy = super::restart::Policy::of(c);
             let mut run = || -> Result<i32> {
@@ -214,9 +224,23 @@ pub fn start(
                     det.make_pipes(sys, c)?;
                     let began = std::time::Instant::now();
                     let ended = supervise(&mut det);
+                    // (Already done when the end was recorded; not on a failure's path.)
                     det.finish_log(sys);
+                    // All undone: out of the store if rm -f asked, then rm -f is woken; the
+                    // container's mounts go after, and its directory with them.
+                    let trashed = det
+                        .end
+                        .as_ref()
+                        .and_then(|_| super::ended::take_away(sys, c));
+                    let last = trashed.is_some()
+                        || ended.as_ref().map_or(true, |&code| {
+                            !policy.restarts(code, restarts) || super::restart::stopped_by_user(c)
+                        });
+                    if let Some(end) = det.end.take() {
+                        end.release(sys, trashed.as_deref(), last);
+                    }
                     let code = ended?;
-                    if !policy.restarts(code, restarts) || super::restart::stopped_by_user(c) {
+                    if last {
                         return Ok(code);
                     }
                     // Docker's backoff: doubled each quick restart, reset after a 10 s run.

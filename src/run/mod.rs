@@ -24,6 +24,7 @@ pub mod config;
 pub(crate) mod console;
 mod copy;
 pub(crate) mod detach;
+pub(crate) mod ended;
 pub mod health;
 mod init;
 pub mod logger;

@@ -325,6 +325,11 @@ pub(super) fn run_container(
                 if let Some(w) = made.network.as_mut() {
                     w.connect(sys, pid)?;
                 }
+                // A detached container kept after its end: stop and rm -f wait on a FIFO.
+                if let (Some(d), Some(c), false) = (detached.as_mut(), container, plan.remove_after)
+                {
+                    d.end = Some(super::ended::hold(sys, &c.dir, pid));
+                }
                 Ok(())
             })();
             if let Err(e) = prepared {
@@ -409,6 +414,11 @@ pub(super) fn run_container(
                     ended.code()
                 }
             };
+            // The log complete before the end is on record: whoever sees "exited" (stop,
+            // start -a, logs) finds every line.
+            if let Some(d) = detached.as_mut() {
+                d.finish_log(sys);
+            }
             if let Some(c) = container {
                 let mut s = c.own_state();
                 s.status = crate::store::containers::Status::Exited;
@@ -416,6 +426,9 @@ pub(super) fn run_container(
                 s.oom_killed = oom_killed;
                 s.finished = Some(crate::store::now());
                 c.save_state(&s)?;
+            }
+            if let Some(d) = detached.as_mut() {
+                d.recorded(sys);
             }
             Ok(code)
         }

@@ -77,7 +77,8 @@ pub fn clear_stopped(sys: &crate::sys::Sys, c: &Container) {
 }
 
 pub fn stopped_by_user(c: &Container) -> bool {
-    mark(c).exists()
+    // rm -f may remove the directory, mark and all, before its supervisor looks.
+    mark(c).exists() || !c.dir.join("container.json").exists()
 }
 
 #[cfg(test)]

@@ -449,6 +449,37 @@ pub fn remove_incomplete() -> Result<Vec<PathBuf>> {
     Ok(removed)
 }
 
+/// Container directories on their way out: out of the store (no name, not listed), removed
+/// by their supervisor once the container's mounts are gone (`rm -f`), or by `cleanup`.
+pub fn trash_dir() -> PathBuf {
+    data_dir().join("trash")
+}
+
+/// Remove the directories in the trash whose supervisor is gone (killed before it removed
+/// them). Returns the directories removed.
+pub fn remove_trash() -> Result<Vec<PathBuf>> {
+    let mut removed = Vec::new();
+    for e in std::fs::read_dir(trash_dir())
+        .into_iter()
+        .flatten()
+        .flatten()
+    {
+        let dir = e.path();
+        if State::read(&dir).supervisor.is_some_and(|o| o.is_alive()) {
+            continue;
+        }
+        std::fs::remove_dir_all(&dir).map_err(|err| {
+            Error::io(
+                format!("cannot remove {}", dir.display()),
+                &err,
+                "check for mounts inside it (findmnt) and remove it by hand",
+            )
+        })?;
+        removed.push(dir);
+    }
+    Ok(removed)
+}
+
 /// Give up a container's name (if it is still this container's).
 pub fn release_name(sys: &Sys, dir: &Path) -> Result<()> {
     let Some(r) = read_record(dir) else {

@@ -14,6 +14,7 @@
 pub mod bpf;
 pub mod channel;
 pub mod diagnose;
+pub mod fifo;
 pub mod flags;
 pub mod fs;
 pub mod helper;
