@@ -142,6 +142,13 @@ pub fn parse_volume(s: &str) -> Result<Volume> {
             "give the container side as an absolute path without `..`, for example /data",
         ));
     }
+    if ctr == Path::new("/") {
+        // As docker: a volume over the whole root would hide every mount made after it.
+        return Err(Error::usage(
+            format!("the volume {s:?} would cover the container's root: / cannot be a mount point"),
+            "mount the volume on a directory such as /data",
+        ));
+    }
     let host = std::fs::canonicalize(host).map_err(|e| {
         Error::io(
             format!("the host side {host:?} of the volume {s:?} cannot be used"),
@@ -555,6 +562,9 @@ mod tests {
         assert!(parse_volume("/tmp:/data:rx").is_err());
         assert!(parse_volume("/no/such/dir/here:/data").is_err());
         assert!(parse_volume("/tmp").is_err());
+        let e = parse_volume("/tmp:/").unwrap_err();
+        assert!(e.what.contains("cannot be a mount point"), "{}", e.what);
+        assert!(parse_volume("/tmp:/.").is_err());
     }
 
     #[test]

@@ -885,7 +885,10 @@ fn header_of<R: Read>(entry: &mut tar::Entry<R>) -> Result<Header> {
         T::Fifo => '6',
         other => {
             return Err(Error::new(
-                format!("the archive entry {name:?} has a type glassbox does not know ({other:?})"),
+                format!(
+                    "the archive entry {name:?} has a type glassbox does not know ({:?})",
+                    other.as_byte() as char
+                ),
                 "repack the image with GNU tar",
             ))
         }
