@@ -404,6 +404,13 @@ pub struct LinkWatch {
     index: u32,
 }
 
+impl LinkWatch {
+    /// The socket's descriptor, which a process that closes all others must keep.
+    pub fn fd(&self) -> i32 {
+        self.nl.fd.as_raw_fd()
+    }
+}
+
 /// rtnetlink(7): the multicast group of link notifications (RTMGRP_LINK as a bind mask).
 const RTMGRP_LINK: u32 = 1;
 

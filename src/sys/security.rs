@@ -280,7 +280,12 @@ impl Sys<'_> {
     /// that none can lead back to the host, through /proc/self/fd or from a process inside
     /// that looks at ours (runc's CVE-2024-21626).
     pub fn close_inherited(&self, why: &str) -> Result<()> {
-        for fd in open_fds_above_stderr(&self.narrator.own_fds()) {
+        self.close_all_but(&self.narrator.own_fds(), why)
+    }
+
+    /// close_range(fd, fd, 0) for every descriptor above stderr but those in `keep`.
+    pub fn close_all_but(&self, keep: &[i32], why: &str) -> Result<()> {
+        for fd in open_fds_above_stderr(keep) {
             let call = || {
                 Call::new(
                     "close_range",
