@@ -456,6 +456,35 @@ impl Sys<'_> {
         }
     }
 
+    /// wait4(pid, NULL, WNOHANG, NULL): collect `pid` if it has ended, without waiting.
+    /// True once it is collected (or is no child of ours to collect).
+    pub fn reap_if_ended(&self, pid: i32, why: &str) -> bool {
+        let call = || {
+            Call::new(
+                "wait4",
+                vec![
+                    pid.to_string(),
+                    "NULL".into(),
+                    "WNOHANG".into(),
+                    "NULL".into(),
+                ],
+                "wait4(2)",
+                why,
+            )
+        };
+        let ret = self.call_plain(call, || {
+            check(unsafe {
+                libc::wait4(
+                    pid,
+                    std::ptr::null_mut(),
+                    libc::WNOHANG,
+                    std::ptr::null_mut(),
+                )
+            } as libc::c_long)
+        });
+        !matches!(ret, Ok(0))
+    }
+
     /// wait4(2): wait for `pid` to end; returns how it ended.
     pub fn wait(&self, pid: i32, why: &str) -> Result<Ended> {
         self.wait_releasing(pid, None, why)

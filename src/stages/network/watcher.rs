@@ -19,14 +19,21 @@ use std::time::Duration;
 /// How long the kernel gets to remove a veth with its namespace (it takes 3–30 ms here).
 pub const LINK_GONE_WAIT: Duration = Duration::from_millis(250);
 
+/// Watchers this process forked and has not collected yet.
+static LEFT: std::sync::Mutex<Vec<i32>> = std::sync::Mutex::new(Vec::new());
+
 /// Fork the watcher of `w`'s link, whose journal entry is `id`; returns in the parent only.
 pub fn leave(sys: &Sys, journal: &Journal, id: &str, w: LinkWatch) -> Result<()> {
+    // A supervisor that restarts its container forks one a run: collect those that ended.
+    let mut left = LEFT.lock().unwrap_or_else(|e| e.into_inner());
+    left.retain(|&pid| !sys.reap_if_ended(pid, "collect an earlier watcher that has ended"));
     let why = format!(
         "a watcher that outlives glassbox: it strikes {} off the journal when the kernel removes it with the container's namespace, so glassbox need not wait",
         w.name
     );
     match sys.fork_ungated(&why)? {
         Forked::Parent(pid) => {
+            left.push(pid);
             sys.narrator.note(&format!(
                 "watcher {pid} hears the kernel's RTM_DELLINK of {} (or deletes it after {} ms); glassbox ends now",
                 w.name,
