@@ -519,19 +519,15 @@ fn wire(
     sys.link_add_veth(
         nl,
         &host,
+        Some((&net.bridge, link_index(&net.bridge))),
         "eth0",
         pid,
-        "a virtual cable: one end stays on the host, the other is born inside the child's namespace as eth0",
+        "a virtual cable: one end stays on the host, plugged into the bridge and up; the other is born inside the child's namespace as eth0",
     )?;
     sys.narrator.note(&format!(
-        "veth pair: {host} (host end) <-> eth0 (in the namespace of pid {pid})"
+        "veth pair: {host} (host end, on {}) <-> eth0 (in the namespace of pid {pid})",
+        net.bridge
     ));
-    sys.link_set_up(
-        nl,
-        &host,
-        Some((&net.bridge, link_index(&net.bridge))),
-        "plug the host end into the bridge and bring it up",
-    )?;
     // Listening before the child can end: its end of the cable goes with its namespace.
     let watch = sys.link_watch(
         &host,
