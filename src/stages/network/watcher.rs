@@ -35,7 +35,7 @@ pub fn leave(sys: &Sys, journal: &Journal, id: &str, w: LinkWatch) -> Result<()>
         Forked::Parent(pid) => {
             left.push(pid);
             sys.narrator.note(&format!(
-                "watcher {pid} hears the kernel's RTM_DELLINK of {} (or deletes it after {} ms); glassbox ends now",
+                "watcher {pid} hears the kernel's RTM_DELLINK of {} (or deletes it after {} ms); glassbox does not wait",
                 w.name,
                 LINK_GONE_WAIT.as_millis()
             ));
@@ -50,7 +50,7 @@ pub fn leave(sys: &Sys, journal: &Journal, id: &str, w: LinkWatch) -> Result<()>
             crate::sys::process::forward_no_more();
             let _ = detach(&q, &w);
             let _ = watch(&q, journal, id, &w);
-            unsafe { libc::_exit(0) }
+            crate::sys::signals::exit_now(0)
         }
     }
 }
