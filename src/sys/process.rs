@@ -182,6 +182,7 @@ impl Sys<'_> {
 
     /// clone(2) as fork(2), with no gate: for a child that narrates nothing with this
     /// process's narrator (it makes its own, silent), so no line of its can interleave.
+    /// A dry run makes no child: it goes on as the parent of pid 0.
     pub fn fork_ungated(&self, why: &str) -> Result<Forked> {
         let call = Call::new(
             "clone",
@@ -192,9 +193,7 @@ impl Sys<'_> {
         if self.dry_run() {
             self.narrator.before(&call);
             let _ = self.perform(&call, || Ok(0));
-            self.narrator
-                .note("(dry run: the plan goes on as the child would)");
-            return Ok(Forked::Child);
+            return Ok(Forked::Parent(0));
         }
         self.narrator.before(&call);
         let ret =

@@ -33,16 +33,16 @@ pub fn leave(sys: &Sys, journal: &Journal, id: &str, w: LinkWatch) -> Result<()>
     );
     match sys.fork_ungated(&why)? {
         Forked::Parent(pid) => {
-            left.push(pid);
+            if pid > 0 {
+                left.push(pid);
+            }
             sys.narrator.note(&format!(
-                "watcher {pid} hears the kernel's RTM_DELLINK of {} (or deletes it after {} ms); glassbox does not wait",
+                "the watcher hears the kernel's RTM_DELLINK of {} (or deletes it after {} ms); glassbox does not wait",
                 w.name,
                 LINK_GONE_WAIT.as_millis()
             ));
             Ok(())
         }
-        // A dry run goes on here, in the same process, as the watcher would.
-        Forked::Child if sys.dry_run() => watch(sys, journal, id, &w),
         Forked::Child => {
             // Nothing of glassbox's output or terminal: its readers see their end at once.
             let quiet = Narrator::silent();
