@@ -13,16 +13,18 @@
 #   gb_bridge    glassbox net -- CMD                  (bridge gb0 already made)
 #   hand_none    unshare --net CMD
 #   hand_bridge  the same plus veth/address/route made with ip, and the veth deleted after
-# "adds" is bridge minus none: the cost of the wiring itself (target for start: <= 5 ms).
-# Most of the teardown is the kernel deleting a veth (RTM_DELLINK waits for an RCU grace
-# period, ~15-20 ms here), paid by `ip link del` as much as by glassbox.
+# "adds" is bridge minus none: the cost of the wiring itself (target: <= 5 ms, start and total).
+# Most of the by-hand teardown is the kernel deleting a veth (RTM_DELLINK waits for RCU grace
+# periods, 15-40 ms here); glassbox does not wait for it: the kernel removes the host end with
+# the container's namespace, and a watcher glassbox leaves behind hears when.
+#   GB_BEFORE=path/to/older/glassbox   also measures that binary's two cases, in the same run.
 set -eu
 N=${1:-50}
 HERE=$(cd "$(dirname "$0")/.." && pwd)
 GB=${GB:-$HERE/target/release/glassbox}
 [ -x "$GB" ] || GB=$HERE/target/debug/glassbox
 if [ "${GB_BENCH_INSIDE:-}" != 1 ]; then
-  exec env GB_BENCH_INSIDE=1 GB="$GB" unshare --net -- sh "$0" "$N"
+  exec env GB_BENCH_INSIDE=1 GB="$GB" GB_BEFORE="${GB_BEFORE:-}" unshare --net -- sh "$0" "$N"
 fi
 ip link set lo up
 STATE=$(mktemp -d); export GLASSBOX_STATE_DIR=$STATE
@@ -64,7 +66,12 @@ iptables -w -t nat -A POSTROUTING -s 10.66.0.0/24 ! -o gb1 -j MASQUERADE
 echo "runs per case: $N   glassbox: $GB"
 bench gb_none "$GB" -q net --network none -- date +%s%N
 bench gb_bridge "$GB" -q net -- date +%s%N
+if [ -n "${GB_BEFORE:-}" ]; then
+  bench old_none "$GB_BEFORE" -q net --network none -- date +%s%N
+  bench old_bridge "$GB_BEFORE" -q net -- date +%s%N
+fi
 bench hand_none by_hand_none date +%s%N
 bench hand_bridge by_hand_bridge date +%s%N
 echo "glassbox bridge adds: start $(mean_ms $((S_gb_bridge - S_gb_none))) ms (target <= 5 ms), total $(mean_ms $((T_gb_bridge - T_gb_none))) ms"
+[ -z "${GB_BEFORE:-}" ] || echo "GB_BEFORE bridge adds:  start $(mean_ms $((S_old_bridge - S_old_none))) ms, total $(mean_ms $((T_old_bridge - T_old_none))) ms"
 echo "by hand bridge adds:  start $(mean_ms $((S_hand_bridge - S_hand_none))) ms, total $(mean_ms $((T_hand_bridge - T_hand_none))) ms"

@@ -20,6 +20,12 @@ ip link set lo up
 # from 0 here, whatever the host forwards, so that glassbox must put 0 back.
 echo 0 > /proc/sys/net/ipv4/ip_forward
 wait_for() { i=0; while [ ! -e "$1" ] && [ $i -lt 300 ]; do sleep 0.05; i=$((i+1)); done; [ -e "$1" ]; }
+# glassbox ends without waiting for the kernel to remove a container's host veth (a watcher
+# it leaves strikes the journal entry then): wait for that, with a deadline.
+settle() {
+  i=0; while ip -o link | grep -q gbh && [ $i -lt 500 ]; do sleep 0.01; i=$((i+1)); done
+  i=0; while grep -qs '"kind": "link"' "$GLASSBOX_STATE_DIR"/journal/*.json && [ $i -lt 50 ]; do sleep 0.01; i=$((i+1)); done
+}
 report() {
   for l in $(ip -o link | awk -F': ' '{print $2}' | cut -d@ -f1); do echo "LEFT-$1 link $l"; done
   iptables -S | grep glassbox | sed "s/^/LEFT-$1 rule /"
@@ -95,7 +101,7 @@ fn in_netns(script: &str) -> Run {
     let t = dir.path().join("t");
     std::fs::create_dir(&t).unwrap();
     let full = format!(
-        "{PRELUDE}\n{script}\nreport before-cleanup\n\"$GB\" -q cleanup >/dev/null\nreport after-cleanup\n"
+        "{PRELUDE}\n{script}\nsettle\nreport before-cleanup\n\"$GB\" -q cleanup >/dev/null\nreport after-cleanup\n"
     );
     let out = std::process::Command::new("timeout")
         .args(["120", "unshare", "--net", "--", "sh", "-c", &full])
@@ -400,19 +406,49 @@ fn the_narration_of_a_bridged_run_is_honest() {
     let names = t.narrated_names();
     assert_eq!(
         names.iter().filter(|n| *n == "sendto").count(),
-        9,
-        "bridge (3), veth (2), inside (4), and no RTM_DELLINK: {names:?}"
+        8,
+        "bridge (3), veth on the bridge and up (1), inside (4), and no RTM_DELLINK: {names:?}"
     );
     // The host end goes with the container's namespace: glassbox listens for the kernel's
-    // RTM_DELLINK instead of sending its own, and says so.
+    // RTM_DELLINK instead of sending its own, in a watcher it forks, and says so.
     assert!(names.iter().any(|n| n == "bind"), "{names:?}");
     assert!(
-        stderr(&t.output).contains("went with the container's network namespace"),
+        stderr(&t.output).contains("hears the kernel's RTM_DELLINK of gbh"),
         "{}",
         stderr(&t.output)
     );
     t.assert_honest();
     assert!(Path::new(state.path()).join("journal").exists());
+}
+
+#[test]
+fn a_bridged_run_ends_before_its_host_veth_is_gone_and_a_watcher_removes_it() {
+    if !ready("net_watcher") {
+        return;
+    }
+    // The command leaves a process in its network namespace, which keeps the namespace and
+    // so the veth: glassbox ends at once all the same, and its watcher deletes the host end
+    // after its wait and strikes the journal entry, with no cleanup.
+    let r = in_netns(
+        r#"
+out=$("$GB" -q net -- sh -c 'sleep 5 </dev/null >/dev/null 2>&1 & echo $!'); echo "status $?"
+echo "right-after links $(ip -o link | grep -c gbh)"
+i=0; while ip -o link | grep -q gbh && [ $i -lt 500 ]; do sleep 0.01; i=$((i+1)); done
+echo "later links $(ip -o link | grep -c gbh) holder $(kill -0 $out 2>/dev/null && echo alive)"
+settle
+echo "journal links $(grep -ls '"kind": "link"' "$GLASSBOX_STATE_DIR"/journal/*.json | wc -l)"
+kill $out
+"#,
+    );
+    let so = r.stdout();
+    assert!(so.contains("status 0"), "{so}");
+    assert!(
+        so.contains("right-after links 1"),
+        "glassbox waited for the host veth to be gone:\n{so}"
+    );
+    assert!(so.contains("later links 0 holder alive"), "{so}");
+    assert!(so.contains("journal links 0"), "{so}");
+    r.assert_nothing_left();
 }
 
 #[test]
@@ -460,6 +496,8 @@ fn cleanup_leaves_a_bridge_that_containers_still_use() {
     let script = format!(
         r#"gb={gb}
 $gb -q net -- true
+# The first one's host veth goes a moment after it ended: wait, so brif shows the second's.
+for i in $(seq 100); do [ -z "$(ls /sys/class/net/gb0/brif 2>/dev/null)" ] && break; sleep 0.05; done
 $gb -q net -- sleep 30 &
 c=$!
 for i in $(seq 100); do [ -n "$(ls /sys/class/net/gb0/brif 2>/dev/null)" ] && break; sleep 0.05; done

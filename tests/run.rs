@@ -720,6 +720,8 @@ $gb -q run --rm --network bridge busybox sh -c 'ip -4 -o addr show eth0 | grep -
 kill $web; wait $web
 $gb -q run --rm --network bridge --skip namespaces busybox true
 echo host-eth0: $(ip -o link | grep -c 'eth0')
+# The host veths go with the containers' namespaces, a moment after glassbox ended.
+i=0; while ip -o link | grep -q gbh && [ $i -lt 500 ]; do sleep 0.01; i=$((i+1)); done
 echo links: $(ip -o link | grep -c gbh)
 echo rules: $(iptables-save | grep -c 'glassbox:[0-9]')
 $gb -q cleanup >/dev/null

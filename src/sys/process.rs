@@ -147,6 +147,15 @@ pub fn forward_signals_to(pid: i32) {
     }
 }
 
+/// Undo [`forward_signals_to`]: SIGINT, SIGTERM, SIGHUP and SIGQUIT end this process again
+/// (a process forked to outlive glassbox must not pass them to a pid that may be reused).
+pub fn forward_no_more() {
+    FORWARD_TO.store(0, Ordering::SeqCst);
+    for sig in [libc::SIGINT, libc::SIGTERM, libc::SIGHUP, libc::SIGQUIT] {
+        unsafe { libc::signal(sig, libc::SIG_DFL) };
+    }
+}
+
 /// Find `cmd` on PATH the way execvp(3) does; a name with a `/` is taken as it is.
 pub fn find_command(cmd: &str, path_var: Option<&str>) -> Option<PathBuf> {
     if cmd.contains('/') {
@@ -169,6 +178,40 @@ impl Sys<'_> {
             let _ = self.let_go(gate);
         }
         Ok(forked)
+    }
+
+    /// clone(2) as fork(2), with no gate: for a child that narrates nothing with this
+    /// process's narrator (it makes its own, silent), so no line of its can interleave.
+    /// A dry run makes no child: it goes on as the parent of pid 0.
+    pub fn fork_ungated(&self, why: &str) -> Result<Forked> {
+        let call = Call::new(
+            "clone",
+            vec!["child_stack=NULL".into(), "flags=SIGCHLD".into()],
+            "clone(2)",
+            why,
+        );
+        if self.dry_run() {
+            self.narrator.before(&call);
+            let _ = self.perform(&call, || Ok(0));
+            return Ok(Forked::Parent(0));
+        }
+        self.narrator.before(&call);
+        let ret =
+            unsafe { libc::syscall(libc::SYS_clone, libc::SIGCHLD as libc::c_ulong, 0, 0, 0, 0) };
+        if ret == 0 {
+            self.narrator.forget_pending();
+            return Ok(Forked::Child);
+        }
+        let result = check(ret);
+        self.narrator.after(&call, result);
+        result
+            .map(|pid| Forked::Parent(pid as i32))
+            .map_err(|errno| {
+                let d = diagnose::clone(0, errno);
+                let mut e = Error::sys(format!("{} failed", call.render_short()), errno, d.todo);
+                e.why = d.why;
+                e
+            })
     }
 
     /// As [`Sys::fork`], but the child stays blocked at its gate until the parent sends
@@ -412,6 +455,35 @@ impl Sys<'_> {
             Some(Ok(Some(Message::Report(text)))) => text,
             _ => String::new(),
         }
+    }
+
+    /// wait4(pid, NULL, WNOHANG, NULL): collect `pid` if it has ended, without waiting.
+    /// True once it is collected (or is no child of ours to collect).
+    pub fn reap_if_ended(&self, pid: i32, why: &str) -> bool {
+        let call = || {
+            Call::new(
+                "wait4",
+                vec![
+                    pid.to_string(),
+                    "NULL".into(),
+                    "WNOHANG".into(),
+                    "NULL".into(),
+                ],
+                "wait4(2)",
+                why,
+            )
+        };
+        let ret = self.call_plain(call, || {
+            check(unsafe {
+                libc::wait4(
+                    pid,
+                    std::ptr::null_mut(),
+                    libc::WNOHANG,
+                    std::ptr::null_mut(),
+                )
+            } as libc::c_long)
+        });
+        !matches!(ret, Ok(0))
     }
 
     /// wait4(2): wait for `pid` to end; returns how it ended.

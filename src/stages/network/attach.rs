@@ -88,6 +88,7 @@ pub fn connect(sys: &Sys, network: &str, reference: &str, aliases: &[String]) ->
     sys.link_add_veth(
         &mut nl,
         &host,
+        None,
         &inside,
         owner.pid as i32,
         &format!("one more cable: its other end is born inside the container as {inside}"),

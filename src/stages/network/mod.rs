@@ -24,6 +24,7 @@ pub mod config;
 pub mod dns;
 pub mod firewall;
 pub mod ports;
+pub mod watcher;
 
 use crate::error::{Error, Result};
 use crate::journal::{Journal, Resource};
@@ -258,8 +259,7 @@ fn undo_all(sys: &Sys, journal: &Journal, made: &mut Vec<(String, Resource)>) ->
 
 /// Undo what one container made on `net`; its name server goes with its last container.
 /// The host end of its veth is left to the kernel, which removes it with the container's
-/// network namespace: `watch` hears when (the journal entry is struck then), and only a link
-/// still there after `LINK_GONE_WAIT` (a namespace someone else keeps) is deleted by hand.
+/// network namespace, and the wait for that to a watcher process (see watcher.rs).
 fn release(
     sys: &Sys,
     journal: &Journal,
@@ -275,18 +275,8 @@ fn release(
     });
     let mut undone = undo_all(sys, journal, made);
     if let Some(((id, link), w)) = veth {
-        let gone = sys.link_gone(
-            &w,
-            LINK_GONE_WAIT,
-            "wait for the kernel to remove the host end with the container's network namespace",
-        );
-        if matches!(gone, Ok(true)) {
-            sys.narrator.note(&format!(
-                "{} went with the container's network namespace",
-                w.name
-            ));
-            journal.strike(&id);
-        } else {
+        if watcher::leave(sys, journal, &id, w).is_err() {
+            // No watcher: the link is deleted here, as before the kernel was left to it.
             made.push((id, link));
             undone = undone.and(undo_all(sys, journal, made));
         }
@@ -296,9 +286,6 @@ fn release(
     }
     undone
 }
-
-/// How long the kernel gets to remove a veth with its namespace (it takes 3–15 ms here).
-const LINK_GONE_WAIT: std::time::Duration = std::time::Duration::from_millis(250);
 
 /// A bridged network made ready for one container, before its process exists: the bridge
 /// (made if missing), a leased address, and what must be undone.
@@ -532,19 +519,15 @@ fn wire(
     sys.link_add_veth(
         nl,
         &host,
+        Some((&net.bridge, link_index(&net.bridge))),
         "eth0",
         pid,
-        "a virtual cable: one end stays on the host, the other is born inside the child's namespace as eth0",
+        "a virtual cable: one end stays on the host, plugged into the bridge and up; the other is born inside the child's namespace as eth0",
     )?;
     sys.narrator.note(&format!(
-        "veth pair: {host} (host end) <-> eth0 (in the namespace of pid {pid})"
+        "veth pair: {host} (host end, on {}) <-> eth0 (in the namespace of pid {pid})",
+        net.bridge
     ));
-    sys.link_set_up(
-        nl,
-        &host,
-        Some((&net.bridge, link_index(&net.bridge))),
-        "plug the host end into the bridge and bring it up",
-    )?;
     // Listening before the child can end: its end of the cable goes with its namespace.
     let watch = sys.link_watch(
         &host,
