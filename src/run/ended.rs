@@ -119,13 +119,20 @@ pub struct Watch(OwnedFd);
 pub fn watch(sys: &Sys, c: &Container) -> Result<Option<Watch>> {
     let path = c.dir.join(FIFO);
     let supervised = c.state().supervisor.is_some_and(|o| o.is_alive());
-    if sys.dry_run() || !supervised || !path.exists() {
+    if !supervised || !path.exists() {
         return Ok(None);
     }
-    let fd = sys.open_fifo(
-        &path,
-        false,
-        "the container's FIFO: its supervisor writes a byte when the end is on record and closes it when all is undone",
+    // A dry run waits for nothing: it stopped nothing.
+    let fd = sys.compound(
+        "",
+        || {
+            sys.open_fifo(
+                &path,
+                false,
+                "the container's FIFO: its supervisor writes a byte when the end is on record and closes it when all is undone",
+            )
+        },
+        || None,
     )?;
     Ok(fd.map(Watch))
 }
