@@ -424,13 +424,7 @@ pub fn remove_incomplete() -> Result<Vec<PathBuf>> {
     {
         let dir = e.path();
         if is_id(&e.file_name().to_string_lossy()) && !dir.join("container.json").exists() {
-            std::fs::remove_dir_all(&dir).map_err(|err| {
-                Error::io(
-                    format!("cannot remove {}", dir.display()),
-                    &err,
-                    "check for mounts inside it (findmnt) and remove it by hand",
-                )
-            })?;
+            remove_out_of_store(&dir)?;
             removed.push(dir);
         }
     }
@@ -447,6 +441,17 @@ pub fn remove_incomplete() -> Result<Vec<PathBuf>> {
         }
     }
     Ok(removed)
+}
+
+/// rm -r of a container directory that is out of the store.
+fn remove_out_of_store(dir: &Path) -> Result<()> {
+    std::fs::remove_dir_all(dir).map_err(|err| {
+        Error::io(
+            format!("cannot remove {}", dir.display()),
+            &err,
+            "check for mounts inside it (findmnt) and remove it by hand",
+        )
+    })
 }
 
 /// Container directories on their way out: out of the store (no name, not listed), removed
@@ -468,13 +473,7 @@ pub fn remove_trash() -> Result<Vec<PathBuf>> {
         if State::read(&dir).supervisor.is_some_and(|o| o.is_alive()) {
             continue;
         }
-        std::fs::remove_dir_all(&dir).map_err(|err| {
-            Error::io(
-                format!("cannot remove {}", dir.display()),
-                &err,
-                "check for mounts inside it (findmnt) and remove it by hand",
-            )
-        })?;
+        remove_out_of_store(&dir)?;
         removed.push(dir);
     }
     Ok(removed)

@@ -20,30 +20,15 @@ impl Sys<'_> {
     /// openat(2) a FIFO without blocking: `write` opens it O_RDWR (a writer that needs no
     /// reader), otherwise O_RDONLY. None when calls are not made.
     pub fn open_fifo(&self, path: &Path, write: bool, why: &str) -> Result<Option<OwnedFd>> {
-        let p = cstring(&path.to_string_lossy())?;
         let access = if write { libc::O_RDWR } else { libc::O_RDONLY };
         let flags = access | libc::O_NONBLOCK | libc::O_CLOEXEC;
-        let call = || {
-            let shown = render_flags(flags as u64, FLAGS);
-            let shown = if write {
-                shown
-            } else {
-                format!("O_RDONLY|{shown}")
-            };
-            Call::new(
-                "openat",
-                vec!["AT_FDCWD".into(), qpath(path), shown],
-                "openat(2)",
-                why,
-            )
+        let shown = render_flags(flags as u64, FLAGS);
+        let shown = if write {
+            shown
+        } else {
+            format!("O_RDONLY|{shown}")
         };
-        let fd = self.call_plain(call, || {
-            check(unsafe { libc::openat(libc::AT_FDCWD, p.as_ptr(), flags) } as libc::c_long)
-        })?;
-        if !self.kernel.makes_calls() {
-            return Ok(None);
-        }
-        Ok(Some(unsafe { OwnedFd::from_raw_fd(fd as i32) }))
+        self.open_cwd(&path.to_string_lossy(), flags, &shown, why)
     }
 
     /// write(2) one byte into a FIFO: its readers' poll for input returns.
@@ -68,47 +53,25 @@ impl Sys<'_> {
     pub fn poll_hangup(&self, fifo: &OwnedFd, limit: Duration, why: &str) -> Result<bool> {
         let fd = fifo.as_raw_fd();
         let ms = limit.as_millis().min(i32::MAX as u128) as i32;
-        let call = || {
-            Call::new(
-                "poll",
-                vec![
-                    format!("[{{fd={fd}, events=0}}]"),
-                    "1".into(),
-                    ms.to_string(),
-                ],
-                "poll(2)",
-                why,
-            )
-            .blocking()
-        };
-        let mut pfd = libc::pollfd {
-            fd,
-            events: 0,
-            revents: 0,
-        };
-        let ready = self.call_plain(call, || loop {
-            match check(unsafe { libc::poll(&mut pfd, 1, ms) } as libc::c_long) {
-                Err(nix::errno::Errno::EINTR) => continue,
-                other => return other,
-            }
-        })?;
-        Ok(ready > 0)
+        Ok(self.poll_one(fd, &fd.to_string(), 0, ms, why)? > 0)
     }
 
     /// openat(2) /proc/PID/ns/KIND: a reference that keeps that namespace alive after its
     /// last process has ended, until it is closed.
     pub fn open_ns(&self, pid: i32, kind: &str, why: &str) -> Result<Option<OwnedFd>> {
         let path = format!("/proc/{pid}/ns/{kind}");
-        let p = cstring(&path)?;
         let flags = libc::O_RDONLY | libc::O_CLOEXEC;
+        self.open_cwd(&path, flags, "O_RDONLY|O_CLOEXEC", why)
+    }
+
+    /// openat(AT_FDCWD, path, flags) with the flags `shown` as strace spells them. None when
+    /// calls are not made.
+    fn open_cwd(&self, path: &str, flags: i32, shown: &str, why: &str) -> Result<Option<OwnedFd>> {
+        let p = cstring(path)?;
         let call = || {
             Call::new(
                 "openat",
-                vec![
-                    "AT_FDCWD".into(),
-                    super::quote(&path),
-                    "O_RDONLY|O_CLOEXEC".into(),
-                ],
+                vec!["AT_FDCWD".into(), qpath(Path::new(path)), shown.into()],
                 "openat(2)",
                 why,
             )

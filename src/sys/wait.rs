@@ -53,11 +53,30 @@ impl Sys<'_> {
     /// poll(2) for input on one descriptor (`shown` as the narration names it) for up to
     /// `ms` milliseconds: 1 when it is ready, 0 when the time passed.
     pub fn poll_in(&self, fd: i32, shown: &str, ms: i32, why: &str) -> Result<i64> {
+        self.poll_one(fd, shown, libc::POLLIN, ms, why)
+    }
+
+    /// poll(2) one descriptor for `events` (0: only its hang-up or an error) for up to `ms`
+    /// milliseconds, again when a signal interrupts it: 1 when it is ready, 0 when the time
+    /// passed.
+    pub(super) fn poll_one(
+        &self,
+        fd: i32,
+        shown: &str,
+        events: libc::c_short,
+        ms: i32,
+        why: &str,
+    ) -> Result<i64> {
         let call = || {
+            let events = if events == libc::POLLIN {
+                "POLLIN"
+            } else {
+                "0"
+            };
             Call::new(
                 "poll",
                 vec![
-                    format!("[{{fd={shown}, events=POLLIN}}]"),
+                    format!("[{{fd={shown}, events={events}}}]"),
                     "1".into(),
                     ms.to_string(),
                 ],
@@ -68,7 +87,7 @@ impl Sys<'_> {
         };
         let mut pfd = libc::pollfd {
             fd,
-            events: libc::POLLIN,
+            events,
             revents: 0,
         };
         self.call_plain(call, || loop {
