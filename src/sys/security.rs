@@ -278,30 +278,6 @@ fn open_fds_above_stderr(keep: &[i32]) -> Vec<i32> {
 }
 
 impl Sys<'_> {
-    /// close_range(2) twice: every descriptor above stderr but `keep`, without listing them.
-    pub fn close_all_but_one(&self, keep: i32, why: &str) -> Result<()> {
-        let keep = keep as u32;
-        for (first, last) in [(3, keep.saturating_sub(1)), (keep + 1, u32::MAX)] {
-            if first > last {
-                continue;
-            }
-            let call = || {
-                Call::new(
-                    "close_range",
-                    vec![first.to_string(), last.to_string(), "0".into()],
-                    "close_range(2)",
-                    why,
-                )
-            };
-            self.call_plain(call, || {
-                check(unsafe { libc::syscall(libc::SYS_close_range, first, last, 0) })
-            })?;
-        }
-        Ok(())
-    }
-}
-
-impl Sys<'_> {
     /// close_range(fd, fd, 0) for every descriptor inherited from whoever started glassbox
     /// (a shell's `exec 7</` leaves one open): closed before any step into a container, so
     /// that none can lead back to the host, through /proc/self/fd or from a process inside

@@ -68,7 +68,11 @@ fn detach(q: &Sys, w: &LinkWatch) -> Result<()> {
         q.dup2(null.as_raw_fd(), fd, "stdio to /dev/null")?;
     }
     drop(null);
-    q.close_all_but_one(w.fd(), "hold no pipe or terminal of glassbox's open")
+    q.close_from(
+        3,
+        Some(w.fd() as u32),
+        "hold no pipe or terminal of glassbox's open",
+    )
 }
 
 /// Wait for the link to go; strike its entry then, or delete it after `LINK_GONE_WAIT`.
