@@ -63,7 +63,11 @@ fn detach(q: &Sys, w: &LinkWatch) -> Result<()> {
         .read(true)
         .write(true)
         .open("/dev/null")
-        .map_err(|e| crate::error::Error::io("cannot open /dev/null", &e, "check /dev/null"))?;
+        .map_err(|e| crate::error::Error::io(
+            "the network watcher cannot open /dev/null",
+            &e,
+            "check that /dev/null is the character device 1:3 (ls -l /dev/null) and mknod it again if not",
+        ))?;
     for fd in 0..3 {
         q.dup2(null.as_raw_fd(), fd, "stdio to /dev/null")?;
     }
