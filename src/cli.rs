@@ -69,6 +69,7 @@ pub struct GlobalArgs {
 }
 
 #[derive(Subcommand, Debug)]
+#[command(defer = true)]
 pub enum Command {
     /// Run COMMAND in a new container made from every stage (as docker run).
     #[command(disable_help_flag = true)]
@@ -626,12 +627,14 @@ pub struct StatsArgs {
 }
 
 #[derive(Subcommand, Debug)]
+#[command(defer = true)]
 pub enum ContainerCommand {
     /// Remove every container that is not running.
     Prune,
 }
 
 #[derive(Subcommand, Debug)]
+#[command(defer = true)]
 pub enum ImageCommand {
     /// Remove images without a name that no container uses; -a: every image no container uses.
     Prune {
@@ -641,6 +644,7 @@ pub enum ImageCommand {
 }
 
 #[derive(Subcommand, Debug)]
+#[command(defer = true)]
 pub enum SystemCommand {
     /// What images and containers take, and what prune could free.
     Df,
@@ -674,7 +678,7 @@ pub struct DiffArgs {
     pub container: String,
 }
 
-/// `glassbox build`.
+// `glassbox build`.
 #[derive(Args, Debug)]
 pub struct BuildArgs {
     /// The image's name, NAME[:TAG]. May be repeated.
@@ -782,7 +786,8 @@ pub struct SaveArgs {
     pub image: String,
 }
 
-/// The command to run after a stage: everything after `--`.
+// The command to run after a stage: everything after `--`. (A plain comment: a doc comment
+// here would become the about of every stage that flattens it, as clap defers their args.)
 #[derive(Args, Debug, Clone)]
 pub struct Tail {
     /// The command to run, and its arguments (after `--`).
@@ -1192,6 +1197,7 @@ pub struct NetArgs {
 }
 
 #[derive(Subcommand, Debug)]
+#[command(defer = true)]
 pub enum NetworkCommand {
     /// Make a user-defined bridge network (the bridge itself is made at first use).
     Create {
@@ -1247,6 +1253,7 @@ pub enum NetworkCommand {
 }
 
 #[derive(Subcommand, Debug)]
+#[command(defer = true)]
 pub enum VolumeCommand {
     /// Make a volume (without NAME: a random one, as docker); prints its name.
     #[command(

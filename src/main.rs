@@ -65,55 +65,14 @@ fn end_quietly_when_the_reader_is_gone() {
     }));
 }
 
-/// The command line, parsed. clap's derive makes every subcommand's arguments, and parsing
-/// copies the global flags into each and builds them: ~1 ms of CPU and 260 page faults at every
-/// start. Every subcommand but the one argv names (if any) is swapped for an empty stub before the
-/// parse (`ps`: 2.3 → 1.8 ms). A parse that fails, or lands elsewhere, is made again with the
-/// whole tree, so help, errors and suggestions read exactly as before.
+/// The command line, parsed. Every subcommand's arguments are deferred (`defer = true` on
+/// the subcommand enums): clap builds only the one argv names, where building the whole tree
+/// cost ~1 ms of CPU and 260 page faults at every start. Help, errors and suggestions read
+/// as before: they build what they show.
 fn parse(argv: Vec<String>) -> Result<glassbox::cli::Cli, clap::Error> {
-    use glassbox::cli::Cli;
-    let mut cmd = Cli::command();
-    let asked = subcommand_word(&argv)
-        .and_then(|w| cmd.find_subcommand(w))
-        .map(|s| s.get_name().to_string());
-    let others: Vec<String> = cmd
-        .get_subcommands()
-        .map(|s| s.get_name().to_string())
-        .filter(|n| Some(n) != asked.as_ref())
-        .collect();
-    for name in others {
-        cmd = cmd.mut_subcommand(name.clone(), |_| clap::Command::new(name));
-    }
-    match (cmd.try_get_matches_from_mut(&argv), &asked) {
-        (Ok(m), Some(keep)) if m.subcommand_name() == Some(keep.as_str()) => {
-            let cli = Cli::from_arg_matches(&m);
-            std::mem::forget((cmd, m)); // freed at exit anyway; dropping costs ~0.1 ms
-            return cli;
-        }
-        // `--version` reads the same whatever the subcommands are (465 → 360 faults).
-        (Err(e), None) if e.kind() == clap::error::ErrorKind::DisplayVersion => {
-            std::mem::forget(cmd);
-            return Err(e);
-        }
-        _ => cmd = Cli::command(),
-    }
-    let m = cmd.try_get_matches_from_mut(&argv)?;
-    Cli::from_arg_matches(&m)
-}
-
-/// The first word of argv that is not a global flag or its value: the subcommand, if any.
-fn subcommand_word(argv: &[String]) -> Option<&str> {
-    let mut words = argv.iter().skip(1).map(String::as_str);
-    while let Some(w) = words.next() {
-        match w {
-            "--" => return None,
-            // The global flags that take their value in the next word.
-            "--trace" | "--trace-format" | "--color" => {
-                words.next();
-            }
-            _ if w.starts_with('-') => {}
-            _ => return Some(w),
-        }
-    }
-    None
+    let mut cmd = glassbox::cli::Cli::command();
+    let matches = cmd.try_get_matches_from_mut(argv)?;
+    let cli = glassbox::cli::Cli::from_arg_matches(&matches);
+    std::mem::forget((cmd, matches)); // freed at exit anyway; dropping costs ~0.1 ms
+    cli
 }

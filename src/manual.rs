@@ -29,7 +29,8 @@ pub fn manpage() -> Result<i32> {
 }
 
 fn write_manpage(out: &mut Vec<u8>) -> std::io::Result<()> {
-    let cmd = Cli::command();
+    let mut cmd = Cli::command();
+    cmd.build(); // every subcommand's arguments, which a parse builds only for the one used
     let man = clap_mangen::Man::new(cmd.clone());
     man.render_title(out)?;
     man.render_name_section(out)?;

@@ -71,7 +71,16 @@ fn run_help_names_the_defaults_run_uses() {
 fn options_with_defaults() -> Vec<(Vec<String>, clap::Arg)> {
     fn walk(cmd: &clap::Command, path: Vec<String>, out: &mut Vec<(Vec<String>, clap::Arg)>) {
         for a in cmd.get_arguments() {
-            if !a.get_default_values().is_empty() && a.get_long().is_some() && !a.is_hide_set() {
+            // A global option is checked once, at the top (the build copies it into each).
+            if !path.is_empty() && a.is_global_set() {
+                continue;
+            }
+            // (A built flag defaults to "false": only options that take a value count.)
+            if !a.get_default_values().is_empty()
+                && a.get_action().takes_values()
+                && a.get_long().is_some()
+                && !a.is_hide_set()
+            {
                 out.push((path.clone(), a.clone()));
             }
         }
@@ -82,11 +91,10 @@ fn options_with_defaults() -> Vec<(Vec<String>, clap::Arg)> {
         }
     }
     let mut out = Vec::new();
-    walk(
-        &<glassbox::cli::Cli as clap::CommandFactory>::command(),
-        vec![],
-        &mut out,
-    );
+    // Built: glassbox defers each subcommand's arguments until it is used.
+    let mut cmd = <glassbox::cli::Cli as clap::CommandFactory>::command();
+    cmd.build();
+    walk(&cmd, vec![], &mut out);
     out
 }
 
@@ -94,6 +102,7 @@ fn options_with_defaults() -> Vec<(Vec<String>, clap::Arg)> {
 /// arguments (a placeholder each), parsed by glassbox's own parser.
 fn parsed_default(path: &[String], id: &str) -> String {
     let mut cmd = <glassbox::cli::Cli as clap::CommandFactory>::command();
+    cmd.build();
     let mut argv: Vec<String> = vec!["glassbox".into()];
     let mut sub = &mut cmd;
     for name in path {
@@ -112,7 +121,9 @@ fn parsed_default(path: &[String], id: &str) -> String {
         // A global option: any subcommand will do.
         argv.push("ps".into());
     }
-    let mut m = cmd.try_get_matches_from(&argv).unwrap();
+    let mut m = cmd
+        .try_get_matches_from(&argv)
+        .unwrap_or_else(|e| panic!("{argv:?} {id}: {e}"));
     for name in path {
         m = m.subcommand_matches(name).unwrap().clone();
     }
@@ -225,4 +236,33 @@ fn version_and_a_near_miss_of_it_read_as_before() {
         "{}",
         stderr(&o)
     );
+}
+
+/// What `glassbox SUBCOMMAND --help` opens with is the subcommand's own description, the one
+/// `glassbox --help` lists: glassbox builds a subcommand's arguments only when it is used,
+/// and a doc comment on a struct of arguments it flattens would then replace it.
+#[test]
+fn every_subcommand_keeps_its_own_description_once_built() {
+    let listed = <glassbox::cli::Cli as clap::CommandFactory>::command();
+    let mut built = <glassbox::cli::Cli as clap::CommandFactory>::command();
+    built.build();
+    let text = |s: Option<&clap::builder::StyledStr>| s.map(|s| s.to_string());
+    let mut checked = 0;
+    for (before, after) in listed.get_subcommands().zip(built.get_subcommands()) {
+        assert_eq!(before.get_name(), after.get_name());
+        assert_eq!(
+            text(before.get_about()),
+            text(after.get_about()),
+            "glassbox {} --help",
+            before.get_name()
+        );
+        assert_eq!(
+            text(before.get_long_about()),
+            text(after.get_long_about()),
+            "glassbox {} --help",
+            before.get_name()
+        );
+        checked += 1;
+    }
+    assert!(checked > 40, "{checked} subcommands");
 }
