@@ -81,6 +81,31 @@ cases = {
     "24-symlink-dotdot-in-middle": [member("s", "sym", link="."), member("s/s/../../canary")],
     "25-dir-dotdot-then-file": [member("d/..", "dir"), member("d/../../canary")],
 }
+
+
+def with_data(name, kind, link=None):
+    """A non-file entry whose header claims data: the data is another entry's header, which
+    GNU tar or Python read as the next member where the tar crate skips it."""
+    t, _ = member(name, kind, link=link)
+    hidden = tarfile.TarInfo("hidden").tobuf(tarfile.USTAR_FORMAT)
+    t.size = len(hidden)
+    return t, io.BytesIO(hidden)
+
+
+def pax_sparse():
+    """A file in GNU tar's PAX sparse format 1.0: its data starts with the map of holes."""
+    data = b"1\n0\n3\nabc"
+    t = tarfile.TarInfo("GNUSparseFile.0/f")
+    t.size = len(data)
+    t.pax_headers = {"GNU.sparse.major": "1", "GNU.sparse.minor": "0",
+                     "GNU.sparse.name": "f", "GNU.sparse.realsize": "3"}
+    return t, io.BytesIO(data)
+
+
+cases["31-symlink-with-data"] = [with_data("s", "sym", link="x")]
+cases["32-dir-with-data"] = [with_data("d", "dir")]
+cases["33-hardlink-with-data"] = [member("f"), with_data("h", "hard", link="f")]
+cases["34-pax-sparse-1.0"] = [pax_sparse()]
 # Contained, not refused: these are legal tar, and stay inside the target (the test checks
 # the canary and that the entry landed inside).
 cases["c1-hardlink-to-symlink-then-write"] = [member("s", "sym", link=canary), member("h", "hard", link="s"), member("h")]

@@ -621,7 +621,10 @@ impl<'s, 'n> Extractor<'s, 'n> {
                 while total < len {
                     let chunk = match r.fill_buf() {
                         Ok([]) => break,
-                        Ok(b) => &b[..b.len().min((len - total) as usize)],
+                        Ok(b) => {
+                            &b[..usize::try_from(len - total)
+                                .map_or(b.len(), |left| b.len().min(left))]
+                        }
                         Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
                         Err(e) => return Err(read_error(name, &e)),
                     };
@@ -799,6 +802,15 @@ impl<'s, 'n> Extractor<'s, 'n> {
             any = true;
             let (name, kind, meta, link, dev) = header_of(&mut entry)?;
             let expect = entry.size();
+            if kind != '0' && expect != 0 {
+                // Readers disagree on what follows: the tar crate skips `size` bytes, GNU
+                // tar and Python read the next header there for some kinds. An archive that
+                // means one thing to a scanner and another to glassbox is refused.
+                return Err(hostile(
+                    &name,
+                    &format!("it is not a file but its header says {expect} bytes of data follow it, which tar tools read differently"),
+                ));
+            }
             let sparse = entry.header().entry_type().is_gnu_sparse();
             self.last_written = 0;
             // A sparse file's data is not its bytes in a row: only the tar crate reads it.
@@ -908,6 +920,14 @@ fn header_of<R: Read>(entry: &mut tar::Entry<R>) -> Result<Header> {
             if let (Ok(k), v) = (ext.key(), ext.value_bytes()) {
                 if let Some(name) = k.strip_prefix("SCHILY.xattr.") {
                     xattrs.push((name.to_string(), v.to_vec()));
+                }
+                // GNU tar's PAX sparse formats keep a map of holes in the data (1.0) or in
+                // these keys (0.x): unpacked as it stands the file would hold the map.
+                if k.starts_with("GNU.sparse.") {
+                    return Err(Error::new(
+                        format!("the archive entry {name:?} is a sparse file in GNU tar's PAX format, which glassbox does not unpack"),
+                        "repack it with GNU tar's --format=gnu (its own sparse entries are read), or without --sparse",
+                    ));
                 }
             }
         }
