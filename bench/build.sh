@@ -28,7 +28,7 @@ if [ -n "${GB:-}" ]; then
   gb=$GB
 else
   (cd "$here" && cargo build --release --quiet)
-  gb=$here/target/release/glassbox
+  gb=$here/target/$(rustc --print host-tuple)/release/glassbox
 fi
 for t in buildah runc; do
   command -v "$t" >/dev/null || { echo "bench/build.sh: $t is missing (.ci/run installs it)" >&2; exit 1; }

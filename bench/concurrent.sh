@@ -17,7 +17,7 @@ if [ -n "${GB:-}" ]; then
   gb=$GB
 else
   (cd "$here" && cargo build --release -q)
-  gb=$here/target/release/glassbox
+  gb=$here/target/$(rustc --print host-tuple)/release/glassbox
 fi
 export GLASSBOX_DATA_DIR GLASSBOX_STATE_DIR
 GLASSBOX_DATA_DIR=$(mktemp -d /var/lib/glassbox-bench.XXXXXX)

@@ -27,7 +27,7 @@ if [ -n "${GB:-}" ]; then
   gb=$GB
 else
   (cd "$here" && cargo build --release --quiet)
-  gb=$here/target/release/glassbox
+  gb=$here/target/$(rustc --print host-tuple)/release/glassbox
 fi
 command -v zstd >/dev/null || { echo "bench/export.sh: zstd is missing (apt-get install zstd)" >&2; exit 1; }
 

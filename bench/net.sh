@@ -21,8 +21,8 @@
 set -eu
 N=${1:-50}
 HERE=$(cd "$(dirname "$0")/.." && pwd)
-GB=${GB:-$HERE/target/release/glassbox}
-[ -x "$GB" ] || GB=$HERE/target/debug/glassbox
+GB=${GB:-$HERE/target/$(rustc --print host-tuple)/release/glassbox}
+[ -x "$GB" ] || GB=$HERE/target/$(rustc --print host-tuple)/debug/glassbox
 if [ "${GB_BENCH_INSIDE:-}" != 1 ]; then
   exec env GB_BENCH_INSIDE=1 GB="$GB" GB_BEFORE="${GB_BEFORE:-}" unshare --net -- sh "$0" "$N"
 fi

@@ -18,7 +18,7 @@ if [ -n "${GB:-}" ]; then
   gb=$GB
 else
   (cd "$here" && cargo build --release -q)
-  gb=$here/target/release/glassbox
+  gb=$here/target/$(rustc --print host-tuple)/release/glassbox
 fi
 work=$(mktemp -d /tmp/glassbox-bench-podman.XXXXXX)
 P=(podman --root "$work/storage" --runroot "$work/run" --tmpdir "$work/tmp"

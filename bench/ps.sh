@@ -15,7 +15,7 @@ if [ -n "${GB:-}" ]; then
   gb=$GB
 else
   (cd "$here" && cargo build --release -q)
-  gb=$here/target/release/glassbox
+  gb=$here/target/$(rustc --print host-tuple)/release/glassbox
 fi
 work=$(mktemp -d /tmp/glassbox-bench-ps.XXXXXX)
 export GLASSBOX_STATE_DIR="$work/state" GLASSBOX_DATA_DIR="$work/data"

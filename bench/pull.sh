@@ -25,7 +25,7 @@ if [ -n "${GB:-}" ]; then
   gb=$GB
 else
   (cd "$here" && cargo build --release --quiet)
-  gb=$here/target/release/glassbox
+  gb=$here/target/$(rustc --print host-tuple)/release/glassbox
 fi
 for t in skopeo umoci /usr/bin/docker-registry; do
   command -v "$t" >/dev/null || { echo "bench/pull.sh: $t is missing (.ci/run installs it)" >&2; exit 1; }

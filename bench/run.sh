@@ -22,7 +22,7 @@ if [ -n "${GB:-}" ]; then
   gb=$GB
 else
   (cd "$here" && cargo build --release -q)
-  gb=$here/target/release/glassbox
+  gb=$here/target/$(rustc --print host-tuple)/release/glassbox
 fi
 work=$(mktemp -d /tmp/glassbox-bench-run.XXXXXX)
 # "disk": where the default data directory (/var/lib/glassbox) lives, in a directory of its

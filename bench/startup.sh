@@ -15,7 +15,7 @@ if [ -n "${GB:-}" ]; then
   gb=$GB
 else
   (cd "$here" && cargo build --release -q)
-  gb=$here/target/release/glassbox
+  gb=$here/target/$(rustc --print host-tuple)/release/glassbox
 fi
 work=$(mktemp -d /dev/shm/glassbox-bench-startup.XXXXXX)
 export GLASSBOX_DATA_DIR="$work/data" GLASSBOX_STATE_DIR="$work/state"

@@ -16,7 +16,7 @@ if [ -n "${GB:-}" ]; then
   gb=$GB
 else
   (cd "$here" && cargo build --release -q)
-  gb=$here/target/release/glassbox
+  gb=$here/target/$(rustc --print host-tuple)/release/glassbox
 fi
 bins=("after|$gb")
 [ -n "${GB_BEFORE:-}" ] && bins+=("before|$GB_BEFORE")

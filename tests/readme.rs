@@ -8,7 +8,7 @@ use std::process::Command;
 
 const MANIFEST_DIR: &str = env!("CARGO_MANIFEST_DIR");
 
-/// cargo install may relink target/debug/glassbox, which the other test runs: one at a time.
+/// cargo install may relink target/HOST-TUPLE/debug/glassbox, which the other test runs: one at a time.
 static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 fn readme() -> String {

@@ -12,7 +12,7 @@
 # The kernel is Debian's cloud kernel, fetched with `apt-get download` and unpacked with
 # `dpkg-deb -x` (never installed) into target/vm/kernel; remove that directory to fetch
 # a newer one. QEMU emulates the CPU (-accel tcg: no KVM needed); the VM has no network
-# (-nic none). Environment: GBVM_BIN (the glassbox binary, default target/debug/glassbox),
+# (-nic none). Environment: GBVM_BIN (the glassbox binary, default target/HOST-TUPLE/debug/glassbox),
 # GBVM_CACHE (default target/vm), GBVM_TIMEOUT (seconds, default 150).
 set -euo pipefail
 repo=$(cd "$(dirname "$0")/../.." && pwd)
@@ -26,7 +26,7 @@ while [ $# -gt 0 ]; do
     esac
 done
 case "$layout" in v1 | v2) ;; *) echo "run.sh: --layout is v1 or v2, not $layout" >&2; exit 2 ;; esac
-bin=${GBVM_BIN:-$repo/target/debug/glassbox}
+bin=${GBVM_BIN:-$repo/target/$(rustc --print host-tuple)/debug/glassbox}
 cache=${GBVM_CACHE:-$repo/target/vm}
 kernel=$cache/kernel
 
