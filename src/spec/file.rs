@@ -2,6 +2,7 @@
 
 use crate::error::{Error, Result};
 use oci_spec::runtime::Spec;
+use std::collections::HashMap;
 use std::path::Path;
 
 /// The file a bundle's spec is in: a container directory's OCI runtime spec, which makes
@@ -35,18 +36,38 @@ pub fn write(dir: &Path, spec: &Spec) -> Result<()> {
 
 /// Read `DIR/config.json`.
 pub fn read(dir: &Path) -> Result<Spec> {
+    let (path, bytes) = read_bytes(dir)?;
+    serde_json::from_slice(&bytes).map_err(|e| invalid(&path, e))
+}
+
+/// Only the annotations of `DIR/config.json`: all stop and rm -f need of it (the stop
+/// signal and timeout, the network), without building the whole spec from its ~11 KB.
+pub fn read_annotations(dir: &Path) -> Result<HashMap<String, String>> {
+    #[derive(serde::Deserialize)]
+    struct Only {
+        #[serde(default)]
+        annotations: Option<HashMap<String, String>>,
+    }
+    let (path, bytes) = read_bytes(dir)?;
+    let only: Only = serde_json::from_slice(&bytes).map_err(|e| invalid(&path, e))?;
+    Ok(only.annotations.unwrap_or_default())
+}
+
+fn read_bytes(dir: &Path) -> Result<(std::path::PathBuf, Vec<u8>)> {
     let path = dir.join(CONFIG);
-    let bytes = std::fs::read(&path).map_err(|e| {
-        Error::io(
+    match std::fs::read(&path) {
+        Ok(bytes) => Ok((path, bytes)),
+        Err(e) => Err(Error::io(
             format!("cannot read {}", path.display()),
             &e,
             "check that the container's directory is there (glassbox ps -a)",
-        )
-    })?;
-    serde_json::from_slice(&bytes).map_err(|e| {
-        Error::new(
-            format!("{} is not a valid OCI runtime spec: {e}", path.display()),
-            "remove the container (glassbox rm) and run it again",
-        )
-    })
+        )),
+    }
+}
+
+fn invalid(path: &Path, e: serde_json::Error) -> Error {
+    Error::new(
+        format!("{} is not a valid OCI runtime spec: {e}", path.display()),
+        "remove the container (glassbox rm) and run it again",
+    )
 }
