@@ -71,3 +71,38 @@ fn invalid(path: &Path, e: serde_json::Error) -> Error {
         "remove the container (glassbox rm) and run it again",
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_annotations_alone_read_back_as_the_whole_spec_has_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut spec = Spec::default();
+        let mut a = HashMap::new();
+        a.insert(
+            "org.glassbox.stop-signal".to_string(),
+            "SIGUSR1".to_string(),
+        );
+        spec.set_annotations(Some(a.clone()));
+        write(dir.path(), &spec).unwrap();
+        assert_eq!(read_annotations(dir.path()).unwrap(), a);
+        spec.set_annotations(None);
+        write(dir.path(), &spec).unwrap();
+        assert!(read_annotations(dir.path()).unwrap().is_empty());
+    }
+
+    #[test]
+    fn a_broken_config_json_is_refused_with_the_same_words_either_way() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join(CONFIG), "{ not json").unwrap();
+        let whole = read(dir.path()).unwrap_err().to_string();
+        let annotations = read_annotations(dir.path()).unwrap_err().to_string();
+        assert!(
+            annotations.contains("is not a valid OCI runtime spec"),
+            "{annotations}"
+        );
+        assert_eq!(whole, annotations);
+    }
+}
