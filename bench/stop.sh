@@ -6,7 +6,8 @@
 #   GB=path/to/glassbox               use that binary instead of building a release one
 #   GB_BEFORE=path/to/old/glassbox    also time an older binary, in the same rounds
 # Each round starts the containers first (detached), then times each command once per
-# binary and place, so a noisy neighbour hits all alike; figures are medians, the shell's
+# binary and place, so a noisy neighbour hits all alike (the binaries take turns at going
+# first: the first stop of a round was ~1 ms slower); figures are medians, the shell's
 # fork+exec (~1.5 ms) included. Target (issue 23): <= 5 ms each.
 set -euo pipefail
 runs=${1:-10}
@@ -52,7 +53,9 @@ for r in $(seq "$runs"); do
       "$g" -q run -d --name "f$r$n" busybox sleep 1000 >/dev/null
     done
     sleep 0.3 # the trap is set
-    for b in "${bins[@]}"; do
+    order=("${bins[@]}")
+    [ $((r % 2)) = 0 ] && [ ${#bins[@]} = 2 ] && order=("${bins[1]}" "${bins[0]}")
+    for b in "${order[@]}"; do
       n=${b%%|*}; g=${b#*|}
       t0=$(now); "$g" -q stop "s$r$n" >/dev/null; t1=$(now)
       times["stop $p $n"]+="$(((t1 - t0) / 1000)) "

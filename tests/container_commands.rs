@@ -949,3 +949,39 @@ $gb -q cleanup >/dev/null"#,
     );
     env.assert_clean();
 }
+
+/// rm -f of a bridged container returns only once its supervisor has ended (its bridge and
+/// rules are in use in its name until then), even when the supervisor takes its time: its
+/// exit is held back half a second by strace's fault injection.
+#[test]
+fn rm_f_of_a_bridged_container_waits_for_a_slow_supervisor() {
+    let test = "rm_f_of_a_bridged_container_waits_for_a_slow_supervisor";
+    if !root_or_skip(test) || !tool_or_skip(test, "unshare") || !tool_or_skip(test, "strace") {
+        return;
+    }
+    let env = Env::new();
+    let script = format!(
+        r#"ip link set lo up
+gb={gb}
+$gb -q network create s7n >/dev/null
+$gb -q run -d --name w --network s7n busybox sh -c 'echo ready; sleep 1000' >/dev/null
+until $gb logs w | grep -q ready; do sleep 0.05; done
+sup=$(awk '/^PPid/ {{ print $2 }}' /proc/$($gb inspect -f '{{{{.State.Pid}}}}' w)/status)
+strace -qq -o /dev/null -p $sup -e trace=exit_group -e inject=exit_group:delay_enter=500000 &
+until grep -q '^TracerPid:[[:space:]]*[1-9]' /proc/$sup/status; do sleep 0.01; done
+$gb -q rm -f w >/dev/null
+$gb -q network rm s7n && echo "network rm ok"
+wait
+$gb -q network rm s7n >/dev/null 2>&1
+$gb -q cleanup >/dev/null"#,
+        gb = bin().display()
+    );
+    let o = std::process::Command::new("timeout")
+        .args(["120", "unshare", "--net", "sh", "-c", &script])
+        .env("GLASSBOX_STATE_DIR", env.state.path())
+        .env("NO_COLOR", "1")
+        .output()
+        .unwrap();
+    assert_eq!(stdout(&o), "s7n\nnetwork rm ok\n", "{}", stderr(&o));
+    env.assert_clean();
+}

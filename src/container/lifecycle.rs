@@ -42,9 +42,7 @@ fn gone(c: &Container) -> Error {
 /// Also whether it is on a bridge network (see [`crate::run::ended::bridged`]).
 fn stop_settings(c: &Container, time: Option<u32>) -> Result<(libc::c_int, u32, bool)> {
     use crate::spec::annotation as key;
-    let spec = c.spec()?;
-    let bridged = crate::run::ended::bridged(&spec);
-    let annotations = spec.annotations().clone().unwrap_or_default();
+    let annotations = annotations(c)?;
     let sig = match annotations.get(key::STOP_SIGNAL) {
         Some(s) => crate::sys::signals::parse_signal(s)?,
         None => libc::SIGTERM,
@@ -52,7 +50,15 @@ fn stop_settings(c: &Container, time: Option<u32>) -> Result<(libc::c_int, u32, 
     let timeout = annotations
         .get(key::STOP_TIMEOUT)
         .and_then(|t| t.parse().ok());
+    let bridged = crate::run::ended::bridged(&annotations);
     Ok((sig, time.or(timeout).unwrap_or(10), bridged))
+}
+
+/// config.json's annotations (a container made before bundles has none: refused, as
+/// [`Container::spec`] refuses it).
+fn annotations(c: &Container) -> Result<std::collections::HashMap<String, String>> {
+    c.bundle_config()?;
+    crate::spec::file::read_annotations(&c.dir)
 }
 
 /// Stop one container; returns once its supervisor has recorded how it ended.
@@ -60,7 +66,9 @@ pub fn stop(sys: &Sys, c: &Container, time: Option<u32>) -> Result<()> {
     let n = sys.narrator;
     // Stopped by you: its supervisor does not run it again (--restart).
     crate::run::restart::mark_stopped(sys, c);
-    let Some(pid) = c.state().running_pid() else {
+    // Read once: it changes only when the supervisor records the end, which is after our kill.
+    let state = c.state();
+    let Some(pid) = state.running_pid() else {
         n.note(&format!("{} is not running: nothing to stop", c.name()));
         return Ok(());
     };
@@ -71,13 +79,13 @@ pub fn stop(sys: &Sys, c: &Container, time: Option<u32>) -> Result<()> {
     super::pause::thaw_if_paused(sys, c)?;
     let (sig, grace, bridged) = stop_settings(c, time)?;
     // Opened before the signal, while its supervisor holds it: no wake-up is missed.
-    let fifo = crate::run::ended::watch(sys, c)?;
+    let fifo = crate::run::ended::watch(sys, c, &state)?;
     sys.kill(
         pid,
         sig,
         "ask the container's PID 1 to end with its stop signal (it ignores it unless it installed a handler)",
     )?;
-    let process = c.state().process;
+    let process = state.process;
     let grace_time = Duration::from_secs(grace.into());
     // With the FIFO, stop learns of the end once it is on record (no wait for PID 1 of
     // its own). Without, or if the supervisor was killed meanwhile, PID 1 is waited for.
@@ -243,7 +251,9 @@ fn remove_leftovers(sys: &Sys, c: &Container) -> Result<()> {
 
 pub(super) fn rm(sys: &Sys, c: &Container, force: bool) -> Result<()> {
     let _lock = locked(c)?;
-    let running = c.state().running_pid();
+    // Read once: while it runs only its supervisor changes it, after our kill.
+    let state = c.state();
+    let running = state.running_pid();
     if running.is_some() && !force {
         return Err(Error::usage(
             format!("cannot remove container {}: it is running", c.name()),
@@ -258,11 +268,14 @@ pub(super) fn rm(sys: &Sys, c: &Container, force: bool) -> Result<()> {
     crate::run::restart::mark_stopped(sys, c);
     if let Some(pid) = running {
         super::pause::thaw_if_paused(sys, c)?;
-        let (process, supervisor) = (c.state().process, c.state().supervisor);
-        let fifo = crate::run::ended::watch(sys, c)?;
+        let fifo = crate::run::ended::watch(sys, c, &state)?;
+        // Read now: once the supervisor has taken the directory away, config.json is gone.
+        let bridged =
+            fifo.is_some() && annotations(c).is_ok_and(|a| crate::run::ended::bridged(&a));
         if fifo.is_some() {
             crate::run::ended::ask_removal(sys, c);
         }
+        let (process, supervisor) = (state.process, state.supervisor);
         sys.kill(
             pid,
             libc::SIGKILL,
@@ -281,7 +294,6 @@ pub(super) fn rm(sys: &Sys, c: &Container, force: bool) -> Result<()> {
         if undone && !c.dir.exists() {
             // On a bridge: it ends at once (a child of it lets the mounts go), and the
             // bridge and its rules are no longer in use in its name once it has.
-            let bridged = c.spec().is_ok_and(|s| crate::run::ended::bridged(&s));
             if let Some(sup) = supervisor.as_ref().filter(|_| bridged) {
                 let why = "wait for the supervisor to end: the network's bridge and rules are in its name until then";
                 wait_end(sys, sup, Duration::from_secs(10), why)?;

@@ -35,6 +35,8 @@ pub struct Detached {
     failed: Option<Error>,
     /// While the container runs: the FIFO stop and rm -f wait on, and its mount namespace.
     pub(super) end: Option<super::ended::Held>,
+    /// The log keeper once its log is complete, until it is reaped.
+    keeper: Option<i32>,
 }
 
 impl Detached {
@@ -79,12 +81,38 @@ impl Detached {
         }
     }
 
-    /// After a run: the pipes closed, and the log keeper's last lines written.
+    /// After a run: the pipes closed, and the log keeper's last lines written (it closes its
+    /// end of `written` then; its own exit comes after, and is collected by [`Self::reap_log`]).
     pub(super) fn finish_log(&mut self, sys: &Sys) {
         self.close_outputs();
-        if let Some(pid) = self.streams.take().and_then(|s| s.logger) {
-            // Before the supervisor ends (glassbox wait waits for it) or runs it again.
-            let _ = sys.wait(pid, "wait for the log keeper to write the last lines");
+        let Some(s) = self.streams.take() else {
+            return;
+        };
+        match (s.logger, s.written) {
+            (Some(pid), Some(written)) => {
+                use std::os::fd::AsRawFd;
+                let fd = written.as_raw_fd();
+                let why =
+                    "wait for the log keeper to write the last lines (it closes its end then)";
+                let _ = sys.poll_in(fd, &fd.to_string(), -1, why);
+                self.keeper = Some(pid);
+            }
+            (Some(pid), None) => {
+                let _ = sys.wait(pid, "wait for the log keeper to write the last lines");
+            }
+            _ => {}
+        }
+    }
+
+    /// Collect the log keeper, whose log is complete: before the supervisor ends (glassbox
+    /// wait waits for it) or runs the container again, after stop and rm -f are woken.
+    fn reap_log(&mut self, sys: &Sys) {
+        self.finish_log(sys);
+        if let Some(pid) = self.keeper.take() {
+            let _ = sys.wait(
+                pid,
+                "collect the log keeper, which has written the last lines",
+            );
         }
     }
 
@@ -213,6 +241,7 @@ pub fn start(
                 supervisor_log: c.dir.join("supervisor.log"),
                 failed: None,
                 end: None,
+                keeper: None,
             };
             let policy = super::restart::Policy::of(c);
             let mut run = || -> Result<i32> {
@@ -239,6 +268,7 @@ pub fn start(
                     if let Some(end) = det.end.take() {
                         end.release(sys, trashed.as_deref(), last);
                     }
+                    det.reap_log(sys);
                     let code = ended?;
                     if last {
                         return Ok(code);
@@ -283,7 +313,7 @@ pub fn start(
                     None => crate::narrate::report_error(e),
                 }
             }
-            det.finish_log(sys);
+            det.reap_log(sys);
             sys.narrator.close_span();
             std::process::exit(0)
         }

@@ -18,7 +18,7 @@
 //! on record, and falls back to waiting for the processes themselves.
 
 use crate::error::Result;
-use crate::store::containers::Container;
+use crate::store::containers::{Container, State};
 use crate::sys::Sys;
 use std::os::fd::OwnedFd;
 use std::path::Path;
@@ -103,8 +103,8 @@ impl Held {
 /// Whether the container is on a bridge network: the bridge and its rules are journaled
 /// in its supervisor's name and in use until the supervisor ends (`network rm` and `cleanup`
 /// leave them), so stop and rm -f wait for that end too; otherwise the FIFO suffices.
-pub fn bridged(spec: &oci_spec::runtime::Spec) -> bool {
-    let annotations = spec.annotations().clone().unwrap_or_default();
+/// `annotations` are config.json's.
+pub fn bridged(annotations: &std::collections::HashMap<String, String>) -> bool {
     let network = annotations.get(crate::spec::annotation::NETWORK);
     !matches!(network.map(String::as_str), None | Some("none" | "host"))
         && !network.is_some_and(|n| n.starts_with("container:"))
@@ -115,10 +115,10 @@ pub struct Watch(OwnedFd);
 
 /// Open the FIFO of `c`, when its supervisor holds one (a container run by an older
 /// glassbox, or with --rm, has none; nor has a dry run). Opened while the supervisor still
-/// holds it, the hang-up cannot be missed.
-pub fn watch(sys: &Sys, c: &Container) -> Result<Option<Watch>> {
+/// holds it, the hang-up cannot be missed. `state` is its state as the caller read it.
+pub fn watch(sys: &Sys, c: &Container, state: &State) -> Result<Option<Watch>> {
     let path = c.dir.join(FIFO);
-    let supervised = c.state().supervisor.is_some_and(|o| o.is_alive());
+    let supervised = state.supervisor.as_ref().is_some_and(|o| o.is_alive());
     if !supervised || !path.exists() {
         return Ok(None);
     }

@@ -37,6 +37,10 @@ pub struct Streams {
     pub terminal: Option<OwnedFd>,
     /// The log keeper, once forked.
     pub logger: Option<i32>,
+    /// The read end of a pipe whose write end only the log keeper holds, and closes once it
+    /// has written the last line: the end of file says the log is complete, before the log
+    /// keeper's own exit (its threads joined, its memory unmapped) is over.
+    pub written: Option<OwnedFd>,
 }
 
 /// The descriptors the container takes as its stdout, stderr and (-i) stdin.
@@ -57,6 +61,7 @@ pub fn pipes(sys: &Sys) -> Result<Streams> {
         stdin: None,
         terminal: None,
         logger: None,
+        written: None,
     })
 }
 
@@ -84,11 +89,19 @@ impl Streams {
             None => (out_r, stdin),
         };
 
+        // If no pipe can be made, the supervisor waits for the log keeper's exit instead.
+        let (written, last_line) = sys
+            .pipe(
+                "the log keeper closes its end once the last line is written: the log is complete",
+            )
+            .ok()
+            .unzip();
         match sys.fork(
             0,
             "the log keeper: it stamps each line with the time and the stream, and appends it to the log",
         )? {
             Forked::Child => {
+                drop(written);
                 crate::sys::signals::ignore(&[
                     libc::SIGINT,
                     libc::SIGTERM,
@@ -107,6 +120,7 @@ impl Streams {
                         };
                         copy(out_r, 1, &log, &clients);
                         let _ = other.join();
+                        drop(last_line);
                         // The container's output has ended: no more clients.
                         if let Some(l) = l {
                             crate::sys::sock::wake(l);
@@ -123,7 +137,9 @@ impl Streams {
                 crate::sys::signals::exit_now(0)
             }
             Forked::Parent(pid) => {
+                drop(last_line);
                 self.logger = Some(pid);
+                self.written = written;
                 Ok(())
             }
         }
