@@ -361,6 +361,15 @@ impl Journal {
         let _ = std::fs::remove_file(self.dir.join(format!("{id}.json")));
     }
 
+    /// The entry `id`; None if it is not there or `id` cannot be an entry's id.
+    pub fn entry(&self, id: &str) -> Option<Entry> {
+        if id.is_empty() || !id.chars().all(|c| c.is_ascii_digit() || c == '-') {
+            return None;
+        }
+        let bytes = std::fs::read(self.dir.join(format!("{id}.json"))).ok()?;
+        serde_json::from_slice(&bytes).ok()
+    }
+
     /// Every entry, oldest first. Unreadable files are skipped (and left for a person to see).
     pub fn entries(&self) -> Vec<Entry> {
         let mut out: Vec<Entry> = std::fs::read_dir(&self.dir)

@@ -452,6 +452,42 @@ kill $out
 }
 
 #[test]
+fn back_to_back_bridged_runs_hand_their_veths_to_one_watcher() {
+    if !ready("net_one_watcher") {
+        return;
+    }
+    // Each command leaves a process that keeps its namespace, so the watcher waits 250 ms
+    // for each link: the runs that end meanwhile hand theirs to it rather than fork one, and
+    // it deletes every host end after its wait all the same.
+    let r = in_netns(
+        r#"
+keep='sleep 3 </dev/null >/dev/null 2>&1 & echo $!'
+k1=$("$GB" -q net -- sh -c "$keep")
+k2=$("$GB" net -- sh -c "$keep" 2>$T/second); echo "status $?"
+k3=$("$GB" net -- sh -c "$keep" 2>$T/third); echo "status $?"
+i=0; while ip -o link | grep -q gbh && [ $i -lt 500 ]; do sleep 0.01; i=$((i+1)); done
+echo "later links $(ip -o link | grep -c gbh)"
+settle
+echo "journal links $(grep -ls '"kind": "link"' "$GLASSBOX_STATE_DIR"/journal/*.json | wc -l)"
+kill $k1 $k2 $k3
+"#,
+    );
+    let so = r.stdout();
+    assert_eq!(so.matches("status 0").count(), 2, "{so}");
+    for run in ["second", "third"] {
+        let said = r.file(run);
+        assert!(
+            said.contains("the watcher an earlier run left takes gbh")
+                && !said.contains("clone(child_stack=NULL, flags=SIGCHLD)"),
+            "the {run} run forked a watcher of its own:\n{said}"
+        );
+    }
+    assert!(so.contains("later links 0"), "{so}");
+    assert!(so.contains("journal links 0"), "{so}");
+    r.assert_nothing_left();
+}
+
+#[test]
 fn cleanup_removes_what_a_killed_glassbox_left() {
     if !ready("net_killed") {
         return;

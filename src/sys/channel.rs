@@ -28,6 +28,9 @@ pub enum Message {
     Failed(Failure),
     /// Child to parent: a probe's findings (`glassbox doctor`), in the probe's own words.
     Report(String),
+    /// To a network watcher, and echoed back once it has taken it: watch this host veth and
+    /// strike its journal entry `id` when the link is gone (see stages/network/watcher.rs).
+    Watch { id: String, link: String },
 }
 
 /// An [`Error`] as it crosses the channel: the errno as its number.
@@ -75,6 +78,13 @@ pub struct Channel {
 impl AsRawFd for Channel {
     fn as_raw_fd(&self) -> RawFd {
         self.fd.as_raw_fd()
+    }
+}
+
+/// A connected unix socket used as a channel (one small record a message).
+impl From<OwnedFd> for Channel {
+    fn from(fd: OwnedFd) -> Channel {
+        Channel { fd }
     }
 }
 

@@ -418,6 +418,11 @@ impl LinkWatch {
     pub fn fd(&self) -> i32 {
         self.nl.fd.as_raw_fd()
     }
+
+    /// The watched link's index (0 when it was gone already).
+    pub fn index(&self) -> u32 {
+        self.index
+    }
 }
 
 /// rtnetlink(7): the multicast group of link notifications (RTMGRP_LINK as a bind mask).
@@ -461,75 +466,51 @@ impl Sys<'_> {
         })
     }
 
-    /// poll(2) the watch, reading what the kernel says, until its RTM_DELLINK of the watched
-    /// link: true once that came (or the link was gone already), false after `limit`.
-    pub fn link_gone(&self, w: &LinkWatch, limit: std::time::Duration, why: &str) -> Result<bool> {
-        if !self.dry_run() && (w.index == 0 || link_index(&w.name) == 0) {
-            return Ok(true);
-        }
+    /// Read every notification waiting on the watch, without waiting: the indices of the
+    /// links the kernel removed (RTM_DELLINK). None when notifications were lost (ENOBUFS):
+    /// then only asking by name tells which links are gone.
+    pub fn links_deleted(&self, w: &LinkWatch) -> Option<Vec<u32>> {
         let fd = w.nl.fd.as_raw_fd();
-        let shown = w.nl.shown();
-        let end = std::time::Instant::now() + limit;
         let mut buf = vec![0u8; 16384];
+        let mut gone = Vec::new();
         loop {
-            let left = end.saturating_duration_since(std::time::Instant::now());
-            let ms = left.as_millis().min(i32::MAX as u128) as i32;
-            let ready = self.poll_in(fd, &shown, ms, why)?;
-            if self.dry_run() {
-                return Ok(true);
-            }
-            if ready == 0 {
-                return Ok(link_index(&w.name) == 0);
-            }
-            // Every message waiting: notifications of other links are passed over.
-            loop {
-                let n = unsafe {
-                    libc::recv(
-                        fd,
-                        buf.as_mut_ptr() as *mut libc::c_void,
-                        buf.len(),
-                        libc::MSG_DONTWAIT,
-                    )
-                };
-                if n < 0 {
-                    match Errno::last() {
-                        Errno::EAGAIN => break,
-                        Errno::EINTR => continue,
-                        // ENOBUFS: notifications were lost; ask the kernel by name instead.
-                        _ => return Ok(link_index(&w.name) == 0),
-                    }
-                }
-                if deleted(&buf[..n as usize], w.index) {
-                    self.narrator.detail(&format!(
-                        "the kernel says: RTM_DELLINK {} (index {})",
-                        w.name, w.index
-                    ));
-                    return Ok(true);
+            let n = unsafe {
+                libc::recv(
+                    fd,
+                    buf.as_mut_ptr() as *mut libc::c_void,
+                    buf.len(),
+                    libc::MSG_DONTWAIT,
+                )
+            };
+            if n < 0 {
+                match Errno::last() {
+                    Errno::EAGAIN => return Some(gone),
+                    Errno::EINTR => continue,
+                    _ => return None,
                 }
             }
+            each_deleted(&buf[..n as usize], |i| gone.push(i));
         }
     }
 }
 
-/// Whether these netlink messages hold an RTM_DELLINK of link `index`.
-fn deleted(buf: &[u8], index: u32) -> bool {
+/// The index of each link these netlink messages say was removed (RTM_DELLINK).
+fn each_deleted(buf: &[u8], mut f: impl FnMut(u32)) {
     let mut off = 0usize;
     while off + 16 <= buf.len() {
         let len = u32::from_ne_bytes(buf[off..off + 4].try_into().unwrap()) as usize;
         let ty = u16::from_ne_bytes(buf[off + 4..off + 6].try_into().unwrap());
         if len < 16 || off + len > buf.len() {
-            return false;
+            return;
         }
         // struct ifinfomsg after the header: family, pad, type, then the index.
         if ty == RTM_DELLINK && len >= 24 {
-            let i = u32::from_ne_bytes(buf[off + 20..off + 24].try_into().unwrap());
-            if i == index {
-                return true;
-            }
+            f(u32::from_ne_bytes(
+                buf[off + 20..off + 24].try_into().unwrap(),
+            ));
         }
         off += (len + 3) & !3;
     }
-    false
 }
 
 fn link_diagnosis(name: &str, e: Errno) -> Diagnosis {
@@ -686,8 +667,12 @@ mod tests {
             m.finish(0)
         };
         let both = [msg(RTM_NEWLINK, 7), msg(RTM_DELLINK, 9)].concat();
-        assert!(deleted(&both, 9));
-        assert!(!deleted(&both, 7));
-        assert!(!deleted(&msg(RTM_NEWLINK, 9), 9));
+        let deleted = |buf: &[u8]| {
+            let mut v = Vec::new();
+            each_deleted(buf, |i| v.push(i));
+            v
+        };
+        assert_eq!(deleted(&both), vec![9]);
+        assert!(deleted(&msg(RTM_NEWLINK, 9)).is_empty());
     }
 }

@@ -98,6 +98,45 @@ impl Sys<'_> {
         })
     }
 
+    /// poll(2) several descriptors (each with how the narration names it) for input, for up
+    /// to `ms` milliseconds, again when a signal interrupts it: which of them are ready
+    /// (none when the time passed).
+    pub fn poll_ins(&self, fds: &[(i32, String)], ms: i32, why: &str) -> Result<Vec<bool>> {
+        let call = || {
+            let shown: Vec<String> = fds
+                .iter()
+                .map(|(_, s)| format!("{{fd={s}, events=POLLIN}}"))
+                .collect();
+            Call::new(
+                "poll",
+                vec![
+                    format!("[{}]", shown.join(", ")),
+                    fds.len().to_string(),
+                    ms.to_string(),
+                ],
+                "poll(2)",
+                why,
+            )
+            .blocking()
+        };
+        let mut pfds: Vec<libc::pollfd> = fds
+            .iter()
+            .map(|&(fd, _)| libc::pollfd {
+                fd,
+                events: libc::POLLIN,
+                revents: 0,
+            })
+            .collect();
+        self.call_plain(call, || loop {
+            let n = unsafe { libc::poll(pfds.as_mut_ptr(), pfds.len() as libc::nfds_t, ms) };
+            match check(n as libc::c_long) {
+                Err(Errno::EINTR) => continue,
+                other => return other,
+            }
+        })?;
+        Ok(pfds.iter().map(|p| p.revents != 0).collect())
+    }
+
     /// Wait up to `limit` for `pid` to end: true if it has (or was gone already).
     pub fn wait_exit(&self, pid: i32, limit: Duration, why: &str) -> Result<bool> {
         match self.pidfd_open(pid, why)? {

@@ -6,7 +6,7 @@
 //! containers never share an address and a killed glassbox's lease is freed by cleanup.
 
 use crate::error::{Error, Result};
-use crate::journal::{state_dir, Journal, Resource};
+use crate::journal::{state_dir, Entry, Journal, Owner, Resource};
 use serde::{Deserialize, Serialize};
 use std::net::Ipv4Addr;
 use std::path::PathBuf;
@@ -262,13 +262,31 @@ pub fn lock() -> Result<crate::lock::Guard> {
     crate::lock::exclusive(&dir.join("net.lock"), "glassbox's network state")
 }
 
+/// The journal's entries whose owner still runs: read once, each owner's /proc/PID/stat
+/// once (a bridge's entries share one owner), for `leased_in` and `published_in`.
+pub fn live(journal: &Journal) -> Vec<Entry> {
+    let mut alive: Vec<(Owner, bool)> = Vec::new();
+    let mut out = journal.entries();
+    out.retain(|e| match alive.iter().find(|(o, _)| *o == e.owner) {
+        Some(&(_, a)) => a,
+        None => {
+            let a = e.owner.is_alive();
+            alive.push((e.owner.clone(), a));
+            a
+        }
+    });
+    out
+}
+
 /// Addresses leased on `network` by glassbox processes that still run.
 pub fn leased(journal: &Journal, network: &str) -> Vec<Ipv4Addr> {
-    journal
-        .entries()
-        .into_iter()
-        .filter(|e| e.owner.is_alive())
-        .filter_map(|e| match e.resource {
+    leased_in(&live(journal), network)
+}
+
+/// The addresses on `network` that `live` entries lease.
+pub fn leased_in(live: &[Entry], network: &str) -> Vec<Ipv4Addr> {
+    live.iter()
+        .filter_map(|e| match &e.resource {
             Resource::Lease {
                 network: n,
                 address,
@@ -278,14 +296,11 @@ pub fn leased(journal: &Journal, network: &str) -> Vec<Ipv4Addr> {
         .collect()
 }
 
-/// Host ports (port, protocol) claimed by glassbox processes that still run.
-pub fn published(journal: &Journal) -> Vec<(u16, String)> {
-    journal
-        .entries()
-        .into_iter()
-        .filter(|e| e.owner.is_alive())
-        .filter_map(|e| match e.resource {
-            Resource::Port { port, proto } => Some((port, proto)),
+/// The host ports (port, protocol) that `live` entries claim.
+pub fn published_in(live: &[Entry]) -> Vec<(u16, String)> {
+    live.iter()
+        .filter_map(|e| match &e.resource {
+            Resource::Port { port, proto } => Some((*port, proto.clone())),
             _ => None,
         })
         .collect()

@@ -353,7 +353,9 @@ pub fn prepare(sys: &Sys, name: &str, ip: Option<&str>, publish: &[Publish]) -> 
         ports::check_free(p)?;
     }
     let lock = config::lock()?;
-    let mut published = config::published(&journal);
+    // One read of the journal under the lock, for the ports and the addresses taken.
+    let live = config::live(&journal);
+    let mut published = config::published_in(&live);
     for p in publish.iter().filter(|p| p.host != 0) {
         if published.contains(&(p.host, p.proto.to_string())) {
             return Err(Error::usage(
@@ -376,7 +378,7 @@ pub fn prepare(sys: &Sys, name: &str, ip: Option<&str>, publish: &[Publish]) -> 
             p.ctr, p.proto, p.host
         ));
     }
-    let taken = config::leased(&journal, &net.name);
+    let taken = config::leased_in(&live, &net.name);
     let addr = match ip {
         Some(ip) => config::check_ip(ip, &net, &taken)?,
         None => net.hosts().find(|h| !taken.contains(h)).ok_or_else(|| {
