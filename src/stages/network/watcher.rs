@@ -38,8 +38,10 @@ static LEFT: std::sync::Mutex<Vec<i32>> = std::sync::Mutex::new(Vec::new());
 /// one forked now; returns in the parent only.
 pub fn leave(sys: &Sys, journal: &Journal, id: &str, w: LinkWatch) -> Result<()> {
     let path = socket_path(journal);
-    if let Some(p) = path.as_deref().filter(|_| !sys.dry_run()) {
-        if hand_over(sys, p, id, &w.name) {
+    if let Some(p) = path.as_deref() {
+        // A dry run hands nothing over: it shows the watcher it would fork.
+        let handed = sys.compound("", || Ok(hand_over(sys, p, id, &w.name)), || false);
+        if handed.unwrap_or(false) {
             sys.narrator.note(&format!(
                 "the watcher an earlier run left takes {}: it hears the kernel's RTM_DELLINK (or deletes it after {} ms); glassbox does not wait",
                 w.name,
