@@ -75,6 +75,7 @@ pub fn undo(sys: &Sys, resource: &Resource) -> Result<()> {
 pub fn cleanup(sys: &Sys, journal: &Journal) -> Report {
     // A name server outlives its network's last container only by a second; don't wait.
     crate::stages::network::dns::stop_idle(sys, journal);
+    crate::stages::network::watcher::remove_orphaned_sockets(sys, journal);
     cleanup_where(sys, journal, |_| true)
 }
 

@@ -284,3 +284,20 @@ fn a_dry_run_cleanup_says_what_it_would_remove_and_keeps_the_entry() {
     assert!(!leftover.exists());
     assert!(journal.entries().is_empty());
 }
+
+/// A network watcher killed before it removed its socket leaves the file in the state
+/// directory: cleanup removes it, and keeps the socket of a watcher that still listens.
+#[test]
+fn cleanup_removes_a_dead_watchers_socket_and_keeps_a_live_ones() {
+    let state = tempfile::tempdir().unwrap();
+    let dead = state.path().join("netwatch-4026531840.sock");
+    let live = state.path().join("netwatch-4026531841.sock");
+    // Bound, then closed: the file stays and nobody listens (a killed watcher's).
+    drop(std::os::unix::net::UnixListener::bind(&dead).unwrap());
+    let listening = std::os::unix::net::UnixListener::bind(&live).unwrap();
+    let o = cleanup(state.path());
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(!dead.exists(), "the dead watcher's socket is still there");
+    assert!(live.exists(), "the live watcher's socket was removed");
+    drop(listening);
+}

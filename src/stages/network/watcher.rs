@@ -12,7 +12,7 @@
 //! (`Message::Watch`, echoed back once taken) instead of forking a watcher of its own: a
 //! process made and ended a run cost more than the veth itself. With no watcher there, or
 //! no echo, the run forks one. A killed watcher leaves its entries to `cleanup`, which
-//! deletes a link still there.
+//! deletes a link still there, and its socket, which `cleanup` removes too.
 
 use crate::error::Result;
 use crate::journal::{Journal, NetNs, Resource};
@@ -98,6 +98,36 @@ fn socket_path(journal: &Journal) -> Option<PathBuf> {
             .parent()?
             .join(format!("netwatch-{}.sock", ns.ino)),
     )
+}
+
+/// A killed watcher leaves its socket behind: `cleanup` removes each one nobody listens on
+/// (a live watcher takes the empty connection as a request that never came).
+pub fn remove_orphaned_sockets(sys: &Sys, journal: &Journal) {
+    let Some(dir) = journal.dir().parent() else {
+        return;
+    };
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for e in entries.flatten() {
+        let name = e.file_name();
+        let name = name.to_string_lossy();
+        if !(name.starts_with("netwatch-") && name.ends_with(".sock")) {
+            continue;
+        }
+        let path = e.path();
+        let remove = || {
+            let refused = matches!(
+                sys.connect_unix(&path, "is a network watcher still listening on this socket?"),
+                Err(err) if err.errno == Some(nix::errno::Errno::ECONNREFUSED)
+            );
+            if refused {
+                sys.remove_path(&path)?;
+            }
+            Ok(())
+        };
+        let _ = sys.compound("", remove, || ());
+    }
 }
 
 /// Hand the link to the watcher listening at `path`: true once it echoed the request.
