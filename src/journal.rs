@@ -221,7 +221,10 @@ pub struct Journal {
 /// glassbox's state directory.
 pub fn state_dir() -> PathBuf {
     if let Some(d) = std::env::var_os("GLASSBOX_STATE_DIR") {
-        return PathBuf::from(d);
+        // Absolute: processes that outlive the command (the network watcher) leave its
+        // working directory.
+        let d = PathBuf::from(d);
+        return std::path::absolute(&d).unwrap_or(d);
     }
     if crate::host::rootless() {
         // An ordinary user's: $XDG_RUNTIME_DIR (theirs, a tmpfs), else one in /tmp.

@@ -301,3 +301,68 @@ fn cleanup_removes_a_dead_watchers_socket_and_keeps_a_live_ones() {
     assert!(live.exists(), "the live watcher's socket was removed");
     drop(listening);
 }
+
+/// A watcher that stopped accepting (stopped, frozen) with its backlog full must not hang
+/// cleanup's probe: it answers at once that someone still holds the socket, which stays.
+#[test]
+fn cleanup_does_not_hang_on_a_watcher_that_accepts_nothing() {
+    let state = tempfile::tempdir().unwrap();
+    let path = state.path().join("netwatch-4026531842.sock");
+    let listener = std::os::unix::net::UnixListener::bind(&path).unwrap();
+    // Fill its backlog with connections nobody accepts.
+    let addr = std::os::unix::net::SocketAddr::from_pathname(&path).unwrap();
+    let mut pending = Vec::new();
+    loop {
+        let fd = unsafe {
+            libc::socket(
+                libc::AF_UNIX,
+                libc::SOCK_STREAM | libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC,
+                0,
+            )
+        };
+        assert!(fd >= 0);
+        let mut sa: libc::sockaddr_un = unsafe { std::mem::zeroed() };
+        sa.sun_family = libc::AF_UNIX as libc::sa_family_t;
+        let p = addr.as_pathname().unwrap().as_os_str().as_encoded_bytes();
+        for (d, s) in sa.sun_path.iter_mut().zip(p) {
+            *d = *s as libc::c_char;
+        }
+        let len = std::mem::size_of::<libc::sockaddr_un>() as libc::socklen_t;
+        let r = unsafe { libc::connect(fd, &sa as *const _ as *const libc::sockaddr, len) };
+        if r != 0 {
+            unsafe { libc::close(fd) };
+            break; // EAGAIN: the backlog is full
+        }
+        pending.push(fd);
+        assert!(pending.len() < 10_000, "the backlog never filled");
+    }
+    let mut child = glassbox()
+        .arg("cleanup")
+        .env("GLASSBOX_STATE_DIR", state.path())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let started = std::time::Instant::now();
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break Some(s);
+        }
+        if started.elapsed() > std::time::Duration::from_secs(30) {
+            let _ = child.kill();
+            let _ = child.wait();
+            break None;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    for fd in pending {
+        unsafe { libc::close(fd) };
+    }
+    let status = status.expect("cleanup hung on a socket whose listener accepts nothing");
+    assert!(status.success());
+    assert!(
+        path.exists(),
+        "a socket someone still listens on was removed"
+    );
+    drop(listener);
+}

@@ -40,23 +40,32 @@ fn sun(path: &Path) -> [String; 2] {
 
 impl Sys<'_> {
     fn unix_socket(&self, why: &str) -> Result<OwnedFd> {
+        self.unix_socket_flagged(0, why)
+    }
+
+    /// socket(AF_UNIX, SOCK_STREAM) with `extra` flags (SOCK_NONBLOCK) besides CLOEXEC.
+    fn unix_socket_flagged(&self, extra: i32, why: &str) -> Result<OwnedFd> {
+        let shown = if extra & libc::SOCK_NONBLOCK != 0 {
+            "SOCK_STREAM|SOCK_CLOEXEC|SOCK_NONBLOCK"
+        } else {
+            "SOCK_STREAM|SOCK_CLOEXEC"
+        };
         let call = || {
             Call::new(
                 "socket",
-                vec![
-                    "AF_UNIX".into(),
-                    "SOCK_STREAM|SOCK_CLOEXEC".into(),
-                    "0".into(),
-                ],
+                vec!["AF_UNIX".into(), shown.into(), "0".into()],
                 "socket(2)",
                 why,
             )
         };
         let fd = self.call_plain(call, || {
-            check(
-                unsafe { libc::socket(libc::AF_UNIX, libc::SOCK_STREAM | libc::SOCK_CLOEXEC, 0) }
-                    as libc::c_long,
-            )
+            check(unsafe {
+                libc::socket(
+                    libc::AF_UNIX,
+                    libc::SOCK_STREAM | libc::SOCK_CLOEXEC | extra,
+                    0,
+                )
+            } as libc::c_long)
         })?;
         self.owned(fd)
     }
@@ -161,7 +170,18 @@ impl Sys<'_> {
 
     /// Connect to the unix socket at `path`.
     pub fn connect_unix(&self, path: &Path, why: &str) -> Result<OwnedFd> {
-        let fd = self.unix_socket(why)?;
+        self.connect_unix_flagged(path, 0, why)
+    }
+
+    /// [`Sys::connect_unix`] that never waits: a listener that does not accept (stopped,
+    /// frozen) with its backlog full answers EAGAIN at once instead of blocking the caller.
+    /// The socket stays non-blocking.
+    pub fn connect_unix_now(&self, path: &Path, why: &str) -> Result<OwnedFd> {
+        self.connect_unix_flagged(path, libc::SOCK_NONBLOCK, why)
+    }
+
+    fn connect_unix_flagged(&self, path: &Path, extra: i32, why: &str) -> Result<OwnedFd> {
+        let fd = self.unix_socket_flagged(extra, why)?;
         let call = || {
             Call::new(
                 "connect",

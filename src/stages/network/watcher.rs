@@ -118,7 +118,7 @@ pub fn remove_orphaned_sockets(sys: &Sys, journal: &Journal) {
         let path = e.path();
         let remove = || {
             let refused = matches!(
-                sys.connect_unix(&path, "is a network watcher still listening on this socket?"),
+                sys.connect_unix_now(&path, "is a network watcher still listening on this socket?"),
                 Err(err) if err.errno == Some(nix::errno::Errno::ECONNREFUSED)
             );
             if refused {
@@ -135,7 +135,8 @@ fn hand_over(sys: &Sys, path: &Path, id: &str, link: &str) -> bool {
     if !path.exists() {
         return false; // no watcher was ever here
     }
-    let Ok(fd) = sys.connect_unix(
+    // Never blocking: a watcher stopped or frozen with a full backlog must not hang the run.
+    let Ok(fd) = sys.connect_unix_now(
         path,
         "hand the host veth to the watcher an earlier run left, if it still waits for one",
     ) else {
@@ -178,6 +179,9 @@ fn serve(q: &Sys, journal: &Journal, w: &LinkWatch, first: Pending, path: Option
         }
         !gone
     });
+    if pending.is_empty() {
+        return; // its link went already: nothing to wait for, no name to take
+    }
     let listener = path.and_then(|p| {
         let l = q
             .listen_unix(p, "where later runs hand over their links")
@@ -238,6 +242,11 @@ fn serve(q: &Sys, journal: &Journal, w: &LinkWatch, first: Pending, path: Option
 /// The link's time is up (a namespace someone else keeps): delete it, as glassbox did
 /// before it left that to the kernel, and strike its entry.
 fn give_up(q: &Sys, journal: &Journal, p: &Pending) {
+    // Gone already, or the name is another link's now (a reused pid): nothing of ours to delete.
+    if link_index(&p.name) != p.index {
+        journal.strike(&p.id);
+        return;
+    }
     let link = Resource::Link {
         name: p.name.clone(),
     };
@@ -282,6 +291,10 @@ fn take(q: &Sys, journal: &Journal, listener: &OwnedFd) -> Option<Pending> {
 fn detach(q: &Sys, w: &LinkWatch) -> Result<()> {
     use std::os::fd::AsRawFd;
     q.setsid("no terminal: a ^C meant for the shell does not end the watcher")?;
+    q.chdir(
+        Path::new("/"),
+        "it may outlive many runs: it must not keep the caller's directory busy",
+    )?;
     let null = std::fs::OpenOptions::new()
         .read(true)
         .write(true)
