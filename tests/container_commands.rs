@@ -935,12 +935,7 @@ done
 $gb -q cleanup >/dev/null"#,
         gb = bin().display()
     );
-    let o = std::process::Command::new("timeout")
-        .args(["120", "unshare", "--net", "sh", "-c", &script])
-        .env("GLASSBOX_STATE_DIR", env.state.path())
-        .env("NO_COLOR", "1")
-        .output()
-        .unwrap();
+    let o = in_own_netns(&env, &script);
     assert_eq!(
         stdout(&o),
         "s5n\nstop w: network rm ok\ns5n\nrm -f w: network rm ok\n",
@@ -976,12 +971,18 @@ $gb -q network rm s7n >/dev/null 2>&1
 $gb -q cleanup >/dev/null"#,
         gb = bin().display()
     );
-    let o = std::process::Command::new("timeout")
-        .args(["120", "unshare", "--net", "sh", "-c", &script])
+    let o = in_own_netns(&env, &script);
+    assert_eq!(stdout(&o), "s7n\nnetwork rm ok\n", "{}", stderr(&o));
+    env.assert_clean();
+}
+
+/// `script` run by sh in a network namespace of its own (thrown away with it), with this
+/// test's state directory, at most two minutes.
+fn in_own_netns(env: &Env, script: &str) -> std::process::Output {
+    std::process::Command::new("timeout")
+        .args(["120", "unshare", "--net", "sh", "-c", script])
         .env("GLASSBOX_STATE_DIR", env.state.path())
         .env("NO_COLOR", "1")
         .output()
-        .unwrap();
-    assert_eq!(stdout(&o), "s7n\nnetwork rm ok\n", "{}", stderr(&o));
-    env.assert_clean();
+        .unwrap()
 }
