@@ -6,39 +6,31 @@ use common::*;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+/// A state directory of the test's own (narrated unless the arguments say -q), and a build
+/// context.
 struct Env {
-    state: tempfile::TempDir,
+    store: common::store::Store,
     ctx: tempfile::TempDir,
 }
 
 impl Env {
     fn new() -> Env {
         Env {
-            state: tempfile::Builder::new()
-                .prefix("gb-build-")
-                .tempdir()
-                .unwrap(),
+            store: common::store::Store::new("gb-build-"),
             ctx: tempfile::Builder::new()
                 .prefix("gb-ctx-")
                 .tempdir()
                 .unwrap(),
         }
     }
+    fn state(&self) -> &Path {
+        self.store.state.path()
+    }
     fn gb(&self, args: &[&str]) -> Output {
-        let mut c: Command = glassbox();
-        c.env("GLASSBOX_STATE_DIR", self.state.path());
-        c.args(args).output().unwrap()
+        self.store.cmd().args(args).output().unwrap()
     }
     fn ok(&self, args: &[&str]) -> String {
-        let o = self.gb(args);
-        assert!(
-            o.status.success(),
-            "glassbox {args:?} failed ({:?}):\n{}\n{}",
-            o.status.code(),
-            stdout(&o),
-            stderr(&o)
-        );
-        stdout(&o)
+        common::store::succeeded(args, self.gb(args))
     }
     fn file(&self, rel: &str, text: &str) {
         let p = self.ctx.path().join(rel);
@@ -52,7 +44,7 @@ impl Env {
         self.gb(&["build", "-t", tag, self.ctx()])
     }
     fn containers_left(&self) -> usize {
-        std::fs::read_dir(self.state.path().join("data/containers"))
+        std::fs::read_dir(self.state().join("data/containers"))
             .map(|d| d.count())
             .unwrap_or(0)
     }
@@ -180,7 +172,7 @@ fn a_failing_run_stops_the_build_with_its_code_and_line() {
     assert!(err.contains("returned a non-zero code: 3"), "{err}");
     assert!(!stdout(&o).contains("Step 4/4"), "the build went on");
     assert_eq!(env.containers_left(), 0, "a container was left behind");
-    assert!(journal_empty(env.state.path()));
+    assert!(journal_empty(env.state()));
     let images = env.ok(&["images"]);
     assert!(!images.contains("broken"), "{images}");
 }
@@ -197,7 +189,7 @@ fn a_rebuild_is_cached_and_a_changed_file_rebuilds_from_its_copy() {
     );
     env.file("msg.txt", "one\n");
     assert!(env.build("c:1").status.success());
-    let containers_dir = env.state.path().join("data/containers");
+    let containers_dir = env.state().join("data/containers");
     let o = env.build("c:1");
     let out = stdout(&o);
     assert!(o.status.success(), "{}", stderr(&o));
@@ -406,7 +398,7 @@ fn a_build_is_narrated_honestly() {
     env.file("Dockerfile", "FROM busybox\nCOPY f /f\nRUN cat /f > /g\n");
     env.file("f", "x\n");
     let traced = common::strace::run_with(&["build", "-t", "traced", env.ctx()], |c| {
-        c.env("GLASSBOX_STATE_DIR", env.state.path());
+        c.env("GLASSBOX_STATE_DIR", env.state());
     });
     assert!(traced.output.status.success(), "{}", stderr(&traced.output));
     traced.assert_honest();
@@ -684,7 +676,7 @@ SCRIPT
         "by awk\n/dev/pipes/SCRIPT\n"
     );
     // The script's directory is gone, and a rebuild is cached.
-    let left: Vec<_> = std::fs::read_dir(env.state.path().join("data/images/layers"))
+    let left: Vec<_> = std::fs::read_dir(env.state().join("data/images/layers"))
         .unwrap()
         .flatten()
         .filter(|e| e.file_name().to_string_lossy().contains("pipes"))
@@ -722,7 +714,7 @@ fn a_build_sweeps_what_a_killed_build_or_pull_left() {
     env.file("Dockerfile", "FROM busybox\nRUN true\n");
     env.ok(&["-q", "build", "-t", "first", env.ctx()]);
     // 4194304 is above the largest pid_max: no live process has it.
-    let layers = env.state.path().join("data/images/layers");
+    let layers = env.state().join("data/images/layers");
     std::fs::create_dir_all(layers.join(".build-pipes-4194304")).unwrap();
     std::fs::write(layers.join(".build-pipes-4194304/SCRIPT"), "#!/bin/sh\n").unwrap();
     std::fs::write(layers.join(".build-4194304.tar"), "half a layer").unwrap();

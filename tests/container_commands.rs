@@ -14,6 +14,16 @@ fn wait_for(what: &str, limit: Duration, mut done: impl FnMut() -> bool) {
     }
 }
 
+/// `run -d --name NAME busybox sh -c SCRIPT`, returned once its log says "ready" (SCRIPT
+/// echoes it when what the test needs is in place): the container's id.
+fn start_ready(env: &Env, name: &str, script: &str) -> String {
+    let id = env.ok(&["run", "-d", "--name", name, "busybox", "sh", "-c", script]);
+    wait_for("the container to be ready", Duration::from_secs(10), || {
+        env.ok(&["logs", name]).contains("ready")
+    });
+    id.trim().to_string()
+}
+
 /// The last line a container wrote to its log.
 fn last_line(env: &Env, name: &str) -> String {
     env.ok(&["logs", name])
@@ -29,19 +39,11 @@ fn kill_s_usr1_reaches_a_handler_and_wait_prints_the_code() {
         return;
     }
     let env = Env::new();
-    env.ok(&[
-        "run",
-        "-d",
-        "--name",
+    start_ready(
+        &env,
         "k",
-        "busybox",
-        "sh",
-        "-c",
         "trap 'echo got USR1; exit 7' USR1; echo ready; while true; do sleep 0.1; done",
-    ]);
-    wait_for("the trap to be set", Duration::from_secs(10), || {
-        env.ok(&["logs", "k"]).contains("ready")
-    });
+    );
     assert_eq!(env.ok(&["kill", "-s", "USR1", "k"]).trim(), "k");
     assert_eq!(env.ok(&["wait", "k"]), "7\n");
     assert_eq!(env.ok(&["logs", "k"]), "ready\ngot USR1\n");
@@ -776,19 +778,11 @@ fn stop_learns_the_end_from_the_fifo_and_rm_right_after_removes_everything() {
         return;
     }
     let env = Env::new();
-    env.ok(&[
-        "run",
-        "-d",
-        "--name",
+    start_ready(
+        &env,
         "s",
-        "busybox",
-        "sh",
-        "-c",
         "trap 'echo bye; exit 3' TERM; echo ready; sleep 1000 & wait",
-    ]);
-    wait_for("the trap to be set", Duration::from_secs(10), || {
-        env.ok(&["logs", "s"]) == "ready\n"
-    });
+    );
     let state = env.state.path().to_path_buf();
     let t = common::strace::run_with(&["stop", "s"], |c| {
         c.env("GLASSBOX_STATE_DIR", &state);
@@ -821,22 +815,8 @@ fn a_stop_whose_supervisor_is_killed_returns_and_leaves_what_cleanup_removes() {
     }
     let env = Env::new();
     // A shell as PID 1 ignores SIGTERM: stop waits out its grace time on the FIFO.
-    let id = env.ok(&[
-        "run",
-        "-d",
-        "--name",
-        "o",
-        "busybox",
-        "sh",
-        "-c",
-        "echo ready; while true; do sleep 0.1; done",
-    ]);
-    wait_for("the container to start", Duration::from_secs(10), || {
-        env.ok(&["logs", "o"]) == "ready\n"
-    });
-    let supervisor = env.state_json(id.trim())["supervisor"]["pid"]
-        .as_i64()
-        .unwrap() as i32;
+    let id = start_ready(&env, "o", "echo ready; while true; do sleep 0.1; done");
+    let supervisor = env.state_json(&id)["supervisor"]["pid"].as_i64().unwrap() as i32;
     let start = Instant::now();
     let mut stop = env
         .cmd()

@@ -96,22 +96,17 @@ fn unpause(sys: &Sys, c: &Container) -> Result<()> {
 const V2_MOUNTS: [&str; 2] = ["/sys/fs/cgroup", "/sys/fs/cgroup/unified"];
 
 /// The freezer of `c` if it is paused now. As root, where `run` made its v2 cgroup under
-/// one of [`V2_MOUNTS`], one read of its cgroup.freeze (a file only cgroup v2 has) says;
-/// elsewhere the mount table is read to find its freezer, as `pause` does.
+/// one of [`V2_MOUNTS`], its cgroup.freeze (a file only cgroup v2 has) is found without the
+/// mount table; elsewhere the mount table is read to find its freezer, as `pause` does.
 fn paused_freezer(c: &Container) -> Option<Freezer> {
-    if !crate::host::rootless() {
-        let name = crate::store::containers::cgroup_name(c.id());
-        for mount in V2_MOUNTS {
-            let file = std::path::Path::new(mount)
-                .join(crate::stages::cgroups::PARENT)
-                .join(&name)
-                .join("cgroup.freeze");
-            if let Ok(now) = std::fs::read_to_string(&file) {
-                return (now.trim() == "1").then_some(Freezer { file, v2: true });
-            }
-        }
-    }
-    freezer(&CgroupHost::current(), c).filter(|f| f.is_frozen())
+    let name = crate::store::containers::cgroup_name(c.id());
+    let found = V2_MOUNTS
+        .iter()
+        .filter(|_| !crate::host::rootless())
+        .find_map(|m| Freezer::v2_under(std::path::Path::new(m), &name));
+    found
+        .or_else(|| freezer(&CgroupHost::current(), c))
+        .filter(|f| f.is_frozen())
 }
 
 /// Before stop or rm: a frozen process cannot act on SIGTERM, so thaw a paused container.

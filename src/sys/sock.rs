@@ -93,7 +93,7 @@ impl Sys<'_> {
                 "bind",
                 [vec![fd.as_raw_fd().to_string()], sun(path).to_vec()].concat(),
                 "bind(2)",
-                "give it a name in the container's directory: glassbox attach connects there",
+                "give the socket its name: that path is where the other side connects",
             )
         };
         self.call_plain(call, || {
@@ -116,7 +116,7 @@ impl Sys<'_> {
                     "0600".into(),
                 ],
                 "chmod(2)",
-                "only its owner may connect: the socket hands out the container's stdin",
+                "only its owner (root) may connect: what it hands out is not for other users",
             )
         };
         self.call_plain(call, || {
@@ -129,7 +129,7 @@ impl Sys<'_> {
                 "listen",
                 vec![fd.as_raw_fd().to_string(), "8".into()],
                 "listen(2)",
-                "accept connections on it: each is one glassbox attach",
+                "accept connections on it, up to 8 waiting",
             )
         };
         self.call_plain(call, || {

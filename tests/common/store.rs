@@ -33,18 +33,22 @@ impl Store {
 
     /// `glassbox -q ARGS…`, which must succeed; its stdout.
     pub fn ok(&self, args: &[&str]) -> String {
-        let o = self.gb(args);
-        assert!(
-            o.status.success(),
-            "glassbox {args:?} failed ({:?}):\n{}\n{}",
-            o.status.code(),
-            stdout(&o),
-            stderr(&o)
-        );
-        stdout(&o)
+        succeeded(args, self.gb(args))
     }
 
     pub fn data(&self) -> PathBuf {
         self.state.path().join("data")
     }
+}
+
+/// The stdout of `glassbox ARGS…`, which must have succeeded (else its output, in the panic).
+pub fn succeeded(args: &[&str], o: Output) -> String {
+    assert!(
+        o.status.success(),
+        "glassbox {args:?} failed ({:?}):\n{}\n{}",
+        o.status.code(),
+        stdout(&o),
+        stderr(&o)
+    );
+    stdout(&o)
 }

@@ -7,7 +7,7 @@ use super::{explain_file, write_diagnosis, PARENT};
 use crate::error::Result;
 use crate::host::cgroups::CgroupHost;
 use crate::sys::Sys;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 /// One cgroup's freezer file.
@@ -21,19 +21,21 @@ impl Freezer {
     /// The freezer of cgroup `name` under glassbox's parent: the v2 one when the host has a
     /// v2 tree, else the v1 freezer hierarchy's. None if the cgroup has neither.
     pub fn of(host: &CgroupHost, name: &str) -> Option<Freezer> {
-        let v2 = host
-            .v2_mount
-            .as_ref()
-            .map(|m| m.join(PARENT).join(name).join("cgroup.freeze"));
-        let v1 = host
-            .place("freezer")
+        if let Some(f) = host.v2_mount.as_ref().and_then(|m| Self::v2_under(m, name)) {
+            return Some(f);
+        }
+        host.place("freezer")
             .filter(|p| p.version == 1)
-            .map(|p| p.mount.join(PARENT).join(name).join("freezer.state"));
-        [v2.map(|f| (f, true)), v1.map(|f| (f, false))]
-            .into_iter()
-            .flatten()
-            .find(|(f, _)| f.exists())
-            .map(|(file, v2)| Freezer { file, v2 })
+            .map(|p| p.mount.join(PARENT).join(name).join("freezer.state"))
+            .filter(|file| file.exists())
+            .map(|file| Freezer { file, v2: false })
+    }
+
+    /// The v2 freezer of cgroup `name` under glassbox's parent, with cgroup v2 mounted at
+    /// `mount`; None if there is no such cgroup.
+    pub fn v2_under(mount: &Path, name: &str) -> Option<Freezer> {
+        let file = mount.join(PARENT).join(name).join("cgroup.freeze");
+        file.exists().then_some(Freezer { file, v2: true })
     }
 
     /// Whether the cgroup is frozen (or freezing) now.

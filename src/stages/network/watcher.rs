@@ -96,9 +96,13 @@ fn socket_path(journal: &Journal) -> Option<PathBuf> {
         journal
             .dir()
             .parent()?
-            .join(format!("netwatch-{}.sock", ns.ino)),
+            .join(format!("{SOCKET_PREFIX}{}{SOCKET_SUFFIX}", ns.ino)),
     )
 }
+
+/// A watcher's socket is `netwatch-<netns inode>.sock` in the state directory.
+const SOCKET_PREFIX: &str = "netwatch-";
+const SOCKET_SUFFIX: &str = ".sock";
 
 /// A killed watcher leaves its socket behind: `cleanup` removes each one nobody listens on
 /// (a live watcher takes the empty connection as a request that never came).
@@ -112,7 +116,7 @@ pub fn remove_orphaned_sockets(sys: &Sys, journal: &Journal) {
     for e in entries.flatten() {
         let name = e.file_name();
         let name = name.to_string_lossy();
-        if !(name.starts_with("netwatch-") && name.ends_with(".sock")) {
+        if !(name.starts_with(SOCKET_PREFIX) && name.ends_with(SOCKET_SUFFIX)) {
             continue;
         }
         let path = e.path();
