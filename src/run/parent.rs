@@ -343,7 +343,17 @@ pub(super) fn run_container(
                 let _ = sys.wait(pid, "collect the child");
                 return Err(e);
             }
-            if let Some(c) = container {
+            // When nothing is shown, the child goes now and builds its container while this
+            // process keeps its records (no line of either can land in the other's): its
+            // mounts need nothing that follows. Shown, the gate opens in the wait, below.
+            let early = detached.is_none() && !plan.tty && !sys.narrator.shows_lines();
+            if early {
+                forward_signals_with_grace(pid, STOP_GRACE_SECS);
+                // A child that already died is EPIPE here: the wait says how it ended.
+                let _ = gate.as_ref().map(|g| sys.let_go(g));
+            }
+            let recorded = (|| -> Result<()> {
+                let Some(c) = container else { return Ok(()) };
                 let mut s = c.own_state();
                 s.status = crate::store::containers::Status::Running;
                 s.process = crate::journal::Owner::of(pid as u32);
@@ -354,7 +364,17 @@ pub(super) fn run_container(
                 s.exit_code = None;
                 s.oom_killed = false;
                 s.error = None;
-                c.save_state(&s)?;
+                c.save_state(&s)
+            })();
+            if let Err(e) = recorded {
+                let _ = sys.kill(
+                    pid,
+                    libc::SIGKILL,
+                    "its record could not be kept: the container must not run unrecorded",
+                );
+                drop(gate);
+                let _ = sys.wait(pid, "collect the child");
+                return Err(e);
             }
             let released = match detached.as_mut() {
                 // Let the child go now, to learn whether its command started.
@@ -363,9 +383,11 @@ pub(super) fn run_container(
                     d.report_start(sys, pid, gate.as_ref(), container, console.take())?;
                     true
                 }
-                None => false,
+                None => early,
             };
-            forward_signals_with_grace(pid, STOP_GRACE_SECS);
+            if !early {
+                forward_signals_with_grace(pid, STOP_GRACE_SECS);
+            }
             if plan.tty {
                 // With -t, Ctrl-C and Ctrl-\ are keys for the container's terminal, which
                 // signals its foreground job: they are not glassbox's to act on.
