@@ -865,3 +865,45 @@ fn containers_started_at_once_on_a_cold_cache_share_one_export() {
     );
     assert!(env.journal_is_empty() && env.containers_left() == 0);
 }
+
+#[test]
+fn an_unwatched_run_gets_an_empty_network_of_its_own_as_a_watched_one_does() {
+    if !root_or_skip("an_unwatched_run_gets_an_empty_network_of_its_own_as_a_watched_one_does") {
+        return;
+    }
+    let env = Env::new();
+    let before = host_state();
+    let script = "ls /sys/class/net; cat /sys/class/net/lo/flags; readlink /proc/self/ns/net; ping -c1 -W2 127.0.0.1 >/dev/null && echo lo-answers";
+    // Under -q without --trace the namespace is made on a thread beside the records (the
+    // child enters it); narrated, the child is cloned into a new one. Both: only lo, up.
+    let unwatched = env
+        .cmd()
+        .env_remove("GLASSBOX_TRACE")
+        .args(["-q", "run", "--rm", "busybox", "sh", "-c", script])
+        .output()
+        .unwrap();
+    let watched = env
+        .cmd()
+        .args(["run", "--rm", "busybox", "sh", "-c", script])
+        .output()
+        .unwrap();
+    let host_ns = std::fs::read_link("/proc/self/ns/net").unwrap();
+    let mut seen = Vec::new();
+    for (how, o) in [("unwatched", &unwatched), ("watched", &watched)] {
+        assert!(o.status.success(), "{how}: {}", stderr(o));
+        let out = stdout(o);
+        let lines: Vec<&str> = out.lines().collect();
+        assert_eq!(lines.len(), 4, "{how}: {out}");
+        assert_eq!(&lines[..2], &["lo", "0x9"], "{how}: only lo, up: {out}");
+        assert_eq!(lines[3], "lo-answers", "{how}: {out}");
+        assert_ne!(
+            lines[2],
+            host_ns.to_string_lossy(),
+            "{how}: the host's namespace"
+        );
+        seen.push(lines[2].to_string());
+    }
+    assert_ne!(seen[0], seen[1], "two runs shared a network namespace");
+    assert_eq!(host_state(), before);
+    assert!(env.journal_is_empty() && env.containers_left() == 0);
+}

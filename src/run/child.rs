@@ -77,12 +77,19 @@ pub(crate) fn terminal_of_its_own(sys: &Sys, socket: std::os::fd::RawFd) -> Resu
     )
 }
 
+/// What the child's network needs from the parent: its address on a bridge, or the empty
+/// namespace made ahead for it (`--network none`, unwatched).
+pub(super) struct ChildNet<'a> {
+    pub inside: Option<crate::stages::network::Inside>,
+    pub ahead: Option<&'a crate::stages::network::NetAhead>,
+}
+
 /// The container's side: everything from here on happens inside its namespaces.
 pub(super) fn child(
     sys: &Sys,
     plan: &Plan,
     fs: Option<&crate::store::containers::ContainerFs>,
-    inside: Option<crate::stages::network::Inside>,
+    net: ChildNet<'_>,
     log: Option<super::logger::Ends>,
     cgroups: Option<(&cgroups::Plan, &cgroupns::Plan)>,
     console: Option<std::os::fd::RawFd>,
@@ -138,9 +145,11 @@ pub(super) fn child(
     }
     if let (true, NetworkMode::Container(name, pid)) = (plan.has(Stage::Network), &plan.network) {
         crate::stages::network::join_container(sys, name, *pid)?;
+    } else if let Some(ahead) = net.ahead {
+        crate::stages::network::enter_ahead(sys, ahead)?;
     } else if plan.has(Stage::Network) && plan.clone_flags() & libc::CLONE_NEWNET != 0 {
         // none: only lo, up; bridge: also eth0 addressed, up, with a default route.
-        crate::stages::network::configure_inside(sys, inside)?;
+        crate::stages::network::configure_inside(sys, net.inside)?;
     }
     let root = match fs {
         Some(fs) => Some(rootfs::mount_root(sys, fs, plan)?),

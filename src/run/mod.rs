@@ -52,6 +52,7 @@ pub const STOP_GRACE_SECS: u32 = 3;
 pub fn main(a: &RunArgs, sys: &Sys) -> Result<i32> {
     sys.close_inherited("a descriptor inherited from the caller must not reach the container")?;
     let plan = plan(a, sys)?;
+    let net_ahead = parent::NetAhead::start(sys, &plan, !a.detach);
     if a.detach && a.step {
         return Err(Error::usage(
             "-d cannot be combined with --step: a detached container has no terminal to pause on",
@@ -134,12 +135,27 @@ pub fn main(a: &RunArgs, sys: &Sys) -> Result<i32> {
                 Some(&c),
                 removal.clone(),
                 Some(det),
+                Default::default(),
             )
         }),
-        Some((c, removal)) => {
-            parent::supervise(sys, journal.as_ref(), &plan, Some(&c), removal, None)
-        }
-        None => parent::supervise(sys, journal.as_ref(), &plan, None, Default::default(), None),
+        Some((c, removal)) => parent::supervise(
+            sys,
+            journal.as_ref(),
+            &plan,
+            Some(&c),
+            removal,
+            None,
+            net_ahead,
+        ),
+        None => parent::supervise(
+            sys,
+            journal.as_ref(),
+            &plan,
+            None,
+            Default::default(),
+            None,
+            Default::default(),
+        ),
     }
 }
 
@@ -194,6 +210,14 @@ pub fn start_detached(
 ) -> Result<i32> {
     parent::announce(sys, plan);
     detach::start(sys, c, false, |det| {
-        parent::supervise(sys, journal, plan, Some(c), Default::default(), Some(det))
+        parent::supervise(
+            sys,
+            journal,
+            plan,
+            Some(c),
+            Default::default(),
+            Some(det),
+            Default::default(),
+        )
     })
 }

@@ -20,6 +20,34 @@ pub(super) struct Made {
     network: Option<crate::stages::network::Wiring>,
     fs: Option<crate::store::containers::ContainerFs>,
     usernet: Option<super::usernet::UserNet>,
+    /// Not undone: the namespace goes when its last holder does.
+    net_ahead: NetAhead,
+}
+
+/// `--network none`'s namespace, made beside the container's records and cgroups when
+/// nobody watches (see [`crate::sys::beside`]); otherwise the child is cloned into a new one.
+#[derive(Default)]
+pub(super) struct NetAhead(Option<crate::sys::beside::Beside<crate::stages::network::NetAhead>>);
+
+impl NetAhead {
+    /// Started as soon as the plan is known, for a foreground container (a detached one's
+    /// supervisor is a fork, which must not leave a thread behind) whose own empty network
+    /// namespace glassbox itself makes (not under a user namespace, which must own it).
+    pub(super) fn start(sys: &Sys, plan: &Plan, foreground: bool) -> Self {
+        let own_none_net = foreground
+            && plan.network == NetworkMode::None
+            && plan.has(Stage::Network)
+            && plan.clone_flags() & libc::CLONE_NEWNET != 0
+            && plan.userns.is_none()
+            && plan.rootless.is_none()
+            && !plan.tty
+            && !plan.step;
+        NetAhead(
+            own_none_net
+                .then(|| crate::stages::network::none_ahead(sys))
+                .flatten(),
+        )
+    }
 }
 
 pub(super) fn announce(sys: &Sys, plan: &Plan) {
@@ -77,8 +105,12 @@ pub(crate) fn supervise(
     container: Option<&crate::store::containers::Container>,
     removal: crate::store::containers::Removal,
     detached: Option<&mut detach::Detached>,
+    net_ahead: NetAhead,
 ) -> Result<i32> {
-    let mut made = Made::default();
+    let mut made = Made {
+        net_ahead,
+        ..Made::default()
+    };
     let result = run_container(sys, journal, plan, container, removal, detached, &mut made);
     let rm = plan.remove_after;
     if let (Some(c), Err(e)) = (container, &result) {
@@ -236,11 +268,16 @@ pub(super) fn run_container(
         d.open_stdin(sys)?;
     }
     let why = "the container's first process: PID 1 of its own pid namespace";
+    let netns = made.net_ahead.0.take().map(|n| n.ready()).transpose()?;
+    let flags = match netns {
+        Some(_) => plan.clone_flags() & !libc::CLONE_NEWNET,
+        None => plan.clone_flags(),
+    };
     // Born in its cgroup v2, if there is one: no move by pid, which costs milliseconds.
     let (forked, gate, born_in_v2) = match cgroup_plan.as_ref().and_then(cgroups::v2_dir) {
-        Some(dir) => sys.fork_gated_into(plan.clone_flags(), &dir, why)?,
+        Some(dir) => sys.fork_gated_into(flags, &dir, why)?,
         None => {
-            let (forked, gate) = sys.fork_gated(plan.clone_flags(), why)?;
+            let (forked, gate) = sys.fork_gated(flags, why)?;
             (forked, gate, false)
         }
     };
@@ -279,7 +316,10 @@ pub(super) fn run_container(
                 sys,
                 plan,
                 root_fs,
-                inside,
+                child::ChildNet {
+                    inside,
+                    ahead: netns.as_ref(),
+                },
                 log,
                 cgroup_plan.as_ref().zip(cgroup_view.as_ref()),
                 console,
@@ -291,6 +331,8 @@ pub(super) fn run_container(
             sys.fail_to_parent(gate.as_ref(), &err)
         }
         Forked::Parent(pid) => {
+            // The child holds the namespace now.
+            drop(netns);
             n.stage(
                 "run",
                 "the parent prepares what the child cannot do for itself",

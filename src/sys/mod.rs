@@ -11,6 +11,7 @@
 //! (it matches anything). A file written through a descriptor is shown as strace `-y` shows
 //! it: `write(3</sys/fs/cgroup/pids/x/pids.max>, "20", 2)`.
 
+pub mod beside;
 pub mod bpf;
 pub mod channel;
 pub mod diagnose;

@@ -196,6 +196,7 @@ impl Sys<'_> {
             return Ok(Forked::Parent(0));
         }
         self.narrator.before(&call);
+        super::beside::before_fork();
         let ret =
             unsafe { libc::syscall(libc::SYS_clone, libc::SIGCHLD as libc::c_ulong, 0, 0, 0, 0) };
         if ret == 0 {
@@ -372,6 +373,7 @@ impl Sys<'_> {
         let (parent_end, child_end) = super::channel::pair()?;
         self.narrator.before(call);
         super::own::settle_heap();
+        super::beside::before_fork();
         let ret = clone();
         if ret == 0 {
             super::quiet::forked();

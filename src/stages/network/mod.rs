@@ -227,6 +227,56 @@ pub fn configure_inside(sys: &Sys, inside: Option<Inside>) -> Result<()> {
     Ok(())
 }
 
+/// `--network none` made ahead, beside the parent's other work (see [`Sys::beside`]): a
+/// network namespace with only lo, up, which the child enters with setns(2) instead of
+/// being cloned into a new one — the kernel's slowest namespace to make, made while the
+/// parent writes the container's records. A descriptor keeps it until the child is in it.
+pub fn none_ahead(sys: &Sys) -> Option<crate::sys::beside::Beside<NetAhead>> {
+    sys.beside(|sys| {
+        sys.unshare(
+            libc::CLONE_NEWNET,
+            "a network namespace for the container, made on a thread of its own",
+        )?;
+        configure_inside(sys, None)?;
+        let path = "/proc/thread-self/ns/net";
+        let ns = std::fs::File::open(path).map_err(|e| {
+            Error::io(
+                format!("cannot open {path}, the network namespace just made"),
+                &e,
+                "check that /proc is mounted",
+            )
+        })?;
+        let link = std::fs::read_link(path)
+            .map(|l| l.display().to_string())
+            .unwrap_or_default();
+        Ok(NetAhead {
+            ns: ns.into(),
+            link,
+        })
+    })
+}
+
+/// A network namespace [`none_ahead`] made: its descriptor and what it points at.
+pub struct NetAhead {
+    pub ns: std::os::fd::OwnedFd,
+    link: String,
+}
+
+/// In the child: enter the namespace [`none_ahead`] made.
+pub fn enter_ahead(sys: &Sys, ahead: &NetAhead) -> Result<()> {
+    use std::os::fd::AsFd;
+    sys.setns(
+        ahead.ns.as_fd(),
+        &ahead.link,
+        &format!("/proc/self/fd/{}", {
+            use std::os::fd::AsRawFd;
+            ahead.ns.as_raw_fd()
+        }),
+        libc::CLONE_NEWNET,
+        "the network namespace made for it beside its start: only lo, up",
+    )
+}
+
 /// In the child: configure the namespace, then exec the command. A failure goes to the
 /// parent on `parent` (which reports it), or is reported here when there is none.
 fn child_finish(
