@@ -50,6 +50,15 @@ impl Sys<'_> {
         Ok(self.poll_in(fd, &fd.to_string(), ms, why)? > 0)
     }
 
+    /// sched_yield(2): let a process this one just woke run first on this CPU (the kernel
+    /// tends to queue a woken process behind its waker).
+    pub fn yield_cpu(&self, why: &str) {
+        let call = || Call::new("sched_yield", vec![], "sched_yield(2)", why);
+        let _ = self.call_plain(call, || {
+            check(unsafe { libc::sched_yield() } as libc::c_long)
+        });
+    }
+
     /// poll(2) for input on one descriptor (`shown` as the narration names it) for up to
     /// `ms` milliseconds: 1 when it is ready, 0 when the time passed.
     pub fn poll_in(&self, fd: i32, shown: &str, ms: i32, why: &str) -> Result<i64> {
