@@ -170,11 +170,16 @@ pub fn ask_removal(sys: &Sys, c: &Container) {
     );
 }
 
+/// Whether rm -f asked for the container to go (it waits for the hang-up, not the byte).
+pub fn removal_asked(c: &Container) -> bool {
+    c.dir.join(REMOVE).exists()
+}
+
 /// In the supervisor, all undone: if rm -f asked, free the container's name and move its
 /// directory into the trash (one rename) before rm -f is woken. The path to remove after.
 pub fn take_away(sys: &Sys, c: &Container) -> Option<std::path::PathBuf> {
     // An ordinary user's container may hold files of its subordinate ids: rm removes it.
-    if crate::host::rootless() || !c.dir.join(REMOVE).exists() {
+    if crate::host::rootless() || !removal_asked(c) {
         return None;
     }
     let trash = crate::store::containers::trash_dir();

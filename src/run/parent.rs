@@ -494,8 +494,10 @@ pub(super) fn run_container(
             if let Some(d) = detached.as_mut() {
                 d.recorded(sys);
                 // Whoever waited for the end (stop, wait) goes first: the undo below is
-                // nobody's wait.
-                sys.yield_cpu("let a stop or wait that was waiting for this end finish first");
+                // nobody's wait — unless rm -f asked, which waits for the undo itself.
+                if !container.is_some_and(super::ended::removal_asked) {
+                    sys.yield_cpu("let a stop or wait that was waiting for this end finish first");
+                }
             }
             Ok(code)
         }
