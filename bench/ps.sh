@@ -7,6 +7,7 @@
 #   GB_BEFORE=path/to/old/glassbox   also time an older binary, in the same runs
 # Target: ps -a with 1,000 containers <= 20 ms.
 set -euo pipefail
+[ "${BASH_VERSINFO[0]}" -ge 5 ] || { echo "bench/ps.sh: needs bash 5 or later (its clock, EPOCHREALTIME)" >&2; exit 1; }
 n=${1:-1000}
 runs=${2:-10}
 here=$(cd "$(dirname "$0")/.." && pwd)

@@ -12,6 +12,7 @@
 # neighbour hits all alike; the figures are medians. Targets: glassbox -q <= 1.2x bwrap on
 # the disk and on tmpfs, <= 0.8x crun, default narration <= 1.3x -q.
 set -euo pipefail
+[ "${BASH_VERSINFO[0]}" -ge 5 ] || { echo "bench/run.sh: needs bash 5 or later (its clock, EPOCHREALTIME)" >&2; exit 1; }
 runs=${1:-30}
 here=$(cd "$(dirname "$0")/.." && pwd)
 [ "$(id -u)" = 0 ] || { echo "bench/run.sh: run as root (containers need it)" >&2; exit 1; }

@@ -11,6 +11,7 @@
 # fork+exec of glassbox included (the clock is the shell's own EPOCHREALTIME, bash >= 5).
 # Target (issue 23): <= 5 ms each.
 set -euo pipefail
+[ "${BASH_VERSINFO[0]}" -ge 5 ] || { echo "bench/stop.sh: needs bash 5 or later (its clock, EPOCHREALTIME)" >&2; exit 1; }
 runs=${1:-10}
 here=$(cd "$(dirname "$0")/.." && pwd)
 [ "$(id -u)" = 0 ] || { echo "bench/stop.sh: run as root (containers need it)" >&2; exit 1; }

@@ -868,28 +868,31 @@ fn containers_started_at_once_on_a_cold_cache_share_one_export() {
 
 #[test]
 fn an_unwatched_run_gets_an_empty_network_of_its_own_as_a_watched_one_does() {
-    if !root_or_skip("an_unwatched_run_gets_an_empty_network_of_its_own_as_a_watched_one_does") {
+    if !root_or_skip("an_unwatched_run_gets_an_empty_network_of_its_own_as_a_watched_one_does")
+        || !tool_or_skip(
+            "an_unwatched_run_gets_an_empty_network_of_its_own_as_a_watched_one_does",
+            "strace",
+        )
+    {
         return;
     }
     let env = Env::new();
     let before = host_state();
-    let script = "ls /sys/class/net; cat /sys/class/net/lo/flags; readlink /proc/self/ns/net; ping -c1 -W2 127.0.0.1 >/dev/null && echo lo-answers";
-    // Under -q without --trace the namespace is made on a thread beside the records (the
-    // child enters it); narrated, the child is cloned into a new one. Both: only lo, up.
-    let unwatched = env
-        .cmd()
-        .env_remove("GLASSBOX_TRACE")
-        .args(["-q", "run", "--rm", "busybox", "sh", "-c", script])
-        .output()
-        .unwrap();
-    let watched = env
-        .cmd()
-        .args(["run", "--rm", "busybox", "sh", "-c", script])
-        .output()
-        .unwrap();
     let host_ns = std::fs::read_link("/proc/self/ns/net").unwrap();
-    let mut seen = Vec::new();
-    for (how, o) in [("unwatched", &unwatched), ("watched", &watched)] {
+    let script = "ls /sys/class/net; cat /sys/class/net/lo/flags; readlink /proc/self/ns/net; ping -c1 -W2 127.0.0.1 >/dev/null && echo lo-answers";
+    let args = ["run", "--rm", "busybox", "sh", "-c", script];
+    // Under -q without --trace the namespace is made on a thread beside the records (the
+    // child enters it with setns); watched, the child is cloned into a new one.
+    let quiet: Vec<&str> = std::iter::once("-q").chain(args).collect();
+    let unwatched = strace::run_with(&quiet, |c| {
+        c.env_remove("GLASSBOX_TRACE")
+            .env("GLASSBOX_STATE_DIR", env.state.path());
+    });
+    let watched = strace::run_with(&args, |c| {
+        c.env("GLASSBOX_STATE_DIR", env.state.path());
+    });
+    for (how, t) in [("unwatched", &unwatched), ("watched", &watched)] {
+        let o = &t.output;
         assert!(o.status.success(), "{how}: {}", stderr(o));
         let out = stdout(o);
         let lines: Vec<&str> = out.lines().collect();
@@ -901,9 +904,35 @@ fn an_unwatched_run_gets_an_empty_network_of_its_own_as_a_watched_one_does() {
             host_ns.to_string_lossy(),
             "{how}: the host's namespace"
         );
-        seen.push(lines[2].to_string());
     }
-    assert_ne!(seen[0], seen[1], "two runs shared a network namespace");
+    let calls = |t: &strace::Traced, name: &str| -> Vec<strace::Syscall> {
+        t.calls.iter().filter(|c| c.name == name).cloned().collect()
+    };
+    let main_pid = unwatched.calls.first().map(|c| c.pid).unwrap();
+    let made = calls(&unwatched, "unshare");
+    assert!(
+        made.iter()
+            .any(|c| c.args[0].contains("CLONE_NEWNET") && c.pid != main_pid),
+        "unwatched: no network namespace made on a thread of its own: {made:?}"
+    );
+    let clones = calls(&unwatched, "clone3");
+    let container = clones
+        .iter()
+        .find(|c| c.args[0].contains("CLONE_NEWPID"))
+        .expect("unwatched: the container's clone3");
+    assert!(!container.args[0].contains("CLONE_NEWNET"), "{container:?}");
+    assert!(
+        calls(&unwatched, "setns")
+            .iter()
+            .any(|c| c.args[1].contains("CLONE_NEWNET")),
+        "unwatched: the child did not enter the namespace made for it"
+    );
+    let container = calls(&watched, "clone3")
+        .into_iter()
+        .find(|c| c.args[0].contains("CLONE_NEWPID"))
+        .expect("watched: the container's clone3");
+    assert!(container.args[0].contains("CLONE_NEWNET"), "{container:?}");
+    assert!(calls(&watched, "setns").is_empty(), "watched: a setns");
     assert_eq!(host_state(), before);
     assert!(env.journal_is_empty() && env.containers_left() == 0);
 }

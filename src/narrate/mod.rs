@@ -246,12 +246,6 @@ impl Narrator {
         self.level >= Level::Normal || self.trace.borrow().is_some()
     }
 
-    /// Whether lines go to the terminal (not under `-q`): processes that run side by side
-    /// then take turns, so that their lines never interleave.
-    pub fn shows_lines(&self) -> bool {
-        self.level >= Level::Normal
-    }
-
     pub fn colored(&self) -> bool {
         self.color
     }

@@ -52,7 +52,6 @@ pub const STOP_GRACE_SECS: u32 = 3;
 pub fn main(a: &RunArgs, sys: &Sys) -> Result<i32> {
     sys.close_inherited("a descriptor inherited from the caller must not reach the container")?;
     let plan = plan(a, sys)?;
-    let net_ahead = parent::NetAhead::start(sys, &plan, !a.detach);
     if a.detach && a.step {
         return Err(Error::usage(
             "-d cannot be combined with --step: a detached container has no terminal to pause on",
@@ -66,6 +65,8 @@ pub fn main(a: &RunArgs, sys: &Sys) -> Result<i32> {
         ));
     }
     let journal = sys.journal()?;
+    // Started once the flags are known good: a refused run makes nothing.
+    let net_ahead = parent::NetAhead::start(sys, &plan, !a.detach);
     parent::announce(sys, &plan);
     // What runs is the plan config.json says (the dry run's the text it shows): the spec
     // is the container, as runc would run it. The spec written is kept, not read back.

@@ -385,17 +385,7 @@ pub(super) fn run_container(
                 let _ = sys.wait(pid, "collect the child");
                 return Err(e);
             }
-            // When nothing is shown, the child goes now and builds its container while this
-            // process keeps its records (no line of either can land in the other's): its
-            // mounts need nothing that follows. Shown, the gate opens in the wait, below.
-            let early = detached.is_none() && !plan.tty && !sys.narrator.shows_lines();
-            if early {
-                forward_signals_with_grace(pid, STOP_GRACE_SECS);
-                // A child that already died is EPIPE here: the wait says how it ended.
-                let _ = gate.as_ref().map(|g| sys.let_go(g));
-            }
-            let recorded = (|| -> Result<()> {
-                let Some(c) = container else { return Ok(()) };
+            if let Some(c) = container {
                 let mut s = c.own_state();
                 s.status = crate::store::containers::Status::Running;
                 s.process = crate::journal::Owner::of(pid as u32);
@@ -406,17 +396,7 @@ pub(super) fn run_container(
                 s.exit_code = None;
                 s.oom_killed = false;
                 s.error = None;
-                c.save_state(&s)
-            })();
-            if let Err(e) = recorded {
-                let _ = sys.kill(
-                    pid,
-                    libc::SIGKILL,
-                    "its record could not be kept: the container must not run unrecorded",
-                );
-                drop(gate);
-                let _ = sys.wait(pid, "collect the child");
-                return Err(e);
+                c.save_state(&s)?;
             }
             let released = match detached.as_mut() {
                 // Let the child go now, to learn whether its command started.
@@ -425,11 +405,9 @@ pub(super) fn run_container(
                     d.report_start(sys, pid, gate.as_ref(), container, console.take())?;
                     true
                 }
-                None => early,
+                None => false,
             };
-            if !early {
-                forward_signals_with_grace(pid, STOP_GRACE_SECS);
-            }
+            forward_signals_with_grace(pid, STOP_GRACE_SECS);
             if plan.tty {
                 // With -t, Ctrl-C and Ctrl-\ are keys for the container's terminal, which
                 // signals its foreground job: they are not glassbox's to act on.
@@ -493,10 +471,16 @@ pub(super) fn run_container(
             }
             if let Some(d) = detached.as_mut() {
                 d.recorded(sys);
-                // Whoever waited for the end (stop, wait) goes first: the undo below is
-                // nobody's wait — unless rm -f asked, which waits for the undo itself.
-                if !container.is_some_and(super::ended::removal_asked) {
-                    sys.yield_cpu("let a stop or wait that was waiting for this end finish first");
+                // A stop woken by the record goes first: the undo below is nobody's wait —
+                // unless rm -f asked, or a stop of a bridged container, or a wait: they wait
+                // for the undo itself (the supervisor's end).
+                let stop_woken = d.end.is_some()
+                    && !matches!(plan.network, NetworkMode::Bridge(_))
+                    && !container.is_some_and(super::ended::removal_asked);
+                if stop_woken {
+                    sys.yield_cpu(
+                        "let the glassbox stop just woken by the recorded end finish first",
+                    );
                 }
             }
             Ok(code)

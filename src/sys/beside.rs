@@ -20,27 +20,36 @@ pub(super) fn before_fork() {
     );
 }
 
-/// Counts a thread as working until it ends, whichever way.
-struct Working;
-
-impl Drop for Working {
-    fn drop(&mut self) {
-        WORKING.fetch_sub(1, Ordering::SeqCst);
-    }
+/// A result a thread is making beside the caller. It counts as working until joined: a
+/// thread's own end (glibc's teardown takes malloc's lock) comes after its work returns.
+/// Dropped unread (an error on the caller's way), it is joined then.
+pub struct Beside<T> {
+    thread: Option<std::thread::JoinHandle<Result<T>>>,
 }
-
-/// A result a thread is making beside the caller.
-pub struct Beside<T>(std::thread::JoinHandle<Result<T>>);
 
 impl<T> Beside<T> {
     /// Wait for the thread's result.
-    pub fn ready(self) -> Result<T> {
-        self.0.join().unwrap_or_else(|_| {
+    pub fn ready(mut self) -> Result<T> {
+        self.join().unwrap_or_else(|| {
             Err(crate::error::Error::new(
                 "a thread working beside the container's start stopped unexpectedly",
                 "run the command again; if it happens again, report it",
             ))
         })
+    }
+
+    /// Join the thread (once): its result, or None if it panicked or was joined already.
+    fn join(&mut self) -> Option<Result<T>> {
+        let thread = self.thread.take()?;
+        let result = thread.join().ok();
+        WORKING.fetch_sub(1, Ordering::SeqCst);
+        result
+    }
+}
+
+impl<T> Drop for Beside<T> {
+    fn drop(&mut self) {
+        let _ = self.join();
     }
 }
 
@@ -59,14 +68,15 @@ impl Sys<'_> {
         let spawned = std::thread::Builder::new()
             .name("beside".into())
             .spawn(move || {
-                let _working = Working;
                 let quiet = Narrator::silent();
                 work(&Sys::new(&quiet))
             });
         match spawned {
             Ok(handle) => {
                 elsewhere(&handle);
-                Some(Beside(handle))
+                Some(Beside {
+                    thread: Some(handle),
+                })
             }
             Err(_) => {
                 // Not started: the caller does the work in line.
