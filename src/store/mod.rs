@@ -131,6 +131,36 @@ pub fn write_whole(path: &Path, bytes: &[u8]) -> Result<()> {
         })
 }
 
+/// Write a file that is rewritten again and again (a container's state) whole: into its
+/// temporary name, then swapped with the current file in one rename (RENAME_EXCHANGE), so
+/// a reader never sees half of it. The temporary file stays, holding the version before:
+/// the next write reuses its inode rather than making one and freeing another (on ext4
+/// without a journal, as here, a new inode scans the recently freed ones: ~0.5 ms once on
+/// the path of stop and rm -f). The first write, with no current file, is a plain rename.
+pub fn rewrite_whole(path: &Path, bytes: &[u8]) -> Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let tmp = path.with_extension("tmp");
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o644)
+        .open(&tmp)
+        .and_then(|mut f| f.write_all(bytes))
+        .and_then(|()| match crate::sys::fs::exchange_quietly(&tmp, path) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => std::fs::rename(&tmp, path),
+            done => done,
+        })
+        .map_err(|e| {
+            Error::io(
+                format!("cannot write {}", path.display()),
+                &e,
+                "check that glassbox's data directory is writable and not full",
+            )
+        })
+}
+
 /// `mkdir -p` with mode 0755 whatever the process umask is: the export stage sets it to 0
 /// while it extracts, and nothing in the store may be writable by anyone but root.
 pub fn make_dirs(dir: &Path) -> Result<()> {

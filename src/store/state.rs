@@ -74,7 +74,7 @@ impl State {
     }
 
     pub fn write(&self, dir: &Path) -> Result<()> {
-        super::write_whole(
+        super::rewrite_whole(
             &dir.join("state.json"),
             &serde_json::to_vec_pretty(self).expect("serialisable"),
         )
