@@ -936,3 +936,54 @@ fn an_unwatched_run_gets_an_empty_network_of_its_own_as_a_watched_one_does() {
     assert_eq!(host_state(), before);
     assert!(env.journal_is_empty() && env.containers_left() == 0);
 }
+
+#[test]
+fn under_q_the_command_starts_only_after_its_record_says_it_runs() {
+    if !root_or_skip("under_q_the_command_starts_only_after_its_record_says_it_runs")
+        || !tool_or_skip(
+            "under_q_the_command_starts_only_after_its_record_says_it_runs",
+            "strace",
+        )
+    {
+        return;
+    }
+    let env = Env::new();
+    // Under -q the child is let go before the parent records the container as running, and
+    // builds it meanwhile; its command waits at a last gate until the record is written.
+    let t = strace::run_with(&["-q", "run", "--rm", "busybox", "true"], |c| {
+        c.env("GLASSBOX_STATE_DIR", env.state.path());
+    });
+    assert!(t.output.status.success(), "{}", stderr(&t.output));
+    let at = |what: &dyn Fn(&strace::Syscall) -> bool| t.calls.iter().position(what);
+    let recorded = at(&|c| {
+        (c.name == "rename" || c.name == "renameat2")
+            && c.args.iter().any(|a| a.contains("state.json"))
+            && c.result == "0"
+    })
+    .expect("the record of the container as running");
+    let command = at(&|c| c.name == "execve" && c.args[0] == "\"/bin/true\"")
+        .expect("the container's command");
+    let gos: Vec<usize> = t
+        .calls
+        .iter()
+        .enumerate()
+        .filter(|(_, c)| c.name == "sendmsg" && c.args.iter().any(|a| a.contains("Go")))
+        .map(|(i, _)| i)
+        .collect();
+    assert_eq!(gos.len(), 2, "the child is let go twice under -q: {gos:?}");
+    assert!(
+        gos[0] < recorded && recorded < gos[1] && gos[1] < command,
+        "first go {}, record {recorded}, second go {}, command {command}",
+        gos[0],
+        gos[1]
+    );
+    let child = t.calls[command].pid;
+    let waits = t.calls[..command]
+        .iter()
+        .filter(|c| {
+            c.pid == child && c.name == "recvmsg" && c.args.iter().any(|a| a.contains("Go"))
+        })
+        .count();
+    assert_eq!(waits, 2, "the child waits at its gate and at the last gate");
+    assert!(env.journal_is_empty() && env.containers_left() == 0);
+}

@@ -246,6 +246,12 @@ impl Narrator {
         self.level >= Level::Normal || self.trace.borrow().is_some()
     }
 
+    /// Whether lines go to the terminal (not under `-q`): processes that work side by side
+    /// then take turns, so that no line of one lands inside another's.
+    pub fn shows_lines(&self) -> bool {
+        self.level >= Level::Normal
+    }
+
     pub fn colored(&self) -> bool {
         self.color
     }

@@ -77,11 +77,13 @@ pub(crate) fn terminal_of_its_own(sys: &Sys, socket: std::os::fd::RawFd) -> Resu
     )
 }
 
-/// What the child's network needs from the parent: its address on a bridge, or the empty
-/// namespace made ahead for it (`--network none`, unwatched).
-pub(super) struct ChildNet<'a> {
+/// What the child gets from the parent besides the plan: its address on a bridge, or the
+/// empty network namespace made ahead for it, and — when it was let go before the parent
+/// recorded it as running (under -q) — the gate it waits at before its command runs.
+pub(super) struct FromParent<'a> {
     pub inside: Option<crate::stages::network::Inside>,
-    pub ahead: Option<&'a crate::stages::network::NetAhead>,
+    pub net_ahead: Option<&'a crate::stages::network::NetAhead>,
+    pub last_gate: Option<&'a crate::sys::channel::Channel>,
 }
 
 /// The container's side: everything from here on happens inside its namespaces.
@@ -89,7 +91,7 @@ pub(super) fn child(
     sys: &Sys,
     plan: &Plan,
     fs: Option<&crate::store::containers::ContainerFs>,
-    net: ChildNet<'_>,
+    from_parent: FromParent<'_>,
     log: Option<super::logger::Ends>,
     cgroups: Option<(&cgroups::Plan, &cgroupns::Plan)>,
     console: Option<std::os::fd::RawFd>,
@@ -145,11 +147,11 @@ pub(super) fn child(
     }
     if let (true, NetworkMode::Container(name, pid)) = (plan.has(Stage::Network), &plan.network) {
         crate::stages::network::join_container(sys, name, *pid)?;
-    } else if let Some(ahead) = net.ahead {
+    } else if let Some(ahead) = from_parent.net_ahead {
         crate::stages::network::enter_ahead(sys, ahead)?;
     } else if plan.has(Stage::Network) && plan.clone_flags() & libc::CLONE_NEWNET != 0 {
         // none: only lo, up; bridge: also eth0 addressed, up, with a default route.
-        crate::stages::network::configure_inside(sys, net.inside)?;
+        crate::stages::network::configure_inside(sys, from_parent.inside)?;
     }
     let root = match fs {
         Some(fs) => Some(rootfs::mount_root(sys, fs, plan)?),
@@ -238,6 +240,9 @@ pub(super) fn child(
         Path::new(&plan.workdir),
         "the container's working directory",
     )?;
+    if let Some(gate) = from_parent.last_gate {
+        sys.wait_at_last_gate(gate);
+    }
     if plan.init {
         return super::init::run(sys, &plan.command, &plan.env);
     }

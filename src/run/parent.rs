@@ -267,6 +267,12 @@ pub(super) fn run_container(
     if let (Some(d), true) = (detached.as_mut(), plan.interactive && !plan.tty) {
         d.open_stdin(sys)?;
     }
+    // Under -q a foreground child is let go as soon as the parent has prepared it, and
+    // builds the container while the parent records it; it waits once more before its
+    // command (the last gate), so that nothing runs before the record says it does. With
+    // lines shown it is let go in the narrated wait, once, so that no line of one lands
+    // inside the other's.
+    let early = detached.is_none() && !plan.tty && !sys.narrator.shows_lines();
     let why = "the container's first process: PID 1 of its own pid namespace";
     let netns = made.net_ahead.0.take().map(|n| n.ready()).transpose()?;
     let flags = match netns {
@@ -316,9 +322,10 @@ pub(super) fn run_container(
                 sys,
                 plan,
                 root_fs,
-                child::ChildNet {
+                child::FromParent {
                     inside,
-                    ahead: netns.as_ref(),
+                    net_ahead: netns.as_ref(),
+                    last_gate: gate.as_ref().filter(|_| early),
                 },
                 log,
                 cgroup_plan.as_ref().zip(cgroup_view.as_ref()),
@@ -385,7 +392,12 @@ pub(super) fn run_container(
                 let _ = sys.wait(pid, "collect the child");
                 return Err(e);
             }
-            if let Some(c) = container {
+            if early {
+                // A child that already died is EPIPE here: the wait says how it ended.
+                let _ = gate.as_ref().map(|g| sys.let_go(g));
+            }
+            let recorded = (|| -> Result<()> {
+                let Some(c) = container else { return Ok(()) };
                 let mut s = c.own_state();
                 s.status = crate::store::containers::Status::Running;
                 s.process = crate::journal::Owner::of(pid as u32);
@@ -396,13 +408,31 @@ pub(super) fn run_container(
                 s.exit_code = None;
                 s.oom_killed = false;
                 s.error = None;
-                c.save_state(&s)?;
+                c.save_state(&s)
+            })();
+            if let Err(e) = recorded {
+                // Early, the child may be building the container: ended before its command.
+                if early {
+                    let _ = sys.kill(
+                        pid,
+                        libc::SIGKILL,
+                        "its record could not be written: the container must not start",
+                    );
+                }
+                drop(gate);
+                let _ = sys.wait(pid, "collect the child");
+                return Err(e);
             }
             let released = match detached.as_mut() {
                 // Let the child go now, to learn whether its command started.
                 Some(d) => {
                     // -t: its terminal goes to the log keeper, not to this terminal.
                     d.report_start(sys, pid, gate.as_ref(), container, console.take())?;
+                    true
+                }
+                None if early => {
+                    // The record says it runs: its command may start now.
+                    let _ = gate.as_ref().map(|g| sys.let_go(g));
                     true
                 }
                 None => false,

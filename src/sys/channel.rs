@@ -222,8 +222,15 @@ impl Sys<'_> {
 
     /// As [`Sys::recv_message`] without waiting: a message already sent, or `None`.
     pub fn recv_message_now(&self, ch: &Channel, why: &str) -> Result<Option<Message>> {
-        match self.recv_with(ch, libc::MSG_DONTWAIT, why) {
+        let now = || match self.recv_with(ch, libc::MSG_DONTWAIT, why) {
             Err(e) if e.errno == Some(Errno::EAGAIN) => Ok(None),
+            other => other,
+        };
+        match now() {
+            // A peer that ended with a message of ours unread (a child that failed before
+            // its last gate) resets the socket: the error comes once, and what the peer sent
+            // before it ended is still there to read.
+            Err(e) if e.errno == Some(Errno::ECONNRESET) => now(),
             other => other,
         }
     }

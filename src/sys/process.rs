@@ -398,6 +398,15 @@ impl Sys<'_> {
         )
     }
 
+    /// In a child about to exec its command: wait for a second [`Message::Go`], sent once
+    /// the parent has recorded it as running (it let the child build the container first).
+    /// A parent that gave up instead (its end closed) ends the child here, unstarted.
+    pub fn wait_at_last_gate(&self, gate: &Channel) {
+        if !self.wait_for_go(gate) {
+            crate::sys::signals::exit_now(crate::error::exit::GLASSBOX);
+        }
+    }
+
     /// In a child that failed before its command started: tell the parent why, then exit
     /// with the error's code. The parent reports it, once ([`Sys::child_failure`]).
     pub fn fail_to_parent(&self, ch: Option<&Channel>, err: &crate::error::Error) -> ! {
