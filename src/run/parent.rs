@@ -383,14 +383,8 @@ pub(super) fn run_container(
             })();
             if let Err(e) = prepared {
                 // The child must not go on half-prepared: end it before it leaves the gate.
-                let _ = sys.kill(
-                    pid,
-                    libc::SIGKILL,
-                    "the parent's preparation failed: the container must not start",
-                );
-                drop(gate);
-                let _ = sys.wait(pid, "collect the child");
-                return Err(e);
+                let why = "the parent's preparation failed: the container must not start";
+                return Err(end_unstarted(sys, pid, gate, why, e));
             }
             if early {
                 // A child that already died is EPIPE here: the wait says how it ended.
@@ -411,17 +405,10 @@ pub(super) fn run_container(
                 c.save_state(&s)
             })();
             if let Err(e) = recorded {
-                // Early, the child may be building the container: ended before its command.
-                if early {
-                    let _ = sys.kill(
-                        pid,
-                        libc::SIGKILL,
-                        "its record could not be written: the container must not start",
-                    );
-                }
-                drop(gate);
-                let _ = sys.wait(pid, "collect the child");
-                return Err(e);
+                // Let go early, the child may be building the container: it ends at its
+                // last gate at the latest.
+                let why = "its record could not be written: the container must not start";
+                return Err(end_unstarted(sys, pid, gate, why, e));
             }
             let released = match detached.as_mut() {
                 // Let the child go now, to learn whether its command started.
@@ -516,6 +503,21 @@ pub(super) fn run_container(
             Ok(code)
         }
     }
+}
+
+/// End a child whose command must not start (it waits at a gate), collect it, and hand
+/// back the error that made it so.
+fn end_unstarted(
+    sys: &Sys,
+    pid: i32,
+    gate: Option<crate::sys::channel::Channel>,
+    why: &str,
+    err: crate::error::Error,
+) -> crate::error::Error {
+    let _ = sys.kill(pid, libc::SIGKILL, why);
+    drop(gate);
+    let _ = sys.wait(pid, "collect the child");
+    err
 }
 
 pub(super) fn undo(sys: &Sys, journal: Option<&Journal>, made: &mut Made, remove_container: bool) {

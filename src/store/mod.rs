@@ -111,24 +111,7 @@ pub fn read_into(path: &Path, buf: &mut Vec<u8>) -> std::io::Result<()> {
 /// Write a file whole: to a temporary name (mode 0644 whatever the umask), then rename
 /// over the old one, so a reader never sees half of it.
 pub fn write_whole(path: &Path, bytes: &[u8]) -> Result<()> {
-    use std::io::Write;
-    use std::os::unix::fs::OpenOptionsExt;
-    let tmp = path.with_extension("tmp");
-    std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o644)
-        .open(&tmp)
-        .and_then(|mut f| f.write_all(bytes))
-        .and_then(|()| std::fs::rename(&tmp, path))
-        .map_err(|e| {
-            Error::io(
-                format!("cannot write {}", path.display()),
-                &e,
-                "check that glassbox's data directory is writable and not full",
-            )
-        })
+    write_then(path, bytes, |tmp| std::fs::rename(tmp, path))
 }
 
 /// Write a file that is rewritten again and again (a container's state) whole: into its
@@ -138,6 +121,20 @@ pub fn write_whole(path: &Path, bytes: &[u8]) -> Result<()> {
 /// without a journal, as here, a new inode scans the recently freed ones: ~0.5 ms once on
 /// the path of stop and rm -f). The first write, with no current file, is a plain rename.
 pub fn rewrite_whole(path: &Path, bytes: &[u8]) -> Result<()> {
+    write_then(path, bytes, |tmp| {
+        match crate::sys::fs::exchange_quietly(tmp, path) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => std::fs::rename(tmp, path),
+            done => done,
+        }
+    })
+}
+
+/// `bytes` into `path`'s temporary name (`.tmp`), then `put` it in place.
+fn write_then(
+    path: &Path,
+    bytes: &[u8],
+    put: impl FnOnce(&Path) -> std::io::Result<()>,
+) -> Result<()> {
     use std::io::Write;
     use std::os::unix::fs::OpenOptionsExt;
     let tmp = path.with_extension("tmp");
@@ -148,10 +145,7 @@ pub fn rewrite_whole(path: &Path, bytes: &[u8]) -> Result<()> {
         .mode(0o644)
         .open(&tmp)
         .and_then(|mut f| f.write_all(bytes))
-        .and_then(|()| match crate::sys::fs::exchange_quietly(&tmp, path) {
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => std::fs::rename(&tmp, path),
-            done => done,
-        })
+        .and_then(|()| put(&tmp))
         .map_err(|e| {
             Error::io(
                 format!("cannot write {}", path.display()),
