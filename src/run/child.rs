@@ -82,7 +82,7 @@ pub(crate) fn terminal_of_its_own(sys: &Sys, socket: std::os::fd::RawFd) -> Resu
 /// recorded it as running (under -q) — the gate it waits at before its command runs.
 pub(super) struct FromParent<'a> {
     pub inside: Option<crate::stages::network::Inside>,
-    pub net_ahead: Option<&'a crate::stages::network::NetAhead>,
+    pub net_ahead: Option<&'a crate::stages::network::EmptyNetns>,
     pub last_gate: Option<&'a crate::sys::channel::Channel>,
 }
 

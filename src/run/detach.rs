@@ -75,9 +75,9 @@ impl Detached {
     }
 
     /// The container's end is on record (its log complete): stop is woken.
-    pub(super) fn recorded(&self, sys: &Sys) {
+    pub(super) fn recorded(&self, sys: &Sys, bridged: bool) {
         if let Some(end) = &self.end {
-            end.recorded(sys);
+            end.recorded(sys, bridged);
         }
     }
 

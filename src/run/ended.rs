@@ -30,6 +30,8 @@ const FIFO: &str = "ended";
 pub struct Held {
     fifo: Option<OwnedFd>,
     mnt: Option<OwnedFd>,
+    /// The container's directory, where rm -f leaves its mark.
+    dir: std::path::PathBuf,
 }
 
 /// In the supervisor, once the container's PID 1 exists and before its state says it runs:
@@ -61,14 +63,25 @@ pub fn hold(sys: &Sys, dir: &Path, pid: i32) -> Held {
         )
         .ok()
         .flatten();
-    Held { fifo, mnt }
+    Held {
+        fifo,
+        mnt,
+        dir: dir.to_path_buf(),
+    }
 }
 
 impl Held {
-    /// The end is on record and the log complete: stop may return.
-    pub fn recorded(&self, sys: &Sys) {
-        if let Some(f) = &self.fifo {
-            let _ = sys.fifo_mark(f, "the container's end is on record: wake glassbox stop");
+    /// The end is on record and the log complete: stop may return. The stop just woken
+    /// goes first (the kernel queues it behind this supervisor): the undo that follows is
+    /// nobody's wait — unless rm -f asked, or the container is `bridged`: they wait for
+    /// the undo itself (the supervisor's end), as `glassbox wait` does.
+    pub fn recorded(&self, sys: &Sys, bridged: bool) {
+        let Some(f) = &self.fifo else {
+            return;
+        };
+        let marked = sys.fifo_mark(f, "the container's end is on record: wake glassbox stop");
+        if marked.is_ok() && !bridged && !self.dir.join(REMOVE).exists() {
+            sys.yield_cpu("let the glassbox stop just woken by the recorded end finish first");
         }
     }
 
@@ -170,16 +183,11 @@ pub fn ask_removal(sys: &Sys, c: &Container) {
     );
 }
 
-/// Whether rm -f asked for the container to go (it waits for the hang-up, not the byte).
-pub fn removal_asked(c: &Container) -> bool {
-    c.dir.join(REMOVE).exists()
-}
-
 /// In the supervisor, all undone: if rm -f asked, free the container's name and move its
 /// directory into the trash (one rename) before rm -f is woken. The path to remove after.
 pub fn take_away(sys: &Sys, c: &Container) -> Option<std::path::PathBuf> {
     // An ordinary user's container may hold files of its subordinate ids: rm removes it.
-    if crate::host::rootless() || !removal_asked(c) {
+    if crate::host::rootless() || !c.dir.join(REMOVE).exists() {
         return None;
     }
     let trash = crate::store::containers::trash_dir();

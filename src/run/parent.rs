@@ -27,7 +27,7 @@ pub(super) struct Made {
 /// `--network none`'s namespace, made beside the container's records and cgroups when
 /// nobody watches (see [`crate::sys::beside`]); otherwise the child is cloned into a new one.
 #[derive(Default)]
-pub(super) struct NetAhead(Option<crate::sys::beside::Beside<crate::stages::network::NetAhead>>);
+pub(super) struct NetAhead(Option<crate::sys::beside::Beside<crate::stages::network::EmptyNetns>>);
 
 impl NetAhead {
     /// Started as soon as the plan is known, for a foreground container (a detached one's
@@ -37,7 +37,6 @@ impl NetAhead {
         let own_none_net = foreground
             && plan.network == NetworkMode::None
             && plan.has(Stage::Network)
-            && plan.clone_flags() & libc::CLONE_NEWNET != 0
             && plan.userns.is_none()
             && plan.rootless.is_none()
             && !plan.tty
@@ -386,9 +385,9 @@ pub(super) fn run_container(
                 let why = "the parent's preparation failed: the container must not start";
                 return Err(end_unstarted(sys, pid, gate, why, e));
             }
-            if early {
+            if let Some(g) = gate.as_ref().filter(|_| early) {
                 // A child that already died is EPIPE here: the wait says how it ended.
-                let _ = gate.as_ref().map(|g| sys.let_go(g));
+                let _ = sys.let_go(g);
             }
             let recorded = (|| -> Result<()> {
                 let Some(c) = container else { return Ok(()) };
@@ -418,8 +417,9 @@ pub(super) fn run_container(
                     true
                 }
                 None if early => {
-                    // The record says it runs: its command may start now.
-                    let _ = gate.as_ref().map(|g| sys.let_go(g));
+                    if let Some(g) = &gate {
+                        sys.open_last_gate(g);
+                    }
                     true
                 }
                 None => false,
@@ -487,18 +487,7 @@ pub(super) fn run_container(
                 c.save_state(&s)?;
             }
             if let Some(d) = detached.as_mut() {
-                d.recorded(sys);
-                // A stop woken by the record goes first: the undo below is nobody's wait —
-                // unless rm -f asked, or a stop of a bridged container, or a wait: they wait
-                // for the undo itself (the supervisor's end).
-                let stop_woken = d.end.is_some()
-                    && !matches!(plan.network, NetworkMode::Bridge(_))
-                    && !container.is_some_and(super::ended::removal_asked);
-                if stop_woken {
-                    sys.yield_cpu(
-                        "let the glassbox stop just woken by the recorded end finish first",
-                    );
-                }
+                d.recorded(sys, matches!(plan.network, NetworkMode::Bridge(_)));
             }
             Ok(code)
         }

@@ -1,6 +1,7 @@
 //! Work that nobody watches, done on a thread beside the caller's own: under `-q` without
 //! `--trace` no line can show it out of order, so a slow kernel call (making a network
-//! namespace) need not hold up the rest. Watched, the caller does it in line instead.
+//! namespace) need not hold up the rest. Watched, the caller takes its one-thing-at-a-time
+//! way, whose calls show in order (for the namespace: the child is cloned into a new one).
 
 use super::Sys;
 use crate::error::Result;
@@ -56,7 +57,7 @@ impl<T> Drop for Beside<T> {
 impl Sys<'_> {
     /// Start `work` on a thread of its own with a narrator that says nothing, when this
     /// one neither shows nor traces calls and calls are really made; `None` otherwise (the
-    /// caller then does the work in line, narrated).
+    /// caller then takes its watched way).
     pub fn beside<T: Send + 'static>(
         &self,
         work: impl FnOnce(&Sys) -> Result<T> + Send + 'static,

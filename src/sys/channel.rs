@@ -267,7 +267,7 @@ impl Sys<'_> {
     /// In a child just cloned: wait for [`Message::Go`]. The wait is narrated once it is
     /// over, so that the child's line cannot land inside the parent's. Returns false when
     /// the parent's end closed first (the parent died or gave up).
-    pub(super) fn wait_for_go(&self, ch: &Channel) -> bool {
+    pub(super) fn wait_for_go(&self, ch: &Channel, why: &str) -> bool {
         let fd = ch.as_raw_fd();
         let (got, shown, go) = with_inbox(|buf| {
             let got = recv_raw(fd, buf, 0);
@@ -286,7 +286,7 @@ impl Sys<'_> {
                 "0".into(),
             ],
             "unix(7)",
-            "wait at the gate until the parent has prepared what this child needs",
+            why,
         );
         self.narrator.after(&call, got);
         go
@@ -341,7 +341,7 @@ mod tests {
             Some(Message::Failed(failure()))
         );
         sys.send_message(&a, &Message::Go, "test").unwrap();
-        assert!(sys.wait_for_go(&b));
+        assert!(sys.wait_for_go(&b, "the gate"));
         drop(held);
     }
 
@@ -352,7 +352,7 @@ mod tests {
         let (a, b) = pair().unwrap();
         drop(a);
         // What a child at its gate sees when its parent died: no Go, the end closed.
-        assert!(!sys.wait_for_go(&b));
+        assert!(!sys.wait_for_go(&b, "the gate"));
         assert_eq!(sys.recv_message(&b, "test").unwrap(), None);
         let (a, b) = pair().unwrap();
         drop(b);
@@ -367,9 +367,9 @@ mod tests {
         let (a, b) = pair().unwrap();
         sys.send_message(&a, &Message::Report("hello".into()), "test")
             .unwrap();
-        assert!(!sys.wait_for_go(&b));
+        assert!(!sys.wait_for_go(&b, "the gate"));
         sys.send_message(&a, &Message::Go, "test").unwrap();
-        assert!(sys.wait_for_go(&b));
+        assert!(sys.wait_for_go(&b, "the gate"));
     }
 
     #[test]

@@ -301,27 +301,3 @@ impl Sys<'_> {
         self.write_file(path, value, why, |e| diagnose::generic("write", e))
     }
 }
-
-/// renameat2(a, b, RENAME_EXCHANGE): swap two existing paths in one step, unnarrated — for
-/// the store's own records, which are written without narration as std::fs writes them.
-pub fn exchange_quietly(a: &Path, b: &Path) -> std::io::Result<()> {
-    let to_c = |p: &Path| {
-        std::ffi::CString::new(p.as_os_str().as_encoded_bytes())
-            .map_err(|_| std::io::Error::from_raw_os_error(libc::EINVAL))
-    };
-    let (a, b) = (to_c(a)?, to_c(b)?);
-    let ret = unsafe {
-        libc::renameat2(
-            libc::AT_FDCWD,
-            a.as_ptr(),
-            libc::AT_FDCWD,
-            b.as_ptr(),
-            libc::RENAME_EXCHANGE,
-        )
-    };
-    if ret == 0 {
-        Ok(())
-    } else {
-        Err(std::io::Error::last_os_error())
-    }
-}

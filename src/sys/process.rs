@@ -379,7 +379,8 @@ impl Sys<'_> {
             super::quiet::forked();
             self.narrator.forget_pending();
             drop(parent_end);
-            if !self.wait_for_go(&child_end) {
+            let why = "wait at the gate until the parent has prepared what this child needs";
+            if !self.wait_for_go(&child_end, why) {
                 unsafe { libc::_exit(crate::error::exit::GLASSBOX) };
             }
             return Ok(Ok((Forked::Child, Some(child_end))));
@@ -402,9 +403,19 @@ impl Sys<'_> {
     /// the parent has recorded it as running (it let the child build the container first).
     /// A parent that gave up instead (its end closed) ends the child here, unstarted.
     pub fn wait_at_last_gate(&self, gate: &Channel) {
-        if !self.wait_for_go(gate) {
+        let why = "wait at the last gate until the parent has recorded the container as running";
+        if !self.wait_for_go(gate, why) {
             crate::sys::signals::exit_now(crate::error::exit::GLASSBOX);
         }
+    }
+
+    /// In the parent: let a child waiting at its last gate ([`Sys::wait_at_last_gate`])
+    /// start its command. A child that already ended is EPIPE here: its wait says how.
+    pub fn open_last_gate(&self, gate: &Channel) {
+        let _ = self.send_go(
+            gate,
+            "the record says the container runs: its command may start now",
+        );
     }
 
     /// In a child that failed before its command started: tell the parent why, then exit

@@ -231,7 +231,7 @@ pub fn configure_inside(sys: &Sys, inside: Option<Inside>) -> Result<()> {
 /// network namespace with only lo, up, which the child enters with setns(2) instead of
 /// being cloned into a new one — the kernel's slowest namespace to make, made while the
 /// parent writes the container's records. A descriptor keeps it until the child is in it.
-pub fn none_ahead(sys: &Sys) -> Option<crate::sys::beside::Beside<NetAhead>> {
+pub fn none_ahead(sys: &Sys) -> Option<crate::sys::beside::Beside<EmptyNetns>> {
     sys.beside(|sys| {
         sys.unshare(
             libc::CLONE_NEWNET,
@@ -249,7 +249,7 @@ pub fn none_ahead(sys: &Sys) -> Option<crate::sys::beside::Beside<NetAhead>> {
         let link = std::fs::read_link(path)
             .map(|l| l.display().to_string())
             .unwrap_or_default();
-        Ok(NetAhead {
+        Ok(EmptyNetns {
             ns: ns.into(),
             link,
         })
@@ -257,21 +257,18 @@ pub fn none_ahead(sys: &Sys) -> Option<crate::sys::beside::Beside<NetAhead>> {
 }
 
 /// A network namespace [`none_ahead`] made: its descriptor and what it points at.
-pub struct NetAhead {
-    pub ns: std::os::fd::OwnedFd,
+pub struct EmptyNetns {
+    ns: std::os::fd::OwnedFd,
     link: String,
 }
 
 /// In the child: enter the namespace [`none_ahead`] made.
-pub fn enter_ahead(sys: &Sys, ahead: &NetAhead) -> Result<()> {
-    use std::os::fd::AsFd;
+pub fn enter_ahead(sys: &Sys, ahead: &EmptyNetns) -> Result<()> {
+    use std::os::fd::{AsFd, AsRawFd};
     sys.setns(
         ahead.ns.as_fd(),
         &ahead.link,
-        &format!("/proc/self/fd/{}", {
-            use std::os::fd::AsRawFd;
-            ahead.ns.as_raw_fd()
-        }),
+        &format!("/proc/self/fd/{}", ahead.ns.as_raw_fd()),
         libc::CLONE_NEWNET,
         "the network namespace made for it beside its start: only lo, up",
     )

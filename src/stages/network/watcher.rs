@@ -176,12 +176,8 @@ struct Pending {
 /// Wait for the links to go, taking those of later runs, until none is left.
 fn serve(q: &Sys, journal: &Journal, w: &LinkWatch, first: Pending, path: Option<&Path>) {
     let mut pending = vec![first];
-    pending.retain(|p| {
-        let gone = p.index == 0 || link_index(&p.name) == 0;
-        if gone {
-            journal.strike(&p.id);
-        }
-        !gone
+    strike_gone(journal, &mut pending, |p| {
+        p.index == 0 || link_index(&p.name) == 0
     });
     if pending.is_empty() {
         return; // its link went already: nothing to wait for, no name to take
@@ -219,15 +215,9 @@ fn serve(q: &Sys, journal: &Journal, w: &LinkWatch, first: Pending, path: Option
         };
         if ready[0] {
             let gone = q.links_deleted(w);
-            pending.retain(|p| {
-                let went = match &gone {
-                    Some(gone) => gone.contains(&p.index),
-                    None => link_index(&p.name) != p.index,
-                };
-                if went {
-                    journal.strike(&p.id);
-                }
-                !went
+            strike_gone(journal, &mut pending, |p| match &gone {
+                Some(gone) => gone.contains(&p.index),
+                None => link_index(&p.name) != p.index,
             });
         }
         if let (Some(true), Some((l, _))) = (ready.get(1), &listener) {
@@ -241,6 +231,18 @@ fn serve(q: &Sys, journal: &Journal, w: &LinkWatch, first: Pending, path: Option
             let _ = std::fs::remove_file(p);
         }
     }
+}
+
+/// Strike the journal entry of each pending link that `gone` says went, and stop waiting
+/// for it.
+fn strike_gone(journal: &Journal, pending: &mut Vec<Pending>, gone: impl Fn(&Pending) -> bool) {
+    pending.retain(|p| {
+        let went = gone(p);
+        if went {
+            journal.strike(&p.id);
+        }
+        !went
+    });
 }
 
 /// The link's time is up (a namespace someone else keeps): delete it, as glassbox did
@@ -293,7 +295,6 @@ fn take(q: &Sys, journal: &Journal, listener: &OwnedFd) -> Option<Pending> {
 
 /// Its own session, stdio on /dev/null, no descriptor but the watch socket.
 fn detach(q: &Sys, w: &LinkWatch) -> Result<()> {
-    use std::os::fd::AsRawFd;
     q.setsid("no terminal: a ^C meant for the shell does not end the watcher")?;
     q.chdir(
         Path::new("/"),
