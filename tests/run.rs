@@ -866,13 +866,14 @@ fn containers_started_at_once_on_a_cold_cache_share_one_export() {
     assert!(env.journal_is_empty() && env.containers_left() == 0);
 }
 
+/// Root and strace, or a visible skip, for the tests that read a run's calls.
+fn root_with_strace(test: &str) -> bool {
+    root_or_skip(test) && tool_or_skip(test, "strace")
+}
+
 #[test]
 fn an_unwatched_run_gets_an_empty_network_of_its_own_as_a_watched_one_does() {
-    if !root_or_skip("an_unwatched_run_gets_an_empty_network_of_its_own_as_a_watched_one_does")
-        || !tool_or_skip(
-            "an_unwatched_run_gets_an_empty_network_of_its_own_as_a_watched_one_does",
-            "strace",
-        )
+    if !root_with_strace("an_unwatched_run_gets_an_empty_network_of_its_own_as_a_watched_one_does")
     {
         return;
     }
@@ -939,12 +940,7 @@ fn an_unwatched_run_gets_an_empty_network_of_its_own_as_a_watched_one_does() {
 
 #[test]
 fn under_q_the_command_starts_only_after_its_record_says_it_runs() {
-    if !root_or_skip("under_q_the_command_starts_only_after_its_record_says_it_runs")
-        || !tool_or_skip(
-            "under_q_the_command_starts_only_after_its_record_says_it_runs",
-            "strace",
-        )
-    {
+    if !root_with_strace("under_q_the_command_starts_only_after_its_record_says_it_runs") {
         return;
     }
     let env = Env::new();
