@@ -268,6 +268,12 @@ fn a_foreground_run_is_kept_exited_until_rm_and_rm_removes_it() {
         stderr(&o)
     );
     assert_eq!(env.containers().len(), 1);
+    // With --rm too: no journal entry is left for a directory never
+    // made (assert_clean below reads the journal).
+    let o = env.gb(&["run", "--rm", "--name", "fg", "busybox", "true"]);
+    assert_eq!(o.status.code(), Some(125));
+    assert!(stderr(&o).contains("is already in use"), "{}", stderr(&o));
+    assert_eq!(env.containers().len(), 1);
     // rm $(ps -aq), as the course notes do.
     let ids = env.ok(&["ps", "-aq"]);
     let ids: Vec<&str> = ids.split_whitespace().collect();

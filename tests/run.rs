@@ -872,18 +872,31 @@ fn root_with_strace(test: &str) -> bool {
 }
 
 #[test]
-fn an_unwatched_run_gets_an_empty_network_of_its_own_as_a_watched_one_does() {
-    if !root_with_strace("an_unwatched_run_gets_an_empty_network_of_its_own_as_a_watched_one_does")
-    {
+fn an_unwatched_run_clones_its_child_before_the_records_and_the_child_makes_its_own_network() {
+    if !root_with_strace(
+        "an_unwatched_run_clones_its_child_before_the_records_and_the_child_makes_its_own_network",
+    ) {
         return;
     }
     let env = Env::new();
     let before = host_state();
     let host_ns = std::fs::read_link("/proc/self/ns/net").unwrap();
-    let script = "ls /sys/class/net; cat /sys/class/net/lo/flags; readlink /proc/self/ns/net; ping -c1 -W2 127.0.0.1 >/dev/null && echo lo-answers";
-    let args = ["run", "--rm", "busybox", "sh", "-c", script];
-    // Under -q without --trace the namespace is made on a thread beside the records (the
-    // child enters it with setns); watched, the child is cloned into a new one.
+    let script = "ls /sys/class/net; cat /sys/class/net/lo/flags; readlink /proc/self/ns/net; ping -c1 -W2 127.0.0.1 >/dev/null && echo lo-answers; cat /etc/hostname /sys/fs/cgroup/pids/pids.max";
+    let args = [
+        "run",
+        "--rm",
+        "--hostname",
+        "ahead",
+        "--pids-limit",
+        "30",
+        "busybox",
+        "sh",
+        "-c",
+        script,
+    ];
+    // Under -q the child is cloned as soon as the container's directory exists, before its
+    // records, and makes its network namespace and layers itself; watched, it is cloned
+    // after everything the parent makes, into a new network namespace.
     let quiet: Vec<&str> = std::iter::once("-q").chain(args).collect();
     let unwatched = strace::run_with(&quiet, |c| {
         c.env_remove("GLASSBOX_TRACE")
@@ -897,7 +910,7 @@ fn an_unwatched_run_gets_an_empty_network_of_its_own_as_a_watched_one_does() {
         assert!(o.status.success(), "{how}: {}", stderr(o));
         let out = stdout(o);
         let lines: Vec<&str> = out.lines().collect();
-        assert_eq!(lines.len(), 4, "{how}: {out}");
+        assert_eq!(lines.len(), 6, "{how}: {out}");
         assert_eq!(&lines[..2], &["lo", "0x9"], "{how}: only lo, up: {out}");
         assert_eq!(lines[3], "lo-answers", "{how}: {out}");
         assert_ne!(
@@ -905,35 +918,56 @@ fn an_unwatched_run_gets_an_empty_network_of_its_own_as_a_watched_one_does() {
             host_ns.to_string_lossy(),
             "{how}: the host's namespace"
         );
+        // Its init layer and its cgroups (v1 pids here) are there, whoever made them.
+        assert_eq!(&lines[4..], &["ahead", "30"], "{how}: {out}");
     }
-    let calls = |t: &strace::Traced, name: &str| -> Vec<strace::Syscall> {
-        t.calls.iter().filter(|c| c.name == name).cloned().collect()
+    let at =
+        |t: &strace::Traced, what: &dyn Fn(&strace::Syscall) -> bool| t.calls.iter().position(what);
+    let clone_of = |t: &strace::Traced| {
+        at(t, &|c| {
+            c.name == "clone3" && c.args[0].contains("CLONE_NEWPID")
+        })
+        .expect("the container's clone3")
     };
-    let main_pid = unwatched.calls.first().map(|c| c.pid).unwrap();
-    let made = calls(&unwatched, "unshare");
+    let record = |t: &strace::Traced| {
+        at(t, &|c| {
+            c.name == "rename" && c.args.iter().any(|a| a.contains("container.json"))
+        })
+        .expect("the container's record")
+    };
+    let (clone, child) = {
+        let i = clone_of(&unwatched);
+        (i, unwatched.calls[i].result.parse::<u32>().unwrap())
+    };
     assert!(
-        made.iter()
-            .any(|c| c.args[0].contains("CLONE_NEWNET") && c.pid != main_pid),
-        "unwatched: no network namespace made on a thread of its own: {made:?}"
+        !unwatched.calls[clone].args[0].contains("CLONE_NEWNET"),
+        "{:?}",
+        unwatched.calls[clone]
     );
-    let clones = calls(&unwatched, "clone3");
-    let container = clones
-        .iter()
-        .find(|c| c.args[0].contains("CLONE_NEWPID"))
-        .expect("unwatched: the container's clone3");
-    assert!(!container.args[0].contains("CLONE_NEWNET"), "{container:?}");
     assert!(
-        calls(&unwatched, "setns")
+        clone < record(&unwatched),
+        "unwatched: cloned after the record"
+    );
+    let by_child = |name: &str, arg: &str| {
+        unwatched
+            .calls
             .iter()
-            .any(|c| c.args[1].contains("CLONE_NEWNET")),
-        "unwatched: the child did not enter the namespace made for it"
+            .any(|c| c.pid == child && c.name == name && c.args.iter().any(|a| a.contains(arg)))
+    };
+    assert!(
+        by_child("unshare", "CLONE_NEWNET"),
+        "unwatched: the child made no network namespace"
     );
-    let container = calls(&watched, "clone3")
-        .into_iter()
-        .find(|c| c.args[0].contains("CLONE_NEWPID"))
-        .expect("watched: the container's clone3");
-    assert!(container.args[0].contains("CLONE_NEWNET"), "{container:?}");
-    assert!(calls(&watched, "setns").is_empty(), "watched: a setns");
+    assert!(
+        by_child("mkdir", "/upper\""),
+        "unwatched: the child did not make its layers"
+    );
+    let clone = clone_of(&watched);
+    assert!(watched.calls[clone].args[0].contains("CLONE_NEWNET"));
+    assert!(
+        record(&watched) < clone,
+        "watched: cloned before the record"
+    );
     assert_eq!(host_state(), before);
     assert!(env.journal_is_empty() && env.containers_left() == 0);
 }
@@ -946,40 +980,49 @@ fn under_q_the_command_starts_only_after_its_record_says_it_runs() {
     let env = Env::new();
     // Under -q the child is let go before the parent records the container as running, and
     // builds it meanwhile; its command waits at a last gate until the record is written.
-    let t = strace::run_with(&["-q", "run", "--rm", "busybox", "true"], |c| {
-        c.env("GLASSBOX_STATE_DIR", env.state.path());
-    });
-    assert!(t.output.status.success(), "{}", stderr(&t.output));
-    let at = |what: &dyn Fn(&strace::Syscall) -> bool| t.calls.iter().position(what);
-    let recorded = at(&|c| {
-        (c.name == "rename" || c.name == "renameat2")
-            && c.args.iter().any(|a| a.contains("state.json"))
-            && c.result == "0"
-    })
-    .expect("the record of the container as running");
-    let command = at(&|c| c.name == "execve" && c.args[0] == "\"/bin/true\"")
-        .expect("the container's command");
-    let gos: Vec<usize> = t
-        .calls
-        .iter()
-        .enumerate()
-        .filter(|(_, c)| c.name == "sendmsg" && c.args.iter().any(|a| a.contains("Go")))
-        .map(|(i, _)| i)
-        .collect();
-    assert_eq!(gos.len(), 2, "the child is let go twice under -q: {gos:?}");
-    assert!(
-        gos[0] < recorded && recorded < gos[1] && gos[1] < command,
-        "first go {}, record {recorded}, second go {}, command {command}",
-        gos[0],
-        gos[1]
-    );
-    let child = t.calls[command].pid;
-    let waits = t.calls[..command]
-        .iter()
-        .filter(|c| {
-            c.pid == child && c.name == "recvmsg" && c.args.iter().any(|a| a.contains("Go"))
+    // Cloned ahead (an empty network), it is let go at birth and waits once; otherwise
+    // (the host's network here) it waits at its gate and again at the last gate.
+    for (network, goes) in [("none", 1), ("host", 2)] {
+        let t = strace::run_with(
+            &["-q", "run", "--rm", "--network", network, "busybox", "true"],
+            |c| {
+                c.env("GLASSBOX_STATE_DIR", env.state.path());
+            },
+        );
+        assert!(t.output.status.success(), "{}", stderr(&t.output));
+        let at = |what: &dyn Fn(&strace::Syscall) -> bool| t.calls.iter().position(what);
+        let recorded = at(&|c| {
+            (c.name == "rename" || c.name == "renameat2")
+                && c.args.iter().any(|a| a.contains("state.json"))
+                && c.result == "0"
         })
-        .count();
-    assert_eq!(waits, 2, "the child waits at its gate and at the last gate");
+        .expect("the record of the container as running");
+        let command = at(&|c| c.name == "execve" && c.args[0] == "\"/bin/true\"")
+            .expect("the container's command");
+        let gos: Vec<usize> = t
+            .calls
+            .iter()
+            .enumerate()
+            .filter(|(_, c)| c.name == "sendmsg" && c.args.iter().any(|a| a.contains("Go")))
+            .map(|(i, _)| i)
+            .collect();
+        assert_eq!(gos.len(), goes, "--network {network}: {gos:?}");
+        let last = gos[goes - 1];
+        assert!(
+            gos[0] <= last && recorded < last && last < command,
+            "--network {network}: goes {gos:?}, record {recorded}, command {command}"
+        );
+        if goes == 2 {
+            assert!(gos[0] < recorded, "the first go comes before the record");
+        }
+        let child = t.calls[command].pid;
+        let waits = t.calls[..command]
+            .iter()
+            .filter(|c| {
+                c.pid == child && c.name == "recvmsg" && c.args.iter().any(|a| a.contains("Go"))
+            })
+            .count();
+        assert_eq!(waits, goes, "--network {network}: the child's waits");
+    }
     assert!(env.journal_is_empty() && env.containers_left() == 0);
 }

@@ -77,12 +77,14 @@ pub(crate) fn terminal_of_its_own(sys: &Sys, socket: std::os::fd::RawFd) -> Resu
     )
 }
 
-/// What the child gets from the parent besides the plan: its address on a bridge, or the
-/// empty network namespace made ahead for it, and — when it was let go before the parent
-/// recorded it as running (under -q) — the gate it waits at before its command runs.
+/// What the child gets from the parent besides the plan: its address on a bridge; whether
+/// it was cloned ahead (see `parent::ChildAhead`: it makes its empty network namespace,
+/// layer directories and init files itself, and enters its cgroups after its last gate,
+/// as they are made meanwhile); and — when it was let go before the parent recorded it as
+/// running (under -q) — its last gate, which it passes only once the record says it runs.
 pub(super) struct FromParent<'a> {
     pub inside: Option<crate::stages::network::Inside>,
-    pub net_ahead: Option<&'a crate::stages::network::EmptyNetns>,
+    pub ahead: bool,
     pub last_gate: Option<&'a crate::sys::channel::Channel>,
 }
 
@@ -100,7 +102,6 @@ pub(super) fn child(
     // Our pid as the host sees it, read while /proc is still the host's (only --step
     // shows it).
     let me = plan.step.then(step::host_pid);
-    let cgroup_plan = cgroups.map(|(cp, _)| cp);
     n.stage(
         "container",
         "the child, in its new namespaces, builds the container around itself",
@@ -116,23 +117,11 @@ pub(super) fn child(
         libc::SIGKILL,
         "if glassbox dies, the container dies with it: nothing is left running unwatched",
     )?;
-    if let (Some(cp), None) = (cgroup_plan, &plan.userns) {
-        // Before anything else, so nothing of the container runs outside its limits.
-        // (In a user namespace the parent moved it already: see run_container.)
-        cgroups::enter_self_v1(sys, cp)?;
+    // Cloned ahead, it enters them after its last gate: they are made meanwhile.
+    let mut cgroup_view = None;
+    if !from_parent.ahead {
+        cgroup_view = enter_cgroups(sys, plan, cgroups)?;
     }
-    // In all its cgroups now: they become the roots of its cgroup namespace.
-    let cgroup_view = match cgroups {
-        Some((_, view)) => {
-            cgroupns::unshare(sys, view)?;
-            Some(view)
-        }
-        None if plan.rootless.is_some() => None,
-        None => {
-            n.note("--skip cgroup: no cgroup of its own and no cgroup namespace: /proc/self/cgroup shows glassbox's cgroups by their host paths, and /sys/fs/cgroup stays empty");
-            None
-        }
-    };
     if !plan.interactive {
         rootfs::stdin_from_null(sys)?;
     }
@@ -147,11 +136,16 @@ pub(super) fn child(
     }
     if let (true, NetworkMode::Container(name, pid)) = (plan.has(Stage::Network), &plan.network) {
         crate::stages::network::join_container(sys, name, *pid)?;
-    } else if let Some(ahead) = from_parent.net_ahead {
-        crate::stages::network::enter_ahead(sys, ahead)?;
+    } else if from_parent.ahead {
+        crate::stages::network::unshare_empty(sys)?;
     } else if plan.has(Stage::Network) && plan.clone_flags() & libc::CLONE_NEWNET != 0 {
         // none: only lo, up; bridge: also eth0 addressed, up, with a default route.
         crate::stages::network::configure_inside(sys, from_parent.inside)?;
+    }
+    if let (true, Some(fs)) = (from_parent.ahead, fs) {
+        // Cloned ahead: its layers are its own to make (the parent writes the records).
+        rootfs::make_layers(sys, fs)?;
+        rootfs::prepare(sys, plan, &mut fs.clone())?;
     }
     let root = match fs {
         Some(fs) => Some(rootfs::mount_root(sys, fs, plan)?),
@@ -180,18 +174,26 @@ pub(super) fn child(
             Some(mounts) => {
                 // --step pauses where the op list begins its stage.
                 ops::execute_with(sys, mounts, |_| step::pause(sys, plan, Stage::Mounts, me))?;
-                match (&cgroup_view, plan.mounts.filesystems.iter().any(|f| f == "sys")) {
-                    (Some(view), true) => cgroupns::mount(sys, &mount_root, view)?,
-                    (Some(view), false) if !view.is_empty() => n.note(
-                        "no /sys in this container (--network host): its cgroups are not mounted at /sys/fs/cgroup",
-                    ),
-                    _ => {}
-                }
             }
             None => {
                 step::pause(sys, plan, Stage::Mounts, me);
                 n.note("dry run: the image is not exported yet, so its mounts cannot be planned")
             }
+        }
+    }
+    let last_gate = from_parent.last_gate;
+    if let (true, Some(gate)) = (from_parent.ahead, last_gate) {
+        // The rest needs its cgroups, and starts its command: it waits for the record.
+        sys.wait_at_last_gate(gate);
+        cgroup_view = enter_cgroups(sys, plan, cgroups)?;
+    }
+    if let (true, Some(_)) = (plan.has(Stage::Mounts), &setup.mounts) {
+        match (&cgroup_view, plan.mounts.filesystems.iter().any(|f| f == "sys")) {
+            (Some(view), true) => cgroupns::mount(sys, &mount_root, view)?,
+            (Some(view), false) if !view.is_empty() => n.note(
+                "no /sys in this container (--network host): its cgroups are not mounted at /sys/fs/cgroup",
+            ),
+            _ => {}
         }
     }
     if let Some(root) = &root {
@@ -240,7 +242,7 @@ pub(super) fn child(
         Path::new(&plan.workdir),
         "the container's working directory",
     )?;
-    if let Some(gate) = from_parent.last_gate {
+    if let (false, Some(gate)) = (from_parent.ahead, last_gate) {
         sys.wait_at_last_gate(gate);
     }
     if plan.init {
@@ -251,6 +253,32 @@ pub(super) fn child(
         Some(&plan.env),
         "the container's command replaces glassbox as its PID 1",
     )
+}
+
+/// Enter the container's cgroups v1 (born in its v2), then unshare a cgroup namespace rooted
+/// at them: what its cgroup namespace shows, if it has one.
+fn enter_cgroups<'a>(
+    sys: &Sys,
+    plan: &Plan,
+    cgroups: Option<(&cgroups::Plan, &'a cgroupns::Plan)>,
+) -> Result<Option<&'a cgroupns::Plan>> {
+    if let (Some((cp, _)), None) = (cgroups, &plan.userns) {
+        // Before the container's own work, so nothing of it runs outside its limits.
+        // (In a user namespace the parent moved it already: see run_container.)
+        cgroups::enter_self_v1(sys, cp)?;
+    }
+    // In all its cgroups now: they become the roots of its cgroup namespace.
+    match cgroups {
+        Some((_, view)) => {
+            cgroupns::unshare(sys, view)?;
+            Ok(Some(view))
+        }
+        None if plan.rootless.is_some() => Ok(None),
+        None => {
+            sys.narrator.note("--skip cgroup: no cgroup of its own and no cgroup namespace: /proc/self/cgroup shows glassbox's cgroups by their host paths, and /sys/fs/cgroup stays empty");
+            Ok(None)
+        }
+    }
 }
 
 /// docker makes a missing working directory (as root, before the user changes): each

@@ -65,13 +65,24 @@ pub fn main(a: &RunArgs, sys: &Sys) -> Result<i32> {
         ));
     }
     let journal = sys.journal()?;
-    // Started once the flags are known good: a refused run makes nothing.
-    let net_ahead = parent::NetAhead::start(sys, &plan, !a.detach);
     parent::announce(sys, &plan);
-    // What runs is the plan config.json says (the dry run's the text it shows): the spec
-    // is the container, as runc would run it. The spec written is kept, not read back.
     // Volumes are held until the container's record claims its volumes (volume rm checks records).
     let volumes = volumes::ensure(sys, journal.as_ref(), &plan)?;
+    // What runs is the plan config.json says (the dry run's the text it shows): the spec
+    // is the container, as runc would run it. The spec written is kept, not read back.
+    let dir = crate::store::container_dir(&plan.id);
+    let specified = crate::spec::build(&plan, &dir).and_then(|spec| {
+        let mut read = Plan::from_spec(&spec, &dir)?;
+        read.step = a.step;
+        Ok((spec, read))
+    });
+    let (spec, read) = match specified {
+        Ok(s) => s,
+        Err(e) => {
+            volumes.undo(sys, journal.as_ref());
+            return Err(e);
+        }
+    };
     // A foreground --rm container's directory is written only to be deleted: on a tmpfs.
     // Not under a memory limit: what it writes to a tmpfs is charged to its memory cgroup
     // and cannot be written back to free it, so writing a big file would end in the OOM
@@ -79,28 +90,58 @@ pub fn main(a: &RunArgs, sys: &Sys) -> Result<i32> {
     // Without root there is no mounting in the host's mount namespace: the disk it is.
     let limited = plan.limits.as_ref().is_some_and(|l| l.memory.is_some());
     let on_tmpfs = a.rm && !a.detach && !limited && plan.rootless.is_none();
+    let mut ahead = None;
+    let may_go_ahead = parent::ChildAhead::may(sys, &read, !a.detach);
+    let layers = match may_go_ahead {
+        true => crate::store::containers::Layers::ByItsChild,
+        false => crate::store::containers::Layers::Here,
+    };
     let create = || {
         let mut removal = crate::store::containers::Removal::default();
         if a.rm {
             removal.dir = rootfs::journal_removal(journal.as_ref(), &plan.id)?;
         }
         let mut tmpfs = None;
-        let made = parent::create_container(&plan, |dir| {
+        let made = parent::create_container(&plan, &spec, layers, |dir| {
             if on_tmpfs {
                 tmpfs = Some(scratch::mount(sys, journal.as_ref(), dir)?);
+            }
+            // Nobody watching, the child is cloned here: its mount namespace, a copy of
+            // this one, has the directory and its tmpfs; it makes its layers and mounts
+            // while the records are written (see ChildAhead).
+            if may_go_ahead {
+                ahead = Some(parent::ChildAhead::start(
+                    sys,
+                    journal.as_ref(),
+                    &read,
+                    dir,
+                )?);
             }
             Ok(())
         });
         match made {
-            Ok((c, spec)) => {
+            Ok(c) => {
                 removal.tmpfs = tmpfs;
-                Ok(Some((c, spec, removal)))
+                Ok(Some((c, removal)))
             }
             Err(e) => {
+                let e = match ahead.take() {
+                    Some(child) => child.abandon(sys, journal.as_ref(), e),
+                    None => e,
+                };
+                let dir = crate::store::container_dir(&plan.id);
+                let had_tmpfs = tmpfs.is_some();
                 if let Some(entry) = tmpfs {
-                    let dir = crate::store::container_dir(&plan.id);
                     let _ = scratch::unmount(sys, journal.as_ref(), &dir, entry.as_deref());
+                }
+                if had_tmpfs || layers == crate::store::containers::Layers::ByItsChild {
+                    // create left it to us: its child may have been writing there.
                     let _ = sys.remove_path(&dir);
+                }
+                // Nothing of the directory is left (removed, or never made when the name
+                // was taken): nothing for cleanup to remove.
+                if let (Some(j), Some(id)) = (journal.as_ref(), removal.dir.as_deref()) {
+                    j.strike(id);
                 }
                 Err(e)
             }
@@ -115,17 +156,7 @@ pub fn main(a: &RunArgs, sys: &Sys) -> Result<i32> {
             return Err(e);
         }
     };
-    let (plan, container) = match container {
-        Some((c, spec, removal)) => {
-            let mut read = Plan::from_spec(&spec, &c.dir)?;
-            read.step = a.step;
-            (read, Some((c, removal)))
-        }
-        None => (
-            plan.through_spec(&crate::store::container_dir(&plan.id))?,
-            None,
-        ),
-    };
+    let plan = read;
     drop(volumes);
     match container {
         Some((c, removal)) if a.detach => detach::start(sys, &c, true, |det| {
@@ -139,15 +170,9 @@ pub fn main(a: &RunArgs, sys: &Sys) -> Result<i32> {
                 Default::default(),
             )
         }),
-        Some((c, removal)) => parent::supervise(
-            sys,
-            journal.as_ref(),
-            &plan,
-            Some(&c),
-            removal,
-            None,
-            net_ahead,
-        ),
+        Some((c, removal)) => {
+            parent::supervise(sys, journal.as_ref(), &plan, Some(&c), removal, None, ahead)
+        }
         None => parent::supervise(
             sys,
             journal.as_ref(),
@@ -184,8 +209,13 @@ fn create_made(sys: &Sys, plan: &Plan) -> Result<i32> {
     let journal = sys.journal()?;
     // As run: named volumes made (or found) and held until the record claims them.
     let volumes = volumes::ensure(sys, journal.as_ref(), plan)?;
-    let c = match parent::create_container(plan, |_| Ok(())) {
-        Ok((c, _)) => c,
+    let dir = crate::store::container_dir(&plan.id);
+    let made = crate::spec::build(plan, &dir).and_then(|spec| {
+        let layers = crate::store::containers::Layers::Here;
+        parent::create_container(plan, &spec, layers, |_| Ok(()))
+    });
+    let c = match made {
+        Ok(c) => c,
         Err(e) => {
             volumes.undo(sys, journal.as_ref());
             return Err(e);

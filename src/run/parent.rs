@@ -7,9 +7,11 @@ use super::{
 };
 use crate::error::Result;
 use crate::journal::Journal;
+use crate::stages::cgroupns;
 use crate::stages::cgroups::{self};
 use crate::stages::network::NetworkMode;
-use crate::sys::process::{forward_signals_with_grace, Forked};
+use crate::sys::channel::Channel;
+use crate::sys::process::{forward_signals_with_grace, FirstWait, Forked};
 use crate::sys::Sys;
 use config::Stage;
 
@@ -20,32 +22,154 @@ pub(super) struct Made {
     network: Option<crate::stages::network::Wiring>,
     fs: Option<crate::store::containers::ContainerFs>,
     usernet: Option<super::usernet::UserNet>,
-    /// Not undone: the namespace goes when its last holder does.
-    net_ahead: NetAhead,
+    /// A child cloned ahead, until it is adopted at the point of the clone: ended (killed
+    /// at its gate and collected) if the container cannot be made around it.
+    ahead: Option<ChildAhead>,
 }
 
-/// `--network none`'s namespace, made beside the container's records and cgroups when
-/// nobody watches (see [`crate::sys::beside`]); otherwise the child is cloned into a new one.
-#[derive(Default)]
-pub(super) struct NetAhead(Option<crate::sys::beside::Beside<crate::stages::network::EmptyNetns>>);
+/// The container's cgroups once made: the plan, what its cgroup namespace shows, and what
+/// to undo.
+pub(super) struct Cgroups {
+    plan: cgroups::Plan,
+    view: cgroupns::Plan,
+    made: cgroups::Made,
+}
 
-impl NetAhead {
-    /// Started as soon as the plan is known, for a foreground container (a detached one's
-    /// supervisor is a fork, which must not leave a thread behind) whose own empty network
-    /// namespace glassbox itself makes (not under a user namespace, which must own it).
-    pub(super) fn start(sys: &Sys, plan: &Plan, foreground: bool) -> Self {
-        let own_none_net = foreground
+/// The first process of a foreground --rm container nobody watches (see [`Sys::watched`];
+/// and no terminal, no --step, no user namespace), on an overlay, in an empty network of its
+/// own: cloned as soon as the container's directory exists and its cgroup v2 is made, before
+/// its records. While the parent writes those and makes the rest of its cgroups (v1 groups,
+/// limits, device rules), the child makes its network namespace (the kernel's slowest), its
+/// layer directories and init files, its overlay and mounts — glassbox's own work, charged
+/// to its cgroup v2 but not yet limited; then it waits at its last gate, and once the record
+/// says it runs it enters its cgroups, pivots, cuts its privileges and runs the command.
+/// Watched, the child is cloned after all of that, so the lines read in the order of the
+/// stages. Only for --rm: a kept container's layers must outlive a child that fails early.
+pub(super) struct ChildAhead {
+    pid: i32,
+    gate: Option<Channel>,
+    born_in_v2: bool,
+    /// Its cgroups' plan and view, taken by run_container.
+    cgroups: Option<(cgroups::Plan, cgroupns::Plan)>,
+    /// What undoes its cgroups (so far its cgroup v2), taken into [`Made`] by supervise.
+    made_cgroups: Option<cgroups::Made>,
+    /// The rest of its cgroups (v1 groups, limits, device rules), made by run_container
+    /// before the child's gate opens.
+    cgroup_ops_left: Vec<cgroups::Op>,
+}
+
+impl ChildAhead {
+    /// Whether this container's child may be cloned ahead (otherwise [`run_container`]
+    /// clones it, after everything else).
+    pub(super) fn may(sys: &Sys, plan: &Plan, foreground: bool) -> bool {
+        foreground
+            && plan.remove_after
+            && !sys.watched()
+            && plan.has(Stage::Rootfs)
+            && plan.overlay
             && plan.network == NetworkMode::None
             && plan.has(Stage::Network)
             && plan.userns.is_none()
             && plan.rootless.is_none()
             && !plan.tty
-            && !plan.step;
-        NetAhead(
-            own_none_net
-                .then(|| crate::stages::network::none_ahead(sys))
-                .flatten(),
-        )
+            && !plan.step
+    }
+
+    /// Clone the child (see [`ChildAhead::may`]), in the container's directory `dir`.
+    pub(super) fn start(
+        sys: &Sys,
+        journal: Option<&Journal>,
+        plan: &Plan,
+        dir: &std::path::Path,
+    ) -> Result<ChildAhead> {
+        // Only its cgroup v2 is made before the clone (it is born there); the rest is made
+        // while it prepares itself.
+        let planned = plan_cgroups(sys, plan)?;
+        let (first, cgroup_ops_left) = planned
+            .as_ref()
+            .map(|(cp, _)| cgroups::ops_v2_dir_first(cp))
+            .unwrap_or_default();
+        let mut made_cgroups = cgroups::Made::default();
+        let undo_cgroups = |made: &mut cgroups::Made| cgroups::undo(sys, journal, made);
+        if let Err(e) = cgroups::apply_ops(sys, journal, &first, &mut made_cgroups) {
+            undo_cgroups(&mut made_cgroups);
+            return Err(e);
+        }
+        before_clone(sys, plan);
+        // Cloned without a network namespace: the child makes its own, beside the parent.
+        let flags = plan.clone_flags() & !libc::CLONE_NEWNET;
+        let cgroup_plan = planned.as_ref().map(|(cp, _)| cp);
+        let cloned = clone_child(sys, flags, cgroup_plan, FirstWait::Later);
+        let (forked, gate, born_in_v2) = match cloned {
+            Ok(c) => c,
+            Err(e) => {
+                undo_cgroups(&mut made_cgroups);
+                return Err(e);
+            }
+        };
+        match forked {
+            Forked::Child => {
+                let fs = crate::store::containers::ContainerFs::at(dir);
+                // Cloned inside `create`: its stack holds the parent's lock guards, whose
+                // drop would release the parent's locks. A panic ends it where it is.
+                let built = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                    child::child(
+                        sys,
+                        plan,
+                        Some(&fs),
+                        child::FromParent {
+                            inside: None,
+                            ahead: true,
+                            last_gate: gate.as_ref(),
+                        },
+                        None,
+                        planned.as_ref().map(|(cp, view)| (cp, view)),
+                        None,
+                    )
+                }));
+                let err = match built {
+                    Ok(Err(e)) => e,
+                    Ok(Ok(never)) => match never {},
+                    Err(_) => crate::sys::signals::exit_now(crate::error::exit::GLASSBOX),
+                };
+                sys.fail_to_parent(gate.as_ref(), &err)
+            }
+            Forked::Parent(pid) => Ok(ChildAhead {
+                pid,
+                gate,
+                born_in_v2,
+                made_cgroups: planned.is_some().then_some(made_cgroups),
+                cgroups: planned,
+                cgroup_ops_left,
+            }),
+        }
+    }
+
+    /// The container could not be made around it: end the child at its gate, undo its
+    /// cgroups, and hand back the error.
+    pub(super) fn abandon(
+        mut self,
+        sys: &Sys,
+        journal: Option<&Journal>,
+        err: crate::error::Error,
+    ) -> crate::error::Error {
+        let made_cgroups = self.made_cgroups.take();
+        self.end(sys);
+        if let Some(mut m) = made_cgroups {
+            cgroups::undo(sys, journal, &mut m);
+        }
+        err
+    }
+
+    /// End the child at its gate and collect it: the container is not to start.
+    fn end(self, sys: &Sys) {
+        let _ = sys.kill(
+            self.pid,
+            libc::SIGKILL,
+            "the container could not be made: its first process must not start",
+        );
+        drop(self.gate);
+        let _ = sys.wait(self.pid, "collect the child");
     }
 }
 
@@ -75,9 +199,10 @@ pub(super) fn announce(sys: &Sys, plan: &Plan) {
 /// what this value does).
 pub(super) fn create_container(
     plan: &Plan,
+    spec: &oci_spec::runtime::Spec,
+    layers: crate::store::containers::Layers,
     on_dir: impl FnOnce(&std::path::Path) -> Result<()>,
-) -> Result<(crate::store::containers::Container, oci_spec::runtime::Spec)> {
-    let spec = crate::spec::build(plan, &crate::store::container_dir(&plan.id))?;
+) -> Result<crate::store::containers::Container> {
     let record = crate::store::containers::Record {
         format: crate::store::containers::FORMAT,
         id: plan.id.clone(),
@@ -91,8 +216,8 @@ pub(super) fn create_container(
         userns: plan.userns.clone(),
         volumes: plan.volumes.clone(),
     };
-    let c = crate::store::containers::create(record, &crate::spec::file::to_json(&spec), on_dir)?;
-    Ok((c, spec))
+    let config = crate::spec::file::to_json(spec);
+    crate::store::containers::create(record, &config, layers, on_dir)
 }
 
 /// Make the container, run it, wait for it, record how it ended and undo what was made for
@@ -104,12 +229,13 @@ pub(crate) fn supervise(
     container: Option<&crate::store::containers::Container>,
     removal: crate::store::containers::Removal,
     detached: Option<&mut detach::Detached>,
-    net_ahead: NetAhead,
+    ahead: Option<ChildAhead>,
 ) -> Result<i32> {
-    let mut made = Made {
-        net_ahead,
-        ..Made::default()
-    };
+    let mut made = Made::default();
+    if let Some(mut a) = ahead {
+        made.cgroups = a.made_cgroups.take();
+        made.ahead = Some(a);
+    }
     let result = run_container(sys, journal, plan, container, removal, detached, &mut made);
     let rm = plan.remove_after;
     if let (Some(c), Err(e)) = (container, &result) {
@@ -140,6 +266,14 @@ pub(super) fn run_container(
     made: &mut Made,
 ) -> Result<i32> {
     let n = sys.narrator;
+    // A child cloned ahead came with its cgroups (made.cgroups undoes them).
+    let ahead = made.ahead.is_some();
+    let cgroups_ahead = made.ahead.as_mut().and_then(|a| a.cgroups.take());
+    let cgroup_ops_left = made
+        .ahead
+        .as_mut()
+        .map(|a| std::mem::take(&mut a.cgroup_ops_left))
+        .unwrap_or_default();
     if let Some(m) = &plan.userns {
         userns::announce(sys, m);
     }
@@ -153,7 +287,10 @@ pub(super) fn run_container(
             crate::store::containers::ContainerFs::at(&crate::store::container_dir(&plan.id))
                 .journaled(removal),
         );
-        rootfs::prepare(sys, plan, fs)?;
+        // A child cloned ahead makes its layers itself.
+        if !ahead {
+            rootfs::prepare(sys, plan, fs)?;
+        }
         super::volumes::copy_up(sys, plan, rootfs::image_layers(fs, plan))?;
     } else if container.is_some() {
         made.fs = Some(
@@ -161,48 +298,21 @@ pub(super) fn run_container(
                 .journaled(removal),
         );
     }
-    let mut cgroup_plan = None;
-    let mut cgroup_view = None;
-    if plan.has(Stage::Cgroup) {
-        step::pause(sys, plan, Stage::Cgroup, None);
-        // Without limits too, as docker does: a cgroup of its own to hold, count and kill
-        // its processes, and to be the root of its cgroup namespace.
-        // Without root, the subtree delegated to the user stands in for the host's tree.
-        let delegated = plan.rootless.as_ref().and_then(|r| r.cgroups.clone());
-        let host = delegated.unwrap_or_else(crate::host::cgroups::CgroupHost::current);
-        let limits = plan.limits.clone().unwrap_or_default();
-        let cp = if plan.confine_devices {
-            cgroups::plan_container(&host, &limits, &plan.cgroup_name())?
-        } else {
-            cgroups::plan(&host, &limits, &plan.cgroup_name())?
-        };
-        n.stage(
-            "cgroup",
-            match (&plan.limits, plan.confine_devices) {
-                (Some(_), true) => {
-                    "limit memory, CPU and processes for the container, and confine its devices"
-                }
-                (Some(_), false) => "limit memory, CPU and processes for the container",
-                (None, true) => {
-                    "confine the container's devices: a host device node it makes cannot be opened"
-                }
-                // A pure v1 host without limits has nowhere to hold the processes.
-                (None, false) if cp.groups.is_empty() => {
-                    "no limits asked and no cgroup v2 tree to hold the processes: no cgroup made"
-                }
-                (None, false) => {
-                    "no limits asked: a cgroup of its own only to hold, count and kill the container's processes"
-                }
-            },
-        );
-        let m = cgroups::apply(sys, journal, &cp)?;
-        made.cgroups = Some(m);
-        // What the child's cgroup namespace shows, planned here: the child is a fork of this
-        // process and need not read the host's mount table again.
-        let view = crate::stages::cgroupns::plan(&cp);
-        cgroup_view = Some(view);
-        cgroup_plan = Some(cp);
-    }
+    let (cgroup_plan, cgroup_view) = match (cgroups_ahead, ahead) {
+        (Some((cp, view)), _) => {
+            let m = made.cgroups.get_or_insert_with(Default::default);
+            cgroups::apply_ops(sys, journal, &cgroup_ops_left, m)?;
+            (Some(cp), Some(view))
+        }
+        (None, true) => (None, None),
+        (None, false) => match make_cgroups(sys, journal, plan)? {
+            Some(c) => {
+                made.cgroups = Some(c.made);
+                (Some(c.plan), Some(c.view))
+            }
+            None => (None, None),
+        },
+    };
     let mut inside = None;
     let usernet = plan.rootless.is_some()
         && plan.has(Stage::Network)
@@ -248,15 +358,9 @@ pub(super) fn run_container(
         }
         made.network = Some(w);
     }
-    if plan.has(Stage::Security) {
-        // Read before the clone, once: the child keeps it (a kernel constant).
-        crate::stages::security::last_cap();
+    if !ahead {
+        before_clone(sys, plan);
     }
-    step::pause(sys, plan, Stage::Namespaces, None);
-    n.stage(
-        "namespaces",
-        "clone the container's first process straight into new namespaces",
-    );
     // -t: a socket for the container to send its terminal's master end back on.
     let mut console = if plan.tty {
         console::socket(sys)?
@@ -272,19 +376,14 @@ pub(super) fn run_container(
     // lines shown it is let go in the narrated wait, once, so that no line of one lands
     // inside the other's.
     let early = detached.is_none() && !plan.tty && !sys.narrator.shows_lines();
-    let why = "the container's first process: PID 1 of its own pid namespace";
-    let netns = made.net_ahead.0.take().map(|n| n.ready()).transpose()?;
-    let flags = match netns {
-        Some(_) => plan.clone_flags() & !libc::CLONE_NEWNET,
-        None => plan.clone_flags(),
-    };
-    // Born in its cgroup v2, if there is one: no move by pid, which costs milliseconds.
-    let (forked, gate, born_in_v2) = match cgroup_plan.as_ref().and_then(cgroups::v2_dir) {
-        Some(dir) => sys.fork_gated_into(flags, &dir, why)?,
-        None => {
-            let (forked, gate) = sys.fork_gated(flags, why)?;
-            (forked, gate, false)
-        }
+    let (forked, gate, born_in_v2) = match made.ahead.take() {
+        Some(a) => (Forked::Parent(a.pid), a.gate, a.born_in_v2),
+        None => clone_child(
+            sys,
+            plan.clone_flags(),
+            cgroup_plan.as_ref(),
+            FirstWait::AtBirth,
+        )?,
     };
     let root_fs = made.fs.as_ref().filter(|_| plan.has(Stage::Rootfs));
     match forked {
@@ -323,7 +422,7 @@ pub(super) fn run_container(
                 root_fs,
                 child::FromParent {
                     inside,
-                    net_ahead: netns.as_ref(),
+                    ahead: false,
                     last_gate: gate.as_ref().filter(|_| early),
                 },
                 log,
@@ -337,8 +436,6 @@ pub(super) fn run_container(
             sys.fail_to_parent(gate.as_ref(), &err)
         }
         Forked::Parent(pid) => {
-            // The child holds the namespace now.
-            drop(netns);
             n.stage(
                 "run",
                 "the parent prepares what the child cannot do for itself",
@@ -385,7 +482,7 @@ pub(super) fn run_container(
                 let why = "the parent's preparation failed: the container must not start";
                 return Err(end_unstarted(sys, pid, gate, why, e));
             }
-            if let Some(g) = gate.as_ref().filter(|_| early) {
+            if let Some(g) = gate.as_ref().filter(|_| early && !ahead) {
                 // A child that already died is EPIPE here: the wait says how it ended.
                 let _ = sys.let_go(g);
             }
@@ -494,6 +591,95 @@ pub(super) fn run_container(
     }
 }
 
+/// Plan and make the container's cgroups (without limits too, as docker does: a cgroup of
+/// its own to hold, count and kill its processes, and to be the root of its cgroup
+/// namespace). None when the plan skips the stage, or a pure v1 host without limits has
+/// nowhere to hold the processes.
+fn make_cgroups(sys: &Sys, journal: Option<&Journal>, plan: &Plan) -> Result<Option<Cgroups>> {
+    let Some((cp, view)) = plan_cgroups(sys, plan)? else {
+        return Ok(None);
+    };
+    let made = cgroups::apply(sys, journal, &cp)?;
+    Ok(Some(Cgroups {
+        plan: cp,
+        view,
+        made,
+    }))
+}
+
+/// The container's cgroups planned, and what its cgroup namespace will show; the stage
+/// narrated.
+fn plan_cgroups(sys: &Sys, plan: &Plan) -> Result<Option<(cgroups::Plan, cgroupns::Plan)>> {
+    if !plan.has(Stage::Cgroup) {
+        return Ok(None);
+    }
+    step::pause(sys, plan, Stage::Cgroup, None);
+    // Without root, the subtree delegated to the user stands in for the host's tree.
+    let delegated = plan.rootless.as_ref().and_then(|r| r.cgroups.clone());
+    let host = delegated.unwrap_or_else(crate::host::cgroups::CgroupHost::current);
+    let limits = plan.limits.clone().unwrap_or_default();
+    let cp = if plan.confine_devices {
+        cgroups::plan_container(&host, &limits, &plan.cgroup_name())?
+    } else {
+        cgroups::plan(&host, &limits, &plan.cgroup_name())?
+    };
+    sys.narrator.stage(
+        "cgroup",
+        match (&plan.limits, plan.confine_devices) {
+            (Some(_), true) => {
+                "limit memory, CPU and processes for the container, and confine its devices"
+            }
+            (Some(_), false) => "limit memory, CPU and processes for the container",
+            (None, true) => {
+                "confine the container's devices: a host device node it makes cannot be opened"
+            }
+            // A pure v1 host without limits has nowhere to hold the processes.
+            (None, false) if cp.groups.is_empty() => {
+                "no limits asked and no cgroup v2 tree to hold the processes: no cgroup made"
+            }
+            (None, false) => {
+                "no limits asked: a cgroup of its own only to hold, count and kill the container's processes"
+            }
+        },
+    );
+    // What the child's cgroup namespace shows, planned here: the child is a fork of this
+    // process and need not read the host's mount table again.
+    let view = cgroupns::plan(&cp);
+    Ok(Some((cp, view)))
+}
+
+/// What comes just before the clone: the kernel constant the child keeps, and the stage.
+fn before_clone(sys: &Sys, plan: &Plan) {
+    if plan.has(Stage::Security) {
+        // Read before the clone, once: the child keeps it (a kernel constant).
+        crate::stages::security::last_cap();
+    }
+    step::pause(sys, plan, Stage::Namespaces, None);
+    sys.narrator.stage(
+        "namespaces",
+        "clone the container's first process straight into new namespaces",
+    );
+}
+
+/// Clone the container's first process into its namespaces, gated, and born in its
+/// cgroup v2 if it has one (no move by pid, which costs milliseconds). Also returns
+/// whether it was born there.
+fn clone_child(
+    sys: &Sys,
+    flags: libc::c_int,
+    cgroup_plan: Option<&cgroups::Plan>,
+    first: FirstWait,
+) -> Result<(Forked, Option<Channel>, bool)> {
+    let why = "the container's first process: PID 1 of its own pid namespace";
+    match cgroup_plan.and_then(cgroups::v2_dir) {
+        Some(dir) => sys.fork_gated_into(flags, &dir, why, first),
+        None => {
+            let (forked, gate) = sys.fork_gated_at(flags, why, first)?;
+            Ok((forked, gate, false))
+        }
+    }
+}
+
 /// End a child whose command must not start (it waits at a gate), collect it, and hand
 /// back the error that made it so.
 fn end_unstarted(
@@ -510,6 +696,10 @@ fn end_unstarted(
 }
 
 pub(super) fn undo(sys: &Sys, journal: Option<&Journal>, made: &mut Made, remove_container: bool) {
+    // Never adopted: ended before its cgroups go (a cgroup with a process cannot).
+    if let Some(a) = made.ahead.take() {
+        a.end(sys);
+    }
     if let Some(mut net) = made.usernet.take() {
         net.stop(sys, journal);
     }

@@ -72,14 +72,6 @@ impl Plan {
         crate::spec::from_spec(spec, bundle)
     }
 
-    /// The plan as config.json says it: built into a spec and read back, so what runs is
-    /// what the file says (a dry run shows it; run writes it first and reads it again).
-    pub fn through_spec(&self, bundle: &Path) -> Result<Plan> {
-        let mut p = Plan::from_spec(&crate::spec::build(self, bundle)?, bundle)?;
-        p.step = self.step;
-        Ok(p)
-    }
-
     pub fn has(&self, s: Stage) -> bool {
         self.stages.contains(&s)
     }

@@ -23,8 +23,21 @@ pub fn journal_removal(journal: Option<&Journal>, id: &str) -> Result<Option<Str
     }
 }
 
+/// The container's layer directories, made by its own first process when it was cloned
+/// ahead (`store::containers::Layers::ByItsChild`).
+pub fn make_layers(sys: &Sys, fs: &ContainerFs) -> Result<()> {
+    for d in crate::store::containers::LAYER_DIRS {
+        sys.mkdir(
+            &fs.dir.join(d),
+            0o777,
+            "a layer directory of the container's: made by its first process, while the parent writes its records",
+        )?;
+    }
+    Ok(())
+}
+
 /// Write /etc/hostname and /etc/hosts into the container's init layer (its directories were
-/// made with the container); with --userns private, stack copies of the image for its user
+/// made with the container, or by its first process: see `make_layers`); with --userns private, stack copies of the image for its user
 /// namespace and give the container's directories to its root.
 pub fn prepare(sys: &Sys, plan: &Plan, fs: &mut ContainerFs) -> Result<()> {
     let n = sys.narrator;

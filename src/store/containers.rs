@@ -70,6 +70,7 @@ pub struct Record {
 
 /// A container's own directories: the init layer, the writable layer, overlay's work dir,
 /// the mount point.
+#[derive(Clone)]
 pub struct ContainerFs {
     pub dir: PathBuf,
     pub init: PathBuf,
@@ -569,13 +570,26 @@ pub fn published(dir: &Path) -> Vec<String> {
         .unwrap_or_default()
 }
 
+/// Who makes a new container's layer directories (init, upper, work, merged).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Layers {
+    /// [`create`], before the records.
+    Here,
+    /// Its first process, cloned in `on_dir`, while the records are written. If `create`
+    /// then fails, the caller removes the directory once that process is ended (it may be
+    /// writing there).
+    ByItsChild,
+}
+
 /// Make a new container's directory, its OCI runtime spec (`bundle_config`, the text of its
 /// config.json) and its record, its name claimed first. Returns it with the state `created`.
 /// `on_dir` is called with the directory while it is still empty (run --rm mounts a tmpfs
-/// over it); if it fails, nothing is made.
+/// over it); if it fails, nothing is made. If anything after it fails, the name is released
+/// and (unless `layers` leaves that to the caller) the directory removed.
 pub fn create(
     record: Record,
     bundle_config: &str,
+    layers: Layers,
     on_dir: impl FnOnce(&Path) -> Result<()>,
 ) -> Result<Container> {
     let root = containers_dir();
@@ -594,7 +608,11 @@ pub fn create(
         return Err(e);
     }
     let made = (|| -> Result<()> {
-        for d in ["init", "upper", "work", "merged"] {
+        let here: &[&str] = match layers {
+            Layers::Here => &LAYER_DIRS,
+            Layers::ByItsChild => &[],
+        };
+        for d in here {
             std::fs::create_dir(dir.join(d)).map_err(|e| {
                 Error::io(
                     format!("cannot make the container's directory {}", dir.display()),
@@ -606,20 +624,27 @@ pub fn create(
         // No state.json yet: a container without one reads as `created` (State::read).
         write_whole(&dir.join(BUNDLE_CONFIG), bundle_config.as_bytes())
     })();
-    if let Err(e) = made {
-        let _ = std::fs::remove_dir_all(&dir);
+    // The record last: a directory without one is not a container yet (list skips it).
+    let recorded = made.and_then(|()| {
+        remember_state(&dir, &State::created());
+        write_whole(
+            &dir.join("container.json"),
+            &serde_json::to_vec_pretty(&record).expect("serialisable"),
+        )
+    });
+    if let Err(e) = recorded {
+        if layers == Layers::Here {
+            let _ = std::fs::remove_dir_all(&dir);
+        }
         let _ = std::fs::remove_file(names_dir().join(&record.name));
         return Err(e);
     }
-    let c = Container { dir, record };
-    remember_state(&c.dir, &State::created());
-    // The record last: a directory without one is not a container yet (list skips it).
-    write_whole(
-        &c.dir.join("container.json"),
-        &serde_json::to_vec_pretty(&c.record).expect("serialisable"),
-    )?;
-    Ok(c)
+    Ok(Container { dir, record })
 }
+
+/// A container's layer directories: its init files, its changes, overlay's scratch space,
+/// the mount point.
+pub const LAYER_DIRS: [&str; 4] = ["init", "upper", "work", "merged"];
 
 /// Remove a container's directory (its writable layer, log and state).
 pub fn remove_dir(sys: &Sys, c: &Container) -> Result<()> {

@@ -11,7 +11,6 @@
 //! (it matches anything). A file written through a descriptor is shown as strace `-y` shows
 //! it: `write(3</sys/fs/cgroup/pids/x/pids.max>, "20", 2)`.
 
-pub mod beside;
 pub mod bpf;
 pub mod channel;
 pub mod diagnose;
@@ -202,6 +201,13 @@ impl<'n> Sys<'n> {
     /// True when calls are not made (a dry run, or the recording double).
     pub fn dry_run(&self) -> bool {
         !self.kernel.makes_calls()
+    }
+
+    /// Whether someone follows the calls in the order they are made: lines are shown, or
+    /// it is a dry run (which shows one thing after another). Unwatched, work that does not
+    /// depend on other work may overlap it.
+    pub fn watched(&self) -> bool {
+        self.narrator.shows_lines() || !self.kernel.makes_calls()
     }
 
     /// A precondition that matters only when calls are really made (root, a capability, a

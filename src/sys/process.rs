@@ -8,6 +8,16 @@ use crate::narrate::Call;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicI32, Ordering};
 
+/// Where a gated child waits for its parent's first Go.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FirstWait {
+    /// At once: the clone returns to it only when the parent lets it go.
+    AtBirth,
+    /// Where it calls [`Sys::wait_at_last_gate`]: it first does what needs nothing more of
+    /// the parent, while the parent works too.
+    Later,
+}
+
 /// Which side of a fork this process is on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Forked {
@@ -196,7 +206,6 @@ impl Sys<'_> {
             return Ok(Forked::Parent(0));
         }
         self.narrator.before(&call);
-        super::beside::before_fork();
         let ret =
             unsafe { libc::syscall(libc::SYS_clone, libc::SIGCHLD as libc::c_ulong, 0, 0, 0, 0) };
         if ret == 0 {
@@ -225,6 +234,16 @@ impl Sys<'_> {
         ns_flags: libc::c_int,
         why: &str,
     ) -> Result<(Forked, Option<Channel>)> {
+        self.fork_gated_at(ns_flags, why, FirstWait::AtBirth)
+    }
+
+    /// [`Sys::fork_gated`], with the child's first wait where `first` says.
+    pub fn fork_gated_at(
+        &self,
+        ns_flags: libc::c_int,
+        why: &str,
+        first: FirstWait,
+    ) -> Result<(Forked, Option<Channel>)> {
         let flags = ns_flags | libc::SIGCHLD;
         let mut shown = super::flags::clone_flags(ns_flags);
         shown = if shown == "0" {
@@ -238,7 +257,7 @@ impl Sys<'_> {
             "clone(2)",
             why,
         );
-        let made = self.gated(&call, || unsafe {
+        let made = self.gated(&call, first, || unsafe {
             libc::syscall(
                 libc::SYS_clone,
                 flags as libc::c_ulong,
@@ -264,12 +283,14 @@ impl Sys<'_> {
     /// Returns whether the child was born there. When the kernel refuses (older than 5.7,
     /// a seccomp filter that hides clone3, a directory that is not a v2 cgroup), the refusal
     /// is narrated and the child is cloned as [`Sys::fork_gated`] clones it: the caller must
-    /// then move it in, by writing its pid into cgroup.procs.
+    /// then move it in, by writing its pid into cgroup.procs. `first` says where the child
+    /// waits for its first Go.
     pub fn fork_gated_into(
         &self,
         ns_flags: libc::c_int,
         cgroup: &Path,
         why: &str,
+        first: FirstWait,
     ) -> Result<(Forked, Option<Channel>, bool)> {
         use std::os::fd::{FromRawFd, OwnedFd};
         let c_dir = cstring(&cgroup.to_string_lossy())?;
@@ -301,7 +322,7 @@ impl Sys<'_> {
                 self.narrator.note(
                     "without the directory the child is cloned in glassbox's own cgroup and moved in afterwards",
                 );
-                let (forked, gate) = self.fork_gated(ns_flags, why)?;
+                let (forked, gate) = self.fork_gated_at(ns_flags, why, first)?;
                 return Ok((forked, gate, false));
             }
         };
@@ -330,7 +351,7 @@ impl Sys<'_> {
                 "{why}, born in its cgroup v2 (CLONE_INTO_CGROUP): it never has to be moved there"
             ),
         );
-        let made = self.gated(&call, || unsafe {
+        let made = self.gated(&call, first, || unsafe {
             libc::syscall(libc::SYS_clone3, &args as *const CloneArgs, size)
         })?;
         drop(dir);
@@ -341,7 +362,7 @@ impl Sys<'_> {
                     "this kernel cannot start the child in its cgroup ({}): clone it as before, and the parent moves it in",
                     errno.desc()
                 ));
-                let (forked, gate) = self.fork_gated(ns_flags, why)?;
+                let (forked, gate) = self.fork_gated_at(ns_flags, why, first)?;
                 Ok((forked, gate, false))
             }
             Err(errno) => {
@@ -360,6 +381,7 @@ impl Sys<'_> {
     fn gated(
         &self,
         call: &Call,
+        first: FirstWait,
         clone: impl FnOnce() -> libc::c_long,
     ) -> Result<std::result::Result<(Forked, Option<Channel>), nix::errno::Errno>> {
         if self.dry_run() {
@@ -373,15 +395,16 @@ impl Sys<'_> {
         let (parent_end, child_end) = super::channel::pair()?;
         self.narrator.before(call);
         super::own::settle_heap();
-        super::beside::before_fork();
         let ret = clone();
         if ret == 0 {
             super::quiet::forked();
             self.narrator.forget_pending();
             drop(parent_end);
-            let why = "wait at the gate until the parent has prepared what this child needs";
-            if !self.wait_for_go(&child_end, why) {
-                unsafe { libc::_exit(crate::error::exit::GLASSBOX) };
+            if first == FirstWait::AtBirth {
+                let why = "wait at the gate until the parent has prepared what this child needs";
+                if !self.wait_for_go(&child_end, why) {
+                    unsafe { libc::_exit(crate::error::exit::GLASSBOX) };
+                }
             }
             return Ok(Ok((Forked::Child, Some(child_end))));
         }
@@ -399,9 +422,10 @@ impl Sys<'_> {
         )
     }
 
-    /// In a child about to exec its command: wait for a second [`Message::Go`], sent once
-    /// the parent has recorded it as running (it let the child build the container first).
-    /// A parent that gave up instead (its end closed) ends the child here, unstarted.
+    /// In a child about to start its command: wait for the [`Message::Go`] the parent sends
+    /// once it has recorded it as running (it let the child build the container first: the
+    /// second Go, or the only one for a child cloned with [`FirstWait::Later`]). A parent
+    /// that gave up instead (its end closed) ends the child here, unstarted.
     pub fn wait_at_last_gate(&self, gate: &Channel) {
         let why = "wait at the last gate until the parent has recorded the container as running";
         if !self.wait_for_go(gate, why) {

@@ -382,8 +382,30 @@ pub fn ops(plan: &Plan) -> Vec<Op> {
 }
 
 fn apply_inner(sys: &Sys, journal: Option<&Journal>, plan: &Plan, made: &mut Made) -> Result<()> {
-    let ops = ops(plan);
-    let mut rest = &ops[..];
+    apply_ops(sys, journal, &ops(plan), made)
+}
+
+/// The plan's ops in two parts: its cgroup v2 directory (with the note that introduces it),
+/// which a child must find to be cloned into it, then everything else in order. A child
+/// cloned between the two enters its cgroups v1 once the second part is done.
+pub fn ops_v2_dir_first(plan: &Plan) -> (Vec<Op>, Vec<Op>) {
+    let mut rest = ops(plan);
+    let v2_dir = |o: &Op| matches!(o, Op::MakeCgroup { group, .. } if group.version == 2);
+    let Some(at) = rest.iter().position(v2_dir) else {
+        return (Vec::new(), rest);
+    };
+    let from = match at.checked_sub(1).map(|i| &rest[i]) {
+        Some(Op::Note(_)) => at - 1,
+        _ => at,
+    };
+    let first = rest.drain(from..=at).collect();
+    (first, rest)
+}
+
+/// Perform `ops` in order (see [`ops`]); what they make goes into `made`, which the caller
+/// undoes if they fail.
+pub fn apply_ops(sys: &Sys, journal: Option<&Journal>, ops: &[Op], made: &mut Made) -> Result<()> {
+    let mut rest = ops;
     while let Some((op, tail)) = rest.split_first() {
         let Op::Write { dir, write } = op else {
             perform(sys, journal, op, made)?;
@@ -597,7 +619,8 @@ pub fn v2_dir(plan: &Plan) -> Option<PathBuf> {
         .map(|g| g.dir(&plan.name))
 }
 
-/// In `run`'s child, right after its gate opens and before it mounts anything: move itself
+/// In `run`'s child, right after its gate opens and before it mounts anything (a child
+/// cloned ahead: after its last gate, once its cgroups v1 exist): move itself
 /// into every cgroup v1 of the plan by writing "0" into each one's `tasks` file. "0" means
 /// the writer; `tasks` moves one thread, and a single thread moving itself is the one move
 /// the kernel makes without its global threadgroup lock (a pid written into cgroup.procs

@@ -227,51 +227,15 @@ pub fn configure_inside(sys: &Sys, inside: Option<Inside>) -> Result<()> {
     Ok(())
 }
 
-/// `--network none` made ahead, beside the parent's other work (see [`Sys::beside`]): a
-/// network namespace with only lo, up, which the child enters with setns(2) instead of
-/// being cloned into a new one — the kernel's slowest namespace to make, made while the
-/// parent writes the container's records. A descriptor keeps it until the child is in it.
-pub fn none_ahead(sys: &Sys) -> Option<crate::sys::beside::Beside<EmptyNetns>> {
-    sys.beside(|sys| {
-        sys.unshare(
-            libc::CLONE_NEWNET,
-            "a network namespace for the container, made on a thread of its own",
-        )?;
-        configure_inside(sys, None)?;
-        let path = "/proc/thread-self/ns/net";
-        let ns = std::fs::File::open(path).map_err(|e| {
-            Error::io(
-                format!("cannot open {path}, the network namespace just made"),
-                &e,
-                "check that /proc is mounted",
-            )
-        })?;
-        let link = std::fs::read_link(path)
-            .map(|l| l.display().to_string())
-            .unwrap_or_default();
-        Ok(EmptyNetns {
-            ns: ns.into(),
-            link,
-        })
-    })
-}
-
-/// A network namespace [`none_ahead`] made: its descriptor and what it points at.
-pub struct EmptyNetns {
-    ns: std::os::fd::OwnedFd,
-    link: String,
-}
-
-/// In the child: enter the namespace [`none_ahead`] made.
-pub fn enter_ahead(sys: &Sys, ahead: &EmptyNetns) -> Result<()> {
-    use std::os::fd::{AsFd, AsRawFd};
-    sys.setns(
-        ahead.ns.as_fd(),
-        &ahead.link,
-        &format!("/proc/self/fd/{}", ahead.ns.as_raw_fd()),
+/// `--network none` made by a child that was cloned without it ([`crate::sys::process::FirstWait::Later`]):
+/// a network namespace of its own with only lo, up. The kernel's slowest namespace to make
+/// is then made while the parent writes the container's records, not inside the clone.
+pub fn unshare_empty(sys: &Sys) -> Result<()> {
+    sys.unshare(
         libc::CLONE_NEWNET,
-        "the network namespace made for it beside its start: only lo, up",
-    )
+        "a network namespace of the container's own, made by the child itself while the parent works",
+    )?;
+    configure_inside(sys, None)
 }
 
 /// In the child: configure the namespace, then exec the command. A failure goes to the
