@@ -12,6 +12,12 @@
 //! behind is in the journal for `glassbox cleanup`, and PR_SET_PDEATHSIG takes the
 //! container down with its parent.
 //!
+//! Nobody watching (`-q`, a foreground `--rm` container in an empty network), the same work
+//! overlaps: the child is cloned as soon as the container's directory and cgroup v2 exist
+//! and builds its root while the parent writes the records and the rest of the cgroups; it
+//! enters its cgroups and starts its command only once the record says it runs (see
+//! `parent::ChildAhead`).
+//!
 //! With `--userns private` the child is cloned into a user namespace too; at the gate the
 //! parent also writes its uid and gid maps and moves it into its cgroups v1 by pid (it
 //! cannot move itself: to the host's cgroup files it is an unprivileged uid), and the root
