@@ -263,7 +263,7 @@ fn enter_cgroups<'a>(
     cgroups: Option<(&cgroups::Plan, &'a cgroupns::Plan)>,
 ) -> Result<Option<&'a cgroupns::Plan>> {
     if let (Some((cp, _)), None) = (cgroups, &plan.userns) {
-        // Before the container's own work, so nothing of it runs outside its limits.
+        // Before the command, so nothing of it runs outside its limits.
         // (In a user namespace the parent moved it already: see run_container.)
         cgroups::enter_self_v1(sys, cp)?;
     }

@@ -98,9 +98,10 @@ pub fn main(a: &RunArgs, sys: &Sys) -> Result<i32> {
     let on_tmpfs = a.rm && !a.detach && !limited && plan.rootless.is_none();
     let mut ahead = None;
     let may_go_ahead = parent::ChildAhead::may(sys, &read, !a.detach);
+    use crate::store::containers::Layers;
     let layers = match may_go_ahead {
-        true => crate::store::containers::Layers::ByItsChild,
-        false => crate::store::containers::Layers::Here,
+        true => Layers::ByItsChild,
+        false => Layers::Here,
     };
     let create = || {
         let mut removal = crate::store::containers::Removal::default();
@@ -108,7 +109,9 @@ pub fn main(a: &RunArgs, sys: &Sys) -> Result<i32> {
             removal.dir = rootfs::journal_removal(journal.as_ref(), &plan.id)?;
         }
         let mut tmpfs = None;
+        let mut dir_made = false;
         let made = parent::create_container(&plan, &spec, layers, |dir| {
+            dir_made = true;
             if on_tmpfs {
                 tmpfs = Some(scratch::mount(sys, journal.as_ref(), dir)?);
             }
@@ -140,13 +143,16 @@ pub fn main(a: &RunArgs, sys: &Sys) -> Result<i32> {
                 if let Some(entry) = tmpfs {
                     let _ = scratch::unmount(sys, journal.as_ref(), &dir, entry.as_deref());
                 }
-                if had_tmpfs || layers == crate::store::containers::Layers::ByItsChild {
+                let ours = dir_made && (had_tmpfs || layers == Layers::ByItsChild);
+                if ours {
                     // create left it to us: its child may have been writing there.
                     let _ = sys.remove_path(&dir);
                 }
                 // Nothing of the directory is left (removed, or never made when the name
-                // was taken): nothing for cleanup to remove.
-                if let (Some(j), Some(id)) = (journal.as_ref(), removal.dir.as_deref()) {
+                // was taken): nothing for cleanup to remove. Otherwise the entry stays.
+                let gone = std::fs::symlink_metadata(&dir).is_err();
+                if let (Some(j), Some(id), true) = (journal.as_ref(), removal.dir.as_deref(), gone)
+                {
                     j.strike(id);
                 }
                 Err(e)

@@ -111,7 +111,8 @@ impl ChildAhead {
             Forked::Child => {
                 let fs = crate::store::containers::ContainerFs::at(dir);
                 // Cloned inside `create`: its stack holds the parent's lock guards, whose
-                // drop would release the parent's locks. A panic ends it where it is.
+                // drop would release the parent's locks. A panic while it builds the
+                // container ends it where it is.
                 let built = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
                     child::child(
                         sys,
