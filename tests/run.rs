@@ -981,8 +981,9 @@ fn under_q_the_command_starts_only_after_its_record_says_it_runs() {
     let env = Env::new();
     // Under -q the child is let go before the parent records the container as running, and
     // builds it meanwhile; its command waits at a last gate until the record is written.
-    // Cloned ahead (an empty network), it is let go at birth and waits once; otherwise
-    // (the host's network here) it waits at its gate and again at the last gate.
+    // Cloned ahead (an empty network), it does not wait at birth and waits once, at its
+    // last gate; otherwise (the host's network here) it waits at its gate and again at the
+    // last gate.
     for (network, goes) in [("none", 1), ("host", 2)] {
         let t = strace::run_with(
             &["-q", "run", "--rm", "--network", network, "busybox", "true"],

@@ -49,13 +49,12 @@ pub(super) struct ChildAhead {
     pid: i32,
     gate: Option<Channel>,
     born_in_v2: bool,
-    /// Its cgroups' plan and view, taken by run_container.
-    cgroups: Option<(cgroups::Plan, cgroupns::Plan)>,
+    /// Its cgroups' plan and view, and the ops that make the rest of them (v1 groups,
+    /// limits, device rules): taken by run_container, which applies them before the
+    /// child's gate opens.
+    cgroups: Option<(cgroups::Plan, cgroupns::Plan, Vec<cgroups::Op>)>,
     /// What undoes its cgroups (so far its cgroup v2), taken into [`Made`] by supervise.
     made_cgroups: Option<cgroups::Made>,
-    /// The rest of its cgroups (v1 groups, limits, device rules), made by run_container
-    /// before the child's gate opens.
-    cgroup_ops_left: Vec<cgroups::Op>,
 }
 
 impl ChildAhead {
@@ -140,8 +139,7 @@ impl ChildAhead {
                 gate,
                 born_in_v2,
                 made_cgroups: planned.is_some().then_some(made_cgroups),
-                cgroups: planned,
-                cgroup_ops_left,
+                cgroups: planned.map(|(cp, view)| (cp, view, cgroup_ops_left)),
             }),
         }
     }
@@ -164,13 +162,8 @@ impl ChildAhead {
 
     /// End the child at its gate and collect it: the container is not to start.
     fn end(self, sys: &Sys) {
-        let _ = sys.kill(
-            self.pid,
-            libc::SIGKILL,
-            "the container could not be made: its first process must not start",
-        );
-        drop(self.gate);
-        let _ = sys.wait(self.pid, "collect the child");
+        let why = "the container could not be made: its first process must not start";
+        end_unstarted(sys, self.pid, self.gate, why);
     }
 }
 
@@ -270,11 +263,6 @@ pub(super) fn run_container(
     // A child cloned ahead came with its cgroups (made.cgroups undoes them).
     let ahead = made.ahead.is_some();
     let cgroups_ahead = made.ahead.as_mut().and_then(|a| a.cgroups.take());
-    let cgroup_ops_left = made
-        .ahead
-        .as_mut()
-        .map(|a| std::mem::take(&mut a.cgroup_ops_left))
-        .unwrap_or_default();
     if let Some(m) = &plan.userns {
         userns::announce(sys, m);
     }
@@ -300,9 +288,9 @@ pub(super) fn run_container(
         );
     }
     let (cgroup_plan, cgroup_view) = match (cgroups_ahead, ahead) {
-        (Some((cp, view)), _) => {
+        (Some((cp, view, left)), _) => {
             let m = made.cgroups.get_or_insert_with(Default::default);
-            cgroups::apply_ops(sys, journal, &cgroup_ops_left, m)?;
+            cgroups::apply_ops(sys, journal, &left, m)?;
             (Some(cp), Some(view))
         }
         (None, true) => (None, None),
@@ -481,7 +469,8 @@ pub(super) fn run_container(
             if let Err(e) = prepared {
                 // The child must not go on half-prepared: end it before it leaves the gate.
                 let why = "the parent's preparation failed: the container must not start";
-                return Err(end_unstarted(sys, pid, gate, why, e));
+                end_unstarted(sys, pid, gate, why);
+                return Err(e);
             }
             if let Some(g) = gate.as_ref().filter(|_| early && !ahead) {
                 // A child that already died is EPIPE here: the wait says how it ended.
@@ -505,7 +494,8 @@ pub(super) fn run_container(
                 // Let go early, the child may be building the container: it ends at its
                 // last gate at the latest.
                 let why = "its record could not be written: the container must not start";
-                return Err(end_unstarted(sys, pid, gate, why, e));
+                end_unstarted(sys, pid, gate, why);
+                return Err(e);
             }
             let released = match detached.as_mut() {
                 // Let the child go now, to learn whether its command started.
@@ -681,19 +671,11 @@ fn clone_child(
     }
 }
 
-/// End a child whose command must not start (it waits at a gate), collect it, and hand
-/// back the error that made it so.
-fn end_unstarted(
-    sys: &Sys,
-    pid: i32,
-    gate: Option<crate::sys::channel::Channel>,
-    why: &str,
-    err: crate::error::Error,
-) -> crate::error::Error {
+/// End a child whose command must not start (it waits at a gate), and collect it.
+fn end_unstarted(sys: &Sys, pid: i32, gate: Option<Channel>, why: &str) {
     let _ = sys.kill(pid, libc::SIGKILL, why);
     drop(gate);
     let _ = sys.wait(pid, "collect the child");
-    err
 }
 
 pub(super) fn undo(sys: &Sys, journal: Option<&Journal>, made: &mut Made, remove_container: bool) {

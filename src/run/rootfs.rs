@@ -37,8 +37,9 @@ pub fn make_layers(sys: &Sys, fs: &ContainerFs) -> Result<()> {
 }
 
 /// Write /etc/hostname and /etc/hosts into the container's init layer (its directories were
-/// made with the container, or by its first process: see `make_layers`); with --userns private, stack copies of the image for its user
-/// namespace and give the container's directories to its root.
+/// made with the container, or by its first process: see `make_layers`); with --userns
+/// private, stack copies of the image for its user namespace and give the container's
+/// directories to its root.
 pub fn prepare(sys: &Sys, plan: &Plan, fs: &mut ContainerFs) -> Result<()> {
     let n = sys.narrator;
     n.stage(
