@@ -212,6 +212,59 @@ fn cleanup_does_not_remove_the_cgroup_parent_while_another_glassbox_makes_a_cgro
     );
 }
 
+#[test]
+fn a_cgroup_entry_stands_for_the_shared_parent_a_killed_glassbox_made_before_the_cgroup() {
+    if !root_or_skip("a_cgroup_entry_stands_for_the_shared_parent") {
+        return;
+    }
+    // Whichever hierarchy this host has: v1 pids, the hybrid v2, or the only v2.
+    let hierarchy = [
+        "/sys/fs/cgroup/pids",
+        "/sys/fs/cgroup/unified",
+        "/sys/fs/cgroup",
+    ]
+    .iter()
+    .map(Path::new)
+    .find(|h| h.join("cgroup.procs").exists())
+    .expect("a cgroup hierarchy");
+    let parent = hierarchy.join("glassbox");
+    let never_made = parent.join(format!("gb-test-killed-{}", std::process::id()));
+    let state = tempfile::tempdir().unwrap();
+    let journal = Journal::at(&state.path().join("journal")).unwrap();
+    // Stand in for a glassbox killed between its two mkdirs: the cgroup's entry is written
+    // first, then the parent is made, and the cgroup never is.
+    leave_entry(
+        journal.dir(),
+        dead_owner(),
+        Resource::Cgroup {
+            path: never_made.clone(),
+        },
+        "00000000000000000005-1-0",
+    );
+    let _ = std::fs::create_dir(&parent);
+    let o = cleanup(state.path());
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(journal.entries().is_empty(), "{}", stdout(&o));
+    // Gone — unless another run (another test) has a cgroup in it: then that run removes it.
+    let in_use = |p: &Path| {
+        std::fs::read_dir(p)
+            .map(|d| d.flatten().any(|e| e.path().is_dir()))
+            .unwrap_or(false)
+    };
+    for _ in 0..20 {
+        if !parent.exists() || in_use(&parent) {
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    panic!(
+        "{} is left empty after cleanup: {}{}",
+        parent.display(),
+        stdout(&o),
+        stderr(&o)
+    );
+}
+
 /// A link entry as a glassbox that did not record network namespaces wrote it.
 fn leave_old_link_entry(journal: &Journal, name: &str) {
     leave_entry(

@@ -143,7 +143,9 @@ impl Plan {
 /// What [`apply`] made, in order, with its journal entries.
 #[derive(Debug, Default)]
 pub struct Made {
-    /// (directory, journal entry id) for every cgroup directory created (parents included).
+    /// (directory, journal entry id) for every cgroup directory created. Not the shared
+    /// `glassbox` parent: the entry of a cgroup in it stands for it (its removal removes the
+    /// parent once empty), which saves a journal file a hierarchy a run.
     pub dirs: Vec<(PathBuf, Option<String>)>,
 }
 
@@ -439,7 +441,8 @@ fn perform(sys: &Sys, journal: Option<&Journal>, op: &Op, made: &mut Made) -> Re
     Ok(())
 }
 
-/// The parent (if missing) and cgroup `dir` of group `g`, journaled before each mkdir.
+/// The parent (if missing) and cgroup `dir` of group `g`. One journal entry, written before
+/// either mkdir, stands for both: undoing a cgroup removes the shared parent once empty.
 fn make_cgroup(
     sys: &Sys,
     journal: Option<&Journal>,
@@ -453,12 +456,19 @@ fn make_cgroup(
     let _parent = sys.lock_dir(&g.mount, PARENT_LOCK)?;
     loop {
         tries += 1;
-        if g.in_shared_parent() {
-            ensure_parent(sys, journal, g, made)?;
-        } else {
-            engine::ensure_parents(sys, g)?;
-        }
         let id = record(journal, dir)?;
+        let parent_made = if g.in_shared_parent() {
+            ensure_parent(sys, g)
+        } else {
+            engine::ensure_parents(sys, g).map(|()| false)
+        };
+        let parent_made = match parent_made {
+            Ok(made) => made,
+            Err(e) => {
+                strike(journal, id.as_deref());
+                return Err(e);
+            }
+        };
         match sys.mkdir(
             dir,
             0o755,
@@ -472,15 +482,24 @@ fn make_cgroup(
                 return Ok(());
             }
             Err(e) => {
-                if let (Some(j), Some(id)) = (journal, &id) {
-                    j.strike(id);
-                }
                 if e.errno == Some(nix::errno::Errno::ENOENT) && tries < 3 {
+                    strike(journal, id.as_deref());
                     continue;
                 }
+                // Its parent, made for it, goes with it (unless another run is in it by now).
+                if parent_made {
+                    let _ = remove_empty_parent(sys, &g.parent);
+                }
+                strike(journal, id.as_deref());
                 return Err(e);
             }
         }
+    }
+}
+
+fn strike(journal: Option<&Journal>, id: Option<&str>) {
+    if let (Some(j), Some(id)) = (journal, id) {
+        j.strike(id);
     }
 }
 
@@ -494,41 +513,43 @@ fn record(journal: Option<&Journal>, dir: &Path) -> Result<Option<String>> {
         .transpose()
 }
 
-/// The shared `glassbox` parent: made if missing (journaled), and on v2 with our
-/// controllers enabled for its children.
-fn ensure_parent(sys: &Sys, journal: Option<&Journal>, g: &Group, made: &mut Made) -> Result<()> {
+/// The shared `glassbox` parent: made if missing, and on v2 with our controllers enabled
+/// for its children. True if this call made it. (No journal entry of its own: the entry of
+/// the cgroup about to be made in it stands for it.)
+fn ensure_parent(sys: &Sys, g: &Group) -> Result<bool> {
     let parent = g.parent();
     if g.version == 2 && !g.controllers.is_empty() {
         enable_controllers(sys, &g.mount, &g.controllers, "the v2 root")?;
     }
+    let mut made = false;
     if !parent.exists() {
-        let id = record(journal, &parent)?;
         match sys.mkdir(
             &parent,
             0o755,
             "the parent all glassbox cgroups go under, so they are easy to find",
         ) {
-            Ok(()) => {
-                made.dirs.push((parent.clone(), id));
-                if g.has_cpuset() {
-                    engine::copy_cpuset(sys, &parent)?;
-                }
-            }
-            Err(e) => {
-                if let (Some(j), Some(id)) = (journal, &id) {
-                    j.strike(id);
-                }
-                // Another run made it at the same moment: fine.
-                if e.errno != Some(nix::errno::Errno::EEXIST) {
-                    return Err(e);
-                }
-            }
+            Ok(()) => made = true,
+            // Another run made it at the same moment: fine.
+            Err(e) if e.errno == Some(nix::errno::Errno::EEXIST) => {}
+            Err(e) => return Err(e),
         }
     }
-    if g.version == 2 && !g.controllers.is_empty() {
-        enable_controllers(sys, &parent, &g.controllers, "the glassbox parent")?;
+    let set_up = (|| {
+        if made && g.has_cpuset() {
+            engine::copy_cpuset(sys, &parent)?;
+        }
+        if g.version == 2 && !g.controllers.is_empty() {
+            enable_controllers(sys, &parent, &g.controllers, "the glassbox parent")?;
+        }
+        Ok(())
+    })();
+    if let Err(e) = set_up {
+        if made {
+            let _ = remove_empty_parent(sys, &parent);
+        }
+        return Err(e);
     }
-    Ok(())
+    Ok(made)
 }
 
 /// On v2, a controller's files appear in a cgroup only when its parent lists the controller
@@ -677,24 +698,9 @@ pub fn attach_v2(sys: &Sys, plan: &Plan, pid: i32) -> Result<()> {
 /// Remove what [`apply`] made, newest first, striking each journal entry once it is gone.
 /// Errors are shown as warnings: the journal keeps what could not be removed for cleanup.
 pub fn undo(sys: &Sys, journal: Option<&Journal>, made: &mut Made) {
-    // The shared parent a cgroup's removal just tried to remove (the last run out does):
-    // its own entry, next, needs no second try.
-    let mut tried: Option<PathBuf> = None;
     while let Some((dir, id)) = made.dirs.pop() {
-        let res = if is_shared_parent(&dir) {
-            match tried.take() {
-                Some(t) if t == dir => Ok(()),
-                _ => remove_parent_if_empty(sys, &dir),
-            }
-        } else {
-            let res = remove_cgroup(sys, &dir);
-            tried = dir
-                .parent()
-                .filter(|p| res.is_ok() && is_shared_parent(p))
-                .map(Path::to_path_buf);
-            res
-        };
-        match res {
+        // The shared parent goes with the last cgroup in it (remove_cgroup).
+        match remove_cgroup(sys, &dir) {
             Ok(()) => {
                 if let (Some(j), Some(id)) = (journal, id) {
                     j.strike(&id);
@@ -731,6 +737,11 @@ fn remove_parent_if_empty(sys: &Sys, parent: &Path) -> Result<()> {
         Err(_) if !parent.exists() => return Ok(()),
         lock => lock?,
     };
+    remove_empty_parent(sys, parent)
+}
+
+/// [`remove_parent_if_empty`] by a caller that holds the lock already.
+fn remove_empty_parent(sys: &Sys, parent: &Path) -> Result<()> {
     let in_use = |e: nix::errno::Errno| matches!(e, Errno::EBUSY | Errno::ENOTEMPTY);
     let res = sys.rmdir_diagnosed(
         parent,
@@ -778,9 +789,17 @@ pub fn remove_cgroup(sys: &Sys, path: &Path) -> Result<()> {
     };
     // One read says whether anything is left; an empty cgroup (the usual end: the
     // container's init has been waited for) goes at once, with no probing for how to kill.
+    let shared_parent = path.parent().filter(|p| is_shared_parent(p));
     let left = match procs(path) {
         Ok(left) => left,
-        Err(_) if !path.exists() => return Ok(()),
+        // Gone already. Its entry also stands for the shared parent, which a glassbox killed
+        // between the two mkdirs left without a cgroup in it.
+        Err(_) if !path.exists() => {
+            return match shared_parent.filter(|p| p.exists()) {
+                Some(parent) => remove_parent_if_empty(sys, parent),
+                None => Ok(()),
+            };
+        }
         Err(_) => Vec::new(),
     };
     if !left.is_empty() {
@@ -790,7 +809,7 @@ pub fn remove_cgroup(sys: &Sys, path: &Path) -> Result<()> {
         path,
         "remove the cgroup directory: the kernel frees the cgroup",
     )?;
-    match path.parent().filter(|p| is_shared_parent(p)) {
+    match shared_parent {
         Some(parent) => remove_parent_if_empty(sys, parent),
         None => Ok(()),
     }
@@ -1068,7 +1087,8 @@ mod tests {
         );
         // The device rule last: the program loaded, then attached through the cgroup's fd.
         assert_eq!(recorder.names()[5..], ["bpf", "openat", "bpf"]);
-        assert_eq!(made.dirs.len(), 4, "{:?}", made.dirs);
+        // One entry a cgroup: each stands for its shared parent too.
+        assert_eq!(made.dirs.len(), 2, "{:?}", made.dirs);
     }
 
     #[test]
