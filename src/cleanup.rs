@@ -37,17 +37,11 @@ pub struct Report {
 pub fn undo(sys: &Sys, resource: &Resource) -> Result<()> {
     match resource {
         Resource::Cgroup { path } => crate::stages::cgroups::remove_cgroup(sys, path),
-        Resource::Mount { target } => {
-            if crate::host::mountinfo::is_mount_point(&crate::host::mountinfo::current(), target) {
-                sys.umount2(
-                    target,
-                    libc::MNT_DETACH,
-                    "a glassbox mount left behind: detach it",
-                )?;
-            }
-            Ok(())
-        }
+        Resource::Mount { target } => detach_if_mounted(sys, target),
         Resource::Dir { path } => {
+            // A --rm container's directory has its tmpfs on it (run/scratch.rs): the entry
+            // stands for both.
+            detach_if_mounted(sys, path)?;
             if path.exists() {
                 let removed = sys.remove_tree(path);
                 crate::run::rootless::or_inside(sys, path, removed)?;
@@ -69,6 +63,18 @@ pub fn undo(sys: &Sys, resource: &Resource) -> Result<()> {
         // The network's kinds (the journal lists them once: `Resource::in_netns`).
         net => crate::stages::network::undo(sys, net),
     }
+}
+
+/// Detach what glassbox left mounted on `target`, if anything is.
+fn detach_if_mounted(sys: &Sys, target: &Path) -> Result<()> {
+    if crate::host::mountinfo::is_mount_point(&crate::host::mountinfo::current(), target) {
+        sys.umount2(
+            target,
+            libc::MNT_DETACH,
+            "a glassbox mount left behind: detach it",
+        )?;
+    }
+    Ok(())
 }
 
 /// Undo every entry whose owner is gone.

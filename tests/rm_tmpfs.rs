@@ -81,6 +81,46 @@ fn a_rm_containers_directory_is_a_tmpfs_while_it_runs_and_a_kept_ones_is_on_disk
 }
 
 #[test]
+fn a_rm_containers_empty_directory_is_kept_for_the_next_container() {
+    if !root_or_skip("a_rm_containers_empty_directory_is_kept_for_the_next_container") {
+        return;
+    }
+    use std::os::unix::fs::{DirEntryExt, MetadataExt};
+    let env = Env::new();
+    // The inode of the directory on the disk (its tmpfs hides it from stat while it runs;
+    // the containers directory's listing still names it).
+    let on_disk = |dir: &std::path::Path| {
+        std::fs::read_dir(dir.parent().unwrap())
+            .unwrap()
+            .flatten()
+            .find(|e| e.file_name() == dir.file_name().unwrap())
+            .map(|e| e.ino())
+    };
+    let spare = env.data().join("spare").join("0");
+    let mut run = start(&env, &["--rm"]);
+    let first = only_container(&env);
+    let made = on_disk(&first);
+    assert!(made.is_some());
+    run.stdin.take().unwrap().write_all(b"\n").unwrap();
+    assert!(run.wait().unwrap().success());
+    assert!(!first.exists());
+    let kept = std::fs::read_dir(&spare).map(|d| d.count());
+    assert_eq!(kept.ok(), Some(0), "{} is kept, empty", spare.display());
+    assert_eq!(std::fs::metadata(&spare).ok().map(|m| m.ino()), made);
+
+    // The next container's directory is that one, moved into place.
+    let mut run = start(&env, &["--rm"]);
+    let second = only_container(&env);
+    assert_ne!(first, second);
+    assert_eq!(on_disk(&second), made);
+    assert!(!spare.exists(), "taken by the next container");
+    run.stdin.take().unwrap().write_all(b"\n").unwrap();
+    assert!(run.wait().unwrap().success());
+    assert_eq!(std::fs::metadata(&spare).ok().map(|m| m.ino()), made);
+    env.assert_clean();
+}
+
+#[test]
 fn kill_9_of_glassbox_during_run_rm_leaves_nothing_after_cleanup() {
     if !root_or_skip("kill_9_of_glassbox_during_run_rm_leaves_nothing_after_cleanup") {
         return;

@@ -108,12 +108,13 @@ pub fn main(a: &RunArgs, sys: &Sys) -> Result<i32> {
         if a.rm {
             removal.dir = rootfs::journal_removal(journal.as_ref(), &plan.id)?;
         }
-        let mut tmpfs = None;
+        let mut tmpfs = false;
         let mut dir_made = false;
-        let made = parent::create_container(&plan, &spec, layers, |dir| {
+        let made = parent::create_container(sys, &plan, &spec, layers, |dir| {
             dir_made = true;
             if on_tmpfs {
-                tmpfs = Some(scratch::mount(sys, journal.as_ref(), dir)?);
+                scratch::mount(sys, dir)?;
+                tmpfs = true;
             }
             // Nobody watching, the child is cloned here: its mount namespace, a copy of
             // this one, has the directory and its tmpfs; it makes its layers and mounts
@@ -139,11 +140,10 @@ pub fn main(a: &RunArgs, sys: &Sys) -> Result<i32> {
                     None => e,
                 };
                 let dir = crate::store::container_dir(&plan.id);
-                let had_tmpfs = tmpfs.is_some();
-                if let Some(entry) = tmpfs {
-                    let _ = scratch::unmount(sys, journal.as_ref(), &dir, entry.as_deref());
+                if tmpfs {
+                    let _ = scratch::unmount(sys, &dir);
                 }
-                let ours = dir_made && (had_tmpfs || layers == Layers::ByItsChild);
+                let ours = dir_made && (tmpfs || layers == Layers::ByItsChild);
                 if ours {
                     // create left it to us: its child may have been writing there.
                     let _ = sys.remove_path(&dir);
@@ -224,7 +224,7 @@ fn create_made(sys: &Sys, plan: &Plan) -> Result<i32> {
     let dir = crate::store::container_dir(&plan.id);
     let made = crate::spec::build(plan, &dir).and_then(|spec| {
         let layers = crate::store::containers::Layers::Here;
-        parent::create_container(plan, &spec, layers, |_| Ok(()))
+        parent::create_container(sys, plan, &spec, layers, |_| Ok(()))
     });
     let c = match made {
         Ok(c) => c,

@@ -192,6 +192,7 @@ pub(super) fn announce(sys: &Sys, plan: &Plan) {
 /// spec its config.json holds (kept: what runs is what the file says, and the file says
 /// what this value does).
 pub(super) fn create_container(
+    sys: &Sys,
     plan: &Plan,
     spec: &oci_spec::runtime::Spec,
     layers: crate::store::containers::Layers,
@@ -211,7 +212,7 @@ pub(super) fn create_container(
         volumes: plan.volumes.clone(),
     };
     let config = crate::spec::file::to_json(spec);
-    crate::store::containers::create(record, &config, layers, on_dir)
+    crate::store::containers::create(sys, record, &config, layers, on_dir)
 }
 
 /// Make the container, run it, wait for it, record how it ended and undo what was made for

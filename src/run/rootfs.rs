@@ -376,14 +376,19 @@ pub fn overlay_options(fs: &ContainerFs, plan: &Plan) -> String {
 
 /// In the parent, after a --rm container ended: remove its directories.
 pub fn remove(sys: &Sys, journal: Option<&Journal>, fs: ContainerFs) {
-    let removed = match &fs.removal.tmpfs {
-        // Its files go with its tmpfs; the disk keeps only an empty directory to remove.
-        Some(entry) => {
+    let removed = match fs.removal.tmpfs {
+        // Its files go with its tmpfs; the disk keeps only an empty directory: kept for the
+        // next container (store/spares.rs), or removed.
+        true => {
             let _ = crate::store::containers::release_name(sys, &fs.dir);
-            super::scratch::unmount(sys, journal, &fs.dir, entry.as_deref())
-                .and_then(|()| sys.remove_path(&fs.dir))
+            super::scratch::unmount(sys, &fs.dir).and_then(|()| {
+                match crate::store::spares::keep(sys, &fs.dir) {
+                    true => Ok(()),
+                    false => sys.remove_path(&fs.dir),
+                }
+            })
         }
-        None => {
+        false => {
             let removed = crate::store::containers::remove_container_dir(sys, &fs.dir);
             super::rootless::or_inside(sys, &fs.dir, removed).map(|()| {
                 sys.narrator.note(&format!(

@@ -9,25 +9,17 @@
 //! layer on the disk, as Docker's overlay2 does; so do detached ones and ones under a memory
 //! limit (a tmpfs's pages are charged to the writer's memory cgroup).
 //!
-//! The mount is in the host's mount namespace, so it is journaled before it is made: what a
-//! killed glassbox leaves, `glassbox cleanup` detaches (newest entry first), then removes the
-//! directory under it.
+//! The mount is in the host's mount namespace. The journal entry of the directory, written
+//! before it was made, stands for it too: what a killed glassbox leaves, `glassbox cleanup`
+//! detaches, then removes the directory under it (one entry, one file a run fewer).
 
 use crate::error::Result;
-use crate::journal::{Journal, Resource};
 use crate::sys::mount::MountArgs;
 use crate::sys::Sys;
 use std::path::Path;
 
-/// Mount a tmpfs over the container's (still empty) directory `dir`, journaled first.
-/// Returns the journal entry to strike once it is unmounted.
-pub fn mount(sys: &Sys, journal: Option<&Journal>, dir: &Path) -> Result<Option<String>> {
-    let id = match journal {
-        Some(j) => Some(j.record(Resource::Mount {
-            target: dir.to_path_buf(),
-        })?),
-        None => None,
-    };
+/// Mount a tmpfs over the container's (still empty, journaled) directory `dir`.
+pub fn mount(sys: &Sys, dir: &Path) -> Result<()> {
     // The directory's own mode (0755 from create_dir), not tmpfs's default 1777.
     let data = "mode=0755";
     sys.mount(
@@ -40,19 +32,14 @@ pub fn mount(sys: &Sys, journal: Option<&Journal>, dir: &Path) -> Result<Option<
         },
         "--rm: the container's writable layer and records live in memory, so removing them at its end costs no disk writes or discards",
         &format!("mount -t tmpfs -o {data} tmpfs {}", dir.display()),
-    )?;
-    Ok(id)
+    )
 }
 
-/// Unmount the container's tmpfs (its files go with it) and strike its journal entry.
-pub fn unmount(sys: &Sys, journal: Option<&Journal>, dir: &Path, id: Option<&str>) -> Result<()> {
+/// Unmount the container's tmpfs: its files go with it.
+pub fn unmount(sys: &Sys, dir: &Path) -> Result<()> {
     sys.umount2(
         dir,
         0,
         "the --rm container ended: its tmpfs goes, and every file in it",
-    )?;
-    if let (Some(j), Some(id)) = (journal, id) {
-        sys.strike_undone(j, id);
-    }
-    Ok(())
+    )
 }

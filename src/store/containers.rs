@@ -90,8 +90,9 @@ pub struct ContainerFs {
 pub struct Removal {
     /// The directory's entry.
     pub dir: Option<String>,
-    /// Some when a tmpfs is mounted over the directory, with its mount's entry.
-    pub tmpfs: Option<Option<String>>,
+    /// A tmpfs is mounted over the directory. The directory's entry stands for the mount
+    /// too: `cleanup` detaches what is mounted on a directory before it removes it.
+    pub tmpfs: bool,
 }
 
 impl ContainerFs {
@@ -363,7 +364,7 @@ pub fn find(reference: &str) -> Result<Container> {
 /// the caller holds until the container's record is written. A name whose container is gone
 /// (removed by `cleanup` after a killed `run --rm`), or was never finished (glassbox killed
 /// while making it: a directory without a record while nobody holds the lock), is free again.
-fn claim_name(name: &str, id: &str) -> Result<crate::lock::Guard> {
+fn claim_name(sys: &Sys, name: &str, id: &str) -> Result<crate::lock::Guard> {
     let names = names_dir();
     let fail = |e: std::io::Error| {
         Error::io(
@@ -390,7 +391,13 @@ fn claim_name(name: &str, id: &str) -> Result<crate::lock::Guard> {
         std::fs::remove_file(&link).map_err(fail)?;
     }
     std::os::unix::fs::symlink(id, &link).map_err(fail)?;
-    std::fs::create_dir(containers_dir().join(id)).map_err(|e| {
+    let dir = containers_dir().join(id);
+    let made = match super::spares::take(sys, &dir) {
+        Ok(true) => Ok(()),
+        Ok(false) => std::fs::create_dir(&dir),
+        Err(e) => Err(e),
+    };
+    made.map_err(|e| {
         let _ = std::fs::remove_file(&link);
         fail(e)
     })?;
@@ -587,6 +594,7 @@ pub enum Layers {
 /// over it); if it fails, nothing is made. If anything after it fails, the name is released
 /// and (unless `layers` leaves that to the caller) the directory removed.
 pub fn create(
+    sys: &Sys,
     record: Record,
     bundle_config: &str,
     layers: Layers,
@@ -600,7 +608,7 @@ pub fn create(
             "check that glassbox's data directory is writable (run as root)",
         )
     })?;
-    let _names = claim_name(&record.name, &record.id)?;
+    let _names = claim_name(sys, &record.name, &record.id)?;
     let dir = root.join(&record.id);
     if let Err(e) = on_dir(&dir) {
         let _ = std::fs::remove_dir(&dir);

@@ -12,6 +12,7 @@
 //! DATA/blobs/sources.json     the registry repositories each blob is known to be in
 //! DATA/containers/ID/         a container (see containers.rs)
 //! DATA/names/NAME -> ID       the container names
+//! DATA/spare/N/               empty directories kept for the next container (spares.rs)
 //! DATA/volumes/NAME/_data      a volume's files (see volumes.rs)
 //! ```
 
@@ -23,6 +24,7 @@ pub mod images;
 pub mod overlay;
 pub mod reference;
 pub mod sources;
+pub mod spares;
 pub mod state;
 pub mod volumes;
 

@@ -914,6 +914,43 @@ impl Sys<'_> {
         })?;
         Ok(())
     }
+
+    /// renameat2(2) with `RENAME_NOREPLACE`, shown at `-vv` (the store's bookkeeping): the
+    /// error comes back for the caller to try another name (AlreadyExists: taken; NotFound:
+    /// nothing there).
+    pub fn rename_noreplace(&self, from: &Path, to: &Path, why: &str) -> std::io::Result<()> {
+        let io = |e: Errno| std::io::Error::from_raw_os_error(e as i32);
+        let f = CString::new(from.as_os_str().as_encoded_bytes()).map_err(|_| io(Errno::EINVAL))?;
+        let t = CString::new(to.as_os_str().as_encoded_bytes()).map_err(|_| io(Errno::EINVAL))?;
+        let build = || {
+            Call::new(
+                "renameat2",
+                vec![
+                    "AT_FDCWD".into(),
+                    qpath(from),
+                    "AT_FDCWD".into(),
+                    qpath(to),
+                    "RENAME_NOREPLACE".into(),
+                ],
+                "rename(2)",
+                why,
+            )
+        };
+        self.quiet_call(build, || {
+            check(unsafe {
+                libc::syscall(
+                    libc::SYS_renameat2,
+                    libc::AT_FDCWD,
+                    f.as_ptr(),
+                    libc::AT_FDCWD,
+                    t.as_ptr(),
+                    libc::RENAME_NOREPLACE,
+                )
+            })
+        })
+        .map(|_| ())
+        .map_err(|(e, _)| io(e))
+    }
 }
 
 /// What is at `name` in `dir`, without following a symlink (fstatat(2), a read-only query).

@@ -1,0 +1,71 @@
+//! Empty container directories, kept for the next container.
+//!
+//! A `--rm` container's files live on a tmpfs mounted over its directory (`run/scratch.rs`),
+//! so when it ends the disk holds only the empty directory it was mounted on. Removing that
+//! is not free on every disk: a directory has a block of its own, and ext4 mounted with
+//! `discard` (as many cloud disks are) makes the last close of a removed directory wait
+//! while the disk discards that block (~0.3 ms a run on the machine bench/README.md
+//! describes). Moved aside instead, it becomes the next container's directory: two
+//! renames, and the disk allocates and frees nothing. At most [`KEPT`] wait, in
+//! `DATA/spare/0` .. `DATA/spare/7`; the rest are removed.
+
+use crate::sys::Sys;
+use std::io::ErrorKind;
+use std::path::{Path, PathBuf};
+
+/// How many empty directories wait at most: enough for the runs that end at the same
+/// moment on one machine to find one each; a few blocks of disk.
+pub const KEPT: usize = 8;
+
+/// Where they wait.
+pub fn dir() -> PathBuf {
+    super::data_dir().join("spare")
+}
+
+/// Make `dir`, a new container's directory, out of a waiting spare; false when none waits
+/// (make it yourself, then). An error only when `dir` is already there.
+pub fn take(sys: &Sys, into: &Path) -> std::io::Result<bool> {
+    let spares = dir();
+    for slot in 0..KEPT {
+        match sys.rename_noreplace(
+            &spares.join(slot.to_string()),
+            into,
+            "the container's directory: an empty one a finished container left, moved here (no new block for the disk to allocate)",
+        ) {
+            Ok(()) => return Ok(true),
+            Err(e) if e.kind() == ErrorKind::NotFound => continue,
+            Err(e) if e.kind() == ErrorKind::AlreadyExists => return Err(e),
+            // Another filesystem, a read-only one: make the directory instead.
+            Err(_) => return Ok(false),
+        }
+    }
+    Ok(false)
+}
+
+/// Keep `empty`, a finished container's empty directory, for the next one; false when
+/// [`KEPT`] already wait (or it cannot be moved): remove it, then.
+pub fn keep(sys: &Sys, empty: &Path) -> bool {
+    let spares = dir();
+    let mut made = false;
+    let mut slot = 0;
+    while slot < KEPT {
+        match sys.rename_noreplace(
+            empty,
+            &spares.join(slot.to_string()),
+            "keep the container's empty directory for the next container: removing it would make this disk discard its block, and wait",
+        ) {
+            Ok(()) => return true,
+            Err(e) if matches!(e.kind(), ErrorKind::AlreadyExists | ErrorKind::DirectoryNotEmpty) => {
+                slot += 1
+            }
+            Err(e) if e.kind() == ErrorKind::NotFound && !made => {
+                made = true;
+                if std::fs::create_dir_all(&spares).is_err() {
+                    return false;
+                }
+            }
+            Err(_) => return false,
+        }
+    }
+    false
+}
