@@ -67,7 +67,10 @@ pub fn undo(sys: &Sys, resource: &Resource) -> Result<()> {
 
 /// Detach what glassbox left mounted on `target`, if anything is.
 fn detach_if_mounted(sys: &Sys, target: &Path) -> Result<()> {
-    if crate::host::mountinfo::is_mount_point(&crate::host::mountinfo::current(), target) {
+    // The mount table names the path with its symlinks resolved (a data directory under a
+    // link): compared as written, the mount would be missed and its files emptied instead.
+    let real = std::fs::canonicalize(target).unwrap_or_else(|_| target.to_path_buf());
+    if crate::host::mountinfo::is_mount_point(&crate::host::mountinfo::current(), &real) {
         sys.umount2(
             target,
             libc::MNT_DETACH,

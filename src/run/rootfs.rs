@@ -374,7 +374,8 @@ pub fn overlay_options(fs: &ContainerFs, plan: &Plan) -> String {
     }
 }
 
-/// In the parent, after a --rm container ended: remove its directories.
+/// In the parent, after a --rm container ended: remove its files (with its tmpfs, or from
+/// the disk), and its directory (or keep it, empty, for the next container).
 pub fn remove(sys: &Sys, journal: Option<&Journal>, fs: ContainerFs) {
     let removed = match fs.removal.tmpfs {
         // Its files go with its tmpfs; the disk keeps only an empty directory: kept for the

@@ -22,17 +22,29 @@ pub fn dir() -> PathBuf {
     super::data_dir().join("spare")
 }
 
-/// Make `dir`, a new container's directory, out of a waiting spare; false when none waits
-/// (make it yourself, then). An error only when `dir` is already there.
+/// Make `into`, a new container's directory, out of a waiting spare; false when none waits
+/// (make it yourself, then). An error only when `into` is already there. Slot 0 first (runs
+/// one after another use only it), then whichever the pool holds.
 pub fn take(sys: &Sys, into: &Path) -> std::io::Result<bool> {
     let spares = dir();
-    for slot in 0..KEPT {
+    let mut slots = vec!["0".to_string()];
+    let mut listed = false;
+    while let Some(slot) = slots.pop() {
         match sys.rename_noreplace(
-            &spares.join(slot.to_string()),
+            &spares.join(&slot),
             into,
             "the container's directory: an empty one a finished container left, moved here (no new block for the disk to allocate)",
         ) {
             Ok(()) => return Ok(true),
+            Err(e) if e.kind() == ErrorKind::NotFound && !listed => {
+                listed = true;
+                slots = std::fs::read_dir(&spares)
+                    .into_iter()
+                    .flatten()
+                    .flatten()
+                    .map(|e| e.file_name().to_string_lossy().into_owned())
+                    .collect();
+            }
             Err(e) if e.kind() == ErrorKind::NotFound => continue,
             Err(e) if e.kind() == ErrorKind::AlreadyExists => return Err(e),
             // Another filesystem, a read-only one: make the directory instead.

@@ -469,11 +469,18 @@ fn make_cgroup(
                 return Err(e);
             }
         };
-        match sys.mkdir(
-            dir,
-            0o755,
-            "a new cgroup: the kernel fills the directory with its control files",
-        ) {
+        let set_up = match g.in_shared_parent() {
+            true => set_up_parent(sys, g, parent_made),
+            false => Ok(()),
+        };
+        let mkdir = set_up.and_then(|()| {
+            sys.mkdir(
+                dir,
+                0o755,
+                "a new cgroup: the kernel fills the directory with its control files",
+            )
+        });
+        match mkdir {
             Ok(()) => {
                 made.dirs.push((dir.to_path_buf(), id));
                 if g.has_cpuset() {
@@ -486,11 +493,11 @@ fn make_cgroup(
                     strike(journal, id.as_deref());
                     continue;
                 }
-                // Its parent, made for it, goes with it (unless another run is in it by now).
-                if parent_made {
-                    let _ = remove_empty_parent(sys, &g.parent);
+                // Its parent, made for it, goes with it (unless another run is in it by now);
+                // if it cannot, the entry stays for cleanup, which removes an empty parent.
+                if !parent_made || remove_empty_parent(sys, &g.parent).is_ok() {
+                    strike(journal, id.as_deref());
                 }
-                strike(journal, id.as_deref());
                 return Err(e);
             }
         }
@@ -513,9 +520,8 @@ fn record(journal: Option<&Journal>, dir: &Path) -> Result<Option<String>> {
         .transpose()
 }
 
-/// The shared `glassbox` parent: made if missing, and on v2 with our controllers enabled
-/// for its children. True if this call made it. (No journal entry of its own: the entry of
-/// the cgroup about to be made in it stands for it.)
+/// The shared `glassbox` parent, made if missing: true if this call made it. (No journal
+/// entry of its own: the entry of the cgroup about to be made in it stands for it.)
 fn ensure_parent(sys: &Sys, g: &Group) -> Result<bool> {
     let parent = g.parent();
     if g.version == 2 && !g.controllers.is_empty() {
@@ -534,22 +540,20 @@ fn ensure_parent(sys: &Sys, g: &Group) -> Result<bool> {
             Err(e) => return Err(e),
         }
     }
-    let set_up = (|| {
-        if made && g.has_cpuset() {
-            engine::copy_cpuset(sys, &parent)?;
-        }
-        if g.version == 2 && !g.controllers.is_empty() {
-            enable_controllers(sys, &parent, &g.controllers, "the glassbox parent")?;
-        }
-        Ok(())
-    })();
-    if let Err(e) = set_up {
-        if made {
-            let _ = remove_empty_parent(sys, &parent);
-        }
-        return Err(e);
-    }
     Ok(made)
+}
+
+/// The shared parent readied for a cgroup: its cpuset copied when just `made`, and on v2
+/// our controllers enabled for its children.
+fn set_up_parent(sys: &Sys, g: &Group, made: bool) -> Result<()> {
+    let parent = g.parent();
+    if made && g.has_cpuset() {
+        engine::copy_cpuset(sys, &parent)?;
+    }
+    if g.version == 2 && !g.controllers.is_empty() {
+        enable_controllers(sys, &parent, &g.controllers, "the glassbox parent")?;
+    }
+    Ok(())
 }
 
 /// On v2, a controller's files appear in a cgroup only when its parent lists the controller
