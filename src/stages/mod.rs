@@ -10,6 +10,7 @@ pub mod mounts;
 pub mod network;
 pub mod ops;
 pub mod root;
+pub mod seccomp_tree;
 pub mod security;
 pub mod unshare;
 

@@ -10,8 +10,7 @@ use super::ops::{self, Op};
 use crate::error::{Error, Result};
 use crate::sys::security::{cap_name, cap_number};
 use crate::sys::Sys;
-use seccompiler::{BpfProgram, SeccompAction, SeccompFilter, TargetArch};
-use std::collections::BTreeMap;
+use seccompiler::BpfProgram;
 
 /// Docker's default capability set (see capabilities(7) and Docker's docs).
 pub const DOCKER_DEFAULT_CAPS: &[&str] = &[
@@ -199,98 +198,28 @@ pub fn denied_syscalls(caps: u64) -> Vec<&'static str> {
         .collect()
 }
 
-/// The default seccomp filter as a BPF program: the denied calls answer EPERM, and so does
-/// clone(2) with a namespace flag unless CAP_SYS_ADMIN is kept (as Docker's profile).
-pub fn default_filter(caps: u64) -> Result<BpfProgram> {
-    use seccompiler::{SeccompCmpArgLen, SeccompCmpOp, SeccompCondition, SeccompRule};
-    let mut rules: BTreeMap<i64, Vec<SeccompRule>> = DENIED_SYSCALLS
+/// The default seccomp filter as a BPF program (assembled in `seccomp_tree.rs`): the denied
+/// calls answer EPERM, and so does clone(2) with a namespace flag unless CAP_SYS_ADMIN is kept
+/// (as Docker's profile); then clone3(2) answers ENOSYS: its flags sit in a structure in
+/// memory that a filter cannot read, and ENOSYS (not EPERM) makes the C library fall back to
+/// clone(2), whose flags the filter checks. One filter: one seccomp(2) call, and one program
+/// the kernel runs on every later syscall.
+pub fn default_filter(caps: u64) -> Vec<libc::sock_filter> {
+    let denied: Vec<i64> = DENIED_SYSCALLS
         .iter()
         .filter(|(_, _, unless)| !unless.is_some_and(|c| keeps(caps, c)))
-        .map(|(_, nr, _)| (*nr, vec![]))
+        .map(|(_, nr, _)| *nr)
         .collect();
-    if !keeps(caps, "CAP_SYS_ADMIN") {
-        // One rule a flag: (flags & CLONE_NEWUSER) == CLONE_NEWUSER, and so on; any one matches.
-        let clone = CLONE_NAMESPACE_FLAGS
+    let clone_flags = match keeps(caps, "CAP_SYS_ADMIN") {
+        true => 0,
+        false => CLONE_NAMESPACE_FLAGS
             .iter()
-            .map(|(flag, _)| {
-                let f = *flag as u64;
-                SeccompCondition::new(0, SeccompCmpArgLen::Qword, SeccompCmpOp::MaskedEq(f), f)
-                    .and_then(|c| SeccompRule::new(vec![c]))
-            })
-            .collect::<std::result::Result<Vec<_>, _>>()
-            .map_err(filter_error)?;
-        rules.insert(libc::SYS_clone, clone);
-    }
-    compile(rules, libc::EPERM)
-}
-
-/// The audit architecture a filter checks before it reads a syscall number (linux/audit.h).
-const AUDIT_ARCH: u32 = if cfg!(target_arch = "aarch64") {
-    0xC000_00B7
-} else if cfg!(target_arch = "riscv64") {
-    0xC000_00F3
-} else {
-    0xC000_003E
-};
-
-/// `program` with clone3(2) answering ENOSYS in front of it, as in Docker's profile: its
-/// flags sit in a structure in memory that a filter cannot read, and ENOSYS (not EPERM)
-/// makes the C library fall back to clone(2), whose flags `program` checks. One filter, so
-/// one seccomp(2) call and one program the kernel runs on every later syscall.
-pub fn with_clone3_enosys(program: Vec<libc::sock_filter>) -> Vec<libc::sock_filter> {
-    let insn = |code: u32, jt: u8, jf: u8, k: u32| libc::sock_filter {
-        code: code as u16,
-        jt,
-        jf,
-        k,
+            .fold(0u32, |all, (flag, _)| all | *flag as u32),
     };
-    let (ld, jeq, ret) = (
-        libc::BPF_LD | libc::BPF_W | libc::BPF_ABS,
-        libc::BPF_JMP | libc::BPF_JEQ | libc::BPF_K,
-        libc::BPF_RET | libc::BPF_K,
-    );
-    let mut out = vec![
-        // seccomp_data.arch: another architecture goes straight to `program`, which decides.
-        insn(ld, 0, 0, 4),
-        insn(jeq, 0, 3, AUDIT_ARCH),
-        // seccomp_data.nr
-        insn(ld, 0, 0, 0),
-        insn(jeq, 0, 1, libc::SYS_clone3 as u32),
-        insn(ret, 0, 0, libc::SECCOMP_RET_ERRNO | libc::ENOSYS as u32),
-    ];
-    out.extend(program);
-    out
-}
-
-fn filter_error(e: impl std::fmt::Display) -> Error {
-    Error::new(
-        format!("cannot build the seccomp filter: {e}"),
-        "run with --security-opt seccomp=unconfined",
-    )
-}
-
-fn compile(rules: BTreeMap<i64, Vec<seccompiler::SeccompRule>>, errno: i32) -> Result<BpfProgram> {
-    let arch = TargetArch::try_from(std::env::consts::ARCH).map_err(|_| {
-        Error::new(
-            format!(
-                "no seccomp filter for the {} architecture",
-                std::env::consts::ARCH
-            ),
-            "run with --security-opt seccomp=unconfined",
-        )
-    })?;
-    let filter = SeccompFilter::new(
-        rules,
-        SeccompAction::Allow,
-        SeccompAction::Errno(errno as u32),
-        arch,
-    )
-    .map_err(filter_error)?;
-    BpfProgram::try_from(filter).map_err(|e| {
-        Error::new(
-            format!("cannot compile the seccomp filter: {e}"),
-            "run with --security-opt seccomp=unconfined",
-        )
+    super::seccomp_tree::program(&super::seccomp_tree::Rules {
+        denied: &denied,
+        errno: libc::EPERM as u32,
+        clone_flags,
     })
 }
 
@@ -467,17 +396,11 @@ fn filter_ops(ops: &mut Vec<Op>, caps: u64) -> Result<()> {
             "; and to clone with a namespace flag (CLONE_NEWUSER, CLONE_NEWNET, ...)"
         }
     )));
-    let program = to_sock_filter(default_filter(caps)?);
-    let (program, why) = if sys_admin {
-        (
-            program,
-            "from here on the kernel checks every syscall against the filter",
-        )
+    let program = default_filter(caps);
+    let why = if sys_admin {
+        "from here on the kernel checks every syscall against the filter"
     } else {
-        (
-            with_clone3_enosys(program),
-            "from here on the kernel checks every syscall against the filter; clone3 answers ENOSYS: its flags are out of a filter's reach, and ENOSYS makes the C library fall back to clone, whose flags the filter checks",
-        )
+        "from here on the kernel checks every syscall against the filter; clone3 answers ENOSYS: its flags are out of a filter's reach, and ENOSYS makes the C library fall back to clone, whose flags the filter checks"
     };
     ops.push(Op::Seccomp {
         name: "default filter",
@@ -530,9 +453,40 @@ mod tests {
     }
 
     #[test]
+    fn the_default_filter_answers_each_syscall_as_the_list_says() {
+        use crate::stages::seccomp_tree::{tests::run, AUDIT_ARCH};
+        let eperm = libc::SECCOMP_RET_ERRNO | libc::EPERM as u32;
+        for caps in [SecurityPlan::docker_default().caps, u64::MAX] {
+            let p = default_filter(caps);
+            let denied = denied_syscalls(caps);
+            let checks_clone = !keeps(caps, "CAP_SYS_ADMIN");
+            for nr in 0..512i64 {
+                let name = DENIED_SYSCALLS.iter().find(|d| d.1 == nr).map(|d| d.0);
+                let want = if name.is_some_and(|n| denied.contains(&n)) {
+                    eperm
+                } else if nr == libc::SYS_clone3 && checks_clone {
+                    libc::SECCOMP_RET_ERRNO | libc::ENOSYS as u32
+                } else {
+                    libc::SECCOMP_RET_ALLOW
+                };
+                assert_eq!(run(&p, AUDIT_ARCH, nr as u32, 0), want, "{nr} {name:?}");
+            }
+            for (flag, name) in CLONE_NAMESPACE_FLAGS {
+                let answer = run(&p, AUDIT_ARCH, libc::SYS_clone as u32, *flag as u64 | 17);
+                let want = if checks_clone {
+                    eperm
+                } else {
+                    libc::SECCOMP_RET_ALLOW
+                };
+                assert_eq!(answer, want, "clone({name})");
+            }
+        }
+    }
+
+    #[test]
     fn the_filters_compile_and_sys_admin_opens_the_namespace_calls() {
         let docker = SecurityPlan::docker_default().caps;
-        assert!(default_filter(docker).unwrap().len() > DENIED_SYSCALLS.len());
+        assert!(default_filter(docker).len() > DENIED_SYSCALLS.len());
         let denied = denied_syscalls(docker);
         assert!(denied.contains(&"unshare") && denied.contains(&"io_uring_setup"));
         let mut admin = SecurityPlan::docker_default();
