@@ -20,6 +20,7 @@ pub mod manual;
 pub mod narrate;
 pub mod networks;
 pub mod out;
+pub mod parse;
 pub mod registry;
 pub mod run;
 pub mod runtime;

@@ -1,7 +1,5 @@
 //! The binary: parse, dispatch, report an error once, exit with docker's codes.
 
-use clap::{CommandFactory, FromArgMatches};
-
 fn main() {
     // Called as `glassbox-runc` (or any name ending in runc), as engines call a runtime.
     let argv: Vec<String> = std::env::args().collect();
@@ -11,7 +9,7 @@ fn main() {
     {
         std::process::exit(glassbox::runtime::main(&argv));
     }
-    let cli = match parse(argv) {
+    let cli = match glassbox::parse::parse(argv) {
         Ok(cli) => cli,
         Err(e) => {
             use clap::error::ErrorKind;
@@ -63,16 +61,4 @@ fn end_quietly_when_the_reader_is_gone() {
         }
         default(info);
     }));
-}
-
-/// The command line, parsed. Every subcommand's arguments are deferred (`defer = true` on
-/// the subcommand enums): clap builds only the one argv names, where building the whole tree
-/// cost ~1 ms of CPU and 260 page faults at every start. Help, errors and suggestions read
-/// as before: they build what they show.
-fn parse(argv: Vec<String>) -> Result<glassbox::cli::Cli, clap::Error> {
-    let mut cmd = glassbox::cli::Cli::command();
-    let matches = cmd.try_get_matches_from_mut(argv)?;
-    let cli = glassbox::cli::Cli::from_arg_matches(&matches);
-    std::mem::forget((cmd, matches)); // freed at exit anyway; dropping costs ~0.1 ms
-    cli
 }
