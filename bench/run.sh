@@ -8,9 +8,10 @@
 # The command is the issue's: `glassbox -q run --rm busybox /bin/true` (every namespace, the
 # network one empty; pivot_root; proc/sys/dev/tmp; masked paths; seccomp). bwrap gets
 # --unshare-all, runc and crun their default spec (every namespace), unshare every namespace
-# and a chroot. Runs are paired: each round runs every contender once, in turn, so a noisy
-# neighbour hits all alike; the figures are medians. Targets: glassbox -q <= 1.2x bwrap on
-# the disk and on tmpfs, <= 0.8x crun, default narration <= 1.3x -q.
+# and a chroot. Runs are paired: each round runs every contender once, in turn (in an order
+# rotated from round to round), so a noisy neighbour hits all alike; the figures are
+# medians. Targets: glassbox -q <= 1.2x bwrap on the disk and on tmpfs, <= 0.8x crun,
+# default narration <= 1.3x -q.
 set -euo pipefail
 [ "${BASH_VERSINFO[0]}" -ge 5 ] || { echo "bench/run.sh: needs bash 5 or later (its clock, EPOCHREALTIME)" >&2; exit 1; }
 runs=${1:-30}
@@ -84,8 +85,13 @@ fi
 # the start of a `date` process (~0.5-1.5 ms here) to every figure, and flatter the ratios.
 now_us() { REPLY=${EPOCHREALTIME//[!0-9]/}; }
 declare -A times
-for _ in $(seq "$runs"); do
-  for c in "${contenders[@]}"; do
+# Each round starts one contender further on: a run pays for what the one before it left the
+# kernel to do in the background (the last namespace's teardown), and the first of a round
+# followed crun's; rotated, every contender follows every other alike.
+n=${#contenders[@]}
+for round in $(seq "$runs"); do
+  for k in $(seq 0 $((n - 1))); do
+    c=${contenders[$(((round + k) % n))]}
     now_us; t0=$REPLY
     # shellcheck disable=SC2086
     ${c#*|} >/dev/null 2>&1 || { echo "bench/run.sh: failed: ${c#*|}" >&2; exit 1; }
