@@ -63,9 +63,6 @@ fn only_the_named_subcommand(full: &clap::Command, argv: &[String]) -> Option<cl
         }
     };
     let sub = full.find_subcommand(name)?;
-    if sub.get_name() == "help" {
-        return None;
-    }
     Some(
         clap::Command::new("glassbox")
             .args(globals.into_iter().cloned())

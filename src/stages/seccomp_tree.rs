@@ -37,13 +37,18 @@ const ARG0_LOW: u32 = 16;
 /// Syscall numbers with this bit set are the x32 ABI's.
 const X32_BIT: u32 = 0x4000_0000;
 
-/// The audit architecture of this machine's syscalls (linux/audit.h).
-pub const AUDIT_ARCH: u32 = if cfg!(target_arch = "aarch64") {
-    0xC000_00B7
+/// The audit architecture of this machine's syscalls (linux/audit.h); None where glassbox
+/// has no filter (the syscall numbers below would be another ABI's).
+pub const AUDIT_ARCH: Option<u32> = if cfg!(target_pointer_width = "32") {
+    None
+} else if cfg!(target_arch = "x86_64") {
+    Some(0xC000_003E)
+} else if cfg!(target_arch = "aarch64") {
+    Some(0xC000_00B7)
 } else if cfg!(target_arch = "riscv64") {
-    0xC000_00F3
+    Some(0xC000_00F3)
 } else {
-    0xC000_003E
+    None
 };
 
 /// Where an instruction jumps: to one of the program's answers, or past some instructions.
@@ -94,8 +99,10 @@ pub struct Rules<'a> {
     pub clone_flags: u32,
 }
 
-/// The filter's program, ready for seccomp(2).
-pub fn program(rules: &Rules) -> Vec<libc::sock_filter> {
+/// The filter's program, ready for seccomp(2); None on an architecture glassbox has no
+/// filter for.
+pub fn program(rules: &Rules) -> Option<Vec<libc::sock_filter>> {
+    let arch = AUDIT_ARCH?;
     let mut keys: Vec<(u32, Answer)> = rules
         .denied
         .iter()
@@ -105,17 +112,18 @@ pub fn program(rules: &Rules) -> Vec<libc::sock_filter> {
         keys.push((libc::SYS_clone as u32, Answer::CheckClone));
         keys.push((libc::SYS_clone3 as u32, Answer::Enosys));
     }
-    keys.sort_unstable_by_key(|(nr, _)| *nr);
+    // A number listed twice keeps clone's and clone3's own answers over the denial.
+    keys.sort_by_key(|(nr, answer)| (*nr, *answer == Answer::Errno));
     keys.dedup_by_key(|(nr, _)| *nr);
 
     let mut body = vec![
         insn(LD_W_ABS, ARCH, To::Next, To::Next),
-        insn(JEQ, AUDIT_ARCH, To::Next, To::Answer(Answer::Kill)),
+        insn(JEQ, arch, To::Next, To::Answer(Answer::Kill)),
         insn(LD_W_ABS, NR, To::Next, To::Next),
         insn(JGE, X32_BIT, To::Answer(Answer::Errno), To::Next),
     ];
     search(&keys, &mut body);
-    assemble(body, rules)
+    Some(assemble(body, rules))
 }
 
 /// A search over `keys` (sorted): a number at or above the middle key goes right, past the
@@ -233,6 +241,7 @@ pub(crate) mod tests {
         }
     }
 
+    pub(crate) const ARCH_HERE: u32 = AUDIT_ARCH.unwrap();
     const EPERM: u32 = libc::SECCOMP_RET_ERRNO | libc::EPERM as u32;
     const ALLOW: u32 = libc::SECCOMP_RET_ALLOW;
 
@@ -244,7 +253,7 @@ pub(crate) mod tests {
             errno: libc::EPERM as u32,
             clone_flags: (libc::CLONE_NEWNS | libc::CLONE_NEWUSER) as u32,
         };
-        let p = program(&rules);
+        let p = program(&rules).unwrap();
         assert!(p.len() < 40, "{}", p.len());
         for nr in 0..600u32 {
             let want = if denied.contains(&(nr as i64)) {
@@ -254,18 +263,31 @@ pub(crate) mod tests {
             } else {
                 ALLOW
             };
-            assert_eq!(run(&p, AUDIT_ARCH, nr, 0), want, "syscall {nr}");
+            assert_eq!(run(&p, ARCH_HERE, nr, 0), want, "syscall {nr}");
         }
         let clone = libc::SYS_clone as u32;
         let newns = libc::CLONE_NEWNS as u64;
-        assert_eq!(run(&p, AUDIT_ARCH, clone, newns | 17), EPERM);
-        assert_eq!(run(&p, AUDIT_ARCH, clone, 17), ALLOW);
-        assert_eq!(run(&p, AUDIT_ARCH, X32_BIT | 39, 0), EPERM, "x32 getpid");
+        assert_eq!(run(&p, ARCH_HERE, clone, newns | 17), EPERM);
+        assert_eq!(run(&p, ARCH_HERE, clone, 17), ALLOW);
+        assert_eq!(run(&p, ARCH_HERE, X32_BIT | 39, 0), EPERM, "x32 getpid");
         assert_eq!(
             run(&p, 0x4000_0003, 39, 0),
             libc::SECCOMP_RET_KILL_PROCESS,
             "i386"
         );
+    }
+
+    #[test]
+    fn clone_keeps_its_check_when_it_is_also_denied() {
+        let clone = libc::SYS_clone;
+        let rules = Rules {
+            denied: &[clone, 7],
+            errno: libc::EPERM as u32,
+            clone_flags: libc::CLONE_NEWNS as u32,
+        };
+        let p = program(&rules).unwrap();
+        assert_eq!(run(&p, ARCH_HERE, clone as u32, 17), ALLOW);
+        assert_eq!(run(&p, ARCH_HERE, 7, 0), EPERM);
     }
 
     #[test]
@@ -275,11 +297,11 @@ pub(crate) mod tests {
             errno: libc::EPERM as u32,
             clone_flags: 0,
         };
-        let p = program(&rules);
+        let p = program(&rules).unwrap();
         let newns = libc::CLONE_NEWNS as u64;
-        assert_eq!(run(&p, AUDIT_ARCH, libc::SYS_clone as u32, newns), ALLOW);
-        assert_eq!(run(&p, AUDIT_ARCH, libc::SYS_clone3 as u32, 0), ALLOW);
-        assert_eq!(run(&p, AUDIT_ARCH, 3, 0), EPERM);
-        assert_eq!(run(&p, AUDIT_ARCH, 6, 0), ALLOW);
+        assert_eq!(run(&p, ARCH_HERE, libc::SYS_clone as u32, newns), ALLOW);
+        assert_eq!(run(&p, ARCH_HERE, libc::SYS_clone3 as u32, 0), ALLOW);
+        assert_eq!(run(&p, ARCH_HERE, 3, 0), EPERM);
+        assert_eq!(run(&p, ARCH_HERE, 6, 0), ALLOW);
     }
 }

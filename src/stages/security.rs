@@ -204,7 +204,7 @@ pub fn denied_syscalls(caps: u64) -> Vec<&'static str> {
 /// memory that a filter cannot read, and ENOSYS (not EPERM) makes the C library fall back to
 /// clone(2), whose flags the filter checks. One filter: one seccomp(2) call, and one program
 /// the kernel runs on every later syscall.
-pub fn default_filter(caps: u64) -> Vec<libc::sock_filter> {
+pub fn default_filter(caps: u64) -> Result<Vec<libc::sock_filter>> {
     let denied: Vec<i64> = DENIED_SYSCALLS
         .iter()
         .filter(|(_, _, unless)| !unless.is_some_and(|c| keeps(caps, c)))
@@ -216,10 +216,19 @@ pub fn default_filter(caps: u64) -> Vec<libc::sock_filter> {
             .iter()
             .fold(0u32, |all, (flag, _)| all | *flag as u32),
     };
-    super::seccomp_tree::program(&super::seccomp_tree::Rules {
+    let rules = super::seccomp_tree::Rules {
         denied: &denied,
         errno: libc::EPERM as u32,
         clone_flags,
+    };
+    super::seccomp_tree::program(&rules).ok_or_else(|| {
+        Error::new(
+            format!(
+                "no seccomp filter for the {} architecture",
+                std::env::consts::ARCH
+            ),
+            "run with --security-opt seccomp=unconfined",
+        )
     })
 }
 
@@ -396,7 +405,7 @@ fn filter_ops(ops: &mut Vec<Op>, caps: u64) -> Result<()> {
             "; and to clone with a namespace flag (CLONE_NEWUSER, CLONE_NEWNET, ...)"
         }
     )));
-    let program = default_filter(caps);
+    let program = default_filter(caps)?;
     let why = if sys_admin {
         "from here on the kernel checks every syscall against the filter"
     } else {
@@ -454,10 +463,10 @@ mod tests {
 
     #[test]
     fn the_default_filter_answers_each_syscall_as_the_list_says() {
-        use crate::stages::seccomp_tree::{tests::run, AUDIT_ARCH};
+        use crate::stages::seccomp_tree::tests::{run, ARCH_HERE};
         let eperm = libc::SECCOMP_RET_ERRNO | libc::EPERM as u32;
         for caps in [SecurityPlan::docker_default().caps, u64::MAX] {
-            let p = default_filter(caps);
+            let p = default_filter(caps).unwrap();
             let denied = denied_syscalls(caps);
             let checks_clone = !keeps(caps, "CAP_SYS_ADMIN");
             for nr in 0..512i64 {
@@ -469,10 +478,10 @@ mod tests {
                 } else {
                     libc::SECCOMP_RET_ALLOW
                 };
-                assert_eq!(run(&p, AUDIT_ARCH, nr as u32, 0), want, "{nr} {name:?}");
+                assert_eq!(run(&p, ARCH_HERE, nr as u32, 0), want, "{nr} {name:?}");
             }
             for (flag, name) in CLONE_NAMESPACE_FLAGS {
-                let answer = run(&p, AUDIT_ARCH, libc::SYS_clone as u32, *flag as u64 | 17);
+                let answer = run(&p, ARCH_HERE, libc::SYS_clone as u32, *flag as u64 | 17);
                 let want = if checks_clone {
                     eperm
                 } else {
@@ -486,7 +495,7 @@ mod tests {
     #[test]
     fn the_filters_compile_and_sys_admin_opens_the_namespace_calls() {
         let docker = SecurityPlan::docker_default().caps;
-        assert!(default_filter(docker).len() > DENIED_SYSCALLS.len());
+        assert!(default_filter(docker).unwrap().len() > DENIED_SYSCALLS.len());
         let denied = denied_syscalls(docker);
         assert!(denied.contains(&"unshare") && denied.contains(&"io_uring_setup"));
         let mut admin = SecurityPlan::docker_default();
