@@ -713,18 +713,7 @@ impl Sys<'_> {
                 why,
             )
         };
-        self.quiet_call(build, || {
-            check(unsafe {
-                libc::syscall(
-                    libc::SYS_renameat2,
-                    dir.raw(),
-                    f.as_ptr(),
-                    dir.raw(),
-                    t.as_ptr(),
-                    0,
-                )
-            })
-        })?;
+        self.quiet_call(build, || renameat2_raw(dir.raw(), &f, dir.raw(), &t, 0))?;
         Ok(())
     }
 
@@ -877,40 +866,19 @@ impl Sys<'_> {
         } else {
             libc::RENAME_NOREPLACE
         };
+        let flag = match exchange {
+            true => "RENAME_EXCHANGE",
+            false => "RENAME_NOREPLACE",
+        };
         let call = || {
-            Call::new(
-                "renameat2",
-                vec![
-                    "AT_FDCWD".into(),
-                    qpath(from),
-                    "AT_FDCWD".into(),
-                    qpath(to),
-                    if exchange {
-                        "RENAME_EXCHANGE".into()
-                    } else {
-                        "RENAME_NOREPLACE".into()
-                    },
-                ],
-                "rename(2)",
-                why,
-            )
-            .by_hand(if exchange {
+            rename_call(from, to, flag, why).by_hand(if exchange {
                 format!("mv -T --exchange {} {}", from.display(), to.display())
             } else {
                 format!("mv -T {} {}", from.display(), to.display())
             })
         };
         self.call_plain(call, || {
-            check(unsafe {
-                libc::syscall(
-                    libc::SYS_renameat2,
-                    libc::AT_FDCWD,
-                    f.as_ptr(),
-                    libc::AT_FDCWD,
-                    t.as_ptr(),
-                    flags,
-                )
-            })
+            renameat2_raw(libc::AT_FDCWD, &f, libc::AT_FDCWD, &t, flags)
         })?;
         Ok(())
     }
@@ -922,35 +890,49 @@ impl Sys<'_> {
         let io = |e: Errno| std::io::Error::from_raw_os_error(e as i32);
         let f = CString::new(from.as_os_str().as_encoded_bytes()).map_err(|_| io(Errno::EINVAL))?;
         let t = CString::new(to.as_os_str().as_encoded_bytes()).map_err(|_| io(Errno::EINVAL))?;
-        let build = || {
-            Call::new(
-                "renameat2",
-                vec![
-                    "AT_FDCWD".into(),
-                    qpath(from),
-                    "AT_FDCWD".into(),
-                    qpath(to),
-                    "RENAME_NOREPLACE".into(),
-                ],
-                "rename(2)",
-                why,
-            )
-        };
-        self.quiet_call(build, || {
-            check(unsafe {
-                libc::syscall(
-                    libc::SYS_renameat2,
-                    libc::AT_FDCWD,
-                    f.as_ptr(),
-                    libc::AT_FDCWD,
-                    t.as_ptr(),
-                    libc::RENAME_NOREPLACE,
-                )
-            })
-        })
-        .map(|_| ())
-        .map_err(|(e, _)| io(e))
+        let build = || rename_call(from, to, "RENAME_NOREPLACE", why);
+        let (at, noreplace) = (libc::AT_FDCWD, libc::RENAME_NOREPLACE);
+        self.quiet_call(build, || renameat2_raw(at, &f, at, &t, noreplace))
+            .map(|_| ())
+            .map_err(|(e, _)| io(e))
     }
+}
+
+/// renameat2(2) between two paths, as narrated.
+fn rename_call(from: &Path, to: &Path, flag: &str, why: &str) -> Call {
+    Call::new(
+        "renameat2",
+        vec![
+            "AT_FDCWD".into(),
+            qpath(from),
+            "AT_FDCWD".into(),
+            qpath(to),
+            flag.into(),
+        ],
+        "rename(2)",
+        why,
+    )
+}
+
+/// renameat2(2) itself, for the three ways it is narrated above (made raw: glibc's wrapper
+/// is younger than some C libraries glassbox builds against).
+fn renameat2_raw(
+    from_dir: RawFd,
+    from: &std::ffi::CStr,
+    to_dir: RawFd,
+    to: &std::ffi::CStr,
+    flags: libc::c_uint,
+) -> std::result::Result<i64, Errno> {
+    check(unsafe {
+        libc::syscall(
+            libc::SYS_renameat2,
+            from_dir,
+            from.as_ptr(),
+            to_dir,
+            to.as_ptr(),
+            flags,
+        )
+    })
 }
 
 /// What is at `name` in `dir`, without following a symlink (fstatat(2), a read-only query).
