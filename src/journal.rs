@@ -21,9 +21,12 @@ use std::path::{Path, PathBuf};
 pub enum Resource {
     /// A cgroup directory (v1 or v2).
     Cgroup { path: PathBuf },
-    /// A mount made where it is visible to the host.
+    /// A mount made where it is visible to the host (written by glassbox before the entry
+    /// of a `--rm` container's directory stood for its tmpfs; still undone).
     Mount { target: PathBuf },
-    /// A temporary directory (an export in progress, a container's upper dir).
+    /// A temporary directory (an export in progress, a `--rm` container's directory), and
+    /// whatever glassbox mounted on it (that container's tmpfs): undone by detaching the
+    /// mount, then removing the directory.
     Dir { path: PathBuf },
     /// A network link (veth end) in the host's network namespace.
     Link { name: String },

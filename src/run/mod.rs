@@ -139,9 +139,10 @@ pub fn main(a: &RunArgs, sys: &Sys) -> Result<i32> {
                     Some(child) => child.abandon(sys, journal.as_ref(), e),
                     None => e,
                 };
-                let dir = crate::store::container_dir(&plan.id);
                 if tmpfs {
-                    let _ = scratch::unmount(sys, &dir);
+                    let why =
+                        "the container could not be made: its tmpfs goes, and every file in it";
+                    let _ = scratch::unmount(sys, &dir, why);
                 }
                 let ours = dir_made && (tmpfs || layers == Layers::ByItsChild);
                 if ours {
@@ -153,14 +154,14 @@ pub fn main(a: &RunArgs, sys: &Sys) -> Result<i32> {
                 let gone = std::fs::symlink_metadata(&dir).is_err();
                 if let (Some(j), Some(id), true) = (journal.as_ref(), removal.dir.as_deref(), gone)
                 {
-                    j.strike(id);
+                    sys.strike_undone(j, id);
                 }
                 Err(e)
             }
         }
     };
     // A dry run makes no container: it shows the config.json the run would execute.
-    sys.show_if_not_made(|| crate::spec::build::show(sys, &plan))?;
+    sys.show_if_not_made(|| crate::spec::build::show(sys, &spec, &dir))?;
     let container = match sys.compound("", create, || None) {
         Ok(c) => c,
         Err(e) => {
@@ -211,7 +212,11 @@ pub fn create(a: &RunArgs, sys: &Sys) -> Result<i32> {
     sys.compound_or(
         "",
         || create_made(sys, &plan),
-        || crate::spec::build::show(sys, &plan).map(|()| 0),
+        || {
+            let dir = crate::store::container_dir(&plan.id);
+            let spec = crate::spec::build(&plan, &dir)?;
+            crate::spec::build::show(sys, &spec, &dir).map(|()| 0)
+        },
     )
 }
 

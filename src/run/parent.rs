@@ -88,12 +88,8 @@ impl ChildAhead {
             .as_ref()
             .map(|(cp, _)| cgroups::ops_v2_dir_first(cp))
             .unwrap_or_default();
-        let mut made_cgroups = cgroups::Made::default();
+        let mut made_cgroups = cgroups::apply_ops_undoing(sys, journal, &first)?;
         let undo_cgroups = |made: &mut cgroups::Made| cgroups::undo(sys, journal, made);
-        if let Err(e) = cgroups::apply_ops(sys, journal, &first, &mut made_cgroups) {
-            undo_cgroups(&mut made_cgroups);
-            return Err(e);
-        }
         before_clone(sys, plan);
         // Cloned without a network namespace: the child makes its own, beside the parent.
         let flags = plan.clone_flags() & !libc::CLONE_NEWNET;
@@ -188,9 +184,8 @@ pub(super) fn announce(sys: &Sys, plan: &Plan) {
     ));
 }
 
-/// The container's record and directories, before anything else is made for it; with the
-/// spec its config.json holds (kept: what runs is what the file says, and the file says
-/// what this value does).
+/// The container's record and directories, before anything else is made for it; its
+/// config.json is `spec`, the one the caller runs from (what runs is what the file says).
 pub(super) fn create_container(
     sys: &Sys,
     plan: &Plan,

@@ -382,7 +382,8 @@ pub fn remove(sys: &Sys, journal: Option<&Journal>, fs: ContainerFs) {
         // next container (store/spares.rs), or removed.
         true => {
             let _ = crate::store::containers::release_name(sys, &fs.dir);
-            super::scratch::unmount(sys, &fs.dir).and_then(|()| {
+            let why = "the --rm container ended: its tmpfs goes, and every file in it";
+            super::scratch::unmount(sys, &fs.dir, why).and_then(|()| {
                 match crate::store::spares::keep(sys, &fs.dir) {
                     true => Ok(()),
                     false => sys.remove_path(&fs.dir),

@@ -36,10 +36,6 @@ pub fn mount(sys: &Sys, dir: &Path) -> Result<()> {
 }
 
 /// Unmount the container's tmpfs: its files go with it.
-pub fn unmount(sys: &Sys, dir: &Path) -> Result<()> {
-    sys.umount2(
-        dir,
-        0,
-        "the --rm container ended: its tmpfs goes, and every file in it",
-    )
+pub fn unmount(sys: &Sys, dir: &Path, why: &str) -> Result<()> {
+    sys.umount2(dir, 0, why)
 }

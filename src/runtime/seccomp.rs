@@ -109,9 +109,7 @@ pub fn compile(s: &LinuxSeccomp) -> Result<Vec<Vec<libc::sock_filter>>> {
             SeccompAction::Allow
         };
         let f = SeccompFilter::new(rules, mismatch, act, TargetArch::x86_64).map_err(bad)?;
-        out.push(crate::stages::security::to_sock_filter(
-            BpfProgram::try_from(f).map_err(bad)?,
-        ));
+        out.push(program(f)?);
     }
     if default != SeccompAction::Allow && !has_allow {
         out.push(all(default)?);
@@ -128,7 +126,19 @@ fn all(act: SeccompAction) -> Result<Vec<libc::sock_filter>> {
         TargetArch::x86_64,
     )
     .map_err(bad)?;
-    Ok(crate::stages::security::to_sock_filter(
-        BpfProgram::try_from(f).map_err(bad)?,
-    ))
+    program(f)
+}
+
+/// A filter compiled, as the kernel's sock_filter array.
+fn program(f: SeccompFilter) -> Result<Vec<libc::sock_filter>> {
+    let compiled = BpfProgram::try_from(f).map_err(bad)?;
+    Ok(compiled
+        .iter()
+        .map(|i| libc::sock_filter {
+            code: i.code,
+            jt: i.jt,
+            jf: i.jf,
+            k: i.k,
+        })
+        .collect())
 }

@@ -572,14 +572,12 @@ fn seccomp(caps: u64) -> Result<LinuxSeccomp> {
 
 /// `--dry-run`: print the config.json the plan makes on stdout (where a container's own
 /// output would go; nothing runs), so it can be saved and read, or handed to runc.
-pub fn show(sys: &crate::sys::Sys, plan: &crate::run::Plan) -> Result<()> {
-    let dir = crate::store::container_dir(&plan.id);
-    let spec = build(plan, &dir)?;
+pub fn show(sys: &crate::sys::Sys, spec: &Spec, dir: &Path) -> Result<()> {
     sys.narrator.note(&format!(
         "dry run: the OCI runtime spec of this container ({} in {}, as docker writes it for runc) is on stdout",
         super::CONFIG,
         dir.display()
     ));
-    print!("{}", super::file::to_json(&spec));
+    print!("{}", super::file::to_json(spec));
     Ok(())
 }

@@ -10,7 +10,6 @@ use super::ops::{self, Op};
 use crate::error::{Error, Result};
 use crate::sys::security::{cap_name, cap_number};
 use crate::sys::Sys;
-use seccompiler::BpfProgram;
 
 /// Docker's default capability set (see capabilities(7) and Docker's docs).
 pub const DOCKER_DEFAULT_CAPS: &[&str] = &[
@@ -417,19 +416,6 @@ fn filter_ops(ops: &mut Vec<Op>, caps: u64) -> Result<()> {
         why: why.into(),
     });
     Ok(())
-}
-
-/// seccompiler's program as the kernel's sock_filter array.
-pub(crate) fn to_sock_filter(program: BpfProgram) -> Vec<libc::sock_filter> {
-    program
-        .iter()
-        .map(|f| libc::sock_filter {
-            code: f.code,
-            jt: f.jt,
-            jf: f.jf,
-            k: f.k,
-        })
-        .collect()
 }
 
 #[cfg(test)]

@@ -393,10 +393,7 @@ fn claim_name(sys: &Sys, name: &str, id: &str) -> Result<crate::lock::Guard> {
     std::os::unix::fs::symlink(id, &link).map_err(fail)?;
     let dir = containers_dir().join(id);
     let made = match super::spares::take(sys, &dir) {
-        // Empty, as it was kept: unless something wrote into the directory on the disk while
-        // its container ended (a rename or update of it racing its --rm end).
-        Ok(true) if std::fs::read_dir(&dir).is_ok_and(|mut d| d.next().is_none()) => Ok(()),
-        Ok(true) => std::fs::remove_dir_all(&dir).and_then(|()| std::fs::create_dir(&dir)),
+        Ok(true) => Ok(()),
         Ok(false) => std::fs::create_dir(&dir),
         Err(e) => Err(e),
     };

@@ -26,6 +26,20 @@ pub fn dir() -> PathBuf {
 /// (make it yourself, then). An error only when `into` is already there. Slot 0 first (runs
 /// one after another use only it), then whichever the pool holds.
 pub fn take(sys: &Sys, into: &Path) -> std::io::Result<bool> {
+    if !move_one_in(sys, into)? {
+        return Ok(false);
+    }
+    // Empty, as it was kept: unless something wrote into the directory on the disk while
+    // its container ended (a rename or update of it racing its --rm end). Then it goes.
+    if std::fs::read_dir(into).is_ok_and(|mut d| d.next().is_none()) {
+        return Ok(true);
+    }
+    sys.remove_path(into)
+        .map(|()| false)
+        .map_err(|e| std::io::Error::other(e.what))
+}
+
+fn move_one_in(sys: &Sys, into: &Path) -> std::io::Result<bool> {
     let spares = dir();
     let mut slots = vec!["0".to_string()];
     let mut listed = false;

@@ -861,14 +861,9 @@ impl Sys<'_> {
     pub fn renameat2(&self, from: &Path, to: &Path, exchange: bool, why: &str) -> Result<()> {
         let f = super::cstring(&from.to_string_lossy())?;
         let t = super::cstring(&to.to_string_lossy())?;
-        let flags = if exchange {
-            libc::RENAME_EXCHANGE
-        } else {
-            libc::RENAME_NOREPLACE
-        };
-        let flag = match exchange {
-            true => "RENAME_EXCHANGE",
-            false => "RENAME_NOREPLACE",
+        let (flags, flag) = match exchange {
+            true => (libc::RENAME_EXCHANGE, "RENAME_EXCHANGE"),
+            false => (libc::RENAME_NOREPLACE, "RENAME_NOREPLACE"),
         };
         let call = || {
             rename_call(from, to, flag, why).by_hand(if exchange {

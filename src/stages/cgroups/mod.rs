@@ -317,8 +317,13 @@ fn write_diagnosis(
 
 /// Create the cgroups and write the limits. On failure, what was made is removed again.
 pub fn apply(sys: &Sys, journal: Option<&Journal>, plan: &Plan) -> Result<Made> {
+    apply_ops_undoing(sys, journal, &ops(plan))
+}
+
+/// [`apply_ops`] into a new [`Made`]; on failure, what was made is removed again.
+pub fn apply_ops_undoing(sys: &Sys, journal: Option<&Journal>, ops: &[Op]) -> Result<Made> {
     let mut made = Made::default();
-    match apply_inner(sys, journal, plan, &mut made) {
+    match apply_ops(sys, journal, ops, &mut made) {
         Ok(()) => Ok(made),
         Err(e) => {
             undo(sys, journal, &mut made);
@@ -381,10 +386,6 @@ pub fn ops(plan: &Plan) -> Vec<Op> {
         }
     }
     ops
-}
-
-fn apply_inner(sys: &Sys, journal: Option<&Journal>, plan: &Plan, made: &mut Made) -> Result<()> {
-    apply_ops(sys, journal, &ops(plan), made)
 }
 
 /// The plan's ops in two parts: its cgroup v2 directory (with the note that introduces it),
@@ -457,10 +458,10 @@ fn make_cgroup(
     loop {
         tries += 1;
         let id = record(journal, dir)?;
-        let parent_made = if g.in_shared_parent() {
-            ensure_parent(sys, g)
-        } else {
-            engine::ensure_parents(sys, g).map(|()| false)
+        let shared = g.in_shared_parent();
+        let parent_made = match shared {
+            true => ensure_parent(sys, g),
+            false => engine::ensure_parents(sys, g).map(|()| false),
         };
         let parent_made = match parent_made {
             Ok(made) => made,
@@ -469,7 +470,7 @@ fn make_cgroup(
                 return Err(e);
             }
         };
-        let set_up = match g.in_shared_parent() {
+        let set_up = match shared {
             true => set_up_parent(sys, g, parent_made),
             false => Ok(()),
         };

@@ -227,8 +227,8 @@ pub fn configure_inside(sys: &Sys, inside: Option<Inside>) -> Result<()> {
     Ok(())
 }
 
-/// `--network none` made by a child that was cloned without it ([`crate::sys::process::FirstWait::Later`]):
-/// a network namespace of its own with only lo, up. The kernel's slowest namespace to make
+/// `--network none` made by a child that was cloned without it (a child cloned ahead, see
+/// `run::parent::ChildAhead`): a network namespace of its own with only lo, up. The kernel's slowest namespace to make
 /// is then made while the parent writes the container's records, not inside the clone.
 pub fn unshare_empty(sys: &Sys) -> Result<()> {
     sys.unshare(
