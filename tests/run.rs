@@ -872,9 +872,9 @@ fn root_with_strace(test: &str) -> bool {
 }
 
 #[test]
-fn an_unwatched_run_clones_its_child_before_the_records_and_the_child_makes_its_own_network() {
+fn an_unwatched_run_clones_its_child_before_the_records_and_hands_it_its_network() {
     if !root_with_strace(
-        "an_unwatched_run_clones_its_child_before_the_records_and_the_child_makes_its_own_network",
+        "an_unwatched_run_clones_its_child_before_the_records_and_hands_it_its_network",
     ) {
         return;
     }
@@ -895,8 +895,9 @@ fn an_unwatched_run_clones_its_child_before_the_records_and_the_child_makes_its_
         script,
     ];
     // Under -q the child is cloned as soon as the container's directory exists, before its
-    // records, and makes its network namespace and layers itself; watched, it is cloned
-    // after everything the parent makes, into a new network namespace.
+    // records, and makes its layers itself while the parent makes its network namespace and
+    // hands it over; watched, it is cloned after everything the parent makes, into a new
+    // network namespace.
     let quiet: Vec<&str> = std::iter::once("-q").chain(args).collect();
     let unwatched = strace::run_with(&quiet, |c| {
         c.env_remove("GLASSBOX_TRACE")
@@ -955,9 +956,31 @@ fn an_unwatched_run_clones_its_child_before_the_records_and_the_child_makes_its_
             .iter()
             .any(|c| c.pid == child && c.name == name && c.args.iter().any(|a| a.contains(arg)))
     };
+    let first = |what: &dyn Fn(&strace::Syscall) -> bool| {
+        at(&unwatched, what).expect("a call the unwatched run makes")
+    };
+    // The parent steps into a new network namespace after the clone and back out of it,
+    // and hands the namespace over; the child joins it before it mounts /sys.
+    let made = first(&|c| c.pid != child && c.name == "unshare" && c.args[0] == "CLONE_NEWNET");
+    let back = first(&|c| c.pid != child && c.name == "setns" && c.args[1] == "CLONE_NEWNET");
+    let joined = first(&|c| c.pid == child && c.name == "setns" && c.args[1] == "CLONE_NEWNET");
+    let sysfs = first(&|c| c.pid == child && c.name == "mount" && c.args[2] == "\"sysfs\"");
+    assert!(clone < made && made < back, "unwatched: {made} {back}");
     assert!(
-        by_child("unshare", "CLONE_NEWNET"),
-        "unwatched: the child made no network namespace"
+        joined < sysfs,
+        "unwatched: /sys mounted before the namespace was joined"
+    );
+    // Nor does it touch a network (a routing socket) before it is in its own.
+    let netlink = unwatched.calls[..joined]
+        .iter()
+        .find(|c| c.pid == child && c.name == "socket" && c.args[0] == "AF_NETLINK");
+    assert!(
+        netlink.is_none(),
+        "unwatched: {netlink:?} in the host's network"
+    );
+    assert!(
+        !by_child("unshare", "CLONE_NEWNET"),
+        "unwatched: the child made a network namespace of its own"
     );
     assert!(
         by_child("mkdir", "/upper\""),

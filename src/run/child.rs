@@ -78,9 +78,9 @@ pub(crate) fn terminal_of_its_own(sys: &Sys, socket: std::os::fd::RawFd) -> Resu
 }
 
 /// What the child gets from the parent besides the plan: its address on a bridge; whether
-/// it was cloned ahead (see `parent::ChildAhead`: it makes its empty network namespace,
-/// layer directories and init files itself, and enters its cgroups after its last gate,
-/// as they are made meanwhile); and — when it was let go before the parent recorded it as
+/// it was cloned ahead (see `parent::ChildAhead`: it makes its layer directories and init
+/// files itself, joins the empty network namespace the parent sends it, and enters its
+/// cgroups after its last gate, as they are made meanwhile); and — when it was let go before the parent recorded it as
 /// running (under -q) — its last gate, which it passes only once the record says it runs.
 pub(super) struct FromParent<'a> {
     pub inside: Option<crate::stages::network::Inside>,
@@ -137,7 +137,7 @@ pub(super) fn child(
     if let (true, NetworkMode::Container(name, pid)) = (plan.has(Stage::Network), &plan.network) {
         crate::stages::network::join_container(sys, name, *pid)?;
     } else if from_parent.ahead {
-        crate::stages::network::unshare_empty(sys)?;
+        // Cloned without a network namespace: the parent makes it meanwhile (joined below).
     } else if plan.has(Stage::Network) && plan.clone_flags() & libc::CLONE_NEWNET != 0 {
         // none: only lo, up; bridge: also eth0 addressed, up, with a default route.
         crate::stages::network::configure_inside(sys, from_parent.inside)?;
@@ -169,17 +169,40 @@ pub(super) fn child(
         crate::stages::security::held_caps(),
         crate::stages::security::last_cap(),
     )?;
+    // Cloned ahead, it joins the network namespace the parent made meanwhile only before
+    // /sys, which shows the interfaces of the namespace it is mounted in: the mounts before
+    // it are made while the parent works.
+    let no_ops: &[ops::Op] = &[];
+    let (before_net, after_net) = match (&setup.mounts, from_parent.ahead) {
+        (Some(m), true) => crate::stages::mounts::split_before_sysfs(m),
+        (Some(m), false) => (&m[..], no_ops),
+        (None, _) => (no_ops, no_ops),
+    };
     if plan.has(Stage::Mounts) {
         match &setup.mounts {
-            Some(mounts) => {
+            Some(_) => {
                 // --step pauses where the op list begins its stage.
-                ops::execute_with(sys, mounts, |_| step::pause(sys, plan, Stage::Mounts, me))?;
+                ops::execute_with(sys, before_net, |_| {
+                    step::pause(sys, plan, Stage::Mounts, me)
+                })?;
             }
             None => {
                 step::pause(sys, plan, Stage::Mounts, me);
                 n.note("dry run: the image is not exported yet, so its mounts cannot be planned")
             }
         }
+    }
+    if from_parent.ahead {
+        let gate = from_parent.last_gate.ok_or_else(|| {
+            crate::error::Error::new(
+                "a child cloned ahead has no channel to its parent to get its network from",
+                "this is a glassbox bug: please report it with the narration (-v)",
+            )
+        })?;
+        crate::stages::network::join_empty(sys, gate)?;
+    }
+    if plan.has(Stage::Mounts) {
+        ops::execute(sys, after_net)?;
     }
     let last_gate = from_parent.last_gate;
     if let (true, Some(gate)) = (from_parent.ahead, last_gate) {

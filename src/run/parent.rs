@@ -38,11 +38,12 @@ pub(super) struct Cgroups {
 /// The first process of a foreground --rm container nobody watches (see [`Sys::watched`];
 /// and no terminal, no --step, no user namespace), on an overlay, in an empty network of its
 /// own: cloned as soon as the container's directory exists and its cgroup v2 is made, before
-/// its records. While the parent writes those and makes the rest of its cgroups (v1 groups,
-/// limits, device rules), the child makes its network namespace (the kernel's slowest), its
-/// layer directories and init files, its overlay and mounts — glassbox's own work, charged
-/// to its cgroup v2 but not yet limited; then it waits at its last gate, and once the record
-/// says it runs it enters its cgroups, pivots, cuts its privileges and runs the command.
+/// its records. While the parent makes its network namespace (the kernel's slowest), writes
+/// its records and makes the rest of its cgroups (v1 groups, limits, device rules), the
+/// child makes its layer directories and init files and its overlay, joins the namespace
+/// the parent hands it, and makes its mounts — glassbox's own work, charged to its cgroup
+/// v2 but not yet limited; then it waits at its last gate, and once the record says it runs
+/// it enters its cgroups, pivots, cuts its privileges and runs the command.
 /// Watched, the child is cloned after all of that, so the lines read in the order of the
 /// stages. Only for --rm: a kept container's layers must outlive a child that fails early.
 pub(super) struct ChildAhead {
@@ -91,7 +92,7 @@ impl ChildAhead {
         let mut made_cgroups = cgroups::apply_ops_undoing(sys, journal, &first)?;
         let undo_cgroups = |made: &mut cgroups::Made| cgroups::undo(sys, journal, made);
         before_clone(sys, plan);
-        // Cloned without a network namespace: the child makes its own, beside the parent.
+        // Cloned without a network namespace: the parent makes it while the child works.
         let flags = plan.clone_flags() & !libc::CLONE_NEWNET;
         let cgroup_plan = planned.as_ref().map(|(cp, _)| cp);
         let cloned = clone_child(sys, flags, cgroup_plan, FirstWait::Later);
@@ -130,13 +131,29 @@ impl ChildAhead {
                 };
                 sys.fail_to_parent(gate.as_ref(), &err)
             }
-            Forked::Parent(pid) => Ok(ChildAhead {
-                pid,
-                gate,
-                born_in_v2,
-                made_cgroups: planned.is_some().then_some(made_cgroups),
-                cgroups: planned.map(|(cp, view)| (cp, view, cgroup_ops_left)),
-            }),
+            Forked::Parent(pid) => {
+                let ahead = ChildAhead {
+                    pid,
+                    gate,
+                    born_in_v2,
+                    made_cgroups: planned.is_some().then_some(made_cgroups),
+                    cgroups: planned.map(|(cp, view)| (cp, view, cgroup_ops_left)),
+                };
+                // First of the parent's work: the child needs it midway, the rest only at
+                // its last gate.
+                let handed = ahead.gate.as_ref().map_or(Ok(()), |g| {
+                    let ns = crate::stages::network::make_empty(sys)?;
+                    crate::stages::network::hand_empty(sys, g, &ns)
+                });
+                match handed {
+                    Ok(()) => Ok(ahead),
+                    Err(e) => {
+                        // A child that failed first said why: that is the error to report.
+                        let e = sys.child_failure(ahead.gate.as_ref()).unwrap_or(e);
+                        Err(ahead.abandon(sys, journal, e))
+                    }
+                }
+            }
         }
     }
 

@@ -297,7 +297,7 @@ pub fn plan(a: &RunArgs, sys: &Sys) -> Result<Plan> {
         let home = config::home_of(name, user.map_or(0, |u| u.0), &layers);
         env.push(format!("HOME={home}"));
     }
-    let mut filesystems: Vec<String> = ["proc", "sys", "dev", "devpts", "shm"]
+    let mut filesystems: Vec<String> = ["proc", "dev", "devpts", "shm", "sys"]
         .map(String::from)
         .to_vec();
     if network == NetworkMode::Host {

@@ -100,14 +100,15 @@ fn a_default_run_is_the_container_docker_would_ask_runc_for() {
         .iter()
         .map(|m| m["destination"].as_str().unwrap().to_string())
         .collect();
+    // runc's default spec's order: /sys after /dev's.
     assert_eq!(
         dests,
         [
             "/proc",
-            "/sys",
             "/dev",
             "/dev/pts",
             "/dev/shm",
+            "/sys",
             "/sys/fs/cgroup"
         ]
     );

@@ -41,14 +41,16 @@ use crate::sys::mount::{refusal, Refused, RootDir};
 use crate::sys::Sys;
 use std::path::{Component, Path, PathBuf};
 
-/// The filesystems this stage knows, in the order they are mounted.
+/// The filesystems this stage knows, in the order they are mounted. /sys comes last, as in runc's default spec: it shows the interfaces of the network
+/// namespace it is mounted in, and a container's first process that joins its namespace
+/// late (see run::child) mounts the rest before it.
 pub const FILESYSTEMS: &[(&str, &str)] = &[
     ("proc", "/proc: the processes of this pid namespace"),
-    ("sys", "/sys: the kernel's devices and settings, read-only"),
     ("tmp", "/tmp: a tmpfs with a size"),
     ("dev", "/dev: a tmpfs with only the safe devices"),
     ("devpts", "/dev/pts: a new devpts instance for terminals"),
     ("shm", "/dev/shm: a tmpfs for POSIX shared memory"),
+    ("sys", "/sys: the kernel's devices and settings, read-only"),
 ];
 
 /// Docker's default masked paths (moby oci/defaults.go): hidden from the container.
@@ -457,6 +459,25 @@ impl Plan {
     }
 }
 
+/// `ops` cut before the sysfs mount (and the lines that introduce it): sysfs shows the
+/// interfaces of the network namespace it is mounted in, so a process that joins its
+/// namespace late makes the first part before it joins. Without sysfs, all comes first.
+pub fn split_before_sysfs(ops: &[Op]) -> (&[Op], &[Op]) {
+    let is_sysfs = |op: &Op| matches!(op, Op::Mount { fstype: Some(t), .. } if t == "sysfs");
+    let at = match ops.iter().position(is_sysfs) {
+        Some(i) => {
+            let lines = ops[..i]
+                .iter()
+                .rev()
+                .take_while(|op| matches!(op, Op::Note(_) | Op::Warn(_)))
+                .count();
+            i - lines
+        }
+        None => ops.len(),
+    };
+    ops.split_at(at)
+}
+
 fn proc_ops(ops: &mut Vec<Op>, root: &Path, masks: bool, host_pid_ns: bool) {
     if host_pid_ns {
         ops.push(Op::Warn("this process is in the host's pid namespace: the new /proc shows every host process (run inside glassbox unshare --pid --fork)".into()));
@@ -639,7 +660,6 @@ mod recorded {
             recorded(&spec, root.path()),
             [
                 "mount(\"proc\", \"ROOT/proc\", \"proc\", MS_NOSUID|MS_NODEV|MS_NOEXEC, NULL)",
-                "mount(\"sysfs\", \"ROOT/sys\", \"sysfs\", MS_RDONLY|MS_NOSUID|MS_NODEV|MS_NOEXEC, NULL)",
                 "mount(\"tmpfs\", \"ROOT/tmp\", \"tmpfs\", MS_NOSUID|MS_NODEV, \"mode=1777,size=32m\")",
                 "mount(\"tmpfs\", \"ROOT/dev\", \"tmpfs\", MS_NOSUID|MS_STRICTATIME, \"mode=755,size=65536k\")",
                 "umask(000)",
@@ -656,8 +676,39 @@ mod recorded {
                 "symlink(\"/proc/self/fd/1\", \"ROOT/dev/stdout\")",
                 "symlink(\"/proc/self/fd/2\", \"ROOT/dev/stderr\")",
                 "symlink(\"pts/ptmx\", \"ROOT/dev/ptmx\")",
+                "mount(\"sysfs\", \"ROOT/sys\", \"sysfs\", MS_RDONLY|MS_NOSUID|MS_NODEV|MS_NOEXEC, NULL)",
             ]
         );
+    }
+
+    #[test]
+    fn the_ops_split_before_sysfs_and_the_lines_that_introduce_it() {
+        let root = Path::new("/r");
+        let plan = |fs: &[&'static str]| Plan {
+            fs: fs.to_vec(),
+            ..Plan::example(root)
+        };
+        let all = plan(&["proc", "dev", "sys"]).ops();
+        let (first, rest) = split_before_sysfs(&all);
+        assert_eq!(first.len() + rest.len(), all.len());
+        // The rest starts with /sys's title, then its mount; nothing of /sys comes first.
+        assert!(matches!(&rest[0], Op::Note(t) if t.starts_with("/sys")));
+        assert!(matches!(&rest[1], Op::Mount { fstype: Some(t), .. } if t == "sysfs"));
+        let of_sys = |op: &Op| match op {
+            Op::Mount {
+                fstype: Some(t), ..
+            } => t == "sysfs",
+            Op::Mask { path, .. } | Op::ReadOnly { path, .. } => path.starts_with("/sys/"),
+            _ => false,
+        };
+        assert!(!first.iter().any(of_sys));
+        assert!(first
+            .iter()
+            .any(|op| matches!(op, Op::Mount { fstype: Some(t), .. } if t == "proc")));
+        // No sysfs: everything comes first.
+        let none = plan(&["proc", "dev"]).ops();
+        let (first, rest) = split_before_sysfs(&none);
+        assert_eq!((first.len(), rest.len()), (none.len(), 0));
     }
 
     #[test]

@@ -12,7 +12,7 @@ use crate::error::{Error, Result};
 use crate::narrate::Call;
 use nix::errno::Errno;
 use serde::{Deserialize, Serialize};
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 
 /// The largest message: a record longer than this is refused, never cut short.
 pub const MAX_MESSAGE: usize = 64 * 1024;
@@ -31,6 +31,9 @@ pub enum Message {
     /// To a network watcher, and echoed back once it has taken it: watch this host veth and
     /// strike its journal entry `id` when the link is gone (see stages/network/watcher.rs).
     Watch { id: String, link: String },
+    /// Parent to child: a namespace for it to join rides with this message, as a
+    /// descriptor (SCM_RIGHTS): one the parent made while the child built the container.
+    Namespace,
 }
 
 /// An [`Error`] as it crosses the channel: the errno as its number.
@@ -131,7 +134,8 @@ fn with_inbox<T>(f: impl FnOnce(&mut [u8]) -> T) -> T {
     }
 }
 
-/// recvmsg(2) into `buf`; the length, 0 when the other end closed.
+/// recvmsg(2) into `buf`; the length, 0 when the other end closed. A descriptor sent with
+/// the record is not taken: the kernel closes it (see [`recv_raw_with_fd`]).
 fn recv_raw(fd: RawFd, buf: &mut [u8], flags: libc::c_int) -> std::result::Result<i64, Errno> {
     let mut iov = libc::iovec {
         iov_base: buf.as_mut_ptr().cast(),
@@ -147,6 +151,42 @@ fn recv_raw(fd: RawFd, buf: &mut [u8], flags: libc::c_int) -> std::result::Resul
             Ok(_) if hdr.msg_flags & libc::MSG_TRUNC != 0 => return Err(Errno::EMSGSIZE),
             n => return n,
         }
+    }
+}
+
+/// recvmsg(2) into `buf`, and the one descriptor that may ride with the record (SCM_RIGHTS),
+/// received close-on-exec: it is for this process, not for the command it will run. Any
+/// other descriptor that came is closed.
+fn recv_raw_with_fd(
+    fd: RawFd,
+    buf: &mut [u8],
+) -> std::result::Result<(i64, Option<OwnedFd>), Errno> {
+    use nix::sys::socket::{recvmsg, ControlMessageOwned, MsgFlags};
+    let mut space = nix::cmsg_space!([RawFd; 1]);
+    loop {
+        let mut iov = [std::io::IoSliceMut::new(&mut *buf)];
+        let msg = match recvmsg::<()>(fd, &mut iov, Some(&mut space), MsgFlags::MSG_CMSG_CLOEXEC) {
+            Err(Errno::EINTR) => continue,
+            other => other?,
+        };
+        let mut fds = msg
+            .cmsgs()?
+            .filter_map(|c| match c {
+                ControlMessageOwned::ScmRights(fds) => Some(fds),
+                _ => None,
+            })
+            .flatten()
+            .map(|fd| unsafe { OwnedFd::from_raw_fd(fd) });
+        let handed = fds.next();
+        fds.for_each(drop);
+        if msg.flags.contains(MsgFlags::MSG_TRUNC) {
+            return Err(Errno::EMSGSIZE);
+        }
+        if handed.is_none() && msg.flags.contains(MsgFlags::MSG_CTRUNC) {
+            // The kernel dropped the descriptor: this process had no free slot for it.
+            return Err(Errno::EMFILE);
+        }
+        return Ok((msg.bytes as i64, handed));
     }
 }
 
@@ -173,6 +213,15 @@ fn send_raw(fd: RawFd, bytes: &[u8]) -> std::result::Result<i64, Errno> {
     hdr.msg_iov = &mut iov;
     hdr.msg_iovlen = 1;
     check(unsafe { libc::sendmsg(fd, &hdr, libc::MSG_NOSIGNAL) } as libc::c_long)
+}
+
+/// As [`send_raw`], with descriptor `handed` riding along (SCM_RIGHTS).
+fn send_raw_with_fd(fd: RawFd, bytes: &[u8], handed: RawFd) -> std::result::Result<i64, Errno> {
+    use nix::sys::socket::{sendmsg, ControlMessage, MsgFlags};
+    let iov = [std::io::IoSlice::new(bytes)];
+    let fds = [handed];
+    let cmsg = [ControlMessage::ScmRights(&fds)];
+    sendmsg::<()>(fd, &iov, &cmsg, MsgFlags::MSG_NOSIGNAL, None).map(|n| n as i64)
 }
 
 fn decode(bytes: &[u8]) -> Result<Message> {
@@ -212,6 +261,88 @@ impl Sys<'_> {
                 "the child ended before it was let go: its exit status says why",
             )
         })
+    }
+
+    /// sendmsg(2) of [`Message::Namespace`] with the namespace file `ns` (its `link`, as
+    /// `net:[4026532008]`) riding along: the child joins it with setns(2). This process's
+    /// own descriptor stays open until the caller closes it.
+    pub fn hand_namespace(
+        &self,
+        ch: &Channel,
+        ns: BorrowedFd,
+        link: &str,
+        why: &str,
+    ) -> Result<()> {
+        let bytes = serde_json::to_vec(&Message::Namespace).expect("a message always serializes");
+        let fd = ns.as_raw_fd();
+        let call = || {
+            Call::new(
+                "sendmsg",
+                vec![
+                    ch.as_raw_fd().to_string(),
+                    format!(
+                        "{}, msg_control=[{{cmsg_level=SOL_SOCKET, cmsg_type=SCM_RIGHTS, cmsg_data=[{fd}<{link}>]}}], ...}}",
+                        shown_msghdr(&super::quote(&String::from_utf8_lossy(&bytes)), bytes.len())
+                            .trim_end_matches(", ...}")
+                    ),
+                    "MSG_NOSIGNAL".into(),
+                ],
+                "unix(7)",
+                why,
+            )
+        };
+        self.call_plain(call, || send_raw_with_fd(ch.as_raw_fd(), &bytes, fd))?;
+        Ok(())
+    }
+
+    /// In a child: wait for [`Message::Namespace`] and take the descriptor that came with
+    /// it. `None` when the parent's end closed first (it died or gave up); an error when
+    /// what came was something else.
+    pub fn wait_for_namespace(&self, ch: &Channel, why: &str) -> Result<Option<OwnedFd>> {
+        let fd = ch.as_raw_fd();
+        let (got, shown, handed, closed) = with_inbox(|buf| match recv_raw_with_fd(fd, buf) {
+            Ok((n, handed)) => {
+                let msg = &buf[..n as usize];
+                let ours = n > 0 && matches!(decode(msg), Ok(Message::Namespace));
+                let shown = super::quote(&String::from_utf8_lossy(msg));
+                (Ok(n), shown, handed.filter(|_| ours), n == 0)
+            }
+            Err(e) => (Err(e), "...".into(), None, false),
+        });
+        let control = match &handed {
+            Some(h) => format!(
+                ", msg_control=[{{cmsg_level=SOL_SOCKET, cmsg_type=SCM_RIGHTS, cmsg_data=[{}]}}], ...}}",
+                h.as_raw_fd()
+            ),
+            None => ", ...}".into(),
+        };
+        let header = shown_msghdr(&shown, MAX_MESSAGE);
+        let call = Call::new(
+            "recvmsg",
+            vec![
+                fd.to_string(),
+                format!("{}{control}", header.trim_end_matches(", ...}")),
+                "MSG_CMSG_CLOEXEC".into(),
+            ],
+            "unix(7)",
+            why,
+        );
+        self.narrator.after(&call, got);
+        if let Err(errno) = got {
+            return Err(Error::sys(
+                format!("{} failed", call.render_short()),
+                errno,
+                "this is a glassbox bug: please report it with the narration (-v)",
+            ));
+        }
+        match (handed, closed) {
+            (Some(ns), _) => Ok(Some(ns)),
+            (None, true) => Ok(None),
+            (None, false) => Err(Error::new(
+                format!("{} brought no namespace", call.render_short()),
+                "this is a glassbox bug: please report it with the narration (-v)",
+            )),
+        }
     }
 
     /// recvmsg(2): the next message, waiting for it; `None` when the other end closed (its
@@ -370,6 +501,30 @@ mod tests {
         assert!(!sys.wait_for_go(&b, "the gate"));
         sys.send_message(&a, &Message::Go, "test").unwrap();
         assert!(sys.wait_for_go(&b, "the gate"));
+    }
+
+    #[test]
+    fn a_namespace_rides_with_its_message_and_nothing_else_passes_for_one() {
+        use std::os::fd::AsFd;
+        let narrator = Narrator::silent();
+        let sys = Sys::new(&narrator);
+        let link = |fd: RawFd| std::fs::read_link(format!("/proc/self/fd/{fd}")).unwrap();
+        let ns = std::fs::File::open("/proc/self/ns/net").unwrap();
+        let (a, b) = pair().unwrap();
+        sys.hand_namespace(&a, ns.as_fd(), "net:[test]", "test")
+            .unwrap();
+        let got = sys.wait_for_namespace(&b, "test").unwrap().unwrap();
+        // Another descriptor of the same namespace, close-on-exec.
+        assert_ne!(got.as_raw_fd(), ns.as_raw_fd());
+        assert_eq!(link(got.as_raw_fd()), link(ns.as_raw_fd()));
+        let flags = unsafe { libc::fcntl(got.as_raw_fd(), libc::F_GETFD) };
+        assert_eq!(flags & libc::FD_CLOEXEC, libc::FD_CLOEXEC);
+        // A Go where a namespace was awaited is refused, not taken for one.
+        sys.send_message(&a, &Message::Go, "test").unwrap();
+        assert!(sys.wait_for_namespace(&b, "test").is_err());
+        // A parent that closed its end: no namespace, no error (the child ends).
+        drop(a);
+        assert!(sys.wait_for_namespace(&b, "test").unwrap().is_none());
     }
 
     #[test]

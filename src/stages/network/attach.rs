@@ -14,7 +14,7 @@ use crate::journal::{Journal, Owner, Resource};
 use crate::store::containers::Container;
 use crate::sys::net::link_index;
 use crate::sys::Sys;
-use std::os::fd::AsFd;
+use std::os::fd::{AsFd, AsRawFd};
 
 /// The running container `reference`, its PID 1 and its endpoints.
 fn running(reference: &str) -> Result<(Container, Owner, Vec<Endpoint>)> {
@@ -178,24 +178,15 @@ pub fn disconnect(sys: &Sys, network: &str, reference: &str) -> Result<i32> {
 
 /// Run `f` in the network namespace of process `pid` (this thread joins it, then comes back).
 fn inside_the_container(sys: &Sys, pid: u32, f: impl FnOnce(&Sys) -> Result<()>) -> Result<()> {
-    let open = |path: &str| {
-        std::fs::File::open(path).map_err(|e| {
-            Error::io(
-                format!("cannot open {path}"),
-                &e,
-                "check that the container still runs",
-            )
-        })
-    };
-    let ours = "/proc/thread-self/ns/net";
-    let home = open(ours)?;
-    let home_link = std::fs::read_link(ours).unwrap_or_default();
+    let home = super::open_ns_file("/proc/thread-self/ns/net")?;
+    // Once this thread has moved, its ns file is the container's: the way back is the
+    // descriptor kept open.
+    let home_path = format!("/proc/self/fd/{}", home.as_raw_fd());
     let theirs = format!("/proc/{pid}/ns/net");
-    let there = open(&theirs)?;
-    let link = std::fs::read_link(&theirs).unwrap_or_default();
+    let there = super::open_ns_file(&theirs)?;
     sys.setns(
         there.as_fd(),
-        &link.display().to_string(),
+        &super::ns_link(&theirs),
         &theirs,
         libc::CLONE_NEWNET,
         "into the container's network namespace, to address its new end there",
@@ -203,8 +194,8 @@ fn inside_the_container(sys: &Sys, pid: u32, f: impl FnOnce(&Sys) -> Result<()>)
     let done = f(sys);
     sys.setns(
         home.as_fd(),
-        &home_link.display().to_string(),
-        ours,
+        &super::ns_link(&home_path),
+        &home_path,
         libc::CLONE_NEWNET,
         "back to the host's network namespace",
     )?;

@@ -35,6 +35,7 @@ use crate::sys::Sys;
 use config::Network;
 use firewall::Rule;
 use std::net::Ipv4Addr;
+use std::os::fd::{AsFd, AsRawFd};
 use std::path::Path;
 
 pub use ports::Publish;
@@ -227,15 +228,79 @@ pub fn configure_inside(sys: &Sys, inside: Option<Inside>) -> Result<()> {
     Ok(())
 }
 
-/// `--network none` made by a child that was cloned without it (a child cloned ahead, see
-/// `run::parent::ChildAhead`): a network namespace of its own with only lo, up. The kernel's slowest namespace to make
-/// is then made while the parent writes the container's records, not inside the clone.
-pub fn unshare_empty(sys: &Sys) -> Result<()> {
+/// `--network none` for a child cloned without it (a child cloned ahead, see
+/// `run::parent::ChildAhead`), made by the parent while the child builds its filesystem:
+/// the kernel's slowest namespace to make is then made beside the child's work, not before
+/// it. This thread steps into a new network namespace, brings lo up, keeps the namespace
+/// open, and steps back; [`hand_empty`] gives the child the open file.
+pub fn make_empty(sys: &Sys) -> Result<std::fs::File> {
+    let ours = "/proc/thread-self/ns/net";
+    let home = open_ns_file(ours)?;
+    // Once this thread has moved, its ns file is the new namespace: the way back is the
+    // descriptor kept open.
+    let home_path = format!("/proc/self/fd/{}", home.as_raw_fd());
+    let home_link = ns_link(&home_path);
     sys.unshare(
         libc::CLONE_NEWNET,
-        "a network namespace of the container's own, made by the child itself while the parent works",
+        "a network namespace for the container, made by the parent while its child builds the container's filesystem",
     )?;
-    configure_inside(sys, None)
+    let made = configure_inside(sys, None).and_then(|_| open_ns_file(ours));
+    // Back whatever happened: the rest of the parent's work is in the host's namespace.
+    sys.setns(
+        home.as_fd(),
+        &home_link,
+        &home_path,
+        libc::CLONE_NEWNET,
+        "back to the host's network namespace: the new one lives on in the file just opened",
+    )?;
+    made
+}
+
+/// Send the namespace [`make_empty`] made to the child, over `gate`.
+pub fn hand_empty(sys: &Sys, gate: &Channel, ns: &std::fs::File) -> Result<()> {
+    let link = ns_link(&format!("/proc/self/fd/{}", ns.as_raw_fd()));
+    sys.hand_namespace(
+        gate,
+        ns.as_fd(),
+        &link,
+        "hand the child its network namespace: it joins it before it mounts /sys, whose class/net shows the namespace's interfaces",
+    )
+}
+
+/// In a child cloned ahead: join the network namespace its parent made for it
+/// ([`make_empty`]). A parent that gave up instead ends the child here, unstarted.
+pub fn join_empty(sys: &Sys, gate: &Channel) -> Result<()> {
+    let why =
+        "wait for the network namespace the parent makes while this child builds the container";
+    let Some(ns) = sys.wait_for_namespace(gate, why)? else {
+        crate::sys::signals::exit_now(crate::error::exit::GLASSBOX)
+    };
+    let path = format!("/proc/self/fd/{}", ns.as_raw_fd());
+    sys.setns(
+        ns.as_fd(),
+        &ns_link(&path),
+        &path,
+        libc::CLONE_NEWNET,
+        "join the container's network namespace, made by the parent: only lo, up",
+    )
+}
+
+/// Open a namespace file (`/proc/PID/ns/net`) to join it, or to keep it alive.
+pub(crate) fn open_ns_file(path: &str) -> Result<std::fs::File> {
+    std::fs::File::open(path).map_err(|e| {
+        Error::io(
+            format!("cannot open {path}"),
+            &e,
+            "check that the process still runs and that /proc is mounted",
+        )
+    })
+}
+
+/// What a namespace file points at (`net:[4026532008]`), as strace -y shows it.
+pub(crate) fn ns_link(path: &str) -> String {
+    std::fs::read_link(path)
+        .map(|l| l.display().to_string())
+        .unwrap_or_default()
 }
 
 /// In the child: configure the namespace, then exec the command. A failure goes to the
@@ -851,7 +916,6 @@ pub fn undo(sys: &Sys, r: &Resource) -> Result<()> {
 /// `--network container:NAME`: join that container's network namespace (before /proc is
 /// the container's own, while /proc/PID is still the host's view of it).
 pub fn join_container(sys: &Sys, name: &str, pid: u32) -> Result<()> {
-    use std::os::fd::AsFd;
     let path = format!("/proc/{pid}/ns/net");
     let fd = std::fs::File::open(&path).map_err(|e| {
         Error::io(
