@@ -80,8 +80,9 @@ pub(crate) fn terminal_of_its_own(sys: &Sys, socket: std::os::fd::RawFd) -> Resu
 /// What the child gets from the parent besides the plan: its address on a bridge; whether
 /// it was cloned ahead (see `parent::ChildAhead`: it makes its layer directories and init
 /// files itself, joins the empty network namespace the parent sends it, and enters its
-/// cgroups after its last gate, as they are made meanwhile); and — when it was let go before the parent recorded it as
-/// running (under -q) — its last gate, which it passes only once the record says it runs.
+/// cgroups after its last gate, as they are made meanwhile); and — when it was let go
+/// before the parent recorded it as running (under -q) — its last gate, which it passes
+/// only once the record says it runs.
 pub(super) struct FromParent<'a> {
     pub inside: Option<crate::stages::network::Inside>,
     pub ahead: bool,
@@ -166,6 +167,7 @@ pub(super) fn child(
         plan,
         &mount_root,
         root.as_deref(),
+        from_parent.ahead,
         crate::stages::security::held_caps(),
         crate::stages::security::last_cap(),
     )?;
@@ -347,10 +349,13 @@ pub(super) struct Setup {
 
 /// Plan the container's setup with its mounts on `mount_root` and its root at `root`, for
 /// a process that holds the capabilities `held` on a kernel whose last one is `last`.
+/// The container's ops; `joins_network` when this process joins its network namespace
+/// between the mounts and /sys (a child cloned ahead), so that it is not yet in it now.
 pub(super) fn setup_ops(
     plan: &Plan,
     mount_root: &Path,
     root: Option<&Path>,
+    joins_network: bool,
     held: u64,
     last: u32,
 ) -> Result<Setup> {
@@ -365,6 +370,10 @@ pub(super) fn setup_ops(
                 m.root = Some(mount_root.to_path_buf());
                 crate::stages::mounts::plan(&m)?
             }
+        };
+        let planned = match joins_network {
+            true => planned.network_joined_before_sys(),
+            false => planned,
         };
         Some(planned.ops())
     } else {
@@ -434,7 +443,7 @@ mod tests {
         let plan = plan_of(&["--read-only", "--user", "1000:1000"], rootfs.path());
         let root = rootfs.path().canonicalize().unwrap();
         let all = (1u64 << 41) - 1;
-        let setup = setup_ops(&plan, &root, Some(Path::new("/c/merged")), all, 40).unwrap();
+        let setup = setup_ops(&plan, &root, Some(Path::new("/c/merged")), false, all, 40).unwrap();
         let shown = |ops: &[Op]| -> Vec<String> {
             ops::lines(ops)
                 .into_iter()

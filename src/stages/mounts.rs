@@ -8,12 +8,12 @@
 //!   /proc/keys, … — /dev/null bound over files, an empty read-only tmpfs over directories)
 //!   and read-only paths (/proc/sys, /proc/sysrq-trigger, … — bound onto themselves, then
 //!   remounted read-only);
-//! - sys: sysfs read-only (and /sys/firmware masked);
 //! - tmp: a tmpfs on /tmp with a size;
 //! - dev: a small tmpfs on /dev holding only null, zero, full, random, urandom and tty (made with
 //!   mknod, or bound from the host's /dev inside a user namespace, where mknod is not allowed),
 //!   and the links fd, stdin, stdout, stderr and ptmx;
 //! - devpts: a new devpts instance on /dev/pts (its own pty numbers); shm: a tmpfs on /dev/shm;
+//! - sys: sysfs read-only (and /sys/firmware masked), last, as in runc's default spec;
 //! - volumes: recursive bind mounts; `:ro` makes the volume and every mount under it read-only
 //!   (mount_setattr with AT_RECURSIVE, as Docker 25 does).
 //!
@@ -41,9 +41,10 @@ use crate::sys::mount::{refusal, Refused, RootDir};
 use crate::sys::Sys;
 use std::path::{Component, Path, PathBuf};
 
-/// The filesystems this stage knows, in the order they are mounted. /sys comes last, as in runc's default spec: it shows the interfaces of the network
-/// namespace it is mounted in, and a container's first process that joins its namespace
-/// late (see run::child) mounts the rest before it.
+/// The filesystems this stage knows, in the order they are mounted. /sys comes last, as in
+/// runc's default spec: it shows the interfaces of the network namespace it is mounted in,
+/// and a container's first process that joins its namespace late (see run::child) mounts
+/// the rest before it.
 pub const FILESYSTEMS: &[(&str, &str)] = &[
     ("proc", "/proc: the processes of this pid namespace"),
     ("tmp", "/tmp: a tmpfs with a size"),
@@ -404,6 +405,13 @@ impl Plan {
         }
     }
 
+    /// For a process that joins a network namespace of its own just before /sys is mounted
+    /// (see [`split_before_sysfs`]): the warning that it is in the host's is not for it.
+    pub fn network_joined_before_sys(mut self) -> Plan {
+        self.host_net_ns = false;
+        self
+    }
+
     /// The operations that carry the plan out, in order.
     pub fn ops(&self) -> Vec<Op> {
         let mut ops = vec![Op::Stage {
@@ -643,7 +651,7 @@ mod recorded {
     }
 
     #[test]
-    fn filesystems_are_mounted_in_the_stage_order_then_dev_is_filled() {
+    fn filesystems_are_mounted_in_the_stage_order_dev_filled_and_sys_last() {
         let root = tempfile::tempdir().unwrap();
         for d in ["proc", "sys", "dev", "tmp"] {
             std::fs::create_dir(root.path().join(d)).unwrap();
@@ -705,6 +713,16 @@ mod recorded {
         assert!(first
             .iter()
             .any(|op| matches!(op, Op::Mount { fstype: Some(t), .. } if t == "proc")));
+        // The warning that sysfs shows the host's interfaces goes with sysfs, and is not
+        // given to a process that joins its own network first.
+        let warned = Plan {
+            host_net_ns: true,
+            ..plan(&["proc", "sys"])
+        };
+        let is_warn = |op: &Op| matches!(op, Op::Warn(w) if w.contains("host's network"));
+        let all = warned.ops();
+        assert!(split_before_sysfs(&all).1.iter().any(is_warn));
+        assert!(!warned.network_joined_before_sys().ops().iter().any(is_warn));
         // No sysfs: everything comes first.
         let none = plan(&["proc", "dev"]).ops();
         let (first, rest) = split_before_sysfs(&none);

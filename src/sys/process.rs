@@ -461,7 +461,7 @@ impl Sys<'_> {
         std::process::exit(err.code)
     }
 
-    /// In the parent, once the child ended: the failure it sent, if it sent one.
+    /// In the parent: the failure the child sent, if it sent one (it ended, or is ending).
     pub fn child_failure(&self, gate: Option<&Channel>) -> Option<crate::error::Error> {
         match self.recv_message_now(gate?, "did the child fail before its command started?") {
             Ok(Some(Message::Failed(f))) => Some(f.into_error()),

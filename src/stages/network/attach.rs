@@ -178,12 +178,13 @@ pub fn disconnect(sys: &Sys, network: &str, reference: &str) -> Result<i32> {
 
 /// Run `f` in the network namespace of process `pid` (this thread joins it, then comes back).
 fn inside_the_container(sys: &Sys, pid: u32, f: impl FnOnce(&Sys) -> Result<()>) -> Result<()> {
-    let home = super::open_ns_file("/proc/thread-self/ns/net")?;
+    let todo = "check that the container still runs (glassbox ps)";
+    let home = super::open_ns_file("/proc/thread-self/ns/net", todo)?;
     // Once this thread has moved, its ns file is the container's: the way back is the
     // descriptor kept open.
     let home_path = format!("/proc/self/fd/{}", home.as_raw_fd());
     let theirs = format!("/proc/{pid}/ns/net");
-    let there = super::open_ns_file(&theirs)?;
+    let there = super::open_ns_file(&theirs, todo)?;
     sys.setns(
         there.as_fd(),
         &super::ns_link(&theirs),

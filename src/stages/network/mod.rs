@@ -235,7 +235,8 @@ pub fn configure_inside(sys: &Sys, inside: Option<Inside>) -> Result<()> {
 /// open, and steps back; [`hand_empty`] gives the child the open file.
 pub fn make_empty(sys: &Sys) -> Result<std::fs::File> {
     let ours = "/proc/thread-self/ns/net";
-    let home = open_ns_file(ours)?;
+    let todo = "check that /proc is mounted (glassbox reads its own namespaces there)";
+    let home = open_ns_file(ours, todo)?;
     // Once this thread has moved, its ns file is the new namespace: the way back is the
     // descriptor kept open.
     let home_path = format!("/proc/self/fd/{}", home.as_raw_fd());
@@ -244,7 +245,7 @@ pub fn make_empty(sys: &Sys) -> Result<std::fs::File> {
         libc::CLONE_NEWNET,
         "a network namespace for the container, made by the parent while its child builds the container's filesystem",
     )?;
-    let made = configure_inside(sys, None).and_then(|_| open_ns_file(ours));
+    let made = configure_inside(sys, None).and_then(|_| open_ns_file(ours, todo));
     // Back whatever happened: the rest of the parent's work is in the host's namespace.
     sys.setns(
         home.as_fd(),
@@ -285,15 +286,10 @@ pub fn join_empty(sys: &Sys, gate: &Channel) -> Result<()> {
     )
 }
 
-/// Open a namespace file (`/proc/PID/ns/net`) to join it, or to keep it alive.
-pub(crate) fn open_ns_file(path: &str) -> Result<std::fs::File> {
-    std::fs::File::open(path).map_err(|e| {
-        Error::io(
-            format!("cannot open {path}"),
-            &e,
-            "check that the process still runs and that /proc is mounted",
-        )
-    })
+/// Open a namespace file (`/proc/PID/ns/net`) to join it, or to keep it alive; `todo`
+/// says what to check if it cannot be opened.
+pub(crate) fn open_ns_file(path: &str, todo: &str) -> Result<std::fs::File> {
+    std::fs::File::open(path).map_err(|e| Error::io(format!("cannot open {path}"), &e, todo))
 }
 
 /// What a namespace file points at (`net:[4026532008]`), as strace -y shows it.
