@@ -120,6 +120,13 @@ fn shown_msghdr(base: &str, len: usize) -> String {
     format!("{{..., msg_iov=[{{iov_base={base}, iov_len={len}}}], ...}}")
 }
 
+/// As [`shown_msghdr`], with the descriptor that rides along (SCM_RIGHTS) as `fd`.
+fn shown_msghdr_with_fd(base: &str, len: usize, fd: &str) -> String {
+    format!(
+        "{{..., msg_iov=[{{iov_base={base}, iov_len={len}}}], msg_control=[{{cmsg_level=SOL_SOCKET, cmsg_type=SCM_RIGHTS, cmsg_data=[{fd}]}}], ...}}"
+    )
+}
+
 /// Where messages are received: a buffer in .bss, so only the pages a message fills are ever
 /// touched. A zeroed 64 KiB Vec each time cost ~35 page faults a run: the memset, and in a
 /// just-forked child a malloc that merges the free lists, copying pages shared with the parent.
@@ -280,10 +287,10 @@ impl Sys<'_> {
                 "sendmsg",
                 vec![
                     ch.as_raw_fd().to_string(),
-                    format!(
-                        "{}, msg_control=[{{cmsg_level=SOL_SOCKET, cmsg_type=SCM_RIGHTS, cmsg_data=[{fd}<{link}>]}}], ...}}",
-                        shown_msghdr(&super::quote(&String::from_utf8_lossy(&bytes)), bytes.len())
-                            .trim_end_matches(", ...}")
+                    shown_msghdr_with_fd(
+                        &super::quote(&String::from_utf8_lossy(&bytes)),
+                        bytes.len(),
+                        &format!("{fd}<{link}>"),
                     ),
                     "MSG_NOSIGNAL".into(),
                 ],
@@ -309,21 +316,13 @@ impl Sys<'_> {
             }
             Err(e) => (Err(e), "...".into(), None, false),
         });
-        let control = match &handed {
-            Some(h) => format!(
-                ", msg_control=[{{cmsg_level=SOL_SOCKET, cmsg_type=SCM_RIGHTS, cmsg_data=[{}]}}], ...}}",
-                h.as_raw_fd()
-            ),
-            None => ", ...}".into(),
+        let header = match &handed {
+            Some(h) => shown_msghdr_with_fd(&shown, MAX_MESSAGE, &h.as_raw_fd().to_string()),
+            None => shown_msghdr(&shown, MAX_MESSAGE),
         };
-        let header = shown_msghdr(&shown, MAX_MESSAGE);
         let call = Call::new(
             "recvmsg",
-            vec![
-                fd.to_string(),
-                format!("{}{control}", header.trim_end_matches(", ...}")),
-                "MSG_CMSG_CLOEXEC".into(),
-            ],
+            vec![fd.to_string(), header, "MSG_CMSG_CLOEXEC".into()],
             "unix(7)",
             why,
         );
