@@ -120,10 +120,15 @@ fn shown_msghdr(base: &str, len: usize) -> String {
     format!("{{..., msg_iov=[{{iov_base={base}, iov_len={len}}}], ...}}")
 }
 
-/// As [`shown_msghdr`], with the descriptor that rides along (SCM_RIGHTS) as `fd`.
-fn shown_msghdr_with_fd(base: &str, len: usize, fd: &str) -> String {
+/// As [`shown_msghdr`], with the descriptor that rides along (SCM_RIGHTS): `fd` and what it
+/// refers to, as strace -y shows it (`6<net:[4026532179]>`).
+fn shown_msghdr_with_fd(base: &str, len: usize, fd: RawFd) -> String {
+    let cmsg_len = unsafe { libc::CMSG_LEN(std::mem::size_of::<RawFd>() as u32) };
+    let refers = std::fs::read_link(format!("/proc/self/fd/{fd}"))
+        .map(|l| l.display().to_string())
+        .unwrap_or_default();
     format!(
-        "{{..., msg_iov=[{{iov_base={base}, iov_len={len}}}], msg_control=[{{cmsg_level=SOL_SOCKET, cmsg_type=SCM_RIGHTS, cmsg_data=[{fd}]}}], ...}}"
+        "{{..., msg_iov=[{{iov_base={base}, iov_len={len}}}], msg_iovlen=1, msg_control=[{{cmsg_len={cmsg_len}, cmsg_level=SOL_SOCKET, cmsg_type=SCM_RIGHTS, cmsg_data=[{fd}<{refers}>]}}], ...}}"
     )
 }
 
@@ -270,16 +275,10 @@ impl Sys<'_> {
         })
     }
 
-    /// sendmsg(2) of [`Message::Namespace`] with the namespace file `ns` (its `link`, as
-    /// `net:[4026532008]`) riding along: the child joins it with setns(2). This process's
-    /// own descriptor stays open until the caller closes it.
-    pub fn hand_namespace(
-        &self,
-        ch: &Channel,
-        ns: BorrowedFd,
-        link: &str,
-        why: &str,
-    ) -> Result<()> {
+    /// sendmsg(2) of [`Message::Namespace`] with the namespace file `ns` riding along: the
+    /// child joins it with setns(2). This process's own descriptor stays open until the
+    /// caller closes it.
+    pub fn hand_namespace(&self, ch: &Channel, ns: BorrowedFd, why: &str) -> Result<()> {
         let bytes = serde_json::to_vec(&Message::Namespace).expect("a message always serializes");
         let fd = ns.as_raw_fd();
         let call = || {
@@ -290,7 +289,7 @@ impl Sys<'_> {
                     shown_msghdr_with_fd(
                         &super::quote(&String::from_utf8_lossy(&bytes)),
                         bytes.len(),
-                        &format!("{fd}<{link}>"),
+                        fd,
                     ),
                     "MSG_NOSIGNAL".into(),
                 ],
@@ -317,7 +316,7 @@ impl Sys<'_> {
             Err(e) => (Err(e), "...".into(), None, false),
         });
         let header = match &handed {
-            Some(h) => shown_msghdr_with_fd(&shown, MAX_MESSAGE, &h.as_raw_fd().to_string()),
+            Some(h) => shown_msghdr_with_fd(&shown, MAX_MESSAGE, h.as_raw_fd()),
             None => shown_msghdr(&shown, MAX_MESSAGE),
         };
         let call = Call::new(
@@ -510,8 +509,7 @@ mod tests {
         let link = |fd: RawFd| std::fs::read_link(format!("/proc/self/fd/{fd}")).unwrap();
         let ns = std::fs::File::open("/proc/self/ns/net").unwrap();
         let (a, b) = pair().unwrap();
-        sys.hand_namespace(&a, ns.as_fd(), "net:[test]", "test")
-            .unwrap();
+        sys.hand_namespace(&a, ns.as_fd(), "test").unwrap();
         let got = sys.wait_for_namespace(&b, "test").unwrap().unwrap();
         // Another descriptor of the same namespace, close-on-exec.
         assert_ne!(got.as_raw_fd(), ns.as_raw_fd());

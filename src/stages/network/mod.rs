@@ -259,11 +259,9 @@ pub fn make_empty(sys: &Sys) -> Result<std::fs::File> {
 
 /// Send the namespace [`make_empty`] made to the child, over `gate`.
 pub fn hand_empty(sys: &Sys, gate: &Channel, ns: &std::fs::File) -> Result<()> {
-    let link = ns_link(&format!("/proc/self/fd/{}", ns.as_raw_fd()));
     sys.hand_namespace(
         gate,
         ns.as_fd(),
-        &link,
         "hand the child its network namespace: it joins it before it mounts /sys, whose class/net shows the namespace's interfaces",
     )
 }
