@@ -349,8 +349,8 @@ pub(super) struct Setup {
 
 /// Plan the container's setup with its mounts on `mount_root` and its root at `root`, for
 /// a process that holds the capabilities `held` on a kernel whose last one is `last`.
-/// The container's ops; `joins_network` when this process joins its network namespace
-/// between the mounts and /sys (a child cloned ahead), so that it is not yet in it now.
+/// The container's ops. `joins_network`: this process joins its network namespace just
+/// before /sys is mounted (a child cloned ahead), and is not in it yet.
 pub(super) fn setup_ops(
     plan: &Plan,
     mount_root: &Path,

@@ -14,7 +14,8 @@ pub enum FirstWait {
     /// At once: the clone returns to it only when the parent lets it go.
     AtBirth,
     /// Where it calls [`Sys::wait_at_last_gate`]: it first does what needs nothing more of
-    /// the parent, while the parent works too.
+    /// the parent (but what the parent hands it on the way, such as its network namespace),
+    /// while the parent works too.
     Later,
 }
 

@@ -247,13 +247,19 @@ pub fn make_empty(sys: &Sys) -> Result<std::fs::File> {
     )?;
     let made = configure_inside(sys, None).and_then(|_| open_ns_file(ours, todo));
     // Back whatever happened: the rest of the parent's work is in the host's namespace.
-    sys.setns(
+    let back = sys.setns(
         home.as_fd(),
         &home_link,
         &home_path,
         libc::CLONE_NEWNET,
-        "back to the host's network namespace: the new one lives on in the file just opened",
-    )?;
+        "back to the host's network namespace (the new one lives on while a descriptor of it is open)",
+    );
+    if let Err(e) = back {
+        // Only undoing is left to do, none of it in a network namespace.
+        return Err(e.with_why(
+            "glassbox is left in the container's new network namespace: the container is not started",
+        ));
+    }
     made
 }
 
