@@ -87,11 +87,11 @@ now_us() { REPLY=${EPOCHREALTIME//[!0-9]/}; }
 declare -A times
 # Each round starts one contender further on: a run pays for what the one before it left the
 # kernel to do in the background (the last namespace's teardown), and the first of a round
-# followed crun's; rotated, every contender follows every other alike.
-n=${#contenders[@]}
+# followed the last contender's; rotated, every contender follows every other alike.
+count=${#contenders[@]}
 for round in $(seq "$runs"); do
-  for k in $(seq 0 $((n - 1))); do
-    c=${contenders[$(((round + k) % n))]}
+  for k in $(seq 0 $((count - 1))); do
+    c=${contenders[$(((round + k) % count))]}
     now_us; t0=$REPLY
     # shellcheck disable=SC2086
     ${c#*|} >/dev/null 2>&1 || { echo "bench/run.sh: failed: ${c#*|}" >&2; exit 1; }

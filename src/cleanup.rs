@@ -39,8 +39,8 @@ pub fn undo(sys: &Sys, resource: &Resource) -> Result<()> {
         Resource::Cgroup { path } => crate::stages::cgroups::remove_cgroup(sys, path),
         Resource::Mount { target } => detach_if_mounted(sys, target),
         Resource::Dir { path } => {
-            // A --rm container's directory has its tmpfs on it (run/scratch.rs): the entry
-            // stands for both.
+            // A --rm container's directory may have its tmpfs on it (run/scratch.rs): the
+            // entry stands for both.
             detach_if_mounted(sys, path)?;
             if path.exists() {
                 let removed = sys.remove_tree(path);

@@ -348,9 +348,9 @@ pub(super) struct Setup {
 }
 
 /// Plan the container's setup with its mounts on `mount_root` and its root at `root`, for
-/// a process that holds the capabilities `held` on a kernel whose last one is `last`.
-/// The container's ops. `joins_network`: this process joins its network namespace just
-/// before /sys is mounted (a child cloned ahead), and is not in it yet.
+/// a process that holds the capabilities `held` on a kernel whose last one is `last`, and
+/// that joins its network namespace just before /sys is mounted if `joins_network` (a
+/// child cloned ahead: it is not in it yet).
 pub(super) fn setup_ops(
     plan: &Plan,
     mount_root: &Path,

@@ -20,7 +20,8 @@ use std::path::Path;
 
 /// Mount a tmpfs over the container's (still empty, journaled) directory `dir`.
 pub fn mount(sys: &Sys, dir: &Path) -> Result<()> {
-    // The directory's own mode (0755 from create_dir), not tmpfs's default 1777.
+    // The directory's own mode (0755, as create_dir made it, or the spare it was), not
+    // tmpfs's default 1777.
     let data = "mode=0755";
     sys.mount(
         &MountArgs {

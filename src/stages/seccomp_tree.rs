@@ -60,7 +60,7 @@ enum To {
 }
 
 /// The program's answers (and the clone check), placed after the search.
-#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
 enum Answer {
     Allow,
     Errno,
@@ -69,13 +69,17 @@ enum Answer {
     CheckClone,
 }
 
-const ANSWERS: [Answer; 5] = [
-    Answer::CheckClone,
-    Answer::Allow,
-    Answer::Errno,
-    Answer::Enosys,
-    Answer::Kill,
-];
+/// Where each answer sits in the tail after the search (see [`assemble`]): the clone check
+/// is two instructions, its load and its test; each other answer is one return.
+fn tail_at(answer: Answer) -> usize {
+    match answer {
+        Answer::CheckClone => 0,
+        Answer::Allow => 2,
+        Answer::Errno => 3,
+        Answer::Enosys => 4,
+        Answer::Kill => 5,
+    }
+}
 
 #[derive(Clone, Copy, Debug)]
 struct Insn {
@@ -91,9 +95,8 @@ fn insn(code: u16, k: u32, jt: To, jf: To) -> Insn {
 
 /// What the filter does with the syscalls it singles out.
 pub struct Rules<'a> {
-    /// Answer `errno` to these numbers.
+    /// Answer EPERM to these numbers.
     pub denied: &'a [i64],
-    pub errno: u32,
     /// The CLONE_NEW* flags clone may not carry (EPERM), and clone3 answers ENOSYS; empty:
     /// both are allowed (the container keeps CAP_SYS_ADMIN).
     pub clone_flags: u32,
@@ -151,27 +154,20 @@ fn search(keys: &[(u32, Answer)], out: &mut Vec<Insn>) {
 
 /// The answers after `body`, and every jump made relative.
 fn assemble(body: Vec<Insn>, rules: &Rules) -> Vec<libc::sock_filter> {
-    let mut at = std::collections::HashMap::new();
-    let mut tail = Vec::new();
-    for answer in ANSWERS {
-        at.insert(answer, body.len() + tail.len());
-        match answer {
-            Answer::CheckClone => {
-                tail.push(insn(LD_W_ABS, ARG0_LOW, To::Next, To::Next));
-                let flags = rules.clone_flags;
-                tail.push(insn(
-                    JSET,
-                    flags,
-                    To::Answer(Answer::Errno),
-                    To::Answer(Answer::Allow),
-                ));
-            }
-            Answer::Allow => tail.push(ret(libc::SECCOMP_RET_ALLOW)),
-            Answer::Errno => tail.push(ret(libc::SECCOMP_RET_ERRNO | (rules.errno & 0xffff))),
-            Answer::Enosys => tail.push(ret(libc::SECCOMP_RET_ERRNO | libc::ENOSYS as u32)),
-            Answer::Kill => tail.push(ret(libc::SECCOMP_RET_KILL_PROCESS)),
-        }
-    }
+    let tail = [
+        insn(LD_W_ABS, ARG0_LOW, To::Next, To::Next),
+        insn(
+            JSET,
+            rules.clone_flags,
+            To::Answer(Answer::Errno),
+            To::Answer(Answer::Allow),
+        ),
+        ret(libc::SECCOMP_RET_ALLOW),
+        ret(libc::SECCOMP_RET_ERRNO | libc::EPERM as u32),
+        ret(libc::SECCOMP_RET_ERRNO | libc::ENOSYS as u32),
+        ret(libc::SECCOMP_RET_KILL_PROCESS),
+    ];
+    let tail_start = body.len();
     let all: Vec<Insn> = body.into_iter().chain(tail).collect();
     // Jumps go forward only, jt and jf at most 255 ahead: a program this size always fits.
     assert!(
@@ -182,7 +178,7 @@ fn assemble(body: Vec<Insn>, rules: &Rules) -> Vec<libc::sock_filter> {
         match to {
             To::Next => 0,
             To::Skip(n) => n as u32,
-            To::Answer(a) => (at[&a] - from - 1) as u32,
+            To::Answer(a) => (tail_start + tail_at(a) - from - 1) as u32,
         }
     };
     all.iter()
@@ -250,7 +246,6 @@ pub(crate) mod tests {
         let denied = [155, 159, 163, 164, 250, 272, 321, 425, 442];
         let rules = Rules {
             denied: &denied,
-            errno: libc::EPERM as u32,
             clone_flags: (libc::CLONE_NEWNS | libc::CLONE_NEWUSER) as u32,
         };
         let p = program(&rules).unwrap();
@@ -282,7 +277,6 @@ pub(crate) mod tests {
         let clone = libc::SYS_clone;
         let rules = Rules {
             denied: &[clone, 7],
-            errno: libc::EPERM as u32,
             clone_flags: libc::CLONE_NEWNS as u32,
         };
         let p = program(&rules).unwrap();
@@ -294,7 +288,6 @@ pub(crate) mod tests {
     fn without_clone_flags_clone_and_clone3_are_allowed() {
         let rules = Rules {
             denied: &[1, 2, 3, 4, 5],
-            errno: libc::EPERM as u32,
             clone_flags: 0,
         };
         let p = program(&rules).unwrap();

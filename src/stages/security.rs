@@ -188,13 +188,18 @@ fn keeps(caps: u64, name: &str) -> bool {
     cap_number(name).is_some_and(|n| caps & (1u64 << n) != 0)
 }
 
-/// The names of the syscalls the filter refuses when the container keeps `caps`.
-pub fn denied_syscalls(caps: u64) -> Vec<&'static str> {
+/// The entries of [`DENIED_SYSCALLS`] the filter refuses when the container keeps `caps`.
+fn denied(
+    caps: u64,
+) -> impl Iterator<Item = &'static (&'static str, libc::c_long, Option<&'static str>)> {
     DENIED_SYSCALLS
         .iter()
-        .filter(|(_, _, unless)| !unless.is_some_and(|c| keeps(caps, c)))
-        .map(|(name, _, _)| *name)
-        .collect()
+        .filter(move |(_, _, unless)| !unless.is_some_and(|c| keeps(caps, c)))
+}
+
+/// The names of the syscalls the filter refuses when the container keeps `caps`.
+pub fn denied_syscalls(caps: u64) -> Vec<&'static str> {
+    denied(caps).map(|(name, _, _)| *name).collect()
 }
 
 /// The default seccomp filter as a BPF program (assembled in `seccomp_tree.rs`): the denied
@@ -204,11 +209,7 @@ pub fn denied_syscalls(caps: u64) -> Vec<&'static str> {
 /// clone(2), whose flags the filter checks. One filter: one seccomp(2) call, and one program
 /// the kernel runs on every later syscall.
 pub fn default_filter(caps: u64) -> Result<Vec<libc::sock_filter>> {
-    let denied: Vec<i64> = DENIED_SYSCALLS
-        .iter()
-        .filter(|(_, _, unless)| !unless.is_some_and(|c| keeps(caps, c)))
-        .map(|(_, nr, _)| *nr)
-        .collect();
+    let denied: Vec<i64> = denied(caps).map(|(_, nr, _)| *nr).collect();
     let clone_flags = match keeps(caps, "CAP_SYS_ADMIN") {
         true => 0,
         false => CLONE_NAMESPACE_FLAGS
@@ -217,7 +218,6 @@ pub fn default_filter(caps: u64) -> Result<Vec<libc::sock_filter>> {
     };
     let rules = super::seccomp_tree::Rules {
         denied: &denied,
-        errno: libc::EPERM as u32,
         clone_flags,
     };
     super::seccomp_tree::program(&rules).ok_or_else(|| {
@@ -390,12 +390,13 @@ pub fn user_ops(uid: u32, gid: u32) -> [Op; 3] {
     ]
 }
 
-/// The default filter, and the clone3 one unless CAP_SYS_ADMIN is kept.
+/// The default filter, as one program: clone and clone3 are checked in it unless
+/// CAP_SYS_ADMIN is kept.
 fn filter_ops(ops: &mut Vec<Op>, caps: u64) -> Result<()> {
     let denied = denied_syscalls(caps);
     let sys_admin = keeps(caps, "CAP_SYS_ADMIN");
     ops.push(Op::Note(format!(
-        "the seccomp filter answers EPERM to {} syscalls: {}{}",
+        "the seccomp filter answers EPERM to {} syscalls: {}{}; and to every syscall number from 0x40000000 up (x86's x32 ABI), while a syscall of another architecture kills the process",
         denied.len(),
         denied.join(", "),
         if sys_admin {

@@ -126,14 +126,9 @@ pub fn rewrite_whole(path: &Path, bytes: &[u8]) -> Result<()> {
     write_then(path, bytes, |tmp| {
         // Unnarrated, as the store's other writes.
         let quiet = crate::narrate::Narrator::silent();
-        let swapped = crate::sys::Sys::new(&quiet).renameat2(tmp, path, true, "");
-        match swapped {
-            Err(e) if e.errno == Some(nix::errno::Errno::ENOENT) => std::fs::rename(tmp, path),
-            Err(e) => Err(match e.errno {
-                Some(errno) => std::io::Error::from_raw_os_error(errno as i32),
-                None => std::io::Error::other(e.what),
-            }),
-            Ok(()) => Ok(()),
+        match crate::sys::Sys::new(&quiet).rename_quietly(tmp, path, true, "") {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => std::fs::rename(tmp, path),
+            swapped => swapped,
         }
     })
 }

@@ -15,16 +15,17 @@ use std::path::{Path, PathBuf};
 
 /// How many empty directories wait at most: enough for the runs that end at the same
 /// moment on one machine to find one each; a few blocks of disk.
-pub const KEPT: usize = 8;
+const KEPT: usize = 8;
 
 /// Where they wait.
-pub fn dir() -> PathBuf {
+fn dir() -> PathBuf {
     super::data_dir().join("spare")
 }
 
 /// Make `into`, a new container's directory, out of a waiting spare; false when none waits
-/// (make it yourself, then). An error only when `into` is already there. Slot 0 first (runs
-/// one after another use only it), then whichever the pool holds.
+/// (make it yourself, then). An error when `into` is already there, or when a spare found
+/// not empty cannot be removed. Slot 0 first (runs one after another use only it), then
+/// whichever the pool holds.
 pub fn take(sys: &Sys, into: &Path) -> std::io::Result<bool> {
     if !move_one_in(sys, into)? {
         return Ok(false);
@@ -36,7 +37,10 @@ pub fn take(sys: &Sys, into: &Path) -> std::io::Result<bool> {
     }
     sys.remove_path(into)
         .map(|()| false)
-        .map_err(|e| std::io::Error::other(e.what))
+        .map_err(|e| match e.errno {
+            Some(errno) => std::io::Error::from_raw_os_error(errno as i32),
+            None => std::io::Error::other(e.what),
+        })
 }
 
 fn move_one_in(sys: &Sys, into: &Path) -> std::io::Result<bool> {
@@ -44,9 +48,10 @@ fn move_one_in(sys: &Sys, into: &Path) -> std::io::Result<bool> {
     let mut slots = vec!["0".to_string()];
     let mut listed = false;
     while let Some(slot) = slots.pop() {
-        match sys.rename_noreplace(
+        match sys.rename_quietly(
             &spares.join(&slot),
             into,
+            false,
             "the container's directory: an empty one a finished container left, moved here (no new block for the disk to allocate)",
         ) {
             Ok(()) => return Ok(true),
@@ -59,7 +64,7 @@ fn move_one_in(sys: &Sys, into: &Path) -> std::io::Result<bool> {
                     .map(|e| e.file_name().to_string_lossy().into_owned())
                     .collect();
             }
-            Err(e) if e.kind() == ErrorKind::NotFound => continue,
+            Err(e) if e.kind() == ErrorKind::NotFound => {}
             Err(e) if e.kind() == ErrorKind::AlreadyExists => return Err(e),
             // Another filesystem, a read-only one: make the directory instead.
             Err(_) => return Ok(false),
@@ -75,15 +80,15 @@ pub fn keep(sys: &Sys, empty: &Path) -> bool {
     let mut made = false;
     let mut slot = 0;
     while slot < KEPT {
-        match sys.rename_noreplace(
+        match sys.rename_quietly(
             empty,
             &spares.join(slot.to_string()),
+            false,
             "keep the container's empty directory for the next container: removing it would make this disk discard its block, and wait",
         ) {
             Ok(()) => return true,
-            Err(e) if matches!(e.kind(), ErrorKind::AlreadyExists | ErrorKind::DirectoryNotEmpty) => {
-                slot += 1
-            }
+            // RENAME_NOREPLACE: a slot taken is EEXIST, whatever it holds.
+            Err(e) if e.kind() == ErrorKind::AlreadyExists => slot += 1,
             Err(e) if e.kind() == ErrorKind::NotFound && !made => {
                 made = true;
                 if std::fs::create_dir_all(&spares).is_err() {

@@ -202,38 +202,30 @@ fn recv_raw_with_fd(
     }
 }
 
-fn send_call(ch: &Channel, bytes: &[u8], why: &str) -> Call {
+/// sendmsg(2) as narrated, with the descriptor that rides along, if any.
+fn send_call(ch: &Channel, bytes: &[u8], handed: Option<RawFd>, why: &str) -> Call {
+    let base = super::quote(&String::from_utf8_lossy(bytes));
+    let hdr = match handed {
+        Some(fd) => shown_msghdr_with_fd(&base, bytes.len(), fd),
+        None => shown_msghdr(&base, bytes.len()),
+    };
     Call::new(
         "sendmsg",
-        vec![
-            ch.as_raw_fd().to_string(),
-            shown_msghdr(&super::quote(&String::from_utf8_lossy(bytes)), bytes.len()),
-            "MSG_NOSIGNAL".into(),
-        ],
+        vec![ch.as_raw_fd().to_string(), hdr, "MSG_NOSIGNAL".into()],
         "unix(7)",
         why,
     )
 }
 
-/// sendmsg(2) of one record; MSG_NOSIGNAL: a closed end is EPIPE, never a SIGPIPE.
-fn send_raw(fd: RawFd, bytes: &[u8]) -> std::result::Result<i64, Errno> {
-    let mut iov = libc::iovec {
-        iov_base: bytes.as_ptr() as *mut libc::c_void,
-        iov_len: bytes.len(),
-    };
-    let mut hdr: libc::msghdr = unsafe { std::mem::zeroed() };
-    hdr.msg_iov = &mut iov;
-    hdr.msg_iovlen = 1;
-    check(unsafe { libc::sendmsg(fd, &hdr, libc::MSG_NOSIGNAL) } as libc::c_long)
-}
-
-/// As [`send_raw`], with descriptor `handed` riding along (SCM_RIGHTS).
-fn send_raw_with_fd(fd: RawFd, bytes: &[u8], handed: RawFd) -> std::result::Result<i64, Errno> {
+/// sendmsg(2) of one record, with descriptor `handed` riding along (SCM_RIGHTS) if given;
+/// MSG_NOSIGNAL: a closed end is EPIPE, never a SIGPIPE.
+fn send_raw(fd: RawFd, bytes: &[u8], handed: Option<RawFd>) -> std::result::Result<i64, Errno> {
     use nix::sys::socket::{sendmsg, ControlMessage, MsgFlags};
     let iov = [std::io::IoSlice::new(bytes)];
-    let fds = [handed];
-    let cmsg = [ControlMessage::ScmRights(&fds)];
-    sendmsg::<()>(fd, &iov, &cmsg, MsgFlags::MSG_NOSIGNAL, None).map(|n| n as i64)
+    let fds = [handed.unwrap_or(-1)];
+    let rights = [ControlMessage::ScmRights(&fds)];
+    let cmsgs: &[ControlMessage] = if handed.is_some() { &rights } else { &[] };
+    sendmsg::<()>(fd, &iov, cmsgs, MsgFlags::MSG_NOSIGNAL, None).map(|n| n as i64)
 }
 
 fn decode(bytes: &[u8]) -> Result<Message> {
@@ -249,9 +241,20 @@ impl Sys<'_> {
     /// sendmsg(2): one message to the other end. MSG_NOSIGNAL: an end that already closed
     /// is EPIPE here, not a SIGPIPE that would end glassbox.
     pub fn send_message(&self, ch: &Channel, msg: &Message, why: &str) -> Result<()> {
+        self.send_with(ch, msg, None, why)
+    }
+
+    /// [`Sys::send_message`], with descriptor `handed` riding along if given.
+    fn send_with(
+        &self,
+        ch: &Channel,
+        msg: &Message,
+        handed: Option<RawFd>,
+        why: &str,
+    ) -> Result<()> {
         let bytes = serde_json::to_vec(msg).expect("a message always serializes");
-        let call = send_call(ch, &bytes, why);
-        self.call_plain(call, || send_raw(ch.as_raw_fd(), &bytes))?;
+        let call = || send_call(ch, &bytes, handed, why);
+        self.call_plain(call, || send_raw(ch.as_raw_fd(), &bytes, handed))?;
         Ok(())
     }
 
@@ -259,10 +262,10 @@ impl Sys<'_> {
     /// child wakes and narrates at once, and one whole line each keeps them apart.
     pub(super) fn send_go(&self, ch: &Channel, why: &str) -> Result<()> {
         let bytes = serde_json::to_vec(&Message::Go).expect("a message always serializes");
-        let call = send_call(ch, &bytes, why);
+        let call = send_call(ch, &bytes, None, why);
         // The child waits to narrate until this line is written whole.
         let sent = self.narrator.holding(|| {
-            let sent = send_raw(ch.as_raw_fd(), &bytes);
+            let sent = send_raw(ch.as_raw_fd(), &bytes, None);
             self.narrator.after(&call, sent);
             sent
         });
@@ -279,26 +282,7 @@ impl Sys<'_> {
     /// child joins it with setns(2). This process's own descriptor stays open until the
     /// caller closes it.
     pub fn hand_namespace(&self, ch: &Channel, ns: BorrowedFd, why: &str) -> Result<()> {
-        let bytes = serde_json::to_vec(&Message::Namespace).expect("a message always serializes");
-        let fd = ns.as_raw_fd();
-        let call = || {
-            Call::new(
-                "sendmsg",
-                vec![
-                    ch.as_raw_fd().to_string(),
-                    shown_msghdr_with_fd(
-                        &super::quote(&String::from_utf8_lossy(&bytes)),
-                        bytes.len(),
-                        fd,
-                    ),
-                    "MSG_NOSIGNAL".into(),
-                ],
-                "unix(7)",
-                why,
-            )
-        };
-        self.call_plain(call, || send_raw_with_fd(ch.as_raw_fd(), &bytes, fd))?;
-        Ok(())
+        self.send_with(ch, &Message::Namespace, Some(ns.as_raw_fd()), why)
     }
 
     /// In a child: wait for [`Message::Namespace`] and take the descriptor that came with

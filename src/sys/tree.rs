@@ -861,10 +861,7 @@ impl Sys<'_> {
     pub fn renameat2(&self, from: &Path, to: &Path, exchange: bool, why: &str) -> Result<()> {
         let f = super::cstring(&from.to_string_lossy())?;
         let t = super::cstring(&to.to_string_lossy())?;
-        let (flags, flag) = match exchange {
-            true => (libc::RENAME_EXCHANGE, "RENAME_EXCHANGE"),
-            false => (libc::RENAME_NOREPLACE, "RENAME_NOREPLACE"),
-        };
+        let (flags, flag) = rename_flags(exchange);
         let call = || {
             rename_call(from, to, flag, why).by_hand(if exchange {
                 format!("mv -T --exchange {} {}", from.display(), to.display())
@@ -878,18 +875,33 @@ impl Sys<'_> {
         Ok(())
     }
 
-    /// renameat2(2) with `RENAME_NOREPLACE`, shown at `-vv` (the store's bookkeeping): the
-    /// error comes back for the caller to try another name (AlreadyExists: taken; NotFound:
-    /// nothing there).
-    pub fn rename_noreplace(&self, from: &Path, to: &Path, why: &str) -> std::io::Result<()> {
+    /// [`Sys::renameat2`] shown only at `-vv` (the store's bookkeeping), its error back as an
+    /// `io::Error` for the caller to act on (AlreadyExists: the name is taken; NotFound:
+    /// nothing there, or nothing to exchange with).
+    pub fn rename_quietly(
+        &self,
+        from: &Path,
+        to: &Path,
+        exchange: bool,
+        why: &str,
+    ) -> std::io::Result<()> {
         let io = |e: Errno| std::io::Error::from_raw_os_error(e as i32);
         let f = CString::new(from.as_os_str().as_encoded_bytes()).map_err(|_| io(Errno::EINVAL))?;
         let t = CString::new(to.as_os_str().as_encoded_bytes()).map_err(|_| io(Errno::EINVAL))?;
-        let build = || rename_call(from, to, "RENAME_NOREPLACE", why);
-        let (at, noreplace) = (libc::AT_FDCWD, libc::RENAME_NOREPLACE);
-        self.quiet_call(build, || renameat2_raw(at, &f, at, &t, noreplace))
+        let (flags, flag) = rename_flags(exchange);
+        let build = || rename_call(from, to, flag, why);
+        let at = libc::AT_FDCWD;
+        self.quiet_call(build, || renameat2_raw(at, &f, at, &t, flags))
             .map(|_| ())
             .map_err(|(e, _)| io(e))
+    }
+}
+
+/// renameat2(2)'s flag for swapping two names, or for refusing to replace one, and its name.
+fn rename_flags(exchange: bool) -> (libc::c_uint, &'static str) {
+    match exchange {
+        true => (libc::RENAME_EXCHANGE, "RENAME_EXCHANGE"),
+        false => (libc::RENAME_NOREPLACE, "RENAME_NOREPLACE"),
     }
 }
 

@@ -458,23 +458,15 @@ fn make_cgroup(
     loop {
         tries += 1;
         let id = record(journal, dir)?;
-        let shared = g.in_shared_parent();
-        let parent_made = match shared {
-            true => ensure_parent(sys, g),
-            false => engine::ensure_parents(sys, g).map(|()| false),
+        let mut parent_made = false;
+        let ready = match g.in_shared_parent() {
+            true => ensure_parent(sys, g).and_then(|made| {
+                parent_made = made;
+                set_up_parent(sys, g, made)
+            }),
+            false => engine::ensure_parents(sys, g),
         };
-        let parent_made = match parent_made {
-            Ok(made) => made,
-            Err(e) => {
-                strike(journal, id.as_deref());
-                return Err(e);
-            }
-        };
-        let set_up = match shared {
-            true => set_up_parent(sys, g, parent_made),
-            false => Ok(()),
-        };
-        let mkdir = set_up.and_then(|()| {
+        let mkdir = ready.and_then(|()| {
             sys.mkdir(
                 dir,
                 0o755,
@@ -706,11 +698,7 @@ pub fn undo(sys: &Sys, journal: Option<&Journal>, made: &mut Made) {
     while let Some((dir, id)) = made.dirs.pop() {
         // The shared parent goes with the last cgroup in it (remove_cgroup).
         match remove_cgroup(sys, &dir) {
-            Ok(()) => {
-                if let (Some(j), Some(id)) = (journal, id) {
-                    j.strike(&id);
-                }
-            }
+            Ok(()) => strike(journal, id.as_deref()),
             Err(e) => sys.narrator.warn(&format!(
                 "{} is left behind: {}; `glassbox cleanup` will try again",
                 dir.display(),
@@ -724,11 +712,11 @@ fn is_shared_parent(dir: &Path) -> bool {
     dir.file_name().is_some_and(|n| n == PARENT)
 }
 
-/// The lock a glassbox holds while it makes the shared parent and its cgroup in it, and
-/// while it removes the parent: flock(2) on the hierarchy's root directory, which every
-/// glassbox shares whatever its state directory. So the parent is never removed between
-/// another run's mkdir of it and of its child.
-/// What the lock on a hierarchy's root guards: its `glassbox` parent.
+/// What the lock on a hierarchy's root guards: its `glassbox` parent. A glassbox holds it
+/// (flock(2) on the hierarchy's root directory, which every glassbox shares whatever its
+/// state directory) while it makes the parent and its cgroup in it, and while it removes
+/// the parent: so the parent is never removed between another run's mkdir of it and of
+/// its child.
 const PARENT_LOCK: &str = "the cgroup hierarchy's glassbox parent";
 
 /// Remove the shared `glassbox` parent if no other run uses it (the last run out removes it).
@@ -777,8 +765,9 @@ fn remove_empty_parent(sys: &Sys, parent: &Path) -> Result<()> {
 /// A cgroup that holds other cgroups is left alone (another run is using it).
 pub fn remove_cgroup(sys: &Sys, path: &Path) -> Result<()> {
     if is_shared_parent(path) {
-        // Shared by every glassbox: while another run has a cgroup in it, that run removes
-        // it when it ends (the last one out does), so it counts as done here.
+        // An entry of the shared parent itself, as an older glassbox wrote them: while
+        // another run has a cgroup in it, that run removes it when it ends (the last one
+        // out does), so it counts as done here.
         return remove_parent_if_empty(sys, path);
     }
     let procs = |p: &Path| -> std::io::Result<Vec<i32>> {
@@ -794,17 +783,17 @@ pub fn remove_cgroup(sys: &Sys, path: &Path) -> Result<()> {
     };
     // One read says whether anything is left; an empty cgroup (the usual end: the
     // container's init has been waited for) goes at once, with no probing for how to kill.
-    let shared_parent = path.parent().filter(|p| is_shared_parent(p));
+    // Its entry also stands for the shared parent it is in: the last cgroup out removes it.
+    let parent_too = || {
+        path.parent()
+            .filter(|p| is_shared_parent(p) && p.exists())
+            .map_or(Ok(()), |parent| remove_parent_if_empty(sys, parent))
+    };
     let left = match procs(path) {
         Ok(left) => left,
-        // Gone already. Its entry also stands for the shared parent, which a glassbox killed
-        // between the two mkdirs left without a cgroup in it.
-        Err(_) if !path.exists() => {
-            return match shared_parent.filter(|p| p.exists()) {
-                Some(parent) => remove_parent_if_empty(sys, parent),
-                None => Ok(()),
-            };
-        }
+        // Gone already: a glassbox killed between the two mkdirs left the parent without a
+        // cgroup in it.
+        Err(_) if !path.exists() => return parent_too(),
         Err(_) => Vec::new(),
     };
     if !left.is_empty() {
@@ -814,10 +803,7 @@ pub fn remove_cgroup(sys: &Sys, path: &Path) -> Result<()> {
         path,
         "remove the cgroup directory: the kernel frees the cgroup",
     )?;
-    match shared_parent {
-        Some(parent) => remove_parent_if_empty(sys, parent),
-        None => Ok(()),
-    }
+    parent_too()
 }
 
 /// End every process left in cgroup `path` (`procs` lists them), and wait until the kernel

@@ -924,12 +924,9 @@ pub fn join_container(sys: &Sys, name: &str, pid: u32) -> Result<()> {
             format!("check that {name} still runs (glassbox ps)"),
         )
     })?;
-    let link = std::fs::read_link(&path)
-        .map(|l| l.display().to_string())
-        .unwrap_or_default();
     sys.setns(
         fd.as_fd(),
-        &link,
+        &ns_link(&path),
         &path,
         libc::CLONE_NEWNET,
         &format!("share {name}'s network: its interfaces, addresses, routes and ports"),
