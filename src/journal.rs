@@ -184,7 +184,7 @@ impl Owner {
 /// The start time of a live process, from /proc/PID/stat (the fields after the `)` of its
 /// name). A zombie has ended (it only waits to be reaped): None.
 pub fn start_time(pid: u32) -> Option<u64> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let stat = crate::host::read_small(format!("/proc/{pid}/stat")).ok()?;
     let after = &stat[stat.rfind(')')? + 2..];
     let mut fields = after.split(' ');
     if matches!(fields.next(), Some("Z" | "X")) {

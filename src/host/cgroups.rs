@@ -98,9 +98,7 @@ impl CgroupHost {
 
     /// This host's layout.
     pub fn current() -> Self {
-        Self::detect(&super::mountinfo::current(), |p| {
-            std::fs::read_to_string(p).ok()
-        })
+        Self::detect(&super::mountinfo::current(), |p| super::read_small(p).ok())
     }
 
     /// Where `controller` lives: on a v1 hierarchy if one has it, else in v2 if offered there.

@@ -91,7 +91,7 @@ fn parse_line(line: &str) -> Option<Mount> {
 
 /// This process's mount table.
 pub fn current() -> Vec<Mount> {
-    std::fs::read_to_string("/proc/self/mountinfo")
+    super::read_small("/proc/self/mountinfo")
         .map(|t| parse(&t))
         .unwrap_or_default()
 }

@@ -223,8 +223,8 @@ pub(super) fn create_container(
         userns: plan.userns.clone(),
         volumes: plan.volumes.clone(),
     };
-    let config = crate::spec::file::to_json(spec);
-    crate::store::containers::create(sys, record, &config, layers, on_dir)
+    let config = || crate::spec::file::to_json(spec);
+    crate::store::containers::create(sys, record, config, layers, on_dir)
 }
 
 /// Make the container, run it, wait for it, record how it ended and undo what was made for

@@ -217,11 +217,14 @@ fn reached_from_inside(fs: &ContainerFs, plan: &Plan) -> Result<Vec<super::usern
     Ok(paths)
 }
 
-/// Whether this kernel has overlayfs: listed in /proc/filesystems, or a module that the
-/// mount itself would load.
+/// Whether this kernel has overlayfs: loaded or built in (its /sys/module directory, one
+/// stat), listed in /proc/filesystems, or a module that the mount itself would load.
 pub fn overlay_supported() -> bool {
+    if Path::new("/sys/module/overlay").is_dir() {
+        return true;
+    }
     let listed = crate::doctor::checks::parse_filesystems(
-        &std::fs::read_to_string("/proc/filesystems").unwrap_or_default(),
+        &crate::host::read_small("/proc/filesystems").unwrap_or_default(),
     );
     let release = crate::sys::quiet::kernel_release();
     listed.iter().any(|f| f == "overlay")

@@ -588,15 +588,17 @@ pub enum Layers {
     ByItsChild,
 }
 
-/// Make a new container's directory, its OCI runtime spec (`bundle_config`, the text of its
-/// config.json) and its record, its name claimed first. Returns it with the state `created`.
-/// `on_dir` is called with the directory while it is still empty (run --rm mounts a tmpfs
-/// over it); if it fails, nothing is made. If anything after it fails, the name is released
-/// and (unless `layers` leaves that to the caller) the directory removed.
+/// Make a new container's directory, its OCI runtime spec (`bundle_config` makes the text of
+/// its config.json, once the directory is there: a run whose child is cloned in `on_dir`
+/// formats it while that child works) and its record, its name claimed first. Returns it
+/// with the state `created`. `on_dir` is called with the directory while it is still empty
+/// (run --rm mounts a tmpfs over it); if it fails, nothing is made. If anything after it
+/// fails, the name is released and (unless `layers` leaves that to the caller) the
+/// directory removed.
 pub fn create(
     sys: &Sys,
     record: Record,
-    bundle_config: &str,
+    bundle_config: impl FnOnce() -> String,
     layers: Layers,
     on_dir: impl FnOnce(&Path) -> Result<()>,
 ) -> Result<Container> {
@@ -630,7 +632,7 @@ pub fn create(
             })?;
         }
         // No state.json yet: a container without one reads as `created` (State::read).
-        write_whole(&dir.join(BUNDLE_CONFIG), bundle_config.as_bytes())
+        write_whole(&dir.join(BUNDLE_CONFIG), bundle_config().as_bytes())
     })();
     // The record last: a directory without one is not a container yet (list skips it).
     let recorded = made.and_then(|()| {
