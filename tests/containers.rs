@@ -282,6 +282,37 @@ fn a_foreground_run_is_kept_exited_until_rm_and_rm_removes_it() {
 }
 
 #[test]
+fn a_generated_name_finds_its_container_without_a_link_and_no_other_takes_it() {
+    if !root_or_skip("a_generated_name_finds_its_container_without_a_link_and_no_other_takes_it") {
+        return;
+    }
+    let env = Env::new();
+    env.ok(&["run", "busybox", "true"]);
+    let [id] = env.containers().try_into().expect("one container");
+    let name = format!("gb-{id}");
+    // Its id's directory claims it: the names index holds no file for it.
+    assert!(
+        !env.data().join("names").join(&name).exists(),
+        "a generated name has no link"
+    );
+    assert!(env.ps_row(&name).is_some(), "{}", env.ok(&["ps", "-a"]));
+    assert!(env.ok(&["inspect", &name]).contains(&id));
+    // Neither a new container nor a rename takes it.
+    let o = env.gb(&["run", "--name", &name, "busybox", "true"]);
+    assert_eq!(o.status.code(), Some(125));
+    let taken = format!("the container name \"{name}\" is already in use by container {id}");
+    assert!(stderr(&o).contains(&taken), "{}", stderr(&o));
+    env.ok(&["run", "--name", "other", "busybox", "true"]);
+    let o = env.gb(&["rename", "other", &name]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains(&taken), "{}", stderr(&o));
+    assert_eq!(env.containers().len(), 2);
+    // Removed by its name.
+    env.ok(&["rm", &name, "other"]);
+    env.assert_clean();
+}
+
+#[test]
 fn kill_9_of_the_supervisor_leaves_a_dead_container_that_rm_removes() {
     if !root_or_skip("kill_9_of_the_supervisor_leaves_a_dead_container_that_rm_removes") {
         return;

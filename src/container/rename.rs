@@ -20,14 +20,15 @@ pub fn main(a: &RenameArgs, sys: &Sys) -> Result<i32> {
     sys.narrator
         .stage("rename", &format!("container {} to {}", c.name(), a.new));
     let _lock = c.lock()?;
-    crate::store::containers::rename(&c, &a.new)?;
+    let old_linked = crate::store::containers::rename(&c, &a.new)?;
     rename_in_bundle(&c, &a.new)?;
-    sys.narrator.note(&format!(
-        "names/{} -> {} made, names/{} removed",
-        a.new,
-        c.id(),
-        c.name()
-    ));
+    let old = if old_linked {
+        format!("names/{} removed", c.name())
+    } else {
+        format!("{} was made from its id and had no link", c.name())
+    };
+    sys.narrator
+        .note(&format!("names/{} -> {} made, {old}", a.new, c.id()));
     Ok(0)
 }
 

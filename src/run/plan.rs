@@ -132,7 +132,7 @@ pub fn plan(a: &RunArgs, sys: &Sys) -> Result<Plan> {
             crate::store::containers::check_name(n)?;
             n.clone()
         }
-        None => format!("gb-{id}"),
+        None => crate::store::containers::generated_name(&id),
     };
     let hostname = a.hostname.clone().unwrap_or_else(|| id.clone());
     config::check_hostname(&hostname)?;

@@ -134,7 +134,7 @@ pub fn plan(spec: &Spec, bundle: &Path) -> Result<Plan> {
         id: id.to_string(),
         name: get(key::NAME)
             .map(String::from)
-            .unwrap_or_else(|| format!("gb-{id}")),
+            .unwrap_or_else(|| crate::store::containers::generated_name(id)),
         hostname,
         mounts: MountSpec {
             root: Some(image.rootfs.clone()),

@@ -331,6 +331,12 @@ pub fn find(reference: &str) -> Result<Container> {
             return checked(Container { dir, record });
         }
     }
+    // A generated name (gb-ID) has no link: its id says where it is.
+    if let Some(dir) = generated_id(reference).map(|id| containers_dir().join(id)) {
+        if let Some(record) = read_record(&dir).filter(|r| r.name == reference) {
+            return checked(Container { dir, record });
+        }
+    }
     // A whole id: its directory, one read (inspect $(ps -aq) of 1,000 would otherwise read
     // every record once for each).
     if is_id(reference) {
@@ -358,6 +364,27 @@ pub fn find(reference: &str) -> Result<Container> {
             "give more of the id, or the name",
         )),
     }
+}
+
+/// The id in a name glassbox generated for a container (`gb-ID`, see [`generated_name`]).
+fn generated_id(name: &str) -> Option<&str> {
+    name.strip_prefix("gb-").filter(|id| is_id(id))
+}
+
+/// The container holding `name` as its generated name (which has no link), if any: a
+/// `--name gb-ID` or a rename to it must not take it.
+fn held_unlinked(name: &str) -> Option<String> {
+    let id = generated_id(name)?;
+    read_record(&containers_dir().join(id))
+        .filter(|r| r.name == name)
+        .map(|_| id.to_string())
+}
+
+/// The name a container gets when it is given none: `gb-` and its id. It is claimed by the
+/// id's directory (no two containers have one id), so it needs no link in the names index:
+/// a `run --rm` on a disk then makes and removes no file there.
+pub fn generated_name(id: &str) -> String {
+    format!("gb-{id}")
 }
 
 /// Claim `name` for container `id` and make its directory; returns the names lock, which
@@ -390,7 +417,15 @@ fn claim_name(sys: &Sys, name: &str, id: &str) -> Result<crate::lock::Guard> {
         let _ = std::fs::remove_dir_all(&theirs);
         std::fs::remove_file(&link).map_err(fail)?;
     }
-    std::os::unix::fs::symlink(id, &link).map_err(fail)?;
+    if let Some(other) = held_unlinked(name) {
+        return Err(Error::usage(
+            format!("the container name {name:?} is already in use by container {other}"),
+            "remove that container (glassbox rm), or give this one another --name",
+        ));
+    }
+    if name != generated_name(id) {
+        std::os::unix::fs::symlink(id, &link).map_err(fail)?;
+    }
     let dir = containers_dir().join(id);
     let made = match super::spares::take(sys, &dir) {
         Ok(true) => Ok(()),
@@ -398,10 +433,19 @@ fn claim_name(sys: &Sys, name: &str, id: &str) -> Result<crate::lock::Guard> {
         Err(e) => Err(e),
     };
     made.map_err(|e| {
-        let _ = std::fs::remove_file(&link);
+        unclaim_name(name, id);
         fail(e)
     })?;
     Ok(lock)
+}
+
+/// Undo [`claim_name`] when the container could not be made (quietly: its caller reports
+/// why). A generated name had no link; another container's link is left alone.
+fn unclaim_name(name: &str, id: &str) {
+    let link = names_dir().join(name);
+    if std::fs::read_link(&link).is_ok_and(|to| to == Path::new(id)) {
+        let _ = std::fs::remove_file(link);
+    }
 }
 
 fn names_lock() -> Result<crate::lock::Guard> {
@@ -500,11 +544,19 @@ pub fn release_name(sys: &Sys, dir: &Path) -> Result<()> {
 }
 
 /// Give container `c` the name `new` (docker rename): the new name is claimed in the index
-/// under its lock, the record rewritten, and only then the old name freed.
-pub fn rename(c: &Container, new: &str) -> Result<()> {
+/// under its lock, the record rewritten, and only then the old name freed. Returns whether
+/// the old name had a link to remove (a generated one has none).
+pub fn rename(c: &Container, new: &str) -> Result<bool> {
     check_name(new)?;
     let _lock = names_lock()?;
     let link = names_dir().join(new);
+    if let Some(other) = held_unlinked(new).filter(|other| other != c.id()) {
+        return Err(Error::usage(
+            format!("the container name {new:?} is already in use by container {other}"),
+            "pick another name, or remove that container first (glassbox rm)",
+        )
+        .with_code(1));
+    }
     if let Ok(other) = std::fs::read_link(&link) {
         if containers_dir()
             .join(&other)
@@ -542,10 +594,11 @@ pub fn rename(c: &Container, new: &str) -> Result<()> {
         return Err(e);
     }
     let old = names_dir().join(c.name());
-    if std::fs::read_link(&old).is_ok_and(|id| id == Path::new(c.id())) {
+    let linked = std::fs::read_link(&old).is_ok_and(|id| id == Path::new(c.id()));
+    if linked {
         let _ = std::fs::remove_file(old);
     }
-    Ok(())
+    Ok(linked)
 }
 
 /// `start` runs config.json: under the new name from now on.
@@ -614,7 +667,7 @@ pub fn create(
     let dir = root.join(&record.id);
     if let Err(e) = on_dir(&dir) {
         let _ = std::fs::remove_dir(&dir);
-        let _ = std::fs::remove_file(names_dir().join(&record.name));
+        unclaim_name(&record.name, &record.id);
         return Err(e);
     }
     let made = (|| -> Result<()> {
@@ -646,7 +699,7 @@ pub fn create(
         if layers == Layers::Here {
             let _ = std::fs::remove_dir_all(&dir);
         }
-        let _ = std::fs::remove_file(names_dir().join(&record.name));
+        unclaim_name(&record.name, &record.id);
         return Err(e);
     }
     Ok(Container { dir, record })

@@ -11,7 +11,7 @@
 //! DATA/blobs/sha256/HEX       pulled blobs (manifests, configs, layer tars) by digest
 //! DATA/blobs/sources.json     the registry repositories each blob is known to be in
 //! DATA/containers/ID/         a container (see containers.rs)
-//! DATA/names/NAME -> ID       the container names
+//! DATA/names/NAME -> ID       the container names given (a generated gb-ID has none)
 //! DATA/spare/N/               empty directories kept for the next container (spares.rs)
 //! DATA/volumes/NAME/_data      a volume's files (see volumes.rs)
 //! ```
