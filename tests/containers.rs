@@ -307,8 +307,25 @@ fn a_generated_name_finds_its_container_without_a_link_and_no_other_takes_it() {
     assert_eq!(o.status.code(), Some(1));
     assert!(stderr(&o).contains(&taken), "{}", stderr(&o));
     assert_eq!(env.containers().len(), 2);
-    // Removed by its name.
-    env.ok(&["rm", &name, "other"]);
+    // Renamed away, the generated name is neither found nor held: another may take it.
+    env.ok(&["rename", &name, "first"]);
+    assert!(!env.gb(&["inspect", &name]).status.success());
+    env.ok(&["run", "--name", &name, "busybox", "true"]);
+    assert!(env.data().join("names").join(&name).is_symlink());
+    // A generated name that an earlier glassbox linked: its link goes with its container.
+    let before = env.containers();
+    env.ok(&["run", "busybox", "true"]);
+    let [old] = env
+        .containers()
+        .into_iter()
+        .filter(|c| !before.contains(c))
+        .collect::<Vec<_>>()
+        .try_into()
+        .expect("one new container");
+    let link = env.data().join("names").join(format!("gb-{old}"));
+    std::os::unix::fs::symlink(&old, &link).unwrap();
+    env.ok(&["rm", &format!("gb-{old}"), "first", "other", &name]);
+    assert!(!link.is_symlink(), "the old link is left");
     env.assert_clean();
 }
 

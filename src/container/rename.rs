@@ -20,12 +20,14 @@ pub fn main(a: &RenameArgs, sys: &Sys) -> Result<i32> {
     sys.narrator
         .stage("rename", &format!("container {} to {}", c.name(), a.new));
     let _lock = c.lock()?;
-    let old_linked = crate::store::containers::rename(&c, &a.new)?;
+    let (old, linked) = crate::store::containers::rename(&c, &a.new)?;
     rename_in_bundle(&c, &a.new)?;
-    let old = if old_linked {
-        format!("names/{} removed", c.name())
-    } else {
-        format!("{} was made from its id and had no link", c.name())
+    let old = match (linked, crate::store::containers::generated_id(&old)) {
+        (true, _) => format!("names/{old} removed"),
+        (false, Some(id)) if id == c.id() => {
+            format!("{old} was made from its id and had no link")
+        }
+        (false, _) => format!("{old} had no link to remove"),
     };
     sys.narrator
         .note(&format!("names/{} -> {} made, {old}", a.new, c.id()));

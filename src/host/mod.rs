@@ -4,14 +4,18 @@
 pub mod cgroups;
 pub mod mountinfo;
 
-/// A small kernel file (/proc, /sys) whole. Such files say their size is 0, so
+/// A small kernel file (/proc, /sys) whole, as text. Such files say their size is 0, so
 /// `fs::read_to_string` probes them with 32-byte reads that double (8 reads for a 900-byte
 /// mountinfo); one 8 KiB buffer takes them in one read and the end in a second.
 pub fn read_small(path: impl AsRef<std::path::Path>) -> std::io::Result<String> {
     use std::io::Read;
     let mut bytes = Vec::with_capacity(8192);
     std::fs::File::open(path)?.read_to_end(&mut bytes)?;
-    String::from_utf8(bytes).map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))
+    // Not always UTF-8: a process name in /proc/PID/stat is cut at 15 bytes, maybe inside a
+    // character, and a mount point may be any bytes. Those bytes read as U+FFFD; the rest
+    // of the file as it is.
+    Ok(String::from_utf8(bytes)
+        .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned()))
 }
 
 /// The first line of a small kernel file, trimmed; None when it cannot be read.
@@ -129,5 +133,25 @@ mod tests {
         assert_eq!(super::caps_in(status, "CapBnd"), Some(0x1ff_ffff_ffff));
         assert_eq!(super::caps_in(status, "CapAmb"), None);
         assert_eq!(super::caps_in("CapEffX:\t1\n", "CapEff"), None);
+    }
+
+    #[test]
+    fn a_kernel_file_that_is_not_utf8_is_still_read() {
+        // As /proc/PID/stat shows a name cut inside a character, longer than one buffer.
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("stat");
+        let mut text = b"42 (aaaaaaaaaaaaaa\xc3) S 1 ".to_vec();
+        text.extend(std::iter::repeat_n(b'7', 9000));
+        std::fs::write(&path, &text).unwrap();
+        let read = super::read_small(&path).unwrap();
+        assert!(
+            read.starts_with("42 (aaaaaaaaaaaaaa\u{fffd}) S 1 7"),
+            "{read:.40}"
+        );
+        assert_eq!(
+            read.len(),
+            text.len() + 2,
+            "all of it, the bad byte as U+FFFD"
+        );
     }
 }

@@ -367,7 +367,7 @@ pub fn find(reference: &str) -> Result<Container> {
 }
 
 /// The id in a name glassbox generated for a container (`gb-ID`, see [`generated_name`]).
-fn generated_id(name: &str) -> Option<&str> {
+pub fn generated_id(name: &str) -> Option<&str> {
     name.strip_prefix("gb-").filter(|id| is_id(id))
 }
 
@@ -544,11 +544,19 @@ pub fn release_name(sys: &Sys, dir: &Path) -> Result<()> {
 }
 
 /// Give container `c` the name `new` (docker rename): the new name is claimed in the index
-/// under its lock, the record rewritten, and only then the old name freed. Returns whether
-/// the old name had a link to remove (a generated one has none).
-pub fn rename(c: &Container, new: &str) -> Result<bool> {
+/// under its lock, the record rewritten, and only then the old name freed. The record is
+/// read again under the lock (another rename may have come first). Returns the old name and
+/// whether it had a link to remove (a generated one has none).
+pub fn rename(c: &Container, new: &str) -> Result<(String, bool)> {
     check_name(new)?;
     let _lock = names_lock()?;
+    let mut record = read_record(&c.dir).ok_or_else(|| {
+        Error::usage(
+            format!("container {} is gone", c.name()),
+            "`glassbox ps -a` lists the containers there are",
+        )
+    })?;
+    let old_name = std::mem::replace(&mut record.name, new.to_string());
     let link = names_dir().join(new);
     if let Some(other) = held_unlinked(new).filter(|other| other != c.id()) {
         return Err(Error::usage(
@@ -582,8 +590,6 @@ pub fn rename(c: &Container, new: &str) -> Result<bool> {
         )
     };
     std::os::unix::fs::symlink(c.id(), &link).map_err(fail)?;
-    let mut record = c.record.clone();
-    record.name = new.to_string();
     let written = write_whole(
         &c.dir.join("container.json"),
         &serde_json::to_vec_pretty(&record).expect("serialisable"),
@@ -593,12 +599,12 @@ pub fn rename(c: &Container, new: &str) -> Result<bool> {
         let _ = std::fs::remove_file(&link);
         return Err(e);
     }
-    let old = names_dir().join(c.name());
+    let old = names_dir().join(&old_name);
     let linked = std::fs::read_link(&old).is_ok_and(|id| id == Path::new(c.id()));
     if linked {
         let _ = std::fs::remove_file(old);
     }
-    Ok(linked)
+    Ok((old_name, linked))
 }
 
 /// `start` runs config.json: under the new name from now on.
