@@ -191,6 +191,13 @@ pub fn is_root() -> bool {
     euid() == 0
 }
 
+/// Fill `buf` from the kernel's random pool with one getrandom(2); false if it could not
+/// (a kernel older than 3.17, or a signal in the wait for the pool at boot).
+pub fn random_bytes(buf: &mut [u8]) -> bool {
+    let got = unsafe { libc::getrandom(buf.as_mut_ptr().cast(), buf.len(), 0) };
+    usize::try_from(got).ok() == Some(buf.len())
+}
+
 /// How many CPUs are online (at least 1).
 pub fn online_cpus() -> u64 {
     unsafe { libc::sysconf(libc::_SC_NPROCESSORS_ONLN) }.max(1) as u64
