@@ -4,13 +4,16 @@
 pub mod cgroups;
 pub mod mountinfo;
 
-/// A small kernel file (/proc, /sys) whole, as text. Such files say their size is 0, so
-/// `fs::read_to_string` probes them with 32-byte reads that double (8 reads for a 900-byte
-/// mountinfo); one 8 KiB buffer takes them in one read and the end in a second.
+/// A small kernel file (/proc, /sys, cgroupfs) whole, as text: open, one read, one more for
+/// the end, close. Such files say their size is 0, so `fs::read_to_string` first asks
+/// (statx, lseek) and then probes with 32-byte reads that double (8 reads for a 900-byte
+/// mountinfo). Read through `take`, which gives no size hint, into an 8 KiB buffer.
 pub fn read_small(path: impl AsRef<std::path::Path>) -> std::io::Result<String> {
     use std::io::Read;
     let mut bytes = Vec::with_capacity(8192);
-    std::fs::File::open(path)?.read_to_end(&mut bytes)?;
+    std::fs::File::open(path)?
+        .take(u64::MAX)
+        .read_to_end(&mut bytes)?;
     // Not always UTF-8: a process name in /proc/PID/stat is cut at 15 bytes, maybe inside a
     // character, and a mount point may be any bytes. Those bytes read as U+FFFD; the rest
     // of the file as it is.

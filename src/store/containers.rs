@@ -371,13 +371,20 @@ pub fn generated_id(name: &str) -> Option<&str> {
     name.strip_prefix("gb-").filter(|id| is_id(id))
 }
 
-/// The container holding `name` as its generated name (which has no link), if any: a
-/// `--name gb-ID` or a rename to it must not take it.
-fn held_unlinked(name: &str) -> Option<String> {
-    let id = generated_id(name)?;
-    read_record(&containers_dir().join(id))
-        .filter(|r| r.name == name)
-        .map(|_| id.to_string())
+/// The id of the container that holds `name`, if any: the one its link names, while that
+/// container has a record (a link to one that is gone is stale), or the one whose generated
+/// name it is (which has no link). Looked at under the names lock.
+fn holder(name: &str) -> Option<String> {
+    let linked = std::fs::read_link(names_dir().join(name))
+        .ok()
+        .filter(|id| containers_dir().join(id).join("container.json").exists())
+        .map(|id| id.to_string_lossy().into_owned());
+    linked.or_else(|| {
+        let id = generated_id(name)?;
+        read_record(&containers_dir().join(id))
+            .filter(|r| r.name == name)
+            .map(|_| id.to_string())
+    })
 }
 
 /// The name a container gets when it is given none: `gb-` and its id. It is claimed by the
@@ -403,27 +410,17 @@ fn claim_name(sys: &Sys, name: &str, id: &str) -> Result<crate::lock::Guard> {
     // names_lock makes the names directory.
     let lock = names_lock()?;
     let link = names.join(name);
-    if let Ok(other) = std::fs::read_link(&link) {
-        let theirs = containers_dir().join(&other);
-        if theirs.join("container.json").exists() {
-            return Err(Error::usage(
-                format!(
-                    "the container name {name:?} is already in use by container {}",
-                    other.display()
-                ),
-                "remove that container (glassbox rm), or give this one another --name",
-            ));
-        }
-        let _ = std::fs::remove_dir_all(&theirs);
-        std::fs::remove_file(&link).map_err(fail)?;
-    }
-    if let Some(other) = held_unlinked(name) {
+    if let Some(other) = holder(name) {
         return Err(Error::usage(
             format!("the container name {name:?} is already in use by container {other}"),
             "remove that container (glassbox rm), or give this one another --name",
         ));
     }
-    if name != generated_name(id) {
+    if let Ok(stale) = std::fs::read_link(&link) {
+        let _ = std::fs::remove_dir_all(containers_dir().join(stale));
+        std::fs::remove_file(&link).map_err(fail)?;
+    }
+    if generated_id(name) != Some(id) {
         std::os::unix::fs::symlink(id, &link).map_err(fail)?;
     }
     let dir = containers_dir().join(id);
@@ -558,30 +555,15 @@ pub fn rename(c: &Container, new: &str) -> Result<(String, bool)> {
     })?;
     let old_name = std::mem::replace(&mut record.name, new.to_string());
     let link = names_dir().join(new);
-    if let Some(other) = held_unlinked(new).filter(|other| other != c.id()) {
+    if let Some(other) = holder(new).filter(|other| other != c.id()) {
         return Err(Error::usage(
             format!("the container name {new:?} is already in use by container {other}"),
             "pick another name, or remove that container first (glassbox rm)",
         )
         .with_code(1));
     }
-    if let Ok(other) = std::fs::read_link(&link) {
-        if containers_dir()
-            .join(&other)
-            .join("container.json")
-            .exists()
-        {
-            return Err(Error::usage(
-                format!(
-                    "the container name {new:?} is already in use by container {}",
-                    other.display()
-                ),
-                "pick another name, or remove that container first (glassbox rm)",
-            )
-            .with_code(1));
-        }
-        let _ = std::fs::remove_file(&link);
-    }
+    // A stale link (its container gone), or one to this very container.
+    let _ = std::fs::remove_file(&link);
     let fail = |e: std::io::Error| {
         Error::io(
             format!("cannot record the container name {new:?}"),

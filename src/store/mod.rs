@@ -177,13 +177,8 @@ pub fn make_dirs(dir: &Path) -> Result<()> {
 }
 
 /// `n` bytes from the kernel's random pool as hex digits: container ids, anonymous volume names.
-/// One getrandom(2) (no /dev/urandom to open); /dev/urandom is the fallback where it cannot
-/// answer.
 pub fn random_hex(n: usize) -> String {
     let mut b = vec![0u8; n];
-    if !crate::sys::quiet::random_bytes(&mut b) {
-        let _ = std::fs::File::open("/dev/urandom")
-            .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut b));
-    }
+    crate::sys::quiet::random_bytes(&mut b);
     b.iter().map(|x| format!("{x:02x}")).collect()
 }

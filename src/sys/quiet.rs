@@ -191,11 +191,13 @@ pub fn is_root() -> bool {
     euid() == 0
 }
 
-/// Fill `buf` from the kernel's random pool with one getrandom(2); false if it could not
-/// (a kernel older than 3.17, or a signal in the wait for the pool at boot).
-pub fn random_bytes(buf: &mut [u8]) -> bool {
-    let got = unsafe { libc::getrandom(buf.as_mut_ptr().cast(), buf.len(), 0) };
-    usize::try_from(got).ok() == Some(buf.len())
+/// Fill `buf` (at most 256 bytes) from the kernel's random pool with getrandom(2). Once the
+/// pool is ready such a read is never cut short; a signal during the wait for it at boot
+/// asks again.
+pub fn random_bytes(buf: &mut [u8]) {
+    while unsafe { libc::getrandom(buf.as_mut_ptr().cast(), buf.len(), 0) } < 0
+        && Errno::last() == Errno::EINTR
+    {}
 }
 
 /// How many CPUs are online (at least 1).

@@ -771,11 +771,7 @@ pub fn remove_cgroup(sys: &Sys, path: &Path) -> Result<()> {
         return remove_parent_if_empty(sys, path);
     }
     let procs = |p: &Path| -> std::io::Result<Vec<i32>> {
-        // Read through `take`, which has no size hint: read_to_string would first statx a
-        // file the kernel sizes 0 anyway. An empty cgroup is then one open, read, close.
-        let file = std::fs::File::open(p.join("cgroup.procs"))?;
-        let mut text = String::new();
-        std::io::Read::read_to_string(&mut std::io::Read::take(file, u64::MAX), &mut text)?;
+        let text = crate::host::read_small(p.join("cgroup.procs"))?;
         Ok(text
             .split_whitespace()
             .filter_map(|p| p.parse().ok())
