@@ -542,6 +542,12 @@ pub(super) fn run_container(
                 (Some(c), Some(h)) => Some(super::health::start(&plan.id, &c.dir, h)),
                 _ => None,
             };
+            if ahead && released {
+                // Its mount namespace goes down after glassbox has answered, not before
+                // (sys/holder.rs). Best effort: a command already gone has nothing to hold.
+                let why = "hold the container's mount namespace until glassbox exits, so that unmounting it does not delay the answer";
+                let _ = sys.hold_mount_namespace(pid, why);
+            }
             let ended = sys.wait_releasing(
                 pid,
                 gate.as_ref().filter(|_| !released),

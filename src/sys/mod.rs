@@ -18,6 +18,7 @@ pub mod fifo;
 pub mod flags;
 pub mod fs;
 pub mod helper;
+pub mod holder;
 pub mod mount;
 pub mod net;
 pub mod ns;
