@@ -542,11 +542,11 @@ pub(super) fn run_container(
                 (Some(c), Some(h)) => Some(super::health::start(&plan.id, &c.dir, h)),
                 _ => None,
             };
-            if ahead && released {
-                // Its mount namespace goes down after glassbox has answered, not before
+            if ahead && released && plan.volumes.is_empty() {
+                // Its namespaces go down after glassbox has answered, not before
                 // (sys/holder.rs). Best effort: a command already gone has nothing to hold.
-                let why = "hold the container's mount namespace until glassbox exits, so that unmounting it does not delay the answer";
-                let _ = sys.hold_mount_namespace(pid, why);
+                let why = "hold the container's mount, network and IPC namespaces until glassbox exits, so that taking them down does not delay the answer";
+                let _ = sys.hold_namespaces(pid, why);
             }
             let ended = sys.wait_releasing(
                 pid,
