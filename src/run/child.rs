@@ -202,16 +202,14 @@ pub(super) fn child(
             )
         })?;
         crate::stages::network::join_empty(sys, gate)?;
+        // Its cgroups were all made before the namespace was handed: it enters them now,
+        // and makes the rest of the container; only its command waits for the record.
+        cgroup_view = enter_cgroups(sys, plan, cgroups)?;
     }
     if plan.has(Stage::Mounts) {
         ops::execute(sys, after_net)?;
     }
     let last_gate = from_parent.last_gate;
-    if let (true, Some(gate)) = (from_parent.ahead, last_gate) {
-        // The rest needs its cgroups, and starts its command: it waits for the record.
-        sys.wait_at_last_gate(gate);
-        cgroup_view = enter_cgroups(sys, plan, cgroups)?;
-    }
     if let (true, Some(_)) = (plan.has(Stage::Mounts), &setup.mounts) {
         match (&cgroup_view, plan.mounts.filesystems.iter().any(|f| f == "sys")) {
             (Some(view), true) => cgroupns::mount(sys, &mount_root, view)?,
@@ -267,7 +265,8 @@ pub(super) fn child(
         Path::new(&plan.workdir),
         "the container's working directory",
     )?;
-    if let (false, Some(gate)) = (from_parent.ahead, last_gate) {
+    if let Some(gate) = last_gate {
+        // Its command runs only once the record says it does.
         sys.wait_at_last_gate(gate);
     }
     if plan.init {

@@ -14,9 +14,9 @@
 //!
 //! Nobody watching (`-q`, a foreground `--rm` container in an empty network), the same work
 //! overlaps: the child is cloned as soon as the container's directory and cgroup v2 exist
-//! and builds its root while the parent writes the records and the rest of the cgroups; it
-//! enters its cgroups and starts its command only once the record says it runs (see
-//! `parent::ChildAhead`).
+//! and builds its root while the parent makes its network namespace and the rest of its
+//! cgroups, then the whole container while the parent writes the records; it starts its
+//! command only once the record says it runs (see `parent::ChildAhead`).
 //!
 //! With `--userns private` the child is cloned into a user namespace too; at the gate the
 //! parent also writes its uid and gid maps and moves it into its cgroups v1 by pid (it

@@ -38,12 +38,13 @@ pub(super) struct Cgroups {
 /// The first process of a foreground --rm container nobody watches (see [`Sys::watched`];
 /// and no terminal, no --step, no user namespace), on an overlay, in an empty network of its
 /// own: cloned as soon as the container's directory exists and its cgroup v2 is made, before
-/// its records. While the parent makes its network namespace (the kernel's slowest), writes
-/// its records and makes the rest of its cgroups (v1 groups, limits, device rules), the
-/// child makes its layer directories and init files and its overlay, joins the namespace
-/// the parent hands it, and makes its mounts — glassbox's own work, charged to its cgroup
-/// v2 but not yet limited; then it waits at its last gate, and once the record says it runs
-/// it enters its cgroups, pivots, cuts its privileges and runs the command.
+/// its records. While the parent makes its network namespace (the kernel's slowest) and the
+/// rest of its cgroups (v1 groups, limits, device rules), the child makes its layer
+/// directories and init files, its overlay and its first mounts — glassbox's own work,
+/// charged to its cgroup v2 but not yet limited. Handed the namespace (its cgroups are all
+/// there by then), it joins both, mounts the rest, pivots and cuts its privileges while the
+/// parent writes its records; then it waits at its last gate, and once the record says it
+/// runs it runs the command.
 /// Watched, the child is cloned after all of that, so the lines read in the order of the
 /// stages. Only for --rm: a kept container's layers must outlive a child that fails early.
 pub(super) struct ChildAhead {
@@ -132,19 +133,29 @@ impl ChildAhead {
                 sys.fail_to_parent(gate.as_ref(), &err)
             }
             Forked::Parent(pid) => {
-                let ahead = ChildAhead {
+                let mut ahead = ChildAhead {
                     pid,
                     gate,
                     born_in_v2,
                     made_cgroups: planned.is_some().then_some(made_cgroups),
-                    cgroups: planned.map(|(cp, view)| (cp, view, cgroup_ops_left)),
+                    cgroups: planned.map(|(cp, view)| (cp, view, Vec::new())),
                 };
-                // First of the parent's work: the child needs it midway, the rest only at
-                // its last gate.
-                let handed = ahead.gate.as_ref().map_or(Ok(()), |g| {
-                    let ns = crate::stages::network::make_empty(sys)?;
-                    crate::stages::network::hand_empty(sys, g, &ns)
-                });
+                // First of the parent's work: what the child needs midway (its network
+                // namespace, and the rest of its cgroups, which it enters once it has the
+                // namespace); the records only at its last gate, right before its command.
+                let handed = (|| -> Result<()> {
+                    let ns = match ahead.gate {
+                        Some(_) => Some(crate::stages::network::make_empty(sys)?),
+                        None => None,
+                    };
+                    if let Some(made) = ahead.made_cgroups.as_mut() {
+                        cgroups::apply_ops(sys, journal, &cgroup_ops_left, made)?;
+                    }
+                    match (&ahead.gate, &ns) {
+                        (Some(g), Some(ns)) => crate::stages::network::hand_empty(sys, g, ns),
+                        _ => Ok(()),
+                    }
+                })();
                 match handed {
                     Ok(()) => Ok(ahead),
                     Err(e) => {
