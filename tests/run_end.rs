@@ -49,7 +49,7 @@ fn output_within(mut cmd: std::process::Command, limit: Duration) -> std::proces
     }
 }
 
-/// Run glassbox three times as a subreaper: each run's output is whole and glassbox
+/// Run glassbox four times as a subreaper: each run's output is whole and glassbox
 /// exits 0 (or with its command's status); whatever process it left ends within 10 s.
 fn runs_as_subreaper() {
     nix::sys::prctl::set_child_subreaper(true).unwrap();
@@ -58,6 +58,12 @@ fn runs_as_subreaper() {
         ("echo one; echo two", 0, "one\ntwo\n"),
         ("echo three; exit 3", 3, "three\n"),
         ("true", 0, ""),
+        // Its network namespace, made by a helper beside glassbox's start: lo up in it.
+        (
+            "cat /sys/class/net/lo/flags; ls /sys/class/net",
+            0,
+            "0x9\nlo\n",
+        ),
     ] {
         let mut run = env.cmd();
         run.args(["-q", "run", "--rm", "busybox", "sh", "-c", cmd]);

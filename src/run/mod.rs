@@ -58,6 +58,12 @@ pub const STOP_GRACE_SECS: u32 = 3;
 pub fn main(a: &RunArgs, sys: &Sys) -> Result<i32> {
     sys.close_inherited("a descriptor inherited from the caller must not reach the container")?;
     let plan = plan(a, sys)?;
+    // A child cloned ahead joins an empty network namespace: a helper makes it from now
+    // on, beside the parent's own work (sys/empty_net.rs).
+    let mut empty_net = match parent::ChildAhead::may(sys, &plan, !a.detach) {
+        true => sys.start_empty_net(),
+        false => None,
+    };
     if a.detach && a.step {
         return Err(Error::usage(
             "-d cannot be combined with --step: a detached container has no terminal to pause on",
@@ -125,6 +131,7 @@ pub fn main(a: &RunArgs, sys: &Sys) -> Result<i32> {
                     journal.as_ref(),
                     &read,
                     dir,
+                    empty_net.take(),
                 )?);
             }
             Ok(())

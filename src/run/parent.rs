@@ -82,6 +82,7 @@ impl ChildAhead {
         journal: Option<&Journal>,
         plan: &Plan,
         dir: &std::path::Path,
+        empty_net: Option<crate::sys::empty_net::EmptyNet>,
     ) -> Result<ChildAhead> {
         // Only its cgroup v2 is made before the clone (it is born there); the rest is made
         // while it prepares itself.
@@ -144,9 +145,11 @@ impl ChildAhead {
                 // namespace, and the rest of its cgroups, which it enters once it has the
                 // namespace); the records only at its last gate, right before its command.
                 let handed = (|| -> Result<()> {
-                    let ns = match ahead.gate {
-                        Some(_) => Some(crate::stages::network::make_empty(sys)?),
-                        None => None,
+                    let why = "a network namespace for the container, made beside glassbox's start while it planned the container";
+                    let ns = match (&ahead.gate, empty_net) {
+                        (Some(_), Some(made)) => Some(made.take(sys, why)?),
+                        (Some(_), None) => Some(crate::stages::network::make_empty(sys)?),
+                        (None, _) => None,
                     };
                     if let Some(made) = ahead.made_cgroups.as_mut() {
                         cgroups::apply_ops(sys, journal, &cgroup_ops_left, made)?;

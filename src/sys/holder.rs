@@ -22,13 +22,10 @@
 //! its source's filesystem busy for a moment after it (an `umount` right after the run
 //! would detach it without shutting it down yet).
 
-use super::{check, cstring, Sys};
+use super::{check, cstring, vm_helper, Sys};
 use crate::error::Result;
 use crate::narrate::Call;
 use std::os::fd::{AsRawFd, FromRawFd, IntoRawFd, OwnedFd};
-
-/// The helper's stack: it calls only close_range, read and exit.
-const STACK_BYTES: usize = 16 * 1024;
 
 /// The namespaces held: the mount namespace (its unmounting waits for an RCU grace
 /// period), the network one (taken down by a kernel worker that would otherwise run beside
@@ -52,8 +49,9 @@ impl Sys<'_> {
     /// (see the module). Made only when nobody watches (`run -q`'s foreground `--rm`
     /// container): it changes nothing a user sees but when the kernel takes them down.
     pub fn hold_namespaces(&self, pid: i32, why: &str) -> Result<()> {
-        if !self.kernel.makes_calls() {
-            // Nothing to hold (and no descriptor to keep: the calls return 0).
+        if !self.kernel.makes_calls() || !vm_helper::AVAILABLE {
+            // Nothing to hold (and no descriptor to keep: the calls return 0), or no helper
+            // on this architecture: the namespaces go down in the container's exit.
             return Ok(());
         }
         let mut namespaces = Vec::with_capacity(HELD.len());
@@ -79,8 +77,6 @@ impl Sys<'_> {
             write_end: write_end.as_raw_fd(),
             glassbox: super::quiet::pid() as libc::pid_t,
         }));
-        // The helper runs on it after this process has gone: never freed.
-        let stack: &'static mut [u8] = Box::leak(vec![0u8; STACK_BYTES].into_boxed_slice());
         let clone = || {
             Call::new(
                 "clone",
@@ -89,26 +85,9 @@ impl Sys<'_> {
                 why,
             )
         };
-        self.call_plain(clone, || {
-            // SAFETY: the helper starts with every signal blocked (the mask is inherited)
-            // and touches only `held` and its own stack, both leaked; it never returns into
-            // this process's frames. The mask here is restored at once.
-            unsafe {
-                let mut all: libc::sigset_t = std::mem::zeroed();
-                let mut old: libc::sigset_t = std::mem::zeroed();
-                libc::sigfillset(&mut all);
-                libc::pthread_sigmask(libc::SIG_SETMASK, &all, &mut old);
-                let top = stack.as_mut_ptr().add(STACK_BYTES);
-                let top = top.sub(top as usize % 16);
-                let ret = libc::clone(
-                    hold,
-                    top.cast(),
-                    libc::CLONE_VM | libc::SIGCHLD,
-                    held as *const Held as *mut libc::c_void,
-                );
-                libc::pthread_sigmask(libc::SIG_SETMASK, &old, std::ptr::null_mut());
-                check(ret as libc::c_long)
-            }
+        // SAFETY: `hold` keeps to raw syscalls; `held` is leaked.
+        self.call_plain(clone, || unsafe {
+            super::vm_helper::spawn(hold, held as *const Held as *const libc::c_void)
         })?;
         // The helper has its own copies of the namespaces and the read end. This process
         // keeps the write end open until it exits: that close is the helper's signal.
@@ -146,52 +125,17 @@ impl Sys<'_> {
 }
 
 /// The helper: close every descriptor but the namespaces and the pipe, wait for the pipe's
-/// end of file (glassbox has exited), exit. Raw syscalls only: it shares the memory of a
-/// process that goes on (and then is gone), so nothing here allocates or takes a lock.
-/// (glibc's clone wrapper is safe with CLONE_VM alone since glibc 2.25, which cached pids
-/// before; glassbox links its own glibc, newer, statically.)
+/// end of file (glassbox has exited), exit (see vm_helper.rs for what it may do).
 extern "C" fn hold(arg: *mut libc::c_void) -> libc::c_int {
-    // SAFETY: `arg` is the leaked `Held` hold_namespaces passed.
-    let held = unsafe { &*(arg as *const Held) };
-    // SAFETY: raw syscalls on plain integers and a byte on this stack.
+    // SAFETY: `arg` is the leaked `Held` hold_namespaces passed; only raw syscalls follow.
     unsafe {
-        // First what must never be kept, one by one: the pipe's write end (kept, the read
-        // would never end) and the caller's stdin, stdout and stderr (kept, a caller
-        // reading glassbox's output would wait for this helper).
-        for fd in [held.write_end, 0, 1, 2] {
-            if !held.keep[..held.count].contains(&fd) {
-                libc::syscall(libc::SYS_close, fd);
-            }
+        let held = &*(arg as *const Held);
+        // Never kept: the pipe's write end (the read would never end) and the caller's
+        // stdio (a caller reading glassbox's output would wait for this helper).
+        let first = [held.write_end, 0, 1, 2];
+        if vm_helper::keep_only(&held.keep[..held.count], &first, held.glassbox) {
+            vm_helper::wait_then_exit(held.pipe)
         }
-        // Ended with glassbox whatever happens below (SIGKILL cannot be blocked).
-        libc::syscall(
-            libc::SYS_prctl,
-            libc::PR_SET_PDEATHSIG,
-            libc::SIGKILL,
-            0,
-            0,
-            0,
-        );
-        if libc::syscall(libc::SYS_getppid) != held.glassbox as libc::c_long {
-            libc::syscall(libc::SYS_exit, 0);
-        }
-        // The gaps around the kept descriptors (ascending), from 3 on. A
-        // kernel without close_range (before 5.9) gets no holding: the helper just exits.
-        let mut from: libc::c_uint = 3;
-        let mut closed = true;
-        for &fd in &held.keep[..held.count] {
-            let fd = fd as libc::c_uint;
-            if fd > from {
-                closed &= libc::syscall(libc::SYS_close_range, from, fd - 1, 0) == 0;
-            }
-            from = from.max(fd + 1);
-        }
-        closed &= libc::syscall(libc::SYS_close_range, from, libc::c_uint::MAX, 0) == 0;
-        if closed {
-            let mut byte = 0u8;
-            libc::syscall(libc::SYS_read, held.pipe, &mut byte as *mut u8, 1usize);
-        }
-        libc::syscall(libc::SYS_exit, 0);
+        vm_helper::exit()
     }
-    0
 }

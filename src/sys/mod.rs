@@ -14,6 +14,7 @@
 pub mod bpf;
 pub mod channel;
 pub mod diagnose;
+pub mod empty_net;
 pub mod fifo;
 pub mod flags;
 pub mod fs;
@@ -32,6 +33,7 @@ pub mod signals;
 pub mod sock;
 pub mod tree;
 pub mod tty;
+mod vm_helper;
 pub mod wait;
 
 use crate::error::{Error, Result};

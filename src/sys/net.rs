@@ -125,6 +125,15 @@ impl Msg {
     }
 }
 
+/// `ip link set lo up` as one rtnetlink request (sequence number 1), for a helper that
+/// sends it with raw syscalls (sys/empty_net.rs).
+pub(super) fn lo_up_request() -> Vec<u8> {
+    Msg::new(RTM_NEWLINK, 0)
+        .ifinfo(0, libc::IFF_UP as u32, libc::IFF_UP as u32)
+        .attr_str(IFLA_IFNAME, "lo")
+        .finish(1)
+}
+
 /// An open NETLINK_ROUTE socket.
 pub struct Netlink {
     fd: OwnedFd,
