@@ -58,12 +58,6 @@ pub const STOP_GRACE_SECS: u32 = 3;
 pub fn main(a: &RunArgs, sys: &Sys) -> Result<i32> {
     sys.close_inherited("a descriptor inherited from the caller must not reach the container")?;
     let plan = plan(a, sys)?;
-    // A child cloned ahead joins an empty network namespace: a helper makes it from now
-    // on, beside the parent's own work (sys/empty_net.rs).
-    let mut empty_net = match parent::ChildAhead::may(sys, &plan, !a.detach) {
-        true => sys.start_empty_net(),
-        false => None,
-    };
     if a.detach && a.step {
         return Err(Error::usage(
             "-d cannot be combined with --step: a detached container has no terminal to pause on",
@@ -76,6 +70,12 @@ pub fn main(a: &RunArgs, sys: &Sys) -> Result<i32> {
             "add -d, and leave out --rm",
         ));
     }
+    // A child cloned ahead joins an empty network namespace: a helper makes it from now
+    // on, beside the parent's own work (sys/empty_net.rs).
+    let mut empty_net = match parent::ChildAhead::may(sys, &plan, !a.detach) {
+        true => sys.start_empty_net(),
+        false => None,
+    };
     let journal = sys.journal()?;
     parent::announce(sys, &plan);
     // Volumes are held until the container's record claims its volumes (volume rm checks records).
@@ -104,6 +104,10 @@ pub fn main(a: &RunArgs, sys: &Sys) -> Result<i32> {
     let on_tmpfs = a.rm && !a.detach && !limited && plan.rootless.is_none();
     let mut ahead = None;
     let may_go_ahead = parent::ChildAhead::may(sys, &read, !a.detach);
+    if !may_go_ahead {
+        // Not cloned ahead after all (the plan read back from the spec says otherwise).
+        empty_net = None;
+    }
     use crate::store::containers::Layers;
     let layers = match may_go_ahead {
         true => Layers::ByItsChild,

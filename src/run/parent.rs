@@ -82,7 +82,7 @@ impl ChildAhead {
         journal: Option<&Journal>,
         plan: &Plan,
         dir: &std::path::Path,
-        empty_net: Option<crate::sys::empty_net::EmptyNet>,
+        empty_net: Option<crate::sys::empty_net::EmptyNet<'_, '_>>,
     ) -> Result<ChildAhead> {
         // Only its cgroup v2 is made before the clone (it is born there); the rest is made
         // while it prepares itself.
@@ -107,6 +107,8 @@ impl ChildAhead {
         };
         match forked {
             Forked::Child => {
+                // The parent's: nothing of it is the child's to narrate or let go.
+                std::mem::forget(empty_net);
                 let fs = crate::store::containers::ContainerFs::at(dir);
                 // Cloned inside `create`: its stack holds the parent's lock guards, whose
                 // drop would release the parent's locks. A panic while it builds the
@@ -147,7 +149,10 @@ impl ChildAhead {
                 let handed = (|| -> Result<()> {
                     let why = "a network namespace for the container, made beside glassbox's start while it planned the container";
                     let ns = match (&ahead.gate, empty_net) {
-                        (Some(_), Some(made)) => Some(made.take(sys, why)?),
+                        (Some(_), Some(made)) => match made.take(why)? {
+                            Some(ns) => Some(ns),
+                            None => Some(crate::stages::network::make_empty(sys)?),
+                        },
                         (Some(_), None) => Some(crate::stages::network::make_empty(sys)?),
                         (None, _) => None,
                     };
@@ -567,6 +572,8 @@ pub(super) fn run_container(
                 gate.as_ref().filter(|_| !released),
                 "wait for the container to end",
             );
+            // The helper that made its network namespace has surely ended by now.
+            crate::sys::empty_net::reap_helper();
             // Its last output copied, your terminal as it was — whatever the wait said.
             drop(relay.and_then(|r| r.join().ok()));
             drop(checker);

@@ -8,21 +8,27 @@
 //! unshares a network namespace of its own, brings lo up (one rtnetlink request), says so on
 //! a pipe and waits. The parent then opens /proc/HELPER/ns/net and lets it go. The helper
 //! shares glassbox's memory and keeps to raw syscalls (see vm_helper.rs); what it did is
-//! narrated by the parent once it is done, with the results it got.
+//! narrated by the parent once it is done (or given up), with the results it got: the
+//! clone, the unshare, the routing socket and the request, as strace shows them.
 
 use super::{check, cstring, vm_helper, Sys};
 use crate::error::{Error, Result};
 use crate::narrate::Call;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
-use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::atomic::{AtomicI32, AtomicI64, AtomicU64, Ordering};
 
 /// The request bringing lo up, at most this long.
 const REQUEST_BYTES: usize = 64;
+
+/// Not reached (yet): what a step's result holds until the helper makes the call.
+const NOT_MADE: i64 = -(libc::EINPROGRESS as i64);
 
 /// The helper's work and what came of it.
 struct Job {
     request: [u8; REQUEST_BYTES],
     request_len: usize,
+    /// The kernel's address, as glassbox's own netlink requests give it.
+    kernel: libc::sockaddr_nl,
     /// Written when done (a byte): the parent reads it.
     done: libc::c_int,
     /// Written to (or closed) by the parent once it has the namespace: the helper then
@@ -34,25 +40,35 @@ struct Job {
     /// The CPUs it may run on: all glassbox may, but the one glassbox runs on (it would
     /// take that one's time, which is the parent's).
     cpus: libc::cpu_set_t,
-    /// unshare(2)'s return (0, or -errno).
+    /// Each call's return (what it returned, or -errno), [`NOT_MADE`] if not made.
     unshare: AtomicI64,
-    /// lo up: 0, or -errno (the call that failed, or the kernel's answer).
-    lo_up: AtomicI64,
+    socket: AtomicI64,
+    socket_inode: AtomicU64,
+    sendto: AtomicI64,
+    /// The kernel's answer to the request: 0, or -errno.
+    ack: AtomicI64,
 }
 
-/// A network namespace being made by a helper; [`EmptyNet::take`] opens it.
-pub struct EmptyNet {
+/// The helper last started, to reap once the container has ended.
+static HELPER: AtomicI32 = AtomicI32::new(0);
+
+/// A network namespace being made by a helper; [`EmptyNet::take`] opens it. Dropped
+/// without being taken, it narrates what the helper did and lets it go.
+pub struct EmptyNet<'s, 'n> {
+    sys: &'s Sys<'n>,
     pid: i32,
     done: OwnedFd,
     release: Option<OwnedFd>,
     job: &'static Job,
+    /// Whether the helper said it was done (None: not asked yet).
+    finished: Option<bool>,
 }
 
-impl Sys<'_> {
+impl<'n> Sys<'n> {
     /// Start a helper that makes an empty network namespace with lo up (see the module).
-    /// None when calls are not made, or the helper cannot be started: the parent makes the
-    /// namespace itself then.
-    pub fn start_empty_net(&self) -> Option<EmptyNet> {
+    /// None when calls are not made, there is no other CPU to make it on, or the helper
+    /// cannot be started: the parent makes the namespace itself then.
+    pub fn start_empty_net(&self) -> Option<EmptyNet<'_, 'n>> {
         if !self.kernel.makes_calls() || !vm_helper::AVAILABLE {
             return None;
         }
@@ -62,61 +78,68 @@ impl Sys<'_> {
         buf.get_mut(..request.len())?.copy_from_slice(&request);
         let (done_read, done_write) = pipe()?;
         let (release_read, release_write) = pipe()?;
+        // SAFETY: a plain C struct, all zeroes but its family.
+        let mut kernel: libc::sockaddr_nl = unsafe { std::mem::zeroed() };
+        kernel.nl_family = libc::AF_NETLINK as u16;
         let job: &'static Job = Box::leak(Box::new(Job {
             request: buf,
             request_len: request.len(),
+            kernel,
             done: done_write.as_raw_fd(),
             release: release_read.as_raw_fd(),
             theirs: [done_read.as_raw_fd(), release_write.as_raw_fd()],
             glassbox: super::quiet::pid() as libc::pid_t,
             cpus,
-            unshare: AtomicI64::new(-(libc::EINPROGRESS as i64)),
-            lo_up: AtomicI64::new(-(libc::EINPROGRESS as i64)),
+            unshare: AtomicI64::new(NOT_MADE),
+            socket: AtomicI64::new(NOT_MADE),
+            socket_inode: AtomicU64::new(0),
+            sendto: AtomicI64::new(NOT_MADE),
+            ack: AtomicI64::new(NOT_MADE),
         }));
+        let clone = || {
+            Call::new(
+                "clone",
+                vec!["child_stack=...".into(), "flags=CLONE_VM|SIGCHLD".into()],
+                "clone(2)",
+                "a helper makes the container's network namespace on another CPU while glassbox plans the container",
+            )
+        };
         // SAFETY: `make` keeps to raw syscalls; `job` is leaked.
-        let pid = unsafe { vm_helper::spawn(make, job as *const Job as *const libc::c_void) };
+        let pid = self.call_plain(clone, || unsafe {
+            vm_helper::spawn(make, job as *const Job as *const libc::c_void)
+        });
         // The helper has its own copies of its ends.
         drop((done_write, release_read));
+        let pid = pid.ok()? as i32;
+        HELPER.store(pid, Ordering::SeqCst);
         Some(EmptyNet {
-            pid: pid.ok()? as i32,
+            sys: self,
+            pid,
             done: done_read,
             release: Some(release_write),
             job,
+            finished: None,
         })
     }
 }
 
-impl EmptyNet {
+impl EmptyNet<'_, '_> {
     /// The namespace, once the helper has made it: its calls narrated with their results,
-    /// then /proc/HELPER/ns/net opened, and the helper let go.
-    pub fn take(self, sys: &Sys, why: &str) -> Result<std::fs::File> {
-        let mut byte = 0u8;
-        // SAFETY: a read into a byte on this stack.
-        let _ = unsafe { libc::read(self.done.as_raw_fd(), (&mut byte as *mut u8).cast(), 1) };
-        let unshare = self.job.unshare.load(Ordering::SeqCst);
-        let lo_up = self.job.lo_up.load(Ordering::SeqCst);
-        let made = |ret: i64| {
-            if ret < 0 {
-                Err(nix::errno::Errno::from_raw(-ret as i32))
-            } else {
-                Ok(ret)
-            }
-        };
-        let call = || {
-            Call::new("unshare", vec!["CLONE_NEWNET".into()], "unshare(2)", why)
-                .by_hand("unshare --net (made by a helper process beside glassbox's start)")
-        };
-        sys.call_plain(call, || made(unshare))?;
-        if lo_up != 0 {
-            let errno = nix::errno::Errno::from_raw(-lo_up as i32);
+    /// then /proc/HELPER/ns/net opened, and the helper let go. None when the helper gave up
+    /// before its work (make the namespace here, then).
+    pub fn take(mut self, why: &str) -> Result<Option<std::fs::File>> {
+        if !self.finish(why)? {
+            return Ok(None);
+        }
+        let ack = self.job.ack.load(Ordering::SeqCst);
+        if ack != 0 {
+            let errno = nix::errno::Errno::from_raw(-ack as i32);
             return Err(Error::sys(
                 "ip link set lo up in the container's new network namespace failed",
                 errno,
                 "check that this kernel supports network namespaces (glassbox doctor)",
             ));
         }
-        sys.narrator
-            .note("lo is up in it (the helper's one rtnetlink request, ip link set lo up)");
         let path = format!("/proc/{}/ns/net", self.pid);
         let c_path = cstring(&path)?;
         let open = || {
@@ -131,7 +154,7 @@ impl EmptyNet {
                 "the helper's network namespace, kept open: it lives on after the helper",
             )
         };
-        let fd = sys.call_plain(open, || {
+        let fd = self.sys.call_plain(open, || {
             check(
                 // SAFETY: a NUL-terminated path.
                 unsafe { libc::open(c_path.as_ptr(), libc::O_RDONLY | libc::O_CLOEXEC) }
@@ -139,25 +162,92 @@ impl EmptyNet {
             )
         })?;
         // SAFETY: a descriptor this process just opened and owns.
-        Ok(unsafe { std::fs::File::from_raw_fd(fd as libc::c_int) })
+        Ok(Some(unsafe {
+            std::fs::File::from_raw_fd(fd as libc::c_int)
+        }))
+    }
+
+    /// Wait for the helper's word (once), then narrate what it did, with what each call
+    /// returned: false when it made none of it. An error when one of them failed.
+    fn finish(&mut self, why: &str) -> Result<bool> {
+        if let Some(done) = self.finished {
+            return Ok(done);
+        }
+        let mut byte = 0u8;
+        // SAFETY: a read into a byte on this stack.
+        let said = unsafe { libc::read(self.done.as_raw_fd(), (&mut byte as *mut u8).cast(), 1) };
+        let made = |ret: i64| match ret {
+            ..0 => Err(nix::errno::Errno::from_raw(-ret as i32)),
+            _ => Ok(ret),
+        };
+        let job = self.job;
+        let unshare = job.unshare.load(Ordering::SeqCst);
+        let done = said == 1 && unshare != NOT_MADE;
+        self.finished = Some(done);
+        if !done {
+            return Ok(false);
+        }
+        let sys = self.sys;
+        let call = || {
+            Call::new("unshare", vec!["CLONE_NEWNET".into()], "unshare(2)", why)
+                .by_hand("unshare --net (in the helper)")
+        };
+        sys.call_plain(call, || made(unshare))?;
+        let socket = job.socket.load(Ordering::SeqCst);
+        let call = || {
+            Call::new(
+                "socket",
+                vec![
+                    "AF_NETLINK".into(),
+                    "SOCK_RAW|SOCK_CLOEXEC".into(),
+                    "NETLINK_ROUTE".into(),
+                ],
+                "netlink(7)",
+                "the helper's routing socket, in the new namespace",
+            )
+        };
+        sys.call_plain(call, || made(socket))?;
+        let shown = format!(
+            "{socket}<socket:[{}]>",
+            job.socket_inode.load(Ordering::SeqCst)
+        );
+        let call = || {
+            super::net::sendto_call(
+                &shown,
+                super::net::RTM_NEWLINK,
+                job.request_len,
+                "loopback starts down in a new namespace: bring it up so 127.0.0.1 works",
+                "ip link set lo up",
+            )
+        };
+        sys.call_plain(call, || made(job.sendto.load(Ordering::SeqCst)))?;
+        Ok(true)
     }
 }
 
-impl Drop for EmptyNet {
-    /// Let the helper go (its namespace goes with it, unless opened). Told by
-    /// a byte, not only by the pipe's end: a child cloned since holds a copy of this end
-    /// until it execs.
+impl Drop for EmptyNet<'_, '_> {
+    /// Let the helper go (its namespace goes with it, unless opened), after narrating what
+    /// it did if nobody asked. Told by a byte, not only by the pipe's end: a child cloned
+    /// since holds a copy of that end until it execs.
     fn drop(&mut self) {
+        let _ = self.finish("a network namespace the run did not need after all");
         if let Some(release) = self.release.take() {
             let byte = 1u8;
             // SAFETY: a write of a byte on this stack.
             unsafe { libc::write(release.as_raw_fd(), (&byte as *const u8).cast(), 1) };
         }
-        // Reaped if it has ended already; otherwise not waited for (it may have to wait
-        // for a CPU the container's child is using): its zombie goes when glassbox does.
+    }
+}
+
+/// Reap the helper, if it has ended (it is let go when its namespace is taken, and may
+/// have to wait for a CPU the container's child is using): called once the container has
+/// ended. A helper not ended yet is reaped when glassbox exits.
+pub fn reap_helper() {
+    let pid = HELPER.swap(0, Ordering::SeqCst);
+    if pid > 0 {
         let mut status = 0;
         // SAFETY: this process's own child.
-        unsafe { libc::waitpid(self.pid, &mut status, libc::WNOHANG) };
+        unsafe { libc::waitpid(pid, &mut status, libc::WNOHANG) };
     }
 }
 
@@ -194,12 +284,14 @@ extern "C" fn make(arg: *mut libc::c_void) -> libc::c_int {
     // SAFETY: `arg` is the leaked `Job`; only raw syscalls and atomics follow.
     unsafe {
         let job = &*(arg as *const Job);
-        let mut keep = [job.done, job.release];
-        keep.sort_unstable();
         // Off glassbox's CPU first, before it takes any of its time.
         let size = std::mem::size_of::<libc::cpu_set_t>();
         let cpus = &job.cpus as *const libc::cpu_set_t as usize;
         vm_helper::raw(libc::SYS_sched_setaffinity, [0, size, cpus, 0, 0, 0]);
+        let keep = match job.done < job.release {
+            true => [job.done, job.release],
+            false => [job.release, job.done],
+        };
         let first = [job.theirs[0], job.theirs[1], 0, 1, 2];
         if !vm_helper::keep_only(&keep, &first, job.glassbox) {
             vm_helper::exit()
@@ -210,7 +302,7 @@ extern "C" fn make(arg: *mut libc::c_void) -> libc::c_int {
         );
         job.unshare.store(ret, Ordering::SeqCst);
         if ret == 0 {
-            job.lo_up.store(lo_up(job), Ordering::SeqCst);
+            lo_up(job);
         }
         let byte = 1u8;
         let said = [job.done as usize, &byte as *const u8 as usize, 1, 0, 0, 0];
@@ -219,12 +311,12 @@ extern "C" fn make(arg: *mut libc::c_void) -> libc::c_int {
     }
 }
 
-/// In the helper: send the lo-up request on a new rtnetlink socket and read its answer: 0,
-/// or -errno.
+/// In the helper: send the lo-up request on a new rtnetlink socket and read the kernel's
+/// answer, each result into the job.
 ///
 /// # Safety
 /// Only in the helper.
-unsafe fn lo_up(job: &Job) -> i64 {
+unsafe fn lo_up(job: &Job) {
     use vm_helper::raw;
     let kind = (libc::SOCK_RAW | libc::SOCK_CLOEXEC) as usize;
     let socket = [
@@ -236,14 +328,29 @@ unsafe fn lo_up(job: &Job) -> i64 {
         0,
     ];
     let fd = raw(libc::SYS_socket, socket);
+    if fd >= 0 {
+        // The socket's inode, which strace -y shows beside its number.
+        let mut st: libc::stat = std::mem::zeroed();
+        if raw(
+            libc::SYS_fstat,
+            [fd as usize, &mut st as *mut libc::stat as usize, 0, 0, 0, 0],
+        ) == 0
+        {
+            job.socket_inode.store(st.st_ino, Ordering::SeqCst);
+        }
+    }
+    job.socket.store(fd, Ordering::SeqCst);
     if fd < 0 {
-        return fd;
+        return;
     }
     let request = job.request.as_ptr() as usize;
+    let to = &job.kernel as *const libc::sockaddr_nl as usize;
+    let to_len = std::mem::size_of::<libc::sockaddr_nl>();
     let sent = raw(
         libc::SYS_sendto,
-        [fd as usize, request, job.request_len, 0, 0, 0],
+        [fd as usize, request, job.request_len, 0, to, to_len],
     );
+    job.sendto.store(sent, Ordering::SeqCst);
     // The ack: struct nlmsghdr (16 bytes), then struct nlmsgerr's error (0: done).
     let mut reply = [0u8; 256];
     let answer = match sent {
@@ -266,6 +373,6 @@ unsafe fn lo_up(job: &Job) -> i64 {
             }
         }
     };
+    job.ack.store(answer, Ordering::SeqCst);
     raw(libc::SYS_close, [fd as usize, 0, 0, 0, 0, 0]);
-    answer
 }

@@ -125,6 +125,28 @@ impl Msg {
     }
 }
 
+/// How a netlink request sent on `socket` (`3<socket:[97131]>`, as strace -y shows it) is
+/// narrated: as strace shows the sendto(2) of it.
+pub(super) fn sendto_call(socket: &str, ty: u16, len: usize, why: &str, by_hand: &str) -> Call {
+    Call::new(
+        "sendto",
+        vec![
+            socket.to_string(),
+            format!(
+                "[{{nlmsg_len={len}, nlmsg_type={}, ...}}, ...]",
+                type_name(ty)
+            ),
+            len.to_string(),
+            "0".into(),
+            "...".into(),
+            "12".into(),
+        ],
+        "rtnetlink(7)",
+        why,
+    )
+    .by_hand(by_hand)
+}
+
 /// `ip link set lo up` as one rtnetlink request (sequence number 1), for a helper that
 /// sends it with raw syscalls (sys/empty_net.rs).
 pub(super) fn lo_up_request() -> Vec<u8> {
@@ -207,25 +229,7 @@ impl Sys<'_> {
         let ty = msg.ty;
         let bytes = msg.finish(nl.seq);
         let len = bytes.len();
-        let call = || {
-            Call::new(
-                "sendto",
-                vec![
-                    nl.shown(),
-                    format!(
-                        "[{{nlmsg_len={len}, nlmsg_type={}, ...}}, ...]",
-                        type_name(ty)
-                    ),
-                    len.to_string(),
-                    "0".into(),
-                    "...".into(),
-                    "12".into(),
-                ],
-                "rtnetlink(7)",
-                why,
-            )
-            .by_hand(by_hand)
-        };
+        let call = || sendto_call(&nl.shown(), ty, len, why, by_hand);
         let raw = nl.fd.as_raw_fd();
         self.call_plain(call, || {
             let mut sa: libc::sockaddr_nl = unsafe { std::mem::zeroed() };

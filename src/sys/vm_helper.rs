@@ -84,11 +84,21 @@ pub(super) unsafe fn spawn(
 ) -> std::result::Result<i64, nix::errno::Errno> {
     // The helper may run on it after this process has gone: never freed.
     let stack: &'static mut [u8] = Box::leak(vec![0u8; STACK_BYTES].into_boxed_slice());
-    let mut all: libc::sigset_t = std::mem::zeroed();
-    let mut old: libc::sigset_t = std::mem::zeroed();
-    libc::sigfillset(&mut all);
-    // Blocked across the clone: the helper inherits the mask; this thread gets its own back.
-    libc::pthread_sigmask(libc::SIG_SETMASK, &all, &mut old);
+    // Every signal blocked across the clone (the raw call: glibc's leaves its own two
+    // open): the helper inherits the mask; this thread gets its own back.
+    let all: u64 = !0;
+    let mut old: u64 = 0;
+    let mask = |set: *const u64, old: *mut u64| {
+        [
+            libc::SIG_SETMASK as usize,
+            set as usize,
+            old as usize,
+            8,
+            0,
+            0,
+        ]
+    };
+    raw(libc::SYS_rt_sigprocmask, mask(&all, &mut old));
     let top = stack.as_mut_ptr().add(STACK_BYTES);
     let top = top.sub(top as usize % 16);
     let ret = libc::clone(
@@ -97,7 +107,7 @@ pub(super) unsafe fn spawn(
         libc::CLONE_VM | libc::SIGCHLD,
         arg as *mut libc::c_void,
     );
-    libc::pthread_sigmask(libc::SIG_SETMASK, &old, std::ptr::null_mut());
+    raw(libc::SYS_rt_sigprocmask, mask(&old, std::ptr::null_mut()));
     check(ret as libc::c_long)
 }
 
