@@ -11,7 +11,7 @@
 //! narrated by the parent once it is done (or given up), with the results it got: the
 //! clone, the unshare, the routing socket and the request, as strace shows them.
 
-use super::{check, cstring, vm_helper, Sys};
+use super::{vm_helper, Sys};
 use crate::error::{Error, Result};
 use crate::narrate::Call;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
@@ -97,12 +97,7 @@ impl<'n> Sys<'n> {
             ack: AtomicI64::new(NOT_MADE),
         }));
         let clone = || {
-            Call::new(
-                "clone",
-                vec!["child_stack=...".into(), "flags=CLONE_VM|SIGCHLD".into()],
-                "clone(2)",
-                "a helper makes the container's network namespace on another CPU while glassbox plans the container",
-            )
+            vm_helper::clone_call("a helper makes the container's network namespace on another CPU while glassbox plans the container")
         };
         // SAFETY: `make` keeps to raw syscalls; `job` is leaked.
         let pid = self.call_plain(clone, || unsafe {
@@ -140,31 +135,9 @@ impl EmptyNet<'_, '_> {
                 "check that this kernel supports network namespaces (glassbox doctor)",
             ));
         }
-        let path = format!("/proc/{}/ns/net", self.pid);
-        let c_path = cstring(&path)?;
-        let open = || {
-            Call::new(
-                "openat",
-                vec![
-                    "AT_FDCWD".into(),
-                    super::quote(&path),
-                    "O_RDONLY|O_CLOEXEC".into(),
-                ],
-                "open(2)",
-                "the helper's network namespace, kept open: it lives on after the helper",
-            )
-        };
-        let fd = self.sys.call_plain(open, || {
-            check(
-                // SAFETY: a NUL-terminated path.
-                unsafe { libc::open(c_path.as_ptr(), libc::O_RDONLY | libc::O_CLOEXEC) }
-                    as libc::c_long,
-            )
-        })?;
-        // SAFETY: a descriptor this process just opened and owns.
-        Ok(Some(unsafe {
-            std::fs::File::from_raw_fd(fd as libc::c_int)
-        }))
+        let why = "the helper's network namespace, kept open: it lives on after the helper";
+        let ns = self.sys.open_namespace(self.pid, "net", why)?;
+        Ok(Some(std::fs::File::from(ns)))
     }
 
     /// Wait for the helper's word (once), then narrate what it did, with what each call
@@ -194,18 +167,7 @@ impl EmptyNet<'_, '_> {
         };
         sys.call_plain(call, || made(unshare))?;
         let socket = job.socket.load(Ordering::SeqCst);
-        let call = || {
-            Call::new(
-                "socket",
-                vec![
-                    "AF_NETLINK".into(),
-                    "SOCK_RAW|SOCK_CLOEXEC".into(),
-                    "NETLINK_ROUTE".into(),
-                ],
-                "netlink(7)",
-                "the helper's routing socket, in the new namespace",
-            )
-        };
+        let call = || super::net::socket_call("the helper's routing socket, in the new namespace");
         sys.call_plain(call, || made(socket))?;
         let shown = format!(
             "{socket}<socket:[{}]>",

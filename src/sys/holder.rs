@@ -77,14 +77,7 @@ impl Sys<'_> {
             write_end: write_end.as_raw_fd(),
             glassbox: super::quiet::pid() as libc::pid_t,
         }));
-        let clone = || {
-            Call::new(
-                "clone",
-                vec!["child_stack=...".into(), "flags=CLONE_VM|SIGCHLD".into()],
-                "clone(2)",
-                why,
-            )
-        };
+        let clone = || vm_helper::clone_call(why);
         // SAFETY: `hold` keeps to raw syscalls; `held` is leaked.
         self.call_plain(clone, || unsafe {
             super::vm_helper::spawn(hold, held as *const Held as *const libc::c_void)
@@ -97,8 +90,8 @@ impl Sys<'_> {
         Ok(())
     }
 
-    /// open(2) of /proc/PID/ns/KIND.
-    fn open_namespace(&self, pid: i32, kind: &str, why: &str) -> Result<OwnedFd> {
+    /// open(2) of /proc/PID/ns/KIND: a namespace of another process, to keep or to join.
+    pub(super) fn open_namespace(&self, pid: i32, kind: &str, why: &str) -> Result<OwnedFd> {
         let path = format!("/proc/{pid}/ns/{kind}");
         let c_path = cstring(&path)?;
         let open = || {
@@ -115,6 +108,7 @@ impl Sys<'_> {
         };
         let fd = self.call_plain(open, || {
             check(
+                // SAFETY: a NUL-terminated path.
                 unsafe { libc::open(c_path.as_ptr(), libc::O_RDONLY | libc::O_CLOEXEC) }
                     as libc::c_long,
             )

@@ -125,6 +125,20 @@ impl Msg {
     }
 }
 
+/// How the opening of a routing socket is narrated.
+pub(super) fn socket_call(why: &str) -> Call {
+    Call::new(
+        "socket",
+        vec![
+            "AF_NETLINK".into(),
+            "SOCK_RAW|SOCK_CLOEXEC".into(),
+            "NETLINK_ROUTE".into(),
+        ],
+        "netlink(7)",
+        why,
+    )
+}
+
 /// How a netlink request sent on `socket` (`3<socket:[97131]>`, as strace -y shows it) is
 /// narrated: as strace shows the sendto(2) of it.
 pub(super) fn sendto_call(socket: &str, ty: u16, len: usize, why: &str, by_hand: &str) -> Call {
@@ -181,18 +195,7 @@ pub fn link_index(name: &str) -> u32 {
 impl Sys<'_> {
     /// socket(AF_NETLINK, SOCK_RAW|SOCK_CLOEXEC, NETLINK_ROUTE): the kernel's routing socket.
     pub fn netlink_open(&self, why: &str) -> Result<Netlink> {
-        let call = || {
-            Call::new(
-                "socket",
-                vec![
-                    "AF_NETLINK".into(),
-                    "SOCK_RAW|SOCK_CLOEXEC".into(),
-                    "NETLINK_ROUTE".into(),
-                ],
-                "netlink(7)",
-                why,
-            )
-        };
+        let call = || socket_call(why);
         let fd = self.call_plain(call, || {
             check(unsafe {
                 libc::socket(

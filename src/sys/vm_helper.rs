@@ -73,6 +73,16 @@ pub(super) unsafe fn raw(_nr: libc::c_long, _args: [usize; 6]) -> i64 {
 /// A helper's stack: it calls a few syscalls and returns.
 const STACK_BYTES: usize = 16 * 1024;
 
+/// How a helper's clone is narrated (as strace shows it).
+pub(super) fn clone_call(why: &str) -> crate::narrate::Call {
+    crate::narrate::Call::new(
+        "clone",
+        vec!["child_stack=...".into(), "flags=CLONE_VM|SIGCHLD".into()],
+        "clone(2)",
+        why,
+    )
+}
+
 /// Start `entry(arg)` in a helper (see the module); its pid, or the clone's errno.
 ///
 /// # Safety
