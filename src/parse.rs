@@ -13,20 +13,26 @@ use clap::{CommandFactory, FromArgMatches};
 /// it shows.
 pub fn parse(argv: Vec<String>) -> Result<Cli, clap::Error> {
     let globals = global_args();
-    match named_subcommand(&globals, &argv) {
-        Some((at, "run")) => {
-            if let Some(cli) = run_alone(globals, &argv, at) {
-                return Ok(cli);
-            }
+    let named = named_subcommand(&globals, &argv);
+    if let Some((at, "run")) = named {
+        if let Some(cli) = run_alone(globals, &argv, at) {
+            return Ok(cli);
         }
-        Some((_, name)) => {
-            if let Some(cli) = only_the_named_subcommand(&Cli::command(), &globals, name, &argv) {
-                return Ok(cli);
-            }
-        }
-        None => {}
+        return whole(Cli::command(), argv);
     }
-    let mut cmd = Cli::command();
+    let full = Cli::command();
+    if let Some((_, name)) = named {
+        if let Some(cli) = only_the_named_subcommand(&full, &globals, name, &argv) {
+            std::mem::forget((full, globals)); // freed at exit anyway; dropping costs ~0.1 ms
+            return Ok(cli);
+        }
+    }
+    std::mem::forget(globals);
+    whole(full, argv)
+}
+
+/// Parse `argv` with the whole tree `cmd`: what help, errors and suggestions come from.
+fn whole(mut cmd: clap::Command, argv: Vec<String>) -> Result<Cli, clap::Error> {
     let mut matches = cmd.try_get_matches_from_mut(argv)?;
     let cli = Cli::from_arg_matches_mut(&mut matches);
     std::mem::forget((cmd, matches)); // freed at exit anyway; dropping costs ~0.1 ms
