@@ -51,10 +51,9 @@ pub(super) struct ChildAhead {
     pid: i32,
     gate: Option<Channel>,
     born_in_v2: bool,
-    /// Its cgroups' plan and view, and the ops that make the rest of them (v1 groups,
-    /// limits, device rules): taken by run_container, which applies them before the
-    /// child's gate opens.
-    cgroups: Option<(cgroups::Plan, cgroupns::Plan, Vec<cgroups::Op>)>,
+    /// Its cgroups' plan and view (all its cgroups are made before its network namespace is
+    /// handed): taken by run_container.
+    cgroups: Option<(cgroups::Plan, cgroupns::Plan)>,
     /// What undoes its cgroups (so far its cgroup v2), taken into [`Made`] by supervise.
     made_cgroups: Option<cgroups::Made>,
 }
@@ -94,7 +93,7 @@ impl ChildAhead {
         let mut made_cgroups = cgroups::apply_ops_undoing(sys, journal, &first)?;
         let undo_cgroups = |made: &mut cgroups::Made| cgroups::undo(sys, journal, made);
         before_clone(sys, plan);
-        // Cloned without a network namespace: the parent makes it while the child works.
+        // Cloned without a network namespace: it is handed one made beside its work.
         let flags = plan.clone_flags() & !libc::CLONE_NEWNET;
         let cgroup_plan = planned.as_ref().map(|(cp, _)| cp);
         let cloned = clone_child(sys, flags, cgroup_plan, FirstWait::Later);
@@ -141,20 +140,15 @@ impl ChildAhead {
                     gate,
                     born_in_v2,
                     made_cgroups: planned.is_some().then_some(made_cgroups),
-                    cgroups: planned.map(|(cp, view)| (cp, view, Vec::new())),
+                    cgroups: planned,
                 };
                 // First of the parent's work: what the child needs midway (its network
                 // namespace, and the rest of its cgroups, which it enters once it has the
                 // namespace); the records only at its last gate, right before its command.
                 let handed = (|| -> Result<()> {
-                    let why = "a network namespace for the container, made beside glassbox's start while it planned the container";
-                    let ns = match (&ahead.gate, empty_net) {
-                        (Some(_), Some(made)) => match made.take(why)? {
-                            Some(ns) => Some(ns),
-                            None => Some(crate::stages::network::make_empty(sys)?),
-                        },
-                        (Some(_), None) => Some(crate::stages::network::make_empty(sys)?),
-                        (None, _) => None,
+                    let ns = match &ahead.gate {
+                        Some(_) => Some(crate::stages::network::empty(sys, empty_net)?),
+                        None => None,
                     };
                     if let Some(made) = ahead.made_cgroups.as_mut() {
                         cgroups::apply_ops(sys, journal, &cgroup_ops_left, made)?;
@@ -320,11 +314,7 @@ pub(super) fn run_container(
         );
     }
     let (cgroup_plan, cgroup_view) = match (cgroups_ahead, ahead) {
-        (Some((cp, view, left)), _) => {
-            let m = made.cgroups.get_or_insert_with(Default::default);
-            cgroups::apply_ops(sys, journal, &left, m)?;
-            (Some(cp), Some(view))
-        }
+        (Some((cp, view)), _) => (Some(cp), Some(view)),
         (None, true) => (None, None),
         (None, false) => match make_cgroups(sys, journal, plan)? {
             Some(c) => {

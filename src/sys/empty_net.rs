@@ -58,7 +58,7 @@ pub struct EmptyNet<'s, 'n> {
     sys: &'s Sys<'n>,
     pid: i32,
     done: OwnedFd,
-    release: Option<OwnedFd>,
+    release: OwnedFd,
     job: &'static Job,
     /// Whether the helper said it was done (None: not asked yet).
     finished: Option<bool>,
@@ -111,7 +111,7 @@ impl<'n> Sys<'n> {
             sys: self,
             pid,
             done: done_read,
-            release: Some(release_write),
+            release: release_write,
             job,
             finished: None,
         })
@@ -193,11 +193,9 @@ impl Drop for EmptyNet<'_, '_> {
     /// since holds a copy of that end until it execs.
     fn drop(&mut self) {
         let _ = self.finish("a network namespace the run did not need after all");
-        if let Some(release) = self.release.take() {
-            let byte = 1u8;
-            // SAFETY: a write of a byte on this stack.
-            unsafe { libc::write(release.as_raw_fd(), (&byte as *const u8).cast(), 1) };
-        }
+        let byte = 1u8;
+        // SAFETY: a write of a byte on this stack.
+        unsafe { libc::write(self.release.as_raw_fd(), (&byte as *const u8).cast(), 1) };
     }
 }
 

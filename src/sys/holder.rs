@@ -34,11 +34,10 @@ use std::os::fd::{AsRawFd, FromRawFd, IntoRawFd, OwnedFd};
 const HELD: [&str; 3] = ["mnt", "net", "ipc"];
 
 /// What the helper keeps: the namespaces' descriptors and the pipe's read end, in
-/// ascending order, and how many of `keep` there are; the pipe's write end, which it must
-/// not keep; and glassbox's pid, to end with it.
+/// ascending order; the pipe's write end, which it must not keep; and glassbox's pid, to
+/// end with it.
 struct Held {
     keep: [libc::c_int; HELD.len() + 1],
-    count: usize,
     pipe: libc::c_int,
     write_end: libc::c_int,
     glassbox: libc::pid_t,
@@ -60,19 +59,13 @@ impl Sys<'_> {
         }
         let (read_end, write_end) = self.pipe(why)?;
         let mut keep = [-1; HELD.len() + 1];
-        let mut count = 0;
-        for fd in namespaces
-            .iter()
-            .map(AsRawFd::as_raw_fd)
-            .chain([read_end.as_raw_fd()])
-        {
-            keep[count] = fd;
-            count += 1;
+        let kept = namespaces.iter().chain([&read_end]).map(AsRawFd::as_raw_fd);
+        for (slot, fd) in keep.iter_mut().zip(kept) {
+            *slot = fd;
         }
-        keep[..count].sort_unstable();
+        keep.sort_unstable();
         let held: &'static Held = Box::leak(Box::new(Held {
             keep,
-            count,
             pipe: read_end.as_raw_fd(),
             write_end: write_end.as_raw_fd(),
             glassbox: super::quiet::pid() as libc::pid_t,
@@ -127,7 +120,7 @@ extern "C" fn hold(arg: *mut libc::c_void) -> libc::c_int {
         // Never kept: the pipe's write end (the read would never end) and the caller's
         // stdio (a caller reading glassbox's output would wait for this helper).
         let first = [held.write_end, 0, 1, 2];
-        if vm_helper::keep_only(&held.keep[..held.count], &first, held.glassbox) {
+        if vm_helper::keep_only(&held.keep, &first, held.glassbox) {
             vm_helper::wait_then_exit(held.pipe)
         }
         vm_helper::exit()

@@ -263,7 +263,21 @@ pub fn make_empty(sys: &Sys) -> Result<std::fs::File> {
     made
 }
 
-/// Send the namespace [`make_empty`] made to the child, over `gate`.
+/// The empty network namespace for a child cloned ahead: the one `helper` made beside
+/// glassbox's start (sys/empty_net.rs), or, without one (or when it gave up before its
+/// work), one [`make_empty`] makes now.
+pub fn empty(
+    sys: &Sys,
+    helper: Option<crate::sys::empty_net::EmptyNet<'_, '_>>,
+) -> Result<std::fs::File> {
+    let why = "a network namespace for the container, made beside glassbox's start while it planned the container";
+    match helper.map(|h| h.take(why)).transpose()?.flatten() {
+        Some(ns) => Ok(ns),
+        None => make_empty(sys),
+    }
+}
+
+/// Send the namespace [`empty`] gives to the child, over `gate`.
 pub fn hand_empty(sys: &Sys, gate: &Channel, ns: &std::fs::File) -> Result<()> {
     sys.hand_namespace(
         gate,
