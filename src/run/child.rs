@@ -363,7 +363,10 @@ pub(super) fn setup_ops(
         let planned = match root {
             // The root glassbox made and mounted: its path needs no second look.
             Some(r) if r == mount_root && r.is_absolute() => {
-                crate::stages::mounts::plan_in(&m, r.to_path_buf())?
+                // Its namespaces are the ones the plan clones it into (a child cloned ahead
+                // joins its new network namespace before /sys).
+                let new = crate::stages::mounts::NewNamespaces::of_clone_flags(plan.clone_flags());
+                crate::stages::mounts::plan_in(&m, r.to_path_buf(), new)?
             }
             _ => {
                 m.root = Some(mount_root.to_path_buf());

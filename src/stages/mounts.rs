@@ -229,16 +229,38 @@ pub fn plan(a: &MountSpec) -> Result<Plan> {
             "give --root a directory that holds a root filesystem",
         ));
     }
-    let p = plan_in(a, root)?;
+    let p = plan_in(a, root, NewNamespaces::default())?;
     p.check_targets()?;
     Ok(p)
+}
+
+/// The namespaces a process was cloned into (or joins before it mounts /sys), known to be
+/// new without a look at /proc/self/ns: a new one is never the host's. A process cloned
+/// into new ones would otherwise look them up in a /proc that has never seen its pid (a
+/// few tens of microseconds on the way to the container's command).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct NewNamespaces {
+    pub user: bool,
+    pub pid: bool,
+    pub net: bool,
+}
+
+impl NewNamespaces {
+    /// Those that clone(2) `flags` make.
+    pub fn of_clone_flags(flags: libc::c_int) -> NewNamespaces {
+        NewNamespaces {
+            user: flags & libc::CLONE_NEWUSER != 0,
+            pid: flags & libc::CLONE_NEWPID != 0,
+            net: flags & libc::CLONE_NEWNET != 0,
+        }
+    }
 }
 
 /// As [`plan`], in a root directory whose path is already the one to use (`run`'s, which
 /// glassbox made): not looked up again one component at a time, and its mount points not
 /// checked ahead: each is checked as it is mounted (the same refusal), in the child's own
 /// mount namespace, which ends with it.
-pub fn plan_in(a: &MountSpec, root: PathBuf) -> Result<Plan> {
+pub fn plan_in(a: &MountSpec, root: PathBuf, new: NewNamespaces) -> Result<Plan> {
     for name in &a.filesystems {
         if !FILESYSTEMS.iter().any(|(n, _)| n == name) {
             return Err(Error::usage(
@@ -273,7 +295,7 @@ pub fn plan_in(a: &MountSpec, root: PathBuf) -> Result<Plan> {
     check_size(&a.tmp_size)?;
     // Only /dev cares (mknod is not allowed in a user namespace).
     let in_user_ns = fs.contains(&"dev")
-        && ops::ns_inode("/proc/self/ns/user").is_some_and(|i| i != INIT_USER_NS);
+        && (new.user || ops::ns_inode("/proc/self/ns/user").is_some_and(|i| i != INIT_USER_NS));
     if fs.contains(&"dev") && in_user_ns && root == Path::new("/") {
         return Err(Error::usage(
             "glassbox mount dev in a user namespace needs --root: its devices are bound from the host's /dev, which a new /dev on / would hide",
@@ -282,9 +304,9 @@ pub fn plan_in(a: &MountSpec, root: PathBuf) -> Result<Plan> {
     }
     // Looked at once here, not each time the operations are listed.
     let host_pid_ns =
-        fs.contains(&"proc") && ops::ns_inode("/proc/self/ns/pid") == Some(INIT_PID_NS);
+        fs.contains(&"proc") && !new.pid && ops::ns_inode("/proc/self/ns/pid") == Some(INIT_PID_NS);
     let host_net_ns =
-        fs.contains(&"sys") && ops::ns_inode("/proc/self/ns/net") == Some(INIT_NET_NS);
+        fs.contains(&"sys") && !new.net && ops::ns_inode("/proc/self/ns/net") == Some(INIT_NET_NS);
     Ok(Plan {
         root,
         fs,
@@ -602,6 +624,42 @@ mod tests {
         assert!(check_size("1048576").is_ok());
         assert!(check_size("m").is_err());
         assert!(check_size("64mb").is_err());
+    }
+
+    #[test]
+    fn namespaces_the_clone_makes_are_new_without_a_look() {
+        let flags = libc::CLONE_NEWNS | libc::CLONE_NEWPID | libc::CLONE_NEWNET;
+        let new = NewNamespaces::of_clone_flags(flags);
+        assert_eq!(
+            new,
+            NewNamespaces {
+                user: false,
+                pid: true,
+                net: true
+            }
+        );
+        assert!(NewNamespaces::of_clone_flags(libc::CLONE_NEWUSER).user);
+        // Cloned into a new pid and network namespace, /proc and /sys are the container's
+        // own: no warning that they show the host's, wherever the test itself runs.
+        let d = tempfile::tempdir().unwrap();
+        let spec = MountSpec {
+            unmasked: false,
+            root: None,
+            filesystems: vec!["proc".into(), "sys".into(), "dev".into()],
+            volume: Vec::new(),
+            tmp_size: "64m".into(),
+        };
+        let p = plan_in(&spec, d.path().to_path_buf(), new).unwrap();
+        assert!(!p.host_pid_ns && !p.host_net_ns);
+        let warned = p.ops().iter().any(|op| matches!(op, Op::Warn(_)));
+        assert!(!warned, "a new namespace was taken for the host's");
+        // A new user namespace is one without a look either (/dev binds the host's nodes).
+        let in_user = NewNamespaces::of_clone_flags(libc::CLONE_NEWUSER | libc::CLONE_NEWPID);
+        assert!(
+            plan_in(&spec, d.path().to_path_buf(), in_user)
+                .unwrap()
+                .in_user_ns
+        );
     }
 
     #[test]
