@@ -85,18 +85,26 @@ fn a_runs_cgroup_stage_makes_no_needless_call() {
         );
         assert_eq!(count("write", "/devices.allow"), 11, "{}", shown());
     }
-    // The teardown: one read of each cgroup's processes, no probing for cgroup.kill or
-    // freezer.state when nothing is left to kill, and no listing of the shared parent.
-    let cgroups = calls
+    // The teardown: each cgroup empty (its init was waited for) goes with one rmdir, with no
+    // read of its processes first, no probing for cgroup.kill or freezer.state when nothing
+    // is left to kill, and no listing of the shared parent.
+    let made: Vec<&String> = calls
         .iter()
-        .filter(|(n, _, _)| n == "mkdir")
-        .filter(|(_, p, _)| !p.ends_with("/glassbox"))
-        .count();
-    assert!(cgroups > 0, "{}", shown());
+        .filter(|(n, p, _)| n == "mkdir" && !p.ends_with("/glassbox"))
+        .map(|(_, p, _)| p)
+        .collect();
+    assert!(!made.is_empty(), "{}", shown());
+    for cgroup in &made {
+        let removed = calls
+            .iter()
+            .filter(|(n, p, _)| n == "rmdir" && p == *cgroup)
+            .count();
+        assert_eq!(removed, 1, "{cgroup} removed by one rmdir:\n{}", shown());
+    }
     assert_eq!(
         count("openat", "/cgroup.procs"),
-        cgroups,
-        "cgroup.procs read once a cgroup:\n{}",
+        0,
+        "cgroup.procs read before an rmdir that needs no kill:\n{}",
         shown()
     );
     for (n, p, _) in &calls {

@@ -299,20 +299,27 @@ impl Sys<'_> {
             }
             Err(e) => (Err(e), "...".into(), None, false),
         });
-        let header = match &handed {
-            Some(h) => shown_msghdr_with_fd(&shown, MAX_MESSAGE, h.as_raw_fd()),
-            None => shown_msghdr(&shown, MAX_MESSAGE),
+        // Described only when it is told (or fails): what the descriptor refers to is a
+        // readlink of /proc/self/fd/N, on the way to the container's command.
+        let handed_fd = handed.as_ref().map(|h| h.as_raw_fd());
+        let call = || {
+            let header = match handed_fd {
+                Some(h) => shown_msghdr_with_fd(&shown, MAX_MESSAGE, h),
+                None => shown_msghdr(&shown, MAX_MESSAGE),
+            };
+            Call::new(
+                "recvmsg",
+                vec![fd.to_string(), header, "MSG_CMSG_CLOEXEC".into()],
+                "unix(7)",
+                why,
+            )
         };
-        let call = Call::new(
-            "recvmsg",
-            vec![fd.to_string(), header, "MSG_CMSG_CLOEXEC".into()],
-            "unix(7)",
-            why,
-        );
-        self.narrator.after(&call, got);
+        if self.describes_calls() {
+            self.narrator.after(&call(), got);
+        }
         if let Err(errno) = got {
             return Err(Error::sys(
-                format!("{} failed", call.render_short()),
+                format!("{} failed", call().render_short()),
                 errno,
                 "this is a glassbox bug: please report it with the narration (-v)",
             ));
@@ -321,7 +328,7 @@ impl Sys<'_> {
             (Some(ns), _) => Ok(Some(ns)),
             (None, true) => Ok(None),
             (None, false) => Err(Error::new(
-                format!("{} brought no namespace", call.render_short()),
+                format!("{} brought no namespace", call().render_short()),
                 "this is a glassbox bug: please report it with the narration (-v)",
             )),
         }

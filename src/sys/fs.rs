@@ -1,4 +1,4 @@
-//! File calls that change the host or the container's tree: mkdir(2), rmdir(2), mknod(2),
+//! File calls that change the host or the container's tree: mkdir(2), mkdirat(2), rmdir(2), mknod(2),
 //! fchownat(2), fchown(2), symlink(2), and writes to kernel files (/proc, /sys/fs/cgroup) shown as the write they are.
 
 use super::{check, cstring, diagnose, qpath, quote, Diagnosis, Sys};
@@ -23,6 +23,44 @@ impl Sys<'_> {
         };
         self.call_plain(call, || {
             check(unsafe { libc::mkdir(p.as_ptr(), mode as libc::mode_t) } as libc::c_long)
+        })?;
+        Ok(())
+    }
+
+    /// mkdirat(2): `name` in the directory open as `dir` (whose path is `dir_path`, shown
+    /// as strace -y shows a descriptor). The directory itself, not whatever its path leads
+    /// to by now; and no /proc/self/fd/N to look up in a /proc that may not know this
+    /// process yet.
+    pub fn mkdir_in(
+        &self,
+        dir: std::os::fd::BorrowedFd,
+        dir_path: &Path,
+        name: &std::ffi::OsStr,
+        mode: u32,
+        why: &str,
+    ) -> Result<()> {
+        let n = cstring(&name.to_string_lossy())?;
+        let raw = dir.as_raw_fd();
+        // Without the trailing slash a root joined with "" has.
+        let dir_path = dir_path.components().as_path();
+        let call = || {
+            Call::new(
+                "mkdirat",
+                vec![
+                    format!("{raw}<{}>", dir_path.display()),
+                    quote(&name.to_string_lossy()),
+                    format!("0{mode:o}"),
+                ],
+                "mkdir(2)",
+                why,
+            )
+            .by_hand(format!(
+                "mkdir -m {mode:o} {}",
+                dir_path.join(name).display()
+            ))
+        };
+        self.call_plain(call, || {
+            check(unsafe { libc::mkdirat(raw, n.as_ptr(), mode as libc::mode_t) } as libc::c_long)
         })?;
         Ok(())
     }

@@ -411,13 +411,19 @@ impl<'n> Sys<'n> {
         self.call_with(call, make, |_, errno| diagnose(errno))
     }
 
+    /// Whether a call is described at all: told, recorded, or shown in a dry run. When
+    /// not, only a failed call is (for its error).
+    pub fn describes_calls(&self) -> bool {
+        self.narrator.tells_calls() || self.kernel.records() || self.dry_run()
+    }
+
     fn call_with(
         &self,
         call: impl Describe,
         make: impl FnOnce() -> std::result::Result<i64, Errno>,
         diagnose: impl FnOnce(&Call, Errno) -> Diagnosis,
     ) -> Result<i64> {
-        if !(self.narrator.tells_calls() || self.kernel.records() || self.dry_run()) {
+        if !self.describes_calls() {
             return make().map_err(|errno| self.failed(&call.describe(), errno, diagnose));
         }
         let call = call.describe();

@@ -493,8 +493,10 @@ impl Sys<'_> {
                     }
                     Err(r) => return Err(refusal(&root.path, parent, r)),
                 };
-                self.mkdir(
-                    &fd_path(&pfd).join(name),
+                self.mkdir_in(
+                    std::os::fd::AsFd::as_fd(&pfd),
+                    &pp,
+                    name,
                     0o755,
                     &format!(
                         "make the missing mount point {} in the directory the check found",

@@ -36,8 +36,9 @@ impl Sys<'_> {
     }
 
     /// setns(2): join the namespace that `fd` refers to. `link` is what the namespace file
-    /// points at (`net:[4026532008]`, as strace -y shows the descriptor) and `path` the file
-    /// it was opened from (`/proc/4242/ns/net`, for the by-hand nsenter line).
+    /// points at (`net:[4026532008]`, as strace -y shows the descriptor; empty: looked up
+    /// from the descriptor when the call is shown) and `path` the file it was opened from
+    /// (`/proc/4242/ns/net`, for the by-hand nsenter line).
     pub fn setns(
         &self,
         fd: BorrowedFd,
@@ -48,6 +49,11 @@ impl Sys<'_> {
     ) -> Result<()> {
         let raw = fd.as_raw_fd();
         let call = || {
+            // No link given: what the descriptor refers to, looked up only to be shown.
+            let link = match link {
+                "" => crate::stages::network::ns_link(&format!("/proc/self/fd/{raw}")),
+                given => given.to_string(),
+            };
             Call::new(
                 "setns",
                 vec![format!("{raw}<{link}>"), clone_flags(nstype)],

@@ -777,28 +777,32 @@ pub fn remove_cgroup(sys: &Sys, path: &Path) -> Result<()> {
             .filter_map(|p| p.parse().ok())
             .collect())
     };
-    // One read says whether anything is left; an empty cgroup (the usual end: the
-    // container's init has been waited for) goes at once, with no probing for how to kill.
-    // Its entry also stands for the shared parent it is in: the last cgroup out removes it.
+    // The usual end: the container's init has been waited for, the cgroup is empty and
+    // goes at once. Only one that still holds processes (EBUSY) has them ended first; one
+    // already gone (a glassbox killed between the two mkdirs) counts as removed. Its entry
+    // also stands for the shared parent it is in: the last cgroup out removes it.
     let parent_too = || {
         path.parent()
             .filter(|p| is_shared_parent(p) && p.exists())
             .map_or(Ok(()), |parent| remove_parent_if_empty(sys, parent))
     };
-    let left = match procs(path) {
-        Ok(left) => left,
-        // Gone already: a glassbox killed between the two mkdirs left the parent without a
-        // cgroup in it.
-        Err(_) if !path.exists() => return parent_too(),
-        Err(_) => Vec::new(),
-    };
-    if !left.is_empty() {
-        kill_all(sys, path, |p| procs(p).unwrap_or_default())?;
+    let why = "remove the cgroup directory: the kernel frees the cgroup (EBUSY: processes are left in it, and are ended first)";
+    let expected = |e: Errno| e == Errno::EBUSY || e == Errno::ENOENT;
+    let first = sys.rmdir_diagnosed(path, why, |e| match e {
+        e if expected(e) => crate::sys::Diagnosis {
+            why: None,
+            todo: String::new(),
+        },
+        e => diagnose::generic("rmdir", e),
+    });
+    match first {
+        Err(e) if e.errno == Some(Errno::EBUSY) => {
+            kill_all(sys, path, |p| procs(p).unwrap_or_default())?;
+            sys.rmdir(path, "remove the cgroup directory, empty now")?;
+        }
+        Err(e) if e.errno == Some(Errno::ENOENT) => {}
+        other => other?,
     }
-    sys.rmdir(
-        path,
-        "remove the cgroup directory: the kernel frees the cgroup",
-    )?;
     parent_too()
 }
 
