@@ -9,7 +9,7 @@
 # network one empty; pivot_root; proc/sys/dev/tmp; masked paths; seccomp). bwrap gets
 # --unshare-all, runc and crun their default spec (every namespace), unshare every namespace
 # and a chroot. Runs are paired: each round runs every contender once, in turn (in an order
-# rotated from round to round), so a noisy neighbour hits all alike; the figures are
+# shuffled anew each round), so a noisy neighbour hits all alike; the figures are
 # medians. Targets: glassbox -q <= 1.2x bwrap on the disk and on tmpfs, <= 0.8x crun,
 # default narration <= 1.3x -q.
 set -euo pipefail
@@ -85,13 +85,19 @@ fi
 # the start of a `date` process (~0.5-1.5 ms here) to every figure, and flatter the ratios.
 now_us() { REPLY=${EPOCHREALTIME//[!0-9]/}; }
 declare -A times
-# Each round starts one contender further on: a run pays for what the one before it left the
-# kernel to do in the background (the last namespace's teardown), and the first of a round
-# followed the last contender's; rotated, every contender follows every other alike.
+# A run pays for what the one before it left the kernel to do in the background (the last
+# namespace's teardown, a runtime's deleted state): each round runs the contenders in an
+# order shuffled anew, so that every contender follows every other alike. (Rotating one
+# fixed order would not: each would follow the same one in every round but the first.)
 count=${#contenders[@]}
 for round in $(seq "$runs"); do
-  for k in $(seq 0 $((count - 1))); do
-    c=${contenders[$(((round + k) % count))]}
+  order=($(seq 0 $((count - 1))))
+  for ((k = count - 1; k > 0; k--)); do
+    j=$((RANDOM % (k + 1)))
+    t=${order[k]}; order[k]=${order[j]}; order[j]=$t
+  done
+  for k in "${order[@]}"; do
+    c=${contenders[$k]}
     now_us; t0=$REPLY
     # shellcheck disable=SC2086
     ${c#*|} >/dev/null 2>&1 || { echo "bench/run.sh: failed: ${c#*|}" >&2; exit 1; }
