@@ -51,7 +51,7 @@ impl Sys<'_> {
         let call = || {
             // No link given: what the descriptor refers to, looked up only to be shown.
             let link = match link {
-                "" => crate::stages::network::ns_link(&format!("/proc/self/fd/{raw}")),
+                "" => ns_link(&format!("/proc/self/fd/{raw}")),
                 given => given.to_string(),
             };
             Call::new(
@@ -114,4 +114,11 @@ impl Sys<'_> {
         super::quiet::self_changed();
         Ok(())
     }
+}
+
+/// What a namespace file points at (`net:[4026532008]`), as strace -y shows it.
+pub fn ns_link(path: &str) -> String {
+    std::fs::read_link(path)
+        .map(|l| l.display().to_string())
+        .unwrap_or_default()
 }

@@ -311,12 +311,7 @@ pub(crate) fn open_ns_file(path: &str, todo: &str) -> Result<std::fs::File> {
     std::fs::File::open(path).map_err(|e| Error::io(format!("cannot open {path}"), &e, todo))
 }
 
-/// What a namespace file points at (`net:[4026532008]`), as strace -y shows it.
-pub(crate) fn ns_link(path: &str) -> String {
-    std::fs::read_link(path)
-        .map(|l| l.display().to_string())
-        .unwrap_or_default()
-}
+pub(crate) use crate::sys::ns::ns_link;
 
 /// In the child: configure the namespace, then exec the command. A failure goes to the
 /// parent on `parent` (which reports it), or is reported here when there is none.
