@@ -1,5 +1,6 @@
-//! File calls that change the host or the container's tree: mkdir(2), mkdirat(2), rmdir(2), mknod(2),
-//! fchownat(2), fchown(2), symlink(2), and writes to kernel files (/proc, /sys/fs/cgroup) shown as the write they are.
+//! File calls that change the host or the container's tree: mkdir(2), mkdirat(2), rmdir(2),
+//! mknod(2), fchownat(2), fchown(2), symlink(2), and writes to kernel files (/proc,
+//! /sys/fs/cgroup) shown as the write they are.
 
 use super::{check, cstring, diagnose, qpath, quote, Diagnosis, Sys};
 use crate::error::{Error, Result};
