@@ -317,7 +317,7 @@ fn undo_by_helper(
         Ok((Forked::Child, gate)) => {
             let joined = sys.setns(
                 fd.as_fd(),
-                &ns.describe(),
+                Some(&ns.describe()),
                 &handle.display().to_string(),
                 libc::CLONE_NEWNET,
                 "join the network namespace these journal entries were made in",

@@ -107,7 +107,6 @@ fn only_the_named_subcommand(
 /// the whole tree). The global flags before `run` are all flags (see [`named_subcommand`]):
 /// they mean the same after it. None when the parse fails: the whole tree parses it again.
 fn run_alone(globals: clap::Command, argv: &[String], at: usize) -> Option<Cli> {
-    use clap::FromArgMatches;
     let mut run = run_command(globals);
     let words = argv[..at].iter().chain(&argv[at + 1..]);
     let mut matches = run.try_get_matches_from_mut(words).ok()?;

@@ -47,37 +47,36 @@ pub fn own_status<T>(f: impl FnOnce(&str) -> T) -> Option<T> {
 }
 
 /// The inode of this process's namespace `kind` (`pid`, `net`, `user`, `mnt`: the file in
-/// /proc/self/ns), looked at once while the process stays in the same namespaces (see
-/// `sys::quiet::ns_epoch`).
+/// /proc/self/ns), looked at once while the process stays in the same namespace of that
+/// kind (see `sys::quiet::ns_epoch`): a fork's child shares what its parent looked at of
+/// the kinds it was not cloned into anew.
 pub fn own_ns_inode(kind: &str) -> Option<u64> {
     use std::os::unix::fs::MetadataExt;
-    let epoch = crate::sys::quiet::ns_epoch();
+    let epoch = crate::sys::quiet::ns_epoch(kind);
     let mut own = own_facts();
-    if own.epoch != epoch {
-        own.ns.clear();
-        own.epoch = epoch;
-    }
-    if let Some((_, ino)) = own.ns.iter().find(|(k, _)| k == kind) {
-        return *ino;
+    if let Some(&(_, at, ino)) = own.ns.iter().find(|(k, _, _)| k == kind) {
+        if at == epoch {
+            return ino;
+        }
     }
     let ino = std::fs::metadata(format!("/proc/self/ns/{kind}"))
         .ok()
         .map(|m| m.ino());
-    own.ns.push((kind.to_string(), ino));
+    own.ns.retain(|(k, _, _)| k != kind);
+    own.ns.push((kind.to_string(), epoch, ino));
     ino
 }
 
 /// What this process has read about itself, and when (its self epoch).
 struct OwnFacts {
     status: Option<(u64, Option<String>)>,
-    epoch: u64,
-    ns: Vec<(String, Option<u64>)>,
+    /// Each namespace kind looked at, in the epoch of that kind, and its inode.
+    ns: Vec<(String, u64, Option<u64>)>,
 }
 
 fn own_facts() -> std::sync::MutexGuard<'static, OwnFacts> {
     static OWN: std::sync::Mutex<OwnFacts> = std::sync::Mutex::new(OwnFacts {
         status: None,
-        epoch: 0,
         ns: Vec::new(),
     });
     OWN.lock().unwrap_or_else(|e| e.into_inner())

@@ -79,8 +79,8 @@ pub(crate) fn terminal_of_its_own(sys: &Sys, socket: std::os::fd::RawFd) -> Resu
 
 /// What the child gets from the parent besides the plan: its address on a bridge; whether
 /// it was cloned ahead (see `parent::ChildAhead`: it makes its layer directories and init
-/// files itself, joins the empty network namespace the parent sends it, and enters its
-/// cgroups after its last gate, as they are made meanwhile); and — when it was let go
+/// files itself, joins the empty network namespace the parent hands it, and enters its
+/// cgroups right after, as the parent makes them all first); and — when it was let go
 /// before the parent recorded it as running (under -q) — its last gate, which it passes
 /// only once the record says it runs.
 pub(super) struct FromParent<'a> {
@@ -118,7 +118,8 @@ pub(super) fn child(
         libc::SIGKILL,
         "if glassbox dies, the container dies with it: nothing is left running unwatched",
     )?;
-    // Cloned ahead, it enters them after its last gate: they are made meanwhile.
+    // Cloned ahead, it enters them once it has its network namespace: the parent makes the
+    // rest of them meanwhile, and all before it hands the namespace.
     let mut cgroup_view = None;
     if !from_parent.ahead {
         cgroup_view = enter_cgroups(sys, plan, cgroups)?;
@@ -138,7 +139,8 @@ pub(super) fn child(
     if let (true, NetworkMode::Container(name, pid)) = (plan.has(Stage::Network), &plan.network) {
         crate::stages::network::join_container(sys, name, *pid)?;
     } else if from_parent.ahead {
-        // Cloned without a network namespace: the parent makes it meanwhile (joined below).
+        // Cloned without a network namespace: one is made meanwhile, by a helper or the
+        // parent, and handed to it (joined below).
     } else if plan.has(Stage::Network) && plan.clone_flags() & libc::CLONE_NEWNET != 0 {
         // none: only lo, up; bridge: also eth0 addressed, up, with a default route.
         crate::stages::network::configure_inside(sys, from_parent.inside)?;

@@ -146,17 +146,18 @@ impl ChildAhead {
                 // namespace, and the rest of its cgroups, which it enters once it has the
                 // namespace); the records only at its last gate, right before its command.
                 let handed = (|| -> Result<()> {
-                    let ns = match &ahead.gate {
-                        Some(_) => Some(crate::stages::network::empty(sys, empty_net)?),
-                        None => None,
-                    };
+                    let ns = ahead
+                        .gate
+                        .as_ref()
+                        .map(|_| crate::stages::network::empty(sys, empty_net));
+                    let ns = ns.transpose()?;
                     if let Some(made) = ahead.made_cgroups.as_mut() {
                         cgroups::apply_ops(sys, journal, &cgroup_ops_left, made)?;
                     }
-                    match (&ahead.gate, &ns) {
-                        (Some(g), Some(ns)) => crate::stages::network::hand_empty(sys, g, ns),
-                        _ => Ok(()),
+                    if let (Some(g), Some(ns)) = (&ahead.gate, &ns) {
+                        crate::stages::network::hand_empty(sys, g, ns)?;
                     }
+                    Ok(())
                 })();
                 match handed {
                     Ok(()) => Ok(ahead),

@@ -167,7 +167,7 @@ fn join_and_run(
         };
         if let Err(e) = sys.setns(
             f.as_fd(),
-            &t.to_string_lossy(),
+            Some(&t.to_string_lossy()),
             &theirs,
             *flag,
             "exec: join the container's namespace",

@@ -96,7 +96,7 @@ fn prepare(sys: &Sys, b: &Bundle, fifo: &Path, st: &serde_json::Value) -> Result
         let (flag, link) = ns_flag(ns.typ());
         sys.setns(
             f.as_fd(),
-            link,
+            Some(link),
             &path.to_string_lossy(),
             flag,
             "join the namespace the engine made for this container",

@@ -543,7 +543,7 @@ impl Executor<'_, '_> {
                 path,
                 nstype,
                 why,
-            } => sys.setns(fd.as_fd(), shown, path, *nstype, why)?,
+            } => sys.setns(fd.as_fd(), Some(shown), path, *nstype, why)?,
             Op::Fchdir { fd, shown, why } => sys.fchdir(fd.as_fd(), shown, why)?,
             Op::SetGid { gid, why } => sys.setgid(*gid, why)?,
             Op::SetUid { uid, why } => sys.setuid(*uid, why)?,

@@ -124,9 +124,7 @@ fn shown_msghdr(base: &str, len: usize) -> String {
 /// refers to, as strace -y shows it (`6<net:[4026532179]>`).
 fn shown_msghdr_with_fd(base: &str, len: usize, fd: RawFd) -> String {
     let cmsg_len = unsafe { libc::CMSG_LEN(std::mem::size_of::<RawFd>() as u32) };
-    let refers = std::fs::read_link(format!("/proc/self/fd/{fd}"))
-        .map(|l| l.display().to_string())
-        .unwrap_or_default();
+    let refers = super::fd_link(fd);
     format!(
         "{{..., msg_iov=[{{iov_base={base}, iov_len={len}}}], msg_iovlen=1, msg_control=[{{cmsg_len={cmsg_len}, cmsg_level=SOL_SOCKET, cmsg_type=SCM_RIGHTS, cmsg_data=[{fd}<{refers}>]}}], ...}}"
     )

@@ -12,9 +12,9 @@
 //! clone, the unshare, the routing socket and the request, as strace shows them.
 
 use super::{vm_helper, Sys};
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::narrate::Call;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsRawFd, OwnedFd};
 use std::sync::atomic::{AtomicI32, AtomicI64, AtomicU64, Ordering};
 
 /// The request bringing lo up, at most this long.
@@ -34,8 +34,6 @@ struct Job {
     /// Written to (or closed) by the parent once it has the namespace: the helper then
     /// exits.
     release: libc::c_int,
-    /// The parent's ends, which the helper must not keep.
-    theirs: [libc::c_int; 2],
     glassbox: libc::pid_t,
     /// The CPUs it may run on: all glassbox may, but the one glassbox runs on (it would
     /// take that one's time, which is the parent's).
@@ -76,8 +74,10 @@ impl<'n> Sys<'n> {
         let request = super::net::lo_up_request();
         let mut buf = [0u8; REQUEST_BYTES];
         buf.get_mut(..request.len())?.copy_from_slice(&request);
-        let (done_read, done_write) = pipe()?;
-        let (release_read, release_write) = pipe()?;
+        let said = "the helper's word that the network namespace is made";
+        let (done_read, done_write) = self.pipe(said).ok()?;
+        let let_go = "closed (or a byte written) when the helper may exit";
+        let (release_read, release_write) = self.pipe(let_go).ok()?;
         // SAFETY: a plain C struct, all zeroes but its family.
         let mut kernel: libc::sockaddr_nl = unsafe { std::mem::zeroed() };
         kernel.nl_family = libc::AF_NETLINK as u16;
@@ -87,7 +87,6 @@ impl<'n> Sys<'n> {
             kernel,
             done: done_write.as_raw_fd(),
             release: release_read.as_raw_fd(),
-            theirs: [done_read.as_raw_fd(), release_write.as_raw_fd()],
             glassbox: super::quiet::pid() as libc::pid_t,
             cpus,
             unshare: AtomicI64::new(NOT_MADE),
@@ -126,22 +125,14 @@ impl EmptyNet<'_, '_> {
         if !self.finish(why)? {
             return Ok(None);
         }
-        let ack = self.job.ack.load(Ordering::SeqCst);
-        if ack != 0 {
-            let errno = nix::errno::Errno::from_raw(-ack as i32);
-            return Err(Error::sys(
-                "ip link set lo up in the container's new network namespace failed",
-                errno,
-                "check that this kernel supports network namespaces (glassbox doctor)",
-            ));
-        }
         let why = "the helper's network namespace, kept open: it lives on after the helper";
-        let ns = self.sys.open_namespace(self.pid, "net", why)?;
-        Ok(Some(std::fs::File::from(ns)))
+        let ns = self.sys.open_ns(self.pid, "net", why)?;
+        Ok(ns.map(std::fs::File::from))
     }
 
     /// Wait for the helper's word (once), then narrate what it did, with what each call
-    /// returned: false when it made none of it. An error when one of them failed.
+    /// returned and the kernel's answer to the request: false when it made none of it. An
+    /// error when one of them failed, or the kernel refused.
     fn finish(&mut self, why: &str) -> Result<bool> {
         if let Some(done) = self.finished {
             return Ok(done);
@@ -165,7 +156,8 @@ impl EmptyNet<'_, '_> {
             Call::new("unshare", vec!["CLONE_NEWNET".into()], "unshare(2)", why)
                 .by_hand("unshare --net (in the helper)")
         };
-        sys.call_plain(call, || made(unshare))?;
+        let diagnose = |e| super::diagnose::unshare(libc::CLONE_NEWNET, e);
+        sys.call(call, || made(unshare), diagnose)?;
         let socket = job.socket.load(Ordering::SeqCst);
         let call = || super::net::socket_call("the helper's routing socket, in the new namespace");
         sys.call_plain(call, || made(socket))?;
@@ -178,11 +170,14 @@ impl EmptyNet<'_, '_> {
                 &shown,
                 super::net::RTM_NEWLINK,
                 job.request_len,
-                "loopback starts down in a new namespace: bring it up so 127.0.0.1 works",
+                super::net::LO_UP_WHY,
                 "ip link set lo up",
             )
         };
         sys.call_plain(call, || made(job.sendto.load(Ordering::SeqCst)))?;
+        let ack = made(job.ack.load(Ordering::SeqCst)).map(drop);
+        let refused = |e| super::net::link_diagnosis("lo", e);
+        sys.netlink_ack(ack, super::net::RTM_NEWLINK, "ip link set lo up", refused)?;
         Ok(true)
     }
 }
@@ -192,7 +187,10 @@ impl Drop for EmptyNet<'_, '_> {
     /// it did if nobody asked. Told by a byte, not only by the pipe's end: a child cloned
     /// since holds a copy of that end until it execs.
     fn drop(&mut self) {
-        let _ = self.finish("a network namespace the run did not need after all");
+        // Waited for only to be told: untold, the helper is let go at once.
+        if self.sys.describes_calls() {
+            let _ = self.finish("a network namespace the run did not need after all");
+        }
         let byte = 1u8;
         // SAFETY: a write of a byte on this stack.
         unsafe { libc::write(self.release.as_raw_fd(), (&byte as *const u8).cast(), 1) };
@@ -201,7 +199,8 @@ impl Drop for EmptyNet<'_, '_> {
 
 /// Reap the helper, if it has ended (it is let go when its namespace is taken, and may
 /// have to wait for a CPU the container's child is using): called once the container has
-/// ended. A helper not ended yet is reaped when glassbox exits.
+/// ended. A helper not ended yet goes to init (or a subreaper) when glassbox exits, which
+/// reaps it.
 pub fn reap_helper() {
     let pid = HELPER.swap(0, Ordering::SeqCst);
     if pid > 0 {
@@ -229,15 +228,6 @@ fn other_cpus() -> Option<libc::cpu_set_t> {
     }
 }
 
-/// pipe2(O_CLOEXEC), quietly: the helper's plumbing.
-fn pipe() -> Option<(OwnedFd, OwnedFd)> {
-    let mut fds = [-1 as libc::c_int; 2];
-    // SAFETY: two descriptors written into `fds`.
-    let ret = unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) };
-    // SAFETY: two descriptors the kernel just made for this process.
-    (ret == 0).then(|| unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) })
-}
-
 /// The helper: unshare a network namespace, bring lo up, say so, wait to be let go, exit
 /// (see vm_helper.rs for what it may do).
 extern "C" fn make(arg: *mut libc::c_void) -> libc::c_int {
@@ -252,8 +242,8 @@ extern "C" fn make(arg: *mut libc::c_void) -> libc::c_int {
             true => [job.done, job.release],
             false => [job.release, job.done],
         };
-        let first = [job.theirs[0], job.theirs[1], 0, 1, 2];
-        if !vm_helper::keep_only(&keep, &first, job.glassbox) {
+        // Not the parent's ends of its pipes, nor the caller's stdio.
+        if !vm_helper::keep_only(&keep, job.glassbox) {
             vm_helper::exit()
         }
         let ret = vm_helper::raw(

@@ -11,21 +11,19 @@
 //! ones too, whose teardown kernel workers would otherwise run beside glassbox's own end)
 //! and lets go of them when glassbox's own exit closes the one pipe it reads: the teardown
 //! then runs beside whatever the shell does next, not between the command's end and
-//! glassbox's answer. The helper
-//! shares glassbox's memory (clone(2) with CLONE_VM: nothing is copied to make it; it also
-//! takes the address space down after glassbox has gone), runs nothing but raw syscalls on a
-//! stack of its own, and starts with every signal blocked: only glassbox's exit (or SIGKILL)
-//! ends it. A killed glassbox closes the pipe too, and PR_SET_PDEATHSIG kills the helper
+//! glassbox's answer. The helper shares glassbox's memory (clone(2) with CLONE_VM: nothing
+//! is copied to make it; it also takes the address space down after glassbox has gone),
+//! runs nothing but raw syscalls on a stack of its own, and starts with every signal
+//! blocked: only glassbox's exit (or SIGKILL) ends it. A killed glassbox closes the pipe too, and PR_SET_PDEATHSIG kills the helper
 //! with it besides, so the helper never outlives it by more than its own exit.
 //!
 //! Not for a container with volumes: a bind mount held past glassbox's answer would keep
 //! its source's filesystem busy for a moment after it (an `umount` right after the run
 //! would detach it without shutting it down yet).
 
-use super::{check, cstring, vm_helper, Sys};
+use super::{vm_helper, Sys};
 use crate::error::Result;
-use crate::narrate::Call;
-use std::os::fd::{AsRawFd, FromRawFd, IntoRawFd, OwnedFd};
+use std::os::fd::{AsRawFd, IntoRawFd};
 
 /// The namespaces held: the mount namespace (its unmounting waits for an RCU grace
 /// period), the network one (taken down by a kernel worker that would otherwise run beside
@@ -34,12 +32,10 @@ use std::os::fd::{AsRawFd, FromRawFd, IntoRawFd, OwnedFd};
 const HELD: [&str; 3] = ["mnt", "net", "ipc"];
 
 /// What the helper keeps: the namespaces' descriptors and the pipe's read end, in
-/// ascending order; the pipe's write end, which it must not keep; and glassbox's pid, to
-/// end with it.
+/// ascending order; and glassbox's pid, to end with it.
 struct Held {
     keep: [libc::c_int; HELD.len() + 1],
     pipe: libc::c_int,
-    write_end: libc::c_int,
     glassbox: libc::pid_t,
 }
 
@@ -55,7 +51,10 @@ impl Sys<'_> {
         }
         let mut namespaces = Vec::with_capacity(HELD.len());
         for kind in HELD {
-            namespaces.push(self.open_namespace(pid, kind, why)?);
+            let Some(ns) = self.open_ns(pid, kind, why)? else {
+                return Ok(());
+            };
+            namespaces.push(ns);
         }
         let (read_end, write_end) = self.pipe(why)?;
         let mut keep = [-1; HELD.len() + 1];
@@ -67,7 +66,6 @@ impl Sys<'_> {
         let held: &'static Held = Box::leak(Box::new(Held {
             keep,
             pipe: read_end.as_raw_fd(),
-            write_end: write_end.as_raw_fd(),
             glassbox: super::quiet::pid() as libc::pid_t,
         }));
         let clone = || vm_helper::clone_call(why);
@@ -82,33 +80,6 @@ impl Sys<'_> {
         let _ = write_end.into_raw_fd();
         Ok(())
     }
-
-    /// open(2) of /proc/PID/ns/KIND: a namespace of another process, to keep or to join.
-    pub(super) fn open_namespace(&self, pid: i32, kind: &str, why: &str) -> Result<OwnedFd> {
-        let path = format!("/proc/{pid}/ns/{kind}");
-        let c_path = cstring(&path)?;
-        let open = || {
-            Call::new(
-                "openat",
-                vec![
-                    "AT_FDCWD".into(),
-                    super::quote(&path),
-                    "O_RDONLY|O_CLOEXEC".into(),
-                ],
-                "open(2)",
-                why,
-            )
-        };
-        let fd = self.call_plain(open, || {
-            check(
-                // SAFETY: a NUL-terminated path.
-                unsafe { libc::open(c_path.as_ptr(), libc::O_RDONLY | libc::O_CLOEXEC) }
-                    as libc::c_long,
-            )
-        })?;
-        // SAFETY: a descriptor this process just opened and owns.
-        Ok(unsafe { OwnedFd::from_raw_fd(fd as libc::c_int) })
-    }
 }
 
 /// The helper: close every descriptor but the namespaces and the pipe, wait for the pipe's
@@ -117,10 +88,8 @@ extern "C" fn hold(arg: *mut libc::c_void) -> libc::c_int {
     // SAFETY: `arg` is the leaked `Held` hold_namespaces passed; only raw syscalls follow.
     unsafe {
         let held = &*(arg as *const Held);
-        // Never kept: the pipe's write end (the read would never end) and the caller's
-        // stdio (a caller reading glassbox's output would wait for this helper).
-        let first = [held.write_end, 0, 1, 2];
-        if vm_helper::keep_only(&held.keep, &first, held.glassbox) {
+        // Not the pipe's write end (the read would never end), nor the caller's stdio.
+        if vm_helper::keep_only(&held.keep, held.glassbox) {
             vm_helper::wait_then_exit(held.pipe)
         }
         vm_helper::exit()

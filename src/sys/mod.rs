@@ -179,6 +179,17 @@ pub struct Diagnosis {
     pub todo: String,
 }
 
+impl Diagnosis {
+    /// A refusal the caller expects and handles (an rmdir's EBUSY it acts on): nothing to
+    /// explain.
+    pub fn expected() -> Diagnosis {
+        Diagnosis {
+            why: None,
+            todo: String::new(),
+        }
+    }
+}
+
 impl<'n> Sys<'n> {
     /// Calls made on the running kernel.
     pub fn new(narrator: &'n Narrator) -> Self {
@@ -495,6 +506,14 @@ impl<F: FnOnce() -> Call> Describe for F {
     fn describe(self) -> Call {
         self()
     }
+}
+
+/// What descriptor `fd` refers to, as strace -y shows it beside its number
+/// (`net:[4026532008]`, `socket:[97131]`, a path); empty when it cannot be read.
+pub(crate) fn fd_link(fd: std::os::fd::RawFd) -> String {
+    std::fs::read_link(format!("/proc/self/fd/{fd}"))
+        .map(|l| l.display().to_string())
+        .unwrap_or_default()
 }
 
 /// A string argument as strace shows it: in double quotes, with escapes.

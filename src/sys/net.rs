@@ -161,13 +161,21 @@ pub(super) fn sendto_call(socket: &str, ty: u16, len: usize, why: &str, by_hand:
     .by_hand(by_hand)
 }
 
+/// Why a new network namespace's lo is brought up (the parent's way and the helper's).
+pub const LO_UP_WHY: &str =
+    "loopback starts down in a new namespace: bring it up so 127.0.0.1 works";
+
+/// `ip link set NAME up`, as a request.
+fn link_up_msg(name: &str) -> Msg {
+    Msg::new(RTM_NEWLINK, 0)
+        .ifinfo(0, libc::IFF_UP as u32, libc::IFF_UP as u32)
+        .attr_str(IFLA_IFNAME, name)
+}
+
 /// `ip link set lo up` as one rtnetlink request (sequence number 1), for a helper that
 /// sends it with raw syscalls (sys/empty_net.rs).
 pub(super) fn lo_up_request() -> Vec<u8> {
-    Msg::new(RTM_NEWLINK, 0)
-        .ifinfo(0, libc::IFF_UP as u32, libc::IFF_UP as u32)
-        .attr_str(IFLA_IFNAME, "lo")
-        .finish(1)
+    link_up_msg("lo").finish(1)
 }
 
 /// An open NETLINK_ROUTE socket.
@@ -251,30 +259,41 @@ impl Sys<'_> {
         if self.dry_run() {
             return Ok(());
         }
-        match read_ack(raw, nl.seq) {
+        self.netlink_ack(read_ack(raw, nl.seq), ty, by_hand, diagnose)
+    }
+
+    /// The kernel's answer to a request of type `ty` (`by_hand` as ip(8) says it), as the
+    /// narration tells it: done, or refused (with why and what to do).
+    pub(super) fn netlink_ack(
+        &self,
+        ack: std::result::Result<(), Errno>,
+        ty: u16,
+        by_hand: &str,
+        diagnose: impl FnOnce(Errno) -> Diagnosis,
+    ) -> Result<()> {
+        let errno = match ack {
             Ok(()) => {
                 self.narrator.detail("ack: 0 (done)");
-                Ok(())
+                return Ok(());
             }
-            Err(errno) => {
-                let words = crate::error::errno_words(errno);
-                self.narrator.note(&format!(
-                    "ack: the kernel refused {}: {words}",
-                    type_name(ty)
-                ));
-                let d = diagnose(errno);
-                if let Some(why) = &d.why {
-                    self.narrator.hint(why);
-                }
-                let mut e = Error::sys(
-                    format!("the kernel refused `{by_hand}` ({})", type_name(ty)),
-                    errno,
-                    d.todo,
-                );
-                e.why = d.why;
-                Err(e)
-            }
+            Err(errno) => errno,
+        };
+        let words = crate::error::errno_words(errno);
+        self.narrator.note(&format!(
+            "ack: the kernel refused {}: {words}",
+            type_name(ty)
+        ));
+        let d = diagnose(errno);
+        if let Some(why) = &d.why {
+            self.narrator.hint(why);
         }
+        let mut e = Error::sys(
+            format!("the kernel refused `{by_hand}` ({})", type_name(ty)),
+            errno,
+            d.todo,
+        );
+        e.why = d.why;
+        Err(e)
     }
 
     /// `ip link add NAME type bridge`.
@@ -343,9 +362,7 @@ impl Sys<'_> {
         master: Option<(&str, u32)>,
         why: &str,
     ) -> Result<()> {
-        let mut msg = Msg::new(RTM_NEWLINK, 0)
-            .ifinfo(0, libc::IFF_UP as u32, libc::IFF_UP as u32)
-            .attr_str(IFLA_IFNAME, name);
+        let mut msg = link_up_msg(name);
         let mut by_hand = format!("ip link set {name}");
         if let Some((bridge, index)) = master {
             msg = msg.attr(IFLA_MASTER, &index.to_ne_bytes());
@@ -529,7 +546,8 @@ fn each_deleted(buf: &[u8], mut f: impl FnMut(u32)) {
     }
 }
 
-fn link_diagnosis(name: &str, e: Errno) -> Diagnosis {
+/// Why the kernel refused a request about link `name`, and what to do.
+pub(super) fn link_diagnosis(name: &str, e: Errno) -> Diagnosis {
     match e {
         Errno::EEXIST => Diagnosis {
             why: Some(format!(

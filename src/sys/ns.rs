@@ -28,7 +28,7 @@ impl Sys<'_> {
             || check(unsafe { libc::unshare(flags) } as libc::c_long),
             |errno| diagnose::unshare(flags, errno),
         )?;
-        super::quiet::ns_changed();
+        super::quiet::ns_changed(flags);
         if flags & libc::CLONE_NEWUSER != 0 {
             super::quiet::self_changed();
         }
@@ -36,23 +36,23 @@ impl Sys<'_> {
     }
 
     /// setns(2): join the namespace that `fd` refers to. `link` is what the namespace file
-    /// points at (`net:[4026532008]`, as strace -y shows the descriptor; empty: looked up
-    /// from the descriptor when the call is shown) and `path` the file it was opened from
-    /// (`/proc/4242/ns/net`, for the by-hand nsenter line).
+    /// points at (`net:[4026532008]`, as strace -y shows the descriptor), given when it
+    /// must be read ahead (a mount namespace joined before changes what /proc/self is);
+    /// None: read from the descriptor only when the call is shown. `path` is the file it
+    /// was opened from (`/proc/4242/ns/net`, for the by-hand nsenter line).
     pub fn setns(
         &self,
         fd: BorrowedFd,
-        link: &str,
+        link: Option<&str>,
         path: &str,
         nstype: libc::c_int,
         why: &str,
     ) -> Result<()> {
         let raw = fd.as_raw_fd();
         let call = || {
-            // No link given: what the descriptor refers to, looked up only to be shown.
             let link = match link {
-                "" => ns_link(&format!("/proc/self/fd/{raw}")),
-                given => given.to_string(),
+                Some(given) => given.to_string(),
+                None => super::fd_link(raw),
             };
             Call::new(
                 "setns",
@@ -65,7 +65,7 @@ impl Sys<'_> {
         self.call_plain(call, || {
             check(unsafe { libc::setns(raw, nstype) } as libc::c_long)
         })?;
-        super::quiet::ns_changed();
+        super::quiet::ns_changed(nstype);
         super::quiet::self_changed();
         Ok(())
     }
@@ -114,11 +114,4 @@ impl Sys<'_> {
         super::quiet::self_changed();
         Ok(())
     }
-}
-
-/// What a namespace file points at (`net:[4026532008]`), as strace -y shows it.
-pub fn ns_link(path: &str) -> String {
-    std::fs::read_link(path)
-        .map(|l| l.display().to_string())
-        .unwrap_or_default()
 }

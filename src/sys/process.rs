@@ -258,7 +258,7 @@ impl Sys<'_> {
             "clone(2)",
             why,
         );
-        let made = self.gated(&call, first, || unsafe {
+        let made = self.gated(&call, first, ns_flags, || unsafe {
             libc::syscall(
                 libc::SYS_clone,
                 flags as libc::c_ulong,
@@ -352,7 +352,7 @@ impl Sys<'_> {
                 "{why}, born in its cgroup v2 (CLONE_INTO_CGROUP): it never has to be moved there"
             ),
         );
-        let made = self.gated(&call, first, || unsafe {
+        let made = self.gated(&call, first, ns_flags, || unsafe {
             libc::syscall(libc::SYS_clone3, &args as *const CloneArgs, size)
         })?;
         drop(dir);
@@ -376,13 +376,15 @@ impl Sys<'_> {
     }
 
     /// The gate around a clone: a channel whose child end waits for [`Message::Go`].
-    /// `clone` makes the call and returns what the syscall returned (0 in the child).
+    /// `clone` makes the call and returns what the syscall returned (0 in the child), which
+    /// is born in new namespaces of the kinds in `ns_flags`.
     /// The outer error is a failure to make the channel; the inner one the clone's errno,
     /// already narrated.
     fn gated(
         &self,
         call: &Call,
         first: FirstWait,
+        ns_flags: libc::c_int,
         clone: impl FnOnce() -> libc::c_long,
     ) -> Result<std::result::Result<(Forked, Option<Channel>), nix::errno::Errno>> {
         if self.dry_run() {
@@ -398,7 +400,7 @@ impl Sys<'_> {
         super::own::settle_heap();
         let ret = clone();
         if ret == 0 {
-            super::quiet::forked();
+            super::quiet::forked(ns_flags);
             self.narrator.forget_pending();
             drop(parent_end);
             if first == FirstWait::AtBirth {

@@ -235,7 +235,21 @@ pub fn pid() -> u32 {
 
 static PID: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
 static SELF_EPOCH: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-static NS_EPOCH: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+/// The kinds of namespace, as /proc/self/ns names them, with the clone(2) flag that makes
+/// a new one; each has an epoch of its own ([`NS_EPOCHS`]).
+const NS_KINDS: [(&str, libc::c_int); 8] = [
+    ("mnt", libc::CLONE_NEWNS),
+    ("uts", libc::CLONE_NEWUTS),
+    ("ipc", libc::CLONE_NEWIPC),
+    ("user", libc::CLONE_NEWUSER),
+    ("pid", libc::CLONE_NEWPID),
+    ("net", libc::CLONE_NEWNET),
+    ("cgroup", libc::CLONE_NEWCGROUP),
+    ("time", libc::CLONE_NEWTIME),
+];
+/// One epoch a kind, and one (the last) for a name not in [`NS_KINDS`].
+static NS_EPOCHS: [std::sync::atomic::AtomicU64; NS_KINDS.len() + 1] =
+    [const { std::sync::atomic::AtomicU64::new(0) }; NS_KINDS.len() + 1];
 
 /// Changes whenever this process may have become someone else (a fork's child, new
 /// credentials or capabilities): what was read of /proc/self/status holds while this
@@ -244,10 +258,15 @@ pub fn self_epoch() -> u64 {
     SELF_EPOCH.load(std::sync::atomic::Ordering::SeqCst)
 }
 
-/// Changes whenever this process may have moved to other namespaces: what was looked at
-/// in /proc/self/ns holds while this stays the same.
-pub fn ns_epoch() -> u64 {
-    NS_EPOCH.load(std::sync::atomic::Ordering::SeqCst)
+/// Changes whenever this process may have moved to another namespace of `kind` (`pid`,
+/// `net`… as /proc/self/ns names them): what was looked at in /proc/self/ns/KIND holds
+/// while this stays the same.
+pub fn ns_epoch(kind: &str) -> u64 {
+    let at = NS_KINDS
+        .iter()
+        .position(|(k, _)| *k == kind)
+        .unwrap_or(NS_KINDS.len());
+    NS_EPOCHS[at].load(std::sync::atomic::Ordering::SeqCst)
 }
 
 /// This process changed its credentials or capabilities: read them again.
@@ -255,15 +274,24 @@ pub fn self_changed() {
     SELF_EPOCH.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
 }
 
-/// This process joined or made namespaces (a new user namespace also brings new
-/// capabilities: `self_changed` too).
-pub fn ns_changed() {
-    NS_EPOCH.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+/// This process joined or made namespaces of the kinds in `flags` (CLONE_NEW*; 0: of any
+/// kind, as a setns(2) of a descriptor may be). A new user namespace also brings new
+/// capabilities: `self_changed` too.
+pub fn ns_changed(flags: libc::c_int) {
+    for (i, (_, flag)) in NS_KINDS.iter().enumerate() {
+        if flags == 0 || flags & flag != 0 {
+            NS_EPOCHS[i].fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        }
+    }
+    NS_EPOCHS[NS_KINDS.len()].fetch_add(1, std::sync::atomic::Ordering::SeqCst);
 }
 
-/// In a fork's child, first thing: it has a pid of its own, and maybe new namespaces.
-pub fn forked() {
+/// In a fork's child, first thing: it has a pid of its own, and new namespaces of the
+/// kinds in `ns_flags` (those it shares with its parent are what the parent looked at).
+pub fn forked(ns_flags: libc::c_int) {
     PID.store(0, std::sync::atomic::Ordering::Relaxed);
     self_changed();
-    ns_changed();
+    if ns_flags != 0 {
+        ns_changed(ns_flags);
+    }
 }

@@ -7,9 +7,9 @@
 //! allocate, take a lock or unwind; it has no TLS of its own, so it must not call libc
 //! either (a failing call would write errno into glassbox's). It starts with every signal
 //! blocked, and dies with glassbox (PR_SET_PDEATHSIG). Only where [`raw`] is written
-//! (x86_64, aarch64): elsewhere [`AVAILABLE`] is false and glassbox does without helpers. glibc's clone wrapper is safe with CLONE_VM
-//! without CLONE_THREAD since glibc 2.25 (which cached pids before); glassbox links its own
-//! glibc, newer, statically.
+//! (x86_64, aarch64): elsewhere [`AVAILABLE`] is false and glassbox does without helpers.
+//! glibc's clone wrapper is safe with CLONE_VM without CLONE_THREAD since glibc 2.25 (which
+//! cached pids before); glassbox links its own glibc, newer, statically.
 
 use super::check;
 
@@ -121,23 +121,15 @@ pub(super) unsafe fn spawn(
     check(ret as libc::c_long)
 }
 
-/// In a helper: close `first` one by one (what must never be kept, whatever happens next:
-/// glassbox's own end of a pipe, the caller's stdio), set to die with `glassbox`, then close
-/// every descriptor from 3 on but `keep` (ascending). False when that cannot be done (glassbox
-/// is gone already, or a kernel before 5.9 has no close_range): the helper should exit.
+/// In a helper: set to die with `glassbox`, then close every descriptor but `keep`
+/// (ascending): glassbox's own ends of pipes, the caller's stdio (a caller reading glassbox's
+/// output would wait for the helper) and all else it was cloned with. False when that cannot
+/// be done (glassbox is gone already, or a kernel before 5.9 has no close_range): the helper
+/// should exit, which closes them all.
 ///
 /// # Safety
 /// Only in a helper (see the module).
-pub(super) unsafe fn keep_only(
-    keep: &[libc::c_int],
-    first: &[libc::c_int],
-    glassbox: libc::pid_t,
-) -> bool {
-    for &fd in first {
-        if !keep.contains(&fd) {
-            raw(libc::SYS_close, [fd as usize, 0, 0, 0, 0, 0]);
-        }
-    }
+pub(super) unsafe fn keep_only(keep: &[libc::c_int], glassbox: libc::pid_t) -> bool {
     // Ended with glassbox whatever happens (SIGKILL cannot be blocked).
     let deathsig = [
         libc::PR_SET_PDEATHSIG as usize,
@@ -151,7 +143,7 @@ pub(super) unsafe fn keep_only(
     if raw(libc::SYS_getppid, [0; 6]) != glassbox as i64 {
         return false;
     }
-    let mut from: usize = 3;
+    let mut from: usize = 0;
     let mut closed = true;
     for &fd in keep {
         let fd = fd as usize;

@@ -741,10 +741,7 @@ fn remove_empty_parent(sys: &Sys, parent: &Path) -> Result<()> {
         "remove the glassbox parent if no run's cgroup is left in it (EBUSY: another run still has one, and the last run out removes it)",
         |e| match e {
             // Expected: not a failure to explain.
-            e if in_use(e) || e == Errno::ENOENT => crate::sys::Diagnosis {
-                why: None,
-                todo: String::new(),
-            },
+            e if in_use(e) || e == Errno::ENOENT => crate::sys::Diagnosis::expected(),
             e => diagnose::generic("rmdir", e),
         },
     );
@@ -761,8 +758,9 @@ fn remove_empty_parent(sys: &Sys, parent: &Path) -> Result<()> {
     }
 }
 
-/// Kill what is left in a cgroup and remove it. Already gone counts as removed.
-/// A cgroup that holds other cgroups is left alone (another run is using it).
+/// Remove a cgroup, ending first what is left in it. Already gone counts as removed. The
+/// shared parent is left while another run has a cgroup in it (the last run out removes
+/// it).
 pub fn remove_cgroup(sys: &Sys, path: &Path) -> Result<()> {
     if is_shared_parent(path) {
         // An entry of the shared parent itself, as an older glassbox wrote them: while
@@ -789,10 +787,7 @@ pub fn remove_cgroup(sys: &Sys, path: &Path) -> Result<()> {
     let why = "remove the cgroup directory: the kernel frees the cgroup (EBUSY: processes are left in it, and are ended first)";
     let expected = |e: Errno| e == Errno::EBUSY || e == Errno::ENOENT;
     let first = sys.rmdir_diagnosed(path, why, |e| match e {
-        e if expected(e) => crate::sys::Diagnosis {
-            why: None,
-            todo: String::new(),
-        },
+        e if expected(e) => crate::sys::Diagnosis::expected(),
         e => diagnose::generic("rmdir", e),
     });
     match first {

@@ -187,7 +187,7 @@ fn inside_the_container(sys: &Sys, pid: u32, f: impl FnOnce(&Sys) -> Result<()>)
     let there = super::open_ns_file(&theirs, todo)?;
     sys.setns(
         there.as_fd(),
-        &super::ns_link(&theirs),
+        None,
         &theirs,
         libc::CLONE_NEWNET,
         "into the container's network namespace, to address its new end there",
@@ -195,7 +195,7 @@ fn inside_the_container(sys: &Sys, pid: u32, f: impl FnOnce(&Sys) -> Result<()>)
     let done = f(sys);
     sys.setns(
         home.as_fd(),
-        &super::ns_link(&home_path),
+        None,
         &home_path,
         libc::CLONE_NEWNET,
         "back to the host's network namespace",

@@ -199,12 +199,7 @@ pub struct Inside {
 /// default route. What `glassbox net` and `run` both do in the child.
 pub fn configure_inside(sys: &Sys, inside: Option<Inside>) -> Result<()> {
     let mut nl = sys.netlink_open("a routing socket inside the new network namespace")?;
-    sys.link_set_up(
-        &mut nl,
-        "lo",
-        None,
-        "loopback starts down in a new namespace: bring it up so 127.0.0.1 works",
-    )?;
+    sys.link_set_up(&mut nl, "lo", None, crate::sys::net::LO_UP_WHY)?;
     if let Some(i) = inside {
         sys.addr_add(
             &mut nl,
@@ -240,7 +235,6 @@ pub fn make_empty(sys: &Sys) -> Result<std::fs::File> {
     // Once this thread has moved, its ns file is the new namespace: the way back is the
     // descriptor kept open.
     let home_path = format!("/proc/self/fd/{}", home.as_raw_fd());
-    let home_link = ns_link(&home_path);
     sys.unshare(
         libc::CLONE_NEWNET,
         "a network namespace for the container, made by the parent while its child builds the container's filesystem",
@@ -249,7 +243,7 @@ pub fn make_empty(sys: &Sys) -> Result<std::fs::File> {
     // Back whatever happened: the rest of the parent's work is in the host's namespace.
     let back = sys.setns(
         home.as_fd(),
-        &home_link,
+        None,
         &home_path,
         libc::CLONE_NEWNET,
         "back to the host's network namespace (the new one lives on while a descriptor of it is open)",
@@ -286,22 +280,21 @@ pub fn hand_empty(sys: &Sys, gate: &Channel, ns: &std::fs::File) -> Result<()> {
     )
 }
 
-/// In a child cloned ahead: join the network namespace its parent made for it
-/// ([`make_empty`]). A parent that gave up instead ends the child here, unstarted.
+/// In a child cloned ahead: join the network namespace its parent hands it ([`empty`]). A
+/// parent that gave up instead ends the child here, unstarted.
 pub fn join_empty(sys: &Sys, gate: &Channel) -> Result<()> {
     let why =
-        "wait for the network namespace the parent makes while this child builds the container";
+        "wait for the network namespace the parent hands over, made while this child builds the container";
     let Some(ns) = sys.wait_for_namespace(gate, why)? else {
         crate::sys::signals::exit_now(crate::error::exit::GLASSBOX)
     };
     let path = format!("/proc/self/fd/{}", ns.as_raw_fd());
-    // The link it shows is looked up only if the call is told.
     sys.setns(
         ns.as_fd(),
-        "",
+        None,
         &path,
         libc::CLONE_NEWNET,
-        "join the container's network namespace, made by the parent: only lo, up",
+        "join the container's network namespace, handed by the parent: only lo, up",
     )
 }
 
@@ -310,8 +303,6 @@ pub fn join_empty(sys: &Sys, gate: &Channel) -> Result<()> {
 pub(crate) fn open_ns_file(path: &str, todo: &str) -> Result<std::fs::File> {
     std::fs::File::open(path).map_err(|e| Error::io(format!("cannot open {path}"), &e, todo))
 }
-
-pub(crate) use crate::sys::ns::ns_link;
 
 /// In the child: configure the namespace, then exec the command. A failure goes to the
 /// parent on `parent` (which reports it), or is reported here when there is none.
@@ -936,7 +927,7 @@ pub fn join_container(sys: &Sys, name: &str, pid: u32) -> Result<()> {
     })?;
     sys.setns(
         fd.as_fd(),
-        &ns_link(&path),
+        None,
         &path,
         libc::CLONE_NEWNET,
         &format!("share {name}'s network: its interfaces, addresses, routes and ports"),
