@@ -103,9 +103,10 @@ impl<'n> Sys<'n> {
         let pid = pid.ok()? as i32;
         HELPER.store(pid, Ordering::SeqCst);
         // Off glassbox's CPU before it has run: the kernel often queues a new process on
-        // its parent's CPU, where it would wait until the parent blocks (0.5 ms in one run
-        // of seven here). Moving a process that is only queued is cheap; one moving itself
-        // once it runs needs the CPU's migration thread.
+        // its parent's CPU, where it would wait until the parent blocks (up to 0.7 ms, in
+        // one traced run of six here). Moving a process that is only queued is cheap; one
+        // moving itself once it runs needs the CPU's migration thread. Refused, it stays
+        // where it is and only starts later.
         let size = std::mem::size_of::<libc::cpu_set_t>();
         // SAFETY: a cpu_set_t filled in by the kernel; the helper is this process's child.
         unsafe { libc::sched_setaffinity(pid, size, &cpus) };

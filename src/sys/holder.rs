@@ -14,8 +14,9 @@
 //! glassbox's answer. The helper shares glassbox's memory (clone(2) with CLONE_VM: nothing
 //! is copied to make it; it also takes the address space down after glassbox has gone),
 //! runs nothing but raw syscalls on a stack of its own, and starts with every signal
-//! blocked: only glassbox's exit (or SIGKILL) ends it. A killed glassbox closes the pipe too, and PR_SET_PDEATHSIG kills the helper
-//! with it besides, so the helper never outlives it by more than its own exit.
+//! blocked: only glassbox's exit (or SIGKILL) ends it. A killed glassbox closes the pipe
+//! too, and PR_SET_PDEATHSIG kills the helper with it besides, so the helper never outlives
+//! it by more than its own exit.
 //!
 //! Not for a container with volumes: a bind mount held past glassbox's answer would keep
 //! its source's filesystem busy for a moment after it (an `umount` right after the run
