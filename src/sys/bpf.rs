@@ -80,6 +80,25 @@ fn diagnosis(errno: nix::errno::Errno) -> Diagnosis {
 /// The program's name, as bpftool and /proc/PID/fdinfo show it.
 const PROG_NAME: &str = "glassbox_dev";
 
+/// How often a load the verifier gave up on for a pending signal is tried (as libbpf does).
+const LOAD_TRIES: u32 = 5;
+
+/// `load` again while it fails with EAGAIN, up to [`LOAD_TRIES`] times in all: the verifier
+/// stops and answers EAGAIN whenever a signal is pending, which under a tracer (strace -f, a
+/// learner watching glassbox's calls) happens at every stop of a traced process. The same
+/// attributes are simply loaded again; any other answer, or the last EAGAIN, is the result.
+fn again_while_interrupted(
+    mut load: impl FnMut() -> std::result::Result<i64, nix::errno::Errno>,
+) -> std::result::Result<i64, nix::errno::Errno> {
+    let mut tries = 1;
+    loop {
+        match load() {
+            Err(nix::errno::Errno::EAGAIN) if tries < LOAD_TRIES => tries += 1,
+            done => return done,
+        }
+    }
+}
+
 impl Sys<'_> {
     /// bpf(BPF_PROG_LOAD) of a BPF_PROG_TYPE_CGROUP_DEVICE program: the kernel's verifier
     /// checks it and answers with a descriptor for it (None in a dry run).
@@ -116,13 +135,15 @@ impl Sys<'_> {
         let fd = self.call(
             call,
             || {
-                check(unsafe {
-                    libc::syscall(
-                        libc::SYS_bpf,
-                        BPF_PROG_LOAD,
-                        &attr as *const ProgLoad,
-                        size as libc::c_uint,
-                    )
+                again_while_interrupted(|| {
+                    check(unsafe {
+                        libc::syscall(
+                            libc::SYS_bpf,
+                            BPF_PROG_LOAD,
+                            &attr as *const ProgLoad,
+                            size as libc::c_uint,
+                        )
+                    })
                 })
             },
             diagnosis,
@@ -199,5 +220,42 @@ impl Sys<'_> {
             diagnosis,
         )?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use nix::errno::Errno;
+
+    #[test]
+    fn a_load_interrupted_by_a_signal_is_tried_again() {
+        let mut answers = vec![Err(Errno::EAGAIN), Err(Errno::EAGAIN), Ok(7)].into_iter();
+        let mut calls = 0;
+        let got = again_while_interrupted(|| {
+            calls += 1;
+            answers.next().unwrap()
+        });
+        assert_eq!((got, calls), (Ok(7), 3));
+    }
+
+    #[test]
+    fn a_load_still_interrupted_after_the_last_try_fails_with_eagain() {
+        let mut calls = 0;
+        let got = again_while_interrupted(|| {
+            calls += 1;
+            Err(Errno::EAGAIN)
+        });
+        assert_eq!((got, calls), (Err(Errno::EAGAIN), LOAD_TRIES));
+    }
+
+    #[test]
+    fn another_refusal_is_not_tried_again() {
+        let mut calls = 0;
+        let got = again_while_interrupted(|| {
+            calls += 1;
+            Err(Errno::EPERM)
+        });
+        assert_eq!((got, calls), (Err(Errno::EPERM), 1));
     }
 }
