@@ -150,6 +150,29 @@ fn privileges_inside_are_dockers_defaults() {
         "{}",
         stderr(&o)
     );
+    // Narrated, each inherited descriptor is named as it is closed (unseen, the quiet run
+    // above closed them all in one call).
+    let o = Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "exec 7</etc/hostname; {} run --rm busybox ls /proc/self/fd",
+            bin().display()
+        ))
+        .env("GLASSBOX_STATE_DIR", env.state.path())
+        .env("NO_COLOR", "1")
+        .output()
+        .unwrap();
+    assert!(
+        stderr(&o).contains("close_range(7, 7, 0) = 0"),
+        "{}",
+        stderr(&o)
+    );
+    assert_eq!(
+        stdout(&o).split_whitespace().collect::<Vec<_>>(),
+        vec!["0", "1", "2", "3"],
+        "{}",
+        stderr(&o)
+    );
 }
 
 #[test]
