@@ -21,14 +21,11 @@ here=$(cd "$(dirname "$0")/.." && pwd)
 # GNU tar alone between 0.9 s and 10 s here); the tmpfs measures the work each tool does.
 # BENCH_DIR=/var/tmp (or any disk) to measure on a disk.
 work=$(mktemp -d "${BENCH_DIR:-/dev/shm}/gb-bench.XXXXXX")
-trap 'rm -rf "$work"' EXIT
+trap 'rm -rf "$work" ${bins_dir:+"$bins_dir"}' EXIT
 export GLASSBOX_STATE_DIR=$work/state
-if [ -n "${GB:-}" ]; then
-  gb=$GB
-else
-  (cd "$here" && cargo build --release --quiet)
-  gb=$here/target/$(rustc --print host-tuple)/release/glassbox
-fi
+# shellcheck source=bench/binaries.sh
+. "$here/bench/binaries.sh"
+bench_binaries "$here"
 command -v zstd >/dev/null || { echo "bench/export.sh: zstd is missing (apt-get install zstd)" >&2; exit 1; }
 
 if [ -n "${BENCH_TAR:-}" ]; then

@@ -12,15 +12,12 @@ n=${1:-1000}
 runs=${2:-10}
 here=$(cd "$(dirname "$0")/.." && pwd)
 [ "$(id -u)" = 0 ] || { echo "bench/ps.sh: run as root (run needs it)" >&2; exit 1; }
-if [ -n "${GB:-}" ]; then
-  gb=$GB
-else
-  (cd "$here" && cargo build --release -q)
-  gb=$here/target/$(rustc --print host-tuple)/release/glassbox
-fi
+# shellcheck source=bench/binaries.sh
+. "$here/bench/binaries.sh"
+bench_binaries "$here"
 work=$(mktemp -d /tmp/glassbox-bench-ps.XXXXXX)
 export GLASSBOX_STATE_DIR="$work/state" GLASSBOX_DATA_DIR="$work/data"
-trap 'rm -rf "$work"' EXIT
+trap 'rm -rf "$work" "$bins_dir"' EXIT
 t0=$(date +%s)
 for i in $(seq "$n"); do
   "$gb" -q create --name "bench-$i" busybox true >/dev/null

@@ -19,14 +19,11 @@ runs=${1:-3}
 here=$(cd "$(dirname "$0")/.." && pwd)
 work=$(mktemp -d "${BENCH_DIR:-/var/tmp}/gb-bench-pull.XXXXXX")
 reg_pid=
-cleanup() { [ -n "$reg_pid" ] && kill "$reg_pid" 2>/dev/null; wait 2>/dev/null; rm -rf "$work"; }
+cleanup() { [ -n "$reg_pid" ] && kill "$reg_pid" 2>/dev/null; wait 2>/dev/null; rm -rf "$work" ${bins_dir:+"$bins_dir"}; }
 trap cleanup EXIT
-if [ -n "${GB:-}" ]; then
-  gb=$GB
-else
-  (cd "$here" && cargo build --release --quiet)
-  gb=$here/target/$(rustc --print host-tuple)/release/glassbox
-fi
+# shellcheck source=bench/binaries.sh
+. "$here/bench/binaries.sh"
+bench_binaries "$here"
 for t in skopeo umoci /usr/bin/docker-registry; do
   command -v "$t" >/dev/null || { echo "bench/pull.sh: $t is missing (.ci/run installs it)" >&2; exit 1; }
 done

@@ -20,19 +20,16 @@ here=$(cd "$(dirname "$0")/.." && pwd)
 for t in runc bwrap unshare busybox python3; do
   command -v "$t" >/dev/null || { echo "bench/run.sh: $t is missing (apt-get install runc bubblewrap busybox-static util-linux python3)" >&2; exit 1; }
 done
-if [ -n "${GB:-}" ]; then
-  gb=$GB
-else
-  (cd "$here" && cargo build --release -q)
-  gb=$here/target/$(rustc --print host-tuple)/release/glassbox
-fi
+# shellcheck source=bench/binaries.sh
+. "$here/bench/binaries.sh"
+bench_binaries "$here"
 work=$(mktemp -d /tmp/glassbox-bench-run.XXXXXX)
 # "disk": where the default data directory (/var/lib/glassbox) lives, in a directory of its
 # own beside it; "tmpfs": /dev/shm. The journal (state) stays on /run, as by default.
 disk=$(mktemp -d /var/lib/glassbox-bench.XXXXXX)
 shm=$(mktemp -d /dev/shm/glassbox-bench.XXXXXX)
 export GLASSBOX_STATE_DIR="/run/glassbox-bench-$$"
-trap 'rm -rf "$work" "$disk" "$shm" "$GLASSBOX_STATE_DIR"' EXIT
+trap 'rm -rf "$work" "$disk" "$shm" "$GLASSBOX_STATE_DIR" "$bins_dir"' EXIT
 "$here/rootfs-scripts/busybox.sh" "$work/bundle/rootfs" >/dev/null
 rootfs="$work/bundle/rootfs"
 # runc's (and crun's) bundle: its default spec, running /bin/true without a terminal.

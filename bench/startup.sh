@@ -11,15 +11,12 @@ runs=${1:-50}
 here=$(cd "$(dirname "$0")/.." && pwd)
 [ "$(id -u)" = 0 ] || { echo "bench/startup.sh: run as root (run needs it)" >&2; exit 1; }
 command -v perf >/dev/null || { echo "bench/startup.sh: perf is missing (apt-get install linux-perf)" >&2; exit 1; }
-if [ -n "${GB:-}" ]; then
-  gb=$GB
-else
-  (cd "$here" && cargo build --release -q)
-  gb=$here/target/$(rustc --print host-tuple)/release/glassbox
-fi
+# shellcheck source=bench/binaries.sh
+. "$here/bench/binaries.sh"
+bench_binaries "$here"
 work=$(mktemp -d /dev/shm/glassbox-bench-startup.XXXXXX)
 export GLASSBOX_DATA_DIR="$work/data" GLASSBOX_STATE_DIR="$work/state"
-trap 'rm -rf "$work"' EXIT
+trap 'rm -rf "$work" "$bins_dir"' EXIT
 "$gb" -q run --rm busybox /bin/true # fills the image cache once
 
 bins=("after|$gb")

@@ -15,12 +15,9 @@ set -euo pipefail
 runs=${1:-10}
 here=$(cd "$(dirname "$0")/.." && pwd)
 [ "$(id -u)" = 0 ] || { echo "bench/stop.sh: run as root (containers need it)" >&2; exit 1; }
-if [ -n "${GB:-}" ]; then
-  gb=$GB
-else
-  (cd "$here" && cargo build --release -q)
-  gb=$here/target/$(rustc --print host-tuple)/release/glassbox
-fi
+# shellcheck source=bench/binaries.sh
+. "$here/bench/binaries.sh"
+bench_binaries "$here"
 bins=("after|$gb")
 [ -n "${GB_BEFORE:-}" ] && bins+=("before|$GB_BEFORE")
 # "disk": beside the default data directory, the journal on /run as by default (on this VM
@@ -40,7 +37,7 @@ finish() {
     # shellcheck disable=SC2046
     "$gb" -q rm -f $("$gb" ps -aq 2>/dev/null) >/dev/null 2>&1 || true
   done
-  rm -rf "$disk" "$shm" "$runst"
+  rm -rf "$disk" "$shm" "$runst" "$bins_dir"
 }
 trap finish EXIT
 for p in disk tmpfs; do place $p; "$gb" -q run --rm busybox true; done # fill the image caches
