@@ -133,46 +133,31 @@ fn privileges_inside_are_dockers_defaults() {
     assert_eq!(status_field(&s, "CapInh"), "0000000000000000");
     assert_eq!(status_field(&s, "NoNewPrivs"), "1");
     assert_eq!(status_field(&s, "Seccomp"), "2");
-    // No descriptor above 2 crosses into the container (ls itself opens 3 for the listing).
-    let o = Command::new("sh")
-        .arg("-c")
-        .arg(format!(
-            "exec 7</etc/hostname; {} -q run busybox ls /proc/self/fd",
-            bin().display()
-        ))
-        .env("GLASSBOX_STATE_DIR", env.state.path())
-        .env("NO_COLOR", "1")
-        .output()
-        .unwrap();
-    assert_eq!(
-        stdout(&o).split_whitespace().collect::<Vec<_>>(),
-        vec!["0", "1", "2", "3"],
-        "{}",
+    // No descriptor above 2 crosses into the container (ls itself opens 3 for the listing),
+    // whether the run is quiet (all closed in one call, unseen) or narrated (each inherited
+    // one named as it is closed).
+    let with_fd_7 = |run: &str| {
+        let o = Command::new("sh")
+            .arg("-c")
+            .arg(format!(
+                "exec 7</etc/hostname; {} {run} busybox ls /proc/self/fd",
+                bin().display()
+            ))
+            .env("GLASSBOX_STATE_DIR", env.state.path())
+            .env("NO_COLOR", "1")
+            .output()
+            .unwrap();
+        assert_eq!(
+            stdout(&o).split_whitespace().collect::<Vec<_>>(),
+            vec!["0", "1", "2", "3"],
+            "{}",
+            stderr(&o)
+        );
         stderr(&o)
-    );
-    // Narrated, each inherited descriptor is named as it is closed (unseen, the quiet run
-    // above closed them all in one call).
-    let o = Command::new("sh")
-        .arg("-c")
-        .arg(format!(
-            "exec 7</etc/hostname; {} run --rm busybox ls /proc/self/fd",
-            bin().display()
-        ))
-        .env("GLASSBOX_STATE_DIR", env.state.path())
-        .env("NO_COLOR", "1")
-        .output()
-        .unwrap();
-    assert!(
-        stderr(&o).contains("close_range(7, 7, 0) = 0"),
-        "{}",
-        stderr(&o)
-    );
-    assert_eq!(
-        stdout(&o).split_whitespace().collect::<Vec<_>>(),
-        vec!["0", "1", "2", "3"],
-        "{}",
-        stderr(&o)
-    );
+    };
+    with_fd_7("-q run");
+    let narrated = with_fd_7("run --rm");
+    assert!(narrated.contains("close_range(7, 7, 0) = 0"), "{narrated}");
 }
 
 #[test]
