@@ -117,17 +117,7 @@ impl Sys<'_> {
             _ => vec![(first, u32::MAX)],
         };
         for (lo, hi) in ranges {
-            let call = || {
-                Call::new(
-                    "close_range",
-                    vec![lo.to_string(), hi.to_string(), "0".into()],
-                    "close_range(2)",
-                    why,
-                )
-            };
-            self.call_plain(call, || {
-                check(unsafe { libc::syscall(libc::SYS_close_range, lo, hi, 0) })
-            })?;
+            self.close_range(lo, hi, why)?;
         }
         Ok(())
     }

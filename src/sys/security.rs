@@ -290,7 +290,7 @@ impl Sys<'_> {
     pub fn close_inherited(&self, why: &str) -> Result<()> {
         let keep = self.narrator.own_fds();
         if !self.narrator.shows_lines() && keep.is_empty() {
-            return self.close_range(3, u32::MAX, why);
+            return self.close_from(3, None, why);
         }
         for fd in open_fds_above_stderr(&keep) {
             self.close_range(fd as u32, fd as u32, why)?;
@@ -299,19 +299,18 @@ impl Sys<'_> {
     }
 
     /// close_range(first, last, 0): the descriptors numbered first to last closed.
-    fn close_range(&self, first: u32, last: u32, why: &str) -> Result<()> {
+    pub(super) fn close_range(&self, first: u32, last: u32, why: &str) -> Result<()> {
         let call = || {
-            let by_hand = match first == last {
-                true => format!("exec {first}<&-"),
-                false => format!("exec {first}<&- … (each descriptor from {first} on)"),
-            };
-            Call::new(
+            let call = Call::new(
                 "close_range",
                 vec![first.to_string(), last.to_string(), "0".into()],
                 "close_range(2)",
                 why,
-            )
-            .by_hand(by_hand)
+            );
+            match first == last {
+                true => call.by_hand(format!("exec {first}<&-")),
+                false => call,
+            }
         };
         self.call_plain(call, || {
             check(unsafe { libc::syscall(libc::SYS_close_range, first, last, 0) })
