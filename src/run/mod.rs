@@ -183,17 +183,27 @@ pub fn main(a: &RunArgs, sys: &Sys) -> Result<i32> {
     let plan = read;
     drop(volumes);
     match container {
-        Some((c, removal)) if a.detach => detach::start(sys, &c, true, |det| {
-            parent::supervise(
-                sys,
-                journal.as_ref(),
-                &plan,
-                Some(&c),
-                removal.clone(),
-                Some(det),
-                Default::default(),
-            )
-        }),
+        Some((c, removal)) if a.detach => {
+            let mut removal = Some(removal);
+            detach::start(sys, &c, true, |det| {
+                // In the supervisor, which removes a --rm container's directory: its entry
+                // now, not the front's, which exits (a restart finds it taken: kept
+                // containers have none).
+                let removal = removal
+                    .take()
+                    .map(|r| rootfs::journal_removal_here(journal.as_ref(), r))
+                    .unwrap_or_default();
+                parent::supervise(
+                    sys,
+                    journal.as_ref(),
+                    &plan,
+                    Some(&c),
+                    removal,
+                    Some(det),
+                    Default::default(),
+                )
+            })
+        }
         Some((c, removal)) => {
             parent::supervise(sys, journal.as_ref(), &plan, Some(&c), removal, None, ahead)
         }

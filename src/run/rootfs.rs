@@ -23,6 +23,28 @@ pub fn journal_removal(journal: Option<&Journal>, id: &str) -> Result<Option<Str
     }
 }
 
+/// A detached --rm container's directory entry, written by the front (`run -d`, which
+/// exits once the container runs), handed to its supervisor, which removes the directory
+/// at the end: a new entry of the supervisor's first, then the front's struck. Left to the
+/// front, the entry's owner would be gone while the container runs, and `cleanup` would
+/// remove the running container's directory.
+pub fn journal_removal_here(
+    journal: Option<&Journal>,
+    mut removal: crate::store::containers::Removal,
+) -> crate::store::containers::Removal {
+    if let (Some(j), Some(front)) = (journal, removal.dir.clone()) {
+        if let Some(path) = j.entry(&front).map(|e| e.resource) {
+            // Unwritten, the front's stays: `cleanup` leaves a live container's directory
+            // alone only while the supervisor's entry says it is its own.
+            if let Ok(own) = j.record(path) {
+                j.strike(&front);
+                removal.dir = Some(own);
+            }
+        }
+    }
+    removal
+}
+
 /// The container's layer directories, made by its own first process when it was cloned
 /// ahead (`store::containers::Layers::ByItsChild`).
 pub fn make_layers(sys: &Sys, fs: &ContainerFs) -> Result<()> {
