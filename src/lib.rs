@@ -182,6 +182,8 @@ fn cleanup_main(sys: &Sys) -> Result<i32> {
     let half_made = store::containers::remove_incomplete()?;
     // Directories rm -f moved out of the store whose supervisor was killed before removing them.
     let trashed = store::containers::remove_trash()?;
+    // The containers' directories of `wait`s that were killed (the journal removed their own).
+    store::waiters::remove_empty();
     // -q: nothing but errors (what could not be removed).
     let tell = |line: String| {
         if sys.narrator.level > narrate::Level::Quiet {

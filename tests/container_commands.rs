@@ -81,6 +81,70 @@ fn kill_s_usr1_reaches_a_handler_and_wait_prints_the_code() {
     env.assert_clean();
 }
 
+/// A `--rm` container's record goes with it: `wait` still prints its exit code, as docker
+/// wait does, for one run in the foreground and one detached; a wait killed midway leaves
+/// word that `cleanup` removes, and cleanup leaves the running container alone.
+#[test]
+fn wait_prints_the_code_of_a_container_removed_at_its_end() {
+    if !root_or_skip("wait_prints_the_code_of_a_container_removed_at_its_end") {
+        return;
+    }
+    use std::io::BufRead;
+    let env = Env::new();
+    let mut fg = env
+        .cmd()
+        .args(["-q", "run", "--rm", "--name", "fg"])
+        .args(["busybox", "sh", "-c", "echo ready; sleep 2; exit 3"])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first = String::new();
+    std::io::BufReader::new(fg.stdout.take().unwrap())
+        .read_line(&mut first)
+        .unwrap();
+    assert_eq!(first, "ready\n");
+    assert_eq!(env.ok(&["wait", "fg"]), "3\n");
+    assert_eq!(fg.wait().unwrap().code(), Some(3), "run's own status");
+    assert_eq!(env.ps_row("fg"), None, "removed at its end");
+
+    env.ok(&[
+        "run",
+        "-d",
+        "--rm",
+        "--name",
+        "bg",
+        "busybox",
+        "sh",
+        "-c",
+        "sleep 1; exit 5",
+    ]);
+    assert_eq!(env.ok(&["wait", "bg"]), "5\n");
+
+    // Narrated, the wait says where it left word.
+    let id = env.ok(&[
+        "run", "-d", "--rm", "--name", "k", "busybox", "sleep", "1000",
+    ]);
+    let id = id.trim();
+    let word = env.state.path().join("waiting").join(id);
+    let mut waiting = env.cmd().args(["wait", "k"]).spawn().unwrap();
+    wait_for("the wait to leave word", Duration::from_secs(10), || {
+        std::fs::read_dir(&word).is_ok_and(|mut d| d.next().is_some())
+    });
+    waiting.kill().unwrap();
+    waiting.wait().unwrap();
+    let cleaned = env.cmd().arg("cleanup").output().unwrap();
+    assert!(cleaned.status.success(), "{}", stderr(&cleaned));
+    assert!(!word.exists(), "cleanup left {}", word.display());
+    // The running container's own directory is its supervisor's to remove, not the exited
+    // `run -d`'s: cleanup leaves it (it once removed it, record and all).
+    assert!(
+        env.ps_row("k").is_some_and(|r| r.contains("Up")),
+        "cleanup took k"
+    );
+    env.ok(&["rm", "-f", "k"]);
+    env.assert_clean();
+}
+
 #[test]
 fn pause_stops_a_counter_and_unpause_resumes_it() {
     if !root_or_skip("pause_stops_a_counter_and_unpause_resumes_it") {

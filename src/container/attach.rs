@@ -165,6 +165,8 @@ fn session(
     input: Option<OwnedFd>,
 ) -> Result<i32> {
     let n = sys.narrator;
+    // Before the end can come: a --rm container's code goes with its record otherwise.
+    let word = super::wait::leave_word(sys, c);
     let tty = input.as_ref().is_some_and(crate::sys::sock::is_terminal);
     if let (true, Some(m)) = (tty, &input) {
         // Its terminal gets the size of yours, now and whenever yours changes.
@@ -211,7 +213,7 @@ fn session(
         return Ok(0);
     }
     // The container ended: its exit code, as docker attach returns it.
-    super::wait::wait_for_end(sys, c)
+    super::wait::wait_for_end_with(sys, c, word.as_ref())
 }
 
 fn describe_keys(keys: &[u8]) -> String {

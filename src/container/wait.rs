@@ -1,11 +1,13 @@
 //! `glassbox wait C…`: block until each container ends, then print its exit code (as docker
 //! wait). It waits on a pidfd for the container's PID 1, then for its supervisor, which is
-//! the one that records how it ended.
+//! the one that records how it ended. A `--rm` container's record goes with it: the wait
+//! leaves word first, and the supervisor writes the code there (store/waiters.rs).
 
 use crate::cli::WaitArgs;
 use crate::error::{Error, Result};
 use crate::journal::Owner;
 use crate::store::containers::{Container, Status};
+use crate::store::waiters;
 use crate::sys::Sys;
 use std::time::Duration;
 
@@ -31,6 +33,47 @@ fn wait(sys: &Sys, c: &Container) -> Result<i32> {
 /// Wait for the container's PID 1 (and any that a restart put in its place), then for its
 /// supervisor; its exit code.
 pub(super) fn wait_for_end(sys: &Sys, c: &Container) -> Result<i32> {
+    let word = leave_word(sys, c);
+    wait_for_end_with(sys, c, word.as_ref())
+}
+
+/// Word left for the container's supervisor: the exit code of a `--rm` container is
+/// written there before its record goes. None (said why) if it cannot be left: the wait
+/// then reads the code on record, as it can.
+pub(super) fn leave_word(sys: &Sys, c: &Container) -> Option<waiters::Waiting> {
+    let annotations = crate::spec::file::read_annotations(&c.dir).unwrap_or_default();
+    if annotations
+        .get(crate::spec::annotation::REMOVE)
+        .map(String::as_str)
+        != Some("true")
+    {
+        // Kept after its end: the code stays on record.
+        return None;
+    }
+    match waiters::register(c.id()) {
+        Ok(w) => {
+            sys.narrator.note(&format!(
+                "word left in {}: a --rm container's record goes with it, so its supervisor writes the exit code there",
+                w.path().display()
+            ));
+            Some(w)
+        }
+        Err(e) => {
+            sys.narrator.warn(&format!(
+                "{}: the exit code of a --rm container will be lost with its record",
+                e.what
+            ));
+            None
+        }
+    }
+}
+
+/// [`wait_for_end`], with word left before.
+pub(super) fn wait_for_end_with(
+    sys: &Sys,
+    c: &Container,
+    word: Option<&waiters::Waiting>,
+) -> Result<i32> {
     loop {
         let s = c.state();
         let Some(p) = s.process.clone().filter(|_| s.running_pid().is_some()) else {
@@ -57,8 +100,20 @@ pub(super) fn wait_for_end(sys: &Sys, c: &Container) -> Result<i32> {
         .with_code(1));
     }
     let s = c.state();
+    let removed = !c.dir.join("container.json").exists();
     match (s.effective(), s.exit_code) {
         (Status::Exited, Some(code)) => Ok(code),
+        _ if removed => match word.and_then(|w| w.code()) {
+            Some(code) => Ok(code),
+            None => Err(Error::new(
+                format!(
+                    "container {} ended and was removed (--rm) before its exit code could be read",
+                    c.name()
+                ),
+                "its supervisor wrote no code for this wait (it was killed, or the container ended before the wait began)",
+            )
+            .with_code(1)),
+        },
         (Status::Created, _) => Err(Error::usage(
             format!("container {} has never run", c.name()),
             format!("start it: glassbox start {}", c.name()),

@@ -269,6 +269,11 @@ pub(crate) fn supervise(
             let _ = c.save_state(&s);
         }
     }
+    if let (Some(c), true) = (container, rm) {
+        // Its record goes next: the code, for each `glassbox wait` that left word.
+        let code = result.as_ref().map_or_else(|e| e.code, |code| *code);
+        crate::store::waiters::tell(c.id(), code);
+    }
     undo(sys, journal, &mut made, rm);
     if rm && container.is_some() {
         // --rm takes the container's anonymous volumes with it, never named ones.

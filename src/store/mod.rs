@@ -27,6 +27,7 @@ pub mod sources;
 pub mod spares;
 pub mod state;
 pub mod volumes;
+pub mod waiters;
 
 use crate::error::{Error, Result};
 use std::path::{Path, PathBuf};
