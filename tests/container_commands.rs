@@ -801,6 +801,43 @@ fn restart_on_failure_2_restarts_twice_then_stops_and_stop_ends_always() {
     env.assert_clean();
 }
 
+/// rm -f leaves the container's directory, out of the store, to a child of its supervisor
+/// (the mounts go first, and their unmount syncs the disk): a cleanup right after leaves it
+/// to that child, and takes it for no killed supervisor's.
+#[test]
+fn cleanup_right_after_rm_f_leaves_the_removal_to_the_supervisor() {
+    if !root_or_skip("cleanup_right_after_rm_f_leaves_the_removal_to_the_supervisor") {
+        return;
+    }
+    let env = Env::new();
+    for i in 0..4 {
+        let name = format!("t{i}");
+        env.ok(&[
+            "run",
+            "-d",
+            "--name",
+            &name,
+            "busybox",
+            "sh",
+            "-c",
+            "echo x > /f; sleep 300",
+        ]);
+        env.ok(&["rm", "-f", &name]);
+        let o = env.cmd().arg("cleanup").output().unwrap();
+        assert!(o.status.success(), "{}", stderr(&o));
+        assert!(
+            !stdout(&o).contains("supervisor was killed"),
+            "cleanup took a directory being removed for an abandoned one: {}",
+            stdout(&o)
+        );
+    }
+    let trash = env.data().join("trash");
+    wait_for("the trash to empty", Duration::from_secs(10), || {
+        std::fs::read_dir(&trash).map_or(true, |mut d| d.next().is_none())
+    });
+    env.assert_clean();
+}
+
 /// rm -f of a running container: SIGKILL, then one wait — for its supervisor, which ends
 /// only after PID 1 has (it used to wait for PID 1 first, then for the supervisor).
 #[test]

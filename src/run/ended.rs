@@ -101,13 +101,21 @@ impl Held {
         if !last || self.mnt.is_none() {
             return tail(self.mnt);
         }
+        // Locked before the fork, the lock is the child's too (one open file): `cleanup`
+        // leaves a trashed directory that is locked, being removed, alone. The parent
+        // must not unlock it (dropping the guard would): it exits, the child's holds.
+        let removing =
+            trashed.and_then(|t| crate::lock::exclusive_dir(t, "a trashed directory").ok());
         let why = "the container's mount namespace (its unmount syncs the disk) goes in the background, and the supervisor ends at once";
         match sys.fork(0, why) {
             Ok(crate::sys::process::Forked::Child) => {
                 tail(self.mnt);
                 crate::sys::signals::exit_now(0)
             }
-            Ok(crate::sys::process::Forked::Parent(_)) => drop(self.mnt),
+            Ok(crate::sys::process::Forked::Parent(_)) => {
+                std::mem::forget(removing);
+                drop(self.mnt)
+            }
             Err(_) => tail(self.mnt),
         }
     }

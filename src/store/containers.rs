@@ -522,6 +522,13 @@ pub fn remove_trash() -> Result<Vec<PathBuf>> {
         if State::read(&dir).supervisor.is_some_and(|o| o.is_alive()) {
             continue;
         }
+        // Locked: being removed by the child its supervisor left for that (run/ended.rs).
+        let Some(_removing) = std::fs::File::open(&dir)
+            .ok()
+            .and_then(|f| crate::sys::own::try_lock_exclusive(f).ok())
+        else {
+            continue;
+        };
         remove_out_of_store(&dir)?;
         removed.push(dir);
     }

@@ -13,6 +13,11 @@ pub fn lock_exclusive(file: std::fs::File) -> Result<Lock, Errno> {
     nix::fcntl::Flock::lock(file, nix::fcntl::FlockArg::LockExclusive).map_err(|(_, e)| e)
 }
 
+/// [`lock_exclusive`] if nobody holds it now; EWOULDBLOCK if somebody does.
+pub fn try_lock_exclusive(file: std::fs::File) -> Result<Lock, Errno> {
+    nix::fcntl::Flock::lock(file, nix::fcntl::FlockArg::LockExclusiveNonblock).map_err(|(_, e)| e)
+}
+
 /// A duplicate of `fd` numbered 3 or above, closed at execve (fcntl F_DUPFD_CLOEXEC).
 pub fn dup_cloexec(fd: RawFd) -> Option<RawFd> {
     let new = unsafe { libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, 3) };
