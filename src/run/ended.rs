@@ -95,17 +95,18 @@ impl Held {
         let tail = |mnt: Option<OwnedFd>| {
             drop(mnt);
             if let Some(t) = trashed {
-                let _ = sys.remove_path(t);
+                if sys.remove_path(t).is_ok() {
+                    crate::store::containers::removed_from_trash(t);
+                }
             }
         };
         if !last || self.mnt.is_none() {
             return tail(self.mnt);
         }
         // Locked before the fork, the lock is the child's too (one open file): `cleanup`
-        // leaves a trashed directory that is locked, being removed, alone. The parent
+        // leaves a trashed directory whose lock is held, being removed, alone. The parent
         // must not unlock it (dropping the guard would): it exits, the child's holds.
-        let removing =
-            trashed.and_then(|t| crate::lock::exclusive_dir(t, "a trashed directory").ok());
+        let removing = trashed.and_then(crate::store::containers::lock_removal);
         let why = "the container's mount namespace (its unmount syncs the disk) goes in the background, and the supervisor ends at once";
         match sys.fork(0, why) {
             Ok(crate::sys::process::Forked::Child) => {

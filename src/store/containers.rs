@@ -509,6 +509,39 @@ pub fn trash_dir() -> PathBuf {
     data_dir().join("trash")
 }
 
+/// The lock beside a trashed directory (`trash/ID.lock`), held by whoever removes it:
+/// cleanup leaves the directory to a live holder. Beside it, not on it: the directory is
+/// the container's own lock (`Container::lock`), which rm -f holds while it waits.
+fn removal_lock_of(trashed: &Path) -> PathBuf {
+    trashed.with_extension("lock")
+}
+
+fn is_removal_lock(path: &Path) -> bool {
+    path.extension().is_some_and(|e| e == "lock")
+}
+
+/// Take the removal lock of a trashed directory (see [`removal_lock_of`]); None if it
+/// cannot be made (cleanup may then take the directory for an abandoned one).
+pub fn lock_removal(trashed: &Path) -> Option<crate::lock::Guard> {
+    crate::lock::exclusive(&removal_lock_of(trashed), "a trashed directory").ok()
+}
+
+/// The removal lock at `lock`, if nobody holds it (a missing one is made, then taken).
+fn try_lock_removal(lock: &Path) -> Option<crate::lock::Guard> {
+    let f = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(lock)
+        .ok()?;
+    crate::sys::own::try_lock_exclusive(f).ok()
+}
+
+/// A trashed directory is gone: its removal lock goes too.
+pub fn removed_from_trash(trashed: &Path) {
+    let _ = std::fs::remove_file(removal_lock_of(trashed));
+}
+
 /// Remove the directories in the trash whose supervisor is gone (killed before it removed
 /// them). Returns the directories removed.
 pub fn remove_trash() -> Result<Vec<PathBuf>> {
@@ -519,18 +552,26 @@ pub fn remove_trash() -> Result<Vec<PathBuf>> {
         .flatten()
     {
         let dir = e.path();
+        if is_removal_lock(&dir) {
+            // A lock left by a remover that died after its directory was gone.
+            if !dir.with_extension("").exists() && try_lock_removal(&dir).is_some() {
+                let _ = std::fs::remove_file(&dir);
+            }
+            continue;
+        }
         if State::read(&dir).supervisor.is_some_and(|o| o.is_alive()) {
             continue;
         }
-        // Locked: being removed by the child its supervisor left for that (run/ended.rs).
-        let Some(_removing) = std::fs::File::open(&dir)
-            .ok()
-            .and_then(|f| crate::sys::own::try_lock_exclusive(f).ok())
-        else {
+        // Its lock held: being removed by the child its supervisor left for that.
+        let Some(_removing) = try_lock_removal(&removal_lock_of(&dir)) else {
             continue;
         };
-        remove_out_of_store(&dir)?;
-        removed.push(dir);
+        // Gone meanwhile (its remover finished): nothing left but the lock.
+        if dir.exists() {
+            remove_out_of_store(&dir)?;
+            removed.push(dir.clone());
+        }
+        removed_from_trash(&dir);
     }
     Ok(removed)
 }
