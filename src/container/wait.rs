@@ -107,10 +107,10 @@ pub(super) fn wait_for_end_with(
             Some(code) => Ok(code),
             None => Err(Error::new(
                 format!(
-                    "container {} ended and was removed (--rm) before its exit code could be read",
+                    "container {} ended and was removed before its exit code could be read",
                     c.name()
                 ),
-                "its supervisor wrote no code for this wait (it was killed, or the container ended before the wait began)",
+                "a --rm container's supervisor writes the code for each wait begun before the end: this one began too late, or the supervisor was killed",
             )
             .with_code(1)),
         },

@@ -33,10 +33,10 @@ pub fn journal_removal_here(
     mut removal: crate::store::containers::Removal,
 ) -> crate::store::containers::Removal {
     if let (Some(j), Some(front)) = (journal, removal.dir.clone()) {
-        if let Some(path) = j.entry(&front).map(|e| e.resource) {
+        if let Some(dir) = j.entry(&front).map(|e| e.resource) {
             // Unwritten, the front's stays: `cleanup` leaves a live container's directory
             // alone only while the supervisor's entry says it is its own.
-            if let Ok(own) = j.record(path) {
+            if let Ok(own) = j.record(dir) {
                 j.strike(&front);
                 removal.dir = Some(own);
             }
