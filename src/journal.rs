@@ -359,6 +359,16 @@ impl Journal {
         Ok(id)
     }
 
+    /// Entry `id`, written by another process that hands its change over to this one (and
+    /// exits while the change lives on): the same change recorded as this process's, then
+    /// the other's struck. Returns the new entry's id; None (the old entry left) if there
+    /// was no such entry or the new one could not be written.
+    pub fn take_over(&self, id: &str) -> Option<String> {
+        let own = self.record(self.entry(id)?.resource).ok()?;
+        self.strike(id);
+        Some(own)
+    }
+
     /// Strike off an entry once its change is undone. Striking a missing entry is fine.
     pub fn strike(&self, id: &str) {
         if !self.writes {
@@ -416,6 +426,34 @@ mod tests {
         assert_eq!(e[0].netns, None, "a directory is in no network namespace");
         j.strike(&id);
         assert!(j.entries().is_empty());
+    }
+
+    #[test]
+    fn an_entry_taken_over_is_this_process_s_and_the_old_one_is_gone() {
+        let dir = tempfile::tempdir().unwrap();
+        let j = Journal::at(dir.path()).unwrap();
+        let mut front = Owner::current();
+        front.start_time += 1; // another process's (one that has gone)
+        let old = j
+            .record_for(
+                Resource::Dir {
+                    path: "/tmp/y".into(),
+                },
+                front,
+            )
+            .unwrap();
+        let new = j.take_over(&old).unwrap();
+        let e = j.entries();
+        assert_eq!(e.len(), 1);
+        assert_eq!(e[0].id, new);
+        assert_eq!(
+            e[0].resource,
+            Resource::Dir {
+                path: "/tmp/y".into()
+            }
+        );
+        assert!(e[0].owner.is_alive(), "now this process's");
+        assert_eq!(j.take_over("0-0-0"), None, "no such entry");
     }
 
     #[test]

@@ -10,8 +10,19 @@ pub type Guard = crate::sys::own::Lock;
 /// Lock `path` (made 0600 if missing), waiting while another process holds it. `what` names
 /// it in an error: "the image store".
 pub fn exclusive(path: &Path, what: &str) -> Result<Guard> {
+    crate::sys::own::lock_exclusive(open_lock_file(path, what)?)
+        .map_err(|e| Error::sys(format!("cannot lock {what}"), e, "try again"))
+}
+
+/// [`exclusive`] if nobody holds it now; None if somebody does (or it cannot be opened).
+pub fn try_exclusive(path: &Path, what: &str) -> Option<Guard> {
+    crate::sys::own::try_lock_exclusive(open_lock_file(path, what).ok()?).ok()
+}
+
+/// The lock file at `path`, made 0600 if missing.
+fn open_lock_file(path: &Path, what: &str) -> Result<std::fs::File> {
     use std::os::unix::fs::OpenOptionsExt;
-    let f = std::fs::OpenOptions::new()
+    std::fs::OpenOptions::new()
         .create(true)
         .truncate(false)
         .write(true)
@@ -23,9 +34,7 @@ pub fn exclusive(path: &Path, what: &str) -> Result<Guard> {
                 &e,
                 "check that glassbox's data directory is writable (run as root)",
             )
-        })?;
-    crate::sys::own::lock_exclusive(f)
-        .map_err(|e| Error::sys(format!("cannot lock {what}"), e, "try again"))
+        })
 }
 
 /// Lock a directory that exists already (a cgroup hierarchy's root), as [`exclusive`] does.

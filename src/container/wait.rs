@@ -110,7 +110,7 @@ pub(super) fn wait_for_end_with(
                     "container {} ended and was removed before its exit code could be read",
                     c.name()
                 ),
-                "a --rm container's supervisor writes the code for each wait begun before the end: this one began too late, or the supervisor was killed",
+                "start glassbox wait before the container ends (a --rm container's supervisor writes the code only for waits begun by then, and not when it is killed), or run it without --rm to keep the code on record",
             )
             .with_code(1)),
         },

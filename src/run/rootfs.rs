@@ -24,22 +24,17 @@ pub fn journal_removal(journal: Option<&Journal>, id: &str) -> Result<Option<Str
 }
 
 /// A detached --rm container's directory entry, written by the front (`run -d`, which
-/// exits once the container runs), handed to its supervisor, which removes the directory
-/// at the end: a new entry of the supervisor's first, then the front's struck. Left to the
-/// front, the entry's owner would be gone while the container runs, and `cleanup` would
-/// remove the running container's directory.
+/// exits once the container runs), taken over by its supervisor, which removes the
+/// directory at the end. Left to the front, the entry's owner would be gone while the
+/// container runs, and `cleanup` would remove the running container's directory. Not
+/// taken over (unwritten), the front's entry stays.
 pub fn journal_removal_here(
     journal: Option<&Journal>,
     mut removal: crate::store::containers::Removal,
 ) -> crate::store::containers::Removal {
-    if let (Some(j), Some(front)) = (journal, removal.dir.clone()) {
-        if let Some(dir) = j.entry(&front).map(|e| e.resource) {
-            // Unwritten, the front's stays: `cleanup` leaves a live container's directory
-            // alone only while the supervisor's entry says it is its own.
-            if let Ok(own) = j.record(dir) {
-                j.strike(&front);
-                removal.dir = Some(own);
-            }
+    if let (Some(j), Some(front)) = (journal, removal.dir.as_deref()) {
+        if let Some(own) = j.take_over(front) {
+            removal.dir = Some(own);
         }
     }
     removal

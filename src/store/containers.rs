@@ -528,13 +528,7 @@ pub fn lock_removal(trashed: &Path) -> Option<crate::lock::Guard> {
 
 /// The removal lock at `lock`, if nobody holds it (a missing one is made, then taken).
 fn try_lock_removal(lock: &Path) -> Option<crate::lock::Guard> {
-    let f = std::fs::OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(lock)
-        .ok()?;
-    crate::sys::own::try_lock_exclusive(f).ok()
+    crate::lock::try_exclusive(lock, "a trashed directory")
 }
 
 /// A trashed directory is gone: its removal lock goes too.
