@@ -258,6 +258,9 @@ fn health_cmd_makes_a_container_healthy_or_unhealthy_in_ps_and_inspect() {
     checked("bad", "echo broken; exit 1", &[]);
     checked("off", "exit 1", &["--no-healthcheck"]);
     let status = |name: &str| env.ok(&["inspect", "-f", "{{.State.Health.Status}}", name]);
+    // From the moment run -d returns, before any check has run (its first is an hour away).
+    run_checked(&env, "new", "true", &["--health-interval", "1h"]);
+    assert_eq!(status("new"), "starting\n");
     wait_for("good to be healthy", Duration::from_secs(20), || {
         status("good") == "healthy\n"
     });
@@ -289,7 +292,7 @@ fn health_cmd_makes_a_container_healthy_or_unhealthy_in_ps_and_inspect() {
         "{}",
         stderr(&o)
     );
-    env.ok(&["rm", "-f", "good", "bad", "off"]);
+    env.ok(&["rm", "-f", "good", "bad", "off", "new"]);
     env.assert_clean();
 }
 

@@ -38,6 +38,22 @@ pub struct Health {
     pub log: Vec<Probe>,
 }
 
+impl Health {
+    /// Before the first check's result.
+    fn starting() -> Health {
+        Health {
+            status: "starting".into(),
+            failing_streak: 0,
+            log: Vec::new(),
+        }
+    }
+}
+
+/// A container with a check that starts (again): its health "starting", no results yet.
+pub fn mark_starting(dir: &Path) {
+    write(dir, &Health::starting());
+}
+
 /// docker's defaults: every 30 s, 30 s at most, unhealthy after 3 failures in a row.
 const DEFAULT_MS: u64 = 30_000;
 /// docker keeps the last five results.
@@ -242,12 +258,8 @@ pub fn start(id: &str, dir: &Path, check: &Check) -> Checker {
     );
     let thread = std::thread::spawn(move || {
         let started = Instant::now();
-        let mut h = Health {
-            status: "starting".into(),
-            failing_streak: 0,
-            log: Vec::new(),
-        };
-        write(&dir, &h);
+        // As mark_starting wrote it when the container's record said it runs.
+        let mut h = Health::starting();
         loop {
             let next = Instant::now() + Duration::from_millis(check.interval_ms);
             while Instant::now() < next {

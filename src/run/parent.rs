@@ -516,6 +516,11 @@ pub(super) fn run_container(
                 s.exit_code = None;
                 s.oom_killed = false;
                 s.error = None;
+                // With a check, its health is "starting" from the moment it runs (inspect
+                // shows State.Health at once, as docker's), not from the checker's first write.
+                if plan.health.is_some() {
+                    super::health::mark_starting(&c.dir);
+                }
                 c.save_state(&s)
             })();
             if let Err(e) = recorded {
